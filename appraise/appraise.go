@@ -1,0 +1,265 @@
+// Package appraise judges verified Claims against the caller's expectations
+// without a policy file: debug, emulated TEEs, TCB status, required checks
+// that could not run, and expected measurement, report data, chip ID and
+// minimum TCB. The Rego policy engine calls the same checks, so a decision
+// reads the same whichever path made it.
+package appraise
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// DefaultTCBStatuses are the TCB statuses accepted when Options names none.
+// UpToDate needs no action. SWHardeningNeeded means the platform is patched
+// and only enclave software can add mitigations, which the workload owner,
+// not the platform, controls. Every other status leaves a known
+// vulnerability open on the platform, or cannot be judged, and is rejected.
+var DefaultTCBStatuses = []string{attest.TCBUpToDate, attest.TCBSWHardeningNeeded}
+
+// Options are the appraisal rules. The zero value is the strict default:
+// no debug, no emulated TEE, only DefaultTCBStatuses, and every required
+// check must have run.
+type Options struct {
+	// AllowDebug accepts a TEE whose memory a debugger can read.
+	AllowDebug bool
+	// AllowEmulated accepts evidence from an emulated TEE signed by a
+	// development root.
+	AllowEmulated bool
+	// TCBStatuses replaces DefaultTCBStatuses when not empty.
+	TCBStatuses []string
+	// AllowUndeterminedTCB accepts evidence whose TCB status could not be
+	// determined and waives the required collateral checks that could not
+	// run (TCB Info, QE Identity, CRLs).
+	AllowUndeterminedTCB bool
+	// Measurement, ReportData, HostData and ChipID, when set, must equal
+	// the claims' values.
+	Measurement attest.Hex
+	ReportData  attest.Hex
+	HostData    attest.Hex
+	ChipID      attest.Hex
+	// MinTCB maps TCB component names to minimum values.
+	MinTCB map[string]uint64
+}
+
+// Reason is one rule that a claim broke.
+type Reason struct {
+	// Rule names the rule ("debug", "tcb-status", "measurement", ...).
+	Rule string `json:"rule"`
+	// Claim is the claim the rule looked at.
+	Claim string `json:"claim"`
+	// Value and Expected are the claim's value and what the rule requires.
+	Value    string `json:"value,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	// Message says in plain words what failed and what to do.
+	Message string `json:"message"`
+}
+
+// Decision is the outcome of an appraisal.
+type Decision struct {
+	Accepted bool     `json:"accepted"`
+	Reasons  []Reason `json:"reasons,omitempty"`
+}
+
+// Err returns nil for an accepted decision and otherwise an
+// attest.ErrAppraisal error whose message lists every reason.
+func (d *Decision) Err() error {
+	if d.Accepted {
+		return nil
+	}
+	msgs := make([]string, len(d.Reasons))
+	for i, r := range d.Reasons {
+		msgs[i] = r.Message
+	}
+	return &attest.Error{Kind: attest.ErrAppraisal, Field: d.Reasons[0].Claim, Reason: strings.Join(msgs, "; ")}
+}
+
+// Appraise applies o to c. Every rule runs, so the decision lists every
+// reason, not only the first.
+func Appraise(c *attest.Claims, o Options) *Decision {
+	d := &Decision{}
+	rules := []func(*attest.Claims, Options) []Reason{
+		CheckEmulated, CheckDebug, CheckTCBStatus, CheckRequiredChecks,
+		CheckMeasurement, CheckReportData, CheckHostData, CheckChipID, CheckMinTCB,
+	}
+	for _, rule := range rules {
+		d.Reasons = append(d.Reasons, rule(c, o)...)
+	}
+	d.Accepted = len(d.Reasons) == 0
+	return d
+}
+
+// CheckEmulated rejects emulated evidence unless allowed.
+func CheckEmulated(c *attest.Claims, o Options) []Reason {
+	if !c.Emulated || o.AllowEmulated {
+		return nil
+	}
+	return []Reason{{Rule: "emulated", Claim: "emulated", Value: "true", Expected: "false",
+		Message: "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development"}}
+}
+
+// CheckDebug rejects a debug TEE unless allowed.
+func CheckDebug(c *attest.Claims, o Options) []Reason {
+	if !c.Debug || o.AllowDebug {
+		return nil
+	}
+	return []Reason{{Rule: "debug", Claim: "debug", Value: "true", Expected: "false",
+		Message: fmt.Sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", c.TEE)}}
+}
+
+// StatusPhrase returns a TCB status in plain words.
+func StatusPhrase(status string) string {
+	switch status {
+	case attest.TCBUpToDate:
+		return "up to date"
+	case attest.TCBSWHardeningNeeded:
+		return "software hardening needed"
+	case attest.TCBConfigurationNeeded:
+		return "configuration needed"
+	case attest.TCBConfigurationAndSWHardeningNeeded:
+		return "configuration and software hardening needed"
+	case attest.TCBOutOfDate:
+		return "out of date"
+	case attest.TCBOutOfDateConfigurationNeeded:
+		return "out of date and configuration needed"
+	case attest.TCBRevoked:
+		return "revoked"
+	case attest.TCBNoMatchingLevel:
+		return "no matching TCB level: the platform is below every TCB level the vendor lists (Intel: TCB level not supported)"
+	case attest.TCBNotDetermined:
+		return "not determined: no TCB Info for this platform was supplied"
+	}
+	return status
+}
+
+// CheckTCBStatus rejects a TCB status outside the accepted set. Claims with
+// no status (TEEs that have none) pass.
+func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
+	status := c.TCB.Status
+	if status == "" {
+		return nil
+	}
+	if status == attest.TCBNotDetermined && o.AllowUndeterminedTCB {
+		return nil
+	}
+	accepted := o.TCBStatuses
+	if len(accepted) == 0 {
+		accepted = DefaultTCBStatuses
+	}
+	if slices.Contains(accepted, status) {
+		return nil
+	}
+	msg := fmt.Sprintf("TCB status %s (%s) is not accepted", status, StatusPhrase(status))
+	if len(c.TCB.AdvisoryIDs) > 0 {
+		msg += ", advisories " + strings.Join(c.TCB.AdvisoryIDs, ", ")
+	}
+	switch status {
+	case attest.TCBNotDetermined:
+		msg += "; supply the TCB Info and QE Identity for this platform with --collateral, or pass --allow-undetermined-tcb"
+	default:
+		msg += fmt.Sprintf("; update the platform firmware, or accept the status with --tcb-status %s", status)
+	}
+	return []Reason{{Rule: "tcb-status", Claim: "tcb.status", Value: status,
+		Expected: strings.Join(accepted, " or "), Message: msg}}
+}
+
+// CheckRequiredChecks rejects claims in which a required check could not
+// run, typically because collateral was missing.
+func CheckRequiredChecks(c *attest.Claims, o Options) []Reason {
+	if o.AllowUndeterminedTCB {
+		return nil
+	}
+	var out []Reason
+	for _, ch := range c.Checks {
+		if ch.Required && ch.Result == attest.CheckNotChecked {
+			out = append(out, Reason{Rule: "required-check", Claim: "checks." + ch.Name, Value: string(ch.Result),
+				Expected: string(attest.CheckPassed),
+				Message:  fmt.Sprintf("required check %s did not run: %s", ch.Name, ch.Detail)})
+		}
+	}
+	return out
+}
+
+func checkEqual(rule, claim string, got, want attest.Hex) []Reason {
+	if len(want) == 0 || bytes.Equal(got, want) {
+		return nil
+	}
+	return []Reason{{Rule: rule, Claim: claim, Value: got.String(), Expected: want.String(),
+		Message: fmt.Sprintf("%s %s differs from the expected %s", claim, got, want)}}
+}
+
+// CheckMeasurement compares the primary measurement.
+func CheckMeasurement(c *attest.Claims, o Options) []Reason {
+	return checkEqual("measurement", "measurement", c.Measurement, o.Measurement)
+}
+
+// CheckReportData compares the report data. A shorter expected value is
+// compared with the start of the report data, zero-padded as TEEs pad it.
+func CheckReportData(c *attest.Claims, o Options) []Reason {
+	want := o.ReportData
+	if len(want) > 0 && len(want) < len(c.ReportData) {
+		want = append(slices.Clone(want), make([]byte, len(c.ReportData)-len(want))...)
+	}
+	return checkEqual("report-data", "report data", c.ReportData, want)
+}
+
+// CheckHostData compares the host data.
+func CheckHostData(c *attest.Claims, o Options) []Reason {
+	return checkEqual("host-data", "host data", c.HostData, o.HostData)
+}
+
+// CheckChipID compares the chip ID.
+func CheckChipID(c *attest.Claims, o Options) []Reason {
+	return checkEqual("chip-id", "chip ID", c.ChipID, o.ChipID)
+}
+
+// CheckMinTCB requires each named TCB component to be at least its minimum.
+// A component the claims do not have is a failure, not a pass.
+func CheckMinTCB(c *attest.Claims, o Options) []Reason {
+	names := make([]string, 0, len(o.MinTCB))
+	for n := range o.MinTCB {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []Reason
+	for _, name := range names {
+		min := o.MinTCB[name]
+		got, ok := c.TCB.Component(name)
+		switch {
+		case !ok:
+			out = append(out, Reason{Rule: "min-tcb", Claim: "tcb." + name, Expected: ">= " + strconv.FormatUint(min, 10),
+				Message: fmt.Sprintf("TCB component %s is not in the %s claims; name one of the components the evidence reports", name, c.TEE)})
+		case got < min:
+			out = append(out, Reason{Rule: "min-tcb", Claim: "tcb." + name, Value: strconv.FormatUint(got, 10),
+				Expected: ">= " + strconv.FormatUint(min, 10),
+				Message:  fmt.Sprintf("TCB component %s is %d, below the minimum %d; update the platform firmware", name, got, min)})
+		}
+	}
+	return out
+}
+
+// ParseMinTCB parses "name=value,name=value" into a MinTCB map. Values are
+// decimal or 0x-prefixed hexadecimal.
+func ParseMinTCB(s string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("invalid minimum TCB %q: want name=value pairs separated by commas, such as bootloader=4,snp=22,microcode=213", part)
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(value), 0, 64)
+		if err != nil {
+			return nil, fmt.Errorf("invalid minimum TCB value %q for %s: %v", value, name, err)
+		}
+		out[strings.TrimSpace(name)] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,108 @@
+package attest
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// Evidence is attestation evidence as produced by a TEE.
+type Evidence struct {
+	// Format names the verifier that understands Data ("snp", "dcap", ...).
+	// It may be empty for bytes whose format is not yet detected.
+	Format string `json:"format,omitempty"`
+	// Data is the evidence itself: a report, quote, document or token.
+	Data []byte `json:"data"`
+	// Aux holds auxiliary data delivered with the evidence, such as the
+	// SEV-SNP certificate table of configfs-tsm's auxblob.
+	Aux []byte `json:"aux,omitempty"`
+}
+
+// Options are the inputs of one verification besides the evidence. The zero
+// value verifies at the current time against the embedded vendor roots with
+// no collateral, which rejects whatever needs collateral.
+type Options struct {
+	// At is the verification time; zero means now.
+	At time.Time
+	// Collateral supplies certificates, CRLs and vendor documents. Its
+	// self-signed certificates, public keys and JWKS documents are the
+	// caller's trust anchors, except emulated development roots, which
+	// count only in TrustAnchors.
+	Collateral collateral.Source
+	// TrustAnchors holds roots and keys that the caller passed explicitly
+	// as trust anchors. Development roots of emulated TEEs are accepted
+	// only from here.
+	TrustAnchors *collateral.Set
+	// Nonce, when set, is the freshness value the evidence must carry.
+	Nonce []byte
+}
+
+// Time returns the verification time, defaulting to now.
+func (o Options) Time() time.Time {
+	if o.At.IsZero() {
+		return time.Now()
+	}
+	return o.At
+}
+
+// CollateralFor asks the collateral source for q, returning an empty set
+// when there is no source.
+func (o Options) CollateralFor(ctx context.Context, q collateral.Query) (*collateral.Set, error) {
+	if o.Collateral == nil {
+		return &collateral.Set{}, nil
+	}
+	return o.Collateral.Collateral(ctx, q)
+}
+
+// Verifier verifies one format of evidence. Implementations are safe for
+// concurrent use and never panic, whatever the input.
+type Verifier interface {
+	// Name is the format name, also used on the command line ("snp").
+	Name() string
+	// Detect reports whether data looks like this format. It is cheap
+	// and does not verify anything.
+	Detect(data []byte) bool
+	// Verify checks the evidence's signatures, certificate chain and
+	// collateral at opts.Time() and returns the proven claims. It does
+	// not appraise them: debug, TCB status and reference values are the
+	// appraiser's decision. On a failure after the signature and chain
+	// verified, it returns the claims proven so far together with the
+	// error; otherwise it returns nil claims.
+	Verify(ctx context.Context, ev Evidence, opts Options) (*Claims, error)
+}
+
+// Inspector is implemented by verifiers that can decode evidence without
+// judging it, for `cloister inspect`.
+type Inspector interface {
+	// Inspect decodes every field of the evidence into a value that
+	// encodes to readable JSON.
+	Inspect(data []byte) (any, error)
+}
+
+// Attester produces evidence inside a TEE.
+type Attester interface {
+	// Name is the TEE name, with "emulated-" in front for emulated TEEs.
+	Name() string
+	// Attest returns evidence that binds reportData, which the attester
+	// places in the hardware's report data field (zero-padded to the
+	// field's size; an error when it is longer).
+	Attest(ctx context.Context, reportData []byte) (*Evidence, error)
+}
+
+// EmulatedOrganization is the subject organization of every certificate
+// that Cloister generates for an emulated TEE. Verifiers use it to label
+// such evidence and to refuse development roots found among ordinary
+// collateral.
+const EmulatedOrganization = "Cloister emulated TEE (development only)"
+
+// IsEmulated reports whether cert was generated for an emulated TEE.
+func IsEmulated(cert *x509.Certificate) bool {
+	for _, o := range cert.Subject.Organization {
+		if o == EmulatedOrganization {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+func init() { register(newVerifyCmd) }
+
+// maxEvidenceSize bounds an evidence file read from disk or standard input.
+const maxEvidenceSize = 64 << 20
+
+// verifyFlags are the inputs shared by commands that verify evidence.
+type verifyFlags struct {
+	collateralPaths []string
+	trustAnchors    []string
+	at              string
+	format          string
+	nonce           string
+	output          string
+
+	allowDebug           bool
+	allowEmulated        bool
+	allowUndeterminedTCB bool
+	tcbStatuses          []string
+	measurement          string
+	reportData           string
+	hostData             string
+	chipID               string
+	minTCB               string
+}
+
+func (f *verifyFlags) bind(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys), identified by content; repeatable")
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable")
+	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
+	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
+	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex) for evidence that carries one")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+
+	fl.BoolVar(&f.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
+	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "accept evidence from an emulated TEE (development only)")
+	fl.BoolVar(&f.allowUndeterminedTCB, "allow-undetermined-tcb", false, "accept evidence whose TCB status cannot be determined for lack of collateral")
+	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringVar(&f.measurement, "measurement", "", "expected launch measurement (hex): SEV-SNP MEASUREMENT, SGX MRENCLAVE, TDX MRTD")
+	fl.StringVar(&f.reportData, "report-data", "", "expected report data (hex); a shorter value is zero-padded")
+	fl.StringVar(&f.hostData, "host-data", "", "expected host data (hex): SEV-SNP HOST_DATA")
+	fl.StringVar(&f.chipID, "chip-id", "", "expected chip ID (hex)")
+	fl.StringVar(&f.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,tee=0,snp=22,microcode=213")
+}
+
+// options turns the flags into verification and appraisal options.
+func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
+	var vo attest.Options
+	var ao appraise.Options
+	if f.output != "text" && f.output != "json" {
+		return vo, ao, usageError("invalid --output %q: use text or json", f.output)
+	}
+	if f.at != "" {
+		at, err := time.Parse(time.RFC3339Nano, f.at)
+		if err != nil {
+			return vo, ao, usageError("invalid --at %q: use RFC 3339, such as 2025-06-01T00:00:00Z", f.at)
+		}
+		vo.At = at
+	}
+	set := &collateral.Set{}
+	for _, p := range f.collateralPaths {
+		s, err := collateral.LoadPath(p)
+		if err != nil {
+			return vo, ao, usageError("--collateral: %v", err)
+		}
+		set.Merge(s)
+	}
+	vo.Collateral = set
+	anchors := &collateral.Set{}
+	for _, p := range f.trustAnchors {
+		s, err := collateral.LoadPath(p)
+		if err != nil {
+			return vo, ao, usageError("--trust-anchor: %v", err)
+		}
+		if len(s.Items) == 0 {
+			return vo, ao, usageError("--trust-anchor %s holds no certificate or public key", p)
+		}
+		anchors.Merge(s)
+	}
+	vo.TrustAnchors = anchors
+
+	hexFlags := []struct {
+		name string
+		in   string
+		out  *attest.Hex
+	}{
+		{"--nonce", f.nonce, (*attest.Hex)(&vo.Nonce)},
+		{"--measurement", f.measurement, &ao.Measurement},
+		{"--report-data", f.reportData, &ao.ReportData},
+		{"--host-data", f.hostData, &ao.HostData},
+		{"--chip-id", f.chipID, &ao.ChipID},
+	}
+	for _, h := range hexFlags {
+		if h.in == "" {
+			continue
+		}
+		v, err := attest.ParseHex(h.in)
+		if err != nil {
+			return vo, ao, usageError("%s: %v", h.name, err)
+		}
+		*h.out = v
+	}
+	minTCB, err := appraise.ParseMinTCB(f.minTCB)
+	if err != nil {
+		return vo, ao, usageError("--min-tcb: %v", err)
+	}
+	ao.MinTCB = minTCB
+	ao.AllowDebug = f.allowDebug
+	ao.AllowEmulated = f.allowEmulated
+	ao.AllowUndeterminedTCB = f.allowUndeterminedTCB
+	ao.TCBStatuses = f.tcbStatuses
+	return vo, ao, nil
+}
+
+func newVerifyCmd() *cobra.Command {
+	var f verifyFlags
+	cmd := &cobra.Command{
+		Use:   "verify [flags] FILE",
+		Short: "Verify attestation evidence and appraise it",
+		Long: `Verify attestation evidence (a file, or - for standard input) against vendor
+roots and the collateral given with --collateral, then appraise the claims.
+
+The format is detected from the content. Verification works offline: pass the
+certificates, CRLs and vendor documents it needs with --collateral.
+
+Exit status: 0 when accepted, 1 when rejected (the reason is printed), 2 on a
+usage or I/O error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vo, ao, err := f.options()
+			if err != nil {
+				return err
+			}
+			data, err := readEvidence(cmd.InOrStdin(), args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			res := appraise.Evaluate(ctx, attest.Evidence{Format: f.format, Data: data}, vo, ao)
+			if err := printResult(cmd.OutOrStdout(), f.output, res); err != nil {
+				return usageError("writing output: %v", err)
+			}
+			if res.Verdict != appraise.Accept {
+				return &exitError{code: exitRejected}
+			}
+			return nil
+		},
+	}
+	f.bind(cmd)
+	return cmd
+}
+
+// readEvidence reads a file, or standard input for "-", up to
+// maxEvidenceSize bytes.
+func readEvidence(stdin io.Reader, path string) ([]byte, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, usageError("reading evidence: %v", err)
+		}
+		defer file.Close()
+		r = file
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxEvidenceSize+1))
+	if err != nil {
+		return nil, usageError("reading evidence %s: %v", path, err)
+	}
+	if len(data) > maxEvidenceSize {
+		return nil, usageError("evidence %s is larger than %d bytes", path, maxEvidenceSize)
+	}
+	return data, nil
+}
+
+// errorText returns err's message, or "" for nil.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprint(err)
+}

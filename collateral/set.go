@@ -1,0 +1,160 @@
+package collateral
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"time"
+)
+
+// Kind is the type of a collateral item, found from its content.
+type Kind string
+
+const (
+	KindCertificate Kind = "certificate"
+	KindCRL         Kind = "crl"
+	KindPublicKey   Kind = "public_key"
+	// KindTCBInfo is an Intel PCS TCB Info body {"tcbInfo":…,"signature":…}.
+	KindTCBInfo Kind = "tcb_info"
+	// KindQEIdentity is an Intel PCS QE or TD QE Identity body
+	// {"enclaveIdentity":…,"signature":…}.
+	KindQEIdentity Kind = "qe_identity"
+	// KindJWKS is a JSON Web Key Set or a single JSON Web Key.
+	KindJWKS Kind = "jwks"
+	// KindJSON is any other JSON document, kept for TEE packages that know
+	// its shape.
+	KindJSON Kind = "json"
+)
+
+// Item is one collateral item with its origin and digest.
+type Item struct {
+	Kind Kind
+	// Source is the file the item came from, or the URL it was fetched
+	// from.
+	Source string
+	// Raw is the item's encoding: DER for certificates, CRLs and public
+	// keys; the JSON text for JSON documents.
+	Raw    []byte
+	SHA256 [32]byte
+
+	// Exactly one of these is set, matching Kind; JSON kinds keep only Raw.
+	Certificate *x509.Certificate
+	CRL         *x509.RevocationList
+	PublicKey   any
+}
+
+// Set is a collection of collateral items.
+type Set struct {
+	Items []*Item
+	// Ignored lists files that held no collateral, with the reason, so
+	// that a user can see why a file was not used.
+	Ignored []string
+}
+
+// Add appends an item, filling in its digest.
+func (s *Set) Add(it *Item) {
+	it.SHA256 = sha256.Sum256(it.Raw)
+	s.Items = append(s.Items, it)
+}
+
+// Merge appends every item of other to s.
+func (s *Set) Merge(other *Set) {
+	if other == nil {
+		return
+	}
+	s.Items = append(s.Items, other.Items...)
+	s.Ignored = append(s.Ignored, other.Ignored...)
+}
+
+// OfKind returns the items of kind k, in load order.
+func (s *Set) OfKind(k Kind) []*Item {
+	if s == nil {
+		return nil
+	}
+	var out []*Item
+	for _, it := range s.Items {
+		if it.Kind == k {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Certificates returns every certificate in the set.
+func (s *Set) Certificates() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, it := range s.OfKind(KindCertificate) {
+		out = append(out, it.Certificate)
+	}
+	return out
+}
+
+// SelfSigned returns the self-signed certificates in the set: the
+// candidates for trust anchors that the caller supplied.
+func (s *Set) SelfSigned() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range s.Certificates() {
+		if IsSelfSigned(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// CRLs returns every CRL in the set.
+func (s *Set) CRLs() []*x509.RevocationList {
+	var out []*x509.RevocationList
+	for _, it := range s.OfKind(KindCRL) {
+		out = append(out, it.CRL)
+	}
+	return out
+}
+
+// IsSelfSigned reports whether cert names itself as issuer and its signature
+// verifies under its own key.
+func IsSelfSigned(cert *x509.Certificate) bool {
+	if string(cert.RawIssuer) != string(cert.RawSubject) {
+		return false
+	}
+	return cert.CheckSignatureFrom(cert) == nil
+}
+
+// Query describes the collateral a verifier needs for one piece of evidence.
+// Offline sources ignore it and return everything they hold; online sources
+// use it to choose what to fetch.
+type Query struct {
+	// TEE is the evidence type ("snp", "sgx", "tdx").
+	TEE string
+	// At is the verification time; a source must not return an item that
+	// it knows to be stale at that time when a fresh one can be had.
+	At time.Time
+
+	// SEV-SNP: the product from the report or certificate, the signing key
+	// type (VCEK or VLEK), the chip ID and the REPORTED_TCB.
+	Product     string
+	SigningKey  string
+	ChipID      []byte
+	ReportedTCB uint64
+
+	// DCAP: FMSPC and PCE ID from the PCK certificate (hexadecimal), and
+	// the PCK CA ("processor" or "platform").
+	FMSPC string
+	PCEID string
+	PCKCA string
+}
+
+// Source provides collateral for a query.
+type Source interface {
+	// Collateral returns the items that may serve q. An error means the
+	// source failed, not that an item is absent: a missing item is simply
+	// not in the returned set, and the verifier reports it by name.
+	Collateral(ctx context.Context, q Query) (*Set, error)
+}
+
+// Collateral returns s itself: an offline set serves every query.
+func (s *Set) Collateral(context.Context, Query) (*Set, error) {
+	if s == nil {
+		return &Set{}, nil
+	}
+	return s, nil
+}

@@ -1,0 +1,149 @@
+package appraise
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+func baseClaims() *attest.Claims {
+	return &attest.Claims{
+		TEE:         attest.TEESNP,
+		Measurement: attest.Hex{0xaa, 0xbb},
+		ReportData:  attest.Hex{1, 2, 3, 0, 0, 0},
+		HostData:    attest.Hex{9},
+		ChipID:      attest.Hex{7, 7},
+		TCB: attest.TCB{Components: []attest.TCBComponent{
+			{Name: "bootloader", Value: 4}, {Name: "snp", Value: 22},
+		}},
+	}
+}
+
+func TestAppraise(t *testing.T) {
+	tests := []struct {
+		name     string
+		edit     func(*attest.Claims)
+		opts     Options
+		wantRule string // empty: accepted
+		wantText string
+	}{
+		{name: "strict default accepts", edit: func(*attest.Claims) {}},
+		{name: "debug rejected", edit: func(c *attest.Claims) { c.Debug = true }, wantRule: "debug", wantText: "debug"},
+		{name: "debug allowed", edit: func(c *attest.Claims) { c.Debug = true }, opts: Options{AllowDebug: true}},
+		{name: "emulated rejected", edit: func(c *attest.Claims) { c.Emulated = true }, wantRule: "emulated", wantText: "emulated"},
+		{name: "emulated allowed", edit: func(c *attest.Claims) { c.Emulated = true }, opts: Options{AllowEmulated: true}},
+		{name: "up to date", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBUpToDate }},
+		{name: "sw hardening accepted", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBSWHardeningNeeded }},
+		{name: "out of date rejected", edit: func(c *attest.Claims) {
+			c.TCB.Status = attest.TCBOutOfDate
+			c.TCB.AdvisoryIDs = []string{"INTEL-SA-00837"}
+		}, wantRule: "tcb-status", wantText: "(out of date) is not accepted, advisories INTEL-SA-00837"},
+		{name: "out of date allowed", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBOutOfDate },
+			opts: Options{TCBStatuses: []string{attest.TCBOutOfDate}}},
+		{name: "configuration rejected", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBConfigurationAndSWHardeningNeeded },
+			wantRule: "tcb-status", wantText: "configuration"},
+		{name: "no matching level", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel },
+			wantRule: "tcb-status", wantText: "TCB level not supported"},
+		{name: "not determined rejected", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNotDetermined },
+			wantRule: "tcb-status", wantText: "not determined"},
+		{name: "not determined allowed", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNotDetermined },
+			opts: Options{AllowUndeterminedTCB: true}},
+		{name: "required check missing", edit: func(c *attest.Claims) { c.Skip("qe-identity", true, "QE Identity missing") },
+			wantRule: "required-check", wantText: "missing"},
+		{name: "optional check missing", edit: func(c *attest.Claims) { c.Skip("crl", false, "no CRL") }},
+		{name: "measurement match", edit: func(*attest.Claims) {}, opts: Options{Measurement: attest.Hex{0xaa, 0xbb}}},
+		{name: "measurement mismatch", edit: func(*attest.Claims) {}, opts: Options{Measurement: attest.Hex{0xaa, 0xbc}},
+			wantRule: "measurement", wantText: "aabb differs from the expected aabc"},
+		{name: "report data prefix padded", edit: func(*attest.Claims) {}, opts: Options{ReportData: attest.Hex{1, 2, 3}}},
+		{name: "report data mismatch", edit: func(*attest.Claims) {}, opts: Options{ReportData: attest.Hex{1, 2, 4}},
+			wantRule: "report-data", wantText: "report data"},
+		{name: "report data longer than claim", edit: func(*attest.Claims) {}, opts: Options{ReportData: make(attest.Hex, 7)},
+			wantRule: "report-data"},
+		{name: "host data mismatch", edit: func(*attest.Claims) {}, opts: Options{HostData: attest.Hex{8}}, wantRule: "host-data"},
+		{name: "chip id mismatch", edit: func(*attest.Claims) {}, opts: Options{ChipID: attest.Hex{7, 8}}, wantRule: "chip-id"},
+		{name: "min tcb met", edit: func(*attest.Claims) {}, opts: Options{MinTCB: map[string]uint64{"snp": 22, "bootloader": 3}}},
+		{name: "min tcb below", edit: func(*attest.Claims) {}, opts: Options{MinTCB: map[string]uint64{"snp": 23}},
+			wantRule: "min-tcb", wantText: "snp is 22, below the minimum 23"},
+		{name: "min tcb unknown component", edit: func(*attest.Claims) {}, opts: Options{MinTCB: map[string]uint64{"pce_svn": 1}},
+			wantRule: "min-tcb", wantText: "not in the snp claims"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := baseClaims()
+			tc.edit(c)
+			d := Appraise(c, tc.opts)
+			if tc.wantRule == "" {
+				if !d.Accepted || d.Err() != nil {
+					t.Fatalf("rejected: %v", d.Err())
+				}
+				return
+			}
+			if d.Accepted {
+				t.Fatal("accepted, want rejection")
+			}
+			if d.Reasons[0].Rule != tc.wantRule {
+				t.Errorf("rule = %q, want %q", d.Reasons[0].Rule, tc.wantRule)
+			}
+			err := d.Err()
+			if !errors.Is(err, attest.ErrAppraisal) {
+				t.Errorf("error %v is not ErrAppraisal", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q does not contain %q", err, tc.wantText)
+			}
+		})
+	}
+}
+
+func TestAppraiseListsEveryReason(t *testing.T) {
+	c := baseClaims()
+	c.Debug = true
+	c.Emulated = true
+	c.TCB.Status = attest.TCBRevoked
+	d := Appraise(c, Options{})
+	var rules []string
+	for _, r := range d.Reasons {
+		rules = append(rules, r.Rule)
+	}
+	if got := strings.Join(rules, ","); got != "emulated,debug,tcb-status" {
+		t.Errorf("rules = %s, want emulated,debug,tcb-status", got)
+	}
+}
+
+func TestParseMinTCB(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    map[string]uint64
+		wantErr bool
+	}{
+		{in: "", want: map[string]uint64{}},
+		{in: "bootloader=4, snp=0x16", want: map[string]uint64{"bootloader": 4, "snp": 22}},
+		{in: "snp", wantErr: true},
+		{in: "=4", wantErr: true},
+		{in: "snp=-1", wantErr: true},
+		{in: "snp=abc", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := ParseMinTCB(tc.in)
+		if tc.wantErr {
+			if err == nil {
+				t.Errorf("ParseMinTCB(%q) succeeded, want an error", tc.in)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseMinTCB(%q): %v", tc.in, err)
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("ParseMinTCB(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("ParseMinTCB(%q)[%s] = %d, want %d", tc.in, k, got[k], v)
+			}
+		}
+	}
+}

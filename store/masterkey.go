@@ -1,0 +1,157 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// MasterKeyEnv is the environment variable that carries the master key as
+// base64 (standard encoding, 32 bytes decoded).
+const MasterKeyEnv = "CLOISTER_MASTER_KEY"
+
+// MasterKeySize is the size of a master key in bytes (AES-256).
+const MasterKeySize = 32
+
+// MasterKey is the key-encryption key that wraps each secret's data key.
+// It is never written to the database; only its ID is.
+type MasterKey struct {
+	id  string
+	key []byte
+}
+
+// NewMasterKey returns the master key for 32 raw bytes.
+func NewMasterKey(raw []byte) (*MasterKey, error) {
+	if len(raw) != MasterKeySize {
+		return nil, fmt.Errorf("master key is %d bytes, want %d (generate one with: head -c 32 /dev/urandom | base64)", len(raw), MasterKeySize)
+	}
+	// The ID is a hash of the key under a fixed label, so that a record can
+	// name its key without revealing anything that helps recover it.
+	sum := sha256.Sum256(append([]byte("cloister master key id\x00"), raw...))
+	return &MasterKey{id: "mk-" + hex.EncodeToString(sum[:8]), key: append([]byte(nil), raw...)}, nil
+}
+
+// ParseMasterKey decodes a base64 master key, as stored in a key file or in
+// CLOISTER_MASTER_KEY. Surrounding white space is ignored.
+func ParseMasterKey(text string) (*MasterKey, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+	if err != nil {
+		return nil, fmt.Errorf("master key is not valid base64: %w", err)
+	}
+	return NewMasterKey(raw)
+}
+
+// ID returns the key's identifier, which is stored with every wrapped data
+// key.
+func (k *MasterKey) ID() string { return k.id }
+
+// String returns the ID only, so that logging a key never prints it.
+func (k *MasterKey) String() string { return "master key " + k.id }
+
+// LoadOrCreateMasterKey returns the master key from envValue (the content of
+// CLOISTER_MASTER_KEY) when it is not empty, or else from the file at path.
+// When neither exists it generates a key, writes it to path with mode 0600
+// and returns created true, so that the caller can log where the key is and
+// warn that it belongs off the data volume in production.
+//
+// A key file readable by group or others is rejected, because the key
+// decrypts every secret.
+func LoadOrCreateMasterKey(path, envValue string) (key *MasterKey, created bool, err error) {
+	if envValue != "" {
+		key, err := ParseMasterKey(envValue)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", MasterKeyEnv, err)
+		}
+		return key, false, nil
+	}
+
+	text, err := readKeyFile(path)
+	if err == nil {
+		key, err := ParseMasterKey(string(text))
+		if err != nil {
+			return nil, false, fmt.Errorf("master key file %s: %w", path, err)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+
+	raw := make([]byte, MasterKeySize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, false, fmt.Errorf("generate master key: %w", err)
+	}
+	if err := writeKeyFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		return nil, false, err
+	}
+	key, err = NewMasterKey(raw)
+	return key, true, err
+}
+
+// readKeyFile reads a secret key file and rejects one that group or others
+// can read or write.
+func readKeyFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s has mode %#o, which lets other users read it; run chmod 600 %s", path, perm, path)
+	}
+	return os.ReadFile(path)
+}
+
+// writeKeyFile creates path with mode 0600, failing if it exists, so that
+// two replicas starting at once cannot overwrite each other's key.
+func writeKeyFile(path string, content []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create key file: %w", err)
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("write key file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync key file %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// LoadOrCreateKeyFile is like LoadOrCreateMasterKey for any random 32-byte key
+// kept as base64 in a file, such as the admin API key. It returns the
+// decoded-then-reencoded text so that callers compare a canonical form.
+func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
+	content, err := readKeyFile(path)
+	if err == nil {
+		text := strings.TrimSpace(string(content))
+		if text == "" {
+			return "", false, fmt.Errorf("key file %s is empty; delete it to generate a new key", path)
+		}
+		return text, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, fmt.Errorf("generate key: %w", err)
+	}
+	text = base64.RawURLEncoding.EncodeToString(raw)
+	if err := writeKeyFile(path, []byte(text+"\n")); err != nil {
+		return "", false, err
+	}
+	return text, true, nil
+}

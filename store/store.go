@@ -1,0 +1,320 @@
+// Package store is the persistent state of the Cloister service: secrets
+// encrypted at rest, Rego policies, reference values, KBS sessions and their
+// single-use nonces, shared collateral, and a hash-chained audit log.
+//
+// Two implementations share one database/sql code path with small dialect
+// differences: embedded SQLite (modernc.org/sqlite, pure Go, WAL with
+// synchronous=FULL) in a data directory for a single node, and PostgreSQL
+// (jackc/pgx/v5) for several replicas sharing one database. Open picks one
+// from Config.
+//
+// Every state change that belongs to one request runs in one transaction
+// through Store.Tx, so that, for example, a nonce consumption, the session
+// update and the audit record of one attestation commit or roll back
+// together.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is the service's storage. It is safe for concurrent use. The
+// methods of Ops called on a Store run in a transaction of their own.
+type Store interface {
+	Ops
+
+	// Tx runs fn in one transaction and commits it when fn returns nil.
+	// Any error from fn, or a panic, rolls the transaction back. The Tx
+	// must not be used after fn returns.
+	Tx(ctx context.Context, fn func(tx Tx) error) error
+
+	// AppendAuditGrouped appends rec through group commit: concurrent calls
+	// are queued and committed in one transaction per batch, and each call
+	// returns only after its batch committed. Use it for audit records that
+	// belong to no other state change (a denial, a failed login); use
+	// Tx.AppendAudit for records that must commit with their action.
+	AppendAuditGrouped(ctx context.Context, rec AuditRecord) (AuditRecord, error)
+
+	// VerifyAudit walks the whole audit chain and reports the first record
+	// whose hash or link does not match. A nil error with Broken set means
+	// the chain is broken; an error means the walk itself failed.
+	VerifyAudit(ctx context.Context) (AuditVerification, error)
+
+	// Collateral returns the cache of vendor collateral shared by replicas.
+	Collateral() CollateralCache
+
+	// Dialect returns "sqlite" or "postgres".
+	Dialect() string
+
+	// Close stops group commit and closes the database.
+	Close() error
+}
+
+// Tx is one open transaction. It offers the same operations as Store.
+type Tx interface {
+	Ops
+}
+
+// Ops are the operations available on a Store and inside a transaction.
+type Ops interface {
+	// PutSecret stores value under path as a new version, encrypted with
+	// a fresh data key wrapped by the current master key, and returns the
+	// new version's metadata. path is a KBS resource path
+	// "<repository>/<type>/<tag>" (see ValidateResourcePath).
+	PutSecret(ctx context.Context, path string, value []byte) (SecretInfo, error)
+
+	// GetSecret decrypts and returns the latest version of the secret at
+	// path. It returns ErrNotFound when no version exists, and an error
+	// wrapping ErrDecrypt when the master key does not match.
+	GetSecret(ctx context.Context, path string) (*Secret, error)
+
+	// ListSecrets returns the metadata of the latest version of every
+	// secret whose path starts with prefix, ordered by path. Values are
+	// never listed.
+	ListSecrets(ctx context.Context, prefix string) ([]SecretInfo, error)
+
+	// DeleteSecret removes every version of the secret at path. It returns
+	// ErrNotFound when none exists.
+	DeleteSecret(ctx context.Context, path string) error
+
+	// PutPolicy stores module as a new version of the policy (kind, name)
+	// and returns it with its version, SHA-256 digest and creation time.
+	PutPolicy(ctx context.Context, kind PolicyKind, name, module string) (Policy, error)
+
+	// GetPolicy returns the latest version of the policy (kind, name), or
+	// ErrNotFound.
+	GetPolicy(ctx context.Context, kind PolicyKind, name string) (*Policy, error)
+
+	// ListPolicies returns the latest version of every policy of kind,
+	// ordered by name; an empty kind lists all kinds.
+	ListPolicies(ctx context.Context, kind PolicyKind) ([]Policy, error)
+
+	// DeletePolicy removes every version of the policy (kind, name), or
+	// returns ErrNotFound.
+	DeletePolicy(ctx context.Context, kind PolicyKind, name string) error
+
+	// AddReferenceValue accepts value for the reference value name until
+	// rv.Expires (no expiry when zero). Adding a value that already exists
+	// replaces its expiry.
+	AddReferenceValue(ctx context.Context, rv ReferenceValue) (ReferenceValue, error)
+
+	// ListReferenceValues returns the values of name, or of every name when
+	// name is empty, expired ones included, ordered by name and value.
+	ListReferenceValues(ctx context.Context, name string) ([]ReferenceValue, error)
+
+	// ActiveReferenceValues returns, for each name, the values that have
+	// not expired at time at. This is the input a policy evaluation reads.
+	ActiveReferenceValues(ctx context.Context, at time.Time) (map[string][]string, error)
+
+	// RemoveReferenceValue removes value from name, or every value of name
+	// when value is empty. It returns ErrNotFound when nothing matched.
+	RemoveReferenceValue(ctx context.Context, name, value string) error
+
+	// CreateSession stores a new KBS session in state SessionChallenged and
+	// issues its nonce (see ConsumeNonce). It returns ErrConflict when the
+	// session ID or nonce exists.
+	CreateSession(ctx context.Context, s Session) error
+
+	// GetSession returns the session id, or ErrNotFound. A session past its
+	// expiry is returned with an error wrapping ErrExpired, so that callers
+	// cannot use it by mistake.
+	GetSession(ctx context.Context, id string) (*Session, error)
+
+	// MarkAttested moves session id from SessionChallenged to
+	// SessionAttested and stores the attestation result. It returns
+	// ErrNotFound, ErrExpired, or ErrConflict when the session is not in
+	// SessionChallenged.
+	MarkAttested(ctx context.Context, id string, a Attestation) error
+
+	// ExpireSessions deletes sessions and nonces that expired before now
+	// and returns how many sessions it deleted.
+	ExpireSessions(ctx context.Context, now time.Time) (int64, error)
+
+	// IssueNonce stores a nonce that can be consumed once before n.Expires.
+	IssueNonce(ctx context.Context, n Nonce) error
+
+	// ConsumeNonce marks nonce used. It succeeds at most once per nonce,
+	// across every replica sharing the database, because it is one
+	// conditional UPDATE. It returns an error wrapping ErrNonceUsed when the
+	// nonce was consumed before, ErrExpired when it expired before now, and
+	// ErrNotFound when it was never issued.
+	ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error)
+
+	// AppendAudit appends rec to the audit chain in this transaction and
+	// returns it with Seq, PrevHash and Hash filled in. Appends serialize on
+	// the chain head until the transaction ends.
+	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
+
+	// ListAudit returns audit records in sequence order that match q.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+}
+
+// CollateralCache shares fetched vendor collateral (certificates, CRLs, TCB
+// information) between replicas.
+type CollateralCache interface {
+	// Get returns the item stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) (*CollateralItem, error)
+
+	// Put stores item, replacing any item with the same key.
+	Put(ctx context.Context, item CollateralItem) error
+
+	// List returns every item whose key starts with prefix, ordered by key,
+	// without Data.
+	List(ctx context.Context, prefix string) ([]CollateralItem, error)
+}
+
+// Errors returned by Store implementations, wrapped with the value involved.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("conflict")
+	ErrExpired   = errors.New("expired")
+	ErrNonceUsed = errors.New("nonce already used")
+	ErrDecrypt   = errors.New("decryption failed")
+	ErrInvalid   = errors.New("invalid argument")
+)
+
+// SecretInfo is the metadata of one version of a secret.
+type SecretInfo struct {
+	Path        string    `json:"path"`
+	Version     int64     `json:"version"`
+	Size        int       `json:"size"`
+	MasterKeyID string    `json:"master_key_id"`
+	Created     time.Time `json:"created"`
+}
+
+// Secret is a decrypted secret.
+type Secret struct {
+	SecretInfo
+	Value []byte `json:"-"`
+}
+
+// PolicyKind separates the policy namespaces.
+type PolicyKind string
+
+const (
+	// PolicyAttestation appraises verified evidence (claims) and produces
+	// the EAR trust vector.
+	PolicyAttestation PolicyKind = "attestation"
+	// PolicyResource decides whether an attested TEE may receive a secret.
+	PolicyResource PolicyKind = "resource"
+)
+
+// Policy is one version of a named Rego module.
+type Policy struct {
+	Kind    PolicyKind `json:"kind"`
+	Name    string     `json:"name"`
+	Version int64      `json:"version"`
+	Module  string     `json:"module"`
+	Digest  string     `json:"digest"` // hex SHA-256 of Module
+	Created time.Time  `json:"created"`
+}
+
+// ReferenceValue is one accepted value of a named reference value, such as
+// one accepted launch measurement under "snp.measurement".
+type ReferenceValue struct {
+	Name    string    `json:"name"`
+	Value   string    `json:"value"`
+	Expires time.Time `json:"expires,omitzero"` // zero: never
+	Added   time.Time `json:"added"`
+}
+
+// SessionState is the state of a KBS session.
+type SessionState string
+
+const (
+	SessionChallenged SessionState = "challenged"
+	SessionAttested   SessionState = "attested"
+)
+
+// Session is a KBS session: created by the auth request, attested by the
+// attest request, and used to release resources until it expires.
+type Session struct {
+	ID      string       `json:"id"`
+	Nonce   string       `json:"nonce"`
+	TEE     string       `json:"tee"`
+	Created time.Time    `json:"created"`
+	Expires time.Time    `json:"expires"`
+	State   SessionState `json:"state"`
+	Attestation
+}
+
+// Attestation is what a session stores once its evidence passed.
+type Attestation struct {
+	Token        string    `json:"token,omitempty"`          // the EAR token issued
+	TEEPublicKey []byte    `json:"tee_public_key,omitempty"` // JWK JSON of the TEE's key for response encryption
+	ClaimsDigest string    `json:"claims_digest,omitempty"`  // hex SHA-256 of the appraised claims
+	AttestedAt   time.Time `json:"attested_at,omitzero"`
+}
+
+// Nonce is a single-use challenge.
+type Nonce struct {
+	Value     string    `json:"value"`
+	SessionID string    `json:"session_id,omitempty"` // empty when not issued for a session
+	Expires   time.Time `json:"expires"`
+	Used      time.Time `json:"used,omitzero"`
+}
+
+// AuditAction is the kind of event an audit record reports.
+type AuditAction string
+
+const (
+	AuditAttest  AuditAction = "attest"
+	AuditRelease AuditAction = "release"
+	AuditDeny    AuditAction = "deny"
+	AuditAdmin   AuditAction = "admin"
+)
+
+// AuditRecord is one entry of the hash-chained audit log. Hash is the
+// SHA-256 of PrevHash followed by the record's canonical encoding (see
+// AuditRecord.ComputeHash); the first record's PrevHash is 32 zero bytes.
+type AuditRecord struct {
+	Seq            int64       `json:"seq"`
+	Time           time.Time   `json:"time"`
+	Action         AuditAction `json:"action"`
+	Requester      string      `json:"requester,omitempty"`
+	TEE            string      `json:"tee,omitempty"`
+	EvidenceDigest string      `json:"evidence_digest,omitempty"`
+	PolicyDigest   string      `json:"policy_digest,omitempty"`
+	Verdict        string      `json:"verdict,omitempty"`
+	Resource       string      `json:"resource,omitempty"`
+	Reason         string      `json:"reason,omitempty"`
+	PrevHash       []byte      `json:"prev_hash"`
+	Hash           []byte      `json:"hash"`
+}
+
+// AuditQuery selects audit records. The zero value lists from the start.
+type AuditQuery struct {
+	AfterSeq int64       // only records with Seq > AfterSeq
+	Action   AuditAction // only this action when not empty
+	Limit    int         // at most this many; 0 means DefaultAuditLimit
+}
+
+// DefaultAuditLimit is the page size of ListAudit when AuditQuery.Limit is 0.
+const DefaultAuditLimit = 1000
+
+// AuditVerification is the result of VerifyAudit.
+type AuditVerification struct {
+	Records int64       `json:"records"` // records checked
+	Head    []byte      `json:"head"`    // hash of the last record checked
+	Broken  *AuditBreak `json:"broken,omitempty"`
+}
+
+// AuditBreak names the first record whose stored hash or link does not
+// match.
+type AuditBreak struct {
+	Seq      int64  `json:"seq"`
+	Stored   []byte `json:"stored"`
+	Computed []byte `json:"computed"`
+	Reason   string `json:"reason"`
+}
+
+// CollateralItem is one cached collateral document.
+type CollateralItem struct {
+	Key         string    `json:"key"`
+	Data        []byte    `json:"data,omitempty"`
+	ContentType string    `json:"content_type"`
+	FetchedAt   time.Time `json:"fetched_at"`
+	NextUpdate  time.Time `json:"next_update,omitzero"`
+}

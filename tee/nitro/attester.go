@@ -1,0 +1,67 @@
+package nitro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/hf/nsm"
+	"github.com/hf/nsm/request"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// devicePath is the Nitro Secure Module device inside an enclave.
+const devicePath = "/dev/nsm"
+
+func init() { attest.RegisterAttester(string(attest.TEENitro), OpenAttester) }
+
+// Attester requests attestation documents from the Nitro Secure Module.
+type Attester struct{}
+
+// OpenAttester returns the Nitro attester, or an error wrapping
+// attest.ErrNoDevice when /dev/nsm is absent (outside a Nitro enclave).
+func OpenAttester() (attest.Attester, error) {
+	if _, err := os.Stat(devicePath); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("nitro: %s not found, so this is not a Nitro enclave: %w", devicePath, attest.ErrNoDevice)
+		}
+		return nil, fmt.Errorf("nitro: %s: %w", devicePath, err)
+	}
+	return &Attester{}, nil
+}
+
+// Name returns "nitro".
+func (*Attester) Name() string { return string(attest.TEENitro) }
+
+// Attest requests a document whose user_data field is reportData, the
+// field that the verifier reports as the claims' report data. A session is
+// opened per call, because the device is rarely used and a held file
+// descriptor would outlive idle agents.
+func (*Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+	if len(reportData) > maxUserDataSize {
+		return nil, fmt.Errorf("nitro: report data is %d bytes; user_data holds at most %d", len(reportData), maxUserDataSize)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sess, err := nsm.OpenDefaultSession()
+	if err != nil {
+		return nil, fmt.Errorf("nitro: opening %s: %w", devicePath, err)
+	}
+	defer sess.Close()
+
+	res, err := sess.Send(&request.Attestation{UserData: reportData})
+	if err != nil {
+		return nil, fmt.Errorf("nitro: attestation request: %w", err)
+	}
+	if res.Error != "" {
+		return nil, fmt.Errorf("nitro: the Nitro Secure Module rejected the attestation request: %s", res.Error)
+	}
+	if res.Attestation == nil || len(res.Attestation.Document) == 0 {
+		return nil, fmt.Errorf("nitro: the Nitro Secure Module returned no attestation document")
+	}
+	return &attest.Evidence{Format: string(attest.TEENitro), Data: res.Attestation.Document}, nil
+}

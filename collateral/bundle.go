@@ -1,0 +1,152 @@
+package collateral
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ManifestName is the file that describes a bundle directory.
+const ManifestName = "manifest.json"
+
+// Manifest describes a collateral bundle: a directory of collateral files
+// that an air-gapped site can pass to `cloister verify --collateral` as it
+// is, or import into its cache.
+type Manifest struct {
+	// Format identifies the manifest layout.
+	Format  string          `json:"format"`
+	Created time.Time       `json:"created"`
+	Items   []ManifestEntry `json:"items"`
+}
+
+// ManifestEntry describes one file of a bundle.
+type ManifestEntry struct {
+	File string `json:"file"`
+	// Key is the cache key the item was stored under.
+	Key        string    `json:"key"`
+	URL        string    `json:"url,omitempty"`
+	SHA256     string    `json:"sha256"`
+	FetchedAt  time.Time `json:"fetched_at"`
+	NextUpdate time.Time `json:"next_update,omitempty"`
+	// Headers lists issuer chains that came in response headers, stored
+	// as extra PEM files.
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+const manifestFormat = "cloister-collateral-bundle/v1"
+
+// ExportBundle writes every entry of the backend into dir with a manifest.
+func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error) {
+	entries, err := b.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Format: manifestFormat, Created: time.Now().UTC()}
+	for i, e := range entries {
+		sum := sha256.Sum256(e.Body)
+		me := ManifestEntry{File: fmt.Sprintf("item-%03d%s", i, extensionFor(e.Body)), Key: e.Key, URL: e.URL,
+			SHA256: hex.EncodeToString(sum[:]), FetchedAt: e.FetchedAt, NextUpdate: e.NextUpdate}
+		if err := os.WriteFile(filepath.Join(dir, me.File), e.Body, 0o644); err != nil {
+			return nil, err
+		}
+		for name, chain := range e.Headers {
+			file := fmt.Sprintf("item-%03d-issuer-chain.pem", i)
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(chain), 0o644); err != nil {
+				return nil, err
+			}
+			if me.Headers == nil {
+				me.Headers = map[string]string{}
+			}
+			me.Headers[name] = file
+		}
+		m.Items = append(m.Items, me)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return m, os.WriteFile(filepath.Join(dir, ManifestName), data, 0o644)
+}
+
+// ImportBundle reads a bundle directory, checks every file against the
+// manifest's digest, and stores the entries in the backend. A file whose
+// digest differs fails the whole import before anything is stored.
+func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("invalid bundle manifest %s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	if m.Format != manifestFormat {
+		return nil, fmt.Errorf("unsupported bundle format %q, expected %q", m.Format, manifestFormat)
+	}
+	var entries []*Entry
+	for _, me := range m.Items {
+		body, err := readBundleFile(dir, me.File)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(body)
+		if hex.EncodeToString(sum[:]) != me.SHA256 {
+			return nil, fmt.Errorf("bundle file %s: SHA-256 %x differs from the manifest's %s; the bundle is corrupt or was modified",
+				me.File, sum, me.SHA256)
+		}
+		e := &Entry{Key: me.Key, URL: me.URL, Body: body, FetchedAt: me.FetchedAt, NextUpdate: me.NextUpdate}
+		for name, file := range me.Headers {
+			chain, err := readBundleFile(dir, file)
+			if err != nil {
+				return nil, err
+			}
+			if e.Headers == nil {
+				e.Headers = map[string]string{}
+			}
+			e.Headers[name] = string(chain)
+		}
+		entries = append(entries, e)
+	}
+	for _, e := range entries {
+		if err := b.Put(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	return &m, nil
+}
+
+// readBundleFile reads a file named in a manifest, refusing names that
+// leave the bundle directory.
+func readBundleFile(dir, name string) ([]byte, error) {
+	if name == "" || name != filepath.Base(name) {
+		return nil, fmt.Errorf("invalid file name %q in bundle manifest", name)
+	}
+	return os.ReadFile(filepath.Join(dir, name))
+}
+
+func extensionFor(body []byte) string {
+	s := &Set{}
+	s.AddBytes("", body)
+	if len(s.Items) == 0 {
+		return ".bin"
+	}
+	switch s.Items[0].Kind {
+	case KindTCBInfo, KindQEIdentity, KindJWKS, KindJSON:
+		return ".json"
+	case KindCRL:
+		return ".crl"
+	}
+	if strings.Contains(string(body), "-----BEGIN ") {
+		return ".pem"
+	}
+	return ".der"
+}

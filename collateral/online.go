@@ -1,0 +1,162 @@
+package collateral
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Online is a Source that fetches collateral from AMD KDS and Intel PCS (or
+// a PCCS) through a Cache. It asks only for the items a query needs.
+type Online struct {
+	Cache *Cache
+	KDS   *KDS
+	PCS   *PCS
+}
+
+// NewOnline returns an Online source with the public AMD KDS and Intel PCS
+// endpoints and a disk cache in dir.
+func NewOnline(dir string, opts FetcherOptions) *Online {
+	f := newHTTPFetcher(opts)
+	return &Online{
+		Cache: &Cache{Backend: DiskBackend{Dir: dir}, Logger: f.opts.Logger},
+		KDS:   &KDS{BaseURL: DefaultKDSURL, fetcher: f},
+		PCS:   &PCS{BaseURL: DefaultPCSURL, RootCACRLURL: DefaultRootCACRLURL, fetcher: f},
+	}
+}
+
+// Collateral fetches what q needs. Items the upstream does not have (HTTP
+// 404) are left out so that the verifier names them as missing; any other
+// upstream failure without a usable cached copy is an error.
+func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
+	var reqs []request
+	switch q.TEE {
+	case "snp":
+		if o.KDS != nil {
+			reqs = o.KDS.requests(q)
+		}
+	case "sgx", "tdx":
+		if o.PCS != nil {
+			reqs = o.PCS.requests(q)
+		}
+	}
+	set := &Set{}
+	var errs []error
+	for _, r := range reqs {
+		e, err := o.Cache.Get(ctx, r.key, q.At, r.fetch)
+		if errors.Is(err, ErrNotFound) {
+			set.Ignored = append(set.Ignored, r.key+": not found upstream")
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addEntry(set, e)
+	}
+	if len(errs) > 0 {
+		return set, fmt.Errorf("collateral: %w", errors.Join(errs...))
+	}
+	return set, nil
+}
+
+// request is one item to fetch: its cache key and how to fetch it.
+type request struct {
+	key   string
+	fetch FetchFunc
+}
+
+// addEntry adds an entry's body and issuer-chain headers to set.
+func addEntry(set *Set, e *Entry) {
+	if n, reason := set.AddBytes(e.URL, e.Body); n == 0 {
+		set.Ignored = append(set.Ignored, e.URL+": "+reason)
+	}
+	for name, chain := range e.Headers {
+		set.AddBytes(e.URL+"#"+name, []byte(chain))
+	}
+}
+
+// nextUpdateOf finds when a fetched body stops being valid: a CRL's
+// nextUpdate, the earliest notAfter of its certificates, or the nextUpdate
+// of an Intel TCB Info or QE Identity document.
+func nextUpdateOf(body []byte) time.Time {
+	var earliest time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (earliest.IsZero() || t.Before(earliest)) {
+			earliest = t
+		}
+	}
+	s := &Set{}
+	s.AddBytes("", body)
+	for _, it := range s.Items {
+		switch it.Kind {
+		case KindCRL:
+			consider(it.CRL.NextUpdate)
+		case KindCertificate:
+			consider(it.Certificate.NotAfter)
+		case KindTCBInfo, KindQEIdentity:
+			consider(documentNextUpdate(it.Raw))
+		}
+	}
+	return earliest
+}
+
+func documentNextUpdate(raw []byte) time.Time {
+	var doc map[string]struct {
+		NextUpdate time.Time `json:"nextUpdate"`
+	}
+	if json.Unmarshal(raw, &doc) != nil {
+		return time.Time{}
+	}
+	for _, k := range []string{"tcbInfo", "enclaveIdentity", "qeIdentity"} {
+		if v, ok := doc[k]; ok {
+			return v.NextUpdate
+		}
+	}
+	return time.Time{}
+}
+
+// decodeChainHeader decodes an issuer chain that Intel PCS sends URL-encoded
+// in a header, checking that it holds certificates.
+func decodeChainHeader(v string) (string, error) {
+	pemText, err := url.QueryUnescape(v)
+	if err != nil {
+		return "", fmt.Errorf("invalid issuer chain header: %w", err)
+	}
+	rest := []byte(pemText)
+	n := 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "", fmt.Errorf("invalid certificate in issuer chain header: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return "", errors.New("issuer chain header holds no certificate")
+	}
+	return strings.TrimSpace(pemText) + "\n", nil
+}
+
+// validateBody checks that a fetched body holds collateral, so that a corrupt
+// response is never cached.
+func validateBody(rawURL string, body []byte, want Kind) error {
+	s := &Set{}
+	if n, reason := s.AddBytes(rawURL, body); n == 0 {
+		return errPermanent{fmt.Errorf("response from %s is not collateral: %s", rawURL, reason)}
+	}
+	if want != "" && len(s.OfKind(want)) == 0 {
+		return errPermanent{fmt.Errorf("response from %s holds no %s", rawURL, want)}
+	}
+	return nil
+}

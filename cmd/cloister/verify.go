@@ -27,6 +27,7 @@ type verifyFlags struct {
 	format          string
 	nonce           string
 	output          string
+	online          onlineFlags
 
 	allowDebug           bool
 	allowEmulated        bool
@@ -47,6 +48,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
 	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex) for evidence that carries one")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	f.online.bind(cmd)
 
 	fl.BoolVar(&f.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "accept evidence from an emulated TEE (development only)")
@@ -82,6 +84,9 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 		set.Merge(s)
 	}
 	vo.Collateral = set
+	if f.online.enabled {
+		vo.Collateral = collateral.Sources{set, f.online.source()}
+	}
 	anchors := &collateral.Set{}
 	for _, p := range f.trustAnchors {
 		s, err := collateral.LoadPath(p)

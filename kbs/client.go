@@ -1,0 +1,270 @@
+package kbs
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// maxResponseSize bounds a KBS response body the client reads.
+const maxResponseSize = 16 << 20
+
+// supportedHashes is what the client offers in its Request, in the guest's
+// order.
+var supportedHashes = []string{"sha256", "sha384", "sha512", "sm3"}
+
+// Client runs the KBS exchange from inside a TEE: auth, attest with a fresh
+// TEE key, and resource requests whose JWE it decrypts with that key. A
+// Client is safe for concurrent use; it attests once and reuses the token
+// until the server rejects it.
+type Client struct {
+	// URL is the KBS base URL, such as https://kbs.example:8080; requests
+	// go to URL + "/kbs/v0/...".
+	URL string
+	// HTTPClient sends the requests; nil means a client with its own
+	// cookie jar and no other settings. A caller-supplied client needs a
+	// cookie jar unless Bearer is set.
+	HTTPClient *http.Client
+	// Attester produces the evidence that binds the runtime data.
+	Attester attest.Attester
+	// TEE is the KBS tee name sent in the Request (snp, tdx, ...). Empty
+	// means the attester's name without an "emulated-" prefix.
+	TEE string
+	// KeyType is the TEE key type: "P-256" (the default), "P-521" or
+	// "RSA" (2048 bits, RSA-OAEP-256).
+	KeyType string
+	// Bearer makes resource requests carry the token in an Authorization
+	// header, as the confidential-data-hub does, instead of the session
+	// cookie.
+	Bearer bool
+
+	once sync.Once
+	http *http.Client
+
+	mu    sync.Mutex
+	key   crypto.PrivateKey
+	token string
+}
+
+func (c *Client) client() *http.Client {
+	c.once.Do(func() {
+		c.http = c.HTTPClient
+		if c.http == nil {
+			jar, _ := cookiejar.New(nil)
+			c.http = &http.Client{Jar: jar}
+		}
+	})
+	return c.http
+}
+
+func (c *Client) teeName() string {
+	if c.TEE != "" {
+		return c.TEE
+	}
+	return strings.TrimPrefix(c.Attester.Name(), "emulated-")
+}
+
+// GenerateKey returns a new TEE private key of the named type: "P-256",
+// "P-521" (*ecdsa.PrivateKey) or "RSA" (2048-bit *rsa.PrivateKey).
+func GenerateKey(keyType string) (crypto.PrivateKey, error) {
+	switch keyType {
+	case "", "P-256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "P-521":
+		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "RSA":
+		return rsa.GenerateKey(rand.Reader, minRSABits)
+	}
+	return nil, fmt.Errorf("unsupported TEE key type %q: use P-256, P-521 or RSA", keyType)
+}
+
+func newRequest(tee string) authRequest {
+	return authRequest{Version: ProtocolVersion, TEE: tee, ExtraParams: authExtraParams{SupportedHashAlgorithms: supportedHashes}}
+}
+
+// Attest runs auth and attest with a new TEE key and returns the token.
+// The token and the key replace any earlier ones.
+func (c *Client) Attest(ctx context.Context) (string, error) {
+	if c.Attester == nil {
+		return "", errors.New("kbs client: no attester configured")
+	}
+	key, err := GenerateKey(c.KeyType)
+	if err != nil {
+		return "", err
+	}
+	pub, err := PublicKeyJWK(key)
+	if err != nil {
+		return "", err
+	}
+
+	var ch Challenge
+	if err := c.postJSON(ctx, "auth", newRequest(c.teeName()), &ch); err != nil {
+		return "", fmt.Errorf("kbs auth: %w", err)
+	}
+	h, err := SelectedHash(ch.ExtraParams)
+	if err != nil {
+		return "", fmt.Errorf("kbs auth: %w", err)
+	}
+
+	digest, err := PrimaryDigest(h, ch.Nonce, pub, "")
+	if err != nil {
+		return "", err
+	}
+	ev, err := c.Attester.Attest(ctx, digest)
+	if err != nil {
+		return "", fmt.Errorf("kbs attest: evidence from %s: %w", c.Attester.Name(), err)
+	}
+	primary, err := json.Marshal(ev)
+	if err != nil {
+		return "", err
+	}
+	att := Attestation{
+		RuntimeData: RuntimeData{Nonce: ch.Nonce, TEEPubKey: pub},
+		TEEEvidence: TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: ""},
+	}
+	var tok AttestationToken
+	if err := c.postJSON(ctx, "attest", att, &tok); err != nil {
+		return "", fmt.Errorf("kbs attest: %w", err)
+	}
+	if tok.Token == "" {
+		return "", errors.New("kbs attest: response has no token")
+	}
+
+	c.mu.Lock()
+	c.key, c.token = key, tok.Token
+	c.mu.Unlock()
+	return tok.Token, nil
+}
+
+// authRequest is the /auth body with the guest's member order.
+type authRequest struct {
+	Version     string          `json:"version"`
+	TEE         string          `json:"tee"`
+	ExtraParams authExtraParams `json:"extra-params"`
+}
+
+type authExtraParams struct {
+	SupportedHashAlgorithms []string `json:"supported-hash-algorithms"`
+}
+
+// Resource returns the secret at path ("repository/type/tag"), decrypted
+// with the TEE key. It attests first when it holds no token, and attests
+// again once when the server answers that the token is missing, invalid or
+// expired, or that the policy denies it (a fresh result may be accepted).
+func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
+	c.mu.Lock()
+	haveToken := c.token != ""
+	c.mu.Unlock()
+	if !haveToken {
+		if _, err := c.Attest(ctx); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := c.fetch(ctx, path)
+	var p *Problem
+	if errors.As(err, &p) && retryable(p) {
+		if _, err := c.Attest(ctx); err != nil {
+			return nil, err
+		}
+		return c.fetch(ctx, path)
+	}
+	return secret, err
+}
+
+func retryable(p *Problem) bool {
+	switch p.Variant() {
+	case ProblemTokenNotFound, ProblemTokenVerifierError, ProblemPolicyDeny:
+		return true
+	}
+	return false
+}
+
+func (c *Client) fetch(ctx context.Context, path string) ([]byte, error) {
+	c.mu.Lock()
+	key, token := c.key, c.token
+	c.mu.Unlock()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("resource/"+strings.TrimPrefix(path, "/")), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Bearer {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	body, err := c.do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kbs resource %s: %w", path, err)
+	}
+	r, err := ParseResponse(body)
+	if err != nil {
+		return nil, fmt.Errorf("kbs resource %s: %w", path, err)
+	}
+	secret, err := Decrypt(key, r)
+	if err != nil {
+		return nil, fmt.Errorf("kbs resource %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+func (c *Client) endpoint(name string) string {
+	return strings.TrimSuffix(c.URL, "/") + "/kbs/v0/" + name
+}
+
+func (c *Client) postJSON(ctx context.Context, name string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(name), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp, out); err != nil {
+		return fmt.Errorf("invalid response JSON: %w", err)
+	}
+	return nil
+}
+
+// do sends req and returns the body of a 200 response. A 401 or 404 with a
+// KBS error body becomes a *Problem.
+func (c *Client) do(req *http.Request) ([]byte, error) {
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusUnauthorized, http.StatusNotFound:
+		p, err := ParseProblem(resp.StatusCode, body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, p
+	}
+	return nil, fmt.Errorf("unexpected HTTP status %s: %.200q", resp.Status, body)
+}

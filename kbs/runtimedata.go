@@ -1,0 +1,141 @@
+package kbs
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"strings"
+)
+
+// HashAlgorithm is a runtime-data hash the protocol names.
+type HashAlgorithm string
+
+// The hashes a server may select in a Challenge. Guests also offer sm3,
+// which this server never selects.
+const (
+	SHA256 HashAlgorithm = "sha256"
+	SHA384 HashAlgorithm = "sha384"
+	SHA512 HashAlgorithm = "sha512"
+)
+
+// DefaultHash is the hash used when the Challenge selects none.
+const DefaultHash = SHA384
+
+// New returns a new hash.Hash of the algorithm.
+func (h HashAlgorithm) New() (hash.Hash, error) {
+	switch h {
+	case SHA256:
+		return sha256.New(), nil
+	case SHA384:
+		return sha512.New384(), nil
+	case SHA512:
+		return sha512.New(), nil
+	}
+	return nil, fmt.Errorf("unsupported runtime-data hash %q: use sha256, sha384 or sha512", string(h))
+}
+
+// Sum hashes data with the algorithm.
+func (h HashAlgorithm) Sum(data []byte) ([]byte, error) {
+	hh, err := h.New()
+	if err != nil {
+		return nil, err
+	}
+	hh.Write(data)
+	return hh.Sum(nil), nil
+}
+
+// SelectedHash returns the hash a guest derives from a Challenge's
+// extra-params: the selected-hash-algorithm member of an object, compared
+// without case, or DefaultHash when the member or the object is absent. A
+// member that is not a string or names no supported hash is an error, as
+// the guest raises one.
+func SelectedHash(extraParams json.RawMessage) (HashAlgorithm, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(extraParams, &obj); err != nil || obj == nil {
+		return DefaultHash, nil
+	}
+	raw, ok := obj["selected-hash-algorithm"]
+	if !ok {
+		return DefaultHash, nil
+	}
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return "", fmt.Errorf("invalid selected-hash-algorithm %s: expected a string", raw)
+	}
+	h := HashAlgorithm(strings.ToLower(name))
+	if _, err := h.New(); err != nil {
+		return "", fmt.Errorf("invalid selected-hash-algorithm %q: use sha256, sha384 or sha512", name)
+	}
+	return h, nil
+}
+
+// primaryRuntimeData is the object whose canonical form the primary
+// evidence binds.
+type primaryRuntimeData struct {
+	AdditionalEvidence string    `json:"additional-evidence"`
+	Nonce              string    `json:"nonce"`
+	TEEPubKey          TEEPubKey `json:"tee-pubkey"`
+}
+
+// PrimaryRuntimeData returns the canonical JSON of {additional-evidence,
+// nonce, tee-pubkey}, which the primary evidence binds through its hash.
+// additionalEvidence is the exact tee-evidence.additional_evidence string.
+func PrimaryRuntimeData(nonce string, key TEEPubKey, additionalEvidence string) ([]byte, error) {
+	raw, err := json.Marshal(primaryRuntimeData{AdditionalEvidence: additionalEvidence, Nonce: nonce, TEEPubKey: key})
+	if err != nil {
+		return nil, err
+	}
+	return Canonicalize(raw)
+}
+
+// DeviceRuntimeData returns the canonical JSON of {nonce, tee-pubkey},
+// which each additional device's evidence binds through its hash.
+func DeviceRuntimeData(nonce string, key TEEPubKey) ([]byte, error) {
+	raw, err := json.Marshal(RuntimeData{Nonce: nonce, TEEPubKey: key})
+	if err != nil {
+		return nil, err
+	}
+	return Canonicalize(raw)
+}
+
+// PrimaryDigest hashes the canonical primary runtime data with h. The
+// digest is the report data the primary evidence must carry (zero-padded to
+// 64 bytes for SEV-SNP, TDX and SGX).
+func PrimaryDigest(h HashAlgorithm, nonce string, key TEEPubKey, additionalEvidence string) ([]byte, error) {
+	c, err := PrimaryRuntimeData(nonce, key, additionalEvidence)
+	if err != nil {
+		return nil, err
+	}
+	return h.Sum(c)
+}
+
+// DeviceDigest hashes the canonical device runtime data with h.
+func DeviceDigest(h HashAlgorithm, nonce string, key TEEPubKey) ([]byte, error) {
+	c, err := DeviceRuntimeData(nonce, key)
+	if err != nil {
+		return nil, err
+	}
+	return h.Sum(c)
+}
+
+// ReportDataFor returns the report-data value that the evidence of the KBS
+// tee carries for digest: zero-padded (or cut) to 64 bytes for TEEs whose
+// field is 64 bytes, resized to 32 bytes for a plain TPM quote, and the
+// digest itself for sample evidence and the Azure vTPM quote nonce.
+func ReportDataFor(tee string, digest []byte) []byte {
+	switch tee {
+	case "snp", "tdx", "sgx", "cca", "csv":
+		return resize(digest, 64)
+	case "tpm":
+		return resize(digest, 32)
+	}
+	return append([]byte(nil), digest...)
+}
+
+func resize(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}

@@ -1,0 +1,185 @@
+package kbs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// ProtocolVersion is the only Request version the server accepts and the
+// one the client sends.
+const ProtocolVersion = "0.4.0"
+
+// TEE names the KBS spells for the evidence kinds (the kbs-types crate,
+// version 0.15.0). The server keeps the tee of /auth for the session and
+// picks the verifier with it.
+var knownTEEs = map[string]bool{
+	"az-snp-vtpm": true, "az-tdx-vtpm": true, "nvidia": true, "sgx": true, "snp": true,
+	"tdx": true, "cca": true, "csv": true, "se": true, "hygondcu": true, "tpm": true,
+	"sample": true, "sampledevice": true,
+}
+
+// Request is the body of POST /kbs/v0/auth.
+type Request struct {
+	Version string `json:"version"`
+	TEE     string `json:"tee"`
+	// ExtraParams is any JSON value; current guests send an object with
+	// supported-hash-algorithms, older ones the empty string.
+	ExtraParams json.RawMessage `json:"extra-params"`
+}
+
+// ParseRequest decodes an /auth body and checks that every member is
+// present and that tee is a name the protocol defines. It does not check
+// the version, which the server reports with its own message.
+func ParseRequest(data []byte) (*Request, error) {
+	var r Request
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("invalid Request JSON: %w", err)
+	}
+	if r.Version == "" {
+		return nil, fmt.Errorf("invalid Request: missing member version")
+	}
+	if !knownTEEs[r.TEE] {
+		return nil, fmt.Errorf("invalid Request: unknown tee %q", r.TEE)
+	}
+	if len(r.ExtraParams) == 0 {
+		return nil, fmt.Errorf("invalid Request: missing member extra-params")
+	}
+	return &r, nil
+}
+
+// Challenge is the body of a successful /auth response.
+type Challenge struct {
+	// Nonce is 32 random bytes in standard base64 with padding. The
+	// client treats it as an opaque string.
+	Nonce string `json:"nonce"`
+	// ExtraParams is "" (use SHA-384) or an object with
+	// selected-hash-algorithm. Guests reject a Challenge without it.
+	ExtraParams json.RawMessage `json:"extra-params"`
+}
+
+// Attestation is the body of POST /kbs/v0/attest.
+type Attestation struct {
+	// InitData is nil when the guest sent null or nothing.
+	InitData    *InitData   `json:"init-data"`
+	RuntimeData RuntimeData `json:"runtime-data"`
+	TEEEvidence TEEEvidence `json:"tee-evidence"`
+}
+
+// ParseAttestation decodes an /attest body. Unknown members are ignored, as
+// the protocol requires.
+func ParseAttestation(data []byte) (*Attestation, error) {
+	var a Attestation
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+	}
+	if a.RuntimeData.Nonce == "" {
+		return nil, fmt.Errorf("invalid Attestation: missing runtime-data.nonce")
+	}
+	if a.RuntimeData.TEEPubKey.Kty == "" {
+		return nil, fmt.Errorf("invalid Attestation: missing runtime-data.tee-pubkey")
+	}
+	if len(a.TEEEvidence.PrimaryEvidence) == 0 || bytes.Equal(a.TEEEvidence.PrimaryEvidence, []byte("null")) {
+		return nil, fmt.Errorf("invalid Attestation: missing tee-evidence.primary_evidence")
+	}
+	return &a, nil
+}
+
+// InitData is the init-data document a guest was launched with.
+type InitData struct {
+	// Format is "toml"; the built-in service accepts nothing else.
+	Format string `json:"format"`
+	// Body is the TOML text, hashed byte for byte as received.
+	Body string `json:"body"`
+}
+
+// RuntimeData binds the TEE key to the session nonce.
+type RuntimeData struct {
+	Nonce     string    `json:"nonce"`
+	TEEPubKey TEEPubKey `json:"tee-pubkey"`
+}
+
+// TEEEvidence is the composite evidence of protocol version 0.3.0 and
+// later.
+type TEEEvidence struct {
+	// PrimaryEvidence is the evidence of the session's TEE, in the JSON form
+	// of that TEE's guest attester.
+	PrimaryEvidence json.RawMessage `json:"primary_evidence"`
+	// AdditionalEvidence is "" or the JSON text of an object mapping TEE
+	// names to device evidence. The exact string is hashed into the
+	// primary runtime data, so it is kept as received.
+	AdditionalEvidence string `json:"additional_evidence"`
+}
+
+// TEEPubKey is the JWK a guest sends as tee-pubkey: EC (kty, crv, alg, x,
+// y) or RSA (kty, alg, n, e). Its JSON form has exactly the members of its
+// kty, in the order the guest writes them.
+type TEEPubKey struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv,omitempty"`
+	Alg string `json:"alg"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+}
+
+// UnmarshalJSON accepts exactly the members of the key's kty, as Trustee's
+// typed form does, and rejects a kty other than EC or RSA.
+func (k *TEEPubKey) UnmarshalJSON(data []byte) error {
+	type plain TEEPubKey
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	switch p.Kty {
+	case "EC":
+		if p.Crv == "" || p.X == "" || p.Y == "" || p.Alg == "" {
+			return fmt.Errorf("invalid EC tee-pubkey: members crv, alg, x and y are required")
+		}
+		p.N, p.E = "", ""
+	case "RSA":
+		if p.N == "" || p.E == "" || p.Alg == "" {
+			return fmt.Errorf("invalid RSA tee-pubkey: members alg, n and e are required")
+		}
+		p.Crv, p.X, p.Y = "", "", ""
+	default:
+		return fmt.Errorf("invalid tee-pubkey: kty %q is not EC or RSA", p.Kty)
+	}
+	*k = TEEPubKey(p)
+	return nil
+}
+
+// Response is a flattened JWE as the resource endpoint returns it. Every
+// member is base64url without padding. AAD is never set by this server;
+// kbs-types keeps a received aad member as its raw string.
+type Response struct {
+	Protected    string `json:"protected"`
+	EncryptedKey string `json:"encrypted_key"`
+	IV           string `json:"iv"`
+	AAD          string `json:"aad,omitempty"`
+	Ciphertext   string `json:"ciphertext"`
+	Tag          string `json:"tag"`
+}
+
+// ParseResponse decodes a JWE response and checks that the members a guest
+// requires are present. The ciphertext of an empty secret is empty.
+func ParseResponse(data []byte) (*Response, error) {
+	var r Response
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("invalid JWE response JSON: %w", err)
+	}
+	for _, m := range []struct{ name, value string }{
+		{"protected", r.Protected}, {"encrypted_key", r.EncryptedKey}, {"iv", r.IV}, {"tag", r.Tag},
+	} {
+		if m.value == "" {
+			return nil, fmt.Errorf("invalid JWE response: missing member %s", m.name)
+		}
+	}
+	return &r, nil
+}
+
+// AttestationToken is the body of a successful /attest response.
+type AttestationToken struct {
+	Token string `json:"token"`
+}

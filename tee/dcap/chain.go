@@ -1,0 +1,196 @@
+package dcap
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	_ "embed"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// intelRootPEM is the Intel SGX Root CA, which signs the PCK CAs and the
+// TCB signing certificate. Its SHA-256 fingerprint is pinned below.
+//
+//go:embed intel_sgx_root_ca.pem
+var intelRootPEM []byte
+
+// IntelRootFingerprint is the SHA-256 fingerprint of the Intel SGX Root CA
+// certificate.
+const IntelRootFingerprint = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
+
+// maxChainDepth bounds a certificate path. Intel's chains have three
+// certificates: leaf, CA and root.
+const maxChainDepth = 5
+
+var intelRoot = mustIntelRoot()
+
+func mustIntelRoot() *x509.Certificate {
+	block, _ := pem.Decode(intelRootPEM)
+	if block == nil {
+		panic("dcap: embedded Intel SGX Root CA is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		panic("dcap: embedded Intel SGX Root CA: " + err.Error())
+	}
+	sum := sha256.Sum256(cert.Raw)
+	if fmt.Sprintf("%x", sum) != IntelRootFingerprint {
+		panic("dcap: embedded Intel SGX Root CA has the wrong fingerprint")
+	}
+	return cert
+}
+
+// EmbeddedRoots returns the vendor roots used when the caller supplies
+// none: the Intel SGX Root CA.
+func EmbeddedRoots() []*x509.Certificate { return []*x509.Certificate{intelRoot} }
+
+// parsePEMChain parses the certificates of a type-5 certification data
+// blob. Quoting libraries end the blob with a NUL byte, which is tolerated,
+// as is any text outside the PEM blocks.
+func parsePEMChain(data []byte) ([]*x509.Certificate, error) {
+	data = bytes.TrimRight(data, "\x00")
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, attest.Malformed("PCK certificate chain", fmt.Sprintf("certificate %d does not parse", len(certs)+1), err)
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return nil, attest.Malformed("PCK certificate chain", "the certification data holds no PEM certificate", nil)
+	}
+	return certs, nil
+}
+
+// checkValidity fails when cert is outside its validity window at at.
+func checkValidity(role string, cert *x509.Certificate, at time.Time) error {
+	if at.Before(cert.NotBefore) {
+		return attest.Errorf(attest.ErrChain, role, "certificate %q is not yet valid: notBefore %s is after the verification time %s",
+			cert.Subject.CommonName, cert.NotBefore.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithFix("check the verification time (--at)")
+	}
+	if at.After(cert.NotAfter) {
+		return attest.Errorf(attest.ErrChain, role, "certificate %q expired: notAfter %s is before the verification time %s",
+			cert.Subject.CommonName, cert.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithFix("obtain a current certificate from Intel PCS, or verify at a time inside its validity")
+	}
+	return nil
+}
+
+// verifyChain builds the path from leaf through intermediates to one of
+// roots and verifies every link's signature explicitly: a parent is chosen
+// by subject name, never trusted for its key identifiers alone. Each
+// certificate must be valid at at, and each parent must be a CA. It returns
+// the path, leaf first and root last.
+func (v *Verifier) verifyChain(role string, leaf *x509.Certificate, intermediates, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	path := []*x509.Certificate{leaf}
+	cur := leaf
+	for depth := 0; depth < maxChainDepth; depth++ {
+		if err := checkValidity(role, cur, at); err != nil {
+			return nil, err
+		}
+		for _, root := range roots {
+			if bytes.Equal(cur.Raw, root.Raw) {
+				return path, nil
+			}
+		}
+		var lastErr error
+		for _, root := range roots {
+			if !bytes.Equal(cur.RawIssuer, root.RawSubject) {
+				continue
+			}
+			if lastErr = v.checkLink(cur, root); lastErr == nil {
+				if err := checkValidity("root", root, at); err != nil {
+					return nil, err
+				}
+				return append(path, root), nil
+			}
+		}
+		var next *x509.Certificate
+		for _, c := range intermediates {
+			if bytes.Equal(c.Raw, cur.Raw) || collateralSelfSigned(c) || !bytes.Equal(cur.RawIssuer, c.RawSubject) {
+				continue
+			}
+			if lastErr = v.checkLink(cur, c); lastErr == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			if lastErr != nil {
+				return nil, &attest.Error{Kind: attest.ErrChain, Field: role,
+					Reason: fmt.Sprintf("the signature of %q does not verify under its issuer %q", cur.Subject.CommonName, cur.Issuer.CommonName),
+					Err:    lastErr, Fix: "the chain was altered or belongs to another root; obtain it again from the platform or Intel PCS"}
+			}
+			return nil, attest.Errorf(attest.ErrChain, role, "no trusted issuer %q for %q", cur.Issuer.String(), cur.Subject.CommonName).
+				WithFix("pass the Intel SGX Root CA (or, for an emulated TEE, its development root with --trust-anchor)")
+		}
+		path = append(path, next)
+		cur = next
+	}
+	return nil, attest.Errorf(attest.ErrChain, role, "no path to a trusted root within %d certificates", maxChainDepth)
+}
+
+// checkLink verifies child's signature under parent and that parent may
+// issue certificates. A success is cached by the pair's digest; failures
+// are never cached.
+func (v *Verifier) checkLink(child, parent *x509.Certificate) error {
+	key := pairDigest(child.Raw, parent.Raw)
+	if v.cache.has(key) {
+		return nil
+	}
+	if !parent.BasicConstraintsValid || !parent.IsCA {
+		return fmt.Errorf("issuer %q is not a CA certificate", parent.Subject.CommonName)
+	}
+	if err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature); err != nil {
+		return err
+	}
+	v.cache.put(key)
+	return nil
+}
+
+func collateralSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+func pairDigest(parts ...[]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		for i := range n {
+			n[i] = byte(len(p) >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(p)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// pckCAKind returns "processor" or "platform" from the PCK CA's common
+// name, as Intel PCS names the two CAs, or "" for another issuer.
+func pckCAKind(issuerCN string) string {
+	low := strings.ToLower(issuerCN)
+	switch {
+	case strings.Contains(low, "processor"):
+		return "processor"
+	case strings.Contains(low, "platform"):
+		return "platform"
+	}
+	return ""
+}

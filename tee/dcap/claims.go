@@ -1,0 +1,121 @@
+package dcap
+
+import (
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// newClaims fills the claims that the quote proves once its signatures and
+// PCK chain verified. path runs from the PCK leaf to the root.
+func newClaims(q *Quote, chain *pckChain, path []*x509.Certificate, at time.Time) *attest.Claims {
+	root := path[len(path)-1]
+	c := &attest.Claims{
+		TEE:         q.TEE(),
+		Emulated:    attest.IsEmulated(root),
+		TrustAnchor: attest.DescribeRoot(root, EmbeddedRoots()),
+		VerifiedAt:  at.UTC(),
+		SigningKey:  "PCK",
+	}
+	roles := []string{"PCK leaf", "PCK CA", "root"}
+	for i, cert := range path {
+		role := "intermediate"
+		switch {
+		case i == len(path)-1:
+			role = "root"
+		case i < len(roles)-1:
+			role = roles[i]
+		}
+		c.Chain = append(c.Chain, attest.NewCertInfo(role, cert))
+	}
+	c.SetAttribute("quote_version", int(q.Header.Version))
+	c.SetAttribute("qe_isvsvn", int(q.QE.ISVSVN))
+
+	ext := chain.ext
+	c.SetPlatform("fmspc", hex.EncodeToString(ext.FMSPC))
+	c.SetPlatform("pce_id", hex.EncodeToString(ext.PCEID))
+	if kind := pckCAKind(chain.leaf.Issuer.CommonName); kind != "" {
+		c.SetPlatform("pck_ca", kind)
+	}
+	for i, svn := range ext.CompSVN {
+		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: fmt.Sprintf("sgx_comp%02d", i+1), Value: uint64(svn)})
+	}
+	c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: "pce_svn", Value: uint64(ext.PCESVN)})
+
+	if q.Enclave != nil {
+		addEnclaveClaims(c, q.Enclave)
+	} else {
+		addTDClaims(c, q.TD)
+	}
+	return c
+}
+
+func addEnclaveClaims(c *attest.Claims, e *EnclaveReport) {
+	c.Measurement = e.MREnclave[:]
+	c.SetMeasurement("mrenclave", e.MREnclave[:])
+	c.SetMeasurement("mrsigner", e.MRSigner[:])
+	c.ReportData = e.ReportData[:]
+	c.Debug = e.Debug()
+	c.SetAttribute("isvprodid", int(e.ISVProdID))
+	c.SetAttribute("isvsvn", int(e.ISVSVN))
+	c.SetAttribute("attributes", hex.EncodeToString(e.Attributes[:]))
+	c.SetAttribute("miscselect", fmt.Sprintf("%08x", e.MiscSelect))
+	c.SetAttribute("cpusvn", hex.EncodeToString(e.CPUSVN[:]))
+	c.SetAttribute("configsvn", int(e.ConfigSVN))
+}
+
+func addTDClaims(c *attest.Claims, t *TDReport) {
+	c.Measurement = t.MRTD[:]
+	c.SetMeasurement("mrtd", t.MRTD[:])
+	for i := range t.RTMR {
+		c.SetMeasurement(fmt.Sprintf("rtmr%d", i), t.RTMR[i][:])
+	}
+	c.SetMeasurement("mrseam", t.MRSEAM[:])
+	c.SetMeasurement("mrsignerseam", t.MRSignerSEAM[:])
+	c.SetMeasurement("mrconfigid", t.MRConfigID[:])
+	c.SetMeasurement("mrowner", t.MROwner[:])
+	c.SetMeasurement("mrownerconfig", t.MROwnerConfig[:])
+	c.HostData = t.MRConfigID[:]
+	c.ReportData = t.ReportData[:]
+	c.Debug = t.Debug()
+	c.SetAttribute("td_attributes", hex.EncodeToString(t.TDAttributes[:]))
+	c.SetAttribute("seam_attributes", hex.EncodeToString(t.SEAMAttributes[:]))
+	c.SetAttribute("xfam", hex.EncodeToString(t.XFAM[:]))
+	c.SetAttribute("xfam_value", binary.LittleEndian.Uint64(t.XFAM[:]))
+	c.SetAttribute("tee_tcb_svn", hex.EncodeToString(t.TEETCBSVN[:]))
+	for i, svn := range t.TEETCBSVN {
+		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: fmt.Sprintf("tdx_comp%02d", i+1), Value: uint64(svn)})
+	}
+	c.TCB.Values = map[string]string{"tee_tcb_svn": hex.EncodeToString(t.TEETCBSVN[:])}
+	if t.Is15 {
+		c.SetAttribute("tee_tcb_svn2", hex.EncodeToString(t.TEETCBSVN2[:]))
+		c.TCB.Values["tee_tcb_svn2"] = hex.EncodeToString(t.TEETCBSVN2[:])
+		c.SetMeasurement("mrservicetd", t.MRServiceTD[:])
+		c.SetAttribute("tdx_version", "1.5")
+	} else {
+		c.SetAttribute("tdx_version", "1.0")
+	}
+}
+
+// applyEvaluation copies a TCB evaluation into the claims.
+func applyEvaluation(c *attest.Claims, e *TCBEvaluation) {
+	c.TCB.Status = e.Status
+	c.TCB.AdvisoryIDs = e.AdvisoryIDs
+	if c.TCB.AdvisoryIDs == nil {
+		c.TCB.AdvisoryIDs = []string{}
+	}
+	c.TCB.Date = e.Date
+	if e.PlatformStatus != "" {
+		c.SetAttribute("tcb_platform_status", e.PlatformStatus)
+	}
+	if e.ModuleStatus != "" {
+		c.SetAttribute("tcb_tdx_module_status", e.ModuleStatus)
+	}
+	if e.QEStatus != "" {
+		c.SetAttribute("tcb_qe_status", e.QEStatus)
+	}
+}

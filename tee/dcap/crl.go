@@ -1,0 +1,108 @@
+package dcap
+
+import (
+	"bytes"
+	"crypto/x509"
+	"math/big"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// Check names recorded in Claims.Checks.
+const (
+	checkPCKChain      = "pck-chain"
+	checkQEReportSig   = "qe-report-signature"
+	checkQEReportData  = "qe-report-data"
+	checkQuoteSig      = "quote-signature"
+	checkPCKCRL        = "pck-crl"
+	checkRootCRL       = "root-ca-crl"
+	checkTCBInfo       = "tcb-info"
+	checkQEIdentity    = "qe-identity"
+	checkTDXModule     = "tdx-module"
+	checkTCBSigningKey = "tcb-signing-chain"
+)
+
+// findCRL returns the CRL of set issued by issuer and signed by its key,
+// or nil when the set holds none. A CRL that names the issuer but fails the
+// signature check is an error, because it shows altered collateral.
+func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate) (*collateral.Item, error) {
+	var badSig error
+	for _, it := range set.OfKind(collateral.KindCRL) {
+		if !bytes.Equal(it.CRL.RawIssuer, issuer.RawSubject) {
+			continue
+		}
+		key := pairDigest(it.Raw, issuer.Raw)
+		if v.cache.has(key) {
+			return it, nil
+		}
+		if err := it.CRL.CheckSignatureFrom(issuer); err != nil {
+			badSig = err
+			continue
+		}
+		v.cache.put(key)
+		return it, nil
+	}
+	if badSig != nil {
+		return nil, &attest.Error{Kind: attest.ErrSignature, Field: "CRL", Err: badSig,
+			Reason: "the CRL issued by " + issuer.Subject.CommonName + " has an invalid signature",
+			Fix:    "fetch the CRL again from Intel PCS"}
+	}
+	return nil, nil
+}
+
+// checkCRLFresh fails when at is outside the CRL's thisUpdate..nextUpdate.
+func checkCRLFresh(name string, crl *x509.RevocationList, at time.Time) error {
+	if at.Before(crl.ThisUpdate) {
+		return attest.Errorf(attest.ErrCollateralExpired, name, "not yet valid: thisUpdate %s is after the verification time %s",
+			crl.ThisUpdate.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithFix("check the verification time (--at)")
+	}
+	if crl.NextUpdate.IsZero() || at.After(crl.NextUpdate) {
+		return attest.Errorf(attest.ErrCollateralExpired, name, "expired: nextUpdate %s is before the verification time %s",
+			crl.NextUpdate.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithFix("fetch a current CRL from Intel PCS")
+	}
+	return nil
+}
+
+func revoked(crl *x509.RevocationList, serial *big.Int) bool {
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber != nil && e.SerialNumber.Cmp(serial) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCRL finds the CRL of issuer, checks its freshness and that none of
+// subjects is revoked. A missing CRL is recorded as a required check that
+// did not run.
+func (v *Verifier) checkCRL(c *attest.Claims, set *collateral.Set, check, name string, issuer *x509.Certificate, subjects []*x509.Certificate, at time.Time) error {
+	it, err := v.findCRL(set, issuer)
+	if err != nil {
+		c.Fail(check, err.Error())
+		return err
+	}
+	if it == nil {
+		c.Skip(check, true, "missing "+name+" issued by "+issuer.Subject.CommonName+"; pass it with --collateral")
+		return nil
+	}
+	c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindCRL), Name: issuer.Subject.CommonName,
+		SHA256: it.SHA256[:], IssuedAt: it.CRL.ThisUpdate.UTC(), NextUpdate: it.CRL.NextUpdate.UTC()})
+	if err := checkCRLFresh(name, it.CRL, at); err != nil {
+		c.Fail(check, err.Error())
+		return err
+	}
+	for _, s := range subjects {
+		if revoked(it.CRL, s.SerialNumber) {
+			err := attest.Errorf(attest.ErrRevoked, name, "certificate %q (serial %s) is revoked", s.Subject.CommonName, s.SerialNumber.Text(16)).
+				WithFix("the platform's key is no longer trusted by Intel; do not accept its evidence")
+			c.Fail(check, err.Error())
+			return err
+		}
+	}
+	c.Pass(check)
+	return nil
+}

@@ -1,0 +1,33 @@
+// Package dcap verifies Intel DCAP quotes: SGX quotes of version 3 and 4
+// and TDX quotes of version 4 and 5 (TDX 1.0 and 1.5 TD report bodies),
+// offline, against the Intel SGX Root CA and Intel PCS collateral (TCB
+// Info, QE Identity, PCK CRL, Root CA CRL). It derives the TCB status by
+// Intel's matching rules and reports it in the claims; judging the status
+// and the debug bit is left to the appraise package.
+//
+// Everything here is Cloister's own code. No maintained Go module verifies
+// SGX quotes, and google/go-tdx-guest (at the version in go.mod) parses only
+// TDX quote v4, compares the FMSPC case-sensitively and fails every TCB
+// status other than UpToDate, so none of its verify or pcs code is used.
+// Its client package collects TDX quotes on hardware (attester.go).
+//
+// Verification steps, each at the verification time:
+//
+//  1. Parse the quote; every length is checked against the buffer.
+//  2. Verify the PCK chain from the quote's certification data to the
+//     Intel SGX Root CA (embedded and pinned by fingerprint) or to the
+//     caller's root, checking every link's signature explicitly.
+//  3. Verify the QE report signature under the PCK key, the QE report's
+//     binding of the attestation key, and the quote signature.
+//  4. Check the PCK CRL and the Root CA CRL: signature, thisUpdate and
+//     nextUpdate, revocation.
+//  5. Verify the TCB Info and QE Identity signatures and chains, their
+//     issueDate and nextUpdate, match their FMSPC, PCE ID and QE values,
+//     and evaluate the TCB status (tcb.go).
+//
+// Missing collateral is recorded as a required check that did not run,
+// so that the default appraisal rejects the evidence and names what is
+// missing. Signature results are cached by digest, so that a warm
+// verification costs little more than the two ECDSA verifications of the
+// QE report and the quote.
+package dcap

@@ -1,0 +1,79 @@
+package dcap
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// parseRawP256Key parses a 64-byte x||y P-256 public key as carried in
+// quotes, rejecting points that are not on the curve.
+func parseRawP256Key(raw []byte) (*ecdsa.PublicKey, error) {
+	if len(raw) != ecdsaKeySize {
+		return nil, fmt.Errorf("%d bytes, expected %d", len(raw), ecdsaKeySize)
+	}
+	return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append([]byte{4}, raw...))
+}
+
+// verifyRawECDSA verifies a raw r||s ECDSA-P256-SHA256 signature.
+func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
+	if len(sig) != ecdsaSignatureSize {
+		return false
+	}
+	digest := sha256.Sum256(message)
+	r := new(big.Int).SetBytes(sig[:32])
+	s := new(big.Int).SetBytes(sig[32:])
+	return ecdsa.Verify(pub, digest[:], r, s)
+}
+
+// verifyDocument finds the certificate among the collateral that signed an
+// Intel PCS document (TCB Info or QE Identity), and verifies that
+// certificate's chain to roots at at. It returns the chain, signer first.
+// Signature results are cached by the digest of body, signature and
+// certificate; the chain is checked every time, because its validity
+// depends on at.
+func (v *Verifier) verifyDocument(what string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	certs := set.Certificates()
+	var signer *x509.Certificate
+	for _, c := range certs {
+		key := pairDigest(doc.Body, doc.Signature, c.Raw)
+		if v.cache.has(key) {
+			signer = c
+			break
+		}
+		pub, ok := c.PublicKey.(*ecdsa.PublicKey)
+		if !ok || pub.Curve != elliptic.P256() || collateralSelfSigned(c) {
+			continue
+		}
+		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
+			v.cache.put(key)
+			signer = c
+			break
+		}
+	}
+	if signer == nil {
+		if len(certs) == 0 {
+			return nil, attest.Errorf(attest.ErrCollateralMissing, what, "missing the TCB signing certificate that signed it").
+				WithFix("pass the issuer chain Intel PCS serves with it (the TCB-Info-Issuer-Chain or SGX-Enclave-Identity-Issuer-Chain header) with --collateral")
+		}
+		return nil, attest.Errorf(attest.ErrSignature, what, "the signature does not verify under any supplied certificate").
+			WithFix("the document was altered, or its issuer chain is missing; fetch both again from Intel PCS")
+	}
+	path, err := v.verifyChain("TCB signing certificate", signer, certs, roots, at)
+	if err != nil {
+		var ae *attest.Error
+		if errors.As(err, &ae) {
+			ae.Field = what + " signer: " + ae.Field
+		}
+		return nil, err
+	}
+	return path, nil
+}

@@ -1,0 +1,283 @@
+package dcap
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// The TCB evaluation follows the rules of Intel's Quote Verification
+// Library (QVL, QuoteVerification/QVL in intel/SGXDataCenterAttestationPrimitives):
+//
+//   - The platform level is the first TCB level (Intel sorts them
+//     descending) whose 16 SGX components and PCESVN are each at most the
+//     PCK certificate's, and, for TDX, whose 16 TDX components are each at
+//     most the TD report's TEE_TCB_SVN. When TEE_TCB_SVN[1] (the TDX module
+//     major version) is not zero, the first two bytes are judged by the TDX
+//     module identity instead and are skipped here.
+//   - The TDX module identity "TDX_<TEE_TCB_SVN[1] in hex>" gives the
+//     module's status from its first level whose ISVSVN is at most
+//     TEE_TCB_SVN[0].
+//   - The QE's status is that of the QE Identity's first level whose ISVSVN
+//     is at most the QE report's ISVSVN, and Revoked when none is.
+//   - An OutOfDate module or QE turns UpToDate and SWHardeningNeeded into
+//     OutOfDate, and the two configuration statuses into
+//     OutOfDateConfigurationNeeded; a Revoked one makes the result Revoked.
+
+// TCBEvaluation is the outcome of matching a platform against TCB Info and
+// QE Identity.
+type TCBEvaluation struct {
+	// Status is the combined status.
+	Status string
+	// PlatformStatus, ModuleStatus and QEStatus are the statuses of the
+	// matched levels; empty when not evaluated.
+	PlatformStatus string
+	ModuleStatus   string
+	QEStatus       string
+	// AdvisoryIDs is the sorted union of the matched levels' advisories.
+	AdvisoryIDs []string
+	// Date is the earliest tcbDate of the matched levels.
+	Date *time.Time
+}
+
+var knownStatuses = []string{
+	attest.TCBUpToDate, attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded,
+	attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate,
+	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked,
+}
+
+func (e *TCBEvaluation) addLevel(date time.Time, advisories []string) {
+	for _, a := range advisories {
+		if !slices.Contains(e.AdvisoryIDs, a) {
+			e.AdvisoryIDs = append(e.AdvisoryIDs, a)
+		}
+	}
+	slices.Sort(e.AdvisoryIDs)
+	if !date.IsZero() && (e.Date == nil || date.Before(*e.Date)) {
+		d := date.UTC()
+		e.Date = &d
+	}
+}
+
+// matchPlatformLevel returns the first TCB level that the platform meets,
+// or nil when it meets none.
+func matchPlatformLevel(info *TCBInfo, pck *PCKExtensions, td *TDReport) *TCBLevel {
+	for i := range info.TCBLevels {
+		l := &info.TCBLevels[i]
+		if int(pck.PCESVN) < l.TCB.PCESVN || !componentsMet(pck.CompSVN[:], l.TCB.SGXComponents, 0) {
+			continue
+		}
+		if td != nil && info.ID == "TDX" {
+			start := 0
+			if td.TEETCBSVN[1] > 0 {
+				start = 2
+			}
+			if !componentsMet(td.TEETCBSVN[:], l.TCB.TDXComponents, start) {
+				continue
+			}
+		}
+		return l
+	}
+	return nil
+}
+
+func componentsMet(have []byte, level []TCBComponent, start int) bool {
+	if len(level) != len(have) {
+		return false
+	}
+	for i := start; i < len(have); i++ {
+		if int(have[i]) < level[i].SVN {
+			return false
+		}
+	}
+	return true
+}
+
+// matchISVSVN returns the first level whose ISVSVN is at most svn.
+func matchISVSVN(levels []ISVSVNTCBLevel, svn int) *ISVSVNTCBLevel {
+	for i := range levels {
+		if svn >= levels[i].TCB.ISVSVN {
+			return &levels[i]
+		}
+	}
+	return nil
+}
+
+func checkStatusName(field, status string) error {
+	if !slices.Contains(knownStatuses, status) {
+		return attest.Malformed(field, fmt.Sprintf("unknown TCB status %q", status), nil)
+	}
+	return nil
+}
+
+// EvaluatePlatform matches the platform (and, for TDX, the TD report's TCB
+// and TDX module) against info. The FMSPC and PCE ID must already match.
+func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEvaluation, error) {
+	ev := &TCBEvaluation{}
+	level := matchPlatformLevel(info, pck, td)
+	if level == nil {
+		ev.Status = attest.TCBNoMatchingLevel
+		ev.PlatformStatus = attest.TCBNoMatchingLevel
+		return ev, nil
+	}
+	if err := checkStatusName("tcbInfo.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
+		return nil, err
+	}
+	ev.PlatformStatus = level.TCBStatus
+	ev.Status = level.TCBStatus
+	ev.addLevel(level.TCBDate, level.AdvisoryIDs)
+
+	if td == nil || info.ID != "TDX" {
+		return ev, nil
+	}
+	if err := matchTDXModule(info, td); err != nil {
+		return nil, err
+	}
+	if td.TEETCBSVN[1] == 0 {
+		return ev, nil
+	}
+	module, err := matchModuleIdentity(info, td)
+	if err != nil {
+		return nil, err
+	}
+	if module == nil {
+		ev.ModuleStatus = attest.TCBNoMatchingLevel
+		ev.Status = attest.TCBNoMatchingLevel
+		return ev, nil
+	}
+	if err := checkStatusName("tcbInfo.tdxModuleIdentities.tcbLevels.tcbStatus", module.TCBStatus); err != nil {
+		return nil, err
+	}
+	ev.ModuleStatus = module.TCBStatus
+	ev.Status = converge(ev.Status, module.TCBStatus)
+	ev.addLevel(module.TCBDate, module.AdvisoryIDs)
+	return ev, nil
+}
+
+// matchTDXModule compares MRSIGNERSEAM and SEAMATTRIBUTES with tdxModule.
+func matchTDXModule(info *TCBInfo, td *TDReport) error {
+	if info.TDXModule == nil {
+		return attest.Malformed("tcbInfo.tdxModule", "missing from a TDX TCB Info", nil)
+	}
+	return matchSEAM("tcbInfo.tdxModule", info.TDXModule.MRSigner, info.TDXModule.Attributes, info.TDXModule.AttributesMask, td)
+}
+
+func matchSEAM(field, mrsigner, attrs, mask string, td *TDReport) error {
+	wantSigner, err := decodeHexField(field+".mrsigner", mrsigner, 48)
+	if err != nil {
+		return err
+	}
+	wantAttrs, err := decodeHexField(field+".attributes", attrs, 8)
+	if err != nil {
+		return err
+	}
+	maskBytes, err := decodeHexField(field+".attributesMask", mask, 8)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(td.MRSignerSEAM[:], wantSigner) {
+		return attest.Errorf(attest.ErrAppraisal, "MRSIGNERSEAM", "the TDX module signer does not match the TCB Info").
+			WithValues(hex.EncodeToString(td.MRSignerSEAM[:]), strings.ToLower(mrsigner))
+	}
+	if !maskedEqual(td.SEAMAttributes[:], maskBytes, wantAttrs) {
+		return attest.Errorf(attest.ErrAppraisal, "SEAMATTRIBUTES", "the TDX module attributes do not match the TCB Info under its mask").
+			WithValues(hex.EncodeToString(td.SEAMAttributes[:]), strings.ToLower(attrs))
+	}
+	return nil
+}
+
+// matchModuleIdentity finds the TDX module identity of the TD report's
+// module version and its level. A missing identity or level returns nil.
+func matchModuleIdentity(info *TCBInfo, td *TDReport) (*ISVSVNTCBLevel, error) {
+	id := fmt.Sprintf("TDX_%02X", td.TEETCBSVN[1])
+	for i := range info.TDXModuleIdentities {
+		m := &info.TDXModuleIdentities[i]
+		if !strings.EqualFold(m.ID, id) {
+			continue
+		}
+		if err := matchSEAM("tcbInfo.tdxModuleIdentities["+m.ID+"]", m.MRSigner, m.Attributes, m.AttributesMask, td); err != nil {
+			return nil, err
+		}
+		return matchISVSVN(m.TCBLevels, int(td.TEETCBSVN[0])), nil
+	}
+	return nil, nil
+}
+
+// converge combines a platform status with the status of the TDX module or
+// the QE, as Intel's QVL does.
+func converge(platform, other string) string {
+	switch other {
+	case attest.TCBOutOfDate:
+		switch platform {
+		case attest.TCBUpToDate, attest.TCBSWHardeningNeeded:
+			return attest.TCBOutOfDate
+		case attest.TCBConfigurationNeeded, attest.TCBConfigurationAndSWHardeningNeeded:
+			return attest.TCBOutOfDateConfigurationNeeded
+		}
+	case attest.TCBRevoked:
+		if platform != attest.TCBNoMatchingLevel {
+			return attest.TCBRevoked
+		}
+	}
+	return platform
+}
+
+// MatchQEIdentity checks the QE report against the QE Identity: MRSIGNER,
+// ISVPRODID, and MISCSELECT and ATTRIBUTES under their masks. A mismatch is
+// an error, because the report then comes from another enclave than
+// Intel's quoting enclave. It returns the matched level's status, or
+// Revoked with a nil level when the ISVSVN is below every level.
+func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCBLevel, error) {
+	signer, err := decodeHexField("enclaveIdentity.mrsigner", id.MRSigner, 32)
+	if err != nil {
+		return "", nil, err
+	}
+	misc, err := decodeHexField("enclaveIdentity.miscselect", id.MiscSelect, 4)
+	if err != nil {
+		return "", nil, err
+	}
+	miscMask, err := decodeHexField("enclaveIdentity.miscselectMask", id.MiscSelectMask, 4)
+	if err != nil {
+		return "", nil, err
+	}
+	attrs, err := decodeHexField("enclaveIdentity.attributes", id.Attributes, 16)
+	if err != nil {
+		return "", nil, err
+	}
+	attrsMask, err := decodeHexField("enclaveIdentity.attributesMask", id.AttributesMask, 16)
+	if err != nil {
+		return "", nil, err
+	}
+	// MISCSELECT is a little-endian 32-bit field in the report; the QE
+	// Identity prints it as a big-endian hexadecimal number.
+	qeMisc := []byte{byte(qe.MiscSelect >> 24), byte(qe.MiscSelect >> 16), byte(qe.MiscSelect >> 8), byte(qe.MiscSelect)}
+
+	mismatch := func(field, value, expected string) error {
+		return attest.Errorf(attest.ErrAppraisal, "QE report "+field, "the QE report does not match the QE Identity %s", id.ID).
+			WithValues(value, expected).
+			WithFix("the quote was not produced by Intel's quoting enclave, or the QE Identity is for another enclave")
+	}
+	switch {
+	case !bytes.Equal(qe.MRSigner[:], signer):
+		return "", nil, mismatch("MRSIGNER", hex.EncodeToString(qe.MRSigner[:]), strings.ToLower(id.MRSigner))
+	case int(qe.ISVProdID) != id.ISVProdID:
+		return "", nil, mismatch("ISVPRODID", fmt.Sprint(qe.ISVProdID), fmt.Sprint(id.ISVProdID))
+	case !maskedEqual(qeMisc, miscMask, misc):
+		return "", nil, mismatch("MISCSELECT", hex.EncodeToString(qeMisc), strings.ToLower(id.MiscSelect))
+	case !maskedEqual(qe.Attributes[:], attrsMask, attrs):
+		return "", nil, mismatch("ATTRIBUTES", hex.EncodeToString(qe.Attributes[:]), strings.ToLower(id.Attributes))
+	}
+	level := matchISVSVN(id.TCBLevels, int(qe.ISVSVN))
+	if level == nil {
+		return attest.TCBRevoked, nil, nil
+	}
+	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
+		return "", nil, err
+	}
+	return level.TCBStatus, level, nil
+}

@@ -1,0 +1,193 @@
+package dcap
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// TCBInfo is the tcbInfo object of an Intel PCS TCB Info document, version
+// 3 (the version PCS serves for both SGX and TDX since API v4).
+type TCBInfo struct {
+	ID                      string              `json:"id"`
+	Version                 int                 `json:"version"`
+	IssueDate               time.Time           `json:"issueDate"`
+	NextUpdate              time.Time           `json:"nextUpdate"`
+	FMSPC                   string              `json:"fmspc"`
+	PCEID                   string              `json:"pceId"`
+	TCBType                 int                 `json:"tcbType"`
+	TCBEvaluationDataNumber int                 `json:"tcbEvaluationDataNumber"`
+	TDXModule               *TDXModule          `json:"tdxModule,omitempty"`
+	TDXModuleIdentities     []TDXModuleIdentity `json:"tdxModuleIdentities,omitempty"`
+	TCBLevels               []TCBLevel          `json:"tcbLevels"`
+}
+
+// TDXModule is the expected signer and attributes of the TDX module.
+type TDXModule struct {
+	MRSigner       string `json:"mrsigner"`
+	Attributes     string `json:"attributes"`
+	AttributesMask string `json:"attributesMask"`
+}
+
+// TDXModuleIdentity lists the TCB levels of one TDX module major version,
+// named "TDX_" and the version in two hexadecimal digits.
+type TDXModuleIdentity struct {
+	ID             string           `json:"id"`
+	MRSigner       string           `json:"mrsigner"`
+	Attributes     string           `json:"attributes"`
+	AttributesMask string           `json:"attributesMask"`
+	TCBLevels      []ISVSVNTCBLevel `json:"tcbLevels"`
+}
+
+// TCBLevel is one platform TCB level.
+type TCBLevel struct {
+	TCB struct {
+		SGXComponents []TCBComponent `json:"sgxtcbcomponents"`
+		PCESVN        int            `json:"pcesvn"`
+		TDXComponents []TCBComponent `json:"tdxtcbcomponents,omitempty"`
+	} `json:"tcb"`
+	TCBDate     time.Time `json:"tcbDate"`
+	TCBStatus   string    `json:"tcbStatus"`
+	AdvisoryIDs []string  `json:"advisoryIDs,omitempty"`
+}
+
+// TCBComponent is one SVN of a TCB level.
+type TCBComponent struct {
+	SVN      int    `json:"svn"`
+	Category string `json:"category,omitempty"`
+	Type     string `json:"type,omitempty"`
+}
+
+// ISVSVNTCBLevel is a TCB level keyed by an ISV SVN, as used by the QE
+// Identity and by TDX module identities.
+type ISVSVNTCBLevel struct {
+	TCB struct {
+		ISVSVN int `json:"isvsvn"`
+	} `json:"tcb"`
+	TCBDate     time.Time `json:"tcbDate"`
+	TCBStatus   string    `json:"tcbStatus"`
+	AdvisoryIDs []string  `json:"advisoryIDs,omitempty"`
+}
+
+// EnclaveIdentity is the enclaveIdentity object of an Intel PCS QE
+// Identity or TD QE Identity document, version 2.
+type EnclaveIdentity struct {
+	ID                      string           `json:"id"`
+	Version                 int              `json:"version"`
+	IssueDate               time.Time        `json:"issueDate"`
+	NextUpdate              time.Time        `json:"nextUpdate"`
+	TCBEvaluationDataNumber int              `json:"tcbEvaluationDataNumber"`
+	MiscSelect              string           `json:"miscselect"`
+	MiscSelectMask          string           `json:"miscselectMask"`
+	Attributes              string           `json:"attributes"`
+	AttributesMask          string           `json:"attributesMask"`
+	MRSigner                string           `json:"mrsigner"`
+	ISVProdID               int              `json:"isvprodid"`
+	TCBLevels               []ISVSVNTCBLevel `json:"tcbLevels"`
+}
+
+// signedDocument is an Intel PCS body: a signed object and the hex
+// signature over the exact bytes of that object as they appear in the
+// body.
+type signedDocument struct {
+	Body      []byte
+	Signature []byte
+}
+
+// splitSigned extracts the signed object named by one of keys and the
+// signature from an Intel PCS body.
+func splitSigned(raw []byte, what string, keys ...string) (*signedDocument, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, attest.Malformed(what, "invalid JSON", err)
+	}
+	doc := &signedDocument{}
+	for _, k := range keys {
+		if v, ok := top[k]; ok {
+			doc.Body = v
+			break
+		}
+	}
+	if doc.Body == nil {
+		return nil, attest.Malformed(what, fmt.Sprintf("no %q object", keys[0]), nil)
+	}
+	var sigHex string
+	if err := json.Unmarshal(top["signature"], &sigHex); err != nil {
+		return nil, attest.Malformed(what+".signature", "missing or not a string", err)
+	}
+	sig, err := hex.DecodeString(sigHex)
+	if err != nil || len(sig) != ecdsaSignatureSize {
+		return nil, attest.Malformed(what+".signature", fmt.Sprintf("not %d bytes of hexadecimal", ecdsaSignatureSize), err)
+	}
+	doc.Signature = sig
+	return doc, nil
+}
+
+// ParseTCBInfo parses an Intel PCS TCB Info body and returns the TCB Info
+// with the signed bytes and signature.
+func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
+	doc, err := splitSigned(raw, "tcbInfo", "tcbInfo")
+	if err != nil {
+		return nil, nil, err
+	}
+	info := &TCBInfo{}
+	if err := json.Unmarshal(doc.Body, info); err != nil {
+		return nil, nil, attest.Malformed("tcbInfo", "invalid TCB Info", err)
+	}
+	if info.Version != 3 {
+		return nil, nil, attest.Errorf(attest.ErrUnsupported, "tcbInfo.version", "TCB Info version %d is not supported", info.Version).
+			WithFix("fetch TCB Info version 3 (Intel PCS API v4)")
+	}
+	for i, l := range info.TCBLevels {
+		if len(l.TCB.SGXComponents) != 16 {
+			return nil, nil, attest.Malformed("tcbInfo.tcbLevels", fmt.Sprintf("level %d has %d SGX components, expected 16", i, len(l.TCB.SGXComponents)), nil)
+		}
+		if info.ID == "TDX" && len(l.TCB.TDXComponents) != 16 {
+			return nil, nil, attest.Malformed("tcbInfo.tcbLevels", fmt.Sprintf("level %d has %d TDX components, expected 16", i, len(l.TCB.TDXComponents)), nil)
+		}
+	}
+	return info, doc, nil
+}
+
+// ParseEnclaveIdentity parses an Intel PCS QE Identity body.
+func ParseEnclaveIdentity(raw []byte) (*EnclaveIdentity, *signedDocument, error) {
+	doc, err := splitSigned(raw, "enclaveIdentity", "enclaveIdentity", "qeIdentity")
+	if err != nil {
+		return nil, nil, err
+	}
+	id := &EnclaveIdentity{}
+	if err := json.Unmarshal(doc.Body, id); err != nil {
+		return nil, nil, attest.Malformed("enclaveIdentity", "invalid QE Identity", err)
+	}
+	if id.Version != 2 {
+		return nil, nil, attest.Errorf(attest.ErrUnsupported, "enclaveIdentity.version", "QE Identity version %d is not supported", id.Version).
+			WithFix("fetch QE Identity version 2 (Intel PCS API v3 or v4)")
+	}
+	return id, doc, nil
+}
+
+// decodeHexField decodes a hexadecimal collateral field of the given size,
+// in either case.
+func decodeHexField(field, s string, size int) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != size {
+		return nil, attest.Malformed(field, fmt.Sprintf("%q is not %d bytes of hexadecimal", s, size), err)
+	}
+	return b, nil
+}
+
+// maskedEqual reports whether value AND mask equals want.
+func maskedEqual(value, mask, want []byte) bool {
+	if len(value) != len(mask) || len(mask) != len(want) {
+		return false
+	}
+	masked := make([]byte, len(value))
+	for i := range value {
+		masked[i] = value[i] & mask[i]
+	}
+	return bytes.Equal(masked, want)
+}

@@ -1,0 +1,348 @@
+package dcap
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+func init() { attest.Register(NewVerifier()) }
+
+// Verifier verifies DCAP quotes. Its zero value is not usable; call
+// NewVerifier. It is safe for concurrent use.
+type Verifier struct {
+	// cache remembers verified signatures (certificate links, CRLs,
+	// collateral documents) by digest.
+	cache verifiedSet
+	// Parsed forms of the PCK chain, TCB Info and QE Identity, by digest
+	// of their bytes. Only inputs that parsed are stored.
+	chains     memo[*pckChain]
+	tcbInfos   memo[*parsedTCBInfo]
+	identities memo[*parsedIdentity]
+}
+
+// NewVerifier returns a DCAP verifier with empty caches.
+func NewVerifier() *Verifier { return &Verifier{} }
+
+// Name returns "dcap".
+func (*Verifier) Name() string { return "dcap" }
+
+// Detect reports whether data starts with a quote header of version 3, 4
+// or 5 with an ECDSA-P256 attestation key and a known TEE type.
+func (*Verifier) Detect(data []byte) bool { return looksLikeQuote(data) }
+
+// pckChain is the parsed certification data of a quote.
+type pckChain struct {
+	leaf  *x509.Certificate
+	certs []*x509.Certificate
+	ext   *PCKExtensions
+	key   any
+}
+
+type parsedTCBInfo struct {
+	info *TCBInfo
+	doc  *signedDocument
+}
+
+type parsedIdentity struct {
+	id  *EnclaveIdentity
+	doc *signedDocument
+}
+
+func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
+	key := sha256.Sum256(pemData)
+	if c, ok := v.chains.get(key); ok {
+		return c, nil
+	}
+	certs, err := parsePEMChain(pemData)
+	if err != nil {
+		return nil, err
+	}
+	ext, err := PCKExtensionsFromCert(certs[0])
+	if err != nil {
+		return nil, err
+	}
+	c := &pckChain{leaf: certs[0], certs: certs, ext: ext}
+	v.chains.set(key, c)
+	return c, nil
+}
+
+// Verify verifies a DCAP quote at opts.Time(): the PCK chain to the Intel
+// SGX Root CA (or the caller's root), the QE report signature and its
+// binding of the attestation key, the quote signature, the CRLs, and the
+// TCB Info and QE Identity, from which it derives the TCB status.
+// Collateral that is absent is recorded as a required check that did not
+// run; it is not an error here, so that the appraisal can name it.
+func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	at := opts.Time()
+	q, err := ParseQuote(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := v.parsePCKChain(q.PCKChainPEM)
+	if err != nil {
+		return nil, err
+	}
+	query := collateral.Query{
+		TEE: string(q.TEE()), At: at,
+		FMSPC: strings.ToUpper(hex.EncodeToString(chain.ext.FMSPC)),
+		PCEID: strings.ToUpper(hex.EncodeToString(chain.ext.PCEID)),
+		PCKCA: pckCAKind(chain.leaf.Issuer.CommonName),
+	}
+	set, err := opts.CollateralFor(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("dcap: collateral source: %w", err)
+	}
+	roots, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
+	if err != nil {
+		return nil, fmt.Errorf("dcap: trust anchors: %w", err)
+	}
+
+	path, err := v.verifyChain("PCK certificate", chain.leaf, chain.certs, roots, at)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyQuoteSignatures(q, chain.leaf); err != nil {
+		return nil, err
+	}
+
+	c := newClaims(q, chain, path, at)
+	c.Pass(checkPCKChain)
+	c.Pass(checkQEReportSig)
+	c.Pass(checkQEReportData)
+	c.Pass(checkQuoteSig)
+	if q.Trailing > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%d bytes after the end of the quote were ignored", q.Trailing))
+	}
+
+	// Collateral checks continue after a failure, so that the claims show
+	// the TCB status the collateral gives, but the first failure decides.
+	var errs []error
+	root := path[len(path)-1]
+	errs = append(errs, v.checkCRL(c, set, checkPCKCRL, "PCK CRL", path[1], []*x509.Certificate{chain.leaf}, at))
+	rootSubjects := path[1 : len(path)-1]
+	errs = append(errs, v.checkTCB(c, q, chain, set, roots, at, &rootSubjects)...)
+	errs = append(errs, v.checkCRL(c, set, checkRootCRL, "Root CA CRL", root, rootSubjects, at))
+	return c, firstError(errs)
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyQuoteSignatures checks the QE report signature under the PCK key,
+// the QE report's binding of the attestation key, and the quote signature
+// under the attestation key.
+func verifyQuoteSignatures(q *Quote, leaf *x509.Certificate) error {
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return attest.Errorf(attest.ErrUnsupported, "PCK certificate", "the key is not an ECDSA P-256 key")
+	}
+	if !verifyRawECDSA(pub, q.QEReport, q.QEReportSignature) {
+		return attest.Errorf(attest.ErrSignature, "QE report signature", "the QE report signature does not verify under the PCK certificate's key").
+			WithFix("the quote was altered or its certification data belongs to another platform; collect the quote again")
+	}
+
+	h := sha256.New()
+	h.Write(q.AttestationKey)
+	h.Write(q.QEAuthData)
+	want := h.Sum(nil)
+	got := q.QE.ReportData
+	if string(got[:32]) != string(want) || !allZero(got[32:]) {
+		return attest.Errorf(attest.ErrBinding, "QE report data", "the QE report does not bind the attestation key: REPORTDATA must be SHA-256(attestation key || QE authentication data) followed by zeros").
+			WithValues(hex.EncodeToString(got[:]), hex.EncodeToString(want)+strings.Repeat("00", 32))
+	}
+
+	ak, err := parseRawP256Key(q.AttestationKey)
+	if err != nil {
+		return attest.Malformed("attestation key", "not a P-256 point", err)
+	}
+	if !verifyRawECDSA(ak, q.SignedData, q.Signature) {
+		return attest.Errorf(attest.ErrSignature, "quote signature", "the quote signature does not verify under the attestation key").
+			WithFix("the quote header or report body was altered; collect the quote again")
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTCB verifies the TCB Info and QE Identity and evaluates the TCB
+// status into c. It appends the TCB signing certificate's issuers to
+// rootSubjects, which the Root CA CRL must not list.
+func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) []error {
+	c.TCB.Status = attest.TCBNotDetermined
+	wantTCBID, wantQEID := "SGX", "QE"
+	if q.TEE() == attest.TEETDX {
+		wantTCBID, wantQEID = "TDX", "TD_QE"
+	}
+
+	info, err := v.selectTCBInfo(c, set, wantTCBID, chain.ext)
+	if err != nil {
+		c.Fail(checkTCBInfo, err.Error())
+		return []error{err}
+	}
+	if info == nil {
+		c.Skip(checkTCBInfo, true, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
+		return nil
+	}
+	var errs []error
+	if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
+		errs = append(errs, err)
+	}
+	eval, err := EvaluatePlatform(info.info, chain.ext, q.TD)
+	if err != nil {
+		c.Fail(checkTDXModule, err.Error())
+		return append(errs, err)
+	}
+
+	id, err := v.selectIdentity(set, wantQEID)
+	switch {
+	case err != nil:
+		c.Fail(checkQEIdentity, err.Error())
+		errs = append(errs, err)
+	case id == nil:
+		c.Skip(checkQEIdentity, true, "missing QE Identity (id "+wantQEID+"); pass it with --collateral")
+	default:
+		if err := v.checkDocument(c, checkQEIdentity, "enclaveIdentity", id.doc, id.id.IssueDate, id.id.NextUpdate, set, roots, at, rootSubjects); err != nil {
+			errs = append(errs, err)
+		}
+		status, level, err := MatchQEIdentity(id.id, q.QE)
+		if err != nil {
+			c.Fail("qe-identity-match", err.Error())
+			errs = append(errs, err)
+			break
+		}
+		c.Pass("qe-identity-match")
+		eval.QEStatus = status
+		eval.Status = converge(eval.Status, status)
+		if level != nil {
+			eval.addLevel(level.TCBDate, level.AdvisoryIDs)
+		}
+	}
+	applyEvaluation(c, eval)
+	return errs
+}
+
+// selectTCBInfo returns the TCB Info of the collateral with the wanted id.
+// TCB Info for another FMSPC or PCE ID is an error naming both values.
+func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions) (*parsedTCBInfo, error) {
+	var other *parsedTCBInfo
+	for _, it := range set.OfKind(collateral.KindTCBInfo) {
+		p, ok := v.tcbInfos.get(it.SHA256)
+		if !ok {
+			info, doc, err := ParseTCBInfo(it.Raw)
+			if err != nil {
+				return nil, err
+			}
+			p = &parsedTCBInfo{info: info, doc: doc}
+			v.tcbInfos.set(it.SHA256, p)
+		}
+		if p.info.ID != wantID {
+			continue
+		}
+		fmspc, err := hex.DecodeString(p.info.FMSPC)
+		if err != nil {
+			return nil, attest.Malformed("tcbInfo.fmspc", fmt.Sprintf("%q is not hexadecimal", p.info.FMSPC), err)
+		}
+		pceID, err := hex.DecodeString(p.info.PCEID)
+		if err != nil {
+			return nil, attest.Malformed("tcbInfo.pceId", fmt.Sprintf("%q is not hexadecimal", p.info.PCEID), err)
+		}
+		if string(fmspc) == string(ext.FMSPC) && string(pceID) == string(ext.PCEID) {
+			c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindTCBInfo), Name: wantID + " " + strings.ToLower(p.info.FMSPC),
+				SHA256: it.SHA256[:], IssuedAt: p.info.IssueDate.UTC(), NextUpdate: p.info.NextUpdate.UTC()})
+			return p, nil
+		}
+		other = p
+	}
+	if other != nil {
+		field, value, expected := "tcbInfo.fmspc", strings.ToLower(other.info.FMSPC), hex.EncodeToString(ext.FMSPC)
+		if strings.EqualFold(other.info.FMSPC, expected) {
+			field, value, expected = "tcbInfo.pceId", strings.ToLower(other.info.PCEID), hex.EncodeToString(ext.PCEID)
+		}
+		return nil, attest.Errorf(attest.ErrCollateralMissing, field, "the TCB Info is for FMSPC %s, PCE ID %s, not for this platform's PCK certificate (FMSPC %s, PCE ID %s)",
+			strings.ToLower(other.info.FMSPC), strings.ToLower(other.info.PCEID), hex.EncodeToString(ext.FMSPC), hex.EncodeToString(ext.PCEID)).
+			WithValues(value, expected).
+			WithFix("fetch the TCB Info for this FMSPC from Intel PCS (/tdx/certification/v4/tcb or /sgx/certification/v4/tcb?fmspc=...)")
+	}
+	return nil, nil
+}
+
+// selectIdentity returns the QE Identity of the collateral with the
+// wanted id ("QE" or "TD_QE").
+func (v *Verifier) selectIdentity(set *collateral.Set, wantID string) (*parsedIdentity, error) {
+	for _, it := range set.OfKind(collateral.KindQEIdentity) {
+		p, ok := v.identities.get(it.SHA256)
+		if !ok {
+			id, doc, err := ParseEnclaveIdentity(it.Raw)
+			if err != nil {
+				return nil, err
+			}
+			p = &parsedIdentity{id: id, doc: doc}
+			v.identities.set(it.SHA256, p)
+		}
+		if p.id.ID == wantID {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// checkDocument verifies a TCB Info or QE Identity's signature and signing
+// chain and its issueDate..nextUpdate window at at.
+func (v *Verifier) checkDocument(c *attest.Claims, check, what string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) error {
+	path, err := v.verifyDocument(what, doc, set, roots, at)
+	if err != nil {
+		c.Fail(check, err.Error())
+		return err
+	}
+	for _, cert := range path[:len(path)-1] {
+		if !containsCert(*rootSubjects, cert) {
+			*rootSubjects = append(*rootSubjects, cert)
+		}
+	}
+	if at.Before(issued) {
+		err := attest.Errorf(attest.ErrCollateralExpired, what, "not yet valid: issueDate %s is after the verification time %s",
+			issued.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("check the verification time (--at)")
+		c.Fail(check, err.Error())
+		return err
+	}
+	if at.After(next) {
+		err := attest.Errorf(attest.ErrCollateralExpired, what, "expired: nextUpdate %s is before the verification time %s",
+			next.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("fetch a current " + what + " from Intel PCS")
+		c.Fail(check, err.Error())
+		return err
+	}
+	c.Pass(check)
+	return nil
+}
+
+func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
+	for _, x := range list {
+		if x.Equal(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,12 @@
+// Package ear issues and verifies attestation results as EAR tokens (IETF
+// RATS "EAT Attestation Results", draft-ietf-rats-ear): JWTs signed with
+// the service's ES256 key whose claims carry, per appraised TEE, a status,
+// an AR4SI trustworthiness vector, the appraisal policy and the evidence's
+// key claims. Keys are published as a JWKS so that a relying party can
+// verify a token with any JOSE library.
+//
+// The submodule layout follows the one Trustee's KBS reads (cpu0 for the
+// primary TEE, the TEE public key under
+// ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey), so that
+// resource policies written for Trustee read Cloister's tokens.
+package ear

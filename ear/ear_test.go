@@ -1,0 +1,184 @@
+package ear
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/cloister-dev/cloister/appraise"
+)
+
+func newTestSigner(t *testing.T) *Signer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Issuer = "cloister-test"
+	return s
+}
+
+func sampleResult() *Result {
+	tv := TrustVectorFor(nil)
+	return &Result{Nonce: "bm9uY2U=", Submods: map[string]*Appraisal{"cpu0": {
+		Status: tv.Status(), TrustVector: &tv, PolicyID: "default-snp",
+		AnnotatedEvidence: map[string]any{"runtime_data_claims": map[string]any{"tee-pubkey": map[string]any{"kty": "EC"}}},
+	}}}
+}
+
+func TestSignVerifyRoundTrip(t *testing.T) {
+	s := newTestSigner(t)
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test"}
+	got, err := v.Verify(tok, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Result.Submods["cpu0"].Status != StatusAffirming {
+		t.Errorf("status = %s, want affirming", got.Result.Submods["cpu0"].Status)
+	}
+	if got.Result.Expiry-got.Result.IssuedAt != int64(DefaultLifetime/time.Second) {
+		t.Errorf("lifetime = %d s", got.Result.Expiry-got.Result.IssuedAt)
+	}
+	if got.Claims["eat_profile"] != Profile {
+		t.Errorf("eat_profile = %v", got.Claims["eat_profile"])
+	}
+}
+
+// A relying party verifies the token with go-jose alone, from the JWKS
+// JSON the service publishes.
+func TestVerifyWithGoJoseFromJWKS(t *testing.T) {
+	s := newTestSigner(t)
+	tok, _ := s.Sign(sampleResult(), time.Now())
+	jwksJSON, err := MarshalJWKS(s.JWKS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(jwksJSON, &set); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := parsed.Headers[0]
+	if h.ExtraHeaders["typ"] != "JWT" || h.JSONWebKey == nil || h.KeyID == "" {
+		t.Errorf("header = %+v, want typ JWT, kid and jwk", h)
+	}
+	keys := set.Key(h.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in JWKS", h.KeyID)
+	}
+	var claims map[string]any
+	if err := parsed.Claims(keys[0].Key, &claims); err != nil {
+		t.Fatal(err)
+	}
+	sub := claims["submods"].(map[string]any)["cpu0"].(map[string]any)
+	if sub["ear.status"] != "affirming" {
+		t.Errorf("ear.status = %v", sub["ear.status"])
+	}
+	if _, ok := sub["ear.trustworthiness-vector"].(map[string]any)["sourced-data"]; !ok {
+		t.Error("trust vector lacks sourced-data")
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	s := newTestSigner(t)
+	other := newTestSigner(t)
+	now := time.Now()
+	good, _ := s.Sign(sampleResult(), now)
+	forged, _ := other.Sign(sampleResult(), now)
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
+
+	v := &Verifier{Keys: s.JWKS()}
+	cases := map[string]struct {
+		token string
+		at    time.Time
+	}{
+		"expired":       {good, now.Add(DefaultLifetime + Leeway + time.Second)},
+		"not yet valid": {good, now.Add(-time.Hour)},
+		"other key":     {forged, now},
+		"tampered":      {tampered, now},
+		"garbage":       {"a.b.c", now},
+		"empty":         {"", now},
+	}
+	for name, c := range cases {
+		if _, err := v.Verify(c.token, c.at); err == nil {
+			t.Errorf("%s: Verify accepted the token", name)
+		}
+	}
+}
+
+func TestTrustVectorStatus(t *testing.T) {
+	cases := []struct {
+		rule string
+		want Status
+	}{
+		{"", StatusAffirming},
+		{"debug", StatusContraindicated},
+		{"emulated", StatusContraindicated},
+		{"tcb-status", StatusContraindicated},
+		{"measurement", StatusContraindicated},
+		{"a-custom-rule", StatusContraindicated},
+	}
+	for _, c := range cases {
+		var reasons []appraise.Reason
+		if c.rule != "" {
+			reasons = []appraise.Reason{{Rule: c.rule}}
+		}
+		if got := TrustVectorFor(reasons).Status(); got != c.want {
+			t.Errorf("rule %q: status %s, want %s", c.rule, got, c.want)
+		}
+	}
+	if got := (TrustVector{}).Status(); got != StatusNone {
+		t.Errorf("empty vector: status %s, want none", got)
+	}
+	if got := (TrustVector{Hardware: 2, Configuration: 32}).Status(); got != StatusWarning {
+		t.Errorf("warning vector: status %s, want warning", got)
+	}
+}
+
+func TestLoadOrCreateKey(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	k2, err := LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k1.Equal(k2) {
+		t.Error("second load returned another key")
+	}
+	os.Chmod(filepath.Join(dir, KeyFile), 0o644)
+	if _, err := LoadOrCreateKey(dir); err == nil {
+		t.Error("a world-readable key file was accepted")
+	}
+}

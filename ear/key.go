@@ -1,0 +1,85 @@
+package ear
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// KeyFile is the name of the signing key file in the data directory.
+const KeyFile = "ear-signing-key.pem"
+
+// LoadOrCreateKey reads the P-256 signing key from dir/KeyFile, or
+// generates one and writes it there with mode 0600 when the file does not
+// exist. An existing file that is readable by group or others is rejected,
+// because anyone who reads it can forge attestation results.
+func LoadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
+	path := filepath.Join(dir, KeyFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("EAR signing key %s has mode %v; restrict it with chmod 600", path, fi.Mode().Perm())
+		}
+		return parseKey(path, data)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read EAR signing key: %w", err)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	// O_EXCL keeps two services starting at once from overwriting each
+	// other's key.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return LoadOrCreateKey(dir)
+		}
+		return nil, fmt.Errorf("create EAR signing key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}
+
+func parseKey(path string, data []byte) (*ecdsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("EAR signing key %s is not a PEM PRIVATE KEY", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("EAR signing key %s: %w", path, err)
+	}
+	ec, ok := k.(*ecdsa.PrivateKey)
+	if !ok || ec.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("EAR signing key %s is not a P-256 key; remove it to generate a new one", path)
+	}
+	return ec, nil
+}

@@ -1,0 +1,137 @@
+package ear
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// DefaultLifetime is the token lifetime when Signer.Lifetime is zero. It is
+// short because a token is a bearer credential for secrets.
+const DefaultLifetime = 5 * time.Minute
+
+// Leeway is the clock skew tolerated when checking iat and exp.
+const Leeway = 30 * time.Second
+
+// Signer issues EAR tokens signed with ES256.
+type Signer struct {
+	key    *ecdsa.PrivateKey
+	kid    string
+	signer jose.Signer
+	// Lifetime is exp minus iat; zero means DefaultLifetime.
+	Lifetime time.Duration
+	// Issuer is the iss claim.
+	Issuer string
+	// VerifierID is the ear.verifier-id claim.
+	VerifierID VerifierID
+}
+
+// NewSigner returns a Signer for a P-256 key. The JWS header carries typ
+// JWT, the key ID (the RFC 7638 thumbprint) and the public key as jwk, as
+// Trustee's tokens do; verifiers must still take the key from the JWKS.
+func NewSigner(key *ecdsa.PrivateKey) (*Signer, error) {
+	pub := jose.JSONWebKey{Key: &key.PublicKey, Algorithm: string(jose.ES256), Use: "sig"}
+	thumb, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	kid := hexEncode(thumb)
+	pub.KeyID = kid
+	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.ES256)}}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{key: key, kid: kid, signer: signer,
+		VerifierID: VerifierID{Developer: "https://github.com/cloister-dev/cloister", Build: "cloister"}}, nil
+}
+
+// KeyID returns the kid of the signing key.
+func (s *Signer) KeyID() string { return s.kid }
+
+// JWKS returns the public signing key as a JSON Web Key Set.
+func (s *Signer) JWKS() jose.JSONWebKeySet {
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: string(jose.ES256), Use: "sig"}}}
+}
+
+// Sign fills in profile, iat, exp, iss, jti and the verifier ID, and
+// returns the compact JWS.
+func (s *Signer) Sign(r *Result, now time.Time) (string, error) {
+	lifetime := s.Lifetime
+	if lifetime <= 0 {
+		lifetime = DefaultLifetime
+	}
+	r.Profile = Profile
+	r.IssuedAt = now.Unix()
+	r.Expiry = now.Add(lifetime).Unix()
+	r.Issuer = s.Issuer
+	r.VerifierID = s.VerifierID
+	if r.ID == "" {
+		id := make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return "", err
+		}
+		r.ID = hexEncode(id)
+	}
+	return jwt.Signed(s.signer).Claims(r).Serialize()
+}
+
+// Verifier checks EAR tokens against a key set.
+type Verifier struct {
+	Keys jose.JSONWebKeySet
+	// Issuer, when set, must equal the iss claim.
+	Issuer string
+}
+
+// Verified is a token that passed Verify: its typed claims and the whole
+// claim set as JSON values, for policies that read any claim.
+type Verified struct {
+	Result *Result
+	Claims map[string]any
+}
+
+// Verify checks the ES256 signature with the key named by the token's kid
+// (the embedded jwk is ignored), the eat_profile, and that now lies within
+// iat and exp up to Leeway.
+func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, fmt.Errorf("invalid EAR token: %w", err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, errors.New("invalid EAR token: expected one signature")
+	}
+	keys := v.Keys.Key(tok.Headers[0].KeyID)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("EAR token signed by unknown key %q", tok.Headers[0].KeyID)
+	}
+	var std jwt.Claims
+	var res Result
+	var all map[string]any
+	if err := tok.Claims(keys[0].Key, &std, &res, &all); err != nil {
+		return nil, fmt.Errorf("EAR token signature invalid: %w", err)
+	}
+	if res.Profile != Profile {
+		return nil, fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
+	}
+	if std.Expiry == nil || std.IssuedAt == nil {
+		return nil, errors.New("EAR token lacks iat or exp")
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
+		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+	}
+	return &Verified{Result: &res, Claims: all}, nil
+}
+
+// MarshalJWKS returns the key set as JSON.
+func MarshalJWKS(set jose.JSONWebKeySet) ([]byte, error) { return json.Marshal(set) }
+
+func hexEncode(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,24 @@
+// Package tpm verifies TPM 2.0 quotes: the TPMS_ATTEST structure and its
+// signature under an attestation key (AK), the PCR digest recomputed from
+// the reported PCR values, the caller's nonce in extraData and, when the
+// evidence carries one, the replay of the TCG event log against the quoted
+// PCRs.
+//
+// The AK is trusted in one of two ways. A caller that knows the AK passes
+// its public key in the collateral (the pinned AK); the copy of the key in
+// the evidence is then only compared with it. Otherwise the evidence must
+// carry an AK certificate that chains, through intermediates from the
+// evidence or the collateral, to a trusted root (Google's vTPM EK/AK roots
+// are embedded).
+//
+// Two evidence forms are accepted: the go-tpm-tools attest.Attestation
+// protobuf (AK public area, one quote per PCR bank, event log, AK
+// certificate) and the JSON document of the Trustee TPM attester (AK
+// SubjectPublicKeyInfo and one quote with its SHA-256 PCR values).
+//
+// The TPM structures are decoded with go-tpm's tpm2 package and the event
+// log is replayed with go-eventlog. The steps between them are written
+// here because go-tpm-tools' server.VerifyAttestation stops at the first
+// failure, tries the quotes until one passes and reports no per-step
+// result, while Cloister records every check and verifies every quote.
+package tpm

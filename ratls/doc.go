@@ -1,0 +1,100 @@
+// Package ratls implements attested TLS (RA-TLS) for Go's crypto/tls: a
+// TEE presents a self-signed certificate whose evidence binds the
+// certificate's public key, and the peer verifies that evidence with the
+// registered verifiers (attest.Verify) and an appraisal before it sends
+// anything.
+//
+// # Certificate format
+//
+// The evidence travels in the TCG DICE "tagged evidence" extension (OID
+// 2.23.133.5.4.9), as Gramine writes it: the extension value is
+// tag(N)([evidence: bstr, claims: bstr]) in CBOR, where N names the
+// format (60000 for an SGX or TDX quote, as Gramine uses it; 0x1a7504
+// for an SEV-SNP report, as rats-tls uses it) and claims is a serialized
+// CBOR map with text keys. Auxiliary data such as the SEV-SNP certificate
+// table is produced together with the evidence, so it cannot be hashed
+// into the report data; it travels in the TCG DICE endorsement extension
+// (OID 2.23.133.5.4.2) as tag(N)(aux: bstr).
+//
+// On read, two older layouts are accepted as well: Gramine's legacy
+// extension holding a raw SGX quote (its OID bytes decode as
+// 0.6.9.42.840.113741.1337.6; 1.2.840.113741.1337.6 is accepted too),
+// and the Open Enclave evidence extension (OID 1.3.6.1.4.1.311.105.1),
+// an OE attestation header followed by an SGX quote and the custom claims.
+//
+// # Binding (rule "cloister-v1")
+//
+// For each certificate, the issuer generates a fresh ECDSA P-256 key and
+// encodes, with the core deterministic CBOR rules, the claims map
+//
+//	{"cloister-ratls": "v1",
+//	 "pubkey-hash": bstr(CBOR [1, SHA-256(SubjectPublicKeyInfo DER)]),
+//	 "nonce": 32 random bytes,
+//	 "iat": issuance time in Unix seconds,
+//	 "role": "server" or "client"}
+//
+// and asks the TEE for evidence with report data = SHA-512(claims map),
+// all 64 bytes. The "cloister-ratls" key is the domain separator. The
+// certificate's notBefore equals iat and its notAfter is iat plus the
+// lifetime (one hour by default). A verifier checks that SHA-512 of the
+// claims buffer equals the report data the TEE signed, that pubkey-hash
+// equals the hash of the certificate's SubjectPublicKeyInfo, that iat
+// equals notBefore and is at most VerifyOptions.MaxAge old, and that the
+// role is the one expected at its end. The TLS handshake then proves that
+// the peer holds the private key.
+//
+// Certificates of other software are verified by their own rules: report
+// data[0:32] = SHA-256(claims) with a matching pubkey-hash (Gramine,
+// rats-tls), report data[0:32] = SHA-256(SubjectPublicKeyInfo) (Gramine
+// legacy), and report data[0:32] = SHA-256(custom claims) with a custom
+// claim holding the public key (Open Enclave). These carry no issuance
+// time, so a Verifier rejects them unless VerifyOptions.AllowUndated is
+// set. The rule that matched is reported in the claims attribute
+// ratls_binding_rule.
+//
+// # Freshness and threat model
+//
+// The attacker controls the network and may hold old certificates, old
+// evidence and their private keys from a TEE that has since been patched,
+// reverted or lost, but cannot forge evidence of a current TEE. Two
+// mechanisms bound what it can do:
+//
+//   - The issuance time is inside the report data, so a certificate's
+//     evidence cannot be made to look younger than it is. A verifier
+//     rejects evidence older than MaxAge, and CertSource renews the
+//     certificate at half its lifetime, so an honest server always has
+//     fresh evidence.
+//   - The challenge (ALPN protocol ProtoChallenge): after the handshake
+//     the client sends a 32-byte nonce it chose, and the server returns
+//     evidence whose report data is SHA-512 of the CBOR map
+//     {"cloister-ratls": "challenge-v1", "role": "server", "exporter": E,
+//     "nonce": N}, where E is 32 bytes of the connection's TLS exporter
+//     (label "EXPORTER-cloister-ratls-challenge"). The nonce is
+//     controlled by the verifier, so the evidence is no older than the
+//     connection; the exporter ties it to this TLS session, so it cannot
+//     be relayed from another session. The exporter alone would not do:
+//     a peer that can obtain evidence over arbitrary report data could be
+//     asked for a report over the other side's exporter and reflect it.
+//     The client also requires the fresh evidence to come from the same
+//     TEE identity (TEE, measurement, host data, chip ID) as the
+//     certificate's.
+//
+// Reflection across roles is rejected twice over: the role is attested,
+// so a server certificate presented as a client certificate fails, and in
+// mutual mode each end also rejects a peer presenting its own key.
+//
+// Without the challenge, a stolen certificate and key remain usable until
+// the evidence exceeds MaxAge; the challenge closes that window at the
+// cost of one attestation per connection, which is why it is negotiated
+// rather than mandatory.
+//
+// # Performance
+//
+// A Verifier caches accepted results per certificate fingerprint until
+// the evidence would exceed MaxAge, so repeated handshakes with the same
+// certificate cost a hash and a map lookup (see BENCHMARKS.md).
+//
+// No maintained Go module implements the DICE tagged-evidence certificate
+// format or its verification over arbitrary TEE verifiers, so the
+// extension codec is written here on top of fxamacker/cbor.
+package ratls

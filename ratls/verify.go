@@ -1,0 +1,223 @@
+package ratls
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// FormatName is the name of the verifier that this package registers with
+// attest.Register: `cloister verify` accepts an RA-TLS certificate (PEM or
+// DER) and verifies the evidence inside.
+const FormatName = "ratls"
+
+func init() { attest.Register(certVerifier{}) }
+
+// certVerifier is the attest.Verifier for RA-TLS certificates.
+type certVerifier struct{}
+
+func (certVerifier) Name() string { return FormatName }
+
+// Detect reports whether data is an X.509 certificate, PEM or DER, that
+// carries one of the evidence extensions.
+func (certVerifier) Detect(data []byte) bool {
+	cert, err := parseCertificate(data)
+	return err == nil && HasEvidenceExtension(cert)
+}
+
+// Verify verifies the certificate's evidence with the verifier of its
+// format and checks the key binding and the certificate's validity at
+// opts.Time().
+func (certVerifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	cert, err := parseCertificate(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	claims, _, err := VerifyCertificate(ctx, cert, opts)
+	return claims, err
+}
+
+// Inspect decodes the certificate and its evidence extension without
+// verifying anything.
+func (certVerifier) Inspect(data []byte) (any, error) {
+	cert, err := parseCertificate(data)
+	if err != nil {
+		return nil, err
+	}
+	ce, err := ParseCertEvidence(cert)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{
+		"subject": cert.Subject.String(), "not_before": cert.NotBefore.UTC(), "not_after": cert.NotAfter.UTC(),
+		"layout": ce.Layout, "oid": ce.OID.String(), "evidence_bytes": len(ce.Evidence), "aux_bytes": len(ce.Aux),
+	}
+	if ce.Tag != 0 {
+		out["cbor_tag"] = ce.Tag
+	}
+	if ce.Claims != nil {
+		out["claims"] = ce.Claims
+	}
+	if v, err := attest.Detect(ce.Evidence); err == nil {
+		if in, ok := v.(attest.Inspector); ok {
+			if fields, err := in.Inspect(ce.Evidence); err == nil {
+				out["evidence"] = map[string]any{"format": v.Name(), "fields": fields}
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseCertificate accepts one certificate as PEM or DER.
+func parseCertificate(data []byte) (*x509.Certificate, error) {
+	der := data
+	if block, _ := pem.Decode(data); block != nil {
+		if block.Type != "CERTIFICATE" {
+			return nil, attest.Errorf(attest.ErrMalformed, "certificate", "PEM block is %q, not CERTIFICATE", block.Type)
+		}
+		der = block.Bytes
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, attest.Malformed("certificate", "not an X.509 certificate", err)
+	}
+	return cert, nil
+}
+
+// Attribute names that VerifyCertificate adds to the claims.
+const (
+	AttrLayout      = "ratls_layout"
+	AttrBindingRule = "ratls_binding_rule"
+	AttrCertificate = "ratls_certificate_sha256"
+	AttrIssuedAt    = "ratls_issued_at"
+	AttrRole        = "ratls_role"
+	AttrFormat      = "ratls_evidence_format"
+)
+
+// VerifyCertificate verifies the evidence in cert with the registered
+// verifier of its format, checks that the evidence binds the certificate's
+// public key, and checks the certificate's validity window at opts.Time().
+// It returns the inner verifier's claims with the binding recorded in
+// Checks and Attributes, and the parsed evidence. As with attest.Verifier,
+// a failure after the evidence's signatures verified returns the claims
+// together with the error.
+func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.Options) (*attest.Claims, *CertEvidence, error) {
+	ce, err := ParseCertEvidence(cert)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	inner := attest.Evidence{Data: ce.Evidence, Aux: ce.Aux}
+	innerOpts := opts
+	innerOpts.Nonce = nil // the nonce, if any, belongs to the certificate's claims
+	claims, verr := attest.Verify(ctx, inner, innerOpts)
+	if claims == nil {
+		if verr == nil {
+			verr = errors.New("ratls: the evidence verifier returned no claims")
+		}
+		return nil, ce, verr
+	}
+	if v, err := attest.Detect(ce.Evidence); err == nil {
+		claims.SetAttribute(AttrFormat, v.Name())
+	}
+
+	sum := sha256.Sum256(cert.Raw)
+	claims.SetAttribute(AttrLayout, string(ce.Layout))
+	claims.SetAttribute(AttrCertificate, attest.Hex(sum[:]).String())
+
+	errs := []error{verr}
+	errs = append(errs, checkSelfSignature(cert, claims))
+	errs = append(errs, recordBinding(cert, ce, claims))
+	errs = append(errs, checkValidity(cert, ce, claims, opts.Time()))
+	errs = append(errs, checkCertNonce(ce, claims, opts.Nonce))
+	return claims, ce, firstError(errs)
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSelfSignature verifies the signature of a self-signed certificate.
+// A CA-signed RA-TLS certificate is allowed: its trust comes from the
+// evidence, and the TLS handshake proves possession of the key.
+func checkSelfSignature(cert *x509.Certificate, claims *attest.Claims) error {
+	if !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+		claims.Skip("ratls-certificate-signature", false, "the certificate is not self-signed; its issuer is not checked, and the evidence alone vouches for the key")
+		return nil
+	}
+	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		claims.Fail("ratls-certificate-signature", err.Error())
+		return &attest.Error{Kind: attest.ErrSignature, Field: "certificate signature", Reason: "the self-signature does not verify", Err: err}
+	}
+	claims.Pass("ratls-certificate-signature")
+	return nil
+}
+
+func recordBinding(cert *x509.Certificate, ce *CertEvidence, claims *attest.Claims) error {
+	rule, warnings, err := CheckBinding(cert, ce, claims.ReportData)
+	claims.SetAttribute(AttrBindingRule, string(rule))
+	claims.Warnings = append(claims.Warnings, warnings...)
+	if err != nil {
+		claims.Fail("ratls-key-binding", err.Error())
+		return err
+	}
+	claims.Pass("ratls-key-binding")
+	return nil
+}
+
+// checkValidity checks the certificate's validity window at the given
+// time. For Cloister certificates the attested issuance time must equal
+// NotBefore, so the window itself is attested.
+func checkValidity(cert *x509.Certificate, ce *CertEvidence, claims *attest.Claims, at time.Time) error {
+	if c := ce.Claims; c != nil && c.Binding == BindingV1 {
+		issued := time.Unix(c.IssuedAt, 0).UTC()
+		claims.SetAttribute(AttrIssuedAt, issued)
+		claims.SetAttribute(AttrRole, string(c.Role))
+		if !issued.Equal(cert.NotBefore.UTC()) {
+			claims.Fail("ratls-validity", "attested issuance time differs from notBefore")
+			return attest.Errorf(attest.ErrBinding, "certificate notBefore", "differs from the attested issuance time").
+				WithValues(cert.NotBefore.UTC().Format(time.RFC3339), issued.Format(time.RFC3339))
+		}
+	} else {
+		claims.Skip("ratls-freshness", false, fmt.Sprintf("%s evidence carries no attested issuance time, so its age is unknown", ce.Layout))
+	}
+	if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
+		claims.Fail("ratls-validity", "outside the certificate's validity window")
+		return attest.Errorf(attest.ErrBinding, "certificate validity", "the evidence is stale: the certificate is valid from %s to %s, not at %s",
+			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithFix("fetch a fresh certificate from the peer, or pass --at with a time inside the window")
+	}
+	claims.Pass("ratls-validity")
+	return nil
+}
+
+// checkCertNonce compares the caller's expected nonce with the nonce claim.
+func checkCertNonce(ce *CertEvidence, claims *attest.Claims, want []byte) error {
+	if len(want) == 0 {
+		return nil
+	}
+	var got []byte
+	if ce.Claims != nil {
+		got = ce.Claims.Nonce
+	}
+	if !bytes.Equal(got, want) {
+		claims.Fail("ratls-nonce", "certificate nonce differs from the expected nonce")
+		return attest.Errorf(attest.ErrBinding, "claims.nonce", "the certificate's nonce differs from the expected one").
+			WithValues(attest.Hex(got).String(), attest.Hex(want).String())
+	}
+	claims.Nonce = got
+	claims.Pass("ratls-nonce")
+	return nil
+}

@@ -1,0 +1,210 @@
+package snp
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// chain is a verified endorsement chain: VCEK → ASK → ARK or
+// VLEK → ASVK → ARK.
+type chain struct {
+	leaf         *Endorsement
+	intermediate *x509.Certificate
+	root         *x509.Certificate
+}
+
+// intermediateName returns the common name of the AMD key that issues a
+// product's VCEKs (the ASK, "SEV-Milan") or VLEKs (the ASVK,
+// "SEV-VLEK-Milan").
+func intermediateName(kind, product string) string {
+	if kind == "VLEK" {
+		return "SEV-VLEK-" + product
+	}
+	return "SEV-" + product
+}
+
+// intermediateRole returns "ASK" or "ASVK" for a leaf kind.
+func intermediateRole(kind string) string {
+	if kind == "VLEK" {
+		return "ASVK"
+	}
+	return "ASK"
+}
+
+// chainCache remembers chains whose signatures verified, keyed by the
+// SHA-256 of their three certificates, with the window in which all three
+// are valid. A verification at a time inside the window skips the RSA
+// signature checks. Failures are never stored.
+type chainCache struct {
+	mu      sync.Mutex
+	entries map[[3][32]byte]validity
+}
+
+type validity struct{ notBefore, notAfter time.Time }
+
+// maxChainCacheEntries bounds the cache. A verifier sees few distinct
+// chains (one per VCEK and TCB), so the bound only matters for a service fed
+// many platforms; the cache is then cleared and refilled.
+const maxChainCacheEntries = 4096
+
+func chainKey(leaf, intermediate, root *x509.Certificate) [3][32]byte {
+	return [3][32]byte{sha256.Sum256(leaf.Raw), sha256.Sum256(intermediate.Raw), sha256.Sum256(root.Raw)}
+}
+
+func (c *chainCache) valid(key [3][32]byte, at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.entries[key]
+	return ok && !at.Before(v.notBefore) && !at.After(v.notAfter)
+}
+
+func (c *chainCache) store(key [3][32]byte, certs ...*x509.Certificate) {
+	v := validity{notBefore: certs[0].NotBefore, notAfter: certs[0].NotAfter}
+	for _, cert := range certs[1:] {
+		if cert.NotBefore.After(v.notBefore) {
+			v.notBefore = cert.NotBefore
+		}
+		if cert.NotAfter.Before(v.notAfter) {
+			v.notAfter = cert.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxChainCacheEntries {
+		c.entries = map[[3][32]byte]validity{}
+	}
+	c.entries[key] = v
+}
+
+// verifyChain finds the intermediate and root that issued leaf among the
+// candidates and checks every signature, every certificate's name and CA
+// flag, and every validity window at at.
+func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.Certificate, at time.Time) (*chain, error) {
+	kind, product := leaf.Kind, leaf.Product
+	wantIssuer := intermediateName(kind, product)
+	if got := leaf.Cert.Issuer.CommonName; got != wantIssuer {
+		return nil, attest.Errorf(attest.ErrChain, kind+" issuer", "the %s certificate was issued by %s, but a %s %s is issued by the %s %s", kind, got, product, kind, intermediateRole(kind), wantIssuer).
+			WithFix(fmt.Sprintf("pass the %s certificate that matches the report's SIGNING_KEY (%s) with its %s", kind, kind, intermediateRole(kind)))
+	}
+
+	var sigErr error
+	for _, inter := range intermediates {
+		if inter.Subject.CommonName != wantIssuer || !bytes.Equal(inter.RawSubject, leaf.Cert.RawIssuer) {
+			continue
+		}
+		if err := checkIssued(leaf.Cert, inter); err != nil {
+			sigErr = err
+			continue
+		}
+		for _, root := range roots {
+			if !bytes.Equal(root.RawSubject, inter.RawIssuer) {
+				continue
+			}
+			c := &chain{leaf: leaf, intermediate: inter, root: root}
+			key := chainKey(leaf.Cert, inter, root)
+			if v.cache.valid(key, at) {
+				return c, nil
+			}
+			if err := checkIssued(inter, root); err != nil {
+				sigErr = err
+				continue
+			}
+			if err := checkRoot(root, product); err != nil {
+				return nil, err
+			}
+			if err := checkWindows(at, []roleCert{{kind, leaf.Cert}, {intermediateRole(kind), inter}, {"ARK", root}}); err != nil {
+				return nil, err
+			}
+			v.cache.store(key, leaf.Cert, inter, root)
+			return c, nil
+		}
+		return nil, noRootError(inter, product)
+	}
+	if sigErr != nil {
+		return nil, sigErr
+	}
+	return nil, attest.Errorf(attest.ErrCollateralMissing, intermediateRole(kind), "no %s named %s that issued the %s was found in the collateral, the report's certificate table or the embedded AMD certificates", intermediateRole(kind), wantIssuer, kind).
+		WithFix(fmt.Sprintf("pass the %s chain for %s with --collateral (AMD KDS: /%s/v1/%s/cert_chain)", intermediateRole(kind), product, lowerKind(kind), product))
+}
+
+func lowerKind(kind string) string {
+	if kind == "VLEK" {
+		return "vlek"
+	}
+	return "vcek"
+}
+
+// checkIssued verifies child's signature under parent's key. AMD signs
+// every certificate of the chain with RSASSA-PSS and SHA-384, so any other
+// algorithm is rejected. parent must be a CA when it states basic
+// constraints.
+func checkIssued(child, parent *x509.Certificate) error {
+	if child.SignatureAlgorithm != x509.SHA384WithRSAPSS {
+		return attest.Errorf(attest.ErrChain, "certificate "+child.Subject.CommonName, "signature algorithm is %v, but AMD signs its SEV-SNP certificates with RSASSA-PSS SHA-384", child.SignatureAlgorithm).
+			WithFix("pass the certificate as AMD's KDS issued it")
+	}
+	if parent.BasicConstraintsValid && !parent.IsCA {
+		return attest.Errorf(attest.ErrChain, "certificate "+parent.Subject.CommonName, "the issuer of %s is not a CA", child.Subject.CommonName)
+	}
+	if err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature); err != nil {
+		return &attest.Error{Kind: attest.ErrChain, Field: "certificate " + child.Subject.CommonName,
+			Reason: fmt.Sprintf("signature does not verify under %s (SHA-256 %s)", parent.Subject.CommonName, fingerprint(parent)),
+			Err:    err, Fix: "pass the certificates of one chain; a certificate of another product or signing key does not verify"}
+	}
+	return nil
+}
+
+// checkRoot checks the root's name and self-signature.
+func checkRoot(root *x509.Certificate, product string) error {
+	if want := "ARK-" + product; root.Subject.CommonName != want {
+		return attest.Errorf(attest.ErrChain, "ARK", "root %s is not the %s ARK (%s)", root.Subject.CommonName, product, want)
+	}
+	if err := root.CheckSignature(root.SignatureAlgorithm, root.RawTBSCertificate, root.Signature); err != nil {
+		return &attest.Error{Kind: attest.ErrChain, Field: "ARK", Reason: "root self-signature does not verify", Err: err}
+	}
+	return nil
+}
+
+// roleCert is a certificate with its role in the chain (VCEK, ASK, ARK).
+type roleCert struct {
+	role string
+	cert *x509.Certificate
+}
+
+// checkWindows requires every certificate to be valid at at.
+func checkWindows(at time.Time, certs []roleCert) error {
+	for _, rc := range certs {
+		role, cert := rc.role, rc.cert
+		switch {
+		case at.After(cert.NotAfter):
+			return attest.Errorf(attest.ErrChain, role+" notAfter", "%s certificate %s expired: notAfter %s is before the verification time %s", role, cert.Subject.CommonName, rfc3339(cert.NotAfter), rfc3339(at)).
+				WithFix(fmt.Sprintf("fetch a current %s certificate from AMD's KDS, or verify at a time inside its validity window with --at", role))
+		case at.Before(cert.NotBefore):
+			return attest.Errorf(attest.ErrChain, role+" notBefore", "%s certificate %s is not yet valid: notBefore %s is after the verification time %s", role, cert.Subject.CommonName, rfc3339(cert.NotBefore), rfc3339(at)).
+				WithFix("check the clock, or verify at a time inside the certificate's validity window with --at")
+		}
+	}
+	return nil
+}
+
+// noRootError explains why no trusted root issued inter.
+func noRootError(inter *x509.Certificate, product string) error {
+	e := attest.Errorf(attest.ErrChain, "ARK", "no trusted root issued %s (issuer %s)", inter.Subject.CommonName, inter.Issuer.String())
+	if attest.IsEmulated(inter) {
+		return e.WithFix("this chain comes from an emulated SEV-SNP guest; pass its development root with --trust-anchor (it is never trusted from the collateral)")
+	}
+	return e.WithFix(fmt.Sprintf("pass the AMD %s ARK in the collateral, or leave the collateral without self-signed roots to use the embedded AMD roots", product))
+}
+
+func fingerprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return fmt.Sprintf("%x", sum[:8])
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

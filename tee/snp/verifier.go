@@ -1,0 +1,240 @@
+package snp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+func init() { attest.Register(&Verifier{}) }
+
+// Verifier verifies SEV-SNP attestation reports. Its zero value is ready to
+// use and safe for concurrent use; it caches verified certificate chains.
+type Verifier struct {
+	cache chainCache
+}
+
+// Name returns "snp".
+func (*Verifier) Name() string { return string(attest.TEESNP) }
+
+// Detect reports whether data has the size of an ATTESTATION_REPORT, a
+// version AMD has defined (2 to 5) and SIGNATURE_ALGO 1 (ECDSA P-384 with
+// SHA-384). Version 4 is detected so that Verify can name it as unsupported.
+func (*Verifier) Detect(data []byte) bool {
+	if len(data) != ReportSize {
+		return false
+	}
+	version, _ := reportVersion(data)
+	return version >= 2 && version <= 5 && data[0x34] == sigAlgoECDSAP384SHA384 &&
+		data[0x35] == 0 && data[0x36] == 0 && data[0x37] == 0
+}
+
+// Verify checks an SEV-SNP report: its layout, the endorsement certificate
+// (VCEK or VLEK, as SIGNING_KEY names it) and its signature over the report,
+// the chain to an AMD ARK (or a development ARK passed in TrustAnchors), the
+// validity windows at opts.Time(), CRLs when the collateral has them, and
+// that the certificate's TCB and chip ID match the report. Collateral comes
+// from opts.Collateral and from ev.Aux, a certificate table as an extended
+// report request returns it.
+func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	report, err := ParseReport(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	at := opts.Time()
+	kind := report.SigningKeyName()
+	if report.SigningKey() == signingKeyNone {
+		return nil, attest.Errorf(attest.ErrSignature, "SIGNING_KEY", "the report is unsigned (SIGNING_KEY 7)").
+			WithFix("request the report from the SEV-SNP firmware with a VCEK or VLEK signature")
+	}
+	reportProduct := ""
+	if report.HasCPUID {
+		reportProduct = productFromCPUID(report.CPUIDFamily, report.CPUIDModel)
+	}
+
+	q := collateral.Query{TEE: string(attest.TEESNP), At: at, Product: reportProduct, SigningKey: kind, ReportedTCB: report.ReportedTCB}
+	if kind == "VCEK" && !report.MaskChipKey() {
+		q.ChipID = report.ChipID[:]
+	}
+	set, err := opts.CollateralFor(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("snp: collateral source: %w", err)
+	}
+	certs, err := auxCertificates(ev.Aux)
+	if err != nil {
+		return nil, err
+	}
+	certs = append(certs, set.Certificates()...)
+
+	leaf, err := selectEndorsement(report, certs, reportProduct)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := attest.Roots(ctx, opts, q, embeddedARKs)
+	if err != nil {
+		return nil, fmt.Errorf("snp: trust anchors: %w", err)
+	}
+	intermediates := append(append([]*x509.Certificate(nil), certs...), embeddedIntermediates...)
+	c, err := v.verifyChain(leaf, intermediates, roots, at)
+	if err != nil {
+		return nil, err
+	}
+
+	claims := newClaims(report, c, at)
+	claims.Collateral = collateralRefs(set, c)
+	claims.Pass("signature")
+	claims.Pass("chain")
+	if reportProduct != "" {
+		claims.Pass("product-match")
+	} else {
+		claims.Skip("product-match", false, fmt.Sprintf("a version %d report carries no CPUID, so the product is taken from the %s certificate alone (the signature binds the report to that chip)", report.Version, kind))
+	}
+	if err := checkTCBMatch(report, leaf, claims); err != nil {
+		return claims, err
+	}
+	if err := checkChipID(report, leaf, claims); err != nil {
+		return claims, err
+	}
+	n, err := checkRevocation(c, set.CRLs(), at)
+	switch {
+	case err != nil:
+		claims.Fail("revocation", err.Error())
+		return claims, err
+	case n == 0:
+		claims.Skip("revocation", false, fmt.Sprintf("no CRL issued by %s or %s in the collateral; AMD publishes it at /%s/v1/%s/crl of its KDS",
+			c.root.Subject.CommonName, c.intermediate.Subject.CommonName, lowerKind(leaf.Kind), leaf.Product))
+	default:
+		claims.Pass("revocation")
+	}
+	return claims, nil
+}
+
+// auxCertificates parses the certificates of an extended report's
+// certificate table. Entries that are not X.509 certificates are skipped;
+// a table that does not parse is an error.
+func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
+	if len(aux) == 0 {
+		return nil, nil
+	}
+	entries, err := parseCertTable(aux)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, e := range entries {
+		if cert, err := x509.ParseCertificate(e.Data); err == nil {
+			out = append(out, cert)
+		}
+	}
+	return out, nil
+}
+
+// selectEndorsement picks the certificate that signed the report among
+// certs: one of the kind SIGNING_KEY names, of the report's product when the
+// report states one, whose key verifies the signature.
+func selectEndorsement(report *Report, certs []*x509.Certificate, reportProduct string) (*Endorsement, error) {
+	kind := report.SigningKeyName()
+	var candidates, otherKind []*Endorsement
+	var parseErr error
+	for _, cert := range certs {
+		if cn := cert.Subject.CommonName; cn != "SEV-VCEK" && cn != "SEV-VLEK" {
+			continue
+		}
+		e, err := parseEndorsement(cert)
+		if err != nil {
+			parseErr = err
+			continue
+		}
+		if e.Kind != kind {
+			otherKind = append(otherKind, e)
+			continue
+		}
+		candidates = append(candidates, e)
+	}
+	if len(candidates) == 0 {
+		switch {
+		case len(otherKind) > 0:
+			return nil, attest.Errorf(attest.ErrCollateralMissing, "SIGNING_KEY", "the report's SIGNING_KEY names the %s, but the collateral holds only a %s certificate, which must not verify a %s-signed report", kind, otherKind[0].Kind, kind).
+				WithFix(fmt.Sprintf("pass the %s certificate of this platform with --collateral", kind))
+		case parseErr != nil:
+			return nil, parseErr
+		}
+		return nil, attest.Errorf(attest.ErrCollateralMissing, kind, "no %s certificate in the collateral or in the report's certificate table", kind).
+			WithFix(fmt.Sprintf("pass the %s certificate with --collateral; AMD's KDS serves VCEKs by chip ID and REPORTED_TCB (/vcek/v1/<product>/<chip id>?blSPL=...)", kind))
+	}
+
+	var lastErr error
+	for _, e := range candidates {
+		if reportProduct != "" && e.Product != reportProduct {
+			lastErr = attest.Errorf(attest.ErrChain, "productName", "the %s certificate is for %s (productName %q), but the report's CPUID (family 0x%02x, model 0x%02x) is a %s processor",
+				kind, e.Product, e.ProductName, report.CPUIDFamily, report.CPUIDModel, reportProduct).
+				WithFix(fmt.Sprintf("pass the %s chain of a %s platform", kind, reportProduct))
+			continue
+		}
+		if err := checkReportSignature(report, e); err != nil {
+			lastErr = err
+			continue
+		}
+		return e, nil
+	}
+	return nil, lastErr
+}
+
+// checkReportSignature verifies SIGNATURE, ECDSA P-384 over SHA-384 of
+// bytes 0x000 to 0x29F, under the endorsement key.
+func checkReportSignature(report *Report, e *Endorsement) error {
+	digest := sha512.Sum384(report.SignedBytes())
+	r := new(big.Int).SetBytes(report.SignatureR[:])
+	s := new(big.Int).SetBytes(report.SignatureS[:])
+	if !ecdsa.Verify(e.Key, digest[:], r, s) {
+		return attest.Errorf(attest.ErrSignature, "SIGNATURE", "report signature invalid under the %s (subject %s, SHA-256 %s)", e.Kind, e.Cert.Subject.CommonName, fingerprint(e.Cert)).
+			WithFix(fmt.Sprintf("the report was modified or another platform's %s was supplied; pass the unmodified report with the %s of the platform that produced it", e.Kind, e.Kind))
+	}
+	return nil
+}
+
+// checkTCBMatch compares the certified TCB with REPORTED_TCB, the TCB the
+// firmware used to derive the VCEK. CURRENT_TCB may be newer and is never
+// compared.
+func checkTCBMatch(report *Report, e *Endorsement, claims *attest.Claims) error {
+	if diff := e.reportedTCBMismatch(report.ReportedTCB); diff != "" {
+		claims.Fail("tcb-match", diff)
+		return attest.Errorf(attest.ErrChain, "REPORTED_TCB", "the %s certificate does not certify this report's TCB: %s", e.Kind, diff).
+			WithValues(formatTCB(e.Product, report.ReportedTCB), formatTCB(e.Product, e.certifiedTCB())).
+			WithFix(fmt.Sprintf("fetch the %s for REPORTED_TCB from AMD's KDS", e.Kind))
+	}
+	claims.Pass("tcb-match")
+	return nil
+}
+
+// checkChipID compares a VCEK's hwid with CHIP_ID. Turin hwids are 8 bytes,
+// and the rest of CHIP_ID must then be zero.
+func checkChipID(report *Report, e *Endorsement, claims *attest.Claims) error {
+	switch {
+	case e.Kind == "VLEK":
+		claims.Skip("chip-id-match", false, "a VLEK certifies a cloud provider's platforms, not one chip, so it carries no chip ID")
+		return nil
+	case report.MaskChipKey():
+		claims.Skip("chip-id-match", false, "MASK_CHIP_KEY is set, so the firmware zeroed CHIP_ID; the signature still binds the report to the VCEK")
+		return nil
+	}
+	want := make([]byte, len(report.ChipID))
+	copy(want, e.HWID)
+	if !bytes.Equal(report.ChipID[:], want) {
+		detail := fmt.Sprintf("CHIP_ID %s differs from the VCEK hwid %s", hex.EncodeToString(report.ChipID[:]), hex.EncodeToString(e.HWID))
+		claims.Fail("chip-id-match", detail)
+		return attest.Errorf(attest.ErrChain, "CHIP_ID", "the VCEK was issued for another chip").
+			WithValues(hex.EncodeToString(report.ChipID[:]), hex.EncodeToString(e.HWID)).
+			WithFix("pass the VCEK that AMD's KDS issued for this report's CHIP_ID")
+	}
+	claims.Pass("chip-id-match")
+	return nil
+}

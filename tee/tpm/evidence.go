@@ -11,8 +11,8 @@ import (
 	"fmt"
 
 	pb "github.com/google/go-tpm-tools/proto/attest"
-	"github.com/google/go-tpm/tpm2"
 	tpmpb "github.com/google/go-tpm-tools/proto/tpm"
+	"github.com/google/go-tpm/tpm2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cloister-dev/cloister/attest"

@@ -1,0 +1,226 @@
+package azurevtpm
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/tee/tpm"
+)
+
+func init() { attest.Register(Verifier{}) }
+
+// Verifier verifies Azure confidential VM evidence. Its zero value is ready
+// to use. The "snp" and "dcap" verifiers must be registered for the
+// hardware report of the respective VM type.
+type Verifier struct{}
+
+// Name returns "azure-vtpm".
+func (Verifier) Name() string { return string(attest.TEEAzureVTPM) }
+
+// Detect reports whether data is Azure vTPM evidence JSON.
+func (Verifier) Detect(data []byte) bool { return detect(data) }
+
+// Check names this package records, besides those of the tpm package and
+// of the hardware verifier (prefixed "snp/" or "dcap/").
+const (
+	CheckReportData = "report-data"
+	CheckTDReport   = "tdreport"
+)
+
+// Verify verifies the hardware report with the registered verifier, the
+// binding of the runtime data into its report data, and the vTPM quote
+// under the AK from the runtime data.
+func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	ev, err := ParseEvidence(evidence.Data)
+	if err != nil {
+		return nil, err
+	}
+	hcl, err := ParseHCLReport(ev.HCLReport)
+	if err != nil {
+		return nil, err
+	}
+
+	hw, hwName, err := verifyHardware(ctx, ev, hcl, opts)
+	if hw == nil {
+		return nil, err
+	}
+	c := fromHardware(hw, hwName)
+	if err != nil {
+		return c, err
+	}
+
+	if err := checkReportData(c, hcl, hw); err != nil {
+		return c, err
+	}
+	rd, err := ParseRuntimeData(hcl.VariableData)
+	if err != nil {
+		return c, err
+	}
+	ak, err := rd.AK()
+	if err != nil {
+		return c, err
+	}
+	setRuntimeAttributes(c, hcl, rd)
+
+	a, err := tpm.VerifyQuote(c, ev.Quote, ak)
+	if a == nil {
+		// The quote signature failed: nothing of the vTPM is proven, but
+		// the hardware report is, so its claims stay with the error.
+		return c, err
+	}
+	c.Nonce = append(attest.Hex{}, a.Nonce()...)
+	c.SetAttribute("vtpm_firmware_version", fmt.Sprintf("%#016x", a.Body.FirmwareVersion))
+	if err != nil {
+		return c, err
+	}
+	for _, i := range ev.Quote.PCRs.Indexes() {
+		c.SetMeasurement("pcr"+strconv.Itoa(i), ev.Quote.PCRs.Values[i])
+	}
+	return c, checkNonce(c, opts.Nonce)
+}
+
+// verifyHardware verifies the SEV-SNP report or the TD quote with the
+// registered verifier. The VCEK carried in the evidence is added to the
+// caller's collateral; the roots still come only from the caller or the
+// verifier's embedded ones. The caller's nonce is for the vTPM quote, so it
+// is not passed on: the hardware report data holds the runtime data hash.
+func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts attest.Options) (*attest.Claims, string, error) {
+	name, data := "snp", hcl.HardwareReport
+	if hcl.ReportType == ReportTypeTDX {
+		name, data = "dcap", ev.TDQuote
+		if len(data) == 0 {
+			return nil, name, attest.Malformed("td_quote", "missing: a TDX VM's evidence must carry the TD quote that signs its TDREPORT", nil)
+		}
+	}
+	v, ok := attest.Lookup(name)
+	if !ok {
+		return nil, name, attest.Errorf(attest.ErrUnsupported, "hcl_report.report_type", "no %s verifier is registered to verify the hardware report", name).
+			WithFix("build Cloister with the " + name + " verifier")
+	}
+	hwOpts := opts
+	hwOpts.Nonce = nil
+	if len(ev.VCEK) > 0 {
+		extra := &collateral.Set{}
+		if n, why := extra.AddBytes("vcek in the evidence", ev.VCEK); n == 0 {
+			return nil, name, attest.Malformed("vcek", "is not a certificate: "+why, nil)
+		}
+		hwOpts.Collateral = withExtra{base: opts.Collateral, extra: extra}
+	}
+	c, err := v.Verify(ctx, attest.Evidence{Format: name, Data: data}, hwOpts)
+	if err != nil {
+		err = fmt.Errorf("%s hardware report: %w", name, err)
+	}
+	return c, name, err
+}
+
+// withExtra serves the base source's collateral plus extra items.
+type withExtra struct {
+	base  collateral.Source
+	extra *collateral.Set
+}
+
+func (w withExtra) Collateral(ctx context.Context, q collateral.Query) (*collateral.Set, error) {
+	out := &collateral.Set{}
+	if w.base != nil {
+		s, err := w.base.Collateral(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out.Merge(s)
+	}
+	out.Merge(w.extra)
+	return out, nil
+}
+
+// fromHardware starts the claims from the hardware verifier's: identity,
+// measurements, debug, TCB, chain and checks, the checks prefixed with the
+// verifier's name.
+func fromHardware(hw *attest.Claims, name string) *attest.Claims {
+	c := &attest.Claims{
+		TEE:          attest.TEEAzureVTPM,
+		Product:      hw.Product,
+		Emulated:     hw.Emulated,
+		TrustAnchor:  hw.TrustAnchor,
+		Measurement:  hw.Measurement,
+		Measurements: maps.Clone(hw.Measurements),
+		ReportData:   hw.ReportData,
+		HostData:     hw.HostData,
+		Debug:        hw.Debug,
+		TCB:          hw.TCB,
+		ChipID:       hw.ChipID,
+		Platform:     hw.Platform,
+		SigningKey:   hw.SigningKey,
+		Chain:        hw.Chain,
+		Collateral:   hw.Collateral,
+		VerifiedAt:   hw.VerifiedAt,
+		Warnings:     hw.Warnings,
+	}
+	for _, ch := range hw.Checks {
+		ch.Name = name + "/" + ch.Name
+		c.Checks = append(c.Checks, ch)
+	}
+	c.SetAttribute("hardware", name)
+	if len(hw.Attributes) > 0 {
+		c.SetAttribute("hardware_attributes", hw.Attributes)
+	}
+	return c
+}
+
+// checkReportData requires the hardware report data to start with the
+// digest of the runtime data, which is what binds HCLAkPub, and so the
+// vTPM, to the hardware. For TDX the TDREPORT inside the HCL report must
+// carry the same report data as the signed TD quote.
+func checkReportData(c *attest.Claims, hcl *HCLReport, hw *attest.Claims) error {
+	h := hcl.Hash.New()
+	h.Write(hcl.VariableData)
+	want := h.Sum(nil)
+	if len(hw.ReportData) < len(want) || subtle.ConstantTimeCompare(hw.ReportData[:len(want)], want) != 1 {
+		c.Fail(CheckReportData, "the report data does not start with the digest of the runtime data")
+		return attest.Errorf(attest.ErrBinding, "report data", "the hardware report data does not bind the HCL runtime data, so the vTPM attestation key HCLAkPub is not vouched for by the hardware").
+			WithValues(hw.ReportData.String(), attest.Hex(want).String()+" followed by zeros").
+			WithFix("send the HCL report unmodified, as the paravisor produced it")
+	}
+	c.Pass(CheckReportData)
+
+	if hcl.ReportType == ReportTypeTDX {
+		if !bytes.Equal(hcl.tdReportData(), hw.ReportData) {
+			c.Fail(CheckTDReport, "the TDREPORT in the HCL report carries other report data than the TD quote")
+			return attest.Errorf(attest.ErrBinding, "report data", "the TDREPORT in the HCL report carries other report data than the signed TD quote").
+				WithValues(attest.Hex(hcl.tdReportData()).String(), hw.ReportData.String()).
+				WithFix("send the TD quote made from this HCL report")
+		}
+		c.Pass(CheckTDReport)
+	}
+	return nil
+}
+
+func setRuntimeAttributes(c *attest.Claims, hcl *HCLReport, rd *RuntimeData) {
+	c.SetAttribute("hcl", map[string]any{
+		"version":          hcl.Version,
+		"report_type":      hcl.ReportType,
+		"vm_configuration": rd.VMConfiguration,
+		"user_data":        rd.UserData,
+	})
+}
+
+// checkNonce compares the vTPM quote's nonce with the caller's, when given.
+func checkNonce(c *attest.Claims, want []byte) error {
+	if want == nil {
+		c.Skip(tpm.CheckNonce, false, "no expected nonce was given; the quoted nonce is reported in the claims")
+		return nil
+	}
+	if subtle.ConstantTimeCompare(c.Nonce, want) != 1 {
+		c.Fail(tpm.CheckNonce, "extraData differs from the expected nonce")
+		return attest.Errorf(attest.ErrBinding, "TPMS_ATTEST.extraData", "the vTPM quote nonce differs from the expected nonce, so the quote may be replayed").
+			WithValues(c.Nonce.String(), attest.Hex(want).String()).
+			WithFix("request new evidence with the expected nonce")
+	}
+	c.Pass(tpm.CheckNonce)
+	return nil
+}

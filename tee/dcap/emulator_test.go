@@ -1,0 +1,146 @@
+package dcap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// emulated returns an emulator, its collateral and trust anchors.
+func emulated(t testing.TB, opts EmulatorOptions) (*Emulator, *collateral.Set, *collateral.Set) {
+	t.Helper()
+	e, err := NewEmulator(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := e.Collateral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := &collateral.Set{}
+	anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.Root().Raw, Certificate: e.Root()})
+	return e, set, anchors
+}
+
+func TestEmulatorQuotes(t *testing.T) {
+	for _, tc := range []struct {
+		tee     string
+		version int
+		debug   bool
+	}{
+		{"sgx", 3, false}, {"sgx", 4, false}, {"sgx", 4, true},
+		{"tdx", 4, false}, {"tdx", 5, false}, {"tdx", 4, true},
+	} {
+		name := tc.tee + "-v" + string(rune('0'+tc.version))
+		if tc.debug {
+			name += "-debug"
+		}
+		t.Run(name, func(t *testing.T) {
+			e, set, anchors := emulated(t, EmulatorOptions{TEE: tc.tee, QuoteVersion: tc.version, Debug: tc.debug})
+			rd := []byte("emulated report data")
+			ev, err := e.Attest(context.Background(), rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := NewVerifier()
+			if !v.Detect(ev.Data) {
+				t.Fatal("Detect rejected an emulated quote")
+			}
+			claims, err := v.Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if !claims.Emulated || claims.TrustAnchor.Kind != attest.AnchorEmulatedRoot {
+				t.Errorf("emulated %v, anchor %s; expected an emulated root", claims.Emulated, claims.TrustAnchor.Kind)
+			}
+			if string(claims.TEE) != tc.tee {
+				t.Errorf("TEE %s, expected %s", claims.TEE, tc.tee)
+			}
+			if claims.TCB.Status != attest.TCBUpToDate {
+				t.Errorf("TCB status %s, expected UpToDate", claims.TCB.Status)
+			}
+			if claims.Debug != tc.debug {
+				t.Errorf("debug %v, expected %v", claims.Debug, tc.debug)
+			}
+			if !bytes.HasPrefix(claims.ReportData, rd) || len(claims.ReportData) != 64 {
+				t.Errorf("report data %x does not start with %x", claims.ReportData, rd)
+			}
+			if !bytes.Equal(claims.Measurement, e.opts.Measurement) {
+				t.Errorf("measurement %x, expected %x", claims.Measurement, e.opts.Measurement)
+			}
+			if claims.Attributes["quote_version"] != tc.version {
+				t.Errorf("quote version %v, expected %d", claims.Attributes["quote_version"], tc.version)
+			}
+			for _, ch := range claims.Checks {
+				if ch.Result != attest.CheckPassed {
+					t.Errorf("check %s: %s %s", ch.Name, ch.Result, ch.Detail)
+				}
+			}
+			d := appraise.Appraise(claims, appraise.Options{AllowEmulated: true, AllowDebug: tc.debug})
+			if !d.Accepted {
+				t.Errorf("appraisal with emulation allowed rejected: %v", d.Err())
+			}
+			if d := appraise.Appraise(claims, appraise.Options{}); d.Accepted {
+				t.Error("default appraisal accepted an emulated quote")
+			}
+		})
+	}
+}
+
+func TestEmulatorRootOnlyAsAnchor(t *testing.T) {
+	e, set, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
+	ev, err := e.Attest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier()
+	_, err = v.Verify(context.Background(), *ev, attest.Options{Collateral: set})
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("without a trust anchor: %v, expected a chain error", err)
+	}
+	set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.Root().Raw, Certificate: e.Root()})
+	_, err = v.Verify(context.Background(), *ev, attest.Options{Collateral: set})
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("with the development root among the collateral: %v, expected a chain error", err)
+	}
+}
+
+func TestEmulatorSaveLoad(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx", QuoteVersion: 5})
+	dir := t.TempDir()
+	if err := e.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadEmulator(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !loaded.Root().Equal(e.Root()) {
+		t.Fatal("loaded emulator has another root")
+	}
+	ev, err := loaded.Attest(context.Background(), []byte{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors}); err != nil {
+		t.Fatalf("quote of the reloaded emulator: %v", err)
+	}
+}
+
+func TestEmulatorCollateralExpires(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "sgx"})
+	ev, _ := e.Attest(context.Background(), nil)
+	claims, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{At: time.Now().AddDate(0, 0, 31), Collateral: set, TrustAnchors: anchors})
+	if !errors.Is(err, attest.ErrCollateralExpired) {
+		t.Fatalf("31 days later: %v, expected expired collateral", err)
+	}
+	if claims == nil || claims.TCB.Status != attest.TCBUpToDate {
+		t.Errorf("claims of expired collateral should still carry the evaluated status")
+	}
+}

@@ -1,0 +1,19 @@
+// Package token verifies the attestation tokens that attestation services
+// issue after they have appraised TEE evidence: Google Confidential Space
+// tokens (gcp-token), Microsoft Azure Attestation tokens (maa-token) and
+// Intel Trust Authority tokens (ita-token). All three are JSON Web Tokens in
+// JWS compact serialization.
+//
+// A token proves what the service saw, so trust rests on the service's
+// signing key: a JSON Web Key Set the caller supplies (selected by kid and
+// alg), for Intel Trust Authority each key's x5c chain up to the caller's
+// root, and for Confidential Space PKI tokens the token's own x5c chain up to
+// the caller's root. A root certificate inside a token or a JWKS is never
+// trusted by itself.
+//
+// Signatures are checked by github.com/go-jose/go-jose/v4 with an explicit
+// algorithm allow-list per issuer. The registered-claim checks (issuer,
+// expiry, not-before, issued-at) and the mapping of each service's TEE
+// claims into attest.Claims are written here because go-jose's jwt package
+// knows neither the services' issuers nor their claims.
+package token

@@ -1,0 +1,142 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// signingKey is a candidate key for a token signature.
+type signingKey struct {
+	JWK    jose.JSONWebKey
+	Source string
+}
+
+// jwksKeys returns the keys of every JWK and JWK Set document among the
+// trust anchors and the collateral that match the token's kid and alg. A
+// key without alg matches any allowed algorithm; a key whose use is not
+// "sig" never matches. Documents that are not JWK Sets are skipped.
+func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header jose.Header) ([]signingKey, int, error) {
+	set, err := opts.CollateralFor(ctx, collateral.Query{TEE: string(tee), At: opts.Time()})
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []signingKey
+	total := 0
+	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+		for _, it := range s.OfKind(collateral.KindJWKS) {
+			for _, k := range parseJWKS(it.Raw) {
+				total++
+				if header.KeyID != "" && k.KeyID != header.KeyID {
+					continue
+				}
+				if k.Algorithm != "" && k.Algorithm != header.Algorithm {
+					continue
+				}
+				if k.Use != "" && k.Use != "sig" {
+					continue
+				}
+				out = append(out, signingKey{JWK: k, Source: it.Source})
+			}
+		}
+	}
+	return out, total, nil
+}
+
+// parseJWKS decodes a JWK Set or a single JWK and returns its public keys.
+// go-jose checks that a key's x5c leaf holds the same public key.
+func parseJWKS(raw []byte) []jose.JSONWebKey {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) == 0 {
+		var single jose.JSONWebKey
+		if err := json.Unmarshal(raw, &single); err != nil {
+			return nil
+		}
+		set.Keys = []jose.JSONWebKey{single}
+	}
+	var out []jose.JSONWebKey
+	for _, k := range set.Keys {
+		pub := k.Public()
+		if pub.Valid() {
+			out = append(out, pub)
+		}
+	}
+	return out
+}
+
+// keyAnchor describes a JWKS key as a caller-key trust anchor.
+func keyAnchor(k signingKey) attest.TrustAnchorRef {
+	ref := attest.TrustAnchorRef{Kind: attest.AnchorCallerKey, Name: k.Source}
+	if k.JWK.KeyID != "" {
+		ref.Name += " (kid " + k.JWK.KeyID + ")"
+	}
+	if der, err := x509.MarshalPKIXPublicKey(k.JWK.Key); err == nil {
+		sum := sha256.Sum256(der)
+		ref.SHA256 = sum[:]
+	}
+	return ref
+}
+
+// verifyChain verifies a certificate chain, leaf first, to one of roots at
+// the verification time. Certificates after the leaf are only candidates
+// for intermediates: a root among them counts only if the caller supplied
+// it. Any extended key usage is accepted, because token signing
+// certificates carry none of the TLS usages.
+func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("no x5c certificate chain")
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("no root certificate was supplied")
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: pool, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
+}
+
+// chainInfo summarises a verified chain for Claims.Chain.
+func chainInfo(chain []*x509.Certificate) []attest.CertInfo {
+	out := make([]attest.CertInfo, len(chain))
+	for i, c := range chain {
+		role := "intermediate"
+		switch i {
+		case 0:
+			role = "token signing certificate"
+		case len(chain) - 1:
+			role = "root"
+		}
+		out[i] = attest.NewCertInfo(role, c)
+	}
+	return out
+}
+
+// algNames lists the algorithms for messages.
+func algNames(algs []jose.SignatureAlgorithm) string {
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}

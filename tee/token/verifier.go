@@ -1,0 +1,211 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// keySource says where an issuer's signing keys come from.
+type keySource int
+
+const (
+	// keysJWKS takes the key from the caller's JWKS; the key itself is the
+	// trust anchor.
+	keysJWKS keySource = iota
+	// keysJWKSChain takes the key from the caller's JWKS and requires its
+	// x5c chain to verify to a root the caller supplied.
+	keysJWKSChain
+	// keysHeaderChainOrJWKS verifies the token header's x5c chain to a
+	// root the caller supplied, or uses the caller's JWKS when the header
+	// has no x5c.
+	keysHeaderChainOrJWKS
+)
+
+// issuer describes one attestation service's tokens.
+type issuer struct {
+	tee attest.TEE
+	// service names the attestation service in messages.
+	service string
+	// algs is the signature algorithm allow-list.
+	algs []jose.SignatureAlgorithm
+	keys keySource
+	// validIssuer reports whether an iss value is this service's.
+	validIssuer func(iss string) bool
+	// wantIssuer describes the valid iss values for messages.
+	wantIssuer string
+	// mapClaims maps the service's claims into c and returns the nonces
+	// the token carries, for the comparison with an expected nonce.
+	mapClaims func(claims claimSet, c *attest.Claims) ([][]byte, error)
+}
+
+// Verifier verifies the tokens of one attestation service.
+type Verifier struct{ is *issuer }
+
+// Name returns the format name (gcp-token, maa-token, ita-token).
+func (v Verifier) Name() string { return string(v.is.tee) }
+
+// Detect reports whether data holds one compact JWS whose iss claim names
+// this service. It does not verify anything.
+func (v Verifier) Detect(data []byte) bool {
+	raw, err := extract(data)
+	if err != nil {
+		return false
+	}
+	parts := strings.Split(raw, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct {
+		Issuer string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	return v.is.validIssuer(claims.Issuer)
+}
+
+// Verify checks the token's signature under the service key the caller
+// supplied, the issuer and the token's validity window at opts.Time(), then
+// maps the service's TEE claims and compares the nonce when opts.Nonce is
+// set.
+func (v Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	tok, err := Parse(ev.Data, v.is.algs)
+	if err != nil {
+		return nil, attest.Malformed("token", fmt.Sprintf("invalid %s token (allowed algorithms: %s)", v.is.service, algNames(v.is.algs)), err)
+	}
+	c := &attest.Claims{TEE: v.is.tee, SigningKey: v.is.service + " token signing key", VerifiedAt: opts.Time().UTC()}
+	if err := v.verifySignature(ctx, tok, opts, c); err != nil {
+		return nil, err
+	}
+	c.Pass("jws-signature")
+	c.SetAttribute("signing_algorithm", tok.Header.Algorithm)
+
+	claims := claimSet(tok.Claims)
+	if err := v.checkIssuer(claims, c); err != nil {
+		return c, err
+	}
+	if err := checkTimes(c, claims, opts.Time()); err != nil {
+		return c, err
+	}
+	nonces, err := v.is.mapClaims(claims, c)
+	if err != nil {
+		return c, err
+	}
+	return c, checkNonce(c, nonces, opts.Nonce)
+}
+
+func (v Verifier) checkIssuer(claims claimSet, c *attest.Claims) error {
+	iss, _, err := claims.text("iss")
+	if err != nil {
+		return attest.Malformed("iss", "invalid issuer claim", err)
+	}
+	if !v.is.validIssuer(iss) {
+		c.Fail("issuer", "unexpected issuer")
+		return attest.Errorf(attest.ErrUnsupported, "iss", "the token's issuer %q is not %s", iss, v.is.service).
+			WithValues(iss, v.is.wantIssuer).
+			WithFix("pass the token with --format naming its issuer's format, or a token from " + v.is.service)
+	}
+	c.SetAttribute("issuer", iss)
+	c.Pass("issuer")
+	return nil
+}
+
+// verifySignature finds the signing key by the issuer's key source,
+// verifies the signature and records the trust anchor in c.
+func (v Verifier) verifySignature(ctx context.Context, tok *Token, opts attest.Options, c *attest.Claims) error {
+	if v.is.keys == keysHeaderChainOrJWKS {
+		certs, err := headerCertificates(tok)
+		if err != nil {
+			return attest.Malformed("x5c", "invalid x5c header", err)
+		}
+		if len(certs) > 0 {
+			return v.verifyHeaderChain(ctx, tok, certs, opts, c)
+		}
+	}
+	keys, total, err := jwksKeys(ctx, opts, v.is.tee, tok.Header)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return attest.Errorf(attest.ErrCollateralMissing, "kid", "no supplied JSON Web Key matches the token's kid %q and alg %s (%d keys supplied)", tok.Header.KeyID, tok.Header.Algorithm, total).
+			WithFix("pass the " + v.is.service + " signing keys (JWKS) that were current when the token was issued with --collateral or --trust-anchor")
+	}
+	var last error
+	for _, k := range keys {
+		anchor, chain, err := v.checkKeyChain(ctx, k, opts)
+		if err != nil {
+			last = err
+			continue
+		}
+		if _, err := tok.JWS.Verify(k.JWK.Key); err != nil {
+			last = &attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,
+				Reason: fmt.Sprintf("the %s signature does not verify under the key with kid %q from %s", tok.Header.Algorithm, k.JWK.KeyID, k.Source),
+				Fix:    "check that the token is unmodified and that the JWKS is the one that was current when the token was issued"}
+			continue
+		}
+		c.TrustAnchor, c.Chain = anchor, chain
+		if chain != nil {
+			c.Pass("x5c-chain")
+		}
+		return nil
+	}
+	return last
+}
+
+// checkKeyChain returns the trust anchor of a JWKS key: the key itself, or
+// for issuers whose keys carry x5c chains, the caller's root the chain
+// verifies to.
+func (v Verifier) checkKeyChain(ctx context.Context, k signingKey, opts attest.Options) (attest.TrustAnchorRef, []attest.CertInfo, error) {
+	if v.is.keys != keysJWKSChain {
+		return keyAnchor(k), nil, nil
+	}
+	roots, err := attest.Roots(ctx, opts, collateral.Query{TEE: string(v.is.tee), At: opts.Time()}, nil)
+	if err != nil {
+		return attest.TrustAnchorRef{}, nil, err
+	}
+	if len(roots) == 0 {
+		return attest.TrustAnchorRef{}, nil, attest.Errorf(attest.ErrCollateralMissing, "root", "no %s root certificate was supplied, so the signing key's x5c chain cannot be verified", v.is.service).
+			WithFix("pass the " + v.is.service + " root CA certificate with --collateral or --trust-anchor")
+	}
+	chain, err := verifyChain(k.JWK.Certificates, roots, opts.Time())
+	if err != nil {
+		return attest.TrustAnchorRef{}, nil, (&attest.Error{Kind: attest.ErrChain, Field: "x5c",
+			Reason: fmt.Sprintf("the x5c chain of the key with kid %q does not verify to a supplied root", k.JWK.KeyID), Err: err}).
+			WithFix("pass the " + v.is.service + " root CA certificate, and a JWKS whose keys carry their x5c chain")
+	}
+	return attest.DescribeRoot(chain[len(chain)-1], nil), chainInfo(chain), nil
+}
+
+// checkNonce compares the token's nonces with the expected one, when the
+// caller set one.
+func checkNonce(c *attest.Claims, nonces [][]byte, want []byte) error {
+	if len(want) == 0 {
+		c.Skip("nonce", false, "no expected nonce was given")
+		return nil
+	}
+	for _, n := range nonces {
+		if bytes.Equal(n, want) {
+			c.Pass("nonce")
+			return nil
+		}
+	}
+	c.Fail("nonce", "the token's nonce differs from the expected nonce")
+	got := "none"
+	if len(nonces) > 0 {
+		got = hex.EncodeToString(nonces[0])
+	}
+	return attest.Errorf(attest.ErrBinding, "nonce", "the token's nonce differs from the expected nonce").
+		WithValues(got, hex.EncodeToString(want)).
+		WithFix("request a fresh token with the expected nonce; a different nonce means a replayed or foreign token")
+}

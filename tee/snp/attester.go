@@ -1,0 +1,145 @@
+package snp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
+	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
+	"github.com/google/go-configfs-tsm/report"
+	"github.com/google/go-sev-guest/client"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+func init() { attest.RegisterAttester(string(attest.TEESNP), OpenAttester) }
+
+// tsmProvider is the provider name the Linux sev-guest driver gives its
+// configfs-tsm reports.
+const tsmProvider = "sev_guest"
+
+// HardwareAttester requests reports from the SEV-SNP firmware of the guest
+// it runs in: through configfs-tsm (/sys/kernel/config/tsm/report, Linux
+// 6.7 and later) when its provider is sev_guest, else through the
+// /dev/sev-guest ioctl interface. Evidence.Aux carries the certificate table
+// that the host attached (an extended report), when there is one.
+type HardwareAttester struct {
+	tsm configfsi.Client
+	// openDevice opens /dev/sev-guest; nil when configfs-tsm is used.
+	openDevice func() (client.Device, error)
+	// mu serialises requests, because the firmware handles one guest
+	// request at a time and the ioctl path shares a message sequence.
+	mu sync.Mutex
+}
+
+// OpenAttester returns the hardware attester of this guest, or an error
+// wrapping attest.ErrNoDevice when neither configfs-tsm with the sev_guest
+// provider nor /dev/sev-guest exists.
+func OpenAttester() (attest.Attester, error) {
+	if c, err := linuxtsm.MakeClient(); err == nil {
+		if a, err := newTSMAttester(c); err == nil {
+			return a, nil
+		}
+	}
+	if _, err := os.Stat("/dev/sev-guest"); err == nil {
+		return newDeviceAttester(func() (client.Device, error) { return client.OpenDevice() })
+	}
+	return nil, fmt.Errorf("snp: neither configfs-tsm with the %s provider nor /dev/sev-guest is present: %w", tsmProvider, attest.ErrNoDevice)
+}
+
+// newTSMAttester returns an attester on a configfs-tsm client whose report
+// provider is sev_guest.
+func newTSMAttester(c configfsi.Client) (*HardwareAttester, error) {
+	r, err := report.Create(c, &report.Request{})
+	if err != nil {
+		return nil, fmt.Errorf("snp: configfs-tsm: %w", err)
+	}
+	provider, err := r.ReadOption("provider")
+	_ = r.Destroy()
+	if err != nil {
+		return nil, fmt.Errorf("snp: configfs-tsm: reading the provider: %w", err)
+	}
+	if p := strings.TrimSpace(string(provider)); p != tsmProvider {
+		return nil, fmt.Errorf("snp: configfs-tsm provider is %q, not %s: %w", p, tsmProvider, attest.ErrNoDevice)
+	}
+	return &HardwareAttester{tsm: c}, nil
+}
+
+// newDeviceAttester returns an attester that uses the ioctl device opened
+// by open, checking that it opens.
+func newDeviceAttester(open func() (client.Device, error)) (*HardwareAttester, error) {
+	d, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("snp: opening /dev/sev-guest: %v: %w", err, attest.ErrNoDevice)
+	}
+	_ = d.Close()
+	return &HardwareAttester{openDevice: open}, nil
+}
+
+// Name returns "snp".
+func (a *HardwareAttester) Name() string { return string(attest.TEESNP) }
+
+// Attest requests a report binding reportData, zero-padded to 64 bytes,
+// at the driver's default VMPL.
+func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+	if len(reportData) > 64 {
+		return nil, fmt.Errorf("snp: report data is %d bytes, at most 64 fit in REPORT_DATA", len(reportData))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var rd [64]byte
+	copy(rd[:], reportData)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tsm != nil {
+		return a.attestTSM(rd)
+	}
+	return a.attestDevice(rd)
+}
+
+func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
+	resp, err := report.Get(a.tsm, &report.Request{InBlob: rd[:], GetAuxBlob: true})
+	if err != nil {
+		return nil, fmt.Errorf("snp: configfs-tsm report: %w", err)
+	}
+	if p := strings.TrimSpace(resp.Provider); p != tsmProvider {
+		return nil, fmt.Errorf("snp: configfs-tsm report came from provider %q, not %s", p, tsmProvider)
+	}
+	return &attest.Evidence{Format: string(attest.TEESNP), Data: resp.OutBlob, Aux: nonEmpty(resp.AuxBlob)}, nil
+}
+
+func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
+	d, err := a.openDevice()
+	if err != nil {
+		return nil, fmt.Errorf("snp: opening /dev/sev-guest: %w", err)
+	}
+	defer d.Close()
+	raw, certs, err := client.GetRawExtendedReport(d, rd)
+	if err != nil {
+		// A host that stores no certificates may reject the extended
+		// request; the plain report still carries everything signed.
+		var plainErr error
+		if raw, plainErr = client.GetRawReport(d, rd); plainErr != nil {
+			return nil, fmt.Errorf("snp: /dev/sev-guest report: %w", errors.Join(err, plainErr))
+		}
+		certs = nil
+	}
+	return &attest.Evidence{Format: string(attest.TEESNP), Data: raw, Aux: nonEmpty(certs)}, nil
+}
+
+// nonEmpty returns nil for an empty or all-zero certificate table, which a
+// host without stored certificates returns.
+func nonEmpty(b []byte) []byte {
+	for _, c := range b {
+		if c != 0 {
+			return b
+		}
+	}
+	return nil
+}

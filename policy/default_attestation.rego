@@ -1,0 +1,160 @@
+# Default appraisal of verified claims. The service appends this body to a
+# header that sets the package and `tee`, one module per TEE.
+#
+# input.claims: the verifier's claims (attest.Claims as JSON).
+# input.config: allow_emulated (bool), tcb_statuses (accepted TCB statuses).
+# data.reference_values: reference value name -> accepted values, such as
+#   "snp.measurement" -> ["<hex>", ...].
+#
+# Every failed rule adds one reason object to `deny`:
+#   {rule, claim, value, expected, message}
+# The rule names and messages are those of the appraise package, so that the
+# command line and the service explain a rejection in the same words.
+
+default_tcb_statuses := ["UpToDate", "SWHardeningNeeded"]
+
+accepted_tcb_statuses := object.get(input, ["config", "tcb_statuses"], default_tcb_statuses)
+
+allow_emulated if input.config.allow_emulated == true
+
+claim(name) := object.get(input.claims, name, "")
+
+default reference_values := {}
+
+reference_values := data.reference_values
+
+references(name) := object.get(reference_values, sprintf("%s.%s", [tee, name]), [])
+
+lowered(values) := {lower(v) | some v in values}
+
+deny contains {
+	"rule": "tee",
+	"claim": "tee",
+	"value": claim("tee"),
+	"expected": tee,
+	"message": sprintf("evidence is from a %s TEE, but this policy appraises %s evidence", [claim("tee"), tee]),
+} if {
+	claim("tee") != tee
+}
+
+deny contains {
+	"rule": "emulated",
+	"claim": "emulated",
+	"value": "true",
+	"expected": "false",
+	"message": "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development",
+} if {
+	input.claims.emulated == true
+	not allow_emulated
+}
+
+deny contains {
+	"rule": "test-key",
+	"claim": "trust_anchor.test_key",
+	"value": "true",
+	"expected": "false",
+	"message": sprintf("the trust anchor %s is a key published for testing, which proves the format but no hardware", [object.get(input.claims, ["trust_anchor", "name"], "")]),
+} if {
+	input.claims.trust_anchor.test_key == true
+}
+
+deny contains {
+	"rule": "debug",
+	"claim": "debug",
+	"value": "true",
+	"expected": "false",
+	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", [claim("tee")]),
+} if {
+	input.claims.debug == true
+}
+
+status_phrases := {
+	"UpToDate": "up to date",
+	"SWHardeningNeeded": "software hardening needed",
+	"ConfigurationNeeded": "configuration needed",
+	"ConfigurationAndSWHardeningNeeded": "configuration and software hardening needed",
+	"OutOfDate": "out of date",
+	"OutOfDateConfigurationNeeded": "out of date and configuration needed",
+	"Revoked": "revoked",
+	"NoMatchingTcbLevel": "no matching TCB level: the platform is below every TCB level the vendor lists (Intel: TCB level not supported)",
+	"NotDetermined": "not determined: no TCB Info for this platform was supplied",
+}
+
+advisories := sprintf(", advisories %s", [concat(", ", input.claims.tcb.advisory_ids)]) if {
+	count(object.get(input.claims, ["tcb", "advisory_ids"], [])) > 0
+} else := ""
+
+deny contains {
+	"rule": "tcb-status",
+	"claim": "tcb.status",
+	"value": status,
+	"expected": concat(" or ", accepted_tcb_statuses),
+	"message": sprintf("TCB status %s (%s) is not accepted%s; update the platform firmware, or accept the status with --tcb-status %s", [status, object.get(status_phrases, status, status), advisories, status]),
+} if {
+	status := object.get(input.claims, ["tcb", "status"], "")
+	status != ""
+	not status in accepted_tcb_statuses
+}
+
+deny contains {
+	"rule": "required-check",
+	"claim": sprintf("checks.%s", [check.name]),
+	"value": check.result,
+	"expected": "passed",
+	"message": sprintf("required check %s did not run: %s", [check.name, object.get(check, "detail", "")]),
+} if {
+	some check in object.get(input.claims, "checks", [])
+	check.required == true
+	check.result == "not-checked"
+}
+
+# The launch measurement must be one of the registered reference values.
+# Without any, nothing vouches for the code in the TEE, so the rule fails
+# closed.
+deny contains {
+	"rule": "reference-value",
+	"claim": "measurement",
+	"value": claim("measurement"),
+	"expected": sprintf("a registered %s.measurement", [tee]),
+	"message": sprintf("no reference value %s.measurement is registered, so the measurement %s cannot be appraised; register the expected measurement with `cloister refvalue add %s.measurement <hex>`", [tee, claim("measurement"), tee]),
+} if {
+	count(references("measurement")) == 0
+}
+
+deny contains {
+	"rule": "measurement",
+	"claim": "measurement",
+	"value": claim("measurement"),
+	"expected": concat(" or ", references("measurement")),
+	"message": sprintf("measurement %s is not among the reference values %s.measurement", [claim("measurement"), tee]),
+} if {
+	count(references("measurement")) > 0
+	not lower(claim("measurement")) in lowered(references("measurement"))
+}
+
+# Host data, chip ID and every named measurement are checked only when
+# reference values for them are registered.
+deny contains {
+	"rule": replace(name, "_", "-"),
+	"claim": name,
+	"value": claim(name),
+	"expected": concat(" or ", references(name)),
+	"message": sprintf("%s %s is not among the reference values %s.%s", [name, claim(name), tee, name]),
+} if {
+	some name in ["host_data", "chip_id"]
+	count(references(name)) > 0
+	not lower(claim(name)) in lowered(references(name))
+}
+
+deny contains {
+	"rule": "measurement",
+	"claim": sprintf("measurements.%s", [name]),
+	"value": value,
+	"expected": concat(" or ", references(name)),
+	"message": sprintf("measurement %s %s is not among the reference values %s.%s", [name, value, tee, name]),
+} if {
+	some name, value in object.get(input.claims, "measurements", {})
+	name != "measurement"
+	count(references(name)) > 0
+	not lower(value) in lowered(references(name))
+}

@@ -1,0 +1,12 @@
+package cloister.resource
+
+# Default resource policy: any attestation result whose primary TEE was
+# appraised as affirming may read any secret.
+#
+# input.token: the verified EAR claims.
+# input.resource: {path, repository, type, tag}.
+# input.query: the request's query parameters.
+
+default allow := false
+
+allow if input.token.submods.cpu0["ear.status"] == "affirming"

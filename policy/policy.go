@@ -1,0 +1,247 @@
+// Package policy appraises verified claims and authorises secret releases
+// with Rego policies evaluated by the Open Policy Agent (v1 Rego syntax).
+//
+// An attestation policy defines the set data.<package>.deny of reason
+// objects {rule, claim, value, expected, message}; evidence is accepted
+// when the set is empty. Its input is {"claims": attest.Claims as JSON,
+// "config": {"allow_emulated", "tcb_statuses"}}, and data.reference_values
+// maps reference value names ("snp.measurement") to accepted values.
+//
+// A resource policy defines data.<package>.allow (a boolean; anything else
+// denies). Its input is {"token": the EAR claims, "resource": {"path",
+// "repository", "type", "tag"}, "query": {...}}.
+//
+// Queries are prepared once per policy digest and reference-value digest
+// and reused for every request until either changes.
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+)
+
+//go:embed default_attestation.rego
+var defaultAttestationBody string
+
+//go:embed default_resource.rego
+var defaultResourceModule string
+
+// Package names of the default modules.
+const (
+	AttestationPackage = "cloister.appraisal"
+	ResourcePackage    = "cloister.resource"
+)
+
+// Module is one Rego policy module.
+type Module struct {
+	// Name identifies the policy in results and logs ("default-snp").
+	Name string
+	// Text is the Rego source.
+	Text string
+}
+
+// Digest returns the hex SHA-256 of the module text, which identifies the
+// policy version.
+func (m Module) Digest() string {
+	sum := sha256.Sum256([]byte(m.Text))
+	return hex.EncodeToString(sum[:])
+}
+
+// ID returns "name@sha256:digest", the ear.appraisal-policy-id of results
+// this module appraised.
+func (m Module) ID() string { return m.Name + "@sha256:" + m.Digest() }
+
+// DefaultAttestation returns the default attestation policy for tee. It
+// rejects emulated TEEs (unless Config.AllowEmulated), debug TEEs, TCB
+// statuses outside the accepted set, required checks that did not run,
+// trust anchors that are published test keys, and a measurement that is
+// not among the reference values <tee>.measurement (also when none are
+// registered). Host data, chip ID and named measurements are compared with
+// <tee>.host_data, <tee>.chip_id and <tee>.<name> when those exist.
+func DefaultAttestation(tee attest.TEE) Module {
+	header := fmt.Sprintf("package %s\n\n# tee is the TEE whose evidence this policy appraises.\ntee := %q\n\n", AttestationPackage, string(tee))
+	return Module{Name: "default-" + string(tee), Text: header + defaultAttestationBody}
+}
+
+// DefaultResource returns the default resource policy: any result whose
+// primary TEE is affirming may read any secret.
+func DefaultResource() Module {
+	return Module{Name: "default-resource", Text: defaultResourceModule}
+}
+
+// Config carries the service's appraisal switches into the policy input.
+type Config struct {
+	AllowEmulated bool     `json:"allow_emulated"`
+	TCBStatuses   []string `json:"tcb_statuses,omitempty"`
+}
+
+// Engine evaluates policies. It is safe for concurrent use.
+type Engine struct {
+	mu    sync.Mutex
+	cache map[string]rego.PreparedEvalQuery
+}
+
+// maxCached bounds the prepared queries kept; the cache is cleared when
+// it is full, which happens only when policies or reference values change
+// that often.
+const maxCached = 64
+
+// NewEngine returns an Engine with an empty cache.
+func NewEngine() *Engine { return &Engine{cache: map[string]rego.PreparedEvalQuery{}} }
+
+var packageRE = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z_][A-Za-z0-9_.]*)\s*$`)
+
+// packageOf returns the package path a module declares.
+func packageOf(m Module) (string, error) {
+	match := packageRE.FindStringSubmatch(m.Text)
+	if match == nil {
+		return "", fmt.Errorf("policy %s: no package declaration", m.Name)
+	}
+	return match[1], nil
+}
+
+func (e *Engine) prepare(ctx context.Context, m Module, rule string, data map[string]any) (rego.PreparedEvalQuery, error) {
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
+	dataSum := sha256.Sum256(dataJSON)
+	key := m.Digest() + "/" + rule + "/" + hex.EncodeToString(dataSum[:])
+
+	e.mu.Lock()
+	q, ok := e.cache[key]
+	e.mu.Unlock()
+	if ok {
+		return q, nil
+	}
+
+	pkg, err := packageOf(m)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
+	q, err = rego.New(
+		rego.Query("data."+pkg+"."+rule),
+		rego.Module(m.Name+".rego", m.Text),
+		rego.Data(data),
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, fmt.Errorf("policy %s: %w", m.Name, err)
+	}
+
+	e.mu.Lock()
+	if len(e.cache) >= maxCached {
+		clear(e.cache)
+	}
+	e.cache[key] = q
+	e.mu.Unlock()
+	return q, nil
+}
+
+// Check compiles m and reports a Rego error, so that a policy can be
+// rejected when it is uploaded rather than at the first request.
+func (e *Engine) Check(ctx context.Context, m Module, rule string) error {
+	_, err := e.prepare(ctx, m, rule, map[string]any{})
+	return err
+}
+
+// Appraise evaluates the attestation policy m over claims and returns the
+// decision with every reason the policy gave, sorted by rule and claim.
+// An evaluation error is returned as an error; the caller must reject.
+func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, cfg Config, refs map[string][]string) (*appraise.Decision, error) {
+	if refs == nil {
+		refs = map[string][]string{}
+	}
+	q, err := e.prepare(ctx, m, "deny", map[string]any{"reference_values": refs})
+	if err != nil {
+		return nil, err
+	}
+	input, err := toJSONValue(map[string]any{"claims": claims, "config": cfg})
+	if err != nil {
+		return nil, err
+	}
+	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
+	}
+
+	d := &appraise.Decision{}
+	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
+		raw, err := json.Marshal(rs[0].Expressions[0].Value)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &d.Reasons); err != nil {
+			return nil, fmt.Errorf("policy %s: deny must be a set of reason objects {rule, claim, value, expected, message}: %w", m.Name, err)
+		}
+	} else if len(rs) != 0 {
+		return nil, fmt.Errorf("policy %s: deny has %d results, expected one set", m.Name, len(rs))
+	}
+	sort.Slice(d.Reasons, func(i, j int) bool {
+		if d.Reasons[i].Rule != d.Reasons[j].Rule {
+			return d.Reasons[i].Rule < d.Reasons[j].Rule
+		}
+		return d.Reasons[i].Claim < d.Reasons[j].Claim
+	})
+	d.Accepted = len(d.Reasons) == 0
+	return d, nil
+}
+
+// Resource names the secret a resource request asks for.
+type Resource struct {
+	Path       string `json:"path"`
+	Repository string `json:"repository"`
+	Type       string `json:"type"`
+	Tag        string `json:"tag"`
+}
+
+// Allow evaluates the resource policy m: whether the holder of a token with
+// these claims may read res. Only allow == true permits.
+func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res Resource, query map[string][]string) (bool, error) {
+	q, err := e.prepare(ctx, m, "allow", map[string]any{})
+	if err != nil {
+		return false, err
+	}
+	if query == nil {
+		query = map[string][]string{}
+	}
+	input, err := toJSONValue(map[string]any{"token": token, "resource": res, "query": query})
+	if err != nil {
+		return false, err
+	}
+	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		return false, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return false, nil
+	}
+	allow, ok := rs[0].Expressions[0].Value.(bool)
+	return ok && allow, nil
+}
+
+// toJSONValue converts v to the plain JSON values Rego reads, so that
+// struct tags and Hex encodings apply.
+func toJSONValue(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

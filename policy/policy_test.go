@@ -1,0 +1,194 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+)
+
+var measurement = attest.Hex(strings.Repeat("\xab", 48))
+
+func goodClaims() *attest.Claims {
+	return &attest.Claims{
+		TEE:         attest.TEESNP,
+		TrustAnchor: attest.TrustAnchorRef{Kind: attest.AnchorVendorRoot, Name: "ARK-Genoa"},
+		Measurement: measurement,
+		HostData:    attest.Hex(make([]byte, 32)),
+		TCB:         attest.TCB{Status: attest.TCBUpToDate},
+		Checks:      []attest.Check{{Name: "vcek-signature", Result: attest.CheckPassed, Required: true}},
+	}
+}
+
+func goodRefs() map[string][]string {
+	return map[string][]string{"snp.measurement": {strings.ToUpper(measurement.String())}}
+}
+
+func rulesOf(d *appraise.Decision) []string {
+	var out []string
+	for _, r := range d.Reasons {
+		out = append(out, r.Rule)
+	}
+	return out
+}
+
+func TestDefaultAttestationPolicy(t *testing.T) {
+	ctx := context.Background()
+	e := NewEngine()
+	m := DefaultAttestation(attest.TEESNP)
+
+	cases := []struct {
+		name   string
+		modify func(*attest.Claims)
+		cfg    Config
+		refs   map[string][]string
+		want   string // the single expected rule, "" for acceptance
+	}{
+		{name: "accepted", want: ""},
+		{name: "debug", modify: func(c *attest.Claims) { c.Debug = true }, want: "debug"},
+		{name: "emulated", modify: func(c *attest.Claims) { c.Emulated = true }, want: "emulated"},
+		{name: "emulated allowed", modify: func(c *attest.Claims) { c.Emulated = true }, cfg: Config{AllowEmulated: true}, want: ""},
+		{name: "tcb out of date", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBOutOfDate }, want: "tcb-status"},
+		{name: "tcb status accepted by config", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBOutOfDate },
+			cfg: Config{TCBStatuses: []string{attest.TCBOutOfDate}}, want: ""},
+		{name: "required check skipped", modify: func(c *attest.Claims) { c.Skip("crl", true, "no CRL supplied") }, want: "required-check"},
+		{name: "optional check skipped", modify: func(c *attest.Claims) { c.Skip("extra", false, "not needed") }, want: ""},
+		{name: "test key", modify: func(c *attest.Claims) { c.TrustAnchor.TestKey = true }, want: "test-key"},
+		{name: "measurement miss", modify: func(c *attest.Claims) { c.Measurement = attest.Hex(make([]byte, 48)) }, want: "measurement"},
+		{name: "no reference values", refs: map[string][]string{}, want: "reference-value"},
+		{name: "other TEE", modify: func(c *attest.Claims) { c.TEE = attest.TEETDX }, want: "tee"},
+		{name: "host data miss", refs: map[string][]string{"snp.measurement": {measurement.String()}, "snp.host_data": {"01"}}, want: "host-data"},
+		{name: "named measurement miss", modify: func(c *attest.Claims) { c.SetMeasurement("id_key_digest", []byte{1}) },
+			refs: map[string][]string{"snp.measurement": {measurement.String()}, "snp.id_key_digest": {"02"}}, want: "measurement"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			claims := goodClaims()
+			if c.modify != nil {
+				c.modify(claims)
+			}
+			refs := c.refs
+			if refs == nil {
+				refs = goodRefs()
+			}
+			d, err := e.Appraise(ctx, m, claims, c.cfg, refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules := rulesOf(d)
+			if c.want == "" {
+				if !d.Accepted {
+					t.Errorf("rejected with %v: %+v", rules, d.Reasons)
+				}
+				return
+			}
+			if d.Accepted || len(rules) != 1 || rules[0] != c.want {
+				t.Errorf("rules = %v, want [%s]", rules, c.want)
+			}
+			for _, r := range d.Reasons {
+				if r.Message == "" || r.Claim == "" {
+					t.Errorf("reason without message or claim: %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// The policy's messages match the appraise package's for the rules both
+// implement.
+func TestMessagesMatchAppraise(t *testing.T) {
+	e := NewEngine()
+	claims := goodClaims()
+	claims.Debug = true
+	claims.Emulated = true
+	claims.TCB.Status = attest.TCBOutOfDate
+	claims.TCB.AdvisoryIDs = []string{"INTEL-SA-00001"}
+	claims.Skip("crl", true, "no CRL supplied")
+
+	d, err := e.Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{}, goodRefs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appraise.Appraise(claims, appraise.Options{})
+	got := map[string]appraise.Reason{}
+	for _, r := range d.Reasons {
+		got[r.Rule] = r
+	}
+	for _, w := range want.Reasons {
+		g, ok := got[w.Rule]
+		if !ok {
+			t.Errorf("policy lacks rule %s", w.Rule)
+			continue
+		}
+		if g.Message != w.Message {
+			t.Errorf("rule %s message:\n got %s\nwant %s", w.Rule, g.Message, w.Message)
+		}
+		if g.Claim != w.Claim || g.Value != w.Value {
+			t.Errorf("rule %s claim/value = %s/%s, want %s/%s", w.Rule, g.Claim, g.Value, w.Claim, w.Value)
+		}
+	}
+}
+
+func TestDefaultResourcePolicy(t *testing.T) {
+	e := NewEngine()
+	res := Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}
+	for status, want := range map[string]bool{"affirming": true, "warning": false, "contraindicated": false, "": false} {
+		token := map[string]any{"submods": map[string]any{"cpu0": map[string]any{"ear.status": status}}}
+		got, err := e.Allow(context.Background(), DefaultResource(), token, res, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("status %q: allow = %v, want %v", status, got, want)
+		}
+	}
+}
+
+func TestCustomResourcePolicy(t *testing.T) {
+	m := Module{Name: "only-db", Text: `package custom
+default allow := false
+allow if {
+	input.token.submods.cpu0["ear.status"] == "affirming"
+	input.resource.repository == "db"
+}`}
+	e := NewEngine()
+	token := map[string]any{"submods": map[string]any{"cpu0": map[string]any{"ear.status": "affirming"}}}
+	for repo, want := range map[string]bool{"db": true, "web": false} {
+		got, err := e.Allow(context.Background(), m, token, Resource{Repository: repo}, nil)
+		if err != nil || got != want {
+			t.Errorf("repository %s: allow = %v, %v; want %v", repo, got, err, want)
+		}
+	}
+}
+
+func TestInvalidPolicyRejected(t *testing.T) {
+	e := NewEngine()
+	for name, text := range map[string]string{
+		"syntax":     "package p\nallow if {",
+		"no package": "allow := true",
+	} {
+		if err := e.Check(context.Background(), Module{Name: name, Text: text}, "allow"); err == nil {
+			t.Errorf("%s: policy accepted", name)
+		}
+	}
+	// A deny that is not a set of reasons is an evaluation error, never an
+	// acceptance.
+	bad := Module{Name: "bad", Text: "package p\ndeny := 42"}
+	if _, err := e.Appraise(context.Background(), bad, goodClaims(), Config{}, nil); err == nil {
+		t.Error("a non-set deny was accepted")
+	}
+}
+
+func BenchmarkAppraise(b *testing.B) {
+	e := NewEngine()
+	m := DefaultAttestation(attest.TEESNP)
+	claims := goodClaims()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := e.Appraise(ctx, m, claims, Config{}, goodRefs()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

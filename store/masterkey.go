@@ -130,9 +130,10 @@ func writeKeyFile(path string, content []byte) error {
 	return f.Close()
 }
 
-// LoadOrCreateKeyFile is like LoadOrCreateMasterKey for any random 32-byte key
-// kept as base64 in a file, such as the admin API key. It returns the
-// decoded-then-reencoded text so that callers compare a canonical form.
+// LoadOrCreateKeyFile is like LoadOrCreateMasterKey for a bearer key kept
+// as text in a file, such as the admin API key: it returns the file's text
+// without surrounding white space, or generates 32 random bytes as unpadded
+// base64url into a new file with mode 0600 and returns created true.
 func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
 	content, err := readKeyFile(path)
 	if err == nil {

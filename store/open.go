@@ -2,14 +2,110 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
 
+// SQLiteFile is the name of the SQLite database inside the data directory.
+const SQLiteFile = "cloister.db"
+
+// sqliteBusyTimeout is how long a connection waits for SQLite's single
+// writer lock before failing with SQLITE_BUSY.
+const sqliteBusyTimeout = 10 * time.Second
+
 // Open connects to the database that cfg selects, applies pending schema
-// migrations and starts group commit.
+// migrations and starts group commit. The caller must Close the Store.
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return nil, errors.New("store: not implemented yet")
+
+	var (
+		db  *sql.DB
+		d   dialect
+		err error
+	)
+	if cfg.DatabaseURL != "" {
+		db, err = openPostgres(cfg.DatabaseURL)
+		d = postgresDialect
+	} else {
+		db, err = openSQLite(cfg.DataDir)
+		d = sqliteDialect
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
+	}
+
+	applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, name := range applied {
+		cfg.logger().Info("applied schema migration", "dialect", d.name, "migration", name)
+	}
+
+	s := &sqlStore{db: db, d: d, cfg: cfg, keys: map[string]*MasterKey{}}
+	for _, k := range cfg.OldMasterKeys {
+		s.keys[k.ID()] = k
+	}
+	if cfg.MasterKey != nil {
+		s.keys[cfg.MasterKey.ID()] = cfg.MasterKey
+	}
+	s.group = newGroupCommitter(s, cfg.GroupCommit)
+	return s, nil
+}
+
+func openSQLite(dir string) (*sql.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	file := filepath.Join(dir, SQLiteFile)
+	if strings.ContainsAny(file, "?#") {
+		return nil, fmt.Errorf("store: data directory %q contains '?' or '#', which the SQLite driver cannot open; choose another directory", dir)
+	}
+
+	// WAL lets readers run beside the one writer. synchronous=FULL syncs the
+	// WAL on every commit, so a committed audit record survives a power
+	// loss. _txlock=immediate takes the write lock at BEGIN, so that two
+	// read-then-write transactions wait for each other instead of failing
+	// with SQLITE_BUSY when they upgrade.
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open SQLite database %s: %w", file, err)
+	}
+	db.SetMaxOpenConns(8)
+	return db, nil
+}
+
+func openPostgres(databaseURL string) (*sql.DB, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, errors.New("store: database URL must be postgres://user@host:port/database")
+	}
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open PostgreSQL database %s: %w", u.Redacted(), err)
+	}
+	db.SetMaxOpenConns(16)
+	return db, nil
 }

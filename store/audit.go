@@ -1,0 +1,209 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// auditEncodingLabel starts every canonical encoding, so that a hash of an
+// audit record can never equal a hash of another structure.
+const auditEncodingLabel = "cloister audit record v1"
+
+// MaxAuditFieldSize bounds each text field of an audit record, in bytes.
+// Longer fields (a reason quoting large input) are cut to this size by
+// AppendAudit before hashing.
+const MaxAuditFieldSize = 4096
+
+// CanonicalEncoding returns the bytes that Hash covers besides PrevHash:
+// the label, Seq and Time (Unix microseconds) as big-endian int64, then each
+// text field as a big-endian uint32 length and its bytes, in a fixed order.
+// Length prefixes make the encoding unambiguous whatever the fields contain.
+func (r *AuditRecord) CanonicalEncoding() []byte {
+	var b bytes.Buffer
+	writeField := func(s string) {
+		binary.Write(&b, binary.BigEndian, uint32(len(s)))
+		b.WriteString(s)
+	}
+	writeField(auditEncodingLabel)
+	binary.Write(&b, binary.BigEndian, r.Seq)
+	binary.Write(&b, binary.BigEndian, micros(r.Time))
+	for _, f := range []string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
+		r.PolicyDigest, r.Verdict, r.Resource, r.Reason} {
+		writeField(f)
+	}
+	return b.Bytes()
+}
+
+// ComputeHash returns SHA-256(PrevHash || CanonicalEncoding()).
+func (r *AuditRecord) ComputeHash() []byte {
+	h := sha256.New()
+	h.Write(r.PrevHash)
+	h.Write(r.CanonicalEncoding())
+	return h.Sum(nil)
+}
+
+// prepareAudit validates rec and normalizes it to what the database stores.
+func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
+	switch rec.Action {
+	case AuditAttest, AuditRelease, AuditDeny, AuditAdmin:
+	default:
+		return rec, fmt.Errorf("%w: audit action %q, want attest, release, deny or admin", ErrInvalid, rec.Action)
+	}
+	if rec.Time.IsZero() {
+		rec.Time = o.s.cfg.now()
+	}
+	rec.Time = fromMicros(micros(rec.Time))
+	for _, f := range []*string{&rec.Requester, &rec.TEE, &rec.EvidenceDigest, &rec.PolicyDigest,
+		&rec.Verdict, &rec.Resource, &rec.Reason} {
+		*f = truncateUTF8(*f, MaxAuditFieldSize)
+	}
+	return rec, nil
+}
+
+func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
+	rec, err := o.prepareAudit(rec)
+	if err != nil {
+		return AuditRecord{}, err
+	}
+
+	// Reading the head row (locked on PostgreSQL) serializes appends, so
+	// that two transactions never chain to the same predecessor.
+	var headSeq int64
+	var headHash []byte
+	if err := o.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+o.s.d.lockHead).
+		Scan(&headSeq, &headHash); err != nil {
+		return AuditRecord{}, fmt.Errorf("store: read audit chain head: %w", err)
+	}
+
+	rec.Seq = headSeq + 1
+	rec.PrevHash = headHash
+	rec.Hash = rec.ComputeHash()
+
+	if _, err := o.q.ExecContext(ctx,
+		`INSERT INTO audit_log (seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
+		rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, rec.PrevHash, rec.Hash); err != nil {
+		return AuditRecord{}, fmt.Errorf("store: insert audit record %d: %w", rec.Seq, err)
+	}
+	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash); err != nil {
+		return AuditRecord{}, fmt.Errorf("store: update audit chain head: %w", err)
+	}
+	return rec, nil
+}
+
+const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`
+
+func scanAudit(row scanner) (AuditRecord, error) {
+	var (
+		r      AuditRecord
+		t      int64
+		action string
+	)
+	err := row.Scan(&r.Seq, &t, &action, &r.Requester, &r.TEE, &r.EvidenceDigest, &r.PolicyDigest,
+		&r.Verdict, &r.Resource, &r.Reason, &r.PrevHash, &r.Hash)
+	r.Time = fromMicros(t)
+	r.Action = AuditAction(action)
+	return r, err
+}
+
+func (o *ops) ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultAuditLimit
+	}
+	rows, err := o.q.QueryContext(ctx,
+		`SELECT `+auditColumns+` FROM audit_log
+		 WHERE seq > $1 AND ($2 = '' OR action = $2) ORDER BY seq LIMIT $3`,
+		q.AfterSeq, string(q.Action), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list audit records: %w", err)
+	}
+	defer rows.Close()
+
+	var list []AuditRecord
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list audit records: %w", err)
+		}
+		list = append(list, r)
+	}
+	return list, rows.Err()
+}
+
+// verifyPage is how many records VerifyAudit reads per query, so that a
+// long chain is never held in memory or in one long-running read.
+const verifyPage = 5000
+
+func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	var v AuditVerification
+	prev := make([]byte, sha256.Size)
+	var last int64
+
+	for {
+		page, err := s.autocommit().ListAudit(ctx, AuditQuery{AfterSeq: last, Limit: verifyPage})
+		if err != nil {
+			return v, err
+		}
+		for i := range page {
+			r := &page[i]
+			if brk := checkAuditRecord(r, last+1, prev); brk != nil {
+				v.Broken = brk
+				return v, nil
+			}
+			v.Records++
+			prev, last = r.Hash, r.Seq
+		}
+		if len(page) < verifyPage {
+			break
+		}
+	}
+	v.Head = prev
+
+	// The head row catches records deleted from the end of the chain, which
+	// the walk alone cannot see.
+	var headSeq int64
+	var headHash []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+		return v, fmt.Errorf("store: read audit chain head: %w", err)
+	}
+	if headSeq != last || !bytes.Equal(headHash, prev) {
+		v.Broken = &AuditBreak{Seq: headSeq, Stored: headHash, Computed: prev,
+			Reason: fmt.Sprintf("chain head names record %d, but the log ends at record %d: records were removed from the end", headSeq, last)}
+	}
+	return v, nil
+}
+
+// checkAuditRecord compares r with the sequence number and link it must
+// have and with its recomputed hash.
+func checkAuditRecord(r *AuditRecord, wantSeq int64, prev []byte) *AuditBreak {
+	if r.Seq != wantSeq {
+		return &AuditBreak{Seq: wantSeq, Reason: fmt.Sprintf("record %d is missing: the next stored record is %d", wantSeq, r.Seq)}
+	}
+	if !bytes.Equal(r.PrevHash, prev) {
+		return &AuditBreak{Seq: r.Seq, Stored: r.PrevHash, Computed: prev,
+			Reason: fmt.Sprintf("record %d: stored previous hash does not match the hash of record %d", r.Seq, r.Seq-1)}
+	}
+	computed := r.ComputeHash()
+	if !bytes.Equal(r.Hash, computed) {
+		return &AuditBreak{Seq: r.Seq, Stored: r.Hash, Computed: computed,
+			Reason: fmt.Sprintf("record %d: stored hash does not match the hash of its content; the record was modified", r.Seq)}
+	}
+	return nil
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

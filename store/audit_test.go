@@ -1,0 +1,253 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func appendRecords(t *testing.T, s Store, n int) {
+	t.Helper()
+	for i := range n {
+		_, err := s.AppendAudit(context.Background(), AuditRecord{
+			Action: AuditRelease, Requester: "10.0.0.1", TEE: "snp", Verdict: "allow",
+			Resource: fmt.Sprintf("default/key/%d", i), EvidenceDigest: "e3b0c442", PolicyDigest: "9f86d081",
+		})
+		if err != nil {
+			t.Fatalf("AppendAudit %d: %v", i, err)
+		}
+	}
+}
+
+func TestAuditChainVerifies(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+
+		v, err := s.VerifyAudit(ctx)
+		if err != nil || v.Broken != nil || v.Records != 0 {
+			t.Fatalf("VerifyAudit of empty log = %+v, %v; want 0 records, intact", v, err)
+		}
+
+		appendRecords(t, s, 10)
+		v, err = s.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatalf("VerifyAudit: %v", err)
+		}
+		if v.Broken != nil {
+			t.Fatalf("VerifyAudit reports a break in an untouched chain: %+v", v.Broken)
+		}
+		if v.Records != 10 {
+			t.Errorf("VerifyAudit checked %d records, want 10", v.Records)
+		}
+
+		list, err := s.ListAudit(ctx, AuditQuery{AfterSeq: 7})
+		if err != nil {
+			t.Fatalf("ListAudit: %v", err)
+		}
+		if len(list) != 3 || list[0].Seq != 8 {
+			t.Errorf("ListAudit(after 7) returned %d records starting at %v, want 3 from seq 8", len(list), list)
+		}
+		if !bytes.Equal(list[0].PrevHash, mustRecord(t, s, 7).Hash) {
+			t.Error("record 8's previous hash is not record 7's hash")
+		}
+		if !bytes.Equal(v.Head, list[2].Hash) {
+			t.Error("VerifyAudit head is not the last record's hash")
+		}
+	})
+}
+
+func mustRecord(t *testing.T, s Store, seq int64) AuditRecord {
+	t.Helper()
+	list, err := s.ListAudit(context.Background(), AuditQuery{AfterSeq: seq - 1, Limit: 1})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("read audit record %d: %v", seq, err)
+	}
+	return list[0]
+}
+
+func TestAuditTamperDetected(t *testing.T) {
+	tests := []struct {
+		name    string
+		tamper  string
+		wantSeq int64
+	}{
+		{name: "modified field", tamper: `UPDATE audit_log SET verdict = 'deny' WHERE seq = 3`, wantSeq: 3},
+		{name: "modified time", tamper: `UPDATE audit_log SET time = time + 1 WHERE seq = 5`, wantSeq: 5},
+		{name: "deleted record", tamper: `DELETE FROM audit_log WHERE seq = 4`, wantSeq: 4},
+		{name: "rehashed record", tamper: `UPDATE audit_log SET hash = prev_hash WHERE seq = 2`, wantSeq: 2},
+		{name: "truncated end", tamper: `DELETE FROM audit_log WHERE seq >= 5`, wantSeq: 6},
+	}
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				s := open(t, b.config())
+				if _, err := s.db.Exec(`DELETE FROM audit_log`); err != nil {
+					t.Fatal(err)
+				}
+				resetHead(t, s)
+				appendRecords(t, s, 6)
+
+				if _, err := s.db.Exec(tt.tamper); err != nil {
+					t.Fatalf("tamper: %v", err)
+				}
+				v, err := s.VerifyAudit(ctx)
+				if err != nil {
+					t.Fatalf("VerifyAudit: %v", err)
+				}
+				if v.Broken == nil {
+					t.Fatal("VerifyAudit did not detect the change")
+				}
+				if v.Broken.Seq != tt.wantSeq {
+					t.Errorf("first broken record = %d (%s), want %d", v.Broken.Seq, v.Broken.Reason, tt.wantSeq)
+				}
+				if v.Broken.Reason == "" {
+					t.Error("break has no reason")
+				}
+			})
+		}
+	})
+}
+
+// resetHead empties the audit log so that each case starts a new chain.
+func resetHead(t *testing.T, s *sqlStore) {
+	t.Helper()
+	if _, err := s.db.Exec(`UPDATE audit_head SET seq = 0, hash = $1 WHERE id = 1`, make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditTamperNamesHashes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		s := open(t, b.config())
+		appendRecords(t, s, 3)
+		stored := mustRecord(t, s, 2)
+		if _, err := s.db.Exec(`UPDATE audit_log SET reason = 'edited' WHERE seq = 2`); err != nil {
+			t.Fatal(err)
+		}
+
+		v, err := s.VerifyAudit(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Broken == nil {
+			t.Fatal("no break reported")
+		}
+		if !bytes.Equal(v.Broken.Stored, stored.Hash) {
+			t.Errorf("break stored hash = %x, want record 2's hash %x", v.Broken.Stored, stored.Hash)
+		}
+		edited := stored
+		edited.Reason = "edited"
+		if !bytes.Equal(v.Broken.Computed, edited.ComputeHash()) {
+			t.Errorf("break computed hash = %x, want the hash of the edited record", v.Broken.Computed)
+		}
+	})
+}
+
+func TestAuditRolledBackWithAction(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		now := time.Now().UTC()
+		if err := s.IssueNonce(ctx, Nonce{Value: "rollback", Expires: now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+
+		errAction := errors.New("policy evaluation failed")
+		err := s.Tx(ctx, func(tx Tx) error {
+			if _, err := tx.ConsumeNonce(ctx, "rollback", now); err != nil {
+				return err
+			}
+			if _, err := tx.AppendAudit(ctx, AuditRecord{Action: AuditAttest, Verdict: "affirming"}); err != nil {
+				return err
+			}
+			return errAction
+		})
+		if !errors.Is(err, errAction) {
+			t.Fatalf("Tx error = %v, want the action's error", err)
+		}
+
+		list, err := s.ListAudit(ctx, AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 0 {
+			t.Errorf("audit log has %d records after rollback, want 0", len(list))
+		}
+		if _, err := s.ConsumeNonce(ctx, "rollback", now); err != nil {
+			t.Errorf("nonce is not consumable after rollback: %v", err)
+		}
+
+		// The next append must chain from the genesis hash, not from the
+		// rolled-back record.
+		rec, err := s.AppendAudit(ctx, AuditRecord{Action: AuditAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Seq != 1 || !bytes.Equal(rec.PrevHash, make([]byte, 32)) {
+			t.Errorf("first record after rollback: seq %d, prev %x; want 1 and zero hash", rec.Seq, rec.PrevHash)
+		}
+	})
+}
+
+func TestAuditGroupCommit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		replicas := []*sqlStore{open(t, b.config()), open(t, b.config())}
+
+		const appends = 60
+		var wg sync.WaitGroup
+		seqs := make([]int64, appends)
+		errs := make([]error, appends)
+		for i := range appends {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rec, err := replicas[i%2].AppendAuditGrouped(ctx, AuditRecord{Action: AuditDeny, Reason: fmt.Sprintf("request %d", i)})
+				seqs[i], errs[i] = rec.Seq, err
+			}()
+		}
+		wg.Wait()
+
+		seen := map[int64]bool{}
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+			if seen[seqs[i]] {
+				t.Errorf("sequence number %d returned twice", seqs[i])
+			}
+			seen[seqs[i]] = true
+		}
+		v, err := replicas[0].VerifyAudit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Broken != nil || v.Records != appends {
+			t.Errorf("VerifyAudit = %d records, break %+v; want %d, intact", v.Records, v.Broken, appends)
+		}
+	})
+}
+
+func TestAuditRejectsUnknownAction(t *testing.T) {
+	s := open(t, Config{DataDir: t.TempDir()})
+	if _, err := s.AppendAudit(context.Background(), AuditRecord{Action: "delete"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AppendAudit with unknown action: err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestAuditAppendAfterClose(t *testing.T) {
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.AppendAuditGrouped(context.Background(), AuditRecord{Action: AuditDeny}); err == nil {
+		t.Error("AppendAuditGrouped after Close succeeded")
+	}
+}

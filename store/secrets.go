@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// resourceSegment is the character set of one KBS resource path segment.
+// It keeps paths safe in URLs and file names.
+var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// ValidateResourcePath checks that path is a KBS resource path
+// "<repository>/<type>/<tag>": three non-empty segments of letters, digits,
+// '.', '_' and '-', none of them "." or "..".
+func ValidateResourcePath(path string) error {
+	parts := strings.Split(path, "/")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: resource path %q has %d segments, want <repository>/<type>/<tag>", ErrInvalid, path, len(parts))
+	}
+	for _, p := range parts {
+		if !resourceSegment.MatchString(p) || p == "." || p == ".." {
+			return fmt.Errorf("%w: resource path %q: segment %q must be letters, digits, '.', '_' or '-' and not . or ..", ErrInvalid, path, p)
+		}
+	}
+	return nil
+}
+
+// MaxSecretSize is the largest secret value PutSecret accepts, in bytes.
+// KBS resources are keys, certificates and small configuration files.
+const MaxSecretSize = 1 << 20
+
+func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretInfo, error) {
+	if err := ValidateResourcePath(path); err != nil {
+		return SecretInfo{}, err
+	}
+	if len(value) > MaxSecretSize {
+		return SecretInfo{}, fmt.Errorf("%w: secret %s is %d bytes, more than the maximum %d", ErrInvalid, path, len(value), MaxSecretSize)
+	}
+	mk := o.s.cfg.MasterKey
+	if mk == nil {
+		return SecretInfo{}, errors.New("store: no master key configured; secrets cannot be stored")
+	}
+
+	ciphertext, wrapped, err := sealSecret(mk, path, value)
+	if err != nil {
+		return SecretInfo{}, fmt.Errorf("store: encrypt secret %s: %w", path, err)
+	}
+
+	var version int64
+	if err := o.q.QueryRowContext(ctx,
+		`SELECT COALESCE(MAX(version), 0) + 1 FROM secrets WHERE path = $1`, path).Scan(&version); err != nil {
+		return SecretInfo{}, fmt.Errorf("store: next version of secret %s: %w", path, err)
+	}
+	info := SecretInfo{Path: path, Version: version, Size: len(value), MasterKeyID: mk.ID(), Created: fromMicros(micros(o.s.cfg.now()))}
+	_, err = o.q.ExecContext(ctx,
+		`INSERT INTO secrets (path, version, ciphertext, wrapped_key, master_key_id, size, created)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		path, version, ciphertext, wrapped, mk.ID(), len(value), micros(info.Created))
+	if isUniqueViolation(err) {
+		return SecretInfo{}, fmt.Errorf("%w: secret %s version %d was written concurrently; retry", ErrConflict, path, version)
+	}
+	if err != nil {
+		return SecretInfo{}, fmt.Errorf("store: insert secret %s: %w", path, err)
+	}
+	return info, nil
+}
+
+func (o *ops) GetSecret(ctx context.Context, path string) (*Secret, error) {
+	var (
+		sec              Secret
+		ciphertext, wkey []byte
+		created          int64
+	)
+	err := o.q.QueryRowContext(ctx,
+		`SELECT path, version, ciphertext, wrapped_key, master_key_id, size, created
+		 FROM secrets WHERE path = $1 ORDER BY version DESC LIMIT 1`, path).
+		Scan(&sec.Path, &sec.Version, &ciphertext, &wkey, &sec.MasterKeyID, &sec.Size, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("secret %s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read secret %s: %w", path, err)
+	}
+	sec.Created = fromMicros(created)
+
+	mk := o.s.keys[sec.MasterKeyID]
+	if mk == nil {
+		return nil, fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; load that key as the master key or an old master key",
+			ErrDecrypt, path, sec.Version, sec.MasterKeyID)
+	}
+	sec.Value, err = openSecret(mk, path, ciphertext, wkey)
+	if err != nil {
+		return nil, err
+	}
+	return &sec, nil
+}
+
+func (o *ops) ListSecrets(ctx context.Context, prefix string) ([]SecretInfo, error) {
+	rows, err := o.q.QueryContext(ctx,
+		`SELECT s.path, s.version, s.size, s.master_key_id, s.created FROM secrets s
+		 WHERE substr(s.path, 1, $2) = $1
+		   AND s.version = (SELECT MAX(version) FROM secrets WHERE path = s.path)
+		 ORDER BY s.path`, prefix, utf8.RuneCountInString(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: list secrets: %w", err)
+	}
+	defer rows.Close()
+
+	var list []SecretInfo
+	for rows.Next() {
+		var (
+			info    SecretInfo
+			created int64
+		)
+		if err := rows.Scan(&info.Path, &info.Version, &info.Size, &info.MasterKeyID, &created); err != nil {
+			return nil, fmt.Errorf("store: list secrets: %w", err)
+		}
+		info.Created = fromMicros(created)
+		list = append(list, info)
+	}
+	return list, rows.Err()
+}
+
+func (o *ops) DeleteSecret(ctx context.Context, path string) error {
+	res, err := o.q.ExecContext(ctx, `DELETE FROM secrets WHERE path = $1`, path)
+	if err != nil {
+		return fmt.Errorf("store: delete secret %s: %w", path, err)
+	}
+	return requireRows(res, "secret "+path)
+}
+
+// requireRows returns ErrNotFound naming what when res affected no row.
+func requireRows(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}

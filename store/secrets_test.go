@@ -1,0 +1,196 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestSecretRoundTrip(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		cfg := b.config()
+		cfg.MasterKey = testMasterKey(t)
+		s := open(t, cfg)
+		plaintext := []byte("plaintext-marker-7f3a9c: the disk encryption key")
+
+		info, err := s.PutSecret(ctx, "default/key/disk", plaintext)
+		if err != nil {
+			t.Fatalf("PutSecret: %v", err)
+		}
+		if info.Version != 1 || info.Size != len(plaintext) || info.MasterKeyID != cfg.MasterKey.ID() {
+			t.Errorf("PutSecret info = %+v", info)
+		}
+
+		got, err := s.GetSecret(ctx, "default/key/disk")
+		if err != nil {
+			t.Fatalf("GetSecret: %v", err)
+		}
+		if !bytes.Equal(got.Value, plaintext) {
+			t.Errorf("GetSecret value = %q, want %q", got.Value, plaintext)
+		}
+
+		second := []byte("second version")
+		info, err = s.PutSecret(ctx, "default/key/disk", second)
+		if err != nil {
+			t.Fatalf("PutSecret second version: %v", err)
+		}
+		if info.Version != 2 {
+			t.Errorf("second version number = %d, want 2", info.Version)
+		}
+		got, err = s.GetSecret(ctx, "default/key/disk")
+		if err != nil {
+			t.Fatalf("GetSecret after second put: %v", err)
+		}
+		if !bytes.Equal(got.Value, second) {
+			t.Errorf("GetSecret returned %q, want the latest version %q", got.Value, second)
+		}
+
+		if _, err := s.PutSecret(ctx, "other/cert/tls", []byte("x")); err != nil {
+			t.Fatalf("PutSecret: %v", err)
+		}
+		list, err := s.ListSecrets(ctx, "default/")
+		if err != nil {
+			t.Fatalf("ListSecrets: %v", err)
+		}
+		if len(list) != 1 || list[0].Path != "default/key/disk" || list[0].Version != 2 {
+			t.Errorf("ListSecrets(default/) = %+v, want one entry default/key/disk version 2", list)
+		}
+		all, err := s.ListSecrets(ctx, "")
+		if err != nil {
+			t.Fatalf("ListSecrets: %v", err)
+		}
+		if len(all) != 2 {
+			t.Errorf("ListSecrets(\"\") returned %d entries, want 2", len(all))
+		}
+
+		assertNoPlaintextInDatabase(t, s, cfg, plaintext)
+
+		if err := s.DeleteSecret(ctx, "default/key/disk"); err != nil {
+			t.Fatalf("DeleteSecret: %v", err)
+		}
+		if _, err := s.GetSecret(ctx, "default/key/disk"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetSecret after delete: err = %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteSecret(ctx, "default/key/disk"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second DeleteSecret: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// assertNoPlaintextInDatabase checks the stored columns and, for SQLite,
+// every byte of the database and WAL files.
+func assertNoPlaintextInDatabase(t *testing.T, s *sqlStore, cfg Config, plaintext []byte) {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT ciphertext, wrapped_key FROM secrets`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ct, wk []byte
+		if err := rows.Scan(&ct, &wk); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(ct, plaintext) || bytes.Contains(wk, plaintext) {
+			t.Error("a stored ciphertext contains the plaintext")
+		}
+	}
+
+	if cfg.DataDir == "" {
+		return
+	}
+	for _, name := range []string{SQLiteFile, SQLiteFile + "-wal"} {
+		content, err := os.ReadFile(filepath.Join(cfg.DataDir, name))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(content, plaintext) {
+			t.Errorf("%s contains the plaintext", name)
+		}
+		if bytes.Contains(content, cfg.MasterKey.key) {
+			t.Errorf("%s contains the master key", name)
+		}
+	}
+}
+
+func TestSecretWrongMasterKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		oldKey, newKey := testMasterKey(t), testMasterKey(t)
+
+		cfg := b.config()
+		cfg.MasterKey = oldKey
+		s := open(t, cfg)
+		if _, err := s.PutSecret(ctx, "default/key/a", []byte("value a")); err != nil {
+			t.Fatalf("PutSecret: %v", err)
+		}
+
+		cfg = b.config()
+		cfg.MasterKey = newKey
+		wrong := open(t, cfg)
+		_, err := wrong.GetSecret(ctx, "default/key/a")
+		if !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("GetSecret with another master key: err = %v, want ErrDecrypt", err)
+		}
+
+		cfg.OldMasterKeys = []*MasterKey{oldKey}
+		rotated := open(t, cfg)
+		got, err := rotated.GetSecret(ctx, "default/key/a")
+		if err != nil {
+			t.Fatalf("GetSecret with the old key configured: %v", err)
+		}
+		if string(got.Value) != "value a" {
+			t.Errorf("GetSecret = %q, want %q", got.Value, "value a")
+		}
+	})
+}
+
+func TestSecretMovedCiphertextFails(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		cfg := b.config()
+		cfg.MasterKey = testMasterKey(t)
+		s := open(t, cfg)
+		for _, p := range []string{"default/key/a", "default/key/b"} {
+			if _, err := s.PutSecret(ctx, p, []byte("value of "+p)); err != nil {
+				t.Fatalf("PutSecret %s: %v", p, err)
+			}
+		}
+
+		// Copy a's sealed value and wrapped key over b's: the path is in
+		// the additional data of both seals, so b must no longer open.
+		if _, err := s.db.Exec(`UPDATE secrets SET
+			ciphertext = (SELECT ciphertext FROM secrets WHERE path = 'default/key/a'),
+			wrapped_key = (SELECT wrapped_key FROM secrets WHERE path = 'default/key/a')
+			WHERE path = 'default/key/b'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetSecret(ctx, "default/key/b"); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("GetSecret of moved ciphertext: err = %v, want ErrDecrypt", err)
+		}
+	})
+}
+
+func TestSecretPathValidation(t *testing.T) {
+	for _, p := range []string{"", "a", "a/b", "a/b/c/d", "a//c", "a/../c", "a/b/c d", "a/b/ü"} {
+		if err := ValidateResourcePath(p); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateResourcePath(%q) = %v, want ErrInvalid", p, err)
+		}
+	}
+	for _, p := range []string{"default/key/disk", "my-repo/cert_chain/v1.2"} {
+		if err := ValidateResourcePath(p); err != nil {
+			t.Errorf("ValidateResourcePath(%q) = %v, want nil", p, err)
+		}
+	}
+}
+
+func TestSecretWithoutMasterKeyRejected(t *testing.T) {
+	s := open(t, Config{DataDir: t.TempDir()})
+	if _, err := s.PutSecret(context.Background(), "default/key/a", []byte("v")); err == nil {
+		t.Error("PutSecret without a master key succeeded")
+	}
+}

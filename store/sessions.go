@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// maxIDSize bounds session IDs and nonces, which come from clients.
+const maxIDSize = 256
+
+func validateToken(kind, v string) error {
+	if v == "" || len(v) > maxIDSize {
+		return fmt.Errorf("%w: %s must be 1 to %d bytes, got %d", ErrInvalid, kind, maxIDSize, len(v))
+	}
+	return nil
+}
+
+func (o *ops) CreateSession(ctx context.Context, s Session) error {
+	if err := validateToken("session ID", s.ID); err != nil {
+		return err
+	}
+	if err := validateToken("session nonce", s.Nonce); err != nil {
+		return err
+	}
+	if !s.Expires.After(s.Created) {
+		return fmt.Errorf("%w: session %s expires at %s, not after its creation at %s", ErrInvalid, s.ID, s.Expires, s.Created)
+	}
+
+	_, err := o.q.ExecContext(ctx,
+		`INSERT INTO sessions (id, nonce, tee, created, expires, state) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.ID, s.Nonce, s.TEE, micros(s.Created), micros(s.Expires), string(SessionChallenged))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: session %s or its nonce exists", ErrConflict, s.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create session %s: %w", s.ID, err)
+	}
+	return o.IssueNonce(ctx, Nonce{Value: s.Nonce, SessionID: s.ID, Expires: s.Expires})
+}
+
+func (o *ops) GetSession(ctx context.Context, id string) (*Session, error) {
+	var (
+		s                            Session
+		state                        string
+		created, expires, attestedAt int64
+		teePublicKey                 []byte
+	)
+	err := o.q.QueryRowContext(ctx,
+		`SELECT id, nonce, tee, created, expires, state, token, tee_public_key, claims_digest, attested_at
+		 FROM sessions WHERE id = $1`, id).
+		Scan(&s.ID, &s.Nonce, &s.TEE, &created, &expires, &state, &s.Token, &teePublicKey, &s.ClaimsDigest, &attestedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read session %s: %w", id, err)
+	}
+	s.State = SessionState(state)
+	s.Created, s.Expires, s.AttestedAt = fromMicros(created), fromMicros(expires), fromMicros(attestedAt)
+	s.TEEPublicKey = teePublicKey
+
+	if now := o.s.cfg.now(); !now.Before(s.Expires) {
+		return &s, fmt.Errorf("session %s expired at %s: %w; start a new session", id, s.Expires.Format(time.RFC3339), ErrExpired)
+	}
+	return &s, nil
+}
+
+func (o *ops) MarkAttested(ctx context.Context, id string, a Attestation) error {
+	if a.AttestedAt.IsZero() {
+		a.AttestedAt = o.s.cfg.now()
+	}
+	res, err := o.q.ExecContext(ctx,
+		`UPDATE sessions SET state = $1, token = $2, tee_public_key = $3, claims_digest = $4, attested_at = $5
+		 WHERE id = $6 AND state = $7 AND expires > $8`,
+		string(SessionAttested), a.Token, a.TEEPublicKey, a.ClaimsDigest, micros(a.AttestedAt),
+		id, string(SessionChallenged), micros(o.s.cfg.now()))
+	if err != nil {
+		return fmt.Errorf("store: mark session %s attested: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+
+	// The conditional UPDATE matched nothing; find out why.
+	s, err := o.GetSession(ctx, id)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: session %s is %s, not %s", ErrConflict, id, s.State, SessionChallenged)
+}
+
+func (o *ops) ExpireSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := o.q.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= $1`, micros(now))
+	if err != nil {
+		return 0, fmt.Errorf("store: expire sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: expire sessions: %w", err)
+	}
+	if _, err := o.q.ExecContext(ctx, `DELETE FROM nonces WHERE expires <= $1`, micros(now)); err != nil {
+		return 0, fmt.Errorf("store: expire nonces: %w", err)
+	}
+	return n, nil
+}
+
+func (o *ops) IssueNonce(ctx context.Context, n Nonce) error {
+	if err := validateToken("nonce", n.Value); err != nil {
+		return err
+	}
+	if n.Expires.IsZero() {
+		return fmt.Errorf("%w: nonce has no expiry", ErrInvalid)
+	}
+	_, err := o.q.ExecContext(ctx,
+		`INSERT INTO nonces (value, session_id, expires) VALUES ($1, $2, $3)`,
+		n.Value, n.SessionID, micros(n.Expires))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: nonce was issued before", ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: issue nonce: %w", err)
+	}
+	return nil
+}
+
+func (o *ops) ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error) {
+	// One conditional UPDATE decides: of several concurrent consumers, on
+	// any replica, only the one whose UPDATE matches used = 0 gets a row
+	// back. PostgreSQL re-checks the condition after the row lock of a
+	// concurrent winner is released; SQLite has a single writer.
+	var (
+		n             = Nonce{Value: nonce}
+		expires, used int64
+	)
+	err := o.q.QueryRowContext(ctx,
+		`UPDATE nonces SET used = $1 WHERE value = $2 AND used = 0 AND expires > $1
+		 RETURNING session_id, expires, used`, micros(now), nonce).
+		Scan(&n.SessionID, &expires, &used)
+	if err == nil {
+		n.Expires, n.Used = fromMicros(expires), fromMicros(used)
+		return &n, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: consume nonce: %w", err)
+	}
+
+	err = o.q.QueryRowContext(ctx, `SELECT expires, used FROM nonces WHERE value = $1`, nonce).Scan(&expires, &used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("nonce was never issued or has been purged: %w", ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("store: consume nonce: %w", err)
+	case used != 0:
+		return nil, fmt.Errorf("%w: nonce was consumed at %s; request a new challenge", ErrNonceUsed, fromMicros(used).Format(time.RFC3339Nano))
+	default:
+		return nil, fmt.Errorf("nonce expired at %s: %w; request a new challenge", fromMicros(expires).Format(time.RFC3339), ErrExpired)
+	}
+}

@@ -193,10 +193,15 @@ func checkValidity(cert *x509.Certificate, ce *CertEvidence, claims *attest.Clai
 	} else {
 		claims.Skip("ratls-freshness", false, fmt.Sprintf("%s evidence carries no attested issuance time, so its age is unknown", ce.Layout))
 	}
-	if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
-		claims.Fail("ratls-validity", "outside the certificate's validity window")
-		return attest.Errorf(attest.ErrBinding, "certificate validity", "the evidence is stale: the certificate is valid from %s to %s, not at %s",
-			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+	window := fmt.Sprintf("valid from %s to %s", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+	switch {
+	case at.Add(clockSkew).Before(cert.NotBefore):
+		claims.Fail("ratls-validity", "the certificate is not yet valid")
+		return attest.Errorf(attest.ErrBinding, "certificate validity", "the certificate is issued in the future: %s, not at %s", window, at.UTC().Format(time.RFC3339)).
+			WithFix("check the clocks of both ends")
+	case at.After(cert.NotAfter):
+		claims.Fail("ratls-validity", "the certificate has expired")
+		return attest.Errorf(attest.ErrBinding, "certificate validity", "the evidence is stale: the certificate is %s, not at %s", window, at.UTC().Format(time.RFC3339)).
 			WithFix("fetch a fresh certificate from the peer, or pass --at with a time inside the window")
 	}
 	claims.Pass("ratls-validity")

@@ -1,0 +1,114 @@
+package ratls
+
+import (
+	"context"
+	"crypto/x509"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// seedExtensions returns the extension values of a freshly issued
+// certificate and of the other layouts, as fuzz seeds.
+func seedExtensions(t testing.TB) [][]byte {
+	cert, err := Issue(context.Background(), &fakeAttester{}, IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, ext := range cert.Leaf.Extensions {
+		out = append(out, ext.Value)
+	}
+	return out
+}
+
+func FuzzParseTaggedEvidence(f *testing.F) {
+	for _, v := range seedExtensions(f) {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseTaggedEvidence(data)
+	})
+}
+
+func FuzzParseClaims(f *testing.F) {
+	claims, _ := marshalClaims(make([]byte, 32), make([]byte, 32), 1, RoleServer)
+	f.Add(claims)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseClaims(data)
+	})
+}
+
+func FuzzParseOpenEnclaveEvidence(f *testing.F) {
+	claims := oeCustomClaims(map[string][]byte{"public_key": []byte("key")})
+	f.Add(oeHeader(append(fakeReport(false, [32]byte{}, nil), claims...)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if ce, err := ParseOpenEnclaveEvidence(data); err == nil {
+			parseOEClaims(ce.ClaimsBuffer)
+		}
+	})
+}
+
+func FuzzParseAnswer(f *testing.F) {
+	body, _ := encMode.Marshal(challengeAnswer{Format: fakeFormat, Evidence: []byte("FAKE")})
+	f.Add(body)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parseAnswer(data)
+	})
+}
+
+// FuzzCertVerifier feeds whole certificates, PEM or DER, to the
+// registered verifier's Detect, Inspect and Verify.
+func FuzzCertVerifier(f *testing.F) {
+	cert, err := Issue(context.Background(), &fakeAttester{}, IssueOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(cert.Leaf.Raw)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v := certVerifier{}
+		if v.Detect(data) {
+			v.Inspect(data)
+			if c, err := x509.ParseCertificate(data); err == nil {
+				VerifyCertificate(context.Background(), c, attest.Options{})
+			}
+		}
+	})
+}
+
+// Every proper prefix of a valid extension value is rejected without a
+// panic.
+func TestExtensionPrefixesRejected(t *testing.T) {
+	cert, err := Issue(context.Background(), &fakeAttester{}, IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range cert.Leaf.Extensions {
+		var parse func([]byte) error
+		switch {
+		case ext.Id.Equal(OIDTaggedEvidence):
+			parse = func(b []byte) error { _, err := ParseTaggedEvidence(b); return err }
+		case ext.Id.Equal(OIDEndorsementManifest):
+			parse = func(b []byte) error { _, err := ParseEndorsements(b, TagSNPReport); return err }
+		default:
+			continue
+		}
+		if err := parse(ext.Value); err != nil {
+			t.Fatalf("%s: the full value is rejected: %v", ext.Id, err)
+		}
+		for n := 0; n < len(ext.Value); n++ {
+			if err := parse(ext.Value[:n]); err == nil {
+				t.Errorf("%s: prefix of %d of %d bytes accepted", ext.Id, n, len(ext.Value))
+			}
+		}
+	}
+
+	oe := oeHeader(append(fakeReport(false, [32]byte{}, nil), oeCustomClaims(map[string][]byte{"k": []byte("v")})...))
+	for n := 0; n < len(oe); n++ {
+		if ce, err := ParseOpenEnclaveEvidence(oe[:n]); err == nil {
+			if _, err := parseOEClaims(ce.ClaimsBuffer); err == nil {
+				t.Errorf("Open Enclave prefix of %d of %d bytes accepted", n, len(oe))
+			}
+		}
+	}
+}

@@ -135,12 +135,8 @@ func writeKeyFile(path string, content []byte) error {
 // without surrounding white space, or generates 32 random bytes as unpadded
 // base64url into a new file with mode 0600 and returns created true.
 func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
-	content, err := readKeyFile(path)
+	text, err = ReadKeyFile(path)
 	if err == nil {
-		text := strings.TrimSpace(string(content))
-		if text == "" {
-			return "", false, fmt.Errorf("key file %s is empty; delete it to generate a new key", path)
-		}
 		return text, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -155,4 +151,19 @@ func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
 		return "", false, err
 	}
 	return text, true, nil
+}
+
+// ReadKeyFile returns the text of a key file without surrounding white
+// space. It rejects an empty file and one that group or others can read or
+// write; a missing file yields an error wrapping fs.ErrNotExist.
+func ReadKeyFile(path string) (string, error) {
+	content, err := readKeyFile(path)
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimSpace(string(content))
+	if text == "" {
+		return "", fmt.Errorf("key file %s is empty; delete it to generate a new key", path)
+	}
+	return text, nil
 }

@@ -1,0 +1,370 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+const testKey = "test-admin-key-0123456789abcdef"
+
+func newTestStore(t *testing.T) store.Store {
+	t.Helper()
+	raw := make([]byte, store.MasterKeySize)
+	rand.Read(raw)
+	mk, err := store.NewMasterKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), MasterKey: mk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestServer serves the admin API on a loopback port, mounted under
+// PathPrefix like the service does.
+func newTestServer(t *testing.T, cfg Config) (*httptest.Server, store.Store) {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = newTestStore(t)
+	}
+	cfg.Logger = quietLogger()
+	h, err := NewHandler(cfg)
+	if err != nil {
+		t.Fatalf("NewHandler: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(PathPrefix, h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, cfg.Store
+}
+
+func TestUnauthenticatedRejected(t *testing.T) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey})
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header string
+	}{
+		{name: "no header", method: http.MethodGet, path: "secrets"},
+		{name: "wrong key", method: http.MethodGet, path: "secrets", header: "Bearer wrong-key-0123456789abcdef"},
+		{name: "key prefix", method: http.MethodGet, path: "secrets", header: "Bearer " + testKey[:10]},
+		{name: "basic scheme", method: http.MethodGet, path: "secrets", header: "Basic " + testKey},
+		{name: "empty bearer", method: http.MethodGet, path: "audit", header: "Bearer "},
+		{name: "change without key", method: http.MethodPut, path: "secrets/default/key/a"},
+		{name: "unknown path", method: http.MethodGet, path: "no-such-endpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+PathPrefix+tt.path, strings.NewReader("value"))
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status = %d, want 401", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want application/problem+json", ct)
+			}
+			if resp.Header.Get("WWW-Authenticate") == "" {
+				t.Error("no WWW-Authenticate header")
+			}
+			var p Problem
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatalf("decode problem: %v", err)
+			}
+			if p.Status != http.StatusUnauthorized || p.Title == "" {
+				t.Errorf("problem = %+v", p)
+			}
+		})
+	}
+}
+
+func TestUnauthenticatedChangesNothing(t *testing.T) {
+	srv, s := newTestServer(t, Config{APIKey: testKey})
+	c := &Client{BaseURL: srv.URL, APIKey: "wrong-key-0123456789abcdef"}
+	_, err := c.PutSecret(context.Background(), "default/key/a", []byte("v"))
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+		t.Fatalf("PutSecret with wrong key: err = %v, want a 401 problem", err)
+	}
+	list, err := s.ListSecrets(context.Background(), "")
+	if err != nil || len(list) != 0 {
+		t.Errorf("store has %d secrets after a rejected put (err %v), want 0", len(list), err)
+	}
+}
+
+func TestNoAuthenticationConfigured(t *testing.T) {
+	if _, err := NewHandler(Config{Store: newTestStore(t)}); err == nil {
+		t.Error("NewHandler without an API key or client CAs succeeded")
+	}
+}
+
+func TestBodyLimitEnforced(t *testing.T) {
+	srv, s := newTestServer(t, Config{APIKey: testKey, MaxBodyBytes: 1024})
+	c := &Client{BaseURL: srv.URL, APIKey: testKey}
+	ctx := context.Background()
+
+	_, err := c.PutSecret(ctx, "default/key/big", bytes.Repeat([]byte("x"), 1025))
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("PutSecret of 1025 bytes with a 1024-byte limit: err = %v, want 413", err)
+	}
+	if _, err := s.GetSecret(ctx, "default/key/big"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("oversized secret was stored: %v", err)
+	}
+
+	_, err = c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: strings.Repeat("a", 2000)})
+	if !errors.As(err, &p) || p.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("AddReferenceValue with an oversized body: err = %v, want 413", err)
+	}
+
+	if _, err := c.PutSecret(ctx, "default/key/small", bytes.Repeat([]byte("x"), 1024)); err != nil {
+		t.Errorf("PutSecret at the limit: %v", err)
+	}
+}
+
+func TestSecretsThroughClient(t *testing.T) {
+	srv, s := newTestServer(t, Config{APIKey: testKey})
+	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+	ctx := context.Background()
+
+	info, err := c.PutSecret(ctx, "default/key/disk", []byte("disk key"))
+	if err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	if info.Path != "default/key/disk" || info.Version != 1 || info.Size != len("disk key") {
+		t.Errorf("PutSecret = %+v", info)
+	}
+	if info, err = c.PutSecret(ctx, "default/key/disk", []byte("disk key 2")); err != nil || info.Version != 2 {
+		t.Errorf("second PutSecret = %+v, %v; want version 2", info, err)
+	}
+	if _, err := c.PutSecret(ctx, "other/cert/tls", []byte("cert")); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+
+	got, err := s.GetSecret(ctx, "default/key/disk")
+	if err != nil || string(got.Value) != "disk key 2" {
+		t.Errorf("store has %q, %v; want the second version", got.Value, err)
+	}
+
+	list, err := c.ListSecrets(ctx, "default/")
+	if err != nil {
+		t.Fatalf("ListSecrets: %v", err)
+	}
+	if len(list) != 1 || list[0].Path != "default/key/disk" {
+		t.Errorf("ListSecrets(default/) = %+v", list)
+	}
+
+	// A secret's value is never served back.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+PathPrefix+"secrets/default/key/disk", nil)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 || bytes.Contains(body, []byte("disk key")) {
+		t.Errorf("GET of a secret returned %d %q, want an error without the value", resp.StatusCode, body)
+	}
+
+	if err := c.DeleteSecret(ctx, "default/key/disk"); err != nil {
+		t.Fatalf("DeleteSecret: %v", err)
+	}
+	var p *Problem
+	if err := c.DeleteSecret(ctx, "default/key/disk"); !errors.As(err, &p) || p.Status != http.StatusNotFound {
+		t.Errorf("second DeleteSecret: err = %v, want 404", err)
+	}
+	if _, err := c.PutSecret(ctx, "not-a-resource-path", []byte("v")); !errors.As(err, &p) || p.Status != http.StatusBadRequest {
+		t.Errorf("PutSecret with an invalid path: err = %v, want 400", err)
+	}
+
+	// Four changes succeeded; each appended an admin record.
+	records, err := c.ListAudit(ctx, store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil {
+		t.Fatalf("ListAudit: %v", err)
+	}
+	if len(records) != 4 {
+		t.Fatalf("ListAudit returned %d admin records, want 4", len(records))
+	}
+	if records[0].Resource != "default/key/disk" || records[0].Requester != "api-key" {
+		t.Errorf("first audit record = %+v", records[0])
+	}
+	v, err := c.VerifyAudit(ctx)
+	if err != nil || v.Broken != nil || v.Records != 4 {
+		t.Errorf("VerifyAudit = %+v, %v; want 4 records, intact", v, err)
+	}
+}
+
+func TestPoliciesAndReferenceValuesThroughClient(t *testing.T) {
+	validated := 0
+	srv, _ := newTestServer(t, Config{APIKey: testKey, ValidatePolicy: func(kind store.PolicyKind, name, module string) error {
+		validated++
+		if !strings.HasPrefix(module, "package ") {
+			return errors.New("module does not start with a package clause")
+		}
+		return nil
+	}})
+	c := &Client{BaseURL: srv.URL, APIKey: testKey}
+	ctx := context.Background()
+
+	module := "package cloister.resource\n\ndefault allow := false\n"
+	p, err := c.SetPolicy(ctx, store.PolicyResource, "default", module)
+	if err != nil {
+		t.Fatalf("SetPolicy: %v", err)
+	}
+	if p.Version != 1 || len(p.Digest) != 64 {
+		t.Errorf("SetPolicy = %+v", p)
+	}
+	got, err := c.GetPolicy(ctx, store.PolicyResource, "default")
+	if err != nil || got.Module != module || got.Digest != p.Digest {
+		t.Errorf("GetPolicy = %+v, %v", got, err)
+	}
+	var prob *Problem
+	if _, err := c.SetPolicy(ctx, store.PolicyResource, "bad", "not rego"); !errors.As(err, &prob) || prob.Status != http.StatusBadRequest {
+		t.Errorf("SetPolicy of an invalid module: err = %v, want 400", err)
+	}
+	if validated != 2 {
+		t.Errorf("ValidatePolicy ran %d times, want 2", validated)
+	}
+	list, err := c.ListPolicies(ctx, "")
+	if err != nil || len(list) != 1 || list[0].Module != "" {
+		t.Errorf("ListPolicies = %+v, %v; want one entry without module", list, err)
+	}
+	if err := c.DeletePolicy(ctx, store.PolicyResource, "default"); err != nil {
+		t.Errorf("DeletePolicy: %v", err)
+	}
+
+	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: "aa11", Expires: expires}); err != nil {
+		t.Fatalf("AddReferenceValue: %v", err)
+	}
+	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: "bb22"}); err != nil {
+		t.Fatalf("AddReferenceValue: %v", err)
+	}
+	values, err := c.ListReferenceValues(ctx, "snp.measurement")
+	if err != nil || len(values) != 2 {
+		t.Fatalf("ListReferenceValues = %+v, %v; want 2", values, err)
+	}
+	if !values[0].Expires.Equal(expires) || !values[1].Expires.IsZero() {
+		t.Errorf("expiries = %v, %v; want %v and none", values[0].Expires, values[1].Expires, expires)
+	}
+	if err := c.RemoveReferenceValue(ctx, "snp.measurement", "aa11"); err != nil {
+		t.Errorf("RemoveReferenceValue: %v", err)
+	}
+	if err := c.RemoveReferenceValue(ctx, "snp.measurement", "aa11"); !errors.As(err, &prob) || prob.Status != http.StatusNotFound {
+		t.Errorf("second RemoveReferenceValue: err = %v, want 404", err)
+	}
+}
+
+func TestClientCertificateAuthentication(t *testing.T) {
+	ca, caKey := newTestCA(t, "admin CA")
+	otherCA, otherKey := newTestCA(t, "other CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+
+	h, err := NewHandler(Config{Store: newTestStore(t), ClientCAs: pool, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+
+	tests := []struct {
+		name string
+		cert *tls.Certificate
+		want int
+	}{
+		{name: "certificate from the CA", cert: newClientCert(t, ca, caKey), want: http.StatusOK},
+		{name: "certificate from another CA", cert: newClientCert(t, otherCA, otherKey), want: http.StatusUnauthorized},
+		{name: "no certificate", want: http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			transport := srv.Client().Transport.(*http.Transport).Clone()
+			if tt.cert != nil {
+				transport.TLSClientConfig.Certificates = []tls.Certificate{*tt.cert}
+			}
+			c := &Client{BaseURL: srv.URL, HTTPClient: &http.Client{Transport: transport}}
+			_, err := c.ListSecrets(context.Background(), "")
+			var p *Problem
+			switch {
+			case tt.want == http.StatusOK && err != nil:
+				t.Errorf("ListSecrets: %v", err)
+			case tt.want != http.StatusOK && (!errors.As(err, &p) || p.Status != tt.want):
+				t.Errorf("ListSecrets: err = %v, want status %d", err, tt.want)
+			}
+		})
+	}
+}
+
+func newTestCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
+
+func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) *tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "operator"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

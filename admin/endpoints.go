@@ -1,0 +1,279 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+type requesterKey struct{}
+
+func withRequester(ctx context.Context, requester string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, requester)
+}
+
+func requester(ctx context.Context) string {
+	s, _ := ctx.Value(requesterKey{}).(string)
+	return s
+}
+
+// change runs fn and appends the admin audit record it returns in one
+// transaction, so that no change commits without its record.
+func (h *Handler) change(r *http.Request, fn func(tx store.Tx) (store.AuditRecord, error)) error {
+	ctx := r.Context()
+	err := h.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+		rec, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		rec.Action = store.AuditAdmin
+		rec.Requester = requester(ctx)
+		rec.Verdict = "applied"
+		_, err = tx.AppendAudit(ctx, rec)
+		return err
+	})
+	if err == nil {
+		h.cfg.Logger.Info("admin change", "requester", requester(ctx), "method", r.Method, "path", r.URL.Path)
+	}
+	return err
+}
+
+func (h *Handler) putSecret(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	value, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+
+	var info store.SecretInfo
+	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		info, err = tx.PutSecret(r.Context(), path, value)
+		return store.AuditRecord{Resource: path, Reason: fmt.Sprintf("put secret version %d", info.Version)}, err
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if info.Version == 1 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, info)
+}
+
+func (h *Handler) listSecrets(w http.ResponseWriter, r *http.Request) {
+	list, err := h.cfg.Store.ListSecrets(r.Context(), r.URL.Query().Get("prefix"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SecretList{Secrets: nonNil(list)})
+}
+
+func (h *Handler) deleteSecret(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		return store.AuditRecord{Resource: path, Reason: "deleted secret"}, tx.DeleteSecret(r.Context(), path)
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) putPolicy(w http.ResponseWriter, r *http.Request) {
+	kind, name := store.PolicyKind(r.PathValue("kind")), r.PathValue("name")
+	module, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if h.cfg.ValidatePolicy != nil {
+		if err := h.cfg.ValidatePolicy(kind, name, string(module)); err != nil {
+			h.writeError(w, r, badRequest("policy %s/%s: %v", kind, name, err))
+			return
+		}
+	}
+
+	var p store.Policy
+	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		p, err = tx.PutPolicy(r.Context(), kind, name, string(module))
+		return store.AuditRecord{Resource: "policy:" + string(kind) + "/" + name, PolicyDigest: p.Digest,
+			Reason: fmt.Sprintf("set policy version %d", p.Version)}, err
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if p.Version == 1 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, p)
+}
+
+func (h *Handler) getPolicy(w http.ResponseWriter, r *http.Request) {
+	p, err := h.cfg.Store.GetPolicy(r.Context(), store.PolicyKind(r.PathValue("kind")), r.PathValue("name"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) listPolicies(w http.ResponseWriter, r *http.Request) {
+	list, err := h.cfg.Store.ListPolicies(r.Context(), store.PolicyKind(r.URL.Query().Get("kind")))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// The list carries digests; GET of one policy returns its module.
+	for i := range list {
+		list[i].Module = ""
+	}
+	writeJSON(w, http.StatusOK, PolicyList{Policies: nonNil(list)})
+}
+
+func (h *Handler) deletePolicy(w http.ResponseWriter, r *http.Request) {
+	kind, name := store.PolicyKind(r.PathValue("kind")), r.PathValue("name")
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		return store.AuditRecord{Resource: "policy:" + string(kind) + "/" + name, Reason: "deleted policy"},
+			tx.DeletePolicy(r.Context(), kind, name)
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ReferenceValueRequest is the body of POST /admin/v0/refvalues/{name}.
+type ReferenceValueRequest struct {
+	Value   string    `json:"value"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+func (h *Handler) addReferenceValue(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req ReferenceValueRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.writeError(w, r, err)
+			return
+		}
+		h.writeError(w, r, badRequest("reference value body must be JSON {\"value\": ..., \"expires\": RFC 3339 time}: %v", err))
+		return
+	}
+
+	var rv store.ReferenceValue
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		var err error
+		rv, err = tx.AddReferenceValue(r.Context(), store.ReferenceValue{Name: name, Value: req.Value, Expires: req.Expires})
+		return store.AuditRecord{Resource: "refvalue:" + name, Reason: "added value " + strconv.Quote(req.Value)}, err
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rv)
+}
+
+func (h *Handler) listReferenceValues(w http.ResponseWriter, r *http.Request) {
+	list, err := h.cfg.Store.ListReferenceValues(r.Context(), r.URL.Query().Get("name"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ReferenceValueList{ReferenceValues: nonNil(list)})
+}
+
+func (h *Handler) removeReferenceValue(w http.ResponseWriter, r *http.Request) {
+	name, value := r.PathValue("name"), r.URL.Query().Get("value")
+	reason := "removed all values"
+	if value != "" {
+		reason = "removed value " + strconv.Quote(value)
+	}
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		return store.AuditRecord{Resource: "refvalue:" + name, Reason: reason}, tx.RemoveReferenceValue(r.Context(), name, value)
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxAuditPage is the largest page GET /admin/v0/audit returns.
+const maxAuditPage = 1000
+
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := store.AuditQuery{Action: store.AuditAction(r.URL.Query().Get("action")), Limit: maxAuditPage}
+	if v := r.URL.Query().Get("after"); v != "" {
+		after, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || after < 0 {
+			h.writeError(w, r, badRequest("after=%q is not a sequence number", v))
+			return
+		}
+		q.AfterSeq = after
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		limit, err := strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > maxAuditPage {
+			h.writeError(w, r, badRequest("limit=%q must be 1 to %d", v, maxAuditPage))
+			return
+		}
+		q.Limit = limit
+	}
+
+	list, err := h.cfg.Store.ListAudit(r.Context(), q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AuditList{Records: nonNil(list)})
+}
+
+func (h *Handler) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	v, err := h.cfg.Store.VerifyAudit(r.Context())
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// Response bodies of the list endpoints.
+type (
+	SecretList struct {
+		Secrets []store.SecretInfo `json:"secrets"`
+	}
+	PolicyList struct {
+		Policies []store.Policy `json:"policies"`
+	}
+	ReferenceValueList struct {
+		ReferenceValues []store.ReferenceValue `json:"reference_values"`
+	}
+	AuditList struct {
+		Records []store.AuditRecord `json:"records"`
+	}
+)
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
+}

@@ -1,0 +1,176 @@
+// Package admin is the authenticated HTTP API that operators use to manage
+// the Cloister service's secrets, policies, reference values and audit log,
+// and a Go client for it. The service mounts Handler under PathPrefix.
+//
+// Every request must authenticate, with a bearer key or with a TLS client
+// certificate issued by a configured CA; anything else gets 401 with an
+// RFC 7807 problem document. Every change appends an admin audit record in
+// the same transaction as the change. Secret values can be written and
+// deleted but never read back: they leave the service only through the key
+// broker, to attested workloads.
+package admin
+
+import (
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// PathPrefix is where the service mounts the handler.
+const PathPrefix = "/admin/v0/"
+
+// DefaultMaxBodyBytes is the default request body limit. It fits the
+// largest secret (store.MaxSecretSize) and the largest policy
+// (store.MaxPolicySize).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures the admin API. At least one of APIKey and ClientCAs
+// must be set.
+type Config struct {
+	// Store holds the state the API manages.
+	Store store.Store
+
+	// APIKey is the bearer key: requests carry it as
+	// "Authorization: Bearer <key>". Empty disables key authentication.
+	APIKey string
+
+	// ClientCAs enables mutual TLS: a request whose TLS client certificate
+	// chains to one of these CAs, with the client-authentication extended
+	// key usage, is authenticated as the certificate's subject. The TLS
+	// server must request client certificates (tls.RequestClientCert or
+	// stronger); this handler verifies the chain itself.
+	ClientCAs *x509.CertPool
+
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// ValidatePolicy, when set, checks a policy module before it is stored,
+	// for example by compiling the Rego. Its error is returned to the
+	// client as 400.
+	ValidatePolicy func(kind store.PolicyKind, name, module string) error
+
+	// Logger receives one line per change and per failed authentication;
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the admin API.
+type Handler struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// NewHandler returns the admin API handler for cfg.
+func NewHandler(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("admin: no store configured")
+	}
+	if cfg.APIKey == "" && cfg.ClientCAs == nil {
+		return nil, errors.New("admin: no authentication configured; set an API key or client CAs, because the admin API is never served without authentication")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() {
+	p := strings.TrimSuffix(PathPrefix, "/")
+	h.mux.HandleFunc("GET "+p+"/secrets", h.listSecrets)
+	h.mux.HandleFunc("PUT "+p+"/secrets/{path...}", h.putSecret)
+	h.mux.HandleFunc("DELETE "+p+"/secrets/{path...}", h.deleteSecret)
+
+	h.mux.HandleFunc("GET "+p+"/policies", h.listPolicies)
+	h.mux.HandleFunc("GET "+p+"/policies/{kind}/{name}", h.getPolicy)
+	h.mux.HandleFunc("PUT "+p+"/policies/{kind}/{name}", h.putPolicy)
+	h.mux.HandleFunc("DELETE "+p+"/policies/{kind}/{name}", h.deletePolicy)
+
+	h.mux.HandleFunc("GET "+p+"/refvalues", h.listReferenceValues)
+	h.mux.HandleFunc("POST "+p+"/refvalues/{name}", h.addReferenceValue)
+	h.mux.HandleFunc("DELETE "+p+"/refvalues/{name}", h.removeReferenceValue)
+
+	h.mux.HandleFunc("GET "+p+"/audit", h.listAudit)
+	h.mux.HandleFunc("GET "+p+"/audit/verify", h.verifyAudit)
+}
+
+// ServeHTTP authenticates the request, limits its body and routes it.
+// Authentication runs before routing, so that an unauthenticated client
+// learns nothing about which paths exist.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	requester, ok := h.authenticate(r)
+	if !ok {
+		h.cfg.Logger.Warn("admin request rejected: not authenticated", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized",
+			"the admin API requires a bearer key (Authorization: Bearer <key>) or a TLS client certificate from the configured CA")
+		return
+	}
+
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	r = r.WithContext(withRequester(r.Context(), requester))
+	h.mux.ServeHTTP(w, r)
+}
+
+// authenticate returns the requester's identity: "client-cert:<subject>"
+// or "api-key".
+func (h *Handler) authenticate(r *http.Request) (string, bool) {
+	if h.cfg.ClientCAs != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		if subject, ok := h.verifyClientCertificate(r.TLS.PeerCertificates); ok {
+			return "client-cert:" + subject, true
+		}
+	}
+	if h.cfg.APIKey != "" {
+		key, ok := bearerToken(r.Header.Get("Authorization"))
+		if ok && subtle.ConstantTimeCompare([]byte(key), []byte(h.cfg.APIKey)) == 1 {
+			return "api-key", true
+		}
+	}
+	return "", false
+}
+
+func (h *Handler) verifyClientCertificate(certs []*x509.Certificate) (string, bool) {
+	intermediates := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		intermediates.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		Roots:         h.cfg.ClientCAs,
+		Intermediates: intermediates,
+		CurrentTime:   h.cfg.Now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		h.cfg.Logger.Warn("admin client certificate rejected", "subject", certs[0].Subject.String(), "error", err)
+		return "", false
+	}
+	return certs[0].Subject.String(), true
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

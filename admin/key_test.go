@@ -1,0 +1,28 @@
+package admin
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+func TestLoadOrCreateKey(t *testing.T) {
+	path := DefaultKeyPath(t.TempDir())
+	key, created, err := LoadOrCreateKey(path, "")
+	if err != nil || !created {
+		t.Fatalf("first LoadOrCreateKey = created %v, %v; want a new key", created, err)
+	}
+	again, created, err := LoadOrCreateKey(path, "")
+	if err != nil || created || again != key {
+		t.Errorf("second LoadOrCreateKey returned another key or created one (created %v, err %v)", created, err)
+	}
+	read, err := ReadKeyFile(path)
+	if err != nil || read != key {
+		t.Errorf("ReadKeyFile = %v; want the generated key", err)
+	}
+	if _, _, err := LoadOrCreateKey(path, "short"); err == nil {
+		t.Error("LoadOrCreateKey accepted a 5-byte key from the environment")
+	}
+	if _, err := ReadKeyFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("ReadKeyFile of a missing file succeeded")
+	}
+}

@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// Problem is an RFC 7807 problem document, the body of every error
+// response. The client returns it as the error.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return fmt.Sprintf("admin API: %d %s", p.Status, p.Title)
+	}
+	return fmt.Sprintf("admin API: %d %s: %s", p.Status, p.Title, p.Detail)
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}
+
+// writeError maps a store or request error to a problem response. Errors
+// without a known kind are logged and reported as 500 without detail,
+// because they may name internal state.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeProblem(w, http.StatusRequestEntityTooLarge, "Request body too large",
+			fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit))
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest):
+		writeProblem(w, http.StatusBadRequest, "Invalid request", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "Not found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
+	default:
+		h.cfg.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeProblem(w, http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause")
+	}
+}
+
+// errBadRequest marks a malformed request that the store never saw.
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -32,7 +32,9 @@ func (Verifier) Detect(data []byte) bool { return detectTrustee(data) || detectA
 // so the low 32 bits of firmwareVersion tell a software TPM apart.
 //
 // NOTE: this is a heuristic for labelling only. A hardware vendor could
-// ship the reference value, and a software TPM could change it.
+// ship the reference value, and a software TPM could change it. A TPM also
+// obfuscates firmwareVersion in quotes by keys outside the endorsement and
+// platform hierarchies, so an AK in the owner hierarchy is never labelled.
 const referenceFirmwareV2 = 0x00163636
 
 // IsSoftwareTPM reports whether a quote's firmware version is the TCG

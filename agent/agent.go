@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/ratls"
+)
+
+// SecretsDirEnv names the environment variable that tells the workload
+// where its secret files are.
+const SecretsDirEnv = "CLOISTER_SECRETS_DIR"
+
+// SecretSource releases secrets after attestation. *kbs.Client implements
+// it: its Resource runs the KBS exchange with the agent's attester.
+type SecretSource interface {
+	Resource(ctx context.Context, path string) ([]byte, error)
+}
+
+// Secret is one secret to fetch: a KBS resource path
+// (repository/type/tag) and where the workload finds it.
+type Secret struct {
+	Path string
+	// File is the file name in the secret directory; empty when the
+	// secret goes only into Env.
+	File string
+	// Env is an environment variable to set to the secret; empty when
+	// the secret goes only into a file.
+	Env string
+}
+
+// ParseSecret parses a --secret value "PATH" or "PATH=FILE"; the file
+// name defaults to the resource's tag (the last path element).
+func ParseSecret(s string) (Secret, error) {
+	p, file, _ := strings.Cut(s, "=")
+	if err := checkResourcePath(p); err != nil {
+		return Secret{}, err
+	}
+	if file == "" {
+		file = path.Base(p)
+	}
+	if err := ValidSecretName(file); err != nil {
+		return Secret{}, err
+	}
+	return Secret{Path: p, File: file}, nil
+}
+
+// ParseSecretEnv parses a --secret-env value "VAR=PATH".
+func ParseSecretEnv(s string) (Secret, error) {
+	name, p, ok := strings.Cut(s, "=")
+	if !ok || name == "" || strings.ContainsAny(name, "=\x00") {
+		return Secret{}, fmt.Errorf("invalid --secret-env %q: use VAR=repository/type/tag", s)
+	}
+	if err := checkResourcePath(p); err != nil {
+		return Secret{}, err
+	}
+	return Secret{Path: p, Env: name}, nil
+}
+
+func checkResourcePath(p string) error {
+	parts := strings.Split(p, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return fmt.Errorf("invalid resource path %q: use repository/type/tag, such as default/key/db", p)
+	}
+	return nil
+}
+
+// Config is one agent run.
+type Config struct {
+	// Attester produces the evidence for the KBS and for RA-TLS.
+	Attester attest.Attester
+	// Secrets come from Source; no Source means no secrets.
+	Source  SecretSource
+	Secrets []Secret
+	// SecretBase is the parent of the secret directory (see NewSecretDir).
+	SecretBase string
+	// Listener receives RA-TLS connections; nil runs the workload without
+	// a proxy.
+	Listener net.Listener
+	// Upstream is the workload's loopback address.
+	Upstream string
+	// Issue configures the RA-TLS certificates.
+	Issue ratls.IssueOptions
+	// RequireChallenge makes the proxy close connections that skip the
+	// freshness challenge.
+	RequireChallenge bool
+	// Workload is the supervised command; its Env is extended with the
+	// secrets.
+	Workload Supervisor
+	Log      *slog.Logger
+	// Ready, when set, is called once the secrets are in place and the
+	// listener serves, before the workload starts.
+	Ready func(secretDir string)
+}
+
+// Run fetches the secrets, starts the RA-TLS proxy and supervises the
+// workload. When the workload exits for good or ctx is cancelled, Run
+// stops the proxy, wipes the secret directory and the secrets held in
+// memory, and returns the workload's error.
+func Run(ctx context.Context, c Config) (err error) {
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if c.Attester == nil {
+		return errors.New("agent: no attester")
+	}
+	if c.Listener != nil {
+		if err := CheckLoopback(c.Upstream); err != nil {
+			return err
+		}
+	}
+
+	env := append([]string(nil), c.Workload.Env...)
+	if env == nil {
+		env = os.Environ()
+	}
+	dir, err := NewSecretDir(c.SecretBase)
+	if err != nil {
+		return err
+	}
+	var held [][]byte
+	defer func() {
+		for _, b := range held {
+			zero(b)
+		}
+		if werr := dir.Wipe(); werr != nil {
+			log.Error("agent: wiping the secret directory failed", "dir", dir.Path, "err", werr)
+			err = errors.Join(err, werr)
+		} else {
+			log.Info("agent: secrets wiped", "dir", dir.Path)
+		}
+	}()
+	env = append(env, SecretsDirEnv+"="+dir.Path)
+
+	if len(c.Secrets) > 0 {
+		if c.Source == nil {
+			return errors.New("agent: secrets requested but no key broker configured; pass --kbs")
+		}
+		for _, s := range c.Secrets {
+			value, err := c.Source.Resource(ctx, s.Path)
+			if err != nil {
+				return fmt.Errorf("agent: fetching secret %s: %w", s.Path, err)
+			}
+			held = append(held, value)
+			if s.File != "" {
+				if _, err := dir.Write(s.File, value); err != nil {
+					return err
+				}
+			}
+			if s.Env != "" {
+				env = append(env, s.Env+"="+string(value))
+			}
+			log.Info("agent: secret released", "resource", s.Path, "file", s.File, "env", s.Env, "bytes", len(value))
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	proxyErr := make(chan error, 1)
+	if c.Listener != nil {
+		certs, err := ratls.NewCertSource(ctx, c.Attester, c.Issue)
+		if err != nil {
+			return err
+		}
+		p := &Proxy{TLS: ratls.ServerConfig(certs, nil, "http/1.1"), Attester: c.Attester,
+			Upstream: c.Upstream, RequireChallenge: c.RequireChallenge, Log: log}
+		log.Info("agent: serving RA-TLS", "listen", c.Listener.Addr().String(), "upstream", c.Upstream, "attester", c.Attester.Name())
+		go func() { proxyErr <- p.Serve(ctx, c.Listener) }()
+	}
+	if c.Ready != nil {
+		c.Ready(dir.Path)
+	}
+
+	w := c.Workload
+	w.Env = env
+	w.Log = log
+	werr := make(chan error, 1)
+	go func() { werr <- w.Run(ctx) }()
+	select {
+	case err = <-werr:
+	case err = <-proxyErr:
+		if err == nil {
+			err = errors.New("agent: the RA-TLS listener stopped")
+		}
+		cancel()
+		<-werr
+	}
+	cancel()
+	return err
+}

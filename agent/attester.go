@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/tee/snp"
+)
+
+// AttesterOptions choose the evidence source.
+type AttesterOptions struct {
+	// Emulated skips the hardware and uses the emulated SEV-SNP TEE.
+	Emulated bool
+	// AllowEmulated falls back to the emulated TEE when no hardware
+	// attester is present.
+	AllowEmulated bool
+	// EmulatorDir holds the emulator's development keys, so that the same
+	// development root survives restarts and clients can pin it. It is
+	// created when missing. Empty keeps the emulator in memory.
+	EmulatorDir string
+	// Emulator configures a newly created emulator.
+	Emulator snp.EmulatorOptions
+}
+
+// Selection is the chosen attester and, for the emulated TEE, where its
+// development root is.
+type Selection struct {
+	Attester attest.Attester
+	// Emulated is true for the emulated TEE.
+	Emulated bool
+	// RootPath is the development root file clients pass with
+	// --trust-anchor, for an emulator saved in EmulatorDir.
+	RootPath string
+	// Emulator is the emulated TEE, nil for hardware.
+	Emulator *snp.Emulator
+	// Skipped lists hardware attesters that were present but failed to
+	// open.
+	Skipped []error
+}
+
+// ErrNoTEE reports a machine without a usable hardware attester when the
+// emulated TEE is not allowed.
+var ErrNoTEE = errors.New("no TEE hardware attester is available on this machine")
+
+// OpenAttester returns the first hardware attester that the TEE packages
+// registered and that is present here (attest.OpenAttesters, sorted by
+// name), or the emulated SEV-SNP TEE when asked for or allowed.
+func OpenAttester(o AttesterOptions) (*Selection, error) {
+	if !o.Emulated {
+		found, errs := attest.OpenAttesters()
+		if len(found) > 0 {
+			return &Selection{Attester: found[0], Skipped: errs}, nil
+		}
+		if !o.AllowEmulated {
+			return nil, fmt.Errorf("%w (no SEV-SNP, TDX, Nitro or TPM device found%s); use the emulated TEE for development", ErrNoTEE, describeErrors(errs))
+		}
+	}
+	return openEmulator(o)
+}
+
+func describeErrors(errs []error) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return "; failed to open: " + errors.Join(errs...).Error()
+}
+
+// rootFile is the development ARK file that snp.Emulator.Save writes.
+const rootFile = "ark.pem"
+
+func openEmulator(o AttesterOptions) (*Selection, error) {
+	if o.EmulatorDir == "" {
+		e, err := snp.NewEmulator(o.Emulator)
+		if err != nil {
+			return nil, err
+		}
+		return &Selection{Attester: e, Emulated: true, Emulator: e}, nil
+	}
+	root := filepath.Join(o.EmulatorDir, rootFile)
+	if _, err := os.Stat(root); err == nil {
+		e, err := snp.LoadEmulator(o.EmulatorDir)
+		if err != nil {
+			return nil, err
+		}
+		return &Selection{Attester: e, Emulated: true, Emulator: e, RootPath: root}, nil
+	}
+	e, err := snp.NewEmulator(o.Emulator)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Save(o.EmulatorDir); err != nil {
+		return nil, err
+	}
+	return &Selection{Attester: e, Emulated: true, Emulator: e, RootPath: root}, nil
+}

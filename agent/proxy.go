@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/ratls"
+)
+
+// handshakeTimeout bounds the TLS handshake and the challenge of one
+// connection.
+const handshakeTimeout = 30 * time.Second
+
+// Proxy accepts RA-TLS connections and forwards their plaintext to the
+// workload on loopback, so that the workload needs no TLS or attestation
+// code of its own.
+type Proxy struct {
+	// TLS is the server configuration, from ratls.ServerConfig.
+	TLS *tls.Config
+	// Attester answers the freshness challenge.
+	Attester attest.Attester
+	// Upstream is the workload's loopback address (host:port).
+	Upstream string
+	// RequireChallenge closes connections whose client did not negotiate
+	// the freshness challenge.
+	RequireChallenge bool
+	Log              *slog.Logger
+}
+
+// CheckLoopback requires addr to name a loopback IP address, because the
+// plaintext between the proxy and the workload must not leave the machine.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid upstream address %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("upstream address %q is not a loopback address: the workload must listen on 127.0.0.1 or ::1 so that plaintext never leaves the machine", addr)
+	}
+	return nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled or ln fails.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	if err := CheckLoopback(p.Upstream); err != nil {
+		return err
+	}
+	log := p.log()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("agent: accepting connections: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.handle(ctx, conn); err != nil {
+				log.Warn("agent: connection closed", "remote", conn.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+func (p *Proxy) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
+	conn := tls.Server(raw, p.TLS)
+	defer conn.Close()
+
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	negotiated := conn.ConnectionState().NegotiatedProtocol
+	if p.RequireChallenge && negotiated != ratls.ProtoChallenge {
+		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
+	}
+	if err := ratls.AnswerChallenge(hctx, conn, p.Attester); err != nil {
+		return err
+	}
+
+	var d net.Dialer
+	up, err := d.DialContext(ctx, "tcp", p.Upstream)
+	if err != nil {
+		return fmt.Errorf("connecting to the workload at %s: %w", p.Upstream, err)
+	}
+	defer up.Close()
+	return pipe(conn, up.(*net.TCPConn))
+}
+
+// pipe copies both ways until both directions are done, passing each
+// end-of-stream on as a half-close.
+func pipe(client *tls.Conn, up *net.TCPConn) error {
+	errc := make(chan error, 2)
+	go func() {
+		_, err := io.Copy(up, client)
+		up.CloseWrite()
+		errc <- err
+	}()
+	go func() {
+		_, err := io.Copy(client, up)
+		client.CloseWrite()
+		errc <- err
+	}()
+	err1, err2 := <-errc, <-errc
+	return errors.Join(ignoreClosed(err1), ignoreClosed(err2))
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/tee/snp"
+)
+
+func init() { register(newEvidenceCmd) }
+
+// evidenceOutput is the printed form of `cloister evidence`.
+type evidenceOutput struct {
+	Attester   string     `json:"attester"`
+	Emulated   bool       `json:"emulated"`
+	Format     string     `json:"format"`
+	ReportData attest.Hex `json:"report_data"`
+	Evidence   string     `json:"evidence_base64"`
+	Aux        string     `json:"aux_base64,omitempty"`
+	Files      []string   `json:"files,omitempty"`
+	Verify     string     `json:"verify_command,omitempty"`
+}
+
+func newEvidenceCmd() *cobra.Command {
+	var (
+		reportData  string
+		out         string
+		output      string
+		emulated    bool
+		emulatorDir string
+	)
+	cmd := &cobra.Command{
+		Use:   "evidence [--report-data HEX] [--out FILE] [--emulated]",
+		Short: "Collect attestation evidence from this machine's TEE",
+		Long: `Collect attestation evidence with the given report data from the TEE this
+machine has: configfs-tsm or /dev/sev-guest (SEV-SNP), /dev/tdx_guest (TDX),
+/dev/nsm (AWS Nitro Enclaves) or /dev/tpmrm0 (TPM), whichever the TEE packages
+find first. Without any, or with --emulated, the emulated SEV-SNP TEE produces
+the evidence; it is labelled "emulated" everywhere and proves no hardware.
+
+With --out FILE the raw evidence is written to FILE, its auxiliary data (such
+as the SEV-SNP certificate table) to FILE.aux, and for the emulated TEE the
+endorsement certificates to FILE.collateral.pem and the development root to
+FILE.root.pem; the output names the command that verifies them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError("invalid --output %q: use text or json", output)
+			}
+			rd, err := attest.ParseHex(reportData)
+			if err != nil {
+				return usageError("--report-data: %v", err)
+			}
+			if len(rd) > 64 {
+				return usageError("--report-data is %d bytes; TEEs take at most 64", len(rd))
+			}
+			sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: emulated, AllowEmulated: true, EmulatorDir: emulatorDir})
+			if err != nil {
+				return &exitError{code: exitRejected, err: err}
+			}
+			ev, err := sel.Attester.Attest(cmd.Context(), rd)
+			if err != nil {
+				return &exitError{code: exitRejected, err: fmt.Errorf("collecting evidence from %s: %w", sel.Attester.Name(), err)}
+			}
+			res := evidenceOutput{Attester: sel.Attester.Name(), Emulated: sel.Emulated, Format: ev.Format,
+				ReportData: rd, Evidence: base64.StdEncoding.EncodeToString(ev.Data)}
+			if len(ev.Aux) > 0 {
+				res.Aux = base64.StdEncoding.EncodeToString(ev.Aux)
+			}
+			if out != "" {
+				if err := writeEvidenceFiles(out, ev, sel, &res); err != nil {
+					return usageError("%v", err)
+				}
+			}
+			for _, e := range sel.Skipped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", e)
+			}
+			return printEvidence(cmd.OutOrStdout(), output, res, out != "")
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&reportData, "report-data", "", "report data to bind (hex, up to 64 bytes, zero-padded by the TEE)")
+	fl.StringVar(&out, "out", "", "file to write the raw evidence to (with .aux, .collateral.pem and .root.pem beside it)")
+	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	fl.BoolVar(&emulated, "emulated", false, "use the emulated SEV-SNP TEE even when hardware is present")
+	fl.StringVar(&emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys across runs (default: new keys in memory)")
+	return cmd
+}
+
+func writeEvidenceFiles(out string, ev *attest.Evidence, sel *agent.Selection, res *evidenceOutput) error {
+	write := func(path string, data []byte) error {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		res.Files = append(res.Files, path)
+		return nil
+	}
+	if err := write(out, ev.Data); err != nil {
+		return err
+	}
+	if len(ev.Aux) > 0 {
+		if err := write(out+".aux", ev.Aux); err != nil {
+			return err
+		}
+	}
+	if sel.Emulator == nil {
+		res.Verify = "cloister verify " + out
+		return nil
+	}
+	if err := write(out+".collateral.pem", emulatorCollateralPEM(sel.Emulator)); err != nil {
+		return err
+	}
+	root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sel.Emulator.Root().Raw})
+	if err := write(out+".root.pem", root); err != nil {
+		return err
+	}
+	res.Verify = fmt.Sprintf("cloister verify --collateral %s.collateral.pem --trust-anchor %s.root.pem --allow-emulated %s", out, out, out)
+	return nil
+}
+
+func emulatorCollateralPEM(e *snp.Emulator) []byte {
+	var b bytes.Buffer
+	for _, item := range e.Collateral().Items {
+		if item.Certificate != nil {
+			pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: item.Raw})
+		}
+	}
+	return b.Bytes()
+}
+
+func printEvidence(w io.Writer, output string, res evidenceOutput, saved bool) error {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	var b strings.Builder
+	label := res.Attester
+	if res.Emulated {
+		label += " (EMULATED TEE: signed by a development root, proves no hardware)"
+	}
+	fmt.Fprintf(&b, "attester:    %s\n", label)
+	fmt.Fprintf(&b, "format:      %s\n", res.Format)
+	fmt.Fprintf(&b, "report data: %s\n", res.ReportData)
+	if saved {
+		fmt.Fprintf(&b, "written:     %s\n", strings.Join(res.Files, ", "))
+		fmt.Fprintf(&b, "verify with: %s\n", res.Verify)
+	} else {
+		fmt.Fprintf(&b, "evidence (base64):\n%s\n", res.Evidence)
+		if res.Aux != "" {
+			fmt.Fprintf(&b, "aux (base64):\n%s\n", res.Aux)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

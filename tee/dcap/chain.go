@@ -122,7 +122,9 @@ func (v *Verifier) verifyChain(role string, leaf *x509.Certificate, intermediate
 		}
 		var next *x509.Certificate
 		for _, c := range intermediates {
-			if bytes.Equal(c.Raw, cur.Raw) || collateralSelfSigned(c) || !bytes.Equal(cur.RawIssuer, c.RawSubject) {
+			// A certificate that names itself as issuer is a root, never an
+			// intermediate; roots come only from the trust anchors.
+			if !bytes.Equal(cur.RawIssuer, c.RawSubject) || bytes.Equal(c.RawIssuer, c.RawSubject) || bytes.Equal(c.Raw, cur.Raw) {
 				continue
 			}
 			if lastErr = v.checkLink(cur, c); lastErr == nil {
@@ -161,10 +163,6 @@ func (v *Verifier) checkLink(child, parent *x509.Certificate) error {
 	}
 	v.cache.put(key)
 	return nil
-}
-
-func collateralSelfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func pairDigest(parts ...[]byte) [32]byte {

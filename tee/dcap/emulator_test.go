@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -142,5 +143,17 @@ func TestEmulatorCollateralExpires(t *testing.T) {
 	}
 	if claims == nil || claims.TCB.Status != attest.TCBUpToDate {
 		t.Errorf("claims of expired collateral should still carry the evaluated status")
+	}
+}
+
+func TestTDXAttesterAbsent(t *testing.T) {
+	if _, err := os.Stat("/dev/tdx_guest"); err == nil {
+		t.Skip("this machine has /dev/tdx_guest")
+	}
+	if _, err := os.Stat("/sys/kernel/config/tsm/report"); err == nil {
+		t.Skip("this machine has configfs-tsm")
+	}
+	if _, err := OpenTDXAttester(); !errors.Is(err, attest.ErrNoDevice) {
+		t.Fatalf("error %v, expected ErrNoDevice", err)
 	}
 }

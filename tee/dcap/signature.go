@@ -1,6 +1,7 @@
 package dcap
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -37,26 +38,34 @@ func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
 // verifyDocument finds the certificate among the collateral that signed an
 // Intel PCS document (TCB Info or QE Identity), and verifies that
 // certificate's chain to roots at at. It returns the chain, signer first.
-// Signature results are cached by the digest of body, signature and
-// certificate; the chain is checked every time, because its validity
+// The signer found for a document is cached by the digest of body and
+// signature; the chain is checked every time, because its validity
 // depends on at.
 func (v *Verifier) verifyDocument(what string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	items := set.OfKind(collateral.KindCertificate)
 	certs := set.Certificates()
+	docKey := pairDigest(doc.Body, doc.Signature)
 	var signer *x509.Certificate
-	for _, c := range certs {
-		key := pairDigest(doc.Body, doc.Signature, c.Raw)
-		if v.cache.has(key) {
-			signer = c
+	if sum, ok := v.signers.get(docKey); ok {
+		for _, it := range items {
+			if it.SHA256 == sum {
+				signer = it.Certificate
+				break
+			}
+		}
+	}
+	for _, it := range items {
+		if signer != nil {
 			break
 		}
+		c := it.Certificate
 		pub, ok := c.PublicKey.(*ecdsa.PublicKey)
-		if !ok || pub.Curve != elliptic.P256() || collateralSelfSigned(c) {
+		if !ok || pub.Curve != elliptic.P256() || bytes.Equal(c.RawIssuer, c.RawSubject) {
 			continue
 		}
 		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
-			v.cache.put(key)
+			v.signers.set(docKey, it.SHA256)
 			signer = c
-			break
 		}
 	}
 	if signer == nil {

@@ -1,6 +1,7 @@
 package dcap
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +29,12 @@ type Verifier struct {
 	chains     memo[*pckChain]
 	tcbInfos   memo[*parsedTCBInfo]
 	identities memo[*parsedIdentity]
+	// signers maps the digest of a collateral document's body and
+	// signature to the SHA-256 of the certificate whose key verified it.
+	signers memo[[32]byte]
+	// roots maps the digest of the candidate root certificates to the
+	// roots attest.Roots selected from them.
+	roots memo[[]*x509.Certificate]
 }
 
 // NewVerifier returns a DCAP verifier with empty caches.
@@ -102,7 +109,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, fmt.Errorf("dcap: collateral source: %w", err)
 	}
-	roots, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
+	roots, err := v.selectRoots(ctx, opts, query, set)
 	if err != nil {
 		return nil, fmt.Errorf("dcap: trust anchors: %w", err)
 	}
@@ -133,6 +140,35 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	errs = append(errs, v.checkTCB(c, q, chain, set, roots, at, &rootSubjects)...)
 	errs = append(errs, v.checkCRL(c, set, checkRootCRL, "Root CA CRL", root, rootSubjects, at))
 	return c, firstError(errs)
+}
+
+// selectRoots returns attest.Roots for the query, cached by the digest of
+// the certificates that could be roots (those naming themselves as issuer)
+// in the trust anchors and the collateral, kept apart because emulated
+// roots count only in the trust anchors. attest.Roots checks each
+// candidate's self-signature, which would otherwise cost an ECDSA
+// verification per candidate and quote.
+func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query collateral.Query, set *collateral.Set) ([]*x509.Certificate, error) {
+	h := sha256.New()
+	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+		h.Write([]byte{0xff})
+		for _, it := range s.OfKind(collateral.KindCertificate) {
+			if bytes.Equal(it.Certificate.RawIssuer, it.Certificate.RawSubject) {
+				h.Write(it.SHA256[:])
+			}
+		}
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	if roots, ok := v.roots.get(key); ok {
+		return roots, nil
+	}
+	roots, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
+	if err != nil {
+		return nil, err
+	}
+	v.roots.set(key, roots)
+	return roots, nil
 }
 
 func firstError(errs []error) error {

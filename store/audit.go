@@ -87,10 +87,10 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 		`INSERT INTO audit_log (seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
-		rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, rec.PrevHash, rec.Hash); err != nil {
+		rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)); err != nil {
 		return AuditRecord{}, fmt.Errorf("store: insert audit record %d: %w", rec.Seq, err)
 	}
-	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash); err != nil {
+	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, []byte(rec.Hash)); err != nil {
 		return AuditRecord{}, fmt.Errorf("store: update audit chain head: %w", err)
 	}
 	return rec, nil
@@ -100,14 +100,16 @@ const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy
 
 func scanAudit(row scanner) (AuditRecord, error) {
 	var (
-		r      AuditRecord
-		t      int64
-		action string
+		r              AuditRecord
+		t              int64
+		action         string
+		prevHash, hash []byte
 	)
 	err := row.Scan(&r.Seq, &t, &action, &r.Requester, &r.TEE, &r.EvidenceDigest, &r.PolicyDigest,
-		&r.Verdict, &r.Resource, &r.Reason, &r.PrevHash, &r.Hash)
+		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash)
 	r.Time = fromMicros(t)
 	r.Action = AuditAction(action)
+	r.PrevHash, r.Hash = prevHash, hash
 	return r, err
 }
 

@@ -26,6 +26,11 @@ type Config struct {
 	MasterKey     *MasterKey
 	OldMasterKeys []*MasterKey
 
+	// SkipMigrations opens an existing database as it is: no schema change
+	// is applied, and a missing SQLite database is an error instead of
+	// being created. Offline readers such as `cloister audit verify` set it.
+	SkipMigrations bool
+
 	// GroupCommit tunes AppendAuditGrouped.
 	GroupCommit GroupCommitConfig
 

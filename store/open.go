@@ -38,7 +38,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		db, err = openPostgres(cfg.DatabaseURL)
 		d = postgresDialect
 	} else {
-		db, err = openSQLite(cfg.DataDir)
+		db, err = openSQLite(cfg.DataDir, !cfg.SkipMigrations)
 		d = sqliteDialect
 	}
 	if err != nil {
@@ -49,13 +49,15 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}
 
-	applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	for _, name := range applied {
-		cfg.logger().Info("applied schema migration", "dialect", d.name, "migration", name)
+	if !cfg.SkipMigrations {
+		applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for _, name := range applied {
+			cfg.logger().Info("applied schema migration", "dialect", d.name, "migration", name)
+		}
 	}
 
 	s := &sqlStore{db: db, d: d, cfg: cfg, keys: map[string]*MasterKey{}}
@@ -69,11 +71,15 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	return s, nil
 }
 
-func openSQLite(dir string) (*sql.DB, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func openSQLite(dir string, create bool) (*sql.DB, error) {
+	file := filepath.Join(dir, SQLiteFile)
+	if !create {
+		if _, err := os.Stat(file); err != nil {
+			return nil, fmt.Errorf("store: no database at %s: %w", file, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
-	file := filepath.Join(dir, SQLiteFile)
 	if strings.ContainsAny(file, "?#") {
 		return nil, fmt.Errorf("store: data directory %q contains '?' or '#', which the SQLite driver cannot open; choose another directory", dir)
 	}

@@ -16,7 +16,9 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -280,8 +282,8 @@ type AuditRecord struct {
 	Verdict        string      `json:"verdict,omitempty"`
 	Resource       string      `json:"resource,omitempty"`
 	Reason         string      `json:"reason,omitempty"`
-	PrevHash       []byte      `json:"prev_hash"`
-	Hash           []byte      `json:"hash"`
+	PrevHash       HexBytes    `json:"prev_hash"`
+	Hash           HexBytes    `json:"hash"`
 }
 
 // AuditQuery selects audit records. The zero value lists from the start.
@@ -296,18 +298,18 @@ const DefaultAuditLimit = 1000
 
 // AuditVerification is the result of VerifyAudit.
 type AuditVerification struct {
-	Records int64       `json:"records"` // records checked
-	Head    []byte      `json:"head"`    // hash of the last record checked
+	Records int64       `json:"records"`        // records checked
+	Head    HexBytes    `json:"head,omitempty"` // hash of the last record, when the chain is intact
 	Broken  *AuditBreak `json:"broken,omitempty"`
 }
 
 // AuditBreak names the first record whose stored hash or link does not
 // match.
 type AuditBreak struct {
-	Seq      int64  `json:"seq"`
-	Stored   []byte `json:"stored"`
-	Computed []byte `json:"computed"`
-	Reason   string `json:"reason"`
+	Seq      int64    `json:"seq"`
+	Stored   HexBytes `json:"stored,omitempty"`
+	Computed HexBytes `json:"computed,omitempty"`
+	Reason   string   `json:"reason"`
 }
 
 // CollateralItem is one cached collateral document.
@@ -317,4 +319,25 @@ type CollateralItem struct {
 	ContentType string    `json:"content_type"`
 	FetchedAt   time.Time `json:"fetched_at"`
 	NextUpdate  time.Time `json:"next_update,omitzero"`
+}
+
+// HexBytes is a byte string that encodes as lowercase hex in JSON and text,
+// the usual form of hashes.
+type HexBytes []byte
+
+// MarshalText encodes b as hex.
+func (b HexBytes) MarshalText() ([]byte, error) {
+	out := make([]byte, hex.EncodedLen(len(b)))
+	hex.Encode(out, b)
+	return out, nil
+}
+
+// UnmarshalText decodes hex into b.
+func (b *HexBytes) UnmarshalText(text []byte) error {
+	out := make([]byte, hex.DecodedLen(len(text)))
+	if _, err := hex.Decode(out, text); err != nil {
+		return fmt.Errorf("invalid hex: %w", err)
+	}
+	*b = out
+	return nil
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+func init() { register(newAuditCmd) }
+
+func newAuditCmd() *cobra.Command {
+	var flags adminFlags
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "List and verify the hash-chained audit log",
+		Long: `List and verify the audit log. Each record stores the SHA-256 hash of its
+content and of the previous record's hash, so a record changed or removed in
+the database breaks the chain at that record.`,
+	}
+	flags.bind(cmd)
+	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))
+	return cmd
+}
+
+func newAuditListCmd(flags *adminFlags) *cobra.Command {
+	var q store.AuditQuery
+	var action string
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List audit records in sequence order",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q.Action = store.AuditAction(action)
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListAudit(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREASON")
+			for _, r := range list {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
+					dash(r.Requester), dash(r.TEE), dash(r.Verdict), dash(r.Resource), dash(r.Reason))
+			}
+			return tw.Flush()
+		},
+	}
+	fl := cmd.Flags()
+	fl.Int64Var(&q.AfterSeq, "after", 0, "list records after this sequence number")
+	fl.StringVar(&action, "action", "", "list only this action: attest, release, deny or admin")
+	fl.IntVar(&q.Limit, "limit", 100, "maximum number of records (at most 1000)")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newAuditVerifyCmd(flags *adminFlags) *cobra.Command {
+	var dataDir, databaseURL string
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Walk the audit chain and name the first broken record (exit 1)",
+		Long: `Walk the audit chain from the first record and recompute every hash. With
+--data-dir or --database-url the command reads the database directly, with
+the service running or not; otherwise it asks the service's admin API.
+It exits 1 and names the first broken record when the chain is broken.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if flags.output != "text" && flags.output != "json" {
+				return usageError("invalid --output %q: use text or json", flags.output)
+			}
+			var (
+				v   store.AuditVerification
+				err error
+			)
+			if dataDir != "" || databaseURL != "" {
+				v, err = verifyAuditOffline(cmd, dataDir, databaseURL)
+			} else {
+				client, cerr := flags.client()
+				if cerr != nil {
+					return cerr
+				}
+				v, err = client.VerifyAudit(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			return reportVerification(cmd.OutOrStdout(), flags.output, v)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data directory directly")
+	cmd.Flags().StringVar(&databaseURL, "database-url", "", "verify this PostgreSQL database (postgres://...) directly")
+	return cmd
+}
+
+func verifyAuditOffline(cmd *cobra.Command, dataDir, databaseURL string) (store.AuditVerification, error) {
+	if dataDir != "" && databaseURL != "" {
+		return store.AuditVerification{}, usageError("use either --data-dir or --database-url, not both")
+	}
+	s, err := store.Open(cmd.Context(), store.Config{DataDir: dataDir, DatabaseURL: databaseURL, SkipMigrations: true})
+	if err != nil {
+		return store.AuditVerification{}, usageError("%v", err)
+	}
+	defer s.Close()
+	return s.VerifyAudit(cmd.Context())
+}
+
+// reportVerification prints v and returns an exit-1 error when the chain is
+// broken.
+func reportVerification(w io.Writer, format string, v store.AuditVerification) error {
+	if format == "json" {
+		if err := printJSON(w, v); err != nil {
+			return err
+		}
+	}
+	if b := v.Broken; b != nil {
+		if format == "text" {
+			fmt.Fprintf(w, "audit chain BROKEN at record %d after %d intact records\n", b.Seq, v.Records)
+			fmt.Fprintf(w, "  reason:   %s\n", b.Reason)
+			fmt.Fprintf(w, "  stored:   %s\n", hexOrDash(b.Stored))
+			fmt.Fprintf(w, "  computed: %s\n", hexOrDash(b.Computed))
+		}
+		return &exitError{code: exitRejected, err: fmt.Errorf("audit chain broken at record %d: %s", b.Seq, b.Reason)}
+	}
+	if format == "text" {
+		fmt.Fprintf(w, "audit chain intact: %d records, head %s\n", v.Records, hexOrDash(v.Head))
+	}
+	return nil
+}
+
+func hexOrDash(b []byte) string {
+	if len(b) == 0 {
+		return "-"
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+func init() { register(newPolicyCmd) }
+
+func newPolicyCmd() *cobra.Command {
+	var flags adminFlags
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Manage Rego policies",
+		Long: `Manage the service's Rego policies. Attestation policies (--kind attestation)
+appraise verified evidence; resource policies (--kind resource) decide which
+attested workloads may receive which secrets. Each set stores a new version
+with its SHA-256 digest.`,
+	}
+	flags.bind(cmd)
+	cmd.AddCommand(newPolicySetCmd(&flags), newPolicyGetCmd(&flags), newPolicyListCmd(&flags), newPolicyRemoveCmd(&flags))
+	return cmd
+}
+
+func bindKind(cmd *cobra.Command, kind *string, def string) {
+	cmd.Flags().StringVar(kind, "kind", def, "policy kind: attestation or resource")
+}
+
+func newPolicySetCmd(flags *adminFlags) *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:     "set NAME FILE",
+		Short:   "Store a Rego module as a new version of a policy",
+		Example: `  cloister policy set default policy.rego --kind resource`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			module, err := os.ReadFile(args[1])
+			if err != nil {
+				return usageError("read policy: %v", err)
+			}
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.SetPolicy(cmd.Context(), store.PolicyKind(kind), args[0], string(module))
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				p.Module = ""
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stored %s policy %s version %d, sha256 %s\n", p.Kind, p.Name, p.Version, p.Digest)
+			return nil
+		},
+	}
+	bindKind(cmd, &kind, string(store.PolicyAttestation))
+	return cmd
+}
+
+func newPolicyGetCmd(flags *adminFlags) *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Print the latest version of a policy's Rego module",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.GetPolicy(cmd.Context(), store.PolicyKind(kind), args[0])
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), p.Module)
+			return err
+		},
+	}
+	bindKind(cmd, &kind, string(store.PolicyAttestation))
+	return cmd
+}
+
+func newPolicyListCmd(flags *adminFlags) *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List policies with their latest version and digest",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListPolicies(cmd.Context(), store.PolicyKind(kind))
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "KIND\tNAME\tVERSION\tSHA256\tCREATED")
+			for _, p := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Kind, p.Name, p.Version, p.Digest, formatTime(p.Created))
+			}
+			return tw.Flush()
+		},
+	}
+	bindKind(cmd, &kind, "")
+	cmd.Flags().Lookup("kind").Usage = "list only this kind: attestation or resource (default: all)"
+	return cmd
+}
+
+func newPolicyRemoveCmd(flags *adminFlags) *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Delete every version of a policy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeletePolicy(cmd.Context(), store.PolicyKind(kind), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s policy %s\n", kind, args[0])
+			return nil
+		},
+	}
+	bindKind(cmd, &kind, string(store.PolicyAttestation))
+	return cmd
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/admin"
+	"github.com/cloister-dev/cloister/store"
+)
+
+func init() { register(newSecretCmd) }
+
+// adminFlags are the connection flags of the commands that call the admin
+// API: secret, policy, refvalue and audit.
+type adminFlags struct {
+	opts   admin.ClientOptions
+	output string
+}
+
+func (f *adminFlags) bind(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.opts.Server, "server", admin.DefaultServer, "URL of the Cloister service")
+	fl.StringVar(&f.opts.KeyFile, "admin-key-file", "", "file with the admin API key (default: $"+admin.KeyEnv+", else admin.key in the default data directory)")
+	fl.StringVar(&f.opts.CAFile, "ca-cert", "", "PEM CA certificates that verify an https server (default: system roots)")
+	fl.StringVar(&f.opts.CertFile, "client-cert", "", "PEM client certificate for mutual TLS")
+	fl.StringVar(&f.opts.CertKey, "client-key", "", "PEM private key of --client-cert")
+	fl.DurationVar(&f.opts.Timeout, "timeout", 30*time.Second, "timeout of each request")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+func (f *adminFlags) client() (*admin.Client, error) {
+	if f.output != "text" && f.output != "json" {
+		return nil, usageError("invalid --output %q: use text or json", f.output)
+	}
+	c, err := f.opts.NewClient()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return c, nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// newTable returns a tab-aligned writer; the caller must Flush it.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newSecretCmd() *cobra.Command {
+	var flags adminFlags
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Manage the secrets the key broker releases",
+		Long: `Manage the secrets that the key broker releases to attested workloads.
+A secret is named by its KBS resource path <repository>/<type>/<tag>.
+Values can be written and deleted here but never read back: they leave the
+service only through the key broker.`,
+	}
+	flags.bind(cmd)
+	cmd.AddCommand(newSecretPutCmd(&flags), newSecretListCmd(&flags), newSecretRemoveCmd(&flags))
+	return cmd
+}
+
+func newSecretPutCmd(flags *adminFlags) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "put PATH --file FILE",
+		Short: "Store a secret, or a new version of it, from a file or standard input",
+		Example: `  cloister secret put default/key/disk --file disk.key
+  head -c 32 /dev/urandom | cloister secret put default/key/disk --file -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return usageError("secret put needs --file FILE, or --file - for standard input; values are not taken on the command line, where they would stay in the shell history")
+			}
+			value, err := readValue(cmd.InOrStdin(), file)
+			if err != nil {
+				return err
+			}
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			info, err := c.PutSecret(cmd.Context(), args[0], value)
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), info)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stored %s version %d (%d bytes)\n", info.Path, info.Version, info.Size)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "file that contains the secret value; - reads standard input")
+	return cmd
+}
+
+// readValue reads a secret value from path, or from stdin for "-", up to
+// store.MaxSecretSize bytes.
+func readValue(stdin io.Reader, path string) ([]byte, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageError("read secret value: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	value, err := io.ReadAll(io.LimitReader(r, store.MaxSecretSize+1))
+	if err != nil {
+		return nil, usageError("read secret value: %v", err)
+	}
+	if len(value) > store.MaxSecretSize {
+		return nil, usageError("secret value is larger than the maximum of %d bytes", store.MaxSecretSize)
+	}
+	return value, nil
+}
+
+func newSecretListCmd(flags *adminFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls [PREFIX]",
+		Short: "List secrets (paths and versions, never values)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			prefix := ""
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			list, err := c.ListSecrets(cmd.Context(), prefix)
+			if err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "PATH\tVERSION\tSIZE\tMASTER KEY\tCREATED")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", s.Path, s.Version, s.Size, s.MasterKeyID, formatTime(s.Created))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newSecretRemoveCmd(flags *adminFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm PATH",
+		Short: "Delete every version of a secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			return nil
+		},
+	}
+}

@@ -51,9 +51,31 @@ type Appraisal struct {
 	// AnnotatedEvidence holds the verified claims, under the TEE's name,
 	// and the runtime data the evidence bound.
 	AnnotatedEvidence map[string]any `json:"ear.veraison.annotated-evidence,omitempty"`
-	// PolicyClaims holds the appraisal's reasons and the digests of the
-	// evidence, collateral and policy used.
-	PolicyClaims map[string]any `json:"ear.veraison.policy-claims,omitempty"`
+	// KeyClaims repeats the claims relying parties check most often.
+	KeyClaims *KeyClaims `json:"cloister.key-claims,omitempty"`
+	// Digests identify the evidence, collateral and policy used, so that
+	// the appraisal can be reproduced.
+	Digests *Digests `json:"cloister.digests,omitempty"`
+	// Reasons lists every rule the evidence failed, empty when affirming.
+	Reasons []appraise.Reason `json:"cloister.reasons,omitempty"`
+}
+
+// KeyClaims are the verified claims a relying party checks most often.
+type KeyClaims struct {
+	TEE         string `json:"tee"`
+	Emulated    bool   `json:"emulated"`
+	Measurement string `json:"measurement,omitempty"`
+	ReportData  string `json:"report_data,omitempty"`
+	HostData    string `json:"host_data,omitempty"`
+	TCBStatus   string `json:"tcb_status,omitempty"`
+	Debug       bool   `json:"debug"`
+}
+
+// Digests are hex SHA-256 digests of an appraisal's inputs.
+type Digests struct {
+	Evidence   string `json:"evidence"`
+	Collateral string `json:"collateral,omitempty"`
+	Policy     string `json:"policy"`
 }
 
 // TrustVector is the AR4SI trustworthiness vector. Values are the small

@@ -84,15 +84,15 @@ type sampleFlow struct {
 	TEEPrivateKey struct {
 		PKCS8 string `json:"pkcs8_pem"`
 	} `json:"tee_private_key"`
-	AuthRequestBytes      string            `json:"auth_request_body_bytes"`
-	ChallengeBytes        string            `json:"challenge_response_body_bytes"`
-	RuntimeData           RuntimeData       `json:"runtime_data"`
-	DeviceCanonical       string            `json:"device_runtime_data_canonical"`
-	DeviceDigests         map[string]string `json:"device_runtime_data_digests_hex"`
-	PrimaryCanonical      string            `json:"primary_runtime_data_canonical"`
-	PrimaryDigests        map[string]string `json:"primary_runtime_data_digests_hex"`
-	AttestRequestBytes    string            `json:"attest_request_body_bytes"`
-	ReportDataByTEE       struct {
+	AuthRequestBytes   string            `json:"auth_request_body_bytes"`
+	ChallengeBytes     string            `json:"challenge_response_body_bytes"`
+	RuntimeData        RuntimeData       `json:"runtime_data"`
+	DeviceCanonical    string            `json:"device_runtime_data_canonical"`
+	DeviceDigests      map[string]string `json:"device_runtime_data_digests_hex"`
+	PrimaryCanonical   string            `json:"primary_runtime_data_canonical"`
+	PrimaryDigests     map[string]string `json:"primary_runtime_data_digests_hex"`
+	AttestRequestBytes string            `json:"attest_request_body_bytes"`
+	ReportDataByTEE    struct {
 		Sample struct {
 			Value string `json:"value"`
 		} `json:"sample"`

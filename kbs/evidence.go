@@ -1,0 +1,108 @@
+package kbs
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// SampleFormat is the evidence format of the protocol's sample and
+// sampledevice TEEs: unsigned JSON {"svn", "report_data"} that guests send
+// when they run in no TEE.
+const SampleFormat = "kbs-sample"
+
+// DecodeEvidence turns a primary or device evidence value of the KBS tee
+// into attest.Evidence. It accepts Cloister's evidence envelope (the JSON
+// form of attest.Evidence: {"format", "data", "aux"}, data and aux in
+// standard base64), which kbs.Client sends for every TEE, and the sample
+// form of the sample and sampledevice TEEs.
+func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
+	}
+	switch {
+	case tee == "sample" || tee == "sampledevice":
+		return attest.Evidence{Format: SampleFormat, Data: bytes.Clone(raw)}, nil
+	case probe["data"] != nil:
+		var ev attest.Evidence
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: %w", tee, err)
+		}
+		if len(ev.Data) == 0 {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data", tee)
+		}
+		if ev.Format == "" {
+			ev.Format = formatForTEE(tee)
+		}
+		if ev.Format != formatForTEE(tee) {
+			return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
+		}
+		return ev, nil
+	}
+	// TODO: accept the guest attesters' native JSON forms (the sev crate's
+	// report object for snp, the base64 quote for tdx and sgx), so that
+	// unmodified Trustee guests can attest with real hardware evidence.
+	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
+}
+
+// formatForTEE maps a KBS tee name to the Cloister verifier name.
+func formatForTEE(tee string) string {
+	switch tee {
+	case "sgx", "tdx":
+		return "dcap"
+	case "az-snp-vtpm", "az-tdx-vtpm":
+		return string(attest.TEEAzureVTPM)
+	case "nvidia":
+		return string(attest.TEENVGPU)
+	}
+	return tee
+}
+
+// SampleVerifier reads the evidence of the sample TEEs. Sample evidence is
+// unsigned, so it proves nothing about hardware: the claims are labelled
+// emulated, the trust anchor a test key, and the signature check a
+// required check that did not run, so the default appraisal rejects them.
+// It exists so that guests without a TEE can exercise the protocol.
+type SampleVerifier struct{}
+
+// Name returns SampleFormat.
+func (SampleVerifier) Name() string { return SampleFormat }
+
+// Detect reports whether data has the sample evidence members.
+func (SampleVerifier) Detect(data []byte) bool {
+	var s sampleEvidence
+	return json.Unmarshal(data, &s) == nil && s.SVN != "" && s.ReportData != ""
+}
+
+type sampleEvidence struct {
+	SVN        string `json:"svn"`
+	ReportData string `json:"report_data"`
+}
+
+// Verify decodes the sample evidence; report_data is standard base64.
+func (SampleVerifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	var s sampleEvidence
+	if err := json.Unmarshal(ev.Data, &s); err != nil {
+		return nil, attest.Malformed("sample evidence", "not a JSON object {svn, report_data}", err)
+	}
+	rd, err := base64.StdEncoding.Strict().DecodeString(s.ReportData)
+	if err != nil {
+		return nil, attest.Malformed("report_data", "not standard base64", err)
+	}
+	c := &attest.Claims{
+		TEE:      "sample",
+		Emulated: true,
+		TrustAnchor: attest.TrustAnchorRef{Kind: attest.AnchorCallerKey, TestKey: true,
+			Name: "none: sample evidence carries no signature"},
+		ReportData: rd,
+		VerifiedAt: opts.Time(),
+	}
+	c.SetAttribute("svn", s.SVN)
+	c.Skip("signature", true, "sample evidence is unsigned and proves no TEE")
+	return c, nil
+}

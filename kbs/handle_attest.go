@@ -1,0 +1,357 @@
+package kbs
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// attestFailedDetail is Trustee's detail for every /attest failure; the
+// cause goes to the log and the audit record, not to the client.
+const attestFailedDetail = "Attestation error: RCAR handshake Attest failed"
+
+// handleAttest verifies an Attestation for the session in the cookie and
+// answers with an EAR token. The processing order is Trustee's: session,
+// already attested, nonce, evidence and binding, appraisal, token.
+func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	start := s.now()
+	tee := "unknown"
+	fail := func(sessionID string, err error) {
+		s.logger().Info("kbs attest rejected", "request_id", requestID(r), "session", sessionID, "tee", tee, "error", err)
+		s.observeAttestation(tee, "error", start)
+		if sessionID != "" {
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: "session:" + sessionID,
+				TEE: tee, Verdict: "rejected", Reason: err.Error()})
+		}
+		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
+	}
+
+	cookie, err := r.Cookie(SessionCookie)
+	if err != nil {
+		fail("", errors.New("no kbs-session-id cookie"))
+		return
+	}
+	sess, err := s.Store.GetSession(ctx, cookie.Value)
+	if err != nil {
+		fail("", fmt.Errorf("session %.64q: %w", cookie.Value, err))
+		return
+	}
+	tee = sess.TEE
+	if sess.State == store.SessionAttested {
+		setSessionCookie(w, sess.ID, sess.Expires)
+		writeJSON(w, AttestationToken{Token: sess.Token})
+		return
+	}
+
+	body, err := readBody(w, r, s.maxBody())
+	if err != nil {
+		fail(sess.ID, err)
+		return
+	}
+	att, err := ParseAttestation(body)
+	if err != nil {
+		fail(sess.ID, err)
+		return
+	}
+	if att.RuntimeData.Nonce != sess.Nonce {
+		fail(sess.ID, attest.Errorf(attest.ErrBinding, "runtime-data.nonce", "nonce is not the one this session issued").
+			WithFix("send the nonce of this session's challenge; each nonce is valid for one session only"))
+		return
+	}
+	if err := checkTEEKey(att.RuntimeData.TEEPubKey); err != nil {
+		fail(sess.ID, err)
+		return
+	}
+
+	result, verdicts, err := s.appraiseAll(ctx, sess, att)
+	if err != nil {
+		fail(sess.ID, err)
+		return
+	}
+	token, err := s.Signer.Sign(result, s.now())
+	if err != nil {
+		fail(sess.ID, fmt.Errorf("sign EAR token: %w", err))
+		return
+	}
+
+	primary := verdicts[0]
+	status := result.Submods["cpu0"].Status
+	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
+	claimsJSON, _ := json.Marshal(primary.Claims)
+	claimsSum := sha256.Sum256(claimsJSON)
+	err = s.Store.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.ConsumeNonce(ctx, sess.Nonce, s.now()); err != nil {
+			return err
+		}
+		if err := tx.MarkAttested(ctx, sess.ID, store.Attestation{Token: token, TEEPublicKey: keyJSON,
+			ClaimsDigest: hex.EncodeToString(claimsSum[:])}); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: "session:" + sess.ID,
+			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
+			Verdict: string(status), Reason: reasonText(primary)})
+		return err
+	})
+	if err != nil {
+		fail(sess.ID, fmt.Errorf("record attestation: %w", err))
+		return
+	}
+
+	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sess.ID, "tee", sess.TEE,
+		"status", status, "token_id", result.ID)
+	s.observeAttestation(sess.TEE, string(status), start)
+	setSessionCookie(w, sess.ID, sess.Expires)
+	writeJSON(w, AttestationToken{Token: token})
+}
+
+// checkTEEKey rejects a tee-pubkey that no JWE could be built for, so that
+// a token is never issued for a key the resource endpoint cannot use.
+func checkTEEKey(k TEEPubKey) error {
+	switch {
+	case k.Kty == "EC" && k.Alg == AlgECDHESA256KW:
+		_, err := k.ECDHPublicKey()
+		return err
+	case k.Kty == "RSA" && k.Alg == AlgRSAOAEP256:
+		_, err := k.RSAPublicKey()
+		return err
+	}
+	return fmt.Errorf("unsupported tee-pubkey: kty %q with alg %q; use EC with %s or RSA with %s",
+		k.Kty, k.Alg, AlgECDHESA256KW, AlgRSAOAEP256)
+}
+
+// appraiseAll verifies the primary evidence and every device's evidence,
+// checks that each binds its runtime-data digest, and builds the EAR claim
+// set. The first verdict is the primary one.
+func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Attestation) (*ear.Result, []*Verdict, error) {
+	key := att.RuntimeData.TEEPubKey
+	additional := att.TEEEvidence.AdditionalEvidence
+	digest, err := PrimaryDigest(DefaultHash, sess.Nonce, key, additional)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := DecodeEvidence(sess.TEE, att.TEEEvidence.PrimaryEvidence)
+	if err != nil {
+		return nil, nil, attest.Malformed("tee-evidence.primary_evidence", "cannot decode", err)
+	}
+	v, err := s.appraiseBound(ctx, sess.TEE, ev, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if att.InitData != nil {
+		if err := checkInitData(sess.TEE, att.InitData, v.Claims); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	runtimeClaims := map[string]any{"tee-pubkey": key, "nonce": sess.Nonce, "additional-evidence": additional}
+	result := &ear.Result{Nonce: sess.Nonce, Submods: map[string]*ear.Appraisal{
+		"cpu0": submod(sess.TEE, v, runtimeClaims, att.InitData),
+	}}
+	verdicts := []*Verdict{v}
+
+	devices, err := parseAdditionalEvidence(additional)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(devices) > 0 {
+		deviceDigest, err := DeviceDigest(DefaultHash, sess.Nonce, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		counts := map[string]int{}
+		for _, d := range devices {
+			ev, err := DecodeEvidence(d.tee, d.evidence)
+			if err != nil {
+				return nil, nil, attest.Malformed("tee-evidence.additional_evidence."+d.tee, "cannot decode", err)
+			}
+			dv, err := s.appraiseBound(ctx, d.tee, ev, deviceDigest)
+			if err != nil {
+				return nil, nil, fmt.Errorf("device %s: %w", d.tee, err)
+			}
+			class := deviceClass(d.tee)
+			name := fmt.Sprintf("%s%d", class, counts[class])
+			counts[class]++
+			result.Submods[name] = submod(d.tee, dv, map[string]any{"tee-pubkey": key, "nonce": sess.Nonce}, nil)
+			verdicts = append(verdicts, dv)
+		}
+	}
+	return result, verdicts, nil
+}
+
+// appraiseBound verifies and appraises ev and checks that its report data
+// is the runtime-data digest in the TEE's placement.
+func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Evidence, digest []byte) (*Verdict, error) {
+	v, err := s.Appraiser.Appraise(ctx, tee, ev)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil || v.Claims == nil || v.Decision == nil {
+		return nil, fmt.Errorf("appraiser returned no claims for %s evidence", tee)
+	}
+	want := ReportDataFor(tee, digest)
+	if subtle.ConstantTimeCompare(v.Claims.ReportData, want) != 1 {
+		return nil, attest.Errorf(attest.ErrBinding, "report data", "evidence does not bind this session's runtime data (nonce and TEE key)").
+			WithValues(hex.EncodeToString(v.Claims.ReportData), hex.EncodeToString(want)).
+			WithFix("put the SHA-384 of the canonical runtime data {additional-evidence, nonce, tee-pubkey} into the report data")
+	}
+	return v, nil
+}
+
+// submod builds the EAR appraisal of one verdict.
+func submod(tee string, v *Verdict, runtimeClaims map[string]any, initData *InitData) *ear.Appraisal {
+	tv := ear.TrustVectorFor(v.Decision.Reasons)
+	status := tv.Status()
+	if !v.Decision.Accepted && status != ear.StatusContraindicated {
+		// A policy that rejected must never yield a usable status, even
+		// when its reasons map to milder trust values.
+		status = ear.StatusContraindicated
+	}
+	reportData := hex.EncodeToString(v.Claims.ReportData)
+	if tee == "sample" || tee == "sampledevice" {
+		reportData = base64.StdEncoding.EncodeToString(v.Claims.ReportData)
+	}
+	annotated := map[string]any{
+		tee:                   v.Claims,
+		"report_data":         reportData,
+		"runtime_data_claims": runtimeClaims,
+	}
+	if initData != nil {
+		annotated["init_data"] = initDataDigestHex(initData)
+	}
+	c := v.Claims
+	return &ear.Appraisal{
+		Status:            status,
+		TrustVector:       &tv,
+		PolicyID:          v.PolicyID,
+		AnnotatedEvidence: annotated,
+		KeyClaims: &ear.KeyClaims{TEE: string(c.TEE), Emulated: c.Emulated, Measurement: hex.EncodeToString(c.Measurement),
+			ReportData: hex.EncodeToString(c.ReportData), HostData: hex.EncodeToString(c.HostData),
+			TCBStatus: c.TCB.Status, Debug: c.Debug},
+		Digests: &ear.Digests{Evidence: v.EvidenceDigest, Collateral: v.CollateralDigest, Policy: v.PolicyDigest},
+		Reasons: v.Decision.Reasons,
+	}
+}
+
+// deviceClass names the EAR submodule class of a device TEE, as Trustee
+// does: gpu for GPUs and the sample device, dcu for Hygon DCUs.
+func deviceClass(tee string) string {
+	switch tee {
+	case "hygondcu":
+		return "dcu"
+	case "nvidia", "sampledevice":
+		return "gpu"
+	}
+	return tee
+}
+
+type deviceEvidence struct {
+	tee      string
+	evidence json.RawMessage
+}
+
+// parseAdditionalEvidence reads the additional_evidence string, a JSON
+// object of TEE name to evidence, in name order.
+func parseAdditionalEvidence(s string) ([]deviceEvidence, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, attest.Malformed("tee-evidence.additional_evidence", "not a JSON object of TEE name to evidence", err)
+	}
+	var out []deviceEvidence
+	for name, ev := range m {
+		if !knownTEEs[name] {
+			return nil, attest.Errorf(attest.ErrUnsupported, "tee-evidence.additional_evidence", "unknown device TEE %q", name)
+		}
+		out = append(out, deviceEvidence{tee: name, evidence: ev})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].tee < out[j].tee })
+	return out, nil
+}
+
+// initDataAlgorithm finds the top-level algorithm key of an init-data TOML
+// document. NOTE: this reads only that key, not the whole TOML grammar;
+// the digest covers the whole text, so nothing else needs parsing here.
+var initDataAlgorithm = regexp.MustCompile(`(?m)^\s*algorithm\s*=\s*"([A-Za-z0-9]+)"\s*$`)
+
+func initDataDigest(d *InitData) ([]byte, error) {
+	if d.Format != "toml" {
+		return nil, attest.Errorf(attest.ErrUnsupported, "init-data.format", "format %q is not supported", d.Format).WithFix("send init-data as toml")
+	}
+	m := initDataAlgorithm.FindStringSubmatch(d.Body)
+	if m == nil {
+		return nil, attest.Errorf(attest.ErrMalformed, "init-data.algorithm", "the init-data document names no algorithm")
+	}
+	return HashAlgorithm(strings.ToLower(m[1])).Sum([]byte(d.Body))
+}
+
+func initDataDigestHex(d *InitData) string {
+	sum, err := initDataDigest(d)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(sum)
+}
+
+// checkInitData compares the init-data digest with the launch-time field
+// that carries it: SEV-SNP HOST_DATA or TDX MRCONFIGID (Claims.HostData),
+// the digest zero-padded or cut to the field's size.
+func checkInitData(tee string, d *InitData, c *attest.Claims) error {
+	sum, err := initDataDigest(d)
+	if err != nil {
+		return err
+	}
+	if tee != "snp" && tee != "tdx" {
+		return attest.Errorf(attest.ErrUnsupported, "init-data", "init data is not supported for %s evidence", tee)
+	}
+	if len(c.HostData) == 0 {
+		return attest.Errorf(attest.ErrBinding, "host data", "the evidence has no host data to bind the init data")
+	}
+	want := resize(sum, len(c.HostData))
+	if subtle.ConstantTimeCompare(c.HostData, want) != 1 {
+		return attest.Errorf(attest.ErrBinding, "host data", "host data does not equal the init-data digest").
+			WithValues(c.HostData.String(), hex.EncodeToString(want))
+	}
+	return nil
+}
+
+func reasonText(v *Verdict) string {
+	var msgs []string
+	for _, r := range v.Decision.Reasons {
+		msgs = append(msgs, r.Rule+": "+r.Message)
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (s *Server) observeAttestation(tee, status string, start time.Time) {
+	if s.Observer != nil {
+		s.Observer.Attestation(tee, status, s.now().Sub(start))
+	}
+}
+
+// auditGrouped appends rec through group commit and logs a failure; the
+// request it belongs to has already been rejected.
+func (s *Server) auditGrouped(ctx context.Context, rec store.AuditRecord) error {
+	rec.Time = s.now()
+	if _, err := s.Store.AppendAuditGrouped(ctx, rec); err != nil {
+		s.logger().Error("kbs: audit append failed", "action", rec.Action, "error", err)
+		return err
+	}
+	return nil
+}

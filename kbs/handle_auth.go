@@ -1,0 +1,105 @@
+package kbs
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// nonceSize is the number of random bytes in a challenge nonce.
+const nonceSize = 32
+
+// handleAuth answers a Request with a Challenge and a new session.
+func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
+	fail := func(cause string) {
+		s.logger().Info("kbs auth rejected", "request_id", requestID(r), "reason", cause)
+		NewProblem(ProblemAttestationError, "Attestation error: RCAR handshake Auth failed: "+cause).Write(w)
+	}
+	body, err := readBody(w, r, s.maxBody())
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	req, err := ParseRequest(body)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	if !versionMatches(req.Version) {
+		// Guests recognise an incompatible server by this exact phrase.
+		fail("KBS Client Protocol Version Mismatch: expect =" + ProtocolVersion + " while the request is " + req.Version)
+		return
+	}
+
+	id, err := newID()
+	if err != nil {
+		fail("session ID generation failed")
+		return
+	}
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		fail("nonce generation failed")
+		return
+	}
+	now := s.now()
+	sess := store.Session{
+		ID:      id,
+		Nonce:   base64.StdEncoding.EncodeToString(nonce),
+		TEE:     req.TEE,
+		Created: now,
+		Expires: now.Add(s.sessionTimeout()),
+	}
+	if err := s.Store.CreateSession(r.Context(), sess); err != nil {
+		s.logger().Error("kbs auth: store session failed", "request_id", requestID(r), "error", err)
+		fail("session could not be stored")
+		return
+	}
+
+	setSessionCookie(w, sess.ID, sess.Expires)
+	// extra-params "" selects the default hash (SHA-384), as Trustee's
+	// built-in attestation service does for every TEE it supports here.
+	writeJSON(w, Challenge{Nonce: sess.Nonce, ExtraParams: json.RawMessage(`""`)})
+}
+
+// buildMetadata is a semver build-metadata suffix: dot-separated
+// non-empty identifiers of ASCII letters, digits and hyphens.
+var buildMetadata = regexp.MustCompile(`^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$`)
+
+// versionMatches implements the semver requirement =0.4.0: major, minor
+// and patch equal, no pre-release, build metadata ignored.
+func versionMatches(v string) bool {
+	core, build, hasBuild := strings.Cut(v, "+")
+	if hasBuild && !buildMetadata.MatchString(build) {
+		return false
+	}
+	return core == ProtocolVersion
+}
+
+// errBodyTooLarge reports a body over the server's limit.
+var errBodyTooLarge = errors.New("request body exceeds the size limit")
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge
+	}
+	return body, err
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}

@@ -1,0 +1,162 @@
+package kbs
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// resourceSegment is the syntax of each resource path segment.
+var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
+
+// teePubKeyPointers are the claim paths where Trustee looks for the TEE
+// key, in its order; Cloister's own tokens use the EAR one.
+var teePubKeyPointers = [][]string{
+	{"submods", "cpu0", "ear.veraison.annotated-evidence", "runtime_data_claims", "tee-pubkey"},
+	{"tee-pubkey"},
+}
+
+// handleResource releases the secret at path as a JWE to the TEE key of
+// the caller's verified token.
+func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path string) {
+	ctx := r.Context()
+	start := s.now()
+	deny := func(p *Problem, outcome, requester string, err error) {
+		s.logger().Info("kbs resource denied", "request_id", requestID(r), "resource", path,
+			"requester", requester, "problem", p.Variant(), "error", err)
+		if requester != "" {
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester,
+				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err)})
+		}
+		if s.Observer != nil {
+			s.Observer.Release(outcome, s.now().Sub(start))
+		}
+		p.Write(w)
+	}
+
+	segments := strings.Split(path, "/")
+	if len(segments) != 3 || !resourceSegment.MatchString(segments[0]) ||
+		!resourceSegment.MatchString(segments[1]) || !resourceSegment.MatchString(segments[2]) {
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_path", "",
+			errors.New("resource path must be <repository>/<type>/<tag> of letters, digits, '_', '-' and '.'"))
+		return
+	}
+
+	token, requester := s.tokenFor(r)
+	if token == "" {
+		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", "", nil)
+		return
+	}
+	verified, err := s.Tokens.Verify(token, s.now())
+	if err != nil {
+		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
+		return
+	}
+	requester = "token:" + verified.Result.ID
+	key, err := teePubKeyFromClaims(verified.Claims)
+	if err != nil {
+		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
+		return
+	}
+
+	allowed, err := s.Authz.Allow(ctx, verified.Claims, path, r.URL.Query())
+	if err != nil {
+		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)
+		return
+	}
+	if !allowed {
+		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester, errors.New("the resource policy denied the request"))
+		return
+	}
+
+	secret, err := s.Store.GetSecret(ctx, path)
+	if err != nil {
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "not_found", requester, err)
+		return
+	}
+	resp, err := Encrypt(key, secret.Value)
+	if err != nil {
+		deny(NewProblem(ProblemJweError, "JWE failed"), "jwe_error", requester, err)
+		return
+	}
+	// The release is recorded durably before the secret leaves.
+	if err := s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditRelease, Requester: requester,
+		TEE: teeOfClaims(verified.Claims), Resource: path, Verdict: "released"}); err != nil {
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "audit_error", "", err)
+		return
+	}
+
+	s.logger().Info("kbs resource released", "request_id", requestID(r), "resource", path, "requester", requester)
+	if s.Observer != nil {
+		s.Observer.Release("released", s.now().Sub(start))
+	}
+	writeJSON(w, resp)
+}
+
+// tokenFor returns the token of an attested, unexpired cookie session,
+// else the bearer token, else "".
+func (s *Server) tokenFor(r *http.Request) (token, requester string) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		sess, err := s.Store.GetSession(r.Context(), c.Value)
+		if err == nil && sess.State == store.SessionAttested && sess.Token != "" {
+			return sess.Token, "session:" + sess.ID
+		}
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(tok) != "" {
+			return strings.TrimSpace(tok), "bearer"
+		}
+	}
+	return "", ""
+}
+
+// teePubKeyFromClaims finds the TEE key in verified token claims.
+func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
+	for _, ptr := range teePubKeyPointers {
+		v, ok := lookup(claims, ptr)
+		if !ok {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return TEEPubKey{}, err
+		}
+		var k TEEPubKey
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return TEEPubKey{}, err
+		}
+		return k, nil
+	}
+	return TEEPubKey{}, errors.New("token claims hold no tee-pubkey")
+}
+
+func lookup(v any, path []string) (any, bool) {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[p]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func teeOfClaims(claims map[string]any) string {
+	v, _ := lookup(claims, []string{"submods", "cpu0", "cloister.key-claims", "tee"})
+	s, _ := v.(string)
+	return s
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

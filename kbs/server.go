@@ -1,0 +1,159 @@
+package kbs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "kbs-session-id"
+
+// Defaults of the Server's limits.
+const (
+	// DefaultSessionTimeout is the session and nonce lifetime, counted
+	// from /auth and never extended.
+	DefaultSessionTimeout = 5 * time.Minute
+	// DefaultMaxBodySize bounds /auth and /attest bodies. Composite
+	// evidence with GPU reports can approach Trustee's 2 MiB default.
+	DefaultMaxBodySize = 4 << 20
+)
+
+// Verdict is the outcome of verifying and appraising one piece of
+// evidence.
+type Verdict struct {
+	Claims   *attest.Claims
+	Decision *appraise.Decision
+	// PolicyID names the appraisal policy and its digest.
+	PolicyID     string
+	PolicyDigest string
+	// EvidenceDigest is the hex SHA-256 of the evidence bytes.
+	EvidenceDigest string
+	// CollateralDigest is the hex SHA-256 over the digests of the
+	// collateral items the verifier used.
+	CollateralDigest string
+}
+
+// Appraiser verifies and appraises evidence for the KBS.
+type Appraiser interface {
+	// Appraise verifies ev, the evidence of the KBS tee, and appraises the
+	// claims. An error means the evidence did not verify; a rejection by
+	// the policy is a Verdict whose Decision is not accepted.
+	Appraise(ctx context.Context, tee string, ev attest.Evidence) (*Verdict, error)
+}
+
+// Authorizer decides whether a verified token may read a resource.
+type Authorizer interface {
+	// Allow returns true when the holder of a token with these claims
+	// may read the resource at path ("repository/type/tag"). An error
+	// means the policy could not be evaluated.
+	Allow(ctx context.Context, claims map[string]any, path string, query map[string][]string) (bool, error)
+}
+
+// Observer receives the events that metrics count. Its methods must not
+// block.
+type Observer interface {
+	Attestation(tee string, status string, d time.Duration)
+	Release(outcome string, d time.Duration)
+}
+
+// Server serves the KBS endpoints under /kbs/v0/.
+type Server struct {
+	Store     store.Store
+	Appraiser Appraiser
+	Authz     Authorizer
+	Signer    *ear.Signer
+	// Tokens verifies bearer tokens; it must trust Signer's key.
+	Tokens *ear.Verifier
+	// SessionTimeout is the session and nonce lifetime; zero means
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
+	MaxBodySize int64
+	Logger      *slog.Logger
+	Observer    Observer
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) sessionTimeout() time.Duration {
+	if s.SessionTimeout > 0 {
+		return s.SessionTimeout
+	}
+	return DefaultSessionTimeout
+}
+
+func (s *Server) maxBody() int64 {
+	if s.MaxBodySize > 0 {
+		return s.MaxBodySize
+	}
+	return DefaultMaxBodySize
+}
+
+// ServeHTTP routes /kbs/v0/auth, /kbs/v0/attest and
+// /kbs/v0/resource/<repository>/<type>/<tag>. Any other path, and a
+// method the protocol does not define, is answered like Trustee does: 404
+// PluginNotFound with the error body that guests parse.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/kbs/v0/")
+	if !ok {
+		NewProblem(ProblemInvalidRequestPath, "Request path "+r.URL.Path+" is invalid").Write(w)
+		return
+	}
+	plugin, _, _ := strings.Cut(rest, "/")
+	switch {
+	case rest == "auth" && r.Method == http.MethodPost:
+		s.handleAuth(w, r)
+	case rest == "attest" && r.Method == http.MethodPost:
+		s.handleAttest(w, r)
+	case plugin == "resource" && r.Method == http.MethodGet:
+		s.handleResource(w, r, strings.TrimPrefix(rest, "resource/"))
+	default:
+		NewProblem(ProblemPluginNotFound, "Plugin "+plugin+" not found").Write(w)
+	}
+}
+
+// newID returns a random UUID v4 in simple form (32 lower-case hex digits),
+// the form of Trustee's session IDs.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b[:]), nil
+}
+
+// setSessionCookie sets the session cookie with only an Expires attribute,
+// as Trustee does: guests apply the default path /kbs/v0 and send it back
+// on plain HTTP too.
+func setSessionCookie(w http.ResponseWriter, id string, expires time.Time) {
+	w.Header().Add("Set-Cookie", SessionCookie+"="+id+"; Expires="+expires.UTC().Format(http.TimeFormat))
+}
+
+// requestID returns the request ID the service's middleware set, for logs.
+func requestID(r *http.Request) string { return r.Header.Get("X-Request-Id") }

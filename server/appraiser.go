@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/policy"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// DefaultResourcePolicyName is the name of the resource policy in the
+// store; when it is absent, policy.DefaultResource applies.
+const DefaultResourcePolicyName = "default"
+
+// appraiser verifies evidence with the registered verifiers and appraises
+// the claims with the attestation policy of the claims' TEE: the store's
+// attestation policy named after the TEE ("snp"), or
+// policy.DefaultAttestation for that TEE.
+type appraiser struct {
+	store       store.Store
+	engine      *policy.Engine
+	verify      attest.Options
+	config      policy.Config
+	now         func() time.Time
+	verifyTimer func(d time.Duration)
+}
+
+func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence) (*kbs.Verdict, error) {
+	opts := a.verify
+	opts.At = a.now()
+
+	start := time.Now()
+	var claims *attest.Claims
+	var err error
+	if ev.Format == kbs.SampleFormat {
+		claims, err = kbs.SampleVerifier{}.Verify(ctx, ev, opts)
+	} else {
+		claims, err = attest.Verify(ctx, ev, opts)
+	}
+	if a.verifyTimer != nil {
+		a.verifyTimer(time.Since(start))
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	mod, err := attestationPolicy(ctx, a.store, claims.TEE)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := a.store.ActiveReferenceValues(ctx, opts.At)
+	if err != nil {
+		return nil, fmt.Errorf("read reference values: %w", err)
+	}
+	d, err := a.engine.Appraise(ctx, mod, claims, a.config, refs)
+	if err != nil {
+		return nil, err
+	}
+
+	evidenceSum := sha256.Sum256(ev.Data)
+	return &kbs.Verdict{
+		Claims:           claims,
+		Decision:         d,
+		PolicyID:         mod.ID(),
+		PolicyDigest:     mod.Digest(),
+		EvidenceDigest:   hex.EncodeToString(evidenceSum[:]),
+		CollateralDigest: collateralDigest(claims),
+	}, nil
+}
+
+// attestationPolicy returns the store's attestation policy for tee, or the
+// default one.
+func attestationPolicy(ctx context.Context, st store.Store, tee attest.TEE) (policy.Module, error) {
+	p, err := st.GetPolicy(ctx, store.PolicyAttestation, string(tee))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return policy.DefaultAttestation(tee), nil
+	case err != nil:
+		return policy.Module{}, fmt.Errorf("read attestation policy %s: %w", tee, err)
+	}
+	return policy.Module{Name: p.Name, Text: p.Module}, nil
+}
+
+// collateralDigest is the SHA-256 over the digests of the certificates and
+// collateral items the verifier used, in the order it reports them.
+func collateralDigest(c *attest.Claims) string {
+	if len(c.Chain) == 0 && len(c.Collateral) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, cert := range c.Chain {
+		h.Write(cert.SHA256)
+	}
+	for _, item := range c.Collateral {
+		h.Write(item.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// authorizer evaluates the store's resource policy, or the default one.
+type authorizer struct {
+	store  store.Store
+	engine *policy.Engine
+}
+
+func (a *authorizer) Allow(ctx context.Context, claims map[string]any, path string, query map[string][]string) (bool, error) {
+	mod := policy.DefaultResource()
+	p, err := a.store.GetPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName)
+	switch {
+	case err == nil:
+		mod = policy.Module{Name: p.Name, Text: p.Module}
+	case !errors.Is(err, store.ErrNotFound):
+		return false, fmt.Errorf("read resource policy: %w", err)
+	}
+	res := policy.Resource{Path: path}
+	if parts := splitPath(path); len(parts) == 3 {
+		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
+	}
+	return a.engine.Allow(ctx, mod, claims, res, query)
+}

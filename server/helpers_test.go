@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/snp"
+)
+
+// backend names one store the service suite runs against.
+type backend struct {
+	name string
+	// config returns a store configuration; each call gives a fresh
+	// database.
+	config func(t testing.TB) store.Config
+}
+
+// backends returns SQLite and, when CLOISTER_TEST_POSTGRES_URL is set,
+// PostgreSQL in a fresh schema per call. Without the variable PostgreSQL
+// is skipped, except under CI, where the test fails.
+func backends(t testing.TB) []backend {
+	list := []backend{{name: "sqlite", config: func(t testing.TB) store.Config {
+		return store.Config{DataDir: t.TempDir()}
+	}}}
+	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLOISTER_TEST_POSTGRES_URL is not set under CI; run scripts/test, which starts PostgreSQL")
+		}
+		t.Log("CLOISTER_TEST_POSTGRES_URL is not set; skipping PostgreSQL (scripts/test starts one)")
+		return list
+	}
+	return append(list, backend{name: "postgres", config: func(t testing.TB) store.Config {
+		return store.Config{DatabaseURL: freshSchema(t, base)}
+	}})
+}
+
+// freshSchema creates a schema with a random name, drops it when the test
+// ends, and returns base with search_path set to it.
+func freshSchema(t testing.TB, base string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", base, err)
+	}
+	defer db.Close()
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	schema := "cloister_server_test_" + hex.EncodeToString(suffix)
+	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// clock is a settable time source shared by the store and the service.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// emulators are created once per test binary, because each generates two
+// RSA-4096 keys.
+var (
+	emulatorsOnce sync.Once
+	emulators     map[string]*snp.Emulator
+	emulatorsErr  error
+)
+
+// otherMeasurement is the launch measurement of the "unknown" emulator,
+// which no reference value lists.
+var otherMeasurement = make([]byte, 48)
+
+func testEmulators(t testing.TB) map[string]*snp.Emulator {
+	t.Helper()
+	emulatorsOnce.Do(func() {
+		for i := range otherMeasurement {
+			otherMeasurement[i] = 0x5a
+		}
+		emulators = map[string]*snp.Emulator{}
+		for name, opts := range map[string]snp.EmulatorOptions{
+			"good":    {},
+			"debug":   {Debug: true},
+			"unknown": {Measurement: otherMeasurement},
+		} {
+			e, err := snp.NewEmulator(opts)
+			if err != nil {
+				emulatorsErr = err
+				return
+			}
+			emulators[name] = e
+		}
+	})
+	if emulatorsErr != nil {
+		t.Fatal(emulatorsErr)
+	}
+	return emulators
+}
+
+// testService is a running service on loopback with its store.
+type testService struct {
+	*httptest.Server
+	store store.Store
+	clock *clock
+	srv   *Server
+}
+
+type serviceOptions struct {
+	allowEmulated bool
+	admin         http.Handler
+}
+
+const testSecretPath = "default/key/db"
+
+var testSecret = []byte("postgres password: correct horse battery staple")
+
+// startService opens a store from b, registers the good emulator's
+// measurement as a reference value, stores testSecret, and serves the
+// service on 127.0.0.1.
+func startService(t testing.TB, b backend, o serviceOptions) *testService {
+	t.Helper()
+	ems := testEmulators(t)
+	clk := &clock{}
+	cfg := b.config(t)
+	mk := make([]byte, store.MasterKeySize)
+	rand.Read(mk)
+	key, err := store.NewMasterKey(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MasterKey = key
+	cfg.Now = clk.Now
+	cfg.Logger = quietLogger()
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open %s store: %v", b.name, err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	anchors := &collateral.Set{}
+	for _, e := range ems {
+		anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "emulator", Raw: e.Root().Raw, Certificate: e.Root()})
+	}
+	good := goodMeasurement(t)
+	if _, err := st.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: good}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutSecret(ctx, testSecretPath, testSecret); err != nil {
+		t.Fatal(err)
+	}
+
+	signingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{
+		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors,
+		Admin: o.admin, Logger: quietLogger(), Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &testService{Server: ts, store: st, clock: clk, srv: srv}
+}
+
+var (
+	goodMeasurementOnce  sync.Once
+	goodMeasurementValue string
+)
+
+// goodMeasurement returns the launch measurement the good emulator
+// reports, read from its own evidence.
+func goodMeasurement(t testing.TB) string {
+	goodMeasurementOnce.Do(func() {
+		ev, err := testEmulators(t)["good"].Attest(context.Background(), make([]byte, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := snp.ParseReport(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goodMeasurementValue = hex.EncodeToString(r.Measurement[:])
+	})
+	return goodMeasurementValue
+}
+
+// newClient returns a KBS client for the emulator named name that talks
+// to ts with a cookie jar of its own.
+func (ts *testService) newClient(t testing.TB, name string) *kbs.Client {
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Transport: ts.Client().Transport, Jar: jar}
+	return &kbs.Client{URL: ts.URL, HTTPClient: hc, Attester: testEmulators(t)[name]}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(io.Discard, nil))
+}

@@ -1,0 +1,307 @@
+// Package server is Cloister's attestation service: the Trustee KBS
+// protocol under /kbs/v0/, the admin API under /admin/v0/, the EAR signing
+// keys at /.well-known/jwks.json, Prometheus metrics at /metrics, and
+// /healthz and /readyz. It wires the verifiers (attest), the Rego policies
+// (policy), the token issuer (ear), the KBS handlers (kbs) and the store.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/policy"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// Body size limits per route. KBS bodies carry evidence, which for
+// composite evidence with GPUs exceeds 1 MiB.
+const (
+	maxKBSBody   = 4 << 20
+	maxAdminBody = 1 << 20
+	maxOtherBody = 4 << 10
+	// maxHeaderBytes admits bearer tokens with embedded device evidence,
+	// which can exceed 128 KiB.
+	maxHeaderBytes = 512 << 10
+)
+
+// HTTP server timeouts. The guest gives /attest 60 seconds.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 90 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 30 * time.Second
+	sessionSweep      = time.Minute
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store is the service's state; the Server does not close it.
+	Store store.Store
+	// SigningKey signs EAR tokens (P-256, ES256).
+	SigningKey *ecdsa.PrivateKey
+	// TokenLifetime is the EAR token lifetime; zero means
+	// ear.DefaultLifetime.
+	TokenLifetime time.Duration
+	// SessionTimeout is the KBS session and nonce lifetime; zero means
+	// kbs.DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// AllowEmulated lets the default attestation policy accept emulated
+	// TEEs. Emulated evidence verifies only against TrustAnchors.
+	AllowEmulated bool
+	// TCBStatuses replaces the accepted TCB statuses when not empty.
+	TCBStatuses []string
+	// TrustAnchors are explicitly trusted roots, such as the development
+	// root of an emulated TEE.
+	TrustAnchors *collateral.Set
+	// Collateral supplies certificates, CRLs and TCB documents offline.
+	Collateral collateral.Source
+	// Admin, when set, serves /admin/v0/. It authenticates its callers
+	// itself.
+	Admin http.Handler
+	// Issuer is the iss claim of EAR tokens.
+	Issuer string
+	// Logger receives JSON logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP service.
+type Server struct {
+	cfg     Config
+	kbs     *kbs.Server
+	signer  *ear.Signer
+	metrics *metrics
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New builds a Server from cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.SigningKey == nil {
+		return nil, errors.New("server: Store and SigningKey are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "cloister"
+	}
+	signer, err := ear.NewSigner(cfg.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	signer.Lifetime = cfg.TokenLifetime
+	signer.Issuer = cfg.Issuer
+
+	m := newMetrics()
+	engine := policy.NewEngine()
+	s := &Server{cfg: cfg, signer: signer, metrics: m, log: cfg.Logger}
+	s.kbs = &kbs.Server{
+		Store: cfg.Store,
+		Appraiser: &appraiser{
+			store:  cfg.Store,
+			engine: engine,
+			verify: attest.Options{Collateral: cfg.Collateral, TrustAnchors: cfg.TrustAnchors},
+			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses},
+			now:    cfg.Now,
+			verifyTimer: func(d time.Duration) {
+				m.verifyLatency.Observe(d.Seconds())
+			},
+		},
+		Authz:          &authorizer{store: cfg.Store, engine: engine},
+		Signer:         signer,
+		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer},
+		SessionTimeout: cfg.SessionTimeout,
+		MaxBodySize:    maxKBSBody,
+		Logger:         cfg.Logger,
+		Observer:       m,
+		Now:            cfg.Now,
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// JWKS returns the public keys that verify the service's EAR tokens.
+func (s *Server) JWKS() jose.JSONWebKeySet { return s.signer.JWKS() }
+
+// Handler returns the service's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, s.kbs))
+	if s.cfg.Admin != nil {
+		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, s.cfg.Admin))
+	}
+	mux.Handle("GET /.well-known/jwks.json", s.route("jwks", maxOtherBody, http.HandlerFunc(s.handleJWKS)))
+	mux.Handle("GET /metrics", s.route("metrics", maxOtherBody,
+		promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})))
+	mux.Handle("GET /healthz", s.route("healthz", maxOtherBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	})))
+	mux.Handle("GET /readyz", s.route("readyz", maxOtherBody, http.HandlerFunc(s.handleReady)))
+	mux.Handle("/", s.route("other", maxOtherBody, http.NotFoundHandler()))
+	return mux
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	body, err := ear.MarshalJWKS(s.signer.JWKS())
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	w.Write(body)
+}
+
+// handleReady answers 200 when the store answers a read within 2 seconds.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	_, err := s.cfg.Store.GetSession(ctx, "readiness-probe")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("readiness check failed: store unreachable", "error", err)
+		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// requestIDPattern admits caller-supplied request IDs that are safe to log.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// route wraps h with a body limit, a request ID, a log line and metrics.
+func (s *Server) route(name string, maxBody int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+			r.Header.Set("X-Request-Id", id)
+		}
+		w.Header().Set("X-Request-Id", id)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
+		s.metrics.requestLatency.WithLabelValues(name).Observe(d.Seconds())
+		level := slog.LevelDebug
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method,
+			"path", r.URL.Path, "status", rec.status, "duration_ms", float64(d.Microseconds())/1000)
+	})
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully:
+// in-flight requests get 30 seconds to finish. With certFile and keyFile
+// set it serves TLS (1.2 or later).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepSessions(sweepCtx)
+
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("cloister service started", "address", ln.Addr().String(), "tls", certFile != "",
+		"allow_emulated", s.cfg.AllowEmulated, "store", s.cfg.Store.Dialect(), "ear_key_id", s.signer.KeyID())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("cloister service stopping", "reason", context.Cause(ctx))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	s.log.Info("cloister service stopped")
+	return nil
+}
+
+// sweepSessions deletes expired sessions and nonces every minute.
+func (s *Server) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(sessionSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.cfg.Store.ExpireSessions(ctx, s.cfg.Now())
+			if err != nil {
+				s.log.Error("expire KBS sessions failed", "error", err)
+			} else if n > 0 {
+				s.log.Debug("expired KBS sessions", "count", n)
+			}
+		}
+	}
+}
+
+func splitPath(p string) []string { return strings.Split(p, "/") }

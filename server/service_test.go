@@ -1,0 +1,401 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// forEachBackend runs fn as a subtest per store.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// wantProblem checks that err is a KBS problem of the variant and status.
+func wantProblem(t *testing.T, err error, variant string, status int) {
+	t.Helper()
+	var p *kbs.Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("error = %v, want KBS problem %s", err, variant)
+	}
+	if p.Variant() != variant {
+		t.Errorf("problem type = %s, want %s", p.Type, kbs.ProblemTypePrefix+variant)
+	}
+	if p.Status != status {
+		t.Errorf("status = %d, want %d", p.Status, status)
+	}
+}
+
+func TestReleaseFlow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		ctx := context.Background()
+
+		for _, bearer := range []bool{false, true} {
+			c := ts.newClient(t, "good")
+			c.Bearer = bearer
+			got, err := c.Resource(ctx, testSecretPath)
+			if err != nil {
+				t.Fatalf("bearer=%v: %v", bearer, err)
+			}
+			if !bytes.Equal(got, testSecret) {
+				t.Errorf("bearer=%v: secret = %q, want %q", bearer, got, testSecret)
+			}
+		}
+
+		recs, err := ts.store.ListAudit(ctx, store.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var attests, releases int
+		for _, r := range recs {
+			switch r.Action {
+			case store.AuditAttest:
+				attests++
+				if r.Verdict != string(ear.StatusAffirming) || r.EvidenceDigest == "" || r.PolicyDigest == "" {
+					t.Errorf("attest audit record = %+v", r)
+				}
+			case store.AuditRelease:
+				releases++
+				if r.Resource != testSecretPath {
+					t.Errorf("release audit resource = %q", r.Resource)
+				}
+			}
+		}
+		if attests != 2 || releases != 2 {
+			t.Errorf("audit has %d attest and %d release records, want 2 and 2", attests, releases)
+		}
+	})
+}
+
+// The token is an EAR that a relying party verifies with go-jose from the
+// service's JWKS endpoint, and it carries the claims the KBS reads.
+func TestTokenIsEARVerifiableFromJWKS(t *testing.T) {
+	b := backends(t)[0]
+	ts := startService(t, b, serviceOptions{allowEmulated: true})
+	c := ts.newClient(t, "good")
+	token, err := c.Attest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp, err := ts.Client().Get(ts.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := set.Key(parsed.Headers[0].KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("token kid %q not in JWKS", parsed.Headers[0].KeyID)
+	}
+	var claims map[string]any
+	if err := parsed.Claims(keys[0].Key, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims["eat_profile"] != ear.Profile {
+		t.Errorf("eat_profile = %v", claims["eat_profile"])
+	}
+	cpu0 := claims["submods"].(map[string]any)["cpu0"].(map[string]any)
+	if cpu0["ear.status"] != "affirming" {
+		t.Errorf("ear.status = %v, reasons %v", cpu0["ear.status"], cpu0["cloister.reasons"])
+	}
+	for _, k := range []string{"ear.trustworthiness-vector", "ear.appraisal-policy-id", "cloister.key-claims", "cloister.digests"} {
+		if cpu0[k] == nil {
+			t.Errorf("cpu0 lacks %s", k)
+		}
+	}
+	annotated := cpu0["ear.veraison.annotated-evidence"].(map[string]any)
+	if annotated["runtime_data_claims"].(map[string]any)["tee-pubkey"] == nil {
+		t.Error("token lacks runtime_data_claims.tee-pubkey")
+	}
+	if annotated["snp"] == nil {
+		t.Error("token lacks the snp claims")
+	}
+	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+	if exp-iat != ear.DefaultLifetime.Seconds() {
+		t.Errorf("exp - iat = %v s, want %v", exp-iat, ear.DefaultLifetime.Seconds())
+	}
+}
+
+// Each failure below leaves the guest without the secret and with the
+// problem type and status Trustee's guests expect.
+func TestRejections(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		ctx := context.Background()
+
+		t.Run("policy miss", func(t *testing.T) {
+			_, err := ts.newClient(t, "unknown").Resource(ctx, testSecretPath)
+			wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+		})
+		t.Run("debug TEE", func(t *testing.T) {
+			_, err := ts.newClient(t, "debug").Resource(ctx, testSecretPath)
+			wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+		})
+		t.Run("report data does not bind the key", func(t *testing.T) {
+			c := ts.newClient(t, "good")
+			c.Attester = fixedReportData{testEmulators(t)["good"]}
+			_, err := c.Attest(ctx)
+			wantProblem(t, err, kbs.ProblemAttestationError, http.StatusUnauthorized)
+		})
+		t.Run("no token", func(t *testing.T) {
+			resp := get(t, ts, "/kbs/v0/resource/"+testSecretPath, "")
+			wantProblemResponse(t, resp, kbs.ProblemTokenNotFound, http.StatusUnauthorized)
+		})
+		t.Run("missing resource", func(t *testing.T) {
+			_, err := ts.newClient(t, "good").Resource(ctx, "default/key/absent")
+			wantProblem(t, err, kbs.ProblemPluginInternalError, http.StatusUnauthorized)
+		})
+		t.Run("unknown plugin", func(t *testing.T) {
+			resp := get(t, ts, "/kbs/v0/nonexistent/a/b", "")
+			wantProblemResponse(t, resp, kbs.ProblemPluginNotFound, http.StatusNotFound)
+			resp = get(t, ts, "/kbs/v0/auth", "")
+			wantProblemResponse(t, resp, kbs.ProblemPluginNotFound, http.StatusNotFound)
+		})
+		t.Run("version mismatch", func(t *testing.T) {
+			resp := post(t, ts, nil, "/kbs/v0/auth", `{"version":"0.3.0","tee":"snp","extra-params":""}`)
+			body := wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
+			if !strings.Contains(body, "KBS Client Protocol Version Mismatch: expect =0.4.0 while the request is 0.3.0") {
+				t.Errorf("detail = %s", body)
+			}
+		})
+	})
+}
+
+func TestEmulatedRejectedByDefault(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: false})
+		c := ts.newClient(t, "good")
+		token, err := c.Attest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusOf(t, token); got != ear.StatusContraindicated {
+			t.Errorf("ear.status = %s, want contraindicated", got)
+		}
+		_, err = c.Resource(context.Background(), testSecretPath)
+		wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+	})
+}
+
+func TestReplayedNonce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		jar, _ := cookiejar.New(nil)
+
+		// Session A: a correct attestation body.
+		nonceA := auth(t, ts, jar)
+		bodyA := attestBody(t, nonceA)
+		resp := post(t, ts, jar, "/kbs/v0/attest", bodyA)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("first attest: %s", resp.Status)
+		}
+
+		// Session B: the same body, with session A's nonce and evidence.
+		jarB, _ := cookiejar.New(nil)
+		auth(t, ts, jarB)
+		resp = post(t, ts, jarB, "/kbs/v0/attest", bodyA)
+		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
+	})
+}
+
+func TestExpiredNonce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		jar, _ := cookiejar.New(nil)
+		nonce := auth(t, ts, jar)
+		body := attestBody(t, nonce)
+		ts.clock.Advance(kbs.DefaultSessionTimeout + time.Second)
+		// The cookie jar runs on the real clock, so it still sends the
+		// cookie; the service's clock is past the session's expiry.
+		resp := post(t, ts, jar, "/kbs/v0/attest", body)
+		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
+	})
+}
+
+func TestExpiredToken(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		c := ts.newClient(t, "good")
+		token, err := c.Attest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.clock.Advance(ear.DefaultLifetime + ear.Leeway + time.Second)
+		resp := get(t, ts, "/kbs/v0/resource/"+testSecretPath, token)
+		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
+	})
+}
+
+// A token whose tee-pubkey was swapped for another key fails verification,
+// and the holder of another key cannot decrypt what the service sends.
+func TestDifferentTEEKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		ctx := context.Background()
+		victim := ts.newClient(t, "good")
+		token, err := victim.Attest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Swap the key in the claims; the signature no longer matches.
+		otherKey, _ := kbs.GenerateKey("P-256")
+		otherJWK, _ := kbs.PublicKeyJWK(otherKey)
+		parts := strings.Split(token, ".")
+		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var claims map[string]any
+		json.Unmarshal(payload, &claims)
+		rd := claims["submods"].(map[string]any)["cpu0"].(map[string]any)["ear.veraison.annotated-evidence"].(map[string]any)["runtime_data_claims"].(map[string]any)
+		rd["tee-pubkey"] = otherJWK
+		payload, _ = json.Marshal(claims)
+		forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
+		resp := get(t, ts, "/kbs/v0/resource/"+testSecretPath, forged)
+		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
+
+		// The genuine token releases a JWE only the attested key opens.
+		resp = get(t, ts, "/kbs/v0/resource/"+testSecretPath, token)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("resource with the genuine token: %s", resp.Status)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		jwe, err := kbs.ParseResponse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kbs.Decrypt(otherKey, jwe); err == nil {
+			t.Error("another TEE key decrypted the secret")
+		}
+	})
+}
+
+func TestUnauthenticatedAdminCall(t *testing.T) {
+	adminHandler := adminForTest(t)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true, admin: adminHandler(t)})
+		for _, path := range []string{"/admin/v0/secrets", "/admin/v0/policies", "/admin/v0/audit"} {
+			resp := get(t, ts, path, "")
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET %s without credentials: %s, want 401", path, resp.Status)
+			}
+		}
+	})
+}
+
+func TestHealthMetricsAndJWKS(t *testing.T) {
+	b := backends(t)[0]
+	ts := startService(t, b, serviceOptions{allowEmulated: true})
+	if _, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/healthz": "",
+		"/readyz":  "",
+		"/metrics": `cloister_attestations_total{status="affirming",tee="snp"} 1`,
+	} {
+		resp := get(t, ts, path, "")
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET %s lacks %q", path, want)
+		}
+		if resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("GET %s: no X-Request-Id", path)
+		}
+	}
+	resp := get(t, ts, "/metrics", "")
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `cloister_resource_requests_total{outcome="released"} 1`) {
+		t.Error("metrics lack the release counter")
+	}
+}
+
+// The sample flow vector's /attest body is accepted for a session whose
+// nonce is the vector's, and the released JWE opens with its key.
+func TestSampleFlowVector(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		ctx := context.Background()
+		v := loadSampleFlow(t)
+		now := ts.clock.Now()
+		sess := store.Session{ID: "4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99", Nonce: v.Challenge.Nonce, TEE: "sample",
+			Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
+		if err := ts.store.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName,
+			"package permissive\nallow := true\n"); err != nil {
+			t.Fatal(err)
+		}
+
+		jar, _ := cookiejar.New(nil)
+		u := mustURL(t, ts.URL+"/kbs/v0/")
+		jar.SetCookies(u, []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+		resp := post(t, ts, jar, "/kbs/v0/attest", v.AttestBody)
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			t.Fatalf("attest: %s %s", resp.Status, body)
+		}
+		var tok kbs.AttestationToken
+		json.NewDecoder(resp.Body).Decode(&tok)
+		// Sample evidence is unsigned: the default policy contraindicates it.
+		if got := statusOf(t, tok.Token); got != ear.StatusContraindicated {
+			t.Errorf("sample ear.status = %s, want contraindicated", got)
+		}
+
+		resp = getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("resource: %s", resp.Status)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		jwe, err := kbs.ParseResponse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kbs.Decrypt(v.privateKey(t), jwe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, testSecret) {
+			t.Errorf("secret = %q", got)
+		}
+	})
+}
+
+// fixedReportData is an attester that ignores the runtime-data digest, as
+// a guest would that binds the wrong data.
+type fixedReportData struct{ attest.Attester }
+
+func (f fixedReportData) Attest(ctx context.Context, _ []byte) (*attest.Evidence, error) {
+	return f.Attester.Attest(ctx, bytes.Repeat([]byte{7}, 48))
+}

@@ -186,12 +186,17 @@ func Run(ctx context.Context, c Config) (err error) {
 	go func() { werr <- w.Run(ctx) }()
 	select {
 	case err = <-werr:
-	case err = <-proxyErr:
-		if err == nil {
-			err = errors.New("agent: the RA-TLS listener stopped")
+	case perr := <-proxyErr:
+		// The proxy returns nil only after ctx is cancelled; then the
+		// workload's result decides.
+		if perr == nil && ctx.Err() == nil {
+			perr = errors.New("agent: the RA-TLS listener stopped")
+		}
+		if perr != nil {
+			log.Error("agent: stopping the workload because the RA-TLS listener failed", "err", perr)
 		}
 		cancel()
-		<-werr
+		err = errors.Join(perr, <-werr)
 	}
 	cancel()
 	return err

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/ratls"
+)
+
+func init() { register(newAgentCmd) }
+
+type agentFlags struct {
+	kbsURL           string
+	kbsCA            string
+	secrets          []string
+	secretEnvs       []string
+	secretBase       string
+	listen           string
+	upstream         string
+	hosts            []string
+	certLifetime     time.Duration
+	requireChallenge bool
+	restart          string
+	maxRestarts      int
+	backoff          time.Duration
+	emulated         bool
+	emulatorDir      string
+}
+
+func newAgentCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent [flags] -- COMMAND [ARG...]",
+		Short: "Attest, fetch secrets and run a workload behind an RA-TLS listener",
+		Long: `Run inside a TEE in front of an unmodified workload:
+
+ 1. attest to a key broker (cloister serve, or any Trustee KBS) with --kbs and
+    fetch the --secret and --secret-env resources;
+ 2. write file secrets into a private directory on a tmpfs (mode 0700, files
+    0600), whose path the workload finds in $CLOISTER_SECRETS_DIR, and put
+    environment secrets into the workload's environment;
+ 3. start COMMAND and supervise it by --restart policy;
+ 4. accept RA-TLS connections on --listen, whose certificate carries this
+    TEE's evidence, and forward them to the workload on the loopback address
+    --upstream.
+
+When the workload exits for good, or the agent gets SIGINT or SIGTERM, the
+secret files are overwritten and removed. Without TEE hardware, --emulated uses
+the emulated SEV-SNP TEE; clients must then trust its development root
+(written to --emulator-dir) explicitly.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAgent(cmd, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kbsURL, "kbs", "", "key broker URL, such as http://127.0.0.1:8080")
+	fl.StringVar(&f.kbsCA, "kbs-ca", "", "PEM file of the CA certificates that sign an https key broker's certificate (default: system roots)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "resource repository/type/tag to write into the secret directory, optionally =FILE; repeatable")
+	fl.StringArrayVar(&f.secretEnvs, "secret-env", nil, "VAR=repository/type/tag: put the resource into the workload's environment variable VAR; repeatable")
+	fl.StringVar(&f.secretBase, "secret-dir", "", "tmpfs directory under which the private secret directory is created (default: $XDG_RUNTIME_DIR or /dev/shm)")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address of the RA-TLS listener; empty runs the workload without one")
+	fl.StringVar(&f.upstream, "upstream", "", "loopback address the workload listens on, such as 127.0.0.1:8080")
+	fl.StringArrayVar(&f.hosts, "host", nil, "DNS name or IP address to put into the certificate's subjectAltName; repeatable")
+	fl.DurationVar(&f.certLifetime, "cert-lifetime", ratls.DefaultLifetime, "validity of each RA-TLS certificate; it is renewed at half")
+	fl.BoolVar(&f.requireChallenge, "require-challenge", false, "close connections whose client does not ask for fresh evidence")
+	fl.StringVar(&f.restart, "restart", "on-failure", "when to restart the workload: never, on-failure or always")
+	fl.IntVar(&f.maxRestarts, "max-restarts", 5, "restarts before the agent gives up")
+	fl.DurationVar(&f.backoff, "restart-backoff", time.Second, "first delay before a restart, doubled each time up to 30s")
+	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
+	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
+	return cmd
+}
+
+func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
+	if cmd.ArgsLenAtDash() < 0 || len(args) == 0 {
+		return usageError("give the workload command after --, such as: cloister agent --upstream 127.0.0.1:8080 -- ./server")
+	}
+	policy, err := agent.ParseRestartPolicy(f.restart)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	var secrets []agent.Secret
+	for _, s := range f.secrets {
+		sec, err := agent.ParseSecret(s)
+		if err != nil {
+			return usageError("--secret: %v", err)
+		}
+		secrets = append(secrets, sec)
+	}
+	for _, s := range f.secretEnvs {
+		sec, err := agent.ParseSecretEnv(s)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		secrets = append(secrets, sec)
+	}
+	if len(secrets) > 0 && f.kbsURL == "" {
+		return usageError("--secret and --secret-env need --kbs")
+	}
+	if f.listen != "" {
+		if f.upstream == "" {
+			return usageError("--upstream is required with --listen: the loopback address the workload listens on")
+		}
+		if err := agent.CheckLoopback(f.upstream); err != nil {
+			return usageError("--upstream: %v", err)
+		}
+	}
+
+	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
+	if err != nil {
+		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated for development", err)}
+	}
+	for _, e := range sel.Skipped {
+		slog.Warn("agent: attester failed to open", "err", e)
+	}
+	if sel.Emulated {
+		slog.Warn("agent: EMULATED TEE: evidence is signed by a development root and proves no hardware",
+			"trust_anchor", sel.RootPath)
+	}
+
+	var source agent.SecretSource
+	if f.kbsURL != "" {
+		client, err := kbsClient(f, sel)
+		if err != nil {
+			return err
+		}
+		source = client
+	}
+
+	var ln net.Listener
+	if f.listen != "" {
+		if ln, err = net.Listen("tcp", f.listen); err != nil {
+			return usageError("listening on %s: %v", f.listen, err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = agent.Run(ctx, agent.Config{
+		Attester: sel.Attester, Source: source, Secrets: secrets, SecretBase: f.secretBase,
+		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge,
+		Issue: ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
+		Workload: agent.Supervisor{Command: args, Policy: policy, MaxRestarts: f.maxRestarts, Backoff: f.backoff},
+	})
+	if err != nil {
+		return &exitError{code: exitRejected, err: err}
+	}
+	return nil
+}
+
+func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if f.kbsCA != "" {
+		pemData, err := os.ReadFile(f.kbsCA)
+		if err != nil {
+			return nil, usageError("--kbs-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, usageError("--kbs-ca %s holds no PEM certificate", f.kbsCA)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &kbs.Client{URL: f.kbsURL, Attester: sel.Attester,
+		HTTPClient: &http.Client{Jar: jar, Transport: transport, Timeout: time.Minute}}, nil
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/ratls"
+)
+
+func init() { register(newConnectCmd) }
+
+// maxConnectBody bounds the response body that connect prints.
+const maxConnectBody = 64 << 20
+
+// peerFlags are the flags that decide whether an RA-TLS peer is trusted.
+type peerFlags struct {
+	verify       verifyFlags
+	challenge    bool
+	maxAge       time.Duration
+	allowUndated bool
+}
+
+// bind registers the verification flags that apply to a live peer; the
+// verification time, format, nonce and report data are fixed by the
+// connection and have no flag.
+func (f *peerFlags) bind(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	v := &f.verify
+	fl.StringArrayVar(&v.collateralPaths, "collateral", nil, "directory or file of collateral for the peer's evidence; repeatable")
+	fl.StringArrayVar(&v.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable")
+	fl.StringVarP(&v.output, "output", "o", "text", "output format: text or json")
+	fl.BoolVar(&v.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
+	fl.BoolVar(&v.allowEmulated, "allow-emulated", false, "accept an emulated TEE (development only)")
+	fl.BoolVar(&v.allowUndeterminedTCB, "allow-undetermined-tcb", false, "accept evidence whose TCB status cannot be determined for lack of collateral")
+	fl.StringArrayVar(&v.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringVar(&v.measurement, "measurement", "", "expected launch measurement (hex)")
+	fl.StringVar(&v.hostData, "host-data", "", "expected host data (hex)")
+	fl.StringVar(&v.chipID, "chip-id", "", "expected chip ID (hex)")
+	fl.StringVar(&v.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,snp=22")
+	fl.BoolVar(&f.challenge, "challenge", true, "require fresh evidence over a nonce and this connection (turn off only for servers that do not support it)")
+	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence")
+	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
+}
+
+func (f *peerFlags) verifier() (*ratls.Verifier, error) {
+	vo, ao, err := f.verify.options()
+	if err != nil {
+		return nil, err
+	}
+	return ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.maxAge, AllowUndated: f.allowUndated}), nil
+}
+
+func newConnectCmd() *cobra.Command {
+	var (
+		f       peerFlags
+		forward string
+	)
+	cmd := &cobra.Command{
+		Use:   "connect [flags] URL | --forward LOCAL:REMOTE",
+		Short: "Open an attested TLS connection and verify the server before sending anything",
+		Long: `Connect to an RA-TLS server, such as a workload behind cloister agent, and
+verify its certificate's evidence, the key binding and, by default, fresh
+evidence over a nonce and this connection before any request is sent.
+
+With URL (https://host:port/path), send a GET and print the response body.
+With --forward LOCAL:REMOTE (for example 127.0.0.1:9000:server:8443), accept
+plain connections on the loopback address LOCAL and forward each through a
+verified RA-TLS connection to REMOTE.
+
+A rejection prints the reason and the claims that were verified. Exit status:
+0 on success, 1 when the server is rejected, 2 on a usage or network error.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := f.verifier()
+			if err != nil {
+				return err
+			}
+			switch {
+			case forward != "" && len(args) == 0:
+				return runForward(cmd, forward, v, f.challenge)
+			case forward == "" && len(args) == 1:
+				return runGet(cmd, args[0], v, f)
+			}
+			return usageError("give either a URL or --forward LOCAL:REMOTE")
+		},
+	}
+	f.bind(cmd)
+	cmd.Flags().StringVar(&forward, "forward", "", "forward the loopback address LOCAL (host:port) to REMOTE (host:port) over RA-TLS")
+	return cmd
+}
+
+func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return usageError("invalid URL %q: use https://host:port/path", rawURL)
+	}
+	var peer *ratls.Conn
+	cfg := ratls.ClientConfig(v, nil, f.challenge, "http/1.1")
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := ratls.Dial(ctx, network, addr, cfg, v, f.challenge)
+			if err == nil {
+				peer = conn
+			}
+			return conn, err
+		},
+		DisableKeepAlives: true,
+	}}
+	resp, err := client.Get(u.String())
+	if err != nil {
+		return connectError(cmd, f.verify.output, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxConnectBody))
+	if err != nil {
+		return usageError("reading the response: %v", err)
+	}
+
+	if f.verify.output == "json" {
+		out := map[string]any{"verdict": appraise.Accept, "emulated": peer.Peer.Claims.Emulated,
+			"claims": peer.Peer.Claims, "binding_rule": peer.Peer.Rule, "fresh_evidence": peer.Fresh != nil,
+			"status": resp.StatusCode, "body": string(body)}
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "verified: %s%s\n", describePeer(peer), emulatedNote(peer))
+	fmt.Fprintf(cmd.ErrOrStderr(), "status: %s\n", resp.Status)
+	_, err = cmd.OutOrStdout().Write(body)
+	return err
+}
+
+func describePeer(c *ratls.Conn) string {
+	s := c.Peer.String()
+	if c.Fresh != nil {
+		s += ", fresh evidence over this connection"
+	}
+	return s
+}
+
+func emulatedNote(c *ratls.Conn) string {
+	if c.Peer.Claims.Emulated {
+		return " (EMULATED TEE: signed by a development root, proves no hardware)"
+	}
+	return ""
+}
+
+// connectError prints a rejection with its verified claims and returns
+// exit status 1, or returns other failures as usage errors.
+func connectError(cmd *cobra.Command, output string, err error) error {
+	var rej *ratls.RejectionError
+	if errors.As(err, &rej) {
+		if perr := printResult(cmd.OutOrStdout(), output, rej.Result); perr != nil {
+			return usageError("writing output: %v", perr)
+		}
+		return &exitError{code: exitRejected}
+	}
+	if errors.Is(err, ratls.ErrNoChallenge) {
+		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --challenge=false to rely on the certificate's evidence alone", err)}
+	}
+	return usageError("%v", err)
+}
+
+func runForward(cmd *cobra.Command, spec string, v *ratls.Verifier, challenge bool) error {
+	local, remote, err := splitForward(spec)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if err := agent.CheckLoopback(local); err != nil {
+		return usageError("--forward: the local side carries plaintext: %v", err)
+	}
+	ln, err := net.Listen("tcp", local)
+	if err != nil {
+		return usageError("listening on %s: %v", local, err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	cfg := ratls.ClientConfig(v, nil, challenge)
+	slog.Info("connect: forwarding", "local", ln.Addr().String(), "remote", remote)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return usageError("accepting on %s: %v", local, err)
+		}
+		go forwardOne(ctx, conn, remote, cfg, v, challenge)
+	}
+}
+
+func forwardOne(ctx context.Context, conn net.Conn, remote string, cfg *tls.Config, v *ratls.Verifier, challenge bool) {
+	defer conn.Close()
+	up, err := ratls.Dial(ctx, "tcp", remote, cfg, v, challenge)
+	if err != nil {
+		slog.Error("connect: server rejected or unreachable; closing the local connection", "remote", remote, "err", err)
+		return
+	}
+	defer up.Close()
+	slog.Info("connect: verified", "remote", remote, "peer", describePeer(up))
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(up, conn)
+		up.CloseWrite()
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(conn, up)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+}
+
+// splitForward splits LOCAL:REMOTE where both are host:port, such as
+// 127.0.0.1:9000:server.example:8443 or [::1]:9000:[::1]:8443.
+func splitForward(spec string) (string, string, error) {
+	for i := 0; i < len(spec); i++ {
+		if spec[i] != ':' {
+			continue
+		}
+		local, remote := spec[:i], spec[i+1:]
+		if _, _, err := net.SplitHostPort(local); err != nil {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(remote); err != nil {
+			continue
+		}
+		return local, remote, nil
+	}
+	return "", "", fmt.Errorf("invalid --forward %q: use LOCAL:REMOTE with host:port on both sides, such as 127.0.0.1:9000:server:8443", spec)
+}

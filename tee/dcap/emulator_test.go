@@ -157,3 +157,37 @@ func TestTDXAttesterAbsent(t *testing.T) {
 		t.Fatalf("error %v, expected ErrNoDevice", err)
 	}
 }
+
+// TestSGXAttesterGramineFiles runs the SGX attester on a directory laid out
+// as Gramine's /dev/attestation, with the quote an emulated enclave wrote.
+func TestSGXAttesterGramineFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := openSGXAttester(dir); !errors.Is(err, attest.ErrNoDevice) {
+		t.Fatalf("empty directory: %v, expected ErrNoDevice", err)
+	}
+	e, _, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
+	ev, err := e.Attest(context.Background(), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"attestation_type": []byte("dcap\n"), "quote": ev.Data} {
+		if err := os.WriteFile(dir+"/"+name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := openSGXAttester(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Attest(context.Background(), []byte("report data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Data, ev.Data) {
+		t.Error("quote differs from the file")
+	}
+	written, err := os.ReadFile(dir + "/user_report_data")
+	if err != nil || len(written) != 64 || !bytes.HasPrefix(written, []byte("report data")) {
+		t.Errorf("user_report_data %q, %v", written, err)
+	}
+}

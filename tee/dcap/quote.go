@@ -130,6 +130,9 @@ func looksLikeQuote(data []byte) bool {
 	if version < 3 || version > 5 || keyType != AttestationKeyECDSAP256 {
 		return false
 	}
+	if version == 3 {
+		return tee == TEETypeSGX
+	}
 	return tee == TEETypeSGX || tee == TEETypeTDX
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -244,6 +245,11 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	}
 	var errs []error
 	if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
+		// Expired TCB Info is still Intel's and may be evaluated for the
+		// claims; TCB Info whose signature or chain failed may not.
+		if !errors.Is(err, attest.ErrCollateralExpired) {
+			return []error{err}
+		}
 		errs = append(errs, err)
 	}
 	eval, err := EvaluatePlatform(info.info, chain.ext, q.TD)
@@ -262,6 +268,9 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	default:
 		if err := v.checkDocument(c, checkQEIdentity, "enclaveIdentity", id.doc, id.id.IssueDate, id.id.NextUpdate, set, roots, at, rootSubjects); err != nil {
 			errs = append(errs, err)
+			if !errors.Is(err, attest.ErrCollateralExpired) {
+				break
+			}
 		}
 		status, level, err := MatchQEIdentity(id.id, q.QE)
 		if err != nil {

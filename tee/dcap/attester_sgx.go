@@ -1,0 +1,70 @@
+package dcap
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+func init() { attest.RegisterAttester(string(attest.TEESGX), OpenSGXAttester) }
+
+// gramineAttestationDir is the pseudo-filesystem through which Gramine
+// (and Occlum's compatible layer) gives an enclave its DCAP quote: write
+// the report data to user_report_data, then read quote.
+const gramineAttestationDir = "/dev/attestation"
+
+// SGXAttester collects SGX DCAP quotes inside a Gramine enclave.
+type SGXAttester struct {
+	dir string
+	// mu serialises requests, because the report data file is shared.
+	mu sync.Mutex
+}
+
+// OpenSGXAttester returns the SGX attester of this enclave, or an error
+// wrapping attest.ErrNoDevice when /dev/attestation is absent or its
+// attestation type is not dcap.
+func OpenSGXAttester() (attest.Attester, error) {
+	return openSGXAttester(gramineAttestationDir)
+}
+
+func openSGXAttester(dir string) (*SGXAttester, error) {
+	kind, err := os.ReadFile(filepath.Join(dir, "attestation_type"))
+	if err != nil {
+		return nil, fmt.Errorf("sgx: %s/attestation_type is not readable (not inside a Gramine enclave): %w", dir, attest.ErrNoDevice)
+	}
+	if k := strings.TrimSpace(string(kind)); k != "dcap" {
+		return nil, fmt.Errorf("sgx: attestation type is %q, not dcap; set sgx.remote_attestation = \"dcap\" in the Gramine manifest: %w", k, attest.ErrNoDevice)
+	}
+	return &SGXAttester{dir: dir}, nil
+}
+
+// Name returns "sgx".
+func (*SGXAttester) Name() string { return string(attest.TEESGX) }
+
+// Attest returns an SGX quote whose REPORTDATA is reportData, zero-padded
+// to 64 bytes.
+func (a *SGXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+	if len(reportData) > 64 {
+		return nil, fmt.Errorf("sgx: report data is %d bytes, at most 64 fit in REPORTDATA", len(reportData))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rd := make([]byte, 64)
+	copy(rd, reportData)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(a.dir, "user_report_data"), rd, 0o600); err != nil {
+		return nil, fmt.Errorf("sgx: writing the report data: %w", err)
+	}
+	quote, err := os.ReadFile(filepath.Join(a.dir, "quote"))
+	if err != nil {
+		return nil, fmt.Errorf("sgx: reading the quote: %w", err)
+	}
+	return &attest.Evidence{Format: "dcap", Data: quote}, nil
+}

@@ -41,7 +41,19 @@ func kdsTCB(product string, tcb uint64) string {
 // chain and CRL are fetched.
 func (k *KDS) requests(q Query) []request {
 	if q.Product == "" {
-		return nil
+		// Version 2 reports carry no CPUID, so the product is unknown
+		// until a certificate names it. Only Milan and Genoa firmware
+		// produced version 2 reports; the other product's requests end
+		// in 404, which is skipped.
+		// NOTE: 404 answers are not cached, so each such verification asks
+		// KDS again for the product that does not match.
+		var reqs []request
+		for _, p := range []string{"Milan", "Genoa"} {
+			withProduct := q
+			withProduct.Product = p
+			reqs = append(reqs, k.requests(withProduct)...)
+		}
+		return reqs
 	}
 	keyType := "vcek"
 	if strings.EqualFold(q.SigningKey, "VLEK") {

@@ -54,6 +54,13 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, err
 	}
+	reports := make([]*Report, len(gpus))
+	for i, g := range gpus {
+		if reports[i], err = ParseReport(g.Report); err != nil {
+			return nil, gpuError(i, len(gpus), err)
+		}
+	}
+
 	at := opts.Time()
 	embedded, err := embeddedRoots()
 	if err != nil {
@@ -79,12 +86,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 
 	results := make([]*gpuResult, len(gpus))
 	for i, g := range gpus {
-		r, err := v.verifyGPU(g, pool, roots, at)
+		r, err := v.verifyGPU(g, reports[i], pool, roots, at)
 		if err != nil {
-			if len(gpus) > 1 {
-				err = gpuError(i, err)
-			}
-			return nil, err
+			return nil, gpuError(i, len(gpus), err)
 		}
 		results[i] = r
 	}
@@ -97,11 +101,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 }
 
 // verifyGPU verifies one GPU's report against its certificates.
-func (v *Verifier) verifyGPU(g GPUEvidence, pool, roots []*x509.Certificate, at time.Time) (*gpuResult, error) {
-	report, err := ParseReport(g.Report)
-	if err != nil {
-		return nil, err
-	}
+func (v *Verifier) verifyGPU(g GPUEvidence, report *Report, pool, roots []*x509.Certificate, at time.Time) (*gpuResult, error) {
 	candidates := nonRoots(g.Chain)
 	if len(candidates) == 0 {
 		candidates = pool
@@ -150,22 +150,25 @@ func (v *Verifier) verifyChain(leaf *x509.Certificate, intermediates, roots []*x
 	return chain, nil
 }
 
-// nonRoots drops self-signed certificates: a root that arrives with the
-// evidence or a chain file is never trusted by being there. Self-signed
-// certificates in the collateral reach the trust decision only through
-// attest.Roots.
+// nonRoots drops self-issued certificates (subject equal to issuer): a
+// root that arrives with the evidence or a chain file is never trusted by
+// being there. Self-signed certificates in the collateral reach the trust
+// decision only through attest.Roots. Comparing names, not signatures,
+// keeps this free of public-key operations.
 func nonRoots(certs []*x509.Certificate) []*x509.Certificate {
 	out := make([]*x509.Certificate, 0, len(certs))
 	for _, c := range certs {
-		if !collateral.IsSelfSigned(c) {
+		if !bytes.Equal(c.RawIssuer, c.RawSubject) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// leafCandidates returns the certificates with a P-384 key that issued no
-// other certificate of the pool: the possible device leaf certificates.
+// leafCandidates returns the certificates with a P-384 key whose subject
+// names the issuer of no other certificate of the pool: the possible device
+// leaf certificates. The signature check in findSigner picks the leaf, so
+// names suffice here and no public-key operation is spent.
 func leafCandidates(candidates, pool []*x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, c := range candidates {
@@ -174,7 +177,7 @@ func leafCandidates(candidates, pool []*x509.Certificate) []*x509.Certificate {
 		}
 		issuer := false
 		for _, other := range pool {
-			if other != c && bytes.Equal(other.RawIssuer, c.RawSubject) && other.CheckSignatureFrom(c) == nil {
+			if other != c && bytes.Equal(other.RawIssuer, c.RawSubject) {
 				issuer = true
 				break
 			}
@@ -259,7 +262,11 @@ func checkNonces(claims *attest.Claims, results []*gpuResult, want []byte) error
 	return nil
 }
 
-func gpuError(i int, err error) error {
+// gpuError names the GPU in err when the evidence has several.
+func gpuError(i, n int, err error) error {
+	if n == 1 {
+		return err
+	}
 	if e, ok := err.(*attest.Error); ok {
 		c := *e
 		c.Field = fmt.Sprintf("GPU %d: %s", i, e.Field)

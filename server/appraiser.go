@@ -124,3 +124,22 @@ func (a *authorizer) Allow(ctx context.Context, claims map[string]any, path stri
 	}
 	return a.engine.Allow(ctx, mod, claims, res, query)
 }
+
+// ValidatePolicy compiles a policy module of kind before it is stored, so
+// that a broken policy is rejected at upload rather than at the next
+// request. Attestation policies must define deny, resource policies allow.
+func ValidatePolicy(kind store.PolicyKind, name, module string) error {
+	rule := ""
+	switch kind {
+	case store.PolicyAttestation:
+		rule = "deny"
+	case store.PolicyResource:
+		rule = "allow"
+	default:
+		return fmt.Errorf("unknown policy kind %q: use attestation or resource", kind)
+	}
+	return validationEngine.Check(context.Background(), policy.Module{Name: name, Text: module}, rule)
+}
+
+// validationEngine compiles uploaded policies.
+var validationEngine = policy.NewEngine()

@@ -151,7 +151,8 @@ type testService struct {
 
 type serviceOptions struct {
 	allowEmulated bool
-	admin         http.Handler
+	// admin builds the admin API handler over the service's store.
+	admin func(store.Store) http.Handler
 }
 
 const testSecretPath = "default/key/db"
@@ -198,9 +199,13 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var adminHandler http.Handler
+	if o.admin != nil {
+		adminHandler = o.admin(st)
+	}
 	srv, err := New(Config{
 		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors,
-		Admin: o.admin, Logger: quietLogger(), Now: clk.Now,
+		Admin: adminHandler, Logger: quietLogger(), Now: clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

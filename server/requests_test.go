@@ -174,4 +174,3 @@ func loadSampleFlow(t *testing.T) sampleFlow {
 	}
 	return v
 }
-

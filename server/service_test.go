@@ -298,7 +298,7 @@ func TestDifferentTEEKey(t *testing.T) {
 func TestUnauthenticatedAdminCall(t *testing.T) {
 	adminHandler := adminForTest(t)
 	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startService(t, b, serviceOptions{allowEmulated: true, admin: adminHandler(t)})
+		ts := startService(t, b, serviceOptions{allowEmulated: true, admin: adminHandler})
 		for _, path := range []string{"/admin/v0/secrets", "/admin/v0/policies", "/admin/v0/audit"} {
 			resp := get(t, ts, path, "")
 			resp.Body.Close()
@@ -306,6 +306,27 @@ func TestUnauthenticatedAdminCall(t *testing.T) {
 				t.Errorf("GET %s without credentials: %s, want 401", path, resp.Status)
 			}
 		}
+
+		// An authenticated operator replaces the resource policy; the
+		// next release follows it.
+		put := func(module string) int {
+			req, _ := http.NewRequest(http.MethodPut, ts.URL+"/admin/v0/policies/resource/"+DefaultResourcePolicyName, strings.NewReader(module))
+			req.Header.Set("Authorization", "Bearer test-admin-key-0123456789abcdef")
+			resp, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := put("package broken\nallow if {"); code != http.StatusBadRequest {
+			t.Errorf("PUT of an invalid policy: %d, want 400", code)
+		}
+		if code := put("package deny_all\ndefault allow := false\n"); code/100 != 2 {
+			t.Fatalf("PUT of a deny-all policy: %d", code)
+		}
+		_, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath)
+		wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
 	})
 }
 

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/admin"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/server"
+	"github.com/cloister-dev/cloister/store"
+)
+
+func init() { register(newServeCmd) }
+
+// masterKeyFile is the master key's file name in the data directory.
+const masterKeyFile = "master.key"
+
+type serveFlags struct {
+	listen         string
+	dataDir        string
+	databaseURL    string
+	tlsCert        string
+	tlsKey         string
+	allowEmulated  bool
+	trustAnchors   []string
+	collateral     []string
+	tcbStatuses    []string
+	tokenLifetime  time.Duration
+	sessionTimeout time.Duration
+	logLevel       string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the attestation service and key broker",
+		Long: `Run Cloister's attestation service: the Trustee KBS protocol (version 0.4.0)
+under /kbs/v0/, the admin API under /admin/v0/, the EAR token keys at
+/.well-known/jwks.json, Prometheus metrics at /metrics, and /healthz and
+/readyz.
+
+With no flags it stores its state in an embedded SQLite database in the data
+directory and listens on 127.0.0.1:8080 without TLS. The data directory also
+holds the EAR signing key, the master key that encrypts secrets and the admin
+API key, each created on first start with mode 0600. CLOISTER_MASTER_KEY and
+CLOISTER_ADMIN_KEY override the key files.`,
+		Example: `  cloister serve
+  cloister serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
+  cloister serve --database-url postgres://cloister@db/cloister
+  cloister serve --allow-emulated --trust-anchor emulated/ark.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, host:port")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the SQLite database and the key files (default: $XDG_DATA_HOME/cloister or ~/.local/share/cloister)")
+	fl.StringVar(&f.databaseURL, "database-url", os.Getenv("CLOISTER_DATABASE_URL"), "PostgreSQL connection URL (postgres://...) instead of SQLite; default $CLOISTER_DATABASE_URL")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain for TLS on the listener")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "let the default attestation policy accept emulated TEEs (development only)")
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable")
+	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, TCB Info) for offline verification; repeatable")
+	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
+	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError("invalid --log-level %q: use debug, info, warn or error", f.logLevel)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError("--tls-cert and --tls-key must be given together")
+	}
+	if f.tokenLifetime <= 0 || f.sessionTimeout <= 0 {
+		return usageError("--token-lifetime and --session-timeout must be positive")
+	}
+
+	dataDir := f.dataDir
+	if dataDir == "" {
+		var err error
+		if dataDir, err = store.DefaultDataDir(); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return usageError("create data directory: %v", err)
+	}
+
+	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors)
+	if err != nil {
+		return err
+	}
+	coll, err := loadCollateral("--collateral", f.collateral)
+	if err != nil {
+		return err
+	}
+
+	masterKey, created, err := store.LoadOrCreateMasterKey(filepath.Join(dataDir, masterKeyFile), os.Getenv(store.MasterKeyEnv))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if created {
+		logger.Info("generated master key", "path", filepath.Join(dataDir, masterKeyFile), "key_id", masterKey.ID())
+	}
+	signingKey, err := ear.LoadOrCreateKey(dataDir)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	adminKey, created, err := admin.LoadOrCreateKey(admin.DefaultKeyPath(dataDir), os.Getenv(admin.KeyEnv))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if created {
+		logger.Info("generated admin API key", "path", admin.DefaultKeyPath(dataDir))
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	storeCfg := store.Config{MasterKey: masterKey, Logger: logger}
+	if f.databaseURL != "" {
+		storeCfg.DatabaseURL = f.databaseURL
+	} else {
+		storeCfg.DataDir = dataDir
+	}
+	st, err := store.Open(ctx, storeCfg)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	defer st.Close()
+
+	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: adminKey, Logger: logger,
+		ValidatePolicy: server.ValidatePolicy})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
+		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: coll,
+		Admin: adminHandler, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usageError("listen on %s: %v", f.listen, err)
+	}
+	if err := srv.Serve(ctx, ln, f.tlsCert, f.tlsKey); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// loadCollateral loads every path of a repeatable flag into one set.
+func loadCollateral(flag string, paths []string) (*collateral.Set, error) {
+	set := &collateral.Set{}
+	for _, p := range paths {
+		s, err := collateral.LoadPath(p)
+		if err != nil {
+			return nil, usageError("%s: %v", flag, err)
+		}
+		if len(s.Items) == 0 {
+			return nil, usageError("%s %s holds no certificate, key or collateral document", flag, p)
+		}
+		set.Merge(s)
+	}
+	return set, nil
+}
+

@@ -184,4 +184,3 @@ func loadCollateral(flag string, paths []string) (*collateral.Set, error) {
 	}
 	return set, nil
 }
-

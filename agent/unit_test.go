@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestSecretDir(t *testing.T) {
+	requireTmpfs(t)
+	d, err := NewSecretDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := d.Write("key", []byte("value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Write("key", []byte("again")); err == nil {
+		t.Errorf("a secret file was overwritten silently")
+	}
+	// A file the workload created is wiped too.
+	if err := os.WriteFile(filepath.Join(d.Path, "derived"), []byte("copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path) // an open descriptor sees the overwrite
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := d.Wipe(); err != nil {
+		t.Fatalf("Wipe: %v", err)
+	}
+	buf := make([]byte, 5)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf) != "\x00\x00\x00\x00\x00" {
+		t.Errorf("the secret's content %q survived the wipe", buf)
+	}
+	if _, err := os.Stat(d.Path); !os.IsNotExist(err) {
+		t.Errorf("directory not removed: %v", err)
+	}
+}
+
+func TestSecretDirRejectsDisk(t *testing.T) {
+	dir := t.TempDir()
+	if requireMemoryFS(dir) == nil {
+		t.Skip("the temporary directory is on a tmpfs here")
+	}
+	if _, err := NewSecretDir(dir); err == nil {
+		t.Errorf("a secret directory on a disk file system was accepted")
+	}
+}
+
+func TestSecretNames(t *testing.T) {
+	for _, name := range []string{"", ".", "..", "a/b", "a\x00"} {
+		if ValidSecretName(name) == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+	tests := []struct {
+		in   string
+		want Secret
+		ok   bool
+	}{
+		{"default/key/db", Secret{Path: "default/key/db", File: "db"}, true},
+		{"default/key/db=db.pem", Secret{Path: "default/key/db", File: "db.pem"}, true},
+		{"default/key", Secret{}, false},
+		{"default/key/db=../x", Secret{}, false},
+		{"/key/db", Secret{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSecret(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSecret(%q) = %+v, %v", tt.in, got, err)
+		}
+	}
+	if s, err := ParseSecretEnv("TOKEN=default/api/token"); err != nil || s.Env != "TOKEN" || s.Path != "default/api/token" {
+		t.Errorf("ParseSecretEnv = %+v, %v", s, err)
+	}
+	if _, err := ParseSecretEnv("default/api/token"); err == nil {
+		t.Errorf("ParseSecretEnv accepted a value without VAR=")
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:80": true, "[::1]:80": true, "localhost:80": true,
+		"10.0.0.1:80": false, "example.com:80": false, "0.0.0.0:80": false, "127.0.0.1": false,
+	} {
+		if got := CheckLoopback(addr) == nil; got != ok {
+			t.Errorf("CheckLoopback(%q) ok=%v, want %v", addr, got, ok)
+		}
+	}
+}
+
+func TestSupervisorPolicies(t *testing.T) {
+	tests := []struct {
+		name    string
+		command []string
+		policy  RestartPolicy
+		starts  int
+		wantErr error
+	}{
+		{"never after failure", []string{"sh", "-c", "exit 3"}, RestartNever, 1, nil},
+		{"on-failure gives up", []string{"sh", "-c", "exit 3"}, RestartOnFailure, 3, ErrGaveUp},
+		{"on-failure after success", []string{"true"}, RestartOnFailure, 1, nil},
+		{"always after success", []string{"true"}, RestartAlways, 3, ErrGaveUp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			starts := 0
+			s := Supervisor{Command: tt.command, Policy: tt.policy, MaxRestarts: 2, Backoff: time.Millisecond,
+				Started: func(int) { starts++ }}
+			err := s.Run(context.Background())
+			if starts != tt.starts {
+				t.Errorf("started %d times, want %d", starts, tt.starts)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v, want %v", err, tt.wantErr)
+			}
+			if tt.policy == RestartNever && tt.command[0] == "sh" && err == nil {
+				t.Errorf("a failed workload under policy never returned no error")
+			}
+		})
+	}
+}
+
+func TestSupervisorStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := Supervisor{Command: []string{"sleep", "60"}, Policy: RestartAlways, MaxRestarts: 5, StopTimeout: time.Second,
+		Started: func(int) { cancel() }}
+	start := time.Now()
+	if err := s.Run(ctx); err != nil {
+		t.Errorf("Run after cancel: %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("stopping took %s", time.Since(start))
+	}
+}
+
+func TestOpenAttesterEmulated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "emu")
+	first, err := OpenAttester(AttesterOptions{Emulated: true, EmulatorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Emulated || first.Attester.Name() != "emulated-snp" {
+		t.Errorf("selection %+v, want the emulated SEV-SNP TEE", first)
+	}
+	second, err := OpenAttester(AttesterOptions{Emulated: true, EmulatorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Emulator.Root().Equal(second.Emulator.Root()) {
+		t.Errorf("the development root changed across runs with the same directory")
+	}
+	if _, err := OpenAttester(AttesterOptions{}); err != nil && !errors.Is(err, ErrNoTEE) {
+		t.Errorf("error %v, want ErrNoTEE on a machine without TEE hardware", err)
+	}
+}

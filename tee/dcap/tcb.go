@@ -12,7 +12,8 @@ import (
 )
 
 // The TCB evaluation follows the rules of Intel's Quote Verification
-// Library (QVL, QuoteVerification/QVL in intel/SGXDataCenterAttestationPrimitives):
+// Library (QVL, QuoteVerification/QVL in intel/SGXDataCenterAttestationPrimitives,
+// Verifiers/Checks/TcbLevelCheck.cpp and TdxModuleCheck.cpp):
 //
 //   - The platform level is the first TCB level (Intel sorts them
 //     descending) whose 16 SGX components and PCESVN are each at most the
@@ -20,14 +21,20 @@ import (
 //     most the TD report's TEE_TCB_SVN. When TEE_TCB_SVN[1] (the TDX module
 //     major version) is not zero, the first two bytes are judged by the TDX
 //     module identity instead and are skipped here.
-//   - The TDX module identity "TDX_<TEE_TCB_SVN[1] in hex>" gives the
-//     module's status from its first level whose ISVSVN is at most
-//     TEE_TCB_SVN[0].
+//   - The TDX module identity "TDX_<TEE_TCB_SVN[1] in hex>" must exist and
+//     match MRSIGNERSEAM and SEAMATTRIBUTES; the module's status is that of
+//     its first level whose ISVSVN is at most TEE_TCB_SVN[0].
 //   - The QE's status is that of the QE Identity's first level whose ISVSVN
-//     is at most the QE report's ISVSVN, and Revoked when none is.
+//     is at most the QE report's ISVSVN.
 //   - An OutOfDate module or QE turns UpToDate and SWHardeningNeeded into
 //     OutOfDate, and the two configuration statuses into
 //     OutOfDateConfigurationNeeded; a Revoked one makes the result Revoked.
+//     A platform, module or QE below every level gives NoMatchingTcbLevel.
+//
+// NOTE: QVL's TD relaunch statuses for TDX 1.5 (TEE_TCB_SVN2 against the
+// latest module level) are not derived; Intel's status set in attest has
+// no name for them, so a TD that should relaunch reports the status of
+// the module it runs.
 
 // TCBEvaluation is the outcome of matching a platform against TCB Info and
 // QE Identity.
@@ -135,11 +142,8 @@ func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEval
 	if td == nil || info.ID != "TDX" {
 		return ev, nil
 	}
-	if err := matchTDXModule(info, td); err != nil {
-		return nil, err
-	}
 	if td.TEETCBSVN[1] == 0 {
-		return ev, nil
+		return ev, matchTDXModule(info, td)
 	}
 	module, err := matchModuleIdentity(info, td)
 	if err != nil {
@@ -192,7 +196,8 @@ func matchSEAM(field, mrsigner, attrs, mask string, td *TDReport) error {
 }
 
 // matchModuleIdentity finds the TDX module identity of the TD report's
-// module version and its level. A missing identity or level returns nil.
+// module version, checks the module's signer and attributes against it and
+// returns the matched level, or nil when the module is below every level.
 func matchModuleIdentity(info *TCBInfo, td *TDReport) (*ISVSVNTCBLevel, error) {
 	id := fmt.Sprintf("TDX_%02X", td.TEETCBSVN[1])
 	for i := range info.TDXModuleIdentities {
@@ -205,7 +210,8 @@ func matchModuleIdentity(info *TCBInfo, td *TDReport) (*ISVSVNTCBLevel, error) {
 		}
 		return matchISVSVN(m.TCBLevels, int(td.TEETCBSVN[0])), nil
 	}
-	return nil, nil
+	return nil, attest.Errorf(attest.ErrCollateralMissing, "tcbInfo.tdxModuleIdentities", "no TDX module identity %s for the module of major version %d in TEE_TCB_SVN", id, td.TEETCBSVN[1]).
+		WithFix("fetch current TDX TCB Info from Intel PCS; older TCB Info does not list this module")
 }
 
 // converge combines a platform status with the status of the TDX module or
@@ -223,6 +229,8 @@ func converge(platform, other string) string {
 		if platform != attest.TCBNoMatchingLevel {
 			return attest.TCBRevoked
 		}
+	case attest.TCBNoMatchingLevel:
+		return attest.TCBNoMatchingLevel
 	}
 	return platform
 }
@@ -231,7 +239,7 @@ func converge(platform, other string) string {
 // ISVPRODID, and MISCSELECT and ATTRIBUTES under their masks. A mismatch is
 // an error, because the report then comes from another enclave than
 // Intel's quoting enclave. It returns the matched level's status, or
-// Revoked with a nil level when the ISVSVN is below every level.
+// NoMatchingTcbLevel with a nil level when the ISVSVN is below every level.
 func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCBLevel, error) {
 	signer, err := decodeHexField("enclaveIdentity.mrsigner", id.MRSigner, 32)
 	if err != nil {
@@ -274,7 +282,7 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	}
 	level := matchISVSVN(id.TCBLevels, int(qe.ISVSVN))
 	if level == nil {
-		return attest.TCBRevoked, nil, nil
+		return attest.TCBNoMatchingLevel, nil, nil
 	}
 	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
 		return "", nil, err

@@ -1,0 +1,143 @@
+package dcap
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+func TestConverge(t *testing.T) {
+	for _, tc := range []struct{ platform, other, want string }{
+		{attest.TCBUpToDate, attest.TCBUpToDate, attest.TCBUpToDate},
+		{attest.TCBUpToDate, attest.TCBOutOfDate, attest.TCBOutOfDate},
+		{attest.TCBSWHardeningNeeded, attest.TCBOutOfDate, attest.TCBOutOfDate},
+		{attest.TCBConfigurationNeeded, attest.TCBOutOfDate, attest.TCBOutOfDateConfigurationNeeded},
+		{attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate, attest.TCBOutOfDateConfigurationNeeded},
+		{attest.TCBOutOfDate, attest.TCBOutOfDate, attest.TCBOutOfDate},
+		{attest.TCBSWHardeningNeeded, attest.TCBUpToDate, attest.TCBSWHardeningNeeded},
+		{attest.TCBUpToDate, attest.TCBRevoked, attest.TCBRevoked},
+		{attest.TCBNoMatchingLevel, attest.TCBRevoked, attest.TCBNoMatchingLevel},
+		{attest.TCBUpToDate, attest.TCBNoMatchingLevel, attest.TCBNoMatchingLevel},
+	} {
+		if got := converge(tc.platform, tc.other); got != tc.want {
+			t.Errorf("converge(%s, %s) = %s, expected %s", tc.platform, tc.other, got, tc.want)
+		}
+	}
+}
+
+// tdxPlatform returns the emulated TDX 1.5 platform's TCB Info, PCK
+// extensions and TD report.
+func tdxPlatform(t *testing.T) (*TCBInfo, *PCKExtensions, *TDReport) {
+	t.Helper()
+	e, err := NewEmulator(EmulatorOptions{TEE: "tdx", QuoteVersion: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := PCKExtensionsFromCert(e.pck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, err := ParseTDReport(e.body([64]byte{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.tcbInfo(time.Now(), time.Now().Add(time.Hour)), ext, td
+}
+
+func TestEvaluateTDXModule(t *testing.T) {
+	t.Run("up to date", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		ev, err := EvaluatePlatform(info, ext, td)
+		if err != nil || ev.Status != attest.TCBUpToDate || ev.ModuleStatus != attest.TCBUpToDate {
+			t.Fatalf("status %+v, %v; expected UpToDate", ev, err)
+		}
+	})
+	t.Run("module out of date", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		td.TEETCBSVN[0] = emulatedModuleSVN - 1
+		ev, err := EvaluatePlatform(info, ext, td)
+		if err != nil || ev.Status != attest.TCBOutOfDate {
+			t.Fatalf("status %+v, %v; expected OutOfDate", ev, err)
+		}
+		if len(ev.AdvisoryIDs) != 1 || ev.AdvisoryIDs[0] != "INTEL-SA-00001" {
+			t.Errorf("advisories %v, expected the module level's", ev.AdvisoryIDs)
+		}
+	})
+	t.Run("module below every level", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		td.TEETCBSVN[0] = 1
+		ev, err := EvaluatePlatform(info, ext, td)
+		if err != nil || ev.Status != attest.TCBNoMatchingLevel {
+			t.Fatalf("status %+v, %v; expected NoMatchingTcbLevel", ev, err)
+		}
+	})
+	t.Run("module identity missing", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		td.TEETCBSVN[1] = 2
+		if _, err := EvaluatePlatform(info, ext, td); !errors.Is(err, attest.ErrCollateralMissing) {
+			t.Fatalf("error %v, expected a missing TDX module identity", err)
+		}
+	})
+	t.Run("module signer differs", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		td.MRSignerSEAM[0] = 1
+		if _, err := EvaluatePlatform(info, ext, td); err == nil {
+			t.Fatal("a TDX module of another signer was accepted")
+		}
+	})
+	t.Run("module components judged by identity", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		// Byte 0 below the level's TDX component 0 is skipped for a
+		// module of major version 1, and then judged by the module level.
+		info.TCBLevels[0].TCB.TDXComponents[0].SVN = 200
+		ev, err := EvaluatePlatform(info, ext, td)
+		if err != nil || ev.PlatformStatus != attest.TCBUpToDate {
+			t.Fatalf("status %+v, %v; expected the platform UpToDate", ev, err)
+		}
+		td.TEETCBSVN[1] = 0
+		info.TDXModuleIdentities = nil
+		ev, err = EvaluatePlatform(info, ext, td)
+		if err != nil || ev.PlatformStatus == attest.TCBUpToDate {
+			t.Fatalf("status %+v, %v; a TDX 1.0 module must be judged by component 0", ev, err)
+		}
+	})
+	t.Run("platform tdx component below every level", func(t *testing.T) {
+		info, ext, td := tdxPlatform(t)
+		td.TEETCBSVN[2] = 2
+		ev, err := EvaluatePlatform(info, ext, td)
+		if err != nil || ev.Status != attest.TCBNoMatchingLevel {
+			t.Fatalf("status %+v, %v; expected NoMatchingTcbLevel", ev, err)
+		}
+	})
+}
+
+func TestEvaluateSGXLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		comp0  int
+		pcesvn uint16
+		want   string
+	}{
+		{"latest", 0, emulatedPCESVN, attest.TCBUpToDate},
+		{"component below latest", -1, emulatedPCESVN, attest.TCBOutOfDate},
+		{"pcesvn below latest", 0, emulatedPCESVN - 1, attest.TCBOutOfDate},
+		{"pcesvn below every level", 0, emulatedPCESVN - 2, attest.TCBNoMatchingLevel},
+		{"component below every level", -2, emulatedPCESVN, attest.TCBNoMatchingLevel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info, ext, _ := tdxPlatform(t)
+			info.ID = "SGX"
+			ext.CompSVN[0] = uint8(int(ext.CompSVN[0]) + tc.comp0)
+			ext.PCESVN = tc.pcesvn
+			ev, err := EvaluatePlatform(info, ext, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Status != tc.want {
+				t.Errorf("status %s, expected %s", ev.Status, tc.want)
+			}
+		})
+	}
+}

@@ -161,6 +161,11 @@ func fromHardware(hw *attest.Claims, name string) *attest.Claims {
 		VerifiedAt:   hw.VerifiedAt,
 		Warnings:     hw.Warnings,
 	}
+	// The SEV-SNP MEASUREMENT goes by its specification name, as the TDX
+	// MRTD does in the DCAP claims.
+	if name == "snp" && len(hw.Measurement) > 0 && c.Measurements["measurement"] == nil {
+		c.SetMeasurement("measurement", hw.Measurement)
+	}
 	for _, ch := range hw.Checks {
 		ch.Name = name + "/" + ch.Name
 		c.Checks = append(c.Checks, ch)

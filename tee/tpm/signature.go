@@ -119,7 +119,7 @@ func VerifySignature(pub crypto.PublicKey, message []byte, sig Signature) error 
 		return attest.Errorf(attest.ErrUnsupported, "AK", "key type %T is neither RSA nor ECDSA", pub)
 	}
 	if err != nil {
-		return &attest.Error{Kind: attest.ErrSignature, Field: "TPMT_SIGNATURE", Err: err,
+		return &attest.Error{Kind: attest.ErrSignature, Field: "quote signature", Err: err,
 			Reason: "the quote signature does not verify under the attestation key, so the TPMS_ATTEST was altered or another key signed it",
 			Fix:    "check that the quote and the AK belong together and that neither was modified"}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -28,29 +27,41 @@ type Token struct {
 	Claims map[string]any
 }
 
-// compactJWS matches a compact JWS whose header is a JSON object ("eyJ" is
-// the base64url encoding of `{"`).
-var compactJWS = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
-
 // extract returns the one compact JWS in data. The whole of data may be the
 // token, or the token may sit in surrounding text such as a log line; more
-// than one token is ambiguous and an error.
+// than one token is ambiguous and an error. A candidate is a run of
+// base64url characters and dots with three non-empty parts whose header
+// starts with "eyJ", the base64url encoding of `{"`.
 func extract(data []byte) (string, error) {
 	if len(data) > maxTokenSize {
 		return "", fmt.Errorf("%d bytes is over the %d-byte limit for a token", len(data), maxTokenSize)
 	}
-	trimmed := bytes.TrimSpace(data)
-	if m := compactJWS.Find(trimmed); m != nil && len(m) == len(trimmed) {
-		return string(m), nil
+	words := bytes.FieldsFunc(data, func(r rune) bool { return !isCompactJWSChar(r) })
+	var found [][]byte
+	for _, w := range words {
+		if isCompactJWS(w) {
+			found = append(found, w)
+		}
 	}
-	matches := compactJWS.FindAll(data, 3)
-	switch len(matches) {
+	switch len(found) {
 	case 0:
 		return "", errors.New("no JWS compact serialization (header.payload.signature) found")
 	case 1:
-		return string(matches[0]), nil
+		return string(found[0]), nil
 	}
-	return "", fmt.Errorf("%d tokens found; pass a file that holds one", len(matches))
+	return "", fmt.Errorf("%d tokens found; pass a file that holds one", len(found))
+}
+
+func isCompactJWSChar(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+func isCompactJWS(w []byte) bool {
+	parts := bytes.Split(w, []byte("."))
+	if len(parts) != 3 || !bytes.HasPrefix(parts[0], []byte("eyJ")) {
+		return false
+	}
+	return len(parts[1]) > 0 && len(parts[2]) > 0
 }
 
 // Parse extracts the compact JWS from data and decodes it, accepting only

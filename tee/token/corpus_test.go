@@ -1,0 +1,203 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/corpus"
+)
+
+var tokenTEEs = []string{"gcp-token", "maa-token", "ita-token"}
+
+// TestCorpusVerdicts verifies every token case of the evidence corpus under
+// the default appraisal and compares verdict, reason and claims with the
+// case's expect.json.
+func TestCorpusVerdicts(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			t.Run(c.Name, func(t *testing.T) {
+				ev := attest.Evidence{Data: c.EvidenceBytes(t)}
+				opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+				res := appraise.Evaluate(context.Background(), ev, opts, appraise.Options{})
+				if res.Format != tee {
+					t.Fatalf("detected as %q (%v), want %s", res.Format, res.Error, tee)
+				}
+				if string(res.Verdict) != c.Expect.DefaultVerdict {
+					t.Fatalf("verdict %s (%v), want %s", res.Verdict, res.Error, c.Expect.DefaultVerdict)
+				}
+				if c.Expect.DefaultVerdict == "reject" && !corpus.MatchesReason(res.Error.Error(), c.Expect.RejectReason) {
+					t.Errorf("reason %q does not state %q", res.Error, c.Expect.RejectReason)
+				}
+				if want := c.Expect.VerdictIfDebugAllowed; want != "" {
+					res := appraise.Evaluate(context.Background(), ev, opts, appraise.Options{AllowDebug: true})
+					if string(res.Verdict) != want {
+						t.Errorf("verdict with debug allowed %s (%v), want %s", res.Verdict, res.Error, want)
+					}
+				}
+				if c.Expect.SignatureValid != nil && !*c.Expect.SignatureValid {
+					if res.Claims != nil {
+						t.Errorf("claims reported for a token whose signature does not verify")
+					}
+					return
+				}
+				checkClaims(t, c, res.Claims)
+			})
+		}
+	}
+}
+
+func checkClaims(t *testing.T, c corpus.Case, got *attest.Claims) {
+	t.Helper()
+	if got == nil {
+		t.Fatal("no claims for a verified token")
+	}
+	if c.Expect.Debug != nil && got.Debug != *c.Expect.Debug {
+		t.Errorf("debug %v, want %v", got.Debug, *c.Expect.Debug)
+	}
+	if c.Expect.Nonce != nil && got.Nonce.String() != *c.Expect.Nonce {
+		t.Errorf("nonce %s, want %s", got.Nonce, *c.Expect.Nonce)
+	}
+	if c.Expect.Nonce == nil && len(got.Nonce) != 0 {
+		t.Errorf("nonce %s reported for a token without one", got.Nonce)
+	}
+	for name, want := range c.Expect.Measurements {
+		if got.Measurements[name].String() != want {
+			t.Errorf("measurement %s = %s, want %s", name, got.Measurements[name], want)
+		}
+	}
+	if c.Expect.TCBStatus != "" && got.TCB.Status != c.Expect.TCBStatus {
+		t.Errorf("TCB status %q, want %q", got.TCB.Status, c.Expect.TCBStatus)
+	}
+	if c.Expect.AdvisoryIDs != nil && !slices.Equal(got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs) {
+		t.Errorf("advisories %v, want %v", got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs)
+	}
+	wantKind := attest.AnchorCallerKey
+	if len(c.Expect.Roots) > 0 {
+		wantKind = attest.AnchorCallerRoot
+	}
+	if got.TrustAnchor.Kind != wantKind {
+		t.Errorf("trust anchor kind %s, want %s", got.TrustAnchor.Kind, wantKind)
+	}
+	if got.TrustAnchor.TestKey {
+		t.Errorf("service key %s marked as a published test key", got.TrustAnchor.Name)
+	}
+}
+
+// TestCorpusOutOfDateAccepted accepts the Intel Trust Authority case when
+// the policy admits its TCB status, which shows that the status is its only
+// reason for rejection.
+func TestCorpusOutOfDateAccepted(t *testing.T) {
+	for _, c := range corpus.Cases(t, "ita-token") {
+		if c.Negative() || c.Expect.TCBStatus == "" {
+			continue
+		}
+		opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+		res := appraise.Evaluate(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, opts,
+			appraise.Options{TCBStatuses: []string{c.Expect.TCBStatus}})
+		if res.Verdict != appraise.Accept {
+			t.Errorf("%s: verdict %s (%v) with %s accepted, want accept", c.Name, res.Verdict, res.Error, c.Expect.TCBStatus)
+		}
+	}
+}
+
+// TestCorpusNonce passes each verified case's nonce as the expected nonce,
+// then a changed one, which must be a binding error.
+func TestCorpusNonce(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			if c.Negative() || c.Expect.Nonce == nil {
+				continue
+			}
+			t.Run(c.Name, func(t *testing.T) {
+				nonce, _ := hex.DecodeString(*c.Expect.Nonce)
+				opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t), Nonce: nonce}
+				if _, err := attest.Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, opts); err != nil {
+					t.Fatalf("expected nonce rejected: %v", err)
+				}
+				opts.Nonce = bytes.Clone(nonce)
+				opts.Nonce[0] ^= 0xff
+				claims, err := attest.Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, opts)
+				if !errors.Is(err, attest.ErrBinding) {
+					t.Fatalf("changed nonce: error %v, want a binding error", err)
+				}
+				if claims == nil {
+					t.Error("no claims returned with the nonce error")
+				}
+			})
+		}
+	}
+}
+
+// TestCorpusTimes verifies each verified case just before its expiry, at
+// its expiry and before its not-before time.
+func TestCorpusTimes(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			if c.Negative() {
+				continue
+			}
+			t.Run(c.Name, func(t *testing.T) {
+				ev := attest.Evidence{Data: c.EvidenceBytes(t)}
+				opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+				claims, err := attest.Verify(context.Background(), ev, opts)
+				if claims == nil {
+					t.Fatalf("not verified: %v", err)
+				}
+				exp, _ := time.Parse(time.RFC3339, claims.Attributes["expires_at"].(string))
+				nbf, _ := time.Parse(time.RFC3339, claims.Attributes["not_before"].(string))
+
+				opts.At = exp
+				_, err = attest.Verify(context.Background(), ev, opts)
+				if !errors.Is(err, attest.ErrCollateralExpired) || !corpus.MatchesReason(err.Error(), "expired") {
+					t.Errorf("at expiry: error %v, want expired", err)
+				}
+				opts.At = exp.Add(-time.Second)
+				if _, err := attest.Verify(context.Background(), ev, opts); errors.Is(err, attest.ErrCollateralExpired) {
+					t.Errorf("one second before expiry: %v", err)
+				}
+				opts.At = nbf.Add(-time.Second)
+				if _, err := attest.Verify(context.Background(), ev, opts); !errors.Is(err, attest.ErrCollateralExpired) {
+					t.Errorf("before not-before: error %v, want not yet valid", err)
+				}
+			})
+		}
+	}
+}
+
+// TestCorpusNoTrustAnchor verifies each case without collateral: the
+// missing JWKS or root must be named.
+func TestCorpusNoTrustAnchor(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			_, err := attest.Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, attest.Options{At: c.Time(t)})
+			if !errors.Is(err, attest.ErrCollateralMissing) {
+				t.Errorf("%s: error %v, want collateral missing", c.Name, err)
+			}
+		}
+	}
+}
+
+// TestCorpusPrefixes verifies every prefix of each case: all must be
+// rejected without a panic.
+func TestCorpusPrefixes(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			data := c.EvidenceBytes(t)
+			opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t), Nonce: nil}
+			v, _ := attest.Lookup(tee)
+			for n := range len(data) {
+				v.Detect(data[:n])
+				if _, err := v.Verify(context.Background(), attest.Evidence{Data: data[:n]}, opts); err == nil {
+					t.Fatalf("%s: prefix of %d bytes accepted", c.Name, n)
+				}
+			}
+		}
+	}
+}

@@ -122,6 +122,12 @@ type agentRun struct {
 
 func startAgent(t *testing.T, e *snp.Emulator, extraEnv []string, policy RestartPolicy) *agentRun {
 	t.Helper()
+	source := mapSource{"default/db/password": []byte("s3cret"), "default/api/token": []byte("t0ken")}
+	return startAgentWith(t, e, source, extraEnv, policy)
+}
+
+func startAgentWith(t *testing.T, e *snp.Emulator, source SecretSource, extraEnv []string, policy RestartPolicy) *agentRun {
+	t.Helper()
 	requireTmpfs(t)
 	upstream := freeLoopbackAddr(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -136,7 +142,7 @@ func startAgent(t *testing.T, e *snp.Emulator, extraEnv []string, policy Restart
 	go func() {
 		run.done <- Run(ctx, Config{
 			Attester: e,
-			Source:   mapSource{"default/db/password": []byte("s3cret"), "default/api/token": []byte("t0ken")},
+			Source:   source,
 			Secrets: []Secret{
 				{Path: "default/db/password", File: "db-password"},
 				{Path: "default/api/token", Env: "API_TOKEN"},

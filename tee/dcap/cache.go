@@ -2,9 +2,9 @@ package dcap
 
 import "sync"
 
-// cacheLimit bounds each cache. A verifier sees few distinct platforms and
-// collateral versions; when a cache fills, it is emptied rather than
-// tracked for recency, which is simpler and costs only re-verification.
+// cacheLimit bounds each cache. A verifier meets few distinct platforms and
+// collateral versions. A full cache is emptied rather than tracked for
+// recency, which is simpler and costs only re-verification.
 const cacheLimit = 4096
 
 // memo is a bounded map from a SHA-256 digest to a value computed from the

@@ -79,6 +79,7 @@ func addTDClaims(c *attest.Claims, t *TDReport) {
 	c.SetMeasurement("mrconfigid", t.MRConfigID[:])
 	c.SetMeasurement("mrowner", t.MROwner[:])
 	c.SetMeasurement("mrownerconfig", t.MROwnerConfig[:])
+
 	c.HostData = t.MRConfigID[:]
 	c.ReportData = t.ReportData[:]
 	c.Debug = t.Debug()
@@ -87,10 +88,12 @@ func addTDClaims(c *attest.Claims, t *TDReport) {
 	c.SetAttribute("xfam", hex.EncodeToString(t.XFAM[:]))
 	c.SetAttribute("xfam_value", binary.LittleEndian.Uint64(t.XFAM[:]))
 	c.SetAttribute("tee_tcb_svn", hex.EncodeToString(t.TEETCBSVN[:]))
+
 	for i, svn := range t.TEETCBSVN {
 		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: fmt.Sprintf("tdx_comp%02d", i+1), Value: uint64(svn)})
 	}
 	c.TCB.Values = map[string]string{"tee_tcb_svn": hex.EncodeToString(t.TEETCBSVN[:])}
+
 	if t.Is15 {
 		c.SetAttribute("tee_tcb_svn2", hex.EncodeToString(t.TEETCBSVN2[:]))
 		c.TCB.Values["tee_tcb_svn2"] = hex.EncodeToString(t.TEETCBSVN2[:])

@@ -2,7 +2,6 @@ package dcap
 
 import (
 	"context"
-	"encoding/hex"
 	"slices"
 	"testing"
 
@@ -77,6 +76,7 @@ func checkCorpusClaims(t *testing.T, c corpus.Case, claims *attest.Claims) {
 			t.Errorf("advisories %v, expected %v", got, exp.AdvisoryIDs)
 		}
 	}
+
 	if exp.Measurement != "" && claims.Measurement.String() != exp.Measurement {
 		t.Errorf("measurement %s, expected %s", claims.Measurement, exp.Measurement)
 	}
@@ -89,6 +89,7 @@ func checkCorpusClaims(t *testing.T, c corpus.Case, claims *attest.Claims) {
 			t.Errorf("%s %s, expected %s", name, got, want)
 		}
 	}
+
 	if exp.ReportData != "" && claims.ReportData.String() != exp.ReportData {
 		t.Errorf("report data %s, expected %s", claims.ReportData, exp.ReportData)
 	}
@@ -101,5 +102,4 @@ func checkCorpusClaims(t *testing.T, c corpus.Case, claims *attest.Claims) {
 	if claims.TrustAnchor.Kind != attest.AnchorCallerRoot && claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
 		t.Errorf("trust anchor kind %s", claims.TrustAnchor.Kind)
 	}
-	_ = hex.EncodeToString
 }

@@ -1,9 +1,9 @@
-// Package dcap verifies Intel DCAP quotes: SGX quotes of version 3 and 4
-// and TDX quotes of version 4 and 5 (TDX 1.0 and 1.5 TD report bodies),
-// offline, against the Intel SGX Root CA and Intel PCS collateral (TCB
-// Info, QE Identity, PCK CRL, Root CA CRL). It derives the TCB status by
-// Intel's matching rules and reports it in the claims; judging the status
-// and the debug bit is left to the appraise package.
+// Package dcap verifies Intel DCAP quotes offline: SGX quotes of version 3
+// and 4, and TDX quotes of version 4 and 5 (TDX 1.0 and 1.5 TD report
+// bodies). It checks them against the Intel SGX Root CA and Intel PCS
+// collateral (TCB Info, QE Identity, PCK CRL, Root CA CRL). It derives the
+// TCB status by Intel's matching rules and reports it in the claims, and
+// leaves judging the status and the debug bit to the appraise package.
 //
 // Everything here is Cloister's own code. No maintained Go module verifies
 // SGX quotes, and google/go-tdx-guest (at the version in go.mod) parses only

@@ -17,10 +17,10 @@ type EmulatedPaths struct {
 }
 
 // EmulateToDir creates an emulator, writes one quote binding reportData and
-// lays out dir for `cloister verify`: quote.bin, collateral/ (TCB Info, QE
-// Identity, CRLs and their issuer certificates), dev-root/root.pem (kept
-// apart, since a development root is trusted only as an explicit trust
-// anchor) and emulator/ (the keys, from Save).
+// lays out dir for `cloister verify`. It writes quote.bin, collateral/ (TCB
+// Info, QE Identity, CRLs and their issuer certificates) and emulator/ (the
+// keys, from Save). The root goes to dev-root/root.pem, apart from the
+// collateral, because a development root counts only as a trust anchor.
 func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, dir string) (*EmulatedPaths, error) {
 	e, err := NewEmulator(opts)
 	if err != nil {
@@ -30,6 +30,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 	if err != nil {
 		return nil, err
 	}
+
 	files, err := e.CollateralFiles(time.Now())
 	if err != nil {
 		return nil, err
@@ -40,6 +41,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 		Root:       filepath.Join(dir, "dev-root", fileRoot),
 		State:      filepath.Join(dir, "emulator"),
 	}
+
 	for _, d := range []string{p.Collateral, filepath.Dir(p.Root)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("dcap emulator: %w", err)

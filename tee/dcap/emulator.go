@@ -345,6 +345,7 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 		copy(b[320:384], reportData[:])
 		return b
 	}
+
 	size := tdReport10Size
 	if e.opts.QuoteVersion == 5 {
 		size = tdReport15Size
@@ -354,11 +355,13 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 	if size == tdReport15Size {
 		b[0], b[1] = emulatedModuleSVN, 1
 	}
+
 	mrseam := sha512.Sum384([]byte("cloister emulated TDX module"))
 	copy(b[16:64], mrseam[:])
 	if e.opts.Debug {
 		b[120] = 0x01
 	}
+
 	binary.LittleEndian.PutUint64(b[128:136], 0x61ae7) // XFAM of a typical guest
 	copy(b[136:184], e.opts.Measurement)
 	for i := 0; i < 3; i++ {
@@ -621,6 +624,7 @@ func LoadEmulator(dir string) (*Emulator, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
 	}
+
 	e := &Emulator{opts: opts}
 	certs := []struct {
 		name string
@@ -645,6 +649,7 @@ func LoadEmulator(dir string) (*Emulator, error) {
 			return nil, fmt.Errorf("dcap emulator: the key in %s does not match the %s certificate", c.file, c.name)
 		}
 	}
+
 	if e.attestationKey, err = readKey(filepath.Join(dir, fileAttestKey)); err != nil {
 		return nil, err
 	}
@@ -661,7 +666,7 @@ func readPEMBlock(path, typ string) ([]byte, error) {
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != typ {
-		return nil, fmt.Errorf("dcap emulator: %s holds no %s PEM block", path, typ)
+		return nil, fmt.Errorf("dcap emulator: %s contains no %s PEM block", path, typ)
 	}
 	return block.Bytes, nil
 }
@@ -689,7 +694,7 @@ func readKey(path string) (*ecdsa.PrivateKey, error) {
 	}
 	k, ok := key.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("dcap emulator: %s holds a %T, expected an ECDSA key", path, key)
+		return nil, fmt.Errorf("dcap emulator: %s contains a %T, expected an ECDSA key", path, key)
 	}
 	return k, nil
 }

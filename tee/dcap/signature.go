@@ -39,9 +39,9 @@ func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
 // Intel PCS document (TCB Info or QE Identity), and verifies that
 // certificate's chain to roots at at. It returns the chain, signer first.
 // The signer found for a document is cached by the digest of body and
-// signature; the chain is checked every time, because its validity
+// signature. The chain is checked every time, because its validity
 // depends on at.
-func (v *Verifier) verifyDocument(what string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	items := set.OfKind(collateral.KindCertificate)
 	certs := set.Certificates()
 	docKey := pairDigest(doc.Body, doc.Signature)
@@ -70,17 +70,17 @@ func (v *Verifier) verifyDocument(what string, doc *signedDocument, set *collate
 	}
 	if signer == nil {
 		if len(certs) == 0 {
-			return nil, attest.Errorf(attest.ErrCollateralMissing, what, "missing the TCB signing certificate that signed it").
+			return nil, attest.Errorf(attest.ErrCollateralMissing, docName, "missing the TCB signing certificate that signed it").
 				WithFix("pass the issuer chain Intel PCS serves with it (the TCB-Info-Issuer-Chain or SGX-Enclave-Identity-Issuer-Chain header) with --collateral")
 		}
-		return nil, attest.Errorf(attest.ErrSignature, what, "the signature does not verify under any supplied certificate").
+		return nil, attest.Errorf(attest.ErrSignature, docName, "the signature does not verify under any supplied certificate").
 			WithFix("the document was altered, or its issuer chain is missing; fetch both again from Intel PCS")
 	}
 	path, err := v.verifyChain("TCB signing certificate", signer, certs, roots, at)
 	if err != nil {
 		var ae *attest.Error
 		if errors.As(err, &ae) {
-			ae.Field = what + " signer: " + ae.Field
+			ae.Field = docName + " signer: " + ae.Field
 		}
 		return nil, err
 	}

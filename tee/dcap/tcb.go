@@ -17,8 +17,8 @@ import (
 //
 //   - The platform level is the first TCB level (Intel sorts them
 //     descending) whose 16 SGX components and PCESVN are each at most the
-//     PCK certificate's, and, for TDX, whose 16 TDX components are each at
-//     most the TD report's TEE_TCB_SVN. When TEE_TCB_SVN[1] (the TDX module
+//     PCK certificate's. For TDX, its 16 TDX components must also each be
+//     at most the TD report's TEE_TCB_SVN. When TEE_TCB_SVN[1] (the TDX module
 //     major version) is not zero, the first two bytes are judged by the TDX
 //     module identity instead and are skipped here.
 //   - The TDX module identity "TDX_<TEE_TCB_SVN[1] in hex>" must exist and
@@ -185,11 +185,11 @@ func matchSEAM(field, mrsigner, attrs, mask string, td *TDReport) error {
 		return err
 	}
 	if !bytes.Equal(td.MRSignerSEAM[:], wantSigner) {
-		return attest.Errorf(attest.ErrAppraisal, "MRSIGNERSEAM", "the TDX module signer does not match the TCB Info").
+		return attest.Errorf(attest.ErrChain, "MRSIGNERSEAM", "the TDX module signer does not match the TCB Info").
 			WithValues(hex.EncodeToString(td.MRSignerSEAM[:]), strings.ToLower(mrsigner))
 	}
 	if !maskedEqual(td.SEAMAttributes[:], maskBytes, wantAttrs) {
-		return attest.Errorf(attest.ErrAppraisal, "SEAMATTRIBUTES", "the TDX module attributes do not match the TCB Info under its mask").
+		return attest.Errorf(attest.ErrChain, "SEAMATTRIBUTES", "the TDX module attributes do not match the TCB Info under its mask").
 			WithValues(hex.EncodeToString(td.SEAMAttributes[:]), strings.ToLower(attrs))
 	}
 	return nil
@@ -261,12 +261,15 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if err != nil {
 		return "", nil, err
 	}
-	// MISCSELECT is a little-endian 32-bit field in the report; the QE
-	// Identity prints it as a big-endian hexadecimal number.
+	// MISCSELECT is a little-endian 32-bit field in the report, and the QE
+	// Identity is read as a big-endian hexadecimal number.
+	// NOTE: the byte order of the QE Identity's miscselect is inferred;
+	// Intel's published QE Identities all have miscselect 0 with mask
+	// FFFFFFFF, for which either order gives the same result.
 	qeMisc := []byte{byte(qe.MiscSelect >> 24), byte(qe.MiscSelect >> 16), byte(qe.MiscSelect >> 8), byte(qe.MiscSelect)}
 
 	mismatch := func(field, value, expected string) error {
-		return attest.Errorf(attest.ErrAppraisal, "QE report "+field, "the QE report does not match the QE Identity %s", id.ID).
+		return attest.Errorf(attest.ErrChain, "QE report "+field, "the QE report does not match the QE Identity %s", id.ID).
 			WithValues(value, expected).
 			WithFix("the quote was not produced by Intel's quoting enclave, or the QE Identity is for another enclave")
 	}

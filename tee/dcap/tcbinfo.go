@@ -100,10 +100,10 @@ type signedDocument struct {
 
 // splitSigned extracts the signed object named by one of keys and the
 // signature from an Intel PCS body.
-func splitSigned(raw []byte, what string, keys ...string) (*signedDocument, error) {
+func splitSigned(raw []byte, docName string, keys ...string) (*signedDocument, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, attest.Malformed(what, "invalid JSON", err)
+		return nil, attest.Malformed(docName, "invalid JSON", err)
 	}
 	doc := &signedDocument{}
 	for _, k := range keys {
@@ -113,15 +113,15 @@ func splitSigned(raw []byte, what string, keys ...string) (*signedDocument, erro
 		}
 	}
 	if doc.Body == nil {
-		return nil, attest.Malformed(what, fmt.Sprintf("no %q object", keys[0]), nil)
+		return nil, attest.Malformed(docName, fmt.Sprintf("no %q object", keys[0]), nil)
 	}
 	var sigHex string
 	if err := json.Unmarshal(top["signature"], &sigHex); err != nil {
-		return nil, attest.Malformed(what+".signature", "missing or not a string", err)
+		return nil, attest.Malformed(docName+".signature", "missing or not a string", err)
 	}
 	sig, err := hex.DecodeString(sigHex)
 	if err != nil || len(sig) != ecdsaSignatureSize {
-		return nil, attest.Malformed(what+".signature", fmt.Sprintf("not %d bytes of hexadecimal", ecdsaSignatureSize), err)
+		return nil, attest.Malformed(docName+".signature", fmt.Sprintf("not %d bytes of hexadecimal", ecdsaSignatureSize), err)
 	}
 	doc.Signature = sig
 	return doc, nil

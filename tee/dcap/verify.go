@@ -53,7 +53,6 @@ type pckChain struct {
 	leaf  *x509.Certificate
 	certs []*x509.Certificate
 	ext   *PCKExtensions
-	key   any
 }
 
 type parsedTCBInfo struct {
@@ -84,10 +83,10 @@ func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
 	return c, nil
 }
 
-// Verify verifies a DCAP quote at opts.Time(): the PCK chain to the Intel
-// SGX Root CA (or the caller's root), the QE report signature and its
-// binding of the attestation key, the quote signature, the CRLs, and the
-// TCB Info and QE Identity, from which it derives the TCB status.
+// Verify verifies a DCAP quote at opts.Time(). It checks the PCK chain to
+// the Intel SGX Root CA (or the caller's root), the QE report signature and
+// its binding of the attestation key, the quote signature and the CRLs.
+// Then it verifies the TCB Info and QE Identity and derives the TCB status.
 // Collateral that is absent is recorded as a required check that did not
 // run; it is not an error here, so that the appraisal can name it.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
@@ -356,8 +355,8 @@ func (v *Verifier) selectIdentity(set *collateral.Set, wantID string) (*parsedId
 
 // checkDocument verifies a TCB Info or QE Identity's signature and signing
 // chain and its issueDate..nextUpdate window at at.
-func (v *Verifier) checkDocument(c *attest.Claims, check, what string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) error {
-	path, err := v.verifyDocument(what, doc, set, roots, at)
+func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) error {
+	path, err := v.verifyDocument(docName, doc, set, roots, at)
 	if err != nil {
 		c.Fail(check, err.Error())
 		return err
@@ -368,14 +367,14 @@ func (v *Verifier) checkDocument(c *attest.Claims, check, what string, doc *sign
 		}
 	}
 	if at.Before(issued) {
-		err := attest.Errorf(attest.ErrCollateralExpired, what, "not yet valid: issueDate %s is after the verification time %s",
+		err := attest.Errorf(attest.ErrCollateralExpired, docName, "not yet valid: issueDate %s is after the verification time %s",
 			issued.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("check the verification time (--at)")
 		c.Fail(check, err.Error())
 		return err
 	}
 	if at.After(next) {
-		err := attest.Errorf(attest.ErrCollateralExpired, what, "expired: nextUpdate %s is before the verification time %s",
-			next.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("fetch a current " + what + " from Intel PCS")
+		err := attest.Errorf(attest.ErrCollateralExpired, docName, "expired: nextUpdate %s is before the verification time %s",
+			next.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("fetch a current " + docName + " from Intel PCS")
 		c.Fail(check, err.Error())
 		return err
 	}

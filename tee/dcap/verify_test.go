@@ -260,6 +260,7 @@ func TestChainLinkForgedSignature(t *testing.T) {
 	if string(forged.AuthorityKeyId) != string(f.e.pckCA.SubjectKeyId) || string(forged.RawIssuer) != string(f.e.pckCA.RawSubject) {
 		t.Fatal("the forged certificate does not name the real PCK CA")
 	}
+
 	f.e.pck = forged
 	_, err = f.verify(t)
 	if !errors.Is(err, attest.ErrChain) {

@@ -93,11 +93,25 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 			WithFix(fmt.Sprintf("pass the %s certificate that matches the report's SIGNING_KEY (%s) with its %s", kind, kind, intermediateRole(kind)))
 	}
 
-	var sigErr error
+	var candidates []*x509.Certificate
 	for _, inter := range intermediates {
-		if inter.Subject.CommonName != wantIssuer || !bytes.Equal(inter.RawSubject, leaf.Cert.RawIssuer) {
-			continue
+		if inter.Subject.CommonName == wantIssuer && bytes.Equal(inter.RawSubject, leaf.Cert.RawIssuer) {
+			candidates = append(candidates, inter)
 		}
+	}
+
+	// A chain verified before, at a time inside its window, needs no
+	// signature check: the cache key covers every certificate's bytes.
+	for _, inter := range candidates {
+		for _, root := range roots {
+			if bytes.Equal(root.RawSubject, inter.RawIssuer) && v.cache.valid(chainKey(leaf.Cert, inter, root), at) {
+				return &chain{leaf: leaf, intermediate: inter, root: root}, nil
+			}
+		}
+	}
+
+	var sigErr error
+	for _, inter := range candidates {
 		if err := checkIssued(leaf.Cert, inter); err != nil {
 			sigErr = err
 			continue
@@ -105,11 +119,6 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 		for _, root := range roots {
 			if !bytes.Equal(root.RawSubject, inter.RawIssuer) {
 				continue
-			}
-			c := &chain{leaf: leaf, intermediate: inter, root: root}
-			key := chainKey(leaf.Cert, inter, root)
-			if v.cache.valid(key, at) {
-				return c, nil
 			}
 			if err := checkIssued(inter, root); err != nil {
 				sigErr = err
@@ -121,10 +130,12 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 			if err := checkWindows(at, []roleCert{{kind, leaf.Cert}, {intermediateRole(kind), inter}, {"ARK", root}}); err != nil {
 				return nil, err
 			}
-			v.cache.store(key, leaf.Cert, inter, root)
-			return c, nil
+			v.cache.store(chainKey(leaf.Cert, inter, root), leaf.Cert, inter, root)
+			return &chain{leaf: leaf, intermediate: inter, root: root}, nil
 		}
-		return nil, noRootError(inter, product)
+		if sigErr == nil {
+			return nil, noRootError(inter, product)
+		}
 	}
 	if sigErr != nil {
 		return nil, sigErr

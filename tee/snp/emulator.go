@@ -92,6 +92,10 @@ func defaultTCB(product string) uint64 {
 	return composeTCB(product, map[string]uint8{"bootloader": 4, "tee": 0, "snp": 22, "microcode": 213})
 }
 
+// rsaKeyBits is the size of the development ARK and ASK keys, that of
+// AMD's. Tests lower it, because generating RSA-4096 keys takes seconds.
+var rsaKeyBits = 4096
+
 // normalize fills in defaults and rejects invalid options.
 func (o *EmulatorOptions) normalize() error {
 	switch o.Product {
@@ -154,10 +158,10 @@ func NewEmulator(opts EmulatorOptions) (*Emulator, error) {
 // now for ten years.
 func (e *Emulator) generateChain(now time.Time) error {
 	var err error
-	if e.arkKey, err = rsa.GenerateKey(rand.Reader, 4096); err != nil {
+	if e.arkKey, err = rsa.GenerateKey(rand.Reader, rsaKeyBits); err != nil {
 		return err
 	}
-	if e.askKey, err = rsa.GenerateKey(rand.Reader, 4096); err != nil {
+	if e.askKey, err = rsa.GenerateKey(rand.Reader, rsaKeyBits); err != nil {
 		return err
 	}
 	if e.leafKey, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader); err != nil {

@@ -20,6 +20,7 @@ func init() { attest.Register(&Verifier{}) }
 // use and safe for concurrent use; it caches verified certificate chains.
 type Verifier struct {
 	cache chainCache
+	roots rootsCache
 }
 
 // Name returns "snp".
@@ -78,7 +79,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, err
 	}
-	roots, err := attest.Roots(ctx, opts, q, embeddedARKs)
+	roots, err := v.roots.roots(ctx, opts, set, q)
 	if err != nil {
 		return nil, fmt.Errorf("snp: trust anchors: %w", err)
 	}

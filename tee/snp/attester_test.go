@@ -1,0 +1,175 @@
+package snp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
+	"github.com/google/go-configfs-tsm/configfs/faketsm"
+	"github.com/google/go-sev-guest/abi"
+	sevclient "github.com/google/go-sev-guest/client"
+	labi "github.com/google/go-sev-guest/client/linuxabi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// fakeTSM returns a configfs-tsm client whose report subsystem answers
+// with provider and with reports from e.
+func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
+	t.Helper()
+	sub := &faketsm.ReportSubsystem{
+		// The fake computes read-only attributes only while the read and
+		// write generations differ; a real kernel serves "provider" at
+		// any time. Starting at write generation 1 gives the fake that
+		// behaviour.
+		MakeEntry: func() *faketsm.ReportEntry {
+			return &faketsm.ReportEntry{WriteGeneration: 1, InAttrs: map[string]*faketsm.ReportAttributeState{
+				"inblob": {}, "privlevel": {Value: []byte("0\n")},
+			}}
+		},
+		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
+		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+			switch attr {
+			case "provider":
+				return []byte(provider + "\n"), nil
+			case "auxblob":
+				return e.certTable(), nil
+			case "outblob":
+				ev, err := e.Attest(context.Background(), entry.InAttrs["inblob"].Value)
+				if err != nil {
+					return nil, err
+				}
+				return ev.Data, nil
+			}
+			return nil, os.ErrNotExist
+		},
+		Random: rand.Reader,
+	}
+	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+}
+
+func TestAttesterConfigfsTSM(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	a, err := newTSMAttester(fakeTSM(t, e, "sev_guest"))
+	if err != nil {
+		t.Fatalf("newTSMAttester: %v", err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if len(ev.Aux) == 0 {
+		t.Fatal("Evidence.Aux is empty, want the auxblob certificate table")
+	}
+	claims, err := attest.Verify(context.Background(), *ev, attest.Options{TrustAnchors: anchors(e)})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if string(claims.ReportData[:9]) != "tsm nonce" {
+		t.Errorf("ReportData = %s, want it to start with the request's report data", claims.ReportData)
+	}
+}
+
+func TestAttesterOtherProviderIsNoDevice(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	if _, err := newTSMAttester(fakeTSM(t, e, "tdx_guest")); !errors.Is(err, attest.ErrNoDevice) {
+		t.Errorf("newTSMAttester with provider tdx_guest: error %v, want ErrNoDevice", err)
+	}
+}
+
+func TestAttesterReportDataTooLong(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	a, err := newTSMAttester(fakeTSM(t, e, "sev_guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attest(context.Background(), make([]byte, 65)); err == nil {
+		t.Error("Attest accepted 65 bytes of report data")
+	}
+}
+
+// fakeDevice answers /dev/sev-guest ioctls with reports from an emulator.
+type fakeDevice struct {
+	e     *Emulator
+	certs []byte
+}
+
+func (d *fakeDevice) Open(string) error        { return nil }
+func (d *fakeDevice) Close() error             { return nil }
+func (d *fakeDevice) Product() *spb.SevProduct { return abi.DefaultSevProduct() }
+
+func (d *fakeDevice) Ioctl(command uintptr, arg any) (uintptr, error) {
+	req, ok := arg.(*labi.SnpUserGuestRequest)
+	if !ok {
+		return 0, syscall.EINVAL
+	}
+	var reqData *labi.SnpReportReqABI
+	switch command {
+	case labi.IocSnpGetReport:
+		reqData = req.ReqData.(*labi.SnpReportReqABI)
+	case labi.IocSnpGetExtendedReport:
+		ext := req.ReqData.(*labi.SnpExtendedReportReq)
+		if d.certs == nil {
+			return 0, syscall.EIO
+		}
+		if int(ext.CertsLength) < len(d.certs) {
+			ext.CertsLength = uint32(len(d.certs))
+			req.FwErr = uint64(abi.GuestRequestInvalidLength)
+			return 0, syscall.EIO
+		}
+		copy(ext.Certs, d.certs)
+		reqData = &ext.Data
+	default:
+		return 0, syscall.EINVAL
+	}
+	ev, err := d.e.Attest(context.Background(), reqData.ReportData[:])
+	if err != nil {
+		return 0, err
+	}
+	copy(req.RespData.(*labi.SnpReportRespABI).Data[:], ev.Data)
+	return 0, nil
+}
+
+func TestAttesterDevice(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	tests := []struct {
+		name    string
+		certs   []byte
+		wantAux bool
+	}{
+		{"extended report", e.certTable(), true},
+		{"host without certificates", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := &fakeDevice{e: e, certs: tc.certs}
+			a, err := newDeviceAttester(func() (sevclient.Device, error) { return dev, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := a.Attest(context.Background(), []byte("ioctl"))
+			if err != nil {
+				t.Fatalf("Attest: %v", err)
+			}
+			if got := len(ev.Aux) > 0; got != tc.wantAux {
+				t.Errorf("Evidence.Aux present = %v, want %v", got, tc.wantAux)
+			}
+			opts := attest.Options{Collateral: e.Collateral(), TrustAnchors: anchors(e)}
+			if _, err := attest.Verify(context.Background(), *ev, opts); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+		})
+	}
+}
+
+func TestAttesterDeviceMissing(t *testing.T) {
+	_, err := newDeviceAttester(func() (sevclient.Device, error) { return nil, os.ErrNotExist })
+	if !errors.Is(err, attest.ErrNoDevice) {
+		t.Errorf("newDeviceAttester without a device: error %v, want ErrNoDevice", err)
+	}
+}

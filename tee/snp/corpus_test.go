@@ -1,0 +1,148 @@
+package snp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/corpus"
+)
+
+func TestCorpus(t *testing.T) {
+	for _, c := range corpus.Cases(t, "snp") {
+		t.Run(c.Name, func(t *testing.T) {
+			ctx := context.Background()
+			exp := c.Expect
+			ev := attest.Evidence{Data: c.EvidenceBytes(t)}
+			vo := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+
+			if v, err := attest.Detect(ev.Data); err != nil || v.Name() != "snp" {
+				t.Fatalf("Detect = %v, %v; want the snp verifier", v, err)
+			}
+			res := appraise.Evaluate(ctx, ev, vo, appraise.Options{})
+			if string(res.Verdict) != exp.DefaultVerdict {
+				t.Fatalf("default verdict = %s (%v), want %s", res.Verdict, res.Error, exp.DefaultVerdict)
+			}
+			if exp.DefaultVerdict == "reject" && !corpus.MatchesReason(errorText(res.Error), exp.RejectReason) {
+				t.Errorf("rejection %q does not state the reason %q", errorText(res.Error), exp.RejectReason)
+			}
+			if exp.SignatureValid != nil && !*exp.SignatureValid && !errors.Is(res.Error, attest.ErrSignature) {
+				t.Errorf("error %v is not a signature error, but the signature is invalid", res.Error)
+			}
+			if exp.ChainValid != nil && !*exp.ChainValid && !errors.Is(res.Error, attest.ErrChain) {
+				t.Errorf("error %v is not a chain error, but the chain is invalid", res.Error)
+			}
+			if exp.VerdictIfDebugAllowed != "" {
+				res := appraise.Evaluate(ctx, ev, vo, appraise.Options{AllowDebug: true})
+				if string(res.Verdict) != exp.VerdictIfDebugAllowed {
+					t.Errorf("verdict with debug allowed = %s (%v), want %s", res.Verdict, res.Error, exp.VerdictIfDebugAllowed)
+				}
+			}
+
+			claims := res.Claims
+			if claims == nil {
+				if exp.DefaultVerdict == "accept" || (exp.SignatureValid != nil && *exp.SignatureValid && (exp.ChainValid == nil || *exp.ChainValid)) {
+					t.Fatalf("no claims for a case whose signature and chain are valid: %v", res.Error)
+				}
+				checkUnverifiedFields(t, c, ev.Data)
+				return
+			}
+			if claims.Emulated {
+				t.Errorf("real evidence labelled emulated")
+			}
+			if claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
+				t.Errorf("trust anchor kind = %s, want vendor-root (the corpus roots are AMD's)", claims.TrustAnchor.Kind)
+			}
+			if exp.Debug != nil && claims.Debug != *exp.Debug {
+				t.Errorf("debug = %v, want %v", claims.Debug, *exp.Debug)
+			}
+			if got := claims.Measurement.String(); exp.Measurement != "" && got != exp.Measurement {
+				t.Errorf("measurement = %s, want %s", got, exp.Measurement)
+			}
+			if got := claims.ReportData.String(); exp.ReportData != "" && got != exp.ReportData {
+				t.Errorf("report data = %s, want %s", got, exp.ReportData)
+			}
+			if exp.SigningKey != "" && claims.SigningKey != exp.SigningKey {
+				t.Errorf("signing key = %s, want %s", claims.SigningKey, exp.SigningKey)
+			}
+			if exp.Product != "" && claims.Product != exp.Product {
+				t.Errorf("product = %s, want %s", claims.Product, exp.Product)
+			}
+		})
+	}
+}
+
+// checkUnverifiedFields compares the fields of a report that did not verify
+// with the expectations, through the parser alone.
+func checkUnverifiedFields(t *testing.T, c corpus.Case, data []byte) {
+	t.Helper()
+	r, err := ParseReport(data)
+	if err != nil {
+		t.Fatalf("ParseReport: %v", err)
+	}
+	exp := c.Expect
+	if exp.Debug != nil && r.Debug() != *exp.Debug {
+		t.Errorf("debug bit = %v, want %v", r.Debug(), *exp.Debug)
+	}
+	if got := attest.Hex(r.Measurement[:]).String(); exp.Measurement != "" && got != exp.Measurement {
+		t.Errorf("measurement = %s, want %s", got, exp.Measurement)
+	}
+	if got := attest.Hex(r.ReportData[:]).String(); exp.ReportData != "" && got != exp.ReportData {
+		t.Errorf("report data = %s, want %s", got, exp.ReportData)
+	}
+	if exp.SigningKey != "" && r.SigningKeyName() != exp.SigningKey {
+		t.Errorf("signing key = %s, want %s", r.SigningKeyName(), exp.SigningKey)
+	}
+	if r.HasCPUID && exp.Product != "" {
+		if got := productFromCPUID(r.CPUIDFamily, r.CPUIDModel); got != exp.Product {
+			t.Errorf("product from CPUID = %s, want %s", got, exp.Product)
+		}
+	}
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestCorpusPrefixesRejected(t *testing.T) {
+	v := &Verifier{}
+	for _, c := range corpus.Cases(t, "snp") {
+		data := c.EvidenceBytes(t)
+		opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+		for n := 0; n < len(data); n++ {
+			prefix := data[:n]
+			if v.Detect(prefix) {
+				t.Errorf("%s: Detect accepts a %d-byte prefix", c.Name, n)
+			}
+			if _, err := ParseReport(prefix); err == nil {
+				t.Fatalf("%s: ParseReport accepts a %d-byte prefix", c.Name, n)
+			}
+			if _, err := v.Verify(context.Background(), attest.Evidence{Data: prefix}, opts); !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("%s: Verify of a %d-byte prefix: %v, want a malformed error", c.Name, n, err)
+			}
+		}
+	}
+}
+
+func TestCorpusInspect(t *testing.T) {
+	for _, c := range corpus.Cases(t, "snp") {
+		fields, err := (&Verifier{}).Inspect(c.EvidenceBytes(t))
+		if err != nil {
+			t.Errorf("%s: Inspect: %v", c.Name, err)
+			continue
+		}
+		m := fields.(map[string]any)
+		if got := m["measurement"]; c.Expect.Measurement != "" && got != c.Expect.Measurement {
+			t.Errorf("%s: inspected measurement = %v, want %s", c.Name, got, c.Expect.Measurement)
+		}
+		if got, _ := m["reported_tcb"].(string); !strings.HasPrefix(got, "0x") {
+			t.Errorf("%s: inspected reported_tcb = %q, want a hexadecimal TCB", c.Name, got)
+		}
+	}
+}

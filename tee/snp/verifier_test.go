@@ -1,0 +1,397 @@
+package snp
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+func TestVerifyEmulatedProducts(t *testing.T) {
+	for _, tc := range []struct {
+		product, key string
+		components    []string
+	}{
+		{ProductMilan, "VCEK", []string{"bootloader", "tee", "snp", "microcode"}},
+		{ProductMilan, "VLEK", []string{"bootloader", "tee", "snp", "microcode"}},
+		{ProductGenoa, "VCEK", []string{"bootloader", "tee", "snp", "microcode"}},
+		{ProductTurin, "VCEK", []string{"fmc", "bootloader", "tee", "snp", "microcode"}},
+	} {
+		t.Run(tc.product+"/"+tc.key, func(t *testing.T) {
+			e := sharedEmulator(t, EmulatorOptions{Product: tc.product, SigningKey: tc.key})
+			ev, err := e.Attest(context.Background(), []byte("nonce"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := attest.Verify(context.Background(), *ev, emulatedOptions(e))
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if claims.Product != tc.product {
+				t.Errorf("Product = %q, want %q", claims.Product, tc.product)
+			}
+			if claims.SigningKey != tc.key {
+				t.Errorf("SigningKey = %q, want %q", claims.SigningKey, tc.key)
+			}
+			if !claims.Emulated || claims.TrustAnchor.Kind != attest.AnchorEmulatedRoot {
+				t.Errorf("Emulated = %v, anchor %q; want true, emulated-root", claims.Emulated, claims.TrustAnchor.Kind)
+			}
+			if string(claims.ReportData[:5]) != "nonce" {
+				t.Errorf("ReportData = %s, want it to start with the nonce", claims.ReportData)
+			}
+			var names []string
+			for _, c := range claims.TCB.Components {
+				names = append(names, c.Name)
+			}
+			if strings.Join(names, ",") != strings.Join(tc.components, ",") {
+				t.Errorf("TCB components = %v, want %v", names, tc.components)
+			}
+			if len(claims.Chain) != 3 {
+				t.Errorf("Chain has %d certificates, want 3", len(claims.Chain))
+			}
+		})
+	}
+}
+
+func TestVerifyUsesCertificateTable(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	ev, err := e.Attest(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No collateral: the VCEK and ASK come from Evidence.Aux alone.
+	claims, err := (&Verifier{}).Verify(context.Background(), *ev, attest.Options{TrustAnchors: anchors(e)})
+	if err != nil {
+		t.Fatalf("Verify with the certificate table only: %v", err)
+	}
+	if claims.SigningKey != "VCEK" {
+		t.Errorf("SigningKey = %q, want VCEK", claims.SigningKey)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	milan := sharedEmulator(t, EmulatorOptions{})
+	vlek := sharedEmulator(t, EmulatorOptions{SigningKey: "VLEK"})
+	genoa := sharedEmulator(t, EmulatorOptions{Product: ProductGenoa})
+	now := time.Now()
+
+	tests := []struct {
+		name     string
+		report   func(t *testing.T) []byte
+		opts     func(t *testing.T) attest.Options
+		kind     error
+		contains string
+	}{
+		{
+			name:   "VLEK report with VCEK chain",
+			report: func(t *testing.T) []byte { return signedReport(t, vlek, nil) },
+			opts: func(t *testing.T) attest.Options {
+				return attest.Options{Collateral: milan.Collateral(), TrustAnchors: anchors(milan)}
+			},
+			kind: attest.ErrCollateralMissing, contains: "only a VCEK certificate",
+		},
+		{
+			name:   "VCEK report with VLEK chain",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				return attest.Options{Collateral: vlek.Collateral(), TrustAnchors: anchors(vlek)}
+			},
+			kind: attest.ErrCollateralMissing, contains: "only a VLEK certificate",
+		},
+		{
+			name: "VLEK issued by an ASK",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.SignerInfo = signingKeyVLEK << 2 })
+			},
+			opts: func(t *testing.T) attest.Options {
+				exts := vlek.leaf.Extensions // CSP_ID, no hwid
+				leaf := issueLeaf(t, milan, "SEV-VLEK", kdsOnly(exts))
+				set := &collateral.Set{}
+				set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: leaf.Raw, Certificate: leaf})
+				set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: milan.ask.Raw, Certificate: milan.ask})
+				return attest.Options{Collateral: set, TrustAnchors: anchors(milan)}
+			},
+			kind: attest.ErrChain, contains: "issued by SEV-Milan",
+		},
+		{
+			name: "REPORTED_TCB differs from VCEK",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.ReportedTCB++ })
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+			kind: attest.ErrChain, contains: "bootloader is 5 in REPORTED_TCB but 4",
+		},
+		{
+			name: "CURRENT_TCB is never compared",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.CurrentTCB++ })
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+		},
+		{
+			name: "CHIP_ID differs from VCEK hwid",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.ChipID[0] ^= 1 })
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+			kind: attest.ErrChain, contains: "another chip",
+		},
+		{
+			name: "CPUID of another product",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.CPUIDFamily, r.CPUIDModel, r.CPUIDStepping = cpuidOf(ProductGenoa) })
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+			kind: attest.ErrChain, contains: "is a Genoa processor",
+		},
+		{
+			name:   "Genoa chain for a Milan report",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				return attest.Options{Collateral: genoa.Collateral(), TrustAnchors: anchors(genoa)}
+			},
+			kind: attest.ErrChain, contains: "is for Genoa",
+		},
+		{
+			name: "signature over modified body",
+			report: func(t *testing.T) []byte {
+				data := signedReport(t, milan, nil)
+				data[0x50] ^= 1
+				return data
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+			kind: attest.ErrSignature, contains: "report signature invalid under the VCEK",
+		},
+		{
+			name:   "emulated root only in collateral",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				return attest.Options{Collateral: withItems(milan, []*x509.Certificate{milan.Root()}, nil)}
+			},
+			kind: attest.ErrChain, contains: "--trust-anchor",
+		},
+		{
+			name:   "chain expired at verification time",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				o := emulatedOptions(milan)
+				o.At = now.AddDate(11, 0, 0)
+				return o
+			},
+			kind: attest.ErrChain, contains: "expired: notAfter",
+		},
+		{
+			name:   "CRL past nextUpdate",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				crl := crlBy(t, milan, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+				return attest.Options{Collateral: withItems(milan, nil, []*x509.RevocationList{crl}), TrustAnchors: anchors(milan)}
+			},
+			kind: attest.ErrCollateralExpired, contains: "CRL expired: nextUpdate",
+		},
+		{
+			name:   "ASK revoked by CRL",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				crl := crlBy(t, milan, now.Add(-time.Hour), now.Add(24*time.Hour), milan.ask.SerialNumber)
+				return attest.Options{Collateral: withItems(milan, nil, []*x509.RevocationList{crl}), TrustAnchors: anchors(milan)}
+			},
+			kind: attest.ErrRevoked, contains: "is revoked",
+		},
+		{
+			name: "unsigned report",
+			report: func(t *testing.T) []byte {
+				return signedReport(t, milan, func(r *Report) { r.SignerInfo = signingKeyNone << 2 })
+			},
+			opts: func(t *testing.T) attest.Options { return emulatedOptions(milan) },
+			kind: attest.ErrSignature, contains: "unsigned",
+		},
+		{
+			name:   "no endorsement certificate",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts:   func(t *testing.T) attest.Options { return attest.Options{TrustAnchors: anchors(milan)} },
+			kind:   attest.ErrCollateralMissing, contains: "no VCEK certificate",
+		},
+		{
+			name:   "root of another emulator",
+			report: func(t *testing.T) []byte { return signedReport(t, milan, nil) },
+			opts: func(t *testing.T) attest.Options {
+				return attest.Options{Collateral: milan.Collateral(), TrustAnchors: anchors(sharedEmulator(t, EmulatorOptions{Debug: true}))}
+			},
+			kind: attest.ErrChain, contains: "does not verify under ARK-Milan",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verify(t, tc.report(t), tc.opts(t))
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("Verify error = %q, want it to contain %q", err, tc.contains)
+			}
+		})
+	}
+}
+
+// kdsOnly returns the AMD KDS extensions of exts.
+func kdsOnly(exts []pkix.Extension) []pkix.Extension {
+	var out []pkix.Extension
+	for _, e := range exts {
+		if len(e.Id) > len(oidKDS) && e.Id[:len(oidKDS)].Equal(oidKDS) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestVerifyRevocationChecks(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	now := time.Now()
+	tests := []struct {
+		name   string
+		crls   []*x509.RevocationList
+		result attest.CheckResult
+	}{
+		{"no CRL", nil, attest.CheckNotChecked},
+		{"current CRL without the ASK", []*x509.RevocationList{crlBy(t, e, now.Add(-time.Hour), now.Add(time.Hour))}, attest.CheckPassed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			claims, err := verify(t, signedReport(t, e, nil), attest.Options{Collateral: withItems(e, nil, tc.crls), TrustAnchors: anchors(e)})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			got := checkResult(claims, "revocation")
+			if got.Result != tc.result {
+				t.Errorf("revocation check = %q, want %q", got.Result, tc.result)
+			}
+			if got.Required {
+				t.Errorf("revocation check is required; it must not be, since AMD CRLs are rarely available offline")
+			}
+		})
+	}
+}
+
+func checkResult(c *attest.Claims, name string) attest.Check {
+	for _, ch := range c.Checks {
+		if ch.Name == name {
+			return ch
+		}
+	}
+	return attest.Check{}
+}
+
+func TestVerifyMaskedChipID(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	data := signedReport(t, e, func(r *Report) {
+		r.SignerInfo |= 2
+		r.ChipID = [64]byte{}
+	})
+	claims, err := verify(t, data, emulatedOptions(e))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if got := checkResult(claims, "chip-id-match").Result; got != attest.CheckNotChecked {
+		t.Errorf("chip-id-match = %q, want not-checked", got)
+	}
+}
+
+func TestVerifyReportVersions(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	for _, version := range []uint32{2, 3, 5} {
+		data := signedReport(t, e, func(r *Report) {
+			r.Version = version
+			if version == 2 {
+				r.HasCPUID, r.CPUIDFamily, r.CPUIDModel, r.CPUIDStepping = false, 0, 0, 0
+			}
+			if version == 5 {
+				r.HasMitigationVectors, r.LaunchMitVector, r.CurrentMitVector = true, 0x5, 0x7
+			}
+		})
+		claims, err := verify(t, data, emulatedOptions(e))
+		if err != nil {
+			t.Fatalf("version %d: Verify: %v", version, err)
+		}
+		if got := claims.Attributes["version"]; got != version {
+			t.Errorf("version %d: attribute version = %v", version, got)
+		}
+		_, hasVector := claims.Attributes["current_mit_vector"]
+		if hasVector != (version == 5) {
+			t.Errorf("version %d: current_mit_vector present = %v", version, hasVector)
+		}
+		wantProductCheck := attest.CheckPassed
+		if version == 2 {
+			wantProductCheck = attest.CheckNotChecked
+		}
+		if got := checkResult(claims, "product-match").Result; got != wantProductCheck {
+			t.Errorf("version %d: product-match = %q, want %q", version, got, wantProductCheck)
+		}
+	}
+}
+
+func TestVerifyCacheKeepsWindow(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	v := &Verifier{}
+	data := signedReport(t, e, nil)
+	opts := emulatedOptions(e)
+	for i := 0; i < 2; i++ {
+		if _, err := v.Verify(context.Background(), attest.Evidence{Data: data}, opts); err != nil {
+			t.Fatalf("Verify %d: %v", i, err)
+		}
+	}
+	// A cached chain must not pass outside its validity window.
+	opts.At = time.Now().AddDate(20, 0, 0)
+	if _, err := v.Verify(context.Background(), attest.Evidence{Data: data}, opts); !errors.Is(err, attest.ErrChain) {
+		t.Errorf("Verify after notAfter with a warm cache: error %v, want ErrChain", err)
+	}
+	// Nor may a cached chain stand for a modified report.
+	data[0x90] ^= 1
+	if _, err := v.Verify(context.Background(), attest.Evidence{Data: data}, emulatedOptions(e)); !errors.Is(err, attest.ErrSignature) {
+		t.Errorf("Verify of a modified report with a warm cache: error %v, want ErrSignature", err)
+	}
+}
+
+func TestAppraiseEmulatedAndDebug(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		debug   bool
+		ao      appraise.Options
+		verdict appraise.Verdict
+	}{
+		{"default rejects emulated", false, appraise.Options{}, appraise.Reject},
+		{"allow emulated accepts", false, appraise.Options{AllowEmulated: true}, appraise.Accept},
+		{"debug rejected", true, appraise.Options{AllowEmulated: true}, appraise.Reject},
+		{"debug allowed", true, appraise.Options{AllowEmulated: true, AllowDebug: true}, appraise.Accept},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := sharedEmulator(t, EmulatorOptions{Debug: tc.debug})
+			ev, err := e.Attest(ctx, []byte{1, 2, 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := appraise.Evaluate(ctx, *ev, emulatedOptions(e), tc.ao)
+			if res.Verdict != tc.verdict {
+				t.Fatalf("verdict = %s (%v), want %s", res.Verdict, res.Error, tc.verdict)
+			}
+			if res.Claims == nil || res.Claims.Debug != tc.debug {
+				t.Errorf("claims debug = %v, want %v", res.Claims != nil && res.Claims.Debug, tc.debug)
+			}
+		})
+	}
+}

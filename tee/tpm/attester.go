@@ -56,7 +56,7 @@ func (*Attester) Name() string { return string(attest.TEETPM) }
 
 // Attest quotes the TPM's PCRs with reportData as the nonce (extraData).
 // On Google Compute Engine it uses the AK that Google certified, with its
-// certificate; elsewhere it creates an RSA AK from the standard template,
+// certificate. Elsewhere it creates an RSA AK from the standard template,
 // whose public key the verifier must pin.
 func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) == 0 || len(reportData) > maxNonceSize {
@@ -82,7 +82,7 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	}
 	defer key.Close()
 
-	// A machine without a measured boot has no event log; the quote is
+	// A machine without a measured boot has no event log. The quote is
 	// still valid and the verifier records the replay as not checked.
 	log, err := client.GetEventLog(rw)
 	if err != nil {

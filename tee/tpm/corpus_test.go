@@ -87,7 +87,7 @@ func TestCorpusPrefixes(t *testing.T) {
 			opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
 			step := 1
 			if len(data) > 4096 {
-				// The event log makes up most of a large attestation; every
+				// The event log makes up most of a large attestation, and every
 				// 7th prefix there still cuts each structure many times.
 				step = 7
 			}

@@ -5,7 +5,7 @@
 // PCRs.
 //
 // The AK is trusted in one of two ways. A caller that knows the AK passes
-// its public key in the collateral (the pinned AK); the copy of the key in
+// its public key in the collateral (the pinned AK), and the copy of the key in
 // the evidence is then only compared with it. Otherwise the evidence must
 // carry an AK certificate that chains, through intermediates from the
 // evidence or the collateral, to a trusted root (Google's vTPM EK/AK roots

@@ -72,7 +72,7 @@ func logHasBank(log *tcg.EventLog, h crypto.Hash) bool {
 
 // summarize reads the platform facts from replayed events. go-eventlog's
 // extractors panic on event types they do not know, so they run only when
-// every event type is known; the type is not covered by the digest.
+// every event type is known. The type is not covered by the digest.
 func summarize(events []tcg.Event, hash crypto.Hash) *EventLogSummary {
 	s := &EventLogSummary{Bank: hashName(hash), Events: len(events)}
 	seen := map[int]bool{}

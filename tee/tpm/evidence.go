@@ -55,7 +55,7 @@ type trusteeEvidence struct {
 }
 
 // maxPCRIndex bounds the PCR indexes accepted from evidence. PC Client
-// TPMs have 24 PCRs; a TPMS_PCR_SELECTION bitmap can name at most 2040.
+// TPMs have 24 PCRs, and a TPMS_PCR_SELECTION bitmap can name at most 2040.
 const maxPCRIndex = 2039
 
 // ParseEvidence decodes TPM evidence in either form.
@@ -172,7 +172,7 @@ func parseTrustee(data []byte) (*Evidence, error) {
 
 // PCRBankFromHex builds a PCR bank from values listed in index order
 // (PCR 0 first), each in hexadecimal. The bank's hash is the one whose
-// digest size the values have; all values must have the same size.
+// digest size the values have, and all values must have the same size.
 func PCRBankFromHex(values []string) (PCRBank, error) {
 	raw := make([][]byte, len(values))
 	for i, s := range values {

@@ -14,13 +14,13 @@ import (
 )
 
 // Signature is a quote signature: its scheme, its hash and the signature
-// value. ParseSignature decodes the TPMT_SIGNATURE form; evidence that
+// value. ParseSignature decodes the TPMT_SIGNATURE form, and evidence that
 // carries a bare RSA signature builds one with RSASSA.
 type Signature struct {
 	// Scheme is TPM_ALG_RSASSA, TPM_ALG_RSAPSS or TPM_ALG_ECDSA.
 	Scheme tpm2.TPMAlgID
 	Hash   crypto.Hash
-	// RSA is the RSA signature; R and S the ECDSA one.
+	// RSA is the RSA signature. R and S are the ECDSA one.
 	RSA  []byte
 	R, S *big.Int
 }

@@ -92,7 +92,7 @@ func certifiedAK(ctx context.Context, ev *Evidence, opts attest.Options, set *co
 	}
 	// TCG EK and AK certificates carry the TPM's identity as a
 	// directoryName in a critical SubjectAltName. Go reports such a SAN as
-	// unhandled because it parses only DNS, e-mail, IP and URI names; the
+	// unhandled because it parses only DNS, e-mail, IP and URI names. The
 	// extension restricts nothing a chain check relies on, so it is
 	// accepted here, as go-tpm-tools does.
 	var unhandled []asn1.ObjectIdentifier
@@ -175,7 +175,7 @@ func spkiFingerprint(key crypto.PublicKey) string {
 	return "sha256:" + attest.Hex(sum[:]).String()
 }
 
-// chainRoles names the certificates of a verified AK chain.
+// chainInfo summarises the certificates of a verified AK chain by role.
 func chainInfo(chain []*x509.Certificate) []attest.CertInfo {
 	out := make([]attest.CertInfo, 0, len(chain))
 	for i, cert := range chain {

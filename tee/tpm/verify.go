@@ -148,7 +148,7 @@ func checkNonce(c *attest.Claims, want []byte) error {
 	return nil
 }
 
-// setMeasurements names the SHA-256 PCR values pcr0, pcr1, ...; other
+// setMeasurements names the SHA-256 PCR values pcr0, pcr1 and so on. Other
 // banks go to the attributes as pcrs_sha1, pcrs_sha384, ...
 func setMeasurements(c *attest.Claims, quotes []Quote) {
 	for _, q := range quotes {

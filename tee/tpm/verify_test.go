@@ -155,7 +155,7 @@ func TestVerifyQuoteCases(t *testing.T) {
 		editMsg  func(msg []byte)
 		editPCRs func(pcrs [][]byte) [][]byte
 		signer   crypto.Signer
-		// ak is the key the evidence names; pinned the caller's key.
+		// ak is the key the evidence names, and pinned the caller's key.
 		ak       crypto.PublicKey
 		pinned   crypto.PublicKey
 		nonce    []byte

@@ -17,7 +17,7 @@ import (
 func TestVerifyEmulatedProducts(t *testing.T) {
 	for _, tc := range []struct {
 		product, key string
-		components    []string
+		components   []string
 	}{
 		{ProductMilan, "VCEK", []string{"bootloader", "tee", "snp", "microcode"}},
 		{ProductMilan, "VLEK", []string{"bootloader", "tee", "snp", "microcode"}},

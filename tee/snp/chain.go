@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -37,49 +36,9 @@ func intermediateRole(kind string) string {
 	return "ASK"
 }
 
-// chainCache remembers chains whose signatures verified, keyed by the
-// SHA-256 of their three certificates, with the window in which all three
-// are valid. A verification at a time inside the window skips the RSA
-// signature checks. Failures are never stored.
-type chainCache struct {
-	mu      sync.Mutex
-	entries map[[3][32]byte]validity
-}
-
-type validity struct{ notBefore, notAfter time.Time }
-
-// maxChainCacheEntries bounds the cache. A verifier sees few distinct
-// chains (one per VCEK and TCB), so the bound only matters for a service fed
-// many platforms; the cache is then cleared and refilled.
-const maxChainCacheEntries = 4096
-
-func chainKey(leaf, intermediate, root *x509.Certificate) [3][32]byte {
-	return [3][32]byte{sha256.Sum256(leaf.Raw), sha256.Sum256(intermediate.Raw), sha256.Sum256(root.Raw)}
-}
-
-func (c *chainCache) valid(key [3][32]byte, at time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.entries[key]
-	return ok && !at.Before(v.notBefore) && !at.After(v.notAfter)
-}
-
-func (c *chainCache) store(key [3][32]byte, certs ...*x509.Certificate) {
-	v := validity{notBefore: certs[0].NotBefore, notAfter: certs[0].NotAfter}
-	for _, cert := range certs[1:] {
-		if cert.NotBefore.After(v.notBefore) {
-			v.notBefore = cert.NotBefore
-		}
-		if cert.NotAfter.Before(v.notAfter) {
-			v.notAfter = cert.NotAfter
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil || len(c.entries) >= maxChainCacheEntries {
-		c.entries = map[[3][32]byte]validity{}
-	}
-	c.entries[key] = v
+// chainKey returns the cache key of a chain: its three certificates.
+func chainKey(leaf, intermediate, root *x509.Certificate) [32]byte {
+	return attest.ChainKey(leaf.Raw, intermediate.Raw, root.Raw)
 }
 
 // verifyChain finds the intermediate and root that issued leaf among the
@@ -104,7 +63,7 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 	// signature check: the cache key covers every certificate's bytes.
 	for _, inter := range candidates {
 		for _, root := range roots {
-			if bytes.Equal(root.RawSubject, inter.RawIssuer) && v.cache.valid(chainKey(leaf.Cert, inter, root), at) {
+			if bytes.Equal(root.RawSubject, inter.RawIssuer) && v.cachedChain(chainKey(leaf.Cert, inter, root), at) {
 				return &chain{leaf: leaf, intermediate: inter, root: root}, nil
 			}
 		}
@@ -130,7 +89,7 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 			if err := checkWindows(at, []roleCert{{kind, leaf.Cert}, {intermediateRole(kind), inter}, {"ARK", root}}); err != nil {
 				return nil, err
 			}
-			v.cache.store(chainKey(leaf.Cert, inter, root), leaf.Cert, inter, root)
+			v.cache.Store(chainKey(leaf.Cert, inter, root), []*x509.Certificate{leaf.Cert, inter, root})
 			return &chain{leaf: leaf, intermediate: inter, root: root}, nil
 		}
 		if sigErr == nil {
@@ -142,6 +101,14 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 	}
 	return nil, attest.Errorf(attest.ErrCollateralMissing, intermediateRole(kind), "no %s named %s that issued the %s was found in the collateral, the report's certificate table or the embedded AMD certificates", intermediateRole(kind), wantIssuer, kind).
 		WithFix(fmt.Sprintf("pass the %s chain for %s with --collateral (AMD KDS: /%s/v1/%s/cert_chain)", intermediateRole(kind), product, lowerKind(kind), product))
+}
+
+// cachedChain reports whether the chain under key verified before and is
+// valid at at. A cached chain skips the RSA signature checks; failures are
+// never stored.
+func (v *Verifier) cachedChain(key [32]byte, at time.Time) bool {
+	_, ok := v.cache.Lookup(key, at)
+	return ok
 }
 
 func lowerKind(kind string) string {

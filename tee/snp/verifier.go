@@ -19,7 +19,7 @@ func init() { attest.Register(&Verifier{}) }
 // Verifier verifies SEV-SNP attestation reports. Its zero value is ready to
 // use and safe for concurrent use; it caches verified certificate chains.
 type Verifier struct {
-	cache chainCache
+	cache attest.ChainCache
 	roots rootsCache
 }
 

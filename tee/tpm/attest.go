@@ -47,14 +47,29 @@ func ParseAttest(data []byte) (*Attest, error) {
 	if err != nil {
 		return nil, attest.Malformed("TPMS_ATTEST", "cannot be decoded", err)
 	}
-	if n := len(tpm2.Marshal(body)); n != len(data) {
-		return nil, attest.Malformed("TPMS_ATTEST", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-n, n), nil)
-	}
 	quote, err := body.Attested.Quote()
 	if err != nil {
 		return nil, attest.Malformed("TPMS_ATTEST.attested", "holds no TPMS_QUOTE_INFO", err)
 	}
+	if n := quoteAttestSize(body, quote); n != len(data) {
+		return nil, attest.Malformed("TPMS_ATTEST", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-n, n), nil)
+	}
 	return &Attest{Raw: data, Body: body, Quote: quote}, nil
+}
+
+// quoteAttestSize returns the encoded size of a quote's TPMS_ATTEST. It
+// replaces re-encoding the structure, which go-tpm does by reflection at
+// about the cost of the signature check.
+func quoteAttestSize(b *tpm2.TPMSAttest, q *tpm2.TPMSQuoteInfo) int {
+	const fixed = 4 + 2 + // magic, type
+		8 + 4 + 4 + 1 + // clockInfo
+		8 + // firmwareVersion
+		4 // TPML_PCR_SELECTION count
+	n := fixed + 2 + len(b.QualifiedSigner.Buffer) + 2 + len(b.ExtraData.Buffer)
+	for _, sel := range q.PCRSelect.PCRSelections {
+		n += 2 + 1 + len(sel.PCRSelect)
+	}
+	return n + 2 + len(q.PCRDigest.Buffer)
 }
 
 // attestTypeName names the TPM_ST_ATTEST_* values of TPM 2.0 Part 2,

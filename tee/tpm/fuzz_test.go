@@ -3,6 +3,7 @@ package tpm
 import (
 	"context"
 	"crypto"
+	"github.com/google/go-tpm/tpm2"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -29,8 +30,14 @@ func FuzzParseAttest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := ParseAttest(data)
-		if err == nil && (a.Quote == nil || a.Body == nil) {
+		if err != nil {
+			return
+		}
+		if a.Quote == nil || a.Body == nil {
 			t.Fatal("ParseAttest returned no quote and no error")
+		}
+		if n := len(tpm2.Marshal(a.Body)); n != len(data) {
+			t.Fatalf("accepted %d bytes, but the structure encodes to %d", len(data), n)
 		}
 	})
 }
@@ -41,6 +48,10 @@ func FuzzParseSignature(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sig, err := ParseSignature(data)
 		if err == nil {
+			decoded, _ := tpm2.Unmarshal[tpm2.TPMTSignature](data)
+			if n := len(tpm2.Marshal(decoded)); n != len(data) {
+				t.Fatalf("accepted %d bytes, but the signature encodes to %d", len(data), n)
+			}
 			_ = VerifySignature(rsaKey.Public(), data, sig)
 			_ = VerifySignature(ecKey.Public(), data, sig)
 		}

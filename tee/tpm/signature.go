@@ -38,9 +38,6 @@ func ParseSignature(data []byte) (Signature, error) {
 	if err != nil {
 		return Signature{}, attest.Malformed("TPMT_SIGNATURE", "cannot be decoded", err)
 	}
-	if n := len(tpm2.Marshal(sig)); n != len(data) {
-		return Signature{}, attest.Malformed("TPMT_SIGNATURE", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-n, n), nil)
-	}
 	var out Signature
 	var hashAlg tpm2.TPMIAlgHash
 	switch sig.SigAlg {
@@ -66,6 +63,16 @@ func ParseSignature(data []byte) (Signature, error) {
 	default:
 		return Signature{}, attest.Errorf(attest.ErrUnsupported, "TPMT_SIGNATURE.sigAlg", "signature scheme %#04x is not RSASSA, RSAPSS or ECDSA", uint16(sig.SigAlg)).
 			WithFix("create the AK with an RSASSA, RSAPSS or ECDSA signing scheme")
+	}
+	// The encoded size is sigAlg and hash, then one TPM2B for RSA or two
+	// for ECDSA, each a 2-byte size and its bytes.
+	size := 2 + 2 + 2 + len(out.RSA)
+	if sig.SigAlg == tpm2.TPMAlgECDSA {
+		eccSig, _ := sig.Signature.ECDSA()
+		size = 2 + 2 + 2 + len(eccSig.SignatureR.Buffer) + 2 + len(eccSig.SignatureS.Buffer)
+	}
+	if size != len(data) {
+		return Signature{}, attest.Malformed("TPMT_SIGNATURE", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-size, size), nil)
 	}
 	out.Scheme = sig.SigAlg
 	if out.Hash, err = signatureHash(hashAlg); err != nil {

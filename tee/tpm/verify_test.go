@@ -267,3 +267,27 @@ func TestDetect(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTrailingBytes(t *testing.T) {
+	q := defaultTestQuote()
+	msg := marshalAttest(q)
+	if _, err := ParseAttest(msg); err != nil {
+		t.Fatalf("ParseAttest: %v", err)
+	}
+	if _, err := ParseAttest(append(msg, 0)); !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "1 bytes follow") {
+		t.Errorf("TPMS_ATTEST with a trailing byte: error = %v, want a malformed structure", err)
+	}
+	for _, scheme := range []tpm2.TPMAlgID{tpm2.TPMAlgRSASSA, tpm2.TPMAlgECDSA} {
+		var signer crypto.Signer = rsaKey
+		if scheme == tpm2.TPMAlgECDSA {
+			signer = ecKey
+		}
+		sig := signTPMT(t, signer, scheme, msg)
+		if _, err := ParseSignature(sig); err != nil {
+			t.Fatalf("ParseSignature(%#x): %v", scheme, err)
+		}
+		if _, err := ParseSignature(append(sig, 0)); !errors.Is(err, attest.ErrMalformed) {
+			t.Errorf("signature %#x with a trailing byte: error = %v, want a malformed structure", scheme, err)
+		}
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"runtime"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
@@ -68,4 +71,60 @@ func BenchmarkBareECDSA(b *testing.B) {
 			b.Fatal("signature did not verify")
 		}
 	}
+}
+
+// BenchmarkVerifyRatio alternates a warm verification and the two bare
+// ECDSA verifications in every iteration and reports their ratio. Each side
+// is timed in CPU time of the benchmark's locked OS thread, so that other
+// processes competing for the machine's cores do not skew the ratio.
+// Garbage collection that runs on other threads is not counted.
+func BenchmarkVerifyRatio(b *testing.B) {
+	ev, opts := benchCase(b)
+	v := NewVerifier()
+	if _, err := v.Verify(context.Background(), ev, opts); err != nil {
+		b.Fatal(err)
+	}
+	q, err := ParseQuote(ev.Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	certs, err := parsePEMChain(q.PCKChainPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pck := certs[0].PublicKey.(*ecdsa.PublicKey)
+	ak, err := parseRawP256Key(q.AttestationKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var verifyTime, bareTime int64
+	for b.Loop() {
+		start := threadCPUTime(b)
+		if _, err := v.Verify(context.Background(), ev, opts); err != nil {
+			b.Fatal(err)
+		}
+		mid := threadCPUTime(b)
+		if !verifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !verifyRawECDSA(ak, q.SignedData, q.Signature) {
+			b.Fatal("signature did not verify")
+		}
+		end := threadCPUTime(b)
+		verifyTime += mid - start
+		bareTime += end - mid
+	}
+	b.ReportMetric(float64(verifyTime)/float64(b.N), "verify-cpu-ns/op")
+	b.ReportMetric(float64(bareTime)/float64(b.N), "bare-cpu-ns/op")
+	b.ReportMetric(float64(verifyTime)/float64(bareTime), "ratio")
+}
+
+// threadCPUTime returns the CPU time of the calling OS thread in
+// nanoseconds.
+func threadCPUTime(b *testing.B) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		b.Fatal(err)
+	}
+	return ts.Nano()
 }

@@ -7,33 +7,36 @@ import "sync"
 // recency, which is simpler and costs only re-verification.
 const cacheLimit = 4096
 
-// memo is a bounded map from a SHA-256 digest to a value computed from the
-// digested bytes. Only successful results are stored: a failure is
-// recomputed every time, so a cache can never turn a failure into a pass.
-type memo[T any] struct {
+// memo is a bounded map from a key (a SHA-256 digest of the input, or
+// pointers to parsed inputs) to a value computed from it. Only successful
+// results are stored: a failure is recomputed every time, so a cache can
+// never turn a failure into a pass. Pointer keys stay valid because the map
+// keeps their targets alive, so an address is never reused for another
+// input while it is a key.
+type memo[K comparable, T any] struct {
 	mu sync.RWMutex
-	m  map[[32]byte]T
+	m  map[K]T
 }
 
-func (c *memo[T]) get(key [32]byte) (T, bool) {
+func (c *memo[K, T]) get(key K) (T, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	v, ok := c.m[key]
 	return v, ok
 }
 
-func (c *memo[T]) set(key [32]byte, v T) {
+func (c *memo[K, T]) set(key K, v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= cacheLimit {
-		c.m = make(map[[32]byte]T)
+		c.m = make(map[K]T)
 	}
 	c.m[key] = v
 }
 
 // verifiedSet remembers digests of (signed bytes, signature, key)
 // combinations whose signature verified.
-type verifiedSet struct{ memo[struct{}] }
+type verifiedSet struct{ memo[[32]byte, struct{}] }
 
 func (s *verifiedSet) has(key [32]byte) bool {
 	_, ok := s.get(key)

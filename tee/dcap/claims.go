@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -12,25 +13,14 @@ import (
 
 // newClaims fills the claims that the quote proves once its signatures and
 // PCK chain verified. path runs from the PCK leaf to the root.
-func newClaims(q *Quote, chain *pckChain, path []*x509.Certificate, at time.Time) *attest.Claims {
-	root := path[len(path)-1]
+func newClaims(q *Quote, chain *pckChain, verified *verifiedPath, at time.Time) *attest.Claims {
 	c := &attest.Claims{
 		TEE:         q.TEE(),
-		Emulated:    attest.IsEmulated(root),
-		TrustAnchor: attest.DescribeRoot(root, EmbeddedRoots()),
+		Emulated:    verified.anchor.Kind == attest.AnchorEmulatedRoot,
+		TrustAnchor: verified.anchor,
 		VerifiedAt:  at.UTC(),
 		SigningKey:  "PCK",
-	}
-	roles := []string{"PCK leaf", "PCK CA", "root"}
-	for i, cert := range path {
-		role := "intermediate"
-		switch {
-		case i == len(path)-1:
-			role = "root"
-		case i < len(roles)-1:
-			role = roles[i]
-		}
-		c.Chain = append(c.Chain, attest.NewCertInfo(role, cert))
+		Chain:       slices.Clone(verified.infos),
 	}
 	c.SetAttribute("quote_version", int(q.Header.Version))
 	c.SetAttribute("qe_isvsvn", int(q.QE.ISVSVN))
@@ -102,6 +92,23 @@ func addTDClaims(c *attest.Claims, t *TDReport) {
 	} else {
 		c.SetAttribute("tdx_version", "1.0")
 	}
+}
+
+// chainInfos summarises a verified path, leaf first, for Claims.Chain.
+func chainInfos(path []*x509.Certificate) []attest.CertInfo {
+	roles := []string{"PCK leaf", "PCK CA"}
+	infos := make([]attest.CertInfo, 0, len(path))
+	for i, cert := range path {
+		role := "intermediate"
+		switch {
+		case i == len(path)-1:
+			role = "root"
+		case i < len(roles):
+			role = roles[i]
+		}
+		infos = append(infos, attest.NewCertInfo(role, cert))
+	}
+	return infos
 }
 
 // applyEvaluation copies a TCB evaluation into the claims.

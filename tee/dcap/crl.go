@@ -24,6 +24,12 @@ const (
 	checkTCBSigningKey = "tcb-signing-chain"
 )
 
+// crlKey names a CRL item and the issuer whose key verified it.
+type crlKey struct {
+	item   *collateral.Item
+	issuer *x509.Certificate
+}
+
 // findCRL returns the CRL of set issued by issuer and signed by its key,
 // or nil when the set holds none. A CRL that names the issuer but fails the
 // signature check is an error, because it shows altered collateral.
@@ -33,15 +39,15 @@ func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate) (*coll
 		if !bytes.Equal(it.CRL.RawIssuer, issuer.RawSubject) {
 			continue
 		}
-		key := pairDigest(it.Raw, issuer.Raw)
-		if v.cache.has(key) {
+		key := crlKey{item: it, issuer: issuer}
+		if _, ok := v.crls.get(key); ok {
 			return it, nil
 		}
 		if err := it.CRL.CheckSignatureFrom(issuer); err != nil {
 			badSig = err
 			continue
 		}
-		v.cache.put(key)
+		v.crls.set(key, struct{}{})
 		return it, nil
 	}
 	if badSig != nil {

@@ -38,15 +38,13 @@ func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
 // verifyDocument finds the certificate among the collateral that signed an
 // Intel PCS document (TCB Info or QE Identity), and verifies that
 // certificate's chain to roots at at. It returns the chain, signer first.
-// The signer found for a document is cached by the digest of body and
-// signature. The chain is checked every time, because its validity
+// The signer found for a parsed document is cached. The chain is checked every time, because its validity
 // depends on at.
 func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	items := set.OfKind(collateral.KindCertificate)
 	certs := set.Certificates()
-	docKey := pairDigest(doc.Body, doc.Signature)
 	var signer *x509.Certificate
-	if sum, ok := v.signers.get(docKey); ok {
+	if sum, ok := v.signers.get(doc); ok {
 		for _, it := range items {
 			if it.SHA256 == sum {
 				signer = it.Certificate
@@ -64,7 +62,7 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 			continue
 		}
 		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
-			v.signers.set(docKey, it.SHA256)
+			v.signers.set(doc, it.SHA256)
 			signer = c
 		}
 	}

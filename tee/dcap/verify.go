@@ -27,15 +27,37 @@ type Verifier struct {
 	cache verifiedSet
 	// Parsed forms of the PCK chain, TCB Info and QE Identity, by digest
 	// of their bytes. Only inputs that parsed are stored.
-	chains     memo[*pckChain]
-	tcbInfos   memo[*parsedTCBInfo]
-	identities memo[*parsedIdentity]
-	// signers maps the digest of a collateral document's body and
-	// signature to the SHA-256 of the certificate whose key verified it.
-	signers memo[[32]byte]
+	chains     memo[[32]byte, *pckChain]
+	tcbInfos   memo[[32]byte, *parsedTCBInfo]
+	identities memo[[32]byte, *parsedIdentity]
+	// signers maps a parsed collateral document to the SHA-256 of the
+	// certificate whose key verified its signature.
+	signers memo[*signedDocument, [32]byte]
 	// roots maps the digest of the candidate root certificates to the
 	// roots attest.Roots selected from them.
-	roots memo[[]*x509.Certificate]
+	roots memo[[32]byte, *rootSet]
+	// paths maps a PCK chain and a root set to the verified path and its
+	// summary for the claims.
+	paths memo[pathKey, *verifiedPath]
+	// crls remembers CRLs whose signature verified under an issuer.
+	crls memo[crlKey, struct{}]
+}
+
+// rootSet is the result of one root selection, shared by every
+// verification with the same candidate roots.
+type rootSet struct{ certs []*x509.Certificate }
+
+type pathKey struct {
+	chain *pckChain
+	roots *rootSet
+}
+
+// verifiedPath is a PCK path whose signatures verified, with the summary
+// the claims carry. Validity windows are checked on every use.
+type verifiedPath struct {
+	path   []*x509.Certificate
+	infos  []attest.CertInfo
+	anchor attest.TrustAnchorRef
 }
 
 // NewVerifier returns a DCAP verifier with empty caches.
@@ -114,15 +136,16 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		return nil, fmt.Errorf("dcap: trust anchors: %w", err)
 	}
 
-	path, err := v.verifyChain("PCK certificate", chain.leaf, chain.certs, roots, at)
+	verified, err := v.verifyPCKPath(chain, roots, at)
 	if err != nil {
 		return nil, err
 	}
+	path := verified.path
 	if err := verifyQuoteSignatures(q, chain.leaf); err != nil {
 		return nil, err
 	}
 
-	c := newClaims(q, chain, path, at)
+	c := newClaims(q, chain, verified, at)
 	c.Pass(checkPCKChain)
 	c.Pass(checkQEReportSig)
 	c.Pass(checkQEReportData)
@@ -137,7 +160,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	root := path[len(path)-1]
 	errs = append(errs, v.checkCRL(c, set, checkPCKCRL, "PCK CRL", path[1], []*x509.Certificate{chain.leaf}, at))
 	rootSubjects := path[1 : len(path)-1]
-	errs = append(errs, v.checkTCB(c, q, chain, set, roots, at, &rootSubjects)...)
+	errs = append(errs, v.checkTCB(c, q, chain, set, roots.certs, at, &rootSubjects)...)
 	errs = append(errs, v.checkCRL(c, set, checkRootCRL, "Root CA CRL", root, rootSubjects, at))
 	return c, firstError(errs)
 }
@@ -148,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 // roots count only in the trust anchors. attest.Roots checks each
 // candidate's self-signature, which would otherwise cost an ECDSA
 // verification per candidate and quote.
-func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query collateral.Query, set *collateral.Set) ([]*x509.Certificate, error) {
+func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query collateral.Query, set *collateral.Set) (*rootSet, error) {
 	h := sha256.New()
 	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
 		h.Write([]byte{0xff})
@@ -163,12 +186,39 @@ func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query c
 	if roots, ok := v.roots.get(key); ok {
 		return roots, nil
 	}
-	roots, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
+	certs, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
 	if err != nil {
 		return nil, err
 	}
+	roots := &rootSet{certs: certs}
 	v.roots.set(key, roots)
 	return roots, nil
+}
+
+// verifyPCKPath returns the verified path from the PCK leaf to one of
+// roots. Signatures are verified once per chain and root set; validity
+// windows are checked at at on every call.
+func (v *Verifier) verifyPCKPath(chain *pckChain, roots *rootSet, at time.Time) (*verifiedPath, error) {
+	key := pathKey{chain: chain, roots: roots}
+	if p, ok := v.paths.get(key); ok {
+		for i, cert := range p.path {
+			role := "PCK certificate"
+			if i == len(p.path)-1 {
+				role = "root"
+			}
+			if err := checkValidity(role, cert, at); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	}
+	path, err := v.verifyChain("PCK certificate", chain.leaf, chain.certs, roots.certs, at)
+	if err != nil {
+		return nil, err
+	}
+	p := &verifiedPath{path: path, infos: chainInfos(path), anchor: attest.DescribeRoot(path[len(path)-1], EmbeddedRoots())}
+	v.paths.set(key, p)
+	return p, nil
 }
 
 func firstError(errs []error) error {

@@ -8,6 +8,13 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/tee/snp"
+
+	// The TEE packages register their hardware attesters from init, so
+	// that OpenAttester finds every TEE this build knows.
+	_ "github.com/cloister-dev/cloister/tee/dcap"
+	_ "github.com/cloister-dev/cloister/tee/nitro"
+	_ "github.com/cloister-dev/cloister/tee/tpm"
+	_ "github.com/cloister-dev/cloister/tee/tsm"
 )
 
 // AttesterOptions choose the evidence source.

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// maxChainCacheEntries bounds a ChainCache. A verifier sees a few chains per
-// platform, so the bound only guards memory against a flood of distinct
-// chains; reaching it empties the cache.
+// maxChainCacheEntries bounds a ChainCache. A verifier handles a few chains
+// per platform, so the bound only guards memory against a flood of distinct
+// chains. Reaching it empties the cache.
 const maxChainCacheEntries = 1024
 
 // ChainCache remembers certificate chains that verified, so that repeated

@@ -42,7 +42,7 @@ func (*Attester) Name() string { return string(attest.TEENitro) }
 // descriptor would outlive idle agents.
 func (*Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > maxUserDataSize {
-		return nil, fmt.Errorf("nitro: report data is %d bytes; user_data holds at most %d", len(reportData), maxUserDataSize)
+		return nil, fmt.Errorf("nitro: report data of %d bytes is longer than the %d-byte user_data field; pass a digest of the data instead", len(reportData), maxUserDataSize)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

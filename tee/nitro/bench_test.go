@@ -18,8 +18,8 @@ import (
 // document with a warm chain cache, and the bare ECDSA P-384 verification
 // of a SHA-384 digest as the floor, in one function so that -count
 // interleaves them on a busy machine. embedded-root trusts the embedded
-// AWS root; collateral-dir passes the root as collateral, as the CLI does,
-// and so adds attest.Roots' self-signature check of that root.
+// AWS root. collateral-dir passes the root as collateral, as the CLI does,
+// so attest.Roots adds a self-signature check of that root.
 func BenchmarkVerify(b *testing.B) {
 	var c corpus.Case
 	for _, cc := range corpus.Cases(b, "nitro") {

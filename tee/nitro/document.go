@@ -19,10 +19,10 @@ const (
 	maxCertSize      = 1024
 	maxPCRs          = 32
 	maxPublicKeySize = 1024
-	// maxUserDataSize bounds user_data and nonce. The CDDL gives 0..1024
-	// bytes, while the validation rules of the same document say 0..512;
-	// real documents from production enclaves carry 1024-byte values, so
-	// the CDDL limit is the one enforced.
+	// maxUserDataSize bounds user_data and nonce. The CDDL allows 0..1024
+	// bytes, but the validation rules of the same document give 0..512.
+	// Production enclaves emit 1024-byte values, so the CDDL limit is the
+	// one enforced.
 	maxUserDataSize = 1024
 	// signatureSize is an ES384 signature: r and s of 48 bytes each.
 	signatureSize = 96

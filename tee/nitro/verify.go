@@ -90,7 +90,7 @@ func (v *Verifier) verifyChain(ctx context.Context, doc *Document, opts attest.O
 		return nil, err
 	}
 
-	// cabundle[0] is the root as AWS ships it; only the intermediates after
+	// cabundle[0] is the root as AWS ships it. Only the intermediates after
 	// it join the chain, so that a root in the document is never trusted.
 	bundle := doc.CABundle[1:]
 	ders := make([][]byte, 0, 1+len(bundle)+len(roots))
@@ -182,9 +182,11 @@ func newClaims(doc *Document, chain, embedded []*x509.Certificate, at time.Time)
 		VerifiedAt:  at,
 	}
 	c.Emulated = c.TrustAnchor.Kind == attest.AnchorEmulatedRoot
+
 	for _, i := range doc.PCRIndexes() {
 		c.SetMeasurement("pcr"+strconv.FormatUint(uint64(i), 10), doc.PCRs[i])
 	}
+
 	c.SetPlatform("module_id", doc.ModuleID)
 	c.SetAttribute("module_id", doc.ModuleID)
 	c.SetAttribute("digest", doc.Digest)
@@ -196,6 +198,7 @@ func newClaims(doc *Document, chain, embedded []*x509.Certificate, at time.Time)
 		c.SetAttribute("public_key", attest.Hex(doc.PublicKey))
 	}
 	c.SetAttribute("cose_tagged", doc.Tagged)
+
 	for i, cert := range chain {
 		c.Chain = append(c.Chain, attest.NewCertInfo(chainRole(i, len(chain)), cert))
 	}

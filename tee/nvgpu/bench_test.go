@@ -21,9 +21,9 @@ import (
 // a warm chain cache, and the bare ECDSA P-384 verification of a SHA-384
 // digest as the floor, in one function so that -count interleaves them on
 // a busy machine. embedded-root passes the device chain without its root
-// and trusts the embedded NVIDIA root; collateral-dir passes the case's
-// files as the CLI does, whose two copies of the root each cost
-// attest.Roots a self-signature check.
+// and trusts the embedded NVIDIA root. collateral-dir passes the case's
+// files as the CLI does. They hold two copies of the root, and
+// attest.Roots checks the self-signature of each.
 func BenchmarkVerify(b *testing.B) {
 	var c corpus.Case
 	for _, cc := range corpus.Cases(b, "nvidia-gpu") {

@@ -9,8 +9,8 @@ import (
 )
 
 // newClaims builds the claims of verified GPUs. The top-level claims are
-// the first GPU's; with several GPUs, Attributes["gpus"] lists each GPU's
-// values.
+// the first GPU's. With several GPUs, Attributes["gpus"] lists the values
+// of each.
 func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time) *attest.Claims {
 	first := results[0]
 	c := &attest.Claims{
@@ -45,6 +45,8 @@ func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time)
 	c.Pass("certificate-chain")
 	c.Pass("fwid")
 	c.Skip("ocsp", false, "revocation of the device certificates needs NVIDIA's OCSP service, which offline verification cannot reach")
+	// TODO: compare the measurement blocks with NVIDIA's driver and VBIOS
+	// RIMs (signed SWID tags) when the caller supplies them as collateral.
 	c.Skip("rim", false, "comparing the measurement blocks with NVIDIA's signed reference integrity manifests (driver and VBIOS RIMs) is not implemented")
 	for _, r := range results {
 		if r.report.Trailing > 0 {

@@ -1,11 +1,11 @@
 // Package nvgpu verifies NVIDIA GPU confidential-computing evidence
 // (Hopper and later).
 //
-// A GPU attests with an SPDM 1.1 GET_MEASUREMENTS exchange (DMTF DSP0274):
-// the verifier's request carries a 32-byte nonce, and the GPU's
-// MEASUREMENTS response carries the measurement blocks, a responder nonce,
-// NVIDIA's opaque data (driver and VBIOS versions, the FWID) and an ECDSA
-// P-384 signature over SHA-384 of the request and the response up to the
+// A GPU attests with an SPDM 1.1 GET_MEASUREMENTS exchange (DMTF DSP0274).
+// The verifier's request carries a 32-byte nonce. The GPU's MEASUREMENTS
+// response carries the measurement blocks, a responder nonce, NVIDIA's
+// opaque data (driver and VBIOS versions, the FWID) and an ECDSA P-384
+// signature over SHA-384 of the request and the response up to the
 // signature. The evidence is the hexadecimal text of that exchange for one
 // GPU, or a JSON array with one entry per GPU and its certificate chain.
 //

@@ -33,8 +33,8 @@ type CallerKey struct {
 // CallerKeys returns the public keys of the trust anchors and of the
 // collateral: PEM or DER SubjectPublicKeyInfo items and every key of each
 // JWK or JWK Set document. Private JWK members are never read. A JWK that
-// does not parse is skipped, because collateral directories may hold other
-// JSON documents; a caller that finds no key reports that by name.
+// does not parse is skipped, because collateral directories may contain
+// other JSON documents. A caller that finds no key reports that by name.
 func CallerKeys(ctx context.Context, opts attest.Options, q collateral.Query) ([]CallerKey, error) {
 	set, err := opts.CollateralFor(ctx, q)
 	if err != nil {

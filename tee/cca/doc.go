@@ -1,8 +1,8 @@
 // Package cca verifies Arm Confidential Compute Architecture (CCA)
-// attestation tokens: a CBOR-tagged collection (tag 399) of a platform
-// token and a realm token, each a COSE_Sign1 message (Arm CCA Security
-// Model 1.0 and the Realm Management Monitor specification 1.0, section
-// A7.2).
+// attestation tokens. A token is a CBOR-tagged collection (tag 399) of a
+// platform token and a realm token, each a COSE_Sign1 message, as the Arm
+// CCA Security Model 1.0 and the Realm Management Monitor specification 1.0
+// (section A7.2) define them.
 //
 // The realm token is signed by the Realm Attestation Key (RAK), whose public
 // key it carries. The platform token is signed by the CCA Platform

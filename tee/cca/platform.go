@@ -101,12 +101,14 @@ func parsePlatformState(set cose.ClaimsSet, p *PlatformClaims) error {
 	if p.Lifecycle, err = psa.ParseLifecycle(v); err != nil {
 		return err
 	}
+
 	if p.HashAlgorithm, err = requiredText(set, claimPlatformHashAlgorithm, "platform hash algorithm"); err != nil {
 		return err
 	}
 	if _, err := parseHashAlgorithm(p.HashAlgorithm); err != nil {
 		return fmt.Errorf("platform hash algorithm: %w", err)
 	}
+
 	ok, err = set.Decode(claimSoftwareComponents, &p.Software)
 	if !ok {
 		return fmt.Errorf("software components claim (%d) missing", claimSoftwareComponents)

@@ -95,6 +95,7 @@ func parseRealmMeasurements(set cose.ClaimsSet, r *RealmClaims) error {
 	if len(r.RIM) != h.Size() {
 		return fmt.Errorf("realm initial measurement is %d bytes, want %d for %s", len(r.RIM), h.Size(), r.HashAlgorithm)
 	}
+
 	ok, err := set.Decode(claimREMs, &r.REMs)
 	if !ok {
 		return fmt.Errorf("realm extensible measurements claim (%d) missing", claimREMs)

@@ -235,7 +235,9 @@ func TestMalformedClaims(t *testing.T) {
 	}{
 		{"short realm challenge", func(p *testPlatform) { p.realm[claimChallenge] = make([]byte, 32) }, "realm challenge is 32 bytes"},
 		{"no personalization", func(p *testPlatform) { delete(p.realm, claimPersonalization) }, "personalization"},
-		{"three REMs", func(p *testPlatform) { p.realm[claimREMs] = [][]byte{make([]byte, 32), make([]byte, 32), make([]byte, 32)} }, "3 values, want 4"},
+		{"three REMs", func(p *testPlatform) {
+			p.realm[claimREMs] = [][]byte{make([]byte, 32), make([]byte, 32), make([]byte, 32)}
+		}, "3 values, want 4"},
 		{"RIM size", func(p *testPlatform) { p.realm[claimRIM] = make([]byte, 48) }, "realm initial measurement is 48 bytes"},
 		{"unknown hash", func(p *testPlatform) { p.realm[claimRealmHashAlgorithm] = "md5" }, "md5"},
 		{"no RAK hash algorithm", func(p *testPlatform) { delete(p.realm, claimRAKHashAlgorithm) }, "public key hash algorithm"},

@@ -149,6 +149,7 @@ func claimsFrom(t *Token, cpak cose.CallerKey, opts attest.Options) *attest.Clai
 	}
 	c.Pass("realm-token-signature")
 	c.Pass("platform-token-signature")
+
 	c.SetMeasurement("rim", r.RIM)
 	for i, rem := range r.REMs {
 		c.SetMeasurement(fmt.Sprintf("rem%d", i), rem)
@@ -157,6 +158,7 @@ func claimsFrom(t *Token, cpak cose.CallerKey, opts attest.Options) *attest.Clai
 	c.SetMeasurement("implementation_id", p.ImplementationID)
 	c.SetPlatform("instance_id", hex.EncodeToString(p.InstanceID))
 	c.SetPlatform("implementation_id", hex.EncodeToString(p.ImplementationID))
+
 	c.SetAttribute("platform_profile", p.Profile)
 	if r.Profile != "" {
 		c.SetAttribute("realm_profile", r.Profile)
@@ -172,6 +174,7 @@ func claimsFrom(t *Token, cpak cose.CallerKey, opts attest.Options) *attest.Clai
 		c.SetAttribute("verification_service", p.Service)
 	}
 	c.SetAttribute("platform_software_components", psa.SoftwareAttributes(p.Software))
+
 	if p.Lifecycle.Major() != psa.LifecycleSecured && !p.Lifecycle.Debug() {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("platform security lifecycle is %s, not secured: the platform is not in its deployed state", p.Lifecycle))
 	}

@@ -10,10 +10,11 @@
 //
 // There is no certificate chain: the IAK public key is the trust anchor and
 // comes from the caller, as a PEM SubjectPublicKeyInfo or a JWK in the
-// collateral or the trust anchors. A key bound to the token's instance ID
-// (0x01 followed by the SHA-256 of the uncompressed key point, as TF-M
-// derives it, or a JWK whose kid is the instance ID) is preferred; otherwise
-// each supplied key is tried and the claims name the one that verified.
+// collateral or the trust anchors. A key bound to the token's instance ID is
+// preferred: the instance ID is 0x01 followed by the SHA-256 of the
+// uncompressed key point (as TF-M derives it), or a JWK's kid is the
+// instance ID. When no key is bound, each supplied key is tried and the
+// claims name the one that verified.
 //
 // The claims are decoded by hand over fxamacker/cbor because
 // github.com/veraison/psatoken is not among the project's dependencies; the

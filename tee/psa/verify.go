@@ -131,12 +131,14 @@ func claimsFrom(tok *Claims, msg *cose.Sign1, key cose.CallerKey, opts attest.Op
 	}
 	c.Pass("cose-sign1-signature")
 	c.Pass("claims")
+
 	c.SetMeasurement("implementation_id", tok.ImplementationID)
 	for i, name := range MeasurementNames(tok.Software) {
 		c.SetMeasurement(name, tok.Software[i].MeasurementValue)
 	}
 	c.SetPlatform("instance_id", hex.EncodeToString(tok.InstanceID))
 	c.SetPlatform("implementation_id", hex.EncodeToString(tok.ImplementationID))
+
 	c.SetAttribute("profile", tok.Profile)
 	c.SetAttribute("signing_algorithm", msg.Algorithm.String())
 	c.SetAttribute("client_id", tok.ClientID)
@@ -151,6 +153,7 @@ func claimsFrom(tok *Claims, msg *cose.Sign1, key cose.CallerKey, opts attest.Op
 		c.SetAttribute("boot_seed", hex.EncodeToString(tok.BootSeed))
 	}
 	c.SetAttribute("software_components", SoftwareAttributes(tok.Software))
+
 	if tok.Lifecycle.Major() != LifecycleSecured && !tok.Lifecycle.Debug() {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("security lifecycle is %s, not secured: the device is not in its deployed state", tok.Lifecycle))
 	}

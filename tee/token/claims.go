@@ -106,7 +106,7 @@ func (c claimSet) textList(path ...string) ([]string, bool, error) {
 		for _, e := range t {
 			s, isText := e.(string)
 			if !isText {
-				return nil, true, fmt.Errorf("claim %s holds a %T, want strings", strings.Join(path, "."), e)
+				return nil, true, fmt.Errorf("claim %s contains a %T, want strings", strings.Join(path, "."), e)
 			}
 			out = append(out, s)
 		}

@@ -5,11 +5,11 @@
 // JWS compact serialization.
 //
 // A token proves what the service saw, so trust rests on the service's
-// signing key: a JSON Web Key Set the caller supplies (selected by kid and
-// alg), for Intel Trust Authority each key's x5c chain up to the caller's
-// root, and for Confidential Space PKI tokens the token's own x5c chain up to
-// the caller's root. A root certificate inside a token or a JWKS is never
-// trusted by itself.
+// signing key. The key comes from a JSON Web Key Set the caller supplies,
+// selected by kid and alg. For Intel Trust Authority, each key's x5c chain
+// must also verify to the caller's root. Confidential Space PKI tokens carry
+// their own x5c chain, which must verify to the caller's root. A root
+// certificate inside a token or a JWKS is never trusted by itself.
 //
 // Signatures are checked by github.com/go-jose/go-jose/v4 with an explicit
 // algorithm allow-list per issuer. The registered-claim checks (issuer,

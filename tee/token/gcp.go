@@ -13,8 +13,8 @@ import (
 const gcpIssuer = "https://confidentialcomputing.googleapis.com"
 
 // gcpDebugDisabled is the dbgstat value of a production Confidential Space
-// image; every other value ("enabled", or a later addition) means the
-// workload operator could reach the VM's memory.
+// image. Every other value ("enabled", or a later addition) counts as debug,
+// because the workload operator may be able to reach the VM's memory.
 const gcpDebugDisabled = "disabled-since-boot"
 
 // GCP is the Google Confidential Space token verifier. OIDC tokens verify

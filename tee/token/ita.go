@@ -191,9 +191,9 @@ func itaNonce(claims claimSet, c *attest.Claims) ([]byte, error) {
 	if err != nil {
 		return nil, attest.Malformed("verifier_nonce.iat", "invalid nonce claim", err)
 	}
-	var held []byte
+	var heldData []byte
 	if s, ok, _ := claims.text("attester_held_data"); ok {
-		if held, err = decodeBase64(s); err != nil {
+		if heldData, err = decodeBase64(s); err != nil {
 			return nil, attest.Malformed("attester_held_data", "invalid held data claim", err)
 		}
 	}
@@ -201,7 +201,7 @@ func itaNonce(claims claimSet, c *attest.Claims) ([]byte, error) {
 		c.Skip("nonce-binding", false, "the token carries no report data to bind the nonce")
 		return val, nil
 	}
-	want := sha512.Sum512(append(append(append([]byte{}, val...), iat...), held...))
+	want := sha512.Sum512(append(append(append([]byte{}, val...), iat...), heldData...))
 	if !bytes.Equal(c.ReportData, want[:]) {
 		c.Fail("nonce-binding", "report data is not SHA-512(verifier_nonce.val || verifier_nonce.iat || attester_held_data)")
 		return nil, attest.Errorf(attest.ErrBinding, "report data", "the report data does not bind the verifier nonce and the attester's held data").

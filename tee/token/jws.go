@@ -28,7 +28,7 @@ type Token struct {
 }
 
 // extract returns the one compact JWS in data. The whole of data may be the
-// token, or the token may sit in surrounding text such as a log line; more
+// token, or the token may sit in surrounding text such as a log line. More
 // than one token is ambiguous and an error. A candidate is a run of
 // base64url characters and dots with three non-empty parts whose header
 // starts with "eyJ", the base64url encoding of `{"`.
@@ -49,7 +49,7 @@ func extract(data []byte) (string, error) {
 	case 1:
 		return string(found[0]), nil
 	}
-	return "", fmt.Errorf("%d tokens found; pass a file that holds one", len(found))
+	return "", fmt.Errorf("%d tokens found, expected one; pass a file that contains a single token", len(found))
 }
 
 func isCompactJWSChar(r rune) bool {

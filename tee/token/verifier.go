@@ -15,7 +15,7 @@ import (
 	"github.com/cloister-dev/cloister/collateral"
 )
 
-// keySource says where an issuer's signing keys come from.
+// keySource names where an issuer's signing keys come from.
 type keySource int
 
 const (

@@ -51,19 +51,19 @@ const (
 type CertClaims struct {
 	// PubkeyHashAlg is the IANA hash algorithm identifier and PubkeyHash
 	// the hash of the certificate's SubjectPublicKeyInfo.
-	PubkeyHashAlg uint64
-	PubkeyHash    []byte
+	PubkeyHashAlg uint64     `json:"pubkey_hash_alg"`
+	PubkeyHash    attest.Hex `json:"pubkey_hash"`
 	// Nonce is the freshness value of the certificate, when present.
-	Nonce []byte
+	Nonce attest.Hex `json:"nonce,omitempty"`
 	// Binding is the "cloister-ratls" claim, empty for certificates that
 	// other software issued.
-	Binding string
+	Binding string `json:"cloister_ratls,omitempty"`
 	// IssuedAt is the issuance time in Unix seconds (Cloister only).
-	IssuedAt int64
+	IssuedAt int64 `json:"iat,omitempty"`
 	// Role is the role the certificate was issued for (Cloister only).
-	Role Role
+	Role Role `json:"role,omitempty"`
 	// Unknown lists the names of claims this package does not interpret.
-	Unknown []string
+	Unknown []string `json:"unknown,omitempty"`
 }
 
 // ParseClaims decodes a serialized claims map. Unknown claims are kept by
@@ -81,7 +81,9 @@ func ParseClaims(buf []byte) (*CertClaims, error) {
 		case claimPubkeyHash:
 			c.PubkeyHashAlg, c.PubkeyHash, err = parsePubkeyHash(raw)
 		case claimNonce:
-			err = decMode.Unmarshal(raw, &c.Nonce)
+			var nonce []byte
+			err = decMode.Unmarshal(raw, &nonce)
+			c.Nonce = nonce
 		case claimBinding:
 			err = decMode.Unmarshal(raw, &c.Binding)
 		case claimIssued:

@@ -67,7 +67,8 @@ type cacheEntry struct {
 
 // PeerResult is an accepted verification of a peer certificate.
 type PeerResult struct {
-	Claims   *attest.Claims
+	Certificate *x509.Certificate
+	Claims      *attest.Claims
 	Evidence *CertEvidence
 	Rule     BindingRule
 	// IssuedAt is the attested issuance time, zero for undated layouts.
@@ -98,6 +99,8 @@ func (v *Verifier) now() time.Time {
 // was proven and what failed.
 type RejectionError struct {
 	Result *appraise.Result
+	// Certificate is the rejected peer certificate, when there was one.
+	Certificate *x509.Certificate
 }
 
 func (e *RejectionError) Error() string { return "ratls: peer rejected: " + e.Result.Error.Error() }
@@ -110,6 +113,15 @@ func reject(format string, claims *attest.Claims, reasons []appraise.Reason, err
 // VerifyPeer verifies cert as the certificate of a peer in the given role.
 // It returns a *RejectionError for every rejection.
 func (v *Verifier) VerifyPeer(ctx context.Context, cert *x509.Certificate, role Role) (*PeerResult, error) {
+	res, err := v.verifyPeer(ctx, cert, role)
+	var rej *RejectionError
+	if errors.As(err, &rej) {
+		rej.Certificate = cert
+	}
+	return res, err
+}
+
+func (v *Verifier) verifyPeer(ctx context.Context, cert *x509.Certificate, role Role) (*PeerResult, error) {
 	now := v.now()
 	key := sha256.Sum256(cert.Raw)
 	if res, ok := v.cached(key, now); ok {
@@ -127,7 +139,7 @@ func (v *Verifier) VerifyPeer(ctx context.Context, cert *x509.Certificate, role 
 	if err != nil {
 		return nil, v.rejectWithAppraisal(claims, err)
 	}
-	res := &PeerResult{Claims: claims, Evidence: ce}
+	res := &PeerResult{Certificate: cert, Claims: claims, Evidence: ce}
 	rule, _ := claims.Attributes[AttrBindingRule].(string)
 	res.Rule = BindingRule(rule)
 	if err := v.checkFreshness(ce, res, now); err != nil {

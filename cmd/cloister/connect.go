@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -68,8 +70,9 @@ func (f *peerFlags) verifier() (*ratls.Verifier, error) {
 
 func newConnectCmd() *cobra.Command {
 	var (
-		f       peerFlags
-		forward string
+		f        peerFlags
+		forward  string
+		saveCert string
 	)
 	cmd := &cobra.Command{
 		Use:   "connect [flags] URL | --forward LOCAL:REMOTE",
@@ -95,17 +98,18 @@ A rejection prints the reason and the claims that were verified. Exit status:
 			case forward != "" && len(args) == 0:
 				return runForward(cmd, forward, v, f.challenge)
 			case forward == "" && len(args) == 1:
-				return runGet(cmd, args[0], v, f)
+				return runGet(cmd, args[0], v, f, saveCert)
 			}
 			return usageError("give either a URL or --forward LOCAL:REMOTE")
 		},
 	}
 	f.bind(cmd)
+	cmd.Flags().StringVar(&saveCert, "save-certificate", "", "write the server's RA-TLS certificate (PEM) to this file, also when it is rejected, for cloister verify")
 	cmd.Flags().StringVar(&forward, "forward", "", "forward the loopback address LOCAL (host:port) to REMOTE (host:port) over RA-TLS")
 	return cmd
 }
 
-func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags) error {
+func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags, saveCert string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return usageError("invalid URL %q: use https://host:port/path", rawURL)
@@ -123,6 +127,11 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags) e
 		DisableKeepAlives: true,
 	}}
 	resp, err := client.Get(u.String())
+	if saveCert != "" {
+		if serr := savePeerCertificate(saveCert, peer, err); serr != nil {
+			return serr
+		}
+	}
 	if err != nil {
 		return connectError(cmd, f.verify.output, err)
 	}
@@ -144,6 +153,26 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags) e
 	fmt.Fprintf(cmd.ErrOrStderr(), "status: %s\n", resp.Status)
 	_, err = cmd.OutOrStdout().Write(body)
 	return err
+}
+
+// savePeerCertificate writes the server's certificate, taken from the
+// verified connection or from the rejection.
+func savePeerCertificate(path string, peer *ratls.Conn, err error) error {
+	var cert *x509.Certificate
+	var rej *ratls.RejectionError
+	switch {
+	case peer != nil:
+		cert = peer.Peer.Certificate
+	case errors.As(err, &rej) && rej.Certificate != nil:
+		cert = rej.Certificate
+	default:
+		return nil
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	if werr := os.WriteFile(path, data, 0o644); werr != nil {
+		return usageError("--save-certificate: %v", werr)
+	}
+	return nil
 }
 
 func describePeer(c *ratls.Conn) string {

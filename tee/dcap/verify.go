@@ -96,6 +96,13 @@ func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Intel's PCK certificates, and only they, carry this phrase in their
+	// common name; QVL rejects any other leaf before reading its
+	// extensions.
+	if !strings.Contains(certs[0].Subject.CommonName, "SGX PCK Certificate") {
+		return nil, attest.Errorf(attest.ErrChain, "PCK certificate", "the leaf %q is not an SGX PCK certificate", certs[0].Subject.CommonName).
+			WithFix("the quote's certification data must start with the platform's PCK certificate")
+	}
 	ext, err := PCKExtensionsFromCert(certs[0])
 	if err != nil {
 		return nil, err

@@ -146,3 +146,18 @@ func TestCorpusPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusInspect decodes every case without verifying it, and every
+// prefix without a panic.
+func TestCorpusInspect(t *testing.T) {
+	for _, c := range corpus.Cases(t, "cca") {
+		data := c.EvidenceBytes(t)
+		fields, err := (Verifier{}).Inspect(data)
+		if err != nil || fields == nil {
+			t.Errorf("%s: %v", c.Name, err)
+		}
+		for n := range len(data) {
+			(Verifier{}).Inspect(data[:n])
+		}
+	}
+}

@@ -201,3 +201,16 @@ func TestCorpusPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusInspect decodes every case without verifying it.
+func TestCorpusInspect(t *testing.T) {
+	for _, tee := range tokenTEEs {
+		v, _ := attest.Lookup(tee)
+		for _, c := range corpus.Cases(t, tee) {
+			fields, err := v.(attest.Inspector).Inspect(c.EvidenceBytes(t))
+			if err != nil || fields == nil {
+				t.Errorf("%s: %v", c.Name, err)
+			}
+		}
+	}
+}

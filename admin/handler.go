@@ -22,7 +22,7 @@ import (
 	"github.com/cloister-dev/cloister/store"
 )
 
-// PathPrefix is where the service mounts the handler.
+// PathPrefix is the URL path under which the service mounts the handler.
 const PathPrefix = "/admin/v0/"
 
 // DefaultMaxBodyBytes is the default request body limit. It fits the
@@ -109,6 +109,13 @@ func (h *Handler) routes() {
 
 	h.mux.HandleFunc("GET "+p+"/audit", h.listAudit)
 	h.mux.HandleFunc("GET "+p+"/audit/verify", h.verifyAudit)
+
+	// Every other method and path gets a problem document, not the plain
+	// text of ServeMux.
+	h.mux.HandleFunc(PathPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "Not found",
+			"no admin endpoint for "+r.Method+" "+r.URL.Path+"; secret values can be written and deleted but never read")
+	})
 }
 
 // ServeHTTP authenticates the request, limits its body and routes it.

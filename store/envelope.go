@@ -14,9 +14,10 @@ import (
 // AES-256-GCM, with the master key ID and the path as additional data.
 // Only the sealed forms and the master key ID reach the database.
 //
-// Both seals use random 96-bit nonces. Under one master key that is safe for
-// about 2^32 wraps (NIST SP 800-38D, section 8.3), far more secret versions
-// than a deployment writes before rotating its master key.
+// Both seals use random 96-bit nonces (cipher.NewGCMWithRandomNonce), whose
+// documentation limits one key to 2^32 messages. A master key wraps one
+// data key per secret version, so it reaches that limit only after more
+// than four billion secret versions.
 
 const (
 	dataKeySize  = 32
@@ -62,29 +63,26 @@ func keyAD(masterKeyID, path string) []byte {
 	return []byte(keyADLabel + masterKeyID + "\x00" + path)
 }
 
-// gcmSeal returns nonce || AES-256-GCM(key, plaintext, ad).
+// gcmSeal returns nonce || AES-256-GCM(key, plaintext, ad) with a random
+// 96-bit nonce.
 func gcmSeal(key, plaintext, ad []byte) ([]byte, error) {
 	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("generate nonce: %w", err)
-	}
-	return aead.Seal(nonce, nonce, plaintext, ad), nil
+	return aead.Seal(nil, nil, plaintext, ad), nil
 }
 
+// gcmOpen reverses gcmSeal.
 func gcmOpen(key, sealed, ad []byte) ([]byte, error) {
 	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
-	if len(sealed) < aead.NonceSize()+aead.Overhead() {
-		return nil, fmt.Errorf("sealed data is %d bytes, shorter than nonce and tag", len(sealed))
+	if len(sealed) < aead.Overhead() {
+		return nil, fmt.Errorf("sealed data is %d bytes, shorter than nonce and tag (%d bytes)", len(sealed), aead.Overhead())
 	}
-	nonce, body := sealed[:aead.NonceSize()], sealed[aead.NonceSize():]
-	return aead.Open(nil, nonce, body, ad)
+	return aead.Open(nil, nil, sealed, ad)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -92,5 +90,5 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(block)
+	return cipher.NewGCMWithRandomNonce(block)
 }

@@ -10,12 +10,12 @@ import (
 
 // Group commit: one goroutine takes the first queued audit append, then
 // every append that is already waiting (up to MaxBatch), and commits them
-// all in one transaction. Each caller returns only after that commit, so
-// durability is unchanged (every commit is still synced: WAL with
-// synchronous=FULL on SQLite, a WAL flush on PostgreSQL), while the cost of
-// one sync is shared by the whole batch. Batches form by themselves under
-// load, because appends queue while the previous batch is syncing; a lone
-// append waits for no timer.
+// all in one transaction. Each caller returns only after that commit.
+// Durability is unchanged, because every commit is still synced: SQLite
+// runs WAL with synchronous=FULL, and PostgreSQL flushes its WAL at commit
+// under its default synchronous_commit=on. The batch shares the cost of one
+// sync. Batches form by themselves under load, because appends queue while
+// the previous batch is syncing, and a lone append waits for no timer.
 
 const defaultMaxBatch = 256
 

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"sync"
@@ -88,6 +90,9 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b testBackend)) {
 // open opens a Store for cfg and closes it when the test ends.
 func open(t testing.TB, cfg Config) *sqlStore {
 	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

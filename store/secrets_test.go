@@ -137,6 +137,10 @@ func TestSecretWrongMasterKey(t *testing.T) {
 			t.Fatalf("GetSecret with another master key: err = %v, want ErrDecrypt", err)
 		}
 
+		if _, err := wrong.RewrapSecrets(ctx); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("RewrapSecrets without the old key: err = %v, want ErrDecrypt", err)
+		}
+
 		cfg.OldMasterKeys = []*MasterKey{oldKey}
 		rotated := open(t, cfg)
 		got, err := rotated.GetSecret(ctx, "default/key/a")
@@ -145,6 +149,21 @@ func TestSecretWrongMasterKey(t *testing.T) {
 		}
 		if string(got.Value) != "value a" {
 			t.Errorf("GetSecret = %q, want %q", got.Value, "value a")
+		}
+
+		// After rewrapping, the new key alone opens the secret.
+		n, err := rotated.RewrapSecrets(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("RewrapSecrets = %d, %v; want 1 rewrapped", n, err)
+		}
+		cfg.OldMasterKeys = nil
+		newOnly := open(t, cfg)
+		got, err = newOnly.GetSecret(ctx, "default/key/a")
+		if err != nil {
+			t.Fatalf("GetSecret with only the new key after rewrap: %v", err)
+		}
+		if string(got.Value) != "value a" || got.MasterKeyID != newKey.ID() {
+			t.Errorf("after rewrap: value %q, key %s; want %q, %s", got.Value, got.MasterKeyID, "value a", newKey.ID())
 		}
 	})
 }

@@ -35,14 +35,20 @@ type Store interface {
 	// AppendAuditGrouped appends rec through group commit: concurrent calls
 	// are queued and committed in one transaction per batch, and each call
 	// returns only after its batch committed. Use it for audit records that
-	// belong to no other state change (a denial, a failed login); use
-	// Tx.AppendAudit for records that must commit with their action.
+	// belong to no other state change, such as a denial. Records that must
+	// commit with their action go through Tx.AppendAudit instead.
 	AppendAuditGrouped(ctx context.Context, rec AuditRecord) (AuditRecord, error)
 
 	// VerifyAudit walks the whole audit chain and reports the first record
 	// whose hash or link does not match. A nil error with Broken set means
 	// the chain is broken; an error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
+
+	// RewrapSecrets wraps the data key of every secret version that is not
+	// wrapped by the current master key again under the current key, in
+	// one transaction, and returns how many it rewrapped. Values are not
+	// re-encrypted. After it, old master keys can be removed from Config.
+	RewrapSecrets(ctx context.Context) (int, error)
 
 	// Collateral returns the cache of vendor collateral shared by replicas.
 	Collateral() CollateralCache
@@ -130,8 +136,8 @@ type Ops interface {
 	// SessionChallenged.
 	MarkAttested(ctx context.Context, id string, a Attestation) error
 
-	// ExpireSessions deletes sessions and nonces that expired before now
-	// and returns how many sessions it deleted.
+	// ExpireSessions deletes sessions and nonces whose expiry is at or
+	// before now and returns how many sessions it deleted.
 	ExpireSessions(ctx context.Context, now time.Time) (int64, error)
 
 	// IssueNonce stores a nonce that can be consumed once before n.Expires.
@@ -140,13 +146,16 @@ type Ops interface {
 	// ConsumeNonce marks nonce used. It succeeds at most once per nonce,
 	// across every replica sharing the database, because it is one
 	// conditional UPDATE. It returns an error wrapping ErrNonceUsed when the
-	// nonce was consumed before, ErrExpired when it expired before now, and
-	// ErrNotFound when it was never issued.
+	// nonce was consumed before, ErrExpired when it expired at or before
+	// now, and ErrNotFound when it was never issued. The returned Nonce names
+	// the session it was issued for; the caller must check that it is the
+	// session presenting it.
 	ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error)
 
 	// AppendAudit appends rec to the audit chain in this transaction and
 	// returns it with Seq, PrevHash and Hash filled in. Appends serialize on
-	// the chain head until the transaction ends.
+	// the chain head, which stays locked until the transaction ends, so
+	// append as the last step of a transaction.
 	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
 
 	// ListAudit returns audit records in sequence order that match q.
@@ -242,7 +251,8 @@ type Session struct {
 	Attestation
 }
 
-// Attestation is what a session stores once its evidence passed.
+// Attestation is the result a session stores once its evidence passed
+// appraisal.
 type Attestation struct {
 	Token        string    `json:"token,omitempty"`          // the EAR token issued
 	TEEPublicKey []byte    `json:"tee_public_key,omitempty"` // JWK JSON of the TEE's key for response encryption

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"encoding/base64"
+	"testing"
+)
+
+func FuzzValidateResourcePath(f *testing.F) {
+	for _, seed := range []string{"default/key/disk", "a/b", "a/../c", "", "/", "a/b/c/", "ü/b/c"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		if ValidateResourcePath(path) != nil {
+			return
+		}
+		// An accepted path must be safe to use as URL path segments.
+		for _, r := range path {
+			ok := r == '/' || r == '.' || r == '_' || r == '-' ||
+				(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+			if !ok {
+				t.Fatalf("accepted %q with character %q", path, r)
+			}
+		}
+	})
+}
+
+func FuzzParseMasterKey(f *testing.F) {
+	f.Add(base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	f.Add("")
+	f.Add("====")
+	f.Add(base64.StdEncoding.EncodeToString(make([]byte, 31)))
+	f.Fuzz(func(t *testing.T, text string) {
+		k, err := ParseMasterKey(text)
+		if err == nil && len(k.key) != MasterKeySize {
+			t.Fatalf("accepted a %d-byte key", len(k.key))
+		}
+	})
+}
+
+func FuzzHexBytes(f *testing.F) {
+	f.Add("00ff")
+	f.Add("0")
+	f.Add("zz")
+	f.Fuzz(func(t *testing.T, text string) {
+		var b HexBytes
+		if err := b.UnmarshalText([]byte(text)); err != nil {
+			return
+		}
+		out, _ := b.MarshalText()
+		var again HexBytes
+		if err := again.UnmarshalText(out); err != nil || string(again) != string(b) {
+			t.Fatalf("round trip of %q failed", text)
+		}
+	})
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
+	current := s.cfg.MasterKey
+	if current == nil {
+		return 0, errors.New("store: no master key configured; set the new master key before rewrapping")
+	}
+
+	type version struct {
+		path    string
+		version int64
+		keyID   string
+		wrapped []byte
+	}
+	count := 0
+	err := s.Tx(ctx, func(tx Tx) error {
+		q := tx.(*ops).q
+		rows, err := q.QueryContext(ctx,
+			`SELECT path, version, master_key_id, wrapped_key FROM secrets WHERE master_key_id <> $1`, current.ID())
+		if err != nil {
+			return fmt.Errorf("store: list secrets to rewrap: %w", err)
+		}
+		var list []version
+		for rows.Next() {
+			var v version
+			if err := rows.Scan(&v.path, &v.version, &v.keyID, &v.wrapped); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: list secrets to rewrap: %w", err)
+			}
+			list = append(list, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		for _, v := range list {
+			old := s.keys[v.keyID]
+			if old == nil {
+				return fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; add it as an old master key",
+					ErrDecrypt, v.path, v.version, v.keyID)
+			}
+			dataKey, err := gcmOpen(old.key, v.wrapped, keyAD(old.id, v.path))
+			if err != nil {
+				return fmt.Errorf("%w: unwrap data key of %s version %d with %s: %v", ErrDecrypt, v.path, v.version, old, err)
+			}
+			wrapped, err := gcmSeal(current.key, dataKey, keyAD(current.id, v.path))
+			clear(dataKey)
+			if err != nil {
+				return err
+			}
+			if _, err := q.ExecContext(ctx,
+				`UPDATE secrets SET wrapped_key = $1, master_key_id = $2 WHERE path = $3 AND version = $4`,
+				wrapped, current.ID(), v.path, v.version); err != nil {
+				return fmt.Errorf("store: rewrap secret %s version %d: %w", v.path, v.version, err)
+			}
+			count++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return count, nil
+}

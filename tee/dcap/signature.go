@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -82,5 +83,23 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 		}
 		return nil, err
 	}
+
+	// Every PCK certificate also chains to the root, so a chain alone
+	// would let the key of one platform sign TCB Info for all. Intel's
+	// TCB signing certificate is issued by the root itself, is named
+	// "Intel SGX TCB Signing" and carries no SGX extensions.
+	if len(path) != 2 || !strings.Contains(signer.Subject.CommonName, "SGX TCB Signing") || hasSGXExtensions(signer) {
+		return nil, attest.Errorf(attest.ErrChain, docName+" signer", "certificate %q is not the TCB signing certificate issued by the root", signer.Subject.CommonName).
+			WithFix("pass the issuer chain Intel PCS serves with the document; its leaf is the Intel SGX TCB Signing certificate")
+	}
 	return path, nil
+}
+
+func hasSGXExtensions(cert *x509.Certificate) bool {
+	for _, ext := range cert.Extensions {
+		if ext.Id.Equal(OIDSGXExtensions) {
+			return true
+		}
+	}
+	return false
 }

@@ -313,3 +313,16 @@ func TestTamperedQuote(t *testing.T) {
 		})
 	}
 }
+
+// TestTCBInfoSignedByPCKKey signs TCB Info with the platform's PCK key,
+// which chains to the root but must not endorse collateral.
+func TestTCBInfoSignedByPCKKey(t *testing.T) {
+	f := newFixture(t, "sgx")
+	f.e.tcbSignerKey = f.e.pckKey
+	f.resignTCBInfo(t, func(*TCBInfo) {})
+	f.files["tcb_info_issuer_chain.pem"] = append(pemCert(f.e.pck), pemCert(f.e.pckCA)...)
+	_, err := f.verify(t)
+	if !errors.Is(err, attest.ErrChain) || !strings.Contains(err.Error(), "TCB signing") {
+		t.Fatalf("error %v, expected a rejected TCB Info signer", err)
+	}
+}

@@ -70,6 +70,9 @@ func FuzzReplayEventLog(f *testing.F) {
 			banks = append(banks, q.PCRs)
 		}
 	}
+	b := newLogBuilder()
+	b.event(0, 3, make([]byte, 32), append([]byte("StartupLocality\x00"), 3))
+	f.Add(b.Bytes())
 	if len(banks) == 0 {
 		banks = append(banks, PCRBank{Hash: crypto.SHA256, Values: map[int][]byte{0: make([]byte, 32)}})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -229,6 +230,44 @@ func TestCorpusMultiGPUOneBad(t *testing.T) {
 				t.Errorf("error %q does not state the reason %q", res.Error, c.Expect.RejectReason)
 			}
 		})
+	}
+}
+
+func TestCorpusOtherRoot(t *testing.T) {
+	c := positiveCases(t)[0]
+	// The chain file ends with the NVIDIA root, but the only root file is
+	// another vendor's: the copy inside the chain file must not be trusted.
+	set, err := collateral.LoadPath(filepath.Join(c.Dir, c.Expect.OtherInputs["cert_chain"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoot, err := collateral.LoadPath(filepath.Join(corpus.Dir(t), "nitro", "_roots", "aws-nitro-enclaves-root-g1", "root.pem"))
+	if err != nil {
+		t.Skipf("no other vendor root: %v", err)
+	}
+	set.Merge(otherRoot)
+	res := evaluate(t, c.EvidenceBytes(t), attest.Options{At: c.Time(t), Collateral: set}, appraise.Options{})
+	if res.Verdict != appraise.Reject {
+		t.Fatal("accepted with a chain file whose root is not the supplied root")
+	}
+	if !corpus.MatchesReason(errorText(res.Error), "root") {
+		t.Errorf("error %q does not name the root", res.Error)
+	}
+}
+
+func TestCorpusChainFileOnly(t *testing.T) {
+	c := positiveCases(t)[0]
+	// Without a root file, the embedded NVIDIA root verifies the chain.
+	set, err := collateral.LoadPath(filepath.Join(c.Dir, c.Expect.OtherInputs["cert_chain"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := evaluate(t, c.EvidenceBytes(t), attest.Options{At: c.Time(t), Collateral: set}, appraise.Options{})
+	if res.Verdict != appraise.Accept {
+		t.Fatalf("rejected: %v", res.Error)
+	}
+	if res.Claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
+		t.Errorf("trust anchor kind %s, expected %s", res.Claims.TrustAnchor.Kind, attest.AnchorVendorRoot)
 	}
 }
 

@@ -167,10 +167,12 @@ func (g *testGPU) chainPEM() []byte {
 	return b.Bytes()
 }
 
-// options trusts the generated root and supplies the chain as collateral.
+// options supplies the chain file, which ends with a copy of the root, and
+// the root in a file of its own, as a collateral directory would.
 func (g *testGPU) options(t testing.TB) attest.Options {
 	set := &collateral.Set{}
 	set.AddBytes("chain.pem", g.chainPEM())
+	set.AddBytes("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: g.root.Raw}))
 	return attest.Options{At: testTime, Collateral: set}
 }
 
@@ -274,6 +276,21 @@ func TestVerifyUntrustedRoot(t *testing.T) {
 	_, err := verifyHex(t, report, attest.Options{At: testTime, Collateral: set})
 	if !errors.Is(err, attest.ErrChain) {
 		t.Fatalf("error %v, expected ErrChain", err)
+	}
+}
+
+func TestVerifyRootInChainFileNotTrusted(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	other := newTestGPU(t, testFWID(0xf2), nil)
+	set := &collateral.Set{}
+	set.AddBytes("chain.pem", g.chainPEM())
+	set.AddBytes("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.root.Raw}))
+	_, err := verifyHex(t, g.build(t, g.parts(testNonce(7))), attest.Options{At: testTime, Collateral: set})
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("error %v, expected ErrChain", err)
+	}
+	if !strings.Contains(err.Error(), "root") {
+		t.Errorf("error %q does not name the root", err)
 	}
 }
 

@@ -46,7 +46,8 @@ type gpuResult struct {
 // CA at the verification time, the FWID binding between the certificate
 // and the report, and the nonce. Every GPU must pass. The device
 // certificates come from the evidence (multi-GPU form), from ev.Aux (PEM),
-// or from the collateral. OCSP revocation and the reference integrity
+// or from the collateral. The roots follow attest.Roots, except that a root
+// inside a chain file is never a trust anchor. OCSP revocation and the reference integrity
 // manifests are recorded as not checked, because both need NVIDIA's
 // online services.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
@@ -67,11 +68,13 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		return nil, attest.Errorf(attest.ErrChain, "root", "%v", err).WithFix("rebuild Cloister from an unmodified source tree")
 	}
 	q := collateral.Query{TEE: string(attest.TEENVGPU), At: at}
-	roots, err := attest.Roots(ctx, opts, q, embedded)
+	set, err := opts.CollateralFor(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	set, err := opts.CollateralFor(ctx, q)
+	anchorOpts := opts
+	anchorOpts.Collateral = withoutChainRoots(set)
+	roots, err := attest.Roots(ctx, anchorOpts, q, embedded)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +161,36 @@ func (v *Verifier) verifyChain(leaf *x509.Certificate, intermediates, roots []*x
 func nonRoots(certs []*x509.Certificate) []*x509.Certificate {
 	out := make([]*x509.Certificate, 0, len(certs))
 	for _, c := range certs {
-		if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		if !selfIssued(c) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
+
+// withoutChainRoots returns set without the self-issued certificates that
+// came from a file holding other certificates too. A device chain file ends
+// with a copy of the root, and that copy must not make its own chain
+// trusted, just as a root inside the evidence is not. A root in a file of
+// its own, or added without a source, stays a caller-supplied anchor.
+func withoutChainRoots(set *collateral.Set) *collateral.Set {
+	chainFiles := map[string]bool{}
+	for _, it := range set.OfKind(collateral.KindCertificate) {
+		if it.Source != "" && !selfIssued(it.Certificate) {
+			chainFiles[it.Source] = true
+		}
+	}
+	out := &collateral.Set{Ignored: set.Ignored}
+	for _, it := range set.Items {
+		if it.Kind == collateral.KindCertificate && chainFiles[it.Source] && selfIssued(it.Certificate) {
+			continue
+		}
+		out.Items = append(out.Items, it)
+	}
+	return out
+}
+
+func selfIssued(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
 
 // leafCandidates returns the certificates with a P-384 key whose subject
 // names the issuer of no other certificate of the pool: the possible device

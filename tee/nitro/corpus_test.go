@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -203,4 +205,18 @@ func errorText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestDetectRejectsOtherFormats(t *testing.T) {
+	v := &Verifier{}
+	for _, tee := range []string{"nvidia-gpu", "snp", "tdx", "psa", "cca"} {
+		if _, err := os.Stat(filepath.Join(corpus.Dir(t), tee)); err != nil {
+			continue
+		}
+		for _, c := range corpus.Cases(t, tee) {
+			if v.Detect(c.EvidenceBytes(t)) {
+				t.Errorf("%s evidence detected as a Nitro document", c.Name)
+			}
+		}
+	}
 }

@@ -329,3 +329,17 @@ func TestCorpusPrefixesRejected(t *testing.T) {
 		})
 	}
 }
+
+func TestDetectRejectsOtherFormats(t *testing.T) {
+	v := &Verifier{}
+	for _, tee := range []string{"nitro", "snp", "tdx", "tpm", "azure-vtpm", "gcp-token", "maa-token", "ita-token"} {
+		if _, err := os.Stat(filepath.Join(corpus.Dir(t), tee)); err != nil {
+			continue
+		}
+		for _, c := range corpus.Cases(t, tee) {
+			if v.Detect(c.EvidenceBytes(t)) {
+				t.Errorf("%s evidence detected as NVIDIA GPU evidence", c.Name)
+			}
+		}
+	}
+}

@@ -5,7 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha512"
 	"math/big"
+	"runtime"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
@@ -69,4 +72,56 @@ func BenchmarkECDSAP384Verify(b *testing.B) {
 
 func ecdsaVerify(e *Endorsement, digest []byte, r, s *big.Int) bool {
 	return ecdsa.Verify(e.Key, digest, r, s)
+}
+
+// BenchmarkVerifyWarmRatio runs a warm verification and a bare ECDSA P-384
+// verification of the same report alternately on one locked OS thread and
+// reports the ratio of the thread CPU time each took. Thread CPU time
+// (CLOCK_THREAD_CPUTIME_ID) leaves out the time other processes take the
+// CPU, which makes wall time useless on a loaded machine.
+func BenchmarkVerifyWarmRatio(b *testing.B) {
+	data, opts, leaf := benchCase(b)
+	v := &Verifier{}
+	ev := attest.Evidence{Data: data}
+	if _, err := v.Verify(context.Background(), ev, opts); err != nil {
+		b.Fatal(err)
+	}
+	r, err := ParseReport(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sigR := new(big.Int).SetBytes(r.SignatureR[:])
+	sigS := new(big.Int).SetBytes(r.SignatureS[:])
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var full, bare int64
+	for b.Loop() {
+		start := threadCPUTime(b)
+		if _, err := v.Verify(context.Background(), ev, opts); err != nil {
+			b.Fatal(err)
+		}
+		mid := threadCPUTime(b)
+		digest := sha512.Sum384(data[:signedSize])
+		if !ecdsaVerify(leaf, digest[:], sigR, sigS) {
+			b.Fatal("signature does not verify")
+		}
+		end := threadCPUTime(b)
+		full += mid - start
+		bare += end - mid
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(full)/n, "warm-cpu-ns/op")
+	b.ReportMetric(float64(bare)/n, "ecdsa-cpu-ns/op")
+	b.ReportMetric(float64(full)/float64(bare), "warm/ecdsa")
+}
+
+// threadCPUTime returns the CPU time of the calling OS thread in
+// nanoseconds.
+func threadCPUTime(b *testing.B) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		b.Fatal(err)
+	}
+	return ts.Nano()
 }

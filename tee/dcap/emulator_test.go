@@ -191,3 +191,25 @@ func TestSGXAttesterGramineFiles(t *testing.T) {
 		t.Errorf("user_report_data %q, %v", written, err)
 	}
 }
+
+// TestVerifyConcurrent verifies quotes from several goroutines with one
+// verifier, so that the race detector can check the shared caches.
+func TestVerifyConcurrent(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx"})
+	v := NewVerifier()
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			ev, err := e.Attest(context.Background(), []byte{byte(i)})
+			if err == nil {
+				_, err = v.Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors})
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

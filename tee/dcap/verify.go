@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,7 +167,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	var errs []error
 	root := path[len(path)-1]
 	errs = append(errs, v.checkCRL(c, set, checkPCKCRL, "PCK CRL", path[1], []*x509.Certificate{chain.leaf}, at))
-	rootSubjects := path[1 : len(path)-1]
+	// A copy, because appending to a subslice would overwrite the cached
+	// path.
+	rootSubjects := slices.Clone(path[1 : len(path)-1])
 	errs = append(errs, v.checkTCB(c, q, chain, set, roots.certs, at, &rootSubjects)...)
 	errs = append(errs, v.checkCRL(c, set, checkRootCRL, "Root CA CRL", root, rootSubjects, at))
 	return c, firstError(errs)

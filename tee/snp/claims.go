@@ -2,12 +2,12 @@ package snp
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
-	"github.com/cloister-dev/cloister/collateral"
 )
 
 // newClaims fills in the claims of a report whose signature and chain
@@ -84,25 +84,19 @@ func reportAttributes(r *Report) map[string]any {
 	return a
 }
 
-// collateralRefs lists the certificates of the chain that came from the
-// collateral set, and its CRLs.
-func collateralRefs(set *collateral.Set, c *chain) []attest.CollateralRef {
-	used := map[[32]byte]bool{
-		sha256.Sum256(c.leaf.Cert.Raw):    true,
-		sha256.Sum256(c.intermediate.Raw): true,
-		sha256.Sum256(c.root.Raw):         true,
-	}
+// collateralRefs lists the certificates of the chain and the CRLs that
+// the verification used, with their digests and validity.
+func collateralRefs(c *chain, crls []*x509.RevocationList) []attest.CollateralRef {
 	var refs []attest.CollateralRef
-	for _, it := range set.Items {
-		switch {
-		case it.Kind == collateral.KindCertificate && used[it.SHA256]:
-			refs = append(refs, attest.CollateralRef{Kind: "certificate", Name: it.Certificate.Subject.CommonName, SHA256: it.SHA256[:],
-				IssuedAt: it.Certificate.NotBefore.UTC(), NextUpdate: it.Certificate.NotAfter.UTC()})
-			delete(used, it.SHA256)
-		case it.Kind == collateral.KindCRL:
-			refs = append(refs, attest.CollateralRef{Kind: "crl", Name: it.CRL.Issuer.CommonName, SHA256: it.SHA256[:],
-				IssuedAt: it.CRL.ThisUpdate.UTC(), NextUpdate: it.CRL.NextUpdate.UTC()})
-		}
+	for _, cert := range []*x509.Certificate{c.leaf.Cert, c.intermediate, c.root} {
+		sum := sha256.Sum256(cert.Raw)
+		refs = append(refs, attest.CollateralRef{Kind: "certificate", Name: cert.Subject.CommonName, SHA256: sum[:],
+			IssuedAt: cert.NotBefore.UTC(), NextUpdate: cert.NotAfter.UTC()})
+	}
+	for _, crl := range crls {
+		sum := sha256.Sum256(crl.Raw)
+		refs = append(refs, attest.CollateralRef{Kind: "crl", Name: crl.Issuer.CommonName, SHA256: sum[:],
+			IssuedAt: crl.ThisUpdate.UTC(), NextUpdate: crl.NextUpdate.UTC()})
 	}
 	return refs
 }

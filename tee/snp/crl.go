@@ -13,8 +13,8 @@ import (
 // the ARK must not list the ASK or ASVK, and one issued by the ASK or ASVK
 // must not list the VCEK or VLEK. Every applicable CRL must verify under its
 // issuer and be current at at: a CRL past its nextUpdate is an error, not a
-// reason to skip it. It returns the number of CRLs applied.
-func checkRevocation(c *chain, crls []*x509.RevocationList, at time.Time) (int, error) {
+// reason to skip it. It returns the CRLs it applied.
+func checkRevocation(c *chain, crls []*x509.RevocationList, at time.Time) ([]*x509.RevocationList, error) {
 	pairs := []struct {
 		issuer *x509.Certificate
 		target *x509.Certificate
@@ -23,7 +23,7 @@ func checkRevocation(c *chain, crls []*x509.RevocationList, at time.Time) (int, 
 		{c.root, c.intermediate, intermediateRole(c.leaf.Kind)},
 		{c.intermediate, c.leaf.Cert, c.leaf.Kind},
 	}
-	applied := 0
+	var applied []*x509.RevocationList
 	for _, crl := range crls {
 		for _, p := range pairs {
 			if !bytes.Equal(crl.RawIssuer, p.issuer.RawSubject) {
@@ -32,7 +32,7 @@ func checkRevocation(c *chain, crls []*x509.RevocationList, at time.Time) (int, 
 			if err := checkCRL(crl, p.issuer, at); err != nil {
 				return applied, err
 			}
-			applied++
+			applied = append(applied, crl)
 			for _, entry := range crl.RevokedCertificateEntries {
 				if entry.SerialNumber != nil && entry.SerialNumber.Cmp(p.target.SerialNumber) == 0 {
 					return applied, attest.Errorf(attest.ErrRevoked, p.role, "%s certificate %s (serial %s) is revoked by the CRL of %s since %s",

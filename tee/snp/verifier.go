@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
@@ -90,7 +91,6 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	}
 
 	claims := newClaims(report, c, at)
-	claims.Collateral = collateralRefs(set, c)
 	claims.Pass("signature")
 	claims.Pass("chain")
 	if reportProduct != "" {
@@ -104,12 +104,13 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err := checkChipID(report, leaf, claims); err != nil {
 		return claims, err
 	}
-	n, err := checkRevocation(c, set.CRLs(), at)
+	applied, err := checkRevocation(c, set.CRLs(), at)
+	claims.Collateral = collateralRefs(c, applied)
 	switch {
 	case err != nil:
 		claims.Fail("revocation", err.Error())
 		return claims, err
-	case n == 0:
+	case len(applied) == 0:
 		claims.Skip("revocation", false, fmt.Sprintf("no CRL issued by %s or %s in the collateral; AMD publishes it at /%s/v1/%s/crl of its KDS",
 			c.root.Subject.CommonName, c.intermediate.Subject.CommonName, lowerKind(leaf.Kind), leaf.Product))
 	default:
@@ -119,8 +120,10 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 }
 
 // auxCertificates parses the certificates of an extended report's
-// certificate table. Entries that are not X.509 certificates are skipped;
-// a table that does not parse is an error.
+// certificate table. Entries that are not X.509 certificates (such as
+// go-sev-guest's extra platform information) are skipped. A table that does
+// not parse, or a VCEK, VLEK or ASK entry whose certificate is of another
+// kind than its GUID names, is an error.
 func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 	if len(aux) == 0 {
 		return nil, nil
@@ -131,11 +134,25 @@ func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 	}
 	var out []*x509.Certificate
 	for _, e := range entries {
-		if cert, err := x509.ParseCertificate(e.Data); err == nil {
-			out = append(out, cert)
+		cert, err := x509.ParseCertificate(e.Data)
+		if err != nil {
+			continue
 		}
+		if want, ok := guidCommonNames[e.GUID]; ok && !want(cert.Subject.CommonName) {
+			return nil, attest.Malformed("certificate table", fmt.Sprintf("the entry with GUID %s holds a certificate for %q, which is not the kind that GUID names", e.GUID, cert.Subject.CommonName), nil)
+		}
+		out = append(out, cert)
 	}
 	return out, nil
+}
+
+// guidCommonNames checks the subject common name of a certificate-table
+// entry against its GUID. The ASK GUID also carries the ASVK.
+var guidCommonNames = map[[16]byte]func(string) bool{
+	guidVCEK: func(cn string) bool { return cn == "SEV-VCEK" },
+	guidVLEK: func(cn string) bool { return cn == "SEV-VLEK" },
+	guidASK:  func(cn string) bool { return strings.HasPrefix(cn, "SEV-") && cn != "SEV-VCEK" && cn != "SEV-VLEK" },
+	guidARK:  func(cn string) bool { return strings.HasPrefix(cn, "ARK-") },
 }
 
 // selectEndorsement picks the certificate that signed the report among

@@ -395,3 +395,32 @@ func TestAppraiseEmulatedAndDebug(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyCertificateTableKinds(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	data := signedReport(t, e, nil)
+	// The VCEK filed under the VLEK GUID.
+	aux := marshalCertTable([]certTableEntry{{GUID: guidVLEK, Data: e.leaf.Raw}, {GUID: guidASK, Data: e.ask.Raw}})
+	_, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data, Aux: aux}, attest.Options{TrustAnchors: anchors(e)})
+	if !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "SEV-VCEK") {
+		t.Errorf("Verify error = %v, want a malformed certificate table naming SEV-VCEK", err)
+	}
+}
+
+func TestVerifyCollateralRefs(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	now := time.Now()
+	crl := crlBy(t, e, now.Add(-time.Hour), now.Add(time.Hour))
+	claims, err := verify(t, signedReport(t, e, nil), attest.Options{Collateral: withItems(e, nil, []*x509.RevocationList{crl}), TrustAnchors: anchors(e)})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	var kinds []string
+	for _, r := range claims.Collateral {
+		kinds = append(kinds, r.Kind+":"+r.Name)
+	}
+	want := "certificate:SEV-VCEK,certificate:SEV-Milan,certificate:ARK-Milan,crl:ARK-Milan"
+	if got := strings.Join(kinds, ","); got != want {
+		t.Errorf("collateral refs = %s, want %s", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -34,7 +35,7 @@ func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header j
 	total := 0
 	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
 		for _, it := range s.OfKind(collateral.KindJWKS) {
-			for _, k := range parseJWKS(it.Raw) {
+			for _, k := range cachedJWKS(it) {
 				total++
 				if header.KeyID != "" && k.KeyID != header.KeyID {
 					continue
@@ -50,6 +51,37 @@ func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header j
 		}
 	}
 	return out, total, nil
+}
+
+// maxJWKSCacheEntries bounds the cache of parsed JWKS documents. A caller
+// passes a few documents, so the bound only guards memory against a flood
+// of distinct ones. Reaching it empties the cache.
+const maxJWKSCacheEntries = 256
+
+var (
+	jwksCacheMu sync.Mutex
+	jwksCache   = map[[32]byte][]jose.JSONWebKey{}
+)
+
+// cachedJWKS returns the public keys of a JWKS item, parsing each distinct
+// document once, because parsing the keys and their x5c certificates costs
+// more than a signature check.
+func cachedJWKS(it *collateral.Item) []jose.JSONWebKey {
+	sum := sha256.Sum256(it.Raw)
+	jwksCacheMu.Lock()
+	keys, ok := jwksCache[sum]
+	jwksCacheMu.Unlock()
+	if ok {
+		return keys
+	}
+	keys = parseJWKS(it.Raw)
+	jwksCacheMu.Lock()
+	defer jwksCacheMu.Unlock()
+	if len(jwksCache) >= maxJWKSCacheEntries {
+		jwksCache = map[[32]byte][]jose.JSONWebKey{}
+	}
+	jwksCache[sum] = keys
+	return keys
 }
 
 // parseJWKS decodes a JWK Set or a single JWK and returns its public keys.
@@ -86,6 +118,10 @@ func keyAnchor(k signingKey) attest.TrustAnchorRef {
 	return ref
 }
 
+// chains caches the x5c chains that verified, because a service signs
+// every token with the same few keys.
+var chains attest.ChainCache
+
 // verifyChain verifies a certificate chain, leaf first, to one of roots at
 // the verification time. Certificates after the leaf are only candidates
 // for intermediates: a root among them counts only if the caller supplied
@@ -98,6 +134,14 @@ func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.T
 	if len(roots) == 0 {
 		return nil, fmt.Errorf("no root certificate was supplied")
 	}
+	var ders [][]byte
+	for _, c := range append(append([]*x509.Certificate{}, certs...), roots...) {
+		ders = append(ders, c.Raw)
+	}
+	key := attest.ChainKey(ders...)
+	if chain, ok := chains.Lookup(key, at); ok {
+		return chain, nil
+	}
 	pool := x509.NewCertPool()
 	for _, r := range roots {
 		pool.AddCert(r)
@@ -106,14 +150,15 @@ func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.T
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	chains, err := certs[0].Verify(x509.VerifyOptions{
+	verified, err := certs[0].Verify(x509.VerifyOptions{
 		Roots: pool, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return chains[0], nil
+	chains.Store(key, verified[0])
+	return verified[0], nil
 }
 
 // chainInfo summarises a verified chain for Claims.Chain.

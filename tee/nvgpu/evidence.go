@@ -116,15 +116,28 @@ func (e gpuEntry) decode(field string) (GPUEvidence, error) {
 	}
 	g.Report = report
 	if chainText != "" {
-		pemText, err := base64.StdEncoding.DecodeString(chainText)
+		chainBytes, err := base64.StdEncoding.DecodeString(chainText)
 		if err != nil {
 			return g, attest.Malformed(field+".certChainBase64Encoded", "the certificate chain is not base64", err)
 		}
-		if g.Chain, err = parsePEMChain(pemText, field+".certChainBase64Encoded"); err != nil {
+		if g.Chain, err = parseChain(chainBytes, field+".certChainBase64Encoded"); err != nil {
 			return g, err
 		}
 	}
 	return g, nil
+}
+
+// parseChain parses a certificate chain given as concatenated PEM
+// certificates or, failing that, as concatenated DER certificates.
+func parseChain(data []byte, field string) ([]*x509.Certificate, error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return parsePEMChain(data, field)
+	}
+	certs, err := x509.ParseCertificates(data)
+	if err != nil || len(certs) == 0 {
+		return nil, attest.Malformed(field, "the certificate chain is neither PEM nor DER certificates", err)
+	}
+	return certs, nil
 }
 
 // parsePEMChain parses concatenated PEM certificates, in order.

@@ -462,3 +462,28 @@ func TestRandomInputsRejected(t *testing.T) {
 		v.Detect(data)
 	}
 }
+
+func TestParseEvidenceDERChain(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	der := append(append(append([]byte{}, g.leaf.Raw...), g.intermediate.Raw...), g.root.Raw...)
+	entry := []map[string]string{{
+		"evidence":    hex.EncodeToString(g.build(t, g.parts(testNonce(7)))),
+		"certificate": base64.StdEncoding.EncodeToString(der),
+		"arch":        "HOPPER",
+		"uuid":        "GPU-0000",
+	}}
+	data, err := json.Marshal(map[string]any{"device_evidence_list": entry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpus, err := ParseEvidence(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gpus) != 1 || len(gpus[0].Chain) != 3 {
+		t.Fatalf("parsed %d GPUs, expected one with a chain of 3 certificates", len(gpus))
+	}
+	if gpus[0].Arch != "HOPPER" || gpus[0].UUID != "GPU-0000" {
+		t.Errorf("arch %q and uuid %q not kept", gpus[0].Arch, gpus[0].UUID)
+	}
+}

@@ -46,10 +46,10 @@ type gpuResult struct {
 // CA at the verification time, the FWID binding between the certificate
 // and the report, and the nonce. Every GPU must pass. The device
 // certificates come from the evidence (multi-GPU form), from ev.Aux (PEM),
-// or from the collateral. The roots follow attest.Roots, except that a root
-// inside a chain file is never a trust anchor. OCSP revocation and the reference integrity
-// manifests are recorded as not checked, because both need NVIDIA's
-// online services.
+// or from the collateral. The roots follow attest.Roots, except that a
+// root inside a chain file is never a trust anchor. OCSP revocation and the
+// reference integrity manifests are recorded as not checked, because both
+// need NVIDIA's online services.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	gpus, err := ParseEvidence(ev.Data)
 	if err != nil {

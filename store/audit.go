@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -69,31 +70,62 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 	if err != nil {
 		return AuditRecord{}, err
 	}
+	out, err := o.appendAuditBatch(ctx, []AuditRecord{rec})
+	if err != nil {
+		return AuditRecord{}, err
+	}
+	return out[0], nil
+}
 
-	// Reading the head row (locked on PostgreSQL) serializes appends, so
-	// that two transactions never chain to the same predecessor.
+// auditInsertColumns is the number of columns appendAuditBatch inserts per
+// record.
+const auditInsertColumns = 12
+
+// appendAuditBatch chains prepared records after the current head with one
+// head read, one multi-row INSERT and one head update, whatever the batch
+// size. Reading the head row (locked on PostgreSQL) serializes appends, so
+// that two transactions never chain to the same predecessor.
+func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]AuditRecord, error) {
 	var headSeq int64
 	var headHash []byte
 	if err := o.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+o.s.d.lockHead).
 		Scan(&headSeq, &headHash); err != nil {
-		return AuditRecord{}, fmt.Errorf("store: read audit chain head: %w", err)
+		return nil, fmt.Errorf("store: read audit chain head: %w", err)
 	}
 
-	rec.Seq = headSeq + 1
-	rec.PrevHash = headHash
-	rec.Hash = rec.ComputeHash()
+	var query strings.Builder
+	query.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
+	args := make([]any, 0, len(recs)*auditInsertColumns)
+	out := make([]AuditRecord, len(recs))
+	for i, rec := range recs {
+		rec.Seq = headSeq + 1
+		rec.PrevHash = headHash
+		rec.Hash = rec.ComputeHash()
+		headSeq, headHash = rec.Seq, rec.Hash
+		out[i] = rec
 
-	if _, err := o.q.ExecContext(ctx,
-		`INSERT INTO audit_log (seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
-		rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)); err != nil {
-		return AuditRecord{}, fmt.Errorf("store: insert audit record %d: %w", rec.Seq, err)
+		if i > 0 {
+			query.WriteString(", ")
+		}
+		query.WriteString("(")
+		for c := range auditInsertColumns {
+			if c > 0 {
+				query.WriteString(", ")
+			}
+			fmt.Fprintf(&query, "$%d", len(args)+c+1)
+		}
+		query.WriteString(")")
+		args = append(args, rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
+			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash))
 	}
-	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, []byte(rec.Hash)); err != nil {
-		return AuditRecord{}, fmt.Errorf("store: update audit chain head: %w", err)
+
+	if _, err := o.q.ExecContext(ctx, query.String(), args...); err != nil {
+		return nil, fmt.Errorf("store: insert audit records %d to %d: %w", out[0].Seq, headSeq, err)
 	}
-	return rec, nil
+	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, headSeq, headHash); err != nil {
+		return nil, fmt.Errorf("store: update audit chain head: %w", err)
+	}
+	return out, nil
 }
 
 const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`

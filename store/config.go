@@ -46,7 +46,8 @@ type Config struct {
 // batches up to 256 records and waits for no stragglers: a batch is whatever
 // queued while the previous batch was committing.
 type GroupCommitConfig struct {
-	// MaxBatch is the maximum number of records per transaction; 0 means 256.
+	// MaxBatch is the maximum number of records per transaction; 0 means
+	// 256, and values above 2048 are lowered to 2048.
 	MaxBatch int
 	// Disabled makes AppendAuditGrouped run one transaction per record.
 	Disabled bool

@@ -19,6 +19,10 @@ import (
 
 const defaultMaxBatch = 256
 
+// maxBatchLimit caps MaxBatch so that one batch INSERT stays below SQLite's
+// default limit of 32766 bound parameters (12 per record).
+const maxBatchLimit = 2048
+
 // groupCommitTimeout bounds one batch transaction.
 const groupCommitTimeout = 30 * time.Second
 
@@ -56,6 +60,7 @@ func newGroupCommitter(s *sqlStore, cfg GroupCommitConfig) *groupCommitter {
 	if g.maxBatch <= 0 {
 		g.maxBatch = defaultMaxBatch
 	}
+	g.maxBatch = min(g.maxBatch, maxBatchLimit)
 	if !g.disabled {
 		g.wg.Add(1)
 		go g.run()
@@ -98,17 +103,15 @@ func (g *groupCommitter) commit(batch []*pendingAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupCommitTimeout)
 	defer cancel()
 
-	out := make([]AuditRecord, 0, len(batch))
+	recs := make([]AuditRecord, len(batch))
+	for i, p := range batch {
+		recs[i] = p.rec
+	}
+	var out []AuditRecord
 	err := g.s.Tx(ctx, func(tx Tx) error {
-		out = out[:0]
-		for _, p := range batch {
-			rec, err := tx.AppendAudit(ctx, p.rec)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-		}
-		return nil
+		var err error
+		out, err = tx.(*ops).appendAuditBatch(ctx, recs)
+		return err
 	})
 	if err != nil {
 		g.s.cfg.logger().Error("audit group commit failed", "records", len(batch), "error", err)

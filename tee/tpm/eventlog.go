@@ -36,8 +36,16 @@ var errBankNotInLog = errors.New("the event log has no digests of this PCR bank"
 // against the PCR values of bank, which must already be attested by a
 // quote. Replay starts PCR 0 at the locality of the StartupLocality event
 // when there is one, and at the H-CRTM value after an EV_EFI_HCRTM_EVENT. A
-// PCR that no event extends is not compared.
+// PCR that no event extends is not compared. The summary includes the
+// platform facts read from the replayed events.
 func ReplayEventLog(log []byte, bank PCRBank) (*EventLogSummary, error) {
+	return replayEventLog(log, bank, true)
+}
+
+// replayEventLog replays log against bank and summarizes the events, with
+// the platform facts only when platform is true: reading them parses every
+// Secure Boot certificate, which costs as much as the replay.
+func replayEventLog(log []byte, bank PCRBank, platform bool) (*EventLogSummary, error) {
 	parsed, err := tcg.ParseEventLog(log, tcg.ParseOpts{AllowPadding: true})
 	if err != nil {
 		return nil, attest.Malformed("event_log", "is not a TCG PC Client event log", err)
@@ -58,7 +66,7 @@ func ReplayEventLog(log []byte, bank PCRBank) (*EventLogSummary, error) {
 		}
 		return nil, attest.Errorf(attest.ErrBinding, "event_log", "the event log does not replay to the quoted %s PCR values: %v", hashName(bank.Hash), err)
 	}
-	return summarize(events, bank.Hash), nil
+	return summarize(events, bank.Hash, platform), nil
 }
 
 func logHasBank(log *tcg.EventLog, h crypto.Hash) bool {
@@ -73,7 +81,7 @@ func logHasBank(log *tcg.EventLog, h crypto.Hash) bool {
 // summarize reads the platform facts from replayed events. go-eventlog's
 // extractors panic on event types they do not know, so they run only when
 // every event type is known. The type is not covered by the digest.
-func summarize(events []tcg.Event, hash crypto.Hash) *EventLogSummary {
+func summarize(events []tcg.Event, hash crypto.Hash, platform bool) *EventLogSummary {
 	s := &EventLogSummary{Bank: hashName(hash), Events: len(events)}
 	seen := map[int]bool{}
 	known := true
@@ -87,7 +95,7 @@ func summarize(events []tcg.Event, hash crypto.Hash) *EventLogSummary {
 		}
 	}
 	sort.Ints(s.PCRs)
-	if !known {
+	if !known || !platform {
 		return s
 	}
 	if p, err := extract.PlatformState(hash, events); err == nil {

@@ -119,8 +119,12 @@ func certifiedAK(ctx context.Context, ev *Evidence, opts attest.Options, set *co
 		}
 		inter.AddCert(ic)
 	}
+	// Self-signed certificates in the collateral are root candidates,
+	// which attest.Roots has judged. Comparing names is enough to leave
+	// them out here: a self-issued certificate in the pool cannot lead a
+	// chain to a root it is not.
 	for _, ic := range set.Certificates() {
-		if !collateral.IsSelfSigned(ic) {
+		if !bytes.Equal(ic.RawIssuer, ic.RawSubject) {
 			inter.AddCert(ic)
 		}
 	}

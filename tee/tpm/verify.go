@@ -217,7 +217,9 @@ func replayAll(c *attest.Claims, ev *Evidence) error {
 	var summaries []*EventLogSummary
 	for _, q := range ev.Quotes {
 		bank := hashName(q.PCRs.Hash) + " bank"
-		s, err := ReplayEventLog(ev.EventLog, q.PCRs)
+		// Every bank replays the same events, so the platform facts are
+		// read from the first bank that replays.
+		s, err := replayEventLog(ev.EventLog, q.PCRs, len(summaries) == 0)
 		switch {
 		case errors.Is(err, errBankNotInLog):
 			c.Skip(CheckEventLogReplay, false, bank+": "+err.Error())

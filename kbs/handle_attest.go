@@ -94,7 +94,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
 	claimsJSON, _ := json.Marshal(primary.Claims)
 	claimsSum := sha256.Sum256(claimsJSON)
-	err = s.Store.Tx(ctx, func(tx store.Tx) error {
+	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error {
 		if _, err := tx.ConsumeNonce(ctx, sess.Nonce, s.now()); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package kbs
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -56,7 +57,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		Created: now,
 		Expires: now.Add(s.sessionTimeout()),
 	}
-	if err := s.Store.CreateSession(r.Context(), sess); err != nil {
+	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error { return tx.CreateSession(ctx, sess) })
+	if err != nil {
 		s.logger().Error("kbs auth: store session failed", "request_id", requestID(r), "error", err)
 		fail("session could not be stored")
 		return

@@ -1,6 +1,7 @@
 package kbs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -83,9 +84,17 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		deny(NewProblem(ProblemJweError, "JWE failed"), "jwe_error", requester, err)
 		return
 	}
-	// The release is recorded durably before the secret leaves.
-	if err := s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditRelease, Requester: requester,
-		TEE: teeOfClaims(verified.Claims), Resource: path, Verdict: "released"}); err != nil {
+	// The release is recorded durably before the secret leaves. It goes
+	// through the same group commit as the session writes, because on
+	// SQLite a second writer would wait for the write lock.
+	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: teeOfClaims(verified.Claims),
+		Resource: path, Verdict: "released", Time: s.now()}
+	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.AppendAudit(ctx, rec)
+		return err
+	})
+	if err != nil {
+		s.logger().Error("kbs: audit append failed", "action", rec.Action, "error", err)
 		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "audit_error", "", err)
 		return
 	}

@@ -83,6 +83,8 @@ type Server struct {
 	Observer    Observer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	batch txBatcher
 }
 
 func (s *Server) now() time.Time {

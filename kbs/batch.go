@@ -1,0 +1,99 @@
+package kbs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// Group commit of session writes: /auth and /attest each end in a durable
+// transaction, and a database syncs every commit (SQLite: WAL with
+// synchronous=FULL, one writer at a time). Under load, the writes that
+// queue while a batch commits are run together in the next transaction, so
+// one sync serves the whole batch. Each caller returns only after the
+// commit of its own writes, so durability and atomicity per request are
+// unchanged. When any write of a batch fails, the batch is rolled back and
+// each write runs again in a transaction of its own, so that one request's
+// failure (a replayed nonce, an expired session) never fails another's.
+//
+// The store groups audit appends the same way (AppendAuditGrouped), but
+// not transactions with several writes, which an attestation needs.
+
+// maxTxBatch bounds the writes in one batch transaction.
+const maxTxBatch = 128
+
+// txBatchTimeout bounds one batch transaction.
+const txBatchTimeout = 30 * time.Second
+
+type txItem struct {
+	fn   func(ctx context.Context, tx store.Tx) error
+	done chan error
+}
+
+// txBatcher runs transactions of one store in batches. The zero value is
+// ready to use. A goroutine drains the queue while there is work and ends
+// when it is empty.
+type txBatcher struct {
+	mu      sync.Mutex
+	pending []*txItem
+	running bool
+}
+
+// do runs fn in a transaction, possibly shared with other callers' writes,
+// and returns after that transaction committed or failed. fn must only
+// write through tx and must be safe to run twice: after a failed batch it
+// runs again on its own.
+func (b *txBatcher) do(st store.Store, fn func(ctx context.Context, tx store.Tx) error) error {
+	it := &txItem{fn: fn, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, it)
+	if !b.running {
+		b.running = true
+		go b.drain(st)
+	}
+	b.mu.Unlock()
+	// The caller waits even when its request is cancelled, because a
+	// write that commits after the caller gave up would be invisible to
+	// it.
+	return <-it.done
+}
+
+func (b *txBatcher) drain(st store.Store) {
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), maxTxBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		batch := b.pending[:n:n]
+		b.pending = b.pending[n:]
+		b.mu.Unlock()
+		commitBatch(st, batch)
+	}
+}
+
+func commitBatch(st store.Store, batch []*txItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), txBatchTimeout)
+	defer cancel()
+	err := st.Tx(ctx, func(tx store.Tx) error {
+		for _, it := range batch {
+			if err := it.fn(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, it := range batch {
+			it.done <- err
+		}
+		return
+	}
+	for _, it := range batch {
+		it.done <- st.Tx(ctx, func(tx store.Tx) error { return it.fn(ctx, tx) })
+	}
+}

@@ -14,9 +14,11 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloister-dev/cloister/store"
@@ -65,8 +67,32 @@ type Config struct {
 
 // Handler serves the admin API.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg      Config
+	mux      *http.ServeMux
+	rejected rejectionLog
+}
+
+// rejectionLog logs rejected requests at most once per interval, with the
+// number left unlogged, so that a client retrying with a wrong key cannot
+// flood the log.
+type rejectionLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+const rejectionLogInterval = 10 * time.Second
+
+func (l *rejectionLog) log(logger *slog.Logger, now time.Time, r *http.Request, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) < rejectionLogInterval {
+		l.suppressed++
+		return
+	}
+	logger.Warn("admin request rejected: not authenticated", "remote", r.RemoteAddr, "method", r.Method,
+		"path", r.URL.Path, "reason", reason, "rejections_not_logged", l.suppressed)
+	l.last, l.suppressed = now, 0
 }
 
 // NewHandler returns the admin API handler for cfg.
@@ -122,9 +148,9 @@ func (h *Handler) routes() {
 // Authentication runs before routing, so that an unauthenticated client
 // learns nothing about which paths exist.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requester, ok := h.authenticate(r)
-	if !ok {
-		h.cfg.Logger.Warn("admin request rejected: not authenticated", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+	requester, reason := h.authenticate(r)
+	if requester == "" {
+		h.rejected.log(h.cfg.Logger, h.cfg.Now(), r, reason)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized",
 			"the admin API requires a bearer key (Authorization: Bearer <key>) or a TLS client certificate from the configured CA")
@@ -136,24 +162,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// authenticate returns the requester's identity: "client-cert:<subject>"
-// or "api-key".
-func (h *Handler) authenticate(r *http.Request) (string, bool) {
+// authenticate returns the requester's identity, "client-cert:<subject>"
+// or "api-key", or an empty identity and the reason for the rejection.
+func (h *Handler) authenticate(r *http.Request) (requester, reason string) {
+	reason = "no credentials"
 	if h.cfg.ClientCAs != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		if subject, ok := h.verifyClientCertificate(r.TLS.PeerCertificates); ok {
-			return "client-cert:" + subject, true
+		subject, err := h.verifyClientCertificate(r.TLS.PeerCertificates)
+		if err == nil {
+			return "client-cert:" + subject, ""
 		}
+		reason = fmt.Sprintf("client certificate %q rejected: %v", r.TLS.PeerCertificates[0].Subject, err)
 	}
 	if h.cfg.APIKey != "" {
 		key, ok := bearerToken(r.Header.Get("Authorization"))
 		if ok && subtle.ConstantTimeCompare([]byte(key), []byte(h.cfg.APIKey)) == 1 {
-			return "api-key", true
+			return "api-key", ""
+		}
+		if ok {
+			reason = "wrong bearer key"
 		}
 	}
-	return "", false
+	return "", reason
 }
 
-func (h *Handler) verifyClientCertificate(certs []*x509.Certificate) (string, bool) {
+func (h *Handler) verifyClientCertificate(certs []*x509.Certificate) (string, error) {
 	intermediates := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		intermediates.AddCert(c)
@@ -165,10 +197,9 @@ func (h *Handler) verifyClientCertificate(certs []*x509.Certificate) (string, bo
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		h.cfg.Logger.Warn("admin client certificate rejected", "subject", certs[0].Subject.String(), "error", err)
-		return "", false
+		return "", err
 	}
-	return certs[0].Subject.String(), true
+	return certs[0].Subject.String(), nil
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer <token>"

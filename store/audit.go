@@ -10,13 +10,13 @@ import (
 	"unicode/utf8"
 )
 
-// auditEncodingLabel starts every canonical encoding, so that a hash of an
-// audit record can never equal a hash of another structure.
+// auditEncodingLabel starts every canonical encoding. It separates audit
+// hashes from other SHA-256 uses and names the encoding version.
 const auditEncodingLabel = "cloister audit record v1"
 
 // MaxAuditFieldSize bounds each text field of an audit record, in bytes.
-// Longer fields (a reason quoting large input) are cut to this size by
-// AppendAudit before hashing.
+// Longer fields, such as a reason that quotes large input, are cut to this
+// size by the append methods before hashing.
 const MaxAuditFieldSize = 4096
 
 // CanonicalEncoding returns the bytes that Hash covers besides PrevHash:

@@ -34,8 +34,8 @@ type Config struct {
 	// GroupCommit tunes AppendAuditGrouped.
 	GroupCommit GroupCommitConfig
 
-	// Logger receives migration and group-commit errors; nil means
-	// slog.Default().
+	// Logger receives applied migrations and group-commit errors; nil
+	// means slog.Default().
 	Logger *slog.Logger
 
 	// Now returns the current time; nil means time.Now. Tests set it.

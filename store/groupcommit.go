@@ -97,7 +97,7 @@ func (g *groupCommitter) run() {
 	}
 }
 
-// commit appends the batch in one transaction and tells each caller the
+// commit appends the batch in one transaction and sends each caller the
 // outcome. If the transaction fails, every append in it fails.
 func (g *groupCommitter) commit(batch []*pendingAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupCommitTimeout)

@@ -175,17 +175,29 @@ func (o *ops) ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error
 const verifyPage = 5000
 
 func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	// The head is read first: every record up to it has committed, because
+	// a record and the head update share a transaction. Records appended
+	// during the walk lie beyond it and are left for the next run.
+	var headSeq int64
+	var headHash []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+		return AuditVerification{}, fmt.Errorf("store: read audit chain head: %w", err)
+	}
+
 	var v AuditVerification
 	prev := make([]byte, sha256.Size)
 	var last int64
-
-	for {
+walk:
+	for last < headSeq {
 		page, err := s.autocommit().ListAudit(ctx, AuditQuery{AfterSeq: last, Limit: verifyPage})
 		if err != nil {
 			return v, err
 		}
 		for i := range page {
 			r := &page[i]
+			if r.Seq > headSeq {
+				break walk
+			}
 			if brk := checkAuditRecord(r, last+1, prev); brk != nil {
 				v.Broken = brk
 				return v, nil
@@ -197,19 +209,20 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 			break
 		}
 	}
-	v.Head = prev
 
-	// The head row catches records deleted from the end of the chain, which
+	// The head catches records deleted from the end of the chain, which
 	// the walk alone cannot see.
-	var headSeq int64
-	var headHash []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return v, fmt.Errorf("store: read audit chain head: %w", err)
-	}
-	if headSeq != last || !bytes.Equal(headHash, prev) {
+	switch {
+	case last != headSeq:
 		v.Broken = &AuditBreak{Seq: headSeq, Stored: headHash, Computed: prev,
 			Reason: fmt.Sprintf("chain head names record %d, but the log ends at record %d: records were removed from the end", headSeq, last)}
+		return v, nil
+	case !bytes.Equal(headHash, prev):
+		v.Broken = &AuditBreak{Seq: headSeq, Stored: headHash, Computed: prev,
+			Reason: fmt.Sprintf("chain head hash differs from the hash of record %d: the head row was modified", last)}
+		return v, nil
 	}
+	v.Head = prev
 	return v, nil
 }
 

@@ -2,10 +2,12 @@ package dcap
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -155,4 +157,59 @@ func FuzzParsePCKExtensions(f *testing.F) {
 			t.Fatalf("FMSPC %x or PCE ID %x of the wrong size accepted", p.FMSPC, p.PCEID)
 		}
 	})
+}
+
+// FuzzParseCollateral parses TCB Info and QE Identity bodies and evaluates
+// the parsed TCB Info against a real platform, which must not panic
+// whatever the levels hold.
+func FuzzParseCollateral(f *testing.F) {
+	var ext *PCKExtensions
+	var td *TDReport
+	for _, tee := range []string{"sgx", "tdx"} {
+		for _, c := range corpus.Cases(f, tee) {
+			for _, it := range c.Collateral(f).Items {
+				if it.Kind == collateral.KindTCBInfo || it.Kind == collateral.KindQEIdentity {
+					f.Add(it.Raw)
+				}
+			}
+			q, err := ParseQuote(c.EvidenceBytes(f))
+			if err != nil || q.TD == nil {
+				continue
+			}
+			if certs, err := parsePEMChain(q.PCKChainPEM); err == nil {
+				if e, err := PCKExtensionsFromCert(certs[0]); err == nil {
+					ext, td = e, q.TD
+				}
+			}
+		}
+	}
+	if ext == nil {
+		f.Skip("no TDX platform in the corpus")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if info, _, err := ParseTCBInfo(raw); err == nil {
+			_, _ = EvaluatePlatform(info, ext, td)
+			_, _ = EvaluatePlatform(info, ext, nil)
+		}
+		if id, _, err := ParseEnclaveIdentity(raw); err == nil {
+			_, _, _ = MatchQEIdentity(id, &EnclaveReport{})
+		}
+	})
+}
+
+func TestInspectCorpusQuotes(t *testing.T) {
+	v := NewVerifier()
+	for name, data := range corpusQuotes(t) {
+		view, err := v.Inspect(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		qv := view.(*QuoteView)
+		if qv.FMSPC == "" || len(qv.PCKChain) != 3 {
+			t.Errorf("%s: FMSPC %q and %d chain certificates, expected an FMSPC and 3", name, qv.FMSPC, len(qv.PCKChain))
+		}
+		if _, err := json.Marshal(view); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

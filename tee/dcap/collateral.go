@@ -1,0 +1,181 @@
+package dcap
+
+import (
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// checkTCB verifies the TCB Info and QE Identity and evaluates the TCB
+// status into c. It appends the TCB signing certificate's issuers to
+// rootSubjects, which the Root CA CRL must not list.
+func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) []error {
+	c.TCB.Status = attest.TCBNotDetermined
+	wantTCBID, wantQEID := "SGX", "QE"
+	if q.TEE() == attest.TEETDX {
+		wantTCBID, wantQEID = "TDX", "TD_QE"
+	}
+
+	info, err := v.selectTCBInfo(c, set, wantTCBID, chain.ext)
+	if err != nil {
+		c.Fail(checkTCBInfo, err.Error())
+		return []error{err}
+	}
+	if info == nil {
+		c.Skip(checkTCBInfo, true, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
+		return nil
+	}
+	var errs []error
+	if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
+		// Expired TCB Info is still Intel's and may be evaluated for the
+		// claims; TCB Info whose signature or chain failed may not.
+		if !errors.Is(err, attest.ErrCollateralExpired) {
+			return []error{err}
+		}
+		errs = append(errs, err)
+	}
+	eval, err := EvaluatePlatform(info.info, chain.ext, q.TD)
+	if err != nil {
+		c.Fail(checkTDXModule, err.Error())
+		return append(errs, err)
+	}
+
+	id, err := v.selectIdentity(set, wantQEID)
+	switch {
+	case err != nil:
+		c.Fail(checkQEIdentity, err.Error())
+		errs = append(errs, err)
+	case id == nil:
+		c.Skip(checkQEIdentity, true, "missing QE Identity (id "+wantQEID+"); pass it with --collateral")
+	default:
+		if err := v.checkDocument(c, checkQEIdentity, "enclaveIdentity", id.doc, id.id.IssueDate, id.id.NextUpdate, set, roots, at, rootSubjects); err != nil {
+			errs = append(errs, err)
+			if !errors.Is(err, attest.ErrCollateralExpired) {
+				break
+			}
+		}
+		status, level, err := MatchQEIdentity(id.id, q.QE)
+		if err != nil {
+			c.Fail("qe-identity-match", err.Error())
+			errs = append(errs, err)
+			break
+		}
+		c.Pass("qe-identity-match")
+		eval.QEStatus = status
+		eval.Status = converge(eval.Status, status)
+		if level != nil {
+			eval.addLevel(level.TCBDate, level.AdvisoryIDs)
+		}
+	}
+	applyEvaluation(c, eval)
+	return errs
+}
+
+// selectTCBInfo returns the TCB Info of the collateral with the wanted id.
+// TCB Info for another FMSPC or PCE ID is an error naming both values.
+func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions) (*parsedTCBInfo, error) {
+	var other *parsedTCBInfo
+	for _, it := range set.OfKind(collateral.KindTCBInfo) {
+		p, ok := v.tcbInfos.get(it.SHA256)
+		if !ok {
+			info, doc, err := ParseTCBInfo(it.Raw)
+			if err != nil {
+				return nil, err
+			}
+			p = &parsedTCBInfo{info: info, doc: doc}
+			v.tcbInfos.set(it.SHA256, p)
+		}
+		if p.info.ID != wantID {
+			continue
+		}
+		fmspc, err := hex.DecodeString(p.info.FMSPC)
+		if err != nil {
+			return nil, attest.Malformed("tcbInfo.fmspc", fmt.Sprintf("%q is not hexadecimal", p.info.FMSPC), err)
+		}
+		pceID, err := hex.DecodeString(p.info.PCEID)
+		if err != nil {
+			return nil, attest.Malformed("tcbInfo.pceId", fmt.Sprintf("%q is not hexadecimal", p.info.PCEID), err)
+		}
+		if string(fmspc) == string(ext.FMSPC) && string(pceID) == string(ext.PCEID) {
+			c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindTCBInfo), Name: wantID + " " + strings.ToLower(p.info.FMSPC),
+				SHA256: it.SHA256[:], IssuedAt: p.info.IssueDate.UTC(), NextUpdate: p.info.NextUpdate.UTC()})
+			return p, nil
+		}
+		other = p
+	}
+	if other != nil {
+		field, value, expected := "tcbInfo.fmspc", strings.ToLower(other.info.FMSPC), hex.EncodeToString(ext.FMSPC)
+		if strings.EqualFold(other.info.FMSPC, expected) {
+			field, value, expected = "tcbInfo.pceId", strings.ToLower(other.info.PCEID), hex.EncodeToString(ext.PCEID)
+		}
+		return nil, attest.Errorf(attest.ErrCollateralMissing, field, "the TCB Info is for FMSPC %s, PCE ID %s, not for this platform's PCK certificate (FMSPC %s, PCE ID %s)",
+			strings.ToLower(other.info.FMSPC), strings.ToLower(other.info.PCEID), hex.EncodeToString(ext.FMSPC), hex.EncodeToString(ext.PCEID)).
+			WithValues(value, expected).
+			WithFix("fetch the TCB Info for this FMSPC from Intel PCS (/tdx/certification/v4/tcb or /sgx/certification/v4/tcb?fmspc=...)")
+	}
+	return nil, nil
+}
+
+// selectIdentity returns the QE Identity of the collateral with the
+// wanted id ("QE" or "TD_QE").
+func (v *Verifier) selectIdentity(set *collateral.Set, wantID string) (*parsedIdentity, error) {
+	for _, it := range set.OfKind(collateral.KindQEIdentity) {
+		p, ok := v.identities.get(it.SHA256)
+		if !ok {
+			id, doc, err := ParseEnclaveIdentity(it.Raw)
+			if err != nil {
+				return nil, err
+			}
+			p = &parsedIdentity{id: id, doc: doc}
+			v.identities.set(it.SHA256, p)
+		}
+		if p.id.ID == wantID {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// checkDocument verifies a TCB Info or QE Identity's signature and signing
+// chain and its issueDate..nextUpdate window at at.
+func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) error {
+	path, err := v.verifyDocument(docName, doc, set, roots, at)
+	if err != nil {
+		c.Fail(check, err.Error())
+		return err
+	}
+	for _, cert := range path[:len(path)-1] {
+		if !containsCert(*rootSubjects, cert) {
+			*rootSubjects = append(*rootSubjects, cert)
+		}
+	}
+	if at.Before(issued) {
+		err := attest.Errorf(attest.ErrCollateralExpired, docName, "not yet valid: issueDate %s is after the verification time %s",
+			issued.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("check the verification time (--at)")
+		c.Fail(check, err.Error())
+		return err
+	}
+	if at.After(next) {
+		err := attest.Errorf(attest.ErrCollateralExpired, docName, "expired: nextUpdate %s is before the verification time %s",
+			next.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)).WithFix("fetch a current " + docName + " from Intel PCS")
+		c.Fail(check, err.Error())
+		return err
+	}
+	c.Pass(check)
+	return nil
+}
+
+func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
+	for _, x := range list {
+		if x.Equal(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -2,11 +2,13 @@ package dcap
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -101,5 +103,47 @@ func checkCorpusClaims(t *testing.T, c corpus.Case, claims *attest.Claims) {
 	}
 	if claims.TrustAnchor.Kind != attest.AnchorCallerRoot && claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
 		t.Errorf("trust anchor kind %s", claims.TrustAnchor.Kind)
+	}
+}
+
+// TestCorpusTrustAnchors checks the root rule on a real quote: without a
+// supplied root the embedded Intel SGX Root CA verifies it as the vendor
+// root, and a caller's root replaces the embedded one.
+func TestCorpusTrustAnchors(t *testing.T) {
+	var c corpus.Case
+	for _, x := range corpus.Cases(t, "tdx") {
+		if x.Expect.DefaultVerdict == "accept" {
+			c = x
+			break
+		}
+	}
+	if c.Name == "" {
+		t.Skip("no accepted TDX case in the corpus")
+	}
+	ev := attest.Evidence{Data: c.EvidenceBytes(t)}
+
+	withoutRoots := &collateral.Set{}
+	for _, it := range c.Collateral(t).Items {
+		if it.Kind != collateral.KindCertificate || !collateral.IsSelfSigned(it.Certificate) {
+			withoutRoots.Add(it)
+		}
+	}
+	claims, err := NewVerifier().Verify(context.Background(), ev, attest.Options{At: c.Time(t), Collateral: withoutRoots})
+	if err != nil {
+		t.Fatalf("with the embedded root: %v", err)
+	}
+	if claims.TrustAnchor.Kind != attest.AnchorVendorRoot || claims.TrustAnchor.SHA256.String() != IntelRootFingerprint {
+		t.Errorf("trust anchor %+v, expected the Intel SGX Root CA as vendor root", claims.TrustAnchor)
+	}
+
+	e, err := NewEmulator(EmulatorOptions{TEE: "tdx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := &collateral.Set{}
+	anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.Root().Raw, Certificate: e.Root()})
+	_, err = NewVerifier().Verify(context.Background(), ev, attest.Options{At: c.Time(t), Collateral: withoutRoots, TrustAnchors: anchors})
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("with another caller root: %v, expected a chain error", err)
 	}
 }

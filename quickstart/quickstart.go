@@ -28,13 +28,13 @@ import (
 
 // Step is one step of the walkthrough.
 type Step struct {
-	// Title says what the step does.
+	// Title is a short description of the step.
 	Title string
 	// Run performs the step and returns what it proved, one line per fact.
 	Run func(ctx context.Context, s *State) ([]string, error)
 }
 
-// State is what the steps share.
+// State is the data the steps pass on to later steps.
 type State struct {
 	// Key is the workload key whose SHA-256 the evidence binds.
 	Key *ecdsa.PrivateKey

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/attest"
 )
 
 func init() { register(newEmulateCmd) }
@@ -20,15 +24,14 @@ func newEmulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Produce evidence from an emulated TEE, signed by a development root",
-		Long: `Produce attestation evidence in a real TEE format on a machine without that
+		Long: fmt.Sprintf(`Produce attestation evidence in a real TEE format on a machine without that
 TEE. The evidence is signed by a development root generated on this machine,
-whose certificates carry the organization "Cloister emulated TEE (development
-only)". It proves the format and the binding of the report data, never
-hardware.
+whose certificates carry the organization %q. It proves the format and the
+binding of the report data, never hardware.
 
 cloister verify accepts such evidence only when the development root is
 passed with --trust-anchor, and the default appraisal rejects it unless
---allow-emulated is given.`,
+--allow-emulated is given.`, attest.EmulatedOrganization),
 		Args: cobra.NoArgs,
 	}
 	for _, newSub := range emulateCommands {

@@ -18,8 +18,8 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
-// fakeTSM returns a configfs-tsm client whose report subsystem answers
-// with provider and with reports from e.
+// fakeTSM returns a configfs-tsm client whose report subsystem returns
+// provider as its provider name and reports from e.
 func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
 	t.Helper()
 	sub := &faketsm.ReportSubsystem{
@@ -93,7 +93,7 @@ func TestAttesterReportDataTooLong(t *testing.T) {
 	}
 }
 
-// fakeDevice answers /dev/sev-guest ioctls with reports from an emulator.
+// fakeDevice serves /dev/sev-guest ioctls with reports from an emulator.
 type fakeDevice struct {
 	e     *Emulator
 	certs []byte

@@ -7,10 +7,11 @@
 //   - the report signature (ECDSA P-384 with SHA-384 over bytes 0x000 to
 //     0x29F) under the endorsement key that SIGNING_KEY names: a VCEK, or a
 //     VLEK, and never one for the other;
-//   - the chain VCEK → ASK → ARK or VLEK → ASVK → ARK, every signature
-//     (RSASSA-PSS with SHA-384) and validity window at the verification
-//     time, against AMD's ARKs for Milan, Genoa and Turin (embedded, pinned
-//     by SHA-256) or the caller's roots as attest.Roots selects them;
+//   - the chain VCEK → ASK → ARK or VLEK → ASVK → ARK: every signature
+//     (RSASSA-PSS with SHA-384) and every validity window at the
+//     verification time. The roots are AMD's ARKs for Milan, Genoa and
+//     Turin (embedded, pinned by SHA-256) or the caller's, as attest.Roots
+//     selects them;
 //   - the product of the certificate against the report's CPUID (version 3
 //     and later), the certificate's TCB extensions against REPORTED_TCB,
 //     and a VCEK's hwid against CHIP_ID;

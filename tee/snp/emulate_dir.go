@@ -21,10 +21,10 @@ type EmulatedPaths struct {
 }
 
 // EmulateToDir creates an emulator, writes one report binding reportData
-// and lays out dir for `cloister verify`: report.bin, collateral/ (the
-// endorsement certificate and the ASK), dev-root/ark.pem (kept apart, since a
-// development root is trusted only as an explicit trust anchor) and
-// emulator/ (the keys, from Save).
+// and lays out dir for `cloister verify`. The files are report.bin,
+// collateral/ (the endorsement certificate and the ASK), dev-root/ark.pem
+// and emulator/ (the keys, from Save). The ARK is kept apart because a
+// development root is trusted only as an explicit trust anchor.
 func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, dir string) (*EmulatedPaths, error) {
 	e, err := NewEmulator(opts)
 	if err != nil {
@@ -34,6 +34,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 	if err != nil {
 		return nil, err
 	}
+
 	p := &EmulatedPaths{
 		Report:     filepath.Join(dir, "report.bin"),
 		Collateral: filepath.Join(dir, "collateral"),
@@ -45,6 +46,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 			return nil, fmt.Errorf("snp emulator: %w", err)
 		}
 	}
+
 	leafName := "vcek.pem"
 	askName := "ask.pem"
 	if e.opts.SigningKey == "VLEK" {

@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -500,9 +499,7 @@ func readKey[K any](dir, name string) (K, error) {
 	}
 	k, ok := key.(K)
 	if !ok {
-		return zero, fmt.Errorf("snp emulator: %s holds a %T, expected %T", name, key, zero)
+		return zero, fmt.Errorf("snp emulator: %s contains a %T key, expected %T", name, key, zero)
 	}
 	return k, nil
 }
-
-var errNoPEM = errors.New("no PEM block of the expected type")

@@ -7,8 +7,8 @@ import (
 
 // Inspect decodes every field of a report without verifying anything. The
 // TCB values are split by the layout of the product that the report's CPUID
-// names; a version 2 report carries no CPUID, so its TCB values are split by
-// the Milan and Genoa layout, which every product before Turin uses.
+// names. A version 2 report carries no CPUID, so its TCB values are split
+// by the Milan and Genoa layout, which every product before Turin uses.
 func (*Verifier) Inspect(data []byte) (any, error) {
 	r, err := ParseReport(data)
 	if err != nil {

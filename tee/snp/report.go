@@ -43,7 +43,7 @@ const policyDebugBit = 19
 
 // Report is a parsed ATTESTATION_REPORT. Field names follow the ABI
 // specification. Fields that a version does not define stay zero, and
-// HasCPUID and HasMitigationVectors say whether they were present.
+// HasCPUID and HasMitigationVectors are true when the version has them.
 type Report struct {
 	Version       uint32
 	GuestSVN      uint32
@@ -246,6 +246,7 @@ func (r *Report) marshal() []byte {
 	le.PutUint64(data[0x38:], r.CurrentTCB)
 	le.PutUint64(data[0x40:], r.PlatformInfo)
 	le.PutUint32(data[0x48:], r.SignerInfo)
+
 	copy(data[0x50:], r.ReportData[:])
 	copy(data[0x90:], r.Measurement[:])
 	copy(data[0xC0:], r.HostData[:])
@@ -254,6 +255,7 @@ func (r *Report) marshal() []byte {
 	copy(data[0x140:], r.ReportID[:])
 	copy(data[0x160:], r.ReportIDMA[:])
 	le.PutUint64(data[0x180:], r.ReportedTCB)
+
 	if r.Version >= reportVersion3 {
 		data[0x188], data[0x189], data[0x18A] = r.CPUIDFamily, r.CPUIDModel, r.CPUIDStepping
 	}
@@ -266,6 +268,7 @@ func (r *Report) marshal() []byte {
 		le.PutUint64(data[0x1F8:], r.LaunchMitVector)
 		le.PutUint64(data[0x200:], r.CurrentMitVector)
 	}
+
 	copy(data[0x2A0:0x2E8], reversed(r.SignatureR[:]))
 	copy(data[0x2E8:0x330], reversed(r.SignatureS[:]))
 	return data

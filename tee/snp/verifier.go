@@ -39,11 +39,12 @@ func (*Verifier) Detect(data []byte) bool {
 		data[0x35] == 0 && data[0x36] == 0 && data[0x37] == 0
 }
 
-// Verify checks an SEV-SNP report: its layout, the endorsement certificate
-// (VCEK or VLEK, as SIGNING_KEY names it) and its signature over the report,
-// the chain to an AMD ARK (or a development ARK passed in TrustAnchors), the
-// validity windows at opts.Time(), CRLs when the collateral has them, and
-// that the certificate's TCB and chip ID match the report. Collateral comes
+// Verify checks an SEV-SNP report. It parses the layout, picks the
+// endorsement certificate (VCEK or VLEK, as SIGNING_KEY names it) and
+// verifies the report signature under it. It verifies the chain to an AMD
+// ARK (or a development ARK passed in TrustAnchors) with every validity
+// window at opts.Time(), applies the CRLs the collateral has, and requires
+// the certificate's TCB and chip ID to match the report. Collateral comes
 // from opts.Collateral and from ev.Aux, a certificate table as an extended
 // report request returns it.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
@@ -180,7 +181,7 @@ func selectEndorsement(report *Report, certs []*x509.Certificate, reportProduct 
 	if len(candidates) == 0 {
 		switch {
 		case len(otherKind) > 0:
-			return nil, attest.Errorf(attest.ErrCollateralMissing, "SIGNING_KEY", "the report's SIGNING_KEY names the %s, but the collateral holds only a %s certificate, which must not verify a %s-signed report", kind, otherKind[0].Kind, kind).
+			return nil, attest.Errorf(attest.ErrCollateralMissing, "SIGNING_KEY", "the report's SIGNING_KEY names the %s, but the collateral contains only a %s certificate, which must not verify a %s-signed report", kind, otherKind[0].Kind, kind).
 				WithFix(fmt.Sprintf("pass the %s certificate of this platform with --collateral", kind))
 		case parseErr != nil:
 			return nil, parseErr

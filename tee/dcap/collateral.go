@@ -46,7 +46,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		return append(errs, err)
 	}
 
-	id, err := v.selectIdentity(set, wantQEID)
+	id, err := v.selectIdentity(c, set, wantQEID)
 	switch {
 	case err != nil:
 		c.Fail(checkQEIdentity, err.Error())
@@ -124,7 +124,7 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 
 // selectIdentity returns the QE Identity of the collateral with the
 // wanted id ("QE" or "TD_QE").
-func (v *Verifier) selectIdentity(set *collateral.Set, wantID string) (*parsedIdentity, error) {
+func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID string) (*parsedIdentity, error) {
 	for _, it := range set.OfKind(collateral.KindQEIdentity) {
 		p, ok := v.identities.get(it.SHA256)
 		if !ok {
@@ -136,6 +136,8 @@ func (v *Verifier) selectIdentity(set *collateral.Set, wantID string) (*parsedId
 			v.identities.set(it.SHA256, p)
 		}
 		if p.id.ID == wantID {
+			c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindQEIdentity), Name: wantID,
+				SHA256: it.SHA256[:], IssuedAt: p.id.IssueDate.UTC(), NextUpdate: p.id.NextUpdate.UTC()})
 			return p, nil
 		}
 	}

@@ -26,8 +26,9 @@ func newEmulateCmd() *cobra.Command {
 		Short: "Produce evidence from an emulated TEE, signed by a development root",
 		Long: fmt.Sprintf(`Produce attestation evidence in a real TEE format on a machine without that
 TEE. The evidence is signed by a development root generated on this machine,
-whose certificates carry the organization %q. It proves the format and the
-binding of the report data, never hardware.
+whose certificates carry the organization
+%q.
+It proves the format and the binding of the report data, never hardware.
 
 cloister verify accepts such evidence only when the development root is
 passed with --trust-anchor, and the default appraisal rejects it unless

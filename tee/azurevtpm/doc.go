@@ -1,8 +1,9 @@
-// Package azurevtpm verifies the evidence of an Azure confidential VM: the
-// HCL report, whose hardware report (an SEV-SNP attestation report or a
-// TDX TDREPORT backed by a TD quote) binds the HCL runtime data, and the
-// quote of the VM's vTPM, signed by the attestation key that the runtime
-// data names (HCLAkPub).
+// Package azurevtpm verifies the evidence of an Azure confidential VM. The
+// evidence contains the HCL report and a quote of the VM's vTPM. The hardware
+// report inside the HCL report (an SEV-SNP attestation report, or a TDX
+// TDREPORT backed by a TD quote) binds the HCL runtime data, and the
+// runtime data names the attestation key that signs the vTPM quote
+// (HCLAkPub).
 //
 // The chain of trust is: vendor root → hardware report → report data,
 // which is the hash of the runtime data → HCLAkPub → vTPM quote → PCRs and

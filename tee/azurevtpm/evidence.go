@@ -31,7 +31,7 @@ type Evidence struct {
 	TDQuote []byte
 }
 
-// rawEvidence holds the JSON fields of both encodings. A field is a JSON
+// rawEvidence contains the JSON fields of both encodings. A field is a JSON
 // string or an array of byte values.
 type rawEvidence struct {
 	Version   int        `json:"version"`

@@ -89,7 +89,7 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 // registered verifier. The VCEK carried in the evidence is added to the
 // caller's collateral, but the roots still come only from the caller or the
 // verifier's embedded ones. The caller's nonce is for the vTPM quote, so it
-// is not passed on: the hardware report data holds the runtime data hash.
+// is not passed on: the hardware report data contains the runtime data hash.
 func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts attest.Options) (*attest.Claims, string, error) {
 	name, data := "snp", hcl.HardwareReport
 	if hcl.ReportType == ReportTypeTDX {

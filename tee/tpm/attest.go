@@ -49,7 +49,7 @@ func ParseAttest(data []byte) (*Attest, error) {
 	}
 	quote, err := body.Attested.Quote()
 	if err != nil {
-		return nil, attest.Malformed("TPMS_ATTEST.attested", "holds no TPMS_QUOTE_INFO", err)
+		return nil, attest.Malformed("TPMS_ATTEST.attested", "contains no TPMS_QUOTE_INFO", err)
 	}
 	if n := quoteAttestSize(body, quote); n != len(data) {
 		return nil, attest.Malformed("TPMS_ATTEST", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-n, n), nil)

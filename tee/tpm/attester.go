@@ -19,9 +19,11 @@ import (
 // flushes the transient AK this attester creates.
 const DevicePath = "/dev/tpmrm0"
 
-// maxNonceSize is the largest extraData a quote carries: TPM2B_DATA holds
-// at most one digest of the largest hash, SHA-512.
-const maxNonceSize = 64
+// maxNonceSize is the largest extraData any TPM accepts. TPM2B_DATA is
+// sizeof(TPMT_HA) bytes: a 2-byte algorithm ID and a digest of the largest
+// hash the TPM implements, so 66 with SHA-512. A TPM without SHA-512
+// rejects a shorter nonce with TPM_RC_SIZE, and Attest returns that error.
+const maxNonceSize = 66
 
 func init() { attest.RegisterAttester(string(attest.TEETPM), Open) }
 
@@ -54,7 +56,8 @@ func NewAttester(open func() (io.ReadWriteCloser, error)) *Attester {
 // Name returns "tpm".
 func (*Attester) Name() string { return string(attest.TEETPM) }
 
-// Attest quotes the TPM's PCRs with reportData as the nonce (extraData).
+// Attest quotes the TPM's PCRs with reportData as the nonce (extraData),
+// unpadded because extraData has a variable size.
 // On Google Compute Engine it uses the AK that Google certified, with its
 // certificate. Elsewhere it creates an RSA AK from the standard template,
 // whose public key the verifier must pin.

@@ -66,7 +66,10 @@ func TestAttesterSimulator(t *testing.T) {
 		t.Errorf("trust anchor kind = %s, want %s", claims.TrustAnchor.Kind, attest.AnchorCallerKey)
 	}
 
-	if _, err := a.Attest(context.Background(), make([]byte, 65)); err == nil {
-		t.Error("Attest accepted a 65-byte nonce")
+	if _, err := a.Attest(context.Background(), make([]byte, 67)); err == nil {
+		t.Error("Attest accepted a 67-byte nonce")
+	}
+	if _, err := a.Attest(context.Background(), nil); err == nil {
+		t.Error("Attest accepted an empty nonce")
 	}
 }

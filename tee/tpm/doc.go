@@ -1,10 +1,10 @@
-// Package tpm verifies TPM 2.0 quotes: the TPMS_ATTEST structure and its
-// signature under an attestation key (AK), the PCR digest recomputed from
-// the reported PCR values, the caller's nonce in extraData and, when the
-// evidence carries one, the replay of the TCG event log against the quoted
-// PCRs.
+// Package tpm verifies TPM 2.0 quotes. It checks the TPMS_ATTEST structure
+// and its signature under an attestation key (AK), recomputes the PCR
+// digest from the reported PCR values and compares the caller's nonce with
+// extraData. When the evidence carries a TCG event log, it replays the log
+// against the quoted PCRs.
 //
-// The AK is trusted in one of two ways. A caller that knows the AK passes
+// The AK is trusted in one of two ways. A caller that has the AK passes
 // its public key in the collateral (the pinned AK), and the copy of the key in
 // the evidence is then only compared with it. Otherwise the evidence must
 // carry an AK certificate that chains, through intermediates from the

@@ -21,7 +21,7 @@ type EventLogSummary struct {
 	// PCRs lists the PCR indexes that at least one event extended.
 	PCRs []int `json:"pcrs"`
 	// SecureBoot is the UEFI SecureBoot variable as measured, when the log
-	// holds it.
+	// contains it.
 	SecureBoot *bool `json:"secure_boot,omitempty"`
 	// Firmware is the S-CRTM version or GCE firmware version, and
 	// Technology the GCE confidential technology, from PCR 0's events.

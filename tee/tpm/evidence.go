@@ -80,7 +80,7 @@ func parseAttestation(data []byte) (*Evidence, error) {
 		return nil, attest.Malformed("attestation.ak_pub", "missing", nil)
 	}
 	if len(a.GetQuotes()) == 0 {
-		return nil, attest.Malformed("attestation.quotes", "the attestation holds no quote", nil)
+		return nil, attest.Malformed("attestation.quotes", "the attestation contains no quote", nil)
 	}
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](a.GetAkPub())
 	if err != nil {
@@ -88,7 +88,7 @@ func parseAttestation(data []byte) (*Evidence, error) {
 	}
 	key, err := tpm2.Pub(*pub)
 	if err != nil {
-		return nil, attest.Malformed("attestation.ak_pub", "holds no RSA or ECC public key", err)
+		return nil, attest.Malformed("attestation.ak_pub", "contains no RSA or ECC public key", err)
 	}
 	ev := &Evidence{
 		Form:          formAttestation,
@@ -139,6 +139,7 @@ func parseTrustee(data []byte) (*Evidence, error) {
 	if doc.Quote == nil {
 		return nil, attest.Malformed("tpm_quote", "missing", nil)
 	}
+
 	spki, err := base64.StdEncoding.DecodeString(doc.AKPublic)
 	if err != nil {
 		return nil, attest.Malformed("ak_public", "is not standard base64", err)
@@ -147,6 +148,7 @@ func parseTrustee(data []byte) (*Evidence, error) {
 	if err != nil {
 		return nil, attest.Malformed("ak_public", "is not a DER SubjectPublicKeyInfo", err)
 	}
+
 	msg, err := base64.StdEncoding.DecodeString(doc.Quote.Message)
 	if err != nil {
 		return nil, attest.Malformed("tpm_quote.message", "is not standard base64", err)
@@ -159,6 +161,7 @@ func parseTrustee(data []byte) (*Evidence, error) {
 	if err != nil {
 		return nil, withField(err, "tpm_quote.signature")
 	}
+
 	bank, err := PCRBankFromHex(doc.Quote.PCRs)
 	if err != nil {
 		return nil, withField(err, "tpm_quote.pcrs")

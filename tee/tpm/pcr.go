@@ -12,7 +12,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
-// PCRBank holds the PCR values of one hash algorithm, keyed by PCR index,
+// PCRBank contains the PCR values of one hash algorithm, keyed by PCR index,
 // as reported beside a quote. They are not attested until CheckPCRDigest
 // has compared them with a signed quote.
 type PCRBank struct {

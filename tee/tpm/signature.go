@@ -38,6 +38,7 @@ func ParseSignature(data []byte) (Signature, error) {
 	if err != nil {
 		return Signature{}, attest.Malformed("TPMT_SIGNATURE", "cannot be decoded", err)
 	}
+
 	var out Signature
 	var hashAlg tpm2.TPMIAlgHash
 	switch sig.SigAlg {
@@ -49,13 +50,13 @@ func ParseSignature(data []byte) (Signature, error) {
 			rsaSig, err = sig.Signature.RSAPSS()
 		}
 		if err != nil {
-			return Signature{}, attest.Malformed("TPMT_SIGNATURE", "holds no RSA signature", err)
+			return Signature{}, attest.Malformed("TPMT_SIGNATURE", "contains no RSA signature", err)
 		}
 		hashAlg, out.RSA = rsaSig.Hash, rsaSig.Sig.Buffer
 	case tpm2.TPMAlgECDSA:
 		eccSig, err := sig.Signature.ECDSA()
 		if err != nil {
-			return Signature{}, attest.Malformed("TPMT_SIGNATURE", "holds no ECDSA signature", err)
+			return Signature{}, attest.Malformed("TPMT_SIGNATURE", "contains no ECDSA signature", err)
 		}
 		hashAlg = eccSig.Hash
 		out.R = new(big.Int).SetBytes(eccSig.SignatureR.Buffer)
@@ -64,6 +65,7 @@ func ParseSignature(data []byte) (Signature, error) {
 		return Signature{}, attest.Errorf(attest.ErrUnsupported, "TPMT_SIGNATURE.sigAlg", "signature scheme %#04x is not RSASSA, RSAPSS or ECDSA", uint16(sig.SigAlg)).
 			WithFix("create the AK with an RSASSA, RSAPSS or ECDSA signing scheme")
 	}
+
 	// The encoded size is sigAlg and hash, then one TPM2B for RSA or two
 	// for ECDSA, each a 2-byte size and its bytes.
 	size := 2 + 2 + 2 + len(out.RSA)
@@ -75,6 +77,7 @@ func ParseSignature(data []byte) (Signature, error) {
 		return Signature{}, attest.Malformed("TPMT_SIGNATURE", fmt.Sprintf("%d bytes follow the %d-byte structure", len(data)-size, size), nil)
 	}
 	out.Scheme = sig.SigAlg
+
 	if out.Hash, err = signatureHash(hashAlg); err != nil {
 		return Signature{}, err
 	}

@@ -174,3 +174,5 @@ func loadSampleFlow(t *testing.T) sampleFlow {
 	}
 	return v
 }
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

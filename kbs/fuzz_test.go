@@ -1,0 +1,118 @@
+package kbs
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// seedVectors adds every vector file's JSON values that parse as an object
+// to f, so that fuzzing starts from real protocol messages.
+func seedVectors(f *testing.F, members ...string) {
+	dir := os.Getenv("CLOISTER_KBS_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		var doc map[string]json.RawMessage
+		if json.Unmarshal(data, &doc) != nil {
+			continue
+		}
+		for _, m := range members {
+			if v, ok := doc[m]; ok {
+				var s string
+				if json.Unmarshal(v, &s) == nil {
+					f.Add([]byte(s))
+				} else {
+					f.Add([]byte(v))
+				}
+			}
+		}
+	}
+	f.Add([]byte(`{}`))
+	f.Add([]byte(``))
+}
+
+func FuzzParseAttestation(f *testing.F) {
+	seedVectors(f, "attest_request_body_bytes", "attest_request_body")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := ParseAttestation(data)
+		if err != nil {
+			return
+		}
+		PrimaryDigest(SHA384, a.RuntimeData.Nonce, a.RuntimeData.TEEPubKey, a.TEEEvidence.AdditionalEvidence)
+		checkTEEKey(a.RuntimeData.TEEPubKey)
+		parseAdditionalEvidence(a.TEEEvidence.AdditionalEvidence)
+		if ev, err := DecodeEvidence("sample", a.TEEEvidence.PrimaryEvidence); err == nil {
+			SampleVerifier{}.Verify(context.Background(), ev, attestOptions())
+		}
+		DecodeEvidence("snp", a.TEEEvidence.PrimaryEvidence)
+	})
+}
+
+func FuzzParseRequest(f *testing.F) {
+	seedVectors(f, "auth_request_body_bytes")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if r, err := ParseRequest(data); err == nil {
+			versionMatches(r.Version)
+		}
+	})
+}
+
+func FuzzCanonicalize(f *testing.F) {
+	seedVectors(f, "primary_runtime_data_canonical", "runtime_data", "primary_runtime_data")
+	f.Add([]byte(`{"b":1e30,"a":[1.5,-0,"\u0001"],"c":{"\ud83d\ude00":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Canonicalize(data)
+		if err != nil {
+			return
+		}
+		// The canonical form is valid JSON and a fixed point.
+		again, err := Canonicalize(c)
+		if err != nil {
+			t.Fatalf("canonical form %q does not parse: %v", c, err)
+		}
+		if string(again) != string(c) {
+			t.Fatalf("canonical form is not stable: %q then %q", c, again)
+		}
+	})
+}
+
+func FuzzDecrypt(f *testing.F) {
+	seedVectors(f, "response_body_bytes")
+	priv, err := GenerateKey("P-256")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseResponse(data)
+		if err != nil {
+			return
+		}
+		Decrypt(priv, r)
+	})
+}
+
+// Every prefix of the sample exchange's /attest body is rejected or parsed
+// without a panic.
+func TestAttestationPrefixes(t *testing.T) {
+	f := loadSampleFlow(t)
+	body := []byte(f.AttestRequestBytes)
+	for i := range body {
+		ParseAttestation(body[:i])
+	}
+	if _, err := ParseAttestation(body[:len(body)-1]); err == nil {
+		t.Error("a truncated body parsed")
+	}
+}
+
+func attestOptions() attest.Options { return attest.Options{} }

@@ -153,4 +153,3 @@ func TestConcurrentAttestOneToken(t *testing.T) {
 		}
 	})
 }
-

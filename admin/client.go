@@ -124,7 +124,7 @@ func (c *Client) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Aud
 	return list.Records, err
 }
 
-// VerifyAudit asks the server to walk the audit chain.
+// VerifyAudit has the server walk the audit chain and returns the result.
 func (c *Client) VerifyAudit(ctx context.Context) (store.AuditVerification, error) {
 	var v store.AuditVerification
 	err := c.do(ctx, http.MethodGet, "audit/verify", nil, "", nil, &v)

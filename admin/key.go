@@ -17,10 +17,11 @@ const KeyFile = "admin.key"
 func DefaultKeyPath(dataDir string) string { return filepath.Join(dataDir, KeyFile) }
 
 // LoadOrCreateKey returns envValue (the content of CLOISTER_ADMIN_KEY) when
-// it is not empty, or else the key in the file at path, generating a random
-// key into a new 0600 file when there is none; created reports that, so the
-// service can log where the key is. Keys shorter than 16 bytes are
-// rejected, because a bearer key is the whole of the API's protection.
+// it is not empty, or else the key in the file at path. When that file does
+// not exist, it generates a random key into a new 0600 file and returns
+// created true, so that the service can log where the key is. Keys shorter
+// than 16 bytes are rejected, because a bearer key is the whole of the
+// API's protection.
 func LoadOrCreateKey(path, envValue string) (key string, created bool, err error) {
 	if envValue != "" {
 		key = envValue

@@ -130,10 +130,10 @@ func writeKeyFile(path string, content []byte) error {
 	return f.Close()
 }
 
-// LoadOrCreateKeyFile is like LoadOrCreateMasterKey for a bearer key kept
-// as text in a file, such as the admin API key: it returns the file's text
-// without surrounding white space, or generates 32 random bytes as unpadded
-// base64url into a new file with mode 0600 and returns created true.
+// LoadOrCreateKeyFile returns the text of a key file without surrounding
+// white space, such as the admin API key. When the file does not exist, it
+// generates 32 random bytes as unpadded base64url into a new file with mode
+// 0600 and returns created true.
 func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
 	text, err = ReadKeyFile(path)
 	if err == nil {

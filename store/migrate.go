@@ -61,7 +61,7 @@ func loadMigrations(dialect string) ([]migration, error) {
 
 // migrate applies pending migrations in one transaction. On PostgreSQL a
 // transaction-scoped advisory lock makes a second replica wait and then
-// find nothing to do; on SQLite the immediate transaction takes the write
+// find nothing to do. On SQLite the immediate transaction takes the write
 // lock up front, which has the same effect.
 func migrate(ctx context.Context, db *sql.DB, d dialect, now int64) (applied []string, err error) {
 	list, err := loadMigrations(d.name)

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// querier is what both *sql.DB and *sql.Tx offer.
+// querier is the query interface that *sql.DB and *sql.Tx share.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -73,7 +73,7 @@ func (s *sqlStore) autocommit() *ops { return &ops{s: s, q: s.db} }
 // retryConflict runs fn in a transaction and retries it a few times when it
 // fails with ErrConflict. Two replicas that add a version of the same
 // secret or policy at once compute the same next version number, and the
-// loser's INSERT fails on the primary key; the retry reads the new maximum.
+// loser's INSERT fails on the primary key. The retry reads the new maximum.
 func (s *sqlStore) retryConflict(ctx context.Context, fn func(tx Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {

@@ -3,11 +3,13 @@ package snp
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -144,5 +146,68 @@ func TestCorpusInspect(t *testing.T) {
 		if got, _ := m["reported_tcb"].(string); !strings.HasPrefix(got, "0x") {
 			t.Errorf("%s: inspected reported_tcb = %q, want a hexadecimal TCB", c.Name, got)
 		}
+	}
+}
+
+// corpusCase returns the named case, skipping the test when it is absent.
+func corpusCase(t *testing.T, name string) corpus.Case {
+	t.Helper()
+	for _, c := range corpus.Cases(t, "snp") {
+		if c.Name == "snp/"+name {
+			return c
+		}
+	}
+	t.Skipf("corpus case snp/%s not found", name)
+	return corpus.Case{}
+}
+
+// loadCaseFile loads one collateral file of a case.
+func loadCaseFile(t *testing.T, c corpus.Case, name string) *collateral.Set {
+	t.Helper()
+	s, err := collateral.LoadPath(filepath.Join(c.Dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRealChainsCrossed(t *testing.T) {
+	vlekCase := corpusCase(t, "milan-vlek-v3-aws-trustee")
+	vcekCase := corpusCase(t, "milan-vcek-v2-trustee")
+	genoaCase := corpusCase(t, "genoa-vcek-v3-azure-trustee")
+	at := vcekCase.Time(t)
+
+	tests := []struct {
+		name       string
+		report     []byte
+		collateral *collateral.Set
+		kind       error
+		contains   string
+	}{
+		{"VLEK report with a VCEK chain", vlekCase.EvidenceBytes(t), vcekCase.Collateral(t), attest.ErrCollateralMissing, "only a VCEK certificate"},
+		{"VCEK report with a VLEK chain", vcekCase.EvidenceBytes(t), vlekCase.Collateral(t), attest.ErrCollateralMissing, "only a VLEK certificate"},
+		{"Genoa report with a Milan chain", genoaCase.EvidenceBytes(t), vcekCase.Collateral(t), attest.ErrChain, "is a Genoa processor"},
+		{"VCEK alone with embedded AMD roots", vcekCase.EvidenceBytes(t), loadCaseFile(t, vcekCase, "vcek.der"), nil, ""},
+		{"VLEK alone with embedded AMD roots", vlekCase.EvidenceBytes(t), loadCaseFile(t, vlekCase, "vlek.der"), nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			claims, err := verify(t, tc.report, attest.Options{At: at, Collateral: tc.collateral})
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
+					t.Errorf("trust anchor kind = %s, want vendor-root", claims.TrustAnchor.Kind)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("Verify error = %q, want it to contain %q", err, tc.contains)
+			}
+		})
 	}
 }

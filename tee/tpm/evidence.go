@@ -37,6 +37,14 @@ type Evidence struct {
 	// EventLog is the raw TCG event log (TCG PC Client, SHA-1 or crypto
 	// agile), empty when absent.
 	EventLog []byte
+	// CanonicalEventLog is the TCG canonical event log of a
+	// go-tpm-tools attestation (Confidential Space), which this package
+	// does not replay.
+	CanonicalEventLog []byte
+	// TEEAttestation names the SEV-SNP or TDX attestation embedded in a
+	// go-tpm-tools attestation, which this package does not verify, or is
+	// empty.
+	TEEAttestation string
 }
 
 const (
@@ -97,6 +105,14 @@ func parseAttestation(data []byte) (*Evidence, error) {
 		AKCert:        a.GetAkCert(),
 		Intermediates: a.GetIntermediateCerts(),
 		EventLog:      a.GetEventLog(),
+
+		CanonicalEventLog: a.GetCanonicalEventLog(),
+	}
+	switch {
+	case a.GetSevSnpAttestation() != nil:
+		ev.TEEAttestation = "SEV-SNP"
+	case a.GetTdxAttestation() != nil:
+		ev.TEEAttestation = "TDX"
 	}
 	for i, q := range a.GetQuotes() {
 		quote, err := quoteFromProto(i, q)

@@ -146,3 +146,29 @@ func TestGCEPinnedAKOverridesCertificate(t *testing.T) {
 		t.Errorf("trust anchor = %+v, want a caller key that is not a test key", claims.TrustAnchor)
 	}
 }
+
+func TestGCECanonicalEventLogNotChecked(t *testing.T) {
+	c := gceCase(t)
+	a := decodeAttestation(t, c.EvidenceBytes(t))
+	a.CanonicalEventLog = []byte{0x01}
+	data, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: c.Collateral(t)})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	found := false
+	for _, ch := range claims.Checks {
+		if ch.Name == CheckCanonicalEventLog {
+			found = true
+			if ch.Result != attest.CheckNotChecked {
+				t.Errorf("%s = %s, want not-checked", ch.Name, ch.Result)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %s check recorded", CheckCanonicalEventLog)
+	}
+}

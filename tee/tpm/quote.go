@@ -23,6 +23,10 @@ const (
 	CheckAKBinding      = "ak-binding"
 	CheckAKAttributes   = "ak-attributes"
 	CheckNonce          = "nonce"
+	// CheckCanonicalEventLog and CheckTEEAttestation are recorded as not
+	// checked when a go-tpm-tools attestation carries those parts.
+	CheckCanonicalEventLog = "canonical-event-log"
+	CheckTEEAttestation    = "tee-attestation"
 )
 
 // VerifyQuote checks q's signature under ak, decodes its TPMS_ATTEST and

@@ -91,6 +91,7 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 	if err := replayAll(c, ev); err != nil {
 		return c, err
 	}
+	recordUnverifiedParts(c, ev)
 	if err := checkNonce(c, opts.Nonce); err != nil {
 		return c, err
 	}
@@ -237,4 +238,23 @@ func replayAll(c *attest.Claims, ev *Evidence) error {
 	}
 	c.SetAttribute("event_log", summaries)
 	return nil
+}
+
+// recordUnverifiedParts records the parts of a go-tpm-tools attestation
+// that this verifier carries but does not check, so that no reader takes
+// them for verified.
+func recordUnverifiedParts(c *attest.Claims, ev *Evidence) {
+	if len(ev.CanonicalEventLog) > 0 {
+		c.Skip(CheckCanonicalEventLog, false, "the canonical event log is not replayed, so its events are not attested, although the PCR values are")
+	}
+	if ev.TEEAttestation != "" {
+		c.Skip(CheckTEEAttestation, false, "the embedded "+ev.TEEAttestation+" attestation is not verified; verify it with the "+teeVerifier(ev.TEEAttestation)+" verifier")
+	}
+}
+
+func teeVerifier(tee string) string {
+	if tee == "TDX" {
+		return "dcap"
+	}
+	return "snp"
 }

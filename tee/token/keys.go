@@ -123,16 +123,12 @@ func keyAnchor(k signingKey) attest.TrustAnchorRef {
 var chains attest.ChainCache
 
 // verifyChain verifies a certificate chain, leaf first, to one of roots at
-// the verification time. Certificates after the leaf are only candidates
-// for intermediates: a root among them counts only if the caller supplied
-// it. Any extended key usage is accepted, because token signing
-// certificates carry none of the TLS usages.
+// the verification time with attest.VerifyChain. Certificates after the
+// leaf are only candidates for intermediates: a root among them counts only
+// if the caller supplied it.
 func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("no x5c certificate chain")
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("no root certificate was supplied")
 	}
 	var ders [][]byte
 	for _, c := range append(append([]*x509.Certificate{}, certs...), roots...) {
@@ -142,23 +138,13 @@ func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.T
 	if chain, ok := chains.Lookup(key, at); ok {
 		return chain, nil
 	}
-	pool := x509.NewCertPool()
-	for _, r := range roots {
-		pool.AddCert(r)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	verified, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: pool, Intermediates: inter, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+
+	chain, err := attest.VerifyChain(certs[0], certs[1:], roots, at)
 	if err != nil {
 		return nil, err
 	}
-	chains.Store(key, verified[0])
-	return verified[0], nil
+	chains.Store(key, chain)
+	return chain, nil
 }
 
 // chainInfo summarises a verified chain for Claims.Chain.

@@ -180,9 +180,8 @@ func (v Verifier) checkKeyChain(ctx context.Context, k signingKey, opts attest.O
 	}
 	chain, err := verifyChain(k.JWK.Certificates, roots, opts.Time())
 	if err != nil {
-		return attest.TrustAnchorRef{}, nil, (&attest.Error{Kind: attest.ErrChain, Field: "x5c",
-			Reason: fmt.Sprintf("the x5c chain of the key with kid %q does not verify to a supplied root", k.JWK.KeyID), Err: err}).
-			WithFix("pass the " + v.is.service + " root CA certificate, and a JWKS whose keys carry their x5c chain")
+		return attest.TrustAnchorRef{}, nil, &attest.Error{Kind: attest.ErrChain, Field: "x5c",
+			Reason: fmt.Sprintf("the x5c chain of the JWKS key with kid %q does not verify", k.JWK.KeyID), Err: err}
 	}
 	return attest.DescribeRoot(chain[len(chain)-1], nil), chainInfo(chain), nil
 }

@@ -61,9 +61,8 @@ func (v Verifier) verifyHeaderChain(ctx context.Context, tok *Token, certs []*x5
 	}
 	chain, err := verifyChain(certs, roots, opts.Time())
 	if err != nil {
-		return (&attest.Error{Kind: attest.ErrChain, Field: "x5c",
-			Reason: "the token's x5c chain does not verify to a supplied root", Err: err}).
-			WithFix("pass the " + v.is.service + " root CA certificate, and check the verification time against the certificates' validity")
+		// attest.VerifyChain's error names the certificate and the fix.
+		return err
 	}
 	if _, err := tok.JWS.Verify(certs[0].PublicKey); err != nil {
 		return (&attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,

@@ -163,6 +163,9 @@ func TestBuiltToken(t *testing.T) {
 		if c.Debug {
 			t.Error("secured lifecycle reported as debug")
 		}
+		if c.ReportData.String() != strings.Repeat("ab", 64) {
+			t.Errorf("report data %s, want the realm challenge", c.ReportData)
+		}
 		if c.TrustAnchor.TestKey {
 			t.Error("generated CPAK marked as a published test key")
 		}

@@ -141,11 +141,15 @@ func claimsFrom(t *Token, cpak cose.CallerKey, opts attest.Options) *attest.Clai
 		TEE:         attest.TEECCA,
 		TrustAnchor: cpak.Anchor(TestKeys),
 		Measurement: r.RIM,
-		Nonce:       r.Challenge,
-		Debug:       p.Lifecycle.Debug(),
-		ChipID:      p.InstanceID,
-		SigningKey:  "CPAK",
-		VerifiedAt:  opts.Time().UTC(),
+		// The realm challenge is both the freshness nonce and the 64 bytes
+		// of caller-chosen data that a realm binds, as configfs-tsm's
+		// inblob does, so it is the report data too.
+		Nonce:      r.Challenge,
+		ReportData: r.Challenge,
+		Debug:      p.Lifecycle.Debug(),
+		ChipID:     p.InstanceID,
+		SigningKey: "CPAK",
+		VerifiedAt: opts.Time().UTC(),
 	}
 	c.Pass("realm-token-signature")
 	c.Pass("platform-token-signature")

@@ -117,7 +117,7 @@ const (
 // reasons. A clean appraisal gives a trustworthy instance, approved
 // configuration, approved boot executables, genuine hardware and encrypted
 // memory. Each failing rule lowers the component it concerns to a
-// contraindicated value; a rule this package does not know lowers
+// contraindicated value. A rule this package does not know lowers
 // configuration, so that no reason can leave the status affirming.
 func TrustVectorFor(reasons []appraise.Reason) TrustVector {
 	tv := TrustVector{

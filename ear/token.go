@@ -36,7 +36,7 @@ type Signer struct {
 
 // NewSigner returns a Signer for a P-256 key. The JWS header carries typ
 // JWT, the key ID (the RFC 7638 thumbprint) and the public key as jwk, as
-// Trustee's tokens do; verifiers must still take the key from the JWKS.
+// Trustee's tokens do. Verifiers must still take the key from the JWKS.
 func NewSigner(key *ecdsa.PrivateKey) (*Signer, error) {
 	pub := jose.JSONWebKey{Key: &key.PublicKey, Algorithm: string(jose.ES256), Use: "sig"}
 	thumb, err := pub.Thumbprint(crypto.SHA256)

@@ -23,13 +23,13 @@ import (
 // maxResponseSize bounds a KBS response body the client reads.
 const maxResponseSize = 16 << 20
 
-// supportedHashes is what the client offers in its Request, in the guest's
-// order.
+// supportedHashes are the hash algorithms the client offers in its
+// Request, in the guest's order.
 var supportedHashes = []string{"sha256", "sha384", "sha512", "sm3"}
 
 // Client runs the KBS exchange from inside a TEE: auth, attest with a fresh
 // TEE key, and resource requests whose JWE it decrypts with that key. A
-// Client is safe for concurrent use; it attests once and reuses the token
+// Client is safe for concurrent use. It attests once and reuses the token
 // until the server rejects it.
 type Client struct {
 	// URL is the KBS base URL, such as https://kbs.example:8080; requests
@@ -163,7 +163,7 @@ type authExtraParams struct {
 
 // Resource returns the secret at path ("repository/type/tag"), decrypted
 // with the TEE key. It attests first when it holds no token, and attests
-// again once when the server answers that the token is missing, invalid or
+// again once when the server responds that the token is missing, invalid or
 // expired, or that the policy denies it (a fresh result may be accepted).
 func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
 	c.mu.Lock()

@@ -25,7 +25,7 @@ import (
 const attestFailedDetail = "Attestation error: RCAR handshake Attest failed"
 
 // handleAttest verifies an Attestation for the session in the cookie and
-// answers with an EAR token. The processing order is Trustee's: session,
+// responds with an EAR token. The processing order is Trustee's: session,
 // already attested, nonce, evidence and binding, appraisal, token.
 func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

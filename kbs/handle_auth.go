@@ -17,7 +17,7 @@ import (
 // nonceSize is the number of random bytes in a challenge nonce.
 const nonceSize = 32
 
-// handleAuth answers a Request with a Challenge and a new session.
+// handleAuth responds to a Request with a Challenge and a new session.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	fail := func(cause string) {
 		s.logger().Info("kbs auth rejected", "request_id", requestID(r), "reason", cause)

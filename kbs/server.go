@@ -117,7 +117,7 @@ func (s *Server) maxBody() int64 {
 
 // ServeHTTP routes /kbs/v0/auth, /kbs/v0/attest and
 // /kbs/v0/resource/<repository>/<type>/<tag>. Any other path, and a
-// method the protocol does not define, is answered like Trustee does: 404
+// method the protocol does not define, gets the response Trustee sends: 404
 // PluginNotFound with the error body that guests parse.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/kbs/v0/")

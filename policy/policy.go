@@ -199,7 +199,7 @@ func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, 
 	return d, nil
 }
 
-// Resource names the secret a resource request asks for.
+// Resource names the secret of a resource request.
 type Resource struct {
 	Path       string `json:"path"`
 	Repository string `json:"repository"`

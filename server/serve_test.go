@@ -79,7 +79,7 @@ func TestServeTLSAndShutdown(t *testing.T) {
 		t.Errorf("secret over TLS = %q", got)
 	}
 
-	// Plain HTTP to the TLS listener gets no answer but an error.
+	// Plain HTTP to the TLS listener gets an error, not a response.
 	plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := plain.Get("http://" + ln.Addr().String() + "/healthz")
 	if err == nil {

@@ -178,7 +178,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-// handleReady answers 200 when the store answers a read within 2 seconds.
+// handleReady responds 200 when a store read succeeds within 2 seconds.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()

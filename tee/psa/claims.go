@@ -25,7 +25,8 @@ type claimKeys struct {
 }
 
 // keysPSA2 are the claim keys of RFC 9783, section 4. The boot seed moved
-// from 2397 in the drafts to the EAT bootseed claim 268; both are read.
+// from 2397 in the drafts to the EAT bootseed claim 268, and both are read.
+// PSA 2.0 has no no-software-components claim, so its key is 0.
 var keysPSA2 = claimKeys{
 	profile: 265, clientID: 2394, lifecycle: 2395, implementationID: 2396,
 	bootSeed: 268, certificationRef: 2398, softwareComponents: 2399,
@@ -197,20 +198,22 @@ func parseNonce(set cose.ClaimsSet, k claimKeys, c *Claims) error {
 }
 
 func parseBootSeed(set cose.ClaimsSet, k claimKeys, c *Claims) error {
-	for _, key := range []int64{k.bootSeed, draftBootSeedKey} {
-		if k.profile != keysPSA2.profile && key == draftBootSeedKey {
-			continue
-		}
+	keys := []int64{k.bootSeed}
+	if k == keysPSA2 {
+		keys = append(keys, draftBootSeedKey)
+	}
+	for _, key := range keys {
 		v, ok, err := set.Bytes(key)
 		if err != nil {
 			return fmt.Errorf("boot seed: %w", err)
 		}
-		if ok {
-			if len(v) < 8 || len(v) > 32 {
-				return fmt.Errorf("boot seed is %d bytes, want 8 to 32", len(v))
-			}
-			c.BootSeed = v
+		if !ok {
+			continue
 		}
+		if len(v) < 8 || len(v) > 32 {
+			return fmt.Errorf("boot seed is %d bytes, want 8 to 32", len(v))
+		}
+		c.BootSeed = v
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ var inspectAlgorithms = []jose.SignatureAlgorithm{
 
 // Inspect decodes the token's header and claims without verifying them.
 func (v Verifier) Inspect(data []byte) (any, error) {
+	if v.is == nil {
+		return nil, errNoIssuer
+	}
 	tok, err := Parse(data, inspectAlgorithms)
 	if err != nil {
 		return nil, attest.Malformed("token", "invalid "+v.is.service+" token", err)

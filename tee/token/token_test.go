@@ -534,3 +534,18 @@ func TestRandomInput(t *testing.T) {
 		}
 	}
 }
+
+func TestZeroVerifier(t *testing.T) {
+	var v Verifier
+	s := newService(t)
+	token := s.sign(t, jose.RS256, gcpClaims(), nil)
+	if v.Detect([]byte(token)) {
+		t.Error("zero verifier detected a token")
+	}
+	if _, err := v.Verify(context.Background(), attest.Evidence{Data: []byte(token)}, attest.Options{}); !errors.Is(err, attest.ErrUnsupported) {
+		t.Errorf("error %v, want unsupported", err)
+	}
+	if _, err := v.Inspect([]byte(token)); err == nil {
+		t.Error("zero verifier inspected a token")
+	}
+}

@@ -48,15 +48,28 @@ type issuer struct {
 	mapClaims func(claims claimSet, c *attest.Claims) ([][]byte, error)
 }
 
-// Verifier verifies the tokens of one attestation service.
+// Verifier verifies the tokens of one attestation service. Use GCP, MAA or
+// ITA: the zero value detects and verifies nothing.
 type Verifier struct{ is *issuer }
 
+// errNoIssuer is the error of the zero Verifier.
+var errNoIssuer = attest.Errorf(attest.ErrUnsupported, "format", "the token verifier names no attestation service").
+	WithFix("use token.GCP, token.MAA or token.ITA")
+
 // Name returns the format name (gcp-token, maa-token, ita-token).
-func (v Verifier) Name() string { return string(v.is.tee) }
+func (v Verifier) Name() string {
+	if v.is == nil {
+		return ""
+	}
+	return string(v.is.tee)
+}
 
 // Detect reports whether data holds one compact JWS whose iss claim names
 // this service. It does not verify anything.
 func (v Verifier) Detect(data []byte) bool {
+	if v.is == nil {
+		return false
+	}
 	raw, err := extract(data)
 	if err != nil {
 		return false
@@ -80,6 +93,9 @@ func (v Verifier) Detect(data []byte) bool {
 // maps the service's TEE claims and compares the nonce when opts.Nonce is
 // set.
 func (v Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
+	if v.is == nil {
+		return nil, errNoIssuer
+	}
 	tok, err := Parse(ev.Data, v.is.algs)
 	if err != nil {
 		return nil, attest.Malformed("token", fmt.Sprintf("invalid %s token (allowed algorithms: %s)", v.is.service, algNames(v.is.algs)), err)

@@ -82,7 +82,7 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 	for _, i := range ev.Quote.PCRs.Indexes() {
 		c.SetMeasurement("pcr"+strconv.Itoa(i), ev.Quote.PCRs.Values[i])
 	}
-	return c, checkNonce(c, opts.Nonce)
+	return c, tpm.VerifyNonce(c, opts.Nonce)
 }
 
 // verifyHardware verifies the SEV-SNP report or the TD quote with the
@@ -212,20 +212,4 @@ func setRuntimeAttributes(c *attest.Claims, hcl *HCLReport, rd *RuntimeData) {
 		"vm_configuration": rd.VMConfiguration,
 		"user_data":        rd.UserData,
 	})
-}
-
-// checkNonce compares the vTPM quote's nonce with the caller's, when given.
-func checkNonce(c *attest.Claims, want []byte) error {
-	if want == nil {
-		c.Skip(tpm.CheckNonce, false, "no expected nonce was given; the quoted nonce is reported in the claims")
-		return nil
-	}
-	if subtle.ConstantTimeCompare(c.Nonce, want) != 1 {
-		c.Fail(tpm.CheckNonce, "extraData differs from the expected nonce")
-		return attest.Errorf(attest.ErrBinding, "TPMS_ATTEST.extraData", "the vTPM quote nonce differs from the expected nonce, so the quote may be replayed").
-			WithValues(c.Nonce.String(), attest.Hex(want).String()).
-			WithFix("request new evidence with the expected nonce")
-	}
-	c.Pass(tpm.CheckNonce)
-	return nil
 }

@@ -92,7 +92,7 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 		return c, err
 	}
 	recordUnverifiedParts(c, ev)
-	if err := checkNonce(c, opts.Nonce); err != nil {
+	if err := VerifyNonce(c, opts.Nonce); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -133,15 +133,16 @@ func setNonce(c *attest.Claims, atts []*Attest) error {
 	return nil
 }
 
-// checkNonce compares the quoted nonce with the caller's, when given.
-func checkNonce(c *attest.Claims, want []byte) error {
+// VerifyNonce compares the quoted nonce in c.Nonce with the caller's
+// expected nonce, when given, and records the nonce check.
+func VerifyNonce(c *attest.Claims, want []byte) error {
 	if want == nil {
 		c.Skip(CheckNonce, false, "no expected nonce was given; the quoted nonce is reported in the claims")
 		return nil
 	}
 	if subtle.ConstantTimeCompare(c.Nonce, want) != 1 {
 		c.Fail(CheckNonce, "extraData differs from the expected nonce")
-		return attest.Errorf(attest.ErrBinding, "TPMS_ATTEST.extraData", "the quote nonce differs from the expected nonce, so the quote may be replayed").
+		return attest.Errorf(attest.ErrBinding, "TPMS_ATTEST.extraData", "the TPM quote nonce differs from the expected nonce, so the quote may be replayed").
 			WithValues(c.Nonce.String(), attest.Hex(want).String()).
 			WithFix("request a new quote with the expected nonce")
 	}

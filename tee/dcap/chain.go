@@ -97,6 +97,12 @@ func checkValidity(role string, cert *x509.Certificate, at time.Time) error {
 // certificate must be valid at at, and each parent must be a CA. It returns
 // the path, leaf first and root last.
 func (v *Verifier) verifyChain(role string, leaf *x509.Certificate, intermediates, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	// A self-issued leaf could be its own root, a path without a single
+	// verified link.
+	if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		return nil, attest.Errorf(attest.ErrChain, role, "certificate %q is self-issued, so it cannot be an endorsed leaf", leaf.Subject.CommonName).
+			WithFix("the leaf must be issued by a CA that chains to the root")
+	}
 	path := []*x509.Certificate{leaf}
 	cur := leaf
 	for depth := 0; depth < maxChainDepth; depth++ {

@@ -326,3 +326,28 @@ func TestTCBInfoSignedByPCKKey(t *testing.T) {
 		t.Fatalf("error %v, expected a rejected TCB Info signer", err)
 	}
 }
+
+// TestLeafAsTrustAnchor makes the PCK certificate self-signed and passes
+// it as the only trust anchor. A path of the leaf alone has no verified
+// link and must be rejected, without a panic.
+func TestLeafAsTrustAnchor(t *testing.T) {
+	f := newFixture(t, "sgx")
+	template := leafTemplate("Cloister emulated Intel SGX PCK Certificate", 9, f.now.Add(-time.Hour), f.now.Add(time.Hour))
+	for _, ext := range f.e.pck.Extensions {
+		if ext.Id.Equal(OIDSGXExtensions) {
+			template.ExtraExtensions = append(template.ExtraExtensions, ext)
+		}
+	}
+	template.IsCA = true
+	template.KeyUsage |= x509.KeyUsageCertSign
+	selfSigned, err := issue(template, nil, f.e.pckKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e.pck = selfSigned
+	f.anchors = &collateral.Set{}
+	f.anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: selfSigned.Raw, Certificate: selfSigned})
+	if _, err := f.verify(t); !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("error %v, expected a chain error", err)
+	}
+}

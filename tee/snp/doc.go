@@ -15,6 +15,8 @@
 //   - the product of the certificate against the report's CPUID (version 3
 //     and later), the certificate's TCB extensions against REPORTED_TCB,
 //     and a VCEK's hwid against CHIP_ID;
+//   - the caller's nonce (attest.Options.Nonce), when given, as the start of
+//     REPORT_DATA, since SEV-SNP has no other field for it;
 //   - the AMD CRLs when the collateral has them. Without them, revocation
 //     is recorded as not checked, not required, because AMD's KDS CRLs are
 //     rarely available offline.

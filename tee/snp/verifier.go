@@ -94,10 +94,16 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	claims := newClaims(report, c, at)
 	claims.Pass("signature")
 	claims.Pass("chain")
-	if reportProduct != "" {
+	switch {
+	case reportProduct != "":
 		claims.Pass("product-match")
-	} else {
+	case report.HasCPUID:
+		claims.Skip("product-match", false, fmt.Sprintf("CPUID family 0x%02x model 0x%02x is not Milan, Genoa or Turin, so the product is taken from the %s certificate alone", report.CPUIDFamily, report.CPUIDModel, kind))
+	default:
 		claims.Skip("product-match", false, fmt.Sprintf("a version %d report carries no CPUID, so the product is taken from the %s certificate alone (the signature binds the report to that chip)", report.Version, kind))
+	}
+	if err := checkNonce(report, opts.Nonce, claims); err != nil {
+		return claims, err
 	}
 	if err := checkTCBMatch(report, leaf, claims); err != nil {
 		return claims, err
@@ -255,5 +261,22 @@ func checkChipID(report *Report, e *Endorsement, claims *attest.Claims) error {
 			WithFix("pass the VCEK that AMD's KDS issued for this report's CHIP_ID")
 	}
 	claims.Pass("chip-id-match")
+	return nil
+}
+
+// checkNonce requires REPORT_DATA to start with the caller's nonce, when
+// there is one. SEV-SNP carries no freshness value apart from REPORT_DATA,
+// so a guest that binds a nonce places it there.
+func checkNonce(report *Report, nonce []byte, claims *attest.Claims) error {
+	if len(nonce) == 0 {
+		return nil
+	}
+	if !bytes.HasPrefix(report.ReportData[:], nonce) {
+		claims.Fail("nonce", "REPORT_DATA does not start with the nonce")
+		return attest.Errorf(attest.ErrBinding, "REPORT_DATA", "report data does not start with the expected nonce").
+			WithValues(hex.EncodeToString(report.ReportData[:]), hex.EncodeToString(nonce)).
+			WithFix("request a fresh report with the nonce as report data; when the guest binds a hash of the nonce, compare that hash with --report-data instead of passing --nonce")
+	}
+	claims.Pass("nonce")
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
 func TestVerifyEmulatedProducts(t *testing.T) {
@@ -422,5 +423,42 @@ func TestVerifyCollateralRefs(t *testing.T) {
 	want := "certificate:SEV-VCEK,certificate:SEV-Milan,certificate:ARK-Milan,crl:ARK-Milan"
 	if got := strings.Join(kinds, ","); got != want {
 		t.Errorf("collateral refs = %s, want %s", got, want)
+	}
+}
+
+func TestVerifyNonce(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	data := signedReport(t, e, nil) // REPORT_DATA starts with "cloister test"
+	tests := []struct {
+		name  string
+		nonce string
+		kind  error
+	}{
+		{"nonce at start", "cloister", nil},
+		{"whole report data prefix", "cloister test", nil},
+		{"other nonce", "another nonce", attest.ErrBinding},
+		{"longer than report data", strings.Repeat("x", 65), attest.ErrBinding},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := emulatedOptions(e)
+			opts.Nonce = []byte(tc.nonce)
+			claims, err := verify(t, data, opts)
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if got := checkResult(claims, "nonce").Result; got != attest.CheckPassed {
+					t.Errorf("nonce check = %q, want passed", got)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Errorf("Verify error = %v, want kind %v", err, tc.kind)
+			}
+			if !corpus.MatchesReason(err.Error(), "report data") {
+				t.Errorf("Verify error %q does not name the report data", err)
+			}
+		})
 	}
 }

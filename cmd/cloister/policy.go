@@ -17,9 +17,11 @@ func newPolicyCmd() *cobra.Command {
 		Use:   "policy",
 		Short: "Manage Rego policies",
 		Long: `Manage the service's Rego policies. Attestation policies (--kind attestation)
-appraise verified evidence; resource policies (--kind resource) decide which
-attested workloads may receive which secrets. Each set stores a new version
-with its SHA-256 digest.`,
+appraise verified evidence, and the service applies the one named after the
+TEE (snp, tdx, sgx, nitro, tpm, ...). Resource policies (--kind resource)
+decide which attested workloads may receive which secrets, and the service
+applies the one named "default". Each set stores a new version with its
+SHA-256 digest, and the service rejects a module that does not compile.`,
 	}
 	flags.bind(cmd)
 	cmd.AddCommand(newPolicySetCmd(&flags), newPolicyGetCmd(&flags), newPolicyListCmd(&flags), newPolicyRemoveCmd(&flags))

@@ -148,6 +148,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		return nil, err
 	}
 	path := verified.path
+	if len(path) < 2 {
+		return nil, attest.Errorf(attest.ErrChain, "PCK certificate", "the path to the root has no issuer for the leaf")
+	}
 	if err := verifyQuoteSignatures(q, chain.leaf); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package tpm
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -100,5 +101,32 @@ func TestCorpusPrefixes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRandomInputs checks that random bytes are rejected and that random
+// byte changes to real evidence never panic the verifier.
+func TestRandomInputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		data := make([]byte, r.IntN(4096))
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		if _, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{}); err == nil {
+			t.Fatalf("random input %d of %d bytes verified", i, len(data))
+		}
+	}
+	for _, c := range corpus.Cases(t, "tpm") {
+		orig := c.EvidenceBytes(t)
+		opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
+		for i := 0; i < 300; i++ {
+			data := append([]byte{}, orig...)
+			for k := 0; k < 1+r.IntN(8); k++ {
+				data[r.IntN(len(data))] = byte(r.Uint32())
+			}
+			_, _ = (Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, opts)
+			_, _ = (Verifier{}).Inspect(data)
+		}
 	}
 }

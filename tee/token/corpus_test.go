@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +213,40 @@ func TestCorpusInspect(t *testing.T) {
 				t.Errorf("%s: %v", c.Name, err)
 			}
 		}
+	}
+}
+
+// TestConcurrentVerify verifies the corpus tokens from several goroutines,
+// which share the chain and JWKS caches; run it with -race.
+func TestConcurrentVerify(t *testing.T) {
+	type job struct {
+		data []byte
+		opts attest.Options
+	}
+	var jobs []job
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(t, tee) {
+			if !c.Negative() {
+				jobs = append(jobs, job{c.EvidenceBytes(t), attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}})
+			}
+		}
+	}
+	errs := make(chan error, 8*len(jobs))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range jobs {
+				if claims, err := attest.Verify(context.Background(), attest.Evidence{Data: j.data}, j.opts); claims == nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

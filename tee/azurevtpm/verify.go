@@ -107,8 +107,8 @@ func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts atte
 	hwOpts.Nonce = nil
 	if len(ev.VCEK) > 0 {
 		extra := &collateral.Set{}
-		if n, why := extra.AddBytes("vcek in the evidence", ev.VCEK); n == 0 {
-			return nil, name, attest.Malformed("vcek", "is not a certificate: "+why, nil)
+		if n, reason := extra.AddBytes("vcek in the evidence", ev.VCEK); n == 0 {
+			return nil, name, attest.Malformed("vcek", "is not a certificate: "+reason, nil)
 		}
 		hwOpts.Collateral = withExtra{base: opts.Collateral, extra: extra}
 	}

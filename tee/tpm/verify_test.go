@@ -134,8 +134,8 @@ func pinnedSet(t *testing.T, pub crypto.PublicKey) *collateral.Set {
 		t.Fatal(err)
 	}
 	set := &collateral.Set{}
-	if n, why := set.AddBytes("pinned-ak.der", spki); n != 1 {
-		t.Fatalf("adding the pinned AK: %s", why)
+	if n, reason := set.AddBytes("pinned-ak.der", spki); n != 1 {
+		t.Fatalf("adding the pinned AK: %s", reason)
 	}
 	return set
 }

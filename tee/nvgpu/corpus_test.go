@@ -343,3 +343,22 @@ func TestDetectRejectsOtherFormats(t *testing.T) {
 		}
 	}
 }
+
+func TestCorpusConcurrentVerify(t *testing.T) {
+	v := &Verifier{}
+	for _, c := range positiveCases(t) {
+		data, opts := c.EvidenceBytes(t), corpusOptions(t, c)
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				_, err := v.Verify(context.Background(), attest.Evidence{Data: data}, opts)
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Errorf("%s: %v", c.Name, err)
+			}
+		}
+	}
+}

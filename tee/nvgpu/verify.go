@@ -264,7 +264,8 @@ func checkFWID(report *Report, leaf *x509.Certificate) ([]byte, error) {
 }
 
 // checkNonces requires every GPU to carry the same request nonce and, when
-// the caller gave one, that nonce to equal it.
+// the caller gave one, that nonce to equal it byte for byte. A longer
+// expected value is not truncated to the 32-byte SPDM nonce.
 func checkNonces(claims *attest.Claims, results []*gpuResult, want []byte) error {
 	first := results[0].report.Request.Nonce[:]
 	for i, r := range results[1:] {

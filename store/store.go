@@ -39,8 +39,9 @@ type Store interface {
 	// commit with their action go through Tx.AppendAudit instead.
 	AppendAuditGrouped(ctx context.Context, rec AuditRecord) (AuditRecord, error)
 
-	// VerifyAudit walks the whole audit chain and reports the first record
-	// whose hash or link does not match. A nil error with Broken set means
+	// VerifyAudit walks the audit chain from the first record to the chain
+	// head as read at its start, and reports the first record whose hash
+	// or link does not match. A nil error with Broken set means
 	// the chain is broken; an error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 

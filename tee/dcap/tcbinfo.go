@@ -10,8 +10,9 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
-// TCBInfo is the tcbInfo object of an Intel PCS TCB Info document, version
-// 3 (the version PCS serves for both SGX and TDX since API v4).
+// TCBInfo is the tcbInfo object of an Intel PCS TCB Info document: version
+// 3, which PCS serves for SGX and TDX since API v4, or version 2 for SGX
+// (API v3).
 type TCBInfo struct {
 	ID                      string              `json:"id"`
 	Version                 int                 `json:"version"`
@@ -45,14 +46,51 @@ type TDXModuleIdentity struct {
 
 // TCBLevel is one platform TCB level.
 type TCBLevel struct {
-	TCB struct {
-		SGXComponents []TCBComponent `json:"sgxtcbcomponents"`
-		PCESVN        int            `json:"pcesvn"`
-		TDXComponents []TCBComponent `json:"tdxtcbcomponents,omitempty"`
-	} `json:"tcb"`
+	TCB         LevelTCB  `json:"tcb"`
 	TCBDate     time.Time `json:"tcbDate"`
 	TCBStatus   string    `json:"tcbStatus"`
 	AdvisoryIDs []string  `json:"advisoryIDs,omitempty"`
+}
+
+// LevelTCB is the tcb object of a platform TCB level: 16 SGX component
+// SVNs, the PCESVN and, for TDX, 16 TDX component SVNs.
+type LevelTCB struct {
+	SGXComponents []TCBComponent `json:"sgxtcbcomponents"`
+	PCESVN        int            `json:"pcesvn"`
+	TDXComponents []TCBComponent `json:"tdxtcbcomponents,omitempty"`
+}
+
+// UnmarshalJSON decodes the version 3 form (component arrays) and the
+// version 2 form, which names each SGX component sgxtcbcomp01svn to
+// sgxtcbcomp16svn.
+func (t *LevelTCB) UnmarshalJSON(data []byte) error {
+	type v3 LevelTCB
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	if _, ok := fields["sgxtcbcomponents"]; ok {
+		return json.Unmarshal(data, (*v3)(t))
+	}
+	var v2 struct {
+		PCESVN int `json:"pcesvn"`
+	}
+	if err := json.Unmarshal(data, &v2); err != nil {
+		return err
+	}
+	*t = LevelTCB{PCESVN: v2.PCESVN}
+	for i := 1; i <= 16; i++ {
+		raw, ok := fields[fmt.Sprintf("sgxtcbcomp%02dsvn", i)]
+		if !ok {
+			return fmt.Errorf("tcb: sgxtcbcomp%02dsvn is missing", i)
+		}
+		var svn int
+		if err := json.Unmarshal(raw, &svn); err != nil {
+			return fmt.Errorf("tcb: sgxtcbcomp%02dsvn: %w", i, err)
+		}
+		t.SGXComponents = append(t.SGXComponents, TCBComponent{SVN: svn})
+	}
+	return nil
 }
 
 // TCBComponent is one SVN of a TCB level.
@@ -138,7 +176,12 @@ func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
 	if err := json.Unmarshal(doc.Body, info); err != nil {
 		return nil, nil, attest.Malformed("tcbInfo", "invalid TCB Info", err)
 	}
-	if info.Version != 3 {
+	switch {
+	case info.Version == 3:
+	case info.Version == 2 && (info.ID == "" || info.ID == "SGX"):
+		// Version 2 (Intel PCS API v3) exists for SGX only and has no id.
+		info.ID = "SGX"
+	default:
 		return nil, nil, attest.Errorf(attest.ErrUnsupported, "tcbInfo.version", "TCB Info version %d is not supported", info.Version).
 			WithFix("fetch TCB Info version 3 (Intel PCS API v4)")
 	}

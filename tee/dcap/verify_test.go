@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -349,5 +350,47 @@ func TestLeafAsTrustAnchor(t *testing.T) {
 	f.anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: selfSigned.Raw, Certificate: selfSigned})
 	if _, err := f.verify(t); !errors.Is(err, attest.ErrChain) {
 		t.Fatalf("error %v, expected a chain error", err)
+	}
+}
+
+// TestTCBInfoVersion2 verifies an SGX quote against TCB Info in the version
+// 2 layout of Intel PCS API v3, with named component fields and no id.
+func TestTCBInfoVersion2(t *testing.T) {
+	f := newFixture(t, "sgx")
+	info := f.e.tcbInfo(f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC())
+	var levels []map[string]any
+	for _, l := range info.TCBLevels {
+		tcb := map[string]any{"pcesvn": l.TCB.PCESVN}
+		for i, comp := range l.TCB.SGXComponents {
+			tcb[fmt.Sprintf("sgxtcbcomp%02dsvn", i+1)] = comp.SVN
+		}
+		levels = append(levels, map[string]any{"tcb": tcb, "tcbDate": l.TCBDate, "tcbStatus": l.TCBStatus, "advisoryIDs": l.AdvisoryIDs})
+	}
+	v2 := map[string]any{
+		"version": 2, "issueDate": info.IssueDate, "nextUpdate": info.NextUpdate,
+		"fmspc": info.FMSPC, "pceId": info.PCEID, "tcbType": 0, "tcbEvaluationDataNumber": 17, "tcbLevels": levels,
+	}
+	doc, err := f.e.signedDocument("tcbInfo", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files["tcb_info.json"] = doc
+	claims, err := f.verify(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.TCB.Status != attest.TCBUpToDate {
+		t.Errorf("status %s, expected UpToDate", claims.TCB.Status)
+	}
+
+	// Version 2 TCB Info is SGX TCB Info, which a TDX quote never uses.
+	tdx := newFixture(t, "tdx")
+	tdx.files["tcb_info.json"] = doc
+	claims, err = tdx.verify(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.TCB.Status != attest.TCBNotDetermined {
+		t.Errorf("TDX status %s from SGX TCB Info, expected NotDetermined", claims.TCB.Status)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +18,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,18 +31,67 @@ const testKey = "test-admin-key-0123456789abcdef"
 
 func newTestStore(t *testing.T) store.Store {
 	t.Helper()
+	return openTestStore(t, store.Config{DataDir: t.TempDir()})
+}
+
+func openTestStore(t *testing.T, cfg store.Config) store.Store {
+	t.Helper()
 	raw := make([]byte, store.MasterKeySize)
 	rand.Read(raw)
 	mk, err := store.NewMasterKey(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), MasterKey: mk})
+	cfg.MasterKey = mk
+	cfg.Logger = quietLogger()
+	s, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// forEachStore runs fn on a SQLite store and, when
+// CLOISTER_TEST_POSTGRES_URL is set, on a PostgreSQL store in a fresh
+// schema that is dropped afterwards.
+func forEachStore(t *testing.T, fn func(t *testing.T, s store.Store)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newTestStore(t)) })
+
+	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Log("CLOISTER_TEST_POSTGRES_URL is not set; the admin API runs on SQLite only (scripts/test starts PostgreSQL)")
+		return
+	}
+	t.Run("postgres", func(t *testing.T) {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		suffix := make([]byte, 6)
+		rand.Read(suffix)
+		schema := "cloister_admin_test_" + hex.EncodeToString(suffix)
+		if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+			t.Fatalf("create schema: %v", err)
+		}
+		t.Cleanup(func() {
+			db, err := sql.Open("pgx", base)
+			if err == nil {
+				db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+				db.Close()
+			}
+		})
+
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		fn(t, openTestStore(t, store.Config{DatabaseURL: u.String()}))
+	})
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -155,7 +208,11 @@ func TestBodyLimitEnforced(t *testing.T) {
 }
 
 func TestSecretsThroughClient(t *testing.T) {
-	srv, s := newTestServer(t, Config{APIKey: testKey})
+	forEachStore(t, testSecretsThroughClient)
+}
+
+func testSecretsThroughClient(t *testing.T, s store.Store) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
 	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
 	ctx := context.Background()
 
@@ -228,8 +285,12 @@ func TestSecretsThroughClient(t *testing.T) {
 }
 
 func TestPoliciesAndReferenceValuesThroughClient(t *testing.T) {
+	forEachStore(t, testPoliciesAndReferenceValuesThroughClient)
+}
+
+func testPoliciesAndReferenceValuesThroughClient(t *testing.T, s store.Store) {
 	validated := 0
-	srv, _ := newTestServer(t, Config{APIKey: testKey, ValidatePolicy: func(kind store.PolicyKind, name, module string) error {
+	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s, ValidatePolicy: func(kind store.PolicyKind, name, module string) error {
 		validated++
 		if !strings.HasPrefix(module, "package ") {
 			return errors.New("module does not start with a package clause")

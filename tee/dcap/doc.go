@@ -5,11 +5,12 @@
 // TCB status by Intel's matching rules and reports it in the claims, and
 // leaves judging the status and the debug bit to the appraise package.
 //
-// Everything here is Cloister's own code. No maintained Go module verifies
-// SGX quotes, and google/go-tdx-guest (at the version in go.mod) parses only
-// TDX quote v4, compares the FMSPC case-sensitively and fails every TCB
-// status other than UpToDate, so none of its verify or pcs code is used.
-// Its client package collects TDX quotes on hardware (attester.go).
+// Everything here is Cloister's own code, because no maintained Go module
+// verifies SGX quotes. google/go-tdx-guest, at the version in go.mod,
+// parses only TDX quote version 4 and returns an error for every TCB and QE
+// status other than UpToDate instead of reporting it, so none of its
+// verify or pcs code is used. Its client package collects TDX quotes on
+// hardware (attester.go).
 //
 // Verification steps, each at the verification time:
 //
@@ -27,7 +28,13 @@
 //
 // Missing collateral is recorded as a required check that did not run,
 // so that the default appraisal rejects the evidence and names what is
-// missing. Signature results are cached by digest, so that a warm
-// verification costs little more than the two ECDSA verifications of the
-// QE report and the quote.
+// missing. Verified chains, CRL and collateral signatures and parsed
+// collateral are cached by digest or by parsed input, and failures never
+// are, so that a warm verification costs little more than the two ECDSA
+// verifications of the QE report and the quote.
+//
+// TCB Info versions 3 (SGX and TDX) and 2 (SGX) and QE Identity version 2
+// are accepted. Emulator produces quotes in the same formats from a local
+// development root (emulator.go); TDXAttester and SGXAttester collect
+// quotes on hardware.
 package dcap

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -118,10 +119,27 @@ func (v *Verifier) verifyChain(ctx context.Context, doc *Document, opts attest.O
 	}
 	chain, err := attest.VerifyChain(leaf, intermediates, roots, at)
 	if err != nil {
-		return nil, err
+		return nil, explainReplacedRoot(err, doc, roots, embedded)
 	}
 	v.chains.Store(key, chain)
 	return chain, nil
+}
+
+// explainReplacedRoot adds the likely fix to a chain error when the
+// document chains to the AWS root but the caller's roots replaced it.
+func explainReplacedRoot(err error, doc *Document, roots, embedded []*x509.Certificate) error {
+	var e *attest.Error
+	if !errors.As(err, &e) || len(embedded) == 0 || !bytes.Equal(doc.CABundle[0], embedded[0].Raw) {
+		return err
+	}
+	for _, r := range roots {
+		if bytes.Equal(r.Raw, embedded[0].Raw) {
+			return err
+		}
+	}
+	out := *e
+	out.Fix = "the document chains to the AWS Nitro Enclaves Root G1, which the supplied root certificates replace; pass the AWS root, or no root certificate to use the embedded one"
+	return &out
 }
 
 // verifySignature checks the COSE_Sign1 ES384 signature under the leaf

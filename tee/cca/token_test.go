@@ -9,11 +9,14 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/go-jose/go-jose/v4"
 	gocose "github.com/veraison/go-cose"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -320,5 +323,39 @@ func TestRandomInput(t *testing.T) {
 		if _, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{Collateral: set}); err == nil {
 			t.Fatalf("random input %x accepted", data)
 		}
+	}
+}
+
+func TestCPAKBoundByKeyID(t *testing.T) {
+	p := newPlatform(t)
+	token := p.build(t)
+	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	instanceID := hex.EncodeToString(p.platform[claimInstanceID].([]byte))
+	jwks := func(key *ecdsa.PrivateKey, kid string) []byte {
+		raw, err := json.Marshal(jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+
+	set := &collateral.Set{}
+	set.AddBytes("other.jwk.json", jwks(other, "other"))
+	set.AddBytes("cpak.jwk.json", jwks(p.cpak, instanceID))
+	c, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: token}, attest.Options{Collateral: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TrustAnchor.Name != "cpak.jwk.json (kid "+instanceID+")" {
+		t.Errorf("trust anchor %q, want the bound JWK", c.TrustAnchor.Name)
+	}
+
+	// A key bound to the instance ID that does not verify is not replaced
+	// by another supplied key.
+	set = &collateral.Set{}
+	set.AddBytes("wrong.jwk.json", jwks(other, instanceID))
+	set.AddBytes("cpak.jwk.json", jwks(p.cpak, "unbound"))
+	if _, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: token}, attest.Options{Collateral: set}); !errors.Is(err, attest.ErrSignature) {
+		t.Errorf("error %v, want a signature error under the bound key", err)
 	}
 }

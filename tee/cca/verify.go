@@ -82,7 +82,8 @@ func (Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Opti
 		return nil, attest.Errorf(attest.ErrCollateralMissing, "CPAK", "no CCA platform attestation key (CPAK) public key was supplied, so the platform token signature cannot be checked").
 			WithFix("pass the platform's CPAK public key (PEM SubjectPublicKeyInfo or JWK) with --collateral or --trust-anchor")
 	}
-	cpak, err := t.Platform.VerifyWithKeys(keys)
+	candidates, bound := psa.KeysForInstance(keys, t.PlatformClaim.InstanceID)
+	cpak, err := t.Platform.VerifyWithKeys(candidates)
 	if err != nil {
 		return nil, (&attest.Error{Kind: attest.ErrSignature, Field: "platform token signature",
 			Reason: "the platform token signature is invalid", Err: err}).
@@ -90,6 +91,11 @@ func (Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Opti
 	}
 
 	c := claimsFrom(t, cpak, opts)
+	if bound {
+		c.Pass("cpak-bound-to-instance-id")
+	} else {
+		c.Skip("cpak-bound-to-instance-id", false, fmt.Sprintf("no supplied key is bound to instance ID %x, so each of the %d supplied keys was tried and %s verified the platform token", t.PlatformClaim.InstanceID, len(keys), cpak.Source))
+	}
 	if err := checkRAKBinding(c, t); err != nil {
 		return c, err
 	}

@@ -60,7 +60,7 @@ func (Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Opti
 		return nil, attest.Errorf(attest.ErrCollateralMissing, "IAK", "no initial attestation key (IAK) public key was supplied, so the token signature cannot be checked").
 			WithFix("pass the device's IAK public key (PEM SubjectPublicKeyInfo or JWK) with --collateral or --trust-anchor")
 	}
-	candidates, bound := keysForInstance(keys, tok.InstanceID)
+	candidates, bound := KeysForInstance(keys, tok.InstanceID)
 	key, err := msg.VerifyWithKeys(candidates)
 	if err != nil {
 		e := &attest.Error{Kind: attest.ErrSignature, Field: "IAK signature", Reason: "the PSA token signature is invalid", Err: err,
@@ -85,12 +85,12 @@ func (Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Opti
 	return c, nil
 }
 
-// keysForInstance returns the keys bound to the instance ID, and true, when
+// KeysForInstance returns the keys bound to the instance ID, and true, when
 // there are any; otherwise every key, and false. A key is bound when the
 // instance ID is 0x01 followed by the SHA-256 of its uncompressed point (the
 // TF-M derivation) or when its JWK kid is the instance ID in hexadecimal or
 // base64url.
-func keysForInstance(keys []cose.CallerKey, instanceID []byte) ([]cose.CallerKey, bool) {
+func KeysForInstance(keys []cose.CallerKey, instanceID []byte) ([]cose.CallerKey, bool) {
 	var bound []cose.CallerKey
 	for _, k := range keys {
 		if keyBound(k, instanceID) {

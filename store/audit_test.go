@@ -88,6 +88,7 @@ func TestAuditTamperDetected(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				ctx := context.Background()
 				s := open(t, b.config())
+				dropAppendOnlyTriggers(t, s)
 				if _, err := s.db.Exec(`DELETE FROM audit_log`); err != nil {
 					t.Fatal(err)
 				}
@@ -115,7 +116,7 @@ func TestAuditTamperDetected(t *testing.T) {
 	})
 }
 
-// resetHead empties the audit log so that each case starts a new chain.
+// resetHead resets the chain head so that each case starts a new chain.
 func resetHead(t *testing.T, s *sqlStore) {
 	t.Helper()
 	if _, err := s.db.Exec(`UPDATE audit_head SET seq = 0, hash = $1 WHERE id = 1`, make([]byte, 32)); err != nil {
@@ -123,9 +124,42 @@ func resetHead(t *testing.T, s *sqlStore) {
 	}
 }
 
+// dropAppendOnlyTriggers removes the triggers that reject changes to audit
+// records, as someone with full database access could, so that a test can
+// tamper with records.
+func dropAppendOnlyTriggers(t *testing.T, s *sqlStore) {
+	t.Helper()
+	stmts := []string{`DROP TRIGGER IF EXISTS audit_log_no_update`, `DROP TRIGGER IF EXISTS audit_log_no_delete`}
+	if s.d.postgres {
+		stmts = []string{`DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log`, `DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log`}
+	}
+	for _, stmt := range stmts {
+		if _, err := s.db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+func TestAuditLogAppendOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		s := open(t, b.config())
+		appendRecords(t, s, 2)
+		for _, stmt := range []string{`UPDATE audit_log SET reason = 'edited' WHERE seq = 1`, `DELETE FROM audit_log WHERE seq = 2`} {
+			if _, err := s.db.Exec(stmt); err == nil {
+				t.Errorf("%s succeeded, want the append-only trigger to reject it", stmt)
+			}
+		}
+		v, err := s.VerifyAudit(context.Background())
+		if err != nil || v.Broken != nil || v.Records != 2 {
+			t.Errorf("VerifyAudit after rejected changes = %+v, %v; want 2 intact records", v, err)
+		}
+	})
+}
+
 func TestAuditTamperNamesHashes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		s := open(t, b.config())
+		dropAppendOnlyTriggers(t, s)
 		appendRecords(t, s, 3)
 		stored := mustRecord(t, s, 2)
 		if _, err := s.db.Exec(`UPDATE audit_log SET reason = 'edited' WHERE seq = 2`); err != nil {

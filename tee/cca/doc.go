@@ -7,7 +7,8 @@
 // The realm token is signed by the Realm Attestation Key (RAK), whose public
 // key it carries. The platform token is signed by the CCA Platform
 // Attestation Key (CPAK), which the caller supplies as a PEM
-// SubjectPublicKeyInfo or JWK. The two are bound together because the
+// SubjectPublicKeyInfo or JWK. A key bound to the platform's instance ID is
+// preferred, by the same rule as for a PSA IAK. The two are bound together because the
 // platform token's challenge is the hash of the RAK public key claim under
 // the realm's public key hash algorithm.
 //

@@ -8,9 +8,9 @@
 // key it carries. The platform token is signed by the CCA Platform
 // Attestation Key (CPAK), which the caller supplies as a PEM
 // SubjectPublicKeyInfo or JWK. A key bound to the platform's instance ID is
-// preferred, by the same rule as for a PSA IAK. The two are bound together because the
-// platform token's challenge is the hash of the RAK public key claim under
-// the realm's public key hash algorithm.
+// preferred, by the same rule as for a PSA IAK. The platform token's
+// challenge is the hash of the RAK public key claim under the realm's public
+// key hash algorithm, which binds the two tokens together.
 //
 // The claims are decoded by hand over fxamacker/cbor because
 // github.com/veraison/ccatoken is not among the project's dependencies; the

@@ -28,12 +28,12 @@
 // costs about one ECDSA P-384 verification.
 //
 // The package parses reports and KDS certificate extensions itself rather
-// than through go-sev-guest's abi and kds packages, because those read the
-// version 5 fields from every version, do not know Turin's TCB layout, FMC
-// extension or 8-byte hwid, and let a certificate-table offset wrap around.
-// It uses go-sev-guest for AMD's published certificates (verify/trust) and
-// the /dev/sev-guest interface (client), and go-configfs-tsm for
-// configfs-tsm.
+// than through go-sev-guest's abi and kds packages (v0.15.0). Those read the
+// version 5 fields from every version and do not know Turin's TCB layout,
+// FMC extension or 8-byte hwid. Their certificate-table parser also lets an
+// offset wrap around. The package uses go-sev-guest for AMD's published
+// certificates (verify/trust) and the /dev/sev-guest interface (client),
+// and go-configfs-tsm for configfs-tsm.
 //
 // Emulator produces real version 3 reports signed by a development chain
 // whose certificates carry the organization attest.EmulatedOrganization.

@@ -130,6 +130,17 @@ func TestVerifyRejects(t *testing.T) {
 			kind: attest.ErrChain, contains: "bootloader is 5 in REPORTED_TCB but 4",
 		},
 		{
+			name: "Turin FMC differs from VCEK",
+			report: func(t *testing.T) []byte {
+				turin := sharedEmulator(t, EmulatorOptions{Product: ProductTurin})
+				return signedReport(t, turin, func(r *Report) { r.ReportedTCB++ })
+			},
+			opts: func(t *testing.T) attest.Options {
+				return emulatedOptions(sharedEmulator(t, EmulatorOptions{Product: ProductTurin}))
+			},
+			kind: attest.ErrChain, contains: "fmc is 2 in REPORTED_TCB but 1",
+		},
+		{
 			name: "CURRENT_TCB is never compared",
 			report: func(t *testing.T) []byte {
 				return signedReport(t, milan, func(r *Report) { r.CurrentTCB++ })

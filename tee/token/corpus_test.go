@@ -73,12 +73,14 @@ func checkClaims(t *testing.T, c corpus.Case, got *attest.Claims) {
 			t.Errorf("measurement %s = %s, want %s", name, got.Measurements[name], want)
 		}
 	}
+
 	if c.Expect.TCBStatus != "" && got.TCB.Status != c.Expect.TCBStatus {
 		t.Errorf("TCB status %q, want %q", got.TCB.Status, c.Expect.TCBStatus)
 	}
 	if c.Expect.AdvisoryIDs != nil && !slices.Equal(got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs) {
 		t.Errorf("advisories %v, want %v", got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs)
 	}
+
 	wantKind := attest.AnchorCallerKey
 	if len(c.Expect.Roots) > 0 {
 		wantKind = attest.AnchorCallerRoot

@@ -14,8 +14,8 @@ import (
 	"github.com/cloister-dev/cloister/ratls"
 )
 
-// SecretsDirEnv names the environment variable that tells the workload
-// where its secret files are.
+// SecretsDirEnv is the environment variable that contains the path of the
+// workload's secret directory.
 const SecretsDirEnv = "CLOISTER_SECRETS_DIR"
 
 // SecretSource releases secrets after attestation. *kbs.Client implements

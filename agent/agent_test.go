@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 )
 
 // The test binary doubles as the workload: an unmodified net/http server
-// that knows nothing of TLS or attestation and serves the secret it finds
+// without any TLS or attestation code, which and serves the secret it finds
 // in $CLOISTER_SECRETS_DIR and in its environment.
 const workloadEnv = "CLOISTER_AGENT_TEST_WORKLOAD"
 
@@ -179,20 +180,17 @@ func waitGet(t *testing.T, addr string, v *ratls.Verifier) string {
 		}
 		lastErr = err
 	}
-	t.Fatalf("workload never answered: %v", lastErr)
+	t.Fatalf("workload never responded: %v", lastErr)
 	return ""
 }
 
 func TestAgentEndToEnd(t *testing.T) {
-	e, err := snp.NewEmulator(snp.EmulatorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEmulator(t)
 	run := startAgent(t, e, nil, RestartNever)
 
 	body := waitGet(t, run.listen, clientVerifier(t, e, appraise.Options{}))
 	if body != "file=s3cret env=t0ken" {
-		t.Errorf("workload answered %q, want both secrets", body)
+		t.Errorf("workload responded %q, want both secrets", body)
 	}
 	info, err := os.Stat(run.secretDir)
 	if err != nil {
@@ -220,12 +218,9 @@ func TestAgentEndToEnd(t *testing.T) {
 }
 
 func TestAgentClientRejections(t *testing.T) {
-	debugTEE, err := snp.NewEmulator(snp.EmulatorOptions{Debug: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	debugTEE := namedEmulator(t, "debug", snp.EmulatorOptions{Debug: true})
 	run := startAgent(t, debugTEE, nil, RestartNever)
-	_, err = httpGet(t, run.listen, clientVerifier(t, debugTEE, appraise.Options{}))
+	_, err := httpGet(t, run.listen, clientVerifier(t, debugTEE, appraise.Options{}))
 	var rej *ratls.RejectionError
 	if !errors.As(err, &rej) || !strings.Contains(err.Error(), "debug") {
 		t.Fatalf("error %v, want a rejection of the debug TEE", err)
@@ -234,10 +229,7 @@ func TestAgentClientRejections(t *testing.T) {
 		t.Errorf("the rejection does not carry the verified claims")
 	}
 
-	good, err := snp.NewEmulator(snp.EmulatorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := mustEmulator(t)
 	run = startAgent(t, good, nil, RestartNever)
 	_, err = httpGet(t, run.listen, clientVerifier(t, good, appraise.Options{Measurement: make([]byte, 48)}))
 	if !errors.As(err, &rej) || !strings.Contains(err.Error(), "measurement") {
@@ -245,10 +237,7 @@ func TestAgentClientRejections(t *testing.T) {
 	}
 
 	// Another TEE's development root does not verify this one.
-	other, err := snp.NewEmulator(snp.EmulatorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := namedEmulator(t, "other", snp.EmulatorOptions{})
 	_, err = httpGet(t, run.listen, clientVerifier(t, other, appraise.Options{}))
 	if !errors.Is(err, attest.ErrChain) {
 		t.Fatalf("error %v, want an untrusted chain", err)
@@ -256,15 +245,12 @@ func TestAgentClientRejections(t *testing.T) {
 }
 
 func TestAgentRestartsCrashedWorkload(t *testing.T) {
-	e, err := snp.NewEmulator(snp.EmulatorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEmulator(t)
 	marker := filepath.Join(t.TempDir(), "crashed")
 	run := startAgent(t, e, []string{"CRASH_ONCE_MARKER=" + marker}, RestartOnFailure)
 	body := waitGet(t, run.listen, clientVerifier(t, e, appraise.Options{}))
 	if body != "file=s3cret env=t0ken" {
-		t.Errorf("restarted workload answered %q", body)
+		t.Errorf("restarted workload responded %q", body)
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("the workload never crashed, so the restart was not tested: %v", err)
@@ -302,12 +288,28 @@ func TestAgentMissingSecret(t *testing.T) {
 	}
 }
 
-func mustEmulator(t *testing.T) *snp.Emulator {
+// Emulators are shared by name across the tests, because each generates
+// two RSA-4096 keys.
+var (
+	emulatorsMu sync.Mutex
+	emulators   = map[string]*snp.Emulator{}
+)
+
+func namedEmulator(t *testing.T, name string, opts snp.EmulatorOptions) *snp.Emulator {
 	t.Helper()
-	e, err := snp.NewEmulator(snp.EmulatorOptions{})
+	emulatorsMu.Lock()
+	defer emulatorsMu.Unlock()
+	if e, ok := emulators[name]; ok {
+		return e
+	}
+	e, err := snp.NewEmulator(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	emulators[name] = e
 	return e
 }
 
+func mustEmulator(t *testing.T) *snp.Emulator {
+	return namedEmulator(t, "good", snp.EmulatorOptions{})
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/cloister-dev/cloister/tee/snp"
 
 	// The TEE packages register their hardware attesters from init, so
-	// that OpenAttester finds every TEE this build knows.
+	// that OpenAttester finds every TEE that this build supports.
 	_ "github.com/cloister-dev/cloister/tee/dcap"
 	_ "github.com/cloister-dev/cloister/tee/nitro"
 	_ "github.com/cloister-dev/cloister/tee/tpm"

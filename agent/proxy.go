@@ -25,7 +25,7 @@ const handshakeTimeout = 30 * time.Second
 type Proxy struct {
 	// TLS is the server configuration, from ratls.ServerConfig.
 	TLS *tls.Config
-	// Attester answers the freshness challenge.
+	// Attester produces the evidence for the freshness challenge.
 	Attester attest.Attester
 	// Upstream is the workload's loopback address (host:port).
 	Upstream string
@@ -107,7 +107,7 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 	if p.RequireChallenge && negotiated != ratls.ProtoChallenge {
 		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
 	}
-	if err := ratls.AnswerChallenge(hctx, conn, p.Attester); err != nil {
+	if err := ratls.ServeChallenge(hctx, conn, p.Attester); err != nil {
 		return err
 	}
 

@@ -30,8 +30,8 @@ type SecretDir struct {
 
 // NewSecretDir creates a private directory under base. An empty base
 // means $XDG_RUNTIME_DIR when it is set, else /dev/shm. The base must be a
-// tmpfs or ramfs, because secrets must never reach a disk; the error says
-// so when it is not.
+// tmpfs or ramfs, because secrets must never reach a disk, and the
+// returned error names the file system type when it is not.
 func NewSecretDir(base string) (*SecretDir, error) {
 	if base == "" {
 		base = defaultSecretBase()

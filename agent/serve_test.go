@@ -88,7 +88,7 @@ func TestServeAgentConnect(t *testing.T) {
 	run := startAgentWith(t, e, client, nil, RestartNever)
 	body := waitGet(t, run.listen, clientVerifier(t, e, appraise.Options{}))
 	if want := "file=from-the-broker env=token-from-the-broker"; body != want {
-		t.Errorf("workload answered %q, want %q", body, want)
+		t.Errorf("workload responded %q, want %q", body, want)
 	}
 }
 
@@ -97,16 +97,13 @@ func TestServeAgentConnect(t *testing.T) {
 func TestServeRejectsUnknownWorkload(t *testing.T) {
 	requireTmpfs(t)
 	known := mustEmulator(t)
-	unknown, err := snp.NewEmulator(snp.EmulatorOptions{Measurement: make([]byte, 48)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	unknown := namedEmulator(t, "unknown", snp.EmulatorOptions{Measurement: make([]byte, 48)})
 	ts := startKeyBroker(t, known, map[string][]byte{"default/db/password": []byte("x")})
 	// The service trusts only the known emulator's root, so the unknown
 	// one fails on its chain as well as on its measurement.
 	jar, _ := cookiejar.New(nil)
 	started := false
-	err = Run(context.Background(), Config{
+	err := Run(context.Background(), Config{
 		Attester: unknown,
 		Source:   &kbs.Client{URL: ts.URL, Attester: unknown, HTTPClient: &http.Client{Jar: jar}},
 		Secrets:  []Secret{{Path: "default/db/password", File: "db-password"}},

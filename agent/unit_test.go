@@ -26,7 +26,7 @@ func TestSecretDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d.Path, "derived"), []byte("copy"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path) // an open descriptor sees the overwrite
+	f, err := os.Open(path) // the overwrite is visible through an open descriptor
 	if err != nil {
 		t.Fatal(err)
 	}

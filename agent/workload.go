@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// RestartPolicy says when the supervisor restarts the workload.
+// RestartPolicy is the rule for when the supervisor restarts the workload.
 type RestartPolicy string
 
 const (

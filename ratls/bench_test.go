@@ -94,7 +94,7 @@ func benchServer(b *testing.B, cfg *tls.Config, attester attest.Attester) string
 				if conn.Handshake() != nil {
 					return
 				}
-				if attester != nil && AnswerChallenge(context.Background(), conn, attester) != nil {
+				if attester != nil && ServeChallenge(context.Background(), conn, attester) != nil {
 					return
 				}
 				// Acknowledge every benchChunk bytes, so that a writer can
@@ -202,8 +202,8 @@ func BenchmarkThroughputRATLS(b *testing.B) {
 }
 
 // The paired benchmarks alternate plain TLS and RA-TLS in one loop and
-// time each side separately, so that both see the same machine load; they
-// report each rate and the RA-TLS/plain ratio.
+// time each side separately, so that both run under the same machine load.
+// They report each rate and the RA-TLS/plain ratio.
 
 func BenchmarkHandshakePaired(b *testing.B) {
 	plainServer, plainClient := plainConfigs(b)

@@ -122,7 +122,7 @@ func checkOpenEnclave(cert *x509.Certificate, ce *CertEvidence, reportData []byt
 			return nil
 		}
 	}
-	return attest.Errorf(attest.ErrBinding, "Open Enclave custom claims", "no custom claim holds the certificate's public key (%d claims)", len(claims)).
+	return attest.Errorf(attest.ErrBinding, "Open Enclave custom claims", "the certificate's public key is missing from all %d custom claims", len(claims)).
 		WithFix("the certificate's evidence belongs to another key; do not trust this peer")
 }
 

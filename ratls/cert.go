@@ -58,8 +58,8 @@ type IssueOptions struct {
 	Now func() time.Time
 }
 
-// Issue generates a fresh ECDSA P-256 key, asks attester for evidence whose
-// report data binds the key (see the package documentation for the
+// Issue generates a fresh ECDSA P-256 key, requests evidence from attester
+// whose report data binds the key (see the package documentation for the
 // rule) and returns a self-signed certificate that carries the evidence.
 func Issue(ctx context.Context, attester attest.Attester, o IssueOptions) (*tls.Certificate, error) {
 	role := o.Role

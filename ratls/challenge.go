@@ -28,11 +28,11 @@ var challengeMagic = []byte("CRC1")
 
 const (
 	challengeNonceSize = 32
-	maxAnswerSize      = 1 << 20
+	maxResponseSize    = 1 << 20
 )
 
-// challengeAnswer is the server's reply: its fresh evidence.
-type challengeAnswer struct {
+// challengeResponse is the server's reply: its fresh evidence.
+type challengeResponse struct {
 	Format   string `cbor:"format"`
 	Evidence []byte `cbor:"evidence"`
 	Aux      []byte `cbor:"aux,omitempty"`
@@ -70,11 +70,11 @@ func setDeadline(ctx context.Context, conn *tls.Conn) func() {
 	return func() { conn.SetDeadline(time.Time{}) }
 }
 
-// AnswerChallenge runs the server side of the challenge on a handshaken
+// ServeChallenge runs the server side of the challenge on a handshaken
 // connection when the client negotiated ProtoChallenge, and does nothing
 // otherwise. It reads the client's nonce and replies with evidence from
 // attester over the nonce and the connection's exporter.
-func AnswerChallenge(ctx context.Context, conn *tls.Conn, attester attest.Attester) error {
+func ServeChallenge(ctx context.Context, conn *tls.Conn, attester attest.Attester) error {
 	if conn.ConnectionState().NegotiatedProtocol != ProtoChallenge {
 		return nil
 	}
@@ -99,22 +99,22 @@ func AnswerChallenge(ctx context.Context, conn *tls.Conn, attester attest.Attest
 	if err != nil {
 		return fmt.Errorf("ratls: collecting challenge evidence from %s: %w", attester.Name(), err)
 	}
-	body, err := encMode.Marshal(challengeAnswer{Format: ev.Format, Evidence: ev.Data, Aux: ev.Aux})
+	body, err := encMode.Marshal(challengeResponse{Format: ev.Format, Evidence: ev.Data, Aux: ev.Aux})
 	if err != nil {
 		return err
 	}
 	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
 	if _, err := conn.Write(append(frame, body...)); err != nil {
-		return fmt.Errorf("ratls: writing the challenge answer: %w", err)
+		return fmt.Errorf("ratls: writing the challenge response: %w", err)
 	}
 	return nil
 }
 
-// Challenge runs the client side of the challenge: it sends a fresh
-// nonce, verifies the server's evidence over the nonce and the exporter,
-// and checks that the evidence comes from the same TEE identity
-// (TEE, measurement, host data, chip ID) as the certificate's evidence.
-// It returns the fresh claims.
+// Challenge runs the client side of the challenge. It sends a fresh nonce
+// and verifies the server's evidence over the nonce and the exporter. It
+// then checks that the evidence comes from the same TEE identity (TEE,
+// measurement, host data, chip ID) as the certificate's evidence, and
+// returns the fresh claims.
 func Challenge(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResult) (*attest.Claims, error) {
 	defer setDeadline(ctx, conn)()
 
@@ -125,7 +125,7 @@ func Challenge(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResul
 	if _, err := conn.Write(append(bytes.Clone(challengeMagic), nonce...)); err != nil {
 		return nil, fmt.Errorf("ratls: sending the challenge: %w", err)
 	}
-	answer, err := readAnswer(conn)
+	response, err := readResponse(conn)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func Challenge(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResul
 
 	vo := v.opts.Attest
 	vo.At, vo.Nonce = v.now(), nil
-	claims, err := attest.Verify(ctx, attest.Evidence{Format: answer.Format, Data: answer.Evidence, Aux: answer.Aux}, vo)
+	claims, err := attest.Verify(ctx, attest.Evidence{Format: response.Format, Data: response.Evidence, Aux: response.Aux}, vo)
 	if err != nil {
 		return nil, v.rejectWithAppraisal(claims, err)
 	}
@@ -160,35 +160,35 @@ func Challenge(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResul
 	return claims, nil
 }
 
-func readAnswer(conn *tls.Conn) (*challengeAnswer, error) {
+func readResponse(conn *tls.Conn) (*challengeResponse, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(conn, n[:]); err != nil {
-		return nil, fmt.Errorf("ratls: reading the challenge answer: %w", err)
+		return nil, fmt.Errorf("ratls: reading the challenge response: %w", err)
 	}
 	size := binary.BigEndian.Uint32(n[:])
-	if size == 0 || size > maxAnswerSize {
-		return nil, attest.Errorf(attest.ErrMalformed, "challenge answer", "length %d is outside 1 to %d", size, maxAnswerSize)
+	if size == 0 || size > maxResponseSize {
+		return nil, attest.Errorf(attest.ErrMalformed, "challenge response", "length %d is outside 1 to %d", size, maxResponseSize)
 	}
 	body := make([]byte, size)
 	if _, err := io.ReadFull(conn, body); err != nil {
-		return nil, fmt.Errorf("ratls: reading the challenge answer: %w", err)
+		return nil, fmt.Errorf("ratls: reading the challenge response: %w", err)
 	}
-	return parseAnswer(body)
+	return parseResponse(body)
 }
 
-// parseAnswer decodes the server's challenge answer.
-func parseAnswer(body []byte) (*challengeAnswer, error) {
-	var a challengeAnswer
+// parseResponse decodes the server's challenge response.
+func parseResponse(body []byte) (*challengeResponse, error) {
+	var a challengeResponse
 	dm, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField, MaxNestedLevels: 4}.DecMode()
 	if err != nil {
 		return nil, err
 	}
 	if err := dm.Unmarshal(body, &a); err != nil {
-		return nil, attest.Malformed("challenge answer", "not the expected CBOR map", err)
+		return nil, attest.Malformed("challenge response", "not the expected CBOR map", err)
 	}
 	if len(a.Evidence) == 0 {
-		return nil, attest.Errorf(attest.ErrMalformed, "challenge answer", "evidence is empty")
+		return nil, attest.Errorf(attest.ErrMalformed, "challenge response", "evidence is empty")
 	}
 	return &a, nil
 }

@@ -37,7 +37,7 @@ const (
 	hashSHA512 = 8
 )
 
-// Role says which end of a TLS connection a certificate was issued for.
+// Role is the end of a TLS connection that a certificate was issued for.
 // It is part of the attested claims, so that a server's certificate
 // cannot pass as a client's and the other way around.
 type Role string
@@ -108,8 +108,8 @@ func ParseClaims(buf []byte) (*CertClaims, error) {
 	return c, nil
 }
 
-// parsePubkeyHash decodes the "pubkey-hash" claim: a byte string holding
-// the serialized array [hash-alg-id, hash-value], as Gramine writes it.
+// parsePubkeyHash decodes the "pubkey-hash" claim, a byte string that
+// contains the serialized array [hash-alg-id, hash-value], as Gramine writes it.
 func parsePubkeyHash(raw cbor.RawMessage) (uint64, []byte, error) {
 	var inner []byte
 	if err := decMode.Unmarshal(raw, &inner); err != nil {

@@ -247,8 +247,8 @@ func ParseEndorsements(value []byte, evidenceTag uint64) ([]byte, error) {
 }
 
 // parseLegacyQuote takes the value of Gramine's legacy extension, a raw SGX
-// quote. The SGX verifier checks the quote itself; only its size is
-// checked here (an SGX quote v3 is at least 48 + 384 + 4 bytes).
+// quote. Only its size is checked here, because the SGX verifier checks
+// the quote itself. An SGX quote v3 has at least 48 + 384 + 4 bytes.
 func parseLegacyQuote(value []byte) (*CertEvidence, error) {
 	const minQuote = 48 + 384 + 4
 	if len(value) < minQuote || len(value) > maxEvidenceSize {

@@ -49,11 +49,11 @@ func FuzzParseOpenEnclaveEvidence(f *testing.F) {
 	})
 }
 
-func FuzzParseAnswer(f *testing.F) {
-	body, _ := encMode.Marshal(challengeAnswer{Format: fakeFormat, Evidence: []byte("FAKE")})
+func FuzzParseResponse(f *testing.F) {
+	body, _ := encMode.Marshal(challengeResponse{Format: fakeFormat, Evidence: []byte("FAKE")})
 	f.Add(body)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parseAnswer(data)
+		parseResponse(data)
 	})
 }
 

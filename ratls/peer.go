@@ -69,8 +69,8 @@ type cacheEntry struct {
 type PeerResult struct {
 	Certificate *x509.Certificate
 	Claims      *attest.Claims
-	Evidence *CertEvidence
-	Rule     BindingRule
+	Evidence    *CertEvidence
+	Rule        BindingRule
 	// IssuedAt is the attested issuance time, zero for undated layouts.
 	IssuedAt time.Time
 	Role     Role

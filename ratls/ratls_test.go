@@ -193,8 +193,8 @@ func TestVerifyPeerCacheExpires(t *testing.T) {
 	}
 }
 
-// serve runs an RA-TLS echo server on loopback. Each connection answers
-// the challenge, then echoes one line.
+// serve runs an RA-TLS echo server on loopback. Each connection serves
+// the challenge first, then echoes one line.
 func serve(t *testing.T, cfg *tls.Config, attester attest.Attester) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -216,7 +216,7 @@ func serve(t *testing.T, cfg *tls.Config, attester attest.Attester) string {
 				if err := conn.HandshakeContext(ctx); err != nil {
 					return
 				}
-				if err := AnswerChallenge(ctx, conn, attester); err != nil {
+				if err := ServeChallenge(ctx, conn, attester); err != nil {
 					return
 				}
 				line, err := bufio.NewReader(conn).ReadString('\n')
@@ -298,7 +298,7 @@ func TestDialWithoutChallenge(t *testing.T) {
 	}
 }
 
-// A server whose challenge answer binds other report data (for example
+// A server whose challenge response binds other report data (for example
 // evidence replayed from another session) is rejected.
 func TestDialRejectsReplayedChallenge(t *testing.T) {
 	server := &fakeAttester{}

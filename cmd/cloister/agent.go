@@ -152,7 +152,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	err = agent.Run(ctx, agent.Config{
 		Attester: sel.Attester, Source: source, Secrets: secrets, SecretBase: f.secretBase,
 		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge,
-		Issue: ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
+		Issue:    ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
 		Workload: agent.Supervisor{Command: args, Policy: policy, MaxRestarts: f.maxRestarts, Backoff: f.backoff},
 	})
 	if err != nil {
@@ -174,7 +174,7 @@ func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, usageError("--kbs-ca %s holds no PEM certificate", f.kbsCA)
+			return nil, usageError("--kbs-ca %s contains no PEM certificate", f.kbsCA)
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

@@ -38,9 +38,9 @@ type peerFlags struct {
 	allowUndated bool
 }
 
-// bind registers the verification flags that apply to a live peer; the
-// verification time, format, nonce and report data are fixed by the
-// connection and have no flag.
+// bind registers the verification flags that apply to a live peer. The
+// verification time, format, nonce and report data have no flag, because
+// the connection fixes them.
 func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	v := &f.verify

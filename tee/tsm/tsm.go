@@ -33,7 +33,7 @@ type Provider struct {
 	// ReportDataSize is the size of the inblob the driver takes; shorter
 	// report data is zero-padded to it.
 	ReportDataSize int
-	// AuxBlob asks for the auxblob (certificates the host attached).
+	// AuxBlob requests the auxblob (certificates the host attached).
 	AuxBlob bool
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"sync"
 	"time"
 )
 
@@ -41,6 +42,22 @@ type Item struct {
 	Certificate *x509.Certificate
 	CRL         *x509.RevocationList
 	PublicKey   any
+
+	// selfSigned caches IsSelfSigned for Certificate, because a service
+	// reuses one set for many verifications and the check costs a
+	// signature verification.
+	selfSignedOnce sync.Once
+	selfSigned     bool
+}
+
+// IsSelfSignedCertificate reports whether the item is a self-signed
+// certificate, computing the answer once.
+func (it *Item) IsSelfSignedCertificate() bool {
+	if it.Certificate == nil {
+		return false
+	}
+	it.selfSignedOnce.Do(func() { it.selfSigned = IsSelfSigned(it.Certificate) })
+	return it.selfSigned
 }
 
 // Set is a collection of collateral items.
@@ -93,9 +110,9 @@ func (s *Set) Certificates() []*x509.Certificate {
 // candidates for trust anchors that the caller supplied.
 func (s *Set) SelfSigned() []*x509.Certificate {
 	var out []*x509.Certificate
-	for _, c := range s.Certificates() {
-		if IsSelfSigned(c) {
-			out = append(out, c)
+	for _, it := range s.OfKind(KindCertificate) {
+		if it.IsSelfSignedCertificate() {
+			out = append(out, it.Certificate)
 		}
 	}
 	return out

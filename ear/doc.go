@@ -8,5 +8,8 @@
 // The submodule layout follows the one Trustee's KBS reads (cpu0 for the
 // primary TEE, the TEE public key under
 // ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey), so that
-// resource policies written for Trustee read Cloister's tokens.
+// resource policies written for Trustee read Cloister's tokens. The
+// eat_profile differs: Trustee v0.21.0 writes its own profile
+// (tag:github.com,2024:confidential-containers/Trustee), Cloister the EAR
+// profile, which Verify requires.
 package ear

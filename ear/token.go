@@ -81,7 +81,17 @@ func (s *Signer) Sign(r *Result, now time.Time) (string, error) {
 		}
 		r.ID = hexEncode(id)
 	}
-	return jwt.Signed(s.signer).Claims(r).Serialize()
+	// encoding/json marshals the large annotated evidence faster than the
+	// go-jose builder's own encoder; the signature is the same JWS.
+	payload, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	jws, err := s.signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }
 
 // Verifier checks EAR tokens against a key set.

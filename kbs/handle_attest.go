@@ -32,10 +32,10 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	tee := "unknown"
 	fail := func(sessionID string, err error) {
-		s.logger().Info("kbs attest rejected", "request_id", requestID(r), "session", sessionID, "tee", tee, "error", err)
+		s.logger().Info("kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
-			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: "session:" + sessionID,
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
 				TEE: tee, Verdict: "rejected", Reason: err.Error()})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
@@ -48,7 +48,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.Store.GetSession(ctx, cookie.Value)
 	if err != nil {
-		fail("", fmt.Errorf("session %.64q: %w", cookie.Value, err))
+		fail("", fmt.Errorf("%s: %w", sessionRef(cookie.Value), withoutSessionID(err)))
 		return
 	}
 	tee = sess.TEE
@@ -102,7 +102,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 			ClaimsDigest: hex.EncodeToString(claimsSum[:])}); err != nil {
 			return err
 		}
-		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: "session:" + sess.ID,
+		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
 			Verdict: string(status), Reason: reasonText(primary)})
 		return err
@@ -112,7 +112,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sess.ID, "tee", sess.TEE,
+	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
 		"status", status, "token_id", result.ID)
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
@@ -354,4 +354,16 @@ func (s *Server) auditGrouped(ctx context.Context, rec store.AuditRecord) error 
 		return err
 	}
 	return nil
+}
+
+// withoutSessionID returns the store's sentinel (ErrNotFound, ErrExpired)
+// in place of a store error whose message contains the session ID, which
+// must not reach the logs.
+func withoutSessionID(err error) error {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrExpired} {
+		if errors.Is(err, sentinel) {
+			return sentinel
+		}
+	}
+	return errors.New("session lookup failed")
 }

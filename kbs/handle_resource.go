@@ -112,7 +112,7 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		sess, err := s.Store.GetSession(r.Context(), c.Value)
 		if err == nil && sess.State == store.SessionAttested && sess.Token != "" {
-			return sess.Token, "session:" + sess.ID
+			return sess.Token, sessionRef(sess.ID)
 		}
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {

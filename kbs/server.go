@@ -3,6 +3,7 @@ package kbs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -155,6 +156,17 @@ func newID() (string, error) {
 // on plain HTTP too.
 func setSessionCookie(w http.ResponseWriter, id string, expires time.Time) {
 	w.Header().Add("Set-Cookie", SessionCookie+"="+id+"; Expires="+expires.UTC().Format(http.TimeFormat))
+}
+
+// sessionRef names a session in logs and audit records by the first 16
+// hex digits of the SHA-256 of its ID, because the ID itself is a
+// credential: its cookie fetches resources.
+func sessionRef(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "session:" + hex.EncodeToString(sum[:8])
 }
 
 // requestID returns the request ID the service's middleware set, for logs.

@@ -3,6 +3,13 @@
 // keys at /.well-known/jwks.json, Prometheus metrics at /metrics, and
 // /healthz and /readyz. It wires the verifiers (attest), the Rego policies
 // (policy), the token issuer (ear), the KBS handlers (kbs) and the store.
+//
+// Policies come from the store and are managed through the admin API: the
+// attestation policy of a TEE is the attestation policy named after it
+// ("snp", "tdx", ...), falling back to policy.DefaultAttestation; the
+// resource policy is the resource policy named "default", falling back to
+// policy.DefaultResource. Reference values, such as "snp.measurement",
+// reach the attestation policy as data.reference_values.
 package server
 
 import (

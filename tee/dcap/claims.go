@@ -11,6 +11,18 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
+// TCB component names in the claims: sgx_comp01..16 from the PCK
+// certificate, tdx_comp01..16 from TEE_TCB_SVN.
+var sgxComponentNames, tdxComponentNames = componentNames("sgx_comp"), componentNames("tdx_comp")
+
+func componentNames(prefix string) [16]string {
+	var names [16]string
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%02d", prefix, i+1)
+	}
+	return names
+}
+
 // newClaims fills the claims that the quote proves once its signatures and
 // PCK chain verified. path runs from the PCK leaf to the root.
 func newClaims(q *Quote, chain *pckChain, verified *verifiedPath, at time.Time) *attest.Claims {
@@ -32,7 +44,7 @@ func newClaims(q *Quote, chain *pckChain, verified *verifiedPath, at time.Time) 
 		c.SetPlatform("pck_ca", kind)
 	}
 	for i, svn := range ext.CompSVN {
-		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: fmt.Sprintf("sgx_comp%02d", i+1), Value: uint64(svn)})
+		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: sgxComponentNames[i], Value: uint64(svn)})
 	}
 	c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: "pce_svn", Value: uint64(ext.PCESVN)})
 
@@ -80,7 +92,7 @@ func addTDClaims(c *attest.Claims, t *TDReport) {
 	c.SetAttribute("tee_tcb_svn", hex.EncodeToString(t.TEETCBSVN[:]))
 
 	for i, svn := range t.TEETCBSVN {
-		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: fmt.Sprintf("tdx_comp%02d", i+1), Value: uint64(svn)})
+		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: tdxComponentNames[i], Value: uint64(svn)})
 	}
 	c.TCB.Values = map[string]string{"tee_tcb_svn": hex.EncodeToString(t.TEETCBSVN[:])}
 

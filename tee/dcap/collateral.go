@@ -15,7 +15,7 @@ import (
 // checkTCB verifies the TCB Info and QE Identity and evaluates the TCB
 // status into c. It appends the TCB signing certificate's issuers to
 // rootSubjects, which the Root CA CRL must not list.
-func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) []error {
+func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *collateral.Set, roots *rootSet, at time.Time, rootSubjects *[]*x509.Certificate) []error {
 	c.TCB.Status = attest.TCBNotDetermined
 	wantTCBID, wantQEID := "SGX", "QE"
 	if q.TEE() == attest.TEETDX {
@@ -146,7 +146,7 @@ func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID 
 
 // checkDocument verifies a TCB Info or QE Identity's signature and signing
 // chain and its issueDate..nextUpdate window at at.
-func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots []*x509.Certificate, at time.Time, rootSubjects *[]*x509.Certificate) error {
+func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots *rootSet, at time.Time, rootSubjects *[]*x509.Certificate) error {
 	path, err := v.verifyDocument(docName, doc, set, roots, at)
 	if err != nil {
 		c.Fail(check, err.Error())

@@ -39,9 +39,9 @@ func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
 // verifyDocument finds the certificate among the collateral that signed an
 // Intel PCS document (TCB Info or QE Identity), and verifies that
 // certificate's chain to roots at at. It returns the chain, signer first.
-// The signer found for a parsed document is cached. The chain is checked every time, because its validity
-// depends on at.
-func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *collateral.Set, roots []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+// The signer and its verified path are cached per parsed document. The
+// validity windows are checked every time, because they depend on at.
+func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *collateral.Set, roots *rootSet, at time.Time) ([]*x509.Certificate, error) {
 	items := set.OfKind(collateral.KindCertificate)
 	certs := set.Certificates()
 	var signer *x509.Certificate
@@ -75,7 +75,16 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 		return nil, attest.Errorf(attest.ErrSignature, docName, "the signature does not verify under any supplied certificate").
 			WithFix("the document was altered, or its issuer chain is missing; fetch both again from Intel PCS")
 	}
-	path, err := v.verifyChain("TCB signing certificate", signer, certs, roots, at)
+	key := documentPathKey{doc: doc, signer: signer, roots: roots}
+	if path, ok := v.documentPaths.get(key); ok {
+		for _, cert := range path {
+			if err := checkValidity(docName+" signer", cert, at); err != nil {
+				return nil, err
+			}
+		}
+		return path, nil
+	}
+	path, err := v.verifyChain("TCB signing certificate", signer, certs, roots.certs, at)
 	if err != nil {
 		var ae *attest.Error
 		if errors.As(err, &ae) {
@@ -92,6 +101,7 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 		return nil, attest.Errorf(attest.ErrChain, docName+" signer", "certificate %q is not the TCB signing certificate issued by the root", signer.Subject.CommonName).
 			WithFix("pass the issuer chain Intel PCS serves with the document; its leaf is the Intel SGX TCB Signing certificate")
 	}
+	v.documentPaths.set(key, path)
 	return path, nil
 }
 

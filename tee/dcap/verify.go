@@ -41,6 +41,15 @@ type Verifier struct {
 	paths memo[pathKey, *verifiedPath]
 	// crls remembers CRLs whose signature verified under an issuer.
 	crls memo[crlKey, struct{}]
+	// documentPaths maps a collateral document, its signer and a root set
+	// to the signer's verified path.
+	documentPaths memo[documentPathKey, []*x509.Certificate]
+}
+
+type documentPathKey struct {
+	doc    *signedDocument
+	signer *x509.Certificate
+	roots  *rootSet
 }
 
 // rootSet is the result of one root selection, shared by every
@@ -172,7 +181,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	// A copy, because appending to a subslice would overwrite the cached
 	// path.
 	rootSubjects := slices.Clone(path[1 : len(path)-1])
-	errs = append(errs, v.checkTCB(c, q, chain, set, roots.certs, at, &rootSubjects)...)
+	errs = append(errs, v.checkTCB(c, q, chain, set, roots, at, &rootSubjects)...)
 	errs = append(errs, v.checkCRL(c, set, checkRootCRL, "Root CA CRL", root, rootSubjects, at))
 	return c, firstError(errs)
 }

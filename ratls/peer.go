@@ -33,9 +33,11 @@ type VerifyOptions struct {
 	// Appraise is the appraisal of the verified claims; the zero value is
 	// the strict default (no debug, no emulated TEE).
 	Appraise appraise.Options
-	// Policy, when set, is called with claims that passed the appraisal;
-	// an error rejects the peer. The Rego policy engine plugs in here.
-	Policy func(context.Context, *attest.Claims) error
+	// Policy, when set, is called with claims that passed the appraisal,
+	// and a decision that is not accepted rejects the peer with its
+	// reasons. An error rejects the peer too. The Rego policy engine
+	// (policy.Engine.Appraise) fits here.
+	Policy func(context.Context, *attest.Claims) (*appraise.Decision, error)
 	// MaxAge is the oldest accepted evidence, measured from the attested
 	// issuance time; zero means DefaultMaxAge.
 	MaxAge time.Duration
@@ -171,11 +173,13 @@ func (v *Verifier) appraise(ctx context.Context, claims *attest.Claims) error {
 		return reject(FormatName, claims, d.Reasons, d.Err())
 	}
 	if v.opts.Policy != nil {
-		if err := v.opts.Policy(ctx, claims); err != nil {
-			if !errors.Is(err, attest.ErrAppraisal) {
-				err = &attest.Error{Kind: attest.ErrAppraisal, Field: "policy", Reason: "the policy rejected the peer", Err: err}
-			}
-			return reject(FormatName, claims, nil, err)
+		pd, err := v.opts.Policy(ctx, claims)
+		if err != nil {
+			return reject(FormatName, claims, nil, &attest.Error{Kind: attest.ErrAppraisal, Field: "policy",
+				Reason: "the policy could not be evaluated, so the peer is rejected", Err: err})
+		}
+		if !pd.Accepted {
+			return reject(FormatName, claims, pd.Reasons, pd.Err())
 		}
 	}
 	return nil

@@ -128,9 +128,13 @@ func TestVerifyPeerRejections(t *testing.T) {
 			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true, Measurement: make([]byte, 32)}},
 			role: RoleServer, want: "measurement", kind: attest.ErrAppraisal},
 		{name: "policy callback", attester: &fakeAttester{}, issued: now,
-			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) error {
-				return errors.New("workload not in the allow list")
+			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
+				return &appraise.Decision{Reasons: []appraise.Reason{{Rule: "allow-list", Claim: "measurement", Message: "workload not in the allow list"}}}, nil
 			}}, role: RoleServer, want: "allow list", kind: attest.ErrAppraisal},
+		{name: "policy error", attester: &fakeAttester{}, issued: now,
+			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
+				return nil, errors.New("rego: undefined function")
+			}}, role: RoleServer, want: "could not be evaluated", kind: attest.ErrAppraisal},
 		{name: "client certificate as server", attester: &fakeAttester{}, issued: now,
 			opts: acceptEmulated, role: RoleClient, want: "server role", kind: attest.ErrBinding},
 	}

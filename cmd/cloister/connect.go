@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +24,8 @@ import (
 
 	"github.com/cloister-dev/cloister/agent"
 	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/ratls"
 )
 
@@ -32,10 +36,12 @@ const maxConnectBody = 64 << 20
 
 // peerFlags are the flags that decide whether an RA-TLS peer is trusted.
 type peerFlags struct {
-	verify       verifyFlags
-	challenge    bool
-	maxAge       time.Duration
-	allowUndated bool
+	verify          verifyFlags
+	challenge       bool
+	maxAge          time.Duration
+	allowUndated    bool
+	policyFile      string
+	referenceValues []string
 }
 
 // bind registers the verification flags that apply to a live peer. The
@@ -58,6 +64,8 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.challenge, "challenge", true, "require fresh evidence over a nonce and this connection (turn off only for servers that do not support it)")
 	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence")
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
+	fl.StringVar(&f.policyFile, "policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the server's claims must also pass")
+	fl.StringArrayVar(&f.referenceValues, "reference-value", nil, "NAME=VALUE reference value for --policy, such as snp.measurement=HEX; repeatable")
 }
 
 func (f *peerFlags) verifier() (*ratls.Verifier, error) {
@@ -65,7 +73,43 @@ func (f *peerFlags) verifier() (*ratls.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.maxAge, AllowUndated: f.allowUndated}), nil
+	o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.maxAge, AllowUndated: f.allowUndated}
+	if o.Policy, err = f.regoPolicy(ao.AllowEmulated); err != nil {
+		return nil, err
+	}
+	return ratls.NewVerifier(o), nil
+}
+
+// regoPolicy loads --policy and --reference-value into a policy callback,
+// or returns nil when no policy is given.
+func (f *peerFlags) regoPolicy(allowEmulated bool) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
+	refs := map[string][]string{}
+	for _, rv := range f.referenceValues {
+		name, value, ok := strings.Cut(rv, "=")
+		if !ok || name == "" || value == "" {
+			return nil, usageError("invalid --reference-value %q: use NAME=VALUE, such as snp.measurement=HEX", rv)
+		}
+		refs[name] = append(refs[name], value)
+	}
+	if f.policyFile == "" {
+		if len(refs) > 0 {
+			return nil, usageError("--reference-value needs --policy")
+		}
+		return nil, nil
+	}
+	text, err := os.ReadFile(f.policyFile)
+	if err != nil {
+		return nil, usageError("--policy: %v", err)
+	}
+	engine := policy.NewEngine()
+	m := policy.Module{Name: filepath.Base(f.policyFile), Text: string(text)}
+	if err := engine.Check(context.Background(), m, "deny"); err != nil {
+		return nil, usageError("--policy %s: %v", f.policyFile, err)
+	}
+	cfg := policy.Config{AllowEmulated: allowEmulated, TCBStatuses: f.verify.tcbStatuses}
+	return func(ctx context.Context, c *attest.Claims) (*appraise.Decision, error) {
+		return engine.Appraise(ctx, m, c, cfg, refs)
+	}, nil
 }
 
 func newConnectCmd() *cobra.Command {

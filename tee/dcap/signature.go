@@ -53,6 +53,7 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 			}
 		}
 	}
+	haveTCBSigner := false
 	for _, it := range items {
 		if signer != nil {
 			break
@@ -62,13 +63,14 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 		if !ok || pub.Curve != elliptic.P256() || bytes.Equal(c.RawIssuer, c.RawSubject) {
 			continue
 		}
+		haveTCBSigner = haveTCBSigner || strings.Contains(c.Subject.CommonName, "SGX TCB Signing")
 		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
 			v.signers.set(doc, it.SHA256)
 			signer = c
 		}
 	}
 	if signer == nil {
-		if len(certs) == 0 {
+		if !haveTCBSigner {
 			return nil, attest.Errorf(attest.ErrCollateralMissing, docName, "missing the TCB signing certificate that signed it").
 				WithFix("pass the issuer chain Intel PCS serves with it (the TCB-Info-Issuer-Chain or SGX-Enclave-Identity-Issuer-Chain header) with --collateral")
 		}

@@ -28,6 +28,10 @@ var (
 	// ErrCollateralExpired reports collateral (CRL, TCB Info, QE Identity)
 	// outside its issue and next-update times at the verification time.
 	ErrCollateralExpired = errors.New("collateral expired")
+	// ErrExpired reports evidence that carries its own validity period,
+	// such as a token's exp and nbf, and is outside it at the
+	// verification time.
+	ErrExpired = errors.New("evidence expired")
 	// ErrBinding reports evidence whose report data or nonce does not bind
 	// the value it must bind (a key, runtime data or a caller's nonce).
 	ErrBinding = errors.New("binding mismatch")
@@ -131,6 +135,7 @@ func KindName(err error) string {
 		{ErrRevoked, "revoked"},
 		{ErrCollateralMissing, "collateral_missing"},
 		{ErrCollateralExpired, "collateral_expired"},
+		{ErrExpired, "expired"},
 		{ErrBinding, "binding"},
 		{ErrAppraisal, "appraisal"},
 	} {

@@ -37,6 +37,9 @@ type Options struct {
 	TrustAnchors *collateral.Set
 	// Nonce, when set, is the freshness value the evidence must carry.
 	Nonce []byte
+	// Audience, when set, must be among the audiences of evidence that
+	// names its intended recipients, such as a token's aud claim.
+	Audience string
 }
 
 // Time returns the verification time, defaulting to now.

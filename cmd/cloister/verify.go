@@ -26,6 +26,7 @@ type verifyFlags struct {
 	at              string
 	format          string
 	nonce           string
+	audience        string
 	output          string
 	online          onlineFlags
 
@@ -47,6 +48,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
 	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
 	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex) for evidence that carries one")
+	fl.StringVar(&f.audience, "audience", "", "expected audience of a token (its aud claim)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	f.online.bind(cmd)
 
@@ -99,6 +101,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 		anchors.Merge(s)
 	}
 	vo.TrustAnchors = anchors
+	vo.Audience = f.audience
 
 	hexFlags := []struct {
 		name string

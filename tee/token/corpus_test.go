@@ -158,15 +158,15 @@ func TestCorpusTimes(t *testing.T) {
 
 				opts.At = exp
 				_, err = attest.Verify(context.Background(), ev, opts)
-				if !errors.Is(err, attest.ErrCollateralExpired) || !corpus.MatchesReason(err.Error(), "expired") {
+				if !errors.Is(err, attest.ErrExpired) || !corpus.MatchesReason(err.Error(), "expired") {
 					t.Errorf("at expiry: error %v, want expired", err)
 				}
 				opts.At = exp.Add(-time.Second)
-				if _, err := attest.Verify(context.Background(), ev, opts); errors.Is(err, attest.ErrCollateralExpired) {
+				if _, err := attest.Verify(context.Background(), ev, opts); errors.Is(err, attest.ErrExpired) {
 					t.Errorf("one second before expiry: %v", err)
 				}
 				opts.At = nbf.Add(-time.Second)
-				if _, err := attest.Verify(context.Background(), ev, opts); !errors.Is(err, attest.ErrCollateralExpired) {
+				if _, err := attest.Verify(context.Background(), ev, opts); !errors.Is(err, attest.ErrExpired) {
 					t.Errorf("before not-before: error %v, want not yet valid", err)
 				}
 			})

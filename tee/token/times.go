@@ -24,7 +24,7 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 	c.SetAttribute("expires_at", expires.Format(time.RFC3339))
 	if !at.Before(expires) {
 		c.Fail("token-validity", "expired")
-		return attest.Errorf(attest.ErrCollateralExpired, "exp", "the token expired at %s", expires.Format(time.RFC3339)).
+		return attest.Errorf(attest.ErrExpired, "exp", "the token expired at %s", expires.Format(time.RFC3339)).
 			WithValues(at.UTC().Format(time.RFC3339), "before "+expires.Format(time.RFC3339)).
 			WithFix("request a fresh token, or pass --at with a time inside the token's validity window")
 	}
@@ -40,7 +40,7 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 		c.SetAttribute(map[string]string{"nbf": "not_before", "iat": "issued_at"}[name], t.Format(time.RFC3339))
 		if at.Before(t) {
 			c.Fail("token-validity", name+" is in the future")
-			return attest.Errorf(attest.ErrCollateralExpired, name, "the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339)).
+			return attest.Errorf(attest.ErrExpired, name, "the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339)).
 				WithValues(at.UTC().Format(time.RFC3339), fmt.Sprintf("at or after %s", t.Format(time.RFC3339))).
 				WithFix("check the verification time and the clocks of this host and the attestation service")
 		}

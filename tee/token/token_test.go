@@ -320,11 +320,11 @@ func TestRegisteredClaims(t *testing.T) {
 		edit func(map[string]any)
 		kind error
 	}{
-		{"expired", func(m map[string]any) { m["exp"] = testNow.Unix() }, attest.ErrCollateralExpired},
+		{"expired", func(m map[string]any) { m["exp"] = testNow.Unix() }, attest.ErrExpired},
 		{"no exp", func(m map[string]any) { delete(m, "exp") }, attest.ErrMalformed},
 		{"exp as text", func(m map[string]any) { m["exp"] = "tomorrow" }, attest.ErrMalformed},
-		{"future nbf", func(m map[string]any) { m["nbf"] = testNow.Add(time.Second).Unix() }, attest.ErrCollateralExpired},
-		{"future iat", func(m map[string]any) { m["iat"] = testNow.Add(time.Second).Unix() }, attest.ErrCollateralExpired},
+		{"future nbf", func(m map[string]any) { m["nbf"] = testNow.Add(time.Second).Unix() }, attest.ErrExpired},
+		{"future iat", func(m map[string]any) { m["iat"] = testNow.Add(time.Second).Unix() }, attest.ErrExpired},
 		{"other issuer", func(m map[string]any) { m["iss"] = "https://accounts.google.com" }, attest.ErrUnsupported},
 		{"image digest", func(m map[string]any) {
 			m["submods"] = map[string]any{"container": map[string]any{"image_digest": "md5:00"}}

@@ -114,6 +114,9 @@ func (v Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Op
 	if err := checkTimes(c, claims, opts.Time()); err != nil {
 		return c, err
 	}
+	if err := checkAudience(c, claims, opts.Audience); err != nil {
+		return c, err
+	}
 	nonces, err := v.is.mapClaims(claims, c)
 	if err != nil {
 		return c, err

@@ -394,3 +394,16 @@ func TestTCBInfoVersion2(t *testing.T) {
 		t.Errorf("TDX status %s from SGX TCB Info, expected NotDetermined", claims.TCB.Status)
 	}
 }
+
+func TestMissingTCBSigningCertificate(t *testing.T) {
+	f := newFixture(t, "tdx")
+	delete(f.files, "tcb_info_issuer_chain.pem")
+	delete(f.files, "qe_identity_issuer_chain.pem")
+	_, err := f.verify(t)
+	if !errors.Is(err, attest.ErrCollateralMissing) {
+		t.Fatalf("error %v, expected missing collateral", err)
+	}
+	if !strings.Contains(err.Error(), "TCB signing certificate") {
+		t.Errorf("error %q does not name the TCB signing certificate", err)
+	}
+}

@@ -126,7 +126,7 @@ func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
 // its binding of the attestation key, the quote signature and the CRLs.
 // Then it verifies the TCB Info and QE Identity and derives the TCB status.
 // Collateral that is absent is recorded as a required check that did not
-// run; it is not an error here, so that the appraisal can name it.
+// run. It is not an error here, so that the appraisal can name it.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	at := opts.Time()
 	q, err := ParseQuote(ev.Data)

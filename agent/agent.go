@@ -103,7 +103,9 @@ type Config struct {
 // Run fetches the secrets, starts the RA-TLS proxy and supervises the
 // workload. When the workload exits for good or ctx is cancelled, Run
 // stops the proxy, wipes the secret directory and the secrets held in
-// memory, and returns the workload's error.
+// memory, and returns the workload's error. The private keys of the
+// certificates and of the KBS exchange are not wiped, because Go offers
+// no way to clear a crypto/ecdsa key; they end with the agent's process.
 func Run(ctx context.Context, c Config) (err error) {
 	log := c.Log
 	if log == nil {
@@ -156,6 +158,8 @@ func Run(ctx context.Context, c Config) (err error) {
 				}
 			}
 			if s.Env != "" {
+				// NOTE: the environment string is a copy that cannot be
+				// wiped; it lives until the workload and the agent exit.
 				env = append(env, s.Env+"="+string(value))
 			}
 			log.Info("agent: secret released", "resource", s.Path, "file", s.File, "env", s.Env, "bytes", len(value))

@@ -64,6 +64,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	limiter := &logLimiter{perMinute: 60}
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -81,7 +82,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			if err := p.handle(ctx, conn); err != nil {
-				log.Warn("agent: connection closed", "remote", conn.RemoteAddr().String(), "err", err)
+				limiter.log(log, "agent: connection closed", "remote", conn.RemoteAddr().String(), "err", err)
 			}
 		}()
 	}
@@ -143,4 +144,36 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// logLimiter bounds the warnings about failed connections, so that a
+// client probing the listener cannot flood the log. Each minute it logs
+// up to perMinute lines, then one line with the number it suppressed.
+type logLimiter struct {
+	perMinute int
+
+	mu         sync.Mutex
+	start      time.Time
+	count      int
+	suppressed int
+}
+
+func (l *logLimiter) log(log *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.start) >= time.Minute {
+		if l.suppressed > 0 {
+			log.Warn("agent: connection warnings suppressed", "count", l.suppressed, "since", l.start)
+		}
+		l.start, l.count, l.suppressed = now, 0, 0
+	}
+	l.count++
+	emit := l.count <= l.perMinute
+	if !emit {
+		l.suppressed++
+	}
+	l.mu.Unlock()
+	if emit {
+		log.Warn(msg, args...)
+	}
 }

@@ -473,3 +473,22 @@ func TestVerifyNonce(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyConcurrent(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	v := &Verifier{}
+	data := signedReport(t, e, nil)
+	opts := emulatedOptions(e)
+	errs := make(chan error, 8)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			_, err := v.Verify(context.Background(), attest.Evidence{Data: data}, opts)
+			errs <- err
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Verify: %v", err)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func newEmulateDCAPCmd(tee string) *cobra.Command {
 		out          string
 	)
 	name := strings.ToUpper(tee)
-	measurementName, measurementSize, versions := "MRENCLAVE", 32, "3 or 4"
+	measurementName, measurementSize, versions := "MRENCLAVE", 32, "3, 4 or 5"
 	if tee == "tdx" {
 		measurementName, measurementSize, versions = "MRTD", 48, "4 or 5 (TDX 1.5 body)"
 	}

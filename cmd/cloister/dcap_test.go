@@ -11,7 +11,7 @@ func TestEmulateDCAPThenVerify(t *testing.T) {
 	for _, tc := range []struct {
 		tee     string
 		version string
-	}{{"sgx", "3"}, {"sgx", "4"}, {"tdx", "4"}, {"tdx", "5"}} {
+	}{{"sgx", "3"}, {"sgx", "4"}, {"sgx", "5"}, {"tdx", "4"}, {"tdx", "5"}} {
 		t.Run(tc.tee+"-v"+tc.version, func(t *testing.T) {
 			dir := t.TempDir()
 			out, err := runCloister(t, "emulate", tc.tee, "--report-data", "c0ffee", "--quote-version", tc.version, "--out", dir)

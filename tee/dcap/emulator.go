@@ -30,9 +30,9 @@ type EmulatorOptions struct {
 	// Measurement is MRENCLAVE (32 bytes) or MRTD (48 bytes). The default
 	// is a hash of "cloister emulated SGX enclave" or "... TDX guest".
 	Measurement []byte
-	// QuoteVersion is 4 (default) for both TEEs, 3 for SGX only, or 5 for
-	// TDX only, which carries a TDX 1.5 TD report body and a TDX module
-	// of major version 1.
+	// QuoteVersion is 4 (default), 3 for SGX only, or 5, which has a body
+	// descriptor. A TDX quote of version 5 carries a TDX 1.5 TD report body
+	// and a TDX module of major version 1.
 	QuoteVersion int
 }
 
@@ -80,10 +80,10 @@ func (o *EmulatorOptions) normalize() error {
 	switch {
 	case o.QuoteVersion == 0:
 		o.QuoteVersion = 4
-	case o.QuoteVersion == 4:
-	case o.QuoteVersion == 3 && o.TEE == "sgx", o.QuoteVersion == 5 && o.TEE == "tdx":
+	case o.QuoteVersion == 4, o.QuoteVersion == 5:
+	case o.QuoteVersion == 3 && o.TEE == "sgx":
 	default:
-		return fmt.Errorf("dcap emulator: quote version %d is not available for %s: use 4, or 3 for sgx, or 5 for tdx", o.QuoteVersion, o.TEE)
+		return fmt.Errorf("dcap emulator: quote version %d is not available for %s: use 4 or 5, or 3 for sgx", o.QuoteVersion, o.TEE)
 	}
 	size := 32
 	if o.TEE == "tdx" {
@@ -282,7 +282,11 @@ func (e *Emulator) quote(reportData [64]byte) ([]byte, error) {
 
 	body := e.body(reportData)
 	if v == 5 {
-		signed = binary.LittleEndian.AppendUint16(signed, bodyTypeTDX15)
+		bodyType := uint16(bodyTypeTDX15)
+		if e.opts.TEE == "sgx" {
+			bodyType = bodyTypeSGX
+		}
+		signed = binary.LittleEndian.AppendUint16(signed, bodyType)
 		signed = binary.LittleEndian.AppendUint32(signed, uint32(len(body)))
 	}
 	signed = append(signed, body...)
@@ -342,7 +346,7 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 	}
 
 	size := tdReport10Size
-	if e.opts.QuoteVersion == 5 {
+	if e.opts.QuoteVersion == 5 && e.opts.TEE == "tdx" {
 		size = tdReport15Size
 	}
 	b := make([]byte, size)

@@ -35,7 +35,7 @@ func TestEmulatorQuotes(t *testing.T) {
 		version int
 		debug   bool
 	}{
-		{"sgx", 3, false}, {"sgx", 4, false}, {"sgx", 4, true},
+		{"sgx", 3, false}, {"sgx", 4, false}, {"sgx", 5, false}, {"sgx", 4, true},
 		{"tdx", 4, false}, {"tdx", 5, false}, {"tdx", 4, true},
 	} {
 		name := tc.tee + "-v" + string(rune('0'+tc.version))

@@ -293,3 +293,11 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+var (
+	_ attest.Verifier  = (*Verifier)(nil)
+	_ attest.Inspector = (*Verifier)(nil)
+	_ attest.Attester  = (*Emulator)(nil)
+	_ attest.Attester  = (*TDXAttester)(nil)
+	_ attest.Attester  = (*SGXAttester)(nil)
+)

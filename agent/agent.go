@@ -91,6 +91,9 @@ type Config struct {
 	// RequireChallenge makes the proxy close connections that skip the
 	// freshness challenge.
 	RequireChallenge bool
+	// Clients, when set, requires every client to present its own RA-TLS
+	// certificate (role client) and verifies it (mutual mode).
+	Clients *ratls.Verifier
 	// Workload is the supervised command; its Env is extended with the
 	// secrets.
 	Workload Supervisor
@@ -174,7 +177,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		if err != nil {
 			return err
 		}
-		p := &Proxy{TLS: ratls.ServerConfig(certs, nil, "http/1.1"), Attester: c.Attester,
+		p := &Proxy{TLS: ratls.ServerConfig(certs, c.Clients, "http/1.1"), Attester: c.Attester,
 			Upstream: c.Upstream, RequireChallenge: c.RequireChallenge, Log: log}
 		log.Info("agent: serving RA-TLS", "listen", c.Listener.Addr().String(), "upstream", c.Upstream, "attester", c.Attester.Name())
 		go func() { proxyErr <- p.Serve(ctx, c.Listener) }()

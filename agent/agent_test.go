@@ -98,7 +98,12 @@ func clientVerifier(t *testing.T, e *snp.Emulator, ao appraise.Options) *ratls.V
 
 func httpGet(t *testing.T, addr string, v *ratls.Verifier) (string, error) {
 	t.Helper()
-	cfg := ratls.ClientConfig(v, nil, true, "http/1.1")
+	return httpGetAs(t, addr, v, nil)
+}
+
+func httpGetAs(t *testing.T, addr string, v *ratls.Verifier, own *ratls.CertSource) (string, error) {
+	t.Helper()
+	cfg := ratls.ClientConfig(v, own, true, "http/1.1")
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialTLSContext: func(ctx context.Context, network, a string) (net.Conn, error) {
@@ -129,6 +134,11 @@ func startAgent(t *testing.T, e *snp.Emulator, extraEnv []string, policy Restart
 
 func startAgentWith(t *testing.T, e *snp.Emulator, source SecretSource, extraEnv []string, policy RestartPolicy) *agentRun {
 	t.Helper()
+	return startAgentConfig(t, e, source, extraEnv, policy, nil)
+}
+
+func startAgentConfig(t *testing.T, e *snp.Emulator, source SecretSource, extraEnv []string, policy RestartPolicy, clients *ratls.Verifier) *agentRun {
+	t.Helper()
 	requireTmpfs(t)
 	upstream := freeLoopbackAddr(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,7 +158,7 @@ func startAgentWith(t *testing.T, e *snp.Emulator, source SecretSource, extraEnv
 				{Path: "default/db/password", File: "db-password"},
 				{Path: "default/api/token", Env: "API_TOKEN"},
 			},
-			Listener: ln, Upstream: upstream,
+			Listener: ln, Upstream: upstream, Clients: clients,
 			Workload: Supervisor{Command: []string{os.Args[0]}, Env: env, Policy: policy, MaxRestarts: 3, Backoff: 10 * time.Millisecond},
 			Ready:    func(dir string) { ready <- dir },
 		})
@@ -312,4 +322,39 @@ func namedEmulator(t *testing.T, name string, opts snp.EmulatorOptions) *snp.Emu
 
 func mustEmulator(t *testing.T) *snp.Emulator {
 	return namedEmulator(t, "good", snp.EmulatorOptions{})
+}
+
+// In mutual mode the agent serves only clients that prove their own TEE.
+func TestAgentMutual(t *testing.T) {
+	server := mustEmulator(t)
+	client := namedEmulator(t, "other", snp.EmulatorOptions{})
+	run := startAgentConfig(t, server, mapSource{"default/db/password": []byte("s3cret"), "default/api/token": []byte("t0ken")},
+		nil, RestartNever, clientVerifier(t, client, appraise.Options{}))
+	own, err := ratls.NewCertSource(context.Background(), client, ratls.IssueOptions{Role: ratls.RoleClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := clientVerifier(t, server, appraise.Options{})
+
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if body, err = httpGetAs(t, run.listen, v, own); err == nil {
+			break
+		}
+	}
+	if err != nil || body != "file=s3cret env=t0ken" {
+		t.Fatalf("attested client: body %q, error %v", body, err)
+	}
+	if _, err := httpGetAs(t, run.listen, v, nil); err == nil {
+		t.Errorf("a client without an RA-TLS certificate was served in mutual mode")
+	}
+	// A server-role certificate from a TEE not trusted for clients is
+	// rejected (the role check itself is tested in package ratls).
+	serverCerts, err := ratls.NewCertSource(context.Background(), server, ratls.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := httpGetAs(t, run.listen, v, serverCerts); err == nil {
+		t.Errorf("a certificate issued for the server role was accepted as a client's")
+	}
 }

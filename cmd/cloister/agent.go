@@ -38,6 +38,10 @@ type agentFlags struct {
 	backoff          time.Duration
 	emulated         bool
 	emulatorDir      string
+	// clients are the verification flags of mutual mode, bound with a
+	// "client-" prefix.
+	verifyClients bool
+	clients       verifyFlags
 }
 
 func newAgentCmd() *cobra.Command {
@@ -81,6 +85,12 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.DurationVar(&f.backoff, "restart-backoff", time.Second, "first delay before a restart, doubled each time up to 30s")
 	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
+	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
+	fl.StringArrayVar(&f.clients.collateralPaths, "client-collateral", nil, "collateral for the clients' evidence; repeatable")
+	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable")
+	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
+	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
+	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex)")
 	return cmd
 }
 
@@ -119,6 +129,16 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		}
 	}
 
+	var clients *ratls.Verifier
+	if f.verifyClients {
+		f.clients.output = "text"
+		vo, ao, err := f.clients.options()
+		if err != nil {
+			return err
+		}
+		clients = ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao})
+	}
+
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
 	if err != nil {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated for development", err)}
@@ -151,7 +171,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	defer stop()
 	err = agent.Run(ctx, agent.Config{
 		Attester: sel.Attester, Source: source, Secrets: secrets, SecretBase: f.secretBase,
-		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge,
+		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge, Clients: clients,
 		Issue:    ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
 		Workload: agent.Supervisor{Command: args, Policy: policy, MaxRestarts: f.maxRestarts, Backoff: f.backoff},
 	})

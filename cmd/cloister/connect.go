@@ -42,6 +42,10 @@ type peerFlags struct {
 	allowUndated    bool
 	policyFile      string
 	referenceValues []string
+	// attest presents this machine's own RA-TLS certificate (mutual mode).
+	attest      bool
+	emulated    bool
+	emulatorDir string
 }
 
 // bind registers the verification flags that apply to a live peer. The
@@ -66,6 +70,32 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
 	fl.StringVar(&f.policyFile, "policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the server's claims must also pass")
 	fl.StringArrayVar(&f.referenceValues, "reference-value", nil, "NAME=VALUE reference value for --policy, such as snp.measurement=HEX; repeatable")
+	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode")
+	fl.BoolVar(&f.emulated, "emulated", false, "with --attest, use the emulated SEV-SNP TEE (development only)")
+	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --attest, directory keeping the emulated TEE's development keys across runs")
+}
+
+// ownCertificates returns the client's own certificate source for
+// --attest, or nil.
+func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, error) {
+	if !f.attest {
+		if f.emulated || f.emulatorDir != "" {
+			return nil, usageError("--emulated and --emulator-dir need --attest")
+		}
+		return nil, nil
+	}
+	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
+	if err != nil {
+		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated for development", err)}
+	}
+	if sel.Emulated {
+		slog.Warn("connect: presenting EMULATED TEE evidence, which proves no hardware", "trust_anchor", sel.RootPath)
+	}
+	certs, err := ratls.NewCertSource(ctx, sel.Attester, ratls.IssueOptions{Role: ratls.RoleClient})
+	if err != nil {
+		return nil, &exitError{code: exitRejected, err: err}
+	}
+	return certs, nil
 }
 
 func (f *peerFlags) verifier() (*ratls.Verifier, error) {
@@ -138,11 +168,15 @@ A rejection prints the reason and the claims that were verified. Exit status:
 			if err != nil {
 				return err
 			}
+			own, err := f.ownCertificates(cmd.Context())
+			if err != nil {
+				return err
+			}
 			switch {
 			case forward != "" && len(args) == 0:
-				return runForward(cmd, forward, v, f.challenge)
+				return runForward(cmd, forward, v, own, f.challenge)
 			case forward == "" && len(args) == 1:
-				return runGet(cmd, args[0], v, f, saveCert)
+				return runGet(cmd, args[0], v, own, f, saveCert)
 			}
 			return usageError("give either a URL or --forward LOCAL:REMOTE")
 		},
@@ -153,13 +187,13 @@ A rejection prints the reason and the claims that were verified. Exit status:
 	return cmd
 }
 
-func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, f peerFlags, saveCert string) error {
+func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.CertSource, f peerFlags, saveCert string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return usageError("invalid URL %q: use https://host:port/path", rawURL)
 	}
 	var peer *ratls.Conn
-	cfg := ratls.ClientConfig(v, nil, f.challenge, "http/1.1")
+	cfg := ratls.ClientConfig(v, own, f.challenge, "http/1.1")
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := ratls.Dial(ctx, network, addr, cfg, v, f.challenge)
@@ -250,7 +284,7 @@ func connectError(cmd *cobra.Command, output string, err error) error {
 	return usageError("%v", err)
 }
 
-func runForward(cmd *cobra.Command, spec string, v *ratls.Verifier, challenge bool) error {
+func runForward(cmd *cobra.Command, spec string, v *ratls.Verifier, own *ratls.CertSource, challenge bool) error {
 	local, remote, err := splitForward(spec)
 	if err != nil {
 		return usageError("%v", err)
@@ -268,7 +302,7 @@ func runForward(cmd *cobra.Command, spec string, v *ratls.Verifier, challenge bo
 		<-ctx.Done()
 		ln.Close()
 	}()
-	cfg := ratls.ClientConfig(v, nil, challenge)
+	cfg := ratls.ClientConfig(v, own, challenge)
 	slog.Info("connect: forwarding", "local", ln.Addr().String(), "remote", remote)
 	for {
 		conn, err := ln.Accept()

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -31,11 +32,13 @@ var (
 	benchEmulator     *snp.Emulator
 )
 
-func emulatorForBench(b *testing.B) *snp.Emulator {
+// emulatorForBench returns an emulated SEV-SNP TEE shared by the tests
+// and benchmarks, because each emulator generates two RSA-4096 keys.
+func emulatorForBench(tb testing.TB) *snp.Emulator {
 	benchEmulatorOnce.Do(func() {
 		e, err := snp.NewEmulator(snp.EmulatorOptions{})
 		if err != nil {
-			b.Fatal(err)
+			panic(fmt.Sprintf("creating the emulated SEV-SNP TEE: %v", err))
 		}
 		benchEmulator = e
 	})

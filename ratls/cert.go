@@ -32,6 +32,22 @@ var formatTags = map[string]uint64{
 	"dcap": TagIntelQuoteGramine,
 }
 
+// quoteFormats are the verifier names of Intel SGX and TDX quotes, the
+// evidence of the Intel tags and of the Gramine legacy and Open Enclave
+// layouts.
+var quoteFormats = map[string]bool{"dcap": true, "sgx": true, "tdx": true}
+
+// formatMatchesTag reports whether evidence of the detected format may
+// travel under the CBOR tag, so that a tag naming one TEE cannot carry
+// another TEE's evidence.
+func formatMatchesTag(format string, tag uint64) bool {
+	if tag == TagIntelQuoteGramine || tag == TagIntelQuote {
+		return quoteFormats[format]
+	}
+	t, ok := formatTags[format]
+	return ok && t == tag
+}
+
 // tagForFormat returns the CBOR tag for an attester's evidence format.
 func tagForFormat(format string) (uint64, error) {
 	if tag, ok := formatTags[format]; ok {

@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 )
 
 var acceptEmulated = VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}}
@@ -636,5 +639,69 @@ func TestParseCertEvidenceRejectsTwoExtensions(t *testing.T) {
 	double := selfSign(t, key, exts)
 	if _, err := ParseCertEvidence(double); !errors.Is(err, attest.ErrMalformed) {
 		t.Errorf("error %v, want ErrMalformed for two evidence extensions", err)
+	}
+}
+
+func TestFormatMatchesTag(t *testing.T) {
+	tests := []struct {
+		format string
+		tag    uint64
+		want   bool
+	}{
+		{"snp", TagSNPReport, true},
+		{"dcap", TagIntelQuoteGramine, true},
+		{"tdx", TagIntelQuote, true},
+		{"snp", TagIntelQuoteGramine, false},
+		{"dcap", TagSNPReport, false},
+		{"nitro", TagSNPReport, false},
+	}
+	for _, tt := range tests {
+		if got := formatMatchesTag(tt.format, tt.tag); got != tt.want {
+			t.Errorf("formatMatchesTag(%q, %#x) = %v, want %v", tt.format, tt.tag, got, tt.want)
+		}
+	}
+}
+
+// With the emulated SEV-SNP TEE: the certificate verifies against the
+// development root, and the same SNP report relabelled with the Intel
+// quote tag is rejected.
+func TestEmulatedSNPCertificate(t *testing.T) {
+	e := emulatorForBench(t)
+	cert := issue(t, e, IssueOptions{})
+	anchors := &collateral.Set{}
+	anchors.AddBytes("emulator root", e.Root().Raw)
+	opts := attest.Options{TrustAnchors: anchors}
+
+	claims, _, err := VerifyCertificate(context.Background(), cert.Leaf, opts)
+	if err != nil {
+		t.Fatalf("VerifyCertificate: %v", err)
+	}
+	if claims.TEE != attest.TEESNP || !claims.Emulated {
+		t.Errorf("claims TEE %s emulated %v, want emulated snp", claims.TEE, claims.Emulated)
+	}
+	if got := claims.Attributes[AttrFormat]; got != "snp" {
+		t.Errorf("evidence format %v, want snp", got)
+	}
+
+	var exts []pkix.Extension
+	for _, ext := range cert.Leaf.Extensions {
+		if ext.Id.Equal(OIDTaggedEvidence) || ext.Id.Equal(OIDEndorsementManifest) {
+			var tagged cbor.RawTag
+			if err := decMode.Unmarshal(ext.Value, &tagged); err != nil {
+				t.Fatal(err)
+			}
+			tagged.Number = TagIntelQuoteGramine
+			value, err := tagged.MarshalCBOR()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ext.Value = value
+		}
+		exts = append(exts, ext)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	relabelled := selfSign(t, key, exts)
+	if _, _, err := VerifyCertificate(context.Background(), relabelled, opts); !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "does not name snp") {
+		t.Errorf("error %v, want a tag mismatch", err)
 	}
 }

@@ -114,7 +114,11 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 		return nil, nil, err
 	}
 
-	inner := attest.Evidence{Data: ce.Evidence, Aux: ce.Aux}
+	format, err := detectInner(ce)
+	if err != nil {
+		return nil, ce, err
+	}
+	inner := attest.Evidence{Format: format, Data: ce.Evidence, Aux: ce.Aux}
 	innerOpts := opts
 	innerOpts.Nonce = nil // the nonce, if any, belongs to the certificate's claims
 	claims, verr := attest.Verify(ctx, inner, innerOpts)
@@ -124,9 +128,7 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 		}
 		return nil, ce, verr
 	}
-	if v, err := attest.Detect(ce.Evidence); err == nil {
-		claims.SetAttribute(AttrFormat, v.Name())
-	}
+	claims.SetAttribute(AttrFormat, format)
 
 	sum := sha256.Sum256(cert.Raw)
 	claims.SetAttribute(AttrLayout, string(ce.Layout))
@@ -138,6 +140,24 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 	errs = append(errs, checkValidity(cert, ce, claims, opts.Time()))
 	errs = append(errs, checkCertNonce(ce, claims, opts.Nonce))
 	return claims, ce, firstError(errs)
+}
+
+// detectInner detects the format of the certificate's evidence and checks
+// that it is the format its layout or CBOR tag names.
+func detectInner(ce *CertEvidence) (string, error) {
+	v, err := attest.Detect(ce.Evidence)
+	if err != nil {
+		return "", err
+	}
+	format := v.Name()
+	switch {
+	case ce.Layout == LayoutTaggedEvidence && !formatMatchesTag(format, ce.Tag):
+		return "", attest.Errorf(attest.ErrMalformed, "tagged evidence tag", "CBOR tag %#x does not name %s evidence", ce.Tag, format).
+			WithFix("the certificate's issuer labelled its evidence wrongly; do not trust it")
+	case ce.Layout != LayoutTaggedEvidence && !quoteFormats[format]:
+		return "", attest.Errorf(attest.ErrMalformed, string(ce.Layout), "the extension must carry an SGX quote, not %s evidence", format)
+	}
+	return format, nil
 }
 
 func firstError(errs []error) error {

@@ -22,7 +22,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		wantTCBID, wantQEID = "TDX", "TD_QE"
 	}
 
-	info, err := v.selectTCBInfo(c, set, wantTCBID, chain.ext)
+	info, err := v.selectTCBInfo(c, set, wantTCBID, chain.ext, at)
 	if err != nil {
 		c.Fail(checkTCBInfo, err.Error())
 		return []error{err}
@@ -46,7 +46,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		return append(errs, err)
 	}
 
-	id, err := v.selectIdentity(c, set, wantQEID)
+	id, err := v.selectIdentity(c, set, wantQEID, at)
 	switch {
 	case err != nil:
 		c.Fail(checkQEIdentity, err.Error())
@@ -77,10 +77,25 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	return errs
 }
 
-// selectTCBInfo returns the TCB Info of the collateral with the wanted id.
-// TCB Info for another FMSPC or PCE ID is an error naming both values.
-func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions) (*parsedTCBInfo, error) {
-	var other *parsedTCBInfo
+// fresher reports whether an item valid from issued to next is a better
+// choice at at than the best so far. An item valid at at beats one that is
+// not, and otherwise the later issued wins, so that a directory holding
+// several versions of the collateral verifies with the current one.
+func fresher(issued, next, bestIssued, bestNext, at time.Time) bool {
+	valid := !at.Before(issued) && !at.After(next)
+	bestValid := !at.Before(bestIssued) && !at.After(bestNext)
+	if valid != bestValid {
+		return valid
+	}
+	return issued.After(bestIssued)
+}
+
+// selectTCBInfo returns the freshest TCB Info of the collateral with the
+// wanted id for the platform's FMSPC and PCE ID. TCB Info for another FMSPC
+// or PCE ID only is an error naming both values.
+func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions, at time.Time) (*parsedTCBInfo, error) {
+	var other, best *parsedTCBInfo
+	var bestItem *collateral.Item
 	for _, it := range set.OfKind(collateral.KindTCBInfo) {
 		p, ok := v.tcbInfos.get(it.SHA256)
 		if !ok {
@@ -102,12 +117,18 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 		if err != nil {
 			return nil, attest.Malformed("tcbInfo.pceId", fmt.Sprintf("%q is not hexadecimal", p.info.PCEID), err)
 		}
-		if string(fmspc) == string(ext.FMSPC) && string(pceID) == string(ext.PCEID) {
-			c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindTCBInfo), Name: wantID + " " + strings.ToLower(p.info.FMSPC),
-				SHA256: it.SHA256[:], IssuedAt: p.info.IssueDate.UTC(), NextUpdate: p.info.NextUpdate.UTC()})
-			return p, nil
+		if string(fmspc) != string(ext.FMSPC) || string(pceID) != string(ext.PCEID) {
+			other = p
+			continue
 		}
-		other = p
+		if best == nil || fresher(p.info.IssueDate, p.info.NextUpdate, best.info.IssueDate, best.info.NextUpdate, at) {
+			best, bestItem = p, it
+		}
+	}
+	if best != nil {
+		c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindTCBInfo), Name: wantID + " " + strings.ToLower(best.info.FMSPC),
+			SHA256: bestItem.SHA256[:], IssuedAt: best.info.IssueDate.UTC(), NextUpdate: best.info.NextUpdate.UTC()})
+		return best, nil
 	}
 	if other != nil {
 		field, value, expected := "tcbInfo.fmspc", strings.ToLower(other.info.FMSPC), hex.EncodeToString(ext.FMSPC)
@@ -122,9 +143,11 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 	return nil, nil
 }
 
-// selectIdentity returns the QE Identity of the collateral with the
-// wanted id ("QE" or "TD_QE").
-func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID string) (*parsedIdentity, error) {
+// selectIdentity returns the freshest QE Identity of the collateral with
+// the wanted id ("QE" or "TD_QE").
+func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID string, at time.Time) (*parsedIdentity, error) {
+	var best *parsedIdentity
+	var bestItem *collateral.Item
 	for _, it := range set.OfKind(collateral.KindQEIdentity) {
 		p, ok := v.identities.get(it.SHA256)
 		if !ok {
@@ -135,13 +158,19 @@ func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID 
 			p = &parsedIdentity{id: id, doc: doc}
 			v.identities.set(it.SHA256, p)
 		}
-		if p.id.ID == wantID {
-			c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindQEIdentity), Name: wantID,
-				SHA256: it.SHA256[:], IssuedAt: p.id.IssueDate.UTC(), NextUpdate: p.id.NextUpdate.UTC()})
-			return p, nil
+		if p.id.ID != wantID {
+			continue
+		}
+		if best == nil || fresher(p.id.IssueDate, p.id.NextUpdate, best.id.IssueDate, best.id.NextUpdate, at) {
+			best, bestItem = p, it
 		}
 	}
-	return nil, nil
+	if best == nil {
+		return nil, nil
+	}
+	c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindQEIdentity), Name: wantID,
+		SHA256: bestItem.SHA256[:], IssuedAt: best.id.IssueDate.UTC(), NextUpdate: best.id.NextUpdate.UTC()})
+	return best, nil
 }
 
 // checkDocument verifies a TCB Info or QE Identity's signature and signing

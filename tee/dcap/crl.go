@@ -30,25 +30,31 @@ type crlKey struct {
 	issuer *x509.Certificate
 }
 
-// findCRL returns the CRL of set issued by issuer and signed by its key,
-// or nil when the set holds none. A CRL that names the issuer but fails the
-// signature check is an error, because it shows altered collateral.
-func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate) (*collateral.Item, error) {
+// findCRL returns the freshest CRL of set issued by issuer and signed by
+// its key, or nil when the set has none. A CRL that names the issuer but
+// fails the signature check is an error when no other CRL of the issuer
+// verifies, because it shows altered collateral.
+func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate, at time.Time) (*collateral.Item, error) {
 	var badSig error
+	var best *collateral.Item
 	for _, it := range set.OfKind(collateral.KindCRL) {
 		if !bytes.Equal(it.CRL.RawIssuer, issuer.RawSubject) {
 			continue
 		}
 		key := crlKey{item: it, issuer: issuer}
-		if _, ok := v.crls.get(key); ok {
-			return it, nil
+		if _, ok := v.crls.get(key); !ok {
+			if err := it.CRL.CheckSignatureFrom(issuer); err != nil {
+				badSig = err
+				continue
+			}
+			v.crls.set(key, struct{}{})
 		}
-		if err := it.CRL.CheckSignatureFrom(issuer); err != nil {
-			badSig = err
-			continue
+		if best == nil || fresher(it.CRL.ThisUpdate, it.CRL.NextUpdate, best.CRL.ThisUpdate, best.CRL.NextUpdate, at) {
+			best = it
 		}
-		v.crls.set(key, struct{}{})
-		return it, nil
+	}
+	if best != nil {
+		return best, nil
 	}
 	if badSig != nil {
 		return nil, &attest.Error{Kind: attest.ErrSignature, Field: "CRL", Err: badSig,
@@ -86,7 +92,7 @@ func revoked(crl *x509.RevocationList, serial *big.Int) bool {
 // subjects is revoked. A missing CRL is recorded as a required check that
 // did not run.
 func (v *Verifier) checkCRL(c *attest.Claims, set *collateral.Set, check, name string, issuer *x509.Certificate, subjects []*x509.Certificate, at time.Time) error {
-	it, err := v.findCRL(set, issuer)
+	it, err := v.findCRL(set, issuer, at)
 	if err != nil {
 		c.Fail(check, err.Error())
 		return err

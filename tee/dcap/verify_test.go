@@ -407,3 +407,40 @@ func TestMissingTCBSigningCertificate(t *testing.T) {
 		t.Errorf("error %q does not name the TCB signing certificate", err)
 	}
 }
+
+// TestFreshestCollateralChosen puts older collateral beside the current
+// one, as a directory that collects several downloads does. Verification
+// must use the current items: the expired TCB Info is ignored, and the
+// newer CRL that revokes the PCK certificate wins over an older one that
+// does not.
+func TestFreshestCollateralChosen(t *testing.T) {
+	f := newFixture(t, "sgx")
+	old, err := f.e.CollateralFiles(f.now.AddDate(0, 0, -40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files["old_tcb_info.json"] = old["tcb_info.json"]
+	f.files["old_qe_identity.json"] = old["qe_identity.json"]
+	if _, err := f.verify(t); err != nil {
+		t.Fatalf("with expired TCB Info and QE Identity beside current ones: %v", err)
+	}
+
+	older, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: f.now.Add(-2 * time.Hour), NextUpdate: f.now.Add(time.Hour),
+	}, f.e.pckCA, f.e.pckCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(2), ThisUpdate: f.now.Add(-time.Hour), NextUpdate: f.now.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: f.e.pck.SerialNumber, RevocationTime: f.now.Add(-time.Hour)}},
+	}, f.e.pckCA, f.e.pckCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files["pck_crl.der"] = older
+	f.files["pck_crl_newer.der"] = newer
+	if _, err := f.verify(t); !errors.Is(err, attest.ErrRevoked) {
+		t.Fatalf("error %v, expected the newer CRL's revocation", err)
+	}
+}

@@ -51,6 +51,10 @@ type Client struct {
 	// header, as the confidential-data-hub does, instead of the session
 	// cookie.
 	Bearer bool
+	// InitData, when set, is sent with the attestation. The server checks
+	// its digest against the TEE's launch-time field (SEV-SNP HOST_DATA,
+	// TDX MRCONFIGID), which the host set when it launched the TEE.
+	InitData *InitData
 
 	once sync.Once
 	http *http.Client
@@ -133,6 +137,7 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 		return "", err
 	}
 	att := Attestation{
+		InitData:    c.InitData,
 		RuntimeData: RuntimeData{Nonce: ch.Nonce, TEEPubKey: pub},
 		TEEEvidence: TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: ""},
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha512"
 	"database/sql"
 	"encoding/hex"
 	"io"
@@ -111,6 +112,15 @@ var (
 	emulatorsErr  error
 )
 
+// testInitData is an init-data document whose SHA-384, cut to 32 bytes,
+// the "initdata" emulator carries as HOST_DATA.
+const testInitData = `version = "0.1.0"
+algorithm = "sha384"
+
+[data]
+"policy.rego" = "package agent_policy"
+`
+
 // otherMeasurement is the launch measurement of the "unknown" emulator,
 // which no reference value lists.
 var otherMeasurement = make([]byte, 48)
@@ -122,10 +132,12 @@ func testEmulators(t testing.TB) map[string]*snp.Emulator {
 			otherMeasurement[i] = 0x5a
 		}
 		emulators = map[string]*snp.Emulator{}
+		initDigest := sha512.Sum384([]byte(testInitData))
 		for name, opts := range map[string]snp.EmulatorOptions{
-			"good":    {},
-			"debug":   {Debug: true},
-			"unknown": {Measurement: otherMeasurement},
+			"good":     {},
+			"debug":    {Debug: true},
+			"unknown":  {Measurement: otherMeasurement},
+			"initdata": {HostData: initDigest[:32]},
 		} {
 			e, err := snp.NewEmulator(opts)
 			if err != nil {

@@ -176,3 +176,17 @@ func loadSampleFlow(t *testing.T) sampleFlow {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// unverifiedClaims returns a token's claims without checking the signature.
+func unverifiedClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}

@@ -101,7 +101,7 @@ func TestRejectsBadParameters(t *testing.T) {
 	srv := httptest.NewServer(h.Mux())
 	defer srv.Close()
 	cases := map[string]int{
-		"/sgx/certification/v4/tcb?fmspc=zz":          http.StatusBadRequest,
+		"/sgx/certification/v4/tcb?fmspc=zz":           http.StatusBadRequest,
 		"/sgx/certification/v4/tcb?fmspc=00906ED50000": http.StatusNotFound,
 		"/sgx/certification/v4/pckcrl?ca=other":        http.StatusBadRequest,
 		"/sgx/certification/v4/pckcrl?ca=processor":    http.StatusNotFound,

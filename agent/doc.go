@@ -1,0 +1,22 @@
+// Package agent runs inside a TEE in front of an unmodified workload, so
+// that an existing application becomes confidential without code changes:
+//
+//  1. OpenAttester picks the evidence source: the first hardware attester
+//     that a TEE package registered and that is present (configfs-tsm,
+//     /dev/sev-guest, /dev/tdx_guest, /dev/nsm, /dev/tpmrm0), or the
+//     emulated SEV-SNP TEE when the caller asks for it.
+//  2. Run fetches the secrets from a key broker (a SecretSource, such as
+//     kbs.Client, which attests with the same attester) and writes them
+//     into a private directory on a tmpfs (SecretDir: mode 0700, files
+//     0600) or into the workload's environment.
+//  3. A Supervisor starts the workload command and restarts it by policy
+//     (never, on-failure, always) with exponential backoff and a bound on
+//     restarts.
+//  4. A Proxy accepts RA-TLS connections whose certificate carries this
+//     TEE's evidence (package ratls), serves the freshness challenge and
+//     forwards the plaintext to the workload on a loopback address.
+//
+// When the workload exits for good or the agent is stopped, Run overwrites
+// every file in the secret directory with zeros, removes it, and clears
+// the secrets it holds in memory.
+package agent

@@ -1,20 +1,24 @@
 // Package ratls implements attested TLS (RA-TLS) for Go's crypto/tls: a
 // TEE presents a self-signed certificate whose evidence binds the
 // certificate's public key, and the peer verifies that evidence with the
-// registered verifiers (attest.Verify) and an appraisal before it sends
-// anything.
+// registered verifiers (attest.Verify), an appraisal and optionally a
+// policy callback (for the Rego engine) before it sends anything.
 //
 // # Certificate format
 //
 // The evidence travels in the TCG DICE "tagged evidence" extension (OID
-// 2.23.133.5.4.9), as Gramine writes it: the extension value is
-// tag(N)([evidence: bstr, claims: bstr]) in CBOR, where N names the
-// format (60000 for an SGX or TDX quote, as Gramine uses it; 0x1a7504
-// for an SEV-SNP report, as rats-tls uses it) and claims is a serialized
-// CBOR map with text keys. Auxiliary data such as the SEV-SNP certificate
-// table is produced together with the evidence, so it cannot be hashed
-// into the report data; it travels in the TCG DICE endorsement extension
-// (OID 2.23.133.5.4.2) as tag(N)(aux: bstr).
+// 2.23.133.5.4.9) in the layout Gramine writes. The extension value is the
+// CBOR item tag(N)([evidence: bstr, claims: bstr]), and claims is a
+// serialized CBOR map with text keys. The tag N names the format: 60000
+// for an SGX or TDX quote, as Gramine uses it, and 0x1a7504 for an SEV-SNP
+// report, as rats-tls uses it (0x1a7501, rats-tls' Intel quote tag, is
+// read too). A verifier detects the evidence format from its content and
+// rejects a tag that names another format.
+//
+// Auxiliary data such as the SEV-SNP certificate table is produced
+// together with the evidence, so it cannot be hashed into the report
+// data. It travels in the TCG DICE endorsement extension (OID
+// 2.23.133.5.4.2) as tag(N)(aux: bstr).
 //
 // On read, two older layouts are accepted as well: Gramine's legacy
 // extension holding a raw SGX quote (its OID bytes decode as

@@ -42,7 +42,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	}
 	eval, err := EvaluatePlatform(info.info, chain.ext, q.TD)
 	if err != nil {
-		c.Fail(checkTDXModule, err.Error())
+		c.Fail(checkTCBEvaluation, err.Error())
 		return append(errs, err)
 	}
 
@@ -62,11 +62,11 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		}
 		status, level, err := MatchQEIdentity(id.id, q.QE)
 		if err != nil {
-			c.Fail("qe-identity-match", err.Error())
+			c.Fail(checkQEIdentityMatch, err.Error())
 			errs = append(errs, err)
 			break
 		}
-		c.Pass("qe-identity-match")
+		c.Pass(checkQEIdentityMatch)
 		eval.QEStatus = status
 		eval.Status = converge(eval.Status, status)
 		if level != nil {

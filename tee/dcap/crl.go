@@ -10,20 +10,6 @@ import (
 	"github.com/cloister-dev/cloister/collateral"
 )
 
-// Check names recorded in Claims.Checks.
-const (
-	checkPCKChain      = "pck-chain"
-	checkQEReportSig   = "qe-report-signature"
-	checkQEReportData  = "qe-report-data"
-	checkQuoteSig      = "quote-signature"
-	checkPCKCRL        = "pck-crl"
-	checkRootCRL       = "root-ca-crl"
-	checkTCBInfo       = "tcb-info"
-	checkQEIdentity    = "qe-identity"
-	checkTDXModule     = "tdx-module"
-	checkTCBSigningKey = "tcb-signing-chain"
-)
-
 // crlKey names a CRL item and the issuer whose key verified it.
 type crlKey struct {
 	item   *collateral.Item

@@ -19,6 +19,20 @@ import (
 
 func init() { attest.Register(NewVerifier()) }
 
+// Check names recorded in Claims.Checks.
+const (
+	checkPCKChain        = "pck-chain"
+	checkQEReportSig     = "qe-report-signature"
+	checkQEReportData    = "qe-report-data"
+	checkQuoteSig        = "quote-signature"
+	checkPCKCRL          = "pck-crl"
+	checkRootCRL         = "root-ca-crl"
+	checkTCBInfo         = "tcb-info"
+	checkQEIdentity      = "qe-identity"
+	checkTCBEvaluation   = "tcb-evaluation"
+	checkQEIdentityMatch = "qe-identity-match"
+)
+
 // Verifier verifies DCAP quotes. Its zero value is not usable; call
 // NewVerifier. It is safe for concurrent use.
 type Verifier struct {

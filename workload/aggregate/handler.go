@@ -1,0 +1,186 @@
+package aggregate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// The HTTP API, served over RA-TLS (see Serve):
+//
+//	GET  /v1/status                 {"round", "contributors", "config"}
+//	POST /v1/rounds/{n}/updates     body {"update": [float64...]}
+//	POST /v1/rounds/{n}/close       the Result, or 409 with too few parties
+//	GET  /v1/rounds/{n}/aggregate   the Result of a closed round
+//
+// Errors are JSON objects {"error": message}.
+
+// UpdateRequest is the body of POST /v1/rounds/{n}/updates.
+type UpdateRequest struct {
+	Update []float64 `json:"update"`
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Round        uint64 `json:"round"`
+	Contributors int    `json:"contributors"`
+	Config       Config `json:"config"`
+	// ConfigDigest is the hex SHA-256 that HOST_DATA carries.
+	ConfigDigest string `json:"config_digest"`
+}
+
+// Handler serves the aggregation API for agg.
+type Handler struct {
+	agg *Aggregator
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewHandler returns the API handler of agg; log nil means slog.Default().
+func NewHandler(agg *Aggregator, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &Handler{agg: agg, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /v1/status", h.status)
+	h.mux.HandleFunc("POST /v1/rounds/{round}/updates", h.submit)
+	h.mux.HandleFunc("POST /v1/rounds/{round}/close", h.close)
+	h.mux.HandleFunc("GET /v1/rounds/{round}/aggregate", h.result)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	round, n := h.agg.Status()
+	digest := h.agg.Config().Digest()
+	writeJSON(w, http.StatusOK, Status{Round: round, Contributors: n, Config: h.agg.Config(),
+		ConfigDigest: fmt.Sprintf("%x", digest)})
+}
+
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
+	party, round, ok := h.request(w, r)
+	if !ok {
+		return
+	}
+	// About 25 bytes per JSON number plus the envelope.
+	limit := int64(h.agg.Config().Dimension)*32 + 1024
+	// NOTE: net/http's read buffers still hold the update's JSON text
+	// until they are reused; only the decoded vector is zeroed.
+	var req UpdateRequest
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(&req)
+	if err != nil {
+		clear(req.Update)
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]}", err))
+		return
+	}
+	if err := h.agg.Submit(round, party, req.Update); err != nil {
+		h.log.Info("aggregate: update rejected", "party", party, "round", round, "error", err)
+		writeError(w, statusOf(err), err)
+		return
+	}
+	_, n := h.agg.Status()
+	h.log.Info("aggregate: update accepted", "party", party, "round", round)
+	writeJSON(w, http.StatusAccepted, map[string]any{"round": round, "contributors": n})
+}
+
+func (h *Handler) close(w http.ResponseWriter, r *http.Request) {
+	party, round, ok := h.request(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.agg.Close(round)
+	if err != nil {
+		h.log.Info("aggregate: close rejected", "party", party, "round", round, "error", err)
+		writeError(w, statusOf(err), err)
+		return
+	}
+	h.log.Info("aggregate: round closed", "party", party, "round", round, "contributors", res.Contributors)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *Handler) result(w http.ResponseWriter, r *http.Request) {
+	_, round, ok := h.request(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.agg.Result(round)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// request identifies the party and parses the round number. Only
+// accepted parties may close rounds and read aggregates, as they may
+// submit.
+func (h *Handler) request(w http.ResponseWriter, r *http.Request) (party string, round uint64, ok bool) {
+	party, err := PartyID(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, err)
+		return "", 0, false
+	}
+	if ps := h.agg.parties; ps != nil && !ps[party] {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s", ErrUnknownParty, party))
+		return "", 0, false
+	}
+	round, err = strconv.ParseUint(r.PathValue("round"), 10, 64)
+	if r.PathValue("round") != "" && (err != nil || round == 0) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid round %q: use a positive integer", r.PathValue("round")))
+		return "", 0, false
+	}
+	return party, round, true
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownParty):
+		return http.StatusForbidden
+	case errors.Is(err, ErrInvalidUpdate):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrRoundNotClosed):
+		return http.StatusNotFound
+	case errors.Is(err, ErrWrongRound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrTooFewClients):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// readError decodes an error response body into an error.
+func readError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	return &APIError{Status: resp.StatusCode, Message: string(body)}
+}
+
+// APIError is an error response of the workload.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("aggregate: workload responded %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}

@@ -1,0 +1,160 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Errors of Aggregator. Each is wrapped with the values involved.
+var (
+	ErrWrongRound     = errors.New("round is not open")
+	ErrDuplicate      = errors.New("party already submitted an update in this round")
+	ErrTooFewClients  = errors.New("too few parties contributed to the round")
+	ErrInvalidUpdate  = errors.New("invalid update")
+	ErrUnknownParty   = errors.New("party is not in the configuration's party list")
+	ErrRoundNotClosed = errors.New("round has no released aggregate")
+)
+
+// keptResults is how many closed rounds' means Result still returns.
+const keptResults = 64
+
+// Result is the released aggregate of a closed round.
+type Result struct {
+	Round        uint64    `json:"round"`
+	Contributors int       `json:"contributors"`
+	Mean         []float64 `json:"mean"`
+}
+
+// Aggregator holds the open round's running sum and the means of closed
+// rounds. It keeps no update after Submit returns. It is safe for
+// concurrent use.
+type Aggregator struct {
+	cfg     Config
+	parties map[string]bool
+
+	mu      sync.Mutex
+	round   uint64
+	sum     []float64
+	seen    map[string]bool
+	results map[uint64]*Result
+}
+
+// New returns an Aggregator with round 1 open.
+func New(cfg Config) (*Aggregator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Aggregator{cfg: cfg, round: 1, sum: make([]float64, cfg.Dimension),
+		seen: map[string]bool{}, results: map[uint64]*Result{}}
+	if len(cfg.Parties) > 0 {
+		a.parties = map[string]bool{}
+		for _, p := range cfg.Parties {
+			a.parties[p] = true
+		}
+	}
+	return a, nil
+}
+
+// Config returns the configuration the aggregator enforces.
+func (a *Aggregator) Config() Config { return a.cfg }
+
+// Status returns the open round's number and its number of contributors.
+func (a *Aggregator) Status() (round uint64, contributors int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.round, len(a.seen)
+}
+
+// Submit adds party's update to round, which must be the open round. The
+// update is clipped, added to the sum and then overwritten with zeros,
+// also when it is rejected, so the caller must not reuse it.
+func (a *Aggregator) Submit(round uint64, party string, update []float64) error {
+	defer clear(update)
+
+	if a.parties != nil && !a.parties[party] {
+		return fmt.Errorf("%w: %s", ErrUnknownParty, party)
+	}
+	if len(update) != a.cfg.Dimension {
+		return fmt.Errorf("%w: length %d, the configuration's dimension is %d", ErrInvalidUpdate, len(update), a.cfg.Dimension)
+	}
+	norm, err := l2Norm(update)
+	if err != nil {
+		return err
+	}
+	scale := 1.0
+	if a.cfg.ClipNorm > 0 && norm > a.cfg.ClipNorm {
+		scale = a.cfg.ClipNorm / norm
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if round != a.round {
+		return fmt.Errorf("%w: round %d was requested, the open round is %d", ErrWrongRound, round, a.round)
+	}
+	if a.seen[party] {
+		return fmt.Errorf("%w: party %s, round %d", ErrDuplicate, party, round)
+	}
+	for i, x := range update {
+		a.sum[i] += x * scale
+	}
+	a.seen[party] = true
+	return nil
+}
+
+// l2Norm returns the Euclidean norm of v, rejecting NaN and infinite
+// elements and a norm that overflows.
+func l2Norm(v []float64) (float64, error) {
+	var ss float64
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, fmt.Errorf("%w: element %d is %v: every element must be finite", ErrInvalidUpdate, i, x)
+		}
+		ss += x * x
+	}
+	if math.IsInf(ss, 0) {
+		return 0, fmt.Errorf("%w: the L2 norm overflows float64: scale the update down", ErrInvalidUpdate)
+	}
+	return math.Sqrt(ss), nil
+}
+
+// Close closes round, which must be the open round, and returns its mean.
+// With fewer than MinClients contributors it returns ErrTooFewClients
+// and the round stays open. On success the sum is zeroed and the next
+// round opens.
+func (a *Aggregator) Close(round uint64) (*Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if round != a.round {
+		return nil, fmt.Errorf("%w: round %d was requested, the open round is %d", ErrWrongRound, round, a.round)
+	}
+	n := len(a.seen)
+	if n < a.cfg.MinClients {
+		return nil, fmt.Errorf("%w: round %d has %d of the %d contributors it needs", ErrTooFewClients, round, n, a.cfg.MinClients)
+	}
+
+	mean := make([]float64, len(a.sum))
+	for i, s := range a.sum {
+		mean[i] = s / float64(n)
+	}
+	clear(a.sum)
+	clear(a.seen)
+	res := &Result{Round: round, Contributors: n, Mean: mean}
+	a.results[round] = res
+	delete(a.results, round-keptResults)
+	a.round++
+	return res, nil
+}
+
+// Result returns the released aggregate of a closed round, one of the
+// last keptResults rounds.
+func (a *Aggregator) Result(round uint64) (*Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res, ok := a.results[round]
+	if !ok {
+		return nil, fmt.Errorf("%w: round %d (the open round is %d)", ErrRoundNotClosed, round, a.round)
+	}
+	return res, nil
+}

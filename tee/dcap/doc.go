@@ -29,8 +29,8 @@
 // Missing collateral is recorded as a required check that did not run,
 // so that the default appraisal rejects the evidence and names what is
 // missing. Verified chains, CRL and collateral signatures and parsed
-// collateral are cached by digest or by parsed input, and failures never
-// are, so that a warm verification costs little more than the two ECDSA
+// collateral are cached by digest or by parsed input, but failures never
+// are. A warm verification therefore costs little more than the two ECDSA
 // verifications of the QE report and the quote.
 //
 // TCB Info versions 3 (SGX and TDX) and 2 (SGX) and QE Identity version 2

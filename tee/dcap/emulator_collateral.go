@@ -19,8 +19,8 @@ import (
 // Collateral returns matching TCB Info, QE Identity and CRLs, signed now
 // and valid for 30 days, with the issuer certificates. The root is left
 // out, because it must come from the trust anchors. If signing fails, the
-// set is empty and Set.Ignored says why, so verification reports the
-// collateral as missing.
+// set is empty and Set.Ignored contains the reason, so verification
+// reports the collateral as missing.
 func (e *Emulator) Collateral() *collateral.Set {
 	set := &collateral.Set{}
 	files, err := e.CollateralFiles(time.Now())

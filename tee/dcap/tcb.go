@@ -28,7 +28,7 @@ import (
 //     is at most the QE report's ISVSVN.
 //   - An OutOfDate module or QE turns UpToDate and SWHardeningNeeded into
 //     OutOfDate, and the two configuration statuses into
-//     OutOfDateConfigurationNeeded; a Revoked one makes the result Revoked.
+//     OutOfDateConfigurationNeeded. A Revoked one makes the result Revoked.
 //     A platform, module or QE below every level gives NoMatchingTcbLevel.
 //
 // NOTE: QVL's TD relaunch statuses for TDX 1.5 (TEE_TCB_SVN2 against the

@@ -62,7 +62,7 @@ func OpenAttester(o AttesterOptions) (*Selection, error) {
 			return &Selection{Attester: found[0], Skipped: errs}, nil
 		}
 		if !o.AllowEmulated {
-			return nil, fmt.Errorf("%w (no SEV-SNP, TDX, Nitro or TPM device found%s); use the emulated TEE for development", ErrNoTEE, describeErrors(errs))
+			return nil, fmt.Errorf("%w (no SEV-SNP, TDX, SGX, Arm CCA, Nitro or TPM device found%s)", ErrNoTEE, describeErrors(errs))
 		}
 	}
 	return openEmulator(o)

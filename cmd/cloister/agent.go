@@ -141,7 +141,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
 	if err != nil {
-		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated for development", err)}
+		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}
 	for _, e := range sel.Skipped {
 		slog.Warn("agent: attester failed to open", "err", e)

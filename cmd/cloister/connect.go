@@ -86,7 +86,7 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 	}
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
 	if err != nil {
-		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated for development", err)}
+		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}
 	if sel.Emulated {
 		slog.Warn("connect: presenting EMULATED TEE evidence, which proves no hardware", "trust_anchor", sel.RootPath)

@@ -18,8 +18,9 @@ const SampleFormat = "kbs-sample"
 // DecodeEvidence turns a primary or device evidence value of the KBS tee
 // into attest.Evidence. It accepts Cloister's evidence envelope (the JSON
 // form of attest.Evidence: {"format", "data", "aux"}, data and aux in
-// standard base64), which kbs.Client sends for every TEE, and the sample
-// form of the sample and sampledevice TEEs.
+// standard base64), which kbs.Client sends for every TEE, the sample form
+// of the sample and sampledevice TEEs, and the JSON report of the Trustee
+// guest's snp attester.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
@@ -43,10 +44,12 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 			return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
 		}
 		return ev, nil
+	case tee == "snp" && probe["attestation_report"] != nil:
+		return decodeSNPGuestJSON(raw)
 	}
-	// TODO: accept the guest attesters' native JSON forms (the sev crate's
-	// report object for snp, the base64 quote for tdx and sgx), so that
-	// unmodified Trustee guests can attest with real hardware evidence.
+	// TODO: accept the other guest attesters' native JSON forms (the base64
+	// quote of tdx and sgx, the Azure vTPM objects), so that unmodified
+	// Trustee guests on those TEEs can attest too.
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
 }
 

@@ -116,3 +116,17 @@ func TestAttestationPrefixes(t *testing.T) {
 }
 
 func attestOptions() attest.Options { return attest.Options{} }
+
+func FuzzDecodeSNPGuestJSON(f *testing.F) {
+	dir := os.Getenv("CLOISTER_KBS_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "trustee_snp-evidence-guest-json.json")); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"attestation_report":{},"cert_chain":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		DecodeEvidence("snp", data)
+	})
+}

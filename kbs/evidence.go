@@ -19,8 +19,8 @@ const SampleFormat = "kbs-sample"
 // into attest.Evidence. It accepts Cloister's evidence envelope (the JSON
 // form of attest.Evidence: {"format", "data", "aux"}, data and aux in
 // standard base64), which kbs.Client sends for every TEE, the sample form
-// of the sample and sampledevice TEEs, and the JSON report of the Trustee
-// guest's snp attester.
+// of the sample and sampledevice TEEs, and the JSON of the Trustee guest's
+// snp, tdx and sgx attesters.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
@@ -46,11 +46,29 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 		return ev, nil
 	case tee == "snp" && probe["attestation_report"] != nil:
 		return decodeSNPGuestJSON(raw)
+	case (tee == "tdx" || tee == "sgx") && probe["quote"] != nil:
+		return decodeQuoteJSON(tee, raw)
 	}
-	// TODO: accept the other guest attesters' native JSON forms (the base64
-	// quote of tdx and sgx, the Azure vTPM objects), so that unmodified
-	// Trustee guests on those TEEs can attest too.
+	// TODO: accept the Azure vTPM attesters' JSON (az-snp-vtpm,
+	// az-tdx-vtpm), so that unmodified Trustee guests there can attest too.
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
+}
+
+// decodeQuoteJSON reads the tdx and sgx attesters' JSON: the DCAP quote in
+// standard base64. NOTE: the TDX attester's cc_eventlog is not replayed
+// against the RTMRs; policies see the RTMR values only.
+func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
+	var q struct {
+		Quote string `json:"quote"`
+	}
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return attest.Evidence{}, attest.Malformed("quote", "invalid "+tee+" evidence JSON", err)
+	}
+	quote, err := base64.StdEncoding.DecodeString(q.Quote)
+	if err != nil {
+		return attest.Evidence{}, attest.Malformed("quote", "not standard base64", err)
+	}
+	return attest.Evidence{Format: formatForTEE(tee), Data: quote}, nil
 }
 
 // formatForTEE maps a KBS tee name to the Cloister verifier name.

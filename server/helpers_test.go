@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha512"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"io"
@@ -165,6 +166,9 @@ type serviceOptions struct {
 	allowEmulated bool
 	// admin builds the admin API handler over the service's store.
 	admin func(store.Store) http.Handler
+	// anchors and collateral are added to the emulated SEV-SNP roots.
+	anchors    []*x509.Certificate
+	collateral *collateral.Set
 }
 
 const testSecretPath = "default/key/db"
@@ -199,6 +203,9 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	for _, e := range ems {
 		anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "emulator", Raw: e.Root().Raw, Certificate: e.Root()})
 	}
+	for _, root := range o.anchors {
+		anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "test", Raw: root.Raw, Certificate: root})
+	}
 	good := goodMeasurement(t)
 	if _, err := st.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: good}); err != nil {
 		t.Fatal(err)
@@ -216,7 +223,7 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 		adminHandler = o.admin(st)
 	}
 	srv, err := New(Config{
-		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors,
+		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors, Collateral: o.collateral,
 		Admin: adminHandler, Logger: quietLogger(), Now: clk.Now,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -13,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/dcap"
 )
 
 // Guests may use P-521 or RSA TEE keys; the JWE follows the key type.
@@ -147,5 +151,73 @@ func TestCompositeVector(t *testing.T) {
 	resp = post(t, ts, jar3, "/kbs/v0/attest", string(good))
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("composite body with a bound device: %s", resp.Status)
+	}
+}
+
+// A TDX guest that sends the Trustee attester's JSON ({"cc_eventlog",
+// "quote"}) gets the secret, with emulated DCAP evidence and collateral.
+func TestTDXGuestJSON(t *testing.T) {
+	em, err := dcap.NewEmulator(dcap.EmulatorOptions{TEE: "tdx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := em.Collateral()
+	anchors := &collateral.Set{}
+	anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "test", Raw: em.Root().Raw, Certificate: em.Root()})
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true,
+		anchors: []*x509.Certificate{em.Root()}, collateral: coll})
+	ctx := context.Background()
+
+	// Register the emulated TD's MRTD as the reference measurement.
+	probe, err := em.Attest(ctx, make([]byte, 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := attest.Verify(ctx, *probe, attest.Options{Collateral: coll, TrustAnchors: anchors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.store.AddReferenceValue(ctx, store.ReferenceValue{Name: "tdx.measurement", Value: claims.Measurement.String()}); err != nil {
+		t.Fatal(err)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	resp := post(t, ts, jar, "/kbs/v0/auth", `{"version":"0.4.0","tee":"tdx","extra-params":{"supported-hash-algorithms":["sha384"]}}`)
+	var ch kbs.Challenge
+	if err := json.NewDecoder(resp.Body).Decode(&ch); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := kbs.GenerateKey("P-256")
+	pub, _ := kbs.PublicKeyJWK(key)
+	digest, _ := kbs.PrimaryDigest(kbs.DefaultHash, ch.Nonce, pub, "")
+	ev, err := em.Attest(ctx, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, _ := json.Marshal(map[string]any{"cc_eventlog": nil, "quote": base64.StdEncoding.EncodeToString(ev.Data)})
+	body, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: ch.Nonce, TEEPubKey: pub},
+		TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary}})
+	resp = post(t, ts, jar, "/kbs/v0/attest", string(body))
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("attest: %s %s", resp.Status, b)
+	}
+
+	resp = getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("resource: %s %s", resp.Status, b)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	jwe, err := kbs.ParseResponse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := kbs.Decrypt(key, jwe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, testSecret) {
+		t.Errorf("secret = %q", got)
 	}
 }

@@ -1,0 +1,147 @@
+package cleanroom
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// loadCSV reads a CSV file with a header that names t's columns in order
+// and inserts its rows into t in one transaction. Errors name the line
+// and the column but never a value, because the values are the party's
+// private data and errors reach the logs.
+func loadCSV(ctx context.Context, db *sql.DB, t Table, body io.Reader, maxBytes int64) (int64, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(body); err != nil {
+		return 0, fmt.Errorf("reading the upload of table %s: %w", t.Name, err)
+	}
+	// The upload buffer is zeroed on return. NOTE: strings made from it
+	// (csv records, SQLite bindings) stay in the Go heap until the
+	// collector reuses their memory, because Go strings cannot be zeroed.
+	defer clear(buf.Bytes())
+	if int64(buf.Len()) > maxBytes {
+		return 0, fmt.Errorf("%w: the upload of table %s exceeds the limit of %d bytes", ErrInvalidInput, t.Name, maxBytes)
+	}
+
+	r := csv.NewReader(bytes.NewReader(buf.Bytes()))
+	r.FieldsPerRecord = len(t.Columns)
+	r.ReuseRecord = true
+	if err := checkHeader(r, t); err != nil {
+		return 0, err
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	n, err := insertRows(ctx, tx, r, t)
+	if err != nil {
+		tx.Rollback()
+		return 0, err
+	}
+	if n == 0 {
+		tx.Rollback()
+		return 0, fmt.Errorf("%w: the upload of table %s has a header but no rows", ErrInvalidInput, t.Name)
+	}
+	return n, tx.Commit()
+}
+
+func checkHeader(r *csv.Reader, t Table) error {
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("%w: reading the CSV header of table %s: %s", ErrInvalidInput, t.Name, csvReason(err))
+	}
+	want := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		want[i] = c.Name
+	}
+	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	for i := range want {
+		if header[i] != want[i] {
+			return fmt.Errorf("%w: the CSV header of table %s is %q, expected %q as the manifest defines",
+				ErrInvalidInput, t.Name, strings.Join(header, ","), strings.Join(want, ","))
+		}
+	}
+	return nil
+}
+
+func insertRows(ctx context.Context, tx *sql.Tx, r *csv.Reader, t Table) (int64, error) {
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(t.Columns)), ",")
+	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf("INSERT INTO %q VALUES (%s)", t.Name, marks))
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+
+	args := make([]any, len(t.Columns))
+	var n int64
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("%w: table %s: %s", ErrInvalidInput, t.Name, csvReason(err))
+		}
+		line, _ := r.FieldPos(0)
+		for i, c := range t.Columns {
+			v, err := convert(rec[i], c.Type)
+			if err != nil {
+				return n, fmt.Errorf("%w: table %s, line %d, column %s: %v", ErrInvalidInput, t.Name, line, c.Name, err)
+			}
+			args[i] = v
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return n, fmt.Errorf("table %s, line %d: inserting the row failed: %w", t.Name, line, err)
+		}
+		n++
+	}
+}
+
+// convert parses a CSV field as the column type. An empty INTEGER or REAL
+// field is NULL; an empty TEXT field is the empty string.
+func convert(field, typ string) (any, error) {
+	switch typ {
+	case "TEXT":
+		return field, nil
+	case "INTEGER":
+		if field == "" {
+			return nil, nil
+		}
+		v, err := strconv.ParseInt(field, 10, 64)
+		if err != nil {
+			return nil, errors.New("the value is not a 64-bit decimal integer")
+		}
+		return v, nil
+	case "REAL":
+		if field == "" {
+			return nil, nil
+		}
+		v, err := strconv.ParseFloat(field, 64)
+		if err != nil {
+			return nil, errors.New("the value is not a decimal number")
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("unknown column type %q", typ)
+}
+
+// csvReason describes a csv parse error by its position and kind only,
+// because csv.ParseError never includes the field, but other errors
+// could.
+func csvReason(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+	}
+	if errors.Is(err, io.EOF) {
+		return "the file is empty"
+	}
+	return err.Error()
+}

@@ -1,0 +1,125 @@
+package cleanroom
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cloister-dev/cloister/workload"
+)
+
+// API paths of the clean room.
+const (
+	PathStatus = "/v1/status"
+	PathTables = "/v1/tables/"
+	PathResult = "/v1/result"
+)
+
+// Status is the response of GET /v1/status.
+type Status struct {
+	Manifest workload.Digest `json:"manifest_sha256"`
+	Name     string          `json:"name"`
+	// Missing lists the tables not uploaded yet, as "table (party name)".
+	Missing []string `json:"missing"`
+}
+
+// UploadResponse is the response of PUT /v1/tables/{name}.
+type UploadResponse struct {
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
+}
+
+// errorResponse is the body of every error response.
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// Handler returns the clean room's HTTP API. It must run behind
+// workload.Serve, which identifies the calling party:
+//
+//	GET /v1/status          every party: manifest digest and missing tables
+//	PUT /v1/tables/{name}   the table's party: the CSV file, once
+//	GET /v1/result          recipients: the result, after every upload
+func Handler(room *Room, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{room: room, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathStatus, h.status)
+	mux.HandleFunc("PUT "+PathTables+"{name}", h.upload)
+	mux.HandleFunc("GET "+PathResult, h.result)
+	return mux
+}
+
+type handler struct {
+	room *Room
+	log  *slog.Logger
+}
+
+func (h *handler) party(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p, ok := workload.PartyFromContext(r.Context())
+	if !ok {
+		h.fail(w, r, "", errors.New("the request carries no party identity; the clean room must run behind workload.Serve"))
+		return "", false
+	}
+	return p.Name, true
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.party(w, r); !ok {
+		return
+	}
+	m, d := h.room.Manifest()
+	writeJSON(w, http.StatusOK, Status{Manifest: d, Name: m.Name, Missing: h.room.Missing()})
+}
+
+func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
+	party, ok := h.party(w, r)
+	if !ok {
+		return
+	}
+	table := r.PathValue("name")
+	rows, err := h.room.Upload(r.Context(), party, table, r.Body)
+	if err != nil {
+		h.fail(w, r, party, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, UploadResponse{Table: table, Rows: rows})
+}
+
+func (h *handler) result(w http.ResponseWriter, r *http.Request) {
+	party, ok := h.party(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.room.Result(party)
+	if err != nil {
+		h.fail(w, r, party, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// fail logs a rejected request and sends its error with a status code
+// that matches the error.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotAllowed):
+		code = http.StatusForbidden
+	case errors.Is(err, ErrWaiting), errors.Is(err, ErrClosed):
+		code = http.StatusConflict
+	case errors.Is(err, ErrInvalidInput):
+		code = http.StatusBadRequest
+	}
+	h.log.Warn("cleanroom: request rejected", "method", r.Method, "path", r.URL.Path, "party", party, "status", code, "err", err)
+	writeJSON(w, code, errorResponse{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,75 @@
+package cleanroom
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// query runs the manifest's query with PRAGMA query_only set, so that no
+// statement can change the inputs, and applies the group-size threshold.
+func (r *Room) query(ctx context.Context) (_ *Result, err error) {
+	if _, err := r.db.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
+		return nil, err
+	}
+	// Registered before rows.Close, so it runs after it: the pool has
+	// one connection, which the open rows hold.
+	defer func() {
+		if _, perr := r.db.ExecContext(ctx, "PRAGMA query_only = OFF"); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+	rows, err := r.db.QueryContext(ctx, r.manifest.Query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	sizeCol := slices.IndexFunc(cols, func(c string) bool { return strings.EqualFold(c, r.manifest.GroupSizeColumn) })
+	if sizeCol < 0 {
+		return nil, fmt.Errorf("the result has no column %q (group_size_column); its columns are %s",
+			r.manifest.GroupSizeColumn, strings.Join(cols, ", "))
+	}
+
+	res := &Result{Manifest: r.digest, Columns: cols, MinGroupSize: r.manifest.MinGroupSize, Rows: [][]any{}}
+	for rows.Next() {
+		row := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		size, err := groupSize(row[sizeCol])
+		if err != nil {
+			return nil, fmt.Errorf("result row %d, column %s: %w", len(res.Rows)+res.Suppressed+1, cols[sizeCol], err)
+		}
+		if size < r.manifest.MinGroupSize {
+			res.Suppressed++
+			continue
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	return res, rows.Err()
+}
+
+// groupSize reads a group-size value. Anything but an integer fails the
+// query, because a threshold that cannot be applied must not release the
+// row.
+func groupSize(v any) (int64, error) {
+	switch n := v.(type) {
+	case int64:
+		return n, nil
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n), nil
+		}
+	}
+	return 0, fmt.Errorf("the group size is %v (%T), expected an integer count", v, v)
+}

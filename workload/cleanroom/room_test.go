@@ -1,0 +1,279 @@
+package cleanroom
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// exampleDir is the clean-room example: two banks' fraud reports.
+const exampleDir = "../../examples/cleanroom"
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func readExample(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(exampleDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// editManifest returns the example manifest with edit applied to its
+// decoded JSON.
+func editManifest(t testing.TB, edit func(m map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(readExample(t, "manifest.json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func newRoom(t testing.TB, raw []byte, o Options) *Room {
+	t.Helper()
+	m, d, err := ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Log = quietLog()
+	r, err := NewRoom(context.Background(), m, d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestRoomRunsExample(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	if _, err := r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Result("bank-a"); !errors.Is(err, ErrWaiting) {
+		t.Fatalf("Result before the last upload: %v, want ErrWaiting", err)
+	}
+	if _, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := r.Result("bank-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) == 0 {
+		t.Fatal("the result has no rows")
+	}
+	if res.Suppressed == 0 {
+		t.Error("no group was suppressed, but the example has merchants with fewer than 5 customers")
+	}
+	size := slices.Index(res.Columns, "customers")
+	merchant := slices.Index(res.Columns, "merchant_id")
+	for _, row := range res.Rows {
+		if n := row[size].(int64); n < 5 {
+			t.Errorf("row %v has %d customers, below the minimum of 5", row, n)
+		}
+		if m := row[merchant].(string); m == "M-050" || m == "M-051" {
+			t.Errorf("merchant %s, seen by at most 4 customers, was released", m)
+		}
+	}
+	if r.db != nil {
+		t.Error("the database is still open after the query ran")
+	}
+}
+
+func TestRoomRejects(t *testing.T) {
+	ctx := context.Background()
+	csvA := readExample(t, "bank_a_fraud.csv")
+	cases := []struct {
+		name         string
+		party, table string
+		body         string
+		want         error
+		wantText     string
+	}{
+		{"other party's table", "bank-b", "bank_a_fraud", string(csvA), ErrNotAllowed, `belongs to party "bank-a"`},
+		{"unknown table", "bank-a", "customers", string(csvA), ErrNotAllowed, "not in the manifest"},
+		{"wrong header", "bank-a", "bank_a_fraud", "id,customer\n1,x\n", ErrInvalidInput, "header"},
+		{"missing column", "bank-a", "bank_a_fraud", strings.SplitN(string(csvA), "\n", 2)[0] + "\n1,A-1,M-1,D-1,100\n", ErrInvalidInput, "line 2"},
+		{"not an integer", "bank-a", "bank_a_fraud", strings.SplitN(string(csvA), "\n", 2)[0] + "\n1,A-1,M-1,D-1,lots,2026-01-01\n", ErrInvalidInput, "column amount_cents"},
+		{"header only", "bank-a", "bank_a_fraud", strings.SplitN(string(csvA), "\n", 2)[0] + "\n", ErrInvalidInput, "no rows"},
+		{"empty", "bank-a", "bank_a_fraud", "", ErrInvalidInput, "empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRoom(t, readExample(t, "manifest.json"), Options{})
+			_, err := r.Upload(ctx, tc.party, tc.table, strings.NewReader(tc.body))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Upload: %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q does not contain %q", err, tc.wantText)
+			}
+			if strings.Contains(err.Error(), "lots") {
+				t.Errorf("error %q repeats the uploaded value", err)
+			}
+		})
+	}
+}
+
+func TestRoomUploadOnce(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	csvA := readExample(t, "bank_a_fraud.csv")
+	if _, err := r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(csvA)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(csvA)); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("second upload: %v, want ErrNotAllowed", err)
+	}
+}
+
+func TestRoomRejectsAfterRun(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	if _, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("upload after the run: %v, want ErrClosed", err)
+	}
+}
+
+func TestRoomResultMAC(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	r := newRoom(t, readExample(t, "manifest.json"), Options{ResultKey: bytes.Clone(key)})
+	ctx := context.Background()
+	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
+	res, err := r.Result("bank-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyResultMAC(raw, key); err != nil {
+		t.Errorf("VerifyResultMAC: %v", err)
+	}
+	changed := bytes.Replace(raw, []byte(`"M-0`), []byte(`"M-9`), 1)
+	if err := VerifyResultMAC(changed, key); err == nil {
+		t.Error("VerifyResultMAC accepted a changed result")
+	}
+	if err := VerifyResultMAC(raw, []byte("another key")); err == nil {
+		t.Error("VerifyResultMAC accepted another key")
+	}
+}
+
+func TestRoomCloseZeroesKey(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	r := newRoom(t, readExample(t, "manifest.json"), Options{ResultKey: key})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(key, make([]byte, len(key))) {
+		t.Error("Close did not zero the result key")
+	}
+	if _, err := r.Result("bank-a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Result after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestRoomDoneAfterDelivery(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
+	r.Result("bank-a")
+	select {
+	case <-r.Done():
+		t.Fatal("Done closed before every recipient had the result")
+	default:
+	}
+	r.Result("bank-b")
+	select {
+	case <-r.Done():
+	default:
+		t.Fatal("Done not closed after every recipient had the result")
+	}
+}
+
+func TestRoomRecipientOnly(t *testing.T) {
+	raw := editManifest(t, func(m map[string]any) { m["recipients"] = []string{"bank-a"} })
+	r := newRoom(t, raw, Options{})
+	if _, err := r.Result("bank-b"); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("Result for a non-recipient: %v, want ErrNotAllowed", err)
+	}
+}
+
+func TestNewRoomChecksQuery(t *testing.T) {
+	cases := []struct {
+		name, query, want string
+	}{
+		{"no group column", "SELECT merchant_id, COUNT(*) AS n FROM bank_a_fraud GROUP BY merchant_id", "group_size_column"},
+		{"unknown table", "SELECT COUNT(*) AS customers FROM accounts", "no such table"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, d, err := ParseManifest(editManifest(t, func(m map[string]any) { m["query"] = tc.query }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewRoom(context.Background(), m, d, Options{Log: quietLog()})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewRoom: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseManifestRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(m map[string]any)
+		want string
+	}{
+		{"two statements", func(m map[string]any) { m["query"] = "SELECT 1 AS customers; DROP TABLE bank_a_fraud" }, "more than one statement"},
+		{"not a select", func(m map[string]any) { m["query"] = "DELETE FROM bank_a_fraud" }, "expected SELECT or WITH"},
+		{"unknown recipient", func(m map[string]any) { m["recipients"] = []string{"bank-c"} }, `recipient "bank-c"`},
+		{"no recipients", func(m map[string]any) { m["recipients"] = []string{} }, "recipients is empty"},
+		{"zero threshold", func(m map[string]any) { m["min_group_size"] = 0 }, "min_group_size"},
+		{"unknown field", func(m map[string]any) { m["max_group_size"] = 9 }, "unknown field"},
+		{"bad key digest", func(m map[string]any) { m["parties"].([]any)[0].(map[string]any)["key_sha256"] = "abcd" }, "invalid SHA-256 digest"},
+		{"same key twice", func(m map[string]any) {
+			ps := m["parties"].([]any)
+			ps[1].(map[string]any)["key_sha256"] = ps[0].(map[string]any)["key_sha256"]
+		}, "same key"},
+		{"table of unknown party", func(m map[string]any) { m["tables"].([]any)[0].(map[string]any)["party"] = "bank-c" }, `party "bank-c"`},
+		{"bad column type", func(m map[string]any) {
+			m["tables"].([]any)[0].(map[string]any)["columns"].([]any)[0].(map[string]any)["type"] = "BLOB"
+		}, "expected TEXT, INTEGER or REAL"},
+		{"sqlite table name", func(m map[string]any) { m["tables"].([]any)[0].(map[string]any)["name"] = "sqlite_master2" }, "table name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseManifest(editManifest(t, tc.edit))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseManifest: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

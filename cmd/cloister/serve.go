@@ -54,7 +54,15 @@ With no flags it stores its state in an embedded SQLite database in the data
 directory and listens on 127.0.0.1:8080 without TLS. The data directory also
 holds the EAR signing key, the master key that encrypts secrets and the admin
 API key, each created on first start with mode 0600. CLOISTER_MASTER_KEY and
-CLOISTER_ADMIN_KEY override the key files.`,
+CLOISTER_ADMIN_KEY override the key files. Replicas that share a PostgreSQL
+database must also share these key files: a token signed by one replica
+verifies only with its key, and secrets decrypt only with the master key
+that wrapped them.
+
+Attestation policies are the store's attestation policies named after each
+TEE ("snp", "tdx", ...), the resource policy is the resource policy named
+"default"; without them the built-in defaults apply. Manage them, secrets and
+reference values with cloister policy, secret and refvalue.`,
 		Example: `  cloister serve
   cloister serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
   cloister serve --database-url postgres://cloister@db/cloister

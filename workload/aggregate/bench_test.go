@@ -2,15 +2,14 @@ package aggregate
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
 // benchDimension is the update length of the benchmarks: a small model's
@@ -20,6 +19,14 @@ const benchDimension = 10_000
 // benchPartiesPerRound is how many updates go into each round before it
 // is closed.
 const benchPartiesPerRound = 100
+
+func benchManifest() Manifest {
+	names := make([]string, benchPartiesPerRound)
+	for i := range names {
+		names[i] = fmt.Sprintf("party-%d", i)
+	}
+	return Manifest{Dimension: benchDimension, MinClients: 2, ClipNorm: 10, Parties: testParties(names...)}
+}
 
 func benchUpdate() []float64 {
 	v := make([]float64, benchDimension)
@@ -48,13 +55,10 @@ func BenchmarkSumInMemory(b *testing.B) {
 // Aggregator.Submit (finite check, norm, clipping, duplicate check,
 // zeroing) and closes a round every benchPartiesPerRound updates.
 func BenchmarkAggregatorSubmit(b *testing.B) {
-	agg, err := New(Config{Dimension: benchDimension, MinClients: 2, ClipNorm: 10})
-	if err != nil {
-		b.Fatal(err)
-	}
+	agg := newAggregator(b, benchManifest())
 	parties := make([]string, benchPartiesPerRound)
 	for i := range parties {
-		parties[i] = fmt.Sprintf("party-%d", i)
+		parties[i] = agg.m.Parties[i].Name
 	}
 	update := benchUpdate()
 	buf := make([]float64, benchDimension)
@@ -78,25 +82,21 @@ func BenchmarkAggregatorSubmit(b *testing.B) {
 // BenchmarkHandlerSubmit adds the HTTP handler's JSON decoding to
 // Aggregator.Submit, without the TLS connection.
 func BenchmarkHandlerSubmit(b *testing.B) {
-	agg, err := New(Config{Dimension: benchDimension, MinClients: 2, ClipNorm: 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := NewHandler(agg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	agg := newAggregator(b, benchManifest())
+	h := NewHandler(agg, workload.Digest{}, quietLogger())
 	body, err := json.Marshal(UpdateRequest{Update: benchUpdate()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	states := make([]*tls.ConnectionState, benchPartiesPerRound)
-	for i := range states {
-		spki := fmt.Appendf(nil, "party-%d", i)
-		states[i] = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{RawSubjectPublicKeyInfo: spki}}}
+	ctxs := make([]context.Context, benchPartiesPerRound)
+	for i, p := range agg.m.WorkloadParties() {
+		ctxs[i] = workload.WithParty(context.Background(), p)
 	}
 	round, n := uint64(1), 0
 	b.SetBytes(benchDimension * 8)
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/v1/rounds/%d/updates", round), bytes.NewReader(body))
-		req.TLS = states[n]
+		req = req.WithContext(ctxs[n])
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusAccepted {

@@ -6,16 +6,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
-// Client is a party of an aggregation workload. Its HTTPClient must
-// verify the workload over RA-TLS and present the party's certificate,
-// as NewHTTPClient's does.
+// Client is a party of an aggregation workload. Every request goes over a
+// connection that verified the workload's evidence, measurement and
+// manifest digest.
 type Client struct {
-	// URL is the workload's base URL, such as https://127.0.0.1:8443.
-	URL        string
-	HTTPClient *http.Client
+	http *http.Client
+}
+
+// NewClient returns a Client that reaches the workload through w.
+func NewClient(w *workload.Client) *Client {
+	return &Client{http: w.HTTPClient()}
 }
 
 // Status returns the open round and the workload's configuration.
@@ -57,12 +61,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return fmt.Errorf("aggregate: encoding the request: %w", err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+path, &buf)
+	req, err := http.NewRequestWithContext(ctx, method, "https://workload"+path, &buf)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTPClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
 	}

@@ -4,31 +4,28 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"testing"
-
-	"github.com/cloister-dev/cloister/ratls"
 )
 
-// startRound generates n party keys, serves a workload that accepts
-// exactly those parties, and returns one verified client per party and
-// the verifier the parties use.
-func startRound(t *testing.T, n int, cfg Config) ([]*Client, *ratls.Verifier) {
+// startFederation generates n party keys, serves a workload whose
+// manifest lists them, and returns one verified client per party.
+func startFederation(t *testing.T, n int, m Manifest) ([]*Client, *deployment) {
 	t.Helper()
 	var certs []tls.Certificate
-	for range n {
-		cert, id := partyCert(t)
+	for i := range n {
+		cert, p := newParty(t, fmt.Sprintf("hospital-%d", i))
 		certs = append(certs, cert)
-		cfg.Parties = append(cfg.Parties, id)
+		m.Parties = append(m.Parties, p)
 	}
-	url, e := startWorkload(t, cfg)
-	v := verifierFor(t, e, cfg.Digest())
+	d := startWorkload(t, encodeManifest(t, m))
 	var clients []*Client
 	for _, cert := range certs {
-		clients = append(clients, &Client{URL: url, HTTPClient: NewHTTPClient(v, cert, true)})
+		clients = append(clients, d.client(t, cert, d.manifest))
 	}
-	return clients, v
+	return clients, d
 }
 
 func apiStatus(err error) int {
@@ -43,7 +40,7 @@ func apiStatus(err error) int {
 // reads the same mean; the next round starts empty.
 func TestAggregateRoundEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	clients, _ := startRound(t, 3, Config{Dimension: 3, MinClients: 3})
+	clients, d := startFederation(t, 3, Manifest{Name: "fl", Dimension: 3, MinClients: 3})
 
 	st, err := clients[0].Status(ctx)
 	if err != nil {
@@ -51,6 +48,9 @@ func TestAggregateRoundEndToEnd(t *testing.T) {
 	}
 	if st.Round != 1 || st.Contributors != 0 {
 		t.Fatalf("status = round %d with %d contributors, want round 1 with 0", st.Round, st.Contributors)
+	}
+	if st.Manifest != d.manifest {
+		t.Errorf("status names manifest %s, want %s", st.Manifest, d.manifest)
 	}
 
 	updates := [][]float64{{1, 2, 3}, {3, 2, 1}, {2, 2, 2}}
@@ -93,7 +93,7 @@ func TestAggregateRoundEndToEnd(t *testing.T) {
 // aggregate exists, and the round stays open for the missing party.
 func TestAggregateTooFewClients(t *testing.T) {
 	ctx := context.Background()
-	clients, _ := startRound(t, 3, Config{Dimension: 2, MinClients: 3})
+	clients, _ := startFederation(t, 3, Manifest{Name: "fl", Dimension: 2, MinClients: 3})
 	for _, c := range clients[:2] {
 		if err := c.Submit(ctx, 1, []float64{1, 1}); err != nil {
 			t.Fatal(err)
@@ -125,7 +125,7 @@ func TestAggregateTooFewClients(t *testing.T) {
 // does not change the sum.
 func TestAggregateDuplicateSubmission(t *testing.T) {
 	ctx := context.Background()
-	clients, _ := startRound(t, 2, Config{Dimension: 1, MinClients: 2})
+	clients, _ := startFederation(t, 2, Manifest{Name: "fl", Dimension: 1, MinClients: 2})
 	if err := clients[0].Submit(ctx, 1, []float64{10}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +151,11 @@ func TestAggregateDuplicateSubmission(t *testing.T) {
 	}
 }
 
-// Requests for a closed or future round, and from a party outside the
-// configuration, are rejected.
+// Requests for another round or of another dimension are rejected, and
+// a key outside the manifest fails the handshake.
 func TestAggregateRejectsWrongRoundAndStranger(t *testing.T) {
 	ctx := context.Background()
-	clients, v := startRound(t, 2, Config{Dimension: 1, MinClients: 2})
+	clients, d := startFederation(t, 2, Manifest{Name: "fl", Dimension: 1, MinClients: 2})
 	if err := clients[0].Submit(ctx, 2, []float64{1}); apiStatus(err) != http.StatusConflict {
 		t.Errorf("submission to a future round: %v, want 409", err)
 	}
@@ -163,44 +163,31 @@ func TestAggregateRejectsWrongRoundAndStranger(t *testing.T) {
 		t.Errorf("submission of the wrong dimension: %v, want 400", err)
 	}
 
-	cert, _ := partyCert(t)
-	stranger := &Client{URL: clients[0].URL, HTTPClient: NewHTTPClient(v, cert, true)}
-	if err := stranger.Submit(ctx, 1, []float64{1}); apiStatus(err) != http.StatusForbidden {
-		t.Errorf("submission by an unlisted party: %v, want 403", err)
-	}
-	if _, err := stranger.Status(ctx); err != nil {
-		t.Errorf("status for an unlisted party: %v", err)
-	}
-}
-
-// A party that expects another configuration digest rejects the
-// workload before sending its update.
-func TestAggregateClientRejectsOtherConfig(t *testing.T) {
-	ctx := context.Background()
-	cert, id := partyCert(t)
-	other, _ := partyCert(t)
-	cfg := Config{Dimension: 1, MinClients: 2, Parties: []string{id, SPKIHash(other.Leaf.RawSubjectPublicKeyInfo)}}
-	url, e := startWorkload(t, cfg)
-
-	lowered := cfg
-	lowered.MinClients = 3
-	lowered.Parties = append(lowered.Parties, SPKIHash([]byte("third")))
-	c := &Client{URL: url, HTTPClient: NewHTTPClient(verifierFor(t, e, lowered.Digest()), cert, true)}
-	err := c.Submit(ctx, 1, []float64{1})
+	cert, _ := newParty(t, "stranger")
+	err := d.client(t, cert, d.manifest).Submit(ctx, 1, []float64{1})
 	if err == nil {
-		t.Fatal("the update reached a workload with another configuration")
+		t.Fatal("a key outside the manifest submitted an update")
 	}
 	t.Logf("rejection: %v", err)
 }
 
-// The workload refuses to start when HOST_DATA does not carry its
-// configuration digest.
-func TestCheckHostDataMismatch(t *testing.T) {
-	cfg := Config{Dimension: 4, MinClients: 2}
-	e := emulatorFor(t, cfg.Digest())
-	other := cfg
-	other.ClipNorm = 1
-	if err := CheckHostData(context.Background(), e, other.Digest()); err == nil {
-		t.Fatal("a configuration other than HOST_DATA's was accepted")
+// A party that agreed to another manifest (here one with a higher
+// threshold) rejects the workload before sending its update.
+func TestAggregateClientRejectsOtherManifest(t *testing.T) {
+	ctx := context.Background()
+	certA, a := newParty(t, "a")
+	_, b := newParty(t, "b")
+	_, c := newParty(t, "c")
+	d := startWorkload(t, encodeManifest(t, Manifest{Name: "fl", Dimension: 1, MinClients: 2, Parties: []Party{a, b, c}}))
+
+	agreed := encodeManifest(t, Manifest{Name: "fl", Dimension: 1, MinClients: 3, Parties: []Party{a, b, c}})
+	_, agreedDigest, err := ParseManifest(agreed)
+	if err != nil {
+		t.Fatal(err)
 	}
+	err = d.client(t, certA, agreedDigest).Submit(ctx, 1, []float64{1})
+	if err == nil {
+		t.Fatal("the update reached a workload with another manifest")
+	}
+	t.Logf("rejection: %v", err)
 }

@@ -2,14 +2,29 @@ package aggregate
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload"
 )
+
+// FuzzParseManifest checks that no input makes ParseManifest panic and
+// that an accepted manifest validates.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"name":"fl","dimension":3,"min_clients":2,"clip_norm":1.5,"parties":[{"name":"a","key_sha256":"0101010101010101010101010101010101010101010101010101010101010101"},{"name":"b","key_sha256":"0202020202020202020202020202020202020202020202020202020202020202"}]}`))
+	f.Add([]byte(`{"dimension":1e400}`))
+	f.Add([]byte(`{"parties":[{}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, _, err := ParseManifest(raw)
+		if err != nil {
+			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Errorf("ParseManifest accepted a manifest that fails Validate: %v", err)
+		}
+	})
+}
 
 // FuzzSubmitBody sends arbitrary bodies to the update endpoint: every
 // body must get a response, never a panic, and only a well-formed update
@@ -22,13 +37,11 @@ func FuzzSubmitBody(f *testing.F) {
 	f.Add([]byte(`{"update":[1,2,3`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		agg, err := New(Config{Dimension: 3, MinClients: 2, ClipNorm: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := NewHandler(agg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		m := Manifest{Dimension: 3, MinClients: 2, ClipNorm: 1, Parties: testParties("a", "b")}
+		agg := newAggregator(t, m)
+		h := NewHandler(agg, workload.Digest{}, quietLogger())
 		req := httptest.NewRequest(http.MethodPost, "/v1/rounds/1/updates", bytes.NewReader(body))
-		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{RawSubjectPublicKeyInfo: []byte("p")}}}
+		req = req.WithContext(workload.WithParty(req.Context(), m.WorkloadParties()[0]))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		_, n := agg.Status()

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
 // The HTTP API, served over RA-TLS (see Serve):
 //
-//	GET  /v1/status                 {"round", "contributors", "config"}
+//	GET  /v1/status                 {"round", "contributors", "manifest_sha256"}
 //	POST /v1/rounds/{n}/updates     body {"update": [float64...]}
 //	POST /v1/rounds/{n}/close       the Result, or 409 with too few parties
 //	GET  /v1/rounds/{n}/aggregate   the Result of a closed round
@@ -28,24 +30,28 @@ type UpdateRequest struct {
 type Status struct {
 	Round        uint64 `json:"round"`
 	Contributors int    `json:"contributors"`
-	Config       Config `json:"config"`
-	// ConfigDigest is the hex SHA-256 that HOST_DATA carries.
-	ConfigDigest string `json:"config_digest"`
+	MinClients   int    `json:"min_clients"`
+	Dimension    int    `json:"dimension"`
+	// Manifest is the digest that HOST_DATA carries.
+	Manifest workload.Digest `json:"manifest_sha256"`
 }
 
-// Handler serves the aggregation API for agg.
+// Handler serves the aggregation API for agg. It identifies the caller
+// with workload.PartyFromContext, which workload.Serve fills in.
 type Handler struct {
-	agg *Aggregator
-	log *slog.Logger
-	mux *http.ServeMux
+	agg      *Aggregator
+	manifest workload.Digest
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
-// NewHandler returns the API handler of agg; log nil means slog.Default().
-func NewHandler(agg *Aggregator, log *slog.Logger) *Handler {
+// NewHandler returns the API handler of agg, whose manifest has the
+// digest manifest; log nil means slog.Default().
+func NewHandler(agg *Aggregator, manifest workload.Digest, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{agg: agg, log: log, mux: http.NewServeMux()}
+	h := &Handler{agg: agg, manifest: manifest, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("POST /v1/rounds/{round}/updates", h.submit)
 	h.mux.HandleFunc("POST /v1/rounds/{round}/close", h.close)
@@ -59,9 +65,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	round, n := h.agg.Status()
-	digest := h.agg.Config().Digest()
-	writeJSON(w, http.StatusOK, Status{Round: round, Contributors: n, Config: h.agg.Config(),
-		ConfigDigest: fmt.Sprintf("%x", digest)})
+	m := h.agg.Manifest()
+	writeJSON(w, http.StatusOK, Status{Round: round, Contributors: n, MinClients: m.MinClients,
+		Dimension: m.Dimension, Manifest: h.manifest})
 }
 
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +76,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// About 25 bytes per JSON number plus the envelope.
-	limit := int64(h.agg.Config().Dimension)*32 + 1024
+	limit := int64(h.agg.Manifest().Dimension)*32 + 1024
 	// NOTE: net/http's read buffers still hold the update's JSON text
 	// until they are reused; only the decoded vector is zeroed.
 	var req UpdateRequest
@@ -118,20 +124,16 @@ func (h *Handler) result(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// request identifies the party and parses the round number. Only
-// accepted parties may close rounds and read aggregates, as they may
-// submit.
+// request identifies the party and parses the round number. Only the
+// manifest's parties may close rounds and read aggregates.
 func (h *Handler) request(w http.ResponseWriter, r *http.Request) (party string, round uint64, ok bool) {
-	party, err := PartyID(r)
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, err)
+	p, ok := workload.PartyFromContext(r.Context())
+	if !ok || !h.agg.parties[p.Name] {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: serve the handler with workload.Serve, which identifies the party by its TLS client key", ErrUnknownParty))
 		return "", 0, false
 	}
-	if ps := h.agg.parties; ps != nil && !ps[party] {
-		writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s", ErrUnknownParty, party))
-		return "", 0, false
-	}
-	round, err = strconv.ParseUint(r.PathValue("round"), 10, 64)
+	party = p.Name
+	round, err := strconv.ParseUint(r.PathValue("round"), 10, 64)
 	if r.PathValue("round") != "" && (err != nil || round == 0) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid round %q: use a positive integer", r.PathValue("round")))
 		return "", 0, false

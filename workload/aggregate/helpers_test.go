@@ -2,101 +2,72 @@ package aggregate
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/sha512"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"encoding/json"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
-	"github.com/cloister-dev/cloister/collateral"
-	"github.com/cloister-dev/cloister/ratls"
-	"github.com/cloister-dev/cloister/tee/snp"
+	"github.com/cloister-dev/cloister/workload"
 )
 
-var (
-	emulatorMu sync.Mutex
-	emulators  = map[[32]byte]*snp.Emulator{}
-)
+// testMeasurement is the emulated launch measurement of the workload in
+// these tests.
+var testMeasurement = func() []byte {
+	sum := sha512.Sum384([]byte("aggregate test workload"))
+	return sum[:]
+}()
 
-// emulatorFor returns an emulated SEV-SNP guest whose HOST_DATA is
-// hostData, one per value, because generating the development chain
-// takes seconds.
-func emulatorFor(t testing.TB, hostData [32]byte) *snp.Emulator {
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newParty returns a party's client certificate and the manifest entry
+// that names its key.
+func newParty(t testing.TB, name string) (tls.Certificate, Party) {
 	t.Helper()
-	emulatorMu.Lock()
-	defer emulatorMu.Unlock()
-	if e, ok := emulators[hostData]; ok {
-		return e
-	}
-	e, err := snp.NewEmulator(snp.EmulatorOptions{HostData: hostData[:]})
+	key, _, err := workload.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	emulators[hostData] = e
-	return e
+	cert, err := workload.ClientCertificate(key, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := workload.KeyHash(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, Party{Name: name, KeySHA256: h}
 }
 
-// partyCert returns a self-signed client certificate and the party ID it
-// stands for.
-func partyCert(t testing.TB) (tls.Certificate, string) {
+func encodeManifest(t testing.TB, m Manifest) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	raw, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "party"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, SPKIHash(leaf.RawSubjectPublicKeyInfo)
+	return raw
 }
 
-// verifierFor trusts e's development root and requires HOST_DATA to be
-// hostData, as a party does before it sends an update.
-func verifierFor(t testing.TB, e *snp.Emulator, hostData [32]byte) *ratls.Verifier {
-	t.Helper()
-	anchors := &collateral.Set{}
-	if n, reason := anchors.AddBytes("emulator root", e.Root().Raw); n != 1 {
-		t.Fatalf("adding the emulator root: %s", reason)
-	}
-	return ratls.NewVerifier(ratls.VerifyOptions{
-		Attest:   attest.Options{TrustAnchors: anchors},
-		Appraise: appraise.Options{AllowEmulated: true, HostData: hostData[:]},
-	})
+// deployment is a running workload and what a party needs to reach it.
+type deployment struct {
+	addr     string
+	tee      *workload.TEE
+	manifest workload.Digest
 }
 
-// startWorkload serves a new Aggregator for cfg over RA-TLS on loopback
-// and returns its URL.
-func startWorkload(t testing.TB, cfg Config) (string, *snp.Emulator) {
+// startWorkload serves the manifest raw in an emulated TEE on loopback.
+func startWorkload(t testing.TB, raw []byte) *deployment {
 	t.Helper()
+	m, digest, err := ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	digest := cfg.Digest()
-	e := emulatorFor(t, digest)
-	if err := CheckHostData(ctx, e, digest); err != nil {
-		t.Fatal(err)
-	}
-	agg, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := ratls.NewCertSource(ctx, e, ratls.IssueOptions{})
+	tee, err := workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: testMeasurement})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +75,29 @@ func startWorkload(t testing.TB, cfg Config) (string, *snp.Emulator) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, certs, NewHandler(agg, quiet), quiet) }()
+	go func() { done <- Serve(ctx, ln, tee, m, digest, quietLogger()) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return "https://" + ln.Addr().String(), e
+	return &deployment{addr: ln.Addr().String(), tee: tee, manifest: digest}
+}
+
+// client returns a party's client that expects manifest, trusting the
+// deployment's development root.
+func (d *deployment) client(t testing.TB, cert tls.Certificate, manifest workload.Digest) *Client {
+	t.Helper()
+	wc, err := workload.NewClient(d.addr, workload.Expect{
+		Manifest:    manifest,
+		Measurement: testMeasurement,
+		Attest:      attest.Options{TrustAnchors: d.tee.TrustAnchors()},
+		Appraise:    appraise.Options{AllowEmulated: true},
+	}, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewClient(wc)
 }

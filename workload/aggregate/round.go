@@ -13,7 +13,7 @@ var (
 	ErrDuplicate      = errors.New("party already submitted an update in this round")
 	ErrTooFewClients  = errors.New("too few parties contributed to the round")
 	ErrInvalidUpdate  = errors.New("invalid update")
-	ErrUnknownParty   = errors.New("party is not in the configuration's party list")
+	ErrUnknownParty   = errors.New("party is not in the manifest")
 	ErrRoundNotClosed = errors.New("round has no released aggregate")
 )
 
@@ -28,10 +28,10 @@ type Result struct {
 }
 
 // Aggregator holds the open round's running sum and the means of closed
-// rounds. It keeps no update after Submit returns. It is safe for
-// concurrent use.
+// rounds. It keeps no update after Submit returns. Parties are named by
+// their manifest names. It is safe for concurrent use.
 type Aggregator struct {
-	cfg     Config
+	m       *Manifest
 	parties map[string]bool
 
 	mu      sync.Mutex
@@ -41,24 +41,21 @@ type Aggregator struct {
 	results map[uint64]*Result
 }
 
-// New returns an Aggregator with round 1 open.
-func New(cfg Config) (*Aggregator, error) {
-	if err := cfg.Validate(); err != nil {
+// New returns an Aggregator for m with round 1 open.
+func New(m *Manifest) (*Aggregator, error) {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, round: 1, sum: make([]float64, cfg.Dimension),
-		seen: map[string]bool{}, results: map[uint64]*Result{}}
-	if len(cfg.Parties) > 0 {
-		a.parties = map[string]bool{}
-		for _, p := range cfg.Parties {
-			a.parties[p] = true
-		}
+	a := &Aggregator{m: m, round: 1, sum: make([]float64, m.Dimension),
+		parties: map[string]bool{}, seen: map[string]bool{}, results: map[uint64]*Result{}}
+	for _, p := range m.Parties {
+		a.parties[p.Name] = true
 	}
 	return a, nil
 }
 
-// Config returns the configuration the aggregator enforces.
-func (a *Aggregator) Config() Config { return a.cfg }
+// Manifest returns the manifest the aggregator enforces.
+func (a *Aggregator) Manifest() *Manifest { return a.m }
 
 // Status returns the open round's number and its number of contributors.
 func (a *Aggregator) Status() (round uint64, contributors int) {
@@ -73,19 +70,19 @@ func (a *Aggregator) Status() (round uint64, contributors int) {
 func (a *Aggregator) Submit(round uint64, party string, update []float64) error {
 	defer clear(update)
 
-	if a.parties != nil && !a.parties[party] {
+	if !a.parties[party] {
 		return fmt.Errorf("%w: %s", ErrUnknownParty, party)
 	}
-	if len(update) != a.cfg.Dimension {
-		return fmt.Errorf("%w: length %d, the configuration's dimension is %d", ErrInvalidUpdate, len(update), a.cfg.Dimension)
+	if len(update) != a.m.Dimension {
+		return fmt.Errorf("%w: length %d, the manifest's dimension is %d", ErrInvalidUpdate, len(update), a.m.Dimension)
 	}
 	norm, err := l2Norm(update)
 	if err != nil {
 		return err
 	}
 	scale := 1.0
-	if a.cfg.ClipNorm > 0 && norm > a.cfg.ClipNorm {
-		scale = a.cfg.ClipNorm / norm
+	if a.m.ClipNorm > 0 && norm > a.m.ClipNorm {
+		scale = a.m.ClipNorm / norm
 	}
 
 	a.mu.Lock()
@@ -130,8 +127,8 @@ func (a *Aggregator) Close(round uint64) (*Result, error) {
 		return nil, fmt.Errorf("%w: round %d was requested, the open round is %d", ErrWrongRound, round, a.round)
 	}
 	n := len(a.seen)
-	if n < a.cfg.MinClients {
-		return nil, fmt.Errorf("%w: round %d has %d of the %d contributors it needs", ErrTooFewClients, round, n, a.cfg.MinClients)
+	if n < a.m.MinClients {
+		return nil, fmt.Errorf("%w: round %d has %d of the %d contributors it needs", ErrTooFewClients, round, n, a.m.MinClients)
 	}
 
 	mean := make([]float64, len(a.sum))

@@ -5,63 +5,83 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
-func TestConfigValidate(t *testing.T) {
-	id := SPKIHash([]byte("a"))
+func testParties(names ...string) []Party {
+	var ps []Party
+	for i, n := range names {
+		var h workload.Digest
+		h[0] = byte(i + 1)
+		ps = append(ps, Party{Name: n, KeySHA256: h})
+	}
+	return ps
+}
+
+func TestParseManifestRejects(t *testing.T) {
+	two := `[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"},{"name":"b","key_sha256":"` + strings.Repeat("02", 32) + `"}]`
+	sameKey := `[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"},{"name":"b","key_sha256":"` + strings.Repeat("01", 32) + `"}]`
 	tests := []struct {
-		name string
-		cfg  Config
-		want string
+		name, raw, want string
 	}{
-		{"zero dimension", Config{MinClients: 2}, "dimension 0"},
-		{"huge dimension", Config{Dimension: MaxDimension + 1, MinClients: 2}, "dimension"},
-		{"threshold of one", Config{Dimension: 1, MinClients: 1}, "min_clients 1"},
-		{"negative clip", Config{Dimension: 1, MinClients: 2, ClipNorm: -1}, "clip_norm"},
-		{"NaN clip", Config{Dimension: 1, MinClients: 2, ClipNorm: math.NaN()}, "clip_norm"},
-		{"uppercase party", Config{Dimension: 1, MinClients: 2, Parties: []string{strings.ToUpper(id), id}}, "lowercase hex"},
-		{"short party", Config{Dimension: 1, MinClients: 2, Parties: []string{"abcd", id}}, "lowercase hex"},
-		{"too few parties", Config{Dimension: 1, MinClients: 3, Parties: []string{id, SPKIHash([]byte("b"))}}, "never reach"},
+		{"not JSON", `{`, "invalid manifest JSON"},
+		{"unknown field", `{"dimension":1,"min_clients":2,"parties":` + two + `,"noise":1}`, "unknown field"},
+		{"zero dimension", `{"dimension":0,"min_clients":2,"parties":` + two + `}`, "dimension 0"},
+		{"huge dimension", `{"dimension":4194305,"min_clients":2,"parties":` + two + `}`, "dimension"},
+		{"threshold of one", `{"dimension":1,"min_clients":1,"parties":` + two + `}`, "min_clients 1"},
+		{"negative clip", `{"dimension":1,"min_clients":2,"clip_norm":-1,"parties":` + two + `}`, "clip_norm"},
+		{"too few parties", `{"dimension":1,"min_clients":3,"parties":` + two + `}`, "never reach"},
+		{"one key twice", `{"dimension":1,"min_clients":2,"parties":` + sameKey + `}`, "of another party"},
+		{"bad key", `{"dimension":1,"min_clients":2,"parties":[{"name":"a","key_sha256":"abcd"}]}`, "invalid SHA-256"},
+		{"bad name", `{"dimension":1,"min_clients":1,"parties":[{"name":"A B","key_sha256":"` + strings.Repeat("01", 32) + `"}]}`, "min_clients"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			_, _, err := ParseManifest([]byte(tt.raw))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+				t.Errorf("ParseManifest() = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
-	if err := (Config{Dimension: 1, MinClients: 2}).Validate(); err != nil {
-		t.Errorf("valid configuration: %v", err)
+}
+
+// The digest ignores whitespace and key order but not values.
+func TestManifestDigest(t *testing.T) {
+	p := `[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"},{"name":"b","key_sha256":"` + strings.Repeat("02", 32) + `"}]`
+	_, x, err := ParseManifest([]byte(`{"dimension":3,"min_clients":2,"parties":` + p + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, y, err := ParseManifest([]byte(`{ "parties": ` + p + `, "min_clients": 2, "dimension": 3 }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x != y {
+		t.Error("whitespace or key order changed the digest")
+	}
+	_, z, err := ParseManifest([]byte(`{"dimension":3,"min_clients":2,"clip_norm":1,"parties":` + p + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z == x {
+		t.Error("clip_norm did not change the digest")
 	}
 }
 
-func TestConfigDigestCanonical(t *testing.T) {
-	a, b := SPKIHash([]byte("a")), SPKIHash([]byte("b"))
-	x := Config{Dimension: 3, MinClients: 2, Parties: []string{a, b}}
-	y := Config{Dimension: 3, MinClients: 2, Parties: []string{b, a, a}}
-	if x.Digest() != y.Digest() {
-		t.Error("party order or repetition changed the digest")
+func newAggregator(t testing.TB, m Manifest) *Aggregator {
+	t.Helper()
+	agg, err := New(&m)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, changed := range []Config{
-		{Dimension: 4, MinClients: 2, Parties: []string{a, b}},
-		{Dimension: 3, MinClients: 3, Parties: []string{a, b}},
-		{Dimension: 3, MinClients: 2, ClipNorm: 1, Parties: []string{a, b}},
-		{Dimension: 3, MinClients: 2, Parties: []string{a}},
-	} {
-		if changed.Digest() == x.Digest() {
-			t.Errorf("%+v has the digest of %+v", changed, x)
-		}
-	}
+	return agg
 }
 
 // An update above ClipNorm is scaled to norm ClipNorm; one below is
 // added unchanged.
 func TestSubmitClipsToNorm(t *testing.T) {
-	agg, err := New(Config{Dimension: 2, MinClients: 2, ClipNorm: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	agg := newAggregator(t, Manifest{Dimension: 2, MinClients: 2, ClipNorm: 5, Parties: testParties("a", "b")})
 	if err := agg.Submit(1, "a", []float64{30, 40}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +104,7 @@ func TestSubmitClipsToNorm(t *testing.T) {
 // Submit zeroes the caller's update whether it is accepted or rejected,
 // and Close zeroes the running sum.
 func TestUpdatesAreZeroed(t *testing.T) {
-	agg, err := New(Config{Dimension: 2, MinClients: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	agg := newAggregator(t, Manifest{Dimension: 2, MinClients: 2, Parties: testParties("a", "b")})
 	accepted := []float64{7, 8}
 	if err := agg.Submit(1, "a", accepted); err != nil {
 		t.Fatal(err)
@@ -115,19 +132,20 @@ func TestUpdatesAreZeroed(t *testing.T) {
 	}
 }
 
-func TestSubmitRejectsNonFinite(t *testing.T) {
-	agg, err := New(Config{Dimension: 2, MinClients: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestSubmitRejectsInvalid(t *testing.T) {
+	agg := newAggregator(t, Manifest{Dimension: 2, MinClients: 2, Parties: testParties("a", "b")})
 	for _, v := range [][]float64{
 		{math.NaN(), 0},
 		{0, math.Inf(-1)},
 		{math.MaxFloat64, math.MaxFloat64},
+		{1},
 	} {
 		if err := agg.Submit(1, "a", v); !errors.Is(err, ErrInvalidUpdate) {
 			t.Errorf("Submit(%v) = %v, want ErrInvalidUpdate", v, err)
 		}
+	}
+	if err := agg.Submit(1, "z", []float64{1, 1}); !errors.Is(err, ErrUnknownParty) {
+		t.Errorf("Submit by an unknown party = %v, want ErrUnknownParty", err)
 	}
 	if _, n := agg.Status(); n != 0 {
 		t.Errorf("%d contributors after rejected updates, want 0", n)
@@ -135,10 +153,7 @@ func TestSubmitRejectsNonFinite(t *testing.T) {
 }
 
 func TestResultRetention(t *testing.T) {
-	agg, err := New(Config{Dimension: 1, MinClients: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	agg := newAggregator(t, Manifest{Dimension: 1, MinClients: 2, Parties: testParties("a", "b")})
 	for round := uint64(1); round <= keptResults+1; round++ {
 		agg.Submit(round, "a", []float64{1})
 		agg.Submit(round, "b", []float64{1})

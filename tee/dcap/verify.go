@@ -31,6 +31,7 @@ const (
 	checkQEIdentity      = "qe-identity"
 	checkTCBEvaluation   = "tcb-evaluation"
 	checkQEIdentityMatch = "qe-identity-match"
+	checkNonce           = "nonce"
 )
 
 // Verifier verifies DCAP quotes. Its zero value is not usable; call
@@ -183,6 +184,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	c.Pass(checkQEReportSig)
 	c.Pass(checkQEReportData)
 	c.Pass(checkQuoteSig)
+	if err := checkReportDataNonce(c, opts.Nonce); err != nil {
+		return c, err
+	}
 	if q.Trailing > 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%d bytes after the end of the quote were ignored", q.Trailing))
 	}
@@ -254,6 +258,23 @@ func (v *Verifier) verifyPCKPath(chain *pckChain, roots *rootSet, at time.Time) 
 	p := &verifiedPath{path: path, infos: chainInfos(path), anchor: attest.DescribeRoot(path[len(path)-1], EmbeddedRoots())}
 	v.paths.set(key, p)
 	return p, nil
+}
+
+// checkReportDataNonce requires the report data to start with the caller's
+// nonce, when there is one. A quote carries no freshness value apart from
+// REPORTDATA, so a TEE that binds a nonce places it there.
+func checkReportDataNonce(c *attest.Claims, nonce []byte) error {
+	if len(nonce) == 0 {
+		return nil
+	}
+	if !bytes.HasPrefix(c.ReportData, nonce) {
+		c.Fail(checkNonce, "REPORTDATA does not start with the nonce")
+		return attest.Errorf(attest.ErrBinding, "REPORTDATA", "report data does not start with the expected nonce").
+			WithValues(hex.EncodeToString(c.ReportData), hex.EncodeToString(nonce)).
+			WithFix("request a fresh quote with the nonce as report data; when the TEE binds a hash of the nonce, compare that hash with --report-data instead of passing --nonce")
+	}
+	c.Pass(checkNonce)
+	return nil
 }
 
 func firstError(errs []error) error {

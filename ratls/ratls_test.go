@@ -705,3 +705,23 @@ func TestEmulatedSNPCertificate(t *testing.T) {
 		t.Errorf("error %v, want a tag mismatch", err)
 	}
 }
+
+func TestCertSourceRenewsLongLifetimeEarly(t *testing.T) {
+	now := time.Now()
+	clock := now
+	s, err := NewCertSource(context.Background(), &fakeAttester{}, IssueOptions{Lifetime: 24 * time.Hour, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.Certificate(context.Background())
+	clock = now.Add(DefaultLifetime/2 + time.Minute)
+	s.Certificate(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, _ := s.Certificate(context.Background()); c != first {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("a certificate with a 24h lifetime was not renewed after %s, so clients with the default maximum age would reject it", DefaultLifetime/2)
+}

@@ -18,8 +18,8 @@ import (
 type CertSource struct {
 	attester attest.Attester
 	opts     IssueOptions
-	// renewAfter is the fraction of the lifetime after which a handshake
-	// triggers a background renewal.
+	// renewAfter is the certificate age after which a handshake triggers
+	// a background renewal.
 	renewAfter time.Duration
 	log        *slog.Logger
 
@@ -36,7 +36,11 @@ func NewCertSource(ctx context.Context, attester attest.Attester, o IssueOptions
 	if o.Lifetime <= 0 {
 		o.Lifetime = DefaultLifetime
 	}
-	s := &CertSource{attester: attester, opts: o, renewAfter: o.Lifetime / 2, log: slog.Default()}
+	// Renew at half the lifetime, and at least every half DefaultLifetime,
+	// so that a long lifetime does not outlast the DefaultMaxAge of
+	// clients.
+	renewAfter := min(o.Lifetime/2, DefaultLifetime/2)
+	s := &CertSource{attester: attester, opts: o, renewAfter: renewAfter, log: slog.Default()}
 	cert, err := Issue(ctx, attester, o)
 	if err != nil {
 		return nil, err
@@ -52,9 +56,10 @@ func (s *CertSource) now() time.Time {
 	return time.Now()
 }
 
-// Certificate returns the current certificate. Past half its lifetime it
-// starts a renewal in the background and keeps serving the current one;
-// past its expiry it renews synchronously.
+// Certificate returns the current certificate. Past half its lifetime (or
+// half of DefaultLifetime, whichever is shorter) it starts a renewal in the
+// background and keeps serving the current one. Past its expiry it renews
+// synchronously.
 func (s *CertSource) Certificate(ctx context.Context) (*tls.Certificate, error) {
 	s.mu.Lock()
 	cert := s.current

@@ -725,3 +725,21 @@ func TestCertSourceRenewsLongLifetimeEarly(t *testing.T) {
 	}
 	t.Fatalf("a certificate with a 24h lifetime was not renewed after %s, so clients with the default maximum age would reject it", DefaultLifetime/2)
 }
+
+func TestCertSourceNeverServesOldEvidence(t *testing.T) {
+	now := time.Now()
+	clock := now
+	s, err := NewCertSource(context.Background(), &fakeAttester{}, IssueOptions{Lifetime: 24 * time.Hour, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After a long idle period the first handshake gets a new certificate.
+	clock = now.Add(3 * time.Hour)
+	c, err := s.Certificate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := clock.Sub(c.Leaf.NotBefore); age > time.Minute {
+		t.Errorf("served a certificate %s old after an idle period", age)
+	}
+}

@@ -58,14 +58,17 @@ func (s *CertSource) now() time.Time {
 
 // Certificate returns the current certificate. Past half its lifetime (or
 // half of DefaultLifetime, whichever is shorter) it starts a renewal in the
-// background and keeps serving the current one. Past its expiry it renews
-// synchronously.
+// background and keeps serving the current one. Past its expiry, or past
+// DefaultLifetime, it renews synchronously.
 func (s *CertSource) Certificate(ctx context.Context) (*tls.Certificate, error) {
 	s.mu.Lock()
 	cert := s.current
 	now := s.now()
 	age := now.Sub(cert.Leaf.NotBefore)
-	expired := !now.Before(cert.Leaf.NotAfter.Add(-time.Minute))
+	// A certificate older than DefaultLifetime counts as expired even when
+	// its own lifetime is longer, because clients with the default maximum
+	// age would reject it.
+	expired := !now.Before(cert.Leaf.NotAfter.Add(-time.Minute)) || age >= DefaultLifetime-time.Minute
 	if expired {
 		s.mu.Unlock()
 		return s.Renew(ctx)

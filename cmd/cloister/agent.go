@@ -78,7 +78,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address of the RA-TLS listener; empty runs the workload without one")
 	fl.StringVar(&f.upstream, "upstream", "", "loopback address the workload listens on, such as 127.0.0.1:8080")
 	fl.StringArrayVar(&f.hosts, "host", nil, "DNS name or IP address to put into the certificate's subjectAltName; repeatable")
-	fl.DurationVar(&f.certLifetime, "cert-lifetime", ratls.DefaultLifetime, "validity of each RA-TLS certificate; it is renewed at half, and at least every 30m so that clients' --max-age (default 1h5m) never sees stale evidence")
+	fl.DurationVar(&f.certLifetime, "cert-lifetime", ratls.DefaultLifetime, "validity of each RA-TLS certificate; it is renewed from half its lifetime or 30m, whichever is earlier, and never served older than 1h, so that clients' --max-age (default 1h5m) accepts it")
 	fl.BoolVar(&f.requireChallenge, "require-challenge", false, "close connections whose client does not ask for fresh evidence")
 	fl.StringVar(&f.restart, "restart", "on-failure", "when to restart the workload: never, on-failure or always")
 	fl.IntVar(&f.maxRestarts, "max-restarts", 5, "restarts before the agent gives up")

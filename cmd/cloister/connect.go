@@ -66,7 +66,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&v.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&v.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,snp=22")
 	fl.BoolVar(&f.challenge, "challenge", true, "require fresh evidence over a nonce and this connection (turn off only for servers that do not support it)")
-	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence; agents renew theirs every 30m, so a value below that rejects them part of the time")
+	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence; agents renew theirs from 30m and never serve one older than 1h, so a value below 1h rejects them part of the time")
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
 	fl.StringVar(&f.policyFile, "policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the server's claims must also pass")
 	fl.StringArrayVar(&f.referenceValues, "reference-value", nil, "NAME=VALUE reference value for --policy, such as snp.measurement=HEX; repeatable")

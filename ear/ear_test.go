@@ -182,3 +182,41 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Error("a world-readable key file was accepted")
 	}
 }
+
+// A relying party reads Trustee's EAR claim layout with these types.
+func TestReadTrusteeClaimsExample(t *testing.T) {
+	dir := os.Getenv("CLOISTER_KBS_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "trustee_ear-token-claims-example.json"))
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("KBS vectors not found: %v", err)
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	cpu0 := r.Submods["cpu0"]
+	if cpu0 == nil {
+		t.Fatal("no cpu0 submodule")
+	}
+	if cpu0.Status != StatusContraindicated {
+		t.Errorf("status = %s, want contraindicated", cpu0.Status)
+	}
+	if cpu0.TrustVector == nil || cpu0.TrustVector.Hardware != 97 || cpu0.TrustVector.Configuration != 36 {
+		t.Errorf("trust vector = %+v", cpu0.TrustVector)
+	}
+	if got := cpu0.TrustVector.Status(); got != StatusContraindicated {
+		t.Errorf("status derived from the vector = %s, want contraindicated", got)
+	}
+	if cpu0.AnnotatedEvidence["report_data"] == nil {
+		t.Error("annotated evidence lacks report_data")
+	}
+	if r.Expiry <= r.IssuedAt {
+		t.Errorf("exp %d not after iat %d", r.Expiry, r.IssuedAt)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -219,5 +220,67 @@ func TestTDXGuestJSON(t *testing.T) {
 	}
 	if !bytes.Equal(got, testSecret) {
 		t.Errorf("secret = %q", got)
+	}
+}
+
+// The error bodies match the vector's examples exactly: status, type and
+// detail, which guests parse.
+func TestErrorBodiesMatchVector(t *testing.T) {
+	dir := os.Getenv("CLOISTER_KBS_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "cloister_error-responses.json"))
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("KBS vectors not found: %v", err)
+	}
+	var v struct {
+		Examples []struct {
+			Status int         `json:"status"`
+			Body   kbs.Problem `json:"body"`
+		} `json:"examples"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	want := map[kbs.Problem]bool{}
+	for _, e := range v.Examples {
+		want[kbs.Problem{Type: e.Body.Type, Detail: e.Body.Detail, Status: e.Status}] = true
+	}
+
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	ctx := context.Background()
+	var got []*kbs.Problem
+	read := func(resp *http.Response) {
+		body, _ := io.ReadAll(resp.Body)
+		p, err := kbs.ParseProblem(resp.StatusCode, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	read(post(t, ts, nil, "/kbs/v0/auth", `{"version":"0.3.0","tee":"snp","extra-params":""}`))
+	read(post(t, ts, nil, "/kbs/v0/attest", `{}`))
+	read(get(t, ts, "/kbs/v0/resource/default/key/1", ""))
+	read(get(t, ts, "/kbs/v0/unknown/x", ""))
+	for _, c := range []struct{ emulator, path string }{{"unknown", testSecretPath}, {"good", "default/key/1"}} {
+		_, err := ts.newClient(t, c.emulator).Resource(ctx, c.path)
+		var p *kbs.Problem
+		if !errors.As(err, &p) {
+			t.Fatalf("%s %s: %v", c.emulator, c.path, err)
+		}
+		got = append(got, p)
+	}
+
+	if len(got) != len(want) {
+		t.Fatalf("checked %d problems, the vector has %d", len(got), len(want))
+	}
+	for _, p := range got {
+		if !want[*p] {
+			t.Errorf("problem %s (HTTP %d, detail %q) is not one of the vector's bodies", p.Type, p.Status, p.Detail)
+		}
 	}
 }

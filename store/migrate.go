@@ -91,21 +91,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now int64) (applied []s
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 
-	done := map[int64]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	done, err := appliedVersions(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("read schema_migrations: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		done[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := checkNotNewer(done, list); err != nil {
 		return nil, err
 	}
 
@@ -127,4 +117,61 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now int64) (applied []s
 		return nil, fmt.Errorf("commit migrations: %w", err)
 	}
 	return applied, nil
+}
+
+// appliedVersions returns the versions recorded in schema_migrations.
+func appliedVersions(ctx context.Context, q querier) (map[int64]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+
+	done := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		done[v] = true
+	}
+	return done, rows.Err()
+}
+
+// checkNotNewer rejects a database that a newer Cloister has migrated past
+// the migrations this binary knows, because this binary's queries may not
+// match that schema.
+func checkNotNewer(done map[int64]bool, list []migration) error {
+	var known int64
+	if len(list) > 0 {
+		known = list[len(list)-1].version
+	}
+	for v := range done {
+		if v > known {
+			return fmt.Errorf("database schema is at migration %d, newer than this binary's latest migration %d; run a Cloister version at least as new as the one that migrated it", v, known)
+		}
+	}
+	return nil
+}
+
+// checkSchema verifies, without changing anything, that the database holds
+// a Cloister schema this binary can read. It serves Config.SkipMigrations.
+func checkSchema(ctx context.Context, db *sql.DB, d dialect) error {
+	list, err := loadMigrations(d.name)
+	if err != nil {
+		return err
+	}
+	done, err := appliedVersions(ctx, db)
+	if err != nil {
+		return fmt.Errorf("no Cloister schema found (%w); check the data directory or the database URL and its search_path", err)
+	}
+	if err := checkNotNewer(done, list); err != nil {
+		return err
+	}
+	for _, m := range list {
+		if !done[m.version] {
+			return fmt.Errorf("database lacks migration %s; start cloister serve once against it to migrate it", m.name)
+		}
+	}
+	return nil
 }

@@ -51,3 +51,38 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 		}
 	})
 }
+
+func TestMigrationsRejectNewerSchema(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		s := open(t, b.config())
+		if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		for _, skip := range []bool{false, true} {
+			cfg := b.config()
+			cfg.SkipMigrations = skip
+			if s, err := Open(context.Background(), cfg); err == nil {
+				s.Close()
+				t.Errorf("Open (SkipMigrations %v) of a database migrated by a newer version succeeded", skip)
+			}
+		}
+	})
+}
+
+func TestSkipMigrationsNeedsSchema(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		cfg := b.config()
+		cfg.SkipMigrations = true
+		if s, err := Open(context.Background(), cfg); err == nil {
+			s.Close()
+			t.Error("Open with SkipMigrations of an empty database succeeded")
+		}
+
+		open(t, b.config())
+		s, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("Open with SkipMigrations of a migrated database: %v", err)
+		}
+		s.Close()
+	})
+}

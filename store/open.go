@@ -49,7 +49,12 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}
 
-	if !cfg.SkipMigrations {
+	if cfg.SkipMigrations {
+		if err := checkSchema(ctx, db, d); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	} else {
 		applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
 		if err != nil {
 			db.Close()

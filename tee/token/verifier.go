@@ -104,6 +104,9 @@ func (v Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Op
 	if err := v.verifySignature(ctx, tok, opts, c); err != nil {
 		return nil, err
 	}
+	// A development root passed as a trust anchor proves no attestation
+	// service, so the appraisal must see the token as emulated.
+	c.Emulated = c.TrustAnchor.Kind == attest.AnchorEmulatedRoot
 	c.Pass("jws-signature")
 	c.SetAttribute("signing_algorithm", tok.Header.Algorithm)
 

@@ -16,7 +16,8 @@ import (
 // commit of its own writes, so durability and atomicity per request are
 // unchanged. When any write of a batch fails, the batch is rolled back and
 // each write runs again in a transaction of its own, so that one request's
-// failure (a replayed nonce, an expired session) never fails another's.
+// failure (a replayed nonce, an expired session) does not fail the writes of
+// the others.
 //
 // The store groups audit appends the same way (AppendAuditGrouped), but
 // not transactions with several writes, which an attestation needs.

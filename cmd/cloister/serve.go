@@ -186,7 +186,7 @@ func loadCollateral(flag string, paths []string) (*collateral.Set, error) {
 			return nil, usageError("%s: %v", flag, err)
 		}
 		if len(s.Items) == 0 {
-			return nil, usageError("%s %s holds no certificate, key or collateral document", flag, p)
+			return nil, usageError("%s %s contains no certificate, key or collateral document", flag, p)
 		}
 		set.Merge(s)
 	}

@@ -62,23 +62,11 @@ func TestIssueAndVerifyCertificate(t *testing.T) {
 }
 
 // resign builds a certificate for a new key that carries the extensions
-// (and so the evidence) of src.
+// (and so the evidence) and the validity of src.
 func resign(t *testing.T, src *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
-		NotBefore: src.NotBefore, NotAfter: src.NotAfter, ExtraExtensions: src.Extensions,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return selfSignAt(t, key, src.Extensions, src.NotBefore, src.NotAfter)
 }
 
 func TestVerifyCertificateRejectsOtherKey(t *testing.T) {
@@ -525,8 +513,13 @@ func TestCertVerifierStaleAtTime(t *testing.T) {
 
 func selfSign(t *testing.T, key *ecdsa.PrivateKey, exts []pkix.Extension) *x509.Certificate {
 	t.Helper()
+	return selfSignAt(t, key, exts, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+func selfSignAt(t *testing.T, key *ecdsa.PrivateKey, exts []pkix.Extension, notBefore, notAfter time.Time) *x509.Certificate {
+	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "RATLS"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtraExtensions: exts}
+		NotBefore: notBefore, NotAfter: notAfter, ExtraExtensions: exts}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)

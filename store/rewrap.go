@@ -62,7 +62,13 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 			}
 			count++
 		}
-		return nil
+		if count == 0 {
+			return nil
+		}
+
+		_, err = tx.AppendAudit(ctx, AuditRecord{Action: AuditAdmin, Requester: "master-key-rotation", Verdict: "applied",
+			Reason: fmt.Sprintf("rewrapped %d secret data keys under master key %s", count, current.ID())})
+		return err
 	})
 	if err != nil {
 		return 0, err

@@ -156,6 +156,10 @@ func TestSecretWrongMasterKey(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("RewrapSecrets = %d, %v; want 1 rewrapped", n, err)
 		}
+		records, err := rotated.ListAudit(ctx, AuditQuery{Action: AuditAdmin})
+		if err != nil || len(records) != 1 {
+			t.Errorf("after RewrapSecrets: %d admin audit records, err %v; want 1", len(records), err)
+		}
 		cfg.OldMasterKeys = nil
 		newOnly := open(t, cfg)
 		got, err = newOnly.GetSecret(ctx, "default/key/a")

@@ -47,8 +47,9 @@ type Store interface {
 
 	// RewrapSecrets wraps the data key of every secret version that is not
 	// wrapped by the current master key again under the current key, in
-	// one transaction, and returns how many it rewrapped. Values are not
-	// re-encrypted. After it, old master keys can be removed from Config.
+	// one transaction with an admin audit record, and returns how many it
+	// rewrapped. Values are not re-encrypted. After it, old master keys can
+	// be removed from Config.
 	RewrapSecrets(ctx context.Context) (int, error)
 
 	// Collateral returns the cache of vendor collateral shared by replicas.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -73,7 +74,7 @@ Values can be written and deleted here but never read back: they leave the
 service only through the key broker.`,
 	}
 	flags.bind(cmd)
-	cmd.AddCommand(newSecretPutCmd(&flags), newSecretListCmd(&flags), newSecretRemoveCmd(&flags))
+	cmd.AddCommand(newSecretPutCmd(&flags), newSecretListCmd(&flags), newSecretRemoveCmd(&flags), newSecretRewrapCmd())
 	return cmd
 }
 
@@ -182,4 +183,81 @@ func newSecretRemoveCmd(flags *adminFlags) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newSecretRewrapCmd() *cobra.Command {
+	var (
+		dataDir, databaseURL string
+		newKeyFile           string
+		oldKeyFiles          []string
+	)
+	cmd := &cobra.Command{
+		Use:   "rewrap --master-key-file NEW --old-master-key-file OLD (--data-dir DIR | --database-url URL)",
+		Short: "Rotate the master key: wrap every secret's data key under a new master key",
+		Long: `Rotate the master key directly in the database. Every secret data key wrapped
+by one of the old master keys is unwrapped and wrapped again under the new
+master key, in one transaction with an audit record; secret values are not
+re-encrypted. Afterwards, start cloister serve with the new key
+(CLOISTER_MASTER_KEY or master.key). A service still running with an old
+key cannot decrypt secrets until it restarts with the new one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (dataDir == "") == (databaseURL == "") {
+				return usageError("give exactly one of --data-dir and --database-url")
+			}
+			if dataDir != "" {
+				// Rewrapping needs existing secrets; do not create an empty
+				// database in a mistyped directory.
+				if _, err := os.Stat(filepath.Join(dataDir, store.SQLiteFile)); err != nil {
+					return usageError("no database in --data-dir: %v", err)
+				}
+			}
+			if newKeyFile == "" || len(oldKeyFiles) == 0 {
+				return usageError("give the new key with --master-key-file and each old key with --old-master-key-file")
+			}
+			newKey, err := readMasterKeyFile(newKeyFile)
+			if err != nil {
+				return err
+			}
+			var oldKeys []*store.MasterKey
+			for _, path := range oldKeyFiles {
+				k, err := readMasterKeyFile(path)
+				if err != nil {
+					return err
+				}
+				oldKeys = append(oldKeys, k)
+			}
+
+			s, err := store.Open(cmd.Context(), store.Config{DataDir: dataDir, DatabaseURL: databaseURL,
+				MasterKey: newKey, OldMasterKeys: oldKeys})
+			if err != nil {
+				return usageError("%v", err)
+			}
+			defer s.Close()
+			n, err := s.RewrapSecrets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d secret data keys under %s\n", n, newKey)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dataDir, "data-dir", "", "data directory of the SQLite database")
+	fl.StringVar(&databaseURL, "database-url", "", "PostgreSQL database (postgres://...)")
+	fl.StringVar(&newKeyFile, "master-key-file", "", "file with the new master key (base64 of 32 bytes, mode 0600)")
+	fl.StringArrayVar(&oldKeyFiles, "old-master-key-file", nil, "file with a master key to rotate away from; repeatable")
+	return cmd
+}
+
+func readMasterKeyFile(path string) (*store.MasterKey, error) {
+	text, err := store.ReadKeyFile(path)
+	if err != nil {
+		return nil, usageError("master key: %v", err)
+	}
+	k, err := store.ParseMasterKey(text)
+	if err != nil {
+		return nil, usageError("master key file %s: %v", path, err)
+	}
+	return k, nil
 }

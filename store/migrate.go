@@ -139,8 +139,8 @@ func appliedVersions(ctx context.Context, q querier) (map[int64]bool, error) {
 }
 
 // checkNotNewer rejects a database that a newer Cloister has migrated past
-// the migrations this binary knows, because this binary's queries may not
-// match that schema.
+// the migrations embedded in this binary, because this binary's queries may
+// not match that schema.
 func checkNotNewer(done map[int64]bool, list []migration) error {
 	var known int64
 	if len(list) > 0 {
@@ -156,7 +156,7 @@ func checkNotNewer(done map[int64]bool, list []migration) error {
 
 // checkSchema verifies, without changing anything, that the database holds
 // a Cloister schema this binary can read: the first migration, which
-// creates every table, and none newer than this binary knows. Later
+// creates every table, and none newer than the embedded ones. Later
 // migrations may be missing, because so far they only add triggers. It
 // serves Config.SkipMigrations.
 func checkSchema(ctx context.Context, db *sql.DB, d dialect) error {

@@ -103,20 +103,45 @@ func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts atte
 		return nil, name, attest.Errorf(attest.ErrUnsupported, "hcl_report.report_type", "no %s verifier is registered to verify the hardware report", name).
 			WithFix("build Cloister with the " + name + " verifier")
 	}
-	hwOpts := opts
-	hwOpts.Nonce = nil
-	if len(ev.VCEK) > 0 {
-		extra := &collateral.Set{}
-		if n, reason := extra.AddBytes("vcek in the evidence", ev.VCEK); n == 0 {
-			return nil, name, attest.Malformed("vcek", "is not a certificate: "+reason, nil)
-		}
-		hwOpts.Collateral = withExtra{base: opts.Collateral, extra: extra}
+	hwOpts, err := hardwareOptions(ev, opts)
+	if err != nil {
+		return nil, name, err
 	}
 	c, err := v.Verify(ctx, attest.Evidence{Format: name, Data: data}, hwOpts)
 	if err != nil {
 		err = fmt.Errorf("%s hardware report: %w", name, err)
 	}
 	return c, name, err
+}
+
+// hardwareOptions returns the options for the hardware verifier: opts
+// without the nonce, with the certificates of the evidence's vcek field
+// added to the collateral. Only certificates that are not self-issued are
+// added, because attest.Roots treats self-signed certificates in the
+// collateral as the caller's roots, and a root inside the evidence must
+// never be trusted by itself.
+func hardwareOptions(ev *Evidence, opts attest.Options) (attest.Options, error) {
+	hwOpts := opts
+	hwOpts.Nonce = nil
+	if len(ev.VCEK) == 0 {
+		return hwOpts, nil
+	}
+	parsed := &collateral.Set{}
+	if n, reason := parsed.AddBytes("vcek in the evidence", ev.VCEK); n == 0 {
+		return hwOpts, attest.Malformed("vcek", "is not a certificate: "+reason, nil)
+	}
+	extra := &collateral.Set{}
+	for _, it := range parsed.OfKind(collateral.KindCertificate) {
+		if !bytes.Equal(it.Certificate.RawIssuer, it.Certificate.RawSubject) {
+			extra.Add(it)
+		}
+	}
+	if len(extra.Items) == 0 {
+		return hwOpts, attest.Malformed("vcek", "holds no certificate that is not self-issued, so it carries no VCEK", nil).
+			WithFix("send the VCEK certificate in the vcek field; AMD's roots come from the embedded certificates or --collateral")
+	}
+	hwOpts.Collateral = withExtra{base: opts.Collateral, extra: extra}
+	return hwOpts, nil
 }
 
 // withExtra serves the base source's collateral plus extra items.

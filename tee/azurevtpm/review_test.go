@@ -1,0 +1,85 @@
+package azurevtpm
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/tee/snp"
+)
+
+// reviewForgedChain returns a self-signed CA certificate named like AMD's
+// Milan root and a VCEK-named certificate it issued, as someone forging
+// evidence would write them.
+func reviewForgedChain(t *testing.T) (root, leaf *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(cn string, serial int64, parent *x509.Certificate) *x509.Certificate {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		}
+		if parent == nil {
+			parent = tmpl
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	root = issue("ARK-Milan", 1, nil)
+	return root, issue("SEV-VCEK", 2, root)
+}
+
+// TestReviewEvidenceRootNotTrusted passes a root inside the evidence's vcek
+// field: the roots chosen for the hardware report must stay AMD's.
+func TestReviewEvidenceRootNotTrusted(t *testing.T) {
+	forged, leaf := reviewForgedChain(t)
+	vcek := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: forged.Raw})...)
+
+	opts, err := hardwareOptions(&Evidence{VCEK: vcek}, attest.Options{})
+	if err != nil {
+		t.Fatalf("hardwareOptions: %v", err)
+	}
+	roots, err := attest.Roots(context.Background(), opts, collateral.Query{TEE: "snp"}, snp.EmbeddedRoots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roots {
+		if bytes.Equal(r.Raw, forged.Raw) {
+			t.Fatal("a self-signed certificate from the evidence's vcek field became a trust anchor")
+		}
+	}
+	if len(roots) != len(snp.EmbeddedRoots()) {
+		t.Errorf("%d roots, expected the %d embedded AMD roots", len(roots), len(snp.EmbeddedRoots()))
+	}
+}
+
+func TestReviewEvidenceRootOnlyRejected(t *testing.T) {
+	forged, _ := reviewForgedChain(t)
+	vcek := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: forged.Raw})
+	if _, err := hardwareOptions(&Evidence{VCEK: vcek}, attest.Options{}); !errors.Is(err, attest.ErrMalformed) {
+		t.Fatalf("error %v, expected an ErrMalformed error for a vcek field holding only a root", err)
+	}
+}

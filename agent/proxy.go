@@ -32,7 +32,13 @@ type Proxy struct {
 	// RequireChallenge closes connections whose client did not negotiate
 	// the freshness challenge.
 	RequireChallenge bool
-	Log              *slog.Logger
+	// MaxChallenges bounds the challenges that attest at the same time,
+	// because each one costs a TEE report and clients choose how many to
+	// ask for; zero means 4. Further challenges wait.
+	MaxChallenges int
+	Log           *slog.Logger
+
+	challengeSlots chan struct{}
 }
 
 // CheckLoopback requires addr to name a loopback IP address, because the
@@ -58,6 +64,11 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	log := p.log()
+	slots := p.MaxChallenges
+	if slots <= 0 {
+		slots = 4
+	}
+	p.challengeSlots = make(chan struct{}, slots)
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -108,8 +119,17 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 	if p.RequireChallenge && negotiated != ratls.ProtoChallenge {
 		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
 	}
-	if err := ratls.ServeChallenge(hctx, conn, p.Attester); err != nil {
-		return err
+	if negotiated == ratls.ProtoChallenge {
+		select {
+		case p.challengeSlots <- struct{}{}:
+		case <-hctx.Done():
+			return fmt.Errorf("waiting to serve the freshness challenge: %w", hctx.Err())
+		}
+		err := ratls.ServeChallenge(hctx, conn, p.Attester)
+		<-p.challengeSlots
+		if err != nil {
+			return err
+		}
 	}
 
 	var d net.Dialer

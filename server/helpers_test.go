@@ -166,6 +166,8 @@ type serviceOptions struct {
 	allowEmulated bool
 	// admin builds the admin API handler over the service's store.
 	admin func(store.Store) http.Handler
+	// pccs builds the PCCS API handler over the service's store.
+	pccs func(store.Store) http.Handler
 	// anchors and collateral are added to the emulated SEV-SNP roots.
 	anchors    []*x509.Certificate
 	collateral *collateral.Set
@@ -218,13 +220,16 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var adminHandler http.Handler
+	var adminHandler, pccsHandler http.Handler
 	if o.admin != nil {
 		adminHandler = o.admin(st)
 	}
+	if o.pccs != nil {
+		pccsHandler = o.pccs(st)
+	}
 	srv, err := New(Config{
 		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors, Collateral: o.collateral,
-		Admin: adminHandler, Logger: quietLogger(), Now: clk.Now,
+		Admin: adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

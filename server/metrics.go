@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/cloister-dev/cloister/collateral"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.attestations, m.attestLatency, m.verifyLatency, m.releases, m.releaseLatency,
 		m.requests, m.requestLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(collateral.Collectors()...)
 	return m
 }
 

@@ -84,6 +84,9 @@ type Config struct {
 	// Admin, when set, serves /admin/v0/. It authenticates its callers
 	// itself.
 	Admin http.Handler
+	// PCCS, when set, serves cached Intel collateral under the PCCS API
+	// paths /sgx/certification/v4/ and /tdx/certification/v4/.
+	PCCS http.Handler
 	// Issuer is the iss claim of EAR tokens.
 	Issuer string
 	// Logger receives JSON logs; nil means slog.Default().
@@ -162,6 +165,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, s.kbs))
 	if s.cfg.Admin != nil {
 		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, s.cfg.Admin))
+	}
+	if s.cfg.PCCS != nil {
+		mux.Handle("GET /sgx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
+		mux.Handle("GET /tdx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
 	}
 	mux.Handle("GET /.well-known/jwks.json", s.route("jwks", maxOtherBody, http.HandlerFunc(s.handleJWKS)))
 	mux.Handle("GET /metrics", s.route("metrics", maxOtherBody,

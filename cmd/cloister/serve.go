@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/collateral/pccs"
+	"github.com/cloister-dev/cloister/collateral/storecache"
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/server"
@@ -35,6 +38,8 @@ type serveFlags struct {
 	trustAnchors   []string
 	collateral     []string
 	tcbStatuses    []string
+	online         onlineFlags
+	servePCCS      bool
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	logLevel       string
@@ -83,6 +88,9 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
+	f.online.bind(cmd)
+	fl.Lookup("cache-dir").Hidden = true // the service keeps its cache in its store
 	return cmd
 }
 
@@ -153,6 +161,21 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer st.Close()
 
+	// The collateral cache lives in the store, so that replicas sharing one
+	// database fetch each item from AMD and Intel once.
+	cache := storecache.Backend{Cache: st.Collateral()}
+	var collSource collateral.Source = coll
+	var online *collateral.Online
+	if f.online.enabled {
+		online = f.online.source()
+		online.Cache = &collateral.Cache{Backend: cache, Logger: logger}
+		collSource = collateral.Sources{coll, online}
+	}
+	var pccsHandler http.Handler
+	if f.servePCCS {
+		pccsHandler = (&pccs.Handler{Backend: cache, Online: online, Logger: logger}).Mux()
+	}
+
 	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: adminKey, Logger: logger,
 		ValidatePolicy: server.ValidatePolicy})
 	if err != nil {
@@ -160,8 +183,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
-		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: coll,
-		Admin: adminHandler, Logger: logger,
+		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
+		Admin: adminHandler, PCCS: pccsHandler, Logger: logger,
 	})
 	if err != nil {
 		return err

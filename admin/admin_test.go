@@ -9,8 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,13 +16,12 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/store/storetest"
 )
 
 const testKey = "test-admin-key-0123456789abcdef"
@@ -57,41 +54,9 @@ func openTestStore(t *testing.T, cfg store.Config) store.Store {
 // schema that is dropped afterwards.
 func forEachStore(t *testing.T, fn func(t *testing.T, s store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newTestStore(t)) })
-
-	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Log("CLOISTER_TEST_POSTGRES_URL is not set; the admin API runs on SQLite only (scripts/test starts PostgreSQL)")
-		return
+	if dbURL := storetest.PostgresURL(t, "cloister_admin_test"); dbURL != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, openTestStore(t, store.Config{DatabaseURL: dbURL})) })
 	}
-	t.Run("postgres", func(t *testing.T) {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		suffix := make([]byte, 6)
-		rand.Read(suffix)
-		schema := "cloister_admin_test_" + hex.EncodeToString(suffix)
-		if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-			t.Fatalf("create schema: %v", err)
-		}
-		t.Cleanup(func() {
-			db, err := sql.Open("pgx", base)
-			if err == nil {
-				db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-				db.Close()
-			}
-		})
-
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		fn(t, openTestStore(t, store.Config{DatabaseURL: u.String()}))
-	})
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

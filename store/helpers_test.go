@@ -3,15 +3,13 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/store/storetest"
 )
 
 // testBackend opens stores of one kind on one fresh database.
@@ -24,60 +22,15 @@ type testBackend struct {
 
 // backends returns SQLite in a temporary directory and, when
 // CLOISTER_TEST_POSTGRES_URL is set, PostgreSQL in a fresh schema that is
-// dropped when the test ends. Without the variable the PostgreSQL case is
-// skipped, unless CI is set, where it fails.
+// dropped when the test ends (see storetest.PostgresURL).
 func backends(t testing.TB) []testBackend {
 	t.Helper()
 	dir := t.TempDir()
 	list := []testBackend{{name: "sqlite", config: func() Config { return Config{DataDir: dir} }}}
-
-	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLOISTER_TEST_POSTGRES_URL is not set under CI; run scripts/test, which starts PostgreSQL")
-		}
-		t.Log("CLOISTER_TEST_POSTGRES_URL is not set; skipping the PostgreSQL store (scripts/test starts one)")
-		return list
+	if dbURL := storetest.PostgresURL(t, "cloister_store_test"); dbURL != "" {
+		list = append(list, testBackend{name: "postgres", config: func() Config { return Config{DatabaseURL: dbURL} }})
 	}
-	dbURL := freshSchema(t, base)
-	return append(list, testBackend{name: "postgres", config: func() Config { return Config{DatabaseURL: dbURL} }})
-}
-
-// freshSchema creates a schema with a random name and returns base with
-// search_path set to it, so that parallel test runs do not collide.
-func freshSchema(t testing.TB, base string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", base, err)
-	}
-	defer db.Close()
-
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	schema := "cloister_test_" + hex.EncodeToString(suffix)
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", base, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return list
 }
 
 // forEachBackend runs fn as a subtest per backend.

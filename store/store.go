@@ -12,6 +12,18 @@
 // through Store.Tx, so that, for example, a nonce consumption, the session
 // update and the audit record of one attestation commit or roll back
 // together.
+//
+// Secret values are encrypted under a per-version data key, which a master
+// key wraps (see envelope.go). The master key never enters the database, so
+// a copy of the database alone reveals no secret. To rotate it, open the
+// store with the new key as Config.MasterKey and the old one in
+// Config.OldMasterKeys, and call RewrapSecrets (`cloister secret rewrap`).
+//
+// The audit log is a hash chain whose head row every append locks, so
+// replicas append in one order. Database triggers reject UPDATE and DELETE
+// of audit records. Changes made after dropping them are found by
+// VerifyAudit (`cloister audit verify`), which names the first record whose
+// stored hash differs from the hash of its content.
 package store
 
 import (

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/internal/corpus"
+)
+
+// exitCode returns the exit status main would use for err.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return exitUsage
+}
+
+func TestVerifyCorpusCaseJSON(t *testing.T) {
+	var c corpus.Case
+	for _, cc := range corpus.Cases(t, "snp") {
+		if cc.Expect.DefaultVerdict == "accept" {
+			c = cc
+			break
+		}
+	}
+	if c.Dir == "" {
+		t.Fatal("no accepted snp case in the corpus")
+	}
+	args := []string{"verify", "--collateral", c.Dir, "--at", c.Expect.At, "--output", "json", filepath.Join(c.Dir, c.Expect.Evidence)}
+	out, err := runCloister(t, args...)
+	if code := exitCode(t, err); code != exitOK {
+		t.Fatalf("exit code %d, want 0:\n%s", code, out)
+	}
+	var res struct {
+		Verdict string `json:"verdict"`
+		Claims  struct {
+			Measurement string `json:"measurement"`
+			ReportData  string `json:"report_data"`
+			SigningKey  string `json:"signing_key"`
+		} `json:"claims"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if res.Verdict != "accept" {
+		t.Errorf("verdict %q, want accept", res.Verdict)
+	}
+	if res.Claims.Measurement != c.Expect.Measurement {
+		t.Errorf("measurement %s, want %s", res.Claims.Measurement, c.Expect.Measurement)
+	}
+	if res.Claims.ReportData != c.Expect.ReportData {
+		t.Errorf("report data %s, want %s", res.Claims.ReportData, c.Expect.ReportData)
+	}
+	if res.Claims.SigningKey != c.Expect.SigningKey {
+		t.Errorf("signing key %s, want %s", res.Claims.SigningKey, c.Expect.SigningKey)
+	}
+
+	// The same evidence at a time after the VCEK's validity, or against
+	// another measurement, is rejected with exit code 1 and a reason.
+	args = []string{"verify", "--collateral", c.Dir, "--at", c.Expect.At, "--measurement", strings.Repeat("00", 48), filepath.Join(c.Dir, c.Expect.Evidence)}
+	out, err = runCloister(t, args...)
+	if code := exitCode(t, err); code != exitRejected {
+		t.Fatalf("other measurement: exit code %d, want 1:\n%s", code, out)
+	}
+	if !strings.Contains(out, "differs from the expected") {
+		t.Errorf("rejection does not name the measurement:\n%s", out)
+	}
+}
+
+func TestVerifyUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	evidence := filepath.Join(dir, "evidence.bin")
+	if err := os.WriteFile(evidence, []byte("not evidence"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing file", []string{"verify", filepath.Join(dir, "absent")}, exitUsage, "reading evidence"},
+		{"bad time", []string{"verify", "--at", "yesterday", evidence}, exitUsage, "invalid --at"},
+		{"bad output", []string{"verify", "--output", "xml", evidence}, exitUsage, "invalid --output"},
+		{"bad hex", []string{"verify", "--measurement", "zz", evidence}, exitUsage, "--measurement"},
+		{"bad min tcb", []string{"verify", "--min-tcb", "snp", evidence}, exitUsage, "--min-tcb"},
+		{"missing collateral", []string{"verify", "--collateral", filepath.Join(dir, "none"), evidence}, exitUsage, "--collateral"},
+		{"empty trust anchor", []string{"verify", "--trust-anchor", evidence, evidence}, exitUsage, "--trust-anchor"},
+		{"unknown format", []string{"verify", evidence}, exitRejected, "format not recognised"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCloister(t, tc.args...)
+			if code := exitCode(t, err); code != tc.code {
+				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
+			}
+			text := out
+			if err != nil {
+				text += err.Error()
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("output and error lack %q: %s", tc.want, text)
+			}
+		})
+	}
+}
+
+func TestEvidenceEmulatedThenVerify(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ev.bin")
+	text, err := runCloister(t, "evidence", "--emulated", "--report-data", "abcd", "--out", out)
+	if err != nil {
+		t.Fatalf("evidence: %v\n%s", err, text)
+	}
+	if !strings.Contains(strings.ToLower(text), "emulated") {
+		t.Errorf("evidence output does not say emulated:\n%s", text)
+	}
+	args := []string{"verify", "--collateral", out + ".collateral.pem", "--trust-anchor", out + ".root.pem",
+		"--allow-emulated", "--report-data", "abcd", out}
+	text, err = runCloister(t, args...)
+	if code := exitCode(t, err); code != exitOK {
+		t.Fatalf("verify of emulated evidence: exit code %d:\n%s", code, text)
+	}
+	if !strings.Contains(text, "EMULATED") {
+		t.Errorf("verify output does not label the evidence EMULATED:\n%s", text)
+	}
+}
+
+func TestInspectReport(t *testing.T) {
+	c := corpus.Cases(t, "snp")[0]
+	out, err := runCloister(t, "inspect", filepath.Join(c.Dir, c.Expect.Evidence))
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("inspect output is not JSON: %v", err)
+	}
+	if doc["unverified"] != true || doc["format"] != "snp" {
+		t.Errorf("inspect output = format %v, unverified %v", doc["format"], doc["unverified"])
+	}
+}
+
+func TestCollateralBundleCommands(t *testing.T) {
+	cache, bundle := t.TempDir(), filepath.Join(t.TempDir(), "bundle")
+	if out, err := runCloister(t, "collateral", "export", "--cache-dir", cache, bundle); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "manifest.json")); err != nil {
+		t.Fatalf("export wrote no manifest: %v", err)
+	}
+	if out, err := runCloister(t, "collateral", "import", "--cache-dir", t.TempDir(), bundle); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err := runCloister(t, "collateral", "ls", "--cache-dir", cache)
+	if err != nil || !strings.Contains(out, "NEXT UPDATE") {
+		t.Errorf("ls: %v\n%s", err, out)
+	}
+	if _, err := runCloister(t, "collateral", "fetch", "--cache-dir", cache); exitCode(t, err) != exitUsage {
+		t.Errorf("fetch with nothing to fetch: %v, want a usage error", err)
+	}
+}

@@ -6,6 +6,11 @@
 // ../shared/evidence beside the module root. When it is absent, tests skip
 // with a message, except under CI (CI set in the environment), where they
 // fail, because a CI run without the corpus proves nothing.
+//
+// The Check functions compare a verification result with a case's
+// expect.json, and run the robustness checks (prefixes, random inputs,
+// concurrent verification) that every TEE package needs, so that each
+// package's corpus test adds only the checks specific to its TEE.
 package corpus
 
 import (

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
@@ -16,33 +15,13 @@ import (
 func TestCorpus(t *testing.T) {
 	for _, c := range corpus.Cases(t, "snp") {
 		t.Run(c.Name, func(t *testing.T) {
-			ctx := context.Background()
 			exp := c.Expect
 			ev := attest.Evidence{Data: c.EvidenceBytes(t)}
-			vo := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
-
 			if v, err := attest.Detect(ev.Data); err != nil || v.Name() != "snp" {
 				t.Fatalf("Detect = %v, %v; want the snp verifier", v, err)
 			}
-			res := appraise.Evaluate(ctx, ev, vo, appraise.Options{})
-			if string(res.Verdict) != exp.DefaultVerdict {
-				t.Fatalf("default verdict = %s (%v), want %s", res.Verdict, res.Error, exp.DefaultVerdict)
-			}
-			if exp.DefaultVerdict == "reject" && !corpus.MatchesReason(errorText(res.Error), exp.RejectReason) {
-				t.Errorf("rejection %q does not state the reason %q", errorText(res.Error), exp.RejectReason)
-			}
-			if exp.SignatureValid != nil && !*exp.SignatureValid && !errors.Is(res.Error, attest.ErrSignature) {
-				t.Errorf("error %v is not a signature error, but the signature is invalid", res.Error)
-			}
-			if exp.ChainValid != nil && !*exp.ChainValid && !errors.Is(res.Error, attest.ErrChain) {
-				t.Errorf("error %v is not a chain error, but the chain is invalid", res.Error)
-			}
-			if exp.VerdictIfDebugAllowed != "" {
-				res := appraise.Evaluate(ctx, ev, vo, appraise.Options{AllowDebug: true})
-				if string(res.Verdict) != exp.VerdictIfDebugAllowed {
-					t.Errorf("verdict with debug allowed = %s (%v), want %s", res.Verdict, res.Error, exp.VerdictIfDebugAllowed)
-				}
-			}
+			res := corpus.CheckVerdicts(t, c, ev, c.Options(t))
+			corpus.CheckErrorKinds(t, c, res)
 
 			claims := res.Claims
 			if claims == nil {
@@ -58,21 +37,7 @@ func TestCorpus(t *testing.T) {
 			if claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
 				t.Errorf("trust anchor kind = %s, want vendor-root (the corpus roots are AMD's)", claims.TrustAnchor.Kind)
 			}
-			if exp.Debug != nil && claims.Debug != *exp.Debug {
-				t.Errorf("debug = %v, want %v", claims.Debug, *exp.Debug)
-			}
-			if got := claims.Measurement.String(); exp.Measurement != "" && got != exp.Measurement {
-				t.Errorf("measurement = %s, want %s", got, exp.Measurement)
-			}
-			if got := claims.ReportData.String(); exp.ReportData != "" && got != exp.ReportData {
-				t.Errorf("report data = %s, want %s", got, exp.ReportData)
-			}
-			if exp.SigningKey != "" && claims.SigningKey != exp.SigningKey {
-				t.Errorf("signing key = %s, want %s", claims.SigningKey, exp.SigningKey)
-			}
-			if exp.Product != "" && claims.Product != exp.Product {
-				t.Errorf("product = %s, want %s", claims.Product, exp.Product)
-			}
+			corpus.CheckClaims(t, c, claims)
 		})
 	}
 }
@@ -103,13 +68,6 @@ func checkUnverifiedFields(t *testing.T, c corpus.Case, data []byte) {
 			t.Errorf("product from CPUID = %s, want %s", got, exp.Product)
 		}
 	}
-}
-
-func errorText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 func TestCorpusPrefixesRejected(t *testing.T) {

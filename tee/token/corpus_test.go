@@ -1,11 +1,8 @@
 package token
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,27 +22,11 @@ func TestCorpusVerdicts(t *testing.T) {
 		for _, c := range corpus.Cases(t, tee) {
 			t.Run(c.Name, func(t *testing.T) {
 				ev := attest.Evidence{Data: c.EvidenceBytes(t)}
-				opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t)}
-				res := appraise.Evaluate(context.Background(), ev, opts, appraise.Options{})
+				res := corpus.CheckVerdicts(t, c, ev, c.Options(t))
 				if res.Format != tee {
 					t.Fatalf("detected as %q (%v), want %s", res.Format, res.Error, tee)
 				}
-				if string(res.Verdict) != c.Expect.DefaultVerdict {
-					t.Fatalf("verdict %s (%v), want %s", res.Verdict, res.Error, c.Expect.DefaultVerdict)
-				}
-				if c.Expect.DefaultVerdict == "reject" && !corpus.MatchesReason(res.Error.Error(), c.Expect.RejectReason) {
-					t.Errorf("reason %q does not state %q", res.Error, c.Expect.RejectReason)
-				}
-				if want := c.Expect.VerdictIfDebugAllowed; want != "" {
-					res := appraise.Evaluate(context.Background(), ev, opts, appraise.Options{AllowDebug: true})
-					if string(res.Verdict) != want {
-						t.Errorf("verdict with debug allowed %s (%v), want %s", res.Verdict, res.Error, want)
-					}
-				}
-				if c.Expect.SignatureValid != nil && !*c.Expect.SignatureValid {
-					if res.Claims != nil {
-						t.Errorf("claims reported for a token whose signature does not verify")
-					}
+				if corpus.CheckUnverified(t, c, res) {
 					return
 				}
 				checkClaims(t, c, res.Claims)
@@ -56,30 +37,11 @@ func TestCorpusVerdicts(t *testing.T) {
 
 func checkClaims(t *testing.T, c corpus.Case, got *attest.Claims) {
 	t.Helper()
-	if got == nil {
-		t.Fatal("no claims for a verified token")
-	}
-	if c.Expect.Debug != nil && got.Debug != *c.Expect.Debug {
-		t.Errorf("debug %v, want %v", got.Debug, *c.Expect.Debug)
-	}
-	if c.Expect.Nonce != nil && got.Nonce.String() != *c.Expect.Nonce {
-		t.Errorf("nonce %s, want %s", got.Nonce, *c.Expect.Nonce)
-	}
+	corpus.CheckClaims(t, c, got)
 	if c.Expect.Nonce == nil && len(got.Nonce) != 0 {
 		t.Errorf("nonce %s reported for a token without one", got.Nonce)
 	}
-	for name, want := range c.Expect.Measurements {
-		if got.Measurements[name].String() != want {
-			t.Errorf("measurement %s = %s, want %s", name, got.Measurements[name], want)
-		}
-	}
-
-	if c.Expect.TCBStatus != "" && got.TCB.Status != c.Expect.TCBStatus {
-		t.Errorf("TCB status %q, want %q", got.TCB.Status, c.Expect.TCBStatus)
-	}
-	if c.Expect.AdvisoryIDs != nil && !slices.Equal(got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs) {
-		t.Errorf("advisories %v, want %v", got.TCB.AdvisoryIDs, c.Expect.AdvisoryIDs)
-	}
+	corpus.CheckTCB(t, c, got)
 
 	wantKind := attest.AnchorCallerKey
 	if len(c.Expect.Roots) > 0 {
@@ -111,7 +73,7 @@ func TestCorpusOutOfDateAccepted(t *testing.T) {
 }
 
 // TestCorpusNonce passes each verified case's nonce as the expected nonce,
-// then a changed one, which must be a binding error.
+// then changed ones, which must be binding errors.
 func TestCorpusNonce(t *testing.T) {
 	for _, tee := range tokenTEEs {
 		for _, c := range corpus.Cases(t, tee) {
@@ -119,20 +81,7 @@ func TestCorpusNonce(t *testing.T) {
 				continue
 			}
 			t.Run(c.Name, func(t *testing.T) {
-				nonce, _ := hex.DecodeString(*c.Expect.Nonce)
-				opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t), Nonce: nonce}
-				if _, err := attest.Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, opts); err != nil {
-					t.Fatalf("expected nonce rejected: %v", err)
-				}
-				opts.Nonce = bytes.Clone(nonce)
-				opts.Nonce[0] ^= 0xff
-				claims, err := attest.Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, opts)
-				if !errors.Is(err, attest.ErrBinding) {
-					t.Fatalf("changed nonce: error %v, want a binding error", err)
-				}
-				if claims == nil {
-					t.Error("no claims returned with the nonce error")
-				}
+				corpus.CheckNonceBinding(t, c, attest.Evidence{Data: c.EvidenceBytes(t)})
 			})
 		}
 	}
@@ -191,29 +140,21 @@ func TestCorpusNoTrustAnchor(t *testing.T) {
 // rejected without a panic.
 func TestCorpusPrefixes(t *testing.T) {
 	for _, tee := range tokenTEEs {
+		v, _ := attest.Lookup(tee)
 		for _, c := range corpus.Cases(t, tee) {
 			data := c.EvidenceBytes(t)
-			opts := attest.Options{At: c.Time(t), Collateral: c.Collateral(t), Nonce: nil}
-			v, _ := attest.Lookup(tee)
-			for n := range len(data) {
-				v.Detect(data[:n])
-				if _, err := v.Verify(context.Background(), attest.Evidence{Data: data[:n]}, opts); err == nil {
-					t.Fatalf("%s: prefix of %d bytes accepted", c.Name, n)
-				}
-			}
+			corpus.CheckPrefixesRejected(t, c, v, data, len(data), 1)
 		}
 	}
 }
 
-// TestCorpusInspect decodes every case without verifying it.
+// TestCorpusInspect decodes every case without verifying it, and every
+// prefix without a panic.
 func TestCorpusInspect(t *testing.T) {
 	for _, tee := range tokenTEEs {
 		v, _ := attest.Lookup(tee)
 		for _, c := range corpus.Cases(t, tee) {
-			fields, err := v.(attest.Inspector).Inspect(c.EvidenceBytes(t))
-			if err != nil || fields == nil {
-				t.Errorf("%s: %v", c.Name, err)
-			}
+			corpus.CheckInspect(t, c, v.(attest.Inspector))
 		}
 	}
 }

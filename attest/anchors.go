@@ -15,7 +15,9 @@ import (
 //     the collateral) are the roots, and only they: a caller that names its
 //     roots must not be overruled by the embedded ones. Emulated
 //     development roots found in the collateral are left out; they count
-//     only when passed in TrustAnchors.
+//     only when passed in TrustAnchors. So are certificates that an online
+//     source fetched (collateral.Item.Fetched), because an upstream is not
+//     a trust anchor.
 //   - When the caller supplied none, the embedded vendor roots are used.
 //
 // Each returned root is labelled vendor-root when it equals an embedded

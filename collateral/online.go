@@ -72,13 +72,20 @@ type request struct {
 	fetch FetchFunc
 }
 
-// addEntry adds an entry's body and issuer-chain headers to set.
+// addEntry adds an entry's body and issuer-chain headers to set, marked as
+// fetched. An upstream sends roots too (the last certificate of a PCS
+// issuer chain or of a KDS cert_chain), and the mark keeps them from
+// becoming trust anchors.
 func addEntry(set *Set, e *Entry) {
+	first := len(set.Items)
 	if n, reason := set.AddBytes(e.URL, e.Body); n == 0 {
 		set.Ignored = append(set.Ignored, e.URL+": "+reason)
 	}
 	for name, chain := range e.Headers {
 		set.AddBytes(e.URL+"#"+name, []byte(chain))
+	}
+	for _, it := range set.Items[first:] {
+		it.Fetched = true
 	}
 }
 

@@ -43,6 +43,11 @@ type Item struct {
 	CRL         *x509.RevocationList
 	PublicKey   any
 
+	// Fetched marks an item that an online source fetched from an
+	// upstream rather than one the caller supplied. A fetched self-signed
+	// certificate is never a trust anchor, so SelfSigned leaves it out.
+	Fetched bool
+
 	// selfSigned caches IsSelfSigned for Certificate, because a service
 	// reuses one set for many verifications and the check costs a
 	// signature verification.
@@ -106,12 +111,13 @@ func (s *Set) Certificates() []*x509.Certificate {
 	return out
 }
 
-// SelfSigned returns the self-signed certificates in the set: the
-// candidates for trust anchors that the caller supplied.
+// SelfSigned returns the self-signed certificates in the set that the
+// caller supplied: the candidates for trust anchors. Fetched items are left
+// out, because an upstream is not a trust anchor.
 func (s *Set) SelfSigned() []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, it := range s.OfKind(KindCertificate) {
-		if it.IsSelfSignedCertificate() {
+		if !it.Fetched && it.IsSelfSignedCertificate() {
 			out = append(out, it.Certificate)
 		}
 	}

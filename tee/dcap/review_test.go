@@ -2,7 +2,13 @@ package dcap
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"testing"
 	"time"
 
@@ -57,4 +63,59 @@ func hasCheck(c *attest.Claims, name string, result attest.CheckResult) bool {
 		}
 	}
 	return false
+}
+
+// TestReviewRootCacheFetchedRoot selects roots twice from the same
+// certificate, first supplied by the caller and then fetched from an
+// upstream: the second selection must not reuse the first.
+func TestReviewRootCacheFetchedRoot(t *testing.T) {
+	root := reviewPlainRoot(t)
+	v := NewVerifier()
+	q := collateral.Query{TEE: "sgx"}
+
+	supplied := &collateral.Set{}
+	supplied.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: root.Raw, Certificate: root})
+	first, err := v.selectRoots(context.Background(), attest.Options{Collateral: supplied}, q, supplied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.certs) != 1 || !first.certs[0].Equal(root) {
+		t.Fatalf("roots %v, expected the supplied root alone", first.certs)
+	}
+
+	fetched := &collateral.Set{}
+	fetched.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: root.Raw, Certificate: root, Fetched: true})
+	second, err := v.selectRoots(context.Background(), attest.Options{Collateral: fetched}, q, fetched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range second.certs {
+		if c.Equal(root) {
+			t.Fatal("a root fetched from an upstream was trusted from the cache of an earlier selection")
+		}
+	}
+}
+
+// reviewPlainRoot returns a self-signed CA certificate that is neither
+// Intel's nor an emulated development root.
+func reviewPlainRoot(t *testing.T) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "caller root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }

@@ -207,7 +207,8 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 // selectRoots returns attest.Roots for the query, cached by the digest of
 // the certificates that could be roots (those naming themselves as issuer)
 // in the trust anchors and the collateral, kept apart because emulated
-// roots count only in the trust anchors. attest.Roots checks each
+// roots count only in the trust anchors. Fetched certificates are left out
+// of the digest, as attest.Roots leaves them out. attest.Roots checks each
 // candidate's self-signature, which would otherwise cost an ECDSA
 // verification per candidate and quote.
 func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query collateral.Query, set *collateral.Set) (*rootSet, error) {
@@ -215,7 +216,7 @@ func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query c
 	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
 		h.Write([]byte{0xff})
 		for _, it := range s.OfKind(collateral.KindCertificate) {
-			if bytes.Equal(it.Certificate.RawIssuer, it.Certificate.RawSubject) {
+			if !it.Fetched && bytes.Equal(it.Certificate.RawIssuer, it.Certificate.RawSubject) {
 				h.Write(it.SHA256[:])
 			}
 		}

@@ -14,8 +14,9 @@ import (
 // trust anchors and collateral. attest.Roots checks the self-signature of
 // every self-issued certificate it is given, an RSA verification per call
 // that would otherwise dominate a warm verification. The choice depends
-// only on the certificates' bytes, so the key is the digest of their
-// SHA-256 sums in order.
+// only on the certificates' bytes and on whether an online source fetched
+// them, so the key is the digest of their SHA-256 sums in order, each
+// followed by that mark.
 type rootsCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte][]*x509.Certificate
@@ -32,8 +33,13 @@ func (c *rootsCache) roots(ctx context.Context, opts attest.Options, set *collat
 	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
 		for _, it := range s.OfKind(collateral.KindCertificate) {
 			h.Write(it.SHA256[:])
+			if it.Fetched {
+				h.Write([]byte{1})
+			} else {
+				h.Write([]byte{0})
+			}
 		}
-		h.Write([]byte{0}) // separates the anchors from the collateral
+		h.Write([]byte{2}) // separates the anchors from the collateral
 	}
 	var key [32]byte
 	h.Sum(key[:0])

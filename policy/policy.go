@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"regexp"
 	"sort"
 	"sync"
@@ -153,8 +154,30 @@ func (e *Engine) prepare(ctx context.Context, m Module, rule string, data map[st
 // Check compiles m and reports a Rego error, so that a policy can be
 // rejected when it is uploaded rather than at the first request.
 func (e *Engine) Check(ctx context.Context, m Module, rule string) error {
+	if err := definesRule(m, rule); err != nil {
+		return err
+	}
 	_, err := e.prepare(ctx, m, rule, map[string]any{})
 	return err
+}
+
+// definesRule requires m to define rule. A policy without its rule would
+// evaluate to undefined, and an undefined deny must never read as "no
+// reasons to deny".
+func definesRule(m Module, rule string) error {
+	parsed, err := ast.ParseModule(m.Name+".rego", m.Text)
+	if err != nil {
+		return fmt.Errorf("policy %s: %w", m.Name, err)
+	}
+	if parsed == nil {
+		return fmt.Errorf("policy %s is empty", m.Name)
+	}
+	for _, r := range parsed.Rules {
+		if r.Head.Name.String() == rule || (len(r.Head.Reference) > 0 && r.Head.Reference[0].String() == rule) {
+			return nil
+		}
+	}
+	return fmt.Errorf("policy %s defines no %s rule; an attestation policy must define deny (a set of reasons) and a resource policy allow (a boolean)", m.Name, rule)
 }
 
 // Appraise evaluates the attestation policy m over claims and returns the
@@ -186,7 +209,9 @@ func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, 
 		if err := json.Unmarshal(raw, &d.Reasons); err != nil {
 			return nil, fmt.Errorf("policy %s: deny must be a set of reason objects {rule, claim, value, expected, message}: %w", m.Name, err)
 		}
-	} else if len(rs) != 0 {
+	} else if len(rs) == 0 {
+		return nil, fmt.Errorf("policy %s: deny is undefined; an attestation policy must define deny as a set of reasons (empty to accept)", m.Name)
+	} else {
 		return nil, fmt.Errorf("policy %s: deny has %d results, expected one set", m.Name, len(rs))
 	}
 	sort.Slice(d.Reasons, func(i, j int) bool {

@@ -17,6 +17,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -84,6 +85,10 @@ type Config struct {
 	// Admin, when set, serves /admin/v0/. It authenticates its callers
 	// itself.
 	Admin http.Handler
+	// ClientCAs, when set, makes the TLS listener verify client
+	// certificates that clients choose to present, so that the admin API
+	// can authenticate callers by mutual TLS. KBS clients present none.
+	ClientCAs *x509.CertPool
 	// PCCS, when set, serves cached Intel collateral under the PCCS API
 	// paths /sgx/certification/v4/ and /tdx/certification/v4/.
 	PCCS http.Handler
@@ -264,6 +269,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if s.cfg.ClientCAs != nil {
+		srv.TLSConfig.ClientCAs = s.cfg.ClientCAs
+		srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)

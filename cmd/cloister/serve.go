@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,6 +41,7 @@ type serveFlags struct {
 	tcbStatuses    []string
 	online         onlineFlags
 	servePCCS      bool
+	adminClientCA  string
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	logLevel       string
@@ -88,6 +90,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
 	fl.Lookup("cache-dir").Hidden = true // the service keeps its cache in its store
@@ -132,7 +135,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("%v", err)
 	}
 	if created {
-		logger.Info("generated master key", "path", filepath.Join(dataDir, masterKeyFile), "key_id", masterKey.ID())
+		logger.Warn("generated master key beside the data it protects; for production move it off the data volume and pass it in "+store.MasterKeyEnv,
+			"path", filepath.Join(dataDir, masterKeyFile), "key_id", masterKey.ID())
 	}
 	signingKey, err := ear.LoadOrCreateKey(dataDir)
 	if err != nil {
@@ -176,15 +180,29 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		pccsHandler = (&pccs.Handler{Backend: cache, Online: online, Logger: logger}).Mux()
 	}
 
-	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: adminKey, Logger: logger,
-		ValidatePolicy: server.ValidatePolicy})
+	adminCfg := admin.Config{Store: st, APIKey: adminKey, Logger: logger, ValidatePolicy: server.ValidatePolicy}
+	if f.adminClientCA != "" {
+		if f.tlsCert == "" {
+			return usageError("--admin-client-ca needs TLS on the listener: pass --tls-cert and --tls-key")
+		}
+		pemBytes, err := os.ReadFile(f.adminClientCA)
+		if err != nil {
+			return usageError("--admin-client-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return usageError("--admin-client-ca %s holds no PEM certificate", f.adminClientCA)
+		}
+		adminCfg.ClientCAs = pool
+	}
+	adminHandler, err := admin.NewHandler(adminCfg)
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
 		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
-		Admin: adminHandler, PCCS: pccsHandler, Logger: logger,
+		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"runtime"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -98,33 +96,14 @@ func BenchmarkVerifyRatio(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var verifyTime, bareTime int64
-	for b.Loop() {
-		start := threadCPUTime(b)
+	metrics := benchcpu.Metrics{Measured: "verify-cpu-ns/op", Baseline: "bare-cpu-ns/op", Ratio: "ratio"}
+	benchcpu.Alternate(b, metrics, func() {
 		if _, err := v.Verify(context.Background(), ev, opts); err != nil {
 			b.Fatal(err)
 		}
-		mid := threadCPUTime(b)
+	}, func() {
 		if !verifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !verifyRawECDSA(ak, q.SignedData, q.Signature) {
 			b.Fatal("signature did not verify")
 		}
-		end := threadCPUTime(b)
-		verifyTime += mid - start
-		bareTime += end - mid
-	}
-	b.ReportMetric(float64(verifyTime)/float64(b.N), "verify-cpu-ns/op")
-	b.ReportMetric(float64(bareTime)/float64(b.N), "bare-cpu-ns/op")
-	b.ReportMetric(float64(verifyTime)/float64(bareTime), "ratio")
-}
-
-// threadCPUTime returns the CPU time of the calling OS thread in
-// nanoseconds.
-func threadCPUTime(b *testing.B) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		b.Fatal(err)
-	}
-	return ts.Nano()
+	})
 }

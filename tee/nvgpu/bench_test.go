@@ -2,18 +2,15 @@ package nvgpu
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha512"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -59,49 +56,17 @@ func BenchmarkVerify(b *testing.B) {
 			if _, err := v.Verify(ctx, attest.Evidence{Data: data}, cfg.opts); err != nil {
 				b.Fatal(err)
 			}
-			start := cpuTime(b)
-			for b.Loop() {
+			benchcpu.Loop(b, func() {
 				if _, err := v.Verify(ctx, attest.Evidence{Data: data}, cfg.opts); err != nil {
 					b.Fatal(err)
 				}
-			}
-			reportCPU(b, start)
+			})
 		})
 	}
 	b.Run("bare-p384", benchmarkP384)
 }
 
 func benchmarkP384(b *testing.B) {
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
 	digest := sha512.Sum384([]byte("SPDM transcript"))
-	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := cpuTime(b)
-	for b.Loop() {
-		if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
-			b.Fatal("signature does not verify")
-		}
-	}
-	reportCPU(b, start)
-}
-
-// cpuTime returns the user and system CPU time of this process. On a
-// machine shared with other work, CPU time per operation varies far less
-// than wall time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the CPU time per operation since start as cpu-ns/op.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+	benchcpu.BareECDSA(b, elliptic.P384(), digest[:])
 }

@@ -5,12 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha512"
 	"math/big"
-	"runtime"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -93,35 +91,15 @@ func BenchmarkVerifyWarmRatio(b *testing.B) {
 	sigR := new(big.Int).SetBytes(r.SignatureR[:])
 	sigS := new(big.Int).SetBytes(r.SignatureS[:])
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var full, bare int64
-	for b.Loop() {
-		start := threadCPUTime(b)
+	metrics := benchcpu.Metrics{Measured: "warm-cpu-ns/op", Baseline: "ecdsa-cpu-ns/op", Ratio: "warm/ecdsa"}
+	benchcpu.Alternate(b, metrics, func() {
 		if _, err := v.Verify(context.Background(), ev, opts); err != nil {
 			b.Fatal(err)
 		}
-		mid := threadCPUTime(b)
+	}, func() {
 		digest := sha512.Sum384(data[:signedSize])
 		if !ecdsaVerify(leaf, digest[:], sigR, sigS) {
 			b.Fatal("signature does not verify")
 		}
-		end := threadCPUTime(b)
-		full += mid - start
-		bare += end - mid
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(full)/n, "warm-cpu-ns/op")
-	b.ReportMetric(float64(bare)/n, "ecdsa-cpu-ns/op")
-	b.ReportMetric(float64(full)/float64(bare), "warm/ecdsa")
-}
-
-// threadCPUTime returns the CPU time of the calling OS thread in
-// nanoseconds.
-func threadCPUTime(b *testing.B) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		b.Fatal(err)
-	}
-	return ts.Nano()
+	})
 }

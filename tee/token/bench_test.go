@@ -6,11 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -29,13 +28,11 @@ func BenchmarkVerify(b *testing.B) {
 			opts := attest.Options{At: c.Time(b), Collateral: c.Collateral(b)}
 			v, _ := attest.Lookup(tee)
 			b.Run(c.Name, func(b *testing.B) {
-				start := cpuTime(b)
-				for b.Loop() {
+				benchcpu.Loop(b, func() {
 					if claims, err := v.Verify(ctx, attest.Evidence{Data: data}, opts); claims == nil {
 						b.Fatal(err)
 					}
-				}
-				reportCPU(b, start)
+				})
 			})
 		}
 	}
@@ -49,27 +46,10 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		start := cpuTime(b)
-		for b.Loop() {
+		benchcpu.Loop(b, func() {
 			if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
 				b.Fatal(err)
 			}
-		}
-		reportCPU(b, start)
+		})
 	})
-}
-
-// cpuTime returns the user and system CPU time of this process, which
-// varies far less than wall time on a machine shared with other work.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the CPU time per operation since start as cpu-ns/op.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
 }

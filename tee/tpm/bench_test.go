@@ -4,33 +4,18 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
-// processCPU returns the user and system CPU time of this process. The
-// benchmarks report it per operation (cpu-ns/op) because other processes
-// on a shared machine make the wall time vary far more.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// loopWithCPU runs op in b.Loop and reports the CPU time per operation.
+// loopWithCPU runs op in b.Loop and reports the allocations and the
+// process CPU time per operation (cpu-ns/op).
 func loopWithCPU(b *testing.B, op func()) {
 	b.ReportAllocs()
-	start := processCPU(b)
-	for b.Loop() {
-		op()
-	}
-	b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+	benchcpu.Loop(b, op)
 }
 
 // pinnedCase returns the accepted corpus case with a pinned AK.

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha512"
@@ -25,9 +26,11 @@ type TEEOptions struct {
 	// Measurement is the emulated launch MEASUREMENT (48 bytes); nil
 	// means MeasureExecutable. Hardware ignores it.
 	Measurement []byte
-	// EmulatorDir, when set, receives the emulator's development keys and
-	// root (ark.pem). A new emulator is written there on every start, so
-	// parties fetch the root again after a restart.
+	// EmulatorDir, when set, keeps the emulator's development keys and
+	// root (ark.pem), so that the root that parties and the attestation
+	// service trust survives restarts. An emulator found there is loaded
+	// with its saved measurement and host data, and OpenTEE fails when
+	// they differ from the requested ones. Otherwise a new one is saved.
 	EmulatorDir string
 	// Verify holds the collateral with which a hardware TEE verifies its
 	// own evidence at start. The emulated TEE trusts its own root.
@@ -89,6 +92,9 @@ func OpenTEE(ctx context.Context, manifest Digest, o TEEOptions) (*TEE, error) {
 		return nil, fmt.Errorf("verifying the workload's own evidence: %w", err)
 	}
 	if err := CheckManifest(claims, manifest); err != nil {
+		if t.RootPath != "" {
+			return nil, fmt.Errorf("the emulated TEE saved in %s does not bind this workload's manifest (use a new directory for another manifest): %w", filepath.Dir(t.RootPath), err)
+		}
 		return nil, fmt.Errorf("the TEE does not bind this workload's manifest: %w", err)
 	}
 	t.Claims = claims
@@ -104,6 +110,11 @@ func openAttester(manifest Digest, o TEEOptions) (*TEE, attest.Options, error) {
 		return &TEE{Attester: sel.Attester}, o.Verify, nil
 	}
 
+	if o.EmulatorDir != "" {
+		if _, err := os.Stat(filepath.Join(o.EmulatorDir, emulatorRootFile)); err == nil {
+			return loadEmulator(o)
+		}
+	}
 	measurement := o.Measurement
 	if measurement == nil {
 		m, err := MeasureExecutable()
@@ -121,9 +132,40 @@ func openAttester(manifest Digest, o TEEOptions) (*TEE, attest.Options, error) {
 		if err := e.Save(o.EmulatorDir); err != nil {
 			return nil, attest.Options{}, err
 		}
-		t.RootPath = filepath.Join(o.EmulatorDir, "ark.pem")
+		t.RootPath = filepath.Join(o.EmulatorDir, emulatorRootFile)
 	}
 	return t, attest.Options{Collateral: e.Collateral(), TrustAnchors: RootSet(e)}, nil
+}
+
+// emulatorRootFile is the development root's file name that
+// snp.Emulator.Save writes.
+const emulatorRootFile = "ark.pem"
+
+// loadEmulator opens a saved emulator. Its host data is checked against
+// the manifest by OpenTEE's self-check, and its measurement here.
+func loadEmulator(o TEEOptions) (*TEE, attest.Options, error) {
+	e, err := snp.LoadEmulator(o.EmulatorDir)
+	if err != nil {
+		return nil, attest.Options{}, err
+	}
+	t := &TEE{Attester: e, Emulator: e, RootPath: filepath.Join(o.EmulatorDir, emulatorRootFile)}
+	verify := attest.Options{Collateral: e.Collateral(), TrustAnchors: RootSet(e)}
+	if o.Measurement == nil {
+		return t, verify, nil
+	}
+	ev, err := e.Attest(context.Background(), nil)
+	if err != nil {
+		return nil, attest.Options{}, err
+	}
+	claims, err := attest.Verify(context.Background(), *ev, verify)
+	if err != nil {
+		return nil, attest.Options{}, err
+	}
+	if !bytes.Equal(claims.Measurement, o.Measurement) {
+		return nil, attest.Options{}, fmt.Errorf("the emulated TEE saved in %s has measurement %s, not the requested %x; use a new --emulator-dir",
+			o.EmulatorDir, claims.Measurement, o.Measurement)
+	}
+	return t, verify, nil
 }
 
 // MeasureExecutable returns SHA-384 of the running executable, the

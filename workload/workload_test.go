@@ -226,3 +226,28 @@ func TestBoundDigest(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenTEEReloadsEmulator(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	d, _ := HashManifest(testManifest)
+	first, err := OpenTEE(ctx, d, TEEOptions{Emulated: true, Measurement: testMeasurement, EmulatorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenTEE(ctx, d, TEEOptions{Emulated: true, EmulatorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Emulator.Root().Equal(first.Emulator.Root()) {
+		t.Error("reopening the emulator directory created another development root")
+	}
+
+	other, _ := HashManifest([]byte(`{"name": "other"}`))
+	if _, err := OpenTEE(ctx, other, TEEOptions{Emulated: true, EmulatorDir: dir}); err == nil || !strings.Contains(err.Error(), other.String()) {
+		t.Errorf("OpenTEE with another manifest: %v, want an error naming %s", err, other)
+	}
+	if _, err := OpenTEE(ctx, d, TEEOptions{Emulated: true, EmulatorDir: dir, Measurement: make([]byte, 48)}); err == nil || !strings.Contains(err.Error(), "measurement") {
+		t.Errorf("OpenTEE with another measurement: %v, want a measurement error", err)
+	}
+}

@@ -38,7 +38,7 @@ The manifest's SHA-256 is bound into the TEE's evidence (SEV-SNP HOST_DATA),
 so a party that verifies the workload before uploading also verifies the
 agreement. See docs/workloads/cleanroom.md.`,
 	}
-	cmd.AddCommand(newCleanroomServeCmd(), newCleanroomUploadCmd(), newCleanroomResultCmd(),
+	cmd.AddCommand(newCleanroomEmulateCmd(), newCleanroomServeCmd(), newCleanroomUploadCmd(), newCleanroomResultCmd(),
 		newCleanroomStatusCmd(), newCleanroomHashCmd(), newCleanroomKeygenCmd())
 	return cmd
 }
@@ -115,6 +115,46 @@ func newCleanroomKeygenCmd() *cobra.Command {
 	return cmd
 }
 
+func newCleanroomEmulateCmd() *cobra.Command {
+	var manifest, dir, measurement string
+	cmd := &cobra.Command{
+		Use:   "emulate --manifest M --emulator-dir DIR",
+		Short: "Create the emulated SEV-SNP TEE of a manifest and print its root and measurement",
+		Long: `Create an emulated SEV-SNP TEE whose HOST_DATA is the manifest's SHA-256 and save
+its development keys in --emulator-dir, so that the attestation service and the
+parties can trust its development root (DIR/ark.pem) before the workload starts.
+cloister cleanroom serve --emulated --emulator-dir DIR then runs in this TEE.
+An existing directory is reopened and checked against the manifest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return usageError("--emulator-dir is required")
+			}
+			_, m, digest, err := readManifest(manifest)
+			if err != nil {
+				return err
+			}
+			f := cleanroomServeFlags{emulated: true, emulatorDir: dir, measurement: measurement}
+			opts, err := f.teeOptions()
+			if err != nil {
+				return err
+			}
+			tee, err := workload.OpenTEE(cmd.Context(), digest, opts)
+			if err != nil {
+				return &exitError{code: exitRejected, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "EMULATED SEV-SNP TEE for clean room %q saved in %s (development root, proves no hardware)\n", m.Name, dir)
+			printTEE(cmd.OutOrStdout(), digest, tee)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&manifest, "manifest", "", "clean-room manifest (JSON)")
+	fl.StringVar(&dir, "emulator-dir", "", "directory for the emulator's development keys and root (ark.pem)")
+	fl.StringVar(&measurement, "measurement", "", "launch measurement (hex, 48 bytes); default: SHA-384 of this executable")
+	return cmd
+}
+
 type cleanroomServeFlags struct {
 	manifest    string
 	listen      string
@@ -155,8 +195,8 @@ that key (field mac).`,
 	fl.StringVar(&f.manifest, "manifest", "", "clean-room manifest (JSON)")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to listen on, host:port")
 	fl.BoolVar(&f.emulated, "emulated", false, "run in the emulated SEV-SNP TEE (development only)")
-	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --emulated, directory to write the development root (ark.pem) that parties pass as --trust-anchor")
-	fl.StringVar(&f.measurement, "measurement", "", "with --emulated, the launch measurement (hex, 48 bytes); default: SHA-384 of this executable")
+	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --emulated, directory of the emulator's keys and development root (ark.pem), which parties pass as --trust-anchor; an existing emulator there is reused")
+	fl.StringVar(&f.measurement, "measurement", "", "with --emulated, the launch measurement (hex, 48 bytes) of a new emulator; default: SHA-384 of this executable")
 	fl.StringArrayVar(&f.collateral, "collateral", nil, "collateral with which a hardware TEE verifies its own evidence at start; repeatable")
 	fl.StringVar(&f.kbsURL, "kbs", "", "key broker URL, such as http://127.0.0.1:8080, to fetch the result key from")
 	fl.StringVar(&f.secret, "secret", "default/cleanroom/result-key", "with --kbs, resource path of the result key")
@@ -263,6 +303,10 @@ func printServing(w io.Writer, m *cleanroom.Manifest, digest workload.Digest, te
 		label = "EMULATED SEV-SNP TEE (development root, proves no hardware)"
 	}
 	fmt.Fprintf(w, "clean room %q serving on %s in an %s\n", m.Name, addr, label)
+	printTEE(w, digest, tee)
+}
+
+func printTEE(w io.Writer, digest workload.Digest, tee *workload.TEE) {
 	fmt.Fprintf(w, "  manifest sha256: %s (bound as host data)\n", digest)
 	fmt.Fprintf(w, "  measurement:     %s\n", tee.Claims.Measurement)
 	if tee.RootPath != "" {

@@ -169,6 +169,20 @@ func (r *Room) Upload(ctx context.Context, party, table string, body io.Reader) 
 	return rows, nil
 }
 
+// SetResultKey sets the result key (see Options.ResultKey) of a room that
+// has not run its query yet, for a workload that receives the key after it
+// loaded the manifest.
+func (r *Room) SetResultKey(key []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.result != nil || r.runErr != nil {
+		return fmt.Errorf("%w: the result key must be set before the query runs", ErrClosed)
+	}
+	clear(r.opts.ResultKey)
+	r.opts.ResultKey = key
+	return nil
+}
+
 // Missing returns the tables not uploaded yet, as "table (party)".
 func (r *Room) Missing() []string {
 	r.mu.Lock()

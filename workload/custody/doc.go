@@ -1,0 +1,29 @@
+// Package custody is a key custody workload: signing keys are generated
+// inside the TEE, persisted only sealed, and used through a signing API
+// over RA-TLS under a per-key authorization policy. No endpoint returns a
+// private key; only public keys are exported.
+//
+// Key types: Ed25519 (RFC 8032, signing the message itself), ECDSA P-256
+// and ECDSA secp256k1, both signing SHA-256 of the message and returning
+// an ASN.1 DER signature. secp256k1 uses github.com/decred/dcrd/dcrec/
+// secp256k1/v4, which signs with RFC 6979 nonces and low S values.
+//
+// # Sealing
+//
+// Each key is sealed with AES-256-GCM under a 32-byte sealing key, with the
+// key's name, type and public key as additional data, so that a sealed
+// file cannot be renamed to another key or paired with another public
+// key. The sealing key is a key broker resource (Manifest.SealingKey)
+// that the broker's resource policy releases only to this workload's
+// launch measurement and manifest digest (see ReleasePolicy). Open
+// fetches it with the KBS protocol, unseals or generates every key of the
+// manifest, and then drops it, so a restarted workload needs the broker
+// again.
+//
+// # Authorization
+//
+// The manifest is bound to the TEE through HOST_DATA like every workload
+// of package workload, so the parties see the authorization policy before
+// they trust a public key: for each key, which parties may sign and,
+// optionally, which prefixes a message must start with.
+package custody

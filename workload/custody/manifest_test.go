@@ -1,0 +1,43 @@
+package custody
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseManifestRejects(t *testing.T) {
+	key := func(b string) string { return strings.Repeat(b, 32) }
+	parties := `"parties":[{"name":"a","key_sha256":"` + key("01") + `"},{"name":"b","key_sha256":"` + key("02") + `"}]`
+	tests := []struct{ name, raw, want string }{
+		{"not JSON", `{`, "invalid manifest JSON"},
+		{"unknown field", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["a"]}],"export":true}`, "unknown field"},
+		{"sealing path", `{"sealing_key":"a/b",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["a"]}]}`, "repository/type/tag"},
+		{"sealing segment", `{"sealing_key":"a/../c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["a"]}]}`, "segment"},
+		{"no parties", `{"sealing_key":"a/b/c","parties":[],"keys":[{"name":"k","type":"ed25519","signers":["a"]}]}`, "parties is empty"},
+		{"shared key", `{"sealing_key":"a/b/c","parties":[{"name":"a","key_sha256":"` + key("01") + `"},{"name":"b","key_sha256":"` + key("01") + `"}],"keys":[{"name":"k","type":"ed25519","signers":["a"]}]}`, "of its own"},
+		{"no keys", `{"sealing_key":"a/b/c",` + parties + `,"keys":[]}`, "keys is empty"},
+		{"key type", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"rsa","signers":["a"]}]}`, "unknown key type"},
+		{"no signers", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":[]}]}`, "no signers"},
+		{"unknown signer", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["z"]}]}`, "not a party"},
+		{"empty prefix", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["a"],"message_prefixes":[""]}]}`, "empty message prefix"},
+		{"key twice", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"k","type":"ed25519","signers":["a"]},{"name":"k","type":"secp256k1","signers":["a"]}]}`, "listed twice"},
+		{"key name", `{"sealing_key":"a/b/c",` + parties + `,"keys":[{"name":"../k","type":"ed25519","signers":["a"]}]}`, "key name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := ParseManifest([]byte(tt.raw))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseManifest() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReleasePolicyRejectsIncompleteRule(t *testing.T) {
+	if _, err := ReleasePolicy([]Release{{Path: "a/b/c"}}, false); err == nil {
+		t.Error("a rule without measurement and manifest was accepted")
+	}
+	if _, err := ReleasePolicy([]Release{{Path: "a/b", Measurement: []byte{1}, Manifest: [32]byte{1}}}, false); err == nil {
+		t.Error("a rule with an invalid path was accepted")
+	}
+}

@@ -1,0 +1,193 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Errors of Service.Sign.
+var (
+	ErrUnknownKey   = errors.New("no such key")
+	ErrUnauthorized = errors.New("party may not sign with this key")
+	ErrPrefix       = errors.New("message does not start with an allowed prefix")
+)
+
+// MaxMessageSize bounds a message to sign.
+const MaxMessageSize = 1 << 20
+
+// SecretSource releases the sealing key after attestation. *kbs.Client
+// implements it.
+type SecretSource interface {
+	Resource(ctx context.Context, path string) ([]byte, error)
+}
+
+// PublicKey is the exportable half of a signing key.
+type PublicKey struct {
+	Name string  `json:"name"`
+	Type KeyType `json:"type"`
+	// Format is FormatPKIX (DER SubjectPublicKeyInfo) for Ed25519 and
+	// ECDSA P-256, FormatSEC1Compressed (33 bytes) for secp256k1, which
+	// has no PKIX encoding in Go's crypto/x509.
+	Format    string `json:"format"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// Service holds the unsealed signing keys of a manifest and applies its
+// authorization policy. It is safe for concurrent use.
+type Service struct {
+	m    *Manifest
+	keys map[string]*signingKey
+	log  *slog.Logger
+}
+
+// Open fetches the sealing key from broker, unseals every key of m from
+// dir and generates and seals those that have no file yet. The sealing
+// key is cleared before Open returns, so only the unsealed keys stay in
+// memory. A sealed file that fails to open stops Open: generating a new
+// key in its place would silently replace a key that parties trust.
+func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("custody: creating the key directory: %w", err)
+	}
+
+	sealingKey, err := broker.Resource(ctx, m.SealingKey)
+	if err != nil {
+		return nil, fmt.Errorf("custody: fetching the sealing key %s from the key broker: %w", m.SealingKey, err)
+	}
+	aead, err := newSealer(sealingKey)
+	clear(sealingKey)
+	if err != nil {
+		return nil, fmt.Errorf("custody: sealing key %s: %w", m.SealingKey, err)
+	}
+
+	s := &Service{m: m, keys: map[string]*signingKey{}, log: log}
+	for _, kp := range m.Keys {
+		path := filepath.Join(dir, kp.Name+".sealed.json")
+		key, created, err := openKey(aead, path, kp)
+		if err != nil {
+			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, path, err)
+		}
+		s.keys[kp.Name] = key
+		if created {
+			log.Info("custody: generated and sealed a new key", "key", kp.Name, "type", kp.Type, "file", path)
+		} else {
+			log.Info("custody: unsealed key", "key", kp.Name, "type", kp.Type)
+		}
+	}
+	return s, nil
+}
+
+// openKey unseals the key at path, or generates, seals and writes a new
+// one when the file does not exist.
+func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, bool, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		sealed, err := ParseSealedKey(raw)
+		if err != nil {
+			return nil, false, err
+		}
+		key, err := unseal(aead, sealed, kp.Name, kp.Type)
+		return key, false, err
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+
+	key, secret, err := generateKey(kp.Type)
+	if err != nil {
+		return nil, false, err
+	}
+	sealed, err := seal(aead, kp.Name, key, secret)
+	clear(secret)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := writeSealed(path, sealed); err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}
+
+// writeSealed writes the sealed key to a temporary file and renames it
+// into place, so that a crash leaves either no file or a whole one.
+func writeSealed(path string, sealed *SealedKey) error {
+	body, err := json.MarshalIndent(sealed, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".sealing-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(body, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// PublicKeys returns the public keys in manifest order.
+func (s *Service) PublicKeys() []PublicKey {
+	out := make([]PublicKey, 0, len(s.m.Keys))
+	for _, kp := range s.m.Keys {
+		out = append(out, s.publicKey(kp.Name))
+	}
+	return out
+}
+
+// PublicKey returns the public key of the key name.
+func (s *Service) PublicKey(name string) (PublicKey, error) {
+	if _, ok := s.keys[name]; !ok {
+		return PublicKey{}, fmt.Errorf("%w: %q", ErrUnknownKey, name)
+	}
+	return s.publicKey(name), nil
+}
+
+func (s *Service) publicKey(name string) PublicKey {
+	k := s.keys[name]
+	return PublicKey{Name: name, Type: k.typ, Format: k.format, PublicKey: bytes.Clone(k.public)}
+}
+
+// Sign signs message with the key name on behalf of party, when the
+// key's policy lists party as a signer and the message starts with one
+// of the key's prefixes.
+func (s *Service) Sign(party, name string, message []byte) ([]byte, error) {
+	kp, ok := s.m.policy(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, name)
+	}
+	if !slices.Contains(kp.Signers, party) {
+		return nil, fmt.Errorf("%w: party %q is not among the signers of key %q", ErrUnauthorized, party, name)
+	}
+	if len(message) > MaxMessageSize {
+		return nil, fmt.Errorf("message of %d bytes is larger than %d", len(message), MaxMessageSize)
+	}
+	if len(kp.MessagePrefixes) > 0 && !slices.ContainsFunc(kp.MessagePrefixes, func(p string) bool {
+		return bytes.HasPrefix(message, []byte(p))
+	}) {
+		return nil, fmt.Errorf("%w: key %q signs only messages starting with %q", ErrPrefix, name, kp.MessagePrefixes)
+	}
+	return s.keys[name].sign(message)
+}

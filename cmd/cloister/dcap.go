@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/tee/dcap"
 )
 
@@ -19,11 +18,8 @@ func init() {
 
 func newEmulateDCAPCmd(tee string) *cobra.Command {
 	var (
-		reportData   string
-		measurement  string
+		flags        emulateFlags
 		quoteVersion int
-		debug        bool
-		out          string
 	)
 	name := strings.ToUpper(tee)
 	measurementName, measurementSize, versions := "MRENCLAVE", 32, "3, 4 or 5"
@@ -45,36 +41,22 @@ The collateral is valid for 30 days. The quote proves the format and the
 report data, never %s hardware.`, name, name),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usageError("--out is required: the directory to write the quote and collateral to")
-			}
-			opts := dcap.EmulatorOptions{TEE: tee, Debug: debug, QuoteVersion: quoteVersion}
-			rd, err := attest.ParseHex(reportData)
+			rd, measurement, err := flags.parse("quote")
 			if err != nil {
-				return usageError("--report-data: %v", err)
+				return err
 			}
-			if measurement != "" {
-				if opts.Measurement, err = attest.ParseHex(measurement); err != nil {
-					return usageError("--measurement: %v", err)
-				}
-			}
-			paths, err := dcap.EmulateToDir(cmd.Context(), opts, rd, out)
+			opts := dcap.EmulatorOptions{TEE: tee, Debug: flags.debug, QuoteVersion: quoteVersion, Measurement: measurement}
+			paths, err := dcap.EmulateToDir(cmd.Context(), opts, rd, flags.out)
 			if err != nil {
 				return usageError("%v", err)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "EMULATED %s quote written to %s (signed by a development root, proves no hardware)\n", name, paths.Quote)
-			fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated %s\n",
-				paths.Collateral, paths.Root, paths.Quote)
+			printEmulated(cmd.OutOrStdout(), name+" quote", paths)
 			return nil
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&reportData, "report-data", "", "report data to bind (hex, up to 64 bytes, zero-padded)")
-	fl.StringVar(&measurement, "measurement", "", fmt.Sprintf("%s (hex, %d bytes; default: a fixed development value)", measurementName, measurementSize))
-	fl.IntVar(&quoteVersion, "quote-version", 4, "quote format version: "+versions)
-	fl.BoolVar(&debug, "debug", false, "set the DEBUG attribute (the default appraisal rejects the quote)")
-	fl.StringVar(&out, "out", "", "directory to write the quote, collateral and development root to")
-	_ = cmd.MarkFlagRequired("report-data")
+	flags.add(cmd, "quote",
+		fmt.Sprintf("%s (hex, %d bytes; default: a fixed development value)", measurementName, measurementSize),
+		"set the DEBUG attribute (the default appraisal rejects the quote)")
+	cmd.Flags().IntVar(&quoteVersion, "quote-version", 4, "quote format version: "+versions)
 	return cmd
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/emudir"
 )
 
 func init() { register(newEmulateCmd) }
@@ -39,4 +41,51 @@ passed with --trust-anchor, and the default appraisal rejects it unless
 		cmd.AddCommand(newSub())
 	}
 	return cmd
+}
+
+// emulateFlags are the flags that every `emulate <tee>` command has.
+type emulateFlags struct {
+	reportData  string
+	measurement string
+	debug       bool
+	out         string
+}
+
+// add registers the flags on cmd. evidence names what the command writes
+// ("report", "quote"), measurementHelp and debugHelp describe
+// --measurement and --debug.
+func (f *emulateFlags) add(cmd *cobra.Command, evidence, measurementHelp, debugHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.reportData, "report-data", "", "report data to bind (hex, up to 64 bytes, zero-padded)")
+	fl.StringVar(&f.measurement, "measurement", "", measurementHelp)
+	fl.BoolVar(&f.debug, "debug", false, debugHelp)
+	fl.StringVar(&f.out, "out", "", "directory to write the "+evidence+", collateral and development root to")
+	_ = cmd.MarkFlagRequired("report-data")
+}
+
+// parse checks that --out is set and decodes --report-data and, when set,
+// --measurement. An unset --measurement yields nil, which selects the
+// emulator's fixed development value.
+func (f *emulateFlags) parse(evidence string) (reportData, measurement []byte, err error) {
+	if f.out == "" {
+		return nil, nil, usageError("--out is required: the directory to write the %s, collateral and development root to", evidence)
+	}
+	if reportData, err = attest.ParseHex(f.reportData); err != nil {
+		return nil, nil, usageError("--report-data: %v", err)
+	}
+	if f.measurement != "" {
+		if measurement, err = attest.ParseHex(f.measurement); err != nil {
+			return nil, nil, usageError("--measurement: %v", err)
+		}
+	}
+	return reportData, measurement, nil
+}
+
+// printEmulated writes that the evidence is emulated and the `cloister
+// verify` command line that accepts it. evidence names the kind of
+// evidence, such as "SEV-SNP report".
+func printEmulated(w io.Writer, evidence string, p *emudir.Paths) {
+	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
+	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated %s\n",
+		p.Collateral, p.Root, p.Evidence)
 }

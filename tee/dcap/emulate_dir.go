@@ -3,25 +3,17 @@ package dcap
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/emudir"
 )
 
-// EmulatedPaths are the files EmulateToDir writes.
-type EmulatedPaths struct {
-	Quote      string
-	Collateral string
-	Root       string
-	State      string
-}
-
 // EmulateToDir creates an emulator, writes one quote binding reportData and
-// lays out dir for `cloister verify`. It writes quote.bin, collateral/ (TCB
-// Info, QE Identity, CRLs and their issuer certificates) and emulator/ (the
-// keys, from Save). The root goes to dev-root/root.pem, apart from the
-// collateral, because a development root counts only as a trust anchor.
-func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, dir string) (*EmulatedPaths, error) {
+// lays out dir for `cloister verify`. The files are quote.bin, collateral/
+// (TCB Info, QE Identity, CRLs and their issuer certificates),
+// dev-root/root.pem (the development root) and emulator/ (the keys, from
+// Save, to reload with LoadEmulator).
+func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, dir string) (*emudir.Paths, error) {
 	e, err := NewEmulator(opts)
 	if err != nil {
 		return nil, err
@@ -31,32 +23,13 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 		return nil, err
 	}
 
-	files, err := e.CollateralFiles(time.Now())
+	collateral, err := e.CollateralFiles(time.Now())
 	if err != nil {
 		return nil, err
 	}
-	p := &EmulatedPaths{
-		Quote:      filepath.Join(dir, "quote.bin"),
-		Collateral: filepath.Join(dir, "collateral"),
-		Root:       filepath.Join(dir, "dev-root", fileRoot),
-		State:      filepath.Join(dir, "emulator"),
-	}
-
-	for _, d := range []string{p.Collateral, filepath.Dir(p.Root)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("dcap emulator: %w", err)
-		}
-	}
-	if err := writeFile(p.Quote, ev.Data, 0o644); err != nil {
+	p := emudir.New(dir, "quote.bin", fileRoot)
+	if err := p.Write(ev.Data, pemCert(e.root), collateral); err != nil {
 		return nil, fmt.Errorf("dcap emulator: %w", err)
-	}
-	if err := writeFile(p.Root, pemCert(e.root), 0o644); err != nil {
-		return nil, fmt.Errorf("dcap emulator: %w", err)
-	}
-	for name, data := range files {
-		if err := writeFile(filepath.Join(p.Collateral, name), data, 0o644); err != nil {
-			return nil, fmt.Errorf("dcap emulator: %w", err)
-		}
 	}
 	if err := e.Save(p.State); err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func TestEmulateToDir(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EmulateToDir: %v", err)
 	}
-	for _, p := range []string{paths.Report, filepath.Join(paths.Collateral, "vcek.pem"), filepath.Join(paths.Collateral, "ask.pem"), paths.Root} {
+	for _, p := range []string{paths.Evidence, filepath.Join(paths.Collateral, "vcek.pem"), filepath.Join(paths.Collateral, "ask.pem"), paths.Root} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("missing %s: %v", p, err)
 		}

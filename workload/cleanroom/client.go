@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -119,7 +120,13 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		// url.Error repeats the placeholder URL; the method and path say
+		// more.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))

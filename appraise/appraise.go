@@ -84,7 +84,7 @@ func (d *Decision) Err() error {
 func Appraise(c *attest.Claims, o Options) *Decision {
 	d := &Decision{}
 	rules := []func(*attest.Claims, Options) []Reason{
-		CheckEmulated, CheckDebug, CheckTCBStatus, CheckRequiredChecks,
+		CheckEmulated, CheckDebug, CheckTCBStatus, CheckFailedChecks, CheckRequiredChecks,
 		CheckMeasurement, CheckReportData, CheckHostData, CheckChipID, CheckMinTCB,
 	}
 	for _, rule := range rules {
@@ -166,6 +166,21 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 	}
 	return []Reason{{Rule: "tcb-status", Claim: "tcb.status", Value: status,
 		Expected: strings.Join(accepted, " or "), Message: msg}}
+}
+
+// CheckFailedChecks rejects claims in which a check failed. A verifier
+// returns an error with such claims, so this rule only guards against a
+// verifier that records a failure and goes on, and no option waives it.
+func CheckFailedChecks(c *attest.Claims, _ Options) []Reason {
+	var out []Reason
+	for _, ch := range c.Checks {
+		if ch.Result == attest.CheckFailed {
+			out = append(out, Reason{Rule: "failed-check", Claim: "checks." + ch.Name, Value: string(ch.Result),
+				Expected: string(attest.CheckPassed),
+				Message:  fmt.Sprintf("check %s failed: %s", ch.Name, ch.Detail)})
+		}
+	}
+	return out
 }
 
 // CheckRequiredChecks rejects claims in which a required check could not

@@ -168,9 +168,10 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 		Expected: strings.Join(accepted, " or "), Message: msg}}
 }
 
-// CheckFailedChecks rejects claims in which a check failed. A verifier
-// returns an error with such claims, so this rule only guards against a
-// verifier that records a failure and goes on, and no option waives it.
+// CheckFailedChecks rejects claims in which a check failed, including a
+// failure that a verifier recorded without returning an error (the TPM
+// verifier does so for an AK that is not a restricted signing key). No
+// option waives it.
 func CheckFailedChecks(c *attest.Claims, _ Options) []Reason {
 	var out []Reason
 	for _, ch := range c.Checks {

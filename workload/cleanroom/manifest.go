@@ -22,7 +22,7 @@ type Manifest struct {
 	Parties []Party `json:"parties"`
 	// Tables are the inputs, each uploaded by one party.
 	Tables []Table `json:"tables"`
-	// Query is the single SQLite SELECT statement that runs once every
+	// Query is the single SQLite SELECT (or WITH) statement that runs once every
 	// table is uploaded.
 	Query string `json:"query"`
 	// Recipients name the parties that may read the result.

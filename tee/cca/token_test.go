@@ -22,6 +22,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // testPlatform holds generated CPAK and RAK keys and the claims of a token
@@ -37,14 +38,8 @@ type testPlatform struct {
 
 func newPlatform(t *testing.T) *testPlatform {
 	t.Helper()
-	cpak, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rak, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cpak := testcert.ECDSAKey(t, elliptic.P384())
+	rak := testcert.ECDSAKey(t, elliptic.P384())
 	zero := make([]byte, 32)
 	p := &testPlatform{cpak: cpak, rak: rak}
 	p.realm = map[int64]any{
@@ -116,20 +111,7 @@ func (p *testPlatform) build(t *testing.T) []byte {
 
 func signToken(t *testing.T, key *ecdsa.PrivateKey, alg gocose.Algorithm, claims map[int64]any) []byte {
 	t.Helper()
-	payload, err := cbor.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gocose.NewSigner(alg, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	headers := gocose.Headers{Protected: gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: alg}}
-	out, err := gocose.Sign1(rand.Reader, signer, headers, payload, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testcert.Sign1(t, key, alg, testcert.CBOR(t, claims), true)
 }
 
 func (p *testPlatform) keys(t *testing.T) *collateral.Set {
@@ -301,7 +283,7 @@ func TestRealmSignedByOtherKey(t *testing.T) {
 	p := newPlatform(t)
 	point, _ := p.rak.PublicKey.Bytes()
 	p.realm[claimRealmPublicKey] = point
-	p.rak, _ = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p.rak = testcert.ECDSAKey(t, elliptic.P384())
 	sum := sha256.Sum256(point)
 	p.platform[claimChallenge] = sum[:]
 	_, err := p.verify(t, p.build(t), nil)
@@ -329,7 +311,7 @@ func TestRandomInput(t *testing.T) {
 func TestCPAKBoundByKeyID(t *testing.T) {
 	p := newPlatform(t)
 	token := p.build(t)
-	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	other := testcert.ECDSAKey(t, elliptic.P384())
 	instanceID := hex.EncodeToString(p.platform[claimInstanceID].([]byte))
 	jwks := func(key *ecdsa.PrivateKey, kid string) []byte {
 		raw, err := json.Marshal(jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid})

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	cose "github.com/veraison/go-cose"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // testPKI is a locally generated root, intermediate and document
@@ -33,40 +33,17 @@ var testTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	issue := func(tmpl, parent *x509.Certificate, pub, signer any) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ca := func(serial int64, cn string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Cloister test"}},
-			NotBefore: testTime.Add(-time.Hour), NotAfter: testTime.Add(24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		}
-	}
-	rootKey, interKey, leafKey := newKey(), newKey(), newKey()
-	root := issue(ca(1, "test.nitro-enclaves"), ca(1, "test.nitro-enclaves"), &rootKey.PublicKey, rootKey)
-	inter := issue(ca(2, "zonal.test.nitro-enclaves"), root, &interKey.PublicKey, rootKey)
+	notBefore, notAfter := testTime.Add(-time.Hour), testTime.Add(24*time.Hour)
+	usage := x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	rootKey, interKey, leafKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
+	root := testcert.Issue(t, testcert.CA(1, "test.nitro-enclaves", notBefore, notAfter, usage), nil, &rootKey.PublicKey, rootKey)
+	inter := testcert.Issue(t, testcert.CA(2, "zonal.test.nitro-enclaves", notBefore, notAfter, usage), root, &interKey.PublicKey, rootKey)
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "i-0123.test.aws"},
 		NotBefore: testTime.Add(-time.Hour), NotAfter: testTime.Add(3 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
 	}
-	leaf := issue(leafTmpl, inter, &leafKey.PublicKey, interKey)
+	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
 	return &testPKI{root: root, intermediate: inter, leaf: leaf, leafKey: leafKey}
 }
 
@@ -77,29 +54,20 @@ type field struct {
 	raw []byte
 }
 
-func mustCBOR(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := cbor.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // validFields returns the fields of a well-formed document.
 func (p *testPKI) validFields(t testing.TB) []field {
 	pcr := func(b byte) []byte { return bytes.Repeat([]byte{b}, 48) }
 	pcrs := map[uint]any{0: pcr(0xa0), 1: pcr(0xa1), 2: pcr(0xa2), 3: pcr(0), 4: pcr(0xa4), 8: pcr(0)}
 	return []field{
-		{"module_id", mustCBOR(t, "i-0123-enc0123")},
-		{"digest", mustCBOR(t, "SHA384")},
-		{"timestamp", mustCBOR(t, uint64(testTime.UnixMilli()))},
-		{"pcrs", mustCBOR(t, pcrs)},
-		{"certificate", mustCBOR(t, p.leaf.Raw)},
-		{"cabundle", mustCBOR(t, [][]byte{p.root.Raw, p.intermediate.Raw})},
-		{"public_key", mustCBOR(t, nil)},
-		{"user_data", mustCBOR(t, []byte("report data"))},
-		{"nonce", mustCBOR(t, []byte{1, 2, 3, 4})},
+		{"module_id", testcert.CBOR(t, "i-0123-enc0123")},
+		{"digest", testcert.CBOR(t, "SHA384")},
+		{"timestamp", testcert.CBOR(t, uint64(testTime.UnixMilli()))},
+		{"pcrs", testcert.CBOR(t, pcrs)},
+		{"certificate", testcert.CBOR(t, p.leaf.Raw)},
+		{"cabundle", testcert.CBOR(t, [][]byte{p.root.Raw, p.intermediate.Raw})},
+		{"public_key", testcert.CBOR(t, nil)},
+		{"user_data", testcert.CBOR(t, []byte("report data"))},
+		{"nonce", testcert.CBOR(t, []byte{1, 2, 3, 4})},
 	}
 }
 
@@ -112,7 +80,7 @@ func encodeMap(t testing.TB, fields []field) []byte {
 	}
 	out := []byte{0xa0 | byte(len(fields))}
 	for _, f := range fields {
-		out = append(out, mustCBOR(t, f.key)...)
+		out = append(out, testcert.CBOR(t, f.key)...)
 		out = append(out, f.raw...)
 	}
 	return out
@@ -142,21 +110,7 @@ func without(fields []field, key string) []field {
 // document certificate's key.
 func (p *testPKI) sign(t testing.TB, payload []byte, tagged bool) []byte {
 	t.Helper()
-	signer, err := cose.NewSigner(cose.AlgorithmES384, p.leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	headers := cose.Headers{Protected: cose.ProtectedHeader{cose.HeaderLabelAlgorithm: cose.AlgorithmES384}}
-	var out []byte
-	if tagged {
-		out, err = cose.Sign1(rand.Reader, signer, headers, payload, nil)
-	} else {
-		out, err = cose.Sign1Untagged(rand.Reader, signer, headers, payload, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testcert.Sign1(t, p.leafKey, cose.AlgorithmES384, payload, tagged)
 }
 
 func (p *testPKI) options() attest.Options {
@@ -202,7 +156,7 @@ func TestVerifyGeneratedDocument(t *testing.T) {
 func TestVerifyGeneratedDebugDocument(t *testing.T) {
 	p := newTestPKI(t)
 	zero := make([]byte, 48)
-	pcrs := mustCBOR(t, map[uint]any{0: zero, 1: zero, 2: zero, 4: bytes.Repeat([]byte{1}, 48)})
+	pcrs := testcert.CBOR(t, map[uint]any{0: zero, 1: zero, 2: zero, 4: bytes.Repeat([]byte{1}, 48)})
 	data := p.sign(t, encodeMap(t, replace(p.validFields(t), "pcrs", pcrs)), true)
 	claims, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, p.options())
 	if err != nil {
@@ -232,8 +186,8 @@ func TestVerifyGeneratedWrongSigner(t *testing.T) {
 	other := newTestPKI(t)
 	// The document names other's certificate and chain, which verify, but
 	// p's key signed it.
-	fields := replace(p.validFields(t), "certificate", mustCBOR(t, other.leaf.Raw))
-	fields = replace(fields, "cabundle", mustCBOR(t, [][]byte{other.root.Raw, other.intermediate.Raw}))
+	fields := replace(p.validFields(t), "certificate", testcert.CBOR(t, other.leaf.Raw))
+	fields = replace(fields, "cabundle", testcert.CBOR(t, [][]byte{other.root.Raw, other.intermediate.Raw}))
 	data := p.sign(t, encodeMap(t, fields), true)
 	opts := other.options()
 	_, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, opts)
@@ -252,29 +206,29 @@ func TestParseStrictRules(t *testing.T) {
 		payload []byte
 		want    string
 	}{
-		{"duplicate key", encodeMap(t, append(valid, field{"nonce", mustCBOR(t, []byte{9})})), "duplicate"},
+		{"duplicate key", encodeMap(t, append(valid, field{"nonce", testcert.CBOR(t, []byte{9})})), "duplicate"},
 		{"trailing bytes", append(encodeMap(t, valid), 0x00), "extraneous"},
 		{"indefinite-length map", indefiniteMap, "indefinite"},
 		{"indefinite-length bytes", encodeMap(t, replace(valid, "user_data", []byte{0x5f, 0x41, 0x01, 0xff})), "indefinite"},
-		{"oversized user_data", encodeMap(t, replace(valid, "user_data", mustCBOR(t, make([]byte, maxUserDataSize+1)))), "user_data"},
-		{"oversized nonce", encodeMap(t, replace(valid, "nonce", mustCBOR(t, make([]byte, maxUserDataSize+1)))), "nonce"},
-		{"empty public_key", encodeMap(t, replace(valid, "public_key", mustCBOR(t, []byte{}))), "public_key"},
-		{"PCR index 32", encodeMap(t, replace(valid, "pcrs", mustCBOR(t, map[uint]any{0: make([]byte, 48), 32: make([]byte, 48)}))), "index 32"},
-		{"PCR text key", encodeMap(t, replace(valid, "pcrs", mustCBOR(t, map[string]any{"0": make([]byte, 48)}))), "pcrs"},
-		{"PCR value size", encodeMap(t, replace(valid, "pcrs", mustCBOR(t, map[uint]any{0: make([]byte, 20)}))), "20 bytes"},
-		{"no PCRs", encodeMap(t, replace(valid, "pcrs", mustCBOR(t, map[uint]any{}))), "0 PCRs"},
-		{"wrong digest", encodeMap(t, replace(valid, "digest", mustCBOR(t, "SHA256"))), "digest"},
-		{"digest as bytes", encodeMap(t, replace(valid, "digest", mustCBOR(t, []byte("SHA384")))), "text string"},
+		{"oversized user_data", encodeMap(t, replace(valid, "user_data", testcert.CBOR(t, make([]byte, maxUserDataSize+1)))), "user_data"},
+		{"oversized nonce", encodeMap(t, replace(valid, "nonce", testcert.CBOR(t, make([]byte, maxUserDataSize+1)))), "nonce"},
+		{"empty public_key", encodeMap(t, replace(valid, "public_key", testcert.CBOR(t, []byte{}))), "public_key"},
+		{"PCR index 32", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 48), 32: make([]byte, 48)}))), "index 32"},
+		{"PCR text key", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[string]any{"0": make([]byte, 48)}))), "pcrs"},
+		{"PCR value size", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 20)}))), "20 bytes"},
+		{"no PCRs", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{}))), "0 PCRs"},
+		{"wrong digest", encodeMap(t, replace(valid, "digest", testcert.CBOR(t, "SHA256"))), "digest"},
+		{"digest as bytes", encodeMap(t, replace(valid, "digest", testcert.CBOR(t, []byte("SHA384")))), "text string"},
 		{"missing module_id", encodeMap(t, without(valid, "module_id")), "module_id"},
-		{"empty module_id", encodeMap(t, replace(valid, "module_id", mustCBOR(t, ""))), "empty"},
-		{"null certificate", encodeMap(t, replace(valid, "certificate", mustCBOR(t, nil))), "certificate"},
-		{"oversized certificate", encodeMap(t, replace(valid, "certificate", mustCBOR(t, make([]byte, maxCertSize+1)))), "certificate"},
-		{"empty cabundle", encodeMap(t, replace(valid, "cabundle", mustCBOR(t, [][]byte{}))), "empty"},
-		{"zero timestamp", encodeMap(t, replace(valid, "timestamp", mustCBOR(t, 0))), "timestamp"},
-		{"negative timestamp", encodeMap(t, replace(valid, "timestamp", mustCBOR(t, -5))), "timestamp"},
-		{"unknown field", encodeMap(t, append(valid, field{"extra", mustCBOR(t, 1)})), "unknown field"},
-		{"tagged value", encodeMap(t, replace(valid, "nonce", append([]byte{0xc2}, mustCBOR(t, []byte{1})...))), "tag"},
-		{"not a map", mustCBOR(t, []int{1, 2}), "map"},
+		{"empty module_id", encodeMap(t, replace(valid, "module_id", testcert.CBOR(t, ""))), "empty"},
+		{"null certificate", encodeMap(t, replace(valid, "certificate", testcert.CBOR(t, nil))), "certificate"},
+		{"oversized certificate", encodeMap(t, replace(valid, "certificate", testcert.CBOR(t, make([]byte, maxCertSize+1)))), "certificate"},
+		{"empty cabundle", encodeMap(t, replace(valid, "cabundle", testcert.CBOR(t, [][]byte{}))), "empty"},
+		{"zero timestamp", encodeMap(t, replace(valid, "timestamp", testcert.CBOR(t, 0))), "timestamp"},
+		{"negative timestamp", encodeMap(t, replace(valid, "timestamp", testcert.CBOR(t, -5))), "timestamp"},
+		{"unknown field", encodeMap(t, append(valid, field{"extra", testcert.CBOR(t, 1)})), "unknown field"},
+		{"tagged value", encodeMap(t, replace(valid, "nonce", append([]byte{0xc2}, testcert.CBOR(t, []byte{1})...))), "tag"},
+		{"not a map", testcert.CBOR(t, []int{1, 2}), "map"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,11 +256,11 @@ func TestParseOptionalFields(t *testing.T) {
 		hasNonce     bool
 		publicKeyLen int
 	}{
-		{"null user_data", replace(valid, "user_data", mustCBOR(t, nil)), false, true, 0},
+		{"null user_data", replace(valid, "user_data", testcert.CBOR(t, nil)), false, true, 0},
 		{"absent nonce", without(valid, "nonce"), true, false, 0},
-		{"empty nonce", replace(valid, "nonce", mustCBOR(t, []byte{})), true, true, 0},
-		{"max user_data", replace(valid, "user_data", mustCBOR(t, make([]byte, maxUserDataSize))), true, true, 0},
-		{"public_key", replace(valid, "public_key", mustCBOR(t, []byte{1, 2, 3})), true, true, 3},
+		{"empty nonce", replace(valid, "nonce", testcert.CBOR(t, []byte{})), true, true, 0},
+		{"max user_data", replace(valid, "user_data", testcert.CBOR(t, make([]byte, maxUserDataSize))), true, true, 0},
+		{"public_key", replace(valid, "public_key", testcert.CBOR(t, []byte{1, 2, 3})), true, true, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

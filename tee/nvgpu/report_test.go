@@ -24,6 +24,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 var testTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -38,34 +39,10 @@ type testGPU struct {
 
 func newTestGPU(t testing.TB, fwid []byte, tcbInfo []byte) *testGPU {
 	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	issue := func(tmpl, parent *x509.Certificate, pub, signer any) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ca := func(serial int64, cn string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Cloister test"}},
-			NotBefore: testTime.Add(-time.Hour), NotAfter: testTime.Add(24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		}
-	}
-	rootKey, interKey, leafKey := newKey(), newKey(), newKey()
-	root := issue(ca(1, "Test Device Identity CA"), ca(1, "Test Device Identity CA"), &rootKey.PublicKey, rootKey)
-	inter := issue(ca(2, "Test GH100 Identity"), root, &interKey.PublicKey, rootKey)
+	notBefore, notAfter := testTime.Add(-time.Hour), testTime.Add(24*time.Hour)
+	rootKey, interKey, leafKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
+	root := testcert.Issue(t, testcert.CA(1, "Test Device Identity CA", notBefore, notAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
+	inter := testcert.Issue(t, testcert.CA(2, "Test GH100 Identity", notBefore, notAfter, x509.KeyUsageCertSign), root, &interKey.PublicKey, rootKey)
 	if tcbInfo == nil {
 		tcbInfo = nvidiaTcbInfo(t, fwid)
 	}
@@ -75,7 +52,7 @@ func newTestGPU(t testing.TB, fwid []byte, tcbInfo []byte) *testGPU {
 		KeyUsage:        x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: oidTCGDICETcbInfo, Value: tcbInfo}},
 	}
-	leaf := issue(leafTmpl, inter, &leafKey.PublicKey, interKey)
+	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
 	return &testGPU{root: root, intermediate: inter, leaf: leaf, leafKey: leafKey, fwid: fwid}
 }
 

@@ -14,13 +14,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
 	gocose "github.com/veraison/go-cose"
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // testDevice is a generated IAK with the instance ID TF-M derives from it.
@@ -31,10 +31,7 @@ type testDevice struct {
 
 func newDevice(t *testing.T) testDevice {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testcert.ECDSAKey(t, elliptic.P256())
 	point, err := key.PublicKey.Bytes()
 	if err != nil {
 		t.Fatal(err)
@@ -68,35 +65,6 @@ func (d testDevice) claims1() map[int64]any {
 		-75008: bytes.Repeat([]byte{0x11}, 64),
 		-75006: []map[int64]any{{1: "SPE", 2: bytes.Repeat([]byte{0x33}, 32), 5: bytes.Repeat([]byte{0x44}, 32)}},
 	}
-}
-
-func encode(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := cbor.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// sign signs payload with key under alg as a tagged or untagged COSE_Sign1.
-func sign(t *testing.T, key *ecdsa.PrivateKey, alg gocose.Algorithm, payload []byte, tagged bool) []byte {
-	t.Helper()
-	signer, err := gocose.NewSigner(alg, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	headers := gocose.Headers{Protected: gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: alg}}
-	var out []byte
-	if tagged {
-		out, err = gocose.Sign1(rand.Reader, signer, headers, payload, nil)
-	} else {
-		out, err = gocose.Sign1Untagged(rand.Reader, signer, headers, payload, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // keySet returns a collateral set holding the public keys as DER SPKI.
@@ -137,7 +105,7 @@ func TestProfiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			token := sign(t, d.key, gocose.AlgorithmES256, encode(t, tc.claims), true)
+			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, tc.claims), true)
 			c, err := verify(t, token, keySet(t, d.key))
 			if err != nil {
 				t.Fatal(err)
@@ -157,7 +125,7 @@ func TestProfiles(t *testing.T) {
 
 func TestUntaggedToken(t *testing.T) {
 	d := newDevice(t)
-	token := sign(t, d.key, gocose.AlgorithmES256, encode(t, d.claims2()), false)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, d.claims2()), false)
 	if _, err := verify(t, token, keySet(t, d.key)); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +143,7 @@ func TestLifecycleDebug(t *testing.T) {
 	for _, tc := range cases {
 		claims := d.claims2()
 		claims[2395] = tc.lifecycle
-		token := sign(t, d.key, gocose.AlgorithmES256, encode(t, claims), true)
+		token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 		c, err := verify(t, token, keySet(t, d.key))
 		if err != nil {
 			t.Fatalf("lifecycle %#x: %v", tc.lifecycle, err)
@@ -190,7 +158,7 @@ func TestDebugAppraisal(t *testing.T) {
 	d := newDevice(t)
 	claims := d.claims2()
 	claims[2395] = int64(0x4000)
-	token := sign(t, d.key, gocose.AlgorithmES256, encode(t, claims), true)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 	opts := attest.Options{Collateral: keySet(t, d.key)}
 	res := appraise.Evaluate(context.Background(), attest.Evidence{Data: token}, opts, appraise.Options{})
 	if res.Verdict != appraise.Reject || !strings.Contains(res.Error.Error(), "debug") {
@@ -230,7 +198,7 @@ func TestMalformedClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			claims := d.claims2()
 			tc.edit(claims)
-			token := sign(t, d.key, gocose.AlgorithmES256, encode(t, claims), true)
+			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 			_, err := verify(t, token, keySet(t, d.key))
 			if !errors.Is(err, attest.ErrMalformed) {
 				t.Fatalf("error %v, want malformed", err)
@@ -244,14 +212,14 @@ func TestMalformedClaims(t *testing.T) {
 
 func TestDuplicateClaimKey(t *testing.T) {
 	d := newDevice(t)
-	payload := encode(t, d.claims2())
+	payload := testcert.CBOR(t, d.claims2())
 	if payload[0] < 0xa0 || payload[0] >= 0xb7 {
 		t.Fatalf("unexpected map header %#x", payload[0])
 	}
 	dup := append([]byte{payload[0] + 1}, payload[1:]...)
-	dup = append(dup, encode(t, int64(10))...)
-	dup = append(dup, encode(t, bytes.Repeat([]byte{0x99}, 32))...)
-	token := sign(t, d.key, gocose.AlgorithmES256, dup, true)
+	dup = append(dup, testcert.CBOR(t, int64(10))...)
+	dup = append(dup, testcert.CBOR(t, bytes.Repeat([]byte{0x99}, 32))...)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, dup, true)
 	_, err := verify(t, token, keySet(t, d.key))
 	if !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "duplicate") {
 		t.Errorf("error %v, want a malformed duplicate-key error", err)
@@ -260,8 +228,8 @@ func TestDuplicateClaimKey(t *testing.T) {
 
 func TestTrailingPayloadBytes(t *testing.T) {
 	d := newDevice(t)
-	payload := append(encode(t, d.claims2()), 0x00)
-	token := sign(t, d.key, gocose.AlgorithmES256, payload, true)
+	payload := append(testcert.CBOR(t, d.claims2()), 0x00)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, payload, true)
 	if _, err := verify(t, token, keySet(t, d.key)); !errors.Is(err, attest.ErrMalformed) {
 		t.Errorf("error %v, want malformed", err)
 	}
@@ -271,7 +239,7 @@ func TestAlgorithmMismatch(t *testing.T) {
 	d := newDevice(t)
 	// An ES384 header over a P-256 key: the allow-list ties ES384 to
 	// P-384, so the token must not verify.
-	token := sign(t, d.key, gocose.AlgorithmES384, encode(t, d.claims2()), true)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES384, testcert.CBOR(t, d.claims2()), true)
 	if _, err := verify(t, token, keySet(t, d.key)); !errors.Is(err, attest.ErrSignature) {
 		t.Errorf("error %v, want a signature error", err)
 	}
@@ -281,7 +249,7 @@ func TestUnsupportedAlgorithm(t *testing.T) {
 	d := newDevice(t)
 	msg := gocose.Sign1Message{
 		Headers:   gocose.Headers{Protected: gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: gocose.Algorithm(5)}},
-		Payload:   encode(t, d.claims2()),
+		Payload:   testcert.CBOR(t, d.claims2()),
 		Signature: make([]byte, 32),
 	}
 	token, err := msg.MarshalCBOR()
@@ -295,7 +263,7 @@ func TestUnsupportedAlgorithm(t *testing.T) {
 
 func TestWrongKey(t *testing.T) {
 	d, other := newDevice(t), newDevice(t)
-	token := sign(t, d.key, gocose.AlgorithmES256, encode(t, d.claims2()), true)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, d.claims2()), true)
 	_, err := verify(t, token, keySet(t, other.key))
 	if !errors.Is(err, attest.ErrSignature) {
 		t.Errorf("error %v, want a signature error", err)
@@ -304,7 +272,7 @@ func TestWrongKey(t *testing.T) {
 
 func TestInstanceIDBinding(t *testing.T) {
 	d, other := newDevice(t), newDevice(t)
-	token := sign(t, d.key, gocose.AlgorithmES256, encode(t, d.claims2()), true)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, d.claims2()), true)
 
 	c, err := verify(t, token, keySet(t, other.key, d.key))
 	if err != nil {
@@ -321,7 +289,7 @@ func TestInstanceIDBinding(t *testing.T) {
 	// supplied key signed it, with a warning.
 	claims := d.claims2()
 	claims[256] = append([]byte{0x01}, bytes.Repeat([]byte{0x02}, 32)...)
-	token = sign(t, d.key, gocose.AlgorithmES256, encode(t, claims), true)
+	token = testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 	c, err = verify(t, token, keySet(t, other.key, d.key))
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +299,7 @@ func TestInstanceIDBinding(t *testing.T) {
 	}
 
 	// A bound key that does not verify is not replaced by another key.
-	token = sign(t, other.key, gocose.AlgorithmES256, encode(t, d.claims2()), true)
+	token = testcert.Sign1(t, other.key, gocose.AlgorithmES256, testcert.CBOR(t, d.claims2()), true)
 	if _, err := verify(t, token, keySet(t, other.key, d.key)); !errors.Is(err, attest.ErrSignature) {
 		t.Errorf("error %v, want a signature error under the bound key", err)
 	}
@@ -341,7 +309,7 @@ func TestJWKBoundByKeyID(t *testing.T) {
 	d := newDevice(t)
 	claims := d.claims2()
 	claims[256] = append([]byte{0x01}, bytes.Repeat([]byte{0x05}, 32)...)
-	token := sign(t, d.key, gocose.AlgorithmES256, encode(t, claims), true)
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 	jwk := jose.JSONWebKey{Key: &d.key.PublicKey, KeyID: hex.EncodeToString(claims[256].([]byte)), Algorithm: "ES256"}
 	raw, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk}})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // Tests do not need AMD's key size, and RSA-4096 generation dominates
@@ -119,13 +120,5 @@ func issueLeaf(t testing.TB, e *Emulator, cn string, exts []pkix.Extension) *x50
 	if exts != nil {
 		tmpl.ExtraExtensions = exts
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.ask, &e.leafKey.PublicKey, e.askKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, e.ask, &e.leafKey.PublicKey, e.askKey)
 }

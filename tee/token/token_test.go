@@ -23,6 +23,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -58,8 +59,8 @@ func newService(t *testing.T) *testService {
 // intermediate CA, both ECDSA.
 func (s *testService) withChain(t *testing.T) *testService {
 	t.Helper()
-	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rootKey := testcert.ECDSAKey(t, elliptic.P256())
+	interKey := testcert.ECDSAKey(t, elliptic.P256())
 	root := issue(t, "test token root", &rootKey.PublicKey, nil, rootKey, true)
 	inter := issue(t, "test token intermediate", &interKey.PublicKey, root, rootKey, true)
 	leaf := issue(t, "test token signing", &s.key.PublicKey, inter, interKey, false)
@@ -76,18 +77,7 @@ func issue(t *testing.T, cn string, pub any, parent *x509.Certificate, signer *e
 		IsCA: ca, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, parent, pub, signer)
 }
 
 // jwks returns the JWKS document of the service, with x5c when chained.

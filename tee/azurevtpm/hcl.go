@@ -25,6 +25,16 @@ const (
 	tdReportDataOffset = 128
 )
 
+// Header and request versions with this layout. Microsoft's OpenHCL
+// attestation protocol defines header versions 1 and 2 and request version
+// 1. The header is not signed, so an unknown version is rejected rather
+// than read with a layout it may not have.
+const (
+	hclVersionMin  = 1
+	hclVersionMax  = 2
+	requestVersion = 1
+)
+
 // Report types of the IGVM attestation request.
 const (
 	ReportTypeSNP uint32 = 2
@@ -67,8 +77,16 @@ func ParseHCLReport(b []byte) (*HCLReport, error) {
 		RequestType: le.Uint32(b[12:]),
 		Status:      le.Uint32(b[16:]),
 	}
+	if r.Version < hclVersionMin || r.Version > hclVersionMax {
+		return nil, attest.Errorf(attest.ErrUnsupported, "hcl_report.version", "HCL report version %d is not supported; versions %d and %d are", r.Version, hclVersionMin, hclVersionMax).
+			WithFix("send the HCL report unmodified, as the paravisor produced it")
+	}
 	req := b[requestHeaderOffset:]
 	dataSize := le.Uint32(req[0:])
+	if v := le.Uint32(req[4:]); v != requestVersion {
+		return nil, attest.Errorf(attest.ErrUnsupported, "hcl_report.request_version", "request data version %d is not supported; version %d is", v, requestVersion).
+			WithFix("send the HCL report unmodified, as the paravisor produced it")
+	}
 	r.ReportType = le.Uint32(req[8:])
 	hashType := le.Uint32(req[12:])
 	varSize := le.Uint32(req[16:])
@@ -78,6 +96,9 @@ func ParseHCLReport(b []byte) (*HCLReport, error) {
 	}
 	if uint64(dataSize) != uint64(varSize)+requestHeaderSize {
 		return nil, attest.Malformed("hcl_report.data_size", fmt.Sprintf("request data size %d is not the %d-byte header plus %d bytes of runtime data", dataSize, requestHeaderSize, varSize), nil)
+	}
+	if want := uint64(variableDataOffset) + uint64(varSize); uint64(r.ReportSize) != want {
+		return nil, attest.Malformed("hcl_report.report_size", fmt.Sprintf("report size %d is not the %d bytes of the header, hardware report, request header and %d bytes of runtime data", r.ReportSize, want, varSize), nil)
 	}
 	r.VariableData = b[variableDataOffset : variableDataOffset+int(varSize)]
 

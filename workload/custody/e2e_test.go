@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,10 +18,14 @@ import (
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/tee/snp"
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/custody/brokertest"
 )
 
 const sealingPath = "custody/sealing/key"
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func measurement(name string) []byte {
 	sum := sha512.Sum384([]byte(name))
@@ -51,7 +57,7 @@ type deployment struct {
 	certs    map[string]tls.Certificate
 	tee      *workload.TEE
 	impostor *workload.TEE
-	broker   *broker
+	broker   *brokertest.Broker
 	keysDir  string
 }
 
@@ -86,26 +92,26 @@ func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 		t.Fatal(err)
 	}
 
-	tees := []*workload.TEE{tee}
+	emulators := []*snp.Emulator{tee.Emulator}
 	var impostor *workload.TEE
 	if impostorMeasurement != nil {
 		impostor, err = workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: impostorMeasurement})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tees = append(tees, impostor)
+		emulators = append(emulators, impostor.Emulator)
 	}
-	b := startBroker(t, tees...)
+	b := brokertest.Start(t, emulators...)
 	sealingKey := make([]byte, SealingKeySize)
 	rand.Read(sealingKey)
-	if _, err := b.admin.PutSecret(ctx, sealingPath, sealingKey); err != nil {
+	if _, err := b.Admin.PutSecret(ctx, sealingPath, sealingKey); err != nil {
 		t.Fatal(err)
 	}
 	policy, err := ReleasePolicy([]Release{{Path: sealingPath, Measurement: tee.Claims.Measurement, Manifest: digest}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.admin.SetPolicy(ctx, "resource", "default", policy); err != nil {
+	if _, err := b.Admin.SetPolicy(ctx, "resource", "default", policy); err != nil {
 		t.Fatalf("storing the release policy: %v\n%s", err, policy)
 	}
 	return &deployment{m: parsed, digest: digest, tee: tee, impostor: impostor, broker: b, keysDir: t.TempDir(),
@@ -115,7 +121,7 @@ func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 // open runs custody.Open in tee against the deployment's broker.
 func (d *deployment) open(t *testing.T, tee *workload.TEE) (*Service, error) {
 	t.Helper()
-	return Open(context.Background(), d.m, d.keysDir, d.broker.kbsClient(t, tee), quietLogger())
+	return Open(context.Background(), d.m, d.keysDir, d.broker.KBSClient(t, tee.Attester), quietLogger())
 }
 
 // serve opens the service in the deployment's TEE and serves it on
@@ -334,7 +340,7 @@ func TestCustodyRejectsTamperedSealedKey(t *testing.T) {
 	}
 	newKey := make([]byte, SealingKeySize)
 	rand.Read(newKey)
-	if _, err := d.broker.admin.PutSecret(ctx, sealingPath, newKey); err != nil {
+	if _, err := d.broker.Admin.PutSecret(ctx, sealingPath, newKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.open(t, d.tee); err == nil {

@@ -1,0 +1,108 @@
+// Package brokertest runs Cloister's attestation service and key broker
+// (the server package behind cloister serve) on loopback for the tests
+// of workloads that fetch keys from it.
+package brokertest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cloister-dev/cloister/admin"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/server"
+	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/snp"
+	"github.com/cloister-dev/cloister/workload"
+)
+
+// AdminKey is the admin API key of every broker Start runs.
+const AdminKey = "brokertest-admin-key-0123456789"
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Broker is the service on loopback with an SQLite store in a temporary
+// directory, and an admin client for it.
+type Broker struct {
+	URL   string
+	Admin *admin.Client
+}
+
+// Start runs the attestation service and key broker, trusting the
+// development roots of the emulated TEEs and accepting their launch
+// measurements as reference values, so that an attestation of any of
+// them passes the appraisal (unless it fails another rule, such as
+// debug) and the resource policy decides a release.
+func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
+	t.Helper()
+	ctx := context.Background()
+	mk := make([]byte, store.MasterKeySize)
+	rand.Read(mk)
+	masterKey, err := store.NewMasterKey(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), MasterKey: masterKey, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	anchors := &collateral.Set{}
+	for _, e := range emulators {
+		anchors.Merge(workload.RootSet(e))
+	}
+	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: AdminKey,
+		ValidatePolicy: server.ValidatePolicy, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, SigningKey: signingKey, AllowEmulated: true,
+		TrustAnchors: anchors, Admin: adminHandler, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+
+	b := &Broker{URL: ts.URL, Admin: &admin.Client{BaseURL: ts.URL, APIKey: AdminKey}}
+	for _, e := range emulators {
+		ev, err := e.Attest(ctx, make([]byte, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		report, err := snp.ParseReport(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv := store.ReferenceValue{Name: "snp.measurement", Value: hex.EncodeToString(report.Measurement[:])}
+		if _, err := b.Admin.AddReferenceValue(ctx, rv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// KBSClient returns a key broker client that attests with attester.
+func (b *Broker) KBSClient(t testing.TB, attester attest.Attester) *kbs.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kbs.Client{URL: b.URL, Attester: attester, HTTPClient: &http.Client{Jar: jar}}
+}

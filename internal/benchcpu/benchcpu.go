@@ -11,6 +11,7 @@
 package benchcpu
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cloister-dev/cloister/attest"
 )
 
 // ProcessTime returns the user and system CPU time of this process.
@@ -103,6 +106,23 @@ func BareECDSA(b *testing.B, curve elliptic.Curve, digest []byte) {
 	Loop(b, func() {
 		if !ecdsa.VerifyASN1(&key.PublicKey, digest, sig) {
 			b.Fatal("signature does not verify")
+		}
+	})
+}
+
+// Verify reports the process CPU time per verification of ev by v with
+// opts, as Loop does. It verifies once before the loop, so that the loop
+// measures a verifier whose caches are filled and a failure stops the
+// benchmark before any timing. Every verification must succeed.
+func Verify(b *testing.B, v attest.Verifier, ev attest.Evidence, opts attest.Options) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, ev, opts); err != nil {
+		b.Fatal(err)
+	}
+	Loop(b, func() {
+		if _, err := v.Verify(ctx, ev, opts); err != nil {
+			b.Fatal(err)
 		}
 	})
 }

@@ -210,3 +210,18 @@ func CheckUnverified(t *testing.T, c Case, res *appraise.Result) bool {
 	}
 	return true
 }
+
+// CheckNonceBindings runs CheckNonceBinding as a subtest for every case of
+// tee that expect.json expects accepted and that states a nonce. The
+// evidence format is detected, as the CLI does.
+func CheckNonceBindings(t *testing.T, tee string) {
+	t.Helper()
+	for _, c := range Cases(t, tee) {
+		if c.Expect.DefaultVerdict != "accept" || c.Expect.Nonce == nil {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			CheckNonceBinding(t, c, attest.Evidence{Data: c.EvidenceBytes(t)})
+		})
+	}
+}

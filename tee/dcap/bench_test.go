@@ -27,6 +27,29 @@ func benchCase(b *testing.B) (attest.Evidence, attest.Options) {
 	return attest.Evidence{}, attest.Options{}
 }
 
+// quoteKeys parses the quote of ev and returns it with the PCK public key
+// that signs its QE report and the attestation key that signs the quote.
+func quoteKeys(b *testing.B, ev attest.Evidence) (*Quote, *ecdsa.PublicKey, *ecdsa.PublicKey) {
+	b.Helper()
+	q, err := ParseQuote(ev.Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	certs, err := parsePEMChain(q.PCKChainPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pck := certs[0].PublicKey.(*ecdsa.PublicKey)
+	if pck.Curve != elliptic.P256() {
+		b.Fatalf("PCK key on %s, want P-256", pck.Curve.Params().Name)
+	}
+	ak, err := parseRawP256Key(q.AttestationKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return q, pck, ak
+}
+
 // BenchmarkVerifyWarm measures a full quote verification with warm chain,
 // CRL and collateral signature caches: what remains is parsing the quote
 // and the two ECDSA verifications that differ per quote.
@@ -49,19 +72,7 @@ func BenchmarkVerifyWarm(b *testing.B) {
 // quote signature of the same quote, verified with keys parsed beforehand.
 func BenchmarkBareECDSA(b *testing.B) {
 	ev, _ := benchCase(b)
-	q, err := ParseQuote(ev.Data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	certs, err := parsePEMChain(q.PCKChainPEM)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pck := certs[0].PublicKey.(*ecdsa.PublicKey)
-	ak, err := parseRawP256Key(q.AttestationKey)
-	if err != nil || pck.Curve != elliptic.P256() {
-		b.Fatal(err)
-	}
+	q, pck, ak := quoteKeys(b, ev)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -82,19 +93,7 @@ func BenchmarkVerifyRatio(b *testing.B) {
 	if _, err := v.Verify(context.Background(), ev, opts); err != nil {
 		b.Fatal(err)
 	}
-	q, err := ParseQuote(ev.Data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	certs, err := parsePEMChain(q.PCKChainPEM)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pck := certs[0].PublicKey.(*ecdsa.PublicKey)
-	ak, err := parseRawP256Key(q.AttestationKey)
-	if err != nil {
-		b.Fatal(err)
-	}
+	q, pck, ak := quoteKeys(b, ev)
 
 	metrics := benchcpu.Metrics{Measured: "verify-cpu-ns/op", Baseline: "bare-cpu-ns/op", Ratio: "ratio"}
 	benchcpu.Alternate(b, metrics, func() {

@@ -2,7 +2,6 @@ package nvgpu
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"testing"
 
@@ -37,13 +36,7 @@ func FuzzParseReport(f *testing.F) {
 
 // FuzzVerify checks that no evidence text makes the verifier panic.
 func FuzzVerify(f *testing.F) {
-	for _, c := range corpus.Cases(f, "nvidia-gpu") {
-		f.Add(c.EvidenceBytes(f))
-	}
+	corpus.AddSeeds(f, corpus.Cases(f, "nvidia-gpu"))
 	f.Add([]byte(`[{"attestationReportHexStr":"11e001ff","certChainBase64Encoded":""}]`))
-	v := &Verifier{}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		v.Detect(data)
-		v.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{})
-	})
+	corpus.FuzzVerifier(f, &Verifier{}, attest.Options{})
 }

@@ -1,11 +1,9 @@
 package psa
 
 import (
-	"context"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
-	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 	"github.com/cloister-dev/cloister/internal/cose"
 )
@@ -15,19 +13,9 @@ import (
 // it returns claims only when it accepts or when a check after the signature
 // failed.
 func FuzzVerify(f *testing.F) {
-	set := &collateral.Set{}
-	for _, c := range corpus.Cases(f, "psa") {
-		f.Add(c.EvidenceBytes(f))
-		set.Merge(c.Collateral(f))
-	}
-	opts := attest.Options{Collateral: set}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		(Verifier{}).Detect(data)
-		c, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, opts)
-		if err == nil && c == nil {
-			t.Fatal("accepted without claims")
-		}
-	})
+	cases := corpus.Cases(f, "psa")
+	corpus.AddSeeds(f, cases)
+	corpus.FuzzVerifier(f, Verifier{}, attest.Options{Collateral: corpus.MergedCollateral(f, cases)})
 }
 
 // FuzzParseClaims feeds arbitrary bytes to the claims-set parser.

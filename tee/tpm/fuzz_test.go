@@ -1,12 +1,10 @@
 package tpm
 
 import (
-	"context"
 	"crypto"
 	"github.com/google/go-tpm/tpm2"
 	"testing"
 
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -88,16 +86,6 @@ func FuzzReplayEventLog(f *testing.F) {
 // reach the later checks.
 func FuzzVerify(f *testing.F) {
 	cases := corpus.Cases(f, "tpm")
-	for _, c := range cases {
-		f.Add(c.EvidenceBytes(f))
-	}
-	opts := attest.Options{At: cases[0].Time(f), Collateral: cases[0].Collateral(f)}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, opts)
-		if err == nil && claims == nil {
-			t.Fatal("Verify returned neither claims nor an error")
-		}
-		_, _ = Verifier{}.Inspect(data)
-		_ = Verifier{}.Detect(data)
-	})
+	corpus.AddSeeds(f, cases)
+	corpus.FuzzVerifier(f, Verifier{}, cases[0].Options(f))
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/google/go-tpm-tools/server"
+	"github.com/google/go-tpm/tpm2"
 
 	"github.com/cloister-dev/cloister/attest"
 )
@@ -60,7 +62,6 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 	}
 	c.TrustAnchor = ak.anchor
 	c.Chain = chainInfo(ak.chain)
-	checkAKAttributes(c, ev)
 
 	var atts []*Attest
 	var pcrErr error
@@ -78,6 +79,7 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 	if err := setNonce(c, atts); err != nil {
 		return nil, err
 	}
+	checkAKAttributes(c, ev, atts[0])
 	setAttributes(c, ev, atts[0], ak)
 	if ak.pinned && IsSoftwareTPM(atts[0].Body.FirmwareVersion) {
 		c.TrustAnchor.TestKey = true
@@ -103,9 +105,15 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 // to sign external data that starts with TPM_GENERATED_VALUE, which is
 // what makes a quote unforgeable. The certificate or the pinning already
 // vouches for the key, so the check adds a reason, not a requirement.
-func checkAKAttributes(c *attest.Claims, ev *Evidence) {
+// The public area itself is not signed: its attributes count only when
+// the quote's qualifiedSigner is its qualified name.
+func checkAKAttributes(c *attest.Claims, ev *Evidence, quote *Attest) {
 	if ev.AKPublic == nil {
 		c.Skip(CheckAKAttributes, false, "the evidence carries the AK as a SubjectPublicKeyInfo, which has no TPM object attributes")
+		return
+	}
+	if !signedByPrimary(ev.AKPublic, quote.Body.QualifiedSigner.Buffer) {
+		c.Skip(CheckAKAttributes, false, "the quote's qualifiedSigner is not the qualified name of the AK public area as a primary key, so the area's object attributes are not attested")
 		return
 	}
 	a := ev.AKPublic.ObjectAttributes
@@ -115,6 +123,36 @@ func checkAKAttributes(c *attest.Claims, ev *Evidence) {
 	}
 	c.Warnings = append(c.Warnings, "the AK public area is not a restricted, fixedTPM signing key")
 	c.Fail(CheckAKAttributes, fmt.Sprintf("objectAttributes restricted=%t sign=%t fixedTPM=%t decrypt=%t", a.Restricted, a.SignEncrypt, a.FixedTPM, a.Decrypt))
+}
+
+// signedByPrimary reports whether qualifiedSigner is the qualified name of
+// pub as a primary key of the owner, endorsement, platform or null
+// hierarchy: nameAlg followed by H(hierarchy handle || Name), as the TPM 2.0
+// specification (Part 1, "Qualified Name") defines it. A key lower in a
+// hierarchy has a qualified name that depends on its parents, which the
+// evidence does not carry, so it is not recognised.
+func signedByPrimary(pub *tpm2.TPMTPublic, qualifiedSigner []byte) bool {
+	name, err := tpm2.ObjectName(pub)
+	if err != nil {
+		return false
+	}
+	hash, err := pub.NameAlg.Hash()
+	if err != nil || !hash.Available() {
+		return false
+	}
+	for _, hierarchy := range []tpm2.TPMHandle{tpm2.TPMRHOwner, tpm2.TPMRHEndorsement, tpm2.TPMRHPlatform, tpm2.TPMRHNull} {
+		var handle [4]byte
+		binary.BigEndian.PutUint32(handle[:], uint32(hierarchy))
+		h := hash.New()
+		h.Write(handle[:])
+		h.Write(name.Buffer)
+		qualified := binary.BigEndian.AppendUint16(nil, uint16(pub.NameAlg))
+		qualified = append(qualified, h.Sum(nil)...)
+		if bytes.Equal(qualified, qualifiedSigner) {
+			return true
+		}
+	}
+	return false
 }
 
 // setNonce stores extraData as the claims' nonce. Every quote of one

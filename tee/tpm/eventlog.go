@@ -108,6 +108,9 @@ func summarize(events []tcg.Event, hash crypto.Hash, platform bool) *EventLogSum
 			s.Technology = p.GetTechnology().String()
 		}
 	}
+	// TODO: an extractor error can also mean that an event's data does not
+	// match its replayed digest, that is an altered log. It only leaves the
+	// fact out here, where it should reject the log.
 	if sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true}); err == nil {
 		enabled := sb.GetEnabled()
 		s.SecureBoot = &enabled

@@ -38,7 +38,7 @@ func reviewFlipPositions(n int) []int {
 }
 
 // reviewClaimsJSON encodes the proven claims for comparison: without the
-// checks and warnings, which reviewPassedChecks compares, and without the
+// checks and warnings, which reviewNewPasses compares, and without the
 // TPM event log summary. go-eventlog rejects a Secure Boot event whose data
 // does not match its digest, and the summary then leaves the fact out
 // rather than failing, so an altered event can remove it.
@@ -73,10 +73,10 @@ func reviewNewPasses(got, want *attest.Claims) []string {
 }
 
 // TestReviewAlteredEvidenceRejected flips one bit at a time in evidence
-// that verifies: the altered evidence must be rejected, or verify to the
-// same claims with no check passing that did not pass before, because a
-// changed byte that changes a claim and still verifies would be a claim
-// that no signature covers.
+// that verifies. The altered evidence must be rejected, or verify to the
+// same claims with no check passing that did not pass before. A changed
+// byte that changes a claim and still verifies is a claim that no
+// signature covers.
 func TestReviewAlteredEvidenceRejected(t *testing.T) {
 	for _, tee := range []string{"snp", "sgx", "tdx", "nitro", "nvidia-gpu", "tpm", "azure-vtpm", "psa", "cca", "gcp-token", "maa-token", "ita-token"} {
 		for _, c := range corpus.Cases(t, tee) {

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/custody"
+)
+
+func init() { register(newCustodyCmd) }
+
+func newCustodyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "custody",
+		Short: "Hold signing keys in a TEE, sealed under a key the key broker releases only to this workload",
+		Long: `Key custody generates Ed25519, ECDSA P-256 and secp256k1 signing keys inside
+the TEE, stores them only sealed (AES-256-GCM) under a sealing key that the
+key broker (cloister serve) releases only to the workload's launch
+measurement and manifest, and signs for the parties that each key's policy
+in the manifest lists. Private keys never leave; public keys can be exported.
+
+See docs/workloads/custody.md.`,
+	}
+	cmd.AddCommand(newManifestHashCmd(custody.ParseManifest), newCleanroomKeygenCmd(),
+		newWorkloadEmulateCmd("custody", custody.ParseManifest), newReleasePolicyCmd(),
+		newCustodyServeCmd(), newCustodyKeysCmd(), newCustodySignCmd())
+	return cmd
+}
+
+// newWorkloadEmulateCmd creates the emulated TEE of a manifest ahead of
+// serve, so that the key broker can trust its root before the workload
+// asks it for a key.
+func newWorkloadEmulateCmd[M any](kind string, parse func([]byte) (M, workload.Digest, error)) *cobra.Command {
+	var manifest, dir, measurement string
+	cmd := &cobra.Command{
+		Use:   "emulate --manifest M --emulator-dir DIR",
+		Short: "Create the emulated SEV-SNP TEE of a manifest and print its root and measurement",
+		Long: `Create an emulated SEV-SNP TEE whose HOST_DATA is the manifest's SHA-256 and save
+its development keys in --emulator-dir, so that the key broker and the parties
+can trust its development root (DIR/ark.pem) before the workload starts. serve
+--emulated --emulator-dir DIR then runs in this TEE. An existing directory is
+reopened and checked against the manifest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return usageError("--emulator-dir is required")
+			}
+			_, digest, err := readWorkloadManifest(manifest, parse)
+			if err != nil {
+				return err
+			}
+			f := cleanroomServeFlags{emulated: true, emulatorDir: dir, measurement: measurement}
+			opts, err := f.teeOptions()
+			if err != nil {
+				return err
+			}
+			tee, err := workload.OpenTEE(cmd.Context(), digest, opts)
+			if err != nil {
+				return rejected(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "EMULATED SEV-SNP TEE for a %s manifest saved in %s (development root, proves no hardware)\n", kind, dir)
+			printTEE(cmd.OutOrStdout(), digest, tee)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&manifest, "manifest", "", "workload manifest (JSON)")
+	fl.StringVar(&dir, "emulator-dir", "", "directory for the emulator's development keys and root (ark.pem)")
+	fl.StringVar(&measurement, "measurement", "", "launch measurement (hex, 48 bytes); default: SHA-384 of this executable")
+	return cmd
+}
+
+func newReleasePolicyCmd() *cobra.Command {
+	var releases []string
+	var others bool
+	cmd := &cobra.Command{
+		Use:   "release-policy --release PATH:MEASUREMENT:MANIFEST_SHA256 ...",
+		Short: "Print a key broker resource policy that releases each key only to its workload",
+		Long: `Print a Rego resource policy for cloister serve that releases each --release
+resource only to an affirming, non-debug attestation with that launch
+measurement (hex) and that manifest SHA-256 in its host data. The key broker
+applies one resource policy, named "default", so pass every protected resource
+of the deployment at once and store the output with:
+
+  cloister policy set --kind resource default FILE
+
+Resources that no rule names are denied, unless --others keeps the built-in
+rule for them (any affirming attestation).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(releases) == 0 {
+				return usageError("give at least one --release PATH:MEASUREMENT:MANIFEST_SHA256")
+			}
+			var rules []custody.Release
+			for _, r := range releases {
+				parts := strings.Split(r, ":")
+				if len(parts) != 3 {
+					return usageError("invalid --release %q: use PATH:MEASUREMENT:MANIFEST_SHA256", r)
+				}
+				measurement, err := attest.ParseHex(parts[1])
+				if err != nil {
+					return usageError("--release %q: measurement: %v", r, err)
+				}
+				digest, err := workload.ParseDigest(parts[2])
+				if err != nil {
+					return usageError("--release %q: %v", r, err)
+				}
+				rules = append(rules, custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest})
+			}
+			policy, err := custody.ReleasePolicy(rules, others)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), policy)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&releases, "release", nil, "resource path, launch measurement (hex) and manifest SHA-256, separated by colons; repeatable")
+	cmd.Flags().BoolVar(&others, "others", false, "release resources that no --release names to any affirming attestation, as the built-in policy does")
+	return cmd
+}
+
+func newCustodyServeCmd() *cobra.Command {
+	var f workloadServeFlags
+	var keysDir string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the custody workload inside the TEE",
+		Long: `Run the key custody workload of a manifest over RA-TLS. At start it attests to
+the key broker (--kbs), fetches the sealing key named in the manifest, unseals
+the keys in --keys-dir and generates and seals those that are missing, then
+drops the sealing key. Only the manifest's parties can connect, and each key
+signs only for its signers.
+
+On hardware, the host must launch the TEE with the manifest's SHA-256
+(cloister custody hash) as SEV-SNP HOST_DATA or TDX MRCONFIGID.`,
+		Example: `  cloister custody serve --manifest custody.json --keys-dir keys \
+      --kbs http://127.0.0.1:8080 --emulated --emulator-dir /tmp/custody-tee`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keysDir == "" {
+				return usageError("--keys-dir is required: the directory of the sealed key files")
+			}
+			log, err := f.logger()
+			if err != nil {
+				return err
+			}
+			m, digest, err := readWorkloadManifest(f.tee.manifest, custody.ParseManifest)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			tee, ln, err := f.open(ctx, digest)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			broker, err := f.kbsClient(tee)
+			if err != nil {
+				return err
+			}
+			s, err := custody.Open(ctx, m, keysDir, broker, log)
+			if err != nil {
+				return rejected(err)
+			}
+			printWorkload(cmd.OutOrStdout(), "custody", m.Name, ln.Addr().String(), digest, tee)
+			return custody.Serve(ctx, ln, tee, s, log)
+		},
+	}
+	f.bind(cmd, true)
+	cmd.Flags().StringVar(&keysDir, "keys-dir", "", "directory of the sealed key files (NAME.sealed.json), created with mode 0700")
+	return cmd
+}
+
+func custodyClient(f *workloadPartyFlags) (*custody.Client, error) {
+	_, digest, err := readWorkloadManifest(f.manifest, custody.ParseManifest)
+	if err != nil {
+		return nil, err
+	}
+	wc, err := f.client(digest)
+	if err != nil {
+		return nil, err
+	}
+	return custody.NewClient(wc), nil
+}
+
+func newCustodyKeysCmd() *cobra.Command {
+	var f workloadPartyFlags
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Verify the workload and print its public keys (base64) as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := custodyClient(&f)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			keys, err := c.PublicKeys(ctx)
+			if err != nil {
+				return rejected(err)
+			}
+			return printJSON(cmd.OutOrStdout(), keys)
+		},
+	}
+	f.bind(cmd)
+	return cmd
+}
+
+func newCustodySignCmd() *cobra.Command {
+	var f workloadPartyFlags
+	var keyName, message, messageFile string
+	cmd := &cobra.Command{
+		Use:   "sign --key-name NAME (--message TEXT | --message-file FILE)",
+		Short: "Verify the workload, have it sign a message, and check the signature",
+		Long: `Verify the custody workload, send a message to sign with the key NAME, check
+the signature against the key's exported public key, and print the signature
+in base64. Ed25519 signs the message; ECDSA P-256 and secp256k1 sign its
+SHA-256 and return ASN.1 DER.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyName == "" {
+				return usageError("--key-name is required")
+			}
+			msg := []byte(message)
+			if messageFile != "" {
+				if message != "" {
+					return usageError("give --message or --message-file, not both")
+				}
+				var err error
+				if msg, err = os.ReadFile(messageFile); err != nil {
+					return usageError("--message-file: %v", err)
+				}
+			}
+			c, err := custodyClient(&f)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			pub, err := c.PublicKey(ctx, keyName)
+			if err != nil {
+				return rejected(err)
+			}
+			resp, err := c.Sign(ctx, keyName, msg)
+			if err != nil {
+				return rejected(err)
+			}
+			if err := custody.VerifySignature(pub.Type, pub.PublicKey, msg, resp.Signature); err != nil {
+				return rejected(fmt.Errorf("the workload's signature does not verify: %w", err))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "signed with %s (%s); the signature verifies with the exported public key\n", keyName, pub.Type)
+			fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(resp.Signature))
+			return nil
+		},
+	}
+	f.bind(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&keyName, "key-name", "", "name of the signing key in the manifest")
+	fl.StringVar(&message, "message", "", "message to sign, as text")
+	fl.StringVar(&messageFile, "message-file", "", "file whose bytes are the message to sign")
+	return cmd
+}

@@ -3,7 +3,9 @@ package token
 import (
 	"bytes"
 	"crypto/sha512"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +73,14 @@ func mapITAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	return [][]byte{nonce}, nil
 }
 
+// itaStatuses are the TCB statuses Intel derives from its TCB Info, the
+// only values attester_tcb_status may take.
+var itaStatuses = []string{
+	attest.TCBUpToDate, attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded,
+	attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate,
+	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked, attest.TCBNotDetermined,
+}
+
 // mapITATCB maps the TCB status, date and advisories that Intel Trust
 // Authority derived from Intel's TCB Info for the attester.
 func mapITATCB(claims claimSet, c *attest.Claims) error {
@@ -80,6 +90,10 @@ func mapITATCB(claims claimSet, c *attest.Claims) error {
 	}
 	if !ok {
 		status = attest.TCBNotDetermined
+	}
+	if !slices.Contains(itaStatuses, status) {
+		return attest.Malformed("attester_tcb_status", fmt.Sprintf("TCB status %q is not one of Intel's (%s)", status, strings.Join(itaStatuses, ", ")), nil).
+			WithFix("pass the token as Intel Trust Authority issued it")
 	}
 	c.TCB.Status = status
 	advisories, _, err := claims.textList("attester_advisory_ids")

@@ -10,7 +10,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +100,75 @@ func TestReviewEmulatedRootMarksClaims(t *testing.T) {
 	}
 	if !c.Emulated {
 		t.Error("claims.Emulated is false for a token that chains to a development root")
+	}
+}
+
+// TestReviewITAStatusClosedSet verifies an Intel Trust Authority token
+// whose TCB status is not one of Intel's: it must be rejected by name, not
+// passed on for the appraisal to compare with its list.
+func TestReviewITAStatusClosedSet(t *testing.T) {
+	now := time.Now()
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := reviewCert(t, "ITA test root", "Cloister tests", &rootKey.PublicKey, nil, rootKey, true, now)
+	leaf := reviewCert(t, "ITA test signing", "Cloister tests", &signingKey.PublicKey, root, rootKey, false, now)
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &signingKey.PublicKey, KeyID: "k1", Algorithm: string(jose.PS384), Use: "sig",
+		Certificates: []*x509.Certificate{leaf, root},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &collateral.Set{}
+	for name, data := range map[string][]byte{"jwks.json": jwks, "root.der": root.Raw} {
+		if n, reason := set.AddBytes(name, data); n == 0 {
+			t.Fatal(reason)
+		}
+	}
+
+	for _, tc := range []struct {
+		status string
+		ok     bool
+	}{
+		{attest.TCBOutOfDate, true},
+		{"Fine", false},
+	} {
+		claims := map[string]any{
+			"iss": itaIssuer, "exp": now.Add(time.Hour).Unix(), "iat": now.Add(-time.Minute).Unix(),
+			"attester_type": "TDX", "tdx_is_debuggable": false, "tdx_mrtd": strings.Repeat("ab", 48),
+			"attester_tcb_status": tc.status,
+		}
+		payload, err := json.Marshal(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS384, Key: signingKey}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := obj.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		c, err := ITA.Verify(context.Background(), attest.Evidence{Data: []byte(token)}, attest.Options{At: now, Collateral: set})
+		switch {
+		case tc.ok && err != nil:
+			t.Fatalf("status %s: %v", tc.status, err)
+		case tc.ok && c.TCB.Status != tc.status:
+			t.Errorf("status %s: claims carry %q", tc.status, c.TCB.Status)
+		case !tc.ok && !errors.Is(err, attest.ErrMalformed):
+			t.Errorf("status %s: error %v, expected an ErrMalformed error naming the status", tc.status, err)
+		}
 	}
 }

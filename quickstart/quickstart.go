@@ -1,11 +1,16 @@
-// Package quickstart runs Cloister's first-use walkthrough on a machine
-// without a TEE or a network: it emulates an SEV-SNP guest, verifies and
-// appraises its evidence, and prints what each step proved.
+// Package quickstart runs Cloister's first-use walkthroughs on a machine
+// without a TEE or a network, printing what each step proved.
 //
-// Every step runs real code paths (the snp verifier, the default
-// appraisal) on evidence in the real SEV-SNP report format. The evidence is
-// signed by a development root generated for the run, so it is labelled
-// EMULATED throughout and proves no hardware.
+// Run is the full walkthrough: an attestation service, a data clean room
+// in an emulated SEV-SNP TEE that receives its secret through the KBS
+// protocol, and two parties that verify it before they upload their
+// tables (see cleanroom.go). RunBasic is the short one: it emulates one
+// SEV-SNP report, verifies it and appraises it.
+//
+// Every step runs real code paths (the snp verifier, the appraisal, the
+// key broker, RA-TLS) on evidence in the real SEV-SNP report format. The
+// evidence is signed by a development root generated for the run, so it
+// is labelled EMULATED throughout and proves no hardware.
 package quickstart
 
 import (
@@ -50,7 +55,7 @@ type State struct {
 	Claims *attest.Claims
 }
 
-// Steps returns the walkthrough's steps in order.
+// Steps returns the basic walkthrough's steps in order.
 func Steps() []Step {
 	return []Step{
 		{"Generate a workload key", stepKey},
@@ -62,9 +67,10 @@ func Steps() []Step {
 	}
 }
 
-// Run runs every step, printing each outcome to w. It returns an error
-// naming the first step that failed, after which no further step runs.
-func Run(ctx context.Context, w io.Writer) error {
+// RunBasic runs every step of the basic walkthrough, printing each
+// outcome to w. It returns an error naming the first step that failed,
+// after which no further step runs.
+func RunBasic(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w, "Cloister quickstart: EMULATED SEV-SNP guest (development root, proves no hardware)")
 	fmt.Fprintln(w)
 	s := &State{}

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-func TestRunSucceeds(t *testing.T) {
+func TestRunBasicSucceeds(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run(context.Background(), &out); err != nil {
+	if err := RunBasic(context.Background(), &out); err != nil {
 		t.Fatalf("Run: %v\n%s", err, out.String())
 	}
 	text := out.String()

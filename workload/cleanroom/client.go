@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/json"
@@ -140,7 +141,10 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 		}
 		return nil, &StatusError{Code: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	// UseNumber keeps 64-bit integers in the result exact.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
 		return nil, fmt.Errorf("invalid response from %s %s: %w", method, path, err)
 	}
 	return raw, nil

@@ -18,8 +18,9 @@ type Result struct {
 	Manifest workload.Digest `json:"manifest_sha256"`
 	// Columns are the query's result columns.
 	Columns []string `json:"columns"`
-	// Rows are the released rows; SQLite values become JSON numbers,
-	// strings and null, and BLOBs base64 strings.
+	// Rows are the released rows. SQLite values become JSON numbers,
+	// strings and null, and BLOBs base64 strings. Client decodes the
+	// numbers as json.Number, so that 64-bit integers stay exact.
 	Rows [][]any `json:"rows"`
 	// Suppressed counts the rows withheld because their group size was
 	// below MinGroupSize.

@@ -119,3 +119,28 @@ func reviewPlainRoot(t *testing.T) *x509.Certificate {
 	}
 	return cert
 }
+
+// reviewSource serves a fixed set whatever the query.
+type reviewSource struct{ set *collateral.Set }
+
+func (s reviewSource) Collateral(context.Context, collateral.Query) (*collateral.Set, error) {
+	return s.set, nil
+}
+
+// TestReviewRootsFromFetchedSet selects roots for a set without roots while
+// the source would now serve a root: the selection must come from the set
+// the verification uses, which is also the one the cache key covers.
+func TestReviewRootsFromFetchedSet(t *testing.T) {
+	root := reviewPlainRoot(t)
+	withRoot := &collateral.Set{}
+	withRoot.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: root.Raw, Certificate: root})
+
+	opts := attest.Options{Collateral: reviewSource{withRoot}}
+	roots, err := NewVerifier().selectRoots(context.Background(), opts, collateral.Query{TEE: "sgx"}, &collateral.Set{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots.certs) != 1 || !roots.certs[0].Equal(EmbeddedRoots()[0]) {
+		t.Errorf("roots %v, expected the embedded Intel SGX Root CA for a set without roots", roots.certs)
+	}
+}

@@ -226,6 +226,9 @@ func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query c
 	if roots, ok := v.roots.get(key); ok {
 		return roots, nil
 	}
+	// The roots must come from the set the key covers, so the source is not
+	// asked again: an online source may answer differently.
+	opts.Collateral = set
 	certs, err := attest.Roots(ctx, opts, query, EmbeddedRoots())
 	if err != nil {
 		return nil, err

@@ -107,16 +107,9 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	}
 
 	for i, step := range cleanRoomSteps {
-		fmt.Fprintf(w, "%d. %s\n", i+1, step.title)
-		proven, err := step.run(ctx, r)
-		for _, line := range proven {
-			fmt.Fprintf(w, "   %s\n", line)
+		if err := runStep(w, i+1, step.title, func() ([]string, error) { return step.run(ctx, r) }); err != nil {
+			return err
 		}
-		if err != nil {
-			fmt.Fprintf(w, "   FAILED: %v\n", err)
-			return fmt.Errorf("quickstart step %d (%s) failed: %w", i+1, step.title, err)
-		}
-		fmt.Fprintln(w, "   ok")
 	}
 	fmt.Fprint(w, cleanRoomNext)
 	return nil

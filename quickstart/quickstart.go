@@ -75,18 +75,27 @@ func RunBasic(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w)
 	s := &State{}
 	for i, step := range Steps() {
-		fmt.Fprintf(w, "%d. %s\n", i+1, step.Title)
-		proven, err := step.Run(ctx, s)
-		for _, line := range proven {
-			fmt.Fprintf(w, "   %s\n", line)
+		if err := runStep(w, i+1, step.Title, func() ([]string, error) { return step.Run(ctx, s) }); err != nil {
+			return err
 		}
-		if err != nil {
-			fmt.Fprintf(w, "   FAILED: %v\n", err)
-			return fmt.Errorf("quickstart step %d (%s) failed: %w", i+1, step.Title, err)
-		}
-		fmt.Fprintln(w, "   ok")
 	}
 	fmt.Fprint(w, nextSteps)
+	return nil
+}
+
+// runStep prints a step's title, runs it and prints what it proved, then
+// "ok" or the failure. The error names the step.
+func runStep(w io.Writer, number int, title string, run func() ([]string, error)) error {
+	fmt.Fprintf(w, "%d. %s\n", number, title)
+	proven, err := run()
+	for _, line := range proven {
+		fmt.Fprintf(w, "   %s\n", line)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "   FAILED: %v\n", err)
+		return fmt.Errorf("quickstart step %d (%s) failed: %w", number, title, err)
+	}
+	fmt.Fprintln(w, "   ok")
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
 // ProcessTime returns the user and system CPU time of this process.
@@ -125,4 +126,16 @@ func Verify(b *testing.B, v attest.Verifier, ev attest.Evidence, opts attest.Opt
 			b.Fatal(err)
 		}
 	})
+}
+
+// VerifyCases runs Verify as a sub-benchmark named after each corpus case,
+// with v, the case's evidence and the case's options.
+func VerifyCases(b *testing.B, v attest.Verifier, cases []corpus.Case) {
+	b.Helper()
+	for _, c := range cases {
+		ev, opts := attest.Evidence{Data: c.EvidenceBytes(b)}, c.Options(b)
+		b.Run(c.Name, func(b *testing.B) {
+			Verify(b, v, ev, opts)
+		})
+	}
 }

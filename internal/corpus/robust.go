@@ -124,3 +124,16 @@ func PresentCases(t testing.TB, tees ...string) []Case {
 	}
 	return cases
 }
+
+// AcceptedCases returns the cases of tee that expect.json expects accepted
+// under the default appraisal.
+func AcceptedCases(t testing.TB, tee string) []Case {
+	t.Helper()
+	var accepted []Case
+	for _, c := range Cases(t, tee) {
+		if c.Expect.DefaultVerdict == "accept" {
+			accepted = append(accepted, c)
+		}
+	}
+	return accepted
+}

@@ -7,8 +7,12 @@
 package emudir
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/cloister-dev/cloister/attest"
 )
 
 // Paths names the files and directories of an emulated TEE's output.
@@ -33,6 +37,27 @@ func New(dir, evidenceName, rootName string) *Paths {
 		Root:       filepath.Join(dir, "dev-root", rootName),
 		State:      filepath.Join(dir, "emulator"),
 	}
+}
+
+// Emulator is an emulated TEE whose evidence and keys Emulate writes.
+type Emulator interface {
+	Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error)
+	// Save writes the emulator's keys and certificates to dir.
+	Save(dir string) error
+}
+
+// Emulate takes evidence binding reportData from e, writes it with the
+// development root and the collateral files (see Write), and saves e's keys
+// to State.
+func (p *Paths) Emulate(ctx context.Context, e Emulator, reportData, root []byte, collateral map[string][]byte) error {
+	ev, err := e.Attest(ctx, reportData)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(ev.Data, root, collateral); err != nil {
+		return fmt.Errorf("writing the emulated evidence: %w", err)
+	}
+	return e.Save(p.State)
 }
 
 // Write creates the directories and writes the evidence, the development

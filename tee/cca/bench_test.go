@@ -5,7 +5,6 @@ import (
 	"crypto/sha512"
 	"testing"
 
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
@@ -15,16 +14,7 @@ import (
 // the bare ECDSA P-384 verification of a SHA-384 digest as the floor. A
 // CCA token carries two ES384 signatures, so twice the floor is the minimum.
 func BenchmarkVerify(b *testing.B) {
-	for _, c := range corpus.Cases(b, "cca") {
-		if c.Expect.DefaultVerdict != "accept" {
-			continue
-		}
-		data := c.EvidenceBytes(b)
-		opts := attest.Options{Collateral: c.Collateral(b)}
-		b.Run(c.Name, func(b *testing.B) {
-			benchcpu.Verify(b, Verifier{}, attest.Evidence{Data: data}, opts)
-		})
-	}
+	benchcpu.VerifyCases(b, Verifier{}, corpus.AcceptedCases(b, "cca"))
 	b.Run("bare-es384", func(b *testing.B) {
 		digest := sha512.Sum384([]byte("CCA token"))
 		benchcpu.BareECDSA(b, elliptic.P384(), digest[:])

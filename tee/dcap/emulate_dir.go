@@ -2,7 +2,6 @@ package dcap
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/cloister-dev/cloister/internal/emudir"
@@ -18,20 +17,13 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 	if err != nil {
 		return nil, err
 	}
-	ev, err := e.Attest(ctx, reportData)
-	if err != nil {
-		return nil, err
-	}
 
 	collateral, err := e.CollateralFiles(time.Now())
 	if err != nil {
 		return nil, err
 	}
 	p := emudir.New(dir, "quote.bin", fileRoot)
-	if err := p.Write(ev.Data, pemCert(e.root), collateral); err != nil {
-		return nil, fmt.Errorf("dcap emulator: %w", err)
-	}
-	if err := e.Save(p.State); err != nil {
+	if err := p.Emulate(ctx, e, reportData, pemCert(e.root), collateral); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -143,11 +143,5 @@ func TestDetectRejectsOtherFormats(t *testing.T) {
 }
 
 func TestCorpusConcurrentVerify(t *testing.T) {
-	var accepted []corpus.Case
-	for _, c := range corpus.Cases(t, "nitro") {
-		if c.Expect.DefaultVerdict == "accept" {
-			accepted = append(accepted, c)
-		}
-	}
-	corpus.CheckConcurrentVerify(t, &Verifier{}, accepted)
+	corpus.CheckConcurrentVerify(t, &Verifier{}, corpus.AcceptedCases(t, "nitro"))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"testing"
 
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
@@ -14,16 +13,7 @@ import (
 // token under its IAK from the case's collateral, as the CLI passes it, and
 // the bare ECDSA P-256 verification of a SHA-256 digest as the floor.
 func BenchmarkVerify(b *testing.B) {
-	for _, c := range corpus.Cases(b, "psa") {
-		if c.Expect.DefaultVerdict != "accept" {
-			continue
-		}
-		data := c.EvidenceBytes(b)
-		opts := attest.Options{Collateral: c.Collateral(b)}
-		b.Run(c.Name, func(b *testing.B) {
-			benchcpu.Verify(b, Verifier{}, attest.Evidence{Data: data}, opts)
-		})
-	}
+	benchcpu.VerifyCases(b, Verifier{}, corpus.AcceptedCases(b, "psa"))
 	b.Run("bare-es256", func(b *testing.B) {
 		digest := sha256.Sum256([]byte("PSA token"))
 		benchcpu.BareECDSA(b, elliptic.P256(), digest[:])

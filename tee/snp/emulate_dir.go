@@ -2,7 +2,6 @@ package snp
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/cloister-dev/cloister/internal/emudir"
 )
@@ -17,10 +16,6 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 	if err != nil {
 		return nil, err
 	}
-	ev, err := e.Attest(ctx, reportData)
-	if err != nil {
-		return nil, err
-	}
 
 	leafName, askName := "vcek.pem", "ask.pem"
 	if e.opts.SigningKey == "VLEK" {
@@ -31,10 +26,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, reportData []byte, 
 		askName:  pemCert(e.ask),
 	}
 	p := emudir.New(dir, "report.bin", fileARK)
-	if err := p.Write(ev.Data, pemCert(e.ark), collateral); err != nil {
-		return nil, fmt.Errorf("snp emulator: %w", err)
-	}
-	if err := e.Save(p.State); err != nil {
+	if err := p.Emulate(ctx, e, reportData, pemCert(e.ark), collateral); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -351,6 +351,7 @@ func (f *cleanroomPartyFlags) client() (*cleanroom.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	key, err := workload.LoadKey(f.key)
 	if err != nil {
 		return nil, usageError("--key: %v", err)
@@ -359,6 +360,7 @@ func (f *cleanroomPartyFlags) client() (*cleanroom.Client, error) {
 	if err != nil {
 		return nil, usageError("--measurement: %v", err)
 	}
+
 	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors)
 	if err != nil {
 		return nil, err
@@ -367,6 +369,7 @@ func (f *cleanroomPartyFlags) client() (*cleanroom.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	c, err := cleanroom.NewClient(cleanroom.ClientConfig{
 		Addr: f.addr, Manifest: raw, Party: f.party, Key: key,
 		Expect: workload.Expect{

@@ -224,7 +224,12 @@ type Check struct {
 	Name     string      `json:"name"`
 	Result   CheckResult `json:"result"`
 	Required bool        `json:"required,omitempty"`
-	Detail   string      `json:"detail,omitempty"`
+	// Collateral marks a required check that did not run because the
+	// collateral it needs (TCB Info, QE Identity, a CRL) was not supplied,
+	// which the appraisal may waive when asked to accept an undetermined
+	// TCB.
+	Collateral bool   `json:"collateral,omitempty"`
+	Detail     string `json:"detail,omitempty"`
 }
 
 // Pass records a passed check.
@@ -242,6 +247,23 @@ func (c *Claims) Fail(name, detail string) {
 // check needs or explicitly waives it.
 func (c *Claims) Skip(name string, required bool, detail string) {
 	c.Checks = append(c.Checks, Check{Name: name, Result: CheckNotChecked, Required: required, Detail: detail})
+}
+
+// SkipCollateral records a required check that could not run because its
+// collateral is missing.
+func (c *Claims) SkipCollateral(name, detail string) {
+	c.Checks = append(c.Checks, Check{Name: name, Result: CheckNotChecked, Required: true, Collateral: true, Detail: detail})
+}
+
+// FindCheck returns the first recorded check named name, and whether one
+// was recorded.
+func (c *Claims) FindCheck(name string) (Check, bool) {
+	for _, ch := range c.Checks {
+		if ch.Name == name {
+			return ch, true
+		}
+	}
+	return Check{}, false
 }
 
 // SetMeasurement stores a named measurement, creating the map on first use.

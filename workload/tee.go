@@ -103,6 +103,8 @@ func OpenTEE(ctx context.Context, manifest Digest, o TEEOptions) (*TEE, error) {
 
 func openAttester(manifest Digest, o TEEOptions) (*TEE, attest.Options, error) {
 	if !o.Emulated {
+		// NOTE: no test runs this branch, because the test machines have no
+		// SEV-SNP or TDX guest; the emulated branch shares every later step.
 		sel, err := agent.OpenAttester(agent.AttesterOptions{})
 		if err != nil {
 			return nil, attest.Options{}, err

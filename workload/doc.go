@@ -30,12 +30,12 @@
 //
 // # Verifying a workload
 //
-// A client dials with Dial or NewHTTPClient. The RA-TLS handshake
-// verifies the evidence with attest.Verify and appraises it with
-// package appraise; Expect then requires the agreed measurement and the
-// manifest digest in the host data, and the freshness challenge ties
-// fresh evidence to the connection. A different digest is rejected with
-// an error that names both digests.
+// A party connects through a Client (NewClient, then Dial or HTTPClient).
+// The RA-TLS handshake verifies the evidence with attest.Verify and
+// appraises it with package appraise. The appraisal requires the
+// measurement and the manifest digest of Expect, and the freshness
+// challenge ties new evidence to the connection. A different digest is
+// rejected with an error that names both digests.
 //
 // # Parties
 //

@@ -34,8 +34,8 @@ type Options struct {
 	// TCBStatuses replaces DefaultTCBStatuses when not empty.
 	TCBStatuses []string
 	// AllowUndeterminedTCB accepts evidence whose TCB status could not be
-	// determined and waives the required collateral checks that could not
-	// run (TCB Info, QE Identity, CRLs).
+	// determined and waives the required checks that could not run for
+	// lack of collateral (TCB Info, QE Identity, CRLs).
 	AllowUndeterminedTCB bool
 	// Measurement, ReportData, HostData and ChipID, when set, must equal
 	// the claims' values.
@@ -185,13 +185,16 @@ func CheckFailedChecks(c *attest.Claims, _ Options) []Reason {
 }
 
 // CheckRequiredChecks rejects claims in which a required check could not
-// run, typically because collateral was missing.
+// run, typically because collateral was missing. AllowUndeterminedTCB
+// waives only the checks that lacked collateral: a check that could not
+// run for another reason (TEE claims a token verifier does not map) still
+// rejects.
 func CheckRequiredChecks(c *attest.Claims, o Options) []Reason {
-	if o.AllowUndeterminedTCB {
-		return nil
-	}
 	var out []Reason
 	for _, ch := range c.Checks {
+		if ch.Collateral && o.AllowUndeterminedTCB {
+			continue
+		}
 		if ch.Required && ch.Result == attest.CheckNotChecked {
 			out = append(out, Reason{Rule: "required-check", Claim: "checks." + ch.Name, Value: string(ch.Result),
 				Expected: string(attest.CheckPassed),

@@ -22,3 +22,24 @@ func TestReviewFailedCheckRejects(t *testing.T) {
 		t.Errorf("reason %+v, expected rule failed-check on checks.ak-attributes", d.Reasons[0])
 	}
 }
+
+// TestReviewUndeterminedTCBWaivesCollateralOnly passes claims with a
+// required check that needs no collateral (the TEE claims of a token were
+// not mapped, so debug is unknown): allowing an undetermined TCB must not
+// waive it, but it does waive a missing TCB Info.
+func TestReviewUndeterminedTCBWaivesCollateralOnly(t *testing.T) {
+	unmapped := &attest.Claims{TEE: attest.TEEMAAToken}
+	unmapped.Skip("tee-claims", true, "the isolation TEE tdxvm is not mapped")
+	if d := Appraise(unmapped, Options{AllowUndeterminedTCB: true}); d.Accepted {
+		t.Error("a required check that needs no collateral was waived by AllowUndeterminedTCB")
+	}
+
+	missing := &attest.Claims{TEE: attest.TEETDX, TCB: attest.TCB{Status: attest.TCBNotDetermined}}
+	missing.SkipCollateral("tcb-info", "missing TCB Info")
+	if d := Appraise(missing, Options{AllowUndeterminedTCB: true}); !d.Accepted {
+		t.Errorf("missing collateral was not waived by AllowUndeterminedTCB: %+v", d.Reasons)
+	}
+	if d := Appraise(missing, Options{}); d.Accepted {
+		t.Error("missing collateral was accepted by the default appraisal")
+	}
+}

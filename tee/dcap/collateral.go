@@ -28,7 +28,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		return []error{err}
 	}
 	if info == nil {
-		c.Skip(checkTCBInfo, true, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
+		c.SkipCollateral(checkTCBInfo, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
 		return nil
 	}
 	var errs []error
@@ -52,7 +52,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		c.Fail(checkQEIdentity, err.Error())
 		errs = append(errs, err)
 	case id == nil:
-		c.Skip(checkQEIdentity, true, "missing QE Identity (id "+wantQEID+"); pass it with --collateral")
+		c.SkipCollateral(checkQEIdentity, "missing QE Identity (id "+wantQEID+"); pass it with --collateral")
 	default:
 		if err := v.checkDocument(c, checkQEIdentity, "enclaveIdentity", id.doc, id.id.IssueDate, id.id.NextUpdate, set, roots, at, rootSubjects); err != nil {
 			errs = append(errs, err)

@@ -84,7 +84,7 @@ func (v *Verifier) checkCRL(c *attest.Claims, set *collateral.Set, check, name s
 		return err
 	}
 	if it == nil {
-		c.Skip(check, true, "missing "+name+" issued by "+issuer.Subject.CommonName+"; pass it with --collateral")
+		c.SkipCollateral(check, "missing "+name+" issued by "+issuer.Subject.CommonName+"; pass it with --collateral")
 		return nil
 	}
 	c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindCRL), Name: issuer.Subject.CommonName,

@@ -38,10 +38,11 @@ func ErrorText(err error) string {
 }
 
 // CheckVerdicts evaluates ev under the default appraisal and compares the
-// verdict and the reject reason with expect.json. When expect.json states
-// verdict_if_debug_allowed, it evaluates ev again with debug allowed and
-// compares that verdict too. A wrong default verdict stops the test. It
-// returns the result of the default appraisal.
+// verdict, the reject reason and the error kind (see checkErrorKinds) with
+// expect.json. When expect.json states verdict_if_debug_allowed, it
+// evaluates ev again with debug allowed and compares that verdict too. A
+// wrong default verdict stops the test. It returns the result of the
+// default appraisal.
 func CheckVerdicts(t *testing.T, c Case, ev attest.Evidence, vo attest.Options) *appraise.Result {
 	t.Helper()
 	exp := c.Expect
@@ -52,6 +53,7 @@ func CheckVerdicts(t *testing.T, c Case, ev attest.Evidence, vo attest.Options) 
 	if (exp.DefaultVerdict == "reject" || exp.RejectReason != "") && !MatchesReason(ErrorText(res.Error), exp.RejectReason) {
 		t.Errorf("error %q does not state the reason %q", ErrorText(res.Error), exp.RejectReason)
 	}
+	checkErrorKinds(t, c, res)
 	if want := exp.VerdictIfDebugAllowed; want != "" {
 		debug := appraise.Evaluate(context.Background(), ev, vo, appraise.Options{AllowDebug: true})
 		if string(debug.Verdict) != want {
@@ -61,10 +63,10 @@ func CheckVerdicts(t *testing.T, c Case, ev attest.Evidence, vo attest.Options) 
 	return res
 }
 
-// CheckErrorKinds checks that a rejection of evidence whose signature or
+// checkErrorKinds checks that a rejection of evidence whose signature or
 // chain expect.json states as invalid carries the signature or chain error
 // kind.
-func CheckErrorKinds(t *testing.T, c Case, res *appraise.Result) {
+func checkErrorKinds(t *testing.T, c Case, res *appraise.Result) {
 	t.Helper()
 	if c.SignatureInvalid() && !errors.Is(res.Error, attest.ErrSignature) {
 		t.Errorf("error %v is not a signature error, but the signature is invalid", res.Error)

@@ -119,10 +119,11 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	if body != nil {
 		req.Header.Set("Content-Type", "text/csv")
 	}
+
 	resp, err := c.http.Do(req)
 	if err != nil {
-		// url.Error repeats the placeholder URL; the method and path say
-		// more.
+		// url.Error repeats the placeholder URL, so the method and path
+		// replace it.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -130,10 +131,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, err
 	}
+
 	if resp.StatusCode != http.StatusOK {
 		var e errorResponse
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {

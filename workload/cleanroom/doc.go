@@ -4,9 +4,9 @@
 //
 // The agreement is a Manifest (JSON). It fixes the parties and the SHA-256
 // of each party's public key, each party's table with its columns, the
-// query, the recipients of the result, and a minimum group size: result
-// rows whose group-size column is below it are suppressed
-// (k-anonymity). The manifest's digest is bound into the TEE's evidence
+// query, and the recipients of the result. It also sets a minimum group
+// size (k-anonymity): result rows whose group-size column is below it are
+// suppressed. The manifest's digest is bound into the TEE's evidence
 // (see package workload), so a party that verifies the workload also
 // verifies the agreement, and a workload started with any other manifest
 // is rejected before data leaves the party.

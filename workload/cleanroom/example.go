@@ -92,6 +92,7 @@ func ExampleReports(bank string, rows int) []byte {
 		header[i] = c.Name
 	}
 	w.Write(header)
+
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= rows; i++ {
 		customer := rng.IntN(900) + 1
@@ -103,7 +104,7 @@ func ExampleReports(bank string, rows int) []byte {
 			merchant = rareMerchants[rng.IntN(len(rareMerchants))]
 			customer = 1 + rng.IntN(2)
 		default:
-			// Merchants only this bank sees: A gets 60-89, B gets 90-119.
+			// Merchants of this bank only: A gets 60-89, B gets 90-119.
 			merchant = 60 + rng.IntN(30)
 			if bank == "B" {
 				merchant += 30

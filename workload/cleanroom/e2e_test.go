@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -21,6 +22,28 @@ var buildMeasurement = func() []byte {
 	sum := sha512.Sum384([]byte("clean-room test build"))
 	return sum[:]
 }()
+
+// tees holds one emulated TEE per manifest digest, shared by the tests,
+// because each emulator generates two RSA-4096 keys.
+var (
+	teesMu sync.Mutex
+	tees   = map[workload.Digest]*workload.TEE{}
+)
+
+func sharedTEE(t *testing.T, d workload.Digest) *workload.TEE {
+	t.Helper()
+	teesMu.Lock()
+	defer teesMu.Unlock()
+	if tee, ok := tees[d]; ok {
+		return tee
+	}
+	tee, err := workload.OpenTEE(context.Background(), d, workload.TEEOptions{Emulated: true, Measurement: buildMeasurement})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tees[d] = tee
+	return tee
+}
 
 // testRoom is a clean room served over RA-TLS from an emulated TEE on
 // 127.0.0.1.
@@ -37,10 +60,7 @@ func startRoom(t *testing.T, manifest []byte) *testRoom {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tee, err := workload.OpenTEE(ctx, d, workload.TEEOptions{Emulated: true, Measurement: buildMeasurement})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tee := sharedTEE(t, d)
 	room, err := NewRoom(ctx, m, d, Options{Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)

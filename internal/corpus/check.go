@@ -77,14 +77,18 @@ func checkErrorKinds(t *testing.T, c Case, res *appraise.Result) {
 }
 
 // CheckClaims compares every claim that expect.json states, except the TCB
-// (see CheckTCB), with the verified claims. It stops the test when claims
-// is nil.
+// (see CheckTCB), with the verified claims, and checks that the claims are
+// not labelled emulated, because the corpus holds only real evidence. It
+// stops the test when claims is nil.
 func CheckClaims(t *testing.T, c Case, claims *attest.Claims) {
 	t.Helper()
 	if claims == nil {
 		t.Fatal("no claims for verified evidence")
 	}
 	exp := c.Expect
+	if claims.Emulated {
+		t.Error("real evidence labelled emulated")
+	}
 	CheckDebug(t, c, claims)
 	if exp.Nonce != nil && claims.Nonce.String() != *exp.Nonce {
 		t.Errorf("nonce = %s, want %s", claims.Nonce, *exp.Nonce)

@@ -30,9 +30,6 @@ func TestCorpus(t *testing.T) {
 				checkUnverifiedFields(t, c, ev.Data)
 				return
 			}
-			if claims.Emulated {
-				t.Errorf("real evidence labelled emulated")
-			}
 			if claims.TrustAnchor.Kind != attest.AnchorVendorRoot {
 				t.Errorf("trust anchor kind = %s, want vendor-root (the corpus roots are AMD's)", claims.TrustAnchor.Kind)
 			}

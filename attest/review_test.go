@@ -40,8 +40,8 @@ func reviewFlipPositions(n int) []int {
 // reviewClaimsJSON encodes the proven claims for comparison: without the
 // checks and warnings, which reviewNewPasses compares, and without the
 // TPM event log summary. go-eventlog rejects a Secure Boot event whose data
-// does not match its digest, and the summary then leaves the fact out
-// rather than failing, so an altered event can remove it.
+// does not match its digest, and the summary then records that error in
+// place of the fact, so an altered event changes the summary.
 func reviewClaimsJSON(t *testing.T, c *attest.Claims) []byte {
 	t.Helper()
 	clone := *c

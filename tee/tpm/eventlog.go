@@ -21,8 +21,10 @@ type EventLogSummary struct {
 	// PCRs lists the PCR indexes that at least one event extended.
 	PCRs []int `json:"pcrs"`
 	// SecureBoot is the UEFI SecureBoot variable as measured, when the log
-	// contains it.
-	SecureBoot *bool `json:"secure_boot,omitempty"`
+	// contains it. SecureBootError says why the state was not read, such as
+	// an event whose data does not match its replayed digest.
+	SecureBoot      *bool  `json:"secure_boot,omitempty"`
+	SecureBootError string `json:"secure_boot_error,omitempty"`
 	// Firmware is the S-CRTM version or GCE firmware version, and
 	// Technology the GCE confidential technology, from PCR 0's events.
 	Firmware   string `json:"firmware,omitempty"`
@@ -108,10 +110,13 @@ func summarize(events []tcg.Event, hash crypto.Hash, platform bool) *EventLogSum
 			s.Technology = p.GetTechnology().String()
 		}
 	}
-	// TODO: an extractor error can also mean that an event's data does not
-	// match its replayed digest, that is an altered log. It only leaves the
-	// fact out here, where it should reject the log.
-	if sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true}); err == nil {
+	// NOTE: an error can mean an altered log (event data that does not
+	// match its replayed digest) or a log this reader does not understand,
+	// and go-eventlog does not tell them apart. It is recorded, not judged.
+	sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true})
+	if err != nil {
+		s.SecureBootError = err.Error()
+	} else {
 		enabled := sb.GetEnabled()
 		s.SecureBoot = &enabled
 	}

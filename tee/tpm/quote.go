@@ -23,6 +23,9 @@ const (
 	CheckAKBinding      = "ak-binding"
 	CheckAKAttributes   = "ak-attributes"
 	CheckNonce          = "nonce"
+	// CheckSecureBoot is recorded as not checked when the Secure Boot state
+	// cannot be read from a replayed event log.
+	CheckSecureBoot = "secure-boot"
 	// CheckCanonicalEventLog and CheckTEEAttestation are recorded as not
 	// checked when a go-tpm-tools attestation carries those parts.
 	CheckCanonicalEventLog = "canonical-event-log"

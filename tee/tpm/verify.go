@@ -275,6 +275,10 @@ func replayAll(c *attest.Claims, ev *Evidence) error {
 		c.Skip(CheckEventLogReplay, true, "the event log has digests of none of the quoted PCR banks")
 		return nil
 	}
+	if msg := summaries[0].SecureBootError; msg != "" {
+		c.Skip(CheckSecureBoot, false, "the Secure Boot state was not read from the replayed event log: "+msg)
+		c.Warnings = append(c.Warnings, "the Secure Boot state was not read from the event log: "+msg)
+	}
 	c.SetAttribute("event_log", summaries)
 	return nil
 }

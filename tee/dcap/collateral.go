@@ -27,23 +27,26 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		c.Fail(checkTCBInfo, err.Error())
 		return []error{err}
 	}
+	var errs []error
+	// Without TCB Info the platform status stays undetermined, but the QE
+	// Identity is still checked, so that the QE report is matched whenever
+	// the collateral allows it.
+	eval := &TCBEvaluation{Status: attest.TCBNotDetermined}
 	if info == nil {
 		c.SkipCollateral(checkTCBInfo, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
-		return nil
-	}
-	var errs []error
-	if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
-		// Expired TCB Info is still Intel's and may be evaluated for the
-		// claims; TCB Info whose signature or chain failed may not.
-		if !errors.Is(err, attest.ErrCollateralExpired) {
-			return []error{err}
+	} else {
+		if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
+			// Expired TCB Info is still Intel's and may be evaluated for
+			// the claims; TCB Info whose signature or chain failed may not.
+			if !errors.Is(err, attest.ErrCollateralExpired) {
+				return []error{err}
+			}
+			errs = append(errs, err)
 		}
-		errs = append(errs, err)
-	}
-	eval, err := EvaluatePlatform(info.info, chain.ext, q.TD)
-	if err != nil {
-		c.Fail(checkTCBEvaluation, err.Error())
-		return append(errs, err)
+		if eval, err = EvaluatePlatform(info.info, chain.ext, q.TD); err != nil {
+			c.Fail(checkTCBEvaluation, err.Error())
+			return append(errs, err)
+		}
 	}
 
 	id, err := v.selectIdentity(c, set, wantQEID, at)

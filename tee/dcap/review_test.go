@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +143,53 @@ func TestReviewRootsFromFetchedSet(t *testing.T) {
 	}
 	if len(roots.certs) != 1 || !roots.certs[0].Equal(EmbeddedRoots()[0]) {
 		t.Errorf("roots %v, expected the embedded Intel SGX Root CA for a set without roots", roots.certs)
+	}
+}
+
+// TestReviewQEIdentityWithoutTCBInfo verifies a quote whose collateral
+// lacks the TCB Info: the QE Identity that is there must still be checked,
+// so that a QE report from another enclave is rejected.
+func TestReviewQEIdentityWithoutTCBInfo(t *testing.T) {
+	e, err := NewEmulator(EmulatorOptions{TEE: "sgx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	files, err := e.CollateralFiles(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(files, "tcb_info.json")
+	anchors := &collateral.Set{}
+	anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.Root().Raw, Certificate: e.Root()})
+	ev, err := e.Attest(context.Background(), []byte("nonce"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() (*attest.Claims, error) {
+		set := &collateral.Set{}
+		for name, data := range files {
+			set.AddBytes(name, data)
+		}
+		return NewVerifier().Verify(context.Background(), *ev, attest.Options{At: now, Collateral: set, TrustAnchors: anchors})
+	}
+
+	c, err := verify()
+	if err != nil {
+		t.Fatalf("QE Identity of the quoting enclave: %v", err)
+	}
+	if !hasCheck(c, checkQEIdentityMatch, attest.CheckPassed) {
+		t.Errorf("checks %+v lack a passed %s check", c.Checks, checkQEIdentityMatch)
+	}
+
+	id := e.qeIdentity(now.Add(-time.Minute).UTC(), now.AddDate(0, 0, 30).UTC())
+	id.MRSigner = strings.Repeat("ab", 32)
+	doc, err := e.signedDocument("enclaveIdentity", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["qe_identity.json"] = doc
+	if _, err := verify(); !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("QE Identity of another enclave: error %v, expected an ErrChain error naming MRSIGNER", err)
 	}
 }

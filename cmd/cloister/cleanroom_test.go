@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -42,20 +41,6 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// cleanroomExitCode returns the exit status main would use for err and
-// fails the test for an error without one.
-func cleanroomExitCode(t *testing.T, err error) int {
-	t.Helper()
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	if err != nil {
-		t.Fatalf("command failed without an exit code: %v", err)
-	}
-	return exitOK
 }
 
 func TestCleanroomCommands(t *testing.T) {
@@ -113,7 +98,7 @@ func TestCleanroomCommands(t *testing.T) {
 	}
 	for _, s := range steps {
 		out, err := runCloister(t, s.args...)
-		if code := cleanroomExitCode(t, err); code != s.exitCode {
+		if code := exitCode(t, err); code != s.exitCode {
 			t.Fatalf("%s: exit code %d, want %d:\n%s", s.name, code, s.exitCode, out)
 		}
 		if err != nil {

@@ -21,7 +21,7 @@ type EventLogSummary struct {
 	// PCRs lists the PCR indexes that at least one event extended.
 	PCRs []int `json:"pcrs"`
 	// SecureBoot is the UEFI SecureBoot variable as measured, when the log
-	// contains it. SecureBootError says why the state was not read, such as
+	// contains it. SecureBootError is the reason the state was not read, such as
 	// an event whose data does not match its replayed digest.
 	SecureBoot      *bool  `json:"secure_boot,omitempty"`
 	SecureBootError string `json:"secure_boot_error,omitempty"`

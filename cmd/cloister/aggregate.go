@@ -187,6 +187,7 @@ func (f *workloadPartyFlags) client(digest workload.Digest) (*workload.Client, e
 	if f.measurement == "" {
 		return nil, usageError("--measurement is required: pass the launch measurement of the workload build the parties agreed to")
 	}
+
 	key, err := workload.LoadKey(f.key)
 	if err != nil {
 		return nil, usageError("--key: %v", err)
@@ -199,6 +200,7 @@ func (f *workloadPartyFlags) client(digest workload.Digest) (*workload.Client, e
 	if err != nil {
 		return nil, usageError("--measurement: %v", err)
 	}
+
 	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors)
 	if err != nil {
 		return nil, err
@@ -207,6 +209,7 @@ func (f *workloadPartyFlags) client(digest workload.Digest) (*workload.Client, e
 	if err != nil {
 		return nil, err
 	}
+
 	c, err := workload.NewClient(f.addr, workload.Expect{
 		Manifest:    digest,
 		Measurement: measurement,

@@ -38,7 +38,7 @@ See docs/workloads/custody.md.`,
 
 // newWorkloadEmulateCmd creates the emulated TEE of a manifest ahead of
 // serve, so that the key broker can trust its root before the workload
-// asks it for a key.
+// requests a key.
 func newWorkloadEmulateCmd[M any](kind string, parse func([]byte) (M, workload.Digest, error)) *cobra.Command {
 	var manifest, dir, measurement string
 	cmd := &cobra.Command{

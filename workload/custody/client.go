@@ -41,7 +41,7 @@ func (c *Client) PublicKey(ctx context.Context, name string) (*PublicKey, error)
 	return &pub, nil
 }
 
-// Sign asks the workload to sign message with the key name.
+// Sign requests a signature of message with the key name.
 func (c *Client) Sign(ctx context.Context, name string, message []byte) (*SignResponse, error) {
 	var resp SignResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(name)+"/sign", SignRequest{Message: message}, &resp); err != nil {

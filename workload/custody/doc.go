@@ -24,6 +24,6 @@
 //
 // The manifest is bound to the TEE through HOST_DATA like every workload
 // of package workload, so the parties see the authorization policy before
-// they trust a public key: for each key, which parties may sign and,
-// optionally, which prefixes a message must start with.
+// they trust a public key. For each key it lists the parties that may
+// sign and, optionally, the prefixes a message must start with.
 package custody

@@ -90,7 +90,7 @@ func ParseSealedKey(raw []byte) (*SealedKey, error) {
 // key.
 func unseal(aead cipher.AEAD, s *SealedKey, name string, typ KeyType) (*signingKey, error) {
 	if s.Name != name || s.Type != typ {
-		return nil, fmt.Errorf("the file holds key %q of type %s, but the manifest expects %q of type %s", s.Name, s.Type, name, typ)
+		return nil, fmt.Errorf("the file contains key %q of type %s, but the manifest expects %q of type %s", s.Name, s.Type, name, typ)
 	}
 	if len(s.Nonce) != aead.NonceSize() {
 		return nil, fmt.Errorf("nonce of %d bytes, want %d", len(s.Nonce), aead.NonceSize())

@@ -10,9 +10,9 @@
 //
 // The manifest names the model by the SHA-256 of its plaintext JSON and
 // the key broker resource of its key. It is bound to the TEE through
-// HOST_DATA, so a party that checks the manifest digest knows which model
-// answers, and the workload refuses to serve a decrypted model with
-// another digest. The key broker's resource policy (see
+// HOST_DATA, so a party that checks the manifest digest learns which model
+// serves its predictions. The workload refuses to serve a decrypted model
+// with another digest. The key broker's resource policy (see
 // custody.ReleasePolicy) ties the key to the workload's launch
 // measurement and manifest digest.
 package modelserve

@@ -154,7 +154,7 @@ func (d *deployment) serve(t *testing.T) *Client {
 }
 
 // The encrypted model is decrypted only inside the attested workload,
-// which answers the party's predictions: XOR of the two inputs.
+// which serves the party's predictions: XOR of the two inputs.
 func TestModelServeEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	d := newDeployment(t)
@@ -200,9 +200,9 @@ func TestModelKeyRejectedForDebugTEE(t *testing.T) {
 	t.Logf("rejection: %v", err)
 }
 
-// A TEE whose evidence the broker cannot verify (its root is not a trust
-// anchor) is not attested and gets no key; neither does a request
-// without any attestation.
+// A TEE whose development root the broker does not trust fails
+// attestation and gets no key. A request without attestation gets none
+// either.
 func TestModelKeyRejectedForUnattestedTEE(t *testing.T) {
 	d := newDeployment(t)
 	stranger, err := snp.NewEmulator(snp.EmulatorOptions{Measurement: testMeasurement, HostData: d.digest[:]})

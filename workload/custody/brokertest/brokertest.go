@@ -38,11 +38,11 @@ type Broker struct {
 	Admin *admin.Client
 }
 
-// Start runs the attestation service and key broker, trusting the
-// development roots of the emulated TEEs and accepting their launch
-// measurements as reference values, so that an attestation of any of
-// them passes the appraisal (unless it fails another rule, such as
-// debug) and the resource policy decides a release.
+// Start runs the attestation service and key broker. It trusts the
+// development roots of the emulated TEEs and accepts their launch
+// measurements as reference values. An attestation of any of them then
+// passes the appraisal unless another rule such as debug fails, so the
+// resource policy decides each release.
 func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
 	t.Helper()
 	ctx := context.Background()

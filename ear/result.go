@@ -137,7 +137,7 @@ func TrustVectorFor(reasons []appraise.Reason) TrustVector {
 			tv.RuntimeOpaque = VisibleMemory
 		case "measurement", "reference-value":
 			tv.Executables = ContraindicatedRuntime
-		case "report-data", "chip-id", "required-check":
+		case "report-data", "chip-id", "required-check", "failed-check":
 			tv.InstanceIdentity = UntrustworthyInstance
 		default:
 			tv.Configuration = UnsupportableConfig

@@ -108,6 +108,17 @@ deny contains {
 	check.result == "not-checked"
 }
 
+deny contains {
+	"rule": "failed-check",
+	"claim": sprintf("checks.%s", [check.name]),
+	"value": check.result,
+	"expected": "passed",
+	"message": sprintf("check %s failed: %s", [check.name, object.get(check, "detail", "")]),
+} if {
+	some check in object.get(input.claims, "checks", [])
+	check.result == "failed"
+}
+
 # The launch measurement must be one of the registered reference values.
 # Without any, nothing vouches for the code in the TEE, so the rule fails
 # closed.

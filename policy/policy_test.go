@@ -58,6 +58,7 @@ func TestDefaultAttestationPolicy(t *testing.T) {
 		{name: "test key", modify: func(c *attest.Claims) { c.TrustAnchor.TestKey = true }, want: "test-key"},
 		{name: "measurement miss", modify: func(c *attest.Claims) { c.Measurement = attest.Hex(make([]byte, 48)) }, want: "measurement"},
 		{name: "no reference values", refs: map[string][]string{}, want: "reference-value"},
+		{name: "failed check", modify: func(c *attest.Claims) { c.Fail("ak-attributes", "the AK is not restricted") }, want: "failed-check"},
 		{name: "other TEE", modify: func(c *attest.Claims) { c.TEE = attest.TEETDX }, want: "tee"},
 		{name: "host data miss", refs: map[string][]string{"snp.measurement": {measurement.String()}, "snp.host_data": {"01"}}, want: "host-data"},
 		{name: "named measurement miss", modify: func(c *attest.Claims) { c.SetMeasurement("id_key_digest", []byte{1}) },
@@ -106,6 +107,7 @@ func TestMessagesMatchAppraise(t *testing.T) {
 	claims.TCB.Status = attest.TCBOutOfDate
 	claims.TCB.AdvisoryIDs = []string{"INTEL-SA-00001"}
 	claims.Skip("crl", true, "no CRL supplied")
+	claims.Fail("ak-attributes", "the AK is not restricted")
 
 	d, err := e.Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{}, goodRefs())
 	if err != nil {

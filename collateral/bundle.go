@@ -3,8 +3,10 @@ package collateral
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,6 +44,11 @@ type ManifestEntry struct {
 const manifestFormat = "cloister-collateral-bundle/v1"
 
 // ExportBundle writes every entry of the backend into dir with a manifest.
+// Self-signed certificates that an upstream sent (the ARK in a KDS
+// cert_chain, the Intel root in a PCS issuer chain) are left out: a
+// directory passed to --collateral makes its roots the caller's trust
+// anchors, and a bundle must not carry trust that no one chose. Verifiers
+// use their embedded vendor roots instead.
 func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error) {
 	entries, err := b.List(ctx)
 	if err != nil {
@@ -52,6 +59,7 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 	}
 	m := &Manifest{Format: manifestFormat, Created: time.Now().UTC()}
 	for i, e := range entries {
+		e = withoutRoots(e)
 		sum := sha256.Sum256(e.Body)
 		me := ManifestEntry{File: fmt.Sprintf("item-%03d%s", i, extensionFor(e.Body)), Key: e.Key, URL: e.URL,
 			SHA256: hex.EncodeToString(sum[:]), FetchedAt: e.FetchedAt, NextUpdate: e.NextUpdate}
@@ -149,4 +157,39 @@ func extensionFor(body []byte) string {
 		return ".pem"
 	}
 	return ".der"
+}
+
+// withoutRoots returns e with every self-signed certificate removed from
+// its PEM body and issuer-chain headers.
+func withoutRoots(e *Entry) *Entry {
+	out := *e
+	if strings.Contains(string(e.Body), "-----BEGIN ") {
+		out.Body = stripSelfSigned(e.Body)
+	}
+	if len(e.Headers) > 0 {
+		out.Headers = map[string]string{}
+		for name, chain := range e.Headers {
+			out.Headers[name] = string(stripSelfSigned([]byte(chain)))
+		}
+	}
+	return &out
+}
+
+func stripSelfSigned(pemText []byte) []byte {
+	var out []byte
+	rest := pemText
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			if cert, err := x509.ParseCertificate(block.Bytes); err == nil && IsSelfSigned(cert) {
+				continue
+			}
+		}
+		out = append(out, pem.EncodeToMemory(block)...)
+	}
+	return out
 }

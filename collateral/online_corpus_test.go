@@ -121,6 +121,26 @@ func TestCorpusOnlineMatchesOffline(t *testing.T) {
 				if fetched.Claims != nil && offline.Claims != nil && fetched.Claims.TCB.Status != offline.Claims.TCB.Status {
 					t.Errorf("TCB status through the fetch path %q, offline %q", fetched.Claims.TCB.Status, offline.Claims.TCB.Status)
 				}
+
+				// An air-gapped site verifies from the exported bundle alone,
+				// with the caller's roots as the case supplies them.
+				bundle := filepath.Join(t.TempDir(), "bundle")
+				if _, err := collateral.ExportBundle(context.Background(), online.Cache.Backend, bundle); err != nil {
+					t.Fatal(err)
+				}
+				fromBundle, err := collateral.LoadPath(bundle)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fromBundle.Merge(offlineOnly(t, c))
+				for _, root := range c.Collateral(t).SelfSigned() {
+					fromBundle.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "caller root", Raw: root.Raw, Certificate: root})
+				}
+				bundled := appraise.Evaluate(context.Background(), attest.Evidence{Data: data},
+					attest.Options{At: at, Collateral: fromBundle}, appraise.Options{})
+				if bundled.Verdict != offline.Verdict || bundled.ErrorKind() != offline.ErrorKind() {
+					t.Errorf("verdict from the bundle %s (%v), offline %s (%v)", bundled.Verdict, bundled.Error, offline.Verdict, offline.Error)
+				}
 			})
 		}
 	}

@@ -387,10 +387,24 @@ func TestBundleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []Kind{KindTCBInfo, KindQEIdentity, KindCRL, KindCertificate} {
+	for _, k := range []Kind{KindTCBInfo, KindQEIdentity, KindCRL} {
 		if a, b := len(online.OfKind(k)), len(offline.OfKind(k)); a != b {
 			t.Errorf("%s: online %d items, bundle %d", k, a, b)
 		}
+	}
+	// The bundle keeps the intermediate certificates but no root: roots an
+	// upstream sent must not become trust anchors of whoever loads it.
+	intermediates := 0
+	for _, c := range online.Certificates() {
+		if !IsSelfSigned(c) {
+			intermediates++
+		}
+	}
+	if n := len(offline.Certificates()); n != intermediates {
+		t.Errorf("bundle holds %d certificates, want the %d intermediates", n, intermediates)
+	}
+	if roots := offline.SelfSigned(); len(roots) != 0 {
+		t.Errorf("bundle holds %d self-signed certificates, want none", len(roots))
 	}
 
 	// Importing fills another cache so that no upstream is needed.

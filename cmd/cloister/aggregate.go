@@ -155,6 +155,30 @@ func printWorkload(w io.Writer, kind, name, addr string, digest workload.Digest,
 	printTEE(w, digest, tee)
 }
 
+// serveWorkload reads the manifest with parse, opens the TEE bound to its
+// digest and the listener, and calls run until SIGINT or SIGTERM cancels
+// its context.
+func serveWorkload[M any](cmd *cobra.Command, f *workloadServeFlags, parse func([]byte) (M, workload.Digest, error),
+	run func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m M, digest workload.Digest) error) error {
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	m, digest, err := readWorkloadManifest(f.tee.manifest, parse)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tee, ln, err := f.open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	return run(ctx, tee, ln, log, m, digest)
+}
+
 // workloadPartyFlags are the flags of the party-side commands.
 type workloadPartyFlags struct {
 	manifest      string
@@ -222,6 +246,33 @@ func (f *workloadPartyFlags) client(digest workload.Digest) (*workload.Client, e
 	return c, nil
 }
 
+// partyClient verifies --manifest with parse and returns wrap of a
+// workload client that expects the manifest's digest.
+func partyClient[M, C any](f *workloadPartyFlags, parse func([]byte) (M, workload.Digest, error), wrap func(*workload.Client) C) (C, error) {
+	var zero C
+	_, digest, err := readWorkloadManifest(f.manifest, parse)
+	if err != nil {
+		return zero, err
+	}
+	wc, err := f.client(digest)
+	if err != nil {
+		return zero, err
+	}
+	return wrap(wc), nil
+}
+
+// callWorkload runs call within --timeout and prints its result as JSON.
+// A failed call is a rejection (exit status 1).
+func callWorkload(cmd *cobra.Command, f *workloadPartyFlags, call func(ctx context.Context) (any, error)) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	v, err := call(ctx)
+	if err != nil {
+		return rejected(err)
+	}
+	return printJSON(cmd.OutOrStdout(), v)
+}
+
 func newAggregateServeCmd() *cobra.Command {
 	var f workloadServeFlags
 	cmd := &cobra.Command{
@@ -239,40 +290,19 @@ binds the digest itself and its evidence is labelled EMULATED.`,
       --emulator-dir /tmp/fl-tee --listen 127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			m, digest, err := readWorkloadManifest(f.tee.manifest, aggregate.ParseManifest)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			tee, ln, err := f.open(ctx, digest)
-			if err != nil {
-				return err
-			}
-			printWorkload(cmd.OutOrStdout(), "aggregation", m.Name, ln.Addr().String(), digest, tee)
-			return aggregate.Serve(ctx, ln, tee, m, digest, log)
+			return serveWorkload(cmd, &f, aggregate.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *aggregate.Manifest, digest workload.Digest) error {
+				printWorkload(cmd.OutOrStdout(), "aggregation", m.Name, ln.Addr().String(), digest, tee)
+				return aggregate.Serve(ctx, ln, tee, m, digest, log)
+			})
 		},
 	}
 	f.bind(cmd, false)
 	return cmd
 }
 
-// aggregateClient verifies the workload of --manifest and returns a
-// party client for it.
+// aggregateClient returns a party client that expects --manifest.
 func aggregateClient(f *workloadPartyFlags) (*aggregate.Client, error) {
-	_, digest, err := readWorkloadManifest(f.manifest, aggregate.ParseManifest)
-	if err != nil {
-		return nil, err
-	}
-	wc, err := f.client(digest)
-	if err != nil {
-		return nil, err
-	}
-	return aggregate.NewClient(wc), nil
+	return partyClient(f, aggregate.ParseManifest, aggregate.NewClient)
 }
 
 func newAggregateStatusCmd() *cobra.Command {
@@ -286,13 +316,7 @@ func newAggregateStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			st, err := c.Status(ctx)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), st)
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.Status(ctx) })
 		},
 	}
 	f.bind(cmd)
@@ -369,13 +393,7 @@ func newAggregateCloseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			res, err := c.Close(ctx, round)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), res)
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.Close(ctx, round) })
 		},
 	}
 	f.bind(cmd)
@@ -398,13 +416,7 @@ func newAggregateResultCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			res, err := c.Result(ctx, round)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), res)
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.Result(ctx, round) })
 		},
 	}
 	f.bind(cmd)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -150,31 +150,18 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 			if keysDir == "" {
 				return usageError("--keys-dir is required: the directory of the sealed key files")
 			}
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			m, digest, err := readWorkloadManifest(f.tee.manifest, custody.ParseManifest)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			tee, ln, err := f.open(ctx, digest)
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			broker, err := f.kbsClient(tee)
-			if err != nil {
-				return err
-			}
-			s, err := custody.Open(ctx, m, keysDir, broker, log)
-			if err != nil {
-				return rejected(err)
-			}
-			printWorkload(cmd.OutOrStdout(), "custody", m.Name, ln.Addr().String(), digest, tee)
-			return custody.Serve(ctx, ln, tee, s, log)
+			return serveWorkload(cmd, &f, custody.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *custody.Manifest, digest workload.Digest) error {
+				broker, err := f.kbsClient(tee)
+				if err != nil {
+					return err
+				}
+				s, err := custody.Open(ctx, m, keysDir, broker, log)
+				if err != nil {
+					return rejected(err)
+				}
+				printWorkload(cmd.OutOrStdout(), "custody", m.Name, ln.Addr().String(), digest, tee)
+				return custody.Serve(ctx, ln, tee, s, log)
+			})
 		},
 	}
 	f.bind(cmd, true)
@@ -182,16 +169,9 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 	return cmd
 }
 
+// custodyClient returns a party client that expects --manifest.
 func custodyClient(f *workloadPartyFlags) (*custody.Client, error) {
-	_, digest, err := readWorkloadManifest(f.manifest, custody.ParseManifest)
-	if err != nil {
-		return nil, err
-	}
-	wc, err := f.client(digest)
-	if err != nil {
-		return nil, err
-	}
-	return custody.NewClient(wc), nil
+	return partyClient(f, custody.ParseManifest, custody.NewClient)
 }
 
 func newCustodyKeysCmd() *cobra.Command {
@@ -205,13 +185,7 @@ func newCustodyKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			keys, err := c.PublicKeys(ctx)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), keys)
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.PublicKeys(ctx) })
 		},
 	}
 	f.bind(cmd)

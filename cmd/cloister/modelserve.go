@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -118,31 +118,18 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 			if model == "" {
 				return usageError("--model is required: the encrypted model file")
 			}
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			m, digest, err := readWorkloadManifest(f.tee.manifest, modelserve.ParseManifest)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			tee, ln, err := f.open(ctx, digest)
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			broker, err := f.kbsClient(tee)
-			if err != nil {
-				return err
-			}
-			s, err := modelserve.Open(ctx, m, model, broker, log)
-			if err != nil {
-				return rejected(err)
-			}
-			printWorkload(cmd.OutOrStdout(), "model serving", m.Name, ln.Addr().String(), digest, tee)
-			return modelserve.Serve(ctx, ln, tee, s, log)
+			return serveWorkload(cmd, &f, modelserve.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *modelserve.Manifest, digest workload.Digest) error {
+				broker, err := f.kbsClient(tee)
+				if err != nil {
+					return err
+				}
+				s, err := modelserve.Open(ctx, m, model, broker, log)
+				if err != nil {
+					return rejected(err)
+				}
+				printWorkload(cmd.OutOrStdout(), "model serving", m.Name, ln.Addr().String(), digest, tee)
+				return modelserve.Serve(ctx, ln, tee, s, log)
+			})
 		},
 	}
 	f.bind(cmd, true)
@@ -150,16 +137,9 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 	return cmd
 }
 
+// modelserveClient returns a party client that expects --manifest.
 func modelserveClient(f *workloadPartyFlags) (*modelserve.Client, error) {
-	_, digest, err := readWorkloadManifest(f.manifest, modelserve.ParseManifest)
-	if err != nil {
-		return nil, err
-	}
-	wc, err := f.client(digest)
-	if err != nil {
-		return nil, err
-	}
-	return modelserve.NewClient(wc), nil
+	return partyClient(f, modelserve.ParseManifest, modelserve.NewClient)
 }
 
 func newModelserveInfoCmd() *cobra.Command {
@@ -173,13 +153,7 @@ func newModelserveInfoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			info, err := c.Info(ctx)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), info)
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.Info(ctx) })
 		},
 	}
 	f.bind(cmd)
@@ -202,13 +176,10 @@ func newModelservePredictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			out, err := c.Predict(ctx, inputs)
-			if err != nil {
-				return rejected(err)
-			}
-			return printJSON(cmd.OutOrStdout(), modelserve.PredictResponse{Outputs: out})
+			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) {
+				out, err := c.Predict(ctx, inputs)
+				return modelserve.PredictResponse{Outputs: out}, err
+			})
 		},
 	}
 	f.bind(cmd)

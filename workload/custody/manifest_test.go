@@ -41,3 +41,25 @@ func TestReleasePolicyRejectsIncompleteRule(t *testing.T) {
 		t.Error("a rule with an invalid path was accepted")
 	}
 }
+
+// FuzzParseManifest checks that no input makes ParseManifest panic and
+// that an accepted manifest validates.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"name":"t","sealing_key":"custody/sealing/key","parties":[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"}],"keys":[{"name":"k","type":"secp256k1","signers":["a"],"message_prefixes":["tx:"]}]}`))
+	f.Add([]byte(`{"sealing_key":"a/b/c","keys":[{"type":"rsa"}]}`))
+	f.Add([]byte(`{"parties":[{}],"keys":null}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, _, err := ParseManifest(raw)
+		if err != nil {
+			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Errorf("ParseManifest accepted a manifest that fails Validate: %v", err)
+		}
+		for _, k := range m.Keys {
+			if _, ok := m.policy(k.Name); !ok {
+				t.Errorf("key %q has no policy", k.Name)
+			}
+		}
+	})
+}

@@ -2,8 +2,10 @@ package aggregate
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloister-dev/cloister/workload"
@@ -166,5 +168,36 @@ func TestResultRetention(t *testing.T) {
 	}
 	if _, err := agg.Result(keptResults + 1); err != nil {
 		t.Errorf("latest round: %v", err)
+	}
+}
+
+// Concurrent submissions of many parties all count once, and the mean is
+// exact.
+func TestSubmitConcurrent(t *testing.T) {
+	const n = 64
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%d", i)
+	}
+	agg := newAggregator(t, Manifest{Dimension: 3, MinClients: n, Parties: testParties(names...)})
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			// Each party also retries once; the retry must be rejected.
+			if err := agg.Submit(1, name, []float64{1, 2, 3}); err != nil {
+				t.Error(err)
+			}
+			if err := agg.Submit(1, name, []float64{100, 100, 100}); !errors.Is(err, ErrDuplicate) {
+				t.Errorf("retry of %s: %v, want ErrDuplicate", name, err)
+			}
+		})
+	}
+	wg.Wait()
+	res, err := agg.Close(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Contributors != n || res.Mean[0] != 1 || res.Mean[1] != 2 || res.Mean[2] != 3 {
+		t.Errorf("result = %+v, want %d contributors and mean [1 2 3]", res, n)
 	}
 }

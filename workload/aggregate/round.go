@@ -30,6 +30,9 @@ type Result struct {
 // Aggregator holds the open round's running sum and the means of closed
 // rounds. It keeps no update after Submit returns. Parties are named by
 // their manifest names. It is safe for concurrent use.
+//
+// NOTE: all state is in memory, so a restarted workload starts again at
+// round 1 and the open round's contributions are lost.
 type Aggregator struct {
 	m       *Manifest
 	parties map[string]bool

@@ -7,8 +7,8 @@
 //     emulated SEV-SNP TEE when the caller asks for it.
 //  2. Run fetches the secrets from a key broker (a SecretSource, such as
 //     kbs.Client, which attests with the same attester) and writes them
-//     into a private directory on a tmpfs (SecretDir: mode 0700, files
-//     0600) or into the workload's environment.
+//     into a private directory on a tmpfs (SecretDir: the directory has
+//     mode 0700 and each file mode 0600) or into the workload's environment.
 //  3. A Supervisor starts the workload command and restarts it by policy
 //     (never, on-failure, always) with exponential backoff and a bound on
 //     restarts.

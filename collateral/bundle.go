@@ -57,7 +57,7 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	m := &Manifest{Format: manifestFormat, Created: time.Now().UTC()}
+	m := &Manifest{Format: manifestFormat, Created: time.Now().UTC(), Items: []ManifestEntry{}}
 	for i, e := range entries {
 		e = withoutRoots(e)
 		sum := sha256.Sum256(e.Body)

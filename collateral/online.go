@@ -31,9 +31,12 @@ func NewOnline(dir string, opts FetcherOptions) *Online {
 	}
 }
 
-// Collateral fetches what q needs. Items the upstream does not have (HTTP
-// 404) are left out so that the verifier names them as missing; any other
-// upstream failure without a usable cached copy is an error.
+// Collateral fetches what q needs. An item the upstream does not have
+// (HTTP 404), or cannot deliver now while no usable copy is cached, is left
+// out and listed in Set.Ignored, so that the verifier names it as missing:
+// a required item then rejects, an optional one (the SEV-SNP CRL) is
+// reported as not checked, exactly as offline. Only when nothing at all can
+// be served is the upstream failure returned as an error.
 func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	var reqs []request
 	switch q.TEE {
@@ -48,6 +51,7 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	}
 	set := &Set{}
 	var errs []error
+	served := 0
 	for _, r := range reqs {
 		e, err := o.Cache.Get(ctx, r.key, q.At, r.fetch)
 		if errors.Is(err, ErrNotFound) {
@@ -55,12 +59,15 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 			continue
 		}
 		if err != nil {
+			o.Cache.logger().Warn("collateral item unavailable", "key", r.key, "error", err)
+			set.Ignored = append(set.Ignored, r.key+": "+err.Error())
 			errs = append(errs, err)
 			continue
 		}
 		addEntry(set, e)
+		served++
 	}
-	if len(errs) > 0 {
+	if served == 0 && len(errs) > 0 {
 		return set, fmt.Errorf("collateral: %w", errors.Join(errs...))
 	}
 	return set, nil

@@ -42,6 +42,8 @@ type mockPCS struct {
 	requests atomic.Int64
 	mu       sync.Mutex
 	override http.HandlerFunc
+	// mux serves the corpus files; overrides can fall through to it.
+	mux *http.ServeMux
 }
 
 func newMockPCS(t *testing.T) *mockPCS {
@@ -75,6 +77,7 @@ func newMockPCS(t *testing.T) *mockPCS {
 		w.Header().Set("Content-Type", "application/pkix-crl")
 		w.Write(rootCRL)
 	})
+	m.mux = mux
 	m.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.requests.Add(1)
 		m.mu.Lock()
@@ -465,5 +468,37 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestOnlinePartialFailure(t *testing.T) {
+	m := newMockPCS(t)
+	m.setOverride(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/pckcrl") {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		m.mux.ServeHTTP(w, r)
+	})
+	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
+	o := newTestOnline(t, m, clk)
+	q := tdxQuery
+	q.At = clk.Now()
+
+	// The items that could be fetched are served; the failed one is left
+	// out and named, so that the verifier reports it as missing.
+	set, err := o.Collateral(context.Background(), q)
+	if err != nil {
+		t.Fatalf("partial failure returned an error: %v", err)
+	}
+	if n := len(set.OfKind(KindTCBInfo)); n != 1 {
+		t.Errorf("TCB Info items = %d, want 1", n)
+	}
+	named := false
+	for _, why := range set.Ignored {
+		named = named || strings.Contains(why, "pcs/pckcrl/platform")
+	}
+	if !named {
+		t.Errorf("Ignored = %q, want the failed PCK CRL named", set.Ignored)
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -81,22 +83,40 @@ verifying it against the online source), and the Intel collateral of each
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
 			defer cancel()
+			if len(args) == 0 && len(fmspcs) == 0 {
+				return usageError("name evidence files or --fmspc values to fetch collateral for")
+			}
+			var failed []string
 			for _, path := range args {
 				data, err := readEvidence(cmd.InOrStdin(), path)
 				if err != nil {
 					return err
 				}
 				_, verr := attest.Verify(ctx, attest.Evidence{Data: data}, attest.Options{At: when, Collateral: src})
+				if errors.Is(verr, attest.ErrCollateralMissing) {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: not all collateral could be fetched: %v\n", path, verr)
+					failed = append(failed, path)
+					continue
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: fetched (verification: %s)\n", path, verdictWord(verr))
 			}
 			for _, f := range fmspcs {
-				if _, err := src.Collateral(ctx, collateral.Query{TEE: tee, FMSPC: f, PCKCA: pckCA, At: when}); err != nil {
-					return &exitError{code: exitRejected, err: fmt.Errorf("fetching collateral for FMSPC %s: %w", f, err)}
+				set, err := src.Collateral(ctx, collateral.Query{TEE: tee, FMSPC: f, PCKCA: pckCA, At: when})
+				if err == nil && len(set.OfKind(collateral.KindTCBInfo)) == 0 {
+					err = fmt.Errorf("no TCB Info was fetched (%s)", strings.Join(set.Ignored, "; "))
+				}
+				if err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "FMSPC %s: %v\n", f, err)
+					failed = append(failed, "FMSPC "+f)
+					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "FMSPC %s: fetched\n", f)
+				for _, why := range set.Ignored {
+					fmt.Fprintf(cmd.OutOrStdout(), "  not fetched: %s\n", why)
+				}
 			}
-			if len(args) == 0 && len(fmspcs) == 0 {
-				return usageError("name evidence files or --fmspc values to fetch collateral for")
+			if len(failed) > 0 {
+				return &exitError{code: exitRejected, err: fmt.Errorf("collateral incomplete for %s; check --pcs-url and --kds-url, or fetch on a connected machine and import a bundle", strings.Join(failed, ", "))}
 			}
 			return nil
 		},

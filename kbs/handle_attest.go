@@ -113,7 +113,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
-		"status", status, "token_id", result.ID)
+		"status", status, "token_id", result.ID, "reasons", reasonText(primary))
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
 	writeJSON(w, AttestationToken{Token: token})

@@ -185,9 +185,15 @@ func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
 		if _, err := c.Attest(ctx); err != nil {
 			return nil, err
 		}
-		return c.fetch(ctx, path)
+		secret, err = c.fetch(ctx, path)
 	}
-	return secret, err
+	if err != nil {
+		c.mu.Lock()
+		token := c.token
+		c.mu.Unlock()
+		return nil, explainDenial(err, token)
+	}
+	return secret, nil
 }
 
 func retryable(p *Problem) bool {

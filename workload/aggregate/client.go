@@ -1,9 +1,7 @@
 package aggregate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -14,18 +12,18 @@ import (
 // connection that verified the workload's evidence, measurement and
 // manifest digest.
 type Client struct {
-	http *http.Client
+	api workload.APIClient
 }
 
 // NewClient returns a Client that reaches the workload through w.
 func NewClient(w *workload.Client) *Client {
-	return &Client{http: w.HTTPClient()}
+	return &Client{api: workload.APIClient{HTTP: w.HTTPClient(), Workload: "aggregate"}}
 }
 
 // Status returns the open round and the workload's configuration.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var st Status
-	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+	if err := c.api.Do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -33,13 +31,13 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Submit sends update as this party's contribution to round.
 func (c *Client) Submit(ctx context.Context, round uint64, update []float64) error {
-	return c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/rounds/%d/updates", round), UpdateRequest{Update: update}, nil)
+	return c.api.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rounds/%d/updates", round), UpdateRequest{Update: update}, nil)
 }
 
 // Close closes round and returns its aggregate.
 func (c *Client) Close(ctx context.Context, round uint64) (*Result, error) {
 	var res Result
-	if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/rounds/%d/close", round), struct{}{}, &res); err != nil {
+	if err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rounds/%d/close", round), struct{}{}, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -48,37 +46,8 @@ func (c *Client) Close(ctx context.Context, round uint64) (*Result, error) {
 // Result returns the aggregate of a closed round.
 func (c *Client) Result(ctx context.Context, round uint64) (*Result, error) {
 	var res Result
-	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/rounds/%d/aggregate", round), nil, &res); err != nil {
+	if err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/rounds/%d/aggregate", round), nil, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
-}
-
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var buf bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&buf).Encode(body); err != nil {
-			return fmt.Errorf("aggregate: encoding the request: %w", err)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://workload"+path, &buf)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return readError(resp)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("aggregate: decoding the response to %s %s: %w", method, path, err)
-	}
-	return nil
 }

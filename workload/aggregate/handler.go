@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -66,7 +65,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	round, n := h.agg.Status()
 	m := h.agg.Manifest()
-	writeJSON(w, http.StatusOK, Status{Round: round, Contributors: n, MinClients: m.MinClients,
+	workload.WriteJSON(w, http.StatusOK, Status{Round: round, Contributors: n, MinClients: m.MinClients,
 		Dimension: m.Dimension, Manifest: h.manifest})
 }
 
@@ -83,17 +82,17 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(&req)
 	if err != nil {
 		clear(req.Update)
-		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]}", err))
+		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]}", err))
 		return
 	}
 	if err := h.agg.Submit(round, party, req.Update); err != nil {
 		h.log.Info("aggregate: update rejected", "party", party, "round", round, "error", err)
-		writeError(w, statusOf(err), err)
+		workload.WriteError(w, statusOf(err), err)
 		return
 	}
 	_, n := h.agg.Status()
 	h.log.Info("aggregate: update accepted", "party", party, "round", round)
-	writeJSON(w, http.StatusAccepted, map[string]any{"round": round, "contributors": n})
+	workload.WriteJSON(w, http.StatusAccepted, map[string]any{"round": round, "contributors": n})
 }
 
 func (h *Handler) close(w http.ResponseWriter, r *http.Request) {
@@ -104,11 +103,11 @@ func (h *Handler) close(w http.ResponseWriter, r *http.Request) {
 	res, err := h.agg.Close(round)
 	if err != nil {
 		h.log.Info("aggregate: close rejected", "party", party, "round", round, "error", err)
-		writeError(w, statusOf(err), err)
+		workload.WriteError(w, statusOf(err), err)
 		return
 	}
 	h.log.Info("aggregate: round closed", "party", party, "round", round, "contributors", res.Contributors)
-	writeJSON(w, http.StatusOK, res)
+	workload.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *Handler) result(w http.ResponseWriter, r *http.Request) {
@@ -118,10 +117,10 @@ func (h *Handler) result(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.agg.Result(round)
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		workload.WriteError(w, statusOf(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	workload.WriteJSON(w, http.StatusOK, res)
 }
 
 // request identifies the party and parses the round number. Only the
@@ -129,13 +128,13 @@ func (h *Handler) result(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) request(w http.ResponseWriter, r *http.Request) (party string, round uint64, ok bool) {
 	p, ok := workload.PartyFromContext(r.Context())
 	if !ok || !h.agg.parties[p.Name] {
-		writeError(w, http.StatusForbidden, fmt.Errorf("%w: serve the handler with workload.Serve, which identifies the party by its TLS client key", ErrUnknownParty))
+		workload.WriteError(w, http.StatusForbidden, fmt.Errorf("%w: serve the handler with workload.Serve, which identifies the party by its TLS client key", ErrUnknownParty))
 		return "", 0, false
 	}
 	party = p.Name
 	round, err := strconv.ParseUint(r.PathValue("round"), 10, 64)
 	if r.PathValue("round") != "" && (err != nil || round == 0) {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid round %q: use a positive integer", r.PathValue("round")))
+		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid round %q: use a positive integer", r.PathValue("round")))
 		return "", 0, false
 	}
 	return party, round, true
@@ -155,34 +154,5 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
-}
-
-// readError decodes an error response body into an error.
-func readError(resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
-	}
-	return &APIError{Status: resp.StatusCode, Message: string(body)}
-}
-
 // APIError is an error response of the workload.
-type APIError struct {
-	Status  int
-	Message string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("aggregate: workload responded %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
-}
+type APIError = workload.APIError

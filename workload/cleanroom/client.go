@@ -138,9 +138,8 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 
 	if resp.StatusCode != http.StatusOK {
-		var e errorResponse
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
+		if msg, ok := workload.ErrorMessage(raw); ok {
+			return nil, &StatusError{Code: resp.StatusCode, Message: msg}
 		}
 		return nil, &StatusError{Code: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	}

@@ -1,7 +1,6 @@
 package cleanroom
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -28,11 +27,6 @@ type Status struct {
 type UploadResponse struct {
 	Table string `json:"table"`
 	Rows  int64  `json:"rows"`
-}
-
-// errorResponse is the body of every error response.
-type errorResponse struct {
-	Error string `json:"error"`
 }
 
 // Handler returns the clean room's HTTP API. It must run behind
@@ -72,7 +66,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, d := h.room.Manifest()
-	writeJSON(w, http.StatusOK, Status{Manifest: d, Name: m.Name, Missing: h.room.Missing()})
+	workload.WriteJSON(w, http.StatusOK, Status{Manifest: d, Name: m.Name, Missing: h.room.Missing()})
 }
 
 func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +80,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, party, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, UploadResponse{Table: table, Rows: rows})
+	workload.WriteJSON(w, http.StatusOK, UploadResponse{Table: table, Rows: rows})
 }
 
 func (h *handler) result(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +93,7 @@ func (h *handler) result(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, party, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	workload.WriteJSON(w, http.StatusOK, res)
 }
 
 // fail logs a rejected request and sends its error with a status code
@@ -115,11 +109,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err
 		code = http.StatusBadRequest
 	}
 	h.log.Warn("cleanroom: request rejected", "method", r.Method, "path", r.URL.Path, "party", party, "status", code, "err", err)
-	writeJSON(w, code, errorResponse{Error: err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	workload.WriteError(w, code, err)
 }

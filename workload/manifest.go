@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -80,4 +81,46 @@ func HashManifest(raw []byte) (Digest, error) {
 		return Digest{}, err
 	}
 	return sha256.Sum256(canon), nil
+}
+
+// DecodeManifest hashes the manifest file raw (see HashManifest), decodes
+// it into a new M, and validates it. Unknown fields are rejected, because
+// a field that this version ignores could be a restriction the parties
+// rely on. kind names the manifest in errors, such as "custody".
+func DecodeManifest[M any, PM interface {
+	*M
+	Validate() error
+}](raw []byte, kind string) (*M, Digest, error) {
+	digest, err := HashManifest(raw)
+	if err != nil {
+		return nil, Digest{}, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	m := new(M)
+	if err := dec.Decode(m); err != nil {
+		return nil, Digest{}, fmt.Errorf("invalid %s manifest: %w", kind, err)
+	}
+	if err := PM(m).Validate(); err != nil {
+		return nil, Digest{}, err
+	}
+	return m, digest, nil
+}
+
+// resourceSegment is the key broker's syntax of a resource path segment.
+var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
+
+// CheckResourcePath rejects a key broker resource path that is not three
+// segments repository/type/tag of letters, digits, '_', '-' and '.'.
+func CheckResourcePath(path string) error {
+	segments := strings.Split(path, "/")
+	if len(segments) != 3 {
+		return fmt.Errorf("resource path %q must be repository/type/tag", path)
+	}
+	for _, s := range segments {
+		if !resourceSegment.MatchString(s) {
+			return fmt.Errorf("resource path %q: segment %q must be letters, digits, '_', '-' and '.'", path, s)
+		}
+	}
+	return nil
 }

@@ -1,11 +1,8 @@
 package aggregate
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 
 	"github.com/cloister-dev/cloister/workload"
 )
@@ -35,31 +32,13 @@ type Manifest struct {
 }
 
 // Party is a client of the federation.
-type Party struct {
-	Name      string          `json:"name"`
-	KeySHA256 workload.Digest `json:"key_sha256"`
-}
-
-var partyName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+type Party = workload.ManifestParty
 
 // ParseManifest decodes and validates a manifest file and returns it with
 // its digest. Unknown fields are rejected, because a field this version
 // ignores could be one the parties rely on.
 func ParseManifest(raw []byte) (*Manifest, workload.Digest, error) {
-	digest, err := workload.HashManifest(raw)
-	if err != nil {
-		return nil, workload.Digest{}, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, workload.Digest{}, fmt.Errorf("invalid aggregation manifest: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, workload.Digest{}, err
-	}
-	return &m, digest, nil
+	return workload.DecodeManifest[Manifest](raw, "aggregation")
 }
 
 // Validate checks the manifest and names the first invalid field.
@@ -73,22 +52,8 @@ func (m *Manifest) Validate() error {
 	if math.IsNaN(m.ClipNorm) || math.IsInf(m.ClipNorm, 0) || m.ClipNorm < 0 {
 		return fmt.Errorf("invalid aggregation manifest: clip_norm %v is invalid: use a finite value >= 0 (0 turns clipping off)", m.ClipNorm)
 	}
-	names := map[string]bool{}
-	keys := map[workload.Digest]bool{}
-	for _, p := range m.Parties {
-		if !partyName.MatchString(p.Name) {
-			return fmt.Errorf("invalid aggregation manifest: party name %q: use lowercase letters, digits, '.', '_' and '-', at most 63 characters", p.Name)
-		}
-		if names[p.Name] {
-			return fmt.Errorf("invalid aggregation manifest: party %q is listed twice", p.Name)
-		}
-		if p.KeySHA256.IsZero() {
-			return fmt.Errorf("invalid aggregation manifest: party %q has no key_sha256", p.Name)
-		}
-		if keys[p.KeySHA256] {
-			return fmt.Errorf("invalid aggregation manifest: party %q has the key %s of another party: one key with two names would count twice towards min_clients", p.Name, p.KeySHA256)
-		}
-		names[p.Name], keys[p.KeySHA256] = true, true
+	if err := workload.CheckParties(m.Parties); err != nil {
+		return fmt.Errorf("invalid aggregation manifest: %w", err)
 	}
 	if len(m.Parties) < m.MinClients {
 		return fmt.Errorf("invalid aggregation manifest: %d parties can never reach min_clients %d", len(m.Parties), m.MinClients)
@@ -99,9 +64,5 @@ func (m *Manifest) Validate() error {
 // WorkloadParties returns the parties as the workload server identifies
 // them.
 func (m *Manifest) WorkloadParties() []workload.Party {
-	out := make([]workload.Party, len(m.Parties))
-	for i, p := range m.Parties {
-		out[i] = workload.Party{Name: p.Name, KeyHash: p.KeySHA256}
-	}
-	return out
+	return workload.ServerParties(m.Parties)
 }

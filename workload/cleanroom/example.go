@@ -52,7 +52,7 @@ func ExampleManifest(keyA, keyB workload.Digest) []byte {
 		Name: "shared-fraud-patterns",
 		Description: "Two banks find merchants where fraud hits customers of both, without revealing their customers. " +
 			"Only merchants seen by both banks are counted, and a merchant is released only when at least 5 distinct customers reported fraud there.",
-		Parties: []Party{{"bank-a", keyA}, {"bank-b", keyB}},
+		Parties: []Party{{Name: "bank-a", KeySHA256: keyA}, {Name: "bank-b", KeySHA256: keyB}},
 		Tables: []Table{
 			{Name: "bank_a_fraud", Party: "bank-a", Columns: exampleColumns},
 			{Name: "bank_b_fraud", Party: "bank-b", Columns: exampleColumns},

@@ -1,7 +1,6 @@
 package cleanroom
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -37,10 +36,7 @@ type Manifest struct {
 
 // Party is a participant, identified by the SHA-256 of its public key
 // (SubjectPublicKeyInfo DER).
-type Party struct {
-	Name      string          `json:"name"`
-	KeySHA256 workload.Digest `json:"key_sha256"`
-}
+type Party = workload.ManifestParty
 
 // Table is one party's input table.
 type Table struct {
@@ -56,10 +52,7 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-var (
-	partyName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-)
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // columnTypes are the accepted column types.
 var columnTypes = []string{"TEXT", "INTEGER", "REAL"}
@@ -68,20 +61,7 @@ var columnTypes = []string{"TEXT", "INTEGER", "REAL"}
 // digest (see workload.HashManifest). Unknown fields are rejected, so
 // that a field one party relies on cannot be silently ignored.
 func ParseManifest(raw []byte) (*Manifest, workload.Digest, error) {
-	digest, err := workload.HashManifest(raw)
-	if err != nil {
-		return nil, digest, err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, digest, fmt.Errorf("invalid clean-room manifest: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, digest, err
-	}
-	return &m, digest, nil
+	return workload.DecodeManifest[Manifest](raw, "clean-room")
 }
 
 // Validate checks the manifest's names, references and threshold.
@@ -89,8 +69,8 @@ func (m *Manifest) Validate() error {
 	if strings.TrimSpace(m.Name) == "" {
 		return fmt.Errorf("invalid clean-room manifest: name is missing")
 	}
-	if err := m.validateParties(); err != nil {
-		return err
+	if err := workload.CheckParties(m.Parties); err != nil {
+		return fmt.Errorf("invalid clean-room manifest: %w", err)
 	}
 	if err := m.validateTables(); err != nil {
 		return err
@@ -106,31 +86,6 @@ func (m *Manifest) Validate() error {
 	}
 	if m.GroupSizeColumn == "" {
 		return fmt.Errorf("invalid clean-room manifest: group_size_column is missing; name the result column that counts each group's members")
-	}
-	return nil
-}
-
-func (m *Manifest) validateParties() error {
-	if len(m.Parties) == 0 {
-		return fmt.Errorf("invalid clean-room manifest: parties is empty")
-	}
-	names := map[string]bool{}
-	keys := map[workload.Digest]string{}
-	for _, p := range m.Parties {
-		if !partyName.MatchString(p.Name) {
-			return fmt.Errorf("invalid clean-room manifest: party name %q: use lowercase letters, digits, '.', '_' and '-', at most 63 characters", p.Name)
-		}
-		if names[p.Name] {
-			return fmt.Errorf("invalid clean-room manifest: party %q is listed twice", p.Name)
-		}
-		names[p.Name] = true
-		if p.KeySHA256.IsZero() {
-			return fmt.Errorf("invalid clean-room manifest: party %q has no key_sha256", p.Name)
-		}
-		if other, dup := keys[p.KeySHA256]; dup {
-			return fmt.Errorf("invalid clean-room manifest: parties %q and %q have the same key %s", other, p.Name, p.KeySHA256)
-		}
-		keys[p.KeySHA256] = p.Name
 	}
 	return nil
 }
@@ -202,11 +157,11 @@ func (m *Manifest) validateRecipients() error {
 	if len(m.Recipients) == 0 {
 		return fmt.Errorf("invalid clean-room manifest: recipients is empty, so nobody could read the result")
 	}
+	if err := workload.CheckPartyNames("recipient", m.Recipients, m.Parties); err != nil {
+		return fmt.Errorf("invalid clean-room manifest: %w", err)
+	}
 	seen := map[string]bool{}
 	for _, r := range m.Recipients {
-		if _, ok := m.Party(r); !ok {
-			return fmt.Errorf("invalid clean-room manifest: recipient %q is not in parties", r)
-		}
 		if seen[r] {
 			return fmt.Errorf("invalid clean-room manifest: recipient %q is listed twice", r)
 		}
@@ -217,12 +172,7 @@ func (m *Manifest) validateRecipients() error {
 
 // Party returns the party called name.
 func (m *Manifest) Party(name string) (Party, bool) {
-	for _, p := range m.Parties {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return Party{}, false
+	return workload.FindParty(m.Parties, name)
 }
 
 // Table returns the table called name.
@@ -241,9 +191,5 @@ func (m *Manifest) IsRecipient(name string) bool { return slices.Contains(m.Reci
 // WorkloadParties returns the parties as the workload server identifies
 // them.
 func (m *Manifest) WorkloadParties() []workload.Party {
-	out := make([]workload.Party, len(m.Parties))
-	for i, p := range m.Parties {
-		out[i] = workload.Party{Name: p.Name, KeyHash: p.KeySHA256}
-	}
-	return out
+	return workload.ServerParties(m.Parties)
 }

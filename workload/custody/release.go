@@ -36,7 +36,7 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 
 	b.WriteString("protected := {\n")
 	for _, r := range rules {
-		if err := checkResourcePath(r.Path); err != nil {
+		if err := workload.CheckResourcePath(r.Path); err != nil {
 			return "", err
 		}
 		if len(r.Measurement) == 0 || r.Manifest.IsZero() {

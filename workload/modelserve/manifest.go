@@ -1,11 +1,7 @@
 package modelserve
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/cloister-dev/cloister/workload"
 )
@@ -29,36 +25,15 @@ type Manifest struct {
 }
 
 // Party is a client of the model.
-type Party struct {
-	Name      string          `json:"name"`
-	KeySHA256 workload.Digest `json:"key_sha256"`
-}
+type Party = workload.ManifestParty
 
 // DefaultMaxBatch is the batch limit when the manifest sets none.
 const DefaultMaxBatch = 256
 
-var (
-	nameSyntax      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	resourceSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
-)
-
 // ParseManifest decodes and validates a manifest file and returns it with
 // its digest.
 func ParseManifest(raw []byte) (*Manifest, workload.Digest, error) {
-	digest, err := workload.HashManifest(raw)
-	if err != nil {
-		return nil, workload.Digest{}, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, workload.Digest{}, fmt.Errorf("invalid model-serving manifest: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, workload.Digest{}, err
-	}
-	return &m, digest, nil
+	return workload.DecodeManifest[Manifest](raw, "model-serving")
 }
 
 // Validate checks the manifest and names the first invalid field.
@@ -66,34 +41,14 @@ func (m *Manifest) Validate() error {
 	if m.ModelSHA256.IsZero() {
 		return fmt.Errorf("invalid model-serving manifest: model_sha256 is missing: use the digest that cloister modelserve encrypt prints")
 	}
-	segments := strings.Split(m.KeyResource, "/")
-	if len(segments) != 3 {
-		return fmt.Errorf("invalid model-serving manifest: key_resource %q must be repository/type/tag", m.KeyResource)
-	}
-	for _, s := range segments {
-		if !resourceSegment.MatchString(s) {
-			return fmt.Errorf("invalid model-serving manifest: key_resource %q: segment %q must be letters, digits, '_', '-' and '.'", m.KeyResource, s)
-		}
+	if err := workload.CheckResourcePath(m.KeyResource); err != nil {
+		return fmt.Errorf("invalid model-serving manifest: key_resource: %w", err)
 	}
 	if m.MaxBatch < 0 || m.MaxBatch > 1<<16 {
 		return fmt.Errorf("invalid model-serving manifest: max_batch %d is out of range: use 0 (default %d) to %d", m.MaxBatch, DefaultMaxBatch, 1<<16)
 	}
-	if len(m.Parties) == 0 {
-		return fmt.Errorf("invalid model-serving manifest: parties is empty")
-	}
-	names := map[string]bool{}
-	keys := map[workload.Digest]bool{}
-	for _, p := range m.Parties {
-		if !nameSyntax.MatchString(p.Name) {
-			return fmt.Errorf("invalid model-serving manifest: party name %q: use lowercase letters, digits, '.', '_' and '-', at most 63 characters", p.Name)
-		}
-		if names[p.Name] {
-			return fmt.Errorf("invalid model-serving manifest: party %q is listed twice", p.Name)
-		}
-		if p.KeySHA256.IsZero() || keys[p.KeySHA256] {
-			return fmt.Errorf("invalid model-serving manifest: party %q needs a key_sha256 of its own", p.Name)
-		}
-		names[p.Name], keys[p.KeySHA256] = true, true
+	if err := workload.CheckParties(m.Parties); err != nil {
+		return fmt.Errorf("invalid model-serving manifest: %w", err)
 	}
 	return nil
 }
@@ -108,9 +63,5 @@ func (m *Manifest) maxBatch() int {
 // WorkloadParties returns the parties as the workload server identifies
 // them.
 func (m *Manifest) WorkloadParties() []workload.Party {
-	out := make([]workload.Party, len(m.Parties))
-	for i, p := range m.Parties {
-		out[i] = workload.Party{Name: p.Name, KeyHash: p.KeySHA256}
-	}
-	return out
+	return workload.ServerParties(m.Parties)
 }

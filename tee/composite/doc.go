@@ -31,8 +31,8 @@
 //
 // Every GPU's SPDM requester nonce must equal the first 32 bytes of the CPU
 // report's report data (SEV-SNP REPORT_DATA, TDX and SGX REPORTDATA). The
-// guest chooses one 32-byte value, asks each GPU for a report with it as
-// the nonce and places it at the start of the CPU report data, so a GPU
+// guest chooses one 32-byte value, requests each GPU report with it as the
+// nonce and places it at the start of the CPU report data, so a GPU
 // report cannot be replayed beside another CPU attestation. The remaining
 // 32 bytes of the report data stay free for the caller, such as a hash of
 // a key. The rule copies the GPU nonce into the report data, not a hash

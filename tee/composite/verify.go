@@ -55,7 +55,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		gpu, err := gpuVerifier.Verify(ctx, attest.Evidence{Format: string(attest.TEENVGPU), Data: data}, gpuOpts)
 		if err != nil {
 			if gpu != nil && errors.Is(err, attest.ErrBinding) {
-				return bindingFailure(cpu, gpus[:i], i, gpu, err)
+				return bindingFailure(cpu, gpus[:i], i, gpu)
 			}
 			return nil, gpuError(i, err)
 		}
@@ -91,15 +91,13 @@ func verifyCPU(ctx context.Context, ev attest.Evidence, opts attest.Options) (*a
 
 // bindingFailure returns the claims proven so far, with the failed nonce
 // check of GPU i, and an ErrBinding error that names the CPU report data.
-func bindingFailure(cpu *attest.Claims, verified []*attest.Claims, i int, gpu *attest.Claims, err error) (*attest.Claims, error) {
+func bindingFailure(cpu *attest.Claims, verified []*attest.Claims, i int, gpu *attest.Claims) (*attest.Claims, error) {
 	claims := merge(cpu, append(verified, gpu))
 	claims.Fail("gpu-nonce-binding", fmt.Sprintf("GPU %d's nonce differs from the first %d bytes of the CPU report data", i, BindingSize))
-	e := attest.Errorf(attest.ErrBinding, fmt.Sprintf("gpus[%d] nonce", i),
+	return claims, attest.Errorf(attest.ErrBinding, fmt.Sprintf("gpus[%d] nonce", i),
 		"the GPU's SPDM nonce is not bound to the CPU report: it differs from the first %d bytes of the CPU report data", BindingSize).
 		WithValues(gpu.Nonce.String(), attest.Hex(cpu.ReportData[:BindingSize]).String()).
 		WithFix("collect the GPU reports with the nonce that the CPU report data starts with, in the same attestation")
-	e.Err = err
-	return claims, e
 }
 
 // cpuError names the CPU part in err.

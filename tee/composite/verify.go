@@ -33,6 +33,10 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, err
 	}
+	if len(ev.Aux) > 0 {
+		return nil, attest.Malformed("aux", "composite evidence carries its auxiliary data inside its parts, not beside them", nil).
+			WithFix("put the CPU's auxiliary data, such as the SEV-SNP certificate table, under cpu.aux in base64")
+	}
 
 	cpu, err := verifyCPU(ctx, doc.CPU, opts)
 	if err != nil {

@@ -192,6 +192,17 @@ func TestVerifyBindingFailureClaims(t *testing.T) {
 	checkResult(t, claims, "gpu0/nonce", attest.CheckFailed)
 }
 
+func TestVerifyRejectsOuterAux(t *testing.T) {
+	g := acceptedGPUCases(t)[0]
+	e := emulator(t, false)
+	ev := attest.Evidence{Data: build(t, cpuReport(t, e, g.nonce), g.report), Aux: []byte{1}}
+
+	_, err := (&Verifier{}).Verify(t.Context(), ev, options(e, g))
+	if !errors.Is(err, attest.ErrMalformed) {
+		t.Errorf("error %v, want a malformed error for aux beside composite evidence", err)
+	}
+}
+
 func TestBindingShortReportData(t *testing.T) {
 	if _, err := Binding(make([]byte, BindingSize-1)); !errors.Is(err, attest.ErrBinding) {
 		t.Errorf("Binding of 31 bytes: error %v, want a binding error", err)

@@ -45,7 +45,7 @@ const manifestFormat = "cloister-collateral-bundle/v1"
 
 // ExportBundle writes every entry of the backend into dir with a manifest.
 // Self-signed certificates that an upstream sent (the ARK in a KDS
-// cert_chain, the Intel root in a PCS issuer chain) are left out: a
+// cert_chain, the Intel root in a PCS issuer chain) are left out. A
 // directory passed to --collateral makes its roots the caller's trust
 // anchors, and a bundle must not carry trust that no one chose. Verifiers
 // use their embedded vendor roots instead.

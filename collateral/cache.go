@@ -14,9 +14,9 @@ import (
 // Entry is one cached upstream response.
 type Entry struct {
 	// Key identifies the item independently of the upstream's address
-	// ("kds/vcek/Milan/<hwid>/<tcb>", "pcs/tcb/tdx/<fmspc>").
+	// ("kds/vcek/Milan/<hwid>/<tcb>", "pcs/tdx/tcb/<FMSPC>").
 	Key string `json:"key"`
-	// URL is where the item was fetched from.
+	// URL is the address the item was fetched from.
 	URL string `json:"url"`
 	// Body is the response body. Headers holds the issuer chains that
 	// Intel PCS sends in headers, as PEM.

@@ -33,9 +33,9 @@ func NewOnline(dir string, opts FetcherOptions) *Online {
 
 // Collateral fetches what q needs. An item the upstream does not have
 // (HTTP 404), or cannot deliver now while no usable copy is cached, is left
-// out and listed in Set.Ignored, so that the verifier names it as missing:
-// a required item then rejects, an optional one (the SEV-SNP CRL) is
-// reported as not checked, exactly as offline. Only when nothing at all can
+// out and listed in Set.Ignored, so that the verifier names it as missing.
+// A missing required item then rejects the evidence. A missing optional one
+// (the SEV-SNP CRL) is reported as not checked, exactly as offline. Only when nothing at all can
 // be served is the upstream failure returned as an error.
 func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	var reqs []request
@@ -157,7 +157,7 @@ func decodeChainHeader(v string) (string, error) {
 		n++
 	}
 	if n == 0 {
-		return "", errors.New("issuer chain header holds no certificate")
+		return "", errors.New("issuer chain header contains no certificate")
 	}
 	return strings.TrimSpace(pemText) + "\n", nil
 }
@@ -170,7 +170,7 @@ func validateBody(rawURL string, body []byte, want Kind) error {
 		return errPermanent{fmt.Errorf("response from %s is not collateral: %s", rawURL, reason)}
 	}
 	if want != "" && len(s.OfKind(want)) == 0 {
-		return errPermanent{fmt.Errorf("response from %s holds no %s", rawURL, want)}
+		return errPermanent{fmt.Errorf("response from %s contains no %s", rawURL, want)}
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func decode(item *store.CollateralItem) (*collateral.Entry, error) {
 		return nil, fmt.Errorf("corrupt collateral item %s: %w", item.Key, err)
 	}
 	if e.Key != item.Key {
-		return nil, fmt.Errorf("collateral item %s holds key %q", item.Key, e.Key)
+		return nil, fmt.Errorf("collateral item %s contains the entry for key %q", item.Key, e.Key)
 	}
 	return &e, nil
 }

@@ -30,52 +30,9 @@ in the manifest lists. Private keys never leave; public keys can be exported.
 
 See docs/workloads/custody.md.`,
 	}
-	cmd.AddCommand(newManifestHashCmd(custody.ParseManifest), newCleanroomKeygenCmd(),
+	cmd.AddCommand(newManifestHashCmd(custody.ParseManifest), newPartyKeygenCmd(),
 		newWorkloadEmulateCmd("custody", custody.ParseManifest), newReleasePolicyCmd(),
 		newCustodyServeCmd(), newCustodyKeysCmd(), newCustodySignCmd())
-	return cmd
-}
-
-// newWorkloadEmulateCmd creates the emulated TEE of a manifest ahead of
-// serve, so that the key broker can trust its root before the workload
-// requests a key.
-func newWorkloadEmulateCmd[M any](kind string, parse func([]byte) (M, workload.Digest, error)) *cobra.Command {
-	var manifest, dir, measurement string
-	cmd := &cobra.Command{
-		Use:   "emulate --manifest M --emulator-dir DIR",
-		Short: "Create the emulated SEV-SNP TEE of a manifest and print its root and measurement",
-		Long: `Create an emulated SEV-SNP TEE whose HOST_DATA is the manifest's SHA-256 and save
-its development keys in --emulator-dir, so that the key broker and the parties
-can trust its development root (DIR/ark.pem) before the workload starts. serve
---emulated --emulator-dir DIR then runs in this TEE. An existing directory is
-reopened and checked against the manifest.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if dir == "" {
-				return usageError("--emulator-dir is required")
-			}
-			_, digest, err := readWorkloadManifest(manifest, parse)
-			if err != nil {
-				return err
-			}
-			f := cleanroomServeFlags{emulated: true, emulatorDir: dir, measurement: measurement}
-			opts, err := f.teeOptions()
-			if err != nil {
-				return err
-			}
-			tee, err := workload.OpenTEE(cmd.Context(), digest, opts)
-			if err != nil {
-				return rejected(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "EMULATED SEV-SNP TEE for a %s manifest saved in %s (development root, proves no hardware)\n", kind, dir)
-			printTEE(cmd.OutOrStdout(), digest, tee)
-			return nil
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVar(&manifest, "manifest", "", "workload manifest (JSON)")
-	fl.StringVar(&dir, "emulator-dir", "", "directory for the emulator's development keys and root (ark.pem)")
-	fl.StringVar(&measurement, "measurement", "", "launch measurement (hex, 48 bytes); default: SHA-384 of this executable")
 	return cmd
 }
 
@@ -164,7 +121,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 			})
 		},
 	}
-	f.bind(cmd, true)
+	f.bind(cmd, "key broker URL, such as http://127.0.0.1:8080 (cloister serve)")
 	cmd.Flags().StringVar(&keysDir, "keys-dir", "", "directory of the sealed key files (NAME.sealed.json), created with mode 0700")
 	return cmd
 }
@@ -188,7 +145,7 @@ func newCustodyKeysCmd() *cobra.Command {
 			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.PublicKeys(ctx) })
 		},
 	}
-	f.bind(cmd)
+	f.bind(cmd, partyTimeout)
 	return cmd
 }
 
@@ -239,7 +196,7 @@ SHA-256 and return ASN.1 DER.`,
 			return nil
 		},
 	}
-	f.bind(cmd)
+	f.bind(cmd, partyTimeout)
 	fl := cmd.Flags()
 	fl.StringVar(&keyName, "key-name", "", "name of the signing key in the manifest")
 	fl.StringVar(&message, "message", "", "message to sign, as text")

@@ -29,24 +29,10 @@ predictions over RA-TLS to the manifest's parties.
 
 See docs/workloads/modelserve.md.`,
 	}
-	cmd.AddCommand(newManifestHashCmd(modelserve.ParseManifest), newCleanroomKeygenCmd(),
+	cmd.AddCommand(newManifestHashCmd(modelserve.ParseManifest), newPartyKeygenCmd(),
 		newWorkloadEmulateCmd("model-serving", modelserve.ParseManifest), newModelserveEncryptCmd(),
 		newModelserveServeCmd(), newModelserveInfoCmd(), newModelservePredictCmd())
 	return cmd
-}
-
-// writeNewFile creates path with mode 0600 and fails when it exists, so
-// that a key is never overwritten.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func newModelserveEncryptCmd() *cobra.Command {
@@ -132,7 +118,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 			})
 		},
 	}
-	f.bind(cmd, true)
+	f.bind(cmd, "key broker URL, such as http://127.0.0.1:8080 (cloister serve)")
 	cmd.Flags().StringVar(&model, "model", "", "encrypted model file, from cloister modelserve encrypt")
 	return cmd
 }
@@ -156,7 +142,7 @@ func newModelserveInfoCmd() *cobra.Command {
 			return callWorkload(cmd, &f, func(ctx context.Context) (any, error) { return c.Info(ctx) })
 		},
 	}
-	f.bind(cmd)
+	f.bind(cmd, partyTimeout)
 	return cmd
 }
 
@@ -182,7 +168,7 @@ func newModelservePredictCmd() *cobra.Command {
 			})
 		},
 	}
-	f.bind(cmd)
+	f.bind(cmd, partyTimeout)
 	cmd.Flags().StringVar(&input, "input", "", "batch of inputs as a JSON array of arrays")
 	return cmd
 }

@@ -259,7 +259,7 @@ func TestOnlineRejectsBadResponses(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"tcbInfo":"` + strings.Repeat("a", 2<<20) + `"}`))
 		}},
-		{name: "wrong document", want: "holds no", handler: func(w http.ResponseWriter, r *http.Request) {
+		{name: "wrong document", want: "contains no", handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"keys":[]}`))
 		}},

@@ -242,9 +242,18 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	if query == nil {
 		query = map[string][]string{}
 	}
-	input, err := toJSONValue(map[string]any{"token": token, "resource": res, "query": query})
+	plain, err := toJSONValue(map[string]any{"resource": res, "query": query})
 	if err != nil {
 		return false, err
+	}
+	input := plain.(map[string]any)
+	// The token claims are already JSON values (a verified token's claims
+	// decoded by encoding/json), so they go to Rego as they are: encoding
+	// and decoding them again cost more than the evaluation. Rego converts
+	// any other Go value in them through JSON itself. A nil map stays null.
+	input["token"] = nil
+	if token != nil {
+		input["token"] = token
 	}
 	rs, err := q.Eval(ctx, rego.EvalInput(input))
 	if err != nil {

@@ -220,3 +220,69 @@ func TestReadTrusteeClaimsExample(t *testing.T) {
 		t.Errorf("exp %d not after iat %d", r.Expiry, r.IssuedAt)
 	}
 }
+
+// signClaims signs an arbitrary claim set with s's key and kid, for
+// claims that Sign never produces.
+func signClaims(t *testing.T, s *Signer, claims map[string]any) *jose.JSONWebSignature {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), s.kid)
+	js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := js.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws
+}
+
+func TestVerifyRegisteredClaims(t *testing.T) {
+	s := newTestSigner(t)
+	now := time.Now()
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"eat_profile": Profile, "iss": "cloister-test", "jti": "01",
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	compact := func(c map[string]any) string {
+		tok, err := signClaims(t, s, c).CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	v := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test"}
+
+	got, err := v.Verify(compact(claims(nil)), now)
+	if err != nil {
+		t.Fatalf("valid token rejected: %v", err)
+	}
+	if got.Result.ID != "01" {
+		t.Errorf("jti = %q, want 01", got.Result.ID)
+	}
+
+	rejects := map[string]string{
+		"nbf in the future":  compact(claims(map[string]any{"nbf": now.Add(time.Hour).Unix()})),
+		"exp not a number":   compact(claims(map[string]any{"exp": "tomorrow"})),
+		"other issuer":       compact(claims(map[string]any{"iss": "someone-else"})),
+		"no exp":             compact(claims(map[string]any{"exp": nil})),
+		"JSON serialization": signClaims(t, s, claims(nil)).FullSerialize(),
+		"whitespace inside": func() string {
+			tok := compact(claims(nil))
+			return tok[:10] + " " + tok[10:]
+		}(),
+	}
+	for name, tok := range rejects {
+		if _, err := v.Verify(tok, now); err == nil {
+			t.Errorf("%s: Verify accepted the token", name)
+		}
+	}
+}

@@ -112,7 +112,11 @@ type Verified struct {
 // (the embedded jwk is ignored), the eat_profile, and that now lies within
 // iat and exp up to Leeway.
 func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
-	tok, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	// A JWT is always in compact serialization (RFC 7519 section 1).
+	// ParseSignedCompact also skips ParseSigned's character-by-character
+	// whitespace scan of the whole token, whose annotated evidence makes
+	// it several kilobytes long; a token with whitespace fails to decode.
+	tok, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, fmt.Errorf("invalid EAR token: %w", err)
 	}
@@ -134,11 +138,11 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if err := json.Unmarshal(payload, &all); err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
 	}
-	var std jwt.Claims
-	var res Result
-	if err := json.Unmarshal(payload, &std); err != nil {
+	std, err := registeredClaims(all)
+	if err != nil {
 		return nil, fmt.Errorf("EAR token registered claims: %w", err)
 	}
+	var res Result
 	if err := json.Unmarshal(payload, &res); err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
 	}
@@ -152,6 +156,30 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
 	}
 	return &Verified{Result: &res, Claims: all}, nil
+}
+
+// registeredClaimNames are the JWT claims of RFC 7519 section 4.1.
+var registeredClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// registeredClaims decodes the registered claims of a decoded claim set.
+// It re-encodes only those few claims, because decoding the whole payload
+// a third time would again parse the large annotated evidence.
+func registeredClaims(all map[string]any) (jwt.Claims, error) {
+	subset := map[string]any{}
+	for _, name := range registeredClaimNames {
+		if v, ok := all[name]; ok {
+			subset[name] = v
+		}
+	}
+	raw, err := json.Marshal(subset)
+	if err != nil {
+		return jwt.Claims{}, err
+	}
+	var std jwt.Claims
+	if err := json.Unmarshal(raw, &std); err != nil {
+		return jwt.Claims{}, err
+	}
+	return std, nil
 }
 
 // MarshalJWKS returns the key set as JSON.

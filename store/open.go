@@ -72,6 +72,9 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if cfg.MasterKey != nil {
 		s.keys[cfg.MasterKey.ID()] = cfg.MasterKey
 	}
+	if d == sqliteDialect {
+		s.stmts = newStmtCache(db)
+	}
 	s.group = newGroupCommitter(s, cfg.GroupCommit)
 	return s, nil
 }
@@ -105,6 +108,9 @@ func openSQLite(dir string, create bool) (*sql.DB, error) {
 		return nil, fmt.Errorf("store: open SQLite database %s: %w", file, err)
 	}
 	db.SetMaxOpenConns(8)
+	// Idle connections stay open, with the statements prepared on them,
+	// instead of being closed beyond database/sql's default of two.
+	db.SetMaxIdleConns(8)
 	return db, nil
 }
 

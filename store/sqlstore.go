@@ -22,6 +22,8 @@ type sqlStore struct {
 	cfg   Config
 	keys  map[string]*MasterKey // by ID: the current key and old keys
 	group *groupCommitter
+	// stmts caches prepared statements on SQLite; nil on PostgreSQL.
+	stmts *stmtCache
 }
 
 // ops runs the operations of Ops on one querier: the database for a single
@@ -39,6 +41,9 @@ func (s *sqlStore) Collateral() CollateralCache { return collateralCache{s: s} }
 
 func (s *sqlStore) Close() error {
 	s.group.stop()
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	return s.db.Close()
 }
 
@@ -57,7 +62,7 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(tx Tx) error) (err error) {
 		}
 	}()
 
-	if err := fn(&ops{s: s, q: tx}); err != nil {
+	if err := fn(&ops{s: s, q: s.querier(tx)}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -68,7 +73,19 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(tx Tx) error) (err error) {
 
 // autocommit returns ops that run each statement in its own implicit
 // transaction, for operations that are a single statement.
-func (s *sqlStore) autocommit() *ops { return &ops{s: s, q: s.db} }
+func (s *sqlStore) autocommit() *ops { return &ops{s: s, q: s.querier(nil)} }
+
+// querier returns the querier of tx, or of the database when tx is nil,
+// through the statement cache when the store has one.
+func (s *sqlStore) querier(tx *sql.Tx) querier {
+	switch {
+	case s.stmts != nil:
+		return cachedQuerier{cache: s.stmts, tx: tx}
+	case tx != nil:
+		return tx
+	}
+	return s.db
+}
 
 // retryConflict runs fn in a transaction and retries it a few times when it
 // fails with ErrConflict. Two replicas that add a version of the same

@@ -16,6 +16,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -191,11 +192,11 @@ func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, 
 	if err != nil {
 		return nil, err
 	}
-	input, err := toJSONValue(map[string]any{"claims": claims, "config": cfg})
+	input, err := regoValue(map[string]any{"claims": claims, "config": cfg})
 	if err != nil {
 		return nil, err
 	}
-	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
 	}
@@ -264,6 +265,19 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	}
 	allow, ok := rs[0].Expressions[0].Value.(bool)
 	return ok && allow, nil
+}
+
+// regoValue converts v to a Rego value through its JSON encoding, so that
+// struct tags and Hex encodings apply. It decodes the JSON straight into
+// the Rego value, without the intermediate Go values and the second JSON
+// round trip that rego.EvalInput makes, and keeps every number as written,
+// so that a 64-bit integer claim is not rounded to a float64.
+func regoValue(v any) (ast.Value, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return ast.ValueFromReader(bytes.NewReader(raw))
 }
 
 // toJSONValue converts v to the plain JSON values Rego reads, so that

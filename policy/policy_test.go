@@ -194,3 +194,29 @@ func BenchmarkAppraise(b *testing.B) {
 		}
 	}
 }
+
+// A 64-bit claim reaches the policy exactly. Through a float64 it would
+// round to 18446744073709551616 and equal neither value below.
+func TestLargeIntegerClaimExact(t *testing.T) {
+	e := NewEngine()
+	m := Module{Name: "exact", Text: `package exact
+
+deny contains {"rule": "component", "claim": "tcb", "value": "", "expected": "", "message": "not exact"} if {
+	input.claims.tcb.components[0].value != 18446744073709551615
+}
+`}
+	for value, wantAccepted := range map[uint64]bool{
+		18446744073709551615: true,
+		18446744073709551614: false,
+	} {
+		claims := goodClaims()
+		claims.TCB.Components = []attest.TCBComponent{{Name: "microcode", Value: value}}
+		d, err := e.Appraise(context.Background(), m, claims, Config{}, nil)
+		if err != nil {
+			t.Fatalf("value %d: %v", value, err)
+		}
+		if d.Accepted != wantAccepted {
+			t.Errorf("value %d: accepted = %v, want %v", value, d.Accepted, wantAccepted)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // benchDimension is the update length of the benchmark: a small model's
@@ -80,7 +81,7 @@ func BenchmarkAggregate(b *testing.B) {
 	agg := newAggregator(b, m)
 	parties := m.WorkloadParties()
 	handlerAgg := newAggregator(b, m)
-	h := NewHandler(handlerAgg, workload.Digest{}, quietLogger())
+	h := NewHandler(handlerAgg, workload.Digest{}, workloadtest.QuietLog())
 	body, err := json.Marshal(UpdateRequest{Update: update})
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net/http"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // startFederation generates n party keys, serves a workload whose
@@ -16,7 +18,7 @@ func startFederation(t *testing.T, n int, m Manifest) ([]*Client, *deployment) {
 	t.Helper()
 	var certs []tls.Certificate
 	for i := range n {
-		cert, p := newParty(t, fmt.Sprintf("hospital-%d", i))
+		cert, p := workloadtest.NewParty(t, fmt.Sprintf("hospital-%d", i))
 		certs = append(certs, cert)
 		m.Parties = append(m.Parties, p)
 	}
@@ -163,7 +165,7 @@ func TestAggregateRejectsWrongRoundAndStranger(t *testing.T) {
 		t.Errorf("submission of the wrong dimension: %v, want 400", err)
 	}
 
-	cert, _ := newParty(t, "stranger")
+	cert, _ := workloadtest.NewParty(t, "stranger")
 	err := d.client(t, cert, d.manifest).Submit(ctx, 1, []float64{1})
 	if err == nil {
 		t.Fatal("a key outside the manifest submitted an update")
@@ -175,9 +177,9 @@ func TestAggregateRejectsWrongRoundAndStranger(t *testing.T) {
 // threshold) rejects the workload before sending its update.
 func TestAggregateClientRejectsOtherManifest(t *testing.T) {
 	ctx := context.Background()
-	certA, a := newParty(t, "a")
-	_, b := newParty(t, "b")
-	_, c := newParty(t, "c")
+	certA, a := workloadtest.NewParty(t, "a")
+	_, b := workloadtest.NewParty(t, "b")
+	_, c := workloadtest.NewParty(t, "c")
 	d := startWorkload(t, encodeManifest(t, Manifest{Name: "fl", Dimension: 1, MinClients: 2, Parties: []Party{a, b, c}}))
 
 	agreed := encodeManifest(t, Manifest{Name: "fl", Dimension: 1, MinClients: 3, Parties: []Party{a, b, c}})

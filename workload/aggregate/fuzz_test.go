@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // FuzzParseManifest checks that no input makes ParseManifest panic and
@@ -39,7 +40,7 @@ func FuzzSubmitBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m := Manifest{Dimension: 3, MinClients: 2, ClipNorm: 1, Parties: testParties("a", "b")}
 		agg := newAggregator(t, m)
-		h := NewHandler(agg, workload.Digest{}, quietLogger())
+		h := NewHandler(agg, workload.Digest{}, workloadtest.QuietLog())
 		req := httptest.NewRequest(http.MethodPost, "/v1/rounds/1/updates", bytes.NewReader(body))
 		req = req.WithContext(workload.WithParty(req.Context(), m.WorkloadParties()[0]))
 		rec := httptest.NewRecorder()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // benchRows is the number of rows of each bank's table.
@@ -101,7 +102,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 func runRoom(b *testing.B, ctx context.Context, m *Manifest, d workload.Digest, csvA, csvB []byte) {
-	room, err := NewRoom(ctx, m, d, Options{Log: quietLog()})
+	room, err := NewRoom(ctx, m, d, Options{Log: workloadtest.QuietLog()})
 	if err != nil {
 		b.Fatal(err)
 	}

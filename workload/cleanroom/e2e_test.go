@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha512"
 	"errors"
 	"net"
 	"net/http"
@@ -13,15 +12,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cloister-dev/cloister/appraise"
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
-var buildMeasurement = func() []byte {
-	sum := sha512.Sum384([]byte("clean-room test build"))
-	return sum[:]
-}()
+var buildMeasurement = workloadtest.Measurement("clean-room test build")
 
 // tees holds one emulated TEE per manifest digest, shared by the tests,
 // because each emulator generates two RSA-4096 keys.
@@ -37,10 +32,7 @@ func sharedTEE(t *testing.T, d workload.Digest) *workload.TEE {
 	if tee, ok := tees[d]; ok {
 		return tee
 	}
-	tee, err := workload.OpenTEE(context.Background(), d, workload.TEEOptions{Emulated: true, Measurement: buildMeasurement})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tee := workloadtest.OpenEmulatedTEE(t, d, buildMeasurement)
 	tees[d] = tee
 	return tee
 }
@@ -59,26 +51,17 @@ func startRoom(t *testing.T, manifest []byte) *testRoom {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	tee := sharedTEE(t, d)
-	room, err := NewRoom(ctx, m, d, Options{Log: quietLog()})
+	room, err := NewRoom(context.Background(), m, d, Options{Log: workloadtest.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, tee, room, quietLog()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		room.Close()
+	// Cleanups run last first, so the room closes after Serve returned.
+	t.Cleanup(func() { room.Close() })
+	addr := workloadtest.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return Serve(ctx, ln, tee, room, workloadtest.QuietLog())
 	})
-	return &testRoom{addr: ln.Addr().String(), tee: tee, room: room}
+	return &testRoom{addr: addr, tee: tee, room: room}
 }
 
 func exampleKey(t testing.TB, party string) crypto.Signer {
@@ -94,13 +77,10 @@ func exampleKey(t testing.TB, party string) crypto.Signer {
 // expects measurement.
 func (tr *testRoom) client(t *testing.T, manifest []byte, party string, key crypto.Signer, measurement []byte) *Client {
 	t.Helper()
+	// NewClient sets Expect.Manifest from the manifest.
 	c, err := NewClient(ClientConfig{
 		Addr: tr.addr, Manifest: manifest, Party: party, Key: key,
-		Expect: workload.Expect{
-			Measurement: measurement,
-			Attest:      attest.Options{TrustAnchors: tr.tee.TrustAnchors()},
-			Appraise:    appraise.Options{AllowEmulated: true},
-		},
+		Expect: workloadtest.Expect(tr.tee, workload.Digest{}, measurement),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -183,8 +163,8 @@ func TestCleanRoomRejectsOtherManifest(t *testing.T) {
 func TestCleanRoomRejectsOtherMeasurement(t *testing.T) {
 	manifest := readExample(t, "manifest.json")
 	tr := startRoom(t, manifest)
-	other := sha512.Sum384([]byte("another build"))
-	c := tr.client(t, manifest, "bank-a", exampleKey(t, "bank-a"), other[:])
+	other := workloadtest.Measurement("another build")
+	c := tr.client(t, manifest, "bank-a", exampleKey(t, "bank-a"), other)
 
 	_, err := c.Upload(context.Background(), "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
 	if err == nil || !strings.Contains(err.Error(), "measurement") {
@@ -218,14 +198,7 @@ func TestCleanRoomRejectsStranger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := workload.NewClient(tr.addr, workload.Expect{
-		Manifest: digest, Measurement: buildMeasurement,
-		Attest:   attest.Options{TrustAnchors: tr.tee.TrustAnchors()},
-		Appraise: appraise.Options{AllowEmulated: true},
-	}, cert)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wc := workloadtest.NewClient(t, tr.addr, workloadtest.Expect(tr.tee, digest, buildMeasurement), cert)
 	_, err = wc.HTTPClient().Get("https://workload" + PathStatus)
 	if err == nil {
 		t.Fatal("a key that is not in the workload's manifest was accepted")

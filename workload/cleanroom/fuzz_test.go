@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 func FuzzParseManifest(f *testing.F) {
@@ -30,7 +32,7 @@ func FuzzUpload(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		room, err := NewRoom(context.Background(), m, d, Options{Log: quietLog()})
+		room, err := NewRoom(context.Background(), m, d, Options{Log: workloadtest.QuietLog()})
 		if err != nil {
 			t.Fatal(err)
 		}

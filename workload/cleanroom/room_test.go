@@ -5,19 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // exampleDir is the clean-room example: two banks' fraud reports.
 const exampleDir = "../../examples/cleanroom"
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func readExample(t testing.TB, name string) []byte {
 	t.Helper()
@@ -50,7 +48,7 @@ func newRoom(t testing.TB, raw []byte, o Options) *Room {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Log = quietLog()
+	o.Log = workloadtest.QuietLog()
 	r, err := NewRoom(context.Background(), m, d, o)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +235,7 @@ func TestNewRoomChecksQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewRoom(context.Background(), m, d, Options{Log: quietLog()})
+			_, err = NewRoom(context.Background(), m, d, Options{Log: workloadtest.QuietLog()})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("NewRoom: %v, want an error containing %q", err, tc.want)
 			}

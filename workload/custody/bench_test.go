@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 // benchService is a Service with one key of each type, built without the
@@ -18,7 +19,7 @@ import (
 func benchService(b *testing.B) *Service {
 	b.Helper()
 	m := &Manifest{SealingKey: "a/b/c", Parties: []Party{{Name: "p", KeySHA256: workload.Digest{1}}}}
-	s := &Service{m: m, keys: map[string]*signingKey{}, log: quietLogger()}
+	s := &Service{m: m, keys: map[string]*signingKey{}, log: workloadtest.QuietLog()}
 	for _, typ := range []KeyType{Ed25519, ECDSAP256, Secp256k1} {
 		key, secret, err := generateKey(typ)
 		if err != nil {
@@ -46,7 +47,7 @@ const signsPerTurn = 20
 // than wall time.
 func BenchmarkSign(b *testing.B) {
 	s := benchService(b)
-	h := NewHandler(s, quietLogger())
+	h := NewHandler(s, workloadtest.QuietLog())
 	body, err := json.Marshal(SignRequest{Message: benchMessage})
 	if err != nil {
 		b.Fatal(err)

@@ -3,12 +3,9 @@ package custody
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha512"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,38 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cloister-dev/cloister/appraise"
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/tee/snp"
 	"github.com/cloister-dev/cloister/workload"
-	"github.com/cloister-dev/cloister/workload/custody/brokertest"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 const sealingPath = "custody/sealing/key"
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func measurement(name string) []byte {
-	sum := sha512.Sum384([]byte(name))
-	return sum[:]
-}
-
-func newParty(t testing.TB, name string) (tls.Certificate, Party) {
-	t.Helper()
-	key, _, err := workload.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := workload.ClientCertificate(key, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := workload.KeyHash(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, Party{Name: name, KeySHA256: h}
-}
 
 // deployment is a custody manifest with its parties, the workload's TEE,
 // an optional impostor TEE, and a key broker that trusts both.
@@ -57,7 +28,7 @@ type deployment struct {
 	certs    map[string]tls.Certificate
 	tee      *workload.TEE
 	impostor *workload.TEE
-	broker   *brokertest.Broker
+	broker   *workloadtest.Broker
 	keysDir  string
 }
 
@@ -69,8 +40,8 @@ type deployment struct {
 func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 	t.Helper()
 	ctx := context.Background()
-	aliceCert, alice := newParty(t, "alice")
-	bobCert, bob := newParty(t, "bob")
+	aliceCert, alice := workloadtest.NewParty(t, "alice")
+	bobCert, bob := workloadtest.NewParty(t, "bob")
 	m := Manifest{
 		Name: "treasury", SealingKey: sealingPath, Parties: []Party{alice, bob},
 		Keys: []KeyPolicy{
@@ -87,21 +58,15 @@ func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tee, err := workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: measurement("custody")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tee := workloadtest.OpenEmulatedTEE(t, digest, workloadtest.Measurement("custody"))
 
 	emulators := []*snp.Emulator{tee.Emulator}
 	var impostor *workload.TEE
 	if impostorMeasurement != nil {
-		impostor, err = workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: impostorMeasurement})
-		if err != nil {
-			t.Fatal(err)
-		}
+		impostor = workloadtest.OpenEmulatedTEE(t, digest, impostorMeasurement)
 		emulators = append(emulators, impostor.Emulator)
 	}
-	b := brokertest.Start(t, emulators...)
+	b := workloadtest.StartBroker(t, emulators...)
 	sealingKey := make([]byte, SealingKeySize)
 	rand.Read(sealingKey)
 	if _, err := b.Admin.PutSecret(ctx, sealingPath, sealingKey); err != nil {
@@ -121,7 +86,7 @@ func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 // open runs custody.Open in tee against the deployment's broker.
 func (d *deployment) open(t *testing.T, tee *workload.TEE) (*Service, error) {
 	t.Helper()
-	return Open(context.Background(), d.m, d.keysDir, d.broker.KBSClient(t, tee.Attester), quietLogger())
+	return Open(context.Background(), d.m, d.keysDir, d.broker.KBSClient(t, tee.Attester), workloadtest.QuietLog())
 }
 
 // serve opens the service in the deployment's TEE and serves it on
@@ -132,34 +97,15 @@ func (d *deployment) serve(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, d.tee, s, quietLogger()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	return workloadtest.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return Serve(ctx, ln, d.tee, s, workloadtest.QuietLog())
 	})
-	return ln.Addr().String()
 }
 
 func (d *deployment) client(t *testing.T, addr, party string) *Client {
 	t.Helper()
-	wc, err := workload.NewClient(addr, workload.Expect{
-		Manifest:    d.digest,
-		Measurement: d.tee.Claims.Measurement,
-		Attest:      attest.Options{TrustAnchors: d.tee.TrustAnchors()},
-		Appraise:    appraise.Options{AllowEmulated: true},
-	}, d.certs[party])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewClient(wc)
+	expect := workloadtest.Expect(d.tee, d.digest, d.tee.Claims.Measurement)
+	return NewClient(workloadtest.NewClient(t, addr, expect, d.certs[party]))
 }
 
 func apiStatus(err error) int {
@@ -259,7 +205,7 @@ func TestCustodyRejectsUnauthorizedSigning(t *testing.T) {
 		t.Errorf("signing with an unknown key: %v, want 404", err)
 	}
 
-	stranger, _ := newParty(t, "mallory")
+	stranger, _ := workloadtest.NewParty(t, "mallory")
 	d.certs["mallory"] = stranger
 	if _, err := d.client(t, addr, "mallory").Sign(ctx, "api-p256", []byte("x")); err == nil {
 		t.Error("a key outside the manifest got a signature")
@@ -289,7 +235,7 @@ func TestCustodyRestartUnsealsSameKeys(t *testing.T) {
 // and signed by a root the broker trusts, attests successfully, but the
 // resource policy does not release the sealing key to it.
 func TestCustodyOtherMeasurementGetsNoSealingKey(t *testing.T) {
-	d := newDeployment(t, measurement("modified custody build"))
+	d := newDeployment(t, workloadtest.Measurement("modified custody build"))
 	_, err := d.open(t, d.impostor)
 	if err == nil {
 		t.Fatal("a workload with another measurement received the sealing key")

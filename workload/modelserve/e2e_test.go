@@ -3,12 +3,9 @@ package modelserve
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha512"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -17,22 +14,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/tee/snp"
 	"github.com/cloister-dev/cloister/workload"
 	"github.com/cloister-dev/cloister/workload/custody"
-	"github.com/cloister-dev/cloister/workload/custody/brokertest"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 const keyResource = "models/xor/key"
 
-var testMeasurement = func() []byte {
-	sum := sha512.Sum384([]byte("modelserve test workload"))
-	return sum[:]
-}()
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var testMeasurement = workloadtest.Measurement("modelserve test workload")
 
 func exampleModel(t testing.TB) []byte {
 	t.Helper()
@@ -51,7 +42,7 @@ type deployment struct {
 	digest    workload.Digest
 	model     string
 	tee       *workload.TEE
-	broker    *brokertest.Broker
+	broker    *workloadtest.Broker
 	party     tls.Certificate
 	debug     *snp.Emulator
 	untrusted *snp.Emulator
@@ -71,20 +62,9 @@ func newDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 
-	partyKey, _, err := workload.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	partyCert, err := workload.ClientCertificate(partyKey, "analyst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	partyHash, err := workload.KeyHash(partyKey.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	partyCert, party := workloadtest.NewParty(t, "analyst")
 	raw, err := json.Marshal(Manifest{Name: "xor", ModelSHA256: modelDigest, KeyResource: keyResource,
-		Parties: []Party{{Name: "analyst", KeySHA256: partyHash}}})
+		Parties: []Party{party}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,17 +73,14 @@ func newDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 
-	tee, err := workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: testMeasurement})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tee := workloadtest.OpenEmulatedTEE(t, digest, testMeasurement)
 	// The same workload in a guest launched with debugging on: the host
 	// can read its memory, so it must not get the key.
 	debug, err := snp.NewEmulator(snp.EmulatorOptions{Debug: true, Measurement: testMeasurement, HostData: digest[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.Start(t, tee.Emulator, debug)
+	b := workloadtest.StartBroker(t, tee.Emulator, debug)
 	if _, err := b.Admin.PutSecret(ctx, keyResource, key); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +96,7 @@ func newDeployment(t *testing.T) *deployment {
 
 func (d *deployment) open(t *testing.T, attester attest.Attester) (*Service, error) {
 	t.Helper()
-	return Open(context.Background(), d.m, d.model, d.broker.KBSClient(t, attester), quietLogger())
+	return Open(context.Background(), d.m, d.model, d.broker.KBSClient(t, attester), workloadtest.QuietLog())
 }
 
 func (d *deployment) serve(t *testing.T) *Client {
@@ -128,29 +105,10 @@ func (d *deployment) serve(t *testing.T) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, d.tee, s, quietLogger()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	addr := workloadtest.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return Serve(ctx, ln, d.tee, s, workloadtest.QuietLog())
 	})
-	wc, err := workload.NewClient(ln.Addr().String(), workload.Expect{
-		Manifest:    d.digest,
-		Measurement: testMeasurement,
-		Attest:      attest.Options{TrustAnchors: d.tee.TrustAnchors()},
-		Appraise:    appraise.Options{AllowEmulated: true},
-	}, d.party)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewClient(wc)
+	return NewClient(workloadtest.NewClient(t, addr, workloadtest.Expect(d.tee, d.digest, testMeasurement), d.party))
 }
 
 // The encrypted model is decrypted only inside the attested workload,

@@ -1,7 +1,4 @@
-// Package brokertest runs Cloister's attestation service and key broker
-// (the server package behind cloister serve) on loopback for the tests
-// of workloads that fetch keys from it.
-package brokertest
+package workloadtest
 
 import (
 	"context"
@@ -9,8 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -26,24 +21,24 @@ import (
 	"github.com/cloister-dev/cloister/workload"
 )
 
-// AdminKey is the admin API key of every broker Start runs.
-const AdminKey = "brokertest-admin-key-0123456789"
+// AdminKey is the admin API key of every broker StartBroker runs.
+const AdminKey = "workloadtest-admin-key-0123456789"
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// Broker is the service on loopback with an SQLite store in a temporary
-// directory, and an admin client for it.
+// Broker is Cloister's attestation service and key broker (the server
+// package behind cloister serve) on loopback, with an SQLite store in a
+// temporary directory and an admin client for it.
 type Broker struct {
 	URL   string
 	Admin *admin.Client
 }
 
-// Start runs the attestation service and key broker. It trusts the
+// StartBroker runs the attestation service and key broker until the test
+// ends. It trusts the
 // development roots of the emulated TEEs and accepts their launch
 // measurements as reference values. An attestation of any of them then
 // passes the appraisal unless another rule such as debug fails, so the
 // resource policy decides each release.
-func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
+func StartBroker(t testing.TB, emulators ...*snp.Emulator) *Broker {
 	t.Helper()
 	ctx := context.Background()
 	mk := make([]byte, store.MasterKeySize)
@@ -52,7 +47,7 @@ func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), MasterKey: masterKey, Logger: quietLogger()})
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), MasterKey: masterKey, Logger: QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +58,7 @@ func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
 		anchors.Merge(workload.RootSet(e))
 	}
 	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: AdminKey,
-		ValidatePolicy: server.ValidatePolicy, Logger: quietLogger()})
+		ValidatePolicy: server.ValidatePolicy, Logger: QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +67,7 @@ func Start(t testing.TB, emulators ...*snp.Emulator) *Broker {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Store: st, SigningKey: signingKey, AllowEmulated: true,
-		TrustAnchors: anchors, Admin: adminHandler, Logger: quietLogger()})
+		TrustAnchors: anchors, Admin: adminHandler, Logger: QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,8 +92,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	primary := verdicts[0]
 	status := result.Submods["cpu0"].Status
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
-	claimsJSON, _ := json.Marshal(primary.Claims)
-	claimsSum := sha256.Sum256(claimsJSON)
+	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
 	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error {
 		if _, err := tx.ConsumeNonce(ctx, sess.Nonce, s.now()); err != nil {
 			return err
@@ -225,8 +224,12 @@ func submod(tee string, v *Verdict, runtimeClaims map[string]any, initData *Init
 	if tee == "sample" || tee == "sampledevice" {
 		reportData = base64.StdEncoding.EncodeToString(v.Claims.ReportData)
 	}
+	var claims any = v.Claims
+	if v.ClaimsJSON != nil {
+		claims = json.RawMessage(v.ClaimsJSON)
+	}
 	annotated := map[string]any{
-		tee:                   v.Claims,
+		tee:                   claims,
 		"report_data":         reportData,
 		"runtime_data_claims": runtimeClaims,
 	}
@@ -245,6 +248,15 @@ func submod(tee string, v *Verdict, runtimeClaims map[string]any, initData *Init
 		Digests: &ear.Digests{Evidence: v.EvidenceDigest, Collateral: v.CollateralDigest, Policy: v.PolicyDigest},
 		Reasons: v.Decision.Reasons,
 	}
+}
+
+// verdictClaimsJSON returns the JSON encoding of v's claims.
+func verdictClaimsJSON(v *Verdict) []byte {
+	if v.ClaimsJSON != nil {
+		return v.ClaimsJSON
+	}
+	raw, _ := json.Marshal(v.Claims)
+	return raw
 }
 
 // deviceClass names the EAR submodule class of a device TEE, as Trustee

@@ -32,8 +32,12 @@ const (
 // Verdict is the outcome of verifying and appraising one piece of
 // evidence.
 type Verdict struct {
-	Claims   *attest.Claims
-	Decision *appraise.Decision
+	Claims *attest.Claims
+	// ClaimsJSON, when not nil, is the JSON encoding of Claims, which the
+	// server then copies into the token and the claims digest instead of
+	// encoding Claims again.
+	ClaimsJSON []byte
+	Decision   *appraise.Decision
 	// PolicyID names the appraisal policy and its digest.
 	PolicyID     string
 	PolicyDigest string

@@ -185,6 +185,17 @@ func definesRule(m Module, rule string) error {
 // decision with every reason the policy gave, sorted by rule and claim.
 // An evaluation error is returned as an error; the caller must reject.
 func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, cfg Config, refs map[string][]string) (*appraise.Decision, error) {
+	claimsJSON, err := json.Marshal(claims)
+	if err != nil {
+		return nil, err
+	}
+	return e.AppraiseJSON(ctx, m, claimsJSON, cfg, refs)
+}
+
+// AppraiseJSON is Appraise for claims the caller has already encoded as
+// JSON (an attest.Claims), so that a caller that also needs the encoding
+// encodes the claims only once. Invalid JSON is an error.
+func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, cfg Config, refs map[string][]string) (*appraise.Decision, error) {
 	if refs == nil {
 		refs = map[string][]string{}
 	}
@@ -192,9 +203,12 @@ func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, 
 	if err != nil {
 		return nil, err
 	}
-	input, err := regoValue(map[string]any{"claims": claims, "config": cfg})
+	input, err := regoValue(struct {
+		Claims json.RawMessage `json:"claims"`
+		Config Config          `json:"config"`
+	}{claimsJSON, cfg})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
 	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {

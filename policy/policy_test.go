@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -217,6 +219,43 @@ deny contains {"rule": "component", "claim": "tcb", "value": "", "expected": "",
 		}
 		if d.Accepted != wantAccepted {
 			t.Errorf("value %d: accepted = %v, want %v", value, d.Accepted, wantAccepted)
+		}
+	}
+}
+
+func TestAppraiseJSONMatchesAppraise(t *testing.T) {
+	e := NewEngine()
+	ctx := context.Background()
+	m := DefaultAttestation(attest.TEESNP)
+	claims := goodClaims()
+	claims.Debug = true
+
+	want, err := e.Appraise(ctx, m, claims, Config{}, goodRefs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.AppraiseJSON(ctx, m, raw, Config{}, goodRefs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Accepted || !slices.Equal(rulesOf(got), rulesOf(want)) {
+		t.Errorf("AppraiseJSON rules = %v (accepted %v), Appraise rules = %v", rulesOf(got), got.Accepted, rulesOf(want))
+	}
+}
+
+func TestAppraiseJSONInvalidRejected(t *testing.T) {
+	e := NewEngine()
+	for name, raw := range map[string]string{
+		"truncated": `{"tee":"snp"`,
+		"empty":     ``,
+		"not JSON":  `tee=snp`,
+	} {
+		if _, err := e.AppraiseJSON(context.Background(), DefaultAttestation(attest.TEESNP), []byte(raw), Config{}, goodRefs()); err == nil {
+			t.Errorf("%s: claims accepted", name)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -58,7 +59,13 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	if err != nil {
 		return nil, fmt.Errorf("read reference values: %w", err)
 	}
-	d, err := a.engine.Appraise(ctx, mod, claims, a.config, refs)
+	// The claims are encoded once, for the policy input, the token and the
+	// claims digest.
+	claimsJSON, err := json.Marshal(claims)
+	if err != nil {
+		return nil, fmt.Errorf("encode claims: %w", err)
+	}
+	d, err := a.engine.AppraiseJSON(ctx, mod, claimsJSON, a.config, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +73,7 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	evidenceSum := sha256.Sum256(ev.Data)
 	return &kbs.Verdict{
 		Claims:           claims,
+		ClaimsJSON:       claimsJSON,
 		Decision:         d,
 		PolicyID:         mod.ID(),
 		PolicyDigest:     mod.Digest(),

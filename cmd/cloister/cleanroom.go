@@ -249,18 +249,7 @@ func newCleanroomStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			s, err := c.Status(ctx)
-			if err != nil {
-				return rejected(err)
-			}
-			out, err := json.MarshalIndent(s, "", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(out))
-			return nil
+			return callWorkload(cmd, &f.workloadPartyFlags, func(ctx context.Context) (any, error) { return c.Status(ctx) })
 		},
 	}
 	f.bind(cmd)

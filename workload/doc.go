@@ -45,4 +45,15 @@
 // that key in the mutual TLS handshake; the server requires one, accepts
 // only keys listed in its Parties, and hands the party's name to the
 // handler through PartyFromContext.
+//
+// A manifest lists each party as a ManifestParty (name and key_sha256).
+// DecodeManifest, CheckParties and CheckPartyNames hold the checks that
+// every workload's manifest shares, and each workload package adds its
+// own fields and rules.
+//
+// # HTTP APIs
+//
+// The workloads serve JSON over the RA-TLS connection. Every error
+// response is the object {"error": message}, written by WriteError and
+// read back by APIClient as an *APIError with the HTTP status.
 package workload

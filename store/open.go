@@ -124,5 +124,10 @@ func openPostgres(databaseURL string) (*sql.DB, error) {
 		return nil, fmt.Errorf("store: open PostgreSQL database %s: %w", u.Redacted(), err)
 	}
 	db.SetMaxOpenConns(16)
+	// Idle connections stay open up to the same limit. With database/sql's
+	// default of two, concurrent requests closed and reopened connections
+	// (TCP, authentication, a new server process and an empty statement
+	// cache each time), about 4% of a KBS round trip's CPU time.
+	db.SetMaxIdleConns(16)
 	return db, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +285,46 @@ func TestVerifyRegisteredClaims(t *testing.T) {
 		if _, err := v.Verify(tok, now); err == nil {
 			t.Errorf("%s: Verify accepted the token", name)
 		}
+	}
+}
+
+func TestVerifyResultMatchesPayload(t *testing.T) {
+	s := newTestSigner(t)
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&Verifier{Keys: s.JWKS()}).Verify(tok, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want Result
+	if err := json.Unmarshal(parsed.UnsafePayloadWithoutVerification(), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Result, &want) {
+		t.Errorf("Result = %+v, want %+v", got.Result, &want)
+	}
+	if got.Result.Submods["cpu0"].AnnotatedEvidence == nil {
+		t.Error("annotated evidence is missing")
+	}
+}
+
+func TestVerifyRejectsNonObjectEvidence(t *testing.T) {
+	s := newTestSigner(t)
+	now := time.Now()
+	claims := map[string]any{"eat_profile": Profile, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		"submods": map[string]any{"cpu0": map[string]any{"ear.status": "affirming", "ear.veraison.annotated-evidence": "text"}}}
+	tok, err := signClaims(t, s, claims).CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Verifier{Keys: s.JWKS()}).Verify(tok, now); err == nil {
+		t.Error("Verify accepted annotated evidence that is not an object")
 	}
 }

@@ -102,7 +102,8 @@ type Verifier struct {
 }
 
 // Verified is a token that passed Verify: its typed claims and the whole
-// claim set as JSON values, for policies that read any claim.
+// claim set as JSON values, for policies that read any claim. The
+// annotated evidence maps in Result are the ones in Claims.
 type Verified struct {
 	Result *Result
 	Claims map[string]any
@@ -142,8 +143,8 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("EAR token registered claims: %w", err)
 	}
-	var res Result
-	if err := json.Unmarshal(payload, &res); err != nil {
+	res, err := decodeResult(payload, all)
+	if err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
 	}
 	if res.Profile != Profile {
@@ -155,7 +156,64 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
 		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
 	}
-	return &Verified{Result: &res, Claims: all}, nil
+	return &Verified{Result: res, Claims: all}, nil
+}
+
+// resultFrame is a Result whose appraisals skip the annotated evidence.
+// The field names of both frame types shadow the embedded ones.
+type resultFrame struct {
+	Result
+	Submods map[string]*appraisalFrame `json:"submods"`
+}
+
+type appraisalFrame struct {
+	Appraisal
+	AnnotatedEvidence json.RawMessage `json:"ear.veraison.annotated-evidence,omitempty"`
+}
+
+// decodeResult decodes payload as a Result. The annotated evidence, the
+// bulk of a token, is taken from all, the payload already decoded as a
+// map, instead of being decoded a second time, so the two share it.
+func decodeResult(payload []byte, all map[string]any) (*Result, error) {
+	var frame resultFrame
+	if err := json.Unmarshal(payload, &frame); err != nil {
+		return nil, err
+	}
+	res := frame.Result
+	res.Submods = nil
+	if frame.Submods != nil {
+		res.Submods = make(map[string]*Appraisal, len(frame.Submods))
+	}
+	for name, f := range frame.Submods {
+		if f == nil {
+			res.Submods[name] = nil
+			continue
+		}
+		a := f.Appraisal
+		evidence, err := annotatedEvidence(all, name)
+		if err != nil {
+			return nil, err
+		}
+		a.AnnotatedEvidence = evidence
+		res.Submods[name] = &a
+	}
+	return &res, nil
+}
+
+// annotatedEvidence returns the annotated evidence of submodule name in
+// the decoded claim map, nil when it is absent or null.
+func annotatedEvidence(all map[string]any, name string) (map[string]any, error) {
+	submods, _ := all["submods"].(map[string]any)
+	appraisal, _ := submods[name].(map[string]any)
+	v, ok := appraisal["ear.veraison.annotated-evidence"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	evidence, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("submods.%s: ear.veraison.annotated-evidence is a %T, not a JSON object", name, v)
+	}
+	return evidence, nil
 }
 
 // registeredClaimNames are the JWT claims of RFC 7519 section 4.1.

@@ -9,7 +9,7 @@ import (
 // TEE names a kind of trusted execution environment or attestation service.
 type TEE string
 
-// The TEEs Cloister knows. A TEE package may add its own.
+// The TEEs that Cloister verifies. A TEE package may add its own.
 const (
 	TEESNP       TEE = "snp"
 	TEETDX       TEE = "tdx"
@@ -27,8 +27,8 @@ const (
 
 // Claims is what a Verifier proved about one piece of evidence. Fields that
 // do not apply to a TEE stay empty. Verify returns Claims only for evidence
-// whose signatures and chain verified; when a later check fails, it returns
-// the Claims together with the error so that a caller can show what was
+// whose signatures and chain verified. When a later check fails, it returns
+// the Claims together with the error, so that a caller can show what was
 // proven and what was not.
 type Claims struct {
 	TEE TEE `json:"tee"`
@@ -136,7 +136,7 @@ const (
 	TCBNotDetermined                     = "NotDetermined"
 )
 
-// AnchorKind says what kind of trust anchor verified the evidence.
+// AnchorKind is the kind of trust anchor that verified the evidence.
 type AnchorKind string
 
 const (

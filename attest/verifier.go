@@ -50,8 +50,8 @@ func (o Options) Time() time.Time {
 	return o.At
 }
 
-// CollateralFor asks the collateral source for q, returning an empty set
-// when there is no source.
+// CollateralFor queries the collateral source for q, returning an empty
+// set when there is no source.
 func (o Options) CollateralFor(ctx context.Context, q collateral.Query) (*collateral.Set, error) {
 	if o.Collateral == nil {
 		return &collateral.Set{}, nil

@@ -395,8 +395,8 @@ func TestBundleRoundTrip(t *testing.T) {
 			t.Errorf("%s: online %d items, bundle %d", k, a, b)
 		}
 	}
-	// The bundle keeps the intermediate certificates but no root: roots an
-	// upstream sent must not become trust anchors of whoever loads it.
+	// The bundle keeps the intermediate certificates but no root, because
+	// roots that an upstream sent must not become a site's trust anchors.
 	intermediates := 0
 	for _, c := range online.Certificates() {
 		if !IsSelfSigned(c) {

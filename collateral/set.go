@@ -56,7 +56,7 @@ type Item struct {
 }
 
 // IsSelfSignedCertificate reports whether the item is a self-signed
-// certificate, computing the answer once.
+// certificate. The signature check runs once per item.
 func (it *Item) IsSelfSignedCertificate() bool {
 	if it.Certificate == nil {
 		return false
@@ -148,8 +148,8 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 type Query struct {
 	// TEE is the evidence type ("snp", "sgx", "tdx").
 	TEE string
-	// At is the verification time; a source must not return an item that
-	// it knows to be stale at that time when a fresh one can be had.
+	// At is the verification time. A source must not return an item that
+	// is stale at that time when a fresh one can be had.
 	At time.Time
 
 	// SEV-SNP: the product from the report or certificate, the signing key

@@ -7,7 +7,7 @@
 // Root CA CRL, with the issuer chains in the same response headers as Intel
 // PCS. It does not serve PCK certificates: Cloister reads them from the
 // quote's certification data. An item that is not cached is fetched through
-// the Online source when one is configured, and answered 404 otherwise.
+// the Online source when one is configured; otherwise the response is 404.
 package pccs
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/cloister-dev/cloister/collateral"
 )
 
-// Handler answers PCCS API requests from a collateral cache.
+// Handler serves PCCS API requests from a collateral cache.
 type Handler struct {
 	// Backend holds the cached collateral, keyed as collateral.Online
 	// stores it.

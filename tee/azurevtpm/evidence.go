@@ -17,8 +17,11 @@ import (
 // Evidence is the decoded evidence JSON of an Azure confidential VM.
 // Nothing in it is verified.
 type Evidence struct {
-	// Version is 1 for the current encoding (base64url and hex strings)
-	// and 0 for the legacy one (arrays of byte values, PEM VCEK).
+	// Version is 0 for the legacy encoding (arrays of byte values, PEM
+	// VCEK) and 1 for base64url and hex strings. Version 2 has the
+	// encoding of version 1, and its HCL user data carries the same
+	// runtime data as the vTPM quote nonce. Current Trustee guests send
+	// version 2 with padded base64url.
 	Version int
 	// HCLReport is the raw HCL report.
 	HCLReport []byte
@@ -30,6 +33,9 @@ type Evidence struct {
 	// TDQuote is the TD quote of a TDX VM.
 	TDQuote []byte
 }
+
+// maxVersion is the newest evidence version this package decodes.
+const maxVersion = 2
 
 // rawEvidence contains the JSON fields of both encodings. A field is a JSON
 // string or an array of byte values.
@@ -127,8 +133,8 @@ func ParseEvidence(data []byte) (*Evidence, error) {
 		return nil, attest.Malformed("evidence", "is not Azure vTPM evidence JSON", err)
 	}
 	ev := &Evidence{Version: raw.Version}
-	if raw.Version != 0 && raw.Version != 1 {
-		return nil, attest.Errorf(attest.ErrUnsupported, "version", "evidence version %d is not 0 or 1", raw.Version)
+	if raw.Version < 0 || raw.Version > maxVersion {
+		return nil, attest.Errorf(attest.ErrUnsupported, "version", "evidence version %d is not 0, 1 or 2", raw.Version)
 	}
 
 	report, field := raw.HCLReport, "hcl_report"

@@ -20,7 +20,7 @@ const SampleFormat = "kbs-sample"
 // form of attest.Evidence: {"format", "data", "aux"}, data and aux in
 // standard base64), which kbs.Client sends for every TEE, the sample form
 // of the sample and sampledevice TEEs, and the JSON of the Trustee guest's
-// snp, tdx and sgx attesters.
+// snp, tdx, sgx, az-snp-vtpm and az-tdx-vtpm attesters.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
@@ -48,9 +48,10 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 		return decodeSNPGuestJSON(raw)
 	case (tee == "tdx" || tee == "sgx") && probe["quote"] != nil:
 		return decodeQuoteJSON(tee, raw)
+	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && probe["tpm_quote"] != nil:
+		// The azure-vtpm verifier reads the attester's JSON as it is.
+		return attest.Evidence{Format: formatForTEE(tee), Data: bytes.Clone(raw)}, nil
 	}
-	// TODO: accept the Azure vTPM attesters' JSON (az-snp-vtpm,
-	// az-tdx-vtpm), so that unmodified Trustee guests there can attest too.
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/azurevtpm"
 )
 
 // attestFailedDetail is Trustee's detail for every /attest failure; the
@@ -193,7 +194,9 @@ func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Atte
 }
 
 // appraiseBound verifies and appraises ev and checks that its report data
-// is the runtime-data digest in the TEE's placement.
+// is the runtime-data digest in the TEE's placement. Azure vTPM evidence
+// carries the digest in the vTPM quote and the HCL user data rather than
+// in the report data, so azurevtpm.CheckRuntimeDigest checks it there.
 func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Evidence, digest []byte) (*Verdict, error) {
 	v, err := s.Appraiser.Appraise(ctx, tee, ev)
 	if err != nil {
@@ -202,6 +205,12 @@ func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Eviden
 	if v == nil || v.Claims == nil || v.Decision == nil {
 		return nil, fmt.Errorf("appraiser returned no claims for %s evidence", tee)
 	}
+	if reportType, ok := azureReportType(tee); ok {
+		if err := azurevtpm.CheckRuntimeDigest(v.Claims, ev.Data, reportType, digest); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
 	want := ReportDataFor(tee, digest)
 	if subtle.ConstantTimeCompare(v.Claims.ReportData, want) != 1 {
 		return nil, attest.Errorf(attest.ErrBinding, "report data", "evidence does not bind this session's runtime data (nonce and TEE key)").
@@ -209,6 +218,17 @@ func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Eviden
 			WithFix("put the SHA-384 of the canonical runtime data {additional-evidence, nonce, tee-pubkey} into the report data")
 	}
 	return v, nil
+}
+
+// azureReportType returns the HCL report type of an Azure vTPM tee.
+func azureReportType(tee string) (uint32, bool) {
+	switch tee {
+	case "az-snp-vtpm":
+		return azurevtpm.ReportTypeSNP, true
+	case "az-tdx-vtpm":
+		return azurevtpm.ReportTypeTDX, true
+	}
+	return 0, false
 }
 
 // submod builds the EAR appraisal of one verdict.

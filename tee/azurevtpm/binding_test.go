@@ -16,22 +16,15 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
-// kbsVectorDir returns the KBS protocol vectors directory, from
-// CLOISTER_KBS_VECTORS or beside the module root. Tests skip when it is
-// absent, except under CI.
-func kbsVectorDir(t *testing.T) string {
-	t.Helper()
+// kbsVectorDirIfPresent returns the KBS protocol vectors directory, from
+// CLOISTER_KBS_VECTORS or beside the module root, and whether it exists.
+func kbsVectorDirIfPresent() (string, bool) {
 	dir := os.Getenv("CLOISTER_KBS_VECTORS")
 	if dir == "" {
 		dir = filepath.Join("..", "..", "..", "shared", "protocols", "kbs-vectors")
 	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
-		}
-		t.Skipf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
-	}
-	return dir
+	_, err := os.Stat(dir)
+	return dir, err == nil
 }
 
 // trusteeVector is the evidence version 2 of an SEV-SNP Azure VM as a
@@ -43,16 +36,32 @@ type trusteeVector struct {
 	userData string
 }
 
+// loadTrusteeVector reads the vector. It skips the test when the vectors
+// directory is absent, except under CI.
 func loadTrusteeVector(t *testing.T) trusteeVector {
 	t.Helper()
-	dir := kbsVectorDir(t)
-	evidence, err := os.ReadFile(filepath.Join(dir, "trustee_az-snp-vtpm-evidence-v2.json"))
+	dir, ok := kbsVectorDirIfPresent()
+	if !ok {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
+		}
+		t.Skipf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
+	}
+	v, err := readTrusteeVector(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+func readTrusteeVector(dir string) (trusteeVector, error) {
+	evidence, err := os.ReadFile(filepath.Join(dir, "trustee_az-snp-vtpm-evidence-v2.json"))
+	if err != nil {
+		return trusteeVector{}, err
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, "trustee_az-snp-vtpm-evidence-v2.expect.json"))
 	if err != nil {
-		t.Fatal(err)
+		return trusteeVector{}, err
 	}
 	var expect struct {
 		ReportData string `json:"expected_report_data_hex"`
@@ -61,13 +70,13 @@ func loadTrusteeVector(t *testing.T) trusteeVector {
 		} `json:"derived_checks"`
 	}
 	if err := json.Unmarshal(raw, &expect); err != nil {
-		t.Fatal(err)
+		return trusteeVector{}, err
 	}
 	digest, err := hex.DecodeString(expect.ReportData)
 	if err != nil {
-		t.Fatal(err)
+		return trusteeVector{}, err
 	}
-	return trusteeVector{evidence: evidence, digest: digest, userData: expect.Derived.UserData}
+	return trusteeVector{evidence: evidence, digest: digest, userData: expect.Derived.UserData}, nil
 }
 
 // trusteeVectorTime lies inside the validity of the vector's VCEK
@@ -329,5 +338,18 @@ func TestVerifyTrusteeVectorUserDataEdited(t *testing.T) {
 	_, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: trusteeVectorTime})
 	if !errors.Is(err, attest.ErrBinding) {
 		t.Fatalf("error = %v, want a binding error", err)
+	}
+}
+
+func TestCheckRuntimeDigestPrefixes(t *testing.T) {
+	v := loadTrusteeVector(t)
+	c := verifyTrusteeVector(t, v)
+	// A prefix that cuts only the trailing newline is still the whole
+	// JSON object.
+	evidence := bytes.TrimRight(v.evidence, "\n")
+	for n := range len(evidence) {
+		if err := CheckRuntimeDigest(c, evidence[:n], ReportTypeSNP, v.digest); err == nil {
+			t.Fatalf("the first %d bytes of the evidence are accepted", n)
+		}
 	}
 }

@@ -17,4 +17,8 @@
 // starting "HCLA", the 1184-byte hardware report area, then the IGVM
 // request data header and the runtime data. No Go library decodes it, so
 // it is decoded here.
+//
+// CheckRuntimeDigest applies the binding of a Trustee KBS session on top of
+// Verify: Trustee guests put the runtime-data digest in the vTPM quote
+// nonce and, from evidence version 2, in the HCL user data.
 package azurevtpm

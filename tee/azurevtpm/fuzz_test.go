@@ -3,6 +3,7 @@ package azurevtpm
 import (
 	"testing"
 
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -47,4 +48,26 @@ func FuzzVerify(f *testing.F) {
 	cases := corpus.Cases(f, "azure-vtpm")
 	corpus.AddSeeds(f, cases)
 	corpus.FuzzVerifier(f, Verifier{}, cases[0].Options(f))
+}
+
+// FuzzCheckRuntimeDigest checks arbitrary evidence against the digest of
+// the KBS vector, seeded from the corpus and, when present, the vector.
+func FuzzCheckRuntimeDigest(f *testing.F) {
+	for _, c := range corpus.Cases(f, "azure-vtpm") {
+		f.Add(c.EvidenceBytes(f))
+	}
+	digest := make([]byte, 48)
+	if dir, ok := kbsVectorDirIfPresent(); ok {
+		v, err := readTrusteeVector(dir)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v.evidence)
+		digest = v.digest
+	}
+	claims := &attest.Claims{ReportData: make(attest.Hex, 64)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = CheckRuntimeDigest(claims, data, ReportTypeSNP, digest)
+		_ = CheckRuntimeDigest(claims, data, ReportTypeTDX, digest)
+	})
 }

@@ -343,13 +343,18 @@ func initDataDigestHex(d *InitData) string {
 
 // checkInitData compares the init-data digest with the launch-time field
 // that carries it: SEV-SNP HOST_DATA or TDX MRCONFIGID (Claims.HostData),
-// the digest zero-padded or cut to the field's size.
+// the digest zero-padded or cut to the field's size. Azure vTPM and TPM
+// evidence carries it in PCR 8 instead (see checkInitDataPCR8).
 func checkInitData(tee string, d *InitData, c *attest.Claims) error {
 	sum, err := initDataDigest(d)
 	if err != nil {
 		return err
 	}
-	if tee != "snp" && tee != "tdx" {
+	switch tee {
+	case "snp", "tdx":
+	case "az-snp-vtpm", "az-tdx-vtpm", "tpm":
+		return checkInitDataPCR8(sum, c)
+	default:
 		return attest.Errorf(attest.ErrUnsupported, "init-data", "init data is not supported for %s evidence", tee)
 	}
 	if len(c.HostData) == 0 {
@@ -359,6 +364,30 @@ func checkInitData(tee string, d *InitData, c *attest.Claims) error {
 	if subtle.ConstantTimeCompare(c.HostData, want) != 1 {
 		return attest.Errorf(attest.ErrBinding, "host data", "host data does not equal the init-data digest").
 			WithValues(c.HostData.String(), hex.EncodeToString(want))
+	}
+	return nil
+}
+
+// checkInitDataPCR8 checks the rule for TPM-based evidence: the guest
+// extends PCR 8 of the SHA-256 bank once, from zero, with the init-data
+// digest, so PCR 8 must equal SHA-256(32 zero bytes || digest). That rule
+// needs a SHA-256 digest, so an init-data document with another algorithm
+// is rejected.
+func checkInitDataPCR8(digest []byte, c *attest.Claims) error {
+	if len(digest) != sha256.Size {
+		return attest.Errorf(attest.ErrUnsupported, "init-data.algorithm",
+			"init data for TPM-based evidence must use sha256, but its digest has %d bytes", len(digest)).
+			WithFix("set algorithm = \"sha256\" in the init-data document")
+	}
+	pcr8, ok := c.Measurements["pcr8"]
+	if !ok {
+		return attest.Errorf(attest.ErrBinding, "pcr8", "the evidence carries no PCR 8 to bind the init data").
+			WithFix("include PCR 8 of the SHA-256 bank in the quote")
+	}
+	extended := sha256.Sum256(append(make([]byte, sha256.Size), digest...))
+	if subtle.ConstantTimeCompare(pcr8, extended[:]) != 1 {
+		return attest.Errorf(attest.ErrBinding, "pcr8", "PCR 8 does not equal SHA-256(32 zero bytes || init-data digest)").
+			WithValues(pcr8.String(), hex.EncodeToString(extended[:]))
 	}
 	return nil
 }

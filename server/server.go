@@ -171,6 +171,12 @@ func (s *Server) routes() http.Handler {
 	if s.cfg.Admin != nil {
 		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, s.cfg.Admin))
 	}
+	if t, ok := s.cfg.Admin.(trusteeAdmin); ok {
+		h := s.route("kbs-admin", maxAdminBody, t.Trustee())
+		for _, pattern := range t.TrusteeRoutes() {
+			mux.Handle(pattern, h)
+		}
+	}
 	if s.cfg.PCCS != nil {
 		mux.Handle("GET /sgx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
 		mux.Handle("GET /tdx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
@@ -184,6 +190,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /readyz", s.route("readyz", maxOtherBody, http.HandlerFunc(s.handleReady)))
 	mux.Handle("/", s.route("other", maxOtherBody, http.NotFoundHandler()))
 	return mux
+}
+
+// trusteeAdmin is an admin handler that also serves Trustee's admin
+// endpoints under /kbs/v0 (set resource, resource policy, attestation
+// policy, reference value), such as *admin.Handler. The service routes the
+// patterns it lists there instead of to the KBS; guests use none of them.
+type trusteeAdmin interface {
+	Trustee() http.Handler
+	TrusteeRoutes() []string
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,385 @@
+package admin
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// TrusteeResourcePolicyName is the name under which POST
+// /kbs/v0/resource-policy stores the resource policy: the one the service
+// evaluates for every release.
+const TrusteeResourcePolicyName = "default"
+
+// Trustee problem variants that only these endpoints send.
+const (
+	problemAdminAuthInitialization = "AdminAuthInitialization"
+	problemParsePolicyError        = "ParsePolicyError"
+	problemRvpsError               = "RvpsError"
+)
+
+// trusteeAttestationTEEs are the policy_id values POST
+// /kbs/v0/attestation-policy accepts: the TEE names that select an
+// attestation policy.
+var trusteeAttestationTEEs = []attest.TEE{
+	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
+	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
+}
+
+// Trustee returns the handler of Trustee's admin endpoints under /kbs/v0,
+// so that Trustee's "kbs-client config set-resource | set-resource-policy
+// | set-attestation-policy | set-sample-reference-value" manage a Cloister
+// service. The service routes the patterns TrusteeRoutes lists to it.
+// The paths and bodies are those of Trustee v0.21.0:
+//
+//	POST   /kbs/v0/resource/<repository>/<type>/<tag>  raw secret bytes
+//	DELETE /kbs/v0/resource/<repository>/<type>/<tag>
+//	POST   /kbs/v0/resource-policy     {"policy": base64url, no padding, of Rego}
+//	POST   /kbs/v0/attestation-policy  {"type", "policy_id", "policy": base64url, no padding}
+//	POST   /kbs/v0/reference-value     {"version": "0.1.0", "type": "sample", "payload": std base64 of {"<name>": ["<value>", ...]}}
+//
+// Each returns 200 with an empty body. Authentication is Cloister's own,
+// not Trustee's JWT roles: the same bearer admin key or TLS client
+// certificate as /admin/v0. A failure is 401 with Trustee's problem
+// document, type AdminAuthInitialization on the resource paths and
+// AdminAuthAccess on the others (Trustee's variant names). Other failures
+// are 401 too, as in Trustee, with ParsePolicyError, AttestationError,
+// RvpsError, SerdeError or PluginInternalError; only the detail says why.
+//
+// The changes go through the same store calls as /admin/v0, so secrets are
+// encrypted at rest and each change appends an admin audit record in its
+// transaction. Policies are checked with Config.ValidatePolicy first, and
+// the endpoints reject every policy when it is nil.
+//
+// Cloister's policies are not Trustee's:
+//
+//   - The resource policy is stored as the resource policy named "default",
+//     the one the service evaluates. It must define data.<package>.allow and
+//     receives {"token": the EAR claims, "resource": {"path", "repository",
+//     "type", "tag"}, "query": {...}}. Trustee's policies read the claims at
+//     input.submods and test data.plugin. Here the claims are at
+//     input.token.submods and there is no data.plugin (only resources are
+//     served). A module that reads input.submods or data.plugin is rejected,
+//     because it could never allow a release.
+//   - The attestation policy must define data.<package>.deny, the set of
+//     reasons to reject, over {"claims": attest.Claims, "config": {...}} and
+//     data.reference_values. Trustee's trust_claims policies are rejected.
+//     Cloister chooses the policy by TEE, so policy_id must be a TEE name
+//     such as "snp" or "tdx", and Trustee's "default_cpu" is rejected.
+//   - Each name of a "sample" reference value becomes a Cloister reference
+//     value of that name, such as "snp.measurement", with each listed value.
+//
+// The handler shares h's authentication, body limit, store and policy
+// check.
+func (h *Handler) Trustee() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /kbs/v0/resource/{path...}", h.trusteeSetResource)
+	mux.HandleFunc("DELETE /kbs/v0/resource/{path...}", h.trusteeDeleteResource)
+	mux.HandleFunc("POST /kbs/v0/resource-policy", h.trusteeSetResourcePolicy)
+	mux.HandleFunc("POST /kbs/v0/attestation-policy", h.trusteeSetAttestationPolicy)
+	mux.HandleFunc("POST /kbs/v0/reference-value", h.trusteeSetReferenceValue)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		kbs.NewProblem(kbs.ProblemInvalidRequestPath, "Request path "+r.URL.Path+" is invalid").Write(w)
+	})
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requester, reason := h.authenticate(r)
+		if requester == "" {
+			h.rejected.log(h.cfg.Logger, h.cfg.Now(), r, reason)
+			variant := kbs.ProblemAdminAuthAccess
+			if strings.HasPrefix(r.URL.Path, "/kbs/v0/resource/") {
+				variant = problemAdminAuthInitialization
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
+			kbs.NewProblem(variant, "Admin auth error: the request needs the Cloister admin key (Authorization: Bearer <key>) or a TLS client certificate from the configured CA").Write(w)
+			return
+		}
+
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		mux.ServeHTTP(w, r.WithContext(withRequester(r.Context(), requester)))
+	})
+}
+
+// TrusteeRoutes returns the ServeMux patterns that the service routes to
+// the handler Trustee returns. None of them is a guest endpoint.
+func (h *Handler) TrusteeRoutes() []string {
+	return []string{
+		"POST /kbs/v0/resource/",
+		"DELETE /kbs/v0/resource/",
+		"POST /kbs/v0/resource-policy",
+		"POST /kbs/v0/attestation-policy",
+		"POST /kbs/v0/reference-value",
+	}
+}
+
+func (h *Handler) trusteeSetResource(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	value, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.trusteeError(w, r, kbs.ProblemPluginInternalError, err)
+		return
+	}
+	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		info, err := tx.PutSecret(r.Context(), path, value)
+		return store.AuditRecord{Resource: path, Reason: fmt.Sprintf("put secret version %d through the Trustee admin API", info.Version)}, err
+	})
+	if err != nil {
+		h.trusteeError(w, r, kbs.ProblemPluginInternalError, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) trusteeDeleteResource(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		return store.AuditRecord{Resource: path, Reason: "deleted secret through the Trustee admin API"}, tx.DeleteSecret(r.Context(), path)
+	})
+	if err != nil {
+		h.trusteeError(w, r, kbs.ProblemPluginInternalError, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// trusteeResourcePolicyRequest is the body of POST /kbs/v0/resource-policy.
+type trusteeResourcePolicyRequest struct {
+	Policy string `json:"policy"`
+}
+
+func (h *Handler) trusteeSetResourcePolicy(w http.ResponseWriter, r *http.Request) {
+	var req trusteeResourcePolicyRequest
+	if err := decodeTrusteeJSON(r, &req); err != nil {
+		h.trusteeError(w, r, problemParsePolicyError, err)
+		return
+	}
+	module, err := decodeTrusteePolicy(req.Policy)
+	if err != nil {
+		h.trusteeError(w, r, problemParsePolicyError, err)
+		return
+	}
+	if err := rejectTrusteeResourceInput(module); err != nil {
+		h.trusteeError(w, r, problemParsePolicyError, err)
+		return
+	}
+	h.trusteePutPolicy(w, r, problemParsePolicyError, store.PolicyResource, TrusteeResourcePolicyName, module)
+}
+
+// trusteeAttestationPolicyRequest is the body of POST
+// /kbs/v0/attestation-policy. Trustee ignores Type, and so does Cloister.
+type trusteeAttestationPolicyRequest struct {
+	Type     string `json:"type"`
+	PolicyID string `json:"policy_id"`
+	Policy   string `json:"policy"`
+}
+
+func (h *Handler) trusteeSetAttestationPolicy(w http.ResponseWriter, r *http.Request) {
+	var req trusteeAttestationPolicyRequest
+	if err := decodeTrusteeJSON(r, &req); err != nil {
+		h.trusteeError(w, r, kbs.ProblemAttestationError, err)
+		return
+	}
+	if !isAttestationTEE(req.PolicyID) {
+		h.trusteeError(w, r, kbs.ProblemAttestationError, badRequest(
+			"policy_id %q is not a TEE name; Cloister selects the attestation policy by TEE, so use one of %v", req.PolicyID, trusteeAttestationTEEs))
+		return
+	}
+	module, err := decodeTrusteePolicy(req.Policy)
+	if err != nil {
+		h.trusteeError(w, r, kbs.ProblemAttestationError, err)
+		return
+	}
+	h.trusteePutPolicy(w, r, kbs.ProblemAttestationError, store.PolicyAttestation, req.PolicyID, module)
+}
+
+func isAttestationTEE(id string) bool {
+	for _, tee := range trusteeAttestationTEEs {
+		if string(tee) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// trusteePutPolicy validates and stores a policy, the same way PUT
+// /admin/v0/policies/{kind}/{name} does.
+func (h *Handler) trusteePutPolicy(w http.ResponseWriter, r *http.Request, variant string, kind store.PolicyKind, name, module string) {
+	if h.cfg.ValidatePolicy == nil {
+		h.trusteeError(w, r, variant, badRequest("the service has no policy validation configured, so it accepts no policy on /kbs/v0; use PUT /admin/v0/policies"))
+		return
+	}
+	if err := h.cfg.ValidatePolicy(kind, name, module); err != nil {
+		h.trusteeError(w, r, variant, badRequest("%s policy %s: %v", kind, name, err))
+		return
+	}
+	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		p, err := tx.PutPolicy(r.Context(), kind, name, module)
+		return store.AuditRecord{Resource: "policy:" + string(kind) + "/" + name, PolicyDigest: p.Digest,
+			Reason: fmt.Sprintf("set policy version %d through the Trustee admin API", p.Version)}, err
+	})
+	if err != nil {
+		h.trusteeError(w, r, variant, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// trusteeReferenceValueRequest is the body of POST
+// /kbs/v0/reference-value, Trustee's reference value provenance message.
+type trusteeReferenceValueRequest struct {
+	Version string `json:"version"`
+	Type    string `json:"type"`
+	Payload string `json:"payload"`
+}
+
+func (h *Handler) trusteeSetReferenceValue(w http.ResponseWriter, r *http.Request) {
+	var req trusteeReferenceValueRequest
+	if err := decodeTrusteeJSON(r, &req); err != nil {
+		h.trusteeError(w, r, problemRvpsError, err)
+		return
+	}
+	values, err := parseSampleProvenance(req)
+	if err != nil {
+		h.trusteeError(w, r, problemRvpsError, err)
+		return
+	}
+
+	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
+		var names []string
+		for name, list := range values {
+			for _, v := range list {
+				if _, err := tx.AddReferenceValue(r.Context(), store.ReferenceValue{Name: name, Value: v}); err != nil {
+					return store.AuditRecord{}, err
+				}
+			}
+			names = append(names, name)
+		}
+		return store.AuditRecord{Resource: "refvalue:" + strings.Join(names, ","),
+			Reason: fmt.Sprintf("added sample reference values %v through the Trustee admin API", values)}, nil
+	})
+	if err != nil {
+		h.trusteeError(w, r, problemRvpsError, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// parseSampleProvenance decodes the payload of a "sample" provenance
+// message, version 0.1.0: standard base64 of {"<name>": ["<value>", ...]}.
+func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]string, error) {
+	if req.Version != "0.1.0" {
+		return nil, badRequest("reference value version %q is not supported; use 0.1.0", req.Version)
+	}
+	if req.Type != "sample" {
+		return nil, badRequest("reference value type %q is not supported; Cloister reads only the sample type, {\"<name>\": [\"<value>\", ...]}", req.Type)
+	}
+	payload, err := base64.StdEncoding.DecodeString(req.Payload)
+	if err != nil {
+		return nil, badRequest("reference value payload is not standard base64: %v", err)
+	}
+	var values map[string][]string
+	if err := json.Unmarshal(payload, &values); err != nil {
+		return nil, badRequest("sample reference value payload must be JSON {\"<name>\": [\"<value>\", ...]}: %v", err)
+	}
+	if len(values) == 0 {
+		return nil, badRequest("sample reference value payload names no reference value")
+	}
+	for name, list := range values {
+		if len(list) == 0 {
+			return nil, badRequest("sample reference value %q lists no value", name)
+		}
+	}
+	return values, nil
+}
+
+// decodeTrusteeJSON decodes a request body into v and rejects unknown
+// members and trailing data.
+func decodeTrusteeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("request body is not the expected JSON object: %v", err)
+	}
+	if dec.More() {
+		return badRequest("request body has data after the JSON object")
+	}
+	return nil
+}
+
+// decodeTrusteePolicy decodes a policy sent as base64url without padding,
+// the only encoding Trustee accepts.
+func decodeTrusteePolicy(encoded string) (string, error) {
+	if encoded == "" {
+		return "", badRequest("policy is missing; send the Rego module as base64url without padding")
+	}
+	module, err := base64.RawURLEncoding.DecodeString(encoded)
+	if err != nil {
+		return "", badRequest("policy is not base64url without padding: %v", err)
+	}
+	return string(module), nil
+}
+
+// rejectTrusteeResourceInput rejects a resource policy that reads Trustee's
+// input.submods or data.plugin, which Cloister's resource policy input
+// does not have, so that such a policy fails at upload instead of denying
+// every release.
+func rejectTrusteeResourceInput(module string) error {
+	parsed, err := ast.ParseModuleWithOpts("resource-policy.rego", module, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return badRequest("resource policy does not parse: %v", err)
+	}
+	var found []string
+	seen := map[string]bool{}
+	ast.WalkRefs(parsed, func(ref ast.Ref) bool {
+		var reason string
+		switch {
+		case ref.HasPrefix(ast.MustParseRef("input.submods")):
+			reason = "input.submods, but the EAR claims are at input.token.submods"
+		case ref.HasPrefix(ast.MustParseRef("data.plugin")):
+			reason = "data.plugin, but Cloister serves only resources and sets no data.plugin"
+		}
+		if reason != "" && !seen[reason] {
+			seen[reason] = true
+			found = append(found, reason)
+		}
+		return false
+	})
+	if len(found) > 0 {
+		return badRequest("resource policy reads Trustee's input, which Cloister does not provide: %s", strings.Join(found, "; "))
+	}
+	return nil
+}
+
+// trusteeError writes err as a Trustee problem document of variant with
+// status 401, as Trustee does for every admin failure. Errors the store
+// did not classify are logged and sent without detail, because they may
+// name internal state.
+func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant string, err error) {
+	var tooLarge *http.MaxBytesError
+	detail := strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
+	switch {
+	case errors.As(err, &tooLarge):
+		variant = kbs.ProblemSerdeError
+		detail = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest),
+		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+	default:
+		h.cfg.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		detail = "the request failed; the server log has the cause"
+	}
+	kbs.NewProblem(variant, detail).Write(w)
+}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,7 +55,8 @@ var trusteeAttestationTEEs = []attest.TEE{
 // document, type AdminAuthInitialization on the resource paths and
 // AdminAuthAccess on the others (Trustee's variant names). Other failures
 // are 401 too, as in Trustee, with ParsePolicyError, AttestationError,
-// RvpsError, SerdeError or PluginInternalError; only the detail says why.
+// RvpsError, SerdeError or PluginInternalError, and the detail gives the
+// cause.
 //
 // The changes go through the same store calls as /admin/v0, so secrets are
 // encrypted at rest and each change appends an admin audit record in its
@@ -78,6 +80,15 @@ var trusteeAttestationTEEs = []attest.TEE{
 //     such as "snp" or "tdx", and Trustee's "default_cpu" is rejected.
 //   - Each name of a "sample" reference value becomes a Cloister reference
 //     value of that name, such as "snp.measurement", with each listed value.
+//     Cloister's reference values are strings, so the integers and booleans
+//     that kbs-client sends with --as-integer or --as-bool are stored as
+//     their JSON text ("1", "true").
+//
+// The stock kbs-client of Trustee v0.21.0 sends, without
+// --auth-private-key, the admin_token member of
+// ~/.kbs-client/admin-data.json as the bearer token, so writing
+// {"admin_token": "<Cloister admin key>"} there lets it authenticate here.
+// NOTE: Ed25519-signed admin JWTs (--auth-private-key) are not accepted.
 //
 // The handler shares h's authentication, body limit, store and policy
 // check.
@@ -275,7 +286,10 @@ func (h *Handler) trusteeSetReferenceValue(w http.ResponseWriter, r *http.Reques
 }
 
 // parseSampleProvenance decodes the payload of a "sample" provenance
-// message, version 0.1.0: standard base64 of {"<name>": ["<value>", ...]}.
+// message, version 0.1.0: standard base64 of a JSON object that maps each
+// name to a list of values or to one value. kbs-client sends strings by
+// default and integers or booleans with --as-integer or --as-bool, so those
+// scalars are accepted and stored in their JSON text ("1", "true").
 func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]string, error) {
 	if req.Version != "0.1.0" {
 		return nil, badRequest("reference value version %q is not supported; use 0.1.0", req.Version)
@@ -287,19 +301,56 @@ func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]strin
 	if err != nil {
 		return nil, badRequest("reference value payload is not standard base64: %v", err)
 	}
-	var values map[string][]string
-	if err := json.Unmarshal(payload, &values); err != nil {
-		return nil, badRequest("sample reference value payload must be JSON {\"<name>\": [\"<value>\", ...]}: %v", err)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return nil, badRequest("sample reference value payload must be a JSON object {\"<name>\": [\"<value>\", ...]}: %v", err)
 	}
-	if len(values) == 0 {
+	if len(raw) == 0 {
 		return nil, badRequest("sample reference value payload names no reference value")
 	}
-	for name, list := range values {
-		if len(list) == 0 {
-			return nil, badRequest("sample reference value %q lists no value", name)
+
+	values := make(map[string][]string, len(raw))
+	for name, msg := range raw {
+		list, err := sampleValues(msg)
+		if err != nil {
+			return nil, badRequest("sample reference value %q: %v", name, err)
 		}
+		values[name] = list
 	}
 	return values, nil
+}
+
+// sampleValues returns the values of one sample reference value: a JSON
+// string, number or boolean, or a non-empty list of them.
+func sampleValues(msg json.RawMessage) ([]string, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(msg, &items); err != nil {
+		items = []json.RawMessage{msg}
+	}
+	if len(items) == 0 {
+		return nil, errors.New("the list of values is empty; send at least one value")
+	}
+
+	list := make([]string, 0, len(items))
+	for _, item := range items {
+		dec := json.NewDecoder(bytes.NewReader(item))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("value %s is not JSON: %v", item, err)
+		}
+		switch v := v.(type) {
+		case string:
+			list = append(list, v)
+		case json.Number:
+			list = append(list, v.String())
+		case bool:
+			list = append(list, fmt.Sprint(v))
+		default:
+			return nil, fmt.Errorf("value %s is not a string, number or boolean", item)
+		}
+	}
+	return list, nil
 }
 
 // decodeTrusteeJSON decodes a request body into v and rejects unknown

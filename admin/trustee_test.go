@@ -326,6 +326,21 @@ func TestTrusteeReferenceValue(t *testing.T) {
 	if len(list) != 2 {
 		t.Errorf("reference values of snp.measurement = %+v, want aa and bb", list)
 	}
+
+	// kbs-client --as-integer --as-single-value and --as-bool send scalars.
+	payload = base64.StdEncoding.EncodeToString([]byte(`{"tcb.svn":7,"tcb.flag":[true]}`))
+	status, body = postJSON(t, b, "/kbs/v0/reference-value",
+		map[string]string{"version": "0.1.0", "type": "sample", "payload": payload})
+	expectOK(t, status, body)
+	for name, want := range map[string]string{"tcb.svn": "7", "tcb.flag": "true"} {
+		list, err := b.Admin.ListReferenceValues(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].Value != want {
+			t.Errorf("reference values of %s = %+v, want the one value %s", name, list, want)
+		}
+	}
 }
 
 func TestTrusteeReferenceValueRejected(t *testing.T) {
@@ -340,7 +355,9 @@ func TestTrusteeReferenceValueRejected(t *testing.T) {
 		{"wrong version", map[string]string{"version": "0.2.0", "type": "sample", "payload": encode(`{"svn":["1"]}`)}, []string{"0.2.0"}},
 		{"other extractor", map[string]string{"version": "0.1.0", "type": "in-toto", "payload": encode(`{"svn":["1"]}`)}, []string{"in-toto"}},
 		{"not base64", map[string]string{"version": "0.1.0", "type": "sample", "payload": "!!"}, []string{"base64"}},
-		{"not sample JSON", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":"1"}`)}, []string{"JSON"}},
+		{"not sample JSON", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`["svn"]`)}, []string{"JSON object"}},
+		{"object value", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":{"a":1}}`)}, []string{"svn", "not a string"}},
+		{"null value", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":[null]}`)}, []string{"svn", "null"}},
 		{"no values", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":[]}`)}, []string{"svn"}},
 		{"invalid name", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"a b":["1"]}`)}, []string{"a b"}},
 	}

@@ -84,10 +84,10 @@ var trusteeAttestationTEEs = []attest.TEE{
 //     that kbs-client sends with --as-integer or --as-bool are stored as
 //     their JSON text ("1", "true").
 //
-// The stock kbs-client of Trustee v0.21.0 sends, without
-// --auth-private-key, the admin_token member of
+// Versions of Trustee's kbs-client that have the admin-login command send,
+// without --auth-private-key, the admin_token member of
 // ~/.kbs-client/admin-data.json as the bearer token, so writing
-// {"admin_token": "<Cloister admin key>"} there lets it authenticate here.
+// {"admin_token": "<Cloister admin key>"} there lets them authenticate here.
 // NOTE: Ed25519-signed admin JWTs (--auth-private-key) are not accepted.
 //
 // The handler shares h's authentication, body limit, store and policy

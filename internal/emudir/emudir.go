@@ -70,25 +70,35 @@ func (p *Paths) Write(evidence, root []byte, collateral map[string][]byte) error
 			return err
 		}
 	}
-	if err := writeFile(p.Evidence, evidence); err != nil {
+	if err := WriteFile(p.Evidence, evidence, 0o644); err != nil {
 		return err
 	}
-	if err := writeFile(p.Root, root); err != nil {
+	if err := WriteFile(p.Root, root, 0o644); err != nil {
 		return err
 	}
 	for name, data := range collateral {
-		if err := writeFile(filepath.Join(p.Collateral, name), data); err != nil {
+		if err := WriteFile(filepath.Join(p.Collateral, name), data, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeFile writes data with mode 0644. The chmod sets the mode of a file
-// that existed before, which os.WriteFile leaves unchanged.
-func writeFile(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+// WriteFile writes data to path with exactly mode. An existing file's mode
+// is narrowed before any byte is written, so a private key never sits in a
+// file that was readable by others.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
 		return err
 	}
-	return os.Chmod(path, 0o644)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/cloister-dev/cloister/internal/emudir"
 	"os"
 	"path/filepath"
 
@@ -48,7 +49,7 @@ func (e *Emulator) Save(dir string) error {
 		fileEmulatorCfg: append(state, '\n'),
 	}
 	for name, data := range files {
-		if err := writeFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		if err := emudir.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("dcap emulator: %w", err)
 		}
 	}
@@ -60,20 +61,11 @@ func (e *Emulator) Save(dir string) error {
 		if err != nil {
 			return fmt.Errorf("dcap emulator: encoding %s: %w", name, err)
 		}
-		if err := writeFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := emudir.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return fmt.Errorf("dcap emulator: %w", err)
 		}
 	}
 	return nil
-}
-
-// writeFile writes data with exactly mode, also over an existing file with
-// a wider mode.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.WriteFile(path, data, mode); err != nil {
-		return err
-	}
-	return os.Chmod(path, mode)
 }
 
 // LoadEmulator reloads an emulator saved by Save and checks that each key

@@ -13,6 +13,7 @@ import (
 	"encoding/asn1"
 	"encoding/json"
 	"fmt"
+	"github.com/cloister-dev/cloister/internal/emudir"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -403,20 +404,11 @@ func (e *Emulator) Save(dir string) error {
 		}{k.name, pemBlock("PRIVATE KEY", der), 0o600})
 	}
 	for _, f := range files {
-		if err := writeFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := emudir.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("snp emulator: %w", err)
 		}
 	}
 	return nil
-}
-
-// writeFile writes data with exactly mode, also when the file exists with a
-// wider mode.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.WriteFile(path, data, mode); err != nil {
-		return err
-	}
-	return os.Chmod(path, mode)
 }
 
 // LoadEmulator reloads an emulator saved by Save, checking that the keys

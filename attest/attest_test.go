@@ -178,3 +178,30 @@ func TestDetect(t *testing.T) {
 		t.Errorf("Verify with an unknown format: %v", err)
 	}
 }
+
+// panicVerifier panics on every call, standing in for a verifier bug.
+type panicVerifier struct{}
+
+func (panicVerifier) Name() string       { return "test-panic" }
+func (panicVerifier) Detect([]byte) bool { panic("detect bug") }
+func (panicVerifier) Verify(context.Context, Evidence, Options) (*Claims, error) {
+	panic("verify bug")
+}
+
+func TestVerifyRecoversPanic(t *testing.T) {
+	Register(panicVerifier{})
+
+	c, err := Verify(context.Background(), Evidence{Format: "test-panic", Data: []byte{1}}, Options{})
+	if c != nil {
+		t.Errorf("claims %+v returned after a panic", c)
+	}
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v, want ErrMalformed", err)
+	}
+	if !strings.Contains(err.Error(), "test-panic verifier failed") {
+		t.Errorf("error %q does not name the verifier", err)
+	}
+	if _, err := Detect([]byte("no format")); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("detection with a panicking detector: %v, want ErrUnsupported", err)
+	}
+}

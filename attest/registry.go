@@ -51,7 +51,7 @@ func Verifiers() []Verifier {
 func Detect(data []byte) (Verifier, error) {
 	var found []Verifier
 	for _, v := range Verifiers() {
-		if v.Detect(data) {
+		if detectGuarded(v, data) {
 			found = append(found, v)
 		}
 	}
@@ -92,5 +92,31 @@ func Verify(ctx context.Context, ev Evidence, opts Options) (*Claims, error) {
 		}
 		ev.Format = v.Name()
 	}
+	return verifyGuarded(ctx, v, ev, opts)
+}
+
+// verifyGuarded calls v.Verify and turns a panic into a rejection. Verifiers
+// must not panic on any input; this guard keeps a bug in one from taking
+// down a service or, worse, from being mistaken for anything but a
+// rejection.
+func verifyGuarded(ctx context.Context, v Verifier, ev Evidence, opts Options) (claims *Claims, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			claims = nil
+			err = &Error{Kind: ErrMalformed, Field: "evidence",
+				Reason: fmt.Sprintf("the %s verifier failed on this input (%v)", v.Name(), r),
+				Fix:    "report this as a bug in Cloister with the evidence file attached; the evidence is rejected"}
+		}
+	}()
 	return v.Verify(ctx, ev, opts)
+}
+
+// detectGuarded calls v.Detect and reads a panic as "not this format".
+func detectGuarded(v Verifier, data []byte) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return v.Detect(data)
 }

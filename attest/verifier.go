@@ -59,8 +59,10 @@ func (o Options) CollateralFor(ctx context.Context, q collateral.Query) (*collat
 	return o.Collateral.Collateral(ctx, q)
 }
 
-// Verifier verifies one format of evidence. Implementations are safe for
-// concurrent use and never panic, whatever the input.
+// Verifier verifies one format of evidence. Implementations must be safe
+// for concurrent use and must not panic on any input; their fuzz and
+// prefix tests check that, and Verify and Detect in this package also turn
+// a panic into a rejection.
 type Verifier interface {
 	// Name is the format name, also used on the command line ("snp").
 	Name() string
@@ -88,9 +90,9 @@ type Inspector interface {
 type Attester interface {
 	// Name is the TEE name, with "emulated-" in front for emulated TEEs.
 	Name() string
-	// Attest returns evidence that binds reportData, which the attester
-	// places in the hardware's report data field (zero-padded to the
-	// field's size; an error when it is longer).
+	// Attest returns evidence that binds reportData. The attester places
+	// it in the hardware's report data field, zero-padded to the field's
+	// size, and returns an error when it is longer.
 	Attest(ctx context.Context, reportData []byte) (*Evidence, error)
 }
 

@@ -56,7 +56,7 @@ type Reason struct {
 	// Value and Expected are the claim's value and what the rule requires.
 	Value    string `json:"value,omitempty"`
 	Expected string `json:"expected,omitempty"`
-	// Message says in plain words what failed and what to do.
+	// Message states in plain words what failed and what to do.
 	Message string `json:"message"`
 }
 

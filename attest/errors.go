@@ -53,7 +53,7 @@ type Error struct {
 	// Value and Expected are the value seen and the value required, when
 	// they are meaningful.
 	Value, Expected string
-	// Fix says what the user can do next.
+	// Fix is what the user can do next.
 	Fix string
 	// Err is the underlying error, if any.
 	Err error

@@ -45,8 +45,8 @@ func (k *KDS) requests(q Query) []request {
 		// until a certificate names it. Only Milan and Genoa firmware
 		// produced version 2 reports; the other product's requests end
 		// in 404, which is skipped.
-		// NOTE: 404 answers are not cached, so each such verification asks
-		// KDS again for the product that does not match.
+		// NOTE: 404 responses are not cached, so each such verification
+		// requests the product that does not match from KDS again.
 		var reqs []request
 		for _, p := range []string{"Milan", "Genoa"} {
 			withProduct := q

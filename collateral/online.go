@@ -13,7 +13,7 @@ import (
 )
 
 // Online is a Source that fetches collateral from AMD KDS and Intel PCS (or
-// a PCCS) through a Cache. It asks only for the items a query needs.
+// a PCCS) through a Cache. It requests only the items a query needs.
 type Online struct {
 	Cache *Cache
 	KDS   *KDS

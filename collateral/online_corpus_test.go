@@ -21,9 +21,9 @@ import (
 
 // caseUpstream serves one corpus case's collateral the way AMD KDS and
 // Intel PCS serve it: KDS certificate chains and VCEKs, PCS TCB Info and QE
-// Identity with their issuer chains in headers, and the CRLs. A file the
-// case does not have is answered with 404, as the real services answer an
-// item they do not hold.
+// Identity with their issuer chains in headers, and the CRLs. A request for a
+// file the case does not have gets 404, as the real services respond for an
+// item they do not have.
 func caseUpstream(t *testing.T, dir string) *httptest.Server {
 	t.Helper()
 	file := func(name string) []byte {

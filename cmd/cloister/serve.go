@@ -191,7 +191,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pemBytes) {
-			return usageError("--admin-client-ca %s holds no PEM certificate", f.adminClientCA)
+			return usageError("--admin-client-ca %s contains no PEM certificate; pass the PEM CA certificates that issue the admin clients' certificates", f.adminClientCA)
 		}
 		adminCfg.ClientCAs = pool
 	}

@@ -96,7 +96,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 			return vo, ao, usageError("--trust-anchor: %v", err)
 		}
 		if len(s.Items) == 0 {
-			return vo, ao, usageError("--trust-anchor %s holds no certificate or public key", p)
+			return vo, ao, usageError("--trust-anchor %s contains no certificate or public key; pass a PEM or DER root certificate or public key", p)
 		}
 		anchors.Merge(s)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -31,18 +32,7 @@ func reviewChainPEM(t *testing.T) []byte {
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 			IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		}
-		if parent == nil {
-			parent = tmpl
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert
+		return testcert.Issue(t, tmpl, parent, &key.PublicKey, key)
 	}
 	root := issue("Intel SGX Root CA", 1, nil)
 	signer := issue("Intel SGX TCB Signing", 2, root)

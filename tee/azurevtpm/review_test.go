@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"math/big"
 	"testing"
 	"time"
@@ -35,18 +36,7 @@ func reviewForgedChain(t *testing.T) (root, leaf *x509.Certificate) {
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 			IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 		}
-		if parent == nil {
-			parent = tmpl
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert
+		return testcert.Issue(t, tmpl, parent, &key.PublicKey, key)
 	}
 	root = issue("ARK-Milan", 1, nil)
 	return root, issue("SEV-VCEK", 2, root)

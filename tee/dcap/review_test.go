@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"math/big"
 	"strings"
 	"testing"
@@ -110,15 +111,7 @@ func reviewPlainRoot(t *testing.T) *x509.Certificate {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, tmpl, &key.PublicKey, key)
 }
 
 // reviewSource serves a fixed set whatever the query.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"math/big"
 	"testing"
 	"time"
@@ -28,15 +29,7 @@ func reviewPlainRoot(t *testing.T) *x509.Certificate {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, tmpl, &key.PublicKey, key)
 }
 
 // TestReviewRootCacheFetchedRoot selects roots twice from the same

@@ -129,12 +129,19 @@ func newTestOnline(t *testing.T, m *mockPCS, clk *clock) *Online {
 
 var tdxQuery = Query{TEE: "tdx", FMSPC: "90c06f000000", PCKCA: "platform"}
 
-func TestOnlineFetchAndCacheHit(t *testing.T) {
-	m := newMockPCS(t)
+// newTDXFixture returns an Online source on m with a clock at the corpus
+// case's verification time, the clock, and the TDX query for that time.
+func newTDXFixture(t *testing.T, m *mockPCS) (*Online, *clock, Query) {
+	t.Helper()
 	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-	o := newTestOnline(t, m, clk)
 	q := tdxQuery
 	q.At = clk.Now()
+	return newTestOnline(t, m, clk), clk, q
+}
+
+func TestOnlineFetchAndCacheHit(t *testing.T) {
+	m := newMockPCS(t)
+	o, _, q := newTDXFixture(t, m)
 
 	set, err := o.Collateral(context.Background(), q)
 	if err != nil {
@@ -167,10 +174,7 @@ func TestOnlineFetchAndCacheHit(t *testing.T) {
 
 func TestOnlineRefreshAfterMaxAge(t *testing.T) {
 	m := newMockPCS(t)
-	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-	o := newTestOnline(t, m, clk)
-	q := tdxQuery
-	q.At = clk.Now()
+	o, clk, q := newTDXFixture(t, m)
 	if _, err := o.Collateral(context.Background(), q); err != nil {
 		t.Fatal(err)
 	}
@@ -268,11 +272,8 @@ func TestOnlineRejectsBadResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMockPCS(t)
 			m.setOverride(tc.handler)
-			clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-			o := newTestOnline(t, m, clk)
+			o, _, q := newTDXFixture(t, m)
 			o.PCS.RootCACRLURL = ""
-			q := tdxQuery
-			q.At = clk.Now()
 			_, err := o.Collateral(context.Background(), q)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
@@ -301,10 +302,7 @@ func TestOnlineRetryAfter(t *testing.T) {
 		m.setOverride(nil)
 		m.server.Config.Handler.ServeHTTP(w, r)
 	})
-	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-	o := newTestOnline(t, m, clk)
-	q := tdxQuery
-	q.At = clk.Now()
+	o, _, q := newTDXFixture(t, m)
 	if _, err := o.Collateral(context.Background(), q); err != nil {
 		t.Fatal(err)
 	}
@@ -338,6 +336,7 @@ func TestCacheSingleFlight(t *testing.T) {
 		<-release
 		return &Entry{URL: "https://example.test/item", Body: []byte("item")}, nil
 	}
+
 	var wg sync.WaitGroup
 	results := make([]error, 2)
 	wg.Add(1)
@@ -351,6 +350,7 @@ func TestCacheSingleFlight(t *testing.T) {
 		defer wg.Done()
 		_, results[1] = c.Get(context.Background(), "item", time.Now(), fetch)
 	}()
+
 	// Give the second request time to join the first one's flight.
 	time.Sleep(100 * time.Millisecond)
 	close(release)
@@ -367,10 +367,7 @@ func TestCacheSingleFlight(t *testing.T) {
 
 func TestBundleRoundTrip(t *testing.T) {
 	m := newMockPCS(t)
-	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-	o := newTestOnline(t, m, clk)
-	q := tdxQuery
-	q.At = clk.Now()
+	o, clk, q := newTDXFixture(t, m)
 	online, err := o.Collateral(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -480,10 +477,7 @@ func TestOnlinePartialFailure(t *testing.T) {
 		}
 		m.mux.ServeHTTP(w, r)
 	})
-	clk := &clock{now: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}
-	o := newTestOnline(t, m, clk)
-	q := tdxQuery
-	q.At = clk.Now()
+	o, _, q := newTDXFixture(t, m)
 
 	// The items that could be fetched are served; the failed one is left
 	// out and named, so that the verifier reports it as missing.
@@ -495,8 +489,8 @@ func TestOnlinePartialFailure(t *testing.T) {
 		t.Errorf("TCB Info items = %d, want 1", n)
 	}
 	named := false
-	for _, why := range set.Ignored {
-		named = named || strings.Contains(why, "pcs/pckcrl/platform")
+	for _, reason := range set.Ignored {
+		named = named || strings.Contains(reason, "pcs/pckcrl/platform")
 	}
 	if !named {
 		t.Errorf("Ignored = %q, want the failed PCK CRL named", set.Ignored)

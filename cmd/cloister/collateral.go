@@ -111,8 +111,8 @@ verifying it against the online source), and the Intel collateral of each
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "FMSPC %s: fetched\n", f)
-				for _, why := range set.Ignored {
-					fmt.Fprintf(cmd.OutOrStdout(), "  not fetched: %s\n", why)
+				for _, reason := range set.Ignored {
+					fmt.Fprintf(cmd.OutOrStdout(), "  not fetched: %s\n", reason)
 				}
 			}
 			if len(failed) > 0 {

@@ -130,6 +130,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	signer.Lifetime = cfg.TokenLifetime
 	signer.Issuer = cfg.Issuer
+	// The resource request that follows an attestation brings back the
+	// token just issued; remembering it spares checking this service's
+	// own signature again. Tokens from other replicas are verified in full.
+	signer.Issued = &ear.Issued{}
 
 	m := newMetrics()
 	engine := policy.NewEngine()
@@ -148,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		Authz:          &authorizer{store: cfg.Store, engine: engine},
 		Signer:         signer,
-		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer},
+		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer, Issued: signer.Issued},
 		SessionTimeout: cfg.SessionTimeout,
 		MaxBodySize:    maxKBSBody,
 		Logger:         cfg.Logger,

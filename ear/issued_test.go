@@ -1,0 +1,143 @@
+package ear
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// A remembered token verifies to exactly what the full verification gives.
+func TestIssuedMatchesFullVerification(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Issued.Len() != 1 {
+		t.Fatalf("Len = %d after one Sign, want 1", s.Issued.Len())
+	}
+
+	cached := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test", Issued: s.Issued}
+	full := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test"}
+	got, err := cached.Verify(tok, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := full.Verify(tok, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Errorf("remembered token verifies to\n%+v\nfull verification to\n%+v", got, want)
+	}
+}
+
+// The claims of a remembered token are checked as those of any other.
+func TestIssuedClaimsStillChecked(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newTestSigner(t)
+
+	tests := []struct {
+		name   string
+		v      *Verifier
+		token  string
+		at     time.Time
+		reason string
+	}{
+		{"expired", &Verifier{Keys: s.JWKS(), Issued: s.Issued}, tok, now.Add(DefaultLifetime + Leeway + time.Second), "exp"},
+		{"issued in the future", &Verifier{Keys: s.JWKS(), Issued: s.Issued}, tok, now.Add(-Leeway - time.Minute), "iat"},
+		{"other issuer expected", &Verifier{Keys: s.JWKS(), Issuer: "someone-else", Issued: s.Issued}, tok, now, "iss"},
+		// The signing key is no longer trusted: the token takes the full
+		// verification, which names the unknown key.
+		{"key no longer trusted", &Verifier{Keys: other.JWKS(), Issued: s.Issued}, tok, now, "unknown key"},
+		// One changed character makes another token, which is verified
+		// in full and fails.
+		{"altered token", &Verifier{Keys: s.JWKS(), Issued: s.Issued}, alterSignature(tok), now, "signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.v.Verify(tt.token, tt.at)
+			if err == nil {
+				t.Fatal("token accepted")
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q does not mention %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+// alterSignature changes the first character of the token's signature.
+func alterSignature(tok string) string {
+	i := strings.LastIndexByte(tok, '.') + 1
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
+}
+
+// The cache keeps at most Capacity tokens, dropping the oldest, and drops
+// expired tokens as new ones arrive; a dropped token still verifies in
+// full.
+func TestIssuedBounded(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{Capacity: 3}
+	now := time.Now()
+	var tokens []string
+	for range 5 {
+		tok, err := s.Sign(sampleResult(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	if n := s.Issued.Len(); n != 3 {
+		t.Errorf("Len = %d after 5 tokens with capacity 3", n)
+	}
+	if _, ok := s.Issued.lookup(tokens[0]); ok {
+		t.Error("the oldest token is still held")
+	}
+	if _, ok := s.Issued.lookup(tokens[4]); !ok {
+		t.Error("the newest token is not held")
+	}
+	v := &Verifier{Keys: s.JWKS(), Issued: s.Issued}
+	if _, err := v.Verify(tokens[0], now); err != nil {
+		t.Errorf("dropped token rejected: %v", err)
+	}
+
+	later := now.Add(DefaultLifetime + Leeway + time.Second)
+	if _, err := s.Sign(sampleResult(), later); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Issued.Len(); n != 1 {
+		t.Errorf("Len = %d after the others expired, want 1", n)
+	}
+}
+
+// A Verifier whose key set lacks the signer's key never uses the cache,
+// even for a token the cache holds.
+func TestIssuedNeedsTrustedKey(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{Keys: jose.JSONWebKeySet{}, Issued: s.Issued}
+	if _, err := v.Verify(tok, now); err == nil {
+		t.Fatal("token accepted by a verifier with no keys")
+	}
+}

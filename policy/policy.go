@@ -22,12 +22,15 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/open-policy-agent/opa/v1/ast"
+	"io"
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -57,9 +60,31 @@ type Module struct {
 // Digest returns the hex SHA-256 of the module text, which identifies the
 // policy version.
 func (m Module) Digest() string {
+	if d, ok := digests.Load(m.Text); ok {
+		return d.(string)
+	}
 	sum := sha256.Sum256([]byte(m.Text))
-	return hex.EncodeToString(sum[:])
+	d := hex.EncodeToString(sum[:])
+	if digestCount.Add(1) > maxDigests {
+		// Policies change rarely; a cache this full means many uploads,
+		// and starting over is cheaper than tracking use.
+		digests.Clear()
+		digestCount.Store(1)
+	}
+	digests.Store(m.Text, d)
+	return d
 }
+
+// digests caches module digests by text: every attestation needs the
+// digest of its policy several times (the query cache key, the policy ID
+// and the digest in the token and the audit record).
+var (
+	digests     sync.Map
+	digestCount atomic.Int64
+)
+
+// maxDigests bounds the digest cache.
+const maxDigests = 256
 
 // ID returns "name@sha256:digest", the ear.appraisal-policy-id of results
 // this module appraised.
@@ -73,9 +98,18 @@ func (m Module) ID() string { return m.Name + "@sha256:" + m.Digest() }
 // registered). Host data, chip ID and named measurements are compared with
 // <tee>.host_data, <tee>.chip_id and <tee>.<name> when those exist.
 func DefaultAttestation(tee attest.TEE) Module {
+	if m, ok := defaultModules.Load(tee); ok {
+		return m.(Module)
+	}
 	header := fmt.Sprintf("package %s\n\n# tee is the TEE whose evidence this policy appraises.\ntee := %q\n\n", AttestationPackage, string(tee))
-	return Module{Name: "default-" + string(tee), Text: header + defaultAttestationBody}
+	m := Module{Name: "default-" + string(tee), Text: header + defaultAttestationBody}
+	defaultModules.Store(tee, m)
+	return m
 }
+
+// defaultModules holds the default attestation module of each TEE seen,
+// so that the text is built once, not for every attestation.
+var defaultModules sync.Map
 
 // DefaultResource returns the default resource policy: any result whose
 // primary TEE is affirming may read any secret.
@@ -203,10 +237,7 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if err != nil {
 		return nil, err
 	}
-	input, err := regoValue(struct {
-		Claims json.RawMessage `json:"claims"`
-		Config Config          `json:"config"`
-	}{claimsJSON, cfg})
+	input, err := appraisalInput(claimsJSON, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
@@ -281,17 +312,29 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	return ok && allow, nil
 }
 
-// regoValue converts v to a Rego value through its JSON encoding, so that
-// struct tags and Hex encodings apply. It decodes the JSON straight into
-// the Rego value, without the intermediate Go values and the second JSON
-// round trip that rego.EvalInput makes, and keeps every number as written,
-// so that a 64-bit integer claim is not rounded to a float64.
-func regoValue(v any) (ast.Value, error) {
-	raw, err := json.Marshal(v)
+// appraisalInput builds the attestation policy input {"claims", "config"}
+// from claims already encoded as JSON. The claims are decoded once, with
+// numbers kept as written, and handed to Rego as a lazy object, which
+// converts only the claims the policy reads. Anything but exactly one JSON
+// object is an error.
+func appraisalInput(claimsJSON []byte, cfg Config) (ast.Value, error) {
+	dec := json.NewDecoder(bytes.NewReader(claimsJSON))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, err
+	}
+	if claims == nil {
+		return nil, errors.New("claims are null, not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("claims are followed by more data")
+	}
+	config, err := toJSONValue(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return ast.ValueFromReader(bytes.NewReader(raw))
+	return ast.LazyObject(map[string]any{"claims": claims, "config": config}), nil
 }
 
 // toJSONValue converts v to the plain JSON values Rego reads, so that

@@ -253,6 +253,12 @@ func TestAppraiseJSONInvalidRejected(t *testing.T) {
 		"truncated": `{"tee":"snp"`,
 		"empty":     ``,
 		"not JSON":  `tee=snp`,
+		"null":      `null`,
+		"an array":  `[{"tee":"snp"}]`,
+		// Data after the object must not reach the input, where a second
+		// "config" member could override the service's switches.
+		"trailing object": `{"tee":"snp"},"config":{"allow_emulated":true}`,
+		"two objects":     `{"tee":"snp"} {"tee":"tdx"}`,
 	} {
 		if _, err := e.AppraiseJSON(context.Background(), DefaultAttestation(attest.TEESNP), []byte(raw), Config{}, goodRefs()); err == nil {
 			t.Errorf("%s: claims accepted", name)

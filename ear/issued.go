@@ -36,8 +36,8 @@ type Issued struct {
 	order [][sha256.Size]byte
 }
 
-// issuedToken is what Verify needs of a remembered token: the payload that
-// was signed, the signing key's ID, and when the token expires.
+// issuedToken is a remembered token's signed payload, signing key ID and
+// expiry time.
 type issuedToken struct {
 	payload []byte
 	kid     string

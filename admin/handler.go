@@ -11,6 +11,7 @@
 package admin
 
 import (
+	"crypto/ed25519"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
@@ -32,8 +33,8 @@ const PathPrefix = "/admin/v0/"
 // (store.MaxPolicySize).
 const DefaultMaxBodyBytes = 1 << 20
 
-// Config configures the admin API. At least one of APIKey and ClientCAs
-// must be set.
+// Config configures the admin API. At least one of APIKey, ClientCAs and
+// TokenKeys must be set.
 type Config struct {
 	// Store holds the state the API manages.
 	Store store.Store
@@ -48,6 +49,19 @@ type Config struct {
 	// server must request client certificates (tls.RequestClientCert or
 	// stronger); this handler verifies the chain itself.
 	ClientCAs *x509.CertPool
+
+	// TokenKeys are the Ed25519 public keys that sign admin tokens: JWTs
+	// with alg EdDSA sent as "Authorization: Bearer <token>", the way
+	// Trustee's kbs-client authenticates. A valid token is authenticated as
+	// "ed25519:<first 16 hex digits of the key's SHA-256>", followed by its
+	// sub claim when it has one. Empty disables token authentication.
+	TokenKeys []ed25519.PublicKey
+
+	// TokenRoles, when set, limits each admin token to the request URIs
+	// that a rule for its role claim matches, like Trustee's regex ACL, and
+	// rejects tokens without a role. Empty lets every valid token manage
+	// everything.
+	TokenRoles []TokenRole
 
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -100,8 +114,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("admin: no store configured")
 	}
-	if cfg.APIKey == "" && cfg.ClientCAs == nil {
-		return nil, errors.New("admin: no authentication configured; set an API key or client CAs, because the admin API is never served without authentication")
+	if cfg.APIKey == "" && cfg.ClientCAs == nil && len(cfg.TokenKeys) == 0 {
+		return nil, errors.New("admin: no authentication configured; set an API key, client CAs or token keys, because the admin API is never served without authentication")
+	}
+	if err := checkTokenConfig(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -162,8 +179,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// authenticate returns the requester's identity, "client-cert:<subject>"
-// or "api-key", or an empty identity and the reason for the rejection.
+// authenticate returns the requester's identity, "client-cert:<subject>",
+// "api-key" or the admin token's key (see Config.TokenKeys), or an empty
+// identity and the reason for the rejection.
 func (h *Handler) authenticate(r *http.Request) (requester, reason string) {
 	reason = "no credentials"
 	if h.cfg.ClientCAs != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -173,14 +191,21 @@ func (h *Handler) authenticate(r *http.Request) (requester, reason string) {
 		}
 		reason = fmt.Sprintf("client certificate %q rejected: %v", r.TLS.PeerCertificates[0].Subject, err)
 	}
-	if h.cfg.APIKey != "" {
-		key, ok := bearerToken(r.Header.Get("Authorization"))
-		if ok && subtle.ConstantTimeCompare([]byte(key), []byte(h.cfg.APIKey)) == 1 {
-			return "api-key", ""
-		}
-		if ok {
-			reason = "wrong bearer key"
-		}
+	credential, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return "", reason
+	}
+	if h.cfg.APIKey != "" && subtle.ConstantTimeCompare([]byte(credential), []byte(h.cfg.APIKey)) == 1 {
+		return "api-key", ""
+	}
+	if len(h.cfg.TokenKeys) > 0 && looksLikeJWT(credential) {
+		return h.authenticateToken(r, credential)
+	}
+	switch {
+	case h.cfg.APIKey != "":
+		return "", "wrong bearer key"
+	case len(h.cfg.TokenKeys) > 0:
+		return "", "the bearer credential is not an admin token (a JWT)"
 	}
 	return "", reason
 }

@@ -49,14 +49,16 @@ var trusteeAttestationTEEs = []attest.TEE{
 //	POST   /kbs/v0/attestation-policy  {"type", "policy_id", "policy": base64url, no padding}
 //	POST   /kbs/v0/reference-value     {"version": "0.1.0", "type": "sample", "payload": std base64 of {"<name>": ["<value>", ...]}}
 //
-// Each returns 200 with an empty body. Authentication is Cloister's own,
-// not Trustee's JWT roles: the same bearer admin key or TLS client
-// certificate as /admin/v0. A failure is 401 with Trustee's problem
-// document, type AdminAuthInitialization on the resource paths and
-// AdminAuthAccess on the others (Trustee's variant names). Other failures
-// are 401 too, as in Trustee, with ParsePolicyError, AttestationError,
-// RvpsError, SerdeError or PluginInternalError, and the detail gives the
-// cause.
+// Each returns 200 with an empty body. Authentication is the same as on
+// /admin/v0: the bearer admin key, a TLS client certificate, or an admin
+// token signed by one of Config.TokenKeys, which is what Trustee's
+// kbs-client sends (see token.go for the claims and role rules). A
+// failure is 401 with Trustee's problem document, type
+// AdminAuthInitialization on the resource paths and AdminAuthAccess on the
+// others (Trustee's variant names), and the detail gives the reason. Other
+// failures are 401 too, as in Trustee, with ParsePolicyError,
+// AttestationError, RvpsError, SerdeError or PluginInternalError, and the
+// detail gives the cause.
 //
 // The changes go through the same store calls as /admin/v0, so secrets are
 // encrypted at rest and each change appends an admin audit record in its
@@ -84,11 +86,14 @@ var trusteeAttestationTEEs = []attest.TEE{
 //     that kbs-client sends with --as-integer or --as-bool are stored as
 //     their JSON text ("1", "true").
 //
-// Versions of Trustee's kbs-client that have the admin-login command send,
-// without --auth-private-key, the admin_token member of
+// kbs-client up to v0.20.0 signs an EdDSA token with --auth-private-key
+// for each call; put the matching public key into Config.TokenKeys
+// (cloister serve --admin-token-keys). kbs-client v0.21.0 sends the
+// content of --admin-token-file as it is, which may be such a token or the
+// Cloister admin key. Versions of kbs-client that have the admin-login
+// command send, without --auth-private-key, the admin_token member of
 // ~/.kbs-client/admin-data.json as the bearer token, so writing
 // {"admin_token": "<Cloister admin key>"} there lets them authenticate here.
-// NOTE: Ed25519-signed admin JWTs (--auth-private-key) are not accepted.
 //
 // The handler shares h's authentication, body limit, store and policy
 // check.
@@ -112,7 +117,7 @@ func (h *Handler) Trustee() http.Handler {
 				variant = problemAdminAuthInitialization
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
-			kbs.NewProblem(variant, "Admin auth error: the request needs the Cloister admin key (Authorization: Bearer <key>) or a TLS client certificate from the configured CA").Write(w)
+			kbs.NewProblem(variant, "Admin auth error: "+reason+"; the request needs the Cloister admin key or an admin token signed by a trusted Ed25519 key (Authorization: Bearer <key or token>), or a TLS client certificate from the configured CA").Write(w)
 			return
 		}
 

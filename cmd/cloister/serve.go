@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,8 @@ type serveFlags struct {
 	online         onlineFlags
 	servePCCS      bool
 	adminClientCA  string
+	adminTokenKeys string
+	adminTokenRole []string
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	logLevel       string
@@ -91,6 +94,8 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
+	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
+	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $); when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
 	fl.Lookup("cache-dir").Hidden = true // the service keeps its cache in its store
@@ -108,6 +113,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.tokenLifetime <= 0 || f.sessionTimeout <= 0 {
 		return usageError("--token-lifetime and --session-timeout must be positive")
+	}
+	tokenKeys, tokenRoles, err := f.adminTokens()
+	if err != nil {
+		return err
 	}
 
 	dataDir := f.dataDir
@@ -195,6 +204,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 		adminCfg.ClientCAs = pool
 	}
+	adminCfg.TokenKeys, adminCfg.TokenRoles = tokenKeys, tokenRoles
 	adminHandler, err := admin.NewHandler(adminCfg)
 	if err != nil {
 		return err
@@ -216,6 +226,34 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// adminTokens reads the admin token keys of --admin-token-keys and the
+// role rules of --admin-token-role.
+func (f serveFlags) adminTokens() ([]ed25519.PublicKey, []admin.TokenRole, error) {
+	if f.adminTokenKeys == "" {
+		if len(f.adminTokenRole) > 0 {
+			return nil, nil, usageError("--admin-token-role needs --admin-token-keys, the keys that sign the tokens")
+		}
+		return nil, nil, nil
+	}
+	pemBytes, err := os.ReadFile(f.adminTokenKeys)
+	if err != nil {
+		return nil, nil, usageError("--admin-token-keys: %v", err)
+	}
+	keys, err := admin.ParseTokenKeys(pemBytes)
+	if err != nil {
+		return nil, nil, usageError("--admin-token-keys %s: %v", f.adminTokenKeys, err)
+	}
+	var roles []admin.TokenRole
+	for _, rule := range f.adminTokenRole {
+		role, err := admin.ParseTokenRole(rule)
+		if err != nil {
+			return nil, nil, usageError("--admin-token-role: %v", err)
+		}
+		roles = append(roles, role)
+	}
+	return keys, roles, nil
 }
 
 // loadCollateral loads every path of a repeatable flag into one set.

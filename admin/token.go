@@ -1,0 +1,279 @@
+package admin
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Admin tokens are the JWTs that Trustee's admin clients send as
+// "Authorization: Bearer <token>". kbs-client up to v0.20.0 signs one per
+// call with the Ed25519 key of --auth-private-key: header {"typ": "JWT",
+// "alg": "EdDSA"}, claims {"iat", "exp": iat + 7200}. Trustee v0.21.0
+// reads a ready-made token from --admin-token-file instead and requires a
+// "role" claim, which its regular-expression ACL matches against the
+// request URI. Cloister accepts both: without TokenRoles any valid token
+// from a trusted key is an admin, and with TokenRoles the role decides.
+//
+// A token is valid when its alg is EdDSA, its signature verifies with one of
+// Config.TokenKeys, exp is present and in the future, and iat and nbf, when
+// present, are not later than now plus tokenClockSkew. All three must be
+// integer seconds. Trustee also checks iss and aud when configured to;
+// Cloister does not.
+
+// tokenClockSkew is how far iat and nbf may lie in the future, for clients
+// whose clock runs ahead of the server's.
+const tokenClockSkew = 60 * time.Second
+
+// maxTokenSubject limits the sub claim, which the audit log records.
+const maxTokenSubject = 256
+
+// TokenRole grants the admin tokens whose role claim is Role access to the
+// request URIs (path and query, as sent) that Endpoints matches.
+type TokenRole struct {
+	Role      string
+	Endpoints *regexp.Regexp
+}
+
+// ParseTokenRole parses a rule written "ROLE=REGEXP". The expression must
+// start with ^ and end with $, so that it cannot match part of a URI by
+// accident; Trustee's ACL requires the same.
+func ParseTokenRole(rule string) (TokenRole, error) {
+	role, expr, ok := strings.Cut(rule, "=")
+	if !ok || role == "" || expr == "" {
+		return TokenRole{}, fmt.Errorf("admin token role %q is not ROLE=REGEXP, for example admin=^/kbs/v0/.+$", rule)
+	}
+	if !strings.HasPrefix(expr, "^") || !strings.HasSuffix(expr, "$") || strings.HasSuffix(expr, `\$`) {
+		return TokenRole{}, fmt.Errorf("admin token role %s: expression %q must start with ^ and end with $ so that it matches whole request URIs", role, expr)
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return TokenRole{}, fmt.Errorf("admin token role %s: %w", role, err)
+	}
+	return TokenRole{Role: role, Endpoints: re}, nil
+}
+
+// ParseTokenKeys returns the Ed25519 public keys of the PEM "PUBLIC KEY"
+// blocks (PKIX, as "openssl pkey -pubout" writes them) in data. Any other
+// block, any other key type and data without a key are errors, so that a
+// key file that would authenticate nobody fails at startup.
+func ParseTokenKeys(data []byte) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("PEM block %d is a %q, want PUBLIC KEY; export the public key with: openssl pkey -in admin.pem -pubout", n, block.Type)
+		}
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		key, ok := pub.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("PEM block %d is a %T key, want Ed25519, because admin tokens are signed with EdDSA; generate a key with: openssl genpkey -algorithm ed25519", n, pub)
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no PEM PUBLIC KEY block; pass a file with the Ed25519 public keys that sign admin tokens")
+	}
+	return keys, nil
+}
+
+// checkTokenConfig rejects role rules without token keys or without an
+// expression.
+func checkTokenConfig(cfg Config) error {
+	if len(cfg.TokenRoles) > 0 && len(cfg.TokenKeys) == 0 {
+		return errors.New("admin: token roles are set but no token keys; set TokenKeys to the keys that sign admin tokens")
+	}
+	for _, k := range cfg.TokenKeys {
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("admin: token key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
+		}
+	}
+	for _, rule := range cfg.TokenRoles {
+		if rule.Role == "" || rule.Endpoints == nil {
+			return fmt.Errorf("admin: token role %q has no role name or no endpoint expression", rule.Role)
+		}
+	}
+	return nil
+}
+
+// adminToken is the verified content of an admin token.
+type adminToken struct {
+	key     ed25519.PublicKey
+	subject string
+	role    string
+	hasRole bool
+}
+
+// requester names the token's key, by the first 16 hex digits of the
+// SHA-256 of the raw public key, and its subject when it has one.
+func (t *adminToken) requester() string {
+	sum := sha256.Sum256(t.key)
+	name := "ed25519:" + hex.EncodeToString(sum[:8])
+	if t.subject != "" {
+		name += " sub " + strconv.Quote(t.subject)
+	}
+	return name
+}
+
+// looksLikeJWT reports whether a bearer credential has the three segments
+// of a compact JWS, so that an admin key is never parsed as a token.
+func looksLikeJWT(credential string) bool {
+	return strings.Count(credential, ".") == 2
+}
+
+// authenticateToken verifies an admin token and applies the role rules.
+func (h *Handler) authenticateToken(r *http.Request, token string) (requester, reason string) {
+	t, err := verifyAdminToken(token, h.cfg.TokenKeys, h.cfg.Now())
+	if err != nil {
+		return "", "admin token rejected: " + err.Error()
+	}
+	if err := authorizeRole(h.cfg.TokenRoles, t, r.URL.RequestURI()); err != nil {
+		return "", "admin token " + t.requester() + " rejected: " + err.Error()
+	}
+	return t.requester(), ""
+}
+
+// authorizeRole allows uri when no rules are set, or when a rule for the
+// token's role matches it.
+func authorizeRole(rules []TokenRole, t *adminToken, uri string) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if !t.hasRole {
+		return errors.New("the token has no role claim, which the server's role rules require")
+	}
+	for _, rule := range rules {
+		if rule.Role == t.role && rule.Endpoints.MatchString(uri) {
+			return nil
+		}
+	}
+	return fmt.Errorf("role %q is not allowed for %s", t.role, uri)
+}
+
+// verifyAdminToken verifies token, a compact JWS, with the first of keys
+// whose signature check passes, and checks its claims at time now.
+func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time) (*adminToken, error) {
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return nil, fmt.Errorf("not a compact JWS signed with EdDSA: %w", err)
+	}
+
+	var (
+		payload []byte
+		key     ed25519.PublicKey
+	)
+	for _, k := range keys {
+		if p, err := jws.Verify(k); err == nil {
+			payload, key = p, k
+			break
+		}
+	}
+	if key == nil {
+		return nil, errors.New("the signature does not verify with any trusted admin token key")
+	}
+
+	t, err := checkTokenClaims(payload, now)
+	if err != nil {
+		return nil, err
+	}
+	t.key = key
+	return t, nil
+}
+
+// checkTokenClaims decodes the claims of a verified token and checks exp,
+// iat, nbf, sub and role.
+func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, fmt.Errorf("the claims are not a JSON object: %v", err)
+	}
+
+	exp, ok, err := numericDate(claims, "exp")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errors.New("the exp claim is missing; sign tokens with an expiry time")
+	}
+	if !now.Before(exp) {
+		return nil, fmt.Errorf("the token expired at %s (exp %d); sign a new one", exp.UTC().Format(time.RFC3339), exp.Unix())
+	}
+	latest := now.Add(tokenClockSkew)
+	for _, name := range []string{"iat", "nbf"} {
+		t, ok, err := numericDate(claims, name)
+		if err != nil {
+			return nil, err
+		}
+		if ok && t.After(latest) {
+			return nil, fmt.Errorf("the %s claim %s is more than %s in the future; check the client's clock", name, t.UTC().Format(time.RFC3339), tokenClockSkew)
+		}
+	}
+
+	t := &adminToken{}
+	if t.subject, _, err = stringClaim(claims, "sub"); err != nil {
+		return nil, err
+	}
+	if len(t.subject) > maxTokenSubject {
+		return nil, fmt.Errorf("the sub claim is %d bytes, longer than %d", len(t.subject), maxTokenSubject)
+	}
+	if t.role, t.hasRole, err = stringClaim(claims, "role"); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// numericDate returns the claim name as a time, when present. RFC 7519
+// allows fractional seconds, but Trustee's clients write integers and a
+// fraction here more likely means a broken client, so only non-negative
+// integers are accepted.
+func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
+	v, ok := claims[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	n, isNumber := v.(json.Number)
+	if !isNumber {
+		return time.Time{}, false, fmt.Errorf("the %s claim is %v, not integer seconds since 1970", name, v)
+	}
+	secs, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil || secs < 0 {
+		return time.Time{}, false, fmt.Errorf("the %s claim %s is not a non-negative integer number of seconds", name, n)
+	}
+	return time.Unix(secs, 0), true, nil
+}
+
+// stringClaim returns the claim name when present; any type other than a
+// string is an error.
+func stringClaim(claims map[string]any, name string) (string, bool, error) {
+	v, ok := claims[name]
+	if !ok {
+		return "", false, nil
+	}
+	s, isString := v.(string)
+	if !isString {
+		return "", false, fmt.Errorf("the %s claim is %v, not a string", name, v)
+	}
+	return s, true, nil
+}

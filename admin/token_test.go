@@ -1,0 +1,384 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/store"
+)
+
+// tokenTestNow is the server's clock in the token tests.
+var tokenTestNow = time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+
+func newEd25519Key(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}
+
+// signToken signs claims with EdDSA the way kbs-client does: a compact JWS
+// with header {"alg":"EdDSA","typ":"JWT"}.
+func signToken(t testing.TB, priv ed25519.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// unsignedToken builds a compact JWS with any header, and a signature
+// computed by sign over the signing input (none when sign is nil).
+func unsignedToken(header string, claims map[string]any, sign func(input []byte) []byte) string {
+	payload, _ := json.Marshal(claims)
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	var sig []byte
+	if sign != nil {
+		sig = sign([]byte(input))
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// kbsClientClaims are the claims kbs-client up to v0.20.0 signs.
+func kbsClientClaims() map[string]any {
+	now := tokenTestNow.Unix()
+	return map[string]any{"iat": now, "exp": now + 7200}
+}
+
+func keyName(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// newTokenServer serves the admin API and Trustee's admin endpoints on
+// loopback, routed as the service routes them, with token keys only.
+func newTokenServer(t *testing.T, cfg Config) (*httptest.Server, store.Store) {
+	t.Helper()
+	cfg.Store = newTestStore(t)
+	cfg.Logger = quietLogger()
+	cfg.Now = func() time.Time { return tokenTestNow }
+	h, err := NewHandler(cfg)
+	if err != nil {
+		t.Fatalf("NewHandler: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(PathPrefix, h)
+	trustee := h.Trustee()
+	for _, pattern := range h.TrusteeRoutes() {
+		mux.Handle(pattern, trustee)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, cfg.Store
+}
+
+func sendWithToken(t *testing.T, srv *httptest.Server, method, path, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestTokenSetsResource(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	srv, st := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}})
+	claims := kbsClientClaims()
+	claims["sub"] = "operator@example.com"
+	token := signToken(t, priv, claims)
+
+	status, body := sendWithToken(t, srv, http.MethodPost, "/kbs/v0/resource/default/key/1", token, []byte("secret"))
+	if status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", status, body)
+	}
+	list, err := st.ListSecrets(context.Background(), "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("secrets = %+v, %v; want one", list, err)
+	}
+
+	audit, err := st.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil || len(audit) != 1 {
+		t.Fatalf("admin audit records = %+v, %v; want one", audit, err)
+	}
+	want := keyName(pub) + ` sub "operator@example.com"`
+	if audit[0].Requester != want {
+		t.Errorf("audit requester = %q, want %q", audit[0].Requester, want)
+	}
+}
+
+func TestTokenOnAdminAPI(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	other, _ := newEd25519Key(t)
+	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{other, pub}})
+
+	status, body := sendWithToken(t, srv, http.MethodGet, PathPrefix+"secrets", signToken(t, priv, kbsClientClaims()), nil)
+	if status != http.StatusOK {
+		t.Errorf("status = %d, want 200; body %s", status, body)
+	}
+	status, _ = sendWithToken(t, srv, http.MethodGet, PathPrefix+"secrets", "not-a-token", nil)
+	if status != http.StatusUnauthorized {
+		t.Errorf("status without a token = %d, want 401", status)
+	}
+}
+
+func TestTokenRejected(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	_, wrongPriv := newEd25519Key(t)
+	srv, st := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}})
+	now := tokenTestNow.Unix()
+	hmacWithPublicKey := func(input []byte) []byte {
+		mac := hmac.New(sha256.New, pub)
+		mac.Write(input)
+		return mac.Sum(nil)
+	}
+	valid := signToken(t, priv, kbsClientClaims())
+
+	tests := []struct {
+		name   string
+		token  string
+		reason string
+	}{
+		{"wrong key", signToken(t, wrongPriv, kbsClientClaims()), "any trusted admin token key"},
+		{"expired", signToken(t, priv, map[string]any{"iat": now - 7200, "exp": now - 1}), "expired"},
+		{"expires now", signToken(t, priv, map[string]any{"exp": now}), "expired"},
+		{"missing exp", signToken(t, priv, map[string]any{"iat": now}), "exp claim is missing"},
+		{"fractional exp", signToken(t, priv, map[string]any{"exp": float64(now) + 0.5}), "integer"},
+		{"string exp", signToken(t, priv, map[string]any{"exp": "tomorrow"}), "exp claim"},
+		{"iat in future", signToken(t, priv, map[string]any{"iat": now + 3600, "exp": now + 7200}), "iat claim"},
+		{"nbf in future", signToken(t, priv, map[string]any{"nbf": now + 3600, "exp": now + 7200}), "nbf claim"},
+		{"numeric sub", signToken(t, priv, map[string]any{"exp": now + 60, "sub": 7}), "sub claim"},
+		{"alg none", unsignedToken(`{"alg":"none","typ":"JWT"}`, kbsClientClaims(), nil), "none"},
+		{"HS256 with public key", unsignedToken(`{"alg":"HS256","typ":"JWT"}`, kbsClientClaims(), hmacWithPublicKey), "HS256"},
+		{"ES256 header", unsignedToken(`{"alg":"ES256"}`, kbsClientClaims(), nil), "ES256"},
+		{"garbled", "abc.def.ghi", "EdDSA"},
+		{"truncated signature", valid[:len(valid)-4], "admin token"},
+		{"claims not an object", unsignedToken(`{"alg":"EdDSA"}`, nil, func(input []byte) []byte {
+			return ed25519.Sign(priv, input)
+		}), "JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := sendWithToken(t, srv, http.MethodPost, "/kbs/v0/resource/default/key/1", tt.token, []byte("secret"))
+			if status != http.StatusUnauthorized {
+				t.Fatalf("status = %d, want 401; body %s", status, body)
+			}
+			p, err := kbs.ParseProblem(status, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Variant() != "AdminAuthInitialization" {
+				t.Errorf("problem type = %q, want AdminAuthInitialization", p.Type)
+			}
+			if !strings.Contains(p.Detail, tt.reason) {
+				t.Errorf("detail %q does not contain %q", p.Detail, tt.reason)
+			}
+		})
+	}
+
+	status, body := sendWithToken(t, srv, http.MethodPost, "/kbs/v0/resource-policy", signToken(t, wrongPriv, kbsClientClaims()), []byte(`{}`))
+	p, err := kbs.ParseProblem(status, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusUnauthorized || p.Variant() != kbs.ProblemAdminAuthAccess {
+		t.Errorf("resource-policy with a wrong key: status %d, problem %q; want 401 AdminAuthAccess", status, p.Type)
+	}
+
+	secrets, err := st.ListSecrets(context.Background(), "")
+	if err != nil || len(secrets) != 0 {
+		t.Errorf("secrets after rejected tokens = %+v, %v; want none", secrets, err)
+	}
+	audit, err := st.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil || len(audit) != 0 {
+		t.Errorf("admin audit records after rejected tokens = %+v, %v; want none", audit, err)
+	}
+}
+
+func TestTokenRoles(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	writer, err := ParseTokenRole(`writer=^/kbs/v0/resource/default/.+$`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}, TokenRoles: []TokenRole{writer}})
+	withRole := func(role string) string {
+		claims := kbsClientClaims()
+		if role != "" {
+			claims["role"] = role
+		}
+		return signToken(t, priv, claims)
+	}
+
+	tests := []struct {
+		name, path, token string
+		status            int
+	}{
+		{"role allowed", "/kbs/v0/resource/default/key/1", withRole("writer"), http.StatusOK},
+		{"other repository", "/kbs/v0/resource/other/key/1", withRole("writer"), http.StatusUnauthorized},
+		{"other role", "/kbs/v0/resource/default/key/1", withRole("reader"), http.StatusUnauthorized},
+		{"no role", "/kbs/v0/resource/default/key/1", withRole(""), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := sendWithToken(t, srv, http.MethodPost, tt.path, tt.token, []byte("secret"))
+			if status != tt.status {
+				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+		})
+	}
+}
+
+func TestParseTokenRole(t *testing.T) {
+	tests := []struct {
+		rule string
+		ok   bool
+	}{
+		{`admin=^/kbs/v0/.+$`, true},
+		{`admin=^/admin/v0/(secrets|policies)(/.*)?$`, true},
+		{`admin=/kbs/v0/.+`, false},
+		{`admin=^/kbs/v0/.+`, false},
+		{`admin=^/kbs\$`, false},
+		{`admin=^(xyz$`, false},
+		{`=^/kbs$`, false},
+		{`admin`, false},
+	}
+	for _, tt := range tests {
+		_, err := ParseTokenRole(tt.rule)
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseTokenRole(%q) error = %v, want ok %v", tt.rule, err, tt.ok)
+		}
+	}
+}
+
+func pemBlock(t *testing.T, typ string, der []byte) []byte {
+	t.Helper()
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func TestParseTokenKeys(t *testing.T) {
+	pub1, _ := newEd25519Key(t)
+	pub2, _ := newEd25519Key(t)
+	der1, err := x509.MarshalPKIXPublicKey(pub1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der2, err := x509.MarshalPKIXPublicKey(pub2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	keys, err := ParseTokenKeys(append(pemBlock(t, "PUBLIC KEY", der1), pemBlock(t, "PUBLIC KEY", der2)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || !keys[0].Equal(pub1) || !keys[1].Equal(pub2) {
+		t.Errorf("keys = %x, want the two keys in file order", keys)
+	}
+
+	rejected := []struct {
+		name, data, reason string
+	}{
+		{"empty", "", "no PEM PUBLIC KEY"},
+		{"not PEM", "ssh-ed25519 AAAA", "no PEM PUBLIC KEY"},
+		{"P-256 key", string(pemBlock(t, "PUBLIC KEY", ecDER)), "Ed25519"},
+		{"private key block", string(pemBlock(t, "PRIVATE KEY", der1)), "PRIVATE KEY"},
+		{"Ed25519 and P-256", string(pemBlock(t, "PUBLIC KEY", der1)) + string(pemBlock(t, "PUBLIC KEY", ecDER)), "block 2"},
+		{"garbled DER", string(pemBlock(t, "PUBLIC KEY", der1[:20])), "block 1"},
+	}
+	for _, tt := range rejected {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTokenKeys([]byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error = %v, want one containing %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestTokenConfigRejected(t *testing.T) {
+	role, err := ParseTokenRole(`admin=^/kbs/.+$`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := map[string]Config{
+		"roles without keys": {APIKey: testKey, TokenRoles: []TokenRole{role}},
+		"short key":          {TokenKeys: []ed25519.PublicKey{make([]byte, 31)}},
+		"role without regex": {TokenKeys: []ed25519.PublicKey{make([]byte, 32)}, TokenRoles: []TokenRole{{Role: "admin"}}},
+	}
+	for name, cfg := range configs {
+		cfg.Store = newTestStore(t)
+		if _, err := NewHandler(cfg); err == nil {
+			t.Errorf("%s: NewHandler succeeded", name)
+		}
+	}
+}
+
+func FuzzAdminToken(f *testing.F) {
+	pub, priv := newEd25519Key(f)
+	f.Add(signToken(f, priv, kbsClientClaims()))
+	f.Add(signToken(f, priv, map[string]any{"exp": 1e30, "iat": -1, "role": []int{1}}))
+	f.Add(unsignedToken(`{"alg":"none"}`, kbsClientClaims(), nil))
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, token string) {
+		tok, err := verifyAdminToken(token, []ed25519.PublicKey{pub}, tokenTestNow)
+		if err == nil && tok.requester() == "" {
+			t.Error("valid token without a requester")
+		}
+	})
+}

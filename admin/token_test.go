@@ -159,11 +159,14 @@ func TestTokenOnAdminAPI(t *testing.T) {
 	other, _ := newEd25519Key(t)
 	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{other, pub}})
 
-	status, body := sendWithToken(t, srv, http.MethodGet, PathPrefix+"secrets", signToken(t, priv, kbsClientClaims()), nil)
-	if status != http.StatusOK {
-		t.Errorf("status = %d, want 200; body %s", status, body)
+	token := signToken(t, priv, kbsClientClaims())
+	for _, path := range []string{PathPrefix + "secrets", "/kbs/v0/resource-policy"} {
+		status, body := sendWithToken(t, srv, http.MethodGet, path, token, nil)
+		if status != http.StatusOK {
+			t.Errorf("GET %s: status = %d, want 200; body %s", path, status, body)
+		}
 	}
-	status, _ = sendWithToken(t, srv, http.MethodGet, PathPrefix+"secrets", "not-a-token", nil)
+	status, _ := sendWithToken(t, srv, http.MethodGet, PathPrefix+"secrets", "not-a-token", nil)
 	if status != http.StatusUnauthorized {
 		t.Errorf("status without a token = %d, want 401", status)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -38,22 +39,25 @@ var trusteeAttestationTEEs = []attest.TEE{
 }
 
 // Trustee returns the handler of Trustee's admin endpoints under /kbs/v0,
-// so that Trustee's "kbs-client config set-resource | set-resource-policy
-// | set-attestation-policy | set-sample-reference-value" manage a Cloister
+// so that Trustee's "kbs-client config set-resource | delete-resource |
+// set-resource-policy | set-attestation-policy |
+// set-sample-reference-value | get-reference-value" manage a Cloister
 // service. The service routes the patterns TrusteeRoutes lists to it.
 // The paths and bodies are those of Trustee v0.21.0:
 //
 //	POST   /kbs/v0/resource/<repository>/<type>/<tag>  raw secret bytes
 //	DELETE /kbs/v0/resource/<repository>/<type>/<tag>
 //	POST   /kbs/v0/resource-policy     {"policy": base64url, no padding, of Rego}
+//	GET    /kbs/v0/resource-policy     returns ["<policy name>", ...]
 //	POST   /kbs/v0/attestation-policy  {"type", "policy_id", "policy": base64url, no padding}
 //	POST   /kbs/v0/reference-value     {"version": "0.1.0", "type": "sample", "payload": std base64 of {"<name>": ["<value>", ...]}}
+//	GET    /kbs/v0/reference-value/<name>  returns ["<value>", ...]
 //
-// Each returns 200 with an empty body. Authentication is the same as on
-// /admin/v0: the bearer admin key, a TLS client certificate, or an admin
-// token signed by one of Config.TokenKeys, which is what Trustee's
-// kbs-client sends (see token.go for the claims and role rules). A
-// failure is 401 with Trustee's problem document, type
+// The POST and DELETE calls return 200 with an empty body, the GET calls
+// 200 with JSON. Authentication is the same as on /admin/v0: the bearer
+// admin key, a TLS client certificate, or an admin token signed by one of
+// Config.TokenKeys, which is what Trustee's kbs-client sends (see token.go
+// for the claims and role rules). A failure is 401 with Trustee's problem document, type
 // AdminAuthInitialization on the resource paths and AdminAuthAccess on the
 // others (Trustee's variant names), and the detail gives the reason. Other
 // failures are 401 too, as in Trustee, with ParsePolicyError,
@@ -102,6 +106,8 @@ func (h *Handler) Trustee() http.Handler {
 	mux.HandleFunc("POST /kbs/v0/resource/{path...}", h.trusteeSetResource)
 	mux.HandleFunc("DELETE /kbs/v0/resource/{path...}", h.trusteeDeleteResource)
 	mux.HandleFunc("POST /kbs/v0/resource-policy", h.trusteeSetResourcePolicy)
+	mux.HandleFunc("GET /kbs/v0/resource-policy", h.trusteeListResourcePolicies)
+	mux.HandleFunc("GET /kbs/v0/reference-value/{id...}", h.trusteeGetReferenceValue)
 	mux.HandleFunc("POST /kbs/v0/attestation-policy", h.trusteeSetAttestationPolicy)
 	mux.HandleFunc("POST /kbs/v0/reference-value", h.trusteeSetReferenceValue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -133,8 +139,10 @@ func (h *Handler) TrusteeRoutes() []string {
 		"POST /kbs/v0/resource/",
 		"DELETE /kbs/v0/resource/",
 		"POST /kbs/v0/resource-policy",
+		"GET /kbs/v0/resource-policy",
 		"POST /kbs/v0/attestation-policy",
 		"POST /kbs/v0/reference-value",
+		"GET /kbs/v0/reference-value/",
 	}
 }
 
@@ -189,6 +197,57 @@ func (h *Handler) trusteeSetResourcePolicy(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	h.trusteePutPolicy(w, r, problemParsePolicyError, store.PolicyResource, TrusteeResourcePolicyName, module)
+}
+
+// trusteeListResourcePolicies returns the names of the resource policies
+// as a JSON array, as Trustee returns its policy ids. The list always
+// contains TrusteeResourcePolicyName, the policy the service evaluates,
+// because the service falls back to its built-in default resource policy
+// when none of that name is stored; Trustee likewise stores its default
+// policy at startup.
+func (h *Handler) trusteeListResourcePolicies(w http.ResponseWriter, r *http.Request) {
+	list, err := h.cfg.Store.ListPolicies(r.Context(), store.PolicyResource)
+	if err != nil {
+		h.trusteeError(w, r, kbs.ProblemPolicyEngineError, err)
+		return
+	}
+	names := []string{TrusteeResourcePolicyName}
+	for _, p := range list {
+		if p.Name != TrusteeResourcePolicyName {
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	writeJSON(w, http.StatusOK, names)
+}
+
+// trusteeGetReferenceValue returns the values of the reference value
+// named id that have not expired, as a JSON array of strings. Trustee
+// returns the value a provenance message stored, which for kbs-client's
+// sample values is an array of strings, an integer or a boolean; Cloister
+// stores every value as a string and returns an array. An id without
+// values is an RvpsError, as in Trustee.
+func (h *Handler) trusteeGetReferenceValue(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var values []string
+	if id != "" {
+		list, err := h.cfg.Store.ListReferenceValues(r.Context(), id)
+		if err != nil {
+			h.trusteeError(w, r, problemRvpsError, err)
+			return
+		}
+		now := h.cfg.Now()
+		for _, rv := range list {
+			if rv.Expires.IsZero() || rv.Expires.After(now) {
+				values = append(values, rv.Value)
+			}
+		}
+	}
+	if len(values) == 0 {
+		h.trusteeError(w, r, problemRvpsError, badRequest("Failed to get reference_values: No reference value found for the given id: %s", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, values)
 }
 
 // trusteeAttestationPolicyRequest is the body of POST

@@ -372,6 +372,67 @@ func TestTrusteeReferenceValueRejected(t *testing.T) {
 	}
 }
 
+// expectJSON checks for a 200 response whose JSON body decodes to want.
+func expectJSON(t *testing.T, status int, body []byte, want []string) {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", status, body)
+	}
+	var got []string
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("body %s is not a JSON array of strings: %v", body, err)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("body = %q, want %q", got, want)
+	}
+}
+
+func TestTrusteeListResourcePolicies(t *testing.T) {
+	ctx := context.Background()
+	b := workloadtest.StartBroker(t)
+
+	// The built-in default is listed before any upload.
+	status, body := call(t, b, http.MethodGet, "/kbs/v0/resource-policy", workloadtest.AdminKey, "", nil)
+	expectJSON(t, status, body, []string{"default"})
+
+	status, body = postJSON(t, b, "/kbs/v0/resource-policy", map[string]string{"policy": base64URL(cloisterResourcePolicy)})
+	expectOK(t, status, body)
+	if _, err := b.Admin.SetPolicy(ctx, store.PolicyResource, "staging", cloisterResourcePolicy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Admin.SetPolicy(ctx, store.PolicyAttestation, "snp", cloisterAttestationPolicy); err != nil {
+		t.Fatal(err)
+	}
+	status, body = call(t, b, http.MethodGet, "/kbs/v0/resource-policy", workloadtest.AdminKey, "", nil)
+	expectJSON(t, status, body, []string{"default", "staging"})
+}
+
+func TestTrusteeGetReferenceValue(t *testing.T) {
+	b := workloadtest.StartBroker(t)
+	payload := base64.StdEncoding.EncodeToString([]byte(`{"svn":["1"],"snp.measurement":["bb","aa"],"tcb.svn":7}`))
+	status, body := postJSON(t, b, "/kbs/v0/reference-value",
+		map[string]string{"version": "0.1.0", "type": "sample", "payload": payload})
+	expectOK(t, status, body)
+
+	tests := []struct {
+		id   string
+		want []string
+	}{
+		{"svn", []string{"1"}},
+		{"snp.measurement", []string{"aa", "bb"}},
+		{"tcb.svn", []string{"7"}},
+	}
+	for _, tt := range tests {
+		status, body := call(t, b, http.MethodGet, "/kbs/v0/reference-value/"+tt.id, workloadtest.AdminKey, "", nil)
+		expectJSON(t, status, body, tt.want)
+	}
+
+	for _, id := range []string{"unknown", "a/b/c", ""} {
+		status, body := call(t, b, http.MethodGet, "/kbs/v0/reference-value/"+id, workloadtest.AdminKey, "", nil)
+		expectProblem(t, status, body, "RvpsError", "No reference value found for the given id: "+id)
+	}
+}
+
 func TestTrusteeAdminUnauthenticated(t *testing.T) {
 	ctx := context.Background()
 	b := workloadtest.StartBroker(t)
@@ -386,6 +447,8 @@ func TestTrusteeAdminUnauthenticated(t *testing.T) {
 			`{"type":"rego","policy_id":"snp","policy":"` + base64URL(cloisterAttestationPolicy) + `"}`},
 		{http.MethodPost, "/kbs/v0/reference-value", kbs.ProblemAdminAuthAccess,
 			`{"version":"0.1.0","type":"sample","payload":"eyJzdm4iOlsiMSJdfQ=="}`},
+		{http.MethodGet, "/kbs/v0/resource-policy", kbs.ProblemAdminAuthAccess, ""},
+		{http.MethodGet, "/kbs/v0/reference-value/svn", kbs.ProblemAdminAuthAccess, ""},
 	}
 	for _, key := range []string{"", "wrong-admin-key-0123456789abcdef"} {
 		for _, r := range requests {

@@ -34,8 +34,8 @@ const (
 type Verdict struct {
 	Claims *attest.Claims
 	// ClaimsJSON, when not nil, is the JSON encoding of Claims, which the
-	// server then copies into the token and the claims digest instead of
-	// encoding Claims again.
+	// server then hashes for the claims digest instead of encoding Claims
+	// again.
 	ClaimsJSON []byte
 	Decision   *appraise.Decision
 	// PolicyID names the appraisal policy and its digest.

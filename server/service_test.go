@@ -134,8 +134,19 @@ func TestTokenIsEARVerifiableFromJWKS(t *testing.T) {
 	if annotated["runtime_data_claims"].(map[string]any)["tee-pubkey"] == nil {
 		t.Error("token lacks runtime_data_claims.tee-pubkey")
 	}
-	if annotated["snp"] == nil {
-		t.Error("token lacks the snp claims")
+	snpClaims, _ := annotated["snp"].(map[string]any)
+	if snpClaims == nil {
+		t.Fatal("token lacks the snp claims")
+	}
+	if snpClaims["measurement"] == nil || snpClaims["checks"] == nil {
+		t.Errorf("snp claims lack the measurement or the checks: %v", snpClaims)
+	}
+	// The chain and collateral lists stay out of the token; the
+	// collateral digest identifies them.
+	for _, k := range []string{"chain", "collateral"} {
+		if _, ok := snpClaims[k]; ok {
+			t.Errorf("snp claims in the token carry %q", k)
+		}
 	}
 	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
 	if exp-iat != ear.DefaultLifetime.Seconds() {

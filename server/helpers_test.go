@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/store"
@@ -264,9 +265,16 @@ func goodMeasurement(t testing.TB) string {
 // newClient returns a KBS client for the emulator named name that talks
 // to ts with a cookie jar of its own.
 func (ts *testService) newClient(t testing.TB, name string) *kbs.Client {
+	return newKBSClient(ts.URL, ts.Client().Transport, testEmulators(t)[name])
+}
+
+// newKBSClient returns a KBS client for the service at url that sends its
+// requests through transport with a cookie jar of its own, so that clients
+// sharing a transport keep separate sessions.
+func newKBSClient(url string, transport http.RoundTripper, attester attest.Attester) *kbs.Client {
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Transport: ts.Client().Transport, Jar: jar}
-	return &kbs.Client{URL: ts.URL, HTTPClient: hc, Attester: testEmulators(t)[name]}
+	hc := &http.Client{Transport: transport, Jar: jar}
+	return &kbs.Client{URL: url, HTTPClient: hc, Attester: attester}
 }
 
 func quietLogger() *slog.Logger {

@@ -11,10 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -72,13 +71,16 @@ var trusteeAttestationTEEs = []attest.TEE{
 // Cloister's policies are not Trustee's:
 //
 //   - The resource policy is stored as the resource policy named "default",
-//     the one the service evaluates. It must define data.<package>.allow and
-//     receives {"token": the EAR claims, "resource": {"path", "repository",
-//     "type", "tag"}, "query": {...}}. Trustee's policies read the claims at
-//     input.submods and test data.plugin. Here the claims are at
-//     input.token.submods and there is no data.plugin (only resources are
-//     served). A module that reads input.submods or data.plugin is rejected,
-//     because it could never allow a release.
+//     the one the service evaluates. It must define data.<package>.allow.
+//     Both shapes are accepted, and policy.DetectResourceDialect
+//     distinguishes them. A Trustee policy reads the EAR claims at input (so
+//     input.submods.cpu0) and the request at data.plugin (always
+//     "resource"), data["resource-path"] and data.query, and is evaluated
+//     with that input, as Trustee's KBS evaluates it. A Cloister policy reads
+//     {"token": the EAR claims, "resource": {"path", "repository", "type",
+//     "tag"}, "query": {...}}. A module that reads both is rejected.
+//     Modules must be Rego v1 (rules with "if"), as the sample policies of
+//     Trustee v0.21.0 are.
 //   - The attestation policy must define data.<package>.deny, the set of
 //     reasons to reject, over {"claims": attest.Claims, "config": {...}} and
 //     data.reference_values. Trustee's trust_claims policies are rejected.
@@ -192,7 +194,7 @@ func (h *Handler) trusteeSetResourcePolicy(w http.ResponseWriter, r *http.Reques
 		h.trusteeError(w, r, problemParsePolicyError, err)
 		return
 	}
-	if err := rejectTrusteeResourceInput(module); err != nil {
+	if err := checkResourceDialect(module); err != nil {
 		h.trusteeError(w, r, problemParsePolicyError, err)
 		return
 	}
@@ -448,33 +450,12 @@ func decodeTrusteePolicy(encoded string) (string, error) {
 	return string(module), nil
 }
 
-// rejectTrusteeResourceInput rejects a resource policy that reads Trustee's
-// input.submods or data.plugin, which Cloister's resource policy input
-// does not have, so that such a policy fails at upload instead of denying
-// every release.
-func rejectTrusteeResourceInput(module string) error {
-	parsed, err := ast.ParseModuleWithOpts("resource-policy.rego", module, ast.ParserOptions{RegoVersion: ast.RegoV1})
-	if err != nil {
-		return badRequest("resource policy does not parse: %v", err)
-	}
-	var found []string
-	seen := map[string]bool{}
-	ast.WalkRefs(parsed, func(ref ast.Ref) bool {
-		var reason string
-		switch {
-		case ref.HasPrefix(ast.MustParseRef("input.submods")):
-			reason = "input.submods, but the EAR claims are at input.token.submods"
-		case ref.HasPrefix(ast.MustParseRef("data.plugin")):
-			reason = "data.plugin, but Cloister serves only resources and sets no data.plugin"
-		}
-		if reason != "" && !seen[reason] {
-			seen[reason] = true
-			found = append(found, reason)
-		}
-		return false
-	})
-	if len(found) > 0 {
-		return badRequest("resource policy reads Trustee's input, which Cloister does not provide: %s", strings.Join(found, "; "))
+// checkResourceDialect rejects a resource policy that does not parse or
+// that reads both Trustee's and Cloister's input, which no evaluation can
+// satisfy, so that it fails at upload instead of denying every release.
+func checkResourceDialect(module string) error {
+	if _, err := policy.DetectResourceDialect(module); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
 }

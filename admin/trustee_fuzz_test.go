@@ -31,7 +31,8 @@ func FuzzTrusteeResourcePolicyCheck(f *testing.F) {
 	f.Add("package p\n\nallow if input.token.submods.cpu0[\"ear.status\"] == \"affirming\"\n")
 	f.Add("package p\n\nallow if data.plugin == \"resource\"\n")
 	f.Add("package p\nallow if {")
+	f.Add("package policy\n\nallow if {\n\tinput.token.iss\n\tinput.submods.cpu0\n}\n")
 	f.Fuzz(func(t *testing.T, module string) {
-		rejectTrusteeResourceInput(module)
+		checkResourceDialect(module)
 	})
 }

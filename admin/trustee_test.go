@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -28,6 +29,40 @@ default allow := false
 allow if {
 	data.plugin == "resource"
 	input.submods.cpu0["ear.status"] == "affirming"
+}
+`
+
+// trusteeDefaultResourcePolicy has the rule of Trustee's default resource
+// policy: any resource to any TEE but the sample attester.
+const trusteeDefaultResourcePolicy = `package policy
+
+default allow := false
+
+allow if {
+	data.plugin == "resource"
+	not input.submods.cpu0["ear.veraison.annotated-evidence"].sample
+}
+`
+
+// trusteeSNPPathPolicy releases resources outside the "denied" repository
+// to a guest whose CPU evidence is SEV-SNP, reading Trustee's request data.
+const trusteeSNPPathPolicy = `package policy
+
+default allow := false
+
+allow if {
+	data.plugin == "resource"
+	data["resource-path"][0] != "denied"
+	input.submods.cpu0["ear.veraison.annotated-evidence"].snp
+}
+`
+
+// mixedResourcePolicy reads both Trustee's and Cloister's input.
+const mixedResourcePolicy = `package policy
+
+allow if {
+	input.submods.cpu0["ear.status"] == "affirming"
+	input.token.submods.cpu0["ear.status"] == "affirming"
 }
 `
 
@@ -224,6 +259,48 @@ func TestTrusteeResourcePolicy(t *testing.T) {
 	}
 }
 
+func TestTrusteeShapedResourcePolicy(t *testing.T) {
+	ctx := context.Background()
+	tee := workloadtest.OpenEmulatedTEE(t, workload.Digest{}, workloadtest.Measurement("trustee-admin"))
+	b := workloadtest.StartBroker(t, tee.Emulator)
+	for _, path := range []string{"default/key/1", "denied/key/1"} {
+		if _, err := b.Admin.PutSecret(ctx, path, []byte("value")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tests := []struct {
+		name    string
+		module  string
+		allowed map[string]bool
+	}{
+		{"trustee default", trusteeDefaultResourcePolicy, map[string]bool{"default/key/1": true, "denied/key/1": true}},
+		{"trustee affirming", trusteeResourcePolicy, map[string]bool{"default/key/1": true}},
+		{"trustee resource path", trusteeSNPPathPolicy, map[string]bool{"default/key/1": true, "denied/key/1": false}},
+		{"allow false", "package policy\n\nallow := false\n", map[string]bool{"default/key/1": false}},
+		{"trustee allow false", "package policy\n\nallow := false if data.plugin == \"resource\"\n", map[string]bool{"default/key/1": false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := postJSON(t, b, "/kbs/v0/resource-policy", map[string]string{"policy": base64URL(tt.module)})
+			expectOK(t, status, body)
+
+			// A new client attests again, so each policy evaluates a fresh token.
+			client := b.KBSClient(t, tee.Attester)
+			for path, want := range tt.allowed {
+				got, err := client.Resource(ctx, path)
+				if want && (err != nil || string(got) != "value") {
+					t.Errorf("release of %s = %q, %v; want the value", path, got, err)
+				}
+				var p *kbs.Problem
+				if !want && (!errors.As(err, &p) || p.Variant() != kbs.ProblemPolicyDeny) {
+					t.Errorf("release of %s: error %v, want a PolicyDeny problem", path, err)
+				}
+			}
+		})
+	}
+}
+
 func TestTrusteeResourcePolicyRejected(t *testing.T) {
 	ctx := context.Background()
 	b := workloadtest.StartBroker(t)
@@ -232,7 +309,7 @@ func TestTrusteeResourcePolicyRejected(t *testing.T) {
 		body  string
 		words []string
 	}{
-		{"trustee input", `{"policy":"` + base64URL(trusteeResourcePolicy) + `"}`, []string{"input.token.submods", "data.plugin"}},
+		{"both inputs", `{"policy":"` + base64URL(mixedResourcePolicy) + `"}`, []string{"input.submods", "input.token"}},
 		{"padded base64", `{"policy":"` + base64.URLEncoding.EncodeToString([]byte("package p\n\nallow := true\n")) + `"}`, []string{"base64url"}},
 		{"not rego", `{"policy":"` + base64URL("package p\nallow if {") + `"}`, []string{"parse"}},
 		{"no allow rule", `{"policy":"` + base64URL("package p\nok := true\n") + `"}`, []string{"allow"}},

@@ -9,7 +9,10 @@
 //
 // A resource policy defines data.<package>.allow (a boolean; anything else
 // denies). Its input is {"token": the EAR claims, "resource": {"path",
-// "repository", "type", "tag"}, "query": {...}}.
+// "repository", "type", "tag"}, "query": {...}}, unless the module reads
+// Trustee's input (input.submods, data.plugin): then it is evaluated as
+// Trustee's KBS does, with the claims as input and the request as data (see
+// ResourceDialect).
 //
 // Queries are prepared once per policy digest and reference-value digest
 // and reused for every request until either changes.
@@ -279,8 +282,18 @@ type Resource struct {
 }
 
 // Allow evaluates the resource policy m: whether the holder of a token with
-// these claims may read res. Only allow == true permits.
+// these claims may read res. Only allow == true permits. A Trustee policy
+// (see ResourceDialect) receives the claims as input and Trustee's request
+// data instead of Cloister's input.
 func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res Resource, query map[string][]string) (bool, error) {
+	dialect, err := prepareDialect(ctx, m)
+	if err != nil {
+		return false, err
+	}
+	if dialect.dialect == TrusteeDialect {
+		return allowTrustee(ctx, m, dialect.query, token, res, query)
+	}
+
 	q, err := e.prepare(ctx, m, "allow", map[string]any{})
 	if err != nil {
 		return false, err
@@ -305,11 +318,7 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	if err != nil {
 		return false, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return false, nil
-	}
-	allow, ok := rs[0].Expressions[0].Value.(bool)
-	return ok && allow, nil
+	return allowed(rs), nil
 }
 
 // appraisalInput builds the attestation policy input {"claims", "config"}

@@ -20,13 +20,15 @@ import (
 )
 
 // Admin tokens are the JWTs that Trustee's admin clients send as
-// "Authorization: Bearer <token>". kbs-client up to v0.20.0 signs one per
-// call with the Ed25519 key of --auth-private-key: header {"typ": "JWT",
-// "alg": "EdDSA"}, claims {"iat", "exp": iat + 7200}. Trustee v0.21.0
-// reads a ready-made token from --admin-token-file instead and requires a
-// "role" claim, which its regular-expression ACL matches against the
-// request URI. Cloister accepts both: without TokenRoles any valid token
-// from a trusted key is an admin, and with TokenRoles the role decides.
+// "Authorization: Bearer <token>". kbs-client up to v0.20.0 signs a token
+// valid for two hours for each call with the Ed25519 key of
+// --auth-private-key; v0.19.0 and v0.20.0 send the header {"typ": "JWT",
+// "alg": "EdDSA"} and the claims {"iat", "exp": iat + 7200}. kbs-client
+// v0.21.0 reads a ready-made token from --admin-token-file instead, and
+// the KBS of v0.21.0 requires a "role" claim, which its regular-expression
+// ACL matches against the request URI. Cloister accepts both: without
+// TokenRoles any valid token from a trusted key is an admin, and with
+// TokenRoles the role decides.
 //
 // A token is valid when its alg is EdDSA, its signature verifies with one of
 // Config.TokenKeys, exp is present and in the future, and iat and nbf, when
@@ -42,7 +44,8 @@ const tokenClockSkew = 60 * time.Second
 const maxTokenSubject = 256
 
 // TokenRole grants the admin tokens whose role claim is Role access to the
-// request URIs (path and query, as sent) that Endpoints matches.
+// request URIs (path and query, as http.Request.URL.RequestURI encodes
+// them) that Endpoints matches.
 type TokenRole struct {
 	Role      string
 	Endpoints *regexp.Regexp
@@ -50,7 +53,8 @@ type TokenRole struct {
 
 // ParseTokenRole parses a rule written "ROLE=REGEXP". The expression must
 // start with ^ and end with $, so that it cannot match part of a URI by
-// accident; Trustee's ACL requires the same.
+// accident. Trustee's ACL also requires that it start with ^/kbs, but
+// Cloister lets a rule cover the /admin/v0 API as well.
 func ParseTokenRole(rule string) (TokenRole, error) {
 	role, expr, ok := strings.Cut(rule, "=")
 	if !ok || role == "" || expr == "" {

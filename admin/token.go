@@ -140,7 +140,8 @@ func (t *adminToken) requester() string {
 }
 
 // looksLikeJWT reports whether a bearer credential has the three segments
-// of a compact JWS, so that an admin key is never parsed as a token.
+// of a compact JWS, so that a wrong admin key is reported as a wrong key
+// rather than as a malformed token.
 func looksLikeJWT(credential string) bool {
 	return strings.Count(credential, ".") == 2
 }

@@ -46,13 +46,13 @@ const (
 // The child is this test binary running TestRoundTripClientProcess with as
 // many concurrent guests as BenchmarkRoundTrip runs (8 per GOMAXPROCS).
 // Before it reports ready, it loads the saved emulator and runs as many
-// warm-up round trips as it has guests, which open the HTTP connections. The parent starts
-// the wall clock and its CPU clock only after that and stops them when the
-// child has exited, so cpu-ns/op and ns/op cover the b.N measured round
-// trips and the child's exit. client-cpu-ns/op is the child's whole CPU
-// time, including its start-up, emulator loading and warm-up, which b.N
-// round trips amortise. With PostgreSQL, neither metric counts the
-// database server.
+// warm-up round trips as it has guests. The parent starts the wall clock
+// and its CPU clock only after that, does nothing but wait for the child
+// in between, and stops them when the child has exited. So ns/op and
+// cpu-ns/op cover the b.N measured round trips and the child's exit.
+// client-cpu-ns/op is the child's whole CPU time, including its start-up,
+// emulator loading and warm-up, which b.N round trips amortise. With
+// PostgreSQL, neither metric counts the database server.
 func BenchmarkRoundTripService(b *testing.B) {
 	for _, be := range backends(b) {
 		b.Run(be.name, func(b *testing.B) {

@@ -11,30 +11,65 @@
 # The rule names and messages are those of the appraise package, so that the
 # command line and the service explain a rejection in the same words.
 
-default_tcb_statuses := ["UpToDate", "SWHardeningNeeded"]
+# The rules read the input only through constant paths such as
+# input.claims.tcb.status, never through object.get(input.claims, name) or
+# the whole input, so that the policy engine can reuse a decision for claims
+# that agree on those paths.
 
-accepted_tcb_statuses := object.get(input, ["config", "tcb_statuses"], default_tcb_statuses)
+default accepted_tcb_statuses := ["UpToDate", "SWHardeningNeeded"]
+
+accepted_tcb_statuses := input.config.tcb_statuses
 
 allow_emulated if input.config.allow_emulated == true
 
-claim(name) := object.get(input.claims, name, "")
+default claim_tee := ""
+
+claim_tee := input.claims.tee
+
+default claim_measurement := ""
+
+claim_measurement := input.claims.measurement
+
+default claim_host_data := ""
+
+claim_host_data := input.claims.host_data
+
+default claim_chip_id := ""
+
+claim_chip_id := input.claims.chip_id
+
+optional_claims := {"host_data": claim_host_data, "chip_id": claim_chip_id}
+
+default trust_anchor_name := ""
+
+trust_anchor_name := input.claims.trust_anchor.name
+
+default tcb_status := ""
+
+tcb_status := input.claims.tcb.status
+
+default advisory_ids := []
+
+advisory_ids := input.claims.tcb.advisory_ids
 
 default reference_values := {}
 
 reference_values := data.reference_values
 
-references(name) := object.get(reference_values, sprintf("%s.%s", [tee, name]), [])
+# concat, not sprintf: the rules below look up references several times per
+# appraisal, and formatting cost more than the rest of the lookup.
+references(name) := object.get(reference_values, concat(".", [tee, name]), [])
 
 lowered(values) := {lower(v) | some v in values}
 
 deny contains {
 	"rule": "tee",
 	"claim": "tee",
-	"value": claim("tee"),
+	"value": claim_tee,
 	"expected": tee,
-	"message": sprintf("evidence is from a %s TEE, but this policy appraises %s evidence", [claim("tee"), tee]),
+	"message": sprintf("evidence is from a %s TEE, but this policy appraises %s evidence", [claim_tee, tee]),
 } if {
-	claim("tee") != tee
+	claim_tee != tee
 }
 
 deny contains {
@@ -53,7 +88,7 @@ deny contains {
 	"claim": "trust_anchor.test_key",
 	"value": "true",
 	"expected": "false",
-	"message": sprintf("the trust anchor %s is a key published for testing, which proves the format but no hardware", [object.get(input.claims, ["trust_anchor", "name"], "")]),
+	"message": sprintf("the trust anchor %s is a key published for testing, which proves the format but no hardware", [trust_anchor_name]),
 } if {
 	input.claims.trust_anchor.test_key == true
 }
@@ -63,7 +98,7 @@ deny contains {
 	"claim": "debug",
 	"value": "true",
 	"expected": "false",
-	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", [claim("tee")]),
+	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", [claim_tee]),
 } if {
 	input.claims.debug == true
 }
@@ -80,20 +115,19 @@ status_phrases := {
 	"NotDetermined": "not determined: no TCB Info for this platform was supplied",
 }
 
-advisories := sprintf(", advisories %s", [concat(", ", input.claims.tcb.advisory_ids)]) if {
-	count(object.get(input.claims, ["tcb", "advisory_ids"], [])) > 0
+advisories := sprintf(", advisories %s", [concat(", ", advisory_ids)]) if {
+	count(advisory_ids) > 0
 } else := ""
 
 deny contains {
 	"rule": "tcb-status",
 	"claim": "tcb.status",
-	"value": status,
+	"value": tcb_status,
 	"expected": concat(" or ", accepted_tcb_statuses),
-	"message": sprintf("TCB status %s (%s) is not accepted%s; update the platform firmware, or accept the status with --tcb-status %s", [status, object.get(status_phrases, status, status), advisories, status]),
+	"message": sprintf("TCB status %s (%s) is not accepted%s; update the platform firmware, or accept the status with --tcb-status %s", [tcb_status, object.get(status_phrases, tcb_status, tcb_status), advisories, tcb_status]),
 } if {
-	status := object.get(input.claims, ["tcb", "status"], "")
-	status != ""
-	not status in accepted_tcb_statuses
+	tcb_status != ""
+	not tcb_status in accepted_tcb_statuses
 }
 
 deny contains {
@@ -103,7 +137,7 @@ deny contains {
 	"expected": "passed",
 	"message": sprintf("required check %s did not run: %s", [check.name, object.get(check, "detail", "")]),
 } if {
-	some check in object.get(input.claims, "checks", [])
+	some check in input.claims.checks
 	check.required == true
 	check.result == "not-checked"
 }
@@ -115,7 +149,7 @@ deny contains {
 	"expected": "passed",
 	"message": sprintf("check %s failed: %s", [check.name, object.get(check, "detail", "")]),
 } if {
-	some check in object.get(input.claims, "checks", [])
+	some check in input.claims.checks
 	check.result == "failed"
 }
 
@@ -125,9 +159,9 @@ deny contains {
 deny contains {
 	"rule": "reference-value",
 	"claim": "measurement",
-	"value": claim("measurement"),
+	"value": claim_measurement,
 	"expected": sprintf("a registered %s.measurement", [tee]),
-	"message": sprintf("no reference value %s.measurement is registered, so the measurement %s cannot be appraised; register the expected measurement with `cloister refvalue add %s.measurement <hex>`", [tee, claim("measurement"), tee]),
+	"message": sprintf("no reference value %s.measurement is registered, so the measurement %s cannot be appraised; register the expected measurement with `cloister refvalue add %s.measurement <hex>`", [tee, claim_measurement, tee]),
 } if {
 	count(references("measurement")) == 0
 }
@@ -135,12 +169,12 @@ deny contains {
 deny contains {
 	"rule": "measurement",
 	"claim": "measurement",
-	"value": claim("measurement"),
+	"value": claim_measurement,
 	"expected": concat(" or ", references("measurement")),
-	"message": sprintf("measurement %s is not among the reference values %s.measurement", [claim("measurement"), tee]),
+	"message": sprintf("measurement %s is not among the reference values %s.measurement", [claim_measurement, tee]),
 } if {
 	count(references("measurement")) > 0
-	not lower(claim("measurement")) in lowered(references("measurement"))
+	not lower(claim_measurement) in lowered(references("measurement"))
 }
 
 # Host data, chip ID and every named measurement are checked only when
@@ -148,13 +182,13 @@ deny contains {
 deny contains {
 	"rule": replace(name, "_", "-"),
 	"claim": name,
-	"value": claim(name),
+	"value": optional_claims[name],
 	"expected": concat(" or ", references(name)),
-	"message": sprintf("%s %s is not among the reference values %s.%s", [name, claim(name), tee, name]),
+	"message": sprintf("%s %s is not among the reference values %s.%s", [name, optional_claims[name], tee, name]),
 } if {
 	some name in ["host_data", "chip_id"]
 	count(references(name)) > 0
-	not lower(claim(name)) in lowered(references(name))
+	not lower(optional_claims[name]) in lowered(references(name))
 }
 
 deny contains {
@@ -164,7 +198,7 @@ deny contains {
 	"expected": concat(" or ", references(name)),
 	"message": sprintf("measurement %s %s is not among the reference values %s.%s", [name, value, tee, name]),
 } if {
-	some name, value in object.get(input.claims, "measurements", {})
+	some name, value in input.claims.measurements
 	name != "measurement"
 	count(references(name)) > 0
 	not lower(value) in lowered(references(name))

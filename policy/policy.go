@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -128,8 +129,20 @@ type Config struct {
 
 // Engine evaluates policies. It is safe for concurrent use.
 type Engine struct {
-	mu    sync.Mutex
-	cache map[string]rego.PreparedEvalQuery
+	mu        sync.Mutex
+	cache     map[string]*prepared
+	decisions decisionCache
+}
+
+// prepared is a query ready for evaluation, with what the decision cache
+// needs to know of its module.
+type prepared struct {
+	query rego.PreparedEvalQuery
+	// key identifies the module, rule and data.
+	key string
+	// paths are the input paths the module reads, when cacheable.
+	paths     [][]string
+	cacheable bool
 }
 
 // maxCached bounds the prepared queries kept; the cache is cleared when
@@ -138,7 +151,7 @@ type Engine struct {
 const maxCached = 64
 
 // NewEngine returns an Engine with an empty cache.
-func NewEngine() *Engine { return &Engine{cache: map[string]rego.PreparedEvalQuery{}} }
+func NewEngine() *Engine { return &Engine{cache: map[string]*prepared{}} }
 
 var packageRE = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z_][A-Za-z0-9_.]*)\s*$`)
 
@@ -152,41 +165,53 @@ func packageOf(m Module) (string, error) {
 }
 
 func (e *Engine) prepare(ctx context.Context, m Module, rule string, data map[string]any) (rego.PreparedEvalQuery, error) {
-	dataJSON, err := json.Marshal(data)
+	p, err := e.prepareEntry(ctx, m, rule, data)
 	if err != nil {
 		return rego.PreparedEvalQuery{}, err
+	}
+	return p.query, nil
+}
+
+// prepareEntry returns the prepared query of m's rule over data, from the
+// cache when the module, rule and data are unchanged.
+func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data map[string]any) (*prepared, error) {
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
 	}
 	dataSum := sha256.Sum256(dataJSON)
 	key := m.Digest() + "/" + rule + "/" + hex.EncodeToString(dataSum[:])
 
 	e.mu.Lock()
-	q, ok := e.cache[key]
+	p, ok := e.cache[key]
 	e.mu.Unlock()
 	if ok {
-		return q, nil
+		return p, nil
 	}
 
 	pkg, err := packageOf(m)
 	if err != nil {
-		return rego.PreparedEvalQuery{}, err
+		return nil, err
 	}
-	q, err = rego.New(
+	q, err := rego.New(
 		rego.Query("data."+pkg+"."+rule),
 		rego.Module(m.Name+".rego", m.Text),
 		rego.Data(data),
 		rego.StrictBuiltinErrors(true),
 	).PrepareForEval(ctx)
 	if err != nil {
-		return rego.PreparedEvalQuery{}, fmt.Errorf("policy %s: %w", m.Name, err)
+		return nil, fmt.Errorf("policy %s: %w", m.Name, err)
 	}
+	p = &prepared{query: q, key: key}
+	p.paths, p.cacheable = inputPaths(m.Text)
 
 	e.mu.Lock()
 	if len(e.cache) >= maxCached {
 		clear(e.cache)
 	}
-	e.cache[key] = q
+	e.cache[key] = p
 	e.mu.Unlock()
-	return q, nil
+	return p, nil
 }
 
 // Check compiles m and reports a Rego error, so that a policy can be
@@ -236,7 +261,7 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if refs == nil {
 		refs = map[string][]string{}
 	}
-	q, err := e.prepare(ctx, m, "deny", map[string]any{"reference_values": refs})
+	p, err := e.prepareEntry(ctx, m, "deny", map[string]any{"reference_values": refs})
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +269,16 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
+	var key [sha256.Size]byte
+	if p.cacheable {
+		if key, err = decisionKey(p.key, p.paths, input); err != nil {
+			return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
+		}
+		if d, ok := e.decisions.get(key); ok {
+			return copyDecision(d.(*appraise.Decision)), nil
+		}
+	}
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
 	}
@@ -270,7 +304,18 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 		return d.Reasons[i].Claim < d.Reasons[j].Claim
 	})
 	d.Accepted = len(d.Reasons) == 0
+	if p.cacheable {
+		e.decisions.put(key, copyDecision(d))
+	}
 	return d, nil
+}
+
+// copyDecision returns a copy of d that shares nothing a caller may change
+// with d.
+func copyDecision(d *appraise.Decision) *appraise.Decision {
+	c := *d
+	c.Reasons = slices.Clone(d.Reasons)
+	return &c
 }
 
 // Resource names the secret of a resource request.
@@ -323,10 +368,10 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 
 // appraisalInput builds the attestation policy input {"claims", "config"}
 // from claims already encoded as JSON. The claims are decoded once, with
-// numbers kept as written, and handed to Rego as a lazy object, which
+// numbers kept as written, for Rego to read as a lazy object, which
 // converts only the claims the policy reads. Anything but exactly one JSON
 // object is an error.
-func appraisalInput(claimsJSON []byte, cfg Config) (ast.Value, error) {
+func appraisalInput(claimsJSON []byte, cfg Config) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(claimsJSON))
 	dec.UseNumber()
 	var claims map[string]any
@@ -343,7 +388,7 @@ func appraisalInput(claimsJSON []byte, cfg Config) (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ast.LazyObject(map[string]any{"claims": claims, "config": config}), nil
+	return map[string]any{"claims": claims, "config": config}, nil
 }
 
 // toJSONValue converts v to the plain JSON values Rego reads, so that

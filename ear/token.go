@@ -1,6 +1,7 @@
 package ear
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -116,8 +118,8 @@ type Verifier struct {
 }
 
 // Verified is a token that passed Verify: its typed claims and the whole
-// claim set as JSON values, for policies that read any claim. The
-// annotated evidence maps in Result are the ones in Claims.
+// claim set as JSON values (numbers as json.Number), for policies that read
+// any claim. The annotated evidence maps in Result are the ones in Claims.
 type Verified struct {
 	Result *Result
 	Claims map[string]any
@@ -161,9 +163,19 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 // checkClaims decodes the payload of a token whose signature is valid and
 // checks its claims.
 func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error) {
+	// Numbers stay as written (json.Number), so that an integer claim
+	// reaches a policy exactly and in its own notation.
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
 	var all map[string]any
-	if err := json.Unmarshal(payload, &all); err != nil {
+	if err := dec.Decode(&all); err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("EAR token claims: data after the JSON object")
+	}
+	if all == nil {
+		return nil, errors.New("EAR token claims: null, not a JSON object")
 	}
 	std, err := registeredClaims(all)
 	if err != nil {

@@ -173,3 +173,47 @@ func TestDecisionCopied(t *testing.T) {
 		t.Errorf("kept decision changed: accepted %v, rules %v", again.Accepted, rulesOf(again))
 	}
 }
+
+// A reused release decision follows the token claims and the resource the
+// policy reads.
+func TestAllowDecisionReuse(t *testing.T) {
+	ctx := context.Background()
+	e := NewEngine()
+	token := func(status string, nonce string) map[string]any {
+		return map[string]any{"eat_nonce": nonce, "submods": map[string]any{"cpu0": map[string]any{"ear.status": status}}}
+	}
+	byRepository := Module{Name: "by-repository", Text: `package p
+
+default allow := false
+
+allow if {
+	input.token.submods.cpu0["ear.status"] == "affirming"
+	input.resource.repository == "default"
+}
+`}
+	tests := []struct {
+		name  string
+		m     Module
+		token map[string]any
+		res   Resource
+		allow bool
+	}{
+		{"default affirming", DefaultResource(), token("affirming", "n1"), Resource{Repository: "default"}, true},
+		{"default other nonce", DefaultResource(), token("affirming", "n2"), Resource{Repository: "default"}, true},
+		{"default warning", DefaultResource(), token("warning", "n1"), Resource{Repository: "default"}, false},
+		{"default contraindicated", DefaultResource(), token("contraindicated", "n1"), Resource{Repository: "default"}, false},
+		{"repository allowed", byRepository, token("affirming", "n1"), Resource{Repository: "default"}, true},
+		{"repository denied", byRepository, token("affirming", "n1"), Resource{Repository: "other"}, false},
+		{"repository allowed again", byRepository, token("affirming", "n3"), Resource{Repository: "default"}, true},
+		{"no token", DefaultResource(), nil, Resource{Repository: "default"}, false},
+	}
+	for _, tt := range tests {
+		allow, err := e.Allow(ctx, tt.m, tt.token, tt.res, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if allow != tt.allow {
+			t.Errorf("%s: allow = %v, want %v", tt.name, allow, tt.allow)
+		}
+	}
+}

@@ -339,7 +339,7 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 		return allowTrustee(ctx, m, dialect.query, token, res, query)
 	}
 
-	q, err := e.prepare(ctx, m, "allow", map[string]any{})
+	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {
 		return false, err
 	}
@@ -352,18 +352,32 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	}
 	input := plain.(map[string]any)
 	// The token claims are already JSON values (a verified token's claims
-	// decoded by encoding/json), so they go to Rego as they are: encoding
-	// and decoding them again cost more than the evaluation. Rego converts
-	// any other Go value in them through JSON itself. A nil map stays null.
+	// as ear.Verifier decodes them), so they go to Rego as they are, as a
+	// lazy object that converts only the claims the policy reads. A nil
+	// map stays null.
 	input["token"] = nil
 	if token != nil {
 		input["token"] = token
 	}
-	rs, err := q.Eval(ctx, rego.EvalInput(input))
+
+	var key [sha256.Size]byte
+	if p.cacheable {
+		if key, err = decisionKey(p.key, p.paths, input); err != nil {
+			return false, fmt.Errorf("policy %s: input: %w", m.Name, err)
+		}
+		if allow, ok := e.decisions.get(key); ok {
+			return allow.(bool), nil
+		}
+	}
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
 	if err != nil {
 		return false, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
 	}
-	return allowed(rs), nil
+	allow := allowed(rs)
+	if p.cacheable {
+		e.decisions.put(key, allow)
+	}
+	return allow, nil
 }
 
 // appraisalInput builds the attestation policy input {"claims", "config"}

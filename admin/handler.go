@@ -170,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rejected.log(h.cfg.Logger, h.cfg.Now(), r, reason)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized",
-			"the admin API requires a bearer key (Authorization: Bearer <key>) or a TLS client certificate from the configured CA")
+			"the admin API requires a bearer key or an Ed25519-signed admin token (Authorization: Bearer <credential>), or a TLS client certificate from the configured CA")
 		return
 	}
 

@@ -20,3 +20,34 @@ func adminForTest(t *testing.T) func(st store.Store) http.Handler {
 		return h
 	}
 }
+
+// Policies are checked at upload: each must compile and define its rule,
+// and a resource policy must read one input shape.
+func TestValidatePolicy(t *testing.T) {
+	tests := []struct {
+		name   string
+		kind   store.PolicyKind
+		module string
+		valid  bool
+	}{
+		{"cloister resource", store.PolicyResource, "package p\n\nallow if input.token.submods.cpu0[\"ear.status\"] == \"affirming\"\n", true},
+		{"trustee resource", store.PolicyResource, "package policy\n\nallow if input.submods.cpu0[\"ear.status\"] == \"affirming\"\n", true},
+		{"both resource shapes", store.PolicyResource, "package p\n\nallow if {\n\tinput.token.x == 1\n\tdata.plugin == \"resource\"\n}\n", false},
+		{"resource without allow", store.PolicyResource, "package p\n\ndeny := true\n", false},
+		{"attestation", store.PolicyAttestation, "package p\n\ndeny := set()\n", true},
+		{"attestation without deny", store.PolicyAttestation, "package p\n\nallow := true\n", false},
+		{"does not compile", store.PolicyAttestation, "package p\n\ndeny := \n", false},
+		{"unknown kind", store.PolicyKind("other"), "package p\n\nallow := true\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidatePolicy(tt.kind, "test", tt.module)
+			if tt.valid && err != nil {
+				t.Errorf("rejected: %v", err)
+			}
+			if !tt.valid && err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}

@@ -143,6 +143,11 @@ func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 		rule = "deny"
 	case store.PolicyResource:
 		rule = "allow"
+		// A module that reads both Cloister's and Trustee's input could
+		// never allow a release; reject it now rather than at each request.
+		if _, err := policy.DetectResourceDialect(module); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown policy kind %q: use attestation or resource", kind)
 	}

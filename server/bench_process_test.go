@@ -191,10 +191,10 @@ func TestRoundTripClientProcess(t *testing.T) {
 		t.Fatalf("load the emulator named by %s: %v", guestEnvEmulator, err)
 	}
 
-	// One transport for all guests, as the clients of BenchmarkRoundTrip
-	// share the transport of httptest.Server, which is a zero
-	// http.Transport.
-	transport := &http.Transport{}
+	// One transport for all guests, as in BenchmarkRoundTrip, that keeps
+	// one idle connection per guest, so that every round trip reuses a
+	// kept-alive connection.
+	transport := &http.Transport{MaxIdleConnsPerHost: parallel}
 	defer transport.CloseIdleConnections()
 	clients := make([]*kbs.Client, parallel)
 	for i := range clients {

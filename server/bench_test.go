@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -49,11 +51,16 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Run(be.name, func(b *testing.B) {
 			ts := startService(b, be, serviceOptions{allowEmulated: true})
 			b.SetParallelism(8)
+			// http.Transport keeps two idle connections per host by
+			// default; one per client keeps every connection alive.
+			transport := &http.Transport{MaxIdleConnsPerHost: 8 * runtime.GOMAXPROCS(0)}
+			defer transport.CloseIdleConnections()
+			em := testEmulators(b)["good"]
 			b.ResetTimer()
 			start := cpuTime(b)
 			defer reportCPU(b, start)
 			b.RunParallel(func(pb *testing.PB) {
-				c := ts.newClient(b, "good")
+				c := newKBSClient(ts.URL, transport, em)
 				ctx := context.Background()
 				for pb.Next() {
 					if err := roundTrip(ctx, c); err != nil {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -216,4 +217,33 @@ allow if {
 			t.Errorf("%s: allow = %v, want %v", tt.name, allow, tt.allow)
 		}
 	}
+}
+
+// FuzzAppraiseJSON appraises arbitrary claims JSON with the default policy
+// twice, the second time from the decision cache when the first was kept:
+// both must agree, and nothing may panic.
+func FuzzAppraiseJSON(f *testing.F) {
+	good, err := json.Marshal(goodClaims())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"tee":"snp","measurement":"ab","checks":null,"tcb":{"status":"OutOfDate","advisory_ids":["INTEL-SA-00001"]}}`))
+	f.Add([]byte(`{"tee":"snp"} {}`))
+	f.Add([]byte(`null`))
+	e := NewEngine()
+	m := DefaultAttestation(attest.TEESNP)
+	f.Fuzz(func(t *testing.T, claims []byte) {
+		first, err := e.AppraiseJSON(context.Background(), m, claims, Config{}, goodRefs())
+		if err != nil {
+			return
+		}
+		second, err := e.AppraiseJSON(context.Background(), m, claims, Config{}, goodRefs())
+		if err != nil {
+			t.Fatalf("second appraisal failed: %v", err)
+		}
+		if first.Accepted != second.Accepted || !slices.Equal(rulesOf(first), rulesOf(second)) {
+			t.Fatalf("decisions differ: %v then %v", rulesOf(first), rulesOf(second))
+		}
+	})
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +168,27 @@ func TestCollateralBundleCommands(t *testing.T) {
 	}
 	if _, err := runCloister(t, "collateral", "fetch", "--cache-dir", cache); exitCode(t, err) != exitUsage {
 		t.Errorf("fetch with nothing to fetch: %v, want a usage error", err)
+	}
+}
+
+// A fetch that downloads nothing fails, naming the evidence, instead of
+// reporting it as fetched.
+func TestCollateralFetchFailsWithoutCollateral(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runCloister(t, "emulate", "snp", "--report-data", "c0ffee", "--out", dir); err != nil {
+		t.Fatalf("emulate snp: %v\n%s", err, out)
+	}
+	// A KDS on loopback that has no certificate at all; a 404 is not
+	// retried, so the fetch fails at once.
+	kds := httptest.NewServer(http.NotFoundHandler())
+	defer kds.Close()
+
+	report := filepath.Join(dir, "report.bin")
+	out, err := runCloister(t, "collateral", "fetch", "--cache-dir", t.TempDir(), "--kds-url", kds.URL, report)
+	if exitCode(t, err) != exitRejected {
+		t.Fatalf("fetch from a KDS without the VCEK: exit %d, want %d\n%s", exitCode(t, err), exitRejected, out)
+	}
+	if !strings.Contains(out, "not all collateral could be fetched") {
+		t.Errorf("output does not say the fetch failed:\n%s", out)
 	}
 }

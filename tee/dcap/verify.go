@@ -160,7 +160,11 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	}
 	set, err := opts.CollateralFor(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("dcap: collateral source: %w", err)
+		// A source that served nothing leaves the collateral missing, so
+		// the error has that kind, with the source's failure as its cause.
+		return nil, &attest.Error{Kind: attest.ErrCollateralMissing, Field: "collateral",
+			Reason: "dcap: the collateral source failed", Err: err,
+			Fix: "check the Intel PCS or PCCS address and the network, or pass the collateral with --collateral"}
 	}
 	roots, err := v.selectRoots(ctx, opts, query, set)
 	if err != nil {

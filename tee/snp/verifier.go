@@ -69,7 +69,11 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	}
 	set, err := opts.CollateralFor(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("snp: collateral source: %w", err)
+		// A source that served nothing leaves the collateral missing, so
+		// the error has that kind, with the source's failure as its cause.
+		return nil, &attest.Error{Kind: attest.ErrCollateralMissing, Field: "collateral",
+			Reason: "snp: the collateral source failed", Err: err,
+			Fix: "check the AMD KDS address and the network, or pass the VCEK, ASK and ARK certificates with --collateral"}
 	}
 	certs, err := auxCertificates(ev.Aux)
 	if err != nil {

@@ -178,15 +178,18 @@ func TestCollateralFetchFailsWithoutCollateral(t *testing.T) {
 	if out, err := runCloister(t, "emulate", "snp", "--report-data", "c0ffee", "--out", dir); err != nil {
 		t.Fatalf("emulate snp: %v\n%s", err, out)
 	}
-	// A KDS on loopback that has no certificate at all; a 404 is not
-	// retried, so the fetch fails at once.
-	kds := httptest.NewServer(http.NotFoundHandler())
+	// A KDS on loopback that fails every request and asks for a retry in
+	// an hour, longer than the fetcher waits, so the fetch fails at once.
+	kds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
 	defer kds.Close()
 
 	report := filepath.Join(dir, "report.bin")
 	out, err := runCloister(t, "collateral", "fetch", "--cache-dir", t.TempDir(), "--kds-url", kds.URL, report)
 	if exitCode(t, err) != exitRejected {
-		t.Fatalf("fetch from a KDS without the VCEK: exit %d, want %d\n%s", exitCode(t, err), exitRejected, out)
+		t.Fatalf("fetch from a failing KDS: exit %d, want %d\n%s", exitCode(t, err), exitRejected, out)
 	}
 	if !strings.Contains(out, "not all collateral could be fetched") {
 		t.Errorf("output does not say the fetch failed:\n%s", out)

@@ -104,7 +104,7 @@ func (l *rejectionLog) log(logger *slog.Logger, now time.Time, r *http.Request, 
 		l.suppressed++
 		return
 	}
-	logger.Warn("admin request rejected: not authenticated", "remote", r.RemoteAddr, "method", r.Method,
+	logger.Warn("admin request rejected", "remote", r.RemoteAddr, "method", r.Method,
 		"path", r.URL.Path, "reason", reason, "rejections_not_logged", l.suppressed)
 	l.last, l.suppressed = now, 0
 }
@@ -170,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rejected.log(h.cfg.Logger, h.cfg.Now(), r, reason)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized",
-			"the admin API requires a bearer key or an Ed25519-signed admin token (Authorization: Bearer <credential>), or a TLS client certificate from the configured CA")
+			reason+"; the admin API requires a bearer key or an Ed25519-signed admin token (Authorization: Bearer <credential>), or a TLS client certificate from the configured CA")
 		return
 	}
 

@@ -45,7 +45,8 @@ const maxTokenSubject = 256
 
 // TokenRole grants the admin tokens whose role claim is Role access to the
 // request URIs (path and query, as http.Request.URL.RequestURI encodes
-// them) that Endpoints matches.
+// them) that Endpoints matches, with any HTTP method, as Trustee's access
+// rules do: a role that may read a path may also write it.
 type TokenRole struct {
 	Role      string
 	Endpoints *regexp.Regexp

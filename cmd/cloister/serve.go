@@ -95,7 +95,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
-	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $); when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
+	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $) with any HTTP method, so a rule that allows reading a path allows writing it too, as in Trustee; when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
 	fl.Lookup("cache-dir").Hidden = true // the service keeps its cache in its store

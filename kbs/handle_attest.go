@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"sort"
@@ -33,7 +34,11 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	tee := "unknown"
 	fail := func(sessionID string, err error) {
-		s.logger().Info("kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
+		level := slog.LevelInfo
+		if errors.Is(err, ErrPolicyEvaluation) {
+			level = slog.LevelError
+		}
+		s.logger().Log(ctx, level, "kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -47,6 +48,12 @@ type Verdict struct {
 	// collateral items the verifier used.
 	CollateralDigest string
 }
+
+// ErrPolicyEvaluation marks an Appraiser error that comes from evaluating
+// the attestation policy rather than from the evidence, such as a policy
+// whose deny reasons have the wrong shape. The server logs it as an error,
+// because the operator must fix the policy.
+var ErrPolicyEvaluation = errors.New("attestation policy evaluation failed")
 
 // Appraiser verifies and appraises evidence for the KBS.
 type Appraiser interface {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/admin"
@@ -49,5 +50,20 @@ func TestValidatePolicy(t *testing.T) {
 				t.Error("accepted")
 			}
 		})
+	}
+}
+
+// A Trustee attestation policy is rejected with a reason that names its
+// format and where to start a Cloister one.
+func TestValidatePolicyNamesTrusteeFormat(t *testing.T) {
+	module := "package policy\n\ndefault executables := 33\n\ntrust_claims := {\"executables\": executables}\n"
+	err := ValidatePolicy(store.PolicyAttestation, "snp", module)
+	if err == nil {
+		t.Fatal("Trustee attestation policy accepted")
+	}
+	for _, want := range []string{"trust_claims", "deny", "cloister policy default snp"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
 	}
 }

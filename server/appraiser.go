@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -67,7 +68,7 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	}
 	d, err := a.engine.AppraiseJSON(ctx, mod, claimsJSON, a.config, refs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", kbs.ErrPolicyEvaluation, err)
 	}
 
 	evidenceSum := sha256.Sum256(ev.Data)
@@ -151,7 +152,11 @@ func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 	default:
 		return fmt.Errorf("unknown policy kind %q: use attestation or resource", kind)
 	}
-	return validationEngine.Check(context.Background(), policy.Module{Name: name, Text: module}, rule)
+	err := validationEngine.Check(context.Background(), policy.Module{Name: name, Text: module}, rule)
+	if err != nil && kind == store.PolicyAttestation && strings.Contains(module, "trust_claims") {
+		return fmt.Errorf("%w; this looks like a Trustee attestation policy (trust_claims), which Cloister does not evaluate: Cloister's attestation policies define deny, a set of reason objects {rule, claim, value, expected, message} over input.claims; start from `cloister policy default %s`", err, name)
+	}
+	return err
 }
 
 // validationEngine compiles uploaded policies.

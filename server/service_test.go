@@ -431,3 +431,19 @@ type fixedReportData struct{ attest.Attester }
 func (f fixedReportData) Attest(ctx context.Context, _ []byte) (*attest.Evidence, error) {
 	return f.Attester.Attest(ctx, bytes.Repeat([]byte{7}, 48))
 }
+
+// An attestation policy whose deny reasons have the wrong shape passes the
+// upload check but fails at evaluation; the guest gets no token and no
+// secret.
+func TestMisshapenDenyReasonsReject(t *testing.T) {
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	module := "package p\n\ndeny contains {\"rule\": \"r\", \"claim\": \"c\", \"value\": true, \"expected\": false, \"message\": \"m\"} if true\n"
+	if err := ValidatePolicy(store.PolicyAttestation, "snp", module); err != nil {
+		t.Fatalf("policy rejected at upload: %v", err)
+	}
+	if _, err := ts.store.PutPolicy(context.Background(), store.PolicyAttestation, "snp", module); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath)
+	wantProblem(t, err, kbs.ProblemAttestationError, http.StatusUnauthorized)
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -24,7 +26,44 @@ applies the one named "default". Each set stores a new version with its
 SHA-256 digest, and the service rejects a module that does not compile.`,
 	}
 	flags.bind(cmd)
-	cmd.AddCommand(newPolicySetCmd(&flags), newPolicyGetCmd(&flags), newPolicyListCmd(&flags), newPolicyRemoveCmd(&flags))
+	cmd.AddCommand(newPolicySetCmd(&flags), newPolicyGetCmd(&flags), newPolicyListCmd(&flags), newPolicyRemoveCmd(&flags),
+		newPolicyDefaultCmd())
+	return cmd
+}
+
+// newPolicyDefaultCmd prints a built-in policy, which the service applies
+// while no policy of that name is stored, as a module that can be edited
+// and stored with "policy set".
+func newPolicyDefaultCmd() *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "default TEE",
+		Short: "Print the built-in policy for a TEE (or the built-in resource policy)",
+		Long: `Print the built-in Rego module that the service applies while no policy of
+that name is stored: the attestation policy of a TEE (snp, tdx, sgx, ...), or
+with --kind resource the resource policy "default". The output can be edited
+and stored with "cloister policy set". No server is contacted.`,
+		Example: `  cloister policy default snp > snp.rego
+  cloister policy default --kind resource default > resource.rego`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var m policy.Module
+			switch store.PolicyKind(kind) {
+			case store.PolicyAttestation:
+				m = policy.DefaultAttestation(attest.TEE(args[0]))
+			case store.PolicyResource:
+				if args[0] != "default" {
+					return usageError("the only built-in resource policy is named default, not %q", args[0])
+				}
+				m = policy.DefaultResource()
+			default:
+				return usageError("invalid --kind %q: use attestation or resource", kind)
+			}
+			_, err := fmt.Fprint(cmd.OutOrStdout(), m.Text)
+			return err
+		},
+	}
+	bindKind(cmd, &kind, string(store.PolicyAttestation))
 	return cmd
 }
 

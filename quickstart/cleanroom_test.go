@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCleanRoomWalkthrough(t *testing.T) {
@@ -57,4 +59,28 @@ func text(out, prefix string) string {
 	}
 	line, _, _ := strings.Cut(rest, "\n")
 	return strings.TrimSpace(line)
+}
+
+// A run cancelled part way, as by Ctrl-C, still removes its data
+// directory, which holds the sealed secret.
+func TestCancelledRunRemovesDataDir(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	for _, after := range []time.Duration{200 * time.Millisecond, 800 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		var out bytes.Buffer
+		err := Run(ctx, &out, Options{})
+		cancel()
+		if err == nil {
+			// The machine ran the whole walkthrough before the deadline.
+			continue
+		}
+		left, err := filepath.Glob(filepath.Join(tmp, "cloister-quickstart-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 {
+			t.Errorf("cancelled after %s: %v left behind", after, left)
+		}
+	}
 }

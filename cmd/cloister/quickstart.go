@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -44,11 +46,17 @@ See docs/quickstart.md. Exit status: 0 when every step succeeded, 1 otherwise.`,
 			log := slog.New(handler)
 			slog.SetDefault(log)
 
+			// Ctrl-C or SIGTERM cancels the run, so that the service stops
+			// and its temporary directory, which holds the sealed secret,
+			// is removed.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
 			var err error
 			if basic {
-				err = quickstart.RunBasic(cmd.Context(), cmd.OutOrStdout())
+				err = quickstart.RunBasic(ctx, cmd.OutOrStdout())
 			} else {
-				err = quickstart.Run(cmd.Context(), cmd.OutOrStdout(), quickstart.Options{Log: log})
+				err = quickstart.Run(ctx, cmd.OutOrStdout(), quickstart.Options{Log: log})
 			}
 			if err != nil {
 				return &exitError{code: exitRejected, err: err}

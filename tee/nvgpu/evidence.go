@@ -40,7 +40,8 @@ type gpuEntry struct {
 
 // ParseEvidence decodes the two evidence forms: the hexadecimal text of one
 // GPU's report, or a JSON array with one entry per GPU (also accepted inside
-// an object under device_evidence_list or evidence_list).
+// an object under device_evidence_list, evidence_list, or evidences, as
+// NVIDIA's nvattest collect-evidence writes it).
 func ParseEvidence(data []byte) ([]GPUEvidence, error) {
 	text := bytes.TrimSpace(data)
 	if len(text) == 0 {
@@ -70,11 +71,12 @@ func parseJSON(text []byte) ([]GPUEvidence, error) {
 		var wrapper struct {
 			DeviceEvidenceList []gpuEntry `json:"device_evidence_list"`
 			EvidenceList       []gpuEntry `json:"evidence_list"`
+			Evidences          []gpuEntry `json:"evidences"`
 		}
 		if err := json.Unmarshal(text, &wrapper); err != nil {
 			return nil, attest.Malformed("evidence", "invalid GPU evidence JSON", err)
 		}
-		entries = append(wrapper.DeviceEvidenceList, wrapper.EvidenceList...)
+		entries = append(append(wrapper.DeviceEvidenceList, wrapper.EvidenceList...), wrapper.Evidences...)
 	} else if err := json.Unmarshal(text, &entries); err != nil {
 		return nil, attest.Malformed("evidence", "invalid GPU evidence JSON: want an array of objects with attestationReportHexStr and certChainBase64Encoded", err)
 	}

@@ -449,18 +449,21 @@ func TestParseEvidenceDERChain(t *testing.T) {
 		"arch":        "HOPPER",
 		"uuid":        "GPU-0000",
 	}}
-	data, err := json.Marshal(map[string]any{"device_evidence_list": entry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gpus, err := ParseEvidence(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(gpus) != 1 || len(gpus[0].Chain) != 3 {
-		t.Fatalf("parsed %d GPUs, expected one with a chain of 3 certificates", len(gpus))
-	}
-	if gpus[0].Arch != "HOPPER" || gpus[0].UUID != "GPU-0000" {
-		t.Errorf("arch %q and uuid %q not kept", gpus[0].Arch, gpus[0].UUID)
+	// The wrappers of the SDK's evidence lists and of nvattest's output.
+	for _, wrapper := range []string{"device_evidence_list", "evidence_list", "evidences"} {
+		data, err := json.Marshal(map[string]any{wrapper: entry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpus, err := ParseEvidence(data)
+		if err != nil {
+			t.Fatalf("%s: %v", wrapper, err)
+		}
+		if len(gpus) != 1 || len(gpus[0].Chain) != 3 {
+			t.Fatalf("%s: parsed %d GPUs, expected one with a chain of 3 certificates", wrapper, len(gpus))
+		}
+		if gpus[0].Arch != "HOPPER" || gpus[0].UUID != "GPU-0000" {
+			t.Errorf("%s: arch %q and uuid %q not kept", wrapper, gpus[0].Arch, gpus[0].UUID)
+		}
 	}
 }

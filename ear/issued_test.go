@@ -9,8 +9,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// A remembered token verifies to exactly what the full verification gives.
-func TestIssuedMatchesFullVerification(t *testing.T) {
+// signRemembered returns a signer that remembers what it issues, one token
+// it issued and the time of issue.
+func signRemembered(t *testing.T) (*Signer, string, time.Time) {
+	t.Helper()
 	s := newTestSigner(t)
 	s.Issued = &Issued{}
 	now := time.Now()
@@ -18,6 +20,12 @@ func TestIssuedMatchesFullVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, tok, now
+}
+
+// A remembered token verifies to exactly what the full verification gives.
+func TestIssuedMatchesFullVerification(t *testing.T) {
+	s, tok, now := signRemembered(t)
 	if s.Issued.Len() != 1 {
 		t.Fatalf("Len = %d after one Sign, want 1", s.Issued.Len())
 	}
@@ -39,13 +47,7 @@ func TestIssuedMatchesFullVerification(t *testing.T) {
 
 // The claims of a remembered token are checked as those of any other.
 func TestIssuedClaimsStillChecked(t *testing.T) {
-	s := newTestSigner(t)
-	s.Issued = &Issued{}
-	now := time.Now()
-	tok, err := s.Sign(sampleResult(), now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, tok, now := signRemembered(t)
 	other := newTestSigner(t)
 
 	tests := []struct {
@@ -129,13 +131,7 @@ func TestIssuedBounded(t *testing.T) {
 // A Verifier whose key set lacks the signer's key never uses the cache,
 // even for a token the cache holds.
 func TestIssuedNeedsTrustedKey(t *testing.T) {
-	s := newTestSigner(t)
-	s.Issued = &Issued{}
-	now := time.Now()
-	tok, err := s.Sign(sampleResult(), now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, tok, now := signRemembered(t)
 	v := &Verifier{Keys: jose.JSONWebKeySet{}, Issued: s.Issued}
 	if _, err := v.Verify(tok, now); err == nil {
 		t.Fatal("token accepted by a verifier with no keys")

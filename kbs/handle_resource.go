@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cloister-dev/cloister/internal/jsonpath"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -127,7 +128,7 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 // teePubKeyFromClaims finds the TEE key in verified token claims.
 func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
 	for _, ptr := range teePubKeyPointers {
-		v, ok := lookup(claims, ptr)
+		v, ok := jsonpath.Lookup(claims, ptr...)
 		if !ok {
 			continue
 		}
@@ -144,21 +145,8 @@ func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
 	return TEEPubKey{}, errors.New("token claims hold no tee-pubkey")
 }
 
-func lookup(v any, path []string) (any, bool) {
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[p]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
-
 func teeOfClaims(claims map[string]any) string {
-	v, _ := lookup(claims, []string{"submods", "cpu0", "cloister.key-claims", "tee"})
+	v, _ := jsonpath.Lookup(claims, "submods", "cpu0", "cloister.key-claims", "tee")
 	s, _ := v.(string)
 	return s
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/cloister-dev/cloister/internal/jsonpath"
 )
 
 // A policy's decision depends only on its module, its data and the parts
@@ -110,7 +112,7 @@ func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.
 		h.Write([]byte{0})
 		h.Write([]byte(strings.Join(p, "\x1f")))
 		h.Write([]byte{0})
-		v, ok := lookupPath(input, p)
+		v, ok := jsonpath.Lookup(input, p...)
 		if !ok {
 			// An absent value differs from every JSON value, null too.
 			h.Write([]byte{1})
@@ -127,20 +129,6 @@ func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 	return key, nil
-}
-
-// lookupPath returns the value at path in v, a tree of JSON values.
-func lookupPath(v any, path []string) (any, bool) {
-	for _, name := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[name]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
 }
 
 // maxDecisions bounds the decisions kept.

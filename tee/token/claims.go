@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/jsonpath"
 )
 
 // claimSet gives typed access to a decoded JWT claims set. Each accessor
@@ -14,17 +16,7 @@ type claimSet map[string]any
 
 // lookup follows a path of object member names.
 func (c claimSet) lookup(path ...string) (any, bool) {
-	var cur any = map[string]any(c)
-	for _, name := range path {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[name]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
+	return jsonpath.Lookup(map[string]any(c), path...)
 }
 
 func (c claimSet) text(path ...string) (string, bool, error) {

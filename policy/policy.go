@@ -193,14 +193,9 @@ func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data m
 	if err != nil {
 		return nil, err
 	}
-	q, err := rego.New(
-		rego.Query("data."+pkg+"."+rule),
-		rego.Module(m.Name+".rego", m.Text),
-		rego.Data(data),
-		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(ctx)
+	q, err := prepareQuery(ctx, m, "data."+pkg+"."+rule, data)
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", m.Name, err)
+		return nil, err
 	}
 	p = &prepared{query: q, key: key}
 	p.paths, p.cacheable = inputPaths(m.Text)
@@ -212,6 +207,22 @@ func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data m
 	e.cache[key] = p
 	e.mu.Unlock()
 	return p, nil
+}
+
+// prepareQuery compiles m and prepares query over data. Built-in errors
+// are errors, not undefined results, so that a policy cannot pass by
+// failing.
+func prepareQuery(ctx context.Context, m Module, query string, data map[string]any) (rego.PreparedEvalQuery, error) {
+	q, err := rego.New(
+		rego.Query(query),
+		rego.Module(m.Name+".rego", m.Text),
+		rego.Data(data),
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, fmt.Errorf("policy %s: %w", m.Name, err)
+	}
+	return q, nil
 }
 
 // Check compiles m and reports a Rego error, so that a policy can be

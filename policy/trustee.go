@@ -165,14 +165,9 @@ func prepareDialect(ctx context.Context, m Module) (preparedDialect, error) {
 		if err != nil {
 			return preparedDialect{}, err
 		}
-		p.query, err = rego.New(
-			rego.Query("data."+pkg+"."+trusteeAllowQuery),
-			rego.Module(m.Name+".rego", m.Text),
-			rego.Data(map[string]any{}),
-			rego.StrictBuiltinErrors(true),
-		).PrepareForEval(ctx)
+		p.query, err = prepareQuery(ctx, m, "data."+pkg+"."+trusteeAllowQuery, map[string]any{})
 		if err != nil {
-			return preparedDialect{}, fmt.Errorf("policy %s: %w", m.Name, err)
+			return preparedDialect{}, err
 		}
 	}
 
@@ -215,7 +210,7 @@ func allowTrustee(ctx context.Context, m Module, q rego.PreparedEvalQuery, token
 		trusteeResourcePath: pathValues,
 		trusteeQuery:        single,
 	}
-	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
 	if err != nil {
 		return false, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
 	}

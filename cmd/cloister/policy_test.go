@@ -37,3 +37,13 @@ func TestPolicyDefaultStorable(t *testing.T) {
 		t.Errorf("unknown resource policy name: %v, want a usage error", err)
 	}
 }
+
+func TestVersionCommand(t *testing.T) {
+	out, err := runCloister(t, "version")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "cloister ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version output %q lacks the name or the Go version", out)
+	}
+}

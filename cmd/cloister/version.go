@@ -9,8 +9,8 @@ import (
 
 func init() { register(newVersionCmd) }
 
-// newVersionCmd prints the module version and the source revision that the
-// Go toolchain recorded in the binary.
+// newVersionCmd returns the command that prints the module version and the
+// source revision that the Go toolchain recorded in the binary.
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",

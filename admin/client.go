@@ -24,8 +24,9 @@ type Client struct {
 	// BaseURL is the service's URL, such as http://127.0.0.1:8080; the
 	// client appends PathPrefix.
 	BaseURL string
-	// APIKey is sent as a bearer key when not empty. For mutual TLS, set
-	// the certificate in HTTPClient's transport instead.
+	// APIKey is sent as the bearer credential when not empty: the admin
+	// key, or an admin token signed by a key in Config.TokenKeys. For
+	// mutual TLS, set the certificate in HTTPClient's transport instead.
 	APIKey string
 	// HTTPClient sends the requests; nil means http.DefaultClient.
 	HTTPClient *http.Client

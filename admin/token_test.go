@@ -385,3 +385,18 @@ func FuzzAdminToken(f *testing.F) {
 		}
 	})
 }
+
+// Cloister's own client and commands send an admin token as they send the
+// admin key: as the bearer credential, read from --admin-key-file.
+func TestClientSendsToken(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}})
+	c := &Client{BaseURL: srv.URL, APIKey: signToken(t, priv, kbsClientClaims()), HTTPClient: srv.Client()}
+	if _, err := c.PutSecret(context.Background(), "default/key/by-token", []byte("secret")); err != nil {
+		t.Fatalf("PutSecret with an admin token: %v", err)
+	}
+	list, err := c.ListSecrets(context.Background(), "")
+	if err != nil || len(list) != 1 {
+		t.Errorf("ListSecrets = %+v, %v; want the one secret", list, err)
+	}
+}

@@ -63,6 +63,12 @@ type Config struct {
 	// everything.
 	TokenRoles []TokenRole
 
+	// TokenIssuer and TokenAudience, when set, must be the token's iss
+	// claim and one of its aud values, as Trustee checks them when its
+	// identity provider configures them.
+	TokenIssuer   string
+	TokenAudience string
+
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 

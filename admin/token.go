@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +34,8 @@ import (
 // A token is valid when its alg is EdDSA, its signature verifies with one of
 // Config.TokenKeys, exp is present and in the future, and iat and nbf, when
 // present, are not later than now plus tokenClockSkew. All three must be
-// integer seconds. Trustee also checks iss and aud when configured to;
-// Cloister does not.
+// integer seconds. Like Trustee, Cloister checks iss and aud only when
+// they are configured (Config.TokenIssuer, Config.TokenAudience).
 
 // tokenClockSkew is how far iat and nbf may lie in the future, for clients
 // whose clock runs ahead of the server's.
@@ -123,10 +124,12 @@ func checkTokenConfig(cfg Config) error {
 
 // adminToken is the verified content of an admin token.
 type adminToken struct {
-	key     ed25519.PublicKey
-	subject string
-	role    string
-	hasRole bool
+	key       ed25519.PublicKey
+	subject   string
+	role      string
+	hasRole   bool
+	issuer    string
+	audiences []string
 }
 
 // requester names the token's key, by the first 16 hex digits of the
@@ -153,10 +156,25 @@ func (h *Handler) authenticateToken(r *http.Request, token string) (requester, r
 	if err != nil {
 		return "", "admin token rejected: " + err.Error()
 	}
+	if err := checkIssuerAudience(h.cfg, t); err != nil {
+		return "", "admin token " + t.requester() + " rejected: " + err.Error()
+	}
 	if err := authorizeRole(h.cfg.TokenRoles, t, r.URL.RequestURI()); err != nil {
 		return "", "admin token " + t.requester() + " rejected: " + err.Error()
 	}
 	return t.requester(), ""
+}
+
+// checkIssuerAudience compares the token's iss and aud claims with the
+// configured issuer and audience, when they are set.
+func checkIssuerAudience(cfg Config, t *adminToken) error {
+	if cfg.TokenIssuer != "" && t.issuer != cfg.TokenIssuer {
+		return fmt.Errorf("iss %q is not the expected issuer %q", t.issuer, cfg.TokenIssuer)
+	}
+	if cfg.TokenAudience != "" && !slices.Contains(t.audiences, cfg.TokenAudience) {
+		return fmt.Errorf("aud %q does not include the expected audience %q", t.audiences, cfg.TokenAudience)
+	}
+	return nil
 }
 
 // authorizeRole allows uri when no rules are set, or when a rule for the
@@ -247,7 +265,39 @@ func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
 	if t.role, t.hasRole, err = stringClaim(claims, "role"); err != nil {
 		return nil, err
 	}
+	if t.issuer, _, err = stringClaim(claims, "iss"); err != nil {
+		return nil, err
+	}
+	if t.audiences, err = audienceClaim(claims); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// audienceClaim returns the aud claim, which RFC 7519 allows as one string
+// or an array of strings.
+func audienceClaim(claims map[string]any) ([]string, error) {
+	switch v := claims["aud"].(type) {
+	case nil:
+		if _, present := claims["aud"]; present {
+			return nil, errors.New("the aud claim is null, not a string or an array of strings")
+		}
+		return nil, nil
+	case string:
+		return []string{v}, nil
+	case []any:
+		out := make([]string, len(v))
+		for i, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				return nil, fmt.Errorf("the aud claim has %v, not a string", item)
+			}
+			out[i] = s
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("the aud claim is %v, not a string or an array of strings", v)
+	}
 }
 
 // numericDate returns the claim name as a time, when present. RFC 7519

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -398,5 +399,36 @@ func TestClientSendsToken(t *testing.T) {
 	list, err := c.ListSecrets(context.Background(), "")
 	if err != nil || len(list) != 1 {
 		t.Errorf("ListSecrets = %+v, %v; want the one secret", list, err)
+	}
+}
+
+// With an issuer and an audience configured, a token must name both; a
+// token's aud may be one string or an array.
+func TestTokenIssuerAudience(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub},
+		TokenIssuer: "https://idp.example", TokenAudience: "cloister-admin"})
+	tests := []struct {
+		name   string
+		claims map[string]any
+		status int
+	}{
+		{"both", map[string]any{"iss": "https://idp.example", "aud": "cloister-admin"}, http.StatusOK},
+		{"audience in an array", map[string]any{"iss": "https://idp.example", "aud": []string{"other", "cloister-admin"}}, http.StatusOK},
+		{"no issuer", map[string]any{"aud": "cloister-admin"}, http.StatusUnauthorized},
+		{"other issuer", map[string]any{"iss": "https://other.example", "aud": "cloister-admin"}, http.StatusUnauthorized},
+		{"no audience", map[string]any{"iss": "https://idp.example"}, http.StatusUnauthorized},
+		{"other audience", map[string]any{"iss": "https://idp.example", "aud": []string{"other"}}, http.StatusUnauthorized},
+		{"audience not a string", map[string]any{"iss": "https://idp.example", "aud": 7}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims := kbsClientClaims()
+			maps.Copy(claims, tt.claims)
+			status, body := sendWithToken(t, srv, http.MethodGet, "/kbs/v0/resource-policy", signToken(t, priv, claims), nil)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+		})
 	}
 }

@@ -45,6 +45,8 @@ type serveFlags struct {
 	adminClientCA  string
 	adminTokenKeys string
 	adminTokenRole []string
+	adminTokenIss  string
+	adminTokenAud  string
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	logLevel       string
@@ -95,6 +97,8 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
+	fl.StringVar(&f.adminTokenIss, "admin-token-issuer", "", "when set, admin tokens must carry this iss claim (needs --admin-token-keys)")
+	fl.StringVar(&f.adminTokenAud, "admin-token-audience", "", "when set, admin tokens must carry this value in their aud claim (needs --admin-token-keys)")
 	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $) with any HTTP method, so a rule that allows reading a path allows writing it too, as in Trustee; when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
@@ -205,6 +209,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		adminCfg.ClientCAs = pool
 	}
 	adminCfg.TokenKeys, adminCfg.TokenRoles = tokenKeys, tokenRoles
+	adminCfg.TokenIssuer, adminCfg.TokenAudience = f.adminTokenIss, f.adminTokenAud
 	adminHandler, err := admin.NewHandler(adminCfg)
 	if err != nil {
 		return err
@@ -232,6 +237,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 // role rules of --admin-token-role.
 func (f serveFlags) adminTokens() ([]ed25519.PublicKey, []admin.TokenRole, error) {
 	if f.adminTokenKeys == "" {
+		if f.adminTokenIss != "" || f.adminTokenAud != "" {
+			return nil, nil, usageError("--admin-token-issuer and --admin-token-audience need --admin-token-keys, the keys that sign the tokens")
+		}
 		if len(f.adminTokenRole) > 0 {
 			return nil, nil, usageError("--admin-token-role needs --admin-token-keys, the keys that sign the tokens")
 		}

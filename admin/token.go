@@ -46,8 +46,8 @@ const maxTokenSubject = 256
 
 // TokenRole grants the admin tokens whose role claim is Role access to the
 // request URIs (path and query, as http.Request.URL.RequestURI encodes
-// them) that Endpoints matches, with any HTTP method, as Trustee's access
-// rules do: a role that may read a path may also write it.
+// them) that Endpoints matches. The method does not count, as in Trustee's
+// access rules, so a role that may read a path may also write it.
 type TokenRole struct {
 	Role      string
 	Endpoints *regexp.Regexp

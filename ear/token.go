@@ -111,9 +111,9 @@ type Verifier struct {
 	Keys jose.JSONWebKeySet
 	// Issuer, when set, must equal the iss claim.
 	Issuer string
-	// Issued, when set, holds tokens a Signer whose key is in Keys
-	// issued; such a token skips the JWS parsing and the signature check
-	// but not the checks of its claims.
+	// Issued, when set, holds the tokens that a Signer with a key in Keys
+	// issued. Such a token skips the JWS parsing and the signature check,
+	// but its claims are still checked.
 	Issued *Issued
 }
 

@@ -2,6 +2,7 @@ package ear
 
 import (
 	"crypto/sha256"
+	"io"
 	"sync"
 	"time"
 )
@@ -46,7 +47,7 @@ type issuedToken struct {
 
 // remember records token with the payload and key ID it was signed with.
 func (c *Issued) remember(token string, payload []byte, kid string, expires time.Time, now time.Time) {
-	key := sha256.Sum256([]byte(token))
+	key := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tokens == nil {
@@ -67,11 +68,21 @@ func (c *Issued) remember(token string, payload []byte, kid string, expires time
 
 // lookup returns the remembered token that is exactly token.
 func (c *Issued) lookup(token string) (issuedToken, bool) {
-	key := sha256.Sum256([]byte(token))
+	key := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.tokens[key]
 	return t, ok
+}
+
+// tokenKey returns the SHA-256 of token, hashing the string in place
+// rather than a copy of it as a byte slice.
+func tokenKey(token string) [sha256.Size]byte {
+	h := sha256.New()
+	io.WriteString(h, token)
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
 }
 
 // Len returns the number of tokens held.

@@ -1,12 +1,12 @@
 package kbs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -87,13 +87,25 @@ func versionMatches(v string) bool {
 // errBodyTooLarge reports a body over the server's limit.
 var errBodyTooLarge = errors.New("request body exceeds the size limit")
 
+// presizeLimit bounds the buffer readBody allocates for a declared
+// Content-Length before any of the body arrives.
+const presizeLimit = 64 << 10
+
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// A declared length sizes the buffer once, instead of doubling it as
+	// it fills. Only up to presizeLimit, so that a client cannot make the
+	// server allocate a large buffer by declaring a length it never sends;
+	// the limit still applies to what is read.
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(min(r.ContentLength, limit, presizeLimit)) + 1)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errBodyTooLarge
 	}
-	return body, err
+	return buf.Bytes(), err
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -301,7 +301,7 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 			return nil, err
 		}
 		if err := json.Unmarshal(raw, &d.Reasons); err != nil {
-			return nil, fmt.Errorf("policy %s: deny must be a set of reason objects {rule, claim, value, expected, message}: %w", m.Name, err)
+			return nil, fmt.Errorf("policy %s: %w: %w", m.Name, ErrDenyShape, err)
 		}
 	} else if len(rs) == 0 {
 		return nil, fmt.Errorf("policy %s: deny is undefined; an attestation policy must define deny as a set of reasons (empty to accept)", m.Name)
@@ -328,6 +328,10 @@ func copyDecision(d *appraise.Decision) *appraise.Decision {
 	c.Reasons = slices.Clone(d.Reasons)
 	return &c
 }
+
+// ErrDenyShape reports an attestation policy whose deny set holds something
+// other than reason objects with string members.
+var ErrDenyShape = errors.New("deny must be a set of reason objects {rule, claim, value, expected, message} with string values")
 
 // Resource names the secret of a resource request.
 type Resource struct {

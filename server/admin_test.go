@@ -37,6 +37,8 @@ func TestValidatePolicy(t *testing.T) {
 		{"resource without allow", store.PolicyResource, "package p\n\ndeny := true\n", false},
 		{"attestation", store.PolicyAttestation, "package p\n\ndeny := set()\n", true},
 		{"attestation without deny", store.PolicyAttestation, "package p\n\nallow := true\n", false},
+		{"deny reasons not strings", store.PolicyAttestation, "package p\n\ndeny contains {\"rule\": \"r\", \"claim\": \"c\", \"value\": true, \"expected\": false, \"message\": \"m\"} if true\n", false},
+		{"deny reasons only for some claims", store.PolicyAttestation, "package p\n\ndeny contains {\"rule\": \"r\", \"claim\": \"c\", \"value\": \"v\", \"expected\": \"e\", \"message\": \"m\"} if input.claims.debug == true\n", true},
 		{"does not compile", store.PolicyAttestation, "package p\n\ndeny := \n", false},
 		{"unknown kind", store.PolicyKind("other"), "package p\n\nallow := true\n", false},
 	}

@@ -152,11 +152,27 @@ func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 	default:
 		return fmt.Errorf("unknown policy kind %q: use attestation or resource", kind)
 	}
-	err := validationEngine.Check(context.Background(), policy.Module{Name: name, Text: module}, rule)
+	m := policy.Module{Name: name, Text: module}
+	err := validationEngine.Check(context.Background(), m, rule)
 	if err != nil && kind == store.PolicyAttestation && strings.Contains(module, "trust_claims") {
 		return fmt.Errorf("%w; this looks like a Trustee attestation policy (trust_claims), which Cloister does not evaluate: Cloister's attestation policies define deny, a set of reason objects {rule, claim, value, expected, message} over input.claims; start from `cloister policy default %s`", err, name)
 	}
-	return err
+	if err != nil || kind != store.PolicyAttestation {
+		return err
+	}
+	return checkDenyShape(m)
+}
+
+// checkDenyShape appraises empty claims with an attestation policy, which
+// makes most policies deny, and rejects the policy when its reasons are not
+// reason objects with string members. Other evaluation errors are left to
+// the requests, because empty claims are not evidence a policy must handle.
+func checkDenyShape(m policy.Module) error {
+	_, err := validationEngine.AppraiseJSON(context.Background(), m, []byte("{}"), policy.Config{}, nil)
+	if errors.Is(err, policy.ErrDenyShape) {
+		return err
+	}
+	return nil
 }
 
 // validationEngine compiles uploaded policies.

@@ -38,6 +38,7 @@ type agentFlags struct {
 	backoff          time.Duration
 	emulated         bool
 	emulatorDir      string
+	logLevel         string
 	// clients are the verification flags of mutual mode, bound with a
 	// "client-" prefix.
 	verifyClients bool
@@ -84,6 +85,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.IntVar(&f.maxRestarts, "max-restarts", 5, "restarts before the agent gives up")
 	fl.DurationVar(&f.backoff, "restart-backoff", time.Second, "first delay before a restart, doubled each time up to 30s")
 	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level of the JSON log on standard error: debug, info, warn or error")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
 	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
 	fl.StringArrayVar(&f.clients.collateralPaths, "client-collateral", nil, "collateral for the clients' evidence; repeatable")
@@ -95,6 +97,14 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 }
 
 func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
+	// The agent's packages log through slog.Default, so the JSON logger
+	// replaces it, as serve and the workloads log.
+	logger, err := jsonLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+
 	if cmd.ArgsLenAtDash() < 0 || len(args) == 0 {
 		return usageError("give the workload command after --, such as: cloister agent --upstream 127.0.0.1:8080 -- ./server")
 	}

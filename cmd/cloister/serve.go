@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -107,11 +106,10 @@ reference values with cloister policy, secret and refvalue.`,
 }
 
 func runServe(cmd *cobra.Command, f serveFlags) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return usageError("invalid --log-level %q: use debug, info, warn or error", f.logLevel)
+	logger, err := jsonLogger(f.logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError("--tls-cert and --tls-key must be given together")
 	}

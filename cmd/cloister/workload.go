@@ -225,13 +225,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-func (f *workloadServeFlags) logger() (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, usageError("invalid --log-level %q: use debug, info, warn or error", f.logLevel)
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
-}
+func (f *workloadServeFlags) logger() (*slog.Logger, error) { return jsonLogger(f.logLevel) }
 
 // open opens the TEE bound to digest and listens on --listen.
 func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (*workload.TEE, net.Listener, error) {

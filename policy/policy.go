@@ -143,6 +143,8 @@ type prepared struct {
 	// paths are the input paths the module reads, when cacheable.
 	paths     [][]string
 	cacheable bool
+	// dialect is the input shape of a resource policy (rule allow).
+	dialect ResourceDialect
 }
 
 // maxCached bounds the prepared queries kept; the cache is cleared when
@@ -193,12 +195,25 @@ func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data m
 	if err != nil {
 		return nil, err
 	}
-	q, err := prepareQuery(ctx, m, "data."+pkg+"."+rule, data)
-	if err != nil {
+	p = &prepared{key: key}
+	query := "data." + pkg + "." + rule
+	if rule == "allow" {
+		// A resource policy reads Cloister's input or Trustee's.
+		if p.dialect, err = DetectResourceDialect(m.Text); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", m.Name, err)
+		}
+		if p.dialect == TrusteeDialect {
+			query = "data." + pkg + "." + trusteeAllowQuery
+		}
+	}
+	if p.query, err = prepareQuery(ctx, m, query, data); err != nil {
 		return nil, err
 	}
-	p = &prepared{query: q, key: key}
-	p.paths, p.cacheable = inputPaths(m.Text)
+	// The with modifiers of a Trustee query move input members, so the
+	// module's input paths are not the evaluation's.
+	if p.dialect != TrusteeDialect {
+		p.paths, p.cacheable = inputPaths(m.Text)
+	}
 
 	e.mu.Lock()
 	if len(e.cache) >= maxCached {
@@ -280,20 +295,17 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
-	var key [sha256.Size]byte
-	if p.cacheable {
-		if key, err = decisionKey(p.key, p.paths, input); err != nil {
-			return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
-		}
-		if d, ok := e.decisions.get(key); ok {
-			return copyDecision(d.(*appraise.Decision)), nil
-		}
-	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
+	d, err := e.evaluate(ctx, m, p, input, func(rs rego.ResultSet) (any, error) { return denyDecision(m, rs) })
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
+		return nil, err
 	}
+	// A kept decision is shared, so each caller gets its own copy.
+	return copyDecision(d.(*appraise.Decision)), nil
+}
 
+// denyDecision reads the result of a deny query as a decision with every
+// reason, sorted by rule and claim.
+func denyDecision(m Module, rs rego.ResultSet) (*appraise.Decision, error) {
 	d := &appraise.Decision{}
 	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
 		raw, err := json.Marshal(rs[0].Expressions[0].Value)
@@ -315,8 +327,34 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 		return d.Reasons[i].Claim < d.Reasons[j].Claim
 	})
 	d.Accepted = len(d.Reasons) == 0
+	return d, nil
+}
+
+// evaluate runs p's query on input, unless the decision cache holds the
+// decision for an input that agrees with this one on every path the module
+// reads. decide turns a result set into the decision, which is then kept.
+func (e *Engine) evaluate(ctx context.Context, m Module, p *prepared, input map[string]any, decide func(rego.ResultSet) (any, error)) (any, error) {
+	var key [sha256.Size]byte
 	if p.cacheable {
-		e.decisions.put(key, copyDecision(d))
+		var err error
+		if key, err = decisionKey(p.key, p.paths, input); err != nil {
+			return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
+		}
+		if d, ok := e.decisions.get(key); ok {
+			return d, nil
+		}
+	}
+
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
+	}
+	d, err := decide(rs)
+	if err != nil {
+		return nil, err
+	}
+	if p.cacheable {
+		e.decisions.put(key, d)
 	}
 	return d, nil
 }
@@ -346,18 +384,14 @@ type Resource struct {
 // (see ResourceDialect) receives the claims as input and Trustee's request
 // data instead of Cloister's input.
 func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res Resource, query map[string][]string) (bool, error) {
-	dialect, err := prepareDialect(ctx, m)
-	if err != nil {
-		return false, err
-	}
-	if dialect.dialect == TrusteeDialect {
-		return allowTrustee(ctx, m, dialect.query, token, res, query)
-	}
-
 	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {
 		return false, err
 	}
+	if p.dialect == TrusteeDialect {
+		return allowTrustee(ctx, m, p.query, token, res, query)
+	}
+
 	if query == nil {
 		query = map[string][]string{}
 	}
@@ -375,24 +409,11 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 		input["token"] = token
 	}
 
-	var key [sha256.Size]byte
-	if p.cacheable {
-		if key, err = decisionKey(p.key, p.paths, input); err != nil {
-			return false, fmt.Errorf("policy %s: input: %w", m.Name, err)
-		}
-		if allow, ok := e.decisions.get(key); ok {
-			return allow.(bool), nil
-		}
-	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
+	allow, err := e.evaluate(ctx, m, p, input, func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
 	if err != nil {
-		return false, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
+		return false, err
 	}
-	allow := allowed(rs)
-	if p.cacheable {
-		e.decisions.put(key, allow)
-	}
-	return allow, nil
+	return allow.(bool), nil
 }
 
 // appraisalInput builds the attestation policy input {"claims", "config"}

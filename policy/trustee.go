@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -126,58 +125,6 @@ func sortedKeys(set map[string]bool) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
-}
-
-// preparedDialect is a module's dialect and, for a Trustee policy, its
-// prepared allow query.
-type preparedDialect struct {
-	dialect ResourceDialect
-	query   rego.PreparedEvalQuery
-}
-
-// dialectCache maps a module digest to its preparedDialect, so that each
-// module is parsed and prepared once. The dialect depends only on the
-// module text, so one cache serves every Engine. It is cleared when full,
-// like the Engine's cache.
-var dialectCache = struct {
-	mu      sync.Mutex
-	modules map[string]preparedDialect
-}{modules: map[string]preparedDialect{}}
-
-// prepareDialect returns the dialect of m and, for a Trustee policy, its
-// prepared query.
-func prepareDialect(ctx context.Context, m Module) (preparedDialect, error) {
-	digest := m.Digest()
-	dialectCache.mu.Lock()
-	p, ok := dialectCache.modules[digest]
-	dialectCache.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-
-	dialect, err := DetectResourceDialect(m.Text)
-	if err != nil {
-		return preparedDialect{}, fmt.Errorf("policy %s: %w", m.Name, err)
-	}
-	p = preparedDialect{dialect: dialect}
-	if dialect == TrusteeDialect {
-		pkg, err := packageOf(m)
-		if err != nil {
-			return preparedDialect{}, err
-		}
-		p.query, err = prepareQuery(ctx, m, "data."+pkg+"."+trusteeAllowQuery, map[string]any{})
-		if err != nil {
-			return preparedDialect{}, err
-		}
-	}
-
-	dialectCache.mu.Lock()
-	if len(dialectCache.modules) >= maxCached {
-		clear(dialectCache.modules)
-	}
-	dialectCache.modules[digest] = p
-	dialectCache.mu.Unlock()
-	return p, nil
 }
 
 // allowTrustee evaluates a Trustee policy's prepared query q: the token

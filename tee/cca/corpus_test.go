@@ -1,7 +1,6 @@
 package cca
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -14,16 +13,7 @@ import (
 // the default appraisal and compares verdict, reason and claims with the
 // case's expect.json.
 func TestCorpusVerdicts(t *testing.T) {
-	for _, c := range corpus.Cases(t, "cca") {
-		t.Run(c.Name, func(t *testing.T) {
-			ev := attest.Evidence{Format: "cca", Data: c.EvidenceBytes(t)}
-			res := corpus.CheckVerdicts(t, c, ev, c.Options(t))
-			if corpus.CheckUnverified(t, c, res) {
-				return
-			}
-			checkClaims(t, c, res.Claims)
-		})
-	}
+	corpus.CheckEachCase(t, "cca", "cca", checkClaims)
 }
 
 func checkClaims(t *testing.T, c corpus.Case, got *attest.Claims) {
@@ -52,7 +42,7 @@ func TestCorpusChallenge(t *testing.T) {
 // must be named.
 func TestCorpusNoKey(t *testing.T) {
 	for _, c := range corpus.Cases(t, "cca") {
-		if c.Expect.SignatureValid != nil && !*c.Expect.SignatureValid && c.Name != "cca/negative-wrong-cpak" {
+		if c.SignatureInvalid() && c.Name != "cca/negative-wrong-cpak" {
 			continue // the realm signature fails before the CPAK is needed
 		}
 		_, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: c.EvidenceBytes(t)}, attest.Options{})
@@ -62,33 +52,10 @@ func TestCorpusNoKey(t *testing.T) {
 	}
 }
 
-// TestCorpusDetect checks that detection recognises every case, and that
-// the PSA verifier does not claim CCA tokens.
-func TestCorpusDetect(t *testing.T) {
-	for _, c := range corpus.Cases(t, "cca") {
-		corpus.CheckDetect(t, c, "cca")
-	}
-}
-
-// TestCorpusPrefixes verifies every prefix of each case and the case with
-// a trailing byte: all must be rejected without a panic.
-func TestCorpusPrefixes(t *testing.T) {
-	for _, c := range corpus.Cases(t, "cca") {
-		data := c.EvidenceBytes(t)
-		corpus.CheckPrefixesRejected(t, c, Verifier{}, data, len(data), 1)
-
-		trailing := append(bytes.Clone(data), 0x00)
-		_, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: trailing}, c.Options(t))
-		if !errors.Is(err, attest.ErrMalformed) {
-			t.Errorf("%s: trailing byte: error %v, want malformed", c.Name, err)
-		}
-	}
-}
-
-// TestCorpusInspect decodes every case without verifying it, and every
-// prefix without a panic.
-func TestCorpusInspect(t *testing.T) {
-	for _, c := range corpus.Cases(t, "cca") {
-		corpus.CheckInspect(t, c, Verifier{})
-	}
+// TestCorpusDecoding checks that detection assigns every case to the CCA
+// verifier, so the PSA verifier does not claim CCA tokens. Every case must
+// decode without verification, and every prefix and the case with a
+// trailing byte must be rejected without a panic.
+func TestCorpusDecoding(t *testing.T) {
+	corpus.CheckDecoding(t, "cca", Verifier{})
 }

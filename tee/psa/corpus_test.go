@@ -1,7 +1,6 @@
 package psa
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -14,16 +13,7 @@ import (
 // the default appraisal and compares verdict, reason and claims with the
 // case's expect.json.
 func TestCorpusVerdicts(t *testing.T) {
-	for _, c := range corpus.Cases(t, "psa") {
-		t.Run(c.Name, func(t *testing.T) {
-			ev := attest.Evidence{Format: "psa", Data: c.EvidenceBytes(t)}
-			res := corpus.CheckVerdicts(t, c, ev, c.Options(t))
-			if corpus.CheckUnverified(t, c, res) {
-				return
-			}
-			checkClaims(t, c, res.Claims)
-		})
-	}
+	corpus.CheckEachCase(t, "psa", "psa", checkClaims)
 }
 
 func checkClaims(t *testing.T, c corpus.Case, got *attest.Claims) {
@@ -54,32 +44,9 @@ func TestCorpusNoKey(t *testing.T) {
 	}
 }
 
-// TestCorpusDetect checks that detection recognises every case.
-func TestCorpusDetect(t *testing.T) {
-	for _, c := range corpus.Cases(t, "psa") {
-		corpus.CheckDetect(t, c, "psa")
-	}
-}
-
-// TestCorpusPrefixes verifies every prefix of each case and the case with
-// a trailing byte: all must be rejected without a panic.
-func TestCorpusPrefixes(t *testing.T) {
-	for _, c := range corpus.Cases(t, "psa") {
-		data := c.EvidenceBytes(t)
-		corpus.CheckPrefixesRejected(t, c, Verifier{}, data, len(data), 1)
-
-		trailing := append(bytes.Clone(data), 0x00)
-		_, err := (Verifier{}).Verify(context.Background(), attest.Evidence{Data: trailing}, c.Options(t))
-		if !errors.Is(err, attest.ErrMalformed) {
-			t.Errorf("%s: trailing byte: error %v, want malformed", c.Name, err)
-		}
-	}
-}
-
-// TestCorpusInspect decodes every case without verifying it, and every
-// prefix without a panic.
-func TestCorpusInspect(t *testing.T) {
-	for _, c := range corpus.Cases(t, "psa") {
-		corpus.CheckInspect(t, c, Verifier{})
-	}
+// TestCorpusDecoding checks that detection assigns every case to the PSA
+// verifier, that every case decodes without verification, and that every
+// prefix and the case with a trailing byte are rejected without a panic.
+func TestCorpusDecoding(t *testing.T) {
+	corpus.CheckDecoding(t, "psa", Verifier{})
 }

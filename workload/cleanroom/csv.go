@@ -62,10 +62,12 @@ func checkHeader(r *csv.Reader, t Table) error {
 		want[i] = c.Name
 	}
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	// The error names only the expected column, because an upload that
+	// lacks its header line has a row of private data in this place.
 	for i := range want {
 		if header[i] != want[i] {
-			return fmt.Errorf("%w: the CSV header of table %s is %q, expected %q as the manifest defines",
-				ErrInvalidInput, t.Name, strings.Join(header, ","), strings.Join(want, ","))
+			return fmt.Errorf("%w: column %d of the CSV header of table %s is not %q; start the upload with the header line %q that the manifest defines",
+				ErrInvalidInput, i+1, t.Name, want[i], strings.Join(want, ","))
 		}
 	}
 	return nil

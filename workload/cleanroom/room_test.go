@@ -130,6 +130,25 @@ func TestRoomRejects(t *testing.T) {
 	}
 }
 
+func TestRoomUploadWithoutHeader(t *testing.T) {
+	rows := strings.SplitN(string(readExample(t, "bank_a_fraud.csv")), "\n", 2)[1]
+	firstRow := strings.SplitN(rows, "\n", 2)[0]
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+
+	_, err := r.Upload(context.Background(), "bank-a", "bank_a_fraud", strings.NewReader(rows))
+	if !errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("Upload: %v, want %v", err, ErrInvalidInput)
+	}
+	if !strings.Contains(err.Error(), "report_id,customer_id") {
+		t.Errorf("error %q does not name the expected header line", err)
+	}
+	for _, field := range strings.Split(firstRow, ",")[1:] {
+		if strings.Contains(err.Error(), field) {
+			t.Errorf("error %q repeats the field %q of the first row", err, field)
+		}
+	}
+}
+
 func TestRoomUploadOnce(t *testing.T) {
 	r := newRoom(t, readExample(t, "manifest.json"), Options{})
 	ctx := context.Background()

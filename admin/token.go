@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // Admin tokens are the JWTs that Trustee's admin clients send as
@@ -227,11 +228,9 @@ func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time) (*a
 // checkTokenClaims decodes the claims of a verified token and checks exp,
 // iat, nbf, sub and role.
 func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, fmt.Errorf("the claims are not a JSON object: %v", err)
+	claims, err := jsonvalue.DecodeObject(payload)
+	if err != nil {
+		return nil, fmt.Errorf("the claims are not one JSON object: %w", err)
 	}
 
 	exp, ok, err := numericDate(claims, "exp")

@@ -1,7 +1,6 @@
 package ear
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -9,11 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // DefaultLifetime is the token lifetime when Signer.Lifetime is zero. It is
@@ -165,17 +165,9 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error) {
 	// Numbers stay as written (json.Number), so that an integer claim
 	// reaches a policy exactly and in its own notation.
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var all map[string]any
-	if err := dec.Decode(&all); err != nil {
+	all, err := jsonvalue.DecodeObject(payload)
+	if err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("EAR token claims: data after the JSON object")
-	}
-	if all == nil {
-		return nil, errors.New("EAR token claims: null, not a JSON object")
 	}
 	std, err := registeredClaims(all)
 	if err != nil {

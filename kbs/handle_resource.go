@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cloister-dev/cloister/internal/jsonpath"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -128,7 +128,7 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 // teePubKeyFromClaims finds the TEE key in verified token claims.
 func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
 	for _, ptr := range teePubKeyPointers {
-		v, ok := jsonpath.Lookup(claims, ptr...)
+		v, ok := jsonvalue.Lookup(claims, ptr...)
 		if !ok {
 			continue
 		}
@@ -146,7 +146,7 @@ func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
 }
 
 func teeOfClaims(claims map[string]any) string {
-	v, _ := jsonpath.Lookup(claims, "submods", "cpu0", "cloister.key-claims", "tee")
+	v, _ := jsonvalue.Lookup(claims, "submods", "cpu0", "cloister.key-claims", "tee")
 	s, _ := v.(string)
 	return s
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	"github.com/cloister-dev/cloister/internal/jsonpath"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // A policy's decision depends only on its module, its data and the parts
@@ -112,7 +112,7 @@ func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.
 		h.Write([]byte{0})
 		h.Write([]byte(strings.Join(p, "\x1f")))
 		h.Write([]byte{0})
-		v, ok := jsonpath.Lookup(input, p...)
+		v, ok := jsonvalue.Lookup(input, p...)
 		if !ok {
 			// An absent value differs from every JSON value, null too.
 			h.Write([]byte{1})

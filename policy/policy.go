@@ -19,7 +19,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -27,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"sort"
@@ -39,6 +37,7 @@ import (
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 //go:embed default_attestation.rego
@@ -422,17 +421,9 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 // converts only the claims the policy reads. Anything but exactly one JSON
 // object is an error.
 func appraisalInput(claimsJSON []byte, cfg Config) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(claimsJSON))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil {
-		return nil, err
-	}
-	if claims == nil {
-		return nil, errors.New("claims are null, not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("claims are followed by more data")
+	claims, err := jsonvalue.DecodeObject(claimsJSON)
+	if err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
 	}
 	config, err := toJSONValue(cfg)
 	if err != nil {

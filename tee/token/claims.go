@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cloister-dev/cloister/internal/jsonpath"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // claimSet gives typed access to a decoded JWT claims set. Each accessor
@@ -16,7 +16,7 @@ type claimSet map[string]any
 
 // lookup follows a path of object member names.
 func (c claimSet) lookup(path ...string) (any, bool) {
-	return jsonpath.Lookup(map[string]any(c), path...)
+	return jsonvalue.Lookup(map[string]any(c), path...)
 }
 
 func (c claimSet) text(path ...string) (string, bool, error) {

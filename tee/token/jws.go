@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // maxTokenSize bounds a token. Confidential Space PKI tokens with their x5c
@@ -93,17 +94,9 @@ func decodeClaims(payload []byte) (map[string]any, error) {
 	if err := checkDuplicateNames(payload); err != nil {
 		return nil, fmt.Errorf("JWT claims: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil {
+	claims, err := jsonvalue.DecodeObject(payload)
+	if err != nil {
 		return nil, fmt.Errorf("JWT claims: %w", err)
-	}
-	if claims == nil {
-		return nil, errors.New("JWT claims: not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("JWT claims: data after the JSON object")
 	}
 	return claims, nil
 }

@@ -61,18 +61,21 @@ func (s *testService) withChain(t *testing.T) *testService {
 	t.Helper()
 	rootKey := testcert.ECDSAKey(t, elliptic.P256())
 	interKey := testcert.ECDSAKey(t, elliptic.P256())
-	root := issue(t, "test token root", &rootKey.PublicKey, nil, rootKey, true)
-	inter := issue(t, "test token intermediate", &interKey.PublicKey, root, rootKey, true)
-	leaf := issue(t, "test token signing", &s.key.PublicKey, inter, interKey, false)
+	root := issue(t, pkix.Name{CommonName: "test token root"}, &rootKey.PublicKey, nil, rootKey, true)
+	inter := issue(t, pkix.Name{CommonName: "test token intermediate"}, &interKey.PublicKey, root, rootKey, true)
+	leaf := issue(t, pkix.Name{CommonName: "test token signing"}, &s.key.PublicKey, inter, interKey, false)
 	s.chain = []*x509.Certificate{leaf, inter, root}
 	return s
 }
 
-func issue(t *testing.T, cn string, pub any, parent *x509.Certificate, signer *ecdsa.PrivateKey, ca bool) *x509.Certificate {
+// issue creates a certificate for subject, valid for a day either side of
+// testNow and signed by signer under parent, or self-signed when parent is
+// nil.
+func issue(t *testing.T, subject pkix.Name, pub any, parent *x509.Certificate, signer *ecdsa.PrivateKey, ca bool) *x509.Certificate {
 	t.Helper()
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		SerialNumber: serial, Subject: subject,
 		NotBefore: testNow.Add(-24 * time.Hour), NotAfter: testNow.Add(24 * time.Hour),
 		IsCA: ca, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -92,7 +95,7 @@ func (s *testService) jwks(t *testing.T, alg string) []byte {
 }
 
 // sign returns a compact JWS of claims under alg with the given extra
-// header members.
+// header members. The header names the service's kid unless it is empty.
 func (s *testService) sign(t *testing.T, alg jose.SignatureAlgorithm, claims any, headers map[jose.HeaderKey]any) string {
 	t.Helper()
 	payload, ok := claims.([]byte)
@@ -102,7 +105,10 @@ func (s *testService) sign(t *testing.T, alg jose.SignatureAlgorithm, claims any
 			t.Fatal(err)
 		}
 	}
-	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.kid)
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if s.kid != "" {
+		opts = opts.WithHeader("kid", s.kid)
+	}
 	for k, v := range headers {
 		opts = opts.WithHeader(k, v)
 	}

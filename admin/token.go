@@ -76,7 +76,7 @@ func ParseTokenRole(rule string) (TokenRole, error) {
 // ParseTokenKeys returns the Ed25519 public keys of the PEM "PUBLIC KEY"
 // blocks (PKIX, as "openssl pkey -pubout" writes them) in data. Any other
 // block, any other key type and data without a key are errors, so that a
-// key file that would authenticate nobody fails at startup.
+// key file that would authenticate no token fails at startup.
 func ParseTokenKeys(data []byte) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
 	for n := 1; ; n++ {

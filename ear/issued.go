@@ -11,10 +11,10 @@ import (
 // its capacity is zero.
 const DefaultIssuedCapacity = 1024
 
-// Issued remembers the tokens a Signer issued until they expire, so that
-// the service that issued a token can accept it again without parsing the
-// JWS and checking its own signature: a key broker verifies every token it
-// issued once more when the guest asks for a secret.
+// Issued remembers the tokens a Signer issued until they expire. A key
+// broker verifies each token it issued once more when the guest requests a
+// secret, and with this cache it skips parsing the JWS and checking its own
+// signature.
 //
 // Entries are keyed by the SHA-256 of the whole compact token, so only the
 // exact bytes the Signer returned match; any other token, including one

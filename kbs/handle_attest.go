@@ -104,8 +104,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		// The nonce was read from this session, so it is this session's;
-		// checking the store's record of it keeps that true if the two
+		// The nonce was read from this session, so it should be this
+		// session's. The store's record is checked too, in case the two
 		// ever disagree.
 		if n.SessionID != sess.ID {
 			return attest.Errorf(attest.ErrBinding, "nonce", "the nonce belongs to another session").

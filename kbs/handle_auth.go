@@ -93,9 +93,9 @@ const presizeLimit = 64 << 10
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	// A declared length sizes the buffer once, instead of doubling it as
-	// it fills. Only up to presizeLimit, so that a client cannot make the
-	// server allocate a large buffer by declaring a length it never sends;
-	// the limit still applies to what is read.
+	// it fills. The size is capped at presizeLimit, so that a client cannot
+	// make the server allocate a large buffer by declaring a length it never
+	// sends. The limit still applies to what is read.
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(min(r.ContentLength, limit, presizeLimit)) + 1)

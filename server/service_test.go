@@ -432,10 +432,10 @@ func (f fixedReportData) Attest(ctx context.Context, _ []byte) (*attest.Evidence
 	return f.Attester.Attest(ctx, bytes.Repeat([]byte{7}, 48))
 }
 
-// An attestation policy whose deny reasons have the wrong shape for the
-// evidence at hand fails at evaluation; the guest gets no token and no
-// secret. (The upload check catches such a policy when it denies empty
-// claims; this one denies only debug-free claims, so it passes that check.)
+// An attestation policy whose deny reasons have the wrong shape fails at
+// evaluation, and the guest gets no token and no secret. This policy denies
+// only claims with debug false, so it passes the upload check, which
+// appraises empty claims.
 func TestMisshapenDenyReasonsReject(t *testing.T) {
 	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
 	module := "package p\n\ndeny contains {\"rule\": \"r\", \"claim\": \"c\", \"value\": true, \"expected\": false, \"message\": \"m\"} if input.claims.debug == false\n"

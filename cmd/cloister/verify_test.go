@@ -178,8 +178,8 @@ func TestCollateralFetchFailsWithoutCollateral(t *testing.T) {
 	if out, err := runCloister(t, "emulate", "snp", "--report-data", "c0ffee", "--out", dir); err != nil {
 		t.Fatalf("emulate snp: %v\n%s", err, out)
 	}
-	// A KDS on loopback that fails every request and asks for a retry in
-	// an hour, longer than the fetcher waits, so the fetch fails at once.
+	// A KDS on loopback that fails every request with a Retry-After of an
+	// hour, longer than the fetcher waits, so the fetch fails at once.
 	kds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)

@@ -17,7 +17,7 @@ const DefaultIssuedCapacity = 1024
 // signature.
 //
 // Entries are keyed by the SHA-256 of the whole compact token, so only the
-// exact bytes the Signer returned match; any other token, including one
+// exact bytes the Signer returned match. Any other token, including one
 // issued by another replica, takes the full verification. The claims of a
 // remembered token are still checked as usual: issuer, profile, and iat
 // and exp against the time of use. The cache holds at most Capacity

@@ -477,18 +477,7 @@ func TestJWEVectorsEC(t *testing.T) {
 				t.Errorf("protected header = %s, want %s", hdr, v.ProtectedJSON)
 			}
 
-			// Both this package's guest-style decryption and go-jose
-			// recover the plaintext of the vector.
-			got, err := Decrypt(priv, &v.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, mustHex(t, v.Plaintext)) {
-				t.Errorf("Decrypt = %q", got)
-			}
-			if got := decryptGoJose(t, priv, v.BodyBytes); !bytes.Equal(got, mustHex(t, v.Plaintext)) {
-				t.Errorf("go-jose decryption = %q", got)
-			}
+			checkVectorDecrypts(t, priv, &v)
 		})
 	}
 }
@@ -501,16 +490,7 @@ func TestJWEVectorRSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decrypt(priv, &v.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, mustHex(t, v.Plaintext)) {
-		t.Errorf("Decrypt = %q", got)
-	}
-	if got := decryptGoJose(t, priv, v.BodyBytes); !bytes.Equal(got, mustHex(t, v.Plaintext)) {
-		t.Errorf("go-jose decryption = %q", got)
-	}
+	checkVectorDecrypts(t, priv, &v)
 
 	// The content encryption is reproducible from CEK, IV and AAD.
 	ciphertext, tag, err := sealA256GCM(mustHex(t, v.CEK), mustHex(t, v.IV), mustHex(t, v.Plaintext), []byte(v.Body.Protected))
@@ -523,6 +503,22 @@ func TestJWEVectorRSA(t *testing.T) {
 	cek, err := unwrapCEK(priv, AlgRSAOAEP256, nil, mustB64(t, v.Body.EncryptedKey))
 	if err != nil || hex.EncodeToString(cek) != v.CEK {
 		t.Errorf("CEK = %x, %v; want %s", cek, err, v.CEK)
+	}
+}
+
+// checkVectorDecrypts checks that both this package's guest-style
+// decryption and go-jose recover the plaintext of the vector's body.
+func checkVectorDecrypts(t *testing.T, priv any, v *jweVector) {
+	t.Helper()
+	got, err := Decrypt(priv, &v.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, mustHex(t, v.Plaintext)) {
+		t.Errorf("Decrypt = %q", got)
+	}
+	if got := decryptGoJose(t, priv, v.BodyBytes); !bytes.Equal(got, mustHex(t, v.Plaintext)) {
+		t.Errorf("go-jose decryption = %q", got)
 	}
 }
 

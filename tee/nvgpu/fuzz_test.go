@@ -38,5 +38,6 @@ func FuzzParseReport(f *testing.F) {
 func FuzzVerify(f *testing.F) {
 	corpus.AddSeeds(f, corpus.Cases(f, "nvidia-gpu"))
 	f.Add([]byte(`[{"attestationReportHexStr":"11e001ff","certChainBase64Encoded":""}]`))
+	f.Add([]byte(`{"evidences":[{"evidence":"EeAB/w==","certificate":""}]}`))
 	corpus.FuzzVerifier(f, &Verifier{}, attest.Options{})
 }

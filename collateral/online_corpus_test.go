@@ -2,12 +2,8 @@ package collateral_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,56 +14,6 @@ import (
 	_ "github.com/cloister-dev/cloister/tee/dcap"
 	_ "github.com/cloister-dev/cloister/tee/snp"
 )
-
-// caseUpstream serves one corpus case's collateral the way AMD KDS and
-// Intel PCS serve it: KDS certificate chains and VCEKs, PCS TCB Info and QE
-// Identity with their issuer chains in headers, and the CRLs. A request for a
-// file the case does not have gets 404, as the real services respond for an
-// item they do not have.
-func caseUpstream(t *testing.T, dir string) *httptest.Server {
-	t.Helper()
-	file := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil
-		}
-		return data
-	}
-	serve := func(w http.ResponseWriter, body []byte, contentType, chainHeader, chainFile string) {
-		if body == nil {
-			http.NotFound(w, nil)
-			return
-		}
-		if chain := file(chainFile); chainHeader != "" && chain != nil {
-			w.Header().Set(chainHeader, url.QueryEscape(string(chain)))
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.Write(body)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		switch {
-		case strings.HasSuffix(p, "/cert_chain"):
-			serve(w, file("ask_ark.pem"), "application/x-pem-file", "", "")
-		case strings.HasPrefix(p, "/vcek/v1/") && strings.HasSuffix(p, "/crl"):
-			http.NotFound(w, r) // no AMD CRL is available for any corpus case
-		case strings.HasPrefix(p, "/vcek/v1/"):
-			serve(w, file("vcek.der"), "application/octet-stream", "", "")
-		case strings.HasSuffix(p, "/certification/v4/tcb"):
-			serve(w, file("tcb_info.json"), "application/json", "TCB-Info-Issuer-Chain", "tcb_info_issuer_chain.pem")
-		case strings.HasSuffix(p, "/certification/v4/qe/identity"):
-			serve(w, file("qe_identity.json"), "application/json", "SGX-Enclave-Identity-Issuer-Chain", "qe_identity_issuer_chain.pem")
-		case strings.HasSuffix(p, "/pckcrl"):
-			serve(w, file("pck_crl.der"), "application/pkix-crl", "SGX-PCK-CRL-Issuer-Chain", "pck_crl_issuer_chain.pem")
-		case p == "/rootcacrl":
-			serve(w, file("root_ca_crl.der"), "application/pkix-crl", "", "")
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // offlineOnly returns the case's collateral that no upstream serves: a VLEK
 // (installed by the cloud provider, not served by KDS) and caller roots that
@@ -97,13 +43,13 @@ func TestCorpusOnlineMatchesOffline(t *testing.T) {
 				offline := appraise.Evaluate(context.Background(), attest.Evidence{Data: data},
 					attest.Options{At: at, Collateral: c.Collateral(t)}, appraise.Options{})
 
-				srv := caseUpstream(t, c.Dir)
+				srv := c.ServeCollateral(t)
 				opts := collateral.FetcherOptions{Timeout: 5 * time.Second, Retries: 1, Backoff: time.Millisecond,
 					RequestsPerSecond: 1000, Burst: 100}
 				online := &collateral.Online{
 					Cache: &collateral.Cache{Backend: collateral.DiskBackend{Dir: t.TempDir()}},
 					KDS:   collateral.NewKDS(srv.URL, opts),
-					PCS:   collateral.NewPCS(srv.URL, srv.URL+"/rootcacrl", opts),
+					PCS:   collateral.NewPCS(srv.URL, srv.URL+corpus.RootCRLPath, opts),
 				}
 				fetched := appraise.Evaluate(context.Background(), attest.Evidence{Data: data},
 					attest.Options{At: at, Collateral: collateral.Sources{offlineOnly(t, c), online}}, appraise.Options{})

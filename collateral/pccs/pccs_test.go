@@ -4,10 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,43 +13,6 @@ import (
 	"github.com/cloister-dev/cloister/internal/corpus"
 	_ "github.com/cloister-dev/cloister/tee/dcap"
 )
-
-// intelUpstream serves a corpus folder's Intel collateral under the PCS v4
-// paths, standing in for Intel PCS.
-func intelUpstream(t *testing.T, dir string) *httptest.Server {
-	t.Helper()
-	file := func(name string) []byte {
-		data, _ := os.ReadFile(filepath.Join(dir, name))
-		return data
-	}
-	serve := func(w http.ResponseWriter, body []byte, contentType, header, chainFile string) {
-		if body == nil {
-			http.NotFound(w, nil)
-			return
-		}
-		if header != "" {
-			w.Header().Set(header, url.QueryEscape(string(file(chainFile))))
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.Write(body)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch p := r.URL.Path; {
-		case strings.HasSuffix(p, "/v4/tcb"):
-			serve(w, file("tcb_info.json"), "application/json", "TCB-Info-Issuer-Chain", "tcb_info_issuer_chain.pem")
-		case strings.HasSuffix(p, "/qe/identity"):
-			serve(w, file("qe_identity.json"), "application/json", "SGX-Enclave-Identity-Issuer-Chain", "qe_identity_issuer_chain.pem")
-		case strings.HasSuffix(p, "/pckcrl"):
-			serve(w, file("pck_crl.der"), "application/pkix-crl", "SGX-PCK-CRL-Issuer-Chain", "pck_crl_issuer_chain.pem")
-		case p == "/root.crl":
-			serve(w, file("root_ca_crl.der"), "application/pkix-crl", "", "")
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func fastOptions() collateral.FetcherOptions {
 	return collateral.FetcherOptions{Timeout: 5 * time.Second, Retries: 1, Backoff: time.Millisecond, RequestsPerSecond: 1000, Burst: 100}
@@ -66,11 +25,11 @@ func TestServesDCAPClients(t *testing.T) {
 	for _, tee := range []string{"sgx", "tdx"} {
 		for _, c := range corpus.Cases(t, tee) {
 			t.Run(c.Name, func(t *testing.T) {
-				upstream := intelUpstream(t, c.Dir)
+				upstream := c.ServeCollateral(t)
 				cache := collateral.DiskBackend{Dir: t.TempDir()}
 				h := &Handler{Backend: cache, Online: &collateral.Online{
 					Cache: &collateral.Cache{Backend: cache},
-					PCS:   collateral.NewPCS(upstream.URL, upstream.URL+"/root.crl", fastOptions()),
+					PCS:   collateral.NewPCS(upstream.URL, upstream.URL+corpus.RootCRLPath, fastOptions()),
 				}}
 				pccs := httptest.NewServer(h.Mux())
 				t.Cleanup(pccs.Close)

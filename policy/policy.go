@@ -243,6 +243,9 @@ func prepareQuery(ctx context.Context, m Module, query string, data map[string]a
 // rejected when it is uploaded rather than at the first request.
 func (e *Engine) Check(ctx context.Context, m Module, rule string) error {
 	if err := definesRule(m, rule); err != nil {
+		if rule == "deny" && definesRule(m, "trust_claims") == nil {
+			return fmt.Errorf("%w; this is a Trustee attestation policy (it defines trust_claims), which Cloister does not evaluate: Cloister's attestation policies define deny, a set of reason objects {rule, claim, value, expected, message} over input.claims; start from `cloister policy default %s`", err, m.Name)
+		}
 		return err
 	}
 	_, err := e.prepare(ctx, m, rule, map[string]any{})

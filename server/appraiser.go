@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -151,9 +150,6 @@ func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 	}
 	m := policy.Module{Name: name, Text: module}
 	err := validationEngine.Check(context.Background(), m, rule)
-	if err != nil && kind == store.PolicyAttestation && strings.Contains(module, "trust_claims") {
-		return fmt.Errorf("%w; this looks like a Trustee attestation policy (trust_claims), which Cloister does not evaluate: Cloister's attestation policies define deny, a set of reason objects {rule, claim, value, expected, message} over input.claims; start from `cloister policy default %s`", err, name)
-	}
 	if err != nil || kind != store.PolicyAttestation {
 		return err
 	}

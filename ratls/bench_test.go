@@ -80,42 +80,28 @@ func ratlsConfigs(b *testing.B, challenge bool) (server, client *tls.Config, v *
 // benchServer accepts connections, completes the handshake (and the
 // challenge, when attester is set), then discards what it reads.
 func benchServer(b *testing.B, cfg *tls.Config, attester attest.Attester) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
+	return acceptLoopback(b, func(raw net.Conn) {
+		conn := tls.Server(raw, cfg)
+		defer conn.Close()
+		if conn.Handshake() != nil {
+			return
+		}
+		if attester != nil && ServeChallenge(context.Background(), conn, attester) != nil {
+			return
+		}
+		// Acknowledge every benchChunk bytes, so that a writer can
+		// time whole transfers rather than socket buffering.
+		// io.Discard reads through pooled buffers, so a
+		// handshake-only connection allocates nothing large.
 		for {
-			raw, err := ln.Accept()
-			if err != nil {
+			if _, err := io.CopyN(io.Discard, conn, benchChunk); err != nil {
 				return
 			}
-			go func() {
-				conn := tls.Server(raw, cfg)
-				defer conn.Close()
-				if conn.Handshake() != nil {
-					return
-				}
-				if attester != nil && ServeChallenge(context.Background(), conn, attester) != nil {
-					return
-				}
-				// Acknowledge every benchChunk bytes, so that a writer can
-				// time whole transfers rather than socket buffering.
-				// io.Discard reads through pooled buffers, so a
-				// handshake-only connection allocates nothing large.
-				for {
-					if _, err := io.CopyN(io.Discard, conn, benchChunk); err != nil {
-						return
-					}
-					if _, err := conn.Write([]byte{1}); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := conn.Write([]byte{1}); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func benchHandshakes(b *testing.B, addr string, dial func(string) (io.Closer, error)) {

@@ -188,41 +188,49 @@ func TestVerifyPeerCacheExpires(t *testing.T) {
 	}
 }
 
-// serve runs an RA-TLS echo server on loopback. Each connection serves
-// the challenge first, then echoes one line.
-func serve(t *testing.T, cfg *tls.Config, attester attest.Attester) string {
-	t.Helper()
+// acceptLoopback listens on a loopback port until the test ends and runs
+// handle in its own goroutine for each connection. It returns the
+// listening address.
+func acceptLoopback(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			raw, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer raw.Close()
-				conn := tls.Server(raw, cfg)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := conn.HandshakeContext(ctx); err != nil {
-					return
-				}
-				if err := ServeChallenge(ctx, conn, attester); err != nil {
-					return
-				}
-				line, err := bufio.NewReader(conn).ReadString('\n')
-				if err != nil {
-					return
-				}
-				io.WriteString(conn, "echo: "+line)
-			}()
+			go handle(raw)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// serve runs an RA-TLS echo server on loopback. Each connection serves
+// the challenge first, then echoes one line.
+func serve(t *testing.T, cfg *tls.Config, attester attest.Attester) string {
+	t.Helper()
+	return acceptLoopback(t, func(raw net.Conn) {
+		defer raw.Close()
+		conn := tls.Server(raw, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := conn.HandshakeContext(ctx); err != nil {
+			return
+		}
+		if err := ServeChallenge(ctx, conn, attester); err != nil {
+			return
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(conn, "echo: "+line)
+	})
 }
 
 func echo(t *testing.T, conn io.ReadWriter) string {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
-	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -194,10 +193,8 @@ func (h *Handler) trusteeSetResourcePolicy(w http.ResponseWriter, r *http.Reques
 		h.trusteeError(w, r, problemParsePolicyError, err)
 		return
 	}
-	if err := checkResourceDialect(module); err != nil {
-		h.trusteeError(w, r, problemParsePolicyError, err)
-		return
-	}
+	// The policy check (Config.ValidatePolicy) rejects a module that reads
+	// both Trustee's and Cloister's input.
 	h.trusteePutPolicy(w, r, problemParsePolicyError, store.PolicyResource, TrusteeResourcePolicyName, module)
 }
 
@@ -448,16 +445,6 @@ func decodeTrusteePolicy(encoded string) (string, error) {
 		return "", badRequest("policy is not base64url without padding: %v", err)
 	}
 	return string(module), nil
-}
-
-// checkResourceDialect rejects a resource policy that does not parse or
-// that reads both Trustee's and Cloister's input, which no evaluation can
-// satisfy, so that it fails at upload instead of denying every release.
-func checkResourceDialect(module string) error {
-	if _, err := policy.DetectResourceDialect(module); err != nil {
-		return badRequest("%v", err)
-	}
-	return nil
 }
 
 // trusteeError writes err as a Trustee problem document of variant with

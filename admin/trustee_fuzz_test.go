@@ -3,6 +3,8 @@ package admin
 import (
 	"encoding/base64"
 	"testing"
+
+	"github.com/cloister-dev/cloister/policy"
 )
 
 // FuzzTrusteeSampleProvenance checks that any sample payload is parsed or
@@ -25,14 +27,18 @@ func FuzzTrusteeSampleProvenance(f *testing.F) {
 	})
 }
 
-// FuzzTrusteeResourcePolicyCheck checks that any module text is parsed or
-// rejected without a panic.
+// FuzzTrusteeResourcePolicyCheck checks that any module text, sent as
+// Trustee sends it, is decoded and classified or rejected without a panic.
 func FuzzTrusteeResourcePolicyCheck(f *testing.F) {
 	f.Add("package p\n\nallow if input.token.submods.cpu0[\"ear.status\"] == \"affirming\"\n")
 	f.Add("package p\n\nallow if data.plugin == \"resource\"\n")
 	f.Add("package p\nallow if {")
 	f.Add("package policy\n\nallow if {\n\tinput.token.iss\n\tinput.submods.cpu0\n}\n")
 	f.Fuzz(func(t *testing.T, module string) {
-		checkResourceDialect(module)
+		decoded, err := decodeTrusteePolicy(base64.RawURLEncoding.EncodeToString([]byte(module)))
+		if err != nil {
+			return
+		}
+		policy.DetectResourceDialect(decoded)
 	})
 }

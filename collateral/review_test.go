@@ -2,40 +2,27 @@ package collateral
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"github.com/cloister-dev/cloister/internal/testcert"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // reviewChainPEM returns a PEM issuer chain of a signing certificate and
 // the self-signed root that issued it, named like Intel's.
 func reviewChainPEM(t *testing.T) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(cn string, serial int64, parent *x509.Certificate) *x509.Certificate {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		}
-		return testcert.Issue(t, tmpl, parent, &key.PublicKey, key)
-	}
-	root := issue("Intel SGX Root CA", 1, nil)
-	signer := issue("Intel SGX TCB Signing", 2, root)
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	usage := x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	root := testcert.Issue(t, testcert.Template(1, "Intel SGX Root CA", true, usage), nil, &key.PublicKey, key)
+	signer := testcert.Issue(t, testcert.Template(2, "Intel SGX TCB Signing", false, usage), root, &key.PublicKey, key)
 	var out []byte
 	for _, c := range []*x509.Certificate{signer, root} {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)

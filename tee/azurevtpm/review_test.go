@@ -3,21 +3,16 @@ package azurevtpm
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
-	"github.com/cloister-dev/cloister/internal/testcert"
-	"math/big"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"github.com/cloister-dev/cloister/tee/snp"
 )
 
@@ -26,20 +21,10 @@ import (
 // evidence would write them.
 func reviewForgedChain(t *testing.T) (root, leaf *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(cn string, serial int64, parent *x509.Certificate) *x509.Certificate {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		}
-		return testcert.Issue(t, tmpl, parent, &key.PublicKey, key)
-	}
-	root = issue("ARK-Milan", 1, nil)
-	return root, issue("SEV-VCEK", 2, root)
+	key := testcert.ECDSAKey(t, elliptic.P384())
+	root = testcert.Issue(t, testcert.Template(1, "ARK-Milan", true, x509.KeyUsageCertSign), nil, &key.PublicKey, key)
+	leaf = testcert.Issue(t, testcert.Template(2, "SEV-VCEK", false, x509.KeyUsageCertSign), root, &key.PublicKey, key)
+	return root, leaf
 }
 
 // TestReviewEvidenceRootNotTrusted passes a root inside the evidence's vcek

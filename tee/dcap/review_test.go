@@ -2,20 +2,16 @@ package dcap
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"github.com/cloister-dev/cloister/internal/testcert"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // reviewQuote returns an emulated quote whose report data is reportData,
@@ -102,16 +98,9 @@ func TestReviewRootCacheFetchedRoot(t *testing.T) {
 // Intel's nor an emulated development root.
 func reviewPlainRoot(t *testing.T) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "caller root"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	return testcert.Issue(t, tmpl, tmpl, &key.PublicKey, key)
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	tmpl := testcert.Template(1, "caller root", true, x509.KeyUsageCertSign)
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
 }
 
 // reviewSource serves a fixed set whatever the query.

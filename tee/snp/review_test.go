@@ -2,34 +2,22 @@ package snp
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"github.com/cloister-dev/cloister/internal/testcert"
-	"math/big"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // reviewPlainRoot returns a self-signed CA certificate named like AMD's
 // Milan root that is neither AMD's nor an emulated development root.
 func reviewPlainRoot(t *testing.T) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ARK-Milan"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	return testcert.Issue(t, tmpl, tmpl, &key.PublicKey, key)
+	key := testcert.ECDSAKey(t, elliptic.P384())
+	tmpl := testcert.Template(1, "ARK-Milan", true, x509.KeyUsageCertSign)
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
 }
 
 // TestReviewRootCacheFetchedRoot selects roots twice from the same

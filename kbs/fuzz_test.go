@@ -130,3 +130,34 @@ func FuzzDecodeSNPGuestJSON(f *testing.F) {
 		DecodeEvidence("snp", data)
 	})
 }
+
+// FuzzParseProblem decodes error bodies from a key broker, seeded with the
+// bodies of two error variants. An accepted body has a type and keeps its
+// status. A rejected body appears in the error only as a 200-rune excerpt,
+// which quoting expands to at most 10 bytes a rune.
+func FuzzParseProblem(f *testing.F) {
+	for _, p := range []*Problem{
+		NewProblem(ProblemPolicyDeny, "Access denied by policy"),
+		NewProblem(ProblemTokenNotFound, "the token is missing"),
+	} {
+		body, err := json.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body)
+	}
+	f.Add([]byte(`{"type":"","detail":"x"}`))
+	f.Add([]byte(`<html>Bad Gateway</html>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := ParseProblem(401, body)
+		if err != nil {
+			if max := 200*10 + 100; len(err.Error()) > max {
+				t.Errorf("error is %d bytes, want at most %d: the body excerpt is not cut", len(err.Error()), max)
+			}
+			return
+		}
+		if p.Type == "" || p.Status != 401 {
+			t.Errorf("ParseProblem(%q) = %+v, want a type and status 401", body, p)
+		}
+	})
+}

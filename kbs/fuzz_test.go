@@ -151,8 +151,8 @@ func FuzzParseProblem(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := ParseProblem(401, body)
 		if err != nil {
-			if max := 200*10 + 100; len(err.Error()) > max {
-				t.Errorf("error is %d bytes, want at most %d: the body excerpt is not cut", len(err.Error()), max)
+			if limit := 200*10 + 100; len(err.Error()) > limit {
+				t.Errorf("error is %d bytes, want at most %d: the body excerpt is not cut", len(err.Error()), limit)
 			}
 			return
 		}

@@ -53,3 +53,19 @@ func CheckDecoding(t *testing.T, tee string, v VerifyInspector) {
 		})
 	}
 }
+
+// CheckJSONPrefixes runs CheckPrefixesRejected as a subtest for every case
+// of tee, whose evidence is a JSON document. It checks every
+// step(len(evidence))-th prefix. The prefixes stop before trailing white
+// space, because a prefix that drops only white space is the same JSON
+// document.
+func CheckJSONPrefixes(t *testing.T, tee string, v attest.Verifier, step func(size int) int) {
+	t.Helper()
+	for _, c := range Cases(t, tee) {
+		t.Run(c.Name, func(t *testing.T) {
+			data := c.EvidenceBytes(t)
+			end := len(bytes.TrimRight(data, " \t\r\n"))
+			CheckPrefixesRejected(t, c, v, data, end, step(len(data)))
+		})
+	}
+}

@@ -31,13 +31,20 @@ func gceCase(t *testing.T) corpus.Case {
 	return corpus.Case{}
 }
 
-func decodeAttestation(t *testing.T, data []byte) *pb.Attestation {
+// verifyEdited decodes the case's attestation, lets edit change it,
+// encodes it again and verifies the result with the case's options.
+func verifyEdited(t *testing.T, c corpus.Case, edit func(*pb.Attestation)) (*attest.Claims, error) {
 	t.Helper()
 	var a pb.Attestation
-	if err := proto.Unmarshal(data, &a); err != nil {
+	if err := proto.Unmarshal(c.EvidenceBytes(t), &a); err != nil {
 		t.Fatal(err)
 	}
-	return &a
+	edit(&a)
+	data, err := proto.Marshal(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, c.Options(t))
 }
 
 // appendEvent appends a crypto-agile TCG_PCR_EVENT2 for pcr with digests of
@@ -63,13 +70,7 @@ func appendEvent(log []byte, pcr uint32) []byte {
 
 func TestGCEEventLogNotReplaying(t *testing.T) {
 	c := gceCase(t)
-	a := decodeAttestation(t, c.EvidenceBytes(t))
-	a.EventLog = appendEvent(a.EventLog, 8)
-	data, err := proto.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: c.Collateral(t)})
+	claims, err := verifyEdited(t, c, func(a *pb.Attestation) { a.EventLog = appendEvent(a.EventLog, 8) })
 	if !errors.Is(err, attest.ErrBinding) {
 		t.Fatalf("error = %v, want a binding error", err)
 	}
@@ -83,13 +84,7 @@ func TestGCEEventLogNotReplaying(t *testing.T) {
 
 func TestGCEEventLogMissing(t *testing.T) {
 	c := gceCase(t)
-	a := decodeAttestation(t, c.EvidenceBytes(t))
-	a.EventLog = nil
-	data, err := proto.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: c.Collateral(t)})
+	claims, err := verifyEdited(t, c, func(a *pb.Attestation) { a.EventLog = nil })
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -149,13 +144,7 @@ func TestGCEPinnedAKOverridesCertificate(t *testing.T) {
 
 func TestGCECanonicalEventLogNotChecked(t *testing.T) {
 	c := gceCase(t)
-	a := decodeAttestation(t, c.EvidenceBytes(t))
-	a.CanonicalEventLog = []byte{0x01}
-	data, err := proto.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: c.Collateral(t)})
+	claims, err := verifyEdited(t, c, func(a *pb.Attestation) { a.CanonicalEventLog = []byte{0x01} })
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

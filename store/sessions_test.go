@@ -86,13 +86,20 @@ func TestNonceConcurrentConsumers(t *testing.T) {
 	})
 }
 
+// openWithClock opens a Store on b with a clock that does not move until
+// the test advances it.
+func openWithClock(t *testing.T, b testBackend) (*sqlStore, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	cfg := b.config()
+	cfg.Now = clock.Now
+	return open(t, cfg), clock
+}
+
 func TestSessionLifecycle(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		clock := &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		cfg := b.config()
-		cfg.Now = clock.Now
-		s := open(t, cfg)
+		s, clock := openWithClock(t, b)
 
 		sess := Session{ID: "s1", Nonce: "nonce-s1", TEE: "snp", Created: clock.Now(), Expires: clock.Now().Add(5 * time.Minute)}
 		if err := s.CreateSession(ctx, sess); err != nil {
@@ -160,10 +167,7 @@ func TestSessionLifecycle(t *testing.T) {
 func TestMarkAttestedExpiredSession(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		clock := &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		cfg := b.config()
-		cfg.Now = clock.Now
-		s := open(t, cfg)
+		s, clock := openWithClock(t, b)
 
 		sess := Session{ID: "s2", Nonce: "nonce-s2", TEE: "tdx", Created: clock.Now(), Expires: clock.Now().Add(time.Minute)}
 		if err := s.CreateSession(ctx, sess); err != nil {

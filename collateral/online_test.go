@@ -19,7 +19,7 @@ import (
 // read in place when the corpus is present.
 const pcsCase = "tdx/emr-v4-azure-cmc"
 
-func corpusFile(t *testing.T, rel string) []byte {
+func corpusFile(t testing.TB, rel string) []byte {
 	t.Helper()
 	dir := os.Getenv("CLOISTER_EVIDENCE_DIR")
 	if dir == "" {

@@ -88,16 +88,32 @@ func (tr *testRoom) client(t *testing.T, manifest []byte, party string, key cryp
 	return c
 }
 
+// banks returns the clients of the example's parties bank-a and bank-b,
+// each with its example key and the build measurement.
+func (tr *testRoom) banks(t *testing.T, manifest []byte) (a, b *Client) {
+	t.Helper()
+	a = tr.client(t, manifest, "bank-a", exampleKey(t, "bank-a"), buildMeasurement)
+	b = tr.client(t, manifest, "bank-b", exampleKey(t, "bank-b"), buildMeasurement)
+	return a, b
+}
+
+// uploadExample uploads the example CSV file of table through c.
+func uploadExample(t *testing.T, c *Client, table string) *UploadResponse {
+	t.Helper()
+	up, err := c.Upload(context.Background(), table, bytes.NewReader(readExample(t, table+".csv")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
 func TestCleanRoomEndToEnd(t *testing.T) {
 	manifest := readExample(t, "manifest.json")
 	tr := startRoom(t, manifest)
 	ctx := context.Background()
-	a := tr.client(t, manifest, "bank-a", exampleKey(t, "bank-a"), buildMeasurement)
-	b := tr.client(t, manifest, "bank-b", exampleKey(t, "bank-b"), buildMeasurement)
+	a, b := tr.banks(t, manifest)
 
-	if _, err := a.Upload(ctx, "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv"))); err != nil {
-		t.Fatal(err)
-	}
+	uploadExample(t, a, "bank_a_fraud")
 	_, _, err := a.Result(ctx)
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusConflict || !strings.Contains(se.Message, "bank_b_fraud") {
@@ -110,11 +126,7 @@ func TestCleanRoomEndToEnd(t *testing.T) {
 	if len(status.Missing) != 1 {
 		t.Errorf("status lists missing tables %v, want only bank_b_fraud", status.Missing)
 	}
-	up, err := b.Upload(ctx, "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if up.Rows != 400 {
+	if up := uploadExample(t, b, "bank_b_fraud"); up.Rows != 400 {
 		t.Errorf("bank-b uploaded %d rows, want 400", up.Rows)
 	}
 
@@ -212,14 +224,9 @@ func TestCleanRoomRejectsNonRecipient(t *testing.T) {
 	manifest := editManifest(t, func(m map[string]any) { m["recipients"] = []string{"bank-a"} })
 	tr := startRoom(t, manifest)
 	ctx := context.Background()
-	a := tr.client(t, manifest, "bank-a", exampleKey(t, "bank-a"), buildMeasurement)
-	b := tr.client(t, manifest, "bank-b", exampleKey(t, "bank-b"), buildMeasurement)
-	if _, err := a.Upload(ctx, "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Upload(ctx, "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
-		t.Fatal(err)
-	}
+	a, b := tr.banks(t, manifest)
+	uploadExample(t, a, "bank_a_fraud")
+	uploadExample(t, b, "bank_b_fraud")
 
 	_, _, err := b.Result(ctx)
 	var se *StatusError

@@ -2,6 +2,7 @@ package kbs
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -159,5 +160,63 @@ func FuzzParseProblem(f *testing.F) {
 		if p.Type == "" || p.Status != 401 {
 			t.Errorf("ParseProblem(%q) = %+v, want a type and status 401", body, p)
 		}
+	})
+}
+
+// FuzzDecodeEvidence decodes evidence values for every TEE name a session
+// may carry, seeded with the Trustee attesters' JSON and the evidence
+// envelope. Accepted evidence has data and a format.
+func FuzzDecodeEvidence(f *testing.F) {
+	dir := os.Getenv("CLOISTER_KBS_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+	}
+	for _, name := range []string{"trustee_snp-evidence-guest-json.json", "trustee_az-snp-vtpm-evidence-v2.json"} {
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`{"format":"dcap","data":"AwACAA==","aux":""}`))
+	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":null}`))
+	f.Add([]byte(`{"tpm_quote":{}}`))
+	f.Add([]byte(`{"svn":"1","report_data":""}`))
+	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, tee := range tees {
+			ev, err := DecodeEvidence(tee, data)
+			if err == nil && (len(ev.Data) == 0 || ev.Format == "") {
+				t.Errorf("DecodeEvidence(%q) accepted evidence without data or format: %+v", tee, ev)
+			}
+		}
+	})
+}
+
+// FuzzSelectedHash reads the extra-params of a challenge. A nil error
+// names a hash that can be created.
+func FuzzSelectedHash(f *testing.F) {
+	for _, s := range []string{``, `null`, `{}`, `{"selected-hash-algorithm":"SHA384"}`, `{"selected-hash-algorithm":1}`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := SelectedHash(data)
+		if err != nil {
+			return
+		}
+		if _, err := h.New(); err != nil {
+			t.Errorf("SelectedHash(%q) = %q, which has no hash: %v", data, h, err)
+		}
+	})
+}
+
+// FuzzTokenReasons reads the appraisal reasons of unverified tokens, which
+// come from the client, so that nesting or odd types cannot panic.
+func FuzzTokenReasons(f *testing.F) {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(
+		`{"submods":{"cpu":{"cloister.reasons":[{"rule":"debug","message":"debug is enabled"},1,null]}}}`))
+	f.Add("e30." + payload + ".c2ln")
+	f.Add("..")
+	f.Add("a.!.b")
+	f.Fuzz(func(t *testing.T, token string) {
+		tokenReasons(token)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -249,12 +250,22 @@ func checkContentType(header string, allowed []string) error {
 }
 
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+// A number of seconds too large for a time.Duration returns the maximum
+// duration, so that the caller's limit rejects it instead of an overflow
+// turning it into a short or negative delay.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {
+	text := strings.TrimSpace(v)
+	secs, err := strconv.ParseInt(text, 10, 64)
+	switch {
+	case err == nil && secs > int64(math.MaxInt64/time.Second):
+		return math.MaxInt64
+	case err == nil && secs >= 0:
 		return time.Duration(secs) * time.Second
+	case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(text, "-"):
+		return math.MaxInt64
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

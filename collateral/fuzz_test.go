@@ -2,7 +2,10 @@ package collateral
 
 import (
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeChainHeader decodes issuer chain headers as Intel PCS sends
@@ -20,6 +23,24 @@ func FuzzDecodeChainHeader(f *testing.F) {
 		set := &Set{}
 		if n, reason := set.AddBytes("issuer chain", []byte(pemText)); n == 0 || len(set.Certificates()) == 0 {
 			t.Errorf("accepted header %q decodes to PEM that loads no certificate: %s", header, reason)
+		}
+	})
+}
+
+// FuzzParseRetryAfter reads Retry-After values from an upstream. The delay
+// is never negative, and a positive number of seconds is never shortened.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "5", " 120 ", "-1", "9223372037", "Thu, 01 Jan 2026 00:00:30 GMT", "soon"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d := parseRetryAfter(v, now)
+		if d < 0 {
+			t.Errorf("parseRetryAfter(%q) = %s, want a delay of at least 0", v, d)
+		}
+		if secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && secs > 0 && d < time.Second {
+			t.Errorf("parseRetryAfter(%q) = %s, want at least 1s", v, d)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package collateral
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -460,6 +461,11 @@ func TestParseRetryAfter(t *testing.T) {
 		"-1":                            0,
 		"soon":                          0,
 		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second,
+		// Values past the range of time.Duration saturate instead of
+		// wrapping to a short or negative delay.
+		"9223372037":            math.MaxInt64,
+		"99999999999999999999":  math.MaxInt64,
+		"-99999999999999999999": 0,
 	}
 	for in, want := range tests {
 		if got := parseRetryAfter(in, now); got != want {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloister-dev/cloister/internal/testcert"
 	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/store/storetest"
 )
@@ -359,27 +360,14 @@ func TestClientCertificateAuthentication(t *testing.T) {
 
 func newTestCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	tmpl := testcert.Template(1, name, true, x509.KeyUsageCertSign)
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key), key
 }
 
 func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) *tls.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := testcert.ECDSAKey(t, elliptic.P256())
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "operator"},
@@ -388,9 +376,6 @@ func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) 
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	cert := testcert.Issue(t, tmpl, ca, &key.PublicKey, caKey)
+	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
 }

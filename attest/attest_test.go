@@ -2,19 +2,15 @@ package attest
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 func TestErrorMessageAndKind(t *testing.T) {
@@ -71,25 +67,10 @@ func TestHexJSON(t *testing.T) {
 
 func selfSigned(t *testing.T, org string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "root " + org, Organization: []string{org}},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	tmpl := testcert.Template(1, "root "+org, true, x509.KeyUsageCertSign)
+	tmpl.Subject.Organization = []string{org}
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
 }
 
 func setOf(certs ...*x509.Certificate) *collateral.Set {

@@ -3,7 +3,6 @@ package attest
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 var chainTestTime = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -23,10 +24,7 @@ type chainTestCA struct {
 
 func newChainCert(t *testing.T, cn string, parent *chainTestCA, isCA bool, notAfter time.Time) *chainTestCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testcert.ECDSAKey(t, elliptic.P256())
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: chainTestTime.Add(-time.Hour), NotAfter: notAfter,
@@ -36,15 +34,7 @@ func newChainCert(t *testing.T, cn string, parent *chainTestCA, isCA bool, notAf
 	if parent != nil {
 		parentCert, signer = parent.cert, parent.key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &chainTestCA{cert: cert, key: key}
+	return &chainTestCA{cert: testcert.Issue(t, tmpl, parentCert, &key.PublicKey, signer), key: key}
 }
 
 func TestVerifyChainErrors(t *testing.T) {

@@ -5,40 +5,23 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // testCert returns a self-signed certificate and its DER encoding.
 func testCert(t *testing.T) (*x509.Certificate, []byte, *ecdsa.PrivateKey) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test root"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, der, key
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	tmpl := testcert.Template(1, "test root", true, x509.KeyUsageCertSign|x509.KeyUsageCRLSign)
+	cert := testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
+	return cert, cert.Raw, key
 }
 
 func TestLoadPathIdentifiesByContent(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 var acceptEmulated = VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}}
@@ -528,15 +529,7 @@ func selfSignAt(t *testing.T, key *ecdsa.PrivateKey, exts []pkix.Extension, notB
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "RATLS"},
 		NotBefore: notBefore, NotAfter: notAfter, ExtraExtensions: exts}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
 }
 
 func spkiOf(t *testing.T, key *ecdsa.PrivateKey) []byte {

@@ -20,6 +20,9 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 		return attest.Errorf(attest.ErrMalformed, "exp", "the token has no expiry claim, so it would be valid forever").
 			WithFix("pass a token as the attestation service issued it")
 	}
+	if err := checkNumericDate("exp", exp); err != nil {
+		return err
+	}
 	expires := time.Unix(exp, 0).UTC()
 	c.SetAttribute("expires_at", expires.Format(time.RFC3339))
 	if !at.Before(expires) {
@@ -36,6 +39,9 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 		if !ok {
 			continue
 		}
+		if err := checkNumericDate(name, v); err != nil {
+			return err
+		}
 		t := time.Unix(v, 0).UTC()
 		c.SetAttribute(map[string]string{"nbf": "not_before", "iat": "issued_at"}[name], t.Format(time.RFC3339))
 		if at.Before(t) {
@@ -46,5 +52,20 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 		}
 	}
 	c.Pass("token-validity")
+	return nil
+}
+
+// maxNumericDate is 9999-12-31T23:59:59Z, the last second RFC 3339 can
+// write.
+const maxNumericDate = 253402300799
+
+// checkNumericDate rejects a time claim outside 1970 to 9999, because
+// time.Unix wraps values near the int64 limits, which would turn an
+// expiry far in the past into one far in the future.
+func checkNumericDate(name string, v int64) error {
+	if v < 0 || v > maxNumericDate {
+		return attest.Errorf(attest.ErrMalformed, name, "the %s claim %d is outside 0 to %d seconds since 1970", name, v, int64(maxNumericDate)).
+			WithFix("pass a token as the attestation service issued it")
+	}
 	return nil
 }

@@ -100,6 +100,19 @@ func TestDetectResourceDialectRejects(t *testing.T) {
 	}
 }
 
+// checkAllow evaluates m for token, res and query and compares the
+// decision with want.
+func checkAllow(t *testing.T, e *Engine, m Module, token map[string]any, res Resource, query map[string][]string, want bool) {
+	t.Helper()
+	got, err := e.Allow(context.Background(), m, token, res, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("allow = %v, want %v", got, want)
+	}
+}
+
 func TestTrusteeDefaultPolicyAllow(t *testing.T) {
 	e := NewEngine()
 	m := Module{Name: "trustee-default", Text: trusteeDefaultPolicy}
@@ -115,13 +128,7 @@ func TestTrusteeDefaultPolicyAllow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.Allow(context.Background(), m, tt.token, res, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("allow = %v, want %v", got, tt.want)
-			}
+			checkAllow(t, e, m, tt.token, res, nil, tt.want)
 		})
 	}
 }
@@ -148,13 +155,7 @@ func TestTrusteePolicyRequestData(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.Allow(context.Background(), m, tt.token, tt.res, tt.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("allow = %v, want %v", got, tt.want)
-			}
+			checkAllow(t, e, m, tt.token, tt.res, tt.query, tt.want)
 		})
 	}
 }

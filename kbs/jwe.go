@@ -171,12 +171,18 @@ func Decrypt(priv crypto.PrivateKey, r *Response) ([]byte, error) {
 	}
 
 	iv, err := b64.DecodeString(r.IV)
-	if err != nil || len(iv) != 12 {
-		return nil, fmt.Errorf("JWE iv must be 12 bytes of unpadded base64url")
+	if err != nil {
+		return nil, fmt.Errorf("JWE iv is not unpadded base64url: %w", err)
+	}
+	if len(iv) != 12 {
+		return nil, fmt.Errorf("JWE iv is %d bytes, want 12", len(iv))
 	}
 	tag, err := b64.DecodeString(r.Tag)
-	if err != nil || len(tag) != 16 {
-		return nil, fmt.Errorf("JWE tag must be 16 bytes of unpadded base64url")
+	if err != nil {
+		return nil, fmt.Errorf("JWE tag is not unpadded base64url: %w", err)
+	}
+	if len(tag) != 16 {
+		return nil, fmt.Errorf("JWE tag is %d bytes, want 16", len(tag))
 	}
 	ciphertext, err := b64.DecodeString(r.Ciphertext)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math/big"
 )
@@ -131,7 +130,7 @@ func ecdhJWK(pub *ecdh.PublicKey) (TEEPubKey, error) {
 	case ecdh.P521():
 		crv = "P-521"
 	default:
-		return TEEPubKey{}, errors.New("unsupported TEE key curve: use P-256 or P-521")
+		return TEEPubKey{}, fmt.Errorf("unsupported TEE key curve %v: use P-256 or P-521", pub.Curve())
 	}
 	point := pub.Bytes()
 	size := (len(point) - 1) / 2

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // ProtocolVersion is the only Request version the server accepts and the
@@ -134,13 +135,13 @@ func (k *TEEPubKey) UnmarshalJSON(data []byte) error {
 	}
 	switch p.Kty {
 	case "EC":
-		if p.Crv == "" || p.X == "" || p.Y == "" || p.Alg == "" {
-			return fmt.Errorf("invalid EC tee-pubkey: members crv, alg, x and y are required")
+		if missing := missingMembers("crv", p.Crv, "alg", p.Alg, "x", p.X, "y", p.Y); missing != "" {
+			return fmt.Errorf("invalid EC tee-pubkey: missing or empty %s; an EC key needs crv, alg, x and y", missing)
 		}
 		p.N, p.E = "", ""
 	case "RSA":
-		if p.N == "" || p.E == "" || p.Alg == "" {
-			return fmt.Errorf("invalid RSA tee-pubkey: members alg, n and e are required")
+		if missing := missingMembers("alg", p.Alg, "n", p.N, "e", p.E); missing != "" {
+			return fmt.Errorf("invalid RSA tee-pubkey: missing or empty %s; an RSA key needs alg, n and e", missing)
 		}
 		p.Crv, p.X, p.Y = "", "", ""
 	default:
@@ -148,6 +149,18 @@ func (k *TEEPubKey) UnmarshalJSON(data []byte) error {
 	}
 	*k = TEEPubKey(p)
 	return nil
+}
+
+// missingMembers returns the names, joined by commas, of the members whose
+// value is empty; pairs alternates names and values.
+func missingMembers(pairs ...string) string {
+	var names []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			names = append(names, pairs[i])
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // Response is a flattened JWE as the resource endpoint returns it. Every

@@ -208,7 +208,8 @@ type trusteeAdmin interface {
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	body, err := ear.MarshalJWKS(s.signer.JWKS())
 	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.log.Error("encoding the EAR signing JWKS failed", "ear_key_id", s.signer.KeyID(), "error", err)
+		http.Error(w, "internal error: the signing keys could not be encoded; the server log has the cause", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
@@ -223,7 +224,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	_, err := s.cfg.Store.GetSession(ctx, "readiness-probe")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("readiness check failed: store unreachable", "error", err)
-		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		http.Error(w, "store unreachable: check the database connection; the server log has the cause", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -261,7 +260,7 @@ func printIndented(w io.Writer, raw []byte) error {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return errors.New("the workload sent a result that is not JSON")
+		return fmt.Errorf("the workload sent a result that is not JSON: %v", err)
 	}
 	out, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

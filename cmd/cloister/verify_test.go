@@ -27,14 +27,8 @@ func exitCode(t *testing.T, err error) int {
 }
 
 func TestVerifyCorpusCaseJSON(t *testing.T) {
-	var c corpus.Case
-	for _, cc := range corpus.Cases(t, "snp") {
-		if cc.Expect.DefaultVerdict == "accept" {
-			c = cc
-			break
-		}
-	}
-	if c.Dir == "" {
+	c, ok := corpus.FirstAccepted(t, "snp", nil)
+	if !ok {
 		t.Fatal("no accepted snp case in the corpus")
 	}
 	args := []string{"verify", "--collateral", c.Dir, "--at", c.Expect.At, "--output", "json", filepath.Join(c.Dir, c.Expect.Evidence)}

@@ -69,3 +69,17 @@ func CheckJSONPrefixes(t *testing.T, tee string, v attest.Verifier, step func(si
 		})
 	}
 }
+
+// FirstAccepted returns the first case of tee, in name order, that
+// expect.json expects accepted and for which match returns true. A nil
+// match accepts every such case. It reports false when no case matches, so
+// that the caller decides whether to skip or to fail.
+func FirstAccepted(t testing.TB, tee string, match func(Case) bool) (Case, bool) {
+	t.Helper()
+	for _, c := range AcceptedCases(t, tee) {
+		if match == nil || match(c) {
+			return c, true
+		}
+	}
+	return Case{}, false
+}

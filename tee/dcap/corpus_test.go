@@ -49,14 +49,8 @@ func checkCorpusClaims(t *testing.T, c corpus.Case, claims *attest.Claims) {
 // supplied root the embedded Intel SGX Root CA verifies it as the vendor
 // root, and a caller's root replaces the embedded one.
 func TestCorpusTrustAnchors(t *testing.T) {
-	var c corpus.Case
-	for _, x := range corpus.Cases(t, "tdx") {
-		if x.Expect.DefaultVerdict == "accept" {
-			c = x
-			break
-		}
-	}
-	if c.Name == "" {
+	c, ok := corpus.FirstAccepted(t, "tdx", nil)
+	if !ok {
 		t.Skip("no accepted TDX case in the corpus")
 	}
 	ev := attest.Evidence{Data: c.EvidenceBytes(t)}

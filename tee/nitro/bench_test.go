@@ -17,12 +17,9 @@ import (
 // AWS root. collateral-dir passes the root as collateral, as the CLI does,
 // so attest.Roots adds a self-signature check of that root.
 func BenchmarkVerify(b *testing.B) {
-	var c corpus.Case
-	for _, cc := range corpus.Cases(b, "nitro") {
-		if cc.Expect.DefaultVerdict == "accept" && cc.Expect.Debug != nil && !*cc.Expect.Debug {
-			c = cc
-			break
-		}
+	c, ok := corpus.FirstAccepted(b, "nitro", func(c corpus.Case) bool { return c.Expect.Debug != nil && !*c.Expect.Debug })
+	if !ok {
+		b.Fatal("no accepted production (non-debug) Nitro case in the corpus")
 	}
 	data := c.EvidenceBytes(b)
 	configs := []struct {

@@ -21,12 +21,9 @@ import (
 // files as the CLI does. They hold two copies of the root, and
 // attest.Roots checks the self-signature of each.
 func BenchmarkVerify(b *testing.B) {
-	var c corpus.Case
-	for _, cc := range corpus.Cases(b, "nvidia-gpu") {
-		if cc.Expect.DefaultVerdict == "accept" && cc.Expect.OtherInputs["cert_chain"] != "" {
-			c = cc
-			break
-		}
+	c, ok := corpus.FirstAccepted(b, "nvidia-gpu", func(c corpus.Case) bool { return c.Expect.OtherInputs["cert_chain"] != "" })
+	if !ok {
+		b.Fatal("no accepted NVIDIA GPU case with a cert_chain file in the corpus")
 	}
 	data := c.EvidenceBytes(b)
 	pemChain, err := os.ReadFile(filepath.Join(c.Dir, c.Expect.OtherInputs["cert_chain"]))

@@ -20,13 +20,11 @@ func loopWithCPU(b *testing.B, op func()) {
 
 // pinnedCase returns the accepted corpus case with a pinned AK.
 func pinnedCase(b *testing.B) corpus.Case {
-	for _, c := range corpus.Cases(b, "tpm") {
-		if c.Expect.DefaultVerdict == "accept" && c.Expect.OtherInputs["ak_public"] != "" {
-			return c
-		}
+	c, ok := corpus.FirstAccepted(b, "tpm", func(c corpus.Case) bool { return c.Expect.OtherInputs["ak_public"] != "" })
+	if !ok {
+		b.Skip("no accepted case with a pinned AK in the corpus")
 	}
-	b.Skip("no accepted case with a pinned AK in the corpus")
-	return corpus.Case{}
+	return c
 }
 
 // BenchmarkVerifyQuote measures a whole verification of a single quote

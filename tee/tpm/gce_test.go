@@ -22,13 +22,11 @@ import (
 // AK certificate and an event log.
 func gceCase(t *testing.T) corpus.Case {
 	t.Helper()
-	for _, c := range corpus.Cases(t, "tpm") {
-		if c.Expect.DefaultVerdict == "accept" && strings.HasSuffix(c.Expect.Evidence, ".pb") {
-			return c
-		}
+	c, ok := corpus.FirstAccepted(t, "tpm", func(c corpus.Case) bool { return strings.HasSuffix(c.Expect.Evidence, ".pb") })
+	if !ok {
+		t.Skip("no accepted GCE attestation in the corpus")
 	}
-	t.Skip("no accepted GCE attestation in the corpus")
-	return corpus.Case{}
+	return c
 }
 
 // verifyEdited decodes the case's attestation, lets edit change it,

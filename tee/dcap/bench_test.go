@@ -15,16 +15,11 @@ import (
 // real TDX quote with complete collateral.
 func benchCase(b *testing.B) (attest.Evidence, attest.Options) {
 	b.Helper()
-	for _, c := range corpus.Cases(b, "tdx") {
-		if c.Expect.DefaultVerdict != "accept" {
-			continue
-		}
-		ev := attest.Evidence{Format: "dcap", Data: c.EvidenceBytes(b)}
-		opts := attest.Options{At: c.Time(b), Collateral: c.Collateral(b)}
-		return ev, opts
+	c, ok := corpus.FirstAccepted(b, "tdx", nil)
+	if !ok {
+		b.Skip("no accepted TDX case in the corpus")
 	}
-	b.Skip("no accepted TDX case in the corpus")
-	return attest.Evidence{}, attest.Options{}
+	return attest.Evidence{Format: "dcap", Data: c.EvidenceBytes(b)}, c.Options(b)
 }
 
 // quoteKeys parses the quote of ev and returns it with the PCK public key

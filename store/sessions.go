@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +12,14 @@ import (
 
 // maxIDSize bounds session IDs and nonces, which come from clients.
 const maxIDSize = 256
+
+// SessionRef returns "session:" and the first 8 bytes of the SHA-256 of
+// id in hexadecimal, which names a session in errors and logs. The ID
+// itself is the client's bearer credential, so it never appears there.
+func SessionRef(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "session:" + hex.EncodeToString(sum[:8])
+}
 
 func validateToken(kind, v string) error {
 	if v == "" || len(v) > maxIDSize {
@@ -26,17 +36,17 @@ func (o *ops) CreateSession(ctx context.Context, s Session) error {
 		return err
 	}
 	if !s.Expires.After(s.Created) {
-		return fmt.Errorf("%w: session %s expires at %s, not after its creation at %s", ErrInvalid, s.ID, s.Expires, s.Created)
+		return fmt.Errorf("%w: %s expires at %s, not after its creation at %s", ErrInvalid, SessionRef(s.ID), s.Expires, s.Created)
 	}
 
 	_, err := o.q.ExecContext(ctx,
 		`INSERT INTO sessions (id, nonce, tee, created, expires, state) VALUES ($1, $2, $3, $4, $5, $6)`,
 		s.ID, s.Nonce, s.TEE, micros(s.Created), micros(s.Expires), string(SessionChallenged))
 	if isUniqueViolation(err) {
-		return fmt.Errorf("%w: session %s or its nonce exists", ErrConflict, s.ID)
+		return fmt.Errorf("%w: %s or its nonce exists", ErrConflict, SessionRef(s.ID))
 	}
 	if err != nil {
-		return fmt.Errorf("store: create session %s: %w", s.ID, err)
+		return fmt.Errorf("store: create %s: %w", SessionRef(s.ID), err)
 	}
 	return o.IssueNonce(ctx, Nonce{Value: s.Nonce, SessionID: s.ID, Expires: s.Expires})
 }
@@ -53,17 +63,17 @@ func (o *ops) GetSession(ctx context.Context, id string) (*Session, error) {
 		 FROM sessions WHERE id = $1`, id).
 		Scan(&s.ID, &s.Nonce, &s.TEE, &created, &expires, &state, &s.Token, &teePublicKey, &s.ClaimsDigest, &attestedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", SessionRef(id), ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: read session %s: %w", id, err)
+		return nil, fmt.Errorf("store: read %s: %w", SessionRef(id), err)
 	}
 	s.State = SessionState(state)
 	s.Created, s.Expires, s.AttestedAt = fromMicros(created), fromMicros(expires), fromMicros(attestedAt)
 	s.TEEPublicKey = teePublicKey
 
 	if now := o.s.cfg.now(); !now.Before(s.Expires) {
-		return &s, fmt.Errorf("session %s expired at %s: %w; start a new session", id, s.Expires.Format(time.RFC3339), ErrExpired)
+		return &s, fmt.Errorf("%s expired at %s: %w; start a new session", SessionRef(id), s.Expires.Format(time.RFC3339), ErrExpired)
 	}
 	return &s, nil
 }
@@ -78,7 +88,7 @@ func (o *ops) MarkAttested(ctx context.Context, id string, a Attestation) error 
 		string(SessionAttested), a.Token, a.TEEPublicKey, a.ClaimsDigest, micros(a.AttestedAt),
 		id, string(SessionChallenged), micros(o.s.cfg.now()))
 	if err != nil {
-		return fmt.Errorf("store: mark session %s attested: %w", id, err)
+		return fmt.Errorf("store: mark %s attested: %w", SessionRef(id), err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
@@ -89,7 +99,7 @@ func (o *ops) MarkAttested(ctx context.Context, id string, a Attestation) error 
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: session %s is %s, not %s", ErrConflict, id, s.State, SessionChallenged)
+	return fmt.Errorf("%w: %s is %s, not %s", ErrConflict, SessionRef(id), s.State, SessionChallenged)
 }
 
 func (o *ops) ExpireSessions(ctx context.Context, now time.Time) (int64, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,4 +182,44 @@ func TestMarkAttestedExpiredSession(t *testing.T) {
 			t.Errorf("ConsumeNonce of expired session: err = %v, want ErrExpired", err)
 		}
 	})
+}
+
+// TestSessionErrorsOmitID checks that session errors name the session by
+// SessionRef, because the ID is the client's bearer credential and these
+// errors reach the service log.
+func TestSessionErrorsOmitID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		now := time.Now().UTC()
+		const id = "secret-session-id-0123456789"
+
+		_, err := s.GetSession(ctx, id)
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetSession of an unknown session: err = %v, want ErrNotFound", err)
+		}
+		checkSessionError(t, "GetSession", err, id)
+
+		err = s.CreateSession(ctx, Session{ID: id, Nonce: "n-omit", TEE: "snp", Created: now, Expires: now})
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("CreateSession expiring at creation: err = %v, want ErrInvalid", err)
+		}
+		checkSessionError(t, "CreateSession", err, id)
+
+		err = s.MarkAttested(ctx, id, Attestation{Token: "t"})
+		if err == nil {
+			t.Fatal("MarkAttested of an unknown session succeeded")
+		}
+		checkSessionError(t, "MarkAttested", err, id)
+	})
+}
+
+func checkSessionError(t *testing.T, op string, err error, id string) {
+	t.Helper()
+	if strings.Contains(err.Error(), id) {
+		t.Errorf("%s error %q contains the session ID", op, err)
+	}
+	if !strings.Contains(err.Error(), SessionRef(id)) {
+		t.Errorf("%s error %q does not contain %s", op, err, SessionRef(id))
+	}
 }

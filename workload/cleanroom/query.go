@@ -2,6 +2,7 @@ package cleanroom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -61,7 +62,9 @@ func (r *Room) query(ctx context.Context) (_ *Result, err error) {
 
 // groupSize reads a group-size value. Anything but an integer fails the
 // query, because a threshold that cannot be applied must not release the
-// row.
+// row. The error names only the value's type: the column may hold private
+// data of a group below the threshold, and the error reaches the
+// recipients and the log.
 func groupSize(v any) (int64, error) {
 	switch n := v.(type) {
 	case int64:
@@ -70,6 +73,20 @@ func groupSize(v any) (int64, error) {
 		if n == float64(int64(n)) {
 			return int64(n), nil
 		}
+		return 0, errors.New("the group size is a fractional number, expected an integer count; make group_size_column a COUNT")
 	}
-	return 0, fmt.Errorf("the group size is %v (%T), expected an integer count", v, v)
+	return 0, fmt.Errorf("the group size is a %s, expected an integer count; make group_size_column a COUNT", sqlTypeName(v))
+}
+
+// sqlTypeName names the SQLite storage class of a scanned value.
+func sqlTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return "TEXT"
+	case []byte:
+		return "BLOB"
+	}
+	return fmt.Sprintf("%T", v)
 }

@@ -294,3 +294,31 @@ func TestParseManifestRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomGroupSizeNotCount runs a query whose group-size column holds
+// private text, and checks that the failed query's error names the type
+// but no value of that column.
+func TestRoomGroupSizeNotCount(t *testing.T) {
+	raw := editManifest(t, func(m map[string]any) {
+		m["query"] = "SELECT customer_id AS customers FROM bank_a_fraud UNION ALL SELECT customer_id FROM bank_b_fraud"
+	})
+	r := newRoom(t, raw, Options{})
+	ctx := context.Background()
+	if _, err := r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := r.Result("bank-a")
+	if err == nil {
+		t.Fatal("Result released rows whose group size is text")
+	}
+	if !strings.Contains(err.Error(), "TEXT") {
+		t.Errorf("error %q does not name the TEXT type", err)
+	}
+	if strings.Contains(err.Error(), "A-0") {
+		t.Errorf("error %q contains a customer ID", err)
+	}
+}

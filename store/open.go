@@ -115,9 +115,13 @@ func openSQLite(dir string, create bool) (*sql.DB, error) {
 }
 
 func openPostgres(databaseURL string) (*sql.DB, error) {
+	// The errors never quote databaseURL, because it may carry a password.
 	u, err := url.Parse(databaseURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, errors.New("store: database URL must be postgres://user@host:port/database")
+	if err != nil {
+		return nil, errors.New("store: the database URL is not a valid URL; use postgres://user@host:port/database")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, fmt.Errorf("store: database URL scheme %q is not postgres; use postgres://user@host:port/database", u.Scheme)
 	}
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {

@@ -151,8 +151,8 @@ func (k *TEEPubKey) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// missingMembers returns the names, joined by commas, of the members whose
-// value is empty; pairs alternates names and values.
+// missingMembers returns the comma-separated names of the members whose
+// value is empty. The pairs argument alternates names and values.
 func missingMembers(pairs ...string) string {
 	var names []string
 	for i := 0; i+1 < len(pairs); i += 2 {

@@ -62,8 +62,8 @@ func (r *Room) query(ctx context.Context) (_ *Result, err error) {
 
 // groupSize reads a group-size value. Anything but an integer fails the
 // query, because a threshold that cannot be applied must not release the
-// row. The error names only the value's type: the column may hold private
-// data of a group below the threshold, and the error reaches the
+// row. The error names only the value's type, because the column may hold
+// private data of a group below the threshold and the error reaches the
 // recipients and the log.
 func groupSize(v any) (int64, error) {
 	switch n := v.(type) {

@@ -42,6 +42,10 @@ import (
 // whose clock runs ahead of the server's.
 const tokenClockSkew = 60 * time.Second
 
+// maxNumericDate is 9999-12-31T23:59:59Z. Larger times would wrap in
+// time.Unix and could pass the checks of iat and nbf as times in the past.
+const maxNumericDate = 253402300799
+
 // maxTokenSubject limits the sub claim, which the audit log records.
 const maxTokenSubject = 256
 
@@ -313,8 +317,8 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 		return time.Time{}, false, fmt.Errorf("the %s claim is %v, not integer seconds since 1970", name, v)
 	}
 	secs, err := strconv.ParseInt(n.String(), 10, 64)
-	if err != nil || secs < 0 {
-		return time.Time{}, false, fmt.Errorf("the %s claim %s is not a non-negative integer number of seconds", name, n)
+	if err != nil || secs < 0 || secs > maxNumericDate {
+		return time.Time{}, false, fmt.Errorf("the %s claim %s is not an integer number of seconds from 0 to %d (1970 to 9999); sign the token with integer times", name, n, int64(maxNumericDate))
 	}
 	return time.Unix(secs, 0), true, nil
 }

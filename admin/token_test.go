@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -198,6 +199,9 @@ func TestTokenRejected(t *testing.T) {
 		{"string exp", signToken(t, priv, map[string]any{"exp": "tomorrow"}), "exp claim"},
 		{"iat in future", signToken(t, priv, map[string]any{"iat": now + 3600, "exp": now + 7200}), "iat claim"},
 		{"nbf in future", signToken(t, priv, map[string]any{"nbf": now + 3600, "exp": now + 7200}), "nbf claim"},
+		// A time past the year 9999 would wrap in time.Unix and read as past.
+		{"nbf past 9999", signToken(t, priv, map[string]any{"nbf": int64(math.MaxInt64), "exp": now + 7200}), "nbf claim"},
+		{"exp past 9999", signToken(t, priv, map[string]any{"exp": int64(maxNumericDate) + 1}), "exp claim"},
 		{"numeric sub", signToken(t, priv, map[string]any{"exp": now + 60, "sub": 7}), "sub claim"},
 		{"alg none", unsignedToken(`{"alg":"none","typ":"JWT"}`, kbsClientClaims(), nil), "none"},
 		{"HS256 with public key", unsignedToken(`{"alg":"HS256","typ":"JWT"}`, kbsClientClaims(), hmacWithPublicKey), "HS256"},

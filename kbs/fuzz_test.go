@@ -220,3 +220,25 @@ func FuzzTokenReasons(f *testing.F) {
 		tokenReasons(token)
 	})
 }
+
+// FuzzParseAdditionalEvidence checks that any additional_evidence string is
+// split into known device TEEs in name order or rejected, without a panic.
+func FuzzParseAdditionalEvidence(f *testing.F) {
+	for _, seed := range []string{``, `{}`, `{"nvidia":{"evidence_list":[]}}`, `{"sampledevice":"x","nvidia":[]}`, `{"unknown":1}`, `[]`, `{"nvidia":`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		devices, err := parseAdditionalEvidence(s)
+		if err != nil {
+			return
+		}
+		for i, d := range devices {
+			if !knownTEEs[d.tee] {
+				t.Fatalf("accepted unknown device TEE %q", d.tee)
+			}
+			if i > 0 && devices[i-1].tee >= d.tee {
+				t.Fatalf("devices not in name order: %q before %q", devices[i-1].tee, d.tee)
+			}
+		}
+	})
+}

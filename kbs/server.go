@@ -3,7 +3,6 @@ package kbs
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -176,8 +175,7 @@ func sessionRef(id string) string {
 	if id == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(id))
-	return "session:" + hex.EncodeToString(sum[:8])
+	return store.SessionRef(id)
 }
 
 // requestID returns the request ID the service's middleware set, for logs.

@@ -3,8 +3,10 @@ package ear
 import (
 	"crypto/sha256"
 	"io"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultIssuedCapacity is the number of tokens an Issued cache holds when
@@ -13,8 +15,9 @@ const DefaultIssuedCapacity = 1024
 
 // Issued remembers the tokens a Signer issued until they expire. A key
 // broker verifies each token it issued once more when the guest requests a
-// secret, and with this cache it skips parsing the JWS and checking its own
-// signature.
+// secret, and with this cache it skips parsing the JWS, checking its own
+// signature and decoding the typed claim set: only the claim map that
+// policies read is decoded from the payload.
 //
 // Entries are keyed by the SHA-256 of the whole compact token, so only the
 // exact bytes the Signer returned match. Any other token, including one
@@ -43,11 +46,20 @@ type issuedToken struct {
 	payload []byte
 	kid     string
 	expires time.Time
+	// frame is the signed claim set without its annotated evidence,
+	// exactly as decoding payload gives it, so that the verification
+	// decodes the payload only once, for the claim map. It is nil when a
+	// string of the claim set is not valid UTF-8, because the JSON
+	// encoding replaced those bytes and only decoding gives the result.
+	frame *Result
 }
 
-// remember records token with the payload and key ID it was signed with.
-func (c *Issued) remember(token string, payload []byte, kid string, expires time.Time, now time.Time) {
+// remember records token with the payload and key ID it was signed with
+// and the claim set r that payload encodes.
+func (c *Issued) remember(token string, payload []byte, kid string, r *Result, now time.Time) {
 	key := tokenKey(token)
+	expires := time.Unix(r.Expiry, 0)
+	frame := frameOf(r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tokens == nil {
@@ -62,7 +74,7 @@ func (c *Issued) remember(token string, payload []byte, kid string, expires time
 		delete(c.tokens, oldest)
 		c.order = c.order[1:]
 	}
-	c.tokens[key] = issuedToken{payload: payload, kid: kid, expires: expires}
+	c.tokens[key] = issuedToken{payload: payload, kid: kid, expires: expires, frame: frame}
 	c.order = append(c.order, key)
 }
 
@@ -97,4 +109,91 @@ func (c *Issued) capacity() int {
 		return c.Capacity
 	}
 	return DefaultIssuedCapacity
+}
+
+// frameOf returns a copy of r without annotated evidence, equal to what
+// decoding r's JSON encoding gives, or nil when a string of r is not valid
+// UTF-8. Empty reason lists become nil, as the encoding omits them.
+func frameOf(r *Result) *Result {
+	strs := []string{r.Profile, r.Issuer, r.ID, r.Nonce, r.VerifierID.Developer, r.VerifierID.Build}
+	f := *r
+	if r.Submods != nil {
+		f.Submods = make(map[string]*Appraisal, len(r.Submods))
+	}
+	for name, a := range r.Submods {
+		strs = append(strs, name)
+		if a == nil {
+			f.Submods[name] = nil
+			continue
+		}
+		c := *a
+		c.AnnotatedEvidence = nil
+		c.Reasons = nil
+		if len(a.Reasons) > 0 {
+			c.Reasons = slices.Clone(a.Reasons)
+		}
+		strs = append(strs, string(a.Status), a.PolicyID)
+		if a.KeyClaims != nil {
+			k := *a.KeyClaims
+			c.KeyClaims = &k
+			strs = append(strs, k.TEE, k.Measurement, k.ReportData, k.HostData, k.TCBStatus)
+		}
+		if a.Digests != nil {
+			d := *a.Digests
+			c.Digests = &d
+			strs = append(strs, d.Evidence, d.Collateral, d.Policy)
+		}
+		if a.TrustVector != nil {
+			tv := *a.TrustVector
+			c.TrustVector = &tv
+		}
+		for _, reason := range a.Reasons {
+			strs = append(strs, reason.Rule, reason.Claim, reason.Value, reason.Expected, reason.Message)
+		}
+		f.Submods[name] = &c
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s) {
+			return nil
+		}
+	}
+	return &f
+}
+
+// withEvidence returns a copy of frame, sharing nothing a caller may change
+// with it, whose appraisals take their annotated evidence from all, the
+// decoded claim map.
+func (frame *Result) withEvidence(all map[string]any) (*Result, error) {
+	res := *frame
+	if frame.Submods == nil {
+		return &res, nil
+	}
+	res.Submods = make(map[string]*Appraisal, len(frame.Submods))
+	for name, a := range frame.Submods {
+		if a == nil {
+			res.Submods[name] = nil
+			continue
+		}
+		c := *a
+		c.Reasons = slices.Clone(a.Reasons)
+		if a.KeyClaims != nil {
+			k := *a.KeyClaims
+			c.KeyClaims = &k
+		}
+		if a.Digests != nil {
+			d := *a.Digests
+			c.Digests = &d
+		}
+		if a.TrustVector != nil {
+			tv := *a.TrustVector
+			c.TrustVector = &tv
+		}
+		evidence, err := annotatedEvidence(all, name)
+		if err != nil {
+			return nil, err
+		}
+		c.AnnotatedEvidence = evidence
+		res.Submods[name] = &c
+	}
+	return &res, nil
 }

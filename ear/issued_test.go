@@ -7,6 +7,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/appraise"
 )
 
 // signRemembered returns a signer that remembers what it issues, one token
@@ -23,25 +25,87 @@ func signRemembered(t *testing.T) (*Signer, string, time.Time) {
 	return s, tok, now
 }
 
-// A remembered token verifies to exactly what the full verification gives.
-func TestIssuedMatchesFullVerification(t *testing.T) {
-	s, tok, now := signRemembered(t)
-	if s.Issued.Len() != 1 {
-		t.Fatalf("Len = %d after one Sign, want 1", s.Issued.Len())
-	}
+// fullResult returns a claim set with every optional part of an appraisal
+// filled in, beside an appraisal that is null and one with an empty reason
+// list.
+func fullResult() *Result {
+	r := sampleResult()
+	tv := TrustVectorFor([]appraise.Reason{{Rule: "debug"}})
+	r.Submods["cpu0"].KeyClaims = &KeyClaims{TEE: "snp", Emulated: true, Measurement: "ab", ReportData: "cd", HostData: "ef", TCBStatus: "UpToDate", Debug: true}
+	r.Submods["cpu0"].Digests = &Digests{Evidence: "01", Collateral: "02", Policy: "03"}
+	r.Submods["cpu0"].Reasons = []appraise.Reason{{Rule: "debug", Claim: "debug", Value: "true", Expected: "false", Message: "the TEE runs in debug mode <&>"}}
+	r.Submods["gpu0"] = &Appraisal{Status: tv.Status(), TrustVector: &tv, Reasons: []appraise.Reason{}}
+	r.Submods["gpu1"] = nil
+	return r
+}
 
-	cached := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test", Issued: s.Issued}
-	full := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test"}
-	got, err := cached.Verify(tok, now)
-	if err != nil {
-		t.Fatal(err)
+// A remembered token verifies to exactly what the full verification gives,
+// for claim sets with every optional part, with none, and with a string
+// that is not valid UTF-8, which the JSON encoding replaces.
+func TestIssuedMatchesFullVerification(t *testing.T) {
+	invalidUTF8 := fullResult()
+	invalidUTF8.Submods["cpu0"].Reasons[0].Message = "bad \xff byte"
+	noSubmods := sampleResult()
+	noSubmods.Submods = map[string]*Appraisal{}
+
+	tests := []struct {
+		name       string
+		result     *Result
+		remembered bool
+	}{
+		{"sample", sampleResult(), true},
+		{"every optional part", fullResult(), true},
+		{"no appraisals", noSubmods, true},
+		{"invalid UTF-8", invalidUTF8, false},
 	}
-	want, err := full.Verify(tok, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(want, got) {
-		t.Errorf("remembered token verifies to\n%+v\nfull verification to\n%+v", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestSigner(t)
+			s.Issuer = "cloister-test"
+			s.Issued = &Issued{}
+			now := time.Now()
+			tok, err := s.Sign(tt.result, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			issued, ok := s.Issued.lookup(tok)
+			if !ok {
+				t.Fatal("the signed token is not remembered")
+			}
+			if got := issued.frame != nil; got != tt.remembered {
+				t.Errorf("claim set remembered = %v, want %v", got, tt.remembered)
+			}
+
+			cached := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test", Issued: s.Issued}
+			full := &Verifier{Keys: s.JWKS(), Issuer: "cloister-test"}
+			got, err := cached.Verify(tok, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := full.Verify(tok, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(want, got) {
+				t.Errorf("remembered token verifies to\n%+v\nfull verification to\n%+v", got, want)
+			}
+
+			// A caller may change what one verification returns without
+			// changing what the next one returns.
+			for _, a := range got.Result.Submods {
+				if a != nil && a.KeyClaims != nil {
+					a.KeyClaims.TEE = "changed"
+					a.Reasons[0].Rule = "changed"
+				}
+			}
+			again, err := cached.Verify(tok, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(want, again) {
+				t.Errorf("a change to one verification's result reached the next:\n%+v", again)
+			}
+		})
 	}
 }
 

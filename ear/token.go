@@ -101,7 +101,7 @@ func (s *Signer) Sign(r *Result, now time.Time) (string, error) {
 		return "", err
 	}
 	if s.Issued != nil {
-		s.Issued.remember(token, payload, s.kid, time.Unix(r.Expiry, 0), now)
+		s.Issued.remember(token, payload, s.kid, r, now)
 	}
 	return token, nil
 }
@@ -132,6 +132,9 @@ type Verified struct {
 func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if v.Issued != nil {
 		if t, ok := v.Issued.lookup(token); ok && len(v.Keys.Key(t.kid)) > 0 {
+			if t.frame != nil {
+				return v.checkIssuedClaims(t.payload, t.frame, now)
+			}
 			return v.checkClaims(t.payload, now)
 		}
 	}
@@ -183,6 +186,30 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error)
 	if std.Expiry == nil || std.IssuedAt == nil {
 		return nil, errors.New("EAR token lacks iat or exp")
 	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
+		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+	}
+	return &Verified{Result: res, Claims: all}, nil
+}
+
+// checkIssuedClaims checks the claims of a token this service issued,
+// whose claim set without annotated evidence is frame. Only the claim map
+// is decoded from the payload; the checks are those of checkClaims.
+func (v *Verifier) checkIssuedClaims(payload []byte, frame *Result, now time.Time) (*Verified, error) {
+	all, err := jsonvalue.DecodeObject(payload)
+	if err != nil {
+		return nil, fmt.Errorf("EAR token claims: %w", err)
+	}
+	res, err := frame.withEvidence(all)
+	if err != nil {
+		return nil, fmt.Errorf("EAR token claims: %w", err)
+	}
+	if res.Profile != Profile {
+		return nil, fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
+	}
+	// A Result always carries iat and exp, and no nbf, sub or aud.
+	std := jwt.Claims{Issuer: res.Issuer, ID: res.ID,
+		IssuedAt: jwt.NewNumericDate(time.Unix(res.IssuedAt, 0)), Expiry: jwt.NewNumericDate(time.Unix(res.Expiry, 0))}
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
 		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
 	}

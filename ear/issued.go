@@ -113,7 +113,7 @@ func (c *Issued) capacity() int {
 
 // frameOf returns a copy of r without annotated evidence, equal to what
 // decoding r's JSON encoding gives, or nil when a string of r is not valid
-// UTF-8. Empty reason lists become nil, as the encoding omits them.
+// UTF-8.
 func frameOf(r *Result) *Result {
 	strs := []string{r.Profile, r.Issuer, r.ID, r.Nonce, r.VerifierID.Developer, r.VerifierID.Build}
 	f := *r
@@ -126,31 +126,18 @@ func frameOf(r *Result) *Result {
 			f.Submods[name] = nil
 			continue
 		}
-		c := *a
-		c.AnnotatedEvidence = nil
-		c.Reasons = nil
-		if len(a.Reasons) > 0 {
-			c.Reasons = slices.Clone(a.Reasons)
-		}
-		strs = append(strs, string(a.Status), a.PolicyID)
-		if a.KeyClaims != nil {
-			k := *a.KeyClaims
-			c.KeyClaims = &k
+		c := copyAppraisal(a)
+		strs = append(strs, string(c.Status), c.PolicyID)
+		if k := c.KeyClaims; k != nil {
 			strs = append(strs, k.TEE, k.Measurement, k.ReportData, k.HostData, k.TCBStatus)
 		}
-		if a.Digests != nil {
-			d := *a.Digests
-			c.Digests = &d
+		if d := c.Digests; d != nil {
 			strs = append(strs, d.Evidence, d.Collateral, d.Policy)
 		}
-		if a.TrustVector != nil {
-			tv := *a.TrustVector
-			c.TrustVector = &tv
-		}
-		for _, reason := range a.Reasons {
+		for _, reason := range c.Reasons {
 			strs = append(strs, reason.Rule, reason.Claim, reason.Value, reason.Expected, reason.Message)
 		}
-		f.Submods[name] = &c
+		f.Submods[name] = c
 	}
 	for _, s := range strs {
 		if !utf8.ValidString(s) {
@@ -160,9 +147,34 @@ func frameOf(r *Result) *Result {
 	return &f
 }
 
-// withEvidence returns a copy of frame, sharing nothing a caller may change
-// with it, whose appraisals take their annotated evidence from all, the
-// decoded claim map.
+// copyAppraisal returns a copy of a without annotated evidence that shares
+// no memory with a. An empty reason list becomes nil, because the JSON
+// encoding omits it.
+func copyAppraisal(a *Appraisal) *Appraisal {
+	c := *a
+	c.AnnotatedEvidence = nil
+	c.Reasons = nil
+	if len(a.Reasons) > 0 {
+		c.Reasons = slices.Clone(a.Reasons)
+	}
+	if a.KeyClaims != nil {
+		k := *a.KeyClaims
+		c.KeyClaims = &k
+	}
+	if a.Digests != nil {
+		d := *a.Digests
+		c.Digests = &d
+	}
+	if a.TrustVector != nil {
+		tv := *a.TrustVector
+		c.TrustVector = &tv
+	}
+	return &c
+}
+
+// withEvidence returns a copy of frame that shares no memory a caller may
+// change with it, whose appraisals take their annotated evidence from all,
+// the decoded claim map.
 func (frame *Result) withEvidence(all map[string]any) (*Result, error) {
 	res := *frame
 	if frame.Submods == nil {
@@ -174,26 +186,13 @@ func (frame *Result) withEvidence(all map[string]any) (*Result, error) {
 			res.Submods[name] = nil
 			continue
 		}
-		c := *a
-		c.Reasons = slices.Clone(a.Reasons)
-		if a.KeyClaims != nil {
-			k := *a.KeyClaims
-			c.KeyClaims = &k
-		}
-		if a.Digests != nil {
-			d := *a.Digests
-			c.Digests = &d
-		}
-		if a.TrustVector != nil {
-			tv := *a.TrustVector
-			c.TrustVector = &tv
-		}
 		evidence, err := annotatedEvidence(all, name)
 		if err != nil {
 			return nil, err
 		}
+		c := copyAppraisal(a)
 		c.AnnotatedEvidence = evidence
-		res.Submods[name] = &c
+		res.Submods[name] = c
 	}
 	return &res, nil
 }

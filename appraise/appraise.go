@@ -263,7 +263,9 @@ func CheckMinTCB(c *attest.Claims, o Options) []Reason {
 }
 
 // ParseMinTCB parses "name=value,name=value" into a MinTCB map. Values are
-// decimal or 0x-prefixed hexadecimal.
+// decimal or hexadecimal after 0x. A leading zero does not mean octal, so
+// that microcode=0213 is 213, and a name given twice is an error rather
+// than letting the later value silently lower the minimum.
 func ParseMinTCB(s string) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	if strings.TrimSpace(s) == "" {
@@ -271,14 +273,28 @@ func ParseMinTCB(s string) (map[string]uint64, error) {
 	}
 	for _, part := range strings.Split(s, ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		name = strings.TrimSpace(name)
 		if !ok || name == "" {
 			return nil, fmt.Errorf("invalid minimum TCB %q: want name=value pairs separated by commas, such as bootloader=4,snp=22,microcode=213", part)
 		}
-		v, err := strconv.ParseUint(strings.TrimSpace(value), 0, 64)
-		if err != nil {
-			return nil, fmt.Errorf("invalid minimum TCB value %q for %s: %v", value, name, err)
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("invalid minimum TCB: %s is given twice; give each component once", name)
 		}
-		out[strings.TrimSpace(name)] = v
+		v, err := parseMinTCBValue(strings.TrimSpace(value))
+		if err != nil {
+			return nil, fmt.Errorf("invalid minimum TCB value %q for %s: want a decimal number or 0x followed by hexadecimal digits", value, name)
+		}
+		out[name] = v
 	}
 	return out, nil
+}
+
+// parseMinTCBValue parses a decimal number, or a hexadecimal one after 0x
+// or 0X. strconv.ParseUint with base 0 would also read 0b, 0o, a leading
+// zero as octal and digits separated by underscores.
+func parseMinTCBValue(s string) (uint64, error) {
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return strconv.ParseUint(s[2:], 16, 64)
+	}
+	return strconv.ParseUint(s, 10, 64)
 }

@@ -263,9 +263,9 @@ func CheckMinTCB(c *attest.Claims, o Options) []Reason {
 }
 
 // ParseMinTCB parses "name=value,name=value" into a MinTCB map. Values are
-// decimal or hexadecimal after 0x. A leading zero does not mean octal, so
-// that microcode=0213 is 213, and a name given twice is an error rather
-// than letting the later value silently lower the minimum.
+// decimal, or hexadecimal after 0x. A leading zero does not mean octal, so
+// microcode=0213 is 213. A name given twice is an error, because the later
+// value would otherwise replace the earlier one without notice.
 func ParseMinTCB(s string) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	if strings.TrimSpace(s) == "" {

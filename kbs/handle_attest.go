@@ -52,7 +52,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		fail("", errors.New("no kbs-session-id cookie"))
 		return
 	}
-	sess, err := s.Store.GetSession(ctx, cookie.Value)
+	sess, cached, err := s.session(ctx, cookie.Value)
 	if err != nil {
 		fail("", fmt.Errorf("%s: %w", sessionRef(cookie.Value), withoutSessionID(err)))
 		return
@@ -121,15 +121,33 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
+		s.sessions.drop(sess.ID)
+		if cached && s.attestedElsewhere(w, r, sess.ID) {
+			return
+		}
 		fail(sess.ID, fmt.Errorf("record attestation: %w", err))
 		return
 	}
+	s.sessions.attested(sess.ID, token)
 
 	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
 		"status", status, "token_id", result.ID, "reasons", reasonText(primary))
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
 	writeJSON(w, AttestationToken{Token: token})
+}
+
+// attestedElsewhere responds with the token of session id when the store
+// holds it as attested: the cached copy of a session this replica created
+// does not show an attestation that another replica recorded.
+func (s *Server) attestedElsewhere(w http.ResponseWriter, r *http.Request, id string) bool {
+	sess, err := s.Store.GetSession(r.Context(), id)
+	if err != nil || sess.State != store.SessionAttested {
+		return false
+	}
+	setSessionCookie(w, sess.ID, sess.Expires)
+	writeJSON(w, AttestationToken{Token: sess.Token})
+	return true
 }
 
 // checkTEEKey rejects a tee-pubkey that no JWE could be built for, so that

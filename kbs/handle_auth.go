@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/cloister-dev/cloister/store"
 )
@@ -64,10 +65,21 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	s.sessions.put(storedSession(sess), now)
+
 	setSessionCookie(w, sess.ID, sess.Expires)
 	// extra-params "" selects the default hash (SHA-384), as Trustee's
 	// built-in attestation service does for every TEE it supports here.
 	writeJSON(w, Challenge{Nonce: sess.Nonce, ExtraParams: json.RawMessage(`""`)})
+}
+
+// storedSession returns sess with its times at the microsecond precision
+// the store keeps, so that the cache and the store agree on its expiry.
+func storedSession(sess store.Session) store.Session {
+	sess.Created = time.UnixMicro(sess.Created.UnixMicro())
+	sess.Expires = time.UnixMicro(sess.Expires.UnixMicro())
+	sess.State = store.SessionChallenged
+	return sess
 }
 
 // buildMetadata is a semver build-metadata suffix: dot-separated

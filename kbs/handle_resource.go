@@ -111,6 +111,11 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 // else the bearer token, else "".
 func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 	if c, err := r.Cookie(SessionCookie); err == nil {
+		// A cached session that is not attested may have been attested
+		// by another replica, so only an attested one saves the read.
+		if sess, ok := s.sessions.get(c.Value, s.now()); ok && sess.State == store.SessionAttested {
+			return sess.Token, sessionRef(sess.ID)
+		}
 		sess, err := s.Store.GetSession(r.Context(), c.Value)
 		if err == nil && sess.State == store.SessionAttested && sess.Token != "" {
 			return sess.Token, sessionRef(sess.ID)

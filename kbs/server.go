@@ -95,7 +95,8 @@ type Server struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 
-	batch txBatcher
+	batch    txBatcher
+	sessions sessionCache
 }
 
 func (s *Server) now() time.Time {
@@ -176,6 +177,16 @@ func sessionRef(id string) string {
 		return ""
 	}
 	return store.SessionRef(id)
+}
+
+// session returns session id from the cache, or else from the store. The
+// second result reports whether it came from the cache.
+func (s *Server) session(ctx context.Context, id string) (*store.Session, bool, error) {
+	if sess, ok := s.sessions.get(id, s.now()); ok {
+		return &sess, true, nil
+	}
+	sess, err := s.Store.GetSession(ctx, id)
+	return sess, false, err
 }
 
 // requestID returns the request ID the service's middleware set, for logs.

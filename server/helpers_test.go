@@ -161,6 +161,8 @@ type testService struct {
 	store store.Store
 	clock *clock
 	srv   *Server
+	// config is the Config srv was built from.
+	config Config
 }
 
 type serviceOptions struct {
@@ -228,16 +230,30 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	if o.pccs != nil {
 		pccsHandler = o.pccs(st)
 	}
-	srv, err := New(Config{
+	config := Config{
 		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors, Collateral: o.collateral,
 		Admin: adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
-	})
+	}
+	srv, err := New(config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &testService{Server: ts, store: st, clock: clk, srv: srv}
+	return &testService{Server: ts, store: st, clock: clk, srv: srv, config: config}
+}
+
+// replica starts a second service with ts's store, signing key, clock and
+// options, as another replica behind the same load balancer would run.
+func (ts *testService) replica(t testing.TB) *testService {
+	t.Helper()
+	srv, err := New(ts.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &testService{Server: hs, store: ts.store, clock: ts.clock, srv: srv, config: ts.config}
 }
 
 var (

@@ -69,6 +69,11 @@ type Config struct {
 	TokenIssuer   string
 	TokenAudience string
 
+	// TokenMaxLifetime is the maximum time from an admin token's iat to its
+	// exp, or from now to its exp when it has no iat. Zero means
+	// DefaultTokenMaxLifetime, and NewHandler rejects a negative value.
+	TokenMaxLifetime time.Duration
+
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -35,12 +36,19 @@ import (
 // A token is valid when its alg is EdDSA, its signature verifies with one of
 // Config.TokenKeys, exp is present and in the future, and iat and nbf, when
 // present, are not later than now plus tokenClockSkew. All three must be
-// integer seconds. Like Trustee, Cloister checks iss and aud only when
-// they are configured (Config.TokenIssuer, Config.TokenAudience).
+// integer seconds. exp may lie at most Config.TokenMaxLifetime after iat,
+// or after now when the token has no iat, so that a leaked token does not
+// stay valid for years. Like Trustee, Cloister checks iss and aud only
+// when they are configured (Config.TokenIssuer, Config.TokenAudience).
 
 // tokenClockSkew is how far iat and nbf may lie in the future, for clients
 // whose clock runs ahead of the server's.
 const tokenClockSkew = 60 * time.Second
+
+// DefaultTokenMaxLifetime is the maximum lifetime of an admin token when
+// Config.TokenMaxLifetime is zero. The two-hour tokens that kbs-client
+// v0.19.0 and v0.20.0 sign fit within it.
+const DefaultTokenMaxLifetime = 24 * time.Hour
 
 // maxNumericDate is 9999-12-31T23:59:59Z. Larger times would wrap in
 // time.Unix and could pass the checks of iat and nbf as times in the past.
@@ -111,6 +119,9 @@ func ParseTokenKeys(data []byte) ([]ed25519.PublicKey, error) {
 // checkTokenConfig rejects role rules without token keys or without an
 // expression.
 func checkTokenConfig(cfg Config) error {
+	if cfg.TokenMaxLifetime < 0 {
+		return fmt.Errorf("admin: token maximum lifetime %s is negative; set a positive duration, or zero for the default %s", cfg.TokenMaxLifetime, DefaultTokenMaxLifetime)
+	}
 	if len(cfg.TokenRoles) > 0 && len(cfg.TokenKeys) == 0 {
 		return errors.New("admin: token roles are set but no token keys; set TokenKeys to the keys that sign admin tokens")
 	}
@@ -125,6 +136,15 @@ func checkTokenConfig(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// tokenMaxLifetime returns cfg.TokenMaxLifetime, or the default when it is
+// zero.
+func (cfg Config) tokenMaxLifetime() time.Duration {
+	if cfg.TokenMaxLifetime == 0 {
+		return DefaultTokenMaxLifetime
+	}
+	return cfg.TokenMaxLifetime
 }
 
 // adminToken is the verified content of an admin token.
@@ -157,7 +177,7 @@ func looksLikeJWT(credential string) bool {
 
 // authenticateToken verifies an admin token and applies the role rules.
 func (h *Handler) authenticateToken(r *http.Request, token string) (requester, reason string) {
-	t, err := verifyAdminToken(token, h.cfg.TokenKeys, h.cfg.Now())
+	t, err := verifyAdminToken(token, h.cfg.TokenKeys, h.cfg.Now(), h.cfg.tokenMaxLifetime())
 	if err != nil {
 		return "", "admin token rejected: " + err.Error()
 	}
@@ -200,8 +220,9 @@ func authorizeRole(rules []TokenRole, t *adminToken, uri string) error {
 }
 
 // verifyAdminToken verifies token, a compact JWS, with the first of keys
-// whose signature check passes, and checks its claims at time now.
-func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time) (*adminToken, error) {
+// whose signature check passes, and checks its claims at time now with the
+// maximum lifetime maxLifetime.
+func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time, maxLifetime time.Duration) (*adminToken, error) {
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		return nil, fmt.Errorf("not a compact JWS signed with EdDSA: %w", err)
@@ -221,7 +242,7 @@ func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time) (*a
 		return nil, errors.New("the signature does not verify with any trusted admin token key")
 	}
 
-	t, err := checkTokenClaims(payload, now)
+	t, err := checkTokenClaims(payload, now, maxLifetime)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +251,8 @@ func verifyAdminToken(token string, keys []ed25519.PublicKey, now time.Time) (*a
 }
 
 // checkTokenClaims decodes the claims of a verified token and checks exp,
-// iat, nbf, sub and role.
-func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
+// iat, nbf, the lifetime, sub and role.
+func checkTokenClaims(payload []byte, now time.Time, maxLifetime time.Duration) (*adminToken, error) {
 	claims, err := jsonvalue.DecodeObject(payload)
 	if err != nil {
 		return nil, fmt.Errorf("the claims are not one JSON object: %w", err)
@@ -248,6 +269,10 @@ func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
 		return nil, fmt.Errorf("the token expired at %s (exp %d); sign a new one", exp.UTC().Format(time.RFC3339), exp.Unix())
 	}
 	latest := now.Add(tokenClockSkew)
+	var (
+		iat    time.Time
+		hasIAT bool
+	)
 	for _, name := range []string{"iat", "nbf"} {
 		t, ok, err := numericDate(claims, name)
 		if err != nil {
@@ -256,6 +281,12 @@ func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
 		if ok && t.After(latest) {
 			return nil, fmt.Errorf("the %s claim %s is more than %s in the future; check the client's clock", name, t.UTC().Format(time.RFC3339), tokenClockSkew)
 		}
+		if name == "iat" {
+			iat, hasIAT = t, ok
+		}
+	}
+	if err := checkTokenLifetime(exp, iat, hasIAT, now, maxLifetime); err != nil {
+		return nil, err
 	}
 
 	t := &adminToken{}
@@ -275,6 +306,41 @@ func checkTokenClaims(payload []byte, now time.Time) (*adminToken, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// checkTokenLifetime rejects a token whose exp lies more than maxLifetime
+// after its iat, or, when the token has no iat, more than maxLifetime after
+// now.
+func checkTokenLifetime(exp, iat time.Time, hasIAT bool, now time.Time, maxLifetime time.Duration) error {
+	const fix = "issue a shorter-lived token or raise --admin-token-max-lifetime"
+	if hasIAT {
+		lifetime := exp.Sub(iat)
+		if lifetime > maxLifetime {
+			return fmt.Errorf("exp %s is %s after iat %s; the server accepts at most %s; %s",
+				exp.UTC().Format(time.RFC3339), formatLifetime(lifetime), iat.UTC().Format(time.RFC3339), maxLifetime, fix)
+		}
+		return nil
+	}
+
+	// exp is whole seconds, so with now truncated to the second the
+	// comparison is exact for a maximum of whole seconds, and the message
+	// shows no fraction.
+	remaining := exp.Sub(now.Truncate(time.Second))
+	if remaining > maxLifetime {
+		return fmt.Errorf("exp %s is %s after the current time and the token has no iat claim; the server accepts at most %s; %s",
+			exp.UTC().Format(time.RFC3339), formatLifetime(remaining), maxLifetime, fix)
+	}
+	return nil
+}
+
+// formatLifetime formats d for an error message. time.Time.Sub saturates
+// at the largest Duration, about 292 years, so that value means at least
+// that long.
+func formatLifetime(d time.Duration) string {
+	if d == time.Duration(math.MaxInt64) {
+		return "more than 292 years"
+	}
+	return d.String()
 }
 
 // audienceClaim returns the aud claim, which RFC 7519 allows as one string

@@ -368,6 +368,7 @@ func TestTokenConfigRejected(t *testing.T) {
 		"roles without keys": {APIKey: testKey, TokenRoles: []TokenRole{role}},
 		"short key":          {TokenKeys: []ed25519.PublicKey{make([]byte, 31)}},
 		"role without regex": {TokenKeys: []ed25519.PublicKey{make([]byte, 32)}, TokenRoles: []TokenRole{{Role: "admin"}}},
+		"negative lifetime":  {TokenKeys: []ed25519.PublicKey{make([]byte, 32)}, TokenMaxLifetime: -time.Hour},
 	}
 	for name, cfg := range configs {
 		cfg.Store = newTestStore(t)
@@ -384,7 +385,7 @@ func FuzzAdminToken(f *testing.F) {
 	f.Add(unsignedToken(`{"alg":"none"}`, kbsClientClaims(), nil))
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, token string) {
-		tok, err := verifyAdminToken(token, []ed25519.PublicKey{pub}, tokenTestNow)
+		tok, err := verifyAdminToken(token, []ed25519.PublicKey{pub}, tokenTestNow, DefaultTokenMaxLifetime)
 		if err == nil && tok.requester() == "" {
 			t.Error("valid token without a requester")
 		}
@@ -432,6 +433,56 @@ func TestTokenIssuerAudience(t *testing.T) {
 			status, body := sendWithToken(t, srv, http.MethodGet, "/kbs/v0/resource-policy", signToken(t, priv, claims), nil)
 			if status != tt.status {
 				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+		})
+	}
+}
+
+func TestTokenMaxLifetime(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	now := tokenTestNow.Unix()
+	day := int64(24 * time.Hour / time.Second)
+	tests := []struct {
+		name        string
+		maxLifetime time.Duration
+		claims      map[string]any
+		reason      string // empty when the token is accepted
+	}{
+		{"kbs-client two hours", 0, kbsClientClaims(), ""},
+		{"exp at the limit", 0, map[string]any{"iat": now, "exp": now + day}, ""},
+		{"exp one second over", 0, map[string]any{"iat": now, "exp": now + day + 1},
+			"is 24h0m1s after iat 2026-12-05T00:00:00Z; the server accepts at most 24h0m0s; issue a shorter-lived token or raise --admin-token-max-lifetime"},
+		{"old iat", 0, map[string]any{"iat": now - 30*day, "exp": now + 3600}, "is 721h0m0s after iat"},
+		{"iat in 1970", 0, map[string]any{"iat": 0, "exp": now + 3600}, "after iat 1970-01-01T00:00:00Z"},
+		{"exp in 9999", 0, map[string]any{"iat": now, "exp": int64(maxNumericDate)}, "is more than 292 years after iat"},
+		{"no iat at the limit", 0, map[string]any{"exp": now + day}, ""},
+		{"no iat one second over", 0, map[string]any{"exp": now + day + 1},
+			"is 24h0m1s after the current time and the token has no iat claim"},
+		{"no iat with nbf", 0, map[string]any{"nbf": now, "exp": now + 2*day}, "has no iat claim"},
+		{"lower limit", time.Hour, kbsClientClaims(), "the server accepts at most 1h0m0s"},
+		{"lower limit met", time.Hour, map[string]any{"iat": now, "exp": now + 3600}, ""},
+		{"raised limit", 30 * 24 * time.Hour, map[string]any{"iat": now, "exp": now + 30*day}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}, TokenMaxLifetime: tt.maxLifetime})
+			status, body := sendWithToken(t, srv, http.MethodGet, "/kbs/v0/resource-policy", signToken(t, priv, tt.claims), nil)
+			if tt.reason == "" {
+				if status != http.StatusOK {
+					t.Errorf("status = %d, want 200; body %s", status, body)
+				}
+				return
+			}
+
+			if status != http.StatusUnauthorized {
+				t.Fatalf("status = %d, want 401; body %s", status, body)
+			}
+			p, err := kbs.ParseProblem(status, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(p.Detail, tt.reason) {
+				t.Errorf("detail %q does not contain %q", p.Detail, tt.reason)
 			}
 		})
 	}

@@ -46,6 +46,7 @@ type serveFlags struct {
 	adminTokenRole []string
 	adminTokenIss  string
 	adminTokenAud  string
+	adminTokenLife time.Duration
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	logLevel       string
@@ -98,6 +99,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
 	fl.StringVar(&f.adminTokenIss, "admin-token-issuer", "", "when set, admin tokens must carry this iss claim (needs --admin-token-keys)")
 	fl.StringVar(&f.adminTokenAud, "admin-token-audience", "", "when set, admin tokens must carry this value in their aud claim (needs --admin-token-keys)")
+	fl.DurationVar(&f.adminTokenLife, "admin-token-max-lifetime", admin.DefaultTokenMaxLifetime, "maximum time from an admin token's iat claim to its exp claim, or from now to exp when the token has no iat; longer-lived tokens are rejected (applies with --admin-token-keys)")
 	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $) with any HTTP method, so a rule that allows reading a path allows writing it too, as in Trustee; when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
@@ -208,6 +210,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	adminCfg.TokenKeys, adminCfg.TokenRoles = tokenKeys, tokenRoles
 	adminCfg.TokenIssuer, adminCfg.TokenAudience = f.adminTokenIss, f.adminTokenAud
+	adminCfg.TokenMaxLifetime = f.adminTokenLife
 	adminHandler, err := admin.NewHandler(adminCfg)
 	if err != nil {
 		return err

@@ -99,23 +99,14 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	status := result.Submods["cpu0"].Status
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
 	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
+	// MarkAttested moves the session from challenged to attested once, on
+	// any replica, so the session's nonce is used up here.
 	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error {
-		n, err := tx.ConsumeNonce(ctx, sess.Nonce, s.now())
-		if err != nil {
-			return err
-		}
-		// The nonce was read from this session, so it should be this
-		// session's. The store's record is checked too, in case the two
-		// ever disagree.
-		if n.SessionID != sess.ID {
-			return attest.Errorf(attest.ErrBinding, "nonce", "the nonce belongs to another session").
-				WithFix("request a new challenge with POST /kbs/v0/auth")
-		}
 		if err := tx.MarkAttested(ctx, sess.ID, store.Attestation{Token: token, TEEPublicKey: keyJSON,
 			ClaimsDigest: hex.EncodeToString(claimsSum[:])}); err != nil {
 			return err
 		}
-		_, err = tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
+		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
 			Verdict: string(status), Reason: reasonText(primary)})
 		return err

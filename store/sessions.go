@@ -48,7 +48,7 @@ func (o *ops) CreateSession(ctx context.Context, s Session) error {
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", SessionRef(s.ID), err)
 	}
-	return o.IssueNonce(ctx, Nonce{Value: s.Nonce, SessionID: s.ID, Expires: s.Expires})
+	return nil
 }
 
 func (o *ops) GetSession(ctx context.Context, id string) (*Session, error) {

@@ -46,45 +46,81 @@ func TestNonceConsumedOnce(t *testing.T) {
 	})
 }
 
-func TestNonceConcurrentConsumers(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b testBackend) {
-		ctx := context.Background()
-		// Two Stores on one database stand for two replicas.
-		replicas := []*sqlStore{open(t, b.config()), open(t, b.config())}
-		now := time.Now().UTC()
+// A nonce and a session's attestation are each used once, however many
+// requests race for them on however many replicas.
+func TestSingleUseUnderConcurrency(t *testing.T) {
+	tests := []struct {
+		name string
+		// issue creates the single-use value named round on replica.
+		issue func(ctx context.Context, replica *sqlStore, round string, now time.Time) error
+		// use tries to consume it.
+		use     func(ctx context.Context, replica *sqlStore, round string, now time.Time) error
+		loseErr error
+	}{
+		{
+			name: "nonce",
+			issue: func(ctx context.Context, r *sqlStore, round string, now time.Time) error {
+				return r.IssueNonce(ctx, Nonce{Value: round, Expires: now.Add(time.Minute)})
+			},
+			use: func(ctx context.Context, r *sqlStore, round string, now time.Time) error {
+				_, err := r.ConsumeNonce(ctx, round, now)
+				return err
+			},
+			loseErr: ErrNonceUsed,
+		},
+		{
+			name: "session attestation",
+			issue: func(ctx context.Context, r *sqlStore, round string, now time.Time) error {
+				return r.CreateSession(ctx, Session{ID: round, Nonce: "nonce-" + round, TEE: "snp", Created: now, Expires: now.Add(time.Minute)})
+			},
+			use: func(ctx context.Context, r *sqlStore, round string, now time.Time) error {
+				return r.MarkAttested(ctx, round, Attestation{Token: "token-" + round})
+			},
+			loseErr: ErrConflict,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b testBackend) {
+				ctx := context.Background()
+				// Two Stores on one database stand for two replicas.
+				replicas := []*sqlStore{open(t, b.config()), open(t, b.config())}
+				now := time.Now().UTC()
 
-		for round := 0; round < 5; round++ {
-			nonce := fmt.Sprintf("race-%d", round)
-			if err := replicas[0].IssueNonce(ctx, Nonce{Value: nonce, Expires: now.Add(time.Minute)}); err != nil {
-				t.Fatalf("IssueNonce: %v", err)
-			}
+				for i := 0; i < 5; i++ {
+					round := fmt.Sprintf("race-%d", i)
+					if err := tt.issue(ctx, replicas[0], round, now); err != nil {
+						t.Fatalf("issue %s: %v", round, err)
+					}
 
-			const consumers = 8
-			var wg sync.WaitGroup
-			errs := make([]error, consumers)
-			for i := range consumers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[i] = replicas[i%2].ConsumeNonce(ctx, nonce, now)
-				}()
-			}
-			wg.Wait()
+					const users = 8
+					var wg sync.WaitGroup
+					errs := make([]error, users)
+					for u := range users {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							errs[u] = tt.use(ctx, replicas[u%2], round, now)
+						}()
+					}
+					wg.Wait()
 
-			wins := 0
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					wins++
-				case !errors.Is(err, ErrNonceUsed):
-					t.Errorf("round %d: loser's error = %v, want ErrNonceUsed", round, err)
+					wins := 0
+					for _, err := range errs {
+						switch {
+						case err == nil:
+							wins++
+						case !errors.Is(err, tt.loseErr):
+							t.Errorf("%s: loser's error = %v, want %v", round, err, tt.loseErr)
+						}
+					}
+					if wins != 1 {
+						t.Errorf("%s: %d requests won, want exactly 1", round, wins)
+					}
 				}
-			}
-			if wins != 1 {
-				t.Errorf("round %d: %d consumers won, want exactly 1", round, wins)
-			}
-		}
-	})
+			})
+		})
+	}
 }
 
 // openWithClock opens a Store on b with a clock that does not move until
@@ -118,16 +154,9 @@ func TestSessionLifecycle(t *testing.T) {
 			t.Errorf("GetSession = %+v", got)
 		}
 
-		// The attest request: consume the session's nonce, mark it attested
-		// and audit it, in one transaction.
+		// The attest request: mark the session attested, which uses up its
+		// nonce, and audit it, in one transaction.
 		err = s.Tx(ctx, func(tx Tx) error {
-			n, err := tx.ConsumeNonce(ctx, "nonce-s1", clock.Now())
-			if err != nil {
-				return err
-			}
-			if n.SessionID != "s1" {
-				t.Errorf("nonce session ID = %q, want s1", n.SessionID)
-			}
 			if err := tx.MarkAttested(ctx, "s1", Attestation{Token: "ear-token", TEEPublicKey: []byte(`{"kty":"EC"}`), ClaimsDigest: "abcd"}); err != nil {
 				return err
 			}
@@ -177,9 +206,6 @@ func TestMarkAttestedExpiredSession(t *testing.T) {
 		clock.Advance(2 * time.Minute)
 		if err := s.MarkAttested(ctx, "s2", Attestation{Token: "t"}); !errors.Is(err, ErrExpired) {
 			t.Errorf("MarkAttested after expiry: err = %v, want ErrExpired", err)
-		}
-		if _, err := s.ConsumeNonce(ctx, "nonce-s2", clock.Now()); !errors.Is(err, ErrExpired) {
-			t.Errorf("ConsumeNonce of expired session: err = %v, want ErrExpired", err)
 		}
 	})
 }

@@ -134,9 +134,11 @@ type Ops interface {
 	// when value is empty. It returns ErrNotFound when nothing matched.
 	RemoveReferenceValue(ctx context.Context, name, value string) error
 
-	// CreateSession stores a new KBS session in state SessionChallenged and
-	// issues its nonce (see ConsumeNonce). It returns ErrConflict when the
-	// session ID or nonce exists.
+	// CreateSession stores a new KBS session in state SessionChallenged. It
+	// returns ErrConflict when the session ID or nonce exists. The session's
+	// nonce needs no entry of its own (see IssueNonce): MarkAttested accepts
+	// a session once, while it is challenged and unexpired, which makes the
+	// nonce single-use.
 	CreateSession(ctx context.Context, s Session) error
 
 	// GetSession returns the session id, or ErrNotFound. A session past its

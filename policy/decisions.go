@@ -3,8 +3,8 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -103,15 +103,17 @@ func outermost(paths [][]string) [][]string {
 	return out
 }
 
+func (in plainInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
+	return decisionKey(p.key, p.paths, in)
+}
+
 // decisionKey returns the decision cache key of input for the prepared
 // query whose cache key is query and whose module reads paths.
 func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	h.Write([]byte(query))
 	for _, p := range paths {
-		h.Write([]byte{0})
-		h.Write([]byte(strings.Join(p, "\x1f")))
-		h.Write([]byte{0})
+		h.Write(appendKeyPath(nil, p))
 		v, ok := jsonvalue.Lookup(input, p...)
 		if !ok {
 			// An absent value differs from every JSON value, null too.
@@ -129,6 +131,52 @@ func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 	return key, nil
+}
+
+// decisionKey returns the decision cache key of the appraisal input for
+// p from the JSON text at each path, without decoding it. Equal text
+// decodes to equal values, so equal keys still mean equal values at every
+// path. Equal values written differently, such as with other spacing, give
+// different keys, which costs a Rego evaluation but never a wrong
+// decision.
+func (in *appraisalInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
+	buf := make([]byte, 0, 1024)
+	buf = append(buf, p.key...)
+	for _, path := range p.paths {
+		if len(path) == 0 {
+			return [sha256.Size]byte{}, errors.New("the module reads the whole input, which has no decision key")
+		}
+		buf = appendKeyPath(buf, path)
+
+		var v []byte
+		ok := false
+		switch path[0] {
+		case "claims":
+			v, ok = in.claims.lookup(path[1:])
+		case "config":
+			v, ok = in.config.json.lookup(path[1:])
+		}
+		if !ok {
+			buf = append(buf, 1)
+			continue
+		}
+		// JSON text never starts with the byte 1, so a value differs
+		// from an absent one.
+		buf = append(buf, v...)
+	}
+	return sha256.Sum256(buf), nil
+}
+
+// appendKeyPath appends path, between zero bytes, to a decision key.
+func appendKeyPath(buf []byte, path []string) []byte {
+	buf = append(buf, 0)
+	for i, name := range path {
+		if i > 0 {
+			buf = append(buf, 0x1f)
+		}
+		buf = append(buf, name...)
+	}
+	return append(buf, 0)
 }
 
 // maxDecisions bounds the decisions kept.

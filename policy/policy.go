@@ -22,10 +22,12 @@ import (
 	"context"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -131,6 +133,9 @@ type Engine struct {
 	mu        sync.Mutex
 	cache     map[string]*prepared
 	decisions decisionCache
+	// config is the input member of the last Config appraised with, which
+	// a service passes unchanged on every request.
+	config atomic.Pointer[configInput]
 }
 
 // prepared is a query ready for evaluation, with what the decision cache
@@ -181,7 +186,38 @@ func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data m
 		return nil, err
 	}
 	dataSum := sha256.Sum256(dataJSON)
-	key := m.Digest() + "/" + rule + "/" + hex.EncodeToString(dataSum[:])
+	return e.prepareKeyed(ctx, m, rule, data, "json:"+hex.EncodeToString(dataSum[:]))
+}
+
+// referenceValuesDigest identifies the data {"reference_values": refs}
+// for prepareKeyed without encoding refs as JSON. Different maps give
+// different digests, also where JSON would not tell them apart: a nil and
+// an empty list of values, or strings that differ only in invalid UTF-8.
+func referenceValuesDigest(refs map[string][]string) string {
+	buf := make([]byte, 0, 512)
+	for _, name := range slices.Sorted(maps.Keys(refs)) {
+		buf = binary.AppendUvarint(buf, uint64(len(name)))
+		buf = append(buf, name...)
+
+		values := refs[name]
+		if values == nil {
+			buf = append(buf, 0)
+			continue
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(values))+1)
+		for _, v := range values {
+			buf = binary.AppendUvarint(buf, uint64(len(v)))
+			buf = append(buf, v...)
+		}
+	}
+	sum := sha256.Sum256(buf)
+	return "reference_values:" + hex.EncodeToString(sum[:])
+}
+
+// prepareKeyed is prepareEntry for data that dataDigest identifies among
+// all data prepared with m's rule.
+func (e *Engine) prepareKeyed(ctx context.Context, m Module, rule string, data map[string]any, dataDigest string) (*prepared, error) {
+	key := m.Digest() + "/" + rule + "/" + dataDigest
 
 	e.mu.Lock()
 	p, ok := e.cache[key]
@@ -275,28 +311,66 @@ func definesRule(m Module, rule string) error {
 // decision with every reason the policy gave, sorted by rule and claim.
 // An evaluation error is returned as an error; the caller must reject.
 func (e *Engine) Appraise(ctx context.Context, m Module, claims *attest.Claims, cfg Config, refs map[string][]string) (*appraise.Decision, error) {
+	d, _, err := e.AppraiseEncoded(ctx, m, claims, cfg, refs)
+	return d, err
+}
+
+// AppraiseEncoded is Appraise that also returns the JSON encoding of
+// claims that the policy read, so that a caller that needs the encoding
+// as well, for a token or a digest, encodes the claims only once. An
+// error from encoding the claims starts with "encode claims".
+func (e *Engine) AppraiseEncoded(ctx context.Context, m Module, claims *attest.Claims, cfg Config, refs map[string][]string) (*appraise.Decision, []byte, error) {
 	claimsJSON, err := json.Marshal(claims)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("encode claims: %w", err)
 	}
-	return e.AppraiseJSON(ctx, m, claimsJSON, cfg, refs)
+	p, err := e.prepareAttestation(ctx, m, refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := parseEncodedClaims(claimsJSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
+	}
+	d, err := e.appraise(ctx, m, p, claimsJSON, obj, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, claimsJSON, nil
 }
 
 // AppraiseJSON is Appraise for claims the caller has already encoded as
-// JSON (an attest.Claims), so that a caller that also needs the encoding
-// encodes the claims only once. Invalid JSON is an error.
+// JSON (an attest.Claims). Anything but exactly one JSON object is an
+// error.
 func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, cfg Config, refs map[string][]string) (*appraise.Decision, error) {
-	if refs == nil {
-		refs = map[string][]string{}
-	}
-	p, err := e.prepareEntry(ctx, m, "deny", map[string]any{"reference_values": refs})
+	p, err := e.prepareAttestation(ctx, m, refs)
 	if err != nil {
 		return nil, err
 	}
-	input, err := appraisalInput(claimsJSON, cfg)
+	obj, err := parseClaimsJSON(claimsJSON)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
+	}
+	return e.appraise(ctx, m, p, claimsJSON, obj, cfg)
+}
+
+// prepareAttestation returns the prepared deny query of the attestation
+// policy m over the reference values refs.
+func (e *Engine) prepareAttestation(ctx context.Context, m Module, refs map[string][]string) (*prepared, error) {
+	if refs == nil {
+		refs = map[string][]string{}
+	}
+	return e.prepareKeyed(ctx, m, "deny", map[string]any{"reference_values": refs}, referenceValuesDigest(refs))
+}
+
+// appraise evaluates the prepared deny query p over the claims, which are
+// claimsJSON with its members indexed in obj.
+func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, claimsJSON []byte, obj *jsonObject, cfg Config) (*appraise.Decision, error) {
+	config, err := e.inputConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
+	input := &appraisalInput{claimsJSON: claimsJSON, claims: obj, config: config}
 	d, err := e.evaluate(ctx, m, p, input, func(rs rego.ResultSet) (any, error) { return denyDecision(m, rs) })
 	if err != nil {
 		return nil, err
@@ -332,14 +406,24 @@ func denyDecision(m Module, rs rego.ResultSet) (*appraise.Decision, error) {
 	return d, nil
 }
 
+// policyInput is the input of one evaluation.
+type policyInput interface {
+	// decisionKey returns the decision cache key of this input for p, a
+	// cacheable prepared query.
+	decisionKey(p *prepared) ([sha256.Size]byte, error)
+	// value returns the input as the JSON values Rego reads. For a
+	// cacheable p it may leave out what p's module does not read.
+	value(p *prepared) (map[string]any, error)
+}
+
 // evaluate runs p's query on input, unless the decision cache holds the
 // decision for an input that agrees with this one on every path the module
 // reads. decide turns a result set into the decision, which is then kept.
-func (e *Engine) evaluate(ctx context.Context, m Module, p *prepared, input map[string]any, decide func(rego.ResultSet) (any, error)) (any, error) {
+func (e *Engine) evaluate(ctx context.Context, m Module, p *prepared, in policyInput, decide func(rego.ResultSet) (any, error)) (any, error) {
 	var key [sha256.Size]byte
 	if p.cacheable {
 		var err error
-		if key, err = decisionKey(p.key, p.paths, input); err != nil {
+		if key, err = in.decisionKey(p); err != nil {
 			return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 		}
 		if d, ok := e.decisions.get(key); ok {
@@ -347,6 +431,10 @@ func (e *Engine) evaluate(ctx context.Context, m Module, p *prepared, input map[
 		}
 	}
 
+	input, err := in.value(p)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
+	}
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(ast.LazyObject(input)))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: evaluation failed: %w", m.Name, err)
@@ -411,29 +499,87 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 		input["token"] = token
 	}
 
-	allow, err := e.evaluate(ctx, m, p, input, func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
+	allow, err := e.evaluate(ctx, m, p, plainInput(input), func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
 	if err != nil {
 		return false, err
 	}
 	return allow.(bool), nil
 }
 
-// appraisalInput builds the attestation policy input {"claims", "config"}
-// from claims already encoded as JSON. The claims are decoded once, with
-// numbers kept as written, for Rego to read as a lazy object, which
-// converts only the claims the policy reads. Anything but exactly one JSON
-// object is an error.
-func appraisalInput(claimsJSON []byte, cfg Config) (map[string]any, error) {
-	claims, err := jsonvalue.DecodeObject(claimsJSON)
+// appraisalInput is the attestation policy input {"claims", "config"},
+// with the claims as JSON text, of which only what is needed is decoded.
+type appraisalInput struct {
+	claimsJSON []byte
+	claims     *jsonObject
+	config     *configInput
+}
+
+// value decodes the claims for Rego, with numbers kept as written. For a
+// cacheable module it decodes only the top-level claims its paths name:
+// such a module reads nothing else, so its decision is the one the whole
+// claims give.
+func (in *appraisalInput) value(p *prepared) (map[string]any, error) {
+	if !p.cacheable || slices.ContainsFunc(p.paths, func(path []string) bool { return len(path) < 2 }) {
+		claims, err := jsonvalue.DecodeObject(in.claimsJSON)
+		if err != nil {
+			return nil, fmt.Errorf("claims: %w", err)
+		}
+		return map[string]any{"claims": claims, "config": in.config.value}, nil
+	}
+
+	var names []string
+	for _, path := range p.paths {
+		if path[0] == "claims" {
+			names = append(names, path[1])
+		}
+	}
+	claims, err := in.claims.decodeMembers(names)
 	if err != nil {
 		return nil, fmt.Errorf("claims: %w", err)
 	}
-	config, err := toJSONValue(cfg)
+	return map[string]any{"claims": claims, "config": in.config.value}, nil
+}
+
+// configInput is the input member "config" of one Config: its JSON text
+// for decision keys and its JSON value for Rego. The value is shared by
+// every evaluation with this Config, which only reads it.
+type configInput struct {
+	cfg   Config
+	json  *jsonObject
+	value any
+}
+
+// inputConfig returns the input member of cfg, built once for the Config
+// that a service passes on every request.
+func (e *Engine) inputConfig(cfg Config) (*configInput, error) {
+	last := e.config.Load()
+	if last != nil && last.cfg.AllowEmulated == cfg.AllowEmulated && slices.Equal(last.cfg.TCBStatuses, cfg.TCBStatuses) {
+		return last, nil
+	}
+
+	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"claims": claims, "config": config}, nil
+	// Unlike the claims, the config is decoded without json.Number, as
+	// toJSONValue decodes the other inputs.
+	var value any
+	if err := json.Unmarshal(raw, &value); err != nil {
+		return nil, err
+	}
+	c := &configInput{
+		cfg:   Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: slices.Clone(cfg.TCBStatuses)},
+		json:  newJSONObject(raw),
+		value: value,
+	}
+	e.config.Store(c)
+	return c, nil
 }
+
+// plainInput is a policy input already decoded into JSON values.
+type plainInput map[string]any
+
+func (in plainInput) value(*prepared) (map[string]any, error) { return in, nil }
 
 // toJSONValue converts v to the plain JSON values Rego reads, so that
 // struct tags and Hex encodings apply.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -61,11 +60,7 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	}
 	// The claims are encoded once, for the policy input, the token and the
 	// claims digest.
-	claimsJSON, err := json.Marshal(claims)
-	if err != nil {
-		return nil, fmt.Errorf("encode claims: %w", err)
-	}
-	d, err := a.engine.AppraiseJSON(ctx, mod, claimsJSON, a.config, refs)
+	d, claimsJSON, err := a.engine.AppraiseEncoded(ctx, mod, claims, a.config, refs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", kbs.ErrPolicyEvaluation, err)
 	}

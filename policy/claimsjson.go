@@ -1,0 +1,275 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
+)
+
+// The claims reach an attestation policy as JSON text. Decoding all of it
+// into maps costs more than the rest of an appraisal whose decision is
+// reused, and the decision key needs only the few members the policy reads.
+// So jsonObject records where each member of the claims object lies in the
+// text, and only the members that a key or a Rego evaluation needs are
+// decoded.
+//
+// encoding/json has no API for this. A json.RawMessage per member copies
+// every value, and json.Decoder.Token allocates per token. The scanner
+// below runs only on valid JSON (checked by json.Valid, or written by
+// json.Marshal), so it finds where strings, objects and arrays end without
+// checking their syntax.
+
+// jsonObject is a JSON object text with the position of each member.
+type jsonObject struct {
+	text    []byte
+	members []jsonMember
+}
+
+// membersCapacity is the capacity first given to a member index, enough
+// for the members of attest.Claims.
+const membersCapacity = 32
+
+// jsonMember is one member of a JSON object: its name as written between
+// the quotes and its value's JSON text.
+type jsonMember struct {
+	name  []byte
+	value []byte
+	// plain is set when name has no escape and is ASCII, so that it is
+	// the decoded name.
+	plain bool
+}
+
+// parseClaimsJSON checks that data is exactly one JSON object, as
+// jsonvalue.DecodeObject requires, and indexes its members. The error for
+// other data is DecodeObject's.
+func parseClaimsJSON(data []byte) (*jsonObject, error) {
+	start := skipSpace(data, 0)
+	if !json.Valid(data) || start >= len(data) || data[start] != '{' {
+		if _, err := jsonvalue.DecodeObject(data); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("not a JSON object")
+	}
+	return newJSONObject(data[start:skipSpaceBack(data, len(data))]), nil
+}
+
+// parseEncodedClaims is parseClaimsJSON for the output of json.Marshal,
+// which is valid JSON, so only the check that it is an object remains.
+func parseEncodedClaims(data []byte) (*jsonObject, error) {
+	start := skipSpace(data, 0)
+	if start >= len(data) || data[start] != '{' {
+		// Nil claims encode as null.
+		return parseClaimsJSON(data)
+	}
+	return newJSONObject(data[start:skipSpaceBack(data, len(data))]), nil
+}
+
+// newJSONObject indexes the members of text, a valid JSON object without
+// surrounding space.
+func newJSONObject(text []byte) *jsonObject {
+	return &jsonObject{text: text, members: objectMembers(text, make([]jsonMember, 0, membersCapacity))}
+}
+
+// get returns the value text of the member name. With duplicate names the
+// last one counts, as it does when encoding/json decodes the object.
+func (o *jsonObject) get(name string) ([]byte, bool) {
+	if m := lastMember(o.members, name); m != nil {
+		return m.value, true
+	}
+	return nil, false
+}
+
+// decodeMembers decodes the members of o that names lists into a map, as
+// jsonvalue.DecodeObject decodes the whole object. Names that o does not
+// have are left out.
+func (o *jsonObject) decodeMembers(names []string) (map[string]any, error) {
+	text := make([]byte, 0, 512)
+	text = append(text, '{')
+	var added []string
+	for _, name := range names {
+		m := lastMember(o.members, name)
+		if m == nil || slices.Contains(added, name) {
+			continue
+		}
+		if len(added) > 0 {
+			text = append(text, ',')
+		}
+		added = append(added, name)
+		// The name as written decodes to name, so the object below has
+		// the members of o that names lists.
+		text = append(text, '"')
+		text = append(text, m.name...)
+		text = append(text, '"', ':')
+		text = append(text, m.value...)
+	}
+	text = append(text, '}')
+	return jsonvalue.DecodeObject(text)
+}
+
+// lastMember returns the last of members whose name decodes to name, or
+// nil.
+func lastMember(members []jsonMember, name string) *jsonMember {
+	for i := len(members) - 1; i >= 0; i-- {
+		m := &members[i]
+		if m.plain && string(m.name) == name || !m.plain && nameEquals(m.name, name) {
+			return m
+		}
+	}
+	return nil
+}
+
+// lookup returns the value text at path below o, with the rules of
+// jsonvalue.Lookup: a missing member, or a value on the way that is not an
+// object, gives false, and the empty path gives o itself.
+func (o *jsonObject) lookup(path []string) ([]byte, bool) {
+	if len(path) == 0 {
+		return o.text, true
+	}
+	v, ok := o.get(path[0])
+	for _, name := range path[1:] {
+		if !ok {
+			return nil, false
+		}
+		v, ok = memberValue(v, name)
+	}
+	return v, ok
+}
+
+// objectMembers appends the members of the JSON object text obj to
+// members. obj must be valid JSON without surrounding space. Anything but
+// an object has no members.
+func objectMembers(obj []byte, members []jsonMember) []jsonMember {
+	if len(obj) == 0 || obj[0] != '{' {
+		return members
+	}
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		nameEnd := stringEnd(obj, i)
+		name := obj[i+1 : max(nameEnd-1, i+1)]
+
+		i = skipSpace(obj, nameEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return members
+		}
+		i = skipSpace(obj, i+1)
+		valueEnd := valueEnd(obj, i)
+		members = append(members, jsonMember{name: name, value: obj[i:valueEnd], plain: isPlainName(name)})
+
+		i = skipSpace(obj, valueEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return members
+		}
+		i = skipSpace(obj, i+1)
+	}
+	return members
+}
+
+// memberValue returns the value text of the last member name of the JSON
+// object text obj, or false when obj is not an object or has no such
+// member.
+func memberValue(obj []byte, name string) ([]byte, bool) {
+	var buf [16]jsonMember
+	if m := lastMember(objectMembers(obj, buf[:0]), name); m != nil {
+		return m.value, true
+	}
+	return nil, false
+}
+
+// isPlainName reports whether the member name written as raw (without the
+// quotes) has no escape and only ASCII characters, so that it decodes to
+// itself.
+func isPlainName(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// nameEquals reports whether the member name written as raw (without the
+// quotes) decodes to name. encoding/json replaces invalid UTF-8 with
+// U+FFFD, so raw is decoded as it would.
+func nameEquals(raw []byte, name string) bool {
+	quoted := make([]byte, 0, len(raw)+2)
+	quoted = append(append(append(quoted, '"'), raw...), '"')
+	var decoded string
+	if err := json.Unmarshal(quoted, &decoded); err != nil {
+		return false
+	}
+	return decoded == name
+}
+
+// valueEnd returns the index just past the JSON value that starts at
+// data[i].
+func valueEnd(data []byte, i int) int {
+	if i >= len(data) {
+		return len(data)
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				j = stringEnd(data, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(data)
+	default:
+		// A number, true, false or null runs to the next delimiter.
+		j := i
+		for j < len(data) && !isDelimiter(data[j]) {
+			j++
+		}
+		return j
+	}
+}
+
+// stringEnd returns the index just past the JSON string that starts with
+// the quote at data[i].
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(data)
+}
+
+func isDelimiter(c byte) bool {
+	return c == ',' || c == '}' || c == ']' || isSpace(c)
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+func skipSpaceBack(data []byte, end int) int {
+	for end > 0 && isSpace(data[end-1]) {
+		end--
+	}
+	return end
+}

@@ -155,10 +155,10 @@ func objectMembers(obj []byte, members []jsonMember) []jsonMember {
 			return members
 		}
 		i = skipSpace(obj, i+1)
-		valueEnd := valueEnd(obj, i)
-		members = append(members, jsonMember{name: name, value: obj[i:valueEnd], plain: isPlainName(name)})
+		end := valueEnd(obj, i)
+		members = append(members, jsonMember{name: name, value: obj[i:end], plain: isPlainName(name)})
 
-		i = skipSpace(obj, valueEnd)
+		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
 			return members
 		}

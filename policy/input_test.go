@@ -279,8 +279,8 @@ func TestReferenceValuesDigest(t *testing.T) {
 	}
 }
 
-// Concurrent appraisals share the config input and the kept decisions;
-// under the race detector this shows that Rego only reads them.
+// Concurrent appraisals share the config input and the kept decisions.
+// Under the race detector, this test shows that Rego only reads them.
 func TestConcurrentAppraisals(t *testing.T) {
 	ctx := context.Background()
 	e := NewEngine()
@@ -307,6 +307,26 @@ func TestConcurrentAppraisals(t *testing.T) {
 	for range 8 {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// BenchmarkAppraiseJSONCorpus measures the default attestation policy on
+// the claims of the first accepted evidence of the corpus (a few
+// kilobytes, with the certificate chain and collateral), whose decision
+// is reused after the first appraisal.
+func BenchmarkAppraiseJSONCorpus(b *testing.B) {
+	ctx := context.Background()
+	texts := corpusClaims(b)
+	if len(texts) == 0 {
+		b.Skip("no accepted evidence in the corpus")
+	}
+	e := NewEngine()
+	m := DefaultAttestation(attest.TEESNP)
+	refs := goodRefs()
+	for b.Loop() {
+		if _, err := e.AppraiseJSON(ctx, m, texts[0], Config{}, refs); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -46,9 +46,20 @@ func TestMalformedUnwraps(t *testing.T) {
 }
 
 func TestHexJSON(t *testing.T) {
-	b, err := json.Marshal(Hex{0xAB, 0x01})
-	if err != nil || string(b) != `"ab01"` {
-		t.Fatalf("Marshal = %s, %v", b, err)
+	for _, tt := range []struct {
+		in   any
+		want string
+	}{
+		{Hex{0xAB, 0x01}, `"ab01"`},
+		{Hex(nil), `""`},
+		{struct {
+			H Hex `json:"h"`
+		}{Hex{0x00, 0xff}}, `{"h":"00ff"}`},
+	} {
+		b, err := json.Marshal(tt.in)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("Marshal(%#v) = %s, %v; want %s", tt.in, b, err, tt.want)
+		}
 	}
 	var h Hex
 	if err := json.Unmarshal([]byte(`"AB01"`), &h); err != nil || h.String() != "ab01" {

@@ -13,8 +13,14 @@ type Hex []byte
 // String returns the lowercase hexadecimal form of h.
 func (h Hex) String() string { return hex.EncodeToString(h) }
 
-// MarshalJSON encodes h as a JSON string of lowercase hexadecimal.
-func (h Hex) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
+// MarshalJSON encodes h as a JSON string of lowercase hexadecimal. Hex
+// digits need no escaping, so the string is written directly.
+func (h Hex) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2*len(h)+2)
+	b = append(b, '"')
+	b = hex.AppendEncode(b, h)
+	return append(b, '"'), nil
+}
 
 // UnmarshalJSON decodes a JSON string of hexadecimal, in either case.
 func (h *Hex) UnmarshalJSON(data []byte) error {

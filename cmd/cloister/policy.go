@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/composite"
 )
 
 func init() { register(newPolicyCmd) }
@@ -50,7 +53,11 @@ and stored with "cloister policy set". No server is contacted.`,
 			var m policy.Module
 			switch store.PolicyKind(kind) {
 			case store.PolicyAttestation:
-				m = policy.DefaultAttestation(attest.TEE(args[0]))
+				tee := attest.TEE(args[0])
+				if !slices.Contains(policyTEEs, tee) {
+					return usageError("unknown TEE %q: use one of %s, or --kind resource default for the resource policy", args[0], teeList(policyTEEs))
+				}
+				m = policy.DefaultAttestation(tee)
 			case store.PolicyResource:
 				if args[0] != "default" {
 					return usageError("the only built-in resource policy is named default, not %q", args[0])
@@ -65,6 +72,24 @@ and stored with "cloister policy set". No server is contacted.`,
 	}
 	bindKind(cmd, &kind, string(store.PolicyAttestation))
 	return cmd
+}
+
+// policyTEEs are the TEE names of the claims the service appraises, which
+// name their attestation policies: the verifiers' TEEs, the composite of a
+// CPU and its devices, and the KBS sample TEE.
+var policyTEEs = []attest.TEE{
+	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
+	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
+	composite.TEE, "sample",
+}
+
+// teeList returns the TEE names separated by commas.
+func teeList(tees []attest.TEE) string {
+	names := make([]string, len(tees))
+	for i, t := range tees {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 func bindKind(cmd *cobra.Command, kind *string, def string) {

@@ -11,13 +11,13 @@ import (
 // The built-in policies print as modules that the service accepts as they
 // are, so that an operator can start from them.
 func TestPolicyDefaultStorable(t *testing.T) {
-	tests := []struct {
+	type test struct {
 		args []string
 		kind store.PolicyKind
-	}{
-		{[]string{"policy", "default", "snp"}, store.PolicyAttestation},
-		{[]string{"policy", "default", "tdx"}, store.PolicyAttestation},
-		{[]string{"policy", "default", "--kind", "resource", "default"}, store.PolicyResource},
+	}
+	tests := []test{{[]string{"policy", "default", "--kind", "resource", "default"}, store.PolicyResource}}
+	for _, tee := range policyTEEs {
+		tests = append(tests, test{[]string{"policy", "default", string(tee)}, store.PolicyAttestation})
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[2:], " "), func(t *testing.T) {
@@ -33,8 +33,14 @@ func TestPolicyDefaultStorable(t *testing.T) {
 			}
 		})
 	}
-	if _, err := runCloister(t, "policy", "default", "--kind", "resource", "other"); exitCode(t, err) != exitUsage {
-		t.Errorf("unknown resource policy name: %v, want a usage error", err)
+	for _, args := range [][]string{
+		{"policy", "default", "--kind", "resource", "other"},
+		{"policy", "default", "resource"},
+		{"policy", "default", "bogus"},
+	} {
+		if _, err := runCloister(t, args...); exitCode(t, err) != exitUsage {
+			t.Errorf("%s: %v, want a usage error", strings.Join(args, " "), err)
+		}
 	}
 }
 

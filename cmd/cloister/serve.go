@@ -100,7 +100,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.adminTokenIss, "admin-token-issuer", "", "when set, admin tokens must carry this iss claim (needs --admin-token-keys)")
 	fl.StringVar(&f.adminTokenAud, "admin-token-audience", "", "when set, admin tokens must carry this value in their aud claim (needs --admin-token-keys)")
 	fl.DurationVar(&f.adminTokenLife, "admin-token-max-lifetime", admin.DefaultTokenMaxLifetime, "maximum time from an admin token's iat claim to its exp claim, or from now to exp when the token has no iat; longer-lived tokens are rejected (applies with --admin-token-keys)")
-	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (anchored with ^ and $) with any HTTP method, so a rule that allows reading a path allows writing it too, as in Trustee; when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
+	fl.StringArrayVar(&f.adminTokenRole, "admin-token-role", nil, "ROLE=REGEXP: admin tokens whose role claim is ROLE may call the request URIs REGEXP matches (REGEXP must start with ^ and end with $) with any HTTP method, so a rule that allows reading a path allows writing it too, as in Trustee; when given, tokens without a matching rule are rejected; repeatable (needs --admin-token-keys)")
 	fl.BoolVar(&f.servePCCS, "serve-pccs", true, "serve cached Intel collateral under the PCCS API paths /sgx/certification/v4/ and /tdx/certification/v4/")
 	f.online.bind(cmd)
 	fl.Lookup("cache-dir").Hidden = true // the service keeps its cache in its store

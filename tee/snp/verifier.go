@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -83,7 +84,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 
 	leaf, err := selectEndorsement(report, certs, reportProduct)
 	if err != nil {
-		return nil, err
+		return nil, withSourceNotes(err, set.Ignored)
 	}
 	roots, err := v.roots.roots(ctx, opts, set, q)
 	if err != nil {
@@ -92,7 +93,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	intermediates := append(append([]*x509.Certificate(nil), certs...), embeddedIntermediates...)
 	c, err := v.verifyChain(leaf, intermediates, roots, at)
 	if err != nil {
-		return nil, err
+		return nil, withSourceNotes(err, set.Ignored)
 	}
 
 	claims := newClaims(report, c, at)
@@ -128,6 +129,29 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		claims.Pass("revocation")
 	}
 	return claims, nil
+}
+
+// withSourceNotes adds to a missing-collateral error the items AMD KDS did
+// not serve, with the reason ignored lists for each ("kds/...: not found
+// upstream" for a 404 on an unknown chip ID or TCB). Other errors, and
+// errors that already have a cause, are returned unchanged.
+func withSourceNotes(err error, ignored []string) error {
+	var ae *attest.Error
+	if !errors.As(err, &ae) || ae.Kind != attest.ErrCollateralMissing || ae.Err != nil {
+		return err
+	}
+	var notes []string
+	for _, note := range ignored {
+		if strings.HasPrefix(note, "kds/") {
+			notes = append(notes, note)
+		}
+	}
+	if len(notes) == 0 {
+		return err
+	}
+	withNotes := *ae
+	withNotes.Err = fmt.Errorf("AMD KDS did not serve %s", strings.Join(notes, "; "))
+	return &withNotes
 }
 
 // auxCertificates parses the certificates of an extended report's

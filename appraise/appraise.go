@@ -208,8 +208,20 @@ func checkEqual(rule, claim string, got, want attest.Hex) []Reason {
 	if len(want) == 0 || bytes.Equal(got, want) {
 		return nil
 	}
-	return []Reason{{Rule: rule, Claim: claim, Value: got.String(), Expected: want.String(),
-		Message: fmt.Sprintf("%s %s differs from the expected %s", claim, got, want)}}
+	msg := fmt.Sprintf("%s %s differs from the expected %s", claim, got, want)
+	if len(got) != len(want) {
+		msg += fmt.Sprintf(": the %s has %d bytes, the expected value %d", claim, len(got), len(want))
+	}
+	return []Reason{{Rule: rule, Claim: claim, Value: got.String(), Expected: want.String(), Message: msg}}
+}
+
+// zeroPadded returns want extended with zero bytes to the length of got
+// when it is shorter, as TEEs pad a short value into a fixed-size field.
+func zeroPadded(want, got attest.Hex) attest.Hex {
+	if len(want) > 0 && len(want) < len(got) {
+		return append(slices.Clone(want), make([]byte, len(got)-len(want))...)
+	}
+	return want
 }
 
 // CheckMeasurement compares the primary measurement.
@@ -220,16 +232,14 @@ func CheckMeasurement(c *attest.Claims, o Options) []Reason {
 // CheckReportData compares the report data. A shorter expected value is
 // compared with the start of the report data, zero-padded as TEEs pad it.
 func CheckReportData(c *attest.Claims, o Options) []Reason {
-	want := o.ReportData
-	if len(want) > 0 && len(want) < len(c.ReportData) {
-		want = append(slices.Clone(want), make([]byte, len(c.ReportData)-len(want))...)
-	}
-	return checkEqual("report-data", "report data", c.ReportData, want)
+	return checkEqual("report-data", "report data", c.ReportData, zeroPadded(o.ReportData, c.ReportData))
 }
 
-// CheckHostData compares the host data.
+// CheckHostData compares the host data (SEV-SNP HOST_DATA, TDX MRCONFIGID).
+// A shorter expected value, such as a SHA-256 digest checked against the
+// 48 bytes of MRCONFIGID, is zero-padded as the host pads it.
 func CheckHostData(c *attest.Claims, o Options) []Reason {
-	return checkEqual("host-data", "host data", c.HostData, o.HostData)
+	return checkEqual("host-data", "host data", c.HostData, zeroPadded(o.HostData, c.HostData))
 }
 
 // CheckChipID compares the chip ID.

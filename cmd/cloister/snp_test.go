@@ -43,6 +43,7 @@ func TestEmulateSNPThenVerify(t *testing.T) {
 		{"rejected by default appraisal", []string{"--trust-anchor", root}, exitRejected, "emulated TEE"},
 		{"rejected without trust anchor", []string{"--allow-emulated"}, exitRejected, "--trust-anchor"},
 		{"rejected for other report data", []string{"--trust-anchor", root, "--allow-emulated", "--report-data", "c0ffef"}, exitRejected, "report data"},
+		{"short nonce warned", []string{"--trust-anchor", root, "--allow-emulated", "--nonce", "c0ff"}, exitOK, "warning: --nonce has 2 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

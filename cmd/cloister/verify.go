@@ -47,7 +47,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable")
 	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
 	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
-	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex) for evidence that carries one")
+	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex): equal to the nonce field of TPM, Nitro, NVIDIA, PSA, CCA and token evidence, or the first bytes of SEV-SNP, TDX and SGX report data; use a fresh value of at least 16 bytes")
 	fl.StringVar(&f.audience, "audience", "", "expected audience of a token (its aud claim)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	f.online.bind(cmd)
@@ -58,7 +58,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
 	fl.StringVar(&f.measurement, "measurement", "", "expected launch measurement (hex): SEV-SNP MEASUREMENT, SGX MRENCLAVE, TDX MRTD")
 	fl.StringVar(&f.reportData, "report-data", "", "expected report data (hex); a shorter value is zero-padded")
-	fl.StringVar(&f.hostData, "host-data", "", "expected host data (hex): SEV-SNP HOST_DATA")
+	fl.StringVar(&f.hostData, "host-data", "", "expected host data (hex): SEV-SNP HOST_DATA or TDX MRCONFIGID; a shorter value is zero-padded")
 	fl.StringVar(&f.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&f.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,tee=0,snp=22,microcode=213")
 }
@@ -136,6 +136,12 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	return vo, ao, nil
 }
 
+// minFreshNonce is the nonce length in bytes (64 bits) below which verify
+// warns: a shorter nonce, or a short prefix of the report data, repeats too
+// often to prove that the evidence is fresh. It is a warning, not an error,
+// because real evidence exists with shorter nonces.
+const minFreshNonce = 8
+
 func newVerifyCmd() *cobra.Command {
 	var f verifyFlags
 	cmd := &cobra.Command{
@@ -154,6 +160,9 @@ usage or I/O error.`,
 			vo, ao, err := f.options()
 			if err != nil {
 				return err
+			}
+			if n := len(vo.Nonce); n > 0 && n < minFreshNonce {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --nonce has %d bytes; a nonce shorter than %d bytes proves little freshness, so request evidence with a longer one\n", n, minFreshNonce)
 			}
 			data, err := readEvidence(cmd.InOrStdin(), args[0])
 			if err != nil {

@@ -81,6 +81,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for restarts := 0; ; restarts++ {
 		err := s.runOnce(ctx, log)
 		if ctx.Err() != nil {
+			log.Info("agent: workload stopped on shutdown", "command", s.Command[0], "err", err)
 			return nil
 		}
 		switch {

@@ -167,9 +167,11 @@ type authExtraParams struct {
 }
 
 // Resource returns the secret at path ("repository/type/tag"), decrypted
-// with the TEE key. It attests first when it holds no token, and attests
-// again once when the server responds that the token is missing, invalid or
-// expired, or that the policy denies it (a fresh result may be accepted).
+// with the TEE key. It attests first when it holds no token. When it used a
+// token from an earlier call and the server responds that the token is
+// missing, invalid or expired, or that the policy denies it, it attests
+// again once, because a fresh result may be accepted. A token it has just
+// obtained is not retried: a second attestation would be appraised the same.
 func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
 	c.mu.Lock()
 	haveToken := c.token != ""
@@ -181,7 +183,7 @@ func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
 	}
 	secret, err := c.fetch(ctx, path)
 	var p *Problem
-	if errors.As(err, &p) && retryable(p) {
+	if haveToken && errors.As(err, &p) && retryable(p) {
 		if _, err := c.Attest(ctx); err != nil {
 			return nil, err
 		}

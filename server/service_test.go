@@ -448,3 +448,34 @@ func TestMisshapenDenyReasonsReject(t *testing.T) {
 	_, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath)
 	wantProblem(t, err, kbs.ProblemAttestationError, http.StatusUnauthorized)
 }
+
+// A guest whose result the resource policy denies attests once for a
+// Resource call that starts without a token. It attests again once only
+// when it held a token from an earlier call, which may have been stale.
+func TestClientReattestsOnlyForHeldToken(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		ctx := context.Background()
+		attestations := func() int {
+			t.Helper()
+			recs, err := ts.store.ListAudit(ctx, store.AuditQuery{Action: store.AuditAttest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(recs)
+		}
+		c := ts.newClient(t, "unknown")
+
+		_, err := c.Resource(ctx, testSecretPath)
+		wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+		if n := attestations(); n != 1 {
+			t.Errorf("first call: %d attestations, want 1", n)
+		}
+
+		_, err = c.Resource(ctx, testSecretPath)
+		wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+		if n := attestations(); n != 2 {
+			t.Errorf("after the second call: %d attestations, want 2", n)
+		}
+	})
+}

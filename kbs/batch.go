@@ -16,7 +16,7 @@ import (
 // commit of its own writes, so durability and atomicity per request are
 // unchanged. When any write of a batch fails, the batch is rolled back and
 // each write runs again in a transaction of its own, so that one request's
-// failure (a replayed nonce, an expired session) does not fail the writes of
+// failure (an attested or expired session) does not fail the writes of
 // the others.
 //
 // The store groups audit appends the same way (AppendAuditGrouped), but

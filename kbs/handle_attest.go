@@ -1,6 +1,7 @@
 package kbs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -113,7 +114,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.sessions.drop(sess.ID)
-		if cached && s.attestedElsewhere(w, r, sess.ID) {
+		if cached && errors.Is(err, store.ErrConflict) && s.attestedElsewhere(w, r, sess.ID, keyJSON) {
 			return
 		}
 		fail(sess.ID, fmt.Errorf("record attestation: %w", err))
@@ -129,11 +130,14 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 }
 
 // attestedElsewhere responds with the token of session id when the store
-// holds it as attested: the cached copy of a session this replica created
-// does not show an attestation that another replica recorded.
-func (s *Server) attestedElsewhere(w http.ResponseWriter, r *http.Request, id string) bool {
+// holds it as attested for the TEE key keyJSON. The cached copy of a
+// session this replica created does not show an attestation that another
+// replica recorded, and a guest that sent the same attestation there first
+// gets its token here too. A request with another key, such as the loser of
+// two concurrent attestations of one session, is rejected as usual.
+func (s *Server) attestedElsewhere(w http.ResponseWriter, r *http.Request, id string, keyJSON []byte) bool {
 	sess, err := s.Store.GetSession(r.Context(), id)
-	if err != nil || sess.State != store.SessionAttested {
+	if err != nil || sess.State != store.SessionAttested || !bytes.Equal(sess.TEEPublicKey, keyJSON) {
 		return false
 	}
 	setSessionCookie(w, sess.ID, sess.Expires)

@@ -9,7 +9,8 @@ import (
 
 // defaultSessionCacheSize bounds the sessions a Server keeps in memory. An
 // attested session holds its token, about 6 KB for emulated SEV-SNP
-// evidence, so a full cache takes about 25 MB. At a few hundred round
+// evidence, so a full cache takes about 25 MB; tokens with GPU evidence
+// are several times larger. At a few hundred round
 // trips per second it covers the last several seconds of sessions, and a
 // guest asks for its resources right after it attests.
 const defaultSessionCacheSize = 4096
@@ -19,13 +20,14 @@ const defaultSessionCacheSize = 4096
 // store read. The store stays the authority: a session missing here is
 // read from the store, as is any session another replica created.
 //
-// A session enters the cache at /auth after its commit, moves to attested
-// after the commit of its attestation, and leaves when it expires or the
-// cache is full. Its cached state is the store's, except when another
-// replica attested it. The cache then still shows it as challenged. An
-// attestation of it fails at the store's nonce check, after which
-// handleAttest reads the store, and a resource request reads the store for
-// any session the cache does not show as attested.
+// A session enters the cache at /auth after its commit and moves to
+// attested after the commit of its attestation. It is removed by a later
+// put once it has expired or the cache is full, and at once when its
+// attestation fails to commit. Its cached state is the store's, except when
+// another replica attested it. The cache then still shows it as
+// challenged. An attestation of it fails at MarkAttested's state check,
+// after which handleAttest reads the store, and a resource request reads
+// the store for any session the cache does not show as attested.
 type sessionCache struct {
 	mu       sync.Mutex
 	sessions map[string]store.Session

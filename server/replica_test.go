@@ -31,6 +31,14 @@ func TestReplicasShareSessions(t *testing.T) {
 		if again != token {
 			t.Error("replica A issued another token for the session replica B attested")
 		}
+
+		// An attestation with another TEE key for a session that replica B
+		// attested is rejected on replica A, whose cached copy is stale.
+		jar2, _ := cookiejar.New(nil)
+		nonce := auth(t, a, jar2)
+		attestToken(t, post(t, other, jar2, "/kbs/v0/attest", attestBody(t, nonce)))
+		resp = post(t, a, jar2, "/kbs/v0/attest", attestBody(t, nonce))
+		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
 	})
 }
 

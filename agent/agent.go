@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 	"github.com/cloister-dev/cloister/ratls"
 )
 
@@ -64,37 +65,14 @@ func ParseSecretEnv(s string) (Secret, error) {
 	return Secret{Path: p, Env: name}, nil
 }
 
-// checkResourcePath applies the rule of store.ValidateResourcePath: three
-// segments of letters, digits, '.', '_' and '-', none of them "." or "..".
-// Other characters could change the request URL, as '?' and '#' do, or
-// name a resource that the KBS never stores. The agent does not import the
-// store, which would link the database drivers into it, so a fuzz test
-// checks that both rules agree.
+// checkResourcePath applies the key broker's rule for resource paths.
+// Characters outside it could change the request URL, as '?' and '#' do,
+// or name a resource that the KBS never serves.
 func checkResourcePath(p string) error {
-	parts := strings.Split(p, "/")
-	if len(parts) != 3 {
-		return fmt.Errorf("invalid resource path %q: use repository/type/tag, such as default/key/db", p)
-	}
-	for _, part := range parts {
-		if !validResourceSegment(part) {
-			return fmt.Errorf("invalid resource path %q: segment %q must be letters, digits, '.', '_' or '-' and not . or ..", p, part)
-		}
+	if err := resourcepath.Check(p); err != nil {
+		return fmt.Errorf("invalid secret: %w", err)
 	}
 	return nil
-}
-
-func validResourceSegment(s string) bool {
-	if s == "" || s == "." || s == ".." {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Config is one agent run.

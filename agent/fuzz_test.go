@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 )
 
 // secretSeeds are --secret and --secret-env values, valid and invalid.
@@ -44,7 +44,7 @@ func FuzzParseSecret(f *testing.F) {
 			return
 		}
 
-		if err := store.ValidateResourcePath(sec.Path); err != nil {
+		if err := resourcepath.Check(sec.Path); err != nil {
 			t.Fatalf("ParseSecret(%q) accepted a path the KBS cannot serve: %v", s, err)
 		}
 		if err := ValidSecretName(sec.File); err != nil {
@@ -85,7 +85,7 @@ func FuzzParseSecretEnv(f *testing.F) {
 			return
 		}
 
-		if err := store.ValidateResourcePath(sec.Path); err != nil {
+		if err := resourcepath.Check(sec.Path); err != nil {
 			t.Fatalf("ParseSecretEnv(%q) accepted a path the KBS cannot serve: %v", s, err)
 		}
 		if sec.Env == "" || strings.ContainsAny(sec.Env, "=\x00") {

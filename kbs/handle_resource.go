@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 	"github.com/cloister-dev/cloister/store"
 )
-
-// resourceSegment is the syntax of each resource path segment.
-var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
 
 // teePubKeyPointers are the claim paths where Trustee looks for the TEE
 // key, in its order; Cloister's own tokens use the EAR one.
@@ -40,11 +37,8 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		p.Write(w)
 	}
 
-	segments := strings.Split(path, "/")
-	if len(segments) != 3 || !resourceSegment.MatchString(segments[0]) ||
-		!resourceSegment.MatchString(segments[1]) || !resourceSegment.MatchString(segments[2]) {
-		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_path", "",
-			errors.New("resource path must be <repository>/<type>/<tag> of letters, digits, '_', '-' and '.'"))
+	if err := resourcepath.Check(path); err != nil {
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_path", "", err)
 		return
 	}
 

@@ -5,27 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 )
 
-// resourceSegment is the character set of one KBS resource path segment.
-// It keeps paths safe in URLs and file names.
-var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-
 // ValidateResourcePath checks that path is a KBS resource path
-// "<repository>/<type>/<tag>": three non-empty segments of letters, digits,
-// '.', '_' and '-', none of them "." or "..".
+// "<repository>/<type>/<tag>" by the rule the key broker serves (see
+// resourcepath.Check). The error wraps ErrInvalid.
 func ValidateResourcePath(path string) error {
-	parts := strings.Split(path, "/")
-	if len(parts) != 3 {
-		return fmt.Errorf("%w: resource path %q has %d segments, want <repository>/<type>/<tag>", ErrInvalid, path, len(parts))
-	}
-	for _, p := range parts {
-		if !resourceSegment.MatchString(p) || p == "." || p == ".." {
-			return fmt.Errorf("%w: resource path %q: segment %q must be letters, digits, '.', '_' or '-' and not . or ..", ErrInvalid, path, p)
-		}
+	if err := resourcepath.Check(path); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return nil
 }

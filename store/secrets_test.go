@@ -199,7 +199,7 @@ func TestSecretMovedCiphertextFails(t *testing.T) {
 }
 
 func TestSecretPathValidation(t *testing.T) {
-	for _, p := range []string{"", "a", "a/b", "a/b/c/d", "a//c", "a/../c", "a/b/c d", "a/b/ü"} {
+	for _, p := range []string{"", "a", "a/b", "a/b/c/d", "a//c", "a/../c", "a/b/c d", "a/b/ü", "default/.key/db"} {
 		if err := ValidateResourcePath(p); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ValidateResourcePath(%q) = %v, want ErrInvalid", p, err)
 		}

@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 )
 
 // Digest is a SHA-256 digest: of a manifest's canonical bytes, or of a
@@ -107,20 +108,6 @@ func DecodeManifest[M any, PM interface {
 	return m, digest, nil
 }
 
-// resourceSegment is the key broker's syntax of a resource path segment.
-var resourceSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
-
-// CheckResourcePath rejects a key broker resource path that is not three
-// segments repository/type/tag of letters, digits, '_', '-' and '.'.
-func CheckResourcePath(path string) error {
-	segments := strings.Split(path, "/")
-	if len(segments) != 3 {
-		return fmt.Errorf("resource path %q must be repository/type/tag", path)
-	}
-	for _, s := range segments {
-		if !resourceSegment.MatchString(s) {
-			return fmt.Errorf("resource path %q: segment %q must be letters, digits, '_', '-' and '.'", path, s)
-		}
-	}
-	return nil
-}
+// CheckResourcePath rejects a key broker resource path that the key broker
+// would not serve (see resourcepath.Check).
+func CheckResourcePath(path string) error { return resourcepath.Check(path) }

@@ -56,33 +56,6 @@ func TestServerPartiesKeepsKeys(t *testing.T) {
 	}
 }
 
-func TestCheckResourcePath(t *testing.T) {
-	cases := []struct {
-		path string
-		want string
-	}{
-		{"default/cleanroom/result-key", ""},
-		{"models/xor/key.v2", ""},
-		{"a/b", "repository/type/tag"},
-		{"a/b/c/d", "repository/type/tag"},
-		{"a/../c", `segment ".."`},
-		{"a//c", `segment ""`},
-		{"a/b/c d", `segment "c d"`},
-	}
-	for _, tc := range cases {
-		err := CheckResourcePath(tc.path)
-		if tc.want == "" {
-			if err != nil {
-				t.Errorf("CheckResourcePath(%q): %v", tc.path, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("CheckResourcePath(%q) = %v, want an error containing %q", tc.path, err, tc.want)
-		}
-	}
-}
-
 // validatedManifest is a manifest type for DecodeManifest.
 type validatedManifest struct {
 	Name string `json:"name"`

@@ -56,11 +56,13 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 		e, err := o.Cache.Get(ctx, r.key, q.At, r.fetch)
 		if errors.Is(err, ErrNotFound) {
 			set.Ignored = append(set.Ignored, r.key+": not found upstream")
+			set.Unserved = append(set.Unserved, r.key+": not found upstream")
 			continue
 		}
 		if err != nil {
 			o.Cache.logger().Warn("collateral item unavailable", "key", r.key, "error", err)
 			set.Ignored = append(set.Ignored, r.key+": "+err.Error())
+			set.Unserved = append(set.Unserved, r.key+": "+err.Error())
 			errs = append(errs, err)
 			continue
 		}

@@ -71,6 +71,11 @@ type Set struct {
 	// Ignored lists files that held no collateral, with the reason, so
 	// that a user can see why a file was not used.
 	Ignored []string
+	// Unserved lists the items an online source requested and did not
+	// get, each as its cache key and the reason ("kds/vcek/...: not found
+	// upstream"), so that a verifier can name them when collateral is
+	// missing.
+	Unserved []string
 }
 
 // Add appends an item, filling in its digest.
@@ -86,6 +91,7 @@ func (s *Set) Merge(other *Set) {
 	}
 	s.Items = append(s.Items, other.Items...)
 	s.Ignored = append(s.Ignored, other.Ignored...)
+	s.Unserved = append(s.Unserved, other.Unserved...)
 }
 
 // OfKind returns the items of kind k, in load order.

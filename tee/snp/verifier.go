@@ -84,7 +84,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 
 	leaf, err := selectEndorsement(report, certs, reportProduct)
 	if err != nil {
-		return nil, withSourceNotes(err, set.Ignored)
+		return nil, withSourceNotes(err, set.Unserved)
 	}
 	roots, err := v.roots.roots(ctx, opts, set, q)
 	if err != nil {
@@ -93,7 +93,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	intermediates := append(append([]*x509.Certificate(nil), certs...), embeddedIntermediates...)
 	c, err := v.verifyChain(leaf, intermediates, roots, at)
 	if err != nil {
-		return nil, withSourceNotes(err, set.Ignored)
+		return nil, withSourceNotes(err, set.Unserved)
 	}
 
 	claims := newClaims(report, c, at)
@@ -131,26 +131,18 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	return claims, nil
 }
 
-// withSourceNotes adds to a missing-collateral error the items AMD KDS did
-// not serve, with the reason ignored lists for each ("kds/...: not found
-// upstream" for a 404 on an unknown chip ID or TCB). Other errors, and
-// errors that already have a cause, are returned unchanged.
-func withSourceNotes(err error, ignored []string) error {
+// withSourceNotes adds to a missing-collateral error the items that the
+// online source requested and did not get, with the reason for each
+// ("kds/...: not found upstream" for a 404 on an unknown chip ID or TCB).
+// Other errors, and errors that already have a cause, are returned
+// unchanged.
+func withSourceNotes(err error, unserved []string) error {
 	var ae *attest.Error
-	if !errors.As(err, &ae) || ae.Kind != attest.ErrCollateralMissing || ae.Err != nil {
-		return err
-	}
-	var notes []string
-	for _, note := range ignored {
-		if strings.HasPrefix(note, "kds/") {
-			notes = append(notes, note)
-		}
-	}
-	if len(notes) == 0 {
+	if len(unserved) == 0 || !errors.As(err, &ae) || ae.Kind != attest.ErrCollateralMissing || ae.Err != nil {
 		return err
 	}
 	withNotes := *ae
-	withNotes.Err = fmt.Errorf("AMD KDS did not serve %s", strings.Join(notes, "; "))
+	withNotes.Err = fmt.Errorf("the online collateral source did not get %s", strings.Join(unserved, "; "))
 	return &withNotes
 }
 

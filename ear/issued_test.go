@@ -201,3 +201,52 @@ func TestIssuedNeedsTrustedKey(t *testing.T) {
 		t.Fatal("token accepted by a verifier with no keys")
 	}
 }
+
+// Every string field of a claim set, when it is not valid UTF-8, keeps the
+// claim set out of the frame, so that a field added later cannot skip the
+// check in frameOf. Annotated evidence is not part of the frame.
+func TestFrameChecksEveryString(t *testing.T) {
+	r := fullResult()
+	var fields []reflect.Value
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			fields = append(fields, v)
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).Name != "AnnotatedEvidence" {
+					walk(v.Field(i))
+				}
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			for _, k := range v.MapKeys() {
+				walk(v.MapIndex(k))
+			}
+		}
+	}
+	walk(reflect.ValueOf(r))
+	if len(fields) < 20 {
+		t.Fatalf("found %d string fields in the claim set, expected at least 20", len(fields))
+	}
+
+	for _, f := range fields {
+		saved := f.String()
+		f.SetString("bad \xff")
+		if frameOf(r) != nil {
+			t.Errorf("frameOf kept a claim set whose field (now %q, was %q) is not valid UTF-8", f.String(), saved)
+		}
+		f.SetString(saved)
+	}
+	if frameOf(r) == nil {
+		t.Error("frameOf rejected the valid claim set")
+	}
+}

@@ -19,6 +19,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -544,7 +545,7 @@ func (in *appraisalInput) value(p *prepared) (map[string]any, error) {
 // for decision keys and its JSON value for Rego. The value is shared by
 // every evaluation with this Config, which only reads it.
 type configInput struct {
-	cfg   Config
+	raw   []byte
 	json  *jsonObject
 	value any
 }
@@ -552,26 +553,23 @@ type configInput struct {
 // inputConfig returns the input member of cfg, built once for the Config
 // that a service passes on every request.
 func (e *Engine) inputConfig(cfg Config) (*configInput, error) {
-	last := e.config.Load()
-	if last != nil && last.cfg.AllowEmulated == cfg.AllowEmulated && slices.Equal(last.cfg.TCBStatuses, cfg.TCBStatuses) {
-		return last, nil
-	}
-
+	// Comparing the encoding, rather than the fields, also covers fields
+	// added to Config later, and keeps nothing the caller may change.
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if last := e.config.Load(); last != nil && bytes.Equal(last.raw, raw) {
+		return last, nil
+	}
+
 	// Unlike the claims, the config is decoded without json.Number, as
 	// toJSONValue decodes the other inputs.
 	var value any
 	if err := json.Unmarshal(raw, &value); err != nil {
 		return nil, err
 	}
-	c := &configInput{
-		cfg:   Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: slices.Clone(cfg.TCBStatuses)},
-		json:  newJSONObject(raw),
-		value: value,
-	}
+	c := &configInput{raw: raw, json: newJSONObject(raw), value: value}
 	e.config.Store(c)
 	return c, nil
 }

@@ -31,8 +31,13 @@ func newRefValueAddCmd(flags *adminFlags) *cobra.Command {
 		ttl     time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "add NAME VALUE",
-		Short:   "Accept a value under a reference value name",
+		Use:   "add NAME VALUE",
+		Short: "Accept a value under a reference value name",
+		Long: `Accept VALUE under NAME, such as snp.measurement or tdx.host_data. The
+default attestation policies compare byte values as whole hex strings, in
+either case: register host data at the full length of the field (32 bytes
+of SEV-SNP HOST_DATA, 48 of TDX MRCONFIGID), zero-padded, unlike
+"cloister verify --host-data", which pads a shorter value itself.`,
 		Example: `  cloister refvalue add snp.measurement 5d3a...e1 --ttl 720h`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

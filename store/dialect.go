@@ -40,6 +40,13 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY, in any of its
+// extended forms.
+func isBusy(err error) bool {
+	var sqliteErr *sqlite.Error
+	return errors.As(err, &sqliteErr) && sqliteErr.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // micros converts t to the stored form, Unix microseconds, with 0 for the
 // zero time. Microseconds are PostgreSQL's timestamp resolution, and one
 // unit in both stores keeps audit hashes identical across them.

@@ -22,6 +22,30 @@ const SQLiteFile = "cloister.db"
 // writer lock before failing with SQLITE_BUSY.
 const sqliteBusyTimeout = 10 * time.Second
 
+// pingRetryInterval is the pause between attempts to connect while another
+// connection holds the lock that switching to WAL needs.
+const pingRetryInterval = 20 * time.Millisecond
+
+// ping opens the first connection. SQLite returns SQLITE_BUSY at once,
+// without calling the busy handler, when waiting could deadlock, as the
+// documentation of sqlite3_busy_handler says. That happens when several
+// connections open a new database and switch it to WAL mode at the same
+// moment. Such a ping is retried until the busy timeout has passed.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pingRetryInterval):
+		}
+	}
+}
+
 // Open connects to the database that cfg selects, applies pending schema
 // migrations and starts group commit. The caller must Close the Store.
 func Open(ctx context.Context, cfg Config) (Store, error) {
@@ -44,7 +68,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}

@@ -12,7 +12,7 @@ import (
 // evidence, so a full cache takes about 25 MB; tokens with GPU evidence
 // are several times larger. At a few hundred round
 // trips per second it covers the last several seconds of sessions, and a
-// guest asks for its resources right after it attests.
+// guest requests its resources right after it attests.
 const defaultSessionCacheSize = 4096
 
 // sessionCache keeps the sessions this server created, so that the

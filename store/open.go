@@ -27,8 +27,8 @@ const sqliteBusyTimeout = 10 * time.Second
 const pingRetryInterval = 20 * time.Millisecond
 
 // ping opens the first connection. SQLite returns SQLITE_BUSY at once,
-// without calling the busy handler, when waiting could deadlock, as the
-// documentation of sqlite3_busy_handler says. That happens when several
+// without calling the busy handler, when waiting could deadlock (see the
+// documentation of sqlite3_busy_handler). That happens when several
 // connections open a new database and switch it to WAL mode at the same
 // moment. Such a ping is retried until the busy timeout has passed.
 func ping(ctx context.Context, db *sql.DB) error {

@@ -115,36 +115,36 @@ func (c *Issued) capacity() int {
 // decoding r's JSON encoding gives, or nil when a string of r is not valid
 // UTF-8.
 func frameOf(r *Result) *Result {
-	strs := []string{r.Profile, r.Issuer, r.ID, r.Nonce, r.VerifierID.Developer, r.VerifierID.Build}
-	f := *r
+	texts := []string{r.Profile, r.Issuer, r.ID, r.Nonce, r.VerifierID.Developer, r.VerifierID.Build}
+	frame := *r
 	if r.Submods != nil {
-		f.Submods = make(map[string]*Appraisal, len(r.Submods))
+		frame.Submods = make(map[string]*Appraisal, len(r.Submods))
 	}
 	for name, a := range r.Submods {
-		strs = append(strs, name)
+		texts = append(texts, name)
 		if a == nil {
-			f.Submods[name] = nil
+			frame.Submods[name] = nil
 			continue
 		}
 		c := copyAppraisal(a)
-		strs = append(strs, string(c.Status), c.PolicyID)
+		texts = append(texts, string(c.Status), c.PolicyID)
 		if k := c.KeyClaims; k != nil {
-			strs = append(strs, k.TEE, k.Measurement, k.ReportData, k.HostData, k.TCBStatus)
+			texts = append(texts, k.TEE, k.Measurement, k.ReportData, k.HostData, k.TCBStatus)
 		}
 		if d := c.Digests; d != nil {
-			strs = append(strs, d.Evidence, d.Collateral, d.Policy)
+			texts = append(texts, d.Evidence, d.Collateral, d.Policy)
 		}
 		for _, reason := range c.Reasons {
-			strs = append(strs, reason.Rule, reason.Claim, reason.Value, reason.Expected, reason.Message)
+			texts = append(texts, reason.Rule, reason.Claim, reason.Value, reason.Expected, reason.Message)
 		}
-		f.Submods[name] = c
+		frame.Submods[name] = c
 	}
-	for _, s := range strs {
+	for _, s := range texts {
 		if !utf8.ValidString(s) {
 			return nil
 		}
 	}
-	return &f
+	return &frame
 }
 
 // copyAppraisal returns a copy of a without annotated evidence that shares

@@ -36,7 +36,7 @@ type sessionCache struct {
 	order []string
 }
 
-// put remembers sess. It drops the oldest sessions while the cache is full
+// put adds sess to the cache. It drops the oldest sessions while the cache is full
 // or they have expired at now. The order list is bounded too, because the
 // IDs of dropped sessions stay in it until they reach its front.
 func (c *sessionCache) put(sess store.Session, now time.Time) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/cloister-dev/cloister/store"
 )
@@ -76,8 +75,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 // storedSession returns sess with its times at the microsecond precision
 // the store keeps, so that the cache and the store agree on its expiry.
 func storedSession(sess store.Session) store.Session {
-	sess.Created = time.UnixMicro(sess.Created.UnixMicro())
-	sess.Expires = time.UnixMicro(sess.Expires.UnixMicro())
+	sess.Created = store.Stored(sess.Created)
+	sess.Expires = store.Stored(sess.Expires)
 	sess.State = store.SessionChallenged
 	return sess
 }

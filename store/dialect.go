@@ -57,6 +57,11 @@ func micros(t time.Time) int64 {
 	return t.UnixMicro()
 }
 
+// Stored returns t as the store keeps it: at microsecond precision, as
+// reading it back gives it. Callers that keep a copy of what they stored
+// compare times with the store's this way.
+func Stored(t time.Time) time.Time { return fromMicros(micros(t)) }
+
 func fromMicros(v int64) time.Time {
 	if v == 0 {
 		return time.Time{}

@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -27,14 +27,6 @@ const (
 	problemParsePolicyError        = "ParsePolicyError"
 	problemRvpsError               = "RvpsError"
 )
-
-// trusteeAttestationTEEs are the policy_id values POST
-// /kbs/v0/attestation-policy accepts: the TEE names that select an
-// attestation policy.
-var trusteeAttestationTEEs = []attest.TEE{
-	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
-	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
-}
 
 // Trustee returns the handler of Trustee's admin endpoints under /kbs/v0,
 // so that Trustee's "kbs-client config set-resource | delete-resource |
@@ -263,9 +255,9 @@ func (h *Handler) trusteeSetAttestationPolicy(w http.ResponseWriter, r *http.Req
 		h.trusteeError(w, r, kbs.ProblemAttestationError, err)
 		return
 	}
-	if !isAttestationTEE(req.PolicyID) {
+	if !policy.IsAttestationTEE(req.PolicyID) {
 		h.trusteeError(w, r, kbs.ProblemAttestationError, badRequest(
-			"policy_id %q is not a TEE name; Cloister selects the attestation policy by TEE, so use one of %v", req.PolicyID, trusteeAttestationTEEs))
+			"policy_id %q is not a TEE name; Cloister selects the attestation policy by TEE, so use one of %v", req.PolicyID, policy.AttestationTEEs()))
 		return
 	}
 	module, err := decodeTrusteePolicy(req.Policy)
@@ -274,15 +266,6 @@ func (h *Handler) trusteeSetAttestationPolicy(w http.ResponseWriter, r *http.Req
 		return
 	}
 	h.trusteePutPolicy(w, r, kbs.ProblemAttestationError, store.PolicyAttestation, req.PolicyID, module)
-}
-
-func isAttestationTEE(id string) bool {
-	for _, tee := range trusteeAttestationTEEs {
-		if string(tee) == id {
-			return true
-		}
-	}
-	return false
 }
 
 // trusteePutPolicy validates and stores a policy, the same way PUT

@@ -96,6 +96,23 @@ const maxDigests = 256
 // this module appraised.
 func (m Module) ID() string { return m.Name + "@sha256:" + m.Digest() }
 
+// attestationTEEs are the TEE names of the claims the service appraises,
+// which name their attestation policies: the verifiers' TEEs, the
+// composite of a CPU and its devices (tee/composite) and the KBS sample
+// TEE. The last two are written out because this package does not import
+// their packages.
+var attestationTEEs = []attest.TEE{
+	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
+	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
+	"composite", "sample",
+}
+
+// AttestationTEEs returns the TEE names that select an attestation policy.
+func AttestationTEEs() []attest.TEE { return slices.Clone(attestationTEEs) }
+
+// IsAttestationTEE reports whether tee selects an attestation policy.
+func IsAttestationTEE(tee string) bool { return slices.Contains(attestationTEEs, attest.TEE(tee)) }
+
 // DefaultAttestation returns the default attestation policy for tee. It
 // rejects emulated TEEs (unless Config.AllowEmulated), debug TEEs, TCB
 // statuses outside the accepted set, required checks that did not run,

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,6 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
-	"github.com/cloister-dev/cloister/tee/composite"
 )
 
 func init() { register(newPolicyCmd) }
@@ -54,8 +52,8 @@ and stored with "cloister policy set". No server is contacted.`,
 			switch store.PolicyKind(kind) {
 			case store.PolicyAttestation:
 				tee := attest.TEE(args[0])
-				if !slices.Contains(policyTEEs, tee) {
-					return usageError("unknown TEE %q: use one of %s, or --kind resource default for the resource policy", args[0], teeList(policyTEEs))
+				if !policy.IsAttestationTEE(args[0]) {
+					return usageError("unknown TEE %q: use one of %s, or --kind resource default for the resource policy", args[0], teeList(policy.AttestationTEEs()))
 				}
 				m = policy.DefaultAttestation(tee)
 			case store.PolicyResource:
@@ -72,15 +70,6 @@ and stored with "cloister policy set". No server is contacted.`,
 	}
 	bindKind(cmd, &kind, string(store.PolicyAttestation))
 	return cmd
-}
-
-// policyTEEs are the TEE names of the claims the service appraises, which
-// name their attestation policies: the verifiers' TEEs, the composite of a
-// CPU and its devices, and the KBS sample TEE.
-var policyTEEs = []attest.TEE{
-	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
-	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
-	composite.TEE, "sample",
 }
 
 // teeList returns the TEE names separated by commas.

@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/server"
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/composite"
 )
 
 // The built-in policies print as modules that the service accepts as they
@@ -16,7 +18,7 @@ func TestPolicyDefaultStorable(t *testing.T) {
 		kind store.PolicyKind
 	}
 	tests := []test{{[]string{"policy", "default", "--kind", "resource", "default"}, store.PolicyResource}}
-	for _, tee := range policyTEEs {
+	for _, tee := range policy.AttestationTEEs() {
 		tests = append(tests, test{[]string{"policy", "default", string(tee)}, store.PolicyAttestation})
 	}
 	for _, tt := range tests {
@@ -51,5 +53,13 @@ func TestVersionCommand(t *testing.T) {
 	}
 	if !strings.HasPrefix(out, "cloister ") || !strings.Contains(out, "go1.") {
 		t.Errorf("version output %q lacks the name or the Go version", out)
+	}
+}
+
+// The composite verifier's TEE name, which policy lists without importing
+// it, selects an attestation policy.
+func TestCompositeTEEHasPolicy(t *testing.T) {
+	if !policy.IsAttestationTEE(string(composite.TEE)) {
+		t.Errorf("policy.IsAttestationTEE(%q) = false", composite.TEE)
 	}
 }

@@ -113,6 +113,7 @@ func TestParseSecretPathCharacters(t *testing.T) {
 		{"default/key/%2e%2e", false},
 		{"default/key/..=db", false},
 		{"default/./db=db", false},
+		{"default/.key/db", false},
 		{"default/key/db\n", false},
 	}
 	for _, tt := range tests {

@@ -21,9 +21,10 @@ const DefaultResourcePolicyName = "default"
 // appraiser verifies evidence with the registered verifiers and appraises
 // the claims with the attestation policy of the claims' TEE: the store's
 // attestation policy named after the TEE ("snp"), or
-// policy.DefaultAttestation for that TEE.
+// policy.DefaultAttestation for that TEE. It reads the policy and the
+// reference values through cache.
 type appraiser struct {
-	store       store.Store
+	cache       *configCache
 	engine      *policy.Engine
 	verify      attest.Options
 	config      policy.Config
@@ -50,13 +51,13 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 		return nil, err
 	}
 
-	mod, err := attestationPolicy(ctx, a.store, claims.TEE)
+	mod, err := a.cache.attestationPolicy(ctx, claims.TEE)
 	if err != nil {
 		return nil, err
 	}
-	refs, err := a.store.ActiveReferenceValues(ctx, opts.At)
+	refs, err := a.cache.referenceValues(ctx, opts.At)
 	if err != nil {
-		return nil, fmt.Errorf("read reference values: %w", err)
+		return nil, err
 	}
 	// The claims are encoded once, for the policy input, the token and the
 	// claims digest.
@@ -77,19 +78,6 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	}, nil
 }
 
-// attestationPolicy returns the store's attestation policy for tee, or the
-// default one.
-func attestationPolicy(ctx context.Context, st store.Store, tee attest.TEE) (policy.Module, error) {
-	p, err := st.GetPolicy(ctx, store.PolicyAttestation, string(tee))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return policy.DefaultAttestation(tee), nil
-	case err != nil:
-		return policy.Module{}, fmt.Errorf("read attestation policy %s: %w", tee, err)
-	}
-	return policy.Module{Name: p.Name, Text: p.Module}, nil
-}
-
 // collateralDigest is the SHA-256 over the digests of the certificates and
 // collateral items the verifier used, in the order it reports them.
 func collateralDigest(c *attest.Claims) string {
@@ -106,20 +94,17 @@ func collateralDigest(c *attest.Claims) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// authorizer evaluates the store's resource policy, or the default one.
+// authorizer evaluates the store's resource policy, or the default one,
+// read through cache.
 type authorizer struct {
-	store  store.Store
+	cache  *configCache
 	engine *policy.Engine
 }
 
 func (a *authorizer) Allow(ctx context.Context, claims map[string]any, path string, query map[string][]string) (bool, error) {
-	mod := policy.DefaultResource()
-	p, err := a.store.GetPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName)
-	switch {
-	case err == nil:
-		mod = policy.Module{Name: p.Name, Text: p.Module}
-	case !errors.Is(err, store.ErrNotFound):
-		return false, fmt.Errorf("read resource policy: %w", err)
+	mod, err := a.cache.resourcePolicy(ctx)
+	if err != nil {
+		return false, err
 	}
 	res := policy.Resource{Path: path}
 	if parts := splitPath(path); len(parts) == 3 {

@@ -138,10 +138,11 @@ func New(cfg Config) (*Server, error) {
 	m := newMetrics()
 	engine := policy.NewEngine()
 	s := &Server{cfg: cfg, signer: signer, metrics: m, log: cfg.Logger}
+	cache := newConfigCache(cfg.Store)
 	s.kbs = &kbs.Server{
-		Store: cfg.Store,
+		Store: cachingStore{Store: cfg.Store, cache: cache},
 		Appraiser: &appraiser{
-			store:  cfg.Store,
+			cache:  cache,
 			engine: engine,
 			verify: attest.Options{Collateral: cfg.Collateral, TrustAnchors: cfg.TrustAnchors},
 			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses},
@@ -150,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 				m.verifyLatency.Observe(d.Seconds())
 			},
 		},
-		Authz:          &authorizer{store: cfg.Store, engine: engine},
+		Authz:          &authorizer{cache: cache, engine: engine},
 		Signer:         signer,
 		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer, Issued: signer.Issued},
 		SessionTimeout: cfg.SessionTimeout,
@@ -171,7 +172,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, s.kbs))
+	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, withRequestGeneration(s.kbs)))
 	if s.cfg.Admin != nil {
 		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, s.cfg.Admin))
 	}

@@ -72,6 +72,21 @@ func (o *ops) ActiveReferenceValues(ctx context.Context, at time.Time) (map[stri
 	return active, rows.Err()
 }
 
+// ActiveAt returns, for each name, the values in list that have not
+// expired at time at, in list's order. It applies the rule of
+// ActiveReferenceValues to rows read with ListReferenceValues, so that a
+// cache can keep the rows and filter them per request.
+func ActiveAt(list []ReferenceValue, at time.Time) map[string][]string {
+	active := map[string][]string{}
+	for _, rv := range list {
+		expires := micros(rv.Expires)
+		if expires == 0 || expires > micros(at) {
+			active[rv.Name] = append(active[rv.Name], rv.Value)
+		}
+	}
+	return active
+}
+
 func (o *ops) RemoveReferenceValue(ctx context.Context, name, value string) error {
 	res, err := o.q.ExecContext(ctx,
 		`DELETE FROM reference_values WHERE name = $1 AND ($2 = '' OR value = $2)`, name, value)

@@ -61,33 +61,11 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 }
 
 func (o *ops) GetSecret(ctx context.Context, path string) (*Secret, error) {
-	var (
-		sec              Secret
-		ciphertext, wkey []byte
-		created          int64
-	)
-	err := o.q.QueryRowContext(ctx,
-		`SELECT path, version, ciphertext, wrapped_key, master_key_id, size, created
-		 FROM secrets WHERE path = $1 ORDER BY version DESC LIMIT 1`, path).
-		Scan(&sec.Path, &sec.Version, &ciphertext, &wkey, &sec.MasterKeyID, &sec.Size, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("secret %s: %w", path, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: read secret %s: %w", path, err)
-	}
-	sec.Created = fromMicros(created)
-
-	mk := o.s.keys[sec.MasterKeyID]
-	if mk == nil {
-		return nil, fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; load that key as the master key or an old master key",
-			ErrDecrypt, path, sec.Version, sec.MasterKeyID)
-	}
-	sec.Value, err = openSecret(mk, path, ciphertext, wkey)
+	sealed, err := o.getSealedSecret(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	return &sec, nil
+	return o.s.OpenSecret(sealed)
 }
 
 func (o *ops) ListSecrets(ctx context.Context, prefix string) ([]SecretInfo, error) {

@@ -64,6 +64,23 @@ type Store interface {
 	// be removed from Config.
 	RewrapSecrets(ctx context.Context) (int, error)
 
+	// ConfigGeneration returns a number that changes with every committed
+	// change to policies, reference values or secrets, whoever makes it:
+	// database triggers update it in the changing transaction. Data read
+	// after the call reflects at least the changes that the returned
+	// number counts, so a cache may tag such data with it and serve the
+	// data while ConfigGeneration returns the same number.
+	ConfigGeneration(ctx context.Context) (int64, error)
+
+	// GetSealedSecret returns the latest version of the secret at path as
+	// stored, without decrypting it, or ErrNotFound.
+	GetSealedSecret(ctx context.Context, path string) (*SealedSecret, error)
+
+	// OpenSecret decrypts sealed with the configured master keys, exactly
+	// as GetSecret does, and returns an error wrapping ErrDecrypt when no
+	// configured key opens it.
+	OpenSecret(sealed *SealedSecret) (*Secret, error)
+
 	// Collateral returns the cache of vendor collateral shared by replicas.
 	Collateral() CollateralCache
 

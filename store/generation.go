@@ -1,0 +1,19 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// ConfigGeneration reads the counter that database triggers increment in
+// every transaction that changes policies, reference values or secrets
+// (migration 0003_config_generation).
+func (s *sqlStore) ConfigGeneration(ctx context.Context) (int64, error) {
+	var generation int64
+	err := s.querier(nil).QueryRowContext(ctx,
+		`SELECT generation FROM config_generation WHERE id = 1`).Scan(&generation)
+	if err != nil {
+		return 0, fmt.Errorf("store: read configuration generation: %w; if the table config_generation is missing, start cloister serve once without skipping migrations", err)
+	}
+	return generation, nil
+}

@@ -22,18 +22,29 @@ const SampleFormat = "kbs-sample"
 // of the sample and sampledevice TEEs, and the JSON of the Trustee guest's
 // snp, tdx, sgx, az-snp-vtpm and az-tdx-vtpm attesters.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
-	var probe map[string]json.RawMessage
+	// One decoding of raw tells the forms apart and, for the envelope,
+	// already holds its members.
+	var probe evidenceProbe
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
 	}
 	switch {
 	case tee == "sample" || tee == "sampledevice":
 		return attest.Evidence{Format: SampleFormat, Data: bytes.Clone(raw)}, nil
-	case probe["data"] != nil:
-		var ev attest.Evidence
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: %w", tee, err)
+	case probe.Data.present:
+		if probe.Data.err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, probe.Data.err)
 		}
+		if probe.Aux.err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: aux: %w", tee, probe.Aux.err)
+		}
+		var format string
+		if probe.Format != nil {
+			if err := json.Unmarshal(probe.Format, &format); err != nil {
+				return attest.Evidence{}, fmt.Errorf("%s evidence envelope: format: %w", tee, err)
+			}
+		}
+		ev := attest.Evidence{Format: format, Data: probe.Data.value, Aux: probe.Aux.value}
 		if len(ev.Data) == 0 {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data", tee)
 		}
@@ -44,15 +55,61 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 			return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
 		}
 		return ev, nil
-	case tee == "snp" && probe["attestation_report"] != nil:
+	case tee == "snp" && probe.AttestationReport.present:
 		return decodeSNPGuestJSON(raw)
-	case (tee == "tdx" || tee == "sgx") && probe["quote"] != nil:
+	case (tee == "tdx" || tee == "sgx") && probe.Quote.present:
 		return decodeQuoteJSON(tee, raw)
-	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && probe["tpm_quote"] != nil:
+	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && probe.TPMQuote.present:
 		// The azure-vtpm verifier reads the attester's JSON as it is.
 		return attest.Evidence{Format: formatForTEE(tee), Data: bytes.Clone(raw)}, nil
 	}
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
+}
+
+// evidenceProbe holds what DecodeEvidence reads of an evidence object:
+// the envelope's members, and which member names the guest attesters'
+// native forms by.
+type evidenceProbe struct {
+	Format            json.RawMessage `json:"format"`
+	Data              base64Member    `json:"data"`
+	Aux               base64Member    `json:"aux"`
+	AttestationReport presentMember   `json:"attestation_report"`
+	Quote             presentMember   `json:"quote"`
+	TPMQuote          presentMember   `json:"tpm_quote"`
+}
+
+// presentMember records whether an object has the member, whatever its
+// value, null included.
+type presentMember struct{ present bool }
+
+func (m *presentMember) UnmarshalJSON([]byte) error {
+	m.present = true
+	return nil
+}
+
+// base64Member records whether an object has the member, and its value
+// decoded as encoding/json decodes a []byte. A decoding error is kept in
+// err instead of failing the whole object, because only the envelope form
+// reads the value.
+type base64Member struct {
+	present bool
+	value   []byte
+	err     error
+}
+
+func (m *base64Member) UnmarshalJSON(text []byte) error {
+	m.present = true
+	// encoding/json base64-decodes a string without escapes as it is, so
+	// such a string is decoded here without a second scan of the text.
+	if n := len(text); n >= 2 && text[0] == '"' && text[n-1] == '"' && bytes.IndexByte(text, '\\') < 0 {
+		inner := text[1 : n-1]
+		m.value = make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
+		k, err := base64.StdEncoding.Decode(m.value, inner)
+		m.value, m.err = m.value[:k], err
+		return nil
+	}
+	m.err = json.Unmarshal(text, &m.value)
+	return nil
 }
 
 // decodeQuoteJSON reads the tdx and sgx attesters' JSON: the DCAP quote in

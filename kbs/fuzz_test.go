@@ -1,6 +1,7 @@
 package kbs
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -182,10 +183,19 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Add([]byte(`{"svn":"1","report_data":""}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// An envelope that encoding/json decodes into attest.Evidence must
+		// give the same data and aux.
+		var envelope attest.Evidence
+		isEnvelope := json.Unmarshal(data, &envelope) == nil && len(envelope.Data) > 0
 		for _, tee := range tees {
 			ev, err := DecodeEvidence(tee, data)
 			if err == nil && (len(ev.Data) == 0 || ev.Format == "") {
 				t.Errorf("DecodeEvidence(%q) accepted evidence without data or format: %+v", tee, ev)
+			}
+			if err == nil && isEnvelope && tee != "sample" && tee != "sampledevice" &&
+				(!bytes.Equal(ev.Data, envelope.Data) || !bytes.Equal(ev.Aux, envelope.Aux)) {
+				t.Errorf("DecodeEvidence(%q) = data %x aux %x, encoding/json gives data %x aux %x",
+					tee, ev.Data, ev.Aux, envelope.Data, envelope.Aux)
 			}
 		}
 	})

@@ -63,6 +63,35 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// The protected header is byte for byte the one go-jose writes with
+// EmbedJWK, as Trustee's tokens carry it.
+func TestHeaderMatchesEmbedJWK(t *testing.T) {
+	s := newTestSigner(t)
+	tok, err := s.Sign(sampleResult(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), s.KeyID())
+	embedding, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256,
+		Key: jose.JSONWebKey{Key: s.key, KeyID: s.KeyID(), Algorithm: string(jose.ES256)}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := embedding.Sign([]byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotHeader, _, _ := strings.Cut(tok, ".")
+	wantHeader, _, _ := strings.Cut(want, ".")
+	if gotHeader != wantHeader {
+		t.Errorf("header = %s, go-jose's EmbedJWK writes %s", gotHeader, wantHeader)
+	}
+}
+
 // A relying party verifies the token with go-jose alone, from the JWKS
 // JSON the service publishes.
 func TestVerifyWithGoJoseFromJWKS(t *testing.T) {

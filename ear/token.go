@@ -50,7 +50,15 @@ func NewSigner(key *ecdsa.PrivateKey) (*Signer, error) {
 	}
 	kid := hexEncode(thumb)
 	pub.KeyID = kid
-	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
+	// The jwk header is the public key as go-jose's EmbedJWK writes it,
+	// encoded once here, because EmbedJWK encodes the key three times per
+	// token.
+	jwk, err := jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid, Algorithm: string(jose.ES256)}.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid).
+		WithHeader(jose.HeaderKey("jwk"), json.RawMessage(jwk))
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.ES256)}}, opts)
 	if err != nil {
 		return nil, err

@@ -17,97 +17,6 @@ import (
 	_ "github.com/cloister-dev/cloister/tee/snp"
 )
 
-func TestJSONObjectLookup(t *testing.T) {
-	const doc = `{
-		"tee": "tdx",
-		"tcb": {"status": "OutOfDate", "advisory_ids": ["INTEL-SA-00001"], "n": 18446744073709551615},
-		"text": "}{\"]\\",
-		"null": null,
-		"list": [{"a": 1}, "]"],
-		"\u0074ee": "snp",
-		"odd\"name": true,
-		"empty": {},
-		"last": 1e3
-	}`
-	tests := []struct {
-		name  string
-		path  []string
-		want  string
-		found bool
-	}{
-		{"escaped duplicate wins", []string{"tee"}, `"snp"`, true},
-		{"nested string", []string{"tcb", "status"}, `"OutOfDate"`, true},
-		{"nested array", []string{"tcb", "advisory_ids"}, `["INTEL-SA-00001"]`, true},
-		{"large number", []string{"tcb", "n"}, `18446744073709551615`, true},
-		{"whole object", []string{"tcb"}, `{"status": "OutOfDate", "advisory_ids": ["INTEL-SA-00001"], "n": 18446744073709551615}`, true},
-		{"string with brackets", []string{"text"}, `"}{\"]\\"`, true},
-		{"null", []string{"null"}, `null`, true},
-		{"through null", []string{"null", "x"}, ``, false},
-		{"through a string", []string{"text", "x"}, ``, false},
-		{"through an array", []string{"list", "a"}, ``, false},
-		{"escaped quote in name", []string{`odd"name`}, `true`, true},
-		{"empty object", []string{"empty"}, `{}`, true},
-		{"missing in empty object", []string{"empty", "x"}, ``, false},
-		{"last member", []string{"last"}, `1e3`, true},
-		{"missing", []string{"nonce"}, ``, false},
-		{"missing nested", []string{"tcb", "date"}, ``, false},
-	}
-	obj, err := parseClaimsJSON([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, found := obj.lookup(tt.path)
-			if found != tt.found {
-				t.Fatalf("found = %v, want %v", found, tt.found)
-			}
-			if string(got) != tt.want {
-				t.Errorf("value = %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
-
-// A member name with invalid UTF-8 matches the name encoding/json decodes
-// it to, with U+FFFD in place of each invalid byte.
-func TestJSONObjectInvalidUTF8Name(t *testing.T) {
-	obj, err := parseClaimsJSON([]byte("{\"t\xffe\": 1}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, found := obj.get("t\xffe"); found {
-		t.Error("the raw invalid name matched")
-	}
-	if v, found := obj.get("t\uFFFDe"); !found || string(v) != "1" {
-		t.Errorf("get(t\\uFFFDe) = %s, %v; want 1, true", v, found)
-	}
-}
-
-// parseClaimsJSON accepts exactly what jsonvalue.DecodeObject accepts.
-func TestParseClaimsJSONRejects(t *testing.T) {
-	for name, raw := range map[string]string{
-		"empty":           ``,
-		"space":           ` `,
-		"truncated":       `{"tee":"snp"`,
-		"null":            `null`,
-		"array":           `[{}]`,
-		"string":          `"{}"`,
-		"trailing object": `{"tee":"snp"},"config":{}`,
-		"two objects":     `{} {}`,
-		"bad escape":      `{"t\x":1}`,
-		"control char":    "{\"t\x01\":1}",
-		"unquoted name":   `{tee:1}`,
-	} {
-		if _, err := parseClaimsJSON([]byte(raw)); err == nil {
-			t.Errorf("%s: %q accepted", name, raw)
-		}
-	}
-	if _, err := parseClaimsJSON([]byte(" \n{\"tee\":\"snp\"}\t ")); err != nil {
-		t.Errorf("object with surrounding space: %v", err)
-	}
-}
-
 // corpusClaims returns the JSON claims of the first accepted SEV-SNP, TDX
 // and Nitro evidence of the corpus, for the TEEs the corpus has.
 func corpusClaims(t testing.TB) [][]byte {
@@ -137,7 +46,7 @@ func corpusClaims(t testing.TB) [][]byte {
 // FuzzJSONObject checks the member index against encoding/json: the same
 // texts are rejected, every member path is found where jsonvalue.Lookup
 // finds it, its text decodes to the value jsonvalue.DecodeObject gives,
-// and decodeMembers decodes the same top-level members.
+// and DecodeMembers decodes the same top-level members.
 //
 // The corpus seeds are a few kilobytes each, and minimizing a new input of
 // that size takes minutes, so fuzz with -fuzzminimizetime 2s.
@@ -166,9 +75,9 @@ func FuzzJSONObject(f *testing.F) {
 // checkJSONObject is the check of FuzzJSONObject for one text.
 func checkJSONObject(t *testing.T, data []byte) {
 	want, wantErr := jsonvalue.DecodeObject(data)
-	obj, err := parseClaimsJSON(data)
+	obj, err := jsonvalue.ParseObject(data)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("parseClaimsJSON error %v, DecodeObject error %v", err, wantErr)
+		t.Fatalf("ParseObject error %v, DecodeObject error %v", err, wantErr)
 	}
 	if err != nil {
 		return
@@ -176,7 +85,7 @@ func checkJSONObject(t *testing.T, data []byte) {
 
 	for _, path := range memberPaths(want, nil, 3) {
 		wantValue, _ := jsonvalue.Lookup(want, path...)
-		raw, found := obj.lookup(path)
+		raw, found := obj.Lookup(path)
 		if !found {
 			t.Fatalf("path %q not found", path)
 		}
@@ -187,7 +96,7 @@ func checkJSONObject(t *testing.T, data []byte) {
 		if !reflect.DeepEqual(got["v"], wantValue) {
 			t.Fatalf("path %q: value %#v, want %#v", path, got["v"], wantValue)
 		}
-		if _, found := obj.lookup(append(path, "\x00missing")); found {
+		if _, found := obj.Lookup(append(path, "\x00missing")); found {
 			t.Fatalf("path %q: a missing member below it was found", path)
 		}
 	}
@@ -198,12 +107,12 @@ func checkJSONObject(t *testing.T, data []byte) {
 	}
 	sort.Strings(names)
 	names = append(names, "\x00missing")
-	members, err := obj.decodeMembers(names)
+	members, err := obj.DecodeMembers(names)
 	if err != nil {
-		t.Fatalf("decodeMembers: %v", err)
+		t.Fatalf("DecodeMembers: %v", err)
 	}
 	if !reflect.DeepEqual(members, want) {
-		t.Fatalf("decodeMembers = %#v, want %#v", members, want)
+		t.Fatalf("DecodeMembers = %#v, want %#v", members, want)
 	}
 }
 

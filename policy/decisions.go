@@ -152,9 +152,9 @@ func (in *appraisalInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
 		ok := false
 		switch path[0] {
 		case "claims":
-			v, ok = in.claims.lookup(path[1:])
+			v, ok = in.claims.Lookup(path[1:])
 		case "config":
-			v, ok = in.config.json.lookup(path[1:])
+			v, ok = in.config.json.Lookup(path[1:])
 		}
 		if !ok {
 			buf = append(buf, 1)

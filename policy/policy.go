@@ -346,7 +346,7 @@ func (e *Engine) AppraiseEncoded(ctx context.Context, m Module, claims *attest.C
 	if err != nil {
 		return nil, nil, err
 	}
-	obj, err := parseEncodedClaims(claimsJSON)
+	obj, err := jsonvalue.ParseEncodedObject(claimsJSON)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
 	}
@@ -365,7 +365,7 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if err != nil {
 		return nil, err
 	}
-	obj, err := parseClaimsJSON(claimsJSON)
+	obj, err := jsonvalue.ParseObject(claimsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
 	}
@@ -383,7 +383,7 @@ func (e *Engine) prepareAttestation(ctx context.Context, m Module, refs map[stri
 
 // appraise evaluates the prepared deny query p over the claims, which are
 // claimsJSON with its members indexed in obj.
-func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, claimsJSON []byte, obj *jsonObject, cfg Config) (*appraise.Decision, error) {
+func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, claimsJSON []byte, obj *jsonvalue.Object, cfg Config) (*appraise.Decision, error) {
 	config, err := e.inputConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
@@ -528,7 +528,7 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 // with the claims as JSON text, of which only what is needed is decoded.
 type appraisalInput struct {
 	claimsJSON []byte
-	claims     *jsonObject
+	claims     *jsonvalue.Object
 	config     *configInput
 }
 
@@ -551,7 +551,7 @@ func (in *appraisalInput) value(p *prepared) (map[string]any, error) {
 			names = append(names, path[1])
 		}
 	}
-	claims, err := in.claims.decodeMembers(names)
+	claims, err := in.claims.DecodeMembers(names)
 	if err != nil {
 		return nil, fmt.Errorf("claims: %w", err)
 	}
@@ -563,7 +563,7 @@ func (in *appraisalInput) value(p *prepared) (map[string]any, error) {
 // every evaluation with this Config, which only reads it.
 type configInput struct {
 	raw   []byte
-	json  *jsonObject
+	json  *jsonvalue.Object
 	value any
 }
 
@@ -586,7 +586,11 @@ func (e *Engine) inputConfig(cfg Config) (*configInput, error) {
 	if err := json.Unmarshal(raw, &value); err != nil {
 		return nil, err
 	}
-	c := &configInput{raw: raw, json: newJSONObject(raw), value: value}
+	obj, err := jsonvalue.ParseEncodedObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	c := &configInput{raw: raw, json: obj, value: value}
 	e.config.Store(c)
 	return c, nil
 }

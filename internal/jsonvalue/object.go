@@ -1,20 +1,17 @@
-package policy
+package jsonvalue
 
 import (
 	"encoding/json"
 	"errors"
 	"slices"
 	"unicode/utf8"
-
-	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
-// The claims reach an attestation policy as JSON text. Decoding all of it
-// into maps costs more than the rest of an appraisal whose decision is
-// reused, and the decision key needs only the few members the policy reads.
-// So jsonObject records where each member of the claims object lies in the
-// text, and only the members that a key or a Rego evaluation needs are
-// decoded.
+// Policies and the key broker read a few members of large JSON claim
+// sets: verified claims, and the claim set of an attestation token.
+// Decoding all of it into maps costs more than the rest of a decision that
+// is reused. So Object records where each member of an object lies in the
+// text, and only the members a caller needs are decoded.
 //
 // encoding/json has no API for this. A json.RawMessage per member copies
 // every value, and json.Decoder.Token allocates per token. The scanner
@@ -22,14 +19,14 @@ import (
 // json.Marshal), so it finds where strings, objects and arrays end without
 // checking their syntax.
 
-// jsonObject is a JSON object text with the position of each member.
-type jsonObject struct {
+// Object is a JSON object text with the position of each member.
+type Object struct {
 	text    []byte
 	members []jsonMember
 }
 
 // membersCapacity is the capacity first given to a member index, enough
-// for the members of attest.Claims.
+// for the members of verified claims.
 const membersCapacity = 32
 
 // jsonMember is one member of a JSON object: its name as written between
@@ -42,50 +39,51 @@ type jsonMember struct {
 	plain bool
 }
 
-// parseClaimsJSON checks that data is exactly one JSON object, as
-// jsonvalue.DecodeObject requires, and indexes its members. The error for
-// other data is DecodeObject's.
-func parseClaimsJSON(data []byte) (*jsonObject, error) {
+// ParseObject checks that data is exactly one JSON object, as DecodeObject
+// requires, and indexes its members. The error for other data is
+// DecodeObject's.
+func ParseObject(data []byte) (*Object, error) {
 	start := skipSpace(data, 0)
 	if !json.Valid(data) || start >= len(data) || data[start] != '{' {
-		if _, err := jsonvalue.DecodeObject(data); err != nil {
+		if _, err := DecodeObject(data); err != nil {
 			return nil, err
 		}
 		return nil, errors.New("not a JSON object")
 	}
-	return newJSONObject(data[start:skipSpaceBack(data, len(data))]), nil
+	return newObject(data[start:skipSpaceBack(data, len(data))]), nil
 }
 
-// parseEncodedClaims is parseClaimsJSON for the output of json.Marshal,
-// which is valid JSON, so only the check that it is an object remains.
-func parseEncodedClaims(data []byte) (*jsonObject, error) {
+// ParseEncodedObject is ParseObject for data known to be valid JSON, such
+// as the output of json.Marshal, so only the check that it is an object
+// remains.
+func ParseEncodedObject(data []byte) (*Object, error) {
 	start := skipSpace(data, 0)
 	if start >= len(data) || data[start] != '{' {
 		// Nil claims encode as null.
-		return parseClaimsJSON(data)
+		return ParseObject(data)
 	}
-	return newJSONObject(data[start:skipSpaceBack(data, len(data))]), nil
+	return newObject(data[start:skipSpaceBack(data, len(data))]), nil
 }
 
-// newJSONObject indexes the members of text, a valid JSON object without
+// newObject indexes the members of text, a valid JSON object without
 // surrounding space.
-func newJSONObject(text []byte) *jsonObject {
-	return &jsonObject{text: text, members: objectMembers(text, make([]jsonMember, 0, membersCapacity))}
+func newObject(text []byte) *Object {
+	return &Object{text: text, members: objectMembers(text, make([]jsonMember, 0, membersCapacity))}
 }
 
-// get returns the value text of the member name. With duplicate names the
+// Get returns the value text of the member name. With duplicate names the
 // last one counts, as it does when encoding/json decodes the object.
-func (o *jsonObject) get(name string) ([]byte, bool) {
+func (o *Object) Get(name string) ([]byte, bool) {
 	if m := lastMember(o.members, name); m != nil {
 		return m.value, true
 	}
 	return nil, false
 }
 
-// decodeMembers decodes the members of o that names lists into a map, as
-// jsonvalue.DecodeObject decodes the whole object. Names that o does not
-// have are left out.
-func (o *jsonObject) decodeMembers(names []string) (map[string]any, error) {
+// DecodeMembers decodes the members of o that names lists into a map, as
+// DecodeObject decodes the whole object. Names that o does not have are
+// left out.
+func (o *Object) DecodeMembers(names []string) (map[string]any, error) {
 	text := make([]byte, 0, 512)
 	text = append(text, '{')
 	var added []string
@@ -106,7 +104,7 @@ func (o *jsonObject) decodeMembers(names []string) (map[string]any, error) {
 		text = append(text, m.value...)
 	}
 	text = append(text, '}')
-	return jsonvalue.DecodeObject(text)
+	return DecodeObject(text)
 }
 
 // lastMember returns the last of members whose name decodes to name, or
@@ -121,14 +119,14 @@ func lastMember(members []jsonMember, name string) *jsonMember {
 	return nil
 }
 
-// lookup returns the value text at path below o, with the rules of
-// jsonvalue.Lookup: a missing member, or a value on the way that is not an
+// Lookup returns the value text at path below o, with the rules of the
+// function Lookup: a missing member, or a value on the way that is not an
 // object, gives false, and the empty path gives o itself.
-func (o *jsonObject) lookup(path []string) ([]byte, bool) {
+func (o *Object) Lookup(path []string) ([]byte, bool) {
 	if len(path) == 0 {
 		return o.text, true
 	}
-	v, ok := o.get(path[0])
+	v, ok := o.Get(path[0])
 	for _, name := range path[1:] {
 		if !ok {
 			return nil, false

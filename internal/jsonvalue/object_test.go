@@ -1,0 +1,94 @@
+package jsonvalue
+
+import "testing"
+
+func TestObjectLookup(t *testing.T) {
+	const doc = `{
+		"tee": "tdx",
+		"tcb": {"status": "OutOfDate", "advisory_ids": ["INTEL-SA-00001"], "n": 18446744073709551615},
+		"text": "}{\"]\\",
+		"null": null,
+		"list": [{"a": 1}, "]"],
+		"\u0074ee": "snp",
+		"odd\"name": true,
+		"empty": {},
+		"last": 1e3
+	}`
+	tests := []struct {
+		name  string
+		path  []string
+		want  string
+		found bool
+	}{
+		{"escaped duplicate wins", []string{"tee"}, `"snp"`, true},
+		{"nested string", []string{"tcb", "status"}, `"OutOfDate"`, true},
+		{"nested array", []string{"tcb", "advisory_ids"}, `["INTEL-SA-00001"]`, true},
+		{"large number", []string{"tcb", "n"}, `18446744073709551615`, true},
+		{"whole object", []string{"tcb"}, `{"status": "OutOfDate", "advisory_ids": ["INTEL-SA-00001"], "n": 18446744073709551615}`, true},
+		{"string with brackets", []string{"text"}, `"}{\"]\\"`, true},
+		{"null", []string{"null"}, `null`, true},
+		{"through null", []string{"null", "x"}, ``, false},
+		{"through a string", []string{"text", "x"}, ``, false},
+		{"through an array", []string{"list", "a"}, ``, false},
+		{"escaped quote in name", []string{`odd"name`}, `true`, true},
+		{"empty object", []string{"empty"}, `{}`, true},
+		{"missing in empty object", []string{"empty", "x"}, ``, false},
+		{"last member", []string{"last"}, `1e3`, true},
+		{"missing", []string{"nonce"}, ``, false},
+		{"missing nested", []string{"tcb", "date"}, ``, false},
+	}
+	obj, err := ParseObject([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, found := obj.Lookup(tt.path)
+			if found != tt.found {
+				t.Fatalf("found = %v, want %v", found, tt.found)
+			}
+			if string(got) != tt.want {
+				t.Errorf("value = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// A member name with invalid UTF-8 matches the name encoding/json decodes
+// it to, with U+FFFD in place of each invalid byte.
+func TestObjectInvalidUTF8Name(t *testing.T) {
+	obj, err := ParseObject([]byte("{\"t\xffe\": 1}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found := obj.Get("t\xffe"); found {
+		t.Error("the raw invalid name matched")
+	}
+	if v, found := obj.Get("t\uFFFDe"); !found || string(v) != "1" {
+		t.Errorf("Get(t\\uFFFDe) = %s, %v; want 1, true", v, found)
+	}
+}
+
+// ParseObject accepts exactly what DecodeObject accepts.
+func TestParseObjectRejects(t *testing.T) {
+	for name, raw := range map[string]string{
+		"empty":           ``,
+		"space":           ` `,
+		"truncated":       `{"tee":"snp"`,
+		"null":            `null`,
+		"array":           `[{}]`,
+		"string":          `"{}"`,
+		"trailing object": `{"tee":"snp"},"config":{}`,
+		"two objects":     `{} {}`,
+		"bad escape":      `{"t\x":1}`,
+		"control char":    "{\"t\x01\":1}",
+		"unquoted name":   `{tee:1}`,
+	} {
+		if _, err := ParseObject([]byte(raw)); err == nil {
+			t.Errorf("%s: %q accepted", name, raw)
+		}
+	}
+	if _, err := ParseObject([]byte(" \n{\"tee\":\"snp\"}\t ")); err != nil {
+		t.Errorf("object with surrounding space: %v", err)
+	}
+}

@@ -68,8 +68,9 @@ func newConfigCache(st store.Store) *configCache {
 	}
 }
 
-// attestationPolicy returns the store's attestation policy for tee, or
-// policy.DefaultAttestation(tee) when the store has none.
+// attestationPolicy reads the store's attestation policy for tee through
+// the cache, and uses policy.DefaultAttestation(tee) when the store has
+// none.
 func (c *configCache) attestationPolicy(ctx context.Context, tee attest.TEE) (policy.Module, error) {
 	generation, err := c.generation(ctx)
 	if err != nil {
@@ -98,9 +99,9 @@ func (c *configCache) attestationPolicy(ctx context.Context, tee attest.TEE) (po
 	return mod, nil
 }
 
-// resourcePolicy returns the store's resource policy named
-// DefaultResourcePolicyName, or policy.DefaultResource when the store has
-// none.
+// resourcePolicy reads the store's resource policy named
+// DefaultResourcePolicyName through the cache, and uses
+// policy.DefaultResource when the store has none.
 func (c *configCache) resourcePolicy(ctx context.Context) (policy.Module, error) {
 	generation, err := c.generation(ctx)
 	if err != nil {
@@ -129,7 +130,7 @@ func (c *configCache) resourcePolicy(ctx context.Context) (policy.Module, error)
 	return mod, nil
 }
 
-// referenceValues returns, for each name, the reference values that have
+// referenceValues selects, for each name, the reference values that have
 // not expired at time at, as store.ActiveReferenceValues does. The cache
 // keeps every row with its expiry and filters per call, so a value expires
 // on time without a change of generation.
@@ -157,8 +158,8 @@ func (c *configCache) referenceValues(ctx context.Context, at time.Time) (map[st
 	return store.ActiveAt(rows, at), nil
 }
 
-// secret returns the decrypted latest version of the secret at path, with
-// the errors of store.GetSecret.
+// secret reads the sealed latest version of the secret at path through the
+// cache and decrypts it. Its errors are those of store.GetSecret.
 func (c *configCache) secret(ctx context.Context, path string) (*store.Secret, error) {
 	generation, err := c.generation(ctx)
 	if err != nil {
@@ -204,10 +205,10 @@ func (c *configCache) putSecret(path string, item cachedSecret) {
 	c.secrets[path] = item
 }
 
-// generation returns the configuration generation of the request in ctx,
-// reading it from the store on the first call of a request that went
-// through withRequestGeneration, and on every call otherwise. A read error
-// is returned as is, so the request fails as on any store error.
+// generation reads the configuration generation from the store once per
+// request that went through withRequestGeneration, and on every call for
+// a ctx without one. A read error is returned as is, so the request fails
+// as on any store error.
 func (c *configCache) generation(ctx context.Context) (int64, error) {
 	memo, ok := ctx.Value(requestGenerationKey{}).(*requestGeneration)
 	if !ok {

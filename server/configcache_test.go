@@ -128,8 +128,8 @@ func (p *replicaPair) wantSecret(t *testing.T, c *kbs.Client, want []byte) {
 }
 
 // Replica A caches what its requests read, replica B changes it, and A's
-// next request sees the change.
-func TestConfigCacheSeesOtherReplica(t *testing.T) {
+// next request uses the change.
+func TestConfigCacheOtherReplicaChanges(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		pair := startReplicaPair(t, b)

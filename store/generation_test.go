@@ -9,6 +9,40 @@ import (
 	"time"
 )
 
+// generationStep is one change, or one operation that must not change the
+// configuration generation.
+type generationStep struct {
+	name   string
+	change func() error
+}
+
+// runGenerationSteps runs steps on s in order and checks after each that
+// the generation increased, or stayed the same when wantIncrease is false.
+func runGenerationSteps(t *testing.T, s *sqlStore, steps []generationStep, wantIncrease bool) {
+	t.Helper()
+	ctx := context.Background()
+	previous, err := s.ConfigGeneration(ctx)
+	if err != nil {
+		t.Fatalf("ConfigGeneration: %v", err)
+	}
+	for _, step := range steps {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got, err := s.ConfigGeneration(ctx)
+		if err != nil {
+			t.Fatalf("ConfigGeneration after %s: %v", step.name, err)
+		}
+		if wantIncrease && got <= previous {
+			t.Errorf("after %s: generation %d, want more than %d", step.name, got, previous)
+		}
+		if !wantIncrease && got != previous {
+			t.Errorf("after %s: generation %d, want unchanged %d", step.name, got, previous)
+		}
+		previous = got
+	}
+}
+
 func TestConfigGenerationChanges(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
@@ -24,10 +58,7 @@ func TestConfigGenerationChanges(t *testing.T) {
 
 		// Each step changes one of the watched tables, through the store
 		// or, in the last steps, in plain SQL as an operator would.
-		steps := []struct {
-			name   string
-			change func() error
-		}{
+		steps := []generationStep{
 			{"insert policy", func() error {
 				_, err := s.PutPolicy(ctx, PolicyResource, "default", "package a")
 				return err
@@ -101,32 +132,13 @@ func TestConfigGenerationChanges(t *testing.T) {
 
 		if s.d.postgres {
 			// SQLite has no TRUNCATE statement.
-			steps = append(steps, struct {
-				name   string
-				change func() error
-			}{"truncate secrets in SQL", func() error {
+			steps = append(steps, generationStep{"truncate secrets in SQL", func() error {
 				_, err := s.db.ExecContext(ctx, `TRUNCATE secrets`)
 				return err
 			}})
 		}
 
-		previous, err := s.ConfigGeneration(ctx)
-		if err != nil {
-			t.Fatalf("ConfigGeneration: %v", err)
-		}
-		for _, step := range steps {
-			if err := step.change(); err != nil {
-				t.Fatalf("%s: %v", step.name, err)
-			}
-			got, err := s.ConfigGeneration(ctx)
-			if err != nil {
-				t.Fatalf("ConfigGeneration after %s: %v", step.name, err)
-			}
-			if got <= previous {
-				t.Errorf("after %s: generation %d, want more than %d", step.name, got, previous)
-			}
-			previous = got
-		}
+		runGenerationSteps(t, s, steps, true)
 	})
 }
 
@@ -140,10 +152,7 @@ func TestConfigGenerationUnchanged(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		steps := []struct {
-			name   string
-			change func() error
-		}{
+		steps := []generationStep{
 			{"read secret", func() error {
 				_, err := s.GetSecret(ctx, "default/key/a")
 				return err
@@ -172,22 +181,7 @@ func TestConfigGenerationUnchanged(t *testing.T) {
 			}},
 		}
 
-		previous, err := s.ConfigGeneration(ctx)
-		if err != nil {
-			t.Fatalf("ConfigGeneration: %v", err)
-		}
-		for _, step := range steps {
-			if err := step.change(); err != nil {
-				t.Fatalf("%s: %v", step.name, err)
-			}
-			got, err := s.ConfigGeneration(ctx)
-			if err != nil {
-				t.Fatalf("ConfigGeneration after %s: %v", step.name, err)
-			}
-			if got != previous {
-				t.Errorf("after %s: generation %d, want unchanged %d", step.name, got, previous)
-			}
-		}
+		runGenerationSteps(t, s, steps, false)
 	})
 }
 

@@ -65,11 +65,12 @@ type Store interface {
 	RewrapSecrets(ctx context.Context) (int, error)
 
 	// ConfigGeneration returns a number that changes with every committed
-	// change to policies, reference values or secrets, whoever makes it:
-	// database triggers update it in the changing transaction. Data read
-	// after the call reflects at least the changes that the returned
-	// number counts, so a cache may tag such data with it and serve the
-	// data while ConfigGeneration returns the same number.
+	// change to policies, reference values or secrets, made by any
+	// replica, command or SQL statement, because database triggers update
+	// it in the changing transaction. Data read after the call reflects at
+	// least the changes that the returned number counts, so a cache may
+	// tag such data with it and serve the data while ConfigGeneration
+	// returns the same number.
 	ConfigGeneration(ctx context.Context) (int64, error)
 
 	// GetSealedSecret returns the latest version of the secret at path as

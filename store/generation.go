@@ -13,7 +13,7 @@ func (s *sqlStore) ConfigGeneration(ctx context.Context) (int64, error) {
 	err := s.querier(nil).QueryRowContext(ctx,
 		`SELECT generation FROM config_generation WHERE id = 1`).Scan(&generation)
 	if err != nil {
-		return 0, fmt.Errorf("store: read configuration generation: %w; if the table config_generation is missing, start cloister serve once without skipping migrations", err)
+		return 0, fmt.Errorf("store: read configuration generation: %w; if the table config_generation is missing, start cloister serve once against this database to migrate it", err)
 	}
 	return generation, nil
 }

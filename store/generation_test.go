@@ -270,6 +270,13 @@ func TestSealedSecretOpens(t *testing.T) {
 			t.Errorf("GetSealedSecret of a missing path: err = %v, want ErrNotFound", err)
 		}
 
+		if _, err := s.OpenSecret(nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("OpenSecret(nil): err = %v, want ErrInvalid", err)
+		}
+		if _, err := s.OpenSecret(&SealedSecret{SecretInfo: sealed.SecretInfo}); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("OpenSecret without ciphertext: err = %v, want ErrDecrypt", err)
+		}
+
 		other := b.config()
 		other.MasterKey = testMasterKey(t)
 		if _, err := open(t, other).OpenSecret(sealed); !errors.Is(err, ErrDecrypt) {

@@ -22,6 +22,9 @@ func (s *sqlStore) GetSealedSecret(ctx context.Context, path string) (*SealedSec
 }
 
 func (s *sqlStore) OpenSecret(sealed *SealedSecret) (*Secret, error) {
+	if sealed == nil {
+		return nil, fmt.Errorf("%w: no sealed secret to open", ErrInvalid)
+	}
 	mk := s.keys[sealed.MasterKeyID]
 	if mk == nil {
 		return nil, fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; load that key as the master key or an old master key",

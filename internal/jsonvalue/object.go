@@ -71,6 +71,10 @@ func newObject(text []byte) *Object {
 	return &Object{text: text, members: objectMembers(text, make([]jsonMember, 0, membersCapacity))}
 }
 
+// Text returns the object's JSON text, without surrounding space. It is
+// the text o was made from, so the caller must not change it.
+func (o *Object) Text() []byte { return o.text }
+
 // Get returns the value text of the member name. With duplicate names the
 // last one counts, as it does when encoding/json decodes the object.
 func (o *Object) Get(name string) ([]byte, bool) {

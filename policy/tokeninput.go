@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
+)
+
+// AllowJSON is Allow for token claims given as JSON text, such as the
+// payload of a verified token. A Cloister-dialect module that reads the
+// token only at constant paths gets only the token members it reads, and
+// its decision key is built from the text at those paths, so the claim
+// set is not decoded as a whole. Text that is not one JSON object is an
+// error.
+func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res Resource, query map[string][]string) (bool, error) {
+	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
+	if err != nil {
+		return false, err
+	}
+	token, err := jsonvalue.ParseObject(tokenJSON)
+	if err != nil {
+		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
+	}
+	if p.dialect == TrusteeDialect {
+		claims, err := jsonvalue.DecodeObject(tokenJSON)
+		if err != nil {
+			return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
+		}
+		return allowTrustee(ctx, m, p.query, claims, res, query)
+	}
+
+	if query == nil {
+		query = map[string][]string{}
+	}
+	plain, err := toJSONValue(map[string]any{"resource": res, "query": query})
+	if err != nil {
+		return false, err
+	}
+	in := &tokenInput{token: token, request: plain.(map[string]any)}
+	allow, err := e.evaluate(ctx, m, p, in, func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
+	if err != nil {
+		return false, err
+	}
+	return allow.(bool), nil
+}
+
+// tokenInput is the resource policy input {"resource", "query", "token"}
+// with the token claims as JSON text, of which only what is needed is
+// decoded.
+type tokenInput struct {
+	token *jsonvalue.Object
+	// request holds the members resource and query as JSON values.
+	request map[string]any
+}
+
+// decisionKey returns the decision cache key of the input for p: the text
+// at each token path, as appraisalInput.decisionKey takes it, and the
+// encoding of each other path's value, as plainInput's key does. Equal
+// bytes at a path still mean equal values there, so keys of either input
+// type for one module never match for different inputs.
+func (in *tokenInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
+	buf := make([]byte, 0, 512)
+	buf = append(buf, p.key...)
+	for _, path := range p.paths {
+		buf = appendKeyPath(buf, path)
+
+		var v []byte
+		ok := false
+		if len(path) > 0 && path[0] == "token" {
+			v, ok = in.token.Lookup(path[1:])
+		} else if value, found := jsonvalue.Lookup(in.request, path...); found {
+			raw, err := json.Marshal(value)
+			if err != nil {
+				return [sha256.Size]byte{}, err
+			}
+			v, ok = raw, true
+		}
+		if !ok {
+			// JSON text never starts with the byte 1, so a value differs
+			// from an absent one.
+			buf = append(buf, 1)
+			continue
+		}
+		buf = append(buf, v...)
+	}
+	return sha256.Sum256(buf), nil
+}
+
+// value decodes the input for Rego, with numbers kept as written. For a
+// cacheable module it decodes only the token members its paths name: such
+// a module reads nothing else, so its decision is the one the whole token
+// gives.
+func (in *tokenInput) value(p *prepared) (map[string]any, error) {
+	input := map[string]any{"resource": in.request["resource"], "query": in.request["query"]}
+	if !p.cacheable || slices.ContainsFunc(p.paths, func(path []string) bool { return len(path) < 2 }) {
+		token, err := jsonvalue.DecodeObject(in.token.Text())
+		if err != nil {
+			return nil, fmt.Errorf("token: %w", err)
+		}
+		input["token"] = token
+		return input, nil
+	}
+
+	var names []string
+	for _, path := range p.paths {
+		if path[0] == "token" {
+			names = append(names, path[1])
+		}
+	}
+	token, err := in.token.DecodeMembers(names)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	input["token"] = token
+	return input, nil
+}

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// FuzzVerify feeds arbitrary bearer tokens to a verifier that remembers
-// the tokens its signer issued. Only the issued token may verify; nothing
-// may panic.
+// FuzzVerify feeds arbitrary bearer tokens to Verify and VerifyText of a
+// verifier that remembers the tokens its signer issued. Only the issued
+// token may verify; nothing may panic.
 func FuzzVerify(f *testing.F) {
 	s := newTestSigner(&testing.T{})
 	s.Issued = &Issued{}
@@ -27,6 +27,10 @@ func FuzzVerify(f *testing.F) {
 		got, err := v.Verify(token, now)
 		if err == nil && token != tok {
 			t.Fatalf("a token the signer did not issue verified: %q (claims %v)", token, got.Claims)
+		}
+		_, text, err := v.VerifyText(token, now)
+		if err == nil && token != tok {
+			t.Fatalf("VerifyText accepted a token the signer did not issue: %q (claims %s)", token, text)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // signRemembered returns a signer that remembers what it issues, one token
@@ -89,6 +90,8 @@ func TestIssuedMatchesFullVerification(t *testing.T) {
 			if !reflect.DeepEqual(want, got) {
 				t.Errorf("remembered token verifies to\n%+v\nfull verification to\n%+v", got, want)
 			}
+			checkVerifyText(t, cached, tok, now, want)
+			checkVerifyText(t, full, tok, now, want)
 
 			// A caller may change what one verification returns without
 			// changing what the next one returns.
@@ -106,6 +109,30 @@ func TestIssuedMatchesFullVerification(t *testing.T) {
 				t.Errorf("a change to one verification's result reached the next:\n%+v", again)
 			}
 		})
+	}
+}
+
+// checkVerifyText checks that v.VerifyText gives want's claim set without
+// annotated evidence, and text that decodes to want's claim map.
+func checkVerifyText(t *testing.T, v *Verifier, tok string, now time.Time, want *Verified) {
+	t.Helper()
+	res, text, err := v.VerifyText(tok, now)
+	if err != nil {
+		t.Fatalf("VerifyText: %v", err)
+	}
+	wantResult, err := want.Result.withEvidence(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res, wantResult) {
+		t.Errorf("VerifyText claims\n%+v\nwant\n%+v", res, wantResult)
+	}
+	claims, err := jsonvalue.DecodeObject(text)
+	if err != nil {
+		t.Fatalf("VerifyText text: %v", err)
+	}
+	if !reflect.DeepEqual(claims, want.Claims) {
+		t.Errorf("VerifyText text decodes to\n%v\nwant\n%v", claims, want.Claims)
 	}
 }
 
@@ -139,6 +166,13 @@ func TestIssuedClaimsStillChecked(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("error %q does not mention %q", err, tt.reason)
+			}
+			_, _, err = tt.v.VerifyText(tt.token, tt.at)
+			if err == nil {
+				t.Fatal("VerifyText accepted the token")
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("VerifyText error %q does not mention %q", err, tt.reason)
 			}
 		})
 	}

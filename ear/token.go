@@ -138,14 +138,72 @@ type Verified struct {
 // iat and exp up to Leeway. A token found in v.Issued, signed by a key
 // still in v.Keys, has its claims checked without the signature check.
 func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
-	if v.Issued != nil {
-		if t, ok := v.Issued.lookup(token); ok && len(v.Keys.Key(t.kid)) > 0 {
-			if t.frame != nil {
-				return v.checkIssuedClaims(t.payload, t.frame, now)
-			}
-			return v.checkClaims(t.payload, now)
+	if t, ok := v.issued(token); ok {
+		if t.frame != nil {
+			return v.checkIssuedClaims(t.payload, t.frame, now)
+		}
+		return v.checkClaims(t.payload, now)
+	}
+	payload, err := v.verifySignature(token)
+	if err != nil {
+		return nil, err
+	}
+	return v.checkClaims(payload, now)
+}
+
+// VerifyText checks token as Verify does. It returns the typed claims, in
+// whose appraisals the annotated evidence is nil, and the claim set as
+// signed: one JSON object, shared with v's cache, which the caller must
+// not change. For a token in v.Issued nothing is decoded, so a caller that
+// reads a few claims from the text, as policy.Engine.AllowJSON does,
+// skips decoding the annotated evidence, the bulk of a token.
+func (v *Verifier) VerifyText(token string, now time.Time) (*Result, []byte, error) {
+	t, ok := v.issued(token)
+	if ok && t.frame != nil {
+		res, err := t.frame.withEvidence(nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := v.checkFrame(res, now); err != nil {
+			return nil, nil, err
+		}
+		return res, t.payload, nil
+	}
+
+	payload := t.payload
+	if !ok {
+		var err error
+		if payload, err = v.verifySignature(token); err != nil {
+			return nil, nil, err
 		}
 	}
+	verified, err := v.checkClaims(payload, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := verified.Result.withEvidence(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, payload, nil
+}
+
+// issued returns the remembered token that is exactly token, when it was
+// signed by a key still in v.Keys.
+func (v *Verifier) issued(token string) (issuedToken, bool) {
+	if v.Issued == nil {
+		return issuedToken{}, false
+	}
+	t, ok := v.Issued.lookup(token)
+	if !ok || len(v.Keys.Key(t.kid)) == 0 {
+		return issuedToken{}, false
+	}
+	return t, true
+}
+
+// verifySignature parses token and checks its signature, and returns the
+// payload.
+func (v *Verifier) verifySignature(token string) ([]byte, error) {
 	// A JWT is always in compact serialization (RFC 7519 section 1).
 	// ParseSignedCompact also skips ParseSigned's character-by-character
 	// whitespace scan of the whole token, whose annotated evidence makes
@@ -168,7 +226,7 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("EAR token signature invalid: %w", err)
 	}
-	return v.checkClaims(payload, now)
+	return payload, nil
 }
 
 // checkClaims decodes the payload of a token whose signature is valid and
@@ -212,16 +270,25 @@ func (v *Verifier) checkIssuedClaims(payload []byte, frame *Result, now time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("EAR token claims: %w", err)
 	}
+	if err := v.checkFrame(res, now); err != nil {
+		return nil, err
+	}
+	return &Verified{Result: res, Claims: all}, nil
+}
+
+// checkFrame checks the claims of a token this service issued, from its
+// typed claim set res, with the rules of checkClaims.
+func (v *Verifier) checkFrame(res *Result, now time.Time) error {
 	if res.Profile != Profile {
-		return nil, fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
+		return fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
 	}
 	// A Result always carries iat and exp, and no nbf, sub or aud.
 	std := jwt.Claims{Issuer: res.Issuer, ID: res.ID,
 		IssuedAt: jwt.NewNumericDate(time.Unix(res.IssuedAt, 0)), Expiry: jwt.NewNumericDate(time.Unix(res.Expiry, 0))}
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
-		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+		return fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
 	}
-	return &Verified{Result: res, Claims: all}, nil
+	return nil
 }
 
 // resultFrame is a Result whose appraisals skip the annotated evidence.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/internal/resourcepath"
 	"github.com/cloister-dev/cloister/store"
@@ -47,19 +48,21 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", "", nil)
 		return
 	}
-	verified, err := s.Tokens.Verify(token, s.now())
+	// The claims stay JSON text: the TEE key and the policy's few paths
+	// are read in place.
+	result, claimsJSON, err := s.Tokens.VerifyText(token, s.now())
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return
 	}
-	requester = "token:" + verified.Result.ID
-	key, err := teePubKeyFromClaims(verified.Claims)
+	requester = "token:" + result.ID
+	key, err := teePubKeyFromClaims(claimsJSON)
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return
 	}
 
-	allowed, err := s.Authz.Allow(ctx, verified.Claims, path, r.URL.Query())
+	allowed, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
 	if err != nil {
 		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)
 		return
@@ -82,7 +85,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// The release is recorded durably before the secret leaves. It goes
 	// through the same group commit as the session writes, because on
 	// SQLite a second writer would wait for the write lock.
-	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: teeOfClaims(verified.Claims),
+	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: teeOfResult(result),
 		Resource: path, Verdict: "released", Time: s.now()}
 	err = s.batch.do(s.Store, func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.AppendAudit(ctx, rec)
@@ -124,16 +127,17 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 	return "", ""
 }
 
-// teePubKeyFromClaims finds the TEE key in verified token claims.
-func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
+// teePubKeyFromClaims finds the TEE key in a verified token's claim set,
+// claimsJSON, which ear.Verifier.VerifyText returns as valid JSON.
+func teePubKeyFromClaims(claimsJSON []byte) (TEEPubKey, error) {
+	claims, err := jsonvalue.ParseEncodedObject(claimsJSON)
+	if err != nil {
+		return TEEPubKey{}, err
+	}
 	for _, ptr := range teePubKeyPointers {
-		v, ok := jsonvalue.Lookup(claims, ptr...)
+		raw, ok := claims.Lookup(ptr)
 		if !ok {
 			continue
-		}
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return TEEPubKey{}, err
 		}
 		var k TEEPubKey
 		if err := json.Unmarshal(raw, &k); err != nil {
@@ -144,10 +148,13 @@ func teePubKeyFromClaims(claims map[string]any) (TEEPubKey, error) {
 	return TEEPubKey{}, errors.New("token claims hold no tee-pubkey")
 }
 
-func teeOfClaims(claims map[string]any) string {
-	v, _ := jsonvalue.Lookup(claims, "submods", "cpu0", "cloister.key-claims", "tee")
-	s, _ := v.(string)
-	return s
+// teeOfResult returns the TEE that the primary appraisal of a token names,
+// or "".
+func teeOfResult(r *ear.Result) string {
+	if a := r.Submods["cpu0"]; a != nil && a.KeyClaims != nil {
+		return a.KeyClaims.TEE
+	}
+	return ""
 }
 
 func errString(err error) string {

@@ -64,10 +64,11 @@ type Appraiser interface {
 
 // Authorizer decides whether a verified token may read a resource.
 type Authorizer interface {
-	// Allow returns true when the holder of a token with these claims
-	// may read the resource at path ("repository/type/tag"). An error
-	// means the policy could not be evaluated.
-	Allow(ctx context.Context, claims map[string]any, path string, query map[string][]string) (bool, error)
+	// Allow returns true when the holder of a token whose claim set is
+	// claimsJSON, one JSON object, may read the resource at path
+	// ("repository/type/tag"). An error means the policy could not be
+	// evaluated. Allow must not change claimsJSON.
+	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error)
 }
 
 // Observer receives the events that metrics count. Its methods must not

@@ -101,7 +101,7 @@ type authorizer struct {
 	engine *policy.Engine
 }
 
-func (a *authorizer) Allow(ctx context.Context, claims map[string]any, path string, query map[string][]string) (bool, error) {
+func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error) {
 	mod, err := a.cache.resourcePolicy(ctx)
 	if err != nil {
 		return false, err
@@ -110,7 +110,7 @@ func (a *authorizer) Allow(ctx context.Context, claims map[string]any, path stri
 	if parts := splitPath(path); len(parts) == 3 {
 		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
 	}
-	return a.engine.Allow(ctx, mod, claims, res, query)
+	return a.engine.AllowJSON(ctx, mod, claimsJSON, res, query)
 }
 
 // ValidatePolicy compiles a policy module of kind before it is stored, so

@@ -156,9 +156,10 @@ func checkNotNewer(done map[int64]bool, list []migration) error {
 
 // checkSchema verifies, without changing anything, that the database holds
 // a Cloister schema this binary can read: the first migration, which
-// creates every table, and none newer than the embedded ones. Later
-// migrations may be missing, because so far they only add triggers. It
-// serves Config.SkipMigrations.
+// creates the audit log, and none newer than the embedded ones. Later
+// migrations may be missing, because the one command that skips
+// migrations, cloister audit verify, reads only the audit log. It serves
+// Config.SkipMigrations.
 func checkSchema(ctx context.Context, db *sql.DB, d dialect) error {
 	list, err := loadMigrations(d.name)
 	if err != nil {

@@ -12,18 +12,22 @@ import (
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
-// AllowJSON is Allow for token claims given as JSON text, such as the
-// payload of a verified token. A Cloister-dialect module that reads the
-// token only at constant paths gets only the token members it reads, and
-// its decision key is built from the text at those paths, so the claim
-// set is not decoded as a whole. Text that is not one JSON object is an
-// error.
+// AllowJSON is Allow for token claims given as JSON text. A
+// Cloister-dialect module that reads the token only at constant paths gets
+// only the token members it reads, and its decision key is built from the
+// text at those paths, so the claim set is not decoded as a whole.
+//
+// tokenJSON must be valid JSON, as the claim set of a verified token is
+// (ear.Verifier.VerifyText returns it so). Validating a claim set of a few
+// kilobytes would cost as much as the rest of the decision, so only that
+// it is an object is checked: other text gives an error. Check text from
+// elsewhere with json.Valid first.
 func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res Resource, query map[string][]string) (bool, error) {
 	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {
 		return false, err
 	}
-	token, err := jsonvalue.ParseObject(tokenJSON)
+	token, err := jsonvalue.ParseEncodedObject(tokenJSON)
 	if err != nil {
 		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/tee/azurevtpm"
 )
@@ -271,7 +272,7 @@ func submod(tee string, v *Verdict, runtimeClaims map[string]any, initData *Init
 		reportData = base64.StdEncoding.EncodeToString(v.Claims.ReportData)
 	}
 	annotated := map[string]any{
-		tee:                   tokenClaims(v.Claims),
+		tee:                   tokenClaimsOf(v),
 		"report_data":         reportData,
 		"runtime_data_claims": runtimeClaims,
 	}
@@ -303,6 +304,21 @@ func tokenClaims(c *attest.Claims) *attest.Claims {
 	slim.Chain = nil
 	slim.Collateral = nil
 	return &slim
+}
+
+// tokenClaimsOf returns tokenClaims(v.Claims), as the JSON text of
+// v.ClaimsJSON without its chain and collateral members when v has that
+// encoding, which is what encoding tokenClaims(v.Claims) gives without a
+// second encoding of the claims.
+func tokenClaimsOf(v *Verdict) any {
+	if v.ClaimsJSON == nil {
+		return tokenClaims(v.Claims)
+	}
+	obj, err := jsonvalue.ParseEncodedObject(v.ClaimsJSON)
+	if err != nil {
+		return tokenClaims(v.Claims)
+	}
+	return json.RawMessage(obj.Without("chain", "collateral"))
 }
 
 // verdictClaimsJSON returns the JSON encoding of v's claims.

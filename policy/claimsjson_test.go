@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,7 +47,8 @@ func corpusClaims(t testing.TB) [][]byte {
 // FuzzJSONObject checks the member index against encoding/json: the same
 // texts are rejected, every member path is found where jsonvalue.Lookup
 // finds it, its text decodes to the value jsonvalue.DecodeObject gives,
-// and DecodeMembers decodes the same top-level members.
+// DecodeMembers decodes the same top-level members, and Without leaves out
+// exactly the member it names.
 //
 // The corpus seeds are a few kilobytes each, and minimizing a new input of
 // that size takes minutes, so fuzz with -fuzzminimizetime 2s.
@@ -113,6 +115,18 @@ func checkJSONObject(t *testing.T, data []byte) {
 	}
 	if !reflect.DeepEqual(members, want) {
 		t.Fatalf("DecodeMembers = %#v, want %#v", members, want)
+	}
+
+	for _, name := range names {
+		rest, err := jsonvalue.DecodeObject(obj.Without(name))
+		if err != nil {
+			t.Fatalf("Without(%q): %v", name, err)
+		}
+		wantRest := maps.Clone(want)
+		delete(wantRest, name)
+		if !reflect.DeepEqual(rest, wantRest) {
+			t.Fatalf("Without(%q) = %#v, want %#v", name, rest, wantRest)
+		}
 	}
 }
 

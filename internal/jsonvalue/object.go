@@ -111,16 +111,46 @@ func (o *Object) DecodeMembers(names []string) (map[string]any, error) {
 	return DecodeObject(text)
 }
 
+// Without returns the text of o without the members whose names decode to
+// one of names: its other members as written, in their order, with no
+// space between them. For the output of json.Marshal this is the encoding
+// of the same value without those members.
+func (o *Object) Without(names ...string) []byte {
+	text := make([]byte, 0, len(o.text))
+	text = append(text, '{')
+	for i := range o.members {
+		m := &o.members[i]
+		if slices.ContainsFunc(names, func(name string) bool { return m.is(name) }) {
+			continue
+		}
+		if len(text) > 1 {
+			text = append(text, ',')
+		}
+		text = append(text, '"')
+		text = append(text, m.name...)
+		text = append(text, '"', ':')
+		text = append(text, m.value...)
+	}
+	return append(text, '}')
+}
+
 // lastMember returns the last of members whose name decodes to name, or
 // nil.
 func lastMember(members []jsonMember, name string) *jsonMember {
 	for i := len(members) - 1; i >= 0; i-- {
-		m := &members[i]
-		if m.plain && string(m.name) == name || !m.plain && nameEquals(m.name, name) {
-			return m
+		if members[i].is(name) {
+			return &members[i]
 		}
 	}
 	return nil
+}
+
+// is reports whether m's name decodes to name.
+func (m *jsonMember) is(name string) bool {
+	if m.plain {
+		return string(m.name) == name
+	}
+	return nameEquals(m.name, name)
 }
 
 // Lookup returns the value text at path below o, with the rules of the

@@ -92,3 +92,32 @@ func TestParseObjectRejects(t *testing.T) {
 		t.Errorf("object with surrounding space: %v", err)
 	}
 }
+
+func TestObjectWithout(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		names []string
+		want  string
+	}{
+		{"middle", `{"a":1,"chain":[{"x":"]"}],"b":"}"}`, []string{"chain"}, `{"a":1,"b":"}"}`},
+		{"first and last", `{"chain":[],"a":{"chain":1},"collateral":null}`, []string{"chain", "collateral"}, `{"a":{"chain":1}}`},
+		{"every member", `{"chain":1}`, []string{"chain"}, `{}`},
+		{"none named", `{"a":1}`, []string{"chain"}, `{"a":1}`},
+		{"empty", `{}`, []string{"chain"}, `{}`},
+		{"escaped name", `{"ch\u0061in":1,"a":2}`, []string{"chain"}, `{"a":2}`},
+		{"duplicates", `{"chain":1,"a":2,"chain":3}`, []string{"chain"}, `{"a":2}`},
+		{"space", ` { "a" : 1 , "chain" : 2 } `, []string{"chain"}, `{"a":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj, err := ParseObject([]byte(tt.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(obj.Without(tt.names...)); got != tt.want {
+				t.Errorf("Without(%q) = %s, want %s", tt.names, got, tt.want)
+			}
+		})
+	}
+}

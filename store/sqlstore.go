@@ -52,6 +52,11 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(tx Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
 	}
+	if s.stmts != nil {
+		// Deferred first so that it runs last, after the commit or
+		// rollback has returned the connection to the pool.
+		defer s.stmts.preparePending(ctx)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()

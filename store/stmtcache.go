@@ -17,14 +17,24 @@ const maxCachedStatements = 256
 // trip. database/sql prepares a cached *sql.Stmt once on each connection
 // that runs it. PostgreSQL stores do not use the cache because pgx
 // already caches prepared statements per connection.
+//
+// A transaction never prepares on the pool. It uses the statements
+// prepared earlier, runs the others unprepared, and leaves them in pending
+// for preparePending, which prepares them after the transaction has ended.
+// Preparing needs a second connection, and every transaction that waits
+// for SQLite's write lock holds a pooled connection in SQLite's busy
+// handler. With as many waiters as the pool has connections, the
+// transaction holding the lock would wait for a connection until a waiter
+// failed with SQLITE_BUSY after the busy timeout.
 type stmtCache struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	db      *sql.DB
+	mu      sync.Mutex
+	stmts   map[string]*sql.Stmt
+	pending map[string]bool
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 }
 
 // get returns the prepared statement for query, preparing it on first use,
@@ -51,6 +61,34 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	}
 	c.stmts[query] = st
 	return st
+}
+
+// lookup returns the prepared statement for query without preparing it, or
+// nil. A miss leaves query in pending while the cache has room.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.stmts[query]
+	if !ok && len(c.stmts)+len(c.pending) < maxCachedStatements {
+		c.pending[query] = true
+	}
+	return st
+}
+
+// preparePending prepares the queries that lookup missed. The caller must
+// not hold a connection of c.db, because preparing needs one.
+func (c *stmtCache) preparePending(ctx context.Context) {
+	c.mu.Lock()
+	queries := make([]string, 0, len(c.pending))
+	for q := range c.pending {
+		queries = append(queries, q)
+	}
+	clear(c.pending)
+	c.mu.Unlock()
+
+	for _, q := range queries {
+		c.get(ctx, q)
+	}
 }
 
 // close closes every cached statement.
@@ -81,9 +119,12 @@ func (q cachedQuerier) base() querier {
 // stmt returns the prepared statement for query, bound to the transaction
 // when there is one, or nil.
 func (q cachedQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
-	st := q.cache.get(ctx, query)
-	if st == nil || q.tx == nil {
-		return st
+	if q.tx == nil {
+		return q.cache.get(ctx, query)
+	}
+	st := q.cache.lookup(query)
+	if st == nil {
+		return nil
 	}
 	return q.tx.StmtContext(ctx, st)
 }

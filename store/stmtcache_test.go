@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -48,6 +49,37 @@ func TestStmtCacheInTransaction(t *testing.T) {
 	}
 	if _, ok := s.stmts.stmts[query]; !ok {
 		t.Error("the transaction's query was not cached")
+	}
+}
+
+// A transaction runs an uncached query without preparing it, because
+// preparing would need a second connection. The query is prepared once the
+// transaction has ended.
+func TestStmtCachePreparesAfterTransaction(t *testing.T) {
+	s := open(t, Config{DataDir: t.TempDir()})
+	ctx := context.Background()
+	query := "SELECT ? + 40"
+	err := s.Tx(ctx, func(tx Tx) error {
+		var got int
+		if err := tx.(*ops).q.QueryRowContext(ctx, query, 2).Scan(&got); err != nil {
+			return err
+		}
+		if got != 42 {
+			return fmt.Errorf("got %d, want 42", got)
+		}
+		if _, ok := s.stmts.stmts[query]; ok {
+			return errors.New("the query was prepared inside the transaction")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.stmts.stmts[query]; !ok {
+		t.Error("the query was not prepared after the transaction")
+	}
+	if n := len(s.stmts.pending); n != 0 {
+		t.Errorf("%d queries are still pending", n)
 	}
 }
 

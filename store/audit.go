@@ -81,14 +81,25 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 // record.
 const auditInsertColumns = 12
 
+// auditHead is the sequence number and hash of the last audit record.
+type auditHead struct {
+	seq  int64
+	hash []byte
+}
+
 // appendAuditBatch chains prepared records after the current head with one
-// head read, one multi-row INSERT and one head update, whatever the batch
-// size. Reading the head row (locked on PostgreSQL) serializes appends, so
-// that two transactions never chain to the same predecessor.
+// multi-row INSERT. Reading the head row (locked on PostgreSQL) serializes
+// appends, so that two transactions never chain to the same predecessor.
+// A transaction reads the head at its first append only and keeps it in
+// o.head, and Tx writes it back once before the commit. The lock, or
+// SQLite's write lock, is held until then, so no other append can
+// interleave. Outside a transaction the head is read and written here.
 func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]AuditRecord, error) {
 	var headSeq int64
 	var headHash []byte
-	if err := o.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+o.s.d.lockHead).
+	if o.head != nil {
+		headSeq, headHash = o.head.seq, o.head.hash
+	} else if err := o.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+o.s.d.lockHead).
 		Scan(&headSeq, &headHash); err != nil {
 		return nil, fmt.Errorf("store: read audit chain head: %w", err)
 	}
@@ -122,10 +133,23 @@ func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]Audit
 	if _, err := o.q.ExecContext(ctx, query.String(), args...); err != nil {
 		return nil, fmt.Errorf("store: insert audit records %d to %d: %w", out[0].Seq, headSeq, err)
 	}
-	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, headSeq, headHash); err != nil {
-		return nil, fmt.Errorf("store: update audit chain head: %w", err)
+	head := auditHead{seq: headSeq, hash: headHash}
+	if o.inTx {
+		o.head = &head
+		return out, nil
+	}
+	if err := o.writeAuditHead(ctx, head); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// writeAuditHead stores head as the audit chain head.
+func (o *ops) writeAuditHead(ctx context.Context, head auditHead) error {
+	if _, err := o.q.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, head.seq, head.hash); err != nil {
+		return fmt.Errorf("store: update audit chain head: %w", err)
+	}
+	return nil
 }
 
 const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`

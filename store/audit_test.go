@@ -184,6 +184,54 @@ func TestAuditTamperNamesHashes(t *testing.T) {
 	})
 }
 
+// Several appends in one transaction chain one after another, and the
+// next transaction chains from the last of them.
+func TestAuditAppendsInOneTransaction(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		appendRecords(t, s, 1)
+
+		var inTx []AuditRecord
+		err := s.Tx(ctx, func(tx Tx) error {
+			for _, action := range []AuditAction{AuditAttest, AuditRelease, AuditDeny} {
+				rec, err := tx.AppendAudit(ctx, AuditRecord{Action: action, Verdict: "v"})
+				if err != nil {
+					return err
+				}
+				inTx = append(inTx, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rec := range inTx {
+			if rec.Seq != int64(i+2) {
+				t.Errorf("record %d of the transaction has seq %d, want %d", i, rec.Seq, i+2)
+			}
+		}
+		if !bytes.Equal(inTx[0].PrevHash, mustRecord(t, s, 1).Hash) {
+			t.Error("the transaction's first record does not chain from the record before it")
+		}
+		if !bytes.Equal(inTx[2].PrevHash, inTx[1].Hash) {
+			t.Error("the transaction's last record does not chain from its second")
+		}
+
+		next, err := s.AppendAudit(ctx, AuditRecord{Action: AuditAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.Seq != 5 || !bytes.Equal(next.PrevHash, inTx[2].Hash) {
+			t.Errorf("next record: seq %d, prev %x; want 5 and the transaction's last hash %x", next.Seq, next.PrevHash, inTx[2].Hash)
+		}
+		v, err := s.VerifyAudit(ctx)
+		if err != nil || v.Broken != nil || v.Records != 5 {
+			t.Errorf("VerifyAudit = %+v, %v; want 5 intact records", v, err)
+		}
+	})
+}
+
 func TestAuditRolledBackWithAction(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()

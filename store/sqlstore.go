@@ -31,6 +31,11 @@ type sqlStore struct {
 type ops struct {
 	s *sqlStore
 	q querier
+	// inTx is set on the ops of a transaction.
+	inTx bool
+	// head is the audit chain head after this transaction's appends, nil
+	// before the first. Tx writes it to audit_head before it commits.
+	head *auditHead
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -67,8 +72,14 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(tx Tx) error) (err error) {
 		}
 	}()
 
-	if err := fn(&ops{s: s, q: s.querier(tx)}); err != nil {
+	o := &ops{s: s, q: s.querier(tx), inTx: true}
+	if err := fn(o); err != nil {
 		return err
+	}
+	if o.head != nil {
+		if err := o.writeAuditHead(ctx, *o.head); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)

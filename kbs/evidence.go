@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // SampleFormat is the evidence format of the protocol's sample and
@@ -21,95 +22,96 @@ const SampleFormat = "kbs-sample"
 // standard base64), which kbs.Client sends for every TEE, the sample form
 // of the sample and sampledevice TEEs, and the JSON of the Trustee guest's
 // snp, tdx, sgx, az-snp-vtpm and az-tdx-vtpm attesters.
+//
+// Member names are matched exactly, as JSON defines them and Trustee's
+// guests write them.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
-	// One decoding of raw tells the forms apart and, for the envelope,
-	// already holds its members.
-	var probe evidenceProbe
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
 		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
+	}
+	return decodeValidEvidence(tee, raw)
+}
+
+// decodeValidEvidence is DecodeEvidence for raw that is valid JSON, such
+// as the primary evidence of a parsed Attestation, whose whole body
+// encoding/json has checked.
+func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
+	obj, err := jsonvalue.ParseEncodedObject(raw)
+	if err != nil {
+		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
+	}
+	has := func(name string) bool {
+		_, ok := obj.Get(name)
+		return ok
 	}
 	switch {
 	case tee == "sample" || tee == "sampledevice":
 		return attest.Evidence{Format: SampleFormat, Data: bytes.Clone(raw)}, nil
-	case probe.Data.present:
-		if probe.Data.err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, probe.Data.err)
-		}
-		if probe.Aux.err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: aux: %w", tee, probe.Aux.err)
-		}
-		var format string
-		if probe.Format != nil {
-			if err := json.Unmarshal(probe.Format, &format); err != nil {
-				return attest.Evidence{}, fmt.Errorf("%s evidence envelope: format: %w", tee, err)
-			}
-		}
-		ev := attest.Evidence{Format: format, Data: probe.Data.value, Aux: probe.Aux.value}
-		if len(ev.Data) == 0 {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data", tee)
-		}
-		if ev.Format == "" {
-			ev.Format = formatForTEE(tee)
-		}
-		if ev.Format != formatForTEE(tee) {
-			return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
-		}
-		return ev, nil
-	case tee == "snp" && probe.AttestationReport.present:
+	case has("data"):
+		return decodeEnvelope(tee, obj)
+	case tee == "snp" && has("attestation_report"):
 		return decodeSNPGuestJSON(raw)
-	case (tee == "tdx" || tee == "sgx") && probe.Quote.present:
+	case (tee == "tdx" || tee == "sgx") && has("quote"):
 		return decodeQuoteJSON(tee, raw)
-	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && probe.TPMQuote.present:
+	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && has("tpm_quote"):
 		// The azure-vtpm verifier reads the attester's JSON as it is.
 		return attest.Evidence{Format: formatForTEE(tee), Data: bytes.Clone(raw)}, nil
 	}
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
 }
 
-// evidenceProbe holds what DecodeEvidence reads of an evidence object:
-// the envelope's members, and which member names the guest attesters'
-// native forms by.
-type evidenceProbe struct {
-	Format            json.RawMessage `json:"format"`
-	Data              base64Member    `json:"data"`
-	Aux               base64Member    `json:"aux"`
-	AttestationReport presentMember   `json:"attestation_report"`
-	Quote             presentMember   `json:"quote"`
-	TPMQuote          presentMember   `json:"tpm_quote"`
+// decodeEnvelope reads Cloister's evidence envelope from obj, whose
+// members are valid JSON.
+func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) {
+	var ev attest.Evidence
+	if text, ok := obj.Get("format"); ok {
+		if err := json.Unmarshal(text, &ev.Format); err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: format: %w", tee, err)
+		}
+	}
+	text, _ := obj.Get("data")
+	data, err := decodeBase64JSON(text)
+	if err != nil {
+		return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, err)
+	}
+	ev.Data = data
+	if text, ok := obj.Get("aux"); ok {
+		if ev.Aux, err = decodeBase64JSON(text); err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: aux: %w", tee, err)
+		}
+	}
+
+	if len(ev.Data) == 0 {
+		return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data", tee)
+	}
+	if ev.Format == "" {
+		ev.Format = formatForTEE(tee)
+	}
+	if ev.Format != formatForTEE(tee) {
+		return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
+	}
+	return ev, nil
 }
 
-// presentMember records whether an object has the member, whatever its
-// value, null included.
-type presentMember struct{ present bool }
-
-func (m *presentMember) UnmarshalJSON([]byte) error {
-	m.present = true
-	return nil
-}
-
-// base64Member records whether an object has the member, and its value
-// decoded as encoding/json decodes a []byte. A decoding error is kept in
-// err instead of failing the whole object, because only the envelope form
-// reads the value.
-type base64Member struct {
-	present bool
-	value   []byte
-	err     error
-}
-
-func (m *base64Member) UnmarshalJSON(text []byte) error {
-	m.present = true
+// decodeBase64JSON decodes text, a valid JSON value, as encoding/json
+// decodes a []byte: null gives nil, a string its standard base64 content.
+func decodeBase64JSON(text []byte) ([]byte, error) {
 	// encoding/json base64-decodes a string without escapes as it is, so
 	// such a string is decoded here without a second scan of the text.
-	if n := len(text); n >= 2 && text[0] == '"' && text[n-1] == '"' && bytes.IndexByte(text, '\\') < 0 {
+	if n := len(text); n >= 2 && text[0] == '"' && bytes.IndexByte(text, '\\') < 0 {
 		inner := text[1 : n-1]
-		m.value = make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
-		k, err := base64.StdEncoding.Decode(m.value, inner)
-		m.value, m.err = m.value[:k], err
-		return nil
+		out := make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
+		k, err := base64.StdEncoding.Decode(out, inner)
+		if err != nil {
+			return nil, err
+		}
+		return out[:k], nil
 	}
-	m.err = json.Unmarshal(text, &m.value)
-	return nil
+	var out []byte
+	err := json.Unmarshal(text, &out)
+	return out, err
 }
 
 // decodeQuoteJSON reads the tdx and sgx attesters' JSON: the DCAP quote in
@@ -125,6 +127,9 @@ func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	quote, err := base64.StdEncoding.DecodeString(q.Quote)
 	if err != nil {
 		return attest.Evidence{}, attest.Malformed("quote", "not standard base64", err)
+	}
+	if len(quote) == 0 {
+		return attest.Evidence{}, attest.Malformed("quote", "empty or null in the "+tee+" evidence JSON", nil)
 	}
 	return attest.Evidence{Format: formatForTEE(tee), Data: quote}, nil
 }

@@ -183,10 +183,13 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Add([]byte(`{"svn":"1","report_data":""}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// An envelope that encoding/json decodes into attest.Evidence must
-		// give the same data and aux.
+		// An envelope whose members encoding/json decodes must give the
+		// same data and aux.
 		var envelope attest.Evidence
-		isEnvelope := json.Unmarshal(data, &envelope) == nil && len(envelope.Data) > 0
+		var members map[string]json.RawMessage
+		isEnvelope := json.Unmarshal(data, &members) == nil && members["data"] != nil &&
+			json.Unmarshal(members["data"], &envelope.Data) == nil && len(envelope.Data) > 0 &&
+			(members["aux"] == nil || json.Unmarshal(members["aux"], &envelope.Aux) == nil)
 		for _, tee := range tees {
 			ev, err := DecodeEvidence(tee, data)
 			if err == nil && (len(ev.Data) == 0 || ev.Format == "") {

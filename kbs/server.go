@@ -91,6 +91,11 @@ type Server struct {
 	SessionTimeout time.Duration
 	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
 	MaxBodySize int64
+	// CommitDelay is how long a batch of session writes and audit records
+	// waits for more writes before it commits, while at least four other
+	// KBS requests are in flight, so that one sync serves more requests.
+	// Zero means DefaultCommitDelay; a negative value commits at once.
+	CommitDelay time.Duration
 	Logger      *slog.Logger
 	Observer    Observer
 	// Now returns the current time; nil means time.Now.
@@ -121,6 +126,13 @@ func (s *Server) sessionTimeout() time.Duration {
 	return DefaultSessionTimeout
 }
 
+func (s *Server) commitDelay() time.Duration {
+	if s.CommitDelay == 0 {
+		return DefaultCommitDelay
+	}
+	return s.CommitDelay
+}
+
 func (s *Server) maxBody() int64 {
 	if s.MaxBodySize > 0 {
 		return s.MaxBodySize
@@ -139,6 +151,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	plugin, _, _ := strings.Cut(rest, "/")
+	s.batch.active.Add(1)
+	defer s.batch.active.Add(-1)
 	switch {
 	case rest == "auth" && r.Method == http.MethodPost:
 		s.handleAuth(w, r)

@@ -72,6 +72,10 @@ type Config struct {
 	// SessionTimeout is the KBS session and nonce lifetime; zero means
 	// kbs.DefaultSessionTimeout.
 	SessionTimeout time.Duration
+	// CommitDelay is how long a batch of KBS session writes and audit
+	// records waits for more writes while other requests are in flight;
+	// zero means kbs.DefaultCommitDelay, a negative value commits at once.
+	CommitDelay time.Duration
 	// AllowEmulated lets the default attestation policy accept emulated
 	// TEEs. Emulated evidence verifies only against TrustAnchors.
 	AllowEmulated bool
@@ -155,6 +159,7 @@ func New(cfg Config) (*Server, error) {
 		Signer:         signer,
 		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer, Issued: signer.Issued},
 		SessionTimeout: cfg.SessionTimeout,
+		CommitDelay:    cfg.CommitDelay,
 		MaxBodySize:    maxKBSBody,
 		Logger:         cfg.Logger,
 		Observer:       m,

@@ -49,6 +49,7 @@ type serveFlags struct {
 	adminTokenLife time.Duration
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
+	commitDelay    time.Duration
 	logLevel       string
 }
 
@@ -94,6 +95,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
+	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
@@ -117,6 +119,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.tokenLifetime <= 0 || f.sessionTimeout <= 0 {
 		return usageError("--token-lifetime and --session-timeout must be positive")
+	}
+	if f.commitDelay < 0 || f.commitDelay > maxCommitDelay {
+		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
 	}
 	tokenKeys, tokenRoles, err := f.adminTokens()
 	if err != nil {
@@ -217,6 +222,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
+		CommitDelay:   serverCommitDelay(f.commitDelay),
 		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})
@@ -279,4 +285,17 @@ func loadCollateral(flag string, paths []string) (*collateral.Set, error) {
 		set.Merge(s)
 	}
 	return set, nil
+}
+
+// maxCommitDelay bounds --commit-delay, because every write of a busy
+// service waits that long.
+const maxCommitDelay = 100 * time.Millisecond
+
+// serverCommitDelay maps --commit-delay to server.Config.CommitDelay, in
+// which zero means the default and a negative value none.
+func serverCommitDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

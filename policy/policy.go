@@ -500,14 +500,10 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 		return allowTrustee(ctx, m, p.query, token, res, query)
 	}
 
-	if query == nil {
-		query = map[string][]string{}
-	}
-	plain, err := toJSONValue(map[string]any{"resource": res, "query": query})
+	input, err := requestInput(res, query)
 	if err != nil {
 		return false, err
 	}
-	input := plain.(map[string]any)
 	// The token claims are already JSON values (a verified token's claims
 	// as ear.Verifier decodes them), so they go to Rego as they are, as a
 	// lazy object that converts only the claims the policy reads. A nil
@@ -516,8 +512,25 @@ func (e *Engine) Allow(ctx context.Context, m Module, token map[string]any, res 
 	if token != nil {
 		input["token"] = token
 	}
+	return e.allow(ctx, m, p, plainInput(input))
+}
 
-	allow, err := e.evaluate(ctx, m, p, plainInput(input), func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
+// requestInput returns the members resource and query of a resource
+// policy input as JSON values. A nil query is an empty object.
+func requestInput(res Resource, query map[string][]string) (map[string]any, error) {
+	if query == nil {
+		query = map[string][]string{}
+	}
+	plain, err := toJSONValue(map[string]any{"resource": res, "query": query})
+	if err != nil {
+		return nil, err
+	}
+	return plain.(map[string]any), nil
+}
+
+// allow evaluates the allow rule of the prepared resource policy p.
+func (e *Engine) allow(ctx context.Context, m Module, p *prepared, in policyInput) (bool, error) {
+	allow, err := e.evaluate(ctx, m, p, in, func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
 	if err != nil {
 		return false, err
 	}

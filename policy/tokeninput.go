@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/open-policy-agent/opa/v1/rego"
-
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
@@ -39,19 +37,11 @@ func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res 
 		return allowTrustee(ctx, m, p.query, claims, res, query)
 	}
 
-	if query == nil {
-		query = map[string][]string{}
-	}
-	plain, err := toJSONValue(map[string]any{"resource": res, "query": query})
+	request, err := requestInput(res, query)
 	if err != nil {
 		return false, err
 	}
-	in := &tokenInput{token: token, request: plain.(map[string]any)}
-	allow, err := e.evaluate(ctx, m, p, in, func(rs rego.ResultSet) (any, error) { return allowed(rs), nil })
-	if err != nil {
-		return false, err
-	}
-	return allow.(bool), nil
+	return e.allow(ctx, m, p, &tokenInput{token: token, request: request})
 }
 
 // tokenInput is the resource policy input {"resource", "query", "token"}

@@ -65,19 +65,22 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 // decodeEnvelope reads Cloister's evidence envelope from obj, whose
 // members are valid JSON.
 func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) {
+	// Each occurrence of a member is decoded in turn, as encoding/json
+	// does: a later null keeps an earlier format and clears an earlier
+	// data or aux, and any occurrence of the wrong type is an error.
 	var ev attest.Evidence
-	if text, ok := obj.Get("format"); ok {
+	for text := range obj.All("format") {
 		if err := json.Unmarshal(text, &ev.Format); err != nil {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: format: %w", tee, err)
 		}
 	}
-	text, _ := obj.Get("data")
-	data, err := decodeBase64JSON(text)
-	if err != nil {
-		return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, err)
+	var err error
+	for text := range obj.All("data") {
+		if ev.Data, err = decodeBase64JSON(text); err != nil {
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, err)
+		}
 	}
-	ev.Data = data
-	if text, ok := obj.Get("aux"); ok {
+	for text := range obj.All("aux") {
 		if ev.Aux, err = decodeBase64JSON(text); err != nil {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: aux: %w", tee, err)
 		}

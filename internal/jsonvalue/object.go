@@ -3,6 +3,7 @@ package jsonvalue
 import (
 	"encoding/json"
 	"errors"
+	"iter"
 	"slices"
 	"unicode/utf8"
 )
@@ -82,6 +83,20 @@ func (o *Object) Get(name string) ([]byte, bool) {
 		return m.value, true
 	}
 	return nil, false
+}
+
+// All returns the value texts of every member name of o, in their order.
+// A caller that decodes them in turn into one Go value gets what
+// encoding/json gives for that value's member name, because encoding/json
+// decodes a repeated member each time it occurs.
+func (o *Object) All(name string) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for i := range o.members {
+			if o.members[i].is(name) && !yield(o.members[i].value) {
+				return
+			}
+		}
+	}
 }
 
 // DecodeMembers decodes the members of o that names lists into a map, as

@@ -1,6 +1,9 @@
 package jsonvalue
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestObjectLookup(t *testing.T) {
 	const doc = `{
@@ -119,5 +122,26 @@ func TestObjectWithout(t *testing.T) {
 				t.Errorf("Without(%q) = %s, want %s", tt.names, got, tt.want)
 			}
 		})
+	}
+}
+
+// All yields every member of a name, escaped names too, in their order.
+func TestObjectAll(t *testing.T) {
+	obj, err := ParseObject([]byte(`{"a":1,"b":2,"\u0061":null,"A":3,"a":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for text := range obj.All("a") {
+		got = append(got, string(text))
+	}
+	if want := []string{"1", "null", `"x"`}; !slices.Equal(got, want) {
+		t.Errorf("All(a) = %q, want %q", got, want)
+	}
+	for range obj.All("a") {
+		break
+	}
+	for text := range obj.All("missing") {
+		t.Errorf("All(missing) yielded %s", text)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -178,27 +179,42 @@ func FuzzDecodeEvidence(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"format":"dcap","data":"AwACAA==","aux":""}`))
+	f.Add([]byte(`{"format":5,"format":"dcap","data":"AwACAA==","aux":{},"aux":null}`))
 	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":null}`))
 	f.Add([]byte(`{"tpm_quote":{}}`))
 	f.Add([]byte(`{"svn":"1","report_data":""}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// An envelope whose members encoding/json decodes must give the
-		// same data and aux.
-		var envelope attest.Evidence
+		// An envelope whose member names are exact must decode as
+		// encoding/json decodes it into attest.Evidence, repeated members
+		// too. encoding/json also matches other cases of the names, which
+		// DecodeEvidence does not, so such envelopes are not compared.
 		var members map[string]json.RawMessage
-		isEnvelope := json.Unmarshal(data, &members) == nil && members["data"] != nil &&
-			json.Unmarshal(members["data"], &envelope.Data) == nil && len(envelope.Data) > 0 &&
-			(members["aux"] == nil || json.Unmarshal(members["aux"], &envelope.Aux) == nil)
+		compare := json.Unmarshal(data, &members) == nil && members["data"] != nil
+		for name := range members {
+			for _, field := range []string{"format", "data", "aux"} {
+				if name != field && strings.EqualFold(name, field) {
+					compare = false
+				}
+			}
+		}
+		var envelope attest.Evidence
+		envelopeErr := json.Unmarshal(data, &envelope)
 		for _, tee := range tees {
 			ev, err := DecodeEvidence(tee, data)
 			if err == nil && (len(ev.Data) == 0 || ev.Format == "") {
 				t.Errorf("DecodeEvidence(%q) accepted evidence without data or format: %+v", tee, ev)
 			}
-			if err == nil && isEnvelope && tee != "sample" && tee != "sampledevice" &&
-				(!bytes.Equal(ev.Data, envelope.Data) || !bytes.Equal(ev.Aux, envelope.Aux)) {
-				t.Errorf("DecodeEvidence(%q) = data %x aux %x, encoding/json gives data %x aux %x",
-					tee, ev.Data, ev.Aux, envelope.Data, envelope.Aux)
+			if err != nil || !compare || tee == "sample" || tee == "sampledevice" {
+				continue
+			}
+			if envelopeErr != nil {
+				t.Errorf("DecodeEvidence(%q) accepted an envelope that encoding/json rejects: %v", tee, envelopeErr)
+				continue
+			}
+			if !bytes.Equal(ev.Data, envelope.Data) || !bytes.Equal(ev.Aux, envelope.Aux) ||
+				(envelope.Format != "" && ev.Format != envelope.Format) {
+				t.Errorf("DecodeEvidence(%q) = %+v, encoding/json gives %+v", tee, ev, envelope)
 			}
 		}
 	})

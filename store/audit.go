@@ -95,6 +95,9 @@ type auditHead struct {
 // SQLite's write lock, is held until then, so no other append can
 // interleave. Outside a transaction the head is read and written here.
 func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]AuditRecord, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
 	var headSeq int64
 	var headHash []byte
 	if o.head != nil {

@@ -232,6 +232,26 @@ func TestAuditAppendsInOneTransaction(t *testing.T) {
 	})
 }
 
+func TestAuditEmptyBatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		err := s.Tx(ctx, func(tx Tx) error {
+			out, err := tx.(*ops).appendAuditBatch(ctx, nil)
+			if len(out) != 0 {
+				t.Errorf("empty batch appended %d records", len(out))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.VerifyAudit(ctx); err != nil || v.Records != 0 || v.Broken != nil {
+			t.Errorf("VerifyAudit = %+v, %v; want an empty, intact log", v, err)
+		}
+	})
+}
+
 func TestAuditRolledBackWithAction(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()

@@ -140,6 +140,23 @@ func decisionKey(query string, paths [][]string, input map[string]any) ([sha256.
 // different keys, which costs a Rego evaluation but never a wrong
 // decision.
 func (in *appraisalInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
+	return textDecisionKey(p, func(path []string) ([]byte, bool, error) {
+		switch path[0] {
+		case "claims":
+			v, ok := in.claims.Lookup(path[1:])
+			return v, ok, nil
+		case "config":
+			v, ok := in.config.json.Lookup(path[1:])
+			return v, ok, nil
+		}
+		return nil, false, nil
+	})
+}
+
+// textDecisionKey returns the decision cache key for p from the JSON text
+// that lookup gives at each path the module reads, or false when the
+// input has nothing there.
+func textDecisionKey(p *prepared, lookup func(path []string) ([]byte, bool, error)) ([sha256.Size]byte, error) {
 	buf := make([]byte, 0, 1024)
 	buf = append(buf, p.key...)
 	for _, path := range p.paths {
@@ -148,13 +165,9 @@ func (in *appraisalInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
 		}
 		buf = appendKeyPath(buf, path)
 
-		var v []byte
-		ok := false
-		switch path[0] {
-		case "claims":
-			v, ok = in.claims.Lookup(path[1:])
-		case "config":
-			v, ok = in.config.json.Lookup(path[1:])
+		v, ok, err := lookup(path)
+		if err != nil {
+			return [sha256.Size]byte{}, err
 		}
 		if !ok {
 			buf = append(buf, 1)

@@ -350,7 +350,7 @@ func (e *Engine) AppraiseEncoded(ctx context.Context, m Module, claims *attest.C
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
 	}
-	d, err := e.appraise(ctx, m, p, claimsJSON, obj, cfg)
+	d, err := e.appraise(ctx, m, p, obj, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -369,7 +369,7 @@ func (e *Engine) AppraiseJSON(ctx context.Context, m Module, claimsJSON []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: claims: %w", m.Name, err)
 	}
-	return e.appraise(ctx, m, p, claimsJSON, obj, cfg)
+	return e.appraise(ctx, m, p, obj, cfg)
 }
 
 // prepareAttestation returns the prepared deny query of the attestation
@@ -381,14 +381,14 @@ func (e *Engine) prepareAttestation(ctx context.Context, m Module, refs map[stri
 	return e.prepareKeyed(ctx, m, "deny", map[string]any{"reference_values": refs}, referenceValuesDigest(refs))
 }
 
-// appraise evaluates the prepared deny query p over the claims, which are
-// claimsJSON with its members indexed in obj.
-func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, claimsJSON []byte, obj *jsonvalue.Object, cfg Config) (*appraise.Decision, error) {
+// appraise evaluates the prepared deny query p over the claims, whose JSON
+// text obj indexes.
+func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, obj *jsonvalue.Object, cfg Config) (*appraise.Decision, error) {
 	config, err := e.inputConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: input: %w", m.Name, err)
 	}
-	input := &appraisalInput{claimsJSON: claimsJSON, claims: obj, config: config}
+	input := &appraisalInput{claims: obj, config: config}
 	d, err := e.evaluate(ctx, m, p, input, func(rs rego.ResultSet) (any, error) { return denyDecision(m, rs) })
 	if err != nil {
 		return nil, err
@@ -540,35 +540,43 @@ func (e *Engine) allow(ctx context.Context, m Module, p *prepared, in policyInpu
 // appraisalInput is the attestation policy input {"claims", "config"},
 // with the claims as JSON text, of which only what is needed is decoded.
 type appraisalInput struct {
-	claimsJSON []byte
-	claims     *jsonvalue.Object
-	config     *configInput
+	claims *jsonvalue.Object
+	config *configInput
 }
 
-// value decodes the claims for Rego, with numbers kept as written. For a
-// cacheable module it decodes only the top-level claims its paths name:
-// such a module reads nothing else, so its decision is the one the whole
-// claims give.
+// value decodes the claims for Rego, with numbers kept as written, and only
+// the claims a cacheable module reads (see readMembers).
 func (in *appraisalInput) value(p *prepared) (map[string]any, error) {
+	claims, err := readMembers(p, "claims", in.claims)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"claims": claims, "config": in.config.value}, nil
+}
+
+// readMembers decodes obj, the input member root, for Rego. For a module
+// that reads root only at constant paths below its members, it decodes only
+// the members those paths name, because the module reads nothing else.
+func readMembers(p *prepared, root string, obj *jsonvalue.Object) (map[string]any, error) {
 	if !p.cacheable || slices.ContainsFunc(p.paths, func(path []string) bool { return len(path) < 2 }) {
-		claims, err := jsonvalue.DecodeObject(in.claimsJSON)
+		value, err := jsonvalue.DecodeObject(obj.Text())
 		if err != nil {
-			return nil, fmt.Errorf("claims: %w", err)
+			return nil, fmt.Errorf("%s: %w", root, err)
 		}
-		return map[string]any{"claims": claims, "config": in.config.value}, nil
+		return value, nil
 	}
 
 	var names []string
 	for _, path := range p.paths {
-		if path[0] == "claims" {
+		if path[0] == root {
 			names = append(names, path[1])
 		}
 	}
-	claims, err := in.claims.DecodeMembers(names)
+	value, err := obj.DecodeMembers(names)
 	if err != nil {
-		return nil, fmt.Errorf("claims: %w", err)
+		return nil, fmt.Errorf("%s: %w", root, err)
 	}
-	return map[string]any{"claims": claims, "config": in.config.value}, nil
+	return value, nil
 }
 
 // configInput is the input member "config" of one Config: its JSON text

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
@@ -54,63 +53,31 @@ type tokenInput struct {
 }
 
 // decisionKey returns the decision cache key of the input for p: the text
-// at each token path, as appraisalInput.decisionKey takes it, and the
-// encoding of each other path's value, as plainInput's key does. Equal
-// bytes at a path still mean equal values there, so keys of either input
-// type for one module never match for different inputs.
+// at each token path, and the encoding of each other path's value, as
+// plainInput's key takes it. Equal bytes at a path still mean equal values
+// there, so keys of the two input types for one module never match for
+// different inputs.
 func (in *tokenInput) decisionKey(p *prepared) ([sha256.Size]byte, error) {
-	buf := make([]byte, 0, 512)
-	buf = append(buf, p.key...)
-	for _, path := range p.paths {
-		buf = appendKeyPath(buf, path)
-
-		var v []byte
-		ok := false
-		if len(path) > 0 && path[0] == "token" {
-			v, ok = in.token.Lookup(path[1:])
-		} else if value, found := jsonvalue.Lookup(in.request, path...); found {
-			raw, err := json.Marshal(value)
-			if err != nil {
-				return [sha256.Size]byte{}, err
-			}
-			v, ok = raw, true
+	return textDecisionKey(p, func(path []string) ([]byte, bool, error) {
+		if path[0] == "token" {
+			v, ok := in.token.Lookup(path[1:])
+			return v, ok, nil
 		}
-		if !ok {
-			// JSON text never starts with the byte 1, so a value differs
-			// from an absent one.
-			buf = append(buf, 1)
-			continue
+		value, found := jsonvalue.Lookup(in.request, path...)
+		if !found {
+			return nil, false, nil
 		}
-		buf = append(buf, v...)
-	}
-	return sha256.Sum256(buf), nil
+		raw, err := json.Marshal(value)
+		return raw, err == nil, err
+	})
 }
 
-// value decodes the input for Rego, with numbers kept as written. For a
-// cacheable module it decodes only the token members its paths name: such
-// a module reads nothing else, so its decision is the one the whole token
-// gives.
+// value decodes the input for Rego, with numbers kept as written, and only
+// the token members a cacheable module reads (see readMembers).
 func (in *tokenInput) value(p *prepared) (map[string]any, error) {
-	input := map[string]any{"resource": in.request["resource"], "query": in.request["query"]}
-	if !p.cacheable || slices.ContainsFunc(p.paths, func(path []string) bool { return len(path) < 2 }) {
-		token, err := jsonvalue.DecodeObject(in.token.Text())
-		if err != nil {
-			return nil, fmt.Errorf("token: %w", err)
-		}
-		input["token"] = token
-		return input, nil
-	}
-
-	var names []string
-	for _, path := range p.paths {
-		if path[0] == "token" {
-			names = append(names, path[1])
-		}
-	}
-	token, err := in.token.DecodeMembers(names)
+	token, err := readMembers(p, "token", in.token)
 	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
+		return nil, err
 	}
-	input["token"] = token
-	return input, nil
+	return map[string]any{"resource": in.request["resource"], "query": in.request["query"], "token": token}, nil
 }

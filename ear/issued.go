@@ -1,8 +1,6 @@
 package ear
 
 import (
-	"crypto/sha256"
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -16,11 +14,12 @@ const DefaultIssuedCapacity = 1024
 // Issued remembers the tokens a Signer issued until they expire. A key
 // broker verifies each token it issued once more when the guest requests a
 // secret, and with this cache it skips parsing the JWS, checking its own
-// signature and decoding the typed claim set: only the claim map that
-// policies read is decoded from the payload.
+// signature and decoding the typed claim set. Verify still decodes the
+// claim map from the payload, and VerifyText decodes nothing.
 //
-// Entries are keyed by the SHA-256 of the whole compact token, so only the
-// exact bytes the Signer returned match. Any other token, including one
+// Entries are keyed by the whole compact token, so only the exact bytes
+// the Signer returned match. Each entry keeps the token and its payload,
+// roughly 10 KB for an SEV-SNP token. Any other token, including one
 // issued by another replica, takes the full verification. The claims of a
 // remembered token are still checked as usual: issuer, profile, and iat
 // and exp against the time of use. The cache holds at most Capacity
@@ -34,10 +33,10 @@ type Issued struct {
 	Capacity int
 
 	mu     sync.Mutex
-	tokens map[[sha256.Size]byte]issuedToken
-	// order holds the keys in the order the tokens were issued, which is
-	// also the order they expire in while the lifetime is unchanged.
-	order [][sha256.Size]byte
+	tokens map[string]issuedToken
+	// order holds the tokens in the order they were issued, which is also
+	// the order they expire in while the lifetime is unchanged.
+	order []string
 }
 
 // issuedToken is a remembered token's signed payload, signing key ID and
@@ -57,13 +56,12 @@ type issuedToken struct {
 // remember records token with the payload and key ID it was signed with
 // and the claim set r that payload encodes.
 func (c *Issued) remember(token string, payload []byte, kid string, r *Result, now time.Time) {
-	key := tokenKey(token)
 	expires := time.Unix(r.Expiry, 0)
 	frame := frameOf(r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tokens == nil {
-		c.tokens = map[[sha256.Size]byte]issuedToken{}
+		c.tokens = map[string]issuedToken{}
 	}
 	for len(c.order) > 0 {
 		oldest := c.order[0]
@@ -74,27 +72,16 @@ func (c *Issued) remember(token string, payload []byte, kid string, r *Result, n
 		delete(c.tokens, oldest)
 		c.order = c.order[1:]
 	}
-	c.tokens[key] = issuedToken{payload: payload, kid: kid, expires: expires, frame: frame}
-	c.order = append(c.order, key)
+	c.tokens[token] = issuedToken{payload: payload, kid: kid, expires: expires, frame: frame}
+	c.order = append(c.order, token)
 }
 
 // lookup returns the remembered token that is exactly token.
 func (c *Issued) lookup(token string) (issuedToken, bool) {
-	key := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.tokens[key]
+	t, ok := c.tokens[token]
 	return t, ok
-}
-
-// tokenKey returns the SHA-256 of token, hashing the string in place
-// rather than a copy of it as a byte slice.
-func tokenKey(token string) [sha256.Size]byte {
-	h := sha256.New()
-	io.WriteString(h, token)
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key
 }
 
 // Len returns the number of tokens held.

@@ -93,10 +93,10 @@ func (b *txBatcher) drain(st store.Store) {
 			b.mu.Unlock()
 			return
 		}
-		wait := b.siblingsInFlight()
+		wait, delay := b.siblingsInFlight(), b.delay
 		b.mu.Unlock()
 		if wait {
-			b.waitForWrites()
+			b.waitForWrites(delay)
 		}
 
 		b.mu.Lock()
@@ -116,10 +116,7 @@ func (b *txBatcher) siblingsInFlight() bool {
 }
 
 // waitForWrites waits for the commit delay.
-func (b *txBatcher) waitForWrites() {
-	b.mu.Lock()
-	delay := b.delay
-	b.mu.Unlock()
+func (b *txBatcher) waitForWrites(delay time.Duration) {
 	if b.sleep != nil {
 		b.sleep(delay)
 		return

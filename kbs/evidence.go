@@ -71,29 +71,29 @@ func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) 
 	var ev attest.Evidence
 	for text := range obj.All("format") {
 		if err := json.Unmarshal(text, &ev.Format); err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: format: %w", tee, err)
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid format: %w; format must be a string such as \"snp\"", tee, err)
 		}
 	}
 	var err error
 	for text := range obj.All("data") {
 		if ev.Data, err = decodeBase64JSON(text); err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: data: %w", tee, err)
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid data: %w; data must be standard base64 with padding", tee, err)
 		}
 	}
 	for text := range obj.All("aux") {
 		if ev.Aux, err = decodeBase64JSON(text); err != nil {
-			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: aux: %w", tee, err)
+			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid aux: %w; aux must be standard base64 with padding", tee, err)
 		}
 	}
 
 	if len(ev.Data) == 0 {
-		return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data", tee)
+		return attest.Evidence{}, fmt.Errorf("%s evidence envelope has no data; put the evidence in data, in standard base64", tee)
 	}
 	if ev.Format == "" {
 		ev.Format = formatForTEE(tee)
 	}
 	if ev.Format != formatForTEE(tee) {
-		return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q", ev.Format, tee)
+		return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q; send %q evidence, or start a session for the TEE of this evidence", ev.Format, tee, formatForTEE(tee))
 	}
 	return ev, nil
 }

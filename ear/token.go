@@ -151,12 +151,13 @@ func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	return v.checkClaims(payload, now)
 }
 
-// VerifyText checks token as Verify does. It returns the typed claims, in
-// whose appraisals the annotated evidence is nil, and the claim set as
-// signed: one JSON object, shared with v's cache, which the caller must
-// not change. For a token in v.Issued nothing is decoded, so a caller that
-// reads a few claims from the text, as policy.Engine.AllowJSON does,
-// skips decoding the annotated evidence, the bulk of a token.
+// VerifyText checks token as Verify does. It returns the typed claims
+// without annotated evidence, and the claim set as signed: valid JSON,
+// shared with v's cache, which the caller must not change.
+//
+// For a token in v.Issued nothing is decoded. A caller that reads a few
+// claims from the text, as policy.Engine.AllowJSON does, then skips
+// decoding the annotated evidence, the bulk of a token.
 func (v *Verifier) VerifyText(token string, now time.Time) (*Result, []byte, error) {
 	t, ok := v.issued(token)
 	if ok && t.frame != nil {

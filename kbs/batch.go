@@ -23,20 +23,19 @@ import (
 // The store groups audit appends the same way (AppendAuditGrouped), but
 // not transactions with several writes, which an attestation needs.
 //
-// Batches that form by themselves hold about two writes when guests run
-// in parallel, because a commit starts as soon as one write waits. So a
-// batch first waits CommitDelay for more writes while at least
-// commitSiblings other KBS requests are in flight to send them, as
-// PostgreSQL's commit_delay waits only while commit_siblings other
-// transactions are active. A request with fewer requests beside it
-// commits at once. The server section of BENCHMARKS.md has the measured
-// effect.
+// Batches that form by themselves held about two writes at 16 parallel
+// guests, because a commit starts as soon as one write waits. So a batch
+// first waits CommitDelay for more writes while at least commitSiblings
+// other KBS requests are in flight, as PostgreSQL's commit_delay waits
+// only while commit_siblings other transactions are active. With fewer
+// requests in flight, a batch commits at once. The server section of
+// BENCHMARKS.md has the measured effect.
 
 // DefaultCommitDelay is the commit delay when Server.CommitDelay is zero.
 const DefaultCommitDelay = 500 * time.Microsecond
 
-// commitSiblings is the number of other KBS requests in flight from which
-// a batch waits for the commit delay.
+// commitSiblings is the fewest other KBS requests in flight for which a
+// batch waits for the commit delay.
 const commitSiblings = 4
 
 // maxTxBatch bounds the writes in one batch transaction.

@@ -14,19 +14,15 @@ import (
 // only the token members it reads, and its decision key is built from the
 // text at those paths, so the claim set is not decoded as a whole.
 //
-// tokenJSON must be valid JSON, as the claim set of a verified token is
-// (ear.Verifier.VerifyText returns it so). Validating a claim set of a few
-// kilobytes would cost as much as the rest of the decision, so only that
-// it is an object is checked: other text gives an error. Check text from
-// elsewhere with json.Valid first.
+// tokenJSON must be valid JSON, as the claim set that
+// ear.Verifier.VerifyText returns is. Only that it is an object is checked,
+// because validating a claim set of a few kilobytes costs about as much as
+// the rest of the decision. Check text from elsewhere with json.Valid
+// first.
 func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res Resource, query map[string][]string) (bool, error) {
 	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {
 		return false, err
-	}
-	token, err := jsonvalue.ParseEncodedObject(tokenJSON)
-	if err != nil {
-		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 	}
 	if p.dialect == TrusteeDialect {
 		claims, err := jsonvalue.DecodeObject(tokenJSON)
@@ -34,6 +30,10 @@ func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res 
 			return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 		}
 		return allowTrustee(ctx, m, p.query, claims, res, query)
+	}
+	token, err := jsonvalue.ParseEncodedObject(tokenJSON)
+	if err != nil {
+		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 	}
 
 	request, err := requestInput(res, query)

@@ -57,9 +57,10 @@ const (
 // PostgreSQL, neither metric counts the database server.
 //
 // verify-cpu-ns/op is the CPU time of one verification of the same kind
-// of evidence, measured in this process right before and after the round
-// trips (b.N/2 verifications each, at least 100), and ratio-to-verify is
-// cpu-ns/op over it: the measure of the service's cost target.
+// of evidence. This process measures it right before and after the round
+// trips, with b.N/2 verifications each time and at least 100.
+// ratio-to-verify is cpu-ns/op divided by it, the measure of the service's
+// cost target.
 func BenchmarkRoundTripService(b *testing.B) {
 	for _, be := range backends(b) {
 		b.Run(be.name, func(b *testing.B) {

@@ -73,8 +73,8 @@ type Config struct {
 	// kbs.DefaultSessionTimeout.
 	SessionTimeout time.Duration
 	// CommitDelay is how long a batch of KBS session writes and audit
-	// records waits for more writes while other requests are in flight;
-	// zero means kbs.DefaultCommitDelay, a negative value commits at once.
+	// records waits for more writes while other requests are in flight.
+	// Zero means kbs.DefaultCommitDelay. A negative value commits at once.
 	CommitDelay time.Duration
 	// AllowEmulated lets the default attestation policy accept emulated
 	// TEEs. Emulated evidence verifies only against TrustAnchors.

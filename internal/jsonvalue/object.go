@@ -85,10 +85,10 @@ func (o *Object) Get(name string) ([]byte, bool) {
 	return nil, false
 }
 
-// All returns the value texts of every member name of o, in their order.
-// A caller that decodes them in turn into one Go value gets what
-// encoding/json gives for that value's member name, because encoding/json
-// decodes a repeated member each time it occurs.
+// All returns the value texts of the members of o named name, in their
+// order. Decoding them in turn into one Go value gives what encoding/json
+// gives, because encoding/json decodes a repeated member each time it
+// occurs.
 func (o *Object) All(name string) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for i := range o.members {

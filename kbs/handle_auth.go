@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/cloister-dev/cloister/store"
@@ -119,12 +120,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return buf.Bytes(), err
 }
 
+// writeJSON sends v as application/json with status 200.
 func writeJSON(w http.ResponseWriter, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	writeJSONBody(w, http.StatusOK, body)
+}
+
+// writeJSONBody sends body, JSON text, with status and a Content-Length.
+// Without the length, net/http (Go 1.26) sends a body of more than its
+// 2048-byte response buffer, such as an /attest response with its token,
+// in chunked encoding, with more socket writes.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
 	w.Write(body)
 }

@@ -48,21 +48,26 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", "", nil)
 		return
 	}
-	// The claims stay JSON text: the TEE key and the policy's few paths
-	// are read in place.
+	// The claims stay JSON text and are indexed once, so that the TEE key
+	// and the policy's few paths are read in place from one index.
 	result, claimsJSON, err := s.Tokens.VerifyText(token, s.now())
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return
 	}
 	requester = "token:" + result.ID
-	key, err := teePubKeyFromClaims(claimsJSON)
+	claims, err := jsonvalue.ParseEncodedObject(claimsJSON)
+	if err != nil {
+		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
+		return
+	}
+	key, err := teePubKeyFromClaims(claims)
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return
 	}
 
-	allowed, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
+	allowed, err := s.Authz.Allow(ctx, claims, path, r.URL.Query())
 	if err != nil {
 		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)
 		return
@@ -128,12 +133,8 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string) {
 }
 
 // teePubKeyFromClaims finds the TEE key in a verified token's claim set,
-// claimsJSON, which ear.Verifier.VerifyText returns as valid JSON.
-func teePubKeyFromClaims(claimsJSON []byte) (TEEPubKey, error) {
-	claims, err := jsonvalue.ParseEncodedObject(claimsJSON)
-	if err != nil {
-		return TEEPubKey{}, err
-	}
+// indexed from the valid JSON that ear.Verifier.VerifyText returns.
+func teePubKeyFromClaims(claims *jsonvalue.Object) (TEEPubKey, error) {
 	for _, ptr := range teePubKeyPointers {
 		raw, ok := claims.Lookup(ptr)
 		if !ok {

@@ -61,9 +61,7 @@ func (p *Problem) Variant() string {
 // Write sends p as application/json with its status.
 func (p *Problem) Write(w http.ResponseWriter) {
 	body, _ := json.Marshal(p)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(p.Status)
-	w.Write(body)
+	writeJSONBody(w, p.Status, body)
 }
 
 // ParseProblem decodes an error body; status is the HTTP status it came

@@ -13,6 +13,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -64,11 +65,12 @@ type Appraiser interface {
 
 // Authorizer decides whether a verified token may read a resource.
 type Authorizer interface {
-	// Allow returns true when the holder of a token whose claim set is
-	// claimsJSON, one JSON object, may read the resource at path
-	// ("repository/type/tag"). An error means the policy could not be
-	// evaluated. Allow must not change claimsJSON.
-	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error)
+	// Allow returns true when the holder of a verified token may read the
+	// resource at path ("repository/type/tag"). claims indexes the
+	// token's claim set, which is valid JSON text. The server reads the
+	// TEE key from the same index, so Allow must not change
+	// claims.Text(). An error means the policy could not be evaluated.
+	Allow(ctx context.Context, claims *jsonvalue.Object, path string, query map[string][]string) (bool, error)
 }
 
 // Observer receives the events that metrics count. Its methods must not

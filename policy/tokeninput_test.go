@@ -33,9 +33,9 @@ var allowJSONTokens = []string{
 	`{}`,
 }
 
-// AllowJSON decides as Allow does with the decoded claims, for every
-// module, token, resource and query, on one engine whose decisions both
-// share and on a fresh engine.
+// AllowJSON and AllowObject decide as Allow does with the decoded claims,
+// for every module, token, resource and query, on one engine whose
+// decisions all three share and on a fresh engine.
 func TestAllowJSONMatchesAllow(t *testing.T) {
 	ctx := context.Background()
 	shared := NewEngine()
@@ -65,6 +65,19 @@ func TestAllowJSONMatchesAllow(t *testing.T) {
 							t.Errorf("%s, token %s, resource %s, query %v: AllowJSON = %v, Allow = %v",
 								m.Name, text, res.Path, query, got, want)
 						}
+
+						token, err := jsonvalue.ParseEncodedObject([]byte(text))
+						if err != nil {
+							t.Fatal(err)
+						}
+						got, err = e.AllowObject(ctx, m, token, res, query)
+						if err != nil {
+							t.Fatalf("%s: AllowObject: %v", m.Name, err)
+						}
+						if got != want {
+							t.Errorf("%s, token %s, resource %s, query %v: AllowObject = %v, Allow = %v",
+								m.Name, text, res.Path, query, got, want)
+						}
 					}
 				}
 			}
@@ -83,9 +96,37 @@ func TestAllowJSONRejectsNonObjects(t *testing.T) {
 	}
 }
 
-// FuzzAllowJSON compares AllowJSON with Allow on the decoded claims for
-// every module and any valid JSON text. Invalid text, which AllowJSON's
-// callers must not pass, must still not panic.
+// AllowObject leaves the claim text it reads unchanged, because the key
+// broker reads the TEE key from the same index.
+func TestAllowObjectKeepsText(t *testing.T) {
+	const text = `{"iss":"cloister","submods":{"cpu0":{"ear.status":"affirming","cloister.key-claims":{"tee":"snp"}}}}`
+	for _, m := range allowJSONModules {
+		data := []byte(text)
+		token, err := jsonvalue.ParseEncodedObject(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewEngine().AllowObject(context.Background(), m, token, Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}, nil); err != nil {
+			t.Fatalf("%s: AllowObject: %v", m.Name, err)
+		}
+		if string(data) != text {
+			t.Errorf("%s: claim text changed to %s", m.Name, data)
+		}
+	}
+}
+
+func TestAllowObjectRejectsNil(t *testing.T) {
+	for _, m := range []Module{DefaultResource(), {Name: "trustee-default", Text: trusteeDefaultPolicy}} {
+		got, err := NewEngine().AllowObject(context.Background(), m, nil, Resource{Path: "a/b/c"}, nil)
+		if err == nil || got {
+			t.Errorf("%s: AllowObject(nil) = %v, %v; want an error", m.Name, got, err)
+		}
+	}
+}
+
+// FuzzAllowJSON compares AllowJSON and AllowObject with Allow on the
+// decoded claims for every module and any valid JSON text. Invalid text,
+// which their callers must not pass, must still not panic.
 func FuzzAllowJSON(f *testing.F) {
 	for _, text := range allowJSONTokens {
 		f.Add([]byte(text), "default")
@@ -104,6 +145,15 @@ func FuzzAllowJSON(f *testing.F) {
 			want, wantErr := NewEngine().Allow(context.Background(), m, claims, res, nil)
 			if (err != nil) != (wantErr != nil) || got != want {
 				t.Fatalf("%s: AllowJSON(%q) = %v, %v; Allow = %v, %v", m.Name, text, got, err, want, wantErr)
+			}
+
+			token, err := jsonvalue.ParseEncodedObject(text)
+			if err != nil {
+				t.Fatalf("ParseEncodedObject(%q): %v, but DecodeObject accepts it", text, err)
+			}
+			got, err = shared.AllowObject(context.Background(), m, token, res, nil)
+			if (err != nil) != (wantErr != nil) || got != want {
+				t.Fatalf("%s: AllowObject(%q) = %v, %v; Allow = %v, %v", m.Name, text, got, err, want, wantErr)
 			}
 		}
 	})

@@ -44,6 +44,18 @@ const maxTxBatch = 128
 // txBatchTimeout bounds one batch transaction.
 const txBatchTimeout = 30 * time.Second
 
+// CommitObserver is implemented by an Observer that also receives the
+// group commits of session writes and audit records, so that an operator
+// can see how many writes share a sync and tune CommitDelay. Its method
+// must not block: it runs on the goroutine that commits the next batch.
+type CommitObserver interface {
+	// Commit reports one batch transaction: the writes it carried, the
+	// time from its start to the end of its commit or rollback, and
+	// whether it committed. After a failed batch, each write runs again on
+	// its own and is reported as a batch of one.
+	Commit(writes int, d time.Duration, committed bool)
+}
+
 type txItem struct {
 	fn   func(ctx context.Context, tx store.Tx) error
 	done chan error
@@ -62,6 +74,9 @@ type txBatcher struct {
 	active atomic.Int64
 	// sleep waits for the commit delay; nil means time.Sleep.
 	sleep func(time.Duration)
+	// observer, when set, receives each batch transaction. It is set
+	// before the first write (Server.ServeHTTP) and not changed after.
+	observer CommitObserver
 }
 
 // do runs fn in a transaction, possibly shared with other callers' writes,
@@ -103,7 +118,7 @@ func (b *txBatcher) drain(st store.Store) {
 		batch := b.pending[:n:n]
 		b.pending = b.pending[n:]
 		b.mu.Unlock()
-		commitBatch(st, batch)
+		commitBatch(st, batch, b.observer)
 	}
 }
 
@@ -123,9 +138,25 @@ func (b *txBatcher) waitForWrites(delay time.Duration) {
 	time.Sleep(delay)
 }
 
-func commitBatch(st store.Store, batch []*txItem) {
+func commitBatch(st store.Store, batch []*txItem, observer CommitObserver) {
 	ctx, cancel := context.WithTimeout(context.Background(), txBatchTimeout)
 	defer cancel()
+	err := runBatch(ctx, st, batch, observer)
+	if err == nil || len(batch) == 1 {
+		for _, it := range batch {
+			it.done <- err
+		}
+		return
+	}
+	for _, it := range batch {
+		it.done <- runBatch(ctx, st, []*txItem{it}, observer)
+	}
+}
+
+// runBatch runs the writes of batch in one transaction and reports it to
+// observer, if set.
+func runBatch(ctx context.Context, st store.Store, batch []*txItem, observer CommitObserver) error {
+	start := time.Now()
 	err := st.Tx(ctx, func(tx store.Tx) error {
 		for _, it := range batch {
 			if err := it.fn(ctx, tx); err != nil {
@@ -134,13 +165,8 @@ func commitBatch(st store.Store, batch []*txItem) {
 		}
 		return nil
 	})
-	if err == nil || len(batch) == 1 {
-		for _, it := range batch {
-			it.done <- err
-		}
-		return
+	if observer != nil {
+		observer.Commit(len(batch), time.Since(start), err == nil)
 	}
-	for _, it := range batch {
-		it.done <- st.Tx(ctx, func(tx store.Tx) error { return it.fn(ctx, tx) })
-	}
+	return err
 }

@@ -2,6 +2,8 @@ package kbs
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -105,5 +107,50 @@ func TestBatchCommitsAtOnce(t *testing.T) {
 				t.Error("the batch waited for the commit delay")
 			}
 		})
+	}
+}
+
+// recordingObserver keeps the batches reported to it.
+type recordingObserver struct {
+	mu      sync.Mutex
+	batches []observedBatch
+}
+
+type observedBatch struct {
+	writes    int
+	committed bool
+}
+
+func (o *recordingObserver) Commit(writes int, d time.Duration, committed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches = append(o.batches, observedBatch{writes, committed})
+}
+
+// A batch that fails is reported as rolled back, and each of its writes,
+// run again on its own, as a batch of one.
+func TestBatchReportsCommits(t *testing.T) {
+	errConflict := errors.New("conflict")
+	writes := []func(ctx context.Context, tx store.Tx) error{
+		func(context.Context, store.Tx) error { return nil },
+		func(context.Context, store.Tx) error { return errConflict },
+		func(context.Context, store.Tx) error { return nil },
+	}
+	items := make([]*txItem, len(writes))
+	for i, fn := range writes {
+		items[i] = &txItem{fn: fn, done: make(chan error, 1)}
+	}
+	obs := &recordingObserver{}
+	commitBatch(&countingStore{}, items, obs)
+
+	for i, it := range items {
+		err := <-it.done
+		if want := writes[i](nil, nil); !errors.Is(err, want) {
+			t.Errorf("write %d: err = %v, want %v", i, err, want)
+		}
+	}
+	want := []observedBatch{{3, false}, {1, true}, {1, false}, {1, true}}
+	if !slices.Equal(obs.batches, want) {
+		t.Errorf("reported batches %v, want %v", obs.batches, want)
 	}
 }

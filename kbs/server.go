@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -74,7 +75,8 @@ type Authorizer interface {
 }
 
 // Observer receives the events that metrics count. Its methods must not
-// block.
+// block. An Observer that is also a CommitObserver receives the group
+// commits too.
 type Observer interface {
 	Attestation(tee string, status string, d time.Duration)
 	Release(outcome string, d time.Duration)
@@ -105,6 +107,9 @@ type Server struct {
 
 	batch    txBatcher
 	sessions sessionCache
+	// batchObserver hands Observer to batch, if it is a CommitObserver,
+	// before the first write.
+	batchObserver sync.Once
 }
 
 func (s *Server) now() time.Time {
@@ -153,6 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	plugin, _, _ := strings.Cut(rest, "/")
+	s.batchObserver.Do(func() { s.batch.observer, _ = s.Observer.(CommitObserver) })
 	s.batch.active.Add(1)
 	defer s.batch.active.Add(-1)
 	switch {

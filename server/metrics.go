@@ -1,11 +1,12 @@
 package server
 
 import (
-	"github.com/cloister-dev/cloister/collateral"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cloister-dev/cloister/collateral"
 )
 
 // metrics are the service's Prometheus collectors, registered on a
@@ -19,6 +20,9 @@ type metrics struct {
 	releaseLatency prometheus.Histogram
 	requests       *prometheus.CounterVec
 	requestLatency *prometheus.HistogramVec
+	commitWrites   prometheus.Histogram
+	commitLatency  prometheus.Histogram
+	commitFailures prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -48,9 +52,23 @@ func newMetrics() *metrics {
 		requestLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cloister_http_request_duration_seconds", Help: "HTTP request duration by route.", Buckets: buckets,
 		}, []string{"route"}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cloister_kbs_commit_writes",
+			Help:    "KBS session writes and audit records per group-commit transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8), // 1 to 128, the largest batch
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cloister_kbs_commit_duration_seconds",
+			Help:    "Duration of KBS group-commit transactions, sync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14), // 0.1 ms to about 0.8 s
+		}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cloister_kbs_commit_failures_total",
+			Help: "KBS group-commit transactions that rolled back; their writes then run one by one.",
+		}),
 	}
 	m.registry.MustRegister(m.attestations, m.attestLatency, m.verifyLatency, m.releases, m.releaseLatency,
-		m.requests, m.requestLatency,
+		m.requests, m.requestLatency, m.commitWrites, m.commitLatency, m.commitFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(collateral.Collectors()...)
 	return m
@@ -66,4 +84,13 @@ func (m *metrics) Attestation(tee, status string, d time.Duration) {
 func (m *metrics) Release(outcome string, d time.Duration) {
 	m.releases.WithLabelValues(outcome).Inc()
 	m.releaseLatency.Observe(d.Seconds())
+}
+
+// Commit implements kbs.CommitObserver.
+func (m *metrics) Commit(writes int, d time.Duration, committed bool) {
+	m.commitWrites.Observe(float64(writes))
+	m.commitLatency.Observe(d.Seconds())
+	if !committed {
+		m.commitFailures.Inc()
+	}
 }

@@ -370,6 +370,11 @@ func TestHealthMetricsAndJWKS(t *testing.T) {
 	if !strings.Contains(string(body), `cloister_resource_requests_total{outcome="released"} 1`) {
 		t.Error("metrics lack the release counter")
 	}
+	// The round trip wrote the session at /auth, the attested session
+	// with its audit record at /attest, and the release record.
+	if !strings.Contains(string(body), "cloister_kbs_commit_writes_sum 3\n") {
+		t.Error("metrics lack the three group-committed writes of one round trip")
+	}
 }
 
 // The sample flow vector's /attest body is accepted for a session whose

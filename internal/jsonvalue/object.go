@@ -1,10 +1,12 @@
 package jsonvalue
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"iter"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -99,6 +101,20 @@ func (o *Object) All(name string) iter.Seq[[]byte] {
 	}
 }
 
+// AllFold returns the value texts of the members of o whose names equal
+// name under Unicode case folding (strings.EqualFold), in their order. This
+// is how encoding/json matches members to the fields of a struct that has
+// no two field names equal under case folding.
+func (o *Object) AllFold(name string) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for i := range o.members {
+			if o.members[i].isFold(name) && !yield(o.members[i].value) {
+				return
+			}
+		}
+	}
+}
+
 // DecodeMembers decodes the members of o that names lists into a map, as
 // DecodeObject decodes the whole object. Names that o does not have are
 // left out.
@@ -166,6 +182,16 @@ func (m *jsonMember) is(name string) bool {
 		return string(m.name) == name
 	}
 	return nameEquals(m.name, name)
+}
+
+// isFold reports whether m's name decodes to a string equal to name under
+// Unicode case folding.
+func (m *jsonMember) isFold(name string) bool {
+	if m.plain {
+		return bytes.EqualFold(m.name, []byte(name))
+	}
+	decoded, ok := decodeName(m.name)
+	return ok && strings.EqualFold(decoded, name)
 }
 
 // Lookup returns the value text at path below o, with the rules of the
@@ -241,13 +267,20 @@ func isPlainName(raw []byte) bool {
 // quotes) decodes to name. encoding/json replaces invalid UTF-8 with
 // U+FFFD, so raw is decoded as it would.
 func nameEquals(raw []byte, name string) bool {
+	decoded, ok := decodeName(raw)
+	return ok && decoded == name
+}
+
+// decodeName decodes the member name written as raw (without the quotes)
+// as encoding/json does.
+func decodeName(raw []byte) (string, bool) {
 	quoted := make([]byte, 0, len(raw)+2)
 	quoted = append(append(append(quoted, '"'), raw...), '"')
 	var decoded string
 	if err := json.Unmarshal(quoted, &decoded); err != nil {
-		return false
+		return "", false
 	}
-	return decoded == name
+	return decoded, true
 }
 
 // valueEnd returns the index just past the JSON value that starts at
@@ -286,15 +319,25 @@ func valueEnd(data []byte, i int) int {
 }
 
 // stringEnd returns the index just past the JSON string that starts with
-// the quote at data[i].
+// the quote at data[i]. It looks for quotes with bytes.IndexByte, which is
+// much faster than a loop over each byte of a long base64 string. In a
+// valid string, a run of 2k backslashes is k escaped backslashes, so a
+// quote is escaped exactly when an odd number of backslashes precede it.
 func stringEnd(data []byte, i int) int {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	for j := i + 1; j < len(data); {
+		n := bytes.IndexByte(data[j:], '"')
+		if n < 0 {
+			return len(data)
 		}
+		quote := j + n
+		run := quote
+		for run > i+1 && data[run-1] == '\\' {
+			run--
+		}
+		if (quote-run)%2 == 0 {
+			return quote + 1
+		}
+		j = quote + 1
 	}
 	return len(data)
 }

@@ -1,6 +1,7 @@
 package jsonvalue
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -143,5 +144,35 @@ func TestObjectAll(t *testing.T) {
 	}
 	for text := range obj.All("missing") {
 		t.Errorf("All(missing) yielded %s", text)
+	}
+}
+
+// AllFold yields the members that encoding/json would decode into a struct
+// field named "key": equal under Unicode case folding, escapes decoded,
+// with the Kelvin sign U+212A folding to k.
+func TestObjectAllFold(t *testing.T) {
+	const doc = `{"key": 1, "KEY": 2, "other": 0, "\u212aey": 3, "k\u0065y": 4, "kéy": 0, "keys": 0, "Key": 5}`
+	obj, err := ParseObject([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for v := range obj.AllFold("key") {
+		got = append(got, string(v))
+	}
+	want := []string{"1", "2", "3", "4", "5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("AllFold(key) = %v, want %v", got, want)
+	}
+
+	// encoding/json gives the field the last of those members.
+	var s struct {
+		Key int `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(doc), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Key != 5 {
+		t.Errorf("encoding/json decoded key = %d, want 5", s.Key)
 	}
 }

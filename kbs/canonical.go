@@ -95,37 +95,56 @@ func lessUTF16(a, b string) bool {
 	return len(ua) < len(ub)
 }
 
-// writeCanonicalString escapes only the quote, the backslash and control
-// characters, using the two-character forms where JSON has them.
+// writeCanonicalString writes s as appendCanonicalString does.
 func writeCanonicalString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
+	b.Write(appendCanonicalString(b.AvailableBuffer(), s))
+}
+
+// appendCanonicalString appends s as a JSON string in its RFC 8785 form:
+// only the quote, the backslash and control characters are escaped, with
+// the two-character forms where JSON has them and \u00xx otherwise. Each
+// byte of s that is not part of valid UTF-8 becomes U+FFFD, as
+// encoding/json decodes and encodes it.
+func appendCanonicalString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
 	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
 			} else {
-				b.WriteRune(r)
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			} else {
+				b = append(b, c)
 			}
 		}
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }
 
 // canonicalNumber formats n as ECMAScript's Number.prototype.toString does

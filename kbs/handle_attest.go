@@ -171,8 +171,8 @@ func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Atte
 	if err != nil {
 		return nil, nil, err
 	}
-	// ParseAttestation decoded the whole body, so the evidence is valid
-	// JSON.
+	// ParseAttestation validated the whole body, so the evidence is
+	// valid JSON.
 	ev, err := decodeValidEvidence(sess.TEE, att.TEEEvidence.PrimaryEvidence)
 	if err != nil {
 		return nil, nil, attest.Malformed("tee-evidence.primary_evidence", "cannot decode", err)

@@ -71,53 +71,92 @@ func SelectedHash(extraParams json.RawMessage) (HashAlgorithm, error) {
 	return h, nil
 }
 
-// primaryRuntimeData is the object whose canonical form the primary
-// evidence binds.
-type primaryRuntimeData struct {
-	AdditionalEvidence string    `json:"additional-evidence"`
-	Nonce              string    `json:"nonce"`
-	TEEPubKey          TEEPubKey `json:"tee-pubkey"`
-}
-
 // PrimaryRuntimeData returns the canonical JSON of {additional-evidence,
 // nonce, tee-pubkey}, which the primary evidence binds through its hash.
 // additionalEvidence is the exact tee-evidence.additional_evidence string.
+// The error is always nil, and the signature keeps it from when
+// json.Marshal and Canonicalize built this form.
 func PrimaryRuntimeData(nonce string, key TEEPubKey, additionalEvidence string) ([]byte, error) {
-	raw, err := json.Marshal(primaryRuntimeData{AdditionalEvidence: additionalEvidence, Nonce: nonce, TEEPubKey: key})
-	if err != nil {
-		return nil, err
-	}
-	return Canonicalize(raw)
+	return appendRuntimeData(nil, nonce, key, &additionalEvidence), nil
 }
 
 // DeviceRuntimeData returns the canonical JSON of {nonce, tee-pubkey},
-// which each additional device's evidence binds through its hash.
+// which each additional device's evidence binds through its hash. The
+// error is always nil.
 func DeviceRuntimeData(nonce string, key TEEPubKey) ([]byte, error) {
-	raw, err := json.Marshal(RuntimeData{Nonce: nonce, TEEPubKey: key})
-	if err != nil {
-		return nil, err
-	}
-	return Canonicalize(raw)
+	return appendRuntimeData(nil, nonce, key, nil), nil
 }
 
 // PrimaryDigest hashes the canonical primary runtime data with h. The
 // digest is the report data the primary evidence must carry (zero-padded to
 // 64 bytes for SEV-SNP, TDX and SGX).
 func PrimaryDigest(h HashAlgorithm, nonce string, key TEEPubKey, additionalEvidence string) ([]byte, error) {
-	c, err := PrimaryRuntimeData(nonce, key, additionalEvidence)
-	if err != nil {
-		return nil, err
-	}
-	return h.Sum(c)
+	return h.Sum(appendRuntimeData(make([]byte, 0, runtimeDataCapacity), nonce, key, &additionalEvidence))
 }
 
 // DeviceDigest hashes the canonical device runtime data with h.
 func DeviceDigest(h HashAlgorithm, nonce string, key TEEPubKey) ([]byte, error) {
-	c, err := DeviceRuntimeData(nonce, key)
-	if err != nil {
-		return nil, err
+	return h.Sum(appendRuntimeData(make([]byte, 0, runtimeDataCapacity), nonce, key, nil))
+}
+
+// runtimeDataCapacity is the capacity first given to the runtime data. It
+// fits that of an RSA-2048 key (489 bytes) or a P-521 key (334 bytes) with
+// empty additional evidence, so that one allocation suffices.
+const runtimeDataCapacity = 512
+
+// appendRuntimeData appends the canonical JSON (RFC 8785) of the runtime
+// data to b: {additional-evidence, nonce, tee-pubkey} when
+// additionalEvidence is not nil, {nonce, tee-pubkey} when it is. The
+// output is byte for byte what Canonicalize makes of the json.Marshal
+// encoding of the same object, with the key's empty members left out as
+// omitempty leaves them out. The member names are ASCII, so they are
+// written here in UTF-16 order, and only the string values need encoding.
+func appendRuntimeData(b []byte, nonce string, key TEEPubKey, additionalEvidence *string) []byte {
+	b = append(b, '{')
+	if additionalEvidence != nil {
+		b = append(b, `"additional-evidence":`...)
+		b = appendCanonicalString(b, *additionalEvidence)
+		b = append(b, ',')
 	}
-	return h.Sum(c)
+	b = append(b, `"nonce":`...)
+	b = appendCanonicalString(b, nonce)
+	b = append(b, `,"tee-pubkey":`...)
+	b = appendCanonicalKey(b, key)
+	return append(b, '}')
+}
+
+// appendCanonicalKey appends the canonical JSON of key: its members in
+// name order (alg, crv, e, kty, n, x, y), kty and alg always, the others
+// when they are not empty.
+func appendCanonicalKey(b []byte, key TEEPubKey) []byte {
+	members := [...]struct {
+		name, value string
+		always      bool
+	}{
+		{"alg", key.Alg, true},
+		{"crv", key.Crv, false},
+		{"e", key.E, false},
+		{"kty", key.Kty, true},
+		{"n", key.N, false},
+		{"x", key.X, false},
+		{"y", key.Y, false},
+	}
+	b = append(b, '{')
+	first := true
+	for _, m := range members {
+		if m.value == "" && !m.always {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, m.name...)
+		b = append(b, '"', ':')
+		b = appendCanonicalString(b, m.value)
+	}
+	return append(b, '}')
 }
 
 // ReportDataFor returns the report-data value that the evidence of the KBS

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // ProtocolVersion is the only Request version the server accepts and the
@@ -67,12 +69,20 @@ type Attestation struct {
 	TEEEvidence TEEEvidence `json:"tee-evidence"`
 }
 
-// ParseAttestation decodes an /attest body. Unknown members are ignored, as
-// the protocol requires.
+// ParseAttestation decodes an /attest body as json.Unmarshal decodes it
+// into an Attestation, and checks that the members the server needs are
+// present. As in encoding/json, unknown members are ignored (the protocol
+// requires that), member names match without regard to case, and of a
+// repeated member every copy must have the right type and the last one
+// counts.
+//
+// The body is checked as JSON once, and the primary evidence is not copied:
+// TEEEvidence.PrimaryEvidence is a sub-slice of data, so data must not
+// change while the Attestation is in use.
 func ParseAttestation(data []byte) (*Attestation, error) {
-	var a Attestation
-	if err := json.Unmarshal(data, &a); err != nil {
-		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+	a, err := decodeAttestation(data)
+	if err != nil {
+		return nil, err
 	}
 	if a.RuntimeData.Nonce == "" {
 		return nil, fmt.Errorf("invalid Attestation: missing runtime-data.nonce")
@@ -83,7 +93,105 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 	if len(a.TEEEvidence.PrimaryEvidence) == 0 || bytes.Equal(a.TEEEvidence.PrimaryEvidence, []byte("null")) {
 		return nil, fmt.Errorf("invalid Attestation: missing tee-evidence.primary_evidence")
 	}
+	return a, nil
+}
+
+// decodeAttestation decodes data into an Attestation as json.Unmarshal
+// does. It validates data once, with jsonvalue.Valid, which is faster than
+// json.Valid on long strings. Then it decodes only the small members
+// init-data and runtime-data with encoding/json, in the order they occur,
+// and indexes the large tee-evidence with jsonvalue, which trusts that its
+// input is valid JSON.
+func decodeAttestation(data []byte) (*Attestation, error) {
+	if !jsonvalue.Valid(data) {
+		// This second decoding only produces encoding/json's syntax error,
+		// which names the offset.
+		err := json.Unmarshal(data, new(Attestation))
+		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+	}
+
+	var a Attestation
+	switch kind := jsonKind(data); kind {
+	case "null":
+		// json.Unmarshal leaves the Attestation empty, so the member
+		// checks reject it.
+		return &a, nil
+	case "object":
+	default:
+		return nil, fmt.Errorf("invalid Attestation JSON: the body is %s, not an object", kind)
+	}
+	obj, err := jsonvalue.ParseEncodedObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+	}
+
+	for text := range obj.AllFold("init-data") {
+		if err := json.Unmarshal(text, &a.InitData); err != nil {
+			return nil, fmt.Errorf("invalid Attestation: init-data: %w", err)
+		}
+	}
+	for text := range obj.AllFold("runtime-data") {
+		if err := json.Unmarshal(text, &a.RuntimeData); err != nil {
+			return nil, fmt.Errorf("invalid Attestation: runtime-data: %w", err)
+		}
+	}
+	for text := range obj.AllFold("tee-evidence") {
+		if err := a.TEEEvidence.decode(text); err != nil {
+			return nil, err
+		}
+	}
 	return &a, nil
+}
+
+// decode decodes text, one valid JSON value of a tee-evidence member, into
+// e as json.Unmarshal does: null leaves e as it is, and the members of an
+// object replace the fields they name. PrimaryEvidence becomes a sub-slice
+// of text.
+func (e *TEEEvidence) decode(text []byte) error {
+	switch kind := jsonKind(text); kind {
+	case "null":
+		return nil
+	case "object":
+	default:
+		return fmt.Errorf("invalid Attestation: tee-evidence is %s, not an object", kind)
+	}
+	obj, err := jsonvalue.ParseEncodedObject(text)
+	if err != nil {
+		return fmt.Errorf("invalid Attestation: tee-evidence: %w", err)
+	}
+
+	for value := range obj.AllFold("primary_evidence") {
+		// json.RawMessage takes any value, null included.
+		e.PrimaryEvidence = value
+	}
+	for value := range obj.AllFold("additional_evidence") {
+		if err := json.Unmarshal(value, &e.AdditionalEvidence); err != nil {
+			return fmt.Errorf("invalid Attestation: tee-evidence.additional_evidence: %w", err)
+		}
+	}
+	return nil
+}
+
+// jsonKind names the kind of the valid JSON value text by its first byte:
+// "object", "null", or a phrase such as "a string" for the other kinds.
+func jsonKind(text []byte) string {
+	text = bytes.TrimLeft(text, " \t\r\n")
+	if len(text) == 0 {
+		return "empty"
+	}
+	switch text[0] {
+	case '{':
+		return "object"
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // InitData is the init-data document a guest was launched with.

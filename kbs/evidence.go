@@ -26,7 +26,7 @@ const SampleFormat = "kbs-sample"
 // Member names are matched exactly, as JSON defines them and Trustee's
 // guests write them.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
-	if !json.Valid(raw) {
+	if !jsonvalue.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v)
 		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
@@ -36,7 +36,7 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 
 // decodeValidEvidence is DecodeEvidence for raw that is valid JSON, such
 // as the primary evidence of a parsed Attestation, whose whole body
-// encoding/json has checked.
+// ParseAttestation has validated.
 func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	obj, err := jsonvalue.ParseEncodedObject(raw)
 	if err != nil {

@@ -48,8 +48,8 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", "", nil)
 		return
 	}
-	// The claims stay JSON text and are indexed once, so that the TEE key
-	// and the policy's few paths are read in place from one index.
+	// The claims stay JSON text: the TEE key and the resource policy's few
+	// paths are read in place.
 	result, claimsJSON, err := s.Tokens.VerifyText(token, s.now())
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
@@ -67,7 +67,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 
-	allowed, err := s.Authz.Allow(ctx, claims, path, r.URL.Query())
+	allowed, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
 	if err != nil {
 		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)
 		return

@@ -14,7 +14,6 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
-	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -64,14 +63,16 @@ type Appraiser interface {
 	Appraise(ctx context.Context, tee string, ev attest.Evidence) (*Verdict, error)
 }
 
-// Authorizer decides whether a verified token may read a resource.
+// Authorizer decides whether a verified token may read a resource. It
+// takes the claim set as JSON text so that code outside this module can
+// implement it.
 type Authorizer interface {
-	// Allow returns true when the holder of a verified token may read the
-	// resource at path ("repository/type/tag"). claims indexes the
-	// token's claim set, which is valid JSON text. The server reads the
-	// TEE key from the same index, so Allow must not change
-	// claims.Text(). An error means the policy could not be evaluated.
-	Allow(ctx context.Context, claims *jsonvalue.Object, path string, query map[string][]string) (bool, error)
+	// Allow returns true when the holder of a verified token whose claim
+	// set is claimsJSON, one JSON object, may read the resource at path
+	// ("repository/type/tag"). An error means the policy could not be
+	// evaluated. Allow must not change claimsJSON: the server reads the
+	// TEE key from the same bytes.
+	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error)
 }
 
 // Observer receives the events that metrics count. Its methods must not

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
-	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
@@ -102,7 +101,7 @@ type authorizer struct {
 	engine *policy.Engine
 }
 
-func (a *authorizer) Allow(ctx context.Context, claims *jsonvalue.Object, path string, query map[string][]string) (bool, error) {
+func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error) {
 	mod, err := a.cache.resourcePolicy(ctx)
 	if err != nil {
 		return false, err
@@ -111,7 +110,7 @@ func (a *authorizer) Allow(ctx context.Context, claims *jsonvalue.Object, path s
 	if parts := splitPath(path); len(parts) == 3 {
 		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
 	}
-	return a.engine.AllowObject(ctx, mod, claims, res, query)
+	return a.engine.AllowJSON(ctx, mod, claimsJSON, res, query)
 }
 
 // ValidatePolicy compiles a policy module of kind before it is stored, so

@@ -138,7 +138,7 @@ func TestRoots(t *testing.T) {
 	}
 }
 
-// fakeVerifier recognises data that starts with its prefix.
+// fakeVerifier recognizes data that starts with its prefix.
 type fakeVerifier struct{ name, prefix string }
 
 func (f fakeVerifier) Name() string { return f.name }

@@ -46,7 +46,7 @@ func Verifiers() []Verifier {
 }
 
 // Detect returns the verifier for data. Exactly one registered verifier
-// must recognise it; none or several is an ErrUnsupported error that lists
+// must recognize it; none or several is an ErrUnsupported error that lists
 // the candidates.
 func Detect(data []byte) (Verifier, error) {
 	var found []Verifier
@@ -63,7 +63,7 @@ func Detect(data []byte) (Verifier, error) {
 		for _, v := range Verifiers() {
 			names = append(names, v.Name())
 		}
-		return nil, Errorf(ErrUnsupported, "evidence", "format not recognised (%d bytes)", len(data)).
+		return nil, Errorf(ErrUnsupported, "evidence", "format not recognized (%d bytes)", len(data)).
 			WithFix(fmt.Sprintf("pass evidence of a supported format (%s), or name it with --format", strings.Join(names, ", ")))
 	default:
 		var names []string

@@ -35,7 +35,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !versionMatches(req.Version) {
-		// Guests recognise an incompatible server by this exact phrase.
+		// Guests recognize an incompatible server by this exact phrase.
 		fail("KBS Client Protocol Version Mismatch: expect =" + ProtocolVersion + " while the request is " + req.Version)
 		return
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // jweHeader is the protected header. Its fields are in the order guests
-// re-serialise them (alg, enc, then the rest sorted), and encoding/json
+// re-serialize them (alg, enc, then the rest sorted), and encoding/json
 // writes it compact, so the AAD a guest rebuilds equals the one used here.
 type jweHeader struct {
 	Alg string  `json:"alg"`
@@ -203,7 +203,7 @@ func Decrypt(priv crypto.PrivateKey, r *Response) ([]byte, error) {
 	return plaintext, nil
 }
 
-// guestAAD re-serialises the protected header as the guest does before
+// guestAAD re-serializes the protected header as the guest does before
 // using it as AAD: alg first, enc second, then the other members in sorted
 // order, each value in canonical JSON, base64url-encoded.
 func guestAAD(hdr map[string]json.RawMessage) ([]byte, error) {

@@ -1,4 +1,4 @@
-// Package policy appraises verified claims and authorises secret releases
+// Package policy appraises verified claims and authorizes secret releases
 // with Rego policies evaluated by the Open Policy Agent (v1 Rego syntax).
 //
 // An attestation policy defines the set data.<package>.deny of reason

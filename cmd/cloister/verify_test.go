@@ -91,7 +91,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 		{"bad min tcb", []string{"verify", "--min-tcb", "snp", evidence}, exitUsage, "--min-tcb"},
 		{"missing collateral", []string{"verify", "--collateral", filepath.Join(dir, "none"), evidence}, exitUsage, "--collateral"},
 		{"empty trust anchor", []string{"verify", "--trust-anchor", evidence, evidence}, exitUsage, "--trust-anchor"},
-		{"unknown format", []string{"verify", evidence}, exitRejected, "format not recognised"},
+		{"unknown format", []string{"verify", evidence}, exitRejected, "format not recognized"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ const tdxTSMProvider = "tdx_guest"
 type TDXAttester struct {
 	// provider is the configfs-tsm quote provider, or nil for the device.
 	provider any
-	// mu serialises requests: the TDX guest driver handles one quote
+	// mu serializes requests: the TDX guest driver handles one quote
 	// request at a time.
 	mu sync.Mutex
 }

@@ -21,7 +21,7 @@ const gramineAttestationDir = "/dev/attestation"
 // SGXAttester collects SGX DCAP quotes inside a Gramine enclave.
 type SGXAttester struct {
 	dir string
-	// mu serialises requests, because the report data file is shared.
+	// mu serializes requests, because the report data file is shared.
 	mu sync.Mutex
 }
 

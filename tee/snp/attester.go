@@ -31,7 +31,7 @@ type HardwareAttester struct {
 	tsm configfsi.Client
 	// openDevice opens /dev/sev-guest; nil when configfs-tsm is used.
 	openDevice func() (client.Device, error)
-	// mu serialises requests, because the firmware handles one guest
+	// mu serializes requests, because the firmware handles one guest
 	// request at a time and the ioctl path shares a message sequence.
 	mu sync.Mutex
 }

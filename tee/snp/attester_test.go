@@ -26,7 +26,7 @@ func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
 		// The fake computes read-only attributes only while the read and
 		// write generations differ; a real kernel serves "provider" at
 		// any time. Starting at write generation 1 gives the fake that
-		// behaviour.
+		// behavior.
 		MakeEntry: func() *faketsm.ReportEntry {
 			return &faketsm.ReportEntry{WriteGeneration: 1, InAttrs: map[string]*faketsm.ReportAttributeState{
 				"inblob": {}, "privlevel": {Value: []byte("0\n")},

@@ -55,7 +55,7 @@ func extend(pcr, digest []byte) []byte {
 }
 
 // TestReplayStartupLocality replays a PCR 0 that TPM2_Startup at locality
-// 3 initialised to 00...03, as the StartupLocality event records.
+// 3 initialized to 00...03, as the StartupLocality event records.
 func TestReplayStartupLocality(t *testing.T) {
 	crtm := sha256.Sum256([]byte("S-CRTM version"))
 	b := newLogBuilder()

@@ -130,7 +130,7 @@ func checkAKAttributes(c *attest.Claims, ev *Evidence, quote *Attest) {
 // hierarchy: nameAlg followed by H(hierarchy handle || Name), as the TPM 2.0
 // specification (Part 1, "Qualified Name") defines it. A key lower in a
 // hierarchy has a qualified name that depends on its parents, which the
-// evidence does not carry, so it is not recognised.
+// evidence does not carry, so it is not recognized.
 func signedByPrimary(pub *tpm2.TPMTPublic, qualifiedSigner []byte) bool {
 	name, err := tpm2.ObjectName(pub)
 	if err != nil {

@@ -151,7 +151,11 @@ func printEvidence(w io.Writer, output string, res evidenceOutput, saved bool) e
 	}
 	fmt.Fprintf(&b, "attester:    %s\n", label)
 	fmt.Fprintf(&b, "format:      %s\n", res.Format)
-	fmt.Fprintf(&b, "report data: %s\n", res.ReportData)
+	reportData := res.ReportData.String()
+	if reportData == "" {
+		reportData = "none (--report-data was not given)"
+	}
+	fmt.Fprintf(&b, "report data: %s\n", reportData)
 	if saved {
 		fmt.Fprintf(&b, "written:     %s\n", strings.Join(res.Files, ", "))
 		fmt.Fprintf(&b, "verify with: %s\n", res.Verify)

@@ -26,7 +26,7 @@ const SampleFormat = "kbs-sample"
 // Member names are matched exactly, as JSON defines them and Trustee's
 // guests write them.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
-	if !jsonvalue.Valid(raw) {
+	if !json.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v)
 		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)

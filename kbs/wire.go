@@ -97,13 +97,13 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 }
 
 // decodeAttestation decodes data into an Attestation as json.Unmarshal
-// does. It validates data once, with jsonvalue.Valid, which is faster than
-// json.Valid on long strings. Then it decodes only the small members
+// does. It validates data once, with json.Valid, where json.Unmarshal scans
+// the body twice. Then it decodes only the small members
 // init-data and runtime-data with encoding/json, in the order they occur,
 // and indexes the large tee-evidence with jsonvalue, which trusts that its
 // input is valid JSON.
 func decodeAttestation(data []byte) (*Attestation, error) {
-	if !jsonvalue.Valid(data) {
+	if !json.Valid(data) {
 		// This second decoding only produces encoding/json's syntax error,
 		// which names the offset.
 		err := json.Unmarshal(data, new(Attestation))

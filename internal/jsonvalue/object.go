@@ -18,8 +18,8 @@ import (
 //
 // encoding/json has no API for this. A json.RawMessage per member copies
 // every value, and json.Decoder.Token allocates per token. The scanner
-// below runs only on valid JSON (checked by json.Valid or Valid, or
-// written by json.Marshal), so it finds where strings, objects and arrays end without
+// below runs only on valid JSON (checked by json.Valid or written by
+// json.Marshal), so it finds where strings, objects and arrays end without
 // checking their syntax.
 
 // Object is a JSON object text with the position of each member.

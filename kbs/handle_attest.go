@@ -124,7 +124,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		fail(sess.ID, fmt.Errorf("record attestation: %w", err))
 		return
 	}
-	s.sessions.attested(sess.ID, token)
+	s.sessions.attested(sess.ID, token, s.now())
 
 	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
 		"status", status, "token_id", result.ID, "reasons", reasonText(primary))

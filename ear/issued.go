@@ -11,6 +11,10 @@ import (
 // its capacity is zero.
 const DefaultIssuedCapacity = 1024
 
+// DefaultIssuedMaxBytes bounds the bytes of the tokens and payloads an
+// Issued cache holds when its MaxBytes is zero.
+const DefaultIssuedMaxBytes = 32 << 20
+
 // Issued remembers the tokens a Signer issued until they expire. A key
 // broker verifies each token it issued once more when the guest requests a
 // secret, and with this cache it skips parsing the JWS, checking its own
@@ -23,20 +27,26 @@ const DefaultIssuedCapacity = 1024
 // issued by another replica, takes the full verification. The claims of a
 // remembered token are still checked as usual: issuer, profile, and iat
 // and exp against the time of use. The cache holds at most Capacity
-// tokens, dropping the oldest first, and drops expired ones as new ones
-// arrive; a token that was dropped costs only the full verification.
+// tokens and MaxBytes of tokens and payloads, dropping the oldest first,
+// and drops expired ones as new ones arrive; a token that was dropped, or
+// one too large to hold, costs only the full verification.
 //
 // The zero value is ready to use and safe for concurrent use. Share one
 // Issued between a Signer and the Verifier that trusts its key.
 type Issued struct {
 	// Capacity bounds the tokens held; zero means DefaultIssuedCapacity.
 	Capacity int
+	// MaxBytes bounds the bytes of the tokens and payloads held; zero
+	// means DefaultIssuedMaxBytes.
+	MaxBytes int
 
 	mu     sync.Mutex
 	tokens map[string]issuedToken
 	// order holds the tokens in the order they were issued, which is also
 	// the order they expire in while the lifetime is unchanged.
 	order []string
+	// bytes is the total length of the tokens and payloads held.
+	bytes int
 }
 
 // issuedToken is a remembered token's signed payload, signing key ID and
@@ -58,22 +68,38 @@ type issuedToken struct {
 func (c *Issued) remember(token string, payload []byte, kid string, r *Result, now time.Time) {
 	expires := time.Unix(r.Expiry, 0)
 	frame := frameOf(r)
+	size := len(token) + len(payload)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if size > c.maxBytes() {
+		return
+	}
 	if c.tokens == nil {
 		c.tokens = map[string]issuedToken{}
 	}
 	for len(c.order) > 0 {
 		oldest := c.order[0]
 		t, ok := c.tokens[oldest]
-		if ok && len(c.tokens) < c.capacity() && !now.After(t.expires.Add(Leeway)) {
+		fits := len(c.tokens) < c.capacity() && c.bytes+size <= c.maxBytes()
+		if ok && fits && !now.After(t.expires.Add(Leeway)) {
 			break
 		}
-		delete(c.tokens, oldest)
+		c.forget(oldest)
 		c.order = c.order[1:]
 	}
+	c.forget(token)
 	c.tokens[token] = issuedToken{payload: payload, kid: kid, expires: expires, frame: frame}
+	c.bytes += size
 	c.order = append(c.order, token)
+}
+
+// forget deletes token from the map, not from the order list. c.mu must be
+// held.
+func (c *Issued) forget(token string) {
+	if t, ok := c.tokens[token]; ok {
+		c.bytes -= len(token) + len(t.payload)
+		delete(c.tokens, token)
+	}
 }
 
 // lookup returns the remembered token that is exactly token.
@@ -96,6 +122,13 @@ func (c *Issued) capacity() int {
 		return c.Capacity
 	}
 	return DefaultIssuedCapacity
+}
+
+func (c *Issued) maxBytes() int {
+	if c.MaxBytes > 0 {
+		return c.MaxBytes
+	}
+	return DefaultIssuedMaxBytes
 }
 
 // frameOf returns a copy of r without annotated evidence, equal to what

@@ -284,3 +284,46 @@ func TestFrameChecksEveryString(t *testing.T) {
 		t.Error("frameOf rejected the valid claim set")
 	}
 }
+
+func TestIssuedBoundedByBytes(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	now := time.Now()
+	first, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := s.Issued.bytes
+	if size <= len(first) {
+		t.Fatalf("bytes = %d after one token of %d bytes, want the token and its payload", size, len(first))
+	}
+
+	// Room for two tokens of this size: the third drops the first.
+	s.Issued = &Issued{MaxBytes: 2*size + size/2}
+	var tokens []string
+	for range 3 {
+		tok, err := s.Sign(sampleResult(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	if n := s.Issued.Len(); n != 2 {
+		t.Errorf("Len = %d, want 2", n)
+	}
+	if _, ok := s.Issued.lookup(tokens[0]); ok {
+		t.Error("the oldest token is still held")
+	}
+	if _, ok := s.Issued.lookup(tokens[2]); !ok {
+		t.Error("the newest token is not held")
+	}
+
+	// A token larger than the bound is not held and drops nothing.
+	s.Issued.MaxBytes = size - 1
+	if _, err := s.Sign(sampleResult(), now); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Issued.Len(); n != 2 {
+		t.Errorf("Len = %d after a token larger than MaxBytes, want 2", n)
+	}
+}

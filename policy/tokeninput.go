@@ -9,8 +9,13 @@ import (
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
-// AllowJSON is AllowObject for token claims given as JSON text, which it
-// indexes with jsonvalue.ParseEncodedObject.
+// AllowJSON is Allow for token claims given as JSON text, which it indexes
+// with jsonvalue.ParseEncodedObject. A Cloister-dialect module that reads
+// the token only at constant paths gets only the token members it reads,
+// and its decision key is built from the text at those paths, so the claim
+// set is not decoded as a whole. A Trustee-dialect module gets the whole
+// claim set decoded. AllowJSON does not change tokenJSON, and the decision
+// it caches holds no reference to it.
 //
 // tokenJSON must be valid JSON, as the claim set that
 // ear.Verifier.VerifyText returns is. Only that it is an object is checked,
@@ -22,19 +27,11 @@ func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res 
 	if err != nil {
 		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 	}
-	return e.AllowObject(ctx, m, token, res, query)
+	return e.allowObject(ctx, m, token, res, query)
 }
 
-// AllowObject is Allow for token claims that the caller has already
-// indexed, so that a claim set read for other members too is scanned once.
-// A Cloister-dialect module that reads the token only at constant paths
-// gets only the token members it reads, and its decision key is built from
-// the text at those paths, so the claim set is not decoded as a whole. A
-// Trustee-dialect module gets the whole claim set decoded.
-//
-// The text of token must be valid JSON, as for AllowJSON. AllowObject does
-// not change token, and the decision it caches holds no reference to it.
-func (e *Engine) AllowObject(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) (bool, error) {
+// allowObject is AllowJSON for token claims already indexed.
+func (e *Engine) allowObject(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) (bool, error) {
 	if token == nil {
 		return false, fmt.Errorf("policy %s: token claims missing (nil index)", m.Name)
 	}

@@ -33,7 +33,7 @@ var allowJSONTokens = []string{
 	`{}`,
 }
 
-// AllowJSON and AllowObject decide as Allow does with the decoded claims,
+// AllowJSON and allowObject decide as Allow does with the decoded claims,
 // for every module, token, resource and query, on one engine whose
 // decisions all three share and on a fresh engine.
 func TestAllowJSONMatchesAllow(t *testing.T) {
@@ -70,12 +70,12 @@ func TestAllowJSONMatchesAllow(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						got, err = e.AllowObject(ctx, m, token, res, query)
+						got, err = e.allowObject(ctx, m, token, res, query)
 						if err != nil {
-							t.Fatalf("%s: AllowObject: %v", m.Name, err)
+							t.Fatalf("%s: allowObject: %v", m.Name, err)
 						}
 						if got != want {
-							t.Errorf("%s, token %s, resource %s, query %v: AllowObject = %v, Allow = %v",
+							t.Errorf("%s, token %s, resource %s, query %v: allowObject = %v, Allow = %v",
 								m.Name, text, res.Path, query, got, want)
 						}
 					}
@@ -96,8 +96,8 @@ func TestAllowJSONRejectsNonObjects(t *testing.T) {
 	}
 }
 
-// AllowObject leaves the claim text it reads unchanged, because the key
-// broker reads the TEE key from the same index.
+// allowObject leaves the claim text it reads unchanged, because the token
+// verifier's cache shares that text with later requests.
 func TestAllowObjectKeepsText(t *testing.T) {
 	const text = `{"iss":"cloister","submods":{"cpu0":{"ear.status":"affirming","cloister.key-claims":{"tee":"snp"}}}}`
 	for _, m := range allowJSONModules {
@@ -106,8 +106,8 @@ func TestAllowObjectKeepsText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := NewEngine().AllowObject(context.Background(), m, token, Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}, nil); err != nil {
-			t.Fatalf("%s: AllowObject: %v", m.Name, err)
+		if _, err := NewEngine().allowObject(context.Background(), m, token, Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}, nil); err != nil {
+			t.Fatalf("%s: allowObject: %v", m.Name, err)
 		}
 		if string(data) != text {
 			t.Errorf("%s: claim text changed to %s", m.Name, data)
@@ -117,14 +117,14 @@ func TestAllowObjectKeepsText(t *testing.T) {
 
 func TestAllowObjectRejectsNil(t *testing.T) {
 	for _, m := range []Module{DefaultResource(), {Name: "trustee-default", Text: trusteeDefaultPolicy}} {
-		got, err := NewEngine().AllowObject(context.Background(), m, nil, Resource{Path: "a/b/c"}, nil)
+		got, err := NewEngine().allowObject(context.Background(), m, nil, Resource{Path: "a/b/c"}, nil)
 		if err == nil || got {
-			t.Errorf("%s: AllowObject(nil) = %v, %v; want an error", m.Name, got, err)
+			t.Errorf("%s: allowObject(nil) = %v, %v; want an error", m.Name, got, err)
 		}
 	}
 }
 
-// FuzzAllowJSON compares AllowJSON and AllowObject with Allow on the
+// FuzzAllowJSON compares AllowJSON and allowObject with Allow on the
 // decoded claims for every module and any valid JSON text. Invalid text,
 // which their callers must not pass, must still not panic.
 func FuzzAllowJSON(f *testing.F) {
@@ -151,9 +151,9 @@ func FuzzAllowJSON(f *testing.F) {
 			if err != nil {
 				t.Fatalf("ParseEncodedObject(%q): %v, but DecodeObject accepts it", text, err)
 			}
-			got, err = shared.AllowObject(context.Background(), m, token, res, nil)
+			got, err = shared.allowObject(context.Background(), m, token, res, nil)
 			if (err != nil) != (wantErr != nil) || got != want {
-				t.Fatalf("%s: AllowObject(%q) = %v, %v; Allow = %v, %v", m.Name, text, got, err, want, wantErr)
+				t.Fatalf("%s: allowObject(%q) = %v, %v; Allow = %v, %v", m.Name, text, got, err, want, wantErr)
 			}
 		}
 	})

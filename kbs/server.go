@@ -70,8 +70,8 @@ type Authorizer interface {
 	// Allow returns true when the holder of a verified token whose claim
 	// set is claimsJSON, one JSON object, may read the resource at path
 	// ("repository/type/tag"). An error means the policy could not be
-	// evaluated. Allow must not change claimsJSON: the server reads the
-	// TEE key from the same bytes.
+	// evaluated. Allow must not change claimsJSON, because the token
+	// verifier's cache shares it with later requests for the same token.
 	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error)
 }
 
@@ -102,7 +102,9 @@ type Server struct {
 	// Zero means DefaultCommitDelay; a negative value commits at once.
 	CommitDelay time.Duration
 	Logger      *slog.Logger
-	Observer    Observer
+	// Observer, if set, receives the events that metrics count. Set it
+	// before the first request: a CommitObserver is taken from it then.
+	Observer Observer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 

@@ -72,9 +72,10 @@ type Attestation struct {
 // ParseAttestation decodes an /attest body as json.Unmarshal decodes it
 // into an Attestation, and checks that the members the server needs are
 // present. As in encoding/json, unknown members are ignored (the protocol
-// requires that), member names match without regard to case, and of a
-// repeated member every copy must have the right type and the last one
-// counts.
+// requires that), member names match without regard to case, and a
+// repeated member is decoded each time it occurs: a later object replaces
+// the fields it names, and a later null leaves runtime-data and
+// tee-evidence as they were and clears init-data.
 //
 // The body is checked as JSON once, and the primary evidence is not copied:
 // TEEEvidence.PrimaryEvidence is a sub-slice of data, so data must not
@@ -98,10 +99,10 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 
 // decodeAttestation decodes data into an Attestation as json.Unmarshal
 // does. It validates data once, with json.Valid, where json.Unmarshal scans
-// the body twice. Then it decodes only the small members
-// init-data and runtime-data with encoding/json, in the order they occur,
-// and indexes the large tee-evidence with jsonvalue, which trusts that its
-// input is valid JSON.
+// the body twice. Then it decodes only the small members init-data and
+// runtime-data with encoding/json, the copies of each member in the order
+// they occur, and indexes the large tee-evidence with jsonvalue, which
+// trusts that its input is valid JSON.
 func decodeAttestation(data []byte) (*Attestation, error) {
 	if !json.Valid(data) {
 		// This second decoding only produces encoding/json's syntax error,

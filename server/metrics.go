@@ -54,7 +54,7 @@ func newMetrics() *metrics {
 		}, []string{"route"}),
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cloister_kbs_commit_writes",
-			Help:    "KBS session writes and audit records per group-commit transaction.",
+			Help:    "KBS writes (a session write, an audit record, or both) per group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8), // 1 to 128, the largest batch
 		}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -64,7 +64,7 @@ func newMetrics() *metrics {
 		}),
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cloister_kbs_commit_failures_total",
-			Help: "KBS group-commit transactions that rolled back; their writes then run one by one.",
+			Help: "KBS group-commit transactions that rolled back. The writes of a failed batch of several are retried one by one and counted again.",
 		}),
 	}
 	m.registry.MustRegister(m.attestations, m.attestLatency, m.verifyLatency, m.releases, m.releaseLatency,

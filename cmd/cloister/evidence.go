@@ -153,7 +153,7 @@ func printEvidence(w io.Writer, output string, res evidenceOutput, saved bool) e
 	fmt.Fprintf(&b, "format:      %s\n", res.Format)
 	reportData := res.ReportData.String()
 	if reportData == "" {
-		reportData = "none (--report-data was not given)"
+		reportData = "all zero (no --report-data)"
 	}
 	fmt.Fprintf(&b, "report data: %s\n", reportData)
 	if saved {

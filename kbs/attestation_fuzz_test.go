@@ -45,7 +45,7 @@ func checkRuntimeDataCanonical(t *testing.T, nonce string, key TEEPubKey, additi
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := PrimaryRuntimeData(nonce, key, additional)
+	got := PrimaryRuntimeData(nonce, key, additional)
 	if string(got) != string(want) {
 		t.Errorf("primary runtime data = %q, Canonicalize gives %q", got, want)
 	}
@@ -58,7 +58,7 @@ func checkRuntimeDataCanonical(t *testing.T, nonce string, key TEEPubKey, additi
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ = DeviceRuntimeData(nonce, key)
+	got = DeviceRuntimeData(nonce, key)
 	if string(got) != string(want) {
 		t.Errorf("device runtime data = %q, Canonicalize gives %q", got, want)
 	}

@@ -74,17 +74,14 @@ func SelectedHash(extraParams json.RawMessage) (HashAlgorithm, error) {
 // PrimaryRuntimeData returns the canonical JSON of {additional-evidence,
 // nonce, tee-pubkey}, which the primary evidence binds through its hash.
 // additionalEvidence is the exact tee-evidence.additional_evidence string.
-// The error is always nil, and the signature keeps it from when
-// json.Marshal and Canonicalize built this form.
-func PrimaryRuntimeData(nonce string, key TEEPubKey, additionalEvidence string) ([]byte, error) {
-	return appendRuntimeData(nil, nonce, key, &additionalEvidence), nil
+func PrimaryRuntimeData(nonce string, key TEEPubKey, additionalEvidence string) []byte {
+	return appendRuntimeData(nil, nonce, key, &additionalEvidence)
 }
 
 // DeviceRuntimeData returns the canonical JSON of {nonce, tee-pubkey},
-// which each additional device's evidence binds through its hash. The
-// error is always nil.
-func DeviceRuntimeData(nonce string, key TEEPubKey) ([]byte, error) {
-	return appendRuntimeData(nil, nonce, key, nil), nil
+// which each additional device's evidence binds through its hash.
+func DeviceRuntimeData(nonce string, key TEEPubKey) []byte {
+	return appendRuntimeData(nil, nonce, key, nil)
 }
 
 // PrimaryDigest hashes the canonical primary runtime data with h. The

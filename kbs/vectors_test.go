@@ -110,17 +110,11 @@ func TestSampleFlowRuntimeData(t *testing.T) {
 	f := loadSampleFlow(t)
 	key := f.RuntimeData.TEEPubKey
 
-	primary, err := PrimaryRuntimeData(f.RuntimeData.Nonce, key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	primary := PrimaryRuntimeData(f.RuntimeData.Nonce, key, "")
 	if string(primary) != f.PrimaryCanonical {
 		t.Errorf("primary runtime data = %s, want %s", primary, f.PrimaryCanonical)
 	}
-	device, err := DeviceRuntimeData(f.RuntimeData.Nonce, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	device := DeviceRuntimeData(f.RuntimeData.Nonce, key)
 	if string(device) != f.DeviceCanonical {
 		t.Errorf("device runtime data = %s, want %s", device, f.DeviceCanonical)
 	}
@@ -213,7 +207,7 @@ func TestCompositeSampleDevice(t *testing.T) {
 	if att.TEEEvidence.AdditionalEvidence != v.Additional {
 		t.Errorf("additional_evidence = %q, want %q", att.TEEEvidence.AdditionalEvidence, v.Additional)
 	}
-	canon, _ := PrimaryRuntimeData(v.RuntimeData.Nonce, v.RuntimeData.TEEPubKey, v.Additional)
+	canon := PrimaryRuntimeData(v.RuntimeData.Nonce, v.RuntimeData.TEEPubKey, v.Additional)
 	if string(canon) != v.PrimaryCanonical {
 		t.Errorf("primary runtime data = %s, want %s", canon, v.PrimaryCanonical)
 	}

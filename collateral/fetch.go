@@ -129,7 +129,7 @@ func (f *httpFetcher) budget(host string) *rate.Limiter {
 
 // get fetches rawURL, accepting only the listed content types (by media
 // type, ignoring parameters; none means any). It retries network errors,
-// 429 and 5xx, honouring Retry-After.
+// 429 and 5xx, honoring Retry-After.
 func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...string) (*response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

@@ -27,8 +27,8 @@ const DefaultIssuedMaxBytes = 32 << 20
 // issued by another replica, takes the full verification. The claims of a
 // remembered token are still checked as usual: issuer, profile, and iat
 // and exp against the time of use. The cache holds at most Capacity
-// tokens and MaxBytes of tokens and payloads, dropping the oldest first,
-// and drops expired ones as new ones arrive; a token that was dropped, or
+// tokens and MaxBytes of tokens and payloads. It drops the oldest first,
+// and drops expired ones as new ones arrive. A token that was dropped, or
 // one too large to hold, costs only the full verification.
 //
 // The zero value is ready to use and safe for concurrent use. Share one

@@ -17,7 +17,7 @@ import (
 )
 
 // parseAttestationReference is ParseAttestation as json.Unmarshal into an
-// Attestation followed by the same member checks: the behaviour that
+// Attestation followed by the same member checks: the behavior that
 // ParseAttestation must keep.
 func parseAttestationReference(data []byte) (*Attestation, error) {
 	var a Attestation
@@ -298,11 +298,10 @@ func recordRoundTrips() ([][]byte, error) {
 	return bodies, nil
 }
 
-// BenchmarkAttestationDecode measures the decoding of the /attest body of
-// an SEV-SNP round trip up to the evidence and the runtime-data digest:
-// ParseAttestation, decodeValidEvidence and PrimaryDigest as handleAttest
-// calls them, and for comparison the reference forms of the first and the
-// last (json.Unmarshal, and Canonicalize of json.Marshal).
+// BenchmarkAttestationDecode measures ParseAttestation, decodeValidEvidence
+// and PrimaryDigest on the /attest body of an SEV-SNP round trip. For
+// comparison it also runs json.Unmarshal and Canonicalize of json.Marshal,
+// the forms that the first and the last replace.
 func BenchmarkAttestationDecode(b *testing.B) {
 	body := roundTripBodies(b)[0]
 	b.Run("encoding-json", func(b *testing.B) {

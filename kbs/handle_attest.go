@@ -71,9 +71,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		fail(sess.ID, err)
 		return
 	}
-	// The primary evidence in att is a sub-slice of body, a buffer that
-	// readBody allocated for this request alone, and nothing keeps it past
-	// the request: the evidence decoders copy what they return.
+	// att's primary evidence is a sub-slice of body, which readBody
+	// allocated for this request. The evidence decoders copy what they keep.
 	att, err := ParseAttestation(body)
 	if err != nil {
 		fail(sess.ID, err)

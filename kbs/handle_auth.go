@@ -131,9 +131,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // writeJSONBody sends body, JSON text, with status and a Content-Length.
-// Without the length, net/http (Go 1.26) sends a body of more than its
-// 2048-byte response buffer, such as an /attest response with its token,
-// in chunked encoding, with more socket writes.
+// Without the length, net/http sends a body longer than its 2048-byte
+// response buffer, such as an /attest response, in chunked encoding.
 func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -71,11 +71,11 @@ type Attestation struct {
 
 // ParseAttestation decodes an /attest body as json.Unmarshal decodes it
 // into an Attestation, and checks that the members the server needs are
-// present. As in encoding/json, unknown members are ignored (the protocol
-// requires that), member names match without regard to case, and a
-// repeated member is decoded each time it occurs: a later object replaces
-// the fields it names, and a later null leaves runtime-data and
-// tee-evidence as they were and clears init-data.
+// present. As in encoding/json, unknown members are ignored, which the
+// protocol requires, and member names match without regard to case. A
+// repeated member is decoded each time it occurs. A later object replaces
+// the fields it names. A later null leaves runtime-data and tee-evidence
+// as they were and clears init-data.
 //
 // The body is checked as JSON once, and the primary evidence is not copied:
 // TEEEvidence.PrimaryEvidence is a sub-slice of data, so data must not

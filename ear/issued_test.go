@@ -191,18 +191,25 @@ func alterSignature(tok string) string {
 // The cache keeps at most Capacity tokens, dropping the oldest, and drops
 // expired tokens as new ones arrive; a dropped token still verifies in
 // full.
-func TestIssuedBounded(t *testing.T) {
-	s := newTestSigner(t)
-	s.Issued = &Issued{Capacity: 3}
-	now := time.Now()
-	var tokens []string
-	for range 5 {
+// signTokens signs n sample results with s at now and returns the tokens.
+func signTokens(t *testing.T, s *Signer, n int, now time.Time) []string {
+	t.Helper()
+	tokens := make([]string, n)
+	for i := range tokens {
 		tok, err := s.Sign(sampleResult(), now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tokens = append(tokens, tok)
+		tokens[i] = tok
 	}
+	return tokens
+}
+
+func TestIssuedBounded(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{Capacity: 3}
+	now := time.Now()
+	tokens := signTokens(t, s, 5, now)
 	if n := s.Issued.Len(); n != 3 {
 		t.Errorf("Len = %d after 5 tokens with capacity 3", n)
 	}
@@ -300,14 +307,7 @@ func TestIssuedBoundedByBytes(t *testing.T) {
 
 	// Room for two tokens of this size: the third drops the first.
 	s.Issued = &Issued{MaxBytes: 2*size + size/2}
-	var tokens []string
-	for range 3 {
-		tok, err := s.Sign(sampleResult(), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens = append(tokens, tok)
-	}
+	tokens := signTokens(t, s, 3, now)
 	if n := s.Issued.Len(); n != 2 {
 		t.Errorf("Len = %d, want 2", n)
 	}

@@ -74,19 +74,20 @@ type txBatcher struct {
 	active atomic.Int64
 	// sleep waits for the commit delay; nil means time.Sleep.
 	sleep func(time.Duration)
-	// observer, when set, receives each batch transaction. It is set
-	// before the first write (Server.ServeHTTP) and not changed after.
+	// observer, when set, receives each batch transaction.
 	observer CommitObserver
 }
 
 // do runs fn in a transaction, possibly shared with other callers' writes,
 // and returns after that transaction committed or failed. fn must only
 // write through tx and must be safe to run twice: after a failed batch it
-// runs again on its own. delay is the server's commit delay.
-func (b *txBatcher) do(st store.Store, delay time.Duration, fn func(ctx context.Context, tx store.Tx) error) error {
+// runs again on its own. delay is the server's commit delay, and observer,
+// if not nil, receives the batch transactions.
+func (b *txBatcher) do(st store.Store, delay time.Duration, observer CommitObserver, fn func(ctx context.Context, tx store.Tx) error) error {
 	it := &txItem{fn: fn, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.delay = delay
+	b.observer = observer
 	b.pending = append(b.pending, it)
 	if !b.running {
 		b.running = true
@@ -117,8 +118,9 @@ func (b *txBatcher) drain(st store.Store) {
 		n := min(len(b.pending), maxTxBatch)
 		batch := b.pending[:n:n]
 		b.pending = b.pending[n:]
+		observer := b.observer
 		b.mu.Unlock()
-		commitBatch(st, batch, b.observer)
+		commitBatch(st, batch, observer)
 	}
 }
 

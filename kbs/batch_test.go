@@ -43,7 +43,7 @@ func TestBatchWaitsForSiblings(t *testing.T) {
 	ran := 0
 	for range writers {
 		wg.Go(func() {
-			err := b.do(st, time.Millisecond, func(ctx context.Context, tx store.Tx) error {
+			err := b.do(st, time.Millisecond, nil, func(ctx context.Context, tx store.Tx) error {
 				mu.Lock()
 				ran++
 				mu.Unlock()
@@ -99,7 +99,7 @@ func TestBatchCommitsAtOnce(t *testing.T) {
 			slept := false
 			b := &txBatcher{sleep: func(time.Duration) { slept = true }}
 			b.active.Store(tt.active)
-			err := b.do(&countingStore{}, tt.delay, func(ctx context.Context, tx store.Tx) error { return nil })
+			err := b.do(&countingStore{}, tt.delay, nil, func(ctx context.Context, tx store.Tx) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}

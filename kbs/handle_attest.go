@@ -105,7 +105,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
 	// MarkAttested moves the session from challenged to attested once, on
 	// any replica, so the session's nonce is used up here.
-	err = s.batch.do(s.Store, s.commitDelay(), func(ctx context.Context, tx store.Tx) error {
+	err = s.commit(func(ctx context.Context, tx store.Tx) error {
 		if err := tx.MarkAttested(ctx, sess.ID, store.Attestation{Token: token, TEEPublicKey: keyJSON,
 			ClaimsDigest: hex.EncodeToString(claimsSum[:])}); err != nil {
 			return err

@@ -58,7 +58,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		Created: now,
 		Expires: now.Add(s.sessionTimeout()),
 	}
-	err = s.batch.do(s.Store, s.commitDelay(), func(ctx context.Context, tx store.Tx) error { return tx.CreateSession(ctx, sess) })
+	err = s.commit(func(ctx context.Context, tx store.Tx) error { return tx.CreateSession(ctx, sess) })
 	if err != nil {
 		s.logger().Error("kbs auth: store session failed", "request_id", requestID(r), "error", err)
 		fail("session could not be stored")

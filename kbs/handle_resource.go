@@ -92,7 +92,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// SQLite a second writer would wait for the write lock.
 	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: teeOfResult(result),
 		Resource: path, Verdict: "released", Time: s.now()}
-	err = s.batch.do(s.Store, s.commitDelay(), func(ctx context.Context, tx store.Tx) error {
+	err = s.commit(func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.AppendAudit(ctx, rec)
 		return err
 	})

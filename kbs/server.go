@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -102,17 +101,13 @@ type Server struct {
 	// Zero means DefaultCommitDelay; a negative value commits at once.
 	CommitDelay time.Duration
 	Logger      *slog.Logger
-	// Observer, if set, receives the events that metrics count. Set it
-	// before the first request: a CommitObserver is taken from it then.
+	// Observer, if set, receives the events that metrics count.
 	Observer Observer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 
 	batch    txBatcher
 	sessions sessionCache
-	// batchObserver hands Observer to batch, if it is a CommitObserver,
-	// before the first write.
-	batchObserver sync.Once
 }
 
 func (s *Server) now() time.Time {
@@ -134,6 +129,13 @@ func (s *Server) sessionTimeout() time.Duration {
 		return s.SessionTimeout
 	}
 	return DefaultSessionTimeout
+}
+
+// commit runs fn through the group commit of session writes and audit
+// records, and returns after its transaction committed or failed.
+func (s *Server) commit(fn func(ctx context.Context, tx store.Tx) error) error {
+	observer, _ := s.Observer.(CommitObserver)
+	return s.batch.do(s.Store, s.commitDelay(), observer, fn)
 }
 
 func (s *Server) commitDelay() time.Duration {
@@ -161,7 +163,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	plugin, _, _ := strings.Cut(rest, "/")
-	s.batchObserver.Do(func() { s.batch.observer, _ = s.Observer.(CommitObserver) })
 	s.batch.active.Add(1)
 	defer s.batch.active.Add(-1)
 	switch {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -115,6 +116,11 @@ func openSQLite(dir string, create bool) (*sql.DB, error) {
 	if strings.ContainsAny(file, "?#") {
 		return nil, fmt.Errorf("store: data directory %q contains '?' or '#', which the SQLite driver cannot open; choose another directory", dir)
 	}
+	if create {
+		if err := createPrivate(file); err != nil {
+			return nil, err
+		}
+	}
 
 	// WAL lets readers run beside the one writer. synchronous=FULL syncs the
 	// WAL on every commit, so a committed audit record survives a power
@@ -158,4 +164,18 @@ func openPostgres(databaseURL string) (*sql.DB, error) {
 	// cache each time), about 4% of a KBS round trip's CPU time.
 	db.SetMaxIdleConns(16)
 	return db, nil
+}
+
+// createPrivate creates file, empty and with mode 0600, unless it exists.
+// SQLite gives its WAL and shared-memory files the database file's mode, so
+// all three stay private even in a data directory that others can read.
+func createPrivate(file string) error {
+	f, err := os.OpenFile(file, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: create database file %s: %w; check that the data directory is writable", file, err)
+	}
+	return f.Close()
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 )
 
-// ConfigGeneration reads the counter that database triggers increment in
+// ConfigGeneration reads the generation that database triggers raise in
 // every transaction that changes policies, reference values or secrets
-// (migration 0003_config_generation).
+// (migrations 0003_config_generation and 0004_config_generation_time). Each
+// change sets it to at least the current time in microseconds, so that it
+// does not repeat an earlier value after a backup is restored.
 func (s *sqlStore) ConfigGeneration(ctx context.Context) (int64, error) {
 	var generation int64
 	err := s.querier(nil).QueryRowContext(ctx,

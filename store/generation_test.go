@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -283,4 +285,89 @@ func TestSealedSecretOpens(t *testing.T) {
 			t.Errorf("OpenSecret with another master key: err = %v, want ErrDecrypt", err)
 		}
 	})
+}
+
+func TestConfigGenerationAfterRestore(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		cfg := b.config()
+		cfg.MasterKey = testMasterKey(t)
+		s := open(t, cfg)
+		putSecrets := func(s *sqlStore, value string) int64 {
+			t.Helper()
+			for _, path := range []string{"default/key/a", "default/key/b"} {
+				if _, err := s.PutSecret(ctx, path, []byte(value)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			generation, err := s.ConfigGeneration(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return generation
+		}
+
+		backup, err := s.ConfigGeneration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restore := restoreBackup(t, s)
+		lost := putSecrets(s, "lost")
+		s = restore()
+
+		got, err := s.ConfigGeneration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != backup {
+			t.Fatalf("generation after restore = %d, want the backup's %d", got, backup)
+		}
+		// The same number of changes as were lost must not reach the
+		// generation that a replica may have cached with the lost data.
+		again := putSecrets(s, "new")
+		if again <= lost {
+			t.Errorf("generation after restore and two changes = %d, want more than %d from before the restore", again, lost)
+		}
+	})
+}
+
+// restoreBackup takes a backup of s and returns a function that restores
+// it and returns the store to use afterwards. SQLite's backup is a copy of
+// the database file (VACUUM INTO), restored over the closed database. For
+// PostgreSQL, restoring the generation row alone simulates a restore,
+// because the other tables do not affect the generation.
+func restoreBackup(t *testing.T, s *sqlStore) func() *sqlStore {
+	t.Helper()
+	ctx := context.Background()
+	if s.d.postgres {
+		var generation int64
+		if err := s.db.QueryRowContext(ctx, `SELECT generation FROM config_generation WHERE id = 1`).Scan(&generation); err != nil {
+			t.Fatal(err)
+		}
+		return func() *sqlStore {
+			if _, err := s.db.ExecContext(ctx, `UPDATE config_generation SET generation = $1 WHERE id = 1`, generation); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}
+
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := s.db.ExecContext(ctx, `VACUUM INTO '`+backup+`'`); err != nil {
+		t.Fatal(err)
+	}
+	return func() *sqlStore {
+		cfg := s.cfg
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, SQLiteFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return open(t, cfg)
+	}
 }

@@ -70,7 +70,8 @@ type Store interface {
 	// it in the changing transaction. Data read after the call reflects at
 	// least the changes that the returned number counts, so a cache may
 	// tag such data with it and serve the data while ConfigGeneration
-	// returns the same number.
+	// returns the same number. A change after a backup is restored gets a
+	// number above all earlier ones, unless the database clock went back.
 	ConfigGeneration(ctx context.Context) (int64, error)
 
 	// GetSealedSecret returns the latest version of the secret at path as

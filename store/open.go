@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,6 +66,9 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	} else {
 		db, err = openSQLite(cfg.DataDir, !cfg.SkipMigrations)
 		d = sqliteDialect
+		if err == nil {
+			warnSharedDatabase(cfg.logger(), filepath.Join(cfg.DataDir, SQLiteFile))
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -178,4 +182,16 @@ func createPrivate(file string) error {
 		return fmt.Errorf("store: create database file %s: %w; check that the data directory is writable", file, err)
 	}
 	return f.Close()
+}
+
+// warnSharedDatabase logs a warning when the SQLite database file grants
+// access to its group or others, as files created by earlier versions do.
+// The mode is left as it is, because an operator may have set it on purpose.
+func warnSharedDatabase(log *slog.Logger, file string) {
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("database file mode allows access by group or others, although the file holds the audit log and session tokens",
+		"file", file, "mode", fi.Mode().Perm().String(), "fix", "chmod 600 "+file)
 }

@@ -147,9 +147,7 @@ func TestConfigGenerationChanges(t *testing.T) {
 func TestConfigGenerationUnchanged(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		cfg := b.config()
-		cfg.MasterKey = testMasterKey(t)
-		s := open(t, cfg)
+		s := openWithKey(t, b)
 		if _, err := s.PutSecret(ctx, "default/key/a", []byte("value")); err != nil {
 			t.Fatal(err)
 		}
@@ -245,9 +243,7 @@ func TestActiveAtMatchesStore(t *testing.T) {
 func TestSealedSecretOpens(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		cfg := b.config()
-		cfg.MasterKey = testMasterKey(t)
-		s := open(t, cfg)
+		s := openWithKey(t, b)
 		if _, err := s.PutSecret(ctx, "default/key/a", []byte("value a")); err != nil {
 			t.Fatal(err)
 		}
@@ -290,9 +286,7 @@ func TestSealedSecretOpens(t *testing.T) {
 func TestConfigGenerationAfterRestore(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		cfg := b.config()
-		cfg.MasterKey = testMasterKey(t)
-		s := open(t, cfg)
+		s := openWithKey(t, b)
 		putSecrets := func(s *sqlStore, value string) int64 {
 			t.Helper()
 			for _, path := range []string{"default/key/a", "default/key/b"} {

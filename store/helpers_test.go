@@ -54,6 +54,14 @@ func open(t testing.TB, cfg Config) *sqlStore {
 	return s.(*sqlStore)
 }
 
+// openWithKey opens the store of b with a new master key.
+func openWithKey(t testing.TB, b testBackend) *sqlStore {
+	t.Helper()
+	cfg := b.config()
+	cfg.MasterKey = testMasterKey(t)
+	return open(t, cfg)
+}
+
 func testMasterKey(t testing.TB) *MasterKey {
 	t.Helper()
 	raw := make([]byte, MasterKeySize)

@@ -12,16 +12,14 @@ import (
 func TestSecretRoundTrip(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		cfg := b.config()
-		cfg.MasterKey = testMasterKey(t)
-		s := open(t, cfg)
+		s := openWithKey(t, b)
 		plaintext := []byte("plaintext-marker-7f3a9c: the disk encryption key")
 
 		info, err := s.PutSecret(ctx, "default/key/disk", plaintext)
 		if err != nil {
 			t.Fatalf("PutSecret: %v", err)
 		}
-		if info.Version != 1 || info.Size != len(plaintext) || info.MasterKeyID != cfg.MasterKey.ID() {
+		if info.Version != 1 || info.Size != len(plaintext) || info.MasterKeyID != s.cfg.MasterKey.ID() {
 			t.Errorf("PutSecret info = %+v", info)
 		}
 
@@ -67,7 +65,7 @@ func TestSecretRoundTrip(t *testing.T) {
 			t.Errorf("ListSecrets(\"\") returned %d entries, want 2", len(all))
 		}
 
-		assertNoPlaintextInDatabase(t, s, cfg, plaintext)
+		assertNoPlaintextInDatabase(t, s, s.cfg, plaintext)
 
 		if err := s.DeleteSecret(ctx, "default/key/disk"); err != nil {
 			t.Fatalf("DeleteSecret: %v", err)
@@ -175,9 +173,7 @@ func TestSecretWrongMasterKey(t *testing.T) {
 func TestSecretMovedCiphertextFails(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		ctx := context.Background()
-		cfg := b.config()
-		cfg.MasterKey = testMasterKey(t)
-		s := open(t, cfg)
+		s := openWithKey(t, b)
 		for _, p := range []string{"default/key/a", "default/key/b"} {
 			if _, err := s.PutSecret(ctx, p, []byte("value of "+p)); err != nil {
 				t.Fatalf("PutSecret %s: %v", p, err)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cloister-dev/cloister/internal/fifocache"
 )
 
 // DefaultIssuedCapacity is the number of tokens an Issued cache holds when
@@ -41,20 +43,13 @@ type Issued struct {
 	MaxBytes int
 
 	mu     sync.Mutex
-	tokens map[string]issuedToken
-	// order holds the tokens in the order they were issued, which is also
-	// the order they expire in while the lifetime is unchanged.
-	order []string
-	// bytes is the total length of the tokens and payloads held.
-	bytes int
+	tokens fifocache.Cache[issuedToken]
 }
 
-// issuedToken is a remembered token's signed payload, signing key ID and
-// expiry time.
+// issuedToken is a remembered token's signed payload and signing key ID.
 type issuedToken struct {
 	payload []byte
 	kid     string
-	expires time.Time
 	// frame is the signed claim set without its annotated evidence,
 	// exactly as decoding payload gives it, so that the verification
 	// decodes the payload only once, for the claim map. It is nil when a
@@ -66,55 +61,26 @@ type issuedToken struct {
 // remember records token with the payload and key ID it was signed with
 // and the claim set r that payload encodes.
 func (c *Issued) remember(token string, payload []byte, kid string, r *Result, now time.Time) {
-	expires := time.Unix(r.Expiry, 0)
-	frame := frameOf(r)
-	size := len(token) + len(payload)
+	t := issuedToken{payload: payload, kid: kid, frame: frameOf(r)}
+	deadline := time.Unix(r.Expiry, 0).Add(Leeway)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if size > c.maxBytes() {
-		return
-	}
-	if c.tokens == nil {
-		c.tokens = map[string]issuedToken{}
-	}
-	for len(c.order) > 0 {
-		oldest := c.order[0]
-		t, ok := c.tokens[oldest]
-		fits := len(c.tokens) < c.capacity() && c.bytes+size <= c.maxBytes()
-		if ok && fits && !now.After(t.expires.Add(Leeway)) {
-			break
-		}
-		c.forget(oldest)
-		c.order = c.order[1:]
-	}
-	c.forget(token)
-	c.tokens[token] = issuedToken{payload: payload, kid: kid, expires: expires, frame: frame}
-	c.bytes += size
-	c.order = append(c.order, token)
-}
-
-// forget deletes token from the map, not from the order list. c.mu must be
-// held.
-func (c *Issued) forget(token string) {
-	if t, ok := c.tokens[token]; ok {
-		c.bytes -= len(token) + len(t.payload)
-		delete(c.tokens, token)
-	}
+	c.tokens.Put(token, t, len(token)+len(payload), deadline, now,
+		fifocache.Limits{Entries: c.capacity(), Bytes: c.maxBytes()})
 }
 
 // lookup returns the remembered token that is exactly token.
 func (c *Issued) lookup(token string) (issuedToken, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.tokens[token]
-	return t, ok
+	return c.tokens.Get(token)
 }
 
 // Len returns the number of tokens held.
 func (c *Issued) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.tokens)
+	return c.tokens.Len()
 }
 
 func (c *Issued) capacity() int {

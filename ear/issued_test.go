@@ -300,7 +300,7 @@ func TestIssuedBoundedByBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	size := s.Issued.bytes
+	size := s.Issued.tokens.Bytes()
 	if size <= len(first) {
 		t.Fatalf("bytes = %d after one token of %d bytes, want the token and its payload", size, len(first))
 	}

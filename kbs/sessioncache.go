@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloister-dev/cloister/internal/fifocache"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -26,23 +27,21 @@ const maxSessionCacheTokenBytes = 32 << 20
 // A session enters the cache at /auth after its commit and moves to
 // attested after the commit of its attestation. It is removed once it has
 // expired or the cache is full, when a later session enters or is
-// attested, and at once when its attestation fails to commit. Its cached state is the store's, except when
-// another replica attested it. The cache then still shows it as
-// challenged. An attestation of it fails at MarkAttested's state check,
-// after which handleAttest reads the store, and a resource request reads
-// the store for any session the cache does not show as attested.
+// attested, and at once when its attestation fails to commit.
+//
+// Its cached state is the store's, except when another replica attested
+// it. The cache then still shows it as challenged. An attestation of it
+// fails at MarkAttested's state check, after which handleAttest reads the
+// store, and a resource request reads the store for any session the cache
+// does not show as attested.
 type sessionCache struct {
 	// maxSessions and maxTokenBytes bound the cache. Zero means
 	// defaultSessionCacheSize and maxSessionCacheTokenBytes.
 	maxSessions, maxTokenBytes int
 
-	mu       sync.Mutex
-	sessions map[string]store.Session
-	// order holds the IDs in the order the sessions were created, which
-	// is also the order they expire in while the timeout is unchanged.
-	order []string
-	// tokenBytes is the total length of the cached sessions' tokens.
-	tokenBytes int
+	mu sync.Mutex
+	// sessions contains the sessions by ID, each sized by its token.
+	sessions fifocache.Cache[store.Session]
 }
 
 // put adds sess to the cache. It first drops the oldest sessions while
@@ -50,55 +49,19 @@ type sessionCache struct {
 func (c *sessionCache) put(sess store.Session, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sessions == nil {
-		c.sessions = map[string]store.Session{}
-	}
-	c.dropOldest(now, 1, len(sess.Token))
-	c.remove(sess.ID)
-	c.sessions[sess.ID] = sess
-	c.tokenBytes += len(sess.Token)
-	c.order = append(c.order, sess.ID)
-}
-
-// dropOldest drops sessions from the front of the order list while the
-// oldest has expired at now or is gone, or while adding more sessions and
-// moreBytes of tokens would exceed a bound. The order list is bounded too,
-// because the IDs of removed sessions stay in it until they reach its
-// front. c.mu must be held.
-func (c *sessionCache) dropOldest(now time.Time, more, moreBytes int) {
-	for len(c.order) > 0 {
-		oldest, ok := c.sessions[c.order[0]]
-		maxSessions, maxTokenBytes := c.limits()
-		full := len(c.sessions)+more > maxSessions ||
-			len(c.order)+more > 2*maxSessions ||
-			c.tokenBytes+moreBytes > maxTokenBytes
-		if ok && !full && now.Before(oldest.Expires) {
-			return
-		}
-		c.remove(c.order[0])
-		c.order = c.order[1:]
-	}
+	c.sessions.Put(sess.ID, sess, len(sess.Token), sess.Expires, now, c.limits())
 }
 
 // limits returns the bounds of the cache.
-func (c *sessionCache) limits() (maxSessions, maxTokenBytes int) {
-	maxSessions, maxTokenBytes = c.maxSessions, c.maxTokenBytes
-	if maxSessions <= 0 {
-		maxSessions = defaultSessionCacheSize
+func (c *sessionCache) limits() fifocache.Limits {
+	lim := fifocache.Limits{Entries: c.maxSessions, Bytes: c.maxTokenBytes}
+	if lim.Entries <= 0 {
+		lim.Entries = defaultSessionCacheSize
 	}
-	if maxTokenBytes <= 0 {
-		maxTokenBytes = maxSessionCacheTokenBytes
+	if lim.Bytes <= 0 {
+		lim.Bytes = maxSessionCacheTokenBytes
 	}
-	return maxSessions, maxTokenBytes
-}
-
-// remove deletes session id from the map, not from the order list. c.mu
-// must be held.
-func (c *sessionCache) remove(id string) {
-	if sess, ok := c.sessions[id]; ok {
-		c.tokenBytes -= len(sess.Token)
-		delete(c.sessions, id)
-	}
+	return lim
 }
 
 // get returns the session id unless it is absent or expired at now, by the
@@ -106,41 +69,31 @@ func (c *sessionCache) remove(id string) {
 func (c *sessionCache) get(id string, now time.Time) (store.Session, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sess, ok := c.sessions[id]
+	sess, ok := c.sessions.Get(id)
 	if !ok || !now.Before(sess.Expires) {
 		return store.Session{}, false
 	}
 	return sess, true
 }
 
-// attested records that session id was attested and issued token. When
-// the token does not fit within the byte bound, older sessions are dropped
-// first, and the session itself if it still does not fit.
+// attested records that session id was attested and issued token. Older
+// sessions are dropped first when the token does not fit within the byte
+// bound, and the session itself when the token alone exceeds it.
 func (c *sessionCache) attested(id, token string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sess, ok := c.sessions[id]
+	sess, ok := c.sessions.Get(id)
 	if !ok {
 		return
 	}
-	c.dropOldest(now, 0, len(token)-len(sess.Token))
-	sess, ok = c.sessions[id]
-	if !ok {
-		return
-	}
-	if _, maxTokenBytes := c.limits(); c.tokenBytes-len(sess.Token)+len(token) > maxTokenBytes {
-		c.remove(id)
-		return
-	}
-	c.tokenBytes += len(token) - len(sess.Token)
 	sess.State = store.SessionAttested
 	sess.Token = token
-	c.sessions[id] = sess
+	c.sessions.Put(id, sess, len(token), sess.Expires, now, c.limits())
 }
 
 // drop removes session id from the cache.
 func (c *sessionCache) drop(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.remove(id)
+	c.sessions.Delete(id)
 }

@@ -44,7 +44,7 @@ func TestSessionCacheDropsExpired(t *testing.T) {
 	old.Expires = cacheNow.Add(-time.Second)
 	c.put(old, cacheNow.Add(-time.Minute))
 	c.put(cachedSession(1), cacheNow)
-	if _, ok := c.sessions[old.ID]; ok {
+	if _, ok := c.sessions.Get(old.ID); ok {
 		t.Error("an expired session stayed in the cache after a later put")
 	}
 	if _, ok := c.get(cachedSession(1).ID, cacheNow); !ok {
@@ -67,8 +67,8 @@ func TestSessionCacheBoundsTokenBytes(t *testing.T) {
 	if want := "session-1 session-2"; got != want {
 		t.Errorf("cached %q, want %q", got, want)
 	}
-	if c.tokenBytes != 200 {
-		t.Errorf("tokenBytes = %d, want 200", c.tokenBytes)
+	if n := c.sessions.Bytes(); n != 200 {
+		t.Errorf("token bytes = %d, want 200", n)
 	}
 	sess, ok := c.get(cachedSession(2).ID, cacheNow)
 	if !ok || sess.State != store.SessionAttested || len(sess.Token) != 100 {
@@ -83,8 +83,8 @@ func TestSessionCacheDropsTokenTooLarge(t *testing.T) {
 	if _, ok := c.get(cachedSession(0).ID, cacheNow); ok {
 		t.Error("a session whose token exceeds the byte bound stayed in the cache")
 	}
-	if c.tokenBytes != 0 {
-		t.Errorf("tokenBytes = %d, want 0", c.tokenBytes)
+	if n := c.sessions.Bytes(); n != 0 {
+		t.Errorf("token bytes = %d, want 0", n)
 	}
 }
 
@@ -93,8 +93,8 @@ func TestSessionCacheDropCountsBytes(t *testing.T) {
 	c.put(cachedSession(0), cacheNow)
 	c.attested(cachedSession(0).ID, "token", cacheNow)
 	c.drop(cachedSession(0).ID)
-	if c.tokenBytes != 0 {
-		t.Errorf("tokenBytes = %d after drop, want 0", c.tokenBytes)
+	if n := c.sessions.Bytes(); n != 0 {
+		t.Errorf("token bytes = %d after drop, want 0", n)
 	}
 	if _, ok := c.get(cachedSession(0).ID, cacheNow); ok {
 		t.Error("a dropped session is still returned")

@@ -169,19 +169,19 @@ func TestParseAttestationErrors(t *testing.T) {
 	tests := []struct {
 		name, body, want string
 	}{
-		{"invalid JSON", `{"runtime-data":`, "invalid Attestation JSON: unexpected end of JSON input"},
-		{"trailing data", `{} {}`, "invalid Attestation JSON: invalid character '{' after top-level value"},
-		{"body array", `[]`, "invalid Attestation JSON: the body is an array, not an object"},
+		{"invalid JSON", `{"runtime-data":`, "invalid Attestation JSON: unexpected end of JSON input; send the /attest body as one JSON object"},
+		{"trailing data", `{} {}`, "invalid Attestation JSON: invalid character '{' after top-level value; send the /attest body as one JSON object"},
+		{"body array", `[]`, `invalid Attestation JSON: the body is an array, not an object; send {"runtime-data", "tee-evidence"} as one JSON object`},
 		{"body null", `null`, "invalid Attestation: missing runtime-data.nonce"},
 		{"missing nonce", `{"runtime-data":{"tee-pubkey":` + ecKeyJSON + `}}`, "invalid Attestation: missing runtime-data.nonce"},
 		{"missing key", `{"runtime-data":{"nonce":"a"}}`, "invalid Attestation: missing runtime-data.tee-pubkey"},
 		{"missing evidence", `{"runtime-data":` + runtimeJSON + `}`, "invalid Attestation: missing tee-evidence.primary_evidence"},
 		{"null evidence", `{"runtime-data":` + runtimeJSON + `,"tee-evidence":{"primary_evidence":null}}`, "invalid Attestation: missing tee-evidence.primary_evidence"},
-		{"runtime-data type", `{"runtime-data":[]}`, "invalid Attestation: runtime-data: json: cannot unmarshal array into Go value of type kbs.RuntimeData"},
-		{"tee-evidence type", `{"tee-evidence":"x"}`, "invalid Attestation: tee-evidence is a string, not an object"},
-		{"additional_evidence type", `{"tee-evidence":{"additional_evidence":1}}`, "invalid Attestation: tee-evidence.additional_evidence: json: cannot unmarshal number into Go value of type string"},
-		{"init-data type", `{"init-data":1}`, "invalid Attestation: init-data: json: cannot unmarshal number into Go value of type kbs.InitData"},
-		{"key kty", `{"runtime-data":{"tee-pubkey":{"kty":"oct"}}}`, `invalid Attestation: runtime-data: invalid tee-pubkey: kty "oct" is not EC or RSA`},
+		{"runtime-data type", `{"runtime-data":[]}`, `invalid Attestation: runtime-data: json: cannot unmarshal array into Go value of type kbs.RuntimeData; send runtime-data as {"nonce": a string, "tee-pubkey": an EC or RSA JWK}`},
+		{"tee-evidence type", `{"tee-evidence":"x"}`, `invalid Attestation: tee-evidence is a string, not an object; send {"primary_evidence", "additional_evidence"}`},
+		{"additional_evidence type", `{"tee-evidence":{"additional_evidence":1}}`, "invalid Attestation: tee-evidence.additional_evidence: json: cannot unmarshal number into Go value of type string; additional_evidence must be a string"},
+		{"init-data type", `{"init-data":1}`, `invalid Attestation: init-data: json: cannot unmarshal number into Go value of type kbs.InitData; init-data must be an object {"format", "body"} of strings`},
+		{"key kty", `{"runtime-data":{"tee-pubkey":{"kty":"oct"}}}`, `invalid Attestation: runtime-data: invalid tee-pubkey: kty "oct" is not EC or RSA; send runtime-data as {"nonce": a string, "tee-pubkey": an EC or RSA JWK}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

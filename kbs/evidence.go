@@ -29,7 +29,7 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	if !json.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v)
-		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
+		return attest.Evidence{}, fmt.Errorf("%s evidence is not valid JSON: %w; send the evidence as a JSON object", tee, err)
 	}
 	return decodeValidEvidence(tee, raw)
 }
@@ -40,7 +40,7 @@ func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	obj, err := jsonvalue.ParseEncodedObject(raw)
 	if err != nil {
-		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w", tee, err)
+		return attest.Evidence{}, fmt.Errorf("%s evidence is not a JSON object: %w; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"} or the guest attester's JSON object", tee, err)
 	}
 	has := func(name string) bool {
 		_, ok := obj.Get(name)
@@ -132,7 +132,8 @@ func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
 		return attest.Evidence{}, attest.Malformed("quote", "not standard base64", err)
 	}
 	if len(quote) == 0 {
-		return attest.Evidence{}, attest.Malformed("quote", "empty or null in the "+tee+" evidence JSON", nil)
+		return attest.Evidence{}, attest.Malformed("quote", "empty or null in the "+tee+" evidence JSON", nil).
+			WithFix("put the base64 DCAP quote from the guest attester in quote")
 	}
 	return attest.Evidence{Format: formatForTEE(tee), Data: quote}, nil
 }

@@ -108,7 +108,7 @@ func decodeAttestation(data []byte) (*Attestation, error) {
 		// This second decoding only produces encoding/json's syntax error,
 		// which names the offset.
 		err := json.Unmarshal(data, new(Attestation))
-		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+		return nil, fmt.Errorf("invalid Attestation JSON: %w; send the /attest body as one JSON object", err)
 	}
 
 	var a Attestation
@@ -119,7 +119,7 @@ func decodeAttestation(data []byte) (*Attestation, error) {
 		return &a, nil
 	case "object":
 	default:
-		return nil, fmt.Errorf("invalid Attestation JSON: the body is %s, not an object", kind)
+		return nil, fmt.Errorf("invalid Attestation JSON: the body is %s, not an object; send {\"runtime-data\", \"tee-evidence\"} as one JSON object", kind)
 	}
 	obj, err := jsonvalue.ParseEncodedObject(data)
 	if err != nil {
@@ -128,12 +128,12 @@ func decodeAttestation(data []byte) (*Attestation, error) {
 
 	for text := range obj.AllFold("init-data") {
 		if err := json.Unmarshal(text, &a.InitData); err != nil {
-			return nil, fmt.Errorf("invalid Attestation: init-data: %w", err)
+			return nil, fmt.Errorf("invalid Attestation: init-data: %w; init-data must be an object {\"format\", \"body\"} of strings", err)
 		}
 	}
 	for text := range obj.AllFold("runtime-data") {
 		if err := json.Unmarshal(text, &a.RuntimeData); err != nil {
-			return nil, fmt.Errorf("invalid Attestation: runtime-data: %w", err)
+			return nil, fmt.Errorf("invalid Attestation: runtime-data: %w; send runtime-data as {\"nonce\": a string, \"tee-pubkey\": an EC or RSA JWK}", err)
 		}
 	}
 	for text := range obj.AllFold("tee-evidence") {
@@ -154,7 +154,7 @@ func (e *TEEEvidence) decode(text []byte) error {
 		return nil
 	case "object":
 	default:
-		return fmt.Errorf("invalid Attestation: tee-evidence is %s, not an object", kind)
+		return fmt.Errorf("invalid Attestation: tee-evidence is %s, not an object; send {\"primary_evidence\", \"additional_evidence\"}", kind)
 	}
 	obj, err := jsonvalue.ParseEncodedObject(text)
 	if err != nil {
@@ -167,7 +167,7 @@ func (e *TEEEvidence) decode(text []byte) error {
 	}
 	for value := range obj.AllFold("additional_evidence") {
 		if err := json.Unmarshal(value, &e.AdditionalEvidence); err != nil {
-			return fmt.Errorf("invalid Attestation: tee-evidence.additional_evidence: %w", err)
+			return fmt.Errorf("invalid Attestation: tee-evidence.additional_evidence: %w; additional_evidence must be a string", err)
 		}
 	}
 	return nil

@@ -25,7 +25,7 @@ import (
 func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res Resource, query map[string][]string) (bool, error) {
 	token, err := jsonvalue.ParseEncodedObject(tokenJSON)
 	if err != nil {
-		return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
+		return false, fmt.Errorf("policy %s: token claims: %w; pass the claim set of a verified token, a JSON object", m.Name, err)
 	}
 	return e.allowObject(ctx, m, token, res, query)
 }

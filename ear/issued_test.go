@@ -210,15 +210,7 @@ func TestIssuedBounded(t *testing.T) {
 	s.Issued = &Issued{Capacity: 3}
 	now := time.Now()
 	tokens := signTokens(t, s, 5, now)
-	if n := s.Issued.Len(); n != 3 {
-		t.Errorf("Len = %d after 5 tokens with capacity 3", n)
-	}
-	if _, ok := s.Issued.lookup(tokens[0]); ok {
-		t.Error("the oldest token is still held")
-	}
-	if _, ok := s.Issued.lookup(tokens[4]); !ok {
-		t.Error("the newest token is not held")
-	}
+	checkHeld(t, s.Issued, 3, tokens[0], tokens[4])
 	v := &Verifier{Keys: s.JWKS(), Issued: s.Issued}
 	if _, err := v.Verify(tokens[0], now); err != nil {
 		t.Errorf("dropped token rejected: %v", err)
@@ -308,15 +300,7 @@ func TestIssuedBoundedByBytes(t *testing.T) {
 	// Room for two tokens of this size: the third drops the first.
 	s.Issued = &Issued{MaxBytes: 2*size + size/2}
 	tokens := signTokens(t, s, 3, now)
-	if n := s.Issued.Len(); n != 2 {
-		t.Errorf("Len = %d, want 2", n)
-	}
-	if _, ok := s.Issued.lookup(tokens[0]); ok {
-		t.Error("the oldest token is still held")
-	}
-	if _, ok := s.Issued.lookup(tokens[2]); !ok {
-		t.Error("the newest token is not held")
-	}
+	checkHeld(t, s.Issued, 2, tokens[0], tokens[2])
 
 	// A token larger than the bound is not held and drops nothing.
 	s.Issued.MaxBytes = size - 1
@@ -325,5 +309,20 @@ func TestIssuedBoundedByBytes(t *testing.T) {
 	}
 	if n := s.Issued.Len(); n != 2 {
 		t.Errorf("Len = %d after a token larger than MaxBytes, want 2", n)
+	}
+}
+
+// checkHeld checks that c holds wantLen tokens, not the oldest and the
+// newest.
+func checkHeld(t *testing.T, c *Issued, wantLen int, oldest, newest string) {
+	t.Helper()
+	if n := c.Len(); n != wantLen {
+		t.Errorf("Len = %d, want %d", n, wantLen)
+	}
+	if _, ok := c.lookup(oldest); ok {
+		t.Error("the oldest token is still held")
+	}
+	if _, ok := c.lookup(newest); !ok {
+		t.Error("the newest token is not held")
 	}
 }

@@ -312,8 +312,8 @@ func TestIssuedBoundedByBytes(t *testing.T) {
 	}
 }
 
-// checkHeld checks that c holds wantLen tokens, not the oldest and the
-// newest.
+// checkHeld checks that c holds wantLen tokens, newest among them but
+// not oldest.
 func checkHeld(t *testing.T, c *Issued, wantLen int, oldest, newest string) {
 	t.Helper()
 	if n := c.Len(); n != wantLen {

@@ -192,6 +192,6 @@ func warnSharedDatabase(log *slog.Logger, file string) {
 	if err != nil || fi.Mode().Perm()&0o077 == 0 {
 		return
 	}
-	log.Warn("database file mode allows access by group or others, although the file holds the audit log and session tokens",
+	log.Warn("database file is readable or writable by group or others, although it contains the audit log and session tokens",
 		"file", file, "mode", fi.Mode().Perm().String(), "fix", "chmod 600 "+file)
 }

@@ -57,7 +57,7 @@ func TestSQLiteSharedFileWarning(t *testing.T) {
 			var logs bytes.Buffer
 			open(t, Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
-			warned := strings.Contains(logs.String(), "mode allows access by group or others")
+			warned := strings.Contains(logs.String(), "readable or writable by group or others")
 			if warned != tt.wantWarn {
 				t.Errorf("warning logged = %v, want %v; logs:\n%s", warned, tt.wantWarn, logs.String())
 			}

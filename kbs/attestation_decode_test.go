@@ -172,11 +172,11 @@ func TestParseAttestationErrors(t *testing.T) {
 		{"invalid JSON", `{"runtime-data":`, "invalid Attestation JSON: unexpected end of JSON input; send the /attest body as one JSON object"},
 		{"trailing data", `{} {}`, "invalid Attestation JSON: invalid character '{' after top-level value; send the /attest body as one JSON object"},
 		{"body array", `[]`, `invalid Attestation JSON: the body is an array, not an object; send {"runtime-data", "tee-evidence"} as one JSON object`},
-		{"body null", `null`, "invalid Attestation: missing runtime-data.nonce"},
-		{"missing nonce", `{"runtime-data":{"tee-pubkey":` + ecKeyJSON + `}}`, "invalid Attestation: missing runtime-data.nonce"},
-		{"missing key", `{"runtime-data":{"nonce":"a"}}`, "invalid Attestation: missing runtime-data.tee-pubkey"},
-		{"missing evidence", `{"runtime-data":` + runtimeJSON + `}`, "invalid Attestation: missing tee-evidence.primary_evidence"},
-		{"null evidence", `{"runtime-data":` + runtimeJSON + `,"tee-evidence":{"primary_evidence":null}}`, "invalid Attestation: missing tee-evidence.primary_evidence"},
+		{"body null", `null`, "invalid Attestation: missing runtime-data.nonce; send the nonce of the /auth challenge as a string"},
+		{"missing nonce", `{"runtime-data":{"tee-pubkey":` + ecKeyJSON + `}}`, "invalid Attestation: missing runtime-data.nonce; send the nonce of the /auth challenge as a string"},
+		{"missing key", `{"runtime-data":{"nonce":"a"}}`, "invalid Attestation: missing runtime-data.tee-pubkey; send the TEE public key as an EC or RSA JWK"},
+		{"missing evidence", `{"runtime-data":` + runtimeJSON + `}`, "invalid Attestation: missing tee-evidence.primary_evidence; put the TEE's evidence in it"},
+		{"null evidence", `{"runtime-data":` + runtimeJSON + `,"tee-evidence":{"primary_evidence":null}}`, "invalid Attestation: missing tee-evidence.primary_evidence; put the TEE's evidence in it"},
 		{"runtime-data type", `{"runtime-data":[]}`, `invalid Attestation: runtime-data: json: cannot unmarshal array into Go value of type kbs.RuntimeData; send runtime-data as {"nonce": a string, "tee-pubkey": an EC or RSA JWK}`},
 		{"tee-evidence type", `{"tee-evidence":"x"}`, `invalid Attestation: tee-evidence is a string, not an object; send {"primary_evidence", "additional_evidence"}`},
 		{"additional_evidence type", `{"tee-evidence":{"additional_evidence":1}}`, "invalid Attestation: tee-evidence.additional_evidence: json: cannot unmarshal number into Go value of type string; additional_evidence must be a string"},
@@ -186,6 +186,28 @@ func TestParseAttestationErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseAttestation([]byte(tt.body))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error = %q, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// The /auth rejections name the member and what to send instead.
+func TestParseRequestErrors(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"no version", `{"tee":"snp","extra-params":""}`, `invalid Request: missing member version; send "version": "0.4.0"`},
+		{"unknown tee", `{"version":"0.4.0","tee":"sev","extra-params":""}`, `invalid Request: unknown tee "sev"; send a tee that the KBS protocol defines, such as "snp" or "tdx"`},
+		{"no extra-params", `{"version":"0.4.0","tee":"snp"}`, `invalid Request: missing member extra-params; send "extra-params": "" or an object with supported-hash-algorithms`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRequest([]byte(tt.body))
 			if err == nil {
 				t.Fatal("no error")
 			}

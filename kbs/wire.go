@@ -3,6 +3,7 @@ package kbs
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -40,13 +41,13 @@ func ParseRequest(data []byte) (*Request, error) {
 		return nil, fmt.Errorf("invalid Request JSON: %w", err)
 	}
 	if r.Version == "" {
-		return nil, fmt.Errorf("invalid Request: missing member version")
+		return nil, errors.New(`invalid Request: missing member version; send "version": "` + ProtocolVersion + `"`)
 	}
 	if !knownTEEs[r.TEE] {
-		return nil, fmt.Errorf("invalid Request: unknown tee %q", r.TEE)
+		return nil, fmt.Errorf(`invalid Request: unknown tee %q; send a tee that the KBS protocol defines, such as "snp" or "tdx"`, r.TEE)
 	}
 	if len(r.ExtraParams) == 0 {
-		return nil, fmt.Errorf("invalid Request: missing member extra-params")
+		return nil, errors.New(`invalid Request: missing member extra-params; send "extra-params": "" or an object with supported-hash-algorithms`)
 	}
 	return &r, nil
 }
@@ -86,13 +87,13 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 		return nil, err
 	}
 	if a.RuntimeData.Nonce == "" {
-		return nil, fmt.Errorf("invalid Attestation: missing runtime-data.nonce")
+		return nil, errors.New("invalid Attestation: missing runtime-data.nonce; send the nonce of the /auth challenge as a string")
 	}
 	if a.RuntimeData.TEEPubKey.Kty == "" {
-		return nil, fmt.Errorf("invalid Attestation: missing runtime-data.tee-pubkey")
+		return nil, errors.New("invalid Attestation: missing runtime-data.tee-pubkey; send the TEE public key as an EC or RSA JWK")
 	}
 	if len(a.TEEEvidence.PrimaryEvidence) == 0 || bytes.Equal(a.TEEEvidence.PrimaryEvidence, []byte("null")) {
-		return nil, fmt.Errorf("invalid Attestation: missing tee-evidence.primary_evidence")
+		return nil, errors.New("invalid Attestation: missing tee-evidence.primary_evidence; put the TEE's evidence in it")
 	}
 	return a, nil
 }

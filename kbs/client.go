@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -258,7 +259,10 @@ func (c *Client) postJSON(ctx context.Context, name string, in, out any) error {
 }
 
 // do sends req and returns the body of a 200 response. A 401 or 404 with a
-// KBS error body becomes a *Problem.
+// KBS error body becomes a *Problem. When the response has an X-Request-Id
+// header, a *RequestIDError wraps the *Problem or the status error. A KBS
+// problem carries no cause (Trustee sends one /attest detail for every
+// failure), so the ID is how a reader finds the cause in the service log.
 func (c *Client) do(req *http.Request) ([]byte, error) {
 	resp, err := c.client().Do(req)
 	if err != nil {
@@ -275,9 +279,59 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 	case http.StatusUnauthorized, http.StatusNotFound:
 		p, err := ParseProblem(resp.StatusCode, body)
 		if err != nil {
-			return nil, err
+			return nil, withRequestID(err, resp.Header)
 		}
-		return nil, p
+		return nil, withRequestID(p, resp.Header)
 	}
-	return nil, fmt.Errorf("unexpected HTTP status %s: %.200q", resp.Status, body)
+	return nil, withRequestID(fmt.Errorf("unexpected HTTP status %s: %.200q", resp.Status, body), resp.Header)
+}
+
+// requestIDHeader is the response header in which the service returns the
+// ID that its log lines for the request carry.
+const requestIDHeader = "X-Request-Id"
+
+// maxRequestIDLength bounds the request ID that an error repeats. The
+// service sends at most 64 characters.
+const maxRequestIDLength = 64
+
+// RequestIDError is the error of a failed KBS response that carried a
+// request ID. Err is the *Problem or the status error, so errors.As still
+// finds a *Problem through it.
+type RequestIDError struct {
+	Err       error
+	RequestID string
+}
+
+// Error returns Err's text followed by the request ID and where to look
+// it up.
+func (e *RequestIDError) Error() string {
+	return fmt.Sprintf("%v (request ID %s; the service log gives the cause under this ID)", e.Err, e.quotedID())
+}
+
+// Unwrap returns Err.
+func (e *RequestIDError) Unwrap() error { return e.Err }
+
+// quotedID returns the request ID quoted unless it contains only the
+// characters that the service uses, because the header comes from the
+// network.
+func (e *RequestIDError) quotedID() string {
+	for _, r := range e.RequestID {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return strconv.Quote(e.RequestID)
+		}
+	}
+	return e.RequestID
+}
+
+// withRequestID wraps err in a *RequestIDError when header has a request
+// ID, cut to maxRequestIDLength bytes, and returns err unchanged otherwise.
+func withRequestID(err error, header http.Header) error {
+	id := header.Get(requestIDHeader)
+	if id == "" {
+		return err
+	}
+	if len(id) > maxRequestIDLength {
+		id = id[:maxRequestIDLength]
+	}
+	return &RequestIDError{Err: err, RequestID: id}
 }

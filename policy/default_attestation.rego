@@ -9,7 +9,9 @@
 # Every failed rule adds one reason object to `deny`:
 #   {rule, claim, value, expected, message}
 # The rule names and messages are those of the appraise package, so that the
-# command line and the service explain a rejection in the same words.
+# command line and the service explain a rejection in the same words. The
+# debug message differs in its fix, because the service has no --allow-debug
+# flag and accepts a debug TEE only under a stored attestation policy.
 
 # The rules read the input only through constant paths such as
 # input.claims.tcb.status, never through object.get(input.claims, name) or
@@ -98,7 +100,7 @@ deny contains {
 	"claim": "debug",
 	"value": "true",
 	"expected": "false",
-	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", [claim_tee]),
+	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or for testing store an attestation policy for %s that accepts debug (edit the output of `cloister policy default %s` and store it with `cloister policy set %s FILE`)", [claim_tee, tee, tee, tee]),
 } if {
 	input.claims.debug == true
 }

@@ -55,11 +55,57 @@ func (k *MasterKey) ID() string { return k.id }
 // String returns the ID only, so that logging a key never prints it.
 func (k *MasterKey) String() string { return "master key " + k.id }
 
+// DefaultMasterKeyFile returns the per-user master key file,
+// cloister/master.key under os.UserConfigDir: $XDG_CONFIG_HOME or
+// ~/.config on Linux, ~/Library/Application Support on macOS. It lies
+// outside the default data directory (unless XDG_CONFIG_HOME and
+// XDG_DATA_HOME are one directory), so that a copy of the data does not
+// carry the key that decrypts it.
+func DefaultMasterKeyFile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no per-user configuration directory for the master key (%w); pass --master-key-file PATH or set %s", err, MasterKeyEnv)
+	}
+	return filepath.Join(dir, "cloister", "master.key"), nil
+}
+
+// GenerateMasterKey returns a new random master key.
+func GenerateMasterKey() (*MasterKey, error) {
+	raw := make([]byte, MasterKeySize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("generate master key: %w", err)
+	}
+	key, err := NewMasterKey(raw)
+	clear(raw)
+	return key, err
+}
+
+// WriteMasterKeyFile writes key as base64 to a new file at path with mode
+// 0600, creating missing parent directories with mode 0700. It fails if
+// the file exists, so that it never replaces a key that sealed secrets.
+func WriteMasterKeyFile(path string, key *MasterKey) error {
+	return writeKeyFile(path, []byte(base64.StdEncoding.EncodeToString(key.key)+"\n"))
+}
+
+// ReadMasterKeyFile reads the base64 master key in the file at path. It
+// rejects a file that group or others can read or write. A missing file
+// yields an error wrapping fs.ErrNotExist.
+func ReadMasterKeyFile(path string) (*MasterKey, error) {
+	text, err := ReadKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ParseMasterKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
 // LoadOrCreateMasterKey returns the master key from envValue (the content of
 // CLOISTER_MASTER_KEY) when it is not empty, or else from the file at path.
 // When neither exists it generates a key, writes it to path with mode 0600
-// and returns created true, so that the caller can log where the key is and
-// warn that it belongs off the data volume in production.
+// and returns created true, so that the caller can log where the key is.
 //
 // A key file readable by group or others is rejected, because the key
 // decrypts every secret.
@@ -72,27 +118,21 @@ func LoadOrCreateMasterKey(path, envValue string) (key *MasterKey, created bool,
 		return key, false, nil
 	}
 
-	text, err := readKeyFile(path)
+	key, err = ReadMasterKeyFile(path)
 	if err == nil {
-		key, err := ParseMasterKey(string(text))
-		if err != nil {
-			return nil, false, fmt.Errorf("master key file %s: %w", path, err)
-		}
 		return key, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
 
-	raw := make([]byte, MasterKeySize)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, false, fmt.Errorf("generate master key: %w", err)
-	}
-	if err := writeKeyFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+	if key, err = GenerateMasterKey(); err != nil {
 		return nil, false, err
 	}
-	key, err = NewMasterKey(raw)
-	return key, true, err
+	if err := WriteMasterKeyFile(path, key); err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
 }
 
 // readKeyFile reads a secret key file and rejects one that group or others

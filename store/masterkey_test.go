@@ -2,8 +2,11 @@ package store
 
 import (
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -73,5 +76,90 @@ func TestLoadMasterKeyRejects(t *testing.T) {
 				t.Error("LoadOrCreateMasterKey succeeded, want an error")
 			}
 		})
+	}
+}
+
+func TestDefaultMasterKeyFile(t *testing.T) {
+	configDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", configDir)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_DATA_HOME", "")
+	path, err := DefaultMasterKeyFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(configDir, "cloister", "master.key"); runtime.GOOS == "linux" && path != want {
+		t.Errorf("DefaultMasterKeyFile() = %s, want %s", path, want)
+	}
+	dataDir, err := DefaultDataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(path, dataDir+string(filepath.Separator)) {
+		t.Errorf("DefaultMasterKeyFile() = %s lies in the default data directory %s", path, dataDir)
+	}
+
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("HOME", "")
+	_, err = DefaultMasterKeyFile()
+	if err == nil {
+		t.Fatal("DefaultMasterKeyFile succeeded without XDG_CONFIG_HOME and HOME, want an error")
+	}
+	for _, part := range []string{"--master-key-file", MasterKeyEnv} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not name the fix %q", err, part)
+		}
+	}
+}
+
+func TestWriteMasterKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config", "cloister", "master.key")
+	key, err := GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMasterKeyFile(path, key); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("key file mode = %#o, want 0600", perm)
+	}
+	dirInfo, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := dirInfo.Mode().Perm(); perm != 0o700 {
+		t.Errorf("key directory mode = %#o, want 0700", perm)
+	}
+
+	loaded, err := ReadMasterKeyFile(path)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if loaded.ID() != key.ID() {
+		t.Errorf("read key ID = %s, want %s", loaded.ID(), key.ID())
+	}
+
+	other := testMasterKey(t)
+	if err := WriteMasterKeyFile(path, other); err == nil {
+		t.Error("second write over an existing key file succeeded, want an error")
+	}
+	again, err := ReadMasterKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID() != key.ID() {
+		t.Errorf("key ID after the failed write = %s, want %s", again.ID(), key.ID())
+	}
+}
+
+func TestReadMasterKeyFileMissing(t *testing.T) {
+	_, err := ReadMasterKeyFile(filepath.Join(t.TempDir(), "missing.key"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %v, want one wrapping fs.ErrNotExist", err)
 	}
 }

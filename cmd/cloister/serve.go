@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -26,13 +25,11 @@ import (
 
 func init() { register(newServeCmd) }
 
-// masterKeyFile is the master key's file name in the data directory.
-const masterKeyFile = "master.key"
-
 type serveFlags struct {
 	listen         string
 	dataDir        string
 	databaseURL    string
+	masterKeyFile  string
 	tlsCert        string
 	tlsKey         string
 	allowEmulated  bool
@@ -65,12 +62,20 @@ under /kbs/v0/, the admin API under /admin/v0/, the EAR token keys at
 
 With no flags it stores its state in an embedded SQLite database in the data
 directory and listens on 127.0.0.1:8080 without TLS. The data directory also
-holds the EAR signing key, the master key that encrypts secrets and the admin
-API key, each created on first start with mode 0600. CLOISTER_MASTER_KEY and
-CLOISTER_ADMIN_KEY override the key files. Replicas that share a PostgreSQL
-database must also share these key files: a token signed by one replica
-verifies only with its key, and secrets decrypt only with the master key
-that wrapped them.
+holds the EAR signing key and the admin API key, each created on first start
+with mode 0600. CLOISTER_ADMIN_KEY overrides the admin key file.
+
+The master key that encrypts secrets is kept out of the data directory. The
+service reads it from --master-key-file or CLOISTER_MASTER_KEY (base64 of 32
+bytes), and setting both is an error. With neither, it uses master.key in
+the data directory only if an earlier version created it there, and logs a
+warning. Otherwise it uses cloister/master.key in the user configuration
+directory ($XDG_CONFIG_HOME or ~/.config on Linux), which it generates with
+mode 0600 on first start. It rejects a --master-key-file inside the data
+directory unless the store is PostgreSQL. Replicas that share a PostgreSQL
+database must share the master key and the EAR signing key: a token signed
+by one replica verifies only with its key, and secrets decrypt only with the
+master key that wrapped them.
 
 Attestation policies are the store's attestation policies named after each
 TEE ("snp", "tdx", ...), the resource policy is the resource policy named
@@ -79,14 +84,16 @@ reference values with cloister policy, secret and refvalue.`,
 		Example: `  cloister serve
   cloister serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
   cloister serve --database-url postgres://cloister@db/cloister
+  cloister serve --data-dir /var/lib/cloister --master-key-file /etc/cloister/master.key
   cloister serve --allow-emulated --trust-anchor emulated/ark.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, host:port")
-	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the SQLite database and the key files (default: $XDG_DATA_HOME/cloister or ~/.local/share/cloister)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the SQLite database, the EAR signing key and the admin key (default: $XDG_DATA_HOME/cloister or ~/.local/share/cloister)")
 	fl.StringVar(&f.databaseURL, "database-url", os.Getenv("CLOISTER_DATABASE_URL"), "PostgreSQL connection URL (postgres://...) instead of SQLite; default $CLOISTER_DATABASE_URL")
+	fl.StringVar(&f.masterKeyFile, "master-key-file", "", "existing file with the master key that encrypts secrets (base64 of 32 bytes, mode 0600), outside the data directory unless --database-url is set; not together with $"+store.MasterKeyEnv+" (default: cloister/master.key in the user configuration directory, generated on first start)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain for TLS on the listener")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "let the default attestation policy accept emulated TEEs (development only)")
@@ -148,13 +155,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 
-	masterKey, created, err := store.LoadOrCreateMasterKey(filepath.Join(dataDir, masterKeyFile), os.Getenv(store.MasterKeyEnv))
+	masterKey, err := loadServeMasterKey(masterKeyConfig{
+		flagPath: f.masterKeyFile,
+		envValue: os.Getenv(store.MasterKeyEnv),
+		dataDir:  dataDir,
+		sqlite:   f.databaseURL == "",
+	}, logger)
 	if err != nil {
-		return usageError("%v", err)
-	}
-	if created {
-		logger.Warn("generated master key beside the data it protects; for production move it off the data volume and pass it in "+store.MasterKeyEnv,
-			"path", filepath.Join(dataDir, masterKeyFile), "key_id", masterKey.ID())
+		return err
 	}
 	signingKey, err := ear.LoadOrCreateKey(dataDir)
 	if err != nil {
@@ -171,7 +179,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	storeCfg := store.Config{MasterKey: masterKey, Logger: logger}
+	storeCfg := store.Config{MasterKey: masterKey.key, Logger: logger}
 	if f.databaseURL != "" {
 		storeCfg.DatabaseURL = f.databaseURL
 	} else {
@@ -182,6 +190,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("%v", err)
 	}
 	defer st.Close()
+	if masterKey.generated {
+		if err := masterKey.saveGenerated(ctx, st, logger); err != nil {
+			return err
+		}
+	} else {
+		masterKey.logLoaded(logger)
+	}
 
 	// The collateral cache lives in the store, so that replicas sharing one
 	// database fetch each item from AMD and Intel once.

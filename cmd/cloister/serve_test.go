@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/store"
 )
 
 func TestServeRejectsCommitDelayOutOfRange(t *testing.T) {
@@ -25,5 +33,115 @@ func TestServerCommitDelay(t *testing.T) {
 	}
 	if got := serverCommitDelay(2 * time.Millisecond); got != 2*time.Millisecond {
 		t.Errorf("serverCommitDelay(2ms) = %v, want 2ms", got)
+	}
+}
+
+func TestServeRejectsMasterKeyFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		keyInDir bool
+		env      bool
+		want     []string
+	}{
+		{name: "flag and environment variable", env: true, want: []string{"--master-key-file", store.MasterKeyEnv, "only one"}},
+		{name: "flag inside data directory", keyInDir: true, want: []string{"--master-key-file", "data directory", "move the key out"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newKeyFixture(t)
+			path := filepath.Join(fx.configDir, "service.key")
+			if tt.keyInDir {
+				path = filepath.Join(fx.dataDir, "service.key")
+			}
+			writeTestKey(t, path)
+			if tt.env {
+				t.Setenv(store.MasterKeyEnv, newTestKey(t).text)
+			}
+
+			_, err := runCloister(t, "serve", "--data-dir", fx.dataDir, "--master-key-file", path, "--listen", "127.0.0.1:0")
+			if code := exitCode(t, err); code != exitUsage {
+				t.Fatalf("exit code %d (%v), want %d", code, err, exitUsage)
+			}
+			for _, part := range tt.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(fx.dataDir, store.SQLiteFile)); err == nil {
+				t.Error("serve created the database although it rejected the master key")
+			}
+		})
+	}
+}
+
+// TestServeWithoutFlags starts cloister serve twice with only a data
+// directory and checks that the generated master key lies in the user
+// configuration directory and survives the restart.
+func TestServeWithoutFlags(t *testing.T) {
+	fx := newKeyFixture(t)
+
+	runServeUntilHealthy(t, fx.dataDir)
+	first, err := os.ReadFile(fx.defaultPath)
+	if err != nil {
+		t.Fatalf("no master key in the user configuration directory: %v", err)
+	}
+	if _, err := os.Stat(fx.legacyPath); err == nil {
+		t.Errorf("serve wrote a master key into the data directory: %s", fx.legacyPath)
+	}
+
+	runServeUntilHealthy(t, fx.dataDir)
+	second, err := os.ReadFile(fx.defaultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Error("the restart replaced the master key")
+	}
+}
+
+// runServeUntilHealthy runs cloister serve on a free loopback port until
+// /healthz returns 200, then stops it and checks that it exited cleanly.
+func runServeUntilHealthy(t *testing.T, dataDir string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := newRootCmd()
+	root.SetArgs([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--log-level", "error"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited before it was healthy: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("serve on %s not healthy after 20 s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }

@@ -17,6 +17,12 @@
 //     token as a bearer token; the server answers with the secret as a JWE
 //     whose content key is wrapped to the tee-pubkey the token certifies.
 //
+// A resource is released only when every appraisal in the token, the
+// primary TEE's and each device's, is affirming or warning, and the
+// resource policy then allows it. Trustee leaves the first check to the
+// resource policy. Here no resource policy can release a secret to
+// evidence that an attestation policy rejected.
+//
 // The JWE is assembled here on crypto/ecdh, crypto/rsa and crypto/aes rather
 // than with go-jose, because guests rebuild the protected header with its
 // members in sorted order before using it as AAD, and go-jose writes the

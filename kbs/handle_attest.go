@@ -35,6 +35,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	start := s.now()
 	tee := "unknown"
+	// evidenceDigest is set once the primary evidence has been decoded,
+	// so that a rejection of that evidence names it in the audit log.
+	evidenceDigest := ""
 	fail := func(sessionID string, err error) {
 		level := slog.LevelInfo
 		if errors.Is(err, ErrPolicyEvaluation) {
@@ -44,7 +47,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
-				TEE: tee, Verdict: "rejected", Reason: err.Error()})
+				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error()})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
 	}
@@ -88,7 +91,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	result, verdicts, err := s.appraiseAll(ctx, sess, att)
+	result, verdicts, evidenceDigest, err := s.appraiseAll(ctx, sess, att)
 	if err != nil {
 		fail(sess.ID, err)
 		return
@@ -100,7 +103,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 
 	primary := verdicts[0]
-	status := result.Submods["cpu0"].Status
+	status := worstStatus(result)
+	reasons := resultReasons(result)
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
 	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
 	// MarkAttested moves the session from challenged to attested once, on
@@ -112,7 +116,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
-			Verdict: string(status), Reason: reasonText(primary)})
+			Verdict: string(status), Reason: reasons})
 		return err
 	})
 	if err != nil {
@@ -126,7 +130,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	s.sessions.attested(sess.ID, token, s.now())
 
 	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
-		"status", status, "token_id", result.ID, "reasons", reasonText(primary))
+		"status", status, "token_id", result.ID, "reasons", reasons)
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
 	writeJSON(w, AttestationToken{Token: token})
@@ -165,20 +169,35 @@ func checkTEEKey(k TEEPubKey) error {
 
 // appraiseAll verifies the primary evidence and every device's evidence,
 // checks that each binds its runtime-data digest, and builds the EAR claim
-// set. The first verdict is the primary one.
-func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Attestation) (*ear.Result, []*Verdict, error) {
+// set. The first verdict is the primary one. The hex SHA-256 of the
+// primary evidence is returned with an error once that evidence decoded,
+// so that the audit record of the rejection names it.
+func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Attestation) (*ear.Result, []*Verdict, string, error) {
 	key := att.RuntimeData.TEEPubKey
 	additional := att.TEEEvidence.AdditionalEvidence
 	digest, err := PrimaryDigest(DefaultHash, sess.Nonce, key, additional)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	// ParseAttestation validated the whole body, so the evidence is
 	// valid JSON.
 	ev, err := decodeValidEvidence(sess.TEE, att.TEEEvidence.PrimaryEvidence)
 	if err != nil {
-		return nil, nil, attest.Malformed("tee-evidence.primary_evidence", "cannot decode", err)
+		return nil, nil, "", attest.Malformed("tee-evidence.primary_evidence", "cannot decode", err)
 	}
+	result, verdicts, err := s.appraiseDecoded(ctx, sess, att, ev, digest)
+	if err != nil {
+		sum := sha256.Sum256(ev.Data)
+		return nil, nil, hex.EncodeToString(sum[:]), err
+	}
+	return result, verdicts, "", nil
+}
+
+// appraiseDecoded is appraiseAll after the primary evidence ev decoded;
+// digest is the runtime-data digest that ev must bind.
+func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *Attestation, ev attest.Evidence, digest []byte) (*ear.Result, []*Verdict, error) {
+	key := att.RuntimeData.TEEPubKey
+	additional := att.TEEEvidence.AdditionalEvidence
 	v, err := s.appraiseBound(ctx, sess.TEE, ev, digest)
 	if err != nil {
 		return nil, nil, err
@@ -447,12 +466,67 @@ func checkInitDataPCR8(digest []byte, c *attest.Claims) error {
 	return nil
 }
 
-func reasonText(v *Verdict) string {
+// worstStatus returns the lowest tier among result's appraisals, so that
+// a rejected device makes the whole attestation rejected in the audit
+// log, the log line and the metrics.
+func worstStatus(result *ear.Result) ear.Status {
+	worst := ear.StatusAffirming
+	for _, a := range result.Submods {
+		if a == nil {
+			return ear.StatusContraindicated
+		}
+		if statusRank(a.Status) > statusRank(worst) {
+			worst = a.Status
+		}
+	}
+	return worst
+}
+
+// statusRank orders the tiers from affirming (0) to contraindicated (3).
+// An unknown tier ranks with contraindicated.
+func statusRank(s ear.Status) int {
+	switch s {
+	case ear.StatusAffirming:
+		return 0
+	case ear.StatusWarning:
+		return 1
+	case ear.StatusNone:
+		return 2
+	}
+	return 3
+}
+
+// resultReasons returns the reasons of every appraisal in result as "rule:
+// message" texts. The primary TEE's come first and without a prefix, and
+// each device's reasons are prefixed with its submodule name.
+func resultReasons(result *ear.Result) string {
 	var msgs []string
-	for _, r := range v.Decision.Reasons {
-		msgs = append(msgs, r.Rule+": "+r.Message)
+	for _, name := range submodNames(result) {
+		prefix := ""
+		if name != "cpu0" {
+			prefix = name + ": "
+		}
+		for _, r := range result.Submods[name].Reasons {
+			msgs = append(msgs, prefix+r.Rule+": "+r.Message)
+		}
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// submodNames returns the submodule names of result: cpu0 first, then the
+// others in name order.
+func submodNames(result *ear.Result) []string {
+	names := make([]string, 0, len(result.Submods))
+	for name, a := range result.Submods {
+		if a != nil && name != "cpu0" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	if result.Submods["cpu0"] != nil {
+		names = append([]string{"cpu0"}, names...)
+	}
+	return names
 }
 
 func (s *Server) observeAttestation(tee, status string, start time.Time) {

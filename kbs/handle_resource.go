@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -25,11 +26,16 @@ var teePubKeyPointers = [][]string{
 func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	start := s.now()
+	// evidenceDigest and policyDigest are set as they become known, so
+	// that an audit record names the evidence behind the token and the
+	// resource policy that decided.
+	var evidenceDigest, policyDigest, tee string
 	deny := func(p *Problem, outcome, requester string, err error) {
 		s.logger().Info("kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
 		if requester != "" {
-			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester,
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
+				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err)})
 		}
 		if s.Observer != nil {
@@ -56,6 +62,14 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 	requester = "token:" + result.ID
+	tee = teeOfResult(result)
+	if cpu := result.Submods["cpu0"]; cpu != nil && cpu.Digests != nil {
+		evidenceDigest = cpu.Digests.Evidence
+	}
+	if err := requireAccepted(result); err != nil {
+		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester, err)
+		return
+	}
 	claims, err := jsonvalue.ParseEncodedObject(claimsJSON)
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
@@ -67,13 +81,15 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 
-	allowed, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
+	decision, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
+	policyDigest = decision.PolicyDigest
 	if err != nil {
 		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)
 		return
 	}
-	if !allowed {
-		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester, errors.New("the resource policy denied the request"))
+	if !decision.Allowed {
+		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester,
+			fmt.Errorf("the resource policy %s denied the request", decision.PolicyID))
 		return
 	}
 
@@ -90,7 +106,8 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// The release is recorded durably before the secret leaves. It goes
 	// through the same group commit as the session writes, because on
 	// SQLite a second writer would wait for the write lock.
-	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: teeOfResult(result),
+	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: tee,
+		EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 		Resource: path, Verdict: "released", Time: s.now()}
 	err = s.commit(func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.AppendAudit(ctx, rec)
@@ -107,6 +124,44 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		s.Observer.Release("released", s.now().Sub(start))
 	}
 	writeJSON(w, resp)
+}
+
+// requireAccepted checks that every appraisal in a verified token is
+// affirming or warning. The attestation policy decides which evidence is
+// acceptable, and a resource policy narrows what an accepted result may
+// read. No resource policy can release a secret to evidence that an
+// attestation policy rejected, such as a composite whose device failed.
+func requireAccepted(result *ear.Result) error {
+	if result.Submods["cpu0"] == nil {
+		return errors.New("the token has no cpu0 appraisal; attest again to obtain a token from this service")
+	}
+	for _, name := range submodNames(result) {
+		a := result.Submods[name]
+		if a.Status == ear.StatusAffirming || a.Status == ear.StatusWarning {
+			continue
+		}
+		return fmt.Errorf("appraisal %s is %q, not affirming or warning, because the attestation policy %s rejected its evidence (%s); fix what the reasons name, or accept that evidence in the attestation policy of its TEE",
+			name, a.Status, a.PolicyID, appraisalReasons(a))
+	}
+	for name, a := range result.Submods {
+		if a == nil {
+			return fmt.Errorf("appraisal %s is empty; attest again to obtain a token from this service", name)
+		}
+	}
+	return nil
+}
+
+// appraisalReasons returns a's reasons as "rule: message" texts, or "no
+// reasons given".
+func appraisalReasons(a *ear.Appraisal) string {
+	if len(a.Reasons) == 0 {
+		return "no reasons given"
+	}
+	msgs := make([]string, len(a.Reasons))
+	for i, r := range a.Reasons {
+		msgs[i] = r.Rule + ": " + r.Message
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // tokenFor returns the token of an attested, unexpired cookie session,

@@ -66,12 +66,24 @@ type Appraiser interface {
 // takes the claim set as JSON text so that code outside this module can
 // implement it.
 type Authorizer interface {
-	// Allow returns true when the holder of a verified token whose claim
-	// set is claimsJSON, one JSON object, may read the resource at path
+	// Allow decides whether the holder of a verified token whose claim set
+	// is claimsJSON, one JSON object, may read the resource at path
 	// ("repository/type/tag"). An error means the policy could not be
-	// evaluated. Allow must not change claimsJSON, because the token
+	// evaluated; the Authorization then still names the policy when it is
+	// known. Allow must not change claimsJSON, because the token
 	// verifier's cache shares it with later requests for the same token.
-	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error)
+	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (Authorization, error)
+}
+
+// Authorization is the decision of a resource policy.
+type Authorization struct {
+	Allowed bool
+	// PolicyID names the resource policy and its version, as
+	// "name@sha256:digest", for logs and errors.
+	PolicyID string
+	// PolicyDigest is the hex SHA-256 of the policy text, for the audit
+	// log.
+	PolicyDigest string
 }
 
 // Observer receives the events that metrics count. Its methods must not

@@ -101,16 +101,18 @@ type authorizer struct {
 	engine *policy.Engine
 }
 
-func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (bool, error) {
+func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (kbs.Authorization, error) {
 	mod, err := a.cache.resourcePolicy(ctx)
 	if err != nil {
-		return false, err
+		return kbs.Authorization{}, err
 	}
 	res := policy.Resource{Path: path}
 	if parts := splitPath(path); len(parts) == 3 {
 		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
 	}
-	return a.engine.AllowJSON(ctx, mod, claimsJSON, res, query)
+	decision := kbs.Authorization{PolicyID: mod.ID(), PolicyDigest: mod.Digest()}
+	decision.Allowed, err = a.engine.AllowJSON(ctx, mod, claimsJSON, res, query)
+	return decision, err
 }
 
 // ValidatePolicy compiles a policy module of kind before it is stored, so

@@ -378,55 +378,88 @@ func TestHealthMetricsAndJWKS(t *testing.T) {
 }
 
 // The sample flow vector's /attest body is accepted for a session whose
-// nonce is the vector's, and the released JWE opens with its key.
+// nonce is the vector's. Sample evidence is unsigned, so the default
+// attestation policy contraindicates it and even a resource policy that
+// allows everything gets no secret. Once an attestation policy accepts
+// sample evidence, the released JWE opens with the vector's key.
 func TestSampleFlowVector(t *testing.T) {
+	tests := []struct {
+		name              string
+		attestationPolicy string
+		wantStatus        ear.Status
+		wantRelease       bool
+	}{
+		{"default attestation policy", "", ear.StatusContraindicated, false},
+		{"accepting attestation policy", "package accept_sample\ndeny := set()\n", ear.StatusAffirming, true},
+	}
 	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startService(t, b, serviceOptions{allowEmulated: true})
-		ctx := context.Background()
-		v := loadSampleFlow(t)
-		now := ts.clock.Now()
-		sess := store.Session{ID: "4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99", Nonce: v.Challenge.Nonce, TEE: "sample",
-			Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
-		if err := ts.store.CreateSession(ctx, sess); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName,
-			"package permissive\nallow := true\n"); err != nil {
-			t.Fatal(err)
-		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ts := startService(t, b, serviceOptions{allowEmulated: true})
+				ctx := context.Background()
+				v := loadSampleFlow(t)
+				if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName,
+					"package permissive\nallow := true\n"); err != nil {
+					t.Fatal(err)
+				}
+				if tt.attestationPolicy != "" {
+					if _, err := ts.store.PutPolicy(ctx, store.PolicyAttestation, "sample", tt.attestationPolicy); err != nil {
+						t.Fatal(err)
+					}
+				}
 
-		jar, _ := cookiejar.New(nil)
-		u := mustURL(t, ts.URL+"/kbs/v0/")
-		jar.SetCookies(u, []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
-		resp := post(t, ts, jar, "/kbs/v0/attest", v.AttestBody)
-		if resp.StatusCode != http.StatusOK {
-			body, _ := io.ReadAll(resp.Body)
-			t.Fatalf("attest: %s %s", resp.Status, body)
-		}
-		var tok kbs.AttestationToken
-		json.NewDecoder(resp.Body).Decode(&tok)
-		// Sample evidence is unsigned: the default policy contraindicates it.
-		if got := statusOf(t, tok.Token); got != ear.StatusContraindicated {
-			t.Errorf("sample ear.status = %s, want contraindicated", got)
-		}
-
-		resp = getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("resource: %s", resp.Status)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		jwe, err := kbs.ParseResponse(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := kbs.Decrypt(v.privateKey(t), jwe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, testSecret) {
-			t.Errorf("secret = %q", got)
+				jar, status := attestSampleVector(t, ts, v, "4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99")
+				if status != tt.wantStatus {
+					t.Errorf("sample ear.status = %s, want %s", status, tt.wantStatus)
+				}
+				resp := getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
+				if !tt.wantRelease {
+					wantProblemResponse(t, resp, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+					return
+				}
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("resource: %s", resp.Status)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				jwe, err := kbs.ParseResponse(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := kbs.Decrypt(v.privateKey(t), jwe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, testSecret) {
+					t.Errorf("secret = %q", got)
+				}
+			})
 		}
 	})
+}
+
+// attestSampleVector posts the sample flow vector's /attest body for a new
+// session with the vector's nonce and returns the session's cookie jar
+// and the token's ear.status.
+func attestSampleVector(t *testing.T, ts *testService, v sampleFlow, sessionID string) (http.CookieJar, ear.Status) {
+	t.Helper()
+	now := ts.clock.Now()
+	sess := store.Session{ID: sessionID, Nonce: v.Challenge.Nonce, TEE: "sample",
+		Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
+	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+	resp := post(t, ts, jar, "/kbs/v0/attest", v.AttestBody)
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("attest: %s %s", resp.Status, body)
+	}
+	var tok kbs.AttestationToken
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		t.Fatal(err)
+	}
+	return jar, statusOf(t, tok.Token)
 }
 
 // fixedReportData is an attester that ignores the runtime-data digest, as

@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,28 @@ const (
 	sessionSweep      = time.Minute
 )
 
+// Request deadlines. A handler receives the deadline in its request's
+// context, so store queries, collateral fetches and appraisal stop at it
+// and the handler responds with its usual error.
+const (
+	// DefaultRequestTimeout is the deadline of a request when
+	// Config.RequestTimeout is zero. It is shorter than the 60 seconds a
+	// guest waits for /attest, so the guest still receives the error.
+	DefaultRequestTimeout = 50 * time.Second
+	// probeTimeout is the longest deadline of /healthz and /readyz, which
+	// load balancers and orchestrators poll with short timeouts of their
+	// own.
+	probeTimeout = 5 * time.Second
+	// writeTimeoutMargin is the time the server's WriteTimeout leaves a
+	// handler after its deadline to write its error response.
+	writeTimeoutMargin = 10 * time.Second
+)
+
+// errRequestTimeout is the cause of a request context that reached its
+// deadline, so that the log line can distinguish it from a client that
+// disconnected.
+var errRequestTimeout = errors.New("request timed out")
+
 // Config configures a Server.
 type Config struct {
 	// Store is the service's state; the Server does not close it.
@@ -98,6 +121,12 @@ type Config struct {
 	PCCS http.Handler
 	// Issuer is the iss claim of EAR tokens.
 	Issuer string
+	// RequestTimeout is the deadline of each request, counted from the
+	// moment its handler starts. Zero means DefaultRequestTimeout.
+	// /healthz and /readyz get at most 5 seconds. Serve sets the HTTP
+	// server's WriteTimeout at least 10 seconds longer, so that a handler
+	// can still write its error response after the deadline.
+	RequestTimeout time.Duration
 	// Logger receives JSON logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -127,6 +156,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "cloister"
+	}
+	if cfg.RequestTimeout < 0 {
+		return nil, fmt.Errorf("server: RequestTimeout %v is negative; use a positive duration, or zero for the default of %v",
+			cfg.RequestTimeout, DefaultRequestTimeout)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	signer, err := ear.NewSigner(cfg.SigningKey)
 	if err != nil {
@@ -176,29 +212,31 @@ func (s *Server) JWKS() jose.JSONWebKeySet { return s.signer.JWKS() }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
+	timeout := s.cfg.RequestTimeout
+	probe := min(timeout, probeTimeout)
 	mux := http.NewServeMux()
-	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, withRequestGeneration(s.kbs)))
+	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, timeout, withRequestGeneration(s.kbs)))
 	if s.cfg.Admin != nil {
-		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, s.cfg.Admin))
+		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, timeout, s.cfg.Admin))
 	}
 	if t, ok := s.cfg.Admin.(trusteeAdmin); ok {
-		h := s.route("kbs-admin", maxAdminBody, t.Trustee())
+		h := s.route("kbs-admin", maxAdminBody, timeout, t.Trustee())
 		for _, pattern := range t.TrusteeRoutes() {
 			mux.Handle(pattern, h)
 		}
 	}
 	if s.cfg.PCCS != nil {
-		mux.Handle("GET /sgx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
-		mux.Handle("GET /tdx/certification/v4/", s.route("pccs", maxOtherBody, s.cfg.PCCS))
+		mux.Handle("GET /sgx/certification/v4/", s.route("pccs", maxOtherBody, timeout, s.cfg.PCCS))
+		mux.Handle("GET /tdx/certification/v4/", s.route("pccs", maxOtherBody, timeout, s.cfg.PCCS))
 	}
-	mux.Handle("GET /.well-known/jwks.json", s.route("jwks", maxOtherBody, http.HandlerFunc(s.handleJWKS)))
-	mux.Handle("GET /metrics", s.route("metrics", maxOtherBody,
+	mux.Handle("GET /.well-known/jwks.json", s.route("jwks", maxOtherBody, timeout, http.HandlerFunc(s.handleJWKS)))
+	mux.Handle("GET /metrics", s.route("metrics", maxOtherBody, timeout,
 		promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})))
-	mux.Handle("GET /healthz", s.route("healthz", maxOtherBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", s.route("healthz", maxOtherBody, probe, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})))
-	mux.Handle("GET /readyz", s.route("readyz", maxOtherBody, http.HandlerFunc(s.handleReady)))
-	mux.Handle("/", s.route("other", maxOtherBody, http.NotFoundHandler()))
+	mux.Handle("GET /readyz", s.route("readyz", maxOtherBody, probe, http.HandlerFunc(s.handleReady)))
+	mux.Handle("/", s.route("other", maxOtherBody, timeout, http.NotFoundHandler()))
 	return mux
 }
 
@@ -239,8 +277,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // requestIDPattern admits caller-supplied request IDs that are safe to log.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// route wraps h with a body limit, a request ID, a log line and metrics.
-func (s *Server) route(name string, maxBody int64, h http.Handler) http.Handler {
+// route wraps h with a body limit, a request ID, a deadline of timeout, a
+// log line and metrics. A request that reached its deadline is logged as
+// "http request timed out".
+//
+// NOTE: the KBS handlers append the deny audit record of a rejection with
+// the request's context, so a request rejected at its deadline usually
+// has no deny record. Its log lines under the request ID remain.
+func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -250,6 +294,9 @@ func (s *Server) route(name string, maxBody int64, h http.Handler) http.Handler 
 		}
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
@@ -257,12 +304,23 @@ func (s *Server) route(name string, maxBody int64, h http.Handler) http.Handler 
 		d := time.Since(start)
 		s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
 		s.metrics.requestLatency.WithLabelValues(name).Observe(d.Seconds())
+		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(d.Microseconds()) / 1000}
+		if errors.Is(context.Cause(ctx), errRequestTimeout) {
+			level := slog.LevelWarn
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			attrs = append(attrs, "route", name, "timeout", timeout.String(),
+				"fix", "check the latency of the database and of online collateral fetches")
+			s.log.Log(ctx, level, "http request timed out", attrs...)
+			return
+		}
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelError
 		}
-		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method,
-			"path", r.URL.Path, "status", rec.status, "duration_ms", float64(d.Microseconds())/1000)
+		s.log.Log(ctx, level, "http request", attrs...)
 	})
 }
 
@@ -290,7 +348,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      s.writeTimeout(),
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -332,6 +390,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 	s.log.Info("cloister service stopped")
 	return nil
+}
+
+// writeTimeout returns the HTTP server's WriteTimeout: 90 seconds, or
+// longer when the request deadline leaves less than writeTimeoutMargin
+// after it to write the response.
+func (s *Server) writeTimeout() time.Duration {
+	return max(writeTimeout, s.cfg.RequestTimeout+writeTimeoutMargin)
 }
 
 // sweepSessions deletes expired sessions and nonces every minute.

@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // SQLiteFile is the name of the SQLite database inside the data directory.
@@ -50,6 +51,8 @@ func ping(ctx context.Context, db *sql.DB) error {
 
 // Open connects to the database that cfg selects, applies pending schema
 // migrations and starts group commit. The caller must Close the Store.
+// Each PostgreSQL connection attempt gives up after the connect_timeout
+// of the database URL, else of PGCONNECT_TIMEOUT, else after 10 seconds.
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -75,6 +78,10 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	if err := ping(ctx, db); err != nil {
 		db.Close()
+		if d == postgresDialect {
+			return nil, fmt.Errorf("store: connect to %s database: %w; check that PostgreSQL is running and reachable at the host and port of the database URL, "+
+				"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections", d.name, err)
+		}
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}
 
@@ -148,19 +155,25 @@ func openSQLite(dir string, create bool) (*sql.DB, error) {
 	return db, nil
 }
 
+// defaultConnectTimeout bounds each PostgreSQL connection attempt when
+// neither the database URL nor PGCONNECT_TIMEOUT sets connect_timeout.
+// Without it, pgx waits for an unreachable host until the operating system
+// abandons the TCP handshake (about two minutes with Linux's default
+// tcp_syn_retries), and for a server that accepts the connection but
+// never responds, without end.
+const defaultConnectTimeout = 10 * time.Second
+
+// openPostgres opens a connection pool for databaseURL. Each new
+// connection, including those the pool opens later, must be established
+// within connect_timeout: the URL's own value (in seconds, where 0 means
+// no limit), else the PGCONNECT_TIMEOUT environment variable, else 10
+// seconds.
 func openPostgres(databaseURL string) (*sql.DB, error) {
-	// The errors never quote databaseURL, because it may carry a password.
-	u, err := url.Parse(databaseURL)
+	config, err := postgresConfig(databaseURL)
 	if err != nil {
-		return nil, errors.New("store: the database URL is not a valid URL; use postgres://user@host:port/database")
+		return nil, err
 	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, fmt.Errorf("store: database URL scheme %q is not postgres; use postgres://user@host:port/database", u.Scheme)
-	}
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("store: open PostgreSQL database %s: %w", u.Redacted(), err)
-	}
+	db := stdlib.OpenDB(*config)
 	db.SetMaxOpenConns(16)
 	// Idle connections stay open up to the same limit. With database/sql's
 	// default of two, concurrent requests closed and reopened connections
@@ -168,6 +181,30 @@ func openPostgres(databaseURL string) (*sql.DB, error) {
 	// cache each time), about 4% of a KBS round trip's CPU time.
 	db.SetMaxIdleConns(16)
 	return db, nil
+}
+
+// postgresConfig parses databaseURL into a pgx configuration and applies
+// defaultConnectTimeout when nothing sets connect_timeout.
+func postgresConfig(databaseURL string) (*pgx.ConnConfig, error) {
+	// The errors never contain a password of databaseURL: these do not
+	// quote it, and pgx's ParseConfigError masks the user information's
+	// password and the password and sslpassword query parameters.
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return nil, errors.New("store: the database URL is not a valid URL; use postgres://user@host:port/database")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, fmt.Errorf("store: database URL scheme %q is not postgres; use postgres://user@host:port/database", u.Scheme)
+	}
+	config, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: invalid PostgreSQL database URL: %w; check its query parameters against the libpq connection parameters", err)
+	}
+	_, inURL := u.Query()["connect_timeout"]
+	if !inURL && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		config.ConnectTimeout = defaultConnectTimeout
+	}
+	return config, nil
 }
 
 // createPrivate creates file, empty and with mode 0600, unless it exists.

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPostgresConnectTimeout(t *testing.T) {
+	const base = "postgres://cloister:hunter2-password@db.example:5432/cloister"
+	cases := []struct {
+		name string
+		url  string
+		env  string // PGCONNECT_TIMEOUT
+		want time.Duration
+	}{
+		{"default", base, "", defaultConnectTimeout},
+		{"URL value", base + "?connect_timeout=3", "", 3 * time.Second},
+		{"URL disables the limit", base + "?sslmode=disable&connect_timeout=0", "", 0},
+		{"URL value over environment", base + "?connect_timeout=4", "7", 4 * time.Second},
+		{"environment value", base, "7", 7 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PGCONNECT_TIMEOUT", tc.env)
+			config, err := postgresConfig(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if config.ConnectTimeout != tc.want {
+				t.Errorf("ConnectTimeout = %v, want %v", config.ConnectTimeout, tc.want)
+			}
+		})
+	}
+}
+
+func TestPostgresConfigErrorHidesPassword(t *testing.T) {
+	urls := []string{
+		"postgres://cloister:hunter2-password@db.example/cloister?connect_timeout=soon",
+		"postgres://cloister@db.example/cloister?password=hunter2-password&connect_timeout=soon",
+		"postgres://cloister@db.example/cloister?sslpassword=hunter2-password&connect_timeout=soon",
+	}
+	for _, u := range urls {
+		_, err := postgresConfig(u)
+		if err == nil {
+			t.Fatalf("postgresConfig accepted connect_timeout=soon")
+		}
+		if !strings.Contains(err.Error(), "connect_timeout") {
+			t.Errorf("error %q does not name connect_timeout", err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q contains the password", err)
+		}
+	}
+}
+
+// Open fails at once, and names the fix, when nothing listens on the
+// database URL's port.
+func TestPostgresConnectRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+
+	start := time.Now()
+	_, err = Open(context.Background(), Config{DatabaseURL: "postgres://cloister@127.0.0.1:" + port + "/cloister?sslmode=disable"})
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("Open succeeded without a server")
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:"+port) {
+		t.Errorf("error %q does not name the address", err)
+	}
+	if !strings.Contains(err.Error(), "check that PostgreSQL is running") {
+		t.Errorf("error %q does not name the fix", err)
+	}
+	// A refused connection fails within milliseconds; the bound is
+	// generous for a loaded machine.
+	if elapsed > 5*time.Second {
+		t.Errorf("Open took %v to report a refused connection", elapsed)
+	}
+}
+
+// A server that accepts the TCP connection and never responds makes Open
+// fail after connect_timeout, through the pgx configuration that
+// openPostgres builds.
+func TestPostgresConnectTimeoutSilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+
+	start := time.Now()
+	_, err = Open(context.Background(), Config{DatabaseURL: "postgres://cloister@" + ln.Addr().String() + "/cloister?connect_timeout=1"})
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("Open succeeded against a server that never responds")
+	}
+	if !strings.Contains(err.Error(), "connect_timeout") {
+		t.Errorf("error %q does not name connect_timeout as the fix", err)
+	}
+	// connect_timeout=1 ends the attempt after one second; the bound is
+	// generous for a loaded machine but far below the minutes a TCP
+	// connection without a timeout can wait.
+	if elapsed > 20*time.Second {
+		t.Errorf("Open took %v with connect_timeout=1", elapsed)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -96,8 +97,18 @@ func versionMatches(v string) bool {
 	return core == ProtocolVersion
 }
 
-// errBodyTooLarge reports a body over the server's limit.
-var errBodyTooLarge = errors.New("request body exceeds the size limit")
+// bodyTooLargeError reports a request body over the server's limit. The
+// fix it names is a smaller body, because the guest that reads it cannot
+// change the limit (Server.MaxBodySize, which `cloister serve` does not
+// expose).
+type bodyTooLargeError struct {
+	// limit is the size limit in bytes.
+	limit int64
+}
+
+func (e *bodyTooLargeError) Error() string {
+	return fmt.Sprintf("request body exceeds the limit of %d bytes; send a smaller body", e.limit)
+}
 
 // presizeLimit bounds the buffer readBody allocates for a declared
 // Content-Length before any of the body arrives.
@@ -115,7 +126,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, errBodyTooLarge
+		return nil, &bodyTooLargeError{limit: tooLarge.Limit}
 	}
 	return buf.Bytes(), err
 }

@@ -46,7 +46,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.logger().Log(ctx, level, "kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
-			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
+			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
 				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error()})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
@@ -535,12 +535,18 @@ func (s *Server) observeAttestation(tee, status string, start time.Time) {
 	}
 }
 
-// auditGrouped appends rec through group commit and logs a failure; the
-// request it belongs to has already been rejected.
-func (s *Server) auditGrouped(ctx context.Context, rec store.AuditRecord) error {
+// denyAuditTimeout bounds the append of a rejection's audit record.
+const denyAuditTimeout = 5 * time.Second
+
+// auditGrouped appends rec, the record of a rejected request, through group
+// commit and logs a failure with the request ID. The append has a deadline
+// of its own, because a request rejected at its deadline is recorded too.
+func (s *Server) auditGrouped(ctx context.Context, requestID string, rec store.AuditRecord) error {
 	rec.Time = s.now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), denyAuditTimeout)
+	defer cancel()
 	if _, err := s.Store.AppendAuditGrouped(ctx, rec); err != nil {
-		s.logger().Error("kbs: audit append failed", "action", rec.Action, "error", err)
+		s.logger().Error("kbs: audit append failed", "request_id", requestID, "action", rec.Action, "error", err)
 		return err
 	}
 	return nil

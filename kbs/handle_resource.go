@@ -34,7 +34,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		s.logger().Info("kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
 		if requester != "" {
-			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
+			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err)})
 		}
@@ -114,7 +114,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return err
 	})
 	if err != nil {
-		s.logger().Error("kbs: audit append failed", "action", rec.Action, "error", err)
+		s.logger().Error("kbs: audit append failed", "request_id", requestID(r), "action", rec.Action, "error", err)
 		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "audit_error", "", err)
 		return
 	}

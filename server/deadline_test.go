@@ -233,6 +233,7 @@ func TestDeadlineEndsStalledAttest(t *testing.T) {
 	if len(attests) != 0 {
 		t.Errorf("audit log has %d attest records after a timed-out /attest, want 0", len(attests))
 	}
+	wantDenyRecord(t, ts, "")
 	for _, line := range logs.lines(t) {
 		if line["msg"] == "http request timed out" && line["path"] != "/kbs/v0/attest" {
 			t.Errorf("request to %v that met its deadline was logged as timed out", line["path"])
@@ -277,6 +278,23 @@ func TestDeadlineEndsStalledResource(t *testing.T) {
 	}
 	if len(releases) != 0 {
 		t.Errorf("audit log has %d release records after a timed-out request, want 0", len(releases))
+	}
+	wantDenyRecord(t, ts, testSecretPath)
+}
+
+// wantDenyRecord checks that the audit log has one deny record, for
+// resource, even though the request that it records met its deadline.
+func wantDenyRecord(t *testing.T, ts *testService, resource string) {
+	t.Helper()
+	denials, err := ts.store.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denials) != 1 {
+		t.Fatalf("audit log has %d deny records after a timed-out request, want 1", len(denials))
+	}
+	if denials[0].Resource != resource {
+		t.Errorf("deny record resource = %q, want %q", denials[0].Resource, resource)
 	}
 }
 

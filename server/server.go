@@ -280,10 +280,6 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // route wraps h with a body limit, a request ID, a deadline of timeout, a
 // log line and metrics. A request that reached its deadline is logged as
 // "http request timed out".
-//
-// NOTE: the KBS handlers append the deny audit record of a rejection with
-// the request's context, so a request rejected at its deadline usually
-// has no deny record. Its log lines under the request ID remain.
 func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

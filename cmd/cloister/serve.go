@@ -47,6 +47,7 @@ type serveFlags struct {
 	tokenLifetime  time.Duration
 	sessionTimeout time.Duration
 	commitDelay    time.Duration
+	requestTimeout time.Duration
 	logLevel       string
 }
 
@@ -103,6 +104,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of each HTTP request, after which it gets its error response; keep it below the 60 s that guests wait")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
@@ -126,6 +128,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.tokenLifetime <= 0 || f.sessionTimeout <= 0 {
 		return usageError("--token-lifetime and --session-timeout must be positive")
+	}
+	if f.requestTimeout <= 0 {
+		return usageError("--request-timeout %s must be positive, such as %s", f.requestTimeout, server.DefaultRequestTimeout)
 	}
 	if f.commitDelay < 0 || f.commitDelay > maxCommitDelay {
 		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
@@ -237,7 +242,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
-		CommitDelay:   serverCommitDelay(f.commitDelay),
+		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout,
 		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})

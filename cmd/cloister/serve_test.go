@@ -27,6 +27,19 @@ func TestServeRejectsCommitDelayOutOfRange(t *testing.T) {
 	}
 }
 
+func TestServeRejectsNonPositiveRequestTimeout(t *testing.T) {
+	for _, timeout := range []string{"0s", "-1s"} {
+		_, err := runCloister(t, "serve", "--data-dir", t.TempDir(), "--request-timeout", timeout)
+		if exitCode(t, err) != exitUsage {
+			t.Errorf("--request-timeout %s: %v, want a usage error", timeout, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "--request-timeout") {
+			t.Errorf("--request-timeout %s: error %q does not name the flag", timeout, err)
+		}
+	}
+}
+
 func TestServerCommitDelay(t *testing.T) {
 	if got := serverCommitDelay(0); got >= 0 {
 		t.Errorf("serverCommitDelay(0) = %v, want a negative value, which turns the delay off", got)

@@ -294,10 +294,10 @@ func testPoliciesAndReferenceValuesThroughClient(t *testing.T, s store.Store) {
 	}
 
 	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: "aa11", Expires: expires}); err != nil {
+	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: measurementA, Expires: expires}); err != nil {
 		t.Fatalf("AddReferenceValue: %v", err)
 	}
-	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: "bb22"}); err != nil {
+	if _, err := c.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: measurementB}); err != nil {
 		t.Fatalf("AddReferenceValue: %v", err)
 	}
 	values, err := c.ListReferenceValues(ctx, "snp.measurement")
@@ -307,10 +307,10 @@ func testPoliciesAndReferenceValuesThroughClient(t *testing.T, s store.Store) {
 	if !values[0].Expires.Equal(expires) || !values[1].Expires.IsZero() {
 		t.Errorf("expiries = %v, %v; want %v and none", values[0].Expires, values[1].Expires, expires)
 	}
-	if err := c.RemoveReferenceValue(ctx, "snp.measurement", "aa11"); err != nil {
+	if err := c.RemoveReferenceValue(ctx, "snp.measurement", measurementA); err != nil {
 		t.Errorf("RemoveReferenceValue: %v", err)
 	}
-	if err := c.RemoveReferenceValue(ctx, "snp.measurement", "aa11"); !errors.As(err, &prob) || prob.Status != http.StatusNotFound {
+	if err := c.RemoveReferenceValue(ctx, "snp.measurement", measurementA); !errors.As(err, &prob) || prob.Status != http.StatusNotFound {
 		t.Errorf("second RemoveReferenceValue: err = %v, want 404", err)
 	}
 }

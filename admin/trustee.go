@@ -79,9 +79,12 @@ const (
 //     such as "snp" or "tdx", and Trustee's "default_cpu" is rejected.
 //   - Each name of a "sample" reference value becomes a Cloister reference
 //     value of that name, such as "snp.measurement", with each listed value.
-//     Cloister's reference values are strings, so the integers and booleans
-//     that kbs-client sends with --as-integer or --as-bool are stored as
-//     their JSON text ("1", "true").
+//     The names and values are checked as on /admin/v0 (see
+//     CheckReferenceValue), so a name must be <tee>.<claim> and a Trustee
+//     name without a TEE, such as "svn", is rejected. Cloister's reference
+//     values are strings, so the integers and booleans that kbs-client sends
+//     with --as-integer or --as-bool are stored as their JSON text ("1",
+//     "true").
 //
 // kbs-client up to v0.20.0 signs an EdDSA token with --auth-private-key
 // for each call; put the matching public key into Config.TokenKeys
@@ -310,6 +313,10 @@ func (h *Handler) trusteeSetReferenceValue(w http.ResponseWriter, r *http.Reques
 		h.trusteeError(w, r, problemRvpsError, err)
 		return
 	}
+	if err := checkSampleValues(values); err != nil {
+		h.trusteeError(w, r, problemRvpsError, err)
+		return
+	}
 
 	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
 		var names []string
@@ -364,6 +371,28 @@ func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]strin
 		values[name] = list
 	}
 	return values, nil
+}
+
+// checkSampleValues checks each value with CheckReferenceValue, the check
+// of POST /admin/v0/refvalues, and replaces it with the form to store. It
+// checks the names in sorted order, so that the first invalid one is
+// reported whatever the order of the payload.
+func checkSampleValues(values map[string][]string) error {
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for i, v := range values[name] {
+			checked, err := CheckReferenceValue(name, v)
+			if err != nil {
+				return invalidRequest(err)
+			}
+			values[name][i] = checked
+		}
+	}
+	return nil
 }
 
 // sampleValues returns the values of one sample reference value: a JSON

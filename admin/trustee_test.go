@@ -105,6 +105,12 @@ const cloisterAttestationPolicy = `package cloister.attestation
 deny contains {"rule": "debug", "claim": "debug", "value": true, "expected": false, "message": "debug TEE"} if input.claims.debug
 `
 
+// Two SEV-SNP measurements (48 bytes) in the form the store keeps.
+var (
+	measurementA = strings.Repeat("a1", 48)
+	measurementB = strings.Repeat("b2", 48)
+)
+
 func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // call sends one request to the broker and returns the status and body.
@@ -380,19 +386,20 @@ func TestTrusteeReferenceValue(t *testing.T) {
 	ctx := context.Background()
 	b := workloadtest.StartBroker(t)
 
-	// Trustee's sample provenance: standard base64 of {"svn":["1"]}.
+	// Trustee's sample provenance: standard base64 of {"sample.svn":["1"]}.
 	status, body := postJSON(t, b, "/kbs/v0/reference-value",
-		map[string]string{"version": "0.1.0", "type": "sample", "payload": "eyJzdm4iOlsiMSJdfQ=="})
+		map[string]string{"version": "0.1.0", "type": "sample", "payload": "eyJzYW1wbGUuc3ZuIjpbIjEiXX0="})
 	expectOK(t, status, body)
-	list, err := b.Admin.ListReferenceValues(ctx, "svn")
+	list, err := b.Admin.ListReferenceValues(ctx, "sample.svn")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 1 || list[0].Value != "1" {
-		t.Errorf("reference values of svn = %+v, want the one value 1", list)
+		t.Errorf("reference values of sample.svn = %+v, want the one value 1", list)
 	}
 
-	payload := base64.StdEncoding.EncodeToString([]byte(`{"snp.measurement":["aa","bb"]}`))
+	// Hex values are stored in lower case, as on /admin/v0.
+	payload := base64.StdEncoding.EncodeToString([]byte(`{"snp.measurement":["` + strings.ToUpper(measurementA) + `","` + measurementB + `"]}`))
 	status, body = postJSON(t, b, "/kbs/v0/reference-value",
 		map[string]string{"version": "0.1.0", "type": "sample", "payload": payload})
 	expectOK(t, status, body)
@@ -400,16 +407,16 @@ func TestTrusteeReferenceValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 {
-		t.Errorf("reference values of snp.measurement = %+v, want aa and bb", list)
+	if len(list) != 2 || list[0].Value != measurementA || list[1].Value != measurementB {
+		t.Errorf("reference values of snp.measurement = %+v, want %s and %s", list, measurementA, measurementB)
 	}
 
 	// kbs-client --as-integer --as-single-value and --as-bool send scalars.
-	payload = base64.StdEncoding.EncodeToString([]byte(`{"tcb.svn":7,"tcb.flag":[true]}`))
+	payload = base64.StdEncoding.EncodeToString([]byte(`{"sgx.isvsvn":7,"sgx.flag":[true]}`))
 	status, body = postJSON(t, b, "/kbs/v0/reference-value",
 		map[string]string{"version": "0.1.0", "type": "sample", "payload": payload})
 	expectOK(t, status, body)
-	for name, want := range map[string]string{"tcb.svn": "7", "tcb.flag": "true"} {
+	for name, want := range map[string]string{"sgx.isvsvn": "7", "sgx.flag": "true"} {
 		list, err := b.Admin.ListReferenceValues(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -436,7 +443,11 @@ func TestTrusteeReferenceValueRejected(t *testing.T) {
 		{"object value", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":{"a":1}}`)}, []string{"svn", "not a string"}},
 		{"null value", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":[null]}`)}, []string{"svn", "null"}},
 		{"no values", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":[]}`)}, []string{"svn"}},
-		{"invalid name", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"a b":["1"]}`)}, []string{"a b"}},
+		{"invalid name", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"sample.a b":["1"]}`)}, []string{"a b"}},
+		{"name without TEE", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"svn":["1"]}`)}, []string{`"svn"`, "<tee>.<claim>", "snp, tdx"}},
+		{"unknown TEE", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"tcb.svn":["1"]}`)}, []string{`"tcb"`, "not a known TEE"}},
+		{"measurement not hex", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"snp.measurement":["nothex"]}`)}, []string{"snp.measurement", `"nothex"`, "96 hex digits"}},
+		{"one invalid value of several", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"sample.svn":["1"],"snp.measurement":["` + measurementA + `","aa"]}`)}, []string{"snp.measurement", `"aa"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,7 +497,7 @@ func TestTrusteeListResourcePolicies(t *testing.T) {
 
 func TestTrusteeGetReferenceValue(t *testing.T) {
 	b := workloadtest.StartBroker(t)
-	payload := base64.StdEncoding.EncodeToString([]byte(`{"svn":["1"],"snp.measurement":["bb","aa"],"tcb.svn":7}`))
+	payload := base64.StdEncoding.EncodeToString([]byte(`{"sample.svn":["1"],"snp.measurement":["` + measurementB + `","` + measurementA + `"],"sgx.isvsvn":7}`))
 	status, body := postJSON(t, b, "/kbs/v0/reference-value",
 		map[string]string{"version": "0.1.0", "type": "sample", "payload": payload})
 	expectOK(t, status, body)
@@ -495,9 +506,9 @@ func TestTrusteeGetReferenceValue(t *testing.T) {
 		id   string
 		want []string
 	}{
-		{"svn", []string{"1"}},
-		{"snp.measurement", []string{"aa", "bb"}},
-		{"tcb.svn", []string{"7"}},
+		{"sample.svn", []string{"1"}},
+		{"snp.measurement", []string{measurementA, measurementB}},
+		{"sgx.isvsvn", []string{"7"}},
 	}
 	for _, tt := range tests {
 		status, body := call(t, b, http.MethodGet, "/kbs/v0/reference-value/"+tt.id, workloadtest.AdminKey, "", nil)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -33,14 +37,28 @@ func newRefValueAddCmd(flags *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add NAME VALUE",
 		Short: "Accept a value under a reference value name",
-		Long: `Accept VALUE under NAME, such as snp.measurement or tdx.host_data. The
-default attestation policies compare byte values as whole hex strings, in
-either case: register host data at the full length of the field (32 bytes
-of SEV-SNP HOST_DATA, 48 of TDX MRCONFIGID), zero-padded, unlike
-"cloister verify --host-data", which pads a shorter value itself.`,
+		Long: `Accept VALUE under NAME, such as snp.measurement or tdx.host_data. NAME is
+<tee>.<claim>, and the service rejects a TEE that selects no attestation
+policy. The default attestation policies compare the measurement, host data,
+chip ID and named measurements (such as tdx.rtmr0 or sgx.mrsigner) as whole
+hex strings, so the service rejects a value of these claims that is not hex
+of the field's length (48 bytes of SEV-SNP MEASUREMENT, TDX MRTD and RTMRs,
+32 of SGX MRENCLAVE and MRSIGNER) and stores it in lower case without a 0x
+prefix. Register host data at the full length of the field (32 bytes of
+SEV-SNP HOST_DATA, 48 of TDX MRCONFIGID), zero-padded, unlike
+"cloister verify --host-data", which pads a shorter value itself. Values of
+other claim names are stored as they are, for policies stored with
+"cloister policy set" that read them.`,
 		Example: `  cloister refvalue add snp.measurement 5d3a...e1 --ttl 720h`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The service runs the same check. Running it here first
+			// reports an invalid value without sending a request.
+			if _, err := admin.CheckReferenceValue(args[0], args[1]); err != nil {
+				return usageError("%v", err)
+			}
+			warnUnreadName(cmd.ErrOrStderr(), args[0])
+
 			rv := store.ReferenceValue{Name: args[0], Value: args[1]}
 			switch {
 			case expires != "" && ttl != 0:
@@ -75,6 +93,19 @@ of SEV-SNP HOST_DATA, 48 of TDX MRCONFIGID), zero-padded, unlike
 	cmd.Flags().StringVar(&expires, "expires", "", "time the value stops being accepted, RFC 3339 (default: never)")
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "accept the value for this long from now, such as 720h (default: forever)")
 	return cmd
+}
+
+// warnUnreadName warns when the default attestation policy of name's TEE
+// reads a fixed set of reference values that does not contain name, which
+// is most often a misspelt name.
+func warnUnreadName(w io.Writer, name string) {
+	tee, _, _ := strings.Cut(name, ".")
+	names, ok := admin.DefaultPolicyNames(tee)
+	if !ok || slices.Contains(names, name) {
+		return
+	}
+	fmt.Fprintf(w, "warning: the default %s attestation policy does not read %s, only %s; if the name is misspelt, remove it with: cloister refvalue rm %s\n",
+		tee, name, strings.Join(names, ", "), name)
 }
 
 func newRefValueListCmd(flags *adminFlags) *cobra.Command {

@@ -81,16 +81,27 @@ service only through the key broker.`,
 func newSecretPutCmd(flags *adminFlags) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "put PATH --file FILE",
+		Use:   "put PATH [--file FILE]",
 		Short: "Store a secret, or a new version of it, from a file or standard input",
+		Long: `Store the value read from --file, or from standard input when it is piped
+or redirected from a file, as a new version of the secret at PATH. Values
+are never taken as arguments, where they would stay in the shell history
+and be visible to other users in the process list. Standard input that is
+a terminal is not read, because the value would be echoed on the screen.`,
 		Example: `  cloister secret put default/key/disk --file disk.key
-  head -c 32 /dev/urandom | cloister secret put default/key/disk --file -`,
+  head -c 32 /dev/urandom | cloister secret put default/key/disk
+  cloister secret put default/key/disk < disk.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				value []byte
+				err   error
+			)
 			if file == "" {
-				return usageError("secret put needs --file FILE, or --file - for standard input; values are not taken on the command line, where they would stay in the shell history")
+				value, err = readPipedValue(cmd.InOrStdin())
+			} else {
+				value, err = readValue(cmd.InOrStdin(), file)
 			}
-			value, err := readValue(cmd.InOrStdin(), file)
 			if err != nil {
 				return err
 			}
@@ -109,8 +120,31 @@ func newSecretPutCmd(flags *adminFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "file that contains the secret value; - reads standard input")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "file that contains the secret value; - reads standard input (default: standard input when it is not a terminal)")
 	return cmd
+}
+
+// readPipedValue reads a secret value from stdin when no --file is given.
+// It rejects a terminal or other character device, such as /dev/null, and
+// empty input, because either means that no value was piped in.
+func readPipedValue(stdin io.Reader) ([]byte, error) {
+	if f, ok := stdin.(*os.File); ok {
+		info, err := f.Stat()
+		if err != nil {
+			return nil, usageError("read secret value from standard input: %v; pass --file FILE", err)
+		}
+		if info.Mode()&os.ModeCharDevice != 0 {
+			return nil, usageError("no secret value: standard input is a terminal or a device such as /dev/null, not a pipe or file; pass --file FILE, or pipe the value in, such as: cloister secret put PATH < FILE")
+		}
+	}
+	value, err := readValue(stdin, "-")
+	if err != nil {
+		return nil, err
+	}
+	if len(value) == 0 {
+		return nil, usageError("no secret value: standard input is empty; pipe the value in, or pass --file FILE")
+	}
+	return value, nil
 }
 
 // readValue reads a secret value from path, or from stdin for "-", up to

@@ -105,7 +105,7 @@ func (h *Handler) putPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.cfg.ValidatePolicy != nil {
 		if err := h.cfg.ValidatePolicy(kind, name, string(module)); err != nil {
-			h.writeError(w, r, badRequest("policy %s/%s: %v", kind, name, err))
+			h.writeError(w, r, invalidRequest(fmt.Errorf("invalid %s policy %s: %w", kind, name, err)))
 			return
 		}
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
@@ -103,7 +106,7 @@ func newPolicySetCmd(flags *adminFlags) *cobra.Command {
 			}
 			p, err := c.SetPolicy(cmd.Context(), store.PolicyKind(kind), args[0], string(module))
 			if err != nil {
-				return err
+				return nameModuleFile(err, args[0], args[1])
 			}
 			if flags.output == "json" {
 				p.Module = ""
@@ -115,6 +118,25 @@ func newPolicySetCmd(flags *adminFlags) *cobra.Command {
 	}
 	bindKind(cmd, &kind, string(store.PolicyAttestation))
 	return cmd
+}
+
+// nameModuleFile returns err with the module file name in the service's
+// compile errors replaced by file, the path the user gave. The service
+// compiles the policy name as <name>.rego, so without this an error in
+// bad.rego reads "snp.rego:2:". Errors that are not problem documents are
+// returned unchanged.
+func nameModuleFile(err error, name, file string) error {
+	var p *admin.Problem
+	if !errors.As(err, &p) {
+		return err
+	}
+	moduleFile := regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(name+".rego") + `:(\d+)`)
+	renamed := *p
+	renamed.Detail = moduleFile.ReplaceAllStringFunc(p.Detail, func(match string) string {
+		sub := moduleFile.FindStringSubmatch(match)
+		return sub[1] + file + ":" + sub[2]
+	})
+	return &renamed
 }
 
 func newPolicyGetCmd(flags *adminFlags) *cobra.Command {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/server"
 	"github.com/cloister-dev/cloister/store"
@@ -61,5 +63,46 @@ func TestVersionCommand(t *testing.T) {
 func TestCompositeTEEHasPolicy(t *testing.T) {
 	if !policy.IsAttestationTEE(string(composite.TEE)) {
 		t.Errorf("policy.IsAttestationTEE(%q) = false", composite.TEE)
+	}
+}
+
+func TestNameModuleFile(t *testing.T) {
+	tests := []struct {
+		name, policyName, file string
+		detail, want           string
+	}{
+		{"one error", "snp", "bad.rego",
+			"invalid attestation policy snp: policy snp: 1 error occurred: snp.rego:4: rego_parse_error: unexpected eof token",
+			"invalid attestation policy snp: policy snp: 1 error occurred: bad.rego:4: rego_parse_error: unexpected eof token"},
+		{"several errors", "default", "dir/r.rego",
+			"2 errors occurred:\ndefault.rego:4: rego_parse_error: a\ndefault.rego:7: rego_type_error: b",
+			"2 errors occurred:\ndir/r.rego:4: rego_parse_error: a\ndir/r.rego:7: rego_type_error: b"},
+		{"other module", "snp", "bad.rego",
+			"policy snp: 1 error occurred: mysnp.rego:4: rego_parse_error: x",
+			"policy snp: 1 error occurred: mysnp.rego:4: rego_parse_error: x"},
+		{"dots in the name", "a.b", "$1.rego",
+			"a.b.rego:2: x and axb.rego:2: y",
+			"$1.rego:2: x and axb.rego:2: y"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &admin.Problem{Status: 400, Title: "Invalid request", Detail: tt.detail}
+			err := nameModuleFile(in, tt.policyName, tt.file)
+			var p *admin.Problem
+			if !errors.As(err, &p) {
+				t.Fatalf("nameModuleFile returned %T, want *admin.Problem", err)
+			}
+			if p.Detail != tt.want {
+				t.Errorf("detail = %q, want %q", p.Detail, tt.want)
+			}
+			if p.Status != in.Status || p.Title != in.Title {
+				t.Errorf("status and title = %d %q, want %d %q", p.Status, p.Title, in.Status, in.Title)
+			}
+		})
+	}
+
+	other := errors.New("snp.rego:4: connection refused")
+	if err := nameModuleFile(other, "snp", "bad.rego"); err != other {
+		t.Errorf("nameModuleFile changed an error that is no problem document: %v", err)
 	}
 }

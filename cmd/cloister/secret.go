@@ -232,7 +232,7 @@ func newSecretRewrapCmd() *cobra.Command {
 by one of the old master keys is unwrapped and wrapped again under the new
 master key, in one transaction with an audit record; secret values are not
 re-encrypted. Afterwards, start cloister serve with the new key
-(CLOISTER_MASTER_KEY or master.key). A service still running with an old
+(--master-key-file or CLOISTER_MASTER_KEY). A service still running with an old
 key cannot decrypt secrets until it restarts with the new one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -33,6 +33,10 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	deny := func(p *Problem, outcome, requester string, err error) {
 		s.logger().Info("kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
+		// A request with no token, or with an invalid path, presented
+		// nothing to verify and names no requester, so it is logged and
+		// counted but not appended to the audit log. A token that fails
+		// verification is recorded.
 		if requester != "" {
 			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,

@@ -12,7 +12,10 @@
 // "repository", "type", "tag"}, "query": {...}}, unless the module reads
 // Trustee's input (input.submods, data.plugin): then it is evaluated as
 // Trustee's KBS does, with the claims as input and the request as data (see
-// ResourceDialect).
+// ResourceDialect). A Cloister-dialect resource policy may also define
+// data.<package>.reasons, a set of reason objects of the same shape as
+// deny's. Engine.AuthorizeJSON evaluates it only when allow denies, to
+// explain the denial. Trustee-dialect policies give no reasons.
 //
 // Queries are prepared once per policy digest and reference-value digest
 // and reused for every request until either changes.
@@ -167,6 +170,9 @@ type prepared struct {
 	cacheable bool
 	// dialect is the input shape of a resource policy (rule allow).
 	dialect ResourceDialect
+	// definesReasons is set for a Cloister-dialect resource policy (rule
+	// allow) whose module defines the rule reasons.
+	definesReasons bool
 }
 
 // maxCached bounds the prepared queries kept; the cache is cleared when
@@ -257,6 +263,8 @@ func (e *Engine) prepareKeyed(ctx context.Context, m Module, rule string, data m
 		}
 		if p.dialect == TrusteeDialect {
 			query = "data." + pkg + "." + trusteeAllowQuery
+		} else {
+			p.definesReasons = definesRule(m, reasonsRule) == nil
 		}
 	}
 	if p.query, err = prepareQuery(ctx, m, query, data); err != nil {
@@ -400,28 +408,64 @@ func (e *Engine) appraise(ctx context.Context, m Module, p *prepared, obj *jsonv
 // denyDecision reads the result of a deny query as a decision with every
 // reason, sorted by rule and claim.
 func denyDecision(m Module, rs rego.ResultSet) (*appraise.Decision, error) {
-	d := &appraise.Decision{}
-	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
-		raw, err := json.Marshal(rs[0].Expressions[0].Value)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(raw, &d.Reasons); err != nil {
-			return nil, fmt.Errorf("policy %s: %w: %w", m.Name, ErrDenyShape, err)
-		}
-	} else if len(rs) == 0 {
-		return nil, fmt.Errorf("policy %s: deny is undefined; an attestation policy must define deny as a set of reasons (empty to accept)", m.Name)
-	} else {
-		return nil, fmt.Errorf("policy %s: deny has %d results, expected one set", m.Name, len(rs))
+	reasons, defined, err := readReasons(m, "deny", ErrDenyShape, rs)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(d.Reasons, func(i, j int) bool {
-		if d.Reasons[i].Rule != d.Reasons[j].Rule {
-			return d.Reasons[i].Rule < d.Reasons[j].Rule
+	if !defined {
+		return nil, fmt.Errorf("policy %s: deny is undefined; an attestation policy must define deny as a set of reasons (empty to accept)", m.Name)
+	}
+	return &appraise.Decision{Accepted: len(reasons) == 0, Reasons: reasons}, nil
+}
+
+// readReasons reads the result of a query for rule, which must be a set of
+// reason objects, and returns the reasons sorted by rule and claim. defined
+// is false when the rule is undefined. Any other value, null included, is
+// an error that wraps shapeErr, so that a policy cannot pass by returning
+// something other than a set.
+func readReasons(m Module, rule string, shapeErr error, rs rego.ResultSet) (reasons []appraise.Reason, defined bool, err error) {
+	if len(rs) == 0 {
+		return nil, false, nil
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, true, fmt.Errorf("policy %s: %s has %d results, expected one set", m.Name, rule, len(rs))
+	}
+	// Rego returns a set, like an array, as a slice.
+	value, ok := rs[0].Expressions[0].Value.([]any)
+	if !ok {
+		return nil, true, fmt.Errorf("policy %s: %w: %s is %s", m.Name, shapeErr, rule, regoTypeName(rs[0].Expressions[0].Value))
+	}
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return nil, true, err
+	}
+	if err := json.Unmarshal(raw, &reasons); err != nil {
+		return nil, true, fmt.Errorf("policy %s: %w: %w", m.Name, shapeErr, err)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		if reasons[i].Rule != reasons[j].Rule {
+			return reasons[i].Rule < reasons[j].Rule
 		}
-		return d.Reasons[i].Claim < d.Reasons[j].Claim
+		return reasons[i].Claim < reasons[j].Claim
 	})
-	d.Accepted = len(d.Reasons) == 0
-	return d, nil
+	return reasons, true, nil
+}
+
+// regoTypeName names the JSON type of a value of a Rego result.
+func regoTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case json.Number, float64, int, int64:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 // policyInput is the input of one evaluation.

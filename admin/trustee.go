@@ -69,7 +69,11 @@ const (
 //     "resource"), data["resource-path"] and data.query, and is evaluated
 //     with that input, as Trustee's KBS evaluates it. A Cloister policy reads
 //     {"token": the EAR claims, "resource": {"path", "repository", "type",
-//     "tag"}, "query": {...}}. A module that reads both is rejected.
+//     "tag"}, "query": {...}}. It may also define data.<package>.reasons, a
+//     set of reason objects {rule, claim, value, expected, message}, which
+//     the service evaluates when allow denies and writes to its log and
+//     audit record. A Trustee policy gives no reasons. A module that reads
+//     both inputs is rejected.
 //     Modules must be Rego v1 (rules with "if"), as the sample policies of
 //     Trustee v0.21.0 are.
 //   - The attestation policy must define data.<package>.deny, the set of

@@ -92,8 +92,13 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 	if !decision.Allowed {
-		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester,
-			fmt.Errorf("the resource policy %s denied the request", decision.PolicyID))
+		// The reasons go only to the log line and the audit record,
+		// because the KBS protocol fixes the body the client gets.
+		denial := fmt.Errorf("the resource policy %s denied the request", decision.PolicyID)
+		if len(decision.Reasons) > 0 {
+			denial = fmt.Errorf("%w: %s", denial, strings.Join(decision.Reasons, "; "))
+		}
+		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester, denial)
 		return
 	}
 

@@ -84,6 +84,13 @@ type Authorization struct {
 	// PolicyDigest is the hex SHA-256 of the policy text, for the audit
 	// log.
 	PolicyDigest string
+	// Reasons explain a denial, one readable text per failed rule of the
+	// policy, such as "cpu-status: <message> (claim <name>, value
+	// <value>, expected <value>)". The server puts them in the log line
+	// and the audit record, never in the response, whose body the KBS
+	// protocol fixes. Reasons is empty when the request is allowed and
+	// when the policy gives no reasons.
+	Reasons []string
 }
 
 // Observer receives the events that metrics count. Its methods must not

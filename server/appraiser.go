@@ -6,8 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/policy"
@@ -111,13 +115,81 @@ func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, 
 		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
 	}
 	decision := kbs.Authorization{PolicyID: mod.ID(), PolicyDigest: mod.Digest()}
-	decision.Allowed, err = a.engine.AllowJSON(ctx, mod, claimsJSON, res, query)
-	return decision, err
+	d, err := a.engine.AuthorizeJSON(ctx, mod, claimsJSON, res, query)
+	if err != nil {
+		return decision, err
+	}
+	decision.Allowed = d.Allowed
+	if !d.Allowed {
+		decision.Reasons = reasonTexts(mod, d)
+	}
+	return decision, nil
+}
+
+// Bounds of the reason texts of one denial, which go to a log line and an
+// audit record. A reason may quote the request's query, which the client
+// chooses.
+const (
+	maxReasonTexts   = 16
+	maxReasonTextLen = 1024
+)
+
+// reasonTexts returns the reasons of a denial as texts for the log and the
+// audit record (see reasonText), at most maxReasonTexts and a count of the
+// rest. A reasons rule that failed gives one text that names the policy
+// and the error, and the request stays denied.
+func reasonTexts(mod policy.Module, d policy.ResourceDecision) []string {
+	if d.ReasonsErr != nil {
+		return []string{truncateText(fmt.Sprintf("the reasons rule of resource policy %s failed, so the denial has no reasons: %v", mod.ID(), d.ReasonsErr))}
+	}
+	var texts []string
+	for i, r := range d.Reasons {
+		if i == maxReasonTexts {
+			texts = append(texts, fmt.Sprintf("%d more reasons left out", len(d.Reasons)-maxReasonTexts))
+			break
+		}
+		texts = append(texts, truncateText(reasonText(r)))
+	}
+	return texts
+}
+
+// reasonText returns r as "rule: message (claim c, value "v", expected
+// "e")", leaving out empty members.
+func reasonText(r appraise.Reason) string {
+	var details []string
+	if r.Claim != "" {
+		details = append(details, "claim "+r.Claim)
+	}
+	if r.Value != "" {
+		details = append(details, "value "+strconv.Quote(r.Value))
+	}
+	if r.Expected != "" {
+		details = append(details, "expected "+strconv.Quote(r.Expected))
+	}
+	text := r.Rule + ": " + r.Message
+	if len(details) > 0 {
+		text += " (" + strings.Join(details, ", ") + ")"
+	}
+	return text
+}
+
+// truncateText cuts text to maxReasonTextLen bytes at a character boundary.
+func truncateText(text string) string {
+	if len(text) <= maxReasonTextLen {
+		return text
+	}
+	cut := maxReasonTextLen
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "…"
 }
 
 // ValidatePolicy compiles a policy module of kind before it is stored, so
 // that a broken policy is rejected at upload rather than at the next
-// request. Attestation policies must define deny, resource policies allow.
+// request. Attestation policies must define deny, resource policies allow,
+// and a resource policy's optional reasons rule must be a set of reason
+// objects.
 func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 	rule := ""
 	switch kind {
@@ -131,9 +203,13 @@ func ValidatePolicy(kind store.PolicyKind, name, module string) error {
 		return fmt.Errorf("unknown policy kind %q: use attestation or resource", kind)
 	}
 	m := policy.Module{Name: name, Text: module}
-	err := validationEngine.Check(context.Background(), m, rule)
-	if err != nil || kind != store.PolicyAttestation {
+	if err := validationEngine.Check(context.Background(), m, rule); err != nil {
 		return err
+	}
+	if kind == store.PolicyResource {
+		// A reasons rule whose type is wrong would leave every denial
+		// unexplained.
+		return policy.CheckReasons(m)
 	}
 	return checkDenyShape(m)
 }

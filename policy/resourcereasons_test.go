@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,22 +14,16 @@ import (
 
 // pathReasonsPolicy allows only default/key/other and explains every other
 // path.
-const pathReasonsPolicy = `package custom
+var pathReasonsPolicy = mustReadFile("testdata/path_reasons.rego")
 
-default allow := false
-
-allow if input.resource.path == "default/key/other"
-
-reasons contains {
-	"rule": "path",
-	"claim": "resource.path",
-	"value": input.resource.path,
-	"expected": "default/key/other",
-	"message": sprintf("resource %s is not default/key/other, the only resource this policy releases", [input.resource.path]),
-} if {
-	input.resource.path != "default/key/other"
+// mustReadFile returns the content of a test data file.
+func mustReadFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
-`
 
 // noReasonsPolicy denies every path but default/key/other and gives no
 // reasons.

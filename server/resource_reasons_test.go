@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,22 +17,13 @@ import (
 
 // otherOnlyResourcePolicy releases only default/key/other and explains
 // every other request.
-const otherOnlyResourcePolicy = `package other_only
-
-default allow := false
-
-allow if input.resource.path == "default/key/other"
-
-reasons contains {
-	"rule": "path",
-	"claim": "resource.path",
-	"value": input.resource.path,
-	"expected": "default/key/other",
-	"message": sprintf("resource %s is not default/key/other, the only resource this policy releases", [input.resource.path]),
-} if {
-	input.resource.path != "default/key/other"
-}
-`
+var otherOnlyResourcePolicy = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "path_reasons.rego"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // A denied resource request keeps the body the KBS protocol fixes, and the
 // audit record names the policy's reason: rule, claim, value and expected

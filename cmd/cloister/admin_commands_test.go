@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,7 +45,7 @@ func startService(t *testing.T) *testService {
 	t.Setenv(store.MasterKeyEnv, masterKey)
 
 	dataDir := t.TempDir()
-	addr := freeLoopbackAddress(t)
+	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRootCmd()
 	root.SetArgs([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "error"})
@@ -71,19 +70,6 @@ func startService(t *testing.T) *testService {
 	s := &testService{url: "http://" + addr, dataDir: dataDir, keyFile: filepath.Join(dataDir, admin.KeyFile), masterKey: masterKey}
 	s.waitHealthy(t, done)
 	return s
-}
-
-// freeLoopbackAddress returns a 127.0.0.1 address with a port that was free
-// a moment ago.
-func freeLoopbackAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // waitHealthy polls /healthz until it returns 200, and fails the test when

@@ -151,6 +151,35 @@ func (k *serveMasterKey) saveGenerated(ctx context.Context, st store.Store, logg
 	return nil
 }
 
+// warnForeignSecrets logs a warning when st holds secrets sealed under
+// master keys other than k, because the service cannot release them until
+// it runs with the key that sealed them. Starting with the wrong key
+// otherwise shows only when a guest requests such a secret.
+func (k *serveMasterKey) warnForeignSecrets(ctx context.Context, st store.Store, logger *slog.Logger) error {
+	secrets, err := st.ListSecrets(ctx, "")
+	if err != nil {
+		return fmt.Errorf("list secrets to check their master keys: %w", err)
+	}
+	var foreign int
+	var keyIDs []string
+	for _, s := range secrets {
+		if s.MasterKeyID == k.key.ID() {
+			continue
+		}
+		foreign++
+		if !slices.Contains(keyIDs, s.MasterKeyID) {
+			keyIDs = append(keyIDs, s.MasterKeyID)
+		}
+	}
+	if foreign == 0 {
+		return nil
+	}
+	slices.Sort(keyIDs)
+	logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or rotate them to this key with cloister secret rewrap",
+		"key_id", k.key.ID(), "secrets", foreign, "sealed_under", strings.Join(keyIDs, ", "))
+	return nil
+}
+
 // logLoaded logs the key ID and the source of the key, never the key.
 func (k *serveMasterKey) logLoaded(logger *slog.Logger) {
 	if k.path == "" {

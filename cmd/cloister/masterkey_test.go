@@ -401,6 +401,56 @@ func TestServeMasterKeyNotGeneratedOverSecrets(t *testing.T) {
 	}
 }
 
+// A start with a key other than the one that sealed the stored secrets
+// logs a warning that names both keys and the fix.
+func TestServeWarnsOfForeignSecrets(t *testing.T) {
+	tests := []struct {
+		name     string
+		sameKey  bool
+		wantWarn bool
+	}{
+		{"key that sealed the secrets", true, false},
+		{"another key", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newKeyFixture(t)
+			ctx := context.Background()
+			sealing := newTestKey(t)
+			st, err := store.Open(ctx, store.Config{DataDir: fx.dataDir, MasterKey: sealing.key, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.PutSecret(ctx, "default/key/model", []byte("model key")); err != nil {
+				t.Fatal(err)
+			}
+
+			running := sealing
+			if !tt.sameKey {
+				running = newTestKey(t)
+			}
+			var logs bytes.Buffer
+			mk := &serveMasterKey{key: running.key}
+			if err := mk.warnForeignSecrets(ctx, st, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(logs.String(), "secrets sealed under another master key")
+			if warned != tt.wantWarn {
+				t.Fatalf("warning logged = %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
+			}
+			if !tt.wantWarn {
+				return
+			}
+			for _, part := range []string{sealing.key.ID(), running.key.ID(), "cloister secret rewrap"} {
+				if !strings.Contains(logs.String(), part) {
+					t.Errorf("warning does not contain %q:\n%s", part, logs.String())
+				}
+			}
+		})
+	}
+}
+
 func TestIsInside(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {

@@ -201,6 +201,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	} else {
 		masterKey.logLoaded(logger)
+		if err := masterKey.warnForeignSecrets(ctx, st, logger); err != nil {
+			return err
+		}
 	}
 
 	// The collateral cache lives in the store, so that replicas sharing one

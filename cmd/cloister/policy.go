@@ -41,7 +41,7 @@ SHA-256 digest, and the service rejects a module that does not compile.`,
 func newPolicyDefaultCmd() *cobra.Command {
 	var kind string
 	cmd := &cobra.Command{
-		Use:   "default TEE",
+		Use:   "default (TEE | --kind resource default)",
 		Short: "Print the built-in policy for a TEE (or the built-in resource policy)",
 		Long: `Print the built-in Rego module that the service applies while no policy of
 that name is stored: the attestation policy of a TEE (snp, tdx, sgx, ...), or
@@ -49,7 +49,12 @@ with --kind resource the resource policy "default". The output can be edited
 and stored with "cloister policy set". No server is contacted.`,
 		Example: `  cloister policy default snp > snp.rego
   cloister policy default --kind resource default > resource.rego`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("policy default needs one argument: a TEE (one of %s), or default with --kind resource", teeList(policy.AttestationTEEs()))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var m policy.Module
 			switch store.PolicyKind(kind) {

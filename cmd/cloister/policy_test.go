@@ -41,6 +41,8 @@ func TestPolicyDefaultStorable(t *testing.T) {
 		{"policy", "default", "--kind", "resource", "other"},
 		{"policy", "default", "resource"},
 		{"policy", "default", "bogus"},
+		{"policy", "default"},
+		{"policy", "default", "snp", "tdx"},
 	} {
 		if _, err := runCloister(t, args...); exitCode(t, err) != exitUsage {
 			t.Errorf("%s: %v, want a usage error", strings.Join(args, " "), err)

@@ -23,6 +23,12 @@ const MaxAuditFieldSize = 4096
 // the label, Seq and Time (Unix microseconds) as big-endian int64, then each
 // text field as a big-endian uint32 length and its bytes, in a fixed order.
 // Length prefixes make the encoding unambiguous whatever the fields contain.
+//
+// RequestID is the last field and is written only when it is not empty.
+// A record without a request ID, such as every record written before the
+// field existed, therefore encodes exactly as before, and its stored hash
+// still verifies. The label stays at v1, because the length prefixes let a
+// reader tell the eight-field form from the nine-field form.
 func (r *AuditRecord) CanonicalEncoding() []byte {
 	var b bytes.Buffer
 	writeField := func(s string) {
@@ -35,6 +41,9 @@ func (r *AuditRecord) CanonicalEncoding() []byte {
 	for _, f := range []string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
 		r.PolicyDigest, r.Verdict, r.Resource, r.Reason} {
 		writeField(f)
+	}
+	if r.RequestID != "" {
+		writeField(r.RequestID)
 	}
 	return b.Bytes()
 }
@@ -59,7 +68,7 @@ func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 	}
 	rec.Time = fromMicros(micros(rec.Time))
 	for _, f := range []*string{&rec.Requester, &rec.TEE, &rec.EvidenceDigest, &rec.PolicyDigest,
-		&rec.Verdict, &rec.Resource, &rec.Reason} {
+		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID} {
 		*f = truncateUTF8(*f, MaxAuditFieldSize)
 	}
 	return rec, nil
@@ -79,7 +88,7 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 
 // auditInsertColumns is the number of columns appendAuditBatch inserts per
 // record.
-const auditInsertColumns = 12
+const auditInsertColumns = 13
 
 // auditHead is the sequence number and hash of the last audit record.
 type auditHead struct {
@@ -130,7 +139,7 @@ func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]Audit
 		}
 		query.WriteString(")")
 		args = append(args, rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
-			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash))
+			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash), rec.RequestID)
 	}
 
 	if _, err := o.q.ExecContext(ctx, query.String(), args...); err != nil {
@@ -155,7 +164,17 @@ func (o *ops) writeAuditHead(ctx context.Context, head auditHead) error {
 	return nil
 }
 
-const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`
+const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash, request_id`
+
+// auditColumnsBeforeRequestID selects the same columns from a database
+// that migration 0005 has not reached, with an empty request ID. Only
+// VerifyAudit needs it, because cloister audit verify opens a database
+// without migrating it.
+const auditColumnsBeforeRequestID = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash, '' AS request_id`
+
+// auditRequestIDMigration is the version of the migration that adds the
+// request_id column to audit_log.
+const auditRequestIDMigration = 5
 
 func scanAudit(row scanner) (AuditRecord, error) {
 	var (
@@ -165,7 +184,7 @@ func scanAudit(row scanner) (AuditRecord, error) {
 		prevHash, hash []byte
 	)
 	err := row.Scan(&r.Seq, &t, &action, &r.Requester, &r.TEE, &r.EvidenceDigest, &r.PolicyDigest,
-		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash)
+		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash, &r.RequestID)
 	r.Time = fromMicros(t)
 	r.Action = AuditAction(action)
 	r.PrevHash, r.Hash = prevHash, hash
@@ -173,12 +192,18 @@ func scanAudit(row scanner) (AuditRecord, error) {
 }
 
 func (o *ops) ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
+	return o.listAudit(ctx, q, auditColumns)
+}
+
+// listAudit runs ListAudit with columns as the select list, which is
+// auditColumns or auditColumnsBeforeRequestID.
+func (o *ops) listAudit(ctx context.Context, q AuditQuery, columns string) ([]AuditRecord, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultAuditLimit
 	}
 	rows, err := o.q.QueryContext(ctx,
-		`SELECT `+auditColumns+` FROM audit_log
+		`SELECT `+columns+` FROM audit_log
 		 WHERE seq > $1 AND ($2 = '' OR action = $2) ORDER BY seq LIMIT $3`,
 		q.AfterSeq, string(q.Action), limit)
 	if err != nil {
@@ -210,13 +235,20 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
 		return AuditVerification{}, fmt.Errorf("store: read audit chain head: %w", err)
 	}
+	// The schema is read after the head. A record up to the head that
+	// carries a request ID committed after migration 0005, so this read
+	// sees that migration.
+	columns, err := s.auditSelectColumns(ctx)
+	if err != nil {
+		return AuditVerification{}, err
+	}
 
 	var v AuditVerification
 	prev := make([]byte, sha256.Size)
 	var last int64
 walk:
 	for last < headSeq {
-		page, err := s.autocommit().ListAudit(ctx, AuditQuery{AfterSeq: last, Limit: verifyPage})
+		page, err := s.autocommit().listAudit(ctx, AuditQuery{AfterSeq: last, Limit: verifyPage}, columns)
 		if err != nil {
 			return v, err
 		}
@@ -251,6 +283,22 @@ walk:
 	}
 	v.Head = prev
 	return v, nil
+}
+
+// auditSelectColumns returns the select list for audit records that the
+// database's schema supports: auditColumns once migration 0005 is applied,
+// else auditColumnsBeforeRequestID. A database opened with SkipMigrations
+// may still lack the column.
+func (s *sqlStore) auditSelectColumns(ctx context.Context) (string, error) {
+	var applied int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`,
+		auditRequestIDMigration).Scan(&applied); err != nil {
+		return "", fmt.Errorf("store: read schema_migrations: %w", err)
+	}
+	if applied == 0 {
+		return auditColumnsBeforeRequestID, nil
+	}
+	return auditColumns, nil
 }
 
 // checkAuditRecord compares r with the sequence number and link it must

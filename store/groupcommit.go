@@ -20,7 +20,7 @@ import (
 const defaultMaxBatch = 256
 
 // maxBatchLimit caps MaxBatch so that one batch INSERT stays below SQLite's
-// default limit of 32766 bound parameters (12 per record).
+// default limit of 32766 bound parameters (auditInsertColumns per record).
 const maxBatchLimit = 2048
 
 // groupCommitTimeout bounds one batch transaction.

@@ -316,6 +316,10 @@ const (
 // AuditRecord is one entry of the hash-chained audit log. Hash is the
 // SHA-256 of PrevHash followed by the record's canonical encoding (see
 // AuditRecord.ComputeHash); the first record's PrevHash is 32 zero bytes.
+// RequestID is the X-Request-Id of the HTTP request that caused the record,
+// which the service's log lines also carry. It is empty in records written
+// before the field existed and in records that no request caused, such as
+// the record that cloister secret rewrap appends.
 type AuditRecord struct {
 	Seq            int64       `json:"seq"`
 	Time           time.Time   `json:"time"`
@@ -327,6 +331,7 @@ type AuditRecord struct {
 	Verdict        string      `json:"verdict,omitempty"`
 	Resource       string      `json:"resource,omitempty"`
 	Reason         string      `json:"reason,omitempty"`
+	RequestID      string      `json:"request_id,omitempty"`
 	PrevHash       HexBytes    `json:"prev_hash"`
 	Hash           HexBytes    `json:"hash"`
 }

@@ -1,0 +1,342 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// v1Record is the record behind the fixed vectors below. v1Encoding and
+// v1Hash were computed by the code before AuditRecord had a RequestID, so
+// they pin the encoding that every stored record without a request ID was
+// hashed with.
+var v1Record = AuditRecord{
+	Seq: 42, Time: time.UnixMicro(1700000000123456).UTC(), Action: AuditDeny,
+	Requester: "192.0.2.7", TEE: "snp", EvidenceDigest: "e3b0c442", PolicyDigest: "9f86d081",
+	Verdict: "deny", Resource: "default/key/1", Reason: "policy denied: debug enabled",
+	PrevHash: make([]byte, 32),
+}
+
+const (
+	v1Encoding = "00000018636c6f6973746572206175646974207265636f7264207631000000000000002a00060a2418202240" +
+		"0000000464656e79000000093139322e302e322e3700000003736e70000000086533623063343432000000083966" +
+		"3836643038310000000464656e790000000d64656661756c742f6b65792f310000001c706f6c6963792064656e69" +
+		"65643a20646562756720656e61626c6564"
+	v1Hash = "b331169511726bc9f4d07af2855223308bee04bf6b275a3ec727018034b22612"
+
+	// v1EmptyEncoding is the v1 encoding of an admin record with sequence
+	// number 1, time 0 and every text field empty.
+	v1EmptyEncoding = "00000018636c6f6973746572206175646974207265636f7264207631" +
+		"0000000000000001" + "0000000000000000" + "0000000561646d696e" + "00000000000000000000000000000000000000000000000000000000"
+)
+
+func TestAuditEncodingRequestID(t *testing.T) {
+	withID := v1Record
+	withID.RequestID = "3f2a9c0d1e4b5a67"
+	tests := []struct {
+		name     string
+		rec      AuditRecord
+		encoding string
+	}{
+		{name: "no request ID is v1", rec: v1Record, encoding: v1Encoding},
+		{name: "empty record is v1", rec: AuditRecord{Seq: 1, Time: time.UnixMicro(0).UTC(), Action: AuditAdmin},
+			encoding: v1EmptyEncoding},
+		{name: "request ID appended", rec: withID,
+			encoding: v1Encoding + "00000010" + hex.EncodeToString([]byte("3f2a9c0d1e4b5a67"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hex.EncodeToString(tt.rec.CanonicalEncoding()); got != tt.encoding {
+				t.Errorf("CanonicalEncoding =\n%s\nwant\n%s", got, tt.encoding)
+			}
+		})
+	}
+
+	if got := hex.EncodeToString(v1Record.ComputeHash()); got != v1Hash {
+		t.Errorf("ComputeHash of a record without a request ID = %s, want the v1 hash %s", got, v1Hash)
+	}
+	if bytes.Equal(withID.ComputeHash(), v1Record.ComputeHash()) {
+		t.Error("a request ID does not change the hash")
+	}
+}
+
+// The batch INSERT of a full group commit must stay below SQLite's limit
+// of bound parameters.
+func TestAuditBatchWithinParameterLimit(t *testing.T) {
+	if n := maxBatchLimit * auditInsertColumns; n > 32766 {
+		t.Errorf("a batch of %d records binds %d parameters, above SQLite's default limit of 32766", maxBatchLimit, n)
+	}
+}
+
+// appendMixed appends records through every append path, alternating
+// between records with and without a request ID, and returns what it
+// appended in sequence order.
+func appendMixed(t *testing.T, s *sqlStore) []AuditRecord {
+	t.Helper()
+	ctx := context.Background()
+	idFor := func(i int) string {
+		if i%2 == 0 {
+			return ""
+		}
+		return fmt.Sprintf("req-%02d", i)
+	}
+	newRecord := func(i int) AuditRecord {
+		return AuditRecord{Action: AuditDeny, Requester: "session:abc", Reason: fmt.Sprintf("record %d", i), RequestID: idFor(i)}
+	}
+
+	var out []AuditRecord
+	for i := range 2 {
+		rec, err := s.AppendAudit(ctx, newRecord(i))
+		if err != nil {
+			t.Fatalf("AppendAudit %d: %v", i, err)
+		}
+		out = append(out, rec)
+	}
+	for i := 2; i < 4; i++ {
+		rec, err := s.AppendAuditGrouped(ctx, newRecord(i))
+		if err != nil {
+			t.Fatalf("AppendAuditGrouped %d: %v", i, err)
+		}
+		out = append(out, rec)
+	}
+	// One multi-row INSERT with records of both kinds.
+	err := s.Tx(ctx, func(tx Tx) error {
+		o := tx.(*ops)
+		var batch []AuditRecord
+		for i := 4; i < 8; i++ {
+			rec, err := o.prepareAudit(newRecord(i))
+			if err != nil {
+				return err
+			}
+			batch = append(batch, rec)
+		}
+		recs, err := o.appendAuditBatch(ctx, batch)
+		out = append(out, recs...)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("appendAuditBatch: %v", err)
+	}
+	return out
+}
+
+func TestAuditChainMixedRequestIDs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		appended := appendMixed(t, s)
+
+		v, err := s.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatalf("VerifyAudit: %v", err)
+		}
+		if v.Broken != nil {
+			t.Fatalf("VerifyAudit reports a break in an untouched chain: %+v", v.Broken)
+		}
+		if v.Records != int64(len(appended)) {
+			t.Errorf("VerifyAudit checked %d records, want %d", v.Records, len(appended))
+		}
+
+		list, err := s.ListAudit(ctx, AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != len(appended) {
+			t.Fatalf("ListAudit returned %d records, want %d", len(list), len(appended))
+		}
+		for i, got := range list {
+			if got.RequestID != appended[i].RequestID {
+				t.Errorf("record %d: stored request ID %q, want %q", got.Seq, got.RequestID, appended[i].RequestID)
+			}
+			if !bytes.Equal(got.Hash, got.ComputeHash()) {
+				t.Errorf("record %d: stored hash does not match the hash of the listed record", got.Seq)
+			}
+		}
+	})
+}
+
+func TestAuditRequestIDTruncated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		s := open(t, b.config())
+		rec, err := s.AppendAudit(ctx, AuditRecord{Action: AuditAdmin, RequestID: strings.Repeat("r", MaxAuditFieldSize+10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.RequestID) != MaxAuditFieldSize {
+			t.Errorf("appended request ID has %d bytes, want %d", len(rec.RequestID), MaxAuditFieldSize)
+		}
+		if got := mustRecord(t, s, rec.Seq).RequestID; got != rec.RequestID {
+			t.Errorf("stored request ID has %d bytes, want the %d appended", len(got), len(rec.RequestID))
+		}
+		if v, err := s.VerifyAudit(ctx); err != nil || v.Broken != nil || v.Records != 1 {
+			t.Errorf("VerifyAudit = %+v, %v; want 1 intact record", v, err)
+		}
+	})
+}
+
+func TestAuditRequestIDTamperDetected(t *testing.T) {
+	// appendMixed gives odd sequence numbers no request ID and even ones
+	// "req-NN" with NN = seq-1.
+	tests := []struct {
+		name    string
+		tamper  string
+		wantSeq int64
+	}{
+		{name: "changed request ID", tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 4`, wantSeq: 4},
+		{name: "removed request ID", tamper: `UPDATE audit_log SET request_id = '' WHERE seq = 6`, wantSeq: 6},
+		{name: "added request ID", tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 3`, wantSeq: 3},
+		{name: "added to batch record", tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 7`, wantSeq: 7},
+	}
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				s := open(t, b.config())
+				dropAppendOnlyTriggers(t, s)
+				if _, err := s.db.Exec(`DELETE FROM audit_log`); err != nil {
+					t.Fatal(err)
+				}
+				resetHead(t, s)
+				appendMixed(t, s)
+
+				if _, err := s.db.Exec(tt.tamper); err != nil {
+					t.Fatalf("tamper: %v", err)
+				}
+				v, err := s.VerifyAudit(ctx)
+				if err != nil {
+					t.Fatalf("VerifyAudit: %v", err)
+				}
+				if v.Broken == nil {
+					t.Fatal("VerifyAudit did not detect the change")
+				}
+				if v.Broken.Seq != tt.wantSeq {
+					t.Errorf("first broken record = %d (%s), want %d", v.Broken.Seq, v.Broken.Reason, tt.wantSeq)
+				}
+				if v.Records != tt.wantSeq-1 {
+					t.Errorf("VerifyAudit counted %d intact records, want %d", v.Records, tt.wantSeq-1)
+				}
+			})
+		}
+	})
+}
+
+// openBeforeRequestID creates the database of b migrated up to migration
+// 0004, as the release before request IDs left it, with records appended
+// the way that release appended them, and returns those records.
+func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
+	t.Helper()
+	ctx := context.Background()
+	cfg := b.config()
+	var (
+		db  *sql.DB
+		d   dialect
+		err error
+	)
+	if cfg.DatabaseURL != "" {
+		db, err = openPostgres(cfg.DatabaseURL)
+		d = postgresDialect
+	} else {
+		db, err = openSQLite(cfg.DataDir, true)
+		d = sqliteDialect
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	applied, err := migrateUpTo(ctx, db, d, 0, auditRequestIDMigration-1)
+	if err != nil {
+		t.Fatalf("migrate to 0004: %v", err)
+	}
+	if len(applied) != auditRequestIDMigration-1 {
+		t.Fatalf("applied migrations %v, want the first %d", applied, auditRequestIDMigration-1)
+	}
+
+	var recs []AuditRecord
+	prev := make([]byte, 32)
+	for i := range n {
+		rec := AuditRecord{Seq: int64(i + 1), Time: time.UnixMicro(1700000000000000 + int64(i)).UTC(), Action: AuditRelease,
+			Requester: "session:abc", TEE: "snp", Verdict: "released", Resource: fmt.Sprintf("default/key/%d", i), PrevHash: prev}
+		rec.Hash = rec.ComputeHash()
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit_log (seq, time, action, requester, tee, evidence_digest,
+			policy_digest, verdict, resource, reason, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest, rec.PolicyDigest,
+			rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)); err != nil {
+			t.Fatalf("insert record %d into the 0004 schema: %v", rec.Seq, err)
+		}
+		prev = rec.Hash
+		recs = append(recs, rec)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, int64(n), prev); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestAuditVerifiesAcrossRequestIDMigration(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		const old = 5
+		before := openBeforeRequestID(t, b, old)
+
+		// cloister audit verify opens the database without migrating it.
+		cfg := b.config()
+		cfg.SkipMigrations = true
+		unmigrated := open(t, cfg)
+		v, err := unmigrated.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatalf("VerifyAudit before migration 0005: %v", err)
+		}
+		if v.Broken != nil || v.Records != old {
+			t.Errorf("VerifyAudit before migration 0005 = %d records, break %+v; want %d, intact", v.Records, v.Broken, old)
+		}
+
+		s := open(t, b.config())
+		var applied int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, auditRequestIDMigration).Scan(&applied); err != nil {
+			t.Fatal(err)
+		}
+		if applied != 1 {
+			t.Fatalf("migration 0005 recorded %d times, want 1", applied)
+		}
+		v, err = s.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatalf("VerifyAudit after migration 0005: %v", err)
+		}
+		if v.Broken != nil || v.Records != old {
+			t.Errorf("VerifyAudit after migration 0005 = %d records, break %+v; want %d, intact", v.Records, v.Broken, old)
+		}
+		if !bytes.Equal(v.Head, before[old-1].Hash) {
+			t.Errorf("head after migration = %x, want the last old record's hash %x", v.Head, before[old-1].Hash)
+		}
+
+		// New records, some with request IDs, chain on from the old ones.
+		appended := appendMixed(t, s)
+		if appended[0].Seq != old+1 || !bytes.Equal(appended[0].PrevHash, before[old-1].Hash) {
+			t.Errorf("first new record: seq %d, prev %x; want %d and the last old record's hash", appended[0].Seq, appended[0].PrevHash, old+1)
+		}
+		v, err = s.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(old + len(appended)); v.Broken != nil || v.Records != want {
+			t.Errorf("VerifyAudit of old and new records = %d records, break %+v; want %d, intact", v.Records, v.Broken, want)
+		}
+		for _, rec := range before {
+			if got := mustRecord(t, s, rec.Seq); got.RequestID != "" || !bytes.Equal(got.Hash, rec.Hash) {
+				t.Errorf("old record %d after migration: request ID %q, hash %x; want empty and %x", rec.Seq, got.RequestID, got.Hash, rec.Hash)
+			}
+		}
+
+		// The append-only triggers still reject changes after the
+		// migration.
+		if _, err := s.db.Exec(`UPDATE audit_log SET request_id = 'forged' WHERE seq = 1`); err == nil {
+			t.Error("UPDATE of request_id succeeded, want the append-only trigger to reject it")
+		}
+	})
+}

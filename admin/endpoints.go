@@ -26,7 +26,9 @@ func requester(ctx context.Context) string {
 }
 
 // change runs fn and appends the admin audit record it returns in one
-// transaction, so that no change commits without its record.
+// transaction, so that no change commits without its record. The record
+// carries the X-Request-Id header, which the server's route sets on every
+// request before the admin handler runs.
 func (h *Handler) change(r *http.Request, fn func(tx store.Tx) (store.AuditRecord, error)) error {
 	ctx := r.Context()
 	err := h.cfg.Store.Tx(ctx, func(tx store.Tx) error {
@@ -37,11 +39,13 @@ func (h *Handler) change(r *http.Request, fn func(tx store.Tx) (store.AuditRecor
 		rec.Action = store.AuditAdmin
 		rec.Requester = requester(ctx)
 		rec.Verdict = "applied"
+		rec.RequestID = r.Header.Get("X-Request-Id")
 		_, err = tx.AppendAudit(ctx, rec)
 		return err
 	})
 	if err == nil {
-		h.cfg.Logger.Info("admin change", "requester", requester(ctx), "method", r.Method, "path", r.URL.Path)
+		h.cfg.Logger.Info("admin change", "request_id", r.Header.Get("X-Request-Id"), "requester", requester(ctx),
+			"method", r.Method, "path", r.URL.Path)
 	}
 	return err
 }

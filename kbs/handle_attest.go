@@ -47,7 +47,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
 			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
-				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error()})
+				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error(), RequestID: requestID(r)})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
 	}
@@ -116,7 +116,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
-			Verdict: string(status), Reason: reasons})
+			Verdict: string(status), Reason: reasons, RequestID: requestID(r)})
 		return err
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		if requester != "" {
 			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
-				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err)})
+				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r)})
 		}
 		if s.Observer != nil {
 			s.Observer.Release(outcome, s.now().Sub(start))
@@ -117,7 +117,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// SQLite a second writer would wait for the write lock.
 	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: tee,
 		EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
-		Resource: path, Verdict: "released", Time: s.now()}
+		Resource: path, Verdict: "released", Time: s.now(), RequestID: requestID(r)}
 	err = s.commit(func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.AppendAudit(ctx, rec)
 		return err

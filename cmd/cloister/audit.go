@@ -19,7 +19,9 @@ func newAuditCmd() *cobra.Command {
 		Short: "List and verify the hash-chained audit log",
 		Long: `List and verify the audit log. Each record stores the SHA-256 hash of its
 content and of the previous record's hash, so a record changed or removed in
-the database breaks the chain at that record.`,
+the database breaks the chain at that record. A record caused by an HTTP
+request carries that request's X-Request-Id, which the service's log lines
+also carry.`,
 	}
 	flags.bind(cmd)
 	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))
@@ -47,10 +49,11 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREASON")
+			// The reason stays last, because it is the longest column.
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREQUEST ID\tREASON")
 			for _, r := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
-					dash(r.Requester), dash(r.TEE), dash(r.Verdict), dash(r.Resource), dash(r.Reason))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
+					dash(r.Requester), dash(r.TEE), dash(r.Verdict), dash(r.Resource), dash(r.RequestID), dash(r.Reason))
 			}
 			return tw.Flush()
 		},

@@ -212,22 +212,50 @@ func (h *Handler) listReferenceValues(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) removeReferenceValue(w http.ResponseWriter, r *http.Request) {
 	// Names and values are not checked here, so that values stored before
-	// CheckReferenceValue existed can still be removed. A hex value is
-	// matched in the form CheckReferenceValue stores.
+	// CheckReferenceValue existed can still be removed.
 	name, value := r.PathValue("name"), r.URL.Query().Get("value")
-	value = normalizeReferenceValue(name, value)
-	reason := "removed all values"
-	if value != "" {
-		reason = "removed value " + strconv.Quote(value)
-	}
 	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
-		return store.AuditRecord{Resource: "refvalue:" + name, Reason: reason}, tx.RemoveReferenceValue(r.Context(), name, value)
+		if value == "" {
+			return store.AuditRecord{Resource: "refvalue:" + name, Reason: "removed all values"},
+				tx.RemoveReferenceValue(r.Context(), name, "")
+		}
+		removed, err := removeMatchingValues(r.Context(), tx, name, value)
+		return store.AuditRecord{Resource: "refvalue:" + name, Reason: "removed " + removed}, err
 	})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeMatchingValues removes every stored value of name that equals value
+// as the attestation policy compares them: for a hex claim, in any case and
+// with or without 0x. Values that older versions stored as typed, such as
+// upper-case hex, are removed with the rest, because the default policy
+// would still accept them. It returns the removed values as text for the
+// audit record.
+func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) (string, error) {
+	want := normalizeReferenceValue(name, value)
+	stored, err := tx.ListReferenceValues(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	var removed []string
+	for _, rv := range stored {
+		if rv.Value != value && normalizeReferenceValue(name, rv.Value) != want {
+			continue
+		}
+		if err := tx.RemoveReferenceValue(ctx, name, rv.Value); err != nil {
+			return "", err
+		}
+		removed = append(removed, strconv.Quote(rv.Value))
+	}
+	if len(removed) == 0 {
+		// The store names the value and reports it as not found.
+		return "", tx.RemoveReferenceValue(ctx, name, want)
+	}
+	return "value " + strings.Join(removed, ", "), nil
 }
 
 // orList joins items as "a", "a or b" or "a, b or c".

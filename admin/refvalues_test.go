@@ -240,6 +240,59 @@ func TestReferenceValueUncheckedRemoved(t *testing.T) {
 	}
 }
 
+// Removing a hex value removes every stored form of it, including the
+// upper-case and 0x forms that older versions stored as typed, because the
+// default attestation policy compares them without regard to case.
+func TestReferenceValueLegacyFormsRemoved(t *testing.T) {
+	tests := []struct {
+		name      string
+		stored    []string
+		remove    string
+		wantLeft  []string
+		wantError bool
+	}{
+		{"legacy upper case by upper case", []string{strings.ToUpper(measurementA)}, strings.ToUpper(measurementA), nil, false},
+		{"legacy upper case by lower case", []string{strings.ToUpper(measurementA)}, measurementA, nil, false},
+		{"legacy and normalized forms", []string{strings.ToUpper(measurementA), measurementA, "0x" + measurementA}, strings.ToUpper(measurementA), nil, false},
+		{"other value kept", []string{strings.ToUpper(measurementA), measurementB}, measurementA, []string{measurementB}, false},
+		{"no such value", []string{measurementB}, measurementA, []string{measurementB}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, s := newTestServer(t, Config{APIKey: testKey})
+			c := &Client{BaseURL: srv.URL, APIKey: testKey}
+			ctx := context.Background()
+			err := s.Tx(ctx, func(tx store.Tx) error {
+				for _, v := range tt.stored {
+					if _, err := tx.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: v}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			err = c.RemoveReferenceValue(ctx, "snp.measurement", tt.remove)
+			if (err != nil) != tt.wantError {
+				t.Fatalf("RemoveReferenceValue: %v, want error %v", err, tt.wantError)
+			}
+			list, err := s.ListReferenceValues(ctx, "snp.measurement")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, rv := range list {
+				left = append(left, rv.Value)
+			}
+			if !slices.Equal(left, tt.wantLeft) {
+				t.Errorf("values left = %q, want %q", left, tt.wantLeft)
+			}
+		})
+	}
+}
+
 // Any value that CheckReferenceValue accepts is accepted again unchanged,
 // so that normalizing a stored value finds it.
 func FuzzCheckReferenceValue(f *testing.F) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -78,7 +79,10 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	if err := ping(ctx, db); err != nil {
 		db.Close()
-		if d == postgresDialect {
+		var pgErr *pgconn.PgError
+		if d == postgresDialect && !errors.As(err, &pgErr) {
+			// A PgError is the server's answer, such as a wrong database
+			// name, which names its own fix. The hint is for no answer.
 			return nil, fmt.Errorf("store: connect to %s database: %w; check that PostgreSQL is running and reachable at the host and port of the database URL, "+
 				"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections", d.name, err)
 		}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +86,35 @@ func TestPostgresConnectRefused(t *testing.T) {
 	// generous for a loaded machine.
 	if elapsed > 5*time.Second {
 		t.Errorf("Open took %v to report a refused connection", elapsed)
+	}
+}
+
+// When PostgreSQL answers with an error of its own, such as a database
+// that does not exist, Open reports that error without the hint about an
+// unreachable server, which would name the wrong fix.
+func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
+	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLOISTER_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL and sets it")
+		}
+		t.Skip("CLOISTER_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL and sets it")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/cloister_no_such_database"
+
+	_, err = Open(context.Background(), Config{DatabaseURL: u.String()})
+	if err == nil {
+		t.Fatal("Open succeeded on a database that does not exist")
+	}
+	if !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("error %q does not pass on the server's message", err)
+	}
+	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
+		t.Errorf("error %q adds the unreachable-server hint to the server's own answer", err)
 	}
 }
 

@@ -66,16 +66,20 @@ const (
 // and the handler responds with its usual error.
 const (
 	// DefaultRequestTimeout is the deadline of a request when
-	// Config.RequestTimeout is zero. It is shorter than the 60 seconds a
-	// guest waits for /attest, so the guest still receives the error.
+	// Config.RequestTimeout is zero. It is shorter than the 60-second
+	// request timeout of the KBS client in Trustee's guest components, so
+	// the guest still receives the error.
 	DefaultRequestTimeout = 50 * time.Second
 	// probeTimeout is the longest deadline of /healthz and /readyz, which
 	// load balancers and orchestrators poll with short timeouts of their
 	// own.
 	probeTimeout = 5 * time.Second
 	// writeTimeoutMargin is the time the server's WriteTimeout leaves a
-	// handler after its deadline to write its error response.
-	writeTimeoutMargin = 10 * time.Second
+	// handler after its deadline. A group commit that started before the
+	// deadline runs to its own 30-second bound, and a rejection's audit
+	// record gets 5 seconds more, so that a committed release or
+	// attestation still reaches the client.
+	writeTimeoutMargin = 45 * time.Second
 )
 
 // errRequestTimeout is the cause of a request context that reached its
@@ -123,9 +127,11 @@ type Config struct {
 	Issuer string
 	// RequestTimeout is the deadline of each request, counted from the
 	// moment its handler starts. Zero means DefaultRequestTimeout.
-	// /healthz and /readyz get at most 5 seconds. Serve sets the HTTP
-	// server's WriteTimeout at least 10 seconds longer, so that a handler
-	// can still write its error response after the deadline.
+	// /healthz and /readyz get at most 5 seconds. Store reads, policy
+	// evaluation and collateral fetches stop at the deadline. A group
+	// commit already under way does not, because its transaction carries
+	// other requests' writes too. Serve sets the HTTP server's WriteTimeout
+	// at least 45 seconds longer, so that the response still goes out.
 	RequestTimeout time.Duration
 	// Logger receives JSON logs; nil means slog.Default().
 	Logger *slog.Logger

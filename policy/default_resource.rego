@@ -11,7 +11,10 @@ package cloister.resource
 #
 # When allow denies a request, the service evaluates `reasons` and puts
 # each reason object {rule, claim, value, expected, message} in its log
-# line and audit record. The rules read the input only through constant
+# line and audit record. The service's own tokens are affirming or
+# contraindicated, and it refuses contraindicated ones before this policy
+# runs, so the reason below explains only a warning status. It also shows
+# the form for policies of your own. The rules read the input only through constant
 # paths, so that the policy engine can reuse a decision for tokens that
 # agree on those paths.
 

@@ -102,39 +102,6 @@ func ReadMasterKeyFile(path string) (*MasterKey, error) {
 	return key, nil
 }
 
-// LoadOrCreateMasterKey returns the master key from envValue (the content of
-// CLOISTER_MASTER_KEY) when it is not empty, or else from the file at path.
-// When neither exists it generates a key, writes it to path with mode 0600
-// and returns created true, so that the caller can log where the key is.
-//
-// A key file readable by group or others is rejected, because the key
-// decrypts every secret.
-func LoadOrCreateMasterKey(path, envValue string) (key *MasterKey, created bool, err error) {
-	if envValue != "" {
-		key, err := ParseMasterKey(envValue)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", MasterKeyEnv, err)
-		}
-		return key, false, nil
-	}
-
-	key, err = ReadMasterKeyFile(path)
-	if err == nil {
-		return key, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, err
-	}
-
-	if key, err = GenerateMasterKey(); err != nil {
-		return nil, false, err
-	}
-	if err := WriteMasterKeyFile(path, key); err != nil {
-		return nil, false, err
-	}
-	return key, true, nil
-}
-
 // readKeyFile reads a secret key file and rejects one that group or others
 // can read or write.
 func readKeyFile(path string) ([]byte, error) {
@@ -203,7 +170,7 @@ func ReadKeyFile(path string) (string, error) {
 	}
 	text := strings.TrimSpace(string(content))
 	if text == "" {
-		return "", fmt.Errorf("key file %s is empty; delete it to generate a new key", path)
+		return "", fmt.Errorf("key file %s is empty; write the key into it", path)
 	}
 	return text, nil
 }

@@ -11,45 +11,6 @@ import (
 	"testing"
 )
 
-func TestLoadOrCreateMasterKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "master.key")
-
-	created, isNew, err := LoadOrCreateMasterKey(path, "")
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	if !isNew {
-		t.Error("first call: created = false, want true")
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := info.Mode().Perm(); perm != 0o600 {
-		t.Errorf("key file mode = %#o, want 0600", perm)
-	}
-
-	loaded, isNew, err := LoadOrCreateMasterKey(path, "")
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	if isNew || loaded.ID() != created.ID() {
-		t.Errorf("second call: created = %v, ID %s; want false, %s", isNew, loaded.ID(), created.ID())
-	}
-	if strings.Contains(loaded.String(), base64.StdEncoding.EncodeToString(loaded.key)) {
-		t.Error("String() prints the key")
-	}
-
-	other := testMasterKey(t)
-	fromEnv, _, err := LoadOrCreateMasterKey(path, base64.StdEncoding.EncodeToString(other.key))
-	if err != nil {
-		t.Fatalf("from environment: %v", err)
-	}
-	if fromEnv.ID() != other.ID() {
-		t.Errorf("environment key ID = %s, want %s", fromEnv.ID(), other.ID())
-	}
-}
-
 func TestLoadMasterKeyRejects(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
@@ -72,8 +33,14 @@ func TestLoadMasterKeyRejects(t *testing.T) {
 				}
 				os.Chmod(path, tt.mode)
 			}
-			if _, _, err := LoadOrCreateMasterKey(path, tt.env); err == nil {
-				t.Error("LoadOrCreateMasterKey succeeded, want an error")
+			if tt.env != "" {
+				if _, err := ParseMasterKey(tt.env); err == nil {
+					t.Error("ParseMasterKey succeeded, want an error")
+				}
+				return
+			}
+			if _, err := ReadMasterKeyFile(path); err == nil {
+				t.Error("ReadMasterKeyFile succeeded, want an error")
 			}
 		})
 	}
@@ -142,6 +109,9 @@ func TestWriteMasterKeyFile(t *testing.T) {
 	}
 	if loaded.ID() != key.ID() {
 		t.Errorf("read key ID = %s, want %s", loaded.ID(), key.ID())
+	}
+	if strings.Contains(loaded.String(), base64.StdEncoding.EncodeToString(loaded.key)) {
+		t.Error("String() prints the key")
 	}
 
 	other := testMasterKey(t)

@@ -285,13 +285,9 @@ key cannot decrypt secrets until it restarts with the new one.`,
 }
 
 func readMasterKeyFile(path string) (*store.MasterKey, error) {
-	text, err := store.ReadKeyFile(path)
+	k, err := store.ReadMasterKeyFile(path)
 	if err != nil {
 		return nil, usageError("master key: %v", err)
-	}
-	k, err := store.ParseMasterKey(text)
-	if err != nil {
-		return nil, usageError("master key file %s: %v", path, err)
 	}
 	return k, nil
 }

@@ -46,7 +46,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.logger().Log(ctx, level, "kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
-			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
 				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error(), RequestID: requestID(r)})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
@@ -506,11 +506,17 @@ func resultReasons(result *ear.Result) string {
 		if name != "cpu0" {
 			prefix = name + ": "
 		}
-		for _, r := range result.Submods[name].Reasons {
-			msgs = append(msgs, prefix+r.Rule+": "+r.Message)
-		}
+		msgs = reasonTexts(msgs, prefix, result.Submods[name])
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// reasonTexts appends a's reasons to msgs as "prefix rule: message" texts.
+func reasonTexts(msgs []string, prefix string, a *ear.Appraisal) []string {
+	for _, r := range a.Reasons {
+		msgs = append(msgs, prefix+r.Rule+": "+r.Message)
+	}
+	return msgs
 }
 
 // submodNames returns the submodule names of result: cpu0 first, then the
@@ -541,12 +547,12 @@ const denyAuditTimeout = 5 * time.Second
 // auditGrouped appends rec, the record of a rejected request, through group
 // commit and logs a failure with the request ID. The append has a deadline
 // of its own, because a request rejected at its deadline is recorded too.
-func (s *Server) auditGrouped(ctx context.Context, requestID string, rec store.AuditRecord) error {
+func (s *Server) auditGrouped(ctx context.Context, rec store.AuditRecord) error {
 	rec.Time = s.now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), denyAuditTimeout)
 	defer cancel()
 	if _, err := s.Store.AppendAuditGrouped(ctx, rec); err != nil {
-		s.logger().Error("kbs: audit append failed", "request_id", requestID, "action", rec.Action, "error", err)
+		s.logger().Error("kbs: audit append failed", "request_id", rec.RequestID, "action", rec.Action, "error", err)
 		return err
 	}
 	return nil

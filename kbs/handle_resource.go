@@ -38,7 +38,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		// counted but not appended to the audit log. A token that fails
 		// verification is recorded.
 		if requester != "" {
-			s.auditGrouped(ctx, requestID(r), store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
+			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r)})
 		}
@@ -146,7 +146,7 @@ func requireAccepted(result *ear.Result) error {
 	}
 	for _, name := range submodNames(result) {
 		a := result.Submods[name]
-		if a.Status == ear.StatusAffirming || a.Status == ear.StatusWarning {
+		if statusRank(a.Status) <= statusRank(ear.StatusWarning) {
 			continue
 		}
 		return fmt.Errorf("appraisal %s is %q, not affirming or warning, because the attestation policy %s rejected its evidence (%s); fix what the reasons name, or accept that evidence in the attestation policy of its TEE",
@@ -166,11 +166,7 @@ func appraisalReasons(a *ear.Appraisal) string {
 	if len(a.Reasons) == 0 {
 		return "no reasons given"
 	}
-	msgs := make([]string, len(a.Reasons))
-	for i, r := range a.Reasons {
-		msgs[i] = r.Rule + ": " + r.Message
-	}
-	return strings.Join(msgs, "; ")
+	return strings.Join(reasonTexts(nil, "", a), "; ")
 }
 
 // tokenFor returns the token of an attested, unexpired cookie session,

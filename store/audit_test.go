@@ -71,17 +71,29 @@ func mustRecord(t *testing.T, s Store, seq int64) AuditRecord {
 }
 
 func TestAuditTamperDetected(t *testing.T) {
+	six := func(t *testing.T, s *sqlStore) { appendRecords(t, s, 6) }
+	// mixed gives odd sequence numbers no request ID and even ones
+	// "req-NN" with NN = seq-1.
+	mixed := func(t *testing.T, s *sqlStore) { appendMixed(t, s) }
 	tests := []struct {
 		name    string
+		append  func(t *testing.T, s *sqlStore)
 		tamper  string
 		wantSeq int64
+		// wantRecords is the count of records that verified before the
+		// break.
+		wantRecords int64
 	}{
-		{name: "modified field", tamper: `UPDATE audit_log SET verdict = 'deny' WHERE seq = 3`, wantSeq: 3},
-		{name: "modified time", tamper: `UPDATE audit_log SET time = time + 1 WHERE seq = 5`, wantSeq: 5},
-		{name: "deleted record", tamper: `DELETE FROM audit_log WHERE seq = 4`, wantSeq: 4},
-		{name: "rehashed record", tamper: `UPDATE audit_log SET hash = prev_hash WHERE seq = 2`, wantSeq: 2},
-		{name: "truncated end", tamper: `DELETE FROM audit_log WHERE seq >= 5`, wantSeq: 6},
-		{name: "modified head", tamper: `UPDATE audit_head SET hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1`, wantSeq: 6},
+		{name: "modified field", append: six, tamper: `UPDATE audit_log SET verdict = 'deny' WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
+		{name: "modified time", append: six, tamper: `UPDATE audit_log SET time = time + 1 WHERE seq = 5`, wantSeq: 5, wantRecords: 4},
+		{name: "deleted record", append: six, tamper: `DELETE FROM audit_log WHERE seq = 4`, wantSeq: 4, wantRecords: 3},
+		{name: "rehashed record", append: six, tamper: `UPDATE audit_log SET hash = prev_hash WHERE seq = 2`, wantSeq: 2, wantRecords: 1},
+		{name: "truncated end", append: six, tamper: `DELETE FROM audit_log WHERE seq >= 5`, wantSeq: 6, wantRecords: 4},
+		{name: "modified head", append: six, tamper: `UPDATE audit_head SET hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1`, wantSeq: 6, wantRecords: 6},
+		{name: "changed request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 4`, wantSeq: 4, wantRecords: 3},
+		{name: "removed request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = '' WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
+		{name: "added request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
+		{name: "added to batch record", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 7`, wantSeq: 7, wantRecords: 6},
 	}
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		for _, tt := range tests {
@@ -93,7 +105,7 @@ func TestAuditTamperDetected(t *testing.T) {
 					t.Fatal(err)
 				}
 				resetHead(t, s)
-				appendRecords(t, s, 6)
+				tt.append(t, s)
 
 				if _, err := s.db.Exec(tt.tamper); err != nil {
 					t.Fatalf("tamper: %v", err)
@@ -110,6 +122,9 @@ func TestAuditTamperDetected(t *testing.T) {
 				}
 				if v.Broken.Reason == "" {
 					t.Error("break has no reason")
+				}
+				if v.Records != tt.wantRecords {
+					t.Errorf("VerifyAudit counted %d intact records, want %d", v.Records, tt.wantRecords)
 				}
 			})
 		}

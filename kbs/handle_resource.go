@@ -98,6 +98,10 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		if len(decision.Reasons) > 0 {
 			denial = fmt.Errorf("%w: %s", denial, strings.Join(decision.Reasons, "; "))
 		}
+		if decision.ReasonsFailed {
+			s.logger().Warn("kbs: resource policy reasons rule failed", "request_id", requestID(r),
+				"policy", decision.PolicyID, "error", strings.Join(decision.Reasons, "; "))
+		}
 		deny(NewProblem(ProblemPolicyDeny, "Access denied by policy"), "policy_deny", requester, denial)
 		return
 	}

@@ -91,6 +91,10 @@ type Authorization struct {
 	// protocol fixes. Reasons is empty when the request is allowed and
 	// when the policy gives no reasons.
 	Reasons []string
+	// ReasonsFailed is true when the policy's reasons rule failed, so that
+	// Reasons holds only that failure. The request stays denied, and the
+	// server logs a warning, because the policy needs a fix.
+	ReasonsFailed bool
 }
 
 // Observer receives the events that metrics count. Its methods must not

@@ -122,6 +122,7 @@ func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, 
 	decision.Allowed = d.Allowed
 	if !d.Allowed {
 		decision.Reasons = reasonTexts(mod, d)
+		decision.ReasonsFailed = d.ReasonsErr != nil
 	}
 	return decision, nil
 }

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,5 +162,64 @@ func TestReasonTexts(t *testing.T) {
 	}
 	if !strings.HasSuffix(long[0], "é…") {
 		t.Errorf("long text ends in %q, want a whole character and an ellipsis", long[0][len(long[0])-8:])
+	}
+}
+
+// brokenReasonsPolicy denies every request, and its reasons rule puts a
+// number from the token where a string belongs, which only evaluation
+// finds.
+const brokenReasonsPolicy = `package broken_reasons
+
+default allow := false
+
+reasons contains {
+	"rule": "broken",
+	"claim": "iat",
+	"value": input.token.iat,
+	"expected": "a string",
+	"message": "the value is a number",
+} if true
+`
+
+// A reasons rule that fails at evaluation leaves the request denied and
+// logs a warning with the request ID and the policy, because the policy
+// needs a fix.
+func TestResourceReasonsFailureWarns(t *testing.T) {
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	ctx := context.Background()
+	if err := ValidatePolicy(store.PolicyResource, DefaultResourcePolicyName, brokenReasonsPolicy); err != nil {
+		t.Fatalf("ValidatePolicy rejected a policy whose fault shows only at evaluation: %v", err)
+	}
+	if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName, brokenReasonsPolicy); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	cfg := ts.config
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	c := newKBSClient(hs.URL, hs.Client().Transport, testEmulators(t)["good"])
+	_, err = c.Resource(ctx, testSecretPath)
+	wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
+
+	var requestIDErr *kbs.RequestIDError
+	if !errors.As(err, &requestIDErr) {
+		t.Fatalf("error %v carries no request ID", err)
+	}
+	line := logs.waitForLine(t, "kbs: resource policy reasons rule failed", requestIDErr.RequestID)
+	if line["level"] != "WARN" {
+		t.Errorf("level = %v, want WARN", line["level"])
+	}
+	mod := policy.Module{Name: DefaultResourcePolicyName, Text: brokenReasonsPolicy}
+	if line["policy"] != mod.ID() {
+		t.Errorf("policy = %v, want %s", line["policy"], mod.ID())
+	}
+	if msg, _ := line["error"].(string); !strings.Contains(msg, "reasons") {
+		t.Errorf("error %q does not name the reasons rule", msg)
 	}
 }

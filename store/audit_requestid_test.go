@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -186,19 +185,7 @@ func TestAuditRequestIDTruncated(t *testing.T) {
 func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
 	t.Helper()
 	ctx := context.Background()
-	cfg := b.config()
-	var (
-		db  *sql.DB
-		d   dialect
-		err error
-	)
-	if cfg.DatabaseURL != "" {
-		db, err = openPostgres(cfg.DatabaseURL)
-		d = postgresDialect
-	} else {
-		db, err = openSQLite(cfg.DataDir, true)
-		d = sqliteDialect
-	}
+	db, d, err := openDatabase(b.config(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

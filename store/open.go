@@ -50,6 +50,18 @@ func ping(ctx context.Context, db *sql.DB) error {
 	}
 }
 
+// openDatabase opens the database that cfg names, PostgreSQL for a
+// DatabaseURL and else SQLite in DataDir, without running migrations.
+// create lets SQLite create a missing database file.
+func openDatabase(cfg Config, create bool) (*sql.DB, dialect, error) {
+	if cfg.DatabaseURL != "" {
+		db, err := openPostgres(cfg.DatabaseURL)
+		return db, postgresDialect, err
+	}
+	db, err := openSQLite(cfg.DataDir, create)
+	return db, sqliteDialect, err
+}
+
 // Open connects to the database that cfg selects, applies pending schema
 // migrations and starts group commit. The caller must Close the Store.
 // Each PostgreSQL connection attempt gives up after the connect_timeout
@@ -59,23 +71,12 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, err
 	}
 
-	var (
-		db  *sql.DB
-		d   dialect
-		err error
-	)
-	if cfg.DatabaseURL != "" {
-		db, err = openPostgres(cfg.DatabaseURL)
-		d = postgresDialect
-	} else {
-		db, err = openSQLite(cfg.DataDir, !cfg.SkipMigrations)
-		d = sqliteDialect
-		if err == nil {
-			warnSharedDatabase(cfg.logger(), filepath.Join(cfg.DataDir, SQLiteFile))
-		}
-	}
+	db, d, err := openDatabase(cfg, !cfg.SkipMigrations)
 	if err != nil {
 		return nil, err
+	}
+	if d == sqliteDialect {
+		warnSharedDatabase(cfg.logger(), filepath.Join(cfg.DataDir, SQLiteFile))
 	}
 	if err := ping(ctx, db); err != nil {
 		db.Close()

@@ -48,7 +48,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
 	default:
-		h.cfg.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		h.cfg.Logger.Error("admin request failed", "request_id", r.Header.Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "error", err)
 		writeProblem(w, http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause")
 	}
 }
@@ -56,9 +56,21 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 // errBadRequest marks a malformed request that the store never saw.
 var errBadRequest = errors.New("bad request")
 
+// badRequest returns an invalid request error with the formatted message,
+// which writeError reports as 400 with the message as the detail.
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+	return invalidRequest(fmt.Errorf(format, args...))
 }
+
+// invalidRequest marks err as an invalid request, which writeError reports
+// as 400 with err's message as the detail.
+func invalidRequest(err error) error { return invalidRequestError{err} }
+
+type invalidRequestError struct{ err error }
+
+func (e invalidRequestError) Error() string        { return e.err.Error() }
+func (e invalidRequestError) Is(target error) bool { return target == errBadRequest }
+func (e invalidRequestError) Unwrap() error        { return e.err }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -187,16 +187,6 @@ func normalizeReferenceValue(name, value string) string {
 	return value
 }
 
-// invalidRequest marks err as an invalid request, which writeError reports
-// as 400 with err's message as the detail. Unlike badRequest, it adds no
-// prefix to the message.
-func invalidRequest(err error) error { return invalidRequestError{err} }
-
-type invalidRequestError struct{ err error }
-
-func (e invalidRequestError) Error() string        { return e.err.Error() }
-func (e invalidRequestError) Is(target error) bool { return target == errBadRequest }
-
 // maxQuotedValue is the longest value that an error message quotes whole.
 const maxQuotedValue = 160
 

@@ -379,3 +379,40 @@ func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) 
 	cert := testcert.Issue(t, tmpl, ca, &key.PublicKey, caKey)
 	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
 }
+
+// An invalid query parameter gets 400 with a detail that names the value
+// and the allowed range, without a "bad request" prefix, because the
+// problem's title already says the request is invalid.
+func TestInvalidQueryDetail(t *testing.T) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey})
+	tests := []struct {
+		query, want string
+	}{
+		{"after=x", `after="x" is not a sequence number`},
+		{"limit=0", `limit="0" must be 1 to `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/admin/v0/audit?"+tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status = %s, want 400", resp.Status)
+			}
+			var p Problem
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(p.Detail, tt.want) {
+				t.Errorf("detail = %q, want it to start with %q", p.Detail, tt.want)
+			}
+		})
+	}
+}

@@ -70,89 +70,91 @@ func TestInitDataBinding(t *testing.T) {
 // a session with the vector's nonce, and the token has one submodule for
 // each.
 func TestCompositeVector(t *testing.T) {
-	dir := os.Getenv("CLOISTER_KBS_VECTORS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "cloister_composite-sampledevice.json"))
-	if err != nil {
-		if os.Getenv("CI") != "" {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dir := os.Getenv("CLOISTER_KBS_VECTORS")
+		if dir == "" {
+			dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "cloister_composite-sampledevice.json"))
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal(err)
+			}
+			t.Skipf("KBS vectors not found: %v", err)
+		}
+		var v struct {
+			RuntimeData kbs.RuntimeData `json:"runtime_data"`
+			Body        string          `json:"attest_request_body_bytes"`
+		}
+		if err := json.Unmarshal(data, &v); err != nil {
 			t.Fatal(err)
 		}
-		t.Skipf("KBS vectors not found: %v", err)
-	}
-	var v struct {
-		RuntimeData kbs.RuntimeData `json:"runtime_data"`
-		Body        string          `json:"attest_request_body_bytes"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
 
-	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
-	now := ts.clock.Now()
-	sess := store.Session{ID: "0123456789abcdef0123456789abcdef", Nonce: v.RuntimeData.Nonce, TEE: "sample",
-		Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
-	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-		t.Fatal(err)
-	}
-	jar, _ := cookiejar.New(nil)
-	jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
-	resp := post(t, ts, jar, "/kbs/v0/attest", v.Body)
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("attest: %s %s", resp.Status, body)
-	}
-	var tok kbs.AttestationToken
-	if err := json.Unmarshal(body, &tok); err != nil {
-		t.Fatal(err)
-	}
-	claims := unverifiedClaims(t, tok.Token)
-	submods, _ := claims["submods"].(map[string]any)
-	for _, name := range []string{"cpu0", "gpu0"} {
-		if submods[name] == nil {
-			t.Errorf("token lacks submodule %s; has %v", name, submods)
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		now := ts.clock.Now()
+		sess := store.Session{ID: "0123456789abcdef0123456789abcdef", Nonce: v.RuntimeData.Nonce, TEE: "sample",
+			Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
+		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
+			t.Fatal(err)
 		}
-	}
+		jar, _ := cookiejar.New(nil)
+		jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+		resp := post(t, ts, jar, "/kbs/v0/attest", v.Body)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("attest: %s %s", resp.Status, body)
+		}
+		var tok kbs.AttestationToken
+		if err := json.Unmarshal(body, &tok); err != nil {
+			t.Fatal(err)
+		}
+		claims := unverifiedClaims(t, tok.Token)
+		submods, _ := claims["submods"].(map[string]any)
+		for _, name := range []string{"cpu0", "gpu0"} {
+			if submods[name] == nil {
+				t.Errorf("token lacks submodule %s; has %v", name, submods)
+			}
+		}
 
-	// A device report that does not bind the device runtime data fails
-	// the whole attestation, even when the primary evidence binds the
-	// additional_evidence string correctly.
-	wrongDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(make([]byte, 48)) + `"}}`
-	sess.ID, sess.Nonce = "fedcba9876543210fedcba9876543210", "c2Vjb25kIHNlc3Npb24gbm9uY2U="
-	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, wrongDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary, _ := json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
-	forged, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
-		TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: wrongDevice}})
-	jar2, _ := cookiejar.New(nil)
-	jar2.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
-	resp = post(t, ts, jar2, "/kbs/v0/attest", string(forged))
-	wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
+		// A device report that does not bind the device runtime data fails
+		// the whole attestation, even when the primary evidence binds the
+		// additional_evidence string correctly.
+		wrongDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(make([]byte, 48)) + `"}}`
+		sess.ID, sess.Nonce = "fedcba9876543210fedcba9876543210", "c2Vjb25kIHNlc3Npb24gbm9uY2U="
+		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
+			t.Fatal(err)
+		}
+		digest, err := kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, wrongDevice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		primary, _ := json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
+		forged, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
+			TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: wrongDevice}})
+		jar2, _ := cookiejar.New(nil)
+		jar2.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+		resp = post(t, ts, jar2, "/kbs/v0/attest", string(forged))
+		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
 
-	// The same body with the correct device report data is accepted,
-	// so the rejection above was the device binding.
-	sess.ID, sess.Nonce = "00112233445566778899aabbccddeeff", "dGhpcmQgc2Vzc2lvbiBub25jZQ=="
-	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-		t.Fatal(err)
-	}
-	deviceDigest, _ := kbs.DeviceDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey)
-	rightDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(deviceDigest) + `"}}`
-	digest, _ = kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, rightDevice)
-	primary, _ = json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
-	good, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
-		TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: rightDevice}})
-	jar3, _ := cookiejar.New(nil)
-	jar3.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
-	resp = post(t, ts, jar3, "/kbs/v0/attest", string(good))
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("composite body with a bound device: %s", resp.Status)
-	}
+		// The same body with the correct device report data is accepted,
+		// so the rejection above was the device binding.
+		sess.ID, sess.Nonce = "00112233445566778899aabbccddeeff", "dGhpcmQgc2Vzc2lvbiBub25jZQ=="
+		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
+			t.Fatal(err)
+		}
+		deviceDigest, _ := kbs.DeviceDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey)
+		rightDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(deviceDigest) + `"}}`
+		digest, _ = kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, rightDevice)
+		primary, _ = json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
+		good, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
+			TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: rightDevice}})
+		jar3, _ := cookiejar.New(nil)
+		jar3.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+		resp = post(t, ts, jar3, "/kbs/v0/attest", string(good))
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("composite body with a bound device: %s", resp.Status)
+		}
+	})
 }
 
 // A TDX guest that sends the Trustee attester's JSON ({"cc_eventlog",

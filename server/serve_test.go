@@ -50,50 +50,52 @@ func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, pool *x5
 // Serve runs TLS on a real listener on 127.0.0.1, releases a secret over
 // it, and stops gracefully when its context ends.
 func TestServeTLSAndShutdown(t *testing.T) {
-	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
-	certFile, keyFile, pool := writeTestCert(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ts.srv.Serve(ctx, ln, certFile, keyFile) }()
-
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	c := &kbs.Client{URL: "https://" + ln.Addr().String(), HTTPClient: hc, Attester: testEmulators(t)["good"]}
-	got, err := c.Resource(context.Background(), testSecretPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(testSecret) {
-		t.Errorf("secret over TLS = %q", got)
-	}
-
-	// Plain HTTP to the TLS listener gets an error, not a response.
-	plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := plain.Get("http://" + ln.Addr().String() + "/healthz")
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Error("plain HTTP to the TLS listener succeeded")
-		}
-	}
-	hc.CloseIdleConnections()
-
-	cancel()
-	select {
-	case err := <-done:
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		certFile, keyFile, pool := writeTestCert(t, t.TempDir())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Errorf("Serve after shutdown: %v", err)
+			t.Fatal(err)
 		}
-	case <-time.After(shutdownTimeout + 5*time.Second):
-		t.Fatal("Serve did not return after its context ended")
-	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Error("listener still accepts connections after shutdown")
-	}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ts.srv.Serve(ctx, ln, certFile, keyFile) }()
+
+		jar, _ := cookiejar.New(nil)
+		hc := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		c := &kbs.Client{URL: "https://" + ln.Addr().String(), HTTPClient: hc, Attester: testEmulators(t)["good"]}
+		got, err := c.Resource(context.Background(), testSecretPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(testSecret) {
+			t.Errorf("secret over TLS = %q", got)
+		}
+
+		// Plain HTTP to the TLS listener gets an error, not a response.
+		plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := plain.Get("http://" + ln.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Error("plain HTTP to the TLS listener succeeded")
+			}
+		}
+		hc.CloseIdleConnections()
+
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve after shutdown: %v", err)
+			}
+		case <-time.After(shutdownTimeout + 5*time.Second):
+			t.Fatal("Serve did not return after its context ended")
+		}
+		if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+			t.Error("listener still accepts connections after shutdown")
+		}
+	})
 }
 
 // Concurrent /attest requests of one session, with one body, issue one

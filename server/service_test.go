@@ -89,69 +89,70 @@ func TestReleaseFlow(t *testing.T) {
 // The token is an EAR that a relying party verifies with go-jose from the
 // service's JWKS endpoint, and it carries the claims the KBS reads.
 func TestTokenIsEARVerifiableFromJWKS(t *testing.T) {
-	b := backends(t)[0]
-	ts := startService(t, b, serviceOptions{allowEmulated: true})
-	c := ts.newClient(t, "good")
-	token, err := c.Attest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		c := ts.newClient(t, "good")
+		token, err := c.Attest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 
-	resp, err := ts.Client().Get(ts.URL + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := set.Key(parsed.Headers[0].KeyID)
-	if len(keys) != 1 {
-		t.Fatalf("token kid %q not in JWKS", parsed.Headers[0].KeyID)
-	}
-	var claims map[string]any
-	if err := parsed.Claims(keys[0].Key, &claims); err != nil {
-		t.Fatal(err)
-	}
-	if claims["eat_profile"] != ear.Profile {
-		t.Errorf("eat_profile = %v", claims["eat_profile"])
-	}
-	cpu0 := claims["submods"].(map[string]any)["cpu0"].(map[string]any)
-	if cpu0["ear.status"] != "affirming" {
-		t.Errorf("ear.status = %v, reasons %v", cpu0["ear.status"], cpu0["cloister.reasons"])
-	}
-	for _, k := range []string{"ear.trustworthiness-vector", "ear.appraisal-policy-id", "cloister.key-claims", "cloister.digests"} {
-		if cpu0[k] == nil {
-			t.Errorf("cpu0 lacks %s", k)
+		resp, err := ts.Client().Get(ts.URL + "/.well-known/jwks.json")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	annotated := cpu0["ear.veraison.annotated-evidence"].(map[string]any)
-	if annotated["runtime_data_claims"].(map[string]any)["tee-pubkey"] == nil {
-		t.Error("token lacks runtime_data_claims.tee-pubkey")
-	}
-	snpClaims, _ := annotated["snp"].(map[string]any)
-	if snpClaims == nil {
-		t.Fatal("token lacks the snp claims")
-	}
-	if snpClaims["measurement"] == nil || snpClaims["checks"] == nil {
-		t.Errorf("snp claims lack the measurement or the checks: %v", snpClaims)
-	}
-	// The chain and collateral lists stay out of the token; the
-	// collateral digest identifies them.
-	for _, k := range []string{"chain", "collateral"} {
-		if _, ok := snpClaims[k]; ok {
-			t.Errorf("snp claims in the token carry %q", k)
+		defer resp.Body.Close()
+		var set jose.JSONWebKeySet
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			t.Fatal(err)
 		}
-	}
-	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
-	if exp-iat != ear.DefaultLifetime.Seconds() {
-		t.Errorf("exp - iat = %v s, want %v", exp-iat, ear.DefaultLifetime.Seconds())
-	}
+		parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := set.Key(parsed.Headers[0].KeyID)
+		if len(keys) != 1 {
+			t.Fatalf("token kid %q not in JWKS", parsed.Headers[0].KeyID)
+		}
+		var claims map[string]any
+		if err := parsed.Claims(keys[0].Key, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims["eat_profile"] != ear.Profile {
+			t.Errorf("eat_profile = %v", claims["eat_profile"])
+		}
+		cpu0 := claims["submods"].(map[string]any)["cpu0"].(map[string]any)
+		if cpu0["ear.status"] != "affirming" {
+			t.Errorf("ear.status = %v, reasons %v", cpu0["ear.status"], cpu0["cloister.reasons"])
+		}
+		for _, k := range []string{"ear.trustworthiness-vector", "ear.appraisal-policy-id", "cloister.key-claims", "cloister.digests"} {
+			if cpu0[k] == nil {
+				t.Errorf("cpu0 lacks %s", k)
+			}
+		}
+		annotated := cpu0["ear.veraison.annotated-evidence"].(map[string]any)
+		if annotated["runtime_data_claims"].(map[string]any)["tee-pubkey"] == nil {
+			t.Error("token lacks runtime_data_claims.tee-pubkey")
+		}
+		snpClaims, _ := annotated["snp"].(map[string]any)
+		if snpClaims == nil {
+			t.Fatal("token lacks the snp claims")
+		}
+		if snpClaims["measurement"] == nil || snpClaims["checks"] == nil {
+			t.Errorf("snp claims lack the measurement or the checks: %v", snpClaims)
+		}
+		// The chain and collateral lists stay out of the token; the
+		// collateral digest identifies them.
+		for _, k := range []string{"chain", "collateral"} {
+			if _, ok := snpClaims[k]; ok {
+				t.Errorf("snp claims in the token carry %q", k)
+			}
+		}
+		exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+		if exp-iat != ear.DefaultLifetime.Seconds() {
+			t.Errorf("exp - iat = %v s, want %v", exp-iat, ear.DefaultLifetime.Seconds())
+		}
+	})
 }
 
 // Each failure below leaves the guest without the secret and with the
@@ -342,39 +343,40 @@ func TestUnauthenticatedAdminCall(t *testing.T) {
 }
 
 func TestHealthMetricsAndJWKS(t *testing.T) {
-	b := backends(t)[0]
-	ts := startService(t, b, serviceOptions{allowEmulated: true})
-	if _, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath); err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]string{
-		"/healthz": "",
-		"/readyz":  "",
-		"/metrics": `cloister_attestations_total{status="affirming",tee="snp"} 1`,
-	} {
-		resp := get(t, ts, path, "")
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		if _, err := ts.newClient(t, "good").Resource(context.Background(), testSecretPath); err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range map[string]string{
+			"/healthz": "",
+			"/readyz":  "",
+			"/metrics": `cloister_attestations_total{status="affirming",tee="snp"} 1`,
+		} {
+			resp := get(t, ts, path, "")
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s: %s", path, resp.Status)
+			}
+			if !strings.Contains(string(body), want) {
+				t.Errorf("GET %s lacks %q", path, want)
+			}
+			if resp.Header.Get("X-Request-Id") == "" {
+				t.Errorf("GET %s: no X-Request-Id", path)
+			}
+		}
+		resp := get(t, ts, "/metrics", "")
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s: %s", path, resp.Status)
+		if !strings.Contains(string(body), `cloister_resource_requests_total{outcome="released"} 1`) {
+			t.Error("metrics lack the release counter")
 		}
-		if !strings.Contains(string(body), want) {
-			t.Errorf("GET %s lacks %q", path, want)
+		// The round trip wrote the session at /auth, the attested session
+		// with its audit record at /attest, and the release record.
+		if !strings.Contains(string(body), "cloister_kbs_commit_writes_sum 3\n") {
+			t.Error("metrics lack the three group-committed writes of one round trip")
 		}
-		if resp.Header.Get("X-Request-Id") == "" {
-			t.Errorf("GET %s: no X-Request-Id", path)
-		}
-	}
-	resp := get(t, ts, "/metrics", "")
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `cloister_resource_requests_total{outcome="released"} 1`) {
-		t.Error("metrics lack the release counter")
-	}
-	// The round trip wrote the session at /auth, the attested session
-	// with its audit record at /attest, and the release record.
-	if !strings.Contains(string(body), "cloister_kbs_commit_writes_sum 3\n") {
-		t.Error("metrics lack the three group-committed writes of one round trip")
-	}
+	})
 }
 
 // The sample flow vector's /attest body is accepted for a session whose

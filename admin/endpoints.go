@@ -214,6 +214,12 @@ func (h *Handler) removeReferenceValue(w http.ResponseWriter, r *http.Request) {
 	// Names and values are not checked here, so that values stored before
 	// CheckReferenceValue existed can still be removed.
 	name, value := r.PathValue("name"), r.URL.Query().Get("value")
+	if value == "" && r.URL.Query().Has("value") {
+		// An empty value, such as an unset shell variable, must not
+		// remove every value of the name.
+		h.writeError(w, r, badRequest("value is empty; give the value to remove, or leave out the value parameter to remove every value of %s", name))
+		return
+	}
 	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
 		if value == "" {
 			return store.AuditRecord{Resource: "refvalue:" + name, Reason: "removed all values"},
@@ -230,11 +236,11 @@ func (h *Handler) removeReferenceValue(w http.ResponseWriter, r *http.Request) {
 }
 
 // removeMatchingValues removes every stored value of name that equals value
-// as the attestation policy compares them: for a hex claim, in any case and
-// with or without 0x. Values that older versions stored as typed, such as
-// upper-case hex, are removed with the rest, because the default policy
-// would still accept them. It returns the removed values as text for the
-// audit record.
+// without regard to case, and for a hex claim also with or without 0x. The
+// default attestation policy compares values without regard to case, so a
+// value that differs only in case, such as upper-case hex that older
+// versions stored as typed, would still be accepted if it stayed. It
+// returns the removed values as text for the audit record.
 func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) (string, error) {
 	want := normalizeReferenceValue(name, value)
 	stored, err := tx.ListReferenceValues(ctx, name)
@@ -243,7 +249,7 @@ func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) 
 	}
 	var removed []string
 	for _, rv := range stored {
-		if rv.Value != value && normalizeReferenceValue(name, rv.Value) != want {
+		if !strings.EqualFold(rv.Value, value) && !strings.EqualFold(normalizeReferenceValue(name, rv.Value), want) {
 			continue
 		}
 		if err := tx.RemoveReferenceValue(ctx, name, rv.Value); err != nil {

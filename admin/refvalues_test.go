@@ -246,25 +246,31 @@ func TestReferenceValueUncheckedRemoved(t *testing.T) {
 func TestReferenceValueLegacyFormsRemoved(t *testing.T) {
 	tests := []struct {
 		name      string
+		refName   string // snp.measurement when empty
 		stored    []string
 		remove    string
 		wantLeft  []string
 		wantError bool
 	}{
-		{"legacy upper case by upper case", []string{strings.ToUpper(measurementA)}, strings.ToUpper(measurementA), nil, false},
-		{"legacy upper case by lower case", []string{strings.ToUpper(measurementA)}, measurementA, nil, false},
-		{"legacy and normalized forms", []string{strings.ToUpper(measurementA), measurementA, "0x" + measurementA}, strings.ToUpper(measurementA), nil, false},
-		{"other value kept", []string{strings.ToUpper(measurementA), measurementB}, measurementA, []string{measurementB}, false},
-		{"no such value", []string{measurementB}, measurementA, []string{measurementB}, true},
+		{"legacy upper case by upper case", "", []string{strings.ToUpper(measurementA)}, strings.ToUpper(measurementA), nil, false},
+		{"legacy upper case by lower case", "", []string{strings.ToUpper(measurementA)}, measurementA, nil, false},
+		{"legacy and normalized forms", "", []string{strings.ToUpper(measurementA), measurementA, "0x" + measurementA}, strings.ToUpper(measurementA), nil, false},
+		{"other value kept", "", []string{strings.ToUpper(measurementA), measurementB}, measurementA, []string{measurementB}, false},
+		{"no such value", "", []string{measurementB}, measurementA, []string{measurementB}, true},
+		{"unchecked name in any case", "psa.sw_bl", []string{"ABCD", "abcd", "other"}, "abcd", []string{"other"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, s := newTestServer(t, Config{APIKey: testKey})
 			c := &Client{BaseURL: srv.URL, APIKey: testKey}
 			ctx := context.Background()
+			refName := tt.refName
+			if refName == "" {
+				refName = "snp.measurement"
+			}
 			err := s.Tx(ctx, func(tx store.Tx) error {
 				for _, v := range tt.stored {
-					if _, err := tx.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: v}); err != nil {
+					if _, err := tx.AddReferenceValue(ctx, store.ReferenceValue{Name: refName, Value: v}); err != nil {
 						return err
 					}
 				}
@@ -274,11 +280,11 @@ func TestReferenceValueLegacyFormsRemoved(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			err = c.RemoveReferenceValue(ctx, "snp.measurement", tt.remove)
+			err = c.RemoveReferenceValue(ctx, refName, tt.remove)
 			if (err != nil) != tt.wantError {
 				t.Fatalf("RemoveReferenceValue: %v, want error %v", err, tt.wantError)
 			}
-			list, err := s.ListReferenceValues(ctx, "snp.measurement")
+			list, err := s.ListReferenceValues(ctx, refName)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,6 +296,36 @@ func TestReferenceValueLegacyFormsRemoved(t *testing.T) {
 				t.Errorf("values left = %q, want %q", left, tt.wantLeft)
 			}
 		})
+	}
+}
+
+// A value parameter that is present but empty, such as an unset shell
+// variable, is rejected rather than taken as "remove every value".
+func TestReferenceValueEmptyValueRejected(t *testing.T) {
+	srv, s := newTestServer(t, Config{APIKey: testKey})
+	ctx := context.Background()
+	if _, err := s.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: measurementA}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodDelete, srv.URL+"/admin/v0/refvalues/snp.measurement?value=", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status = %s, want 400", resp.Status)
+	}
+	list, err := s.ListReferenceValues(ctx, "snp.measurement")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Errorf("%d values left, want the 1 stored", len(list))
 	}
 }
 

@@ -469,7 +469,7 @@ func decodeTrusteePolicy(encoded string) (string, error) {
 // name internal state.
 func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant string, err error) {
 	var tooLarge *http.MaxBytesError
-	detail := strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
+	detail := err.Error()
 	switch {
 	case errors.As(err, &tooLarge):
 		variant = kbs.ProblemSerdeError
@@ -477,7 +477,7 @@ func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant s
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest),
 		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
 	default:
-		h.cfg.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		h.cfg.Logger.Error("admin request failed", "request_id", r.Header.Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "error", err)
 		detail = "the request failed; the server log has the cause"
 	}
 	kbs.NewProblem(variant, detail).Write(w)

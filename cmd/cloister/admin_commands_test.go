@@ -395,3 +395,15 @@ func TestAuditVerifyReportsBreak(t *testing.T) {
 		t.Errorf("error %v does not name record 5", err)
 	}
 }
+
+// An empty value argument, such as an unset shell variable, is a usage
+// error, not a request to remove every value of the name.
+func TestRefValueRemoveEmptyValue(t *testing.T) {
+	_, err := runCloister(t, "refvalue", "rm", "snp.measurement", "")
+	if code := exitCode(t, err); code != exitUsage {
+		t.Fatalf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	if !strings.Contains(err.Error(), "leave it out to remove every value") {
+		t.Errorf("error %q does not name the fix", err)
+	}
+}

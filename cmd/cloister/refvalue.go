@@ -150,13 +150,18 @@ func newRefValueRemoveCmd(flags *adminFlags) *cobra.Command {
 		Short: "Remove one value, or every value of a name",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			value := ""
+			if len(args) == 2 {
+				if args[1] == "" {
+					// An empty argument, such as an unset shell variable,
+					// must not remove every value of the name.
+					return usageError("the value to remove is empty; give it, or leave it out to remove every value of %s", args[0])
+				}
+				value = args[1]
+			}
 			c, err := flags.client()
 			if err != nil {
 				return err
-			}
-			value := ""
-			if len(args) == 2 {
-				value = args[1]
 			}
 			if err := c.RemoveReferenceValue(cmd.Context(), args[0], value); err != nil {
 				return err

@@ -63,7 +63,8 @@ func openDatabase(cfg Config, create bool) (*sql.DB, dialect, error) {
 }
 
 // Open connects to the database that cfg selects, applies pending schema
-// migrations and starts group commit. The caller must Close the Store.
+// migrations (or, with SkipMigrations, only checks that the schema is
+// current) and starts group commit. The caller must Close the Store.
 // Each PostgreSQL connection attempt gives up after the connect_timeout
 // of the database URL, else of PGCONNECT_TIMEOUT, else after 10 seconds.
 func Open(ctx context.Context, cfg Config) (Store, error) {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -286,8 +288,11 @@ key cannot decrypt secrets until it restarts with the new one.`,
 
 func readMasterKeyFile(path string) (*store.MasterKey, error) {
 	k, err := store.ReadMasterKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, usageError("master key file %s does not exist; pass the file that holds the key", path)
+	}
 	if err != nil {
-		return nil, usageError("master key: %v", err)
+		return nil, usageError("%v", err)
 	}
 	return k, nil
 }

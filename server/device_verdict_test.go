@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"encoding/base64"
@@ -71,21 +70,7 @@ func TestRejectedDeviceBlocksRelease(t *testing.T) {
 
 				resp = getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
 				if tt.wantRelease {
-					if resp.StatusCode != http.StatusOK {
-						t.Fatalf("resource: %s", resp.Status)
-					}
-					raw, _ := io.ReadAll(resp.Body)
-					jwe, err := kbs.ParseResponse(raw)
-					if err != nil {
-						t.Fatal(err)
-					}
-					secret, err := kbs.Decrypt(key, jwe)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !bytes.Equal(secret, testSecret) {
-						t.Errorf("secret = %q", secret)
-					}
+					wantSecret(t, resp, key)
 				} else {
 					detail := wantProblemResponse(t, resp, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
 					if strings.Contains(detail, string(testSecret)) {

@@ -206,23 +206,7 @@ func TestTDXGuestJSON(t *testing.T) {
 		t.Fatalf("attest: %s %s", resp.Status, b)
 	}
 
-	resp = getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath)
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("resource: %s %s", resp.Status, b)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	jwe, err := kbs.ParseResponse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := kbs.Decrypt(key, jwe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, testSecret) {
-		t.Errorf("secret = %q", got)
-	}
+	wantSecret(t, getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath), key)
 }
 
 // The error bodies match the vector's examples exactly: status, type and

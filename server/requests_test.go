@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -189,4 +191,25 @@ func unverifiedClaims(t *testing.T, token string) map[string]any {
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// wantSecret checks that resp is a 200 whose JWE opens with key to
+// testSecret.
+func wantSecret(t *testing.T, resp *http.Response, key crypto.PrivateKey) {
+	t.Helper()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("resource: %s %s", resp.Status, body)
+	}
+	jwe, err := kbs.ParseResponse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := kbs.Decrypt(key, jwe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(secret, testSecret) {
+		t.Errorf("secret = %q, want %q", secret, testSecret)
+	}
 }

@@ -419,21 +419,7 @@ func TestSampleFlowVector(t *testing.T) {
 					wantProblemResponse(t, resp, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
 					return
 				}
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("resource: %s", resp.Status)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				jwe, err := kbs.ParseResponse(body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := kbs.Decrypt(v.privateKey(t), jwe)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got, testSecret) {
-					t.Errorf("secret = %q", got)
-				}
+				wantSecret(t, resp, v.privateKey(t))
 			})
 		}
 	})

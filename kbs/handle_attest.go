@@ -500,28 +500,36 @@ func statusRank(s ear.Status) int {
 // message" texts. The primary TEE's come first and without a prefix, and
 // each device's reasons are prefixed with its submodule name.
 func resultReasons(result *ear.Result) string {
-	var msgs []string
-	for _, name := range submodNames(result) {
-		prefix := ""
-		if name != "cpu0" {
-			prefix = name + ": "
+	var b strings.Builder
+	cpu := result.Submods["cpu0"]
+	if cpu != nil {
+		writeReasons(&b, "", cpu)
+	}
+	if len(result.Submods) > 1 || cpu == nil {
+		for _, name := range deviceNames(result) {
+			writeReasons(&b, name+": ", result.Submods[name])
 		}
-		msgs = reasonTexts(msgs, prefix, result.Submods[name])
 	}
-	return strings.Join(msgs, "; ")
+	return b.String()
 }
 
-// reasonTexts appends a's reasons to msgs as "prefix rule: message" texts.
-func reasonTexts(msgs []string, prefix string, a *ear.Appraisal) []string {
+// writeReasons appends a's reasons to b as "prefix rule: message" texts,
+// each after a "; " unless b is empty.
+func writeReasons(b *strings.Builder, prefix string, a *ear.Appraisal) {
 	for _, r := range a.Reasons {
-		msgs = append(msgs, prefix+r.Rule+": "+r.Message)
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(prefix)
+		b.WriteString(r.Rule)
+		b.WriteString(": ")
+		b.WriteString(r.Message)
 	}
-	return msgs
 }
 
-// submodNames returns the submodule names of result: cpu0 first, then the
-// others in name order.
-func submodNames(result *ear.Result) []string {
+// deviceNames returns the names of result's appraisals other than cpu0 that
+// are not nil, in name order.
+func deviceNames(result *ear.Result) []string {
 	names := make([]string, 0, len(result.Submods))
 	for name, a := range result.Submods {
 		if a != nil && name != "cpu0" {
@@ -529,9 +537,6 @@ func submodNames(result *ear.Result) []string {
 		}
 	}
 	sort.Strings(names)
-	if result.Submods["cpu0"] != nil {
-		names = append([]string{"cpu0"}, names...)
-	}
 	return names
 }
 

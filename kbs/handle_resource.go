@@ -148,9 +148,28 @@ func requireAccepted(result *ear.Result) error {
 	if result.Submods["cpu0"] == nil {
 		return errors.New("the token has no cpu0 appraisal; attest again to obtain a token from this service")
 	}
-	for _, name := range submodNames(result) {
+	for _, a := range result.Submods {
+		if a == nil || !accepted(a.Status) {
+			return rejectedAppraisal(result)
+		}
+	}
+	return nil
+}
+
+// accepted reports whether an appraisal of status lets a token read a
+// resource.
+func accepted(status ear.Status) bool {
+	return status == ear.StatusAffirming || status == ear.StatusWarning
+}
+
+// rejectedAppraisal returns the error for the first appraisal of result
+// that is not accepted: cpu0, then the devices in name order, then an
+// empty (nil) appraisal.
+func rejectedAppraisal(result *ear.Result) error {
+	names := append([]string{"cpu0"}, deviceNames(result)...)
+	for _, name := range names {
 		a := result.Submods[name]
-		if statusRank(a.Status) <= statusRank(ear.StatusWarning) {
+		if accepted(a.Status) {
 			continue
 		}
 		return fmt.Errorf("appraisal %s is %q, not affirming or warning, because the attestation policy %s rejected its evidence (%s); fix what the reasons name, or accept that evidence in the attestation policy of its TEE",
@@ -170,7 +189,9 @@ func appraisalReasons(a *ear.Appraisal) string {
 	if len(a.Reasons) == 0 {
 		return "no reasons given"
 	}
-	return strings.Join(reasonTexts(nil, "", a), "; ")
+	var b strings.Builder
+	writeReasons(&b, "", a)
+	return b.String()
 }
 
 // tokenFor returns the token of an attested, unexpired cookie session,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -31,13 +32,20 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// resource policy that decided.
 	var evidenceDigest, policyDigest, tee string
 	deny := func(p *Problem, outcome, requester string, err error) {
-		s.logger().Info("kbs resource denied", "request_id", requestID(r), "resource", path,
+		level := slog.LevelInfo
+		if outcome == "audit_error" {
+			// The store failed to record a release, which an operator
+			// must fix.
+			level = slog.LevelError
+		}
+		s.logger().Log(ctx, level, "kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
 		// A request with no token, or with an invalid path, presented
 		// nothing to verify and names no requester, so it is logged and
 		// counted but not appended to the audit log. A token that fails
-		// verification is recorded.
-		if requester != "" {
+		// verification is recorded. A release whose audit record failed to
+		// append is not recorded again as a denial.
+		if requester != "" && outcome != "audit_error" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r)})
@@ -127,8 +135,8 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return err
 	})
 	if err != nil {
-		s.logger().Error("kbs: audit append failed", "request_id", requestID(r), "action", rec.Action, "error", err)
-		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "audit_error", "", err)
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "audit_error", requester,
+			fmt.Errorf("audit append of the release failed: %w", err))
 		return
 	}
 

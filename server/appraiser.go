@@ -65,7 +65,7 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 	}
 	// The claims are encoded once, for the policy input, the token and the
 	// claims digest.
-	d, claimsJSON, err := a.engine.AppraiseEncoded(ctx, mod, claims, a.config, refs)
+	d, claimsJSON, err := a.engine.AppraiseEncoded(ctx, mod.module, claims, a.config, refs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", kbs.ErrPolicyEvaluation, err)
 	}
@@ -75,8 +75,8 @@ func (a *appraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence
 		Claims:           claims,
 		ClaimsJSON:       claimsJSON,
 		Decision:         d,
-		PolicyID:         mod.ID(),
-		PolicyDigest:     mod.Digest(),
+		PolicyID:         mod.id,
+		PolicyDigest:     mod.digest,
 		EvidenceDigest:   hex.EncodeToString(evidenceSum[:]),
 		CollateralDigest: collateralDigest(claims),
 	}, nil
@@ -114,14 +114,14 @@ func (a *authorizer) Allow(ctx context.Context, claimsJSON []byte, path string, 
 	if parts := splitPath(path); len(parts) == 3 {
 		res.Repository, res.Type, res.Tag = parts[0], parts[1], parts[2]
 	}
-	decision := kbs.Authorization{PolicyID: mod.ID(), PolicyDigest: mod.Digest()}
-	d, err := a.engine.AuthorizeJSON(ctx, mod, claimsJSON, res, query)
+	decision := kbs.Authorization{PolicyID: mod.id, PolicyDigest: mod.digest}
+	d, err := a.engine.AuthorizeJSON(ctx, mod.module, claimsJSON, res, query)
 	if err != nil {
 		return decision, err
 	}
 	decision.Allowed = d.Allowed
 	if !d.Allowed {
-		decision.Reasons = reasonTexts(mod, d)
+		decision.Reasons = reasonTexts(mod.id, d)
 		decision.ReasonsFailed = d.ReasonsErr != nil
 	}
 	return decision, nil
@@ -139,9 +139,9 @@ const (
 // audit record (see reasonText), at most maxReasonTexts and a count of the
 // rest. A reasons rule that failed gives one text that names the policy
 // and the error, and the request stays denied.
-func reasonTexts(mod policy.Module, d policy.ResourceDecision) []string {
+func reasonTexts(policyID string, d policy.ResourceDecision) []string {
 	if d.ReasonsErr != nil {
-		return []string{truncateText(fmt.Sprintf("the reasons rule of resource policy %s failed, so the denial has no reasons: %v", mod.ID(), d.ReasonsErr))}
+		return []string{truncateText(fmt.Sprintf("the reasons rule of resource policy %s failed, so the denial has no reasons: %v", policyID, d.ReasonsErr))}
 	}
 	var texts []string
 	for i, r := range d.Reasons {

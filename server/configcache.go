@@ -45,7 +45,20 @@ type configCache struct {
 type cachedModule struct {
 	loaded     bool
 	generation int64
-	module     policy.Module
+	policy     loadedPolicy
+}
+
+// loadedPolicy is a policy module with its ID and digest, computed once
+// when the cache loads the module. Every /attest and /resource request
+// needs them, and policy.Module computes them on each call.
+type loadedPolicy struct {
+	module policy.Module
+	id     string
+	digest string
+}
+
+func newLoadedPolicy(m policy.Module) loadedPolicy {
+	return loadedPolicy{module: m, id: m.ID(), digest: m.Digest()}
 }
 
 type cachedReferenceValues struct {
@@ -71,17 +84,17 @@ func newConfigCache(st store.Store) *configCache {
 // attestationPolicy reads the store's attestation policy for tee through
 // the cache, and uses policy.DefaultAttestation(tee) when the store has
 // none.
-func (c *configCache) attestationPolicy(ctx context.Context, tee attest.TEE) (policy.Module, error) {
+func (c *configCache) attestationPolicy(ctx context.Context, tee attest.TEE) (loadedPolicy, error) {
 	generation, err := c.generation(ctx)
 	if err != nil {
-		return policy.Module{}, err
+		return loadedPolicy{}, err
 	}
 
 	c.mu.Lock()
 	item := c.attestation[tee]
 	c.mu.Unlock()
 	if item.loaded && item.generation == generation {
-		return item.module, nil
+		return item.policy, nil
 	}
 
 	mod := policy.DefaultAttestation(tee)
@@ -90,29 +103,30 @@ func (c *configCache) attestationPolicy(ctx context.Context, tee attest.TEE) (po
 	case err == nil:
 		mod = policy.Module{Name: p.Name, Text: p.Module}
 	case !errors.Is(err, store.ErrNotFound):
-		return policy.Module{}, fmt.Errorf("read attestation policy %s: %w", tee, err)
+		return loadedPolicy{}, fmt.Errorf("read attestation policy %s: %w", tee, err)
 	}
 
+	loaded := newLoadedPolicy(mod)
 	c.mu.Lock()
-	c.attestation[tee] = cachedModule{loaded: true, generation: generation, module: mod}
+	c.attestation[tee] = cachedModule{loaded: true, generation: generation, policy: loaded}
 	c.mu.Unlock()
-	return mod, nil
+	return loaded, nil
 }
 
 // resourcePolicy reads the store's resource policy named
 // DefaultResourcePolicyName through the cache, and uses
 // policy.DefaultResource when the store has none.
-func (c *configCache) resourcePolicy(ctx context.Context) (policy.Module, error) {
+func (c *configCache) resourcePolicy(ctx context.Context) (loadedPolicy, error) {
 	generation, err := c.generation(ctx)
 	if err != nil {
-		return policy.Module{}, err
+		return loadedPolicy{}, err
 	}
 
 	c.mu.Lock()
 	item := c.resource
 	c.mu.Unlock()
 	if item.loaded && item.generation == generation {
-		return item.module, nil
+		return item.policy, nil
 	}
 
 	mod := policy.DefaultResource()
@@ -121,13 +135,14 @@ func (c *configCache) resourcePolicy(ctx context.Context) (policy.Module, error)
 	case err == nil:
 		mod = policy.Module{Name: p.Name, Text: p.Module}
 	case !errors.Is(err, store.ErrNotFound):
-		return policy.Module{}, fmt.Errorf("read resource policy: %w", err)
+		return loadedPolicy{}, fmt.Errorf("read resource policy: %w", err)
 	}
 
+	loaded := newLoadedPolicy(mod)
 	c.mu.Lock()
-	c.resource = cachedModule{loaded: true, generation: generation, module: mod}
+	c.resource = cachedModule{loaded: true, generation: generation, policy: loaded}
 	c.mu.Unlock()
-	return mod, nil
+	return loaded, nil
 }
 
 // referenceValues selects, for each name, the reference values that have

@@ -258,16 +258,16 @@ func TestConfigCacheChangeDuringLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first.Text != "package first\nallow := true\n" {
-			t.Fatalf("first read = %q, want the policy stored before it", first.Text)
+		if first.module.Text != "package first\nallow := true\n" {
+			t.Fatalf("first read = %q, want the policy stored before it", first.module.Text)
 		}
 
 		second, err := cache.resourcePolicy(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if second.Text != denyAllResourcePolicy {
-			t.Errorf("read after a change during the load = %q, want %q", second.Text, denyAllResourcePolicy)
+		if second.module.Text != denyAllResourcePolicy {
+			t.Errorf("read after a change during the load = %q, want %q", second.module.Text, denyAllResourcePolicy)
 		}
 	})
 }
@@ -284,8 +284,8 @@ func TestConfigCacheMatchesStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mod.Name != "default-snp" {
-			t.Errorf("attestation policy without a stored one = %q, want default-snp", mod.Name)
+		if mod.module.Name != "default-snp" {
+			t.Errorf("attestation policy without a stored one = %q, want default-snp", mod.module.Name)
 		}
 		if _, err := spy.PutPolicy(ctx, store.PolicyAttestation, "snp", "package mine\ndeny := set()\n"); err != nil {
 			t.Fatal(err)
@@ -294,8 +294,14 @@ func TestConfigCacheMatchesStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mod.Name != "snp" || mod.Text != "package mine\ndeny := set()\n" {
+		if mod.module.Name != "snp" || mod.module.Text != "package mine\ndeny := set()\n" {
 			t.Errorf("attestation policy after storing one = %+v, want the stored one", mod)
+		}
+		if mod.id != mod.module.ID() {
+			t.Errorf("cached policy ID = %q, want %q", mod.id, mod.module.ID())
+		}
+		if mod.digest != mod.module.Digest() {
+			t.Errorf("cached policy digest = %q, want %q", mod.digest, mod.module.Digest())
 		}
 
 		_, err = cache.secret(ctx, "default/key/missing")

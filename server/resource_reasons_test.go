@@ -114,6 +114,7 @@ func TestValidatePolicyReasons(t *testing.T) {
 }
 
 func TestReasonTexts(t *testing.T) {
+	policyID := policy.Module{Name: "p", Text: "x"}.ID()
 	many := make([]appraise.Reason, maxReasonTexts+3)
 	for i := range many {
 		many[i] = appraise.Reason{Rule: "r", Message: "m"}
@@ -141,14 +142,14 @@ func TestReasonTexts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := reasonTexts(policy.Module{Name: "p", Text: "x"}, tt.decision)
+			got := reasonTexts(policyID, tt.decision)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("reasonTexts = %q, want %q", got, tt.want)
 			}
 		})
 	}
 
-	got := reasonTexts(policy.Module{Name: "p", Text: "x"}, policy.ResourceDecision{Reasons: many})
+	got := reasonTexts(policyID, policy.ResourceDecision{Reasons: many})
 	if len(got) != maxReasonTexts+1 {
 		t.Fatalf("%d texts for %d reasons, want %d", len(got), len(many), maxReasonTexts+1)
 	}
@@ -156,7 +157,7 @@ func TestReasonTexts(t *testing.T) {
 		t.Errorf("last text = %q, want %q", got[maxReasonTexts], "3 more reasons left out")
 	}
 
-	long := reasonTexts(policy.Module{Name: "p", Text: "x"}, policy.ResourceDecision{Reasons: []appraise.Reason{{Rule: "r", Message: strings.Repeat("é", maxReasonTextLen)}}})
+	long := reasonTexts(policyID, policy.ResourceDecision{Reasons: []appraise.Reason{{Rule: "r", Message: strings.Repeat("é", maxReasonTextLen)}}})
 	if len(long[0]) > maxReasonTextLen+len("…") {
 		t.Errorf("text of %d bytes, want at most %d", len(long[0]), maxReasonTextLen+len("…"))
 	}

@@ -54,45 +54,35 @@ func (e *Engine) AuthorizeJSON(ctx context.Context, m Module, tokenJSON []byte, 
 	if err != nil {
 		return ResourceDecision{}, fmt.Errorf("policy %s: token claims: %w; pass the claim set of a verified token, a JSON object", m.Name, err)
 	}
-	allowed, err := e.allowObject(ctx, m, token, res, query)
+	allowed, p, in, err := e.allowObject(ctx, m, token, res, query)
 	if err != nil {
 		return ResourceDecision{}, err
 	}
 	if allowed {
 		return ResourceDecision{Allowed: true}, nil
 	}
+	if p == nil || !p.definesReasons {
+		// A Trustee-dialect policy, or one without a reasons rule.
+		return ResourceDecision{}, nil
+	}
 
-	reasons, err := e.denyReasons(ctx, m, token, res, query)
+	reasons, err := e.denyReasons(ctx, m, in)
 	if err != nil {
 		return ResourceDecision{ReasonsErr: err}, nil
 	}
 	return ResourceDecision{Reasons: reasons}, nil
 }
 
-// denyReasons evaluates the reasons rule of the resource policy m over the
-// input of a request that allow denied. It returns no reasons for a
-// Trustee-dialect policy and for a policy without the rule.
-func (e *Engine) denyReasons(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) ([]appraise.Reason, error) {
-	// The allow query is already prepared, so this is a cache lookup.
-	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
-	if err != nil {
-		return nil, err
-	}
-	if p.dialect == TrusteeDialect || !p.definesReasons {
-		return nil, nil
-	}
-
+// denyReasons evaluates the reasons rule of the Cloister-dialect resource
+// policy m over in, the input of a request that allow denied.
+func (e *Engine) denyReasons(ctx context.Context, m Module, in *tokenInput) ([]appraise.Reason, error) {
 	rp, err := e.prepareEntry(ctx, m, reasonsRule, map[string]any{})
-	if err != nil {
-		return nil, err
-	}
-	request, err := requestInput(res, query)
 	if err != nil {
 		return nil, err
 	}
 	// The decision key starts with the prepared query's key, which names
 	// the rule, so reasons never share a key with allow.
-	d, err := e.evaluate(ctx, m, rp, &tokenInput{token: token, request: request}, func(rs rego.ResultSet) (any, error) {
+	d, err := e.evaluate(ctx, m, rp, in, func(rs rego.ResultSet) (any, error) {
 		reasons, _, err := readReasons(m, reasonsRule, ErrReasonsShape, rs)
 		if err != nil {
 			return nil, fmt.Errorf("%w%s", err, reasonsFix)

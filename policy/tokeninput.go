@@ -27,31 +27,41 @@ func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res 
 	if err != nil {
 		return false, fmt.Errorf("policy %s: token claims: %w; pass the claim set of a verified token, a JSON object", m.Name, err)
 	}
-	return e.allowObject(ctx, m, token, res, query)
+	allowed, _, _, err := e.allowObject(ctx, m, token, res, query)
+	return allowed, err
 }
 
-// allowObject is AllowJSON for token claims already indexed.
-func (e *Engine) allowObject(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) (bool, error) {
+// allowObject is AllowJSON for token claims already indexed. For a
+// Cloister-dialect policy it also returns the prepared allow query and the
+// input, so that AuthorizeJSON evaluates reasons without building them
+// again. Both are nil for a Trustee-dialect policy.
+func (e *Engine) allowObject(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) (bool, *prepared, *tokenInput, error) {
 	if token == nil {
-		return false, fmt.Errorf("policy %s: token claims missing (nil index)", m.Name)
+		return false, nil, nil, fmt.Errorf("policy %s: token claims missing (nil index)", m.Name)
 	}
 	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {
-		return false, err
+		return false, nil, nil, err
 	}
 	if p.dialect == TrusteeDialect {
 		claims, err := jsonvalue.DecodeObject(token.Text())
 		if err != nil {
-			return false, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
+			return false, nil, nil, fmt.Errorf("policy %s: token claims: %w", m.Name, err)
 		}
-		return allowTrustee(ctx, m, p.query, claims, res, query)
+		allowed, err := allowTrustee(ctx, m, p.query, claims, res, query)
+		return allowed, nil, nil, err
 	}
 
 	request, err := requestInput(res, query)
 	if err != nil {
-		return false, err
+		return false, nil, nil, err
 	}
-	return e.allow(ctx, m, p, &tokenInput{token: token, request: request})
+	in := &tokenInput{token: token, request: request}
+	allowed, err := e.allow(ctx, m, p, in)
+	if err != nil {
+		return false, nil, nil, err
+	}
+	return allowed, p, in, nil
 }
 
 // tokenInput is the resource policy input {"resource", "query", "token"}

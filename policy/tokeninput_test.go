@@ -70,7 +70,7 @@ func TestAllowJSONMatchesAllow(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						got, err = e.allowObject(ctx, m, token, res, query)
+						got, _, _, err = e.allowObject(ctx, m, token, res, query)
 						if err != nil {
 							t.Fatalf("%s: allowObject: %v", m.Name, err)
 						}
@@ -106,7 +106,7 @@ func TestAllowObjectKeepsText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := NewEngine().allowObject(context.Background(), m, token, Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}, nil); err != nil {
+		if _, _, _, err := NewEngine().allowObject(context.Background(), m, token, Resource{Path: "default/key/1", Repository: "default", Type: "key", Tag: "1"}, nil); err != nil {
 			t.Fatalf("%s: allowObject: %v", m.Name, err)
 		}
 		if string(data) != text {
@@ -117,7 +117,7 @@ func TestAllowObjectKeepsText(t *testing.T) {
 
 func TestAllowObjectRejectsNil(t *testing.T) {
 	for _, m := range []Module{DefaultResource(), {Name: "trustee-default", Text: trusteeDefaultPolicy}} {
-		got, err := NewEngine().allowObject(context.Background(), m, nil, Resource{Path: "a/b/c"}, nil)
+		got, _, _, err := NewEngine().allowObject(context.Background(), m, nil, Resource{Path: "a/b/c"}, nil)
 		if err == nil || got {
 			t.Errorf("%s: allowObject(nil) = %v, %v; want an error", m.Name, got, err)
 		}
@@ -151,7 +151,7 @@ func FuzzAllowJSON(f *testing.F) {
 			if err != nil {
 				t.Fatalf("ParseEncodedObject(%q): %v, but DecodeObject accepts it", text, err)
 			}
-			got, err = shared.allowObject(context.Background(), m, token, res, nil)
+			got, _, _, err = shared.allowObject(context.Background(), m, token, res, nil)
 			if (err != nil) != (wantErr != nil) || got != want {
 				t.Fatalf("%s: allowObject(%q) = %v, %v; Allow = %v, %v", m.Name, text, got, err, want, wantErr)
 			}

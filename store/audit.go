@@ -30,22 +30,35 @@ const MaxAuditFieldSize = 4096
 // still verifies. The label stays at v1, because the length prefixes let a
 // reader tell the eight-field form from the nine-field form.
 func (r *AuditRecord) CanonicalEncoding() []byte {
-	var b bytes.Buffer
-	writeField := func(s string) {
-		binary.Write(&b, binary.BigEndian, uint32(len(s)))
-		b.WriteString(s)
-	}
-	writeField(auditEncodingLabel)
-	binary.Write(&b, binary.BigEndian, r.Seq)
-	binary.Write(&b, binary.BigEndian, micros(r.Time))
-	for _, f := range []string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
-		r.PolicyDigest, r.Verdict, r.Resource, r.Reason} {
-		writeField(f)
+	fields := [...]string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
+		r.PolicyDigest, r.Verdict, r.Resource, r.Reason}
+	size := 4 + len(auditEncodingLabel) + 8 + 8
+	for _, f := range fields {
+		size += 4 + len(f)
 	}
 	if r.RequestID != "" {
-		writeField(r.RequestID)
+		size += 4 + len(r.RequestID)
 	}
-	return b.Bytes()
+
+	// Every audit append hashes each record, so the encoding is built in
+	// one allocation instead of through binary.Write and its buffers.
+	b := make([]byte, 0, size)
+	b = appendField(b, auditEncodingLabel)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(micros(r.Time)))
+	for _, f := range fields {
+		b = appendField(b, f)
+	}
+	if r.RequestID != "" {
+		b = appendField(b, r.RequestID)
+	}
+	return b
+}
+
+// appendField appends s to b as a big-endian uint32 length and its bytes.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
 
 // ComputeHash returns SHA-256(PrevHash || CanonicalEncoding()).

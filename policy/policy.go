@@ -205,6 +205,9 @@ func (e *Engine) prepare(ctx context.Context, m Module, rule string, data map[st
 // prepareEntry returns the prepared query of m's rule over data, from the
 // cache when the module, rule and data are unchanged.
 func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data map[string]any) (*prepared, error) {
+	if data != nil && len(data) == 0 {
+		return e.prepareKeyed(ctx, m, rule, data, emptyDataDigest)
+	}
 	dataJSON, err := json.Marshal(data)
 	if err != nil {
 		return nil, err
@@ -212,6 +215,14 @@ func (e *Engine) prepareEntry(ctx context.Context, m Module, rule string, data m
 	dataSum := sha256.Sum256(dataJSON)
 	return e.prepareKeyed(ctx, m, rule, data, "json:"+hex.EncodeToString(dataSum[:]))
 }
+
+// emptyDataDigest is the digest prepareEntry computes for empty data. It
+// is computed once, because every resource request looks up its allow
+// query with empty data.
+var emptyDataDigest = func() string {
+	sum := sha256.Sum256([]byte("{}"))
+	return "json:" + hex.EncodeToString(sum[:])
+}()
 
 // referenceValuesDigest identifies the data {"reference_values": refs}
 // for prepareKeyed without encoding refs as JSON. Different maps give

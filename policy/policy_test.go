@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -263,6 +265,19 @@ deny contains {"rule": "component", "claim": "tcb", "value": "", "expected": "",
 		if d.Accepted != wantAccepted {
 			t.Errorf("value %d: accepted = %v, want %v", value, d.Accepted, wantAccepted)
 		}
+	}
+}
+
+// The precomputed digest of empty data is the digest of its JSON encoding,
+// as prepareEntry computes it for other data.
+func TestEmptyDataDigest(t *testing.T) {
+	raw, err := json.Marshal(map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	if want := "json:" + hex.EncodeToString(sum[:]); emptyDataDigest != want {
+		t.Errorf("emptyDataDigest = %q, want %q", emptyDataDigest, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package kbs
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -111,13 +110,8 @@ func TestRuntimeDataMatchesCanonicalize(t *testing.T) {
 
 // vectorKeys returns the TEE keys of the KBS protocol vectors.
 func vectorKeys(t *testing.T) []TEEPubKey {
-	dir := os.Getenv("CLOISTER_KBS_VECTORS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	var keys []TEEPubKey
-	for _, file := range files {
+	for _, file := range vectorFiles() {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

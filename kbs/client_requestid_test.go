@@ -22,8 +22,7 @@ func attestRejectingServer(t *testing.T, requestID string) *httptest.Server {
 		}
 		switch r.URL.Path {
 		case "/kbs/v0/auth":
-			http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "s"})
-			w.Write([]byte(`{"nonce":"2YMaoknw9hQMiLuvwhqxSUAn91zY9AHyI54D+DsziMo=","extra-params":""}`))
+			writeStubChallenge(w)
 		case "/kbs/v0/attest":
 			NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
 		default:
@@ -129,8 +128,7 @@ func TestClientResourceErrorRequestID(t *testing.T) {
 		w.Header().Set("X-Request-Id", "r-42")
 		switch r.URL.Path {
 		case "/kbs/v0/auth":
-			http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "s"})
-			w.Write([]byte(`{"nonce":"2YMaoknw9hQMiLuvwhqxSUAn91zY9AHyI54D+DsziMo=","extra-params":""}`))
+			writeStubChallenge(w)
 		case "/kbs/v0/attest":
 			w.Write([]byte(`{"token":"t"}`))
 		default:

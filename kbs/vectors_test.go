@@ -22,10 +22,7 @@ import (
 // absent, except under CI.
 func vectorDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("CLOISTER_KBS_VECTORS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
-	}
+	dir := vectorDirPath()
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
@@ -33,6 +30,22 @@ func vectorDir(t *testing.T) string {
 		t.Skipf("KBS vectors not found at %s (set CLOISTER_KBS_VECTORS)", dir)
 	}
 	return dir
+}
+
+// vectorDirPath returns the path of the KBS protocol vectors directory,
+// whether or not it exists.
+func vectorDirPath() string {
+	if dir := os.Getenv("CLOISTER_KBS_VECTORS"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "shared", "protocols", "kbs-vectors")
+}
+
+// vectorFiles returns the JSON files of the KBS protocol vectors, or none
+// when the directory is absent.
+func vectorFiles() []string {
+	files, _ := filepath.Glob(filepath.Join(vectorDirPath(), "*.json"))
+	return files
 }
 
 func loadVector(t *testing.T, name string, v any) {

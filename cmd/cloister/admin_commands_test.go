@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/store"
@@ -45,54 +44,16 @@ func startService(t *testing.T) *testService {
 	t.Setenv(store.MasterKeyEnv, masterKey)
 
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	root := newRootCmd()
-	root.SetArgs([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "error"})
-	root.SetOut(io.Discard)
-	root.SetErr(io.Discard)
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
+	serve, url := startKeyBroker(t, "--data-dir", dataDir)
 	// Cleanups run last-registered first, so the service stops before its
 	// data directory is removed.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop within 10s of its context's cancellation")
+		if err := serve.stop(t); err != nil {
+			t.Errorf("serve: %v", err)
 		}
 	})
 
-	s := &testService{url: "http://" + addr, dataDir: dataDir, keyFile: filepath.Join(dataDir, admin.KeyFile), masterKey: masterKey}
-	s.waitHealthy(t, done)
-	return s
-}
-
-// waitHealthy polls /healthz until it returns 200, and fails the test when
-// serve exits first or after 10 seconds.
-func (s *testService) waitHealthy(t *testing.T, done <-chan error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited before it was healthy: %v", err)
-		default:
-		}
-		resp, err := http.Get(s.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s/healthz did not return 200 within 10s", s.url)
+	return &testService{url: url, dataDir: dataDir, keyFile: filepath.Join(dataDir, admin.KeyFile), masterKey: masterKey}
 }
 
 // run runs the cloister command line args against s through the root

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,44 +110,32 @@ func TestServeWithoutFlags(t *testing.T) {
 	}
 }
 
-// runServeUntilHealthy runs cloister serve on a free loopback port until
-// /healthz returns 200, then stops it and checks that it exited cleanly.
-func runServeUntilHealthy(t *testing.T, dataDir string) {
+// startKeyBroker runs cloister serve with args on a free loopback port
+// until /healthz returns 200, and returns the command and the service URL.
+func startKeyBroker(t *testing.T, args ...string) (*runningCommand, string) {
 	t.Helper()
 	addr := freeAddr(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	root := newRootCmd()
-	root.SetArgs([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--log-level", "error"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-
+	url := "http://" + addr
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	healthy := func(*runningCommand) bool {
+		resp, err := client.Get(url + "/healthz")
+		if err != nil {
+			return false
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited before it was healthy: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatalf("serve on %s not healthy after 20 s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	args = append([]string{"serve", "--listen", addr, "--log-level", "error"}, args...)
+	return startCommand(t, healthy, args...), url
+}
+
+// runServeUntilHealthy runs cloister serve until /healthz returns 200,
+// then stops it and checks that it exited cleanly.
+func runServeUntilHealthy(t *testing.T, dataDir string) {
+	t.Helper()
+	serve, _ := startKeyBroker(t, "--data-dir", dataDir)
+	if err := serve.stop(t); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 }

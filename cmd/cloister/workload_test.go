@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,17 +47,32 @@ func freeAddr(t *testing.T) string {
 
 // runningCommand is a serve command running in the background.
 type runningCommand struct {
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	name   string // command words before the first flag, for messages
+	out    *syncBuffer
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
 }
 
 // startServe runs the serve command args in the background until it
 // prints "serving on", and stops it when the test ends.
 func startServe(t *testing.T, args ...string) *runningCommand {
 	t.Helper()
+	printedServing := func(rc *runningCommand) bool { return strings.Contains(rc.out.String(), "serving on") }
+	return startCommand(t, printedServing, args...)
+}
+
+// startCommand runs the command args in the background until ready
+// returns true, and stops it when the test ends. It fails the test when the
+// command exits first or is not ready within 30 seconds.
+func startCommand(t *testing.T, ready func(*runningCommand) bool, args ...string) *runningCommand {
+	t.Helper()
+	words := args
+	if i := slices.IndexFunc(args, func(arg string) bool { return strings.HasPrefix(arg, "-") }); i >= 0 {
+		words = args[:i]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rc := &runningCommand{out: &syncBuffer{}, done: make(chan struct{})}
+	rc := &runningCommand{name: strings.Join(words, " "), out: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(rc.done)
 		root := newRootCmd()
@@ -65,24 +81,36 @@ func startServe(t *testing.T, args ...string) *runningCommand {
 		root.SetArgs(args)
 		rc.err = root.ExecuteContext(ctx)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-rc.done
-	})
+	t.Cleanup(func() { rc.stop(t) })
 
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(rc.out.String(), "serving on") {
+	for !ready(rc) {
 		select {
 		case <-rc.done:
-			t.Fatalf("%s exited before serving: %v\n%s", strings.Join(args[:2], " "), rc.err, rc.out.String())
+			t.Fatalf("%s exited before it was ready: %v\n%s", rc.name, rc.err, rc.out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start:\n%s", strings.Join(args[:2], " "), rc.out.String())
+			t.Fatalf("%s not ready after 30 s:\n%s", rc.name, rc.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return rc
+}
+
+// stop cancels the command and waits up to 10 seconds for it to exit,
+// failing the test when it does not. It returns the command's error, and
+// returns it again when called again.
+func (rc *runningCommand) stop(t *testing.T) error {
+	t.Helper()
+	rc.cancel()
+	select {
+	case <-rc.done:
+		return rc.err
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s did not stop within 10 s of its context's cancellation", rc.name)
+		return nil
+	}
 }
 
 // commandStep is one party command and its expected result.

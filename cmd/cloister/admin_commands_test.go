@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,8 +22,9 @@ type testService struct {
 	url     string
 	dataDir string
 	keyFile string
-	// masterKey is the master key, base64 as in CLOISTER_MASTER_KEY.
-	masterKey string
+	// masterKey is the master key that the service reads from
+	// CLOISTER_MASTER_KEY.
+	masterKey testKey
 }
 
 // startService runs "cloister serve" until the test ends. It points
@@ -38,10 +37,8 @@ func startService(t *testing.T) *testService {
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	t.Setenv("CLOISTER_DATABASE_URL", "")
 	t.Setenv(admin.KeyEnv, "")
-	raw := make([]byte, store.MasterKeySize)
-	rand.Read(raw)
-	masterKey := base64.StdEncoding.EncodeToString(raw)
-	t.Setenv(store.MasterKeyEnv, masterKey)
+	masterKey := newTestKey(t)
+	t.Setenv(store.MasterKeyEnv, masterKey.text)
 
 	dataDir := t.TempDir()
 	serve, url := startKeyBroker(t, "--data-dir", dataDir)
@@ -177,11 +174,7 @@ func TestSecretCommands(t *testing.T) {
 // compares the latest value of the secret at path with want.
 func checkStoredSecret(t *testing.T, s *testService, path, want string) {
 	t.Helper()
-	key, err := store.ParseMasterKey(s.masterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), store.Config{DataDir: s.dataDir, MasterKey: key})
+	st, err := store.Open(context.Background(), store.Config{DataDir: s.dataDir, MasterKey: s.masterKey.key})
 	if err != nil {
 		t.Fatal(err)
 	}

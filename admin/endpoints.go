@@ -241,6 +241,9 @@ func (h *Handler) removeReferenceValue(w http.ResponseWriter, r *http.Request) {
 // value that differs only in case, such as upper-case hex that older
 // versions stored as typed, would still be accepted if it stayed. It
 // returns the removed values as text for the audit record.
+//
+// Each DELETE names the stored value exactly, so the match does not depend
+// on the collation of SQLite or PostgreSQL.
 func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) (string, error) {
 	want := normalizeReferenceValue(name, value)
 	stored, err := tx.ListReferenceValues(ctx, name)
@@ -249,7 +252,7 @@ func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) 
 	}
 	var removed []string
 	for _, rv := range stored {
-		if !strings.EqualFold(rv.Value, value) && !strings.EqualFold(normalizeReferenceValue(name, rv.Value), want) {
+		if !strings.EqualFold(normalizeReferenceValue(name, rv.Value), want) {
 			continue
 		}
 		if err := tx.RemoveReferenceValue(ctx, name, rv.Value); err != nil {
@@ -258,8 +261,7 @@ func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) 
 		removed = append(removed, strconv.Quote(rv.Value))
 	}
 	if len(removed) == 0 {
-		// The store names the value and reports it as not found.
-		return "", tx.RemoveReferenceValue(ctx, name, want)
+		return "", fmt.Errorf("reference value %s = %q: %w", name, want, store.ErrNotFound)
 	}
 	return "value " + strings.Join(removed, ", "), nil
 }

@@ -178,9 +178,6 @@ func hexProblem(err error) string {
 // normalizeReferenceValue returns value in the form CheckReferenceValue
 // stores it, or unchanged when CheckReferenceValue rejects it.
 func normalizeReferenceValue(name, value string) string {
-	if value == "" {
-		return value
-	}
 	if v, err := CheckReferenceValue(name, value); err == nil {
 		return v
 	}

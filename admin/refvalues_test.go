@@ -261,40 +261,47 @@ func TestReferenceValueLegacyFormsRemoved(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, s := newTestServer(t, Config{APIKey: testKey})
-			c := &Client{BaseURL: srv.URL, APIKey: testKey}
-			ctx := context.Background()
-			refName := tt.refName
-			if refName == "" {
-				refName = "snp.measurement"
-			}
-			err := s.Tx(ctx, func(tx store.Tx) error {
-				for _, v := range tt.stored {
-					if _, err := tx.AddReferenceValue(ctx, store.ReferenceValue{Name: refName, Value: v}); err != nil {
-						return err
-					}
+			forEachStore(t, func(t *testing.T, s store.Store) {
+				srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
+				c := &Client{BaseURL: srv.URL, APIKey: testKey}
+				ctx := context.Background()
+				refName := tt.refName
+				if refName == "" {
+					refName = "snp.measurement"
 				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+				err := s.Tx(ctx, func(tx store.Tx) error {
+					for _, v := range tt.stored {
+						if _, err := tx.AddReferenceValue(ctx, store.ReferenceValue{Name: refName, Value: v}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 
-			err = c.RemoveReferenceValue(ctx, refName, tt.remove)
-			if (err != nil) != tt.wantError {
-				t.Fatalf("RemoveReferenceValue: %v, want error %v", err, tt.wantError)
-			}
-			list, err := s.ListReferenceValues(ctx, refName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var left []string
-			for _, rv := range list {
-				left = append(left, rv.Value)
-			}
-			if !slices.Equal(left, tt.wantLeft) {
-				t.Errorf("values left = %q, want %q", left, tt.wantLeft)
-			}
+				err = c.RemoveReferenceValue(ctx, refName, tt.remove)
+				if (err != nil) != tt.wantError {
+					t.Fatalf("RemoveReferenceValue: %v, want error %v", err, tt.wantError)
+				}
+				var p *Problem
+				if tt.wantError && (!errors.As(err, &p) || p.Status != http.StatusNotFound) {
+					t.Errorf("RemoveReferenceValue: err = %v, want 404", err)
+				}
+
+				list, err := s.ListReferenceValues(ctx, refName)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var left []string
+				for _, rv := range list {
+					left = append(left, rv.Value)
+				}
+				if !slices.Equal(left, tt.wantLeft) {
+					t.Errorf("values left = %q, want %q", left, tt.wantLeft)
+				}
+			})
 		})
 	}
 }

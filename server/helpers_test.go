@@ -284,6 +284,18 @@ func (ts *testService) newClient(t testing.TB, name string) *kbs.Client {
 	return newKBSClient(ts.URL, ts.Client().Transport, testEmulators(t)[name])
 }
 
+// attestClient returns a KBS client for the emulator named name that has
+// attested to ts, and the token it received.
+func (ts *testService) attestClient(t testing.TB, name string) (*kbs.Client, string) {
+	t.Helper()
+	c := ts.newClient(t, name)
+	token, err := c.Attest(context.Background())
+	if err != nil {
+		t.Fatalf("attest with emulator %s: %v", name, err)
+	}
+	return c, token
+}
+
 // newKBSClient returns a KBS client for the service at url that sends its
 // requests through transport with a cookie jar of its own, so that clients
 // sharing a transport keep separate sessions.

@@ -41,10 +41,7 @@ func TestResourceDenialReasons(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		c := ts.newClient(t, "good")
-		if _, err := c.Attest(ctx); err != nil {
-			t.Fatalf("attest: %v", err)
-		}
+		c, _ := ts.attestClient(t, "good")
 		resp, err := c.HTTPClient.Get(ts.URL + "/kbs/v0/resource/" + testSecretPath)
 		if err != nil {
 			t.Fatal(err)

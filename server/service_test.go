@@ -91,11 +91,7 @@ func TestReleaseFlow(t *testing.T) {
 func TestTokenIsEARVerifiableFromJWKS(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ts := startService(t, b, serviceOptions{allowEmulated: true})
-		c := ts.newClient(t, "good")
-		token, err := c.Attest(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, token := ts.attestClient(t, "good")
 
 		resp, err := ts.Client().Get(ts.URL + "/.well-known/jwks.json")
 		if err != nil {
@@ -203,15 +199,11 @@ func TestRejections(t *testing.T) {
 func TestEmulatedRejectedByDefault(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ts := startService(t, b, serviceOptions{allowEmulated: false})
-		c := ts.newClient(t, "good")
-		token, err := c.Attest(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, token := ts.attestClient(t, "good")
 		if got := statusOf(t, token); got != ear.StatusContraindicated {
 			t.Errorf("ear.status = %s, want contraindicated", got)
 		}
-		_, err = c.Resource(context.Background(), testSecretPath)
+		_, err := c.Resource(context.Background(), testSecretPath)
 		wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
 	})
 }
@@ -254,11 +246,7 @@ func TestExpiredNonce(t *testing.T) {
 func TestExpiredToken(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ts := startService(t, b, serviceOptions{allowEmulated: true})
-		c := ts.newClient(t, "good")
-		token, err := c.Attest(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, token := ts.attestClient(t, "good")
 		ts.clock.Advance(ear.DefaultLifetime + ear.Leeway + time.Second)
 		resp := get(t, ts, "/kbs/v0/resource/"+testSecretPath, token)
 		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
@@ -270,12 +258,7 @@ func TestExpiredToken(t *testing.T) {
 func TestDifferentTEEKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ts := startService(t, b, serviceOptions{allowEmulated: true})
-		ctx := context.Background()
-		victim := ts.newClient(t, "good")
-		token, err := victim.Attest(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, token := ts.attestClient(t, "good")
 
 		// Swap the key in the claims; the signature no longer matches.
 		otherKey, _ := kbs.GenerateKey("P-256")

@@ -47,7 +47,8 @@ const txBatchTimeout = 30 * time.Second
 // CommitObserver is implemented by an Observer that also receives the
 // group commits of session writes and audit records, so that an operator
 // can see how many writes share a sync and tune CommitDelay. Its method
-// must not block: it runs on the goroutine that commits the next batch.
+// must not block, because it runs on the goroutine that commits the next
+// batch.
 type CommitObserver interface {
 	// Commit reports one batch transaction: the writes it carried, the
 	// time from its start to the end of its commit or rollback, and

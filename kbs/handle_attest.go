@@ -193,8 +193,8 @@ func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Atte
 	return result, verdicts, "", nil
 }
 
-// appraiseDecoded is appraiseAll after the primary evidence ev decoded;
-// digest is the runtime-data digest that ev must bind.
+// appraiseDecoded appraises att once its primary evidence ev decoded. The
+// evidence must bind digest, the primary runtime-data digest.
 func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *Attestation, ev attest.Evidence, digest []byte) (*ear.Result, []*Verdict, error) {
 	key := att.RuntimeData.TEEPubKey
 	additional := att.TEEEvidence.AdditionalEvidence

@@ -97,8 +97,8 @@ func versionMatches(v string) bool {
 	return core == ProtocolVersion
 }
 
-// bodyTooLargeError reports a request body over the server's limit. The
-// fix it names is a smaller body, because the guest that reads it cannot
+// bodyTooLargeError is the error for a request body over the server's
+// limit. The fix it names is a smaller body, because the guest that reads it cannot
 // change the limit (Server.MaxBodySize, which `cloister serve` does not
 // expose).
 type bodyTooLargeError struct {

@@ -97,8 +97,9 @@ func DeviceDigest(h HashAlgorithm, nonce string, key TEEPubKey) ([]byte, error) 
 }
 
 // runtimeDataCapacity is the capacity first given to the runtime data. It
-// fits that of an RSA-2048 key (489 bytes) or a P-521 key (334 bytes) with
-// empty additional evidence, so that one allocation suffices.
+// fits the primary runtime data of an RSA-2048 key (489 bytes) or a P-521
+// key (334 bytes) with a 32-byte nonce and empty additional evidence, so
+// that one allocation suffices.
 const runtimeDataCapacity = 512
 
 // appendRuntimeData appends the canonical JSON (RFC 8785) of the runtime

@@ -69,8 +69,8 @@ type Authorizer interface {
 	// Allow decides whether the holder of a verified token whose claim set
 	// is claimsJSON, one JSON object, may read the resource at path
 	// ("repository/type/tag"). An error means the policy could not be
-	// evaluated; the Authorization then still names the policy when it is
-	// known. Allow must not change claimsJSON, because the token
+	// evaluated, and the Authorization then still names the policy when it
+	// is known. Allow must not change claimsJSON, because the token
 	// verifier's cache shares it with later requests for the same token.
 	Allow(ctx context.Context, claimsJSON []byte, path string, query map[string][]string) (Authorization, error)
 }

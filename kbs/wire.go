@@ -100,10 +100,10 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 
 // decodeAttestation decodes data into an Attestation as json.Unmarshal
 // does. It validates data once, with json.Valid, where json.Unmarshal scans
-// the body twice. Then it decodes only the small members init-data and
-// runtime-data with encoding/json, the copies of each member in the order
-// they occur, and indexes the large tee-evidence with jsonvalue, which
-// trusts that its input is valid JSON.
+// the body twice. Then it decodes each copy of the small members init-data
+// and runtime-data with encoding/json, in the order they occur. It indexes
+// the large tee-evidence with jsonvalue, which trusts that its input is
+// valid JSON.
 func decodeAttestation(data []byte) (*Attestation, error) {
 	if !json.Valid(data) {
 		// This second decoding only produces encoding/json's syntax error,
@@ -174,7 +174,7 @@ func (e *TEEEvidence) decode(text []byte) error {
 	return nil
 }
 
-// jsonKind names the kind of the valid JSON value text by its first byte:
+// jsonKind returns the kind of the valid JSON value text by its first byte:
 // "object", "null", or a phrase such as "a string" for the other kinds.
 func jsonKind(text []byte) string {
 	text = bytes.TrimLeft(text, " \t\r\n")

@@ -16,11 +16,11 @@ type Limits struct {
 }
 
 // Cache maps string keys to values of type V. The zero value is ready to
-// use. A Cache is not safe for concurrent use: its users hold their own
-// lock, so that they can read, change and put an entry in one step.
+// use. A Cache is not safe for concurrent use, because its users hold their
+// own lock so that they can read, change and put an entry in one step.
 type Cache[V any] struct {
 	entries map[string]entry[V]
-	// order holds the keys in the order they were put. The key of a
+	// order lists the keys in the order they were put. The key of a
 	// deleted or replaced entry stays until it reaches the front, so Put
 	// bounds the length of order too. At the front, such a key refers to
 	// its replacement, which a full cache then drops early.

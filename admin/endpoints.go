@@ -266,14 +266,6 @@ func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) 
 	return "value " + strings.Join(removed, ", "), nil
 }
 
-// orList joins items as "a", "a or b" or "a, b or c".
-func orList(items []string) string {
-	if len(items) <= 1 {
-		return strings.Join(items, "")
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
-}
-
 // maxAuditPage is the largest page GET /admin/v0/audit returns.
 const maxAuditPage = 1000
 

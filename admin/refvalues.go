@@ -160,6 +160,14 @@ func (c referenceClaim) describe() string {
 	return fmt.Sprintf("the %s as %s hex digits (%s bytes)", c.field, orList(digits), orList(byteCounts))
 }
 
+// orList joins items as "a", "a or b" or "a, b or c".
+func orList(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
 // hexProblem returns what is wrong with a value that hex.DecodeString
 // rejected with err, or that decoded to no bytes.
 func hexProblem(err error) string {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -382,12 +384,7 @@ func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]strin
 // checks the names in sorted order, so that the first invalid one is
 // reported whatever the order of the payload.
 func checkSampleValues(values map[string][]string) error {
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
 		for i, v := range values[name] {
 			checked, err := CheckReferenceValue(name, v)
 			if err != nil {

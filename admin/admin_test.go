@@ -393,22 +393,13 @@ func TestInvalidQueryDetail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, srv.URL+"/admin/v0/audit?"+tt.query, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+testKey)
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("status = %s, want 400", resp.Status)
+			status, body := sendWithToken(t, srv, http.MethodGet, PathPrefix+"audit?"+tt.query, testKey, nil)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400; body %s", status, body)
 			}
 			var p Problem
-			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-				t.Fatal(err)
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("decode problem %s: %v", body, err)
 			}
 			if !strings.HasPrefix(p.Detail, tt.want) {
 				t.Errorf("detail = %q, want it to start with %q", p.Detail, tt.want)

@@ -314,19 +314,12 @@ func TestReferenceValueEmptyValueRejected(t *testing.T) {
 	if _, err := s.AddReferenceValue(ctx, store.ReferenceValue{Name: "snp.measurement", Value: measurementA}); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodDelete, srv.URL+"/admin/v0/refvalues/snp.measurement?value=", nil)
-	if err != nil {
-		t.Fatal(err)
+
+	status, body := sendWithToken(t, srv, http.MethodDelete, PathPrefix+"refvalues/snp.measurement?value=", testKey, nil)
+	if status != http.StatusBadRequest {
+		t.Errorf("status = %d, want 400; body %s", status, body)
 	}
-	req.Header.Set("Authorization", "Bearer "+testKey)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("status = %s, want 400", resp.Status)
-	}
+
 	list, err := s.ListReferenceValues(ctx, "snp.measurement")
 	if err != nil {
 		t.Fatal(err)

@@ -188,9 +188,6 @@ func alterSignature(tok string) string {
 	return tok[:i] + string(c) + tok[i+1:]
 }
 
-// The cache keeps at most Capacity tokens, dropping the oldest, and drops
-// expired tokens as new ones arrive; a dropped token still verifies in
-// full.
 // signTokens signs n sample results with s at now and returns the tokens.
 func signTokens(t *testing.T, s *Signer, n int, now time.Time) []string {
 	t.Helper()
@@ -205,6 +202,9 @@ func signTokens(t *testing.T, s *Signer, n int, now time.Time) []string {
 	return tokens
 }
 
+// The cache keeps at most Capacity tokens, dropping the oldest, and drops
+// expired tokens as new ones arrive; a dropped token still verifies in
+// full.
 func TestIssuedBounded(t *testing.T) {
 	s := newTestSigner(t)
 	s.Issued = &Issued{Capacity: 3}

@@ -71,8 +71,14 @@ func TestSessionCacheBoundsTokenBytes(t *testing.T) {
 		t.Errorf("token bytes = %d, want 200", n)
 	}
 	sess, ok := c.get(cachedSession(2).ID, cacheNow)
-	if !ok || sess.State != store.SessionAttested || len(sess.Token) != 100 {
-		t.Errorf("session-2 = %+v, %v; want it attested with its token", sess, ok)
+	if !ok {
+		t.Fatal("session-2 is missing")
+	}
+	if sess.State != store.SessionAttested {
+		t.Errorf("session-2 state = %s, want %s", sess.State, store.SessionAttested)
+	}
+	if len(sess.Token) != 100 {
+		t.Errorf("session-2 token is %d bytes, want 100", len(sess.Token))
 	}
 }
 

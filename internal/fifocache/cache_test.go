@@ -95,8 +95,12 @@ func TestReplaceAndDelete(t *testing.T) {
 	lim := Limits{Entries: 3, Bytes: 100}
 	c.Put("key0", 0, 5, later, now, lim)
 	c.Put("key0", 7, 8, later, now, lim)
-	if v, ok := c.Get("key0"); !ok || v != 7 {
-		t.Errorf("Get = %d, %v after replacement, want 7, true", v, ok)
+	v, ok := c.Get("key0")
+	if !ok {
+		t.Fatal("key0 is missing after replacement")
+	}
+	if v != 7 {
+		t.Errorf("Get = %d after replacement, want 7", v)
 	}
 	if c.Bytes() != 8 {
 		t.Errorf("Bytes = %d after replacement, want 8", c.Bytes())
@@ -129,7 +133,11 @@ func TestOrderBounded(t *testing.T) {
 	if longest > 2*lim.Entries {
 		t.Errorf("order reached %d keys, want at most %d", longest, 2*lim.Entries)
 	}
-	if v, ok := c.Get("key0"); !ok || v != 99 {
-		t.Errorf("Get = %d, %v, want the last value 99", v, ok)
+	v, ok := c.Get("key0")
+	if !ok {
+		t.Fatal("key0 is missing")
+	}
+	if v != 99 {
+		t.Errorf("Get = %d, want the last value 99", v)
 	}
 }

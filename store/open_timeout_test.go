@@ -4,12 +4,13 @@ import (
 	"context"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/store/storetest"
 )
 
 func TestPostgresConnectTimeout(t *testing.T) {
@@ -93,12 +94,9 @@ func TestPostgresConnectRefused(t *testing.T) {
 // that does not exist, Open reports that error without the hint about an
 // unreachable server, which would name the wrong fix.
 func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
-	base := os.Getenv("CLOISTER_TEST_POSTGRES_URL")
+	base := storetest.PostgresURL(t, "cloister_store_test")
 	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLOISTER_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL and sets it")
-		}
-		t.Skip("CLOISTER_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL and sets it")
+		t.Skip(storetest.PostgresEnv + " is not set")
 	}
 	u, err := url.Parse(base)
 	if err != nil {

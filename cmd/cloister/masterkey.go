@@ -35,7 +35,7 @@ type serveMasterKey struct {
 	// CLOISTER_MASTER_KEY.
 	path string
 	// generated is true when the key is new and not yet written to path.
-	// saveGenerated writes it once the store is open.
+	// checkStore writes it once the store is open.
 	generated bool
 }
 
@@ -47,7 +47,7 @@ type serveMasterKey struct {
 //  3. master.key in the data directory, which earlier versions generated,
 //     with a warning;
 //  4. the per-user file store.DefaultMasterKeyFile. When it does not exist,
-//     a new key is generated in memory and saveGenerated writes it.
+//     a new key is generated in memory and checkStore writes it.
 //
 // A key file inside the data directory of a SQLite store is rejected,
 // except for case 3.
@@ -120,42 +120,14 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 	return &serveMasterKey{key: key, path: path, generated: true}, nil
 }
 
-// saveGenerated writes a generated key to its file, after checking that st
-// contains no secret. Any existing secret was sealed under another master key,
-// and a service started with a new key could not decrypt it. The file is
-// written only after the check, so that a failed start leaves no key behind
-// that a later start would use without this check.
-func (k *serveMasterKey) saveGenerated(ctx context.Context, st store.Store, logger *slog.Logger) error {
-	if !k.generated {
-		return nil
-	}
-	secrets, err := st.ListSecrets(ctx, "")
-	if err != nil {
-		return fmt.Errorf("list secrets before generating a master key: %w", err)
-	}
-	if len(secrets) > 0 {
-		var keyIDs []string
-		for _, s := range secrets {
-			if !slices.Contains(keyIDs, s.MasterKeyID) {
-				keyIDs = append(keyIDs, s.MasterKeyID)
-			}
-		}
-		return usageError("the store contains %d secrets sealed under master key %s, but the master key file %s is missing; pass the key that sealed them in --master-key-file or %s",
-			len(secrets), strings.Join(keyIDs, ", "), k.path, store.MasterKeyEnv)
-	}
-	if err := store.WriteMasterKeyFile(k.path, k.key); err != nil {
-		return usageError("%v; pass --master-key-file PATH or set %s", err, store.MasterKeyEnv)
-	}
-	k.generated = false
-	logger.Info("generated master key", "key_id", k.key.ID(), "path", k.path)
-	return nil
-}
-
-// warnForeignSecrets logs a warning when st holds secrets sealed under
-// master keys other than k, because the service cannot release them until
-// it runs with the key that sealed them. Starting with the wrong key
-// otherwise shows only when a guest requests such a secret.
-func (k *serveMasterKey) warnForeignSecrets(ctx context.Context, st store.Store, logger *slog.Logger) error {
+// checkStore runs the master key steps that need the open store st. It
+// writes a generated key to its file only when st contains no secret,
+// because a secret sealed under another key would not decrypt with it. A
+// failed start so leaves no key file behind that a later start would use
+// unchecked. For a loaded key it logs the key ID, and warns when st contains
+// secrets sealed under other keys, which otherwise shows only when a guest
+// requests one of them.
+func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger *slog.Logger) error {
 	secrets, err := st.ListSecrets(ctx, "")
 	if err != nil {
 		return fmt.Errorf("list secrets to check their master keys: %w", err)
@@ -171,22 +143,31 @@ func (k *serveMasterKey) warnForeignSecrets(ctx context.Context, st store.Store,
 			keyIDs = append(keyIDs, s.MasterKeyID)
 		}
 	}
-	if foreign == 0 {
+	slices.Sort(keyIDs)
+
+	if k.generated {
+		if foreign > 0 {
+			return usageError("the store contains %d secrets sealed under master key %s, but the master key file %s is missing; pass the key that sealed them in --master-key-file or %s",
+				foreign, strings.Join(keyIDs, ", "), k.path, store.MasterKeyEnv)
+		}
+		if err := store.WriteMasterKeyFile(k.path, k.key); err != nil {
+			return usageError("%v; pass --master-key-file PATH or set %s", err, store.MasterKeyEnv)
+		}
+		k.generated = false
+		logger.Info("generated master key", "key_id", k.key.ID(), "path", k.path)
 		return nil
 	}
-	slices.Sort(keyIDs)
-	logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or rotate them to this key with cloister secret rewrap",
-		"key_id", k.key.ID(), "secrets", foreign, "sealed_under", strings.Join(keyIDs, ", "))
-	return nil
-}
 
-// logLoaded logs the key ID and the source of the key, never the key.
-func (k *serveMasterKey) logLoaded(logger *slog.Logger) {
 	if k.path == "" {
 		logger.Info("using master key", "key_id", k.key.ID(), "source", store.MasterKeyEnv)
-		return
+	} else {
+		logger.Info("using master key", "key_id", k.key.ID(), "path", k.path)
 	}
-	logger.Info("using master key", "key_id", k.key.ID(), "path", k.path)
+	if foreign > 0 {
+		logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or rotate them to this key with cloister secret rewrap",
+			"key_id", k.key.ID(), "secrets", foreign, "sealed_under", strings.Join(keyIDs, ", "))
+	}
+	return nil
 }
 
 // rejectKeyInDataDir returns a usage error when cfg has a SQLite store and

@@ -304,7 +304,7 @@ func startWithKey(t *testing.T, fx keyFixture, logger *slog.Logger) (store.Store
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	if err := mk.saveGenerated(context.Background(), st, logger); err != nil {
+	if err := mk.checkStore(context.Background(), st, logger); err != nil {
 		st.Close()
 		return nil, nil, err
 	}
@@ -432,7 +432,7 @@ func TestServeWarnsOfForeignSecrets(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			mk := &serveMasterKey{key: running.key}
-			if err := mk.warnForeignSecrets(ctx, st, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+			if err := mk.checkStore(ctx, st, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
 				t.Fatal(err)
 			}
 			warned := strings.Contains(logs.String(), "secrets sealed under another master key")

@@ -195,15 +195,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("%v", err)
 	}
 	defer st.Close()
-	if masterKey.generated {
-		if err := masterKey.saveGenerated(ctx, st, logger); err != nil {
-			return err
-		}
-	} else {
-		masterKey.logLoaded(logger)
-		if err := masterKey.warnForeignSecrets(ctx, st, logger); err != nil {
-			return err
-		}
+	if err := masterKey.checkStore(ctx, st, logger); err != nil {
+		return err
 	}
 
 	// The collateral cache lives in the store, so that replicas sharing one

@@ -306,21 +306,27 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 		d := time.Since(start)
 		s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
 		s.metrics.requestLatency.WithLabelValues(name).Observe(d.Seconds())
+		timedOut := errors.Is(context.Cause(ctx), errRequestTimeout)
+		level := slog.LevelDebug
+		if timedOut {
+			level = slog.LevelWarn
+		}
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		// Most requests log at debug level, which is usually disabled, so
+		// the attributes are built only for an enabled level.
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
+
 		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", float64(d.Microseconds()) / 1000}
-		if errors.Is(context.Cause(ctx), errRequestTimeout) {
-			level := slog.LevelWarn
-			if rec.status >= 500 {
-				level = slog.LevelError
-			}
+		if timedOut {
 			attrs = append(attrs, "route", name, "timeout", timeout.String(),
 				"fix", "check the latency of the database and of online collateral fetches")
 			s.log.Log(ctx, level, "http request timed out", attrs...)
 			return
-		}
-		level := slog.LevelDebug
-		if rec.status >= 500 {
-			level = slog.LevelError
 		}
 		s.log.Log(ctx, level, "http request", attrs...)
 	})

@@ -25,10 +25,13 @@ func requester(ctx context.Context) string {
 	return s
 }
 
+// requestID returns the X-Request-Id header, which the server's route sets
+// on every request before the admin handler runs.
+func requestID(r *http.Request) string { return r.Header.Get("X-Request-Id") }
+
 // change runs fn and appends the admin audit record it returns in one
 // transaction, so that no change commits without its record. The record
-// carries the X-Request-Id header, which the server's route sets on every
-// request before the admin handler runs.
+// and the log line carry the request ID.
 func (h *Handler) change(r *http.Request, fn func(tx store.Tx) (store.AuditRecord, error)) error {
 	ctx := r.Context()
 	err := h.cfg.Store.Tx(ctx, func(tx store.Tx) error {
@@ -39,12 +42,12 @@ func (h *Handler) change(r *http.Request, fn func(tx store.Tx) (store.AuditRecor
 		rec.Action = store.AuditAdmin
 		rec.Requester = requester(ctx)
 		rec.Verdict = "applied"
-		rec.RequestID = r.Header.Get("X-Request-Id")
+		rec.RequestID = requestID(r)
 		_, err = tx.AppendAudit(ctx, rec)
 		return err
 	})
 	if err == nil {
-		h.cfg.Logger.Info("admin change", "request_id", r.Header.Get("X-Request-Id"), "requester", requester(ctx),
+		h.cfg.Logger.Info("admin change", "request_id", requestID(r), "requester", requester(ctx),
 			"method", r.Method, "path", r.URL.Path)
 	}
 	return err

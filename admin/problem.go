@@ -48,7 +48,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
 	default:
-		h.cfg.Logger.Error("admin request failed", "request_id", r.Header.Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "error", err)
+		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
 		writeProblem(w, http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause")
 	}
 }

@@ -474,7 +474,7 @@ func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant s
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest),
 		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
 	default:
-		h.cfg.Logger.Error("admin request failed", "request_id", r.Header.Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "error", err)
+		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
 		detail = "the request failed; the server log has the cause"
 	}
 	kbs.NewProblem(variant, detail).Write(w)

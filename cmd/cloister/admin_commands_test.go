@@ -188,6 +188,19 @@ func checkStoredSecret(t *testing.T, s *testService, path, want string) {
 	}
 }
 
+func TestReadMasterKeyFileMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.key")
+	_, err := readMasterKeyFile(path)
+	if code := exitCode(t, err); code != exitUsage {
+		t.Fatalf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	for _, part := range []string{path, "not found", "--old-master-key-file"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not contain %q", err, part)
+		}
+	}
+}
+
 func TestPolicyCommands(t *testing.T) {
 	s := startService(t)
 	dir := t.TempDir()

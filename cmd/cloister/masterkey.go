@@ -58,7 +58,7 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 	legacyPath := filepath.Join(cfg.dataDir, legacyMasterKeyFile)
 	legacyExists, err := fileExists(legacyPath)
 	if err != nil {
-		return nil, usageError("master key file %s: %v", legacyPath, err)
+		return nil, usageError("check for a master key file in the data directory failed: %v; make %s accessible to this user", err, cfg.dataDir)
 	}
 
 	switch {
@@ -68,7 +68,7 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 		}
 		key, err := store.ReadMasterKeyFile(cfg.flagPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, usageError("--master-key-file %s does not exist; create a key with: (umask 077 && head -c 32 /dev/urandom | base64 > %s)", cfg.flagPath, cfg.flagPath)
+			return nil, usageError("--master-key-file %s not found; create a key with: (umask 077 && head -c 32 /dev/urandom | base64 > %s)", cfg.flagPath, cfg.flagPath)
 		}
 		if err != nil {
 			return nil, usageError("--master-key-file: %v", err)

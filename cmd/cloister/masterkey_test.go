@@ -179,7 +179,7 @@ func TestLoadServeMasterKey(t *testing.T) {
 			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
 				path := filepath.Join(fx.configDir, "missing.key")
 				return masterKeyConfig{flagPath: path, dataDir: fx.dataDir, sqlite: true},
-					keyWant{errParts: []string{"--master-key-file " + path, "does not exist", "head -c 32 /dev/urandom"}}
+					keyWant{errParts: []string{"--master-key-file " + path, "not found", "head -c 32 /dev/urandom"}}
 			},
 		},
 		{

@@ -289,7 +289,7 @@ key cannot decrypt secrets until it restarts with the new one.`,
 func readMasterKeyFile(path string) (*store.MasterKey, error) {
 	k, err := store.ReadMasterKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, usageError("master key file %s does not exist; pass the file that holds the key", path)
+		return nil, usageError("master key file %s not found; check the path given to --master-key-file or --old-master-key-file", path)
 	}
 	if err != nil {
 		return nil, usageError("%v", err)

@@ -96,13 +96,14 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		fail(sess.ID, err)
 		return
 	}
+	primary := verdicts[0]
+	evidenceDigest = primary.EvidenceDigest
 	token, err := s.Signer.Sign(result, s.now())
 	if err != nil {
 		fail(sess.ID, fmt.Errorf("sign EAR token: %w", err))
 		return
 	}
 
-	primary := verdicts[0]
 	status := worstStatus(result)
 	reasons := resultReasons(result)
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)

@@ -136,11 +136,10 @@ func nameModuleFile(err error, name, file string) error {
 		return err
 	}
 	moduleFile := regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(name+".rego") + `:(\d+)`)
+	// The template doubles each $ in file, because $ starts a group
+	// reference.
 	renamed := *p
-	renamed.Detail = moduleFile.ReplaceAllStringFunc(p.Detail, func(match string) string {
-		sub := moduleFile.FindStringSubmatch(match)
-		return sub[1] + file + ":" + sub[2]
-	})
+	renamed.Detail = moduleFile.ReplaceAllString(p.Detail, "${1}"+strings.ReplaceAll(file, "$", "$$")+":${2}")
 	return &renamed
 }
 

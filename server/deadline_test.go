@@ -1,18 +1,14 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,62 +26,6 @@ const testRequestTimeout = 200 * time.Millisecond
 // It is far above testRequestTimeout, for a loaded machine, and far below
 // DefaultRequestTimeout.
 const deadlineBound = 10 * time.Second
-
-// logBuffer collects the JSON log lines that handlers write concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the decoded log lines.
-func (b *logBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitForLine returns the first log line with message msg and request ID
-// id. The service writes it when the handler returns, which can be just
-// after the client has read the response.
-func (b *logBuffer) waitForLine(t *testing.T, msg, id string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(deadlineBound)
-	for {
-		for _, line := range b.lines(t) {
-			if line["msg"] == msg && line["request_id"] == id {
-				return line
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line %q with request_id %q in:\n%s", msg, id, b.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // errStallNotEnded ends a stall that no deadline ended, so that a missing
 // deadline fails the test instead of hanging it.
@@ -150,20 +90,12 @@ func (s stallingStore) ListSecrets(ctx context.Context, prefix string) ([]store.
 // the Config first.
 func startWithDeadline(t *testing.T, ts *testService, change func(*Config)) (*testService, *logBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
-	cfg := ts.config
-	cfg.RequestTimeout = testRequestTimeout
-	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if change != nil {
-		change(&cfg)
-	}
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &testService{Server: hs, store: ts.store, clock: ts.clock, srv: srv, config: cfg}, logs
+	return startLogged(t, ts, func(cfg *Config) {
+		cfg.RequestTimeout = testRequestTimeout
+		if change != nil {
+			change(cfg)
+		}
+	})
 }
 
 // wantEndedAtDeadline checks that the stall ended because the request's

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -307,4 +309,79 @@ func newKBSClient(url string, transport http.RoundTripper, attester attest.Attes
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
+}
+
+// logBuffer collects the JSON log lines that handlers write concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the decoded log lines.
+func (b *logBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitForLine returns the first log line with message msg and request ID
+// id. The service writes it when the handler returns, which can be just
+// after the client has read the response.
+func (b *logBuffer) waitForLine(t *testing.T, msg, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(deadlineBound)
+	for {
+		for _, line := range b.lines(t) {
+			if line["msg"] == msg && line["request_id"] == id {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q with request_id %q in:\n%s", msg, id, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startLogged starts a replica of ts that writes its log at debug level to
+// the returned buffer. change, if not nil, edits the Config first.
+func startLogged(t *testing.T, ts *testService, change func(*Config)) (*testService, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	cfg := ts.config
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &testService{Server: hs, store: ts.store, clock: ts.clock, srv: srv, config: cfg}, logs
 }

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,18 +189,9 @@ func TestResourceReasonsFailureWarns(t *testing.T) {
 	if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName, brokenReasonsPolicy); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
-	cfg := ts.config
-	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	rep, logs := startLogged(t, ts, nil)
 
-	c := newKBSClient(hs.URL, hs.Client().Transport, testEmulators(t)["good"])
-	_, err = c.Resource(ctx, testSecretPath)
+	_, err := rep.newClient(t, "good").Resource(ctx, testSecretPath)
 	wantProblem(t, err, kbs.ProblemPolicyDeny, http.StatusUnauthorized)
 
 	var requestIDErr *kbs.RequestIDError

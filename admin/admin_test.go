@@ -382,7 +382,7 @@ func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) 
 
 // An invalid query parameter gets 400 with a detail that names the value
 // and the allowed range, without a "bad request" prefix, because the
-// problem's title already says the request is invalid.
+// problem's title already states that the request is invalid.
 func TestInvalidQueryDetail(t *testing.T) {
 	srv, _ := newTestServer(t, Config{APIKey: testKey})
 	tests := []struct {

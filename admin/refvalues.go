@@ -103,10 +103,11 @@ func DefaultPolicyNames(tee string) ([]string, bool) {
 // print.
 //
 // Other claim names under a known TEE are accepted unchanged, because a
-// stored attestation policy may read reference values of any name (such as
-// sgx.isvprodid), and psa, cca, maa-token and composite claims carry
-// measurement names taken from the evidence, which no list here can hold.
-// The CLI warns about them with DefaultPolicyNames.
+// stored attestation policy may read reference values of any name, such as
+// sgx.isvprodid. Also, psa, cca, maa-token and composite claims carry
+// measurement names taken from the evidence, which no list here can
+// contain. cloister refvalue add warns about a name that DefaultPolicyNames
+// does not list.
 func CheckReferenceValue(name, value string) (string, error) {
 	tee, claimName, ok := strings.Cut(name, ".")
 	if !ok || tee == "" || claimName == "" {

@@ -71,11 +71,11 @@ const (
 //     "resource"), data["resource-path"] and data.query, and is evaluated
 //     with that input, as Trustee's KBS evaluates it. A Cloister policy reads
 //     {"token": the EAR claims, "resource": {"path", "repository", "type",
-//     "tag"}, "query": {...}}. It may also define data.<package>.reasons, a
-//     set of reason objects {rule, claim, value, expected, message}, which
-//     the service evaluates when allow denies and writes to its log and
-//     audit record. A Trustee policy gives no reasons. A module that reads
-//     both inputs is rejected.
+//     "tag"}, "query": {...}}. A Cloister policy may also define
+//     data.<package>.reasons, a set of reason objects {rule, claim, value,
+//     expected, message}. When allow denies, the service evaluates reasons
+//     and writes them to its log and audit record. A Trustee policy gives
+//     no reasons. A module that reads both inputs is rejected.
 //     Modules must be Rego v1 (rules with "if"), as the sample policies of
 //     Trustee v0.21.0 are.
 //   - The attestation policy must define data.<package>.deny, the set of
@@ -380,7 +380,7 @@ func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]strin
 }
 
 // checkSampleValues checks each value with CheckReferenceValue, the check
-// of POST /admin/v0/refvalues, and replaces it with the form to store. It
+// of POST /admin/v0/refvalues/{name}, and replaces it with the form to store. It
 // checks the names in sorted order, so that the first invalid one is
 // reported whatever the order of the payload.
 func checkSampleValues(values map[string][]string) error {

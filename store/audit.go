@@ -248,9 +248,9 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
 		return AuditVerification{}, fmt.Errorf("store: read audit chain head: %w", err)
 	}
-	// The schema is read after the head. A record up to the head that
-	// carries a request ID committed after migration 0005, so this read
-	// sees that migration.
+	// The schema is read after the head. Any record up to the head that
+	// has a request ID was committed after migration 0005, so this read
+	// finds that migration applied.
 	columns, err := s.auditSelectColumns(ctx)
 	if err != nil {
 		return AuditVerification{}, err

@@ -63,8 +63,8 @@ func openDatabase(cfg Config, create bool) (*sql.DB, dialect, error) {
 }
 
 // Open connects to the database that cfg selects, applies pending schema
-// migrations (or, with SkipMigrations, only checks that the schema is
-// current) and starts group commit. The caller must Close the Store.
+// migrations (or, with SkipMigrations, only checks that this binary can
+// read the schema) and starts group commit. The caller must Close the Store.
 // Each PostgreSQL connection attempt gives up after the connect_timeout
 // of the database URL, else of PGCONNECT_TIMEOUT, else after 10 seconds.
 func Open(ctx context.Context, cfg Config) (Store, error) {
@@ -83,8 +83,9 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		db.Close()
 		var pgErr *pgconn.PgError
 		if d == postgresDialect && !errors.As(err, &pgErr) {
-			// A PgError is the server's answer, such as a wrong database
-			// name, which names its own fix. The hint is for no answer.
+			// A PgError is an error that the server returned, such as for
+			// a database that does not exist, and its message names the
+			// fix. The hint applies only when no server responded.
 			return nil, fmt.Errorf("store: connect to %s database: %w; check that PostgreSQL is running and reachable at the host and port of the database URL, "+
 				"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections", d.name, err)
 		}
@@ -170,10 +171,10 @@ func openSQLite(dir string, create bool) (*sql.DB, error) {
 const defaultConnectTimeout = 10 * time.Second
 
 // openPostgres opens a connection pool for databaseURL. Each new
-// connection, including those the pool opens later, must be established
-// within connect_timeout: the URL's own value (in seconds, where 0 means
-// no limit), else the PGCONNECT_TIMEOUT environment variable, else 10
-// seconds.
+// connection, including those that the pool opens later, must be
+// established within connect_timeout. That is the URL's own value in
+// seconds (0 means no limit), else the PGCONNECT_TIMEOUT environment
+// variable, else defaultConnectTimeout.
 func openPostgres(databaseURL string) (*sql.DB, error) {
 	config, err := postgresConfig(databaseURL)
 	if err != nil {
@@ -192,9 +193,10 @@ func openPostgres(databaseURL string) (*sql.DB, error) {
 // postgresConfig parses databaseURL into a pgx configuration and applies
 // defaultConnectTimeout when nothing sets connect_timeout.
 func postgresConfig(databaseURL string) (*pgx.ConnConfig, error) {
-	// The errors never contain a password of databaseURL: these do not
-	// quote it, and pgx's ParseConfigError masks the user information's
-	// password and the password and sslpassword query parameters.
+	// The errors never contain a password of databaseURL. The errors here
+	// do not quote the URL, and ParseConfigError of pgx v5.13.0 masks the
+	// password of the user information and the password and sslpassword
+	// query parameters.
 	u, err := url.Parse(databaseURL)
 	if err != nil {
 		return nil, errors.New("store: the database URL is not a valid URL; use postgres://user@host:port/database")

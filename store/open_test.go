@@ -35,7 +35,7 @@ func TestSQLiteFilesPrivate(t *testing.T) {
 func TestSQLiteSharedFileWarning(t *testing.T) {
 	tests := []struct {
 		name     string
-		existing os.FileMode // mode of a database file created before Open; 0 for none
+		existing os.FileMode // mode of a database file created before Open, or 0 for none
 		wantWarn bool
 	}{
 		{"new database", 0, false},

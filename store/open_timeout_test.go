@@ -83,14 +83,14 @@ func TestPostgresConnectRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), "check that PostgreSQL is running") {
 		t.Errorf("error %q does not name the fix", err)
 	}
-	// A refused connection fails within milliseconds; the bound is
-	// generous for a loaded machine.
+	// A refused connection usually fails within milliseconds, so the bound
+	// leaves room for a loaded machine.
 	if elapsed > 5*time.Second {
 		t.Errorf("Open took %v to report a refused connection", elapsed)
 	}
 }
 
-// When PostgreSQL answers with an error of its own, such as a database
+// When PostgreSQL returns an error of its own, such as for a database
 // that does not exist, Open reports that error without the hint about an
 // unreachable server, which would name the wrong fix.
 func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
@@ -112,7 +112,7 @@ func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
 		t.Errorf("error %q does not pass on the server's message", err)
 	}
 	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
-		t.Errorf("error %q adds the unreachable-server hint to the server's own answer", err)
+		t.Errorf("error %q adds the unreachable-server hint to the server's own error", err)
 	}
 }
 
@@ -157,9 +157,9 @@ func TestPostgresConnectTimeoutSilentServer(t *testing.T) {
 	if !strings.Contains(err.Error(), "connect_timeout") {
 		t.Errorf("error %q does not name connect_timeout as the fix", err)
 	}
-	// connect_timeout=1 ends the attempt after one second; the bound is
-	// generous for a loaded machine but far below the minutes a TCP
-	// connection without a timeout can wait.
+	// connect_timeout=1 ends the attempt after one second. The bound leaves
+	// room for a loaded machine and is still far below the minutes that a
+	// TCP connection without a timeout can wait.
 	if elapsed > 20*time.Second {
 		t.Errorf("Open took %v with connect_timeout=1", elapsed)
 	}

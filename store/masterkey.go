@@ -58,13 +58,13 @@ func (k *MasterKey) String() string { return "master key " + k.id }
 // DefaultMasterKeyFile returns the per-user master key file,
 // cloister/master.key under os.UserConfigDir: $XDG_CONFIG_HOME or
 // ~/.config on Linux, ~/Library/Application Support on macOS. It lies
-// outside the default data directory (unless XDG_CONFIG_HOME and
-// XDG_DATA_HOME are one directory), so that a copy of the data does not
-// carry the key that decrypts it.
+// outside the default data directory, unless XDG_CONFIG_HOME is
+// XDG_DATA_HOME or lies inside the data directory, so that a copy of the
+// data does not carry the key that decrypts it.
 func DefaultMasterKeyFile() (string, error) {
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("no per-user configuration directory for the master key (%w); pass --master-key-file PATH or set %s", err, MasterKeyEnv)
+		return "", fmt.Errorf("per-user configuration directory for the master key file not found (%w); pass --master-key-file PATH or set %s", err, MasterKeyEnv)
 	}
 	return filepath.Join(dir, "cloister", "master.key"), nil
 }
@@ -82,7 +82,8 @@ func GenerateMasterKey() (*MasterKey, error) {
 
 // WriteMasterKeyFile writes key as base64 to a new file at path with mode
 // 0600, creating missing parent directories with mode 0700. It fails if
-// the file exists, so that it never replaces a key that sealed secrets.
+// the file exists, so that it never replaces a key that may have sealed
+// secrets.
 func WriteMasterKeyFile(path string, key *MasterKey) error {
 	return writeKeyFile(path, []byte(base64.StdEncoding.EncodeToString(key.key)+"\n"))
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func TestLoadMasterKeyRejects(t *testing.T) {
+func TestMasterKeyRejectsInvalidInput(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name    string

@@ -41,12 +41,12 @@ type serveMasterKey struct {
 
 // loadServeMasterKey finds the master key of cloister serve, in this order:
 //
-//  1. the file named by --master-key-file, which must exist;
-//  2. CLOISTER_MASTER_KEY (setting both 1 and 2 is an error, because
-//     either choice could silently pick the wrong key);
+//  1. The file named by --master-key-file, which must exist.
+//  2. CLOISTER_MASTER_KEY. Setting both 1 and 2 is an error, because
+//     either choice could silently pick the wrong key.
 //  3. master.key in the data directory, which earlier versions generated,
-//     with a warning;
-//  4. the per-user file store.DefaultMasterKeyFile. When it does not exist,
+//     with a warning.
+//  4. The per-user file store.DefaultMasterKeyFile. When it does not exist,
 //     a new key is generated in memory and checkStore writes it.
 //
 // A key file inside the data directory of a SQLite store is rejected,
@@ -172,18 +172,20 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 
 // rejectKeyInDataDir returns a usage error when cfg has a SQLite store and
 // path lies inside its data directory, because then the key sits beside the
-// secrets it decrypts. With PostgreSQL the data directory contains no secrets.
-func rejectKeyInDataDir(cfg masterKeyConfig, what, path string) error {
+// secrets it decrypts. With PostgreSQL the data directory contains no
+// secrets. The error names the key file by description, such as
+// "--master-key-file PATH".
+func rejectKeyInDataDir(cfg masterKeyConfig, description, path string) error {
 	if !cfg.sqlite {
 		return nil
 	}
 	inside, err := isInside(cfg.dataDir, path)
 	if err != nil {
-		return usageError("%s: %v", what, err)
+		return usageError("%s: %v", description, err)
 	}
 	if inside {
 		return usageError("%s lies in the data directory %s, beside the SQLite database whose secrets it decrypts; move the key out of %s and pass its new path in --master-key-file, or set %s",
-			what, cfg.dataDir, cfg.dataDir, store.MasterKeyEnv)
+			description, cfg.dataDir, cfg.dataDir, store.MasterKeyEnv)
 	}
 	return nil
 }

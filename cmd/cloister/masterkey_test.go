@@ -223,8 +223,8 @@ func TestLoadServeMasterKey(t *testing.T) {
 		{
 			name: "default file inside data directory",
 			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
-				// As with --data-dir ~/.config: the default key file
-				// would lie below the data directory.
+				// This is the case of --data-dir ~/.config, where the
+				// default key file lies below the data directory.
 				return masterKeyConfig{dataDir: fx.configDir, sqlite: true},
 					keyWant{errParts: []string{"default master key file " + fx.defaultPath, "--master-key-file"}}
 			},

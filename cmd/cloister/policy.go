@@ -125,11 +125,10 @@ func newPolicySetCmd(flags *adminFlags) *cobra.Command {
 	return cmd
 }
 
-// nameModuleFile returns err with the module file name in the service's
-// compile errors replaced by file, the path the user gave. The service
-// compiles the policy name as <name>.rego, so without this an error in
-// bad.rego reads "snp.rego:2:". Errors that are not problem documents are
-// returned unchanged.
+// nameModuleFile replaces <name>.rego in the compile errors of a problem
+// document with file, the path the user gave, because the service compiles
+// the policy as <name>.rego and an error in bad.rego would read "snp.rego:2:".
+// It returns errors that are not problem documents unchanged.
 func nameModuleFile(err error, name, file string) error {
 	var p *admin.Problem
 	if !errors.As(err, &p) {

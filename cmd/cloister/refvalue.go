@@ -96,8 +96,8 @@ other claim names are stored as they are, for policies stored with
 }
 
 // warnUnreadName warns when the default attestation policy of name's TEE
-// reads a fixed set of reference values that does not contain name, which
-// is most often a misspelt name.
+// reads a fixed set of reference values that does not contain name, as when
+// the name is misspelt.
 func warnUnreadName(w io.Writer, name string) {
 	tee, _, _ := strings.Cut(name, ".")
 	names, ok := admin.DefaultPolicyNames(tee)
@@ -155,7 +155,7 @@ func newRefValueRemoveCmd(flags *adminFlags) *cobra.Command {
 				if args[1] == "" {
 					// An empty argument, such as an unset shell variable,
 					// must not remove every value of the name.
-					return usageError("the value to remove is empty; give it, or leave it out to remove every value of %s", args[0])
+					return usageError("the value to remove is empty: pass the value, or leave it out to remove every value of %s", args[0])
 				}
 				value = args[1]
 			}

@@ -104,7 +104,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
-	fl.DurationVar(&f.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of each HTTP request, after which it gets its error response; keep it below the 60 s that guests wait")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of each HTTP request, after which it gets its error response; keep it below the 60 s request timeout of the KBS client in Trustee's guest components")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")

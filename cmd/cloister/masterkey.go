@@ -146,6 +146,10 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 	slices.Sort(keyIDs)
 
 	if k.generated {
+		// NOTE: replicas on different hosts that first start at once on an
+		// empty PostgreSQL database all pass this check, and each generates
+		// its own key. Replicas need one key in --master-key-file or
+		// CLOISTER_MASTER_KEY.
 		if foreign > 0 {
 			return usageError("the store contains %d secrets sealed under master key %s, but the master key file %s is missing; pass the key that sealed them in --master-key-file or %s",
 				foreign, strings.Join(keyIDs, ", "), k.path, store.MasterKeyEnv)

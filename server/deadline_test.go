@@ -27,9 +27,10 @@ const testRequestTimeout = 200 * time.Millisecond
 // DefaultRequestTimeout.
 const deadlineBound = 10 * time.Second
 
-// errStallNotEnded ends a stall that no deadline ended, so that a missing
-// deadline fails the test instead of hanging it.
-var errStallNotEnded = errors.New("stall not ended by the request's context")
+// errStallNotEnded is the error of a stall that no deadline ended within
+// deadlineBound, so that a missing deadline fails the test instead of
+// hanging it.
+var errStallNotEnded = errors.New("stall timed out before the request's context ended")
 
 // stall blocks until ctx ends, as a query on an overloaded database or a
 // collateral fetch that keeps retrying does, and reports the error it
@@ -49,7 +50,8 @@ func stall(ctx context.Context, ended chan<- error) error {
 	return err
 }
 
-// stallingAppraiser blocks in Appraise until the request's context ends.
+// stallingAppraiser is an Appraiser that blocks until the request's context
+// ends.
 type stallingAppraiser struct{ ended chan error }
 
 func (a stallingAppraiser) Appraise(ctx context.Context, tee string, ev attest.Evidence) (*kbs.Verdict, error) {
@@ -57,7 +59,7 @@ func (a stallingAppraiser) Appraise(ctx context.Context, tee string, ev attest.E
 }
 
 // stallingStore is a Store whose method named stall blocks until the
-// request's context ends. The other methods reach the wrapped Store.
+// request's context ends. The other methods call the wrapped Store.
 type stallingStore struct {
 	store.Store
 	stall string
@@ -111,7 +113,7 @@ func wantEndedAtDeadline(t *testing.T, ended <-chan error, start time.Time) {
 		t.Error("the request never reached the stall")
 	}
 	if d := time.Since(start); d > deadlineBound {
-		t.Errorf("request took %v with a deadline of %v", d, testRequestTimeout)
+		t.Errorf("request took %v with a deadline of %v, want at most %v", d, testRequestTimeout, deadlineBound)
 	}
 }
 
@@ -157,7 +159,14 @@ func TestDeadlineEndsStalledAttest(t *testing.T) {
 	if cookie := resp.Header.Get("Set-Cookie"); cookie != "" {
 		t.Errorf("/attest error set a cookie: %q", cookie)
 	}
+
 	wantTimedOutLine(t, logs, resp, "kbs")
+	for _, line := range logs.lines(t) {
+		if line["msg"] == "http request timed out" && line["path"] != "/kbs/v0/attest" {
+			t.Errorf("request to %v that ended before its deadline was logged as timed out", line["path"])
+		}
+	}
+
 	attests, err := ts.store.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditAttest})
 	if err != nil {
 		t.Fatal(err)
@@ -166,11 +175,6 @@ func TestDeadlineEndsStalledAttest(t *testing.T) {
 		t.Errorf("audit log has %d attest records after a timed-out /attest, want 0", len(attests))
 	}
 	wantDenyRecord(t, ts, "")
-	for _, line := range logs.lines(t) {
-		if line["msg"] == "http request timed out" && line["path"] != "/kbs/v0/attest" {
-			t.Errorf("request to %v that met its deadline was logged as timed out", line["path"])
-		}
-	}
 
 	// The session can still be attested on a service without the stall.
 	good := post(t, ts, jar, "/kbs/v0/attest", attestBody(t, nonce))
@@ -184,10 +188,7 @@ func TestDeadlineEndsStalledAttest(t *testing.T) {
 // or recorded as released.
 func TestDeadlineEndsStalledResource(t *testing.T) {
 	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
-	token, err := ts.newClient(t, "good").Attest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, token := ts.attestClient(t, "good")
 	ended := make(chan error, 1)
 	rep, logs := startWithDeadline(t, ts, func(cfg *Config) {
 		cfg.Store = stallingStore{Store: cfg.Store, stall: "GetSealedSecret", ended: ended}
@@ -203,6 +204,7 @@ func TestDeadlineEndsStalledResource(t *testing.T) {
 			t.Errorf("resource error body contains %q: %s", leak, body)
 		}
 	}
+
 	wantTimedOutLine(t, logs, resp, "kbs")
 	releases, err := ts.store.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditRelease})
 	if err != nil {
@@ -215,7 +217,7 @@ func TestDeadlineEndsStalledResource(t *testing.T) {
 }
 
 // wantDenyRecord checks that the audit log has one deny record, for
-// resource, even though the request that it records met its deadline.
+// resource, even though the request it records reached its deadline.
 func wantDenyRecord(t *testing.T, ts *testService, resource string) {
 	t.Helper()
 	denials, err := ts.store.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditDeny})
@@ -260,6 +262,7 @@ func TestDeadlineEndsStalledAdmin(t *testing.T) {
 	if p.Status != http.StatusInternalServerError {
 		t.Errorf("problem status = %d, want 500", p.Status)
 	}
+
 	line := logs.waitForLine(t, "http request timed out", resp.Header.Get("X-Request-Id"))
 	if line["level"] != "ERROR" {
 		t.Errorf("log level of a timed-out 500 = %v, want ERROR", line["level"])
@@ -300,8 +303,9 @@ func TestWriteTimeoutExceedsDeadline(t *testing.T) {
 		if timeout == 0 && deadline != DefaultRequestTimeout {
 			t.Errorf("RequestTimeout 0: deadline %v, want %v", deadline, DefaultRequestTimeout)
 		}
-		// A group commit runs up to 30 s past the deadline, and a
-		// rejection's audit append up to 5 s more.
+		// A group commit runs up to 30 s past the deadline (kbs
+		// txBatchTimeout), and a rejection's audit append up to 5 s more
+		// (kbs denyAuditTimeout).
 		const minMargin = 35 * time.Second
 		if got := srv.writeTimeout(); got < deadline+minMargin {
 			t.Errorf("RequestTimeout %v: WriteTimeout %v leaves less than %v after the deadline", timeout, got, minMargin)

@@ -67,8 +67,9 @@ const (
 const (
 	// DefaultRequestTimeout is the deadline of a request when
 	// Config.RequestTimeout is zero. It is shorter than the 60-second
-	// request timeout of the KBS client in Trustee's guest components, so
-	// the guest still receives the error.
+	// request timeout of the KBS client in Trustee's guest components
+	// (KBS_REQ_TIMEOUT_SEC in kbs_protocol), so the guest still receives
+	// the error.
 	DefaultRequestTimeout = 50 * time.Second
 	// probeTimeout is the longest deadline of /healthz and /readyz, which
 	// load balancers and orchestrators poll with short timeouts of their
@@ -77,8 +78,9 @@ const (
 	// writeTimeoutMargin is the time the server's WriteTimeout leaves a
 	// handler after its deadline. A group commit that started before the
 	// deadline runs to its own 30-second bound, and a rejection's audit
-	// record gets 5 seconds more, so that a committed release or
-	// attestation still reaches the client.
+	// record gets 5 seconds more. The other 10 seconds are for writing the
+	// response, so that a committed release or attestation still reaches
+	// the client.
 	writeTimeoutMargin = 45 * time.Second
 )
 

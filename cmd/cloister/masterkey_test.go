@@ -23,9 +23,9 @@ type keyFixture struct {
 	legacyPath  string // master key file in dataDir
 }
 
-// newKeyFixture points XDG_CONFIG_HOME and HOME at temporary directories,
-// so that no test writes into the real user's configuration directory, and
-// clears CLOISTER_MASTER_KEY.
+// newKeyFixture points XDG_CONFIG_HOME, XDG_DATA_HOME and HOME at
+// temporary directories, so that no test writes into the real user's home,
+// and clears CLOISTER_MASTER_KEY.
 func newKeyFixture(t *testing.T) keyFixture {
 	t.Helper()
 	root := t.TempDir()
@@ -36,6 +36,7 @@ func newKeyFixture(t *testing.T) keyFixture {
 		}
 	}
 	t.Setenv("XDG_CONFIG_HOME", fx.configDir)
+	t.Setenv("XDG_DATA_HOME", filepath.Join(root, "share"))
 	t.Setenv("HOME", filepath.Join(root, "home"))
 	t.Setenv(store.MasterKeyEnv, "")
 	var err error

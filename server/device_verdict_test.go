@@ -142,11 +142,13 @@ func compositeBody(t *testing.T, nonce string) (crypto.PrivateKey, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	deviceDigest, err := kbs.DeviceDigest(kbs.DefaultHash, nonce, pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	device := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(deviceDigest) + `"}}`
+	device := sampleDeviceEvidence(deviceDigest)
+
 	digest, err := kbs.PrimaryDigest(kbs.DefaultHash, nonce, pub, device)
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +161,7 @@ func compositeBody(t *testing.T, nonce string) (crypto.PrivateKey, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	body, err := json.Marshal(kbs.Attestation{
 		RuntimeData: kbs.RuntimeData{Nonce: nonce, TEEPubKey: pub},
 		TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: device},
@@ -167,6 +170,12 @@ func compositeBody(t *testing.T, nonce string) (crypto.PrivateKey, string) {
 		t.Fatal(err)
 	}
 	return key, string(body)
+}
+
+// sampleDeviceEvidence returns the additional_evidence string of a sample
+// device report with SVN 2 over reportData.
+func sampleDeviceEvidence(reportData []byte) string {
+	return `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(reportData) + `"}}`
 }
 
 // submodStatuses returns the ear.status of each submodule of a token, read

@@ -119,7 +119,7 @@ func TestCompositeVector(t *testing.T) {
 		// A device report that does not bind the device runtime data fails
 		// the whole attestation, even when the primary evidence binds the
 		// additional_evidence string correctly.
-		wrongDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(make([]byte, 48)) + `"}}`
+		wrongDevice := sampleDeviceEvidence(make([]byte, 48))
 		sess.ID, sess.Nonce = "fedcba9876543210fedcba9876543210", "c2Vjb25kIHNlc3Npb24gbm9uY2U="
 		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
 			t.Fatal(err)
@@ -143,7 +143,7 @@ func TestCompositeVector(t *testing.T) {
 			t.Fatal(err)
 		}
 		deviceDigest, _ := kbs.DeviceDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey)
-		rightDevice := `{"sampledevice":{"svn":"2","report_data":"` + base64.StdEncoding.EncodeToString(deviceDigest) + `"}}`
+		rightDevice := sampleDeviceEvidence(deviceDigest)
 		digest, _ = kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, rightDevice)
 		primary, _ = json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
 		good, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},

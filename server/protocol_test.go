@@ -91,14 +91,7 @@ func TestCompositeVector(t *testing.T) {
 		}
 
 		ts := startService(t, b, serviceOptions{allowEmulated: true})
-		now := ts.clock.Now()
-		sess := store.Session{ID: "0123456789abcdef0123456789abcdef", Nonce: v.RuntimeData.Nonce, TEE: "sample",
-			Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
-		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-			t.Fatal(err)
-		}
-		jar, _ := cookiejar.New(nil)
-		jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+		jar := sampleSession(t, ts, "0123456789abcdef0123456789abcdef", v.RuntimeData.Nonce)
 		resp := post(t, ts, jar, "/kbs/v0/attest", v.Body)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {
@@ -120,36 +113,28 @@ func TestCompositeVector(t *testing.T) {
 		// the whole attestation, even when the primary evidence binds the
 		// additional_evidence string correctly.
 		wrongDevice := sampleDeviceEvidence(make([]byte, 48))
-		sess.ID, sess.Nonce = "fedcba9876543210fedcba9876543210", "c2Vjb25kIHNlc3Npb24gbm9uY2U="
-		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-			t.Fatal(err)
-		}
-		digest, err := kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, wrongDevice)
+		nonce := "c2Vjb25kIHNlc3Npb24gbm9uY2U="
+		jar2 := sampleSession(t, ts, "fedcba9876543210fedcba9876543210", nonce)
+		digest, err := kbs.PrimaryDigest(kbs.SHA384, nonce, v.RuntimeData.TEEPubKey, wrongDevice)
 		if err != nil {
 			t.Fatal(err)
 		}
 		primary, _ := json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
-		forged, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
+		forged, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
 			TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: wrongDevice}})
-		jar2, _ := cookiejar.New(nil)
-		jar2.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
 		resp = post(t, ts, jar2, "/kbs/v0/attest", string(forged))
 		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
 
 		// The same body with the correct device report data is accepted,
 		// so the rejection above was the device binding.
-		sess.ID, sess.Nonce = "00112233445566778899aabbccddeeff", "dGhpcmQgc2Vzc2lvbiBub25jZQ=="
-		if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-			t.Fatal(err)
-		}
-		deviceDigest, _ := kbs.DeviceDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey)
+		nonce = "dGhpcmQgc2Vzc2lvbiBub25jZQ=="
+		jar3 := sampleSession(t, ts, "00112233445566778899aabbccddeeff", nonce)
+		deviceDigest, _ := kbs.DeviceDigest(kbs.SHA384, nonce, v.RuntimeData.TEEPubKey)
 		rightDevice := sampleDeviceEvidence(deviceDigest)
-		digest, _ = kbs.PrimaryDigest(kbs.SHA384, sess.Nonce, v.RuntimeData.TEEPubKey, rightDevice)
+		digest, _ = kbs.PrimaryDigest(kbs.SHA384, nonce, v.RuntimeData.TEEPubKey, rightDevice)
 		primary, _ = json.Marshal(map[string]string{"svn": "1", "report_data": base64.StdEncoding.EncodeToString(digest)})
-		good, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
+		good, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: nonce, TEEPubKey: v.RuntimeData.TEEPubKey},
 			TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: rightDevice}})
-		jar3, _ := cookiejar.New(nil)
-		jar3.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
 		resp = post(t, ts, jar3, "/kbs/v0/attest", string(good))
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("composite body with a bound device: %s", resp.Status)

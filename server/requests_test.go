@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/store"
 )
 
 func get(t *testing.T, ts *testService, path, bearer string) *http.Response {
@@ -59,6 +61,20 @@ func post(t *testing.T, ts *testService, jar http.CookieJar, path, body string) 
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// sampleSession stores a session of the sample TEE with id and nonce, as
+// /auth would create it, and returns a cookie jar that carries its ID.
+func sampleSession(t *testing.T, ts *testService, id, nonce string) http.CookieJar {
+	t.Helper()
+	now := ts.clock.Now()
+	sess := store.Session{ID: id, Nonce: nonce, TEE: "sample", Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
+	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: id}})
+	return jar
 }
 
 // wantProblemResponse checks the status and the KBS error body of resp and

@@ -413,14 +413,7 @@ func TestSampleFlowVector(t *testing.T) {
 // and the token's ear.status.
 func attestSampleVector(t *testing.T, ts *testService, v sampleFlow, sessionID string) (http.CookieJar, ear.Status) {
 	t.Helper()
-	now := ts.clock.Now()
-	sess := store.Session{ID: sessionID, Nonce: v.Challenge.Nonce, TEE: "sample",
-		Created: now, Expires: now.Add(kbs.DefaultSessionTimeout)}
-	if err := ts.store.CreateSession(context.Background(), sess); err != nil {
-		t.Fatal(err)
-	}
-	jar, _ := cookiejar.New(nil)
-	jar.SetCookies(mustURL(t, ts.URL+"/kbs/v0/"), []*http.Cookie{{Name: kbs.SessionCookie, Value: sess.ID}})
+	jar := sampleSession(t, ts, sessionID, v.Challenge.Nonce)
 	resp := post(t, ts, jar, "/kbs/v0/attest", v.AttestBody)
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)

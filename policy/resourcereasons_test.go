@@ -233,14 +233,20 @@ func TestAuthorizeJSONReasonsCopied(t *testing.T) {
 	m := Module{Name: "custom", Text: pathReasonsPolicy}
 	token := tokenJSON(t, cpuToken("affirming", "snp"))
 	first, err := e.AuthorizeJSON(context.Background(), m, token, Resource{Path: "default/key/db"}, nil)
-	if err != nil || len(first.Reasons) != 1 {
-		t.Fatalf("AuthorizeJSON = %+v, %v; want one reason", first, err)
+	if err != nil {
+		t.Fatalf("first AuthorizeJSON: %v", err)
+	}
+	if len(first.Reasons) != 1 {
+		t.Fatalf("first AuthorizeJSON = %+v, want one reason", first)
 	}
 	first.Reasons[0].Value = "changed"
 
 	second, err := e.AuthorizeJSON(context.Background(), m, token, Resource{Path: "default/key/db"}, nil)
-	if err != nil || len(second.Reasons) != 1 {
-		t.Fatalf("AuthorizeJSON = %+v, %v; want one reason", second, err)
+	if err != nil {
+		t.Fatalf("second AuthorizeJSON: %v", err)
+	}
+	if len(second.Reasons) != 1 {
+		t.Fatalf("second AuthorizeJSON = %+v, want one reason", second)
 	}
 	if second.Reasons[0].Value != "default/key/db" {
 		t.Errorf("kept reason value = %q after a caller changed its copy, want default/key/db", second.Reasons[0].Value)
@@ -329,15 +335,18 @@ func TestDefaultResourcePolicyInputPaths(t *testing.T) {
 		t.Fatal("the default resource policy is not cacheable")
 	}
 	want := []string{"token", "submods", "cpu0", "ear.status"}
-	if len(paths) != 1 || !slices.Equal(paths[0], want) {
-		t.Errorf("input paths = %q, want only %q", paths, want)
+	if len(paths) != 1 {
+		t.Fatalf("input paths = %q, want only %q", paths, want)
+	}
+	if !slices.Equal(paths[0], want) {
+		t.Errorf("input path = %q, want %q", paths[0], want)
 	}
 }
 
 // FuzzAuthorizeJSON checks AuthorizeJSON against AllowJSON for any token
-// text: both decide alike, only a denial has reasons, the default policy
-// always explains its denial, and reasons from kept decisions equal those
-// of a fresh engine.
+// text. Both must decide alike, only a denial may have reasons, the
+// default policy must explain each denial with one reason, and reasons
+// from kept decisions must equal those of a fresh engine.
 func FuzzAuthorizeJSON(f *testing.F) {
 	for _, text := range allowJSONTokens {
 		f.Add([]byte(text), "default")
@@ -351,32 +360,48 @@ func FuzzAuthorizeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text []byte, repository string) {
 		res := Resource{Path: repository + "/key/other", Repository: repository, Type: "key", Tag: "other"}
 		if !json.Valid(text) {
-			// Callers pass only valid JSON; this must still not panic.
+			// Callers pass only valid JSON, but other text must still not
+			// cause a panic.
 			shared.AuthorizeJSON(context.Background(), DefaultResource(), text, res, nil)
 			return
 		}
 		for _, m := range modules {
 			got, err := shared.AuthorizeJSON(context.Background(), m, text, res, nil)
 			allowed, wantErr := NewEngine().AllowJSON(context.Background(), m, text, res, nil)
-			if (err != nil) != (wantErr != nil) || got.Allowed != allowed {
-				t.Fatalf("%s: AuthorizeJSON(%q) = %+v, %v; AllowJSON = %v, %v", m.Name, text, got, err, allowed, wantErr)
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("%s: AuthorizeJSON(%q) error = %v, AllowJSON error = %v", m.Name, text, err, wantErr)
+			}
+			if got.Allowed != allowed {
+				t.Fatalf("%s: AuthorizeJSON(%q) allowed = %v, AllowJSON = %v", m.Name, text, got.Allowed, allowed)
 			}
 			if err != nil {
 				continue
 			}
-			if got.Allowed && (len(got.Reasons) > 0 || got.ReasonsErr != nil) {
-				t.Fatalf("%s: allowed request for %q has reasons %+v, %v", m.Name, text, got.Reasons, got.ReasonsErr)
+
+			if got.Allowed && len(got.Reasons) > 0 {
+				t.Fatalf("%s: allowed request for %q has reasons %+v", m.Name, text, got.Reasons)
 			}
-			if m.Name == DefaultResource().Name && !got.Allowed && (len(got.Reasons) != 1 || got.ReasonsErr != nil) {
-				t.Fatalf("default policy denied %q with reasons %+v, %v; want one", text, got.Reasons, got.ReasonsErr)
+			if got.Allowed && got.ReasonsErr != nil {
+				t.Fatalf("%s: allowed request for %q has ReasonsErr %v", m.Name, text, got.ReasonsErr)
+			}
+			if m.Name == DefaultResource().Name && !got.Allowed {
+				if got.ReasonsErr != nil {
+					t.Fatalf("default policy denied %q with ReasonsErr %v, want none", text, got.ReasonsErr)
+				}
+				if len(got.Reasons) != 1 {
+					t.Fatalf("default policy denied %q with reasons %+v, want one", text, got.Reasons)
+				}
 			}
 
 			fresh, err := NewEngine().AuthorizeJSON(context.Background(), m, text, res, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got.Reasons, fresh.Reasons) || (got.ReasonsErr != nil) != (fresh.ReasonsErr != nil) {
-				t.Fatalf("%s: reasons for %q = %+v, %v; a fresh engine gives %+v, %v", m.Name, text, got.Reasons, got.ReasonsErr, fresh.Reasons, fresh.ReasonsErr)
+			if !slices.Equal(got.Reasons, fresh.Reasons) {
+				t.Fatalf("%s: reasons for %q = %+v, a fresh engine gives %+v", m.Name, text, got.Reasons, fresh.Reasons)
+			}
+			if (got.ReasonsErr != nil) != (fresh.ReasonsErr != nil) {
+				t.Fatalf("%s: ReasonsErr for %q = %v, a fresh engine gives %v", m.Name, text, got.ReasonsErr, fresh.ReasonsErr)
 			}
 		}
 	})

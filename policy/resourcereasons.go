@@ -21,8 +21,8 @@ const reasonsRule = "reasons"
 // reasonMembers are the members of a reason object, all strings.
 var reasonMembers = []string{"rule", "claim", "value", "expected", "message"}
 
-// ErrReasonsShape reports a resource policy whose reasons rule contains
-// something other than reason objects with string members.
+// ErrReasonsShape is the error of a resource policy whose reasons rule
+// contains something other than reason objects with string members.
 var ErrReasonsShape = errors.New("reasons must be a set of reason objects {rule, claim, value, expected, message} with string values")
 
 // reasonsFix ends each error about a malformed reasons rule with what to
@@ -46,8 +46,8 @@ type ResourceDecision struct {
 // denies and the module is a Cloister-dialect policy that defines the rule
 // reasons, it evaluates reasons once over the same input. An allowed
 // request costs what AllowJSON costs, because reasons is then not
-// evaluated. An error means allow could not be evaluated; an error from
-// reasons leaves the request denied and is returned in
+// evaluated. A returned error means that allow could not be evaluated. An
+// error from reasons leaves the request denied and is returned in
 // ResourceDecision.ReasonsErr.
 func (e *Engine) AuthorizeJSON(ctx context.Context, m Module, tokenJSON []byte, res Resource, query map[string][]string) (ResourceDecision, error) {
 	token, err := jsonvalue.ParseEncodedObject(tokenJSON)

@@ -37,7 +37,7 @@ func (e *Engine) AllowJSON(ctx context.Context, m Module, tokenJSON []byte, res 
 // again. Both are nil for a Trustee-dialect policy.
 func (e *Engine) allowObject(ctx context.Context, m Module, token *jsonvalue.Object, res Resource, query map[string][]string) (bool, *prepared, *tokenInput, error) {
 	if token == nil {
-		return false, nil, nil, fmt.Errorf("policy %s: token claims missing (nil index)", m.Name)
+		return false, nil, nil, fmt.Errorf("policy %s: token claims missing (nil index); pass the index that jsonvalue.ParseEncodedObject returns", m.Name)
 	}
 	p, err := e.prepareEntry(ctx, m, "allow", map[string]any{})
 	if err != nil {

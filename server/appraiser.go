@@ -174,7 +174,8 @@ func reasonText(r appraise.Reason) string {
 	return text
 }
 
-// truncateText cuts text to maxReasonTextLen bytes at a character boundary.
+// truncateText cuts text to at most maxReasonTextLen bytes at a character
+// boundary and marks the cut with an ellipsis.
 func truncateText(text string) string {
 	if len(text) <= maxReasonTextLen {
 		return text

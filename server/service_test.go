@@ -137,8 +137,8 @@ func TestTokenIsEARVerifiableFromJWKS(t *testing.T) {
 		if snpClaims["measurement"] == nil || snpClaims["checks"] == nil {
 			t.Errorf("snp claims lack the measurement or the checks: %v", snpClaims)
 		}
-		// The chain and collateral lists stay out of the token; the
-		// collateral digest identifies them.
+		// The chain and collateral lists stay out of the token, because
+		// the collateral digest identifies them.
 		for _, k := range []string{"chain", "collateral"} {
 			if _, ok := snpClaims[k]; ok {
 				t.Errorf("snp claims in the token carry %q", k)

@@ -260,14 +260,20 @@ func TestAuthorizeJSONRejectsNonObjects(t *testing.T) {
 	}
 }
 
-func TestCheckReasons(t *testing.T) {
+// checkReasonsCase is a resource policy for CheckReasons and the error it
+// expects.
+type checkReasonsCase struct {
+	name   string
+	module string
+	// wantErr is a part of the error, empty when the policy passes.
+	wantErr string
+}
+
+// checkReasonsCases are the policies of TestCheckReasons, which also seed
+// FuzzCheckReasons.
+func checkReasonsCases() []checkReasonsCase {
 	header := "package p\n\ndefault allow := false\n\n"
-	tests := []struct {
-		name   string
-		module string
-		// wantErr is a part of the error, empty when the policy passes.
-		wantErr string
-	}{
+	return []checkReasonsCase{
 		{"default policy", DefaultResource().Text, ""},
 		{"custom reasons", pathReasonsPolicy, ""},
 		{"no reasons", noReasonsPolicy, ""},
@@ -283,6 +289,10 @@ func TestCheckReasons(t *testing.T) {
 		{"function", header + `reasons(x) := {{"rule": x}}` + "\n", "reasons is a function"},
 		{"array of numbers", header + "reasons := [1, 2]\n", "a reason is of type number"},
 	}
+}
+
+func TestCheckReasons(t *testing.T) {
+	tests := checkReasonsCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckReasons(Module{Name: "uploaded", Text: tt.module})
@@ -341,6 +351,23 @@ func TestDefaultResourcePolicyInputPaths(t *testing.T) {
 	if !slices.Equal(paths[0], want) {
 		t.Errorf("input path = %q, want %q", paths[0], want)
 	}
+}
+
+// FuzzCheckReasons checks that CheckReasons, which reads the Rego text of an
+// uploaded policy, returns an error naming the policy, never a panic, for
+// any text.
+func FuzzCheckReasons(f *testing.F) {
+	for _, tt := range checkReasonsCases() {
+		f.Add(tt.module)
+	}
+	f.Add("package p\n\nreasons contains")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, module string) {
+		err := CheckReasons(Module{Name: "fuzzed", Text: module})
+		if err != nil && !strings.Contains(err.Error(), "policy fuzzed") {
+			t.Errorf("error %q does not name the policy", err)
+		}
+	})
 }
 
 // forgetDecisions empties e's decision cache, so that e evaluates the next

@@ -220,15 +220,9 @@ func TestDeadlineEndsStalledResource(t *testing.T) {
 // resource, even though the request it records reached its deadline.
 func wantDenyRecord(t *testing.T, ts *testService, resource string) {
 	t.Helper()
-	denials, err := ts.store.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditDeny})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denials) != 1 {
-		t.Fatalf("audit log has %d deny records after a timed-out request, want 1", len(denials))
-	}
-	if denials[0].Resource != resource {
-		t.Errorf("deny record resource = %q, want %q", denials[0].Resource, resource)
+	denial := auditRecordOf(t, ts.store, store.AuditDeny)
+	if denial.Resource != resource {
+		t.Errorf("deny record resource = %q, want %q", denial.Resource, resource)
 	}
 }
 

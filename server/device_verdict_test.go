@@ -88,15 +88,7 @@ func TestRejectedDeviceBlocksRelease(t *testing.T) {
 // one composite round trip.
 func checkCompositeAudit(t *testing.T, ts *testService, wantVerdict string, resourceAction store.AuditAction) {
 	t.Helper()
-	ctx := context.Background()
-	attests, err := ts.store.ListAudit(ctx, store.AuditQuery{Action: store.AuditAttest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(attests) != 1 {
-		t.Fatalf("%d attest records, want 1", len(attests))
-	}
-	attestRec := attests[0]
+	attestRec := auditRecordOf(t, ts.store, store.AuditAttest)
 	if attestRec.Verdict != wantVerdict {
 		t.Errorf("attest record verdict = %q, want %q", attestRec.Verdict, wantVerdict)
 	}
@@ -107,14 +99,7 @@ func checkCompositeAudit(t *testing.T, ts *testService, wantVerdict string, reso
 		t.Error("attest record has no evidence digest")
 	}
 
-	records, err := ts.store.ListAudit(ctx, store.AuditQuery{Action: resourceAction})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(records) != 1 {
-		t.Fatalf("%d %s records, want 1", len(records), resourceAction)
-	}
-	rec := records[0]
+	rec := auditRecordOf(t, ts.store, resourceAction)
 	if rec.Resource != testSecretPath {
 		t.Errorf("%s record resource = %q, want %q", resourceAction, rec.Resource, testSecretPath)
 	}

@@ -57,14 +57,7 @@ func TestResourceDenialReasons(t *testing.T) {
 			t.Errorf("response body %s carries the policy's reason", body)
 		}
 
-		records, err := ts.store.ListAudit(ctx, store.AuditQuery{Action: store.AuditDeny})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(records) != 1 {
-			t.Fatalf("%d deny records, want 1", len(records))
-		}
-		rec := records[0]
+		rec := auditRecordOf(t, ts.store, store.AuditDeny)
 		if rec.Verdict != "policy_deny" {
 			t.Errorf("deny record verdict = %q, want policy_deny", rec.Verdict)
 		}

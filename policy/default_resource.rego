@@ -12,7 +12,7 @@ package cloister.resource
 # When allow denies a request, the service evaluates `reasons` and puts
 # each reason object {rule, claim, value, expected, message} in its log
 # line and audit record. The service's own tokens are affirming or
-# contraindicated, and it refuses contraindicated ones before this policy
+# contraindicated, and it rejects contraindicated ones before this policy
 # runs, so the reason below explains only a warning or missing status. It
 # also shows the form for policies of your own. The rules read the input
 # only through constant paths, so that the policy engine can reuse a

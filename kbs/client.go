@@ -290,9 +290,25 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 // ID that its log lines for the request carry.
 const requestIDHeader = "X-Request-Id"
 
-// maxRequestIDLength bounds the request ID that an error repeats. The
-// service sends at most 64 characters.
-const maxRequestIDLength = 64
+// MaxRequestIDLength is the longest request ID that the service accepts
+// from a caller and sends back.
+const MaxRequestIDLength = 64
+
+// IsRequestID reports whether id is a request ID that the service accepts
+// from a caller: 1 to MaxRequestIDLength letters, digits, '.', '_' or '-',
+// which are safe to log and to repeat in an error.
+func IsRequestID(id string) bool {
+	if id == "" || len(id) > MaxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // RequestIDError is the error of a failed KBS response that carried a
 // request ID. Err is the *Problem or the status error, so errors.As still
@@ -315,23 +331,21 @@ func (e *RequestIDError) Unwrap() error { return e.Err }
 // characters that the service uses, because the header comes from the
 // network.
 func (e *RequestIDError) quotedID() string {
-	for _, r := range e.RequestID {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return strconv.Quote(e.RequestID)
-		}
+	if IsRequestID(e.RequestID) {
+		return e.RequestID
 	}
-	return e.RequestID
+	return strconv.Quote(e.RequestID)
 }
 
 // withRequestID wraps err in a *RequestIDError when header has a request
-// ID, cut to maxRequestIDLength bytes, and returns err unchanged otherwise.
+// ID, cut to MaxRequestIDLength bytes, and returns err unchanged otherwise.
 func withRequestID(err error, header http.Header) error {
 	id := header.Get(requestIDHeader)
 	if id == "" {
 		return err
 	}
-	if len(id) > maxRequestIDLength {
-		id = id[:maxRequestIDLength]
+	if len(id) > MaxRequestIDLength {
+		id = id[:MaxRequestIDLength]
 	}
 	return &RequestIDError{Err: err, RequestID: id}
 }

@@ -110,7 +110,7 @@ func TestClientErrorWithoutRequestID(t *testing.T) {
 func TestClientErrorRequestIDQuoted(t *testing.T) {
 	err := attestError(t, attestRejectingServer(t, "a b"+strings.Repeat("x", 100)))
 
-	want := `(request ID "a b` + strings.Repeat("x", maxRequestIDLength-3) + `"; `
+	want := `(request ID "a b` + strings.Repeat("x", MaxRequestIDLength-3) + `"; `
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %q, want it to contain %q", err, want)
 	}
@@ -153,5 +153,26 @@ func TestClientResourceErrorRequestID(t *testing.T) {
 	}
 	if p.Variant() != ProblemPolicyDeny {
 		t.Errorf("problem variant = %s, want %s", p.Variant(), ProblemPolicyDeny)
+	}
+}
+
+func TestIsRequestID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"abc-123_X.y", true},
+		{strings.Repeat("a", MaxRequestIDLength), true},
+		{"", false},
+		{strings.Repeat("a", MaxRequestIDLength+1), false},
+		{"a b", false},
+		{"a\nb", false},
+		{"é", false},
+		{"a/b", false},
+	}
+	for _, tt := range tests {
+		if got := IsRequestID(tt.id); got != tt.want {
+			t.Errorf("IsRequestID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -282,9 +281,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// requestIDPattern admits caller-supplied request IDs that are safe to log.
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // route wraps h with a body limit, a request ID, a deadline of timeout, a
 // log line and metrics. A request that reached its deadline is logged as
 // "http request timed out".
@@ -292,7 +288,7 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(id) {
+		if !kbs.IsRequestID(id) {
 			id = newRequestID()
 			r.Header.Set("X-Request-Id", id)
 		}

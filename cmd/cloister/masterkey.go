@@ -46,11 +46,14 @@ type serveMasterKey struct {
 //     either choice could silently pick the wrong key.
 //  3. master.key in the data directory, which earlier versions generated,
 //     with a warning.
-//  4. The per-user file store.DefaultMasterKeyFile. When it does not exist,
-//     a new key is generated in memory and checkStore writes it.
+//  4. The per-user file store.DefaultMasterKeyFile. When it does not exist
+//     and the store is SQLite, a new key is generated in memory and
+//     checkStore writes it.
 //
 // A key file inside the data directory of a SQLite store is rejected,
-// except for case 3.
+// except for case 3. With PostgreSQL no key is generated: replicas on other
+// hosts would each generate their own, and a secret stored through one of
+// them would not decrypt on the others.
 func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterKey, error) {
 	if cfg.flagPath != "" && cfg.envValue != "" {
 		return nil, usageError("both --master-key-file %s and %s are set; pass the master key in only one of them", cfg.flagPath, store.MasterKeyEnv)
@@ -114,6 +117,10 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, usageError("%v", err)
 	}
+	if !cfg.sqlite {
+		return nil, usageError("no master key at %s: with --database-url the service does not generate one, because every replica that shares the database needs the same key. Create it once with (umask 077 && mkdir -p %s && head -c 32 /dev/urandom | base64 > %s) and copy the file to the same path on each replica's host, or pass the key in --master-key-file or %s",
+			path, filepath.Dir(path), path, store.MasterKeyEnv)
+	}
 	if key, err = store.GenerateMasterKey(); err != nil {
 		return nil, err
 	}
@@ -146,10 +153,6 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 	slices.Sort(keyIDs)
 
 	if k.generated {
-		// NOTE: replicas on different hosts that first start at once on an
-		// empty PostgreSQL database all pass this check, and each generates
-		// its own key. Replicas need one key in --master-key-file or
-		// CLOISTER_MASTER_KEY.
 		if foreign > 0 {
 			return usageError("the store contains %d secrets sealed under master key %s, but the master key file %s is missing; pass the key that sealed them in --master-key-file or %s",
 				foreign, strings.Join(keyIDs, ", "), k.path, store.MasterKeyEnv)

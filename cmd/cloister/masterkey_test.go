@@ -110,6 +110,20 @@ func TestLoadServeMasterKey(t *testing.T) {
 			},
 		},
 		{
+			name: "no key with PostgreSQL",
+			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
+				return masterKeyConfig{dataDir: fx.dataDir},
+					keyWant{errParts: []string{"--database-url", "every replica", "head -c 32 /dev/urandom", fx.defaultPath, "--master-key-file", store.MasterKeyEnv}}
+			},
+		},
+		{
+			name: "per-user file reused with PostgreSQL",
+			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
+				k := writeTestKey(t, fx.defaultPath)
+				return masterKeyConfig{dataDir: fx.dataDir}, keyWant{keyID: k.key.ID(), path: fx.defaultPath}
+			},
+		},
+		{
 			name: "legacy file used with warning",
 			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
 				k := writeTestKey(t, fx.legacyPath)

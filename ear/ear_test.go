@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -154,6 +155,29 @@ func TestVerifyRejects(t *testing.T) {
 	for name, c := range cases {
 		if _, err := v.Verify(c.token, c.at); err == nil {
 			t.Errorf("%s: Verify accepted the token", name)
+		}
+	}
+}
+
+// A token of another signer fails with ErrUnknownKey, and the error names
+// its kid and the trusted ones, so that an operator can tell which
+// service's key is missing.
+func TestVerifyUnknownKeyNamesKids(t *testing.T) {
+	s := newTestSigner(t)
+	other := newTestSigner(t)
+	now := time.Now()
+	forged, err := other.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{Keys: s.JWKS()}
+	_, _, err = v.VerifyText(forged, now)
+	if !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("VerifyText = %v, want ErrUnknownKey", err)
+	}
+	for _, kid := range []string{other.KeyID(), s.KeyID()} {
+		if !strings.Contains(err.Error(), kid) {
+			t.Errorf("error %q does not name kid %s", err, kid)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -202,6 +203,20 @@ func (v *Verifier) issued(token string) (issuedToken, bool) {
 	return t, true
 }
 
+// ErrUnknownKey is wrapped by the error for a token whose kid names no key
+// of the Verifier. Services that share a store and verify each other's
+// tokens must all sign with one key.
+var ErrUnknownKey = errors.New("EAR token signed by unknown key")
+
+// keyIDs lists the kids of v.Keys for error messages.
+func (v *Verifier) keyIDs() string {
+	ids := make([]string, len(v.Keys.Keys))
+	for i, k := range v.Keys.Keys {
+		ids[i] = k.KeyID
+	}
+	return "[" + strings.Join(ids, ", ") + "]"
+}
+
 // verifySignature parses token and checks its signature, and returns the
 // payload.
 func (v *Verifier) verifySignature(token string) ([]byte, error) {
@@ -219,7 +234,7 @@ func (v *Verifier) verifySignature(token string) ([]byte, error) {
 	kid := tok.Signatures[0].Header.KeyID
 	keys := v.Keys.Key(kid)
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("EAR token signed by unknown key %q", kid)
+		return nil, fmt.Errorf("%w: kid %q, trusted kids %s", ErrUnknownKey, kid, v.keyIDs())
 	}
 	// One signature check, then encoding/json for the payload, which is
 	// faster than go-jose's decoder for the large annotated evidence.

@@ -69,6 +69,11 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// The claims stay JSON text: the TEE key and the resource policy's few
 	// paths are read in place.
 	result, claimsJSON, err := s.Tokens.VerifyText(token, s.now())
+	if errors.Is(err, ear.ErrUnknownKey) {
+		// Behind a load balancer, a service that shares this store may
+		// have issued the token under a key of its own.
+		err = fmt.Errorf("%w; services that share one store must all sign with the same EAR key", err)
+	}
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return

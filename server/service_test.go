@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -250,6 +253,28 @@ func TestExpiredToken(t *testing.T) {
 		ts.clock.Advance(ear.DefaultLifetime + ear.Leeway + time.Second)
 		resp := get(t, ts, "/kbs/v0/resource/"+testSecretPath, token)
 		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
+	})
+}
+
+// A replica that signs with another EAR key rejects the tokens of the
+// first, and its log names both keys and the fix.
+func TestReplicaWithOtherSigningKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, logs := startLogged(t, ts, func(c *Config) { c.SigningKey = otherKey })
+		_, token := ts.attestClient(t, "good")
+
+		resp := get(t, other, "/kbs/v0/resource/"+testSecretPath, token)
+		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
+		for _, part := range []string{ts.srv.signer.KeyID(), other.srv.signer.KeyID(), "same EAR key"} {
+			if !strings.Contains(logs.String(), part) {
+				t.Errorf("log does not contain %q:\n%s", part, logs)
+			}
+		}
 	})
 }
 

@@ -33,9 +33,9 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	var evidenceDigest, policyDigest, tee string
 	deny := func(p *Problem, outcome, requester string, err error) {
 		level := slog.LevelInfo
-		if outcome == "audit_error" {
-			// The store failed to record a release, which an operator
-			// must fix.
+		if outcome == "audit_error" || outcome == "secret_error" {
+			// The store failed to record a release or to open the
+			// secret, which an operator must fix.
 			level = slog.LevelError
 		}
 		s.logger().Log(ctx, level, "kbs resource denied", "request_id", requestID(r), "resource", path,
@@ -121,7 +121,14 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 
 	secret, err := s.Store.GetSecret(ctx, path)
 	if err != nil {
-		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "not_found", requester, err)
+		// Only a missing secret is "not_found". A secret sealed under a
+		// master key this replica lacks, or a database error, is an
+		// operator's problem and is recorded as such.
+		outcome := "secret_error"
+		if errors.Is(err, store.ErrNotFound) {
+			outcome = "not_found"
+		}
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), outcome, requester, err)
 		return
 	}
 	resp, err := Encrypt(key, secret.Value)

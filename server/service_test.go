@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -274,6 +275,40 @@ func TestReplicaWithOtherSigningKey(t *testing.T) {
 			if !strings.Contains(logs.String(), part) {
 				t.Errorf("log does not contain %q:\n%s", part, logs)
 			}
+		}
+	})
+}
+
+// sealedElsewhere is a store whose secrets are sealed under a master key
+// that the service does not have.
+type sealedElsewhere struct{ store.Store }
+
+func (sealedElsewhere) GetSecret(ctx context.Context, path string) (*store.Secret, error) {
+	return nil, fmt.Errorf("%w: secret %s is wrapped by master key mk-other", store.ErrDecrypt, path)
+}
+
+func (sealedElsewhere) OpenSecret(sealed *store.SealedSecret) (*store.Secret, error) {
+	return nil, fmt.Errorf("%w: secret %s is wrapped by master key mk-other", store.ErrDecrypt, sealed.Path)
+}
+
+// A secret that exists but does not decrypt is denied as secret_error, not
+// as not_found, and logged as an error, because an operator must fix it.
+func TestResourceSealedUnderOtherKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startService(t, b, serviceOptions{allowEmulated: true})
+		other, logs := startLogged(t, ts, func(c *Config) { c.Store = sealedElsewhere{ts.store} })
+		c, _ := other.attestClient(t, "good")
+
+		_, err := c.Resource(context.Background(), testSecretPath)
+		var p *kbs.Problem
+		if !errors.As(err, &p) || p.Variant() != kbs.ProblemPluginInternalError {
+			t.Fatalf("resource = %v, want %s", err, kbs.ProblemPluginInternalError)
+		}
+		if rec := auditRecordOf(t, ts.store, store.AuditDeny); rec.Verdict != "secret_error" {
+			t.Errorf("deny record verdict = %q, want secret_error", rec.Verdict)
+		}
+		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "mk-other") {
+			t.Errorf("log has no error line naming the master key:\n%s", logs)
 		}
 	})
 }

@@ -27,7 +27,7 @@ func (s *sqlStore) OpenSecret(sealed *SealedSecret) (*Secret, error) {
 	}
 	mk := s.keys[sealed.MasterKeyID]
 	if mk == nil {
-		return nil, fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; load that key as the master key or an old master key",
+		return nil, fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which this service does not have; start every replica with that key (cloister serve --master-key-file or CLOISTER_MASTER_KEY), or rewrap the secret under the current key with cloister secret rewrap --old-master-key-file",
 			ErrDecrypt, sealed.Path, sealed.Version, sealed.MasterKeyID)
 	}
 	value, err := openSecret(mk, sealed.Path, sealed.ciphertext, sealed.wrappedKey)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,6 +235,29 @@ func TestLoadOrCreateKey(t *testing.T) {
 	os.Chmod(filepath.Join(dir, KeyFile), 0o644)
 	if _, err := LoadOrCreateKey(dir); err == nil {
 		t.Error("a world-readable key file was accepted")
+	}
+}
+
+// Services that start at once on one data directory all get the one key
+// that lands in the file, and none fails on a partly written file.
+func TestLoadOrCreateKeyConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	const services = 8
+	keys := make([]*ecdsa.PrivateKey, services)
+	errs := make([]error, services)
+	var wg sync.WaitGroup
+	for i := range services {
+		wg.Go(func() { keys[i], errs[i] = LoadOrCreateKey(dir) })
+	}
+	wg.Wait()
+
+	for i := range services {
+		if errs[i] != nil {
+			t.Fatalf("service %d: %v", i, errs[i])
+		}
+		if !keys[i].Equal(keys[0]) {
+			t.Errorf("service %d got another key than service 0", i)
+		}
 	}
 }
 

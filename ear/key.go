@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cloister-dev/cloister/internal/keyfile"
 )
 
 // KeyFile is the name of the signing key file in the data directory.
@@ -45,27 +47,17 @@ func LoadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	err = keyfile.Create(path, pemKey)
+	if errors.Is(err, fs.ErrExist) {
+		// Another service on this data directory created the key since
+		// the read above, and both must sign with it.
+		return LoadOrCreateKey(dir)
 	}
-	// O_EXCL keeps two services starting at once from overwriting each
-	// other's key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateKey(dir)
-		}
-		return nil, fmt.Errorf("create EAR signing key: %w", err)
+		return nil, fmt.Errorf("EAR signing key: %w", err)
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
+	return key, nil
 }
 
 func parseKey(path string, data []byte) (*ecdsa.PrivateKey, error) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/keyfile"
 )
 
 // MasterKeyEnv is the environment variable that carries the master key as
@@ -116,26 +118,11 @@ func readKeyFile(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// writeKeyFile creates path with mode 0600, failing if it exists, so that
-// two replicas starting at once cannot overwrite each other's key.
+// writeKeyFile creates path with mode 0600 and fails if it exists, so that
+// two replicas starting at once cannot overwrite each other's key, and
+// neither reads a partly written one.
 func writeKeyFile(path string, content []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create key directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create key file: %w", err)
-	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write key file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync key file %s: %w", path, err)
-	}
-	return f.Close()
+	return keyfile.Create(path, content)
 }
 
 // LoadOrCreateKeyFile returns the text of a key file without surrounding
@@ -155,7 +142,13 @@ func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
 		return "", false, fmt.Errorf("generate key: %w", err)
 	}
 	text = base64.RawURLEncoding.EncodeToString(raw)
-	if err := writeKeyFile(path, []byte(text+"\n")); err != nil {
+	err = writeKeyFile(path, []byte(text+"\n"))
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created the file since the read above.
+		text, err = ReadKeyFile(path)
+		return text, false, err
+	}
+	if err != nil {
 		return "", false, err
 	}
 	return text, true, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -131,5 +132,36 @@ func TestReadMasterKeyFileMissing(t *testing.T) {
 	_, err := ReadMasterKeyFile(filepath.Join(t.TempDir(), "missing.key"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v, want one wrapping fs.ErrNotExist", err)
+	}
+}
+
+// Services that start at once with no admin key file all read the one key
+// that lands in the file.
+func TestLoadOrCreateKeyFileConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.key")
+	const services = 8
+	texts := make([]string, services)
+	created := make([]bool, services)
+	errs := make([]error, services)
+	var wg sync.WaitGroup
+	for i := range services {
+		wg.Go(func() { texts[i], created[i], errs[i] = LoadOrCreateKeyFile(path) })
+	}
+	wg.Wait()
+
+	creators := 0
+	for i := range services {
+		if errs[i] != nil {
+			t.Fatalf("service %d: %v", i, errs[i])
+		}
+		if texts[i] != texts[0] {
+			t.Errorf("service %d read key %q, service 0 read %q", i, texts[i], texts[0])
+		}
+		if created[i] {
+			creators++
+		}
+	}
+	if creators != 1 {
+		t.Errorf("%d services report that they created the key file, want 1", creators)
 	}
 }

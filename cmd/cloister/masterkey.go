@@ -157,7 +157,13 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 			return usageError("the store contains %d secrets sealed under master key %s, but the master key file %s is missing; pass the key that sealed them in --master-key-file or %s",
 				foreign, strings.Join(keyIDs, ", "), k.path, store.MasterKeyEnv)
 		}
-		if err := store.WriteMasterKeyFile(k.path, k.key); err != nil {
+		err := store.WriteMasterKeyFile(k.path, k.key)
+		if errors.Is(err, fs.ErrExist) {
+			// The store was opened with this process's key, so it cannot
+			// switch to the one that another process wrote.
+			return usageError("another process created the master key file %s during this start; start cloister serve again to use that key", k.path)
+		}
+		if err != nil {
 			return usageError("%v; pass --master-key-file PATH or set %s", err, store.MasterKeyEnv)
 		}
 		k.generated = false

@@ -491,3 +491,31 @@ func TestIsInside(t *testing.T) {
 		}
 	}
 }
+
+// When another process writes the key file between the load and the
+// write, the start fails, keeps that file, and says to start again.
+func TestServeMasterKeyWrittenMeanwhile(t *testing.T) {
+	fx := newKeyFixture(t)
+	mk, err := loadServeMasterKey(masterKeyConfig{dataDir: fx.dataDir, sqlite: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := writeTestKey(t, fx.defaultPath)
+	st, err := store.Open(context.Background(), store.Config{DataDir: fx.dataDir, MasterKey: mk.key, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	err = mk.checkStore(context.Background(), st, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "start cloister serve again") {
+		t.Fatalf("checkStore = %v, want an error that says to start again", err)
+	}
+	kept, err := store.ReadMasterKeyFile(fx.defaultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.ID() != other.key.ID() {
+		t.Errorf("key file holds %s, want the other process's %s", kept.ID(), other.key.ID())
+	}
+}

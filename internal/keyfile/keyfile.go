@@ -1,0 +1,69 @@
+// Package keyfile creates files for private keys so that no reader ever
+// sees a partial key and no writer replaces an existing one.
+//
+// Two processes that start at once, such as two services on one data
+// directory, may both find a key file missing and both generate a key.
+// Creating the file with O_EXCL and then writing to it lets the second
+// process read an empty or half-written file. Create instead writes the key
+// to a temporary file, syncs it, and links it under the final name, which
+// fails when that name exists. The key so appears complete or not at all.
+package keyfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Create writes content to a new file at path with mode 0600, creating its
+// directory with mode 0700 when needed. It returns an error wrapping
+// fs.ErrExist when path exists, and leaves that file untouched.
+func Create(path string, content []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create key directory: %w", err)
+	}
+
+	// CreateTemp opens the file with mode 0600.
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create key file in %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write key file %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync key file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write key file %s: %w", path, err)
+	}
+
+	// Unlike a rename, a link does not replace an existing file.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			err = fs.ErrExist
+		}
+		return fmt.Errorf("create key file %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes the new directory entry durable, so that a crash right
+// after Create does not lose a key that may already protect data.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync key directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync key directory %s: %w", dir, err)
+	}
+	return nil
+}

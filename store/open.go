@@ -82,6 +82,11 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err := ping(ctx, db); err != nil {
 		db.Close()
 		var pgErr *pgconn.PgError
+		if d == postgresDialect && strings.Contains(err.Error(), "server refused TLS connection") {
+			// pgconn reports this with an unexported error value.
+			return nil, fmt.Errorf("store: connect to %s database: %w; the server does not accept TLS, so enable ssl in its configuration, "+
+				"or, only where the connection cannot leave the host (such as 127.0.0.1), set sslmode=disable in the URL", d.name, err)
+		}
 		if d == postgresDialect && !errors.As(err, &pgErr) {
 			// A PgError is an error that the server returned, such as for
 			// a database that does not exist, and its message names the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -162,5 +163,40 @@ func TestPostgresConnectTimeoutSilentServer(t *testing.T) {
 	// TCP connection without a timeout can wait.
 	if elapsed > 20*time.Second {
 		t.Errorf("Open took %v with connect_timeout=1", elapsed)
+	}
+}
+
+// A server that responds "N" (no TLS) to the TLS request makes Open with
+// sslmode=require name TLS as the problem, not an unreachable server.
+func TestPostgresServerWithoutTLS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// The SSLRequest message is 8 bytes: length and request code.
+			request := make([]byte, 8)
+			if _, err := io.ReadFull(conn, request); err == nil {
+				conn.Write([]byte("N"))
+			}
+			conn.Close()
+		}
+	}()
+
+	_, err = Open(context.Background(), Config{DatabaseURL: "postgres://cloister@" + ln.Addr().String() + "/cloister?sslmode=require"})
+	if err == nil {
+		t.Fatal("Open succeeded against a server without TLS")
+	}
+	if !strings.Contains(err.Error(), "does not accept TLS") {
+		t.Errorf("error %q does not say that the server does not accept TLS", err)
+	}
+	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
+		t.Errorf("error %q adds the unreachable-server hint", err)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Config selects and configures a Store. The zero value is not usable: set
@@ -85,4 +89,18 @@ func (c *Config) logger() *slog.Logger {
 		return c.Logger
 	}
 	return slog.Default()
+}
+
+// Location describes the database that c selects, for a log line: the
+// SQLite file, or PostgreSQL's host, port and database name. It never
+// contains a user name or password.
+func (c Config) Location() string {
+	if c.DatabaseURL == "" {
+		return filepath.Join(c.DataDir, SQLiteFile)
+	}
+	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return "an unparsable PostgreSQL URL"
+	}
+	return fmt.Sprintf("postgres://%s/%s", net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))), pc.Database)
 }

@@ -27,3 +27,27 @@ func TestOpenPostgresURLErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigLocation(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"sqlite", Config{DataDir: "/var/lib/cloister"}, "/var/lib/cloister/cloister.db"},
+		{"postgres with password", Config{DatabaseURL: "postgres://admin:hunter2-password@db.example:5433/kbs?sslmode=require"}, "postgres://db.example:5433/kbs"},
+		{"postgres default port", Config{DatabaseURL: "postgresql://admin@db.example/kbs"}, "postgres://db.example:5432/kbs"},
+		{"unparsable", Config{DatabaseURL: "postgres://admin:hunter2-password@db:5432/%zz"}, "an unparsable PostgreSQL URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.cfg.Location()
+			if got != tc.want {
+				t.Errorf("Location() = %q, want %q", got, tc.want)
+			}
+			if strings.Contains(got, "hunter2") || strings.Contains(got, "admin") {
+				t.Errorf("Location() = %q contains a credential", got)
+			}
+		})
+	}
+}

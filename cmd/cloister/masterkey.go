@@ -71,7 +71,7 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 		}
 		key, err := store.ReadMasterKeyFile(cfg.flagPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, usageError("--master-key-file %s not found; create a key with: (umask 077 && head -c 32 /dev/urandom | base64 > %s)", cfg.flagPath, cfg.flagPath)
+			return nil, usageError("--master-key-file %s not found; copy there the key file that sealed the stored secrets (the one other replicas use), or, for a new store, create a key with: (umask 077 && head -c 32 /dev/urandom | base64 > %s)", cfg.flagPath, cfg.flagPath)
 		}
 		if err != nil {
 			return nil, usageError("--master-key-file: %v", err)
@@ -177,7 +177,7 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 		logger.Info("using master key", "key_id", k.key.ID(), "path", k.path)
 	}
 	if foreign > 0 {
-		logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or rotate them to this key with cloister secret rewrap",
+		logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or, once every replica uses this key, rotate them to it with cloister secret rewrap",
 			"key_id", k.key.ID(), "secrets", foreign, "sealed_under", strings.Join(keyIDs, ", "))
 	}
 	return nil

@@ -3,11 +3,15 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -169,6 +173,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.databaseURL == "" {
+		warnNewSQLiteBesideKeys(logger, dataDir)
+	}
 	signingKey, err := ear.LoadOrCreateKey(dataDir)
 	if err != nil {
 		return usageError("%v", err)
@@ -195,6 +202,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("%v", err)
 	}
 	defer st.Close()
+	logger.Info("opened store", "store", st.Dialect(), "database", storeCfg.Location())
 	if err := masterKey.checkStore(ctx, st, logger); err != nil {
 		return err
 	}
@@ -314,4 +322,16 @@ func serverCommitDelay(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// warnNewSQLiteBesideKeys warns when dataDir has an EAR signing key but no
+// SQLite database. The service then starts on a new, empty database, which
+// is what happens when a replica is started without its --database-url.
+func warnNewSQLiteBesideKeys(logger *slog.Logger, dataDir string) {
+	_, dbErr := os.Stat(filepath.Join(dataDir, store.SQLiteFile))
+	_, keyErr := os.Stat(filepath.Join(dataDir, ear.KeyFile))
+	if errors.Is(dbErr, fs.ErrNotExist) && keyErr == nil {
+		logger.Warn("the data directory has an EAR signing key but no SQLite database, so the service starts on a new, empty database; if this service used PostgreSQL, restart it with --database-url",
+			"data_dir", dataDir)
+	}
 }

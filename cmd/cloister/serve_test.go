@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -137,5 +139,35 @@ func runServeUntilHealthy(t *testing.T, dataDir string) {
 	serve, _ := startKeyBroker(t, "--data-dir", dataDir)
 	if err := serve.stop(t); err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// A data directory with an EAR signing key but no SQLite database is the
+// mark of a replica started without its --database-url.
+func TestWarnNewSQLiteBesideKeys(t *testing.T) {
+	cases := []struct {
+		name     string
+		files    []string
+		wantWarn bool
+	}{
+		{"empty data directory", nil, false},
+		{"signing key without database", []string{ear.KeyFile}, true},
+		{"signing key and database", []string{ear.KeyFile, store.SQLiteFile}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, name := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs bytes.Buffer
+			warnNewSQLiteBesideKeys(slog.New(slog.NewJSONHandler(&logs, nil)), dir)
+			warned := strings.Contains(logs.String(), "--database-url")
+			if warned != tc.wantWarn {
+				t.Errorf("warned = %v, want %v; log: %s", warned, tc.wantWarn, logs.String())
+			}
+		})
 	}
 }

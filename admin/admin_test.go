@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -137,9 +138,34 @@ func TestUnauthenticatedChangesNothing(t *testing.T) {
 	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
 		t.Fatalf("PutSecret with wrong key: err = %v, want a 401 problem", err)
 	}
+	if !strings.Contains(p.Detail, "admin.key") || !strings.Contains(p.Detail, KeyEnv) {
+		t.Errorf("problem detail %q does not say where the service's admin key is", p.Detail)
+	}
 	list, err := s.ListSecrets(context.Background(), "")
 	if err != nil || len(list) != 0 {
 		t.Errorf("store has %d secrets after a rejected put (err %v), want 0", len(list), err)
+	}
+}
+
+// A client whose server URL has no listener gets an error that names the
+// --server flag.
+func TestClientNoServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	c := &Client{BaseURL: "http://" + addr, APIKey: testKey}
+	_, err = c.ListSecrets(context.Background(), "")
+	if err == nil {
+		t.Fatal("ListSecrets succeeded without a server")
+	}
+	for _, part := range []string{addr, "--server"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not contain %q", err, part)
+		}
 	}
 }
 

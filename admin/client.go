@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/cloister-dev/cloister/store"
 )
@@ -176,6 +178,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("admin client: %s %s: %w; no service listens there, so start cloister serve or pass its URL with --server", method, base.Redacted(), err)
+	}
 	if err != nil {
 		return fmt.Errorf("admin client: %s %s: %w", method, base.Redacted(), err)
 	}

@@ -32,7 +32,7 @@ func LoadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
 			return nil, err
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("EAR signing key %s has mode %v; restrict it with chmod 600", path, fi.Mode().Perm())
+			return nil, fmt.Errorf("EAR signing key %s has mode %#o, which lets other users read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
 		}
 		return parseKey(path, data)
 	case !errors.Is(err, fs.ErrNotExist):

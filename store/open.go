@@ -94,6 +94,10 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 			return nil, fmt.Errorf("store: connect to %s database: %w; check that PostgreSQL is running and reachable at the host and port of the database URL, "+
 				"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections", d.name, err)
 		}
+		if pgErr != nil && pgErr.Code == "3D000" {
+			// invalid_catalog_name: the database does not exist.
+			return nil, fmt.Errorf("store: connect to %s database: %w; create it once (CREATE DATABASE, or createdb), or correct the database name in the URL", d.name, err)
+		}
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}
 

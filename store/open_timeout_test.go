@@ -112,6 +112,9 @@ func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
 	if !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("error %q does not pass on the server's message", err)
 	}
+	if !strings.Contains(err.Error(), "CREATE DATABASE") {
+		t.Errorf("error %q does not name the fix", err)
+	}
 	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
 		t.Errorf("error %q adds the unreachable-server hint to the server's own error", err)
 	}

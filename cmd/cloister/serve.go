@@ -256,7 +256,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return usageError("listen on %s: %v", f.listen, err)
+		return usageError("listen on %s: %v; stop the process that uses the address, or choose another with --listen", f.listen, err)
 	}
 	if err := srv.Serve(ctx, ln, f.tlsCert, f.tlsKey); err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,25 @@ func TestServeRejectsNonPositiveRequestTimeout(t *testing.T) {
 		if !strings.Contains(err.Error(), "--request-timeout") {
 			t.Errorf("--request-timeout %s: error %q does not name the flag", timeout, err)
 		}
+	}
+}
+
+// An address in use fails the start with a usage error that names
+// --listen.
+func TestServeListenAddressInUse(t *testing.T) {
+	fx := newKeyFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	_, err = runCloister(t, "serve", "--data-dir", fx.dataDir, "--listen", ln.Addr().String(), "--log-level", "error")
+	if exitCode(t, err) != exitUsage {
+		t.Fatalf("serve on a used address: %v, want a usage error", err)
+	}
+	if !strings.Contains(err.Error(), "--listen") {
+		t.Errorf("error %q does not name --listen", err)
 	}
 }
 

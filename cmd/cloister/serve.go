@@ -176,17 +176,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if f.databaseURL == "" {
 		warnNewSQLiteBesideKeys(logger, dataDir)
 	}
-	signingKey, err := ear.LoadOrCreateKey(dataDir)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	adminKey, created, err := admin.LoadOrCreateKey(admin.DefaultKeyPath(dataDir), os.Getenv(admin.KeyEnv))
-	if err != nil {
-		return usageError("%v", err)
-	}
-	if created {
-		logger.Info("generated admin API key", "path", admin.DefaultKeyPath(dataDir))
-	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -205,6 +194,28 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	logger.Info("opened store", "store", st.Dialect(), "database", storeCfg.Location())
 	if err := masterKey.checkStore(ctx, st, logger); err != nil {
 		return err
+	}
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usageError("listen on %s: %v; stop the process that uses the address, or choose another with --listen", f.listen, err)
+	}
+	defer ln.Close()
+
+	// The signing and admin keys are created only once the store is open,
+	// its secrets match the master key and the address is free. A failed
+	// start therefore leaves no new key behind that would differ from the
+	// keys the other replicas use.
+	signingKey, err := ear.LoadOrCreateKey(dataDir)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	adminKey, created, err := admin.LoadOrCreateKey(admin.DefaultKeyPath(dataDir), os.Getenv(admin.KeyEnv))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if created {
+		logger.Info("generated admin API key", "path", admin.DefaultKeyPath(dataDir))
 	}
 
 	// The collateral cache lives in the store, so that replicas sharing one
@@ -254,10 +265,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return usageError("listen on %s: %v; stop the process that uses the address, or choose another with --listen", f.listen, err)
-	}
 	if err := srv.Serve(ctx, ln, f.tlsCert, f.tlsKey); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/store"
 )
@@ -58,6 +60,70 @@ func TestServeListenAddressInUse(t *testing.T) {
 	if !strings.Contains(err.Error(), "--listen") {
 		t.Errorf("error %q does not name --listen", err)
 	}
+}
+
+// A failed start of cloister serve leaves no EAR signing key
+// or admin key in the data directory. Otherwise a replica whose first start
+// failed would keep keys of its own, which differ from those copied from
+// the other replicas.
+func TestServeFailedStartCreatesNoKeys(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, fx keyFixture) []string
+	}{
+		{"database unreachable", func(t *testing.T, fx keyFixture) []string {
+			keyPath := filepath.Join(fx.configDir, "master.key")
+			writeTestKey(t, keyPath)
+			url := "postgres://cloister@" + closedLoopbackAddr(t) + "/cloister?sslmode=disable&connect_timeout=5"
+			return []string{"--database-url", url, "--master-key-file", keyPath}
+		}},
+		{"address in use", func(t *testing.T, fx keyFixture) []string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			return []string{"--listen", ln.Addr().String()}
+		}},
+		{"secrets sealed under another master key", func(t *testing.T, fx keyFixture) []string {
+			st, err := store.Open(context.Background(), store.Config{DataDir: fx.dataDir, MasterKey: newTestKey(t).key, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.PutSecret(context.Background(), "default/key/model", []byte("model key")); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newKeyFixture(t)
+			args := append([]string{"serve", "--data-dir", fx.dataDir, "--listen", "127.0.0.1:0", "--log-level", "error"}, tt.setup(t, fx)...)
+
+			if _, err := runCloister(t, args...); err == nil {
+				t.Fatal("serve started, want a failed start")
+			}
+			for _, path := range []string{filepath.Join(fx.dataDir, ear.KeyFile), admin.DefaultKeyPath(fx.dataDir)} {
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("the failed start created %s", path)
+				}
+			}
+		})
+	}
+}
+
+// closedLoopbackAddr returns a loopback address on which nothing listens.
+func closedLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 func TestServerCommitDelay(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/resourcepath"
@@ -82,6 +83,10 @@ type Config struct {
 	// Secrets come from Source; no Source means no secrets.
 	Source  SecretSource
 	Secrets []Secret
+	// RetryFor is how long the agent keeps trying to fetch a secret while
+	// the key broker fails transiently (kbs.IsTransient), so that the agent
+	// may start before the broker. Zero fetches each secret once.
+	RetryFor time.Duration
 	// SecretBase is the parent of the secret directory (see NewSecretDir).
 	SecretBase string
 	// Listener receives RA-TLS connections; nil runs the workload without
@@ -153,7 +158,7 @@ func Run(ctx context.Context, c Config) (err error) {
 			return errors.New("agent: secrets requested but no key broker configured; pass --kbs")
 		}
 		for _, s := range c.Secrets {
-			value, err := c.Source.Resource(ctx, s.Path)
+			value, err := fetchSecret(ctx, c.Source, s.Path, c.RetryFor, log)
 			if err != nil {
 				return fmt.Errorf("agent: fetching secret %s: %w", s.Path, err)
 			}

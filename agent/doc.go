@@ -9,6 +9,8 @@
 //     kbs.Client, which attests with the same attester) and writes them
 //     into a private directory on a tmpfs (SecretDir: the directory has
 //     mode 0700 and each file mode 0600) or into the workload's environment.
+//     While the key broker fails transiently (kbs.IsTransient), Run tries
+//     again for up to Config.RetryFor.
 //  3. A Supervisor starts the workload command and restarts it by policy
 //     (never, on-failure, always) with exponential backoff and a bound on
 //     restarts.

@@ -26,6 +26,15 @@ import (
 // only reference value.
 func startKeyBroker(t *testing.T, e *snp.Emulator, secrets map[string][]byte) *httptest.Server {
 	t.Helper()
+	ts := httptest.NewServer(newKeyBroker(t, e, secrets))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// newKeyBroker returns the handler of the service that startKeyBroker
+// runs.
+func newKeyBroker(t *testing.T, e *snp.Emulator, secrets map[string][]byte) http.Handler {
+	t.Helper()
 	ctx := context.Background()
 	mk := make([]byte, store.MasterKeySize)
 	rand.Read(mk)
@@ -67,9 +76,7 @@ func startKeyBroker(t *testing.T, e *snp.Emulator, secrets map[string][]byte) *h
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return ts
+	return srv.Handler()
 }
 
 // The whole path: the agent attests to the attestation service through

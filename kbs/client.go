@@ -283,7 +283,7 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 		}
 		return nil, withRequestID(p, resp.Header)
 	}
-	return nil, withRequestID(fmt.Errorf("unexpected HTTP status %s: %.200q", resp.Status, body), resp.Header)
+	return nil, withRequestID(&StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: body[:min(len(body), 512)]}, resp.Header)
 }
 
 // requestIDHeader is the response header in which the service returns the

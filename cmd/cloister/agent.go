@@ -25,6 +25,7 @@ func init() { register(newAgentCmd) }
 type agentFlags struct {
 	kbsURL           string
 	kbsCA            string
+	kbsRetryTimeout  time.Duration
 	secrets          []string
 	secretEnvs       []string
 	secretBase       string
@@ -72,6 +73,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.kbsURL, "kbs", "", "key broker URL, such as http://127.0.0.1:8080")
+	fl.DurationVar(&f.kbsRetryTimeout, "kbs-retry-timeout", 2*time.Minute, "how long to keep trying while the key broker cannot be reached or responds 429, 500, 502, 503 or 504, so that the agent may start first; 0 tries once")
 	fl.StringVar(&f.kbsCA, "kbs-ca", "", "PEM file of the CA certificates that sign an https key broker's certificate (default: system roots)")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "resource repository/type/tag to write into the secret directory, optionally =FILE; repeatable")
 	fl.StringArrayVar(&f.secretEnvs, "secret-env", nil, "VAR=repository/type/tag: put the resource into the workload's environment variable VAR; repeatable")
@@ -127,6 +129,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		}
 		secrets = append(secrets, sec)
 	}
+	if f.kbsRetryTimeout < 0 {
+		return usageError("--kbs-retry-timeout %s is negative: use 0 to try the key broker once, or a duration such as 2m", f.kbsRetryTimeout)
+	}
 	if len(secrets) > 0 && f.kbsURL == "" {
 		return usageError("--secret and --secret-env need --kbs")
 	}
@@ -180,7 +185,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = agent.Run(ctx, agent.Config{
-		Attester: sel.Attester, Source: source, Secrets: secrets, SecretBase: f.secretBase,
+		Attester: sel.Attester, Source: source, Secrets: secrets, RetryFor: f.kbsRetryTimeout, SecretBase: f.secretBase,
 		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge, Clients: clients,
 		Issue:    ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
 		Workload: agent.Supervisor{Command: args, Policy: policy, MaxRestarts: f.maxRestarts, Backoff: f.backoff},

@@ -81,22 +81,8 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	if err := ping(ctx, db); err != nil {
 		db.Close()
-		var pgErr *pgconn.PgError
-		if d == postgresDialect && strings.Contains(err.Error(), "server refused TLS connection") {
-			// pgconn reports this with an unexported error value.
-			return nil, fmt.Errorf("store: connect to %s database: %w; the server does not accept TLS, so enable ssl in its configuration, "+
-				"or, only where the connection cannot leave the host (such as 127.0.0.1), set sslmode=disable in the URL", d.name, err)
-		}
-		if d == postgresDialect && !errors.As(err, &pgErr) {
-			// A PgError is an error that the server returned, such as for
-			// a database that does not exist, and its message names the
-			// fix. The hint applies only when no server responded.
-			return nil, fmt.Errorf("store: connect to %s database: %w; check that PostgreSQL is running and reachable at the host and port of the database URL, "+
-				"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections", d.name, err)
-		}
-		if pgErr != nil && pgErr.Code == "3D000" {
-			// invalid_catalog_name: the database does not exist.
-			return nil, fmt.Errorf("store: connect to %s database: %w; create it once (CREATE DATABASE, or createdb), or correct the database name in the URL", d.name, err)
+		if d == postgresDialect {
+			return nil, fmt.Errorf("store: connect to %s database: %w%s", d.name, err, postgresConnectHint(err))
 		}
 		return nil, fmt.Errorf("store: connect to %s database: %w", d.name, err)
 	}
@@ -129,6 +115,32 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	s.group = newGroupCommitter(s, cfg.GroupCommit)
 	return s, nil
+}
+
+// postgresConnectHint returns the fix for a failed PostgreSQL connection,
+// starting with "; ", or "" when the error speaks for itself. An error that
+// the server returned comes first, because with sslmode=prefer the error
+// also reports the refused TLS attempt that came before it.
+func postgresConnectHint(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "3D000": // invalid_catalog_name
+			return "; create it once (CREATE DATABASE, or createdb), or correct the database name in the URL"
+		case "28000": // invalid_authorization_specification
+			return "; create the role (CREATE ROLE ... LOGIN), or correct the user name in the URL"
+		case "28P01": // invalid_password
+			return "; correct the password in the URL, in PGPASSWORD or in the password file"
+		}
+		return ""
+	}
+	// pgconn reports a refused TLS request with an unexported error value.
+	if strings.Contains(err.Error(), "server refused TLS connection") {
+		return "; the server does not accept TLS, so enable ssl in its configuration, " +
+			"or, only where the connection cannot leave the host (such as 127.0.0.1), set sslmode=disable in the URL"
+	}
+	return "; check that PostgreSQL is running and reachable at the host and port of the database URL, " +
+		"or set a longer connect_timeout (in seconds) in the URL if the server is slow to accept connections"
 }
 
 func openSQLite(dir string, create bool) (*sql.DB, error) {

@@ -92,31 +92,56 @@ func TestPostgresConnectRefused(t *testing.T) {
 }
 
 // When PostgreSQL returns an error of its own, such as for a database
-// that does not exist, Open reports that error without the hint about an
-// unreachable server, which would name the wrong fix.
-func TestPostgresServerErrorWithoutNetworkHint(t *testing.T) {
+// that does not exist, Open reports that error with the hint for it, and
+// neither the unreachable-server hint nor, with sslmode=prefer, the TLS
+// hint, which would name the wrong fix.
+func TestPostgresServerErrorHint(t *testing.T) {
 	base := storetest.PostgresURL(t, "cloister_store_test")
 	if base == "" {
 		t.Skip(storetest.PostgresEnv + " is not set")
 	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		user     string
+		database string
+		sslmode  string
+		want     []string
+	}{
+		{"missing database", "", "cloister_no_such_database", "disable", []string{"does not exist", "CREATE DATABASE"}},
+		{"missing database with sslmode=prefer", "", "cloister_no_such_database", "prefer", []string{"does not exist", "CREATE DATABASE"}},
+		{"missing role", "cloister_no_such_role", "", "disable", []string{"cloister_no_such_role", "CREATE ROLE"}},
 	}
-	u.Path = "/cloister_no_such_database"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.database != "" {
+				u.Path = "/" + tt.database
+			}
+			if tt.user != "" {
+				u.User = url.User(tt.user)
+			}
+			q := u.Query()
+			q.Set("sslmode", tt.sslmode)
+			u.RawQuery = q.Encode()
 
-	_, err = Open(context.Background(), Config{DatabaseURL: u.String()})
-	if err == nil {
-		t.Fatal("Open succeeded on a database that does not exist")
-	}
-	if !strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("error %q does not pass on the server's message", err)
-	}
-	if !strings.Contains(err.Error(), "CREATE DATABASE") {
-		t.Errorf("error %q does not name the fix", err)
-	}
-	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
-		t.Errorf("error %q adds the unreachable-server hint to the server's own error", err)
+			_, err = Open(context.Background(), Config{DatabaseURL: u.String()})
+			if err == nil {
+				t.Fatal("Open succeeded, want the server's error")
+			}
+			for _, part := range tt.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+			for _, wrong := range []string{"check that PostgreSQL is running", "does not accept TLS"} {
+				if strings.Contains(err.Error(), wrong) {
+					t.Errorf("error %q contains the hint %q, which names the wrong fix", err, wrong)
+				}
+			}
+		})
 	}
 }
 

@@ -141,6 +141,9 @@ func TestUnauthenticatedChangesNothing(t *testing.T) {
 	if !strings.Contains(p.Detail, "admin.key") || !strings.Contains(p.Detail, KeyEnv) {
 		t.Errorf("problem detail %q does not say where the service's admin key is", p.Detail)
 	}
+	if !strings.Contains(p.Detail, "Replicas that share a database") {
+		t.Errorf("problem detail %q does not say that replicas need the same admin key", p.Detail)
+	}
 	list, err := s.ListSecrets(context.Background(), "")
 	if err != nil || len(list) != 0 {
 		t.Errorf("store has %d secrets after a rejected put (err %v), want 0", len(list), err)

@@ -214,7 +214,7 @@ func (h *Handler) authenticate(r *http.Request) (requester, reason string) {
 	}
 	switch {
 	case h.cfg.APIKey != "":
-		return "", "wrong bearer key: it is not this service's admin key (admin.key in its data directory, or " + KeyEnv + ")"
+		return "", "wrong bearer key: it is not this service's admin key (admin.key in its data directory, or " + KeyEnv + "). Replicas that share a database each need the same admin key"
 	case len(h.cfg.TokenKeys) > 0:
 		return "", "the bearer credential is not an admin token (a JWT)"
 	}

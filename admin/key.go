@@ -23,8 +23,9 @@ func DefaultKeyPath(dataDir string) string { return filepath.Join(dataDir, KeyFi
 // than 16 bytes are rejected, because a bearer key is the whole of the
 // API's protection.
 func LoadOrCreateKey(path, envValue string) (key string, created bool, err error) {
+	source := path
 	if envValue != "" {
-		key = envValue
+		key, source = envValue, KeyEnv
 	} else {
 		key, created, err = store.LoadOrCreateKeyFile(path)
 		if err != nil {
@@ -32,7 +33,7 @@ func LoadOrCreateKey(path, envValue string) (key string, created bool, err error
 		}
 	}
 	if len(key) < 16 {
-		return "", false, fmt.Errorf("admin key is %d bytes, want at least 16; generate one with: head -c 32 /dev/urandom | base64", len(key))
+		return "", false, fmt.Errorf("admin key in %s is %d bytes, want at least 16; generate one with: head -c 32 /dev/urandom | base64", source, len(key))
 	}
 	return key, created, nil
 }

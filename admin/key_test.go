@@ -2,6 +2,7 @@ package admin
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +22,8 @@ func TestLoadOrCreateKey(t *testing.T) {
 	}
 	if _, _, err := LoadOrCreateKey(path, "short"); err == nil {
 		t.Error("LoadOrCreateKey accepted a 5-byte key from the environment")
+	} else if !strings.Contains(err.Error(), KeyEnv) {
+		t.Errorf("error %q does not name %s, where the short key came from", err, KeyEnv)
 	}
 	if _, err := ReadKeyFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("ReadKeyFile of a missing file succeeded")

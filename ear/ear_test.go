@@ -214,9 +214,12 @@ func TestTrustVectorStatus(t *testing.T) {
 
 func TestLoadOrCreateKey(t *testing.T) {
 	dir := t.TempDir()
-	k1, err := LoadOrCreateKey(dir)
+	k1, created, err := LoadOrCreateKey(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !created {
+		t.Error("first load: created = false, want true")
 	}
 	fi, err := os.Stat(filepath.Join(dir, KeyFile))
 	if err != nil {
@@ -225,15 +228,18 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode = %v, want 0600", fi.Mode().Perm())
 	}
-	k2, err := LoadOrCreateKey(dir)
+	k2, created, err := LoadOrCreateKey(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if created {
+		t.Error("second load: created = true, want false")
 	}
 	if !k1.Equal(k2) {
 		t.Error("second load returned another key")
 	}
 	os.Chmod(filepath.Join(dir, KeyFile), 0o644)
-	if _, err := LoadOrCreateKey(dir); err == nil {
+	if _, _, err := LoadOrCreateKey(dir); err == nil {
 		t.Error("a world-readable key file was accepted")
 	}
 }
@@ -247,7 +253,7 @@ func TestLoadOrCreateKeyConcurrent(t *testing.T) {
 	errs := make([]error, services)
 	var wg sync.WaitGroup
 	for i := range services {
-		wg.Go(func() { keys[i], errs[i] = LoadOrCreateKey(dir) })
+		wg.Go(func() { keys[i], _, errs[i] = LoadOrCreateKey(dir) })
 	}
 	wg.Wait()
 

@@ -20,32 +20,34 @@ const KeyFile = "ear-signing-key.pem"
 
 // LoadOrCreateKey reads the P-256 signing key from dir/KeyFile, or
 // generates one and writes it there with mode 0600 when the file does not
-// exist. An existing file that is readable by group or others is rejected,
-// because anyone who reads it can forge attestation results.
-func LoadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
+// exist, and then returns created true. An existing file that is readable
+// by group or others is rejected, because anyone who reads it can forge
+// attestation results.
+func LoadOrCreateKey(dir string) (key *ecdsa.PrivateKey, created bool, err error) {
 	path := filepath.Join(dir, KeyFile)
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		fi, err := os.Stat(path)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("EAR signing key %s has mode %#o, which lets other users read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
+			return nil, false, fmt.Errorf("EAR signing key %s has mode %#o, which lets other users read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
 		}
-		return parseKey(path, data)
+		key, err := parseKey(path, data)
+		return key, false, err
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("read EAR signing key: %w", err)
+		return nil, false, fmt.Errorf("read EAR signing key: %w", err)
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	err = keyfile.Create(path, pemKey)
@@ -55,9 +57,9 @@ func LoadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
 		return LoadOrCreateKey(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("EAR signing key: %w", err)
+		return nil, false, fmt.Errorf("EAR signing key: %w", err)
 	}
-	return key, nil
+	return key, true, nil
 }
 
 func parseKey(path string, data []byte) (*ecdsa.PrivateKey, error) {

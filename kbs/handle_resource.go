@@ -37,6 +37,10 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 			// The store failed to record a release or to open the
 			// secret, which an operator must fix.
 			level = slog.LevelError
+		} else if errors.Is(err, ear.ErrUnknownKey) {
+			// Replicas that sign with different keys are a set-up fault,
+			// not a guest's.
+			level = slog.LevelWarn
 		}
 		s.logger().Log(ctx, level, "kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
@@ -72,7 +76,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	if errors.Is(err, ear.ErrUnknownKey) {
 		// Behind a load balancer, a service that shares this store may
 		// have issued the token under a key of its own.
-		err = fmt.Errorf("%w; services that share one store must all sign with the same EAR key", err)
+		err = fmt.Errorf("%w; services that share one store must all sign with the same EAR key, so copy one %s into the data directory of each", err, ear.KeyFile)
 	}
 	if err != nil {
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)

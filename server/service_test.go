@@ -271,7 +271,7 @@ func TestReplicaWithOtherSigningKey(t *testing.T) {
 
 		resp := get(t, other, "/kbs/v0/resource/"+testSecretPath, token)
 		wantProblemResponse(t, resp, kbs.ProblemTokenVerifierError, http.StatusUnauthorized)
-		for _, part := range []string{ts.srv.signer.KeyID(), other.srv.signer.KeyID(), "same EAR key"} {
+		for _, part := range []string{ts.srv.signer.KeyID(), other.srv.signer.KeyID(), "same EAR key", ear.KeyFile, `"level":"WARN"`} {
 			if !strings.Contains(logs.String(), part) {
 				t.Errorf("log does not contain %q:\n%s", part, logs)
 			}

@@ -45,7 +45,7 @@ func NewMasterKey(raw []byte) (*MasterKey, error) {
 func ParseMasterKey(text string) (*MasterKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
 	if err != nil {
-		return nil, fmt.Errorf("master key is not valid base64: %w", err)
+		return nil, fmt.Errorf("master key is not valid base64 (%w); the key is the standard base64 encoding of %d random bytes, as written by: head -c %d /dev/urandom | base64", err, MasterKeySize, MasterKeySize)
 	}
 	return NewMasterKey(raw)
 }

@@ -47,6 +47,18 @@ func TestMasterKeyRejectsInvalidInput(t *testing.T) {
 	}
 }
 
+// A key that is not base64, such as the raw bytes of a key file, gets an
+// error that names the expected format.
+func TestParseMasterKeyNamesFormat(t *testing.T) {
+	_, err := ParseMasterKey(string(make([]byte, MasterKeySize)) + "\xff")
+	if err == nil {
+		t.Fatal("ParseMasterKey accepted raw bytes")
+	}
+	if !strings.Contains(err.Error(), "head -c 32 /dev/urandom | base64") {
+		t.Errorf("error %q does not show how to write a key in the expected format", err)
+	}
+}
+
 func TestDefaultMasterKeyFile(t *testing.T) {
 	configDir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", configDir)

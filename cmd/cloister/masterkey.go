@@ -118,7 +118,9 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 		return nil, usageError("%v", err)
 	}
 	if !cfg.sqlite {
-		return nil, usageError("no master key at %s: with --database-url the service does not generate one, because every replica that shares the database needs the same key. Create it once with (umask 077 && mkdir -p %s && head -c 32 /dev/urandom | base64 > %s) and copy the file to the same path on each replica's host, or pass the key in --master-key-file or %s",
+		return nil, usageError("no master key at %s: with --database-url the service does not generate one, because every replica that shares the database needs the same key. "+
+			"If other replicas already use the database, copy their key file there. Otherwise create it once with (umask 077 && mkdir -p %s && head -c 32 /dev/urandom | base64 > %s) and copy the file to the same path on each replica's host. "+
+			"Or pass the key in --master-key-file or %s",
 			path, filepath.Dir(path), path, store.MasterKeyEnv)
 	}
 	if key, err = store.GenerateMasterKey(); err != nil {

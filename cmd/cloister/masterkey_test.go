@@ -113,7 +113,7 @@ func TestLoadServeMasterKey(t *testing.T) {
 			name: "no key with PostgreSQL",
 			setup: func(t *testing.T, fx keyFixture) (masterKeyConfig, keyWant) {
 				return masterKeyConfig{dataDir: fx.dataDir},
-					keyWant{errParts: []string{"--database-url", "every replica", "head -c 32 /dev/urandom", fx.defaultPath, "--master-key-file", store.MasterKeyEnv}}
+					keyWant{errParts: []string{"--database-url", "every replica", "If other replicas already use the database, copy their key file there", "head -c 32 /dev/urandom", fx.defaultPath, "--master-key-file", store.MasterKeyEnv}}
 			},
 		},
 		{

@@ -206,15 +206,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// its secrets match the master key and the address is free. A failed
 	// start therefore leaves no new key behind that would differ from the
 	// keys the other replicas use.
-	signingKey, err := ear.LoadOrCreateKey(dataDir)
+	signingKey, signingCreated, err := ear.LoadOrCreateKey(dataDir)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	adminKey, created, err := admin.LoadOrCreateKey(admin.DefaultKeyPath(dataDir), os.Getenv(admin.KeyEnv))
+	if signingCreated {
+		logger.Info("generated EAR signing key", "path", filepath.Join(dataDir, ear.KeyFile))
+	}
+	adminKey, adminCreated, err := admin.LoadOrCreateKey(admin.DefaultKeyPath(dataDir), os.Getenv(admin.KeyEnv))
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if created {
+	if adminCreated {
 		logger.Info("generated admin API key", "path", admin.DefaultKeyPath(dataDir))
 	}
 

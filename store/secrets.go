@@ -36,6 +36,9 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 		return SecretInfo{}, errors.New("store: no master key configured; secrets cannot be stored")
 	}
 
+	if err := o.checkSealingKey(ctx, mk, path); err != nil {
+		return SecretInfo{}, err
+	}
 	ciphertext, wrapped, err := sealSecret(mk, path, value)
 	if err != nil {
 		return SecretInfo{}, fmt.Errorf("store: encrypt secret %s: %w", path, err)
@@ -58,6 +61,31 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 		return SecretInfo{}, fmt.Errorf("store: insert secret %s: %w", path, err)
 	}
 	return info, nil
+}
+
+// checkSealingKey returns ErrConflict when the store contains a secret
+// sealed under a master key that this Store does not have. A secret sealed
+// under mk would then open only on the services that use mk, while the
+// others could open only the older secrets, as happens when replicas of
+// one database were started with different master keys.
+func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) error {
+	rows, err := o.q.QueryContext(ctx, `SELECT DISTINCT master_key_id FROM secrets WHERE master_key_id <> $1`, mk.ID())
+	if err != nil {
+		return fmt.Errorf("store: list the master keys of stored secrets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var keyID string
+		if err := rows.Scan(&keyID); err != nil {
+			return fmt.Errorf("store: list the master keys of stored secrets: %w", err)
+		}
+		if o.s.keys[keyID] == nil {
+			return fmt.Errorf("%w: secret %s not stored, because the store contains secrets sealed under master key %s and this service uses %s; "+
+				"start every service that shares the store with the same master key (cloister serve --master-key-file), "+
+				"or, to move to %s, run cloister secret rewrap --old-master-key-file first", ErrConflict, path, keyID, mk.ID(), mk.ID())
+		}
+	}
+	return rows.Err()
 }
 
 func (o *ops) GetSecret(ctx context.Context, path string) (*Secret, error) {

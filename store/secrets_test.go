@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -166,6 +167,42 @@ func TestSecretWrongMasterKey(t *testing.T) {
 		}
 		if string(got.Value) != "value a" || got.MasterKeyID != newKey.ID() {
 			t.Errorf("after rewrap: value %q, key %s; want %q, %s", got.Value, got.MasterKeyID, "value a", newKey.ID())
+		}
+	})
+}
+
+// A service with another master key cannot add secrets to a store whose
+// secrets it cannot open, so that replicas with different keys do not
+// split the secrets between them. With the old key configured, as during
+// a rotation, it can.
+func TestSecretPutUnderOtherMasterKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		first, second := testMasterKey(t), testMasterKey(t)
+		cfg := b.config()
+		cfg.MasterKey = first
+		if _, err := open(t, cfg).PutSecret(ctx, "default/key/a", []byte("value a")); err != nil {
+			t.Fatalf("PutSecret: %v", err)
+		}
+
+		cfg.MasterKey = second
+		other := open(t, cfg)
+		_, err := other.PutSecret(ctx, "default/key/b", []byte("value b"))
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("PutSecret under another master key: err = %v, want ErrConflict", err)
+		}
+		for _, part := range []string{first.ID(), second.ID(), "--master-key-file", "cloister secret rewrap"} {
+			if !strings.Contains(err.Error(), part) {
+				t.Errorf("error %q does not contain %q", err, part)
+			}
+		}
+		if _, err := other.GetSecret(ctx, "default/key/b"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetSecret of the rejected secret: err = %v, want ErrNotFound", err)
+		}
+
+		cfg.OldMasterKeys = []*MasterKey{first}
+		if _, err := open(t, cfg).PutSecret(ctx, "default/key/b", []byte("value b")); err != nil {
+			t.Errorf("PutSecret with the old key configured: %v", err)
 		}
 	})
 }

@@ -179,7 +179,7 @@ func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger 
 		logger.Info("using master key", "key_id", k.key.ID(), "path", k.path)
 	}
 	if foreign > 0 {
-		logger.Warn("secrets sealed under another master key cannot be released; start with the key that sealed them, or, once every replica uses this key, rotate them to it with cloister secret rewrap",
+		logger.Warn("secrets sealed under another master key cannot be released, and this service stores no new secret until they are rewrapped; start with the key that sealed them, or, once every replica uses this key, rotate them to it with cloister secret rewrap",
 			"key_id", k.key.ID(), "secrets", foreign, "sealed_under", strings.Join(keyIDs, ", "))
 	}
 	return nil

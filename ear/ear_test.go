@@ -20,7 +20,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 )
 
-func newTestSigner(t *testing.T) *Signer {
+func newTestSigner(t testing.TB) *Signer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

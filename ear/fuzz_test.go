@@ -10,7 +10,7 @@ import (
 // verifier that remembers the tokens its signer issued. Only the issued
 // token may verify; nothing may panic.
 func FuzzVerify(f *testing.F) {
-	s := newTestSigner(&testing.T{})
+	s := newTestSigner(f)
 	s.Issued = &Issued{}
 	now := time.Unix(1_800_000_000, 0)
 	tok, err := s.Sign(sampleResult(), now)

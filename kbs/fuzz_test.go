@@ -129,9 +129,37 @@ func FuzzDecodeSNPGuestJSON(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"attestation_report":{},"cert_chain":null}`))
+	f.Add(zeroSNPGuestJSON(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		DecodeEvidence("snp", data)
 	})
+}
+
+// zeroSNPGuestJSON returns snp guest evidence in which every report field
+// has its full size and the value zero, and the chain has one empty VCEK
+// entry. It seeds the fuzzer with the whole layout when the Trustee vector
+// is not at hand.
+func zeroSNPGuestJSON(f *testing.F) []byte {
+	zeros := func(n int) []int { return make([]int, n) }
+	tcb := map[string]int{"bootloader": 0, "tee": 0, "snp": 0, "microcode": 0}
+	version := map[string]int{"major": 0, "minor": 0, "build": 0}
+	report := map[string]any{
+		"version": 3, "guest_svn": 0, "policy": 0x30000, "family_id": zeros(16), "image_id": zeros(16),
+		"vmpl": 0, "sig_algo": 1, "current_tcb": tcb, "plat_info": 0, "key_info": 0,
+		"report_data": zeros(64), "measurement": zeros(48), "host_data": zeros(32),
+		"id_key_digest": zeros(48), "author_key_digest": zeros(48), "report_id": zeros(32),
+		"report_id_ma": zeros(32), "reported_tcb": tcb, "cpuid_fam_id": 25, "cpuid_mod_id": 1, "cpuid_step": 1,
+		"chip_id": zeros(64), "committed_tcb": tcb, "current": version, "committed": version, "launch_tcb": tcb,
+		"signature": map[string]any{"r": zeros(72), "s": zeros(72)},
+	}
+	data, err := json.Marshal(map[string]any{
+		"attestation_report": report,
+		"cert_chain":         []any{map[string]any{"cert_type": "VCEK", "data": zeros(0)}},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
 }
 
 // FuzzParseProblem decodes error bodies from a key broker, seeded with the

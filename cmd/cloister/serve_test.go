@@ -74,7 +74,7 @@ func TestServeFailedStartCreatesNoKeys(t *testing.T) {
 		{"database unreachable", func(t *testing.T, fx keyFixture) []string {
 			keyPath := filepath.Join(fx.configDir, "master.key")
 			writeTestKey(t, keyPath)
-			url := "postgres://cloister@" + closedLoopbackAddr(t) + "/cloister?sslmode=disable&connect_timeout=5"
+			url := "postgres://cloister@" + freeAddr(t) + "/cloister?sslmode=disable&connect_timeout=5"
 			return []string{"--database-url", url, "--master-key-file", keyPath}
 		}},
 		{"address in use", func(t *testing.T, fx keyFixture) []string {
@@ -112,18 +112,6 @@ func TestServeFailedStartCreatesNoKeys(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedLoopbackAddr returns a loopback address on which nothing listens.
-func closedLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestServerCommitDelay(t *testing.T) {

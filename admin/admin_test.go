@@ -150,6 +150,46 @@ func TestUnauthenticatedChangesNothing(t *testing.T) {
 	}
 }
 
+// A secret put on a service whose master key did not seal the stored
+// secrets is rejected with 409, logged with its request ID, and the
+// client's error carries that ID.
+func TestPutSecretUnderOtherMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	first := openTestStore(t, store.Config{DataDir: dir})
+	if _, err := first.PutSecret(context.Background(), "default/key/a", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h, err := NewHandler(Config{Store: openTestStore(t, store.Config{DataDir: dir}), APIKey: testKey,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("X-Request-Id", "req-409")
+		w.Header().Set("X-Request-Id", "req-409")
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	_, err = (&Client{BaseURL: srv.URL, APIKey: testKey}).PutSecret(context.Background(), "default/key/b", []byte("b"))
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != http.StatusConflict {
+		t.Fatalf("PutSecret: err = %v, want a 409 problem", err)
+	}
+	if !strings.Contains(err.Error(), "(request ID req-409)") {
+		t.Errorf("error %q does not carry the request ID", err)
+	}
+	if strings.Contains(p.Detail, "conflict: ") {
+		t.Errorf("detail %q repeats the title", p.Detail)
+	}
+	for _, part := range []string{"admin request rejected", "req-409", "sealed under master key"} {
+		if !strings.Contains(logs.String(), part) {
+			t.Errorf("log does not contain %q:\n%s", part, logs.String())
+		}
+	}
+}
+
 // A client whose server URL has no listener gets an error that names the
 // --server flag.
 func TestClientNoServer(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -194,6 +195,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		p := &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
 		if err := json.Unmarshal(respBody, p); err != nil || p.Status == 0 {
 			p = &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(respBody))}
+		}
+		if id := resp.Header.Get("X-Request-Id"); kbs.IsRequestID(id) {
+			p.RequestID = id
 		}
 		return p
 	}

@@ -16,13 +16,20 @@ type Problem struct {
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
+	// RequestID is the response's X-Request-Id, under which the service
+	// logged the request. The client sets it; it is not part of the body.
+	RequestID string `json:"-"`
 }
 
 func (p *Problem) Error() string {
-	if p.Detail == "" {
-		return fmt.Sprintf("admin API: %d %s", p.Status, p.Title)
+	text := fmt.Sprintf("admin API: %d %s", p.Status, p.Title)
+	if p.Detail != "" {
+		text += ": " + p.Detail
 	}
-	return fmt.Sprintf("admin API: %d %s: %s", p.Status, p.Title, p.Detail)
+	if p.RequestID != "" {
+		text += " (request ID " + p.RequestID + ")"
+	}
+	return text
 }
 
 func writeProblem(w http.ResponseWriter, status int, title, detail string) {
@@ -46,6 +53,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, http.StatusNotFound, "Not found", err.Error())
 	case errors.Is(err, store.ErrConflict):
+		// A conflict can mean replicas with different master keys, which
+		// an operator must see in the log, not only the client.
+		h.cfg.Logger.Warn("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
 		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
 	default:
 		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)

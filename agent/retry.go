@@ -39,7 +39,7 @@ func fetchSecret(ctx context.Context, src SecretSource, path string, retryFor ti
 			return nil, err
 		}
 		wait := min(delay, left)
-		log.Warn("agent: key broker unavailable, trying again", "resource", path, "try", try, "in", wait, "err", err)
+		log.Warn("agent: key broker unavailable, trying again", "resource", path, "try", try, "in", wait.String(), "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, err

@@ -80,13 +80,20 @@ func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) e
 			return fmt.Errorf("store: list the master keys of stored secrets: %w", err)
 		}
 		if o.s.keys[keyID] == nil {
-			return fmt.Errorf("%w: secret %s not stored, because the store contains secrets sealed under master key %s and this service uses %s; "+
+			return conflictError(fmt.Sprintf("secret %s not stored, because the store contains secrets sealed under master key %s and this service uses %s; "+
 				"start every service that shares the store with the same master key (cloister serve --master-key-file), "+
-				"or, to move to %s, run cloister secret rewrap --old-master-key-file first", ErrConflict, path, keyID, mk.ID(), mk.ID())
+				"or, to move to %s, run cloister secret rewrap --old-master-key-file first", path, keyID, mk.ID(), mk.ID()))
 		}
 	}
 	return rows.Err()
 }
+
+// conflictError is an ErrConflict whose message explains the conflict in
+// full, without the "conflict: " prefix.
+type conflictError string
+
+func (e conflictError) Error() string        { return string(e) }
+func (e conflictError) Is(target error) bool { return target == ErrConflict }
 
 func (o *ops) GetSecret(ctx context.Context, path string) (*Secret, error) {
 	sealed, err := o.getSealedSecret(ctx, path)

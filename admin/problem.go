@@ -53,8 +53,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, http.StatusNotFound, "Not found", err.Error())
 	case errors.Is(err, store.ErrConflict):
-		// A conflict can mean replicas with different master keys, which
-		// an operator must see in the log, not only the client.
+		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
+	case errors.Is(err, store.ErrForeignSecrets):
+		// Replicas with different master keys are a set-up fault that an
+		// operator must see in the log, not only the client.
 		h.cfg.Logger.Warn("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
 		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
 	default:

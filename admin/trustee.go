@@ -471,9 +471,10 @@ func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant s
 	case errors.As(err, &tooLarge):
 		variant = kbs.ProblemSerdeError
 		detail = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrForeignSecrets):
 		h.cfg.Logger.Warn("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest),
+		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
 	default:
 		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
 		detail = "the request failed; the server log has the cause"

@@ -63,12 +63,18 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 	return info, nil
 }
 
-// checkSealingKey returns ErrConflict when the store contains a secret
-// sealed under a master key that this Store does not have. A secret sealed
-// under mk would then open only on the services that use mk, while the
-// others could open only the older secrets, as happens when replicas of
-// one database were started with different master keys.
+// checkSealingKey returns ErrForeignSecrets when the store contains a
+// secret sealed under a master key that this Store does not have. A secret
+// sealed under mk would then open only on the services that use mk, while
+// the others could open only the older secrets, as happens when replicas of
+// one database were started with different master keys. On PostgreSQL a
+// transaction lock makes replicas check and insert one after the other.
 func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) error {
+	if o.s.d.postgres {
+		if _, err := o.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sealingLockID); err != nil {
+			return fmt.Errorf("store: lock secret sealing: %w", err)
+		}
+	}
 	rows, err := o.q.QueryContext(ctx, `SELECT DISTINCT master_key_id FROM secrets WHERE master_key_id <> $1`, mk.ID())
 	if err != nil {
 		return fmt.Errorf("store: list the master keys of stored secrets: %w", err)
@@ -80,7 +86,7 @@ func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) e
 			return fmt.Errorf("store: list the master keys of stored secrets: %w", err)
 		}
 		if o.s.keys[keyID] == nil {
-			return conflictError(fmt.Sprintf("secret %s not stored, because the store contains secrets sealed under master key %s and this service uses %s; "+
+			return foreignSecretsError(fmt.Sprintf("secret %s not stored, because the store contains secrets sealed under master key %s and this service uses %s; "+
 				"start every service that shares the store with the same master key (cloister serve --master-key-file), "+
 				"or, to move to %s, run cloister secret rewrap --old-master-key-file first", path, keyID, mk.ID(), mk.ID()))
 		}
@@ -88,12 +94,18 @@ func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) e
 	return rows.Err()
 }
 
-// conflictError is an ErrConflict whose message explains the conflict in
-// full, without the "conflict: " prefix.
-type conflictError string
+// sealingLockID is the PostgreSQL advisory lock key that serializes
+// checkSealingKey and the insert that follows across replicas. The value
+// is arbitrary but fixed: the first 8 bytes of SHA-256("cloister secret
+// sealing key").
+const sealingLockID int64 = 0x1ec1573989b16c5b
 
-func (e conflictError) Error() string        { return string(e) }
-func (e conflictError) Is(target error) bool { return target == ErrConflict }
+// foreignSecretsError is an ErrForeignSecrets whose message explains the
+// mismatch in full.
+type foreignSecretsError string
+
+func (e foreignSecretsError) Error() string        { return string(e) }
+func (e foreignSecretsError) Is(target error) bool { return target == ErrForeignSecrets }
 
 func (o *ops) GetSecret(ctx context.Context, path string) (*Secret, error) {
 	sealed, err := o.getSealedSecret(ctx, path)

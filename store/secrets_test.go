@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -188,8 +190,8 @@ func TestSecretPutUnderOtherMasterKey(t *testing.T) {
 		cfg.MasterKey = second
 		other := open(t, cfg)
 		_, err := other.PutSecret(ctx, "default/key/b", []byte("value b"))
-		if !errors.Is(err, ErrConflict) {
-			t.Fatalf("PutSecret under another master key: err = %v, want ErrConflict", err)
+		if !errors.Is(err, ErrForeignSecrets) {
+			t.Fatalf("PutSecret under another master key: err = %v, want ErrForeignSecrets", err)
 		}
 		for _, part := range []string{first.ID(), second.ID(), "--master-key-file", "cloister secret rewrap"} {
 			if !strings.Contains(err.Error(), part) {
@@ -203,6 +205,48 @@ func TestSecretPutUnderOtherMasterKey(t *testing.T) {
 		cfg.OldMasterKeys = []*MasterKey{first}
 		if _, err := open(t, cfg).PutSecret(ctx, "default/key/b", []byte("value b")); err != nil {
 			t.Errorf("PutSecret with the old key configured: %v", err)
+		}
+	})
+}
+
+// Services with different master keys that store the first secrets of an
+// empty store at the same moment do not both succeed: the store ends with
+// secrets under one key only.
+func TestSecretConcurrentPutsUnderTwoKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		stores := make([]Store, 2)
+		for i := range stores {
+			cfg := b.config()
+			cfg.MasterKey = testMasterKey(t)
+			stores[i] = open(t, cfg)
+		}
+
+		const rounds = 10
+		errs := make([]error, 2*rounds)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				_, errs[i] = stores[i%2].PutSecret(ctx, fmt.Sprintf("default/key/s%d", i), []byte("value"))
+			})
+		}
+		wg.Wait()
+
+		list, err := stores[0].ListSecrets(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]bool{}
+		for _, info := range list {
+			keys[info.MasterKeyID] = true
+		}
+		if len(keys) != 1 {
+			t.Errorf("stored secrets are sealed under %d master keys, want 1", len(keys))
+		}
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, ErrForeignSecrets) {
+				t.Errorf("put %d: %v, want success or ErrForeignSecrets", i, err)
+			}
 		}
 	})
 }

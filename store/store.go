@@ -219,6 +219,9 @@ var (
 	ErrNonceUsed = errors.New("nonce already used")
 	ErrDecrypt   = errors.New("decryption failed")
 	ErrInvalid   = errors.New("invalid argument")
+	// ErrForeignSecrets is returned by PutSecret when the store contains
+	// secrets sealed under a master key that this Store does not have.
+	ErrForeignSecrets = errors.New("secrets sealed under another master key")
 )
 
 // SecretInfo is the metadata of one version of a secret.

@@ -87,7 +87,7 @@ func GenerateMasterKey() (*MasterKey, error) {
 // the file exists, so that it never replaces a key that may have sealed
 // secrets.
 func WriteMasterKeyFile(path string, key *MasterKey) error {
-	return writeKeyFile(path, []byte(base64.StdEncoding.EncodeToString(key.key)+"\n"))
+	return keyfile.Create(path, []byte(base64.StdEncoding.EncodeToString(key.key)+"\n"))
 }
 
 // ReadMasterKeyFile reads the base64 master key in the file at path. It
@@ -118,13 +118,6 @@ func readKeyFile(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// writeKeyFile creates path with mode 0600 and fails if it exists, so that
-// two replicas starting at once cannot overwrite each other's key, and
-// neither reads a partly written one.
-func writeKeyFile(path string, content []byte) error {
-	return keyfile.Create(path, content)
-}
-
 // LoadOrCreateKeyFile returns the text of a key file without surrounding
 // white space, such as the admin API key. When the file does not exist, it
 // generates 32 random bytes as unpadded base64url into a new file with mode
@@ -142,7 +135,7 @@ func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
 		return "", false, fmt.Errorf("generate key: %w", err)
 	}
 	text = base64.RawURLEncoding.EncodeToString(raw)
-	err = writeKeyFile(path, []byte(text+"\n"))
+	err = keyfile.Create(path, []byte(text+"\n"))
 	if errors.Is(err, fs.ErrExist) {
 		// Another process created the file since the read above.
 		text, err = ReadKeyFile(path)

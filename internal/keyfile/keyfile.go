@@ -47,9 +47,11 @@ func Create(path string, content []byte) error {
 	// Unlike a rename, a link does not replace an existing file.
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			err = fs.ErrExist
+			return fmt.Errorf("create key file %s: %w", path, fs.ErrExist)
 		}
-		return fmt.Errorf("create key file %s: %w", path, err)
+		// NOTE: there is no fallback for a filesystem without hard links,
+		// such as FAT, so no key file can be created there.
+		return fmt.Errorf("create key file %s: %w; put the directory on a filesystem that supports hard links", path, err)
 	}
 	return syncDir(dir)
 }

@@ -32,8 +32,8 @@ func (e *StatusError) Error() string {
 // not be reached, the connection broke, the request timed out, or the
 // response was 429, 500, 502, 503 or 504. A KBS problem (such as a policy
 // denial), an invalid response, a failed TLS handshake and a host name that
-// does not resolve are not transient, because another try gets the same
-// answer.
+// does not resolve are not transient, because another try fails the same
+// way.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false

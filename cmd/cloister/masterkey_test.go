@@ -493,7 +493,8 @@ func TestIsInside(t *testing.T) {
 }
 
 // When another process writes the key file between the load and the
-// write, the start fails, keeps that file, and says to start again.
+// write, the start fails and keeps that file. The error names the fix:
+// start cloister serve again.
 func TestServeMasterKeyWrittenMeanwhile(t *testing.T) {
 	fx := newKeyFixture(t)
 	mk, err := loadServeMasterKey(masterKeyConfig{dataDir: fx.dataDir, sqlite: true}, slog.New(slog.DiscardHandler))
@@ -509,13 +510,13 @@ func TestServeMasterKeyWrittenMeanwhile(t *testing.T) {
 
 	err = mk.checkStore(context.Background(), st, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "start cloister serve again") {
-		t.Fatalf("checkStore = %v, want an error that says to start again", err)
+		t.Fatalf("checkStore = %v, want an error containing %q", err, "start cloister serve again")
 	}
-	kept, err := store.ReadMasterKeyFile(fx.defaultPath)
+	onDisk, err := store.ReadMasterKeyFile(fx.defaultPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kept.ID() != other.key.ID() {
-		t.Errorf("key file holds %s, want the other process's %s", kept.ID(), other.key.ID())
+	if onDisk.ID() != other.key.ID() {
+		t.Errorf("key file contains %s, want the other process's %s", onDisk.ID(), other.key.ID())
 	}
 }

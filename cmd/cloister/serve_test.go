@@ -17,28 +17,26 @@ import (
 	"github.com/cloister-dev/cloister/store"
 )
 
-func TestServeRejectsCommitDelayOutOfRange(t *testing.T) {
-	for _, delay := range []string{"-1ms", "101ms", "1h"} {
-		_, err := runCloister(t, "serve", "--data-dir", t.TempDir(), "--commit-delay", delay)
-		if exitCode(t, err) != exitUsage {
-			t.Errorf("--commit-delay %s: %v, want a usage error", delay, err)
-			continue
-		}
-		if !strings.Contains(err.Error(), "--commit-delay") {
-			t.Errorf("--commit-delay %s: error %q does not name the flag", delay, err)
-		}
+// A duration flag out of its range fails the start with a usage error that
+// names the flag.
+func TestServeRejectsDurationsOutOfRange(t *testing.T) {
+	tests := []struct {
+		flag   string
+		values []string
+	}{
+		{"--commit-delay", []string{"-1ms", "101ms", "1h"}},
+		{"--request-timeout", []string{"0s", "-1s"}},
 	}
-}
-
-func TestServeRejectsNonPositiveRequestTimeout(t *testing.T) {
-	for _, timeout := range []string{"0s", "-1s"} {
-		_, err := runCloister(t, "serve", "--data-dir", t.TempDir(), "--request-timeout", timeout)
-		if exitCode(t, err) != exitUsage {
-			t.Errorf("--request-timeout %s: %v, want a usage error", timeout, err)
-			continue
-		}
-		if !strings.Contains(err.Error(), "--request-timeout") {
-			t.Errorf("--request-timeout %s: error %q does not name the flag", timeout, err)
+	for _, tt := range tests {
+		for _, value := range tt.values {
+			_, err := runCloister(t, "serve", "--data-dir", t.TempDir(), tt.flag, value)
+			if exitCode(t, err) != exitUsage {
+				t.Errorf("%s %s: %v, want a usage error", tt.flag, value, err)
+				continue
+			}
+			if !strings.Contains(err.Error(), tt.flag) {
+				t.Errorf("%s %s: error %q does not name the flag", tt.flag, value, err)
+			}
 		}
 	}
 }

@@ -104,6 +104,13 @@ type TCB struct {
 	AdvisoryIDs []string `json:"advisory_ids,omitempty"`
 	// Date is the TCB date of the matched level (Intel tcbDate).
 	Date *time.Time `json:"date,omitempty"`
+	// RelaunchAdvised reports Intel's "TD relaunch advised" outcome: the
+	// TD was launched before a TD-preserving update of its TDX module, and
+	// the module now running meets the latest TCB level. Status keeps the
+	// TD's launch-time status, because the running TD is still the one
+	// launched on the old module. Relaunching it clears the status without
+	// a firmware update.
+	RelaunchAdvised bool `json:"relaunch_advised,omitempty"`
 }
 
 // Component returns the value of the named component and whether it exists.

@@ -121,12 +121,21 @@ advisories := sprintf(", advisories %s", [concat(", ", advisory_ids)]) if {
 	count(advisory_ids) > 0
 } else := ""
 
+# The service takes collateral with --collateral but has no
+# --allow-undetermined-tcb flag, so an undetermined status names --tcb-status
+# as the other way out.
+tcb_fix := "supply the TCB Info and QE Identity for this platform with --collateral" if {
+	tcb_status == "NotDetermined"
+} else := "relaunch the TD, because the platform already runs an up-to-date TDX module (TD relaunch advised)" if {
+	input.claims.tcb.relaunch_advised == true
+} else := "update the platform firmware"
+
 deny contains {
 	"rule": "tcb-status",
 	"claim": "tcb.status",
 	"value": tcb_status,
 	"expected": concat(" or ", accepted_tcb_statuses),
-	"message": sprintf("TCB status %s (%s) is not accepted%s; update the platform firmware, or accept the status with --tcb-status %s", [tcb_status, object.get(status_phrases, tcb_status, tcb_status), advisories, tcb_status]),
+	"message": sprintf("TCB status %s (%s) is not accepted%s; %s, or accept the status with --tcb-status %s", [tcb_status, object.get(status_phrases, tcb_status, tcb_status), advisories, tcb_fix, tcb_status]),
 } if {
 	tcb_status != ""
 	not tcb_status in accepted_tcb_statuses

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,37 +109,68 @@ func TestDefaultAttestationPolicy(t *testing.T) {
 // first "; " must agree.
 func TestMessagesMatchAppraise(t *testing.T) {
 	e := NewEngine()
-	claims := goodClaims()
-	claims.Debug = true
-	claims.Emulated = true
-	claims.TCB.Status = attest.TCBOutOfDate
-	claims.TCB.AdvisoryIDs = []string{"INTEL-SA-00001"}
-	claims.Skip("crl", true, "no CRL supplied")
-	claims.Fail("ak-attributes", "the AK is not restricted")
+	for _, relaunch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relaunch advised %v", relaunch), func(t *testing.T) {
+			claims := goodClaims()
+			claims.Debug = true
+			claims.Emulated = true
+			claims.TCB.Status = attest.TCBOutOfDate
+			claims.TCB.AdvisoryIDs = []string{"INTEL-SA-00001"}
+			claims.TCB.RelaunchAdvised = relaunch
+			claims.Skip("crl", true, "no CRL supplied")
+			claims.Fail("ak-attributes", "the AK is not restricted")
 
-	d, err := e.Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{}, goodRefs())
+			d, err := e.Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{}, goodRefs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := appraise.Appraise(claims, appraise.Options{})
+			got := map[string]appraise.Reason{}
+			for _, r := range d.Reasons {
+				got[r.Rule] = r
+			}
+			for _, w := range want.Reasons {
+				g, ok := got[w.Rule]
+				if !ok {
+					t.Errorf("policy lacks rule %s", w.Rule)
+					continue
+				}
+				if w.Rule == "debug" {
+					checkDebugMessage(t, g.Message, w.Message)
+				} else if g.Message != w.Message {
+					t.Errorf("rule %s message:\n got %s\nwant %s", w.Rule, g.Message, w.Message)
+				}
+				if g.Claim != w.Claim || g.Value != w.Value {
+					t.Errorf("rule %s claim/value = %s/%s, want %s/%s", w.Rule, g.Claim, g.Value, w.Claim, w.Value)
+				}
+			}
+			if fix := "relaunch the TD"; strings.Contains(got["tcb-status"].Message, fix) != relaunch {
+				t.Errorf("tcb-status message %q; %q expected: %v", got["tcb-status"].Message, fix, relaunch)
+			}
+		})
+	}
+}
+
+// An undetermined TCB status is fixed by supplying collateral, not by a
+// firmware update, and the service names the flags it has.
+func TestUndeterminedTCBMessage(t *testing.T) {
+	claims := goodClaims()
+	claims.TCB.Status = attest.TCBNotDetermined
+	d, err := NewEngine().Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{}, goodRefs())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := appraise.Appraise(claims, appraise.Options{})
-	got := map[string]appraise.Reason{}
-	for _, r := range d.Reasons {
-		got[r.Rule] = r
+	if len(d.Reasons) != 1 || d.Reasons[0].Rule != "tcb-status" {
+		t.Fatalf("reasons %+v, expected one tcb-status reason", d.Reasons)
 	}
-	for _, w := range want.Reasons {
-		g, ok := got[w.Rule]
-		if !ok {
-			t.Errorf("policy lacks rule %s", w.Rule)
-			continue
+	msg := d.Reasons[0].Message
+	for _, want := range []string{"--collateral", "--tcb-status NotDetermined"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
 		}
-		if w.Rule == "debug" {
-			checkDebugMessage(t, g.Message, w.Message)
-		} else if g.Message != w.Message {
-			t.Errorf("rule %s message:\n got %s\nwant %s", w.Rule, g.Message, w.Message)
-		}
-		if g.Claim != w.Claim || g.Value != w.Value {
-			t.Errorf("rule %s claim/value = %s/%s, want %s/%s", w.Rule, g.Claim, g.Value, w.Claim, w.Value)
-		}
+	}
+	if strings.Contains(msg, "firmware") {
+		t.Errorf("message %q advises a firmware update for missing collateral", msg)
 	}
 }
 

@@ -75,6 +75,9 @@ func writeClaims(b *strings.Builder, c *attest.Claims) {
 	line("host data", c.HostData.String())
 	line("chip id", c.ChipID.String())
 	line("tcb status", c.TCB.Status)
+	if c.TCB.RelaunchAdvised {
+		line("relaunch advised", "yes: the running TDX module is up to date")
+	}
 	line("advisories", strings.Join(c.TCB.AdvisoryIDs, ", "))
 	for _, k := range sortedKeys(c.TCB.Values) {
 		line(k, c.TCB.Values[k])

@@ -76,6 +76,9 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 			eval.addLevel(level.TCBDate, level.AdvisoryIDs)
 		}
 	}
+	if info != nil {
+		AdviseRelaunch(info.info, chain.ext, q.TD, eval)
+	}
 	applyEvaluation(c, eval)
 	return errs
 }

@@ -34,6 +34,12 @@ type EmulatorOptions struct {
 	// descriptor. A TDX quote of version 5 carries a TDX 1.5 TD report body
 	// and a TDX module of major version 1.
 	QuoteVersion int
+	// ModuleUpdated emulates a TD launched before a TD-preserving update
+	// of its TDX module, for TDX quotes of version 5 only. TEE_TCB_SVN then
+	// names the launch module, which the emulated TCB Info lists as
+	// OutOfDate, and TEE_TCB_SVN2 the current one, so verification advises
+	// a relaunch.
+	ModuleUpdated bool
 }
 
 // Emulated platform values. They are plausible for a current Xeon and
@@ -84,6 +90,9 @@ func (o *EmulatorOptions) normalize() error {
 	case o.QuoteVersion == 3 && o.TEE == "sgx":
 	default:
 		return fmt.Errorf("dcap emulator: quote version %d is not available for %s: use 4 or 5, or 3 for sgx", o.QuoteVersion, o.TEE)
+	}
+	if o.ModuleUpdated && (o.TEE != "tdx" || o.QuoteVersion != 5) {
+		return fmt.Errorf("dcap emulator: a TDX module update is only available for TDX quotes of version 5, because only they carry TEE_TCB_SVN2; use tdx with quote version 5")
 	}
 	size := 32
 	if o.TEE == "tdx" {
@@ -369,7 +378,12 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 	}
 	copy(b[520:584], reportData[:])
 	if size == tdReport15Size {
+		// TEE_TCB_SVN2 is the module running now, the one the TD was
+		// launched on unless a TD-preserving update replaced it.
 		copy(b[584:600], b[0:16])
+		if e.opts.ModuleUpdated {
+			b[0] = emulatedModuleSVN - 1
+		}
 	}
 	return b
 }

@@ -30,11 +30,13 @@ import (
 //     OutOfDate, and the two configuration statuses into
 //     OutOfDateConfigurationNeeded. A Revoked one makes the result Revoked.
 //     A platform, module or QE below every level gives NoMatchingTcbLevel.
-//
-// NOTE: QVL's TD relaunch statuses for TDX 1.5 (TEE_TCB_SVN2 against the
-// latest module level) are not derived; Intel's status set in attest has
-// no name for them, so a TD that should relaunch reports the status of
-// the module it runs.
+//   - A TDX 1.5 TD whose status is OutOfDate only because of its module
+//     gets relaunch advice when TEE_TCB_SVN2, the module running now, meets
+//     the latest levels (Verifiers/Checks/TDRelaunchCheck.cpp). QVL reports
+//     this as the statuses TDRelaunchAdvised and
+//     TDRelaunchAdvisedConfigurationNeeded; Cloister keeps the OutOfDate
+//     status and sets attest.TCB.RelaunchAdvised, so that a policy that
+//     rejects OutOfDate still rejects the TD until it is relaunched.
 
 // TCBEvaluation is the outcome of matching a platform against TCB Info and
 // QE Identity.
@@ -50,6 +52,8 @@ type TCBEvaluation struct {
 	AdvisoryIDs []string
 	// Date is the earliest tcbDate of the matched levels.
 	Date *time.Time
+	// RelaunchAdvised is the outcome of AdviseRelaunch.
+	RelaunchAdvised bool
 }
 
 var knownStatuses = []string{
@@ -291,4 +295,67 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 		return "", nil, err
 	}
 	return level.TCBStatus, level, nil
+}
+
+// AdviseRelaunch sets e.RelaunchAdvised when relaunching the TD would clear
+// its OutOfDate status, as Intel's QVL decides it. The TD report must be of
+// TDX 1.5, and the QE and the platform's SGX level must not be out of date.
+// The TD must be out of date because of the module it was launched on, and
+// the module running now (TEE_TCB_SVN2) must meet the latest levels. e must
+// hold the QE status when the QE Identity was checked.
+func AdviseRelaunch(info *TCBInfo, pck *PCKExtensions, td *TDReport, e *TCBEvaluation) {
+	e.RelaunchAdvised = false
+	if td == nil || !td.Is15 || info.ID != "TDX" || len(info.TCBLevels) == 0 {
+		return
+	}
+	switch e.QEStatus {
+	case attest.TCBOutOfDate, attest.TCBRevoked, attest.TCBNoMatchingLevel:
+		return
+	}
+	switch sgxLevelStatus(info, pck) {
+	case attest.TCBUpToDate, attest.TCBSWHardeningNeeded,
+		attest.TCBConfigurationNeeded, attest.TCBConfigurationAndSWHardeningNeeded:
+	default:
+		return
+	}
+	if e.ModuleStatus != attest.TCBOutOfDate ||
+		(e.Status != attest.TCBOutOfDate && e.Status != attest.TCBOutOfDateConfigurationNeeded) {
+		return
+	}
+	e.RelaunchAdvised = runningModuleCurrent(info, td.TEETCBSVN2)
+}
+
+// sgxLevelStatus returns the status of the first TCB level whose SGX
+// components and PCESVN the platform meets, ignoring the TDX components,
+// or "" when it meets none.
+func sgxLevelStatus(info *TCBInfo, pck *PCKExtensions) string {
+	for i := range info.TCBLevels {
+		l := &info.TCBLevels[i]
+		if int(pck.PCESVN) >= l.TCB.PCESVN && componentsMet(pck.CompSVN[:], l.TCB.SGXComponents, 0) {
+			return l.TCBStatus
+		}
+	}
+	return ""
+}
+
+// runningModuleCurrent reports whether svn2, the TEE_TCB_SVN of the TDX
+// module running now, meets the latest TCB level, which Intel lists first.
+// Byte 0, the module SVN, is compared with the latest level of the module
+// identity (or with TDX component 0 for major version 0), and byte 2 with
+// the latest TCB level's TDX component 2.
+func runningModuleCurrent(info *TCBInfo, svn2 [16]byte) bool {
+	latest := info.TCBLevels[0].TCB.TDXComponents
+	if len(latest) < 3 || int(svn2[2]) < latest[2].SVN {
+		return false
+	}
+	if svn2[1] == 0 {
+		return int(svn2[0]) >= latest[0].SVN
+	}
+	id := fmt.Sprintf("TDX_%02X", svn2[1])
+	for _, m := range info.TDXModuleIdentities {
+		if strings.EqualFold(m.ID, id) {
+			return len(m.TCBLevels) > 0 && int(svn2[0]) >= m.TCBLevels[0].TCB.ISVSVN
+		}
+	}
+	return false
 }

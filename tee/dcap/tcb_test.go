@@ -141,3 +141,71 @@ func TestEvaluateSGXLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestAdviseRelaunch starts from a TD launched on module SVN 5, which the
+// emulated TCB Info lists as OutOfDate. The running module (TEE_TCB_SVN2)
+// has SVN 6, the latest, and each case changes one input.
+func TestAdviseRelaunch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*TCBInfo, *PCKExtensions, *TDReport)
+		qe    string
+		want  bool
+		state string
+	}{
+		{name: "module updated", qe: attest.TCBUpToDate, want: true, state: attest.TCBOutOfDate},
+		{name: "QE Identity not checked", qe: "", want: true, state: attest.TCBOutOfDate},
+		{name: "running module also out of date", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[0] = emulatedModuleSVN - 1
+		}, state: attest.TCBOutOfDate},
+		{name: "running module component 2 below the latest level", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[2]--
+		}, state: attest.TCBOutOfDate},
+		{name: "running module of an unlisted major version", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[1] = 2
+		}, state: attest.TCBOutOfDate},
+		{name: "running module of major version 0 meets TDX component 0", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[0], td.TEETCBSVN2[1] = emulatedTDXSVN[0], 0
+		}, want: true, state: attest.TCBOutOfDate},
+		{name: "running module of major version 0 below TDX component 0", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[0], td.TEETCBSVN2[1] = emulatedTDXSVN[0]-1, 0
+		}, state: attest.TCBOutOfDate},
+		{name: "QE out of date", qe: attest.TCBOutOfDate, state: attest.TCBOutOfDate},
+		{name: "QE revoked", qe: attest.TCBRevoked, state: attest.TCBOutOfDate},
+		{name: "platform SGX level out of date", edit: func(_ *TCBInfo, ext *PCKExtensions, _ *TDReport) {
+			ext.CompSVN[0]--
+		}, state: attest.TCBOutOfDate},
+		{name: "TDX 1.0 report", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.Is15 = false
+		}, state: attest.TCBOutOfDate},
+		{name: "launch module up to date", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN[0] = emulatedModuleSVN
+		}, state: attest.TCBUpToDate},
+		{name: "SGX TCB Info", edit: func(info *TCBInfo, _ *PCKExtensions, _ *TDReport) {
+			info.ID = "SGX"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info, ext, td := tdxPlatform(t)
+			td.TEETCBSVN2 = td.TEETCBSVN
+			td.TEETCBSVN[0] = emulatedModuleSVN - 1
+			if tc.edit != nil {
+				tc.edit(info, ext, td)
+			}
+			got, err := EvaluatePlatform(info, ext, td)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.state != "" && got.Status != tc.state {
+				t.Fatalf("status %s before the advice, expected %s", got.Status, tc.state)
+			}
+			got.QEStatus = tc.qe
+			got.Status = converge(got.Status, tc.qe)
+			got.RelaunchAdvised = !tc.want
+			AdviseRelaunch(info, ext, td, got)
+			if got.RelaunchAdvised != tc.want {
+				t.Errorf("relaunch advised %v, expected %v (TEE_TCB_SVN %x, TEE_TCB_SVN2 %x)", got.RelaunchAdvised, tc.want, td.TEETCBSVN, td.TEETCBSVN2)
+			}
+		})
+	}
+}

@@ -444,3 +444,41 @@ func TestFreshestCollateralChosen(t *testing.T) {
 		t.Fatalf("error %v, expected the newer CRL's revocation", err)
 	}
 }
+
+// TestRelaunchAdvised verifies a quote of a TD launched before a
+// TD-preserving module update: the status stays OutOfDate, and the claims,
+// the warnings and the appraisal's reason advise a relaunch instead of a
+// firmware update.
+func TestRelaunchAdvised(t *testing.T) {
+	for _, updated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("module updated %v", updated), func(t *testing.T) {
+			e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx", QuoteVersion: 5, ModuleUpdated: updated})
+			ev, err := e.Attest(context.Background(), []byte("nonce"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus := attest.TCBUpToDate
+			if updated {
+				wantStatus = attest.TCBOutOfDate
+			}
+			if claims.TCB.Status != wantStatus || claims.TCB.RelaunchAdvised != updated {
+				t.Fatalf("status %s, relaunch advised %v; expected %s, %v", claims.TCB.Status, claims.TCB.RelaunchAdvised, wantStatus, updated)
+			}
+			warned := strings.Contains(strings.Join(claims.Warnings, "\n"), "TD relaunch advised")
+			if warned != updated {
+				t.Errorf("warnings %q; a relaunch warning expected: %v", claims.Warnings, updated)
+			}
+			d := appraise.Appraise(claims, appraise.Options{AllowEmulated: true})
+			if d.Accepted == updated {
+				t.Fatalf("accepted %v with TCB status %s", d.Accepted, claims.TCB.Status)
+			}
+			if updated && !strings.Contains(d.Err().Error(), "relaunch the TD") {
+				t.Errorf("rejection %q does not advise a relaunch", d.Err())
+			}
+		})
+	}
+}

@@ -81,6 +81,14 @@ var itaStatuses = []string{
 	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked, attest.TCBNotDetermined,
 }
 
+// itaRelaunchStatuses maps the two statuses with which Intel's quote
+// verification library advises a TD relaunch to the launch-time status
+// that Cloister keeps beside attest.TCB.RelaunchAdvised.
+var itaRelaunchStatuses = map[string]string{
+	"TDRelaunchAdvised":                    attest.TCBOutOfDate,
+	"TDRelaunchAdvisedConfigurationNeeded": attest.TCBOutOfDateConfigurationNeeded,
+}
+
 // mapITATCB maps the TCB status, date and advisories that Intel Trust
 // Authority derived from Intel's TCB Info for the attester.
 func mapITATCB(claims claimSet, c *attest.Claims) error {
@@ -90,6 +98,10 @@ func mapITATCB(claims claimSet, c *attest.Claims) error {
 	}
 	if !ok {
 		status = attest.TCBNotDetermined
+	}
+	if launch, ok := itaRelaunchStatuses[status]; ok {
+		status = launch
+		c.TCB.RelaunchAdvised = true
 	}
 	if !slices.Contains(itaStatuses, status) {
 		return attest.Malformed("attester_tcb_status", fmt.Sprintf("TCB status %q is not one of Intel's (%s)", status, strings.Join(itaStatuses, ", ")), nil).

@@ -69,11 +69,15 @@ func TestReviewITAStatusClosedSet(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		status string
-		ok     bool
+		status   string
+		ok       bool
+		want     string
+		relaunch bool
 	}{
-		{attest.TCBOutOfDate, true},
-		{"Fine", false},
+		{attest.TCBOutOfDate, true, attest.TCBOutOfDate, false},
+		{"TDRelaunchAdvised", true, attest.TCBOutOfDate, true},
+		{"TDRelaunchAdvisedConfigurationNeeded", true, attest.TCBOutOfDateConfigurationNeeded, true},
+		{"Fine", false, "", false},
 	} {
 		claims := map[string]any{
 			"iss": itaIssuer, "exp": testNow.Add(time.Hour).Unix(), "iat": testNow.Add(-time.Minute).Unix(),
@@ -86,8 +90,8 @@ func TestReviewITAStatusClosedSet(t *testing.T) {
 		switch {
 		case tc.ok && err != nil:
 			t.Fatalf("status %s: %v", tc.status, err)
-		case tc.ok && c.TCB.Status != tc.status:
-			t.Errorf("status %s: claims carry %q", tc.status, c.TCB.Status)
+		case tc.ok && (c.TCB.Status != tc.want || c.TCB.RelaunchAdvised != tc.relaunch):
+			t.Errorf("status %s: claims carry %q, relaunch advised %v; expected %q, %v", tc.status, c.TCB.Status, c.TCB.RelaunchAdvised, tc.want, tc.relaunch)
 		case !tc.ok && !errors.Is(err, attest.ErrMalformed):
 			t.Errorf("status %s: error %v, expected an ErrMalformed error naming the status", tc.status, err)
 		}

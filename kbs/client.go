@@ -194,7 +194,7 @@ func (c *Client) Resource(ctx context.Context, path string) ([]byte, error) {
 		c.mu.Lock()
 		token := c.token
 		c.mu.Unlock()
-		return nil, explainDenial(err, token)
+		return nil, explainProblem(err, token)
 	}
 	return secret, nil
 }

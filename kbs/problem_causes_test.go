@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-func TestExplainDenial(t *testing.T) {
+func TestExplainProblem(t *testing.T) {
 	payload := `{"submods":{"cpu0":{"ear.status":"contraindicated","cloister.reasons":[` +
 		`{"rule":"reference-value","message":"no reference value snp.measurement is registered"}]}}}`
 	token := "e30." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
 	deny := &Problem{Type: ProblemTypePrefix + ProblemPolicyDeny, Detail: "Access denied by policy"}
 
-	err := explainDenial(deny, token)
+	err := explainProblem(deny, token)
 	if !errors.Is(err, deny) {
 		t.Errorf("explained error does not wrap the problem: %v", err)
 	}
@@ -21,12 +21,26 @@ func TestExplainDenial(t *testing.T) {
 		t.Errorf("error %q lacks the token's reason", err)
 	}
 
+	for variant, cause := range map[string]string{
+		ProblemPluginInternalError: "no resource at this path",
+		ProblemTokenVerifierError:  "ear-signing-key.pem",
+	} {
+		p := &Problem{Type: ProblemTypePrefix + variant, Detail: "fixed text"}
+		err := explainProblem(p, token)
+		if !errors.Is(err, p) {
+			t.Errorf("%s: explained error does not wrap the problem: %v", variant, err)
+		}
+		if !strings.Contains(err.Error(), cause) {
+			t.Errorf("%s: error %q lacks the usual cause %q", variant, err, cause)
+		}
+	}
+
 	other := errors.New("connection refused")
-	if got := explainDenial(other, token); got != other {
+	if got := explainProblem(other, token); got != other {
 		t.Errorf("a non-deny error was changed: %v", got)
 	}
 	for _, bad := range []string{"", "a.b", "a.!!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("[")) + ".c"} {
-		if got := explainDenial(deny, bad); got != error(deny) {
+		if got := explainProblem(deny, bad); got != error(deny) {
 			t.Errorf("token %q: error changed to %v", bad, got)
 		}
 	}

@@ -57,10 +57,27 @@ func collectReasons(v any, out *[]string, depth int) {
 	}
 }
 
-// explainDenial adds the token's appraisal reasons to a PolicyDeny error.
-func explainDenial(err error, token string) error {
+// problemCauses are the usual causes of the resource problems whose
+// detail text names none, because the protocol gives every failure status
+// 401 and a fixed text.
+var problemCauses = map[string]string{
+	ProblemPluginInternalError: "the key broker has no resource at this path, or its storage could not read it " +
+		"(a Cloister replica whose master key did not seal the stored secret cannot)",
+	ProblemTokenVerifierError: "the key broker did not accept the attestation token it issued " +
+		"(Cloister replicas behind one address need the same ear-signing-key.pem)",
+}
+
+// explainProblem adds the token's appraisal reasons to a PolicyDeny error,
+// and the usual cause to the problems listed in problemCauses.
+func explainProblem(err error, token string) error {
 	var p *Problem
-	if !errors.As(err, &p) || p.Variant() != ProblemPolicyDeny {
+	if !errors.As(err, &p) {
+		return err
+	}
+	if cause, ok := problemCauses[p.Variant()]; ok {
+		return fmt.Errorf("%w; %s", err, cause)
+	}
+	if p.Variant() != ProblemPolicyDeny {
 		return err
 	}
 	reasons := tokenReasons(token)

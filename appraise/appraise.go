@@ -208,7 +208,9 @@ func CheckRequiredChecks(c *attest.Claims, o Options) []Reason {
 	return out
 }
 
-func checkEqual(rule, claim string, got, want attest.Hex) []Reason {
+// checkEqual rejects got when it differs from a non-empty want. fix ends
+// the message with what to do next.
+func checkEqual(rule, claim string, got, want attest.Hex, fix string) []Reason {
 	if len(want) == 0 || bytes.Equal(got, want) {
 		return nil
 	}
@@ -216,6 +218,7 @@ func checkEqual(rule, claim string, got, want attest.Hex) []Reason {
 	if len(got) != len(want) {
 		msg += fmt.Sprintf(": the %s has %d bytes, the expected value %d", claim, len(got), len(want))
 	}
+	msg += "; " + fix
 	return []Reason{{Rule: rule, Claim: claim, Value: got.String(), Expected: want.String(), Message: msg}}
 }
 
@@ -230,25 +233,29 @@ func zeroPadded(want, got attest.Hex) attest.Hex {
 
 // CheckMeasurement compares the primary measurement.
 func CheckMeasurement(c *attest.Claims, o Options) []Reason {
-	return checkEqual("measurement", "measurement", c.Measurement, o.Measurement)
+	return checkEqual("measurement", "measurement", c.Measurement, o.Measurement,
+		"the TEE runs other code or firmware than expected, so deploy the expected image, or correct --measurement")
 }
 
 // CheckReportData compares the report data. A shorter expected value is
 // compared with the start of the report data, zero-padded as TEEs pad it.
 func CheckReportData(c *attest.Claims, o Options) []Reason {
-	return checkEqual("report-data", "report data", c.ReportData, zeroPadded(o.ReportData, c.ReportData))
+	return checkEqual("report-data", "report data", c.ReportData, zeroPadded(o.ReportData, c.ReportData),
+		"the evidence binds other report data, so collect fresh evidence over the expected value, or correct --report-data")
 }
 
 // CheckHostData compares the host data (SEV-SNP HOST_DATA, TDX MRCONFIGID).
 // A shorter expected value, such as a SHA-256 digest checked against the
 // 48 bytes of MRCONFIGID, is zero-padded as the host pads it.
 func CheckHostData(c *attest.Claims, o Options) []Reason {
-	return checkEqual("host-data", "host data", c.HostData, zeroPadded(o.HostData, c.HostData))
+	return checkEqual("host-data", "host data", c.HostData, zeroPadded(o.HostData, c.HostData),
+		"the host launched the TEE with other host data, so launch it with the expected value, or correct --host-data")
 }
 
 // CheckChipID compares the chip ID.
 func CheckChipID(c *attest.Claims, o Options) []Reason {
-	return checkEqual("chip-id", "chip ID", c.ChipID, o.ChipID)
+	return checkEqual("chip-id", "chip ID", c.ChipID, o.ChipID,
+		"the evidence comes from another processor, so attest on the expected machine, or correct --chip-id")
 }
 
 // CheckMinTCB requires each named TCB component to be at least its minimum.

@@ -205,7 +205,7 @@ func TestClientNoServer(t *testing.T) {
 	if err == nil {
 		t.Fatal("ListSecrets succeeded without a server")
 	}
-	for _, part := range []string{addr, "--server"} {
+	for _, part := range []string{addr, "--server", ServerEnv} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error %q does not contain %q", err, part)
 		}

@@ -180,7 +180,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := hc.Do(req)
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("admin client: %s %s: %w; no service listens there, so start cloister serve or pass its URL with --server", method, base.Redacted(), err)
+		return fmt.Errorf("admin client: %s %s: %w; no service listens there, so start cloister serve or pass its URL with --server or $"+ServerEnv, method, base.Redacted(), err)
 	}
 	if err != nil {
 		return fmt.Errorf("admin client: %s %s: %w", method, base.Redacted(), err)

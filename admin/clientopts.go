@@ -20,11 +20,16 @@ import (
 // none is given: the default listen address of cloister serve.
 const DefaultServer = "http://127.0.0.1:8080"
 
+// ServerEnv names the environment variable with the service URL that the
+// command-line client uses when none is given.
+const ServerEnv = "CLOISTER_SERVER"
+
 // ClientOptions are the connection settings of a command-line client. The
-// zero value connects to DefaultServer with the key from CLOISTER_ADMIN_KEY
-// or from the admin key file in the default data directory.
+// zero value connects to $CLOISTER_SERVER, else DefaultServer, with the
+// key from CLOISTER_ADMIN_KEY or from the admin key file in the default
+// data directory.
 type ClientOptions struct {
-	Server  string // service URL; empty means DefaultServer
+	Server  string // service URL; empty means $CLOISTER_SERVER, else DefaultServer
 	KeyFile string // admin key file; empty means CLOISTER_ADMIN_KEY or <default data dir>/admin.key
 
 	CAFile   string // PEM CA certificates that verify an https server; empty means the system roots
@@ -39,6 +44,9 @@ type ClientOptions struct {
 // the network.
 func (o ClientOptions) NewClient() (*Client, error) {
 	server := o.Server
+	if server == "" {
+		server = os.Getenv(ServerEnv)
+	}
 	if server == "" {
 		server = DefaultServer
 	}

@@ -11,6 +11,7 @@ func TestClientOptionsKeySources(t *testing.T) {
 	dataHome := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", dataHome)
 	t.Setenv(KeyEnv, "")
+	t.Setenv(ServerEnv, "")
 
 	if _, err := (ClientOptions{}).NewClient(); err == nil || !strings.Contains(err.Error(), "no admin key") {
 		t.Errorf("NewClient without any key: err = %v, want a missing-key error", err)
@@ -39,6 +40,29 @@ func TestClientOptionsKeySources(t *testing.T) {
 	}
 	if c, err = (ClientOptions{KeyFile: explicit}).NewClient(); err != nil || c.APIKey != "explicit-key-0123456789" {
 		t.Errorf("NewClient with KeyFile: key %q, err %v", c.APIKey, err)
+	}
+}
+
+func TestClientOptionsServerSources(t *testing.T) {
+	t.Setenv(KeyEnv, "environment-key-0123456789")
+	tests := []struct {
+		name, env, flag, want string
+	}{
+		{name: "default", want: DefaultServer},
+		{name: "environment", env: "http://127.0.0.1:18081", want: "http://127.0.0.1:18081"},
+		{name: "flag over environment", env: "http://127.0.0.1:18081", flag: "http://127.0.0.1:18082", want: "http://127.0.0.1:18082"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(ServerEnv, tt.env)
+			c, err := ClientOptions{Server: tt.flag}.NewClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BaseURL != tt.want {
+				t.Errorf("server %s, expected %s", c.BaseURL, tt.want)
+			}
+		})
 	}
 }
 

@@ -28,7 +28,7 @@ type adminFlags struct {
 
 func (f *adminFlags) bind(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.opts.Server, "server", admin.DefaultServer, "URL of the Cloister service")
+	fl.StringVar(&f.opts.Server, "server", "", "URL of the Cloister service (default: $"+admin.ServerEnv+", else "+admin.DefaultServer+")")
 	fl.StringVar(&f.opts.KeyFile, "admin-key-file", "", "file with the admin API key, or an admin token for a service started with --admin-token-keys (default: $"+admin.KeyEnv+", else admin.key in the default data directory)")
 	fl.StringVar(&f.opts.CAFile, "ca-cert", "", "PEM CA certificates that verify an https server (default: system roots)")
 	fl.StringVar(&f.opts.CertFile, "client-cert", "", "PEM client certificate for mutual TLS")

@@ -97,7 +97,9 @@ reference values with cloister policy, secret and refvalue.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, host:port")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the SQLite database, the EAR signing key and the admin key (default: $XDG_DATA_HOME/cloister or ~/.local/share/cloister)")
-	fl.StringVar(&f.databaseURL, "database-url", os.Getenv("CLOISTER_DATABASE_URL"), "PostgreSQL connection URL (postgres://...) instead of SQLite; default $CLOISTER_DATABASE_URL")
+	// The default is read at run time, not given to the flag, because the
+	// help text prints a flag's default and the URL may hold a password.
+	fl.StringVar(&f.databaseURL, "database-url", "", "PostgreSQL connection URL (postgres://...) instead of SQLite (default: $"+databaseURLEnv+")")
 	fl.StringVar(&f.masterKeyFile, "master-key-file", "", "existing file with the master key that encrypts secrets (base64 of 32 bytes, mode 0600), outside the data directory unless --database-url is set; not together with $"+store.MasterKeyEnv+" (default: cloister/master.key in the user configuration directory, generated on first start with SQLite)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain for TLS on the listener")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -122,7 +124,14 @@ reference values with cloister policy, secret and refvalue.`,
 	return cmd
 }
 
+// databaseURLEnv names the environment variable with the default of
+// --database-url.
+const databaseURLEnv = "CLOISTER_DATABASE_URL"
+
 func runServe(cmd *cobra.Command, f serveFlags) error {
+	if f.databaseURL == "" {
+		f.databaseURL = os.Getenv(databaseURLEnv)
+	}
 	logger, err := jsonLogger(f.logLevel)
 	if err != nil {
 		return err

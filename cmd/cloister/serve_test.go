@@ -243,3 +243,27 @@ func TestWarnNewSQLiteBesideKeys(t *testing.T) {
 		})
 	}
 }
+
+// The help text of cloister serve does not print the database URL from
+// the environment, which may hold a password, and serve still connects to
+// that URL when --database-url is not given.
+func TestServeDatabaseURLFromEnvironment(t *testing.T) {
+	addr := freeAddr(t)
+	t.Setenv(databaseURLEnv, "postgres://cloister:password-in-env@"+addr+"/cloister?sslmode=disable&connect_timeout=5")
+
+	help, err := runCloister(t, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(help, "password-in-env") {
+		t.Errorf("serve --help prints the database URL from %s:\n%s", databaseURLEnv, help)
+	}
+
+	fx := newKeyFixture(t)
+	keyPath := filepath.Join(fx.configDir, "master.key")
+	writeTestKey(t, keyPath)
+	_, err = runCloister(t, "serve", "--data-dir", fx.dataDir, "--listen", "127.0.0.1:0", "--log-level", "error", "--master-key-file", keyPath)
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("serve error %v, expected a failed connection to %s from %s", err, addr, databaseURLEnv)
+	}
+}

@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
 		if err != nil {
 			db.Close()
-			return nil, fmt.Errorf("store: %w", err)
+			return nil, fmt.Errorf("store: %w%s", err, migrationHint(err))
 		}
 		for _, name := range applied {
 			cfg.logger().Info("applied schema migration", "dialect", d.name, "migration", name)
@@ -115,6 +115,26 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	s.group = newGroupCommitter(s, cfg.GroupCommit)
 	return s, nil
+}
+
+// migrationHint returns the fix for a schema migration that PostgreSQL
+// rejected for lack of privileges, starting with "; ", or "". Since
+// PostgreSQL 15 only the database owner may create tables in the public
+// schema by default, so a database created by another role fails here.
+func migrationHint(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch pgErr.Code {
+	case "42501": // insufficient_privilege
+		return "; the role in the database URL may not create the service's tables, so make it the database's owner " +
+			"(ALTER DATABASE name OWNER TO role, or createdb --owner role), or grant it CREATE on the schema"
+	case "3F000": // invalid_schema_name
+		return "; no schema in the role's search_path exists or may be used, so create the schema, " +
+			"or grant the role USAGE and CREATE on it"
+	}
+	return ""
 }
 
 // postgresConnectHint returns the fix for a failed PostgreSQL connection,

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/url"
@@ -226,5 +229,64 @@ func TestPostgresServerWithoutTLS(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "check that PostgreSQL is running") {
 		t.Errorf("error %q adds the unreachable-server hint", err)
+	}
+}
+
+// A role that may connect but not create the service's tables, as in a
+// database that another role owns on PostgreSQL 15, gets a migration error
+// that names the fix: the owner, or the privileges on the schema.
+func TestPostgresMigrationPrivilegeHint(t *testing.T) {
+	tests := []struct {
+		name  string
+		grant string
+		want  []string
+	}{
+		{"schema without CREATE", "USAGE", []string{"42501", "OWNER TO", "createdb --owner"}},
+		{"schema without USAGE", "", []string{"3F000", "search_path", "USAGE and CREATE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := storetest.PostgresURL(t, "cloister_store_test")
+			if base == "" {
+				t.Skip(storetest.PostgresEnv + " is not set")
+			}
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("pgx", base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+
+			suffix := make([]byte, 6)
+			rand.Read(suffix)
+			role := "cloister_test_nocreate_" + hex.EncodeToString(suffix)
+			if _, err := db.Exec(`CREATE ROLE ` + role + ` LOGIN`); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if _, err := db.Exec(`DROP OWNED BY ` + role + `; DROP ROLE ` + role); err != nil {
+					t.Logf("drop role %s: %v", role, err)
+				}
+			})
+			if tt.grant != "" {
+				if _, err := db.Exec(`GRANT ` + tt.grant + ` ON SCHEMA ` + u.Query().Get("search_path") + ` TO ` + role); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			u.User = url.User(role)
+			_, err = Open(context.Background(), Config{DatabaseURL: u.String()})
+			if err == nil {
+				t.Fatal("Open succeeded for a role that may not create tables")
+			}
+			for _, part := range tt.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+		})
 	}
 }

@@ -50,7 +50,7 @@ report data, never %s hardware.`, name, name),
 			if err != nil {
 				return usageError("%v", err)
 			}
-			printEmulated(cmd.OutOrStdout(), name+" quote", paths)
+			printEmulated(cmd.OutOrStdout(), name+" quote", paths, rd)
 			return nil
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -82,10 +83,11 @@ func (f *emulateFlags) parse(evidence string) (reportData, measurement []byte, e
 }
 
 // printEmulated writes that the evidence is emulated and the `cloister
-// verify` command line that accepts it. evidence names the kind of
-// evidence, such as "SEV-SNP report".
-func printEmulated(w io.Writer, evidence string, p *emudir.Paths) {
+// verify` command line that accepts it and checks that it binds
+// reportData. evidence names the kind of evidence, such as "SEV-SNP
+// report".
+func printEmulated(w io.Writer, evidence string, p *emudir.Paths, reportData []byte) {
 	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
-	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated %s\n",
-		p.Collateral, p.Root, p.Evidence)
+	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated --report-data %s %s\n",
+		p.Collateral, p.Root, hex.EncodeToString(reportData), p.Evidence)
 }

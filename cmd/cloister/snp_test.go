@@ -26,7 +26,7 @@ func TestEmulateSNPThenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("emulate snp: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "--trust-anchor") || !strings.Contains(out, "--allow-emulated") {
+	if !strings.Contains(out, "--trust-anchor") || !strings.Contains(out, "--allow-emulated") || !strings.Contains(out, "--report-data c0ffee ") {
 		t.Errorf("emulate snp does not print the verify command line:\n%s", out)
 	}
 	report := filepath.Join(dir, "report.bin")

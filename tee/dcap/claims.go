@@ -142,7 +142,7 @@ func applyEvaluation(c *attest.Claims, e *TCBEvaluation) {
 	}
 	if e.RelaunchAdvised {
 		c.TCB.RelaunchAdvised = true
-		c.Warnings = append(c.Warnings, fmt.Sprintf("TD relaunch advised: the TD was launched on a TDX module that a TD-preserving update has since replaced; the running module (TEE_TCB_SVN2 %s) is up to date, so relaunching the TD clears the %s status without a firmware update",
+		c.Warnings = append(c.Warnings, fmt.Sprintf("TD relaunch advised: the TD was launched on a TDX module that a TD-preserving update has since replaced, and the running module (TEE_TCB_SVN2 %s) is up to date, so relaunching the TD lifts its %s status to the running module's level without a firmware update",
 			c.TCB.Values["tee_tcb_svn2"], e.Status))
 	}
 }

@@ -45,9 +45,10 @@ func NewProblem(variant, detail string) *Problem {
 	return &Problem{Type: ProblemTypePrefix + variant, Detail: detail, Status: status}
 }
 
-// Error returns the type and detail.
+// Error returns the variant (the type without ProblemTypePrefix), the
+// status and the detail.
 func (p *Problem) Error() string {
-	return fmt.Sprintf("%s (HTTP %d): %s", p.Type, p.Status, p.Detail)
+	return fmt.Sprintf("%s (HTTP %d): %s", p.Variant(), p.Status, p.Detail)
 }
 
 // Variant returns the type without ProblemTypePrefix.

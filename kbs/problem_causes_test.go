@@ -45,3 +45,18 @@ func TestExplainProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestProblemErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		p    *Problem
+		want string
+	}{
+		{NewProblem(ProblemPolicyDeny, "Access denied by policy"), "PolicyDeny (HTTP 401): Access denied by policy"},
+		{NewProblem(ProblemInvalidRequestPath, "bad path"), "InvalidRequestPath (HTTP 404): bad path"},
+		{&Problem{Type: "https://example.com/errors/Other", Status: 401, Detail: "d"}, "https://example.com/errors/Other (HTTP 401): d"},
+	} {
+		if got := tc.p.Error(); got != tc.want {
+			t.Errorf("Error() = %q, expected %q", got, tc.want)
+		}
+	}
+}

@@ -18,8 +18,9 @@ func init() {
 
 func newEmulateDCAPCmd(tee string) *cobra.Command {
 	var (
-		flags        emulateFlags
-		quoteVersion int
+		flags         emulateFlags
+		quoteVersion  int
+		moduleUpdated bool
 	)
 	name := strings.ToUpper(tee)
 	measurementName, measurementSize, versions := "MRENCLAVE", 32, "3, 4 or 5"
@@ -45,7 +46,11 @@ report data, never %s hardware.`, name, name),
 			if err != nil {
 				return err
 			}
-			opts := dcap.EmulatorOptions{TEE: tee, Debug: flags.debug, QuoteVersion: quoteVersion, Measurement: measurement}
+			if moduleUpdated && quoteVersion != 5 {
+				return usageError("--module-updated needs --quote-version 5, because only TDX quotes of version 5 carry TEE_TCB_SVN2")
+			}
+			opts := dcap.EmulatorOptions{TEE: tee, Debug: flags.debug, QuoteVersion: quoteVersion, Measurement: measurement,
+				ModuleUpdated: moduleUpdated}
 			paths, err := dcap.EmulateToDir(cmd.Context(), opts, rd, flags.out)
 			if err != nil {
 				return usageError("%v", err)
@@ -58,5 +63,10 @@ report data, never %s hardware.`, name, name),
 		fmt.Sprintf("%s (hex, %d bytes; default: a fixed development value)", measurementName, measurementSize),
 		"set the DEBUG attribute (the default appraisal rejects the quote)")
 	cmd.Flags().IntVar(&quoteVersion, "quote-version", 4, "quote format version: "+versions)
+	if tee == "tdx" {
+		cmd.Flags().BoolVar(&moduleUpdated, "module-updated", false,
+			"emulate a TD launched before a TD-preserving update of its TDX module (needs --quote-version 5): "+
+				"the TCB status is OutOfDate, and verification advises a relaunch")
+	}
 	return cmd
 }

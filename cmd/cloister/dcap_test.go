@@ -66,3 +66,28 @@ func TestEmulateDCAPInvalidVersion(t *testing.T) {
 		t.Errorf("error %q does not name the version", err)
 	}
 }
+
+// An emulated TD launched before a TDX module update verifies as OutOfDate,
+// and the output advises a relaunch instead of a firmware update.
+func TestEmulateTDXModuleUpdated(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runCloister(t, "emulate", "tdx", "--report-data", "00", "--quote-version", "4", "--module-updated", "--out", dir); err == nil ||
+		!strings.Contains(err.Error(), "--quote-version 5") {
+		t.Fatalf("--module-updated with a version 4 quote: error %v, expected one that names --quote-version 5\n%s", err, out)
+	}
+
+	if out, err := runCloister(t, "emulate", "tdx", "--report-data", "00", "--quote-version", "5", "--module-updated", "--out", dir); err != nil {
+		t.Fatalf("emulate tdx: %v\n%s", err, out)
+	}
+	out, err := runCloister(t, "verify", "--collateral", filepath.Join(dir, "collateral"),
+		"--trust-anchor", filepath.Join(dir, "dev-root", "root.pem"), "--allow-emulated", filepath.Join(dir, "quote.bin"))
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitRejected {
+		t.Fatalf("verify: error %v, expected a rejection\n%s", err, out)
+	}
+	for _, want := range []string{"TCB status OutOfDate", "relaunch the TD", "relaunch:", "TD relaunch advised"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not contain %q:\n%s", want, out)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func writeClaims(b *strings.Builder, c *attest.Claims) {
 	line("chip id", c.ChipID.String())
 	line("tcb status", c.TCB.Status)
 	if c.TCB.RelaunchAdvised {
-		line("relaunch advised", "yes: the running TDX module is up to date")
+		line("relaunch", "advised: the TD runs on an updated TDX module that is up to date")
 	}
 	line("advisories", strings.Join(c.TCB.AdvisoryIDs, ", "))
 	for _, k := range sortedKeys(c.TCB.Values) {

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +92,10 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 // digest differs fails the whole import before anything is stored.
 func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no %s, so it is not a bundle that cloister collateral export wrote; "+
+			"pass a directory of collateral files to --collateral as it is: %w", dir, ManifestName, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle manifest: %w", err)
 	}

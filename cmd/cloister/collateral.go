@@ -174,7 +174,18 @@ func newCollateralExportCmd() *cobra.Command {
 		Short: "Write the cached collateral into a bundle directory with a manifest",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := collateral.ExportBundle(cmd.Context(), collateral.DiskBackend{Dir: cacheDir}, args[0])
+			cache := collateral.DiskBackend{Dir: cacheDir}
+			// A bundle of an empty cache would verify nothing, which is
+			// usually means another cache directory than the one fetch filled.
+			entries, err := cache.List(cmd.Context())
+			if err != nil {
+				return usageError("reading the collateral cache %s: %v", cacheDir, err)
+			}
+			if len(entries) == 0 {
+				return usageError("the collateral cache %s is empty, so there is nothing to export; fill it with "+
+					"`cloister collateral fetch EVIDENCE...` (or --fmspc), or name the cache with --cache-dir", cacheDir)
+			}
+			m, err := collateral.ExportBundle(cmd.Context(), cache, args[0])
 			if err != nil {
 				return usageError("exporting bundle: %v", err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -147,6 +150,19 @@ func TestInspectReport(t *testing.T) {
 
 func TestCollateralBundleCommands(t *testing.T) {
 	cache, bundle := t.TempDir(), filepath.Join(t.TempDir(), "bundle")
+	out, err := runCloister(t, "collateral", "export", "--cache-dir", cache, bundle)
+	if exitCode(t, err) != exitUsage || !strings.Contains(err.Error(), "cloister collateral fetch") {
+		t.Fatalf("export of an empty cache: error %v, expected a usage error that names collateral fetch\n%s", err, out)
+	}
+	if _, err := os.Stat(bundle); err == nil {
+		t.Error("export of an empty cache created the bundle directory")
+	}
+
+	entry := &collateral.Entry{Key: "pcs/tdx/tcb/90C06F000000", URL: "https://pcs.example/tdx/certification/v4/tcb",
+		Body: []byte(`{"tcbInfo":{"id":"TDX"}}`), FetchedAt: time.Now()}
+	if err := (collateral.DiskBackend{Dir: cache}).Put(context.Background(), entry); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := runCloister(t, "collateral", "export", "--cache-dir", cache, bundle); err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
@@ -156,7 +172,11 @@ func TestCollateralBundleCommands(t *testing.T) {
 	if out, err := runCloister(t, "collateral", "import", "--cache-dir", t.TempDir(), bundle); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
-	out, err := runCloister(t, "collateral", "ls", "--cache-dir", cache)
+	if _, err := runCloister(t, "collateral", "import", "--cache-dir", t.TempDir(), t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), "to --collateral as it is") {
+		t.Errorf("import of a directory without a manifest: error %v, expected one that points to --collateral", err)
+	}
+	out, err = runCloister(t, "collateral", "ls", "--cache-dir", cache)
 	if err != nil || !strings.Contains(out, "NEXT UPDATE") {
 		t.Errorf("ls: %v\n%s", err, out)
 	}

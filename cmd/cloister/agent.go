@@ -162,8 +162,8 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		slog.Warn("agent: attester failed to open", "err", e)
 	}
 	if sel.Emulated {
-		slog.Warn("agent: EMULATED TEE: evidence is signed by a development root and proves no hardware",
-			"trust_anchor", sel.RootPath)
+		slog.Warn("agent: EMULATED TEE: evidence is signed by a development root and proves no hardware; "+
+			"a verifier trusts it only when given that root with --trust-anchor", "dev_root", sel.RootPath)
 	}
 
 	var source agent.SecretSource

@@ -89,7 +89,8 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}
 	if sel.Emulated {
-		slog.Warn("connect: presenting EMULATED TEE evidence, which proves no hardware", "trust_anchor", sel.RootPath)
+		slog.Warn("connect: presenting EMULATED TEE evidence, which proves no hardware; "+
+			"the workload trusts it only when given that root with --trust-anchor", "dev_root", sel.RootPath)
 	}
 	certs, err := ratls.NewCertSource(ctx, sel.Attester, ratls.IssueOptions{Role: ratls.RoleClient})
 	if err != nil {

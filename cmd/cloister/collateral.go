@@ -175,8 +175,8 @@ func newCollateralExportCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cache := collateral.DiskBackend{Dir: cacheDir}
-			// A bundle of an empty cache would verify nothing, which is
-			// usually means another cache directory than the one fetch filled.
+			// An empty cache gives a bundle that verifies nothing, and it
+			// usually means another directory than the one fetch filled.
 			entries, err := cache.List(cmd.Context())
 			if err != nil {
 				return usageError("reading the collateral cache %s: %v", cacheDir, err)

@@ -76,8 +76,13 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 			eval.addLevel(level.TCBDate, level.AdvisoryIDs)
 		}
 	}
-	if info != nil {
-		AdviseRelaunch(info.info, chain.ext, q.TD, eval)
+	// Advice is given only when every check passed, because a QE Identity
+	// that failed leaves no QE status, which reads as one never checked.
+	if info != nil && firstError(errs) == nil {
+		if err := AdviseRelaunch(info.info, chain.ext, q.TD, eval); err != nil {
+			c.Fail(checkTCBEvaluation, err.Error())
+			errs = append(errs, err)
+		}
 	}
 	applyEvaluation(c, eval)
 	return errs

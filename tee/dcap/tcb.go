@@ -30,9 +30,9 @@ import (
 //     OutOfDate, and the two configuration statuses into
 //     OutOfDateConfigurationNeeded. A Revoked one makes the result Revoked.
 //     A platform, module or QE below every level gives NoMatchingTcbLevel.
-//   - A TDX 1.5 TD whose status is OutOfDate only because of its module
-//     gets relaunch advice when TEE_TCB_SVN2, the module running now, meets
-//     the latest levels (Verifiers/Checks/TDRelaunchCheck.cpp). QVL reports
+//   - A TDX 1.5 TD whose status and module status are OutOfDate gets
+//     relaunch advice when TEE_TCB_SVN2, the module running now, meets the
+//     latest levels (Verifiers/Checks/TDRelaunchCheck.cpp). QVL reports
 //     this as the statuses TDRelaunchAdvised and
 //     TDRelaunchAdvisedConfigurationNeeded; Cloister keeps the OutOfDate
 //     status and sets attest.TCB.RelaunchAdvised, so that a policy that
@@ -300,29 +300,35 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 // AdviseRelaunch sets e.RelaunchAdvised when relaunching the TD would clear
 // its OutOfDate status, as Intel's QVL decides it. The TD report must be of
 // TDX 1.5, and the QE and the platform's SGX level must not be out of date.
-// The TD must be out of date because of the module it was launched on, and
-// the module running now (TEE_TCB_SVN2) must meet the latest levels. e must
-// hold the QE status when the QE Identity was checked.
-func AdviseRelaunch(info *TCBInfo, pck *PCKExtensions, td *TDReport, e *TCBEvaluation) {
+// The TD's status and its module's status must be OutOfDate, and the module
+// running now (TEE_TCB_SVN2) must meet the latest levels. e must hold the
+// QE status when the QE Identity was checked.
+//
+// It returns an error, as QVL fails the quote, when TEE_TCB_SVN2 names a
+// module that the TCB Info does not describe, or when the latest level
+// lacks the TDX components that TEE_TCB_SVN2 is compared with.
+func AdviseRelaunch(info *TCBInfo, pck *PCKExtensions, td *TDReport, e *TCBEvaluation) error {
 	e.RelaunchAdvised = false
 	if td == nil || !td.Is15 || info.ID != "TDX" || len(info.TCBLevels) == 0 {
-		return
+		return nil
 	}
 	switch e.QEStatus {
 	case attest.TCBOutOfDate, attest.TCBRevoked, attest.TCBNoMatchingLevel:
-		return
+		return nil
 	}
 	switch sgxLevelStatus(info, pck) {
 	case attest.TCBUpToDate, attest.TCBSWHardeningNeeded,
 		attest.TCBConfigurationNeeded, attest.TCBConfigurationAndSWHardeningNeeded:
 	default:
-		return
+		return nil
 	}
 	if e.ModuleStatus != attest.TCBOutOfDate ||
 		(e.Status != attest.TCBOutOfDate && e.Status != attest.TCBOutOfDateConfigurationNeeded) {
-		return
+		return nil
 	}
-	e.RelaunchAdvised = runningModuleCurrent(info, td.TEETCBSVN2)
+	current, err := runningModuleCurrent(info, td.TEETCBSVN2)
+	e.RelaunchAdvised = current
+	return err
 }
 
 // sgxLevelStatus returns the status of the first TCB level whose SGX
@@ -343,19 +349,26 @@ func sgxLevelStatus(info *TCBInfo, pck *PCKExtensions) string {
 // Byte 0, the module SVN, is compared with the latest level of the module
 // identity (or with TDX component 0 for major version 0), and byte 2 with
 // the latest TCB level's TDX component 2.
-func runningModuleCurrent(info *TCBInfo, svn2 [16]byte) bool {
+func runningModuleCurrent(info *TCBInfo, svn2 [16]byte) (bool, error) {
 	latest := info.TCBLevels[0].TCB.TDXComponents
-	if len(latest) < 3 || int(svn2[2]) < latest[2].SVN {
-		return false
+	if len(latest) < 3 {
+		return false, attest.Malformed("tcbInfo.tcbLevels[0].tcb.tdxtcbcomponents",
+			fmt.Sprintf("%d components in the latest TCB level, at least 3 needed to judge TEE_TCB_SVN2", len(latest)), nil)
 	}
 	if svn2[1] == 0 {
-		return int(svn2[0]) >= latest[0].SVN
+		return int(svn2[0]) >= latest[0].SVN && int(svn2[2]) >= latest[2].SVN, nil
 	}
 	id := fmt.Sprintf("TDX_%02X", svn2[1])
 	for _, m := range info.TDXModuleIdentities {
-		if strings.EqualFold(m.ID, id) {
-			return len(m.TCBLevels) > 0 && int(svn2[0]) >= m.TCBLevels[0].TCB.ISVSVN
+		if !strings.EqualFold(m.ID, id) {
+			continue
 		}
+		if len(m.TCBLevels) == 0 {
+			return false, attest.Malformed("tcbInfo.tdxModuleIdentities["+m.ID+"].tcbLevels", "no levels to judge TEE_TCB_SVN2 by", nil)
+		}
+		return int(svn2[0]) >= m.TCBLevels[0].TCB.ISVSVN && int(svn2[2]) >= latest[2].SVN, nil
 	}
-	return false
+	return false, attest.Errorf(attest.ErrCollateralMissing, "tcbInfo.tdxModuleIdentities",
+		"no TDX module identity %s for the running module of major version %d in TEE_TCB_SVN2", id, svn2[1]).
+		WithFix("fetch current TDX TCB Info from Intel PCS; older TCB Info does not list this module")
 }

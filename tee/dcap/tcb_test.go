@@ -147,38 +147,53 @@ func TestEvaluateSGXLevels(t *testing.T) {
 // has SVN 6, the latest, and each case changes one input.
 func TestAdviseRelaunch(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		edit  func(*TCBInfo, *PCKExtensions, *TDReport)
-		qe    string
-		want  bool
-		state string
+		name    string
+		edit    func(*TCBInfo, *PCKExtensions, *TDReport)
+		qe      string
+		want    bool
+		wantErr error
+		state   string
 	}{
 		{name: "module updated", qe: attest.TCBUpToDate, want: true, state: attest.TCBOutOfDate},
-		{name: "QE Identity not checked", qe: "", want: true, state: attest.TCBOutOfDate},
-		{name: "running module also out of date", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		{name: "QE not checked", want: true, state: attest.TCBOutOfDate},
+		{name: "running module out of date", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN2[0] = emulatedModuleSVN - 1
 		}, state: attest.TCBOutOfDate},
-		{name: "running module component 2 below the latest level", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		{name: "running component 2 old", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN2[2]--
 		}, state: attest.TCBOutOfDate},
-		{name: "running module of an unlisted major version", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		{name: "running module unlisted", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN2[1] = 2
-		}, state: attest.TCBOutOfDate},
-		{name: "running module of major version 0 meets TDX component 0", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		}, wantErr: attest.ErrCollateralMissing, state: attest.TCBOutOfDate},
+		{name: "module identity without levels", edit: func(info *TCBInfo, _ *PCKExtensions, td *TDReport) {
+			td.TEETCBSVN2[1] = 2
+			id := info.TDXModuleIdentities[0]
+			id.ID, id.TCBLevels = "TDX_02", nil
+			info.TDXModuleIdentities = append(info.TDXModuleIdentities, id)
+		}, wantErr: attest.ErrMalformed, state: attest.TCBOutOfDate},
+		{name: "latest level too short", edit: func(info *TCBInfo, _ *PCKExtensions, _ *TDReport) {
+			latest := info.TCBLevels[0]
+			latest.TCB.TDXComponents = latest.TCB.TDXComponents[:2]
+			info.TCBLevels = append([]TCBLevel{latest}, info.TCBLevels...)
+		}, wantErr: attest.ErrMalformed, state: attest.TCBOutOfDate},
+		{name: "major version 0 current", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN2[0], td.TEETCBSVN2[1] = emulatedTDXSVN[0], 0
 		}, want: true, state: attest.TCBOutOfDate},
-		{name: "running module of major version 0 below TDX component 0", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		{name: "major version 0 old", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN2[0], td.TEETCBSVN2[1] = emulatedTDXSVN[0]-1, 0
 		}, state: attest.TCBOutOfDate},
 		{name: "QE out of date", qe: attest.TCBOutOfDate, state: attest.TCBOutOfDate},
 		{name: "QE revoked", qe: attest.TCBRevoked, state: attest.TCBOutOfDate},
-		{name: "platform SGX level out of date", edit: func(_ *TCBInfo, ext *PCKExtensions, _ *TDReport) {
+		{name: "SGX level out of date", edit: func(_ *TCBInfo, ext *PCKExtensions, _ *TDReport) {
 			ext.CompSVN[0]--
 		}, state: attest.TCBOutOfDate},
+		{name: "SGX level configuration needed", edit: func(info *TCBInfo, _ *PCKExtensions, _ *TDReport) {
+			info.TCBLevels[0].TCBStatus = attest.TCBConfigurationNeeded
+		}, want: true, state: attest.TCBOutOfDateConfigurationNeeded},
 		{name: "TDX 1.0 report", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.Is15 = false
 		}, state: attest.TCBOutOfDate},
-		{name: "launch module up to date", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
+		{name: "launch module current", edit: func(_ *TCBInfo, _ *PCKExtensions, td *TDReport) {
 			td.TEETCBSVN[0] = emulatedModuleSVN
 		}, state: attest.TCBUpToDate},
 		{name: "SGX TCB Info", edit: func(info *TCBInfo, _ *PCKExtensions, _ *TDReport) {
@@ -202,7 +217,10 @@ func TestAdviseRelaunch(t *testing.T) {
 			got.QEStatus = tc.qe
 			got.Status = converge(got.Status, tc.qe)
 			got.RelaunchAdvised = !tc.want
-			AdviseRelaunch(info, ext, td, got)
+			err = AdviseRelaunch(info, ext, td, got)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("error %v, expected %v", err, tc.wantErr)
+			}
 			if got.RelaunchAdvised != tc.want {
 				t.Errorf("relaunch advised %v, expected %v (TEE_TCB_SVN %x, TEE_TCB_SVN2 %x)", got.RelaunchAdvised, tc.want, td.TEETCBSVN, td.TEETCBSVN2)
 			}

@@ -482,3 +482,25 @@ func TestRelaunchAdvised(t *testing.T) {
 		})
 	}
 }
+
+// A QE Identity that does not match leaves no QE status, which must not
+// read as a QE Identity never checked: the failed quote gets no relaunch
+// advice.
+func TestRelaunchNotAdvisedAfterQEMismatch(t *testing.T) {
+	e, _, anchors := emulated(t, EmulatorOptions{TEE: "tdx", QuoteVersion: 5, ModuleUpdated: true})
+	now := time.Now()
+	files, err := e.CollateralFiles(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{e: e, files: files, anchors: anchors, now: now}
+	f.resignQEIdentity(t, func(id *EnclaveIdentity) { id.MRSigner = strings.Repeat("00", 32) })
+
+	claims, err := f.verify(t)
+	if err == nil {
+		t.Fatal("a quote whose QE does not match the QE Identity verified")
+	}
+	if claims != nil && claims.TCB.RelaunchAdvised {
+		t.Errorf("relaunch advised beside the failed QE Identity check: %v", err)
+	}
+}

@@ -163,7 +163,11 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 		msg += "; supply the TCB Info and QE Identity for this platform with --collateral, or pass --allow-undetermined-tcb"
 	default:
 		if c.TCB.RelaunchAdvised {
-			msg += fmt.Sprintf("; relaunch the TD, because the platform already runs an up-to-date TDX module (TD relaunch advised), or accept the status with --tcb-status %s", status)
+			msg += "; relaunch the TD, because the platform already runs an up-to-date TDX module (TD relaunch advised)"
+			if status == attest.TCBOutOfDateConfigurationNeeded {
+				msg += ", and change the platform configuration as the advisories require"
+			}
+			msg += fmt.Sprintf(", or accept the status with --tcb-status %s", status)
 			break
 		}
 		msg += fmt.Sprintf("; update the platform firmware, or accept the status with --tcb-status %s", status)

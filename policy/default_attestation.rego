@@ -126,6 +126,9 @@ advisories := sprintf(", advisories %s", [concat(", ", advisory_ids)]) if {
 # as the other way out.
 tcb_fix := "supply the TCB Info and QE Identity for this platform with --collateral" if {
 	tcb_status == "NotDetermined"
+} else := "relaunch the TD, because the platform already runs an up-to-date TDX module (TD relaunch advised), and change the platform configuration as the advisories require" if {
+	input.claims.tcb.relaunch_advised == true
+	tcb_status == "OutOfDateConfigurationNeeded"
 } else := "relaunch the TD, because the platform already runs an up-to-date TDX module (TD relaunch advised)" if {
 	input.claims.tcb.relaunch_advised == true
 } else := "update the platform firmware"

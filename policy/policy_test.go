@@ -106,15 +106,24 @@ func TestDefaultAttestationPolicy(t *testing.T) {
 // The policy's messages match the appraise package's for the rules both
 // implement. The debug message differs only in its fix, because the
 // service has no --allow-debug flag, so there only the text before the
-// first "; " must agree.
+// first "; " must agree. The NotDetermined message differs on purpose too,
+// and TestUndeterminedTCBMessage checks the policy's.
 func TestMessagesMatchAppraise(t *testing.T) {
 	e := NewEngine()
-	for _, relaunch := range []bool{false, true} {
-		t.Run(fmt.Sprintf("relaunch advised %v", relaunch), func(t *testing.T) {
+	for _, tc := range []struct {
+		status   string
+		relaunch bool
+	}{
+		{attest.TCBOutOfDate, false},
+		{attest.TCBOutOfDate, true},
+		{attest.TCBOutOfDateConfigurationNeeded, true},
+	} {
+		relaunch := tc.relaunch
+		t.Run(fmt.Sprintf("%s relaunch %v", tc.status, relaunch), func(t *testing.T) {
 			claims := goodClaims()
 			claims.Debug = true
 			claims.Emulated = true
-			claims.TCB.Status = attest.TCBOutOfDate
+			claims.TCB.Status = tc.status
 			claims.TCB.AdvisoryIDs = []string{"INTEL-SA-00001"}
 			claims.TCB.RelaunchAdvised = relaunch
 			claims.Skip("crl", true, "no CRL supplied")

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ProblemTypePrefix starts the type of every KBS error body. The type is
@@ -46,9 +50,36 @@ func NewProblem(variant, detail string) *Problem {
 }
 
 // Error returns the variant (the type without ProblemTypePrefix), the
-// status and the detail.
+// status and the detail. A client's problem came from the network, so its
+// type and detail are cut to 200 bytes and quoted when they hold anything
+// but printable text.
 func (p *Problem) Error() string {
-	return fmt.Sprintf("%s (HTTP %d): %s", p.Variant(), p.Status, p.Detail)
+	return fmt.Sprintf("%s (HTTP %d): %s", printable(p.Variant()), p.Status, printable(p.Detail))
+}
+
+// printable returns s cut to 200 bytes, quoted with strconv.Quote when it
+// is not valid UTF-8 or holds a character that is not printable, such as a
+// newline or a terminal escape.
+func printable(s string) string {
+	const limit = 200
+	cut := false
+	if len(s) > limit {
+		s, cut = strings.ToValidUTF8(s[:limit], ""), true
+	}
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		s = strconv.Quote(s)
+	}
+	if cut {
+		s += "…"
+	}
+	return s
 }
 
 // Variant returns the type without ProblemTypePrefix.

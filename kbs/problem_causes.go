@@ -58,20 +58,22 @@ func collectReasons(v any, out *[]string, depth int) {
 }
 
 // problemCauses are the usual causes of the resource problems whose
-// detail text names none, because the protocol gives every failure status
-// 401 and a fixed text.
+// detail text names none, because the protocol gives most failures
+// status 401 and a fixed text.
 var problemCauses = map[string]string{
-	ProblemPluginInternalError: "the key broker has no resource at this path, or its storage could not read it " +
-		"(a Cloister replica whose master key did not seal the stored secret cannot)",
+	ProblemPluginInternalError: "the key broker has no resource at this path, the path is invalid, or the key broker " +
+		"failed to read the secret or to record the release (a Cloister replica whose master key did not seal the " +
+		"stored secret cannot read it); the key broker's log gives the cause under the request ID",
 	ProblemTokenVerifierError: "the key broker did not accept the attestation token it issued " +
 		"(Cloister replicas behind one address need the same ear-signing-key.pem)",
 }
 
 // explainProblem adds the token's appraisal reasons to a PolicyDeny error,
-// and the usual cause to the problems listed in problemCauses.
+// and the usual cause to the problems listed in problemCauses. A problem
+// type outside the KBS protocol's namespace gets neither.
 func explainProblem(err error, token string) error {
 	var p *Problem
-	if !errors.As(err, &p) {
+	if !errors.As(err, &p) || !strings.HasPrefix(p.Type, ProblemTypePrefix) {
 		return err
 	}
 	if cause, ok := problemCauses[p.Variant()]; ok {

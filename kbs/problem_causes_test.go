@@ -35,6 +35,12 @@ func TestExplainProblem(t *testing.T) {
 		}
 	}
 
+	// A problem type outside the KBS namespace gets no KBS cause.
+	foreign := &Problem{Type: ProblemPluginInternalError, Detail: "fixed text"}
+	if got := explainProblem(foreign, token); got != error(foreign) {
+		t.Errorf("a problem of a foreign type was explained: %v", got)
+	}
+
 	other := errors.New("connection refused")
 	if got := explainProblem(other, token); got != other {
 		t.Errorf("a non-deny error was changed: %v", got)
@@ -54,6 +60,10 @@ func TestProblemErrorText(t *testing.T) {
 		{NewProblem(ProblemPolicyDeny, "Access denied by policy"), "PolicyDeny (HTTP 401): Access denied by policy"},
 		{NewProblem(ProblemInvalidRequestPath, "bad path"), "InvalidRequestPath (HTTP 404): bad path"},
 		{&Problem{Type: "https://example.com/errors/Other", Status: 401, Detail: "d"}, "https://example.com/errors/Other (HTTP 401): d"},
+		{&Problem{Type: ProblemTypePrefix + ProblemPolicyDeny, Status: 401, Detail: "two\nlines\x1b[31m"},
+			`PolicyDeny (HTTP 401): "two\nlines\x1b[31m"`},
+		{&Problem{Type: ProblemTypePrefix + ProblemPolicyDeny, Status: 401, Detail: strings.Repeat("d", 300)},
+			"PolicyDeny (HTTP 401): " + strings.Repeat("d", 200) + "…"},
 	} {
 		if got := tc.p.Error(); got != tc.want {
 			t.Errorf("Error() = %q, expected %q", got, tc.want)

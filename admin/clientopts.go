@@ -43,16 +43,16 @@ type ClientOptions struct {
 // plain HTTP to anything but a loopback address, where it could be read on
 // the network.
 func (o ClientOptions) NewClient() (*Client, error) {
-	server := o.Server
+	server, source := o.Server, "--server"
 	if server == "" {
-		server = os.Getenv(ServerEnv)
+		server, source = os.Getenv(ServerEnv), "$"+ServerEnv
 	}
 	if server == "" {
 		server = DefaultServer
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("invalid server URL %q: use http://host:port or https://host:port", server)
+		return nil, fmt.Errorf("invalid server URL %q in %s: use http://host:port or https://host:port", server, source)
 	}
 
 	tlsConfig, err := o.tlsConfig()
@@ -66,7 +66,7 @@ func (o ClientOptions) NewClient() (*Client, error) {
 		return nil, err
 	}
 	if key != "" && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("server %s uses plain HTTP on a non-loopback host, which would expose the admin key; use https", server)
+		return nil, fmt.Errorf("server %s in %s uses plain HTTP on a non-loopback host, which would expose the admin key; use https", server, source)
 	}
 
 	timeout := o.Timeout

@@ -64,6 +64,11 @@ func TestClientOptionsServerSources(t *testing.T) {
 			}
 		})
 	}
+
+	t.Setenv(ServerEnv, "127.0.0.1:8080")
+	if _, err := (ClientOptions{}).NewClient(); err == nil || !strings.Contains(err.Error(), "$"+ServerEnv) {
+		t.Errorf("invalid URL in %s: error %v, expected one that names the variable", ServerEnv, err)
+	}
 }
 
 func TestClientOptionsRejects(t *testing.T) {

@@ -129,7 +129,8 @@ reference values with cloister policy, secret and refvalue.`,
 const databaseURLEnv = "CLOISTER_DATABASE_URL"
 
 func runServe(cmd *cobra.Command, f serveFlags) error {
-	if f.databaseURL == "" {
+	// An explicit --database-url "" still chooses SQLite.
+	if !cmd.Flags().Changed("database-url") {
 		f.databaseURL = os.Getenv(databaseURLEnv)
 	}
 	logger, err := jsonLogger(f.logLevel)

@@ -266,4 +266,17 @@ func TestServeDatabaseURLFromEnvironment(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("serve error %v, expected a failed connection to %s from %s", err, addr, databaseURLEnv)
 	}
+
+	// An explicit empty --database-url chooses SQLite. The address in use
+	// stops serve after the store opened.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = runCloister(t, "serve", "--data-dir", fx.dataDir, "--database-url", "", "--listen", ln.Addr().String(),
+		"--log-level", "error", "--master-key-file", keyPath)
+	if err == nil || strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "--listen") {
+		t.Errorf("serve with --database-url \"\": error %v, expected SQLite and then the address in use", err)
+	}
 }

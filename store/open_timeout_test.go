@@ -263,7 +263,9 @@ func TestPostgresMigrationPrivilegeHint(t *testing.T) {
 			suffix := make([]byte, 6)
 			rand.Read(suffix)
 			role := "cloister_test_nocreate_" + hex.EncodeToString(suffix)
-			if _, err := db.Exec(`CREATE ROLE ` + role + ` LOGIN`); err != nil {
+			// The password lets the role log in on a server that asks for one.
+			password := hex.EncodeToString(suffix)
+			if _, err := db.Exec(`CREATE ROLE ` + role + ` LOGIN PASSWORD '` + password + `'`); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() {
@@ -277,7 +279,7 @@ func TestPostgresMigrationPrivilegeHint(t *testing.T) {
 				}
 			}
 
-			u.User = url.User(role)
+			u.User = url.UserPassword(role, password)
 			_, err = Open(context.Background(), Config{DatabaseURL: u.String()})
 			if err == nil {
 				t.Fatal("Open succeeded for a role that may not create tables")

@@ -84,6 +84,11 @@ var itaStatuses = []string{
 // itaRelaunchStatuses maps the two statuses with which Intel's quote
 // verification library advises a TD relaunch to the launch-time status
 // that Cloister keeps beside attest.TCB.RelaunchAdvised.
+//
+// NOTE: QVL also reports TDRelaunchAdvisedConfigurationNeeded when only the
+// platform's SGX level needs configuration. The token does not say which,
+// so this maps to OutOfDateConfigurationNeeded, which may be stricter than
+// what the DCAP verifier derives from the same quote, never more lenient.
 var itaRelaunchStatuses = map[string]string{
 	"TDRelaunchAdvised":                    attest.TCBOutOfDate,
 	"TDRelaunchAdvisedConfigurationNeeded": attest.TCBOutOfDateConfigurationNeeded,

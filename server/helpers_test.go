@@ -24,6 +24,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/syncbuf"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/tee/snp"
@@ -313,23 +314,14 @@ func quietLogger() *slog.Logger {
 
 // logBuffer collects the JSON log lines that handlers write concurrently.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	syncbuf.Buffer
 }
 
 // lines returns the decoded log lines.
 func (b *logBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace([]byte(b.String())), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
@@ -359,12 +351,6 @@ func (b *logBuffer) waitForLine(t *testing.T, msg, id string) map[string]any {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startLogged starts a replica of ts that writes its log at debug level to

@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer that a running command and the test can
-// use at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment
 // ago.
@@ -48,7 +29,7 @@ func freeAddr(t *testing.T) string {
 // runningCommand is a serve command running in the background.
 type runningCommand struct {
 	name   string // command words before the first flag, for messages
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 	cancel context.CancelFunc
@@ -72,7 +53,7 @@ func startCommand(t *testing.T, ready func(*runningCommand) bool, args ...string
 		words = args[:i]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rc := &runningCommand{name: strings.Join(words, " "), out: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	rc := &runningCommand{name: strings.Join(words, " "), out: &syncbuf.Buffer{}, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(rc.done)
 		root := newRootCmd()

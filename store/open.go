@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		applied, err := migrate(ctx, db, d, cfg.now().UnixMicro())
 		if err != nil {
 			db.Close()
-			return nil, fmt.Errorf("store: %w%s", err, migrationHint(err))
+			return nil, fmt.Errorf("store: %w%s", err, serverErrorHint(err))
 		}
 		for _, name := range applied {
 			cfg.logger().Info("applied schema migration", "dialect", d.name, "migration", name)
@@ -117,22 +117,30 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	return s, nil
 }
 
-// migrationHint returns the fix for a schema migration that PostgreSQL
-// rejected for lack of privileges, starting with "; ", or "". Since
-// PostgreSQL 15 only the database owner may create tables in the public
-// schema by default, so a database created by another role fails here.
-func migrationHint(err error) string {
+// serverErrorFixes maps the SQLSTATE of a PostgreSQL server error that
+// Open can meet, while it connects or migrates the schema, to its fix.
+var serverErrorFixes = map[string]string{
+	// invalid_catalog_name
+	"3D000": "create it once (CREATE DATABASE, or createdb), or correct the database name in the URL",
+	// invalid_authorization_specification
+	"28000": "create the role (CREATE ROLE ... LOGIN), or correct the user name in the URL",
+	// invalid_password
+	"28P01": "correct the password in the URL, in PGPASSWORD or in the password file",
+	// insufficient_privilege: since PostgreSQL 15 only the database owner
+	// may create tables in the public schema by default.
+	"42501": "the role in the database URL may not create the service's tables, so make it the database's owner " +
+		"(ALTER DATABASE name OWNER TO role, or createdb --owner role), or grant it CREATE on the schema",
+	// invalid_schema_name
+	"3F000": "no schema in the role's search_path exists or may be used, so create the schema, " +
+		"or grant the role USAGE and CREATE on it",
+}
+
+// serverErrorHint returns the fix for an error that the PostgreSQL server
+// returned, starting with "; ", or "" when serverErrorFixes has none.
+func serverErrorHint(err error) string {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return ""
-	}
-	switch pgErr.Code {
-	case "42501": // insufficient_privilege
-		return "; the role in the database URL may not create the service's tables, so make it the database's owner " +
-			"(ALTER DATABASE name OWNER TO role, or createdb --owner role), or grant it CREATE on the schema"
-	case "3F000": // invalid_schema_name
-		return "; no schema in the role's search_path exists or may be used, so create the schema, " +
-			"or grant the role USAGE and CREATE on it"
+	if errors.As(err, &pgErr) && serverErrorFixes[pgErr.Code] != "" {
+		return "; " + serverErrorFixes[pgErr.Code]
 	}
 	return ""
 }
@@ -144,15 +152,7 @@ func migrationHint(err error) string {
 func postgresConnectHint(err error) string {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "3D000": // invalid_catalog_name
-			return "; create it once (CREATE DATABASE, or createdb), or correct the database name in the URL"
-		case "28000": // invalid_authorization_specification
-			return "; create the role (CREATE ROLE ... LOGIN), or correct the user name in the URL"
-		case "28P01": // invalid_password
-			return "; correct the password in the URL, in PGPASSWORD or in the password file"
-		}
-		return ""
+		return serverErrorHint(err)
 	}
 	// pgconn reports a refused TLS request with an unexported error value.
 	if strings.Contains(err.Error(), "server refused TLS connection") {

@@ -263,7 +263,7 @@ func TestPostgresMigrationPrivilegeHint(t *testing.T) {
 			suffix := make([]byte, 6)
 			rand.Read(suffix)
 			role := "cloister_test_nocreate_" + hex.EncodeToString(suffix)
-			// The password lets the role log in on a server that asks for one.
+			// The password lets the role log in where the server requires one.
 			password := hex.EncodeToString(suffix)
 			if _, err := db.Exec(`CREATE ROLE ` + role + ` LOGIN PASSWORD '` + password + `'`); err != nil {
 				t.Fatal(err)

@@ -6,10 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/cloister-dev/cloister/internal/keyfile"
@@ -25,41 +22,25 @@ const KeyFile = "ear-signing-key.pem"
 // attestation results.
 func LoadOrCreateKey(dir string) (key *ecdsa.PrivateKey, created bool, err error) {
 	path := filepath.Join(dir, KeyFile)
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, false, err
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, false, fmt.Errorf("EAR signing key %s has mode %#o, which lets other users read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-		}
-		key, err := parseKey(path, data)
-		return key, false, err
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("read EAR signing key: %w", err)
-	}
-
-	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, false, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, false, err
-	}
-	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	err = keyfile.Create(path, pemKey)
-	if errors.Is(err, fs.ErrExist) {
-		// Another service on this data directory created the key since
-		// the read above, and both must sign with it.
-		return LoadOrCreateKey(dir)
-	}
+	data, created, err := keyfile.LoadOrCreate(path, generateKey)
 	if err != nil {
 		return nil, false, fmt.Errorf("EAR signing key: %w", err)
 	}
-	return key, true, nil
+	key, err = parseKey(path, data)
+	return key, created, err
+}
+
+// generateKey returns a new P-256 key as a PEM PRIVATE KEY.
+func generateKey() ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 func parseKey(path string, data []byte) (*ecdsa.PrivateKey, error) {

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,56 +103,39 @@ func ReadMasterKeyFile(path string) (*MasterKey, error) {
 	return key, nil
 }
 
-// readKeyFile reads a secret key file and rejects one that group or others
-// can read or write.
-func readKeyFile(path string) ([]byte, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s has mode %#o, which lets other users read it; run chmod 600 %s", path, perm, path)
-	}
-	return os.ReadFile(path)
-}
-
 // LoadOrCreateKeyFile returns the text of a key file without surrounding
 // white space, such as the admin API key. When the file does not exist, it
 // generates 32 random bytes as unpadded base64url into a new file with mode
 // 0600 and returns created true.
 func LoadOrCreateKeyFile(path string) (text string, created bool, err error) {
-	text, err = ReadKeyFile(path)
-	if err == nil {
-		return text, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", false, fmt.Errorf("generate key: %w", err)
-	}
-	text = base64.RawURLEncoding.EncodeToString(raw)
-	err = keyfile.Create(path, []byte(text+"\n"))
-	if errors.Is(err, fs.ErrExist) {
-		// Another process created the file since the read above.
-		text, err = ReadKeyFile(path)
-		return text, false, err
-	}
+	content, created, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
+		}
+		return []byte(base64.RawURLEncoding.EncodeToString(raw) + "\n"), nil
+	})
 	if err != nil {
 		return "", false, err
 	}
-	return text, true, nil
+	text, err = keyText(path, content)
+	return text, created, err
 }
 
 // ReadKeyFile returns the text of a key file without surrounding white
 // space. It rejects an empty file and one that group or others can read or
 // write; a missing file yields an error wrapping fs.ErrNotExist.
 func ReadKeyFile(path string) (string, error) {
-	content, err := readKeyFile(path)
+	content, err := keyfile.Read(path)
 	if err != nil {
 		return "", err
 	}
+	return keyText(path, content)
+}
+
+// keyText returns the content of the key file at path without surrounding
+// white space, and rejects an empty file.
+func keyText(path string, content []byte) (string, error) {
 	text := strings.TrimSpace(string(content))
 	if text == "" {
 		return "", fmt.Errorf("key file %s is empty; write the key into it", path)

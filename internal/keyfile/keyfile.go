@@ -1,5 +1,6 @@
-// Package keyfile creates files for private keys so that no reader ever
-// sees a partial key and no writer replaces an existing one.
+// Package keyfile reads and creates files for private keys. A reader
+// never sees a partial key, no writer replaces an existing one, and a key
+// file that other users can read is rejected.
 //
 // Two processes that start at once, such as two services on one data
 // directory, may both find a key file missing and both generate a key.
@@ -68,4 +69,44 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync key directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Read returns the content of the key file at path. It rejects a file that
+// group or others can access, because whoever reads a key can use it. A
+// missing file gives an error wrapping fs.ErrNotExist.
+func Read(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s has mode %#o, which lets other users read it; run chmod 600 %s", path, perm, path)
+	}
+	return os.ReadFile(path)
+}
+
+// LoadOrCreate returns the content of the key file at path as Read does.
+// When the file does not exist, it creates it with the content that
+// generate returns and reports created true. When another process creates
+// the file first, it returns that process's content, so that both use one
+// key.
+func LoadOrCreate(path string, generate func() ([]byte, error)) (content []byte, created bool, err error) {
+	content, err = Read(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return content, false, err
+	}
+
+	content, err = generate()
+	if err != nil {
+		return nil, false, fmt.Errorf("generate key for %s: %w", path, err)
+	}
+	err = Create(path, content)
+	if errors.Is(err, fs.ErrExist) {
+		content, err = Read(path)
+		return content, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return content, true, nil
 }

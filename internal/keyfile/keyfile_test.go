@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -94,5 +95,44 @@ func wantOnly(t *testing.T, dir, name string) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("%s contains %v, want only %s", dir, names, name)
+	}
+}
+
+func TestLoadOrCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "service.key")
+	calls := 0
+	generate := func() ([]byte, error) {
+		calls++
+		return []byte(fmt.Sprintf("key %d", calls)), nil
+	}
+
+	content, created, err := LoadOrCreate(path, generate)
+	if err != nil || !created || string(content) != "key 1" {
+		t.Fatalf("first LoadOrCreate = %q, created %v, %v; expected a new key 1", content, created, err)
+	}
+	content, created, err = LoadOrCreate(path, generate)
+	if err != nil || created || string(content) != "key 1" {
+		t.Errorf("second LoadOrCreate = %q, created %v, %v; expected key 1 read back", content, created, err)
+	}
+	if calls != 1 {
+		t.Errorf("generate called %d times, expected once", calls)
+	}
+
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreate(path, generate); err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Errorf("key file readable by others: error %v, expected one that names chmod 600 and the path", err)
+	}
+}
+
+func TestLoadOrCreateGenerateFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "service.key")
+	_, _, err := LoadOrCreate(path, func() ([]byte, error) { return nil, errors.New("no entropy") })
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error %v, expected one that names %s", err, path)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed generate left %s behind: %v", path, err)
 	}
 }

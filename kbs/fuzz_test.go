@@ -190,6 +190,15 @@ func FuzzParseProblem(f *testing.F) {
 		if p.Type == "" || p.Status != 401 {
 			t.Errorf("ParseProblem(%q) = %+v, want a type and status 401", body, p)
 		}
+
+		// Error prints the type and detail cut and, where needed, quoted.
+		text := p.Error()
+		if limit := 2*(200*10+3) + 30; len(text) > limit {
+			t.Errorf("Error() is %d bytes, want at most %d", len(text), limit)
+		}
+		if strings.ContainsAny(text, "\n\r\x1b") {
+			t.Errorf("Error() = %q contains a control character", text)
+		}
 	})
 }
 

@@ -51,14 +51,14 @@ func NewProblem(variant, detail string) *Problem {
 
 // Error returns the variant (the type without ProblemTypePrefix), the
 // status and the detail. A client's problem came from the network, so its
-// type and detail are cut to 200 bytes and quoted when they hold anything
+// type and detail are cut to 200 bytes and quoted when they contain anything
 // but printable text.
 func (p *Problem) Error() string {
 	return fmt.Sprintf("%s (HTTP %d): %s", printable(p.Variant()), p.Status, printable(p.Detail))
 }
 
 // printable returns s cut to 200 bytes, quoted with strconv.Quote when it
-// is not valid UTF-8 or holds a character that is not printable, such as a
+// is not valid UTF-8 or contains a character that is not printable, such as a
 // newline or a terminal escape.
 func printable(s string) string {
 	const limit = 200

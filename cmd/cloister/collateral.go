@@ -179,7 +179,7 @@ func newCollateralExportCmd() *cobra.Command {
 			// usually means another directory than the one fetch filled.
 			entries, err := cache.List(cmd.Context())
 			if err != nil {
-				return usageError("reading the collateral cache %s: %v", cacheDir, err)
+				return usageError("read of the collateral cache %s failed: %v; make the directory readable, or name another with --cache-dir", cacheDir, err)
 			}
 			if len(entries) == 0 {
 				return usageError("the collateral cache %s is empty, so there is nothing to export; fill it with "+

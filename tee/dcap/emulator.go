@@ -378,8 +378,8 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 	}
 	copy(b[520:584], reportData[:])
 	if size == tdReport15Size {
-		// TEE_TCB_SVN2 is the module running now, the one the TD was
-		// launched on unless a TD-preserving update replaced it.
+		// TEE_TCB_SVN2 is the TEE_TCB_SVN of the module running now: the
+		// launch module, unless a TD-preserving update replaced it.
 		copy(b[584:600], b[0:16])
 		if e.opts.ModuleUpdated {
 			b[0] = emulatedModuleSVN - 1

@@ -245,7 +245,7 @@ func TestWarnNewSQLiteBesideKeys(t *testing.T) {
 }
 
 // The help text of cloister serve does not print the database URL from
-// the environment, which may hold a password, and serve still connects to
+// the environment, which may contain a password, and serve still connects to
 // that URL when --database-url is not given.
 func TestServeDatabaseURLFromEnvironment(t *testing.T) {
 	addr := freeAddr(t)

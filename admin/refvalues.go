@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/policy"
 )
 
@@ -198,10 +199,7 @@ const maxQuotedValue = 160
 
 // quoteValue quotes value for an error message, shortened when it is long.
 func quoteValue(value string) string {
-	if len(value) <= maxQuotedValue {
-		return strconv.Quote(value)
-	}
-	return fmt.Sprintf("%q... (%d bytes)", value[:maxQuotedValue], len(value))
+	return printable.Quote(value, maxQuotedValue)
 }
 
 // teeNames returns the TEEs that select an attestation policy, separated

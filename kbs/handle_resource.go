@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/internal/resourcepath"
 	"github.com/cloister-dev/cloister/store"
 )
@@ -44,12 +45,11 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		}
 		s.logger().Log(ctx, level, "kbs resource denied", "request_id", requestID(r), "resource", path,
 			"requester", requester, "problem", p.Variant(), "error", err)
-		// A request with no token, or with an invalid path, presented
-		// nothing to verify and names no requester, so it is logged and
-		// counted but not appended to the audit log. A token that fails
-		// verification is recorded. A release whose audit record failed to
-		// append is not recorded again as a denial.
-		if requester != "" && outcome != "audit_error" {
+		// Every denial is recorded, including one for a request with no
+		// token or an invalid path, which names no verified requester. A
+		// release whose audit record failed to append is not recorded
+		// again as a denial.
+		if outcome != "audit_error" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
 				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
 				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r)})
@@ -61,13 +61,16 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	}
 
 	if err := resourcepath.Check(path); err != nil {
+		// The path comes from the client, so the record keeps a short,
+		// quoted form that an audit listing prints safely.
+		path = printable.Quote(path, maxInvalidPathInAudit)
 		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_path", "", err)
 		return
 	}
 
-	token, requester := s.tokenFor(r)
+	token, requester, missing := s.tokenFor(r)
 	if token == "" {
-		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", "", nil)
+		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", requester, missing)
 		return
 	}
 	// The claims stay JSON text: the TEE key and the resource policy's few
@@ -219,27 +222,45 @@ func appraisalReasons(a *ear.Appraisal) string {
 }
 
 // tokenFor returns the token of an attested, unexpired cookie session,
-// else the bearer token, else "".
-func (s *Server) tokenFor(r *http.Request) (token, requester string) {
+// else the bearer token. With neither, token is "" and missing explains why.
+// The requester then names the cookie's session, if one was sent.
+func (s *Server) tokenFor(r *http.Request) (token, requester string, missing error) {
+	var cookieSession string
 	if c, err := r.Cookie(SessionCookie); err == nil {
+		cookieSession = sessionRef(c.Value)
 		// A cached session that is not attested may have been attested
 		// by another replica, so only an attested one saves the read.
 		if sess, ok := s.sessions.get(c.Value, s.now()); ok && sess.State == store.SessionAttested {
-			return sess.Token, sessionRef(sess.ID)
+			return sess.Token, sessionRef(sess.ID), nil
 		}
 		sess, err := s.Store.GetSession(r.Context(), c.Value)
 		if err == nil && sess.State == store.SessionAttested && sess.Token != "" {
-			return sess.Token, sessionRef(sess.ID)
+			return sess.Token, sessionRef(sess.ID), nil
 		}
 	}
-	if auth := r.Header.Get("Authorization"); auth != "" {
+
+	auth := r.Header.Get("Authorization")
+	if auth != "" {
 		scheme, tok, ok := strings.Cut(auth, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(tok) != "" {
-			return strings.TrimSpace(tok), "bearer"
+			return strings.TrimSpace(tok), "bearer", nil
 		}
 	}
-	return "", ""
+
+	switch {
+	case auth != "":
+		missing = errors.New("the Authorization header is not a bearer token; send \"Authorization: Bearer <attestation token>\"")
+	case cookieSession != "":
+		missing = fmt.Errorf("the session cookie names %s, which is unknown, expired or not attested; call /kbs/v0/auth and /kbs/v0/attest again", cookieSession)
+	default:
+		missing = errors.New("the request has no session cookie and no bearer token; call /kbs/v0/auth and /kbs/v0/attest first, or send an attestation token as a bearer token")
+	}
+	return "", cookieSession, missing
 }
+
+// maxInvalidPathInAudit bounds the quoted form of an invalid resource path
+// in an audit record, in bytes of the path.
+const maxInvalidPathInAudit = 256
 
 // teePubKeyFromClaims finds the TEE key in a verified token's claim set,
 // indexed from the valid JSON that ear.Verifier.VerifyText returns.

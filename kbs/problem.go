@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // ProblemTypePrefix starts the type of every KBS error body. The type is
@@ -54,33 +52,12 @@ func NewProblem(variant, detail string) *Problem {
 // type and detail are cut to 200 bytes and quoted when they contain anything
 // but printable text.
 func (p *Problem) Error() string {
-	return fmt.Sprintf("%s (HTTP %d): %s", printable(p.Variant()), p.Status, printable(p.Detail))
+	return fmt.Sprintf("%s (HTTP %d): %s", printable.Text(p.Variant(), maxProblemText), p.Status, printable.Text(p.Detail, maxProblemText))
 }
 
-// printable returns s cut to 200 bytes, quoted with strconv.Quote when it
-// is not valid UTF-8 or contains a character that is not printable, such as a
-// newline or a terminal escape.
-func printable(s string) string {
-	const limit = 200
-	cut := false
-	if len(s) > limit {
-		s, cut = strings.ToValidUTF8(s[:limit], ""), true
-	}
-	clean := utf8.ValidString(s)
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if !clean {
-		s = strconv.Quote(s)
-	}
-	if cut {
-		s += "…"
-	}
-	return s
-}
+// maxProblemText is the length, in bytes, to which Error cuts the type and
+// detail of a problem.
+const maxProblemText = 200
 
 // Variant returns the type without ProblemTypePrefix.
 func (p *Problem) Variant() string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -65,11 +66,15 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 	return cmd
 }
 
+// dash returns "-" for an empty column, and otherwise s with control
+// characters, tabs and terminal escapes quoted, because requesters, paths
+// and reasons can come from clients and must not break the table or the
+// terminal.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable.Text(s, 0)
 }
 
 func newAuditVerifyCmd(flags *adminFlags) *cobra.Command {

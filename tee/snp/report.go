@@ -23,10 +23,15 @@ const sigAlgoECDSAP384SHA384 = 1
 // Specification, AMD publication 56860, Table "ATTESTATION_REPORT
 // Structure"). Version 3 adds CPUID_FAM_ID, CPUID_MOD_ID and CPUID_STEP at
 // 0x188. Version 5 adds LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR at 0x1F8.
-// AMD has not published the version 4 layout.
+// Version 4 has the layout of version 3. virtee/sev, the Rust library of
+// Trustee's SEV-SNP verifier, maps both versions to one layout (as of April
+// 2026), and go-sev-guest v0.15.0 parses them alike.
+// NOTE: the version 4 layout rests on those two libraries, because no
+// revision of publication 56860 that defines version 4 was available here.
 const (
 	reportVersion2 = 2
 	reportVersion3 = 3
+	reportVersion4 = 4
 	reportVersion5 = 5
 )
 
@@ -132,7 +137,7 @@ func reportVersion(data []byte) (uint32, bool) {
 	return binary.LittleEndian.Uint32(data), true
 }
 
-// ParseReport parses an ATTESTATION_REPORT of version 2, 3 or 5. It checks
+// ParseReport parses an ATTESTATION_REPORT of version 2 to 5. It checks
 // the size, the version, the signature algorithm and that every reserved
 // field of that version's layout is zero, and verifies nothing. Bytes after
 // the report (such as a certificate table) are an error: pass the report
@@ -143,12 +148,10 @@ func ParseReport(data []byte) (*Report, error) {
 	}
 	version, _ := reportVersion(data)
 	switch version {
-	case reportVersion2, reportVersion3, reportVersion5:
-	// TODO: some hosts return version 4 reports, whose layout AMD has not
-	// published; they are rejected here until it is.
+	case reportVersion2, reportVersion3, reportVersion4, reportVersion5:
 	default:
-		return nil, attest.Errorf(attest.ErrUnsupported, "VERSION", "report version %d is not supported; versions 2, 3 and 5 are", version).
-			WithFix("pass a report of a supported version; the version 4 layout is not public")
+		return nil, attest.Errorf(attest.ErrUnsupported, "VERSION", "report version %d is not supported; versions 2 to 5 are", version).
+			WithFix("pass an ATTESTATION_REPORT from SEV-SNP firmware of a released version")
 	}
 
 	le := binary.LittleEndian

@@ -30,7 +30,7 @@ func (*Verifier) Name() string { return string(attest.TEESNP) }
 
 // Detect reports whether data has the size of an ATTESTATION_REPORT, a
 // version AMD has defined (2 to 5) and SIGNATURE_ALGO 1 (ECDSA P-384 with
-// SHA-384). Version 4 is detected so that Verify can name it as unsupported.
+// SHA-384).
 func (*Verifier) Detect(data []byte) bool {
 	if len(data) != ReportSize {
 		return false

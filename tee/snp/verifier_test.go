@@ -322,7 +322,7 @@ func TestVerifyMaskedChipID(t *testing.T) {
 
 func TestVerifyReportVersions(t *testing.T) {
 	e := sharedEmulator(t, EmulatorOptions{})
-	for _, version := range []uint32{2, 3, 5} {
+	for _, version := range []uint32{2, 3, 4, 5} {
 		data := signedReport(t, e, func(r *Report) {
 			r.Version = version
 			if version == 2 {

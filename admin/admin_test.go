@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,20 +303,32 @@ func testSecretsThroughClient(t *testing.T, s store.Store) {
 		t.Errorf("PutSecret with an invalid path: err = %v, want 400", err)
 	}
 
-	// Four changes succeeded; each appended an admin record.
+	// Four changes succeeded and two were rejected. Each appended an
+	// admin record.
 	records, err := c.ListAudit(ctx, store.AuditQuery{Action: store.AuditAdmin})
 	if err != nil {
 		t.Fatalf("ListAudit: %v", err)
 	}
-	if len(records) != 4 {
-		t.Fatalf("ListAudit returned %d admin records, want 4", len(records))
+	var verdicts []string
+	for _, rec := range records {
+		verdicts = append(verdicts, rec.Verdict)
+	}
+	want := []string{"applied", "applied", "applied", "applied", "rejected", "rejected"}
+	if !slices.Equal(verdicts, want) {
+		t.Fatalf("admin record verdicts = %v, want %v", verdicts, want)
 	}
 	if records[0].Resource != "default/key/disk" || records[0].Requester != "api-key" {
 		t.Errorf("first audit record = %+v", records[0])
 	}
+	if got := records[4].Resource; got != "DELETE "+PathPrefix+"secrets/default/key/disk" {
+		t.Errorf("rejected delete resource = %q", got)
+	}
+	if got := records[5].Reason; !strings.Contains(got, "not-a-resource-path") {
+		t.Errorf("rejected put reason = %q, want it to name the path", got)
+	}
 	v, err := c.VerifyAudit(ctx)
-	if err != nil || v.Broken != nil || v.Records != 4 {
-		t.Errorf("VerifyAudit = %+v, %v; want 4 records, intact", v, err)
+	if err != nil || v.Broken != nil || v.Records != 6 {
+		t.Errorf("VerifyAudit = %+v, %v; want 6 records, intact", v, err)
 	}
 }
 

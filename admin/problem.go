@@ -43,25 +43,33 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 // without a known kind are logged and reported as 500 without detail,
 // because they may name internal state.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, title, detail := h.problemFor(r, err)
+	h.auditRejectedChange(r, status, detail)
+	writeProblem(w, status, title, detail)
+}
+
+// problemFor returns the status, title and detail of the problem response
+// for err, and logs the errors that an operator must see.
+func (h *Handler) problemFor(r *http.Request, err error) (status int, title, detail string) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeProblem(w, http.StatusRequestEntityTooLarge, "Request body too large",
-			fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit))
+		return http.StatusRequestEntityTooLarge, "Request body too large",
+			fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest):
-		writeProblem(w, http.StatusBadRequest, "Invalid request", err.Error())
+		return http.StatusBadRequest, "Invalid request", err.Error()
 	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "Not found", err.Error())
+		return http.StatusNotFound, "Not found", err.Error()
 	case errors.Is(err, store.ErrConflict):
-		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
+		return http.StatusConflict, "Conflict", err.Error()
 	case errors.Is(err, store.ErrForeignSecrets):
 		// Replicas with different master keys are a set-up fault that an
 		// operator must see in the log, not only the client.
 		h.cfg.Logger.Warn("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-		writeProblem(w, http.StatusConflict, "Conflict", err.Error())
+		return http.StatusConflict, "Conflict", err.Error()
 	default:
 		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-		writeProblem(w, http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause")
+		return http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause"
 	}
 }
 

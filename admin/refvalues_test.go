@@ -188,8 +188,23 @@ func TestReferenceValueRejectedThroughClient(t *testing.T) {
 	if list, err := s.ListReferenceValues(ctx, ""); err != nil || len(list) != 0 {
 		t.Errorf("reference values after rejected requests = %+v, %v; want none", list, err)
 	}
-	if records, err := s.ListAudit(ctx, store.AuditQuery{Limit: 10}); err != nil || len(records) != 0 {
-		t.Errorf("audit records after rejected requests = %+v, %v; want none", records, err)
+	records, err := s.ListAudit(ctx, store.AuditQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != len(tests) {
+		t.Fatalf("audit records after %d rejected requests = %+v; want one each", len(tests), records)
+	}
+	for i, rec := range records {
+		if rec.Action != store.AuditAdmin || rec.Verdict != "rejected" || rec.Requester != "api-key" {
+			t.Errorf("record %d = %+v, want an admin record of api-key with verdict rejected", i, rec)
+		}
+		if want := "POST " + PathPrefix + "refvalues/" + tests[i].name; rec.Resource != want {
+			t.Errorf("record %d resource = %q, want %q", i, rec.Resource, want)
+		}
+		if !strings.Contains(rec.Reason, tests[i].words[0]) {
+			t.Errorf("record %d reason = %q, want it to contain %q", i, rec.Reason, tests[i].words[0])
+		}
 	}
 }
 

@@ -465,19 +465,11 @@ func decodeTrusteePolicy(encoded string) (string, error) {
 // did not classify are logged and sent without detail, because they may
 // name internal state.
 func (h *Handler) trusteeError(w http.ResponseWriter, r *http.Request, variant string, err error) {
+	status, _, detail := h.problemFor(r, err)
 	var tooLarge *http.MaxBytesError
-	detail := err.Error()
-	switch {
-	case errors.As(err, &tooLarge):
+	if errors.As(err, &tooLarge) {
 		variant = kbs.ProblemSerdeError
-		detail = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
-	case errors.Is(err, store.ErrForeignSecrets):
-		h.cfg.Logger.Warn("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest),
-		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
-	default:
-		h.cfg.Logger.Error("admin request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-		detail = "the request failed; the server log has the cause"
 	}
+	h.auditRejectedChange(r, status, detail)
 	kbs.NewProblem(variant, detail).Write(w)
 }

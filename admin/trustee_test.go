@@ -380,6 +380,23 @@ func TestTrusteeAttestationPolicyRejected(t *testing.T) {
 	if list, err := b.Admin.ListPolicies(ctx, ""); err != nil || len(list) != 0 {
 		t.Errorf("policies after rejected uploads = %+v, %v; want none", list, err)
 	}
+
+	// Each rejected upload is recorded with the detail the client got.
+	audit, err := b.Admin.ListAudit(ctx, store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) != len(tests) {
+		t.Fatalf("admin audit records = %+v, want one per rejected upload", audit)
+	}
+	for i, rec := range audit {
+		if rec.Verdict != "rejected" || rec.Resource != "POST /kbs/v0/attestation-policy" || rec.Requester != "api-key" {
+			t.Errorf("record %d = %+v, want a rejected POST /kbs/v0/attestation-policy by api-key", i, rec)
+		}
+		if !strings.Contains(rec.Reason, tests[i].words[0]) {
+			t.Errorf("record %d reason = %q, want it to contain %q", i, rec.Reason, tests[i].words[0])
+		}
+	}
 }
 
 func TestTrusteeReferenceValue(t *testing.T) {

@@ -52,7 +52,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 checks its own evidence at start. With --emulated, the emulated SEV-SNP TEE
 binds the digest itself and its evidence is labelled EMULATED.`,
 		Example: `  cloister aggregate serve --manifest federation.json --emulated \
-      --emulator-dir /tmp/fl/tee --listen 127.0.0.1:8443`,
+      --emulator-dir dev-tee --listen 127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return serveWorkload(cmd, &f, aggregate.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *aggregate.Manifest, digest workload.Digest) error {

@@ -63,7 +63,7 @@ With --kbs, the workload fetches a result key from the key broker through the
 KBS protocol, after attestation, and adds an HMAC-SHA256 of the result under
 that key (field mac).`,
 		Example: `  cloister cleanroom serve --manifest examples/cleanroom/manifest.json \
-      --emulated --emulator-dir /tmp/cleanroom/tee --listen 127.0.0.1:8443`,
+      --emulated --emulator-dir dev-tee --listen 127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCleanroomServe(cmd, &f) },
 	}
@@ -170,7 +170,7 @@ upload one CSV file with a header, as the manifest defines the table. Nothing
 is sent unless the verification succeeds.`,
 		Example: `  cloister cleanroom upload --manifest examples/cleanroom/manifest.json \
       --party bank-a --key examples/cleanroom/keys/bank-a.pem \
-      --measurement HEX --trust-anchor /tmp/cleanroom/tee/ark.pem --allow-emulated \
+      --measurement HEX --trust-anchor dev-tee/ark.pem --allow-emulated \
       --table bank_a_fraud examples/cleanroom/bank_a_fraud.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

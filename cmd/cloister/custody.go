@@ -101,7 +101,7 @@ signs only for its signers.
 On hardware, the host must launch the TEE with the manifest's SHA-256
 (cloister custody hash) as SEV-SNP HOST_DATA or TDX MRCONFIGID.`,
 		Example: `  cloister custody serve --manifest custody.json --keys-dir keys \
-      --kbs http://127.0.0.1:8080 --emulated --emulator-dir /tmp/custody/tee`,
+      --kbs http://127.0.0.1:8080 --emulated --emulator-dir dev-tee`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keysDir == "" {

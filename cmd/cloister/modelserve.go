@@ -98,7 +98,7 @@ model_sha256, and drops the key. Only the manifest's parties can connect.
 On hardware, the host must launch the TEE with the manifest's SHA-256
 (cloister modelserve hash) as SEV-SNP HOST_DATA or TDX MRCONFIGID.`,
 		Example: `  cloister modelserve serve --manifest serving.json --model xor-mlp.enc.json \
-      --kbs http://127.0.0.1:8080 --emulated --emulator-dir /tmp/model/tee`,
+      --kbs http://127.0.0.1:8080 --emulated --emulator-dir dev-tee`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if model == "" {

@@ -63,7 +63,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	if err := resourcepath.Check(path); err != nil {
 		// The path comes from the client, so the record keeps a short,
 		// quoted form that an audit listing prints safely.
-		path = printable.Quote(path, maxInvalidPathInAudit)
+		path = printable.Quote(path, resourcepath.MaxQuoted)
 		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_path", "", err)
 		return
 	}
@@ -247,20 +247,32 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string, missing err
 		}
 	}
 
-	switch {
-	case auth != "":
-		missing = errors.New("the Authorization header is not a bearer token; send \"Authorization: Bearer <attestation token>\"")
-	case cookieSession != "":
-		missing = fmt.Errorf("the session cookie names %s, which is unknown, expired or not attested; call /kbs/v0/auth and /kbs/v0/attest again", cookieSession)
-	default:
-		missing = errors.New("the request has no session cookie and no bearer token; call /kbs/v0/auth and /kbs/v0/attest first, or send an attestation token as a bearer token")
-	}
-	return "", cookieSession, missing
+	return "", cookieSession, missingTokenError(cookieSession, auth)
 }
 
-// maxInvalidPathInAudit bounds the quoted form of an invalid resource path
-// in an audit record, in bytes of the path.
-const maxInvalidPathInAudit = 256
+// missingTokenError explains why a request with the session reference
+// cookieSession (or "") and the Authorization header auth (or "") carries
+// no usable token.
+func missingTokenError(cookieSession, auth string) error {
+	var problems []string
+	if cookieSession != "" {
+		problems = append(problems, "the session cookie names "+cookieSession+", which is unknown, expired or not attested")
+	}
+	if auth != "" {
+		scheme, _, _ := strings.Cut(auth, " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			problems = append(problems, "the Authorization header uses the Bearer scheme but carries no token")
+		} else {
+			// The scheme is not quoted: a header without one starts
+			// with the credential itself.
+			problems = append(problems, "the Authorization header does not use the Bearer scheme")
+		}
+	}
+	if len(problems) == 0 {
+		return errors.New("the request has no session cookie and no bearer token; call /kbs/v0/auth and /kbs/v0/attest first, or send an attestation token as a bearer token")
+	}
+	return fmt.Errorf("%s; call /kbs/v0/auth and /kbs/v0/attest again, or send \"Authorization: Bearer <attestation token>\"", strings.Join(problems, ", and "))
+}
 
 // teePubKeyFromClaims finds the TEE key in a verified token's claim set,
 // indexed from the valid JSON that ear.Verifier.VerifyText returns.

@@ -194,7 +194,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rest == "attest" && r.Method == http.MethodPost:
 		s.handleAttest(w, r)
 	case plugin == "resource" && r.Method == http.MethodGet:
-		s.handleResource(w, r, strings.TrimPrefix(rest, "resource/"))
+		// A bare /kbs/v0/resource names the empty path, which
+		// handleResource rejects.
+		path, _ := strings.CutPrefix(rest, "resource/")
+		if path == rest {
+			path = ""
+		}
+		s.handleResource(w, r, path)
 	default:
 		NewProblem(ProblemPluginNotFound, "Plugin "+plugin+" not found").Write(w)
 	}

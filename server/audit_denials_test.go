@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -17,6 +18,7 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 	tests := []struct {
 		name          string
 		path          string
+		route         string // the request path, when not /kbs/v0/resource/ followed by path
 		authorization string
 		cookie        bool // run /auth first and send its unattested session cookie
 		variant       string
@@ -33,12 +35,32 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 		{
 			name: "basic authorization", path: testSecretPath, authorization: "Basic dXNlcjpwYXNz",
 			variant: kbs.ProblemTokenNotFound, verdict: "no_token", resource: testSecretPath,
-			reason: `is not a bearer token; send "Authorization: Bearer <attestation token>"`,
+			reason: `does not use the Bearer scheme; call /kbs/v0/auth and /kbs/v0/attest again, or send "Authorization: Bearer <attestation token>"`,
+		},
+		{
+			name: "empty bearer", path: testSecretPath, authorization: "Bearer ",
+			variant: kbs.ProblemTokenNotFound, verdict: "no_token", resource: testSecretPath,
+			reason: "uses the Bearer scheme but carries no token",
 		},
 		{
 			name: "unattested session", path: testSecretPath, cookie: true,
 			variant: kbs.ProblemTokenNotFound, verdict: "no_token", requester: "session", resource: testSecretPath,
 			reason: "which is unknown, expired or not attested; call /kbs/v0/auth and /kbs/v0/attest again",
+		},
+		{
+			name: "unattested session and basic authorization", path: testSecretPath, cookie: true, authorization: "Basic dXNlcjpwYXNz",
+			variant: kbs.ProblemTokenNotFound, verdict: "no_token", requester: "session", resource: testSecretPath,
+			reason: "unknown, expired or not attested, and the Authorization header does not use the Bearer scheme",
+		},
+		{
+			name: "empty path", path: "",
+			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path", resource: `""`,
+			reason: `resource path "" has 1 segments`,
+		},
+		{
+			name: "bare resource route", route: "/kbs/v0/resource",
+			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path", resource: `""`,
+			reason: `resource path "" has 1 segments`,
 		},
 		{
 			name: "two segments", path: "default/key",
@@ -51,10 +73,10 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 			reason: `segment "db\nforged" must be letters`,
 		},
 		{
-			name: "long path", path: "default/key/" + strings.Repeat("x", 300) + "%20",
+			name: "long path", path: "default/key/" + strings.Repeat("x", 100000) + "%20",
 			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path",
-			resource: `"default/key/` + strings.Repeat("x", 244) + `"... (313 bytes)`,
-			reason:   "must be letters",
+			resource: `"default/key/` + strings.Repeat("x", 244) + `"... (100013 bytes)`,
+			reason:   `"... (100001 bytes) must be letters, digits`,
 		},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
@@ -65,7 +87,11 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 				if tt.cookie {
 					auth(t, ts, jar)
 				}
-				req, err := http.NewRequest(http.MethodGet, ts.URL+"/kbs/v0/resource/"+tt.path, nil)
+				route := tt.route
+				if route == "" {
+					route = "/kbs/v0/resource/" + tt.path
+				}
+				req, err := http.NewRequest(http.MethodGet, ts.URL+route, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,6 +128,12 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 				}
 				if rec.RequestID == "" {
 					t.Error("request ID is empty")
+				}
+				if len(rec.Reason) > 1024 {
+					t.Errorf("reason is %d bytes, want a short one", len(rec.Reason))
+				}
+				if v, err := ts.store.VerifyAudit(context.Background()); err != nil || v.Broken != nil {
+					t.Errorf("VerifyAudit = %+v, %v; want an intact chain", v, err)
 				}
 			})
 		}

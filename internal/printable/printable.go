@@ -6,7 +6,6 @@ package printable
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -14,11 +13,12 @@ import (
 // Text returns s unchanged when it is valid UTF-8 and every character is
 // printable, and quoted with strconv.Quote otherwise, such as when it
 // contains a newline, a tab or a terminal escape. With limit > 0, s is cut
-// to limit bytes first and "…" marks the cut.
+// to at most limit bytes first, before a character that the cut would
+// split, and "…" marks the cut.
 func Text(s string, limit int) string {
 	cut := false
 	if limit > 0 && len(s) > limit {
-		s, cut = strings.ToValidUTF8(s[:limit], ""), true
+		s, cut = cutAtRune(s, limit), true
 	}
 	if !isPrintable(s) {
 		s = strconv.Quote(s)
@@ -29,13 +29,26 @@ func Text(s string, limit int) string {
 	return s
 }
 
-// Quote returns s quoted with strconv.Quote. A value longer than limit
-// bytes is cut to limit bytes and followed by its length.
+// Quote returns s quoted with strconv.Quote. With limit > 0, a value
+// longer than limit bytes is cut to at most limit bytes, before a
+// character that the cut would split, and followed by its length.
 func Quote(s string, limit int) string {
-	if len(s) <= limit {
+	if limit <= 0 || len(s) <= limit {
 		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("%q... (%d bytes)", s[:limit], len(s))
+	return fmt.Sprintf("%q... (%d bytes)", cutAtRune(s, limit), len(s))
+}
+
+// cutAtRune returns s cut to at most limit bytes, where limit < len(s). The
+// cut moves back to the start of a UTF-8 sequence that it would split, so
+// that a valid character is dropped whole rather than left as invalid bytes.
+func cutAtRune(s string, limit int) string {
+	for end := limit; end > 0 && end > limit-utf8.UTFMax; end-- {
+		if utf8.RuneStart(s[end]) {
+			return s[:end]
+		}
+	}
+	return s[:limit]
 }
 
 func isPrintable(s string) bool {

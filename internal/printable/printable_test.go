@@ -3,6 +3,8 @@ package printable
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestText(t *testing.T) {
@@ -21,7 +23,9 @@ func TestText(t *testing.T) {
 		{"cut", "abcdef", 3, "abc…"},
 		{"cut inside a rune", "aé", 2, "a…"},
 		{"cut and quoted", "a\nbcdef", 3, `"a\nb"…`},
+		{"cut keeps invalid bytes", "\xff\xfeabc", 3, `"\xff\xfea"…`},
 		{"at the limit", "abc", 3, "abc"},
+		{"negative limit", "abc", -1, "abc"},
 	}
 	for _, tt := range tests {
 		if got := Text(tt.in, tt.limit); got != tt.want {
@@ -41,6 +45,9 @@ func TestQuote(t *testing.T) {
 		{"control character", "a\x00", 10, `"a\x00"`},
 		{"at the limit", "abcd", 4, `"abcd"`},
 		{"long", "abcdefgh", 4, `"abcd"... (8 bytes)`},
+		{"cut inside a rune", "abcé", 4, `"abc"... (5 bytes)`},
+		{"no limit", "abcdefgh", 0, `"abcdefgh"`},
+		{"negative limit", "abcdefgh", -1, `"abcdefgh"`},
 	}
 	for _, tt := range tests {
 		if got := Quote(tt.in, tt.limit); got != tt.want {
@@ -51,16 +58,36 @@ func TestQuote(t *testing.T) {
 
 func FuzzText(f *testing.F) {
 	f.Add("default/key/db", 0)
-	f.Add("a\nb\x1b[0m\xff", 5)
+	f.Add("a\nb\x1b[0m\xff\u009b\x7f", 5)
 	f.Fuzz(func(t *testing.T, s string, limit int) {
-		if limit < 0 || limit > 1<<16 {
-			t.Skip()
-		}
 		got := Text(s, limit)
+		if !utf8.ValidString(got) {
+			t.Fatalf("Text(%q, %d) = %q is not valid UTF-8", s, limit, got)
+		}
 		for _, r := range got {
-			if r == '\n' || r == '\r' || r == '\t' || r == 0x1b || r == '\uFFFD' && !strings.ContainsRune(s, '\uFFFD') {
-				t.Fatalf("Text(%q, %d) = %q contains a character that is not printable", s, limit, got)
+			if !unicode.IsPrint(r) {
+				t.Fatalf("Text(%q, %d) = %q contains %U, which is not printable", s, limit, got, r)
 			}
+		}
+		if limit > 0 && len(s) > limit && !strings.HasSuffix(got, "…") {
+			t.Fatalf("Text(%q, %d) = %q does not mark the cut", s, limit, got)
+		}
+	})
+}
+
+func FuzzQuote(f *testing.F) {
+	f.Add("default/key/db", 0)
+	f.Add("a\nb\x1b[0m\xff\u009b\x7fé", 5)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		got := Quote(s, limit)
+		for _, r := range got {
+			if !unicode.IsPrint(r) {
+				t.Fatalf("Quote(%q, %d) = %q contains %U, which is not printable", s, limit, got, r)
+			}
+		}
+		// strconv.Quote writes at most 4 bytes per input byte (\xff).
+		if limit > 0 && len(got) > 4*limit+40 {
+			t.Fatalf("Quote(%q, %d) is %d bytes, more than the cut allows", s, limit, len(got))
 		}
 	})
 }

@@ -7,20 +7,30 @@ package resourcepath
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/printable"
 )
+
+// MaxQuoted is the number of bytes of a path or segment that an error of
+// Check quotes. Paths come from clients and can be hundreds of KB long, so
+// that a whole path would bury the fix at the end of the message.
+const MaxQuoted = 256
 
 // Check returns nil when path is three segments, each of ASCII letters,
 // digits, '_', '-' and '.' and not starting with '.', which also excludes
 // "." and "..". The rule keeps a path safe in URLs and file names. The
-// error names the path and the segment at fault.
+// error names the path and the segment at fault, quoted and cut to
+// MaxQuoted bytes.
 func Check(path string) error {
 	segments := strings.Split(path, "/")
 	if len(segments) != 3 {
-		return fmt.Errorf("resource path %q has %d segments; use repository/type/tag, such as default/key/db", path, len(segments))
+		return fmt.Errorf("resource path %s has %d segments; use repository/type/tag, such as default/key/db",
+			printable.Quote(path, MaxQuoted), len(segments))
 	}
 	for _, s := range segments {
 		if !validSegment(s) {
-			return fmt.Errorf("resource path %q: segment %q must be letters, digits, '_', '-' and '.', and not start with '.'", path, s)
+			return fmt.Errorf("resource path %s: segment %s must be letters, digits, '_', '-' and '.', and not start with '.'",
+				printable.Quote(path, MaxQuoted), printable.Quote(s, MaxQuoted))
 		}
 	}
 	return nil

@@ -1,8 +1,9 @@
 // Package snp verifies AMD SEV-SNP attestation reports and emulates an
 // SEV-SNP guest for development.
 //
-// The Verifier (registered as "snp") parses ATTESTATION_REPORT versions 2,
-// 3 and 5, each by its own layout, and checks:
+// The Verifier (registered as "snp") parses ATTESTATION_REPORT versions 2
+// to 5, version 4 by the layout of version 3 and the others each by its
+// own, and checks:
 //
 //   - the report signature (ECDSA P-384 with SHA-384 over bytes 0x000 to
 //     0x29F) under the endorsement key that SIGNING_KEY names: a VCEK, or a

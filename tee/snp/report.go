@@ -23,11 +23,13 @@ const sigAlgoECDSAP384SHA384 = 1
 // Specification, AMD publication 56860, Table "ATTESTATION_REPORT
 // Structure"). Version 3 adds CPUID_FAM_ID, CPUID_MOD_ID and CPUID_STEP at
 // 0x188. Version 5 adds LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR at 0x1F8.
-// Version 4 has the layout of version 3. virtee/sev, the Rust library of
+// Version 4 has the layout of version 3: virtee/sev, the Rust library of
 // Trustee's SEV-SNP verifier, maps both versions to one layout (as of April
-// 2026), and go-sev-guest v0.15.0 parses them alike.
-// NOTE: the version 4 layout rests on those two libraries, because no
-// revision of publication 56860 that defines version 4 was available here.
+// 2026). go-sev-guest v0.15.0 accepts version 4 too, but it reads the
+// mitigation vectors of every version, so it accepts bytes at 0x1F8 that
+// Cloister requires to be zero below version 5.
+// NOTE: the version 4 layout rests on virtee/sev, because no revision of
+// publication 56860 that defines version 4 was available here.
 const (
 	reportVersion2 = 2
 	reportVersion3 = 3

@@ -167,8 +167,9 @@ func (h *Handler) routes() {
 	// Every other method and path gets a problem document, not the plain
 	// text of ServeMux.
 	h.mux.HandleFunc(PathPrefix, func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, "Not found",
-			"no admin endpoint for "+r.Method+" "+r.URL.Path+"; secret values can be written and deleted but never read")
+		detail := "no admin endpoint for " + r.Method + " " + r.URL.Path + "; secret values can be written and deleted but never read"
+		h.auditRejectedChange(r, http.StatusNotFound, detail)
+		writeProblem(w, http.StatusNotFound, "Not found", detail)
 	})
 }
 

@@ -39,9 +39,10 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
 }
 
-// writeError maps a store or request error to a problem response. Errors
-// without a known kind are logged and reported as 500 without detail,
-// because they may name internal state.
+// writeError maps a store or request error to a problem response, and
+// appends an audit record when the request was a change. Errors without a
+// known kind are logged and reported as 500 without detail, because they
+// may name internal state.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, title, detail := h.problemFor(r, err)
 	h.auditRejectedChange(r, status, detail)

@@ -181,11 +181,16 @@ func (h *Handler) authenticateToken(r *http.Request, token string) (requester, r
 	if err != nil {
 		return "", "admin token rejected: " + err.Error()
 	}
-	if err := checkIssuerAudience(h.cfg, t); err != nil {
-		return "", "admin token " + t.requester() + " rejected: " + err.Error()
+	err = checkIssuerAudience(h.cfg, t)
+	if err == nil {
+		err = authorizeRole(h.cfg.TokenRoles, t, r.URL.RequestURI())
 	}
-	if err := authorizeRole(h.cfg.TokenRoles, t, r.URL.RequestURI()); err != nil {
-		return "", "admin token " + t.requester() + " rejected: " + err.Error()
+	if err != nil {
+		reason = "admin token " + t.requester() + " rejected: " + err.Error()
+		// The signature verified, so the record names a known signer,
+		// and only holders of a trusted key can add such records.
+		h.auditRejectedChange(r.WithContext(withRequester(r.Context(), t.requester())), http.StatusUnauthorized, reason)
+		return "", reason
 	}
 	return t.requester(), ""
 }

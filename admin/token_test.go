@@ -19,6 +19,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,7 +257,7 @@ func TestTokenRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}, TokenRoles: []TokenRole{writer}})
+	srv, st := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}, TokenRoles: []TokenRole{writer}})
 	withRole := func(role string) string {
 		claims := kbsClientClaims()
 		if role != "" {
@@ -281,6 +282,25 @@ func TestTokenRoles(t *testing.T) {
 				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
 			}
 		})
+	}
+
+	// A token whose signature verified is recorded with its signer when
+	// its role rules reject a change.
+	records, err := st.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verdicts []string
+	for _, rec := range records {
+		verdicts = append(verdicts, rec.Verdict)
+	}
+	if want := []string{"applied", "rejected", "rejected", "rejected"}; !slices.Equal(verdicts, want) {
+		t.Fatalf("admin record verdicts = %v, want %v", verdicts, want)
+	}
+	for _, rec := range records[1:] {
+		if !strings.HasPrefix(rec.Requester, "ed25519:") || !strings.Contains(rec.Reason, "rejected") {
+			t.Errorf("record %+v, want the token's signer and the rejection", rec)
+		}
 	}
 }
 

@@ -113,7 +113,9 @@ func (h *Handler) Trustee() http.Handler {
 	mux.HandleFunc("POST /kbs/v0/attestation-policy", h.trusteeSetAttestationPolicy)
 	mux.HandleFunc("POST /kbs/v0/reference-value", h.trusteeSetReferenceValue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		kbs.NewProblem(kbs.ProblemInvalidRequestPath, "Request path "+r.URL.Path+" is invalid").Write(w)
+		detail := "Request path " + r.URL.Path + " is invalid"
+		h.auditRejectedChange(r, http.StatusNotFound, detail)
+		kbs.NewProblem(kbs.ProblemInvalidRequestPath, detail).Write(w)
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

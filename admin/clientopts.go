@@ -108,7 +108,11 @@ func (o ClientOptions) tlsConfig() (*tls.Config, error) {
 // certificate authenticates instead.
 func (o ClientOptions) apiKey(hasCert bool) (string, error) {
 	if o.KeyFile != "" {
-		return ReadKeyFile(o.KeyFile)
+		key, err := ReadKeyFile(o.KeyFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("admin key file %s not found; pass the admin.key in the service's --data-dir (such as state/admin.key), or set %s", o.KeyFile, KeyEnv)
+		}
+		return key, err
 	}
 	if key := os.Getenv(KeyEnv); key != "" {
 		return key, nil

@@ -41,6 +41,12 @@ func TestClientOptionsKeySources(t *testing.T) {
 	if c, err = (ClientOptions{KeyFile: explicit}).NewClient(); err != nil || c.APIKey != "explicit-key-0123456789" {
 		t.Errorf("NewClient with KeyFile: key %q, err %v", c.APIKey, err)
 	}
+
+	missing := filepath.Join(t.TempDir(), "admin.key")
+	_, err = ClientOptions{KeyFile: missing}.NewClient()
+	if err == nil || !strings.Contains(err.Error(), "admin key file "+missing+" not found") || !strings.Contains(err.Error(), "state/admin.key") {
+		t.Errorf("NewClient with a missing KeyFile: err %v, want one that names the file and the fix", err)
+	}
 }
 
 func TestClientOptionsServerSources(t *testing.T) {

@@ -256,7 +256,7 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string, missing err
 func missingTokenError(cookieSession, auth string) error {
 	var problems []string
 	if cookieSession != "" {
-		problems = append(problems, "the session cookie names "+cookieSession+", which is unknown, expired or not attested")
+		problems = append(problems, "the session cookie (recorded as "+cookieSession+", the start of the SHA-256 of its value) names a session that is unknown, expired or not attested")
 	}
 	if auth != "" {
 		scheme, _, _ := strings.Cut(auth, " ")

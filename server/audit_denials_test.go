@@ -45,27 +45,27 @@ func TestResourceDenialsWithoutTokenAudited(t *testing.T) {
 		{
 			name: "unattested session", path: testSecretPath, cookie: true,
 			variant: kbs.ProblemTokenNotFound, verdict: "no_token", requester: "session", resource: testSecretPath,
-			reason: "which is unknown, expired or not attested; call /kbs/v0/auth and /kbs/v0/attest again",
+			reason: "the start of the SHA-256 of its value) names a session that is unknown, expired or not attested; call /kbs/v0/auth and /kbs/v0/attest again",
 		},
 		{
 			name: "unattested session and basic authorization", path: testSecretPath, cookie: true, authorization: "Basic dXNlcjpwYXNz",
 			variant: kbs.ProblemTokenNotFound, verdict: "no_token", requester: "session", resource: testSecretPath,
-			reason: "unknown, expired or not attested, and the Authorization header does not use the Bearer scheme",
+			reason: "names a session that is unknown, expired or not attested, and the Authorization header does not use the Bearer scheme",
 		},
 		{
 			name: "empty path", path: "",
 			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path", resource: `""`,
-			reason: `resource path "" has 1 segments`,
+			reason: `resource path "" has 1 of the 3 segments repository/type/tag`,
 		},
 		{
 			name: "bare resource route", route: "/kbs/v0/resource",
 			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path", resource: `""`,
-			reason: `resource path "" has 1 segments`,
+			reason: `resource path "" has 1 of the 3 segments repository/type/tag`,
 		},
 		{
 			name: "two segments", path: "default/key",
 			variant: kbs.ProblemPluginInternalError, verdict: "invalid_path", resource: `"default/key"`,
-			reason: "has 2 segments; use repository/type/tag",
+			reason: "has 2 of the 3 segments repository/type/tag; use a path such as default/key/db",
 		},
 		{
 			name: "escaped newline", path: "default/key/db%0Aforged",

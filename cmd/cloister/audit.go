@@ -54,7 +54,7 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREQUEST ID\tREASON")
 			for _, r := range list {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
-					dash(r.Requester), dash(r.TEE), dash(r.Verdict), dash(r.Resource), dash(r.RequestID), dash(r.Reason))
+					column(r.Requester), column(r.TEE), column(r.Verdict), column(r.Resource), column(r.RequestID), dash(r.Reason))
 			}
 			return tw.Flush()
 		},
@@ -75,6 +75,19 @@ func dash(s string) string {
 		return "-"
 	}
 	return printable.Text(s, 0)
+}
+
+// maxColumnWidth is the number of bytes that audit ls prints of a column
+// before the last. A long client path would otherwise widen every row;
+// -o json prints the whole value.
+const maxColumnWidth = 64
+
+// column returns s as dash does, cut to maxColumnWidth bytes.
+func column(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return printable.Text(s, maxColumnWidth)
 }
 
 func newAuditVerifyCmd(flags *adminFlags) *cobra.Command {

@@ -24,8 +24,21 @@ func TestAuditListShowsDenials(t *testing.T) {
 	runAdminSteps(t, s, []adminStep{
 		{name: "ls denials", args: []string{"audit", "ls", "--action", "deny"},
 			want: []string{"no_token", "TokenNotFound: the request has no session cookie and no bearer token",
-				"invalid_path", `"default/key"`, "use repository/type/tag"}},
+				"invalid_path", `"default/key"`, "has 2 of the 3 segments repository/type/tag"}},
 	})
+}
+
+func TestColumnCutsLongValues(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	if got, want := column(long), strings.Repeat("x", maxColumnWidth)+"…"; got != want {
+		t.Errorf("column(300 bytes) = %s, want %s", got, want)
+	}
+	if got := column(""); got != "-" {
+		t.Errorf(`column("") = %q, want "-"`, got)
+	}
+	if got := dash(long); got != long {
+		t.Errorf("dash(300 bytes) is %d bytes, want the whole value", len(got))
+	}
 }
 
 func TestDashQuotesUnprintableColumns(t *testing.T) {

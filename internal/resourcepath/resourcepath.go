@@ -24,7 +24,7 @@ const MaxQuoted = 256
 func Check(path string) error {
 	segments := strings.Split(path, "/")
 	if len(segments) != 3 {
-		return fmt.Errorf("resource path %s has %d segments; use repository/type/tag, such as default/key/db",
+		return fmt.Errorf("resource path %s has %d of the 3 segments repository/type/tag; use a path such as default/key/db",
 			printable.Quote(path, MaxQuoted), len(segments))
 	}
 	for _, s := range segments {

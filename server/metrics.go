@@ -23,6 +23,7 @@ type metrics struct {
 	commitWrites   prometheus.Histogram
 	commitLatency  prometheus.Histogram
 	commitFailures prometheus.Counter
+	unopenable     prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -66,9 +67,13 @@ func newMetrics() *metrics {
 			Name: "cloister_kbs_commit_failures_total",
 			Help: "KBS group-commit transactions that rolled back. The writes of a failed batch of several are retried one by one and counted again.",
 		}),
+		unopenable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cloister_secrets_unopenable",
+			Help: "Stored secrets sealed under a master key that this service does not hold, which it cannot release. Checked at start and every minute.",
+		}),
 	}
 	m.registry.MustRegister(m.attestations, m.attestLatency, m.verifyLatency, m.releases, m.releaseLatency,
-		m.requests, m.requestLatency, m.commitWrites, m.commitLatency, m.commitFailures,
+		m.requests, m.requestLatency, m.commitWrites, m.commitLatency, m.commitFailures, m.unopenable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(collateral.Collectors()...)
 	return m

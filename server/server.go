@@ -58,6 +58,9 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 30 * time.Second
 	sessionSweep      = time.Minute
+	// unopenableCheckTimeout bounds the periodic count of secrets sealed
+	// under other master keys.
+	unopenableCheckTimeout = 10 * time.Second
 )
 
 // Request deadlines. A handler receives the deadline in its request's
@@ -405,8 +408,11 @@ func (s *Server) writeTimeout() time.Duration {
 	return max(writeTimeout, s.cfg.RequestTimeout+writeTimeoutMargin)
 }
 
-// sweepSessions deletes expired sessions and nonces every minute.
+// sweepSessions deletes expired sessions and nonces every minute, and
+// counts the stored secrets that this service cannot open, at once and then
+// every minute.
 func (s *Server) sweepSessions(ctx context.Context) {
+	s.countUnopenableSecrets(ctx)
 	t := time.NewTicker(sessionSweep)
 	defer t.Stop()
 	for {
@@ -420,8 +426,23 @@ func (s *Server) sweepSessions(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Debug("expired KBS sessions", "count", n)
 			}
+			s.countUnopenableSecrets(ctx)
 		}
 	}
+}
+
+// countUnopenableSecrets sets the cloister_secrets_unopenable gauge. A
+// nonzero value shows a replica started with another master key before a
+// guest requests one of those secrets, which /readyz does not report.
+func (s *Server) countUnopenableSecrets(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, unopenableCheckTimeout)
+	defer cancel()
+	list, err := s.cfg.Store.UnopenableSecrets(ctx)
+	if err != nil {
+		s.log.Error("count secrets sealed under other master keys failed", "error", err)
+		return
+	}
+	s.metrics.unopenable.Set(float64(len(list)))
 }
 
 func splitPath(p string) []string { return strings.Split(p, "/") }

@@ -291,6 +291,10 @@ func (sealedElsewhere) OpenSecret(sealed *store.SealedSecret) (*store.Secret, er
 	return nil, fmt.Errorf("%w: secret %s is wrapped by master key mk-other", store.ErrDecrypt, sealed.Path)
 }
 
+func (s sealedElsewhere) UnopenableSecrets(ctx context.Context) ([]store.SecretInfo, error) {
+	return s.ListSecrets(ctx, "")
+}
+
 // A secret that exists but does not decrypt is denied as secret_error, not
 // as not_found, and logged as an error, because an operator must fix it.
 func TestResourceSealedUnderOtherKey(t *testing.T) {
@@ -309,6 +313,18 @@ func TestResourceSealedUnderOtherKey(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "mk-other") {
 			t.Errorf("log has no error line naming the master key:\n%s", logs)
+		}
+
+		// The gauge shows the fault before any guest requests a secret.
+		for _, svc := range []struct {
+			ts   *testService
+			want string
+		}{{ts, "cloister_secrets_unopenable 0"}, {other, "cloister_secrets_unopenable 1"}} {
+			svc.ts.srv.countUnopenableSecrets(context.Background())
+			body, _ := io.ReadAll(get(t, svc.ts, "/metrics", "").Body)
+			if !strings.Contains(string(body), svc.want) {
+				t.Errorf("/metrics does not contain %q", svc.want)
+			}
 		}
 	})
 }

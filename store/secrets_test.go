@@ -294,3 +294,40 @@ func TestSecretWithoutMasterKeyRejected(t *testing.T) {
 		t.Error("PutSecret without a master key succeeded")
 	}
 }
+
+// UnopenableSecrets lists the latest versions sealed under keys the store
+// does not hold, and none once the old key is configured.
+func TestUnopenableSecrets(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		first, second := testMasterKey(t), testMasterKey(t)
+		cfg := b.config()
+		cfg.MasterKey = first
+		sealer := open(t, cfg)
+		for _, path := range []string{"default/key/b", "default/key/a", "default/key/a"} {
+			if _, err := sealer.PutSecret(ctx, path, []byte("value")); err != nil {
+				t.Fatalf("PutSecret %s: %v", path, err)
+			}
+		}
+		if list, err := sealer.UnopenableSecrets(ctx); err != nil || len(list) != 0 {
+			t.Fatalf("UnopenableSecrets with the sealing key = %+v, %v; want none", list, err)
+		}
+
+		cfg.MasterKey = second
+		list, err := open(t, cfg).UnopenableSecrets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Path != "default/key/a" || list[0].Version != 2 || list[1].Path != "default/key/b" {
+			t.Fatalf("UnopenableSecrets with another key = %+v, want default/key/a version 2 and default/key/b", list)
+		}
+		if list[0].MasterKeyID != first.ID() {
+			t.Errorf("master key ID = %s, want %s", list[0].MasterKeyID, first.ID())
+		}
+
+		cfg.OldMasterKeys = []*MasterKey{first}
+		if list, err := open(t, cfg).UnopenableSecrets(ctx); err != nil || len(list) != 0 {
+			t.Errorf("UnopenableSecrets with the old key configured = %+v, %v; want none", list, err)
+		}
+	})
+}

@@ -135,6 +135,20 @@ func (s *sqlStore) ListSecrets(ctx context.Context, prefix string) ([]SecretInfo
 	return s.autocommit().ListSecrets(ctx, prefix)
 }
 
+func (s *sqlStore) UnopenableSecrets(ctx context.Context) ([]SecretInfo, error) {
+	list, err := s.ListSecrets(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var unopenable []SecretInfo
+	for _, info := range list {
+		if s.keys[info.MasterKeyID] == nil {
+			unopenable = append(unopenable, info)
+		}
+	}
+	return unopenable, nil
+}
+
 func (s *sqlStore) DeleteSecret(ctx context.Context, path string) error {
 	return s.autocommit().DeleteSecret(ctx, path)
 }

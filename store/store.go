@@ -57,6 +57,12 @@ type Store interface {
 	// the chain is broken; an error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 
+	// UnopenableSecrets returns the latest versions of the secrets whose
+	// data key is wrapped by a master key that this Store does not hold,
+	// ordered by path. Such secrets cannot be released by this service,
+	// as happens when replicas of one database use different master keys.
+	UnopenableSecrets(ctx context.Context) ([]SecretInfo, error)
+
 	// RewrapSecrets wraps the data key of every secret version that is not
 	// wrapped by the current master key again under the current key, in
 	// one transaction with an admin audit record, and returns how many it

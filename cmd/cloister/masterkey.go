@@ -137,17 +137,13 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 // secrets sealed under other keys, which otherwise shows only when a guest
 // requests one of them.
 func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger *slog.Logger) error {
-	secrets, err := st.ListSecrets(ctx, "")
+	unopenable, err := st.UnopenableSecrets(ctx)
 	if err != nil {
 		return fmt.Errorf("list secrets to check their master keys: %w", err)
 	}
-	var foreign int
+	foreign := len(unopenable)
 	var keyIDs []string
-	for _, s := range secrets {
-		if s.MasterKeyID == k.key.ID() {
-			continue
-		}
-		foreign++
+	for _, s := range unopenable {
 		if !slices.Contains(keyIDs, s.MasterKeyID) {
 			keyIDs = append(keyIDs, s.MasterKeyID)
 		}

@@ -443,7 +443,14 @@ func TestServeWarnsOfForeignSecrets(t *testing.T) {
 
 			running := sealing
 			if !tt.sameKey {
+				// Serve opens the store with its own key.
 				running = newTestKey(t)
+				st.Close()
+				st, err = store.Open(ctx, store.Config{DataDir: fx.dataDir, MasterKey: running.key, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
 			}
 			var logs bytes.Buffer
 			mk := &serveMasterKey{key: running.key}

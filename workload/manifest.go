@@ -87,13 +87,18 @@ func HashManifest(raw []byte) (Digest, error) {
 // DecodeManifest hashes the manifest file raw (see HashManifest), decodes
 // it into a new M, and validates it. Unknown fields are rejected, because
 // a field that this version ignores could be a restriction the parties
-// rely on. kind names the manifest in errors, such as "custody".
+// rely on. So are repeated keys and keys that match a field only without
+// regard to case, which other JSON readers would read differently. kind
+// names the manifest in errors, such as "custody".
 func DecodeManifest[M any, PM interface {
 	*M
 	Validate() error
 }](raw []byte, kind string) (*M, Digest, error) {
 	digest, err := HashManifest(raw)
 	if err != nil {
+		return nil, Digest{}, err
+	}
+	if err := checkManifestKeys[M](raw, kind); err != nil {
 		return nil, Digest{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -92,3 +92,42 @@ func TestDecodeManifest(t *testing.T) {
 		}
 	}
 }
+
+type nestedManifest struct {
+	Name         string `json:"name"`
+	MinGroupSize int    `json:"min_group_size"`
+	Tables       []struct {
+		Columns []struct {
+			Type string `json:"type"`
+		} `json:"columns"`
+	} `json:"tables"`
+}
+
+func (*nestedManifest) Validate() error { return nil }
+
+// Keys that encoding/json would accept but other JSON readers read
+// differently are rejected at any depth.
+func TestDecodeManifestRejectsAmbiguousKeys(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"case variant", `{"name":"x","min_group_size":5,"MIN_GROUP_SIZE":1}`, `key "MIN_GROUP_SIZE" differs from the field "min_group_size" only in case`},
+		{"case variant alone", `{"name":"x","Min_Group_Size":1}`, `key "Min_Group_Size" differs from the field "min_group_size"`},
+		{"long s", "{\"name\":\"x\",\"min_group_\u017fize\":1}", `differs from the field "min_group_size" only in case`},
+		{"repeated key", `{"name":"x","min_group_size":5,"min_group_size":1}`, `key "min_group_size" appears twice in one object`},
+		{"nested case variant", `{"name":"x","tables":[{"columns":[{"Type":"a"}]}]}`, `key "Type" differs from the field "type"`},
+		{"nested repeated key", `{"name":"x","tables":[{"columns":[{"type":"a","type":"b"}]}]}`, `key "type" appears twice`},
+	}
+	for _, tt := range tests {
+		_, _, err := DecodeManifest[nestedManifest]([]byte(tt.raw), "test")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+
+	// The same key in sibling objects is not a repetition.
+	ok := `{"name":"x","min_group_size":5,"tables":[{"columns":[{"type":"a"},{"type":"b"}]},{"columns":[]}]}`
+	if _, _, err := DecodeManifest[nestedManifest]([]byte(ok), "test"); err != nil {
+		t.Errorf("manifest with keys repeated across sibling objects: %v", err)
+	}
+}

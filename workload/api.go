@@ -16,17 +16,29 @@ import (
 // maxErrorBody bounds the error response body that a client reads.
 const maxErrorBody = 64 << 10
 
-// WriteJSON sends v as a JSON response with the status code status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON sends v as a JSON response with the status code status. It
+// encodes v before it sends the status, so that a value that JSON cannot
+// carry, such as an infinite float, becomes a 500 error response rather
+// than a 200 with an empty body. It returns the encoding or write error.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		err = fmt.Errorf("the response cannot be encoded as JSON: %w", err)
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	if _, werr := w.Write(append(body, '\n')); err == nil {
+		err = werr
+	}
+	return err
 }
 
 // WriteError sends err as the error response {"error": message} with the
-// status code status.
-func WriteError(w http.ResponseWriter, status int, err error) {
-	WriteJSON(w, status, map[string]string{"error": err.Error()})
+// status code status, and returns the write error.
+func WriteError(w http.ResponseWriter, status int, err error) error {
+	return WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
 
 // ErrorMessage returns the message of an error response body, and false

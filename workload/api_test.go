@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -118,4 +119,21 @@ func (rt rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.URL = u
 	r.Host = u.Host
 	return rt.next.RoundTrip(r)
+}
+
+// A value that JSON cannot carry becomes a 500 error response, not a 200
+// with an empty body.
+func TestWriteJSONUnencodableValue(t *testing.T) {
+	rec := httptest.NewRecorder()
+	err := WriteJSON(rec, http.StatusOK, map[string]float64{"total": math.Inf(1)})
+	if err == nil || !strings.Contains(err.Error(), "cannot be encoded as JSON") {
+		t.Errorf("WriteJSON error = %v, want one that says the value cannot be encoded", err)
+	}
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status = %d, want 500", rec.Code)
+	}
+	msg, ok := ErrorMessage(rec.Body.Bytes())
+	if !ok || !strings.Contains(msg, "unsupported value") {
+		t.Errorf("body = %q, want an error response that names the cause", rec.Body.String())
+	}
 }

@@ -89,16 +89,27 @@ func (h *handler) result(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.room.Result(party)
+	var werr error
 	if err != nil {
-		h.fail(w, r, party, err)
+		werr = h.fail(w, r, party, err)
+	} else {
+		werr = workload.WriteJSON(w, http.StatusOK, res)
+	}
+	// Only a response that reached the connection counts as delivered,
+	// so that a recipient whose response was lost can ask again.
+	if werr == nil {
+		werr = http.NewResponseController(w).Flush()
+	}
+	if werr != nil {
+		h.log.Warn("cleanroom: sending the result failed", "party", party, "err", werr)
 		return
 	}
-	workload.WriteJSON(w, http.StatusOK, res)
+	h.room.MarkDelivered(party)
 }
 
-// fail logs a rejected request and sends its error with a status code
-// that matches the error.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err error) {
+// fail logs a rejected request, sends its error with a status code that
+// matches the error, and returns the write error.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err error) error {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrNotAllowed):
@@ -109,5 +120,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err
 		code = http.StatusBadRequest
 	}
 	h.log.Warn("cleanroom: request rejected", "method", r.Method, "path", r.URL.Path, "party", party, "status", code, "err", err)
-	workload.WriteError(w, code, err)
+	return workload.WriteError(w, code, err)
 }

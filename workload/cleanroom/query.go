@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -55,9 +56,24 @@ func (r *Room) query(ctx context.Context) (_ *Result, err error) {
 			res.Suppressed++
 			continue
 		}
+		if err := checkFinite(row, cols); err != nil {
+			return nil, fmt.Errorf("result row %d, %w", len(res.Rows)+res.Suppressed+1, err)
+		}
 		res.Rows = append(res.Rows, row)
 	}
 	return res, rows.Err()
+}
+
+// checkFinite rejects a row with an infinite or NaN value, such as a SUM
+// of REAL values that overflowed, because JSON cannot carry it and the
+// result could not be sent to anyone.
+func checkFinite(row []any, cols []string) error {
+	for i, v := range row {
+		if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+			return fmt.Errorf("column %s: the value is infinite or not a number, which JSON cannot carry; change the agreed query to round or cap it", cols[i])
+		}
+	}
+	return nil
 }
 
 // groupSize reads a group-size value. Anything but an integer fails the

@@ -241,9 +241,10 @@ func (r *Room) eraseLocked(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Result returns the result to party. It fails with ErrNotAllowed for a
+// Result returns the result for party. It fails with ErrNotAllowed for a
 // party that is not a recipient and with ErrWaiting before every table
-// is uploaded.
+// is uploaded, and returns the query's error when the query failed. The
+// caller reports with MarkDelivered that party received the answer.
 func (r *Room) Result(party string) (*Result, error) {
 	if !r.manifest.IsRecipient(party) {
 		return nil, fmt.Errorf("%w: party %q is not a recipient of the result; the recipients are %s",
@@ -258,15 +259,30 @@ func (r *Room) Result(party string) (*Result, error) {
 	if r.result == nil && r.runErr == nil {
 		return nil, fmt.Errorf("%w: waiting for %s", ErrWaiting, strings.Join(r.missingLocked(), ", "))
 	}
+	if r.runErr != nil {
+		return nil, r.runErr
+	}
+	return r.result, nil
+}
+
+// MarkDelivered records that the recipient party received the result, or
+// the query's error, once the response was sent. Done closes when every
+// recipient has. It does nothing for other parties or before the query
+// ran, so that a response lost on the way can be requested again.
+func (r *Room) MarkDelivered(party string) {
+	if !r.manifest.IsRecipient(party) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || (r.result == nil && r.runErr == nil) || r.delivered[party] {
+		return
+	}
 	r.delivered[party] = true
 	r.log.Info("cleanroom: result delivered", "manifest", r.manifest.Name, "party", party, "failed", r.runErr != nil)
 	if len(r.delivered) == len(r.manifest.Recipients) {
 		r.markDoneLocked()
 	}
-	if r.runErr != nil {
-		return nil, r.runErr
-	}
-	return r.result, nil
 }
 
 func (r *Room) markDoneLocked() {

@@ -220,12 +220,14 @@ func TestRoomDoneAfterDelivery(t *testing.T) {
 	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
 	r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
 	r.Result("bank-a")
+	r.MarkDelivered("bank-a")
+	r.Result("bank-b")
 	select {
 	case <-r.Done():
 		t.Fatal("Done closed before every recipient had the result")
 	default:
 	}
-	r.Result("bank-b")
+	r.MarkDelivered("bank-b")
 	select {
 	case <-r.Done():
 	default:
@@ -320,5 +322,52 @@ func TestRoomGroupSizeNotCount(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "A-0") {
 		t.Errorf("error %q contains a customer ID", err)
+	}
+}
+
+// A query whose released value overflows to infinity fails with the
+// column and the fix, instead of a result that no recipient can receive.
+func TestRoomInfiniteResultFails(t *testing.T) {
+	raw := editManifest(t, func(m map[string]any) {
+		m["query"] = "SELECT 1e308 * 10 AS total, COUNT(*) AS customers FROM bank_a_fraud"
+		m["min_group_size"] = 1
+	})
+	r := newRoom(t, raw, Options{})
+	ctx := context.Background()
+	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
+
+	_, err := r.Result("bank-a")
+	if err == nil || !strings.Contains(err.Error(), "result row 1, column total: the value is infinite or not a number") {
+		t.Fatalf("Result = %v, want an error naming row 1 and column total", err)
+	}
+}
+
+// Only MarkDelivered of a recipient after the run counts towards Done, so
+// a recipient whose response was lost can request the result again.
+func TestRoomMarkDeliveredAfterRunOnly(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	r.MarkDelivered("bank-a")
+	r.MarkDelivered("bank-b")
+	r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv")))
+	select {
+	case <-r.Done():
+		t.Fatal("Done closed by deliveries marked before the query ran")
+	default:
+	}
+
+	for range 2 {
+		if _, err := r.Result("bank-a"); err != nil {
+			t.Fatalf("Result for bank-a: %v", err)
+		}
+	}
+	r.MarkDelivered("bank-a")
+	r.MarkDelivered("bank-b")
+	select {
+	case <-r.Done():
+	default:
+		t.Fatal("Done not closed after both recipients received the result")
 	}
 }

@@ -89,13 +89,16 @@ rule for them (any affirming attestation).`,
 func newCustodyServeCmd() *cobra.Command {
 	var f workloadServeFlags
 	var keysDir string
+	var createMissing bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the custody workload inside the TEE",
 		Long: `Run the key custody workload of a manifest over RA-TLS. At start it attests to
 the key broker (--kbs), fetches the sealing key named in the manifest, unseals
-the keys in --keys-dir and generates and seals those that are missing, then
-drops the sealing key. Only the manifest's parties can connect, and each key
+the keys in --keys-dir, then drops the sealing key. On the first start, when
+--keys-dir holds no sealed key, it generates and seals the keys. Later, a
+missing sealed file stops the start, because the host may have removed it,
+unless --create-missing-keys asks for a new key. Only the manifest's parties can connect, and each key
 signs only for its signers.
 
 On hardware, the host must launch the TEE with the manifest's SHA-256
@@ -112,7 +115,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 				if err != nil {
 					return err
 				}
-				s, err := custody.Open(ctx, m, keysDir, broker, log)
+				s, err := custody.Open(ctx, m, keysDir, broker, log, custody.Options{CreateMissing: createMissing})
 				if err != nil {
 					return rejected(err)
 				}
@@ -123,6 +126,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 	}
 	f.bind(cmd, "key broker URL, such as http://127.0.0.1:8080 (cloister serve)")
 	cmd.Flags().StringVar(&keysDir, "keys-dir", "", "directory of the sealed key files (NAME.sealed.json), created with mode 0700")
+	cmd.Flags().BoolVar(&createMissing, "create-missing-keys", false, "generate keys whose sealed file is missing also when --keys-dir holds other sealed keys (by default only on the first start)")
 	return cmd
 }
 

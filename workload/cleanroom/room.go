@@ -244,7 +244,7 @@ func (r *Room) eraseLocked(ctx context.Context) error {
 // Result returns the result for party. It fails with ErrNotAllowed for a
 // party that is not a recipient and with ErrWaiting before every table
 // is uploaded, and returns the query's error when the query failed. The
-// caller reports with MarkDelivered that party received the answer.
+// caller reports with MarkDelivered that party received the response.
 func (r *Room) Result(party string) (*Result, error) {
 	if !r.manifest.IsRecipient(party) {
 		return nil, fmt.Errorf("%w: party %q is not a recipient of the result; the recipients are %s",

@@ -30,6 +30,7 @@ type deployment struct {
 	impostor *workload.TEE
 	broker   *workloadtest.Broker
 	keysDir  string
+	opts     Options
 }
 
 // newDeployment builds a manifest with alice and bob and three keys,
@@ -86,7 +87,7 @@ func newDeployment(t *testing.T, impostorMeasurement []byte) *deployment {
 // open runs custody.Open in tee against the deployment's broker.
 func (d *deployment) open(t *testing.T, tee *workload.TEE) (*Service, error) {
 	t.Helper()
-	return Open(context.Background(), d.m, d.keysDir, d.broker.KBSClient(t, tee.Attester), workloadtest.QuietLog())
+	return Open(context.Background(), d.m, d.keysDir, d.broker.KBSClient(t, tee.Attester), workloadtest.QuietLog(), d.opts)
 }
 
 // serve opens the service in the deployment's TEE and serves it on
@@ -227,6 +228,41 @@ func TestCustodyRestartUnsealsSameKeys(t *testing.T) {
 	for i, k := range first.PublicKeys() {
 		if got := second.PublicKeys()[i]; string(got.PublicKey) != string(k.PublicKey) {
 			t.Errorf("key %s changed across a restart", k.Name)
+		}
+	}
+}
+
+// A sealed file missing beside others stops the restart, because the host
+// may have removed it, unless the operator asks for new keys.
+func TestCustodyMissingSealedKeyStopsRestart(t *testing.T) {
+	d := newDeployment(t, nil)
+	first, err := d.open(t, d.tee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := first.PublicKeys()[0]
+	path := filepath.Join(d.keysDir, removed.Name+".sealed.json")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = d.open(t, d.tee)
+	if err == nil || !strings.Contains(err.Error(), "the sealed file is missing") || !strings.Contains(err.Error(), "--create-missing-keys") {
+		t.Fatalf("restart without %s: err = %v, want one that names the missing file and the fix", path, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the failed restart wrote %s: %v", path, err)
+	}
+
+	d.opts.CreateMissing = true
+	second, err := d.open(t, d.tee)
+	if err != nil {
+		t.Fatalf("restart with CreateMissing: %v", err)
+	}
+	for i, k := range second.PublicKeys() {
+		changed := string(k.PublicKey) != string(first.PublicKeys()[i].PublicKey)
+		if changed != (k.Name == removed.Name) {
+			t.Errorf("key %s changed = %v, want a new key only for %s", k.Name, changed, removed.Name)
 		}
 	}
 }

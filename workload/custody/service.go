@@ -48,12 +48,27 @@ type Service struct {
 	log  *slog.Logger
 }
 
+// Options control Open.
+type Options struct {
+	// CreateMissing generates and seals a key for every key of the
+	// manifest that has no sealed file, also when dir holds sealed files
+	// of other keys, as after a key was added to the manifest. Without
+	// it, Open generates keys only when dir holds no sealed key file at
+	// all, on the first start.
+	CreateMissing bool
+}
+
 // Open fetches the sealing key from broker, unseals every key of m from
-// dir and generates and seals those that have no file yet. The sealing
-// key is cleared before Open returns, so only the unsealed keys stay in
-// memory. A sealed file that fails to open stops Open: generating a new
-// key in its place would silently replace a key that parties trust.
-func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log *slog.Logger) (*Service, error) {
+// dir, and generates and seals keys that have no file yet on the first
+// start (dir holds no sealed key file) or with opts.CreateMissing. The
+// sealing key is cleared before Open returns, so only the unsealed keys
+// stay in memory. A sealed file that fails to open, or that is missing
+// beside others, stops Open: the host may have removed it, and a new key
+// in its place would silently replace a key that parties trust.
+//
+// NOTE: a host that removes every sealed file still gets new keys on the
+// next start. Parties detect that only by comparing the public keys.
+func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log *slog.Logger, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -74,26 +89,36 @@ func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log
 		return nil, fmt.Errorf("custody: sealing key %s: %w", m.SealingKey, err)
 	}
 
+	existing, err := filepath.Glob(filepath.Join(dir, "*.sealed.json"))
+	if err != nil {
+		return nil, fmt.Errorf("custody: listing the sealed key files: %w", err)
+	}
+	firstStart := len(existing) == 0
+
 	s := &Service{m: m, keys: map[string]*signingKey{}, log: log}
 	for _, kp := range m.Keys {
 		path := filepath.Join(dir, kp.Name+".sealed.json")
-		key, created, err := openKey(aead, path, kp)
+		key, created, err := openKey(aead, path, kp, firstStart || opts.CreateMissing)
 		if err != nil {
 			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, path, err)
 		}
 		s.keys[kp.Name] = key
-		if created {
+		switch {
+		case created && firstStart:
 			log.Info("custody: generated and sealed a new key", "key", kp.Name, "type", kp.Type, "file", path)
-		} else {
+		case created:
+			log.Warn("custody: generated and sealed a new key beside existing ones; parties must trust its public key", "key", kp.Name, "type", kp.Type, "file", path)
+		default:
 			log.Info("custody: unsealed key", "key", kp.Name, "type", kp.Type)
 		}
 	}
 	return s, nil
 }
 
-// openKey unseals the key at path, or generates, seals and writes a new
-// one when the file does not exist.
-func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, bool, error) {
+// openKey unseals the key at path. When the file does not exist, it
+// generates, seals and writes a new key if create is true, and fails
+// otherwise.
+func openKey(aead cipher.AEAD, path string, kp KeyPolicy, create bool) (*signingKey, bool, error) {
 	raw, err := os.ReadFile(path)
 	if err == nil {
 		sealed, err := ParseSealedKey(raw)
@@ -105,6 +130,10 @@ func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, bool, er
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, false, err
+	}
+	if !create {
+		return nil, false, errors.New("the sealed file is missing, while other keys of the directory have sealed files; " +
+			"restore it from a backup, or start with --create-missing-keys (Options.CreateMissing) to generate a new key, whose public key the parties must then trust again")
 	}
 
 	key, secret, err := generateKey(kp.Type)

@@ -195,16 +195,27 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 	}
 	var peer *ratls.Conn
 	cfg := ratls.ClientConfig(v, own, f.challenge, "http/1.1")
-	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
-		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := ratls.Dial(ctx, network, addr, cfg, v, f.challenge)
-			if err == nil {
-				peer = conn
-			}
-			return conn, err
+	client := &http.Client{
+		Timeout: 2 * time.Minute,
+		Transport: &http.Transport{
+			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := ratls.Dial(ctx, network, addr, cfg, v, f.challenge)
+				if err == nil {
+					peer = conn
+				}
+				return conn, err
+			},
+			// Only the RA-TLS dial above may open a connection, so no
+			// request can leave over plain TCP.
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return nil, fmt.Errorf("connect sends requests only over RA-TLS, not over plain TCP to %s", addr)
+			},
+			DisableKeepAlives: true,
 		},
-		DisableKeepAlives: true,
-	}}
+		// A redirect is printed, not followed, as curl does without -L:
+		// the verified server's response is the one shown.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	resp, err := client.Get(u.String())
 	if saveCert != "" {
 		if serr := savePeerCertificate(saveCert, peer, err); serr != nil {

@@ -43,13 +43,16 @@ type Proxy struct {
 
 // CheckLoopback requires addr to name a loopback IP address, because the
 // plaintext between the proxy and the workload must not leave the machine.
+// The name localhost is rejected too: it resolves through /etc/hosts and
+// DNS, which in a confidential VM or container the untrusted host may
+// supply.
 func CheckLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("invalid upstream address %q: %v", addr, err)
 	}
 	if host == "localhost" {
-		return nil
+		return fmt.Errorf("upstream address %q names a host, which resolves through files and DNS that the host machine may control; write 127.0.0.1 or [::1]", addr)
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {

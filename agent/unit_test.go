@@ -89,7 +89,7 @@ func TestSecretNames(t *testing.T) {
 
 func TestCheckLoopback(t *testing.T) {
 	for addr, ok := range map[string]bool{
-		"127.0.0.1:80": true, "[::1]:80": true, "localhost:80": true,
+		"127.0.0.1:80": true, "[::1]:80": true, "localhost:80": false,
 		"10.0.0.1:80": false, "example.com:80": false, "0.0.0.0:80": false, "127.0.0.1": false,
 	} {
 		if got := CheckLoopback(addr) == nil; got != ok {

@@ -72,6 +72,10 @@ func (d *Decision) Err() error {
 	if d.Accepted {
 		return nil
 	}
+	if len(d.Reasons) == 0 {
+		// A policy written elsewhere may reject without a reason.
+		return &attest.Error{Kind: attest.ErrAppraisal, Field: "policy", Reason: "the policy rejected the evidence and gave no reason"}
+	}
 	msgs := make([]string, len(d.Reasons))
 	for i, r := range d.Reasons {
 		msgs[i] = r.Message

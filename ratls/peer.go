@@ -178,6 +178,10 @@ func (v *Verifier) appraise(ctx context.Context, claims *attest.Claims) error {
 			return reject(FormatName, claims, nil, &attest.Error{Kind: attest.ErrAppraisal, Field: "policy",
 				Reason: "the policy could not be evaluated, so the peer is rejected", Err: err})
 		}
+		if pd == nil {
+			return reject(FormatName, claims, nil, &attest.Error{Kind: attest.ErrAppraisal, Field: "policy",
+				Reason: "the policy returned no decision, so the peer is rejected"})
+		}
 		if !pd.Accepted {
 			return reject(FormatName, claims, pd.Reasons, pd.Err())
 		}

@@ -123,6 +123,14 @@ func TestVerifyPeerRejections(t *testing.T) {
 			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
 				return &appraise.Decision{Reasons: []appraise.Reason{{Rule: "allow-list", Claim: "measurement", Message: "workload not in the allow list"}}}, nil
 			}}, role: RoleServer, want: "allow list", kind: attest.ErrAppraisal},
+		{name: "policy rejection without reasons", attester: &fakeAttester{}, issued: now,
+			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
+				return &appraise.Decision{}, nil
+			}}, role: RoleServer, want: "gave no reason", kind: attest.ErrAppraisal},
+		{name: "policy without decision", attester: &fakeAttester{}, issued: now,
+			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
+				return nil, nil
+			}}, role: RoleServer, want: "returned no decision", kind: attest.ErrAppraisal},
 		{name: "policy error", attester: &fakeAttester{}, issued: now,
 			opts: VerifyOptions{Appraise: appraise.Options{AllowEmulated: true}, Policy: func(context.Context, *attest.Claims) (*appraise.Decision, error) {
 				return nil, errors.New("rego: undefined function")

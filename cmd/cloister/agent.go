@@ -135,6 +135,11 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	if len(secrets) > 0 && f.kbsURL == "" {
 		return usageError("--secret and --secret-env need --kbs")
 	}
+	// A certificate counts as expired one minute before its notAfter, so a
+	// shorter lifetime would issue a certificate on every handshake.
+	if f.certLifetime < 2*time.Minute || f.certLifetime > 24*time.Hour {
+		return usageError("--cert-lifetime %s is out of range: use 2m to 24h; each certificate is renewed one minute before it expires, and after at most 1h anyway", f.certLifetime)
+	}
 	if f.listen != "" {
 		if f.upstream == "" {
 			return usageError("--upstream is required with --listen: the loopback address the workload listens on")

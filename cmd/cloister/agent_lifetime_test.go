@@ -1,0 +1,18 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAgentRejectsCertLifetimeOutOfRange(t *testing.T) {
+	for _, lifetime := range []string{"2s", "-1h", "48h"} {
+		_, err := runCloister(t, "agent", "--emulated", "--cert-lifetime", lifetime, "--", "true")
+		if code := exitCode(t, err); code != exitUsage {
+			t.Errorf("--cert-lifetime %s: exit code %d (%v), want %d", lifetime, code, err, exitUsage)
+		}
+		if err == nil || !strings.Contains(err.Error(), "use 2m to 24h") {
+			t.Errorf("--cert-lifetime %s: error %v, want one that names the range", lifetime, err)
+		}
+	}
+}

@@ -123,14 +123,10 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
 	}
 	if negotiated == ratls.ProtoChallenge {
-		select {
-		case p.challengeSlots <- struct{}{}:
-		case <-hctx.Done():
-			return fmt.Errorf("waiting to serve the freshness challenge: %w", hctx.Err())
-		}
-		err := ratls.ServeChallenge(hctx, conn, p.Attester)
-		<-p.challengeSlots
-		if err != nil {
+		// The slot is taken only around the attestation, so that clients
+		// that are slow to send their nonce hold none.
+		limited := slotAttester{Attester: p.Attester, slots: p.challengeSlots}
+		if err := ratls.ServeChallenge(hctx, conn, limited); err != nil {
 			return err
 		}
 	}
@@ -142,6 +138,23 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 	}
 	defer up.Close()
 	return pipe(conn, up.(*net.TCPConn))
+}
+
+// slotAttester takes one of slots for each attestation, so that at most
+// cap(slots) run at the same time.
+type slotAttester struct {
+	attest.Attester
+	slots chan struct{}
+}
+
+func (a slotAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+	select {
+	case a.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to serve the freshness challenge: %w", ctx.Err())
+	}
+	defer func() { <-a.slots }()
+	return a.Attester.Attest(ctx, reportData)
 }
 
 // pipe copies both ways until both directions are done, passing each

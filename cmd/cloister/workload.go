@@ -202,11 +202,12 @@ existing directory is reopened and checked against the manifest.`,
 
 // workloadServeFlags are the flags of a workload's serve command.
 type workloadServeFlags struct {
-	manifest string
-	listen   string
-	tee      teeFlags
-	kbsURL   string
-	logLevel string
+	manifest     string
+	listen       string
+	tee          teeFlags
+	kbsURL       string
+	kbsAllowHTTP bool
+	logLevel     string
 }
 
 // bind registers the flags on cmd. kbsHelp, when not empty, is the help
@@ -221,6 +222,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 	fl.StringArrayVar(&f.tee.collateral, "collateral", nil, "collateral with which a hardware TEE verifies its own evidence at start; repeatable")
 	if kbsHelp != "" {
 		fl.StringVar(&f.kbsURL, "kbs", "", kbsHelp)
+		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, "accept a plain http:// --kbs on another host, although the network can then impersonate the key broker")
 	}
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -248,6 +250,9 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 func (f *workloadServeFlags) kbsClient(tee *workload.TEE) (*kbs.Client, error) {
 	if f.kbsURL == "" {
 		return nil, usageError("--kbs is required: the key broker that releases this workload's key")
+	}
+	if err := checkKBSURL(f.kbsURL, f.kbsAllowHTTP); err != nil {
+		return nil, err
 	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {

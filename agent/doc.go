@@ -18,7 +18,10 @@
 //     TEE's evidence (package ratls), serves the freshness challenge and
 //     forwards the plaintext to the workload on a loopback address.
 //
-// When the workload exits for good or the agent is stopped, Run overwrites
-// every file in the secret directory with zeros, removes it, and clears
-// the secrets it holds in memory.
+// When the workload exits for good or the agent is stopped, Run stops every
+// process of the workload's process group, overwrites every file in the
+// secret directory with zeros, removes it, and clears the secrets it holds
+// in memory. An agent killed with SIGKILL can do none of this: the kernel
+// then kills only the workload's first process, and the secret directory
+// stays until its tmpfs is cleared.
 package agent

@@ -3,8 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -162,4 +166,41 @@ func TestOpenAttesterEmulated(t *testing.T) {
 	if _, err := OpenAttester(AttesterOptions{}); err != nil && !errors.Is(err, ErrNoTEE) {
 		t.Errorf("error %v, want ErrNoTEE on a machine without TEE hardware", err)
 	}
+}
+
+// Stopping the workload also stops the processes it started, which would
+// otherwise keep its secrets.
+func TestSupervisorStopsWorkloadChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := Supervisor{Command: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; wait"},
+		Policy: RestartNever, StopTimeout: time.Second}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	var child int
+	for deadline := time.Now().Add(10 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if raw, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(raw), "\n") {
+			child, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		}
+	}
+	if child == 0 {
+		t.Fatal("the workload did not start its child process")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel: %v", err)
+	}
+
+	// The child is gone once its group was killed; a zombie waiting for
+	// its reaper counts as gone too.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+	}
+	syscall.Kill(child, syscall.SIGKILL)
+	t.Errorf("the workload's child process %d kept running after the workload was stopped", child)
 }

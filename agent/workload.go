@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -110,9 +111,22 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // runOnce starts the workload and waits for it. On cancellation it sends
-// SIGTERM and, after StopTimeout, SIGKILL.
+// SIGTERM to the workload's process group and, after StopTimeout, SIGKILL
+// to its first process. When that process has exited, every process left
+// in its group gets SIGKILL, because a process the workload started would
+// otherwise keep the secrets of its environment and open files.
+//
+// NOTE: when the agent itself is killed, the kernel kills only the first
+// process (see workloadProcAttr), and the secret directory stays until the
+// tmpfs is cleared.
 func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
+	// Pdeathsig fires when the thread that started the workload exits, so
+	// that thread must stay this goroutine's until the workload ends.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
 	cmd := exec.CommandContext(ctx, s.Command[0], s.Command[1:]...)
+	cmd.SysProcAttr = workloadProcAttr()
 	cmd.Env = s.Env
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -122,7 +136,7 @@ func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
 	if s.Stderr != nil {
 		cmd.Stderr = s.Stderr
 	}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = s.StopTimeout
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = 10 * time.Second
@@ -134,5 +148,9 @@ func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
 	if s.Started != nil {
 		s.Started(cmd.Process.Pid)
 	}
-	return cmd.Wait()
+	err := cmd.Wait()
+	if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr == nil {
+		log.Warn("agent: stopped processes that the workload left running", "pgid", cmd.Process.Pid)
+	}
+	return err
 }

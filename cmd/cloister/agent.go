@@ -194,7 +194,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP and SIGQUIT would otherwise end the agent without wiping the
+	// secrets or stopping the workload.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
 	err = agent.Run(ctx, agent.Config{
 		Attester: sel.Attester, Source: source, Secrets: secrets, RetryFor: f.kbsRetryTimeout, SecretBase: f.secretBase,

@@ -96,7 +96,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable")
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
-	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex)")
+	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex); required with --verify-clients")
 	return cmd
 }
 
@@ -158,6 +158,11 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 
 	var clients *ratls.Verifier
 	if f.verifyClients {
+		// Any customer's VM on the same cloud has evidence that verifies,
+		// so only a measurement says which code a client runs.
+		if f.clients.measurement == "" {
+			return usageError("--verify-clients without --client-measurement would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX")
+		}
 		f.clients.output = "text"
 		vo, ao, err := f.clients.options()
 		if err != nil {

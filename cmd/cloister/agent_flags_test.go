@@ -16,3 +16,13 @@ func TestAgentRejectsCertLifetimeOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentVerifyClientsNeedsMeasurement(t *testing.T) {
+	_, err := runCloister(t, "agent", "--emulated", "--upstream", "127.0.0.1:9000", "--verify-clients", "--client-allow-emulated", "--", "true")
+	if code := exitCode(t, err); code != exitUsage {
+		t.Errorf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	if err == nil || !strings.Contains(err.Error(), "pass --client-measurement HEX") {
+		t.Errorf("error %v, want one that names --client-measurement", err)
+	}
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,21 +102,26 @@ func (d *SecretDir) Write(name string, data []byte) (string, error) {
 	return path, nil
 }
 
-// Wipe overwrites every regular file in the directory, including files
-// the workload created, with zeros, then removes the directory. It keeps
-// going after an error and returns all errors.
+// Wipe overwrites every regular file in the directory tree, including
+// files the workload created in subdirectories, with zeros, then removes
+// the directory. Symbolic links are not followed, so a link cannot make it
+// overwrite a file elsewhere. It keeps going after an error and returns
+// all errors.
 func (d *SecretDir) Wipe() error {
-	entries, err := os.ReadDir(d.Path)
-	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("agent: listing the secret directory: %w", err)
-	}
 	var errs []error
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			errs = append(errs, overwrite(filepath.Join(d.Path, e.Name())))
+	err := filepath.WalkDir(d.Path, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if !os.IsNotExist(err) {
+				errs = append(errs, fmt.Errorf("agent: listing the secret directory: %w", err))
+			}
+			return nil
 		}
-	}
-	errs = append(errs, os.RemoveAll(d.Path))
+		if e.Type().IsRegular() {
+			errs = append(errs, overwrite(path))
+		}
+		return nil
+	})
+	errs = append(errs, err, os.RemoveAll(d.Path))
 	return errors.Join(errs...)
 }
 

@@ -26,24 +26,39 @@ func TestSecretDir(t *testing.T) {
 	if _, err := d.Write("key", []byte("again")); err == nil {
 		t.Errorf("a secret file was overwritten silently")
 	}
-	// A file the workload created is wiped too.
+	// A file the workload created is wiped too, also in a subdirectory.
 	if err := os.WriteFile(filepath.Join(d.Path, "derived"), []byte("copy"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path) // the overwrite is visible through an open descriptor
+	sub := filepath.Join(d.Path, "sub", "copy")
+	if err := os.MkdirAll(filepath.Dir(sub), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sub, []byte("value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The overwrite is visible through descriptors opened before it.
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	fsub, err := os.Open(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsub.Close()
 	if err := d.Wipe(); err != nil {
 		t.Fatalf("Wipe: %v", err)
 	}
-	buf := make([]byte, 5)
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		t.Fatal(err)
-	}
-	if string(buf) != "\x00\x00\x00\x00\x00" {
-		t.Errorf("the secret's content %q survived the wipe", buf)
+	for name, file := range map[string]*os.File{"secret": f, "subdirectory copy": fsub} {
+		buf := make([]byte, 5)
+		if _, err := file.ReadAt(buf, 0); err != nil {
+			t.Fatal(err)
+		}
+		if string(buf) != "\x00\x00\x00\x00\x00" {
+			t.Errorf("the %s's content %q survived the wipe", name, buf)
+		}
 	}
 	if _, err := os.Stat(d.Path); !os.IsNotExist(err) {
 		t.Errorf("directory not removed: %v", err)

@@ -194,7 +194,12 @@ func parseResponse(body []byte) (*challengeResponse, error) {
 }
 
 // sameIdentity requires the fresh evidence to come from the TEE that the
-// certificate's evidence describes.
+// certificate's evidence describes: the same TEE kind, primary measurement,
+// host data and chip ID. The other named measurements are not compared,
+// because runtime registers such as TDX RTMR3 or TPM PCRs may be extended
+// between the certificate and the challenge. The fresh claims are
+// appraised on their own, so a policy that pins those registers still
+// applies to them.
 func sameIdentity(cert, fresh *attest.Claims) error {
 	checks := []struct {
 		name string

@@ -63,11 +63,14 @@
 // reverted or lost, but cannot forge evidence of a current TEE. Two
 // mechanisms bound what it can do:
 //
-//   - The issuance time is inside the report data, so a certificate's
-//     evidence cannot be made to look younger than it is. A verifier
-//     rejects evidence older than MaxAge, and CertSource renews the
-//     certificate at half its lifetime, so an honest server always has
-//     fresh evidence.
+//   - The issuance time is inside the report data, so nobody can change
+//     it after the TEE signed. A verifier rejects evidence older than
+//     MaxAge, and CertSource renews the certificate at half its lifetime,
+//     so an honest server always has fresh evidence. The time is the
+//     TEE's own clock, which on SEV-SNP and TDX the host supplies, so a
+//     host can obtain certificates dated in the future while it controls
+//     the TEE and use them later, up to MaxAge past their date. Only the
+//     challenge gives freshness that does not rest on the host.
 //   - The challenge (ALPN protocol ProtoChallenge): after the handshake
 //     the client sends a 32-byte nonce it chose, and the server returns
 //     evidence whose report data is SHA-512 of the CBOR map
@@ -90,13 +93,16 @@
 // Without the challenge, a stolen certificate and key remain usable until
 // the evidence exceeds MaxAge; the challenge closes that window at the
 // cost of one attestation per connection, which is why it is negotiated
-// rather than mandatory.
+// rather than mandatory. Clients in mutual mode are never challenged, so
+// a stolen client certificate and key stay usable for MaxAge.
 //
 // # Performance
 //
 // A Verifier caches accepted results per certificate fingerprint until
-// the evidence would exceed MaxAge, so repeated handshakes with the same
-// certificate cost a hash and a map lookup (see BENCHMARKS.md).
+// the evidence would exceed MaxAge (counted from the verification for
+// undated evidence) or the certificate expires, so repeated handshakes
+// with the same certificate cost a hash and a map lookup (see
+// BENCHMARKS.md).
 //
 // No maintained Go module implements the DICE tagged-evidence certificate
 // format or its verification over arbitrary TEE verifiers, so the

@@ -153,7 +153,7 @@ func (v *Verifier) verifyPeer(ctx context.Context, cert *x509.Certificate, role 
 	if err := v.appraise(ctx, claims); err != nil {
 		return nil, err
 	}
-	v.store(key, res, v.cacheUntil(cert, res))
+	v.store(key, res, v.cacheUntil(cert, res, now))
 	return res, nil
 }
 
@@ -219,14 +219,23 @@ func (v *Verifier) checkFreshness(ce *CertEvidence, res *PeerResult, now time.Ti
 	return nil
 }
 
-func (v *Verifier) cacheUntil(cert *x509.Certificate, res *PeerResult) time.Time {
-	until := cert.NotAfter
-	if !res.IssuedAt.IsZero() {
-		if t := res.IssuedAt.Add(v.opts.MaxAge); t.Before(until) {
-			until = t
-		}
+// cacheUntil returns when a verified certificate must be verified again:
+// at its notAfter, or once its evidence exceeds MaxAge. Undated evidence
+// counts from now, so that collateral and revocation changes still reach
+// a certificate with a far notAfter.
+func (v *Verifier) cacheUntil(cert *x509.Certificate, res *PeerResult, now time.Time) time.Time {
+	issued := res.IssuedAt
+	if issued.IsZero() {
+		issued = now
 	}
-	return until
+	return minTime(cert.NotAfter, issued.Add(v.opts.MaxAge))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (v *Verifier) cached(key [32]byte, now time.Time) (*PeerResult, bool) {

@@ -74,6 +74,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg ServerConfig) error {
 	srv := &http.Server{
 		Handler:           cfg.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ac, ok := c.(*attestedConn); ok {

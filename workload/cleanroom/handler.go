@@ -2,8 +2,10 @@ package cleanroom
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/cloister-dev/cloister/workload"
 )
@@ -75,7 +77,8 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	table := r.PathValue("name")
-	rows, err := h.room.Upload(r.Context(), party, table, r.Body)
+	body := &stallLimitedReader{r: r.Body, rc: http.NewResponseController(w), stall: uploadStallTimeout}
+	rows, err := h.room.Upload(r.Context(), party, table, body)
 	if err != nil {
 		h.fail(w, r, party, err)
 		return
@@ -121,4 +124,28 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err
 	}
 	h.log.Warn("cleanroom: request rejected", "method", r.Method, "path", r.URL.Path, "party", party, "status", code, "err", err)
 	return workload.WriteError(w, code, err)
+}
+
+// uploadStallTimeout is how long an upload may send no data. The room
+// holds its lock while it reads an upload, so a party that stops sending
+// would otherwise block every other request to the room.
+const uploadStallTimeout = 30 * time.Second
+
+// stallLimitedReader moves the connection's read deadline stall into the
+// future before each read, so that a body that stops arriving fails the
+// upload while a slow but steady one completes.
+//
+// NOTE: a party that sends a little data just often enough still holds the
+// room's lock for the whole upload.
+type stallLimitedReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (s *stallLimitedReader) Read(p []byte) (int, error) {
+	if err := s.rc.SetReadDeadline(time.Now().Add(s.stall)); err != nil {
+		return 0, err
+	}
+	return s.r.Read(p)
 }

@@ -39,12 +39,14 @@ See docs/workloads/custody.md.`,
 func newReleasePolicyCmd() *cobra.Command {
 	var releases []string
 	var others bool
+	var tee string
 	cmd := &cobra.Command{
 		Use:   "release-policy --release PATH:MEASUREMENT:MANIFEST_SHA256 ...",
 		Short: "Print a key broker resource policy that releases each key only to its workload",
 		Long: `Print a Rego resource policy for cloister serve that releases each --release
 resource only to an affirming, non-debug attestation with that launch
-measurement (hex) and that manifest SHA-256 in its host data. The key broker
+measurement (hex) and that manifest SHA-256 in its host data (SEV-SNP HOST_DATA,
+or TDX MRCONFIGID with --tee tdx). The key broker
 applies one resource policy, named "default", so pass every protected resource
 of the deployment at once and store the output with:
 
@@ -56,6 +58,9 @@ rule for them (any affirming attestation).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(releases) == 0 {
 				return usageError("give at least one --release PATH:MEASUREMENT:MANIFEST_SHA256")
+			}
+			if tee != string(attest.TEESNP) && tee != string(attest.TEETDX) {
+				return usageError("invalid --tee %q: use snp or tdx, the TEEs that bind a manifest digest at launch", tee)
 			}
 			var rules []custody.Release
 			for _, r := range releases {
@@ -71,7 +76,7 @@ rule for them (any affirming attestation).`,
 				if err != nil {
 					return usageError("--release %q: %v", r, err)
 				}
-				rules = append(rules, custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest})
+				rules = append(rules, custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest, TEE: attest.TEE(tee)})
 			}
 			policy, err := custody.ReleasePolicy(rules, others)
 			if err != nil {
@@ -82,6 +87,7 @@ rule for them (any affirming attestation).`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&releases, "release", nil, "resource path, launch measurement (hex) and manifest SHA-256, separated by colons; repeatable")
+	cmd.Flags().StringVar(&tee, "tee", "snp", "TEE of the workloads: snp or tdx")
 	cmd.Flags().BoolVar(&others, "others", false, "release resources that no --release names to any affirming attestation, as the built-in policy does")
 	return cmd
 }

@@ -1,8 +1,13 @@
 package custody
 
 import (
+	"bytes"
+	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/workload"
 )
 
 func TestParseManifestRejects(t *testing.T) {
@@ -39,6 +44,36 @@ func TestReleasePolicyRejectsIncompleteRule(t *testing.T) {
 	}
 	if _, err := ReleasePolicy([]Release{{Path: "a/b", Measurement: []byte{1}, Manifest: [32]byte{1}}}, false); err == nil {
 		t.Error("a rule with an invalid path was accepted")
+	}
+}
+
+// A TDX rule expects the manifest digest as MRCONFIGID, zero-padded to 48
+// bytes, and the policy compares the TEE as well.
+func TestReleasePolicyPerTEE(t *testing.T) {
+	digest := workload.Digest{0xab}
+	measurement := bytes.Repeat([]byte{0x11}, 48)
+	policy, err := ReleasePolicy([]Release{
+		{Path: "keys/snp/k", Measurement: measurement, Manifest: digest},
+		{Path: "keys/tdx/k", Measurement: measurement, Manifest: digest, TEE: attest.TEETDX},
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snpHostData := hex.EncodeToString(digest[:])
+	tdxHostData := snpHostData + strings.Repeat("00", 16)
+	for _, want := range []string{
+		`"keys/snp/k": {"tee": "snp", "measurement": "` + hex.EncodeToString(measurement) + `", "host_data": "` + snpHostData + `"}`,
+		`"keys/tdx/k": {"tee": "tdx", "measurement": "` + hex.EncodeToString(measurement) + `", "host_data": "` + tdxHostData + `"}`,
+		"key_claims.tee == want.tee",
+	} {
+		if !strings.Contains(policy, want) {
+			t.Errorf("policy does not contain %s:\n%s", want, policy)
+		}
+	}
+
+	_, err = ReleasePolicy([]Release{{Path: "a/b/c", Measurement: measurement, Manifest: digest, TEE: attest.TEENitro}}, false)
+	if err == nil || !strings.Contains(err.Error(), "SEV-SNP (HOST_DATA) or TDX (MRCONFIGID)") {
+		t.Errorf("rule for a TEE without host data: err = %v, want one that names the supported TEEs", err)
 	}
 }
 

@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/workload"
 )
 
 // Release is one rule of a resource policy: the key broker releases the
-// resource Path only to evidence with this launch measurement and this
-// manifest digest in its host data.
+// resource Path only to evidence of the TEE with this launch measurement
+// and this manifest digest in its host data (SEV-SNP HOST_DATA, or TDX
+// MRCONFIGID zero-padded to 48 bytes).
 type Release struct {
 	Path        string
 	Measurement []byte
 	Manifest    workload.Digest
+	// TEE is attest.TEESNP or attest.TEETDX; empty means SEV-SNP.
+	TEE attest.TEE
 }
 
 // ReleasePolicy returns a Rego resource policy for the Cloister key
@@ -42,13 +46,22 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 		if len(r.Measurement) == 0 || r.Manifest.IsZero() {
 			return "", fmt.Errorf("release rule for %s needs a measurement and a manifest digest", r.Path)
 		}
-		// Paths and hex digits need no escaping in a Rego string.
-		fmt.Fprintf(&b, "\t%q: {\"measurement\": %q, \"host_data\": %q},\n", r.Path, hex.EncodeToString(r.Measurement), r.Manifest.String())
+		tee := r.TEE
+		if tee == "" {
+			tee = attest.TEESNP
+		}
+		hostData, err := workload.HostData(tee, r.Manifest)
+		if err != nil {
+			return "", fmt.Errorf("release rule for %s: %w", r.Path, err)
+		}
+		// Paths, TEE names and hex digits need no escaping in a Rego string.
+		fmt.Fprintf(&b, "\t%q: {\"tee\": %q, \"measurement\": %q, \"host_data\": %q},\n",
+			r.Path, tee, hex.EncodeToString(r.Measurement), hex.EncodeToString(hostData))
 	}
 	b.WriteString("}\n\n")
 
 	b.WriteString("allow if {\n\ttrusted\n\twant := protected[input.resource.path]\n")
-	b.WriteString("\tkey_claims.measurement == want.measurement\n\tkey_claims.host_data == want.host_data\n}\n")
+	b.WriteString("\tkey_claims.tee == want.tee\n\tkey_claims.measurement == want.measurement\n\tkey_claims.host_data == want.host_data\n}\n")
 	if others {
 		b.WriteString("\nallow if {\n\ttrusted\n\tnot protected[input.resource.path]\n}\n")
 	}

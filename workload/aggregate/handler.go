@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,14 +77,15 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	limit := int64(h.agg.Manifest().Dimension)*32 + 1024
 	// NOTE: net/http's read buffers still hold the update's JSON text
 	// until they are reused; only the decoded vector is zeroed.
-	var req UpdateRequest
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(&req)
+	// The decoder stops past the manifest's dimension, so a body of short
+	// numbers cannot allocate more than one update.
+	update, err := workload.DecodeVector(http.MaxBytesReader(w, r.Body, limit), "update", h.agg.Manifest().Dimension)
 	if err != nil {
-		clear(req.Update)
-		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]}", err))
+		clear(update)
+		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]} with %d numbers", err, h.agg.Manifest().Dimension))
 		return
 	}
-	if err := h.agg.Submit(round, party, req.Update); err != nil {
+	if err := h.agg.Submit(round, party, update); err != nil {
 		h.log.Info("aggregate: update rejected", "party", party, "round", round, "error", err)
 		workload.WriteError(w, statusOf(err), err)
 		return

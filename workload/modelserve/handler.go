@@ -1,7 +1,6 @@
 package modelserve
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,17 +41,19 @@ func NewHandler(s *Service, log *slog.Logger) http.Handler {
 		}
 		// About 25 bytes per JSON number plus the envelope.
 		limit := int64(s.m.maxBatch())*int64(s.model.Inputs+1)*32 + 1024
-		var req PredictRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(&req); err != nil {
-			workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid predict body: %v: send {\"inputs\": [[numbers]]}", err))
+		// The decoder stops past the batch limit and the model's input
+		// width, so a body of short numbers cannot allocate more.
+		inputs, err := workload.DecodeMatrix(http.MaxBytesReader(w, r.Body, limit), "inputs", s.m.maxBatch(), s.model.Inputs)
+		if err != nil {
+			workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid predict body: %v: send {\"inputs\": [[numbers]]}, at most %d arrays of %d numbers", err, s.m.maxBatch(), s.model.Inputs))
 			return
 		}
-		out, err := s.Predict(req.Inputs)
+		out, err := s.Predict(inputs)
 		if err != nil {
 			workload.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		log.Info("modelserve: predicted", "party", party.Name, "inputs", len(req.Inputs))
+		log.Info("modelserve: predicted", "party", party.Name, "inputs", len(inputs))
 		workload.WriteJSON(w, http.StatusOK, PredictResponse{Outputs: out})
 	})
 	return mux

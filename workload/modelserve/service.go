@@ -65,10 +65,18 @@ func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, lo
 	if err != nil {
 		return nil, fmt.Errorf("modelserve: %w", err)
 	}
+	if n := m.maxBatch() * model.Inputs; n > MaxBatchNumbers {
+		return nil, fmt.Errorf("modelserve: a batch of max_batch %d inputs of %d numbers holds %d numbers, more than %d; lower max_batch in the manifest to at most %d",
+			m.maxBatch(), model.Inputs, n, MaxBatchNumbers, MaxBatchNumbers/model.Inputs)
+	}
 	log.Info("modelserve: model decrypted", "model", model.Name, "model_sha256", m.ModelSHA256.String(),
 		"inputs", model.Inputs, "outputs", model.Outputs())
 	return &Service{m: m, model: model, log: log}, nil
 }
+
+// MaxBatchNumbers bounds the numbers of one predict request (max_batch
+// times the model's inputs): 2^22 numbers are 32 MiB as float64.
+const MaxBatchNumbers = 1 << 22
 
 // Info describes the served model without revealing its weights.
 type Info struct {

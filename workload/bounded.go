@@ -1,0 +1,119 @@
+package workload
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DecodeMatrix reads the JSON object {key: [[numbers], ...]} from r, with at
+// most rows arrays of at most cols numbers each. It stops at the first
+// number past a bound, so that a body of short numbers such as "0,"
+// cannot allocate more than the bounds allow, and rejects other keys,
+// repeated keys and values that are not numbers.
+func DecodeMatrix(r io.Reader, key string, rows, cols int) ([][]float64, error) {
+	var out [][]float64
+	err := decodeSingleKey(r, key, func(dec *json.Decoder) error {
+		return decodeArray(dec, rows, func(i int) error {
+			row, err := decodeNumbers(dec, cols)
+			if err != nil {
+				return fmt.Errorf("array %d: %w", i+1, err)
+			}
+			out = append(out, row)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DecodeVector reads the JSON object {key: [numbers]} from r, with at most
+// max numbers, under the same rules as DecodeMatrix.
+func DecodeVector(r io.Reader, key string, max int) ([]float64, error) {
+	var out []float64
+	err := decodeSingleKey(r, key, func(dec *json.Decoder) error {
+		var err error
+		out, err = decodeNumbers(dec, max)
+		return err
+	})
+	return out, err
+}
+
+// decodeSingleKey reads an object whose only member is key and decodes
+// its value with value.
+func decodeSingleKey(r io.Reader, key string, value func(*json.Decoder) error) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok != key {
+			return fmt.Errorf("unknown member %q; the body has one member, %q", tok, key)
+		}
+		if seen {
+			return fmt.Errorf("member %q appears twice", key)
+		}
+		seen = true
+		if err := value(dec); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if !seen {
+		return fmt.Errorf("member %q is missing", key)
+	}
+	return expectDelim(dec, '}')
+}
+
+// decodeNumbers reads an array of at most max numbers.
+func decodeNumbers(dec *json.Decoder, max int) ([]float64, error) {
+	var out []float64
+	err := decodeArray(dec, max, func(int) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		f, ok := tok.(float64)
+		if !ok {
+			return fmt.Errorf("element %d is %v, not a number", len(out)+1, tok)
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// decodeArray reads an array and calls element for each of at most max
+// elements, failing at the first one past max.
+func decodeArray(dec *json.Decoder, max int, element func(i int) error) error {
+	if err := expectDelim(dec, '['); err != nil {
+		return err
+	}
+	for i := 0; dec.More(); i++ {
+		if i == max {
+			return fmt.Errorf("the array has more than %d elements", max)
+		}
+		if err := element(i); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("the body ends where %q is expected", want)
+	}
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("found %v where %q is expected", tok, want)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package workload
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDecodeVector(t *testing.T) {
+	tests := []struct {
+		body string
+		want []float64
+		err  string
+	}{
+		{`{"update": [1, 2.5, -3]}`, []float64{1, 2.5, -3}, ""},
+		{`{"update": []}`, nil, ""},
+		{`{"update": [1, 2, 3, 4]}`, nil, "more than 3 elements"},
+		{`{"update": [1, "2"]}`, nil, "element 2 is 2, not a number"},
+		{`{"update": [1], "extra": 1}`, nil, `unknown member "extra"`},
+		{`{"update": [1], "update": [2]}`, nil, `member "update" appears twice`},
+		{`{}`, nil, `member "update" is missing`},
+		{`{"update": 1}`, nil, `where "[" is expected`},
+		{`{"update": [1, 2`, nil, `the body ends where "]" is expected`},
+		{``, nil, `the body ends where "{" is expected`},
+	}
+	for _, tt := range tests {
+		got, err := DecodeVector(strings.NewReader(tt.body), "update", 3)
+		if tt.err == "" {
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("DecodeVector(%s) = %v, %v; want %v", tt.body, got, err, tt.want)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("DecodeVector(%s) error = %v, want one containing %q", tt.body, err, tt.err)
+		}
+	}
+}
+
+func TestDecodeMatrix(t *testing.T) {
+	got, err := DecodeMatrix(strings.NewReader(`{"inputs": [[1, 2], [3, 4]]}`), "inputs", 2, 2)
+	if err != nil || len(got) != 2 || !slices.Equal(got[1], []float64{3, 4}) {
+		t.Fatalf("DecodeMatrix = %v, %v", got, err)
+	}
+	for body, want := range map[string]string{
+		`{"inputs": [[1], [2], [3]]}`: "more than 2 elements",
+		`{"inputs": [[1, 2, 3]]}`:     "array 1: the array has more than 2 elements",
+		`{"inputs": [1]}`:             `array 1: found 1 where "[" is expected`,
+	} {
+		if _, err := DecodeMatrix(strings.NewReader(body), "inputs", 2, 2); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeMatrix(%s) error = %v, want one containing %q", body, err, want)
+		}
+	}
+}
+
+// FuzzDecodeMatrix checks that no body makes DecodeMatrix panic or return
+// more than its bounds.
+func FuzzDecodeMatrix(f *testing.F) {
+	f.Add([]byte(`{"inputs": [[1, 2], [3, 4]]}`))
+	f.Add([]byte(`{"inputs": [[0,0,0,0,0,0,0,0,0]], "inputs": []}`))
+	f.Add([]byte(`{"inputs": [[1e400]]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := DecodeMatrix(strings.NewReader(string(body)), "inputs", 3, 4)
+		if err != nil {
+			return
+		}
+		if len(got) > 3 {
+			t.Fatalf("DecodeMatrix returned %d arrays, more than 3", len(got))
+		}
+		for _, row := range got {
+			if len(row) > 4 {
+				t.Fatalf("DecodeMatrix returned an array of %d numbers, more than 4", len(row))
+			}
+		}
+	})
+}

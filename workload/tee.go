@@ -29,8 +29,11 @@ type TEEOptions struct {
 	// EmulatorDir, when set, keeps the emulator's development keys and
 	// root (ark.pem), so that the root that parties and the attestation
 	// service trust survives restarts. An emulator found there is loaded
-	// with its saved measurement and host data, and OpenTEE fails when
-	// they differ from the requested ones. Otherwise a new one is saved.
+	// with its saved measurement and host data. OpenTEE fails when the
+	// host data differs from the manifest's, or when Measurement is set
+	// and differs from the saved one. With Measurement nil, a rebuilt
+	// executable keeps the saved measurement. Otherwise a new emulator is
+	// saved.
 	EmulatorDir string
 	// Verify holds the collateral with which a hardware TEE verifies its
 	// own evidence at start. The emulated TEE trusts its own root.

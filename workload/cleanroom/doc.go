@@ -1,12 +1,14 @@
 // Package cleanroom is a data clean room: parties who cannot share their
 // tables with each other upload them to a workload in a TEE, which runs one
-// SQL query that they all agreed to and returns only its aggregate result.
+// SQL query that they all agreed to and returns only its result.
 //
 // The agreement is a Manifest (JSON). It fixes the parties and the SHA-256
 // of each party's public key, each party's table with its columns, the
 // query, and the recipients of the result. It also sets a minimum group
-// size (k-anonymity): result rows whose group-size column is below it are
-// suppressed. The manifest's digest is bound into the TEE's evidence
+// size: result rows whose group-size column is below it are suppressed.
+// The workload applies the minimum to whatever number the query puts in
+// that column, so it gives k-anonymity only when the query counts the
+// individuals of each released group there. The manifest's digest is bound into the TEE's evidence
 // (see package workload), so a party that verifies the workload also
 // verifies the agreement, and a workload started with any other manifest
 // is rejected before data leaves the party.

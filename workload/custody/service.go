@@ -61,8 +61,9 @@ type Options struct {
 // Open fetches the sealing key from broker, unseals every key of m from
 // dir, and generates and seals keys that have no file yet on the first
 // start (dir holds no sealed key file) or with opts.CreateMissing. The
-// sealing key is cleared before Open returns, so only the unsealed keys
-// stay in memory. A sealed file that fails to open, or that is missing
+// sealing key's bytes are cleared before Open returns. The AES key
+// schedule derived from them, which contains the key, stays in the heap
+// until the garbage collector reuses that memory. A sealed file that fails to open, or that is missing
 // beside others, stops Open: the host may have removed it, and a new key
 // in its place would silently replace a key that parties trust.
 //

@@ -26,8 +26,10 @@ type Service struct {
 
 // Open reads the encrypted model at path, fetches its key from broker,
 // decrypts the model in memory and checks its digest against the
-// manifest. The key and the plaintext JSON are cleared before Open
-// returns; only the parsed weights stay in memory.
+// manifest. The bytes of the key and of the plaintext JSON are cleared
+// before Open returns. The AES key schedule derived from the key, which
+// contains it, stays in the heap until the garbage collector reuses that
+// memory.
 func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()

@@ -55,9 +55,9 @@ type Supervisor struct {
 	Started func(pid int)
 }
 
-// ErrGaveUp reports a workload that kept failing after MaxRestarts
+// ErrGaveUp reports a workload that kept exiting after MaxRestarts
 // restarts.
-var ErrGaveUp = errors.New("workload kept failing")
+var ErrGaveUp = errors.New("workload kept exiting")
 
 // Run starts the workload and supervises it until it exits for good or
 // ctx is cancelled, in which case the workload is stopped and Run returns
@@ -98,7 +98,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			log.Info("agent: workload exited; restarting by policy", "command", s.Command[0], "policy", s.Policy)
 		}
 		if restarts >= s.MaxRestarts {
-			return fmt.Errorf("agent: %w: %s gave up after %d restarts (last error: %v)", ErrGaveUp, s.Command[0], restarts, err)
+			last := "it last exited with status 0"
+			if err != nil {
+				last = "last error: " + err.Error()
+			}
+			return fmt.Errorf("agent: %w: %s gave up after %d restarts (%s); raise --max-restarts, or use --restart on-failure for a workload that may exit", ErrGaveUp, s.Command[0], restarts, last)
 		}
 		log.Info("agent: restarting workload", "command", s.Command[0], "in", backoff, "restart", restarts+1, "max_restarts", s.MaxRestarts)
 		select {

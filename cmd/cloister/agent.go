@@ -117,11 +117,18 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		return usageError("%v", err)
 	}
 	var secrets []agent.Secret
+	fileOwner := map[string]string{}
 	for _, s := range f.secrets {
 		sec, err := agent.ParseSecret(s)
 		if err != nil {
 			return usageError("--secret: %v", err)
 		}
+		// Checked here, because the clash would otherwise show only after
+		// the attestation, when the second file is written.
+		if first, ok := fileOwner[sec.File]; ok {
+			return usageError("--secret %s: file name %s is already used by --secret %s; give one of them another name with PATH=FILE", s, sec.File, first)
+		}
+		fileOwner[sec.File] = s
 		secrets = append(secrets, sec)
 	}
 	for _, s := range f.secretEnvs {

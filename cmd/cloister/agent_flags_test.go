@@ -26,3 +26,14 @@ func TestAgentVerifyClientsNeedsMeasurement(t *testing.T) {
 		t.Errorf("error %v, want one that names --client-measurement", err)
 	}
 }
+
+func TestAgentRejectsSecretFileClash(t *testing.T) {
+	_, err := runCloister(t, "agent", "--emulated", "--kbs", "http://127.0.0.1:8080",
+		"--secret", "a/b/model", "--secret", "c/d/other=model", "--", "true")
+	if code := exitCode(t, err); code != exitUsage {
+		t.Errorf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	if err == nil || !strings.Contains(err.Error(), "file name model is already used by --secret a/b/model") {
+		t.Errorf("error %v, want one that names both flags", err)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // requires a client certificate and verifies it as an RA-TLS peer in the
 // client role (mutual mode), rejecting a client that presents this
 // server's own key. protos are application protocols to offer after
-// ProtoChallenge, which is always offered.
+// ProtoChallenge, which is always offered. certs must not be nil.
 func ServerConfig(certs *CertSource, clients *Verifier, protos ...string) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS13,

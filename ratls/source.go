@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,7 +26,6 @@ type CertSource struct {
 	current  *tls.Certificate
 	previous *tls.Certificate
 	renewing bool
-	lastErr  error
 }
 
 // NewCertSource issues the first certificate synchronously, so that a
@@ -96,7 +94,6 @@ func (s *CertSource) Renew(ctx context.Context) (*tls.Certificate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.renewing = false
-	s.lastErr = err
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +136,3 @@ func (s *CertSource) ownsKey(cert *x509.Certificate) bool {
 	}
 	return false
 }
-
-// errNoCertSource reports a mutual configuration without own certificates.
-var errNoCertSource = errors.New("ratls: mutual mode needs a CertSource for this endpoint's own certificate")

@@ -293,6 +293,10 @@ func connectError(cmd *cobra.Command, output string, err error) error {
 	if errors.Is(err, ratls.ErrNoChallenge) {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --challenge=false to rely on the certificate's evidence alone", err)}
 	}
+	// crypto/tls exposes a peer's alert only through its text.
+	if msg := err.Error(); strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: certificate required") {
+		return usageError("%v: the server runs in mutual mode and rejected this client's certificate; run connect with --attest in a TEE that the server trusts", err)
+	}
 	return usageError("%v", err)
 }
 

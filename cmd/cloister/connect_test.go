@@ -59,3 +59,36 @@ func TestConnectDoesNotFollowRedirects(t *testing.T) {
 		t.Errorf("connect followed the redirect to the plain HTTP server (%d requests):\n%s", plainHits.Load(), out)
 	}
 }
+
+// A server in mutual mode that rejects the client's missing certificate
+// gets an error that names mutual mode and --attest.
+func TestConnectNamesMutualMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev-tee")
+	e, err := snp.NewEmulator(snp.EmulatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := ratls.NewCertSource(context.Background(), e, ratls.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := ratls.NewVerifier(ratls.VerifyOptions{})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ratls.ServerConfig(certs, clients, "http/1.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	for _, challenge := range []string{"--challenge=true", "--challenge=false"} {
+		_, err = runCloister(t, "connect", challenge, "--trust-anchor", filepath.Join(dir, "ark.pem"), "--allow-emulated",
+			"https://"+ln.Addr().(*net.TCPAddr).String()+"/")
+		if err == nil || !strings.Contains(err.Error(), "mutual mode") || !strings.Contains(err.Error(), "--attest") {
+			t.Errorf("connect %s to a mutual-mode server: error %v, want one that names mutual mode and --attest", challenge, err)
+		}
+	}
+}

@@ -55,12 +55,9 @@ func loadCSV(ctx context.Context, db *sql.DB, t Table, body io.Reader, maxBytes 
 func checkHeader(r *csv.Reader, t Table) error {
 	header, err := r.Read()
 	if err != nil {
-		return fmt.Errorf("%w: reading the CSV header of table %s: %s", ErrInvalidInput, t.Name, csvReason(err))
+		return fmt.Errorf("%w: reading the CSV header of table %s: %s", ErrInvalidInput, t.Name, csvReason(err, t))
 	}
-	want := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		want[i] = c.Name
-	}
+	want := strings.Split(columnNames(t), ",")
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	// The error names only the expected column, because an upload that
 	// lacks its header line has a row of private data in this place.
@@ -89,7 +86,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, r *csv.Reader, t Table) (int64,
 			return n, nil
 		}
 		if err != nil {
-			return n, fmt.Errorf("%w: table %s: %s", ErrInvalidInput, t.Name, csvReason(err))
+			return n, fmt.Errorf("%w: table %s: %s", ErrInvalidInput, t.Name, csvReason(err, t))
 		}
 		line, _ := r.FieldPos(0)
 		for i, c := range t.Columns {
@@ -137,13 +134,27 @@ func convert(field, typ string) (any, error) {
 // csvReason describes a csv parse error by its position and kind only,
 // because csv.ParseError never includes the field, but other errors
 // could.
-func csvReason(err error) string {
+func csvReason(err error, t Table) string {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			// Only the expected count is named: the line may hold private data.
+			return fmt.Sprintf("line %d: wrong number of fields, expected %d (%s)", pe.Line, len(t.Columns), columnNames(t))
+		}
 		return fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 	}
 	if errors.Is(err, io.EOF) {
 		return "the file is empty"
 	}
 	return err.Error()
+}
+
+// columnNames returns the column names of t, separated by commas, as the
+// header line of its CSV file.
+func columnNames(t Table) string {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ",")
 }

@@ -371,3 +371,22 @@ func TestRoomMarkDeliveredAfterRunOnly(t *testing.T) {
 		t.Fatal("Done not closed after both recipients received the result")
 	}
 }
+
+// A line with the wrong number of fields names the expected columns but
+// none of the line's values.
+func TestRoomUploadWrongFieldCount(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	lines := strings.SplitN(string(readExample(t, "bank_a_fraud.csv")), "\n", 3)
+	for name, body := range map[string]string{
+		"header": "report_id,SECRET-VALUE\n",
+		"row":    lines[0] + "\n" + "R-1,SECRET-VALUE\n",
+	} {
+		_, err := r.Upload(context.Background(), "bank-a", "bank_a_fraud", strings.NewReader(body))
+		if err == nil || !strings.Contains(err.Error(), "wrong number of fields, expected") || !strings.Contains(err.Error(), lines[0]) {
+			t.Errorf("%s: err = %v, want one that names the expected header %q", name, err, lines[0])
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRET-VALUE") {
+			t.Errorf("%s: error %q contains a value of the line", name, err)
+		}
+	}
+}

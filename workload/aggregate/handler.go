@@ -82,6 +82,11 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	update, err := workload.DecodeVector(http.MaxBytesReader(w, r.Body, limit), "update", h.agg.Manifest().Dimension)
 	if err != nil {
 		clear(update)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			workload.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the update body is larger than %d bytes, the limit for %d numbers; send {\"update\": [numbers]} with shorter numbers", limit, h.agg.Manifest().Dimension))
+			return
+		}
 		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]} with %d numbers", err, h.agg.Manifest().Dimension))
 		return
 	}

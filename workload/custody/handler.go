@@ -69,6 +69,11 @@ func sign(s *Service, log *slog.Logger, w http.ResponseWriter, r *http.Request) 
 	// Base64 makes the body 4/3 of the message, plus the envelope.
 	body := http.MaxBytesReader(w, r.Body, MaxMessageSize*4/3+1024)
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			workload.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the message is larger than %d bytes; sign a digest of it instead", MaxMessageSize))
+			return
+		}
 		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid sign request body: %v: send {\"message\": base64}", err))
 		return
 	}

@@ -94,7 +94,8 @@
 // the evidence exceeds MaxAge; the challenge closes that window at the
 // cost of one attestation per connection, which is why it is negotiated
 // rather than mandatory. Clients in mutual mode are never challenged, so
-// a stolen client certificate and key stay usable for MaxAge.
+// a stolen client certificate and key stay usable for MaxAge (the agent's
+// --client-max-age).
 //
 // # Performance
 //

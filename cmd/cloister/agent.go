@@ -45,6 +45,7 @@ type agentFlags struct {
 	// "client-" prefix.
 	verifyClients bool
 	clients       verifyFlags
+	clientMaxAge  time.Duration
 }
 
 func newAgentCmd() *cobra.Command {
@@ -97,6 +98,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
 	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex); required with --verify-clients")
+	fl.DurationVar(&f.clientMaxAge, "client-max-age", ratls.DefaultMaxAge, "oldest accepted evidence in a client's certificate; clients are not challenged, so this bounds how long a stolen client certificate works")
 	return cmd
 }
 
@@ -175,7 +177,10 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		clients = ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao})
+		if f.clientMaxAge <= 0 {
+			return usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
+		}
+		clients = ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge})
 	}
 
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})

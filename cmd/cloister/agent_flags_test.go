@@ -37,3 +37,11 @@ func TestAgentRejectsSecretFileClash(t *testing.T) {
 		t.Errorf("error %v, want one that names both flags", err)
 	}
 }
+
+func TestAgentRejectsNonPositiveClientMaxAge(t *testing.T) {
+	_, err := runCloister(t, "agent", "--emulated", "--upstream", "127.0.0.1:9000", "--verify-clients",
+		"--client-measurement", strings.Repeat("00", 48), "--client-max-age", "0s", "--", "true")
+	if err == nil || !strings.Contains(err.Error(), "--client-max-age 0s is not positive") {
+		t.Errorf("error %v, want one that names --client-max-age", err)
+	}
+}

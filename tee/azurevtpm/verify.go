@@ -91,9 +91,9 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 // verifier's embedded ones. The caller's nonce is for the vTPM quote, so it
 // is not passed on: the hardware report data contains the runtime data hash.
 func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts attest.Options) (*attest.Claims, string, error) {
-	name, data := "snp", hcl.HardwareReport
+	name, data, field, want := "snp", hcl.HardwareReport, "hcl_report", attest.TEESNP
 	if hcl.ReportType == ReportTypeTDX {
-		name, data = "dcap", ev.TDQuote
+		name, data, field, want = "dcap", ev.TDQuote, "td_quote", attest.TEETDX
 		if len(data) == 0 {
 			return nil, name, attest.Malformed("td_quote", "missing: a TDX VM's evidence must carry the TD quote that signs its TDREPORT", nil)
 		}
@@ -109,9 +109,15 @@ func verifyHardware(ctx context.Context, ev *Evidence, hcl *HCLReport, opts atte
 	}
 	c, err := v.Verify(ctx, attest.Evidence{Format: name, Data: data}, hwOpts)
 	if err != nil {
-		err = fmt.Errorf("%s hardware report: %w", name, err)
+		return c, name, fmt.Errorf("%s hardware report: %w", name, err)
 	}
-	return c, name, err
+	// The dcap verifier also accepts SGX quotes, whose report data an
+	// enclave sets freely, so the TEE must be the one the HCL report names.
+	if c.TEE != want {
+		return c, name, attest.Errorf(attest.ErrBinding, field, "the hardware report is from a %s TEE, but an Azure %s VM needs a %s report", c.TEE, want, want).
+			WithFix("send the report that the VM's hardware made from this HCL report")
+	}
+	return c, name, nil
 }
 
 // hardwareOptions returns the options for the hardware verifier: opts
@@ -213,7 +219,7 @@ func checkReportData(c *attest.Claims, hcl *HCLReport, hw *attest.Claims) error 
 	if len(hw.ReportData) < len(want) || subtle.ConstantTimeCompare(hw.ReportData[:len(want)], want) != 1 {
 		c.Fail(CheckReportData, "the report data does not start with the digest of the runtime data")
 		return attest.Errorf(attest.ErrBinding, "report data", "the hardware report data does not bind the HCL runtime data, so the vTPM attestation key HCLAkPub is not vouched for by the hardware").
-			WithValues(hw.ReportData.String(), attest.Hex(want).String()+" followed by zeros").
+			WithValues(hw.ReportData.String(), "a value starting with "+attest.Hex(want).String()).
 			WithFix("send the HCL report unmodified, as the paravisor produced it")
 	}
 	c.Pass(CheckReportData)

@@ -364,3 +364,54 @@ func TestAppraiseJSONInvalidRejected(t *testing.T) {
 		}
 	}
 }
+
+// Every GPU of multi-GPU evidence is compared with the one set of NVIDIA
+// reference values, and the prefix is not stripped for other TEEs.
+func TestDefaultPolicyEveryGPUMeasurement(t *testing.T) {
+	ctx := context.Background()
+	e := NewEngine()
+	gpuClaims := func(second string) *attest.Claims {
+		c := goodClaims()
+		c.TEE = attest.TEENVGPU
+		c.SetMeasurement("block3", []byte{0xaa})
+		c.SetMeasurement("gpu1/block3", mustHex(t, second))
+		return c
+	}
+	refs := map[string][]string{"nvidia-gpu.measurement": {measurement.String()}, "nvidia-gpu.block3": {"aa"}}
+
+	d, err := e.Appraise(ctx, DefaultAttestation(attest.TEENVGPU), gpuClaims("aa"), Config{}, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Accepted {
+		t.Errorf("two GPUs matching the reference value: rejected with %+v", d.Reasons)
+	}
+
+	d, err = e.Appraise(ctx, DefaultAttestation(attest.TEENVGPU), gpuClaims("bb"), Config{}, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Accepted || len(d.Reasons) != 1 || d.Reasons[0].Claim != "measurements.gpu1/block3" ||
+		!strings.Contains(d.Reasons[0].Message, "reference values nvidia-gpu.block3") {
+		t.Errorf("second GPU off the reference value: decision %+v, want one reason naming measurements.gpu1/block3", d)
+	}
+
+	snp := goodClaims()
+	snp.SetMeasurement("gpu1/block3", []byte{0xbb})
+	d, err = e.Appraise(ctx, DefaultAttestation(attest.TEESNP), snp, Config{}, map[string][]string{"snp.measurement": {measurement.String()}, "snp.block3": {"aa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Accepted {
+		t.Errorf("a gpu1/ name under another TEE was compared with %s: %+v", "snp.block3", d.Reasons)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := attest.ParseHex(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -9,8 +9,12 @@ import (
 )
 
 // newClaims builds the claims of verified GPUs. The top-level claims are
-// the first GPU's. With several GPUs, Attributes["gpus"] lists the values
-// of each.
+// the first GPU's, and its measurements keep their plain names (fwid,
+// blockN). The measurements of each further GPU i follow as gpuI/fwid and
+// gpuI/blockN, so that a policy sees every GPU; the default attestation
+// policy compares them with the same reference values (nvidia-gpu.fwid,
+// nvidia-gpu.blockN). With several GPUs, Attributes["gpus"] lists the
+// values of each.
 func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time) *attest.Claims {
 	first := results[0]
 	c := &attest.Claims{
@@ -23,6 +27,11 @@ func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time)
 	}
 	c.Emulated = c.TrustAnchor.Kind == attest.AnchorEmulatedRoot
 	c.Measurements = gpuMeasurements(first)
+	for i, r := range results[1:] {
+		for name, value := range gpuMeasurements(r) {
+			c.Measurements["gpu"+strconv.Itoa(i+1)+"/"+name] = value
+		}
+	}
 	for name, value := range gpuAttributes(first) {
 		c.SetAttribute(name, value)
 	}

@@ -311,6 +311,14 @@ func TestVerifyGeneratedMultiGPU(t *testing.T) {
 	if got := gpus[1]["measurements"].(map[string]attest.Hex)["fwid"]; !bytes.Equal(got, testFWID(0xb1)) {
 		t.Errorf("second GPU fwid %s", got)
 	}
+	// The top-level measurements name the second GPU's values too, so
+	// that a policy checks every GPU.
+	if got := claims.Measurements["gpu1/fwid"]; !bytes.Equal(got, testFWID(0xb1)) {
+		t.Errorf("measurements[gpu1/fwid] = %s, want the second GPU's fwid", got)
+	}
+	if got := claims.Measurements["fwid"]; bytes.Equal(got, testFWID(0xb1)) {
+		t.Errorf("measurements[fwid] = %s, the second GPU's instead of the first's", got)
+	}
 
 	data, err = json.Marshal([]map[string]string{entry(a, testNonce(9)), entry(b, testNonce(8))})
 	if err != nil {

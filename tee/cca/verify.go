@@ -185,8 +185,6 @@ func claimsFrom(t *Token, cpak cose.CallerKey, opts attest.Options) *attest.Clai
 	}
 	c.SetAttribute("platform_software_components", psa.SoftwareAttributes(p.Software))
 
-	if p.Lifecycle.Major() != psa.LifecycleSecured && !p.Lifecycle.Debug() {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("platform security lifecycle is %s, not secured: the platform is not in its deployed state", p.Lifecycle))
-	}
+	psa.CheckLifecycle(c, "platform-security-lifecycle", "the platform", p.Lifecycle)
 	return c
 }

@@ -154,6 +154,40 @@ func TestLifecycleDebug(t *testing.T) {
 	}
 }
 
+// A lifecycle before or after deployment fails a check, so that the
+// default appraisal rejects the token; secured and debug states pass it.
+func TestLifecycleCheck(t *testing.T) {
+	d := newDevice(t)
+	for lifecycle, want := range map[int64]attest.CheckResult{
+		0x3000: attest.CheckPassed, 0x4000: attest.CheckPassed, 0x5000: attest.CheckPassed,
+		0x0000: attest.CheckFailed, 0x1000: attest.CheckFailed, 0x2000: attest.CheckFailed, 0x6000: attest.CheckFailed,
+	} {
+		claims := d.claims2()
+		claims[2395] = lifecycle
+		token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
+		c, err := verify(t, token, keySet(t, d.key))
+		if err != nil {
+			t.Fatalf("lifecycle %#x: %v", lifecycle, err)
+		}
+		var got attest.CheckResult
+		for _, ch := range c.Checks {
+			if ch.Name == "security-lifecycle" {
+				got = ch.Result
+			}
+		}
+		if got != want {
+			t.Errorf("lifecycle %#x: security-lifecycle check %q, want %q", lifecycle, got, want)
+		}
+		accepted := appraise.Appraise(c, appraise.Options{}).Accepted
+		if want == attest.CheckFailed && accepted {
+			t.Errorf("lifecycle %#x: the default appraisal accepted the token", lifecycle)
+		}
+		if lifecycle == 0x3000 && !accepted {
+			t.Errorf("lifecycle %#x: the default appraisal rejected a secured token", lifecycle)
+		}
+	}
+}
+
 func TestDebugAppraisal(t *testing.T) {
 	d := newDevice(t)
 	claims := d.claims2()

@@ -156,10 +156,21 @@ func claimsFrom(tok *Claims, msg *cose.Sign1, key cose.CallerKey, opts attest.Op
 	}
 	c.SetAttribute("software_components", SoftwareAttributes(tok.Software))
 
-	if tok.Lifecycle.Major() != LifecycleSecured && !tok.Lifecycle.Debug() {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("security lifecycle is %s, not secured: the device is not in its deployed state", tok.Lifecycle))
-	}
+	CheckLifecycle(c, "security-lifecycle", "the device", tok.Lifecycle)
 	return c
+}
+
+// CheckLifecycle records the check name for a security lifecycle: passed
+// when secured, failed for the states before deployment and after it
+// (unknown, assembly and test, PSA RoT provisioning, decommissioned), whose
+// evidence says nothing about a deployed device. The debug states pass
+// this check and set Claims.Debug, which appraisal rejects by default.
+func CheckLifecycle(c *attest.Claims, name, what string, l Lifecycle) {
+	if l.Major() == LifecycleSecured || l.Debug() {
+		c.Pass(name)
+		return
+	}
+	c.Fail(name, fmt.Sprintf("the security lifecycle of %s is %s, not secured, so it is not in its deployed state", what, l))
 }
 
 // SoftwareAttributes renders the software components for Claims.Attributes.

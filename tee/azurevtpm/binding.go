@@ -59,6 +59,11 @@ func CheckRuntimeDigest(c *attest.Claims, data []byte, reportType uint32, digest
 		if err := checkUserData(rd.UserData, digest); err != nil {
 			return err
 		}
+		c.Pass(CheckUserData)
+	} else {
+		// The version field is not signed, so the skip is recorded: the
+		// vTPM quote's extraData above still binds the digest.
+		c.Skip(CheckUserData, false, fmt.Sprintf("evidence version %d carries no runtime-data digest in the HCL user data; the vTPM quote's nonce binds it", ev.Version))
 	}
 	return checkVariableDataDigest(c, hcl)
 }

@@ -155,6 +155,37 @@ func TestCheckRuntimeDigestVector(t *testing.T) {
 	if err := CheckRuntimeDigest(c, v.evidence, ReportTypeSNP, v.digest); err != nil {
 		t.Fatal(err)
 	}
+	if got := checkResult(c, CheckUserData); got != attest.CheckPassed {
+		t.Errorf("check %s = %q, want passed", CheckUserData, got)
+	}
+
+	// The unsigned version field can turn the user-data check off, so its
+	// skip is recorded.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(v.evidence, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["version"] = json.RawMessage("1")
+	downgraded, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = verifyTrusteeVector(t, v)
+	if err := CheckRuntimeDigest(c, downgraded, ReportTypeSNP, v.digest); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkResult(c, CheckUserData); got != attest.CheckNotChecked {
+		t.Errorf("check %s for version 1 = %q, want not-checked", CheckUserData, got)
+	}
+}
+
+func checkResult(c *attest.Claims, name string) attest.CheckResult {
+	for _, ch := range c.Checks {
+		if ch.Name == name {
+			return ch.Result
+		}
+	}
+	return ""
 }
 
 // withHCLReport returns the evidence with its hcl_report replaced by the

@@ -31,6 +31,9 @@ func (Verifier) Detect(data []byte) bool { return detect(data) }
 const (
 	CheckReportData = "report-data"
 	CheckTDReport   = "tdreport"
+	// CheckUserData is the HCL user data's copy of the runtime-data
+	// digest, which CheckRuntimeDigest compares for evidence version 2.
+	CheckUserData = "hcl-user-data"
 )
 
 // Verify verifies the hardware report with the registered verifier, the

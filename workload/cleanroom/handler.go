@@ -126,9 +126,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err
 	return workload.WriteError(w, code, err)
 }
 
-// uploadStallTimeout is how long an upload may send no data. The room
-// holds its lock while it reads an upload, so a party that stops sending
-// would otherwise block every other request to the room.
+// uploadStallTimeout is how long an upload may send no data. An upload
+// holds the room's one database connection while it is read, so a party
+// that stops sending would otherwise block the other parties' uploads.
 const uploadStallTimeout = 30 * time.Second
 
 // stallLimitedReader moves the connection's read deadline stall into the
@@ -136,7 +136,8 @@ const uploadStallTimeout = 30 * time.Second
 // upload while a slow but steady one completes.
 //
 // NOTE: a party that sends a little data just often enough still holds the
-// room's lock for the whole upload.
+// database connection, and so delays the other uploads, for the whole
+// upload.
 type stallLimitedReader struct {
 	r     io.Reader
 	rc    *http.ResponseController

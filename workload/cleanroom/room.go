@@ -60,6 +60,7 @@ type Room struct {
 	mu        sync.Mutex
 	db        *sql.DB
 	uploaded  map[string]int64 // table name → rows
+	uploading map[string]bool  // tables whose upload is being read
 	result    *Result
 	runErr    error
 	delivered map[string]bool
@@ -83,7 +84,7 @@ func NewRoom(ctx context.Context, m *Manifest, digest workload.Digest, o Options
 		return nil, err
 	}
 	r := &Room{manifest: m, digest: digest, opts: o, log: log, db: db,
-		uploaded: map[string]int64{}, delivered: map[string]bool{}, done: make(chan struct{})}
+		uploaded: map[string]int64{}, uploading: map[string]bool{}, delivered: map[string]bool{}, done: make(chan struct{})}
 	if _, err := r.query(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("the manifest's query does not run on its tables: %w", err)
@@ -147,18 +148,23 @@ func (r *Room) Upload(ctx context.Context, party, table string, body io.Reader) 
 		return 0, fmt.Errorf("%w: table %q belongs to party %q, not to %q", ErrNotAllowed, table, t.Party, party)
 	}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.result != nil || r.runErr != nil {
-		return 0, fmt.Errorf("%w: the query already ran and the inputs are erased; no more uploads are accepted", ErrClosed)
-	}
-	if _, dup := r.uploaded[table]; dup {
-		return 0, fmt.Errorf("%w: table %q is already uploaded; each table is uploaded once", ErrNotAllowed, table)
-	}
-
-	rows, err = loadCSV(ctx, r.db, t, io.LimitReader(body, r.opts.MaxUploadBytes+1), r.opts.MaxUploadBytes)
+	db, err := r.startUpload(table)
 	if err != nil {
 		return 0, err
+	}
+	// The body is read without the lock, so that a slow upload does not
+	// block status and result requests. The database's one connection
+	// serializes the uploads themselves.
+	rows, err = loadCSV(ctx, db, t, io.LimitReader(body, r.opts.MaxUploadBytes+1), r.opts.MaxUploadBytes)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.uploading, table)
+	if err != nil {
+		return 0, err
+	}
+	if r.closed {
+		return 0, fmt.Errorf("%w: the room closed during the upload, and its inputs are erased", ErrClosed)
 	}
 	r.uploaded[table] = rows
 	r.log.Info("cleanroom: table uploaded", "manifest", r.manifest.Name, "party", party, "table", table, "rows", rows)
@@ -167,6 +173,24 @@ func (r *Room) Upload(ctx context.Context, party, table string, body io.Reader) 
 		r.runLocked(ctx)
 	}
 	return rows, nil
+}
+
+// startUpload marks table as being uploaded and returns the database to
+// load it into, or the reason no upload of table is accepted now.
+func (r *Room) startUpload(table string) (*sql.DB, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.result != nil || r.runErr != nil {
+		return nil, fmt.Errorf("%w: the query already ran and the inputs are erased; no more uploads are accepted", ErrClosed)
+	}
+	if _, dup := r.uploaded[table]; dup {
+		return nil, fmt.Errorf("%w: table %q is already uploaded; each table is uploaded once", ErrNotAllowed, table)
+	}
+	if r.uploading[table] {
+		return nil, fmt.Errorf("%w: table %q is being uploaded by another request; wait for it to finish", ErrNotAllowed, table)
+	}
+	r.uploading[table] = true
+	return r.db, nil
 }
 
 // SetResultKey sets the result key (see Options.ResultKey) of a room that

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
@@ -388,5 +390,53 @@ func TestRoomUploadWrongFieldCount(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "SECRET-VALUE") {
 			t.Errorf("%s: error %q contains a value of the line", name, err)
 		}
+	}
+}
+
+// An upload whose body has not arrived blocks neither status nor result
+// requests, and a second upload of the same table is rejected meanwhile.
+func TestRoomSlowUploadDoesNotBlock(t *testing.T) {
+	r := newRoom(t, readExample(t, "manifest.json"), Options{})
+	ctx := context.Background()
+	body, writer := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Upload(ctx, "bank-a", "bank_a_fraud", body)
+		done <- err
+	}()
+
+	// Wait until the upload has started reading.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r.mu.Lock()
+		started := r.uploading["bank_a_fraud"]
+		r.mu.Unlock()
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload did not start")
+		}
+	}
+
+	if missing := r.Missing(); len(missing) != 2 {
+		t.Errorf("Missing during an upload = %v, want both tables", missing)
+	}
+	if _, err := r.Result("bank-a"); !errors.Is(err, ErrWaiting) {
+		t.Errorf("Result during an upload: %v, want ErrWaiting", err)
+	}
+	_, err := r.Upload(ctx, "bank-a", "bank_a_fraud", bytes.NewReader(readExample(t, "bank_a_fraud.csv")))
+	if !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "being uploaded by another request") {
+		t.Errorf("second upload of the same table: %v, want ErrNotAllowed", err)
+	}
+
+	if _, err := writer.Write(readExample(t, "bank_a_fraud.csv")); err != nil {
+		t.Fatal(err)
+	}
+	writer.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the slow upload: %v", err)
+	}
+	if missing := r.Missing(); len(missing) != 1 {
+		t.Errorf("Missing after the upload = %v, want bank_b_fraud only", missing)
 	}
 }

@@ -34,6 +34,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	eval := &TCBEvaluation{Status: attest.TCBNotDetermined}
 	if info == nil {
 		c.SkipCollateral(checkTCBInfo, fmt.Sprintf("missing TCB Info (id %s) for FMSPC %s; the TCB status is not determined", wantTCBID, hex.EncodeToString(chain.ext.FMSPC)))
+		c.Skip(checkTCBEvaluation, false, "no TCB Info to evaluate the platform's TCB against")
 	} else {
 		if err := v.checkDocument(c, checkTCBInfo, "tcbInfo", info.doc, info.info.IssueDate, info.info.NextUpdate, set, roots, at, rootSubjects); err != nil {
 			// Expired TCB Info is still Intel's and may be evaluated for
@@ -78,11 +79,16 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 	}
 	// Advice is given only when every check passed, because a QE Identity
 	// that failed leaves no QE status, which reads as one never checked.
+	relaunchFailed := false
 	if info != nil && firstError(errs) == nil {
 		if err := AdviseRelaunch(info.info, chain.ext, q.TD, eval); err != nil {
 			c.Fail(checkTCBEvaluation, err.Error())
 			errs = append(errs, err)
+			relaunchFailed = true
 		}
+	}
+	if info != nil && !relaunchFailed {
+		c.Pass(checkTCBEvaluation)
 	}
 	applyEvaluation(c, eval)
 	return errs

@@ -490,3 +490,16 @@ func TestVerifyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Without an expected nonce, the nonce check is recorded as not checked,
+// so that the claims show that freshness was not verified.
+func TestVerifyRecordsMissingNonce(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	claims, err := verify(t, signedReport(t, e, nil), emulatedOptions(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := checkResult(claims, "nonce").Result; got != attest.CheckNotChecked {
+		t.Errorf("nonce check = %q, want not-checked", got)
+	}
+}

@@ -25,6 +25,13 @@ func checkAudience(c *attest.Claims, claims claimSet, want string) error {
 		c.Pass("audience")
 		return nil
 	}
+	if len(auds) == 0 {
+		// A missing aud, or one that is neither a string nor a list of
+		// strings, names no audience at all.
+		c.Fail("audience", "the token names no audience")
+		return attest.Errorf(attest.ErrBinding, "aud", "the token has no aud claim of strings, but audience %q is expected", want).
+			WithFix("request a token for this relying party's audience")
+	}
 	c.Fail("audience", "the token is for another audience")
 	return attest.Errorf(attest.ErrBinding, "aud", "the token's audience %q does not include the expected audience", strings.Join(auds, ", ")).
 		WithValues(strings.Join(auds, ", "), want).

@@ -1,6 +1,7 @@
 package dcap
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -107,18 +108,28 @@ func fresher(issued, next, bestIssued, bestNext, at time.Time) bool {
 	return issued.After(bestIssued)
 }
 
+// unusableItem names the collateral item it in err, a parse error. An
+// unusable item is skipped while a usable one of the wanted id remains, so
+// that one stale or foreign file in a shared collateral directory does not
+// stop every verification; it is reported only when none does.
+func unusableItem(it *collateral.Item, err error) error {
+	return fmt.Errorf("collateral %s: %w; remove the file, or replace it with current collateral from Intel PCS", it.Source, err)
+}
+
 // selectTCBInfo returns the freshest TCB Info of the collateral with the
 // wanted id for the platform's FMSPC and PCE ID. TCB Info for another FMSPC
 // or PCE ID only is an error naming both values.
 func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions, at time.Time) (*parsedTCBInfo, error) {
 	var other, best *parsedTCBInfo
 	var bestItem *collateral.Item
+	var unusable error
 	for _, it := range set.OfKind(collateral.KindTCBInfo) {
 		p, ok := v.tcbInfos.get(it.SHA256)
 		if !ok {
 			info, doc, err := ParseTCBInfo(it.Raw)
 			if err != nil {
-				return nil, err
+				unusable = cmp.Or(unusable, unusableItem(it, err))
+				continue
 			}
 			p = &parsedTCBInfo{info: info, doc: doc}
 			v.tcbInfos.set(it.SHA256, p)
@@ -157,7 +168,7 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 			WithValues(value, expected).
 			WithFix("fetch the TCB Info for this FMSPC from Intel PCS (/tdx/certification/v4/tcb or /sgx/certification/v4/tcb?fmspc=...)")
 	}
-	return nil, nil
+	return nil, unusable
 }
 
 // selectIdentity returns the freshest QE Identity of the collateral with
@@ -165,12 +176,14 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID string, at time.Time) (*parsedIdentity, error) {
 	var best *parsedIdentity
 	var bestItem *collateral.Item
+	var unusable error
 	for _, it := range set.OfKind(collateral.KindQEIdentity) {
 		p, ok := v.identities.get(it.SHA256)
 		if !ok {
 			id, doc, err := ParseEnclaveIdentity(it.Raw)
 			if err != nil {
-				return nil, err
+				unusable = cmp.Or(unusable, unusableItem(it, err))
+				continue
 			}
 			p = &parsedIdentity{id: id, doc: doc}
 			v.identities.set(it.SHA256, p)
@@ -183,7 +196,7 @@ func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID 
 		}
 	}
 	if best == nil {
-		return nil, nil
+		return nil, unusable
 	}
 	c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindQEIdentity), Name: wantID,
 		SHA256: bestItem.SHA256[:], IssuedAt: best.id.IssueDate.UTC(), NextUpdate: best.id.NextUpdate.UTC()})

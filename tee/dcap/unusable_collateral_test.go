@@ -1,0 +1,48 @@
+package dcap
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// A TCB Info or QE Identity file that does not parse is skipped while a
+// usable one remains, and named when none does.
+func TestUnusableCollateralItem(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx"})
+	ev, err := e.Attest(context.Background(), []byte("report data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []collateral.Kind{collateral.KindTCBInfo, collateral.KindQEIdentity} {
+		good := set.OfKind(kind)[0]
+		bad := &collateral.Item{Kind: kind, Source: "t3/zz_old.json",
+			Raw: bytes.Replace(good.Raw, []byte(`"version":`), []byte(`"version":1,"was":`), 1)}
+		bad.SHA256[0] ^= 1
+
+		withBad := &collateral.Set{}
+		for _, it := range set.Items {
+			withBad.Add(it)
+		}
+		withBad.Add(bad)
+		if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: withBad, TrustAnchors: anchors}); err != nil {
+			t.Errorf("%s: a usable item beside an unusable one: %v", kind, err)
+		}
+
+		onlyBad := &collateral.Set{}
+		for _, it := range set.Items {
+			if it.Kind != kind {
+				onlyBad.Add(it)
+			}
+		}
+		onlyBad.Add(bad)
+		_, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: onlyBad, TrustAnchors: anchors})
+		if err == nil || !strings.Contains(err.Error(), "collateral t3/zz_old.json") || !strings.Contains(err.Error(), "remove the file") {
+			t.Errorf("%s: only an unusable item: err = %v, want one that names the file and the fix", kind, err)
+		}
+	}
+}

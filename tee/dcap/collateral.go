@@ -78,18 +78,20 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 			eval.addLevel(level.TCBDate, level.AdvisoryIDs)
 		}
 	}
-	// Advice is given only when every check passed, because a QE Identity
-	// that failed leaves no QE status, which reads as one never checked.
-	relaunchFailed := false
-	if info != nil && firstError(errs) == nil {
-		if err := AdviseRelaunch(info.info, chain.ext, q.TD, eval); err != nil {
+	if info != nil {
+		// Advice is given only when every check passed, because a QE
+		// Identity that failed leaves no QE status, which reads as one
+		// never checked.
+		var err error
+		if firstError(errs) == nil {
+			err = AdviseRelaunch(info.info, chain.ext, q.TD, eval)
+		}
+		if err != nil {
 			c.Fail(checkTCBEvaluation, err.Error())
 			errs = append(errs, err)
-			relaunchFailed = true
+		} else {
+			c.Pass(checkTCBEvaluation)
 		}
-	}
-	if info != nil && !relaunchFailed {
-		c.Pass(checkTCBEvaluation)
 	}
 	applyEvaluation(c, eval)
 	return errs
@@ -108,10 +110,11 @@ func fresher(issued, next, bestIssued, bestNext, at time.Time) bool {
 	return issued.After(bestIssued)
 }
 
-// unusableItem names the collateral item it in err, a parse error. An
-// unusable item is skipped while a usable one of the wanted id remains, so
-// that one stale or foreign file in a shared collateral directory does not
-// stop every verification; it is reported only when none does.
+// unusableItem wraps err, the parse error of the collateral item it, with
+// the item's source and the fix. Selection skips such an item while a
+// usable one of the wanted id remains, so that one stale or foreign file in
+// a shared collateral directory does not stop every verification. The
+// error is returned only when no usable item remains.
 func unusableItem(it *collateral.Item, err error) error {
 	return fmt.Errorf("collateral %s: %w; remove the file, or replace it with current collateral from Intel PCS", it.Source, err)
 }

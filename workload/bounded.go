@@ -79,7 +79,7 @@ func decodeNumbers(dec *json.Decoder, max int) ([]float64, error) {
 		}
 		f, ok := tok.(float64)
 		if !ok {
-			return fmt.Errorf("element %d is %v, not a number", len(out)+1, tok)
+			return fmt.Errorf("element %d is %s, not a number", len(out)+1, tokenKind(tok))
 		}
 		out = append(out, f)
 		return nil
@@ -113,7 +113,25 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 		return err
 	}
 	if tok != want {
-		return fmt.Errorf("found %v where %q is expected", tok, want)
+		return fmt.Errorf("found %s where %q is expected", tokenKind(tok), want)
 	}
 	return nil
+}
+
+// tokenKind names the JSON type of tok for an error message. The value
+// itself is left out, because it is a party's data.
+func tokenKind(tok json.Token) string {
+	switch tok := tok.(type) {
+	case json.Delim:
+		return fmt.Sprintf("%q", tok.String())
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("a %T", tok)
 }

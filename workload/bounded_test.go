@@ -15,11 +15,11 @@ func TestDecodeVector(t *testing.T) {
 		{`{"update": [1, 2.5, -3]}`, []float64{1, 2.5, -3}, ""},
 		{`{"update": []}`, nil, ""},
 		{`{"update": [1, 2, 3, 4]}`, nil, "more than 3 elements"},
-		{`{"update": [1, "2"]}`, nil, "element 2 is 2, not a number"},
+		{`{"update": [1, "2"]}`, nil, "element 2 is a string, not a number"},
 		{`{"update": [1], "extra": 1}`, nil, `unknown member "extra"`},
 		{`{"update": [1], "update": [2]}`, nil, `member "update" appears twice`},
 		{`{}`, nil, `member "update" is missing`},
-		{`{"update": 1}`, nil, `where "[" is expected`},
+		{`{"update": 1}`, nil, `found a number where "[" is expected`},
 		{`{"update": [1, 2`, nil, `the body ends where "]" is expected`},
 		{``, nil, `the body ends where "{" is expected`},
 	}
@@ -45,7 +45,7 @@ func TestDecodeMatrix(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"inputs": [[1], [2], [3]]}`: "more than 2 elements",
 		`{"inputs": [[1, 2, 3]]}`:     "array 1: the array has more than 2 elements",
-		`{"inputs": [1]}`:             `array 1: found 1 where "[" is expected`,
+		`{"inputs": [1]}`:             `array 1: found a number where "[" is expected`,
 	} {
 		if _, err := DecodeMatrix(strings.NewReader(body), "inputs", 2, 2); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("DecodeMatrix(%s) error = %v, want one containing %q", body, err, want)
@@ -73,4 +73,15 @@ func FuzzDecodeMatrix(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Errors name the JSON type of a wrong element, never its value, which is
+// a party's data.
+func TestDecodeVectorHidesValues(t *testing.T) {
+	for _, body := range []string{`{"update": [1, "SECRET"]}`, `{"update": "SECRET"}`} {
+		_, err := DecodeVector(strings.NewReader(body), "update", 3)
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("DecodeVector(%s) error = %v, want one without the value", body, err)
+		}
+	}
 }

@@ -1,13 +1,12 @@
 package workload
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 // checkManifestKeys rejects a manifest whose objects repeat a key, or use
@@ -22,56 +21,25 @@ import (
 // words. Unknown keys are left to the decoder's DisallowUnknownFields.
 func checkManifestKeys[M any](raw []byte, kind string) error {
 	names := fieldNames(reflect.TypeFor[M](), map[string]bool{})
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	var caseErr error
+	err := jsonvalue.WalkMembers(raw, func(key string) error {
+		if field := caseVariantOf(key, names); field != "" {
+			caseErr = fmt.Errorf("invalid %s manifest: key %q differs from the field %q only in case; write %q, because other JSON readers do not match keys without regard to case", kind, key, field, field)
+			return caseErr
+		}
+		return nil
+	})
 
-	// Each open object keeps its keys so far, and whether the next token
-	// is a key; an open array keeps nil.
-	type frame struct {
-		keys      map[string]bool
-		expectKey bool
+	var dup *jsonvalue.DuplicateMemberError
+	switch {
+	case caseErr != nil:
+		return caseErr
+	case errors.As(err, &dup):
+		return fmt.Errorf("invalid %s manifest: key %q appears twice in one object; keep one, because JSON readers differ in which they use", kind, dup.Name)
+	case err != nil:
+		return fmt.Errorf("invalid manifest JSON: %w", err)
 	}
-	var stack []*frame
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].keys != nil {
-			stack[n-1].expectKey = true
-		}
-	}
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("invalid manifest JSON: %w", err)
-		}
-
-		if n := len(stack); n > 0 && stack[n-1].expectKey {
-			if key, ok := tok.(string); ok {
-				top := stack[n-1]
-				if top.keys[key] {
-					return fmt.Errorf("invalid %s manifest: key %q appears twice in one object; keep one, because JSON readers differ in which they use", kind, key)
-				}
-				if field := caseVariantOf(key, names); field != "" {
-					return fmt.Errorf("invalid %s manifest: key %q differs from the field %q only in case; write %q, because other JSON readers do not match keys without regard to case", kind, key, field, field)
-				}
-				top.keys[key] = true
-				top.expectKey = false
-				continue
-			}
-		}
-
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, expectKey: true})
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone()
-		default:
-			valueDone()
-		}
-	}
+	return nil
 }
 
 // caseVariantOf returns the field name that key matches only under Unicode

@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -91,7 +90,7 @@ func Parse(data []byte, algs []jose.SignatureAlgorithm) (*Token, error) {
 // rejected, because JSON parsers disagree on which one wins (RFC 7519,
 // section 4).
 func decodeClaims(payload []byte) (map[string]any, error) {
-	if err := checkDuplicateNames(payload); err != nil {
+	if err := jsonvalue.WalkMembers(payload, nil); err != nil {
 		return nil, fmt.Errorf("JWT claims: %w", err)
 	}
 	claims, err := jsonvalue.DecodeObject(payload)
@@ -99,52 +98,6 @@ func decodeClaims(payload []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("JWT claims: %w", err)
 	}
 	return claims, nil
-}
-
-// checkDuplicateNames walks the JSON text and fails on an object with a
-// repeated member name.
-func checkDuplicateNames(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var walk func(depth int) error
-	walk = func(depth int) error {
-		if depth > 64 {
-			return errors.New("JSON nested too deeply")
-		}
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'):
-			seen := map[string]bool{}
-			for dec.More() {
-				name, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				key, _ := name.(string)
-				if seen[key] {
-					return fmt.Errorf("duplicate member %q", key)
-				}
-				seen[key] = true
-				if err := walk(depth + 1); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token()
-			return err
-		case json.Delim('['):
-			for dec.More() {
-				if err := walk(depth + 1); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token()
-			return err
-		}
-		return nil
-	}
-	return walk(0)
 }
 
 // decodeBase64 decodes standard or URL-safe base64, padded or not, as the

@@ -77,7 +77,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.StringVar(&f.kbsURL, "kbs", "", "key broker URL, such as http://127.0.0.1:8080")
 	fl.DurationVar(&f.kbsRetryTimeout, "kbs-retry-timeout", 2*time.Minute, "how long to keep trying while the key broker cannot be reached or responds 429, 500, 502, 503 or 504, so that the agent may start first; 0 tries once")
 	fl.StringVar(&f.kbsCA, "kbs-ca", "", "PEM file of the CA certificates that sign an https key broker's certificate (default: system roots)")
-	fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, "accept a plain http:// --kbs on another host, although the network can then impersonate the key broker")
+	fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
 	fl.StringArrayVar(&f.secrets, "secret", nil, "resource repository/type/tag to write into the secret directory, optionally =FILE; repeatable")
 	fl.StringArrayVar(&f.secretEnvs, "secret-env", nil, "VAR=repository/type/tag: put the resource into the workload's environment variable VAR; repeatable")
 	fl.StringVar(&f.secretBase, "secret-dir", "", "tmpfs directory under which the private secret directory is created (default: $XDG_RUNTIME_DIR or /dev/shm)")

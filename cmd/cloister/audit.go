@@ -54,7 +54,8 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREQUEST ID\tREASON")
 			for _, r := range list {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
-					column(r.Requester), column(r.TEE), column(r.Verdict), column(r.Resource), column(r.RequestID), dash(r.Reason))
+					cell(r.Requester, maxColumnWidth), cell(r.TEE, maxColumnWidth), cell(r.Verdict, maxColumnWidth),
+					cell(r.Resource, maxColumnWidth), cell(r.RequestID, maxColumnWidth), cell(r.Reason, 0))
 			}
 			return tw.Flush()
 		},
@@ -66,28 +67,20 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 	return cmd
 }
 
-// dash returns "-" for an empty column, and otherwise s with control
-// characters, tabs and terminal escapes quoted, because requesters, paths
-// and reasons can come from clients and must not break the table or the
-// terminal.
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return printable.Text(s, 0)
-}
-
 // maxColumnWidth is the number of bytes that audit ls prints of a column
 // before the last. A long client path would otherwise widen every row;
 // -o json prints the whole value.
 const maxColumnWidth = 64
 
-// column returns s as dash does, cut to maxColumnWidth bytes.
-func column(s string) string {
+// cell returns "-" for an empty column, and otherwise s cut to limit bytes
+// (0 for no limit) with control characters, tabs and terminal escapes
+// quoted, because requesters, paths and reasons can come from clients and
+// must not break the table or the terminal.
+func cell(s string, limit int) string {
 	if s == "" {
 		return "-"
 	}
-	return printable.Text(s, maxColumnWidth)
+	return printable.Text(s, limit)
 }
 
 func newAuditVerifyCmd(flags *adminFlags) *cobra.Command {

@@ -28,20 +28,20 @@ func TestAuditListShowsDenials(t *testing.T) {
 	})
 }
 
-func TestColumnCutsLongValues(t *testing.T) {
+func TestCellCutsLongValues(t *testing.T) {
 	long := strings.Repeat("x", 300)
-	if got, want := column(long), strings.Repeat("x", maxColumnWidth)+"…"; got != want {
-		t.Errorf("column(300 bytes) = %s, want %s", got, want)
+	if got, want := cell(long, maxColumnWidth), strings.Repeat("x", maxColumnWidth)+"…"; got != want {
+		t.Errorf("cell(300 bytes, %d) = %s, want %s", maxColumnWidth, got, want)
 	}
-	if got := column(""); got != "-" {
-		t.Errorf(`column("") = %q, want "-"`, got)
+	if got := cell("", maxColumnWidth); got != "-" {
+		t.Errorf(`cell("", %d) = %q, want "-"`, maxColumnWidth, got)
 	}
-	if got := dash(long); got != long {
-		t.Errorf("dash(300 bytes) is %d bytes, want the whole value", len(got))
+	if got := cell(long, 0); got != long {
+		t.Errorf("cell(300 bytes, 0) is %d bytes, want the whole value", len(got))
 	}
 }
 
-func TestDashQuotesUnprintableColumns(t *testing.T) {
+func TestCellQuotesUnprintableText(t *testing.T) {
 	tests := []struct {
 		in, want string
 	}{
@@ -52,12 +52,12 @@ func TestDashQuotesUnprintableColumns(t *testing.T) {
 		{"\x1b]0;title\x07", `"\x1b]0;title\a"`},
 	}
 	for _, tt := range tests {
-		got := dash(tt.in)
+		got := cell(tt.in, 0)
 		if got != tt.want {
-			t.Errorf("dash(%q) = %s, want %s", tt.in, got, tt.want)
+			t.Errorf("cell(%q, 0) = %s, want %s", tt.in, got, tt.want)
 		}
 		if strings.ContainsAny(got, "\n\t\x1b") {
-			t.Errorf("dash(%q) = %q contains a control character", tt.in, got)
+			t.Errorf("cell(%q, 0) = %q contains a control character", tt.in, got)
 		}
 	}
 }

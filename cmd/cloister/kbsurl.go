@@ -26,3 +26,6 @@ func checkKBSURL(raw string, allowHTTP bool) error {
 	return usageError("--kbs %s uses plain HTTP to another host, so the network can impersonate the key broker and supply secrets of its choice; "+
 		"use https:// (with --kbs-ca for a private CA), or pass --kbs-allow-http to accept that risk", raw)
 }
+
+// kbsAllowHTTPHelp is the help text of --kbs-allow-http.
+const kbsAllowHTTPHelp = "accept a plain http:// --kbs on another host, although the network can then impersonate the key broker"

@@ -222,7 +222,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 	fl.StringArrayVar(&f.tee.collateral, "collateral", nil, "collateral with which a hardware TEE verifies its own evidence at start; repeatable")
 	if kbsHelp != "" {
 		fl.StringVar(&f.kbsURL, "kbs", "", kbsHelp)
-		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, "accept a plain http:// --kbs on another host, although the network can then impersonate the key broker")
+		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
 	}
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }

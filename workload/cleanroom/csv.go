@@ -57,7 +57,7 @@ func checkHeader(r *csv.Reader, t Table) error {
 	if err != nil {
 		return fmt.Errorf("%w: reading the CSV header of table %s: %s", ErrInvalidInput, t.Name, csvReason(err, t))
 	}
-	want := strings.Split(columnNames(t), ",")
+	want := columnNames(t)
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	// The error names only the expected column, because an upload that
 	// lacks its header line has a row of private data in this place.
@@ -139,7 +139,7 @@ func csvReason(err error, t Table) string {
 	if errors.As(err, &pe) {
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			// Only the expected count is named: the line may hold private data.
-			return fmt.Sprintf("line %d: wrong number of fields, expected %d (%s)", pe.Line, len(t.Columns), columnNames(t))
+			return fmt.Sprintf("line %d: wrong number of fields, expected %d (%s)", pe.Line, len(t.Columns), strings.Join(columnNames(t), ","))
 		}
 		return fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 	}
@@ -149,12 +149,12 @@ func csvReason(err error, t Table) string {
 	return err.Error()
 }
 
-// columnNames returns the column names of t, separated by commas, as the
-// header line of its CSV file.
-func columnNames(t Table) string {
+// columnNames returns the column names of t in the order of its CSV
+// header line.
+func columnNames(t Table) []string {
 	names := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		names[i] = c.Name
 	}
-	return strings.Join(names, ",")
+	return names
 }

@@ -8,10 +8,11 @@
 // size: result rows whose group-size column is below it are suppressed.
 // The workload applies the minimum to whatever number the query puts in
 // that column, so it gives k-anonymity only when the query counts the
-// individuals of each released group there. The manifest's digest is bound into the TEE's evidence
-// (see package workload), so a party that verifies the workload also
-// verifies the agreement, and a workload started with any other manifest
-// is rejected before data leaves the party.
+// individuals of each released group there. The manifest's digest is
+// bound into the TEE's evidence (see package workload), so a party that
+// verifies the workload also verifies the agreement, and a workload
+// started with any other manifest is rejected before data leaves the
+// party.
 //
 // The workload (Room) holds the tables in an in-memory SQLite database
 // (modernc.org/sqlite, a pure-Go SQLite, so that the TEE image needs no C

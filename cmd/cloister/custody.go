@@ -45,10 +45,10 @@ func newReleasePolicyCmd() *cobra.Command {
 		Short: "Print a key broker resource policy that releases each key only to its workload",
 		Long: `Print a Rego resource policy for cloister serve that releases each --release
 resource only to an affirming, non-debug attestation with that launch
-measurement (hex) and that manifest SHA-256 in its host data (SEV-SNP HOST_DATA,
-or TDX MRCONFIGID with --tee tdx). The key broker
-applies one resource policy, named "default", so pass every protected resource
-of the deployment at once and store the output with:
+measurement (hex) and that manifest SHA-256 in its host data (SEV-SNP
+HOST_DATA, or TDX MRCONFIGID with --tee tdx). The key broker applies one
+resource policy, named "default", so pass every protected resource of the
+deployment at once and store the output with:
 
   cloister policy set --kind resource default FILE
 
@@ -104,8 +104,8 @@ the key broker (--kbs), fetches the sealing key named in the manifest, unseals
 the keys in --keys-dir, then drops the sealing key. On the first start, when
 --keys-dir holds no sealed key, it generates and seals the keys. Later, a
 missing sealed file stops the start, because the host may have removed it,
-unless --create-missing-keys asks for a new key. Only the manifest's parties can connect, and each key
-signs only for its signers.
+unless --create-missing-keys asks for a new key. Only the manifest's parties
+can connect, and each key signs only for its signers.
 
 On hardware, the host must launch the TEE with the manifest's SHA-256
 (cloister custody hash) as SEV-SNP HOST_DATA or TDX MRCONFIGID.`,

@@ -63,9 +63,11 @@ type Options struct {
 // start (dir holds no sealed key file) or with opts.CreateMissing. The
 // sealing key's bytes are cleared before Open returns. The AES key
 // schedule derived from them, which contains the key, stays in the heap
-// until the garbage collector reuses that memory. A sealed file that fails to open, or that is missing
-// beside others, stops Open: the host may have removed it, and a new key
-// in its place would silently replace a key that parties trust.
+// until the garbage collector reuses that memory.
+//
+// A sealed file that fails to open, or that is missing beside others,
+// stops Open, because the host may have removed it, and a new key in its
+// place would silently replace a key that parties trust.
 //
 // NOTE: a host that removes every sealed file still gets new keys on the
 // next start. Parties detect that only by comparing the public keys.

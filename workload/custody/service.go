@@ -48,6 +48,9 @@ type Service struct {
 	log  *slog.Logger
 }
 
+// sealedFileSuffix ends the name of each key's sealed file, NAME.sealed.json.
+const sealedFileSuffix = ".sealed.json"
+
 // Options control Open.
 type Options struct {
 	// CreateMissing generates and seals a key for every key of the
@@ -92,7 +95,7 @@ func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log
 		return nil, fmt.Errorf("custody: sealing key %s: %w", m.SealingKey, err)
 	}
 
-	existing, err := filepath.Glob(filepath.Join(dir, "*.sealed.json"))
+	existing, err := filepath.Glob(filepath.Join(dir, "*"+sealedFileSuffix))
 	if err != nil {
 		return nil, fmt.Errorf("custody: listing the sealed key files: %w", err)
 	}
@@ -100,7 +103,7 @@ func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log
 
 	s := &Service{m: m, keys: map[string]*signingKey{}, log: log}
 	for _, kp := range m.Keys {
-		path := filepath.Join(dir, kp.Name+".sealed.json")
+		path := filepath.Join(dir, kp.Name+sealedFileSuffix)
 		key, created, err := openKey(aead, path, kp, firstStart || opts.CreateMissing)
 		if err != nil {
 			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, path, err)

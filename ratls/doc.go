@@ -63,8 +63,8 @@
 // reverted or lost, but cannot forge evidence of a current TEE. Two
 // mechanisms bound what it can do:
 //
-//   - The issuance time is inside the report data, so nobody can change
-//     it after the TEE signed. A verifier rejects evidence older than
+//   - The issuance time is inside the report data, so it cannot be changed
+//     after the TEE signed it. A verifier rejects evidence older than
 //     MaxAge, and CertSource renews the certificate at half its lifetime,
 //     so an honest server always has fresh evidence. The time is the
 //     TEE's own clock, which on SEV-SNP and TDX the host supplies, so a

@@ -10,7 +10,7 @@ import (
 // DecodeMatrix reads the JSON object {key: [[numbers], ...]} from r, with at
 // most rows arrays of at most cols numbers each. It stops at the first
 // number past a bound, so that a body of short numbers such as "0,"
-// cannot allocate more than the bounds allow, and rejects other keys,
+// cannot allocate more than the bounds allow. It rejects other keys,
 // repeated keys and values that are not numbers.
 func DecodeMatrix(r io.Reader, key string, rows, cols int) ([][]float64, error) {
 	var out [][]float64

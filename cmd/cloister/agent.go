@@ -168,7 +168,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	var clients *ratls.Verifier
 	if f.verifyClients {
 		// Any customer's VM on the same cloud has evidence that verifies,
-		// so only a measurement says which code a client runs.
+		// so only a measurement identifies the code that a client runs.
 		if f.clients.measurement == "" {
 			return usageError("--verify-clients without --client-measurement would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX")
 		}

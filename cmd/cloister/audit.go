@@ -74,7 +74,7 @@ const maxColumnWidth = 64
 
 // cell returns "-" for an empty column, and otherwise s cut to limit bytes
 // (0 for no limit) with control characters, tabs and terminal escapes
-// quoted, because requesters, paths and reasons can come from clients and
+// quoted. Requesters, paths and reasons can come from clients, and they
 // must not break the table or the terminal.
 func cell(s string, limit int) string {
 	if s == "" {

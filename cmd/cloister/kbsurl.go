@@ -5,12 +5,12 @@ import (
 	"net/url"
 )
 
-// checkKBSURL rejects a key broker URL that the network could answer in
+// checkKBSURL rejects a key broker URL where the network could respond in
 // the broker's place: plain http:// to a host that is not a loopback IP
 // address, unless allowHTTP. The KBS protocol encrypts each secret to the
-// TEE key that the guest sends, so over plain HTTP anyone on the path can
-// encrypt a value of its choice to that key and the guest would take it as
-// the secret. A name such as localhost does not count as loopback, because
+// TEE key that the guest sends. Over plain HTTP, anyone on the path can
+// encrypt a value of its choice to that key, and the guest takes it as the
+// secret. A name such as localhost does not count as loopback, because
 // it resolves through files and DNS that the host machine may control.
 func checkKBSURL(raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)

@@ -11,9 +11,9 @@ import (
 // newClaims builds the claims of verified GPUs. The top-level claims are
 // the first GPU's, and its measurements keep their plain names (fwid,
 // blockN). The measurements of each further GPU i follow as gpuI/fwid and
-// gpuI/blockN, so that a policy sees every GPU; the default attestation
-// policy compares them with the same reference values (nvidia-gpu.fwid,
-// nvidia-gpu.blockN). With several GPUs, Attributes["gpus"] lists the
+// gpuI/blockN, so that a policy can check every GPU. The default
+// attestation policy compares them with the same reference values
+// (nvidia-gpu.fwid, nvidia-gpu.blockN). With several GPUs, Attributes["gpus"] lists the
 // values of each.
 func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time) *attest.Claims {
 	first := results[0]

@@ -160,17 +160,18 @@ func claimsFrom(tok *Claims, msg *cose.Sign1, key cose.CallerKey, opts attest.Op
 	return c
 }
 
-// CheckLifecycle records the check name for a security lifecycle: passed
-// when secured, failed for the states before deployment and after it
-// (unknown, assembly and test, PSA RoT provisioning, decommissioned), whose
-// evidence says nothing about a deployed device. The debug states pass
-// this check and set Claims.Debug, which appraisal rejects by default.
-func CheckLifecycle(c *attest.Claims, name, what string, l Lifecycle) {
+// CheckLifecycle records the check name for the security lifecycle l of
+// subject, such as "the device". It passes when l is secured, and fails
+// for the states before and after deployment (unknown, assembly and test,
+// PSA RoT provisioning, decommissioned), because their evidence does not
+// describe a deployed device. The debug states pass this check and set
+// Claims.Debug, which appraisal rejects by default.
+func CheckLifecycle(c *attest.Claims, name, subject string, l Lifecycle) {
 	if l.Major() == LifecycleSecured || l.Debug() {
 		c.Pass(name)
 		return
 	}
-	c.Fail(name, fmt.Sprintf("the security lifecycle of %s is %s, not secured, so it is not in its deployed state", what, l))
+	c.Fail(name, fmt.Sprintf("the security lifecycle of %s is %s, not secured, so it is not in its deployed state", subject, l))
 }
 
 // SoftwareAttributes renders the software components for Claims.Attributes.

@@ -68,7 +68,7 @@ func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, lo
 		return nil, fmt.Errorf("modelserve: %w", err)
 	}
 	if n := m.maxBatch() * model.Inputs; n > MaxBatchNumbers {
-		return nil, fmt.Errorf("modelserve: a batch of max_batch %d inputs of %d numbers holds %d numbers, more than %d; lower max_batch in the manifest to at most %d",
+		return nil, fmt.Errorf("modelserve: a batch of max_batch %d inputs of %d numbers contains %d numbers, more than the limit of %d; lower max_batch in the manifest to at most %d",
 			m.maxBatch(), model.Inputs, n, MaxBatchNumbers, MaxBatchNumbers/model.Inputs)
 	}
 	log.Info("modelserve: model decrypted", "model", model.Name, "model_sha256", m.ModelSHA256.String(),

@@ -230,12 +230,14 @@ func (s *Server) tokenFor(r *http.Request) (token, requester string, missing err
 		cookieSession = sessionRef(c.Value)
 		// A cached session that is not attested may have been attested
 		// by another replica, so only an attested one saves the read.
+		// The session's ID is the cookie's value, so its reference is
+		// cookieSession.
 		if sess, ok := s.sessions.get(c.Value, s.now()); ok && sess.State == store.SessionAttested {
-			return sess.Token, sessionRef(sess.ID), nil
+			return sess.Token, cookieSession, nil
 		}
 		sess, err := s.Store.GetSession(r.Context(), c.Value)
 		if err == nil && sess.State == store.SessionAttested && sess.Token != "" {
-			return sess.Token, sessionRef(sess.ID), nil
+			return sess.Token, cookieSession, nil
 		}
 	}
 

@@ -116,7 +116,15 @@ func fresher(issued, next, bestIssued, bestNext, at time.Time) bool {
 // a shared collateral directory does not stop every verification. The
 // error is returned only when no usable item remains.
 func unusableItem(it *collateral.Item, err error) error {
-	return fmt.Errorf("collateral %s: %w; remove the file, or replace it with current collateral from Intel PCS", it.Source, err)
+	const fix = "remove the file, or replace it with current collateral from Intel PCS"
+	// A parse error's own fix speaks of evidence, not of collateral.
+	var ae *attest.Error
+	if errors.As(err, &ae) && errors.Is(err, attest.ErrMalformed) {
+		withFix := *ae
+		withFix.Fix = fix
+		return fmt.Errorf("collateral %s: %w", it.Source, &withFix)
+	}
+	return fmt.Errorf("collateral %s: %w; %s", it.Source, err, fix)
 }
 
 // selectTCBInfo returns the freshest TCB Info of the collateral with the

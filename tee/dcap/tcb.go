@@ -215,8 +215,12 @@ func matchModuleIdentity(info *TCBInfo, td *TDReport) (*ISVSVNTCBLevel, error) {
 		return matchISVSVN(m.TCBLevels, int(td.TEETCBSVN[0])), nil
 	}
 	return nil, attest.Errorf(attest.ErrCollateralMissing, "tcbInfo.tdxModuleIdentities", "no TDX module identity %s for the module of major version %d in TEE_TCB_SVN", id, td.TEETCBSVN[1]).
-		WithFix("fetch current TDX TCB Info from Intel PCS; older TCB Info does not list this module")
+		WithFix(fetchTDXTCBInfoFix + "; older TCB Info does not list this module")
 }
+
+// fetchTDXTCBInfoFix is the fix for TDX TCB Info that cannot judge
+// TEE_TCB_SVN2.
+const fetchTDXTCBInfoFix = "fetch current TDX TCB Info from Intel PCS"
 
 // converge combines a platform status with the status of the TDX module or
 // the QE, as Intel's QVL does.
@@ -353,7 +357,8 @@ func runningModuleCurrent(info *TCBInfo, svn2 [16]byte) (bool, error) {
 	latest := info.TCBLevels[0].TCB.TDXComponents
 	if len(latest) < 3 {
 		return false, attest.Malformed("tcbInfo.tcbLevels[0].tcb.tdxtcbcomponents",
-			fmt.Sprintf("%d components in the latest TCB level, at least 3 needed to judge TEE_TCB_SVN2", len(latest)), nil)
+			fmt.Sprintf("%d components in the latest TCB level, at least 3 needed to judge TEE_TCB_SVN2", len(latest)), nil).
+			WithFix(fetchTDXTCBInfoFix)
 	}
 	if svn2[1] == 0 {
 		return int(svn2[0]) >= latest[0].SVN && int(svn2[2]) >= latest[2].SVN, nil
@@ -364,7 +369,8 @@ func runningModuleCurrent(info *TCBInfo, svn2 [16]byte) (bool, error) {
 			continue
 		}
 		if len(m.TCBLevels) == 0 {
-			return false, attest.Malformed("tcbInfo.tdxModuleIdentities["+m.ID+"].tcbLevels", "no levels to judge TEE_TCB_SVN2 by", nil)
+			return false, attest.Malformed("tcbInfo.tdxModuleIdentities["+m.ID+"].tcbLevels", "no levels to judge TEE_TCB_SVN2 by", nil).
+				WithFix(fetchTDXTCBInfoFix)
 		}
 		return int(svn2[0]) >= m.TCBLevels[0].TCB.ISVSVN && int(svn2[2]) >= latest[2].SVN, nil
 	}

@@ -3,6 +3,7 @@ package dcap
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -44,5 +45,17 @@ func TestUnusableCollateralItem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "collateral t3/zz_old.json") || !strings.Contains(err.Error(), "remove the file") {
 			t.Errorf("%s: only an unusable item: err = %v, want one that names the file and the fix", kind, err)
 		}
+	}
+}
+
+// A malformed file gets the collateral fix, not the parser's fix for
+// evidence.
+func TestUnusableItemMalformedFix(t *testing.T) {
+	err := unusableItem(&collateral.Item{Source: "t3/bad.json"}, attest.Malformed("tcbInfo.signature", "not 64 bytes of hexadecimal", nil))
+	if !errors.Is(err, attest.ErrMalformed) {
+		t.Errorf("error %v lost its kind", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "collateral t3/bad.json") || !strings.Contains(msg, "remove the file") || strings.Contains(msg, "evidence itself") {
+		t.Errorf("error %q, want the file and the collateral fix only", msg)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -151,6 +152,10 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 	handler http.Handler
+
+	// masterKeyMismatch is set while this service's master keys open none
+	// of the stored secrets, which makes /readyz fail.
+	masterKeyMismatch atomic.Bool
 }
 
 // New builds a Server from cfg.
@@ -281,6 +286,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unreachable: check the database connection; the server log has the cause", http.StatusServiceUnavailable)
 		return
 	}
+	if s.masterKeyMismatch.Load() {
+		http.Error(w, "master key mismatch: this replica's master key opens none of the stored secrets; start it with the key that sealed them (the server log names its key ID)", http.StatusServiceUnavailable)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -368,6 +377,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 
+	// The first count runs before the listener serves, so /readyz never
+	// reports ready on a replica with the wrong master key.
+	s.countUnopenableSecrets(ctx)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go s.sweepSessions(sweepCtx)
@@ -409,10 +421,8 @@ func (s *Server) writeTimeout() time.Duration {
 }
 
 // sweepSessions deletes expired sessions and nonces every minute, and
-// counts the stored secrets that this service cannot open, at once and then
-// every minute.
+// counts the stored secrets that this service cannot open.
 func (s *Server) sweepSessions(ctx context.Context) {
-	s.countUnopenableSecrets(ctx)
 	t := time.NewTicker(sessionSweep)
 	defer t.Stop()
 	for {
@@ -431,18 +441,32 @@ func (s *Server) sweepSessions(ctx context.Context) {
 	}
 }
 
-// countUnopenableSecrets sets the cloister_secrets_unopenable gauge. A
-// nonzero value shows a replica started with another master key before a
-// guest requests one of those secrets, which /readyz does not report.
+// countUnopenableSecrets sets the cloister_secrets_unopenable gauge, and
+// marks the service not ready when its master keys open none of the stored
+// secrets. A replica started with another master key so shows before a
+// guest requests a secret. Some unopenable secrets beside openable ones
+// only raise the gauge: they are stale versions, not a wrong key, and the
+// replica can still release the rest. A failed count leaves both as they
+// were.
 func (s *Server) countUnopenableSecrets(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, unopenableCheckTimeout)
 	defer cancel()
-	list, err := s.cfg.Store.UnopenableSecrets(ctx)
+	list, stored, err := s.cfg.Store.UnopenableSecrets(ctx)
 	if err != nil {
 		s.log.Error("count secrets sealed under other master keys failed", "error", err)
 		return
 	}
 	s.metrics.unopenable.Set(float64(len(list)))
+	mismatch := stored > 0 && len(list) == stored
+	if s.masterKeyMismatch.Swap(mismatch) == mismatch {
+		return
+	}
+	if mismatch {
+		s.log.Error("master key opens none of the stored secrets; /readyz fails until the replica runs with the key that sealed them",
+			"stored", stored, "sealed_under", list[0].MasterKeyID)
+	} else {
+		s.log.Info("master key opens the stored secrets again; /readyz no longer reports a master key mismatch")
+	}
 }
 
 func splitPath(p string) []string { return strings.Split(p, "/") }

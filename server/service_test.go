@@ -291,8 +291,9 @@ func (sealedElsewhere) OpenSecret(sealed *store.SealedSecret) (*store.Secret, er
 	return nil, fmt.Errorf("%w: secret %s is wrapped by master key mk-other", store.ErrDecrypt, sealed.Path)
 }
 
-func (s sealedElsewhere) UnopenableSecrets(ctx context.Context) ([]store.SecretInfo, error) {
-	return s.ListSecrets(ctx, "")
+func (s sealedElsewhere) UnopenableSecrets(ctx context.Context) ([]store.SecretInfo, int, error) {
+	list, err := s.ListSecrets(ctx, "")
+	return list, len(list), err
 }
 
 // A secret that exists but does not decrypt is denied as secret_error, not
@@ -315,15 +316,29 @@ func TestResourceSealedUnderOtherKey(t *testing.T) {
 			t.Errorf("log has no error line naming the master key:\n%s", logs)
 		}
 
-		// The gauge shows the fault before any guest requests a secret.
+		// The gauge and /readyz show the fault before any guest requests a
+		// secret.
 		for _, svc := range []struct {
-			ts   *testService
-			want string
-		}{{ts, "cloister_secrets_unopenable 0"}, {other, "cloister_secrets_unopenable 1"}} {
+			name       string
+			ts         *testService
+			wantMetric string
+			wantReadyz int
+		}{
+			{"sealing key", ts, "cloister_secrets_unopenable 0", http.StatusOK},
+			{"other key", other, "cloister_secrets_unopenable 1", http.StatusServiceUnavailable},
+		} {
 			svc.ts.srv.countUnopenableSecrets(context.Background())
 			body, _ := io.ReadAll(get(t, svc.ts, "/metrics", "").Body)
-			if !strings.Contains(string(body), svc.want) {
-				t.Errorf("/metrics does not contain %q", svc.want)
+			if !strings.Contains(string(body), svc.wantMetric) {
+				t.Errorf("%s: /metrics does not contain %q", svc.name, svc.wantMetric)
+			}
+			resp := get(t, svc.ts, "/readyz", "")
+			body, _ = io.ReadAll(resp.Body)
+			if resp.StatusCode != svc.wantReadyz {
+				t.Errorf("%s: /readyz = %d %s, want %d", svc.name, resp.StatusCode, body, svc.wantReadyz)
+			}
+			if svc.wantReadyz != http.StatusOK && !strings.Contains(string(body), "master key") {
+				t.Errorf("%s: /readyz body %q does not name the master key", svc.name, body)
 			}
 		}
 	})
@@ -556,4 +571,48 @@ func TestClientReattestsOnlyForHeldToken(t *testing.T) {
 			t.Errorf("after the second call: %d attestations, want 2", n)
 		}
 	})
+}
+
+// countedSecrets is a store that reports unopenable of stored secrets.
+type countedSecrets struct {
+	store.Store
+	unopenable, stored *int
+}
+
+func (c countedSecrets) UnopenableSecrets(context.Context) ([]store.SecretInfo, int, error) {
+	return make([]store.SecretInfo, *c.unopenable), *c.stored, nil
+}
+
+// /readyz fails only while the master key opens none of the stored
+// secrets, and recovers once it opens them again. A few stale versions
+// beside openable ones do not make a replica unready.
+func TestReadyzMasterKeyMismatch(t *testing.T) {
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	var unopenable, stored int
+	svc, logs := startLogged(t, ts, func(c *Config) {
+		c.Store = countedSecrets{ts.store, &unopenable, &stored}
+	})
+	for _, tc := range []struct {
+		name               string
+		unopenable, stored int
+		want               int
+	}{
+		{"no secrets", 0, 0, http.StatusOK},
+		{"stale versions only", 1, 2, http.StatusOK},
+		{"wrong master key", 2, 2, http.StatusServiceUnavailable},
+		{"right key again", 0, 2, http.StatusOK},
+	} {
+		unopenable, stored = tc.unopenable, tc.stored
+		svc.srv.countUnopenableSecrets(context.Background())
+		resp := get(t, svc, "/readyz", "")
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: /readyz = %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	for _, line := range []string{"master key opens none of the stored secrets", "master key opens the stored secrets again"} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("log does not contain %q:\n%s", line, logs)
+		}
+	}
 }

@@ -309,14 +309,17 @@ func TestUnopenableSecrets(t *testing.T) {
 				t.Fatalf("PutSecret %s: %v", path, err)
 			}
 		}
-		if list, err := sealer.UnopenableSecrets(ctx); err != nil || len(list) != 0 {
-			t.Fatalf("UnopenableSecrets with the sealing key = %+v, %v; want none", list, err)
+		if list, stored, err := sealer.UnopenableSecrets(ctx); err != nil || len(list) != 0 || stored != 2 {
+			t.Fatalf("UnopenableSecrets with the sealing key = %+v, %d stored, %v; want none of 2", list, stored, err)
 		}
 
 		cfg.MasterKey = second
-		list, err := open(t, cfg).UnopenableSecrets(ctx)
+		list, stored, err := open(t, cfg).UnopenableSecrets(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if stored != 2 {
+			t.Errorf("stored = %d, want 2", stored)
 		}
 		if len(list) != 2 || list[0].Path != "default/key/a" || list[0].Version != 2 || list[1].Path != "default/key/b" {
 			t.Fatalf("UnopenableSecrets with another key = %+v, want default/key/a version 2 and default/key/b", list)
@@ -326,7 +329,7 @@ func TestUnopenableSecrets(t *testing.T) {
 		}
 
 		cfg.OldMasterKeys = []*MasterKey{first}
-		if list, err := open(t, cfg).UnopenableSecrets(ctx); err != nil || len(list) != 0 {
+		if list, _, err := open(t, cfg).UnopenableSecrets(ctx); err != nil || len(list) != 0 {
 			t.Errorf("UnopenableSecrets with the old key configured = %+v, %v; want none", list, err)
 		}
 	})

@@ -135,10 +135,10 @@ func (s *sqlStore) ListSecrets(ctx context.Context, prefix string) ([]SecretInfo
 	return s.autocommit().ListSecrets(ctx, prefix)
 }
 
-func (s *sqlStore) UnopenableSecrets(ctx context.Context) ([]SecretInfo, error) {
+func (s *sqlStore) UnopenableSecrets(ctx context.Context) ([]SecretInfo, int, error) {
 	list, err := s.ListSecrets(ctx, "")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var unopenable []SecretInfo
 	for _, info := range list {
@@ -146,7 +146,7 @@ func (s *sqlStore) UnopenableSecrets(ctx context.Context) ([]SecretInfo, error) 
 			unopenable = append(unopenable, info)
 		}
 	}
-	return unopenable, nil
+	return unopenable, len(list), nil
 }
 
 func (s *sqlStore) DeleteSecret(ctx context.Context, path string) error {

@@ -59,9 +59,10 @@ type Store interface {
 
 	// UnopenableSecrets returns the latest versions of the secrets whose
 	// data key is wrapped by a master key that this Store does not hold,
-	// ordered by path. Such secrets cannot be released by this service,
-	// as happens when replicas of one database use different master keys.
-	UnopenableSecrets(ctx context.Context) ([]SecretInfo, error)
+	// ordered by path, and the number of secrets stored. Such secrets
+	// cannot be released by this service, as happens when replicas of one
+	// database use different master keys.
+	UnopenableSecrets(ctx context.Context) (unopenable []SecretInfo, stored int, err error)
 
 	// RewrapSecrets wraps the data key of every secret version that is not
 	// wrapped by the current master key again under the current key, in

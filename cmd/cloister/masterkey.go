@@ -137,7 +137,7 @@ func loadServeMasterKey(cfg masterKeyConfig, logger *slog.Logger) (*serveMasterK
 // secrets sealed under other keys, which otherwise shows only when a guest
 // requests one of them.
 func (k *serveMasterKey) checkStore(ctx context.Context, st store.Store, logger *slog.Logger) error {
-	unopenable, err := st.UnopenableSecrets(ctx)
+	unopenable, _, err := st.UnopenableSecrets(ctx)
 	if err != nil {
 		return fmt.Errorf("list secrets to check their master keys: %w", err)
 	}

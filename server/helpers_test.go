@@ -177,6 +177,8 @@ type serviceOptions struct {
 	// anchors and collateral are added to the emulated SEV-SNP roots.
 	anchors    []*x509.Certificate
 	collateral *collateral.Set
+	// trustRequestID sets Config.TrustRequestID.
+	trustRequestID bool
 }
 
 const testSecretPath = "default/key/db"
@@ -235,7 +237,8 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	}
 	config := Config{
 		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors, Collateral: o.collateral,
-		Admin: adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
+		TrustRequestID: o.trustRequestID,
+		Admin:          adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
 	}
 	srv, err := New(config)
 	if err != nil {

@@ -130,6 +130,14 @@ type Config struct {
 	PCCS http.Handler
 	// Issuer is the iss claim of EAR tokens.
 	Issuer string
+	// TrustRequestID makes a well-formed X-Request-Id from the caller the
+	// request's ID in logs and audit records. Without it every request
+	// gets a new random ID, because a caller could otherwise give many
+	// audit records one ID, or give its records another caller's ID. The
+	// caller's ID then appears only as client_request_id in the request's
+	// log line. Set it only behind a proxy that sets the header on every
+	// request.
+	TrustRequestID bool
 	// RequestTimeout is the deadline of each request, counted from the
 	// moment its handler starts. Zero means DefaultRequestTimeout.
 	// /healthz and /readyz get at most 5 seconds. Store reads, policy
@@ -299,11 +307,8 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !kbs.IsRequestID(id) {
-			id = newRequestID()
-			r.Header.Set("X-Request-Id", id)
-		}
+		id, clientID := s.requestID(r.Header.Get("X-Request-Id"))
+		r.Header.Set("X-Request-Id", id)
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
@@ -332,6 +337,9 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 
 		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", float64(d.Microseconds()) / 1000}
+		if clientID != "" {
+			attrs = append(attrs, "client_request_id", clientID)
+		}
 		if timedOut {
 			attrs = append(attrs, "route", name, "timeout", timeout.String(),
 				"fix", "check the latency of the database and of online collateral fetches")
@@ -340,6 +348,20 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 		}
 		s.log.Log(ctx, level, "http request", attrs...)
 	})
+}
+
+// requestID returns the ID of a request whose X-Request-Id header is
+// header, and the caller's ID to log beside it. With TrustRequestID a
+// well-formed header is the ID. Otherwise the ID is new and a well-formed
+// header is only the caller's ID.
+func (s *Server) requestID(header string) (id, clientID string) {
+	if !kbs.IsRequestID(header) {
+		return newRequestID(), ""
+	}
+	if s.cfg.TrustRequestID {
+		return header, ""
+	}
+	return newRequestID(), header
 }
 
 func newRequestID() string {
@@ -377,8 +399,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 
-	// The first count runs before the listener serves, so /readyz never
-	// reports ready on a replica with the wrong master key.
+	// The first count runs before the listener serves, so that /readyz
+	// does not report ready on a replica with the wrong master key.
 	s.countUnopenableSecrets(ctx)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
@@ -443,11 +465,10 @@ func (s *Server) sweepSessions(ctx context.Context) {
 
 // countUnopenableSecrets sets the cloister_secrets_unopenable gauge, and
 // marks the service not ready when its master keys open none of the stored
-// secrets. A replica started with another master key so shows before a
-// guest requests a secret. Some unopenable secrets beside openable ones
-// only raise the gauge: they are stale versions, not a wrong key, and the
-// replica can still release the rest. A failed count leaves both as they
-// were.
+// secrets, so that a replica started with another master key shows before
+// a guest requests a secret. Unopenable secrets beside openable ones only
+// raise the gauge, because the replica can still release the others. A
+// failed count leaves both as they were.
 func (s *Server) countUnopenableSecrets(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, unopenableCheckTimeout)
 	defer cancel()

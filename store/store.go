@@ -326,12 +326,13 @@ const (
 // AuditRecord is one entry of the hash-chained audit log. Hash is the
 // SHA-256 of PrevHash followed by the record's canonical encoding (see
 // AuditRecord.ComputeHash); the first record's PrevHash is 32 zero bytes.
-// RequestID is the X-Request-Id of the HTTP request that caused the record,
-// which the service's log lines also carry. A client or proxy may choose
-// it, so it links a record to log lines but is neither unique nor
-// authenticated. It is empty in records written before the field existed
-// and in records that no request caused, such as the record that cloister
-// secret rewrap appends. A replica of a version without the field hashes
+// RequestID is the ID of the HTTP request that caused the record, which
+// the service's log lines also carry and its response returns in
+// X-Request-Id. The service generates it, unless it was configured to take
+// the caller's X-Request-Id, so it links a record to log lines but is
+// unique only as far as its source makes it. It is empty in records
+// written before the field existed and in records that no request caused,
+// such as the record that cloister secret rewrap appends. A replica of a version without the field hashes
 // records that have one differently, so upgrade every replica that shares
 // a database before any of them verifies the chain.
 type AuditRecord struct {

@@ -21,8 +21,8 @@ func newAuditCmd() *cobra.Command {
 		Long: `List and verify the audit log. Each record stores the SHA-256 hash of its
 content and of the previous record's hash, so a record changed or removed in
 the database breaks the chain at that record. A record caused by an HTTP
-request carries that request's X-Request-Id, which the service's log lines
-also carry.`,
+request carries the request ID that the service returned in X-Request-Id
+and wrote in its log lines.`,
 	}
 	flags.bind(cmd)
 	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))

@@ -37,6 +37,7 @@ type serveFlags struct {
 	tlsCert        string
 	tlsKey         string
 	allowEmulated  bool
+	trustRequestID bool
 	trustAnchors   []string
 	collateral     []string
 	tcbStatuses    []string
@@ -112,6 +113,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of each HTTP request, after which it gets its error response; keep it below the 60 s request timeout of the KBS client in Trustee's guest components")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.BoolVar(&f.trustRequestID, "trust-request-id", false, "use a caller's X-Request-Id (1 to 64 letters, digits, '.', '_' or '-') as the request ID in logs and audit records; set it only behind a proxy that sets the header on every request, because otherwise a caller chooses the ID of its audit records (default: a new ID per request, with the caller's logged as client_request_id)")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
 	fl.StringVar(&f.adminTokenKeys, "admin-token-keys", "", "PEM file of Ed25519 public keys; admin API and Trustee kbs-client calls with an EdDSA token (JWT) that one of them signed are authenticated without the admin key")
 	fl.StringVar(&f.adminTokenIss, "admin-token-issuer", "", "when set, admin tokens must carry this iss claim (needs --admin-token-keys)")
@@ -270,7 +272,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
-		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout,
+		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout, TrustRequestID: f.trustRequestID,
 		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})

@@ -12,8 +12,11 @@ import (
 // them. The rule, the same for every TEE:
 //
 //   - Self-signed certificates the caller supplied (in TrustAnchors or in
-//     the collateral) are the roots, and only they: a caller that names its
-//     roots must not be overruled by the embedded ones. Emulated
+//     the collateral) for the query's TEE are the roots, and only they: a
+//     caller that names its roots must not be overruled by the embedded
+//     ones. Certificates scoped to other TEEs (collateral.Item.TEEs) are
+//     left out, so they neither anchor this chain nor displace the
+//     embedded roots. Emulated
 //     development roots found in the collateral are left out; they count
 //     only when passed in TrustAnchors. So are certificates that an online
 //     source fetched (collateral.Item.Fetched), because an upstream is not
@@ -36,7 +39,7 @@ func Roots(ctx context.Context, opts Options, q collateral.Query, embedded []*x5
 			roots = append(roots, c)
 		}
 	}
-	for _, c := range opts.TrustAnchors.SelfSigned() {
+	for _, c := range opts.Anchors(q.TEE).SelfSigned() {
 		add(c)
 	}
 	for _, c := range set.SelfSigned() {

@@ -92,18 +92,33 @@ func setOf(certs ...*x509.Certificate) *collateral.Set {
 	return s
 }
 
+// scopedSetOf returns setOf(certs) with every item scoped to tees.
+func scopedSetOf(tees []string, certs ...*x509.Certificate) *collateral.Set {
+	s := setOf(certs...)
+	s.ScopeTo(tees)
+	return s
+}
+
 func TestRoots(t *testing.T) {
 	vendor := selfSigned(t, "Vendor")
 	caller := selfSigned(t, "Caller")
+	other := selfSigned(t, "Other TEE")
 	emulated := selfSigned(t, EmulatedOrganization)
 	embedded := []*x509.Certificate{vendor}
 	ctx := context.Background()
+	both := setOf(caller)
+	both.Merge(scopedSetOf([]string{"nitro"}, other))
 
 	tests := []struct {
 		name string
 		opts Options
 		want []*x509.Certificate
 	}{
+		{name: "root scoped to the TEE", opts: Options{Collateral: scopedSetOf([]string{"tpm", "snp"}, caller)}, want: []*x509.Certificate{caller}},
+		{name: "root scoped to another TEE leaves embedded", opts: Options{Collateral: scopedSetOf([]string{"nitro"}, caller)}, want: []*x509.Certificate{vendor}},
+		{name: "anchor scoped to another TEE leaves embedded", opts: Options{TrustAnchors: scopedSetOf([]string{"nitro"}, emulated)}, want: []*x509.Certificate{vendor}},
+		{name: "anchor scoped to the TEE", opts: Options{TrustAnchors: scopedSetOf([]string{"snp"}, emulated)}, want: []*x509.Certificate{emulated}},
+		{name: "unscoped root beside one scoped elsewhere", opts: Options{Collateral: both}, want: []*x509.Certificate{caller}},
 		{name: "no caller roots uses embedded", opts: Options{}, want: []*x509.Certificate{vendor}},
 		{name: "caller root replaces embedded", opts: Options{Collateral: setOf(caller)}, want: []*x509.Certificate{caller}},
 		{name: "emulated root in collateral ignored", opts: Options{Collateral: setOf(emulated)}, want: []*x509.Certificate{vendor}},
@@ -112,7 +127,7 @@ func TestRoots(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Roots(ctx, tc.opts, collateral.Query{}, embedded)
+			got, err := Roots(ctx, tc.opts, collateral.Query{TEE: "snp"}, embedded)
 			if err != nil {
 				t.Fatal(err)
 			}

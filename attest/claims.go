@@ -9,7 +9,7 @@ import (
 // TEE names a kind of trusted execution environment or attestation service.
 type TEE string
 
-// The TEEs that Cloister verifies. A TEE package may add its own.
+// The TEEs that Cloister verifies.
 const (
 	TEESNP       TEE = "snp"
 	TEETDX       TEE = "tdx"
@@ -24,6 +24,12 @@ const (
 	TEEMAAToken  TEE = "maa-token"
 	TEEITAToken  TEE = "ita-token"
 )
+
+// KnownTEEs returns the TEEs that Cloister verifies, in a fixed order.
+func KnownTEEs() []TEE {
+	return []TEE{TEESNP, TEETDX, TEESGX, TEENitro, TEETPM, TEEAzureVTPM, TEENVGPU, TEEPSA, TEECCA,
+		TEEGCPToken, TEEMAAToken, TEEITAToken}
+}
 
 // Claims is what a Verifier proved about one piece of evidence. Fields that
 // do not apply to a TEE stay empty. Verify returns Claims only for evidence

@@ -51,12 +51,23 @@ func (o Options) Time() time.Time {
 }
 
 // CollateralFor queries the collateral source for q, returning an empty
-// set when there is no source.
+// set when there is no source. Items scoped to other TEEs than q.TEE are
+// left out.
 func (o Options) CollateralFor(ctx context.Context, q collateral.Query) (*collateral.Set, error) {
 	if o.Collateral == nil {
 		return &collateral.Set{}, nil
 	}
-	return o.Collateral.Collateral(ctx, q)
+	set, err := o.Collateral.Collateral(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return set.ForTEE(q.TEE), nil
+}
+
+// Anchors returns the trust anchors that serve evidence of type tee: those
+// in TrustAnchors that are not scoped to other TEEs.
+func (o Options) Anchors(tee string) *collateral.Set {
+	return o.TrustAnchors.ForTEE(tee)
 }
 
 // Verifier verifies one format of evidence. Implementations must be safe

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"slices"
 	"sync"
 	"time"
 )
@@ -47,6 +48,11 @@ type Item struct {
 	// upstream rather than one the caller supplied. A fetched self-signed
 	// certificate is never a trust anchor, so SelfSigned leaves it out.
 	Fetched bool
+
+	// TEEs are the evidence types ("snp", "tdx", ...) that the item
+	// serves, or empty for every type. A root scoped to one TEE so never
+	// anchors another TEE's chain.
+	TEEs []string
 
 	// selfSigned caches IsSelfSigned for Certificate, because a service
 	// reuses one set for many verifications and the check costs a
@@ -92,6 +98,38 @@ func (s *Set) Merge(other *Set) {
 	s.Items = append(s.Items, other.Items...)
 	s.Ignored = append(s.Ignored, other.Ignored...)
 	s.Unserved = append(s.Unserved, other.Unserved...)
+}
+
+// ScopeTo limits every item of s to the evidence types tees.
+func (s *Set) ScopeTo(tees []string) {
+	for _, it := range s.Items {
+		it.TEEs = slices.Clone(tees)
+	}
+}
+
+// ServesTEE reports whether the item serves evidence of type tee.
+func (it *Item) ServesTEE(tee string) bool {
+	return len(it.TEEs) == 0 || slices.Contains(it.TEEs, tee)
+}
+
+// ForTEE returns the items of s that serve evidence of type tee, with the
+// lists of s. It returns s itself when every item does, so that an
+// unscoped set costs no copy.
+func (s *Set) ForTEE(tee string) *Set {
+	if s == nil {
+		return nil
+	}
+	i := slices.IndexFunc(s.Items, func(it *Item) bool { return !it.ServesTEE(tee) })
+	if i < 0 {
+		return s
+	}
+	out := &Set{Items: slices.Clone(s.Items[:i]), Ignored: s.Ignored, Unserved: s.Unserved}
+	for _, it := range s.Items[i+1:] {
+		if it.ServesTEE(tee) {
+			out.Items = append(out.Items, it)
+		}
+	}
+	return out
 }
 
 // OfKind returns the items of kind k, in load order.

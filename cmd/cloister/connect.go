@@ -54,8 +54,8 @@ type peerFlags struct {
 func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	v := &f.verify
-	fl.StringArrayVar(&v.collateralPaths, "collateral", nil, "directory or file of collateral for the peer's evidence; repeatable")
-	fl.StringArrayVar(&v.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable")
+	fl.StringArrayVar(&v.collateralPaths, "collateral", nil, "directory or file of collateral for the peer's evidence; repeatable"+scopeHelp)
+	fl.StringArrayVar(&v.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
 	fl.StringVarP(&v.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVar(&v.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
 	fl.BoolVar(&v.allowEmulated, "allow-emulated", false, "accept an emulated TEE (development only)")

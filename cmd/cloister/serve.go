@@ -105,8 +105,8 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain for TLS on the listener")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "let the default attestation policy accept emulated TEEs (development only)")
-	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable")
-	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, TCB Info) for offline verification; repeatable")
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, TCB Info) for offline verification; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
@@ -167,14 +167,15 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("create data directory: %v", err)
 	}
 
-	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors)
+	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors, false)
 	if err != nil {
 		return err
 	}
-	coll, err := loadCollateral("--collateral", f.collateral)
+	coll, err := loadCollateral("--collateral", f.collateral, false)
 	if err != nil {
 		return err
 	}
+	warnUnscopedAnchors(logger, anchors, coll)
 
 	masterKey, err := loadServeMasterKey(masterKeyConfig{
 		flagPath: f.masterKeyFile,
@@ -315,22 +316,6 @@ func (f serveFlags) adminTokens() ([]ed25519.PublicKey, []admin.TokenRole, error
 		roles = append(roles, role)
 	}
 	return keys, roles, nil
-}
-
-// loadCollateral loads every path of a repeatable flag into one set.
-func loadCollateral(flag string, paths []string) (*collateral.Set, error) {
-	set := &collateral.Set{}
-	for _, p := range paths {
-		s, err := collateral.LoadPath(p)
-		if err != nil {
-			return nil, usageError("%s: %v", flag, err)
-		}
-		if len(s.Items) == 0 {
-			return nil, usageError("%s %s contains no certificate, key or collateral document", flag, p)
-		}
-		set.Merge(s)
-	}
-	return set, nil
 }
 
 // maxCommitDelay bounds --commit-delay, because every write of a busy

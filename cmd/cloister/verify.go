@@ -43,8 +43,8 @@ type verifyFlags struct {
 
 func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys), identified by content; repeatable")
-	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable")
+	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys), identified by content; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable"+scopeHelp)
 	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
 	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
 	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex): equal to the nonce field of TPM, Nitro, NVIDIA, PSA, CCA and token evidence, or the first bytes of SEV-SNP, TDX and SGX report data; use a fresh value of at least 16 bytes")
@@ -77,28 +77,17 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 		}
 		vo.At = at
 	}
-	set := &collateral.Set{}
-	for _, p := range f.collateralPaths {
-		s, err := collateral.LoadPath(p)
-		if err != nil {
-			return vo, ao, usageError("--collateral: %v", err)
-		}
-		set.Merge(s)
+	set, err := loadCollateral("--collateral", f.collateralPaths, true)
+	if err != nil {
+		return vo, ao, err
 	}
 	vo.Collateral = set
 	if f.online.enabled {
 		vo.Collateral = collateral.Sources{set, f.online.source()}
 	}
-	anchors := &collateral.Set{}
-	for _, p := range f.trustAnchors {
-		s, err := collateral.LoadPath(p)
-		if err != nil {
-			return vo, ao, usageError("--trust-anchor: %v", err)
-		}
-		if len(s.Items) == 0 {
-			return vo, ao, usageError("--trust-anchor %s contains no certificate or public key; pass a PEM or DER root certificate or public key", p)
-		}
-		anchors.Merge(s)
+	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors, false)
+	if err != nil {
+		return vo, ao, err
 	}
 	vo.TrustAnchors = anchors
 	vo.Audience = f.audience

@@ -138,7 +138,7 @@ func (f teeFlags) options() (workload.TEEOptions, error) {
 		}
 		o.Measurement = m
 	}
-	coll, err := loadCollateral("--collateral", f.collateral)
+	coll, err := loadCollateral("--collateral", f.collateral, false)
 	if err != nil {
 		return o, err
 	}
@@ -219,7 +219,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 	fl.BoolVar(&f.tee.emulated, "emulated", false, "run in the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.tee.emulatorDir, "emulator-dir", "", "with --emulated, directory of the emulator's keys and development root (ark.pem), which parties and the key broker pass as --trust-anchor; an existing emulator there is reused")
 	fl.StringVar(&f.tee.measurement, "measurement", "", "with --emulated, the launch measurement (hex, 48 bytes) of a new emulator; default: SHA-384 of this executable")
-	fl.StringArrayVar(&f.tee.collateral, "collateral", nil, "collateral with which a hardware TEE verifies its own evidence at start; repeatable")
+	fl.StringArrayVar(&f.tee.collateral, "collateral", nil, "collateral with which a hardware TEE verifies its own evidence at start; repeatable"+scopeHelp)
 	if kbsHelp != "" {
 		fl.StringVar(&f.kbsURL, "kbs", "", kbsHelp)
 		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
@@ -318,8 +318,8 @@ func (f *workloadPartyFlags) bind(cmd *cobra.Command, timeout time.Duration) {
 	fl.StringVar(&f.key, "key", "", "this party's PEM private key, whose SHA-256 the manifest lists")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8443", "the workload's host:port")
 	fl.StringVar(&f.measurement, "measurement", "", "expected launch measurement of the workload (hex); required")
-	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate to trust explicitly, such as an emulated TEE's development root; repeatable")
-	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral for the workload's evidence; repeatable")
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral for the workload's evidence; repeatable"+scopeHelp)
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "accept an emulated TEE (development only)")
 	fl.DurationVar(&f.timeout, "timeout", timeout, "time limit of the command")
 }
@@ -343,11 +343,11 @@ func (f *workloadPartyFlags) expect() (crypto.Signer, workload.Expect, error) {
 		return nil, workload.Expect{}, usageError("--measurement: %v", err)
 	}
 
-	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors)
+	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors, false)
 	if err != nil {
 		return nil, workload.Expect{}, err
 	}
-	coll, err := loadCollateral("--collateral", f.collateral)
+	coll, err := loadCollateral("--collateral", f.collateral, false)
 	if err != nil {
 		return nil, workload.Expect{}, err
 	}

@@ -48,7 +48,7 @@ func CallerKeys(ctx context.Context, opts attest.Options, q collateral.Query) ([
 			keys = append(keys, k)
 		}
 	}
-	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+	for _, s := range []*collateral.Set{opts.Anchors(q.TEE), set} {
 		for _, it := range s.OfKind(collateral.KindPublicKey) {
 			if k, err := newCallerKey(it.PublicKey, it.Source, ""); err == nil {
 				add(k)

@@ -217,7 +217,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 // verification per candidate and quote.
 func (v *Verifier) selectRoots(ctx context.Context, opts attest.Options, query collateral.Query, set *collateral.Set) (*rootSet, error) {
 	h := sha256.New()
-	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+	for _, s := range []*collateral.Set{opts.Anchors(query.TEE), set} {
 		h.Write([]byte{0xff})
 		for _, it := range s.OfKind(collateral.KindCertificate) {
 			if !it.Fetched && bytes.Equal(it.Certificate.RawIssuer, it.Certificate.RawSubject) {

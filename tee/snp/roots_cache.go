@@ -30,7 +30,7 @@ const maxRootsCacheEntries = 256
 // twice.
 func (c *rootsCache) roots(ctx context.Context, opts attest.Options, set *collateral.Set, q collateral.Query) ([]*x509.Certificate, error) {
 	h := sha256.New()
-	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+	for _, s := range []*collateral.Set{opts.Anchors(q.TEE), set} {
 		for _, it := range s.OfKind(collateral.KindCertificate) {
 			h.Write(it.SHA256[:])
 			if it.Fetched {

@@ -33,7 +33,7 @@ func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header j
 	}
 	var out []signingKey
 	total := 0
-	for _, s := range []*collateral.Set{opts.TrustAnchors, set} {
+	for _, s := range []*collateral.Set{opts.Anchors(string(tee)), set} {
 		for _, it := range s.OfKind(collateral.KindJWKS) {
 			for _, k := range cachedJWKS(it) {
 				total++

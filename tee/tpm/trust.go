@@ -36,7 +36,7 @@ func establishAK(ctx context.Context, ev *Evidence, opts attest.Options, c *atte
 	if err != nil {
 		return nil, err
 	}
-	pinned := callerKeys(set, opts.TrustAnchors)
+	pinned := callerKeys(set, opts.Anchors(string(attest.TEETPM)))
 	if ak, ok := matchPinned(ev.AKKey, pinned); ok {
 		c.Skip(CheckAKCertificate, false, "the AK is pinned by a public key the caller supplied, so no certificate is needed")
 		return ak, nil

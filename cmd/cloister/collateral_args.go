@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// scopeHelp explains the TEE scope of --collateral and --trust-anchor
+// arguments in help texts.
+const scopeHelp = "; prefix TEE[,TEE]= (as in snp=ark.pem) to limit its items to those TEEs' evidence; a directory's subdirectories named after a TEE (snp/, tdx/, ...) are limited to that TEE"
+
+// loadCollateral loads every argument of the repeatable flag into one set.
+// An argument is a file or directory, optionally scoped as TEE[,TEE]=PATH,
+// which limits its items to those TEEs' evidence: a root scoped to one TEE
+// never anchors another TEE's chain. A directory also contributes its
+// subdirectories named after a TEE, each scoped to that TEE. With
+// allowEmpty false, an argument without any item is an error.
+func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Set, error) {
+	set := &collateral.Set{}
+	for _, arg := range args {
+		tees, path, err := splitTEEScope(arg)
+		if err != nil {
+			return nil, usageError("%s %q: %v", flag, arg, err)
+		}
+		s, err := loadScopedPath(path, tees)
+		if err != nil {
+			return nil, usageError("%s: %v", flag, err)
+		}
+		if len(s.Items) == 0 && !allowEmpty {
+			return nil, usageError("%s %s contains no certificate, public key or collateral document; pass PEM or DER certificates, keys or CRLs, or Intel's JSON collateral", flag, path)
+		}
+		set.Merge(s)
+	}
+	return set, nil
+}
+
+// splitTEEScope splits TEE[,TEE]=PATH into its TEE names and PATH. An
+// argument whose text before the first '=' is not a comma-separated list of
+// lowercase names is a path as a whole, so that paths with '=' still load.
+func splitTEEScope(arg string) ([]string, string, error) {
+	prefix, path, ok := strings.Cut(arg, "=")
+	if !ok || strings.ContainsFunc(prefix, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == ',')
+	}) {
+		return nil, arg, nil
+	}
+	var tees []string
+	for name := range strings.SplitSeq(prefix, ",") {
+		if !slices.Contains(attest.KnownTEEs(), attest.TEE(name)) {
+			return nil, "", fmt.Errorf("unknown TEE %q before '='; use one or more of %s, separated by commas, as in snp=ark.pem", name, knownTEENames())
+		}
+		tees = append(tees, name)
+	}
+	if path == "" {
+		return nil, "", fmt.Errorf("no path after %q", prefix+"=")
+	}
+	return tees, path, nil
+}
+
+// loadScopedPath loads path scoped to tees. A directory also loads its
+// subdirectories named after a TEE, scoped to that TEE. In a directory
+// scoped to other TEEs, such a subdirectory is an error, because its items
+// would serve no TEE.
+func loadScopedPath(path string, tees []string) (*collateral.Set, error) {
+	set, err := collateral.LoadPath(path)
+	if err != nil {
+		return nil, err
+	}
+	set.ScopeTo(tees)
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return set, nil // a file: LoadPath has read it
+	}
+	for _, e := range entries {
+		sub := filepath.Join(path, e.Name())
+		if !slices.Contains(attest.KnownTEEs(), attest.TEE(e.Name())) {
+			continue
+		}
+		if info, err := os.Stat(sub); err != nil || !info.IsDir() {
+			continue
+		}
+		if len(tees) > 0 && !slices.Contains(tees, e.Name()) {
+			return nil, fmt.Errorf("%s is limited to %s, which excludes its subdirectory %s; pass that subdirectory as its own argument, or drop the TEE prefix", path, strings.Join(tees, ","), e.Name())
+		}
+		s, err := collateral.LoadPath(sub)
+		if err != nil {
+			return nil, err
+		}
+		s.ScopeTo([]string{e.Name()})
+		set.Merge(s)
+	}
+	return set, nil
+}
+
+// knownTEENames returns the TEE names that a scope may use, comma-separated.
+func knownTEENames() string {
+	var names []string
+	for _, t := range attest.KnownTEEs() {
+		names = append(names, string(t))
+	}
+	return strings.Join(names, ", ")
+}
+
+// warnUnscopedAnchors logs every root certificate, public key and JWK Set
+// in sets that is not scoped to a TEE, because it anchors the evidence of
+// every TEE. Emulated development roots are left out, because the evidence
+// they anchor is labelled emulated whatever its TEE.
+func warnUnscopedAnchors(logger *slog.Logger, sets ...*collateral.Set) {
+	for _, set := range sets {
+		for _, it := range set.Items {
+			if len(it.TEEs) > 0 || !isAnchor(it) {
+				continue
+			}
+			logger.Warn("trust anchor serves the evidence of every TEE", "kind", it.Kind, "source", it.Source,
+				"fix", "limit it to the TEE it is for, as in --trust-anchor snp=ark.pem, or move it into a subdirectory named after that TEE (snp/, tdx/, ...)")
+		}
+	}
+}
+
+// isAnchor reports whether the item can anchor evidence: a root that is
+// not an emulated development root, a public key or a JWK Set.
+func isAnchor(it *collateral.Item) bool {
+	switch it.Kind {
+	case collateral.KindCertificate:
+		return it.IsSelfSignedCertificate() && !attest.IsEmulated(it.Certificate)
+	case collateral.KindPublicKey, collateral.KindJWKS:
+		return true
+	}
+	return false
+}

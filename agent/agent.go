@@ -135,6 +135,13 @@ func Run(ctx context.Context, c Config) (err error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	wiped, err := SweepSecretDirs(c.SecretBase)
+	for _, path := range wiped {
+		log.Warn("agent: wiped the secret directory of an agent that stopped without wiping it, such as one killed with SIGKILL", "dir", path)
+	}
+	if err != nil {
+		log.Error("agent: wiping abandoned secret directories failed", "err", err)
+	}
 	dir, err := NewSecretDir(c.SecretBase)
 	if err != nil {
 		return err

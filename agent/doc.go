@@ -23,5 +23,6 @@
 // secret directory with zeros, removes it, and clears the secrets it holds
 // in memory. An agent killed with SIGKILL can do none of this: the kernel
 // then kills only the workload's first process, and the secret directory
-// stays until its tmpfs is cleared.
+// stays until the next agent of the same user with the same secret base
+// starts, which wipes it (SweepSecretDirs), or until its tmpfs is cleared.
 package agent

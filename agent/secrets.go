@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +28,17 @@ type SecretDir struct {
 
 	mu    sync.Mutex
 	files []string
+	// lock is the open lock file Path+lockSuffix, on which this process
+	// holds an exclusive flock(2) while the directory exists.
+	lock *os.File
 }
+
+// secretDirPrefix begins the name of every secret directory, and
+// lockSuffix ends the name of the lock file beside it.
+const (
+	secretDirPrefix = "cloister-secrets-"
+	lockSuffix      = ".lock"
+)
 
 // NewSecretDir creates a private directory under base. An empty base
 // means $XDG_RUNTIME_DIR when it is set, else /dev/shm. The base must be a
@@ -40,7 +51,7 @@ func NewSecretDir(base string) (*SecretDir, error) {
 	if err := requireMemoryFS(base); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(base, "cloister-secrets-")
+	dir, err := os.MkdirTemp(base, secretDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("agent: creating the secret directory: %w", err)
 	}
@@ -48,7 +59,113 @@ func NewSecretDir(base string) (*SecretDir, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("agent: restricting the secret directory: %w", err)
 	}
-	return &SecretDir{Path: dir}, nil
+	lock, err := lockSecretDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	return &SecretDir{Path: dir, lock: lock}, nil
+}
+
+// lockSecretDir creates the lock file dir+lockSuffix with an exclusive
+// flock(2) on it. The kernel releases the lock when the process dies, even
+// by SIGKILL, so SweepSecretDirs can tell a directory whose agent is gone.
+// The file is locked under a temporary name and then renamed, so that a
+// sweep never sees it unlocked.
+func lockSecretDir(dir string) (*os.File, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(dir), ".lock-"+filepath.Base(dir)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("agent: creating the secret directory's lock file: %w", err)
+	}
+	if err := unix.Flock(int(tmp.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("agent: locking %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), dir+lockSuffix); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("agent: naming the secret directory's lock file: %w", err)
+	}
+	return tmp, nil
+}
+
+// SweepSecretDirs wipes the secret directories under base whose agent is
+// gone, such as one killed with SIGKILL, and returns their paths. A
+// directory counts as gone when its lock file exists, belongs to this
+// user, and nobody holds a lock on it. Directories without a lock file
+// are left alone, because nothing shows whether their agent still runs.
+// An empty base means the default of NewSecretDir.
+func SweepSecretDirs(base string) ([]string, error) {
+	if base == "" {
+		base = defaultSecretBase()
+	}
+	locks, err := filepath.Glob(filepath.Join(base, secretDirPrefix+"*"+lockSuffix))
+	if err != nil {
+		return nil, err
+	}
+	var wiped []string
+	var errs []error
+	for _, lockPath := range locks {
+		ok, err := sweepSecretDir(lockPath)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			wiped = append(wiped, strings.TrimSuffix(lockPath, lockSuffix))
+		}
+	}
+	return wiped, errors.Join(errs...)
+}
+
+// sweepSecretDir wipes the directory of lockPath when no process holds
+// the lock and both belong to this user, and reports whether it did.
+func sweepSecretDir(lockPath string) (bool, error) {
+	dir := strings.TrimSuffix(lockPath, lockSuffix)
+	if !ownedByMe(lockPath, false) {
+		return false, nil
+	}
+	_, statErr := os.Lstat(dir)
+	dirGone := errors.Is(statErr, fs.ErrNotExist)
+	if !dirGone && !ownedByMe(dir, true) {
+		return false, nil
+	}
+	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false, nil // removed meanwhile, or not ours to open
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return false, nil // its agent still runs
+	}
+	if dirGone {
+		// Its agent stopped between removing the directory and the
+		// lock file.
+		return false, os.Remove(lockPath)
+	}
+	d := &SecretDir{Path: dir}
+	if err := errors.Join(d.Wipe(), os.Remove(lockPath)); err != nil {
+		return true, fmt.Errorf("agent: wiping the abandoned secret directory %s: %w", dir, err)
+	}
+	return true, nil
+}
+
+// ownedByMe reports whether path, not followed if it is a symbolic link,
+// is a directory (dir true) or a regular file owned by this process's
+// user.
+func ownedByMe(path string, dir bool) bool {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != os.Getuid() {
+		return false
+	}
+	if dir {
+		return info.IsDir()
+	}
+	return info.Mode().IsRegular()
 }
 
 func defaultSecretBase() string {
@@ -122,6 +239,12 @@ func (d *SecretDir) Wipe() error {
 		return nil
 	})
 	errs = append(errs, err, os.RemoveAll(d.Path))
+	if d.lock != nil {
+		// Removed before it is unlocked, so that a sweep never finds
+		// it unlocked.
+		errs = append(errs, os.Remove(d.Path+lockSuffix), d.lock.Close())
+		d.lock = nil
+	}
 	return errors.Join(errs...)
 }
 

@@ -65,6 +65,86 @@ func TestSecretDir(t *testing.T) {
 	}
 }
 
+// SweepSecretDirs wipes a directory whose lock nobody holds, as after an
+// agent was killed with SIGKILL, and leaves a running agent's directory
+// and directories without a lock file alone.
+func TestSweepSecretDirs(t *testing.T) {
+	requireTmpfs(t)
+	base, err := os.MkdirTemp("/dev/shm", "cloister-sweep-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+
+	live, err := NewSecretDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Wipe()
+	if _, err := live.Write("key", []byte("live")); err != nil {
+		t.Fatal(err)
+	}
+
+	// An abandoned directory: its lock file exists, but no process holds
+	// the lock. The secret file is kept open to see the overwrite.
+	abandoned := filepath.Join(base, secretDirPrefix+"abandoned")
+	if err := os.Mkdir(abandoned, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(abandoned, "key")
+	if err := os.WriteFile(secret, []byte("value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abandoned+lockSuffix, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	// A lock file whose directory is gone, and a directory without one.
+	orphanLock := filepath.Join(base, secretDirPrefix+"gone"+lockSuffix)
+	if err := os.WriteFile(orphanLock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := filepath.Join(base, secretDirPrefix+"unlocked")
+	if err := os.Mkdir(unlocked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	wiped, err := SweepSecretDirs(base)
+	if err != nil {
+		t.Fatalf("SweepSecretDirs: %v", err)
+	}
+	if len(wiped) != 1 || wiped[0] != abandoned {
+		t.Errorf("wiped %v, want only %s", wiped, abandoned)
+	}
+	buf := make([]byte, 5)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf) != "\x00\x00\x00\x00\x00" {
+		t.Errorf("the abandoned secret's content %q survived the sweep", buf)
+	}
+	for path, want := range map[string]bool{
+		abandoned: false, abandoned + lockSuffix: false, orphanLock: false,
+		live.Path: true, live.Path + lockSuffix: true, unlocked: true,
+	} {
+		if _, err := os.Lstat(path); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", path, err == nil, want)
+		}
+	}
+
+	if err := live.Wipe(); err != nil {
+		t.Fatalf("Wipe: %v", err)
+	}
+	if _, err := os.Lstat(live.Path + lockSuffix); !os.IsNotExist(err) {
+		t.Errorf("Wipe left the lock file: %v", err)
+	}
+}
+
 func TestSecretDirRejectsDisk(t *testing.T) {
 	dir := t.TempDir()
 	if requireMemoryFS(dir) == nil {

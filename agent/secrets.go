@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +39,17 @@ type SecretDir struct {
 const (
 	secretDirPrefix = "cloister-secrets-"
 	lockSuffix      = ".lock"
+)
+
+// A lock file is created as tempLockPrefix, the directory name,
+// tempLockSeparator and a random suffix, and then renamed. The separator
+// cannot occur in a directory name, which ends in digits.
+const (
+	tempLockPrefix    = ".lock-"
+	tempLockSeparator = ".tmp-"
+	// tempLockMinAge is how old an unlocked temporary lock file must be
+	// before a sweep removes it with its directory.
+	tempLockMinAge = time.Minute
 )
 
 // NewSecretDir creates a private directory under base. An empty base
@@ -73,7 +85,7 @@ func NewSecretDir(base string) (*SecretDir, error) {
 // The file is locked under a temporary name and then renamed, so that a
 // sweep never sees it unlocked.
 func lockSecretDir(dir string) (*os.File, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(dir), ".lock-"+filepath.Base(dir)+"-")
+	tmp, err := os.CreateTemp(filepath.Dir(dir), tempLockPrefix+filepath.Base(dir)+tempLockSeparator)
 	if err != nil {
 		return nil, fmt.Errorf("agent: creating the secret directory's lock file: %w", err)
 	}
@@ -93,35 +105,52 @@ func lockSecretDir(dir string) (*os.File, error) {
 // SweepSecretDirs wipes the secret directories under base whose agent is
 // gone, such as one killed with SIGKILL, and returns their paths. A
 // directory counts as gone when its lock file exists, belongs to this
-// user, and nobody holds a lock on it. Directories without a lock file
-// are left alone, because nothing shows whether their agent still runs.
-// An empty base means the default of NewSecretDir.
+// user, and no process holds a lock on it. A directory whose wipe fails
+// keeps its lock file, so that the next sweep tries again. Directories
+// without a lock file are left alone, because nothing shows whether their
+// agent still runs. An empty base means the default of NewSecretDir.
 func SweepSecretDirs(base string) ([]string, error) {
 	if base == "" {
 		base = defaultSecretBase()
 	}
-	locks, err := filepath.Glob(filepath.Join(base, secretDirPrefix+"*"+lockSuffix))
+	entries, err := os.ReadDir(base)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("agent: listing %s for abandoned secret directories: %w", base, err)
 	}
 	var wiped []string
 	var errs []error
-	for _, lockPath := range locks {
-		ok, err := sweepSecretDir(lockPath)
+	for _, e := range entries {
+		name := e.Name()
+		var dir string
+		switch {
+		case strings.HasPrefix(name, secretDirPrefix) && strings.HasSuffix(name, lockSuffix):
+			dir = strings.TrimSuffix(name, lockSuffix)
+		case strings.HasPrefix(name, tempLockPrefix+secretDirPrefix):
+			// An agent stopped while it created the lock file, before
+			// it wrote any secret into the directory. A young one may
+			// belong to an agent that is about to lock it.
+			if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < tempLockMinAge {
+				continue
+			}
+			dir, _, _ = strings.Cut(strings.TrimPrefix(name, tempLockPrefix), tempLockSeparator)
+		default:
+			continue
+		}
+		ok, err := sweepSecretDir(filepath.Join(base, name), filepath.Join(base, dir))
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if ok {
-			wiped = append(wiped, strings.TrimSuffix(lockPath, lockSuffix))
+			wiped = append(wiped, filepath.Join(base, dir))
 		}
 	}
 	return wiped, errors.Join(errs...)
 }
 
-// sweepSecretDir wipes the directory of lockPath when no process holds
-// the lock and both belong to this user, and reports whether it did.
-func sweepSecretDir(lockPath string) (bool, error) {
-	dir := strings.TrimSuffix(lockPath, lockSuffix)
+// sweepSecretDir wipes dir and removes lockPath when no process holds a
+// lock on lockPath and both belong to this user, and reports whether it
+// wiped a directory.
+func sweepSecretDir(lockPath, dir string) (bool, error) {
 	if !ownedByMe(lockPath, false) {
 		return false, nil
 	}
@@ -138,16 +167,39 @@ func sweepSecretDir(lockPath string) (bool, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return false, nil // its agent still runs
 	}
+	// Another sweep may have removed the file between the open and the
+	// lock, and a new agent cannot reuse its name, so the lock only counts
+	// while the path still names the locked file.
+	if !samePath(f, lockPath) {
+		return false, nil
+	}
 	if dirGone {
 		// Its agent stopped between removing the directory and the
 		// lock file.
-		return false, os.Remove(lockPath)
+		return false, removeIfExists(lockPath)
 	}
 	d := &SecretDir{Path: dir}
-	if err := errors.Join(d.Wipe(), os.Remove(lockPath)); err != nil {
-		return true, fmt.Errorf("agent: wiping the abandoned secret directory %s: %w", dir, err)
+	if err := d.Wipe(); err != nil {
+		return false, fmt.Errorf("agent: wiping the abandoned secret directory %s (kept for the next sweep): %w", dir, err)
 	}
-	return true, nil
+	return true, removeIfExists(lockPath)
+}
+
+// samePath reports whether path still names the file f has open.
+func samePath(f *os.File, path string) bool {
+	open, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Lstat(path)
+	return err == nil && os.SameFile(open, named)
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // ownedByMe reports whether path, not followed if it is a symbolic link,
@@ -221,9 +273,12 @@ func (d *SecretDir) Write(name string, data []byte) (string, error) {
 
 // Wipe overwrites every regular file in the directory tree, including
 // files the workload created in subdirectories, with zeros, then removes
-// the directory. Symbolic links are not followed, so a link cannot make it
-// overwrite a file elsewhere. It keeps going after an error and returns
-// all errors.
+// the directory. It first gives the owner write access to each file and
+// full access to each directory, because a workload may have made them
+// read-only. Symbolic links are not followed, so a link cannot make it
+// overwrite or change a file elsewhere. It keeps going after an error and
+// returns all errors. When it fails, the lock file stays, so that a later
+// agent's SweepSecretDirs tries again.
 func (d *SecretDir) Wipe() error {
 	var errs []error
 	err := filepath.WalkDir(d.Path, func(path string, e fs.DirEntry, err error) error {
@@ -233,19 +288,28 @@ func (d *SecretDir) Wipe() error {
 			}
 			return nil
 		}
-		if e.Type().IsRegular() {
-			errs = append(errs, overwrite(path))
+		switch {
+		case e.IsDir():
+			// WalkDir reads a directory after this call, so the
+			// access granted here lets it list the entries.
+			errs = append(errs, os.Chmod(path, 0o700))
+		case e.Type().IsRegular():
+			errs = append(errs, os.Chmod(path, 0o600), overwrite(path))
 		}
 		return nil
 	})
 	errs = append(errs, err, os.RemoveAll(d.Path))
+	wipeErr := errors.Join(errs...)
 	if d.lock != nil {
-		// Removed before it is unlocked, so that a sweep never finds
-		// it unlocked.
-		errs = append(errs, os.Remove(d.Path+lockSuffix), d.lock.Close())
+		if wipeErr == nil {
+			// Removed before it is unlocked, so that a sweep never
+			// finds it unlocked.
+			wipeErr = os.Remove(d.Path + lockSuffix)
+		}
+		wipeErr = errors.Join(wipeErr, d.lock.Close())
 		d.lock = nil
 	}
-	return errors.Join(errs...)
+	return wipeErr
 }
 
 // overwrite replaces the content of path with zeros of the same length

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,7 +71,8 @@ func TestSecretDir(t *testing.T) {
 // and directories without a lock file alone.
 func TestSweepSecretDirs(t *testing.T) {
 	requireTmpfs(t)
-	base, err := os.MkdirTemp("/dev/shm", "cloister-sweep-test-")
+	// The brackets would be a pattern to filepath.Glob.
+	base, err := os.MkdirTemp("/dev/shm", "cloister-sweep-test-[1]-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +93,15 @@ func TestSweepSecretDirs(t *testing.T) {
 	if err := os.Mkdir(abandoned, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	secret := filepath.Join(abandoned, "key")
-	if err := os.WriteFile(secret, []byte("value"), 0o600); err != nil {
+	// The workload made the secret and its subdirectory read-only.
+	secret := filepath.Join(abandoned, "sub", "key")
+	if err := os.Mkdir(filepath.Dir(secret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("value"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(secret), 0o500); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(abandoned+lockSuffix, nil, 0o600); err != nil {
@@ -103,6 +112,24 @@ func TestSweepSecretDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+
+	// Temporary lock files of agents that stopped while they created
+	// one: an old one goes with its directory, a young one stays.
+	stale := filepath.Join(base, secretDirPrefix+"1111")
+	staleLock := filepath.Join(base, tempLockPrefix+secretDirPrefix+"1111"+tempLockSeparator+"42")
+	youngLock := filepath.Join(base, tempLockPrefix+secretDirPrefix+"2222"+tempLockSeparator+"43")
+	for _, path := range []string{staleLock, youngLock} {
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * tempLockMinAge)
+	if err := os.Chtimes(staleLock, old, old); err != nil {
+		t.Fatal(err)
+	}
 
 	// A lock file whose directory is gone, and a directory without one.
 	orphanLock := filepath.Join(base, secretDirPrefix+"gone"+lockSuffix)
@@ -118,8 +145,9 @@ func TestSweepSecretDirs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SweepSecretDirs: %v", err)
 	}
-	if len(wiped) != 1 || wiped[0] != abandoned {
-		t.Errorf("wiped %v, want only %s", wiped, abandoned)
+	slices.Sort(wiped)
+	if want := []string{stale, abandoned}; !slices.Equal(wiped, want) {
+		t.Errorf("wiped %v, want %v", wiped, want)
 	}
 	buf := make([]byte, 5)
 	if _, err := f.ReadAt(buf, 0); err != nil {
@@ -130,6 +158,7 @@ func TestSweepSecretDirs(t *testing.T) {
 	}
 	for path, want := range map[string]bool{
 		abandoned: false, abandoned + lockSuffix: false, orphanLock: false,
+		stale: false, staleLock: false, youngLock: true,
 		live.Path: true, live.Path + lockSuffix: true, unlocked: true,
 	} {
 		if _, err := os.Lstat(path); (err == nil) != want {

@@ -80,7 +80,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
 	fl.StringArrayVar(&f.secrets, "secret", nil, "resource repository/type/tag to write into the secret directory, optionally =FILE; repeatable")
 	fl.StringArrayVar(&f.secretEnvs, "secret-env", nil, "VAR=repository/type/tag: put the resource into the workload's environment variable VAR; repeatable")
-	fl.StringVar(&f.secretBase, "secret-dir", "", "tmpfs directory under which the private secret directory is created (default: $XDG_RUNTIME_DIR or /dev/shm)")
+	fl.StringVar(&f.secretBase, "secret-dir", "", "tmpfs directory under which the private secret directory is created; at start, the agent also wipes the secret directories there that an agent of the same user killed with SIGKILL left behind (default: $XDG_RUNTIME_DIR or /dev/shm)")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address of the RA-TLS listener; empty runs the workload without one")
 	fl.StringVar(&f.upstream, "upstream", "", "loopback address the workload listens on, such as 127.0.0.1:8080")
 	fl.StringArrayVar(&f.hosts, "host", nil, "DNS name or IP address to put into the certificate's subjectAltName; repeatable")

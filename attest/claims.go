@@ -9,7 +9,7 @@ import (
 // TEE names a kind of trusted execution environment or attestation service.
 type TEE string
 
-// The TEEs that Cloister verifies.
+// The TEEs that Cloister verifies. A TEE package may add its own.
 const (
 	TEESNP       TEE = "snp"
 	TEETDX       TEE = "tdx"
@@ -25,7 +25,7 @@ const (
 	TEEITAToken  TEE = "ita-token"
 )
 
-// KnownTEEs returns the TEEs that Cloister verifies, in a fixed order.
+// KnownTEEs returns the TEEs named in this package, in a fixed order.
 func KnownTEEs() []TEE {
 	return []TEE{TEESNP, TEETDX, TEESGX, TEENitro, TEETPM, TEEAzureVTPM, TEENVGPU, TEEPSA, TEECCA,
 		TEEGCPToken, TEEMAAToken, TEEITAToken}

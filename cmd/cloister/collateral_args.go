@@ -10,11 +10,18 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/tee/composite"
 )
 
 // scopeHelp explains the TEE scope of --collateral and --trust-anchor
 // arguments in help texts.
 const scopeHelp = "; prefix TEE[,TEE]= (as in snp=ark.pem) to limit its items to those TEEs' evidence; a directory's subdirectories named after a TEE (snp/, tdx/, ...) are limited to that TEE"
+
+// emptyCollateralFix names what each flag's files should contain.
+var emptyCollateralFix = map[string]string{
+	"--trust-anchor": "pass a PEM or DER root certificate or public key, or a JWK Set",
+	"--collateral":   "pass PEM or DER certificates, CRLs or public keys, JWK Sets, or Intel's TCB Info and QE Identity JSON",
+}
 
 // loadCollateral loads every argument of the repeatable flag into one set.
 // An argument is a file or directory, optionally scoped as TEE[,TEE]=PATH,
@@ -34,16 +41,24 @@ func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Se
 			return nil, usageError("%s: %v", flag, err)
 		}
 		if len(s.Items) == 0 && !allowEmpty {
-			return nil, usageError("%s %s contains no certificate, public key or collateral document; pass PEM or DER certificates, keys or CRLs, or Intel's JSON collateral", flag, path)
+			return nil, usageError("%s %s contains no certificate, public key or collateral document; %s", flag, path, emptyCollateralFix[flag])
 		}
 		set.Merge(s)
 	}
 	return set, nil
 }
 
+// unscopableTEEs maps the TEEs whose verifiers query no collateral of
+// their own to the reason, which names the TEEs that apply instead.
+var unscopableTEEs = map[attest.TEE]string{
+	attest.TEEAzureVTPM: "the SEV-SNP or TDX report of Azure vTPM evidence is verified as snp or tdx; use those names",
+	composite.TEE:       "the parts of composite evidence are verified as snp, tdx or sgx for the CPU and nvidia-gpu for the GPUs; use those names",
+}
+
 // splitTEEScope splits TEE[,TEE]=PATH into its TEE names and PATH. An
-// argument whose text before the first '=' is not a comma-separated list of
-// lowercase names is a path as a whole, so that paths with '=' still load.
+// argument whose text before the first '=' contains a character other than
+// lowercase letters, digits, '-' and ',' is a path as a whole, such as
+// ./a=b.pem or Roots=1.pem.
 func splitTEEScope(arg string) ([]string, string, error) {
 	prefix, path, ok := strings.Cut(arg, "=")
 	if !ok || strings.ContainsFunc(prefix, func(r rune) bool {
@@ -53,8 +68,11 @@ func splitTEEScope(arg string) ([]string, string, error) {
 	}
 	var tees []string
 	for name := range strings.SplitSeq(prefix, ",") {
+		if hint, ok := unscopableTEEs[attest.TEE(name)]; ok {
+			return nil, "", fmt.Errorf("%s before '=' limits nothing, because %s", name, hint)
+		}
 		if !slices.Contains(attest.KnownTEEs(), attest.TEE(name)) {
-			return nil, "", fmt.Errorf("unknown TEE %q before '='; use one or more of %s, separated by commas, as in snp=ark.pem", name, knownTEENames())
+			return nil, "", fmt.Errorf("unknown TEE %q before '='; use one or more of %s, separated by commas, as in snp=ark.pem, or write a file named %q as ./%s", name, knownTEENames(), arg, arg)
 		}
 		tees = append(tees, name)
 	}
@@ -80,7 +98,7 @@ func loadScopedPath(path string, tees []string) (*collateral.Set, error) {
 	}
 	for _, e := range entries {
 		sub := filepath.Join(path, e.Name())
-		if !slices.Contains(attest.KnownTEEs(), attest.TEE(e.Name())) {
+		if _, ok := unscopableTEEs[attest.TEE(e.Name())]; ok || !slices.Contains(attest.KnownTEEs(), attest.TEE(e.Name())) {
 			continue
 		}
 		if info, err := os.Stat(sub); err != nil || !info.IsDir() {
@@ -103,7 +121,9 @@ func loadScopedPath(path string, tees []string) (*collateral.Set, error) {
 func knownTEENames() string {
 	var names []string
 	for _, t := range attest.KnownTEEs() {
-		names = append(names, string(t))
+		if _, ok := unscopableTEEs[t]; !ok {
+			names = append(names, string(t))
+		}
 	}
 	return strings.Join(names, ", ")
 }

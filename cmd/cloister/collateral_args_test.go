@@ -26,6 +26,8 @@ func TestSplitTEEScope(t *testing.T) {
 		{arg: "dir/a=b.pem", wantPath: "dir/a=b.pem"},
 		{arg: "Roots=1.pem", wantPath: "Roots=1.pem"},
 		{arg: "dcap=root.pem", wantErr: `unknown TEE "dcap"`},
+		{arg: "azure-vtpm=ark.pem", wantErr: "verified as snp or tdx"},
+		{arg: "composite=ark.pem", wantErr: "nvidia-gpu for the GPUs"},
 		{arg: "snp,=root.pem", wantErr: `unknown TEE ""`},
 		{arg: "snp=", wantErr: `no path after "snp="`},
 	}

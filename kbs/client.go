@@ -290,13 +290,14 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 // ID that its log lines for the request carry.
 const requestIDHeader = "X-Request-Id"
 
-// MaxRequestIDLength is the longest request ID that the service accepts
-// from a caller and sends back.
+// MaxRequestIDLength is the longest X-Request-Id that the service logs or
+// takes from a caller.
 const MaxRequestIDLength = 64
 
-// IsRequestID reports whether id is a request ID that the service accepts
-// from a caller: 1 to MaxRequestIDLength letters, digits, '.', '_' or '-',
-// which are safe to log and to repeat in an error.
+// IsRequestID reports whether id is an X-Request-Id that the service logs
+// or, when configured to trust it, takes as the request ID: 1 to
+// MaxRequestIDLength letters, digits, '.', '_' or '-', which are safe to
+// log and to repeat in an error.
 func IsRequestID(id string) bool {
 	if id == "" || len(id) > MaxRequestIDLength {
 		return false

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -135,8 +136,8 @@ type Config struct {
 	// gets a new random ID, because a caller could otherwise give many
 	// audit records one ID, or give its records another caller's ID. The
 	// caller's ID then appears only as client_request_id in the request's
-	// log line. Set it only behind a proxy that sets the header on every
-	// request.
+	// log line. Set it only behind a proxy that replaces any X-Request-Id
+	// a client sent, on every request.
 	TrustRequestID bool
 	// RequestTimeout is the deadline of each request, counted from the
 	// moment its handler starts. Zero means DefaultRequestTimeout.
@@ -284,7 +285,9 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-// handleReady responds 200 when a store read succeeds within 2 seconds.
+// handleReady responds 200 when a store read succeeds within 2 seconds and
+// the last count of stored secrets found some that the master keys open,
+// or none stored.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -295,7 +298,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.masterKeyMismatch.Load() {
-		http.Error(w, "master key mismatch: this replica's master key opens none of the stored secrets; start it with the key that sealed them (the server log names its key ID)", http.StatusServiceUnavailable)
+		http.Error(w, "master key mismatch: this replica's master key opens none of the stored secrets; start it with the key that sealed them (the server log names their key IDs)", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -326,8 +329,15 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 		if timedOut {
 			level = slog.LevelWarn
 		}
-		if rec.status >= 500 {
+		// A failing probe logs its cause itself, and a load balancer
+		// repeats probes, so they stay out of the error log.
+		if rec.status >= 500 && name != "readyz" {
 			level = slog.LevelError
+		}
+		// A caller that sent its own ID finds it in this line at the
+		// default log level.
+		if clientID != "" {
+			level = max(level, slog.LevelInfo)
 		}
 		// Most requests log at debug level, which is usually disabled, so
 		// the attributes are built only for an enabled level.
@@ -400,7 +410,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 
 	// The first count runs before the listener serves, so that /readyz
-	// does not report ready on a replica with the wrong master key.
+	// does not report ready on a replica with the wrong master key, unless
+	// that count fails.
 	s.countUnopenableSecrets(ctx)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
@@ -484,10 +495,20 @@ func (s *Server) countUnopenableSecrets(ctx context.Context) {
 	}
 	if mismatch {
 		s.log.Error("master key opens none of the stored secrets; /readyz fails until the replica runs with the key that sealed them",
-			"stored", stored, "sealed_under", list[0].MasterKeyID)
+			"stored", stored, "sealed_under", sealingKeyIDs(list))
 	} else {
 		s.log.Info("master key opens the stored secrets again; /readyz no longer reports a master key mismatch")
 	}
+}
+
+// sealingKeyIDs returns the distinct master key IDs of list, sorted.
+func sealingKeyIDs(list []store.SecretInfo) []string {
+	var ids []string
+	for _, info := range list {
+		ids = append(ids, info.MasterKeyID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func splitPath(p string) []string { return strings.Split(p, "/") }

@@ -573,14 +573,23 @@ func TestClientReattestsOnlyForHeldToken(t *testing.T) {
 	})
 }
 
-// countedSecrets is a store that reports unopenable of stored secrets.
+// countedSecrets is a store that reports unopenable of stored secrets,
+// or err.
 type countedSecrets struct {
 	store.Store
 	unopenable, stored *int
+	err                *error
 }
 
 func (c countedSecrets) UnopenableSecrets(context.Context) ([]store.SecretInfo, int, error) {
-	return make([]store.SecretInfo, *c.unopenable), *c.stored, nil
+	if *c.err != nil {
+		return nil, 0, *c.err
+	}
+	list := make([]store.SecretInfo, *c.unopenable)
+	for i := range list {
+		list[i].MasterKeyID = "mk-other"
+	}
+	return list, *c.stored, nil
 }
 
 // /readyz fails only while the master key opens none of the stored
@@ -589,20 +598,23 @@ func (c countedSecrets) UnopenableSecrets(context.Context) ([]store.SecretInfo, 
 func TestReadyzMasterKeyMismatch(t *testing.T) {
 	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
 	var unopenable, stored int
+	var countErr error
 	svc, logs := startLogged(t, ts, func(c *Config) {
-		c.Store = countedSecrets{ts.store, &unopenable, &stored}
+		c.Store = countedSecrets{ts.store, &unopenable, &stored, &countErr}
 	})
 	for _, tc := range []struct {
 		name               string
 		unopenable, stored int
+		countErr           error
 		want               int
 	}{
-		{"no secrets", 0, 0, http.StatusOK},
-		{"stale versions only", 1, 2, http.StatusOK},
-		{"wrong master key", 2, 2, http.StatusServiceUnavailable},
-		{"right key again", 0, 2, http.StatusOK},
+		{"no secrets", 0, 0, nil, http.StatusOK},
+		{"stale versions only", 1, 2, nil, http.StatusOK},
+		{"wrong master key", 2, 2, nil, http.StatusServiceUnavailable},
+		{"failed count keeps the state", 0, 2, errors.New("database unreachable"), http.StatusServiceUnavailable},
+		{"right key again", 0, 2, nil, http.StatusOK},
 	} {
-		unopenable, stored = tc.unopenable, tc.stored
+		unopenable, stored, countErr = tc.unopenable, tc.stored, tc.countErr
 		svc.srv.countUnopenableSecrets(context.Background())
 		resp := get(t, svc, "/readyz", "")
 		resp.Body.Close()
@@ -610,9 +622,14 @@ func TestReadyzMasterKeyMismatch(t *testing.T) {
 			t.Errorf("%s: /readyz = %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
 	}
-	for _, line := range []string{"master key opens none of the stored secrets", "master key opens the stored secrets again"} {
+	for _, line := range []string{"master key opens none of the stored secrets", `"sealed_under":["mk-other"]`, "master key opens the stored secrets again"} {
 		if !strings.Contains(logs.String(), line) {
 			t.Errorf("log does not contain %q:\n%s", line, logs)
 		}
+	}
+	// The failing probes stay out of the error log: only the change to
+	// the mismatch and the failed count are errors.
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 2 {
+		t.Errorf("log has %d error lines, want 2:\n%s", n, logs)
 	}
 }

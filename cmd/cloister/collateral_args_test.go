@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
@@ -45,11 +49,22 @@ func TestSplitTEEScope(t *testing.T) {
 	}
 }
 
+// newRoot returns a new self-signed certificate named name, with
+// organization org when it is not empty.
+func newRoot(t *testing.T, name, org string) *x509.Certificate {
+	t.Helper()
+	key := testcert.ECDSAKey(t, elliptic.P256())
+	tmpl := testcert.Template(1, name, true, x509.KeyUsageCertSign)
+	if org != "" {
+		tmpl.Subject.Organization = []string{org}
+	}
+	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
+}
+
 // writeRoot writes a new self-signed certificate as PEM to path.
 func writeRoot(t *testing.T, path, name string) {
 	t.Helper()
-	key := testcert.ECDSAKey(t, elliptic.P256())
-	cert := testcert.Issue(t, testcert.Template(1, name, true, x509.KeyUsageCertSign), nil, &key.PublicKey, key)
+	cert := newRoot(t, name, "")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +126,29 @@ func TestLoadCollateralScopes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// serve warns about each unscoped caller root and key, and about nothing
+// else.
+func TestWarnUnscopedAnchors(t *testing.T) {
+	item := func(source string, cert *x509.Certificate, tees ...string) *collateral.Item {
+		return &collateral.Item{Kind: collateral.KindCertificate, Source: source, Raw: cert.Raw, Certificate: cert, TEEs: tees}
+	}
+	root := newRoot(t, "caller root", "")
+	anchors := &collateral.Set{}
+	anchors.Add(item("unscoped.pem", root))
+	anchors.Add(item("scoped.pem", root, "snp"))
+	anchors.Add(item("emulated.pem", newRoot(t, "dev root", attest.EmulatedOrganization)))
+	coll := &collateral.Set{}
+	coll.Add(&collateral.Item{Kind: collateral.KindPublicKey, Source: "key.pem", Raw: []byte("spki")})
+	coll.Add(&collateral.Item{Kind: collateral.KindCRL, Source: "crl.der", Raw: []byte("crl")})
+
+	var logs bytes.Buffer
+	warnUnscopedAnchors(slog.New(slog.NewJSONHandler(&logs, nil)), anchors, coll)
+	for source, want := range map[string]bool{"unscoped.pem": true, "key.pem": true, "scoped.pem": false, "emulated.pem": false, "crl.der": false} {
+		if got := strings.Contains(logs.String(), `"source":"`+source+`"`); got != want {
+			t.Errorf("warning about %s: %v, want %v:\n%s", source, got, want, logs.String())
+		}
 	}
 }

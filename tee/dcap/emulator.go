@@ -255,7 +255,8 @@ func (e *Emulator) Name() string { return "emulated-" + e.opts.TEE }
 func (e *Emulator) Root() *x509.Certificate { return e.root }
 
 // Attest returns a quote that carries reportData, zero-padded to 64 bytes,
-// in REPORTDATA.
+// in REPORTDATA. For TDX, Evidence.Aux is the emulated guest's CC event
+// log, which replays to the quote's RTMRs.
 func (e *Emulator) Attest(_ context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("dcap emulator: report data is %d bytes, at most 64 fit in REPORTDATA", len(reportData))
@@ -266,7 +267,11 @@ func (e *Emulator) Attest(_ context.Context, reportData []byte) (*attest.Evidenc
 	if err != nil {
 		return nil, err
 	}
-	return &attest.Evidence{Format: "dcap", Data: quote}, nil
+	ev := &attest.Evidence{Format: "dcap", Data: quote}
+	if e.opts.TEE == "tdx" {
+		ev.Aux, _ = emulatedEventLog()
+	}
+	return ev, nil
 }
 
 func (e *Emulator) quote(reportData [64]byte) ([]byte, error) {
@@ -372,9 +377,11 @@ func (e *Emulator) body(reportData [64]byte) []byte {
 
 	binary.LittleEndian.PutUint64(b[128:136], 0x61ae7) // XFAM of a typical guest
 	copy(b[136:184], e.opts.Measurement)
-	for i := 0; i < 3; i++ {
-		rtmr := sha512.Sum384([]byte(fmt.Sprintf("cloister emulated RTMR%d", i)))
-		copy(b[328+48*i:], rtmr[:])
+	// The RTMRs are those that the emulated event log replays to, so that
+	// Attest's event log verifies against them.
+	_, rtmrs := emulatedEventLog()
+	for i := range rtmrs {
+		copy(b[328+48*i:], rtmrs[i][:])
 	}
 	copy(b[520:584], reportData[:])
 	if size == tdReport15Size {

@@ -32,6 +32,7 @@ const (
 	checkTCBEvaluation   = "tcb-evaluation"
 	checkQEIdentityMatch = "qe-identity-match"
 	checkNonce           = "nonce"
+	checkEventLog        = "event-log"
 )
 
 // Verifier verifies DCAP quotes. Its zero value is not usable; call
@@ -140,7 +141,9 @@ func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
 // the Intel SGX Root CA (or the caller's root), the QE report signature and
 // its binding of the attestation key, the quote signature and the CRLs.
 // Then it verifies the TCB Info and QE Identity and derives the TCB status.
-// Collateral that is absent is recorded as a required check that did not
+// For a TDX quote, ev.Aux is the guest's CC event log, if any, which must
+// replay to the quote's RTMRs (ReplayEventLog). An SGX quote must come
+// without one. Collateral that is absent is recorded as a required check that did not
 // run. It is not an error here, so that the appraisal can name it.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	at := opts.Time()
@@ -195,9 +198,10 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%d bytes after the end of the quote were ignored", q.Trailing))
 	}
 
-	// Collateral checks continue after a failure, so that the claims show
-	// the TCB status the collateral gives, but the first failure decides.
-	var errs []error
+	// The event log and collateral checks continue after a failure, so
+	// that the claims show the TCB status the collateral gives, but the
+	// first failure decides.
+	errs := []error{verifyEventLog(c, q, ev.Aux)}
 	root := path[len(path)-1]
 	errs = append(errs, v.checkCRL(c, set, checkPCKCRL, "PCK CRL", path[1], []*x509.Certificate{chain.leaf}, at))
 	// A copy, because appending to a subslice would overwrite the cached

@@ -1,0 +1,143 @@
+package dcap
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/google/go-eventlog/tcg"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// Claim names in Claims.Attributes that the event log adds.
+const (
+	// AttrEventLog holds the measured events as []EventLogEvent.
+	AttrEventLog = "event_log"
+	// AttrKernelCmdline holds the Linux kernel command line that GRUB
+	// measured, when the log has exactly one.
+	AttrKernelCmdline = "kernel_cmdline"
+)
+
+// maxEventDataClaim is the largest event data copied into an
+// EventLogEvent, so that the claims stay small for logs of hundreds of
+// events.
+const maxEventDataClaim = 128
+
+// EventLogEvent is one measured event of a replayed CC event log, as the
+// claims list it.
+type EventLogEvent struct {
+	// Register is the RTMR the event extended: rtmr0 to rtmr3.
+	Register string `json:"register"`
+	// Type is the TCG event type name, such as EV_EFI_ACTION. The type is
+	// not measured, so a policy must not trust it without the digest.
+	Type string `json:"type"`
+	// Digest is the SHA-384 digest the event extended into the register.
+	Digest attest.Hex `json:"digest"`
+	// Data is the event data, present only when Digest is its SHA-384
+	// digest, so that the quote proves it, and it has at most 128 bytes.
+	Data []byte `json:"data,omitempty"`
+}
+
+// verifyEventLog replays the CC event log raw against the RTMRs of q, which
+// verified, and records the result as the event-log check. For a TDX quote
+// without a log, the check is recorded as not run. An SGX quote with a log
+// is rejected, because only TDX guests have a CC event log.
+func verifyEventLog(c *attest.Claims, q *Quote, raw []byte) error {
+	if q.TD == nil {
+		if len(raw) == 0 {
+			return nil
+		}
+		c.Fail(checkEventLog, "an SGX quote has no RTMRs to replay an event log against")
+		return attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "an SGX quote came with a CC event log, but only TDX guests have one (CCEL)").
+			WithFix("send the SGX quote without cc_eventlog, or send the event log with the TDX quote of its guest")
+	}
+	if len(raw) == 0 {
+		c.Skip(checkEventLog, false, "no CC event log came with the quote, so no event explains RTMR0 to RTMR3; send the guest's cc_eventlog, or pass it to cloister verify with --event-log")
+		return nil
+	}
+	log, err := ReplayEventLog(raw, q.TD.RTMR)
+	if err != nil {
+		c.Fail(checkEventLog, err.Error())
+		return err
+	}
+	c.Pass(checkEventLog)
+	addEventLogClaims(c, log)
+	return nil
+}
+
+// addEventLogClaims lists the measured events of log in the claims and
+// adds the kernel command line when the log has exactly one.
+func addEventLogClaims(c *attest.Claims, log *ReplayedEventLog) {
+	events := make([]EventLogEvent, 0, len(log.Events))
+	var cmdlines []string
+	for _, e := range log.Events {
+		events = append(events, eventClaim(e))
+		if cmdline, ok := grubKernelCmdline(e); ok {
+			cmdlines = append(cmdlines, cmdline)
+		}
+	}
+	c.SetAttribute(AttrEventLog, events)
+
+	switch len(cmdlines) {
+	case 0:
+	case 1:
+		c.SetAttribute(AttrKernelCmdline, cmdlines[0])
+	default:
+		// NOTE: more than one measured command line (several boot attempts)
+		// leaves the claim unset rather than guessing which one booted.
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the event log measures %d kernel command lines, so the kernel_cmdline claim is not set; a policy can match their digests in event_log", len(cmdlines)))
+	}
+}
+
+func eventClaim(e tcg.Event) EventLogEvent {
+	out := EventLogEvent{
+		Register: fmt.Sprintf("rtmr%d", e.Index-ccMRIndexRTMR0),
+		Type:     e.Type.TCGString(),
+		Digest:   attest.Hex(bytes.Clone(e.Digest)),
+	}
+	if len(e.Data) <= maxEventDataClaim && digestOf(e.Digest, e.Data) {
+		out.Data = bytes.Clone(e.Data)
+	}
+	return out
+}
+
+// grubCmdlinePrefixes start the EV_IPL event data of the kernel command
+// line that GRUB measures into PCR 8, which a TDX guest maps to RTMR2. The
+// first is upstream GRUB's, the second that of older Fedora-patched GRUB,
+// as go-eventlog's extract package lists them.
+var grubCmdlinePrefixes = [][]byte{[]byte("kernel_cmdline: "), []byte("grub_kernel_cmdline ")}
+
+// grubKernelCmdline returns the kernel command line of e when e is GRUB's
+// measurement of it and its digest proves the text. The text ends at the
+// first NUL after the prefix. The digest covers the text, with or without
+// its NUL terminator, as go-eventlog accepts it. The GRUB of the Alibaba
+// Cloud Linux 3 log in Trustee's test data hashes the text before the NUL
+// and logs stray bytes after it.
+// NOTE: firmware that boots the kernel directly (TDVF with QEMU -kernel,
+// td-shim) measures only the command line's digest, so no kernel_cmdline
+// claim comes from such logs; a policy matches the digest in event_log.
+func grubKernelCmdline(e tcg.Event) (string, bool) {
+	if e.Index != ccMRIndexRTMR0+2 || e.Type != tcg.Ipl {
+		return "", false
+	}
+	for _, prefix := range grubCmdlinePrefixes {
+		rest, ok := bytes.CutPrefix(e.Data, prefix)
+		if !ok {
+			continue
+		}
+		text, _, terminated := bytes.Cut(rest, []byte{0})
+		proven := digestOf(e.Digest, text) || terminated && digestOf(e.Digest, rest[:len(text)+1])
+		if !proven || !utf8.Valid(text) {
+			return "", false
+		}
+		return string(text), true
+	}
+	return "", false
+}
+
+func digestOf(digest, data []byte) bool {
+	sum := sha512.Sum384(data)
+	return bytes.Equal(sum[:], digest)
+}

@@ -117,12 +117,15 @@ func decodeBase64JSON(text []byte) ([]byte, error) {
 	return out, err
 }
 
-// decodeQuoteJSON reads the tdx and sgx attesters' JSON: the DCAP quote in
-// standard base64. NOTE: the TDX attester's cc_eventlog is not replayed
-// against the RTMRs; policies see the RTMR values only.
+// decodeQuoteJSON reads the tdx and sgx attesters' JSON: the DCAP quote
+// and the TDX guest's CC event log (cc_eventlog, null when the guest has
+// none), each in standard base64. The event log becomes Evidence.Aux, which
+// the dcap verifier replays against the quote's RTMRs; an empty string
+// counts as absent, as Trustee's verifier takes it.
 func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	var q struct {
-		Quote string `json:"quote"`
+		Quote      string  `json:"quote"`
+		CCEventlog *string `json:"cc_eventlog"`
 	}
 	if err := json.Unmarshal(raw, &q); err != nil {
 		return attest.Evidence{}, attest.Malformed("quote", "invalid "+tee+" evidence JSON", err)
@@ -135,7 +138,14 @@ func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
 		return attest.Evidence{}, attest.Malformed("quote", "empty or null in the "+tee+" evidence JSON", nil).
 			WithFix("put the base64 DCAP quote from the guest attester in quote")
 	}
-	return attest.Evidence{Format: formatForTEE(tee), Data: quote}, nil
+	ev := attest.Evidence{Format: formatForTEE(tee), Data: quote}
+	if q.CCEventlog != nil && *q.CCEventlog != "" {
+		if ev.Aux, err = base64.StdEncoding.DecodeString(*q.CCEventlog); err != nil {
+			return attest.Evidence{}, attest.Malformed("cc_eventlog", "not standard base64", err).
+				WithFix("put the base64 CC event log from the guest attester in cc_eventlog, or null when the guest has none")
+		}
+	}
+	return ev, nil
 }
 
 // formatForTEE maps a KBS tee name to the Cloister verifier name.

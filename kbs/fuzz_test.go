@@ -218,6 +218,7 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Add([]byte(`{"format":"dcap","data":"AwACAA==","aux":""}`))
 	f.Add([]byte(`{"format":5,"format":"dcap","data":"AwACAA==","aux":{},"aux":null}`))
 	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":null}`))
+	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":"AAAAAAMAAAA="}`))
 	f.Add([]byte(`{"tpm_quote":{}}`))
 	f.Add([]byte(`{"svn":"1","report_data":""}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}

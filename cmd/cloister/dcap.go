@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,8 +25,10 @@ func newEmulateDCAPCmd(tee string) *cobra.Command {
 	)
 	name := strings.ToUpper(tee)
 	measurementName, measurementSize, versions := "MRENCLAVE", 32, "3, 4 or 5"
+	eventLogLine := ""
 	if tee == "tdx" {
 		measurementName, measurementSize, versions = "MRTD", 48, "4 or 5 (TDX 1.5 body)"
+		eventLogLine = "\n  DIR/" + dcap.EventLogFile + "               the CC event log, whose replay gives the RTMRs, for --event-log"
 	}
 	cmd := &cobra.Command{
 		Use:   tee + " --report-data HEX --out DIR",
@@ -33,13 +36,13 @@ func newEmulateDCAPCmd(tee string) *cobra.Command {
 		Long: fmt.Sprintf(`Generate a development root, PCK CA, PCK certificate, TCB signing certificate
 and attestation key, and write a signed %s DCAP quote binding --report-data:
 
-  DIR/quote.bin              the quote (version 4 unless --quote-version)
+  DIR/quote.bin              the quote (version 4 unless --quote-version)%s
   DIR/collateral/            TCB Info, QE Identity, CRLs and issuer certificates, for --collateral
   DIR/dev-root/root.pem      the development root, for --trust-anchor
   DIR/emulator/              the keys (mode 0600) and certificates, to keep or delete
 
 The collateral is valid for 30 days. The quote proves the format and the
-report data, never %s hardware.`, name, name),
+report data, never %s hardware.`, name, eventLogLine, name),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rd, measurement, err := flags.parse("quote")
@@ -55,7 +58,12 @@ report data, never %s hardware.`, name, name),
 			if err != nil {
 				return usageError("%v", err)
 			}
-			printEmulated(cmd.OutOrStdout(), name+" quote", paths, rd)
+			if tee != "tdx" {
+				printEmulated(cmd.OutOrStdout(), name+" quote", paths, rd)
+				return nil
+			}
+			eventLog := filepath.Join(flags.out, dcap.EventLogFile)
+			printEmulatedWith(cmd.OutOrStdout(), name+" quote", paths, rd, "--event-log "+eventLog)
 			return nil
 		},
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -89,5 +92,67 @@ func TestEmulateTDXModuleUpdated(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not contain %q:\n%s", want, out)
 		}
+	}
+}
+
+// The emulated TDX guest's event log replays to its quote's RTMRs, an
+// altered log is rejected naming the register, and evidence of another
+// format does not take an event log.
+func TestVerifyEventLogFlag(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCloister(t, "emulate", "tdx", "--report-data", "c0ffee", "--out", dir)
+	if err != nil {
+		t.Fatalf("emulate tdx: %v\n%s", err, out)
+	}
+	eventLog := filepath.Join(dir, "ccel.bin")
+	if !strings.Contains(out, "--event-log "+eventLog) {
+		t.Errorf("emulate tdx does not print --event-log in the verify command line:\n%s", out)
+	}
+	log, err := os.ReadFile(eventLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(log)
+	// The first byte of the first measured event's SHA-384 digest, after
+	// the 65-byte Spec ID event and the 14-byte event header.
+	altered[65+14] ^= 1
+	alteredLog := filepath.Join(dir, "altered.bin")
+	if err := os.WriteFile(alteredLog, altered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	snpDir := t.TempDir()
+	if out, err := runCloister(t, "emulate", "snp", "--report-data", "c0ffee", "--out", snpDir); err != nil {
+		t.Fatalf("emulate snp: %v\n%s", err, out)
+	}
+
+	base := []string{"verify", "--collateral", filepath.Join(dir, "collateral"), "--trust-anchor", filepath.Join(dir, "dev-root", "root.pem"), "--allow-emulated"}
+	quote := filepath.Join(dir, "quote.bin")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		exitCode int
+		contains []string
+	}{
+		{"matching log", []string{"--event-log", eventLog, quote}, exitOK, []string{"passed       event-log"}},
+		{"no log", []string{quote}, exitOK, []string{"not-checked  event-log"}},
+		{"altered log", []string{"--event-log", alteredLog, quote}, exitRejected, []string{"cc_eventlog", "RTMR0"}},
+		{"missing file", []string{"--event-log", filepath.Join(dir, "absent.bin"), quote}, exitUsage, []string{"--event-log"}},
+		{"SEV-SNP evidence", []string{"--event-log", eventLog, filepath.Join(snpDir, "report.bin")}, exitUsage, []string{"TDX quotes only", "snp"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCloister(t, append(slices.Clone(base), tc.args...)...)
+			if code := exitCode(t, err); code != tc.exitCode {
+				t.Fatalf("exit code %d, expected %d: %v\n%s", code, tc.exitCode, err, out)
+			}
+			text := out
+			if err != nil {
+				text += err.Error()
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(text, want) {
+					t.Errorf("output does not contain %q:\n%s", want, text)
+				}
+			}
+		})
 	}
 }

@@ -87,7 +87,16 @@ func (f *emulateFlags) parse(evidence string) (reportData, measurement []byte, e
 // reportData. evidence names the kind of evidence, such as "SEV-SNP
 // report".
 func printEmulated(w io.Writer, evidence string, p *emudir.Paths, reportData []byte) {
+	printEmulatedWith(w, evidence, p, reportData, "")
+}
+
+// printEmulatedWith is printEmulated with further `cloister verify` flags,
+// such as --event-log FILE, before the evidence file.
+func printEmulatedWith(w io.Writer, evidence string, p *emudir.Paths, reportData []byte, flags string) {
+	if flags != "" {
+		flags += " "
+	}
 	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
-	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated --report-data %s %s\n",
-		p.Collateral, p.Root, hex.EncodeToString(reportData), p.Evidence)
+	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated --report-data %s %s%s\n",
+		p.Collateral, p.Root, hex.EncodeToString(reportData), flags, p.Evidence)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/tee/dcap"
 )
 
 func init() { register(newVerifyCmd) }
@@ -133,6 +134,7 @@ const minFreshNonce = 8
 
 func newVerifyCmd() *cobra.Command {
 	var f verifyFlags
+	var eventLogPath string
 	cmd := &cobra.Command{
 		Use:   "verify [flags] FILE",
 		Short: "Verify attestation evidence and appraise it",
@@ -157,9 +159,15 @@ usage or I/O error.`,
 			if err != nil {
 				return err
 			}
+			ev := attest.Evidence{Format: f.format, Data: data}
+			if eventLogPath != "" {
+				if ev.Aux, err = readEventLog(eventLogPath, f.format, data); err != nil {
+					return err
+				}
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			res := appraise.Evaluate(ctx, attest.Evidence{Format: f.format, Data: data}, vo, ao)
+			res := appraise.Evaluate(ctx, ev, vo, ao)
 			if err := printResult(cmd.OutOrStdout(), f.output, res); err != nil {
 				return usageError("writing output: %v", err)
 			}
@@ -170,7 +178,44 @@ usage or I/O error.`,
 		},
 	}
 	f.bind(cmd)
+	cmd.Flags().StringVar(&eventLogPath, "event-log", "", "TDX CC event log to replay against the quote's RTMRs: the guest's /sys/firmware/acpi/tables/data/CCEL, raw bytes")
 	return cmd
+}
+
+// readEventLog reads the CC event log at path for the evidence data. The
+// log travels as Evidence.Aux, which other verifiers read as something
+// else (the SEV-SNP certificate table), so it is accepted for DCAP quotes
+// only.
+func readEventLog(path, format string, data []byte) ([]byte, error) {
+	v, ok := attest.Lookup(format)
+	if format == "" {
+		detected, err := attest.Detect(data)
+		if err != nil {
+			return nil, usageError("--event-log: %v", err)
+		}
+		v, ok = detected, true
+	}
+	if !ok || v.Name() != "dcap" {
+		name := format
+		if ok {
+			name = v.Name()
+		}
+		return nil, usageError("--event-log applies to TDX quotes only, but the evidence is in the %s format; verify it without --event-log", name)
+	}
+
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, usageError("reading --event-log: %v", err)
+	}
+	defer file.Close()
+	log, err := io.ReadAll(io.LimitReader(file, dcap.MaxEventLogSize+1))
+	if err != nil {
+		return nil, usageError("reading --event-log %s: %v", path, err)
+	}
+	if len(log) > dcap.MaxEventLogSize {
+		return nil, usageError("--event-log %s is larger than %d bytes (4 MiB), the largest CC event log Cloister replays", path, dcap.MaxEventLogSize)
+	}
+	return log, nil
 }
 
 // readEvidence reads a file, or standard input for "-", up to

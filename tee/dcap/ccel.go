@@ -24,8 +24,8 @@ const (
 	// MaxEventLogSize is the largest CC event log accepted, padding
 	// included.
 	MaxEventLogSize = 4 << 20
-	// MaxEventLogEvents is the largest number of measured events (those
-	// that extend an RTMR) accepted in one CC event log.
+	// MaxEventLogEvents is the largest number of events accepted in one
+	// CC event log, not counting the Spec ID event that starts it.
 	MaxEventLogEvents = 512
 )
 
@@ -77,7 +77,7 @@ type ReplayedEventLog struct {
 //
 // Events at CC MR index 0 (MRTD) or above 4, events without a SHA-384
 // digest, logs larger than MaxEventLogSize and logs with more than
-// MaxEventLogEvents measured events are rejected. EV_NO_ACTION events
+// MaxEventLogEvents events are rejected. EV_NO_ACTION events
 // extend nothing, as the TCG specification defines.
 func ReplayEventLog(raw []byte, rtmrs [4][48]byte) (*ReplayedEventLog, error) {
 	if len(raw) > MaxEventLogSize {
@@ -116,7 +116,6 @@ func ReplayEventLog(raw []byte, rtmrs [4][48]byte) (*ReplayedEventLog, error) {
 func replayEvents(events []tcg.Event, rtmrs [4][48]byte) error {
 	var replayed [4][48]byte
 	var counts [4]int
-	measured := 0
 	for i, e := range events {
 		if e.Type == eventTypeNoAction {
 			continue
@@ -124,11 +123,6 @@ func replayEvents(events []tcg.Event, rtmrs [4][48]byte) error {
 		rtmr, err := eventRTMR(i, e)
 		if err != nil {
 			return err
-		}
-		measured++
-		if measured > MaxEventLogEvents {
-			return attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "the event log has more than %d measured events", MaxEventLogEvents).
-				WithFix("send the firmware's CC event log; Cloister bounds the events it replays so that a log cannot make the claims arbitrarily large")
 		}
 		h := sha512.New384()
 		h.Write(replayed[rtmr][:])
@@ -173,7 +167,9 @@ func malformedEventLog(reason string, err error) *attest.Error {
 // padded that way, and Trustee's eventlog crate and the guest-components
 // attester stop there too. go-eventlog would parse zero padding as empty events, so the
 // padding is cut off before it parses the log. The walk checks each length
-// against the buffer and the digest sizes that the Spec ID event declares.
+// against the buffer and the digest sizes that the Spec ID event declares,
+// and counts the events, so that go-eventlog never holds more than
+// MaxEventLogEvents of them.
 func eventLogEnd(raw []byte) (int, error) {
 	sizes, pos, err := parseSpecIDHeader(raw)
 	if err != nil {
@@ -183,6 +179,10 @@ func eventLogEnd(raw []byte) (int, error) {
 		rest := raw[pos:]
 		if isPadding(rest[:min(8, len(rest))]) {
 			return pos, nil
+		}
+		if n > MaxEventLogEvents {
+			return 0, attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "the event log has more than %d events", MaxEventLogEvents).
+				WithFix("send the firmware's CC event log; Cloister bounds the events it replays so that a log cannot make the claims or the memory it takes arbitrarily large")
 		}
 		size, err := eventSize(rest, sizes)
 		if err != nil {

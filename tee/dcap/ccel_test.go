@@ -174,7 +174,7 @@ func TestEventLogTooManyEvents(t *testing.T) {
 		events = append(events, measuredEvent(4, tcg.EventTag, []byte("event")))
 	}
 	_, err := ReplayEventLog(encodeEventLog(events), replayLogEvents(events))
-	if !errors.Is(err, attest.ErrUnsupported) || !strings.Contains(err.Error(), "more than 512 measured events") {
+	if !errors.Is(err, attest.ErrUnsupported) || !strings.Contains(err.Error(), "more than 512 events") {
 		t.Fatalf("ReplayEventLog: %v, expected the 512-event limit", err)
 	}
 }

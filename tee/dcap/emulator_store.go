@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/cloister-dev/cloister/internal/emudir"
 	"os"
 	"path/filepath"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/emudir"
 )
 
 // File names that Save writes.

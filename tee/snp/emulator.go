@@ -13,7 +13,6 @@ import (
 	"encoding/asn1"
 	"encoding/json"
 	"fmt"
-	"github.com/cloister-dev/cloister/internal/emudir"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/emudir"
 )
 
 // EmulatorOptions configure an emulated SEV-SNP guest. The zero value is a

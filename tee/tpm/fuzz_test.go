@@ -2,8 +2,9 @@ package tpm
 
 import (
 	"crypto"
-	"github.com/google/go-tpm/tpm2"
 	"testing"
+
+	"github.com/google/go-tpm/tpm2"
 
 	"github.com/cloister-dev/cloister/internal/corpus"
 )

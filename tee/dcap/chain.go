@@ -145,7 +145,7 @@ func (v *Verifier) verifyChain(role string, leaf *x509.Certificate, intermediate
 					Err:    lastErr, Fix: "the chain was altered or belongs to another root; obtain it again from the platform or Intel PCS"}
 			}
 			return nil, attest.Errorf(attest.ErrChain, role, "no trusted issuer %q for %q", cur.Issuer.String(), cur.Subject.CommonName).
-				WithFix("pass the Intel SGX Root CA (or, for an emulated TEE, its development root with --trust-anchor)")
+				WithFix("pass the Intel SGX Root CA (or, for an emulated TEE, its development root with --trust-anchor), unscoped or scoped to this quote's TEE (sgx= or tdx=)")
 		}
 		path = append(path, next)
 		cur = next

@@ -175,7 +175,7 @@ func checkWindows(at time.Time, certs []roleCert) error {
 func noRootError(inter *x509.Certificate, product string) error {
 	e := attest.Errorf(attest.ErrChain, "ARK", "no trusted root issued %s (issuer %s)", inter.Subject.CommonName, inter.Issuer.String())
 	if attest.IsEmulated(inter) {
-		return e.WithFix("this chain comes from an emulated SEV-SNP guest; pass its development root with --trust-anchor (it is never trusted from the collateral)")
+		return e.WithFix("this chain comes from an emulated SEV-SNP guest; pass its development root with --trust-anchor, unscoped or as snp=FILE (it is never trusted from the collateral)")
 	}
 	return e.WithFix(fmt.Sprintf("pass the AMD %s ARK in the collateral, or leave the collateral without self-signed roots to use the embedded AMD roots", product))
 }

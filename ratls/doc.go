@@ -85,6 +85,37 @@
 //     The client also requires the fresh evidence to come from the same
 //     TEE identity (TEE, measurement, host data, chip ID) as the
 //     certificate's.
+//   - The mutual challenge (ALPN protocol ProtoMutualChallenge) lets a
+//     server in mutual mode challenge the client in turn. It is offered
+//     before ProtoChallenge by servers that verify clients and by clients
+//     that present a certificate, so that two such peers negotiate it and
+//     a peer that supports only ProtoChallenge still agrees on that.
+//
+// The messages after the handshake are, with lengths in bytes and numbers
+// big-endian:
+//
+//	ProtoChallenge:
+//	 client -> server  "CRC1" (4), client nonce (32)
+//	 server -> client  length (4), server response (1 to 1 MiB)
+//	ProtoMutualChallenge:
+//	 client -> server  "CRC2" (4), client nonce (32)
+//	 server -> client  length (4), server response (1 to 1 MiB)
+//	 server -> client  "CRS2" (4), server nonce (32)
+//	 client -> server  length (4), client response (1 to 256 KiB)
+//	 server -> client  verdict (1): 1 accepted, 0 rejected
+//
+// A response is the CBOR map {"format": text, "evidence": bstr, "aux":
+// bstr (optional)}. The server's evidence carries the report data above,
+// and the client's evidence carries SHA-512 of the same map with role
+// "client" and the server's nonce, so that neither end's response can be
+// reflected as the other's. The server verifies the client's evidence
+// with the verifier and policy of the client certificates, requires the
+// TEE identity of the client's certificate, and sends the verdict; its
+// reason stays in the server's log, as for a rejected certificate. The
+// client reads the server's nonce only after it has verified the server's
+// response, so it spends no attestation on a server it rejects, and the
+// 256 KiB bound matches the largest certificate message crypto/tls reads,
+// so evidence that fits into a client certificate fits into the response.
 //
 // Reflection across roles is rejected twice over: the role is attested,
 // so a server certificate presented as a client certificate fails, and in
@@ -93,9 +124,10 @@
 // Without the challenge, a stolen certificate and key remain usable until
 // the evidence exceeds MaxAge; the challenge closes that window at the
 // cost of one attestation per connection, which is why it is negotiated
-// rather than mandatory. Clients in mutual mode are never challenged, so
-// a stolen client certificate and key stay usable for MaxAge (the agent's
-// --client-max-age).
+// rather than mandatory. A client in mutual mode that does not negotiate
+// ProtoMutualChallenge is not challenged, so its stolen certificate and
+// key stay usable for MaxAge (the agent's --client-max-age) unless the
+// server requires the mutual challenge (the agent's --challenge-clients).
 //
 // # Performance
 //

@@ -1,8 +1,10 @@
 package ratls
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/binary"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -54,6 +56,51 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add(body)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parseResponse(data)
+	})
+}
+
+// FuzzReadClientResponse feeds the server's read of a client's challenge
+// response, and the verification of what it accepts, arbitrary bytes.
+func FuzzReadClientResponse(f *testing.F) {
+	client := &fakeAttester{measurement: [32]byte{2}}
+	cert, err := Issue(context.Background(), client, IssueOptions{Role: RoleClient})
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := NewVerifier(acceptEmulated)
+	peer, err := v.VerifyPeer(context.Background(), cert.Leaf, RoleClient)
+	if err != nil {
+		f.Fatal(err)
+	}
+
+	want, err := challengeReportData(RoleClient, make([]byte, 32), make([]byte, challengeNonceSize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	ev, err := client.Attest(context.Background(), want)
+	if err != nil {
+		f.Fatal(err)
+	}
+	body, err := encMode.Marshal(challengeResponse{Format: ev.Format, Evidence: ev.Data, Aux: []byte("aux")})
+	if err != nil {
+		f.Fatal(err)
+	}
+
+	f.Add(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+	f.Add(binary.BigEndian.AppendUint32(nil, maxClientResponseSize+1))
+	f.Add(body)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The data is read as it is, and once more behind a correct length
+		// prefix, so that the fuzzer need not match the prefix to reach
+		// the CBOR decoding and the verification.
+		framed := append(binary.BigEndian.AppendUint32(nil, uint32(len(data))), data...)
+		for _, stream := range [][]byte{data, framed} {
+			response, err := readResponse(bytes.NewReader(stream), maxClientResponseSize, RoleClient)
+			if err != nil {
+				continue
+			}
+			v.verifyFresh(context.Background(), response, want, peer, RoleClient)
+		}
 	})
 }
 

@@ -372,10 +372,10 @@ func TestMutual(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientsV := NewVerifier(acceptEmulated)
-	addr := serve(t, ServerConfig(serverCerts, clientsV), serverTEE)
+	addr, _ := serveMutual(t, ServerConfig(serverCerts, clientsV), serverTEE, clientsV)
 
 	v := NewVerifier(acceptEmulated)
-	conn, err := Dial(context.Background(), "tcp", addr, ClientConfig(v, clientCerts, true), v, true)
+	conn, err := DialMutual(context.Background(), "tcp", addr, ClientConfig(v, clientCerts, true), v, clientTEE, true)
 	if err != nil {
 		t.Fatalf("mutual Dial: %v", err)
 	}

@@ -102,6 +102,10 @@ type Config struct {
 	// Clients, when set, requires every client to present its own RA-TLS
 	// certificate (role client) and verifies it (mutual mode).
 	Clients *ratls.Verifier
+	// RequireClientChallenge makes the proxy close connections whose
+	// client does not respond to the agent's challenge with fresh
+	// evidence (ratls.ProtoMutualChallenge). It needs Clients.
+	RequireClientChallenge bool
 	// Workload is the supervised command; its Env is extended with the
 	// secrets.
 	Workload Supervisor
@@ -129,6 +133,11 @@ func Run(ctx context.Context, c Config) (err error) {
 		if err := CheckLoopback(c.Upstream); err != nil {
 			return err
 		}
+	}
+	// Checked before the secrets are fetched, because the proxy would reject
+	// this configuration only after the workload has started.
+	if c.RequireClientChallenge && c.Clients == nil {
+		return errors.New("agent: requiring the client challenge needs a client verifier (mutual mode); pass --verify-clients with --challenge-clients")
 	}
 
 	env := append([]string(nil), c.Workload.Env...)
@@ -193,7 +202,8 @@ func Run(ctx context.Context, c Config) (err error) {
 			return err
 		}
 		p := &Proxy{TLS: ratls.ServerConfig(certs, c.Clients, "http/1.1"), Attester: c.Attester,
-			Upstream: c.Upstream, RequireChallenge: c.RequireChallenge, Log: log}
+			Upstream: c.Upstream, RequireChallenge: c.RequireChallenge,
+			Clients: c.Clients, RequireClientChallenge: c.RequireClientChallenge, Log: log}
 		log.Info("agent: serving RA-TLS", "listen", c.Listener.Addr().String(), "upstream", c.Upstream, "attester", c.Attester.Name())
 		go func() { proxyErr <- p.Serve(ctx, c.Listener) }()
 	}

@@ -107,7 +107,11 @@ func httpGetAs(t *testing.T, addr string, v *ratls.Verifier, own *ratls.CertSour
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialTLSContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-			return ratls.Dial(ctx, network, a, cfg, v, true)
+			var attester attest.Attester
+			if own != nil {
+				attester = own.Attester()
+			}
+			return ratls.DialMutual(ctx, network, a, cfg, v, attester, true)
 		},
 	}}
 	resp, err := client.Get("https://" + addr + "/")

@@ -15,8 +15,9 @@ import (
 	"github.com/cloister-dev/cloister/ratls"
 )
 
-// handshakeTimeout bounds the TLS handshake and the challenge of one
-// connection.
+// handshakeTimeout bounds the TLS handshake and the challenges of one
+// connection, so that a client that stops sending keeps its connection
+// for at most this long. Such a client holds no challenge slot meanwhile.
 const handshakeTimeout = 30 * time.Second
 
 // Proxy accepts RA-TLS connections and forwards their plaintext to the
@@ -32,6 +33,14 @@ type Proxy struct {
 	// RequireChallenge closes connections whose client did not negotiate
 	// the freshness challenge.
 	RequireChallenge bool
+	// Clients verifies the client certificates in mutual mode and the
+	// fresh evidence of clients that negotiate ratls.ProtoMutualChallenge.
+	// It must be the verifier given to ratls.ServerConfig for TLS.
+	Clients *ratls.Verifier
+	// RequireClientChallenge closes connections whose client did not
+	// negotiate ratls.ProtoMutualChallenge, so that a stolen client
+	// certificate is useless without the client's TEE. It needs Clients.
+	RequireClientChallenge bool
 	// MaxChallenges bounds the challenges that attest at the same time,
 	// because each one costs a TEE report and clients choose how many to
 	// ask for; zero means 4. Further challenges wait.
@@ -65,6 +74,9 @@ func CheckLoopback(addr string) error {
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	if err := CheckLoopback(p.Upstream); err != nil {
 		return err
+	}
+	if p.RequireClientChallenge && p.Clients == nil {
+		return errors.New("agent: requiring the client challenge needs a client verifier (mutual mode); pass --verify-clients with --challenge-clients")
 	}
 	log := p.log()
 	slots := p.MaxChallenges
@@ -119,14 +131,15 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	negotiated := conn.ConnectionState().NegotiatedProtocol
-	if p.RequireChallenge && negotiated != ratls.ProtoChallenge {
-		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
+	if err := p.checkProtocol(negotiated); err != nil {
+		return err
 	}
-	if negotiated == ratls.ProtoChallenge {
-		// The slot is taken only around the attestation, so that clients
-		// that are slow to send their nonce hold none.
+	if negotiated == ratls.ProtoChallenge || negotiated == ratls.ProtoMutualChallenge {
+		// The slot is taken only around the agent's own attestation, so
+		// that clients that are slow to send their nonce or their
+		// challenge response hold none.
 		limited := slotAttester{Attester: p.Attester, slots: p.challengeSlots}
-		if err := ratls.ServeChallenge(hctx, conn, limited); err != nil {
+		if _, err := ratls.ServeMutualChallenge(hctx, conn, limited, p.Clients); err != nil {
 			return err
 		}
 	}
@@ -138,6 +151,20 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 	}
 	defer up.Close()
 	return pipe(conn, up.(*net.TCPConn))
+}
+
+// checkProtocol rejects a client that skips a challenge that the proxy
+// requires.
+func (p *Proxy) checkProtocol(negotiated string) error {
+	if p.RequireClientChallenge && negotiated != ratls.ProtoMutualChallenge {
+		return fmt.Errorf("client negotiated protocol %q, not %s, and the agent requires fresh client evidence (--challenge-clients); "+
+			"the client must run a cloister connect that supports %s, with --attest and --challenge (the default), or the agent must run without --challenge-clients",
+			negotiated, ratls.ProtoMutualChallenge, ratls.ProtoMutualChallenge)
+	}
+	if p.RequireChallenge && negotiated != ratls.ProtoChallenge && negotiated != ratls.ProtoMutualChallenge {
+		return fmt.Errorf("client did not negotiate the freshness challenge (protocol %q) and the agent requires it", negotiated)
+	}
+	return nil
 }
 
 // slotAttester takes one of slots for each attestation, so that at most

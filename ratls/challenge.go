@@ -48,7 +48,8 @@ const (
 	maxResponseSize    = 1 << 20
 	// maxClientResponseSize bounds the client's challenge response that a
 	// server reads. crypto/tls accepts certificate messages of up to 256
-	// KiB, so evidence that fits into a client certificate fits here too.
+	// KiB (Go 1.26), so evidence that fits into a client certificate fits
+	// here too.
 	maxClientResponseSize = 256 << 10
 )
 

@@ -109,13 +109,16 @@
 // and the client's evidence carries SHA-512 of the same map with role
 // "client" and the server's nonce, so that neither end's response can be
 // reflected as the other's. The server verifies the client's evidence
-// with the verifier and policy of the client certificates, requires the
-// TEE identity of the client's certificate, and sends the verdict; its
-// reason stays in the server's log, as for a rejected certificate. The
+// with the verifier and policy of the client certificates and requires
+// the TEE identity of the client's certificate. Its verdict carries no
+// reason, as a rejected certificate's alert carries none, and
+// ServeMutualChallenge returns the reason to the server's caller. The
 // client reads the server's nonce only after it has verified the server's
-// response, so it spends no attestation on a server it rejects, and the
-// 256 KiB bound matches the largest certificate message crypto/tls reads,
-// so evidence that fits into a client certificate fits into the response.
+// response, so it spends no attestation on a server it rejects. The 256
+// KiB bound matches the largest certificate message that crypto/tls reads
+// (Go 1.26), so evidence that fits into a client certificate fits into
+// the response. Each exchange must finish before the deadline of the
+// caller's context, or within 30 seconds when it has none.
 //
 // Reflection across roles is rejected twice over: the role is attested,
 // so a server certificate presented as a client certificate fails, and in

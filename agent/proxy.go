@@ -39,7 +39,8 @@ type Proxy struct {
 	Clients *ratls.Verifier
 	// RequireClientChallenge closes connections whose client did not
 	// negotiate ratls.ProtoMutualChallenge, so that a stolen client
-	// certificate is useless without the client's TEE. It needs Clients.
+	// certificate is useless without a TEE of the same identity. It needs
+	// Clients.
 	RequireClientChallenge bool
 	// MaxChallenges bounds the challenges that attest at the same time,
 	// because each one costs a TEE report and clients choose how many to

@@ -43,9 +43,10 @@ type agentFlags struct {
 	logLevel         string
 	// clients are the verification flags of mutual mode, bound with a
 	// "client-" prefix.
-	verifyClients bool
-	clients       verifyFlags
-	clientMaxAge  time.Duration
+	verifyClients    bool
+	challengeClients bool
+	clients          verifyFlags
+	clientMaxAge     time.Duration
 }
 
 func newAgentCmd() *cobra.Command {
@@ -98,7 +99,8 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
 	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex); required with --verify-clients")
-	fl.DurationVar(&f.clientMaxAge, "client-max-age", ratls.DefaultMaxAge, "oldest accepted evidence in a client's certificate; clients are not challenged, so this bounds how long a stolen client certificate works")
+	fl.BoolVar(&f.challengeClients, "challenge-clients", false, "with --verify-clients, close connections whose client does not respond to the agent's challenge with fresh evidence from the TEE of its certificate, so that a stolen client certificate and key are useless without a TEE of the same identity; clients need cloister connect --attest with --challenge (the default)")
+	fl.DurationVar(&f.clientMaxAge, "client-max-age", ratls.DefaultMaxAge, "oldest accepted evidence in a client's certificate; without --challenge-clients, a client that skips the challenge can use a stolen client certificate this long")
 	return cmd
 }
 
@@ -165,6 +167,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		}
 	}
 
+	if f.challengeClients && !f.verifyClients {
+		return usageError("--challenge-clients needs --verify-clients: only clients that present their own RA-TLS certificate can be challenged")
+	}
 	var clients *ratls.Verifier
 	if f.verifyClients {
 		// Any customer's VM on the same cloud has evidence that verifies,
@@ -217,7 +222,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	defer stop()
 	err = agent.Run(ctx, agent.Config{
 		Attester: sel.Attester, Source: source, Secrets: secrets, RetryFor: f.kbsRetryTimeout, SecretBase: f.secretBase,
-		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge, Clients: clients,
+		Listener: ln, Upstream: f.upstream, RequireChallenge: f.requireChallenge, Clients: clients, RequireClientChallenge: f.challengeClients,
 		Issue:    ratls.IssueOptions{Lifetime: f.certLifetime, Hosts: f.hosts},
 		Workload: agent.Supervisor{Command: args, Policy: policy, MaxRestarts: f.maxRestarts, Backoff: f.backoff},
 	})

@@ -45,3 +45,13 @@ func TestAgentRejectsNonPositiveClientMaxAge(t *testing.T) {
 		t.Errorf("error %v, want one that names --client-max-age", err)
 	}
 }
+
+func TestAgentChallengeClientsNeedsVerifyClients(t *testing.T) {
+	_, err := runCloister(t, "agent", "--emulated", "--upstream", "127.0.0.1:9000", "--challenge-clients", "--", "true")
+	if code := exitCode(t, err); code != exitUsage {
+		t.Errorf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	if err == nil || !strings.Contains(err.Error(), "--challenge-clients needs --verify-clients") {
+		t.Errorf("error %v, want one that names --verify-clients", err)
+	}
+}

@@ -70,7 +70,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
 	fl.StringVar(&f.policyFile, "policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the server's claims must also pass")
 	fl.StringArrayVar(&f.referenceValues, "reference-value", nil, "NAME=VALUE reference value for --policy, such as snp.measurement=HEX; repeatable")
-	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode")
+	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode; with --challenge, also respond to the server's challenge with fresh evidence")
 	fl.BoolVar(&f.emulated, "emulated", false, "with --attest, use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --attest, directory keeping the emulated TEE's development keys across runs")
 }
@@ -199,7 +199,7 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 		Timeout: 2 * time.Minute,
 		Transport: &http.Transport{
 			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := ratls.Dial(ctx, network, addr, cfg, v, f.challenge)
+				conn, err := ratls.DialMutual(ctx, network, addr, cfg, v, ownAttester(own), f.challenge)
 				if err == nil {
 					peer = conn
 				}
@@ -223,6 +223,12 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 		}
 	}
 	if err != nil {
+		// The server cannot name its reason inside TLS, so the hint rests
+		// on the one case where a Cloister agent closes a verified
+		// connection right after the handshake.
+		if own != nil && !f.challenge && errors.Is(err, io.EOF) {
+			return usageError("%v: the server closed the connection after the handshake, as a cloister agent with --challenge-clients does to clients that skip its challenge; run connect without --challenge=false", err)
+		}
 		return connectError(cmd, f.verify.output, err)
 	}
 	defer resp.Body.Close()
@@ -234,7 +240,7 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 	if f.verify.output == "json" {
 		out := map[string]any{"verdict": appraise.Accept, "emulated": peer.Peer.Claims.Emulated,
 			"claims": peer.Peer.Claims, "binding_rule": peer.Peer.Rule, "fresh_evidence": peer.Fresh != nil,
-			"status": resp.StatusCode, "body": string(body)}
+			"client_fresh_evidence_accepted": peer.FreshAccepted, "status": resp.StatusCode, "body": string(body)}
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -270,7 +276,19 @@ func describePeer(c *ratls.Conn) string {
 	if c.Fresh != nil {
 		s += ", fresh evidence over this connection"
 	}
+	if c.FreshAccepted {
+		s += ", and the server accepted this client's fresh evidence"
+	}
 	return s
+}
+
+// ownAttester returns the attester behind the client's own certificates,
+// which responds to the server's challenge in mutual mode, or nil.
+func ownAttester(own *ratls.CertSource) attest.Attester {
+	if own == nil {
+		return nil
+	}
+	return own.Attester()
 }
 
 func emulatedNote(c *ratls.Conn) string {
@@ -289,6 +307,9 @@ func connectError(cmd *cobra.Command, output string, err error) error {
 			return usageError("writing output: %v", perr)
 		}
 		return &exitError{code: exitRejected}
+	}
+	if errors.Is(err, ratls.ErrChallengeRejected) {
+		return &exitError{code: exitRejected, err: fmt.Errorf("%v; the server's log names the reason, such as evidence from a TEE other than the one in this client's certificate", err)}
 	}
 	if errors.Is(err, ratls.ErrNoChallenge) {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --challenge=false to rely on the certificate's evidence alone", err)}
@@ -328,13 +349,13 @@ func runForward(cmd *cobra.Command, spec string, v *ratls.Verifier, own *ratls.C
 			}
 			return usageError("accepting on %s: %v", local, err)
 		}
-		go forwardOne(ctx, conn, remote, cfg, v, challenge)
+		go forwardOne(ctx, conn, remote, cfg, v, ownAttester(own), challenge)
 	}
 }
 
-func forwardOne(ctx context.Context, conn net.Conn, remote string, cfg *tls.Config, v *ratls.Verifier, challenge bool) {
+func forwardOne(ctx context.Context, conn net.Conn, remote string, cfg *tls.Config, v *ratls.Verifier, attester attest.Attester, challenge bool) {
 	defer conn.Close()
-	up, err := ratls.Dial(ctx, "tcp", remote, cfg, v, challenge)
+	up, err := ratls.DialMutual(ctx, "tcp", remote, cfg, v, attester, challenge)
 	if err != nil {
 		slog.Error("connect: server rejected or unreachable; closing the local connection", "remote", remote, "err", err)
 		return

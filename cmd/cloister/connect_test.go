@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/ratls"
 	"github.com/cloister-dev/cloister/tee/snp"
 )
@@ -80,4 +86,95 @@ func startRATLSServer(t *testing.T, clients *ratls.Verifier, h http.Handler) (ad
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().(*net.TCPAddr).String(), filepath.Join(dir, "ark.pem")
+}
+
+// startChallengingAgentProxy runs the agent's proxy in mutual mode with
+// the client challenge required, in front of a workload that responds
+// "served". The proxy trusts clients of the emulated TEE saved in
+// clientDir. It returns the address and the proxy's development root.
+func startChallengingAgentProxy(t *testing.T, clientDir string) (addr, root string) {
+	t.Helper()
+	serverDir := filepath.Join(t.TempDir(), "server-tee")
+	server, err := snp.NewEmulator(snp.EmulatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Save(serverDir); err != nil {
+		t.Fatal(err)
+	}
+	client, err := snp.NewEmulator(snp.EmulatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Save(clientDir); err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("served"))
+	}))
+	t.Cleanup(upstream.Close)
+
+	anchors := &collateral.Set{}
+	if n, reason := anchors.AddBytes("client emulator root", client.Root().Raw); n != 1 {
+		t.Fatalf("adding the client emulator's root: %s", reason)
+	}
+	clients := ratls.NewVerifier(ratls.VerifyOptions{Attest: attest.Options{TrustAnchors: anchors}, Appraise: appraise.Options{AllowEmulated: true}})
+	certs, err := ratls.NewCertSource(context.Background(), server, ratls.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &agent.Proxy{TLS: ratls.ServerConfig(certs, clients, "http/1.1"), Attester: server, Upstream: upstream.Listener.Addr().String(),
+		Clients: clients, RequireClientChallenge: true, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ln.Addr().String(), filepath.Join(serverDir, "ark.pem")
+}
+
+// connect --attest responds to the agent's challenge, and without
+// --challenge it is closed by an agent that requires the response.
+func TestConnectRespondsToAgentChallenge(t *testing.T) {
+	clientDir := filepath.Join(t.TempDir(), "client-tee")
+	addr, root := startChallengingAgentProxy(t, clientDir)
+	args := []string{"connect", "--attest", "--emulated", "--emulator-dir", clientDir, "--trust-anchor", root, "--allow-emulated"}
+
+	out, err := runCloister(t, append(args, "https://"+addr+"/")...)
+	if err != nil {
+		t.Fatalf("connect --attest: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "served") {
+		t.Errorf("output lacks the workload's response:\n%s", out)
+	}
+	if !strings.Contains(out, "the server accepted this client's fresh evidence") {
+		t.Errorf("output does not report the accepted client evidence:\n%s", out)
+	}
+
+	out, err = runCloister(t, append(args, "--challenge=false", "https://"+addr+"/")...)
+	if err == nil {
+		t.Fatalf("connect --challenge=false was served by an agent that requires the client challenge:\n%s", out)
+	}
+	if !strings.Contains(err.Error(), "without --challenge=false") {
+		t.Errorf("error %v, want one that names --challenge=false", err)
+	}
+}
+
+func TestConnectErrorOnRejectedClientEvidence(t *testing.T) {
+	err := connectError(newConnectCmd(), "text", fmt.Errorf("Get: %w", ratls.ErrChallengeRejected))
+	if code := exitCode(t, err); code != exitRejected {
+		t.Errorf("exit code %d, want %d", code, exitRejected)
+	}
+	if !strings.Contains(err.Error(), "the server's log names the reason") {
+		t.Errorf("error %v, want one that points to the server's log", err)
+	}
 }

@@ -46,6 +46,9 @@ type peerFlags struct {
 	attest      bool
 	emulated    bool
 	emulatorDir string
+	// anyWorkload accepts a server without an expected measurement, host
+	// data or policy.
+	anyWorkload bool
 }
 
 // bind registers the verification flags that apply to a live peer. The
@@ -73,6 +76,18 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode; with --challenge, also respond to the server's challenge with fresh evidence")
 	fl.BoolVar(&f.emulated, "emulated", false, "with --attest, use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --attest, directory keeping the emulated TEE's development keys across runs")
+	fl.BoolVar(&f.anyWorkload, "allow-any-workload", false, "accept the server without --measurement, --host-data or --policy, so that any code in a TEE that the trusted roots sign passes (for exploring only)")
+}
+
+// checkWorkloadIdentity rejects a verification that would accept any code:
+// the trusted roots prove only that the server runs in a genuine TEE, and
+// its measurement, host data or a policy tell which workload it is.
+func (f *peerFlags) checkWorkloadIdentity() error {
+	if f.verify.measurement != "" || f.verify.hostData != "" || f.policyFile != "" || f.anyWorkload {
+		return nil
+	}
+	return usageError("no expected workload: pass --measurement HEX (the server's launch measurement, such as the one cloister inspect prints for its report), --host-data HEX or --policy FILE; " +
+		"without one, any code in a TEE that the trusted roots sign is accepted, which --allow-any-workload permits for exploring")
 }
 
 // ownCertificates returns the client's own certificate source for
@@ -100,6 +115,9 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 }
 
 func (f *peerFlags) verifier() (*ratls.Verifier, error) {
+	if err := f.checkWorkloadIdentity(); err != nil {
+		return nil, err
+	}
 	vo, ao, err := f.verify.options()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,7 +36,7 @@ func TestConnectDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, plain.URL+"/leak", http.StatusFound)
 	}))
 
-	out, err := runCloister(t, "connect", "--challenge=false", "--trust-anchor", root, "--allow-emulated", "https://"+addr+"/")
+	out, err := runCloister(t, "connect", "--challenge=false", "--trust-anchor", root, "--allow-emulated", "--allow-any-workload", "https://"+addr+"/")
 	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, out)
 	}
@@ -53,7 +54,7 @@ func TestConnectNamesMutualMode(t *testing.T) {
 	addr, root := startRATLSServer(t, ratls.NewVerifier(ratls.VerifyOptions{}), http.NotFoundHandler())
 
 	for _, challenge := range []string{"--challenge=true", "--challenge=false"} {
-		_, err := runCloister(t, "connect", challenge, "--trust-anchor", root, "--allow-emulated", "https://"+addr+"/")
+		_, err := runCloister(t, "connect", challenge, "--trust-anchor", root, "--allow-emulated", "--allow-any-workload", "https://"+addr+"/")
 		if err == nil || !strings.Contains(err.Error(), "mutual mode") || !strings.Contains(err.Error(), "--attest") {
 			t.Errorf("connect %s to a mutual-mode server: error %v, want one that names mutual mode and --attest", challenge, err)
 		}
@@ -147,7 +148,8 @@ func startChallengingAgentProxy(t *testing.T, clientDir string) (addr, root stri
 func TestConnectRespondsToAgentChallenge(t *testing.T) {
 	clientDir := filepath.Join(t.TempDir(), "client-tee")
 	addr, root := startChallengingAgentProxy(t, clientDir)
-	args := []string{"connect", "--attest", "--emulated", "--emulator-dir", clientDir, "--trust-anchor", root, "--allow-emulated"}
+	args := []string{"connect", "--attest", "--emulated", "--emulator-dir", clientDir, "--trust-anchor", root, "--allow-emulated",
+		"--measurement", emulatedSNPMeasurement}
 
 	out, err := runCloister(t, append(args, "https://"+addr+"/")...)
 	if err != nil {
@@ -176,5 +178,29 @@ func TestConnectErrorOnRejectedClientEvidence(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "the server's log names the reason") {
 		t.Errorf("error %v, want one that points to the server's log", err)
+	}
+}
+
+// emulatedSNPMeasurement is the emulated SEV-SNP guest's default launch
+// measurement: the SHA-384 of "cloister emulated SEV-SNP guest".
+const emulatedSNPMeasurement = "f232d319cdebe58d575154760a6d60a2a82d64533f4826102c8024f3a418ac3cdf9abd1f6ec4b08f8120620818ea572a"
+
+// connect refuses to run without an expected workload, and rejects a
+// server whose measurement differs from the expected one.
+func TestConnectNeedsExpectedWorkload(t *testing.T) {
+	clientDir := filepath.Join(t.TempDir(), "client-tee")
+	addr, root := startChallengingAgentProxy(t, clientDir)
+	base := []string{"connect", "--attest", "--emulated", "--emulator-dir", clientDir, "--trust-anchor", root, "--allow-emulated"}
+
+	_, err := runCloister(t, append(base, "https://"+addr+"/")...)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), "--measurement") {
+		t.Errorf("connect without an expected workload: %v, want a usage error that names --measurement", err)
+	}
+
+	other := strings.Repeat("ab", 48)
+	_, err = runCloister(t, append(base, "--measurement", other, "https://"+addr+"/")...)
+	if !errors.As(err, &ee) || ee.code != exitRejected {
+		t.Errorf("connect --measurement %s to another workload: %v, want a rejection", other, err)
 	}
 }

@@ -15,6 +15,11 @@ import (
 	"github.com/cloister-dev/cloister/ratls"
 )
 
+// clientRejectionFix follows a rejected client's reason in the log,
+// because the verifiers' fixes name the flags of cloister verify, which
+// the agent spells with a client- prefix.
+const clientRejectionFix = "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-measurement and --client-max-age in place of the flags that the reason names"
+
 // handshakeTimeout bounds the TLS handshake and the challenges of one
 // connection, so that a client that stops sending keeps its connection
 // for at most this long. Such a client holds no challenge slot meanwhile.
@@ -109,7 +114,11 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			if err := p.handle(ctx, conn); err != nil {
-				limiter.log(log, "agent: connection closed", "remote", conn.RemoteAddr().String(), "err", err)
+				attrs := []any{"remote", conn.RemoteAddr().String(), "err", err}
+				if rej := (*ratls.RejectionError)(nil); errors.As(err, &rej) {
+					attrs = append(attrs, "fix", clientRejectionFix)
+				}
+				limiter.log(log, "agent: connection closed", attrs...)
 			}
 		}()
 	}

@@ -140,6 +140,7 @@ func TestProxyRejectsStolenClientCertificate(t *testing.T) {
 		t.Errorf("error %v, want ErrChallengeRejected", err)
 	}
 	waitLog(t, m.log, "peer rejected")
+	waitLog(t, m.log, "--client-trust-anchor")
 }
 
 // A client that supports only ratls.ProtoChallenge is served unless the

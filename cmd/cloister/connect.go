@@ -103,9 +103,12 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 	if err != nil {
 		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}
+	if sel.Emulated && sel.RootPath == "" {
+		return nil, usageError("--emulated without --emulator-dir creates a development root in memory, which no server can trust; pass --emulator-dir DIR and give DIR/ark.pem to the agent's --client-trust-anchor")
+	}
 	if sel.Emulated {
 		slog.Warn("connect: presenting EMULATED TEE evidence, which proves no hardware; "+
-			"the workload trusts it only when given that root with --trust-anchor", "dev_root", sel.RootPath)
+			"an agent trusts it only when given that root with --client-trust-anchor and --client-allow-emulated", "dev_root", sel.RootPath)
 	}
 	certs, err := ratls.NewCertSource(ctx, sel.Attester, ratls.IssueOptions{Role: ratls.RoleClient})
 	if err != nil {
@@ -247,7 +250,7 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 		if own != nil && !f.challenge && errors.Is(err, io.EOF) {
 			return usageError("%v: the server closed the connection after the handshake, as a cloister agent with --challenge-clients does to clients that skip its challenge; run connect without --challenge=false", err)
 		}
-		return connectError(cmd, f.verify.output, err)
+		return connectError(cmd, f.verify.output, f.attest, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxConnectBody))
@@ -318,7 +321,7 @@ func emulatedNote(c *ratls.Conn) string {
 
 // connectError prints a rejection with its verified claims and returns
 // exit status 1, or returns other failures as usage errors.
-func connectError(cmd *cobra.Command, output string, err error) error {
+func connectError(cmd *cobra.Command, output string, attested bool, err error) error {
 	var rej *ratls.RejectionError
 	if errors.As(err, &rej) {
 		if perr := printResult(cmd.OutOrStdout(), output, rej.Result); perr != nil {
@@ -334,6 +337,10 @@ func connectError(cmd *cobra.Command, output string, err error) error {
 	}
 	// crypto/tls exposes a peer's alert only through its text.
 	if msg := err.Error(); strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: certificate required") {
+		if attested {
+			return &exitError{code: exitRejected, err: fmt.Errorf("%v: the server runs in mutual mode and rejected this client's certificate; "+
+				"the agent's log names the reason, and its --client-trust-anchor, --client-allow-emulated and --client-measurement must admit this client's TEE", err)}
+		}
 		return usageError("%v: the server runs in mutual mode and rejected this client's certificate; run connect with --attest in a TEE that the server trusts", err)
 	}
 	return usageError("%v", err)

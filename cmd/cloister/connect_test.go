@@ -172,7 +172,7 @@ func TestConnectRespondsToAgentChallenge(t *testing.T) {
 }
 
 func TestConnectErrorOnRejectedClientEvidence(t *testing.T) {
-	err := connectError(newConnectCmd(), "text", fmt.Errorf("Get: %w", ratls.ErrChallengeRejected))
+	err := connectError(newConnectCmd(), "text", true, fmt.Errorf("Get: %w", ratls.ErrChallengeRejected))
 	if code := exitCode(t, err); code != exitRejected {
 		t.Errorf("exit code %d, want %d", code, exitRejected)
 	}

@@ -130,26 +130,27 @@ func knownTEENames() string {
 
 // warnUnscopedAnchors logs every root certificate, public key and JWK Set
 // in sets that is not scoped to a TEE, because it anchors the evidence of
-// every TEE. Emulated development roots are left out, because the evidence
-// they anchor is labelled emulated whatever its TEE.
+// every TEE and replaces every TEE's embedded roots. That holds for an
+// emulated development root too, which then makes the service reject real
+// hardware evidence.
 func warnUnscopedAnchors(logger *slog.Logger, sets ...*collateral.Set) {
 	for _, set := range sets {
 		for _, it := range set.Items {
 			if len(it.TEEs) > 0 || !isAnchor(it) {
 				continue
 			}
-			logger.Warn("trust anchor serves the evidence of every TEE", "kind", it.Kind, "source", it.Source,
+			logger.Warn("trust anchor serves the evidence of every TEE and replaces their embedded roots", "kind", it.Kind, "source", it.Source,
 				"fix", "limit it to the TEE it is for, as in --trust-anchor snp=ark.pem, or move it into a subdirectory named after that TEE (snp/, tdx/, ...)")
 		}
 	}
 }
 
-// isAnchor reports whether the item can anchor evidence: a root that is
-// not an emulated development root, a public key or a JWK Set.
+// isAnchor reports whether the item can anchor evidence: a root
+// certificate, a public key or a JWK Set.
 func isAnchor(it *collateral.Item) bool {
 	switch it.Kind {
 	case collateral.KindCertificate:
-		return it.IsSelfSignedCertificate() && !attest.IsEmulated(it.Certificate)
+		return it.IsSelfSignedCertificate()
 	case collateral.KindPublicKey, collateral.KindJWKS:
 		return true
 	}

@@ -129,8 +129,8 @@ func TestLoadCollateralScopes(t *testing.T) {
 	}
 }
 
-// serve warns about each unscoped caller root and key, and about nothing
-// else.
+// serve warns about each unscoped root and key, emulated ones included,
+// and about nothing else.
 func TestWarnUnscopedAnchors(t *testing.T) {
 	item := func(source string, cert *x509.Certificate, tees ...string) *collateral.Item {
 		return &collateral.Item{Kind: collateral.KindCertificate, Source: source, Raw: cert.Raw, Certificate: cert, TEEs: tees}
@@ -146,7 +146,7 @@ func TestWarnUnscopedAnchors(t *testing.T) {
 
 	var logs bytes.Buffer
 	warnUnscopedAnchors(slog.New(slog.NewJSONHandler(&logs, nil)), anchors, coll)
-	for source, want := range map[string]bool{"unscoped.pem": true, "key.pem": true, "scoped.pem": false, "emulated.pem": false, "crl.der": false} {
+	for source, want := range map[string]bool{"unscoped.pem": true, "key.pem": true, "scoped.pem": false, "emulated.pem": true, "crl.der": false} {
 		if got := strings.Contains(logs.String(), `"source":"`+source+`"`); got != want {
 			t.Errorf("warning about %s: %v, want %v:\n%s", source, got, want, logs.String())
 		}

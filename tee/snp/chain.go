@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -93,7 +95,7 @@ func (v *Verifier) verifyChain(leaf *Endorsement, intermediates, roots []*x509.C
 			return &chain{leaf: leaf, intermediate: inter, root: root}, nil
 		}
 		if sigErr == nil {
-			return nil, noRootError(inter, product)
+			return nil, noRootError(inter, product, roots)
 		}
 	}
 	if sigErr != nil {
@@ -171,13 +173,18 @@ func checkWindows(at time.Time, certs []roleCert) error {
 	return nil
 }
 
-// noRootError explains why no trusted root issued inter.
-func noRootError(inter *x509.Certificate, product string) error {
-	e := attest.Errorf(attest.ErrChain, "ARK", "no trusted root issued %s (issuer %s)", inter.Subject.CommonName, inter.Issuer.String())
+// noRootError explains why none of roots, the trusted roots, issued inter.
+func noRootError(inter *x509.Certificate, product string, roots []*x509.Certificate) error {
+	names := make([]string, len(roots))
+	for i, r := range roots {
+		names[i] = strconv.Quote(r.Subject.String())
+	}
+	e := attest.Errorf(attest.ErrChain, "ARK", "no trusted root issued %s (issuer %s; trusted roots: %s)",
+		inter.Subject.CommonName, inter.Issuer.String(), strings.Join(names, ", "))
 	if attest.IsEmulated(inter) {
 		return e.WithFix("this chain comes from an emulated SEV-SNP guest; pass its development root with --trust-anchor, unscoped or as snp=FILE (it is never trusted from the collateral)")
 	}
-	return e.WithFix(fmt.Sprintf("pass the AMD %s ARK in the collateral, or leave the collateral without self-signed roots to use the embedded AMD roots", product))
+	return e.WithFix(fmt.Sprintf("pass the AMD %s ARK, or remove the self-signed roots named above from --collateral and --trust-anchor or scope them to their own TEE (as in tdx=FILE), so that the embedded AMD roots apply", product))
 }
 
 func fingerprint(cert *x509.Certificate) string {

@@ -159,7 +159,7 @@ func eventRTMR(i int, e tcg.Event) (int, error) {
 
 func malformedEventLog(reason string, err error) *attest.Error {
 	return attest.Malformed("cc_eventlog", reason, err).
-		WithFix("send the CC event log as the TDX guest reads it from /sys/firmware/acpi/tables/data/CCEL, base64-encoded in cc_eventlog")
+		WithFix("send the CC event log as the TDX guest reads it from /sys/firmware/acpi/tables/data/CCEL: base64-encoded in cc_eventlog of Trustee's evidence, or as the raw file with cloister verify --event-log")
 }
 
 // eventLogEnd returns the length of the events in raw, up to the first 8

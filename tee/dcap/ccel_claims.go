@@ -51,7 +51,7 @@ func verifyEventLog(c *attest.Claims, q *Quote, raw []byte) error {
 		}
 		c.Fail(checkEventLog, "an SGX quote has no RTMRs to replay an event log against")
 		return attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "an SGX quote came with a CC event log, but only TDX guests have one (CCEL)").
-			WithFix("send the SGX quote without cc_eventlog, or send the event log with the TDX quote of its guest")
+			WithFix("send the SGX quote without an event log (cc_eventlog in Trustee's evidence, --event-log of cloister verify), or send the log with the TDX quote of its guest")
 	}
 	if len(raw) == 0 {
 		c.Skip(checkEventLog, false, "no CC event log came with the quote, so no event explains RTMR0 to RTMR3; send the guest's cc_eventlog, or pass it to cloister verify with --event-log")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,8 +46,10 @@ func newEvidenceCmd() *cobra.Command {
 		Long: `Collect attestation evidence with the given report data from the TEE this
 machine has: configfs-tsm or /dev/sev-guest (SEV-SNP), /dev/tdx_guest (TDX),
 /dev/nsm (AWS Nitro Enclaves) or /dev/tpmrm0 (TPM), whichever the TEE packages
-find first. Without any, or with --emulated, the emulated SEV-SNP TEE produces
-the evidence; it is labelled "emulated" everywhere and proves no hardware.
+find first. With --emulated, the emulated SEV-SNP TEE produces the evidence;
+it is labelled "emulated" everywhere and proves no hardware. Without a TEE
+and without --emulated, the command fails, so that a script on a machine
+whose TEE device is missing does not get emulated evidence.
 
 With --out FILE the raw evidence is written to FILE, its auxiliary data (such
 as the SEV-SNP certificate table) to FILE.aux, and for the emulated TEE the
@@ -64,7 +67,13 @@ FILE.root.pem; the output names the command that verifies them.`,
 			if len(rd) > 64 {
 				return usageError("--report-data is %d bytes; TEEs take at most 64", len(rd))
 			}
-			sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: emulated, AllowEmulated: true, EmulatorDir: emulatorDir})
+			if emulatorDir != "" && !emulated {
+				return usageError("--emulator-dir needs --emulated")
+			}
+			sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: emulated, EmulatorDir: emulatorDir})
+			if errors.Is(err, agent.ErrNoTEE) {
+				return &exitError{code: exitRejected, err: fmt.Errorf("%w; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
+			}
 			if err != nil {
 				return &exitError{code: exitRejected, err: err}
 			}
@@ -92,7 +101,7 @@ FILE.root.pem; the output names the command that verifies them.`,
 	fl.StringVar(&reportData, "report-data", "", "report data to bind (hex, up to 64 bytes, zero-padded by the TEE)")
 	fl.StringVar(&out, "out", "", "file to write the raw evidence to (with .aux, .collateral.pem and .root.pem beside it)")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	fl.BoolVar(&emulated, "emulated", false, "use the emulated SEV-SNP TEE even when hardware is present")
+	fl.BoolVar(&emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only), also when hardware is present")
 	fl.StringVar(&emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys across runs (default: new keys in memory)")
 	return cmd
 }

@@ -72,8 +72,8 @@ func (s *Set) loadFile(path string) error {
 
 // AddBytes identifies data by its content and adds every item it holds:
 // PEM blocks (certificates, CRLs, public keys), a DER certificate, CRL or
-// SubjectPublicKeyInfo, or a JSON document. It returns the number of items
-// added and, when that is zero, the reason.
+// SubjectPublicKeyInfo, a JSON document, or an XML document. It returns the
+// number of items added and, when that is zero, the reason.
 func (s *Set) AddBytes(source string, data []byte) (int, string) {
 	trimmed := bytes.TrimSpace(data)
 	switch {
@@ -81,9 +81,22 @@ func (s *Set) AddBytes(source string, data []byte) (int, string) {
 		return s.addPEM(source, trimmed)
 	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '['):
 		return s.addJSON(source, trimmed)
+	case isXML(trimmed):
+		// The TEE package that reads the document parses it, with its own
+		// limits, so only the first byte is looked at here.
+		s.Add(&Item{Kind: KindXML, Source: source, Raw: data})
+		return 1, ""
 	default:
 		return s.addDER(source, data)
 	}
+}
+
+// isXML reports whether data starts as an XML document does: with '<',
+// after an optional UTF-8 byte order mark. DER never starts with '<' (0x3c
+// is not a SEQUENCE tag).
+func isXML(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	return len(data) > 0 && data[0] == '<'
 }
 
 func (s *Set) addPEM(source string, data []byte) (int, string) {

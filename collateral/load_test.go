@@ -40,16 +40,17 @@ func TestLoadPathIdentifiesByContent(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string][]byte{
 		// Names deliberately mislead: the content decides.
-		"a.json":   der,
-		"b.pem":    crlDER,
-		"c.txt":    pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}),
-		"d.bin":    []byte(`{"tcbInfo":{"fmspc":"00A06D080000"},"signature":"00"}`),
-		"e.der":    []byte(`{"enclaveIdentity":{"id":"QE"},"signature":"00"}`),
-		"f.crt":    []byte(`{"keys":[]}`),
-		"g.md":     []byte("# notes\n"),
-		"h.pem":    append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crlDER})...),
-		"i.other":  []byte(`{"something":1}`),
-		"j.broken": []byte(`{"tcbInfo":`),
+		"a.json":    der,
+		"b.pem":     crlDER,
+		"c.txt":     pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}),
+		"d.bin":     []byte(`{"tcbInfo":{"fmspc":"00A06D080000"},"signature":"00"}`),
+		"e.der":     []byte(`{"enclaveIdentity":{"id":"QE"},"signature":"00"}`),
+		"f.crt":     []byte(`{"keys":[]}`),
+		"g.md":      []byte("# notes\n"),
+		"h.pem":     append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crlDER})...),
+		"i.other":   []byte(`{"something":1}`),
+		"j.broken":  []byte(`{"tcbInfo":`),
+		"k.swidtag": []byte("\xef\xbb\xbf<SoftwareIdentity/>\n"),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -67,7 +68,7 @@ func TestLoadPathIdentifiesByContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[Kind]int{KindCertificate: 2, KindCRL: 2, KindPublicKey: 1, KindTCBInfo: 1, KindQEIdentity: 1, KindJWKS: 1, KindJSON: 1}
+	want := map[Kind]int{KindCertificate: 2, KindCRL: 2, KindPublicKey: 1, KindTCBInfo: 1, KindQEIdentity: 1, KindJWKS: 1, KindJSON: 1, KindXML: 1}
 	for kind, n := range want {
 		if got := len(set.OfKind(kind)); got != n {
 			t.Errorf("kind %s: got %d items, want %d", kind, got, n)

@@ -26,6 +26,10 @@ const (
 	// KindJSON is any other JSON document, kept for TEE packages that know
 	// its shape.
 	KindJSON Kind = "json"
+	// KindXML is an XML document, such as an NVIDIA reference integrity
+	// manifest (a signed SWID tag), kept for TEE packages that know its
+	// shape.
+	KindXML Kind = "xml"
 )
 
 // Item is one collateral item with its origin and digest.
@@ -35,11 +39,12 @@ type Item struct {
 	// from.
 	Source string
 	// Raw is the item's encoding: DER for certificates, CRLs and public
-	// keys; the JSON text for JSON documents.
+	// keys; the text for JSON and XML documents.
 	Raw    []byte
 	SHA256 [32]byte
 
-	// Exactly one of these is set, matching Kind; JSON kinds keep only Raw.
+	// Exactly one of these is set, matching Kind; JSON and XML kinds keep
+	// only Raw.
 	Certificate *x509.Certificate
 	CRL         *x509.RevocationList
 	PublicKey   any

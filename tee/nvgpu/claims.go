@@ -8,7 +8,8 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 )
 
-// newClaims builds the claims of verified GPUs. The top-level claims are
+// newClaims builds the claims of verified GPUs, without the rim check,
+// which checkRIMs records. The top-level claims are
 // the first GPU's, and its measurements keep their plain names (fwid,
 // blockN). The measurements of each further GPU i follow as gpuI/fwid and
 // gpuI/blockN, so that a policy can check every GPU. The default
@@ -53,10 +54,7 @@ func newClaims(results []*gpuResult, embedded []*x509.Certificate, at time.Time)
 	c.Pass("spdm-signature")
 	c.Pass("certificate-chain")
 	c.Pass("fwid")
-	c.Skip("ocsp", false, "revocation of the device certificates needs NVIDIA's OCSP service, which offline verification cannot reach")
-	// TODO: compare the measurement blocks with NVIDIA's driver and VBIOS
-	// RIMs (signed SWID tags) when the caller supplies them as collateral.
-	c.Skip("rim", false, "comparing the measurement blocks with NVIDIA's signed reference integrity manifests (driver and VBIOS RIMs) is not implemented")
+	c.Skip("ocsp", false, "revocation of the device and RIM certificates needs NVIDIA's OCSP service, which offline verification cannot reach")
 	for _, r := range results {
 		if r.report.Trailing > 0 {
 			c.Warnings = append(c.Warnings, strconv.Itoa(r.report.Trailing)+" zero byte(s) after the report signature were ignored; no signature covers them")

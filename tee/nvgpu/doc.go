@@ -13,7 +13,15 @@
 // chain to the pinned NVIDIA Device Identity CA, the FWID of the leaf's TCG
 // DICE TcbInfo extension against the report's FWID, and the nonce. The
 // SPDM and opaque data parsers are written here because no maintained Go
-// module decodes NVIDIA's reports. OCSP revocation and the comparison with
-// NVIDIA's reference integrity manifests need NVIDIA's online services and
-// are recorded as not checked.
+// module decodes NVIDIA's reports.
+//
+// The measurement blocks are compared with NVIDIA's driver and VBIOS
+// reference integrity manifests (RIMs) when the caller supplies them as
+// collateral. A RIM is a SWID tag (ISO/IEC 19770-2) in XML with an
+// enveloped XML-DSig signature, whose certificate chain ends at the pinned
+// NVIDIA CoRIM signing Root CA. The signature is checked with
+// github.com/russellhaering/goxmldsig, because the standard library has no
+// XML canonicalisation (C14N 1.1) or XML-DSig. OCSP revocation of the device
+// and RIM certificates needs NVIDIA's online service and is recorded as not
+// checked.
 package nvgpu

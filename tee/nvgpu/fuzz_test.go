@@ -2,8 +2,10 @@ package nvgpu
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
@@ -40,4 +42,45 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`[{"attestationReportHexStr":"11e001ff","certChainBase64Encoded":""}]`))
 	f.Add([]byte(`{"evidences":[{"evidence":"EeAB/w==","certificate":""}]}`))
 	corpus.FuzzVerifier(f, &Verifier{}, attest.Options{})
+}
+
+// FuzzParseRIM checks that no document makes the RIM parser or the RIM
+// signature check panic, and that a parsed RIM keeps its invariants. The
+// seeds are generated RIMs, signed and unsigned.
+func FuzzParseRIM(f *testing.F) {
+	s := newRIMSigner(f, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	for _, r := range []testRIM{driver, vbios} {
+		f.Add([]byte(r.xml()))
+		f.Add(s.sign(f, r.xml(), true))
+		f.Add(s.sign(f, r.xml(), false))
+	}
+	roots := []*x509.Certificate{s.root}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if r, err := ParseRIM(data); err == nil {
+			checkRIMInvariants(t, r)
+		}
+		if r, err := verifyRIM(data, roots, testTime); err == nil {
+			checkRIMInvariants(t, r.RIM)
+		}
+	})
+}
+
+func checkRIMInvariants(t *testing.T, r *RIM) {
+	if r.Version == "" || len(r.Measurements) == 0 {
+		t.Fatalf("parsed RIM without a version or measurements: %+v", r)
+	}
+	for i, m := range r.Measurements {
+		if i > 0 && m.Index <= r.Measurements[i-1].Index {
+			t.Fatalf("measurement indexes not strictly increasing: %+v", r.Measurements)
+		}
+		if len(m.Values) == 0 {
+			t.Fatalf("measurement %d without values", m.Index)
+		}
+		for _, v := range m.Values {
+			if len(v) != m.Size {
+				t.Fatalf("measurement %d: value of %d bytes, size %d", m.Index, len(v), m.Size)
+			}
+		}
+	}
 }

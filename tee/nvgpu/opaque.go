@@ -13,7 +13,11 @@ import (
 // Opaque data field types that NVIDIA GPUs place in the MEASUREMENTS
 // response, as the nvtrust local GPU verifier numbers them.
 const (
+	opaqueDriverVersion    = 3
 	opaqueVBIOSVersion     = 6
+	opaqueChipSKU          = 15
+	opaqueProject          = 17
+	opaqueProjectSKU       = 18
 	opaqueMeasurementCount = 12
 	opaqueFWID             = 20
 	opaqueInvalidType      = 255

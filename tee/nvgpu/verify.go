@@ -47,9 +47,10 @@ type gpuResult struct {
 // and the report, and the nonce. Every GPU must pass. The device
 // certificates come from the evidence (multi-GPU form), from ev.Aux (PEM),
 // or from the collateral. The roots follow attest.Roots, except that a
-// root inside a chain file is never a trust anchor. OCSP revocation and the
-// reference integrity manifests are recorded as not checked, because both
-// need NVIDIA's online services.
+// root inside a chain file is never a trust anchor. The measurement blocks
+// are compared with the driver and VBIOS RIMs among the collateral (see
+// checkRIMs). OCSP revocation is recorded as not checked, because it needs
+// NVIDIA's online service.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	gpus, err := ParseEvidence(ev.Data)
 	if err != nil {
@@ -97,6 +98,13 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	}
 
 	claims := newClaims(results, embedded, at)
+	rimAnchors, err := rimRoots(ctx, anchorOpts, q, embedded)
+	if err != nil {
+		return claims, err
+	}
+	if err := checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at); err != nil {
+		return claims, err
+	}
 	if err := checkNonces(claims, results, opts.Nonce); err != nil {
 		return claims, err
 	}

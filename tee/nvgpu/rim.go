@@ -1,0 +1,204 @@
+package nvgpu
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// Components that a RIM describes.
+const (
+	componentDriver = "driver"
+	componentVBIOS  = "VBIOS"
+)
+
+// rimFix is the fix that names how to supply RIMs.
+const rimFix = "pass NVIDIA's signed driver and VBIOS RIMs (SWID tag XML files from NVIDIA's RIM service, https://rim.attestation.nvidia.com/v1/rim/ID) with --collateral nvidia-gpu=FILE"
+
+// loadedRIM is a verified RIM with the collateral item it came from.
+type loadedRIM struct {
+	*signedRIM
+	source string
+	sha256 [32]byte
+}
+
+// rimRoots returns the roots that a RIM signing chain may end at: the
+// caller's roots for nvidia-gpu when there are any, as attest.Roots picks
+// them, or else the embedded NVIDIA CoRIM signing Root CA. A caller root
+// that is NVIDIA's pinned Device Identity CA does not displace the RIM
+// root, because passing NVIDIA's own root narrows nothing.
+func rimRoots(ctx context.Context, opts attest.Options, q collateral.Query, deviceRoots []*x509.Certificate) ([]*x509.Certificate, error) {
+	embedded, err := embeddedRIMRoots()
+	if err != nil {
+		return nil, attest.Errorf(attest.ErrChain, "RIM root", "%v", err).WithFix("rebuild Cloister from an unmodified source tree")
+	}
+	roots, err := attest.Roots(ctx, opts, q, embedded)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range roots {
+		if !containsCert(embedded, r) && !containsCert(deviceRoots, r) {
+			return roots, nil
+		}
+	}
+	if !containsCert(roots, embedded[0]) {
+		roots = append(roots, embedded[0])
+	}
+	return roots, nil
+}
+
+func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
+	for _, o := range certs {
+		if o.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadRIMs verifies every XML item of the collateral that is a SWID tag.
+// An XML document of another kind is not a RIM and only warned about. A
+// RIM whose size, syntax, signature or chain fails is an error, even when
+// it belongs to no GPU of the evidence, because a broken file in the
+// caller's RIM collection must not pass unnoticed.
+func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time) ([]*loadedRIM, []string, error) {
+	var rims []*loadedRIM
+	var warnings []string
+	seen := map[[32]byte]bool{}
+	for _, it := range items {
+		sum := sha256.Sum256(it.Raw)
+		if seen[sum] {
+			continue
+		}
+		seen[sum] = true
+		source := itemName(it)
+		r, err := verifyRIM(it.Raw, roots, at)
+		switch {
+		case errors.Is(err, errNotSWID):
+			warnings = append(warnings, fmt.Sprintf("XML collateral %s is not a SWID tag, so it is not an NVIDIA RIM and was ignored", source))
+			continue
+		case err != nil:
+			return nil, nil, rimError(source, err)
+		}
+		rims = append(rims, &loadedRIM{signedRIM: r, source: source, sha256: sum})
+	}
+	return rims, warnings, nil
+}
+
+// itemName names a collateral item by its file name, or by its digest when
+// it has no source.
+func itemName(it *collateral.Item) string {
+	if it.Source != "" {
+		return filepath.Base(it.Source)
+	}
+	sum := sha256.Sum256(it.Raw)
+	return "sha256:" + attest.Hex(sum[:8]).String()
+}
+
+// rimError names the RIM file in err and gives the fix for its kind.
+func rimError(source string, err error) error {
+	var e *attest.Error
+	if !errors.As(err, &e) {
+		return rimMalformed(source, err)
+	}
+	c := *e
+	c.Field = "RIM " + source + ": " + e.Field
+	switch {
+	case errors.Is(err, attest.ErrChain) && strings.Contains(e.Reason, "expired"):
+		c.Fix = "fetch the current RIM of this version from NVIDIA's RIM service, or pass the time the report was produced with --at"
+	case errors.Is(err, attest.ErrChain):
+		c.Fix = "pass the RIM exactly as NVIDIA's RIM service returns it; a RIM signed under another root needs that root with --trust-anchor nvidia-gpu=FILE"
+	case errors.Is(err, attest.ErrSignature):
+		c.Fix = "the RIM was altered after NVIDIA signed it: fetch it again from NVIDIA's RIM service"
+	}
+	return &c
+}
+
+// gpuVersions returns the driver and VBIOS versions of a report, in
+// lowercase, as a RIM's colloquialVersion names them.
+func gpuVersions(report *Report) (driver, vbios string) {
+	if v, ok := report.Response.Fields.Get(opaqueDriverVersion); ok {
+		driver = strings.ToLower(strings.TrimRight(string(v), "\x00"))
+	}
+	if v, ok := report.Response.Fields.Get(opaqueVBIOSVersion); ok {
+		vbios = strings.ToLower(vbiosVersion(v))
+	}
+	return driver, vbios
+}
+
+// rimServiceIDs returns the identifiers under which NVIDIA's RIM service
+// publishes the driver and VBIOS RIMs of a GPU, built as the nvtrust local
+// GPU verifier builds them (cc_admin_utils.py at nvtrust commit 0281730):
+// NV_GPU_DRIVER_GH100_<driver> for Hopper, NV_GPU_CC_DRIVER_<chip>_<driver>
+// for later chips, and NV_GPU_VBIOS_<project>_<project SKU>_<chip SKU>_<VBIOS
+// version without dots>, upper case. An identifier is empty when the report
+// lacks a field it needs.
+func rimServiceIDs(r *gpuResult) (driverID, vbiosID string) {
+	driver, vbios := gpuVersions(r.report)
+	chip := product(r.chain)
+	switch {
+	case driver == "" || chip == "":
+	case chip == "GH100":
+		driverID = "NV_GPU_DRIVER_GH100_" + driver
+	default:
+		driverID = "NV_GPU_CC_DRIVER_" + chip + "_" + driver
+	}
+
+	parts := []string{"NV_GPU_VBIOS"}
+	for _, typ := range []uint16{opaqueProject, opaqueProjectSKU, opaqueChipSKU} {
+		v, _ := r.report.Response.Fields.Get(typ)
+		parts = append(parts, strings.ToUpper(strings.TrimSpace(strings.TrimRight(string(v), "\x00"))))
+	}
+	parts = append(parts, strings.ToUpper(strings.ReplaceAll(vbios, ".", "")))
+	if !slices.Contains(parts, "") {
+		vbiosID = strings.Join(parts, "_")
+	}
+	return driverID, vbiosID
+}
+
+// gpuRIMs are the RIMs that apply to one GPU; either may be nil.
+type gpuRIMs struct {
+	driver, vbios *loadedRIM
+}
+
+// selectRIMs picks the RIMs whose version equals the GPU's driver or VBIOS
+// version, ignoring case, and whose product, when both are known, equals
+// the GPU's chip. Two different RIMs for the same component are an error,
+// because either choice could hide the other's verdict.
+func selectRIMs(r *gpuResult, rims []*loadedRIM, used map[*loadedRIM]bool) (gpuRIMs, error) {
+	driver, vbios := gpuVersions(r.report)
+	chip := product(r.chain)
+	var sel gpuRIMs
+	for _, rim := range rims {
+		if rim.Product != "" && chip != "" && !strings.EqualFold(rim.Product, chip) {
+			continue
+		}
+		var slot **loadedRIM
+		var component string
+		switch strings.ToLower(rim.Version) {
+		case driver:
+			slot, component = &sel.driver, componentDriver
+		case vbios:
+			slot, component = &sel.vbios, componentVBIOS
+		default:
+			continue
+		}
+		if *slot != nil {
+			return sel, attest.Errorf(attest.ErrMalformed, "RIM "+rim.source,
+				"two different %s RIMs, %s and %s, describe version %s", component, (*slot).source, rim.source, rim.Version).
+				WithFix("pass one RIM for each driver and VBIOS version")
+		}
+		*slot = rim
+		used[rim] = true
+	}
+	return sel, nil
+}

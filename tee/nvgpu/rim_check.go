@@ -1,0 +1,183 @@
+package nvgpu
+
+import (
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+)
+
+// rimCheck is the name of the check that compares the measurement blocks
+// with NVIDIA's RIMs.
+const rimCheck = "rim"
+
+// checkRIMs verifies the RIMs among the collateral's XML items and compares
+// each GPU's active measurements with the driver and VBIOS RIMs of its
+// versions. It records the rim check as
+//   - passed when every GPU has a driver and a VBIOS RIM and all their
+//     active measurements match;
+//   - failed, returning the error, when a RIM does not verify or a
+//     measurement differs;
+//   - not checked (not required) when no RIM was supplied, none applies,
+//     or a GPU lacks one of its two RIMs.
+//
+// RIM certificates are not checked for revocation, because that needs
+// NVIDIA's OCSP service.
+func checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
+	if len(items) == 0 {
+		c.Skip(rimCheck, false, "no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
+		return nil
+	}
+	rims, warnings, err := loadRIMs(items, roots, at)
+	c.Warnings = append(c.Warnings, warnings...)
+	if err != nil {
+		c.Fail(rimCheck, err.Error())
+		return err
+	}
+	if len(rims) == 0 {
+		c.Skip(rimCheck, false, "no XML collateral is a SWID tag, so no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
+		return nil
+	}
+
+	used := map[*loadedRIM]bool{}
+	comparisons := make([]rimComparison, len(results))
+	for i, r := range results {
+		sel, err := selectRIMs(r, rims, used)
+		if err == nil {
+			comparisons[i], err = compareRIMs(r.report, sel)
+		}
+		if err != nil {
+			c.Fail(rimCheck, err.Error())
+			return gpuError(i, len(results), err)
+		}
+	}
+	for _, rim := range rims {
+		if !used[rim] {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("RIM %s (product %s, version %s) matches no GPU of the evidence (%s) and was ignored",
+				rim.source, rim.Product, rim.Version, gpuVersionList(results)))
+		}
+	}
+	recordRIMClaims(c, comparisons)
+	return recordRIMOutcome(c, comparisons, gpuVersionList(results))
+}
+
+// recordRIMOutcome records the rim check from the comparisons and returns
+// the error of the first GPU with a mismatch. versions names the GPUs'
+// versions for the detail of a check that did not run.
+func recordRIMOutcome(c *attest.Claims, comparisons []rimComparison, versions string) error {
+	n := len(comparisons)
+	var details []string
+	var firstErr error
+	for i, cmp := range comparisons {
+		for _, m := range cmp.mismatches {
+			details = append(details, gpuPrefix(i, n)+m.describe())
+		}
+		if firstErr == nil && len(cmp.mismatches) > 0 {
+			firstErr = gpuError(i, n, mismatchError(cmp.mismatches[0], len(cmp.mismatches)))
+		}
+	}
+	if firstErr != nil {
+		c.Fail(rimCheck, strings.Join(details, "; "))
+		return firstErr
+	}
+
+	var missing, matched []string
+	for i, cmp := range comparisons {
+		if cmp.rims.driver == nil {
+			missing = append(missing, gpuPrefix(i, n)+"no driver RIM")
+		}
+		if cmp.rims.vbios == nil {
+			missing = append(missing, gpuPrefix(i, n)+"no VBIOS RIM")
+		}
+		if cmp.compared > 0 {
+			matched = append(matched, gpuPrefix(i, n)+strconv.Itoa(cmp.compared)+" active measurements match "+cmp.rims.names())
+		}
+	}
+	switch {
+	case len(matched) == 0:
+		c.Skip(rimCheck, false, "no supplied RIM has the version of a GPU of the evidence, "+versions+"; "+rimFix)
+	case len(missing) > 0:
+		c.Skip(rimCheck, false, strings.Join(matched, "; ")+", but "+strings.Join(missing, ", ")+" was supplied for "+versions+"; "+rimFix)
+	default:
+		c.Checks = append(c.Checks, attest.Check{Name: rimCheck, Result: attest.CheckPassed, Detail: strings.Join(matched, "; ")})
+	}
+	return nil
+}
+
+// names lists the RIMs of a GPU for a check detail.
+func (s gpuRIMs) names() string {
+	var parts []string
+	if s.driver != nil {
+		parts = append(parts, "driver RIM "+s.driver.Version)
+	}
+	if s.vbios != nil {
+		parts = append(parts, "VBIOS RIM "+s.vbios.Version)
+	}
+	return "the " + strings.Join(parts, " and the ")
+}
+
+// recordRIMClaims lists each applied RIM in Attributes["rims"] and in the
+// claims' collateral.
+func recordRIMClaims(c *attest.Claims, comparisons []rimComparison) {
+	var listed []map[string]any
+	for i, cmp := range comparisons {
+		for _, part := range []struct {
+			component string
+			rim       *loadedRIM
+		}{{componentDriver, cmp.rims.driver}, {componentVBIOS, cmp.rims.vbios}} {
+			r := part.rim
+			if r == nil {
+				continue
+			}
+			signer := r.chain[0]
+			listed = append(listed, map[string]any{
+				"gpu": i, "component": part.component, "version": r.Version, "product": r.Product,
+				"tag_id": r.TagID, "source": r.source, "sha256": attest.Hex(r.sha256[:]).String(),
+				"signer": signer.Subject.String(), "signer_not_after": signer.NotAfter.UTC().Format(time.RFC3339),
+			})
+			ref := attest.CollateralRef{Kind: "nvidia_rim", Name: r.source, SHA256: r.sha256[:],
+				IssuedAt: signer.NotBefore, NextUpdate: signer.NotAfter}
+			if !slices.ContainsFunc(c.Collateral, func(o attest.CollateralRef) bool { return o.SHA256.String() == ref.SHA256.String() }) {
+				c.Collateral = append(c.Collateral, ref)
+			}
+		}
+	}
+	if len(listed) > 0 {
+		c.SetAttribute("rims", listed)
+	}
+}
+
+// gpuVersionList names the chip, driver and VBIOS versions of every GPU,
+// so that a user can fetch the matching RIMs.
+func gpuVersionList(results []*gpuResult) string {
+	var out []string
+	for _, r := range results {
+		driver, vbios := gpuVersions(r.report)
+		driverID, vbiosID := rimServiceIDs(r)
+		s := fmt.Sprintf("%s driver %s%s and VBIOS %s%s", product(r.chain), driver, idNote(driverID), vbios, idNote(vbiosID))
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func idNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (RIM ID " + id + ")"
+}
+
+// gpuPrefix names GPU i when the evidence has several.
+func gpuPrefix(i, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "GPU " + strconv.Itoa(i) + ": "
+}

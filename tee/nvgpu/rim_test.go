@@ -1,0 +1,368 @@
+package nvgpu
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// rimResult verifies the generated report of g against the RIM files.
+func rimResult(t *testing.T, g *testGPU, s *rimSigner, files map[string][]byte) (*attest.Claims, error) {
+	t.Helper()
+	return verifyHex(t, g.build(t, g.parts(testNonce(7))), rimOptions(t, g, s, files))
+}
+
+func checkOf(t *testing.T, c *attest.Claims, name string) attest.Check {
+	t.Helper()
+	if c == nil {
+		t.Fatalf("no claims to find check %s in", name)
+	}
+	ch, ok := c.FindCheck(name)
+	if !ok {
+		t.Fatalf("check %s not recorded: %+v", name, c.Checks)
+	}
+	return ch
+}
+
+func TestRIMMatch(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	claims, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), true),
+		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := checkOf(t, claims, "rim")
+	if ch.Result != attest.CheckPassed {
+		t.Fatalf("rim check %+v, expected passed", ch)
+	}
+	if !strings.Contains(ch.Detail, "3 active measurements") {
+		t.Errorf("rim detail %q does not count the 3 active measurements", ch.Detail)
+	}
+	rims, _ := claims.Attributes["rims"].([]map[string]any)
+	if len(rims) != 2 {
+		t.Fatalf("Attributes[rims] = %v, expected the driver and VBIOS RIMs", claims.Attributes["rims"])
+	}
+	if rims[0]["component"] != componentDriver || rims[1]["component"] != componentVBIOS {
+		t.Errorf("rims components %v and %v, expected driver then VBIOS", rims[0]["component"], rims[1]["component"])
+	}
+	if len(claims.Collateral) != 2 {
+		t.Errorf("collateral %+v, expected the two RIMs", claims.Collateral)
+	}
+}
+
+func TestRIMDERSignatureValue(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	claims, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), false),
+		"vbios.swidtag":  s.sign(t, vbios.xml(), false),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := checkOf(t, claims, "rim"); ch.Result != attest.CheckPassed {
+		t.Fatalf("rim check %+v, expected passed", ch)
+	}
+}
+
+func TestRIMGoldenMismatch(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	vbios.measurements[1] = golden(2, bytesOf(0x33, 48))
+	claims, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), true),
+		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
+	})
+	if !errors.Is(err, attest.ErrAppraisal) {
+		t.Fatalf("error %v, expected ErrAppraisal", err)
+	}
+	for _, want := range []string{"index 2", "block 3", attest.Hex(block(3)).String(), attest.Hex(bytesOf(0x33, 48)).String(), "vbios.swidtag"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	ch := checkOf(t, claims, "rim")
+	if ch.Result != attest.CheckFailed {
+		t.Fatalf("rim check %+v, expected failed", ch)
+	}
+	if !strings.Contains(ch.Detail, "measurement index 2") {
+		t.Errorf("rim detail %q does not name index 2", ch.Detail)
+	}
+}
+
+func TestRIMMissingBlock(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	driver.measurements = append(driver.measurements, golden(9, bytesOf(9, 48)))
+	_, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), true),
+		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
+	})
+	if !errors.Is(err, attest.ErrAppraisal) {
+		t.Fatalf("error %v, expected ErrAppraisal", err)
+	}
+	if !strings.Contains(err.Error(), "value no block") {
+		t.Errorf("error %q does not say the report has no block 10", err)
+	}
+}
+
+func TestRIMBadSignature(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	signed := s.sign(t, vbios.xml(), true)
+	// Replace the golden value of index 2 after signing, so that the RIM
+	// would match a report of other firmware.
+	altered := bytes.Replace(signed, []byte(attest.Hex(block(3)).String()), []byte(attest.Hex(bytesOf(0x44, 48)).String()), 1)
+	if bytes.Equal(altered, signed) {
+		t.Fatal("the golden value of index 2 was not found in the signed RIM")
+	}
+	claims, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), true),
+		"vbios.swidtag":  altered,
+	})
+	if !errors.Is(err, attest.ErrSignature) {
+		t.Fatalf("error %v, expected ErrSignature", err)
+	}
+	if !strings.Contains(err.Error(), "vbios.swidtag") {
+		t.Errorf("error %q does not name the file", err)
+	}
+	if ch := checkOf(t, claims, "rim"); ch.Result != attest.CheckFailed {
+		t.Errorf("rim check %+v, expected failed", ch)
+	}
+}
+
+func TestRIMExpiredSigner(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(-time.Minute))
+	driver, _ := matchingRIMs()
+	_, err := rimResult(t, g, s, map[string][]byte{"driver.swidtag": s.sign(t, driver.xml(), true)})
+	if !errors.Is(err, attest.ErrChain) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("error %v, expected an expired RIM signer", err)
+	}
+	if !strings.Contains(err.Error(), "--at") {
+		t.Errorf("error %q does not give the fix", err)
+	}
+}
+
+func TestRIMUntrustedRoot(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, _ := matchingRIMs()
+	// The signer's root is not a trust anchor, and the copy of it inside
+	// the RIM must not make it one.
+	_, err := rimResult(t, g, nil, map[string][]byte{"driver.swidtag": s.sign(t, driver.xml(), true)})
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("error %v, expected ErrChain", err)
+	}
+}
+
+func TestRIMOtherVersionIgnored(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, _ := matchingRIMs()
+	driver.version = "535.104.05"
+	claims, err := rimResult(t, g, s, map[string][]byte{"other.swidtag": s.sign(t, driver.xml(), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := checkOf(t, claims, "rim"); ch.Result != attest.CheckNotChecked || ch.Required {
+		t.Errorf("rim check %+v, expected not checked and not required", ch)
+	}
+	if len(claims.Warnings) != 1 || !strings.Contains(claims.Warnings[0], "other.swidtag") {
+		t.Errorf("warnings %q, expected one naming other.swidtag", claims.Warnings)
+	}
+}
+
+func TestRIMOtherProductIgnored(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, _ := matchingRIMs()
+	driver.product = "GB100"
+	claims, err := rimResult(t, g, s, map[string][]byte{"gb100.swidtag": s.sign(t, driver.xml(), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := checkOf(t, claims, "rim"); ch.Result != attest.CheckNotChecked {
+		t.Errorf("rim check %+v, expected not checked", ch)
+	}
+}
+
+func TestRIMNotSupplied(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	claims, err := rimResult(t, g, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := checkOf(t, claims, "rim")
+	if ch.Result != attest.CheckNotChecked || ch.Required {
+		t.Errorf("rim check %+v, expected not checked and not required", ch)
+	}
+	for _, want := range []string{"--collateral nvidia-gpu=", "driver 550.90.07 (RIM ID NV_GPU_DRIVER_GH100_550.90.07)", "VBIOS 96.00.9f.00.01;"} {
+		if !strings.Contains(ch.Detail, want) {
+			t.Errorf("rim detail %q does not contain %q", ch.Detail, want)
+		}
+	}
+}
+
+func TestRIMOnlyDriverNotChecked(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, _ := matchingRIMs()
+	claims, err := rimResult(t, g, s, map[string][]byte{"driver.swidtag": s.sign(t, driver.xml(), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := checkOf(t, claims, "rim")
+	if ch.Result != attest.CheckNotChecked {
+		t.Fatalf("rim check %+v, expected not checked without a VBIOS RIM", ch)
+	}
+	if !strings.Contains(ch.Detail, "no VBIOS RIM") {
+		t.Errorf("rim detail %q does not name the missing VBIOS RIM", ch.Detail)
+	}
+}
+
+func TestRIMActiveIndexConflict(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	driver.measurements = append(driver.measurements, golden(1, block(2)))
+	_, err := rimResult(t, g, s, map[string][]byte{
+		"driver.swidtag": s.sign(t, driver.xml(), true),
+		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
+	})
+	if !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "index 1") {
+		t.Fatalf("error %v, expected a conflict at index 1", err)
+	}
+}
+
+func TestRIMTwoForOneVersion(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, _ := matchingRIMs()
+	other := driver
+	other.measurements = []GoldenMeasurement{golden(0, block(1), bytesOf(0x55, 48))}
+	_, err := rimResult(t, g, s, map[string][]byte{
+		"a.swidtag": s.sign(t, driver.xml(), true),
+		"b.swidtag": s.sign(t, other.xml(), true),
+	})
+	if err == nil || !strings.Contains(err.Error(), "two different driver RIMs") {
+		t.Fatalf("error %v, expected two RIMs for one version to be rejected", err)
+	}
+}
+
+func TestRIMNonSWIDXMLIgnored(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	claims, err := rimResult(t, g, nil, map[string][]byte{"notes.xml": []byte("<notes>GPU RIMs go here</notes>")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := checkOf(t, claims, "rim"); ch.Result != attest.CheckNotChecked {
+		t.Errorf("rim check %+v, expected not checked", ch)
+	}
+	if len(claims.Warnings) != 1 || !strings.Contains(claims.Warnings[0], "notes.xml") {
+		t.Errorf("warnings %q, expected one naming notes.xml", claims.Warnings)
+	}
+}
+
+func TestRIMUnsignedRejected(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	driver, _ := matchingRIMs()
+	_, err := rimResult(t, g, nil, map[string][]byte{"driver.swidtag": []byte(driver.xml())})
+	if !errors.Is(err, attest.ErrSignature) {
+		t.Fatalf("error %v, expected ErrSignature for a RIM without a signature", err)
+	}
+}
+
+func TestParseRIMRules(t *testing.T) {
+	driver, _ := matchingRIMs()
+	good := driver.xml()
+	tests := []struct {
+		name string
+		data string
+		want string
+	}{
+		{"oversize", good + strings.Repeat(" ", MaxRIMSize), "limit"},
+		{"doctype", `<!DOCTYPE x [<!ENTITY a "b">]>` + good, "DOCTYPE"},
+		{"deep", strings.Repeat("<a>", 40) + strings.Repeat("</a>", 40), "deeper"},
+		{"not SWID", "<SoftwareIdentity/>", "not a SWID"},
+		{"unclosed", good[:len(good)-30], "invalid XML"},
+		{"no version", strings.Replace(good, `colloquialVersion="550.90.07"`, "", 1), "colloquialVersion"},
+		{"repeated index", strings.Replace(good, `index="5"`, `index="0"`, 1), "twice"},
+		{"bad active", strings.Replace(good, `active="True"`, `active="yes"`, 1), "active"},
+		{"short hash", strings.Replace(good, `ns2:Hash0="01`, `ns2:Hash0="`, 1), "size"},
+		{"missing hash", strings.Replace(good, `alternatives="1"`, `alternatives="2"`, 1), "Hash1"},
+		{"hash in other namespace", strings.Replace(good, `xmlns:ns2="`+sha384Namespace, `xmlns:ns2="urn:other`, 1), "SHA-384"},
+		{"index out of range", strings.Replace(good, `index="5"`, `index="255"`, 1), "index"},
+		{"empty payload", strings.Join(strings.Split(good, "\n")[:4], "\n") + "\n</ns0:Payload></SoftwareIdentity>", "no measurements"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseRIM([]byte(tc.data))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+	rim, err := ParseRIM([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rim.Version != "550.90.07" || rim.Product != "GH100" || len(rim.Measurements) != 2 {
+		t.Errorf("parsed %+v", rim)
+	}
+}
+
+// TestRIMNVIDIASamples verifies NVIDIA's sample RIMs from the nvtrust
+// repository, which this repository does not copy. Set
+// CLOISTER_NVTRUST_SAMPLES to a directory holding the files of
+// guest_tools/gpu_verifiers/local_gpu_verifier/src/verifier/samples/.
+func TestRIMNVIDIASamples(t *testing.T) {
+	dir := os.Getenv("CLOISTER_NVTRUST_SAMPLES")
+	if dir == "" {
+		t.Skip("CLOISTER_NVTRUST_SAMPLES is not set")
+	}
+	roots, err := embeddedRIMRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.swidtag"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no .swidtag files in %s: %v", dir, err)
+	}
+	// The signing certificates of the samples expire in June 2025.
+	at := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rim, err := verifyRIM(data, roots, at)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		t.Logf("%s: %s %s, %d measurements, signed by %s until %s", filepath.Base(f), rim.Product, rim.Version,
+			len(rim.Measurements), rim.chain[0].Subject.CommonName, rim.chain[0].NotAfter.Format(time.DateOnly))
+		altered := bytes.Replace(data, []byte(`active="False"`), []byte(`active="True"`), 1)
+		if _, err := verifyRIM(altered, roots, at); !errors.Is(err, attest.ErrSignature) {
+			t.Errorf("%s with an inactive measurement made active: error %v, expected ErrSignature", filepath.Base(f), err)
+		}
+	}
+}

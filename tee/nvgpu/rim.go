@@ -33,9 +33,11 @@ type loadedRIM struct {
 
 // rimRoots returns the roots that a RIM signing chain may end at: the
 // caller's roots for nvidia-gpu when there are any, as attest.Roots picks
-// them, or else the embedded NVIDIA CoRIM signing Root CA. A caller root
-// that is NVIDIA's pinned Device Identity CA does not displace the RIM
-// root, because passing NVIDIA's own root narrows nothing.
+// them, or else the embedded NVIDIA CoRIM signing Root CA. The pinned
+// NVIDIA Device Identity CA never anchors a RIM, even when the caller
+// passes it, because it certifies GPU attestation keys, which must not
+// sign reference values. Passing only that root therefore keeps the
+// embedded RIM root.
 func rimRoots(ctx context.Context, opts attest.Options, q collateral.Query, deviceRoots []*x509.Certificate) ([]*x509.Certificate, error) {
 	embedded, err := embeddedRIMRoots()
 	if err != nil {
@@ -45,15 +47,16 @@ func rimRoots(ctx context.Context, opts attest.Options, q collateral.Query, devi
 	if err != nil {
 		return nil, err
 	}
+	var out []*x509.Certificate
 	for _, r := range roots {
-		if !containsCert(embedded, r) && !containsCert(deviceRoots, r) {
-			return roots, nil
+		if !containsCert(deviceRoots, r) {
+			out = append(out, r)
 		}
 	}
-	if !containsCert(roots, embedded[0]) {
-		roots = append(roots, embedded[0])
+	if len(out) == 0 {
+		return embedded, nil
 	}
-	return roots, nil
+	return out, nil
 }
 
 func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {

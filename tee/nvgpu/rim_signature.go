@@ -71,6 +71,9 @@ func verifyRIM(data []byte, roots []*x509.Certificate, at time.Time) (*signedRIM
 	if err != nil {
 		return nil, err
 	}
+	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		return nil, attest.Errorf(attest.ErrChain, "Signature/KeyInfo/X509Data", "the signing certificate %q does not allow digital signatures (key usage)", leaf.Subject.String())
+	}
 
 	if err := normalizeECDSASignature(sig, leaf); err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package nvgpu
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 )
 
 // rimResult verifies the generated report of g against the RIM files.
@@ -364,5 +367,41 @@ func TestRIMNVIDIASamples(t *testing.T) {
 		if _, err := verifyRIM(altered, roots, at); !errors.Is(err, attest.ErrSignature) {
 			t.Errorf("%s with an inactive measurement made active: error %v, expected ErrSignature", filepath.Base(f), err)
 		}
+	}
+}
+
+func TestRIMRootsExcludeDeviceRoot(t *testing.T) {
+	device, err := embeddedRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rimRoot, err := embeddedRIMRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	q := collateral.Query{TEE: string(attest.TEENVGPU), At: testTime}
+	anchors := func(certs ...*x509.Certificate) attest.Options {
+		set := &collateral.Set{}
+		for _, c := range certs {
+			set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: c.Raw, Certificate: c})
+		}
+		return attest.Options{At: testTime, TrustAnchors: set, Collateral: &collateral.Set{}}
+	}
+
+	roots, err := rimRoots(context.Background(), anchors(device[0]), q, device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || !roots[0].Equal(rimRoot[0]) {
+		t.Errorf("with the device root as the only anchor, RIM roots %d, expected only the embedded RIM root", len(roots))
+	}
+
+	roots, err = rimRoots(context.Background(), anchors(device[0], s.root), q, device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || !roots[0].Equal(s.root) {
+		t.Errorf("with a caller root, RIM roots %d, expected only the caller root", len(roots))
 	}
 }

@@ -106,6 +106,12 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 
 	status := worstStatus(result)
 	reasons := resultReasons(result)
+	emulated := anyEmulated(verdicts)
+	if emulated {
+		// The audit log and the log line say so, as every other output
+		// that shows emulated evidence does.
+		reasons = strings.TrimSuffix(emulatedReason+"; "+reasons, "; ")
+	}
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
 	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
 	// MarkAttested moves the session from challenged to attested once, on
@@ -131,7 +137,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	s.sessions.attested(sess.ID, token, s.now())
 
 	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
-		"status", status, "token_id", result.ID, "reasons", reasons)
+		"emulated", emulated, "status", status, "token_id", result.ID, "reasons", reasons)
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
 	writeJSON(w, AttestationToken{Token: token})
@@ -500,6 +506,20 @@ func statusRank(s ear.Status) int {
 // resultReasons returns the reasons of every appraisal in result as "rule:
 // message" texts. The primary TEE's come first and without a prefix, and
 // each device's reasons are prefixed with its submodule name.
+// emulatedReason starts the audit reason of an attestation whose evidence
+// came from an emulated TEE.
+const emulatedReason = "EMULATED TEE: signed by a development root, proves no hardware"
+
+// anyEmulated reports whether the claims of any verdict are emulated.
+func anyEmulated(verdicts []*Verdict) bool {
+	for _, v := range verdicts {
+		if v != nil && v.Claims != nil && v.Claims.Emulated {
+			return true
+		}
+	}
+	return false
+}
+
 func resultReasons(result *ear.Result) string {
 	var b strings.Builder
 	cpu := result.Submods["cpu0"]

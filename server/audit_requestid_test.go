@@ -123,8 +123,12 @@ func TestAuditRecordsCarryRequestID(t *testing.T) {
 					if !tt.echoed && !generatedRequestID.MatchString(responseID) {
 						t.Errorf("%s response X-Request-Id = %q, want one the service generated (16 hex digits)", step.path, responseID)
 					}
-					if got := auditRecordOf(t, ts.store, step.action).RequestID; got != responseID {
-						t.Errorf("%s audit record request ID = %q, want the response's X-Request-Id %q", step.action, got, responseID)
+					rec := auditRecordOf(t, ts.store, step.action)
+					if rec.RequestID != responseID {
+						t.Errorf("%s audit record request ID = %q, want the response's X-Request-Id %q", step.action, rec.RequestID, responseID)
+					}
+					if step.action == store.AuditAttest && !strings.HasPrefix(rec.Reason, "EMULATED TEE") {
+						t.Errorf("attest audit record of emulated evidence has reason %q, want one that starts with EMULATED TEE", rec.Reason)
 					}
 				}
 

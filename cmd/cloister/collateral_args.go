@@ -41,7 +41,7 @@ func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Se
 			return nil, usageError("%s: %v", flag, err)
 		}
 		if len(s.Items) == 0 && !allowEmpty {
-			return nil, usageError("%s %s contains no certificate, public key or collateral document; %s", flag, path, emptyCollateralFix[flag])
+			return nil, usageError("%s %s contains no certificate, public key or collateral document%s; %s", flag, path, otherSubdirectories(path), emptyCollateralFix[flag])
 		}
 		set.Merge(s)
 	}
@@ -56,10 +56,13 @@ var unscopableTEEs = map[attest.TEE]string{
 }
 
 // splitTEEScope splits TEE[,TEE]=PATH into its TEE names and PATH. An
-// argument whose text before the first '=' contains a character other than
-// lowercase letters, digits, '-' and ',' is a path as a whole, such as
-// ./a=b.pem or Roots=1.pem.
+// argument that names an existing file, or whose text before the first '='
+// contains a character other than lowercase letters, digits, '-' and ',',
+// is a path as a whole, such as ./a=b.pem or Roots=1.pem.
 func splitTEEScope(arg string) ([]string, string, error) {
+	if _, err := os.Stat(arg); err == nil {
+		return nil, arg, nil // a file or directory whose name contains '='
+	}
 	prefix, path, ok := strings.Cut(arg, "=")
 	if !ok || strings.ContainsFunc(prefix, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == ',')
@@ -72,7 +75,7 @@ func splitTEEScope(arg string) ([]string, string, error) {
 			return nil, "", fmt.Errorf("%s before '=' limits nothing, because %s", name, hint)
 		}
 		if !slices.Contains(attest.KnownTEEs(), attest.TEE(name)) {
-			return nil, "", fmt.Errorf("unknown TEE %q before '='; use one or more of %s, separated by commas, as in snp=ark.pem, or write a file named %q as ./%s", name, knownTEENames(), arg, arg)
+			return nil, "", fmt.Errorf("unknown TEE %q before '='; use one or more of %s, separated by commas, as in snp=ark.pem", name, knownTEENames())
 		}
 		tees = append(tees, name)
 	}
@@ -115,6 +118,25 @@ func loadScopedPath(path string, tees []string) (*collateral.Set, error) {
 		set.Merge(s)
 	}
 	return set, nil
+}
+
+// otherSubdirectories names the subdirectories of path that were not read
+// because they are not named after a TEE, or returns "".
+func otherSubdirectories(path string) string {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && !slices.Contains(attest.KnownTEEs(), attest.TEE(e.Name())) {
+			names = append(names, e.Name()+"/")
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (its subdirectories %s were not read, because only those named after a TEE are: %s)", strings.Join(names, ", "), knownTEENames())
 }
 
 // knownTEENames returns the TEE names that a scope may use, comma-separated.

@@ -101,7 +101,7 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 	}
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
 	if err != nil {
-		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
+		return nil, usageError("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)
 	}
 	if sel.Emulated && sel.RootPath == "" {
 		return nil, usageError("--emulated without --emulator-dir creates a development root in memory, which no server can trust; pass --emulator-dir DIR and give DIR/ark.pem to the agent's --client-trust-anchor")

@@ -23,8 +23,9 @@ func checkKBSURL(raw string, allowHTTP bool) error {
 	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return usageError("--kbs %s uses plain HTTP to another host, so the network can impersonate the key broker and supply secrets of its choice; "+
-		"use https:// (with --kbs-ca for a private CA), or pass --kbs-allow-http to accept that risk", raw)
+	return usageError("--kbs %s uses plain HTTP to a host that is not a loopback IP address (names such as localhost count as other hosts, because they resolve through files and DNS), "+
+		"so the network can impersonate the key broker and supply secrets of its choice; "+
+		"use https:// (with --kbs-ca for a private CA), http://127.0.0.1:PORT for a key broker on this machine, or pass --kbs-allow-http to accept that risk", raw)
 }
 
 // kbsAllowHTTPHelp is the help text of --kbs-allow-http.

@@ -61,7 +61,6 @@ func (f *emulateFlags) add(cmd *cobra.Command, evidence, measurementHelp, debugH
 	fl.StringVar(&f.measurement, "measurement", "", measurementHelp)
 	fl.BoolVar(&f.debug, "debug", false, debugHelp)
 	fl.StringVar(&f.out, "out", "", "directory to write the "+evidence+", collateral and development root to")
-	_ = cmd.MarkFlagRequired("report-data")
 }
 
 // parse checks that --out is set and decodes --report-data and, when set,
@@ -70,6 +69,9 @@ func (f *emulateFlags) add(cmd *cobra.Command, evidence, measurementHelp, debugH
 func (f *emulateFlags) parse(evidence string) (reportData, measurement []byte, err error) {
 	if f.out == "" {
 		return nil, nil, usageError("--out is required: the directory to write the %s, collateral and development root to", evidence)
+	}
+	if f.reportData == "" {
+		return nil, nil, usageError("--report-data is required: the hex bytes the %s binds, such as a nonce or a key hash (--report-data 00112233)", evidence)
 	}
 	if reportData, err = attest.ParseHex(f.reportData); err != nil {
 		return nil, nil, usageError("--report-data: %v", err)

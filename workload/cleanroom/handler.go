@@ -126,18 +126,16 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, party string, err
 	return workload.WriteError(w, code, err)
 }
 
-// uploadStallTimeout is how long an upload may send no data. An upload
-// holds the room's one database connection while it is read, so a party
-// that stops sending would otherwise block the other parties' uploads.
+// uploadStallTimeout is how long an upload may send no data, so that a
+// party that stops sending does not keep its table marked as uploading,
+// and its connection and buffer, for good. The body is read in full
+// before the room's one database connection is taken, so a slow upload
+// does not delay the other parties' uploads.
 const uploadStallTimeout = 30 * time.Second
 
 // stallLimitedReader moves the connection's read deadline stall into the
 // future before each read, so that a body that stops arriving fails the
 // upload while a slow but steady one completes.
-//
-// NOTE: a party that sends a little data just often enough still holds the
-// database connection, and so delays the other uploads, for the whole
-// upload.
 type stallLimitedReader struct {
 	r     io.Reader
 	rc    *http.ResponseController

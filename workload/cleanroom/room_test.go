@@ -394,7 +394,8 @@ func TestRoomUploadWrongFieldCount(t *testing.T) {
 }
 
 // An upload whose body has not arrived blocks neither status nor result
-// requests, and a second upload of the same table is rejected meanwhile.
+// requests nor the other party's upload, and a second upload of the same
+// table is rejected meanwhile.
 func TestRoomSlowUploadDoesNotBlock(t *testing.T) {
 	r := newRoom(t, readExample(t, "manifest.json"), Options{})
 	ctx := context.Background()
@@ -429,6 +430,15 @@ func TestRoomSlowUploadDoesNotBlock(t *testing.T) {
 		t.Errorf("second upload of the same table: %v, want ErrNotAllowed", err)
 	}
 
+	// The database connection is taken only after a body has arrived, so
+	// the other party's upload completes meanwhile.
+	if _, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
+		t.Fatalf("the other party's upload during a slow one: %v", err)
+	}
+	if missing := r.Missing(); len(missing) != 1 || !strings.HasPrefix(missing[0], "bank_a_fraud ") {
+		t.Errorf("Missing after the other upload = %v, want bank_a_fraud only", missing)
+	}
+
 	if _, err := writer.Write(readExample(t, "bank_a_fraud.csv")); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +446,7 @@ func TestRoomSlowUploadDoesNotBlock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the slow upload: %v", err)
 	}
-	if missing := r.Missing(); len(missing) != 1 {
-		t.Errorf("Missing after the upload = %v, want bank_b_fraud only", missing)
+	if missing := r.Missing(); len(missing) != 0 {
+		t.Errorf("Missing after both uploads = %v, want none", missing)
 	}
 }

@@ -195,12 +195,11 @@ func readEventLog(path, format string, data []byte) ([]byte, error) {
 		}
 		v, ok = detected, true
 	}
-	if !ok || v.Name() != "dcap" {
-		name := format
-		if ok {
-			name = v.Name()
-		}
-		return nil, usageError("--event-log applies to TDX quotes only, but the evidence is in the %s format; verify it without --event-log", name)
+	if !ok {
+		return nil, usageError("--event-log: unknown --format %q; TDX quotes have the format dcap", format)
+	}
+	if v.Name() != "dcap" {
+		return nil, usageError("--event-log applies to TDX quotes only, but the evidence is in the %s format; verify it without --event-log", v.Name())
 	}
 
 	file, err := os.Open(path)
@@ -214,6 +213,10 @@ func readEventLog(path, format string, data []byte) ([]byte, error) {
 	}
 	if len(log) > dcap.MaxEventLogSize {
 		return nil, usageError("--event-log %s is larger than %d bytes (4 MiB), the largest CC event log Cloister replays", path, dcap.MaxEventLogSize)
+	}
+	if len(log) == 0 {
+		// An empty log would read as no log, and the replay would not run.
+		return nil, usageError("--event-log %s is empty; pass the guest's /sys/firmware/acpi/tables/data/CCEL, or verify without --event-log", path)
 	}
 	return log, nil
 }

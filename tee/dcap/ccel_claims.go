@@ -15,15 +15,16 @@ import (
 const (
 	// AttrEventLog holds the measured events as []EventLogEvent.
 	AttrEventLog = "event_log"
-	// AttrKernelCmdline holds the Linux kernel command line that GRUB
-	// measured, when the log has exactly one.
-	AttrKernelCmdline = "kernel_cmdline"
 )
 
 // maxEventDataClaim is the largest event data copied into an
 // EventLogEvent, so that the claims stay small for logs of hundreds of
 // events.
 const maxEventDataClaim = 128
+
+// maxEventTextClaim is the longest GRUB text copied into an EventLogEvent,
+// above the length of a Linux kernel command line on common architectures.
+const maxEventTextClaim = 4096
 
 // EventLogEvent is one measured event of a replayed CC event log, as the
 // claims list it.
@@ -38,6 +39,12 @@ type EventLogEvent struct {
 	// Data is the event data, present only when Digest is its SHA-384
 	// digest, so that the quote proves it, and it has at most 128 bytes.
 	Data []byte `json:"data,omitempty"`
+	// Text is the part of a GRUB event's data after its prefix (such as
+	// "kernel_cmdline: " or "grub_cmd: "), present only when Digest is its
+	// SHA-384 digest. GRUB measures the text but not the prefix, so the
+	// quote proves that this text was measured into Register, not what it
+	// was: a kernel command line and a grub.cfg line look alike.
+	Text string `json:"text,omitempty"`
 }
 
 // verifyEventLog replays the CC event log raw against the RTMRs of q, which
@@ -67,28 +74,19 @@ func verifyEventLog(c *attest.Claims, q *Quote, raw []byte) error {
 	return nil
 }
 
-// addEventLogClaims lists the measured events of log in the claims and
-// adds the kernel command line when the log has exactly one.
+// addEventLogClaims lists the measured events of log in the claims.
+//
+// NOTE: no claim names the kernel command line. GRUB measures a command
+// line and every grub.cfg command into RTMR2 in the same way, with an
+// unmeasured prefix saying which is which, so a label taken from the log
+// would be the guest's word. A policy pins RTMR2, or the whole list of its
+// digests, and may look for an expected text among them.
 func addEventLogClaims(c *attest.Claims, log *ReplayedEventLog) {
 	events := make([]EventLogEvent, 0, len(log.Events))
-	var cmdlines []string
 	for _, e := range log.Events {
 		events = append(events, eventClaim(e))
-		if cmdline, ok := grubKernelCmdline(e); ok {
-			cmdlines = append(cmdlines, cmdline)
-		}
 	}
 	c.SetAttribute(AttrEventLog, events)
-
-	switch len(cmdlines) {
-	case 0:
-	case 1:
-		c.SetAttribute(AttrKernelCmdline, cmdlines[0])
-	default:
-		// NOTE: more than one measured command line (several boot attempts)
-		// leaves the claim unset rather than guessing which one booted.
-		c.Warnings = append(c.Warnings, fmt.Sprintf("the event log measures %d kernel command lines, so the kernel_cmdline claim is not set; a policy can match their digests in event_log", len(cmdlines)))
-	}
 }
 
 func eventClaim(e tcg.Event) EventLogEvent {
@@ -100,36 +98,38 @@ func eventClaim(e tcg.Event) EventLogEvent {
 	if len(e.Data) <= maxEventDataClaim && digestOf(e.Digest, e.Data) {
 		out.Data = bytes.Clone(e.Data)
 	}
+	if text, ok := grubText(e); ok {
+		out.Text = text
+	}
 	return out
 }
 
-// grubCmdlinePrefixes start the EV_IPL event data of the kernel command
-// line that GRUB measures into PCR 8, which a TDX guest maps to RTMR2. The
-// first is upstream GRUB's, the second that of older Fedora-patched GRUB,
-// as go-eventlog's extract package lists them.
-var grubCmdlinePrefixes = [][]byte{[]byte("kernel_cmdline: "), []byte("grub_kernel_cmdline ")}
+// grubPrefixes start the EV_IPL event data of the strings that GRUB
+// measures into PCR 8, which a TDX guest maps to RTMR2: the kernel command
+// line (upstream GRUB, then older Fedora-patched GRUB, as go-eventlog's
+// extract package lists them), each grub.cfg command and a module's
+// command line.
+var grubPrefixes = [][]byte{[]byte("kernel_cmdline: "), []byte("grub_kernel_cmdline "), []byte("grub_cmd: "), []byte("module_cmdline: ")}
 
-// grubKernelCmdline returns the kernel command line of e when e is GRUB's
-// measurement of it and its digest proves the text. The text ends at the
+// grubText returns the text of e after its GRUB prefix when e is a GRUB
+// measurement in RTMR2 and its digest proves the text. The text ends at the
 // first NUL after the prefix. The digest covers the text, with or without
 // its NUL terminator, as go-eventlog accepts it. The GRUB of the Alibaba
 // Cloud Linux 3 log in Trustee's test data hashes the text before the NUL
-// and logs stray bytes after it.
-// NOTE: firmware that boots the kernel directly (TDVF with QEMU -kernel,
-// td-shim) measures only the command line's digest, so no kernel_cmdline
-// claim comes from such logs; a policy matches the digest in event_log.
-func grubKernelCmdline(e tcg.Event) (string, bool) {
+// and logs stray bytes after it. The text is capped at maxEventTextClaim
+// bytes, and longer texts are left out.
+func grubText(e tcg.Event) (string, bool) {
 	if e.Index != ccMRIndexRTMR0+2 || e.Type != tcg.Ipl {
 		return "", false
 	}
-	for _, prefix := range grubCmdlinePrefixes {
+	for _, prefix := range grubPrefixes {
 		rest, ok := bytes.CutPrefix(e.Data, prefix)
 		if !ok {
 			continue
 		}
 		text, _, terminated := bytes.Cut(rest, []byte{0})
 		proven := digestOf(e.Digest, text) || terminated && digestOf(e.Digest, rest[:len(text)+1])
-		if !proven || !utf8.Valid(text) {
+		if !proven || !utf8.Valid(text) || len(text) > maxEventTextClaim {
 			return "", false
 		}
 		return string(text), true

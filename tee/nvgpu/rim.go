@@ -59,6 +59,29 @@ func rimRoots(ctx context.Context, opts attest.Options, q collateral.Query, devi
 	return out, nil
 }
 
+// withoutRIMRoot returns the device chain roots without the embedded
+// NVIDIA CoRIM signing Root CA, which signs reference values and must not
+// anchor GPU attestation keys, just as rimRoots keeps the device root from
+// anchoring RIMs. When the RIM root was the only root, the embedded device
+// roots apply, so that passing the RIM root for RIMs does not break the
+// device chain.
+func withoutRIMRoot(roots, embedded []*x509.Certificate) ([]*x509.Certificate, error) {
+	rim, err := embeddedRIMRoots()
+	if err != nil {
+		return nil, attest.Errorf(attest.ErrChain, "RIM root", "%v", err).WithFix("rebuild Cloister from an unmodified source tree")
+	}
+	var out []*x509.Certificate
+	for _, r := range roots {
+		if !containsCert(rim, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return embedded, nil
+	}
+	return out, nil
+}
+
 func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
 	for _, o := range certs {
 		if o.Equal(c) {

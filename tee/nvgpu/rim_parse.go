@@ -221,10 +221,13 @@ func decodeResource(el *etree.Element) (GoldenMeasurement, error) {
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", where, err)
 	}
+	// NVIDIA's local GPU verifier compares every measurement whose active
+	// attribute is not exactly "False", so "false" is rejected here rather
+	// than skipped.
 	switch active := plainAttr(el, "active"); active {
 	case "True", "true":
 		m.Active = true
-	case "False", "false":
+	case "False":
 	default:
 		return m, fmt.Errorf("%s: active is %q; expected True or False", where, active)
 	}

@@ -405,3 +405,42 @@ func TestRIMRootsExcludeDeviceRoot(t *testing.T) {
 		t.Errorf("with a caller root, RIM roots %d, expected only the caller root", len(roots))
 	}
 }
+
+// The pinned CoRIM signing root never anchors a device chain: alone, it
+// leaves the embedded device roots, and beside another root it is dropped.
+func TestWithoutRIMRoot(t *testing.T) {
+	rim, err := embeddedRIMRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	device, err := embeddedRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newTestGPU(t, nil, nil).root
+	for _, tc := range []struct {
+		name  string
+		roots []*x509.Certificate
+		want  []*x509.Certificate
+	}{
+		{"only the RIM root", rim, device},
+		{"the RIM root beside another", append([]*x509.Certificate{other}, rim...), []*x509.Certificate{other}},
+		{"no RIM root", []*x509.Certificate{other}, []*x509.Certificate{other}},
+	} {
+		got, err := withoutRIMRoot(tc.roots, device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(tc.want) || !got[0].Equal(tc.want[0]) {
+			t.Errorf("%s: roots %v, want %v", tc.name, subjects(got), subjects(tc.want))
+		}
+	}
+}
+
+func subjects(certs []*x509.Certificate) []string {
+	var out []string
+	for _, c := range certs {
+		out = append(out, c.Subject.String())
+	}
+	return out
+}

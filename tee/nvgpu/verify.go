@@ -79,6 +79,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, err
 	}
+	if roots, err = withoutRIMRoot(roots, embedded); err != nil {
+		return nil, err
+	}
 	pool := nonRoots(set.Certificates())
 	if len(ev.Aux) > 0 {
 		aux, err := parsePEMChain(ev.Aux, "aux")

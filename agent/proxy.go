@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,10 +16,17 @@ import (
 	"github.com/cloister-dev/cloister/ratls"
 )
 
-// clientRejectionFix follows a rejected client's reason in the log,
-// because the verifiers' fixes name the flags of cloister verify, which
-// the agent spells with a client- prefix.
-const clientRejectionFix = "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-measurement and --client-max-age in place of the flags that the reason names"
+// clientRejectionFix returns the fix logged after a rejected client's
+// reason. Evidence that does not belong to the client's certificate or to
+// this connection is what a copied certificate and key give, so its fix
+// warns against relaxing the flags. Otherwise the verifiers' fixes name the
+// flags of cloister verify, which the agent spells with a client- prefix.
+func clientRejectionFix(err error) string {
+	if errors.Is(err, attest.ErrBinding) {
+		return "the client's evidence does not belong to its certificate or to this connection, as when a certificate and key were copied out of their TEE; revoke that certificate's trust rather than relaxing the --client- flags"
+	}
+	return "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-measurement, --client-policy and --client-max-age in place of the flags that the reason names"
+}
 
 // handshakeTimeout bounds the TLS handshake and the challenges of one
 // connection, so that a client that stops sending keeps its connection
@@ -116,7 +124,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 			if err := p.handle(ctx, conn); err != nil {
 				attrs := []any{"remote", conn.RemoteAddr().String(), "err", err}
 				if rej := (*ratls.RejectionError)(nil); errors.As(err, &rej) {
-					attrs = append(attrs, "fix", clientRejectionFix)
+					attrs = append(attrs, "fix", clientRejectionFix(err))
 				}
 				limiter.log(log, "agent: connection closed", attrs...)
 			}
@@ -150,6 +158,11 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 		// challenge response hold none.
 		limited := slotAttester{Attester: p.Attester, slots: p.challengeSlots}
 		if _, err := ratls.ServeMutualChallenge(hctx, conn, limited, p.Clients); err != nil {
+			if certs := conn.ConnectionState().PeerCertificates; len(certs) > 0 {
+				// The operator needs the certificate to revoke it.
+				sum := sha256.Sum256(certs[0].Raw)
+				return fmt.Errorf("client certificate SHA-256 %x: %w", sum, err)
+			}
 			return err
 		}
 	}

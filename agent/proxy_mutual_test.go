@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,7 +141,8 @@ func TestProxyRejectsStolenClientCertificate(t *testing.T) {
 		t.Errorf("error %v, want ErrChallengeRejected", err)
 	}
 	waitLog(t, m.log, "peer rejected")
-	waitLog(t, m.log, "--client-trust-anchor")
+	waitLog(t, m.log, "client certificate SHA-256")
+	waitLog(t, m.log, "fix=")
 }
 
 // A client that supports only ratls.ProtoChallenge is served unless the
@@ -231,5 +233,19 @@ func TestProxyClientChallengeNeedsVerifier(t *testing.T) {
 	err = p.Serve(context.Background(), ln)
 	if err == nil || !strings.Contains(err.Error(), "--verify-clients") {
 		t.Errorf("error %v, want one that names --verify-clients", err)
+	}
+}
+
+// Evidence that belongs to another certificate or connection gets a fix
+// that warns against relaxing the flags; other rejections name the
+// agent's client flags.
+func TestClientRejectionFix(t *testing.T) {
+	binding := fmt.Errorf("client certificate SHA-256 00: %w", attest.Errorf(attest.ErrBinding, "challenge measurement", "differs"))
+	if fix := clientRejectionFix(binding); !strings.Contains(fix, "copied out of their TEE") {
+		t.Errorf("fix for a binding error = %q", fix)
+	}
+	chain := attest.Errorf(attest.ErrChain, "ARK", "no trusted root")
+	if fix := clientRejectionFix(chain); !strings.Contains(fix, "--client-trust-anchor") {
+		t.Errorf("fix for a chain error = %q", fix)
 	}
 }

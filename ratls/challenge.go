@@ -404,13 +404,26 @@ func parseResponse(body []byte) (*challengeResponse, error) {
 	return &a, nil
 }
 
+// identityMeasurements names, per TEE, the named measurements besides
+// Claims.Measurement that stay fixed while a TEE runs and tell its code
+// apart, so that sameIdentity compares them too. For TDX, Measurement is
+// MRTD, which covers only the firmware; the kernel, its command line and
+// the workload are in RTMR0 to RTMR2, and the owner's configuration in
+// MRCONFIGID, MROWNER and MROWNERCONFIG. RTMR3 is left out, because the
+// guest extends it while it runs. For SGX, MRSIGNER names the enclave's
+// signer beside MRENCLAVE.
+var identityMeasurements = map[attest.TEE][]string{
+	attest.TEETDX: {"rtmr0", "rtmr1", "rtmr2", "mrconfigid", "mrowner", "mrownerconfig"},
+	attest.TEESGX: {"mrsigner"},
+}
+
 // sameIdentity requires the fresh evidence to come from the TEE that the
 // certificate's evidence describes: the same TEE kind, primary measurement,
-// host data and chip ID. The other named measurements are not compared,
-// because runtime registers such as TDX RTMR3 or TPM PCRs may be extended
-// between the certificate and the challenge. The fresh claims are
-// appraised on their own, so a policy that pins those registers still
-// applies to them.
+// host data, chip ID and the TEE's identityMeasurements. The other named
+// measurements are not compared, because runtime registers such as TDX
+// RTMR3 or TPM PCRs may be extended between the certificate and the
+// challenge. The fresh claims are appraised on their own, so a policy
+// that pins those registers still applies to them.
 func sameIdentity(cert, fresh *attest.Claims) error {
 	checks := []struct {
 		name string
@@ -422,6 +435,12 @@ func sameIdentity(cert, fresh *attest.Claims) error {
 	}
 	if cert.TEE != fresh.TEE {
 		return attest.Errorf(attest.ErrBinding, "challenge tee", "fresh evidence is from a %s TEE, the certificate's from %s", fresh.TEE, cert.TEE)
+	}
+	for _, name := range identityMeasurements[cert.TEE] {
+		checks = append(checks, struct {
+			name string
+			a, b []byte
+		}{name, cert.Measurements[name], fresh.Measurements[name]})
 	}
 	for _, c := range checks {
 		if !bytes.Equal(c.a, c.b) {

@@ -47,6 +47,8 @@ type agentFlags struct {
 	challengeClients bool
 	clients          verifyFlags
 	clientMaxAge     time.Duration
+	clientPolicy     string
+	clientRefs       []string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -98,7 +100,9 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable"+scopeHelp)
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
-	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex); required with --verify-clients")
+	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex), which for TDX clients is MRTD and covers only the firmware; --verify-clients needs it or --client-policy")
+	fl.StringVar(&f.clientPolicy, "client-policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the clients' claims must also pass, such as one that pins a TDX client's RTMRs")
+	fl.StringArrayVar(&f.clientRefs, "client-reference-value", nil, "NAME=VALUE reference value for --client-policy, such as tdx.rtmr1=HEX; repeatable")
 	fl.BoolVar(&f.challengeClients, "challenge-clients", false, "with --verify-clients, close connections whose client does not respond to the agent's challenge with fresh evidence from the TEE of its certificate, so that a stolen client certificate and key are useless without a TEE of the same identity; clients need cloister connect --attest with --challenge (the default)")
 	fl.DurationVar(&f.clientMaxAge, "client-max-age", ratls.DefaultMaxAge, "oldest accepted evidence in a client's certificate; without --challenge-clients, a client that skips the challenge can use a stolen client certificate this long")
 	return cmd
@@ -173,9 +177,10 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	var clients *ratls.Verifier
 	if f.verifyClients {
 		// Any customer's VM on the same cloud has evidence that verifies,
-		// so only a measurement identifies the code that a client runs.
-		if f.clients.measurement == "" {
-			return usageError("--verify-clients without --client-measurement would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX")
+		// so the client's code must be pinned: by its launch measurement,
+		// or by a policy, which a TDX client needs for its RTMRs.
+		if f.clients.measurement == "" && f.clientPolicy == "" {
+			return usageError("--verify-clients without --client-measurement or --client-policy would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX, or --client-policy FILE for TDX clients, whose measurement covers only the firmware")
 		}
 		f.clients.output = "text"
 		vo, ao, err := f.clients.options()
@@ -185,7 +190,11 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		if f.clientMaxAge <= 0 {
 			return usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
 		}
-		clients = ratls.NewVerifier(ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge})
+		o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge}
+		if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, f.clients.tcbStatuses, ao.AllowEmulated); err != nil {
+			return err
+		}
+		clients = ratls.NewVerifier(o)
 	}
 
 	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})

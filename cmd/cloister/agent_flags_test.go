@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,30 @@ func TestAgentVerifyClientsNeedsMeasurement(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "pass --client-measurement HEX") {
 		t.Errorf("error %v, want one that names --client-measurement", err)
+	}
+}
+
+// The clients' policy flags are checked, and named, before the agent
+// starts.
+func TestAgentClientPolicyFlags(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, filepath.Join(dir, "bad.rego"), "package cloister.appraisal\ndeny contains x if {")
+	base := []string{"agent", "--emulated", "--upstream", "127.0.0.1:9000", "--verify-clients", "--client-allow-emulated"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--client-measurement", strings.Repeat("00", 48), "--client-reference-value", "tdx.rtmr1=00"}, "--client-reference-value needs --client-policy"},
+		{[]string{"--client-policy", bad}, "--client-policy " + bad},
+		{[]string{"--client-policy", filepath.Join(dir, "missing.rego")}, "--client-policy: "},
+	} {
+		_, err := runCloister(t, append(append(append([]string{}, base...), tc.args...), "--", "true")...)
+		if code := exitCode(t, err); code != exitUsage {
+			t.Errorf("%v: exit code %d (%v), want %d", tc.args, code, err, exitUsage)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one that contains %q", tc.args, err, tc.want)
+		}
 	}
 }
 

@@ -135,30 +135,38 @@ func (f *peerFlags) verifier() (*ratls.Verifier, error) {
 // regoPolicy loads --policy and --reference-value into a policy callback,
 // or returns nil when no policy is given.
 func (f *peerFlags) regoPolicy(allowEmulated bool) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
+	return loadRegoPolicy("--policy", "--reference-value", f.policyFile, f.referenceValues, f.verify.tcbStatuses, allowEmulated)
+}
+
+// loadRegoPolicy reads the Rego attestation policy file (package
+// cloister.appraisal, set deny) with its NAME=VALUE reference values, as
+// given by the flags policyFlag and refFlag, and returns the appraisal it
+// defines, or nil when file is empty.
+func loadRegoPolicy(policyFlag, refFlag, file string, referenceValues, tcbStatuses []string, allowEmulated bool) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
 	refs := map[string][]string{}
-	for _, rv := range f.referenceValues {
+	for _, rv := range referenceValues {
 		name, value, ok := strings.Cut(rv, "=")
 		if !ok || name == "" || value == "" {
-			return nil, usageError("invalid --reference-value %q: use NAME=VALUE, such as snp.measurement=HEX", rv)
+			return nil, usageError("invalid %s %q: use NAME=VALUE, such as snp.measurement=HEX", refFlag, rv)
 		}
 		refs[name] = append(refs[name], value)
 	}
-	if f.policyFile == "" {
+	if file == "" {
 		if len(refs) > 0 {
-			return nil, usageError("--reference-value needs --policy")
+			return nil, usageError("%s needs %s", refFlag, policyFlag)
 		}
 		return nil, nil
 	}
-	text, err := os.ReadFile(f.policyFile)
+	text, err := os.ReadFile(file)
 	if err != nil {
-		return nil, usageError("--policy: %v", err)
+		return nil, usageError("%s: %v", policyFlag, err)
 	}
 	engine := policy.NewEngine()
-	m := policy.Module{Name: filepath.Base(f.policyFile), Text: string(text)}
+	m := policy.Module{Name: filepath.Base(file), Text: string(text)}
 	if err := engine.Check(context.Background(), m, "deny"); err != nil {
-		return nil, usageError("--policy %s: %v", f.policyFile, err)
+		return nil, usageError("%s %s: %v", policyFlag, file, err)
 	}
-	cfg := policy.Config{AllowEmulated: allowEmulated, TCBStatuses: f.verify.tcbStatuses}
+	cfg := policy.Config{AllowEmulated: allowEmulated, TCBStatuses: tcbStatuses}
 	return func(ctx context.Context, c *attest.Claims) (*appraise.Decision, error) {
 		return engine.Appraise(ctx, m, c, cfg, refs)
 	}, nil

@@ -1,0 +1,40 @@
+package ratls
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// sameIdentity compares the boot-time registers of a TDX guest and the
+// signer of an SGX enclave, and ignores registers extended at run time.
+func TestSameIdentityNamedMeasurements(t *testing.T) {
+	claims := func(tee attest.TEE, name string, value byte) *attest.Claims {
+		c := &attest.Claims{TEE: tee, Measurement: []byte{1}}
+		for _, n := range []string{"rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrowner", "mrsigner", "pcr10"} {
+			c.SetMeasurement(n, []byte{0})
+		}
+		c.SetMeasurement(name, []byte{value})
+		return c
+	}
+	for _, tc := range []struct {
+		tee     attest.TEE
+		name    string
+		wantErr bool
+	}{
+		{attest.TEETDX, "rtmr1", true},
+		{attest.TEETDX, "mrowner", true},
+		{attest.TEETDX, "rtmr3", false},
+		{attest.TEESGX, "mrsigner", true},
+		{attest.TEETPM, "pcr10", false},
+	} {
+		err := sameIdentity(claims(tc.tee, tc.name, 0), claims(tc.tee, tc.name, 7))
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s %s differs: error %v, want error %v", tc.tee, tc.name, err, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s %s differs: error %v does not name it", tc.tee, tc.name, err)
+		}
+	}
+}

@@ -83,8 +83,12 @@
 //     a peer that can obtain evidence over arbitrary report data could be
 //     asked for a report over the other side's exporter and reflect it.
 //     The client also requires the fresh evidence to come from the same
-//     TEE identity (TEE, measurement, host data, chip ID) as the
-//     certificate's.
+//     TEE identity (TEE, measurement, host data, chip ID, and for TDX and
+//     SGX the registers that sameIdentity lists) as the certificate's. In
+//     TLS 1.3 the exporter derives from the handshake up to the server's
+//     Finished message, which does not cover a client certificate, so in
+//     the mutual challenge only that identity check ties the client's
+//     fresh evidence to its certificate.
 //   - The mutual challenge (ALPN protocol ProtoMutualChallenge) lets a
 //     server in mutual mode challenge the client in turn. It is offered
 //     before ProtoChallenge by servers that verify clients and by clients

@@ -183,6 +183,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			return usageError("--verify-clients without --client-measurement or --client-policy would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX, or --client-policy FILE for TDX clients, whose measurement covers only the firmware")
 		}
 		f.clients.output = "text"
+		f.clients.prefix = "client-"
 		vo, ao, err := f.clients.options()
 		if err != nil {
 			return err

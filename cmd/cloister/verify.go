@@ -22,6 +22,9 @@ const maxEvidenceSize = 64 << 20
 
 // verifyFlags are the inputs shared by commands that verify evidence.
 type verifyFlags struct {
+	// prefix starts the names of the flags, such as "client-" for the
+	// agent's flags of client evidence, so that messages name them.
+	prefix          string
 	collateralPaths []string
 	trustAnchors    []string
 	at              string
@@ -65,6 +68,9 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 }
 
 // options turns the flags into verification and appraisal options.
+// flag returns the command-line spelling of the flag name.
+func (f *verifyFlags) flag(name string) string { return "--" + f.prefix + name }
+
 func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	var vo attest.Options
 	var ao appraise.Options
@@ -78,7 +84,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 		}
 		vo.At = at
 	}
-	set, err := loadCollateral("--collateral", f.collateralPaths, true)
+	set, err := loadCollateral(f.flag("collateral"), f.collateralPaths, true)
 	if err != nil {
 		return vo, ao, err
 	}
@@ -86,7 +92,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	if f.online.enabled {
 		vo.Collateral = collateral.Sources{set, f.online.source()}
 	}
-	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors, false)
+	anchors, err := loadCollateral(f.flag("trust-anchor"), f.trustAnchors, false)
 	if err != nil {
 		return vo, ao, err
 	}
@@ -98,11 +104,11 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 		in   string
 		out  *attest.Hex
 	}{
-		{"--nonce", f.nonce, (*attest.Hex)(&vo.Nonce)},
-		{"--measurement", f.measurement, &ao.Measurement},
-		{"--report-data", f.reportData, &ao.ReportData},
-		{"--host-data", f.hostData, &ao.HostData},
-		{"--chip-id", f.chipID, &ao.ChipID},
+		{f.flag("nonce"), f.nonce, (*attest.Hex)(&vo.Nonce)},
+		{f.flag("measurement"), f.measurement, &ao.Measurement},
+		{f.flag("report-data"), f.reportData, &ao.ReportData},
+		{f.flag("host-data"), f.hostData, &ao.HostData},
+		{f.flag("chip-id"), f.chipID, &ao.ChipID},
 	}
 	for _, h := range hexFlags {
 		if h.in == "" {
@@ -116,7 +122,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	}
 	minTCB, err := appraise.ParseMinTCB(f.minTCB)
 	if err != nil {
-		return vo, ao, usageError("--min-tcb: %v", err)
+		return vo, ao, usageError("%s: %v", f.flag("min-tcb"), err)
 	}
 	ao.MinTCB = minTCB
 	ao.AllowDebug = f.allowDebug

@@ -77,7 +77,7 @@ func TestQuoteJSONEventLogVerifies(t *testing.T) {
 		log    []byte
 		result attest.CheckResult
 	}{
-		{"matching log", ev.Aux, attest.CheckPassed},
+		{"matching log", e.EventLog(), attest.CheckPassed},
 		{"no log", nil, attest.CheckNotChecked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestQuoteJSONEventLogVerifies(t *testing.T) {
 	}
 
 	t.Run("altered log", func(t *testing.T) {
-		log := bytes.Clone(ev.Aux)
+		log := bytes.Clone(e.EventLog())
 		// Flip a byte of the first measured event's SHA-384 digest: the
 		// Spec ID event takes 32+33 bytes, the event header 14 more.
 		log[32+33+14] ^= 1

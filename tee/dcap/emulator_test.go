@@ -49,6 +49,8 @@ func TestEmulatorQuotes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The TDX guest sends its CC event log beside the quote.
+			ev.Aux = e.EventLog()
 			v := NewVerifier()
 			if !v.Detect(ev.Data) {
 				t.Fatal("Detect rejected an emulated quote")

@@ -338,6 +338,13 @@ func respondToServer(ctx context.Context, conn *tls.Conn, attester attest.Attest
 // report data want, requires the TEE identity of the peer's certificate
 // and appraises the claims with v's appraisal and policy.
 func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse, want []byte, peer *PeerResult, role Role) (*attest.Claims, error) {
+	// The fresh evidence must have the format of the certificate's, so that
+	// the peer cannot pick which verifier reads it, such as a certificate
+	// verifier or format detection.
+	if certFormat, _ := peer.Claims.Attributes[AttrFormat].(string); certFormat != "" && response.Format != certFormat {
+		return nil, v.rejectWithAppraisal(nil, attest.Errorf(attest.ErrBinding, "challenge response format",
+			"the %s's fresh evidence has the format %q, its certificate's evidence %q", role, response.Format, certFormat))
+	}
 	vo := v.opts.Attest
 	vo.At, vo.Nonce = v.now(), nil
 	claims, err := attest.Verify(ctx, attest.Evidence{Format: response.Format, Data: response.Evidence, Aux: response.Aux}, vo)

@@ -330,11 +330,16 @@ func rawMutualClient(t *testing.T, p *mutualPeers) *tls.Conn {
 	return conn
 }
 
-// The server rejects client responses that are too long, empty or not
-// the expected CBOR map, and sends the rejected verdict.
+// The server rejects client responses that are too long, empty, not the
+// expected CBOR map or of another format than the client certificate's
+// evidence, and sends the rejected verdict.
 func TestMutualChallengeRejectsMalformedResponse(t *testing.T) {
 	p := startMutual(t)
 	cbor, err := encMode.Marshal(map[string]any{"format": fakeFormat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFormat, err := encMode.Marshal(map[string]any{"format": "ratls", "evidence": []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,6 +352,7 @@ func TestMutualChallengeRejectsMalformedResponse(t *testing.T) {
 		{"empty", binary.BigEndian.AppendUint32(nil, 0), "length 0 is outside"},
 		{"not CBOR", append(binary.BigEndian.AppendUint32(nil, 3), "abc"...), "not the expected CBOR map"},
 		{"no evidence", append(binary.BigEndian.AppendUint32(nil, uint32(len(cbor))), cbor...), "evidence is empty"},
+		{"other format", append(binary.BigEndian.AppendUint32(nil, uint32(len(otherFormat))), otherFormat...), `has the format "ratls"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

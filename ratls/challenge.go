@@ -345,6 +345,8 @@ func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse,
 		return nil, v.rejectWithAppraisal(nil, attest.Errorf(attest.ErrBinding, "challenge response format",
 			"the %s's fresh evidence has the format %q, its certificate's evidence %q", role, response.Format, certFormat))
 	}
+	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
+	defer cancel()
 	vo := v.opts.Attest
 	vo.At, vo.Nonce = v.now(), nil
 	claims, err := attest.Verify(ctx, attest.Evidence{Format: response.Format, Data: response.Evidence, Aux: response.Aux}, vo)

@@ -337,7 +337,15 @@ func respondToServer(ctx context.Context, conn *tls.Conn, attester attest.Attest
 // verifyFresh verifies fresh evidence of the peer in role against the
 // report data want, requires the TEE identity of the peer's certificate
 // and appraises the claims with v's appraisal and policy.
-func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse, want []byte, peer *PeerResult, role Role) (*attest.Claims, error) {
+func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse, want []byte, peer *PeerResult, role Role) (claims *attest.Claims, err error) {
+	// A rejection names the peer's certificate, so that the caller can
+	// save it or the operator can revoke it.
+	defer func() {
+		var rej *RejectionError
+		if errors.As(err, &rej) && rej.Certificate == nil {
+			rej.Certificate = peer.Certificate
+		}
+	}()
 	// The fresh evidence must have the format of the certificate's, so that
 	// the peer cannot pick which verifier reads it, such as a certificate
 	// verifier or format detection.
@@ -349,7 +357,7 @@ func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse,
 	defer cancel()
 	vo := v.opts.Attest
 	vo.At, vo.Nonce = v.now(), nil
-	claims, err := attest.Verify(ctx, attest.Evidence{Format: response.Format, Data: response.Evidence, Aux: response.Aux}, vo)
+	claims, err = attest.Verify(ctx, attest.Evidence{Format: response.Format, Data: response.Evidence, Aux: response.Aux}, vo)
 	if err != nil {
 		return nil, v.rejectWithAppraisal(claims, err)
 	}

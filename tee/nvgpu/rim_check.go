@@ -94,15 +94,19 @@ func recordRIMOutcome(c *attest.Claims, comparisons []rimComparison, versions st
 		if cmp.rims.vbios == nil {
 			missing = append(missing, gpuPrefix(i, n)+"no VBIOS RIM")
 		}
-		if cmp.compared > 0 {
+		switch {
+		case cmp.compared > 0:
 			matched = append(matched, gpuPrefix(i, n)+strconv.Itoa(cmp.compared)+" active measurements match "+cmp.rims.names())
+		case cmp.rims.driver != nil && cmp.rims.vbios != nil:
+			// RIMs without an active measurement vouch for nothing.
+			missing = append(missing, gpuPrefix(i, n)+"no active measurement in "+cmp.rims.names())
 		}
 	}
 	switch {
 	case len(matched) == 0:
 		c.Skip(rimCheck, false, "no supplied RIM has the version of a GPU of the evidence, "+versions+"; "+rimFix)
 	case len(missing) > 0:
-		c.Skip(rimCheck, false, strings.Join(matched, "; ")+", but "+strings.Join(missing, ", ")+" was supplied for "+versions+"; "+rimFix)
+		c.Skip(rimCheck, false, strings.Join(matched, "; ")+", but the RIMs are incomplete ("+strings.Join(missing, "; ")+") for "+versions+"; "+rimFix)
 	default:
 		c.Checks = append(c.Checks, attest.Check{Name: rimCheck, Result: attest.CheckPassed, Detail: strings.Join(matched, "; ")})
 	}

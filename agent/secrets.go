@@ -83,7 +83,7 @@ func NewSecretDir(base string) (*SecretDir, error) {
 // flock(2) on it. The kernel releases the lock when the process dies, even
 // by SIGKILL, so SweepSecretDirs can tell a directory whose agent is gone.
 // The file is locked under a temporary name and then renamed, so that a
-// sweep never sees it unlocked.
+// sweep never finds it unlocked.
 func lockSecretDir(dir string) (*os.File, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(dir), tempLockPrefix+filepath.Base(dir)+tempLockSeparator)
 	if err != nil {

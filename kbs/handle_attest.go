@@ -108,8 +108,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	reasons := resultReasons(result)
 	emulated := anyEmulated(verdicts)
 	if emulated {
-		// The audit log and the log line say so, as every other output
-		// that shows emulated evidence does.
+		// The audit record and the log line label it, as every other
+		// output that shows emulated evidence does.
 		reasons = strings.TrimSuffix(emulatedReason+"; "+reasons, "; ")
 	}
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)

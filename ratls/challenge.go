@@ -424,8 +424,8 @@ func parseResponse(body []byte) (*challengeResponse, error) {
 // identityMeasurements names, per TEE, the named measurements besides
 // Claims.Measurement that stay fixed while a TEE runs and tell its code
 // apart, so that sameIdentity compares them too. For TDX, Measurement is
-// MRTD, which covers only the firmware; the kernel, its command line and
-// the workload are in RTMR0 to RTMR2, and the owner's configuration in
+// MRTD, which covers only the firmware. The kernel, its command line and
+// the workload are in RTMR0 to RTMR2, and the owner's configuration is in
 // MRCONFIGID, MROWNER and MROWNERCONFIG. RTMR3 is left out, because the
 // guest extends it while it runs. For SGX, MRSIGNER names the enclave's
 // signer beside MRENCLAVE.

@@ -105,10 +105,10 @@ func eventClaim(e tcg.Event) EventLogEvent {
 }
 
 // grubPrefixes start the EV_IPL event data of the strings that GRUB
-// measures into PCR 8, which a TDX guest maps to RTMR2: the kernel command
-// line (upstream GRUB, then older Fedora-patched GRUB, as go-eventlog's
-// extract package lists them), each grub.cfg command and a module's
-// command line.
+// measures into PCR 8, which a TDX guest maps to RTMR2. The first two start
+// the kernel command line of upstream GRUB and of older Fedora-patched
+// GRUB, as go-eventlog's extract package lists them. The others start each
+// grub.cfg command and a module's command line.
 var grubPrefixes = [][]byte{[]byte("kernel_cmdline: "), []byte("grub_kernel_cmdline "), []byte("grub_cmd: "), []byte("module_cmdline: ")}
 
 // grubText returns the text of e after its GRUB prefix when e is a GRUB

@@ -87,26 +87,37 @@ func recordRIMOutcome(c *attest.Claims, comparisons []rimComparison, versions st
 	}
 
 	var missing, matched []string
+	anyRIM := false
 	for i, cmp := range comparisons {
-		if cmp.rims.driver == nil {
-			missing = append(missing, gpuPrefix(i, n)+"no driver RIM")
+		// A RIM without an active measurement vouches for nothing, so it
+		// counts as missing.
+		for _, part := range []struct {
+			component string
+			rim       *loadedRIM
+		}{{componentDriver, cmp.rims.driver}, {componentVBIOS, cmp.rims.vbios}} {
+			switch {
+			case part.rim == nil:
+				missing = append(missing, gpuPrefix(i, n)+"no "+part.component+" RIM")
+			case cmp.comparedBy[part.component] == 0:
+				anyRIM = true
+				missing = append(missing, gpuPrefix(i, n)+"no active measurement in the "+part.component+" RIM "+part.rim.Version)
+			default:
+				anyRIM = true
+			}
 		}
-		if cmp.rims.vbios == nil {
-			missing = append(missing, gpuPrefix(i, n)+"no VBIOS RIM")
-		}
-		switch {
-		case cmp.compared > 0:
+		if cmp.compared > 0 {
 			matched = append(matched, gpuPrefix(i, n)+strconv.Itoa(cmp.compared)+" active measurements match "+cmp.rims.names())
-		case cmp.rims.driver != nil && cmp.rims.vbios != nil:
-			// RIMs without an active measurement vouch for nothing.
-			missing = append(missing, gpuPrefix(i, n)+"no active measurement in "+cmp.rims.names())
 		}
 	}
 	switch {
-	case len(matched) == 0:
+	case !anyRIM:
 		c.Skip(rimCheck, false, "no supplied RIM has the version of a GPU of the evidence, "+versions+"; "+rimFix)
 	case len(missing) > 0:
-		c.Skip(rimCheck, false, strings.Join(matched, "; ")+", but the RIMs are incomplete ("+strings.Join(missing, "; ")+") for "+versions+"; "+rimFix)
+		detail := "the RIMs are incomplete (" + strings.Join(missing, "; ") + ") for " + versions + "; " + rimFix
+		if len(matched) > 0 {
+			detail = strings.Join(matched, "; ") + ", but " + detail
+		}
+		c.Skip(rimCheck, false, detail)
 	default:
 		c.Checks = append(c.Checks, attest.Check{Name: rimCheck, Result: attest.CheckPassed, Detail: strings.Join(matched, "; ")})
 	}

@@ -21,8 +21,11 @@ type rimMismatch struct {
 
 // rimComparison is the outcome for one GPU.
 type rimComparison struct {
-	rims       gpuRIMs
-	compared   int
+	rims     gpuRIMs
+	compared int
+	// comparedBy counts the compared measurements per component
+	// (componentDriver, componentVBIOS).
+	comparedBy map[string]int
 	mismatches []rimMismatch
 }
 
@@ -74,7 +77,7 @@ func activeMeasurements(sel gpuRIMs) ([]activeGolden, error) {
 // with an enum member, which is never equal, so it compares index 35
 // always, and so does this function, which keeps the stricter behaviour.
 func compareRIMs(report *Report, sel gpuRIMs) (rimComparison, error) {
-	out := rimComparison{rims: sel}
+	out := rimComparison{rims: sel, comparedBy: map[string]int{}}
 	active, err := activeMeasurements(sel)
 	if err != nil {
 		return out, err
@@ -85,6 +88,7 @@ func compareRIMs(report *Report, sel gpuRIMs) (rimComparison, error) {
 	}
 	for _, a := range active {
 		out.compared++
+		out.comparedBy[a.component]++
 		value, ok := blocks[a.golden.Index+1]
 		if ok && goldenMatches(a.golden, value) {
 			continue

@@ -238,6 +238,50 @@ func TestRIMOnlyDriverNotChecked(t *testing.T) {
 	}
 }
 
+// A RIM whose measurements are all inactive vouches for nothing, so the
+// check does not pass on the other RIM alone.
+func TestRIMWithoutActiveMeasurementNotChecked(t *testing.T) {
+	inactive := func(r testRIM) testRIM {
+		out := r
+		out.measurements = nil
+		for _, m := range r.measurements {
+			m.Active = false
+			out.measurements = append(out.measurements, m)
+		}
+		return out
+	}
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	driver, vbios := matchingRIMs()
+	for _, tc := range []struct {
+		name          string
+		driver, vbios testRIM
+		want          []string
+	}{
+		{"inactive VBIOS RIM", driver, inactive(vbios), []string{"1 active measurements match", "no active measurement in the VBIOS RIM"}},
+		{"both inactive", inactive(driver), inactive(vbios), []string{"no active measurement in the driver RIM", "no active measurement in the VBIOS RIM"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims, err := rimResult(t, g, s, map[string][]byte{
+				"driver.swidtag": s.sign(t, tc.driver.xml(), true),
+				"vbios.swidtag":  s.sign(t, tc.vbios.xml(), true),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := checkOf(t, claims, "rim")
+			if ch.Result != attest.CheckNotChecked {
+				t.Fatalf("rim check %+v, expected not checked", ch)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(ch.Detail, w) {
+					t.Errorf("rim detail %q does not contain %q", ch.Detail, w)
+				}
+			}
+		})
+	}
+}
+
 func TestRIMActiveIndexConflict(t *testing.T) {
 	g := newTestGPU(t, testFWID(0xf1), nil)
 	s := newRIMSigner(t, testTime.Add(time.Hour))

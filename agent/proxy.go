@@ -23,7 +23,7 @@ import (
 // flags of cloister verify, which the agent spells with a client- prefix.
 func clientRejectionFix(err error) string {
 	if errors.Is(err, attest.ErrBinding) {
-		return "the client's evidence does not belong to its certificate or to this connection, as when a certificate and key were copied out of their TEE; revoke that certificate's trust rather than relaxing the --client- flags"
+		return "the client's fresh evidence does not match its certificate or this connection: a certificate and key copied out of their TEE give this, and so does a TDX client whose RTMR0 to RTMR2 changed since it issued the certificate; do not relax the --client- flags for it, and investigate the TEE that holds the certificate's key (--client-policy can deny the certificate by attributes.ratls_certificate_sha256)"
 	}
 	return "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-measurement, --client-policy and --client-max-age in place of the flags that the reason names"
 }

@@ -503,9 +503,6 @@ func statusRank(s ear.Status) int {
 	return 3
 }
 
-// resultReasons returns the reasons of every appraisal in result as "rule:
-// message" texts. The primary TEE's come first and without a prefix, and
-// each device's reasons are prefixed with its submodule name.
 // emulatedReason starts the audit reason of an attestation whose evidence
 // came from an emulated TEE.
 const emulatedReason = "EMULATED TEE: signed by a development root, proves no hardware"
@@ -520,6 +517,9 @@ func anyEmulated(verdicts []*Verdict) bool {
 	return false
 }
 
+// resultReasons returns the reasons of every appraisal in result as "rule:
+// message" texts. The primary TEE's come first and without a prefix, and
+// each device's reasons are prefixed with its submodule name.
 func resultReasons(result *ear.Result) string {
 	var b strings.Builder
 	cpu := result.Submods["cpu0"]

@@ -429,6 +429,11 @@ func parseResponse(body []byte) (*challengeResponse, error) {
 // MRCONFIGID, MROWNER and MROWNERCONFIG. RTMR3 is left out, because the
 // guest extends it while it runs. For SGX, MRSIGNER names the enclave's
 // signer beside MRENCLAVE.
+//
+// NOTE: Linux lets root in a TDX guest extend RTMR0 to RTMR2 too (the
+// tdx_guest measurements in sysfs). A guest that does so after issuing its
+// certificate fails every challenge until the certificate renews, which
+// an agent does after at most 30 minutes.
 var identityMeasurements = map[attest.TEE][]string{
 	attest.TEETDX: {"rtmr0", "rtmr1", "rtmr2", "mrconfigid", "mrowner", "mrownerconfig"},
 	attest.TEESGX: {"mrsigner"},

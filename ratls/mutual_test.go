@@ -171,6 +171,10 @@ func TestMutualChallengeRejectsStolenCertificate(t *testing.T) {
 			if o.err == nil || !strings.Contains(o.err.Error(), c.serverErr) {
 				t.Errorf("server error %v, want one containing %q", o.err, c.serverErr)
 			}
+			var rej *RejectionError
+			if !errors.As(o.err, &rej) || rej.Certificate == nil || !rej.Certificate.Equal(stolen.Leaf) {
+				t.Errorf("server error %v does not name the client's certificate", o.err)
+			}
 		})
 	}
 

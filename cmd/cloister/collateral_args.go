@@ -17,7 +17,12 @@ import (
 // arguments in help texts.
 const scopeHelp = "; prefix TEE[,TEE]= (as in snp=ark.pem) to limit its items to those TEEs' evidence; a directory's subdirectories named after a TEE (snp/, tdx/, ...) are limited to that TEE"
 
-// emptyCollateralFix names what each flag's files should contain.
+// unprefixed returns flag without a client- prefix, such as --trust-anchor
+// for --client-trust-anchor.
+func unprefixed(flag string) string { return strings.Replace(flag, "--client-", "--", 1) }
+
+// emptyCollateralFix names what each flag's files should contain, by the
+// unprefixed flag name.
 var emptyCollateralFix = map[string]string{
 	"--trust-anchor": "pass a PEM or DER root certificate or public key, or a JWK Set",
 	"--collateral":   "pass PEM or DER certificates, CRLs or public keys, JWK Sets, or Intel's TCB Info and QE Identity JSON",
@@ -41,7 +46,7 @@ func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Se
 			return nil, usageError("%s: %v", flag, err)
 		}
 		if len(s.Items) == 0 && !allowEmpty {
-			return nil, usageError("%s %s contains no certificate, public key or collateral document%s; %s", flag, path, otherSubdirectories(path), emptyCollateralFix[flag])
+			return nil, usageError("%s %s contains no certificate, public key or collateral document%s; %s", flag, path, otherSubdirectories(path), emptyCollateralFix[unprefixed(flag)])
 		}
 		set.Merge(s)
 	}

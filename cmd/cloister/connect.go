@@ -347,7 +347,7 @@ func connectError(cmd *cobra.Command, output string, attested bool, err error) e
 	if msg := err.Error(); strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: certificate required") {
 		if attested {
 			return &exitError{code: exitRejected, err: fmt.Errorf("%v: the server runs in mutual mode and rejected this client's certificate; "+
-				"the agent's log names the reason, and its --client-trust-anchor, --client-allow-emulated and --client-measurement must admit this client's TEE", err)}
+				"the agent's log names the reason, and its --client-trust-anchor, --client-allow-emulated, --client-measurement and --client-policy must admit this client's TEE", err)}
 		}
 		return usageError("%v: the server runs in mutual mode and rejected this client's certificate; run connect with --attest in a TEE that the server trusts", err)
 	}

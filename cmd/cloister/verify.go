@@ -67,10 +67,10 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,tee=0,snp=22,microcode=213")
 }
 
-// options turns the flags into verification and appraisal options.
 // flag returns the command-line spelling of the flag name.
 func (f *verifyFlags) flag(name string) string { return "--" + f.prefix + name }
 
+// options turns the flags into verification and appraisal options.
 func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	var vo attest.Options
 	var ao appraise.Options

@@ -27,7 +27,7 @@
 //     and evaluate the TCB status (tcb.go).
 //  6. For TDX, replay the guest's CC event log (Evidence.Aux), when given,
 //     into RTMR0 to RTMR3 and require the quote's values (ccel.go). Its
-//     measured events become the event_log and kernel_cmdline claims.
+//     measured events become the event_log claim.
 //
 // Missing collateral is recorded as a required check that did not run,
 // so that the default appraisal rejects the evidence and names what is

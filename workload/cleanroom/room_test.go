@@ -68,7 +68,10 @@ func TestRoomRunsExample(t *testing.T) {
 	if _, err := r.Result("bank-a"); !errors.Is(err, ErrWaiting) {
 		t.Fatalf("Result before the last upload: %v, want ErrWaiting", err)
 	}
-	if _, err := r.Upload(ctx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
+	// A bounded context makes a regression fail rather than hang.
+	otherCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.Upload(otherCtx, "bank-b", "bank_b_fraud", bytes.NewReader(readExample(t, "bank_b_fraud.csv"))); err != nil {
 		t.Fatal(err)
 	}
 

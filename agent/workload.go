@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
 	"syscall"
 	"time"
@@ -51,7 +50,8 @@ type Supervisor struct {
 	// agent's own.
 	Stdout, Stderr *os.File
 	Log            *slog.Logger
-	// Started, when set, is called with the process ID of each start.
+	// Started, when set, is called with the process ID of each start: the
+	// leader of the workload's process group, which is the reaper on Linux.
 	Started func(pid int)
 }
 
@@ -120,18 +120,20 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // in its group gets SIGKILL, because a process the workload started would
 // otherwise keep the secrets of its environment and open files.
 //
-// NOTE: when the agent itself is killed, the kernel kills only the first
-// process (see workloadProcAttr), and the secret directory stays until the
-// tmpfs is cleared.
+// On Linux the group's first process is the reaper (see command), which
+// passes the workload's exit status through and, when the agent is killed,
+// kills the group and wipes the secret directory.
 func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
-	// Pdeathsig fires when the thread that started the workload exits, so
-	// that thread must stay this goroutine's until the workload ends.
+	// The reaper's parent-death signal fires when the thread that started
+	// it exits, so that thread must stay this goroutine's until the reaper
+	// ends. The reaper ignores the signal while the agent lives.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	cmd := exec.CommandContext(ctx, s.Command[0], s.Command[1:]...)
-	cmd.SysProcAttr = workloadProcAttr()
-	cmd.Env = s.Env
+	cmd, err := s.command(ctx)
+	if err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if s.Stdout != nil {
@@ -152,7 +154,9 @@ func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
 	if s.Started != nil {
 		s.Started(cmd.Process.Pid)
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
+	// NOTE: an agent killed between the reaper's exit and this SIGKILL
+	// leaves the workload's remaining processes running.
 	if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr == nil {
 		log.Warn("agent: stopped processes that the workload left running", "pgid", cmd.Process.Pid)
 	}

@@ -21,8 +21,27 @@
 // When the workload exits for good or the agent is stopped, Run stops every
 // process of the workload's process group, overwrites every file in the
 // secret directory with zeros, removes it, and clears the secrets it holds
-// in memory. An agent killed with SIGKILL can do none of this: the kernel
-// then kills only the workload's first process, and the secret directory
-// stays until the next agent of the same user with the same secret base
-// starts, which wipes it (SweepSecretDirs), or until its tmpfs is cleared.
+// in memory.
+//
+// An agent killed with SIGKILL can do none of this itself. On Linux the
+// Supervisor therefore starts the workload through a reaper: the agent's
+// own executable, re-executed from /proc/self/exe with an environment
+// marker that this package's init function detects, as the leader of the
+// workload's process group. The kernel sends the reaper SIGTERM when the
+// agent dies. The reaper then kills every other process of the group,
+// wipes the secret directory once no process holds its lock, and kills
+// itself. While the agent lives, the reaper ignores SIGTERM, SIGINT,
+// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2, which reach it when they are sent
+// to the whole group. It passes the workload's exit status or terminating
+// signal through and leaves stopping and restarting to the agent. A PID namespace, whose init takes the workload's processes with
+// it, would need CAP_SYS_ADMIN or a user namespace. Its first process
+// would also ignore SIGTERM and every other signal without a handler
+// except SIGKILL and SIGSTOP (pid_namespaces(7)), so a reaper is used.
+//
+// Processes that left the process group, for example with setsid, outlive
+// a killed agent, as they outlive a stopped one. On other systems than
+// Linux, the workload outlives a killed agent. There, and when the reaper
+// cannot wipe the secret directory, the directory stays until the next
+// agent of the same user with the same secret base starts and wipes it
+// (SweepSecretDirs), or until its tmpfs is cleared.
 package agent

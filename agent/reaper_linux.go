@@ -40,8 +40,9 @@ const (
 	// reaperKillTimeout bounds how long the reaper waits for the killed
 	// processes to exit before it wipes the secret directory anyway.
 	reaperKillTimeout = 5 * time.Second
-	// exitReaperFailed is the reaper's exit status when it could not start
-	// the workload, as a shell reports a command it cannot run.
+	// exitReaperFailed is the reaper's exit status when it cannot start or
+	// wait for the workload, the status a shell reports for a command it
+	// cannot run.
 	exitReaperFailed = 127
 )
 
@@ -110,7 +111,8 @@ func withoutReaperEnv(env []string) []string {
 // reaper with the signal that ended the workload. When the agent is gone,
 // it kills the group and wipes the secret directory instead.
 func runReaper() int {
-	log := slog.Default()
+	// JSON lines on standard error, as the agent command writes them.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	parent, err := strconv.Atoi(os.Getenv(reaperParentEnv))
 	secretDir := os.Getenv(reaperSecretDirEnv)
 	os.Unsetenv(reaperParentEnv)
@@ -142,7 +144,9 @@ func runReaper() int {
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		if err := cmd.Wait(); cmd.ProcessState == nil {
+			log.Error("agent reaper: waiting for the workload failed", "pid", cmd.Process.Pid, "err", err)
+		}
 		close(exited)
 	}()
 	for {
@@ -265,6 +269,10 @@ func exists(path string) bool {
 // signal that ended the workload, so that the agent sees the status it
 // would see without the reaper.
 func exitLike(state *os.ProcessState) int {
+	if state == nil {
+		// Waiting failed, so the workload's status is unknown.
+		return exitReaperFailed
+	}
 	ws, ok := state.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() {
 		return state.ExitCode()

@@ -198,3 +198,37 @@ func processRuns(pid int) bool {
 	state, _, ok := procState(pid)
 	return ok && state != 'Z' && state != 'X'
 }
+
+// A workload that ignores SIGTERM is killed after StopTimeout, together
+// with the processes it started.
+func TestSupervisorKillsAfterStopTimeout(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := Supervisor{Command: []string{"sh", "-c", "trap '' TERM; sleep 600 & echo $! > " + pidFile + "; wait"},
+		Policy: RestartNever, StopTimeout: time.Second}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	child := waitForPID(t, pidFile)
+	defer syscall.Kill(child, syscall.SIGKILL)
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30 s after the cancel, with a stop timeout of 1 s")
+	}
+	if elapsed := time.Since(start); elapsed < time.Second {
+		t.Errorf("stopping took %s, less than the stop timeout, although the workload ignores SIGTERM", elapsed)
+	}
+	for deadline := time.Now().Add(5 * time.Second); processRuns(child) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processRuns(child) {
+		t.Errorf("the workload's child process %d kept running after the stop timeout", child)
+	}
+}

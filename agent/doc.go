@@ -33,15 +33,20 @@
 // itself. While the agent lives, the reaper ignores SIGTERM, SIGINT,
 // SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2, which reach it when they are sent
 // to the whole group. It passes the workload's exit status or terminating
-// signal through and leaves stopping and restarting to the agent. A PID namespace, whose init takes the workload's processes with
-// it, would need CAP_SYS_ADMIN or a user namespace. Its first process
-// would also ignore SIGTERM and every other signal without a handler
-// except SIGKILL and SIGSTOP (pid_namespaces(7)), so a reaper is used.
+// signal through and leaves stopping and restarting to the agent.
+//
+// A PID namespace, whose init takes the workload's processes with it,
+// would need CAP_SYS_ADMIN or a user namespace. Its first process would
+// also ignore SIGTERM and every other signal without a handler except
+// SIGKILL and SIGSTOP (pid_namespaces(7)), so a reaper is used instead.
 //
 // Processes that left the process group, for example with setsid, outlive
-// a killed agent, as they outlive a stopped one. On other systems than
-// Linux, the workload outlives a killed agent. There, and when the reaper
-// cannot wipe the secret directory, the directory stays until the next
-// agent of the same user with the same secret base starts and wipes it
-// (SweepSecretDirs), or until its tmpfs is cleared.
+// a killed agent, as they outlive a stopped one. A reaper runs only while
+// the workload runs, so it does not wipe the secret directory of an agent
+// killed before the workload starts or during the backoff before a
+// restart. On other systems than Linux, the workload outlives a killed
+// agent. In these cases, and when the reaper cannot wipe the secret
+// directory, the directory stays until the next agent of the same user
+// with the same secret base starts and wipes it (SweepSecretDirs), or
+// until its tmpfs is cleared.
 package agent

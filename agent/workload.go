@@ -105,6 +105,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return fmt.Errorf("agent: %w: %s gave up after %d restarts (%s); raise --max-restarts, or use --restart on-failure for a workload that may exit", ErrGaveUp, s.Command[0], restarts, last)
 		}
 		log.Info("agent: restarting workload", "command", s.Command[0], "in", backoff, "restart", restarts+1, "max_restarts", s.MaxRestarts)
+		// NOTE: no reaper runs during the backoff, so an agent killed now
+		// leaves the secret directory to the next agent's sweep.
 		select {
 		case <-ctx.Done():
 			return nil

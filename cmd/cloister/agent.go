@@ -68,8 +68,10 @@ func newAgentCmd() *cobra.Command {
     TEE's evidence, and forward them to the workload on the loopback address
     --upstream.
 
-When the workload exits for good, or the agent gets SIGINT or SIGTERM, the
-secret files are overwritten and removed. Without TEE hardware, --emulated uses
+When the workload exits for good, or the agent gets SIGINT, SIGTERM, SIGHUP or
+SIGQUIT, the secret files are overwritten and removed. On Linux, a reaper
+process in the workload's process group also does this, and kills the
+group, when the agent is killed with SIGKILL. Without TEE hardware, --emulated uses
 the emulated SEV-SNP TEE; clients must then trust its development root
 (written to --emulator-dir) explicitly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {

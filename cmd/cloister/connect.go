@@ -49,6 +49,8 @@ type peerFlags struct {
 	// anyWorkload accepts a server without an expected measurement, host
 	// data or policy.
 	anyWorkload bool
+	// fail turns an HTTP error status into exit status exitHTTPStatus.
+	fail bool
 }
 
 // bind registers the verification flags that apply to a live peer. The
@@ -76,6 +78,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode; with --challenge, also respond to the server's challenge with fresh evidence")
 	fl.BoolVar(&f.emulated, "emulated", false, "with --attest, use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --attest, directory keeping the emulated TEE's development keys across runs")
+	fl.BoolVar(&f.fail, "fail", false, "exit with status 3 when the verified server responds with an HTTP status of 400 or above, after printing the response")
 	fl.BoolVar(&f.anyWorkload, "allow-any-workload", false, "accept the server without --measurement, --host-data or --policy, so that any code in a TEE that the trusted roots sign passes (for exploring only)")
 }
 
@@ -191,7 +194,8 @@ plain connections on the loopback address LOCAL and forward each through a
 verified RA-TLS connection to REMOTE.
 
 A rejection prints the reason and the claims that were verified. Exit status:
-0 on success, 1 when the server is rejected, 2 on a usage or network error.`,
+0 on success, 1 when the server is rejected, 2 on a usage or network error,
+3 with --fail when the server responds with an HTTP status of 400 or above.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := f.verifier()
@@ -272,12 +276,27 @@ func runGet(cmd *cobra.Command, rawURL string, v *ratls.Verifier, own *ratls.Cer
 			"client_fresh_evidence_accepted": peer.FreshAccepted, "status": resp.StatusCode, "body": string(body)}
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		return httpStatusError(f.fail, resp)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "verified: %s%s\n", describePeer(peer), emulatedNote(peer))
 	fmt.Fprintf(cmd.ErrOrStderr(), "status: %s\n", resp.Status)
-	_, err = cmd.OutOrStdout().Write(body)
-	return err
+	if _, err := cmd.OutOrStdout().Write(body); err != nil {
+		return err
+	}
+	return httpStatusError(f.fail, resp)
+}
+
+// httpStatusError returns, with --fail, an error of exit status
+// exitHTTPStatus for a response status of 400 or above, after the body was
+// printed, so that scripts can tell a verified server's error apart.
+func httpStatusError(fail bool, resp *http.Response) error {
+	if !fail || resp.StatusCode < 400 {
+		return nil
+	}
+	return &exitError{code: exitHTTPStatus, err: fmt.Errorf("the verified server responded %s (--fail)", resp.Status)}
 }
 
 // savePeerCertificate writes the server's certificate, taken from the

@@ -111,6 +111,10 @@ func startChallengingAgentProxy(t *testing.T, clientDir string) (addr, root stri
 		t.Fatal(err)
 	}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Write([]byte("served"))
 	}))
 	t.Cleanup(upstream.Close)
@@ -202,5 +206,30 @@ func TestConnectNeedsExpectedWorkload(t *testing.T) {
 	_, err = runCloister(t, append(base, "--measurement", other, "https://"+addr+"/")...)
 	if !errors.As(err, &ee) || ee.code != exitRejected {
 		t.Errorf("connect --measurement %s to another workload: %v, want a rejection", other, err)
+	}
+}
+
+// With --fail, an HTTP error status of the verified server exits with
+// status 3 after the body is printed; without it, connect exits 0.
+func TestConnectFail(t *testing.T) {
+	clientDir := filepath.Join(t.TempDir(), "client-tee")
+	addr, root := startChallengingAgentProxy(t, clientDir)
+	base := []string{"connect", "--attest", "--emulated", "--emulator-dir", clientDir, "--trust-anchor", root, "--allow-emulated",
+		"--measurement", emulatedSNPMeasurement}
+
+	out, err := runCloister(t, append(base, "https://"+addr+"/missing")...)
+	if err != nil {
+		t.Fatalf("connect without --fail to a 404: %v", err)
+	}
+	out, err = runCloister(t, append(base, "--fail", "https://"+addr+"/missing")...)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitHTTPStatus || !strings.Contains(err.Error(), "404") {
+		t.Errorf("connect --fail to a 404: %v, want exit status %d naming 404", err, exitHTTPStatus)
+	}
+	if !strings.Contains(out, "not found") {
+		t.Errorf("connect --fail did not print the body:\n%s", out)
+	}
+	if _, err := runCloister(t, append(base, "--fail", "https://"+addr+"/")...); err != nil {
+		t.Errorf("connect --fail to a 200: %v", err)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	exitOK       = 0
 	exitRejected = 1
 	exitUsage    = 2
+	// exitHTTPStatus is connect --fail's status for an HTTP error response.
+	exitHTTPStatus = 3
 )
 
 // exitError carries an exit code through cobra's error return.

@@ -18,34 +18,16 @@ import (
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/syncbuf"
 	"github.com/cloister-dev/cloister/ratls"
 	"github.com/cloister-dev/cloister/tee/snp"
 )
-
-// lockedBuffer is a log destination that the proxy's connection
-// goroutines may write to at the same time.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // mutualProxy is a proxy in mutual mode in front of a workload that
 // responds "served", with a client in a TEE that the proxy trusts.
 type mutualProxy struct {
 	addr string
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 	// v verifies the proxy; own is the client's certificate source.
 	v   *ratls.Verifier
 	own *ratls.CertSource
@@ -74,7 +56,7 @@ func startMutualProxy(t *testing.T, requireClientChallenge bool, maxChallenges i
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	clients := clientVerifier(t, client, appraise.Options{})
 	p := &Proxy{TLS: ratls.ServerConfig(certs, clients, "http/1.1"), Attester: server,
 		Upstream: upstream.Listener.Addr().String(), Clients: clients, RequireClientChallenge: requireClientChallenge,
@@ -101,7 +83,7 @@ func oldClientConfig(m *mutualProxy) *tls.Config {
 }
 
 // waitLog waits up to 10 s for the proxy to log text.
-func waitLog(t *testing.T, logs *lockedBuffer, text string) {
+func waitLog(t *testing.T, logs *syncbuf.Buffer, text string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if strings.Contains(logs.String(), text) {

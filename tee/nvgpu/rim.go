@@ -47,16 +47,7 @@ func rimRoots(ctx context.Context, opts attest.Options, q collateral.Query, devi
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for _, r := range roots {
-		if !containsCert(deviceRoots, r) {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 {
-		return embedded, nil
-	}
-	return out, nil
+	return rootsExcept(roots, deviceRoots, embedded), nil
 }
 
 // withoutRIMRoot returns the device chain roots without the embedded
@@ -70,16 +61,22 @@ func withoutRIMRoot(roots, embedded []*x509.Certificate) ([]*x509.Certificate, e
 	if err != nil {
 		return nil, attest.Errorf(attest.ErrChain, "RIM root", "%v", err).WithFix("rebuild Cloister from an unmodified source tree")
 	}
+	return rootsExcept(roots, rim, embedded), nil
+}
+
+// rootsExcept returns roots without the certificates in excluded, or
+// fallback when none remains.
+func rootsExcept(roots, excluded, fallback []*x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, r := range roots {
-		if !containsCert(rim, r) {
+		if !containsCert(excluded, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return embedded, nil
+		return fallback
 	}
-	return out, nil
+	return out
 }
 
 func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {

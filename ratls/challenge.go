@@ -206,12 +206,9 @@ func challengeClient(ctx context.Context, conn *tls.Conn, clients *Verifier) (*a
 		return nil, err
 	}
 
-	nonce := make([]byte, challengeNonceSize)
-	if _, err := rand.Read(nonce); err != nil {
+	nonce, err := sendChallenge(conn, serverChallengeMagic, RoleClient)
+	if err != nil {
 		return nil, err
-	}
-	if _, err := conn.Write(append(bytes.Clone(serverChallengeMagic), nonce...)); err != nil {
-		return nil, fmt.Errorf("ratls: sending the challenge to the client: %w", err)
 	}
 	response, err := readResponse(conn, maxClientResponseSize, RoleClient)
 	if err != nil {
@@ -285,13 +282,23 @@ func MutualChallenge(ctx context.Context, conn *tls.Conn, v *Verifier, peer *Pee
 	return fresh, nil
 }
 
-func challengeServer(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResult, magic []byte) (*attest.Claims, error) {
+// sendChallenge writes magic and a fresh random nonce to the peer in role
+// to, and returns the nonce.
+func sendChallenge(conn *tls.Conn, magic []byte, to Role) ([]byte, error) {
 	nonce := make([]byte, challengeNonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	if _, err := conn.Write(append(bytes.Clone(magic), nonce...)); err != nil {
-		return nil, fmt.Errorf("ratls: sending the challenge: %w", err)
+		return nil, fmt.Errorf("ratls: sending the challenge to the %s: %w", to, err)
+	}
+	return nonce, nil
+}
+
+func challengeServer(ctx context.Context, conn *tls.Conn, v *Verifier, peer *PeerResult, magic []byte) (*attest.Claims, error) {
+	nonce, err := sendChallenge(conn, magic, RoleServer)
+	if err != nil {
+		return nil, err
 	}
 	response, err := readResponse(conn, maxResponseSize, RoleServer)
 	if err != nil {

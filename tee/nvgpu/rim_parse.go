@@ -192,9 +192,14 @@ func decodeSWID(root *etree.Element) (*RIM, error) {
 // swidChildren returns the child elements of el named tag in the SWID
 // namespace.
 func swidChildren(el *etree.Element, tag string) []*etree.Element {
+	return childrenIn(el, swidNamespace, tag)
+}
+
+// childrenIn returns the child elements of el named tag in namespace.
+func childrenIn(el *etree.Element, namespace, tag string) []*etree.Element {
 	var out []*etree.Element
 	for _, c := range el.ChildElements() {
-		if c.Tag == tag && c.NamespaceURI() == swidNamespace {
+		if c.Tag == tag && c.NamespaceURI() == namespace {
 			out = append(out, c)
 		}
 	}

@@ -154,13 +154,7 @@ func signatureShapeError(format string, args ...any) error {
 // dsigChildren returns the child elements of el named tag in the XML-DSig
 // namespace.
 func dsigChildren(el *etree.Element, tag string) []*etree.Element {
-	var out []*etree.Element
-	for _, c := range el.ChildElements() {
-		if c.Tag == tag && c.NamespaceURI() == dsigNamespace {
-			out = append(out, c)
-		}
-	}
-	return out
+	return childrenIn(el, dsigNamespace, tag)
 }
 
 // keyInfoCertificates returns the first certificate of KeyInfo/X509Data,

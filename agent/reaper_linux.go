@@ -82,8 +82,8 @@ func (s *Supervisor) command(ctx context.Context) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// lastEnv returns the value of the last entry for name in env, the one
-// that a process started with env sees, or "" when there is none.
+// lastEnv returns the value of the last entry for name in env, which is
+// the value that a process started with env gets, or "" when there is none.
 func lastEnv(env []string, name string) string {
 	for i := len(env) - 1; i >= 0; i-- {
 		if value, ok := strings.CutPrefix(env[i], name+"="); ok {
@@ -266,8 +266,8 @@ func exists(path string) bool {
 }
 
 // exitLike returns the workload's exit status, or ends the reaper with the
-// signal that ended the workload, so that the agent sees the status it
-// would see without the reaper.
+// signal that ended the workload, so that the agent gets the same status
+// as without the reaper.
 func exitLike(state *os.ProcessState) int {
 	if state == nil {
 		// Waiting failed, so the workload's status is unknown.

@@ -154,11 +154,13 @@ func sweepSecretDir(lockPath, dir string) (bool, error) {
 	if !ownedByMe(lockPath, false) {
 		return false, nil
 	}
+
 	_, statErr := os.Lstat(dir)
 	dirGone := errors.Is(statErr, fs.ErrNotExist)
 	if !dirGone && !ownedByMe(dir, true) {
 		return false, nil
 	}
+
 	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return false, nil // removed meanwhile, or not ours to open
@@ -173,6 +175,7 @@ func sweepSecretDir(lockPath, dir string) (bool, error) {
 	if !samePath(f, lockPath) {
 		return false, nil
 	}
+
 	if dirGone {
 		// Its agent stopped between removing the directory and the
 		// lock file.

@@ -66,7 +66,7 @@ func TestSecretDir(t *testing.T) {
 	}
 }
 
-// SweepSecretDirs wipes a directory whose lock nobody holds, as after an
+// SweepSecretDirs wipes a directory whose lock no process holds, as after an
 // agent was killed with SIGKILL, and leaves a running agent's directory
 // and directories without a lock file alone.
 func TestSweepSecretDirs(t *testing.T) {

@@ -295,9 +295,9 @@ const requestIDHeader = "X-Request-Id"
 const MaxRequestIDLength = 64
 
 // IsRequestID reports whether id is an X-Request-Id that the service logs
-// or, when configured to trust it, takes as the request ID: 1 to
-// MaxRequestIDLength letters, digits, '.', '_' or '-', which are safe to
-// log and to repeat in an error.
+// or, when configured to trust it, takes as the request ID. Such an ID has
+// 1 to MaxRequestIDLength letters, digits, '.', '_' or '-', which are safe
+// to log and to repeat in an error.
 func IsRequestID(id string) bool {
 	if id == "" || len(id) > MaxRequestIDLength {
 		return false

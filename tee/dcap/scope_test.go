@@ -11,7 +11,7 @@ import (
 
 // A root or collateral scoped to one of SGX and TDX serves only that TEE's
 // quotes, also when one Verifier, whose root cache is keyed by the trust
-// anchors, sees both scopes in turn.
+// anchors, verifies under both scopes in turn.
 func TestScopedTrustAnchors(t *testing.T) {
 	v := NewVerifier()
 	for _, tee := range []string{"sgx", "tdx"} {

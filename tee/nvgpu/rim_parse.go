@@ -212,8 +212,9 @@ func childrenIn(el *etree.Element, namespace, tag string) []*etree.Element {
 func decodeResource(el *etree.Element) (GoldenMeasurement, error) {
 	var m GoldenMeasurement
 	if el.Tag != "Resource" || el.NamespaceURI() != swidNamespace {
-		return m, fmt.Errorf("Payload holds a %s element; only Resource elements are expected", el.Tag)
+		return m, fmt.Errorf("Payload contains a %s element; expected only Resource elements", el.Tag)
 	}
+
 	var err error
 	if m.Index, err = intAttr(el, "index", 0, maxRIMIndex); err != nil {
 		return m, err
@@ -226,6 +227,7 @@ func decodeResource(el *etree.Element) (GoldenMeasurement, error) {
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", where, err)
 	}
+
 	// NVIDIA's local GPU verifier compares every measurement whose active
 	// attribute is not exactly "False", so "false" is rejected here rather
 	// than skipped.
@@ -236,6 +238,7 @@ func decodeResource(el *etree.Element) (GoldenMeasurement, error) {
 	default:
 		return m, fmt.Errorf("%s: active is %q; expected True or False", where, active)
 	}
+
 	m.Name = plainAttr(el, "name")
 	for i := range alternatives {
 		v, err := hashAttr(el, "Hash"+strconv.Itoa(i), m.Size)
@@ -286,7 +289,7 @@ func hashAttr(el *etree.Element, key string, size int) ([]byte, error) {
 			return nil, fmt.Errorf("attribute %s is not hexadecimal: %w", key, err)
 		}
 		if len(v) != size {
-			return nil, fmt.Errorf("attribute %s is %d bytes; the size attribute says %d", key, len(v), size)
+			return nil, fmt.Errorf("attribute %s has %d bytes, but the size attribute is %d", key, len(v), size)
 		}
 		return v, nil
 	}

@@ -30,8 +30,8 @@ var emptyCollateralFix = map[string]string{
 
 // loadCollateral loads every argument of the repeatable flag into one set.
 // An argument is a file or directory, optionally scoped as TEE[,TEE]=PATH,
-// which limits its items to those TEEs' evidence: a root scoped to one TEE
-// never anchors another TEE's chain. A directory also contributes its
+// which limits its items to those TEEs' evidence. A root scoped to one TEE
+// so never anchors another TEE's chain. A directory also contributes its
 // subdirectories named after a TEE, each scoped to that TEE. With
 // allowEmpty false, an argument without any item is an error.
 func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Set, error) {

@@ -13,7 +13,7 @@ import (
 
 // Claim names in Claims.Attributes that the event log adds.
 const (
-	// AttrEventLog holds the measured events as []EventLogEvent.
+	// AttrEventLog is the attribute with the measured events, as []EventLogEvent.
 	AttrEventLog = "event_log"
 )
 

@@ -160,11 +160,13 @@ func (r *Room) Upload(ctx context.Context, party, table string, body io.Reader) 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.uploading, table)
-	if err != nil {
-		return 0, err
-	}
+	// Closing the room also closes its database, so an upload that failed
+	// meanwhile reports the closed room rather than the database error.
 	if r.closed {
 		return 0, fmt.Errorf("%w: the room closed during the upload, and its inputs are erased", ErrClosed)
+	}
+	if err != nil {
+		return 0, err
 	}
 	r.uploaded[table] = rows
 	r.log.Info("cleanroom: table uploaded", "manifest", r.manifest.Name, "party", party, "table", table, "rows", rows)

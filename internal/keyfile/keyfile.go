@@ -13,6 +13,7 @@ package keyfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -75,14 +76,21 @@ func syncDir(dir string) error {
 // group or others can access, because whoever reads a key can use it. A
 // missing file gives an error wrapping fs.ErrNotExist.
 func Read(path string) ([]byte, error) {
-	info, err := os.Stat(path)
+	// The mode is checked on the open file, so that it is the mode of the
+	// file that is read.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("key file %s has mode %#o, which lets other users read it; run chmod 600 %s", path, perm, path)
 	}
-	return os.ReadFile(path)
+	return io.ReadAll(f)
 }
 
 // LoadOrCreate returns the content of the key file at path as Read does.

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Errors of Service.Sign.
@@ -95,11 +97,10 @@ func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log
 		return nil, fmt.Errorf("custody: sealing key %s: %w", m.SealingKey, err)
 	}
 
-	existing, err := filepath.Glob(filepath.Join(dir, "*"+sealedFileSuffix))
+	firstStart, err := noSealedKeys(dir)
 	if err != nil {
-		return nil, fmt.Errorf("custody: listing the sealed key files: %w", err)
+		return nil, err
 	}
-	firstStart := len(existing) == 0
 
 	s := &Service{m: m, keys: map[string]*signingKey{}, log: log}
 	for _, kp := range m.Keys {
@@ -225,4 +226,23 @@ func (s *Service) Sign(party, name string, message []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key %q signs only messages starting with %q", ErrPrefix, name, kp.MessagePrefixes)
 	}
 	return s.keys[name].sign(message)
+}
+
+// noSealedKeys reports whether dir has no sealed key file. It reads the
+// directory rather than globbing, so that pattern characters in dir's name
+// cannot hide the files and let missing keys be generated again.
+func noSealedKeys(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("custody: listing the sealed key files in %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), sealedFileSuffix) {
+			return false, nil
+		}
+	}
+	return true, nil
 }

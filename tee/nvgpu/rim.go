@@ -2,7 +2,6 @@ package nvgpu
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -80,12 +79,7 @@ func rootsExcept(roots, excluded, fallback []*x509.Certificate) []*x509.Certific
 }
 
 func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
-	for _, o := range certs {
-		if o.Equal(c) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(certs, c.Equal)
 }
 
 // loadRIMs verifies every XML item of the collateral that is a SWID tag.
@@ -98,7 +92,7 @@ func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time)
 	var warnings []string
 	seen := map[[32]byte]bool{}
 	for _, it := range items {
-		sum := sha256.Sum256(it.Raw)
+		sum := it.SHA256
 		if seen[sum] {
 			continue
 		}
@@ -123,7 +117,7 @@ func itemName(it *collateral.Item) string {
 	if it.Source != "" {
 		return filepath.Base(it.Source)
 	}
-	sum := sha256.Sum256(it.Raw)
+	sum := it.SHA256
 	return "sha256:" + attest.Hex(sum[:8]).String()
 }
 
@@ -142,6 +136,9 @@ func rimError(source string, err error) error {
 		c.Fix = "pass the RIM exactly as NVIDIA's RIM service returns it; a RIM signed under another root needs that root with --trust-anchor nvidia-gpu=FILE"
 	case errors.Is(err, attest.ErrSignature):
 		c.Fix = "the RIM was altered after NVIDIA signed it: fetch it again from NVIDIA's RIM service"
+	default:
+		// The verifier's default fixes are about evidence, not collateral.
+		c.Fix = "pass the RIM file exactly as NVIDIA's RIM service returns it (SWID tag XML), or remove it from the collateral"
 	}
 	return &c
 }

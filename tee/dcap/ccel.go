@@ -106,7 +106,8 @@ func ReplayEventLog(raw []byte, rtmrs [4][48]byte) (*ReplayedEventLog, error) {
 	}
 	verified, err := parsed.Verify(bank.MRs())
 	if err != nil {
-		return nil, attest.Errorf(attest.ErrBinding, "cc_eventlog", "go-eventlog's replay of the event log does not match the RTMRs: %v", err)
+		return nil, attest.Errorf(attest.ErrBinding, "cc_eventlog", "go-eventlog's replay of the event log does not match the RTMRs: %v", err).
+			WithFix("send the event log of the boot that produced this quote, unmodified")
 	}
 	return &ReplayedEventLog{Events: verified}, nil
 }

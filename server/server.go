@@ -334,11 +334,6 @@ func (s *Server) route(name string, maxBody int64, timeout time.Duration, h http
 		if rec.status >= 500 && name != "readyz" {
 			level = slog.LevelError
 		}
-		// A caller that sent its own ID finds it in this line at the
-		// default log level.
-		if clientID != "" {
-			level = max(level, slog.LevelInfo)
-		}
 		// Most requests log at debug level, which is usually disabled, so
 		// the attributes are built only for an enabled level.
 		if !s.log.Enabled(ctx, level) {

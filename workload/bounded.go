@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // DecodeMatrix reads the JSON object {key: [[numbers], ...]} from r, with at
@@ -53,7 +55,7 @@ func decodeSingleKey(r io.Reader, key string, value func(*json.Decoder) error) e
 			return err
 		}
 		if tok != key {
-			return fmt.Errorf("unknown member %q; the body has one member, %q", tok, key)
+			return fmt.Errorf("unknown member %s; the body has one member, %q", printable.Quote(fmt.Sprint(tok), 64), key)
 		}
 		if seen {
 			return fmt.Errorf("member %q appears twice", key)
@@ -74,6 +76,10 @@ func decodeNumbers(dec *json.Decoder, max int) ([]float64, error) {
 	var out []float64
 	err := decodeArray(dec, max, func(int) error {
 		tok, err := dec.Token()
+		if ute := (*json.UnmarshalTypeError)(nil); errors.As(err, &ute) {
+			// encoding/json's message quotes the number, a party's data.
+			return fmt.Errorf("element %d is a number outside the range of float64", len(out)+1)
+		}
 		if err != nil {
 			return err
 		}

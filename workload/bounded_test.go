@@ -16,6 +16,7 @@ func TestDecodeVector(t *testing.T) {
 		{`{"update": []}`, nil, ""},
 		{`{"update": [1, 2, 3, 4]}`, nil, "more than 3 elements"},
 		{`{"update": [1, "2"]}`, nil, "element 2 is a string, not a number"},
+		{`{"update": [1, -9e99999]}`, nil, "element 2 is a number outside the range of float64"},
 		{`{"update": [1], "extra": 1}`, nil, `unknown member "extra"`},
 		{`{"update": [1], "update": [2]}`, nil, `member "update" appears twice`},
 		{`{}`, nil, `member "update" is missing`},

@@ -33,10 +33,12 @@ const (
 const (
 	// reaperName is the reaper's argv[0], as ps shows it.
 	reaperName = "cloister-agent-reaper"
-	// reaperDeathSignal is the reaper's parent-death signal. The agent's
-	// normal stop sends the same signal, so the reaper distinguishes the two
-	// by its parent process ID.
-	reaperDeathSignal = syscall.SIGTERM
+	// reaperDeathSignal is the reaper's parent-death signal. Its default
+	// action is to ignore it, so that a death signal that arrives while the
+	// Go runtime starts, before the reaper handles signals, does not end
+	// the reaper; the reaper then finds its parent gone by its parent
+	// process ID.
+	reaperDeathSignal = syscall.SIGWINCH
 	// reaperKillTimeout bounds how long the reaper waits for the killed
 	// processes to exit before it wipes the secret directory anyway.
 	reaperKillTimeout = 5 * time.Second
@@ -75,6 +77,15 @@ func (s *Supervisor) command(ctx context.Context) (*exec.Cmd, error) {
 		reaperParentEnv+"="+strconv.Itoa(os.Getpid()),
 		reaperSecretDirEnv+"="+lastEnv(env, SecretsDirEnv))
 
+	if os.Getpid() == 1 {
+		// An agent that is PID 1 cannot be orphaned: when it dies, the
+		// kernel kills every process of its PID namespace. So the
+		// workload starts without a reaper.
+		cmd := exec.CommandContext(ctx, workload.Path, s.Command[1:]...)
+		cmd.Env = withoutReaperEnv(env)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd, nil
+	}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = append([]string{reaperName, workload.Path}, s.Command...)
 	cmd.Env = env
@@ -128,7 +139,7 @@ func runReaper() int {
 	// in the workload. None of them may end the reaper while the agent
 	// lives, because the workload's process group receives them too.
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, reaperDeathSignal, syscall.SIGINT, syscall.SIGHUP,
+	signal.Notify(signals, reaperDeathSignal, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 		syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	// The agent may have died before the handler was installed.
 	if os.Getppid() != parent {
@@ -249,7 +260,13 @@ func wipeOrphanedSecretDir(log *slog.Logger, dir string) {
 		log.Error("agent reaper: not wiping a path that is not a secret directory", "dir", dir)
 		return
 	}
+	// The agent's lock is released when the last of its threads ends,
+	// which may come after this reaper got the parent-death signal.
 	wiped, err := sweepSecretDir(dir+lockSuffix, dir)
+	for deadline := time.Now().Add(reaperKillTimeout); err == nil && !wiped && exists(dir) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		wiped, err = sweepSecretDir(dir+lockSuffix, dir)
+	}
 	switch {
 	case err != nil:
 		log.Error("agent reaper: wiping the secret directory failed, so the next agent with the same secret base wipes it", "dir", dir, "err", err)

@@ -230,4 +230,8 @@ func TestClientRejectionFix(t *testing.T) {
 	if fix := clientRejectionFix(chain); !strings.Contains(fix, "--client-trust-anchor") {
 		t.Errorf("fix for a chain error = %q", fix)
 	}
+	stale := attest.Errorf(attest.ErrBinding, "claims.iat", "the certificate's evidence is too old")
+	if fix := clientRejectionFix(stale); !strings.Contains(fix, "--client-max-age") {
+		t.Errorf("fix for stale certificate evidence = %q", fix)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // ProtoChallenge is the ALPN protocol name under which a client and a
@@ -358,7 +359,7 @@ func (v *Verifier) verifyFresh(ctx context.Context, response *challengeResponse,
 	// verifier or format detection.
 	if certFormat, _ := peer.Claims.Attributes[AttrFormat].(string); certFormat != "" && response.Format != certFormat {
 		return nil, v.rejectWithAppraisal(nil, attest.Errorf(attest.ErrBinding, "challenge response format",
-			"the %s's fresh evidence has the format %q, its certificate's evidence %q", role, response.Format, certFormat))
+			"the %s's fresh evidence has the format %s, its certificate's evidence %q", role, printable.Quote(response.Format, 64), certFormat))
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
@@ -411,15 +412,22 @@ func readResponse(r io.Reader, limit uint32, from Role) (*challengeResponse, err
 	return parseResponse(body)
 }
 
-// parseResponse decodes a challenge response.
-func parseResponse(body []byte) (*challengeResponse, error) {
-	var a challengeResponse
+// responseDecMode decodes challenge responses strictly: no duplicate or
+// unknown map keys, no indefinite lengths, bounded nesting. It is built
+// once, because every challenged connection decodes a response.
+var responseDecMode = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField, MaxNestedLevels: 4}.DecMode()
 	if err != nil {
-		return nil, err
+		panic(err)
 	}
-	if err := dm.Unmarshal(body, &a); err != nil {
+	return dm
+}()
+
+// parseResponse decodes a challenge response.
+func parseResponse(body []byte) (*challengeResponse, error) {
+	var a challengeResponse
+	if err := responseDecMode.Unmarshal(body, &a); err != nil {
 		return nil, attest.Malformed("challenge response", "not the expected CBOR map", err)
 	}
 	if len(a.Evidence) == 0 {

@@ -318,7 +318,9 @@ func (d *SecretDir) Wipe() error {
 // overwrite replaces the content of path with zeros of the same length
 // and syncs it before the caller removes it.
 func overwrite(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	// O_NOFOLLOW, so that a file replaced by a link after the walk listed
+	// it does not make the wipe overwrite another file.
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

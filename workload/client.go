@@ -92,11 +92,8 @@ func (c *Client) Dial(ctx context.Context) (*ratls.Conn, error) {
 // explainAlert adds the party's key digest to a bad_certificate alert,
 // because TLS carries no reason and the key is the likely cause.
 func (c *Client) explainAlert(err error) error {
-	// crypto/tls reports a received alert as a *net.OpError "remote
-	// error" around an unexported type, so only its text identifies the
-	// bad_certificate alert that the workload sends for an unknown key.
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "remote error" || op.Err.Error() != "tls: bad certificate" || c.identity.Leaf == nil {
+	// The workload sends the bad_certificate alert for an unknown key.
+	if !ratls.IsRemoteAlert(err, "bad certificate") || c.identity.Leaf == nil {
 		return err
 	}
 	h, herr := KeyHash(c.identity.Leaf.PublicKey)

@@ -362,8 +362,7 @@ func connectError(cmd *cobra.Command, output string, attested bool, err error) e
 	if errors.Is(err, ratls.ErrNoChallenge) {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --challenge=false to rely on the certificate's evidence alone", err)}
 	}
-	// crypto/tls exposes a peer's alert only through its text.
-	if msg := err.Error(); strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: certificate required") {
+	if ratls.IsRemoteAlert(err, "bad certificate") || ratls.IsRemoteAlert(err, "certificate required") {
 		if attested {
 			return &exitError{code: exitRejected, err: fmt.Errorf("%v: the server runs in mutual mode and rejected this client's certificate; "+
 				"the agent's log names the reason, and its --client-trust-anchor, --client-allow-emulated, --client-measurement and --client-policy must admit this client's TEE", err)}

@@ -1,9 +1,11 @@
 package dcap
 
 import (
+	"bytes"
 	"crypto/sha512"
 	"encoding/binary"
 	"slices"
+	"sync"
 
 	"github.com/google/go-eventlog/tcg"
 )
@@ -45,12 +47,18 @@ func emulatedEvents() []logEvent {
 	}
 }
 
-// emulatedEventLog returns the emulated TDX guest's CC event log and the
-// RTMRs that replaying it gives.
+// emulatedEventLog returns a copy of the emulated TDX guest's CC event log
+// and the RTMRs that replaying it gives. Both are computed once, because
+// every emulated TDX quote carries the RTMRs.
 func emulatedEventLog() ([]byte, [4][48]byte) {
+	log, rtmrs := emulatedEventLogOnce()
+	return bytes.Clone(log), rtmrs
+}
+
+var emulatedEventLogOnce = sync.OnceValues(func() ([]byte, [4][48]byte) {
 	events := emulatedEvents()
 	return encodeEventLog(events), replayLogEvents(events)
-}
+})
 
 // encodeEventLog encodes events as a TCG crypto-agile event log with SHA-384
 // digests, as TDVF writes the CCEL area, and ends it with the 8 bytes of

@@ -105,7 +105,9 @@ func (s *Set) Merge(other *Set) {
 	s.Unserved = append(s.Unserved, other.Unserved...)
 }
 
-// ScopeTo limits every item of s to the evidence types tees.
+// ScopeTo limits every item of s to the evidence types tees, replacing any
+// earlier scope. Sets that Merge built share their items, so call it on a
+// freshly loaded set before merging it.
 func (s *Set) ScopeTo(tees []string) {
 	for _, it := range s.Items {
 		it.TEEs = slices.Clone(tees)

@@ -43,7 +43,9 @@ type EventLogEvent struct {
 	// "kernel_cmdline: " or "grub_cmd: "), present only when Digest is its
 	// SHA-384 digest. GRUB measures the text but not the prefix, so the
 	// quote proves that this text was measured into Register, not what it
-	// was: a kernel command line and a grub.cfg line look alike.
+	// was: a kernel command line and a grub.cfg line look alike. A command
+	// line that carries a secret puts it into the claims and the
+	// attestation result.
 	Text string `json:"text,omitempty"`
 }
 

@@ -43,7 +43,7 @@ func Quote(s string, limit int) string {
 // cut moves back to the start of a UTF-8 sequence that it would split, so
 // that a valid character is dropped whole rather than left as invalid bytes.
 func cutAtRune(s string, limit int) string {
-	for end := limit; end > 0 && end > limit-utf8.UTFMax; end-- {
+	for end := limit; end >= 0 && end > limit-utf8.UTFMax; end-- {
 		if utf8.RuneStart(s[end]) {
 			return s[:end]
 		}

@@ -91,3 +91,10 @@ func FuzzQuote(f *testing.F) {
 		}
 	})
 }
+
+// A limit below a character's length drops the character whole.
+func TestCutAtRuneSmallLimit(t *testing.T) {
+	if got := cutAtRune("é…", 1); got != "" {
+		t.Errorf("cutAtRune(%q, 1) = %q, want the empty string", "é…", got)
+	}
+}

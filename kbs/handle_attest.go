@@ -107,9 +107,10 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	status := worstStatus(result)
 	reasons := resultReasons(result)
 	emulated := anyEmulated(verdicts)
-	if emulated {
-		// The audit record and the log line label it, as every other
-		// output that shows emulated evidence does.
+	// The audit record and the log line label emulated evidence, as every
+	// other output that shows it does, unless the appraisal's "emulated"
+	// rule already names it.
+	if emulated && !strings.HasPrefix(reasons, "emulated: ") && !strings.Contains(reasons, "; emulated: ") {
 		reasons = strings.TrimSuffix(emulatedReason+"; "+reasons, "; ")
 	}
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)

@@ -41,6 +41,13 @@ func WriteError(w http.ResponseWriter, status int, err error) error {
 	return WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
 
+// IsBodyTooLarge reports whether err comes from an http.MaxBytesReader
+// whose limit the request body passed, which handlers answer with 413.
+func IsBodyTooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
+}
+
 // ErrorMessage returns the message of an error response body, and false
 // when body is not a JSON object with a non-empty "error" string.
 func ErrorMessage(body []byte) (string, bool) {

@@ -82,8 +82,8 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	update, err := workload.DecodeVector(http.MaxBytesReader(w, r.Body, limit), "update", h.agg.Manifest().Dimension)
 	if err != nil {
 		clear(update)
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		h.log.Info("aggregate: update body rejected", "party", party, "round", round, "error", err)
+		if workload.IsBodyTooLarge(err) {
 			workload.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the update body is larger than %d bytes, the limit for %d numbers; send {\"update\": [numbers]} with shorter numbers", limit, h.agg.Manifest().Dimension))
 			return
 		}

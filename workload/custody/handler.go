@@ -69,8 +69,7 @@ func sign(s *Service, log *slog.Logger, w http.ResponseWriter, r *http.Request) 
 	// Base64 makes the body 4/3 of the message, plus the envelope.
 	body := http.MaxBytesReader(w, r.Body, MaxMessageSize*4/3+1024)
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if workload.IsBodyTooLarge(err) {
 			workload.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the message is larger than %d bytes; sign a digest of it instead", MaxMessageSize))
 			return
 		}

@@ -45,11 +45,17 @@ func NewHandler(s *Service, log *slog.Logger) http.Handler {
 		// width, so a body of short numbers cannot allocate more.
 		inputs, err := workload.DecodeMatrix(http.MaxBytesReader(w, r.Body, limit), "inputs", s.m.maxBatch(), s.model.Inputs)
 		if err != nil {
+			log.Info("modelserve: predict body rejected", "party", party.Name, "error", err)
+			if workload.IsBodyTooLarge(err) {
+				workload.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the predict body is larger than %d bytes; send at most %d arrays of %d numbers", limit, s.m.maxBatch(), s.model.Inputs))
+				return
+			}
 			workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid predict body: %v: send {\"inputs\": [[numbers]]}, at most %d arrays of %d numbers", err, s.m.maxBatch(), s.model.Inputs))
 			return
 		}
 		out, err := s.Predict(inputs)
 		if err != nil {
+			log.Info("modelserve: predict rejected", "party", party.Name, "error", err)
 			workload.WriteError(w, http.StatusBadRequest, err)
 			return
 		}

@@ -1,10 +1,12 @@
 package kbs
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
 )
 
@@ -86,5 +88,23 @@ func TestWorstStatusAndReasons(t *testing.T) {
 				t.Errorf("resultReasons = %q, want %q", got, tt.wantReasons)
 			}
 		})
+	}
+}
+
+// The attest log line lists the primary TEE's warnings as they are and
+// each device's behind its TEE.
+func TestVerifierWarnings(t *testing.T) {
+	verdicts := []*Verdict{
+		{Claims: &attest.Claims{TEE: attest.TEETDX, Warnings: []string{"skipped unusable collateral a.json: invalid"}}},
+		nil,
+		{Claims: &attest.Claims{TEE: "nvidia-gpu", Warnings: []string{"RIM b.xml matches no GPU"}}},
+	}
+	got := verifierWarnings(verdicts)
+	want := []string{"skipped unusable collateral a.json: invalid", "nvidia-gpu: RIM b.xml matches no GPU"}
+	if !slices.Equal(got, want) {
+		t.Errorf("verifierWarnings = %q, want %q", got, want)
+	}
+	if got := verifierWarnings([]*Verdict{{Claims: &attest.Claims{TEE: attest.TEESNP}}}); got != nil {
+		t.Errorf("no warnings: verifierWarnings = %q, want nil", got)
 	}
 }

@@ -137,8 +137,14 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.attested(sess.ID, token, s.now())
 
-	s.logger().Info("kbs attest", "request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
-		"emulated", emulated, "status", status, "token_id", result.ID, "reasons", reasons)
+	attrs := []any{"request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
+		"emulated", emulated, "status", status, "token_id", result.ID, "reasons", reasons}
+	// Verifier warnings, such as a collateral file skipped as unusable,
+	// name problems that the operator must fix before they reject evidence.
+	if warnings := verifierWarnings(verdicts); len(warnings) > 0 {
+		attrs = append(attrs, "warnings", warnings)
+	}
+	s.logger().Info("kbs attest", attrs...)
 	s.observeAttestation(sess.TEE, string(status), start)
 	setSessionCookie(w, sess.ID, sess.Expires)
 	writeJSON(w, AttestationToken{Token: token})
@@ -516,6 +522,24 @@ func anyEmulated(verdicts []*Verdict) bool {
 		}
 	}
 	return false
+}
+
+// verifierWarnings returns the verifiers' warnings of every verdict, each
+// device's prefixed with its TEE.
+func verifierWarnings(verdicts []*Verdict) []string {
+	var warnings []string
+	for i, v := range verdicts {
+		if v == nil || v.Claims == nil {
+			continue
+		}
+		for _, w := range v.Claims.Warnings {
+			if i > 0 {
+				w = string(v.Claims.TEE) + ": " + w
+			}
+			warnings = append(warnings, w)
+		}
+	}
+	return warnings
 }
 
 // resultReasons returns the reasons of every appraisal in result as "rule:

@@ -1,7 +1,6 @@
 package dcap
 
 import (
-	"cmp"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -127,23 +126,42 @@ func unusableItem(it *collateral.Item, err error) error {
 	return fmt.Errorf("collateral %s: %w; %s", it.Source, err, fix)
 }
 
+// warnSkipped records a warning for each unusable collateral file that
+// selection skipped, so that the file gets removed before it is the only
+// one left.
+func warnSkipped(c *attest.Claims, unusable []error) {
+	for _, err := range unusable {
+		c.Warnings = append(c.Warnings, "skipped unusable "+err.Error())
+	}
+}
+
+// firstUnusable returns the error of the first unusable file, or nil, and
+// records the others as skipped.
+func firstUnusable(c *attest.Claims, unusable []error) error {
+	if len(unusable) == 0 {
+		return nil
+	}
+	warnSkipped(c, unusable[1:])
+	return unusable[0]
+}
+
 // selectTCBInfo returns the freshest TCB Info of the collateral with the
 // wanted id for the platform's FMSPC and PCE ID. TCB Info for another FMSPC
 // or PCE ID only is an error naming both values.
 func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID string, ext *PCKExtensions, at time.Time) (*parsedTCBInfo, error) {
 	var other, best *parsedTCBInfo
 	var bestItem *collateral.Item
-	var unusable error
+	var unusable []error
 	for _, it := range set.OfKind(collateral.KindTCBInfo) {
 		p, ok := v.tcbInfos.get(it.SHA256)
 		if !ok {
 			info, doc, err := ParseTCBInfo(it.Raw)
-			if err != nil {
-				unusable = cmp.Or(unusable, unusableItem(it, err))
-				continue
-			}
-			p = &parsedTCBInfo{info: info, doc: doc}
+			p = &parsedTCBInfo{info: info, doc: doc, err: err}
 			v.tcbInfos.set(it.SHA256, p)
+		}
+		if p.err != nil {
+			unusable = append(unusable, unusableItem(it, p.err))
+			continue
 		}
 		if p.info.ID != wantID {
 			continue
@@ -165,11 +183,13 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 		}
 	}
 	if best != nil {
+		warnSkipped(c, unusable)
 		c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindTCBInfo), Name: wantID + " " + strings.ToLower(best.info.FMSPC),
 			SHA256: bestItem.SHA256[:], IssuedAt: best.info.IssueDate.UTC(), NextUpdate: best.info.NextUpdate.UTC()})
 		return best, nil
 	}
 	if other != nil {
+		warnSkipped(c, unusable)
 		field, value, expected := "tcbInfo.fmspc", strings.ToLower(other.info.FMSPC), hex.EncodeToString(ext.FMSPC)
 		if strings.EqualFold(other.info.FMSPC, expected) {
 			field, value, expected = "tcbInfo.pceId", strings.ToLower(other.info.PCEID), hex.EncodeToString(ext.PCEID)
@@ -179,7 +199,7 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 			WithValues(value, expected).
 			WithFix("fetch the TCB Info for this FMSPC from Intel PCS (/tdx/certification/v4/tcb or /sgx/certification/v4/tcb?fmspc=...)")
 	}
-	return nil, unusable
+	return nil, firstUnusable(c, unusable)
 }
 
 // selectIdentity returns the freshest QE Identity of the collateral with
@@ -187,17 +207,17 @@ func (v *Verifier) selectTCBInfo(c *attest.Claims, set *collateral.Set, wantID s
 func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID string, at time.Time) (*parsedIdentity, error) {
 	var best *parsedIdentity
 	var bestItem *collateral.Item
-	var unusable error
+	var unusable []error
 	for _, it := range set.OfKind(collateral.KindQEIdentity) {
 		p, ok := v.identities.get(it.SHA256)
 		if !ok {
 			id, doc, err := ParseEnclaveIdentity(it.Raw)
-			if err != nil {
-				unusable = cmp.Or(unusable, unusableItem(it, err))
-				continue
-			}
-			p = &parsedIdentity{id: id, doc: doc}
+			p = &parsedIdentity{id: id, doc: doc, err: err}
 			v.identities.set(it.SHA256, p)
+		}
+		if p.err != nil {
+			unusable = append(unusable, unusableItem(it, p.err))
+			continue
 		}
 		if p.id.ID != wantID {
 			continue
@@ -207,8 +227,9 @@ func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID 
 		}
 	}
 	if best == nil {
-		return nil, unusable
+		return nil, firstUnusable(c, unusable)
 	}
+	warnSkipped(c, unusable)
 	c.Collateral = append(c.Collateral, attest.CollateralRef{Kind: string(collateral.KindQEIdentity), Name: wantID,
 		SHA256: bestItem.SHA256[:], IssuedAt: best.id.IssueDate.UTC(), NextUpdate: best.id.NextUpdate.UTC()})
 	return best, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,8 +31,19 @@ func TestUnusableCollateralItem(t *testing.T) {
 			withBad.Add(it)
 		}
 		withBad.Add(bad)
-		if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: withBad, TrustAnchors: anchors}); err != nil {
-			t.Errorf("%s: a usable item beside an unusable one: %v", kind, err)
+		// The second verification reads the cached parse failure and must
+		// still warn.
+		v := NewVerifier()
+		for range 2 {
+			claims, err := v.Verify(context.Background(), *ev, attest.Options{Collateral: withBad, TrustAnchors: anchors})
+			if err != nil {
+				t.Fatalf("%s: a usable item beside an unusable one: %v", kind, err)
+			}
+			if !slices.ContainsFunc(claims.Warnings, func(w string) bool {
+				return strings.HasPrefix(w, "skipped unusable collateral t3/zz_old.json: ") && strings.Contains(w, "remove the file")
+			}) {
+				t.Errorf("%s: warnings %q, want one that names the skipped file and the fix", kind, claims.Warnings)
+			}
 		}
 
 		onlyBad := &collateral.Set{}
@@ -41,9 +53,11 @@ func TestUnusableCollateralItem(t *testing.T) {
 			}
 		}
 		onlyBad.Add(bad)
-		_, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: onlyBad, TrustAnchors: anchors})
-		if err == nil || !strings.Contains(err.Error(), "collateral t3/zz_old.json") || !strings.Contains(err.Error(), "remove the file") {
-			t.Errorf("%s: only an unusable item: err = %v, want one that names the file and the fix", kind, err)
+		for range 2 {
+			_, err := v.Verify(context.Background(), *ev, attest.Options{Collateral: onlyBad, TrustAnchors: anchors})
+			if err == nil || !strings.Contains(err.Error(), "collateral t3/zz_old.json") || !strings.Contains(err.Error(), "remove the file") {
+				t.Errorf("%s: only an unusable item: err = %v, want one that names the file and the fix", kind, err)
+			}
 		}
 	}
 }
@@ -57,5 +71,25 @@ func TestUnusableItemMalformedFix(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "collateral t3/bad.json") || !strings.Contains(msg, "remove the file") || strings.Contains(msg, "evidence itself") {
 		t.Errorf("error %q, want the file and the collateral fix only", msg)
+	}
+}
+
+// With several unusable files and no usable one, the error names the first
+// and a warning names each other, so that one run lists every file to fix.
+func TestFirstUnusable(t *testing.T) {
+	errs := []error{
+		unusableItem(&collateral.Item{Source: "a.json"}, errors.New("first")),
+		unusableItem(&collateral.Item{Source: "b.json"}, errors.New("second")),
+	}
+	var c attest.Claims
+	err := firstUnusable(&c, errs)
+	if err == nil || !strings.Contains(err.Error(), "a.json: first") {
+		t.Errorf("err = %v, want the first file's error", err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "b.json: second") {
+		t.Errorf("warnings = %q, want one naming b.json", c.Warnings)
+	}
+	if err := firstUnusable(&c, nil); err != nil {
+		t.Errorf("no unusable file: err = %v, want nil", err)
 	}
 }

@@ -102,14 +102,21 @@ type pckChain struct {
 	ext   *PCKExtensions
 }
 
+// parsedTCBInfo is the parse result of one TCB Info file. err is set, and
+// the other fields are nil, when the file does not parse. Parsing depends
+// only on the file's bytes, so a failure is cached like a success.
 type parsedTCBInfo struct {
 	info *TCBInfo
 	doc  *signedDocument
+	err  error
 }
 
+// parsedIdentity is the parse result of one QE Identity file, cached the
+// same way as parsedTCBInfo.
 type parsedIdentity struct {
 	id  *EnclaveIdentity
 	doc *signedDocument
+	err error
 }
 
 func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {

@@ -121,7 +121,10 @@ func itemName(it *collateral.Item) string {
 	return "sha256:" + attest.Hex(sum[:8]).String()
 }
 
-// rimError names the RIM file in err and gives the fix for its kind.
+// rimError names the RIM file in err and gives the fix for its kind. An
+// attest.ErrCollateralExpired error keeps the fix that
+// checkCertificateValidity gave it, which differs for an expired certificate
+// and one not yet valid.
 func rimError(source string, err error) error {
 	var e *attest.Error
 	if !errors.As(err, &e) {
@@ -130,8 +133,7 @@ func rimError(source string, err error) error {
 	c := *e
 	c.Field = "RIM " + source + ": " + e.Field
 	switch {
-	case errors.Is(err, attest.ErrChain) && strings.Contains(e.Reason, "expired"):
-		c.Fix = "fetch the current RIM of this version from NVIDIA's RIM service, or pass the time the report was produced with --at"
+	case errors.Is(err, attest.ErrCollateralExpired):
 	case errors.Is(err, attest.ErrChain):
 		c.Fix = "pass the RIM exactly as NVIDIA's RIM service returns it; a RIM signed under another root needs that root with --trust-anchor nvidia-gpu=FILE"
 	case errors.Is(err, attest.ErrSignature):

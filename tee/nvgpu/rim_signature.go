@@ -67,6 +67,9 @@ func verifyRIM(data []byte, roots []*x509.Certificate, at time.Time) (*signedRIM
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCertificateValidity(leaf, intermediates, at); err != nil {
+		return nil, err
+	}
 	chain, err := attest.VerifyChain(leaf, intermediates, roots, at)
 	if err != nil {
 		return nil, err
@@ -185,6 +188,29 @@ func keyInfoCertificates(sig *etree.Element) (*x509.Certificate, []*x509.Certifi
 		return nil, nil, attest.Malformed(fmt.Sprintf("Signature/KeyInfo/X509Data/X509Certificate[%d]", i), "not a base64 DER certificate", err)
 	}
 	return certs[0], nonRoots(certs[1:]), nil
+}
+
+// checkCertificateValidity returns an attest.ErrCollateralExpired error when
+// the signing certificate or an intermediate CA that the RIM carries is
+// outside its validity window at at. The window of its signing chain is the
+// only period of validity that a RIM has, so such a RIM is expired
+// collateral, while attest.ErrChain from attest.VerifyChain means that the
+// chain does not lead to a trusted root. The root is not checked here,
+// because it is the caller's trust anchor, not part of the RIM.
+func checkCertificateValidity(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) error {
+	for _, c := range append([]*x509.Certificate{leaf}, intermediates...) {
+		switch {
+		case at.After(c.NotAfter):
+			return attest.Errorf(attest.ErrCollateralExpired, "Signature/KeyInfo/X509Data", "certificate %q expired at %s (notAfter), before the verification time %s",
+				c.Subject.String(), c.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339Nano)).
+				WithFix("fetch the current RIM of this version from NVIDIA's RIM service, or pass the time the report was produced with --at")
+		case at.Before(c.NotBefore):
+			return attest.Errorf(attest.ErrCollateralExpired, "Signature/KeyInfo/X509Data", "certificate %q is not yet valid: notBefore %s is after the verification time %s",
+				c.Subject.String(), c.NotBefore.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339Nano)).
+				WithFix("check the verification time given with --at and the system clock")
+		}
+	}
+	return nil
 }
 
 // normalizeECDSASignature rewrites an ECDSA SignatureValue from the r||s

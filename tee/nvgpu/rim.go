@@ -82,14 +82,16 @@ func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
 	return slices.ContainsFunc(certs, c.Equal)
 }
 
-// loadRIMs verifies every XML item of the collateral that is a SWID tag.
-// It returns the RIMs that verified and those that did not, which
-// settleUnusableRIMs judges by the GPUs they may belong to. An XML document
-// of another kind is not a RIM and only warned about.
-func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time) ([]*loadedRIM, []*unusableRIM, []string) {
+// loadRIMs verifies every XML item of the collateral that is a SWID tag,
+// through the Verifier's RIM cache. It returns the RIMs that verified and
+// those that did not, which settleUnusableRIMs judges by the GPUs they may
+// belong to. An XML document of another kind is not a RIM and only warned
+// about.
+func (v *Verifier) loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time) ([]*loadedRIM, []*unusableRIM, []string) {
 	var rims []*loadedRIM
 	var unusable []*unusableRIM
 	var warnings []string
+	rootsKey := rootsFingerprint(roots)
 	seen := map[[32]byte]bool{}
 	for _, it := range items {
 		sum := it.SHA256
@@ -98,17 +100,16 @@ func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time)
 		}
 		seen[sum] = true
 		source := itemName(it)
-		r, err := verifyRIM(it.Raw, roots, at)
+		out := v.rims.verify(it.Raw, sum, roots, rootsKey, at)
 		switch {
-		case errors.Is(err, errNotSWID):
+		case errors.Is(out.err, errNotSWID):
 			warnings = append(warnings, fmt.Sprintf("XML collateral %s is not a SWID tag, so it is not an NVIDIA RIM and was ignored", source))
 			continue
-		case err != nil:
-			product, version := readUnsignedMeta(it.Raw)
-			unusable = append(unusable, &unusableRIM{source: source, err: rimError(source, err), product: product, version: version})
+		case out.err != nil:
+			unusable = append(unusable, &unusableRIM{source: source, err: rimError(source, out.err), product: out.product, version: out.version})
 			continue
 		}
-		rims = append(rims, &loadedRIM{signedRIM: r, source: source, sha256: sum})
+		rims = append(rims, &loadedRIM{signedRIM: out.rim, source: source, sha256: sum})
 	}
 	return rims, unusable, warnings
 }

@@ -35,12 +35,12 @@ const rimCheck = "rim"
 //
 // RIM certificates are not checked for revocation, because that needs
 // NVIDIA's OCSP service.
-func checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
+func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
 	if len(items) == 0 {
 		c.Skip(rimCheck, false, "no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
 		return nil
 	}
-	rims, unusable, warnings := loadRIMs(items, roots, at)
+	rims, unusable, warnings := v.loadRIMs(items, roots, at)
 	c.Warnings = append(c.Warnings, warnings...)
 	if len(rims) == 0 && len(unusable) == 0 {
 		c.Skip(rimCheck, false, "no XML collateral is a SWID tag, so no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)

@@ -33,9 +33,17 @@ type rimSigner struct {
 
 func newRIMSigner(t testing.TB, leafNotAfter time.Time) *rimSigner {
 	t.Helper()
+	return newRIMSignerWithRoot(t, testTime.Add(365*24*time.Hour), leafNotAfter)
+}
+
+// newRIMSignerWithRoot returns a signer whose root expires at rootNotAfter,
+// which may be before the intermediate CA and the signing certificate
+// expire.
+func newRIMSignerWithRoot(t testing.TB, rootNotAfter, leafNotAfter time.Time) *rimSigner {
+	t.Helper()
 	notBefore, notAfter := testTime.Add(-24*time.Hour), testTime.Add(365*24*time.Hour)
 	rootKey, interKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
-	root := testcert.Issue(t, testcert.CA(11, "Test CoRIM signing Root CA", notBefore, notAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
+	root := testcert.Issue(t, testcert.CA(11, "Test CoRIM signing Root CA", notBefore, rootNotAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
 	inter := testcert.Issue(t, testcert.CA(12, "Test Reference Value GH100 CA", notBefore, notAfter, x509.KeyUsageCertSign), root, &interKey.PublicKey, rootKey)
 	s := &rimSigner{root: root, intermediate: inter, intermediateKey: interKey}
 	return s.withLeaf(t, 13, leafNotAfter)

@@ -198,24 +198,6 @@ func readMeta(root *etree.Element) (product, version string, err error) {
 	return product, version, nil
 }
 
-// readUnsignedMeta returns the product and version of a RIM without
-// checking its signature, or empty strings when the document does not
-// parse within the RIM limits or has no version. The result only selects
-// the GPUs that a RIM which failed verification may belong to, and never
-// supplies a golden value.
-func readUnsignedMeta(data []byte) (product, version string) {
-	doc, err := readRIMDocument(data)
-	if err != nil {
-		return "", ""
-	}
-	root := doc.Root()
-	if root.Tag != "SoftwareIdentity" || root.NamespaceURI() != swidNamespace {
-		return "", ""
-	}
-	product, version, _ = readMeta(root)
-	return product, version
-}
-
 // swidChildren returns the child elements of el named tag in the SWID
 // namespace.
 func swidChildren(el *etree.Element, tag string) []*etree.Element {

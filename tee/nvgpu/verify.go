@@ -20,10 +20,11 @@ import (
 func init() { attest.Register(&Verifier{}) }
 
 // Verifier verifies NVIDIA GPU confidential-computing evidence. The zero
-// value is ready to use and safe for concurrent use; it keeps a cache of
-// verified certificate chains.
+// value is ready to use and safe for concurrent use. It keeps a cache of
+// verified certificate chains and one of verified RIMs.
 type Verifier struct {
 	chains attest.ChainCache
+	rims   rimCache
 }
 
 // Name returns "nvidia-gpu".
@@ -105,7 +106,7 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return claims, err
 	}
-	if err := checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at); err != nil {
+	if err := v.checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at); err != nil {
 		return claims, err
 	}
 	if err := checkNonces(claims, results, opts.Nonce); err != nil {

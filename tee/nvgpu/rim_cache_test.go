@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,20 +152,28 @@ func TestRIMCacheKeyedByRoots(t *testing.T) {
 	}
 }
 
-// Through the Verifier, a RIM cached at a valid time fails once its signer
-// expired exactly as on a Verifier that never saw it, and a RIM cached as
-// expired passes again at a valid time.
-func TestRIMCacheSignerExpiry(t *testing.T) {
+// signerExpiryCase returns a generated GPU report with its matching RIMs
+// and the options to verify them at testTime, where the RIM signer is
+// valid, and at testTime+2h, after it expired. The GPU's own certificates
+// are valid until testTime+3h.
+func signerExpiryCase(t *testing.T) (evidence attest.Evidence, valid, expired attest.Options) {
+	t.Helper()
 	g := newTestGPU(t, testFWID(0xf1), nil)
 	s := newRIMSigner(t, testTime.Add(time.Hour))
 	driver, vbios := matchingRIMs()
 	files := map[string][]byte{"driver.swidtag": s.sign(t, driver.xml(), true), "vbios.swidtag": s.sign(t, vbios.xml(), true)}
-	evidence := attest.Evidence{Data: []byte(hex.EncodeToString(g.build(t, g.parts(testNonce(7)))))}
-	valid := rimOptions(t, g, s, files)
-	expired := rimOptions(t, g, s, files)
-	// The GPU's own certificates are valid until testTime+3h.
+	evidence = attest.Evidence{Data: []byte(hex.EncodeToString(g.build(t, g.parts(testNonce(7)))))}
+	valid = rimOptions(t, g, s, files)
+	expired = rimOptions(t, g, s, files)
 	expired.At = testTime.Add(2 * time.Hour)
+	return evidence, valid, expired
+}
 
+// Through the Verifier, a RIM cached at a valid time fails once its signer
+// expired exactly as on a Verifier that never saw it, and a RIM cached as
+// expired passes again at a valid time.
+func TestRIMCacheSignerExpiry(t *testing.T) {
+	evidence, valid, expired := signerExpiryCase(t)
 	verify := func(v *Verifier, opts attest.Options) (attest.Check, error) {
 		t.Helper()
 		claims, err := v.Verify(context.Background(), evidence, opts)
@@ -188,5 +197,32 @@ func TestRIMCacheSignerExpiry(t *testing.T) {
 
 	if ch, err := verify(warm, valid); err != nil || ch.Result != attest.CheckPassed {
 		t.Errorf("at a valid time after the expired lookup: rim check %+v, error %v", ch, err)
+	}
+}
+
+// One Verifier serves concurrent verifications at a valid time and after
+// the RIM signer expired, each with its own outcome.
+func TestRIMCacheConcurrent(t *testing.T) {
+	evidence, valid, expired := signerExpiryCase(t)
+	v := &Verifier{}
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			opts := valid
+			if i%2 == 1 {
+				opts = expired
+			}
+			_, errs[i] = v.Verify(context.Background(), evidence, opts)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("verification %d at a valid time: %v", i, err)
+		}
+		if i%2 == 1 && !errors.Is(err, attest.ErrCollateralExpired) {
+			t.Errorf("verification %d after the signer expired: error %v, expected ErrCollateralExpired", i, err)
+		}
 	}
 }

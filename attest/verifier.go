@@ -107,6 +107,21 @@ type Attester interface {
 	Attest(ctx context.Context, reportData []byte) (*Evidence, error)
 }
 
+// EventLogger is implemented by attesters whose TEE keeps an event log
+// that the verifier replays against the evidence, such as the CC event log
+// of a TDX guest. Attest leaves the log out of Evidence.Aux, because RA-TLS
+// certificates carry Aux as an extension and a log can take tens of KiB.
+// A caller that sends the evidence in one request, such as the KBS client,
+// calls EventLog and puts the log in Aux itself.
+type EventLogger interface {
+	// EventLog returns the event log in the form that the verifier of the
+	// attester's evidence takes in Evidence.Aux, or nil when the TEE keeps
+	// none. An error means that the TEE should have a log but it could not
+	// be read. Evidence without the log still verifies, but its event-log
+	// check is not-checked, so a policy that requires the log rejects it.
+	EventLog(ctx context.Context) ([]byte, error)
+}
+
 // EmulatedOrganization is the subject organization of every certificate
 // that Cloister generates for an emulated TEE. Verifiers use it to label
 // such evidence and to refuse development roots found among ordinary

@@ -25,9 +25,15 @@ const tdxTSMProvider = "tdx_guest"
 // (/sys/kernel/config/tsm/report) when its provider is tdx_guest, else the
 // /dev/tdx_guest ioctl interface. Either way the host's quoting enclave
 // signs the quote.
+//
+// Attest returns the quote alone. EventLog reads the guest's CC event log
+// from CCELPath, for callers that send it beside the quote (the KBS
+// client does), so that RA-TLS certificates do not carry it.
 type TDXAttester struct {
 	// provider is the configfs-tsm quote provider, or nil for the device.
 	provider any
+	// eventLogPath is the file that EventLog reads. Empty means CCELPath.
+	eventLogPath string
 	// mu serializes requests: the TDX guest driver handles one quote
 	// request at a time.
 	mu sync.Mutex

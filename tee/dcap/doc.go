@@ -40,4 +40,11 @@
 // are accepted. Emulator produces quotes in the same formats from a local
 // development root (emulator.go); TDXAttester and SGXAttester collect
 // quotes on hardware.
+//
+// Both TDX attesters return the quote alone from Attest, because RA-TLS
+// certificates carry Evidence.Aux. Their EventLog methods
+// (attest.EventLogger) return the guest's CC event log: TDXAttester reads
+// it from CCELPath and cuts off the padding after the last event
+// (attester_ccel.go). The KBS client puts it into Evidence.Aux of its
+// attestation request.
 package dcap

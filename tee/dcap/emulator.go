@@ -255,13 +255,15 @@ func (e *Emulator) Name() string { return "emulated-" + e.opts.TEE }
 func (e *Emulator) Root() *x509.Certificate { return e.root }
 
 // EventLog returns the emulated TDX guest's CC event log, which replays to
-// the RTMRs of every quote of the emulator, or nil for SGX.
-func (e *Emulator) EventLog() []byte {
+// the RTMRs of every quote of the emulator, or nil for SGX. It never
+// returns an error. The KBS client sends the log beside the quote, as it
+// does for TDXAttester.
+func (e *Emulator) EventLog(context.Context) ([]byte, error) {
 	if e.opts.TEE != "tdx" {
-		return nil
+		return nil, nil
 	}
 	log, _ := emulatedEventLog()
-	return log
+	return log, nil
 }
 
 // Attest returns a quote that carries reportData, zero-padded to 64 bytes,
@@ -278,8 +280,8 @@ func (e *Emulator) Attest(_ context.Context, reportData []byte) (*attest.Evidenc
 	}
 	// The quote comes without its CC event log, as from the TDX attester
 	// of real hardware, because Evidence.Aux also travels in RA-TLS
-	// certificates as endorsements. cloister emulate tdx writes the log
-	// beside the quote.
+	// certificates as endorsements. EventLog returns the log, and
+	// cloister emulate tdx writes it beside the quote.
 	return &attest.Evidence{Format: "dcap", Data: quote}, nil
 }
 

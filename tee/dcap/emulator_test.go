@@ -50,7 +50,7 @@ func TestEmulatorQuotes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The TDX guest sends its CC event log beside the quote.
-			ev.Aux = e.EventLog()
+			ev.Aux, _ = e.EventLog(context.Background())
 			v := NewVerifier()
 			if !v.Detect(ev.Data) {
 				t.Fatal("Detect rejected an emulated quote")

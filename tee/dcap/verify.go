@@ -350,9 +350,11 @@ func allZero(b []byte) bool {
 }
 
 var (
-	_ attest.Verifier  = (*Verifier)(nil)
-	_ attest.Inspector = (*Verifier)(nil)
-	_ attest.Attester  = (*Emulator)(nil)
-	_ attest.Attester  = (*TDXAttester)(nil)
-	_ attest.Attester  = (*SGXAttester)(nil)
+	_ attest.Verifier    = (*Verifier)(nil)
+	_ attest.Inspector   = (*Verifier)(nil)
+	_ attest.Attester    = (*Emulator)(nil)
+	_ attest.EventLogger = (*Emulator)(nil)
+	_ attest.Attester    = (*TDXAttester)(nil)
+	_ attest.EventLogger = (*TDXAttester)(nil)
+	_ attest.Attester    = (*SGXAttester)(nil)
 )

@@ -285,27 +285,40 @@ func writeStubChallenge(w http.ResponseWriter) {
 	w.Write([]byte(`{"nonce":"2YMaoknw9hQMiLuvwhqxSUAn91zY9AHyI54D+DsziMo=","extra-params":""}`))
 }
 
-func recordRoundTrips() ([][]byte, error) {
-	em, err := snp.NewEmulator(snp.EmulatorOptions{})
-	if err != nil {
-		return nil, err
-	}
+// recordingKBSHandler is a KBS stub that issues a challenge on /auth and
+// returns a token for every /attest, whose body it stores. bodies returns
+// the stored bodies.
+func recordingKBSHandler() (handler http.Handler, bodies func() [][]byte) {
 	var mu sync.Mutex
-	var bodies [][]byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var stored [][]byte
+	handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
 		case "/kbs/v0/auth":
 			writeStubChallenge(w)
 		case "/kbs/v0/attest":
 			mu.Lock()
-			bodies = append(bodies, body)
+			stored = append(stored, body)
 			mu.Unlock()
 			w.Write([]byte(`{"token":"t"}`))
 		default:
 			http.NotFound(w, r)
 		}
-	}))
+	})
+	return handler, func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return stored
+	}
+}
+
+func recordRoundTrips() ([][]byte, error) {
+	em, err := snp.NewEmulator(snp.EmulatorOptions{})
+	if err != nil {
+		return nil, err
+	}
+	handler, bodies := recordingKBSHandler()
+	srv := httptest.NewServer(handler)
 	defer srv.Close()
 
 	clients := []*Client{
@@ -320,7 +333,7 @@ func recordRoundTrips() ([][]byte, error) {
 			return nil, err
 		}
 	}
-	return bodies, nil
+	return bodies(), nil
 }
 
 // BenchmarkAttestationDecode measures ParseAttestation, decodeValidEvidence

@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cloister-dev/cloister/attest"
 )
@@ -56,9 +58,18 @@ type Client struct {
 	// its digest against the TEE's launch-time field (SEV-SNP HOST_DATA,
 	// TDX MRCONFIGID), which the host set when it launched the TEE.
 	InitData *InitData
+	// Logger receives a warning when the attester is an
+	// attest.EventLogger whose event log could not be read, such as a TDX
+	// guest's CC event log in a process that is not root. The first such
+	// failure of a Client is logged at Warn and later ones at Debug. Nil
+	// means slog.Default().
+	Logger *slog.Logger
 
 	once sync.Once
 	http *http.Client
+	// eventLogWarned is set once a failure to read the event log has been
+	// logged at Warn.
+	eventLogWarned atomic.Bool
 
 	mu    sync.Mutex
 	key   crypto.PrivateKey
@@ -133,6 +144,9 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("kbs attest: evidence from %s: %w", c.Attester.Name(), err)
 	}
+	if err := c.addEventLog(ctx, ev); err != nil {
+		return "", fmt.Errorf("kbs attest: %w", err)
+	}
 	primary, err := json.Marshal(ev)
 	if err != nil {
 		return "", err
@@ -154,6 +168,41 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 	c.key, c.token = key, tok.Token
 	c.mu.Unlock()
 	return tok.Token, nil
+}
+
+// addEventLog puts the event log of an attest.EventLogger into ev.Aux,
+// which the evidence envelope carries to the server's verifier, unless ev
+// already has Aux. A log that cannot be read is logged and left out, so
+// the attestation goes on without it. Only the cancellation of ctx is
+// returned.
+func (c *Client) addEventLog(ctx context.Context, ev *attest.Evidence) error {
+	logger, ok := c.Attester.(attest.EventLogger)
+	if !ok || len(ev.Aux) > 0 {
+		return nil
+	}
+	eventLog, err := logger.EventLog(ctx)
+	if err == nil {
+		ev.Aux = eventLog
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+
+	level := slog.LevelDebug
+	if c.eventLogWarned.CompareAndSwap(false, true) {
+		level = slog.LevelWarn
+	}
+	c.logger().Log(ctx, level, "kbs client: attesting without the event log, so the event-log check is not-checked and a policy that requires the log rejects the evidence",
+		"attester", c.Attester.Name(), "err", err)
+	return nil
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
 }
 
 // authRequest is the /auth body with the guest's member order.

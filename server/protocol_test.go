@@ -142,9 +142,11 @@ func TestCompositeVector(t *testing.T) {
 	})
 }
 
-// A TDX guest that sends the Trustee attester's JSON ({"cc_eventlog",
-// "quote"}) gets the secret, with emulated DCAP evidence and collateral.
-func TestTDXGuestJSON(t *testing.T) {
+// startTDXService starts a service that trusts a new emulated TDX guest,
+// with its collateral and its MRTD as the reference measurement, and
+// returns both.
+func startTDXService(t *testing.T) (*testService, *dcap.Emulator) {
+	t.Helper()
 	em, err := dcap.NewEmulator(dcap.EmulatorOptions{TEE: "tdx"})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,6 @@ func TestTDXGuestJSON(t *testing.T) {
 		anchors: []*x509.Certificate{em.Root()}, collateral: coll})
 	ctx := context.Background()
 
-	// Register the emulated TD's MRTD as the reference measurement.
 	probe, err := em.Attest(ctx, make([]byte, 64))
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +169,14 @@ func TestTDXGuestJSON(t *testing.T) {
 	if _, err := ts.store.AddReferenceValue(ctx, store.ReferenceValue{Name: "tdx.measurement", Value: claims.Measurement.String()}); err != nil {
 		t.Fatal(err)
 	}
+	return ts, em
+}
+
+// A TDX guest that sends the Trustee attester's JSON ({"cc_eventlog",
+// "quote"}) gets the secret, with emulated DCAP evidence and collateral.
+func TestTDXGuestJSON(t *testing.T) {
+	ts, em := startTDXService(t)
+	ctx := context.Background()
 
 	jar, _ := cookiejar.New(nil)
 	resp := post(t, ts, jar, "/kbs/v0/auth", `{"version":"0.4.0","tee":"tdx","extra-params":{"supported-hash-algorithms":["sha384"]}}`)
@@ -192,6 +201,59 @@ func TestTDXGuestJSON(t *testing.T) {
 	}
 
 	wantSecret(t, getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath), key)
+}
+
+// An emulated TDX guest that attests through the KBS client sends its CC
+// event log, so the token's TDX claims show the event-log check passed
+// and list the replayed events.
+func TestTDXGuestEventLogThroughClient(t *testing.T) {
+	ts, em := startTDXService(t)
+	client := newKBSClient(ts.URL, ts.Client().Transport, em)
+	token, err := client.Attest(context.Background())
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("the token has %d parts, expected a JWS of 3", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result struct {
+		Submods map[string]struct {
+			Status    string `json:"ear.status"`
+			Annotated struct {
+				TDX attest.Claims `json:"tdx"`
+			} `json:"ear.veraison.annotated-evidence"`
+		} `json:"submods"`
+	}
+	if err := json.Unmarshal(payload, &result); err != nil {
+		t.Fatal(err)
+	}
+	cpu0, ok := result.Submods["cpu0"]
+	if !ok {
+		t.Fatalf("the token has no cpu0 submod: %s", payload)
+	}
+	if cpu0.Status != "affirming" {
+		t.Errorf("ear.status %s, expected affirming", cpu0.Status)
+	}
+	if check, _ := cpu0.Annotated.TDX.FindCheck("event-log"); check.Result != attest.CheckPassed {
+		t.Errorf("event-log check %q (%s), expected passed", check.Result, check.Detail)
+	}
+	if events, _ := cpu0.Annotated.TDX.Attributes["event_log"].([]any); len(events) == 0 {
+		t.Errorf("attributes.event_log is %v, expected the replayed events", cpu0.Annotated.TDX.Attributes["event_log"])
+	}
+
+	secret, err := client.Resource(context.Background(), testSecretPath)
+	if err != nil {
+		t.Fatalf("Resource: %v", err)
+	}
+	if !bytes.Equal(secret, testSecret) {
+		t.Errorf("secret %q, expected %q", secret, testSecret)
+	}
 }
 
 // The error bodies match the vector's examples exactly: status, type and

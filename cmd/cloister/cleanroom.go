@@ -76,7 +76,7 @@ that key (field mac).`,
 
 func runCleanroomServe(cmd *cobra.Command, f *cleanroomServeFlags) error {
 	return serveWorkload(cmd, &f.workloadServeFlags, cleanroom.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *cleanroom.Manifest, digest workload.Digest) error {
-		resultKey, err := f.fetchResultKey(ctx, tee)
+		resultKey, err := f.fetchResultKey(ctx, tee, log)
 		if err != nil {
 			return rejected(err)
 		}
@@ -113,11 +113,11 @@ func runCleanroomServe(cmd *cobra.Command, f *cleanroomServeFlags) error {
 
 // fetchResultKey fetches the result key from --kbs, or returns nil
 // without --kbs.
-func (f *cleanroomServeFlags) fetchResultKey(ctx context.Context, tee *workload.TEE) ([]byte, error) {
+func (f *cleanroomServeFlags) fetchResultKey(ctx context.Context, tee *workload.TEE, log *slog.Logger) ([]byte, error) {
 	if f.kbsURL == "" {
 		return nil, nil
 	}
-	broker, err := f.kbsClient(tee)
+	broker, err := f.kbsClient(tee, log)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 				return usageError("--keys-dir is required: the directory of the sealed key files")
 			}
 			return serveWorkload(cmd, &f, custody.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *custody.Manifest, digest workload.Digest) error {
-				broker, err := f.kbsClient(tee)
+				broker, err := f.kbsClient(tee, log)
 				if err != nil {
 					return err
 				}

@@ -105,7 +105,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 				return usageError("--model is required: the encrypted model file")
 			}
 			return serveWorkload(cmd, &f, modelserve.ParseManifest, func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m *modelserve.Manifest, digest workload.Digest) error {
-				broker, err := f.kbsClient(tee)
+				broker, err := f.kbsClient(tee, log)
 				if err != nil {
 					return err
 				}

@@ -246,8 +246,9 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 	return tee, ln, nil
 }
 
-// kbsClient returns a key broker client that attests with tee.
-func (f *workloadServeFlags) kbsClient(tee *workload.TEE) (*kbs.Client, error) {
+// kbsClient returns a key broker client that attests with tee and logs
+// to log when it attests without the TEE's event log.
+func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kbs.Client, error) {
 	if f.kbsURL == "" {
 		return nil, usageError("--kbs is required: the key broker that releases this workload's key")
 	}
@@ -258,7 +259,7 @@ func (f *workloadServeFlags) kbsClient(tee *workload.TEE) (*kbs.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}}, nil
+	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}, nil
 }
 
 // printWorkload prints what a party and the key broker need to trust the

@@ -6,7 +6,8 @@
 //     /dev/sev-guest, /dev/tdx_guest, /dev/nsm, /dev/tpmrm0), or the
 //     emulated SEV-SNP TEE when the caller asks for it.
 //  2. Run fetches the secrets from a key broker (a SecretSource, such as
-//     kbs.Client, which attests with the same attester) and writes them
+//     kbs.Client, which attests with the same attester and adds a TDX
+//     guest's CC event log to its evidence) and writes them
 //     into a private directory on a tmpfs (SecretDir: the directory has
 //     mode 0700 and each file mode 0600) or into the workload's environment.
 //     While the key broker fails transiently (kbs.IsTransient), Run tries

@@ -1,6 +1,7 @@
 package ratls
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -75,5 +76,40 @@ func TestGramineLegacyWithSGXQuote(t *testing.T) {
 	}
 	if _, _, err := VerifyCertificate(context.Background(), resign(t, cert), opts); !errors.Is(err, attest.ErrBinding) {
 		t.Errorf("quote under another key: error %v, want a binding error", err)
+	}
+}
+
+// An RA-TLS certificate of a TDX guest carries the quote but not the
+// guest's CC event log, which the attester returns only from EventLog, so
+// certificates stay small.
+func TestTDXCertificateOmitsEventLog(t *testing.T) {
+	e, err := dcap.NewEmulator(dcap.EmulatorOptions{TEE: "tdx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventLog, err := e.EventLog(context.Background())
+	if err != nil || len(eventLog) == 0 {
+		t.Fatalf("EventLog returned %d bytes and error %v, expected the emulated log", len(eventLog), err)
+	}
+	cert := issue(t, e, IssueOptions{})
+
+	for _, ext := range cert.Leaf.Extensions {
+		if ext.Id.Equal(OIDEndorsementManifest) {
+			t.Errorf("the certificate has an endorsement extension of %d bytes", len(ext.Value))
+		}
+	}
+	// The Spec ID event starts every CC event log.
+	if bytes.Contains(cert.Leaf.Raw, []byte("Spec ID Event03")) {
+		t.Error("the certificate contains a CC event log")
+	}
+
+	anchors := &collateral.Set{}
+	anchors.AddBytes("emulator root", e.Root().Raw)
+	claims, _, err := VerifyCertificate(context.Background(), cert.Leaf, attest.Options{TrustAnchors: anchors, Collateral: e.Collateral()})
+	if err != nil {
+		t.Fatalf("VerifyCertificate: %v", err)
+	}
+	if check, _ := claims.FindCheck("event-log"); check.Result != attest.CheckNotChecked {
+		t.Errorf("event-log check %s, expected not-checked", check.Result)
 	}
 }

@@ -18,7 +18,10 @@
 // Auxiliary data such as the SEV-SNP certificate table is produced
 // together with the evidence, so it cannot be hashed into the report
 // data. It travels in the TCG DICE endorsement extension (OID
-// 2.23.133.5.4.2) as tag(N)(aux: bstr).
+// 2.23.133.5.4.2) as tag(N)(aux: bstr). A certificate carries only the
+// Aux that Attest returns, so a TDX guest's CC event log, which the TDX
+// attesters return from EventLog instead (attest.EventLogger), stays out
+// of it.
 //
 // On read, two older layouts are accepted as well: Gramine's legacy
 // extension holding a raw SGX quote (its OID bytes decode as

@@ -26,8 +26,7 @@ const rimCheck = "rim"
 //   - not checked (not required) when no RIM was supplied, none applies,
 //     or a GPU lacks one of its two RIMs.
 //
-// RIM certificates are not checked for revocation, because that needs
-// NVIDIA's OCSP service.
+// It keeps each GPU's RIMs in gpuResult.rims for checkOCSP.
 func checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
 	if len(items) == 0 {
 		c.Skip(rimCheck, false, "no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
@@ -55,6 +54,7 @@ func checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item,
 			c.Fail(rimCheck, err.Error())
 			return gpuError(i, len(results), err)
 		}
+		r.rims = sel
 	}
 	for _, rim := range rims {
 		if !used[rim] {

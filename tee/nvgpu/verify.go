@@ -39,6 +39,9 @@ type gpuResult struct {
 	report   *Report
 	chain    []*x509.Certificate
 	fwid     []byte
+	// rims are the RIMs that checkRIMs applied, whose signing chains the
+	// ocsp check covers.
+	rims gpuRIMs
 }
 
 // Verify checks every GPU of the evidence: the SPDM signature under the
@@ -49,8 +52,9 @@ type gpuResult struct {
 // or from the collateral. The roots follow attest.Roots, except that a
 // root inside a chain file is never a trust anchor. The measurement blocks
 // are compared with the driver and VBIOS RIMs among the collateral (see
-// checkRIMs). OCSP revocation is recorded as not checked, because it needs
-// NVIDIA's online service.
+// checkRIMs). The device and RIM signing certificates are checked for
+// revocation with the OCSP responses among the collateral, which an online
+// source fetches (see checkOCSP).
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	gpus, err := ParseEvidence(ev.Data)
 	if err != nil {
@@ -102,10 +106,16 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 
 	claims := newClaims(results, embedded, at)
 	rimAnchors, err := rimRoots(ctx, anchorOpts, q, embedded)
+	if err == nil {
+		err = checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at)
+	}
 	if err != nil {
+		// The RIM signing chains that the ocsp check covers are known
+		// only once the RIMs verified.
+		claims.Skip(ocspCheck, false, "not checked, because the RIMs did not verify")
 		return claims, err
 	}
-	if err := checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at); err != nil {
+	if err := checkOCSP(ctx, claims, results, opts, set, at); err != nil {
 		return claims, err
 	}
 	if err := checkNonces(claims, results, opts.Nonce); err != nil {

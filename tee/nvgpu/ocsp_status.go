@@ -200,7 +200,7 @@ func (t ocspTarget) staleError(st *ocspStatus, at time.Time) error {
 			t.describe(), rfc3339(st.validUntil), collateral.OCSPValidityWithoutNextUpdate, rfc3339(at))
 	}
 	return attest.Errorf(attest.ErrCollateralExpired, "OCSP response "+name+" nextUpdate", "%s", reason).
-		WithFix("fetch a current response from the certificate's OCSP responder (cloister collateral fetch, or verify with --online), or pass the time the evidence was produced with --at")
+		WithFix("pass a current response from the certificate's OCSP responder, or verify with --online, or pass the time the evidence was produced with --at")
 }
 
 func (t ocspTarget) revokedError(st *ocspStatus) error {

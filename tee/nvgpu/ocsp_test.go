@@ -72,27 +72,6 @@ func newResponder(t testing.TB, issuer *x509.Certificate, issuerKey *ecdsa.Priva
 	return testcert.Issue(t, tmpl, issuer, &key.PublicKey, issuerKey), key
 }
 
-// ocspRIMSigner is a RIM signing hierarchy whose CA keys can sign OCSP
-// responses.
-type ocspRIMSigner struct {
-	*rimSigner
-	rootKey, interKey *ecdsa.PrivateKey
-}
-
-func newOCSPRIMSigner(t testing.TB) *ocspRIMSigner {
-	t.Helper()
-	notBefore, notAfter := testTime.Add(-24*time.Hour), testTime.Add(365*24*time.Hour)
-	rootKey, interKey, leafKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
-	root := testcert.Issue(t, testcert.CA(21, "Test CoRIM signing Root CA", notBefore, notAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
-	inter := testcert.Issue(t, testcert.CA(22, "Test Reference Value GH100 CA", notBefore, notAfter, x509.KeyUsageCertSign), root, &interKey.PublicKey, rootKey)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(23), Subject: pkix.Name{CommonName: "Test RIM Signer"},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
-	return &ocspRIMSigner{rimSigner: &rimSigner{root: root, intermediate: inter, leaf: leaf, key: leafKey}, rootKey: rootKey, interKey: interKey}
-}
-
 // ocspCase is one verification with OCSP collateral and its expected
 // outcome.
 type ocspCase struct {
@@ -278,7 +257,7 @@ func TestOCSPClaimsRecordResponses(t *testing.T) {
 
 func TestOCSPRIMChains(t *testing.T) {
 	g := newTestGPU(t, testFWID(0xf1), nil)
-	s := newOCSPRIMSigner(t)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
 	driver, vbios := matchingRIMs()
 	base := map[string][]byte{
 		"driver.swidtag": s.sign(t, driver.xml(), true),
@@ -303,7 +282,7 @@ func TestOCSPRIMChains(t *testing.T) {
 
 	cases := []ocspCase{
 		{name: "device chain only", files: base, result: attest.CheckNotChecked,
-			detail: []string{`good OCSP responses for the GPU intermediate CA`, `driver RIM signer "CN=Test RIM Signer" (serial 17)`, "driver RIM intermediate CA"}},
+			detail: []string{`good OCSP responses for the GPU intermediate CA`, `driver RIM signer "CN=Test RIM Signer" (serial d)`, "driver RIM intermediate CA"}},
 		{name: "every chain good", files: with(map[string][]byte{"signer.ocsp": signerGood, "rim-inter.ocsp": interGood}), result: attest.CheckPassed,
 			detail: []string{"driver RIM signer", "driver RIM intermediate CA", "GPU intermediate CA"}},
 		{name: "RIM signer revoked", files: with(map[string][]byte{"signer.ocsp": signOCSP(t, s.leaf, s.intermediate, nil, s.interKey, revoked), "rim-inter.ocsp": interGood}),
@@ -314,7 +293,7 @@ func TestOCSPRIMChains(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			claims := c.run(t, g, s.rimSigner)
+			claims := c.run(t, g, s)
 			if ch := checkOf(t, claims, rimCheck); ch.Result != attest.CheckPassed {
 				t.Errorf("rim check %+v, expected passed", ch)
 			}
@@ -324,7 +303,7 @@ func TestOCSPRIMChains(t *testing.T) {
 
 func TestOCSPNotCheckedWhenRIMFails(t *testing.T) {
 	g := newTestGPU(t, testFWID(0xf1), nil)
-	s := newOCSPRIMSigner(t)
+	s := newRIMSigner(t, testTime.Add(time.Hour))
 	driver, vbios := matchingRIMs()
 	driver.measurements[0] = golden(0, bytesOf(0xee, 48))
 	files := map[string][]byte{
@@ -332,7 +311,7 @@ func TestOCSPNotCheckedWhenRIMFails(t *testing.T) {
 		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
 		"gpu-inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodStatus),
 	}
-	claims, err := verifyHex(t, g.build(t, g.parts(testNonce(7))), rimOptions(t, g, s.rimSigner, files))
+	claims, err := verifyHex(t, g.build(t, g.parts(testNonce(7))), rimOptions(t, g, s, files))
 	if err == nil {
 		t.Fatal("a RIM mismatch verified")
 	}

@@ -28,6 +28,7 @@ import (
 type rimSigner struct {
 	root, intermediate, leaf *x509.Certificate
 	key                      *ecdsa.PrivateKey
+	rootKey, interKey        *ecdsa.PrivateKey
 }
 
 func newRIMSigner(t testing.TB, leafNotAfter time.Time) *rimSigner {
@@ -41,7 +42,7 @@ func newRIMSigner(t testing.TB, leafNotAfter time.Time) *rimSigner {
 		NotBefore: notBefore, NotAfter: leafNotAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
-	return &rimSigner{root: root, intermediate: inter, leaf: leaf, key: leafKey}
+	return &rimSigner{root: root, intermediate: inter, leaf: leaf, key: leafKey, rootKey: rootKey, interKey: interKey}
 }
 
 // testRIM describes a RIM to generate.

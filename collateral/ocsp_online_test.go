@@ -20,9 +20,8 @@ import (
 	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
-// ocspResponder is an OCSP responder on loopback that answers POST
-// requests about the certificates of pki with a good response valid for
-// an hour, unless a test replaces the handler.
+// ocspResponder is an OCSP responder on loopback that replies to POST
+// requests about pki.cert with a good response valid for an hour, unless a test replaces the handler.
 type ocspResponder struct {
 	server   *httptest.Server
 	pki      *ocspPKI
@@ -77,8 +76,8 @@ func (r *ocspResponder) setOverride(h http.HandlerFunc) {
 	r.mu.Unlock()
 }
 
-// newOCSPOnline returns an Online source that asks url for every OCSP
-// response, with short retry delays.
+// newOCSPOnline returns an Online source that sends every OCSP request to
+// url, with short retry delays.
 func newOCSPOnline(t *testing.T, url string, timeout time.Duration, retries int) *Online {
 	t.Helper()
 	opts := FetcherOptions{Timeout: timeout, Retries: retries, Backoff: 10 * time.Millisecond, RequestsPerSecond: 1000, Burst: 100}

@@ -31,8 +31,9 @@
 // only a signature by the issuer or by a responder it delegated. The device
 // leaf certificate needs no response, because the GPU issues it. The ocsp
 // check passes only when every other certificate has a current good
-// response, fails on a revoked (certificateHold included), unknown, invalid
-// or expired one, and is not checked while a certificate has none. No OCSP
+// response. It fails on a revoked (certificateHold included), unknown or
+// invalid response, or when a certificate's responses are all expired, and
+// is not checked while a certificate has none. No OCSP
 // nonce is sent, so a response proves freshness by its thisUpdate and
 // nextUpdate alone. A response without nextUpdate is current for 12 hours
 // after its thisUpdate.

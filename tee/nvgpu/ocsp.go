@@ -97,9 +97,9 @@ func ocspTargets(results []*gpuResult) []ocspTarget {
 // fails. It records the ocsp check as
 //   - passed when every required certificate has a current good response
 //     that verifies;
-//   - failed, returning the error, when a response says revoked or
-//     unknown, does not verify, or is not current at the verification
-//     time while no other response of that certificate is;
+//   - failed, returning the error, when a response has the status
+//     revoked or unknown, does not verify, or is not current at the
+//     verification time while no other response of that certificate is;
 //   - not checked (not required) when a required certificate has no
 //     response.
 func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts attest.Options, offline *collateral.Set, at time.Time) error {
@@ -167,9 +167,9 @@ func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts
 	return nil
 }
 
-// ocspCollateral asks the collateral source for the OCSP responses of the
-// required targets. An offline set returns what it holds; an online
-// source fetches a response for each.
+// ocspCollateral queries the collateral source for the OCSP responses of
+// the required targets. An offline set returns all it contains, and an
+// online source fetches a response for each.
 func ocspCollateral(ctx context.Context, opts attest.Options, targets []ocspTarget, at time.Time) (*collateral.Set, error) {
 	q := collateral.Query{TEE: string(attest.TEENVGPU), At: at}
 	for _, t := range targets {

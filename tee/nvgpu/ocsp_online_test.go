@@ -15,8 +15,8 @@ import (
 	"github.com/cloister-dev/cloister/collateral"
 )
 
-// onlineOCSPOptions returns g's options with an online source that asks
-// url for OCSP responses. Its cache's clock reads testTime, the
+// onlineOCSPOptions returns g's options with an online source that
+// sends its OCSP requests to url. Its cache's clock reads testTime, the
 // verification time.
 func onlineOCSPOptions(t *testing.T, g *testGPU, url string) attest.Options {
 	t.Helper()

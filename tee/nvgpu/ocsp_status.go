@@ -81,8 +81,8 @@ func (st *ocspStatus) attributes(t ocspTarget) map[string]any {
 // response is about t's certificate, or the error that fails the check.
 // Every response about the certificate must parse and verify. Of those
 // current at at, the one with the latest thisUpdate decides, so that a newer
-// response can lift a certificateHold; when none is current, the freshest
-// one's period is the error.
+// response can lift a certificateHold. When none is current, the error
+// names the period of the freshest one.
 func (t ocspTarget) status(responses []*ocspResponse, pool []*x509.Certificate, at time.Time) (*ocspStatus, error) {
 	var current, freshest *ocspStatus
 	for _, r := range responses {

@@ -26,7 +26,9 @@ var (
 	// that the caller did not supply.
 	ErrCollateralMissing = errors.New("collateral missing")
 	// ErrCollateralExpired reports collateral (CRL, TCB Info, QE Identity)
-	// outside its issue and next-update times at the verification time.
+	// outside its issue and next-update times at the verification time,
+	// or an NVIDIA RIM whose signing certificates are outside their
+	// validity windows.
 	ErrCollateralExpired = errors.New("collateral expired")
 	// ErrExpired reports evidence that carries its own validity period,
 	// such as a token's exp and nbf, and is outside it at the

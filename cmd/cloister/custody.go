@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -104,8 +106,11 @@ the key broker (--kbs), fetches the sealing key named in the manifest, unseals
 the keys in --keys-dir, then drops the sealing key. On the first start, when
 --keys-dir holds no sealed key, it generates and seals the keys. Later, a
 missing sealed file stops the start, because the host may have removed it,
-unless --create-missing-keys asks for a new key. Only the manifest's parties
-can connect, and each key signs only for its signers.
+unless --create-missing-keys asks for a new key. A key whose public_key the
+manifest pins is never generated: a missing sealed file, or one that contains
+another key, always stops the start (see custody keys --pinned-manifest).
+Only the manifest's parties can connect, and each key signs only for its
+signers.
 
 On hardware, the host must launch the TEE with the manifest's SHA-256
 (cloister custody hash) as SEV-SNP HOST_DATA or TDX MRCONFIGID.`,
@@ -132,7 +137,7 @@ On hardware, the host must launch the TEE with the manifest's SHA-256
 	}
 	f.bind(cmd, "key broker URL, such as http://127.0.0.1:8080 (cloister serve)")
 	cmd.Flags().StringVar(&keysDir, "keys-dir", "", "directory of the sealed key files (NAME.sealed.json), created with mode 0700")
-	cmd.Flags().BoolVar(&createMissing, "create-missing-keys", false, "generate keys whose sealed file is missing also when --keys-dir holds other sealed keys (by default only on the first start)")
+	cmd.Flags().BoolVar(&createMissing, "create-missing-keys", false, "generate keys whose sealed file is missing also when --keys-dir holds other sealed keys (by default only on the first start); never a key whose public_key the manifest pins")
 	return cmd
 }
 
@@ -143,11 +148,28 @@ func custodyClient(f *workloadPartyFlags) (*custody.Client, error) {
 
 func newCustodyKeysCmd() *cobra.Command {
 	var f workloadPartyFlags
+	var pin bool
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Verify the workload and print its public keys (base64) as JSON",
-		Args:  cobra.NoArgs,
+		Long: `Verify the custody workload and print its public keys as JSON. Each key's
+public_key is standard base64 of the public key: PKIX DER for Ed25519 and ECDSA
+P-256, compressed SEC 1 for secp256k1. The manifest's public_key field takes
+the same value.
+
+With --pinned-manifest, print the --manifest instead, with every key's
+public_key set to the key that the verified workload uses. A workload
+started with that manifest fails when a sealed file is missing or contains
+another key, instead of generating a new one. The new manifest has another
+SHA-256, so the key broker's release policy and the TEE's host data must
+change to it; see docs/workloads/custody.md.`,
+		Example: `  cloister custody keys --manifest custody.json --key alice.pem --addr 127.0.0.1:8443 \
+      --measurement $M --pinned-manifest > custody-pinned.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pin {
+				return printPinnedManifest(cmd, &f)
+			}
 			c, err := custodyClient(&f)
 			if err != nil {
 				return err
@@ -156,7 +178,50 @@ func newCustodyKeysCmd() *cobra.Command {
 		},
 	}
 	f.bind(cmd, partyTimeout)
+	cmd.Flags().BoolVar(&pin, "pinned-manifest", false, "print --manifest with each key's public_key pinned to the workload's key, instead of the key list")
 	return cmd
+}
+
+// printPinnedManifest reads the public keys of the verified workload,
+// prints --manifest with them pinned, and reports the new manifest's
+// SHA-256 on standard error.
+func printPinnedManifest(cmd *cobra.Command, f *workloadPartyFlags) error {
+	_, m, digest, err := readWorkloadManifest(f.manifest, custody.ParseManifest)
+	if err != nil {
+		return err
+	}
+	wc, err := f.client(digest)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	keys, err := custody.NewClient(wc).PublicKeys(ctx)
+	if err != nil {
+		return rejected(err)
+	}
+	pinned, err := m.PinPublicKeys(keys)
+	if err != nil {
+		return rejected(err)
+	}
+
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(pinned); err != nil {
+		return err
+	}
+	pinnedDigest, err := workload.HashManifest(out.Bytes())
+	if err != nil {
+		return err
+	}
+	if _, err := cmd.OutOrStdout().Write(out.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "pinned %d public keys; the pinned manifest has SHA-256 %s. "+
+		"Set the release policy and the TEE's host data to that digest before the workload restarts with it.\n", len(pinned.Keys), pinnedDigest)
+	return nil
 }
 
 func newCustodySignCmd() *cobra.Command {

@@ -45,8 +45,10 @@ func FuzzVerify(f *testing.F) {
 }
 
 // FuzzParseRIM checks that no document makes the RIM parser or the RIM
-// signature check panic, and that a parsed RIM keeps its invariants. The
-// seeds are generated RIMs, signed and unsigned.
+// signature check panic, that a parsed RIM keeps its invariants, and that
+// the outcome that the RIM cache derives for a later time, after the
+// signer expired, equals a new verification at that time. The seeds are
+// generated RIMs, signed and unsigned.
 func FuzzParseRIM(f *testing.F) {
 	s := newRIMSigner(f, testTime.Add(time.Hour))
 	driver, vbios := matchingRIMs()
@@ -60,8 +62,13 @@ func FuzzParseRIM(f *testing.F) {
 		if r, err := ParseRIM(data); err == nil {
 			checkRIMInvariants(t, r)
 		}
-		if r, err := verifyRIM(data, roots, testTime); err == nil {
-			checkRIMInvariants(t, r.RIM)
+		v := newRIMVerification(data, roots, testTime)
+		if v.outcome.err == nil {
+			checkRIMInvariants(t, v.outcome.rim.RIM)
+		}
+		later := testTime.Add(2 * time.Hour)
+		if out, ok := v.outcomeAt(later); ok {
+			checkSameOutcome(t, out, newRIMVerification(data, roots, later).outcome)
 		}
 	})
 }

@@ -264,7 +264,7 @@ func TestOCSPRIMChains(t *testing.T) {
 		"vbios.swidtag":  s.sign(t, vbios.xml(), true),
 		"gpu-inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodStatus),
 	}
-	signerGood := signOCSP(t, s.leaf, s.intermediate, nil, s.interKey, goodStatus)
+	signerGood := signOCSP(t, s.leaf, s.intermediate, nil, s.intermediateKey, goodStatus)
 	interGood := signOCSP(t, s.intermediate, s.root, nil, s.rootKey, goodStatus)
 	with := func(extra map[string][]byte) map[string][]byte {
 		out := map[string][]byte{}
@@ -285,7 +285,7 @@ func TestOCSPRIMChains(t *testing.T) {
 			detail: []string{`good OCSP responses for the GPU intermediate CA`, `driver RIM signer "CN=Test RIM Signer" (serial d)`, "driver RIM intermediate CA"}},
 		{name: "every chain good", files: with(map[string][]byte{"signer.ocsp": signerGood, "rim-inter.ocsp": interGood}), result: attest.CheckPassed,
 			detail: []string{"driver RIM signer", "driver RIM intermediate CA", "GPU intermediate CA"}},
-		{name: "RIM signer revoked", files: with(map[string][]byte{"signer.ocsp": signOCSP(t, s.leaf, s.intermediate, nil, s.interKey, revoked), "rim-inter.ocsp": interGood}),
+		{name: "RIM signer revoked", files: with(map[string][]byte{"signer.ocsp": signOCSP(t, s.leaf, s.intermediate, nil, s.intermediateKey, revoked), "rim-inter.ocsp": interGood}),
 			result: attest.CheckFailed, kind: attest.ErrRevoked, detail: []string{"driver RIM signer", "reason superseded"}},
 		{name: "RIM intermediate expired response", files: with(map[string][]byte{"signer.ocsp": signerGood, "rim-inter.ocsp": signOCSP(t, s.intermediate, s.root, nil, s.rootKey,
 			goodBetween(-3*time.Hour, -time.Hour, false))}),
@@ -315,7 +315,7 @@ func TestOCSPNotCheckedWhenRIMFails(t *testing.T) {
 	if err == nil {
 		t.Fatal("a RIM mismatch verified")
 	}
-	if ch := checkOf(t, claims, ocspCheck); ch.Result != attest.CheckNotChecked || !strings.Contains(ch.Detail, "RIMs did not verify") {
-		t.Errorf("ocsp check %+v, expected not checked because the RIMs did not verify", ch)
+	if ch := checkOf(t, claims, ocspCheck); ch.Result != attest.CheckNotChecked || !strings.Contains(ch.Detail, "RIM check failed") {
+		t.Errorf("ocsp check %+v, expected not checked because the RIM check failed", ch)
 	}
 }

@@ -82,14 +82,16 @@ func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
 	return slices.ContainsFunc(certs, c.Equal)
 }
 
-// loadRIMs verifies every XML item of the collateral that is a SWID tag.
-// An XML document of another kind is not a RIM and only warned about. A
-// RIM whose size, syntax, signature or chain fails is an error, even when
-// it belongs to no GPU of the evidence, because a broken file in the
-// caller's RIM collection must not pass unnoticed.
-func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time) ([]*loadedRIM, []string, error) {
+// loadRIMs verifies every XML item of the collateral that is a SWID tag,
+// through the Verifier's RIM cache. It returns the RIMs that verified and
+// those that did not, which settleUnusableRIMs judges by the GPUs they may
+// belong to. An XML document of another kind is not a RIM and only warned
+// about.
+func (v *Verifier) loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time) ([]*loadedRIM, []*unusableRIM, []string) {
 	var rims []*loadedRIM
+	var unusable []*unusableRIM
 	var warnings []string
+	rootsKey := rootsFingerprint(roots)
 	seen := map[[32]byte]bool{}
 	for _, it := range items {
 		sum := it.SHA256
@@ -98,17 +100,18 @@ func loadRIMs(items []*collateral.Item, roots []*x509.Certificate, at time.Time)
 		}
 		seen[sum] = true
 		source := itemName(it)
-		r, err := verifyRIM(it.Raw, roots, at)
+		out := v.rims.verify(it.Raw, sum, roots, rootsKey, at)
 		switch {
-		case errors.Is(err, errNotSWID):
+		case errors.Is(out.err, errNotSWID):
 			warnings = append(warnings, fmt.Sprintf("XML collateral %s is not a SWID tag, so it is not an NVIDIA RIM and was ignored", source))
 			continue
-		case err != nil:
-			return nil, nil, rimError(source, err)
+		case out.err != nil:
+			unusable = append(unusable, &unusableRIM{source: source, err: rimError(source, out.err), product: out.product, version: out.version})
+			continue
 		}
-		rims = append(rims, &loadedRIM{signedRIM: r, source: source, sha256: sum})
+		rims = append(rims, &loadedRIM{signedRIM: out.rim, source: source, sha256: sum})
 	}
-	return rims, warnings, nil
+	return rims, unusable, warnings
 }
 
 // itemName names a collateral item by its file name, or by its digest when
@@ -121,7 +124,10 @@ func itemName(it *collateral.Item) string {
 	return "sha256:" + attest.Hex(sum[:8]).String()
 }
 
-// rimError names the RIM file in err and gives the fix for its kind.
+// rimError names the RIM file in err and gives the fix for its kind. An
+// attest.ErrCollateralExpired error keeps the fix that
+// checkCertificateValidity gave it, which differs for an expired certificate
+// and one not yet valid.
 func rimError(source string, err error) error {
 	var e *attest.Error
 	if !errors.As(err, &e) {
@@ -130,8 +136,7 @@ func rimError(source string, err error) error {
 	c := *e
 	c.Field = "RIM " + source + ": " + e.Field
 	switch {
-	case errors.Is(err, attest.ErrChain) && strings.Contains(e.Reason, "expired"):
-		c.Fix = "fetch the current RIM of this version from NVIDIA's RIM service, or pass the time the report was produced with --at"
+	case errors.Is(err, attest.ErrCollateralExpired):
 	case errors.Is(err, attest.ErrChain):
 		c.Fix = "pass the RIM exactly as NVIDIA's RIM service returns it; a RIM signed under another root needs that root with --trust-anchor nvidia-gpu=FILE"
 	case errors.Is(err, attest.ErrSignature):
@@ -190,28 +195,57 @@ type gpuRIMs struct {
 	driver, vbios *loadedRIM
 }
 
-// selectRIMs picks the RIMs whose version equals the GPU's driver or VBIOS
-// version, ignoring case, and whose product, when both are known, equals
-// the GPU's chip. Two different RIMs for the same component are an error,
-// because either choice could hide the other's verdict.
-func selectRIMs(r *gpuResult, rims []*loadedRIM, used map[*loadedRIM]bool) (gpuRIMs, error) {
+// slot returns the field of component (componentDriver or componentVBIOS).
+func (s *gpuRIMs) slot(component string) **loadedRIM {
+	if component == componentDriver {
+		return &s.driver
+	}
+	return &s.vbios
+}
+
+// gpuIdentity is the chip and the lowercase driver and VBIOS versions of a
+// GPU, which a RIM's product and colloquialVersion must match.
+type gpuIdentity struct {
+	chip, driver, vbios string
+}
+
+func identityOf(r *gpuResult) gpuIdentity {
 	driver, vbios := gpuVersions(r.report)
-	chip := product(r.chain)
+	return gpuIdentity{chip: product(r.chain), driver: driver, vbios: vbios}
+}
+
+// component returns the component that a RIM of product and version
+// describes for this GPU, or "" when the RIM is for another version or
+// chip. Versions compare ignoring case, and the product counts only when
+// both it and the chip are known.
+func (g gpuIdentity) component(product, version string) string {
+	if product != "" && g.chip != "" && !strings.EqualFold(product, g.chip) {
+		return ""
+	}
+	switch strings.ToLower(version) {
+	case "":
+		return ""
+	case g.driver:
+		return componentDriver
+	case g.vbios:
+		return componentVBIOS
+	}
+	return ""
+}
+
+// selectRIMs picks the RIMs whose version equals the GPU's driver or VBIOS
+// version and whose product matches the GPU's chip (gpuIdentity.component).
+// Two different RIMs for the same component are an error, because either
+// choice could hide the other's verdict.
+func selectRIMs(r *gpuResult, rims []*loadedRIM, used map[*loadedRIM]bool) (gpuRIMs, error) {
+	id := identityOf(r)
 	var sel gpuRIMs
 	for _, rim := range rims {
-		if rim.Product != "" && chip != "" && !strings.EqualFold(rim.Product, chip) {
+		component := id.component(rim.Product, rim.Version)
+		if component == "" {
 			continue
 		}
-		var slot **loadedRIM
-		var component string
-		switch strings.ToLower(rim.Version) {
-		case driver:
-			slot, component = &sel.driver, componentDriver
-		case vbios:
-			slot, component = &sel.vbios, componentVBIOS
-		default:
-			continue
-		}
+		slot := sel.slot(component)
 		if *slot != nil {
 			return sel, attest.Errorf(attest.ErrMalformed, "RIM "+rim.source,
 				"two different %s RIMs, %s and %s, describe version %s", component, (*slot).source, rim.source, rim.Version).

@@ -19,42 +19,59 @@ const rimCheck = "rim"
 // checkRIMs verifies the RIMs among the collateral's XML items and compares
 // each GPU's active measurements with the driver and VBIOS RIMs of its
 // versions. It records the rim check as
-//   - passed when every GPU has a driver and a VBIOS RIM and all their
-//     active measurements match;
-//   - failed, returning the error, when a RIM does not verify or a
-//     measurement differs;
+//   - passed when every GPU has a driver and a VBIOS RIM that verified, and
+//     all their active measurements match;
+//   - failed, returning the error, when a measurement differs, two RIMs
+//     that verified describe one version, or a RIM that failed
+//     verification may be the only RIM of a GPU's driver or VBIOS;
 //   - not checked (not required) when no RIM was supplied, none applies,
 //     or a GPU lacks one of its two RIMs.
 //
+// A RIM that failed verification is skipped with a warning when it belongs
+// to no GPU of the evidence, or when the GPUs it may belong to have a RIM
+// of its component that verified (settleUnusableRIMs gives the rules). So
+// one expired file in a directory of RIMs for many releases does not stop
+// every verification, and a failed RIM never supplies a golden value.
+//
 // It keeps each GPU's RIMs in gpuResult.rims for checkOCSP.
-func checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
+func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
 	if len(items) == 0 {
 		c.Skip(rimCheck, false, "no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
 		return nil
 	}
-	rims, warnings, err := loadRIMs(items, roots, at)
+	rims, unusable, warnings := v.loadRIMs(items, roots, at)
 	c.Warnings = append(c.Warnings, warnings...)
-	if err != nil {
-		c.Fail(rimCheck, err.Error())
-		return err
-	}
-	if len(rims) == 0 {
+	if len(rims) == 0 && len(unusable) == 0 {
 		c.Skip(rimCheck, false, "no XML collateral is a SWID tag, so no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
 		return nil
 	}
 
 	used := map[*loadedRIM]bool{}
-	comparisons := make([]rimComparison, len(results))
+	selected := make([]gpuRIMs, len(results))
 	for i, r := range results {
 		sel, err := selectRIMs(r, rims, used)
-		if err == nil {
-			comparisons[i], err = compareRIMs(r.report, sel)
-		}
 		if err != nil {
 			c.Fail(rimCheck, err.Error())
 			return gpuError(i, len(results), err)
 		}
+		selected[i] = sel
 		r.rims = sel
+	}
+	warnings, detail, err := settleUnusableRIMs(results, selected, unusable)
+	c.Warnings = append(c.Warnings, warnings...)
+	if err != nil {
+		c.Fail(rimCheck, detail)
+		return err
+	}
+
+	comparisons := make([]rimComparison, len(results))
+	for i, r := range results {
+		cmp, err := compareRIMs(r.report, selected[i])
+		if err != nil {
+			c.Fail(rimCheck, err.Error())
+			return gpuError(i, len(results), err)
+		}
+		comparisons[i] = cmp
 	}
 	for _, rim := range rims {
 		if !used[rim] {

@@ -28,21 +28,40 @@ import (
 type rimSigner struct {
 	root, intermediate, leaf *x509.Certificate
 	key                      *ecdsa.PrivateKey
-	rootKey, interKey        *ecdsa.PrivateKey
+	intermediateKey          *ecdsa.PrivateKey
+	rootKey                  *ecdsa.PrivateKey
 }
 
 func newRIMSigner(t testing.TB, leafNotAfter time.Time) *rimSigner {
 	t.Helper()
+	return newRIMSignerWithRoot(t, testTime.Add(365*24*time.Hour), leafNotAfter)
+}
+
+// newRIMSignerWithRoot returns a signer whose root expires at rootNotAfter,
+// which may be before the intermediate CA and the signing certificate
+// expire.
+func newRIMSignerWithRoot(t testing.TB, rootNotAfter, leafNotAfter time.Time) *rimSigner {
+	t.Helper()
 	notBefore, notAfter := testTime.Add(-24*time.Hour), testTime.Add(365*24*time.Hour)
-	rootKey, interKey, leafKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
-	root := testcert.Issue(t, testcert.CA(11, "Test CoRIM signing Root CA", notBefore, notAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
+	rootKey, interKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
+	root := testcert.Issue(t, testcert.CA(11, "Test CoRIM signing Root CA", notBefore, rootNotAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
 	inter := testcert.Issue(t, testcert.CA(12, "Test Reference Value GH100 CA", notBefore, notAfter, x509.KeyUsageCertSign), root, &interKey.PublicKey, rootKey)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(13), Subject: pkix.Name{CommonName: "Test RIM Signer"},
-		NotBefore: notBefore, NotAfter: leafNotAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+	s := &rimSigner{root: root, intermediate: inter, intermediateKey: interKey, rootKey: rootKey}
+	return s.withLeaf(t, 13, leafNotAfter)
+}
+
+// withLeaf returns a signer under the same root and intermediate CA with a
+// new signing certificate, of the given serial number, valid until
+// notAfter.
+func (s *rimSigner) withLeaf(t testing.TB, serial int64, notAfter time.Time) *rimSigner {
+	t.Helper()
+	key := testcert.ECDSAKey(t, elliptic.P384())
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Test RIM Signer"},
+		NotBefore: testTime.Add(-24 * time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
-	return &rimSigner{root: root, intermediate: inter, leaf: leaf, key: leafKey, rootKey: rootKey, interKey: interKey}
+	leaf := testcert.Issue(t, tmpl, s.intermediate, &key.PublicKey, s.intermediateKey)
+	return &rimSigner{root: s.root, intermediate: s.intermediate, intermediateKey: s.intermediateKey, rootKey: s.rootKey, leaf: leaf, key: key}
 }
 
 // testRIM describes a RIM to generate.

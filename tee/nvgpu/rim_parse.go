@@ -156,15 +156,9 @@ func decodeSWID(root *etree.Element) (*RIM, error) {
 		return nil, errNotSWID
 	}
 	rim := &RIM{TagID: plainAttr(root, "tagId")}
-
-	meta := swidChildren(root, "Meta")
-	if len(meta) == 0 {
-		return nil, errors.New("SoftwareIdentity has no Meta element")
-	}
-	rim.Version = strings.TrimSpace(plainAttr(meta[0], "colloquialVersion"))
-	rim.Product = strings.TrimSpace(plainAttr(meta[0], "product"))
-	if rim.Version == "" {
-		return nil, errors.New("Meta has no colloquialVersion, the driver or VBIOS version the RIM describes")
+	var err error
+	if rim.Product, rim.Version, err = readMeta(root); err != nil {
+		return nil, err
 	}
 
 	payload := swidChildren(root, "Payload")
@@ -187,6 +181,21 @@ func decodeSWID(root *etree.Element) (*RIM, error) {
 	}
 	slices.SortFunc(rim.Measurements, func(a, b GoldenMeasurement) int { return a.Index - b.Index })
 	return rim, nil
+}
+
+// readMeta returns the product and the colloquialVersion of the first Meta
+// element of a SoftwareIdentity. The version must not be empty.
+func readMeta(root *etree.Element) (product, version string, err error) {
+	meta := swidChildren(root, "Meta")
+	if len(meta) == 0 {
+		return "", "", errors.New("SoftwareIdentity has no Meta element")
+	}
+	version = strings.TrimSpace(plainAttr(meta[0], "colloquialVersion"))
+	product = strings.TrimSpace(plainAttr(meta[0], "product"))
+	if version == "" {
+		return "", "", errors.New("Meta has no colloquialVersion, the driver or VBIOS version the RIM describes")
+	}
+	return product, version, nil
 }
 
 // swidChildren returns the child elements of el named tag in the SWID

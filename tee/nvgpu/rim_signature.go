@@ -50,27 +50,112 @@ type signedRIM struct {
 // element can add or change a golden value. A document that is not a SWID
 // tag returns errNotSWID before any signature check.
 func verifyRIM(data []byte, roots []*x509.Certificate, at time.Time) (*signedRIM, error) {
+	out := newRIMVerification(data, roots, at).outcome
+	return out.rim, out.err
+}
+
+// rimOutcome is the result of verifying one RIM.
+type rimOutcome struct {
+	// rim is nil when err is set.
+	rim *signedRIM
+	err error
+	// product and version are read from the unsigned content, so that a
+	// RIM that fails can be matched with the GPUs it may belong to. They
+	// are empty when the document does not parse far enough.
+	product, version string
+}
+
+// rimVerification is the outcome of verifyRIM together with the
+// certificates whose validity windows it depends on, so that the RIM cache
+// can give the outcome at another verification time (outcomeAt). Every
+// other step depends only on the document and the roots.
+type rimVerification struct {
+	outcome rimOutcome
+	// leaf and intermediates are the certificates of the RIM's KeyInfo,
+	// nil when the document failed before they were read.
+	leaf          *x509.Certificate
+	intermediates []*x509.Certificate
+	// chain is the chain that verified, from leaf to root, or nil when the
+	// validity check or the chain failed.
+	chain []*x509.Certificate
+}
+
+// newRIMVerification verifies data as verifyRIM describes.
+func newRIMVerification(data []byte, roots []*x509.Certificate, at time.Time) *rimVerification {
+	v := &rimVerification{}
+	fail := func(err error) *rimVerification {
+		v.outcome.err = err
+		return v
+	}
 	doc, err := readRIMDocument(data)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	root := doc.Root()
 	if root.Tag != "SoftwareIdentity" || root.NamespaceURI() != swidNamespace {
-		return nil, errNotSWID
+		return fail(errNotSWID)
 	}
+	v.outcome.product, v.outcome.version, _ = readMeta(root)
 
 	sig, err := signatureElement(root)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	leaf, intermediates, err := keyInfoCertificates(sig)
 	if err != nil {
-		return nil, err
+		return fail(err)
+	}
+	v.leaf, v.intermediates = leaf, intermediates
+	if err := checkCertificateValidity(leaf, intermediates, at); err != nil {
+		return fail(err)
 	}
 	chain, err := attest.VerifyChain(leaf, intermediates, roots, at)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
+	v.chain = chain
+
+	rim, err := verifySignedContent(root, sig, leaf, at)
+	if err != nil {
+		return fail(err)
+	}
+	v.outcome.rim = &signedRIM{RIM: rim, chain: chain}
+	return v
+}
+
+// outcomeAt returns the outcome that a new verification of the same
+// document under the same roots would have at the time at, and false when
+// only a new verification can tell. The steps before the validity check
+// depend on neither the roots nor the time, and the validity check is run
+// again at at. After the chain, the outcome holds while at is inside the
+// validity window of every certificate of the chain, because the chain's
+// signatures do not change and goxmldsig (v1.6.1) reads the clock only to
+// check the signing certificate's window. Outside that window, which can
+// only be the root's, and after a failed chain, it returns false.
+func (v *rimVerification) outcomeAt(at time.Time) (rimOutcome, bool) {
+	if v.leaf == nil {
+		return v.outcome, true
+	}
+	if err := checkCertificateValidity(v.leaf, v.intermediates, at); err != nil {
+		out := v.outcome
+		out.rim, out.err = nil, err
+		return out, true
+	}
+	if v.chain == nil {
+		return rimOutcome{}, false
+	}
+	for _, c := range v.chain {
+		if at.Before(c.NotBefore) || at.After(c.NotAfter) {
+			return rimOutcome{}, false
+		}
+	}
+	return v.outcome, true
+}
+
+// verifySignedContent checks the XML signature of a RIM under its signing
+// certificate, which must allow digital signatures, and decodes the SWID
+// tag from the signed content only.
+func verifySignedContent(root, sig *etree.Element, leaf *x509.Certificate, at time.Time) (*RIM, error) {
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return nil, attest.Errorf(attest.ErrChain, "Signature/KeyInfo/X509Data", "the signing certificate %q does not allow digital signatures (key usage)", leaf.Subject.String())
 	}
@@ -85,12 +170,7 @@ func verifyRIM(data []byte, roots []*x509.Certificate, at time.Time) (*signedRIM
 		return nil, &attest.Error{Kind: attest.ErrSignature, Field: "Signature",
 			Reason: "the XML signature does not verify under the signing certificate " + strconv.Quote(leaf.Subject.String()), Err: err}
 	}
-
-	rim, err := decodeSWID(signed)
-	if err != nil {
-		return nil, err
-	}
-	return &signedRIM{RIM: rim, chain: chain}, nil
+	return decodeSWID(signed)
 }
 
 // signatureElement returns the one ds:Signature element, which must be a
@@ -185,6 +265,29 @@ func keyInfoCertificates(sig *etree.Element) (*x509.Certificate, []*x509.Certifi
 		return nil, nil, attest.Malformed(fmt.Sprintf("Signature/KeyInfo/X509Data/X509Certificate[%d]", i), "not a base64 DER certificate", err)
 	}
 	return certs[0], nonRoots(certs[1:]), nil
+}
+
+// checkCertificateValidity returns an attest.ErrCollateralExpired error when
+// the signing certificate or an intermediate CA that the RIM carries is
+// outside its validity window at at. The window of its signing chain is the
+// only period of validity that a RIM has, so such a RIM is expired
+// collateral, while attest.ErrChain from attest.VerifyChain means that the
+// chain does not lead to a trusted root. The root is not checked here,
+// because it is the caller's trust anchor, not part of the RIM.
+func checkCertificateValidity(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) error {
+	for _, c := range append([]*x509.Certificate{leaf}, intermediates...) {
+		switch {
+		case at.After(c.NotAfter):
+			return attest.Errorf(attest.ErrCollateralExpired, "Signature/KeyInfo/X509Data", "certificate %q expired at %s (notAfter), before the verification time %s",
+				c.Subject.String(), c.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339Nano)).
+				WithFix("fetch the current RIM of this version from NVIDIA's RIM service, or pass the time the report was produced with --at")
+		case at.Before(c.NotBefore):
+			return attest.Errorf(attest.ErrCollateralExpired, "Signature/KeyInfo/X509Data", "certificate %q is not yet valid: notBefore %s is after the verification time %s",
+				c.Subject.String(), c.NotBefore.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339Nano)).
+				WithFix("check the verification time given with --at and the system clock")
+		}
+	}
+	return nil
 }
 
 // normalizeECDSASignature rewrites an ECDSA SignatureValue from the r||s

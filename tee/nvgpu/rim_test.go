@@ -153,11 +153,75 @@ func TestRIMExpiredSigner(t *testing.T) {
 	s := newRIMSigner(t, testTime.Add(-time.Minute))
 	driver, _ := matchingRIMs()
 	_, err := rimResult(t, g, s, map[string][]byte{"driver.swidtag": s.sign(t, driver.xml(), true)})
-	if !errors.Is(err, attest.ErrChain) || !strings.Contains(err.Error(), "expired") {
+	if !errors.Is(err, attest.ErrCollateralExpired) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("error %v, expected an expired RIM signer", err)
 	}
 	if !strings.Contains(err.Error(), "--at") {
 		t.Errorf("error %q does not give the fix", err)
+	}
+}
+
+// The certificates that a RIM carries are checked at the verification
+// time, and a certificate outside its window is expired collateral.
+func TestRIMCertificateValidity(t *testing.T) {
+	driver, _ := matchingRIMs()
+	s := newRIMSigner(t, testTime.Add(1000*24*time.Hour))
+	data := s.sign(t, driver.xml(), true)
+	roots := []*x509.Certificate{s.root}
+	tests := []struct {
+		name string
+		at   time.Time
+		want []string
+	}{
+		{"signer not yet valid", testTime.Add(-48 * time.Hour), []string{`"CN=Test RIM Signer" is not yet valid`, "system clock"}},
+		{"intermediate expired", testTime.Add(400 * 24 * time.Hour), []string{`Test Reference Value GH100 CA,O=Cloister test" expired`, "fetch the current RIM"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verifyRIM(data, roots, tc.at)
+			if !errors.Is(err, attest.ErrCollateralExpired) {
+				t.Fatalf("error %v, expected ErrCollateralExpired", err)
+			}
+			err = rimError("driver.swidtag", err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := verifyRIM(data, roots, testTime); err != nil {
+		t.Errorf("inside every window: %v", err)
+	}
+}
+
+// rimError picks the fix by the kind of the error, not by its text.
+func TestRIMErrorFixByKind(t *testing.T) {
+	const expiredFix = "fetch the current RIM of this version"
+	tests := []struct {
+		name    string
+		err     error
+		want    string
+		notWant string
+	}{
+		{"chain error that says expired", attest.Errorf(attest.ErrChain, "certificate chain", "certificate %q expired", "Test Root"), "--trust-anchor", expiredFix},
+		{"expired collateral", attest.Errorf(attest.ErrCollateralExpired, "Signature", "outside its window").WithFix(expiredFix), expiredFix, "--trust-anchor"},
+		{"signature", attest.Errorf(attest.ErrSignature, "Signature", "does not verify"), "fetch it again", expiredFix},
+		{"plain error", errors.New("invalid XML"), "remove it from the collateral", expiredFix},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := rimError("x.swidtag", tc.err).Error()
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("error %q does not contain %q", got, tc.want)
+			}
+			if strings.Contains(got, tc.notWant) {
+				t.Errorf("error %q contains %q", got, tc.notWant)
+			}
+			if !strings.Contains(got, "RIM x.swidtag") {
+				t.Errorf("error %q does not name the file", got)
+			}
+		})
 	}
 }
 

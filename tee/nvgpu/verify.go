@@ -20,10 +20,11 @@ import (
 func init() { attest.Register(&Verifier{}) }
 
 // Verifier verifies NVIDIA GPU confidential-computing evidence. The zero
-// value is ready to use and safe for concurrent use; it keeps a cache of
-// verified certificate chains.
+// value is ready to use and safe for concurrent use. It keeps a cache of
+// verified certificate chains and one of verified RIMs.
 type Verifier struct {
 	chains attest.ChainCache
+	rims   rimCache
 }
 
 // Name returns "nvidia-gpu".
@@ -107,12 +108,12 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	claims := newClaims(results, embedded, at)
 	rimAnchors, err := rimRoots(ctx, anchorOpts, q, embedded)
 	if err == nil {
-		err = checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at)
+		err = v.checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at)
 	}
 	if err != nil {
-		// The RIM signing chains that the ocsp check covers are known
-		// only once the RIMs verified.
-		claims.Skip(ocspCheck, false, "not checked, because the RIMs did not verify")
+		// The ocsp check covers the signing chains of the applied RIMs,
+		// which are known only once the RIM check passed.
+		claims.Skip(ocspCheck, false, "not checked, because the RIM check failed")
 		return claims, err
 	}
 	if err := checkOCSP(ctx, claims, results, opts, set, at); err != nil {

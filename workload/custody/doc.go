@@ -26,4 +26,24 @@
 // of package workload, so the parties see the authorization policy before
 // they trust a public key. For each key it lists the parties that may
 // sign and, optionally, the prefixes a message must start with.
+//
+// # Pinned public keys
+//
+// The additional data of a sealed file binds the key's name, type and
+// public key but not the manifest digest, so that a manifest with other
+// parties or pins still opens the same files. A file sealed under the
+// same sealing key for a key of the same name and type therefore opens
+// too. Without pins, a host that removes every sealed file gets new keys
+// on the next start, and a host that kept the files of an earlier start
+// can swap them in.
+//
+// A key's PublicKey in the manifest pins it: Open never generates a
+// pinned key, and fails when its sealed file is missing or contains
+// another key. Because the pins are part of the manifest, the parties
+// see them in the verified manifest digest. To pin the keys, start
+// without pins and read the public keys from the verified workload with
+// Client.PublicKeys, or print the pinned manifest with cloister custody
+// keys --pinned-manifest (Manifest.PinPublicKeys). Then set the broker's
+// release policy to the new manifest's digest only, and restart with the
+// pinned manifest.
 package custody

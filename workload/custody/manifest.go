@@ -34,6 +34,11 @@ type KeyPolicy struct {
 	// start with one of these byte strings (UTF-8 as written), such as a
 	// domain separator.
 	MessagePrefixes []string `json:"message_prefixes,omitempty"`
+	// PublicKey, when not empty, pins the key: standard base64 of its
+	// public key in the encoding PublicKey.Format names, as cloister
+	// custody keys prints it. Open then never generates the key, and
+	// fails when the sealed file is missing or contains another key.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // ParseManifest decodes and validates a manifest file and returns it with
@@ -77,6 +82,9 @@ func (m *Manifest) Validate() error {
 			if p == "" {
 				return fmt.Errorf("invalid custody manifest: key %q has an empty message prefix, which would allow every message: remove message_prefixes instead", k.Name)
 			}
+		}
+		if _, err := k.pinnedPublicKey(); err != nil {
+			return fmt.Errorf("invalid custody manifest: key %q: %w", k.Name, err)
 		}
 	}
 	return nil

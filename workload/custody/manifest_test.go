@@ -81,6 +81,8 @@ func TestReleasePolicyPerTEE(t *testing.T) {
 // that an accepted manifest validates.
 func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(`{"name":"t","sealing_key":"custody/sealing/key","parties":[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"}],"keys":[{"name":"k","type":"secp256k1","signers":["a"],"message_prefixes":["tx:"]}]}`))
+	f.Add([]byte(`{"sealing_key":"a/b/c","parties":[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"}],"keys":[{"name":"k","type":"secp256k1","signers":["a"],"public_key":"Anm+Zn753LusVaBilc6HCwcCm/zbLc4o2VnygVsW+BeY"}]}`))
+	f.Add([]byte(`{"sealing_key":"a/b/c","parties":[{"name":"a","key_sha256":"` + strings.Repeat("01", 32) + `"}],"keys":[{"name":"k","type":"ed25519","signers":["a"],"public_key":"MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="}]}`))
 	f.Add([]byte(`{"sealing_key":"a/b/c","keys":[{"type":"rsa"}]}`))
 	f.Add([]byte(`{"parties":[{}],"keys":null}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {

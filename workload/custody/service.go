@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,10 +73,17 @@ type Options struct {
 //
 // A sealed file that fails to open, or that is missing beside others,
 // stops Open, because the host may have removed it, and a new key in its
-// place would silently replace a key that parties trust.
+// place would silently replace a key that parties trust. A key whose
+// public key the manifest pins (KeyPolicy.PublicKey) is never generated:
+// a missing file stops Open even on the first start and with
+// opts.CreateMissing, and so does a file that contains another key. Open
+// checks every file before it generates a key, so a failed Open writes no
+// file.
 //
-// NOTE: a host that removes every sealed file still gets new keys on the
-// next start. Parties detect that only by comparing the public keys.
+// NOTE: a key that the manifest does not pin is still replaced when the
+// host removes every sealed file, because the next start is a first
+// start and generates a new key. Parties detect that only by comparing
+// the public keys, unless they pin them in the manifest.
 func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log *slog.Logger, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
@@ -103,59 +111,113 @@ func Open(ctx context.Context, m *Manifest, dir string, broker SecretSource, log
 	}
 
 	s := &Service{m: m, keys: map[string]*signingKey{}, log: log}
+	var missing []KeyPolicy
 	for _, kp := range m.Keys {
-		path := filepath.Join(dir, kp.Name+sealedFileSuffix)
-		key, created, err := openKey(aead, path, kp, firstStart || opts.CreateMissing)
+		path := sealedPath(dir, kp.Name)
+		key, err := openKey(aead, path, kp)
+		if errors.Is(err, errNoSealedFile) {
+			missing = append(missing, kp)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, path, err)
 		}
 		s.keys[kp.Name] = key
-		switch {
-		case created && firstStart:
+		log.Info("custody: unsealed key", "key", kp.Name, "type", kp.Type, "public_key_pinned", kp.PublicKey != "")
+	}
+
+	for _, kp := range missing {
+		if err := checkMayGenerate(kp, firstStart || opts.CreateMissing); err != nil {
+			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, sealedPath(dir, kp.Name), err)
+		}
+	}
+	for _, kp := range missing {
+		path := sealedPath(dir, kp.Name)
+		key, err := createKey(aead, path, kp)
+		if err != nil {
+			return nil, fmt.Errorf("custody: key %q (%s): %w", kp.Name, path, err)
+		}
+		s.keys[kp.Name] = key
+		if firstStart {
 			log.Info("custody: generated and sealed a new key", "key", kp.Name, "type", kp.Type, "file", path)
-		case created:
+		} else {
 			log.Warn("custody: generated and sealed a new key beside existing ones; parties must trust its public key", "key", kp.Name, "type", kp.Type, "file", path)
-		default:
-			log.Info("custody: unsealed key", "key", kp.Name, "type", kp.Type)
 		}
 	}
 	return s, nil
 }
 
-// openKey unseals the key at path. When the file does not exist, it
-// generates, seals and writes a new key if create is true, and fails
-// otherwise.
-func openKey(aead cipher.AEAD, path string, kp KeyPolicy, create bool) (*signingKey, bool, error) {
+// sealedPath returns the path of the sealed file of the key name in dir.
+func sealedPath(dir, name string) string {
+	return filepath.Join(dir, name+sealedFileSuffix)
+}
+
+// errNoSealedFile is the error of openKey when the key has no sealed file.
+var errNoSealedFile = errors.New("the sealed file is missing")
+
+// openKey unseals the key at path and checks it against the public key
+// that the manifest pins, if any. It returns errNoSealedFile when the
+// file does not exist.
+func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, error) {
 	raw, err := os.ReadFile(path)
-	if err == nil {
-		sealed, err := ParseSealedKey(raw)
-		if err != nil {
-			return nil, false, err
-		}
-		key, err := unseal(aead, sealed, kp.Name, kp.Type)
-		return key, false, err
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNoSealedFile
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, err
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := ParseSealedKey(raw)
+	if err != nil {
+		return nil, err
+	}
+	key, err := unseal(aead, sealed, kp.Name, kp.Type)
+	if err != nil {
+		return nil, err
+	}
+	pinned, err := kp.pinnedPublicKey()
+	if err != nil {
+		return nil, err
+	}
+	if pinned != nil && !bytes.Equal(key.public, pinned) {
+		return nil, fmt.Errorf("the sealed file contains public key %s, but the manifest pins public_key %s. "+
+			"The host may have replaced the file with another key sealed under the same sealing key: "+
+			"restore the file from a backup of the key directory",
+			base64.StdEncoding.EncodeToString(key.public), kp.PublicKey)
+	}
+	return key, nil
+}
+
+// checkMayGenerate returns why a new key must not replace the missing
+// sealed file of kp, or nil when create is true and the manifest does not
+// pin the key.
+func checkMayGenerate(kp KeyPolicy, create bool) error {
+	if kp.PublicKey != "" {
+		return fmt.Errorf("%w, and the manifest pins the key's public key, so no new key is generated. "+
+			"The host may have removed the file: restore it from a backup of the key directory. "+
+			"To replace the key on purpose, remove its public_key from the manifest, which makes a new manifest digest that the parties and the release policy must accept", errNoSealedFile)
 	}
 	if !create {
-		return nil, false, errors.New("the sealed file is missing, while other keys of the directory have sealed files; " +
-			"restore it from a backup, or start with --create-missing-keys (Options.CreateMissing) to generate a new key, whose public key the parties must then trust again")
+		return fmt.Errorf("%w, while other keys of the directory have sealed files; "+
+			"restore it from a backup, or start with --create-missing-keys (Options.CreateMissing) to generate a new key, whose public key the parties must then trust again", errNoSealedFile)
 	}
+	return nil
+}
 
+// createKey generates a key of kp's type, seals it and writes it to path.
+func createKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, error) {
 	key, secret, err := generateKey(kp.Type)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	sealed, err := seal(aead, kp.Name, key, secret)
 	clear(secret)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if err := writeSealed(path, sealed); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return key, true, nil
+	return key, nil
 }
 
 // writeSealed writes the sealed key to a temporary file and renames it

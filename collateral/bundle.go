@@ -158,6 +158,8 @@ func extensionFor(body []byte) string {
 		return ".json"
 	case KindCRL:
 		return ".crl"
+	case KindOCSP:
+		return ".ocsp"
 	}
 	if strings.Contains(string(body), "-----BEGIN ") {
 		return ".pem"

@@ -1,6 +1,7 @@
 package collateral
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -131,6 +132,25 @@ func (f *httpFetcher) budget(host string) *rate.Limiter {
 // type, ignoring parameters; none means any). It retries network errors,
 // 429 and 5xx, honoring Retry-After.
 func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...string) (*response, error) {
+	return f.do(ctx, httpRequest{method: http.MethodGet, url: rawURL, contentTypes: contentTypes})
+}
+
+// httpRequest is one request that do sends, with its retries.
+type httpRequest struct {
+	method, url string
+	// body is sent with bodyType as its Content-Type, when set.
+	body     []byte
+	bodyType string
+	// contentTypes are the accepted response media types; none means any.
+	contentTypes []string
+	// maxSize bounds the response body below FetcherOptions.MaxResponseSize
+	// when positive.
+	maxSize int64
+}
+
+// do sends r as get describes, retrying the same body.
+func (f *httpFetcher) do(ctx context.Context, r httpRequest) (*response, error) {
+	rawURL := r.url
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, &UpstreamError{URL: rawURL, Err: err}
@@ -150,7 +170,7 @@ func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...st
 			return nil, &UpstreamError{URL: rawURL, Err: err}
 		}
 		started := time.Now()
-		resp, retryAfter, err := f.once(ctx, rawURL, contentTypes)
+		resp, retryAfter, err := f.once(ctx, r)
 		fetchLatency.WithLabelValues(u.Host).Observe(time.Since(started).Seconds())
 		if err == nil {
 			return resp, nil
@@ -177,12 +197,20 @@ func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...st
 
 // once performs one request. It returns the Retry-After delay of a 429 or
 // 503 response.
-func (f *httpFetcher) once(ctx context.Context, rawURL string, contentTypes []string) (*response, time.Duration, error) {
+func (f *httpFetcher) once(ctx context.Context, r httpRequest) (*response, time.Duration, error) {
+	rawURL := r.url
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, rawURL, body)
 	if err != nil {
 		return nil, 0, &UpstreamError{URL: rawURL, Err: err}
+	}
+	if r.bodyType != "" {
+		req.Header.Set("Content-Type", r.bodyType)
 	}
 	resp, err := f.opts.Client.Do(req)
 	if err != nil {
@@ -202,18 +230,22 @@ func (f *httpFetcher) once(ctx context.Context, rawURL string, contentTypes []st
 		}
 		return nil, retryAfter, &UpstreamError{URL: rawURL, Status: resp.StatusCode, Err: cause}
 	}
-	if err := checkContentType(resp.Header.Get("Content-Type"), contentTypes); err != nil {
+	if err := checkContentType(resp.Header.Get("Content-Type"), r.contentTypes); err != nil {
 		return nil, 0, &UpstreamError{URL: rawURL, Status: resp.StatusCode, Err: errPermanent{err}}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.opts.MaxResponseSize+1))
+	limit := f.opts.MaxResponseSize
+	if r.maxSize > 0 && r.maxSize < limit {
+		limit = r.maxSize
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, 0, &UpstreamError{URL: rawURL, Status: resp.StatusCode, Err: err}
 	}
-	if int64(len(body)) > f.opts.MaxResponseSize {
+	if int64(len(data)) > limit {
 		return nil, 0, &UpstreamError{URL: rawURL, Status: resp.StatusCode,
-			Err: errPermanent{fmt.Errorf("response larger than %d bytes", f.opts.MaxResponseSize)}}
+			Err: errPermanent{fmt.Errorf("response larger than %d bytes", limit)}}
 	}
-	return &response{body: body, header: resp.Header}, 0, nil
+	return &response{body: data, header: resp.Header}, 0, nil
 }
 
 // errPermanent marks a failure that a retry cannot fix.

@@ -1,11 +1,14 @@
 package collateral
 
 import (
+	"crypto"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // FuzzDecodeChainHeader decodes issuer chain headers as Intel PCS sends
@@ -42,5 +45,34 @@ func FuzzParseRetryAfter(f *testing.F) {
 		if secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && secs > 0 && d < time.Second {
 			t.Errorf("parseRetryAfter(%q) = %s, want at least 1s", v, d)
 		}
+	})
+}
+
+// FuzzParseOCSPResponse decodes OCSP responses, seeded with a generated
+// response and an error response. An accepted response has a CertID with a
+// serial number in every SingleResponse, loads as one OCSP collateral item
+// and never makes golang.org/x/crypto/ocsp panic.
+func FuzzParseOCSPResponse(f *testing.F) {
+	p := newOCSPPKI(f)
+	now := time.Now()
+	f.Add(p.response(f, crypto.SHA384, now, now.Add(time.Hour)))
+	f.Add(p.response(f, crypto.SHA1, now, time.Time{}))
+	f.Add(ocsp.TryLaterErrorResponse)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		singles, err := ParseOCSPResponse(data)
+		if err != nil {
+			return
+		}
+		for i, s := range singles {
+			if s.CertID.SerialNumber == nil {
+				t.Fatalf("SingleResponse %d has no serial number", i)
+			}
+			s.CertID.Matches(p.cert, p.ca)
+		}
+		set := &Set{}
+		if n, reason := set.AddBytes("fuzz", data); n != 1 || set.Items[0].Kind != KindOCSP {
+			t.Errorf("accepted response loads as %d items (%s), expected one OCSP item", n, reason)
+		}
+		ocsp.ParseResponseForCert(data, p.cert, nil)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,9 +72,10 @@ func (s *Set) loadFile(path string) error {
 }
 
 // AddBytes identifies data by its content and adds every item it holds:
-// PEM blocks (certificates, CRLs, public keys), a DER certificate, CRL or
-// SubjectPublicKeyInfo, a JSON document, or an XML document. It returns the
-// number of items added and, when that is zero, the reason.
+// PEM blocks (certificates, CRLs, public keys, OCSP responses), a DER
+// certificate, CRL, SubjectPublicKeyInfo or OCSP response, a JSON document,
+// or an XML document. It returns the number of items added and, when that
+// is zero, the reason.
 func (s *Set) AddBytes(source string, data []byte) (int, string) {
 	trimmed := bytes.TrimSpace(data)
 	switch {
@@ -124,10 +126,15 @@ func (s *Set) addPEM(source string, data []byte) (int, string) {
 				s.Add(&Item{Kind: KindPublicKey, Source: source, Raw: block.Bytes, PublicKey: key})
 				added++
 			}
+		case "OCSP RESPONSE":
+			if _, err := ParseOCSPResponse(block.Bytes); err == nil {
+				s.Add(&Item{Kind: KindOCSP, Source: source, Raw: block.Bytes})
+				added++
+			}
 		}
 	}
 	if added == 0 {
-		return 0, "no certificate, CRL or public key in its PEM blocks"
+		return 0, "no certificate, CRL, public key or OCSP response in its PEM blocks"
 	}
 	return added, ""
 }
@@ -145,7 +152,16 @@ func (s *Set) addDER(source string, data []byte) (int, string) {
 		s.Add(&Item{Kind: KindPublicKey, Source: source, Raw: data, PublicKey: key})
 		return 1, ""
 	}
-	return 0, "not a DER certificate, CRL or public key"
+	_, err := ParseOCSPResponse(data)
+	var status OCSPStatusError
+	switch {
+	case err == nil:
+		s.Add(&Item{Kind: KindOCSP, Source: source, Raw: data})
+		return 1, ""
+	case errors.As(err, &status):
+		return 0, status.Error()
+	}
+	return 0, "not a DER certificate, CRL, public key or OCSP response"
 }
 
 func (s *Set) addJSON(source string, data []byte) (int, string) {

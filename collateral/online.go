@@ -13,21 +13,24 @@ import (
 )
 
 // Online is a Source that fetches collateral from AMD KDS and Intel PCS (or
-// a PCCS) through a Cache. It requests only the items a query needs.
+// a PCCS), and OCSP responses from certificates' responders, through a
+// Cache. It requests only the items a query needs.
 type Online struct {
 	Cache *Cache
 	KDS   *KDS
 	PCS   *PCS
+	OCSP  *OCSP
 }
 
 // NewOnline returns an Online source with the public AMD KDS and Intel PCS
-// endpoints and a disk cache in dir.
+// endpoints, each certificate's own OCSP responder and a disk cache in dir.
 func NewOnline(dir string, opts FetcherOptions) *Online {
 	f := newHTTPFetcher(opts)
 	return &Online{
 		Cache: &Cache{Backend: DiskBackend{Dir: dir}, Logger: f.opts.Logger},
 		KDS:   &KDS{BaseURL: DefaultKDSURL, fetcher: f},
 		PCS:   &PCS{BaseURL: DefaultPCSURL, RootCACRLURL: DefaultRootCACRLURL, fetcher: f},
+		OCSP:  &OCSP{fetcher: f},
 	}
 }
 
@@ -48,6 +51,9 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 		if o.PCS != nil {
 			reqs = o.PCS.requests(q)
 		}
+	}
+	if o.OCSP != nil {
+		reqs = append(reqs, o.OCSP.requests(q)...)
 	}
 	set := &Set{}
 	var errs []error
@@ -99,8 +105,10 @@ func addEntry(set *Set, e *Entry) {
 }
 
 // nextUpdateOf finds when a fetched body stops being valid: a CRL's
-// nextUpdate, the earliest notAfter of its certificates, or the nextUpdate
-// of an Intel TCB Info or QE Identity document.
+// nextUpdate, the earliest notAfter of its certificates, the nextUpdate
+// of an Intel TCB Info or QE Identity document, or the earliest end of
+// validity of an OCSP response's SingleResponses (see
+// OCSPSingleResponse.ValidUntil).
 func nextUpdateOf(body []byte) time.Time {
 	var earliest time.Time
 	consider := func(t time.Time) {
@@ -118,6 +126,11 @@ func nextUpdateOf(body []byte) time.Time {
 			consider(it.Certificate.NotAfter)
 		case KindTCBInfo, KindQEIdentity:
 			consider(documentNextUpdate(it.Raw))
+		case KindOCSP:
+			singles, _ := ParseOCSPResponse(it.Raw)
+			for _, single := range singles {
+				consider(single.ValidUntil())
+			}
 		}
 	}
 	return earliest

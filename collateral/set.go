@@ -30,6 +30,9 @@ const (
 	// manifest (a signed SWID tag), kept for TEE packages that know its
 	// shape.
 	KindXML Kind = "xml"
+	// KindOCSP is a successful basic OCSP response (RFC 6960) in DER, as
+	// an OCSP responder returns it.
+	KindOCSP Kind = "ocsp"
 )
 
 // Item is one collateral item with its origin and digest.
@@ -38,13 +41,13 @@ type Item struct {
 	// Source is the file the item came from, or the URL it was fetched
 	// from.
 	Source string
-	// Raw is the item's encoding: DER for certificates, CRLs and public
-	// keys; the text for JSON and XML documents.
+	// Raw is the item's encoding: DER for certificates, CRLs, public keys
+	// and OCSP responses; the text for JSON and XML documents.
 	Raw    []byte
 	SHA256 [32]byte
 
-	// Exactly one of these is set, matching Kind; JSON and XML kinds keep
-	// only Raw.
+	// Exactly one of these is set, matching Kind; JSON, XML and OCSP
+	// kinds keep only Raw.
 	Certificate *x509.Certificate
 	CRL         *x509.RevocationList
 	PublicKey   any
@@ -215,6 +218,12 @@ type Query struct {
 	FMSPC string
 	PCEID string
 	PCKCA string
+
+	// OCSP lists certificates whose revocation status the verifier needs,
+	// known only once their chains verified. An online source fetches an
+	// OCSP response for each. NVIDIA GPU verification asks for the device
+	// and RIM signing chains with a second query that sets only this.
+	OCSP []OCSPRequest
 }
 
 // Source provides collateral for a query.

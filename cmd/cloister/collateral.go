@@ -17,23 +17,26 @@ import (
 
 func init() { register(newCollateralCmd) }
 
-// onlineFlags configure fetching collateral from AMD KDS and Intel PCS.
+// onlineFlags configure fetching collateral from AMD KDS, Intel PCS and
+// OCSP responders.
 type onlineFlags struct {
 	enabled  bool
 	cacheDir string
 	kdsURL   string
 	pcsURL   string
 	rootCRL  string
+	ocspURL  string
 	timeout  time.Duration
 }
 
 func (o *onlineFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&o.enabled, "online", false, "fetch missing collateral from AMD KDS and Intel PCS (or a PCCS) through the cache")
+	fl.BoolVar(&o.enabled, "online", false, "fetch missing collateral from AMD KDS and Intel PCS (or a PCCS), and OCSP responses for NVIDIA GPU and RIM certificates, through the cache")
 	fl.StringVar(&o.cacheDir, "cache-dir", collateral.DefaultCacheDir(), "collateral cache directory")
 	fl.StringVar(&o.kdsURL, "kds-url", collateral.DefaultKDSURL, "AMD KDS base URL")
 	fl.StringVar(&o.pcsURL, "pcs-url", collateral.DefaultPCSURL, "Intel PCS or PCCS base URL")
 	fl.StringVar(&o.rootCRL, "root-ca-crl-url", collateral.DefaultRootCACRLURL, "URL of the Intel SGX Root CA CRL")
+	fl.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder URL to send every OCSP request to, such as a mirror (default: the responder named in each certificate, or in the nearest CA certificate above it)")
 	fl.DurationVar(&o.timeout, "fetch-timeout", 30*time.Second, "timeout of one HTTP request to a collateral service")
 }
 
@@ -43,6 +46,7 @@ func (o *onlineFlags) source() *collateral.Online {
 		Cache: &collateral.Cache{Backend: collateral.DiskBackend{Dir: o.cacheDir}},
 		KDS:   collateral.NewKDS(o.kdsURL, opts),
 		PCS:   collateral.NewPCS(o.pcsURL, o.rootCRL, opts),
+		OCSP:  collateral.NewOCSP(o.ocspURL, opts),
 	}
 }
 
@@ -51,9 +55,10 @@ func newCollateralCmd() *cobra.Command {
 		Use:   "collateral",
 		Short: "Fetch, list, export and import vendor collateral",
 		Long: `Manage the collateral cache: AMD VCEK/VLEK certificates, ASK/ARK chains and
-CRLs from AMD KDS, and Intel TCB Info, QE Identity and CRLs from Intel PCS
-or a PCCS. An exported bundle is a directory that an air-gapped site passes
-to 'cloister verify --collateral' as it is, or imports into its own cache.`,
+CRLs from AMD KDS, Intel TCB Info, QE Identity and CRLs from Intel PCS or a
+PCCS, and OCSP responses about NVIDIA GPU and RIM certificates. An exported
+bundle is a directory that an air-gapped site passes to 'cloister verify
+--collateral' as it is, or imports into its own cache.`,
 	}
 	cmd.AddCommand(newCollateralFetchCmd(), newCollateralLsCmd(), newCollateralExportCmd(), newCollateralImportCmd())
 	return cmd

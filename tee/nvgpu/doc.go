@@ -21,7 +21,20 @@
 // enveloped XML-DSig signature, whose certificate chain ends at the pinned
 // NVIDIA CoRIM signing Root CA. The signature is checked with
 // github.com/russellhaering/goxmldsig, because the standard library has no
-// XML canonicalisation (C14N 1.1) or XML-DSig. OCSP revocation of the device
-// and RIM certificates needs NVIDIA's online service and is recorded as not
-// checked.
+// XML canonicalisation (C14N 1.1) or XML-DSig.
+//
+// The certificates below the root of the device chain and of each applied
+// RIM's signing chain are checked for revocation with OCSP responses (RFC
+// 6960) from the collateral, which an online collateral source fetches from
+// each certificate's responder. golang.org/x/crypto/ocsp reads a response's
+// status. Cloister matches the CertID's issuer hashes itself, and accepts
+// only a signature by the issuer or by a responder it delegated. The device
+// leaf certificate needs no response, because the GPU issues it. The ocsp
+// check passes only when every other certificate has a current good
+// response. It fails on a revoked (certificateHold included), unknown or
+// invalid response, or when a certificate's responses are all expired, and
+// is not checked while a certificate has none. No OCSP
+// nonce is sent, so a response proves freshness by its thisUpdate and
+// nextUpdate alone. A response without nextUpdate is current for 12 hours
+// after its thisUpdate.
 package nvgpu

@@ -34,7 +34,10 @@ var testTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 type testGPU struct {
 	root, intermediate, leaf *x509.Certificate
 	leafKey                  *ecdsa.PrivateKey
-	fwid                     []byte
+	// rootKey and interKey sign OCSP responses about the intermediate
+	// and the leaf.
+	rootKey, interKey *ecdsa.PrivateKey
+	fwid              []byte
 }
 
 func newTestGPU(t testing.TB, fwid []byte, tcbInfo []byte) *testGPU {
@@ -53,7 +56,7 @@ func newTestGPU(t testing.TB, fwid []byte, tcbInfo []byte) *testGPU {
 		ExtraExtensions: []pkix.Extension{{Id: oidTCGDICETcbInfo, Value: tcbInfo}},
 	}
 	leaf := testcert.Issue(t, leafTmpl, inter, &leafKey.PublicKey, interKey)
-	return &testGPU{root: root, intermediate: inter, leaf: leaf, leafKey: leafKey, fwid: fwid}
+	return &testGPU{root: root, intermediate: inter, leaf: leaf, leafKey: leafKey, rootKey: rootKey, interKey: interKey, fwid: fwid}
 }
 
 // nvidiaTcbInfo encodes the TcbInfo extension as NVIDIA GPU certificates

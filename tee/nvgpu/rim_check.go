@@ -33,8 +33,7 @@ const rimCheck = "rim"
 // one expired file in a directory of RIMs for many releases does not stop
 // every verification, and a failed RIM never supplies a golden value.
 //
-// RIM certificates are not checked for revocation, because that needs
-// NVIDIA's OCSP service.
+// It keeps each GPU's RIMs in gpuResult.rims for checkOCSP.
 func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*collateral.Item, roots []*x509.Certificate, at time.Time) error {
 	if len(items) == 0 {
 		c.Skip(rimCheck, false, "no NVIDIA RIM was supplied for "+gpuVersionList(results)+"; "+rimFix)
@@ -56,6 +55,7 @@ func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*co
 			return gpuError(i, len(results), err)
 		}
 		selected[i] = sel
+		r.rims = sel
 	}
 	warnings, detail, err := settleUnusableRIMs(results, selected, unusable)
 	c.Warnings = append(c.Warnings, warnings...)

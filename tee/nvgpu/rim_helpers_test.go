@@ -29,6 +29,7 @@ type rimSigner struct {
 	root, intermediate, leaf *x509.Certificate
 	key                      *ecdsa.PrivateKey
 	intermediateKey          *ecdsa.PrivateKey
+	rootKey                  *ecdsa.PrivateKey
 }
 
 func newRIMSigner(t testing.TB, leafNotAfter time.Time) *rimSigner {
@@ -45,7 +46,7 @@ func newRIMSignerWithRoot(t testing.TB, rootNotAfter, leafNotAfter time.Time) *r
 	rootKey, interKey := testcert.ECDSAKey(t, elliptic.P384()), testcert.ECDSAKey(t, elliptic.P384())
 	root := testcert.Issue(t, testcert.CA(11, "Test CoRIM signing Root CA", notBefore, rootNotAfter, x509.KeyUsageCertSign), nil, &rootKey.PublicKey, rootKey)
 	inter := testcert.Issue(t, testcert.CA(12, "Test Reference Value GH100 CA", notBefore, notAfter, x509.KeyUsageCertSign), root, &interKey.PublicKey, rootKey)
-	s := &rimSigner{root: root, intermediate: inter, intermediateKey: interKey}
+	s := &rimSigner{root: root, intermediate: inter, intermediateKey: interKey, rootKey: rootKey}
 	return s.withLeaf(t, 13, leafNotAfter)
 }
 
@@ -60,7 +61,7 @@ func (s *rimSigner) withLeaf(t testing.TB, serial int64, notAfter time.Time) *ri
 		NotBefore: testTime.Add(-24 * time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	leaf := testcert.Issue(t, tmpl, s.intermediate, &key.PublicKey, s.intermediateKey)
-	return &rimSigner{root: s.root, intermediate: s.intermediate, intermediateKey: s.intermediateKey, leaf: leaf, key: key}
+	return &rimSigner{root: s.root, intermediate: s.intermediate, intermediateKey: s.intermediateKey, rootKey: s.rootKey, leaf: leaf, key: key}
 }
 
 // testRIM describes a RIM to generate.

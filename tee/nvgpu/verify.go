@@ -40,6 +40,9 @@ type gpuResult struct {
 	report   *Report
 	chain    []*x509.Certificate
 	fwid     []byte
+	// rims are the RIMs that checkRIMs applied, whose signing chains the
+	// ocsp check covers.
+	rims gpuRIMs
 }
 
 // Verify checks every GPU of the evidence: the SPDM signature under the
@@ -50,8 +53,9 @@ type gpuResult struct {
 // or from the collateral. The roots follow attest.Roots, except that a
 // root inside a chain file is never a trust anchor. The measurement blocks
 // are compared with the driver and VBIOS RIMs among the collateral (see
-// checkRIMs). OCSP revocation is recorded as not checked, because it needs
-// NVIDIA's online service.
+// checkRIMs). The device and RIM signing certificates are checked for
+// revocation with the OCSP responses among the collateral, which an online
+// source fetches (see checkOCSP).
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	gpus, err := ParseEvidence(ev.Data)
 	if err != nil {
@@ -103,10 +107,16 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 
 	claims := newClaims(results, embedded, at)
 	rimAnchors, err := rimRoots(ctx, anchorOpts, q, embedded)
+	if err == nil {
+		err = v.checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at)
+	}
 	if err != nil {
+		// The ocsp check covers the signing chains of the applied RIMs,
+		// which are known only once the RIM check passed.
+		claims.Skip(ocspCheck, false, "not checked, because the RIM check failed")
 		return claims, err
 	}
-	if err := v.checkRIMs(claims, results, set.OfKind(collateral.KindXML), rimAnchors, at); err != nil {
+	if err := checkOCSP(ctx, claims, results, opts, set, at); err != nil {
 		return claims, err
 	}
 	if err := checkNonces(claims, results, opts.Nonce); err != nil {

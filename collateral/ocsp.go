@@ -1,0 +1,230 @@
+package collateral
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	// The hash functions an OCSP CertID may name must be linked in for
+	// crypto.Hash.New.
+	_ "crypto/sha1"
+	_ "crypto/sha256"
+	_ "crypto/sha512"
+)
+
+// OCSPValidityWithoutNextUpdate is how long after its thisUpdate an OCSP
+// response without nextUpdate counts as current. RFC 6960 section 4.2.2.1
+// reads a missing nextUpdate as "newer revocation information is available
+// all the time", which gives an offline verifier no bound at all, so
+// Cloister sets one: a response older than this must be fetched again.
+const OCSPValidityWithoutNextUpdate = 12 * time.Hour
+
+// ocspBasicOID is id-pkix-ocsp-basic (RFC 6960 section 4.2.1), the only
+// response type that carries certificate statuses.
+var ocspBasicOID = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
+
+// The ASN.1 structures of RFC 6960 section 4.2.1, decoded only as far as
+// content detection, cache expiry and CertID matching need.
+// golang.org/x/crypto/ocsp reads the status and checks the signature, but
+// it matches a certificate by serial number alone and does not expose the
+// issuer hashes of a CertID.
+type (
+	ocspResponseASN1 struct {
+		Status   asn1.Enumerated
+		Response ocspResponseBytes `asn1:"explicit,tag:0,optional"`
+	}
+	ocspResponseBytes struct {
+		ResponseType asn1.ObjectIdentifier
+		Response     []byte
+	}
+	ocspBasicResponse struct {
+		TBSResponseData    ocspResponseData
+		SignatureAlgorithm pkix.AlgorithmIdentifier
+		Signature          asn1.BitString
+		Certificates       []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	ocspResponseData struct {
+		Version     int `asn1:"optional,default:0,explicit,tag:0"`
+		ResponderID asn1.RawValue
+		ProducedAt  time.Time `asn1:"generalized"`
+		Responses   []ocspSingleASN1
+		Extensions  []pkix.Extension `asn1:"explicit,tag:1,optional"`
+	}
+	ocspSingleASN1 struct {
+		CertID     ocspCertIDASN1
+		CertStatus asn1.RawValue
+		ThisUpdate time.Time        `asn1:"generalized"`
+		NextUpdate time.Time        `asn1:"generalized,explicit,tag:0,optional"`
+		Extensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
+	}
+	ocspCertIDASN1 struct {
+		HashAlgorithm  pkix.AlgorithmIdentifier
+		IssuerNameHash []byte
+		IssuerKeyHash  []byte
+		SerialNumber   *big.Int
+	}
+)
+
+// ocspHashes maps the CertID hash algorithms that Cloister accepts to their
+// object identifiers.
+var ocspHashes = []struct {
+	hash crypto.Hash
+	oid  asn1.ObjectIdentifier
+}{
+	{crypto.SHA1, asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}},
+	{crypto.SHA256, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}},
+	{crypto.SHA384, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}},
+	{crypto.SHA512, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}},
+}
+
+// OCSPRequest names a certificate whose revocation status a verifier needs.
+type OCSPRequest struct {
+	// Certificate is issued by Issuer, and the chain of both verified.
+	Certificate, Issuer *x509.Certificate
+	// Responder is the responder URL to ask when Certificate names none
+	// in its authority information access extension.
+	Responder string
+}
+
+// OCSPCertID identifies the certificate that one OCSP SingleResponse is
+// about (RFC 6960 section 4.1.1): hashes of its issuer's name and public key,
+// and its serial number.
+type OCSPCertID struct {
+	// Hash is the algorithm of both issuer hashes, or 0 when the response
+	// names one that Cloister does not accept.
+	Hash           crypto.Hash
+	IssuerNameHash []byte
+	IssuerKeyHash  []byte
+	SerialNumber   *big.Int
+}
+
+// Matches reports whether id names cert as issued by issuer: the serial
+// numbers are equal and the hashes of the issuer's subject and public key
+// are those of the CertID.
+func (id OCSPCertID) Matches(cert, issuer *x509.Certificate) bool {
+	if id.Hash == 0 || id.SerialNumber == nil || id.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+		return false
+	}
+	keyBits, err := subjectPublicKeyBits(issuer)
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(hashOf(id.Hash, issuer.RawSubject), id.IssuerNameHash) &&
+		bytes.Equal(hashOf(id.Hash, keyBits), id.IssuerKeyHash)
+}
+
+// OCSPSingleResponse is the part of one SingleResponse that selects and
+// dates it. The certificate status is read after the signature check.
+type OCSPSingleResponse struct {
+	CertID     OCSPCertID
+	ThisUpdate time.Time
+	// NextUpdate is zero when the response names none.
+	NextUpdate time.Time
+}
+
+// ValidUntil returns the end of the period in which the response is
+// current: its nextUpdate, or OCSPValidityWithoutNextUpdate after its
+// thisUpdate when it has none.
+func (s OCSPSingleResponse) ValidUntil() time.Time {
+	if s.NextUpdate.IsZero() {
+		return s.ThisUpdate.Add(OCSPValidityWithoutNextUpdate)
+	}
+	return s.NextUpdate
+}
+
+// OCSPStatusError reports an OCSP response whose responseStatus is not
+// successful, such as tryLater: it carries no certificate status.
+type OCSPStatusError struct {
+	Status int
+}
+
+func (e OCSPStatusError) Error() string {
+	names := map[int]string{1: "malformedRequest", 2: "internalError", 3: "tryLater", 5: "sigRequired", 6: "unauthorized"}
+	name, ok := names[e.Status]
+	if !ok {
+		name = fmt.Sprintf("unknown status %d", e.Status)
+	}
+	return "the OCSP responder returned " + name + " and no certificate status"
+}
+
+// ParseOCSPResponse decodes the SingleResponses of a successful basic OCSP
+// response in DER, without checking its signature. It returns an
+// OCSPStatusError for a well-formed error response.
+func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
+	var resp ocspResponseASN1
+	rest, err := asn1.Unmarshal(der, &resp)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, errors.New("trailing data after the OCSP response")
+	}
+	if resp.Status != 0 {
+		return nil, OCSPStatusError{Status: int(resp.Status)}
+	}
+	if !resp.Response.ResponseType.Equal(ocspBasicOID) {
+		return nil, fmt.Errorf("OCSP response type %v is not id-pkix-ocsp-basic", resp.Response.ResponseType)
+	}
+
+	var basic ocspBasicResponse
+	rest, err = asn1.Unmarshal(resp.Response.Response, &basic)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, errors.New("trailing data after the basic OCSP response")
+	}
+	singles := basic.TBSResponseData.Responses
+	if len(singles) == 0 {
+		return nil, errors.New("the OCSP response contains no SingleResponse")
+	}
+
+	out := make([]OCSPSingleResponse, len(singles))
+	for i, s := range singles {
+		id := OCSPCertID{IssuerNameHash: s.CertID.IssuerNameHash, IssuerKeyHash: s.CertID.IssuerKeyHash, SerialNumber: s.CertID.SerialNumber}
+		for _, h := range ocspHashes {
+			if s.CertID.HashAlgorithm.Algorithm.Equal(h.oid) {
+				id.Hash = h.hash
+			}
+		}
+		out[i] = OCSPSingleResponse{CertID: id, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate}
+	}
+	return out, nil
+}
+
+// OCSPCacheKey returns the cache key of the OCSP response for cert, issued
+// by issuer: the SHA-256 of the issuer's public key and the serial number,
+// so that the key does not depend on the responder's address.
+func OCSPCacheKey(cert, issuer *x509.Certificate) string {
+	keyBits, err := subjectPublicKeyBits(issuer)
+	if err != nil {
+		keyBits = issuer.RawSubjectPublicKeyInfo
+	}
+	return fmt.Sprintf("ocsp/%x/%s", hashOf(crypto.SHA256, keyBits), cert.SerialNumber.Text(16))
+}
+
+// subjectPublicKeyBits returns the value of the subjectPublicKey BIT STRING
+// of cert, which an OCSP CertID's issuerKeyHash covers (RFC 6960 section
+// 4.1.1): the key without its algorithm identifier.
+func subjectPublicKeyBits(cert *x509.Certificate) ([]byte, error) {
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return nil, err
+	}
+	return spki.PublicKey.RightAlign(), nil
+}
+
+func hashOf(h crypto.Hash, data []byte) []byte {
+	w := h.New()
+	w.Write(data)
+	return w.Sum(nil)
+}

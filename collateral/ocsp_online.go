@@ -1,0 +1,100 @@
+package collateral
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// maxOCSPResponseSize bounds a fetched OCSP response. A response about one
+// certificate carries at most a few responder certificates, far below it.
+const maxOCSPResponseSize = 64 << 10
+
+// OCSP fetches OCSP responses with HTTP POST (RFC 6960 appendix A.1).
+type OCSP struct {
+	// URL, when set, is asked in place of every certificate's own
+	// responder: a mirror for an air-gapped site, or a test responder.
+	URL     string
+	fetcher *httpFetcher
+}
+
+// NewOCSP returns an OCSP client that asks each certificate's responder, or
+// url for every certificate when url is set.
+func NewOCSP(url string, opts FetcherOptions) *OCSP {
+	return &OCSP{URL: url, fetcher: newHTTPFetcher(opts)}
+}
+
+// responder returns the URL to ask about r: o.URL, else the first HTTP
+// responder that the certificate names, else r.Responder.
+func (o *OCSP) responder(r OCSPRequest) string {
+	if o.URL != "" {
+		return o.URL
+	}
+	for _, s := range r.Certificate.OCSPServer {
+		if u, err := url.Parse(s); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return s
+		}
+	}
+	return r.Responder
+}
+
+// requests lists one request for each certificate of q.OCSP.
+func (o *OCSP) requests(q Query) []request {
+	reqs := make([]request, 0, len(q.OCSP))
+	for _, r := range q.OCSP {
+		reqs = append(reqs, o.request(r))
+	}
+	return reqs
+}
+
+func (o *OCSP) request(r OCSPRequest) request {
+	responder := o.responder(r)
+	name := strconv.Quote(r.Certificate.Subject.String())
+	return request{key: OCSPCacheKey(r.Certificate, r.Issuer), fetch: func(ctx context.Context) (*Entry, error) {
+		if responder == "" {
+			return nil, &UpstreamError{URL: "", Err: errPermanent{fmt.Errorf(
+				"certificate %s names no OCSP responder; pass a responder URL with --ocsp-url", name)}}
+		}
+		// SHA-384 CertIDs, because NVIDIA's verifier sends those to
+		// NVIDIA's responder (OCSP_HASH_FUNCTION in local_gpu_verifier's
+		// config.py, github.com/NVIDIA/nvtrust commit 028173093d43).
+		body, err := ocsp.CreateRequest(r.Certificate, r.Issuer, &ocsp.RequestOptions{Hash: crypto.SHA384})
+		if err != nil {
+			return nil, &UpstreamError{URL: responder, Err: errPermanent{fmt.Errorf("encoding the OCSP request for %s: %w", name, err)}}
+		}
+		resp, err := o.fetcher.do(ctx, httpRequest{
+			method: http.MethodPost, url: responder, body: body, bodyType: "application/ocsp-request",
+			contentTypes: []string{"application/ocsp-response"}, maxSize: maxOCSPResponseSize,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := validateOCSP(resp.body, r); err != nil {
+			return nil, &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{err}}
+		}
+		return &Entry{URL: responder, Body: resp.body, NextUpdate: nextUpdateOf(resp.body)}, nil
+	}}
+}
+
+// validateOCSP checks that a fetched body is a successful OCSP response
+// about r's certificate, so that an error response or a response about
+// another certificate is never cached. The verifier checks its signature.
+func validateOCSP(body []byte, r OCSPRequest) error {
+	singles, err := ParseOCSPResponse(body)
+	if err != nil {
+		return fmt.Errorf("invalid OCSP response: %w", err)
+	}
+	for _, s := range singles {
+		if s.CertID.Matches(r.Certificate, r.Issuer) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the OCSP response is not about certificate %q (serial %s)",
+		r.Certificate.Subject.String(), strings.ToLower(r.Certificate.SerialNumber.Text(16)))
+}

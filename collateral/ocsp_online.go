@@ -1,11 +1,14 @@
 package collateral
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,8 +81,55 @@ func (o *OCSP) request(r OCSPRequest) request {
 		if err := validateOCSP(resp.body, r); err != nil {
 			return nil, &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{err}}
 		}
-		return &Entry{URL: responder, Body: resp.body, NextUpdate: nextUpdateOf(resp.body)}, nil
+		entry := &Entry{URL: responder, Body: resp.body, NextUpdate: nextUpdateOf(resp.body)}
+		if err := checkOCSPSigner(resp.body, r); err != nil {
+			return nil, &uncachedEntry{entry: entry, err: &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{
+				fmt.Errorf("the OCSP response about %s is not signed by its issuer or by a responder certificate it carries: %w", name, err)}}}
+		}
+		return entry, nil
 	}}
+}
+
+// uncachedEntry is the error of a fetch whose entry the verifier must see
+// but the cache must not keep: an OCSP response that its issuer did not
+// sign. OCSP travels over plain HTTP, so anyone on the path can send one.
+// The verifier rejects it, and a cached copy would go on rejecting every
+// verification until its refresh time, even after the responder sends a
+// correct response again.
+type uncachedEntry struct {
+	entry *Entry
+	err   error
+}
+
+func (e *uncachedEntry) Error() string { return e.err.Error() }
+func (e *uncachedEntry) Unwrap() error { return e.err }
+
+// checkOCSPSigner checks that r's issuer signed the response, directly or
+// through a responder certificate that the response carries, that the
+// issuer signed and that has the id-kp-OCSPSigning extended key usage
+// (RFC 6960 section 4.2.2.2). It ignores validity periods, which the
+// verifier checks at its verification time. A response signed by a
+// delegated responder whose certificate comes only with other collateral
+// fails here, so it is not cached, and the verifier still checks it.
+func checkOCSPSigner(body []byte, r OCSPRequest) error {
+	resp, err := ocsp.ParseResponseForCert(body, r.Certificate, nil)
+	if err != nil {
+		return err
+	}
+	signer := resp.Certificate
+	switch {
+	case signer == nil:
+		return resp.CheckSignatureFrom(r.Issuer)
+	case bytes.Equal(signer.RawSubject, r.Issuer.RawSubject) && bytes.Equal(signer.RawSubjectPublicKeyInfo, r.Issuer.RawSubjectPublicKeyInfo):
+		return nil
+	}
+	if err := signer.CheckSignatureFrom(r.Issuer); err != nil {
+		return fmt.Errorf("the responder certificate %q was not issued by %q: %w", signer.Subject.String(), r.Issuer.Subject.String(), err)
+	}
+	if !slices.Contains(signer.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return fmt.Errorf("the responder certificate %q lacks the id-kp-OCSPSigning extended key usage", signer.Subject.String())
+	}
+	return nil
 }
 
 // validateOCSP checks that a fetched body is a successful OCSP response

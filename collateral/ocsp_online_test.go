@@ -274,3 +274,55 @@ func TestNextUpdateOfOCSP(t *testing.T) {
 		t.Errorf("next update %s, expected %s after thisUpdate", got, OCSPValidityWithoutNextUpdate)
 	}
 }
+
+// A response that its issuer did not sign, such as one forged on the
+// plain-HTTP path to the responder, must reach the verifier, which rejects
+// it, but must not stay in the cache: a cached forgery would keep failing
+// every verification after the responder sends a correct response again.
+func TestOnlineOCSPForgedResponseNotCached(t *testing.T) {
+	p := newOCSPPKI(t)
+	forgerKey := testcert.ECDSAKey(t, elliptic.P256())
+	forgerTemplate := testcert.Template(9, "forged responder", false, x509.KeyUsageDigitalSignature)
+	forgerTemplate.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}
+	forger := testcert.Issue(t, forgerTemplate, nil, &forgerKey.PublicKey, forgerKey)
+	forged, err := ocsp.CreateResponse(p.ca, forger, ocsp.Response{Status: ocsp.Good, SerialNumber: p.cert.SerialNumber,
+		IssuerHash: crypto.SHA384, ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour), Certificate: forger}, forgerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newOCSPResponder(t, p)
+	r.setOverride(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(forged)
+	})
+	o := newOCSPOnline(t, r.server.URL, 5*time.Second, 2)
+
+	set, err := o.Collateral(context.Background(), ocspQuery(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := set.OfKind(KindOCSP)
+	if len(items) != 1 || !bytes.Equal(items[0].Raw, forged) {
+		t.Fatalf("%d OCSP items, expected the forged response for the verifier to reject (ignored: %v)", len(items), set.Ignored)
+	}
+	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry != nil {
+		t.Error("the forged response was cached")
+	}
+
+	r.setOverride(nil)
+	set, err = o.Collateral(context.Background(), ocspQuery(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items = set.OfKind(KindOCSP)
+	if len(items) != 1 || bytes.Equal(items[0].Raw, forged) {
+		t.Errorf("second call returned the forged response, expected the responder's good one")
+	}
+	if n := r.requests.Load(); n != 2 {
+		t.Errorf("%d requests for two calls, expected 2", n)
+	}
+}

@@ -65,6 +65,13 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 			set.Unserved = append(set.Unserved, r.key+": not found upstream")
 			continue
 		}
+		var uncached *uncachedEntry
+		if errors.As(err, &uncached) {
+			o.Cache.logger().Warn("collateral item fetched but not cached", "key", r.key, "error", err)
+			addEntry(set, uncached.entry)
+			served++
+			continue
+		}
 		if err != nil {
 			o.Cache.logger().Warn("collateral item unavailable", "key", r.key, "error", err)
 			set.Ignored = append(set.Ignored, r.key+": "+err.Error())

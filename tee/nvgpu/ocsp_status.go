@@ -79,12 +79,14 @@ func (st *ocspStatus) attributes(t ocspTarget) map[string]any {
 
 // status returns the good status of t from the responses, nil when no
 // response is about t's certificate, or the error that fails the check.
-// Every response about the certificate must parse and verify. Of those
-// current at at, the one with the latest thisUpdate decides, so that a newer
-// response can lift a certificateHold. When none is current, the error
-// names the period of the freshest one.
+// Every response about the certificate must parse and verify. A response
+// that revokes the certificate before at for any reason but certificateHold
+// decides, current or not, because only a hold can be lifted (RFC 5280
+// section 5.3.1). Otherwise, of the responses current at at, the one with
+// the latest thisUpdate decides, so that a newer response can lift a hold.
+// When none is current, the error names the period of the freshest one.
 func (t ocspTarget) status(responses []*ocspResponse, pool []*x509.Certificate, at time.Time) (*ocspStatus, error) {
-	var current, freshest *ocspStatus
+	var current, freshest, permanent *ocspStatus
 	for _, r := range responses {
 		if !r.covers(t.cert, t.issuer) {
 			continue
@@ -98,6 +100,9 @@ func (t ocspTarget) status(responses []*ocspResponse, pool []*x509.Certificate, 
 		}
 		single := collateral.OCSPSingleResponse{ThisUpdate: resp.ThisUpdate, NextUpdate: resp.NextUpdate}
 		st := &ocspStatus{from: r, resp: resp, thisUpdate: resp.ThisUpdate, validUntil: single.ValidUntil()}
+		if resp.Status == ocsp.Revoked && resp.RevocationReason != ocsp.CertificateHold && !resp.RevokedAt.After(at) && permanent == nil {
+			permanent = st
+		}
 		if freshest == nil || st.thisUpdate.After(freshest.thisUpdate) {
 			freshest = st
 		}
@@ -107,6 +112,8 @@ func (t ocspTarget) status(responses []*ocspResponse, pool []*x509.Certificate, 
 		}
 	}
 	switch {
+	case permanent != nil:
+		return nil, t.revokedError(permanent)
 	case freshest == nil:
 		return nil, nil
 	case current == nil:

@@ -155,6 +155,17 @@ func TestOCSPDeviceChain(t *testing.T) {
 			result: attest.CheckFailed, kind: attest.ErrRevoked, detail: []string{"reason certificateHold", "suspended"}},
 		{name: "hold lifted by newer good", files: map[string][]byte{
 			"hold.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, hold), "good.ocsp": interGood}, result: attest.CheckPassed},
+		{name: "revocation not lifted by newer good", files: map[string][]byte{
+			"revoked.ocsp":    signOCSP(t, g.intermediate, g.root, nil, g.rootKey, revoked),
+			"newer-good.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodBetween(-30*time.Minute, time.Hour, false))},
+			result: attest.CheckFailed, kind: attest.ErrRevoked, detail: []string{"reason keyCompromise", "revoked.ocsp"}},
+		{name: "expired revocation still counts", files: map[string][]byte{
+			"revoked.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, statusWith(func(r *ocsp.Response) {
+				r.Status, r.RevokedAt, r.RevocationReason = ocsp.Revoked, testTime.Add(-4*time.Hour), ocsp.KeyCompromise
+				r.ThisUpdate, r.NextUpdate = testTime.Add(-3*time.Hour), testTime.Add(-2*time.Hour)
+			})),
+			"good.ocsp": interGood},
+			result: attest.CheckFailed, kind: attest.ErrRevoked, detail: []string{"reason keyCompromise"}},
 		{name: "newer revocation wins", files: map[string][]byte{
 			"old-good.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodBetween(-2*time.Hour, time.Hour, false)),
 			"revoked.ocsp":  signOCSP(t, g.intermediate, g.root, nil, g.rootKey, revoked)},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"syscall"
 )
 
@@ -61,7 +62,18 @@ func IsTransient(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		serverClosedIdle(err)
+}
+
+// serverClosedIdle reports whether err is net/http's error for a
+// connection that the server closed before the client's request was on
+// it, which is as transient as a connection closed with io.EOF. net/http
+// keeps that error unexported (errServerClosedIdle in transport.go of Go
+// 1.26), so only its text identifies it.
+func serverClosedIdle(err error) bool {
+	var urlErr *url.Error
+	return errors.As(err, &urlErr) && urlErr.Err != nil && urlErr.Err.Error() == "http: server closed idle connection"
 }
 
 // untrustedServer reports whether err is a TLS failure that another try

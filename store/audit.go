@@ -24,20 +24,30 @@ const MaxAuditFieldSize = 4096
 // text field as a big-endian uint32 length and its bytes, in a fixed order.
 // Length prefixes make the encoding unambiguous whatever the fields contain.
 //
-// RequestID is the last field and is written only when it is not empty.
-// A record without a request ID, such as every record written before the
-// field existed, therefore encodes exactly as before, and its stored hash
-// still verifies. The label stays at v1, because the length prefixes let a
-// reader tell the eight-field form from the nine-field form.
+// RequestID and TokenID follow the eight fields of the first encoding, in
+// this order, and the encoding ends after the last of them that is not
+// empty. A record with neither, such as every record written before
+// RequestID existed, therefore encodes exactly as before, and so does a
+// record with a request ID but no token ID, so their stored hashes still
+// verify. A record with a token ID but no request ID writes an empty
+// request-ID field first. The length prefixes let a reader count the
+// fields, and the count determines the field of each value: nine fields end
+// with a request ID, and ten with a request ID (maybe empty) and a token
+// ID. So no record encodes like another, and the label stays at v1.
 func (r *AuditRecord) CanonicalEncoding() []byte {
 	fields := [...]string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
 		r.PolicyDigest, r.Verdict, r.Resource, r.Reason}
+	optional := [...]string{r.RequestID, r.TokenID}
+	written := len(optional)
+	for written > 0 && optional[written-1] == "" {
+		written--
+	}
 	size := 4 + len(auditEncodingLabel) + 8 + 8
 	for _, f := range fields {
 		size += 4 + len(f)
 	}
-	if r.RequestID != "" {
-		size += 4 + len(r.RequestID)
+	for _, f := range optional[:written] {
+		size += 4 + len(f)
 	}
 
 	// Every audit append hashes each record, so the encoding is built in
@@ -49,8 +59,8 @@ func (r *AuditRecord) CanonicalEncoding() []byte {
 	for _, f := range fields {
 		b = appendField(b, f)
 	}
-	if r.RequestID != "" {
-		b = appendField(b, r.RequestID)
+	for _, f := range optional[:written] {
+		b = appendField(b, f)
 	}
 	return b
 }
@@ -81,7 +91,7 @@ func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 	}
 	rec.Time = fromMicros(micros(rec.Time))
 	for _, f := range []*string{&rec.Requester, &rec.TEE, &rec.EvidenceDigest, &rec.PolicyDigest,
-		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID} {
+		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID, &rec.TokenID} {
 		*f = truncateUTF8(*f, MaxAuditFieldSize)
 	}
 	return rec, nil
@@ -101,7 +111,7 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 
 // auditInsertColumns is the number of columns appendAuditBatch inserts per
 // record.
-const auditInsertColumns = 13
+const auditInsertColumns = 14
 
 // auditHead is the sequence number and hash of the last audit record.
 type auditHead struct {
@@ -152,7 +162,7 @@ func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]Audit
 		}
 		query.WriteString(")")
 		args = append(args, rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
-			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash), rec.RequestID)
+			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash), rec.RequestID, rec.TokenID)
 	}
 
 	if _, err := o.q.ExecContext(ctx, query.String(), args...); err != nil {
@@ -177,17 +187,29 @@ func (o *ops) writeAuditHead(ctx context.Context, head auditHead) error {
 	return nil
 }
 
-const auditColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash, request_id`
+// auditFirstColumns are the audit_log columns that the first migration
+// creates, and auditColumns are all of them: these and auditAddedColumns.
+const (
+	auditFirstColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`
+	auditColumns      = auditFirstColumns + `, request_id, token_id`
+)
 
-// auditColumnsBeforeRequestID selects the same columns from a database
-// that migration 0005 has not reached, with an empty request ID. Only
-// VerifyAudit needs it, because cloister audit verify opens a database
-// without migrating it.
-const auditColumnsBeforeRequestID = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash, '' AS request_id`
+// Versions of the migrations that add columns to audit_log.
+const (
+	auditRequestIDMigration = 5
+	auditTokenIDMigration   = 6
+)
 
-// auditRequestIDMigration is the version of the migration that adds the
-// request_id column to audit_log.
-const auditRequestIDMigration = 5
+// auditAddedColumns are the audit_log columns that migrations after the
+// first added, each with the version of its migration. A database opened
+// without migrating it, as cloister audit verify opens it, may lack them.
+var auditAddedColumns = [...]struct {
+	name      string
+	migration int64
+}{
+	{name: "request_id", migration: auditRequestIDMigration},
+	{name: "token_id", migration: auditTokenIDMigration},
+}
 
 func scanAudit(row scanner) (AuditRecord, error) {
 	var (
@@ -197,7 +219,7 @@ func scanAudit(row scanner) (AuditRecord, error) {
 		prevHash, hash []byte
 	)
 	err := row.Scan(&r.Seq, &t, &action, &r.Requester, &r.TEE, &r.EvidenceDigest, &r.PolicyDigest,
-		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash, &r.RequestID)
+		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash, &r.RequestID, &r.TokenID)
 	r.Time = fromMicros(t)
 	r.Action = AuditAction(action)
 	r.PrevHash, r.Hash = prevHash, hash
@@ -209,16 +231,10 @@ func (o *ops) ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error
 }
 
 // listAudit runs ListAudit with columns as the select list, which is
-// auditColumns or auditColumnsBeforeRequestID.
+// auditColumns or what auditSelectColumns returns.
 func (o *ops) listAudit(ctx context.Context, q AuditQuery, columns string) ([]AuditRecord, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultAuditLimit
-	}
-	rows, err := o.q.QueryContext(ctx,
-		`SELECT `+columns+` FROM audit_log
-		 WHERE seq > $1 AND ($2 = '' OR action = $2) ORDER BY seq LIMIT $3`,
-		q.AfterSeq, string(q.Action), limit)
+	query, args := auditListQuery(q, columns)
+	rows, err := o.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list audit records: %w", err)
 	}
@@ -235,6 +251,26 @@ func (o *ops) listAudit(ctx context.Context, q AuditQuery, columns string) ([]Au
 	return list, rows.Err()
 }
 
+// auditListQuery returns the SELECT statement of ListAudit and its
+// arguments.
+func auditListQuery(q AuditQuery, columns string) (string, []any) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultAuditLimit
+	}
+	query := `SELECT ` + columns + ` FROM audit_log WHERE seq > $1 AND ($2 = '' OR action = $2)`
+	args := []any{q.AfterSeq, string(q.Action)}
+	if q.TokenID != "" {
+		// The second condition repeats the predicate of the partial index
+		// audit_log_token_id, because SQLite, and PostgreSQL in a generic
+		// plan, use that index only when the query states it.
+		query += ` AND token_id = $3 AND token_id <> ''`
+		args = append(args, q.TokenID)
+	}
+	query += fmt.Sprintf(` ORDER BY seq LIMIT $%d`, len(args)+1)
+	return query, append(args, limit)
+}
+
 // verifyPage is how many records VerifyAudit reads per query, so that a
 // long chain is never held in memory or in one long-running read.
 const verifyPage = 5000
@@ -249,8 +285,8 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 		return AuditVerification{}, fmt.Errorf("store: read audit chain head: %w", err)
 	}
 	// The schema is read after the head. Any record up to the head that
-	// has a request ID was committed after migration 0005, so this read
-	// finds that migration applied.
+	// has a request ID or a token ID was committed after the migration
+	// that adds its column, so this read finds that migration applied.
 	columns, err := s.auditSelectColumns(ctx)
 	if err != nil {
 		return AuditVerification{}, err
@@ -299,19 +335,23 @@ walk:
 }
 
 // auditSelectColumns returns the select list for audit records that the
-// database's schema supports: auditColumns once migration 0005 is applied,
-// else auditColumnsBeforeRequestID. A database opened with SkipMigrations
-// may still lack the column.
+// database's schema supports: auditColumns, with ” in place of each
+// column in auditAddedColumns whose migration is not applied. A database
+// opened with SkipMigrations may still lack such a column.
 func (s *sqlStore) auditSelectColumns(ctx context.Context) (string, error) {
-	var applied int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`,
-		auditRequestIDMigration).Scan(&applied); err != nil {
-		return "", fmt.Errorf("store: read schema_migrations: %w", err)
+	done, err := appliedVersions(ctx, s.db)
+	if err != nil {
+		return "", fmt.Errorf("store: %w", err)
 	}
-	if applied == 0 {
-		return auditColumnsBeforeRequestID, nil
+	columns := auditFirstColumns
+	for _, c := range auditAddedColumns {
+		if done[c.migration] {
+			columns += ", " + c.name
+		} else {
+			columns += ", '' AS " + c.name
+		}
 	}
-	return auditColumns, nil
+	return columns, nil
 }
 
 // checkAuditRecord compares r with the sequence number and link it must

@@ -77,16 +77,23 @@ func TestAuditBatchWithinParameterLimit(t *testing.T) {
 // appended in sequence order.
 func appendMixed(t *testing.T, s *sqlStore) []AuditRecord {
 	t.Helper()
-	ctx := context.Background()
 	idFor := func(i int) string {
 		if i%2 == 0 {
 			return ""
 		}
 		return fmt.Sprintf("req-%02d", i)
 	}
-	newRecord := func(i int) AuditRecord {
+	return appendEveryPath(t, s, func(i int) AuditRecord {
 		return AuditRecord{Action: AuditDeny, Requester: "session:abc", Reason: fmt.Sprintf("record %d", i), RequestID: idFor(i)}
-	}
+	})
+}
+
+// appendEveryPath appends newRecord(0) to newRecord(7): two through
+// AppendAudit, two through AppendAuditGrouped and four in one multi-row
+// INSERT, and returns what it appended in sequence order.
+func appendEveryPath(t *testing.T, s *sqlStore, newRecord func(i int) AuditRecord) []AuditRecord {
+	t.Helper()
+	ctx := context.Background()
 
 	var out []AuditRecord
 	for i := range 2 {
@@ -103,7 +110,7 @@ func appendMixed(t *testing.T, s *sqlStore) []AuditRecord {
 		}
 		out = append(out, rec)
 	}
-	// One multi-row INSERT with records of both kinds.
+	// The last four go into one multi-row INSERT.
 	err := s.Tx(ctx, func(tx Tx) error {
 		o := tx.(*ops)
 		var batch []AuditRecord

@@ -332,9 +332,19 @@ const (
 // the caller's X-Request-Id, so it links a record to log lines but is
 // unique only as far as its source makes it. It is empty in records
 // written before the field existed and in records that no request caused,
-// such as the record that cloister secret rewrap appends. A replica of a version without the field hashes
-// records that have one differently, so upgrade every replica that shares
-// a database before any of them verifies the chain.
+// such as the record that cloister secret rewrap appends.
+//
+// TokenID is the ID (the jti claim) of the EAR token that an attest record
+// issued. In a release or deny record it is the ID of the verified token
+// that the request presented, and Requester is then "token:" followed by
+// the same ID. A release thus leads to the attest record that issued its
+// token. TokenID is empty in other records, such as a rejected
+// attestation or a request with an invalid token, and in records written
+// before the field existed.
+//
+// A replica of a version without RequestID or TokenID hashes records that
+// have them differently, so upgrade every replica that shares a database
+// before any of them verifies the chain.
 type AuditRecord struct {
 	Seq            int64       `json:"seq"`
 	Time           time.Time   `json:"time"`
@@ -347,6 +357,7 @@ type AuditRecord struct {
 	Resource       string      `json:"resource,omitempty"`
 	Reason         string      `json:"reason,omitempty"`
 	RequestID      string      `json:"request_id,omitempty"`
+	TokenID        string      `json:"token_id,omitempty"`
 	PrevHash       HexBytes    `json:"prev_hash"`
 	Hash           HexBytes    `json:"hash"`
 }
@@ -355,6 +366,7 @@ type AuditRecord struct {
 type AuditQuery struct {
 	AfterSeq int64       // only records with Seq > AfterSeq
 	Action   AuditAction // only this action when not empty
+	TokenID  string      // only records with this token ID when not empty
 	Limit    int         // at most this many; 0 means DefaultAuditLimit
 }
 

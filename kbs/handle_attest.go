@@ -124,7 +124,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
-			Verdict: string(status), Reason: reasons, RequestID: requestID(r)})
+			Verdict: string(status), Reason: reasons, RequestID: requestID(r), TokenID: result.ID})
 		return err
 	})
 	if err != nil {

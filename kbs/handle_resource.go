@@ -28,10 +28,10 @@ var teePubKeyPointers = [][]string{
 func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	start := s.now()
-	// evidenceDigest and policyDigest are set as they become known, so
-	// that an audit record names the evidence behind the token and the
-	// resource policy that decided.
-	var evidenceDigest, policyDigest, tee string
+	// evidenceDigest, policyDigest and tokenID are set as they become
+	// known, so that an audit record names the evidence behind the token,
+	// the resource policy that decided and the verified token.
+	var evidenceDigest, policyDigest, tee, tokenID string
 	deny := func(p *Problem, outcome, requester string, err error) {
 		level := slog.LevelInfo
 		if outcome == "audit_error" || outcome == "secret_error" {
@@ -51,8 +51,8 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		// again as a denial.
 		if outcome != "audit_error" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: requester, TEE: tee,
-				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
-				Resource: path, Verdict: outcome, Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r)})
+				EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest, Resource: path, Verdict: outcome,
+				Reason: p.Variant() + ": " + errString(err), RequestID: requestID(r), TokenID: tokenID})
 		}
 		if s.Observer != nil {
 			s.Observer.Release(outcome, s.now().Sub(start))
@@ -85,7 +85,10 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		deny(NewProblem(ProblemTokenVerifierError, "Token Verifier error"), "invalid_token", requester, err)
 		return
 	}
+	// TokenID repeats the ID in Requester, so that the token's attest,
+	// release and deny records share one field to search by.
 	requester = "token:" + result.ID
+	tokenID = result.ID
 	tee = teeOfResult(result)
 	if cpu := result.Submods["cpu0"]; cpu != nil && cpu.Digests != nil {
 		evidenceDigest = cpu.Digests.Evidence
@@ -148,7 +151,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 	// SQLite a second writer would wait for the write lock.
 	rec := store.AuditRecord{Action: store.AuditRelease, Requester: requester, TEE: tee,
 		EvidenceDigest: evidenceDigest, PolicyDigest: policyDigest,
-		Resource: path, Verdict: "released", Time: s.now(), RequestID: requestID(r)}
+		Resource: path, Verdict: "released", Time: s.now(), RequestID: requestID(r), TokenID: tokenID}
 	err = s.commit(func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.AppendAudit(ctx, rec)
 		return err

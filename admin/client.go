@@ -120,6 +120,9 @@ func (c *Client) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Aud
 	if q.Action != "" {
 		params.Set("action", string(q.Action))
 	}
+	if q.TokenID != "" {
+		params.Set("token_id", q.TokenID)
+	}
 	if q.Limit > 0 {
 		params.Set("limit", strconv.Itoa(q.Limit))
 	}

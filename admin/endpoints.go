@@ -273,7 +273,8 @@ func removeMatchingValues(ctx context.Context, tx store.Tx, name, value string) 
 const maxAuditPage = 1000
 
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
-	q := store.AuditQuery{Action: store.AuditAction(r.URL.Query().Get("action")), Limit: maxAuditPage}
+	q := store.AuditQuery{Action: store.AuditAction(r.URL.Query().Get("action")), TokenID: r.URL.Query().Get("token_id"),
+		Limit: maxAuditPage}
 	if v := r.URL.Query().Get("after"); v != "" {
 		after, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || after < 0 {

@@ -30,8 +30,9 @@ type testService struct {
 // startService runs "cloister serve" until the test ends. It points
 // XDG_CONFIG_HOME and XDG_DATA_HOME at temporary directories, so that
 // neither the service nor the commands write to the user's home, and passes
-// the master key in CLOISTER_MASTER_KEY.
-func startService(t *testing.T) *testService {
+// the master key in CLOISTER_MASTER_KEY. The service gets serveArgs after
+// its --data-dir.
+func startService(t *testing.T, serveArgs ...string) *testService {
 	t.Helper()
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
@@ -41,7 +42,7 @@ func startService(t *testing.T) *testService {
 	t.Setenv(store.MasterKeyEnv, masterKey.text)
 
 	dataDir := t.TempDir()
-	serve, url := startKeyBroker(t, "--data-dir", dataDir)
+	serve, url := startKeyBroker(t, append([]string{"--data-dir", dataDir}, serveArgs...)...)
 	// Cleanups run last-registered first, so the service stops before its
 	// data directory is removed.
 	t.Cleanup(func() {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,11 @@ func newAuditCmd() *cobra.Command {
 content and of the previous record's hash, so a record changed or removed in
 the database breaks the chain at that record. A record caused by an HTTP
 request carries the request ID that the service returned in X-Request-Id
-and wrote in its log lines.`,
+and wrote in its log lines. An attest record carries the ID (jti) of the
+EAR token it issued. The release and deny records of requests with that
+token carry it too, and their requester is token:<ID>, so
+"audit ls --token-id ID" lists a release with the attestation behind it.
+Records written before Cloister recorded token IDs have none.`,
 	}
 	flags.bind(cmd)
 	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))
@@ -31,13 +36,15 @@ and wrote in its log lines.`,
 
 func newAuditListCmd(flags *adminFlags) *cobra.Command {
 	var q store.AuditQuery
-	var action string
+	var action, tokenID string
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List audit records in sequence order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Action = store.AuditAction(action)
+			// A requester value such as token:9b1c... may be pasted as is.
+			q.TokenID = strings.TrimPrefix(tokenID, "token:")
 			c, err := flags.client()
 			if err != nil {
 				return err
@@ -51,11 +58,12 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 			}
 			tw := newTable(cmd.OutOrStdout())
 			// The reason stays last, because it is the longest column.
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tREQUEST ID\tREASON")
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tTOKEN ID\tREQUEST ID\tREASON")
 			for _, r := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
 					cell(r.Requester, maxColumnWidth), cell(r.TEE, maxColumnWidth), cell(r.Verdict, maxColumnWidth),
-					cell(r.Resource, maxColumnWidth), cell(r.RequestID, maxColumnWidth), cell(r.Reason, 0))
+					cell(r.Resource, maxColumnWidth), cell(r.TokenID, maxColumnWidth), cell(r.RequestID, maxColumnWidth),
+					cell(r.Reason, 0))
 			}
 			return tw.Flush()
 		},
@@ -63,6 +71,7 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 	fl := cmd.Flags()
 	fl.Int64Var(&q.AfterSeq, "after", 0, "list records after this sequence number")
 	fl.StringVar(&action, "action", "", "list only this action: attest, release, deny or admin")
+	fl.StringVar(&tokenID, "token-id", "", "list only the records of this EAR token ID (jti): the attest record that issued the token and the release and deny records of its requests. A leading token:, as the REQUESTER column shows it, is removed")
 	fl.IntVar(&q.Limit, "limit", 100, "maximum number of records (at most 1000)")
 	return cmd
 }

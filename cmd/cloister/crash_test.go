@@ -70,8 +70,22 @@ func TestServeKilledKeepsAudit(t *testing.T) {
 	}
 }
 
-func testKilledService(t *testing.T, databaseURL string) {
-	dir := t.TempDir()
+// emulatedGuest is an emulated SEV-SNP TEE whose development root and
+// launch measurement a test registers with cloister serve.
+type emulatedGuest struct {
+	emulator *snp.Emulator
+	// trustAnchor is the --trust-anchor value of cloister serve that
+	// trusts the emulator's root.
+	trustAnchor string
+	// measurement is the hex launch measurement of the emulator's reports.
+	measurement string
+}
+
+// newEmulatedGuest creates an emulated SEV-SNP TEE in dir/dev-tee with the
+// cloister evidence command and reads its measurement with cloister
+// inspect.
+func newEmulatedGuest(t *testing.T, dir string) emulatedGuest {
+	t.Helper()
 	teeDir := filepath.Join(dir, "dev-tee")
 	report := filepath.Join(dir, "report.bin")
 	mustRun(t, "evidence", "--emulated", "--emulator-dir", teeDir, "--out", report)
@@ -87,9 +101,16 @@ func testKilledService(t *testing.T, databaseURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return emulatedGuest{emulator: em, trustAnchor: "snp=" + filepath.Join(teeDir, "ark.pem"), measurement: inspected.Fields.Measurement}
+}
+
+func testKilledService(t *testing.T, databaseURL string) {
+	dir := t.TempDir()
+	guest := newEmulatedGuest(t, dir)
+	em := guest.emulator
 
 	dataDir := filepath.Join(dir, "state")
-	serveArgs := []string{"--data-dir", dataDir, "--allow-emulated", "--trust-anchor", "snp=" + filepath.Join(teeDir, "ark.pem")}
+	serveArgs := []string{"--data-dir", dataDir, "--allow-emulated", "--trust-anchor", guest.trustAnchor}
 	if databaseURL != "" {
 		serveArgs = append(serveArgs, "--database-url", databaseURL)
 	}
@@ -97,7 +118,7 @@ func testKilledService(t *testing.T, databaseURL string) {
 	adminArgs := func(args ...string) []string {
 		return append(args, "--server", serviceURL, "--admin-key-file", filepath.Join(dataDir, admin.KeyFile))
 	}
-	mustRun(t, adminArgs("refvalue", "add", "snp.measurement", inspected.Fields.Measurement)...)
+	mustRun(t, adminArgs("refvalue", "add", "snp.measurement", guest.measurement)...)
 	secretFile := writeFile(t, filepath.Join(dir, "secret.bin"), "the database password")
 	mustRun(t, adminArgs("secret", "put", "default/key/db", "--file", secretFile)...)
 

@@ -131,39 +131,55 @@ func appendEveryPath(t *testing.T, s *sqlStore, newRecord func(i int) AuditRecor
 	return out
 }
 
-func TestAuditChainMixedRequestIDs(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b testBackend) {
-		ctx := context.Background()
-		s := open(t, b.config())
-		appended := appendMixed(t, s)
+func TestAuditChainMixedIDs(t *testing.T) {
+	appenders := []struct {
+		name      string
+		appendNew func(*testing.T, *sqlStore) []AuditRecord
+	}{
+		{name: "request IDs", appendNew: appendMixed},
+		{name: "request and token IDs", appendNew: appendTokenMixed},
+	}
+	for _, a := range appenders {
+		// Each appender gets new databases, because a chain starts at
+		// sequence number 1 only in an empty log.
+		t.Run(a.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b testBackend) {
+				ctx := context.Background()
+				s := open(t, b.config())
+				appended := a.appendNew(t, s)
 
-		v, err := s.VerifyAudit(ctx)
-		if err != nil {
-			t.Fatalf("VerifyAudit: %v", err)
-		}
-		if v.Broken != nil {
-			t.Fatalf("VerifyAudit reports a break in an untouched chain: %+v", v.Broken)
-		}
-		if v.Records != int64(len(appended)) {
-			t.Errorf("VerifyAudit checked %d records, want %d", v.Records, len(appended))
-		}
+				v, err := s.VerifyAudit(ctx)
+				if err != nil {
+					t.Fatalf("VerifyAudit: %v", err)
+				}
+				if v.Broken != nil {
+					t.Fatalf("VerifyAudit reports a break in an untouched chain: %+v", v.Broken)
+				}
+				if v.Records != int64(len(appended)) {
+					t.Errorf("VerifyAudit checked %d records, want %d", v.Records, len(appended))
+				}
 
-		list, err := s.ListAudit(ctx, AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) != len(appended) {
-			t.Fatalf("ListAudit returned %d records, want %d", len(list), len(appended))
-		}
-		for i, got := range list {
-			if got.RequestID != appended[i].RequestID {
-				t.Errorf("record %d: stored request ID %q, want %q", got.Seq, got.RequestID, appended[i].RequestID)
-			}
-			if !bytes.Equal(got.Hash, got.ComputeHash()) {
-				t.Errorf("record %d: stored hash does not match the hash of the listed record", got.Seq)
-			}
-		}
-	})
+				list, err := s.ListAudit(ctx, AuditQuery{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list) != len(appended) {
+					t.Fatalf("ListAudit returned %d records, want %d", len(list), len(appended))
+				}
+				for i, got := range list {
+					if got.RequestID != appended[i].RequestID {
+						t.Errorf("record %d: stored request ID %q, want %q", got.Seq, got.RequestID, appended[i].RequestID)
+					}
+					if got.TokenID != appended[i].TokenID {
+						t.Errorf("record %d: stored token ID %q, want %q", got.Seq, got.TokenID, appended[i].TokenID)
+					}
+					if !bytes.Equal(got.Hash, got.ComputeHash()) {
+						t.Errorf("record %d: stored hash does not match the hash of the listed record", got.Seq)
+					}
+				}
+			})
+		})
+	}
 }
 
 func TestAuditRequestIDTruncated(t *testing.T) {
@@ -186,10 +202,11 @@ func TestAuditRequestIDTruncated(t *testing.T) {
 	})
 }
 
-// openBeforeRequestID creates the database of b migrated up to migration
-// 0004, as the release before request IDs left it, with records appended
-// the way that release appended them, and returns those records.
-func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
+// openMigratedTo creates the database of b migrated up to migration last,
+// as the release at that migration left it, with n records appended the
+// way that release appended them, and returns those records. Once the
+// schema has a request_id column, every second record has a request ID.
+func openMigratedTo(t *testing.T, b testBackend, last int64, n int) []AuditRecord {
 	t.Helper()
 	ctx := context.Background()
 	db, d, err := openDatabase(b.config(), true)
@@ -197,12 +214,12 @@ func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	applied, err := migrateUpTo(ctx, db, d, 0, auditRequestIDMigration-1)
+	applied, err := migrateUpTo(ctx, db, d, 0, last)
 	if err != nil {
-		t.Fatalf("migrate to 0004: %v", err)
+		t.Fatalf("migrate to %04d: %v", last, err)
 	}
-	if len(applied) != auditRequestIDMigration-1 {
-		t.Fatalf("applied migrations %v, want the first %d", applied, auditRequestIDMigration-1)
+	if int64(len(applied)) != last {
+		t.Fatalf("applied migrations %v, want the first %d", applied, last)
 	}
 
 	var recs []AuditRecord
@@ -210,12 +227,21 @@ func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
 	for i := range n {
 		rec := AuditRecord{Seq: int64(i + 1), Time: time.UnixMicro(1700000000000000 + int64(i)).UTC(), Action: AuditRelease,
 			Requester: "session:abc", TEE: "snp", Verdict: "released", Resource: fmt.Sprintf("default/key/%d", i), PrevHash: prev}
+		columns := auditFirstColumns
+		values := "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
+		if last >= auditRequestIDMigration && i%2 == 1 {
+			rec.RequestID = fmt.Sprintf("req-%02d", i)
+			columns += ", request_id"
+			values += ", $13"
+		}
 		rec.Hash = rec.ComputeHash()
-		if _, err := db.ExecContext(ctx, `INSERT INTO audit_log (seq, time, action, requester, tee, evidence_digest,
-			policy_digest, verdict, resource, reason, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest, rec.PolicyDigest,
-			rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)); err != nil {
-			t.Fatalf("insert record %d into the 0004 schema: %v", rec.Seq, err)
+		args := []any{rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest, rec.PolicyDigest,
+			rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)}
+		if rec.RequestID != "" {
+			args = append(args, rec.RequestID)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES (`+values+`)`, args...); err != nil {
+			t.Fatalf("insert record %d into the %04d schema: %v", rec.Seq, last, err)
 		}
 		prev = rec.Hash
 		recs = append(recs, rec)
@@ -226,65 +252,80 @@ func openBeforeRequestID(t *testing.T, b testBackend, n int) []AuditRecord {
 	return recs
 }
 
+// testVerifiesAcrossMigration checks on b that a chain written before
+// migration verifies before and after it, with the old records unchanged.
+// It then checks that the records appendNew appends chain on from the old
+// ones, and that the append-only triggers reject an UPDATE of column,
+// which the migration adds. It returns the migrated store and the new
+// records.
+func testVerifiesAcrossMigration(t *testing.T, b testBackend, migration int64, column string,
+	appendNew func(*testing.T, *sqlStore) []AuditRecord) (*sqlStore, []AuditRecord) {
+	t.Helper()
+	ctx := context.Background()
+	const old = 6
+	before := openMigratedTo(t, b, migration-1, old)
+
+	// cloister audit verify opens the database without migrating it.
+	cfg := b.config()
+	cfg.SkipMigrations = true
+	unmigrated := open(t, cfg)
+	v, err := unmigrated.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatalf("VerifyAudit before migration %04d: %v", migration, err)
+	}
+	if v.Broken != nil || v.Records != old {
+		t.Errorf("VerifyAudit before migration %04d = %d records, break %+v; want %d, intact", migration, v.Records, v.Broken, old)
+	}
+
+	s := open(t, b.config())
+	var applied int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, migration).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 1 {
+		t.Fatalf("migration %04d recorded %d times, want 1", migration, applied)
+	}
+	v, err = s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatalf("VerifyAudit after migration %04d: %v", migration, err)
+	}
+	if v.Broken != nil || v.Records != old {
+		t.Errorf("VerifyAudit after migration %04d = %d records, break %+v; want %d, intact", migration, v.Records, v.Broken, old)
+	}
+	if !bytes.Equal(v.Head, before[old-1].Hash) {
+		t.Errorf("head after migration = %x, want the last old record's hash %x", v.Head, before[old-1].Hash)
+	}
+	for _, rec := range before {
+		got := mustRecord(t, s, rec.Seq)
+		if got.RequestID != rec.RequestID || got.TokenID != "" {
+			t.Errorf("old record %d after migration: request ID %q, token ID %q; want %q and none", rec.Seq, got.RequestID, got.TokenID, rec.RequestID)
+		}
+		if !bytes.Equal(got.Hash, rec.Hash) {
+			t.Errorf("old record %d after migration: hash %x, want %x", rec.Seq, got.Hash, rec.Hash)
+		}
+	}
+
+	appended := appendNew(t, s)
+	if appended[0].Seq != old+1 || !bytes.Equal(appended[0].PrevHash, before[old-1].Hash) {
+		t.Errorf("first new record: seq %d, prev %x; want %d and the last old record's hash", appended[0].Seq, appended[0].PrevHash, old+1)
+	}
+	v, err = s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(old + len(appended)); v.Broken != nil || v.Records != want {
+		t.Errorf("VerifyAudit of old and new records = %d records, break %+v; want %d, intact", v.Records, v.Broken, want)
+	}
+
+	// The append-only triggers still reject changes after the migration.
+	if _, err := s.db.Exec(`UPDATE audit_log SET ` + column + ` = 'forged' WHERE seq = 1`); err == nil {
+		t.Errorf("UPDATE of %s succeeded, want the append-only trigger to reject it", column)
+	}
+	return s, appended
+}
+
 func TestAuditVerifiesAcrossRequestIDMigration(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
-		ctx := context.Background()
-		const old = 5
-		before := openBeforeRequestID(t, b, old)
-
-		// cloister audit verify opens the database without migrating it.
-		cfg := b.config()
-		cfg.SkipMigrations = true
-		unmigrated := open(t, cfg)
-		v, err := unmigrated.VerifyAudit(ctx)
-		if err != nil {
-			t.Fatalf("VerifyAudit before migration 0005: %v", err)
-		}
-		if v.Broken != nil || v.Records != old {
-			t.Errorf("VerifyAudit before migration 0005 = %d records, break %+v; want %d, intact", v.Records, v.Broken, old)
-		}
-
-		s := open(t, b.config())
-		var applied int
-		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, auditRequestIDMigration).Scan(&applied); err != nil {
-			t.Fatal(err)
-		}
-		if applied != 1 {
-			t.Fatalf("migration 0005 recorded %d times, want 1", applied)
-		}
-		v, err = s.VerifyAudit(ctx)
-		if err != nil {
-			t.Fatalf("VerifyAudit after migration 0005: %v", err)
-		}
-		if v.Broken != nil || v.Records != old {
-			t.Errorf("VerifyAudit after migration 0005 = %d records, break %+v; want %d, intact", v.Records, v.Broken, old)
-		}
-		if !bytes.Equal(v.Head, before[old-1].Hash) {
-			t.Errorf("head after migration = %x, want the last old record's hash %x", v.Head, before[old-1].Hash)
-		}
-
-		// New records, some with request IDs, chain on from the old ones.
-		appended := appendMixed(t, s)
-		if appended[0].Seq != old+1 || !bytes.Equal(appended[0].PrevHash, before[old-1].Hash) {
-			t.Errorf("first new record: seq %d, prev %x; want %d and the last old record's hash", appended[0].Seq, appended[0].PrevHash, old+1)
-		}
-		v, err = s.VerifyAudit(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := int64(old + len(appended)); v.Broken != nil || v.Records != want {
-			t.Errorf("VerifyAudit of old and new records = %d records, break %+v; want %d, intact", v.Records, v.Broken, want)
-		}
-		for _, rec := range before {
-			if got := mustRecord(t, s, rec.Seq); got.RequestID != "" || !bytes.Equal(got.Hash, rec.Hash) {
-				t.Errorf("old record %d after migration: request ID %q, hash %x; want empty and %x", rec.Seq, got.RequestID, got.Hash, rec.Hash)
-			}
-		}
-
-		// The append-only triggers still reject changes after the
-		// migration.
-		if _, err := s.db.Exec(`UPDATE audit_log SET request_id = 'forged' WHERE seq = 1`); err == nil {
-			t.Error("UPDATE of request_id succeeded, want the append-only trigger to reject it")
-		}
+		testVerifiesAcrossMigration(t, b, auditRequestIDMigration, "request_id", appendMixed)
 	})
 }

@@ -75,6 +75,9 @@ func TestAuditTamperDetected(t *testing.T) {
 	// mixed gives odd sequence numbers no request ID and even ones
 	// "req-NN" with NN = seq-1.
 	mixed := func(t *testing.T, s *sqlStore) { appendMixed(t, s) }
+	// tokens gives seq 2 and 6 only a request ID, seq 3 and 7 only a
+	// token ID, and seq 4 and 8 both.
+	tokens := func(t *testing.T, s *sqlStore) { appendTokenMixed(t, s) }
 	tests := []struct {
 		name    string
 		append  func(t *testing.T, s *sqlStore)
@@ -94,6 +97,12 @@ func TestAuditTamperDetected(t *testing.T) {
 		{name: "removed request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = '' WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
 		{name: "added request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
 		{name: "added to batch record", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 7`, wantSeq: 7, wantRecords: 6},
+		{name: "changed token ID", append: tokens, tamper: `UPDATE audit_log SET token_id = 'tok-99' WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
+		{name: "removed token ID", append: tokens, tamper: `UPDATE audit_log SET token_id = '' WHERE seq = 4`, wantSeq: 4, wantRecords: 3},
+		{name: "added token ID", append: tokens, tamper: `UPDATE audit_log SET token_id = 'tok-99' WHERE seq = 2`, wantSeq: 2, wantRecords: 1},
+		{name: "token ID moved to request ID", append: tokens, tamper: `UPDATE audit_log SET request_id = token_id, token_id = '' WHERE seq = 7`, wantSeq: 7, wantRecords: 6},
+		{name: "request ID moved to token ID", append: tokens, tamper: `UPDATE audit_log SET token_id = request_id, request_id = '' WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
+		{name: "request and token IDs swapped", append: tokens, tamper: `UPDATE audit_log SET token_id = request_id, request_id = token_id WHERE seq = 8`, wantSeq: 8, wantRecords: 7},
 	}
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,7 +40,8 @@ func NewOnline(dir string, opts FetcherOptions) *Online {
 // out and listed in Set.Ignored, so that the verifier names it as missing.
 // A missing required item then rejects the evidence. A missing optional one
 // (the SEV-SNP CRL) is reported as not checked, exactly as offline. Only when nothing at all can
-// be served is the upstream failure returned as an error.
+// be served is the upstream failure returned as an error. The items are
+// fetched concurrently, each within the per-host request budget.
 func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	var reqs []request
 	switch q.TEE {
@@ -58,8 +60,8 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	set := &Set{}
 	var errs []error
 	served := 0
-	for _, r := range reqs {
-		e, err := o.Cache.Get(ctx, r.key, q.At, r.fetch)
+	for i, res := range o.getAll(ctx, reqs, q.At) {
+		r, e, err := reqs[i], res.entry, res.err
 		if errors.Is(err, ErrNotFound) {
 			set.Ignored = append(set.Ignored, r.key+": not found upstream")
 			set.Unserved = append(set.Unserved, r.key+": not found upstream")
@@ -86,6 +88,30 @@ func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 		return set, fmt.Errorf("collateral: %w", errors.Join(errs...))
 	}
 	return set, nil
+}
+
+// result is the outcome of one request's cache lookup or fetch.
+type result struct {
+	entry *Entry
+	err   error
+}
+
+// getAll looks up or fetches every request at once and returns their
+// results in the order of reqs. The requests are independent, so one slow
+// upstream, such as an OCSP responder that does not answer, delays the
+// query by its own timeouts and retries only, not by the sum over every
+// certificate.
+func (o *Online) getAll(ctx context.Context, reqs []request, at time.Time) []result {
+	results := make([]result, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			e, err := o.Cache.Get(ctx, r.key, at, r.fetch)
+			results[i] = result{entry: e, err: err}
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // request is one item to fetch: its cache key and how to fetch it.

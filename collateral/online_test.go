@@ -300,8 +300,9 @@ func TestOnlineRetryAfter(t *testing.T) {
 			http.Error(w, "slow down", http.StatusTooManyRequests)
 			return
 		}
-		m.setOverride(nil)
-		m.server.Config.Handler.ServeHTTP(w, r)
+		// The other items are fetched at the same time, so they may
+		// arrive before the TCB Info.
+		m.mux.ServeHTTP(w, r)
 	})
 	o, _, q := newTDXFixture(t, m)
 	if _, err := o.Collateral(context.Background(), q); err != nil {
@@ -500,5 +501,41 @@ func TestOnlinePartialFailure(t *testing.T) {
 	}
 	if !named {
 		t.Errorf("Ignored = %q, want the failed PCK CRL named", set.Ignored)
+	}
+}
+
+// The items of one query are fetched at the same time, so that one slow
+// upstream delays a verification by its own timeouts only. The mock holds
+// each request until all four TDX items are in flight, or for 5 s at most.
+func TestOnlineFetchesItemsConcurrently(t *testing.T) {
+	m := newMockPCS(t)
+	const items = 4
+	var inFlight, maxInFlight atomic.Int64
+	allArrived := make(chan struct{})
+	var once sync.Once
+	m.setOverride(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			seen := maxInFlight.Load()
+			if n <= seen || maxInFlight.CompareAndSwap(seen, n) {
+				break
+			}
+		}
+		if n == items {
+			once.Do(func() { close(allArrived) })
+		}
+		select {
+		case <-allArrived:
+		case <-time.After(5 * time.Second):
+		}
+		m.mux.ServeHTTP(w, r)
+	})
+	o, _, q := newTDXFixture(t, m)
+	if _, err := o.Collateral(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	if got := maxInFlight.Load(); got != items {
+		t.Errorf("at most %d requests were in flight at once, want all %d items", got, items)
 	}
 }

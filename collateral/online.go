@@ -98,7 +98,7 @@ type result struct {
 
 // getAll looks up or fetches every request at once and returns their
 // results in the order of reqs. The requests are independent, so one slow
-// upstream, such as an OCSP responder that does not answer, delays the
+// upstream, such as an OCSP responder that does not respond, delays the
 // query by its own timeouts and retries only, not by the sum over every
 // certificate.
 func (o *Online) getAll(ctx context.Context, reqs []request, at time.Time) []result {

@@ -160,7 +160,9 @@ func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
 	var resp ocspResponseASN1
 	rest, err := asn1.Unmarshal(der, &resp)
 	if err != nil {
-		return nil, err
+		// encoding/asn1 prints its Go structure in the error, which
+		// tells a user nothing about the file.
+		return nil, errors.New("not a DER-encoded OCSPResponse (RFC 6960 section 4.2.1)")
 	}
 	if len(rest) > 0 {
 		return nil, errors.New("trailing data after the OCSP response")
@@ -175,7 +177,7 @@ func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
 	var basic ocspBasicResponse
 	rest, err = asn1.Unmarshal(resp.Response.Response, &basic)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("the response field is not a DER-encoded BasicOCSPResponse (RFC 6960 section 4.2.1)")
 	}
 	if len(rest) > 0 {
 		return nil, errors.New("trailing data after the basic OCSP response")

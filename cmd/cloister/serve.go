@@ -106,7 +106,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "let the default attestation policy accept emulated TEEs (development only)")
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
-	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, TCB Info) for offline verification; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses) for offline verification; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")

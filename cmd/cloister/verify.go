@@ -47,7 +47,7 @@ type verifyFlags struct {
 
 func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs), identified by content; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses), identified by content; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable"+scopeHelp)
 	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
 	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
@@ -328,5 +329,23 @@ func TestOCSPNotCheckedWhenRIMFails(t *testing.T) {
 	}
 	if ch := checkOf(t, claims, ocspCheck); ch.Result != attest.CheckNotChecked || !strings.Contains(ch.Detail, "RIM check failed") {
 		t.Errorf("ocsp check %+v, expected not checked because the RIM check failed", ch)
+	}
+}
+
+// Messages name a file by its base name, a fetched response by its
+// responder's whole URL, and an item without a source by its digest.
+func TestItemName(t *testing.T) {
+	tests := []struct {
+		item *collateral.Item
+		want string
+	}{
+		{&collateral.Item{Source: "/etc/cloister/gpu/driver.swidtag"}, "driver.swidtag"},
+		{&collateral.Item{Source: "http://127.0.0.1:18099/ocsp", Fetched: true}, "http://127.0.0.1:18099/ocsp"},
+		{&collateral.Item{SHA256: [32]byte{0xab, 0xcd}}, "sha256:abcd000000000000"},
+	}
+	for _, tt := range tests {
+		if got := itemName(tt.item); got != tt.want {
+			t.Errorf("itemName(%q) = %q, want %q", tt.item.Source, got, tt.want)
+		}
 	}
 }

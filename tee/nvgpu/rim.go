@@ -114,9 +114,12 @@ func (v *Verifier) loadRIMs(items []*collateral.Item, roots []*x509.Certificate,
 	return rims, unusable, warnings
 }
 
-// itemName names a collateral item by its file name, or by its digest when
-// it has no source.
+// itemName names a collateral item by its file name, a fetched item by its
+// URL, and an item without a source by its digest.
 func itemName(it *collateral.Item) string {
+	if it.Fetched {
+		return it.Source
+	}
 	if it.Source != "" {
 		return filepath.Base(it.Source)
 	}

@@ -71,6 +71,11 @@ func (o *OCSP) request(r OCSPRequest) request {
 		if err != nil {
 			return nil, &UpstreamError{URL: responder, Err: errPermanent{fmt.Errorf("encoding the OCSP request for %s: %w", name, err)}}
 		}
+		// The ocsp check is optional, so a responder that does not respond
+		// may delay a verification by one request timeout in all, not by
+		// one per attempt. Retries happen only within that time.
+		ctx, cancel := context.WithTimeout(ctx, o.fetcher.opts.Timeout)
+		defer cancel()
 		resp, err := o.fetcher.do(ctx, httpRequest{
 			method: http.MethodPost, url: responder, body: body, bodyType: "application/ocsp-request",
 			contentTypes: []string{"application/ocsp-response"}, maxSize: maxOCSPResponseSize,

@@ -37,7 +37,7 @@ func (o *onlineFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&o.pcsURL, "pcs-url", collateral.DefaultPCSURL, "Intel PCS or PCCS base URL")
 	fl.StringVar(&o.rootCRL, "root-ca-crl-url", collateral.DefaultRootCACRLURL, "URL of the Intel SGX Root CA CRL")
 	fl.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder URL to send every OCSP request to, such as a mirror (default: the responder named in each certificate, or in the nearest CA certificate above it)")
-	fl.DurationVar(&o.timeout, "fetch-timeout", 30*time.Second, "timeout of one HTTP request to a collateral service")
+	fl.DurationVar(&o.timeout, "fetch-timeout", 30*time.Second, "timeout of one HTTP request to a collateral service, and of all attempts of one OCSP request together")
 }
 
 func (o *onlineFlags) source() *collateral.Online {

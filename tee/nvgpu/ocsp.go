@@ -19,6 +19,10 @@ const ocspCheck = "ocsp"
 // ocspFix names how to supply OCSP responses.
 const ocspFix = "pass the responses of NVIDIA's OCSP service (DER, as the responder returns them) with --collateral nvidia-gpu=FILE, or verify with --online"
 
+// ocspFetchFix names how to supply OCSP responses after fetching them
+// failed.
+const ocspFetchFix = "check that the responder, or the one that --ocsp-url names, can be reached and answers OCSP requests, or pass its responses with --collateral nvidia-gpu=FILE"
+
 // ocspTarget is one certificate whose revocation status the ocsp check
 // reads.
 type ocspTarget struct {
@@ -149,12 +153,14 @@ func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts
 	}
 
 	if len(missing) > 0 {
-		detail := "no OCSP response for the " + strings.Join(missing, ", the ") + "; " + ocspFix
+		detail := "no OCSP response for the " + strings.Join(missing, ", the ") + "; "
+		if notes := ocspFetchNotes(set, fetchErr); notes != "" {
+			detail += "fetching them failed: " + notes + "; " + ocspFetchFix
+		} else {
+			detail += ocspFix
+		}
 		if len(checked) > 0 {
 			detail = "good OCSP responses for the " + strings.Join(checked, ", the ") + ", but " + detail
-		}
-		if notes := ocspFetchNotes(set, fetchErr); notes != "" {
-			detail += "; " + notes
 		}
 		c.Skip(ocspCheck, false, detail)
 		return nil
@@ -181,21 +187,29 @@ func ocspCollateral(ctx context.Context, opts attest.Options, targets []ocspTarg
 }
 
 // ocspFetchNotes lists why an online source fetched no OCSP response, from
-// the failed request or the items it did not serve.
+// the failed query or the items it did not serve, each distinct error once
+// and on one line, because every certificate of a chain usually fails the
+// same way.
 func ocspFetchNotes(set *collateral.Set, fetchErr error) string {
 	var notes []string
-	if fetchErr != nil {
-		notes = append(notes, fetchErr.Error())
-	}
-	for _, u := range set.Unserved {
-		if strings.HasPrefix(u, "ocsp/") {
-			notes = append(notes, u)
+	add := func(msg string) {
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, "collateral: "))
+		if msg != "" && !slices.Contains(notes, msg) {
+			notes = append(notes, msg)
 		}
 	}
-	if len(notes) == 0 {
-		return ""
+	if fetchErr != nil {
+		// The query joins the error of each item with newlines.
+		for line := range strings.SplitSeq(fetchErr.Error(), "\n") {
+			add(line)
+		}
 	}
-	return "fetching OCSP responses failed: " + strings.Join(notes, "; ")
+	for _, u := range set.Unserved {
+		if key, msg, ok := strings.Cut(u, ": "); ok && strings.HasPrefix(key, "ocsp/") {
+			add(msg)
+		}
+	}
+	return strings.Join(notes, "; ")
 }
 
 // recordOCSPCollateral lists the response in the claims' collateral once.

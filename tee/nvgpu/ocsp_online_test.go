@@ -1,6 +1,7 @@
 package nvgpu
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,9 +77,37 @@ func TestOCSPOnlineResponderDown(t *testing.T) {
 	if ch.Result != attest.CheckNotChecked {
 		t.Fatalf("ocsp check %+v, expected not checked", ch)
 	}
-	for _, want := range []string{"no OCSP response for the GPU intermediate CA", "fetching OCSP responses failed", "HTTP 503"} {
+	for _, want := range []string{"no OCSP response for the GPU intermediate CA", "fetching them failed", "HTTP 503", "--ocsp-url"} {
 		if !strings.Contains(ch.Detail, want) {
 			t.Errorf("ocsp detail %q does not contain %q", ch.Detail, want)
 		}
+	}
+	if strings.Contains(ch.Detail, "verify with --online") || strings.Contains(ch.Detail, "\n") {
+		t.Errorf("ocsp detail %q advises --online after an online fetch, or spans lines", ch.Detail)
+	}
+}
+
+// Each distinct fetch error is listed once, on one line, whether it comes
+// from a failed query, whose errors are joined with newlines, or from the
+// items that the query did not serve.
+func TestOCSPFetchNotes(t *testing.T) {
+	refused := "fetching http://127.0.0.1:1/ocsp: connection refused"
+	tests := []struct {
+		name     string
+		set      *collateral.Set
+		fetchErr error
+		want     string
+	}{
+		{"nothing failed", &collateral.Set{}, nil, ""},
+		{"failed query", &collateral.Set{}, errors.New("collateral: " + refused + "\n" + refused + "\n" + refused), refused},
+		{"unserved items", &collateral.Set{Unserved: []string{"ocsp/aa/1: " + refused, "ocsp/bb/2: " + refused, "pcs/tcb: other"}}, nil, refused},
+		{"two errors", &collateral.Set{Unserved: []string{"ocsp/aa/1: " + refused, "ocsp/bb/2: HTTP 503"}}, nil, refused + "; HTTP 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ocspFetchNotes(tt.set, tt.fetchErr); got != tt.want {
+				t.Errorf("ocspFetchNotes = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -43,8 +43,13 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Action = store.AuditAction(action)
-			// A requester value such as token:9b1c... may be pasted as is.
-			q.TokenID = strings.TrimPrefix(tokenID, "token:")
+			if cmd.Flags().Changed("token-id") {
+				id, err := parseTokenID(tokenID)
+				if err != nil {
+					return err
+				}
+				q.TokenID = id
+			}
 			c, err := flags.client()
 			if err != nil {
 				return err
@@ -74,6 +79,20 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 	fl.StringVar(&tokenID, "token-id", "", "list only the records of this EAR token ID (jti): the attest record that issued the token and the release and deny records of its requests. A leading token:, as the REQUESTER column shows it, is removed")
 	fl.IntVar(&q.Limit, "limit", 100, "maximum number of records (at most 1000)")
 	return cmd
+}
+
+// parseTokenID returns the token ID of the --token-id value s in the form
+// the service records it: the 32 lower-case hexadecimal digits of an EAR
+// token's jti. A requester value such as token:9b1c... may be pasted as is.
+func parseTokenID(s string) (string, error) {
+	if strings.HasPrefix(s, "session:") {
+		return "", usageError("--token-id %q names a session, which has no token ID; take the TOKEN ID of its attest record in audit ls", s)
+	}
+	id := strings.ToLower(strings.TrimPrefix(s, "token:"))
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", usageError("invalid --token-id %q: expected the 32 hexadecimal digits of a token's jti, as the TOKEN ID column and the token:ID requester show it", s)
+	}
+	return id, nil
 }
 
 // maxColumnWidth is the number of bytes that audit ls prints of a column

@@ -71,3 +71,31 @@ func TestAuditListByTokenID(t *testing.T) {
 		t.Errorf("audit ls -o json does not name the field token_id:\n%s", out)
 	}
 }
+
+// --token-id takes a jti in either case, with or without the token: of
+// the REQUESTER column, and rejects anything else before it asks the
+// service.
+func TestParseTokenID(t *testing.T) {
+	const id = "070357810dec2be68b6927cae6ddb70f"
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{in: id, want: id},
+		{in: "token:" + id, want: id},
+		{in: strings.ToUpper(id), want: id},
+		{in: "", wantErr: "invalid --token-id"},
+		{in: "token:", wantErr: "invalid --token-id"},
+		{in: "foo bar", wantErr: "invalid --token-id"},
+		{in: id + "00", wantErr: "invalid --token-id"},
+		{in: "session:03394d9d1920dee3", wantErr: "names a session"},
+	}
+	for _, tt := range tests {
+		got, err := parseTokenID(tt.in)
+		switch {
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("parseTokenID(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("parseTokenID(%q) error %v, want one containing %q", tt.in, err, tt.wantErr)
+		}
+	}
+}

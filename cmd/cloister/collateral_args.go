@@ -25,15 +25,16 @@ func unprefixed(flag string) string { return strings.Replace(flag, "--client-", 
 // unprefixed flag name.
 var emptyCollateralFix = map[string]string{
 	"--trust-anchor": "pass a PEM or DER root certificate or public key, or a JWK Set",
-	"--collateral":   "pass PEM or DER certificates, CRLs or public keys, JWK Sets, or Intel's TCB Info and QE Identity JSON",
+	"--collateral":   "pass PEM or DER certificates, CRLs or public keys, JWK Sets, Intel's TCB Info and QE Identity JSON, NVIDIA RIMs or successful OCSP responses",
 }
 
 // loadCollateral loads every argument of the repeatable flag into one set.
 // An argument is a file or directory, optionally scoped as TEE[,TEE]=PATH,
 // which limits its items to those TEEs' evidence. A root scoped to one TEE
 // so never anchors another TEE's chain. A directory also contributes its
-// subdirectories named after a TEE, each scoped to that TEE. With
-// allowEmpty false, an argument without any item is an error.
+// subdirectories named after a TEE, each scoped to that TEE. A file
+// without any item is an error, and so is a directory without any item
+// when allowEmpty is false.
 func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Set, error) {
 	set := &collateral.Set{}
 	for _, arg := range args {
@@ -45,12 +46,31 @@ func loadCollateral(flag string, args []string, allowEmpty bool) (*collateral.Se
 		if err != nil {
 			return nil, usageError("%s: %v", flag, err)
 		}
-		if len(s.Items) == 0 && !allowEmpty {
-			return nil, usageError("%s %s contains no certificate, public key or collateral document%s; %s", flag, path, otherSubdirectories(path), emptyCollateralFix[unprefixed(flag)])
+		// A directory may hold other files too, but a file named on its
+		// own that holds no collateral is a mistake, and the verifier
+		// would otherwise report only what it misses.
+		if len(s.Items) == 0 && (!allowEmpty || isRegularFile(path)) {
+			return nil, usageError("%s %s contains no certificate, public key or collateral document%s%s; %s",
+				flag, path, ignoredReason(s), otherSubdirectories(path), emptyCollateralFix[unprefixed(flag)])
 		}
 		set.Merge(s)
 	}
 	return set, nil
+}
+
+// isRegularFile reports whether path names a regular file.
+func isRegularFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// ignoredReason returns why the loader ignored the files of s, in
+// brackets, or "" when it gave no reason.
+func ignoredReason(s *collateral.Set) string {
+	if len(s.Ignored) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(s.Ignored, "; ") + ")"
 }
 
 // unscopableTEEs maps the TEEs whose verifiers query no collateral of

@@ -152,3 +152,19 @@ func TestWarnUnscopedAnchors(t *testing.T) {
 		}
 	}
 }
+
+// A file named in --collateral that holds no collateral is an error that
+// gives the loader's reason, also where an empty directory is allowed.
+func TestLoadCollateralRejectsUnrecognizedFile(t *testing.T) {
+	dir := t.TempDir()
+	text := writeFile(t, filepath.Join(dir, "notes.txt"), "not collateral")
+	if _, err := loadCollateral("--collateral", []string{dir}, true); err != nil {
+		t.Errorf("a directory of other files, with allowEmpty: %v", err)
+	}
+	for _, arg := range []string{text, "nvidia-gpu=" + text} {
+		_, err := loadCollateral("--collateral", []string{arg}, true)
+		if err == nil || !strings.Contains(err.Error(), "notes.txt: not a DER certificate") {
+			t.Errorf("loadCollateral(%q) error %v, want the file's reason", arg, err)
+		}
+	}
+}

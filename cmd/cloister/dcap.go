@@ -59,11 +59,11 @@ report data, never %s hardware.`, name, eventLogLine, name),
 				return usageError("%v", err)
 			}
 			if tee != "tdx" {
-				printEmulated(cmd.OutOrStdout(), name+" quote", paths, rd)
+				printEmulated(cmd.OutOrStdout(), name+" quote", tee, paths, rd)
 				return nil
 			}
 			eventLog := filepath.Join(flags.out, dcap.EventLogFile)
-			printEmulatedWith(cmd.OutOrStdout(), name+" quote", paths, rd, "--event-log "+eventLog)
+			printEmulatedWith(cmd.OutOrStdout(), name+" quote", tee, paths, rd, "--event-log "+eventLog)
 			return nil
 		},
 	}

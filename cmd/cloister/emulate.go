@@ -87,18 +87,19 @@ func (f *emulateFlags) parse(evidence string) (reportData, measurement []byte, e
 // printEmulated writes that the evidence is emulated and the `cloister
 // verify` command line that accepts it and checks that it binds
 // reportData. evidence names the kind of evidence, such as "SEV-SNP
-// report".
-func printEmulated(w io.Writer, evidence string, p *emudir.Paths, reportData []byte) {
-	printEmulatedWith(w, evidence, p, reportData, "")
+// report", and tee the TEE to which the command line scopes the
+// development root, such as "snp".
+func printEmulated(w io.Writer, evidence, tee string, p *emudir.Paths, reportData []byte) {
+	printEmulatedWith(w, evidence, tee, p, reportData, "")
 }
 
 // printEmulatedWith is printEmulated with further `cloister verify` flags,
 // such as --event-log FILE, before the evidence file.
-func printEmulatedWith(w io.Writer, evidence string, p *emudir.Paths, reportData []byte, flags string) {
+func printEmulatedWith(w io.Writer, evidence, tee string, p *emudir.Paths, reportData []byte, flags string) {
 	if flags != "" {
 		flags += " "
 	}
 	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
-	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s --allow-emulated --report-data %s %s%s\n",
-		p.Collateral, p.Root, hex.EncodeToString(reportData), flags, p.Evidence)
+	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s=%s --allow-emulated --report-data %s %s%s\n",
+		p.Collateral, tee, p.Root, hex.EncodeToString(reportData), flags, p.Evidence)
 }

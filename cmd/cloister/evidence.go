@@ -133,7 +133,7 @@ func writeEvidenceFiles(out string, ev *attest.Evidence, sel *agent.Selection, r
 	if err := write(out+".root.pem", root); err != nil {
 		return err
 	}
-	res.Verify = fmt.Sprintf("cloister verify --collateral %s.collateral.pem --trust-anchor %s.root.pem --allow-emulated %s", out, out, out)
+	res.Verify = fmt.Sprintf("cloister verify --collateral %s.collateral.pem --trust-anchor snp=%s.root.pem --allow-emulated %s", out, out, out)
 	return nil
 }
 

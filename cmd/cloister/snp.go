@@ -44,7 +44,7 @@ The report proves the format and the report data, never SEV-SNP hardware.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
-			printEmulated(cmd.OutOrStdout(), "SEV-SNP report", paths, rd)
+			printEmulated(cmd.OutOrStdout(), "SEV-SNP report", "snp", paths, rd)
 			return nil
 		},
 	}

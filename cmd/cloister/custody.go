@@ -55,7 +55,10 @@ deployment at once and store the output with:
   cloister policy set --kind resource default FILE
 
 Resources that no rule names are denied, unless --others keeps the built-in
-rule for them (any affirming attestation).`,
+rule for them (any affirming attestation). When the policy denies a request,
+its reasons name each check that failed, such as a measurement or host data
+that does not match the rule, with the value and the expected value, and the
+broker writes them to its log and its audit record.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(releases) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/tee/snp"
 	"github.com/cloister-dev/cloister/workload"
 	"github.com/cloister-dev/cloister/workload/workloadtest"
@@ -282,6 +284,22 @@ func TestCustodyOtherMeasurementGetsNoSealingKey(t *testing.T) {
 	t.Logf("rejection: %v", err)
 	if entries, _ := os.ReadDir(d.keysDir); len(entries) != 0 {
 		t.Errorf("the rejected workload wrote %d files", len(entries))
+	}
+
+	// The denial's audit record names the measurement that did not match.
+	denials, err := d.broker.Admin.ListAudit(context.Background(), store.AuditQuery{Action: store.AuditDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denials) != 1 {
+		t.Fatalf("%d deny records, want 1: %+v", len(denials), denials)
+	}
+	want := `measurement: the launch measurement is not the one that the release rule of ` + sealingPath + ` names`
+	if !strings.Contains(denials[0].Reason, want) {
+		t.Errorf("deny reason %q does not contain %q", denials[0].Reason, want)
+	}
+	if !strings.Contains(denials[0].Reason, `expected "`+hex.EncodeToString(d.tee.Claims.Measurement)+`"`) {
+		t.Errorf("deny reason %q does not give the expected measurement", denials[0].Reason)
 	}
 
 	// The same broker releases the key to the real workload.

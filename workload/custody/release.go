@@ -28,6 +28,13 @@ type Release struct {
 // keep the default rule (any affirming attestation); otherwise they are
 // denied. The broker has one resource policy, named "default", so all of
 // a deployment's rules go into one document.
+//
+// The policy also defines reasons, which the broker writes to its log
+// line and audit record when it denies a request. A reason names a failed
+// status or debug check, a TEE, measurement or host data that does not
+// match the rule of the requested resource, or, without others, a
+// resource that no rule names. Each reason gives the claim's value and
+// the expected value.
 func ReleasePolicy(rules []Release, others bool) (string, error) {
 	var b strings.Builder
 	b.WriteString("package cloister.resource\n\n")
@@ -65,5 +72,93 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 	if others {
 		b.WriteString("\nallow if {\n\ttrusted\n\tnot protected[input.resource.path]\n}\n")
 	}
+
+	b.WriteString(releaseReasons)
+	if !others {
+		b.WriteString(unprotectedReason)
+	}
 	return b.String(), nil
 }
+
+// releaseReasons is the part of a release policy that explains a denial.
+// Like the allow rules, it reads the input only at constant paths, so the
+// policy engine can still reuse a decision for tokens that agree on those
+// paths.
+const releaseReasons = `
+# When allow denies a request, the key broker evaluates reasons and writes
+# each reason {rule, claim, value, expected, message} to its log line and
+# audit record. Each reason's condition is the negation of one check of
+# allow. A claim that the token lacks, or that is not a string, has the
+# value "".
+
+default status := ""
+
+status := value if {
+	value := appraisal["ear.status"]
+	is_string(value)
+}
+
+default debug := ""
+
+debug := sprintf("%v", [key_claims.debug])
+
+default key_claim(_) := ""
+
+key_claim(name) := value if {
+	value := key_claims[name]
+	is_string(value)
+}
+
+reasons contains {
+	"rule": "status",
+	"claim": "submods.cpu0.ear.status",
+	"value": status,
+	"expected": "affirming",
+	"message": "the attestation result is not affirming, and this policy releases resources only to affirming results; fix what the attestation reasons in the token name",
+} if {
+	not appraisal["ear.status"] == "affirming"
+}
+
+reasons contains {
+	"rule": "debug",
+	"claim": "submods.cpu0.cloister.key-claims.debug",
+	"value": debug,
+	"expected": "false",
+	"message": "the TEE does not report debug off, and this policy releases resources only to TEEs whose memory the host cannot read; launch the TEE with debug off",
+} if {
+	not key_claims.debug == false
+}
+
+# The claims that each release rule names, with the message for a mismatch.
+release_claims := {
+	"tee": "the attestation is from another TEE than the release rule of %s names; generate the release policy with the --tee of this workload",
+	"measurement": "the launch measurement is not the one that the release rule of %s names, so the TEE runs other code; if this build may read the resource, generate the release policy again with its measurement",
+	"host_data": "the host data is not the manifest digest that the release rule of %s names, so the TEE runs another manifest; if the parties accepted this manifest, generate the release policy again with its digest",
+}
+
+reasons contains {
+	"rule": name,
+	"claim": concat(".", ["submods.cpu0.cloister.key-claims", name]),
+	"value": key_claim(name),
+	"expected": want[name],
+	"message": sprintf(message, [input.resource.path]),
+} if {
+	want := protected[input.resource.path]
+	some name, message in release_claims
+	not key_claims[name] == want[name]
+}
+`
+
+// unprotectedReason explains the denial of a resource that no release
+// rule names, in a policy generated without others.
+const unprotectedReason = `
+reasons contains {
+	"rule": "resource",
+	"claim": "resource.path",
+	"value": input.resource.path,
+	"expected": concat(", ", sort(object.keys(protected))),
+	"message": "no release rule names this resource, and this policy denies every resource that no rule names; add a release rule for it, or keep the built-in rule for such resources (release-policy --others)",
+} if {
+	not protected[input.resource.path]
+}
+`

@@ -45,6 +45,13 @@ func TestReleasePolicyRejectsIncompleteRule(t *testing.T) {
 	if _, err := ReleasePolicy([]Release{{Path: "a/b", Measurement: []byte{1}, Manifest: [32]byte{1}}}, false); err == nil {
 		t.Error("a rule with an invalid path was accepted")
 	}
+	duplicateRules := []Release{
+		{Path: "a/b/c", Measurement: []byte{1}, Manifest: [32]byte{1}},
+		{Path: "a/b/c", Measurement: []byte{2}, Manifest: [32]byte{1}},
+	}
+	if _, err := ReleasePolicy(duplicateRules, false); err == nil || !strings.Contains(err.Error(), "two release rules for a/b/c") {
+		t.Errorf("two rules for one path: err = %v, want one that names the path", err)
+	}
 }
 
 // A TDX rule expects the manifest digest as MRCONFIGID, zero-padded to 48

@@ -46,10 +46,17 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 	b.WriteString("trusted if {\n\tappraisal[\"ear.status\"] == \"affirming\"\n\tkey_claims.debug == false\n}\n\n")
 
 	b.WriteString("protected := {\n")
+	paths := make(map[string]bool, len(rules))
 	for _, r := range rules {
 		if err := workload.CheckResourcePath(r.Path); err != nil {
 			return "", err
 		}
+		// In a Rego object literal the last of two equal keys wins (OPA
+		// v1), so a second rule would silently replace the first.
+		if paths[r.Path] {
+			return "", fmt.Errorf("two release rules for %s: a resource is released to one workload, so give one rule per resource", r.Path)
+		}
+		paths[r.Path] = true
 		if len(r.Measurement) == 0 || r.Manifest.IsZero() {
 			return "", fmt.Errorf("release rule for %s needs a measurement and a manifest digest", r.Path)
 		}

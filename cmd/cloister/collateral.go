@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -97,13 +98,14 @@ verifying it against the online source), and the Intel collateral of each
 				if err != nil {
 					return err
 				}
-				_, verr := attest.Verify(ctx, attest.Evidence{Data: data}, attest.Options{At: when, Collateral: src})
+				claims, verr := attest.Verify(ctx, attest.Evidence{Data: data}, attest.Options{At: when, Collateral: src})
 				if errors.Is(verr, attest.ErrCollateralMissing) {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: not all collateral could be fetched: %v\n", path, verr)
 					failed = append(failed, path)
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: fetched (verification: %s)\n", path, verdictWord(verr))
+				printNotChecked(cmd.OutOrStdout(), claims)
 			}
 			for _, f := range fmspcs {
 				set, err := src.Collateral(ctx, collateral.Query{TEE: tee, FMSPC: f, PCKCA: pckCA, At: when})
@@ -133,6 +135,20 @@ verifying it against the online source), and the Intel collateral of each
 	cmd.Flags().StringVar(&tee, "tee", "sgx", "TEE of the --fmspc values: sgx or tdx")
 	cmd.Flags().StringVar(&pckCA, "pck-ca", "processor", "PCK CA whose CRL to fetch: processor or platform")
 	return cmd
+}
+
+// printNotChecked lists the checks that could not run, such as an optional
+// ocsp check whose responses could not be fetched, because the cache then
+// lacks what they need although the fetch succeeded.
+func printNotChecked(w io.Writer, claims *attest.Claims) {
+	if claims == nil {
+		return
+	}
+	for _, c := range claims.Checks {
+		if c.Result == attest.CheckNotChecked {
+			fmt.Fprintf(w, "  not checked: %s: %s\n", c.Name, c.Detail)
+		}
+	}
 }
 
 func verdictWord(err error) string {

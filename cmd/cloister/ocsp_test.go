@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
 )
 
@@ -63,5 +64,23 @@ func TestVerifyNVIDIAOnlineOCSPURL(t *testing.T) {
 	defer mu.Unlock()
 	if len(serials) != 3 {
 		t.Errorf("OCSP requests for serials %v, expected three: the BROM, the provisioner CA and the identity CA", serials)
+	}
+}
+
+// collateral fetch lists the checks that could not run after its fetch, so
+// that a responder that served nothing does not look like a complete fetch.
+func TestPrintNotChecked(t *testing.T) {
+	claims := &attest.Claims{}
+	claims.Pass("signature")
+	claims.Skip("ocsp", false, "no OCSP response for the GPU identity CA; fetching them failed: HTTP 404")
+	var out strings.Builder
+	printNotChecked(&out, claims)
+	if want := "  not checked: ocsp: no OCSP response for the GPU identity CA; fetching them failed: HTTP 404\n"; out.String() != want {
+		t.Errorf("printNotChecked wrote %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	printNotChecked(&out, nil)
+	if out.Len() != 0 {
+		t.Errorf("printNotChecked(nil) wrote %q, want nothing", out.String())
 	}
 }

@@ -73,8 +73,8 @@ func TestAuditListByTokenID(t *testing.T) {
 }
 
 // --token-id takes a jti in either case, with or without the token: of
-// the REQUESTER column, and rejects anything else before it asks the
-// service.
+// the REQUESTER column, and rejects anything else before any request to
+// the service.
 func TestParseTokenID(t *testing.T) {
 	const id = "070357810dec2be68b6927cae6ddb70f"
 	tests := []struct {

@@ -138,8 +138,8 @@ verifying it against the online source), and the Intel collateral of each
 }
 
 // printNotChecked lists the checks that could not run, such as an optional
-// ocsp check whose responses could not be fetched, because the cache then
-// lacks what they need although the fetch succeeded.
+// ocsp check whose responses were not served. A fetch can succeed and still
+// leave the cache without what such a check needs.
 func printNotChecked(w io.Writer, claims *attest.Claims) {
 	if claims == nil {
 		return

@@ -335,8 +335,9 @@ walk:
 }
 
 // auditSelectColumns returns the select list for audit records that the
-// database's schema supports: auditColumns, with ” in place of each
-// column in auditAddedColumns whose migration is not applied. A database
+// database's schema supports: auditColumns, with the empty string in
+// place of each column in auditAddedColumns whose migration is not
+// applied. A database
 // opened with SkipMigrations may still lack such a column.
 func (s *sqlStore) auditSelectColumns(ctx context.Context) (string, error) {
 	done, err := appliedVersions(ctx, s.db)

@@ -10,10 +10,10 @@ const cacheLimit = 4096
 // memo is a bounded map from a key (a SHA-256 digest of the input, or
 // pointers to parsed inputs) to a value computed from it. Only successful
 // results are stored, so a cache can never turn a failure into a pass. The
-// one exception is a collateral file that does not parse: its parse result
-// carries the error, which depends on nothing but the file's bytes. Pointer keys stay valid because the map
-// keeps their targets alive, so an address is never reused for another
-// input while it is a key.
+// one exception is a collateral file that does not parse. Its parse result
+// carries the error, which depends on nothing but the file's bytes.
+// Pointer keys stay valid because the map keeps their targets alive, so
+// an address is never reused for another input while it is a key.
 type memo[K comparable, T any] struct {
 	mu sync.RWMutex
 	m  map[K]T

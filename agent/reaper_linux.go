@@ -36,7 +36,7 @@ const (
 	// reaperDeathSignal is the reaper's parent-death signal. Its default
 	// action is to ignore it, so that a death signal that arrives while the
 	// Go runtime starts, before the reaper handles signals, does not end
-	// the reaper; the reaper then finds its parent gone by its parent
+	// the reaper. The reaper then finds its parent gone by its parent
 	// process ID.
 	reaperDeathSignal = syscall.SIGWINCH
 	// reaperKillTimeout bounds how long the reaper waits for the killed
@@ -73,19 +73,20 @@ func (s *Supervisor) command(ctx context.Context) (*exec.Cmd, error) {
 		env = os.Environ()
 	}
 	env = withoutReaperEnv(env)
-	env = append(env,
-		reaperParentEnv+"="+strconv.Itoa(os.Getpid()),
-		reaperSecretDirEnv+"="+lastEnv(env, SecretsDirEnv))
 
 	if os.Getpid() == 1 {
-		// An agent that is PID 1 cannot be orphaned: when it dies, the
-		// kernel kills every process of its PID namespace. So the
+		// An agent that is PID 1 cannot be orphaned, because when it dies
+		// the kernel kills every process of its PID namespace. So the
 		// workload starts without a reaper.
 		cmd := exec.CommandContext(ctx, workload.Path, s.Command[1:]...)
-		cmd.Env = withoutReaperEnv(env)
+		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		return cmd, nil
 	}
+
+	env = append(env,
+		reaperParentEnv+"="+strconv.Itoa(os.Getpid()),
+		reaperSecretDirEnv+"="+lastEnv(env, SecretsDirEnv))
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = append([]string{reaperName, workload.Path}, s.Command...)
 	cmd.Env = env

@@ -437,8 +437,8 @@ func parseResponse(body []byte) (*challengeResponse, error) {
 }
 
 // identityMeasurements names, per TEE, the named measurements besides
-// Claims.Measurement that stay fixed while a TEE runs and tell its code
-// apart, so that sameIdentity compares them too. For TDX, Measurement is
+// Claims.Measurement that stay fixed while a TEE runs and identify its
+// code, so that sameIdentity compares them too. For TDX, Measurement is
 // MRTD, which covers only the firmware. The kernel, its command line and
 // the workload are in RTMR0 to RTMR2, and the owner's configuration is in
 // MRCONFIGID, MROWNER and MROWNERCONFIG. RTMR3 is left out, because the
@@ -462,6 +462,9 @@ var identityMeasurements = map[attest.TEE][]string{
 // challenge. The fresh claims are appraised on their own, so a policy
 // that pins those registers still applies to them.
 func sameIdentity(cert, fresh *attest.Claims) error {
+	if cert.TEE != fresh.TEE {
+		return attest.Errorf(attest.ErrBinding, "challenge tee", "fresh evidence is from a %s TEE, the certificate's from %s", fresh.TEE, cert.TEE)
+	}
 	checks := []struct {
 		name string
 		a, b []byte
@@ -470,20 +473,25 @@ func sameIdentity(cert, fresh *attest.Claims) error {
 		{"host data", cert.HostData, fresh.HostData},
 		{"chip ID", cert.ChipID, fresh.ChipID},
 	}
-	if cert.TEE != fresh.TEE {
-		return attest.Errorf(attest.ErrBinding, "challenge tee", "fresh evidence is from a %s TEE, the certificate's from %s", fresh.TEE, cert.TEE)
+	for _, c := range checks {
+		if err := sameValue(c.name, c.a, c.b); err != nil {
+			return err
+		}
 	}
 	for _, name := range identityMeasurements[cert.TEE] {
-		checks = append(checks, struct {
-			name string
-			a, b []byte
-		}{name, cert.Measurements[name], fresh.Measurements[name]})
-	}
-	for _, c := range checks {
-		if !bytes.Equal(c.a, c.b) {
-			return attest.Errorf(attest.ErrBinding, "challenge "+c.name, "the fresh evidence's %s differs from the certificate's", c.name).
-				WithValues(attest.Hex(c.b).String(), attest.Hex(c.a).String())
+		if err := sameValue(name, cert.Measurements[name], fresh.Measurements[name]); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// sameValue returns a binding error naming name when the fresh evidence's
+// value differs from the certificate's.
+func sameValue(name string, cert, fresh []byte) error {
+	if bytes.Equal(cert, fresh) {
+		return nil
+	}
+	return attest.Errorf(attest.ErrBinding, "challenge "+name, "the fresh evidence's %s differs from the certificate's", name).
+		WithValues(attest.Hex(fresh).String(), attest.Hex(cert).String())
 }

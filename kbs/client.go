@@ -193,7 +193,7 @@ func (c *Client) addEventLog(ctx context.Context, ev *attest.Evidence) error {
 	if c.eventLogWarned.CompareAndSwap(false, true) {
 		level = slog.LevelWarn
 	}
-	c.logger().Log(ctx, level, "kbs client: attesting without the event log, so the event-log check is not-checked and a policy that requires the log rejects the evidence",
+	c.logger().Log(ctx, level, "kbs client: reading the event log failed, so attesting without it, which leaves the event-log check not-checked and fails a policy that requires the log",
 		"attester", c.Attester.Name(), "err", err)
 	return nil
 }

@@ -23,8 +23,8 @@ import (
 // warns against relaxing the flags. Otherwise the verifiers' fixes name the
 // flags of cloister verify, which the agent spells with a client- prefix.
 func clientRejectionFix(err error) string {
-	// Only the challenge's errors have fields that start with "challenge";
-	// a binding error of the certificate itself, such as stale evidence,
+	// Only the challenge's errors have fields that start with "challenge".
+	// A binding error of the certificate itself, such as stale evidence,
 	// gets the flags' fix.
 	var ae *attest.Error
 	if errors.As(err, &ae) && ae.Kind == attest.ErrBinding && strings.HasPrefix(ae.Field, "challenge") {

@@ -63,7 +63,7 @@ func readEventLog(path string) ([]byte, error) {
 		return nil, fmt.Errorf("tdx: the CC event log %s does not end within the first %d bytes (4 MiB), the largest log a verifier accepts", path, MaxEventLogSize)
 	}
 	if err != nil {
-		// The verifier's fix tells a sender what to send, which does not
+		// The verifier's fix names what a sender must send, which does not
 		// apply to the guest that reads the file.
 		var ae *attest.Error
 		if errors.As(err, &ae) {

@@ -108,9 +108,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	reasons := resultReasons(result)
 	emulated := anyEmulated(verdicts)
 	// The audit record and the log line label emulated evidence, as every
-	// other output that shows it does, unless the appraisal's "emulated"
-	// rule already names it.
-	if emulated && !strings.HasPrefix(reasons, "emulated: ") && !strings.Contains(reasons, "; emulated: ") {
+	// other output that shows it does, unless the primary appraisal's
+	// "emulated" rule already names it.
+	if emulated && !hasReason(result.Submods["cpu0"], "emulated") {
 		reasons = strings.TrimSuffix(emulatedReason+"; "+reasons, "; ")
 	}
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
@@ -518,6 +518,19 @@ const emulatedReason = "EMULATED TEE: signed by a development root, proves no ha
 func anyEmulated(verdicts []*Verdict) bool {
 	for _, v := range verdicts {
 		if v != nil && v.Claims != nil && v.Claims.Emulated {
+			return true
+		}
+	}
+	return false
+}
+
+// hasReason reports whether a, which may be nil, has a reason from rule.
+func hasReason(a *ear.Appraisal, rule string) bool {
+	if a == nil {
+		return false
+	}
+	for _, r := range a.Reasons {
+		if r.Rule == rule {
 			return true
 		}
 	}

@@ -122,6 +122,10 @@ type EventLogger interface {
 	EventLog(ctx context.Context) ([]byte, error)
 }
 
+// EmulatedLabel labels every output that shows a verdict or a decision on
+// emulated evidence: CLI verdicts, connection banners and audit reasons.
+const EmulatedLabel = "EMULATED TEE: signed by a development root, proves no hardware"
+
 // EmulatedOrganization is the subject organization of every certificate
 // that Cloister generates for an emulated TEE. Verifiers use it to label
 // such evidence and to refuse development roots found among ordinary

@@ -111,7 +111,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	// other output that shows it does, unless the primary appraisal's
 	// "emulated" rule already names it.
 	if emulated && !hasReason(result.Submods["cpu0"], "emulated") {
-		reasons = strings.TrimSuffix(emulatedReason+"; "+reasons, "; ")
+		reasons = strings.TrimSuffix(attest.EmulatedLabel+"; "+reasons, "; ")
 	}
 	keyJSON, _ := json.Marshal(att.RuntimeData.TEEPubKey)
 	claimsSum := sha256.Sum256(verdictClaimsJSON(primary))
@@ -509,10 +509,6 @@ func statusRank(s ear.Status) int {
 	}
 	return 3
 }
-
-// emulatedReason starts the audit reason of an attestation whose evidence
-// came from an emulated TEE.
-const emulatedReason = "EMULATED TEE: signed by a development root, proves no hardware"
 
 // anyEmulated reports whether the claims of any verdict are emulated.
 func anyEmulated(verdicts []*Verdict) bool {

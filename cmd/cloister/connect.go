@@ -341,7 +341,7 @@ func ownAttester(own *ratls.CertSource) attest.Attester {
 
 func emulatedNote(c *ratls.Conn) string {
 	if c.Peer.Claims.Emulated {
-		return " (EMULATED TEE: signed by a development root, proves no hardware)"
+		return " (" + attest.EmulatedLabel + ")"
 	}
 	return ""
 }

@@ -156,7 +156,7 @@ func printEvidence(w io.Writer, output string, res evidenceOutput, saved bool) e
 	var b strings.Builder
 	label := res.Attester
 	if res.Emulated {
-		label += " (EMULATED TEE: signed by a development root, proves no hardware)"
+		label += " (" + attest.EmulatedLabel + ")"
 	}
 	fmt.Fprintf(&b, "attester:    %s\n", label)
 	fmt.Fprintf(&b, "format:      %s\n", res.Format)

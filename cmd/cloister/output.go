@@ -40,7 +40,7 @@ func printText(w io.Writer, res *appraise.Result) error {
 	var b strings.Builder
 	verdict := strings.ToUpper(string(res.Verdict))
 	if res.Claims != nil && res.Claims.Emulated {
-		verdict += " (EMULATED TEE: signed by a development root, proves no hardware)"
+		verdict += " (" + attest.EmulatedLabel + ")"
 	}
 	fmt.Fprintf(&b, "verdict: %s\n", verdict)
 	if res.Error != nil {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"strconv"
 	"time"
 
 	// The hash functions an OCSP CertID may name must be linked in for
@@ -198,6 +200,30 @@ func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
 		out[i] = OCSPSingleResponse{CertID: id, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate}
 	}
 	return out, nil
+}
+
+// CheckOCSPResponder checks that signer may sign OCSP responses about the
+// certificates that issuer issued (RFC 6960 section 4.2.2.2): signer is
+// issuer itself, or a delegated responder that issuer signed and gave the
+// id-kp-OCSPSigning extended key usage. A delegated responder must also be
+// valid at the time at, unless at is zero. It does not check the signature
+// of a response.
+func CheckOCSPResponder(signer, issuer *x509.Certificate, at time.Time) error {
+	if bytes.Equal(signer.RawSubject, issuer.RawSubject) && bytes.Equal(signer.RawSubjectPublicKeyInfo, issuer.RawSubjectPublicKeyInfo) {
+		return nil
+	}
+	name := strconv.Quote(signer.Subject.String())
+	switch {
+	case !bytes.Equal(signer.RawIssuer, issuer.RawSubject) || signer.CheckSignatureFrom(issuer) != nil:
+		return fmt.Errorf("the responder certificate %s was not issued by %q", name, issuer.Subject.String())
+	case !slices.Contains(signer.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning):
+		return fmt.Errorf("the responder certificate %s lacks the OCSP signing extended key usage (id-kp-OCSPSigning), so %q did not delegate OCSP signing to it",
+			name, issuer.Subject.String())
+	case !at.IsZero() && (at.Before(signer.NotBefore) || at.After(signer.NotAfter)):
+		return fmt.Errorf("the responder certificate %s is valid from %s to %s, which excludes the verification time %s",
+			name, signer.NotBefore.UTC().Format(time.RFC3339), signer.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // OCSPCacheKey returns the cache key of the OCSP response for cert, issued

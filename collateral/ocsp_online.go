@@ -1,16 +1,14 @@
 package collateral
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ocsp"
 )
@@ -110,9 +108,8 @@ func (e *uncachedEntry) Error() string { return e.err.Error() }
 func (e *uncachedEntry) Unwrap() error { return e.err }
 
 // checkOCSPSigner checks that r's issuer signed the response, directly or
-// through a responder certificate that the response carries, that the
-// issuer signed and that has the id-kp-OCSPSigning extended key usage
-// (RFC 6960 section 4.2.2.2). It ignores validity periods, which the
+// through a responder certificate that the response carries and that
+// CheckOCSPResponder accepts. It ignores validity periods, which the
 // verifier checks at its verification time. A response signed by a
 // delegated responder whose certificate comes only with other collateral
 // fails here, so it is not cached, and the verifier still checks it.
@@ -121,20 +118,12 @@ func checkOCSPSigner(body []byte, r OCSPRequest) error {
 	if err != nil {
 		return err
 	}
-	signer := resp.Certificate
-	switch {
-	case signer == nil:
+	if resp.Certificate == nil {
 		return resp.CheckSignatureFrom(r.Issuer)
-	case bytes.Equal(signer.RawSubject, r.Issuer.RawSubject) && bytes.Equal(signer.RawSubjectPublicKeyInfo, r.Issuer.RawSubjectPublicKeyInfo):
-		return nil
 	}
-	if err := signer.CheckSignatureFrom(r.Issuer); err != nil {
-		return fmt.Errorf("the responder certificate %q was not issued by %q: %w", signer.Subject.String(), r.Issuer.Subject.String(), err)
-	}
-	if !slices.Contains(signer.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
-		return fmt.Errorf("the responder certificate %q lacks the id-kp-OCSPSigning extended key usage", signer.Subject.String())
-	}
-	return nil
+	// golang.org/x/crypto/ocsp verified the signature under the
+	// certificate that the response carries.
+	return CheckOCSPResponder(resp.Certificate, r.Issuer, time.Time{})
 }
 
 // validateOCSP checks that a fetched body is a successful OCSP response

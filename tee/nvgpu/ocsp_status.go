@@ -1,10 +1,8 @@
 package nvgpu
 
 import (
-	"bytes"
 	"crypto/x509"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,37 +139,17 @@ func checkResponder(resp *ocsp.Response, issuer *x509.Certificate, pool []*x509.
 	if signer := resp.Certificate; signer != nil {
 		// golang.org/x/crypto/ocsp verified the response's signature
 		// under the certificate it carries.
-		if bytes.Equal(signer.RawSubject, issuer.RawSubject) && bytes.Equal(signer.RawSubjectPublicKeyInfo, issuer.RawSubjectPublicKeyInfo) {
-			return nil
-		}
-		return delegatedResponder(signer, issuer, at)
+		return collateral.CheckOCSPResponder(signer, issuer, at)
 	}
 	if resp.CheckSignatureFrom(issuer) == nil {
 		return nil
 	}
 	for _, c := range pool {
-		if delegatedResponder(c, issuer, at) == nil && resp.CheckSignatureFrom(c) == nil {
+		if collateral.CheckOCSPResponder(c, issuer, at) == nil && resp.CheckSignatureFrom(c) == nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("the signature verifies neither under the issuer %q nor under a delegated responder certificate among the collateral", issuer.Subject.String())
-}
-
-// delegatedResponder returns why c is not a responder that issuer
-// delegated OCSP signing to at at, or nil when it is.
-func delegatedResponder(c, issuer *x509.Certificate, at time.Time) error {
-	name := strconv.Quote(c.Subject.String())
-	switch {
-	case !bytes.Equal(c.RawIssuer, issuer.RawSubject) || c.CheckSignatureFrom(issuer) != nil:
-		return fmt.Errorf("the responder certificate %s was not issued by %q", name, issuer.Subject.String())
-	case !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning):
-		return fmt.Errorf("the responder certificate %s lacks the OCSP signing extended key usage (id-kp-OCSPSigning), so %q did not delegate OCSP signing to it",
-			name, issuer.Subject.String())
-	case at.Before(c.NotBefore) || at.After(c.NotAfter):
-		return fmt.Errorf("the responder certificate %s is valid from %s to %s, which excludes the verification time %s",
-			name, rfc3339(c.NotBefore), rfc3339(c.NotAfter), rfc3339(at))
-	}
-	return nil
 }
 
 // responseError reports a response that golang.org/x/crypto/ocsp rejects.

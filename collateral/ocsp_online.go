@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -140,5 +139,5 @@ func validateOCSP(body []byte, r OCSPRequest) error {
 		}
 	}
 	return fmt.Errorf("the OCSP response is not about certificate %q (serial %s)",
-		r.Certificate.Subject.String(), strings.ToLower(r.Certificate.SerialNumber.Text(16)))
+		r.Certificate.Subject.String(), r.Certificate.SerialNumber.Text(16))
 }

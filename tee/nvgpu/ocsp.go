@@ -42,7 +42,9 @@ func (t ocspTarget) describe() string {
 	return t.role + " " + strconv.Quote(t.cert.Subject.String()) + " (serial " + serialHex(t.cert) + ")"
 }
 
-func serialHex(c *x509.Certificate) string { return strings.ToLower(c.SerialNumber.Text(16)) }
+// serialHex returns the serial number in lowercase hexadecimal, as big.Int.Text
+// writes it.
+func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
 
 // ocspTargets lists every certificate below the root of each GPU's device
 // chain and of each applied RIM's signing chain, once each.

@@ -141,7 +141,8 @@ type httpRequest struct {
 	// body is sent with bodyType as its Content-Type, when set.
 	body     []byte
 	bodyType string
-	// contentTypes are the accepted response media types; none means any.
+	// contentTypes are the accepted response media types, and none means
+	// any.
 	contentTypes []string
 	// maxSize bounds the response body below FetcherOptions.MaxResponseSize
 	// when positive.

@@ -89,7 +89,7 @@ var ocspHashes = []struct {
 type OCSPRequest struct {
 	// Certificate is issued by Issuer, and the chain of both verified.
 	Certificate, Issuer *x509.Certificate
-	// Responder is the responder URL to ask when Certificate names none
+	// Responder is the responder URL to use when Certificate names none
 	// in its authority information access extension.
 	Responder string
 }
@@ -162,8 +162,8 @@ func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
 	var resp ocspResponseASN1
 	rest, err := asn1.Unmarshal(der, &resp)
 	if err != nil {
-		// encoding/asn1 prints its Go structure in the error, which
-		// tells a user nothing about the file.
+		// encoding/asn1 names its Go structure in the error, which does
+		// not help a user find the problem in the file.
 		return nil, errors.New("not a DER-encoded OCSPResponse (RFC 6960 section 4.2.1)")
 	}
 	if len(rest) > 0 {

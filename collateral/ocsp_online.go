@@ -18,19 +18,20 @@ const maxOCSPResponseSize = 64 << 10
 
 // OCSP fetches OCSP responses with HTTP POST (RFC 6960 appendix A.1).
 type OCSP struct {
-	// URL, when set, is asked in place of every certificate's own
-	// responder: a mirror for an air-gapped site, or a test responder.
+	// URL, when set, receives every request in place of each
+	// certificate's own responder: a mirror for an air-gapped site, or a
+	// test responder.
 	URL     string
 	fetcher *httpFetcher
 }
 
-// NewOCSP returns an OCSP client that asks each certificate's responder, or
-// url for every certificate when url is set.
+// NewOCSP returns an OCSP client that sends each request to the
+// certificate's own responder, or to url when url is set.
 func NewOCSP(url string, opts FetcherOptions) *OCSP {
 	return &OCSP{URL: url, fetcher: newHTTPFetcher(opts)}
 }
 
-// responder returns the URL to ask about r: o.URL, else the first HTTP
+// responder returns the URL to send r to: o.URL, else the first HTTP
 // responder that the certificate names, else r.Responder.
 func (o *OCSP) responder(r OCSPRequest) string {
 	if o.URL != "" {

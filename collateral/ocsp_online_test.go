@@ -42,15 +42,15 @@ func newOCSPResponder(t *testing.T, pki *ocspPKI) *ocspResponder {
 			override(w, req)
 			return
 		}
-		r.answer(t, w, req)
+		r.respond(t, w, req)
 	}))
 	t.Cleanup(r.server.Close)
 	return r
 }
 
-// answer replies to an RFC 6960 appendix A.1 POST request about pki.cert
+// respond replies to an RFC 6960 appendix A.1 POST request about pki.cert
 // with a good response.
-func (r *ocspResponder) answer(t *testing.T, w http.ResponseWriter, req *http.Request) {
+func (r *ocspResponder) respond(t *testing.T, w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/ocsp-request" {
 		t.Errorf("request %s with Content-Type %q, expected POST of application/ocsp-request", req.Method, req.Header.Get("Content-Type"))
@@ -128,7 +128,7 @@ func TestOnlineOCSPRetriesServerError(t *testing.T) {
 			http.Error(w, "unavailable", http.StatusInternalServerError)
 			return
 		}
-		r.answer(t, w, req)
+		r.respond(t, w, req)
 	})
 	o := newOCSPOnline(t, r.server.URL, 5*time.Second, 2)
 
@@ -160,7 +160,7 @@ func TestOnlineOCSPTimeout(t *testing.T) {
 	started := time.Now()
 	set, err := o.Collateral(context.Background(), ocspQuery(p))
 	if err == nil {
-		t.Fatal("a responder that never answers served a response")
+		t.Fatal("a responder that never replies served a response")
 	}
 	if elapsed := time.Since(started); elapsed > 2*time.Second {
 		t.Errorf("the request took %s, expected the 50ms timeout once", elapsed)
@@ -277,8 +277,9 @@ func TestNextUpdateOfOCSP(t *testing.T) {
 
 // A response that its issuer did not sign, such as one forged on the
 // plain-HTTP path to the responder, must reach the verifier, which rejects
-// it, but must not stay in the cache: a cached forgery would keep failing
-// every verification after the responder sends a correct response again.
+// it. It must not stay in the cache, because a cached forgery would keep
+// failing every verification after the responder sends a correct response
+// again.
 func TestOnlineOCSPForgedResponseNotCached(t *testing.T) {
 	p := newOCSPPKI(t)
 	forgerKey := testcert.ECDSAKey(t, elliptic.P256())

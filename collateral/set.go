@@ -42,11 +42,11 @@ type Item struct {
 	// from.
 	Source string
 	// Raw is the item's encoding: DER for certificates, CRLs, public keys
-	// and OCSP responses; the text for JSON and XML documents.
+	// and OCSP responses, and the text for JSON and XML documents.
 	Raw    []byte
 	SHA256 [32]byte
 
-	// Exactly one of these is set, matching Kind; JSON, XML and OCSP
+	// Exactly one of these is set, matching Kind. JSON, XML and OCSP
 	// kinds keep only Raw.
 	Certificate *x509.Certificate
 	CRL         *x509.RevocationList
@@ -221,8 +221,9 @@ type Query struct {
 
 	// OCSP lists certificates whose revocation status the verifier needs,
 	// known only once their chains verified. An online source fetches an
-	// OCSP response for each. NVIDIA GPU verification asks for the device
-	// and RIM signing chains with a second query that sets only this.
+	// OCSP response for each. NVIDIA GPU verification requests the responses
+	// for its device and RIM signing chains with a second query that sets
+	// only this field.
 	OCSP []OCSPRequest
 }
 

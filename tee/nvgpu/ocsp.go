@@ -21,7 +21,7 @@ const ocspFix = "pass the responses of NVIDIA's OCSP service (DER, as the respon
 
 // ocspFetchFix names how to supply OCSP responses after fetching them
 // failed.
-const ocspFetchFix = "check that the responder, or the one that --ocsp-url names, can be reached and answers OCSP requests, or pass its responses with --collateral nvidia-gpu=FILE"
+const ocspFetchFix = "check that the responder, or the one that --ocsp-url names, is reachable and responds to OCSP requests, or pass its responses with --collateral nvidia-gpu=FILE"
 
 // ocspTarget is one certificate whose revocation status the ocsp check
 // reads.
@@ -97,8 +97,9 @@ func ocspTargets(results []*gpuResult) []ocspTarget {
 }
 
 // checkOCSP reads the revocation status of every certificate that
-// ocspTargets lists from the OCSP responses of the collateral, after asking
-// the collateral source for them, which makes an online source fetch them.
+// ocspTargets lists from the OCSP responses of the collateral. It requests
+// them from the collateral source first, so that an online source fetches
+// them.
 // offline is the collateral of the first query, used when that request
 // fails. It records the ocsp check as
 //   - passed when every required certificate has a current good response

@@ -78,8 +78,8 @@ func newResponder(t testing.TB, issuer *x509.Certificate, issuerKey *ecdsa.Priva
 type ocspCase struct {
 	name  string
 	files map[string][]byte
-	// result is the expected ocsp check; kind the expected error kind,
-	// nil for none.
+	// result is the expected ocsp check, and kind is the expected error
+	// kind, nil for none.
 	result attest.CheckResult
 	kind   error
 	// detail lists text that the check's detail must contain.

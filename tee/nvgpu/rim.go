@@ -193,7 +193,7 @@ func rimServiceIDs(r *gpuResult) (driverID, vbiosID string) {
 	return driverID, vbiosID
 }
 
-// gpuRIMs are the RIMs that apply to one GPU; either may be nil.
+// gpuRIMs are the RIMs that apply to one GPU. Either may be nil.
 type gpuRIMs struct {
 	driver, vbios *loadedRIM
 }

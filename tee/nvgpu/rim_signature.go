@@ -125,7 +125,7 @@ func newRIMVerification(data []byte, roots []*x509.Certificate, at time.Time) *r
 
 // outcomeAt returns the outcome that a new verification of the same
 // document under the same roots would have at the time at, and false when
-// only a new verification can tell. The steps before the validity check
+// only a new verification can decide. The steps before the validity check
 // depend on neither the roots nor the time, and the validity check is run
 // again at at. After the chain, the outcome holds while at is inside the
 // validity window of every certificate of the chain, because the chain's

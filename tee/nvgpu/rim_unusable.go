@@ -44,7 +44,7 @@ func (u *unusableRIM) components(id gpuIdentity) []string {
 // settleUnusableRIMs decides for each RIM that failed verification whether
 // the rim check can go on without it. Such a RIM never supplies a golden
 // value, so it can make the check fail but never pass. Its product and
-// version, read from the unsigned content, only tell which GPUs it may
+// version, read from the unsigned content, only select the GPUs it may
 // belong to (gpuIdentity.component):
 //   - Its version is readable and matches no GPU of the evidence: it is
 //     skipped with a warning.

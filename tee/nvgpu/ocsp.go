@@ -78,10 +78,7 @@ func ocspTargets(results []*gpuResult) []ocspTarget {
 	}
 	for _, r := range results {
 		add(r.chain, func(i int) string { return "GPU " + chainRole(i, len(r.chain)) }, false)
-		for _, part := range []struct {
-			component string
-			rim       *loadedRIM
-		}{{componentDriver, r.rims.driver}, {componentVBIOS, r.rims.vbios}} {
+		for _, part := range r.rims.parts() {
 			if part.rim == nil {
 				continue
 			}

@@ -198,6 +198,17 @@ type gpuRIMs struct {
 	driver, vbios *loadedRIM
 }
 
+// rimPart is one component of gpuRIMs with its RIM, which may be nil.
+type rimPart struct {
+	component string
+	rim       *loadedRIM
+}
+
+// parts returns the driver and the VBIOS component, in that order.
+func (s gpuRIMs) parts() []rimPart {
+	return []rimPart{{componentDriver, s.driver}, {componentVBIOS, s.vbios}}
+}
+
 // slot returns the field of component (componentDriver or componentVBIOS).
 func (s *gpuRIMs) slot(component string) **loadedRIM {
 	if component == componentDriver {

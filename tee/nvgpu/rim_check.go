@@ -108,10 +108,7 @@ func recordRIMOutcome(c *attest.Claims, comparisons []rimComparison, versions st
 	for i, cmp := range comparisons {
 		// A RIM without an active measurement vouches for nothing, so it
 		// counts as missing.
-		for _, part := range []struct {
-			component string
-			rim       *loadedRIM
-		}{{componentDriver, cmp.rims.driver}, {componentVBIOS, cmp.rims.vbios}} {
+		for _, part := range cmp.rims.parts() {
 			switch {
 			case part.rim == nil:
 				missing = append(missing, gpuPrefix(i, n)+"no "+part.component+" RIM")
@@ -158,10 +155,7 @@ func (s gpuRIMs) names() string {
 func recordRIMClaims(c *attest.Claims, comparisons []rimComparison) {
 	var listed []map[string]any
 	for i, cmp := range comparisons {
-		for _, part := range []struct {
-			component string
-			rim       *loadedRIM
-		}{{componentDriver, cmp.rims.driver}, {componentVBIOS, cmp.rims.vbios}} {
+		for _, part := range cmp.rims.parts() {
 			r := part.rim
 			if r == nil {
 				continue

@@ -43,10 +43,7 @@ type activeGolden struct {
 func activeMeasurements(sel gpuRIMs) ([]activeGolden, error) {
 	var out []activeGolden
 	byIndex := map[int]activeGolden{}
-	for _, part := range []struct {
-		component string
-		rim       *loadedRIM
-	}{{componentDriver, sel.driver}, {componentVBIOS, sel.vbios}} {
+	for _, part := range sel.parts() {
 		if part.rim == nil {
 			continue
 		}

@@ -1,6 +1,7 @@
 package nvgpu
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"slices"
@@ -217,7 +218,7 @@ func recordOCSPCollateral(c *attest.Claims, t ocspTarget, st *ocspStatus) {
 	ref := attest.CollateralRef{Kind: string(collateral.KindOCSP), Name: t.cert.Subject.CommonName + " serial " + serialHex(t.cert),
 		SHA256: st.from.item.SHA256[:], IssuedAt: st.thisUpdate.UTC(), NextUpdate: st.validUntil.UTC()}
 	same := func(o attest.CollateralRef) bool {
-		return o.Name == ref.Name && o.SHA256.String() == ref.SHA256.String()
+		return o.Name == ref.Name && bytes.Equal(o.SHA256, ref.SHA256)
 	}
 	if !slices.ContainsFunc(c.Collateral, same) {
 		c.Collateral = append(c.Collateral, ref)

@@ -1,6 +1,7 @@
 package nvgpu
 
 import (
+	"bytes"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -168,7 +169,7 @@ func recordRIMClaims(c *attest.Claims, comparisons []rimComparison) {
 			})
 			ref := attest.CollateralRef{Kind: "nvidia_rim", Name: r.source, SHA256: r.sha256[:],
 				IssuedAt: signer.NotBefore, NextUpdate: signer.NotAfter}
-			if !slices.ContainsFunc(c.Collateral, func(o attest.CollateralRef) bool { return o.SHA256.String() == ref.SHA256.String() }) {
+			if !slices.ContainsFunc(c.Collateral, func(o attest.CollateralRef) bool { return bytes.Equal(o.SHA256, ref.SHA256) }) {
 				c.Collateral = append(c.Collateral, ref)
 			}
 		}

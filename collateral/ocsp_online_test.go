@@ -21,7 +21,8 @@ import (
 )
 
 // ocspResponder is an OCSP responder on loopback that replies to POST
-// requests about pki.cert with a good response valid for an hour, unless a test replaces the handler.
+// requests about pki.cert with a good response valid for an hour, unless a
+// test replaces the handler.
 type ocspResponder struct {
 	server   *httptest.Server
 	pki      *ocspPKI

@@ -33,8 +33,8 @@
 // check passes only when every other certificate has a current good
 // response. It fails on a revoked (certificateHold included), unknown or
 // invalid response, or when a certificate's responses are all expired, and
-// is not checked while a certificate has none. No OCSP
-// nonce is sent, so a response proves freshness by its thisUpdate and
-// nextUpdate alone. A response without nextUpdate is current for 12 hours
-// after its thisUpdate.
+// is not checked while a certificate has none. No OCSP nonce is sent, so a
+// response proves freshness by its thisUpdate and nextUpdate alone. A
+// response without nextUpdate is current for 12 hours after its thisUpdate
+// (collateral.OCSPValidityWithoutNextUpdate).
 package nvgpu

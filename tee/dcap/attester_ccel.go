@@ -60,7 +60,7 @@ func readEventLog(path string) ([]byte, error) {
 	// start within the bytes read.
 	end, err := eventLogEnd(raw)
 	if truncated && (err != nil || end == len(raw)) {
-		return nil, fmt.Errorf("tdx: the CC event log %s does not end within the first %d bytes (4 MiB), the largest log a verifier accepts", path, MaxEventLogSize)
+		return nil, fmt.Errorf("tdx: the CC event log %s does not end within the first %d bytes (%d MiB), the largest log a verifier accepts", path, MaxEventLogSize, MaxEventLogSize>>20)
 	}
 	if err != nil {
 		// The verifier's fix names what a sender must send, which does not

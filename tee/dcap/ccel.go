@@ -81,7 +81,7 @@ type ReplayedEventLog struct {
 // extend nothing, as the TCG specification defines.
 func ReplayEventLog(raw []byte, rtmrs [4][48]byte) (*ReplayedEventLog, error) {
 	if len(raw) > MaxEventLogSize {
-		return nil, attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "the event log has %d bytes, more than the limit of %d bytes (4 MiB)", len(raw), MaxEventLogSize).
+		return nil, attest.Errorf(attest.ErrUnsupported, "cc_eventlog", "the event log has %d bytes, more than the limit of %d bytes (%d MiB)", len(raw), MaxEventLogSize, MaxEventLogSize>>20).
 			WithFix("send the CCEL data as the guest reads it from /sys/firmware/acpi/tables/data/CCEL, without other data appended")
 	}
 	end, err := eventLogEnd(raw)

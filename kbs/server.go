@@ -24,10 +24,29 @@ const (
 	// DefaultSessionTimeout is the session and nonce lifetime, counted
 	// from /auth and never extended.
 	DefaultSessionTimeout = 5 * time.Minute
-	// DefaultMaxBodySize bounds /auth and /attest bodies. Composite
-	// evidence with GPU reports can approach Trustee's 2 MiB default.
-	DefaultMaxBodySize = 4 << 20
+	// DefaultMaxBodySize bounds /auth and /attest bodies: 9,786,729 bytes
+	// (about 9.3 MiB), so that the largest CC event log the TDX verifier
+	// accepts fits beside the rest of the evidence. The body nests the
+	// primary evidence as raw JSON, not as a JSON string, so the log costs
+	// its standard base64 and the member that carries it: maxEventLogSize,
+	// 4 MiB, encodes to 5,592,408 bytes, and eventLogMember adds 17. The
+	// other 4 MiB are the limit from before guests sent event logs, for
+	// the quote, the runtime data, the init data and the device evidence,
+	// whose GPU reports can approach Trustee's 2 MiB default.
+	DefaultMaxBodySize = (maxEventLogSize+2)/3*4 + int64(len(eventLogMember)) + 4<<20
 )
+
+// maxEventLogSize is dcap.MaxEventLogSize, the largest CC event log the
+// TDX verifier accepts. It is copied because importing tee/dcap would
+// register the DCAP verifier and the TDX and SGX attesters in every
+// program that uses kbs, and a test checks that the two values are equal.
+const maxEventLogSize = 4 << 20
+
+// eventLogMember is the longer of the two members that carry an event log
+// in the primary evidence, without the log's base64: cc_eventlog in the
+// JSON of Trustee's TDX attester, and aux in Cloister's evidence
+// envelope.
+const eventLogMember = `,"cc_eventlog":""`
 
 // Verdict is the outcome of verifying and appraising one piece of
 // evidence.

@@ -41,10 +41,10 @@ import (
 	"github.com/cloister-dev/cloister/store"
 )
 
-// Body size limits per route. KBS bodies carry evidence, which for
-// composite evidence with GPUs exceeds 1 MiB.
+// Body size limits per route. KBS bodies carry evidence, and the KBS
+// route takes kbs.DefaultMaxBodySize, which fits the largest TDX CC event
+// log beside composite evidence with GPUs.
 const (
-	maxKBSBody   = 4 << 20
 	maxAdminBody = 1 << 20
 	maxOtherBody = 4 << 10
 	// maxHeaderBytes admits bearer tokens with embedded device evidence,
@@ -220,7 +220,7 @@ func New(cfg Config) (*Server, error) {
 		Tokens:         &ear.Verifier{Keys: signer.JWKS(), Issuer: cfg.Issuer, Issued: signer.Issued},
 		SessionTimeout: cfg.SessionTimeout,
 		CommitDelay:    cfg.CommitDelay,
-		MaxBodySize:    maxKBSBody,
+		MaxBodySize:    kbs.DefaultMaxBodySize,
 		Logger:         cfg.Logger,
 		Observer:       m,
 		Now:            cfg.Now,
@@ -239,7 +239,7 @@ func (s *Server) routes() http.Handler {
 	timeout := s.cfg.RequestTimeout
 	probe := min(timeout, probeTimeout)
 	mux := http.NewServeMux()
-	mux.Handle("/kbs/v0/", s.route("kbs", maxKBSBody, timeout, withRequestGeneration(s.kbs)))
+	mux.Handle("/kbs/v0/", s.route("kbs", kbs.DefaultMaxBodySize, timeout, withRequestGeneration(s.kbs)))
 	if s.cfg.Admin != nil {
 		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, timeout, s.cfg.Admin))
 	}

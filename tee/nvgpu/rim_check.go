@@ -74,11 +74,8 @@ func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*co
 		}
 		comparisons[i] = cmp
 	}
-	for _, rim := range rims {
-		if !used[rim] {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("RIM %s (product %s, version %s) matches no GPU of the evidence (%s) and was ignored",
-				rim.source, rim.Product, rim.Version, gpuVersionList(results)))
-		}
+	if warning := unusedRIMsWarning(rims, used, gpuVersionList(results)); warning != "" {
+		c.Warnings = append(c.Warnings, warning)
 	}
 	recordRIMClaims(c, comparisons)
 	return recordRIMOutcome(c, comparisons, gpuVersionList(results))
@@ -207,4 +204,38 @@ func gpuPrefix(i, n int) string {
 		return ""
 	}
 	return "GPU " + strconv.Itoa(i) + ": "
+}
+
+// maxNamedUnusedRIMs bounds how many ignored RIMs unusedRIMsWarning names.
+const maxNamedUnusedRIMs = 8
+
+// unusedRIMsWarning returns one warning that names the RIMs no GPU used, or
+// "" when every RIM was used. versions lists the GPUs' versions.
+//
+// A directory with the RIMs of many releases leaves most of them unused
+// in every verification. One warning for all of them keeps log lines and
+// results short.
+func unusedRIMsWarning(rims []*loadedRIM, used map[*loadedRIM]bool, versions string) string {
+	var names []string
+	unused := 0
+	for _, rim := range rims {
+		if used[rim] {
+			continue
+		}
+		unused++
+		if len(names) < maxNamedUnusedRIMs {
+			names = append(names, fmt.Sprintf("%s (product %s, version %s)", rim.source, rim.Product, rim.Version))
+		}
+	}
+	switch {
+	case unused == 0:
+		return ""
+	case unused == 1:
+		return fmt.Sprintf("RIM %s matches no GPU of the evidence (%s) and was ignored", names[0], versions)
+	}
+	list := strings.Join(names, ", ")
+	if more := unused - len(names); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Sprintf("%d RIMs match no GPU of the evidence (%s) and were ignored: %s", unused, versions, list)
 }

@@ -69,11 +69,12 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := readBody(w, r, s.maxBody())
+	body, release, err := s.readBody(w, r)
 	if err != nil {
 		fail(sess.ID, err)
 		return
 	}
+	defer release()
 	// att's primary evidence is a sub-slice of body, which readBody
 	// allocated for this request. The evidence decoders copy what they keep.
 	att, err := ParseAttestation(body)

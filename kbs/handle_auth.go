@@ -25,11 +25,12 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.logger().Info("kbs auth rejected", "request_id", requestID(r), "reason", cause)
 		NewProblem(ProblemAttestationError, "Attestation error: RCAR handshake Auth failed: "+cause).Write(w)
 	}
-	body, err := readBody(w, r, s.maxBody())
+	body, release, err := s.readBody(w, r)
 	if err != nil {
 		fail(err.Error())
 		return
 	}
+	defer release()
 	req, err := ParseRequest(body)
 	if err != nil {
 		fail(err.Error())
@@ -114,7 +115,24 @@ func (e *bodyTooLargeError) Error() string {
 // Content-Length before any of the body arrives.
 const presizeLimit = 64 << 10
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// readBody reads the body of r, at most s.maxBody() bytes, after taking
+// room for it in the server's body budget. The caller calls release once
+// it no longer holds the body or anything decoded from it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	limit := s.maxBody()
+	release, err = s.reserveBody(r, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err = readLimited(w, r, limit)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return body, release, nil
+}
+
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	// A declared length sizes the buffer once, instead of doubling it as
 	// it fills. The size is capped at presizeLimit, so that a client cannot
 	// make the server allocate a large buffer by declaring a length it never

@@ -1,0 +1,207 @@
+package kbs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloister-dev/cloister/store"
+)
+
+// budgetTestLimit is the body size limit and the body budget of the
+// servers in these tests, so that one body of the limit fills the budget.
+const budgetTestLimit = 1024
+
+// openTestStore opens an SQLite store in a temporary directory.
+func openTestStore(t *testing.T) store.Store {
+	t.Helper()
+	mk := make([]byte, store.MasterKeySize)
+	rand.Read(mk)
+	key, err := store.NewMasterKey(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), MasterKey: key,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newBudgetServer returns a KBS server on loopback whose body budget fits
+// one body of budgetTestLimit bytes, and whose requests end after timeout.
+func newBudgetServer(t *testing.T, timeout time.Duration) (*Server, *httptest.Server) {
+	t.Helper()
+	s := &Server{Store: openTestStore(t), MaxBodySize: budgetTestLimit, BodyBudget: budgetTestLimit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		s.ServeHTTP(w, r.WithContext(ctx))
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	// A request without a body initializes the budget, so that the test
+	// can watch it.
+	release, err := s.reserveBody(httptest.NewRequest(http.MethodPost, "/kbs/v0/auth", http.NoBody), budgetTestLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	return s, srv
+}
+
+// authBody returns a valid /auth body padded with spaces to size bytes.
+func authBody(t *testing.T, size int) []byte {
+	t.Helper()
+	body, err := json.Marshal(newRequest("snp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(body, bytes.Repeat([]byte(" "), size-len(body))...)
+}
+
+// stallBody sends the headers of an /auth request with a body of
+// budgetTestLimit bytes and the first 10 bytes of that body, and waits
+// until the server has reserved the whole budget for it. It returns the
+// connection and the rest of the body.
+func stallBody(t *testing.T, s *Server, srv *httptest.Server) (net.Conn, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	body := authBody(t, budgetTestLimit)
+	head := "POST /kbs/v0/auth HTTP/1.1\r\nHost: kbs\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(body[:10]); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for s.bodies.sem.TryAcquire(1) {
+		s.bodies.sem.Release(1)
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled request did not reserve the body budget within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return conn, body[10:]
+}
+
+func postAuth(client *http.Client, url string, body []byte) (int, []byte, error) {
+	resp, err := client.Post(url+"/kbs/v0/auth", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
+}
+
+// A request whose body does not fit in the budget waits until the request
+// that holds the budget has finished, and then succeeds.
+func TestBodyBudgetWaitsForRoom(t *testing.T) {
+	s, srv := newBudgetServer(t, time.Minute)
+	conn, rest := stallBody(t, s, srv)
+
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, _, err := postAuth(srv.Client(), srv.URL, authBody(t, 200))
+		done <- result{status, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("second request finished while the budget was full: status %d, error %v", r.status, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	if _, err := conn.Write(rest); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("stalled request: status %d, want 200", resp.StatusCode)
+	}
+
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.status != http.StatusOK {
+			t.Errorf("second request: status %d, want 200", r.status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second request still waits after the budget was given back")
+	}
+}
+
+// A request that finds no room before its deadline gets AttestationError,
+// whose detail names the budget and the fix.
+func TestBodyBudgetTimeout(t *testing.T) {
+	s, srv := newBudgetServer(t, 100*time.Millisecond)
+	stallBody(t, s, srv)
+
+	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseProblem(status, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Variant() != ProblemAttestationError {
+		t.Errorf("problem type = %q, want %s", p.Type, ProblemAttestationError)
+	}
+	for _, want := range []string{"no room to read the request body of up to 200 bytes", "budget of 1024 bytes", "Retry later"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("detail %q does not contain %q", p.Detail, want)
+		}
+	}
+}
+
+// A budget below the body size limit is raised to the limit, so that a
+// body of the limit can still be read.
+func TestBodyBudgetRaisedToLimit(t *testing.T) {
+	s := &Server{Store: openTestStore(t), MaxBodySize: budgetTestLimit, BodyBudget: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, budgetTestLimit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK {
+		t.Errorf("status %d, want 200: %s", status, raw)
+	}
+	if s.bodies.size != budgetTestLimit {
+		t.Errorf("budget = %d bytes, want the limit, %d", s.bodies.size, budgetTestLimit)
+	}
+}

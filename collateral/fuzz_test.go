@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // FuzzDecodeChainHeader decodes issuer chain headers as Intel PCS sends
@@ -48,15 +50,25 @@ func FuzzParseRetryAfter(f *testing.F) {
 	})
 }
 
-// FuzzParseOCSPResponse decodes OCSP responses, seeded with a generated
-// response and an error response. An accepted response has a CertID with a
-// serial number in every SingleResponse, loads as one OCSP collateral item
-// and never makes golang.org/x/crypto/ocsp panic.
+// FuzzParseOCSPResponse decodes OCSP responses, seeded with generated
+// responses with one to three SingleResponses of each status, and an error
+// response. An accepted response has a CertID with a serial number and a
+// known status in every SingleResponse, loads as one OCSP collateral item,
+// and never makes FindOCSPSingleResponse or golang.org/x/crypto/ocsp panic.
+// A SingleResponse that FindOCSPSingleResponse returns is about the
+// certificate.
 func FuzzParseOCSPResponse(f *testing.F) {
-	p := newOCSPPKI(f)
+	p, other := newOCSPPKI(f), newOCSPPKI(f)
 	now := time.Now()
-	f.Add(p.response(f, crypto.SHA384, now, now.Add(time.Hour)))
+	good := p.response(f, crypto.SHA384, now, now.Add(time.Hour))
+	revoked := p.responseWith(f, ocsp.Response{Status: ocsp.Revoked, RevokedAt: now.Add(-time.Hour), RevocationReason: ocsp.CertificateHold, ThisUpdate: now})
+	unknown := other.responseWith(f, ocsp.Response{Status: ocsp.Unknown, ThisUpdate: now, NextUpdate: now.Add(time.Hour)})
+	f.Add(good)
 	f.Add(p.response(f, crypto.SHA1, now, time.Time{}))
+	f.Add(revoked)
+	f.Add(testcert.OCSPJoin(f, p.caKey, unknown, good))
+	f.Add(testcert.OCSPJoin(f, p.caKey, unknown, revoked, good))
+	f.Add(testcert.OCSPJoin(f, p.caKey, good, unknown))
 	f.Add(ocsp.TryLaterErrorResponse)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		singles, err := ParseOCSPResponse(data)
@@ -67,7 +79,13 @@ func FuzzParseOCSPResponse(f *testing.F) {
 			if s.CertID.SerialNumber == nil {
 				t.Fatalf("SingleResponse %d has no serial number", i)
 			}
+			if s.Status != ocsp.Good && s.Status != ocsp.Revoked && s.Status != ocsp.Unknown {
+				t.Fatalf("SingleResponse %d has status %d", i, s.Status)
+			}
 			s.CertID.Matches(p.cert, p.ca)
+		}
+		if s, err := FindOCSPSingleResponse(singles, p.cert, p.ca); err == nil && !s.CertID.Matches(p.cert, p.ca) {
+			t.Errorf("FindOCSPSingleResponse returned SingleResponse %d, which is about another certificate", s.Index)
 		}
 		set := &Set{}
 		if n, reason := set.AddBytes("fuzz", data); n != 1 || set.Items[0].Kind != KindOCSP {

@@ -32,10 +32,12 @@ const OCSPValidityWithoutNextUpdate = 12 * time.Hour
 var ocspBasicOID = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
 
 // The ASN.1 structures of RFC 6960 section 4.2.1, decoded only as far as
-// content detection, cache expiry and CertID matching need.
-// golang.org/x/crypto/ocsp reads the status and checks the signature, but
-// it matches a certificate by serial number alone and does not expose the
-// issuer hashes of a CertID.
+// content detection, cache expiry, CertID matching and the status of each
+// SingleResponse need. golang.org/x/crypto/ocsp checks the signature, but
+// it reads the first SingleResponse with a certificate's serial number,
+// whichever issuer its CertID names, and does not expose the issuer hashes
+// of a CertID. So Cloister reads the status from the SingleResponse whose
+// whole CertID it matched (see FindOCSPSingleResponse).
 type (
 	ocspResponseASN1 struct {
 		Status   asn1.Enumerated
@@ -94,52 +96,6 @@ type OCSPRequest struct {
 	Responder string
 }
 
-// OCSPCertID identifies the certificate that one OCSP SingleResponse is
-// about (RFC 6960 section 4.1.1): hashes of its issuer's name and public key,
-// and its serial number.
-type OCSPCertID struct {
-	// Hash is the algorithm of both issuer hashes, or 0 when the response
-	// names one that Cloister does not accept.
-	Hash           crypto.Hash
-	IssuerNameHash []byte
-	IssuerKeyHash  []byte
-	SerialNumber   *big.Int
-}
-
-// Matches reports whether id names cert as issued by issuer: the serial
-// numbers are equal and the hashes of the issuer's subject and public key
-// are those of the CertID.
-func (id OCSPCertID) Matches(cert, issuer *x509.Certificate) bool {
-	if id.Hash == 0 || id.SerialNumber == nil || id.SerialNumber.Cmp(cert.SerialNumber) != 0 {
-		return false
-	}
-	keyBits, err := subjectPublicKeyBits(issuer)
-	if err != nil {
-		return false
-	}
-	return bytes.Equal(hashOf(id.Hash, issuer.RawSubject), id.IssuerNameHash) &&
-		bytes.Equal(hashOf(id.Hash, keyBits), id.IssuerKeyHash)
-}
-
-// OCSPSingleResponse is the part of one SingleResponse that selects and
-// dates it. The certificate status is read after the signature check.
-type OCSPSingleResponse struct {
-	CertID     OCSPCertID
-	ThisUpdate time.Time
-	// NextUpdate is zero when the response names none.
-	NextUpdate time.Time
-}
-
-// ValidUntil returns the end of the period in which the response is
-// current: its nextUpdate, or OCSPValidityWithoutNextUpdate after its
-// thisUpdate when it has none.
-func (s OCSPSingleResponse) ValidUntil() time.Time {
-	if s.NextUpdate.IsZero() {
-		return s.ThisUpdate.Add(OCSPValidityWithoutNextUpdate)
-	}
-	return s.NextUpdate
-}
-
 // OCSPStatusError reports an OCSP response whose responseStatus is not
 // successful, such as tryLater: it carries no certificate status.
 type OCSPStatusError struct {
@@ -191,13 +147,12 @@ func ParseOCSPResponse(der []byte) ([]OCSPSingleResponse, error) {
 
 	out := make([]OCSPSingleResponse, len(singles))
 	for i, s := range singles {
-		id := OCSPCertID{IssuerNameHash: s.CertID.IssuerNameHash, IssuerKeyHash: s.CertID.IssuerKeyHash, SerialNumber: s.CertID.SerialNumber}
-		for _, h := range ocspHashes {
-			if s.CertID.HashAlgorithm.Algorithm.Equal(h.oid) {
-				id.Hash = h.hash
-			}
+		single, err := decodeSingleResponse(s)
+		if err != nil {
+			return nil, fmt.Errorf("SingleResponse %d of the OCSP response: %w", i, err)
 		}
-		out[i] = OCSPSingleResponse{CertID: id, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate}
+		single.Index = i
+		out[i] = single
 	}
 	return out, nil
 }

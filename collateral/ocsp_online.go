@@ -3,6 +3,7 @@ package collateral
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -81,22 +82,40 @@ func (o *OCSP) request(r OCSPRequest) request {
 		if err != nil {
 			return nil, err
 		}
-		if err := validateOCSP(resp.body, r); err != nil {
-			return nil, &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{err}}
-		}
-		entry := &Entry{URL: responder, Body: resp.body, NextUpdate: nextUpdateOf(resp.body)}
-		if err := checkOCSPSigner(resp.body, r); err != nil {
-			return nil, &uncachedEntry{entry: entry, err: &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{
-				fmt.Errorf("the OCSP response about %s is not signed by its issuer or by a responder certificate it carries: %w", name, err)}}}
-		}
-		return entry, nil
+		return ocspEntry(responder, resp.body, r)
 	}}
+}
+
+// ocspEntry returns the cache entry of a response that responder sent
+// about r's certificate, or the error that keeps it from the cache. A
+// response that only the verifier can reject comes as an *uncachedEntry.
+func ocspEntry(responder string, body []byte, r OCSPRequest) (*Entry, error) {
+	fail := func(err error) error {
+		return &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{err}}
+	}
+	single, err := matchOCSP(body, r)
+	var ambiguous *ambiguousOCSPError
+	switch {
+	case errors.As(err, &ambiguous):
+		return nil, &uncachedEntry{entry: &Entry{URL: responder, Body: body}, err: fail(err)}
+	case err != nil:
+		return nil, fail(err)
+	}
+	// The SingleResponse about the certificate dates the entry. The others
+	// may be about other certificates, with other periods.
+	entry := &Entry{URL: responder, Body: body, NextUpdate: single.ValidUntil()}
+	if err := checkOCSPSigner(body, r); err != nil {
+		return nil, &uncachedEntry{entry: entry, err: fail(fmt.Errorf("the OCSP response about %q is not signed by its issuer or by a responder certificate it carries: %w",
+			r.Certificate.Subject.String(), err))}
+	}
+	return entry, nil
 }
 
 // uncachedEntry is the error of a fetch whose entry the verifier must see
 // but the cache must not keep: an OCSP response that its issuer did not
-// sign. OCSP travels over plain HTTP, so anyone on the path can send one.
-// The verifier rejects it, and a cached copy would go on rejecting every
+// sign, or one with conflicting statuses about the certificate. OCSP
+// travels over plain HTTP, so anyone on the path can send one. The
+// verifier rejects it, and a cached copy would go on rejecting every
 // verification until its refresh time, even after the responder sends a
 // correct response again.
 type uncachedEntry struct {
@@ -113,6 +132,10 @@ func (e *uncachedEntry) Unwrap() error { return e.err }
 // verifier checks at its verification time. A response signed by a
 // delegated responder whose certificate comes only with other collateral
 // fails here, so it is not cached, and the verifier still checks it.
+// Of golang.org/x/crypto/ocsp's result it reads only the signature and the
+// responder certificate, which cover the whole response. Its status fields
+// come from the first SingleResponse with r's serial number, which may be
+// about a certificate of another issuer.
 func checkOCSPSigner(body []byte, r OCSPRequest) error {
 	resp, err := ocsp.ParseResponseForCert(body, r.Certificate, nil)
 	if err != nil {
@@ -126,19 +149,30 @@ func checkOCSPSigner(body []byte, r OCSPRequest) error {
 	return CheckOCSPResponder(resp.Certificate, r.Issuer, time.Time{})
 }
 
-// validateOCSP checks that a fetched body is a successful OCSP response
-// about r's certificate, so that an error response or a response about
-// another certificate is never cached. The verifier checks its signature.
-func validateOCSP(body []byte, r OCSPRequest) error {
+// ambiguousOCSPError is a response with conflicting SingleResponses about
+// the requested certificate (see FindOCSPSingleResponse).
+type ambiguousOCSPError struct{ err error }
+
+func (e *ambiguousOCSPError) Error() string { return e.err.Error() }
+func (e *ambiguousOCSPError) Unwrap() error { return e.err }
+
+// matchOCSP checks that a fetched body is a successful OCSP response about
+// r's certificate and returns the SingleResponse about it, so that an
+// error response or a response about other certificates is never cached.
+// It returns an *ambiguousOCSPError for a response that states conflicting
+// statuses for the certificate. The verifier checks the signature.
+func matchOCSP(body []byte, r OCSPRequest) (OCSPSingleResponse, error) {
 	singles, err := ParseOCSPResponse(body)
 	if err != nil {
-		return fmt.Errorf("invalid OCSP response: %w", err)
+		return OCSPSingleResponse{}, fmt.Errorf("invalid OCSP response: %w", err)
 	}
-	for _, s := range singles {
-		if s.CertID.Matches(r.Certificate, r.Issuer) {
-			return nil
-		}
+	single, err := FindOCSPSingleResponse(singles, r.Certificate, r.Issuer)
+	switch {
+	case errors.Is(err, ErrNoOCSPSingleResponse):
+		return OCSPSingleResponse{}, fmt.Errorf("the OCSP response is not about certificate %q (serial %s): none of its %d SingleResponses names it with its issuer %q",
+			r.Certificate.Subject.String(), r.Certificate.SerialNumber.Text(16), len(singles), r.Issuer.Subject.String())
+	case err != nil:
+		return OCSPSingleResponse{}, &ambiguousOCSPError{err: err}
 	}
-	return fmt.Errorf("the OCSP response is not about certificate %q (serial %s)",
-		r.Certificate.Subject.String(), r.Certificate.SerialNumber.Text(16))
+	return single, nil
 }

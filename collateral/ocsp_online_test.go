@@ -193,6 +193,14 @@ func TestOnlineOCSPRejectsResponses(t *testing.T) {
 				w.Write(other.response(t, crypto.SHA384, time.Now(), time.Now().Add(time.Hour)))
 			}
 		}, "not about certificate"},
+		{"several entries, none about the certificate", func(t *testing.T) http.HandlerFunc {
+			return func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/ocsp-response")
+				now := time.Now()
+				w.Write(testcert.OCSPJoin(t, other.caKey, other.response(t, crypto.SHA384, now, now.Add(time.Hour)),
+					other.response(t, crypto.SHA1, now, now.Add(time.Hour))))
+			}
+		}, "none of its 2 SingleResponses names it"},
 		{"wrong content type", func(t *testing.T) http.HandlerFunc {
 			return func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "text/html")
@@ -326,5 +334,70 @@ func TestOnlineOCSPForgedResponseNotCached(t *testing.T) {
 	}
 	if n := r.requests.Load(); n != 2 {
 		t.Errorf("%d requests for two calls, expected 2", n)
+	}
+}
+
+// A fetched response whose SingleResponse about the certificate is not the
+// first is served and cached until that SingleResponse's nextUpdate, not
+// the earlier one of another certificate's entry.
+func TestOnlineOCSPMultipleSingleResponses(t *testing.T) {
+	p, other := newOCSPPKI(t), newOCSPPKI(t)
+	now := time.Now().Truncate(time.Second)
+	otherSoon := other.responseWith(t, ocsp.Response{Status: ocsp.Revoked, RevokedAt: now.Add(-time.Hour),
+		ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(10 * time.Minute)})
+	good := p.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)})
+	joined := testcert.OCSPJoin(t, p.caKey, otherSoon, good)
+	r := newOCSPResponder(t, p)
+	r.setOverride(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(joined)
+	})
+	o := newOCSPOnline(t, r.server.URL, 5*time.Second, 2)
+
+	set, err := o.Collateral(context.Background(), ocspQuery(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items := set.OfKind(KindOCSP); len(items) != 1 || !bytes.Equal(items[0].Raw, joined) {
+		t.Fatalf("%d OCSP items, expected the joined response (ignored: %v)", len(items), set.Ignored)
+	}
+	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
+	if err != nil || entry == nil {
+		t.Fatalf("no cache entry: %v", err)
+	}
+	if !entry.NextUpdate.Equal(now.Add(time.Hour)) {
+		t.Errorf("cache entry valid until %s, expected the nextUpdate %s of the certificate's SingleResponse", entry.NextUpdate, now.Add(time.Hour))
+	}
+}
+
+// A fetched response with conflicting SingleResponses about the certificate
+// reaches the verifier, which rejects it, but is not cached.
+func TestOnlineOCSPAmbiguousResponseNotCached(t *testing.T) {
+	p := newOCSPPKI(t)
+	now := time.Now().Truncate(time.Second)
+	good := p.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)})
+	revoked := p.responseWith(t, ocsp.Response{Status: ocsp.Revoked, RevokedAt: now.Add(-time.Hour),
+		ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)})
+	ambiguous := testcert.OCSPJoin(t, p.caKey, good, revoked)
+	r := newOCSPResponder(t, p)
+	r.setOverride(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(ambiguous)
+	})
+	o := newOCSPOnline(t, r.server.URL, 5*time.Second, 2)
+
+	set, err := o.Collateral(context.Background(), ocspQuery(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items := set.OfKind(KindOCSP); len(items) != 1 || !bytes.Equal(items[0].Raw, ambiguous) {
+		t.Fatalf("%d OCSP items, expected the ambiguous response for the verifier to reject (ignored: %v)", len(items), set.Ignored)
+	}
+	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry != nil {
+		t.Error("the ambiguous response was cached")
 	}
 }

@@ -175,7 +175,7 @@ func CheckOCSPResponder(signer, issuer *x509.Certificate, at time.Time) error {
 		return fmt.Errorf("the responder certificate %s lacks the OCSP signing extended key usage (id-kp-OCSPSigning), so %q did not delegate OCSP signing to it",
 			name, issuer.Subject.String())
 	case !at.IsZero() && (at.Before(signer.NotBefore) || at.After(signer.NotAfter)):
-		return fmt.Errorf("the responder certificate %s is valid from %s to %s, which excludes the verification time %s",
+		return fmt.Errorf("the responder certificate %s is valid from %s to %s, which excludes the time %s",
 			name, signer.NotBefore.UTC().Format(time.RFC3339), signer.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 	}
 	return nil

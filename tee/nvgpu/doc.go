@@ -26,14 +26,18 @@
 // The certificates below the root of the device chain and of each applied
 // RIM's signing chain are checked for revocation with OCSP responses (RFC
 // 6960) from the collateral, which an online collateral source fetches from
-// each certificate's responder. golang.org/x/crypto/ocsp reads a response's
-// status. Cloister matches the CertID's issuer hashes itself, and accepts
-// only a signature by the issuer or by a responder it delegated. The device
-// leaf certificate needs no response, because the GPU issues it. The ocsp
-// check passes only when every other certificate has a current good
-// response. It fails on a revoked (certificateHold included), unknown or
-// invalid response, or when a certificate's responses are all expired, and
-// is not checked while a certificate has none. No OCSP nonce is sent, so a
+// each certificate's responder. Cloister reads the status from the
+// SingleResponse whose whole CertID, issuer hashes included, names the
+// certificate, wherever it is in the response. It accepts only a signature
+// by the issuer or by a responder it delegated, which
+// golang.org/x/crypto/ocsp checks. The device leaf certificate needs no
+// response, because the GPU issues it. The ocsp check passes only when
+// every other certificate has a current good response. It fails on a
+// revoked (certificateHold included), unknown, ambiguous or invalid
+// response, or when a certificate's responses are all expired. It is not
+// checked while a certificate has none, or only responses produced after
+// the verification time, unless one of them revokes the certificate at or
+// before that time. No OCSP nonce is sent, so a
 // response proves freshness by its thisUpdate and nextUpdate alone. A
 // response without nextUpdate is current for 12 hours after its thisUpdate
 // (collateral.OCSPValidityWithoutNextUpdate).

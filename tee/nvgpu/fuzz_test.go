@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // FuzzParseReport checks that no input makes the SPDM parser panic, and
@@ -69,6 +73,67 @@ func FuzzParseRIM(f *testing.F) {
 		later := testTime.Add(2 * time.Hour)
 		if out, ok := v.outcomeAt(later); ok {
 			checkSameOutcome(t, out, newRIMVerification(data, roots, later).outcome)
+		}
+	})
+}
+
+// FuzzOCSPStatus checks that no OCSP response makes the ocsp check's
+// status evaluation panic, and that a status it returns comes from a
+// SingleResponse about the certificate, in a response that the issuer
+// signed, and is good when current. The seeds are responses with one to
+// three SingleResponses in varied order, conflicting ones, newer ones and
+// one with a broken signature.
+func FuzzOCSPStatus(f *testing.F) {
+	g := newTestGPU(f, testFWID(0xf1), nil)
+	other := newTestGPU(f, testFWID(0xf2), nil)
+	revoked := statusWith(func(r *ocsp.Response) {
+		r.Status, r.RevokedAt, r.RevocationReason = ocsp.Revoked, testTime.Add(-2*time.Hour), ocsp.KeyCompromise
+	})
+	good := signOCSP(f, g.intermediate, g.root, nil, g.rootKey, goodStatus)
+	otherRevoked := signOCSP(f, other.intermediate, other.root, nil, other.rootKey, revoked)
+	rootGood := signOCSP(f, g.root, g.root, nil, g.rootKey, goodStatus)
+	tampered := append([]byte{}, good...)
+	tampered[len(tampered)-1] ^= 0x01
+
+	for _, seed := range [][]byte{
+		good, tampered,
+		signOCSP(f, g.intermediate, g.root, nil, g.rootKey, goodBetween(24*time.Hour, 48*time.Hour, false)),
+		testcert.OCSPJoin(f, g.rootKey, otherRevoked, good),
+		testcert.OCSPJoin(f, g.rootKey, rootGood, otherRevoked, good),
+		testcert.OCSPJoin(f, g.rootKey, good, signOCSP(f, g.intermediate, g.root, nil, g.rootKey, revoked)),
+	} {
+		f.Add(seed)
+	}
+	target := ocspTarget{cert: g.intermediate, issuer: g.root, role: "GPU intermediate CA", required: true}
+	now := testTime.Add(30 * 24 * time.Hour)
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set := &collateral.Set{}
+		set.AddBytes("fuzz.ocsp", data)
+		responses, err := parseOCSPItems(set.OfKind(collateral.KindOCSP))
+		if err != nil {
+			return
+		}
+		st, err := target.status(responses, nil, testTime, now)
+		if err != nil || st == nil {
+			return
+		}
+
+		if !st.single.CertID.Matches(g.intermediate, g.root) {
+			t.Fatalf("status from SingleResponse %d, which is about another certificate", st.single.Index)
+		}
+		if st.timing != ocspCurrent && st.timing != ocspNewer {
+			t.Fatalf("status with timing %d, expected current or newer", st.timing)
+		}
+		if st.timing == ocspCurrent && st.single.Status != ocsp.Good {
+			t.Fatalf("current status %d returned without an error, expected good", st.single.Status)
+		}
+		resp, err := ocsp.ParseResponseForCert(data, g.intermediate, g.root)
+		if err != nil {
+			t.Fatalf("status from a response that the issuer did not sign: %v", err)
+		}
+		if resp.Certificate != nil {
+			t.Fatal("status from a response signed by a delegated responder, which the seeds do not have")
 		}
 	})
 }

@@ -102,11 +102,13 @@ func ocspTargets(results []*gpuResult) []ocspTarget {
 // fails. It records the ocsp check as
 //   - passed when every required certificate has a current good response
 //     that verifies;
-//   - failed, returning the error, when a response has the status
-//     revoked or unknown, does not verify, or is not current at the
-//     verification time while no other response of that certificate is;
+//   - failed, returning the error, when a response does not verify, is
+//     ambiguous, revokes the certificate at the verification time, or has
+//     the status revoked or unknown while current. It also fails when a
+//     certificate has expired responses and none current (see
+//     ocspTarget.status);
 //   - not checked (not required) when a required certificate has no
-//     response.
+//     response, or only responses produced after the verification time.
 func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts attest.Options, offline *collateral.Set, at time.Time) error {
 	targets := ocspTargets(results)
 	set, fetchErr := ocspCollateral(ctx, opts, targets, at)
@@ -120,28 +122,31 @@ func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts
 	}
 
 	pool := set.Certificates()
+	now := time.Now()
 	used := map[*ocspResponse]bool{}
-	var checked, missing []string
+	var out ocspOutcome
 	var statuses []map[string]any
-	leafUnchecked := false
 	for _, t := range targets {
-		st, err := t.status(responses, pool, at)
+		st, err := t.status(responses, pool, at, now)
 		if err != nil {
 			c.Fail(ocspCheck, err.Error())
 			return err
 		}
-		if st == nil {
-			if t.required {
-				missing = append(missing, t.describe())
-			} else {
-				leafUnchecked = true
-			}
-			continue
+		switch {
+		case st == nil && t.required:
+			out.missing = append(out.missing, t.describe())
+		case st == nil || !t.required && st.timing == ocspNewer:
+			out.leafUnchecked = true
+		case st.timing == ocspNewer:
+			out.newer = append(out.newer, t.newerNote(st, at))
+		default:
+			out.checked = append(out.checked, t.role+" "+strconv.Quote(t.cert.Subject.CommonName))
+			statuses = append(statuses, st.attributes(t))
+			recordOCSPCollateral(c, t, st)
 		}
-		used[st.from] = true
-		checked = append(checked, t.role+" "+strconv.Quote(t.cert.Subject.CommonName))
-		statuses = append(statuses, st.attributes(t))
-		recordOCSPCollateral(c, t, st)
+		if st != nil {
+			used[st.from] = true
+		}
 	}
 	for _, r := range responses {
 		if !used[r] {
@@ -152,26 +157,66 @@ func checkOCSP(ctx context.Context, c *attest.Claims, results []*gpuResult, opts
 	if len(statuses) > 0 {
 		c.SetAttribute("ocsp", statuses)
 	}
-
-	if len(missing) > 0 {
-		detail := "no OCSP response for the " + strings.Join(missing, ", the ") + "; "
-		if notes := ocspFetchNotes(set, fetchErr); notes != "" {
-			detail += "fetching them failed: " + notes + "; " + ocspFetchFix
-		} else {
-			detail += ocspFix
-		}
-		if len(checked) > 0 {
-			detail = "good OCSP responses for the " + strings.Join(checked, ", the ") + ", but " + detail
-		}
-		c.Skip(ocspCheck, false, detail)
+	if len(out.missing) > 0 || len(out.newer) > 0 {
+		c.Skip(ocspCheck, false, out.skipDetail(ocspFetchNotes(set, fetchErr), at))
 		return nil
 	}
-	detail := "good OCSP responses for the " + strings.Join(checked, ", the ")
-	if leafUnchecked {
+	c.Checks = append(c.Checks, attest.Check{Name: ocspCheck, Result: attest.CheckPassed, Detail: out.passDetail()})
+	return nil
+}
+
+// ocspOutcome collects the certificates of the ocsp check by outcome, as
+// descriptions for its detail.
+type ocspOutcome struct {
+	// checked lists the certificates with a current good response.
+	checked []string
+	// missing lists the required certificates without a response.
+	missing []string
+	// newer explains, for each required certificate whose responses were
+	// all produced after the verification time, why none shows its
+	// status.
+	newer []string
+	// leafUnchecked is set when a GPU device leaf certificate has no
+	// current response, which it does not need.
+	leafUnchecked bool
+}
+
+func (o ocspOutcome) passDetail() string {
+	detail := "good OCSP responses for the " + strings.Join(o.checked, ", the ")
+	if o.leafUnchecked {
 		detail += "; the GPU device leaf certificate needs none, because the GPU issues it itself"
 	}
-	c.Checks = append(c.Checks, attest.Check{Name: ocspCheck, Result: attest.CheckPassed, Detail: detail})
-	return nil
+	return detail
+}
+
+// skipDetail explains why the check could not run for every certificate,
+// with fetchNotes, the errors of an online fetch, and the verification
+// time at.
+func (o ocspOutcome) skipDetail(fetchNotes string, at time.Time) string {
+	var parts []string
+	if len(o.missing) > 0 {
+		part := "no OCSP response for the " + strings.Join(o.missing, ", the ") + "; "
+		if fetchNotes != "" {
+			part += "fetching them failed: " + fetchNotes + "; " + ocspFetchFix
+		} else {
+			part += ocspFix
+		}
+		parts = append(parts, part)
+	}
+	if len(o.newer) > 0 {
+		parts = append(parts, strings.Join(o.newer, "; ")+"; "+ocspNewerFix(at))
+	}
+	detail := strings.Join(parts, "; ")
+	if len(o.checked) > 0 {
+		detail = "good OCSP responses for the " + strings.Join(o.checked, ", the ") + ", but " + detail
+	}
+	return detail
+}
+
+// ocspNewerFix names how to check revocation at a past verification time
+// at, for which only newer responses were supplied or fetched.
+func ocspNewerFix(at time.Time) string {
+	return "to check revocation at " + rfc3339(at) + ", pass the OCSP responses that were current at that time (DER, as NVIDIA's OCSP service returned them) with --collateral nvidia-gpu=FILE"
 }
 
 // ocspCollateral queries the collateral source for the OCSP responses of
@@ -216,7 +261,7 @@ func ocspFetchNotes(set *collateral.Set, fetchErr error) string {
 // recordOCSPCollateral lists the response in the claims' collateral once.
 func recordOCSPCollateral(c *attest.Claims, t ocspTarget, st *ocspStatus) {
 	ref := attest.CollateralRef{Kind: string(collateral.KindOCSP), Name: t.cert.Subject.CommonName + " serial " + serialHex(t.cert),
-		SHA256: st.from.item.SHA256[:], IssuedAt: st.thisUpdate.UTC(), NextUpdate: st.validUntil.UTC()}
+		SHA256: st.from.item.SHA256[:], IssuedAt: st.single.ThisUpdate.UTC(), NextUpdate: st.single.ValidUntil().UTC()}
 	same := func(o attest.CollateralRef) bool {
 		return o.Name == ref.Name && bytes.Equal(o.SHA256, ref.SHA256)
 	}

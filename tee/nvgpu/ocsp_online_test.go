@@ -111,3 +111,58 @@ func TestOCSPFetchNotes(t *testing.T) {
 		})
 	}
 }
+
+// verify --online --at with a past time: the responder returns a response
+// produced at the current time, which shows the status then, not at the
+// verification time. The check is not checked with both times in its
+// detail, unless the response revokes the certificate before the
+// verification time or does not verify.
+func TestOCSPOnlineVerificationTimeInThePast(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	other := newTestGPU(t, testFWID(0xf2), nil)
+	fetchedNow := goodBetween(30*24*time.Hour, 31*24*time.Hour, false)
+	revokedBefore := fetchedNow
+	revokedBefore.Status, revokedBefore.RevokedAt, revokedBefore.RevocationReason = ocsp.Revoked, testTime.Add(-time.Hour), ocsp.KeyCompromise
+
+	tests := []struct {
+		name     string
+		response []byte
+		result   attest.CheckResult
+		kind     error
+		detail   []string
+	}{
+		{"good now", signOCSP(t, g.intermediate, g.root, nil, g.rootKey, fetchedNow), attest.CheckNotChecked, nil,
+			[]string{"the fetched OCSP response http://127.0.0.1:", "is newer than the verification time 2025-06-01T12:00:00Z",
+				"its thisUpdate 2025-07-01T12:00:00Z", "pass the OCSP responses that were current at that time"}},
+		{"revoked before the verification time", signOCSP(t, g.intermediate, g.root, nil, g.rootKey, revokedBefore), attest.CheckFailed, attest.ErrRevoked,
+			[]string{"revoked since 2025-06-01T11:00:00Z"}},
+		{"forged", signOCSP(t, g.intermediate, g.root, nil, other.rootKey, fetchedNow), attest.CheckFailed, attest.ErrSignature,
+			[]string{"is not signed by its issuer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/ocsp-response")
+				w.Write(tt.response)
+			}))
+			defer server.Close()
+
+			claims, err := verifyHex(t, g.build(t, g.parts(testNonce(7))), onlineOCSPOptions(t, g, server.URL))
+			if tt.kind == nil && err != nil {
+				t.Fatalf("verification failed: %v", err)
+			}
+			if tt.kind != nil && !errors.Is(err, tt.kind) {
+				t.Fatalf("error %v, expected kind %v", err, tt.kind)
+			}
+			ch := checkOf(t, claims, ocspCheck)
+			if ch.Result != tt.result {
+				t.Fatalf("ocsp check %+v, expected %s", ch, tt.result)
+			}
+			for _, want := range tt.detail {
+				if !strings.Contains(ch.Detail, want) {
+					t.Errorf("ocsp detail %q does not contain %q", ch.Detail, want)
+				}
+			}
+		})
+	}
+}

@@ -181,11 +181,10 @@ func TestOCSPDeviceChain(t *testing.T) {
 			"old.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
 				goodBetween(-3*time.Hour, -time.Hour, false)),
 			"new.ocsp": interGood}, result: attest.CheckPassed},
-		{name: "not yet valid", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
-			goodBetween(time.Hour, 3*time.Hour, false))},
-			result: attest.CheckFailed, kind: attest.ErrCollateralExpired, detail: []string{"not yet valid"}},
 		{name: "thisUpdate within clock skew", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
 			goodBetween(time.Minute, time.Hour, false))}, result: attest.CheckPassed},
+		{name: "thisUpdate at clock skew", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
+			goodBetween(ocspClockSkew, time.Hour, false))}, result: attest.CheckPassed},
 		{name: "no nextUpdate, recent", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
 			goodBetween(-time.Hour, 0, true))}, result: attest.CheckPassed},
 		{name: "no nextUpdate, old", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey,
@@ -207,7 +206,7 @@ func TestOCSPDeviceChain(t *testing.T) {
 		{name: "responder without OCSPSigning", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, noEKU, noEKUKey, goodStatus)},
 			result: attest.CheckFailed, kind: attest.ErrSignature, detail: []string{"id-kp-OCSPSigning"}},
 		{name: "expired responder", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, expired, expiredKey, goodStatus)},
-			result: attest.CheckFailed, kind: attest.ErrSignature, detail: []string{"excludes the verification time"}},
+			result: attest.CheckFailed, kind: attest.ErrSignature, detail: []string{"valid at the verification time 2025-06-01T12:00:00Z", "which excludes the time 2025-06-01T12:00:00Z"}},
 		{name: "responder of another issuer", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, foreign, foreignKey, goodStatus)},
 			result: attest.CheckFailed, kind: attest.ErrSignature, detail: []string{"was not issued by"}},
 		{name: "CertID of another certificate", files: map[string][]byte{"unrelated.ocsp": signOCSP(t, unrelated, g.root, nil, g.rootKey, goodStatus)},
@@ -347,5 +346,50 @@ func TestItemName(t *testing.T) {
 		if got := itemName(tt.item); got != tt.want {
 			t.Errorf("itemName(%q) = %q, want %q", tt.item.Source, got, tt.want)
 		}
+	}
+}
+
+// A response may carry several SingleResponses. The one whose CertID names
+// the certificate with its issuer decides, wherever it is in the list, and
+// never an entry about another issuer's certificate with the same serial
+// number, which golang.org/x/crypto/ocsp would read.
+func TestOCSPSeveralSingleResponses(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	// other's intermediate CA has serial 2 too, under another root.
+	other := newTestGPU(t, testFWID(0xf2), nil)
+	revoked := statusWith(func(r *ocsp.Response) {
+		r.Status, r.RevokedAt, r.RevocationReason = ocsp.Revoked, testTime.Add(-2*time.Hour), ocsp.KeyCompromise
+	})
+	interGood := signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodStatus)
+	interGoodSHA1 := signOCSP(t, g.intermediate, g.root, nil, g.rootKey, statusWith(func(r *ocsp.Response) { r.IssuerHash = crypto.SHA1 }))
+	interRevoked := signOCSP(t, g.intermediate, g.root, nil, g.rootKey, revoked)
+	otherGood := signOCSP(t, other.intermediate, other.root, nil, other.rootKey, goodStatus)
+	otherRevoked := signOCSP(t, other.intermediate, other.root, nil, other.rootKey, revoked)
+	rootGood := signOCSP(t, g.root, g.root, nil, g.rootKey, goodStatus)
+	joined := func(parts ...[]byte) map[string][]byte {
+		return map[string][]byte{"joined.ocsp": testcert.OCSPJoin(t, g.rootKey, parts...)}
+	}
+
+	cases := []ocspCase{
+		{name: "second of two", files: joined(otherRevoked, interGood), result: attest.CheckPassed},
+		{name: "last of three", files: joined(rootGood, otherRevoked, interGood), result: attest.CheckPassed},
+		{name: "first of three", files: joined(interGood, otherRevoked, rootGood), result: attest.CheckPassed},
+		{name: "revoked after another issuer's good", files: joined(otherGood, interRevoked),
+			result: attest.CheckFailed, kind: attest.ErrRevoked, detail: []string{"reason keyCompromise", "joined.ocsp"}},
+		{name: "revoked in the middle", files: joined(rootGood, interRevoked, otherGood),
+			result: attest.CheckFailed, kind: attest.ErrRevoked},
+		{name: "no matching entry", files: joined(otherGood, rootGood),
+			result: attest.CheckNotChecked, detail: []string{"no OCSP response for the GPU intermediate CA"}},
+		{name: "same status with two hashes", files: joined(interGood, interGoodSHA1), result: attest.CheckPassed},
+		{name: "conflicting statuses", files: joined(interGood, otherGood, interRevoked),
+			result: attest.CheckFailed, kind: attest.ErrMalformed,
+			detail: []string{"OCSP response joined.ocsp", "is ambiguous", "SingleResponses 0 (good", "and 2 (revoked since 2025-06-01T10:00:00Z, reason code 1"}},
+		{name: "conflicting periods", files: joined(interGood, signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodBetween(-time.Hour, 2*time.Hour, false))),
+			result: attest.CheckFailed, kind: attest.ErrMalformed, detail: []string{"is ambiguous"}},
+		{name: "signed by another issuer", files: map[string][]byte{"joined.ocsp": testcert.OCSPJoin(t, other.rootKey, otherGood, interGood)},
+			result: attest.CheckFailed, kind: attest.ErrSignature},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, g, nil) })
 	}
 }

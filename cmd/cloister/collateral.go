@@ -65,76 +65,153 @@ bundle is a directory that an air-gapped site passes to 'cloister verify
 	return cmd
 }
 
+// collateralFetch is the `cloister collateral fetch` command with its flags.
+type collateralFetch struct {
+	online          onlineFlags
+	at              string
+	fmspcs          []string
+	tee, pckCA      string
+	collateralPaths []string
+	trustAnchors    []string
+	format          string
+}
+
 func newCollateralFetchCmd() *cobra.Command {
-	var online onlineFlags
-	var at string
-	var fmspcs []string
-	var tee, pckCA string
+	var f collateralFetch
 	cmd := &cobra.Command{
 		Use:   "fetch [flags] [EVIDENCE...]",
 		Short: "Fetch the collateral that evidence files or FMSPCs need into the cache",
 		Long: `Fetch into the cache the collateral each evidence file needs (found by
 verifying it against the online source), and the Intel collateral of each
---fmspc. The verdict on the evidence is not judged here.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			online.enabled = true
-			src := online.source()
-			when := time.Now()
-			if at != "" {
-				t, err := time.Parse(time.RFC3339, at)
-				if err != nil {
-					return usageError("invalid --at %q: use RFC 3339", at)
-				}
-				when = t
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
-			defer cancel()
-			if len(args) == 0 && len(fmspcs) == 0 {
-				return usageError("name evidence files or --fmspc values to fetch collateral for")
-			}
-			var failed []string
-			for _, path := range args {
-				data, err := readEvidence(cmd.InOrStdin(), path)
-				if err != nil {
-					return err
-				}
-				claims, verr := attest.Verify(ctx, attest.Evidence{Data: data}, attest.Options{At: when, Collateral: src})
-				if errors.Is(verr, attest.ErrCollateralMissing) {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: not all collateral could be fetched: %v\n", path, verr)
-					failed = append(failed, path)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: fetched (verification: %s)\n", path, verdictWord(verr))
-				printNotChecked(cmd.OutOrStdout(), claims)
-			}
-			for _, f := range fmspcs {
-				set, err := src.Collateral(ctx, collateral.Query{TEE: tee, FMSPC: f, PCKCA: pckCA, At: when})
-				if err == nil && len(set.OfKind(collateral.KindTCBInfo)) == 0 {
-					err = fmt.Errorf("no TCB Info was fetched (%s)", strings.Join(set.Ignored, "; "))
-				}
-				if err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "FMSPC %s: %v\n", f, err)
-					failed = append(failed, "FMSPC "+f)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "FMSPC %s: fetched\n", f)
-				for _, reason := range set.Ignored {
-					fmt.Fprintf(cmd.OutOrStdout(), "  not fetched: %s\n", reason)
-				}
-			}
-			if len(failed) > 0 {
-				return &exitError{code: exitRejected, err: fmt.Errorf("collateral incomplete for %s; check --pcs-url and --kds-url, or fetch on a connected machine and import a bundle", strings.Join(failed, ", "))}
-			}
-			return nil
-		},
+--fmspc. The verdict on the evidence is not judged here.
+
+Evidence is read as 'cloister verify' reads it: in every format that verify
+detects, or in the one --format names, with the files of --collateral and
+--trust-anchor. Pass those files when the evidence lacks something its
+verification needs, such as the device certificate chain of a single NVIDIA
+GPU's report in hexadecimal.`,
+		RunE: f.run,
 	}
-	online.bind(cmd)
-	cmd.Flags().Lookup("online").Hidden = true
-	cmd.Flags().StringVar(&at, "at", "", "verification time the collateral must serve, RFC 3339 (default: now)")
-	cmd.Flags().StringArrayVar(&fmspcs, "fmspc", nil, "FMSPC (hex) whose Intel TCB Info to fetch; repeatable")
-	cmd.Flags().StringVar(&tee, "tee", "sgx", "TEE of the --fmspc values: sgx or tdx")
-	cmd.Flags().StringVar(&pckCA, "pck-ca", "processor", "PCK CA whose CRL to fetch: processor or platform")
+	f.online.bind(cmd)
+	fl := cmd.Flags()
+	fl.Lookup("online").Hidden = true
+	fl.StringVar(&f.at, "at", "", "verification time the collateral must serve, RFC 3339 (default: now)")
+	fl.StringArrayVar(&f.fmspcs, "fmspc", nil, "FMSPC (hex) whose Intel TCB Info to fetch; repeatable")
+	fl.StringVar(&f.tee, "tee", "sgx", "TEE of the --fmspc values: sgx or tdx")
+	fl.StringVar(&f.pckCA, "pck-ca", "processor", "PCK CA whose CRL to fetch: processor or platform")
+	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, collateralFlagHelp)
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, trustAnchorFlagHelp)
+	fl.StringVar(&f.format, "format", "", formatFlagHelp)
 	return cmd
+}
+
+func (f *collateralFetch) run(cmd *cobra.Command, args []string) error {
+	f.online.enabled = true
+	src := f.online.source()
+	when := time.Now()
+	if f.at != "" {
+		t, err := time.Parse(time.RFC3339, f.at)
+		if err != nil {
+			return usageError("invalid --at %q: use RFC 3339", f.at)
+		}
+		when = t
+	}
+	if len(args) == 0 && len(f.fmspcs) == 0 {
+		return usageError("name evidence files or --fmspc values to fetch collateral for")
+	}
+	opts, err := f.options(src, when)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
+	defer cancel()
+
+	var failed []string
+	for _, path := range args {
+		data, err := readEvidence(cmd.InOrStdin(), path)
+		if err != nil {
+			return err
+		}
+		if !f.fetchEvidence(ctx, cmd.OutOrStdout(), path, data, opts) {
+			failed = append(failed, path)
+		}
+	}
+	for _, fmspc := range f.fmspcs {
+		if !f.fetchFMSPC(ctx, cmd.OutOrStdout(), src, fmspc, when) {
+			failed = append(failed, "FMSPC "+fmspc)
+		}
+	}
+	if len(failed) > 0 {
+		return &exitError{code: exitRejected, err: fmt.Errorf("collateral incomplete for %s; fix the cause printed for each, such as a missing --collateral or --format, "+
+			"or --kds-url, --pcs-url or --ocsp-url naming a service that cannot be reached, or fetch on a connected machine and import a bundle", strings.Join(failed, ", "))}
+	}
+	return nil
+}
+
+// options returns the verification options of the evidence: the online
+// source after the --collateral files, the --trust-anchor roots and the
+// verification time. They are loaded as verify loads them.
+func (f *collateralFetch) options(src *collateral.Online, when time.Time) (attest.Options, error) {
+	if f.format != "" {
+		if _, ok := attest.Lookup(f.format); !ok {
+			return attest.Options{}, usageError("unknown --format %q; use one of %s", f.format, formatNames())
+		}
+	}
+	set, err := loadCollateral("--collateral", f.collateralPaths, true)
+	if err != nil {
+		return attest.Options{}, err
+	}
+	anchors, err := loadCollateral("--trust-anchor", f.trustAnchors, false)
+	if err != nil {
+		return attest.Options{}, err
+	}
+	return attest.Options{At: when, Collateral: collateral.Sources{set, src}, TrustAnchors: anchors}, nil
+}
+
+// fetchEvidence fetches the collateral of one evidence file by verifying
+// it, and reports whether the fetch is complete. Evidence whose format is
+// not recognized fetches nothing, so it counts as incomplete too.
+func (f *collateralFetch) fetchEvidence(ctx context.Context, w io.Writer, path string, data []byte, opts attest.Options) bool {
+	claims, err := attest.Verify(ctx, attest.Evidence{Format: f.format, Data: data}, opts)
+	switch {
+	case errors.Is(err, attest.ErrUnsupported):
+		fmt.Fprintf(w, "%s: nothing fetched: %v\n", path, err)
+		return false
+	case errors.Is(err, attest.ErrCollateralMissing):
+		fmt.Fprintf(w, "%s: not all collateral could be fetched: %v\n", path, err)
+		return false
+	}
+	fmt.Fprintf(w, "%s: fetched (verification: %s)\n", path, verdictWord(err))
+	printNotChecked(w, claims)
+	return true
+}
+
+// fetchFMSPC fetches the Intel collateral of one FMSPC and reports whether
+// it fetched the TCB Info.
+func (f *collateralFetch) fetchFMSPC(ctx context.Context, w io.Writer, src *collateral.Online, fmspc string, when time.Time) bool {
+	set, err := src.Collateral(ctx, collateral.Query{TEE: f.tee, FMSPC: fmspc, PCKCA: f.pckCA, At: when})
+	if err == nil && len(set.OfKind(collateral.KindTCBInfo)) == 0 {
+		err = fmt.Errorf("no TCB Info was fetched (%s)", strings.Join(set.Ignored, "; "))
+	}
+	if err != nil {
+		fmt.Fprintf(w, "FMSPC %s: %v\n", fmspc, err)
+		return false
+	}
+	fmt.Fprintf(w, "FMSPC %s: fetched\n", fmspc)
+	for _, reason := range set.Ignored {
+		fmt.Fprintf(w, "  not fetched: %s\n", reason)
+	}
+	return true
+}
+
+// formatNames returns the names of the registered evidence formats,
+// comma-separated.
+func formatNames() string {
+	var names []string
+	for _, v := range attest.Verifiers() {
+		names = append(names, v.Name())
+	}
+	return strings.Join(names, ", ")
 }
 
 // printNotChecked lists the checks that could not run, such as an optional

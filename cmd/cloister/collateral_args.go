@@ -17,6 +17,14 @@ import (
 // arguments in help texts.
 const scopeHelp = "; prefix TEE[,TEE]= (as in snp=ark.pem) to limit its items to those TEEs' evidence; a directory's subdirectories named after a TEE (snp/, tdx/, ...) are limited to that TEE"
 
+// The help texts of --collateral, --trust-anchor and --format, which verify
+// and collateral fetch read alike.
+const (
+	collateralFlagHelp  = "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses), identified by content; repeatable" + scopeHelp
+	trustAnchorFlagHelp = "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable" + scopeHelp
+	formatFlagHelp      = "evidence format, when detection is ambiguous"
+)
+
 // unprefixed returns flag without a client- prefix, such as --trust-anchor
 // for --client-trust-anchor.
 func unprefixed(flag string) string { return strings.Replace(flag, "--client-", "--", 1) }

@@ -47,10 +47,10 @@ type verifyFlags struct {
 
 func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses), identified by content; repeatable"+scopeHelp)
-	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as the development root of an emulated TEE; repeatable"+scopeHelp)
+	fl.StringArrayVar(&f.collateralPaths, "collateral", nil, collateralFlagHelp)
+	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, trustAnchorFlagHelp)
 	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: now)")
-	fl.StringVar(&f.format, "format", "", "evidence format, when detection is ambiguous")
+	fl.StringVar(&f.format, "format", "", formatFlagHelp)
 	fl.StringVar(&f.nonce, "nonce", "", "expected nonce (hex): equal to the nonce field of TPM, Nitro, NVIDIA, PSA, CCA and token evidence, or the first bytes of SEV-SNP, TDX and SGX report data; use a fresh value of at least 16 bytes")
 	fl.StringVar(&f.audience, "audience", "", "expected audience of a token (its aud claim)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")

@@ -2,6 +2,8 @@ package collateral
 
 import (
 	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,8 +53,8 @@ func FuzzParseRetryAfter(f *testing.F) {
 }
 
 // FuzzParseOCSPResponse decodes OCSP responses, seeded with generated
-// responses with one to three SingleResponses of each status, and an error
-// response. An accepted response has a CertID with a serial number and a
+// responses with one to three SingleResponses of each status, one with a
+// critical single extension, and an error response. An accepted response has a CertID with a serial number and a
 // known status in every SingleResponse, loads as one OCSP collateral item,
 // and never makes FindOCSPSingleResponse or golang.org/x/crypto/ocsp panic.
 // A SingleResponse that FindOCSPSingleResponse returns is about the
@@ -69,6 +71,8 @@ func FuzzParseOCSPResponse(f *testing.F) {
 	f.Add(testcert.OCSPJoin(f, p.caKey, unknown, good))
 	f.Add(testcert.OCSPJoin(f, p.caKey, unknown, revoked, good))
 	f.Add(testcert.OCSPJoin(f, p.caKey, good, unknown))
+	f.Add(testcert.OCSPJoin(f, p.caKey, other.responseWith(f, ocsp.Response{Status: ocsp.Good, ThisUpdate: now,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}}}), good))
 	f.Add(ocsp.TryLaterErrorResponse)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		singles, err := ParseOCSPResponse(data)

@@ -94,9 +94,9 @@ func ocspEntry(responder string, body []byte, r OCSPRequest) (*Entry, error) {
 		return &UpstreamError{URL: responder, Status: http.StatusOK, Err: errPermanent{err}}
 	}
 	single, err := matchOCSP(body, r)
-	var ambiguous *ambiguousOCSPError
+	var unusable *unusableOCSPError
 	switch {
-	case errors.As(err, &ambiguous):
+	case errors.As(err, &unusable):
 		return nil, &uncachedEntry{entry: &Entry{URL: responder, Body: body}, err: fail(err)}
 	case err != nil:
 		return nil, fail(err)
@@ -113,8 +113,8 @@ func ocspEntry(responder string, body []byte, r OCSPRequest) (*Entry, error) {
 
 // uncachedEntry is the error of a fetch whose entry the verifier must see
 // but the cache must not keep: an OCSP response that its issuer did not
-// sign, or one with conflicting statuses about the certificate. OCSP
-// travels over plain HTTP, so anyone on the path can send one. The
+// sign, or one about the certificate that FindOCSPSingleResponse rejects.
+// OCSP travels over plain HTTP, so anyone on the path can send one. The
 // verifier rejects it, and a cached copy would go on rejecting every
 // verification until its refresh time, even after the responder sends a
 // correct response again.
@@ -149,18 +149,19 @@ func checkOCSPSigner(body []byte, r OCSPRequest) error {
 	return CheckOCSPResponder(resp.Certificate, r.Issuer, time.Time{})
 }
 
-// ambiguousOCSPError is a response with conflicting SingleResponses about
-// the requested certificate (see FindOCSPSingleResponse).
-type ambiguousOCSPError struct{ err error }
+// unusableOCSPError is a response about the requested certificate that
+// FindOCSPSingleResponse rejects: its SingleResponses about it conflict or
+// have a critical extension.
+type unusableOCSPError struct{ err error }
 
-func (e *ambiguousOCSPError) Error() string { return e.err.Error() }
-func (e *ambiguousOCSPError) Unwrap() error { return e.err }
+func (e *unusableOCSPError) Error() string { return e.err.Error() }
+func (e *unusableOCSPError) Unwrap() error { return e.err }
 
 // matchOCSP checks that a fetched body is a successful OCSP response about
 // r's certificate and returns the SingleResponse about it, so that an
 // error response or a response about other certificates is never cached.
-// It returns an *ambiguousOCSPError for a response that states conflicting
-// statuses for the certificate. The verifier checks the signature.
+// It returns an *unusableOCSPError for a response about the certificate
+// that FindOCSPSingleResponse rejects. The verifier checks the signature.
 func matchOCSP(body []byte, r OCSPRequest) (OCSPSingleResponse, error) {
 	singles, err := ParseOCSPResponse(body)
 	if err != nil {
@@ -172,7 +173,7 @@ func matchOCSP(body []byte, r OCSPRequest) (OCSPSingleResponse, error) {
 		return OCSPSingleResponse{}, fmt.Errorf("the OCSP response is not about certificate %q (serial %s): none of its %d SingleResponses names it with its issuer %q",
 			r.Certificate.Subject.String(), r.Certificate.SerialNumber.Text(16), len(singles), r.Issuer.Subject.String())
 	case err != nil:
-		return OCSPSingleResponse{}, &ambiguousOCSPError{err: err}
+		return OCSPSingleResponse{}, &unusableOCSPError{err: err}
 	}
 	return single, nil
 }

@@ -72,6 +72,9 @@ type OCSPSingleResponse struct {
 	ThisUpdate       time.Time
 	// NextUpdate is zero when the response names none.
 	NextUpdate time.Time
+	// criticalExtension is the first critical single extension, which
+	// Cloister does not understand, or nil.
+	criticalExtension asn1.ObjectIdentifier
 }
 
 // ValidUntil returns the end of the period in which the response is
@@ -84,9 +87,7 @@ func (s OCSPSingleResponse) ValidUntil() time.Time {
 	return s.NextUpdate
 }
 
-// decodeSingleResponse decodes the CertID, status and period of s. It
-// rejects a critical single extension, as golang.org/x/crypto/ocsp does
-// for the entry it reads, because Cloister understands none.
+// decodeSingleResponse decodes the CertID, status and period of s.
 func decodeSingleResponse(s ocspSingleASN1) (OCSPSingleResponse, error) {
 	id := OCSPCertID{IssuerNameHash: s.CertID.IssuerNameHash, IssuerKeyHash: s.CertID.IssuerKeyHash, SerialNumber: s.CertID.SerialNumber}
 	for _, h := range ocspHashes {
@@ -97,12 +98,12 @@ func decodeSingleResponse(s ocspSingleASN1) (OCSPSingleResponse, error) {
 	if id.SerialNumber == nil {
 		return OCSPSingleResponse{}, errors.New("the CertID has no serial number")
 	}
+	out := OCSPSingleResponse{CertID: id, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate}
 	for _, ext := range s.Extensions {
-		if ext.Critical {
-			return OCSPSingleResponse{}, fmt.Errorf("unsupported critical single extension %v", ext.Id)
+		if ext.Critical && out.criticalExtension == nil {
+			out.criticalExtension = ext.Id
 		}
 	}
-	out := OCSPSingleResponse{CertID: id, ThisUpdate: s.ThisUpdate, NextUpdate: s.NextUpdate}
 	if err := out.decodeCertStatus(s.CertStatus); err != nil {
 		return OCSPSingleResponse{}, err
 	}
@@ -140,7 +141,11 @@ var ErrNoOCSPSingleResponse = errors.New("no SingleResponse of the OCSP response
 
 // FindOCSPSingleResponse returns the SingleResponse of singles whose CertID
 // names cert as issued by issuer (see OCSPCertID.Matches), wherever it is
-// in the list. It returns ErrNoOCSPSingleResponse when none does.
+// in the list. It returns ErrNoOCSPSingleResponse when none does. It
+// rejects a SingleResponse about cert with a critical single extension, as
+// golang.org/x/crypto/ocsp does for the entry it reads, because Cloister
+// understands none. Such an extension in an entry about another
+// certificate does not matter.
 //
 // When several SingleResponses name cert, as a responder may return for a
 // request that lists the certificate twice or with two hash algorithms,
@@ -159,6 +164,12 @@ func FindOCSPSingleResponse(singles []OCSPSingleResponse, cert, issuer *x509.Cer
 	}
 	if len(found) == 0 {
 		return OCSPSingleResponse{}, ErrNoOCSPSingleResponse
+	}
+	for _, s := range found {
+		if s.criticalExtension != nil {
+			return OCSPSingleResponse{}, fmt.Errorf("SingleResponse %d of the OCSP response, about certificate %q (serial %s), has the unsupported critical extension %v; "+
+				"use a response from the certificate's OCSP responder without it", s.Index, cert.Subject.String(), cert.SerialNumber.Text(16), s.criticalExtension)
+		}
 	}
 	for _, other := range found[1:] {
 		if !found[0].sameStatus(other) {

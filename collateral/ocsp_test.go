@@ -217,13 +217,31 @@ func TestParseOCSPResponseStatus(t *testing.T) {
 	}
 }
 
-func TestParseOCSPResponseCriticalExtension(t *testing.T) {
-	p := newOCSPPKI(t)
-	der := p.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: time.Now(),
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}}})
-	_, err := ParseOCSPResponse(der)
-	if err == nil || !strings.Contains(err.Error(), "critical single extension 1.2.3.4") {
+// A critical single extension, which Cloister does not understand, rejects
+// the SingleResponse about the certificate, and only that one.
+func TestFindOCSPSingleResponseCriticalExtension(t *testing.T) {
+	p, other := newOCSPPKI(t), newOCSPPKI(t)
+	now := time.Now().Truncate(time.Second)
+	critical := []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}}
+	withCritical := p.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: now, ExtraExtensions: critical})
+	otherWithCritical := other.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: now, ExtraExtensions: critical})
+	good := p.responseWith(t, ocsp.Response{Status: ocsp.Good, ThisUpdate: now})
+
+	singles, err := ParseOCSPResponse(withCritical)
+	if err != nil {
+		t.Fatalf("a response with a critical single extension does not parse: %v", err)
+	}
+	_, err = FindOCSPSingleResponse(singles, p.cert, p.ca)
+	if err == nil || !strings.Contains(err.Error(), "unsupported critical extension 1.2.3.4") {
 		t.Errorf("error %v, expected one naming the critical extension 1.2.3.4", err)
+	}
+
+	singles, err = ParseOCSPResponse(testcert.OCSPJoin(t, p.caKey, otherWithCritical, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := FindOCSPSingleResponse(singles, p.cert, p.ca); err != nil || s.Index != 1 {
+		t.Errorf("SingleResponse %d (%v), expected 1: another certificate's critical extension does not matter", s.Index, err)
 	}
 }
 

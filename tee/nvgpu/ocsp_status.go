@@ -134,23 +134,25 @@ func latest(a, b *ocspStatus) *ocspStatus {
 
 // statusFrom returns the status that r gives t's certificate, or nil when r
 // is about no certificate of that issuer and serial number. It returns the
-// error that fails the check when r is ambiguous about the certificate, or
-// when neither t's issuer nor a responder that it delegated signed r.
+// error that fails the check when collateral.FindOCSPSingleResponse
+// rejects r, as ambiguous about the certificate for one, or when neither
+// t's issuer nor a responder that it delegated signed r.
 func (t ocspTarget) statusFrom(r *ocspResponse, pool []*x509.Certificate, at, now time.Time) (*ocspStatus, error) {
 	single, err := collateral.FindOCSPSingleResponse(r.singles, t.cert, t.issuer)
 	if errors.Is(err, collateral.ErrNoOCSPSingleResponse) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, attest.Malformed("OCSP response "+itemName(r.item), "the response about the "+t.describe()+" is ambiguous", err)
+		return nil, attest.Malformed("OCSP response "+itemName(r.item), "the response about the "+t.describe()+" cannot be used", err)
 	}
 	// golang.org/x/crypto/ocsp checks the signature, which covers every
 	// SingleResponse. Its status fields come from the first SingleResponse
 	// with the serial number, which may name another issuer, so they are
 	// not read.
 	// NOTE: it also rejects a response whose first SingleResponse with the
-	// serial number has a critical extension or an unsupported hash, even
-	// when that entry is about another issuer's certificate.
+	// serial number has a critical extension or a CertID hash that it does
+	// not support, even when that entry is about another issuer's
+	// certificate.
 	resp, err := ocsp.ParseResponseForCert(r.item.Raw, t.cert, nil)
 	if err != nil {
 		return nil, t.responseError(r, err)

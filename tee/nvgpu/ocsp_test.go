@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -383,11 +384,39 @@ func TestOCSPSeveralSingleResponses(t *testing.T) {
 		{name: "same status with two hashes", files: joined(interGood, interGoodSHA1), result: attest.CheckPassed},
 		{name: "conflicting statuses", files: joined(interGood, otherGood, interRevoked),
 			result: attest.CheckFailed, kind: attest.ErrMalformed,
-			detail: []string{"OCSP response joined.ocsp", "is ambiguous", "SingleResponses 0 (good", "and 2 (revoked since 2025-06-01T10:00:00Z, reason code 1"}},
+			detail: []string{"OCSP response joined.ocsp", "cannot be used", "is ambiguous", "SingleResponses 0 (good", "and 2 (revoked since 2025-06-01T10:00:00Z, reason code 1"}},
 		{name: "conflicting periods", files: joined(interGood, signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodBetween(-time.Hour, 2*time.Hour, false))),
 			result: attest.CheckFailed, kind: attest.ErrMalformed, detail: []string{"is ambiguous"}},
 		{name: "signed by another issuer", files: map[string][]byte{"joined.ocsp": testcert.OCSPJoin(t, other.rootKey, otherGood, interGood)},
 			result: attest.CheckFailed, kind: attest.ErrSignature},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, g, nil) })
+	}
+}
+
+// A critical single extension fails the check when it is in the
+// SingleResponse about the certificate. In an entry about another
+// certificate it does not matter, except in one with the same serial number
+// before the certificate's own, which golang.org/x/crypto/ocsp reads and
+// rejects.
+func TestOCSPCriticalSingleExtension(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	other := newTestGPU(t, testFWID(0xf2), nil)
+	critical := statusWith(func(r *ocsp.Response) {
+		r.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}}
+	})
+	interGood := signOCSP(t, g.intermediate, g.root, nil, g.rootKey, goodStatus)
+	joined := func(parts ...[]byte) map[string][]byte {
+		return map[string][]byte{"joined.ocsp": testcert.OCSPJoin(t, g.rootKey, parts...)}
+	}
+
+	cases := []ocspCase{
+		{name: "about the certificate", files: map[string][]byte{"inter.ocsp": signOCSP(t, g.intermediate, g.root, nil, g.rootKey, critical)},
+			result: attest.CheckFailed, kind: attest.ErrMalformed, detail: []string{"cannot be used", "unsupported critical extension 1.2.3.4"}},
+		{name: "about another serial", files: joined(signOCSP(t, g.root, g.root, nil, g.rootKey, critical), interGood), result: attest.CheckPassed},
+		{name: "about the same serial of another issuer", files: joined(signOCSP(t, other.intermediate, other.root, nil, other.rootKey, critical), interGood),
+			result: attest.CheckFailed, kind: attest.ErrMalformed, detail: []string{"unsupported critical extension"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, g, nil) })

@@ -99,7 +99,12 @@ func printEmulatedWith(w io.Writer, evidence, tee string, p *emudir.Paths, repor
 	if flags != "" {
 		flags += " "
 	}
-	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
+	printEmulatedHeader(w, evidence, p)
 	fmt.Fprintf(w, "verify it with:\n  cloister verify --collateral %s --trust-anchor %s=%s --allow-emulated --report-data %s %s%s\n",
 		p.Collateral, tee, p.Root, hex.EncodeToString(reportData), flags, p.Evidence)
+}
+
+// printEmulatedHeader writes that the evidence in p.Evidence is emulated.
+func printEmulatedHeader(w io.Writer, evidence string, p *emudir.Paths) {
+	fmt.Fprintf(w, "EMULATED %s written to %s (signed by a development root, proves no hardware)\n", evidence, p.Evidence)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ func FuzzParseReport(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		f.Add(report)
+	}
+	for _, report := range emulatedReports(f) {
 		f.Add(report)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -45,6 +49,9 @@ func FuzzVerify(f *testing.F) {
 	corpus.AddSeeds(f, corpus.Cases(f, "nvidia-gpu"))
 	f.Add([]byte(`[{"attestationReportHexStr":"11e001ff","certChainBase64Encoded":""}]`))
 	f.Add([]byte(`{"evidences":[{"evidence":"EeAB/w==","certificate":""}]}`))
+	for _, gpus := range []int{1, 2} {
+		f.Add(attestEmulator(f, newEmulator(f, gpus), emulatorNonce(f)).Data)
+	}
 	corpus.FuzzVerifier(f, &Verifier{}, attest.Options{})
 }
 
@@ -60,6 +67,13 @@ func FuzzParseRIM(f *testing.F) {
 		f.Add([]byte(r.xml()))
 		f.Add(s.sign(f, r.xml(), true))
 		f.Add(s.sign(f, r.xml(), false))
+	}
+	emulatedRIMs, err := newEmulator(f, 1).RIMFiles()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, data := range emulatedRIMs {
+		f.Add(data)
 	}
 	roots := []*x509.Certificate{s.root}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -136,6 +150,23 @@ func FuzzOCSPStatus(f *testing.F) {
 			t.Fatal("status from a response signed by a delegated responder, which the seeds do not have")
 		}
 	})
+}
+
+// emulatedReports returns the reports of an emulator with two GPUs.
+func emulatedReports(f *testing.F) [][]byte {
+	var entries []gpuEntry
+	if err := json.Unmarshal(attestEmulator(f, newEmulator(f, 2), emulatorNonce(f)).Data, &entries); err != nil {
+		f.Fatal(err)
+	}
+	var out [][]byte
+	for _, e := range entries {
+		report, err := hex.DecodeString(e.ReportHex)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, report)
+	}
+	return out
 }
 
 func checkRIMInvariants(t *testing.T, r *RIM) {

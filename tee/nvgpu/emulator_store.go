@@ -1,0 +1,192 @@
+package nvgpu
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/emudir"
+)
+
+// Files that Save writes. Each certificate file has a key file beside it,
+// named with a -key suffix.
+const (
+	fileRoot       = "device-identity-ca.pem"
+	fileIdentityCA = "gh100-identity-ca.pem"
+	fileRIMRoot    = "rim-root-ca.pem"
+	fileRIMSigner  = "rim-signer.pem"
+	fileEmulator   = "emulator.json"
+)
+
+// emulatorState is the JSON form of what Save writes beside the keys.
+type emulatorState struct {
+	GPUs int `json:"gpus"`
+	// UUIDs are the GPUs' UUIDs, in order.
+	UUIDs []string `json:"uuids"`
+}
+
+// storedCert is one certificate of a saved emulator with its key.
+type storedCert struct {
+	file string
+	cert **x509.Certificate
+	key  **ecdsa.PrivateKey
+}
+
+// storedCerts lists the certificates and keys of e, with their files,
+// for Save and LoadEmulator. e.gpus must hold as many GPUs as are saved.
+func (e *Emulator) storedCerts() []storedCert {
+	out := []storedCert{
+		{fileRoot, &e.root, &e.rootKey},
+		{fileIdentityCA, &e.identityCA, &e.identityCAKey},
+		{fileRIMRoot, &e.rimRoot, &e.rimRootKey},
+		{fileRIMSigner, &e.rimSigner, &e.rimKey},
+	}
+	for i, g := range e.gpus {
+		prefix := "gpu" + strconv.Itoa(i) + "-"
+		out = append(out, storedCert{prefix + "brom.pem", &g.brom, &g.bromKey}, storedCert{prefix + "leaf.pem", &g.leaf, &g.leafKey})
+	}
+	return out
+}
+
+// keyFile returns the key file of a certificate file: a.pem gives
+// a-key.pem.
+func keyFile(certFile string) string {
+	return certFile[:len(certFile)-len(filepath.Ext(certFile))] + "-key.pem"
+}
+
+// Save writes the certificates, the keys (mode 0600) and the GPUs' UUIDs
+// to dir, creating it with mode 0700.
+func (e *Emulator) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("nvgpu emulator: %w", err)
+	}
+	state := emulatorState{GPUs: len(e.gpus)}
+	for _, g := range e.gpus {
+		state.UUIDs = append(state.UUIDs, g.uuid)
+	}
+	stateJSON, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := emudir.WriteFile(filepath.Join(dir, fileEmulator), append(stateJSON, '\n'), 0o644); err != nil {
+		return fmt.Errorf("nvgpu emulator: %w", err)
+	}
+	for _, s := range e.storedCerts() {
+		if err := emudir.WriteFile(filepath.Join(dir, s.file), pemCert(*s.cert), 0o644); err != nil {
+			return fmt.Errorf("nvgpu emulator: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(*s.key)
+		if err != nil {
+			return fmt.Errorf("nvgpu emulator: encoding the key of %s: %w", s.file, err)
+		}
+		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := emudir.WriteFile(filepath.Join(dir, keyFile(s.file)), keyPEM, 0o600); err != nil {
+			return fmt.Errorf("nvgpu emulator: %w", err)
+		}
+	}
+	return nil
+}
+
+// LoadEmulator reloads an emulator that Save wrote. It checks that each
+// key matches its certificate, that both roots are development roots, and
+// that every GPU's leaf certificate carries the same FWID.
+func LoadEmulator(dir string) (*Emulator, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, fileEmulator))
+	if err != nil {
+		return nil, fmt.Errorf("nvgpu emulator: %w", err)
+	}
+	var state emulatorState
+	if err := json.Unmarshal(raw, &state); err != nil {
+		return nil, fmt.Errorf("nvgpu emulator: %s: %w", filepath.Join(dir, fileEmulator), err)
+	}
+	opts := EmulatorOptions{GPUs: state.GPUs}
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	if len(state.UUIDs) != opts.GPUs {
+		return nil, fmt.Errorf("nvgpu emulator: %s lists %d UUIDs for %d GPUs; create the emulator again", filepath.Join(dir, fileEmulator), len(state.UUIDs), opts.GPUs)
+	}
+
+	e := &Emulator{opts: opts}
+	for _, uuid := range state.UUIDs {
+		e.gpus = append(e.gpus, &emulatedGPU{uuid: uuid})
+	}
+	for _, s := range e.storedCerts() {
+		if err := loadCertAndKey(dir, s); err != nil {
+			return nil, err
+		}
+	}
+	for _, root := range []*x509.Certificate{e.root, e.rimRoot} {
+		if !attest.IsEmulated(root) {
+			return nil, fmt.Errorf("nvgpu emulator: %q in %s is not a development root (its organization is not %q)", root.Subject.String(), dir, attest.EmulatedOrganization)
+		}
+	}
+	if err := e.loadFWID(dir); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// loadFWID sets e.fwid from the GPUs' leaf certificates, which must agree.
+func (e *Emulator) loadFWID(dir string) error {
+	for i, g := range e.gpus {
+		fwid, err := certFWID(g.leaf)
+		if err != nil {
+			return fmt.Errorf("nvgpu emulator: GPU %d leaf certificate in %s: %w", i, dir, err)
+		}
+		if e.fwid != nil && !bytes.Equal(fwid, e.fwid) {
+			return fmt.Errorf("nvgpu emulator: the leaf certificates in %s carry different FWIDs; create the emulator again", dir)
+		}
+		e.fwid = fwid
+	}
+	return nil
+}
+
+// loadCertAndKey reads one certificate and its key from dir and checks
+// that they match.
+func loadCertAndKey(dir string, s storedCert) error {
+	certDER, err := readPEMBlock(filepath.Join(dir, s.file), "CERTIFICATE")
+	if err != nil {
+		return err
+	}
+	if *s.cert, err = x509.ParseCertificate(certDER); err != nil {
+		return fmt.Errorf("nvgpu emulator: %s: %w", filepath.Join(dir, s.file), err)
+	}
+	path := filepath.Join(dir, keyFile(s.file))
+	keyDER, err := readPEMBlock(path, "PRIVATE KEY")
+	if err != nil {
+		return err
+	}
+	key, err := x509.ParsePKCS8PrivateKey(keyDER)
+	if err != nil {
+		return fmt.Errorf("nvgpu emulator: %s: %w", path, err)
+	}
+	k, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return fmt.Errorf("nvgpu emulator: %s contains a %T, expected an ECDSA P-384 key", path, key)
+	}
+	if !k.PublicKey.Equal((*s.cert).PublicKey) {
+		return fmt.Errorf("nvgpu emulator: the key in %s does not match the certificate in %s", path, s.file)
+	}
+	*s.key = k
+	return nil
+}
+
+func readPEMBlock(path, typ string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nvgpu emulator: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != typ {
+		return nil, fmt.Errorf("nvgpu emulator: %s contains no %s PEM block", path, typ)
+	}
+	return block.Bytes, nil
+}

@@ -30,6 +30,10 @@ type AttesterOptions struct {
 	EmulatorDir string
 	// Emulator configures a newly created emulator.
 	Emulator snp.EmulatorOptions
+	// EmulatedGPUs, when positive, adds that many emulated NVIDIA GPUs,
+	// whose evidence a KBS client sends beside the emulated TEE's. Their
+	// state is kept in EmulatorDir/nvidia-gpu (see OpenGPUEmulator).
+	EmulatedGPUs int
 }
 
 // Selection is the chosen attester and, for the emulated TEE, where its
@@ -43,6 +47,8 @@ type Selection struct {
 	RootPath string
 	// Emulator is the emulated TEE, nil for hardware.
 	Emulator *snp.Emulator
+	// GPUs are the emulated GPUs, nil without AttesterOptions.EmulatedGPUs.
+	GPUs *GPUSelection
 	// Skipped lists hardware attesters that were present but failed to
 	// open.
 	Skipped []error
@@ -56,6 +62,9 @@ var ErrNoTEE = errors.New("no TEE hardware attester is available on this machine
 // registered and that is present here (attest.OpenAttesters, sorted by
 // name), or the emulated SEV-SNP TEE when asked for or allowed.
 func OpenAttester(o AttesterOptions) (*Selection, error) {
+	if o.EmulatedGPUs > 0 && !o.Emulated {
+		return nil, errors.New("emulated GPUs need the emulated TEE: a hardware TEE's evidence cannot vouch for them")
+	}
 	if !o.Emulated {
 		found, errs := attest.OpenAttesters()
 		if len(found) > 0 {
@@ -79,6 +88,17 @@ func describeErrors(errs []error) string {
 const rootFile = "ark.pem"
 
 func openEmulator(o AttesterOptions) (*Selection, error) {
+	sel, err := openSNPEmulator(o)
+	if err != nil || o.EmulatedGPUs <= 0 {
+		return sel, err
+	}
+	if sel.GPUs, err = OpenGPUEmulator(o.EmulatorDir, o.EmulatedGPUs); err != nil {
+		return nil, err
+	}
+	return sel, nil
+}
+
+func openSNPEmulator(o AttesterOptions) (*Selection, error) {
 	if o.EmulatorDir == "" {
 		e, err := snp.NewEmulator(o.Emulator)
 		if err != nil {

@@ -44,6 +44,13 @@ type Client struct {
 	HTTPClient *http.Client
 	// Attester produces the evidence that binds the runtime data.
 	Attester attest.Attester
+	// Devices produce the evidence of additional devices, such as an
+	// nvgpu.Emulator for the GPUs, which the client sends in
+	// additional_evidence under the KBS tee name of each (see DeviceTEE).
+	// Each device's evidence binds the device runtime data, and the
+	// primary evidence binds the additional_evidence string with the
+	// runtime data. Two devices with one tee name are an error.
+	Devices []attest.Attester
 	// TEE is the KBS tee name sent in the Request (snp, tdx, ...). Empty
 	// means the attester's name without an "emulated-" prefix.
 	TEE string
@@ -136,7 +143,11 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("kbs auth: %w", err)
 	}
 
-	digest, err := PrimaryDigest(h, ch.Nonce, pub, "")
+	additional, err := c.additionalEvidence(ctx, h, ch.Nonce, pub)
+	if err != nil {
+		return "", fmt.Errorf("kbs attest: %w", err)
+	}
+	digest, err := PrimaryDigest(h, ch.Nonce, pub, additional)
 	if err != nil {
 		return "", err
 	}
@@ -154,7 +165,7 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 	att := Attestation{
 		InitData:    c.InitData,
 		RuntimeData: RuntimeData{Nonce: ch.Nonce, TEEPubKey: pub},
-		TEEEvidence: TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: ""},
+		TEEEvidence: TEEEvidence{PrimaryEvidence: primary, AdditionalEvidence: additional},
 	}
 	var tok AttestationToken
 	if err := c.postJSON(ctx, "attest", att, &tok); err != nil {

@@ -277,12 +277,25 @@ func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Eviden
 		return v, nil
 	}
 	want := ReportDataFor(tee, digest)
-	if subtle.ConstantTimeCompare(v.Claims.ReportData, want) != 1 {
+	got := boundData(tee, v.Claims)
+	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return nil, attest.Errorf(attest.ErrBinding, "report data", "evidence does not bind this session's runtime data (nonce and TEE key)").
-			WithValues(hex.EncodeToString(v.Claims.ReportData), hex.EncodeToString(want)).
+			WithValues(hex.EncodeToString(got), hex.EncodeToString(want)).
 			WithFix("put the SHA-384 of the canonical runtime data {additional-evidence, nonce, tee-pubkey} into the report data")
 	}
 	return v, nil
+}
+
+// boundData returns the claim in which verified evidence of the KBS tee
+// carries the value of ReportDataFor. For nvidia it is the SPDM request
+// nonce, because GPU reports have no report data field. The verifier
+// returns claims only when every GPU carries that nonce. For every other
+// tee it is the report data.
+func boundData(tee string, c *attest.Claims) []byte {
+	if tee == "nvidia" {
+		return c.Nonce
+	}
+	return c.ReportData
 }
 
 // azureReportType returns the HCL report type of an Azure vTPM tee.

@@ -159,13 +159,16 @@ func appendCanonicalKey(b []byte, key TEEPubKey) []byte {
 
 // ReportDataFor returns the report-data value that the evidence of the KBS
 // tee carries for digest: zero-padded (or cut) to 64 bytes for TEEs whose
-// field is 64 bytes, resized to 32 bytes for a plain TPM quote, and the
-// digest itself for sample evidence and the Azure vTPM quote nonce.
+// field is 64 bytes, resized to 32 bytes for a plain TPM quote and for the
+// SPDM nonce of NVIDIA GPU reports, and the digest itself for sample
+// evidence and the Azure vTPM quote nonce. Trustee's NVIDIA attester takes
+// the first 32 bytes of the device digest as the nonce, and its verifier
+// expects them there.
 func ReportDataFor(tee string, digest []byte) []byte {
 	switch tee {
 	case "snp", "tdx", "sgx", "cca", "csv":
 		return resize(digest, 64)
-	case "tpm":
+	case "tpm", "nvidia":
 		return resize(digest, 32)
 	}
 	return append([]byte(nil), digest...)

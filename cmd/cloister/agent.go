@@ -16,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/ratls"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 func init() { register(newAgentCmd) }
@@ -40,6 +42,7 @@ type agentFlags struct {
 	backoff          time.Duration
 	emulated         bool
 	emulatorDir      string
+	emulatedGPUs     int
 	logLevel         string
 	// clients are the verification flags of mutual mode, bound with a
 	// "client-" prefix.
@@ -73,7 +76,10 @@ SIGQUIT, the secret files are overwritten and removed. On Linux, a reaper
 process in the workload's process group also does this, and kills the
 group, when the agent is killed with SIGKILL. Without TEE hardware, --emulated uses
 the emulated SEV-SNP TEE; clients must then trust its development root
-(written to --emulator-dir) explicitly.`,
+(written to --emulator-dir) explicitly. --emulated-gpus adds emulated NVIDIA
+GPUs, whose evidence the agent sends to the key broker beside the TEE's; the
+key broker must trust their two development roots and have their RIMs (in
+--emulator-dir's nvidia-gpu/ subdirectory).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAgent(cmd, f, args)
 		},
@@ -97,6 +103,7 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level of the JSON log on standard error: debug, info, warn or error")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
+	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, fmt.Sprintf("with --emulated and --kbs, also attest this many emulated NVIDIA GPUs (1 to %d) to the key broker; --emulator-dir keeps them in its nvidia-gpu/ subdirectory (development only)", nvgpu.MaxEmulatedGPUs))
 	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
 	fl.StringArrayVar(&f.clients.collateralPaths, "client-collateral", nil, "collateral for the clients' evidence; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable"+scopeHelp)
@@ -159,6 +166,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			return err
 		}
 	}
+	if err := checkEmulatedGPUs(f); err != nil {
+		return err
+	}
 	// A certificate counts as expired one minute before its notAfter, so a
 	// shorter lifetime would issue a certificate on every handshake.
 	if f.certLifetime < 2*time.Minute || f.certLifetime > 24*time.Hour {
@@ -200,7 +210,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		clients = ratls.NewVerifier(o)
 	}
 
-	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
+	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir, EmulatedGPUs: f.emulatedGPUs})
 	if err != nil {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}
@@ -210,6 +220,11 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	if sel.Emulated {
 		slog.Warn("agent: EMULATED TEE: evidence is signed by a development root and proves no hardware; "+
 			"a verifier trusts it only when given that root with --trust-anchor", "dev_root", sel.RootPath)
+	}
+	if sel.GPUs != nil {
+		slog.Warn("agent: EMULATED NVIDIA GPUs: their evidence is signed by development roots and proves no hardware; "+
+			"a key broker trusts it only when given both roots with --trust-anchor nvidia-gpu=FILE, and compares it with the RIMs with --collateral nvidia-gpu=DIR",
+			"gpus", sel.GPUs.Emulator.GPUCount(), "dev_roots", sel.GPUs.RootPaths, "rims", sel.GPUs.RIMDir)
 	}
 
 	var source agent.SecretSource
@@ -261,6 +276,25 @@ func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &kbs.Client{URL: f.kbsURL, Attester: sel.Attester,
-		HTTPClient: &http.Client{Jar: jar, Transport: transport, Timeout: time.Minute}}, nil
+	c := &kbs.Client{URL: f.kbsURL, Attester: sel.Attester,
+		HTTPClient: &http.Client{Jar: jar, Transport: transport, Timeout: time.Minute}}
+	if sel.GPUs != nil {
+		c.Devices = []attest.Attester{sel.GPUs.Emulator}
+	}
+	return c, nil
+}
+
+// checkEmulatedGPUs checks --emulated-gpus against the flags it needs.
+func checkEmulatedGPUs(f agentFlags) error {
+	switch {
+	case f.emulatedGPUs == 0:
+		return nil
+	case f.emulatedGPUs < 0 || f.emulatedGPUs > nvgpu.MaxEmulatedGPUs:
+		return usageError("--emulated-gpus is %d; use 1 to %d", f.emulatedGPUs, nvgpu.MaxEmulatedGPUs)
+	case !f.emulated:
+		return usageError("--emulated-gpus needs --emulated: the evidence of emulated GPUs goes with that of the emulated TEE")
+	case f.kbsURL == "":
+		return usageError("--emulated-gpus needs --kbs: only the key broker receives the GPUs' evidence, not the RA-TLS clients")
+	}
+	return nil
 }

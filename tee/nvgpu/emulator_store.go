@@ -16,11 +16,14 @@ import (
 )
 
 // Files that Save writes. Each certificate file has a key file beside it,
-// named with a -key suffix.
+// named with a -key suffix. RootFile and RIMRootFile are the development
+// roots, which a verifier needs as trust anchors.
 const (
-	fileRoot       = "device-identity-ca.pem"
+	RootFile       = "device-identity-ca.pem"
+	RIMRootFile    = "rim-root-ca.pem"
+	fileRoot       = RootFile
 	fileIdentityCA = "gh100-identity-ca.pem"
-	fileRIMRoot    = "rim-root-ca.pem"
+	fileRIMRoot    = RIMRootFile
 	fileRIMSigner  = "rim-signer.pem"
 	fileEmulator   = "emulator.json"
 )

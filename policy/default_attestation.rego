@@ -169,7 +169,7 @@ deny contains {
 
 # The launch measurement must be one of the registered reference values.
 # Without any, nothing vouches for the code in the TEE, so the rule fails
-# closed.
+# closed. A GPU has no launch measurement: the rule after this one applies.
 deny contains {
 	"rule": "reference-value",
 	"claim": "measurement",
@@ -177,7 +177,37 @@ deny contains {
 	"expected": sprintf("a registered %s.measurement", [tee]),
 	"message": sprintf("no reference value %s.measurement is registered, so the measurement %s cannot be appraised; register the expected measurement with `cloister refvalue add %s.measurement <hex>`", [tee, claim_measurement, tee]),
 } if {
+	tee != "nvidia-gpu"
 	count(references("measurement")) == 0
+}
+
+# For NVIDIA GPUs, NVIDIA's signed RIMs vouch for the driver and VBIOS
+# measurements when the rim check passed. Without that, reference values
+# registered for the GPU's measurements (nvidia-gpu.fwid, nvidia-gpu.blockN)
+# must vouch for them, so the rule fails closed when there are neither. A
+# failed rim check is already a reason of its own.
+default rim_result := "absent"
+
+rim_result := check.result if {
+	some check in input.claims.checks
+	check.name == "rim"
+}
+
+gpu_references_registered if {
+	some name, _ in input.claims.measurements
+	count(references(reference_name(name))) > 0
+}
+
+deny contains {
+	"rule": "reference-value",
+	"claim": "checks.rim",
+	"value": rim_result,
+	"expected": "passed, or registered reference values nvidia-gpu.fwid or nvidia-gpu.blockN",
+	"message": sprintf("nothing vouches for the GPU firmware: the rim check is %s and no reference value for the GPU's measurements is registered; supply NVIDIA's driver and VBIOS RIMs with --collateral nvidia-gpu=DIR, or register the expected values with `cloister refvalue add nvidia-gpu.fwid <hex>` (and nvidia-gpu.blockN)", [rim_result]),
+} if {
+	tee == "nvidia-gpu"
+	not rim_result in {"passed", "failed"}
+	not gpu_references_registered
 }
 
 deny contains {

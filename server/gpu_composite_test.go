@@ -29,9 +29,9 @@ allow if {
 `
 
 // rimRequiredPolicy is an nvidia-gpu attestation policy that rejects GPU
-// evidence whose rim check did not pass. It replaces the default policy,
-// which requires a reference value nvidia-gpu.measurement, a claim that
-// GPU evidence does not have.
+// evidence whose rim check did not pass, also when reference values for the
+// GPU's measurements are registered, which the default policy accepts
+// instead.
 const rimRequiredPolicy = `package rim_required
 
 deny contains {"rule": "rim", "claim": "checks.rim", "value": c.result, "expected": "passed", "message": "the GPU's measurements must match its RIMs"} if {
@@ -116,11 +116,9 @@ func TestCompositeGPUAttestation(t *testing.T) {
 		{name: "GPU bound to another nonce", devices: []attest.Attester{otherNonceGPU{gpu}}, attestErr: true},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
+		// The GPUs are appraised by the default nvidia-gpu policy.
 		ts := gpuService(t, b, gpu, true)
 		ctx := context.Background()
-		if _, err := ts.store.PutPolicy(ctx, store.PolicyAttestation, string(attest.TEENVGPU), rimRequiredPolicy); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName, gpuRIMPolicy); err != nil {
 			t.Fatal(err)
 		}
@@ -177,19 +175,31 @@ func TestCompositeGPUAttestation(t *testing.T) {
 	})
 }
 
-// An nvidia-gpu attestation policy that requires the rim check rejects the
-// GPU of a service that has no RIMs, and the rejected GPU blocks the
+// The default nvidia-gpu attestation policy rejects the GPU of a service
+// that has no RIMs and no reference values for the GPU's measurements, and
+// so does a policy that requires the rim check. The rejected GPU blocks the
 // release even under a resource policy that allows everything.
 func TestGPURIMRequiredByAttestationPolicy(t *testing.T) {
 	gpu := newGPUEmulator(t, 1)
 	forEachBackend(t, func(t *testing.T, b backend) {
-		for _, rims := range []bool{true, false} {
-			name := map[bool]string{true: "with RIMs", false: "without RIMs"}[rims]
-			t.Run(name, func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			rims   bool
+			policy string
+		}{
+			{name: "default policy with RIMs", rims: true},
+			{name: "default policy without RIMs", rims: false},
+			{name: "rim policy with RIMs", rims: true, policy: rimRequiredPolicy},
+			{name: "rim policy without RIMs", rims: false, policy: rimRequiredPolicy},
+		} {
+			rims := tc.rims
+			t.Run(tc.name, func(t *testing.T) {
 				ts := gpuService(t, b, gpu, rims)
 				ctx := context.Background()
-				if _, err := ts.store.PutPolicy(ctx, store.PolicyAttestation, string(attest.TEENVGPU), rimRequiredPolicy); err != nil {
-					t.Fatal(err)
+				if tc.policy != "" {
+					if _, err := ts.store.PutPolicy(ctx, store.PolicyAttestation, string(attest.TEENVGPU), tc.policy); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if _, err := ts.store.PutPolicy(ctx, store.PolicyResource, DefaultResourcePolicyName, "package permissive\nallow := true\n"); err != nil {
 					t.Fatal(err)

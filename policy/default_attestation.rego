@@ -185,7 +185,8 @@ deny contains {
 # measurements when the rim check passed. Without that, reference values
 # registered for the GPU's measurements (nvidia-gpu.fwid, nvidia-gpu.blockN)
 # must vouch for them, so the rule fails closed when there are neither. A
-# failed rim check is already a reason of its own.
+# failed rim check is already a reason of its own. The rule after this one
+# applies it to each GPU of composite evidence.
 default rim_result := "absent"
 
 rim_result := check.result if {
@@ -208,6 +209,20 @@ deny contains {
 	tee == "nvidia-gpu"
 	not rim_result in {"passed", "failed"}
 	not gpu_references_registered
+}
+
+deny contains {
+	"rule": "reference-value",
+	"claim": sprintf("checks.%s", [check.name]),
+	"value": check.result,
+	"expected": "passed, or a registered reference value composite.fwid",
+	"message": sprintf("nothing vouches for the firmware of %s: the %s check is %s and no reference value composite.fwid is registered; supply NVIDIA's driver and VBIOS RIMs with --collateral nvidia-gpu=DIR, or register the expected FWID with `cloister refvalue add composite.fwid <hex>`", [trim_suffix(check.name, "/rim"), check.name, check.result]),
+} if {
+	tee == "composite"
+	some check in input.claims.checks
+	regex.match(`^gpu[0-9]+/rim$`, check.name)
+	not check.result in {"passed", "failed"}
+	count(references("fwid")) == 0
 }
 
 deny contains {
@@ -249,8 +264,11 @@ deny contains {
 }
 
 # Evidence of several NVIDIA GPUs names the measurements of the second and
-# later GPUs gpuN/fwid and gpuN/blockN; each GPU must match the one set of
-# reference values.
-reference_name(name) := regex.replace(name, "^gpu[0-9]+/", "") if tee == "nvidia-gpu"
+# later GPUs gpuN/fwid and gpuN/blockN, and composite evidence names every
+# GPU's FWID gpuN/fwid. Each GPU must match the one set of reference values
+# (nvidia-gpu.fwid, or composite.fwid for composite evidence).
+gpu_tees := {"nvidia-gpu", "composite"}
 
-reference_name(name) := name if tee != "nvidia-gpu"
+reference_name(name) := regex.replace(name, "^gpu[0-9]+/", "") if tee in gpu_tees
+
+reference_name(name) := name if not tee in gpu_tees

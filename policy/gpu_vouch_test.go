@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -89,5 +91,58 @@ func TestDefaultPolicyGPUVouchReason(t *testing.T) {
 		if !strings.Contains(r.Message, want) {
 			t.Errorf("message %q does not contain %q", r.Message, want)
 		}
+	}
+}
+
+// The default composite policy applies the same rule to each GPU of
+// composite evidence, with composite.fwid as the reference value that can
+// vouch instead of the rim check.
+func TestDefaultPolicyCompositeGPUVouchedFor(t *testing.T) {
+	compositeClaims := func(rims ...attest.CheckResult) *attest.Claims {
+		c := goodClaims()
+		c.TEE = "composite"
+		for i, rim := range rims {
+			c.Checks = append(c.Checks, attest.Check{Name: fmt.Sprintf("gpu%d/rim", i), Result: rim})
+			c.SetMeasurement(fmt.Sprintf("gpu%d/fwid", i), []byte{0xf1})
+		}
+		return c
+	}
+	refs := func(extra map[string][]string) map[string][]string {
+		r := map[string][]string{"composite.measurement": {measurement.String()}}
+		maps.Copy(r, extra)
+		return r
+	}
+	tests := []struct {
+		name       string
+		rims       []attest.CheckResult
+		refs       map[string][]string
+		wantClaims []string
+	}{
+		{name: "no GPU"},
+		{name: "both rims passed", rims: []attest.CheckResult{attest.CheckPassed, attest.CheckPassed}},
+		{name: "second rim not checked", rims: []attest.CheckResult{attest.CheckPassed, attest.CheckNotChecked},
+			wantClaims: []string{"checks.gpu1/rim"}},
+		{name: "rims not checked fwid registered", rims: []attest.CheckResult{attest.CheckNotChecked, attest.CheckNotChecked},
+			refs: map[string][]string{"composite.fwid": {"f1"}}},
+		{name: "rims not checked fwid off", rims: []attest.CheckResult{attest.CheckNotChecked, attest.CheckNotChecked},
+			refs: map[string][]string{"composite.fwid": {"f2"}}, wantClaims: []string{"measurements.gpu0/fwid", "measurements.gpu1/fwid"}},
+		{name: "rim failed", rims: []attest.CheckResult{attest.CheckFailed}, wantClaims: []string{"checks.gpu0/rim"}},
+	}
+	e := NewEngine()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.Appraise(context.Background(), DefaultAttestation("composite"), compositeClaims(tt.rims...), Config{}, refs(tt.refs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range d.Reasons {
+				got = append(got, r.Claim)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.wantClaims) {
+				t.Errorf("reason claims = %v, want %v (reasons %+v)", got, tt.wantClaims, d.Reasons)
+			}
+		})
 	}
 }

@@ -69,7 +69,7 @@ func TestAppraiseBoundAzureVector(t *testing.T) {
 	}
 	s := &Server{Appraiser: azureVectorAppraiser{}}
 
-	if _, err := s.appraiseBound(context.Background(), "az-snp-vtpm", ev, digest); err != nil {
+	if _, err := s.appraiseBound(context.Background(), "az-snp-vtpm", ev, digest, primaryRuntimeData); err != nil {
 		t.Fatalf("the vector's own digest is rejected: %v", err)
 	}
 
@@ -87,7 +87,7 @@ func TestAppraiseBoundAzureVector(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.appraiseBound(context.Background(), tc.tee, ev, tc.digest)
+			_, err := s.appraiseBound(context.Background(), tc.tee, ev, tc.digest, primaryRuntimeData)
 			if !errors.Is(err, attest.ErrBinding) {
 				t.Fatalf("error = %v, want a binding error", err)
 			}

@@ -213,7 +213,7 @@ func (s *Server) appraiseAll(ctx context.Context, sess *store.Session, att *Atte
 func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *Attestation, ev attest.Evidence, digest []byte) (*ear.Result, []*Verdict, error) {
 	key := att.RuntimeData.TEEPubKey
 	additional := att.TEEEvidence.AdditionalEvidence
-	v, err := s.appraiseBound(ctx, sess.TEE, ev, digest)
+	v, err := s.appraiseBound(ctx, sess.TEE, ev, digest, primaryRuntimeData)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -244,7 +244,7 @@ func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *
 			if err != nil {
 				return nil, nil, attest.Malformed("tee-evidence.additional_evidence."+d.tee, "cannot decode", err)
 			}
-			dv, err := s.appraiseBound(ctx, d.tee, ev, deviceDigest)
+			dv, err := s.appraiseBound(ctx, d.tee, ev, deviceDigest, deviceRuntimeData)
 			if err != nil {
 				return nil, nil, fmt.Errorf("device %s: %w", d.tee, err)
 			}
@@ -258,11 +258,24 @@ func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *
 	return result, verdicts, nil
 }
 
+// runtimeDataKind names the runtime data whose digest evidence binds.
+type runtimeDataKind int
+
+const (
+	// primaryRuntimeData is {additional-evidence, nonce, tee-pubkey},
+	// which the primary evidence binds.
+	primaryRuntimeData runtimeDataKind = iota
+	// deviceRuntimeData is {nonce, tee-pubkey}, which each device's
+	// evidence in additional_evidence binds.
+	deviceRuntimeData
+)
+
 // appraiseBound verifies and appraises ev and checks that its report data
-// is the runtime-data digest in the TEE's placement. Azure vTPM evidence
-// carries the digest in the vTPM quote and the HCL user data rather than
-// in the report data, so azurevtpm.CheckRuntimeDigest checks it there.
-func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Evidence, digest []byte) (*Verdict, error) {
+// is the digest of the runtime data of kind in the TEE's placement. Azure
+// vTPM evidence carries the digest in the vTPM quote and the HCL user data
+// rather than in the report data, so azurevtpm.CheckRuntimeDigest checks
+// it there.
+func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Evidence, digest []byte, kind runtimeDataKind) (*Verdict, error) {
 	v, err := s.Appraiser.Appraise(ctx, tee, ev)
 	if err != nil {
 		return nil, err
@@ -279,11 +292,30 @@ func (s *Server) appraiseBound(ctx context.Context, tee string, ev attest.Eviden
 	want := ReportDataFor(tee, digest)
 	got := boundData(tee, v.Claims)
 	if subtle.ConstantTimeCompare(got, want) != 1 {
-		return nil, attest.Errorf(attest.ErrBinding, "report data", "evidence does not bind this session's runtime data (nonce and TEE key)").
-			WithValues(hex.EncodeToString(got), hex.EncodeToString(want)).
-			WithFix("put the SHA-384 of the canonical runtime data {additional-evidence, nonce, tee-pubkey} into the report data")
+		return nil, bindingError(tee, kind, got, want)
 	}
 	return v, nil
+}
+
+// bindingError reports evidence of the KBS tee whose bound value got is
+// not want, the digest of the runtime data of kind as ReportDataFor places
+// it. The fix names that runtime data and, for nvidia, the SPDM nonce that
+// carries it.
+func bindingError(tee string, kind runtimeDataKind, got, want []byte) error {
+	hash := strings.ToUpper(string(DefaultHash))
+	data := "the canonical runtime data {additional-evidence, nonce, tee-pubkey}, with the exact additional_evidence string"
+	if kind == deviceRuntimeData {
+		data = "the canonical device runtime data {nonce, tee-pubkey}, without additional-evidence"
+	}
+	field := "report data"
+	fix := fmt.Sprintf("put the %s of %s into the report data", hash, data)
+	if tee == "nvidia" {
+		field = "GET_MEASUREMENTS nonce"
+		fix = fmt.Sprintf("request the GPU reports with the first 32 bytes of the %s of %s as the SPDM nonce, as Trustee's NVIDIA attester does", hash, data)
+	}
+	return attest.Errorf(attest.ErrBinding, field, "%s evidence does not bind this session's runtime data (nonce and TEE key)", tee).
+		WithValues(hex.EncodeToString(got), hex.EncodeToString(want)).
+		WithFix(fix)
 }
 
 // boundData returns the claim in which verified evidence of the KBS tee

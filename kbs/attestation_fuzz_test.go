@@ -19,6 +19,7 @@ func FuzzParseAttestationMatchesEncodingJSON(f *testing.F) {
 	for _, body := range roundTripBodies(f) {
 		f.Add(body)
 	}
+	f.Add(nativeNVIDIAAttestation(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkMatchesReference(t, data)
 	})
@@ -147,4 +148,19 @@ func FuzzRuntimeDataMatchesCanonicalize(f *testing.F) {
 		key := TEEPubKey{Kty: kty, Crv: crv, Alg: alg, X: x, Y: y, N: n, E: e}
 		checkRuntimeDataCanonical(t, nonce, key, additional)
 	})
+}
+
+// nativeNVIDIAAttestation returns an Attestation body whose
+// additional_evidence carries the NVIDIA attester's JSON.
+func nativeNVIDIAAttestation(f *testing.F) []byte {
+	additional := `{"nvidia":` + nativeNVIDIASeed(f) + `}`
+	body, err := json.Marshal(Attestation{
+		RuntimeData: RuntimeData{Nonce: "2YMaoknw9hQMiLuvwhqxSUAn91zY9AHyI54D+DsziMo=",
+			TEEPubKey: TEEPubKey{Kty: "EC", Crv: "P-256", Alg: AlgECDHESA256KW, X: "eA", Y: "eQ"}},
+		TEEEvidence: TEEEvidence{PrimaryEvidence: json.RawMessage(`{"svn":"1","report_data":""}`), AdditionalEvidence: additional},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return body
 }

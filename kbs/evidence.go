@@ -21,7 +21,10 @@ const SampleFormat = "kbs-sample"
 // form of attest.Evidence: {"format", "data", "aux"}, data and aux in
 // standard base64), which kbs.Client sends for every TEE, the sample form
 // of the sample and sampledevice TEEs, and the JSON of the Trustee guest's
-// snp, tdx, sgx, az-snp-vtpm and az-tdx-vtpm attesters.
+// snp, tdx, sgx, az-snp-vtpm, az-tdx-vtpm and nvidia attesters. Each form
+// is recognized by its members: data for the envelope, and for the
+// attesters' JSON attestation_report (snp), quote (tdx, sgx), tpm_quote
+// (Azure) and device_evidence_list (nvidia).
 //
 // Member names are matched exactly, as JSON defines them and Trustee's
 // guests write them.
@@ -49,6 +52,11 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 	switch {
 	case tee == "sample" || tee == "sampledevice":
 		return attest.Evidence{Format: SampleFormat, Data: bytes.Clone(raw)}, nil
+	case tee == "nvidia" && has(nvidiaDeviceListMember):
+		if has("data") {
+			return attest.Evidence{}, fmt.Errorf("nvidia evidence has both data and %s, so it is neither Cloister's envelope nor the NVIDIA attester's JSON alone; send one of the two", nvidiaDeviceListMember)
+		}
+		return decodeNVIDIADeviceJSON(obj)
 	case has("data"):
 		return decodeEnvelope(tee, obj)
 	case tee == "snp" && has("attestation_report"):
@@ -58,6 +66,9 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && has("tpm_quote"):
 		// The azure-vtpm verifier reads the attester's JSON as it is.
 		return attest.Evidence{Format: formatForTEE(tee), Data: bytes.Clone(raw)}, nil
+	}
+	if tee == "nvidia" {
+		return attest.Evidence{}, fmt.Errorf("nvidia evidence has neither %s (the NVIDIA attester's JSON) nor data (Cloister's evidence envelope); send one of the two", nvidiaDeviceListMember)
 	}
 	return attest.Evidence{}, fmt.Errorf("%s evidence in the guest attester's native JSON form is not supported; send Cloister's evidence envelope {\"format\", \"data\", \"aux\"}", tee)
 }

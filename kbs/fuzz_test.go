@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 // seedVectors adds every vector file's JSON values that parse as an object
@@ -221,6 +222,8 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":"AAAAAAMAAAA="}`))
 	f.Add([]byte(`{"tpm_quote":{}}`))
 	f.Add([]byte(`{"svn":"1","report_data":""}`))
+	f.Add([]byte(nativeNVIDIASeed(f)))
+	f.Add([]byte(`{"device_evidence_list":[{"arch":"LS10","evidence":"","certificate":""}],"data":null}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// An envelope whose member names are exact must decode as
@@ -294,6 +297,7 @@ func FuzzParseAdditionalEvidence(f *testing.F) {
 	for _, seed := range []string{``, `{}`, `{"nvidia":{"evidence_list":[]}}`, `{"sampledevice":"x","nvidia":[]}`, `{"unknown":1}`, `[]`, `{"nvidia":`} {
 		f.Add(seed)
 	}
+	f.Add(`{"nvidia":` + nativeNVIDIASeed(f) + `}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		devices, err := parseAdditionalEvidence(s)
 		if err != nil {
@@ -305,6 +309,55 @@ func FuzzParseAdditionalEvidence(f *testing.F) {
 			}
 			if i > 0 && devices[i-1].tee >= d.tee {
 				t.Fatalf("devices not in name order: %q before %q", devices[i-1].tee, d.tee)
+			}
+		}
+	})
+}
+
+// nativeNVIDIASeed returns the JSON that the NVIDIA attester of Trustee's
+// guest components sends for two emulated GPUs.
+func nativeNVIDIASeed(f *testing.F) string {
+	ev, _, _ := emulatedGPUEvidence(f, 2)
+	return string(nativeJSON(f, nativeDevices(f, ev)))
+}
+
+// FuzzDecodeNVIDIADeviceJSON decodes the NVIDIA attester's JSON. Accepted
+// evidence is a GPU array that the nvidia-gpu verifier parses, with one
+// entry per listed device, each with a report, a certificate chain and an
+// upper-case GPU architecture.
+func FuzzDecodeNVIDIADeviceJSON(f *testing.F) {
+	f.Add([]byte(nativeNVIDIASeed(f)))
+	f.Add([]byte(`{"device_evidence_list":[]}`))
+	f.Add([]byte(`{"device_evidence_list":[{"arch":"Hopper","evidence":"11e0","certificate":"LS0tLS1CRUdJTg=="}]}`))
+	f.Add([]byte(`{"device_evidence_list":[{"arch":"HOPPER","uuid":null,"evidence":"EeA=","certificate":""}],"x":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := DecodeEvidence("nvidia", data)
+		if err != nil {
+			return
+		}
+		var top struct {
+			List []json.RawMessage `json:"device_evidence_list"`
+		}
+		if json.Unmarshal(data, &top) != nil || len(top.List) == 0 {
+			// Cloister's envelope, which other fuzz targets check.
+			return
+		}
+		if ev.Format != string(attest.TEENVGPU) {
+			t.Fatalf("format %q, expected %q", ev.Format, attest.TEENVGPU)
+		}
+		gpus, err := nvgpu.ParseEvidence(ev.Data)
+		if err != nil {
+			t.Fatalf("the converted evidence does not parse: %v", err)
+		}
+		if len(gpus) != len(top.List) || len(gpus) > maxNVIDIADevices {
+			t.Fatalf("%d GPUs from %d listed devices", len(gpus), len(top.List))
+		}
+		for i, g := range gpus {
+			if len(g.Report) == 0 || len(g.Chain) == 0 {
+				t.Errorf("GPU %d has a report of %d bytes and %d certificates", i, len(g.Report), len(g.Chain))
+			}
+			if g.Arch != "HOPPER" && g.Arch != "BLACKWELL" {
+				t.Errorf("GPU %d arch %q, expected HOPPER or BLACKWELL", i, g.Arch)
 			}
 		}
 	})

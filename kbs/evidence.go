@@ -26,8 +26,12 @@ const SampleFormat = "kbs-sample"
 // attesters' JSON attestation_report (snp), quote (tdx, sgx), tpm_quote
 // (Azure) and device_evidence_list (nvidia).
 //
-// Member names are matched exactly, as JSON defines them and Trustee's
-// guests write them.
+// The members that select a form are matched exactly, as JSON defines
+// them and Trustee's guests write them, and so are the members of the
+// tdx, sgx and nvidia attesters' JSON. The snp attester's JSON is decoded
+// with encoding/json, which also takes a member whose name differs only in
+// case. The report is rebuilt from it and its signature checked, so such a
+// member cannot change what verifies.
 func DecodeEvidence(tee string, raw json.RawMessage) (attest.Evidence, error) {
 	if !json.Valid(raw) {
 		var v any
@@ -62,7 +66,7 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 	case tee == "snp" && has("attestation_report"):
 		return decodeSNPGuestJSON(raw)
 	case (tee == "tdx" || tee == "sgx") && has("quote"):
-		return decodeQuoteJSON(tee, raw)
+		return decodeQuoteJSON(tee, obj)
 	case (tee == "az-snp-vtpm" || tee == "az-tdx-vtpm") && has("tpm_quote"):
 		// The azure-vtpm verifier reads the attester's JSON as it is.
 		return attest.Evidence{Format: formatForTEE(tee), Data: bytes.Clone(raw)}, nil
@@ -133,15 +137,22 @@ func decodeBase64JSON(text []byte) ([]byte, error) {
 // none), each in standard base64. The event log becomes Evidence.Aux, which
 // the dcap verifier replays against the quote's RTMRs; an empty string
 // counts as absent, as Trustee's verifier takes it.
-func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
-	var q struct {
-		Quote      string  `json:"quote"`
-		CCEventlog *string `json:"cc_eventlog"`
+//
+// Members are read by their exact names from obj, because encoding/json
+// would also fill a struct field from a member such as "Quote".
+func decodeQuoteJSON(tee string, obj *jsonvalue.Object) (attest.Evidence, error) {
+	var quoteText string
+	var eventLog *string
+	text, _ := obj.Get("quote")
+	if err := json.Unmarshal(text, &quoteText); err != nil {
+		return attest.Evidence{}, attest.Malformed("quote", "invalid "+tee+" evidence JSON: quote is not a string", err)
 	}
-	if err := json.Unmarshal(raw, &q); err != nil {
-		return attest.Evidence{}, attest.Malformed("quote", "invalid "+tee+" evidence JSON", err)
+	if text, ok := obj.Get("cc_eventlog"); ok {
+		if err := json.Unmarshal(text, &eventLog); err != nil {
+			return attest.Evidence{}, attest.Malformed("cc_eventlog", "invalid "+tee+" evidence JSON: cc_eventlog is neither a string nor null", err)
+		}
 	}
-	quote, err := base64.StdEncoding.DecodeString(q.Quote)
+	quote, err := base64.StdEncoding.DecodeString(quoteText)
 	if err != nil {
 		return attest.Evidence{}, attest.Malformed("quote", "not standard base64", err)
 	}
@@ -150,8 +161,8 @@ func decodeQuoteJSON(tee string, raw json.RawMessage) (attest.Evidence, error) {
 			WithFix("put the base64 DCAP quote from the guest attester in quote")
 	}
 	ev := attest.Evidence{Format: formatForTEE(tee), Data: quote}
-	if q.CCEventlog != nil && *q.CCEventlog != "" {
-		if ev.Aux, err = base64.StdEncoding.DecodeString(*q.CCEventlog); err != nil {
+	if eventLog != nil && *eventLog != "" {
+		if ev.Aux, err = base64.StdEncoding.DecodeString(*eventLog); err != nil {
 			return attest.Evidence{}, attest.Malformed("cc_eventlog", "not standard base64", err).
 				WithFix("put the base64 CC event log from the guest attester in cc_eventlog, or null when the guest has none")
 		}

@@ -34,6 +34,12 @@ func TestDecodeQuoteJSONEventLog(t *testing.T) {
 		{"SGX with log", "sgx", `{"cc_eventlog":"` + b64(log) + `","quote":"` + b64(quote) + `"}`, log, ""},
 		{"log not base64", "tdx", `{"cc_eventlog":"@@@@","quote":"` + b64(quote) + `"}`, nil, "cc_eventlog: not standard base64"},
 		{"log not a string", "tdx", `{"cc_eventlog":5,"quote":"` + b64(quote) + `"}`, nil, "invalid tdx evidence JSON"},
+		{"quote not a string", "tdx", `{"quote":5}`, nil, "quote is not a string"},
+		{"null quote", "tdx", `{"quote":null}`, nil, "empty or null"},
+		// Members are read by exact name, so a member whose name differs
+		// in case is ignored, as Trustee's verifier ignores it.
+		{"other case ignored", "tdx", `{"quote":"` + b64(quote) + `","Quote":"` + b64([]byte{9, 9}) + `","CC_EVENTLOG":"` + b64(log) + `"}`, nil, ""},
+		{"other case only", "tdx", `{"Quote":"` + b64(quote) + `"}`, nil, "native JSON form is not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

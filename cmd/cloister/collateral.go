@@ -170,7 +170,9 @@ func (f *collateralFetch) options(src *collateral.Online, when time.Time) (attes
 
 // fetchEvidence fetches the collateral of one evidence file by verifying
 // it, and reports whether the fetch is complete. Evidence whose format is
-// not recognized fetches nothing, so it counts as incomplete too.
+// not recognized fetches nothing, and malformed evidence or collateral
+// stops the verification before it has fetched everything, so both count
+// as incomplete too.
 func (f *collateralFetch) fetchEvidence(ctx context.Context, w io.Writer, path string, data []byte, opts attest.Options) bool {
 	claims, err := attest.Verify(ctx, attest.Evidence{Format: f.format, Data: data}, opts)
 	switch {
@@ -179,6 +181,11 @@ func (f *collateralFetch) fetchEvidence(ctx context.Context, w io.Writer, path s
 		return false
 	case errors.Is(err, attest.ErrCollateralMissing):
 		fmt.Fprintf(w, "%s: not all collateral could be fetched: %v\n", path, err)
+		return false
+	case errors.Is(err, attest.ErrMalformed):
+		// The evidence, or collateral it needs, does not parse, so what
+		// was fetched may not be all that it needs.
+		fmt.Fprintf(w, "%s: collateral not known to be complete, because the evidence or its collateral does not parse: %v\n", path, err)
 		return false
 	}
 	fmt.Fprintf(w, "%s: fetched (verification: %s)\n", path, verdictWord(err))

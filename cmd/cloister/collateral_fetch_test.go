@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 // runCloisterWithInput runs the command line args with stdin as standard
@@ -133,6 +135,12 @@ func TestCollateralFetchRejects(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not evidence\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// An emulated GPU's report cut after its SPDM request and the start
+	// of the response is detected as a report but does not parse.
+	truncated := filepath.Join(t.TempDir(), "truncated.txt")
+	if err := os.WriteFile(truncated, []byte(emulatedReportHex(t)[:200]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name     string
@@ -144,6 +152,8 @@ func TestCollateralFetchRejects(t *testing.T) {
 			[]string{"not all collateral could be fetched", "pass the GPU's certificate chain (PEM, leaf first) with --collateral", "collateral incomplete for"}},
 		{"unrecognized evidence", []string{garbage}, exitRejected,
 			[]string{"garbage.txt: nothing fetched: unsupported", "name it with --format"}},
+		{"truncated report", []string{truncated}, exitRejected,
+			[]string{"truncated.txt: collateral not known to be complete, because the evidence or its collateral does not parse", "collateral incomplete for"}},
 		{"unknown format", []string{"--format", "bogus", reportPath}, exitUsage,
 			[]string{`unknown --format "bogus"`, "nvidia-gpu"}},
 		{"missing collateral file", []string{"--collateral", filepath.Join(t.TempDir(), "absent.pem"), reportPath}, exitUsage,
@@ -165,4 +175,24 @@ func TestCollateralFetchRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emulatedReportHex returns the hexadecimal report of one emulated GPU.
+func emulatedReportHex(t *testing.T) string {
+	t.Helper()
+	gpu, err := nvgpu.NewEmulator(nvgpu.EmulatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := gpu.Attest(context.Background(), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		Report string `json:"attestationReportHexStr"`
+	}
+	if err := json.Unmarshal(ev.Data, &entries); err != nil || len(entries) != 1 {
+		t.Fatalf("emulated GPU evidence %.80q: %v", ev.Data, err)
+	}
+	return entries[0].Report
 }

@@ -26,8 +26,11 @@ func (*Verifier) Detect(data []byte) bool { return detect(data) }
 // Verify verifies the CPU part with the verifier its format names (or
 // attest.Detect finds), then each GPU with the nvidia-gpu verifier, all
 // with opts, and requires every GPU nonce to equal the binding value from
-// the CPU report data. Every part must pass. A failed part returns nil
-// claims; a binding failure returns the claims together with the error.
+// the CPU report data. Every part must pass. A CPU part that fails returns
+// nil claims. A GPU that fails after its signature and chain verified, a
+// binding failure included, returns the claims of the CPU and of the GPUs
+// up to that one together with the error, as the attest.Verifier contract
+// requires, so that the rejection shows which GPU check failed.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	doc, err := Parse(ev.Data)
 	if err != nil {
@@ -58,10 +61,13 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	for i, data := range doc.GPUs {
 		gpu, err := gpuVerifier.Verify(ctx, attest.Evidence{Format: string(attest.TEENVGPU), Data: data}, gpuOpts)
 		if err != nil {
-			if gpu != nil && errors.Is(err, attest.ErrBinding) {
+			if gpu == nil {
+				return nil, gpuError(i, err)
+			}
+			if errors.Is(err, attest.ErrBinding) {
 				return bindingFailure(cpu, gpus[:i], i, gpu)
 			}
-			return nil, gpuError(i, err)
+			return merge(cpu, append(gpus[:i], gpu)), gpuError(i, err)
 		}
 		gpus[i] = gpu
 	}

@@ -2,6 +2,7 @@ package composite
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 func checkResult(t *testing.T, c *attest.Claims, name string, want attest.CheckResult) {
@@ -273,5 +276,58 @@ func TestPrefixesRejected(t *testing.T) {
 		if _, err := v.Verify(t.Context(), attest.Evidence{Data: data[:n]}, opts); err == nil {
 			t.Fatalf("Verify accepted a %d-byte prefix of %d bytes", n, len(data))
 		}
+	}
+}
+
+// TestVerifyRIMFailureClaims checks that a GPU whose RIMs fail
+// verification rejects the evidence with the claims proven so far, so that
+// the rejection shows the failed gpu0/rim check.
+func TestVerifyRIMFailureClaims(t *testing.T) {
+	gpuEmulator, err := nvgpu.NewEmulator(nvgpu.EmulatorOptions{GPUs: 1})
+	if err != nil {
+		t.Fatalf("nvgpu.NewEmulator: %v", err)
+	}
+	nonce := bytes.Repeat([]byte{0x42}, BindingSize)
+	gpuEvidence, err := gpuEmulator.Attest(t.Context(), nonce)
+	if err != nil {
+		t.Fatalf("nvgpu Attest: %v", err)
+	}
+	rims, err := gpuEmulator.Collateral()
+	if err != nil {
+		t.Fatalf("nvgpu Collateral: %v", err)
+	}
+	e := emulator(t, false)
+	set := &collateral.Set{}
+	set.Merge(e.Collateral())
+	set.Merge(rims)
+	// Only the device root is trusted. The RIMs' signing chain ends at the
+	// RIM root, which is missing, so the RIMs fail verification.
+	anchors := &collateral.Set{}
+	for _, root := range []*x509.Certificate{e.Root(), gpuEmulator.Roots()[0]} {
+		anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: root.Raw, Certificate: root})
+	}
+	opts := attest.Options{Collateral: set, TrustAnchors: anchors}
+
+	claims, err := verify(build(t, cpuReport(t, e, nonce), gpuEvidence.Data), opts)
+	if err == nil {
+		t.Fatal("Verify accepted a GPU whose RIMs fail verification")
+	}
+	if !strings.Contains(err.Error(), "gpus[0]") {
+		t.Errorf("error %q does not name gpus[0]", err)
+	}
+	if claims == nil {
+		t.Fatal("no claims returned with the GPU's RIM failure")
+	}
+	if claims.TEE != TEE {
+		t.Errorf("TEE %q, want %q", claims.TEE, TEE)
+	}
+	if !claims.Emulated {
+		t.Error("Emulated is false for emulated CPU and GPU evidence")
+	}
+	checkResult(t, claims, "signature", attest.CheckPassed)
+	checkResult(t, claims, "gpu0/spdm-signature", attest.CheckPassed)
+	checkResult(t, claims, "gpu0/rim", attest.CheckFailed)
+	if _, ok := claims.FindCheck("gpu-nonce-binding"); ok {
+		t.Error("gpu-nonce-binding is reported although the GPUs were not all verified")
 	}
 }

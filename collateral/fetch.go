@@ -79,7 +79,8 @@ func (o FetcherOptions) withDefaults() FetcherOptions {
 }
 
 // UpstreamError reports a failed fetch from a collateral service. Status is
-// the last HTTP status, 0 when no response arrived.
+// the last HTTP status, 0 when no response arrived. URL is empty when no
+// request was sent, because no source URL is known.
 type UpstreamError struct {
 	URL    string
 	Status int
@@ -87,6 +88,9 @@ type UpstreamError struct {
 }
 
 func (e *UpstreamError) Error() string {
+	if e.URL == "" && e.Err != nil {
+		return e.Err.Error()
+	}
 	if e.Status != 0 {
 		return fmt.Sprintf("fetching %s: HTTP %d: %v", e.URL, e.Status, e.Err)
 	}

@@ -269,6 +269,9 @@ func TestOnlineOCSPWithoutResponder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "names no OCSP responder") {
 		t.Fatalf("error %v, expected one saying that the certificate names no responder", err)
 	}
+	if strings.Contains(err.Error(), "fetching :") {
+		t.Errorf("error %q names an empty URL, expected no URL when no request was sent", err)
+	}
 	if len(set.Unserved) != 1 || !strings.Contains(set.Unserved[0], "--ocsp-url") {
 		t.Errorf("unserved %v, expected the key with the --ocsp-url fix", set.Unserved)
 	}

@@ -99,6 +99,21 @@ func (e *UpstreamError) Error() string {
 
 func (e *UpstreamError) Unwrap() error { return e.Err }
 
+// upstreamCause returns the cause of err without the URL that an
+// *UpstreamError or a *url.Error adds, so that a message names the URL
+// once.
+func upstreamCause(err error) error {
+	var ue *UpstreamError
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.Err != nil {
+		err = urlErr.Err
+	}
+	return err
+}
+
 // ErrNotFound reports an item that the upstream service does not have
 // (HTTP 404). It is not retried.
 var ErrNotFound = errors.New("not found upstream")
@@ -167,7 +182,10 @@ func (f *httpFetcher) do(ctx context.Context, r httpRequest) (*response, error) 
 		if attempt > 0 {
 			f.opts.Logger.Warn("collateral fetch retry", "url", rawURL, "attempt", attempt, "delay", delay, "error", last)
 			if err := sleep(ctx, delay); err != nil {
-				return nil, &UpstreamError{URL: rawURL, Status: lastStatus, Err: err}
+				// The context's error alone would hide why the attempts
+				// failed, such as a refused connection.
+				return nil, &UpstreamError{URL: rawURL, Status: lastStatus,
+					Err: fmt.Errorf("%w before attempt %d, after attempt %d failed: %v", err, attempt+1, attempt, upstreamCause(last))}
 			}
 			delay *= 2
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,6 +143,31 @@ func TestOnlineOCSPRetriesServerError(t *testing.T) {
 	}
 	if n := r.requests.Load(); n != 2 {
 		t.Errorf("%d requests, expected a failed one and its retry", n)
+	}
+}
+
+func TestOnlineOCSPTimeoutNamesLastFailure(t *testing.T) {
+	p := newOCSPPKI(t)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + listener.Addr().String() + "/"
+	listener.Close()
+	o := newOCSPOnline(t, closedURL, 200*time.Millisecond, 20)
+
+	_, err = o.Collateral(context.Background(), ocspQuery(p))
+	if err == nil {
+		t.Fatal("a closed port served a response")
+	}
+	if !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Errorf("error %q, expected it to say that the time ran out", err)
+	}
+	if !strings.Contains(err.Error(), "dial tcp") {
+		t.Errorf("error %q, expected the failure of the last attempt", err)
+	}
+	if n := strings.Count(err.Error(), closedURL); n != 1 {
+		t.Errorf("error %q names the URL %d times, expected once", err, n)
 	}
 }
 

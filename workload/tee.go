@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha512"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +39,11 @@ type TEEOptions struct {
 	// Verify holds the collateral with which a hardware TEE verifies its
 	// own evidence at start. The emulated TEE trusts its own root.
 	Verify attest.Options
+	// EmulatedGPUs, when positive, adds that many emulated NVIDIA GPUs
+	// beside the emulated TEE, kept in EmulatorDir/nvidia-gpu when
+	// EmulatorDir is set (see agent.OpenGPUEmulator). It needs Emulated,
+	// because a hardware TEE's evidence cannot vouch for emulated GPUs.
+	EmulatedGPUs int
 }
 
 // TEE is the opened TEE of a workload.
@@ -51,10 +57,23 @@ type TEE struct {
 	// Claims are the verified claims of the TEE's own evidence: its
 	// measurement and the bound manifest digest.
 	Claims *attest.Claims
+	// GPUs are the emulated GPUs, nil without TEEOptions.EmulatedGPUs.
+	// Their evidence goes only to the key broker (Devices), never into
+	// the RA-TLS certificates.
+	GPUs *agent.GPUSelection
 }
 
 // Emulated reports whether the TEE is the emulated one.
 func (t *TEE) Emulated() bool { return t.Emulator != nil }
+
+// Devices returns the device attesters whose evidence a key broker client
+// sends beside the TEE's (kbs.Client.Devices): the emulated GPUs, or nil.
+func (t *TEE) Devices() []attest.Attester {
+	if t.GPUs == nil {
+		return nil
+	}
+	return []attest.Attester{t.GPUs.Emulator}
+}
 
 // TrustAnchors returns the emulator's development root as a trust-anchor
 // set, or nil on hardware.
@@ -77,6 +96,9 @@ func RootSet(e *snp.Emulator) *collateral.Set {
 // the TEE's own evidence binds that digest, so that a host that launched
 // the workload with another manifest stops it before any party connects.
 func OpenTEE(ctx context.Context, manifest Digest, o TEEOptions) (*TEE, error) {
+	if o.EmulatedGPUs != 0 && !o.Emulated {
+		return nil, errors.New("emulated GPUs need the emulated TEE: a hardware TEE's evidence cannot vouch for them")
+	}
 	t, verify, err := openAttester(manifest, o)
 	if err != nil {
 		return nil, err
@@ -101,6 +123,12 @@ func OpenTEE(ctx context.Context, manifest Digest, o TEEOptions) (*TEE, error) {
 		return nil, fmt.Errorf("the TEE does not bind this workload's manifest: %w", err)
 	}
 	t.Claims = claims
+
+	if o.EmulatedGPUs != 0 {
+		if t.GPUs, err = agent.OpenGPUEmulator(o.EmulatorDir, o.EmulatedGPUs); err != nil {
+			return nil, fmt.Errorf("opening the emulated GPUs: %w", err)
+		}
+	}
 	return t, nil
 }
 

@@ -103,7 +103,7 @@ key broker must trust their two development roots and have their RIMs (in
 	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level of the JSON log on standard error: debug, info, warn or error")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
-	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, fmt.Sprintf("with --emulated and --kbs, also attest this many emulated NVIDIA GPUs (1 to %d) to the key broker; --emulator-dir keeps them in its nvidia-gpu/ subdirectory (development only)", nvgpu.MaxEmulatedGPUs))
+	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, emulatedGPUsHelp)
 	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
 	fl.StringArrayVar(&f.clients.collateralPaths, "client-collateral", nil, "collateral for the clients' evidence; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable"+scopeHelp)
@@ -166,7 +166,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			return err
 		}
 	}
-	if err := checkEmulatedGPUs(f); err != nil {
+	if err := checkEmulatedGPUs(f.emulatedGPUs, f.emulated, f.kbsURL); err != nil {
 		return err
 	}
 	// A certificate counts as expired one minute before its notAfter, so a
@@ -284,17 +284,34 @@ func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
 	return c, nil
 }
 
-// checkEmulatedGPUs checks --emulated-gpus against the flags it needs.
-func checkEmulatedGPUs(f agentFlags) error {
-	switch {
-	case f.emulatedGPUs == 0:
+// emulatedGPUsHelp is the help text of --emulated-gpus, which the agent
+// and the workloads' serve commands share.
+var emulatedGPUsHelp = fmt.Sprintf("with --emulated and --kbs, also attest this many emulated NVIDIA GPUs (1 to %d) to the key broker; --emulator-dir keeps them in its nvidia-gpu/ subdirectory (development only)", nvgpu.MaxEmulatedGPUs)
+
+// checkEmulatedGPUs checks the value gpus of --emulated-gpus against
+// --emulated and --kbs, the flags it needs. The agent and the workloads'
+// serve commands share it.
+func checkEmulatedGPUs(gpus int, emulated bool, kbsURL string) error {
+	if gpus == 0 {
 		return nil
-	case f.emulatedGPUs < 0 || f.emulatedGPUs > nvgpu.MaxEmulatedGPUs:
-		return usageError("--emulated-gpus is %d; use 1 to %d", f.emulatedGPUs, nvgpu.MaxEmulatedGPUs)
-	case !f.emulated:
+	}
+	if err := checkEmulatedGPUCount(gpus); err != nil {
+		return err
+	}
+	switch {
+	case !emulated:
 		return usageError("--emulated-gpus needs --emulated: the evidence of emulated GPUs goes with that of the emulated TEE")
-	case f.kbsURL == "":
+	case kbsURL == "":
 		return usageError("--emulated-gpus needs --kbs: only the key broker receives the GPUs' evidence, not the RA-TLS clients")
+	}
+	return nil
+}
+
+// checkEmulatedGPUCount checks the value gpus of --emulated-gpus against
+// the number of GPUs the emulator supports.
+func checkEmulatedGPUCount(gpus int) error {
+	if gpus < 0 || gpus > nvgpu.MaxEmulatedGPUs {
+		return usageError("--emulated-gpus is %d; use 1 to %d", gpus, nvgpu.MaxEmulatedGPUs)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 	"github.com/cloister-dev/cloister/workload"
 )
 
@@ -119,15 +120,16 @@ func newPartyKeygenCmd() *cobra.Command {
 
 // teeFlags are the flags that choose the TEE a workload runs in.
 type teeFlags struct {
-	emulated    bool
-	emulatorDir string
-	measurement string
-	collateral  []string
+	emulated     bool
+	emulatorDir  string
+	measurement  string
+	collateral   []string
+	emulatedGPUs int
 }
 
 // options returns the workload.TEEOptions of the flags.
 func (f teeFlags) options() (workload.TEEOptions, error) {
-	o := workload.TEEOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir}
+	o := workload.TEEOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir, EmulatedGPUs: f.emulatedGPUs}
 	if !f.emulated && (f.emulatorDir != "" || f.measurement != "") {
 		return o, usageError("--emulator-dir and --measurement need --emulated")
 	}
@@ -154,6 +156,15 @@ func printTEE(w io.Writer, digest workload.Digest, tee *workload.TEE) {
 	if tee.RootPath != "" {
 		fmt.Fprintf(w, "  trust anchor:    %s\n", tee.RootPath)
 	}
+	if gpus := tee.GPUs; gpus != nil {
+		fmt.Fprintf(w, "  EMULATED GPUs:   %d NVIDIA GPUs, evidence sent only to the key broker (development roots, prove no hardware)\n", gpus.Emulator.GPUCount())
+		for _, root := range gpus.RootPaths {
+			fmt.Fprintf(w, "  GPU root:        %s\n", root)
+		}
+		if gpus.RIMDir != "" {
+			fmt.Fprintf(w, "  GPU RIMs:        %s\n", gpus.RIMDir)
+		}
+	}
 }
 
 // newWorkloadEmulateCmd creates the emulated TEE of a manifest ahead of
@@ -169,11 +180,19 @@ func newWorkloadEmulateCmd[M any](kind string, parse manifestParser[M]) *cobra.C
 its development keys in --emulator-dir, so that the key broker, the attestation
 service and the parties can trust its development root (DIR/ark.pem) before the
 workload starts. serve --emulated --emulator-dir DIR then runs in this TEE. An
-existing directory is reopened and checked against the manifest.`,
+existing directory is reopened and checked against the manifest. With
+--emulated-gpus N, it also creates N emulated NVIDIA GPUs in DIR/nvidia-gpu/,
+whose two development roots the key broker passes as --trust-anchor
+nvidia-gpu=FILE and whose RIMs (DIR/nvidia-gpu/rims/) as --collateral
+nvidia-gpu=DIR; serve --emulated-gpus N then sends their evidence to the key
+broker.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.emulatorDir == "" {
 				return usageError("--emulator-dir is required")
+			}
+			if err := checkEmulatedGPUCount(f.emulatedGPUs); err != nil {
+				return err
 			}
 			_, _, digest, err := readWorkloadManifest(manifest, parse)
 			if err != nil {
@@ -197,6 +216,7 @@ existing directory is reopened and checked against the manifest.`,
 	fl.StringVar(&manifest, "manifest", "", "workload manifest (JSON)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory for the emulator's development keys and root (ark.pem)")
 	fl.StringVar(&f.measurement, "measurement", "", "launch measurement (hex, 48 bytes); default: SHA-384 of this executable")
+	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, fmt.Sprintf("also create this many emulated NVIDIA GPUs (1 to %d) in DIR/nvidia-gpu/, for serve --emulated-gpus (development only)", nvgpu.MaxEmulatedGPUs))
 	return cmd
 }
 
@@ -223,6 +243,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 	if kbsHelp != "" {
 		fl.StringVar(&f.kbsURL, "kbs", "", kbsHelp)
 		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
+		fl.IntVar(&f.tee.emulatedGPUs, "emulated-gpus", 0, emulatedGPUsHelp)
 	}
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -246,8 +267,9 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 	return tee, ln, nil
 }
 
-// kbsClient returns a key broker client that attests with tee and logs
-// to log when it attests without the TEE's event log.
+// kbsClient returns a key broker client that attests with tee, sends the
+// evidence of tee's GPUs beside it, and logs to log when it attests
+// without the TEE's event log.
 func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kbs.Client, error) {
 	if f.kbsURL == "" {
 		return nil, usageError("--kbs is required: the key broker that releases this workload's key")
@@ -259,7 +281,8 @@ func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kb
 	if err != nil {
 		return nil, err
 	}
-	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}, nil
+	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, Devices: tee.Devices(),
+		HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}, nil
 }
 
 // printWorkload prints what a party and the key broker need to trust the
@@ -280,6 +303,9 @@ func serveWorkload[M any](cmd *cobra.Command, f *workloadServeFlags, parse manif
 	run func(ctx context.Context, tee *workload.TEE, ln net.Listener, log *slog.Logger, m M, digest workload.Digest) error) error {
 	log, err := f.logger()
 	if err != nil {
+		return err
+	}
+	if err := checkEmulatedGPUs(f.tee.emulatedGPUs, f.tee.emulated, f.kbsURL); err != nil {
 		return err
 	}
 	_, m, digest, err := readWorkloadManifest(f.manifest, parse)

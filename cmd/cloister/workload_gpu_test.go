@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The workloads' serve commands check --emulated-gpus as the agent does,
+// before they read the manifest or open a TEE.
+func TestWorkloadEmulatedGPUsFlags(t *testing.T) {
+	const kbs = "http://127.0.0.1:8080"
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"modelserve without emulated", []string{"modelserve", "serve", "--model", "m.json", "--emulated-gpus", "1", "--kbs", kbs}, "--emulated-gpus needs --emulated"},
+		{"modelserve without kbs", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "1"}, "--emulated-gpus needs --kbs"},
+		{"modelserve too many", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "9", "--kbs", kbs}, "use 1 to 8"},
+		{"custody negative", []string{"custody", "serve", "--keys-dir", "DIR/keys", "--emulated", "--emulated-gpus", "-1", "--kbs", kbs}, "use 1 to 8"},
+		{"cleanroom without kbs", []string{"cleanroom", "serve", "--emulated", "--emulated-gpus", "2"}, "--emulated-gpus needs --kbs"},
+		{"emulate too many", []string{"modelserve", "emulate", "--emulator-dir", "DIR/tee", "--emulated-gpus", "9"}, "use 1 to 8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The manifest does not exist: the flags are checked first.
+			dir := t.TempDir()
+			var args []string
+			for _, arg := range tc.args {
+				args = append(args, strings.Replace(arg, "DIR", dir, 1))
+			}
+			_, err := runCloister(t, append(args, "--manifest", filepath.Join(dir, "manifest.json"))...)
+			if code := exitCode(t, err); code != exitUsage {
+				t.Errorf("exit code %d (%v), expected %d", code, err, exitUsage)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, expected one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Workloads without a key broker have no --emulated-gpus, because only a
+// key broker receives the GPUs' evidence.
+func TestAggregateServeHasNoEmulatedGPUs(t *testing.T) {
+	_, err := runCloister(t, "aggregate", "serve", "--emulated", "--emulated-gpus", "1")
+	if err == nil || !strings.Contains(err.Error(), "unknown flag: --emulated-gpus") {
+		t.Errorf("aggregate serve --emulated-gpus: %v, expected an unknown flag error", err)
+	}
+}
+
+// modelserve emulate --emulated-gpus creates the GPUs, their development
+// roots and their RIMs in the emulator directory, and prints where they
+// are, so that the key broker can trust them before the workload starts.
+func TestWorkloadEmulateCreatesGPUs(t *testing.T) {
+	dir := t.TempDir()
+	_, hash := keygen(t, dir, "analyst")
+	manifest := writeFile(t, filepath.Join(dir, "serving.json"), `{"name": "xor", "model_sha256": "`+strings.Repeat("ab", 32)+
+		`", "key_resource": "models/xor/key", "parties": [{"name": "analyst", "key_sha256": "`+hash+`"}]}`)
+	teeDir := filepath.Join(dir, "tee")
+
+	out := mustRun(t, "modelserve", "emulate", "--manifest", manifest, "--emulator-dir", teeDir, "--emulated-gpus", "2")
+	gpuDir := filepath.Join(teeDir, "nvidia-gpu")
+	for _, want := range []string{"EMULATED GPUs:   2 NVIDIA GPUs", filepath.Join(gpuDir, "device-identity-ca.pem"),
+		filepath.Join(gpuDir, "rim-root-ca.pem"), filepath.Join(gpuDir, "rims")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("emulate output lacks %q:\n%s", want, out)
+		}
+	}
+	rims, err := os.ReadDir(filepath.Join(gpuDir, "rims"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rims) == 0 {
+		t.Error("emulate wrote no RIMs")
+	}
+
+	// The saved GPUs are reopened only with their own count.
+	_, err = runCloister(t, "modelserve", "emulate", "--manifest", manifest, "--emulator-dir", teeDir, "--emulated-gpus", "1")
+	if err == nil || !strings.Contains(err.Error(), "keeps 2 emulated GPUs, not 1") {
+		t.Errorf("emulate with another GPU count: %v, expected an error naming both counts", err)
+	}
+}

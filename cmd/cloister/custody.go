@@ -43,7 +43,7 @@ func newReleasePolicyCmd() *cobra.Command {
 	var others bool
 	var tee string
 	cmd := &cobra.Command{
-		Use:   "release-policy --release PATH:MEASUREMENT:MANIFEST_SHA256 ...",
+		Use:   "release-policy --release PATH:MEASUREMENT:MANIFEST_SHA256[:gpu] ...",
 		Short: "Print a key broker resource policy that releases each key only to its workload",
 		Long: `Print a Rego resource policy for cloister serve that releases each --release
 resource only to an affirming, non-debug attestation with that launch
@@ -54,34 +54,35 @@ deployment at once and store the output with:
 
   cloister policy set --kind resource default FILE
 
+A fourth field gpu also requires attested NVIDIA GPUs for that resource: the
+token's GPU appraisal (submodule gpu0) must be affirming and its rim check
+passed, so that NVIDIA's signed RIMs vouched for the GPUs' driver and VBIOS.
+The workload sends its GPUs' evidence with its attestation (serve
+--emulated-gpus N for emulated GPUs), and the key broker needs the GPUs' RIMs
+(--collateral nvidia-gpu=DIR).
+
 Resources that no rule names are denied, unless --others keeps the built-in
 rule for them (any affirming attestation). When the policy denies a request,
 its reasons name each check that failed, such as a measurement or host data
-that does not match the rule, with the value and the expected value, and the
-broker writes them to its log and its audit record.`,
+that does not match the rule or a missing GPU appraisal, with the value and
+the expected value, and the broker writes them to its log and its audit
+record.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(releases) == 0 {
-				return usageError("give at least one --release PATH:MEASUREMENT:MANIFEST_SHA256")
+				return usageError("give at least one --release PATH:MEASUREMENT:MANIFEST_SHA256[:gpu]")
 			}
 			if tee != string(attest.TEESNP) && tee != string(attest.TEETDX) {
 				return usageError("invalid --tee %q: use snp or tdx, the TEEs that bind a manifest digest at launch", tee)
 			}
 			var rules []custody.Release
 			for _, r := range releases {
-				parts := strings.Split(r, ":")
-				if len(parts) != 3 {
-					return usageError("invalid --release %q: use PATH:MEASUREMENT:MANIFEST_SHA256", r)
-				}
-				measurement, err := attest.ParseHex(parts[1])
+				rule, err := parseRelease(r)
 				if err != nil {
-					return usageError("--release %q: measurement: %v", r, err)
+					return err
 				}
-				digest, err := workload.ParseDigest(parts[2])
-				if err != nil {
-					return usageError("--release %q: %v", r, err)
-				}
-				rules = append(rules, custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest, TEE: attest.TEE(tee)})
+				rule.TEE = attest.TEE(tee)
+				rules = append(rules, rule)
 			}
 			policy, err := custody.ReleasePolicy(rules, others)
 			if err != nil {
@@ -91,10 +92,35 @@ broker writes them to its log and its audit record.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&releases, "release", nil, "resource path, launch measurement (hex) and manifest SHA-256, separated by colons; repeatable")
+	cmd.Flags().StringArrayVar(&releases, "release", nil, "resource path, launch measurement (hex) and manifest SHA-256, separated by colons, and optionally :gpu to require attested GPUs; repeatable")
 	cmd.Flags().StringVar(&tee, "tee", "snp", "TEE of the workloads: snp or tdx")
 	cmd.Flags().BoolVar(&others, "others", false, "release resources that no --release names to any affirming attestation, as the built-in policy does")
 	return cmd
+}
+
+// parseRelease parses the value r of --release,
+// PATH:MEASUREMENT:MANIFEST_SHA256 with an optional fourth field gpu.
+func parseRelease(r string) (custody.Release, error) {
+	parts := strings.Split(r, ":")
+	if len(parts) != 3 && len(parts) != 4 {
+		return custody.Release{}, usageError("invalid --release %q: use PATH:MEASUREMENT:MANIFEST_SHA256, or PATH:MEASUREMENT:MANIFEST_SHA256:gpu to require attested GPUs", r)
+	}
+	measurement, err := attest.ParseHex(parts[1])
+	if err != nil {
+		return custody.Release{}, usageError("--release %q: measurement: %v", r, err)
+	}
+	digest, err := workload.ParseDigest(parts[2])
+	if err != nil {
+		return custody.Release{}, usageError("--release %q: %v", r, err)
+	}
+	rule := custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest}
+	if len(parts) == 4 {
+		if parts[3] != "gpu" {
+			return custody.Release{}, usageError("invalid --release %q: the fourth field is %q; use gpu to require attested GPUs, or leave it out", r, parts[3])
+		}
+		rule.RequireGPU = true
+	}
+	return rule, nil
 }
 
 func newCustodyServeCmd() *cobra.Command {

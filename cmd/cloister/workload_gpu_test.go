@@ -83,3 +83,51 @@ func TestWorkloadEmulateCreatesGPUs(t *testing.T) {
 		t.Errorf("emulate with another GPU count: %v, expected an error naming both counts", err)
 	}
 }
+
+// release-policy takes an optional fourth field gpu in --release, which
+// requires attested GPUs for that resource only.
+func TestReleasePolicyGPUField(t *testing.T) {
+	measurement, digest := strings.Repeat("cd", 48), strings.Repeat("ab", 32)
+	tests := []struct {
+		name     string
+		releases []string
+		want     string
+		wantErr  string
+	}{
+		{name: "gpu field", releases: []string{"models/xor/key:" + measurement + ":" + digest + ":gpu"},
+			want: `"models/xor/key": {"tee": "snp", "measurement": "` + measurement + `", "host_data": "` + digest + `", "gpu": true}`},
+		{name: "gpu field for one rule", releases: []string{"models/xor/key:" + measurement + ":" + digest + ":gpu", "custody/sealing/key:" + measurement + ":" + digest},
+			want: `"custody/sealing/key": {"tee": "snp", "measurement": "` + measurement + `", "host_data": "` + digest + `", "gpu": false}`},
+		{name: "other fourth field", releases: []string{"models/xor/key:" + measurement + ":" + digest + ":tpm"},
+			wantErr: `the fourth field is "tpm"; use gpu to require attested GPUs, or leave it out`},
+		{name: "five fields", releases: []string{"models/xor/key:" + measurement + ":" + digest + ":gpu:gpu"},
+			wantErr: "use PATH:MEASUREMENT:MANIFEST_SHA256, or PATH:MEASUREMENT:MANIFEST_SHA256:gpu"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"custody", "release-policy"}
+			for _, r := range tc.releases {
+				args = append(args, "--release", r)
+			}
+			out, _, err := runSplit(t, args...)
+			if tc.wantErr != "" {
+				if code := exitCode(t, err); code != exitUsage {
+					t.Errorf("exit code %d (%v), expected %d", code, err, exitUsage)
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, expected one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("policy lacks %s:\n%s", tc.want, out)
+			}
+			if !strings.Contains(out, "gpus_attested(want)") {
+				t.Errorf("policy does not check the GPUs:\n%s", out)
+			}
+		})
+	}
+}

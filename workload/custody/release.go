@@ -3,6 +3,7 @@ package custody
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -19,6 +20,10 @@ type Release struct {
 	Manifest    workload.Digest
 	// TEE is attest.TEESNP or attest.TEETDX; empty means SEV-SNP.
 	TEE attest.TEE
+	// RequireGPU also requires attested NVIDIA GPUs: the token's gpu0
+	// submodule must be affirming and its rim check passed, so that
+	// NVIDIA's signed RIMs vouched for the GPUs' driver and VBIOS.
+	RequireGPU bool
 }
 
 // ReleasePolicy returns a Rego resource policy for the Cloister key
@@ -27,13 +32,17 @@ type Release struct {
 // data match the rule. With others true, resources that no rule names
 // keep the default rule (any affirming attestation); otherwise they are
 // denied. The broker has one resource policy, named "default", so all of
-// a deployment's rules go into one document.
+// a deployment's rules go into one document. A rule with RequireGPU also
+// needs an affirming gpu0 submodule whose rim check passed. The policy
+// has the GPU rules only when a rule requires GPUs, so that a policy
+// without such a rule stays as before.
 //
 // The policy also defines reasons, which the broker writes to its log
 // line and audit record when it denies a request. A reason names a failed
 // status or debug check, a TEE, measurement or host data that does not
-// match the rule of the requested resource, or, without others, a
-// resource that no rule names. Each reason gives the claim's value and
+// match the rule of the requested resource, a missing or failed GPU
+// claim that the rule requires, or, without others, a resource that no
+// rule names. Each reason gives the claim's value and
 // the expected value.
 func ReleasePolicy(rules []Release, others bool) (string, error) {
 	var b strings.Builder
@@ -47,6 +56,7 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 
 	b.WriteString("protected := {\n")
 	paths := make(map[string]bool, len(rules))
+	gpus := slices.ContainsFunc(rules, func(r Release) bool { return r.RequireGPU })
 	for _, r := range rules {
 		if err := workload.CheckResourcePath(r.Path); err != nil {
 			return "", err
@@ -69,18 +79,32 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 			return "", fmt.Errorf("release rule for %s: %w", r.Path, err)
 		}
 		// Paths, TEE names and hex digits need no escaping in a Rego string.
-		fmt.Fprintf(&b, "\t%q: {\"tee\": %q, \"measurement\": %q, \"host_data\": %q},\n",
+		fmt.Fprintf(&b, "\t%q: {\"tee\": %q, \"measurement\": %q, \"host_data\": %q",
 			r.Path, tee, hex.EncodeToString(r.Measurement), hex.EncodeToString(hostData))
+		if gpus {
+			fmt.Fprintf(&b, ", \"gpu\": %t", r.RequireGPU)
+		}
+		b.WriteString("},\n")
 	}
 	b.WriteString("}\n\n")
 
 	b.WriteString("allow if {\n\ttrusted\n\twant := protected[input.resource.path]\n")
-	b.WriteString("\tkey_claims.tee == want.tee\n\tkey_claims.measurement == want.measurement\n\tkey_claims.host_data == want.host_data\n}\n")
+	b.WriteString("\tkey_claims.tee == want.tee\n\tkey_claims.measurement == want.measurement\n\tkey_claims.host_data == want.host_data\n")
+	if gpus {
+		b.WriteString("\tgpus_attested(want)\n")
+	}
+	b.WriteString("}\n")
+	if gpus {
+		b.WriteString(gpuRules)
+	}
 	if others {
 		b.WriteString("\nallow if {\n\ttrusted\n\tnot protected[input.resource.path]\n}\n")
 	}
 
 	b.WriteString(releaseReasons)
+	if gpus {
+		b.WriteString(gpuReasons)
+	}
 	if !others {
 		b.WriteString(unprotectedReason)
 	}

@@ -50,6 +50,14 @@ type deployment struct {
 
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
+	return newDeploymentWithGPUs(t, 0)
+}
+
+// newDeploymentWithGPUs is newDeployment whose TEE has gpus emulated
+// GPUs, when gpus is positive. The broker then trusts the GPUs, and the
+// release rule of the model key requires them.
+func newDeploymentWithGPUs(t *testing.T, gpus int) *deployment {
+	t.Helper()
 	ctx := context.Background()
 	key := make([]byte, KeySize)
 	rand.Read(key)
@@ -73,18 +81,27 @@ func newDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 
-	tee := workloadtest.OpenEmulatedTEE(t, digest, testMeasurement)
+	tee, err := workload.OpenTEE(ctx, digest, workload.TEEOptions{Emulated: true, Measurement: testMeasurement, EmulatedGPUs: gpus})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The same workload in a guest launched with debugging on: the host
 	// can read its memory, so it must not get the key.
 	debug, err := snp.NewEmulator(snp.EmulatorOptions{Debug: true, Measurement: testMeasurement, HostData: digest[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := workloadtest.StartBroker(t, tee.Emulator, debug)
+	var b *workloadtest.Broker
+	if gpus > 0 {
+		b = workloadtest.StartGPUBroker(t, tee.GPUs.Emulator, tee.Emulator, debug)
+	} else {
+		b = workloadtest.StartBroker(t, tee.Emulator, debug)
+	}
 	if _, err := b.Admin.PutSecret(ctx, keyResource, key); err != nil {
 		t.Fatal(err)
 	}
-	policy, err := custody.ReleasePolicy([]custody.Release{{Path: keyResource, Measurement: testMeasurement, Manifest: digest}}, false)
+	rule := custody.Release{Path: keyResource, Measurement: testMeasurement, Manifest: digest, RequireGPU: gpus > 0}
+	policy, err := custody.ReleasePolicy([]custody.Release{rule}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +116,12 @@ func (d *deployment) open(t *testing.T, attester attest.Attester) (*Service, err
 	return Open(context.Background(), d.m, d.model, d.broker.KBSClient(t, attester), workloadtest.QuietLog())
 }
 
+// serve opens the service with a key broker client that attests the TEE
+// and its GPUs, as cloister modelserve serve does, and serves it on
+// loopback.
 func (d *deployment) serve(t *testing.T) *Client {
 	t.Helper()
-	s, err := d.open(t, d.tee.Attester)
+	s, err := Open(context.Background(), d.m, d.model, d.broker.TEEClient(t, d.tee), workloadtest.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

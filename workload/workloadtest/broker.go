@@ -17,6 +17,7 @@ import (
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/server"
 	"github.com/cloister-dev/cloister/store"
+	"github.com/cloister-dev/cloister/tee/nvgpu"
 	"github.com/cloister-dev/cloister/tee/snp"
 	"github.com/cloister-dev/cloister/workload"
 )
@@ -40,6 +41,20 @@ type Broker struct {
 // resource policy decides each release.
 func StartBroker(t testing.TB, emulators ...*snp.Emulator) *Broker {
 	t.Helper()
+	return startBroker(t, nil, emulators)
+}
+
+// StartGPUBroker is StartBroker that also trusts the development roots of
+// the emulated GPUs gpus and has their RIMs as nvidia-gpu collateral. The
+// service's default nvidia-gpu attestation policy then affirms the GPUs,
+// with their rim check passed.
+func StartGPUBroker(t testing.TB, gpus *nvgpu.Emulator, emulators ...*snp.Emulator) *Broker {
+	t.Helper()
+	return startBroker(t, gpus, emulators)
+}
+
+func startBroker(t testing.TB, gpus *nvgpu.Emulator, emulators []*snp.Emulator) *Broker {
+	t.Helper()
 	ctx := context.Background()
 	mk := make([]byte, store.MasterKeySize)
 	rand.Read(mk)
@@ -57,6 +72,16 @@ func StartBroker(t testing.TB, emulators ...*snp.Emulator) *Broker {
 	for _, e := range emulators {
 		anchors.Merge(workload.RootSet(e))
 	}
+	var rims collateral.Source
+	if gpus != nil {
+		anchors.Merge(gpuRoots(gpus))
+		set, err := gpus.Collateral()
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.ScopeTo([]string{string(attest.TEENVGPU)})
+		rims = set
+	}
 	adminHandler, err := admin.NewHandler(admin.Config{Store: st, APIKey: AdminKey,
 		ValidatePolicy: server.ValidatePolicy, Logger: QuietLog()})
 	if err != nil {
@@ -67,7 +92,7 @@ func StartBroker(t testing.TB, emulators ...*snp.Emulator) *Broker {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Store: st, SigningKey: signingKey, AllowEmulated: true,
-		TrustAnchors: anchors, Admin: adminHandler, Logger: QuietLog()})
+		TrustAnchors: anchors, Collateral: rims, Admin: adminHandler, Logger: QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +115,27 @@ func StartBroker(t testing.TB, emulators ...*snp.Emulator) *Broker {
 		}
 	}
 	return b
+}
+
+// gpuRoots returns the development roots of the emulated GPUs as trust
+// anchors for nvidia-gpu evidence only.
+func gpuRoots(gpus *nvgpu.Emulator) *collateral.Set {
+	s := &collateral.Set{}
+	for _, root := range gpus.Roots() {
+		s.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "emulated NVIDIA GPU development root", Raw: root.Raw, Certificate: root})
+	}
+	s.ScopeTo([]string{string(attest.TEENVGPU)})
+	return s
+}
+
+// TEEClient returns a key broker client that attests with tee and sends
+// the evidence of its GPUs beside it, as the workloads' serve commands
+// do.
+func (b *Broker) TEEClient(t testing.TB, tee *workload.TEE) *kbs.Client {
+	t.Helper()
+	c := b.KBSClient(t, tee.Attester)
+	c.Devices = tee.Devices()
+	return c
 }
 
 // KBSClient returns a key broker client that attests with attester.

@@ -157,7 +157,12 @@ func printTEE(w io.Writer, digest workload.Digest, tee *workload.TEE) {
 		fmt.Fprintf(w, "  trust anchor:    %s\n", tee.RootPath)
 	}
 	if gpus := tee.GPUs; gpus != nil {
-		fmt.Fprintf(w, "  EMULATED GPUs:   %d NVIDIA GPUs, evidence sent only to the key broker (development roots, prove no hardware)\n", gpus.Emulator.GPUCount())
+		count := gpus.Emulator.GPUCount()
+		noun := "NVIDIA GPUs"
+		if count == 1 {
+			noun = "NVIDIA GPU"
+		}
+		fmt.Fprintf(w, "  EMULATED GPUs:   %d %s, evidence sent only to the key broker (development roots, prove no hardware)\n", count, noun)
 		for _, root := range gpus.RootPaths {
 			fmt.Fprintf(w, "  GPU root:        %s\n", root)
 		}

@@ -31,8 +31,8 @@ func TestModelServeWithGPUs(t *testing.T) {
 	}
 }
 
-// The same workload without its GPUs gets no key under that rule: the
-// broker answers PolicyDeny, and its audit record names the missing GPU
+// The same workload without its GPUs gets no key under that rule. The
+// broker returns PolicyDeny, and its audit record names the missing GPU
 // claim with its expected value.
 func TestModelKeyRejectedWithoutGPUs(t *testing.T) {
 	ctx := context.Background()

@@ -39,10 +39,11 @@ type TEEOptions struct {
 	// Verify holds the collateral with which a hardware TEE verifies its
 	// own evidence at start. The emulated TEE trusts its own root.
 	Verify attest.Options
-	// EmulatedGPUs, when positive, adds that many emulated NVIDIA GPUs
-	// beside the emulated TEE, kept in EmulatorDir/nvidia-gpu when
-	// EmulatorDir is set (see agent.OpenGPUEmulator). It needs Emulated,
-	// because a hardware TEE's evidence cannot vouch for emulated GPUs.
+	// EmulatedGPUs adds that many emulated NVIDIA GPUs (1 to
+	// nvgpu.MaxEmulatedGPUs, 0 for none) beside the emulated TEE, kept in
+	// EmulatorDir/nvidia-gpu when EmulatorDir is set (see
+	// agent.OpenGPUEmulator). It needs Emulated, because a hardware TEE's
+	// evidence cannot vouch for emulated GPUs.
 	EmulatedGPUs int
 }
 

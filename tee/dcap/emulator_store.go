@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,11 +56,7 @@ func (e *Emulator) Save(dir string) error {
 		fileRootKey: e.rootKey, filePCKCAKey: e.pckCAKey, filePCKKey: e.pckKey, fileTCBKey: e.tcbSignerKey, fileAttestKey: e.attestationKey,
 	}
 	for name, key := range keys {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return fmt.Errorf("dcap emulator: encoding %s: %w", name, err)
-		}
-		if err := emudir.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := emudir.WriteKey(filepath.Join(dir, name), key); err != nil {
 			return fmt.Errorf("dcap emulator: %w", err)
 		}
 	}
@@ -98,62 +93,22 @@ func LoadEmulator(dir string) (*Emulator, error) {
 	}
 	certFiles := []string{fileRoot, filePCKCA, filePCK, fileTCBSigner}
 	for i, c := range certs {
-		if *c.cert, err = readCert(filepath.Join(dir, certFiles[i])); err != nil {
-			return nil, err
+		if *c.cert, err = emudir.ReadCert(filepath.Join(dir, certFiles[i])); err != nil {
+			return nil, fmt.Errorf("dcap emulator: %w", err)
 		}
-		if *c.key, err = readKey(filepath.Join(dir, c.file)); err != nil {
-			return nil, err
+		if *c.key, err = emudir.ReadKey[*ecdsa.PrivateKey](filepath.Join(dir, c.file)); err != nil {
+			return nil, fmt.Errorf("dcap emulator: %w", err)
 		}
 		if !(*c.key).PublicKey.Equal((*c.cert).PublicKey) {
 			return nil, fmt.Errorf("dcap emulator: the key in %s does not match the %s certificate", c.file, c.name)
 		}
 	}
 
-	if e.attestationKey, err = readKey(filepath.Join(dir, fileAttestKey)); err != nil {
-		return nil, err
+	if e.attestationKey, err = emudir.ReadKey[*ecdsa.PrivateKey](filepath.Join(dir, fileAttestKey)); err != nil {
+		return nil, fmt.Errorf("dcap emulator: %w", err)
 	}
 	if !attest.IsEmulated(e.root) {
 		return nil, fmt.Errorf("dcap emulator: %s is not a development root (its organization is not %q)", filepath.Join(dir, fileRoot), attest.EmulatedOrganization)
 	}
 	return e, nil
-}
-
-func readPEMBlock(path, typ string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("dcap emulator: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != typ {
-		return nil, fmt.Errorf("dcap emulator: %s contains no %s PEM block", path, typ)
-	}
-	return block.Bytes, nil
-}
-
-func readCert(path string) (*x509.Certificate, error) {
-	der, err := readPEMBlock(path, "CERTIFICATE")
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("dcap emulator: %s: %w", path, err)
-	}
-	return cert, nil
-}
-
-func readKey(path string) (*ecdsa.PrivateKey, error) {
-	der, err := readPEMBlock(path, "PRIVATE KEY")
-	if err != nil {
-		return nil, err
-	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("dcap emulator: %s: %w", path, err)
-	}
-	k, ok := key.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("dcap emulator: %s contains a %T, expected an ECDSA key", path, key)
-	}
-	return k, nil
 }

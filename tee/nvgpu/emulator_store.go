@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,15 +81,10 @@ func (e *Emulator) Save(dir string) error {
 		return fmt.Errorf("nvgpu emulator: %w", err)
 	}
 	for _, s := range e.storedCerts() {
-		if err := emudir.WriteFile(filepath.Join(dir, s.file), pemCert(*s.cert), 0o644); err != nil {
+		if err := emudir.WriteCert(filepath.Join(dir, s.file), *s.cert); err != nil {
 			return fmt.Errorf("nvgpu emulator: %w", err)
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(*s.key)
-		if err != nil {
-			return fmt.Errorf("nvgpu emulator: encoding the key of %s: %w", s.file, err)
-		}
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := emudir.WriteFile(filepath.Join(dir, keyFile(s.file)), keyPEM, 0o600); err != nil {
+		if err := emudir.WriteKey(filepath.Join(dir, keyFile(s.file)), *s.key); err != nil {
 			return fmt.Errorf("nvgpu emulator: %w", err)
 		}
 	}
@@ -155,41 +149,16 @@ func (e *Emulator) loadFWID(dir string) error {
 // loadCertAndKey reads one certificate and its key from dir and checks
 // that they match.
 func loadCertAndKey(dir string, s storedCert) error {
-	certDER, err := readPEMBlock(filepath.Join(dir, s.file), "CERTIFICATE")
-	if err != nil {
-		return err
-	}
-	if *s.cert, err = x509.ParseCertificate(certDER); err != nil {
-		return fmt.Errorf("nvgpu emulator: %s: %w", filepath.Join(dir, s.file), err)
+	var err error
+	if *s.cert, err = emudir.ReadCert(filepath.Join(dir, s.file)); err != nil {
+		return fmt.Errorf("nvgpu emulator: %w", err)
 	}
 	path := filepath.Join(dir, keyFile(s.file))
-	keyDER, err := readPEMBlock(path, "PRIVATE KEY")
-	if err != nil {
-		return err
+	if *s.key, err = emudir.ReadKey[*ecdsa.PrivateKey](path); err != nil {
+		return fmt.Errorf("nvgpu emulator: %w", err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(keyDER)
-	if err != nil {
-		return fmt.Errorf("nvgpu emulator: %s: %w", path, err)
-	}
-	k, ok := key.(*ecdsa.PrivateKey)
-	if !ok {
-		return fmt.Errorf("nvgpu emulator: %s contains a %T, expected an ECDSA P-384 key", path, key)
-	}
-	if !k.PublicKey.Equal((*s.cert).PublicKey) {
+	if !(*s.key).PublicKey.Equal((*s.cert).PublicKey) {
 		return fmt.Errorf("nvgpu emulator: the key in %s does not match the certificate in %s", path, s.file)
 	}
-	*s.key = k
 	return nil
-}
-
-func readPEMBlock(path, typ string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("nvgpu emulator: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != typ {
-		return nil, fmt.Errorf("nvgpu emulator: %s contains no %s PEM block", path, typ)
-	}
-	return block.Bytes, nil
 }

@@ -382,29 +382,22 @@ func (e *Emulator) Save(dir string) error {
 	files := []struct {
 		name string
 		data []byte
-		mode os.FileMode
 	}{
-		{fileARK, pemCert(e.ark), 0o644},
-		{fileASK, pemCert(e.ask), 0o644},
-		{fileLeaf, pemCert(e.leaf), 0o644},
-		{fileEmulator, append(stateJSON, '\n'), 0o644},
+		{fileARK, pemCert(e.ark)},
+		{fileASK, pemCert(e.ask)},
+		{fileLeaf, pemCert(e.leaf)},
+		{fileEmulator, append(stateJSON, '\n')},
+	}
+	for _, f := range files {
+		if err := emudir.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return fmt.Errorf("snp emulator: %w", err)
+		}
 	}
 	for _, k := range []struct {
 		name string
 		key  crypto.Signer
 	}{{fileARKKey, e.arkKey}, {fileASKKey, e.askKey}, {fileLeafKey, e.leafKey}} {
-		der, err := x509.MarshalPKCS8PrivateKey(k.key)
-		if err != nil {
-			return fmt.Errorf("snp emulator: encoding %s: %w", k.name, err)
-		}
-		files = append(files, struct {
-			name string
-			data []byte
-			mode os.FileMode
-		}{k.name, pemBlock("PRIVATE KEY", der), 0o600})
-	}
-	for _, f := range files {
-		if err := emudir.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := emudir.WriteKey(filepath.Join(dir, k.name), k.key); err != nil {
 			return fmt.Errorf("snp emulator: %w", err)
 		}
 	}
@@ -468,30 +461,17 @@ func LoadEmulator(dir string) (*Emulator, error) {
 }
 
 func readCert(dir, name string) (*x509.Certificate, error) {
-	der, err := readPEM(filepath.Join(dir, name), "CERTIFICATE")
+	cert, err := emudir.ReadCert(filepath.Join(dir, name))
 	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("snp emulator: %s: %w", name, err)
+		return nil, fmt.Errorf("snp emulator: %w", err)
 	}
 	return cert, nil
 }
 
-func readKey[K any](dir, name string) (K, error) {
-	var zero K
-	der, err := readPEM(filepath.Join(dir, name), "PRIVATE KEY")
+func readKey[K crypto.Signer](dir, name string) (K, error) {
+	key, err := emudir.ReadKey[K](filepath.Join(dir, name))
 	if err != nil {
-		return zero, err
+		return key, fmt.Errorf("snp emulator: %w", err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return zero, fmt.Errorf("snp emulator: %s: %w", name, err)
-	}
-	k, ok := key.(K)
-	if !ok {
-		return zero, fmt.Errorf("snp emulator: %s contains a %T key, expected %T", name, key, zero)
-	}
-	return k, nil
+	return key, nil
 }

@@ -164,26 +164,7 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Allowed != tt.wantAllowed {
-				t.Errorf("allowed = %v, want %v", d.Allowed, tt.wantAllowed)
-			}
-			if d.ReasonsErr != nil {
-				t.Fatalf("reasons rule failed: %v", d.ReasonsErr)
-			}
-			if len(d.Reasons) != len(tt.wantReasons) {
-				t.Fatalf("reasons = %+v, want %d: %+v", d.Reasons, len(tt.wantReasons), tt.wantReasons)
-			}
-			for i, want := range tt.wantReasons {
-				got := d.Reasons[i]
-				message := got.Message
-				got.Message = ""
-				if got != want {
-					t.Errorf("reason %d = %+v, want %+v", i, got, want)
-				}
-				if message == "" {
-					t.Errorf("reason %d (%s) has no message", i, want.Rule)
-				}
-			}
+			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 			if tt.wantMessage != "" && !strings.HasPrefix(d.Reasons[0].Message, tt.wantMessage) {
 				t.Errorf("message = %q, want it to start with %q", d.Reasons[0].Message, tt.wantMessage)
 			}

@@ -164,26 +164,7 @@ func TestReleasePolicyDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Allowed != tt.wantAllowed {
-				t.Errorf("allowed = %v, want %v", d.Allowed, tt.wantAllowed)
-			}
-			if d.ReasonsErr != nil {
-				t.Fatalf("reasons rule failed: %v", d.ReasonsErr)
-			}
-			if len(d.Reasons) != len(tt.wantReasons) {
-				t.Fatalf("reasons = %+v, want %d: %+v", d.Reasons, len(tt.wantReasons), tt.wantReasons)
-			}
-			for i, want := range tt.wantReasons {
-				got := d.Reasons[i]
-				message := got.Message
-				got.Message = ""
-				if got != want {
-					t.Errorf("reason %d = %+v, want %+v", i, got, want)
-				}
-				if message == "" {
-					t.Errorf("reason %d (%s) has no message", i, want.Rule)
-				}
-			}
+			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 		})
 	}
 }
@@ -208,5 +189,32 @@ func TestReleasePolicyReasonMessage(t *testing.T) {
 	want := "the host data is not the manifest digest that the release rule of custody/sealing/key names, so the TEE runs another manifest"
 	if !strings.HasPrefix(d.Reasons[0].Message, want) {
 		t.Errorf("message = %q, want it to start with %q", d.Reasons[0].Message, want)
+	}
+}
+
+// checkDecision compares a resource policy decision with the expected one:
+// whether it allows, and its reasons without their messages, each of which
+// must be set.
+func checkDecision(t *testing.T, d policy.ResourceDecision, wantAllowed bool, wantReasons []appraise.Reason) {
+	t.Helper()
+	if d.Allowed != wantAllowed {
+		t.Errorf("allowed = %v, want %v", d.Allowed, wantAllowed)
+	}
+	if d.ReasonsErr != nil {
+		t.Fatalf("reasons rule failed: %v", d.ReasonsErr)
+	}
+	if len(d.Reasons) != len(wantReasons) {
+		t.Fatalf("reasons = %+v, want %d: %+v", d.Reasons, len(wantReasons), wantReasons)
+	}
+	for i, want := range wantReasons {
+		got := d.Reasons[i]
+		message := got.Message
+		got.Message = ""
+		if got != want {
+			t.Errorf("reason %d = %+v, want %+v", i, got, want)
+		}
+		if message == "" {
+			t.Errorf("reason %d (%s) has no message", i, want.Rule)
+		}
 	}
 }

@@ -24,20 +24,21 @@ const MaxAuditFieldSize = 4096
 // text field as a big-endian uint32 length and its bytes, in a fixed order.
 // Length prefixes make the encoding unambiguous whatever the fields contain.
 //
-// RequestID and TokenID follow the eight fields of the first encoding, in
-// this order, and the encoding ends after the last of them that is not
-// empty. A record with neither, such as every record written before
-// RequestID existed, therefore encodes exactly as before, and so does a
-// record with a request ID but no token ID, so their stored hashes still
-// verify. A record with a token ID but no request ID writes an empty
-// request-ID field first. The length prefixes let a reader count the
-// fields, and the count determines the field of each value: nine fields end
-// with a request ID, and ten with a request ID (maybe empty) and a token
-// ID. So no record encodes like another, and the label stays at v1.
+// RequestID, TokenID and Devices follow the eight fields of the first
+// encoding, in this order, and the encoding ends after the last of them
+// that is not empty. So a record encodes exactly as the code before its
+// empty trailing fields existed encoded it, and every stored hash still
+// verifies: a record without optional fields encodes as v1, and a record
+// with IDs but no devices as before Devices existed. An empty optional
+// field before a non-empty one is written as an empty field. The length
+// prefixes let a reader count the fields, and the count determines the
+// field of each value: nine fields end with a request ID, ten with a token
+// ID and eleven with the devices. So no record encodes like another, and
+// the label stays at v1.
 func (r *AuditRecord) CanonicalEncoding() []byte {
 	fields := [...]string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
 		r.PolicyDigest, r.Verdict, r.Resource, r.Reason}
-	optional := [...]string{r.RequestID, r.TokenID}
+	optional := [...]string{r.RequestID, r.TokenID, r.Devices}
 	written := len(optional)
 	for written > 0 && optional[written-1] == "" {
 		written--
@@ -91,7 +92,7 @@ func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 	}
 	rec.Time = fromMicros(micros(rec.Time))
 	for _, f := range []*string{&rec.Requester, &rec.TEE, &rec.EvidenceDigest, &rec.PolicyDigest,
-		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID, &rec.TokenID} {
+		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID, &rec.TokenID, &rec.Devices} {
 		*f = truncateUTF8(*f, MaxAuditFieldSize)
 	}
 	return rec, nil
@@ -111,7 +112,7 @@ func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, er
 
 // auditInsertColumns is the number of columns appendAuditBatch inserts per
 // record.
-const auditInsertColumns = 14
+const auditInsertColumns = 15
 
 // auditHead is the sequence number and hash of the last audit record.
 type auditHead struct {
@@ -162,7 +163,7 @@ func (o *ops) appendAuditBatch(ctx context.Context, recs []AuditRecord) ([]Audit
 		}
 		query.WriteString(")")
 		args = append(args, rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest,
-			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash), rec.RequestID, rec.TokenID)
+			rec.PolicyDigest, rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash), rec.RequestID, rec.TokenID, rec.Devices)
 	}
 
 	if _, err := o.q.ExecContext(ctx, query.String(), args...); err != nil {
@@ -191,13 +192,14 @@ func (o *ops) writeAuditHead(ctx context.Context, head auditHead) error {
 // creates, and auditColumns are all of them: these and auditAddedColumns.
 const (
 	auditFirstColumns = `seq, time, action, requester, tee, evidence_digest, policy_digest, verdict, resource, reason, prev_hash, hash`
-	auditColumns      = auditFirstColumns + `, request_id, token_id`
+	auditColumns      = auditFirstColumns + `, request_id, token_id, devices`
 )
 
 // Versions of the migrations that add columns to audit_log.
 const (
 	auditRequestIDMigration = 5
 	auditTokenIDMigration   = 6
+	auditDevicesMigration   = 7
 )
 
 // auditAddedColumns are the audit_log columns that migrations after the
@@ -209,6 +211,7 @@ var auditAddedColumns = [...]struct {
 }{
 	{name: "request_id", migration: auditRequestIDMigration},
 	{name: "token_id", migration: auditTokenIDMigration},
+	{name: "devices", migration: auditDevicesMigration},
 }
 
 func scanAudit(row scanner) (AuditRecord, error) {
@@ -219,7 +222,7 @@ func scanAudit(row scanner) (AuditRecord, error) {
 		prevHash, hash []byte
 	)
 	err := row.Scan(&r.Seq, &t, &action, &r.Requester, &r.TEE, &r.EvidenceDigest, &r.PolicyDigest,
-		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash, &r.RequestID, &r.TokenID)
+		&r.Verdict, &r.Resource, &r.Reason, &prevHash, &hash, &r.RequestID, &r.TokenID, &r.Devices)
 	r.Time = fromMicros(t)
 	r.Action = AuditAction(action)
 	r.PrevHash, r.Hash = prevHash, hash
@@ -285,8 +288,9 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 		return AuditVerification{}, fmt.Errorf("store: read audit chain head: %w", err)
 	}
 	// The schema is read after the head. Any record up to the head that
-	// has a request ID or a token ID was committed after the migration
-	// that adds its column, so this read finds that migration applied.
+	// has a request ID, a token ID or devices was committed after the
+	// migration that adds its column, so this read finds that migration
+	// applied.
 	columns, err := s.auditSelectColumns(ctx)
 	if err != nil {
 		return AuditVerification{}, err

@@ -138,6 +138,7 @@ func TestAuditChainMixedIDs(t *testing.T) {
 	}{
 		{name: "request IDs", appendNew: appendMixed},
 		{name: "request and token IDs", appendNew: appendTokenMixed},
+		{name: "IDs and devices", appendNew: appendDevicesMixed},
 	}
 	for _, a := range appenders {
 		// Each appender gets new databases, because a chain starts at
@@ -173,6 +174,9 @@ func TestAuditChainMixedIDs(t *testing.T) {
 					if got.TokenID != appended[i].TokenID {
 						t.Errorf("record %d: stored token ID %q, want %q", got.Seq, got.TokenID, appended[i].TokenID)
 					}
+					if got.Devices != appended[i].Devices {
+						t.Errorf("record %d: stored devices %q, want %q", got.Seq, got.Devices, appended[i].Devices)
+					}
 					if !bytes.Equal(got.Hash, got.ComputeHash()) {
 						t.Errorf("record %d: stored hash does not match the hash of the listed record", got.Seq)
 					}
@@ -205,7 +209,9 @@ func TestAuditRequestIDTruncated(t *testing.T) {
 // openMigratedTo creates the database of b migrated up to migration last,
 // as the release at that migration left it, with n records appended the
 // way that release appended them, and returns those records. Once the
-// schema has a request_id column, every second record has a request ID.
+// schema has a request_id column, every second record has a request ID,
+// and once it has a token_id column, record i (counting from 0) has a
+// token ID when i%4 is 2 or 3.
 func openMigratedTo(t *testing.T, b testBackend, last int64, n int) []AuditRecord {
 	t.Helper()
 	ctx := context.Background()
@@ -227,19 +233,27 @@ func openMigratedTo(t *testing.T, b testBackend, last int64, n int) []AuditRecor
 	for i := range n {
 		rec := AuditRecord{Seq: int64(i + 1), Time: time.UnixMicro(1700000000000000 + int64(i)).UTC(), Action: AuditRelease,
 			Requester: "session:abc", TEE: "snp", Verdict: "released", Resource: fmt.Sprintf("default/key/%d", i), PrevHash: prev}
-		columns := auditFirstColumns
-		values := "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
 		if last >= auditRequestIDMigration && i%2 == 1 {
 			rec.RequestID = fmt.Sprintf("req-%02d", i)
-			columns += ", request_id"
-			values += ", $13"
+		}
+		if last >= auditTokenIDMigration && i%4 >= 2 {
+			rec.TokenID = fmt.Sprintf("tok-%02d", i)
 		}
 		rec.Hash = rec.ComputeHash()
+		columns := auditFirstColumns
 		args := []any{rec.Seq, micros(rec.Time), string(rec.Action), rec.Requester, rec.TEE, rec.EvidenceDigest, rec.PolicyDigest,
 			rec.Verdict, rec.Resource, rec.Reason, []byte(rec.PrevHash), []byte(rec.Hash)}
-		if rec.RequestID != "" {
-			args = append(args, rec.RequestID)
+		for _, added := range []struct{ column, value string }{{"request_id", rec.RequestID}, {"token_id", rec.TokenID}} {
+			if added.value != "" {
+				columns += ", " + added.column
+				args = append(args, added.value)
+			}
 		}
+		placeholders := make([]string, len(args))
+		for p := range placeholders {
+			placeholders[p] = fmt.Sprintf("$%d", p+1)
+		}
+		values := strings.Join(placeholders, ", ")
 		if _, err := db.ExecContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES (`+values+`)`, args...); err != nil {
 			t.Fatalf("insert record %d into the %04d schema: %v", rec.Seq, last, err)
 		}
@@ -297,8 +311,9 @@ func testVerifiesAcrossMigration(t *testing.T, b testBackend, migration int64, c
 	}
 	for _, rec := range before {
 		got := mustRecord(t, s, rec.Seq)
-		if got.RequestID != rec.RequestID || got.TokenID != "" {
-			t.Errorf("old record %d after migration: request ID %q, token ID %q; want %q and none", rec.Seq, got.RequestID, got.TokenID, rec.RequestID)
+		if got.RequestID != rec.RequestID || got.TokenID != rec.TokenID || got.Devices != "" {
+			t.Errorf("old record %d after migration: request ID %q, token ID %q, devices %q; want %q, %q and none",
+				rec.Seq, got.RequestID, got.TokenID, got.Devices, rec.RequestID, rec.TokenID)
 		}
 		if !bytes.Equal(got.Hash, rec.Hash) {
 			t.Errorf("old record %d after migration: hash %x, want %x", rec.Seq, got.Hash, rec.Hash)

@@ -78,6 +78,9 @@ func TestAuditTamperDetected(t *testing.T) {
 	// tokens gives seq 2 and 6 only a request ID, seq 3 and 7 only a
 	// token ID, and seq 4 and 8 both.
 	tokens := func(t *testing.T, s *sqlStore) { appendTokenMixed(t, s) }
+	// devices gives seq 1 no optional field, seq 4 both IDs and no
+	// devices, seq 5 devices only and seq 8 all three.
+	devices := func(t *testing.T, s *sqlStore) { appendDevicesMixed(t, s) }
 	tests := []struct {
 		name    string
 		append  func(t *testing.T, s *sqlStore)
@@ -103,6 +106,11 @@ func TestAuditTamperDetected(t *testing.T) {
 		{name: "token ID moved to request ID", append: tokens, tamper: `UPDATE audit_log SET request_id = token_id, token_id = '' WHERE seq = 7`, wantSeq: 7, wantRecords: 6},
 		{name: "request ID moved to token ID", append: tokens, tamper: `UPDATE audit_log SET token_id = request_id, request_id = '' WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
 		{name: "request and token IDs swapped", append: tokens, tamper: `UPDATE audit_log SET token_id = request_id, request_id = token_id WHERE seq = 8`, wantSeq: 8, wantRecords: 7},
+		{name: "changed devices", append: devices, tamper: `UPDATE audit_log SET devices = replace(devices, 'affirming', 'warning') WHERE seq = 5`, wantSeq: 5, wantRecords: 4},
+		{name: "removed devices", append: devices, tamper: `UPDATE audit_log SET devices = '' WHERE seq = 8`, wantSeq: 8, wantRecords: 7},
+		{name: "added devices", append: devices, tamper: `UPDATE audit_log SET devices = 'gpu0 nvidia-gpu' WHERE seq = 4`, wantSeq: 4, wantRecords: 3},
+		{name: "added devices to empty record", append: devices, tamper: `UPDATE audit_log SET devices = 'gpu0 nvidia-gpu' WHERE seq = 1`, wantSeq: 1, wantRecords: 0},
+		{name: "devices moved to token ID", append: devices, tamper: `UPDATE audit_log SET token_id = devices, devices = '' WHERE seq = 5`, wantSeq: 5, wantRecords: 4},
 	}
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		for _, tt := range tests {

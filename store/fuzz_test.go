@@ -55,20 +55,23 @@ func FuzzHexBytes(f *testing.F) {
 }
 
 // Two records with different text fields must never encode alike, wherever
-// their request and token IDs are empty.
+// their request IDs, token IDs and devices are empty.
 func FuzzAuditEncodingDistinct(f *testing.F) {
-	f.Add("reason", "", "id", "reason", "id", "")
-	f.Add("reason", "", "", "reason\x00\x00\x00\x00", "", "")
-	f.Add("", "req", "tok", "", "req\x00\x00\x00\x03tok", "")
-	f.Fuzz(func(t *testing.T, reasonA, requestA, tokenA, reasonB, requestB, tokenB string) {
-		a := AuditRecord{Seq: 1, Action: AuditAttest, Reason: reasonA, RequestID: requestA, TokenID: tokenA}
-		b := AuditRecord{Seq: 1, Action: AuditAttest, Reason: reasonB, RequestID: requestB, TokenID: tokenB}
-		if a.Reason == b.Reason && a.RequestID == b.RequestID && a.TokenID == b.TokenID {
+	f.Add("reason", "", "id", "", "reason", "id", "", "")
+	f.Add("reason", "", "", "", "reason\x00\x00\x00\x00", "", "", "")
+	f.Add("", "req", "tok", "", "", "req\x00\x00\x00\x03tok", "", "")
+	f.Add("", "", "", "gpu0 nvidia-gpu", "", "", "gpu0 nvidia-gpu", "")
+	f.Add("", "", "tok", "", "", "", "", "tok")
+	f.Add("", "req", "", "dev", "", "req\x00\x00\x00\x00\x00\x00\x00\x03dev", "", "")
+	f.Fuzz(func(t *testing.T, reasonA, requestA, tokenA, devicesA, reasonB, requestB, tokenB, devicesB string) {
+		a := AuditRecord{Seq: 1, Action: AuditAttest, Reason: reasonA, RequestID: requestA, TokenID: tokenA, Devices: devicesA}
+		b := AuditRecord{Seq: 1, Action: AuditAttest, Reason: reasonB, RequestID: requestB, TokenID: tokenB, Devices: devicesB}
+		if a.Reason == b.Reason && a.RequestID == b.RequestID && a.TokenID == b.TokenID && a.Devices == b.Devices {
 			return
 		}
 		if string(a.CanonicalEncoding()) == string(b.CanonicalEncoding()) {
-			t.Fatalf("records (reason %q, request ID %q, token ID %q) and (%q, %q, %q) have the same encoding",
-				reasonA, requestA, tokenA, reasonB, requestB, tokenB)
+			t.Fatalf("records (reason %q, request ID %q, token ID %q, devices %q) and (%q, %q, %q, %q) have the same encoding",
+				reasonA, requestA, tokenA, devicesA, reasonB, requestB, tokenB, devicesB)
 		}
 	})
 }

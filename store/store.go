@@ -342,9 +342,26 @@ const (
 // attestation or a request with an invalid token, and in records written
 // before the field existed.
 //
-// A replica of a version without RequestID or TokenID hashes records that
-// have them differently, so upgrade every replica that shares a database
-// before any of them verifies the chain.
+// Devices lists the devices whose evidence an attest record's attestation
+// appraised besides the primary evidence, such as the GPUs of a composite
+// attestation, one entry per EAR submodule in name order, joined by "; ":
+//
+//	gpu0 nvidia-gpu evidence=<hex> policy=<hex> status=affirming
+//
+// An entry holds the submodule name, the verifier's TEE name (the name of
+// the attestation policy that appraised it), the hex SHA-256 digests of
+// the device's evidence and of that policy, and the submodule's EAR
+// status. Entries of emulated devices end with " emulated". It is a
+// canonical text rather than JSON, because its bytes are hashed into the
+// chain and need no canonical JSON form, and because audit ls shows it as
+// it is. Every value repeats the submodule of the token that TokenID
+// names, so the two can be compared. Devices is empty when the
+// attestation had no device evidence, in other records, and in records
+// written before the field existed.
+//
+// A replica of a version without RequestID, TokenID or Devices hashes
+// records that have them differently, so upgrade every replica that
+// shares a database before any of them verifies the chain.
 type AuditRecord struct {
 	Seq            int64       `json:"seq"`
 	Time           time.Time   `json:"time"`
@@ -358,6 +375,7 @@ type AuditRecord struct {
 	Reason         string      `json:"reason,omitempty"`
 	RequestID      string      `json:"request_id,omitempty"`
 	TokenID        string      `json:"token_id,omitempty"`
+	Devices        string      `json:"devices,omitempty"`
 	PrevHash       HexBytes    `json:"prev_hash"`
 	Hash           HexBytes    `json:"hash"`
 }

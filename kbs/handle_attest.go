@@ -38,6 +38,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	// evidenceDigest is set once the primary evidence has been decoded,
 	// so that a rejection of that evidence names it in the audit log.
 	evidenceDigest := ""
+	// devices is set once every piece of evidence has been appraised, so
+	// that a later rejection, such as a failed commit, lists the devices.
+	devices := ""
 	fail := func(sessionID string, err error) {
 		level := slog.LevelInfo
 		if errors.Is(err, ErrPolicyEvaluation) {
@@ -47,7 +50,8 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
-				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error(), RequestID: requestID(r)})
+				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error(), RequestID: requestID(r),
+				Devices: devices})
 		}
 		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
 	}
@@ -99,6 +103,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 	primary := verdicts[0]
 	evidenceDigest = primary.EvidenceDigest
+	devices = auditDevices(result)
 	token, err := s.Signer.Sign(result, s.now())
 	if err != nil {
 		fail(sess.ID, fmt.Errorf("sign EAR token: %w", err))
@@ -125,7 +130,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := tx.AppendAudit(ctx, store.AuditRecord{Action: store.AuditAttest, Requester: sessionRef(sess.ID),
 			TEE: sess.TEE, EvidenceDigest: primary.EvidenceDigest, PolicyDigest: primary.PolicyDigest,
-			Verdict: string(status), Reason: reasons, RequestID: requestID(r), TokenID: result.ID})
+			Verdict: string(status), Reason: reasons, RequestID: requestID(r), TokenID: result.ID, Devices: devices})
 		return err
 	})
 	if err != nil {
@@ -140,6 +145,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 
 	attrs := []any{"request_id", requestID(r), "session", sessionRef(sess.ID), "tee", sess.TEE,
 		"emulated", emulated, "status", status, "token_id", result.ID, "reasons", reasons}
+	if devices != "" {
+		attrs = append(attrs, "devices", devices)
+	}
 	// Verifier warnings, such as a collateral file skipped as unusable,
 	// name problems that the operator must fix before they reject evidence.
 	if warnings := verifierWarnings(verdicts); len(warnings) > 0 {

@@ -27,7 +27,11 @@ and wrote in its log lines. An attest record carries the ID (jti) of the
 EAR token it issued. The release and deny records of requests with that
 token carry it too, and their requester is token:<ID>, so
 "audit ls --token-id ID" lists a release with the attestation behind it.
-Records written before Cloister recorded token IDs have none.`,
+Records written before Cloister recorded token IDs have none. An attest
+record of evidence with devices, such as GPUs, lists each device's EAR
+submodule, verifier, evidence and policy digests and status: the DEVICES
+column shows the submodule, verifier and status, and -o json the whole
+text.`,
 	}
 	flags.bind(cmd)
 	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))
@@ -63,10 +67,11 @@ func newAuditListCmd(flags *adminFlags) *cobra.Command {
 			}
 			tw := newTable(cmd.OutOrStdout())
 			// The reason stays last, because it is the longest column.
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tVERDICT\tRESOURCE\tTOKEN ID\tREQUEST ID\tREASON")
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tREQUESTER\tTEE\tDEVICES\tVERDICT\tRESOURCE\tTOKEN ID\tREQUEST ID\tREASON")
 			for _, r := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
-					cell(r.Requester, maxColumnWidth), cell(r.TEE, maxColumnWidth), cell(r.Verdict, maxColumnWidth),
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, formatTime(r.Time), r.Action,
+					cell(r.Requester, maxColumnWidth), cell(r.TEE, maxColumnWidth), cell(deviceSummary(r.Devices), maxColumnWidth),
+					cell(r.Verdict, maxColumnWidth),
 					cell(r.Resource, maxColumnWidth), cell(r.TokenID, maxColumnWidth), cell(r.RequestID, maxColumnWidth),
 					cell(r.Reason, 0))
 			}
@@ -93,6 +98,30 @@ func parseTokenID(s string) (string, error) {
 		return "", usageError("invalid --token-id %q: expected the 32 hexadecimal digits of a token's jti, as the TOKEN ID column and the token:ID requester show it", s)
 	}
 	return id, nil
+}
+
+// deviceSummary returns the devices of an attest record (see
+// store.AuditRecord.Devices) as the DEVICES column shows them, such as
+// "gpu0 nvidia-gpu affirming emulated". It leaves out the evidence and
+// policy digests, which are too long for a table cell and which -o json
+// shows, and the "status=" label. Other words, such as those of a damaged
+// record, stay as they are.
+func deviceSummary(devices string) string {
+	if devices == "" {
+		return ""
+	}
+	entries := strings.Split(devices, "; ")
+	for i, entry := range entries {
+		var kept []string
+		for _, word := range strings.Split(entry, " ") {
+			if strings.HasPrefix(word, "evidence=") || strings.HasPrefix(word, "policy=") {
+				continue
+			}
+			kept = append(kept, strings.TrimPrefix(word, "status="))
+		}
+		entries[i] = strings.Join(kept, " ")
+	}
+	return strings.Join(entries, "; ")
 }
 
 // maxColumnWidth is the number of bytes that audit ls prints of a column

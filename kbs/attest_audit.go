@@ -6,11 +6,11 @@ import (
 	"github.com/cloister-dev/cloister/ear"
 )
 
-// auditDevices returns the store.AuditRecord.Devices text of result: for
-// each appraisal other than cpu0, in name order, the submodule name, the
-// verifier's TEE name, the evidence and policy digests, the status and an
-// "emulated" label for emulated evidence, the entries joined by "; ".
-// It returns "" for a result with cpu0 only, before any allocation,
+// auditDevices returns the store.AuditRecord.Devices text of result, with
+// one entry for each appraisal other than cpu0, in name order. An entry
+// holds the submodule name, the verifier's TEE name, the evidence and
+// policy digests, the status and an "emulated" label for emulated
+// evidence. It returns "" for a result with cpu0 only without allocating,
 // because that is every attestation without device evidence. Every value
 // comes from the token's own appraisal, so the record and the token can be
 // compared.

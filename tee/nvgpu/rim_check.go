@@ -78,7 +78,33 @@ func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*co
 		c.Warnings = append(c.Warnings, warning)
 	}
 	recordRIMClaims(c, comparisons)
+	markEmulatedRIMs(c, comparisons)
 	return recordRIMOutcome(c, comparisons, gpuVersionList(results))
+}
+
+// markEmulatedRIMs marks the claims emulated when a development root
+// anchors an applied RIM. Its key lives beside the emulator that signs the
+// RIMs, so such a RIM vouches for no NVIDIA release, even for a GPU whose
+// device chain ends at a vendor root. Claims that are already emulated get
+// no warning, because that is how the emulator's own evidence verifies.
+func markEmulatedRIMs(c *attest.Claims, comparisons []rimComparison) {
+	if c.Emulated {
+		return
+	}
+	for _, cmp := range comparisons {
+		for _, part := range cmp.rims.parts() {
+			if part.rim == nil {
+				continue
+			}
+			root := part.rim.chain[len(part.rim.chain)-1]
+			if !attest.IsEmulated(root) {
+				continue
+			}
+			c.Emulated = true
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s RIM %s is signed under the development root %q, so it vouches for no NVIDIA release and the evidence counts as emulated; supply RIMs signed by NVIDIA, and pass development roots as nvidia-gpu trust anchors only to verify emulated GPUs",
+				part.component, part.rim.source, root.Subject.String()))
+		}
+	}
 }
 
 // recordRIMOutcome records the rim check from the comparisons and returns

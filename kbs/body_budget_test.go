@@ -205,3 +205,27 @@ func TestBodyBudgetRaisedToLimit(t *testing.T) {
 		t.Errorf("budget = %d bytes, want the limit, %d", s.bodies.size, budgetTestLimit)
 	}
 }
+
+// A request that declares a body over the limit is rejected as too large
+// at once, even while the budget is full, instead of waiting for room
+// that it could not use.
+func TestBodyBudgetOversizeRejectedAtOnce(t *testing.T) {
+	s, srv := newBudgetServer(t, 2*time.Second)
+	stallBody(t, s, srv)
+
+	start := time.Now()
+	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, budgetTestLimit+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseProblem(status, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Detail, "exceeds the limit of 1024 bytes") {
+		t.Errorf("detail %q does not name the body size limit", p.Detail)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("rejection took %v; it waited for room in the full budget", d)
+	}
+}

@@ -117,9 +117,14 @@ const presizeLimit = 64 << 10
 
 // readBody reads the body of r, at most s.maxBody() bytes, after taking
 // room for it in the server's body budget. The caller calls release once
-// it no longer holds the body or anything decoded from it.
+// it no longer holds the body or anything decoded from it. A body whose
+// declared Content-Length exceeds the limit is rejected at once, because
+// waiting for room in the budget would only delay that rejection.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	limit := s.maxBody()
+	if r.ContentLength > limit {
+		return nil, nil, &bodyTooLargeError{limit: limit}
+	}
 	release, err = s.reserveBody(r, limit)
 	if err != nil {
 		return nil, nil, err

@@ -3,7 +3,7 @@ package kbs
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"io"
 	"sync"
 
 	"golang.org/x/sync/semaphore"
@@ -13,40 +13,66 @@ import (
 // bodies of DefaultMaxBodySize at one time, about 75 MiB.
 const DefaultBodyBudget = 8 * DefaultMaxBodySize
 
-// bodyBudget bounds the bytes of the request bodies that the server reads
-// and handles at one time. Without it, many clients that each send a body
-// just under the size limit could make the server hold all of them at once.
+// bodyBudgetChunk is the most that one read of a body takes from the
+// client before it takes room in the budget for what it read.
+const bodyBudgetChunk = 32 << 10
+
+// bodyBudget bounds the bytes of the request bodies that the server holds
+// at one time. Without it, many clients that each send a body just under
+// the size limit could make the server hold all of them at once.
 type bodyBudget struct {
 	once sync.Once
 	size int64
 	sem  *semaphore.Weighted
 }
 
-// reserveBody takes room in the server's body budget for the body of r,
-// which is at most limit bytes, and returns the function that gives the
-// room back once the handler no longer holds the body. A request reserves
-// its declared Content-Length, or limit when it declares none. It waits
-// for room until the context of r ends, and then returns an error.
-func (s *Server) reserveBody(r *http.Request, limit int64) (release func(), err error) {
-	b := &s.bodies
+// init sets the budget's size once: budget, or DefaultBodyBudget when
+// budget is not positive, and at least limit, because a smaller budget
+// would block the largest bodies forever.
+func (b *bodyBudget) init(budget, limit int64) {
 	b.once.Do(func() {
-		// A budget smaller than the limit would block the largest bodies
-		// forever, so it is raised to the limit.
-		b.size = max(s.BodyBudget, limit)
-		if s.BodyBudget <= 0 {
-			b.size = max(DefaultBodyBudget, limit)
+		if budget <= 0 {
+			budget = DefaultBodyBudget
 		}
+		b.size = max(budget, limit)
 		b.sem = semaphore.NewWeighted(b.size)
 	})
+}
 
-	n := limit
-	if r.ContentLength >= 0 {
-		n = min(r.ContentLength, limit)
+// budgetReader reads a request body and takes room in the body budget for
+// the bytes each read returned, so that a client that declares a large
+// body and sends it slowly holds room only for what it has sent. The room
+// stays taken until release, because the handler holds the bytes, and
+// what it decodes from them, until it is done.
+//
+// NOTE: large bodies that together exceed the budget and arrive at the
+// same time can each stop part way and wait for the others until their
+// deadlines, because none of them can finish.
+type budgetReader struct {
+	ctx      context.Context
+	r        io.Reader
+	budget   *bodyBudget
+	reserved int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if len(p) > bodyBudgetChunk {
+		p = p[:bodyBudgetChunk]
 	}
-	ctx := r.Context()
-	if err := b.sem.Acquire(ctx, n); err != nil {
-		return nil, fmt.Errorf("no room to read the request body of up to %d bytes before the request ended (%v): the request bodies in flight fill the server's budget of %d bytes. Retry later",
-			n, context.Cause(ctx), b.size)
+	n, err := b.r.Read(p)
+	if n == 0 {
+		return 0, err
 	}
-	return func() { b.sem.Release(n) }, nil
+	if acquireErr := b.budget.sem.Acquire(b.ctx, int64(n)); acquireErr != nil {
+		return n, fmt.Errorf("no room for the %d bytes of the request body read so far before the request ended (%v): the request bodies in flight fill the server's budget of %d bytes. Retry later",
+			b.reserved+int64(n), context.Cause(b.ctx), b.budget.size)
+	}
+	b.reserved += int64(n)
+	return n, err
+}
+
+// release gives back the room of every byte read.
+func (b *budgetReader) release() {
+	b.budget.sem.Release(b.reserved)
+	b.reserved = 0
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,14 +56,22 @@ func newBudgetServer(t *testing.T, timeout time.Duration) (*Server, *httptest.Se
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	// A request without a body initializes the budget, so that the test
-	// can watch it.
-	release, err := s.reserveBody(httptest.NewRequest(http.MethodPost, "/kbs/v0/auth", http.NoBody), budgetTestLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release()
+	s.bodies.init(s.BodyBudget, budgetTestLimit)
 	return s, srv
+}
+
+// fillBudget takes the whole body budget of s, as the bodies of requests
+// whose handlers still run would, until the returned function gives it
+// back.
+func fillBudget(t *testing.T, s *Server) func() {
+	t.Helper()
+	if !s.bodies.sem.TryAcquire(s.bodies.size) {
+		t.Fatal("the body budget is not free")
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { s.bodies.sem.Release(s.bodies.size) }) }
+	t.Cleanup(release)
+	return release
 }
 
 // authBody returns a valid /auth body padded with spaces to size bytes.
@@ -76,10 +85,9 @@ func authBody(t *testing.T, size int) []byte {
 }
 
 // stallBody sends the headers of an /auth request with a body of
-// budgetTestLimit bytes and the first 10 bytes of that body, and waits
-// until the server has reserved the whole budget for it. It returns the
-// connection and the rest of the body.
-func stallBody(t *testing.T, s *Server, srv *httptest.Server) (net.Conn, []byte) {
+// budgetTestLimit bytes and the first 10 bytes of that body. It returns
+// the connection and the rest of the body.
+func stallBody(t *testing.T, srv *httptest.Server) (net.Conn, []byte) {
 	t.Helper()
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
@@ -95,15 +103,6 @@ func stallBody(t *testing.T, s *Server, srv *httptest.Server) (net.Conn, []byte)
 	if _, err := conn.Write(body[:10]); err != nil {
 		t.Fatal(err)
 	}
-
-	deadline := time.Now().Add(10 * time.Second)
-	for s.bodies.sem.TryAcquire(1) {
-		s.bodies.sem.Release(1)
-		if time.Now().After(deadline) {
-			t.Fatal("the stalled request did not reserve the body budget within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	return conn, body[10:]
 }
 
@@ -117,11 +116,11 @@ func postAuth(client *http.Client, url string, body []byte) (int, []byte, error)
 	return resp.StatusCode, raw, err
 }
 
-// A request whose body does not fit in the budget waits until the request
-// that holds the budget has finished, and then succeeds.
+// A request whose body does not fit in the budget waits until the bodies
+// that fill it are given back, and then succeeds.
 func TestBodyBudgetWaitsForRoom(t *testing.T) {
 	s, srv := newBudgetServer(t, time.Minute)
-	conn, rest := stallBody(t, s, srv)
+	release := fillBudget(t, s)
 
 	type result struct {
 		status int
@@ -134,8 +133,36 @@ func TestBodyBudgetWaitsForRoom(t *testing.T) {
 	}()
 	select {
 	case r := <-done:
-		t.Fatalf("second request finished while the budget was full: status %d, error %v", r.status, r.err)
+		t.Fatalf("request finished while the budget was full: status %d, error %v", r.status, r.err)
 	case <-time.After(200 * time.Millisecond):
+	}
+
+	release()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.status != http.StatusOK {
+			t.Errorf("status %d after the budget was given back, want 200", r.status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("request still waits after the budget was given back")
+	}
+}
+
+// A client that declares a body of the whole budget and stalls after a
+// few bytes holds room only for those bytes, so other requests go on.
+func TestBodyBudgetStalledBodyHoldsItsBytes(t *testing.T) {
+	s, srv := newBudgetServer(t, time.Minute)
+	conn, rest := stallBody(t, srv)
+
+	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, budgetTestLimit-100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK {
+		t.Errorf("request beside a stalled body: status %d, want 200: %s", status, raw)
 	}
 
 	if _, err := conn.Write(rest); err != nil {
@@ -147,19 +174,10 @@ func TestBodyBudgetWaitsForRoom(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("stalled request: status %d, want 200", resp.StatusCode)
+		t.Errorf("stalled request once its body arrived: status %d, want 200", resp.StatusCode)
 	}
-
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if r.status != http.StatusOK {
-			t.Errorf("second request: status %d, want 200", r.status)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("second request still waits after the budget was given back")
+	if !s.bodies.sem.TryAcquire(s.bodies.size) {
+		t.Error("room of finished requests was not given back")
 	}
 }
 
@@ -167,7 +185,7 @@ func TestBodyBudgetWaitsForRoom(t *testing.T) {
 // whose detail names the budget and the fix.
 func TestBodyBudgetTimeout(t *testing.T) {
 	s, srv := newBudgetServer(t, 100*time.Millisecond)
-	stallBody(t, s, srv)
+	fillBudget(t, s)
 
 	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, 200))
 	if err != nil {
@@ -180,7 +198,7 @@ func TestBodyBudgetTimeout(t *testing.T) {
 	if p.Variant() != ProblemAttestationError {
 		t.Errorf("problem type = %q, want %s", p.Type, ProblemAttestationError)
 	}
-	for _, want := range []string{"no room to read the request body of up to 200 bytes", "budget of 1024 bytes", "Retry later"} {
+	for _, want := range []string{"bytes of the request body read so far", "budget of 1024 bytes", "Retry later"} {
 		if !strings.Contains(p.Detail, want) {
 			t.Errorf("detail %q does not contain %q", p.Detail, want)
 		}
@@ -211,7 +229,7 @@ func TestBodyBudgetRaisedToLimit(t *testing.T) {
 // that it could not use.
 func TestBodyBudgetOversizeRejectedAtOnce(t *testing.T) {
 	s, srv := newBudgetServer(t, 2*time.Second)
-	stallBody(t, s, srv)
+	fillBudget(t, s)
 
 	start := time.Now()
 	status, raw, err := postAuth(srv.Client(), srv.URL, authBody(t, budgetTestLimit+1))

@@ -115,29 +115,19 @@ func (e *bodyTooLargeError) Error() string {
 // Content-Length before any of the body arrives.
 const presizeLimit = 64 << 10
 
-// readBody reads the body of r, at most s.maxBody() bytes, after taking
-// room for it in the server's body budget. The caller calls release once
-// it no longer holds the body or anything decoded from it. A body whose
-// declared Content-Length exceeds the limit is rejected at once, because
-// waiting for room in the budget would only delay that rejection.
+// readBody reads the body of r, at most s.maxBody() bytes, taking room in
+// the server's body budget for the bytes as they arrive. The caller calls
+// release once it no longer holds the body or anything decoded from it.
+// A body that declares more than the limit is rejected before any of it is
+// read.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	limit := s.maxBody()
 	if r.ContentLength > limit {
 		return nil, nil, &bodyTooLargeError{limit: limit}
 	}
-	release, err = s.reserveBody(r, limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	body, err = readLimited(w, r, limit)
-	if err != nil {
-		release()
-		return nil, nil, err
-	}
-	return body, release, nil
-}
+	s.bodies.init(s.BodyBudget, limit)
+	br := &budgetReader{ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, limit), budget: &s.bodies}
 
-func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	// A declared length sizes the buffer once, instead of doubling it as
 	// it fills. The size is capped at presizeLimit, so that a client cannot
 	// make the server allocate a large buffer by declaring a length it never
@@ -146,12 +136,19 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 	if r.ContentLength > 0 {
 		buf.Grow(int(min(r.ContentLength, limit, presizeLimit)) + 1)
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	_, err = buf.ReadFrom(br)
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, &bodyTooLargeError{limit: tooLarge.Limit}
+	switch {
+	case errors.As(err, &tooLarge):
+		err = &bodyTooLargeError{limit: tooLarge.Limit}
+	case err != nil:
+		err = fmt.Errorf("reading the request body: %w", err)
 	}
-	return buf.Bytes(), err
+	if err != nil {
+		br.release()
+		return nil, nil, err
+	}
+	return buf.Bytes(), br.release, nil
 }
 
 // writeJSON sends v as application/json with status 200.

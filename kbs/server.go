@@ -137,11 +137,11 @@ type Server struct {
 	SessionTimeout time.Duration
 	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
 	MaxBodySize int64
-	// BodyBudget bounds the bytes of the /auth and /attest bodies that are
-	// read and handled at one time. A request whose body does not fit
-	// waits until earlier requests finish or its own context ends. Zero
-	// means DefaultBodyBudget; a budget below the body size limit is
-	// raised to it.
+	// BodyBudget bounds the bytes of the /auth and /attest bodies that
+	// the server holds at one time, counted as they arrive. A request
+	// whose next bytes do not fit waits until earlier requests finish or
+	// its own context ends. Zero means DefaultBodyBudget. A budget below
+	// the body size limit is raised to it.
 	BodyBudget int64
 	// CommitDelay is how long a batch of session writes and audit records
 	// waits for more writes before it commits, while at least four other

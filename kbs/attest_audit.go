@@ -1,6 +1,8 @@
 package kbs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/cloister-dev/cloister/ear"
@@ -39,4 +41,34 @@ func auditDevices(result *ear.Result) string {
 		}
 	}
 	return b.String()
+}
+
+// deviceError is the error of a device whose evidence did not decode or
+// was rejected by its verifier or its binding check. devices is the
+// store.AuditRecord.Devices text of the deny record: the devices
+// appraised before it, as auditDevices writes them, and then this device
+// with the digest of its evidence, when it decoded, and status=rejected.
+type deviceError struct {
+	devices string
+	err     error
+}
+
+func (e *deviceError) Error() string { return e.err.Error() }
+func (e *deviceError) Unwrap() error { return e.err }
+
+// newDeviceError returns the deviceError of the device name, whose KBS tee
+// is tee and whose decoded evidence is evidence (nil when it did not
+// decode), after the devices already in result.
+func newDeviceError(result *ear.Result, name, tee string, evidence []byte, err error) *deviceError {
+	var b strings.Builder
+	if earlier := auditDevices(result); earlier != "" {
+		b.WriteString(earlier + "; ")
+	}
+	b.WriteString(name + " " + formatForTEE(tee))
+	if evidence != nil {
+		sum := sha256.Sum256(evidence)
+		b.WriteString(" evidence=" + hex.EncodeToString(sum[:]))
+	}
+	b.WriteString(" status=rejected")
+	return &deviceError{devices: b.String(), err: err}
 }

@@ -1,6 +1,7 @@
 package kbs
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/cloister-dev/cloister/ear"
@@ -54,5 +55,37 @@ func TestAuditDevicesCPUOnlyAllocates(t *testing.T) {
 	result := &ear.Result{Submods: map[string]*ear.Appraisal{"cpu0": deviceAppraisal("snp", ear.StatusAffirming, false, "0")}}
 	if n := testing.AllocsPerRun(100, func() { auditDevices(result) }); n != 0 {
 		t.Errorf("auditDevices of a CPU-only result allocates %v times, want 0", n)
+	}
+}
+
+// A rejected device follows the devices appraised before it, with the
+// digest of its evidence when it decoded.
+func TestNewDeviceError(t *testing.T) {
+	cpu := deviceAppraisal("snp", ear.StatusAffirming, false, "0")
+	cause := errors.New("binding mismatch")
+	tests := []struct {
+		name     string
+		submods  map[string]*ear.Appraisal
+		evidence []byte
+		want     string
+	}{
+		{name: "first device", submods: map[string]*ear.Appraisal{"cpu0": cpu}, evidence: []byte("abc"),
+			want: "gpu0 nvidia-gpu evidence=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad status=rejected"},
+		{name: "not decoded", submods: map[string]*ear.Appraisal{"cpu0": cpu},
+			want: "gpu0 nvidia-gpu status=rejected"},
+		{name: "after an appraised device", submods: map[string]*ear.Appraisal{"cpu0": cpu,
+			"dcu0": deviceAppraisal("hygondcu", ear.StatusAffirming, false, "1")},
+			want: "dcu0 hygondcu evidence=e1 policy=p1 status=affirming; gpu0 nvidia-gpu status=rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := newDeviceError(&ear.Result{Submods: tt.submods}, "gpu0", "nvidia", tt.evidence, cause)
+			if err.devices != tt.want {
+				t.Errorf("devices =\n%q\nwant\n%q", err.devices, tt.want)
+			}
+			if !errors.Is(err, cause) {
+				t.Errorf("error %v does not wrap its cause", err)
+			}
+		})
 	}
 }

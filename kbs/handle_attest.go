@@ -46,7 +46,11 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrPolicyEvaluation) {
 			level = slog.LevelError
 		}
-		s.logger().Log(ctx, level, "kbs attest rejected", "request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err)
+		attrs := []any{"request_id", requestID(r), "session", sessionRef(sessionID), "tee", tee, "error", err}
+		if devices != "" {
+			attrs = append(attrs, "devices", devices)
+		}
+		s.logger().Log(ctx, level, "kbs attest rejected", attrs...)
 		s.observeAttestation(tee, "error", start)
 		if sessionID != "" {
 			s.auditGrouped(ctx, store.AuditRecord{Action: store.AuditDeny, Requester: sessionRef(sessionID),
@@ -98,6 +102,10 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 
 	result, verdicts, evidenceDigest, err := s.appraiseAll(ctx, sess, att)
 	if err != nil {
+		var deviceErr *deviceError
+		if errors.As(err, &deviceErr) {
+			devices = deviceErr.devices
+		}
 		fail(sess.ID, err)
 		return
 	}
@@ -248,17 +256,18 @@ func (s *Server) appraiseDecoded(ctx context.Context, sess *store.Session, att *
 		}
 		counts := map[string]int{}
 		for _, d := range devices {
-			ev, err := DecodeEvidence(d.tee, d.evidence)
-			if err != nil {
-				return nil, nil, attest.Malformed("tee-evidence.additional_evidence."+d.tee, "cannot decode", err)
-			}
-			dv, err := s.appraiseBound(ctx, d.tee, ev, deviceDigest, deviceRuntimeData)
-			if err != nil {
-				return nil, nil, fmt.Errorf("device %s: %w", d.tee, err)
-			}
 			class := deviceClass(d.tee)
 			name := fmt.Sprintf("%s%d", class, counts[class])
 			counts[class]++
+			ev, err := DecodeEvidence(d.tee, d.evidence)
+			if err != nil {
+				return nil, nil, newDeviceError(result, name, d.tee, nil,
+					attest.Malformed("tee-evidence.additional_evidence."+d.tee, "cannot decode", err))
+			}
+			dv, err := s.appraiseBound(ctx, d.tee, ev, deviceDigest, deviceRuntimeData)
+			if err != nil {
+				return nil, nil, newDeviceError(result, name, d.tee, ev.Data, fmt.Errorf("device %s: %w", d.tee, err))
+			}
 			result.Submods[name] = submod(d.tee, dv, map[string]any{"tee-pubkey": key, "nonce": sess.Nonce}, nil)
 			verdicts = append(verdicts, dv)
 		}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloister-dev/cloister/admin"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -204,4 +206,29 @@ func checkAdminAuditDevices(t *testing.T, ts *testService, id, want string) {
 	if v.Broken != nil || v.Records == 0 {
 		t.Errorf("admin VerifyAudit = %+v, want an intact chain", v)
 	}
+}
+
+// A GPU whose evidence binds another nonce gets the attestation rejected,
+// and the deny record names the GPU with the digest of its evidence.
+func TestAuditDenyNamesRejectedDevice(t *testing.T) {
+	gpu := newGPUEmulator(t, 1)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := gpuService(t, b, gpu, true)
+		c := ts.newClient(t, "good")
+		c.Devices = []attest.Attester{otherNonceGPU{gpu}}
+		_, err := c.Attest(context.Background())
+		wantProblem(t, err, kbs.ProblemAttestationError, 401)
+
+		rec := auditRecordOf(t, ts.store, store.AuditDeny)
+		if !strings.HasPrefix(rec.Devices, "gpu0 nvidia-gpu evidence=") || !strings.HasSuffix(rec.Devices, " status=rejected") {
+			t.Errorf("deny record devices %q, want gpu0 nvidia-gpu with its evidence digest and status=rejected", rec.Devices)
+		}
+		digest := strings.TrimSuffix(strings.TrimPrefix(rec.Devices, "gpu0 nvidia-gpu evidence="), " status=rejected")
+		if len(digest) != 64 {
+			t.Errorf("deny record device evidence digest %q is not a hex SHA-256", digest)
+		}
+		if !strings.Contains(rec.Reason, "device nvidia") {
+			t.Errorf("deny record reason %q does not name the device", rec.Reason)
+		}
+	})
 }

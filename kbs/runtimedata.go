@@ -158,12 +158,13 @@ func appendCanonicalKey(b []byte, key TEEPubKey) []byte {
 }
 
 // ReportDataFor returns the report-data value that the evidence of the KBS
-// tee carries for digest: zero-padded (or cut) to 64 bytes for TEEs whose
-// field is 64 bytes, resized to 32 bytes for a plain TPM quote and for the
-// SPDM nonce of NVIDIA GPU reports, and the digest itself for sample
-// evidence and the Azure vTPM quote nonce. Trustee's NVIDIA attester takes
-// the first 32 bytes of the device digest as the nonce, and its verifier
-// expects them there.
+// tee carries for digest. It is zero-padded (or cut) to 64 bytes for TEEs
+// whose field is 64 bytes, and resized to 32 bytes for a plain TPM quote
+// and for the SPDM nonce of NVIDIA GPU reports. For sample evidence and the
+// Azure vTPM quote nonce it is the digest itself.
+//
+// Trustee's NVIDIA attester takes the first 32 bytes of the device digest
+// as the SPDM nonce, and its verifier expects them there.
 func ReportDataFor(tee string, digest []byte) []byte {
 	switch tee {
 	case "snp", "tdx", "sgx", "cca", "csv":

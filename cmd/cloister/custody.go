@@ -107,11 +107,11 @@ func parseRelease(r string) (custody.Release, error) {
 	}
 	measurement, err := attest.ParseHex(parts[1])
 	if err != nil {
-		return custody.Release{}, usageError("--release %q: measurement: %v", r, err)
+		return custody.Release{}, usageError("invalid --release %q: the measurement is not hex (%v); give the launch measurement as hexadecimal, as cloister inspect prints it", r, err)
 	}
 	digest, err := workload.ParseDigest(parts[2])
 	if err != nil {
-		return custody.Release{}, usageError("--release %q: %v", r, err)
+		return custody.Release{}, usageError("invalid --release %q: the manifest digest is invalid (%v); give the manifest's SHA-256 as cloister custody hash prints it", r, err)
 	}
 	rule := custody.Release{Path: parts[0], Measurement: measurement, Manifest: digest}
 	if len(parts) == 4 {

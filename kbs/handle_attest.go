@@ -38,8 +38,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	// evidenceDigest is set once the primary evidence has been decoded,
 	// so that a rejection of that evidence names it in the audit log.
 	evidenceDigest := ""
-	// devices is set once every piece of evidence has been appraised, so
-	// that a later rejection, such as a failed commit, lists the devices.
+	// devices is the audit Devices text. It is set when a device is
+	// rejected, or once every device has been appraised, so that a later
+	// rejection, such as a failed commit, also lists the devices.
 	devices := ""
 	fail := func(sessionID string, err error) {
 		level := slog.LevelInfo

@@ -95,10 +95,11 @@ func decodeNVIDIADeviceJSON(obj *jsonvalue.Object) (attest.Evidence, error) {
 
 	entries := make([]nvgpuEntry, len(list))
 	for i, text := range list {
-		var err error
-		if entries[i], err = decodeNVIDIADevice(fmt.Sprintf("%s[%d]", nvidiaDeviceListMember, i), text); err != nil {
+		entry, err := decodeNVIDIADevice(fmt.Sprintf("%s[%d]", nvidiaDeviceListMember, i), text)
+		if err != nil {
 			return attest.Evidence{}, err
 		}
+		entries[i] = entry
 	}
 	data, err := json.Marshal(entries)
 	if err != nil {
@@ -115,14 +116,12 @@ func decodeNVIDIADevice(field string, text json.RawMessage) (nvgpuEntry, error) 
 		return nvgpuEntry{}, attest.Malformed(field, "not a JSON object", err).
 			WithFix("send each device as an object with arch, uuid, evidence and certificate")
 	}
-	var (
-		e   nvgpuEntry
-		err error
-	)
-	if e.Arch, err = decodeNVIDIAArch(field+".arch", members); err != nil {
+	arch, err := decodeNVIDIAArch(field+".arch", members)
+	if err != nil {
 		return nvgpuEntry{}, err
 	}
-	if e.UUID, _, err = stringMember(field+".uuid", members, "uuid"); err != nil {
+	uuid, _, err := stringMember(field+".uuid", members, "uuid")
+	if err != nil {
 		return nvgpuEntry{}, err
 	}
 	report, err := decodeNVIDIAReport(field+".evidence", members)
@@ -133,9 +132,12 @@ func decodeNVIDIADevice(field string, text json.RawMessage) (nvgpuEntry, error) 
 	if err != nil {
 		return nvgpuEntry{}, err
 	}
-	e.ReportHex = hex.EncodeToString(report)
-	e.ChainBase64 = base64.StdEncoding.EncodeToString(chain)
-	return e, nil
+	return nvgpuEntry{
+		ReportHex:   hex.EncodeToString(report),
+		ChainBase64: base64.StdEncoding.EncodeToString(chain),
+		Arch:        arch,
+		UUID:        uuid,
+	}, nil
 }
 
 // stringMember returns the string value of the member name, and whether
@@ -218,10 +220,11 @@ func decodeNVIDIAChain(field string, members map[string]json.RawMessage) ([]byte
 	}
 	var out []byte
 	for n := 0; ; n++ {
-		var block *pem.Block
-		if block, data = pem.Decode(data); block == nil {
+		block, rest := pem.Decode(data)
+		if block == nil {
 			break
 		}
+		data = rest
 		if block.Type != "CERTIFICATE" {
 			return nil, attest.Malformed(field, fmt.Sprintf("PEM block %d is %.40q, not CERTIFICATE", n, block.Type), nil).WithFix(fix)
 		}

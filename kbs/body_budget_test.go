@@ -27,14 +27,14 @@ const budgetTestLimit = 1024
 // openTestStore opens an SQLite store in a temporary directory.
 func openTestStore(t *testing.T) store.Store {
 	t.Helper()
-	mk := make([]byte, store.MasterKeySize)
-	rand.Read(mk)
-	key, err := store.NewMasterKey(mk)
+	rawKey := make([]byte, store.MasterKeySize)
+	rand.Read(rawKey)
+	key, err := store.NewMasterKey(rawKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), MasterKey: key,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func openTestStore(t *testing.T) store.Store {
 func newBudgetServer(t *testing.T, timeout time.Duration) (*Server, *httptest.Server) {
 	t.Helper()
 	s := &Server{Store: openTestStore(t), MaxBodySize: budgetTestLimit, BodyBudget: budgetTestLimit,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.DiscardHandler)}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
@@ -106,6 +106,8 @@ func stallBody(t *testing.T, srv *httptest.Server) (net.Conn, []byte) {
 	return conn, body[10:]
 }
 
+// postAuth posts body to the /auth endpoint of the server at url and
+// returns the response status and body.
 func postAuth(client *http.Client, url string, body []byte) (int, []byte, error) {
 	resp, err := client.Post(url+"/kbs/v0/auth", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -126,9 +128,10 @@ func TestBodyBudgetWaitsForRoom(t *testing.T) {
 		status int
 		err    error
 	}
+	body := authBody(t, 200)
 	done := make(chan result, 1)
 	go func() {
-		status, _, err := postAuth(srv.Client(), srv.URL, authBody(t, 200))
+		status, _, err := postAuth(srv.Client(), srv.URL, body)
 		done <- result{status, err}
 	}()
 	select {
@@ -152,8 +155,8 @@ func TestBodyBudgetWaitsForRoom(t *testing.T) {
 }
 
 // A client that declares a body of the whole budget and stalls after a
-// few bytes holds room only for those bytes, so other requests go on.
-func TestBodyBudgetStalledBodyHoldsItsBytes(t *testing.T) {
+// few bytes takes room only for those bytes, so other requests go on.
+func TestBodyBudgetStalledBodyTakesSentBytes(t *testing.T) {
 	s, srv := newBudgetServer(t, time.Minute)
 	conn, rest := stallBody(t, srv)
 
@@ -208,7 +211,7 @@ func TestBodyBudgetTimeout(t *testing.T) {
 // A budget below the body size limit is raised to the limit, so that a
 // body of the limit can still be read.
 func TestBodyBudgetRaisedToLimit(t *testing.T) {
-	s := &Server{Store: openTestStore(t), MaxBodySize: budgetTestLimit, BodyBudget: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{Store: openTestStore(t), MaxBodySize: budgetTestLimit, BodyBudget: 10, Logger: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 

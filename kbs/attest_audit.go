@@ -10,7 +10,7 @@ import (
 
 // auditDevices returns the store.AuditRecord.Devices text of result, with
 // one entry for each appraisal other than cpu0, in name order. An entry
-// holds the submodule name, the verifier's TEE name, the evidence and
+// contains the submodule name, the verifier's TEE name, the evidence and
 // policy digests, the status and an "emulated" label for emulated
 // evidence. It returns "" for a result with cpu0 only without allocating,
 // because that is every attestation without device evidence. Every value

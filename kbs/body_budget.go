@@ -17,9 +17,9 @@ const DefaultBodyBudget = 8 * DefaultMaxBodySize
 // client before it takes room in the budget for what it read.
 const bodyBudgetChunk = 32 << 10
 
-// bodyBudget bounds the bytes of the request bodies that the server holds
-// at one time. Without it, many clients that each send a body just under
-// the size limit could make the server hold all of them at once.
+// bodyBudget bounds the bytes of the request bodies that the server keeps
+// in memory at one time. Without it, many clients that each send a body
+// just under the size limit could make the server keep all of them at once.
 type bodyBudget struct {
 	once sync.Once
 	size int64
@@ -41,8 +41,8 @@ func (b *bodyBudget) init(budget, limit int64) {
 
 // budgetReader reads a request body and takes room in the body budget for
 // the bytes each read returned, so that a client that declares a large
-// body and sends it slowly holds room only for what it has sent. The room
-// stays taken until release, because the handler holds the bytes, and
+// body and sends it slowly takes room only for what it has sent. The room
+// stays taken until release, because the handler keeps the bytes, and
 // what it decodes from them, until it is done.
 //
 // NOTE: large bodies that together exceed the budget and arrive at the

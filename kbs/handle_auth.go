@@ -117,7 +117,7 @@ const presizeLimit = 64 << 10
 
 // readBody reads the body of r, at most s.maxBody() bytes, taking room in
 // the server's body budget for the bytes as they arrive. The caller calls
-// release once it no longer holds the body or anything decoded from it.
+// release once it no longer uses the body or anything decoded from it.
 // A body that declares more than the limit is rejected before any of it is
 // read.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {

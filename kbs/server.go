@@ -138,10 +138,10 @@ type Server struct {
 	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
 	MaxBodySize int64
 	// BodyBudget bounds the bytes of the /auth and /attest bodies that
-	// the server keeps in memory at one time, counted as they arrive. A request
-	// whose next bytes do not fit waits until earlier requests finish or
-	// its own context ends. Zero means DefaultBodyBudget. A budget below
-	// the body size limit is raised to it.
+	// the server keeps in memory at one time, counted as they arrive. A
+	// request whose next bytes do not fit waits until earlier requests
+	// finish or its own context ends. Zero means DefaultBodyBudget. A
+	// budget below the body size limit is raised to it.
 	BodyBudget int64
 	// CommitDelay is how long a batch of session writes and audit records
 	// waits for more writes before it commits, while at least four other

@@ -94,15 +94,8 @@ func TestAuditRecordsCompositeDevices(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
-				opts := serviceOptions{allowEmulated: true, anchors: gpu.Roots(), admin: adminHandler}
-				if tc.rims {
-					set, err := gpu.Collateral()
-					if err != nil {
-						t.Fatal(err)
-					}
-					set.ScopeTo([]string{string(attest.TEENVGPU)})
-					opts.collateral = set
-				}
+				opts := gpuServiceOptions(t, gpu, tc.rims)
+				opts.admin = adminHandler
 				ts, logs := startLogged(t, startService(t, b, opts), nil)
 
 				c := ts.newClient(t, "good")

@@ -53,18 +53,25 @@ func (g otherNonceGPU) Attest(ctx context.Context, _ []byte) (*attest.Evidence, 
 // roots and, with rims set, has its RIMs as nvidia-gpu collateral.
 func gpuService(t *testing.T, b backend, gpu *nvgpu.Emulator, rims bool) *testService {
 	t.Helper()
-	o := serviceOptions{allowEmulated: true, anchors: gpu.Roots()}
+	return startService(t, b, gpuServiceOptions(t, gpu, rims))
+}
+
+// gpuServiceOptions returns the options of gpuService.
+func gpuServiceOptions(t *testing.T, gpu *nvgpu.Emulator, rims bool) serviceOptions {
+	t.Helper()
+	opts := serviceOptions{allowEmulated: true, anchors: gpu.Roots()}
 	if rims {
 		set, err := gpu.Collateral()
 		if err != nil {
 			t.Fatal(err)
 		}
 		set.ScopeTo([]string{string(attest.TEENVGPU)})
-		o.collateral = set
+		opts.collateral = set
 	}
-	return startService(t, b, o)
+	return opts
 }
 
+// newGPUEmulator returns an emulator of gpus GPUs.
 func newGPUEmulator(t *testing.T, gpus int) *nvgpu.Emulator {
 	t.Helper()
 	gpu, err := nvgpu.NewEmulator(nvgpu.EmulatorOptions{GPUs: gpus})
@@ -85,6 +92,7 @@ func gpuSubmod(t *testing.T, token string) map[string]any {
 	return claims
 }
 
+// checkResultIn returns the result of the check name in claims, or "".
 func checkResultIn(claims map[string]any, name string) string {
 	checks, _ := claims["checks"].([]any)
 	for _, c := range checks {

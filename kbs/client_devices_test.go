@@ -66,8 +66,14 @@ func TestClientDeviceEvidenceBinding(t *testing.T) {
 	}
 
 	devices, err := parseAdditionalEvidence(additional)
-	if err != nil || len(devices) != 1 || devices[0].tee != "nvidia" {
-		t.Fatalf("additional_evidence parses to %+v, %v; expected one nvidia device", devices, err)
+	if err != nil {
+		t.Fatalf("parse additional_evidence %s: %v", additional, err)
+	}
+	if len(devices) != 1 {
+		t.Fatalf("additional_evidence parses to %d devices, expected 1: %+v", len(devices), devices)
+	}
+	if devices[0].tee != "nvidia" {
+		t.Fatalf("additional_evidence device tee %q, expected nvidia", devices[0].tee)
 	}
 	ev, err := DecodeEvidence("nvidia", devices[0].evidence)
 	if err != nil {
@@ -125,6 +131,8 @@ func TestClientDeviceErrors(t *testing.T) {
 	}
 }
 
+// DeviceTEE drops the emulated- prefix, names nvidia-gpu evidence nvidia
+// and rejects a name that is no KBS tee.
 func TestDeviceTEE(t *testing.T) {
 	tests := []struct {
 		attester string
@@ -136,8 +144,11 @@ func TestDeviceTEE(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, err := DeviceTEE(&reportDataAttester{name: tc.attester})
-		if err != nil || got != tc.want {
-			t.Errorf("DeviceTEE(%s) = %q, %v; expected %q", tc.attester, got, err, tc.want)
+		if err != nil {
+			t.Errorf("DeviceTEE(%s): %v", tc.attester, err)
+		}
+		if got != tc.want {
+			t.Errorf("DeviceTEE(%s) = %q, expected %q", tc.attester, got, tc.want)
 		}
 	}
 	if _, err := DeviceTEE(&reportDataAttester{name: "gpu"}); err == nil {

@@ -141,20 +141,18 @@ var ErrNoOCSPSingleResponse = errors.New("no SingleResponse of the OCSP response
 
 // FindOCSPSingleResponse returns the SingleResponse of singles whose CertID
 // names cert as issued by issuer (see OCSPCertID.Matches), wherever it is
-// in the list. It returns ErrNoOCSPSingleResponse when none does. It
-// rejects a SingleResponse about cert with a critical single extension, as
-// golang.org/x/crypto/ocsp does for the entry it reads, because Cloister
-// understands none. Such an extension in an entry about another
-// certificate does not matter.
+// in the list, or ErrNoOCSPSingleResponse when none does. It rejects a
+// SingleResponse about cert with a critical single extension, because
+// Cloister understands none, as golang.org/x/crypto/ocsp does for the entry
+// it reads. Such an extension in an entry about another certificate does
+// not matter.
 //
-// When several SingleResponses name cert, as a responder may return for a
-// request that lists the certificate twice or with two hash algorithms,
-// they must agree on the status, the revocation time and reason, and the
-// period, and the first is returned. Otherwise the response is rejected as
-// ambiguous: the signed response contradicts itself about one
-// certificate, so the status would depend on which entry a verifier reads.
-// golang.org/x/crypto/ocsp reads the first one with the serial number, and
-// another verifier may read another, so no choice is safe.
+// A responder may return several SingleResponses about cert, for example
+// for a request that lists the certificate twice or with two hash
+// algorithms. They must then agree on the status, the revocation time and
+// reason, and the period, and the first is returned. Otherwise the response
+// is rejected as ambiguous, because the status would depend on which entry
+// a verifier reads.
 func FindOCSPSingleResponse(singles []OCSPSingleResponse, cert, issuer *x509.Certificate) (OCSPSingleResponse, error) {
 	var found []OCSPSingleResponse
 	for _, s := range singles {

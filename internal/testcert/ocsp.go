@@ -12,6 +12,8 @@ import (
 
 // The parts of an OCSP response (RFC 6960 section 4.2.1) that OCSPJoin
 // rewrites. The SingleResponses stay DER, as the parts encode them.
+// They copy unexported types of package collateral, because exporting those
+// would add ASN.1 internals to its API only for tests.
 type (
 	ocspResponse struct {
 		Status   asn1.Enumerated
@@ -39,7 +41,7 @@ type (
 // oidECDSAWithSHA384 is ecdsa-with-SHA384 (RFC 5758 section 3.2).
 var oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
 
-// OCSPJoin returns one OCSP response whose responses list holds the
+// OCSPJoin returns one OCSP response whose responses list contains the
 // SingleResponses of every part, in the order of parts, signed with key
 // under ECDSA with SHA-384. Each part is a successful basic OCSP response,
 // as golang.org/x/crypto/ocsp.CreateResponse returns it, and the responder

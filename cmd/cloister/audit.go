@@ -112,14 +112,14 @@ func deviceSummary(devices string) string {
 	}
 	entries := strings.Split(devices, "; ")
 	for i, entry := range entries {
-		var kept []string
+		var shown []string
 		for _, word := range strings.Split(entry, " ") {
 			if strings.HasPrefix(word, "evidence=") || strings.HasPrefix(word, "policy=") {
 				continue
 			}
-			kept = append(kept, strings.TrimPrefix(word, "status="))
+			shown = append(shown, strings.TrimPrefix(word, "status="))
 		}
-		entries[i] = strings.Join(kept, " ")
+		entries[i] = strings.Join(shown, " ")
 	}
 	return strings.Join(entries, "; ")
 }

@@ -2,7 +2,6 @@ package custody
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
@@ -12,8 +11,6 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/policy"
-	"github.com/cloister-dev/cloister/server"
-	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/workload"
 )
 
@@ -147,23 +144,12 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 	engine := policy.NewEngine()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text, err := ReleasePolicy(rules, tt.others)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := server.ValidatePolicy(store.PolicyResource, "default", text); err != nil {
-				t.Fatalf("ValidatePolicy: %v\n%s", err, text)
-			}
 			tokenClaims := tt.claims
 			if tokenClaims == nil {
 				tokenClaims = claims
 			}
 
-			d, err := engine.AuthorizeJSON(context.Background(), policy.Module{Name: "default", Text: text},
-				gpuReleaseToken(t, tokenClaims, tt.gpu), policy.Resource{Path: tt.path}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := releaseDecision(t, engine, rules, tt.others, gpuReleaseToken(t, tokenClaims, tt.gpu), tt.path)
 			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 			if tt.wantMessage != "" && !strings.HasPrefix(d.Reasons[0].Message, tt.wantMessage) {
 				t.Errorf("message = %q, want it to start with %q", d.Reasons[0].Message, tt.wantMessage)

@@ -146,24 +146,12 @@ func TestReleasePolicyDecisions(t *testing.T) {
 	engine := policy.NewEngine()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text, err := ReleasePolicy(rules, tt.others)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// cloister policy set stores only a policy that passes this check.
-			if err := server.ValidatePolicy(store.PolicyResource, "default", text); err != nil {
-				t.Fatalf("ValidatePolicy: %v\n%s", err, text)
-			}
 			status := tt.status
 			if status == "" {
 				status = ear.StatusAffirming
 			}
 
-			d, err := engine.AuthorizeJSON(context.Background(), policy.Module{Name: "default", Text: text},
-				releaseToken(t, status, tt.claims), policy.Resource{Path: tt.path}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := releaseDecision(t, engine, rules, tt.others, releaseToken(t, status, tt.claims), tt.path)
 			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 		})
 	}
@@ -190,6 +178,26 @@ func TestReleasePolicyReasonMessage(t *testing.T) {
 	if !strings.HasPrefix(d.Reasons[0].Message, want) {
 		t.Errorf("message = %q, want it to start with %q", d.Reasons[0].Message, want)
 	}
+}
+
+// releaseDecision generates the release policy of rules, checks that it is
+// valid, and returns its decision for token and the resource path.
+func releaseDecision(t *testing.T, engine *policy.Engine, rules []Release, others bool, token []byte, path string) policy.ResourceDecision {
+	t.Helper()
+	text, err := ReleasePolicy(rules, others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cloister policy set stores only a policy that passes this check.
+	if err := server.ValidatePolicy(store.PolicyResource, "default", text); err != nil {
+		t.Fatalf("ValidatePolicy: %v\n%s", err, text)
+	}
+
+	d, err := engine.AuthorizeJSON(context.Background(), policy.Module{Name: "default", Text: text}, token, policy.Resource{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // checkDecision compares a resource policy decision with the expected one:

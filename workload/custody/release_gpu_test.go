@@ -65,7 +65,7 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 		path        string
 		wantAllowed bool
 		wantReasons []appraise.Reason
-		// wantMessage starts the message of the first reason.
+		// wantMessage is the start of the first reason's message.
 		wantMessage string
 	}{
 		{name: "affirming GPU rim passed", gpu: gpuAppraisal(ear.StatusAffirming, "signature", "passed", "rim", "passed", "ocsp", "not-checked"),
@@ -160,7 +160,7 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 
 // A policy whose rules require no GPU has no GPU rule, so the default
 // output is the same as before RequireGPU existed.
-func TestReleasePolicyWithoutGPUHasNoGPURules(t *testing.T) {
+func TestReleasePolicyOmitsGPURules(t *testing.T) {
 	text, err := ReleasePolicy([]Release{{Path: "models/xor/key", Measurement: []byte{0x11}, Manifest: workload.Digest{0xab}}}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -43,9 +43,16 @@ func TestAuditEncodingTokenID(t *testing.T) {
 	// or without a request ID, must hash differently.
 	sameAsRequest := v1Record
 	sameAsRequest.TokenID = requestID
+	checkHashesDistinct(t, map[string]AuditRecord{"no IDs": v1Record, "request ID": withRequest,
+		"token ID": withToken, "both": withBoth, "request ID value as token ID": sameAsRequest})
+}
+
+// checkHashesDistinct reports each pair of records, named by the keys of
+// records, that have the same hash.
+func checkHashesDistinct(t *testing.T, records map[string]AuditRecord) {
+	t.Helper()
 	hashes := map[string]string{}
-	for name, rec := range map[string]AuditRecord{"no IDs": v1Record, "request ID": withRequest,
-		"token ID": withToken, "both": withBoth, "request ID value as token ID": sameAsRequest} {
+	for name, rec := range records {
 		h := hex.EncodeToString(rec.ComputeHash())
 		if other, ok := hashes[h]; ok {
 			t.Errorf("records with %s and with %s have the same hash %s", name, other, h)

@@ -102,8 +102,16 @@ func TestAuditDevicesTruncated(t *testing.T) {
 		if got := mustRecord(t, s, rec.Seq).Devices; got != rec.Devices {
 			t.Errorf("stored devices have %d bytes, want the %d appended", len(got), len(rec.Devices))
 		}
-		if v, err := s.VerifyAudit(ctx); err != nil || v.Broken != nil || v.Records != 1 {
-			t.Errorf("VerifyAudit = %+v, %v; want 1 intact record", v, err)
+
+		v, err := s.VerifyAudit(ctx)
+		if err != nil {
+			t.Fatalf("VerifyAudit: %v", err)
+		}
+		if v.Broken != nil {
+			t.Errorf("VerifyAudit reports a break: %+v", v.Broken)
+		}
+		if v.Records != 1 {
+			t.Errorf("VerifyAudit checked %d records, want 1", v.Records)
 		}
 	})
 }

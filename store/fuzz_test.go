@@ -54,8 +54,8 @@ func FuzzHexBytes(f *testing.F) {
 	})
 }
 
-// Two records with different text fields must never encode alike, wherever
-// their request IDs, token IDs and devices are empty.
+// Two records with different text fields must never encode alike, whichever
+// of their request IDs, token IDs and devices are empty.
 func FuzzAuditEncodingDistinct(f *testing.F) {
 	f.Add("reason", "", "id", "", "reason", "id", "", "")
 	f.Add("reason", "", "", "", "reason\x00\x00\x00\x00", "", "", "")

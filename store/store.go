@@ -348,7 +348,7 @@ const (
 //
 //	gpu0 nvidia-gpu evidence=<hex> policy=<hex> status=affirming
 //
-// An entry holds the submodule name, the verifier's TEE name (the name of
+// An entry contains the submodule name, the verifier's TEE name (the name of
 // the attestation policy that appraised it), the hex SHA-256 digests of
 // the device's evidence and of that policy, and the submodule's EAR
 // status. Entries of emulated devices end with " emulated". It is a

@@ -25,16 +25,13 @@ const MaxAuditFieldSize = 4096
 // Length prefixes make the encoding unambiguous whatever the fields contain.
 //
 // RequestID, TokenID and Devices follow the eight fields of the first
-// encoding, in this order, and the encoding ends after the last of them
-// that is not empty. So a record encodes exactly as the code before its
-// empty trailing fields existed encoded it, and every stored hash still
-// verifies: a record without optional fields encodes as v1, and a record
-// with IDs but no devices as before Devices existed. An empty optional
-// field before a non-empty one is written as an empty field. The length
-// prefixes let a reader count the fields, and the count determines the
-// field of each value: nine fields end with a request ID, ten with a token
-// ID and eleven with the devices. So no record encodes like another, and
-// the label stays at v1.
+// encoding in this order, and the encoding ends after the last of them that
+// is not empty. An empty one before a non-empty one is written as an empty
+// field. So a record encodes as it did before its empty trailing fields
+// existed, and every stored hash still verifies. The length prefixes let a
+// reader count the fields, and the count determines which field each value
+// is: nine fields end with a request ID, ten with a token ID and eleven
+// with the devices. So no two records encode alike, and the label stays v1.
 func (r *AuditRecord) CanonicalEncoding() []byte {
 	fields := [...]string{string(r.Action), r.Requester, r.TEE, r.EvidenceDigest,
 		r.PolicyDigest, r.Verdict, r.Resource, r.Reason}
@@ -341,16 +338,16 @@ walk:
 // auditSelectColumns returns the select list for audit records that the
 // database's schema supports: auditColumns, with the empty string in
 // place of each column in auditAddedColumns whose migration is not
-// applied. A database
-// opened with SkipMigrations may still lack such a column.
+// applied. A database opened with SkipMigrations may still lack such a
+// column.
 func (s *sqlStore) auditSelectColumns(ctx context.Context) (string, error) {
-	done, err := appliedVersions(ctx, s.db)
+	applied, err := appliedVersions(ctx, s.db)
 	if err != nil {
 		return "", fmt.Errorf("store: %w", err)
 	}
 	columns := auditFirstColumns
 	for _, c := range auditAddedColumns {
-		if done[c.migration] {
+		if applied[c.migration] {
 			columns += ", " + c.name
 		} else {
 			columns += ", '' AS " + c.name

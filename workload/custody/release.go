@@ -42,8 +42,7 @@ type Release struct {
 // status or debug check, a TEE, measurement or host data that does not
 // match the rule of the requested resource, a missing or failed GPU
 // claim that the rule requires, or, without others, a resource that no
-// rule names. Each reason gives the claim's value and
-// the expected value.
+// rule names. Each reason gives the claim's value and the expected value.
 func ReleasePolicy(rules []Release, others bool) (string, error) {
 	var b strings.Builder
 	b.WriteString("package cloister.resource\n\n")
@@ -56,13 +55,13 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 
 	b.WriteString("protected := {\n")
 	paths := make(map[string]bool, len(rules))
-	gpus := slices.ContainsFunc(rules, func(r Release) bool { return r.RequireGPU })
+	requireGPU := slices.ContainsFunc(rules, func(r Release) bool { return r.RequireGPU })
 	for _, r := range rules {
 		if err := workload.CheckResourcePath(r.Path); err != nil {
 			return "", err
 		}
 		// In a Rego object literal the last of two equal keys wins (OPA
-		// v1), so a second rule would silently replace the first.
+		// v1.22), so a second rule would silently replace the first.
 		if paths[r.Path] {
 			return "", fmt.Errorf("two release rules for %s: a resource is released to one workload, so give one rule per resource", r.Path)
 		}
@@ -81,7 +80,7 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 		// Paths, TEE names and hex digits need no escaping in a Rego string.
 		fmt.Fprintf(&b, "\t%q: {\"tee\": %q, \"measurement\": %q, \"host_data\": %q",
 			r.Path, tee, hex.EncodeToString(r.Measurement), hex.EncodeToString(hostData))
-		if gpus {
+		if requireGPU {
 			fmt.Fprintf(&b, ", \"gpu\": %t", r.RequireGPU)
 		}
 		b.WriteString("},\n")
@@ -90,11 +89,11 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 
 	b.WriteString("allow if {\n\ttrusted\n\twant := protected[input.resource.path]\n")
 	b.WriteString("\tkey_claims.tee == want.tee\n\tkey_claims.measurement == want.measurement\n\tkey_claims.host_data == want.host_data\n")
-	if gpus {
+	if requireGPU {
 		b.WriteString("\tgpus_attested(want)\n")
 	}
 	b.WriteString("}\n")
-	if gpus {
+	if requireGPU {
 		b.WriteString(gpuRules)
 	}
 	if others {
@@ -102,7 +101,7 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 	}
 
 	b.WriteString(releaseReasons)
-	if gpus {
+	if requireGPU {
 		b.WriteString(gpuReasons)
 	}
 	if !others {

@@ -6,7 +6,7 @@ package custody
 // GPUs' verified claims under ear.veraison.annotated-evidence.nvidia.
 // Like the other rules, it reads the input only at constant paths.
 const gpuRules = `
-# gpus_attested holds for a release rule that requires no GPU, and for one
+# gpus_attested is true for a release rule that requires no GPU, and for one
 # that does when the GPUs' appraisal is affirming and their measurements
 # matched NVIDIA's signed RIMs, which vouch for the driver and the VBIOS.
 gpus_attested(want) if want.gpu == false

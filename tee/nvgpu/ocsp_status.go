@@ -159,7 +159,7 @@ func (t ocspTarget) statusFrom(r *ocspResponse, pool []*x509.Certificate, at, no
 	}
 	st := &ocspStatus{from: r, single: single, timing: ocspTimingOf(single, at, now)}
 	// A delegated responder must be valid when it signed. For a response
-	// produced before at, that holds when it is valid at at, the rule of
+	// produced before at, that is so when it is valid at at, the rule of
 	// every other certificate of the verification. A response produced
 	// after at is signed after at too, so its responder is checked at its
 	// producedAt. Such a response can only fail the check or leave it not

@@ -23,8 +23,9 @@ const (
 	// ocspExpired is a response whose period ended before the
 	// verification time.
 	ocspExpired
-	// ocspNewer is a response produced after the verification time, such
-	// as one fetched now for a verification at a past time (--at).
+	// ocspNewer is a response whose thisUpdate is more than ocspClockSkew
+	// after the verification time, such as one fetched now for a
+	// verification at a past time (--at).
 	ocspNewer
 	// ocspFuture is a response whose thisUpdate is more than
 	// ocspClockSkew after the current time, so that a clock is wrong.
@@ -36,12 +37,12 @@ const (
 //   - future when thisUpdate is more than ocspClockSkew after now. No
 //     responder can have produced it yet, so the verifier's clock or the
 //     responder's is wrong, and no time comparison with it can be trusted,
-//     whatever the verification time;
+//     whatever the verification time.
 //   - newer when thisUpdate is more than ocspClockSkew after at. The
 //     responder produced it after the verification time, so it shows the
 //     status at its thisUpdate and not at at, except that a revocation at
-//     or before at still holds (see ocspStatus.revokes);
-//   - expired when at is after the end of its period (ValidUntil);
+//     or before at still counts (see ocspStatus.revokes).
+//   - expired when at is after the end of its period (ValidUntil).
 //   - current otherwise.
 //
 // The rule is the same for responses passed as collateral and fetched

@@ -24,8 +24,15 @@ func TestModelServeWithGPUs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []float64{1, 0}
+	if len(out) != len(want) {
+		t.Fatalf("got %d predictions, want %d", len(out), len(want))
+	}
 	for i, y := range out {
-		if len(y) != 1 || math.Abs(y[0]-want[i]) > 1e-3 {
+		if len(y) != 1 {
+			t.Errorf("prediction %d = %v, want one value", i, y)
+			continue
+		}
+		if math.Abs(y[0]-want[i]) > 1e-3 {
 			t.Errorf("prediction %d = %v, want about %v", i, y, want[i])
 		}
 	}
@@ -44,8 +51,11 @@ func TestModelKeyRejectedWithoutGPUs(t *testing.T) {
 		t.Fatal("a workload without GPUs received the model key")
 	}
 	var problem *kbs.Problem
-	if !errors.As(err, &problem) || problem.Variant() != kbs.ProblemPolicyDeny {
-		t.Fatalf("error %v, want a %s problem", err, kbs.ProblemPolicyDeny)
+	if !errors.As(err, &problem) {
+		t.Fatalf("error %v, want a *kbs.Problem", err)
+	}
+	if problem.Variant() != kbs.ProblemPolicyDeny {
+		t.Fatalf("problem variant %s, want %s", problem.Variant(), kbs.ProblemPolicyDeny)
 	}
 
 	records, err := d.broker.Admin.ListAudit(ctx, store.AuditQuery{Action: store.AuditDeny})

@@ -341,8 +341,11 @@ func TestOnlineOCSPForgedResponseNotCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	items := set.OfKind(KindOCSP)
-	if len(items) != 1 || !bytes.Equal(items[0].Raw, forged) {
-		t.Fatalf("%d OCSP items, expected the forged response for the verifier to reject (ignored: %v)", len(items), set.Ignored)
+	if len(items) != 1 {
+		t.Fatalf("%d OCSP items, expected 1 (ignored: %v)", len(items), set.Ignored)
+	}
+	if !bytes.Equal(items[0].Raw, forged) {
+		t.Fatal("the OCSP item is not the forged response, which the verifier must see to reject it")
 	}
 	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
 	if err != nil {
@@ -358,7 +361,10 @@ func TestOnlineOCSPForgedResponseNotCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	items = set.OfKind(KindOCSP)
-	if len(items) != 1 || bytes.Equal(items[0].Raw, forged) {
+	if len(items) != 1 {
+		t.Fatalf("second call returned %d OCSP items, expected 1", len(items))
+	}
+	if bytes.Equal(items[0].Raw, forged) {
 		t.Errorf("second call returned the forged response, expected the responder's good one")
 	}
 	if n := r.requests.Load(); n != 2 {
@@ -387,12 +393,19 @@ func TestOnlineOCSPMultipleSingleResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if items := set.OfKind(KindOCSP); len(items) != 1 || !bytes.Equal(items[0].Raw, joined) {
-		t.Fatalf("%d OCSP items, expected the joined response (ignored: %v)", len(items), set.Ignored)
+	items := set.OfKind(KindOCSP)
+	if len(items) != 1 {
+		t.Fatalf("%d OCSP items, expected 1 (ignored: %v)", len(items), set.Ignored)
+	}
+	if !bytes.Equal(items[0].Raw, joined) {
+		t.Fatal("the OCSP item is not the joined response")
 	}
 	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
-	if err != nil || entry == nil {
-		t.Fatalf("no cache entry: %v", err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry == nil {
+		t.Fatal("no cache entry for the joined response")
 	}
 	if !entry.NextUpdate.Equal(now.Add(time.Hour)) {
 		t.Errorf("cache entry valid until %s, expected the nextUpdate %s of the certificate's SingleResponse", entry.NextUpdate, now.Add(time.Hour))
@@ -419,8 +432,12 @@ func TestOnlineOCSPAmbiguousResponseNotCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if items := set.OfKind(KindOCSP); len(items) != 1 || !bytes.Equal(items[0].Raw, ambiguous) {
-		t.Fatalf("%d OCSP items, expected the ambiguous response for the verifier to reject (ignored: %v)", len(items), set.Ignored)
+	items := set.OfKind(KindOCSP)
+	if len(items) != 1 {
+		t.Fatalf("%d OCSP items, expected 1 (ignored: %v)", len(items), set.Ignored)
+	}
+	if !bytes.Equal(items[0].Raw, ambiguous) {
+		t.Fatal("the OCSP item is not the ambiguous response, which the verifier must see to reject it")
 	}
 	entry, err := o.Cache.Backend.Get(context.Background(), OCSPCacheKey(p.cert, p.ca))
 	if err != nil {

@@ -163,8 +163,11 @@ func TestAuditVerifiesAcrossTokenIDMigration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) != 1 || list[0].Seq != want.Seq {
-			t.Errorf("ListAudit by token ID %s returned %+v, want record %d only", want.TokenID, list, want.Seq)
+		if len(list) != 1 {
+			t.Fatalf("ListAudit by token ID %s returned %+v, want record %d only", want.TokenID, list, want.Seq)
+		}
+		if list[0].Seq != want.Seq {
+			t.Errorf("ListAudit by token ID %s returned record %d, want %d", want.TokenID, list[0].Seq, want.Seq)
 		}
 	})
 }

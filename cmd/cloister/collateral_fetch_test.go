@@ -99,7 +99,10 @@ func TestCollateralFetchNVIDIAEvidenceForms(t *testing.T) {
 			if !strings.Contains(out, ": fetched (verification: verified)") {
 				t.Errorf("collateral fetch output does not report the fetch:\n%s", out)
 			}
-			if !strings.Contains(out, "not checked: ocsp:") || !strings.Contains(out, "not found upstream") {
+			if !strings.Contains(out, "not checked: ocsp:") {
+				t.Errorf("collateral fetch output does not report the ocsp check as not checked:\n%s", out)
+			}
+			if !strings.Contains(out, "not found upstream") {
 				t.Errorf("collateral fetch output does not report that the responder had no response:\n%s", out)
 			}
 			if n := requests.Load(); n != 3 {
@@ -191,8 +194,11 @@ func emulatedReportHex(t *testing.T) string {
 	var entries []struct {
 		Report string `json:"attestationReportHexStr"`
 	}
-	if err := json.Unmarshal(ev.Data, &entries); err != nil || len(entries) != 1 {
+	if err := json.Unmarshal(ev.Data, &entries); err != nil {
 		t.Fatalf("emulated GPU evidence %.80q: %v", ev.Data, err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("emulated GPU evidence has %d reports, want 1", len(entries))
 	}
 	return entries[0].Report
 }

@@ -82,8 +82,11 @@ func TestOCSPOnlineResponderDown(t *testing.T) {
 			t.Errorf("ocsp detail %q does not contain %q", ch.Detail, want)
 		}
 	}
-	if strings.Contains(ch.Detail, "verify with --online") || strings.Contains(ch.Detail, "\n") {
-		t.Errorf("ocsp detail %q advises --online after an online fetch, or spans lines", ch.Detail)
+	if strings.Contains(ch.Detail, "verify with --online") {
+		t.Errorf("ocsp detail %q advises --online after an online fetch", ch.Detail)
+	}
+	if strings.Contains(ch.Detail, "\n") {
+		t.Errorf("ocsp detail %q spans lines", ch.Detail)
 	}
 }
 

@@ -58,6 +58,25 @@ func ReadKey[K crypto.Signer](path string) (K, error) {
 	return k, nil
 }
 
+// ReadCertAndKey reads the certificate at certPath and the key at keyPath,
+// which must be a K, and checks that the key belongs to the certificate.
+func ReadCertAndKey[K crypto.Signer](certPath, keyPath string) (*x509.Certificate, K, error) {
+	var zero K
+	cert, err := ReadCert(certPath)
+	if err != nil {
+		return nil, zero, err
+	}
+	key, err := ReadKey[K](keyPath)
+	if err != nil {
+		return nil, zero, err
+	}
+	public, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !public.Equal(cert.PublicKey) {
+		return nil, zero, fmt.Errorf("the key in %s does not match the certificate in %s; restore both files or create the emulator again", keyPath, certPath)
+	}
+	return cert, key, nil
+}
+
 // readPEM returns the bytes of the first PEM block of type typ in the file
 // at path.
 func readPEM(path, typ string) ([]byte, error) {

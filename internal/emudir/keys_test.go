@@ -55,6 +55,22 @@ func TestKeyAndCertRoundTrip(t *testing.T) {
 	if !gotCert.Equal(cert) {
 		t.Error("certificate read back differs")
 	}
+	if _, _, err := ReadCertAndKey[*ecdsa.PrivateKey](certPath, keyPath); err != nil {
+		t.Errorf("ReadCertAndKey of a matching pair: %v", err)
+	}
+
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKeyPath := filepath.Join(dir, "other-key.pem")
+	if err := WriteKey(otherKeyPath, otherKey); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ReadCertAndKey[*ecdsa.PrivateKey](certPath, otherKeyPath)
+	if err == nil || !strings.Contains(err.Error(), "does not match the certificate") {
+		t.Errorf("ReadCertAndKey of another key: error %v, want a mismatch", err)
+	}
 	info, err := os.Stat(keyPath)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +80,7 @@ func TestKeyAndCertRoundTrip(t *testing.T) {
 	}
 }
 
-// ReadKey and ReadCert name the file and the problem when it holds no
+// ReadKey and ReadCert name the file and the problem when it contains no
 // block of their type or a key of another type.
 func TestReadKeyErrors(t *testing.T) {
 	dir := t.TempDir()

@@ -72,7 +72,7 @@ func ReadCertAndKey[K crypto.Signer](certPath, keyPath string) (*x509.Certificat
 	}
 	public, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !public.Equal(cert.PublicKey) {
-		return nil, zero, fmt.Errorf("the key in %s does not match the certificate in %s; restore both files or create the emulator again", keyPath, certPath)
+		return nil, zero, fmt.Errorf("the key in %s does not match the certificate in %s", keyPath, certPath)
 	}
 	return cert, key, nil
 }

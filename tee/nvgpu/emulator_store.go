@@ -42,7 +42,7 @@ type storedCert struct {
 }
 
 // storedCerts lists the certificates and keys of e, with their files,
-// for Save and LoadEmulator. e.gpus must hold as many GPUs as are saved.
+// for Save and LoadEmulator. e.gpus must contain as many GPUs as are saved.
 func (e *Emulator) storedCerts() []storedCert {
 	out := []storedCert{
 		{fileRoot, &e.root, &e.rootKey},
@@ -95,23 +95,21 @@ func (e *Emulator) Save(dir string) error {
 // key matches its certificate, that both roots are development roots, and
 // that every GPU's leaf certificate carries the same FWID.
 func LoadEmulator(dir string) (*Emulator, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, fileEmulator))
+	statePath := filepath.Join(dir, fileEmulator)
+	raw, err := os.ReadFile(statePath)
 	if err != nil {
 		return nil, fmt.Errorf("nvgpu emulator: %w", err)
 	}
 	var state emulatorState
 	if err := json.Unmarshal(raw, &state); err != nil {
-		return nil, fmt.Errorf("nvgpu emulator: %s: %w", filepath.Join(dir, fileEmulator), err)
+		return nil, fmt.Errorf("nvgpu emulator: %s: %w; create the emulator again", statePath, err)
 	}
-	opts := EmulatorOptions{GPUs: state.GPUs}
-	if err := opts.normalize(); err != nil {
-		return nil, err
-	}
-	if len(state.UUIDs) != opts.GPUs {
-		return nil, fmt.Errorf("nvgpu emulator: %s lists %d UUIDs for %d GPUs; create the emulator again", filepath.Join(dir, fileEmulator), len(state.UUIDs), opts.GPUs)
+	if state.GPUs < 1 || state.GPUs > MaxEmulatedGPUs || len(state.UUIDs) != state.GPUs {
+		return nil, fmt.Errorf("nvgpu emulator: %s lists %d GPUs and %d UUIDs, expected the same count from 1 to %d; create the emulator again",
+			statePath, state.GPUs, len(state.UUIDs), MaxEmulatedGPUs)
 	}
 
-	e := &Emulator{opts: opts}
+	e := &Emulator{opts: EmulatorOptions{GPUs: state.GPUs}}
 	for _, uuid := range state.UUIDs {
 		e.gpus = append(e.gpus, &emulatedGPU{uuid: uuid})
 	}
@@ -152,7 +150,7 @@ func loadCertAndKey(dir string, s storedCert) error {
 	var err error
 	*s.cert, *s.key, err = emudir.ReadCertAndKey[*ecdsa.PrivateKey](filepath.Join(dir, s.file), filepath.Join(dir, keyFile(s.file)))
 	if err != nil {
-		return fmt.Errorf("nvgpu emulator: %w", err)
+		return fmt.Errorf("nvgpu emulator: %w; restore the file or create the emulator again", err)
 	}
 	return nil
 }

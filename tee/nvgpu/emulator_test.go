@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -365,6 +366,43 @@ func TestLoadEmulatorMismatchedKey(t *testing.T) {
 	}
 	if _, err := LoadEmulator(dirA); err == nil {
 		t.Error("LoadEmulator accepted a key that does not match its certificate")
+	}
+}
+
+// LoadEmulator rejects a truncated or inconsistent file with an error that
+// names it.
+func TestLoadEmulatorMalformedFiles(t *testing.T) {
+	e := newEmulator(t, 1)
+	tests := []struct {
+		name string
+		file string
+		data string
+	}{
+		{"truncated state", fileEmulator, `{"gpus": 1, "uu`},
+		{"too many GPUs", fileEmulator, `{"gpus": 99, "uuids": []}`},
+		{"UUID count", fileEmulator, `{"gpus": 2, "uuids": ["GPU-a"]}`},
+		{"truncated certificate", "gpu0-leaf.pem", "-----BEGIN CERTIFICATE-----\nMIIB"},
+		{"invalid certificate", fileRIMRoot, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+		{"truncated key", keyFile(fileRoot), "-----BEGIN PRIVATE KEY-----\nMIG"},
+		{"empty key", keyFile(fileRIMSigner), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := e.Save(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, tt.file), []byte(tt.data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadEmulator(dir)
+			if err == nil {
+				t.Fatal("LoadEmulator accepted the malformed file")
+			}
+			if !strings.Contains(err.Error(), tt.file) {
+				t.Errorf("error %v, expected one naming %s", err, tt.file)
+			}
+		})
 	}
 }
 

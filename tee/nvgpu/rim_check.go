@@ -83,19 +83,22 @@ func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*co
 }
 
 // markEmulatedRIMs marks the claims emulated when a development root
-// anchors an applied RIM. Its key lives beside the emulator that signs the
-// RIMs, so such a RIM vouches for no NVIDIA release, even for a GPU whose
-// device chain ends at a vendor root. Claims that are already emulated get
-// no warning, because that is how the emulator's own evidence verifies.
+// anchors an applied RIM. The emulator keeps that root's key, so such a RIM
+// vouches for no NVIDIA release, even for a GPU whose device chain ends at a
+// vendor root. Claims that are already emulated get no warning, because the
+// emulator's own evidence verifies that way.
 func markEmulatedRIMs(c *attest.Claims, comparisons []rimComparison) {
 	if c.Emulated {
 		return
 	}
+	// GPUs of one release share their RIMs, so each RIM is warned about once.
+	warned := make(map[*loadedRIM]bool)
 	for _, cmp := range comparisons {
 		for _, part := range cmp.rims.parts() {
-			if part.rim == nil {
+			if part.rim == nil || warned[part.rim] {
 				continue
 			}
+			warned[part.rim] = true
 			root := part.rim.chain[len(part.rim.chain)-1]
 			if !attest.IsEmulated(root) {
 				continue

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func reissueDeviceChain(t *testing.T, e *Emulator) {
 }
 
 func TestRIMsUnderDevelopmentRootEmulated(t *testing.T) {
-	e := newEmulator(t, 1)
+	e := newEmulator(t, 2)
 	reissueDeviceChain(t, e)
 	nonce := emulatorNonce(t)
 
@@ -79,6 +80,17 @@ func TestRIMsUnderDevelopmentRootEmulated(t *testing.T) {
 	checkResult(t, claims, rimCheck, attest.CheckPassed)
 	if !claims.Emulated {
 		t.Error("claims not marked emulated, though a development root signed the RIMs that vouch for the GPU")
+	}
+	// The two GPUs share the driver and the VBIOS RIM, so each is warned
+	// about once.
+	warnings := 0
+	for _, w := range claims.Warnings {
+		if strings.Contains(w, "is signed under the development root") {
+			warnings++
+		}
+	}
+	if warnings != 2 {
+		t.Errorf("%d development-root RIM warnings, expected 2: %q", warnings, claims.Warnings)
 	}
 	if d := appraise.Appraise(claims, appraise.Options{}); d.Accepted {
 		t.Error("the default appraisal accepted a GPU whose RIMs a development root signed")

@@ -27,10 +27,10 @@ func (*Verifier) Detect(data []byte) bool { return detect(data) }
 // attest.Detect finds), then each GPU with the nvidia-gpu verifier, all
 // with opts, and requires every GPU nonce to equal the binding value from
 // the CPU report data. Every part must pass. A CPU part that fails returns
-// nil claims. A GPU that fails after its signature and chain verified, a
-// binding failure included, returns the claims of the CPU and of the GPUs
-// up to that one together with the error, as the attest.Verifier contract
-// requires, so that the rejection shows which GPU check failed.
+// nil claims. A GPU that fails after its signature and chain verified
+// (a binding failure, for example) returns the error together with the
+// claims of the CPU and of the GPUs up to that one. The attest.Verifier
+// contract requires this, so that the rejection shows which GPU check failed.
 func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.Options) (*attest.Claims, error) {
 	doc, err := Parse(ev.Data)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,15 +62,8 @@ func TestEmulateNVIDIAGPUThenVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{"verify"}, tc.args...), evidence)
 			out, err := runCloister(t, args...)
-			code := exitOK
-			var ee *exitError
-			if errors.As(err, &ee) {
-				code = ee.code
-			} else if err != nil {
-				t.Fatalf("verify: %v", err)
-			}
-			if code != tc.exitCode {
-				t.Fatalf("exit code %d, expected %d:\n%s", code, tc.exitCode, out)
+			if code := exitCode(t, err); code != tc.exitCode {
+				t.Fatalf("exit code %d, expected %d (error %v):\n%s", code, tc.exitCode, err, out)
 			}
 			if !strings.Contains(out, tc.contains) {
 				t.Errorf("output lacks %q:\n%s", tc.contains, out)

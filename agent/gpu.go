@@ -13,19 +13,19 @@ import (
 // the files a key broker needs to verify their evidence.
 type GPUSelection struct {
 	Emulator *nvgpu.Emulator
-	// Dir keeps the emulator's keys and certificates, and RootPaths and
-	// RIMDir are in it. It is empty for GPUs kept in memory.
+	// Dir is the directory of the emulator's keys and certificates, and it
+	// contains RootPaths and RIMDir. It is empty for GPUs only in memory.
 	Dir string
 	// RootPaths are the development Device Identity CA and RIM root, which
 	// a key broker needs as trust anchors for nvidia-gpu.
 	RootPaths []string
-	// RIMDir holds the driver and VBIOS RIMs, for a key broker's
+	// RIMDir contains the driver and VBIOS RIMs, for a key broker's
 	// --collateral nvidia-gpu=.
 	RIMDir string
 }
 
-// gpuDirName is the subdirectory of an emulator directory that keeps the
-// emulated GPUs.
+// gpuDirName is the subdirectory of an emulator directory that contains
+// the emulated GPUs.
 const gpuDirName = "nvidia-gpu"
 
 // OpenGPUEmulator returns gpus emulated NVIDIA GPUs. With emulatorDir set,
@@ -73,7 +73,7 @@ func loadOrCreateGPUs(dir string, gpus int) (*nvgpu.Emulator, error) {
 			return nil, err
 		}
 		if e.GPUCount() != gpus {
-			return nil, fmt.Errorf("%s keeps %d emulated GPUs, not %d; pass that count, or remove the directory to create new GPUs with new development roots", dir, e.GPUCount(), gpus)
+			return nil, fmt.Errorf("%s contains %d emulated GPUs, not %d; pass that count, or remove the directory to create new GPUs with new development roots", dir, e.GPUCount(), gpus)
 		}
 		return e, nil
 	}

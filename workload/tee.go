@@ -40,7 +40,7 @@ type TEEOptions struct {
 	// own evidence at start. The emulated TEE trusts its own root.
 	Verify attest.Options
 	// EmulatedGPUs adds that many emulated NVIDIA GPUs (1 to
-	// nvgpu.MaxEmulatedGPUs, 0 for none) beside the emulated TEE, kept in
+	// nvgpu.MaxEmulatedGPUs, 0 for none) beside the emulated TEE, saved in
 	// EmulatorDir/nvidia-gpu when EmulatorDir is set (see
 	// agent.OpenGPUEmulator). It needs Emulated, because a hardware TEE's
 	// evidence cannot vouch for emulated GPUs.

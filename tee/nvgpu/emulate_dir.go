@@ -15,7 +15,7 @@ const EvidenceFile = "gpu-evidence.json"
 // the 32-byte nonce and lays out dir for `cloister verify`. The files are
 // EvidenceFile, collateral/ (the signed driver and VBIOS RIMs) and
 // emulator/ (the keys, from Save, to reload with LoadEmulator). dev-root/
-// holds the development Device Identity CA and RIM root, both needed as
+// contains the development Device Identity CA and RIM root, both needed as
 // trust anchors. The returned Paths.Root is that directory, which
 // --trust-anchor nvidia-gpu=DIR reads whole.
 func EmulateToDir(ctx context.Context, opts EmulatorOptions, nonce []byte, dir string) (*emudir.Paths, error) {

@@ -428,7 +428,7 @@ func TestEmulateToDirLayout(t *testing.T) {
 	}
 	anchors.ScopeTo([]string{string(attest.TEENVGPU)})
 	if n := len(anchors.SelfSigned()); n != 2 {
-		t.Errorf("%s holds %d roots, expected 2", p.Root, n)
+		t.Errorf("%s contains %d roots, expected 2", p.Root, n)
 	}
 	opts := attest.Options{Collateral: rims, TrustAnchors: anchors, Nonce: nonce}
 	claims, err := verifyEvidence(t, &attest.Evidence{Data: data}, opts)

@@ -83,7 +83,7 @@ func (v *Verifier) checkRIMs(c *attest.Claims, results []*gpuResult, items []*co
 }
 
 // markEmulatedRIMs marks the claims emulated when a development root
-// anchors an applied RIM. The emulator keeps that root's key, so such a RIM
+// anchors an applied RIM. The emulator stores that root's key, so such a RIM
 // vouches for no NVIDIA release, even for a GPU whose device chain ends at a
 // vendor root. Claims that are already emulated get no warning, because the
 // emulator's own evidence verifies that way.

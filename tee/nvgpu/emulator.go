@@ -297,7 +297,7 @@ func (e *Emulator) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 		return nil, err
 	}
 	if len(reportData) > nonceSize {
-		return nil, fmt.Errorf("nvgpu emulator: report data is %d bytes, at most %d fit in the SPDM nonce", len(reportData), nonceSize)
+		return nil, fmt.Errorf("nvgpu emulator: report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), nonceSize, nonceSize)
 	}
 	var nonce [nonceSize]byte
 	copy(nonce[:], reportData)

@@ -155,8 +155,8 @@ func attesterEventLog(ctx context.Context, a attest.Attester, stderr io.Writer) 
 // writeEvidenceFiles writes the evidence to out and its aux, event log and
 // emulator files beside it, adds their paths to res.Files and sets
 // res.Verify to the command that verifies them. The event log goes to
-// out.ccel.bin, the name of `cloister emulate tdx`'s log (dcap.EventLogFile)
-// as a suffix, like the other files beside out.
+// out.ccel.bin, because ccel.bin (dcap.EventLogFile) is the log file that
+// `cloister emulate tdx` writes.
 func writeEvidenceFiles(out string, ev *attest.Evidence, eventLog []byte, sel *agent.Selection, res *evidenceOutput) error {
 	write := func(path string, data []byte) error {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -192,7 +192,7 @@ func writeEvidenceFiles(out string, ev *attest.Evidence, eventLog []byte, sel *a
 	if err := write(out+".root.pem", root); err != nil {
 		return err
 	}
-	res.Verify = fmt.Sprintf("cloister verify --collateral %s.collateral.pem --trust-anchor snp=%s.root.pem --allow-emulated %s%s", out, out, eventLogFlag, out)
+	res.Verify = fmt.Sprintf("cloister verify --collateral %s.collateral.pem --trust-anchor %s=%s.root.pem --allow-emulated %s%s", out, attest.TEESNP, out, eventLogFlag, out)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -154,13 +153,12 @@ func FuzzOCSPStatus(f *testing.F) {
 
 // emulatedReports returns the reports of an emulator with two GPUs.
 func emulatedReports(f *testing.F) [][]byte {
-	var entries []gpuEntry
-	if err := json.Unmarshal(attestEmulator(f, newEmulator(f, 2), emulatorNonce(f)).Data, &entries); err != nil {
-		f.Fatal(err)
-	}
+	e := newEmulator(f, 2)
+	var nonce [nonceSize]byte
+	copy(nonce[:], emulatorNonce(f))
 	var out [][]byte
-	for _, e := range entries {
-		report, err := hex.DecodeString(e.ReportHex)
+	for _, g := range e.gpus {
+		report, err := e.report(g, nonce)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -55,7 +55,13 @@ func TestOpenGPUEmulatorInMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sel.Dir != "" || sel.RootPaths != nil || sel.Emulator.GPUCount() != 1 {
-		t.Errorf("in-memory selection %+v, expected one GPU and no files", sel)
+	if sel.Dir != "" {
+		t.Errorf("in-memory selection has directory %s, expected none", sel.Dir)
+	}
+	if sel.RootPaths != nil {
+		t.Errorf("in-memory selection has root files %v, expected none", sel.RootPaths)
+	}
+	if n := sel.Emulator.GPUCount(); n != 1 {
+		t.Errorf("in-memory selection has %d GPUs, expected 1", n)
 	}
 }

@@ -18,15 +18,21 @@ func TestOpenTEEEmulatedGPUs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.GPUs == nil || first.GPUs.Emulator.GPUCount() != 2 {
-		t.Fatalf("GPUs = %+v, want two emulated GPUs", first.GPUs)
+	if first.GPUs == nil {
+		t.Fatal("GPUs = nil, want two emulated GPUs")
+	}
+	if n := first.GPUs.Emulator.GPUCount(); n != 2 {
+		t.Fatalf("%d emulated GPUs, want 2", n)
 	}
 	if got, want := first.GPUs.Dir, filepath.Join(dir, "nvidia-gpu"); got != want {
 		t.Errorf("GPU directory %s, want %s", got, want)
 	}
 	devices := first.Devices()
-	if len(devices) != 1 || devices[0] != first.GPUs.Emulator {
-		t.Errorf("Devices() = %v, want the GPU emulator", devices)
+	if len(devices) != 1 {
+		t.Fatalf("Devices() = %v, want one device", devices)
+	}
+	if devices[0] != first.GPUs.Emulator {
+		t.Errorf("Devices()[0] = %v, want the GPU emulator", devices[0])
 	}
 
 	again, err := OpenTEE(ctx, d, TEEOptions{Emulated: true, EmulatorDir: dir, EmulatedGPUs: 2})
@@ -41,8 +47,11 @@ func TestOpenTEEEmulatedGPUs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cpuOnly.GPUs != nil || cpuOnly.Devices() != nil {
+	if cpuOnly.GPUs != nil {
 		t.Errorf("TEE without EmulatedGPUs has GPUs %+v", cpuOnly.GPUs)
+	}
+	if devices := cpuOnly.Devices(); devices != nil {
+		t.Errorf("TEE without EmulatedGPUs has devices %v", devices)
 	}
 }
 

@@ -134,8 +134,11 @@ func wantEventLogFile(t *testing.T, path string, wantLog []byte, res evidenceOut
 		if !os.IsNotExist(err) {
 			t.Errorf("%s exists (error %v), expected no event log file", path, err)
 		}
-		if listed || strings.Contains(res.Verify, "--event-log") {
-			t.Errorf("files %v and verify command %q name an event log, expected none", res.Files, res.Verify)
+		if listed {
+			t.Errorf("files %v list %s, expected no event log", res.Files, path)
+		}
+		if strings.Contains(res.Verify, "--event-log") {
+			t.Errorf("verify command %q passes an event log, expected none", res.Verify)
 		}
 		return
 	}

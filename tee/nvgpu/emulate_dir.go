@@ -20,7 +20,7 @@ const EvidenceFile = "gpu-evidence.json"
 // --trust-anchor nvidia-gpu=DIR reads whole.
 func EmulateToDir(ctx context.Context, opts EmulatorOptions, nonce []byte, dir string) (*emudir.Paths, error) {
 	if len(nonce) != nonceSize {
-		return nil, fmt.Errorf("nvgpu emulator: the nonce is %d bytes; an SPDM nonce is %d", len(nonce), nonceSize)
+		return nil, fmt.Errorf("nvgpu emulator: the nonce is %d bytes; pass a %d-byte SPDM nonce", len(nonce), nonceSize)
 	}
 	e, err := NewEmulator(opts)
 	if err != nil {
@@ -36,7 +36,7 @@ func EmulateToDir(ctx context.Context, opts EmulatorOptions, nonce []byte, dir s
 		return nil, err
 	}
 	rimRoot := filepath.Join(filepath.Dir(p.Root), fileRIMRoot)
-	if err := emudir.WriteFile(rimRoot, pemCert(e.rimRoot), 0o644); err != nil {
+	if err := emudir.WriteCert(rimRoot, e.rimRoot); err != nil {
 		return nil, fmt.Errorf("writing the development RIM root: %w", err)
 	}
 	p.Root = filepath.Dir(p.Root)

@@ -8,14 +8,14 @@ import (
 	"os"
 )
 
-// WriteCert writes cert to path as a CERTIFICATE PEM block, readable by
-// everyone, as a certificate may be.
+// WriteCert writes cert to path as a CERTIFICATE PEM block with mode 0644,
+// because a certificate is public.
 func WriteCert(path string, cert *x509.Certificate) error {
 	return WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
 }
 
-// WriteKey writes key to path as a PKCS #8 PRIVATE KEY PEM block that only
-// its owner can read.
+// WriteKey writes key to path as a PKCS #8 PRIVATE KEY PEM block with mode
+// 0600, so that only its owner can read it.
 func WriteKey(path string, key crypto.Signer) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {

@@ -58,12 +58,16 @@ type Selection struct {
 // emulated TEE is not allowed.
 var ErrNoTEE = errors.New("no TEE hardware attester is available on this machine")
 
+// ErrGPUsNeedEmulatedTEE rejects emulated GPUs beside a hardware TEE,
+// whose evidence cannot vouch for them.
+var ErrGPUsNeedEmulatedTEE = errors.New("emulated GPUs need the emulated TEE: a hardware TEE's evidence cannot vouch for them; pass --emulated with --emulated-gpus, or leave --emulated-gpus out")
+
 // OpenAttester returns the first hardware attester that the TEE packages
 // registered and that is present here (attest.OpenAttesters, sorted by
 // name), or the emulated SEV-SNP TEE when asked for or allowed.
 func OpenAttester(o AttesterOptions) (*Selection, error) {
 	if o.EmulatedGPUs > 0 && !o.Emulated {
-		return nil, errors.New("emulated GPUs need the emulated TEE: a hardware TEE's evidence cannot vouch for them")
+		return nil, ErrGPUsNeedEmulatedTEE
 	}
 	if !o.Emulated {
 		found, errs := attest.OpenAttesters()

@@ -73,7 +73,7 @@ func loadOrCreateGPUs(dir string, gpus int) (*nvgpu.Emulator, error) {
 			return nil, err
 		}
 		if e.GPUCount() != gpus {
-			return nil, fmt.Errorf("%s keeps %d emulated GPUs, not %d; pass that count, or remove the directory to create new GPUs with new development roots", dir, e.GPUCount(), gpus)
+			return nil, fmt.Errorf("%s contains %d emulated GPUs, not %d; pass that count, or remove the directory to create new GPUs with new development roots", dir, e.GPUCount(), gpus)
 		}
 		return e, nil
 	}

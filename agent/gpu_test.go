@@ -39,7 +39,7 @@ func TestOpenGPUEmulatorKeepsRoots(t *testing.T) {
 	}
 
 	_, err = OpenGPUEmulator(dir, 3)
-	if err == nil || !strings.Contains(err.Error(), "keeps 2 emulated GPUs, not 3") {
+	if err == nil || !strings.Contains(err.Error(), "contains 2 emulated GPUs, not 3") {
 		t.Errorf("reopening with another count: error %v, expected one naming both counts", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha512"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,7 +97,7 @@ func RootSet(e *snp.Emulator) *collateral.Set {
 // the workload with another manifest stops it before any party connects.
 func OpenTEE(ctx context.Context, manifest Digest, o TEEOptions) (*TEE, error) {
 	if o.EmulatedGPUs != 0 && !o.Emulated {
-		return nil, errors.New("emulated GPUs need the emulated TEE: a hardware TEE's evidence cannot vouch for them")
+		return nil, agent.ErrGPUsNeedEmulatedTEE
 	}
 	t, verify, err := openAttester(manifest, o)
 	if err != nil {

@@ -79,7 +79,7 @@ func TestWorkloadEmulateCreatesGPUs(t *testing.T) {
 
 	// The saved GPUs are reopened only with their own count.
 	_, err = runCloister(t, "modelserve", "emulate", "--manifest", manifest, "--emulator-dir", teeDir, "--emulated-gpus", "1")
-	if err == nil || !strings.Contains(err.Error(), "keeps 2 emulated GPUs, not 1") {
+	if err == nil || !strings.Contains(err.Error(), "contains 2 emulated GPUs, not 1") {
 		t.Errorf("emulate with another GPU count: %v, expected an error naming both counts", err)
 	}
 }

@@ -80,27 +80,21 @@ func LoadEmulator(dir string) (*Emulator, error) {
 	}
 
 	e := &Emulator{opts: opts}
-	certs := []struct {
-		name string
-		cert **x509.Certificate
-		file string
-		key  **ecdsa.PrivateKey
+	pairs := []struct {
+		certFile string
+		cert     **x509.Certificate
+		keyFile  string
+		key      **ecdsa.PrivateKey
 	}{
-		{"root", &e.root, fileRootKey, &e.rootKey},
-		{"PCK CA", &e.pckCA, filePCKCAKey, &e.pckCAKey},
-		{"PCK", &e.pck, filePCKKey, &e.pckKey},
-		{"TCB signing", &e.tcbSigner, fileTCBKey, &e.tcbSignerKey},
+		{fileRoot, &e.root, fileRootKey, &e.rootKey},
+		{filePCKCA, &e.pckCA, filePCKCAKey, &e.pckCAKey},
+		{filePCK, &e.pck, filePCKKey, &e.pckKey},
+		{fileTCBSigner, &e.tcbSigner, fileTCBKey, &e.tcbSignerKey},
 	}
-	certFiles := []string{fileRoot, filePCKCA, filePCK, fileTCBSigner}
-	for i, c := range certs {
-		if *c.cert, err = emudir.ReadCert(filepath.Join(dir, certFiles[i])); err != nil {
-			return nil, fmt.Errorf("dcap emulator: %w", err)
-		}
-		if *c.key, err = emudir.ReadKey[*ecdsa.PrivateKey](filepath.Join(dir, c.file)); err != nil {
-			return nil, fmt.Errorf("dcap emulator: %w", err)
-		}
-		if !(*c.key).PublicKey.Equal((*c.cert).PublicKey) {
-			return nil, fmt.Errorf("dcap emulator: the key in %s does not match the %s certificate", c.file, c.name)
+	for _, p := range pairs {
+		*p.cert, *p.key, err = emudir.ReadCertAndKey[*ecdsa.PrivateKey](filepath.Join(dir, p.certFile), filepath.Join(dir, p.keyFile))
+		if err != nil {
+			return nil, fmt.Errorf("dcap emulator: %w; restore the file or create the emulator again", err)
 		}
 	}
 

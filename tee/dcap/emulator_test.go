@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +143,56 @@ func TestEmulatorSaveLoad(t *testing.T) {
 	}
 	if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors}); err != nil {
 		t.Fatalf("quote of the reloaded emulator: %v", err)
+	}
+}
+
+func TestLoadEmulatorMismatchedKey(t *testing.T) {
+	a, _, _ := emulated(t, EmulatorOptions{TEE: "tdx"})
+	b, _, _ := emulated(t, EmulatorOptions{TEE: "tdx"})
+	dirB := t.TempDir()
+	if err := b.Save(dirB); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		certFile, keyFile string
+	}{
+		{fileRoot, fileRootKey},
+		{filePCKCA, filePCKCAKey},
+		{filePCK, filePCKKey},
+		{fileTCBSigner, fileTCBKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.keyFile, func(t *testing.T) {
+			dirA := t.TempDir()
+			if err := a.Save(dirA); err != nil {
+				t.Fatal(err)
+			}
+			key, err := os.ReadFile(filepath.Join(dirB, tt.keyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dirA, tt.keyFile), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = LoadEmulator(dirA)
+			if err == nil {
+				t.Fatal("LoadEmulator accepted a key that does not match its certificate")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "does not match") {
+				t.Errorf("error %q does not report the mismatch", msg)
+			}
+			if !strings.Contains(msg, filepath.Join(dirA, tt.keyFile)) {
+				t.Errorf("error %q does not name the key file", msg)
+			}
+			if !strings.Contains(msg, filepath.Join(dirA, tt.certFile)) {
+				t.Errorf("error %q does not name the certificate file", msg)
+			}
+			if !strings.Contains(msg, "create the emulator again") {
+				t.Errorf("error %q does not name the fix", msg)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -49,22 +50,49 @@ func TestEmulatorSaveLoad(t *testing.T) {
 func TestLoadEmulatorMismatchedKey(t *testing.T) {
 	a := sharedEmulator(t, EmulatorOptions{})
 	b := sharedEmulator(t, EmulatorOptions{Product: ProductGenoa})
-	dirA, dirB := t.TempDir(), t.TempDir()
-	if err := a.Save(dirA); err != nil {
-		t.Fatal(err)
-	}
+	dirB := t.TempDir()
 	if err := b.Save(dirB); err != nil {
 		t.Fatal(err)
 	}
-	key, err := os.ReadFile(filepath.Join(dirB, fileLeafKey))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		certFile, keyFile string
+	}{
+		{fileARK, fileARKKey},
+		{fileASK, fileASKKey},
+		{fileLeaf, fileLeafKey},
 	}
-	if err := os.WriteFile(filepath.Join(dirA, fileLeafKey), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadEmulator(dirA); err == nil {
-		t.Error("LoadEmulator accepted a key that does not match its certificate")
+	for _, tt := range tests {
+		t.Run(tt.keyFile, func(t *testing.T) {
+			dirA := t.TempDir()
+			if err := a.Save(dirA); err != nil {
+				t.Fatal(err)
+			}
+			key, err := os.ReadFile(filepath.Join(dirB, tt.keyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dirA, tt.keyFile), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = LoadEmulator(dirA)
+			if err == nil {
+				t.Fatal("LoadEmulator accepted a key that does not match its certificate")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "does not match") {
+				t.Errorf("error %q does not report the mismatch", msg)
+			}
+			if !strings.Contains(msg, filepath.Join(dirA, tt.keyFile)) {
+				t.Errorf("error %q does not name the key file", msg)
+			}
+			if !strings.Contains(msg, filepath.Join(dirA, tt.certFile)) {
+				t.Errorf("error %q does not name the certificate file", msg)
+			}
+			if !strings.Contains(msg, "create the emulator again") {
+				t.Errorf("error %q does not name the fix", msg)
+			}
+		})
 	}
 }
 

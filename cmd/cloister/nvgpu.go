@@ -17,10 +17,6 @@ import (
 
 func init() { registerEmulate(newEmulateNVGPUCmd) }
 
-// gpuNonceSize is the size of the nonce of an SPDM GET_MEASUREMENTS
-// request.
-const gpuNonceSize = 32
-
 func newEmulateNVGPUCmd() *cobra.Command {
 	var (
 		out   string
@@ -74,7 +70,7 @@ The evidence proves the format and the nonce, never NVIDIA hardware.`,
 // nonce when it is empty.
 func gpuNonce(text string) ([]byte, error) {
 	if text == "" {
-		n := make([]byte, gpuNonceSize)
+		n := make([]byte, nvgpu.NonceSize)
 		_, err := rand.Read(n)
 		return n, err
 	}
@@ -82,8 +78,8 @@ func gpuNonce(text string) ([]byte, error) {
 	if err != nil {
 		return nil, usageError("--nonce: %v", err)
 	}
-	if len(n) != gpuNonceSize {
-		return nil, usageError("--nonce is %d bytes; an SPDM nonce is %d bytes (64 hex digits)", len(n), gpuNonceSize)
+	if len(n) != nvgpu.NonceSize {
+		return nil, usageError("--nonce is %d bytes; an SPDM nonce is %d bytes (%d hex digits)", len(n), nvgpu.NonceSize, 2*nvgpu.NonceSize)
 	}
 	return n, nil
 }

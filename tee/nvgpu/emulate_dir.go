@@ -19,8 +19,8 @@ const EvidenceFile = "gpu-evidence.json"
 // trust anchors. The returned Paths.Root is that directory, which
 // --trust-anchor nvidia-gpu=DIR reads whole.
 func EmulateToDir(ctx context.Context, opts EmulatorOptions, nonce []byte, dir string) (*emudir.Paths, error) {
-	if len(nonce) != nonceSize {
-		return nil, fmt.Errorf("nvgpu emulator: the nonce is %d bytes; pass a %d-byte SPDM nonce", len(nonce), nonceSize)
+	if len(nonce) != NonceSize {
+		return nil, fmt.Errorf("nvgpu emulator: the nonce is %d bytes; pass a %d-byte SPDM nonce", len(nonce), NonceSize)
 	}
 	e, err := NewEmulator(opts)
 	if err != nil {

@@ -296,10 +296,10 @@ func (e *Emulator) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(reportData) > nonceSize {
-		return nil, fmt.Errorf("nvgpu emulator: report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), nonceSize, nonceSize)
+	if len(reportData) > NonceSize {
+		return nil, fmt.Errorf("nvgpu emulator: report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), NonceSize, NonceSize)
 	}
-	var nonce [nonceSize]byte
+	var nonce [NonceSize]byte
 	copy(nonce[:], reportData)
 
 	entries := make([]gpuEntry, len(e.gpus))

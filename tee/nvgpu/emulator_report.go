@@ -10,7 +10,7 @@ import (
 // report returns one GPU's GET_MEASUREMENTS request for every block with
 // a signature, and the MEASUREMENTS response signed by the GPU's leaf key,
 // in the layout that ParseReport reads.
-func (e *Emulator) report(g *emulatedGPU, nonce [nonceSize]byte) ([]byte, error) {
+func (e *Emulator) report(g *emulatedGPU, nonce [NonceSize]byte) ([]byte, error) {
 	out := []byte{spdmVersion11, codeGetMeasurements, attrSignatureRequested, 0xff}
 	out = append(out, nonce[:]...)
 	out = append(out, 0) // SlotIDParam: certificate slot 0
@@ -21,7 +21,7 @@ func (e *Emulator) report(g *emulatedGPU, nonce [nonceSize]byte) ([]byte, error)
 	out = append(out, byte(n), byte(n>>8), byte(n>>16))
 	out = append(out, record...)
 
-	var responderNonce [nonceSize]byte
+	var responderNonce [NonceSize]byte
 	if _, err := rand.Read(responderNonce[:]); err != nil {
 		return nil, err
 	}

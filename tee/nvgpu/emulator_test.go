@@ -52,7 +52,7 @@ func emulatorOptions(t testing.TB, e *Emulator, nonce []byte) attest.Options {
 
 func emulatorNonce(t testing.TB) []byte {
 	t.Helper()
-	nonce := make([]byte, nonceSize)
+	nonce := make([]byte, NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestEmulatorEvidenceVerifies(t *testing.T) {
 
 func TestEmulatorNonceTooLong(t *testing.T) {
 	e := newEmulator(t, 1)
-	if _, err := e.Attest(context.Background(), make([]byte, nonceSize+1)); err == nil {
+	if _, err := e.Attest(context.Background(), make([]byte, NonceSize+1)); err == nil {
 		t.Error("Attest accepted 33 bytes of report data")
 	}
 }
@@ -150,7 +150,7 @@ func TestEmulatorNonceTooLong(t *testing.T) {
 func TestEmulatorShortNonceZeroPadded(t *testing.T) {
 	e := newEmulator(t, 1)
 	ev := attestEmulator(t, e, []byte{1, 2, 3})
-	want := make([]byte, nonceSize)
+	want := make([]byte, NonceSize)
 	copy(want, []byte{1, 2, 3})
 	if _, err := verifyEvidence(t, ev, emulatorOptions(t, e, want)); err != nil {
 		t.Errorf("Verify with the zero-padded nonce: %v", err)

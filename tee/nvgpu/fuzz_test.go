@@ -154,7 +154,7 @@ func FuzzOCSPStatus(f *testing.F) {
 // emulatedReports returns the reports of an emulator with two GPUs.
 func emulatedReports(f *testing.F) [][]byte {
 	e := newEmulator(f, 2)
-	var nonce [nonceSize]byte
+	var nonce [NonceSize]byte
 	copy(nonce[:], emulatorNonce(f))
 	var out [][]byte
 	for _, g := range e.gpus {

@@ -128,7 +128,7 @@ func (g *testGPU) build(t testing.TB, p reportParts) []byte {
 	n := len(p.record)
 	out = append(out, byte(n), byte(n>>8), byte(n>>16))
 	out = append(out, p.record...)
-	out = append(out, bytes.Repeat([]byte{0xee}, nonceSize)...)
+	out = append(out, bytes.Repeat([]byte{0xee}, NonceSize)...)
 	out = binary.LittleEndian.AppendUint16(out, uint16(len(p.opaque)))
 	out = append(out, p.opaque...)
 	digest := sha512.Sum384(out)
@@ -156,7 +156,7 @@ func (g *testGPU) options(t testing.TB) attest.Options {
 	return attest.Options{At: testTime, Collateral: set}
 }
 
-func testNonce(b byte) []byte { return bytes.Repeat([]byte{b}, nonceSize) }
+func testNonce(b byte) []byte { return bytes.Repeat([]byte{b}, NonceSize) }
 
 func testFWID(b byte) []byte { return bytes.Repeat([]byte{b}, fwidSize) }
 

@@ -15,10 +15,13 @@ const (
 	codeMeasurements    = 0x60
 	// attrSignatureRequested is bit 0 of the request's Param1.
 	attrSignatureRequested = 0x01
-	nonceSize              = 32
+	// NonceSize is the size in bytes of the requester nonce of an SPDM
+	// GET_MEASUREMENTS request. The responder nonce of the MEASUREMENTS
+	// response has the same size.
+	NonceSize = 32
 	// requestSize is a GET_MEASUREMENTS request with a signature
 	// requested: four header bytes, the nonce and SlotIDParam.
-	requestSize = 4 + nonceSize + 1
+	requestSize = 4 + NonceSize + 1
 	// measurementSpecDMTF is bit 0 of a block's MeasurementSpecification.
 	measurementSpecDMTF = 0x01
 	// SignatureSize is an ECDSA P-384 signature, r and s of 48 bytes each,
@@ -33,7 +36,7 @@ type Request struct {
 	Param1 byte
 	// Operation is Param2: 0xff requests every measurement block.
 	Operation byte
-	Nonce     [nonceSize]byte
+	Nonce     [NonceSize]byte
 	SlotID    byte
 }
 
@@ -53,7 +56,7 @@ type Response struct {
 	Param1  byte
 	Param2  byte
 	Blocks  []MeasurementBlock
-	Nonce   [nonceSize]byte
+	Nonce   [NonceSize]byte
 	// Opaque is the raw opaque data; Fields is its decoded form.
 	Opaque    []byte
 	Fields    OpaqueFields
@@ -103,8 +106,8 @@ func parseRequest(data []byte) (*Request, error) {
 	if len(data) < requestSize {
 		return nil, attest.Malformed("GET_MEASUREMENTS", fmt.Sprintf("report is %d bytes, shorter than the %d-byte request", len(data), requestSize), nil)
 	}
-	req := &Request{Version: data[0], Param1: data[2], Operation: data[3], SlotID: data[4+nonceSize]}
-	copy(req.Nonce[:], data[4:4+nonceSize])
+	req := &Request{Version: data[0], Param1: data[2], Operation: data[3], SlotID: data[4+NonceSize]}
+	copy(req.Nonce[:], data[4:4+NonceSize])
 	if req.Version != spdmVersion11 {
 		return nil, attest.Errorf(attest.ErrUnsupported, "GET_MEASUREMENTS.SPDMVersion", "SPDM version 0x%02x is not supported; NVIDIA GPU reports use SPDM 1.1 (0x11)", req.Version)
 	}
@@ -129,7 +132,7 @@ func parseResponse(data []byte) (*Response, int, error) {
 	numBlocks := int(r.byte())
 	recordLen := int(r.uint24())
 	record := r.bytes(recordLen, "MeasurementRecord")
-	copy(resp.Nonce[:], r.bytes(nonceSize, "Nonce"))
+	copy(resp.Nonce[:], r.bytes(NonceSize, "Nonce"))
 	opaqueLen := int(r.uint16())
 	resp.Opaque = r.bytes(opaqueLen, "OpaqueData")
 	resp.Signature = r.bytes(SignatureSize, "Signature")

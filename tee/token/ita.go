@@ -3,11 +3,10 @@ package token
 import (
 	"bytes"
 	"crypto/sha512"
-	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -42,28 +41,54 @@ func validITAIssuer(iss string) bool {
 	return err == nil && u.Scheme == "https" && (u.Host == "trustauthority.intel.com" || strings.HasSuffix(u.Host, ".trustauthority.intel.com"))
 }
 
+// itaCPUAttesters are the members in which a version 2 token ("ver":
+// "2.0.0") nests the claims of a CPU TEE, with the attester_type each one
+// contains. A version 1 token carries those claims at the top level. Intel's
+// trustauthority-kbs reads the same members (model/attestation_token_v2.go)
+// and treats tdx and sgx as mutually exclusive.
+var itaCPUAttesters = []struct{ member, attesterType string }{
+	{"tdx", "TDX"},
+	{"sgx", "SGX"},
+}
+
+// itaGPUAttester is the member of a version 2 token that contains the
+// claims of NVIDIA GPUs attested together with the TD.
+const itaGPUAttester = "nvgpu"
+
 func mapITAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
-	attesterType, _, err := claims.text("attester_type")
+	if ver, ok, _ := claims.text("ver"); ok {
+		c.SetAttribute("ver", ver)
+	}
+	attester, err := itaAttester(claims)
 	if err != nil {
-		return nil, attest.Malformed("attester_type", "invalid attester type claim", err)
+		return nil, err
+	}
+	attesterType, err := itaAttesterType(attester)
+	if err != nil {
+		return nil, err
 	}
 	c.SetAttribute("attester_type", attesterType)
-	if err := mapITATCB(claims, c); err != nil {
+	if err := mapIntelTCB(attester, c); err != nil {
 		return nil, err
 	}
 	switch attesterType {
 	case "TDX":
-		if err := mapITATDX(claims, c); err != nil {
+		if err := mapTDXClaims(attester, "tdx_is_debuggable", c); err != nil {
 			return nil, err
 		}
 	case "SGX":
-		if err := mapITASGX(claims, c); err != nil {
+		if err := mapITASGX(attester, c); err != nil {
 			return nil, err
 		}
+	case "":
+		c.Skip("tee-claims", true, "the token names no attester (no attester_type claim and no tdx or sgx object), so its TEE claims are not mapped")
 	default:
 		c.Skip("tee-claims", true, "attester type "+attesterType+" is not mapped: only TDX and SGX tokens are")
 	}
-	nonce, err := itaNonce(claims, c)
+	if err := mapITAGPU(claims, c); err != nil {
+		return nil, err
+	}
+	nonce, err := itaNonce(claims, attester, c)
 	if err != nil {
 		return nil, err
 	}
@@ -73,125 +98,139 @@ func mapITAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	return [][]byte{nonce}, nil
 }
 
-// itaStatuses are the TCB statuses Intel derives from its TCB Info, the
-// only values attester_tcb_status may take.
-var itaStatuses = []string{
-	attest.TCBUpToDate, attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded,
-	attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate,
-	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked, attest.TCBNotDetermined,
-}
-
-// itaRelaunchStatuses maps the two statuses with which Intel's quote
-// verification library advises a TD relaunch to the launch-time status
-// that Cloister keeps beside attest.TCB.RelaunchAdvised.
-//
-// NOTE: QVL also reports TDRelaunchAdvisedConfigurationNeeded when only the
-// platform's SGX level needs configuration. The token does not say which,
-// so this maps to OutOfDateConfigurationNeeded, which may be stricter than
-// what the DCAP verifier derives from the same quote, never more lenient.
-var itaRelaunchStatuses = map[string]string{
-	"TDRelaunchAdvised":                    attest.TCBOutOfDate,
-	"TDRelaunchAdvisedConfigurationNeeded": attest.TCBOutOfDateConfigurationNeeded,
-}
-
-// mapITATCB maps the TCB status, date and advisories that Intel Trust
-// Authority derived from Intel's TCB Info for the attester.
-func mapITATCB(claims claimSet, c *attest.Claims) error {
-	status, ok, err := claims.text("attester_tcb_status")
-	if err != nil {
-		return attest.Malformed("attester_tcb_status", "invalid TCB status claim", err)
-	}
-	if !ok {
-		status = attest.TCBNotDetermined
-	}
-	if launch, ok := itaRelaunchStatuses[status]; ok {
-		status = launch
-		c.TCB.RelaunchAdvised = true
-	}
-	if !slices.Contains(itaStatuses, status) {
-		return attest.Malformed("attester_tcb_status", fmt.Sprintf("TCB status %q is not one of Intel's (%s)", status, strings.Join(itaStatuses, ", ")), nil).
-			WithFix("pass the token as Intel Trust Authority issued it")
-	}
-	c.TCB.Status = status
-	advisories, _, err := claims.textList("attester_advisory_ids")
-	if err != nil {
-		return attest.Malformed("attester_advisory_ids", "invalid advisory claim", err)
-	}
-	c.TCB.AdvisoryIDs = advisories
-	if s, ok, _ := claims.text("attester_tcb_date"); ok {
-		if d, err := time.Parse(time.RFC3339, s); err == nil {
-			c.TCB.Date = &d
-		}
-	}
-	return nil
-}
-
-// itaTDXMeasurements are the TD report fields an ITA token carries, by
-// claim name and measurement name.
-var itaTDXMeasurements = []struct{ claim, name string }{
-	{"tdx_mrtd", "mrtd"},
-	{"tdx_mrseam", "mrseam"},
-	{"tdx_mrsignerseam", "mrsignerseam"},
-	{"tdx_mrowner", "mrowner"},
-	{"tdx_mrownerconfig", "mrownerconfig"},
-	{"tdx_mrconfigid", "mrconfigid"},
-	{"tdx_rtmr0", "rtmr0"},
-	{"tdx_rtmr1", "rtmr1"},
-	{"tdx_rtmr2", "rtmr2"},
-	{"tdx_rtmr3", "rtmr3"},
-}
-
-func mapITATDX(claims claimSet, c *attest.Claims) error {
-	debug, ok, err := claims.boolean("tdx_is_debuggable")
-	if err != nil || !ok {
-		return attest.Errorf(attest.ErrMalformed, "tdx_is_debuggable", "the debug claim is missing or not a boolean, so the TD's debug state is unknown")
-	}
-	c.Debug = debug
-	for _, m := range itaTDXMeasurements {
-		v, ok, err := claims.hexBytes(m.claim)
+// itaAttester returns the object that contains the token's CPU TEE claims:
+// the top level of a version 1 token, or the one tdx or sgx object of a
+// version 2 token. A token with two CPU attester objects, or with both
+// top-level version 1 TEE claims and a version 2 object, is ambiguous and
+// rejected.
+func itaAttester(claims claimSet) (teeClaims, error) {
+	var nested []string
+	for _, a := range itaCPUAttesters {
+		_, ok, err := claims.object(a.member)
 		if err != nil {
-			return attest.Malformed(m.claim, "invalid measurement claim", err)
+			return teeClaims{}, attest.Malformed(a.member, "invalid attester claim", err)
 		}
 		if ok {
-			c.SetMeasurement(m.name, v)
+			nested = append(nested, a.member)
 		}
 	}
-	if len(c.Measurements["mrtd"]) != 48 {
-		return attest.Errorf(attest.ErrMalformed, "tdx_mrtd", "the MRTD claim is missing or not 48 bytes")
+	if len(nested) > 1 {
+		return teeClaims{}, attest.Errorf(attest.ErrMalformed, strings.Join(nested, ", "),
+			"the token carries the attester objects %s, so it is ambiguous which CPU TEE it describes", strings.Join(nested, " and ")).
+			WithFix("pass a token that Intel Trust Authority issued for one CPU TEE")
 	}
-	c.Measurement = c.Measurements["mrtd"]
-	c.HostData = c.Measurements["mrconfigid"]
-	return mapReportData(claims, c, "tdx_report_data")
+	if len(nested) == 0 {
+		return teeClaims{all: claims}, nil
+	}
+	if top := itaTopLevelTEEClaims(claims); len(top) > 0 {
+		return teeClaims{}, attest.Errorf(attest.ErrMalformed, top[0]+", "+nested[0],
+			"the token carries both top-level version 1 TEE claims (%s) and a version 2 %s object, so it is ambiguous which describe the TEE", strings.Join(top, ", "), nested[0]).
+			WithFix("pass the token as Intel Trust Authority issued it")
+	}
+	return teeClaims{all: claims, path: []string{nested[0]}}, nil
 }
 
-func mapITASGX(claims claimSet, c *attest.Claims) error {
-	debug, ok, err := claims.boolean("sgx_is_debuggable")
+// itaTopLevelTEEClaims returns, sorted, the top-level claims that only a
+// version 1 token has there: the attester_* claims and the tdx_* and sgx_*
+// claims.
+func itaTopLevelTEEClaims(claims claimSet) []string {
+	var names []string
+	for name := range claims {
+		if strings.HasPrefix(name, "attester_") || strings.HasPrefix(name, "tdx_") || strings.HasPrefix(name, "sgx_") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// itaAttesterType returns the attester type of the attester object. A
+// version 2 object may omit attester_type, because its member name already
+// names the TEE (Intel's trustauthority-kbs takes the type from it), but
+// may not contradict it.
+func itaAttesterType(attester teeClaims) (string, error) {
+	attesterType, ok, err := attester.all.text(attester.at("attester_type")...)
+	if err != nil {
+		return "", attest.Malformed(attester.field("attester_type"), "invalid attester type claim", err)
+	}
+	if len(attester.path) == 0 {
+		return attesterType, nil
+	}
+	member := attester.path[0]
+	var want string
+	for _, a := range itaCPUAttesters {
+		if a.member == member {
+			want = a.attesterType
+		}
+	}
+	if !ok {
+		return want, nil
+	}
+	if attesterType != want {
+		return "", attest.Errorf(attest.ErrMalformed, attester.field("attester_type"), "the %s object names the attester type %q", member, attesterType).
+			WithValues(attesterType, want).
+			WithFix("pass the token as Intel Trust Authority issued it")
+	}
+	return attesterType, nil
+}
+
+func mapITASGX(attester teeClaims, c *attest.Claims) error {
+	debug, ok, err := attester.all.boolean(attester.at("sgx_is_debuggable")...)
 	if err != nil || !ok {
-		return attest.Errorf(attest.ErrMalformed, "sgx_is_debuggable", "the debug claim is missing or not a boolean, so the enclave's debug state is unknown")
+		return attest.Errorf(attest.ErrMalformed, attester.field("sgx_is_debuggable"), "the debug claim is missing or not a boolean, so the enclave's debug state is unknown").
+			WithFix("pass the token as Intel Trust Authority issued it")
 	}
 	c.Debug = debug
 	for _, name := range []string{"mrenclave", "mrsigner"} {
-		v, ok, err := claims.hexBytes("sgx_" + name)
+		v, ok, err := hexClaim(attester, "sgx_"+name, sgxMeasurementSize)
 		if err != nil {
-			return attest.Malformed("sgx_"+name, "invalid measurement claim", err)
+			return err
 		}
 		if ok {
 			c.SetMeasurement(name, v)
 		}
 	}
-	if len(c.Measurements["mrenclave"]) != 32 {
-		return attest.Errorf(attest.ErrMalformed, "sgx_mrenclave", "the MRENCLAVE claim is missing or not 32 bytes")
+	if len(c.Measurements["mrenclave"]) == 0 {
+		return attest.Errorf(attest.ErrMalformed, attester.field("sgx_mrenclave"), "the MRENCLAVE claim is missing").
+			WithFix("pass the token as Intel Trust Authority issued it")
 	}
 	c.Measurement = c.Measurements["mrenclave"]
-	return mapReportData(claims, c, "sgx_report_data")
+	for _, name := range []string{"isvprodid", "isvsvn"} {
+		v, ok, err := attester.all.integer(attester.at("sgx_" + name)...)
+		if err != nil {
+			return attest.Malformed(attester.field("sgx_"+name), "invalid claim", err)
+		}
+		if ok {
+			c.SetAttribute(name, v)
+		}
+	}
+	return mapReportData(attester, "sgx_report_data", c)
 }
 
-func mapReportData(claims claimSet, c *attest.Claims, name string) error {
-	v, _, err := claims.hexBytes(name)
+// mapITAGPU records the nvgpu object of a token that attests NVIDIA GPUs
+// together with the TD. Cloister does not appraise those claims, so a
+// required check stays not checked and the default appraisal rejects the
+// token: an accepted token would read as if its GPUs had been appraised.
+func mapITAGPU(claims claimSet, c *attest.Claims) error {
+	gpu, ok, err := claims.object(itaGPUAttester)
 	if err != nil {
-		return attest.Malformed(name, "invalid report data claim", err)
+		return attest.Malformed(itaGPUAttester, "invalid attester claim", err)
 	}
-	c.ReportData = v
+	if !ok {
+		return nil
+	}
+	if attesterType, ok, _ := gpu.text("attester_type"); ok {
+		c.SetAttribute("nvgpu_attester_type", attesterType)
+	}
+	// Intel's trustauthority-kbs reads these two members of the nvgpu
+	// object (model/attestation_token_v2.go).
+	if result, ok, _ := gpu.boolean("x-nvidia-overall-att-result"); ok {
+		c.SetAttribute("nvgpu_overall_att_result", result)
+	}
+	if devices, ok, _ := gpu.object("claim_details"); ok {
+		c.SetAttribute("nvgpu_devices", len(devices))
+	}
+	c.Skip("nvgpu-claims", true, "the token's nvgpu claims (NVIDIA GPUs attested together with the TD) are not appraised by Cloister; verify the GPU evidence with --format nvidia-gpu, or request a token without GPU evidence")
 	return nil
 }
 
@@ -199,33 +238,38 @@ func mapReportData(claims claimSet, c *attest.Claims, name string) error {
 // Authority issues val and iat, the attester puts SHA-512(val || iat ||
 // attester_held_data) into its report data, and the token repeats all of
 // them. A token whose report data does not bind its nonce is rejected.
-func itaNonce(claims claimSet, c *attest.Claims) ([]byte, error) {
-	valText, ok, err := claims.text("verifier_nonce", "val")
+func itaNonce(claims claimSet, attester teeClaims, c *attest.Claims) ([]byte, error) {
+	at, err := itaNonceLocation(claims, attester)
+	if err != nil || at == nil {
+		return nil, err
+	}
+	nonce := teeClaims{all: claims, path: at}
+	valText, ok, err := claims.text(nonce.at("val")...)
 	if err != nil {
-		return nil, attest.Malformed("verifier_nonce.val", "invalid nonce claim", err)
+		return nil, attest.Malformed(nonce.field("val"), "invalid nonce claim", err)
 	}
 	if !ok {
 		return nil, nil
 	}
 	val, err := decodeBase64(valText)
 	if err != nil {
-		return nil, attest.Malformed("verifier_nonce.val", "invalid nonce claim", err)
+		return nil, attest.Malformed(nonce.field("val"), "invalid nonce claim", err)
 	}
 	c.Nonce = val
 	c.Skip("verifier-nonce-signature", false, "the signature of verifier_nonce is not checked: the token signature already covers the nonce")
 
-	iatText, _, err := claims.text("verifier_nonce", "iat")
+	iatText, _, err := claims.text(nonce.at("iat")...)
 	if err != nil {
-		return nil, attest.Malformed("verifier_nonce.iat", "invalid nonce claim", err)
+		return nil, attest.Malformed(nonce.field("iat"), "invalid nonce claim", err)
 	}
 	iat, err := decodeBase64(iatText)
 	if err != nil {
-		return nil, attest.Malformed("verifier_nonce.iat", "invalid nonce claim", err)
+		return nil, attest.Malformed(nonce.field("iat"), "invalid nonce claim", err)
 	}
 	var heldData []byte
-	if s, ok, _ := claims.text("attester_held_data"); ok {
+	if s, ok, _ := claims.text(attester.at("attester_held_data")...); ok {
 		if heldData, err = decodeBase64(s); err != nil {
-			return nil, attest.Malformed("attester_held_data", "invalid held data claim", err)
+			return nil, attest.Malformed(attester.field("attester_held_data"), "invalid held data claim", err)
 		}
 	}
 	if len(c.ReportData) == 0 {
@@ -241,4 +285,35 @@ func itaNonce(claims claimSet, c *attest.Claims) ([]byte, error) {
 	}
 	c.Pass("nonce-binding")
 	return val, nil
+}
+
+// itaNonceLocation returns the path of the token's verifier_nonce, or nil
+// when it has none. A version 1 token has it at the top level. Version 2
+// clients send it inside each attester's object (compositeTdxEvidence in
+// Intel's trustauthority-client-for-go, go-tdx/tdx_adapter.go). Intel's own
+// version 2 claim model (trustauthority-kbs) has no verifier_nonce, so the
+// place where a version 2 token repeats it is undocumented. Both places are
+// read, and two different values are ambiguous and rejected.
+func itaNonceLocation(claims claimSet, attester teeClaims) ([]string, error) {
+	top := []string{"verifier_nonce"}
+	topValue, topOK := claims.lookup(top...)
+	if len(attester.path) == 0 {
+		if topOK {
+			return top, nil
+		}
+		return nil, nil
+	}
+	nested := attester.at("verifier_nonce")
+	nestedValue, nestedOK := claims.lookup(nested...)
+	switch {
+	case topOK && nestedOK && !reflect.DeepEqual(topValue, nestedValue):
+		return nil, attest.Errorf(attest.ErrMalformed, "verifier_nonce, "+attester.field("verifier_nonce"),
+			"the token carries two different verifier nonces, so it is ambiguous which one the report data binds").
+			WithFix("pass the token as Intel Trust Authority issued it")
+	case nestedOK:
+		return nested, nil
+	case topOK:
+		return top, nil
+	}
+	return nil, nil
 }

@@ -38,7 +38,7 @@ type testService struct {
 
 var rsaKeyCache = map[int]*rsa.PrivateKey{}
 
-func rsaKey(t *testing.T, i int) *rsa.PrivateKey {
+func rsaKey(t testing.TB, i int) *rsa.PrivateKey {
 	t.Helper()
 	if k, ok := rsaKeyCache[i]; ok {
 		return k
@@ -51,13 +51,13 @@ func rsaKey(t *testing.T, i int) *rsa.PrivateKey {
 	return k
 }
 
-func newService(t *testing.T) *testService {
+func newService(t testing.TB) *testService {
 	return &testService{key: rsaKey(t, 0), kid: "key-1"}
 }
 
 // withChain issues a certificate chain for the signing key: a root and an
 // intermediate CA, both ECDSA.
-func (s *testService) withChain(t *testing.T) *testService {
+func (s *testService) withChain(t testing.TB) *testService {
 	t.Helper()
 	rootKey := testcert.ECDSAKey(t, elliptic.P256())
 	interKey := testcert.ECDSAKey(t, elliptic.P256())
@@ -71,7 +71,7 @@ func (s *testService) withChain(t *testing.T) *testService {
 // issue creates a certificate for subject, valid for a day either side of
 // testNow and signed by signer under parent, or self-signed when parent is
 // nil.
-func issue(t *testing.T, subject pkix.Name, pub any, parent *x509.Certificate, signer *ecdsa.PrivateKey, ca bool) *x509.Certificate {
+func issue(t testing.TB, subject pkix.Name, pub any, parent *x509.Certificate, signer *ecdsa.PrivateKey, ca bool) *x509.Certificate {
 	t.Helper()
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
@@ -84,7 +84,7 @@ func issue(t *testing.T, subject pkix.Name, pub any, parent *x509.Certificate, s
 }
 
 // jwks returns the JWKS document of the service, with x5c when chained.
-func (s *testService) jwks(t *testing.T, alg string) []byte {
+func (s *testService) jwks(t testing.TB, alg string) []byte {
 	t.Helper()
 	jwk := jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: alg, Use: "sig", Certificates: s.chain}
 	raw, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk}})
@@ -96,7 +96,7 @@ func (s *testService) jwks(t *testing.T, alg string) []byte {
 
 // sign returns a compact JWS of claims under alg with the given extra
 // header members. The header names the service's kid unless it is empty.
-func (s *testService) sign(t *testing.T, alg jose.SignatureAlgorithm, claims any, headers map[jose.HeaderKey]any) string {
+func (s *testService) sign(t testing.TB, alg jose.SignatureAlgorithm, claims any, headers map[jose.HeaderKey]any) string {
 	t.Helper()
 	payload, ok := claims.([]byte)
 	if !ok {
@@ -149,7 +149,7 @@ func gcpClaims() map[string]any {
 	}
 }
 
-func setOf(t *testing.T, docs ...[]byte) *collateral.Set {
+func setOf(t testing.TB, docs ...[]byte) *collateral.Set {
 	t.Helper()
 	set := &collateral.Set{}
 	for i, d := range docs {
@@ -446,7 +446,7 @@ func TestMAAToken(t *testing.T) {
 	}
 }
 
-func itaClaims(t *testing.T) map[string]any {
+func itaClaims(t testing.TB) map[string]any {
 	t.Helper()
 	val, iat, held := []byte("verifier nonce value"), []byte("2026-01-02 03:04:00 +0000 UTC"), []byte("attester held data")
 	sum := sha512.Sum512(append(append(append([]byte{}, val...), iat...), held...))

@@ -1,7 +1,10 @@
 package token
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -42,6 +45,11 @@ var maaSNPComponents = []struct{ claim, component string }{
 	{"x-ms-sevsnpvm-microcode-svn", "microcode"},
 }
 
+// maaDirectTypes are the attestation types whose tokens carry the TEE
+// claims at the top level. Other types (azurevm) nest them in
+// x-ms-isolation-tee.
+var maaDirectTypes = []string{"sevsnpvm", "tdxvm", "sgx"}
+
 func mapMAAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	attType, _, err := claims.text("x-ms-attestation-type")
 	if err != nil {
@@ -49,29 +57,35 @@ func mapMAAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	}
 	c.SetAttribute("x-ms-attestation-type", attType)
 
-	// A confidential VM token (azurevm) nests the TEE claims in
-	// x-ms-isolation-tee; a direct SEV-SNP token has them at the top.
-	tee := claims
-	if attType != "sevsnpvm" {
-		nested, ok, err := claims.object("x-ms-isolation-tee")
+	tee := teeClaims{all: claims}
+	if !slices.Contains(maaDirectTypes, attType) {
+		_, ok, err := claims.object("x-ms-isolation-tee")
 		if err != nil {
 			return nil, attest.Malformed("x-ms-isolation-tee", "invalid isolation TEE claim", err)
 		}
 		if ok {
-			tee = nested
+			tee.path = []string{"x-ms-isolation-tee"}
 		}
 	}
-	teeType, _, _ := tee.text("x-ms-attestation-type")
+	teeType, _, err := claims.text(tee.at("x-ms-attestation-type")...)
+	if err != nil {
+		return nil, attest.Malformed(tee.field("x-ms-attestation-type"), "invalid attestation type claim", err)
+	}
 	c.SetAttribute("isolation_tee", teeType)
-	if status, ok, _ := tee.text("x-ms-compliance-status"); ok {
+	if status, ok, _ := claims.text(tee.at("x-ms-compliance-status")...); ok {
 		c.SetAttribute("x-ms-compliance-status", status)
 	}
-	if teeType != "sevsnpvm" {
-		// TODO: map the claims of Azure TDX confidential VM tokens.
-		c.Skip("tee-claims", true, "the isolation TEE "+teeType+" is not mapped: only sevsnpvm tokens are")
-		return maaNonce(claims, c)
+	switch teeType {
+	case "sevsnpvm":
+		err = mapMAASNP(tee.object(), c)
+	case "tdxvm":
+		err = mapMAATDX(tee, c)
+	case "sgx":
+		err = mapMAASGX(tee, c)
+	default:
+		c.Skip("tee-claims", true, "the isolation TEE "+teeType+" is not mapped: only sevsnpvm, tdxvm and sgx tokens are")
 	}
-	if err := mapMAASNP(tee, c); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return maaNonce(claims, c)
@@ -124,6 +138,115 @@ func mapMAASNP(tee claimSet, c *attest.Claims) error {
 			c.SetAttribute("x-ms-sevsnpvm-"+name, v)
 		}
 	}
+	return nil
+}
+
+// mapMAATDX maps the claims of a TDX token: a direct one
+// (x-ms-attestation-type tdxvm) or those nested in the x-ms-isolation-tee
+// of an Azure confidential VM token. The claim names, including the debug
+// claim tdx_td_attributes_debug, are those of Microsoft's TDX EAT profile
+// (https://learn.microsoft.com/azure/attestation/trust-domain-extensions-eat-profile)
+// and its tdxvm sample token
+// (https://learn.microsoft.com/azure/attestation/attestation-token-examples).
+//
+// NOTE: no published confidential VM token with a tdxvm isolation TEE was
+// found. Its nested claims are mapped with the tdxvm names, as the nested
+// claims of an SEV-SNP confidential VM token repeat those of a sevsnpvm
+// token. Microsoft's own key release policies in
+// Azure/confidential-computing-cvm-guest-attestation confirm only the
+// nested type tdxvm.
+func mapMAATDX(tee teeClaims, c *attest.Claims) error {
+	if err := mapTDXClaims(tee, "tdx_td_attributes_debug", c); err != nil {
+		return err
+	}
+	if _, ok := tee.all.lookup(tee.at("attester_tcb_status")...); !ok {
+		c.Skip("tcb-status", false, "the token carries no attester_tcb_status: the attestation provider's policy decided on the platform TCB")
+		return nil
+	}
+	return mapIntelTCB(tee, c)
+}
+
+// mapMAASGX maps an SGX enclave token (x-ms-attestation-type sgx) by the
+// claim names of Microsoft's claim sets
+// (https://learn.microsoft.com/azure/attestation/claim-sets). MAA tokens
+// carry no TCB status for SGX, because the provider's policy decides.
+func mapMAASGX(tee teeClaims, c *attest.Claims) error {
+	debug, ok, err := tee.all.boolean(tee.at("x-ms-sgx-is-debuggable")...)
+	if err != nil || !ok {
+		return attest.Errorf(attest.ErrMalformed, tee.field("x-ms-sgx-is-debuggable"), "the debug claim is missing or not a boolean, so the enclave's debug state is unknown").
+			WithFix("pass the token as Microsoft Azure Attestation issued it")
+	}
+	c.Debug = debug
+
+	for _, name := range []string{"mrenclave", "mrsigner"} {
+		v, ok, err := hexClaim(tee, "x-ms-sgx-"+name, sgxMeasurementSize)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.SetMeasurement(name, v)
+		}
+	}
+	if len(c.Measurements["mrenclave"]) == 0 {
+		return attest.Errorf(attest.ErrMalformed, tee.field("x-ms-sgx-mrenclave"), "the MRENCLAVE claim is missing").
+			WithFix("pass the token as Microsoft Azure Attestation issued it")
+	}
+	c.Measurement = c.Measurements["mrenclave"]
+
+	for _, a := range []struct{ claim, name string }{{"x-ms-sgx-product-id", "isvprodid"}, {"x-ms-sgx-svn", "isvsvn"}} {
+		v, ok, err := tee.all.integer(tee.at(a.claim)...)
+		if err != nil {
+			return attest.Malformed(tee.field(a.claim), "invalid claim", err)
+		}
+		if ok {
+			c.SetAttribute(a.name, v)
+		}
+	}
+	// NOTE: Microsoft's claim sets do not state the encoding of
+	// x-ms-sgx-report-data. It is read as hexadecimal, as the other
+	// x-ms-sgx-* values are and as third-party verifiers read it.
+	if err := mapReportData(tee, "x-ms-sgx-report-data", c); err != nil {
+		return err
+	}
+	c.Skip("tcb-status", false, "MAA SGX tokens carry no TCB status: the attestation provider's policy decided on the platform TCB")
+	return checkMAAEnclaveHeldData(tee, c)
+}
+
+// checkMAAEnclaveHeldData checks the binding that Microsoft documents for
+// SGX attestation. MAA verifies that the first 32 bytes of the quote's
+// report data are the SHA-256 hash of the runtime data
+// (AttestSgxEnclaveRequest.runtimeData in the Azure SDK). The token repeats
+// binary runtime data as x-ms-sgx-ehd, BASE64URL-encoded (claim sets).
+// JSON runtime data appears as x-ms-runtime claims instead, whose original
+// bytes the token does not carry, so without x-ms-sgx-ehd the binding is
+// not checked.
+func checkMAAEnclaveHeldData(tee teeClaims, c *attest.Claims) error {
+	field := tee.field("x-ms-sgx-ehd")
+	text, ok, err := tee.all.text(tee.at("x-ms-sgx-ehd")...)
+	if err != nil {
+		return attest.Malformed(field, "invalid enclave held data claim", err)
+	}
+	if !ok {
+		c.Skip("enclave-held-data-binding", false, "the token carries no x-ms-sgx-ehd, so no runtime data is bound to the report data")
+		return nil
+	}
+	ehd, err := decodeBase64(text)
+	if err != nil {
+		return attest.Malformed(field, "invalid enclave held data claim", err)
+	}
+	c.SetAttribute("enclave_held_data", attest.Hex(ehd).String())
+	if len(c.ReportData) == 0 {
+		c.Skip("enclave-held-data-binding", false, "the token carries no report data to bind x-ms-sgx-ehd")
+		return nil
+	}
+	want := sha256.Sum256(ehd)
+	if !bytes.Equal(c.ReportData[:sha256.Size], want[:]) {
+		c.Fail("enclave-held-data-binding", "the first 32 bytes of the report data are not SHA-256(x-ms-sgx-ehd)")
+		return attest.Errorf(attest.ErrBinding, tee.field("x-ms-sgx-report-data"), "the first 32 bytes of the report data are not the SHA-256 hash of the enclave held data (x-ms-sgx-ehd)").
+			WithValues(attest.Hex(c.ReportData[:sha256.Size]).String(), attest.Hex(want[:]).String()).
+			WithFix("request a fresh token; the quote was made for other runtime data")
+	}
+	c.Pass("enclave-held-data-binding")
 	return nil
 }
 

@@ -436,14 +436,6 @@ func TestMAAToken(t *testing.T) {
 	if _, err := verifyWith(t, MAA, s.sign(t, jose.RS256, direct, nil), set, nil); err != nil {
 		t.Errorf("top-level SEV-SNP claims: %v", err)
 	}
-
-	tdx := maaClaims()
-	tdx["x-ms-isolation-tee"] = map[string]any{"x-ms-attestation-type": "tdxvm"}
-	opts := attest.Options{At: testNow, Collateral: set}
-	res := appraise.Evaluate(context.Background(), attest.Evidence{Format: "maa-token", Data: []byte(s.sign(t, jose.RS256, tdx, nil))}, opts, appraise.Options{})
-	if res.Verdict != appraise.Reject {
-		t.Errorf("unmapped isolation TEE: verdict %s, want reject", res.Verdict)
-	}
 }
 
 func itaClaims(t testing.TB) map[string]any {

@@ -24,6 +24,9 @@ func FuzzParse(f *testing.F) {
 			f.Add(c.EvidenceBytes(f))
 		}
 	}
+	for _, tok := range newShapeTokens(f) {
+		f.Add([]byte(tok.token))
+	}
 	algs := []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.PS384, jose.ES256}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := Parse(data, algs)
@@ -34,7 +37,9 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzVerify feeds arbitrary bytes to the three token verifiers, seeded
-// with the corpus tokens and verified under the corpus keys and roots.
+// with the corpus tokens, verified under the corpus keys and roots, and
+// with test tokens of the Intel Trust Authority version 2 and MAA TDX and
+// SGX shapes, verified under the test keys at the test time.
 func FuzzVerify(f *testing.F) {
 	set := &collateral.Set{}
 	var opts attest.Options
@@ -48,15 +53,101 @@ func FuzzVerify(f *testing.F) {
 		}
 	}
 	opts.Collateral = set
+	for _, tok := range newShapeTokens(f) {
+		f.Add([]byte(tok.token))
+	}
+	s := newService(f).withChain(f)
+	testOpts := attest.Options{At: testNow, Collateral: setOf(f, s.jwks(f, ""), s.chain[2].Raw)}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, v := range []Verifier{GCP, MAA, ITA} {
-			v.Detect(data)
-			c, err := v.Verify(context.Background(), attest.Evidence{Data: data}, opts)
-			if err == nil && c == nil {
-				t.Fatal("accepted without claims")
+		for _, o := range []attest.Options{opts, testOpts} {
+			for _, v := range []Verifier{GCP, MAA, ITA} {
+				v.Detect(data)
+				c, err := v.Verify(context.Background(), attest.Evidence{Data: data}, o)
+				if err == nil && c == nil {
+					t.Fatal("accepted without claims")
+				}
 			}
 		}
 	})
+}
+
+// FuzzMapClaims feeds arbitrary claims sets to the Intel Trust Authority
+// and MAA claim mappings, seeded with the corpus tokens' claims and the
+// version 2, TDX and SGX shapes. A mapping that succeeds must have
+// checked the sizes of the measurements it kept.
+func FuzzMapClaims(f *testing.F) {
+	for _, tee := range tokenTEEs {
+		for _, c := range corpus.Cases(f, tee) {
+			tok, err := Parse(c.EvidenceBytes(f), inspectAlgorithms)
+			if err != nil {
+				continue
+			}
+			f.Add(tok.JWS.UnsafePayloadWithoutVerification())
+		}
+	}
+	for _, tok := range newShapeTokens(f) {
+		payload, err := json.Marshal(tok.claims)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(payload)
+	}
+	sizes := map[string]int{"mrtd": tdxMeasurementSize, "rtmr3": tdxMeasurementSize, "mrenclave": sgxMeasurementSize, "mrsigner": sgxMeasurementSize}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		claims, err := decodeClaims(payload)
+		if err != nil {
+			return
+		}
+		for _, mapClaims := range []func(claimSet, *attest.Claims) ([][]byte, error){mapITAClaims, mapMAAClaims} {
+			c := &attest.Claims{}
+			nonces, err := mapClaims(claimSet(claims), c)
+			if err != nil {
+				continue
+			}
+			for name, size := range sizes {
+				if v, ok := c.Measurements[name]; ok && len(v) != size {
+					t.Errorf("measurement %s has %d bytes, want %d", name, len(v), size)
+				}
+			}
+			if len(c.ReportData) != 0 && len(c.ReportData) != reportDataSize {
+				t.Errorf("report data has %d bytes, want %d", len(c.ReportData), reportDataSize)
+			}
+			if len(nonces) > 0 && string(nonces[0]) != string(c.Nonce) {
+				t.Errorf("returned nonce %x differs from the claims' nonce %x", nonces[0], c.Nonce)
+			}
+		}
+	})
+}
+
+// shapeToken is a signed test token and the claims it carries.
+type shapeToken struct {
+	claims map[string]any
+	token  string
+}
+
+// newShapeTokens returns signed tokens of the Intel Trust Authority version
+// 2 and MAA TDX and SGX shapes, including the ambiguous ones that must be
+// rejected. The ITA tokens are signed under the chained test key, the MAA
+// tokens under the bare one.
+func newShapeTokens(tb testing.TB) []shapeToken {
+	tb.Helper()
+	ambiguous := itaV2Claims(tb, "tdx")
+	ambiguous["attester_type"] = "TDX"
+	twoCPUs := itaV2Claims(tb, "tdx")
+	twoCPUs["sgx"] = member(itaV2Claims(tb, "sgx"), "sgx")
+	gpu := itaV2Claims(tb, "tdx")
+	gpu["nvgpu"] = nvgpuClaims()
+
+	ita := newService(tb).withChain(tb)
+	maa := newService(tb)
+	var out []shapeToken
+	for _, claims := range []map[string]any{itaV2Claims(tb, "tdx"), itaV2Claims(tb, "sgx"), gpu, ambiguous, twoCPUs} {
+		out = append(out, shapeToken{claims, ita.sign(tb, jose.PS384, claims, nil)})
+	}
+	for _, claims := range []map[string]any{maaDirectTDXClaims(), maaCVMTDXClaims(), maaSGXClaims()} {
+		out = append(out, shapeToken{claims, maa.sign(tb, jose.RS256, claims, nil)})
+	}
+	return out
 }
 
 // FuzzParseJWKS decodes JWK Sets and single JWKs, which a token service

@@ -153,3 +153,48 @@ func FuzzDecodeClaimsSet(f *testing.F) {
 		DecodeSign1(data)
 	})
 }
+
+func TestDecodeSign1CriticalHeader(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gocose.NewSigner(gocose.AlgorithmES256, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		protected gocose.ProtectedHeader
+		ok        bool
+	}{
+		{"no crit", gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: gocose.AlgorithmES256}, true},
+		{"crit alg", gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: gocose.AlgorithmES256, gocose.HeaderLabelCritical: []any{int64(1)}}, true},
+		{"crit unknown label", gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: gocose.AlgorithmES256, gocose.HeaderLabelCritical: []any{int64(99)}, int64(99): "x"}, false},
+		{"crit text label", gocose.ProtectedHeader{gocose.HeaderLabelAlgorithm: gocose.AlgorithmES256, gocose.HeaderLabelCritical: []any{"policy"}, "policy": "x"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			token, err := gocose.Sign1(rand.Reader, signer, gocose.Headers{Protected: tc.protected}, []byte{0xa0}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := DecodeSign1(token)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				if err := msg.Verify(&key.PublicKey); err != nil {
+					t.Errorf("signature: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("a critical header this package does not process was accepted")
+			}
+			if !strings.Contains(err.Error(), "crit") {
+				t.Errorf("error %q does not name the crit header", err)
+			}
+		})
+	}
+}

@@ -51,7 +51,29 @@ func DecodeSign1(data []byte) (*Sign1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("COSE_Sign1: protected alg header: %w", err)
 	}
+	if err := CheckCritical(msg.Headers.Protected); err != nil {
+		return nil, err
+	}
 	return &Sign1{Message: &msg, Tagged: tagged, Algorithm: alg}, nil
+}
+
+// CheckCritical rejects a protected header whose crit parameter (label 2)
+// lists a label other than alg. RFC 9052, section 3.1, requires a recipient
+// to reject a message with a critical header parameter it does not process,
+// and the verifiers process only alg. go-cose checks that each listed label
+// is present but leaves its meaning to the application.
+func CheckCritical(h gocose.ProtectedHeader) error {
+	labels, err := h.Critical()
+	if err != nil {
+		return fmt.Errorf("COSE_Sign1: protected crit header: %w", err)
+	}
+	for _, label := range labels {
+		if n, ok := label.(int64); ok && n == gocose.HeaderLabelAlgorithm {
+			continue
+		}
+		return fmt.Errorf("COSE_Sign1: the protected crit header marks label %v as critical, but only alg (1) is processed, so the message is rejected; request a token whose protected header has no other critical parameter", label)
+	}
+	return nil
 }
 
 // LooksLikeSign1 reports whether data starts as a COSE_Sign1 message: tag 18

@@ -9,6 +9,7 @@ import (
 	cose "github.com/veraison/go-cose"
 
 	"github.com/cloister-dev/cloister/attest"
+	internalcose "github.com/cloister-dev/cloister/internal/cose"
 )
 
 // Limits of the attestation document, from the CDDL and the syntactic
@@ -133,6 +134,9 @@ func decodeSign1(data []byte) (*cose.Sign1Message, bool, error) {
 	if alg != cose.AlgorithmES384 {
 		return nil, false, attest.Errorf(attest.ErrUnsupported, "COSE_Sign1.protected.alg",
 			"algorithm %v is not ES384, the only algorithm of Nitro attestation documents", alg)
+	}
+	if err := internalcose.CheckCritical(msg.Headers.Protected); err != nil {
+		return nil, false, attest.Malformed("COSE_Sign1.protected.crit", "critical header parameter that Nitro documents do not use", err)
 	}
 	if len(msg.Headers.Unprotected) != 0 {
 		return nil, false, attest.Malformed("COSE_Sign1.unprotected",

@@ -299,12 +299,23 @@ func TestParseEnvelopeRules(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	es384, err := cose.NewSigner(cose.AlgorithmES384, p.leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	critical := cose.ProtectedHeader{cose.HeaderLabelAlgorithm: cose.AlgorithmES384, cose.HeaderLabelCritical: []any{int64(99)}, int64(99): "x"}
+	withCrit, err := cose.Sign1(rand.Reader, es384, cose.Headers{Protected: critical}, payload, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name string
 		data []byte
 		kind error
 	}{
 		{"empty", nil, attest.ErrMalformed},
+		{"unknown critical header", withCrit, attest.ErrMalformed},
 		{"trailing byte", append(append([]byte{}, good...), 0), attest.ErrMalformed},
 		{"other tag", append([]byte{0xd1}, good[1:]...), attest.ErrMalformed},
 		{"ES256", es256, attest.ErrUnsupported},

@@ -29,6 +29,8 @@ const (
 	signatureSize = 96
 	// digestSHA384 is the only digest function AWS defines for PCRs.
 	digestSHA384 = "SHA384"
+	// pcrSizeSHA384 is the size of a PCR under the SHA384 digest.
+	pcrSizeSHA384 = 48
 )
 
 // CBOR major types, the top three bits of an item's first byte.
@@ -312,8 +314,10 @@ func decodePCRs(raw cbor.RawMessage) (map[uint]attest.Hex, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n := len(value); n != 32 && n != 48 && n != 64 {
-			return nil, attest.Malformed(field, fmt.Sprintf("PCR value is %d bytes; want 32, 48 or 64", n), nil)
+		// The CDDL allows 32, 48 and 64-byte PCRs, one size per digest
+		// function. SHA384, the only digest AWS defines, gives 48 bytes.
+		if n := len(value); n != pcrSizeSHA384 {
+			return nil, attest.Malformed(field, fmt.Sprintf("PCR value is %d bytes, but digest %s gives %d-byte PCRs", n, digestSHA384, pcrSizeSHA384), nil)
 		}
 		pcrs[uint(index)] = value
 	}

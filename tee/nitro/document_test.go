@@ -216,6 +216,8 @@ func TestParseStrictRules(t *testing.T) {
 		{"PCR index 32", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 48), 32: make([]byte, 48)}))), "index 32"},
 		{"PCR text key", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[string]any{"0": make([]byte, 48)}))), "pcrs"},
 		{"PCR value size", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 20)}))), "20 bytes"},
+		{"SHA-256 size PCR", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 48), 1: make([]byte, 32)}))), "pcrs[1]: PCR value is 32 bytes"},
+		{"SHA-512 size PCR", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{0: make([]byte, 64)}))), "pcrs[0]: PCR value is 64 bytes"},
 		{"no PCRs", encodeMap(t, replace(valid, "pcrs", testcert.CBOR(t, map[uint]any{}))), "0 PCRs"},
 		{"wrong digest", encodeMap(t, replace(valid, "digest", testcert.CBOR(t, "SHA256"))), "digest"},
 		{"digest as bytes", encodeMap(t, replace(valid, "digest", testcert.CBOR(t, []byte("SHA384")))), "text string"},

@@ -181,6 +181,36 @@ func TestVerifyGeneratedWithoutItsRoot(t *testing.T) {
 	}
 }
 
+func TestVerifyGeneratedInvalidBundleRoot(t *testing.T) {
+	p := newTestPKI(t)
+	tests := []struct {
+		name string
+		root []byte
+	}{
+		{"garbage", []byte("not a certificate")},
+		{"truncated", p.root.Raw[:len(p.root.Raw)-1]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := testcert.CBOR(t, [][]byte{tc.root, p.intermediate.Raw})
+			data := p.sign(t, encodeMap(t, replace(p.validFields(t), "cabundle", bundle)), true)
+			// The same verifier first verifies the valid document, so that a
+			// chain cache keyed without cabundle[0] would hide the check.
+			v := &Verifier{}
+			if _, err := v.Verify(context.Background(), attest.Evidence{Data: p.sign(t, encodeMap(t, p.validFields(t)), true)}, p.options()); err != nil {
+				t.Fatal(err)
+			}
+			_, err := v.Verify(context.Background(), attest.Evidence{Data: data}, p.options())
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected ErrMalformed", err)
+			}
+			if !strings.Contains(err.Error(), "cabundle[0]") {
+				t.Errorf("error %q does not name cabundle[0]", err)
+			}
+		})
+	}
+}
+
 func TestVerifyGeneratedWrongSigner(t *testing.T) {
 	p := newTestPKI(t)
 	other := newTestPKI(t)

@@ -92,7 +92,12 @@ func (v *Verifier) verifyChain(ctx context.Context, doc *Document, opts attest.O
 	}
 
 	// cabundle[0] is the root as AWS ships it. Only the intermediates after
-	// it join the chain, so that a root in the document is never trusted.
+	// it join the chain, so that a root in the document is never trusted,
+	// but it must still be a certificate, as every cabundle entry is. The
+	// check runs before the cache lookup because the cache key omits it.
+	if _, err := x509.ParseCertificate(doc.CABundle[0]); err != nil {
+		return nil, attest.Malformed("cabundle[0]", "invalid X.509 certificate in place of the root certificate", err)
+	}
 	bundle := doc.CABundle[1:]
 	ders := make([][]byte, 0, 1+len(bundle)+len(roots))
 	ders = append(ders, doc.Certificate)

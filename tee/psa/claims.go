@@ -197,24 +197,34 @@ func parseNonce(set cose.ClaimsSet, k claimKeys, c *Claims) error {
 	return nil
 }
 
+// parseBootSeed reads the boot seed. Profile 1 requires it, 32 bytes long.
+// PSA 2.0 makes it optional and 8 to 32 bytes long, under the EAT key 268
+// or the draft key 2397, and a token may not carry both.
 func parseBootSeed(set cose.ClaimsSet, k claimKeys, c *Claims) error {
-	keys := []int64{k.bootSeed}
-	if k == keysPSA2 {
-		keys = append(keys, draftBootSeedKey)
+	key := k.bootSeed
+	minSize, maxSize := 8, 32
+	if k == keysPSA1 {
+		minSize = 32
+		if !set.Has(key) {
+			return fmt.Errorf("boot seed claim (%d) missing, which profile %s requires", key, ProfilePSA1)
+		}
+	} else if set.Has(draftBootSeedKey) {
+		if set.Has(key) {
+			return fmt.Errorf("both boot seed claims (%d and the draft key %d) are present, so the boot seed is ambiguous", key, draftBootSeedKey)
+		}
+		key = draftBootSeedKey
 	}
-	for _, key := range keys {
-		v, ok, err := set.Bytes(key)
-		if err != nil {
-			return fmt.Errorf("boot seed: %w", err)
-		}
-		if !ok {
-			continue
-		}
-		if len(v) < 8 || len(v) > 32 {
-			return fmt.Errorf("boot seed is %d bytes, want 8 to 32", len(v))
-		}
-		c.BootSeed = v
+	v, ok, err := set.Bytes(key)
+	if err != nil {
+		return fmt.Errorf("boot seed: %w", err)
 	}
+	if !ok {
+		return nil
+	}
+	if len(v) < minSize || len(v) > maxSize {
+		return fmt.Errorf("boot seed is %d bytes, want %d to %d under profile %s", len(v), minSize, maxSize, c.Profile)
+	}
+	c.BootSeed = v
 	return nil
 }
 

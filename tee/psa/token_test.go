@@ -63,6 +63,7 @@ func (d testDevice) claims1() map[int64]any {
 		-75003: bytes.Repeat([]byte{0xaa}, 32),
 		-75009: d.instanceID,
 		-75008: bytes.Repeat([]byte{0x11}, 64),
+		-75004: bytes.Repeat([]byte{0x22}, 32),
 		-75006: []map[int64]any{{1: "SPE", 2: bytes.Repeat([]byte{0x33}, 32), 5: bytes.Repeat([]byte{0x44}, 32)}},
 	}
 }
@@ -227,10 +228,37 @@ func TestMalformedClaims(t *testing.T) {
 			m[2399] = []map[int64]any{{1: "BL", 2: make([]byte, 32)}}
 		}, "signer ID"},
 		{"short boot seed", func(m map[int64]any) { m[268] = make([]byte, 4) }, "boot seed"},
+		{"both boot seeds", func(m map[int64]any) { m[2397] = bytes.Repeat([]byte{0x23}, 8) }, "both boot seed claims"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			claims := d.claims2()
+			tc.edit(claims)
+			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
+			_, err := verify(t, token, keySet(t, d.key))
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, want malformed", err)
+			}
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("error %q does not name %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+func TestMalformedClaimsPSA1(t *testing.T) {
+	d := newDevice(t)
+	cases := []struct {
+		name   string
+		edit   func(map[int64]any)
+		reason string
+	}{
+		{"no boot seed", func(m map[int64]any) { delete(m, -75004) }, "boot seed claim (-75004) missing"},
+		{"short boot seed", func(m map[int64]any) { m[-75004] = make([]byte, 16) }, "boot seed is 16 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := d.claims1()
 			tc.edit(claims)
 			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
 			_, err := verify(t, token, keySet(t, d.key))

@@ -2,6 +2,7 @@ package psa
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/cloister-dev/cloister/internal/cose"
@@ -135,6 +136,11 @@ func parseClientID(set cose.ClaimsSet, k claimKeys, c *Claims) error {
 	}
 	if err != nil {
 		return fmt.Errorf("client ID: %w", err)
+	}
+	// Negative values identify non-secure callers and positive values
+	// secure partitions, both 32-bit, so zero is no client.
+	if v == 0 || v < math.MinInt32 || v > math.MaxInt32 {
+		return fmt.Errorf("client ID %d is outside %d..-1 (non-secure) and 1..%d (secure)", v, math.MinInt32, math.MaxInt32)
 	}
 	c.ClientID = v
 	return nil

@@ -229,6 +229,9 @@ func TestMalformedClaims(t *testing.T) {
 		}, "signer ID"},
 		{"short boot seed", func(m map[int64]any) { m[268] = make([]byte, 4) }, "boot seed"},
 		{"both boot seeds", func(m map[int64]any) { m[2397] = bytes.Repeat([]byte{0x23}, 8) }, "both boot seed claims"},
+		{"zero client id", func(m map[int64]any) { m[2394] = int64(0) }, "client ID 0"},
+		{"64-bit client id", func(m map[int64]any) { m[2394] = int64(1) << 31 }, "client ID 2147483648"},
+		{"negative 64-bit client id", func(m map[int64]any) { m[2394] = -(int64(1) << 31) - 1 }, "client ID -2147483649"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +258,7 @@ func TestMalformedClaimsPSA1(t *testing.T) {
 	}{
 		{"no boot seed", func(m map[int64]any) { delete(m, -75004) }, "boot seed claim (-75004) missing"},
 		{"short boot seed", func(m map[int64]any) { m[-75004] = make([]byte, 16) }, "boot seed is 16 bytes"},
+		{"zero client id", func(m map[int64]any) { m[-75001] = int64(0) }, "client ID 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,10 @@ const (
 	claimRAKHashAlgorithm   = 44240
 )
 
+// ProfileRealm is the realm profile name. The claim is optional, and a realm
+// token without it follows the profile of its platform token.
+const ProfileRealm = "tag:arm.com,2023:realm#1.0.0"
+
 // ChallengeSize is the size of the realm challenge. A caller's shorter
 // challenge is zero-padded to this size, as the RMM pads the challenge the
 // realm passes to RSI_ATTEST_TOKEN_INIT.
@@ -56,8 +60,12 @@ func parseRealmClaims(payload []byte) (*RealmClaims, error) {
 		return nil, err
 	}
 	r := &RealmClaims{}
-	if r.Profile, _, err = set.Text(claimProfile); err != nil {
+	var hasProfile bool
+	if r.Profile, hasProfile, err = set.Text(claimProfile); err != nil {
 		return nil, fmt.Errorf("realm profile: %w", err)
+	}
+	if hasProfile && r.Profile != ProfileRealm {
+		return nil, fmt.Errorf("realm profile %q is not %s, the only realm profile this verifier checks", r.Profile, ProfileRealm)
 	}
 	if r.Challenge, err = requiredBytes(set, claimChallenge, "realm challenge"); err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func newPlatform(t *testing.T) *testPlatform {
 	p := &testPlatform{cpak: cpak, rak: rak}
 	p.realm = map[int64]any{
 		claimChallenge:          bytes.Repeat([]byte{0xab}, 64),
-		claimProfile:            "tag:arm.com,2023:realm#1.0.0",
+		claimProfile:            ProfileRealm,
 		claimPersonalization:    bytes.Repeat([]byte{0x50}, 64),
 		claimRealmHashAlgorithm: "sha-256",
 		claimRIM:                bytes.Repeat([]byte{0x01}, 32),
@@ -231,6 +231,8 @@ func TestMalformedClaims(t *testing.T) {
 		{"no RAK hash algorithm", func(p *testPlatform) { delete(p.realm, claimRAKHashAlgorithm) }, "public key hash algorithm"},
 		{"bad RAK", func(p *testPlatform) { p.realm[claimRealmPublicKey] = []byte{0x04, 0x01} }, "realm public key"},
 		{"platform profile", func(p *testPlatform) { p.platform[claimProfile] = "http://arm.com/psa/2.0.0" }, "platform profile"},
+		{"realm profile", func(p *testPlatform) { p.realm[claimProfile] = "tag:arm.com,2023:realm#2.0.0" }, `realm profile "tag:arm.com,2023:realm#2.0.0"`},
+		{"empty realm profile", func(p *testPlatform) { p.realm[claimProfile] = "" }, `realm profile ""`},
 		{"no implementation id", func(p *testPlatform) { delete(p.platform, claimImplementationID) }, "implementation ID"},
 		{"instance id", func(p *testPlatform) { p.platform[claimInstanceID] = make([]byte, 33) }, "instance ID"},
 		{"no config", func(p *testPlatform) { delete(p.platform, claimPlatformConfig) }, "platform configuration"},

@@ -281,6 +281,33 @@ func TestMalformedCollection(t *testing.T) {
 	}
 }
 
+func TestUntaggedTokens(t *testing.T) {
+	for _, key := range []uint64{platformTokenKey, realmDelegatedKey} {
+		p := newPlatform(t)
+		var tag cbor.Tag
+		if err := cbor.Unmarshal(p.build(t), &tag); err != nil {
+			t.Fatal(err)
+		}
+		entries := tag.Content.(map[any]any)
+		token := entries[key].([]byte)
+		if token[0] != 0xd2 {
+			t.Fatalf("entry %d is not tagged", key)
+		}
+		entries[key] = token[1:]
+		data, err := cbor.Marshal(cbor.Tag{Number: collectionTag, Content: entries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.verify(t, data, nil)
+		if !errors.Is(err, attest.ErrMalformed) {
+			t.Fatalf("entry %d untagged: error %v, want malformed", key, err)
+		}
+		if !strings.Contains(err.Error(), "tag 18") {
+			t.Errorf("entry %d untagged: error %q does not name tag 18", key, err)
+		}
+	}
+}
+
 func TestRealmSignedByOtherKey(t *testing.T) {
 	p := newPlatform(t)
 	point, _ := p.rak.PublicKey.Bytes()

@@ -38,6 +38,10 @@ type Token struct {
 	PlatformClaim *PlatformClaims
 }
 
+// untaggedReason explains the rejection of an untagged token: RMM 1.0
+// defines both entries of the collection as COSE_Sign1_Tagged.
+const untaggedReason = "COSE_Sign1 message without CBOR tag 18, but the CCA token collection carries only tagged messages"
+
 // Parse decodes the collection and both tokens and checks their claims.
 func Parse(data []byte) (*Token, error) {
 	coll, err := parseCollection(data)
@@ -48,11 +52,17 @@ func Parse(data []byte) (*Token, error) {
 	if t.Realm, err = cose.DecodeSign1(coll.Realm); err != nil {
 		return nil, attest.Malformed("realm token", "invalid realm token envelope", err)
 	}
+	if !t.Realm.Tagged {
+		return nil, attest.Malformed("realm token", untaggedReason, nil)
+	}
 	if t.RealmClaims, err = parseRealmClaims(t.Realm.Message.Payload); err != nil {
 		return nil, attest.Malformed("realm token", "invalid realm claims", err)
 	}
 	if t.Platform, err = cose.DecodeSign1(coll.Platform); err != nil {
 		return nil, attest.Malformed("platform token", "invalid platform token envelope", err)
+	}
+	if !t.Platform.Tagged {
+		return nil, attest.Malformed("platform token", untaggedReason, nil)
 	}
 	if t.PlatformClaim, err = parsePlatformClaims(t.Platform.Message.Payload); err != nil {
 		return nil, attest.Malformed("platform token", "invalid platform claims", err)

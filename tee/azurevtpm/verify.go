@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"strconv"
@@ -34,6 +35,9 @@ const (
 	// CheckUserData is the HCL user data's copy of the runtime-data
 	// digest, which CheckRuntimeDigest compares for evidence version 2.
 	CheckUserData = "hcl-user-data"
+	// CheckVMPL is the VMPL of an SEV-SNP report, which must be 0, the
+	// paravisor's.
+	CheckVMPL = "vmpl"
 )
 
 // Verify verifies the hardware report with the registered verifier, the
@@ -58,6 +62,9 @@ func (Verifier) Verify(ctx context.Context, evidence attest.Evidence, opts attes
 		return c, err
 	}
 
+	if err := checkVMPL(c, hcl); err != nil {
+		return c, err
+	}
 	if err := checkReportData(c, hcl, hw); err != nil {
 		return c, err
 	}
@@ -209,6 +216,34 @@ func fromHardware(hw *attest.Claims, name string) *attest.Claims {
 		c.SetAttribute("hardware_attributes", hw.Attributes)
 	}
 	return c
+}
+
+// snpVMPLOffset is the offset of VMPL in the SEV-SNP ATTESTATION_REPORT.
+const snpVMPLOffset = 0x30
+
+// checkVMPL requires the SEV-SNP report to come from VMPL 0, where Azure's
+// paravisor runs. The guest OS runs at a higher VMPL. Software at VMPL n
+// can request a report for VMPL n or above with report data of its
+// choice, so a report from VMPL 1 to 3 proves nothing about the runtime
+// data.
+//
+// NOTE: TDX has no counterpart field. A TD quote does not say whether the
+// paravisor (the L1 VMM of a partitioned TD) or the guest asked for the
+// TDREPORT, so the TDX path relies on the paravisor keeping the guest from
+// requesting one.
+func checkVMPL(c *attest.Claims, hcl *HCLReport) error {
+	if hcl.ReportType != ReportTypeSNP {
+		return nil
+	}
+	vmpl := binary.LittleEndian.Uint32(hcl.HardwareReport[snpVMPLOffset:])
+	if vmpl == 0 {
+		c.Pass(CheckVMPL)
+		return nil
+	}
+	c.Fail(CheckVMPL, fmt.Sprintf("the SEV-SNP report is from VMPL %d, not from the paravisor's VMPL 0", vmpl))
+	return attest.Errorf(attest.ErrBinding, "hcl_report.VMPL", "the SEV-SNP report is from VMPL %d, not from VMPL 0 where the paravisor runs, so software other than the paravisor chose its report data and HCLAkPub is not vouched for", vmpl).
+		WithValues(fmt.Sprint(vmpl), "0").
+		WithFix("send the HCL report that the paravisor wrote to the vTPM, unmodified, not a report the guest requested itself")
 }
 
 // checkReportData requires the hardware report data to start with the

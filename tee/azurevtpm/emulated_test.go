@@ -185,6 +185,16 @@ func (vm *emulatedVM) report(t *testing.T, reportData []byte, vmpl uint32) []byt
 	return report
 }
 
+// reportDataWithTail returns the SHA-256 of runtime followed by 32 bytes
+// that are not all zero.
+func reportDataWithTail(runtime []byte) []byte {
+	sum := sha256.Sum256(runtime)
+	out := make([]byte, 64)
+	copy(out, sum[:])
+	out[63] = 1
+	return out
+}
+
 func putLittleEndian(dst []byte, v *big.Int) {
 	v.FillBytes(dst)
 	for i, j := 0, len(dst)-1; i < j; i, j = i+1, j-1 {
@@ -253,6 +263,15 @@ func TestVerifyEmulatedVMRejected(t *testing.T) {
 			wantField: "hcl_report.VMPL",
 			wantText:  "VMPL 2",
 			wantCheck: CheckVMPL,
+		},
+		{
+			// The paravisor zero-pads the digest of the runtime data to
+			// the 64 bytes of REPORT_DATA.
+			name:      "report data not zero after the digest",
+			spec:      emulatedEvidence{reportData: reportDataWithTail(runtimeData(&vm.ak.PublicKey))},
+			wantField: "report data",
+			wantText:  "nonzero bytes after",
+			wantCheck: CheckReportData,
 		},
 	}
 	for _, tt := range tests {

@@ -246,8 +246,8 @@ func checkVMPL(c *attest.Claims, hcl *HCLReport) error {
 		WithFix("send the HCL report that the paravisor wrote to the vTPM, unmodified, not a report the guest requested itself")
 }
 
-// checkReportData requires the hardware report data to start with the
-// digest of the runtime data, which is what binds HCLAkPub, and so the
+// checkReportData requires the hardware report data to be the digest of
+// the runtime data, zero-padded, which is what binds HCLAkPub, and so the
 // vTPM, to the hardware. For TDX the TDREPORT inside the HCL report must
 // carry the same report data as the signed TD quote.
 func checkReportData(c *attest.Claims, hcl *HCLReport, hw *attest.Claims) error {
@@ -259,6 +259,12 @@ func checkReportData(c *attest.Claims, hcl *HCLReport, hw *attest.Claims) error 
 		return attest.Errorf(attest.ErrBinding, "report data", "the hardware report data does not bind the HCL runtime data, so the vTPM attestation key HCLAkPub is not vouched for by the hardware").
 			WithValues(hw.ReportData.String(), "a value starting with "+attest.Hex(want).String()).
 			WithFix("send the HCL report unmodified, as the paravisor produced it")
+	}
+	if tail := hw.ReportData[len(want):]; !allZero(tail) {
+		c.Fail(CheckReportData, "the report data has nonzero bytes after the digest of the runtime data")
+		return attest.Errorf(attest.ErrBinding, "report data", "the hardware report data has nonzero bytes after the %d-byte digest of the HCL runtime data, but the paravisor zero-pads the digest", len(want)).
+			WithValues(hw.ReportData.String(), attest.Hex(want).String()+" followed by zeros").
+			WithFix("send the HCL report and hardware report unmodified, as the paravisor produced them")
 	}
 	c.Pass(CheckReportData)
 
@@ -272,6 +278,15 @@ func checkReportData(c *attest.Claims, hcl *HCLReport, hw *attest.Claims) error 
 		c.Pass(CheckTDReport)
 	}
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func setRuntimeAttributes(c *attest.Claims, hcl *HCLReport, rd *RuntimeData) {

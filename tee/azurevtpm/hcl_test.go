@@ -95,6 +95,12 @@ func TestRuntimeDataAK(t *testing.T) {
 		{"only the EK", `{"keys":[{"kid":"HCLEkPub","kty":"RSA","e":"AQAB","n":"sXch"}]}`, "no key with kid HCLAkPub"},
 		{"invalid JWK", `{"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB"}]}`, "not a valid JWK"},
 		{"not JSON", `keys`, "not the runtime data JSON"},
+		// encoding/json keeps the last of repeated members and serde_json,
+		// which Trustee uses, rejects them, so the two would read
+		// different keys.
+		{"repeated keys member", `{"keys":[],"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"sXch"}]}`, `repeats the member "keys"`},
+		{"repeated member in a key", `{"keys":[{"kid":"HCLEkPub","kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"sXch"}]}`, `repeats the member "kid"`},
+		{"two AKs", `{"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"sXch"},{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"sXci"}]}`, "2 keys with kid HCLAkPub"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

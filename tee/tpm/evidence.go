@@ -114,11 +114,19 @@ func parseAttestation(data []byte) (*Evidence, error) {
 	case a.GetTdxAttestation() != nil:
 		ev.TEEAttestation = "TDX"
 	}
+	// go-tpm-tools makes one quote per PCR bank. Two quotes of one bank
+	// could report two values for a PCR, of which the claims show one.
+	quoteOfBank := map[crypto.Hash]int{}
 	for i, q := range a.GetQuotes() {
 		quote, err := quoteFromProto(i, q)
 		if err != nil {
 			return nil, err
 		}
+		if first, ok := quoteOfBank[quote.PCRs.Hash]; ok {
+			return nil, attest.Errorf(attest.ErrMalformed, fmt.Sprintf("attestation.quotes[%d].pcrs.hash", i), "quote %d reports the %s bank that quote %d reports", i, hashName(quote.PCRs.Hash), first).
+				WithFix("send one quote per PCR bank, as go-tpm-tools makes them")
+		}
+		quoteOfBank[quote.PCRs.Hash] = i
 		ev.Quotes = append(ev.Quotes, quote)
 	}
 	return ev, nil

@@ -93,6 +93,17 @@ func TestVerifyAttestationRejected(t *testing.T) {
 			wantField: "attestation.quotes[1].pcrs.hash",
 			wantText:  "SHA-256 bank that quote 0 reports",
 		},
+		{
+			name: "bytes after the AK public area",
+			attestation: func(t *testing.T) *pb.Attestation {
+				a := attestationOf(t, pbQuote(t, base))
+				a.AkPub = append(a.AkPub, 0)
+				return a
+			},
+			wantKind:  attest.ErrMalformed,
+			wantField: "attestation.ak_pub",
+			wantText:  "1 bytes follow",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,10 @@ func parseAttestation(data []byte) (*Evidence, error) {
 	if err != nil {
 		return nil, attest.Malformed("attestation.ak_pub", "is not a TPMT_PUBLIC", err)
 	}
+	// tpm2.Unmarshal ignores bytes after the structure.
+	if n := len(tpm2.Marshal(pub)); n != len(a.GetAkPub()) {
+		return nil, attest.Malformed("attestation.ak_pub", fmt.Sprintf("%d bytes follow the %d-byte TPMT_PUBLIC", len(a.GetAkPub())-n, n), nil)
+	}
 	key, err := tpm2.Pub(*pub)
 	if err != nil {
 		return nil, attest.Malformed("attestation.ak_pub", "contains no RSA or ECC public key", err)

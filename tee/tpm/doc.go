@@ -8,8 +8,9 @@
 // its public key in the collateral (the pinned AK), and the copy of the key in
 // the evidence is then only compared with it. Otherwise the evidence must
 // carry an AK certificate that chains, through intermediates from the
-// evidence or the collateral, to a trusted root (Google's vTPM EK/AK roots
-// are embedded).
+// evidence or the collateral, to a trusted root. Google's vTPM EK/AK roots
+// are embedded, and they are used only when the caller supplies neither
+// roots nor pinned AKs.
 //
 // Two evidence forms are accepted: the go-tpm-tools attest.Attestation
 // protobuf (AK public area, one quote per PCR bank, event log, AK

@@ -159,3 +159,30 @@ func TestGCECanonicalEventLogNotChecked(t *testing.T) {
 		t.Errorf("no %s check recorded", CheckCanonicalEventLog)
 	}
 }
+
+// TestGCEPinnedOtherAK pins another AK than the attestation's. A caller
+// that pins AKs names the TPMs it trusts, so the embedded Google roots must
+// not admit any other GCE VM, as caller roots displace the embedded ones.
+func TestGCEPinnedOtherAK(t *testing.T) {
+	c := gceCase(t)
+	data := c.EvidenceBytes(t)
+
+	claims, err := Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: pinnedSet(t, rsaKey.Public())})
+	if err == nil {
+		t.Fatalf("Verify accepted an AK other than the pinned one (trust anchor %+v)", claims.TrustAnchor)
+	}
+	if !errors.Is(err, attest.ErrChain) {
+		t.Errorf("error kind = %s, expected chain: %v", attest.KindName(err), err)
+	}
+	if !strings.Contains(err.Error(), "pinned") {
+		t.Errorf("error %q does not name the pinned AK", err)
+	}
+
+	// With the caller's own root beside the pin, the certificate counts.
+	set := pinnedSet(t, rsaKey.Public())
+	set.Merge(c.Collateral(t))
+	_, err = Verifier{}.Verify(context.Background(), attest.Evidence{Data: data}, attest.Options{At: c.Time(t), Collateral: set})
+	if err != nil {
+		t.Errorf("Verify with a pinned AK and the caller's root: %v", err)
+	}
+}

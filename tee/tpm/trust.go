@@ -30,9 +30,12 @@ var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 // establishAK decides whether the evidence's AK is trusted: it equals a
 // public key the caller supplied (the pinned AK), or its certificate
 // chains to a trusted root at the verification time. The AK inside the
-// evidence never counts by itself.
+// evidence never counts by itself. A caller that pins AKs names the TPMs
+// it trusts, so pins displace the embedded roots as caller roots do. A
+// certificate then counts only under a root the caller supplied.
 func establishAK(ctx context.Context, ev *Evidence, opts attest.Options, c *attest.Claims) (*trustedAK, error) {
-	set, err := opts.CollateralFor(ctx, collateral.Query{TEE: string(attest.TEETPM), At: opts.Time()})
+	q := collateral.Query{TEE: string(attest.TEETPM), At: opts.Time()}
+	set, err := opts.CollateralFor(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -41,16 +44,28 @@ func establishAK(ctx context.Context, ev *Evidence, opts attest.Options, c *atte
 		c.Skip(CheckAKCertificate, false, "the AK is pinned by a public key the caller supplied, so no certificate is needed")
 		return ak, nil
 	}
-	if len(ev.AKCert) == 0 {
-		if len(pinned) > 0 {
-			return nil, attest.Errorf(attest.ErrChain, "AK", "the attestation key is not the pinned key the caller supplied and the evidence carries no AK certificate").
-				WithValues(spkiFingerprint(ev.AKKey), spkiFingerprint(pinned[0].PublicKey)).
-				WithFix("pin the AK of this TPM (its DER SubjectPublicKeyInfo) in --collateral")
-		}
+	if len(ev.AKCert) == 0 && len(pinned) == 0 {
 		return nil, attest.Errorf(attest.ErrCollateralMissing, "AK", "the evidence carries no AK certificate and no pinned AK public key was supplied, so the attestation key is not trusted").
 			WithFix("pass the AK's DER SubjectPublicKeyInfo, or the root that certifies the AK, with --collateral")
 	}
-	return certifiedAK(ctx, ev, opts, set, c)
+	embedded := server.GceEKRoots
+	if len(pinned) > 0 {
+		embedded = nil
+		roots, err := attest.Roots(ctx, opts, q, nil)
+		if err != nil {
+			return nil, err
+		}
+		if len(ev.AKCert) == 0 || len(roots) == 0 {
+			reason := "the evidence carries no AK certificate"
+			if len(ev.AKCert) > 0 {
+				reason = "the caller supplied no root for its AK certificate, and the embedded Google roots are not used when AKs are pinned"
+			}
+			return nil, attest.Errorf(attest.ErrChain, "AK", "the attestation key is not the pinned key the caller supplied, and %s", reason).
+				WithValues(spkiFingerprint(ev.AKKey), spkiFingerprint(pinned[0].PublicKey)).
+				WithFix("pin the AK of this TPM (its DER SubjectPublicKeyInfo), or pass the root that certifies its AK, with --collateral")
+		}
+	}
+	return certifiedAK(ctx, ev, opts, set, embedded, c)
 }
 
 // callerKeys returns the public keys the caller supplied in the
@@ -81,11 +96,11 @@ func matchPinned(key crypto.PublicKey, pinned []*collateral.Item) (*trustedAK, b
 	return nil, false
 }
 
-// certifiedAK verifies the AK certificate to a root chosen by attest.Roots,
-// with the intermediates of the evidence, of the collateral and Google's
-// embedded vTPM intermediates, and checks that it certifies the AK that
-// signed the quotes.
-func certifiedAK(ctx context.Context, ev *Evidence, opts attest.Options, set *collateral.Set, c *attest.Claims) (*trustedAK, error) {
+// certifiedAK verifies the AK certificate to the caller's roots, or else to
+// embedded, as attest.Roots chooses them. The intermediates come from the
+// evidence, the collateral and Google's embedded vTPM intermediates. It
+// then checks that the certificate certifies the AK that signed the quotes.
+func certifiedAK(ctx context.Context, ev *Evidence, opts attest.Options, set *collateral.Set, embedded []*x509.Certificate, c *attest.Claims) (*trustedAK, error) {
 	cert, err := x509.ParseCertificate(ev.AKCert)
 	if err != nil {
 		return nil, attest.Malformed("attestation.ak_cert", "is not a DER X.509 certificate", err)
@@ -103,7 +118,7 @@ func certifiedAK(ctx context.Context, ev *Evidence, opts attest.Options, set *co
 	}
 	cert.UnhandledCriticalExtensions = unhandled
 
-	roots, err := attest.Roots(ctx, opts, collateral.Query{TEE: string(attest.TEETPM), At: opts.Time()}, server.GceEKRoots)
+	roots, err := attest.Roots(ctx, opts, collateral.Query{TEE: string(attest.TEETPM), At: opts.Time()}, embedded)
 	if err != nil {
 		return nil, err
 	}

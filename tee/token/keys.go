@@ -2,6 +2,9 @@ package token
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
@@ -103,6 +106,40 @@ func parseJWKS(raw []byte) []jose.JSONWebKey {
 		}
 	}
 	return out
+}
+
+// minRSABits is the smallest RSA modulus that RFC 7518 (sections 3.3 and
+// 3.5) allows for the RS* and PS* algorithms.
+const minRSABits = 2048
+
+// checkSigningKey checks that key fits the JWS algorithm alg. RS* and PS*
+// need an RSA key of at least minRSABits. Every issuer allows only those,
+// so any other algorithm is rejected here until a check for it is added.
+func checkSigningKey(key any, alg string) error {
+	if !strings.HasPrefix(alg, "RS") && !strings.HasPrefix(alg, "PS") {
+		return fmt.Errorf("no key check exists for the algorithm %s", alg)
+	}
+	rsaKey, ok := key.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("the key is an %s key, but %s needs an RSA key", keyType(key), alg)
+	}
+	if bits := rsaKey.N.BitLen(); bits < minRSABits {
+		return fmt.Errorf("the key is a %d-bit RSA key, but %s needs one of at least %d bits", bits, alg, minRSABits)
+	}
+	return nil
+}
+
+// keyType names the type of a public key for messages.
+func keyType(key any) string {
+	switch key.(type) {
+	case *rsa.PublicKey:
+		return "RSA"
+	case *ecdsa.PublicKey:
+		return "ECDSA"
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("unsupported (%T)", key)
 }
 
 // keyAnchor describes a JWKS key as a caller-key trust anchor.

@@ -170,6 +170,12 @@ func (v Verifier) verifySignature(ctx context.Context, tok *Token, opts attest.O
 			last = err
 			continue
 		}
+		if err := checkSigningKey(k.JWK.Key, tok.Header.Algorithm); err != nil {
+			last = &attest.Error{Kind: attest.ErrSignature, Field: "kid", Err: err,
+				Reason: fmt.Sprintf("the key with kid %q from %s cannot verify the token", k.JWK.KeyID, k.Source),
+				Fix:    "pass the " + v.is.service + " signing keys (JWKS) as the service publishes them"}
+			continue
+		}
 		if _, err := tok.JWS.Verify(k.JWK.Key); err != nil {
 			last = &attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,
 				Reason: fmt.Sprintf("the %s signature does not verify under the key with kid %q from %s", tok.Header.Algorithm, k.JWK.KeyID, k.Source),

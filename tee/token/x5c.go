@@ -64,6 +64,11 @@ func (v Verifier) verifyHeaderChain(ctx context.Context, tok *Token, certs []*x5
 		// attest.VerifyChain's error names the certificate and the fix.
 		return err
 	}
+	if err := checkSigningKey(certs[0].PublicKey, tok.Header.Algorithm); err != nil {
+		return (&attest.Error{Kind: attest.ErrSignature, Field: "x5c", Err: err,
+			Reason: fmt.Sprintf("the x5c signing certificate %q cannot verify the token", certs[0].Subject)}).
+			WithFix("pass the token as " + v.is.service + " issued it")
+	}
 	if _, err := tok.JWS.Verify(certs[0].PublicKey); err != nil {
 		return (&attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,
 			Reason: fmt.Sprintf("the %s signature does not verify under the x5c signing certificate %q", tok.Header.Algorithm, certs[0].Subject)}).

@@ -1,0 +1,71 @@
+package token
+
+import (
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/testcert"
+)
+
+// TestSigningKeyFitsAlgorithm rejects a token whose key is an RSA key of
+// fewer than 2048 bits (RFC 7518, sections 3.3 and 3.5) or no RSA key at
+// all. The key may come from the JWKS or from the x5c leaf, and the error
+// names its size or type.
+func TestSigningKeyFitsAlgorithm(t *testing.T) {
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakService := &testService{key: weak, kid: "key-1"}
+	ec := testcert.ECDSAKey(t, elliptic.P256())
+	ecJWKS, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ec.PublicKey, KeyID: "key-1", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rootKey := testcert.ECDSAKey(t, elliptic.P256())
+	root := issue(t, pkix.Name{CommonName: "test token root"}, &rootKey.PublicKey, nil, rootKey, true)
+	weakLeaf := issue(t, pkix.Name{CommonName: "weak token signing"}, &weak.PublicKey, root, rootKey, false)
+
+	strong := newService(t)
+	cases := []struct {
+		name  string
+		token string
+		doc   []byte
+		want  []string
+	}{
+		{"1024-bit RSA key in the JWKS", weakService.sign(t, jose.RS256, gcpClaims(), nil), weakService.jwks(t, "RS256"),
+			[]string{"1024-bit RSA key", "at least 2048 bits", `kid "key-1"`}},
+		{"1024-bit RSA key in the x5c leaf", weakService.sign(t, jose.RS256, gcpClaims(), x5cHeader([]*x509.Certificate{weakLeaf, root})), root.Raw,
+			[]string{"1024-bit RSA key", "at least 2048 bits", "weak token signing"}},
+		{"ECDSA key for RS256", strong.sign(t, jose.RS256, gcpClaims(), nil), ecJWKS,
+			[]string{"ECDSA key", "RS256 needs an RSA key"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verifyWith(t, GCP, tc.token, setOf(t, tc.doc), nil)
+			if !errors.Is(err, attest.ErrSignature) {
+				t.Fatalf("error %v, want a signature error", err)
+			}
+			for _, part := range tc.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+		})
+	}
+
+	if _, err := verifyWith(t, GCP, strong.sign(t, jose.RS256, gcpClaims(), nil), setOf(t, strong.jwks(t, "RS256")), nil); err != nil {
+		t.Errorf("2048-bit RSA key rejected: %v", err)
+	}
+}

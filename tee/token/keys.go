@@ -167,6 +167,9 @@ func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.T
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("no x5c certificate chain")
 	}
+	if err := checkSigningCertificate(certs[0]); err != nil {
+		return nil, err
+	}
 	var ders [][]byte
 	for _, c := range append(append([]*x509.Certificate{}, certs...), roots...) {
 		ders = append(ders, c.Raw)
@@ -182,6 +185,23 @@ func verifyChain(certs []*x509.Certificate, roots []*x509.Certificate, at time.T
 	}
 	chains.Store(key, chain)
 	return chain, nil
+}
+
+// checkSigningCertificate rejects a token signing certificate that is a CA
+// or whose key usage leaves out digitalSignature (RFC 5280, section
+// 4.2.1.3). x509.Certificate.Verify checks neither for the leaf. A leaf
+// without a key usage extension, as Google's Confidential Space leaves
+// are, passes.
+func checkSigningCertificate(leaf *x509.Certificate) error {
+	if leaf.IsCA {
+		return attest.Errorf(attest.ErrChain, "x5c", "the token signing certificate %q is a CA certificate, whose key signs certificates, not tokens", leaf.Subject).
+			WithFix("pass the token as the attestation service issued it, with its signing certificate first in x5c")
+	}
+	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		return attest.Errorf(attest.ErrChain, "x5c", "the key usage of the token signing certificate %q leaves out digitalSignature, so its key may not sign tokens", leaf.Subject).
+			WithFix("pass the token as the attestation service issued it, with its signing certificate first in x5c")
+	}
+	return nil
 }
 
 // chainInfo summarises a verified chain for Claims.Chain.

@@ -78,12 +78,33 @@ func Parse(data []byte, algs []jose.SignatureAlgorithm) (*Token, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("JWS: %d signatures, want 1", len(jws.Signatures))
 	}
+	if err := checkHeaderExtensions(jws.Signatures[0].Protected); err != nil {
+		return nil, err
+	}
 	payload := jws.UnsafePayloadWithoutVerification()
 	claims, err := decodeClaims(payload)
 	if err != nil {
 		return nil, err
 	}
 	return &Token{Raw: raw, JWS: jws, Header: jws.Signatures[0].Protected, Claims: claims}, nil
+}
+
+// rejectedHeaderParameters are the JWS extensions a token must not use.
+// With "b64" false (RFC 7797), go-jose verifies the signature over the
+// decoded payload instead of the compact text, so the token means
+// different things to different verifiers. "crit" names extensions the
+// verifier must understand, and none of the three services uses one.
+var rejectedHeaderParameters = []jose.HeaderKey{"b64", "crit"}
+
+// checkHeaderExtensions rejects a protected header that carries one of
+// rejectedHeaderParameters.
+func checkHeaderExtensions(header jose.Header) error {
+	for _, name := range rejectedHeaderParameters {
+		if value, ok := header.ExtraHeaders[name]; ok {
+			return fmt.Errorf("JWS header parameter %q (value %v) is not allowed in an attestation token, because Google, Microsoft and Intel tokens do not use it; pass the token as the service issued it", name, value)
+		}
+	}
+	return nil
 }
 
 // decodeClaims decodes a JWT claims set. Duplicate member names are

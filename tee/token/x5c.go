@@ -19,22 +19,30 @@ const maxChainLength = 8
 // base64 DER certificates, leaf first (RFC 7515, section 4.1.6). It returns
 // nil when the header has none.
 func headerCertificates(tok *Token) ([]*x509.Certificate, error) {
-	encoded, _, _ := strings.Cut(tok.Raw, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(encoded)
+	protected, _, _ := strings.Cut(tok.Raw, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(protected)
 	if err != nil {
 		return nil, err
 	}
-	var header struct {
-		X5C []string `json:"x5c"`
-	}
+	// A map matches member names exactly, as go-jose does. A struct field
+	// would also match "X5C", a parameter that go-jose treats as unknown.
+	var header map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &header); err != nil {
 		return nil, err
 	}
-	if len(header.X5C) > maxChainLength {
-		return nil, fmt.Errorf("%d certificates, more than %d", len(header.X5C), maxChainLength)
+	member, ok := header["x5c"]
+	if !ok {
+		return nil, nil
+	}
+	var encoded []string
+	if err := json.Unmarshal(member, &encoded); err != nil {
+		return nil, err
+	}
+	if len(encoded) > maxChainLength {
+		return nil, fmt.Errorf("%d certificates, more than %d", len(encoded), maxChainLength)
 	}
 	var certs []*x509.Certificate
-	for i, s := range header.X5C {
+	for i, s := range encoded {
 		der, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d: %w", i, err)

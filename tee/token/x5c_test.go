@@ -78,3 +78,20 @@ func checkUsageError(t *testing.T, err error, want string) {
 		t.Errorf("error %q does not name the certificate", err)
 	}
 }
+
+// TestX5CHeaderNameExact reads the x5c header parameter only under its
+// exact name, as go-jose does. A chain under "X5C" is an unknown parameter
+// and gives no key, so the token needs a JWKS key.
+func TestX5CHeaderNameExact(t *testing.T) {
+	s := newService(t).withChain(t)
+	chain := x5cHeader(s.chain)["x5c"]
+	token := s.sign(t, jose.RS256, gcpClaims(), map[jose.HeaderKey]any{"X5C": chain})
+
+	_, err := verifyWith(t, GCP, token, setOf(t, s.chain[2].Raw), nil)
+	if !errors.Is(err, attest.ErrCollateralMissing) {
+		t.Errorf("chain under X5C with only the root: error %v, want collateral missing (no JWKS key)", err)
+	}
+	if _, err := verifyWith(t, GCP, token, setOf(t, s.jwks(t, "RS256")), nil); err != nil {
+		t.Errorf("chain under X5C with the JWKS key: %v", err)
+	}
+}

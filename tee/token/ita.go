@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"crypto/sha512"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,8 +36,8 @@ func validITAIssuer(iss string) bool {
 	if iss == itaIssuer {
 		return true
 	}
-	u, err := url.Parse(iss)
-	return err == nil && u.Scheme == "https" && (u.Host == "trustauthority.intel.com" || strings.HasSuffix(u.Host, ".trustauthority.intel.com"))
+	host, ok := issuerHost(iss)
+	return ok && (host == "trustauthority.intel.com" || strings.HasSuffix(host, ".trustauthority.intel.com"))
 }
 
 // itaCPUAttesters are the members in which a version 2 token ("ver":

@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"crypto/sha256"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -33,8 +32,8 @@ var MAA = Verifier{is: &issuer{
 func init() { attest.Register(MAA) }
 
 func validMAAIssuer(iss string) bool {
-	u, err := url.Parse(iss)
-	return err == nil && u.Scheme == "https" && strings.HasSuffix(u.Host, maaHostSuffix) && len(u.Host) > len(maaHostSuffix)
+	host, ok := issuerHost(iss)
+	return ok && strings.HasSuffix(host, maaHostSuffix) && len(host) > len(maaHostSuffix)
 }
 
 // The SEV-SNP claims of an MAA token and the TCB component each maps to.

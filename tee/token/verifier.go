@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -141,6 +142,18 @@ func (v Verifier) checkIssuer(claims claimSet, c *attest.Claims) error {
 	c.SetAttribute("issuer", iss)
 	c.Pass("issuer")
 	return nil
+}
+
+// issuerHost returns the host of an issuer URL of the form
+// "https://host", the only form the services' iss claims take. User
+// information, a port, a path (even "/"), a query or a fragment make the
+// URL invalid, so that no text after the host can pass a host check.
+func issuerHost(iss string) (string, bool) {
+	u, err := url.Parse(iss)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Port() != "" || iss != "https://"+u.Host {
+		return "", false
+	}
+	return u.Host, true
 }
 
 // verifySignature finds the signing key by the issuer's key source,

@@ -3,6 +3,8 @@ package token
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -10,6 +12,10 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 )
+
+// snpHostDataSize is the size of HOST_DATA in the SEV-SNP attestation
+// report.
+const snpHostDataSize = 32
 
 // maaHostSuffix ends the host name of every Microsoft Azure Attestation
 // provider (shared ones such as sharedeus2.eus2.attest.azure.net and
@@ -104,17 +110,25 @@ func mapMAASNP(tee claimSet, c *attest.Claims) error {
 	c.Measurement = measurement
 	c.SetMeasurement("launch_measurement", measurement)
 
+	// The sizes are those of REPORT_DATA and HOST_DATA in the SEV-SNP
+	// attestation report.
 	hexFields := []struct {
 		claim string
+		size  int
 		out   *attest.Hex
 	}{
-		{"x-ms-sevsnpvm-reportdata", &c.ReportData},
-		{"x-ms-sevsnpvm-hostdata", &c.HostData},
+		{"x-ms-sevsnpvm-reportdata", reportDataSize, &c.ReportData},
+		{"x-ms-sevsnpvm-hostdata", snpHostDataSize, &c.HostData},
 	}
 	for _, f := range hexFields {
-		v, _, err := tee.hexBytes(f.claim)
+		v, ok, err := tee.hexBytes(f.claim)
 		if err != nil {
 			return attest.Malformed(f.claim, "invalid claim", err)
+		}
+		if ok && len(v) != f.size {
+			return attest.Errorf(attest.ErrMalformed, f.claim, "the claim has %d bytes, want %d", len(v), f.size).
+				WithValues(hex.EncodeToString(v), fmt.Sprintf("%d bytes", f.size)).
+				WithFix("pass the token as Microsoft Azure Attestation issued it")
 		}
 		*f.out = v
 	}
@@ -128,9 +142,15 @@ func mapMAASNP(tee claimSet, c *attest.Claims) error {
 		if err != nil {
 			return attest.Malformed(m.claim, "invalid claim", err)
 		}
-		if ok && v >= 0 {
-			c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: m.component, Value: uint64(v)})
+		if !ok {
+			continue
 		}
+		// Each SVN is one byte of the report's TCB_VERSION.
+		if v < 0 || v > 255 {
+			return attest.Errorf(attest.ErrMalformed, m.claim, "the SVN %d is outside 0 to 255", v).
+				WithFix("pass the token as Microsoft Azure Attestation issued it")
+		}
+		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: m.component, Value: uint64(v)})
 	}
 	for _, name := range []string{"guestsvn", "vmpl", "reportid", "migration-allowed", "smt-allowed"} {
 		if v, ok := tee.lookup("x-ms-sevsnpvm-" + name); ok {

@@ -334,3 +334,38 @@ func TestMAAAppraisal(t *testing.T) {
 		})
 	}
 }
+
+// TestMAASNPClaimSizes rejects an SEV-SNP token whose report data is not
+// 64 bytes, whose host data is not 32 bytes or whose TCB component SVN is
+// outside 0 to 255, the sizes of the SEV-SNP attestation report fields.
+func TestMAASNPClaimSizes(t *testing.T) {
+	s := newService(t)
+	set := setOf(t, s.jwks(t, "RS256"))
+	cases := []struct {
+		name, claim string
+		value       any
+		want        string
+	}{
+		{"short report data", "x-ms-sevsnpvm-reportdata", strings.Repeat("00", 10), "10 bytes"},
+		{"long report data", "x-ms-sevsnpvm-reportdata", strings.Repeat("00", 65), "65 bytes"},
+		{"short host data", "x-ms-sevsnpvm-hostdata", strings.Repeat("00", 31), "31 bytes"},
+		{"negative microcode SVN", "x-ms-sevsnpvm-microcode-svn", -1, "-1"},
+		{"microcode SVN over 255", "x-ms-sevsnpvm-microcode-svn", 256, "256"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := maaClaims()
+			claims["x-ms-isolation-tee"].(map[string]any)[tc.claim] = tc.value
+			_, err := verifyWith(t, MAA, s.sign(t, jose.RS256, claims, nil), set, nil)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, want a malformed error", err)
+			}
+			if !strings.Contains(err.Error(), tc.claim) {
+				t.Errorf("error %q does not name the claim %s", err, tc.claim)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,25 +88,51 @@ func cachedJWKS(it *collateral.Item) []jose.JSONWebKey {
 	return keys
 }
 
-// parseJWKS decodes a JWK Set or a single JWK and returns its public keys.
-// go-jose checks that a key's x5c leaf holds the same public key.
+// parseJWKS decodes a JWK Set or a single JWK and returns its public keys
+// that may verify signatures. go-jose checks that a key's x5c leaf holds
+// the same public key.
 func parseJWKS(raw []byte) []jose.JSONWebKey {
 	var set jose.JSONWebKeySet
+	var members struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) == 0 {
 		var single jose.JSONWebKey
 		if err := json.Unmarshal(raw, &single); err != nil {
 			return nil
 		}
 		set.Keys = []jose.JSONWebKey{single}
+		members.Keys = make([]map[string]json.RawMessage, 1)
+		if err := json.Unmarshal(raw, &members.Keys[0]); err != nil {
+			return nil
+		}
+	} else if err := json.Unmarshal(raw, &members); err != nil || len(members.Keys) != len(set.Keys) {
+		return nil
 	}
 	var out []jose.JSONWebKey
-	for _, k := range set.Keys {
+	for i, k := range set.Keys {
 		pub := k.Public()
-		if pub.Valid() {
+		if pub.Valid() && allowsVerify(members.Keys[i]) {
 			out = append(out, pub)
 		}
 	}
 	return out
+}
+
+// allowsVerify reports whether a JWK's members permit signature
+// verification. go-jose does not decode key_ops (RFC 7517, section 4.3),
+// so a key whose key_ops is present but does not list "verify", or is not
+// a list of strings, is left out here.
+func allowsVerify(member map[string]json.RawMessage) bool {
+	raw, ok := member["key_ops"]
+	if !ok {
+		return true
+	}
+	var ops []string
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return false
+	}
+	return slices.Contains(ops, "verify")
 }
 
 // minRSABits is the smallest RSA modulus that RFC 7518 (sections 3.3 and

@@ -69,3 +69,52 @@ func TestSigningKeyFitsAlgorithm(t *testing.T) {
 		t.Errorf("2048-bit RSA key rejected: %v", err)
 	}
 }
+
+// TestJWKKeyOps uses a JWK for verification only when its key_ops member
+// (RFC 7517, section 4.3), if present, lists "verify".
+func TestJWKKeyOps(t *testing.T) {
+	s := newService(t)
+	token := s.sign(t, jose.RS256, gcpClaims(), nil)
+	withOps := func(ops any) []byte {
+		raw, err := json.Marshal(jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: s.kid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var member map[string]any
+		if err := json.Unmarshal(raw, &member); err != nil {
+			t.Fatal(err)
+		}
+		member["key_ops"] = ops
+		doc, err := json.Marshal(map[string]any{"keys": []any{member}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	cases := []struct {
+		name string
+		ops  any
+		ok   bool
+	}{
+		{"verify", []string{"verify"}, true},
+		{"sign and verify", []string{"sign", "verify"}, true},
+		{"encrypt only", []string{"encrypt"}, false},
+		{"sign only", []string{"sign"}, false},
+		{"empty list", []string{}, false},
+		{"not a list", "verify", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verifyWith(t, GCP, token, setOf(t, withOps(tc.ops)), nil)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, attest.ErrCollateralMissing) {
+				t.Errorf("error %v, want collateral missing (no usable key)", err)
+			}
+		})
+	}
+}

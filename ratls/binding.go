@@ -29,9 +29,8 @@ const (
 	// (Gramine's legacy extension).
 	RuleLegacySPKI BindingRule = "gramine-legacy: report_data[0:32] = SHA-256(SPKI)"
 	// RuleOpenEnclave: report data[0:32] = SHA-256(custom claims buffer)
-	// and one custom claim holds the certificate's public key as DER
-	// SubjectPublicKeyInfo or PEM.
-	RuleOpenEnclave BindingRule = "open-enclave: report_data[0:32] = SHA-256(custom claims), a custom claim = public key"
+	// and the buffer is the certificate's public key in PEM.
+	RuleOpenEnclave BindingRule = "open-enclave: report_data[0:32] = SHA-256(custom claims), custom claims = PEM public key"
 )
 
 // certReportData returns the report data of a Cloister certificate: the
@@ -111,19 +110,43 @@ func checkOpenEnclave(cert *x509.Certificate, ce *CertEvidence, reportData []byt
 	if err := comparePrefix("report data", reportData, sum[:], "SHA-256 of the Open Enclave custom claims"); err != nil {
 		return err
 	}
-	claims, err := parseOEClaims(ce.ClaimsBuffer)
+	spki, err := oePublicKey(ce.ClaimsBuffer)
 	if err != nil {
 		return err
 	}
-	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: cert.RawSubjectPublicKeyInfo})
-	for _, v := range claims {
-		v = bytes.TrimRight(v, "\x00")
-		if bytes.Equal(v, cert.RawSubjectPublicKeyInfo) || bytes.Equal(bytes.TrimSpace(v), bytes.TrimSpace(pemKey)) {
-			return nil
-		}
+	if !bytes.Equal(spki, cert.RawSubjectPublicKeyInfo) {
+		got := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+		want := sha256.Sum256(spki)
+		return attest.Errorf(attest.ErrBinding, "Open Enclave custom claims buffer", "the public key in the evidence is another key than the certificate's (SHA-256 of SubjectPublicKeyInfo shown)").
+			WithValues(hex.EncodeToString(got[:]), hex.EncodeToString(want[:])).
+			WithFix("the certificate's evidence belongs to another key; do not trust this peer")
 	}
-	return attest.Errorf(attest.ErrBinding, "Open Enclave custom claims", "the certificate's public key is missing from all %d custom claims", len(claims)).
-		WithFix("the certificate's evidence belongs to another key; do not trust this peer")
+	return nil
+}
+
+// oePublicKey returns the SubjectPublicKeyInfo of an Open Enclave
+// certificate's custom claims buffer. Open Enclave 0.19's
+// oe_get_attestation_certificate_with_evidence passes the certificate's
+// public key in PEM, with a terminating NUL, as the whole buffer, and its
+// verifier requires the buffer to equal that key. A buffer that holds
+// anything else, such as serialized custom claims that name the key among
+// others, is rejected: an enclave may attest a key that belongs to someone
+// else.
+func oePublicKey(buf []byte) ([]byte, error) {
+	const field = "Open Enclave custom claims buffer"
+	trimmed := bytes.TrimRight(buf, "\x00")
+	// pem.Decode skips any text before the block, so the buffer must
+	// start with it.
+	block, rest := pem.Decode(trimmed)
+	if block == nil || block.Type != "PUBLIC KEY" || len(block.Headers) != 0 || !bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
+		return nil, attest.Errorf(attest.ErrBinding, field, "%d bytes that are not a PEM PUBLIC KEY block", len(buf)).
+			WithFix("Open Enclave certificates carry the certificate's public key in PEM as the custom claims; this evidence was produced for other data")
+	}
+	if rest = bytes.TrimSpace(rest); len(rest) != 0 {
+		return nil, attest.Errorf(attest.ErrBinding, field, "%d bytes follow the PEM public key, but the buffer must contain only the key", len(rest)).
+			WithFix("this evidence was produced for other data than the certificate's key; do not trust this peer")
+	}
+	return block.Bytes, nil
 }
 
 func comparePrefix(field string, reportData, want []byte, what string) error {

@@ -3,7 +3,6 @@ package ratls
 import (
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/binary"
 	"fmt"
 	"hash"
 
@@ -166,49 +165,4 @@ func marshalClaims(spkiHash, nonce []byte, issuedAt int64, role Role) ([]byte, e
 		claimIssued:     issuedAt,
 		claimRole:       string(role),
 	})
-}
-
-// Open Enclave custom claims: a header {version, count} of uint64 values,
-// then per claim {name_size, value_size} (uint64), the NUL-terminated name
-// and the value, all little-endian.
-const oeClaimsVersion = 1
-
-// parseOEClaims decodes an Open Enclave custom claims buffer into name and
-// value pairs.
-func parseOEClaims(buf []byte) (map[string][]byte, error) {
-	const field = "Open Enclave custom claims"
-	if len(buf) < 16 {
-		return nil, attest.Errorf(attest.ErrMalformed, field, "%d bytes is shorter than the 16-byte header", len(buf))
-	}
-	if v := binary.LittleEndian.Uint64(buf[0:8]); v != oeClaimsVersion {
-		return nil, attest.Errorf(attest.ErrUnsupported, field+" version", "version %d; expected %d", v, oeClaimsVersion)
-	}
-	count := binary.LittleEndian.Uint64(buf[8:16])
-	rest := buf[16:]
-	out := map[string][]byte{}
-	for i := uint64(0); i < count; i++ {
-		if len(rest) < 16 {
-			return nil, attest.Errorf(attest.ErrMalformed, field, "claim %d of %d is truncated", i, count)
-		}
-		nameSize := binary.LittleEndian.Uint64(rest[0:8])
-		valueSize := binary.LittleEndian.Uint64(rest[8:16])
-		rest = rest[16:]
-		if nameSize == 0 || nameSize > uint64(len(rest)) || valueSize > uint64(len(rest))-nameSize {
-			return nil, attest.Errorf(attest.ErrMalformed, field, "claim %d declares %d+%d bytes but %d remain", i, nameSize, valueSize, len(rest))
-		}
-		name := rest[:nameSize]
-		if name[nameSize-1] != 0 {
-			return nil, attest.Errorf(attest.ErrMalformed, field, "claim %d name is not NUL-terminated", i)
-		}
-		key := string(name[:nameSize-1])
-		if _, dup := out[key]; dup {
-			return nil, attest.Errorf(attest.ErrMalformed, field, "claim %q appears twice", key)
-		}
-		out[key] = rest[nameSize : nameSize+valueSize]
-		rest = rest[nameSize+valueSize:]
-	}
-	if len(rest) != 0 {
-		return nil, attest.Errorf(attest.ErrMalformed, field, "%d bytes follow the last claim", len(rest))
-	}
-	return out, nil
 }

@@ -26,8 +26,11 @@
 // On read, two older layouts are accepted as well: Gramine's legacy
 // extension holding a raw SGX quote (its OID bytes decode as
 // 0.6.9.42.840.113741.1337.6; 1.2.840.113741.1337.6 is accepted too),
-// and the Open Enclave evidence extension (OID 1.3.6.1.4.1.311.105.1),
-// an OE attestation header followed by an SGX quote and the custom claims.
+// and the Open Enclave evidence extension (OID 1.3.6.1.4.1.311.105.2, or
+// 1.2.840.113556.10.1.2 from older releases), an OE attestation header
+// followed by an SGX quote and the custom claims buffer. A certificate
+// with an Open Enclave report extension (1.3.6.1.4.1.311.105.1 or
+// 1.2.840.113556.10.1.1) is rejected as unsupported.
 //
 // # Binding (rule "cloister-v1")
 //
@@ -53,10 +56,10 @@
 // Certificates of other software are verified by their own rules: report
 // data[0:32] = SHA-256(claims) with a matching pubkey-hash (Gramine,
 // rats-tls), report data[0:32] = SHA-256(SubjectPublicKeyInfo) (Gramine
-// legacy), and report data[0:32] = SHA-256(custom claims) with a custom
-// claim holding the public key (Open Enclave). These carry no issuance
-// time, so a Verifier rejects them unless VerifyOptions.AllowUndated is
-// set. The rule that matched is reported in the claims attribute
+// legacy), and report data[0:32] = SHA-256(custom claims) where the
+// custom claims buffer is the public key in PEM (Open Enclave). These
+// carry no issuance time, so a Verifier rejects them unless
+// VerifyOptions.AllowUndated is set. The rule that matched is reported in the claims attribute
 // ratls_binding_rule.
 //
 // # Freshness and threat model

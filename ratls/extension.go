@@ -30,9 +30,20 @@ var (
 	// accepted.
 	OIDGramineLegacyQuote   = asn1.ObjectIdentifier{0, 6, 9, 42, 840, 113741, 1337, 6}
 	OIDGramineIntendedQuote = asn1.ObjectIdentifier{1, 2, 840, 113741, 1337, 6}
-	// OIDOpenEnclaveEvidence is the Open Enclave attestation extension: an
-	// OE attestation header followed by the plugin's evidence.
-	OIDOpenEnclaveEvidence = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 105, 1}
+	// OIDOpenEnclaveEvidence is the Open Enclave evidence extension that
+	// oe_get_attestation_certificate_with_evidence writes: an OE
+	// attestation header followed by the plugin's evidence.
+	// OIDOpenEnclaveEvidenceLegacy is the same extension under the OID of
+	// older Open Enclave releases, which Open Enclave still reads.
+	OIDOpenEnclaveEvidence       = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 105, 2}
+	OIDOpenEnclaveEvidenceLegacy = asn1.ObjectIdentifier{1, 2, 840, 113556, 10, 1, 2}
+	// OIDOpenEnclaveReport and OIDOpenEnclaveReportLegacy carry an OE
+	// report (oe_report_header_t and an SGX quote over the hash of the PEM
+	// public key), which oe_generate_attestation_certificate writes.
+	// Cloister does not read that layout, and rejects certificates that
+	// carry it rather than ignore the extension.
+	OIDOpenEnclaveReport       = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 105, 1}
+	OIDOpenEnclaveReportLegacy = asn1.ObjectIdentifier{1, 2, 840, 113556, 10, 1, 1}
 )
 
 // CBOR tags of the tagged-evidence extension.
@@ -100,7 +111,15 @@ func HasEvidenceExtension(cert *x509.Certificate) bool {
 
 func isEvidenceOID(id asn1.ObjectIdentifier) bool {
 	return id.Equal(OIDTaggedEvidence) || id.Equal(OIDGramineLegacyQuote) ||
-		id.Equal(OIDGramineIntendedQuote) || id.Equal(OIDOpenEnclaveEvidence)
+		id.Equal(OIDGramineIntendedQuote) || isOpenEnclaveEvidenceOID(id) || isOpenEnclaveReportOID(id)
+}
+
+func isOpenEnclaveEvidenceOID(id asn1.ObjectIdentifier) bool {
+	return id.Equal(OIDOpenEnclaveEvidence) || id.Equal(OIDOpenEnclaveEvidenceLegacy)
+}
+
+func isOpenEnclaveReportOID(id asn1.ObjectIdentifier) bool {
+	return id.Equal(OIDOpenEnclaveReport) || id.Equal(OIDOpenEnclaveReportLegacy)
 }
 
 // ParseCertEvidence finds and decodes the evidence extension of cert.
@@ -136,8 +155,12 @@ func ParseCertEvidence(cert *x509.Certificate) (*CertEvidence, error) {
 	switch {
 	case ext.Id.Equal(OIDTaggedEvidence):
 		ce, err = ParseTaggedEvidence(ext.Value)
-	case ext.Id.Equal(OIDOpenEnclaveEvidence):
+	case isOpenEnclaveEvidenceOID(ext.Id):
 		ce, err = ParseOpenEnclaveEvidence(ext.Value)
+	case isOpenEnclaveReportOID(ext.Id):
+		return nil, attest.Errorf(attest.ErrUnsupported, "certificate extensions",
+			"extension %s holds an Open Enclave report (oe_generate_attestation_certificate), which Cloister does not read", ext.Id).
+			WithFix(fmt.Sprintf("issue the certificate with oe_get_attestation_certificate_with_evidence, which writes evidence under %s", OIDOpenEnclaveEvidence))
 	default:
 		ce, err = parseLegacyQuote(ext.Value)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -42,11 +43,11 @@ func FuzzParseClaims(f *testing.F) {
 }
 
 func FuzzParseOpenEnclaveEvidence(f *testing.F) {
-	claims := oeCustomClaims(map[string][]byte{"public_key": []byte("key")})
-	f.Add(oeHeader(append(fakeReport(false, [32]byte{}, nil), claims...)))
+	keyPEM := append(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("key")}), 0)
+	f.Add(oeHeader(append(fakeReport(false, [32]byte{}, nil), keyPEM...)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if ce, err := ParseOpenEnclaveEvidence(data); err == nil {
-			parseOEClaims(ce.ClaimsBuffer)
+			oePublicKey(ce.ClaimsBuffer)
 		}
 	})
 }
@@ -150,10 +151,11 @@ func TestExtensionPrefixesRejected(t *testing.T) {
 		}
 	}
 
-	oe := oeHeader(append(fakeReport(false, [32]byte{}, nil), oeCustomClaims(map[string][]byte{"k": []byte("v")})...))
+	keyPEM := append(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("key")}), 0)
+	oe := oeHeader(append(fakeReport(false, [32]byte{}, nil), keyPEM...))
 	for n := 0; n < len(oe); n++ {
 		if ce, err := ParseOpenEnclaveEvidence(oe[:n]); err == nil {
-			if _, err := parseOEClaims(ce.ClaimsBuffer); err == nil {
+			if _, err := oePublicKey(ce.ClaimsBuffer); err == nil {
 				t.Errorf("Open Enclave prefix of %d of %d bytes accepted", n, len(oe))
 			}
 		}

@@ -565,7 +565,7 @@ func TestOtherLayouts(t *testing.T) {
 	legacy := selfSign(t, legacyKey, []pkix.Extension{{Id: OIDGramineLegacyQuote, Value: fakeReport(false, [32]byte{}, legacyRD[:])}})
 
 	oeKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	oeClaims := oeCustomClaims(map[string][]byte{"public_key": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spkiOf(t, oeKey)})})
+	oeClaims := append(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spkiOf(t, oeKey)}), 0)
 	oeRD := sha256.Sum256(oeClaims)
 	oeData := append(fakeReport(false, [32]byte{}, oeRD[:]), oeClaims...)
 	oe := selfSign(t, oeKey, []pkix.Extension{{Id: OIDOpenEnclaveEvidence, Value: oeHeader(oeData)}})
@@ -621,8 +621,11 @@ func oeHeader(data []byte) []byte {
 	return append(h, data...)
 }
 
+// oeCustomClaims serializes claims as oe_serialize_custom_claims does:
+// version and count, then per claim the name and value sizes, the
+// NUL-terminated name and the value, all little-endian.
 func oeCustomClaims(claims map[string][]byte) []byte {
-	b := binary.LittleEndian.AppendUint64(nil, oeClaimsVersion)
+	b := binary.LittleEndian.AppendUint64(nil, 1)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(claims)))
 	for name, value := range claims {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(name)+1))

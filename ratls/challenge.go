@@ -462,36 +462,43 @@ var identityMeasurements = map[attest.TEE][]string{
 // challenge. The fresh claims are appraised on their own, so a policy
 // that pins those registers still applies to them.
 func sameIdentity(cert, fresh *attest.Claims) error {
-	if cert.TEE != fresh.TEE {
-		return attest.Errorf(attest.ErrBinding, "challenge tee", "fresh evidence is from a %s TEE, the certificate's from %s", fresh.TEE, cert.TEE)
+	return sameIdentityAs(cert, fresh, "challenge", "fresh evidence")
+}
+
+// sameIdentityAs is sameIdentity for other evidence than the challenge's.
+// field prefixes the error's field, and otherName names the other evidence
+// in messages.
+func sameIdentityAs(cert, other *attest.Claims, field, otherName string) error {
+	if cert.TEE != other.TEE {
+		return attest.Errorf(attest.ErrBinding, field+" tee", "the %s is from a %s TEE, the certificate's evidence from %s", otherName, other.TEE, cert.TEE)
 	}
 	checks := []struct {
 		name string
 		a, b []byte
 	}{
-		{"measurement", cert.Measurement, fresh.Measurement},
-		{"host data", cert.HostData, fresh.HostData},
-		{"chip ID", cert.ChipID, fresh.ChipID},
+		{"measurement", cert.Measurement, other.Measurement},
+		{"host data", cert.HostData, other.HostData},
+		{"chip ID", cert.ChipID, other.ChipID},
 	}
 	for _, c := range checks {
-		if err := sameValue(c.name, c.a, c.b); err != nil {
+		if err := sameValue(field, otherName, c.name, c.a, c.b); err != nil {
 			return err
 		}
 	}
 	for _, name := range identityMeasurements[cert.TEE] {
-		if err := sameValue(name, cert.Measurements[name], fresh.Measurements[name]); err != nil {
+		if err := sameValue(field, otherName, name, cert.Measurements[name], other.Measurements[name]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sameValue returns a binding error naming name when the fresh evidence's
-// value differs from the certificate's.
-func sameValue(name string, cert, fresh []byte) error {
-	if bytes.Equal(cert, fresh) {
+// sameValue returns a binding error naming name when the value of the
+// other evidence differs from the certificate's.
+func sameValue(field, otherName, name string, cert, other []byte) error {
+	if bytes.Equal(cert, other) {
 		return nil
 	}
-	return attest.Errorf(attest.ErrBinding, "challenge "+name, "the fresh evidence's %s differs from the certificate's", name).
-		WithValues(attest.Hex(fresh).String(), attest.Hex(cert).String())
+	return attest.Errorf(attest.ErrBinding, field+" "+name, "the %s's %s differs from the certificate's", otherName, name).
+		WithValues(attest.Hex(other).String(), attest.Hex(cert).String())
 }

@@ -30,7 +30,11 @@
 // 1.2.840.113556.10.1.2 from older releases), an OE attestation header
 // followed by an SGX quote and the custom claims buffer. A certificate
 // with an Open Enclave report extension (1.3.6.1.4.1.311.105.1 or
-// 1.2.840.113556.10.1.1) is rejected as unsupported.
+// 1.2.840.113556.10.1.1) is rejected as unsupported. Gramine 1.8 and
+// later write the tagged evidence and the legacy quote side by side, each
+// with a quote of its own; such a certificate is verified by its tagged
+// evidence, and its legacy quote must verify too, bind the key and come
+// from the same enclave in the same debug mode.
 //
 // # Binding (rule "cloister-v1")
 //

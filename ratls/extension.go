@@ -96,6 +96,10 @@ type CertEvidence struct {
 	ClaimsBuffer []byte
 	// Claims is ClaimsBuffer decoded, for tagged evidence.
 	Claims *CertClaims
+	// Legacy is the Gramine legacy quote that Gramine 1.8 and later write
+	// next to their tagged evidence, nil when the certificate has none.
+	// VerifyCertificate verifies it too.
+	Legacy *CertEvidence
 }
 
 // HasEvidenceExtension reports whether cert carries one of the evidence
@@ -125,6 +129,9 @@ func isOpenEnclaveReportOID(id asn1.ObjectIdentifier) bool {
 // ParseCertEvidence finds and decodes the evidence extension of cert.
 // Exactly one evidence extension must be present: a certificate carrying
 // two could show one verifier one quote and another verifier the other.
+// The one exception is Gramine's pair of tagged evidence and legacy quote,
+// whose legacy quote lands in CertEvidence.Legacy, and VerifyCertificate
+// requires both quotes to come from the same enclave.
 func ParseCertEvidence(cert *x509.Certificate) (*CertEvidence, error) {
 	var found []pkix.Extension
 	var aux []pkix.Extension
@@ -136,6 +143,7 @@ func ParseCertEvidence(cert *x509.Certificate) (*CertEvidence, error) {
 			aux = append(aux, ext)
 		}
 	}
+	found, legacy := splitGramineLegacy(found)
 	switch {
 	case len(found) == 0:
 		return nil, attest.Errorf(attest.ErrUnsupported, "certificate extensions",
@@ -168,6 +176,11 @@ func ParseCertEvidence(cert *x509.Certificate) (*CertEvidence, error) {
 		return nil, err
 	}
 	ce.OID = ext.Id
+	if legacy != nil {
+		if ce.Legacy, err = parseGramineLegacyPair(ce, *legacy); err != nil {
+			return nil, err
+		}
+	}
 	if len(aux) == 1 {
 		if ce.Layout != LayoutTaggedEvidence {
 			return nil, attest.Errorf(attest.ErrMalformed, "certificate extensions",
@@ -178,6 +191,51 @@ func ParseCertEvidence(cert *x509.Certificate) (*CertEvidence, error) {
 		}
 	}
 	return ce, nil
+}
+
+// splitGramineLegacy separates the Gramine legacy quote extension from
+// the evidence extensions when it sits next to a tagged-evidence
+// extension, as in certificates of Gramine 1.8 and later. Any other
+// combination is returned unchanged, so that the caller rejects it.
+func splitGramineLegacy(found []pkix.Extension) ([]pkix.Extension, *pkix.Extension) {
+	if len(found) != 2 {
+		return found, nil
+	}
+	isLegacy := func(id asn1.ObjectIdentifier) bool {
+		return id.Equal(OIDGramineLegacyQuote) || id.Equal(OIDGramineIntendedQuote)
+	}
+	for i, ext := range found {
+		other := found[1-i]
+		if isLegacy(ext.Id) && other.Id.Equal(OIDTaggedEvidence) {
+			return []pkix.Extension{other}, &ext
+		}
+	}
+	return found, nil
+}
+
+// parseGramineLegacyPair parses the legacy quote that accompanies the
+// tagged evidence ce. Only Gramine writes both, so the tagged evidence
+// must be Gramine's: an Intel quote under tag 60000 without Cloister's
+// binding claim.
+func parseGramineLegacyPair(ce *CertEvidence, legacy pkix.Extension) (*CertEvidence, error) {
+	const field = "certificate extensions"
+	const fix = "a certificate carries one evidence extension, or the two that Gramine writes; do not trust this one"
+	if ce.Claims.Binding != "" {
+		return nil, attest.Errorf(attest.ErrMalformed, field,
+			"Gramine legacy quote %s next to Cloister tagged evidence, which Cloister never writes", legacy.Id).
+			WithFix(fix)
+	}
+	if ce.Tag != TagIntelQuoteGramine {
+		return nil, attest.Errorf(attest.ErrMalformed, field,
+			"Gramine legacy quote %s next to tagged evidence with CBOR tag %#x, but Gramine pairs it only with the Intel quote tag %d", legacy.Id, ce.Tag, TagIntelQuoteGramine).
+			WithFix(fix)
+	}
+	le, err := parseLegacyQuote(legacy.Value)
+	if err != nil {
+		return nil, err
+	}
+	le.OID = legacy.Id
+	return le, nil
 }
 
 // decMode decodes untrusted CBOR strictly: no duplicate map keys, no

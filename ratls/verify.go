@@ -139,7 +139,50 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 	errs = append(errs, recordBinding(cert, ce, claims))
 	errs = append(errs, checkValidity(cert, ce, claims, opts.Time()))
 	errs = append(errs, checkCertNonce(ce, claims, opts.Nonce))
+	errs = append(errs, checkGramineLegacy(ctx, cert, ce, claims, innerOpts))
 	return claims, ce, firstError(errs)
+}
+
+// checkGramineLegacy verifies the legacy quote that Gramine writes next to
+// its tagged evidence: its signature, its binding of the certificate's key
+// and that it comes from the enclave of the tagged evidence, in the same
+// debug mode. A verifier that reads only the legacy extension then sees the
+// TEE that this one accepted.
+func checkGramineLegacy(ctx context.Context, cert *x509.Certificate, ce *CertEvidence, claims *attest.Claims, opts attest.Options) error {
+	const check = "ratls-gramine-legacy-quote"
+	if ce.Legacy == nil {
+		return nil
+	}
+	err := verifyGramineLegacy(ctx, cert, ce, claims, opts)
+	if err != nil {
+		claims.Fail(check, err.Error())
+		return err
+	}
+	claims.Pass(check)
+	return nil
+}
+
+func verifyGramineLegacy(ctx context.Context, cert *x509.Certificate, ce *CertEvidence, claims *attest.Claims, opts attest.Options) error {
+	format, err := detectInner(ce.Legacy)
+	if err != nil {
+		return err
+	}
+	legacy, err := attest.Verify(ctx, attest.Evidence{Format: format, Data: ce.Legacy.Evidence}, opts)
+	if err != nil {
+		return fmt.Errorf("ratls: the Gramine legacy quote next to the tagged evidence: %w", err)
+	}
+	if _, _, err := CheckBinding(cert, ce.Legacy, legacy.ReportData); err != nil {
+		return fmt.Errorf("ratls: the Gramine legacy quote next to the tagged evidence: %w", err)
+	}
+	if err := sameIdentityAs(claims, legacy, "Gramine legacy quote", "legacy quote"); err != nil {
+		return err
+	}
+	if legacy.Debug != claims.Debug {
+		return attest.Errorf(attest.ErrBinding, "Gramine legacy quote debug", "the legacy quote's debug mode differs from the tagged evidence's").
+			WithValues(fmt.Sprint(legacy.Debug), fmt.Sprint(claims.Debug)).
+			WithFix("both quotes of a Gramine certificate come from one enclave; do not trust this certificate")
+	}
+	return nil
 }
 
 // detectInner detects the format of the certificate's evidence and checks

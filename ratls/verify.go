@@ -113,6 +113,9 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkCriticalExtensions(cert); err != nil {
+		return nil, ce, err
+	}
 
 	format, err := detectInner(ce)
 	if err != nil {
@@ -181,6 +184,23 @@ func verifyGramineLegacy(ctx context.Context, cert *x509.Certificate, ce *CertEv
 		return attest.Errorf(attest.ErrBinding, "Gramine legacy quote debug", "the legacy quote's debug mode differs from the tagged evidence's").
 			WithValues(fmt.Sprint(legacy.Debug), fmt.Sprint(claims.Debug)).
 			WithFix("both quotes of a Gramine certificate come from one enclave; do not trust this certificate")
+	}
+	return nil
+}
+
+// checkCriticalExtensions rejects a critical extension that neither
+// crypto/x509 nor this package processes, as RFC 5280 section 4.2
+// requires. The TLS handshake skips the chain verification that would
+// otherwise reject it. The evidence and endorsement extensions are
+// processed here, and rats-tls marks them critical.
+func checkCriticalExtensions(cert *x509.Certificate) error {
+	for _, id := range cert.UnhandledCriticalExtensions {
+		if isEvidenceOID(id) || id.Equal(OIDEndorsementManifest) {
+			continue
+		}
+		return attest.Errorf(attest.ErrUnsupported, "certificate extensions",
+			"critical extension %s is not understood, so the certificate must be rejected", id).
+			WithFix("issue the RA-TLS certificate without this extension, or mark it non-critical")
 	}
 	return nil
 }

@@ -69,14 +69,32 @@ func checkCloisterV1(spki []byte, ce *CertEvidence, reportData []byte) error {
 	if ce.Claims.PubkeyHashAlg != hashSHA256 {
 		return attest.Errorf(attest.ErrBinding, "claims.pubkey-hash", "hash algorithm %d; the cloister-v1 rule uses SHA-256 (1)", ce.Claims.PubkeyHashAlg)
 	}
-	if ce.Claims.IssuedAt == 0 || ce.Claims.Role == "" || len(ce.Claims.Nonce) == 0 {
-		return attest.Errorf(attest.ErrMalformed, "claims", "a cloister-v1 claims map needs iat, role and nonce")
+	if err := checkCloisterV1Claims(ce.Claims); err != nil {
+		return err
 	}
 	want := certReportData(ce.ClaimsBuffer)
 	if !bytes.Equal(reportData, want) {
 		return attest.Errorf(attest.ErrBinding, "report data", "does not equal SHA-512 of the certificate's claims, so the evidence was produced for another key or claims").
 			WithValues(hex.EncodeToString(reportData), hex.EncodeToString(want)).
 			WithFix("the certificate's evidence belongs to a different certificate; reconnect, and if it persists, the peer is not the attested TEE")
+	}
+	return nil
+}
+
+// checkCloisterV1Claims requires the claims that the cloister-v1 rule
+// defines and no others. A claim that this version does not define may be
+// one that a later version enforces, so it is rejected, not ignored.
+func checkCloisterV1Claims(c *CertClaims) error {
+	const fix = "the peer's certificate was not issued by a Cloister that speaks cloister-v1; upgrade the verifier or reissue the certificate"
+	if len(c.Unknown) > 0 {
+		return attest.Errorf(attest.ErrMalformed, "claims", "unknown claims %q in a cloister-v1 claims map, which defines only %q, %q, %q, %q and %q",
+			c.Unknown, claimBinding, claimPubkeyHash, claimNonce, claimIssued, claimRole).WithFix(fix)
+	}
+	if c.Role != RoleServer && c.Role != RoleClient {
+		return attest.Errorf(attest.ErrMalformed, "claims.role", "role %q is neither %q nor %q", c.Role, RoleServer, RoleClient).WithFix(fix)
+	}
+	if c.IssuedAt == 0 || len(c.Nonce) == 0 {
+		return attest.Errorf(attest.ErrMalformed, "claims", "a cloister-v1 claims map needs a nonzero iat and a nonempty nonce (iat %d, nonce of %d bytes)", c.IssuedAt, len(c.Nonce)).WithFix(fix)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"hash"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -98,6 +99,7 @@ func ParseClaims(buf []byte) (*CertClaims, error) {
 			return nil, attest.Malformed(field+"."+name, "invalid claim value", err)
 		}
 	}
+	slices.Sort(c.Unknown)
 	if c.PubkeyHash == nil {
 		return nil, attest.Errorf(attest.ErrMalformed, field, "the %q claim is missing, so no key is bound", claimPubkeyHash)
 	}

@@ -113,6 +113,8 @@ func FuzzCertVerifier(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(cert.Leaf.Raw)
+	f.Add(gramineCert(f, gramineQuotes{tag: TagIntelQuoteGramine, legacyMeasurement: 7}).Raw)
+	f.Add(oeCert(f, OIDOpenEnclaveEvidence, func(keyPEM []byte) []byte { return append(keyPEM, 0) }).Raw)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v := certVerifier{}
 		if v.Detect(data) {

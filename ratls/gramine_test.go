@@ -35,7 +35,7 @@ type gramineQuotes struct {
 // gramineCert builds a certificate as Gramine 1.8 and later issue it:
 // the tagged-evidence extension and the legacy quote extension side by
 // side, each with its own quote.
-func gramineCert(t *testing.T, q gramineQuotes) *x509.Certificate {
+func gramineCert(t testing.TB, q gramineQuotes) *x509.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	spki := spkiOf(t, key)

@@ -21,7 +21,7 @@ import (
 // Open Enclave SGX ECDSA evidence (attestation header, quote, custom
 // claims buffer). claims builds the custom claims buffer from the new
 // key's SubjectPublicKeyInfo in PEM, as Open Enclave writes it.
-func oeCert(t *testing.T, oid asn1.ObjectIdentifier, claims func(keyPEM []byte) []byte) *x509.Certificate {
+func oeCert(t testing.TB, oid asn1.ObjectIdentifier, claims func(keyPEM []byte) []byte) *x509.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	buf := claims(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spkiOf(t, key)}))

@@ -528,19 +528,19 @@ func TestCertVerifierStaleAtTime(t *testing.T) {
 
 // Certificates in the layouts of other software.
 
-func selfSign(t *testing.T, key *ecdsa.PrivateKey, exts []pkix.Extension) *x509.Certificate {
+func selfSign(t testing.TB, key *ecdsa.PrivateKey, exts []pkix.Extension) *x509.Certificate {
 	t.Helper()
 	return selfSignAt(t, key, exts, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 }
 
-func selfSignAt(t *testing.T, key *ecdsa.PrivateKey, exts []pkix.Extension, notBefore, notAfter time.Time) *x509.Certificate {
+func selfSignAt(t testing.TB, key *ecdsa.PrivateKey, exts []pkix.Extension, notBefore, notAfter time.Time) *x509.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "RATLS"},
 		NotBefore: notBefore, NotAfter: notAfter, ExtraExtensions: exts}
 	return testcert.Issue(t, tmpl, nil, &key.PublicKey, key)
 }
 
-func spkiOf(t *testing.T, key *ecdsa.PrivateKey) []byte {
+func spkiOf(t testing.TB, key *ecdsa.PrivateKey) []byte {
 	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,8 @@
 //
 // Verification steps, each at the verification time:
 //
-//  1. Parse the quote; every length is checked against the buffer.
+//  1. Parse the quote; every length is checked against the buffer. The
+//     header must name Intel's QE vendor ID.
 //  2. Verify the PCK chain from the quote's certification data to the
 //     Intel SGX Root CA (embedded and pinned by fingerprint) or to the
 //     caller's root, checking every link's signature explicitly.

@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -301,8 +300,7 @@ func (e *Emulator) quote(reportData [64]byte) ([]byte, error) {
 	} else {
 		signed = append(signed, 0, 0, 0, 0)
 	}
-	intelQEVendorID, _ := hex.DecodeString("939a7233f79c4ca9940a0db3957f0607")
-	signed = append(signed, intelQEVendorID...)
+	signed = append(signed, intelQEVendorID[:]...)
 	signed = append(signed, make([]byte, 20)...)
 
 	body := e.body(reportData)

@@ -2,6 +2,7 @@ package dcap
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -32,6 +33,11 @@ const (
 	certTypePCKChain = 5
 	certTypeQEReport = 6
 )
+
+// intelQEVendorID is the QE vendor ID of Intel's quoting enclaves. Intel's
+// Quote Verification Library rejects a quote with any other vendor ID as an
+// unsupported format.
+var intelQEVendorID = [16]byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07}
 
 // Header is the 48-byte quote header.
 type Header struct {
@@ -190,6 +196,17 @@ func (q *Quote) parseHeader(r *reader) error {
 	copy(h.QEVendorID[:], r.take(16, "QE vendor ID"))
 	copy(h.UserData[:], r.take(20, "user data"))
 	return r.err
+}
+
+// checkQEVendor requires Intel's QE vendor ID. ParseQuote leaves it to
+// Verify, so that Inspect still decodes a quote of another vendor.
+func checkQEVendor(h *Header) error {
+	if h.QEVendorID != intelQEVendorID {
+		return attest.Errorf(attest.ErrUnsupported, "QE vendor ID", "the quote names QE vendor %x, not Intel's quoting enclave", h.QEVendorID).
+			WithValues(hex.EncodeToString(h.QEVendorID[:]), hex.EncodeToString(intelQEVendorID[:])).
+			WithFix("pass a quote produced by Intel's quoting enclave (QE3 or the TD QE)")
+	}
+	return nil
 }
 
 func (q *Quote) parseBody(r *reader) error {

@@ -158,6 +158,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	if err != nil {
 		return nil, err
 	}
+	if err := checkQEVendor(&q.Header); err != nil {
+		return nil, err
+	}
 	chain, err := v.parsePCKChain(q.PCKChainPEM)
 	if err != nil {
 		return nil, err

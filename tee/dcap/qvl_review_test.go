@@ -1,0 +1,71 @@
+package dcap
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// resignQuote returns quote with edit applied to its header and body, signed
+// again by the emulator's attestation key, so that the edited field is the
+// only thing wrong with it.
+func resignQuote(t *testing.T, e *Emulator, quote []byte, edit func(signed []byte)) []byte {
+	t.Helper()
+	q, err := ParseQuote(quote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]byte{}, quote...)
+	signed := out[:len(q.SignedData)]
+	edit(signed)
+	sig, err := signRaw(e.attestationKey, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(out[len(signed)+4:], sig)
+	return out
+}
+
+// verifyQuote verifies quote against the fixture's collateral.
+func (f *fixture) verifyQuote(quote []byte) (*attest.Claims, error) {
+	return NewVerifier().Verify(context.Background(), attest.Evidence{Format: "dcap", Data: quote},
+		attest.Options{At: f.now, Collateral: f.set(), TrustAnchors: f.anchors})
+}
+
+func (f *fixture) quote(t *testing.T) []byte {
+	t.Helper()
+	ev, err := f.e.Attest(context.Background(), []byte("nonce"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.Data
+}
+
+// TestQEVendorIDChecked signs quotes whose header names a QE vendor other
+// than Intel. Intel's QVL rejects them as an unsupported quote format.
+func TestQEVendorIDChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		vendor []byte
+	}{
+		{"zero", make([]byte, 16)},
+		{"one byte changed", append([]byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06}, 0x08)},
+	} {
+		for _, tee := range []string{"sgx", "tdx"} {
+			t.Run(tc.name+" "+tee, func(t *testing.T) {
+				f := newFixture(t, tee)
+				quote := resignQuote(t, f.e, f.quote(t), func(signed []byte) { copy(signed[12:28], tc.vendor) })
+				_, err := f.verifyQuote(quote)
+				if !errors.Is(err, attest.ErrUnsupported) {
+					t.Fatalf("error %v, expected an ErrUnsupported error", err)
+				}
+				if !strings.Contains(err.Error(), "QE vendor ID") {
+					t.Errorf("error %q does not name the QE vendor ID", err)
+				}
+			})
+		}
+	}
+}

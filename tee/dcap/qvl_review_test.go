@@ -3,8 +3,10 @@ package dcap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 )
@@ -67,5 +69,42 @@ func TestQEVendorIDChecked(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestForeignTDXModuleBelowEveryLevel signs TCB Info whose TDX module
+// signer differs from the quote's MRSIGNERSEAM and whose levels the
+// platform does not meet. QVL checks the module before it matches a TCB
+// level, so the quote must fail on MRSIGNERSEAM instead of receiving a
+// NoMatchingTcbLevel status that a policy could accept.
+func TestForeignTDXModuleBelowEveryLevel(t *testing.T) {
+	foreign := strings.Repeat("ab", 48)
+	for _, version := range []int{4, 5} {
+		t.Run(fmt.Sprintf("quote v%d", version), func(t *testing.T) {
+			e, _, anchors := emulated(t, EmulatorOptions{TEE: "tdx", QuoteVersion: version})
+			now := time.Now()
+			files, err := e.CollateralFiles(now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fixture{e: e, files: files, anchors: anchors, now: now}
+			f.resignTCBInfo(t, func(info *TCBInfo) {
+				info.TDXModule.MRSigner = foreign
+				info.TDXModuleIdentities[0].MRSigner = foreign
+				for i := range info.TCBLevels {
+					info.TCBLevels[i].TCB.PCESVN = emulatedPCESVN + 1
+				}
+			})
+			claims, err := f.verify(t)
+			if !errors.Is(err, attest.ErrChain) {
+				t.Fatalf("error %v, expected an ErrChain error", err)
+			}
+			if !strings.Contains(err.Error(), "MRSIGNERSEAM") {
+				t.Errorf("error %q does not name MRSIGNERSEAM", err)
+			}
+			if claims != nil && claims.TCB.Status == attest.TCBNoMatchingLevel {
+				t.Errorf("status %s beside a foreign TDX module", claims.TCB.Status)
+			}
+		})
 	}
 }

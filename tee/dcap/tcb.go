@@ -129,6 +129,23 @@ func checkStatusName(field, status string) error {
 // EvaluatePlatform matches the platform (and, for TDX, the TD report's TCB
 // and TDX module) against info. The FMSPC and PCE ID must already match.
 func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEvaluation, error) {
+	tdx := td != nil && info.ID == "TDX"
+	// QVL checks the TDX module's signer and attributes before it matches
+	// a TCB level, so that a foreign module fails even on a platform below
+	// every level instead of getting a status a policy might accept.
+	var module *ISVSVNTCBLevel
+	if tdx {
+		var err error
+		if td.TEETCBSVN[1] == 0 {
+			err = matchTDXModule(info, td)
+		} else {
+			module, err = matchModuleIdentity(info, td)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	ev := &TCBEvaluation{}
 	level := matchPlatformLevel(info, pck, td)
 	if level == nil {
@@ -143,15 +160,8 @@ func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEval
 	ev.Status = level.TCBStatus
 	ev.addLevel(level.TCBDate, level.AdvisoryIDs)
 
-	if td == nil || info.ID != "TDX" {
+	if !tdx || td.TEETCBSVN[1] == 0 {
 		return ev, nil
-	}
-	if td.TEETCBSVN[1] == 0 {
-		return ev, matchTDXModule(info, td)
-	}
-	module, err := matchModuleIdentity(info, td)
-	if err != nil {
-		return nil, err
 	}
 	if module == nil {
 		ev.ModuleStatus = attest.TCBNoMatchingLevel

@@ -108,3 +108,25 @@ func TestForeignTDXModuleBelowEveryLevel(t *testing.T) {
 		})
 	}
 }
+
+// TestSEAMAttributesMustBeZero sets a SEAMATTRIBUTES bit that the TCB
+// Info's attributes mask leaves out. QVL requires SEAMATTRIBUTES to be zero
+// and equal to the TCB Info's attributes whatever the mask.
+func TestSEAMAttributesMustBeZero(t *testing.T) {
+	for _, major := range []byte{0, 1} {
+		t.Run(fmt.Sprintf("module major version %d", major), func(t *testing.T) {
+			info, ext, td := tdxPlatform(t)
+			td.TEETCBSVN[1] = major
+			info.TDXModule.AttributesMask = "FEFFFFFFFFFFFFFF"
+			info.TDXModuleIdentities[0].AttributesMask = "FEFFFFFFFFFFFFFF"
+			td.SEAMAttributes[0] = 0x01
+			_, err := EvaluatePlatform(info, ext, td)
+			if !errors.Is(err, attest.ErrChain) {
+				t.Fatalf("error %v, expected an ErrChain error", err)
+			}
+			if !strings.Contains(err.Error(), "SEAMATTRIBUTES") {
+				t.Errorf("error %q does not name SEAMATTRIBUTES", err)
+			}
+		})
+	}
+}

@@ -202,6 +202,14 @@ func matchSEAM(field, mrsigner, attrs, mask string, td *TDReport) error {
 		return attest.Errorf(attest.ErrChain, "MRSIGNERSEAM", "the TDX module signer does not match the TCB Info").
 			WithValues(hex.EncodeToString(td.MRSignerSEAM[:]), strings.ToLower(mrsigner))
 	}
+	// QVL (QuoteVerifier.cpp) requires SEAMATTRIBUTES to be zero whatever
+	// the mask. Intel's TDX TCB Info lists attributes 0 under mask
+	// FFFFFFFFFFFFFFFF, so the mask alone gives the same result for it.
+	if !allZero(td.SEAMAttributes[:]) {
+		return attest.Errorf(attest.ErrChain, "SEAMATTRIBUTES", "the TDX module attributes are not zero").
+			WithValues(hex.EncodeToString(td.SEAMAttributes[:]), strings.Repeat("00", 8)).
+			WithFix("Intel's quote verification rejects a TDX module with SEAM attributes set; run the TD on a production TDX module")
+	}
 	if !maskedEqual(td.SEAMAttributes[:], maskBytes, wantAttrs) {
 		return attest.Errorf(attest.ErrChain, "SEAMATTRIBUTES", "the TDX module attributes do not match the TCB Info under its mask").
 			WithValues(hex.EncodeToString(td.SEAMAttributes[:]), strings.ToLower(attrs))

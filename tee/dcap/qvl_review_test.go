@@ -130,3 +130,28 @@ func TestSEAMAttributesMustBeZero(t *testing.T) {
 		})
 	}
 }
+
+// TestQEStatusConvergence signs QE Identities whose matching level has a
+// status other than UpToDate, OutOfDate and Revoked. QVL's
+// EnclaveReportVerifier treats every such status as OutOfDate, which turns
+// an UpToDate platform OutOfDate.
+func TestQEStatusConvergence(t *testing.T) {
+	for _, status := range []string{attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded, attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDateConfigurationNeeded} {
+		for _, tee := range []string{"sgx", "tdx"} {
+			t.Run(status+" "+tee, func(t *testing.T) {
+				f := newFixture(t, tee)
+				f.resignQEIdentity(t, func(id *EnclaveIdentity) { id.TCBLevels[0].TCBStatus = status })
+				claims, err := f.verify(t)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if claims.TCB.Status != attest.TCBOutOfDate {
+					t.Errorf("status %s, expected OutOfDate", claims.TCB.Status)
+				}
+				if got := claims.Attributes["tcb_qe_status"]; got != attest.TCBOutOfDate {
+					t.Errorf("tcb_qe_status %v, expected OutOfDate", got)
+				}
+			})
+		}
+	}
+}

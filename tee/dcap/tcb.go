@@ -264,8 +264,9 @@ func converge(platform, other string) string {
 // MatchQEIdentity checks the QE report against the QE Identity: MRSIGNER,
 // ISVPRODID, and MISCSELECT and ATTRIBUTES under their masks. A mismatch is
 // an error, because the report then comes from another enclave than
-// Intel's quoting enclave. It returns the matched level's status, or
-// NoMatchingTcbLevel with a nil level when the ISVSVN is below every level.
+// Intel's quoting enclave. It returns the matched level's status, reduced
+// as QVL does to UpToDate, OutOfDate or Revoked, or NoMatchingTcbLevel with
+// a nil level when the ISVSVN is below every level.
 func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCBLevel, error) {
 	signer, err := decodeHexField("enclaveIdentity.mrsigner", id.MRSigner, 32)
 	if err != nil {
@@ -316,7 +317,13 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
 		return "", nil, err
 	}
-	return level.TCBStatus, level, nil
+	// QVL's EnclaveReportVerifier knows three QE outcomes: UpToDate,
+	// Revoked and, for every other status, OutOfDate.
+	switch level.TCBStatus {
+	case attest.TCBUpToDate, attest.TCBRevoked:
+		return level.TCBStatus, level, nil
+	}
+	return attest.TCBOutOfDate, level, nil
 }
 
 // AdviseRelaunch sets e.RelaunchAdvised when relaunching the TD would clear

@@ -155,3 +155,40 @@ func TestQEStatusConvergence(t *testing.T) {
 		}
 	}
 }
+
+// TestQEMiscSelectByteOrder matches a QE report with MISCSELECT 1 against
+// QE Identities. QVL reads the miscselect and miscselectMask hex strings as
+// the four bytes of the report field, which is little-endian, so
+// "01000000" is the value 1.
+func TestQEMiscSelectByteOrder(t *testing.T) {
+	e, err := NewEmulator(EmulatorOptions{TEE: "sgx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qe, err := ParseEnclaveReport(e.qeReport(make([]byte, 64), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qe.MiscSelect = 1
+	for _, tc := range []struct {
+		misc, mask string
+		match      bool
+	}{
+		{"01000000", "FFFFFFFF", true},
+		{"00000001", "FFFFFFFF", false},
+		{"00000000", "FEFFFFFF", true},
+		{"00000000", "FFFFFFFE", false},
+	} {
+		t.Run(tc.misc+" mask "+tc.mask, func(t *testing.T) {
+			id := e.qeIdentity(time.Now(), time.Now().Add(time.Hour))
+			id.MiscSelect, id.MiscSelectMask = tc.misc, tc.mask
+			_, _, err := MatchQEIdentity(id, qe)
+			if tc.match && err != nil {
+				t.Fatalf("expected a match: %v", err)
+			}
+			if !tc.match && (err == nil || !strings.Contains(err.Error(), "MISCSELECT")) {
+				t.Fatalf("error %v, expected a MISCSELECT mismatch", err)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package dcap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -288,12 +289,10 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if err != nil {
 		return "", nil, err
 	}
-	// MISCSELECT is a little-endian 32-bit field in the report, and the QE
-	// Identity is read as a big-endian hexadecimal number.
-	// NOTE: the byte order of the QE Identity's miscselect is inferred;
-	// Intel's published QE Identities all have miscselect 0 with mask
-	// FFFFFFFF, for which either order gives the same result.
-	qeMisc := []byte{byte(qe.MiscSelect >> 24), byte(qe.MiscSelect >> 16), byte(qe.MiscSelect >> 8), byte(qe.MiscSelect)}
+	// QVL (EnclaveReportVerifier.cpp) reads the QE Identity's miscselect
+	// and mask as the four bytes of the little-endian report field, so
+	// "01000000" is MISCSELECT 1.
+	qeMisc := binary.LittleEndian.AppendUint32(nil, qe.MiscSelect)
 
 	mismatch := func(field, value, expected string) error {
 		return attest.Errorf(attest.ErrChain, "QE report "+field, "the QE report does not match the QE Identity %s", id.ID).

@@ -192,3 +192,22 @@ func TestQEMiscSelectByteOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestTCBTypeChecked signs TCB Info of a TCB type other than 0, the only
+// one whose levels compare the 16 SGX components one by one. QVL rejects
+// other types as an unsupported TCB Info format.
+func TestTCBTypeChecked(t *testing.T) {
+	for _, tee := range []string{"sgx", "tdx"} {
+		t.Run(tee, func(t *testing.T) {
+			f := newFixture(t, tee)
+			f.resignTCBInfo(t, func(info *TCBInfo) { info.TCBType = 1 })
+			_, err := f.verify(t)
+			if !errors.Is(err, attest.ErrUnsupported) {
+				t.Fatalf("error %v, expected an ErrUnsupported error", err)
+			}
+			if !strings.Contains(err.Error(), "tcbType") {
+				t.Errorf("error %q does not name tcbType", err)
+			}
+		})
+	}
+}

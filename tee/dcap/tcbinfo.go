@@ -185,6 +185,12 @@ func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
 		return nil, nil, attest.Errorf(attest.ErrUnsupported, "tcbInfo.version", "TCB Info version %d is not supported", info.Version).
 			WithFix("fetch TCB Info version 3 (Intel PCS API v4)")
 	}
+	// QVL (TcbInfo.cpp) rejects every TCB type but 0, whose levels compare
+	// the 16 SGX components one by one, as matchPlatformLevel does.
+	if info.TCBType != 0 {
+		return nil, nil, attest.Errorf(attest.ErrUnsupported, "tcbInfo.tcbType", "TCB type %d is not supported, only type 0", info.TCBType).
+			WithFix("fetch the TCB Info again from Intel PCS, which serves TCB type 0")
+	}
 	for i, l := range info.TCBLevels {
 		if len(l.TCB.SGXComponents) != 16 {
 			return nil, nil, attest.Malformed("tcbInfo.tcbLevels", fmt.Sprintf("level %d has %d SGX components, expected 16", i, len(l.TCB.SGXComponents)), nil)

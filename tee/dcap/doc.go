@@ -18,7 +18,8 @@
 //     header must name Intel's QE vendor ID.
 //  2. Verify the PCK chain from the quote's certification data to the
 //     Intel SGX Root CA (embedded and pinned by fingerprint) or to the
-//     caller's root, checking every link's signature explicitly.
+//     caller's root, checking every link's signature explicitly. The path
+//     must be PCK certificate, PCK CA and root, as Intel issues it.
 //  3. Verify the QE report signature under the PCK key, the QE report's
 //     binding of the attestation key, and the quote signature.
 //  4. Check the PCK CRL and the Root CA CRL: signature, thisUpdate and

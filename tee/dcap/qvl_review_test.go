@@ -2,6 +2,11 @@ package dcap
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -209,5 +214,75 @@ func TestTCBTypeChecked(t *testing.T) {
 				t.Errorf("error %q does not name tcbType", err)
 			}
 		})
+	}
+}
+
+// withPCKChain returns a version 4 or 5 quote with its type-5
+// certification data replaced by chain. The signatures stay valid, because
+// neither covers the certification data.
+func withPCKChain(t *testing.T, quote, chain []byte) []byte {
+	t.Helper()
+	q, err := ParseQuote(quote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qeCert []byte
+	qeCert = append(qeCert, q.QEReport...)
+	qeCert = append(qeCert, q.QEReportSignature...)
+	qeCert = binary.LittleEndian.AppendUint16(qeCert, uint16(len(q.QEAuthData)))
+	qeCert = append(qeCert, q.QEAuthData...)
+	qeCert = binary.LittleEndian.AppendUint16(qeCert, certTypePCKChain)
+	qeCert = binary.LittleEndian.AppendUint32(qeCert, uint32(len(chain)))
+	qeCert = append(qeCert, chain...)
+
+	sigData := append(append([]byte{}, q.Signature...), q.AttestationKey...)
+	sigData = binary.LittleEndian.AppendUint16(sigData, certTypeQEReport)
+	sigData = binary.LittleEndian.AppendUint32(sigData, uint32(len(qeCert)))
+	sigData = append(sigData, qeCert...)
+	out := binary.LittleEndian.AppendUint32(append([]byte{}, q.SignedData...), uint32(len(sigData)))
+	return append(out, sigData...)
+}
+
+// TestPCKPathOfFourRejected issues the PCK certificate from a second CA
+// below the PCK CA. Intel's PCK chain is leaf, PCK CA and root, and QVL
+// takes the CA's revocation from the Root CA CRL, so a longer path would
+// leave a CA whose issuer's CRL nobody checks.
+func TestPCKPathOfFourRejected(t *testing.T) {
+	f := newFixture(t, "tdx")
+	notBefore, notAfter := f.now.Add(-time.Hour), f.now.Add(time.Hour)
+	subKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subCA, err := issue(caTemplate("Cloister emulated Intel SGX PCK Sub CA", 20, notBefore, notAfter), f.e.pckCA, subKey, f.e.pckCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := leafTemplate("Cloister emulated Intel SGX PCK Certificate", 21, notBefore, notAfter)
+	for _, ext := range f.e.pck.Extensions {
+		if ext.Id.Equal(OIDSGXExtensions) {
+			template.ExtraExtensions = append(template.ExtraExtensions, ext)
+		}
+	}
+	leaf, err := issue(template, subCA, f.e.pckKey, subKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []byte
+	for _, c := range []*x509.Certificate{leaf, subCA, f.e.pckCA, f.e.root} {
+		chain = append(chain, pemCert(c)...)
+	}
+	crl, err := issueCRL(subCA, subKey, notBefore, notAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files["sub_ca_crl.der"] = crl
+
+	_, err = f.verifyQuote(withPCKChain(t, f.quote(t), chain))
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("error %v, expected an ErrChain error", err)
+	}
+	if !strings.Contains(err.Error(), "4 certificates") {
+		t.Errorf("error %q does not give the path length", err)
 	}
 }

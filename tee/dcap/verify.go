@@ -189,9 +189,6 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		return nil, err
 	}
 	path := verified.path
-	if len(path) < 2 {
-		return nil, attest.Errorf(attest.ErrChain, "PCK certificate", "the path to the root has no issuer for the leaf")
-	}
 	if err := verifyQuoteSignatures(q, chain.leaf); err != nil {
 		return nil, err
 	}
@@ -276,6 +273,13 @@ func (v *Verifier) verifyPCKPath(chain *pckChain, roots *rootSet, at time.Time) 
 	path, err := v.verifyChain("PCK certificate", chain.leaf, chain.certs, roots.certs, at)
 	if err != nil {
 		return nil, err
+	}
+	// The PCK CRL covers the leaf and the Root CA CRL the PCK CA, so a CA
+	// between them would go unchecked. QVL (PckCertVerifier.cpp) likewise
+	// takes the chain as PCK certificate, intermediate CA and root.
+	if len(path) != 3 {
+		return nil, attest.Errorf(attest.ErrChain, "PCK certificate chain", "the path from the PCK certificate to the root has %d certificates, not 3 (PCK certificate, PCK CA, root)", len(path)).
+			WithFix("the certification data must hold the PCK certificate issued by the Intel SGX PCK Platform or Processor CA, that CA and the root")
 	}
 	p := &verifiedPath{path: path, infos: chainInfos(path), anchor: attest.DescribeRoot(path[len(path)-1], EmbeddedRoots())}
 	v.paths.set(key, p)

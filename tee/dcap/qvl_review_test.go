@@ -286,3 +286,26 @@ func TestPCKPathOfFourRejected(t *testing.T) {
 		t.Errorf("error %q does not give the path length", err)
 	}
 }
+
+// TestModuleStatusUnrecognized gives a TDX module level a platform-only
+// status. QVL accepts UpToDate, OutOfDate and Revoked for a module and
+// fails the quote with an unrecognized status otherwise, where converging
+// would keep the platform's status.
+func TestModuleStatusUnrecognized(t *testing.T) {
+	for _, status := range []string{attest.TCBConfigurationNeeded, attest.TCBSWHardeningNeeded, attest.TCBOutOfDateConfigurationNeeded} {
+		t.Run(status, func(t *testing.T) {
+			info, ext, td := tdxPlatform(t)
+			info.TDXModuleIdentities[0].TCBLevels[0].TCBStatus = status
+			_, err := EvaluatePlatform(info, ext, td)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected an ErrMalformed error", err)
+			}
+			if !strings.Contains(err.Error(), "tdxModuleIdentities") {
+				t.Errorf("error %q does not name the field", err)
+			}
+			if !strings.Contains(err.Error(), status) {
+				t.Errorf("error %q does not name the status", err)
+			}
+		})
+	}
+}

@@ -120,9 +120,14 @@ func matchISVSVN(levels []ISVSVNTCBLevel, svn int) *ISVSVNTCBLevel {
 	return nil
 }
 
-func checkStatusName(field, status string) error {
-	if !slices.Contains(knownStatuses, status) {
-		return attest.Malformed(field, fmt.Sprintf("unknown TCB status %q", status), nil)
+// moduleStatuses are the statuses QVL accepts in a TDX module's TCB levels
+// (VALID_MODULE_TCB_STATUSES in TcbStatus.h).
+var moduleStatuses = []string{attest.TCBUpToDate, attest.TCBOutOfDate, attest.TCBRevoked}
+
+func checkStatusName(field, status string, allowed []string) error {
+	if !slices.Contains(allowed, status) {
+		return attest.Malformed(field, fmt.Sprintf("TCB status %q is not one of %s", status, strings.Join(allowed, ", ")), nil).
+			WithFix("fetch the TCB Info and QE Identity again from Intel PCS")
 	}
 	return nil
 }
@@ -154,7 +159,7 @@ func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEval
 		ev.PlatformStatus = attest.TCBNoMatchingLevel
 		return ev, nil
 	}
-	if err := checkStatusName("tcbInfo.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
+	if err := checkStatusName("tcbInfo.tcbLevels.tcbStatus", level.TCBStatus, knownStatuses); err != nil {
 		return nil, err
 	}
 	ev.PlatformStatus = level.TCBStatus
@@ -169,7 +174,7 @@ func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEval
 		ev.Status = attest.TCBNoMatchingLevel
 		return ev, nil
 	}
-	if err := checkStatusName("tcbInfo.tdxModuleIdentities.tcbLevels.tcbStatus", module.TCBStatus); err != nil {
+	if err := checkStatusName("tcbInfo.tdxModuleIdentities.tcbLevels.tcbStatus", module.TCBStatus, moduleStatuses); err != nil {
 		return nil, err
 	}
 	ev.ModuleStatus = module.TCBStatus
@@ -313,7 +318,7 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if level == nil {
 		return attest.TCBNoMatchingLevel, nil, nil
 	}
-	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus); err != nil {
+	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus, knownStatuses); err != nil {
 		return "", nil, err
 	}
 	// QVL's EnclaveReportVerifier knows three QE outcomes: UpToDate,

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,6 +306,55 @@ func TestModuleStatusUnrecognized(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), status) {
 				t.Errorf("error %q does not name the status", err)
+			}
+		})
+	}
+}
+
+// TestTCBLevelsInQVLOrder signs TCB Info whose levels are not in QVL's
+// order. QVL sorts the levels by SGX component SVNs, PCESVN and TDX
+// component SVNs before it takes the first one the platform meets, so the
+// JSON order must not decide the status, and two equal levels are an
+// error.
+func TestTCBLevelsInQVLOrder(t *testing.T) {
+	for _, tee := range []string{"sgx", "tdx"} {
+		t.Run(tee+" order", func(t *testing.T) {
+			f := newFixture(t, tee)
+			f.resignTCBInfo(t, func(info *TCBInfo) {
+				lower, higher := info.TCBLevels[0], info.TCBLevels[1]
+				lower.TCB.SGXComponents = slices.Clone(lower.TCB.SGXComponents)
+				lower.TCB.SGXComponents[0].SVN = int(emulatedCompSVN[0]) - 1
+				higher.TCB.SGXComponents = slices.Clone(higher.TCB.SGXComponents)
+				higher.TCB.SGXComponents[0].SVN = int(emulatedCompSVN[0])
+				for i := 1; i < 16; i++ {
+					higher.TCB.SGXComponents[i].SVN = 0
+				}
+				// The UpToDate level comes first in the JSON, but QVL
+				// sorts the OutOfDate level, whose first component is
+				// higher, before it.
+				info.TCBLevels = []TCBLevel{lower, higher}
+			})
+			claims, err := f.verify(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if claims.TCB.Status != attest.TCBOutOfDate {
+				t.Errorf("status %s, expected OutOfDate from the level QVL matches first", claims.TCB.Status)
+			}
+		})
+		t.Run(tee+" duplicate", func(t *testing.T) {
+			f := newFixture(t, tee)
+			f.resignTCBInfo(t, func(info *TCBInfo) {
+				dup := info.TCBLevels[1]
+				dup.TCBStatus = attest.TCBUpToDate
+				info.TCBLevels = append(info.TCBLevels, dup)
+			})
+			_, err := f.verify(t)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected an ErrMalformed error", err)
+			}
+			if !strings.Contains(err.Error(), "tcbLevels") {
+				t.Errorf("error %q does not name tcbLevels", err)
 			}
 		})
 	}

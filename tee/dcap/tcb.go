@@ -16,8 +16,8 @@ import (
 // Library (QVL, QuoteVerification/QVL in intel/SGXDataCenterAttestationPrimitives,
 // Verifiers/Checks/TcbLevelCheck.cpp and TdxModuleCheck.cpp):
 //
-//   - The platform level is the first TCB level (Intel sorts them
-//     descending) whose 16 SGX components and PCESVN are each at most the
+//   - The platform level is the first TCB level, in QVL's descending
+//     order (sortLevels), whose 16 SGX components and PCESVN are each at most the
 //     PCK certificate's. For TDX, its 16 TDX components must also each be
 //     at most the TD report's TEE_TCB_SVN. When TEE_TCB_SVN[1] (the TDX module
 //     major version) is not zero, the first two bytes are judged by the TDX

@@ -2,9 +2,11 @@ package dcap
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -199,7 +201,42 @@ func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
 			return nil, nil, attest.Malformed("tcbInfo.tcbLevels", fmt.Sprintf("level %d has %d TDX components, expected 16", i, len(l.TCB.TDXComponents)), nil)
 		}
 	}
+	if err := sortLevels(info); err != nil {
+		return nil, nil, err
+	}
 	return info, doc, nil
+}
+
+// sortLevels orders info.TCBLevels as QVL does before matching: descending
+// by compareLevels. QVL keeps them in a set, so it rejects two levels that
+// compare equal, and so does sortLevels.
+func sortLevels(info *TCBInfo) error {
+	slices.SortStableFunc(info.TCBLevels, func(a, b TCBLevel) int { return compareLevels(info.ID, &b, &a) })
+	for i := 1; i < len(info.TCBLevels); i++ {
+		if compareLevels(info.ID, &info.TCBLevels[i-1], &info.TCBLevels[i]) == 0 {
+			return attest.Malformed("tcbInfo.tcbLevels", fmt.Sprintf("two levels have the same TCB (PCESVN %d), statuses %s and %s",
+				info.TCBLevels[i].TCB.PCESVN, info.TCBLevels[i-1].TCBStatus, info.TCBLevels[i].TCBStatus), nil).
+				WithFix("fetch the TCB Info again from Intel PCS")
+		}
+	}
+	return nil
+}
+
+// compareLevels orders two TCB levels as QVL's TcbLevel::operator> does
+// (TcbLevel.cpp): by the SGX component SVNs lexicographically, then by
+// PCESVN, and in TDX TCB Info with equal PCESVNs by the TDX component SVNs.
+func compareLevels(id string, a, b *TCBLevel) int {
+	if c := compareSVNs(a.TCB.SGXComponents, b.TCB.SGXComponents); c != 0 {
+		return c
+	}
+	if id == "TDX" && a.TCB.PCESVN == b.TCB.PCESVN {
+		return compareSVNs(a.TCB.TDXComponents, b.TCB.TDXComponents)
+	}
+	return cmp.Compare(a.TCB.PCESVN, b.TCB.PCESVN)
+}
+
+func compareSVNs(a, b []TCBComponent) int {
+	return slices.CompareFunc(a, b, func(x, y TCBComponent) int { return cmp.Compare(x.SVN, y.SVN) })
 }
 
 // ParseEnclaveIdentity parses an Intel PCS QE Identity body.

@@ -100,8 +100,15 @@ type Report struct {
 // SigningKey returns the SIGNING_KEY field.
 func (r *Report) SigningKey() uint32 { return (r.SignerInfo >> 2) & 7 }
 
-// MaskChipKey returns the MASK_CHIP_KEY bit: the chip ID is zeroed.
+// MaskChipKey returns the MASK_CHIP_KEY bit: the platform does not use the
+// VCEK for attestation, so a VLEK signs the report or nothing does. The
+// platform's separate MASK_CHIP_ID setting, which zeroes CHIP_ID, has no
+// bit in the report.
 func (r *Report) MaskChipKey() bool { return r.SignerInfo&2 != 0 }
+
+// ChipIDMasked reports whether CHIP_ID is all zeros, as a platform
+// configured with MASK_CHIP_ID writes it.
+func (r *Report) ChipIDMasked() bool { return r.ChipID == [64]byte{} }
 
 // AuthorKeyEnabled returns the AUTHOR_KEY_EN bit.
 func (r *Report) AuthorKeyEnabled() bool { return r.SignerInfo&1 != 0 }

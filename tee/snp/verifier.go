@@ -59,13 +59,18 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 		return nil, attest.Errorf(attest.ErrSignature, "SIGNING_KEY", "the report is unsigned (SIGNING_KEY 7)").
 			WithFix("request the report from the SEV-SNP firmware with a VCEK or VLEK signature")
 	}
+	if report.SigningKey() == signingKeyVCEK && report.MaskChipKey() {
+		return nil, attest.Errorf(attest.ErrSignature, "MASK_CHIP_KEY", "SIGNING_KEY names the VCEK, but MASK_CHIP_KEY is set, so the firmware does not sign with the VCEK").
+			WithValues(fmt.Sprintf("SIGNER_INFO 0x%08x", report.SignerInfo), "MASK_CHIP_KEY clear for a VCEK signature").
+			WithFix("pass the report unmodified as the firmware produced it; a platform that masks the chip key signs with a VLEK or not at all")
+	}
 	reportProduct := ""
 	if report.HasCPUID {
 		reportProduct = productFromCPUID(report.CPUIDFamily, report.CPUIDModel)
 	}
 
 	q := collateral.Query{TEE: string(attest.TEESNP), At: at, Product: reportProduct, SigningKey: kind, ReportedTCB: report.ReportedTCB}
-	if kind == "VCEK" && !report.MaskChipKey() {
+	if kind == "VCEK" && !report.ChipIDMasked() {
 		q.ChipID = report.ChipID[:]
 	}
 	set, err := opts.CollateralFor(ctx, q)
@@ -261,14 +266,16 @@ func checkTCBMatch(report *Report, e *Endorsement, claims *attest.Claims) error 
 }
 
 // checkChipID compares a VCEK's hwid with CHIP_ID. Turin hwids are 8 bytes,
-// and the rest of CHIP_ID must then be zero.
+// and the rest of CHIP_ID must then be zero. An all-zero CHIP_ID is not
+// compared: a platform configured with MASK_CHIP_ID writes zeros there and
+// still signs with its VCEK, whose key is unique to the chip.
 func checkChipID(report *Report, e *Endorsement, claims *attest.Claims) error {
 	switch {
 	case e.Kind == "VLEK":
 		claims.Skip("chip-id-match", false, "a VLEK certifies a cloud provider's platforms, not one chip, so it carries no chip ID")
 		return nil
-	case report.MaskChipKey():
-		claims.Skip("chip-id-match", false, "MASK_CHIP_KEY is set, so the firmware zeroed CHIP_ID; the signature still binds the report to the VCEK")
+	case report.ChipIDMasked():
+		claims.Skip("chip-id-match", false, fmt.Sprintf("CHIP_ID is all zeros, as the platform's MASK_CHIP_ID setting writes it; the VCEK signature binds the report to the chip with hwid %s", hex.EncodeToString(e.HWID)))
 		return nil
 	}
 	want := make([]byte, len(report.ChipID))

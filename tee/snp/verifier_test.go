@@ -305,18 +305,42 @@ func checkResult(c *attest.Claims, name string) attest.Check {
 	return ch
 }
 
+// A platform configured with MASK_CHIP_ID writes zeros to CHIP_ID and
+// still signs with the VCEK, whose key binds the report to the chip.
 func TestVerifyMaskedChipID(t *testing.T) {
 	e := sharedEmulator(t, EmulatorOptions{})
-	data := signedReport(t, e, func(r *Report) {
-		r.SignerInfo |= 2
-		r.ChipID = [64]byte{}
-	})
+	data := signedReport(t, e, func(r *Report) { r.ChipID = [64]byte{} })
 	claims, err := verify(t, data, emulatedOptions(e))
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if got := checkResult(claims, "chip-id-match").Result; got != attest.CheckNotChecked {
-		t.Errorf("chip-id-match = %q, want not-checked", got)
+	check := checkResult(claims, "chip-id-match")
+	if check.Result != attest.CheckNotChecked {
+		t.Errorf("chip-id-match = %q, want not-checked", check.Result)
+	}
+	if !strings.Contains(check.Detail, "MASK_CHIP_ID") {
+		t.Errorf("chip-id-match detail %q does not name MASK_CHIP_ID", check.Detail)
+	}
+}
+
+// MASK_CHIP_KEY means the firmware does not use the VCEK for attestation,
+// so a report that sets it cannot carry a VCEK signature.
+func TestVerifyMaskChipKeyWithVCEK(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	data := signedReport(t, e, func(r *Report) { r.SignerInfo |= 2 })
+	_, err := verify(t, data, emulatedOptions(e))
+	if !errors.Is(err, attest.ErrSignature) {
+		t.Fatalf("Verify error = %v, want a signature error", err)
+	}
+	if !strings.Contains(err.Error(), "MASK_CHIP_KEY") {
+		t.Errorf("Verify error %q does not name MASK_CHIP_KEY", err)
+	}
+
+	// A VLEK signs regardless of MASK_CHIP_KEY.
+	vlek := sharedEmulator(t, EmulatorOptions{SigningKey: "VLEK"})
+	data = signedReport(t, vlek, func(r *Report) { r.SignerInfo |= 2 })
+	if _, err := verify(t, data, emulatedOptions(vlek)); err != nil {
+		t.Errorf("Verify of a VLEK report with MASK_CHIP_KEY: %v", err)
 	}
 }
 

@@ -125,8 +125,11 @@ func (o *EmulatorOptions) normalize() error {
 	if o.Policy == 0 {
 		o.Policy = 0x30000
 	}
-	if o.Policy&(1<<17) == 0 {
+	if o.Policy&(1<<policyReservedOneBit) == 0 {
 		return fmt.Errorf("snp emulator: guest policy 0x%x has bit 17 clear, which the SEV-SNP ABI requires to be set", o.Policy)
+	}
+	if o.Policy>>policyDefinedBits != 0 {
+		return fmt.Errorf("snp emulator: guest policy 0x%x sets reserved bits 63:26, which the SEV-SNP ABI requires to be zero", o.Policy)
 	}
 	if o.Debug {
 		o.Policy |= 1 << policyDebugBit

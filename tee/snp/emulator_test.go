@@ -106,6 +106,7 @@ func TestEmulatorOptionsRejected(t *testing.T) {
 		{"short measurement", EmulatorOptions{Measurement: make([]byte, 32)}},
 		{"long host data", EmulatorOptions{HostData: make([]byte, 33)}},
 		{"policy without bit 17", EmulatorOptions{Policy: 0x10000}},
+		{"policy with reserved bit 26", EmulatorOptions{Policy: 0x30000 | 1<<26}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,6 +48,15 @@ const (
 // hypervisor may decrypt the guest's memory with SNP_DBG_DECRYPT.
 const policyDebugBit = 19
 
+// The guest policy's bit 17 is reserved and must be one, and bits 63:26
+// are reserved and must be zero (GUEST_POLICY structure; bit 25,
+// PAGE_SWAP_DISABLE, is the highest the specification defines). Firmware
+// refuses to launch a guest with any other policy.
+const (
+	policyReservedOneBit = 17
+	policyDefinedBits    = 26
+)
+
 // Report is a parsed ATTESTATION_REPORT. Field names follow the ABI
 // specification. Fields that a version does not define stay zero, and
 // HasCPUID and HasMitigationVectors are true when the version has them.
@@ -231,6 +240,14 @@ func (r *Report) checkReserved(data []byte, cpuidEnd, tailFrom int) error {
 		{"reserved 0x1EF", 0x1EF, 0x1F0},
 		{"reserved before SIGNATURE", tailFrom, signedSize},
 		{"SIGNATURE reserved tail", 0x330, ReportSize},
+	}
+	if r.Policy&(1<<policyReservedOneBit) == 0 {
+		return attest.Errorf(attest.ErrMalformed, "POLICY", "reserved bit 17 of the guest policy is 0, but SEV-SNP firmware launches guests only with it set (policy 0x%x)", r.Policy).
+			WithFix("pass the report unmodified as the firmware produced it")
+	}
+	if r.Policy>>policyDefinedBits != 0 {
+		return attest.Errorf(attest.ErrMalformed, "POLICY", "reserved bits 63:26 of the guest policy are not zero (policy 0x%x); this verifier knows the policy bits up to 25 (PAGE_SWAP_DISABLE)", r.Policy).
+			WithFix("pass the report unmodified; if a newer SEV-SNP firmware defines these bits, update Cloister so that it can judge them")
 	}
 	if r.SignerInfo>>5 != 0 {
 		return attest.Malformed("SIGNER_INFO", fmt.Sprintf("reserved bits 31:5 are not zero (value 0x%08x)", r.SignerInfo), nil)

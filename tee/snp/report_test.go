@@ -161,3 +161,39 @@ func TestParseCertTable(t *testing.T) {
 		})
 	}
 }
+
+func TestParseReportPolicyReservedBits(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	tests := []struct {
+		name   string
+		policy uint64
+		kind   error
+	}{
+		{"bit 17 set", 0x30000, nil},
+		{"every defined bit", 0x3ffffff, nil},
+		{"bit 17 clear", 0x10000, attest.ErrMalformed},
+		{"bit 26 set", 0x30000 | 1<<26, attest.ErrMalformed},
+		{"bit 63 set", 0x30000 | 1<<63, attest.ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := signedReport(t, e, func(r *Report) { r.Policy = tc.policy })
+			_, err := ParseReport(data)
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("ParseReport: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("ParseReport error = %v, want kind %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), "POLICY") {
+				t.Errorf("ParseReport error %q does not name POLICY", err)
+			}
+			if !strings.Contains(err.Error(), strconv.FormatUint(tc.policy, 16)) {
+				t.Errorf("ParseReport error %q does not show the policy value", err)
+			}
+		})
+	}
+}

@@ -67,3 +67,13 @@ func checkCRL(crl *x509.RevocationList, issuer *x509.Certificate, at time.Time) 
 	}
 	return nil
 }
+
+// appliedCRLOf reports whether crls holds a CRL of issuer.
+func appliedCRLOf(issuer *x509.Certificate, crls []*x509.RevocationList) bool {
+	for _, crl := range crls {
+		if bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+			return true
+		}
+	}
+	return false
+}

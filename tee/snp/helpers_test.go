@@ -2,6 +2,7 @@ package snp
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -80,6 +81,12 @@ func verify(t testing.TB, data []byte, opts attest.Options) (*attest.Claims, err
 // crlBy returns a CRL signed by e's ARK listing serials.
 func crlBy(t testing.TB, e *Emulator, thisUpdate, nextUpdate time.Time, serials ...*big.Int) *x509.RevocationList {
 	t.Helper()
+	return crlSignedBy(t, e.ark, e.arkKey, thisUpdate, nextUpdate, serials...)
+}
+
+// crlSignedBy returns a CRL of issuer, signed with key, listing serials.
+func crlSignedBy(t testing.TB, issuer *x509.Certificate, key crypto.Signer, thisUpdate, nextUpdate time.Time, serials ...*big.Int) *x509.RevocationList {
+	t.Helper()
 	var entries []x509.RevocationListEntry
 	for _, s := range serials {
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: thisUpdate})
@@ -87,7 +94,7 @@ func crlBy(t testing.TB, e *Emulator, thisUpdate, nextUpdate time.Time, serials 
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number: big.NewInt(1), ThisUpdate: thisUpdate, NextUpdate: nextUpdate,
 		RevokedCertificateEntries: entries, SignatureAlgorithm: x509.SHA384WithRSAPSS,
-	}, e.ark, e.arkKey)
+	}, issuer, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,9 +127,12 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	case err != nil:
 		claims.Fail("revocation", err.Error())
 		return claims, err
-	case len(applied) == 0:
-		claims.Skip("revocation", false, fmt.Sprintf("no CRL issued by %s or %s in the collateral; AMD publishes it at /%s/v1/%s/crl of its KDS",
-			c.root.Subject.CommonName, c.intermediate.Subject.CommonName, lowerKind(leaf.Kind), leaf.Product))
+	case !appliedCRLOf(c.root, applied):
+		// AMD revokes ASKs and ASVKs through the ARK's CRL and replaces
+		// VCEKs by TCB instead of revoking them, so an intermediate's CRL
+		// alone leaves the revocation that matters unchecked.
+		claims.Skip("revocation", false, fmt.Sprintf("no CRL issued by %s in the collateral, so the %s %s is not checked for revocation; AMD publishes that CRL at /%s/v1/%s/crl of its KDS",
+			c.root.Subject.CommonName, intermediateRole(leaf.Kind), c.intermediate.Subject.CommonName, lowerKind(leaf.Kind), leaf.Product))
 	default:
 		claims.Pass("revocation")
 	}

@@ -273,13 +273,18 @@ func kdsOnly(exts []pkix.Extension) []pkix.Extension {
 func TestVerifyRevocationChecks(t *testing.T) {
 	e := sharedEmulator(t, EmulatorOptions{})
 	now := time.Now()
+	arkCRL := crlBy(t, e, now.Add(-time.Hour), now.Add(time.Hour))
+	askCRL := crlSignedBy(t, e.ask, e.askKey, now.Add(-time.Hour), now.Add(time.Hour))
 	tests := []struct {
 		name   string
 		crls   []*x509.RevocationList
 		result attest.CheckResult
 	}{
 		{"no CRL", nil, attest.CheckNotChecked},
-		{"current CRL without the ASK", []*x509.RevocationList{crlBy(t, e, now.Add(-time.Hour), now.Add(time.Hour))}, attest.CheckPassed},
+		{"current CRL without the ASK", []*x509.RevocationList{arkCRL}, attest.CheckPassed},
+		// The ASK's CRL covers the VCEK alone, so the ASK stays unchecked.
+		{"only the ASK's CRL", []*x509.RevocationList{askCRL}, attest.CheckNotChecked},
+		{"CRLs of the ARK and the ASK", []*x509.RevocationList{arkCRL, askCRL}, attest.CheckPassed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

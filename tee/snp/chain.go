@@ -122,15 +122,21 @@ func lowerKind(kind string) string {
 
 // checkIssued verifies child's signature under parent's key. AMD signs
 // every certificate of the chain with RSASSA-PSS and SHA-384, so any other
-// algorithm is rejected. parent must be a CA when it states basic
-// constraints.
+// algorithm is rejected. parent must be a CA: AMD's ARKs, ASKs and ASVKs
+// carry basic constraints with cA true and a key usage with keyCertSign,
+// both critical.
 func checkIssued(child, parent *x509.Certificate) error {
 	if child.SignatureAlgorithm != x509.SHA384WithRSAPSS {
 		return attest.Errorf(attest.ErrChain, "certificate "+child.Subject.CommonName, "signature algorithm is %v, but AMD signs its SEV-SNP certificates with RSASSA-PSS SHA-384", child.SignatureAlgorithm).
 			WithFix("pass the certificate as AMD's KDS issued it")
 	}
-	if parent.BasicConstraintsValid && !parent.IsCA {
-		return attest.Errorf(attest.ErrChain, "certificate "+parent.Subject.CommonName, "the issuer of %s is not a CA", child.Subject.CommonName)
+	if !parent.BasicConstraintsValid || !parent.IsCA {
+		return attest.Errorf(attest.ErrChain, "certificate "+parent.Subject.CommonName, "the issuer of %s is not a CA: its basic constraints are missing or have cA false", child.Subject.CommonName).
+			WithFix("pass the AMD certificate chain as AMD's KDS serves it (/vcek/v1/<product>/cert_chain or /vlek/v1/<product>/cert_chain)")
+	}
+	if parent.KeyUsage != 0 && parent.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return attest.Errorf(attest.ErrChain, "certificate "+parent.Subject.CommonName, "the key usage of the issuer of %s lacks keyCertSign, so its key must not sign certificates", child.Subject.CommonName).
+			WithFix("pass the AMD certificate chain as AMD's KDS serves it (/vcek/v1/<product>/cert_chain or /vlek/v1/<product>/cert_chain)")
 	}
 	if err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature); err != nil {
 		return &attest.Error{Kind: attest.ErrChain, Field: "certificate " + child.Subject.CommonName,
@@ -143,10 +149,12 @@ func checkIssued(child, parent *x509.Certificate) error {
 // checkRoot checks the root's name and self-signature.
 func checkRoot(root *x509.Certificate, product string) error {
 	if want := "ARK-" + product; root.Subject.CommonName != want {
-		return attest.Errorf(attest.ErrChain, "ARK", "root %s is not the %s ARK (%s)", root.Subject.CommonName, product, want)
+		return attest.Errorf(attest.ErrChain, "ARK", "root %s is not the %s ARK (%s)", root.Subject.CommonName, product, want).
+			WithFix(fmt.Sprintf("trust the %s ARK, or pass the chain of the product that the VCEK or VLEK names", product))
 	}
 	if err := root.CheckSignature(root.SignatureAlgorithm, root.RawTBSCertificate, root.Signature); err != nil {
-		return &attest.Error{Kind: attest.ErrChain, Field: "ARK", Reason: "root self-signature does not verify", Err: err}
+		return &attest.Error{Kind: attest.ErrChain, Field: "ARK", Reason: fmt.Sprintf("root %s self-signature does not verify", root.Subject.CommonName), Err: err,
+			Fix: "pass the ARK as AMD's KDS serves it, unmodified"}
 	}
 	return nil
 }

@@ -45,10 +45,14 @@ func checkRevocation(c *chain, crls []*x509.RevocationList, at time.Time) ([]*x5
 	return applied, nil
 }
 
-// checkCRL verifies a CRL's signature under issuer and its thisUpdate and
-// nextUpdate at at.
+// checkCRL verifies a CRL's signature under issuer, whose key usage must
+// allow CRL signing, and its thisUpdate and nextUpdate at at.
 func checkCRL(crl *x509.RevocationList, issuer *x509.Certificate, at time.Time) error {
 	name := fmt.Sprintf("CRL of %s", issuer.Subject.CommonName)
+	if issuer.KeyUsage != 0 && issuer.KeyUsage&x509.KeyUsageCRLSign == 0 {
+		return attest.Errorf(attest.ErrChain, name, "the key usage of %s lacks cRLSign, so its key must not sign CRLs", issuer.Subject.CommonName).
+			WithFix("pass only CRLs that AMD's KDS serves (/vcek/v1/<product>/crl), which the ARK signs")
+	}
 	if err := issuer.CheckSignature(crl.SignatureAlgorithm, crl.RawTBSRevocationList, crl.Signature); err != nil {
 		return &attest.Error{Kind: attest.ErrSignature, Field: name, Reason: "CRL signature does not verify under its issuer", Err: err,
 			Fix: "pass the CRL exactly as AMD's KDS serves it"}

@@ -2,6 +2,7 @@ package snp
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -530,5 +531,73 @@ func TestVerifyRecordsMissingNonce(t *testing.T) {
 	}
 	if got := checkResult(claims, "nonce").Result; got != attest.CheckNotChecked {
 		t.Errorf("nonce check = %q, want not-checked", got)
+	}
+}
+
+// reissuedASK issues from e's ARK a certificate for e's ASK key and
+// subject, so that e's VCEK verifies under it, with the CA flag and key
+// usages that edit sets.
+func reissuedASK(t *testing.T, e *Emulator, edit func(tmpl *x509.Certificate)) *x509.Certificate {
+	t.Helper()
+	tmpl := caTemplate(e.ask.Subject.CommonName, 20, e.ask.NotBefore, e.ask.NotAfter)
+	tmpl.Subject = e.ask.Subject
+	edit(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.ark, &e.askKey.PublicKey, e.arkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func TestVerifyIssuerMustBeCA(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	now := time.Now()
+	tests := []struct {
+		name     string
+		ask      func(tmpl *x509.Certificate)
+		crl      bool
+		kind     error
+		contains string
+	}{
+		{"ASK as issued", func(*x509.Certificate) {}, false, nil, ""},
+		{"ASK without basic constraints", func(c *x509.Certificate) { c.BasicConstraintsValid, c.IsCA = false, false }, false,
+			attest.ErrChain, "not a CA"},
+		{"ASK without certificate signing", func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign }, false,
+			attest.ErrChain, "keyCertSign"},
+		{"CRL of an ASK without CRL signing", func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageCertSign }, true,
+			attest.ErrChain, "cRLSign"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ask := reissuedASK(t, e, tc.ask)
+			set := &collateral.Set{}
+			set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.leaf.Raw, Certificate: e.leaf})
+			set.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: ask.Raw, Certificate: ask})
+			if tc.crl {
+				// crypto/x509 creates no CRL for an issuer without cRLSign,
+				// so the CRL is made with a copy that has it.
+				signer := *ask
+				signer.KeyUsage |= x509.KeyUsageCRLSign
+				crl := crlSignedBy(t, &signer, e.askKey, now.Add(-time.Hour), now.Add(time.Hour))
+				set.Add(&collateral.Item{Kind: collateral.KindCRL, Raw: crl.Raw, CRL: crl})
+			}
+			_, err := verify(t, signedReport(t, e, nil), attest.Options{Collateral: set, TrustAnchors: anchors(e)})
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("Verify error = %q, want it to contain %q", err, tc.contains)
+			}
+		})
 	}
 }

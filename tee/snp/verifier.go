@@ -155,10 +155,11 @@ func withSourceNotes(err error, unserved []string) error {
 }
 
 // auxCertificates parses the certificates of an extended report's
-// certificate table. Entries that are not X.509 certificates (such as
-// go-sev-guest's extra platform information) are skipped. A table that does
-// not parse, or a VCEK, VLEK or ASK entry whose certificate is of another
-// kind than its GUID names, is an error.
+// certificate table. Entries under other GUIDs than those of the VCEK,
+// VLEK, ASK and ARK (such as go-sev-guest's extra platform information) are
+// skipped unless they hold an X.509 certificate, and so are empty entries.
+// A table that does not parse, or a VCEK, VLEK, ASK or ARK entry that holds
+// no certificate or one of another kind than its GUID names, is an error.
 func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 	if len(aux) == 0 {
 		return nil, nil
@@ -169,17 +170,24 @@ func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 	}
 	var out []*x509.Certificate
 	for _, e := range entries {
+		want, known := guidCommonNames[e.GUID]
 		cert, err := x509.ParseCertificate(e.Data)
-		if err != nil {
+		switch {
+		case err != nil && known && len(e.Data) > 0:
+			return nil, attest.Malformed("certificate table", fmt.Sprintf("the entry with GUID %s (%s) is %d bytes that are not an X.509 certificate", e.GUID, guidNames[e.GUID], len(e.Data)), err)
+		case err != nil:
 			continue
 		}
-		if want, ok := guidCommonNames[e.GUID]; ok && !want(cert.Subject.CommonName) {
+		if known && !want(cert.Subject.CommonName) {
 			return nil, attest.Malformed("certificate table", fmt.Sprintf("the entry with GUID %s holds a certificate for %q, which is not the kind that GUID names", e.GUID, cert.Subject.CommonName), nil)
 		}
 		out = append(out, cert)
 	}
 	return out, nil
 }
+
+// guidNames names the certificate-table GUIDs that guidCommonNames knows.
+var guidNames = map[[16]byte]string{guidVCEK: "VCEK", guidVLEK: "VLEK", guidASK: "ASK or ASVK", guidARK: "ARK"}
 
 // guidCommonNames checks the subject common name of a certificate-table
 // entry against its GUID. The ASK GUID also carries the ASVK.

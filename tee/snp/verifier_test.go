@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-sev-guest/abi"
+	"github.com/google/uuid"
+
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
@@ -444,6 +447,42 @@ func TestVerifyCertificateTableKinds(t *testing.T) {
 	_, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data, Aux: aux}, attest.Options{TrustAnchors: anchors(e)})
 	if !errors.Is(err, attest.ErrMalformed) || !strings.Contains(err.Error(), "SEV-VCEK") {
 		t.Errorf("Verify error = %v, want a malformed certificate table naming SEV-VCEK", err)
+	}
+}
+
+// An entry under the GUID of a VCEK, VLEK, ASK or ARK must hold an X.509
+// certificate; the GUID of go-sev-guest's extra platform information may
+// hold anything.
+func TestVerifyCertificateTableEntryNotCertificate(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	data := signedReport(t, e, nil)
+	extraGUID := uuid.MustParse(abi.ExtraPlatformInfoGUID)
+	tests := []struct {
+		name string
+		guid uuid.UUID
+		kind error
+	}{
+		{"garbage under the VCEK GUID", guidVCEK, attest.ErrMalformed},
+		{"garbage under the ARK GUID", guidARK, attest.ErrMalformed},
+		{"extra platform information", extraGUID, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			aux := marshalCertTable([]certTableEntry{{GUID: tc.guid, Data: []byte("not a certificate")}, {GUID: guidASK, Data: e.ask.Raw}})
+			_, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data, Aux: aux}, emulatedOptions(e))
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.guid.String()) {
+				t.Errorf("Verify error %q does not name the GUID %s", err, tc.guid)
+			}
+		})
 	}
 }
 

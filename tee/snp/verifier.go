@@ -228,8 +228,12 @@ func selectEndorsement(report *Report, certs []*x509.Certificate, reportProduct 
 		case parseErr != nil:
 			return nil, parseErr
 		}
+		fix := fmt.Sprintf("pass the %s certificate with --collateral; AMD's KDS serves VCEKs by chip ID and REPORTED_TCB (/vcek/v1/<product>/<chip id>?blSPL=...)", kind)
+		if kind == "VCEK" && report.ChipIDMasked() {
+			fix = "CHIP_ID is all zeros because the platform masks it (MASK_CHIP_ID), so AMD's KDS cannot be asked for the VCEK; pass the VCEK with --collateral, or the extended report's certificate table that contains it"
+		}
 		return nil, attest.Errorf(attest.ErrCollateralMissing, kind, "no %s certificate in the collateral or in the report's certificate table", kind).
-			WithFix(fmt.Sprintf("pass the %s certificate with --collateral; AMD's KDS serves VCEKs by chip ID and REPORTED_TCB (/vcek/v1/<product>/<chip id>?blSPL=...)", kind))
+			WithFix(fix)
 	}
 
 	var lastErr error

@@ -330,6 +330,15 @@ func TestVerifyMaskedChipID(t *testing.T) {
 	if !strings.Contains(check.Detail, "MASK_CHIP_ID") {
 		t.Errorf("chip-id-match detail %q does not name MASK_CHIP_ID", check.Detail)
 	}
+
+	// Without the VCEK, the error says why KDS cannot serve it.
+	_, err = verify(t, data, attest.Options{TrustAnchors: anchors(e)})
+	if !errors.Is(err, attest.ErrCollateralMissing) {
+		t.Fatalf("Verify without the VCEK: error %v, want collateral missing", err)
+	}
+	if !strings.Contains(err.Error(), "MASK_CHIP_ID") {
+		t.Errorf("Verify without the VCEK: error %q does not name MASK_CHIP_ID", err)
+	}
 }
 
 // MASK_CHIP_KEY means the firmware does not use the VCEK for attestation,

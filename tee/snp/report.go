@@ -48,10 +48,10 @@ const (
 // hypervisor may decrypt the guest's memory with SNP_DBG_DECRYPT.
 const policyDebugBit = 19
 
-// The guest policy's bit 17 is reserved and must be one, and bits 63:26
-// are reserved and must be zero (GUEST_POLICY structure; bit 25,
-// PAGE_SWAP_DISABLE, is the highest the specification defines). Firmware
-// refuses to launch a guest with any other policy.
+// The GUEST_POLICY structure reserves bit 17, which must be one, and bits
+// 63:26, which must be zero. Bit 25 (PAGE_SWAP_DISABLE) is the highest
+// defined bit. go-sev-guest v0.15.0 also rejects reports that break either
+// rule.
 const (
 	policyReservedOneBit = 17
 	policyDefinedBits    = 26

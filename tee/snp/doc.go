@@ -15,12 +15,13 @@
 //     selects them;
 //   - the product of the certificate against the report's CPUID (version 3
 //     and later), the certificate's TCB extensions against REPORTED_TCB,
-//     and a VCEK's hwid against CHIP_ID;
+//     and a VCEK's hwid against CHIP_ID unless the platform masks CHIP_ID
+//     to zeros (MASK_CHIP_ID);
 //   - the caller's nonce (attest.Options.Nonce), when given, as the start of
 //     REPORT_DATA, since SEV-SNP has no other field for it;
-//   - the AMD CRLs when the collateral has them. Without them, revocation
-//     is recorded as not checked, not required, because AMD's KDS CRLs are
-//     rarely available offline.
+//   - the AMD CRLs when the collateral has them. Without the ARK's CRL,
+//     revocation is recorded as not checked, not required, because AMD's
+//     KDS CRLs are rarely available offline.
 //
 // Collateral comes from attest.Options.Collateral and from the certificate
 // table of an extended report (Evidence.Aux, as configfs-tsm's auxblob

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -103,6 +104,10 @@ func insertRows(ctx context.Context, tx *sql.Tx, r *csv.Reader, t Table) (int64,
 	}
 }
 
+// decimalNumber is the syntax of a REAL field: an optional sign, digits
+// with an optional decimal point, and an optional exponent.
+var decimalNumber = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
 // convert parses a CSV field as the column type. An empty INTEGER or REAL
 // field is NULL; an empty TEXT field is the empty string.
 func convert(field, typ string) (any, error) {
@@ -122,9 +127,15 @@ func convert(field, typ string) (any, error) {
 		if field == "" {
 			return nil, nil
 		}
+		// strconv.ParseFloat also accepts NaN, infinities and Go's
+		// hexadecimal and underscore forms. SQLite stores NaN as NULL and
+		// no result can carry an infinity, so the syntax is checked first.
+		if !decimalNumber.MatchString(field) {
+			return nil, errors.New("the value is not a decimal number such as -12.5 or 1e3 (not-a-number, infinite and hexadecimal values are rejected)")
+		}
 		v, err := strconv.ParseFloat(field, 64)
 		if err != nil {
-			return nil, errors.New("the value is not a decimal number")
+			return nil, errors.New("the value is outside the range of a 64-bit floating-point number")
 		}
 		return v, nil
 	}

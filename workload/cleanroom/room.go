@@ -172,7 +172,9 @@ func (r *Room) Upload(ctx context.Context, party, table string, body io.Reader) 
 	r.log.Info("cleanroom: table uploaded", "manifest", r.manifest.Name, "party", party, "table", table, "rows", rows)
 
 	if len(r.uploaded) == len(r.manifest.Tables) {
-		r.runLocked(ctx)
+		// The query and the erasure belong to every recipient, so the
+		// last uploader closing its connection must not cancel them.
+		r.runLocked(context.WithoutCancel(ctx))
 	}
 	return rows, nil
 }

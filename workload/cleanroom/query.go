@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 )
 
@@ -32,10 +31,9 @@ func (r *Room) query(ctx context.Context) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sizeCol := slices.IndexFunc(cols, func(c string) bool { return strings.EqualFold(c, r.manifest.GroupSizeColumn) })
-	if sizeCol < 0 {
-		return nil, fmt.Errorf("the result has no column %q (group_size_column); its columns are %s",
-			r.manifest.GroupSizeColumn, strings.Join(cols, ", "))
+	sizeCol, err := groupSizeColumn(cols, r.manifest.GroupSizeColumn)
+	if err != nil {
+		return nil, err
 	}
 
 	res := &Result{Manifest: r.digest, Columns: cols, MinGroupSize: r.manifest.MinGroupSize, Rows: [][]any{}}
@@ -62,6 +60,31 @@ func (r *Room) query(ctx context.Context) (_ *Result, err error) {
 		res.Rows = append(res.Rows, row)
 	}
 	return res, rows.Err()
+}
+
+// groupSizeColumn returns the index of the result column called name.
+// SQLite compares column names without case, so a match in another case
+// counts, and a name that two columns share is rejected, because the
+// parties could not tell which one the threshold applies to.
+func groupSizeColumn(cols []string, name string) (int, error) {
+	index, count := -1, 0
+	for i, c := range cols {
+		if strings.EqualFold(c, name) {
+			if index < 0 {
+				index = i
+			}
+			count++
+		}
+	}
+	if count == 0 {
+		return 0, fmt.Errorf("the result has no column %q (group_size_column); its columns are %s",
+			name, strings.Join(cols, ", "))
+	}
+	if count > 1 {
+		return 0, fmt.Errorf("the result has %d columns named %q (group_size_column, compared without case), so the threshold could apply to any of them; give the other columns other names in the query",
+			count, name)
+	}
+	return index, nil
 }
 
 // checkFinite rejects a row with an infinite or NaN value, such as a SUM

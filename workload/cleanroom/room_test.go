@@ -254,6 +254,8 @@ func TestNewRoomChecksQuery(t *testing.T) {
 	}{
 		{"no group column", "SELECT merchant_id, COUNT(*) AS n FROM bank_a_fraud GROUP BY merchant_id", "group_size_column"},
 		{"unknown table", "SELECT COUNT(*) AS customers FROM accounts", "no such table"},
+		{"two group columns", "SELECT COUNT(*) AS customers, MIN(customer_id) AS customers FROM bank_a_fraud", `2 columns named "customers"`},
+		{"group column in other case", "SELECT MIN(customer_id) AS Customers, COUNT(*) AS customers FROM bank_a_fraud", `2 columns named "customers"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

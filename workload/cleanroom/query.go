@@ -2,7 +2,6 @@ package cleanroom
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -109,12 +108,27 @@ func groupSize(v any) (int64, error) {
 	case int64:
 		return n, nil
 	case float64:
-		if n == float64(int64(n)) {
-			return int64(n), nil
-		}
-		return 0, errors.New("the group size is a fractional number, expected an integer count; make group_size_column a COUNT")
+		return floatGroupSize(n)
 	}
 	return 0, fmt.Errorf("the group size is a %s, expected an integer count; make group_size_column a COUNT", sqlTypeName(v))
+}
+
+// floatGroupSize converts a REAL group size that holds an integer. The
+// range is checked first, because Go leaves the conversion of a float
+// outside the range of int64 to the platform.
+func floatGroupSize(n float64) (int64, error) {
+	const fix = "expected an integer count; make group_size_column a COUNT"
+	switch {
+	case math.IsNaN(n):
+		return 0, fmt.Errorf("the group size is not a number, %s", fix)
+	case math.IsInf(n, 0):
+		return 0, fmt.Errorf("the group size is infinite, %s", fix)
+	case n != math.Trunc(n):
+		return 0, fmt.Errorf("the group size is a fractional number, %s", fix)
+	case n < math.MinInt64 || n >= -math.MinInt64:
+		return 0, fmt.Errorf("the group size is outside the range of a 64-bit integer, %s", fix)
+	}
+	return int64(n), nil
 }
 
 // sqlTypeName names the SQLite storage class of a scanned value.

@@ -3,6 +3,8 @@ package cleanroom
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -77,6 +79,49 @@ func TestCleanRoomRealFields(t *testing.T) {
 			}
 			if missing := tr.room.Missing(); len(missing) != 2 {
 				t.Errorf("missing tables %v after a rejected upload, want both", missing)
+			}
+		})
+	}
+}
+
+// A group size must be an integer that int64 holds. A float outside that
+// range is rejected as out of range rather than converted, because Go
+// leaves that conversion to the platform.
+func TestGroupSizeValues(t *testing.T) {
+	cases := []struct {
+		value   any
+		want    int64
+		wantErr string
+	}{
+		{int64(7), 7, ""},
+		{float64(5), 5, ""},
+		{float64(-9223372036854775808), -9223372036854775808, ""},
+		{5.5, 0, "fractional"},
+		{1e300, 0, "outside the range of a 64-bit integer"},
+		{float64(9223372036854775807), 0, "outside the range of a 64-bit integer"},
+		{math.Inf(1), 0, "infinite"},
+		{math.Inf(-1), 0, "infinite"},
+		{math.NaN(), 0, "not a number"},
+		{nil, 0, "NULL"},
+		{"12", 0, "TEXT"},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.value), func(t *testing.T) {
+			got, err := groupSize(tc.value)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("groupSize(%v): %v", tc.value, err)
+				}
+				if got != tc.want {
+					t.Errorf("groupSize(%v) = %d, want %d", tc.value, got, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("groupSize(%v) = %d, want an error containing %q", tc.value, got, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("groupSize(%v): %q, want an error containing %q", tc.value, err, tc.wantErr)
 			}
 		})
 	}

@@ -14,7 +14,9 @@
 //     that the workload enforces.
 //   - An update is clipped to the L2 norm ClipNorm (when set), added to the
 //     round's running sum and then overwritten with zeros. The workload
-//     never stores an update by itself, and no endpoint returns one.
+//     never stores an update by itself, and no endpoint returns one. An
+//     update with a NaN or infinite element, or whose sum of squares
+//     overflows float64, is rejected rather than clipped.
 //   - A party is identified by its TLS client key, which the manifest
 //     lists. Each party contributes at most once per round.
 //   - Closing a round with fewer than MinClients contributions is rejected

@@ -201,3 +201,49 @@ func TestSubmitConcurrent(t *testing.T) {
 		t.Errorf("result = %+v, want %d contributors and mean [1 2 3]", res, n)
 	}
 }
+
+// Clipping scales an update by its L2 norm, which is computed as the
+// square root of the sum of squares. An update whose sum of squares
+// overflows float64 is rejected, also when clip_norm is set, and an
+// update just below that bound is clipped.
+func TestSubmitNormOverflowWithClipping(t *testing.T) {
+	tests := []struct {
+		name    string
+		update  []float64
+		wantErr bool
+	}{
+		{"element 1e200", []float64{1e200, 0}, true},
+		{"two elements 1e154", []float64{1e154, 1e154}, true},
+		{"element 1e150", []float64{1e150, 0}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agg := newAggregator(t, Manifest{Dimension: 2, MinClients: 2, ClipNorm: 10, Parties: testParties("a", "b")})
+			err := agg.Submit(1, "a", tt.update)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("Submit: %v", err)
+				}
+				if err := agg.Submit(1, "b", []float64{0, 0}); err != nil {
+					t.Fatal(err)
+				}
+				res, err := agg.Close(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The update is clipped to (10, 0), and the mean of it and
+				// (0, 0) is (5, 0).
+				if math.Abs(res.Mean[0]-5) > 1e-12 {
+					t.Errorf("mean[0] = %v, want 5", res.Mean[0])
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidUpdate) {
+				t.Fatalf("Submit: %v, want ErrInvalidUpdate", err)
+			}
+			if !strings.Contains(err.Error(), "overflows float64") {
+				t.Errorf("error %q does not say that the norm overflows", err)
+			}
+		})
+	}
+}

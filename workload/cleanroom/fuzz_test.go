@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"bytes"
 	"context"
+	"math"
 	"testing"
 
 	"github.com/cloister-dev/cloister/workload/workloadtest"
@@ -40,6 +41,33 @@ func FuzzUpload(f *testing.F) {
 		rows, err := room.Upload(context.Background(), "bank-a", "bank_a_fraud", bytes.NewReader(body))
 		if err == nil && rows == 0 {
 			t.Fatal("Upload accepted a file without rows")
+		}
+	})
+}
+
+// FuzzConvertReal checks that a REAL field is either rejected or becomes a
+// finite float64, or NULL when empty.
+func FuzzConvertReal(f *testing.F) {
+	for _, s := range []string{"12.5", "-3", "+0.25", "1e3", ".5", "5.", "", "NaN", "Inf", "1e400", "0x1p4", "1_000", "177770"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, field string) {
+		v, err := convert(field, "REAL")
+		if err != nil {
+			return
+		}
+		if field == "" {
+			if v != nil {
+				t.Fatalf("empty field converted to %v, want NULL", v)
+			}
+			return
+		}
+		x, ok := v.(float64)
+		if !ok {
+			t.Fatalf("field %q converted to %T, want float64", field, v)
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			t.Fatalf("field %q converted to %v, want a finite number", field, x)
 		}
 	})
 }

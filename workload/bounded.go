@@ -68,7 +68,16 @@ func decodeSingleKey(r io.Reader, key string, value func(*json.Decoder) error) e
 	if !seen {
 		return fmt.Errorf("member %q is missing", key)
 	}
-	return expectDelim(dec, '}')
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	// A body with more after the object would be read differently by a
+	// parser that takes the last value, so it is rejected. The error does
+	// not quote what follows, which may be a party's data.
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New(`the body continues after the closing "}"; send exactly one JSON object`)
+	}
+	return nil
 }
 
 // decodeNumbers reads an array of at most max numbers.

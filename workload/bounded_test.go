@@ -23,6 +23,10 @@ func TestDecodeVector(t *testing.T) {
 		{`{"update": 1}`, nil, `found a number where "[" is expected`},
 		{`{"update": [1, 2`, nil, `the body ends where "]" is expected`},
 		{``, nil, `the body ends where "{" is expected`},
+		{`{"update": [1]} garbage`, nil, `the body continues after the closing "}"`},
+		{`{"update": [1]}{"update": [2]}`, nil, `the body continues after the closing "}"`},
+		{`{"update": [1]}]`, nil, `the body continues after the closing "}"`},
+		{"{\"update\": [1]}\n\t ", []float64{1}, ""},
 	}
 	for _, tt := range tests {
 		got, err := DecodeVector(strings.NewReader(tt.body), "update", 3)

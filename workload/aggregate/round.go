@@ -17,8 +17,21 @@ var (
 	ErrRoundNotClosed = errors.New("round has no released aggregate")
 )
 
-// keptResults is how many closed rounds' means Result still returns.
-const keptResults = 64
+// maxKeptResults is how many closed rounds' means Result still returns at
+// most, and maxKeptBytes bounds the memory those means take. At
+// MaxDimension a mean takes 32 MiB, so only the last 8 rounds are kept.
+const (
+	maxKeptResults = 64
+	maxKeptBytes   = 256 << 20
+)
+
+// keptResults returns how many closed rounds' means an aggregator of
+// updates of length dimension keeps: maxKeptResults, fewer when their
+// means would take more than maxKeptBytes, and at least one.
+func keptResults(dimension int) uint64 {
+	perMean := 8 * max(dimension, 1)
+	return uint64(min(maxKeptResults, max(1, maxKeptBytes/perMean)))
+}
 
 // Result is the released aggregate of a closed round.
 type Result struct {
@@ -142,13 +155,13 @@ func (a *Aggregator) Close(round uint64) (*Result, error) {
 	clear(a.seen)
 	res := &Result{Round: round, Contributors: n, Mean: mean}
 	a.results[round] = res
-	delete(a.results, round-keptResults)
+	delete(a.results, round-keptResults(a.m.Dimension))
 	a.round++
 	return res, nil
 }
 
 // Result returns the released aggregate of a closed round, one of the
-// last keptResults rounds.
+// last rounds that keptResults allows for the manifest's dimension.
 func (a *Aggregator) Result(round uint64) (*Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -213,6 +214,64 @@ func TestTCBTypeChecked(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "tcbType") {
 				t.Errorf("error %q does not name tcbType", err)
+			}
+		})
+	}
+}
+
+// resignFields replaces the collateral file name with body, edited as a
+// JSON object and signed as the document key ("tcbInfo" or
+// "enclaveIdentity") by the development TCB signing key. Edits that a Go
+// struct cannot express, such as a missing or null field, reach the
+// parser this way.
+func (f *fixture) resignFields(t *testing.T, name, key string, body any, edit func(fields map[string]any)) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	edit(fields)
+	doc, err := f.e.signedDocument(key, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files[name] = doc
+}
+
+// TestTCBTypeRequired signs TCB Info without a tcbType, or with null.
+// Intel's TCB Info schema (versions 2 and 3) requires the field, and QVL
+// (TcbInfo.cpp) rejects TCB Info without it instead of reading type 0.
+func TestTCBTypeRequired(t *testing.T) {
+	for _, tc := range []struct {
+		name, tee string
+		version2  bool
+		edit      func(fields map[string]any)
+	}{
+		{"sgx missing", "sgx", false, func(m map[string]any) { delete(m, "tcbType") }},
+		{"tdx missing", "tdx", false, func(m map[string]any) { delete(m, "tcbType") }},
+		{"sgx version 2 missing", "sgx", true, func(m map[string]any) { delete(m, "tcbType") }},
+		{"tdx null", "tdx", false, func(m map[string]any) { m["tcbType"] = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.tee)
+			var body any = f.e.tcbInfo(f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC())
+			if tc.version2 {
+				body = f.tcbInfoVersion2()
+			}
+			f.resignFields(t, "tcb_info.json", "tcbInfo", body, tc.edit)
+			_, err := f.verify(t)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected an ErrMalformed error", err)
+			}
+			if !strings.Contains(err.Error(), "tcbInfo.tcbType") {
+				t.Errorf("error %q does not name tcbInfo.tcbType", err)
+			}
+			if !strings.Contains(err.Error(), "Intel PCS") {
+				t.Errorf("error %q does not give the fix", err)
 			}
 		})
 	}

@@ -187,6 +187,12 @@ func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
 		return nil, nil, attest.Errorf(attest.ErrUnsupported, "tcbInfo.version", "TCB Info version %d is not supported", info.Version).
 			WithFix("fetch TCB Info version 3 (Intel PCS API v4)")
 	}
+	// A field missing from the JSON would read as zero, which is a valid
+	// TCB type, so presence is checked on the raw object. QVL (TcbInfo.cpp)
+	// likewise rejects TCB Info of version 2 or 3 without tcbType.
+	if err := requireFields("tcbInfo", "TCB Info", doc.Body, "tcbType"); err != nil {
+		return nil, nil, err
+	}
 	// QVL (TcbInfo.cpp) rejects every TCB type but 0, whose levels compare
 	// the 16 SGX components one by one, as matchPlatformLevel does.
 	if info.TCBType != 0 {
@@ -237,6 +243,23 @@ func compareLevels(id string, a, b *TCBLevel) int {
 
 func compareSVNs(a, b []TCBComponent) int {
 	return slices.CompareFunc(a, b, func(x, y TCBComponent) int { return cmp.Compare(x.SVN, y.SVN) })
+}
+
+// requireFields fails when the signed JSON object body lacks one of
+// fields or sets it to null. docName prefixes the field in the error, and
+// title names the document in its fix.
+func requireFields(docName, title string, body []byte, fields ...string) error {
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(body, &object); err != nil {
+		return attest.Malformed(docName, "not a JSON object", err)
+	}
+	for _, name := range fields {
+		if raw, ok := object[name]; !ok || string(raw) == "null" {
+			err := attest.Malformed(docName+"."+name, fmt.Sprintf("missing: Intel's %s schema requires %s", title, name), nil)
+			return err.WithFix(fmt.Sprintf("fetch the %s again from Intel PCS or your PCCS; the file was altered or comes from another service", title))
+		}
+	}
+	return nil
 }
 
 // ParseEnclaveIdentity parses an Intel PCS QE Identity body.

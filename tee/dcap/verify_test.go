@@ -68,6 +68,24 @@ func (f *fixture) resignTCBInfo(t *testing.T, edit func(*TCBInfo)) {
 	f.files["tcb_info.json"] = doc
 }
 
+// tcbInfoVersion2 returns the fixture's SGX TCB Info in the version 2
+// layout of Intel PCS API v3, with named component fields and no id.
+func (f *fixture) tcbInfoVersion2() map[string]any {
+	info := f.e.tcbInfo(f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC())
+	var levels []map[string]any
+	for _, l := range info.TCBLevels {
+		tcb := map[string]any{"pcesvn": l.TCB.PCESVN}
+		for i, comp := range l.TCB.SGXComponents {
+			tcb[fmt.Sprintf("sgxtcbcomp%02dsvn", i+1)] = comp.SVN
+		}
+		levels = append(levels, map[string]any{"tcb": tcb, "tcbDate": l.TCBDate, "tcbStatus": l.TCBStatus, "advisoryIDs": l.AdvisoryIDs})
+	}
+	return map[string]any{
+		"version": 2, "issueDate": info.IssueDate, "nextUpdate": info.NextUpdate,
+		"fmspc": info.FMSPC, "pceId": info.PCEID, "tcbType": 0, "tcbEvaluationDataNumber": 17, "tcbLevels": levels,
+	}
+}
+
 func (f *fixture) resignQEIdentity(t *testing.T, edit func(*EnclaveIdentity)) {
 	t.Helper()
 	id := f.e.qeIdentity(f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC())
@@ -357,20 +375,7 @@ func TestLeafAsTrustAnchor(t *testing.T) {
 // 2 layout of Intel PCS API v3, with named component fields and no id.
 func TestTCBInfoVersion2(t *testing.T) {
 	f := newFixture(t, "sgx")
-	info := f.e.tcbInfo(f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC())
-	var levels []map[string]any
-	for _, l := range info.TCBLevels {
-		tcb := map[string]any{"pcesvn": l.TCB.PCESVN}
-		for i, comp := range l.TCB.SGXComponents {
-			tcb[fmt.Sprintf("sgxtcbcomp%02dsvn", i+1)] = comp.SVN
-		}
-		levels = append(levels, map[string]any{"tcb": tcb, "tcbDate": l.TCBDate, "tcbStatus": l.TCBStatus, "advisoryIDs": l.AdvisoryIDs})
-	}
-	v2 := map[string]any{
-		"version": 2, "issueDate": info.IssueDate, "nextUpdate": info.NextUpdate,
-		"fmspc": info.FMSPC, "pceId": info.PCEID, "tcbType": 0, "tcbEvaluationDataNumber": 17, "tcbLevels": levels,
-	}
-	doc, err := f.e.signedDocument("tcbInfo", v2)
+	doc, err := f.e.signedDocument("tcbInfo", f.tcbInfoVersion2())
 	if err != nil {
 		t.Fatal(err)
 	}

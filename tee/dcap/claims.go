@@ -146,3 +146,31 @@ func applyEvaluation(c *attest.Claims, e *TCBEvaluation) {
 			c.TCB.Values["tee_tcb_svn2"], e.Status))
 	}
 }
+
+// evaluationNumbers are the tcbEvaluationDataNumber values of the TCB Info
+// and the QE Identity used, nil for a document that was missing or failed
+// its signature or chain check.
+type evaluationNumbers struct {
+	tcbInfo, identity *int
+}
+
+// apply sets the tcb_evaluation_data_number attribute to the lower of the
+// numbers, as Intel's QvE reports it (tcb_eval_ref_num), so that a policy
+// can require a minimum TCB recovery event. Intel PCS raises the number of
+// TCB Info and QE Identity together, so different numbers mean documents
+// of different TCB recovery events. QVL accepts them, so they are only a
+// warning.
+func (n evaluationNumbers) apply(c *attest.Claims) {
+	switch {
+	case n.tcbInfo != nil && n.identity != nil:
+		c.SetAttribute("tcb_evaluation_data_number", min(*n.tcbInfo, *n.identity))
+		if *n.tcbInfo != *n.identity {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the TCB Info has tcbEvaluationDataNumber %d but the QE Identity has %d, so they come from different TCB recovery events, and the older one may rate the platform or the QE higher than Intel now does; fetch both from Intel PCS with the same update parameter (standard or early) or the same tcbEvaluationDataNumber",
+				*n.tcbInfo, *n.identity))
+		}
+	case n.tcbInfo != nil:
+		c.SetAttribute("tcb_evaluation_data_number", *n.tcbInfo)
+	case n.identity != nil:
+		c.SetAttribute("tcb_evaluation_data_number", *n.identity)
+	}
+}

@@ -28,6 +28,9 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		return []error{err}
 	}
 	var errs []error
+	// The evaluation data numbers of the documents whose signature and
+	// chain verified, reported after both documents are checked.
+	var numbers evaluationNumbers
 	// Without TCB Info the platform status stays undetermined, but the QE
 	// Identity is still checked, so that the QE report is matched whenever
 	// the collateral allows it.
@@ -44,6 +47,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 			}
 			errs = append(errs, err)
 		}
+		numbers.tcbInfo = &info.info.TCBEvaluationDataNumber
 		if eval, err = EvaluatePlatform(info.info, chain.ext, q.TD); err != nil {
 			c.Fail(checkTCBEvaluation, err.Error())
 			return append(errs, err)
@@ -64,6 +68,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 				break
 			}
 		}
+		numbers.identity = &id.id.TCBEvaluationDataNumber
 		status, level, err := MatchQEIdentity(id.id, q.QE)
 		if err != nil {
 			c.Fail(checkQEIdentityMatch, err.Error())
@@ -93,6 +98,7 @@ func (v *Verifier) checkTCB(c *attest.Claims, q *Quote, chain *pckChain, set *co
 		}
 	}
 	applyEvaluation(c, eval)
+	numbers.apply(c)
 	return errs
 }
 

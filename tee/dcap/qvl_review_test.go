@@ -277,6 +277,97 @@ func TestTCBTypeRequired(t *testing.T) {
 	}
 }
 
+// TestEvaluationDataNumberRequired signs TCB Info and QE Identities
+// without a tcbEvaluationDataNumber, with null or with a negative number.
+// Intel's schemas require the field, and QVL (TcbInfo.cpp,
+// EnclaveIdentityV2.cpp) rejects a document whose field is missing or not
+// an unsigned integer.
+func TestEvaluationDataNumberRequired(t *testing.T) {
+	const field = "tcbEvaluationDataNumber"
+	for _, tc := range []struct {
+		name, tee, file string
+		edit            func(fields map[string]any)
+	}{
+		{"TCB Info missing sgx", "sgx", "tcb_info.json", func(m map[string]any) { delete(m, field) }},
+		{"TCB Info missing tdx", "tdx", "tcb_info.json", func(m map[string]any) { delete(m, field) }},
+		{"TCB Info null", "tdx", "tcb_info.json", func(m map[string]any) { m[field] = nil }},
+		{"TCB Info negative", "sgx", "tcb_info.json", func(m map[string]any) { m[field] = -1 }},
+		{"QE Identity missing sgx", "sgx", "qe_identity.json", func(m map[string]any) { delete(m, field) }},
+		{"QE Identity missing tdx", "tdx", "qe_identity.json", func(m map[string]any) { delete(m, field) }},
+		{"QE Identity negative", "tdx", "qe_identity.json", func(m map[string]any) { m[field] = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.tee)
+			issued, next := f.now.Add(-time.Minute).UTC(), f.now.AddDate(0, 0, 30).UTC()
+			docName := "tcbInfo"
+			var body any = f.e.tcbInfo(issued, next)
+			if tc.file == "qe_identity.json" {
+				docName, body = "enclaveIdentity", f.e.qeIdentity(issued, next)
+			}
+			f.resignFields(t, tc.file, docName, body, tc.edit)
+			_, err := f.verify(t)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected an ErrMalformed error", err)
+			}
+			if !strings.Contains(err.Error(), docName+"."+field) {
+				t.Errorf("error %q does not name %s.%s", err, docName, field)
+			}
+			if !strings.Contains(err.Error(), "Intel PCS") {
+				t.Errorf("error %q does not give the fix", err)
+			}
+		})
+	}
+}
+
+// TestEvaluationDataNumbersReported signs TCB Info and QE Identities of
+// equal and of different evaluation data numbers. QVL compares neither
+// number, and Intel's QvE reports the lower of the two without rejecting,
+// so verification succeeds, the claims carry the lower number and a
+// mismatch, which means the documents come from different TCB recovery
+// events, is a warning.
+func TestEvaluationDataNumbersReported(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		tcbInfo, identity int
+		lower             int
+		warning           bool
+	}{
+		{"equal", 17, 17, 17, false},
+		{"TCB Info newer", 18, 17, 17, true},
+		{"QE Identity newer", 17, 18, 17, true},
+	} {
+		for _, tee := range []string{"sgx", "tdx"} {
+			t.Run(tc.name+" "+tee, func(t *testing.T) {
+				f := newFixture(t, tee)
+				f.resignTCBInfo(t, func(info *TCBInfo) { info.TCBEvaluationDataNumber = tc.tcbInfo })
+				f.resignQEIdentity(t, func(id *EnclaveIdentity) { id.TCBEvaluationDataNumber = tc.identity })
+				claims, err := f.verify(t)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := claims.Attributes["tcb_evaluation_data_number"]; got != tc.lower {
+					t.Errorf("tcb_evaluation_data_number %v, expected %d", got, tc.lower)
+				}
+				var warning string
+				for _, w := range claims.Warnings {
+					if strings.Contains(w, "tcbEvaluationDataNumber") {
+						warning = w
+					}
+				}
+				if tc.warning && !strings.Contains(warning, fmt.Sprintf("%d", tc.tcbInfo)) {
+					t.Errorf("warning %q does not give the TCB Info's number %d", warning, tc.tcbInfo)
+				}
+				if tc.warning && !strings.Contains(warning, fmt.Sprintf("%d", tc.identity)) {
+					t.Errorf("warning %q does not give the QE Identity's number %d", warning, tc.identity)
+				}
+				if !tc.warning && warning != "" {
+					t.Errorf("warning %q for equal numbers", warning)
+				}
+			})
+		}
+	}
+}
+
 // withPCKChain returns a version 4 or 5 quote with its type-5
 // certification data replaced by chain. The signatures stay valid, because
 // neither covers the certification data.

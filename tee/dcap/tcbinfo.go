@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -188,9 +189,13 @@ func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
 			WithFix("fetch TCB Info version 3 (Intel PCS API v4)")
 	}
 	// A field missing from the JSON would read as zero, which is a valid
-	// TCB type, so presence is checked on the raw object. QVL (TcbInfo.cpp)
-	// likewise rejects TCB Info of version 2 or 3 without tcbType.
-	if err := requireFields("tcbInfo", "TCB Info", doc.Body, "tcbType"); err != nil {
+	// value of both, so presence is checked on the raw object. QVL
+	// (TcbInfo.cpp) likewise rejects TCB Info of version 2 or 3 without
+	// tcbType or tcbEvaluationDataNumber.
+	if err := requireFields("tcbInfo", "TCB Info", doc.Body, "tcbType", "tcbEvaluationDataNumber"); err != nil {
+		return nil, nil, err
+	}
+	if err := checkEvaluationDataNumber("tcbInfo", "TCB Info", info.TCBEvaluationDataNumber); err != nil {
 		return nil, nil, err
 	}
 	// QVL (TcbInfo.cpp) rejects every TCB type but 0, whose levels compare
@@ -262,6 +267,16 @@ func requireFields(docName, title string, body []byte, fields ...string) error {
 	return nil
 }
 
+// checkEvaluationDataNumber requires n to fit the unsigned 32-bit integer
+// that QVL reads tcbEvaluationDataNumber as.
+func checkEvaluationDataNumber(docName, title string, n int) error {
+	if n < 0 || n > math.MaxUint32 {
+		return attest.Malformed(docName+".tcbEvaluationDataNumber", fmt.Sprintf("%d is not an unsigned 32-bit integer", n), nil).
+			WithFix(fmt.Sprintf("fetch the %s again from Intel PCS or your PCCS; the file was altered or comes from another service", title))
+	}
+	return nil
+}
+
 // ParseEnclaveIdentity parses an Intel PCS QE Identity body.
 func ParseEnclaveIdentity(raw []byte) (*EnclaveIdentity, *signedDocument, error) {
 	doc, err := splitSigned(raw, "enclaveIdentity", "enclaveIdentity", "qeIdentity")
@@ -275,6 +290,14 @@ func ParseEnclaveIdentity(raw []byte) (*EnclaveIdentity, *signedDocument, error)
 	if id.Version != 2 {
 		return nil, nil, attest.Errorf(attest.ErrUnsupported, "enclaveIdentity.version", "QE Identity version %d is not supported", id.Version).
 			WithFix("fetch QE Identity version 2 (Intel PCS API v3 or v4)")
+	}
+	// QVL (EnclaveIdentityV2.cpp) rejects a QE Identity without
+	// tcbEvaluationDataNumber.
+	if err := requireFields("enclaveIdentity", "QE Identity", doc.Body, "tcbEvaluationDataNumber"); err != nil {
+		return nil, nil, err
+	}
+	if err := checkEvaluationDataNumber("enclaveIdentity", "QE Identity", id.TCBEvaluationDataNumber); err != nil {
+		return nil, nil, err
 	}
 	return id, doc, nil
 }

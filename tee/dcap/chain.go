@@ -2,9 +2,16 @@ package dcap
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	_ "embed"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -197,4 +204,45 @@ func pckCAKind(issuerCN string) string {
 		return "platform"
 	}
 	return ""
+}
+
+// pckPublicKey returns the PCK certificate's key, which Intel's PCK
+// certificate profile fixes as ECDSA P-256. QVL reads the key as a P-256
+// point, and the QE report signature is ECDSA P-256 with SHA-256.
+func pckPublicKey(cert *x509.Certificate) (*ecdsa.PublicKey, error) {
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P256() {
+		return pub, nil
+	}
+	keyType := publicKeyType(cert)
+	return nil, attest.Errorf(attest.ErrChain, "PCK certificate", "the leaf %q has key type %s, but a PCK certificate must have an ECDSA P-256 key", cert.Subject.CommonName, keyType).
+		WithValues(keyType, "ECDSA P-256").
+		WithFix("the quote's certification data must start with the platform's PCK certificate as Intel PCS issues it; collect the quote again from the platform")
+}
+
+// publicKeyType names the type of cert's public key for an error message,
+// with the curve or size where there is one: "ECDSA P-384", "RSA 2048-bit".
+func publicKeyType(cert *x509.Certificate) string {
+	switch key := cert.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		return "ECDSA " + key.Curve.Params().Name
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d-bit", key.N.BitLen())
+	case ed25519.PublicKey:
+		return "Ed25519"
+	case *ecdh.PublicKey:
+		return fmt.Sprintf("%v", key.Curve())
+	}
+	if cert.PublicKeyAlgorithm != x509.UnknownPublicKeyAlgorithm {
+		return cert.PublicKeyAlgorithm.String()
+	}
+	// Go leaves the key of an algorithm it does not know unparsed, so the
+	// algorithm's OID is the only name there is.
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return "unparsable"
+	}
+	return "unknown (algorithm OID " + spki.Algorithm.Algorithm.String() + ")"
 }

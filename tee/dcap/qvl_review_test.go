@@ -2,10 +2,15 @@ package dcap
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -435,6 +440,143 @@ func TestPCKPathOfFourRejected(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "4 certificates") {
 		t.Errorf("error %q does not give the path length", err)
+	}
+}
+
+// TestPCKKeyTypeChecked issues PCK certificates whose key is not ECDSA
+// P-256, once under the PCK CA and once under a key that is not the CA's.
+// Intel's PCK certificate profile fixes ECDSA P-256 and QVL reads the key
+// as a P-256 point, so the key type is rejected before the chain is
+// verified, whether the chain is sound or not.
+func TestPCKKeyTypeChecked(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384Key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edKey, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignCAKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []struct {
+		name    string
+		public  any
+		keyType string
+	}{
+		{"RSA", &rsaKey.PublicKey, "RSA 2048-bit"},
+		{"P-384", &p384Key.PublicKey, "ECDSA P-384"},
+		{"Ed25519", edKey, "Ed25519"},
+	} {
+		for _, issuer := range []struct {
+			name string
+			key  *ecdsa.PrivateKey
+		}{
+			{"PCK CA", nil},
+			{"foreign key", foreignCAKey},
+		} {
+			t.Run(key.name+" under "+issuer.name, func(t *testing.T) {
+				f := newFixture(t, "sgx")
+				// A copy of the PCK CA with another key names the CA as
+				// issuer but signs with a key that is not the CA's.
+				parent, signer := f.e.pckCA, f.e.pckCAKey
+				if issuer.key != nil {
+					foreign := *f.e.pckCA
+					foreign.PublicKey = &issuer.key.PublicKey
+					parent, signer = &foreign, issuer.key
+				}
+				template := leafTemplate("Cloister emulated Intel SGX PCK Certificate", 30, f.now.Add(-time.Hour), f.now.Add(time.Hour))
+				for _, ext := range f.e.pck.Extensions {
+					if ext.Id.Equal(OIDSGXExtensions) {
+						template.ExtraExtensions = append(template.ExtraExtensions, ext)
+					}
+				}
+				der, err := x509.CreateCertificate(rand.Reader, template, parent, key.public, signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaf, err := x509.ParseCertificate(der)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var chain []byte
+				for _, c := range []*x509.Certificate{leaf, f.e.pckCA, f.e.root} {
+					chain = append(chain, pemCert(c)...)
+				}
+
+				_, err = f.verifyQuote(withPCKChain(t, f.quote(t), chain))
+				if !errors.Is(err, attest.ErrChain) {
+					t.Fatalf("error %v, expected an ErrChain error", err)
+				}
+				if !strings.Contains(err.Error(), "PCK certificate") {
+					t.Errorf("error %q does not name the PCK certificate", err)
+				}
+				if !strings.Contains(err.Error(), key.keyType) {
+					t.Errorf("error %q does not name the key type %s", err, key.keyType)
+				}
+				if !strings.Contains(err.Error(), "ECDSA P-256") {
+					t.Errorf("error %q does not name the expected key type ECDSA P-256", err)
+				}
+			})
+		}
+	}
+}
+
+// TestPublicKeyTypeNamed names the key types that the PCK key check
+// reports, including X25519, which Go parses as an ECDH key, and an
+// algorithm Go does not parse, which only its OID names.
+func TestPublicKeyTypeNamed(t *testing.T) {
+	x25519Key, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Go parses X25519 keys in certificates but does not issue
+	// certificates for them, so the key goes through its PKIX encoding.
+	x25519DER, err := x509.MarshalPKIXPublicKey(x25519Key.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x25519Public, err := x509.ParsePKIXPublicKey(x25519DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := issue(caTemplate("key type test CA", 1, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), nil, caKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownSPKI, err := asn1.Marshal(struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 3, 4}}, asn1.BitString{Bytes: []byte{1}, BitLength: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		cert *x509.Certificate
+		want string
+	}{
+		{"P-256", ca, "ECDSA P-256"},
+		{"X25519", &x509.Certificate{PublicKey: x25519Public, RawSubjectPublicKeyInfo: x25519DER}, "X25519"},
+		{"unknown OID", &x509.Certificate{RawSubjectPublicKeyInfo: unknownSPKI}, "unknown (algorithm OID 1.2.3.4)"},
+		{"unparsable", &x509.Certificate{RawSubjectPublicKeyInfo: []byte{0x30}}, "unparsable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := publicKeyType(tc.cert); got != tc.want {
+				t.Errorf("publicKeyType = %q, expected %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -3,8 +3,6 @@ package dcap
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -134,6 +132,11 @@ func (v *Verifier) parsePCKChain(pemData []byte) (*pckChain, error) {
 	if !strings.Contains(certs[0].Subject.CommonName, "SGX PCK Certificate") {
 		return nil, attest.Errorf(attest.ErrChain, "PCK certificate", "the leaf %q is not an SGX PCK certificate", certs[0].Subject.CommonName).
 			WithFix("the quote's certification data must start with the platform's PCK certificate")
+	}
+	// The key type is checked before the chain, so that a PCK certificate
+	// outside Intel's profile fails on its key whatever its chain contains.
+	if _, err := pckPublicKey(certs[0]); err != nil {
+		return nil, err
 	}
 	ext, err := PCKExtensionsFromCert(certs[0])
 	if err != nil {
@@ -317,9 +320,9 @@ func firstError(errs []error) error {
 // the QE report's binding of the attestation key, and the quote signature
 // under the attestation key.
 func verifyQuoteSignatures(q *Quote, leaf *x509.Certificate) error {
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return attest.Errorf(attest.ErrUnsupported, "PCK certificate", "the key is not an ECDSA P-256 key")
+	pub, err := pckPublicKey(leaf)
+	if err != nil {
+		return err
 	}
 	if !verifyRawECDSA(pub, q.QEReport, q.QEReportSignature) {
 		return attest.Errorf(attest.ErrSignature, "QE report signature", "the QE report signature does not verify under the PCK certificate's key").

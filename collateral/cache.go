@@ -125,6 +125,9 @@ func (c *Cache) Get(ctx context.Context, key string, at time.Time, fetch FetchFu
 		return nil, fmt.Errorf("collateral cache: reading %s: %w", key, err)
 	}
 	now := c.now()
+	if cached != nil {
+		cached = c.checkCached(key, cached, now)
+	}
 	if cached != nil && now.Before(c.refreshAt(cached)) && validAt(cached, at) {
 		cacheEvents.WithLabelValues(hostOf(cached.URL), "hit").Inc()
 		fresh := c.refreshAt(cached).Sub(cached.FetchedAt)
@@ -151,6 +154,32 @@ func (c *Cache) Get(ctx context.Context, key string, at time.Time, fetch FetchFu
 		return cached, nil
 	}
 	return nil, err
+}
+
+// checkCached returns the cached entry e as Get may use it, or nil when its
+// body holds no collateral or its fetch time is after now, so that the item
+// is fetched again. A backend
+// stores FetchedAt and NextUpdate beside the body, and they can be wrong: a
+// clock that was set ahead at fetch time, an entry written by another
+// program, an imported bundle. So the NextUpdate that the body states bounds
+// the stored one, and a fetch time in the future would keep the entry fresh
+// until then.
+func (c *Cache) checkCached(key string, e *Entry, now time.Time) *Entry {
+	s := &Set{}
+	if n, reason := s.AddBytes(e.URL, e.Body); n == 0 {
+		c.logger().Warn("cached collateral item holds no collateral, fetching it again", "key", key, "reason", reason)
+		return nil
+	}
+	if e.FetchedAt.After(now) {
+		c.logger().Warn("cached collateral item has a fetch time after the current time, fetching it again",
+			"key", key, "fetched_at", e.FetchedAt, "now", now)
+		return nil
+	}
+	out := *e
+	if next := nextUpdateOf(e.Body); !next.IsZero() && (out.NextUpdate.IsZero() || next.Before(out.NextUpdate)) {
+		out.NextUpdate = next
+	}
+	return &out
 }
 
 // fetchShared fetches key once for all concurrent callers and stores it.

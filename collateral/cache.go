@@ -182,10 +182,20 @@ func (c *Cache) checkCached(key string, e *Entry, now time.Time) *Entry {
 	return &out
 }
 
+// sharedFetchTimeout bounds one upstream fetch with all its retries. A
+// fetch serves every caller that requests the key meanwhile, so it runs
+// under this bound rather than under the context of the caller that
+// started it.
+const sharedFetchTimeout = 2 * time.Minute
+
 // fetchShared fetches key once for all concurrent callers and stores it.
+// Each caller waits only as long as its own context allows, and a caller
+// that gives up does not cancel the fetch for the others.
 func (c *Cache) fetchShared(ctx context.Context, key string, fetch FetchFunc) (*Entry, error) {
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		e, err := fetch(ctx)
+	done := c.group.DoChan(key, func() (any, error) {
+		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedFetchTimeout)
+		defer cancel()
+		e, err := fetch(fetchCtx)
 		if err != nil {
 			return nil, err
 		}
@@ -193,22 +203,25 @@ func (c *Cache) fetchShared(ctx context.Context, key string, fetch FetchFunc) (*
 		if e.FetchedAt.IsZero() {
 			e.FetchedAt = c.now()
 		}
-		if err := c.Backend.Put(ctx, e); err != nil {
+		if err := c.Backend.Put(fetchCtx, e); err != nil {
 			return nil, fmt.Errorf("collateral cache: storing %s: %w", key, err)
 		}
 		return e, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("collateral cache: waiting for the fetch of %s: %w", key, ctx.Err())
+	case r := <-done:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Entry), nil
 	}
-	return v.(*Entry), nil
 }
 
 func (c *Cache) refreshInBackground(key string, fetch FetchFunc) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := c.fetchShared(ctx, key, fetch); err != nil {
+		if _, err := c.fetchShared(context.Background(), key, fetch); err != nil {
 			c.logger().Warn("collateral background refresh failed", "key", key, "error", err)
 		}
 	}()

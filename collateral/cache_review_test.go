@@ -104,3 +104,58 @@ func TestCacheStaleEntryNotServedInGrace(t *testing.T) {
 		t.Error("a CRL past its nextUpdate was served while the upstream was down")
 	}
 }
+
+func TestCacheSharedFetchContexts(t *testing.T) {
+	body := testCRL(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	c := &Cache{Backend: memoryBackend{}}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	fetch := func(ctx context.Context) (*Entry, error) {
+		close(started)
+		select {
+		case <-release:
+			return &Entry{URL: "https://pcs.example.test/pckcrl", Body: body}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+
+	// The first caller starts the fetch and then gives up.
+	firstCtx, cancelFirst := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := c.Get(firstCtx, "k", time.Now(), fetch)
+		firstDone <- err
+	}()
+	<-started
+
+	// A caller with a short deadline returns at its deadline, not when the
+	// shared fetch ends.
+	shortCtx, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	begin := time.Now()
+	_, err := c.Get(shortCtx, "k", time.Now(), fetch)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("short-deadline caller: err = %v, want context.DeadlineExceeded", err)
+	}
+	if waited := time.Since(begin); waited > 2*time.Second {
+		t.Errorf("short-deadline caller waited %s for another caller's fetch", waited)
+	}
+
+	// A third caller joins, the first cancels, and the fetch still serves
+	// the third.
+	thirdDone := make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "k", time.Now(), fetch)
+		thirdDone <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancelFirst()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("first caller: err = %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-thirdDone; err != nil {
+		t.Errorf("third caller failed because the first caller gave up: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package collateral
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -185,29 +186,52 @@ func documentNextUpdate(raw []byte) time.Time {
 }
 
 // decodeChainHeader decodes an issuer chain that Intel PCS sends URL-encoded
-// in a header, checking that it holds certificates.
+// in a header. The decoded text must be CERTIFICATE PEM blocks and nothing
+// else: text around or between the blocks, other block types and PEM
+// headers are rejected rather than skipped.
 func decodeChainHeader(v string) (string, error) {
 	pemText, err := url.QueryUnescape(v)
 	if err != nil {
 		return "", fmt.Errorf("invalid issuer chain header: %w", err)
 	}
-	rest := []byte(pemText)
+	text := []byte(strings.TrimSpace(pemText))
+	rest := text
 	n := 0
-	for {
+	for len(rest) > 0 {
+		offset := len(text) - len(rest)
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			return "", fmt.Errorf("issuer chain header has text outside PEM blocks at byte %d of the decoded value: %q",
+				offset, truncate(rest, 32))
+		}
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			break
-		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return "", fmt.Errorf("invalid certificate in issuer chain header: %w", err)
+			return "", fmt.Errorf("issuer chain header has an invalid PEM block at byte %d of the decoded value", offset)
 		}
 		n++
+		if b.Type != "CERTIFICATE" {
+			return "", fmt.Errorf("issuer chain header block %d has PEM type %q, expected CERTIFICATE", n, b.Type)
+		}
+		if len(b.Headers) > 0 {
+			return "", fmt.Errorf("issuer chain header block %d has PEM headers, expected none", n)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "", fmt.Errorf("invalid certificate in issuer chain header block %d: %w", n, err)
+		}
+		rest = bytes.TrimSpace(rest)
 	}
 	if n == 0 {
 		return "", errors.New("issuer chain header contains no certificate")
 	}
-	return strings.TrimSpace(pemText) + "\n", nil
+	return string(text) + "\n", nil
+}
+
+// truncate returns at most n bytes of b, for quoting input in an error.
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }
 
 // validateBody checks that a fetched body holds collateral, so that a corrupt

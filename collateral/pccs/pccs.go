@@ -95,7 +95,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string, q co
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	e, err := h.Backend.Get(ctx, key)
-	if err == nil && e == nil && h.Online != nil {
+	if err == nil && h.Online != nil && (e == nil || pastNextUpdate(e, time.Now())) {
 		if _, ferr := h.Online.Collateral(ctx, q); ferr != nil {
 			h.logger().Warn("PCCS fetch failed", "key", key, "error", ferr)
 		}
@@ -112,11 +112,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string, q co
 	}
 	if chain := firstHeader(e); chain != "" {
 		for _, name := range chainHeaders {
-			w.Header().Set(name, url.QueryEscape(chain))
+			w.Header().Set(name, encodeChainHeader(chain))
 		}
 	}
 	w.Header().Set("Content-Type", contentType)
-	if !e.NextUpdate.IsZero() && time.Now().After(e.NextUpdate) {
+	if pastNextUpdate(e, time.Now()) {
 		w.Header().Set("Warning", `110 - "stale collateral: past its nextUpdate"`)
 	}
 	w.Write(e.Body)
@@ -127,4 +127,18 @@ func firstHeader(e *collateral.Entry) string {
 		return v
 	}
 	return ""
+}
+
+// pastNextUpdate reports whether e is past the NextUpdate that it stores.
+func pastNextUpdate(e *collateral.Entry, now time.Time) bool {
+	return !e.NextUpdate.IsZero() && now.After(e.NextUpdate)
+}
+
+// encodeChainHeader percent-encodes a PEM issuer chain as Intel PCS does,
+// with spaces as %20. url.QueryEscape writes them as '+', which decoders
+// that follow RFC 3986 rather than HTML form encoding leave as a '+', so
+// that "-----BEGIN+CERTIFICATE-----" no longer parses as PEM. A literal '+'
+// of the base64 text is already %2B, so the replacement changes only spaces.
+func encodeChainHeader(chain string) string {
+	return strings.ReplaceAll(url.QueryEscape(chain), "+", "%20")
 }

@@ -52,6 +52,11 @@ func (o FetcherOptions) withDefaults() FetcherOptions {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout}
 	}
+	if o.Client.CheckRedirect == nil {
+		client := *o.Client
+		client.CheckRedirect = checkRedirect
+		o.Client = &client
+	}
 	if o.Retries < 0 {
 		o.Retries = 0
 	} else if o.Retries == 0 {
@@ -269,6 +274,26 @@ func (f *httpFetcher) once(ctx context.Context, r httpRequest) (*response, time.
 			Err: errPermanent{fmt.Errorf("response larger than %d bytes", limit)}}
 	}
 	return &response{body: data, header: resp.Header}, 0, nil
+}
+
+// maxRedirects bounds the redirects that one request follows.
+const maxRedirects = 5
+
+// checkRedirect is the redirect policy of a client that sets none. It
+// rejects a redirect from https to another scheme, because the collateral
+// would then travel unauthenticated. Signatures cover most collateral, but
+// not its freshness, so a downgraded response could replace a current CRL
+// with an older one.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return errPermanent{fmt.Errorf("stopped after %d redirects", len(via))}
+	}
+	from := via[len(via)-1].URL
+	if from.Scheme == "https" && req.URL.Scheme != "https" {
+		return errPermanent{fmt.Errorf("redirect from %s to %s leaves HTTPS; configure the %s URL of the upstream instead",
+			from.Redacted(), req.URL.Redacted(), req.URL.Scheme)}
+	}
+	return nil
 }
 
 // errPermanent marks a failure that a retry cannot fix.

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -51,24 +52,74 @@ func LoadPath(path string) (*Set, error) {
 	return s, nil
 }
 
+// loadFile adds the collateral in the regular file at path. It reads the
+// opened file's own metadata and at most maxFileSize+1 bytes, so that a
+// FIFO, a device such as /dev/zero or a file that grows after the check can
+// neither block the load nor fill memory.
 func (s *Set) loadFile(path string) error {
+	// Opening a FIFO blocks until a writer opens it, so the type is checked
+	// before the open and again on the opened file.
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("collateral: %w", err)
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("collateral: %w", err)
+	}
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil {
+		return fmt.Errorf("collateral: %w", err)
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return err
 	}
 	if fi.Size() > maxFileSize {
 		s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %d bytes is over the %d-byte limit", path, fi.Size(), maxFileSize))
 		return nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return fmt.Errorf("collateral: %w", err)
+	}
+	if len(data) > maxFileSize {
+		s.Ignored = append(s.Ignored, fmt.Sprintf("%s: grew over the %d-byte limit while it was read", path, maxFileSize))
+		return nil
 	}
 	n, reason := s.AddBytes(path, data)
 	if n == 0 {
 		s.Ignored = append(s.Ignored, path+": "+reason)
 	}
 	return nil
+}
+
+func checkRegular(path string, fi os.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	return fmt.Errorf("collateral: %s is a %s, not a regular file; pass a collateral file or a directory of them",
+		path, fileType(fi.Mode()))
+}
+
+// fileType names the type of a file that is not regular, for an error.
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
 }
 
 // AddBytes identifies data by its content and adds every item it holds:

@@ -290,8 +290,8 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	from := via[len(via)-1].URL
 	if from.Scheme == "https" && req.URL.Scheme != "https" {
-		return errPermanent{fmt.Errorf("redirect from %s to %s leaves HTTPS; configure the %s URL of the upstream instead",
-			from.Redacted(), req.URL.Redacted(), req.URL.Scheme)}
+		return errPermanent{fmt.Errorf("redirect from %s to %s leaves HTTPS; set the upstream URL to an HTTPS address that serves the item",
+			from.Redacted(), req.URL.Redacted())}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,8 +26,15 @@ func (d DiskBackend) path(key string) string {
 	return filepath.Join(d.Dir, hex.EncodeToString(sum[:])+".json")
 }
 
-// Get reads the entry for key; a missing file is not an error.
+// Get reads the entry for key; a missing file is not an error. It rejects
+// a cache directory that another user owns or may write.
 func (d DiskBackend) Get(_ context.Context, key string) (*Entry, error) {
+	if err := checkPrivateDir(d.Dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
 	data, err := os.ReadFile(d.path(key))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -44,9 +52,13 @@ func (d DiskBackend) Get(_ context.Context, key string) (*Entry, error) {
 	return &e, nil
 }
 
-// Put writes e atomically.
+// Put writes e atomically, into a cache directory of the current user's
+// own.
 func (d DiskBackend) Put(_ context.Context, e *Entry) error {
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := checkPrivateDir(d.Dir); err != nil {
 		return err
 	}
 	data, err := json.Marshal(e)
@@ -74,6 +86,9 @@ func (d DiskBackend) Put(_ context.Context, e *Entry) error {
 
 // List returns every entry, sorted by key. Unreadable files are skipped.
 func (d DiskBackend) List(ctx context.Context) ([]*Entry, error) {
+	if err := checkPrivateDir(d.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	names, err := os.ReadDir(d.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -103,7 +118,10 @@ func (d DiskBackend) List(ctx context.Context) ([]*Entry, error) {
 func DefaultCacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		dir = os.TempDir()
+		// Without HOME or XDG_CACHE_HOME, the cache goes to the shared
+		// temporary directory, under a name of this user's. DiskBackend
+		// rejects it if another user created it first.
+		dir = filepath.Join(os.TempDir(), "cloister-"+strconv.Itoa(os.Getuid()))
 	}
 	return filepath.Join(dir, "cloister", "collateral")
 }

@@ -38,8 +38,13 @@ func (c *Client) PublicKey(ctx context.Context, name string) (*PublicKey, error)
 	return &pub, nil
 }
 
-// Sign requests a signature of message with the key name.
+// Sign requests a signature of message with the key name. A nil message
+// is the empty message.
 func (c *Client) Sign(ctx context.Context, name string, message []byte) (*SignResponse, error) {
+	if message == nil {
+		// JSON encodes a nil slice as null, which the workload rejects.
+		message = []byte{}
+	}
 	var resp SignResponse
 	if err := c.api.Do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(name)+"/sign", SignRequest{Message: message}, &resp); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -139,4 +140,33 @@ func (d *deployment) publicKey(t *testing.T, addr, name string) []byte {
 		t.Fatal(err)
 	}
 	return pub.PublicKey
+}
+
+// Every message over MaxMessageSize gets 413 with the limit and the fix,
+// also one whose body still fits the handler's body limit.
+func TestSignRejectsLargeMessage(t *testing.T) {
+	d := newDeployment(t, nil)
+	addr := d.serve(t)
+	alice := d.httpClient(t, addr, "alice")
+
+	for _, size := range []int{MaxMessageSize + 1, MaxMessageSize + 512, 2 * MaxMessageSize} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			body := `{"message":"` + base64.StdEncoding.EncodeToString(make([]byte, size)) + `"}`
+			status, message, _ := postSign(t, alice, "api-p256", body)
+			if status != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413", status)
+			}
+			if !strings.Contains(message, fmt.Sprint(MaxMessageSize)) {
+				t.Errorf("error %q does not name the limit %d", message, MaxMessageSize)
+			}
+			if !strings.Contains(message, "sign a digest of it instead") {
+				t.Errorf("error %q does not name the fix", message)
+			}
+		})
+	}
+
+	status, message, _ := postSign(t, alice, "api-p256", `{"message":"`+base64.StdEncoding.EncodeToString(make([]byte, MaxMessageSize))+`"}`)
+	if status != http.StatusOK {
+		t.Errorf("a message of MaxMessageSize bytes: %d %s, want 200", status, message)
+	}
 }

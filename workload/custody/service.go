@@ -21,6 +21,7 @@ var (
 	ErrUnknownKey   = errors.New("no such key")
 	ErrUnauthorized = errors.New("party may not sign with this key")
 	ErrPrefix       = errors.New("message does not start with an allowed prefix")
+	ErrTooLarge     = errors.New("message too large")
 )
 
 // MaxMessageSize bounds a message to sign.
@@ -280,7 +281,7 @@ func (s *Service) Sign(party, name string, message []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: party %q is not among the signers of key %q", ErrUnauthorized, party, name)
 	}
 	if len(message) > MaxMessageSize {
-		return nil, fmt.Errorf("message of %d bytes is larger than %d", len(message), MaxMessageSize)
+		return nil, fmt.Errorf("%w: the message of %d bytes is larger than %d bytes; sign a digest of it instead", ErrTooLarge, len(message), MaxMessageSize)
 	}
 	if len(kp.MessagePrefixes) > 0 && !slices.ContainsFunc(kp.MessagePrefixes, func(p string) bool {
 		return bytes.HasPrefix(message, []byte(p))

@@ -136,8 +136,13 @@ func (k *signingKey) sign(message []byte) ([]byte, error) {
 
 // VerifySignature checks signature over message with a public key as
 // PublicKey returns it, by the rules of typ. It is for parties that
-// verify what the workload signed.
+// verify what the workload signed, so it accepts only what the workload
+// produces: the public key encoding and curve of typ (see checkPublicKey)
+// and, for secp256k1, a DER signature with a low S value.
 func VerifySignature(typ KeyType, public, message, signature []byte) error {
+	if err := checkPublicKey(typ, public); err != nil {
+		return fmt.Errorf("invalid %s public key: %w", typ, err)
+	}
 	digest := sha256.Sum256(message)
 	switch typ {
 	case Ed25519, ECDSAP256:
@@ -147,11 +152,11 @@ func VerifySignature(typ KeyType, public, message, signature []byte) error {
 		}
 		switch pub := pub.(type) {
 		case ed25519.PublicKey:
-			if typ == Ed25519 && ed25519.Verify(pub, message, signature) {
+			if ed25519.Verify(pub, message, signature) {
 				return nil
 			}
 		case *ecdsa.PublicKey:
-			if typ == ECDSAP256 && ecdsa.VerifyASN1(pub, digest[:], signature) {
+			if ecdsa.VerifyASN1(pub, digest[:], signature) {
 				return nil
 			}
 		}
@@ -163,6 +168,11 @@ func VerifySignature(typ KeyType, public, message, signature []byte) error {
 		sig, err := secpecdsa.ParseDERSignature(signature)
 		if err != nil {
 			return fmt.Errorf("invalid secp256k1 signature: %w", err)
+		}
+		// Negating S gives a second valid signature of the same message,
+		// so only one of the two is accepted.
+		if s := sig.S(); s.IsOverHalfOrder() {
+			return errors.New("invalid secp256k1 signature: its S value is not low S (at most half the group order), and the workload signs only with low S")
 		}
 		if sig.Verify(digest[:], pub) {
 			return nil

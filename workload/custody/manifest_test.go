@@ -3,6 +3,7 @@ package custody
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -46,11 +47,39 @@ func TestReleasePolicyRejectsIncompleteRule(t *testing.T) {
 		t.Error("a rule with an invalid path was accepted")
 	}
 	duplicateRules := []Release{
-		{Path: "a/b/c", Measurement: []byte{1}, Manifest: [32]byte{1}},
-		{Path: "a/b/c", Measurement: []byte{2}, Manifest: [32]byte{1}},
+		{Path: "a/b/c", Measurement: bytes.Repeat([]byte{1}, 48), Manifest: [32]byte{1}},
+		{Path: "a/b/c", Measurement: bytes.Repeat([]byte{2}, 48), Manifest: [32]byte{1}},
 	}
 	if _, err := ReleasePolicy(duplicateRules, false); err == nil || !strings.Contains(err.Error(), "two release rules for a/b/c") {
 		t.Errorf("two rules for one path: err = %v, want one that names the path", err)
+	}
+}
+
+// A measurement that is not 48 bytes can never match an SEV-SNP or TDX
+// launch measurement, so the policy generator rejects it rather than
+// writing a rule that denies every request.
+func TestReleasePolicyRejectsMeasurementSize(t *testing.T) {
+	cases := []struct {
+		name        string
+		tee         attest.TEE
+		measurement []byte
+	}{
+		{"one byte", "", []byte{0x11}},
+		{"SHA-256 in place of SHA-384", attest.TEESNP, bytes.Repeat([]byte{0x11}, 32)},
+		{"64 bytes", attest.TEETDX, bytes.Repeat([]byte{0x11}, 64)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ReleasePolicy([]Release{{Path: "a/b/c", Measurement: c.measurement, Manifest: workload.Digest{1}, TEE: c.tee}}, false)
+			if err == nil {
+				t.Fatal("the rule was accepted")
+			}
+			for _, want := range []string{"a/b/c", fmt.Sprintf("%d bytes", len(c.measurement)), "48-byte", "cloister inspect"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
 	}
 }
 

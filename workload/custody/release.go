@@ -26,6 +26,10 @@ type Release struct {
 	RequireGPU bool
 }
 
+// launchMeasurementSize is the size of the launch measurement of both TEEs
+// that bind a manifest: SEV-SNP MEASUREMENT and TDX MRTD, each a SHA-384.
+const launchMeasurementSize = 48
+
 // ReleasePolicy returns a Rego resource policy for the Cloister key
 // broker (package cloister.resource) that releases each rule's resource
 // only to an affirming, non-debug attestation whose measurement and host
@@ -35,7 +39,8 @@ type Release struct {
 // a deployment's rules go into one document. A rule with RequireGPU also
 // needs an affirming gpu0 submodule whose rim check passed. The policy
 // has the GPU rules only when a rule requires GPUs, so that a policy
-// without such a rule stays as before.
+// without such a rule stays as before. A rule whose measurement is not 48
+// bytes is an error, because no launch measurement could match it.
 //
 // The policy also defines reasons, which the broker writes to its log
 // line and audit record when it denies a request. A reason names a failed
@@ -76,6 +81,10 @@ func ReleasePolicy(rules []Release, others bool) (string, error) {
 		hostData, err := workload.HostData(tee, r.Manifest)
 		if err != nil {
 			return "", fmt.Errorf("release rule for %s: %w", r.Path, err)
+		}
+		if len(r.Measurement) != launchMeasurementSize {
+			return "", fmt.Errorf("release rule for %s: the measurement has %d bytes, but a %s launch measurement is a %d-byte SHA-384, so the rule would deny every request; give the measurement as cloister inspect prints it",
+				r.Path, len(r.Measurement), tee, launchMeasurementSize)
 		}
 		// Paths, TEE names and hex digits need no escaping in a Rego string.
 		fmt.Fprintf(&b, "\t%q: {\"tee\": %q, \"measurement\": %q, \"host_data\": %q",

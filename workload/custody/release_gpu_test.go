@@ -161,7 +161,7 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 // A policy whose rules require no GPU has no GPU rule, so the default
 // output is the same as before RequireGPU existed.
 func TestReleasePolicyOmitsGPURules(t *testing.T) {
-	text, err := ReleasePolicy([]Release{{Path: "models/xor/key", Measurement: []byte{0x11}, Manifest: workload.Digest{0xab}}}, false)
+	text, err := ReleasePolicy([]Release{{Path: "models/xor/key", Measurement: bytes.Repeat([]byte{0x11}, 48), Manifest: workload.Digest{0xab}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,11 +161,11 @@ func TestReleasePolicyDecisions(t *testing.T) {
 // rule names the requested resource and the fix.
 func TestReleasePolicyReasonMessage(t *testing.T) {
 	digest := workload.Digest{0xab}
-	text, err := ReleasePolicy([]Release{{Path: "custody/sealing/key", Measurement: []byte{0x11}, Manifest: digest}}, false)
+	text, err := ReleasePolicy([]Release{{Path: "custody/sealing/key", Measurement: bytes.Repeat([]byte{0x11}, 48), Manifest: digest}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := releaseToken(t, ear.StatusAffirming, &ear.KeyClaims{TEE: "snp", Measurement: "11", HostData: strings.Repeat("cd", 32)})
+	token := releaseToken(t, ear.StatusAffirming, &ear.KeyClaims{TEE: "snp", Measurement: strings.Repeat("11", 48), HostData: strings.Repeat("cd", 32)})
 	d, err := policy.NewEngine().AuthorizeJSON(context.Background(), policy.Module{Name: "default", Text: text},
 		token, policy.Resource{Path: "custody/sealing/key"}, nil)
 	if err != nil {

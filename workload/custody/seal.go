@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // SealingKeySize is the length of the AES-256 sealing key.
@@ -75,6 +76,10 @@ func ParseSealedKey(raw []byte) (*SealedKey, error) {
 	var s SealedKey
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("invalid sealed key file: %w", err)
+	}
+	// writeSealed ends the object with a newline and nothing else.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New(`invalid sealed key file: the file continues after the closing "}"`)
 	}
 	if s.Version != sealedVersion {
 		return nil, fmt.Errorf("sealed key file version %d is not supported: this build reads version %d", s.Version, sealedVersion)

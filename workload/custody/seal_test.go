@@ -115,6 +115,8 @@ func TestParseSealedKeyRejects(t *testing.T) {
 		{"type", `{"version":1,"name":"a","type":"rsa"}`, "unknown key type"},
 		{"unknown field", `{"version":1,"name":"a","type":"ed25519","private_key":"AA=="}`, "unknown field"},
 		{"bad base64", `{"version":1,"name":"a","type":"ed25519","nonce":"!"}`, "invalid sealed key file"},
+		{"second object", `{"version":1,"name":"a","type":"ed25519"}{"version":1,"name":"b","type":"ed25519"}`, `continues after the closing "}"`},
+		{"trailing text", `{"version":1,"name":"a","type":"ed25519"} x`, `continues after the closing "}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // EncryptedFormat is the value of EncryptedModel.Format.
@@ -82,6 +83,10 @@ func ParseEncryptedModel(raw []byte) (*EncryptedModel, error) {
 	var e EncryptedModel
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("invalid encrypted model file: %w", err)
+	}
+	// Encrypt ends the object with a newline and nothing else.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New(`invalid encrypted model file: the file continues after the closing "}"`)
 	}
 	if e.Format != EncryptedFormat {
 		return nil, fmt.Errorf("invalid encrypted model file: format %q, want %q", e.Format, EncryptedFormat)

@@ -1,6 +1,7 @@
 package modelserve
 
 import (
+	"bytes"
 	"crypto/rand"
 	"math"
 	"strings"
@@ -111,6 +112,40 @@ func TestEncryptedModelRejects(t *testing.T) {
 	}
 	if _, err := ParseEncryptedModel([]byte(`{"format":"cloister-encrypted-model/v0"}`)); err == nil {
 		t.Error("an unknown encrypted format was accepted")
+	}
+}
+
+// An encrypted model file is one JSON object: a truncated file, or one
+// that continues after the object, is rejected before decryption.
+func TestParseEncryptedModelRejectsFraming(t *testing.T) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	enc, _, err := Encrypt(exampleModel(t), key, keyResource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := bytes.TrimSpace(enc)
+	cases := []struct {
+		name, want string
+		raw        []byte
+	}{
+		{"truncated", "unexpected EOF", trimmed[:len(trimmed)/2]},
+		{"second object", `continues after the closing "}"`, append(bytes.Clone(trimmed), trimmed...)},
+		{"trailing text", `continues after the closing "}"`, append(bytes.Clone(enc), "x"...)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseEncryptedModel(c.raw)
+			if err == nil {
+				t.Fatal("the file was accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+	if _, err := ParseEncryptedModel(enc); err != nil {
+		t.Errorf("the file as Encrypt writes it, with its final newline: %v", err)
 	}
 }
 

@@ -90,6 +90,9 @@ func ParseSealedKey(raw []byte) (*SealedKey, error) {
 	return &s, nil
 }
 
+// errDecryption is the error of unseal when the AEAD rejects the file.
+var errDecryption = errors.New("decryption failed: the file was sealed under another sealing key, or it was modified")
+
 // unseal decrypts s, which must be the sealed form of the key name of
 // type typ, and checks that the private key matches the stored public
 // key.
@@ -102,7 +105,7 @@ func unseal(aead cipher.AEAD, s *SealedKey, name string, typ KeyType) (*signingK
 	}
 	secret, err := aead.Open(nil, s.Nonce, s.Ciphertext, additionalData(s.Name, s.Type, s.PublicKey))
 	if err != nil {
-		return nil, errors.New("decryption failed: the file was sealed under another sealing key, or it was modified")
+		return nil, errDecryption
 	}
 	defer clear(secret)
 	key, err := keyFromSecret(typ, secret)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -168,4 +169,71 @@ func FuzzParseSealedKey(f *testing.F) {
 			t.Errorf("the unsealed key does not match the file's public key")
 		}
 	})
+}
+
+// A sealed file that cannot be opened stops Open with an error that names
+// the key, the file, what is wrong and how to restore the key, and the
+// file is left as it was.
+func TestOpenRejectsDamagedSealedFile(t *testing.T) {
+	m := testManifest(t)
+	sealingKey := staticSealingKey(testSealer(t))
+	origin := t.TempDir()
+	firstStart(t, m, origin, sealingKey)
+	otherKey := staticSealingKey(testSealer(t))
+	otherDir := t.TempDir()
+	firstStart(t, m, otherDir, otherKey)
+
+	read := func(dir, name string) []byte {
+		raw, err := os.ReadFile(sealedPath(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	flipped := func() []byte {
+		s, err := ParseSealedKey(read(origin, "api-p256"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Ciphertext[0] ^= 1
+		raw, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+
+	cases := []struct {
+		name     string
+		contents []byte
+		want     []string
+	}{
+		{"empty", nil, []string{"invalid sealed key file", "restore the file from a backup"}},
+		{"truncated", read(origin, "api-p256")[:100], []string{"unexpected EOF", "restore the file from a backup"}},
+		{"modified ciphertext", flipped(), []string{"decryption failed", "restore the file from a backup"}},
+		{"other sealing key", read(otherDir, "api-p256"), []string{"decryption failed", "the sealing key that sealed it"}},
+		{"file of another key", read(origin, "btc-hot"), []string{`the file contains key "btc-hot"`, "restore the file from a backup"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyDir(t, origin)
+			path := sealedPath(dir, "api-p256")
+			if err := os.WriteFile(path, c.contents, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := openTest(m, dir, sealingKey, Options{CreateMissing: true})
+			if err == nil {
+				t.Fatal("Open accepted the file")
+			}
+			for _, want := range append([]string{`key "api-p256"`, path}, c.want...) {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			after, readErr := os.ReadFile(path)
+			if readErr != nil || !bytes.Equal(after, c.contents) {
+				t.Errorf("Open changed the damaged file: %v", readErr)
+			}
+		})
+	}
 }

@@ -156,6 +156,9 @@ func sealedPath(dir, name string) string {
 // errNoSealedFile is the error of openKey when the key has no sealed file.
 var errNoSealedFile = errors.New("the sealed file is missing")
 
+// restoreFix ends the errors about a sealed file that cannot be opened.
+const restoreFix = "restore the file from a backup of the key directory"
+
 // openKey unseals the key at path and checks it against the public key
 // that the manifest pins, if any. It returns errNoSealedFile when the
 // file does not exist.
@@ -169,11 +172,14 @@ func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, error) {
 	}
 	sealed, err := ParseSealedKey(raw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s", err, restoreFix)
 	}
 	key, err := unseal(aead, sealed, kp.Name, kp.Type)
+	if errors.Is(err, errDecryption) {
+		return nil, fmt.Errorf("%w: %s, or store the sealing key that sealed it at the key broker", err, restoreFix)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s", err, restoreFix)
 	}
 	pinned, err := kp.pinnedPublicKey()
 	if err != nil {

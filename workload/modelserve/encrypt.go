@@ -39,7 +39,7 @@ func additionalData(keyResource string) []byte {
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != KeySize {
-		return nil, fmt.Errorf("the model key has %d bytes, want %d", len(key), KeySize)
+		return nil, fmt.Errorf("the model key has %d bytes, want %d: store 32 random bytes at the key broker, such as the key file that cloister modelserve encrypt --key-out writes", len(key), KeySize)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -114,7 +114,7 @@ func (m *Model) Outputs() int { return len(m.Layers[len(m.Layers)-1].Weights) }
 // elements. An output that overflows to an infinity or NaN is an error.
 func (m *Model) Predict(x []float64) ([]float64, error) {
 	if len(x) != m.Inputs {
-		return nil, fmt.Errorf("input has %d elements, the model takes %d", len(x), m.Inputs)
+		return nil, fmt.Errorf("the array has %d numbers, but the model takes %d inputs: send arrays of %d numbers", len(x), m.Inputs, m.Inputs)
 	}
 	if err := checkFinite(x); err != nil {
 		return nil, fmt.Errorf("input: %w", err)
@@ -132,8 +132,10 @@ func (m *Model) Predict(x []float64) ([]float64, error) {
 		x = out
 	}
 	// Finite weights can still overflow, and JSON has no NaN or Inf.
-	if err := checkFinite(x); err != nil {
-		return nil, fmt.Errorf("the model's output overflows for this input: %w", err)
+	for i, y := range x {
+		if math.IsNaN(y) || math.IsInf(y, 0) {
+			return nil, fmt.Errorf("the model's output overflows for this input: output %d of %d is %v; send inputs of smaller magnitude", i+1, len(x), y)
+		}
 	}
 	return x, nil
 }

@@ -106,6 +106,8 @@ func TestEncryptedModelRejects(t *testing.T) {
 	}
 	if _, err := e.Decrypt(key[:16]); err == nil {
 		t.Error("a 16-byte key was accepted")
+	} else if !strings.Contains(err.Error(), "store 32 random bytes") {
+		t.Errorf("error %q for a 16-byte key does not name the fix", err)
 	}
 	if _, _, err := Encrypt([]byte(`{"format":"x"}`), key, keyResource); err == nil {
 		t.Error("an invalid model was encrypted")

@@ -104,7 +104,8 @@ func (s *Service) Predict(inputs [][]float64) ([][]float64, error) {
 	for i, x := range inputs {
 		y, err := s.model.Predict(x)
 		if err != nil {
-			return nil, fmt.Errorf("input %d: %w", i, err)
+			// Counted from 1, as workload.DecodeMatrix counts the arrays.
+			return nil, fmt.Errorf("inputs: array %d: %w", i+1, err)
 		}
 		out[i] = y
 	}

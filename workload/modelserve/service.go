@@ -26,10 +26,14 @@ type Service struct {
 
 // Open reads the encrypted model at path, fetches its key from broker,
 // decrypts the model in memory and checks its digest against the
-// manifest. The bytes of the key and of the plaintext JSON are cleared
+// manifest. The bytes of the key and of the decrypted JSON are cleared
 // before Open returns. The AES key schedule derived from the key, which
 // contains it, stays in the heap until the garbage collector reuses that
 // memory.
+//
+// NOTE: ParseModel reads the plaintext through a json.Decoder, whose
+// internal buffer holds a copy that is not cleared. The parsed weights
+// stay in memory anyway while the workload serves them.
 func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()

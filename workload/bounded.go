@@ -16,7 +16,7 @@ import (
 // repeated keys and values that are not numbers.
 func DecodeMatrix(r io.Reader, key string, rows, cols int) ([][]float64, error) {
 	var out [][]float64
-	err := decodeSingleKey(r, key, func(dec *json.Decoder) error {
+	err := DecodeMember(r, key, func(dec *json.Decoder) error {
 		return decodeArray(dec, rows, func(i int) error {
 			row, err := decodeNumbers(dec, cols)
 			if err != nil {
@@ -33,7 +33,7 @@ func DecodeMatrix(r io.Reader, key string, rows, cols int) ([][]float64, error) 
 // max numbers, under the same rules as DecodeMatrix.
 func DecodeVector(r io.Reader, key string, max int) ([]float64, error) {
 	var out []float64
-	err := decodeSingleKey(r, key, func(dec *json.Decoder) error {
+	err := DecodeMember(r, key, func(dec *json.Decoder) error {
 		var err error
 		out, err = decodeNumbers(dec, max)
 		return err
@@ -41,9 +41,12 @@ func DecodeVector(r io.Reader, key string, max int) ([]float64, error) {
 	return out, err
 }
 
-// decodeSingleKey reads an object whose only member is key and decodes
-// its value with value.
-func decodeSingleKey(r io.Reader, key string, value func(*json.Decoder) error) error {
+// DecodeMember reads from r the JSON object whose only member is key, and
+// decodes that member's value with value. It rejects other and repeated
+// members, a missing key and anything after the object. Its errors name
+// the member and the JSON type of a wrong token, never a value, which may
+// be a party's data.
+func DecodeMember(r io.Reader, key string, value func(*json.Decoder) error) error {
 	dec := json.NewDecoder(r)
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
@@ -94,7 +97,7 @@ func decodeNumbers(dec *json.Decoder, max int) ([]float64, error) {
 		}
 		f, ok := tok.(float64)
 		if !ok {
-			return fmt.Errorf("element %d is %s, not a number", len(out)+1, tokenKind(tok))
+			return fmt.Errorf("element %d is %s, not a number", len(out)+1, TokenKind(tok))
 		}
 		out = append(out, f)
 		return nil
@@ -128,14 +131,14 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 		return err
 	}
 	if tok != want {
-		return fmt.Errorf("found %s where %q is expected", tokenKind(tok), want)
+		return fmt.Errorf("found %s where %q is expected", TokenKind(tok), want)
 	}
 	return nil
 }
 
-// tokenKind names the JSON type of tok for an error message. The value
+// TokenKind names the JSON type of tok for an error message. The value
 // itself is left out, because it is a party's data.
-func tokenKind(tok json.Token) string {
+func TokenKind(tok json.Token) string {
 	switch tok := tok.(type) {
 	case json.Delim:
 		return fmt.Sprintf("%q", tok.String())

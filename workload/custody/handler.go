@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/workload"
 )
 
@@ -96,76 +95,22 @@ func sign(s *Service, log *slog.Logger, w http.ResponseWriter, r *http.Request) 
 // not sign the empty message. Errors do not quote the message, which is a
 // party's data.
 func decodeSignRequest(r io.Reader) ([]byte, error) {
-	dec := json.NewDecoder(r)
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
 	var message []byte
-	seen := false
-	for dec.More() {
+	err := workload.DecodeMember(r, "message", func(dec *json.Decoder) error {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
-		}
-		if tok != "message" {
-			return nil, fmt.Errorf("unknown member %s; the body has one member, \"message\"", printable.Quote(fmt.Sprint(tok), 64))
-		}
-		if seen {
-			return nil, errors.New(`member "message" appears twice`)
-		}
-		seen = true
-		if tok, err = dec.Token(); err != nil {
-			return nil, err
+			return err
 		}
 		encoded, ok := tok.(string)
 		if !ok {
-			return nil, fmt.Errorf("message is %s, not a base64 string", tokenKind(tok))
+			return fmt.Errorf("the value is %s, not a base64 string", workload.TokenKind(tok))
 		}
 		if message, err = base64.StdEncoding.DecodeString(encoded); err != nil {
-			return nil, fmt.Errorf("message is not standard base64 with padding: %w", err)
+			return fmt.Errorf("the value is not standard base64 with padding: %w", err)
 		}
-	}
-	if !seen {
-		return nil, errors.New(`member "message" is missing`)
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New(`the body continues after the closing "}"; send exactly one JSON object`)
-	}
-	return message, nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("the body ends where %q is expected", want)
-	}
-	if err != nil {
-		return err
-	}
-	if tok != want {
-		return fmt.Errorf("found %s where %q is expected", tokenKind(tok), want)
-	}
-	return nil
-}
-
-// tokenKind names the JSON type of tok without its value.
-func tokenKind(tok json.Token) string {
-	switch tok := tok.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", tok.String())
-	case string:
-		return "a string"
-	case float64, json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("a %T", tok)
+		return nil
+	})
+	return message, err
 }
 
 func statusOf(err error) int {

@@ -100,7 +100,9 @@ func opaqueItem(typ uint16, value []byte) []byte {
 // reportParts are the pieces of a generated report, editable by tests
 // before signing.
 type reportParts struct {
-	version   byte
+	version byte
+	// operation is the request's Param2: 0xff requests every block.
+	operation byte
 	nonce     []byte
 	numBlocks byte
 	record    []byte
@@ -115,13 +117,13 @@ func (g *testGPU) parts(nonce []byte) reportParts {
 	opaque := opaqueItem(3, []byte("550.90.07\x00"))
 	opaque = append(opaque, opaqueItem(opaqueVBIOSVersion, []byte{0x00, 0x9f, 0x00, 0x96, 0x01, 0, 0, 0})...)
 	opaque = append(opaque, opaqueItem(opaqueFWID, g.fwid)...)
-	return reportParts{version: spdmVersion11, nonce: nonce, numBlocks: 3, record: record, opaque: opaque}
+	return reportParts{version: spdmVersion11, operation: 0xff, nonce: nonce, numBlocks: 3, record: record, opaque: opaque}
 }
 
 // build encodes and signs the request and response.
 func (g *testGPU) build(t testing.TB, p reportParts) []byte {
 	t.Helper()
-	out := []byte{p.version, codeGetMeasurements, attrSignatureRequested, 0xff}
+	out := []byte{p.version, codeGetMeasurements, attrSignatureRequested, p.operation}
 	out = append(out, p.nonce...)
 	out = append(out, 0)
 	out = append(out, p.version, codeMeasurements, 0, 0, p.numBlocks)
@@ -351,6 +353,13 @@ func TestParseReportRules(t *testing.T) {
 		{"too few blocks", edit(func(p *reportParts) { p.numBlocks = 2 }), attest.ErrMalformed, "after the 2 blocks"},
 		{"too many blocks", edit(func(p *reportParts) { p.numBlocks = 4 }), attest.ErrMalformed, "truncated"},
 		{"repeated index", edit(func(p *reportParts) { p.record = append(p.record, dmtfBlock(1, make([]byte, 48))...); p.numBlocks = 4 }), attest.ErrMalformed, "twice"},
+		{"no blocks", edit(func(p *reportParts) { p.numBlocks, p.record = 0, nil }), attest.ErrMalformed, "NumberOfBlocks is 0"},
+		{"index past the count", edit(func(p *reportParts) {
+			p.record = append(append([]byte{}, p.record[:2*len(dmtfBlock(1, make([]byte, 48)))]...), dmtfBlock(9, make([]byte, 48))...)
+		}), attest.ErrMalformed, "index 9 is outside 1..3"},
+		{"one block requested", edit(func(p *reportParts) {
+			p.operation, p.numBlocks, p.record = 1, 1, dmtfBlock(1, make([]byte, 48))
+		}), attest.ErrMalformed, "Param2"},
 		{"non-DMTF block", edit(func(p *reportParts) { p.record = append([]byte{}, p.record...); p.record[1] = 0x02 }), attest.ErrMalformed, "DMTF"},
 		{"repeated opaque type", edit(func(p *reportParts) { p.opaque = append(p.opaque, opaqueItem(3, []byte("1"))...) }), attest.ErrMalformed, "twice"},
 		{"truncated opaque item", edit(func(p *reportParts) { p.opaque = append(p.opaque, 3, 0) }), attest.ErrMalformed, "too short"},

@@ -15,6 +15,10 @@ const (
 	codeMeasurements    = 0x60
 	// attrSignatureRequested is bit 0 of the request's Param1.
 	attrSignatureRequested = 0x01
+	// operationAllBlocks is the request's Param2 that requests every
+	// measurement block. Other values request one block or, with 0, only
+	// for their count.
+	operationAllBlocks = 0xff
 	// NonceSize is the size in bytes of the requester nonce of an SPDM
 	// GET_MEASUREMENTS request. The responder nonce of the MEASUREMENTS
 	// response has the same size.
@@ -117,6 +121,12 @@ func parseRequest(data []byte) (*Request, error) {
 	if req.Param1&attrSignatureRequested == 0 {
 		return nil, attest.Malformed("GET_MEASUREMENTS.Param1", "the request did not ask for a signature, so the response is not signed", nil)
 	}
+	// A response to a request for one block, or for the count only, leaves
+	// out the blocks that a policy or a RIM would compare.
+	if req.Operation != operationAllBlocks {
+		return nil, attest.Malformed("GET_MEASUREMENTS.Param2", fmt.Sprintf("measurement operation 0x%02x does not request every measurement block (0xff)", req.Operation), nil).
+			WithFix("collect the report with a GET_MEASUREMENTS request for all blocks, as NVIDIA's attestation tools send it")
+	}
 	return req, nil
 }
 
@@ -157,8 +167,14 @@ func parseResponse(data []byte) (*Response, int, error) {
 }
 
 // parseRecord decodes the measurement record, which must hold exactly
-// numBlocks blocks with distinct indexes and nothing after them.
+// numBlocks blocks, at least one, and nothing after them. The indexes must
+// be distinct and lie in 1..numBlocks, so that together they are exactly
+// 1..numBlocks, as NVIDIA's local GPU verifier requires.
 func parseRecord(record []byte, numBlocks int) ([]MeasurementBlock, error) {
+	if numBlocks == 0 {
+		return nil, attest.Malformed("MEASUREMENTS.NumberOfBlocks", "NumberOfBlocks is 0: the response carries no measurement block, so it attests no firmware", nil).
+			WithFix("collect the report with a GET_MEASUREMENTS request for all blocks, as NVIDIA's attestation tools send it")
+	}
 	r := reader{data: record, field: "MeasurementRecord"}
 	blocks := make([]MeasurementBlock, 0, numBlocks)
 	seen := map[byte]bool{}
@@ -182,8 +198,11 @@ func parseRecord(record []byte, numBlocks int) ([]MeasurementBlock, error) {
 		if m.off != len(m.data) {
 			return nil, attest.Malformed(m.field, fmt.Sprintf("MeasurementSize %d disagrees with the %d-byte DMTF value", size, valueSize), nil)
 		}
-		if index == 0 || seen[index] {
-			return nil, attest.Malformed(m.field, "measurement index is zero or appears twice", nil)
+		if index == 0 || int(index) > numBlocks {
+			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d is outside 1..%d, the range that NumberOfBlocks gives", index, numBlocks), nil)
+		}
+		if seen[index] {
+			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d appears twice", index), nil)
 		}
 		seen[index] = true
 		blocks = append(blocks, b)

@@ -487,3 +487,45 @@ func TestParseEvidenceDERChain(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyArchMatchesChain checks that the unsigned arch of an evidence
+// entry must agree with the chip that the device certificates name.
+func TestVerifyArchMatchesChain(t *testing.T) {
+	g := newTestGPU(t, testFWID(0xf1), nil)
+	report := hex.EncodeToString(g.build(t, g.parts(testNonce(7))))
+	chain := base64.StdEncoding.EncodeToString(g.chainPEM())
+	tests := []struct {
+		arch string
+		ok   bool
+	}{
+		{"", true},
+		{"HOPPER", true},
+		{"Hopper", true},
+		{"BLACKWELL", false},
+		{"Ampere", false},
+	}
+	for _, tc := range tests {
+		t.Run("arch "+tc.arch, func(t *testing.T) {
+			data, err := json.Marshal([]map[string]string{{"evidence": report, "certificate": chain, "arch": tc.arch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := (&Verifier{}).Verify(context.Background(), attest.Evidence{Data: data}, g.options(t))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("arch %q rejected: %v", tc.arch, err)
+				}
+				if tc.arch != "" && claims.Attributes["arch"] != tc.arch {
+					t.Errorf("arch attribute %v, expected %q", claims.Attributes["arch"], tc.arch)
+				}
+				return
+			}
+			if !errors.Is(err, attest.ErrBinding) {
+				t.Fatalf("arch %q: error %v, expected ErrBinding", tc.arch, err)
+			}
+			if !strings.Contains(err.Error(), tc.arch) || !strings.Contains(err.Error(), "GH100") {
+				t.Errorf("error %q names neither the arch %q nor the chip GH100", err, tc.arch)
+			}
+		})
+	}
+}

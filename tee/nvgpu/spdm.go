@@ -17,7 +17,7 @@ const (
 	attrSignatureRequested = 0x01
 	// operationAllBlocks is the request's Param2 that requests every
 	// measurement block. Other values request one block or, with 0, only
-	// for their count.
+	// the number of blocks.
 	operationAllBlocks = 0xff
 	// NonceSize is the size in bytes of the requester nonce of an SPDM
 	// GET_MEASUREMENTS request. The responder nonce of the MEASUREMENTS

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -143,6 +144,9 @@ func (v *Verifier) verifyGPU(g GPUEvidence, report *Report, pool, roots []*x509.
 	}
 	chain, err := v.verifyChain(leaf, intermediates, roots, at)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkArch(g.Arch, chain); err != nil {
 		return nil, err
 	}
 	fwid, err := checkFWID(report, leaf)
@@ -283,6 +287,29 @@ func checkFWID(report *Report, leaf *x509.Certificate) ([]byte, error) {
 			WithFix("pass the certificate chain of the GPU that produced the report")
 	}
 	return reported, nil
+}
+
+// archChipPrefixes maps the architecture names of evidence entries, in
+// lower case because they compare ignoring case, to the prefix of their
+// chip names.
+var archChipPrefixes = map[string]string{"hopper": "GH", "blackwell": "GB"}
+
+// checkArch requires the architecture that an evidence entry names, which
+// no signature covers, to agree with the chip that the verified device
+// certificates name, because the claims report it. An empty arch is not
+// checked.
+func checkArch(arch string, chain []*x509.Certificate) error {
+	if arch == "" {
+		return nil
+	}
+	chip := product(chain)
+	prefix, known := archChipPrefixes[strings.ToLower(arch)]
+	if known && chip != "" && strings.HasPrefix(chip, prefix) {
+		return nil
+	}
+	return attest.Errorf(attest.ErrBinding, "arch", "the evidence names architecture %q, but the device certificate %q names chip %q. Hopper chips are named GH*, Blackwell chips GB*",
+		arch, chain[0].Subject.String(), chip).
+		WithFix("pass the arch that the GPU reports (HOPPER for GH100), or leave arch out")
 }
 
 // checkNonces requires every GPU to carry the same request nonce and, when

@@ -81,7 +81,9 @@ func Parse(data []byte) (*Evidence, error) {
 
 // gpuDocument turns one "gpus" element into evidence for the nvidia-gpu
 // verifier: a string becomes the report text, an object a one-element
-// array.
+// array. A string that holds JSON is rejected, because the nvidia-gpu
+// verifier would read it as a list of GPUs, and merge would report only
+// the first one's FWID.
 func gpuDocument(raw json.RawMessage) ([]byte, error) {
 	switch raw[0] {
 	case '"':
@@ -91,6 +93,9 @@ func gpuDocument(raw json.RawMessage) ([]byte, error) {
 		}
 		if text == "" {
 			return nil, fmt.Errorf("empty GPU report text")
+		}
+		if err := checkReportText([]byte(text)); err != nil {
+			return nil, err
 		}
 		return []byte(text), nil
 	case '{':
@@ -128,6 +133,9 @@ func gpuEntry(gpu []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("empty GPU evidence")
 	}
 	if gpu[0] != '[' {
+		if err := checkReportText(gpu); err != nil {
+			return nil, err
+		}
 		return json.Marshal(string(gpu))
 	}
 	var entries []json.RawMessage
@@ -138,6 +146,15 @@ func gpuEntry(gpu []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%d entries in a GPU array, want 1: list each GPU separately", len(entries))
 	}
 	return entries[0], nil
+}
+
+// checkReportText rejects GPU report text that is a JSON array or object,
+// which may list several GPUs in one element of "gpus".
+func checkReportText(text []byte) error {
+	if t := bytes.TrimSpace(text); len(t) > 0 && (t[0] == '[' || t[0] == '{') {
+		return fmt.Errorf("the GPU string is JSON text, not hexadecimal report text, and may list several GPUs; give one GPU per element of \"gpus\", each as its hexadecimal report text or its entry object")
+	}
+	return nil
 }
 
 // detect reports whether data is a JSON object with a "cpu" object that

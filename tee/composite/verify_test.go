@@ -331,3 +331,35 @@ func TestVerifyRIMFailureClaims(t *testing.T) {
 		t.Error("gpu-nonce-binding is reported although the GPUs were not all verified")
 	}
 }
+
+// TestParseRejectsNestedGPUList checks that a string element of "gpus" is
+// one GPU's report text, not a JSON list of several GPUs, whose FWIDs the
+// composite claims would otherwise leave out.
+func TestParseRejectsNestedGPUList(t *testing.T) {
+	g := acceptedGPUCases(t)[0]
+	e := emulator(t, false)
+	entry := `{"attestationReportHexStr":"` + string(g.report) + `"}`
+	cpu := base64.StdEncoding.EncodeToString(cpuReport(t, e, g.nonce))
+	for name, nested := range map[string]string{
+		"array":  "[" + entry + "," + entry + "]",
+		"object": `{"evidence_list":[` + entry + "," + entry + "]}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			text, err := json.Marshal(nested)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := []byte(`{"cpu":{"format":"snp","evidence":"` + cpu + `"},"gpus":[` + string(text) + `]}`)
+			_, err = Parse(data)
+			if !errors.Is(err, attest.ErrMalformed) {
+				t.Fatalf("error %v, expected ErrMalformed", err)
+			}
+			if !strings.Contains(err.Error(), "gpus[0]") {
+				t.Errorf("error %q does not name gpus[0]", err)
+			}
+			if _, err := Marshal(&Evidence{CPU: attest.Evidence{Format: "snp", Data: []byte{1}}, GPUs: [][]byte{[]byte(nested)}}); err == nil {
+				t.Error("Marshal accepted a GPU document that lists several GPUs")
+			}
+		})
+	}
+}

@@ -90,9 +90,21 @@ func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 	rec.Time = fromMicros(micros(rec.Time))
 	for _, f := range []*string{&rec.Requester, &rec.TEE, &rec.EvidenceDigest, &rec.PolicyDigest,
 		&rec.Verdict, &rec.Resource, &rec.Reason, &rec.RequestID, &rec.TokenID, &rec.Devices} {
-		*f = truncateUTF8(*f, MaxAuditFieldSize)
+		*f = truncateUTF8(storableText(*f), MaxAuditFieldSize)
 	}
 	return rec, nil
+}
+
+// storableText returns s with each NUL byte and each run of invalid UTF-8
+// replaced by U+FFFD. Audit fields quote request input, such as a decoded
+// URL path, and PostgreSQL TEXT rejects both, which would fail the append
+// and every other record of its group-commit batch. SQLite stores them, but
+// both backends replace them, so that a record reads the same in either.
+func storableText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func (o *ops) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error) {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func FuzzValidateResourcePath(f *testing.F) {
@@ -72,6 +74,27 @@ func FuzzAuditEncodingDistinct(f *testing.F) {
 		if string(a.CanonicalEncoding()) == string(b.CanonicalEncoding()) {
 			t.Fatalf("records (reason %q, request ID %q, token ID %q, devices %q) and (%q, %q, %q, %q) have the same encoding",
 				reasonA, requestA, tokenA, devicesA, reasonB, requestB, tokenB, devicesB)
+		}
+	})
+}
+
+// storableText must return valid UTF-8 without NUL, and return valid text
+// without NUL unchanged.
+func FuzzStorableText(f *testing.F) {
+	f.Add("GET /admin/a\x00b")
+	f.Add("café\xc3")
+	f.Add("\xff\xfe\x00")
+	f.Add("ünïcode")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := storableText(s)
+		if !utf8.ValidString(got) {
+			t.Errorf("storableText(%q) = %q, not valid UTF-8", s, got)
+		}
+		if strings.IndexByte(got, 0) >= 0 {
+			t.Errorf("storableText(%q) = %q, contains NUL", s, got)
+		}
+		if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && got != s {
+			t.Errorf("storableText(%q) = %q, changed valid text", s, got)
 		}
 	})
 }

@@ -195,7 +195,9 @@ type Ops interface {
 	ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error)
 
 	// AppendAudit appends rec to the audit chain in this transaction and
-	// returns it with Seq, PrevHash and Hash filled in. Appends serialize on
+	// returns it as stored: with Seq, PrevHash and Hash filled in, each NUL
+	// byte and run of invalid UTF-8 in a text field replaced by U+FFFD, and
+	// each text field cut to MaxAuditFieldSize bytes. Appends serialize on
 	// the chain head, which stays locked until the transaction ends, so
 	// append as the last step of a transaction.
 	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -343,8 +344,36 @@ walk:
 			Reason: fmt.Sprintf("chain head hash differs from the hash of record %d: the head row was modified", last)}
 		return v, nil
 	}
+	if brk, err := s.checkNothingPastHead(ctx); err != nil || brk != nil {
+		v.Broken = brk
+		return v, err
+	}
 	v.Head = prev
 	return v, nil
+}
+
+// checkNothingPastHead reports the first record past the chain head. Every
+// append moves the head in the transaction that inserts its records, so
+// such a record was inserted into the table directly, and audit ls would
+// list it although no walk from the head covers it. One statement reads
+// the head and the records, so records that appends commit meanwhile are
+// never mistaken for it.
+func (s *sqlStore) checkNothingPastHead(ctx context.Context) (*AuditBreak, error) {
+	var (
+		headSeq int64
+		past    sql.NullInt64
+	)
+	if err := s.db.QueryRowContext(ctx,
+		`SELECT h.seq, (SELECT MIN(l.seq) FROM audit_log l WHERE l.seq > h.seq) FROM audit_head h WHERE h.id = 1`).
+		Scan(&headSeq, &past); err != nil {
+		return nil, fmt.Errorf("store: look for audit records past the chain head: %w", err)
+	}
+	if !past.Valid {
+		return nil, nil
+	}
+	return &AuditBreak{Seq: past.Int64, Reason: fmt.Sprintf(
+		"record %d lies past the chain head at record %d: it was inserted into the database directly, because every append moves the head",
+		past.Int64, headSeq)}, nil
 }
 
 // auditSelectColumns returns the select list for audit records that the

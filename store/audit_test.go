@@ -96,6 +96,10 @@ func TestAuditTamperDetected(t *testing.T) {
 		{name: "rehashed record", append: six, tamper: `UPDATE audit_log SET hash = prev_hash WHERE seq = 2`, wantSeq: 2, wantRecords: 1},
 		{name: "truncated end", append: six, tamper: `DELETE FROM audit_log WHERE seq >= 5`, wantSeq: 6, wantRecords: 4},
 		{name: "modified head", append: six, tamper: `UPDATE audit_head SET hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1`, wantSeq: 6, wantRecords: 6},
+		{name: "renumbered record", append: six, tamper: `UPDATE audit_log SET seq = 100 WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
+		{name: "renumbered last record", append: six, tamper: `UPDATE audit_log SET seq = 100 WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
+		{name: "record inserted past head", append: six, tamper: forgedAfter(6, 7), wantSeq: 7, wantRecords: 6},
+		{name: "record inserted far past head", append: six, tamper: forgedAfter(6, 1000), wantSeq: 1000, wantRecords: 6},
 		{name: "changed request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 4`, wantSeq: 4, wantRecords: 3},
 		{name: "removed request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = '' WHERE seq = 6`, wantSeq: 6, wantRecords: 5},
 		{name: "added request ID", append: mixed, tamper: `UPDATE audit_log SET request_id = 'req-99' WHERE seq = 3`, wantSeq: 3, wantRecords: 2},
@@ -146,6 +150,15 @@ func TestAuditTamperDetected(t *testing.T) {
 			})
 		}
 	})
+}
+
+// forgedAfter returns an INSERT of a record with sequence number seq that
+// links to record prev, as someone with write access to the database could
+// add it without updating the chain head.
+func forgedAfter(prev, seq int64) string {
+	return fmt.Sprintf(`INSERT INTO audit_log (`+auditFirstColumns+`)
+		SELECT %d, time, action, requester, tee, evidence_digest, policy_digest, 'allow', 'default/key/forged', reason, hash, hash
+		FROM audit_log WHERE seq = %d`, seq, prev)
 }
 
 // resetHead resets the chain head so that each case starts a new chain.

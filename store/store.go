@@ -23,7 +23,16 @@
 // replicas append in one order. Database triggers reject UPDATE and DELETE
 // of audit records. Changes made after dropping them are found by
 // VerifyAudit (`cloister audit verify`), which names the first record whose
-// stored hash differs from the hash of its content.
+// stored hash differs from the hash of its content, or whose sequence
+// number or link does not follow its predecessor. It also finds records
+// removed from the end or inserted past the chain head.
+//
+// NOTE: the hashes use no key, so someone who can write the database can
+// remove records from the end, or rewrite every record from one on, and
+// store hashes and a head that match. VerifyAudit then reports an intact
+// chain. Only a head kept outside the database, such as the
+// AuditVerification.Head of an earlier run with its record count, shows
+// such a change: the record at that count must still have that hash.
 package store
 
 import (

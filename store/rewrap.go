@@ -20,6 +20,12 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 	}
 	count := 0
 	err := s.Tx(ctx, func(tx Tx) error {
+		// The lock makes a PutSecret of a replica that still seals under
+		// an old key either commit before the list below, which then
+		// contains its secret, or wait and find the rewrapped secrets.
+		if err := tx.(*ops).lockSealing(ctx); err != nil {
+			return err
+		}
 		q := tx.(*ops).q
 		rows, err := q.QueryContext(ctx,
 			`SELECT path, version, master_key_id, wrapped_key FROM secrets WHERE master_key_id <> $1`, current.ID())

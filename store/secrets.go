@@ -70,10 +70,8 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 // one database were started with different master keys. On PostgreSQL a
 // transaction lock makes replicas check and insert one after the other.
 func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) error {
-	if o.s.d.postgres {
-		if _, err := o.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sealingLockID); err != nil {
-			return fmt.Errorf("store: lock secret sealing: %w", err)
-		}
+	if err := o.lockSealing(ctx); err != nil {
+		return err
 	}
 	rows, err := o.q.QueryContext(ctx, `SELECT DISTINCT master_key_id FROM secrets WHERE master_key_id <> $1`, mk.ID())
 	if err != nil {
@@ -94,10 +92,23 @@ func (o *ops) checkSealingKey(ctx context.Context, mk *MasterKey, path string) e
 	return rows.Err()
 }
 
+// lockSealing takes, on PostgreSQL, the transaction lock that serializes
+// PutSecret and RewrapSecrets across replicas. SQLite's single write lock
+// serializes them already.
+func (o *ops) lockSealing(ctx context.Context) error {
+	if !o.s.d.postgres {
+		return nil
+	}
+	if _, err := o.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sealingLockID); err != nil {
+		return fmt.Errorf("store: lock secret sealing: %w", err)
+	}
+	return nil
+}
+
 // sealingLockID is the PostgreSQL advisory lock key that serializes
-// checkSealingKey and the insert that follows across replicas. The value
-// is arbitrary but fixed: the first 8 bytes of SHA-256("cloister secret
-// sealing key").
+// checkSealingKey and the insert that follows, and RewrapSecrets, across
+// replicas. The value is arbitrary but fixed: the first 8 bytes of
+// SHA-256("cloister secret sealing key").
 const sealingLockID int64 = 0x1ec1573989b16c5b
 
 // foreignSecretsError is an ErrForeignSecrets whose message explains the

@@ -102,7 +102,7 @@ func (o *ops) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 // and every other record of its group-commit batch. SQLite stores them, but
 // both backends replace them, so that a record reads the same in either.
 func storableText(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if storable(s) {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")

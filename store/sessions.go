@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxIDSize bounds session IDs and nonces, which come from clients.
@@ -25,7 +27,17 @@ func validateToken(kind, v string) error {
 	if v == "" || len(v) > maxIDSize {
 		return fmt.Errorf("%w: %s must be 1 to %d bytes, got %d", ErrInvalid, kind, maxIDSize, len(v))
 	}
+	if !storable(v) {
+		return fmt.Errorf("%w: %s contains a NUL byte or invalid UTF-8, which the database cannot store; generate it as printable text such as base64url", ErrInvalid, kind)
+	}
 	return nil
+}
+
+// storable reports whether PostgreSQL TEXT can store s. A session ID or
+// nonce that it cannot store was never created, so a lookup of it returns
+// ErrNotFound without a query, and both backends return the same error.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 func (o *ops) CreateSession(ctx context.Context, s Session) error {
@@ -58,6 +70,9 @@ func (o *ops) GetSession(ctx context.Context, id string) (*Session, error) {
 		created, expires, attestedAt int64
 		teePublicKey                 []byte
 	)
+	if !storable(id) {
+		return nil, fmt.Errorf("%s: %w", SessionRef(id), ErrNotFound)
+	}
 	err := o.q.QueryRowContext(ctx,
 		`SELECT id, nonce, tee, created, expires, state, token, tee_public_key, claims_digest, attested_at
 		 FROM sessions WHERE id = $1`, id).
@@ -79,6 +94,9 @@ func (o *ops) GetSession(ctx context.Context, id string) (*Session, error) {
 }
 
 func (o *ops) MarkAttested(ctx context.Context, id string, a Attestation) error {
+	if !storable(id) {
+		return fmt.Errorf("%s: %w", SessionRef(id), ErrNotFound)
+	}
 	if a.AttestedAt.IsZero() {
 		a.AttestedAt = o.s.cfg.now()
 	}
@@ -141,6 +159,13 @@ func (o *ops) ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*N
 	// any replica, only the one whose UPDATE matches used = 0 gets a row
 	// back. PostgreSQL re-checks the condition after the row lock of a
 	// concurrent winner is released; SQLite has a single writer.
+	if micros(now) <= 0 {
+		return nil, fmt.Errorf("%w: nonce consumption time %s is not after 1970-01-01, and the store records consumption as that time in Unix microseconds, with 0 for unused; pass the current time",
+			ErrInvalid, now.Format(time.RFC3339Nano))
+	}
+	if !storable(nonce) {
+		return nil, fmt.Errorf("nonce was never issued: %w", ErrNotFound)
+	}
 	var (
 		n             = Nonce{Value: nonce}
 		expires, used int64

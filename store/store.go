@@ -198,7 +198,9 @@ type Ops interface {
 	// across every replica sharing the database, because it is one
 	// conditional UPDATE. It returns an error wrapping ErrNonceUsed when the
 	// nonce was consumed before, ErrExpired when it expired at or before
-	// now, and ErrNotFound when it was never issued. The returned Nonce names
+	// now, ErrNotFound when it was never issued, and ErrInvalid when now is
+	// not after 1970-01-01, because the consumption time is stored in Unix
+	// microseconds with 0 for unused. The returned Nonce names
 	// the session it was issued for; the caller must check that it is the
 	// session presenting it.
 	ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error)

@@ -14,6 +14,12 @@ import (
 // AES-256-GCM, with the master key ID and the path as additional data.
 // Only the sealed forms and the master key ID reach the database.
 //
+// NOTE: neither additional data names the version, so the ciphertext and
+// wrapped key of an older version, copied into the row of a newer version
+// of the same path, open as that version. Deleting the newer rows rolls a
+// secret back as well, so only a database that only the service can write
+// prevents a rollback.
+//
 // Both seals use random 96-bit nonces (cipher.NewGCMWithRandomNonce), whose
 // documentation limits one key to 2^32 messages. A master key wraps one
 // data key per secret version, so it reaches that limit only after more

@@ -263,6 +263,37 @@ deny contains {
 	not lower(value) in lowered(references(reference_name(name)))
 }
 
+# A reference value registered for a named measurement that the claims do
+# not carry cannot be compared, and skipping it would accept code the
+# operator meant to pin, so it rejects: a TPM quote chooses its PCR
+# selection, a TDX 1.0 quote has no MRSERVICETD, and tokens carry some
+# measurements only when the attested TEE reported them.
+measurement_reference_names contains reference_name(name) if {
+	some name, _ in input.claims.measurements
+}
+
+claim_reference_names := {"measurement", "host_data", "chip_id"}
+
+tee_prefix := concat("", [tee, "."])
+
+deny contains {
+	"rule": "reference-value",
+	"claim": sprintf("measurements.%s", [name]),
+	"value": "",
+	"expected": concat(" or ", values),
+	"message": sprintf("reference value %s is registered, but the %s claims have no measurement %s, so it cannot be compared (the claims have %s); collect evidence that reports %s, or, if the name is wrong, remove it with `cloister refvalue rm %s`", [key, tee, name, measurement_names_text, name, key]),
+} if {
+	some key, values in reference_values
+	startswith(key, tee_prefix)
+	name := substring(key, count(tee_prefix), -1)
+	not name in claim_reference_names
+	not name in measurement_reference_names
+}
+
+measurement_names_text := concat(", ", sort(measurement_reference_names)) if {
+	count(measurement_reference_names) > 0
+} else := "no named measurements"
+
 # Evidence of several NVIDIA GPUs names the measurements of the second and
 # later GPUs gpuN/fwid and gpuN/blockN, and composite evidence names every
 # GPU's FWID gpuN/fwid. Each GPU must match the one set of reference values

@@ -122,7 +122,8 @@ func IsAttestationTEE(tee string) bool { return slices.Contains(attestationTEEs,
 // trust anchors that are published test keys, and a measurement that is
 // not among the reference values <tee>.measurement (also when none are
 // registered). Host data, chip ID and named measurements are compared with
-// <tee>.host_data, <tee>.chip_id and <tee>.<name> when those exist.
+// <tee>.host_data, <tee>.chip_id and <tee>.<name> when those exist, and a
+// registered <tee>.<name> that names no measurement of the claims rejects.
 func DefaultAttestation(tee attest.TEE) Module {
 	if m, ok := defaultModules.Load(tee); ok {
 		return m.(Module)

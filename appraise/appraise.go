@@ -197,21 +197,25 @@ func CheckFailedChecks(c *attest.Claims, _ Options) []Reason {
 }
 
 // CheckRequiredChecks rejects claims in which a required check could not
-// run, typically because collateral was missing. AllowUndeterminedTCB
-// waives only the checks that lacked collateral: a check that could not
-// run for another reason (TEE claims a token verifier does not map) still
-// rejects.
+// run, typically because collateral was missing, or has a result other
+// than passed, failed or not checked. AllowUndeterminedTCB waives only
+// the checks that lacked collateral: a check that could not run for
+// another reason (TEE claims a token verifier does not map) still rejects.
 func CheckRequiredChecks(c *attest.Claims, o Options) []Reason {
 	var out []Reason
 	for _, ch := range c.Checks {
-		if ch.Collateral && o.AllowUndeterminedTCB {
+		if !ch.Required || ch.Result == attest.CheckPassed || ch.Result == attest.CheckFailed {
 			continue
 		}
-		if ch.Required && ch.Result == attest.CheckNotChecked {
-			out = append(out, Reason{Rule: "required-check", Claim: "checks." + ch.Name, Value: string(ch.Result),
-				Expected: string(attest.CheckPassed),
-				Message:  fmt.Sprintf("required check %s did not run: %s", ch.Name, ch.Detail)})
+		if ch.Collateral && o.AllowUndeterminedTCB && ch.Result == attest.CheckNotChecked {
+			continue
 		}
+		msg := fmt.Sprintf("required check %s did not run: %s", ch.Name, ch.Detail)
+		if ch.Result != attest.CheckNotChecked {
+			msg = fmt.Sprintf("required check %s has the result %q, which is not passed, failed or not-checked; appraise the claims as the verifier returned them", ch.Name, ch.Result)
+		}
+		out = append(out, Reason{Rule: "required-check", Claim: "checks." + ch.Name, Value: string(ch.Result),
+			Expected: string(attest.CheckPassed), Message: msg})
 	}
 	return out
 }

@@ -43,3 +43,22 @@ func TestReviewUndeterminedTCBWaivesCollateralOnly(t *testing.T) {
 		t.Error("missing collateral was accepted by the default appraisal")
 	}
 }
+
+// TestReviewUnknownCheckResultRejects gives the appraisal required checks
+// with a result other than passed, failed or not-checked. Such a check did
+// not pass, so it must reject, also when an undetermined TCB is allowed.
+func TestReviewUnknownCheckResultRejects(t *testing.T) {
+	for _, result := range []attest.CheckResult{"", "skipped", "PASSED"} {
+		c := &attest.Claims{TEE: attest.TEETDX}
+		c.Checks = append(c.Checks, attest.Check{Name: "tcb-info", Result: result, Required: true, Collateral: true})
+
+		d := Appraise(c, Options{AllowUndeterminedTCB: true})
+		if d.Accepted {
+			t.Errorf("result %q: a required check that did not pass was accepted", result)
+			continue
+		}
+		if r := d.Reasons[0]; r.Rule != "required-check" || r.Claim != "checks.tcb-info" || r.Value != string(result) {
+			t.Errorf("result %q: reason %+v, expected rule required-check on checks.tcb-info", result, r)
+		}
+	}
+}

@@ -85,6 +85,43 @@ deny contains {
 	not allow_emulated
 }
 
+# attest.Claims always writes debug and emulated as booleans. Claims JSON
+# encoded elsewhere may lack them or give another type, which the rules
+# above, matching only true, would read as false, so such claims reject.
+# The checks go through helper rules because OPA v1 evaluates
+# `not x in {true, false}` to false, not true, when x is undefined.
+emulated_boolean if is_boolean(input.claims.emulated)
+
+debug_boolean if is_boolean(input.claims.debug)
+
+default emulated_text := "missing"
+
+emulated_text := json.marshal(input.claims.emulated)
+
+default debug_text := "missing"
+
+debug_text := json.marshal(input.claims.debug)
+
+deny contains {
+	"rule": "emulated",
+	"claim": "emulated",
+	"value": emulated_text,
+	"expected": "false",
+	"message": sprintf("the emulated claim is %s, not a boolean, so it is unknown whether a TEE or an emulator produced the evidence; appraise the claims as the verifier returned them", [emulated_text]),
+} if {
+	not emulated_boolean
+}
+
+deny contains {
+	"rule": "debug",
+	"claim": "debug",
+	"value": debug_text,
+	"expected": "false",
+	"message": sprintf("the debug claim is %s, not a boolean, so the TEE's debug state is unknown; appraise the claims as the verifier returned them", [debug_text]),
+} if {
+	not debug_boolean
+}
+
 deny contains {
 	"rule": "test-key",
 	"claim": "trust_anchor.test_key",
@@ -92,7 +129,8 @@ deny contains {
 	"expected": "false",
 	"message": sprintf("the trust anchor %s is a key published for testing, which proves the format but no hardware", [trust_anchor_name]),
 } if {
-	input.claims.trust_anchor.test_key == true
+	# Absent means false, because attest.Claims omits a false test_key.
+	input.claims.trust_anchor.test_key != false
 }
 
 deny contains {
@@ -144,17 +182,28 @@ deny contains {
 	not tcb_status in accepted_tcb_statuses
 }
 
+# A required check counts only when it passed. A result other than passed,
+# failed or not-checked, or a required flag that is not a boolean, comes
+# from claims that attest.Claims did not write and rejects too.
 deny contains {
 	"rule": "required-check",
 	"claim": sprintf("checks.%s", [check.name]),
-	"value": check.result,
+	"value": object.get(check, "result", "missing"),
 	"expected": "passed",
-	"message": sprintf("required check %s did not run: %s", [check.name, object.get(check, "detail", "")]),
+	"message": required_check_message(check),
 } if {
 	some check in input.claims.checks
-	check.required == true
-	check.result == "not-checked"
+	check.required != false
+	not check_ran(check)
 }
+
+# check_ran is a function so that `not check_ran(check)` is true also when
+# the check has no result.
+check_ran(check) if check.result in {"passed", "failed"}
+
+required_check_message(check) := sprintf("required check %s did not run: %s", [check.name, object.get(check, "detail", "")]) if {
+	check.result == "not-checked"
+} else := sprintf("required check %s has the result %s, which is not passed, failed or not-checked; appraise the claims as the verifier returned them", [check.name, json.marshal(object.get(check, "result", "missing"))])
 
 deny contains {
 	"rule": "failed-check",
@@ -214,14 +263,14 @@ deny contains {
 deny contains {
 	"rule": "reference-value",
 	"claim": sprintf("checks.%s", [check.name]),
-	"value": check.result,
+	"value": object.get(check, "result", "missing"),
 	"expected": "passed, or a registered reference value composite.fwid",
-	"message": sprintf("nothing vouches for the firmware of %s: the %s check is %s and no reference value composite.fwid is registered; supply NVIDIA's driver and VBIOS RIMs with --collateral nvidia-gpu=DIR, or register the expected FWID with `cloister refvalue add composite.fwid <hex>`", [trim_suffix(check.name, "/rim"), check.name, check.result]),
+	"message": sprintf("nothing vouches for the firmware of %s: the %s check is %s and no reference value composite.fwid is registered; supply NVIDIA's driver and VBIOS RIMs with --collateral nvidia-gpu=DIR, or register the expected FWID with `cloister refvalue add composite.fwid <hex>`", [trim_suffix(check.name, "/rim"), check.name, object.get(check, "result", "missing")]),
 } if {
 	tee == "composite"
 	some check in input.claims.checks
 	regex.match(`^gpu[0-9]+/rim$`, check.name)
-	not check.result in {"passed", "failed"}
+	not check_ran(check)
 	count(references("fwid")) == 0
 }
 

@@ -34,3 +34,84 @@ func TestUndefinedRuleFailsClosed(t *testing.T) {
 		t.Errorf("error %q does not say deny is undefined", err)
 	}
 }
+
+// The default policy reads debug, emulated, the test-key flag and each
+// check's required flag and result from claims JSON that a caller may have
+// encoded itself (AppraiseJSON). A claim that is missing or of another
+// JSON type than attest.Claims writes must reject, because a rule that
+// only matches true would otherwise read it as false.
+func TestDefaultPolicyMalformedClaimsRejected(t *testing.T) {
+	head := `{"tee":"snp","measurement":"` + measurement.String() + `","tcb":{"status":"UpToDate"}`
+	anchor := `,"trust_anchor":{"kind":"vendor-root","name":"ARK-Genoa"}`
+	tests := []struct {
+		name      string
+		anchor    string // replaces anchor when set
+		claims    string // members after head and the trust anchor
+		wantRule  string
+		wantClaim string
+	}{
+		{name: "well formed", claims: `,"debug":false,"emulated":false,"checks":[]}`},
+		{name: "debug missing", claims: `,"emulated":false,"checks":[]}`, wantRule: "debug", wantClaim: "debug"},
+		{name: "debug a string", claims: `,"debug":"true","emulated":false,"checks":[]}`, wantRule: "debug", wantClaim: "debug"},
+		{name: "debug null", claims: `,"debug":null,"emulated":false,"checks":[]}`, wantRule: "debug", wantClaim: "debug"},
+		{name: "emulated missing", claims: `,"debug":false,"checks":[]}`, wantRule: "emulated", wantClaim: "emulated"},
+		{name: "emulated a number", claims: `,"debug":false,"emulated":1,"checks":[]}`, wantRule: "emulated", wantClaim: "emulated"},
+		{name: "test key a string", anchor: `,"trust_anchor":{"kind":"caller-key","name":"IAK","test_key":"true"}`, claims: `,"debug":false,"emulated":false,"checks":[]}`, wantRule: "test-key", wantClaim: "trust_anchor.test_key"},
+		{name: "required a string", claims: `,"debug":false,"emulated":false,"checks":[{"name":"crl","result":"not-checked","required":"true"}]}`,
+			wantRule: "required-check", wantClaim: "checks.crl"},
+		{name: "unknown check result", claims: `,"debug":false,"emulated":false,"checks":[{"name":"crl","result":"skipped","required":true}]}`,
+			wantRule: "required-check", wantClaim: "checks.crl"},
+		{name: "required check without result", claims: `,"debug":false,"emulated":false,"checks":[{"name":"crl","required":true}]}`,
+			wantRule: "required-check", wantClaim: "checks.crl"},
+		{name: "optional check unknown result", claims: `,"debug":false,"emulated":false,"checks":[{"name":"extra","result":"skipped"}]}`},
+	}
+	e := NewEngine()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := head + anchor + tt.claims
+			if tt.anchor != "" {
+				raw = head + tt.anchor + tt.claims
+			}
+			d, err := e.AppraiseJSON(context.Background(), DefaultAttestation(attest.TEESNP), []byte(raw), Config{}, goodRefs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantRule == "" {
+				if !d.Accepted {
+					t.Errorf("rejected with %+v", d.Reasons)
+				}
+				return
+			}
+			if d.Accepted {
+				t.Fatalf("claims %s accepted", raw)
+			}
+			if len(d.Reasons) != 1 {
+				t.Fatalf("reasons %+v, want one", d.Reasons)
+			}
+			if d.Reasons[0].Rule != tt.wantRule {
+				t.Errorf("rule = %s, want %s", d.Reasons[0].Rule, tt.wantRule)
+			}
+			if d.Reasons[0].Claim != tt.wantClaim {
+				t.Errorf("claim = %s, want %s", d.Reasons[0].Claim, tt.wantClaim)
+			}
+		})
+	}
+}
+
+// A GPU rim check of composite evidence that has no result vouches for
+// nothing, as one that did not run.
+func TestCompositeRIMWithoutResult(t *testing.T) {
+	raw := `{"tee":"composite","measurement":"` + measurement.String() + `","debug":false,"emulated":false,` +
+		`"trust_anchor":{"kind":"vendor-root","name":"ARK-Genoa"},"checks":[{"name":"gpu0/rim"}]}`
+	refs := map[string][]string{"composite.measurement": {measurement.String()}}
+	d, err := NewEngine().AppraiseJSON(context.Background(), DefaultAttestation("composite"), []byte(raw), Config{}, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Accepted {
+		t.Fatal("composite evidence whose rim check has no result was accepted")
+	}
+	if len(d.Reasons) != 1 || d.Reasons[0].Claim != "checks.gpu0/rim" {
+		t.Errorf("reasons %+v, want one on checks.gpu0/rim", d.Reasons)
+	}
+}

@@ -4,7 +4,8 @@
 # input.claims: the verifier's claims (attest.Claims as JSON).
 # input.config: allow_emulated (bool), tcb_statuses (accepted TCB statuses).
 # data.reference_values: reference value name -> accepted values, such as
-#   "snp.measurement" -> ["<hex>", ...].
+#   "snp.measurement" -> ["<hex>", ...]. A name whose values have all
+#   expired maps to an empty list.
 #
 # Every failed rule adds one reason object to `deny`:
 #   {rule, claim, value, expected, message}
@@ -337,6 +338,22 @@ deny contains {
 	name := substring(key, count(tee_prefix), -1)
 	not name in claim_reference_names
 	not name in measurement_reference_names
+}
+
+# A name whose registered values have all expired arrives with an empty
+# list. Its check is not dropped, because that would accept any value of a
+# claim the operator pinned: the evidence is rejected until a current value
+# is registered or the name is removed.
+deny contains {
+	"rule": "reference-value",
+	"claim": substring(key, count(tee_prefix), -1),
+	"value": "",
+	"expected": sprintf("an unexpired value of %s", [key]),
+	"message": sprintf("every registered value of reference value %s has expired, so the claim cannot be appraised; register the current value with `cloister refvalue add %s <hex>`, or remove the name with `cloister refvalue rm %s`", [key, key, key]),
+} if {
+	some key, values in reference_values
+	startswith(key, tee_prefix)
+	count(values) == 0
 }
 
 measurement_names_text := concat(", ", sort(measurement_reference_names)) if {

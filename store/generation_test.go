@@ -211,6 +211,10 @@ func TestActiveAtMatchesStore(t *testing.T) {
 				}
 			}
 		}
+		// A name whose only value expires maps to an empty list after it.
+		if _, err := s.AddReferenceValue(ctx, ReferenceValue{Name: "snp.chip_id", Value: "at", Expires: at}); err != nil {
+			t.Fatalf("AddReferenceValue snp.chip_id: %v", err)
+		}
 		rows, err := s.ListReferenceValues(ctx, "")
 		if err != nil {
 			t.Fatalf("ListReferenceValues: %v", err)

@@ -75,10 +75,18 @@ func TestReferenceValueExpiry(t *testing.T) {
 		add("snp.measurement", "bb", now.Add(time.Hour))
 		add("snp.measurement", "cc", now.Add(-time.Hour))
 		add("tdx.mrtd", "dd", time.Time{})
+		add("snp.host_data", "ee", now.Add(-time.Minute))
 
 		active, err := s.ActiveReferenceValues(ctx, now)
 		if err != nil {
 			t.Fatal(err)
+		}
+		got, ok := active["snp.host_data"]
+		if !ok {
+			t.Errorf("snp.host_data, whose only value expired, is missing; a policy would stop checking host data")
+		}
+		if len(got) != 0 {
+			t.Errorf("active snp.host_data = %v, want an empty list", got)
 		}
 		if got := active["snp.measurement"]; len(got) != 2 || got[0] != "aa" || got[1] != "bb" {
 			t.Errorf("active snp.measurement = %v, want [aa bb]", got)

@@ -55,7 +55,7 @@ func (o *ops) ListReferenceValues(ctx context.Context, name string) ([]Reference
 
 func (o *ops) ActiveReferenceValues(ctx context.Context, at time.Time) (map[string][]string, error) {
 	rows, err := o.q.QueryContext(ctx,
-		`SELECT name, value FROM reference_values WHERE expires = 0 OR expires > $1 ORDER BY name, value`, micros(at))
+		`SELECT name, value, expires FROM reference_values ORDER BY name, value`)
 	if err != nil {
 		return nil, fmt.Errorf("store: read reference values: %w", err)
 	}
@@ -63,11 +63,14 @@ func (o *ops) ActiveReferenceValues(ctx context.Context, at time.Time) (map[stri
 
 	active := map[string][]string{}
 	for rows.Next() {
-		var name, value string
-		if err := rows.Scan(&name, &value); err != nil {
+		var (
+			name, value string
+			expires     int64
+		)
+		if err := rows.Scan(&name, &value, &expires); err != nil {
 			return nil, fmt.Errorf("store: read reference values: %w", err)
 		}
-		active[name] = append(active[name], value)
+		addActive(active, name, value, expires, at)
 	}
 	return active, rows.Err()
 }
@@ -79,12 +82,24 @@ func (o *ops) ActiveReferenceValues(ctx context.Context, at time.Time) (map[stri
 func ActiveAt(list []ReferenceValue, at time.Time) map[string][]string {
 	active := map[string][]string{}
 	for _, rv := range list {
-		expires := micros(rv.Expires)
-		if expires == 0 || expires > micros(at) {
-			active[rv.Name] = append(active[rv.Name], rv.Value)
-		}
+		addActive(active, rv.Name, rv.Value, micros(rv.Expires), at)
 	}
 	return active
+}
+
+// addActive adds value to active[name] unless it expired at time at. A
+// name is added with an empty list even when all its values expired, so
+// that a policy can reject a claim whose pinned values ran out rather than
+// stop checking it.
+func addActive(active map[string][]string, name, value string, expires int64, at time.Time) {
+	values, ok := active[name]
+	if !ok {
+		values = []string{}
+	}
+	if expires == 0 || expires > micros(at) {
+		values = append(values, value)
+	}
+	active[name] = values
 }
 
 func (o *ops) RemoveReferenceValue(ctx context.Context, name, value string) error {

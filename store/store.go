@@ -162,7 +162,8 @@ type Ops interface {
 	ListReferenceValues(ctx context.Context, name string) ([]ReferenceValue, error)
 
 	// ActiveReferenceValues returns, for each name, the values that have
-	// not expired at time at. This is the input a policy evaluation reads.
+	// not expired at time at. A name whose values have all expired maps to
+	// an empty list. This is the input a policy evaluation reads.
 	ActiveReferenceValues(ctx context.Context, at time.Time) (map[string][]string, error)
 
 	// RemoveReferenceValue removes value from name, or every value of name

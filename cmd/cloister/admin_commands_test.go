@@ -273,7 +273,7 @@ func TestRefValueCommands(t *testing.T) {
 		{name: "add claim the TEE lacks", args: []string{"refvalue", "add", "sgx.host_data", strings.Repeat("ab", 32)}, exit: exitUsage,
 			want: []string{"sgx claims have no host_data", "sgx.mrsigner"}},
 		{name: "add misspelt name", args: []string{"refvalue", "add", "snp.measurment", measurement},
-			want: []string{"warning:", "does not read snp.measurment", "snp.measurement", "cloister refvalue rm snp.measurment", "added snp.measurment"}},
+			want: []string{"warning:", "does not read snp.measurment", "snp.measurement", "rejects all snp evidence while snp.measurment is registered", "cloister refvalue rm snp.measurment", "added snp.measurment"}},
 		{name: "add custom name", args: []string{"refvalue", "add", "psa.sw_custom", "Any Text"},
 			want: []string{"added psa.sw_custom = Any Text"}, notWant: []string{"warning"}},
 		{name: "add with ttl", args: []string{"refvalue", "add", "snp.host_data", strings.Repeat("00", 32), "--ttl", "1h"},

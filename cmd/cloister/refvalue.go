@@ -97,15 +97,16 @@ other claim names are stored as they are, for policies stored with
 
 // warnUnreadName warns when the default attestation policy of name's TEE
 // reads a fixed set of reference values that does not contain name, as when
-// the name is misspelt.
+// the name is misspelt. That policy rejects all evidence of the TEE while
+// such a name is registered, because no claim of that name can match it.
 func warnUnreadName(w io.Writer, name string) {
 	tee, _, _ := strings.Cut(name, ".")
 	names, ok := admin.DefaultPolicyNames(tee)
 	if !ok || slices.Contains(names, name) {
 		return
 	}
-	fmt.Fprintf(w, "warning: the default %s attestation policy does not read %s, only %s; if the name is misspelt, remove it with: cloister refvalue rm %s\n",
-		tee, name, strings.Join(names, ", "), name)
+	fmt.Fprintf(w, "warning: the default %s attestation policy does not read %s, only %s, and rejects all %s evidence while %s is registered; if the name is misspelt, remove it with: cloister refvalue rm %s\n",
+		tee, name, strings.Join(names, ", "), tee, name, name)
 }
 
 func newRefValueListCmd(flags *adminFlags) *cobra.Command {

@@ -141,53 +141,78 @@ func cell(s string, limit int) string {
 }
 
 func newAuditVerifyCmd(flags *adminFlags) *cobra.Command {
-	var dataDir, databaseURL string
+	var (
+		dataDir, databaseURL string
+		checkpoints          []string
+	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Walk the audit chain and name the first broken record (exit 1)",
 		Long: `Walk the audit chain from the first record and recompute every hash. With
 --data-dir or --database-url the command reads the database directly, with
 the service running or not; otherwise it asks the service's admin API.
-It exits 1 and names the first broken record when the chain is broken.`,
+It exits 1 and names the first broken record when the chain is broken.
+
+The hashes use no key, so someone who can write the database can rewrite
+records together with every hash after them, and the chain still verifies.
+Keep the head that an earlier run printed outside the database, and pass
+it with --checkpoint: the command then also exits 1 unless a record of the
+chain has that hash, which proves that no record up to it has changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if flags.output != "text" && flags.output != "json" {
 				return usageError("invalid --output %q: use text or json", flags.output)
 			}
-			var (
-				v   store.AuditVerification
-				err error
-			)
-			if dataDir != "" || databaseURL != "" {
-				v, err = verifyAuditOffline(cmd, dataDir, databaseURL)
-			} else {
-				client, cerr := flags.client()
-				if cerr != nil {
-					return cerr
-				}
-				v, err = client.VerifyAudit(cmd.Context())
-			}
+			wanted, err := parseCheckpoints(checkpoints)
 			if err != nil {
 				return err
 			}
-			return reportVerification(cmd.OutOrStdout(), flags.output, v)
+			var (
+				v    store.AuditVerification
+				list auditLister
+			)
+			if dataDir != "" || databaseURL != "" {
+				s, err := openAuditStore(cmd, dataDir, databaseURL)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				v, err = s.VerifyAudit(cmd.Context())
+				if err != nil {
+					return err
+				}
+				list = s.ListAudit
+			} else {
+				client, err := flags.client()
+				if err != nil {
+					return err
+				}
+				if v, err = client.VerifyAudit(cmd.Context()); err != nil {
+					return err
+				}
+				list = client.ListAudit
+			}
+			if err := reportVerification(cmd.OutOrStdout(), flags.output, v); err != nil {
+				return err
+			}
+			return checkCheckpoints(cmd.Context(), cmd.OutOrStdout(), flags.output, list, wanted)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data directory directly")
 	cmd.Flags().StringVar(&databaseURL, "database-url", "", "verify this PostgreSQL database (postgres://...) directly")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "hash of a record, as the head that an earlier run printed, that the chain must still contain (64 hex digits); repeatable")
 	return cmd
 }
 
-func verifyAuditOffline(cmd *cobra.Command, dataDir, databaseURL string) (store.AuditVerification, error) {
+func openAuditStore(cmd *cobra.Command, dataDir, databaseURL string) (store.Store, error) {
 	if dataDir != "" && databaseURL != "" {
-		return store.AuditVerification{}, usageError("use either --data-dir or --database-url, not both")
+		return nil, usageError("use either --data-dir or --database-url, not both")
 	}
 	s, err := store.Open(cmd.Context(), store.Config{DataDir: dataDir, DatabaseURL: databaseURL, SkipMigrations: true})
 	if err != nil {
-		return store.AuditVerification{}, usageError("%v", err)
+		return nil, usageError("%v", err)
 	}
-	defer s.Close()
-	return s.VerifyAudit(cmd.Context())
+	return s, nil
 }
 
 // reportVerification prints v and returns an exit-1 error when the chain is

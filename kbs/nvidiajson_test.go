@@ -144,7 +144,7 @@ func TestNVIDIADeviceJSONVerifies(t *testing.T) {
 				if g["arch"] != "HOPPER" {
 					t.Errorf("GPU %d arch %v, expected HOPPER", i, g["arch"])
 				}
-				uuid, has := g["uuid"]
+				uuid, has := g["uuid_unverified"]
 				if tc.wantUUID && uuid != uuids[i] {
 					t.Errorf("GPU %d uuid %v, expected %s", i, uuid, uuids[i])
 				}

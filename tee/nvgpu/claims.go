@@ -82,8 +82,11 @@ func gpuAttributes(r *gpuResult) map[string]any {
 	if r.evidence.Arch != "" {
 		a["arch"] = r.evidence.Arch
 	}
+	// No signature covers the UUID that the attester sends beside the
+	// report, so its name says so: a policy must not identify a GPU by it.
+	// The FWID and the device certificate identify the GPU.
 	if r.evidence.UUID != "" {
-		a["uuid"] = r.evidence.UUID
+		a["uuid_unverified"] = r.evidence.UUID
 	}
 	return a
 }

@@ -119,6 +119,15 @@ func TestEmulatorEvidenceVerifies(t *testing.T) {
 			if got := claims.Attributes["driver_version"]; got != emulatedDriverVersion {
 				t.Errorf("driver_version %v, expected %s", got, emulatedDriverVersion)
 			}
+			if gpus == 1 {
+				// No signature covers the UUID, so it is named as unverified.
+				if _, ok := claims.Attributes["uuid"]; ok {
+					t.Error("the unsigned GPU UUID is reported as the attribute uuid")
+				}
+				if got, _ := claims.Attributes["uuid_unverified"].(string); !strings.HasPrefix(got, "GPU-") {
+					t.Errorf("uuid_unverified %q, expected the emulated GPU's UUID", got)
+				}
+			}
 			last := "block" + strconv.Itoa(emulatedBlocks)
 			if gpus > 1 {
 				last = "gpu" + strconv.Itoa(gpus-1) + "/" + last

@@ -246,3 +246,81 @@ func publicKeyType(cert *x509.Certificate) string {
 	}
 	return "unknown (algorithm OID " + spki.Algorithm.Algorithm.String() + ")"
 }
+
+// Intel's certificate and CRL profiles for the PCK and TCB signing chains
+// fix the key type and the signature algorithm, and QVL (CommonVerifier.cpp)
+// verifies every certificate and CRL signature as ECDSA-SHA256 under the
+// issuer's key read as a P-256 point.
+const (
+	profileKeyType   = "ECDSA P-256"
+	profileSignature = x509.ECDSAWithSHA256
+)
+
+// checkIntelProfile requires every certificate of a verified path to have
+// an ECDSA P-256 key and an ECDSA-SHA256 signature. roles[i] names path[i]
+// in errors, except the last certificate, which is the root, and fix
+// applies to every certificate but the root. Keys are checked first,
+// because an issuer's key of another type also changes its subject's
+// signature algorithm, and the key is the cause.
+func checkIntelProfile(field string, path []*x509.Certificate, roles []string, fix string) error {
+	role := func(i int) (string, string) {
+		if i == len(path)-1 {
+			return "root", "pass the Intel SGX Root CA as the trust anchor, or a development root with an ECDSA P-256 key that signs with ECDSA-SHA256"
+		}
+		if i < len(roles) {
+			return roles[i], fix
+		}
+		return "CA", fix
+	}
+	for i, cert := range path {
+		name, fix := role(i)
+		if err := checkProfileKey(field, name, cert, fix); err != nil {
+			return err
+		}
+	}
+	for i, cert := range path {
+		if cert.SignatureAlgorithm == profileSignature {
+			continue
+		}
+		name, fix := role(i)
+		alg := signatureAlgorithmName(cert.SignatureAlgorithm, cert.Raw)
+		return attest.Errorf(attest.ErrChain, field, "the %s %q is signed with %s, but Intel's certificate profile requires %s",
+			name, cert.Subject.CommonName, alg, profileSignature).
+			WithValues(alg, profileSignature.String()).
+			WithFix(fix)
+	}
+	return nil
+}
+
+// checkProfileKey requires cert, in the given role, to have an ECDSA P-256
+// key.
+func checkProfileKey(field, role string, cert *x509.Certificate, fix string) error {
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P256() {
+		return nil
+	}
+	keyType := publicKeyType(cert)
+	return attest.Errorf(attest.ErrChain, field, "the %s %q has key type %s, but Intel's certificate profile requires %s",
+		role, cert.Subject.CommonName, keyType, profileKeyType).
+		WithValues(keyType, profileKeyType).
+		WithFix(fix)
+}
+
+// signatureAlgorithmName names a certificate's or CRL's signature
+// algorithm for an error message. raw is the DER of the certificate or
+// CRL, which is read only when Go does not know the algorithm, because
+// then the OID is the only name there is.
+func signatureAlgorithmName(alg x509.SignatureAlgorithm, raw []byte) string {
+	if alg != x509.UnknownSignatureAlgorithm {
+		return alg.String()
+	}
+	// Certificates and CRLs share this outer layout.
+	var signed struct {
+		TBS       asn1.RawValue
+		Algorithm pkix.AlgorithmIdentifier
+		Signature asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(raw, &signed); err != nil {
+		return "unparsable"
+	}
+	return "unknown (algorithm OID " + signed.Algorithm.Algorithm.String() + ")"
+}

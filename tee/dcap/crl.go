@@ -18,10 +18,12 @@ type crlKey struct {
 
 // findCRL returns the freshest CRL of set issued by issuer and signed by
 // its key, or nil when the set has none. A CRL that names the issuer but
-// fails the signature check is an error when no other CRL of the issuer
-// verifies, because it shows altered collateral.
-func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate, at time.Time) (*collateral.Item, error) {
-	var badSig error
+// fails the signature check, or is signed with another algorithm than
+// ECDSA-SHA256, is an error when no other CRL of the issuer verifies,
+// because it shows altered collateral or collateral that is not Intel's.
+// name is the CRL's name in errors.
+func (v *Verifier) findCRL(set *collateral.Set, name string, issuer *x509.Certificate, at time.Time) (*collateral.Item, error) {
+	var badSig, badAlgorithm error
 	var best *collateral.Item
 	for _, it := range set.OfKind(collateral.KindCRL) {
 		if !bytes.Equal(it.CRL.RawIssuer, issuer.RawSubject) {
@@ -29,6 +31,16 @@ func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate, at tim
 		}
 		key := crlKey{item: it, issuer: issuer}
 		if _, ok := v.crls.get(key); !ok {
+			// Intel's CRL profile fixes ECDSA-SHA256, and QVL verifies the
+			// CRL signature under the issuer's key read as a P-256 point.
+			if it.CRL.SignatureAlgorithm != profileSignature {
+				alg := signatureAlgorithmName(it.CRL.SignatureAlgorithm, it.CRL.Raw)
+				badAlgorithm = attest.Errorf(attest.ErrSignature, name, "the CRL issued by %q is signed with %s, but Intel's CRL profile requires %s",
+					issuer.Subject.CommonName, alg, profileSignature).
+					WithValues(alg, profileSignature.String()).
+					WithFix(crlSourceFix(it))
+				continue
+			}
 			if err := it.CRL.CheckSignatureFrom(issuer); err != nil {
 				badSig = err
 				continue
@@ -42,12 +54,24 @@ func (v *Verifier) findCRL(set *collateral.Set, issuer *x509.Certificate, at tim
 	if best != nil {
 		return best, nil
 	}
+	if badAlgorithm != nil {
+		return nil, badAlgorithm
+	}
 	if badSig != nil {
 		return nil, &attest.Error{Kind: attest.ErrSignature, Field: "CRL", Err: badSig,
 			Reason: "the CRL issued by " + issuer.Subject.CommonName + " has an invalid signature",
 			Fix:    "fetch the CRL again from Intel PCS"}
 	}
 	return nil, nil
+}
+
+// crlSourceFix is the fix for a CRL that is not Intel's, naming the file
+// or address it came from when the collateral records one.
+func crlSourceFix(it *collateral.Item) string {
+	if it.Source == "" {
+		return "fetch the CRL again from Intel PCS"
+	}
+	return "replace " + it.Source + " with the CRL Intel PCS serves for this issuer"
 }
 
 // checkCRLFresh fails when at is outside the CRL's thisUpdate..nextUpdate.
@@ -78,7 +102,7 @@ func revoked(crl *x509.RevocationList, serial *big.Int) bool {
 // subjects is revoked. A missing CRL is recorded as a required check that
 // did not run.
 func (v *Verifier) checkCRL(c *attest.Claims, set *collateral.Set, check, name string, issuer *x509.Certificate, subjects []*x509.Certificate, at time.Time) error {
-	it, err := v.findCRL(set, issuer, at)
+	it, err := v.findCRL(set, name, issuer, at)
 	if err != nil {
 		c.Fail(check, err.Error())
 		return err

@@ -36,6 +36,9 @@ func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
 	return ecdsa.Verify(pub, digest[:], r, s)
 }
 
+// tcbSignerFix is the fix for a TCB signing chain outside Intel's profile.
+const tcbSignerFix = "pass the issuer chain that Intel PCS serves with the document (the TCB-Info-Issuer-Chain or SGX-Enclave-Identity-Issuer-Chain header), whose leaf is the Intel SGX TCB Signing certificate"
+
 // verifyDocument finds the certificate among the collateral that signed an
 // Intel PCS document (TCB Info or QE Identity), and verifies that
 // certificate's chain to roots at at. It returns the chain, signer first.
@@ -54,20 +57,34 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 		}
 	}
 	haveTCBSigner := false
+	// A TCB signing certificate with a key other than P-256 cannot have
+	// signed the document, whose signature is raw ECDSA P-256, but it is
+	// the cause to report when no other certificate verifies it.
+	var offProfileSigner *x509.Certificate
 	for _, it := range items {
 		if signer != nil {
 			break
 		}
 		c := it.Certificate
-		pub, ok := c.PublicKey.(*ecdsa.PublicKey)
-		if !ok || pub.Curve != elliptic.P256() || bytes.Equal(c.RawIssuer, c.RawSubject) {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
 			continue
 		}
-		haveTCBSigner = haveTCBSigner || strings.Contains(c.Subject.CommonName, "SGX TCB Signing")
+		isTCBSigner := strings.Contains(c.Subject.CommonName, "SGX TCB Signing")
+		pub, ok := c.PublicKey.(*ecdsa.PublicKey)
+		if !ok || pub.Curve != elliptic.P256() {
+			if isTCBSigner && offProfileSigner == nil {
+				offProfileSigner = c
+			}
+			continue
+		}
+		haveTCBSigner = haveTCBSigner || isTCBSigner
 		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
 			v.signers.set(doc, it.SHA256)
 			signer = c
 		}
+	}
+	if signer == nil && offProfileSigner != nil {
+		return nil, checkProfileKey(docName+" signer", "TCB signing certificate", offProfileSigner, tcbSignerFix)
 	}
 	if signer == nil {
 		if !haveTCBSigner {
@@ -102,6 +119,9 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 	if len(path) != 2 || !strings.Contains(signer.Subject.CommonName, "SGX TCB Signing") || hasSGXExtensions(signer) {
 		return nil, attest.Errorf(attest.ErrChain, docName+" signer", "certificate %q is not the TCB signing certificate issued by the root", signer.Subject.CommonName).
 			WithFix("pass the issuer chain Intel PCS serves with the document; its leaf is the Intel SGX TCB Signing certificate")
+	}
+	if err := checkIntelProfile(docName+" signer", path, []string{"TCB signing certificate"}, tcbSignerFix); err != nil {
+		return nil, err
 	}
 	v.documentPaths.set(key, path)
 	return path, nil

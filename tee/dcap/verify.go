@@ -284,6 +284,10 @@ func (v *Verifier) verifyPCKPath(chain *pckChain, roots *rootSet, at time.Time) 
 		return nil, attest.Errorf(attest.ErrChain, "PCK certificate chain", "the path from the PCK certificate to the root has %d certificates, not 3 (PCK certificate, PCK CA, root)", len(path)).
 			WithFix("the certification data must hold the PCK certificate issued by the Intel SGX PCK Platform or Processor CA, that CA and the root")
 	}
+	if err := checkIntelProfile("PCK certificate chain", path, []string{"PCK certificate", "PCK CA"},
+		"collect the quote again from the platform, whose certification data must hold the PCK certificate chain as Intel PCS issues it"); err != nil {
+		return nil, err
+	}
 	p := &verifiedPath{path: path, infos: chainInfos(path), anchor: attest.DescribeRoot(path[len(path)-1], EmbeddedRoots())}
 	v.paths.set(key, p)
 	return p, nil

@@ -50,7 +50,8 @@ const manifestFormat = "cloister-collateral-bundle/v1"
 // cert_chain, the Intel root in a PCS issuer chain) are left out. A
 // directory passed to --collateral makes its roots the caller's trust
 // anchors, and a bundle must not carry trust that no one chose. Verifiers
-// use their embedded vendor roots instead.
+// use their embedded vendor roots instead. An entry that contains nothing
+// but such roots is left out, because ImportBundle rejects an empty body.
 func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error) {
 	entries, err := b.List(ctx)
 	if err != nil {
@@ -60,8 +61,12 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 		return nil, err
 	}
 	m := &Manifest{Format: manifestFormat, Created: time.Now().UTC(), Items: []ManifestEntry{}}
-	for i, e := range entries {
+	for _, e := range entries {
 		e = withoutRoots(e)
+		if len(e.Body) == 0 {
+			continue
+		}
+		i := len(m.Items)
 		sum := sha256.Sum256(e.Body)
 		me := ManifestEntry{File: fmt.Sprintf("item-%03d%s", i, extensionFor(e.Body)), Key: e.Key, URL: e.URL,
 			SHA256: hex.EncodeToString(sum[:]), FetchedAt: e.FetchedAt, NextUpdate: e.NextUpdate}
@@ -88,8 +93,13 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 }
 
 // ImportBundle reads a bundle directory, checks every file against the
-// manifest's digest, and stores the entries in the backend. A file whose
-// digest differs fails the whole import before anything is stored.
+// manifest's digest and every entry with checkBundleEntry, and stores the
+// entries in the backend. The manifest is not signed, so its digests catch
+// corruption only, and the entry checks keep an edited manifest from
+// storing an entry that the cache would not use as it is. Any file or entry that fails a check
+// fails the whole import before anything is stored. A backend error while
+// storing leaves the entries stored before it in place. The returned
+// manifest carries the NextUpdate values as stored, after capping.
 func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -106,8 +116,10 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 	if m.Format != manifestFormat {
 		return nil, fmt.Errorf("unsupported bundle format %q, expected %q", m.Format, manifestFormat)
 	}
+	now := time.Now()
 	var entries []*Entry
-	for _, me := range m.Items {
+	for i := range m.Items {
+		me := &m.Items[i]
 		body, err := readBundleFile(dir, me.File)
 		if err != nil {
 			return nil, err
@@ -116,6 +128,9 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 		if hex.EncodeToString(sum[:]) != me.SHA256 {
 			return nil, fmt.Errorf("bundle file %s: SHA-256 %x differs from the manifest's %s; the bundle is corrupt or was modified",
 				me.File, sum, me.SHA256)
+		}
+		if err := checkBundleEntry(me, body, now); err != nil {
+			return nil, err
 		}
 		e := &Entry{Key: me.Key, URL: me.URL, Body: body, FetchedAt: me.FetchedAt, NextUpdate: me.NextUpdate}
 		for name, file := range me.Headers {
@@ -136,6 +151,39 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 		}
 	}
 	return &m, nil
+}
+
+// checkBundleEntry applies the checks of Cache.checkCached to a bundle
+// entry, so that an import fails instead of storing an entry that the cache
+// would drop or correct:
+//
+//   - The body must contain collateral that Set.AddBytes identifies.
+//   - FetchedAt must not be after now, because a future fetch time keeps
+//     an entry fresh until then.
+//   - A NextUpdate later than the body's own, or none where the body
+//     states one, is capped in me to the body's value. The cap is not a
+//     rejection because an honest bundle can hold a later value: for an
+//     OCSP response with several SingleResponses the fetcher stores the
+//     end of the matching one, and the body's bound is the earliest end.
+//
+// NOTE: nextUpdateOf finds no nextUpdate in signed TCB Info and QE Identity
+// documents, because their top-level "signature" string fails its JSON
+// decoding, so the NextUpdate of those entries is not capped.
+func checkBundleEntry(me *ManifestEntry, body []byte, now time.Time) error {
+	s := &Set{}
+	if n, reason := s.AddBytes(me.URL, body); n == 0 {
+		return fmt.Errorf("bundle file %s (key %q) contains no collateral: %s; "+
+			"export the bundle again with cloister collateral export", me.File, me.Key, reason)
+	}
+	if me.FetchedAt.After(now) {
+		return fmt.Errorf("bundle file %s (key %q) has fetched_at %s, after the current time %s; "+
+			"check the clocks of the exporting and the importing machine, then export the bundle again",
+			me.File, me.Key, me.FetchedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if next := nextUpdateOf(body); !next.IsZero() && (me.NextUpdate.IsZero() || me.NextUpdate.After(next)) {
+		me.NextUpdate = next
+	}
+	return nil
 }
 
 // readBundleFile reads a file named in a manifest, refusing names that

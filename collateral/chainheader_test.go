@@ -37,8 +37,12 @@ func TestPCSChainHeaderStrict(t *testing.T) {
 			}))
 			defer srv.Close()
 			pcs := NewPCS(srv.URL, "", FetcherOptions{Retries: -1, RequestsPerSecond: 1000, Burst: 100})
+			reqs, err := pcs.requests(Query{TEE: "sgx", PCKCA: "processor"})
+			if err != nil {
+				t.Fatal(err)
+			}
 			var req request
-			for _, r := range pcs.requests(Query{TEE: "sgx", PCKCA: "processor"}) {
+			for _, r := range reqs {
 				if r.key == "pcs/pckcrl/processor" {
 					req = r
 				}

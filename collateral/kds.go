@@ -1,9 +1,13 @@
 package collateral
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -26,20 +30,85 @@ func NewKDS(baseURL string, opts FetcherOptions) *KDS {
 	return &KDS{BaseURL: strings.TrimRight(baseURL, "/"), fetcher: newHTTPFetcher(opts)}
 }
 
-// kdsTCB splits a REPORTED_TCB into the KDS query parameters. Turin moved
-// the fields and added the FMC SPL; earlier products share one layout.
-func kdsTCB(product string, tcb uint64) string {
-	b := func(i int) uint64 { return (tcb >> (8 * i)) & 0xff }
-	if strings.EqualFold(product, "Turin") {
-		return fmt.Sprintf("fmcSPL=%d&blSPL=%d&teeSPL=%d&snpSPL=%d&ucodeSPL=%d", b(0), b(1), b(2), b(3), b(7))
-	}
-	return fmt.Sprintf("blSPL=%d&teeSPL=%d&snpSPL=%d&ucodeSPL=%d", b(0), b(1), b(6), b(7))
+// kdsProducts lists the product names that KDS serves certificates for,
+// spelled as its URL paths spell them.
+var kdsProducts = []string{"Milan", "Genoa", "Turin"}
+
+// chipIDSize is the size of the CHIP_ID field of an SEV-SNP attestation
+// report in bytes.
+const chipIDSize = 64
+
+// kdsTCBParameter is one KDS query parameter taken from a byte of the
+// REPORTED_TCB.
+type kdsTCBParameter struct {
+	name string
+	byte int
 }
 
-// requests lists what an SNP verification needs. The VLEK itself is not
-// served by KDS (the cloud provider installs it), so for VLEK only the
-// chain and CRL are fetched.
-func (k *KDS) requests(q Query) []request {
+// kdsTCBParameters returns the KDS query parameters of a product in the
+// order the cache key lists them. Turin moved the fields and added the FMC
+// SPL; earlier products share one layout.
+func kdsTCBParameters(product string) []kdsTCBParameter {
+	if product == "Turin" {
+		return []kdsTCBParameter{{"fmcSPL", 0}, {"blSPL", 1}, {"teeSPL", 2}, {"snpSPL", 3}, {"ucodeSPL", 7}}
+	}
+	return []kdsTCBParameter{{"blSPL", 0}, {"teeSPL", 1}, {"snpSPL", 6}, {"ucodeSPL", 7}}
+}
+
+// kdsTCB returns the KDS query parameters of a REPORTED_TCB as the cache
+// key spells them, in kdsTCBParameters order.
+func kdsTCB(product string, tcb uint64) string {
+	var parts []string
+	for _, p := range kdsTCBParameters(product) {
+		parts = append(parts, fmt.Sprintf("%s=%d", p.name, (tcb>>(8*p.byte))&0xff))
+	}
+	return strings.Join(parts, "&")
+}
+
+// kdsTCBQuery returns the KDS query parameters of a REPORTED_TCB.
+func kdsTCBQuery(product string, tcb uint64) url.Values {
+	v := url.Values{}
+	for _, p := range kdsTCBParameters(product) {
+		v.Set(p.name, strconv.FormatUint((tcb>>(8*p.byte))&0xff, 10))
+	}
+	return v
+}
+
+// checkKDSQuery checks the Query fields that KDS request URLs are built
+// from against the values KDS defines.
+func checkKDSQuery(q Query) error {
+	if q.Product != "" && !slices.Contains(kdsProducts, q.Product) {
+		return invalidQuery("Product", q.Product, "AMD KDS serves Milan, Genoa and Turin",
+			"set Product to one of them, spelled so, or leave it empty to try Milan and Genoa")
+	}
+	if q.SigningKey != "" && !strings.EqualFold(q.SigningKey, "VCEK") && !strings.EqualFold(q.SigningKey, "VLEK") {
+		return invalidQuery("SigningKey", q.SigningKey, "AMD KDS serves VCEK and VLEK certificate chains",
+			"set SigningKey to VCEK or VLEK, or leave it empty for VCEK")
+	}
+	if len(q.ChipID) == 0 {
+		return nil
+	}
+	if len(q.ChipID) != chipIDSize {
+		return invalidQuery("ChipID", hex.EncodeToString(q.ChipID),
+			fmt.Sprintf("a chip ID is %d bytes, this one is %d", chipIDSize, len(q.ChipID)),
+			"pass the CHIP_ID field of the attestation report unchanged")
+	}
+	if bytes.Equal(q.ChipID, make([]byte, chipIDSize)) {
+		return invalidQuery("ChipID", hex.EncodeToString(q.ChipID),
+			"an all-zero chip ID is a masked one (MASK_CHIP_ID) and names no VCEK",
+			"leave ChipID empty when the report masks it, and pass the VCEK with the evidence instead")
+	}
+	return nil
+}
+
+// requests lists what an SNP verification needs, or returns an
+// ErrInvalidQuery error when a field of q is not a value KDS defines. The
+// VLEK itself is not served by KDS (the cloud provider installs it), so for
+// VLEK only the chain and CRL are fetched.
+func (k *KDS) requests(q Query) ([]request, error) {
+	if err := checkKDSQuery(q); err != nil {
+		return nil, err
+	}
 	if q.Product == "" {
 		// Version 2 reports carry no CPUID, so the product is unknown
 		// until a certificate names it. Only Milan and Genoa firmware
@@ -51,33 +120,40 @@ func (k *KDS) requests(q Query) []request {
 		for _, p := range []string{"Milan", "Genoa"} {
 			withProduct := q
 			withProduct.Product = p
-			reqs = append(reqs, k.requests(withProduct)...)
+			productReqs, err := k.requests(withProduct)
+			if err != nil {
+				return nil, err
+			}
+			reqs = append(reqs, productReqs...)
 		}
-		return reqs
+		return reqs, nil
 	}
 	keyType := "vcek"
 	if strings.EqualFold(q.SigningKey, "VLEK") {
 		keyType = "vlek"
 	}
-	base := fmt.Sprintf("%s/%s/v1/%s", k.BaseURL, keyType, q.Product)
+	base, err := serviceURL(k.BaseURL, keyType, "v1", q.Product)
+	if err != nil {
+		return nil, fmt.Errorf("KDS base URL: %w", err)
+	}
 	reqs := []request{
-		k.request(fmt.Sprintf("kds/%s/%s/cert_chain", keyType, q.Product), base+"/cert_chain", KindCertificate,
+		k.request(fmt.Sprintf("kds/%s/%s/cert_chain", keyType, q.Product), base.JoinPath("cert_chain").String(), KindCertificate,
 			"application/x-pem-file", "application/pem-certificate-chain", "text/plain", "application/octet-stream"),
-		k.request(fmt.Sprintf("kds/%s/%s/crl", keyType, q.Product), base+"/crl", KindCRL,
+		k.request(fmt.Sprintf("kds/%s/%s/crl", keyType, q.Product), base.JoinPath("crl").String(), KindCRL,
 			"application/pkix-crl", "application/octet-stream"),
 	}
 	if keyType == "vcek" && len(q.ChipID) > 0 {
 		hwid := q.ChipID
-		if strings.EqualFold(q.Product, "Turin") && len(hwid) > 8 {
+		if q.Product == "Turin" {
 			hwid = hwid[:8] // Turin VCEKs are indexed by the first 8 bytes of the chip ID
 		}
-		tcb := kdsTCB(q.Product, q.ReportedTCB)
-		u := fmt.Sprintf("%s/%s?%s", base, hex.EncodeToString(hwid), tcb)
-		key := fmt.Sprintf("kds/vcek/%s/%s/%s", q.Product, hex.EncodeToString(hwid), tcb)
-		reqs = append(reqs, k.request(key, u, KindCertificate,
+		u := base.JoinPath(hex.EncodeToString(hwid))
+		u.RawQuery = kdsTCBQuery(q.Product, q.ReportedTCB).Encode()
+		key := fmt.Sprintf("kds/vcek/%s/%s/%s", q.Product, hex.EncodeToString(hwid), kdsTCB(q.Product, q.ReportedTCB))
+		reqs = append(reqs, k.request(key, u.String(), KindCertificate,
 			"application/pkix-cert", "application/x-x509-ca-cert", "application/octet-stream"))
 	}
-	return reqs
+	return reqs, nil
 }
 
 func (k *KDS) request(key, rawURL string, want Kind, contentTypes ...string) request {

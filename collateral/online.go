@@ -41,19 +41,25 @@ func NewOnline(dir string, opts FetcherOptions) *Online {
 // out and listed in Set.Ignored, so that the verifier names it as missing.
 // A missing required item then rejects the evidence. A missing optional one
 // (the SEV-SNP CRL) is reported as not checked, exactly as offline. Only when nothing at all can
-// be served is the upstream failure returned as an error. The items are
+// be served is the upstream failure returned as an error. A query field
+// that the upstream does not define returns an ErrInvalidQuery error before
+// any request is sent. The items are
 // fetched concurrently, each within the per-host request budget.
 func (o *Online) Collateral(ctx context.Context, q Query) (*Set, error) {
 	var reqs []request
+	var err error
 	switch q.TEE {
 	case "snp":
 		if o.KDS != nil {
-			reqs = o.KDS.requests(q)
+			reqs, err = o.KDS.requests(q)
 		}
 	case "sgx", "tdx":
 		if o.PCS != nil {
-			reqs = o.PCS.requests(q)
+			reqs, err = o.PCS.requests(q)
 		}
+	}
+	if err != nil {
+		return &Set{}, fmt.Errorf("collateral: %w", err)
 	}
 	if o.OCSP != nil {
 		reqs = append(reqs, o.OCSP.requests(q)...)

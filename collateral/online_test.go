@@ -1,7 +1,9 @@
 package collateral
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"math"
 	"net/http"
@@ -434,13 +436,18 @@ func TestBundleRoundTrip(t *testing.T) {
 
 func TestKDSRequests(t *testing.T) {
 	k := NewKDS("https://kds.example.test", FetcherOptions{})
-	reqs := k.requests(Query{TEE: "snp", Product: "Milan", SigningKey: "VCEK",
-		ChipID: []byte{0xaa, 0xbb}, ReportedTCB: 0xd918000000000004})
+	chipID := bytes.Repeat([]byte{0xaa, 0xbb}, chipIDSize/2)
+	reqs, err := k.requests(Query{TEE: "snp", Product: "Milan", SigningKey: "VCEK",
+		ChipID: chipID, ReportedTCB: 0xd918000000000004})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var keys []string
 	for _, r := range reqs {
 		keys = append(keys, r.key)
 	}
-	want := "kds/vcek/Milan/cert_chain kds/vcek/Milan/crl kds/vcek/Milan/aabb/blSPL=4&teeSPL=0&snpSPL=24&ucodeSPL=217"
+	hwid := hex.EncodeToString(chipID)
+	want := "kds/vcek/Milan/cert_chain kds/vcek/Milan/crl kds/vcek/Milan/" + hwid + "/blSPL=4&teeSPL=0&snpSPL=24&ucodeSPL=217"
 	if got := strings.Join(keys, " "); got != want {
 		t.Errorf("keys = %s\nwant   %s", got, want)
 	}
@@ -448,7 +455,10 @@ func TestKDSRequests(t *testing.T) {
 	if turin != "fmcSPL=1&blSPL=3&teeSPL=2&snpSPL=0&ucodeSPL=17" {
 		t.Errorf("Turin TCB parameters = %s", turin)
 	}
-	vlek := k.requests(Query{TEE: "snp", Product: "Genoa", SigningKey: "VLEK", ChipID: []byte{1}})
+	vlek, err := k.requests(Query{TEE: "snp", Product: "Genoa", SigningKey: "VLEK", ChipID: chipID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(vlek) != 2 || !strings.HasPrefix(vlek[0].key, "kds/vlek/Genoa/") {
 		t.Errorf("VLEK requests = %d, first %q", len(vlek), vlek[0].key)
 	}

@@ -3,6 +3,7 @@ package collateral
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -35,37 +36,65 @@ func NewPCS(baseURL, rootCACRLURL string, opts FetcherOptions) *PCS {
 	return &PCS{BaseURL: strings.TrimRight(baseURL, "/"), RootCACRLURL: rootCACRLURL, fetcher: newHTTPFetcher(opts)}
 }
 
-// requests lists what a DCAP verification for q needs.
-func (p *PCS) requests(q Query) []request {
-	platform := "sgx"
-	if q.TEE == "tdx" {
-		platform = "tdx"
+// fmspcSize is the size of an FMSPC in bytes.
+const fmspcSize = 6
+
+// checkPCSQuery checks the Query fields that PCS request URLs are built
+// from against the values the PCS v4 API defines.
+func checkPCSQuery(q Query) error {
+	if q.TEE != "sgx" && q.TEE != "tdx" {
+		return invalidQuery("TEE", q.TEE, "Intel PCS serves collateral for sgx and tdx",
+			"set TEE to sgx or tdx")
+	}
+	if q.FMSPC != "" {
+		if err := checkHexField("FMSPC", q.FMSPC, fmspcSize,
+			"pass the FMSPC extension of the PCK certificate in hexadecimal, or leave FMSPC empty to skip the TCB Info"); err != nil {
+			return err
+		}
+	}
+	if ca := strings.ToLower(q.PCKCA); ca != "" && ca != "processor" && ca != "platform" {
+		return invalidQuery("PCKCA", q.PCKCA, "Intel PCS serves PCK CRLs for the processor and platform CAs",
+			"set PCKCA to processor or platform, after the issuer of the PCK certificate, or leave it empty for processor")
+	}
+	return nil
+}
+
+// requests lists what a DCAP verification for q needs, or returns an
+// ErrInvalidQuery error when a field of q is not a value PCS defines.
+func (p *PCS) requests(q Query) ([]request, error) {
+	if err := checkPCSQuery(q); err != nil {
+		return nil, err
+	}
+	platform := q.TEE
+	base, err := serviceURL(p.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("PCS base URL: %w", err)
 	}
 	var reqs []request
 	if q.FMSPC != "" {
 		fmspc := strings.ToUpper(q.FMSPC)
-		reqs = append(reqs, p.request(
-			fmt.Sprintf("pcs/%s/tcb/%s", platform, fmspc),
-			fmt.Sprintf("%s/%s/certification/v4/tcb?fmspc=%s", p.BaseURL, platform, fmspc),
+		u := base.JoinPath(platform, "certification", "v4", "tcb")
+		u.RawQuery = url.Values{"fmspc": {fmspc}}.Encode()
+		reqs = append(reqs, p.request(fmt.Sprintf("pcs/%s/tcb/%s", platform, fmspc), u.String(),
 			KindTCBInfo, []string{"TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"}, "application/json"))
 	}
 	reqs = append(reqs, p.request(
 		fmt.Sprintf("pcs/%s/qe/identity", platform),
-		fmt.Sprintf("%s/%s/certification/v4/qe/identity", p.BaseURL, platform),
+		base.JoinPath(platform, "certification", "v4", "qe", "identity").String(),
 		KindQEIdentity, []string{"SGX-Enclave-Identity-Issuer-Chain"}, "application/json"))
 	ca := strings.ToLower(q.PCKCA)
 	if ca == "" {
 		ca = "processor"
 	}
-	reqs = append(reqs, p.request(
-		"pcs/pckcrl/"+ca,
-		fmt.Sprintf("%s/sgx/certification/v4/pckcrl?ca=%s&encoding=der", p.BaseURL, ca),
+	crlURL := base.JoinPath("sgx", "certification", "v4", "pckcrl")
+	crlURL.RawQuery = url.Values{"ca": {ca}, "encoding": {"der"}}.Encode()
+	reqs = append(reqs, p.request("pcs/pckcrl/"+ca, crlURL.String(),
 		KindCRL, []string{"SGX-PCK-CRL-Issuer-Chain"}, "application/pkix-crl", "application/x-pem-file", "application/octet-stream"))
 	if p.RootCACRLURL != "" {
 		reqs = append(reqs, p.request("pcs/rootcacrl", p.RootCACRLURL, KindCRL, nil,
 			"application/pkix-crl", "application/x-x509-ca-cert", "application/octet-stream"))
 	}
-	return reqs
+	return reqs, nil
 }
 
 func (p *PCS) request(key, rawURL string, want Kind, chainHeaders []string, contentTypes ...string) request {

@@ -161,14 +161,11 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 //   - FetchedAt must not be after now, because a future fetch time keeps
 //     an entry fresh until then.
 //   - A NextUpdate later than the body's own, or none where the body
-//     states one, is capped in me to the body's value. The cap is not a
-//     rejection because an honest bundle can hold a later value: for an
-//     OCSP response with several SingleResponses the fetcher stores the
-//     end of the matching one, and the body's bound is the earliest end.
-//
-// NOTE: nextUpdateOf finds no nextUpdate in signed TCB Info and QE Identity
-// documents, because their top-level "signature" string fails its JSON
-// decoding, so the NextUpdate of those entries is not capped.
+//     states one, is capped in the manifest entry to the body's value.
+//     The cap is not a rejection because an honest bundle can hold a
+//     later value: for an OCSP response with several SingleResponses the
+//     fetcher stores the end of the matching one, and the body's bound is
+//     the earliest end.
 func checkBundleEntry(me *ManifestEntry, body []byte, now time.Time) error {
 	s := &Set{}
 	if n, reason := s.AddBytes(me.URL, body); n == 0 {

@@ -177,16 +177,24 @@ func nextUpdateOf(body []byte) time.Time {
 }
 
 func documentNextUpdate(raw []byte) time.Time {
-	var doc map[string]struct {
-		NextUpdate time.Time `json:"nextUpdate"`
-	}
+	// The members are decoded one by one, because a signed document also
+	// has a "signature" string beside the body object.
+	var doc map[string]json.RawMessage
 	if json.Unmarshal(raw, &doc) != nil {
 		return time.Time{}
 	}
 	for _, k := range []string{"tcbInfo", "enclaveIdentity", "qeIdentity"} {
-		if v, ok := doc[k]; ok {
-			return v.NextUpdate
+		body, ok := doc[k]
+		if !ok {
+			continue
 		}
+		var v struct {
+			NextUpdate time.Time `json:"nextUpdate"`
+		}
+		if json.Unmarshal(body, &v) != nil {
+			return time.Time{}
+		}
+		return v.NextUpdate
 	}
 	return time.Time{}
 }

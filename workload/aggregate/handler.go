@@ -90,12 +90,12 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		workload.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid update body: %v: send {\"update\": [numbers]} with %d numbers", err, h.agg.Manifest().Dimension))
 		return
 	}
-	if err := h.agg.Submit(round, party, update); err != nil {
+	n, err := h.agg.submit(round, party, update)
+	if err != nil {
 		h.log.Info("aggregate: update rejected", "party", party, "round", round, "error", err)
 		workload.WriteError(w, statusOf(err), err)
 		return
 	}
-	_, n := h.agg.Status()
 	h.log.Info("aggregate: update accepted", "party", party, "round", round)
 	workload.WriteJSON(w, http.StatusAccepted, map[string]any{"round": round, "contributors": n})
 }

@@ -84,17 +84,25 @@ func (a *Aggregator) Status() (round uint64, contributors int) {
 // update is clipped, added to the sum and then overwritten with zeros,
 // also when it is rejected, so the caller must not reuse it.
 func (a *Aggregator) Submit(round uint64, party string, update []float64) error {
+	_, err := a.submit(round, party, update)
+	return err
+}
+
+// submit is Submit, and also returns the round's number of contributors
+// right after this update counted, read under the same lock, so that a
+// Close that follows at once cannot make it report the next round's count.
+func (a *Aggregator) submit(round uint64, party string, update []float64) (contributors int, err error) {
 	defer clear(update)
 
 	if !a.parties[party] {
-		return fmt.Errorf("%w: %s", ErrUnknownParty, party)
+		return 0, fmt.Errorf("%w: %s", ErrUnknownParty, party)
 	}
 	if len(update) != a.m.Dimension {
-		return fmt.Errorf("%w: length %d, the manifest's dimension is %d", ErrInvalidUpdate, len(update), a.m.Dimension)
+		return 0, fmt.Errorf("%w: length %d, the manifest's dimension is %d", ErrInvalidUpdate, len(update), a.m.Dimension)
 	}
 	norm, err := l2Norm(update)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	scale := 1.0
 	if a.m.ClipNorm > 0 && norm > a.m.ClipNorm {
@@ -104,16 +112,16 @@ func (a *Aggregator) Submit(round uint64, party string, update []float64) error 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if round != a.round {
-		return fmt.Errorf("%w: round %d was requested, the open round is %d", ErrWrongRound, round, a.round)
+		return 0, fmt.Errorf("%w: round %d was requested, the open round is %d", ErrWrongRound, round, a.round)
 	}
 	if a.seen[party] {
-		return fmt.Errorf("%w: party %s, round %d", ErrDuplicate, party, round)
+		return 0, fmt.Errorf("%w: party %s, round %d", ErrDuplicate, party, round)
 	}
 	for i, x := range update {
 		a.sum[i] += x * scale
 	}
 	a.seen[party] = true
-	return nil
+	return len(a.seen), nil
 }
 
 // l2Norm returns the Euclidean norm of v, rejecting NaN and infinite

@@ -273,3 +273,31 @@ func TestSubmitNormOverflowWithClipping(t *testing.T) {
 		})
 	}
 }
+
+// submit returns the round's contributors as counted under its lock, so
+// the HTTP reply cannot report a count of the next round.
+func TestSubmitReturnsContributors(t *testing.T) {
+	agg := newAggregator(t, Manifest{Dimension: 1, MinClients: 2, Parties: testParties("a", "b", "c")})
+	for i, party := range []string{"a", "b"} {
+		n, err := agg.submit(1, party, []float64{1})
+		if err != nil {
+			t.Fatalf("submit %s: %v", party, err)
+		}
+		if n != i+1 {
+			t.Errorf("submit %s returned %d contributors, want %d", party, n, i+1)
+		}
+	}
+	if _, err := agg.Close(1); err != nil {
+		t.Fatal(err)
+	}
+	n, err := agg.submit(2, "c", []float64{1})
+	if err != nil {
+		t.Fatalf("submit c in round 2: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("first submit of round 2 returned %d contributors, want 1", n)
+	}
+	if n, err := agg.submit(2, "c", []float64{1}); err == nil || n != 0 {
+		t.Errorf("duplicate submit returned %d, %v; want 0 and an error", n, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // Common names of the test hierarchy that replaces the emulator's root,
@@ -49,19 +50,8 @@ type profileCase struct {
 // with alg, or self-signed when parent is nil.
 func issueSigned(t *testing.T, template, parent *x509.Certificate, pub any, parentKey crypto.Signer, alg x509.SignatureAlgorithm) *x509.Certificate {
 	t.Helper()
-	if parent == nil {
-		parent = template
-	}
 	template.SignatureAlgorithm = alg
-	der, err := x509.CreateCertificate(rand.Reader, template, parent, pub, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, template, parent, pub, parentKey)
 }
 
 func issueSignedCRL(t *testing.T, issuer *x509.Certificate, key crypto.Signer, alg x509.SignatureAlgorithm, thisUpdate, nextUpdate time.Time) []byte {

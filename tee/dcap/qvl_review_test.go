@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 // resignQuote returns quote with edit applied to its header and body, signed
@@ -497,14 +498,7 @@ func TestPCKKeyTypeChecked(t *testing.T) {
 						template.ExtraExtensions = append(template.ExtraExtensions, ext)
 					}
 				}
-				der, err := x509.CreateCertificate(rand.Reader, template, parent, key.public, signer)
-				if err != nil {
-					t.Fatal(err)
-				}
-				leaf, err := x509.ParseCertificate(der)
-				if err != nil {
-					t.Fatal(err)
-				}
+				leaf := testcert.Issue(t, template, parent, key.public, signer)
 				var chain []byte
 				for _, c := range []*x509.Certificate{leaf, f.e.pckCA, f.e.root} {
 					chain = append(chain, pemCert(c)...)

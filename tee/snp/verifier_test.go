@@ -2,7 +2,6 @@ package snp
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
 func TestVerifyEmulatedProducts(t *testing.T) {
@@ -590,15 +590,7 @@ func reissuedASK(t *testing.T, e *Emulator, edit func(tmpl *x509.Certificate)) *
 	tmpl := caTemplate(e.ask.Subject.CommonName, 20, e.ask.NotBefore, e.ask.NotAfter)
 	tmpl.Subject = e.ask.Subject
 	edit(tmpl)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.ark, &e.askKey.PublicKey, e.arkKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.Issue(t, tmpl, e.ark, &e.askKey.PublicKey, e.arkKey)
 }
 
 func TestVerifyIssuerMustBeCA(t *testing.T) {

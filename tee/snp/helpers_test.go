@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +53,18 @@ func anchors(e *Emulator) *collateral.Set {
 	s := &collateral.Set{}
 	s.Add(&collateral.Item{Kind: collateral.KindCertificate, Raw: e.Root().Raw, Certificate: e.Root()})
 	return s
+}
+
+// checkVerifyError fails t unless err is of kind and its message contains
+// contains.
+func checkVerifyError(t *testing.T, err, kind error, contains string) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Fatalf("Verify error = %v, want kind %v", err, kind)
+	}
+	if !strings.Contains(err.Error(), contains) {
+		t.Errorf("Verify error = %q, want it to contain %q", err, contains)
+	}
 }
 
 // emulatedOptions returns options that verify e's reports.

@@ -253,12 +253,7 @@ func TestVerifyRejects(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tc.kind) {
-				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
-			}
-			if !strings.Contains(err.Error(), tc.contains) {
-				t.Errorf("Verify error = %q, want it to contain %q", err, tc.contains)
-			}
+			checkVerifyError(t, err, tc.kind, tc.contains)
 		})
 	}
 }
@@ -632,12 +627,7 @@ func TestVerifyIssuerMustBeCA(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tc.kind) {
-				t.Fatalf("Verify error = %v, want kind %v", err, tc.kind)
-			}
-			if !strings.Contains(err.Error(), tc.contains) {
-				t.Errorf("Verify error = %q, want it to contain %q", err, tc.contains)
-			}
+			checkVerifyError(t, err, tc.kind, tc.contains)
 		})
 	}
 }

@@ -403,7 +403,7 @@ func withPCKChain(t *testing.T, quote, chain []byte) []byte {
 // TestPCKPathOfFourRejected issues the PCK certificate from a second CA
 // below the PCK CA. Intel's PCK chain is leaf, PCK CA and root, and QVL
 // takes the CA's revocation from the Root CA CRL, so a longer path would
-// leave a CA whose issuer's CRL nobody checks.
+// leave a CA whose revocation no CRL check covers.
 func TestPCKPathOfFourRejected(t *testing.T) {
 	f := newFixture(t, "tdx")
 	notBefore, notAfter := f.now.Add(-time.Hour), f.now.Add(time.Hour)

@@ -321,8 +321,8 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus, knownStatuses); err != nil {
 		return "", nil, err
 	}
-	// QVL's EnclaveReportVerifier knows three QE outcomes: UpToDate,
-	// Revoked and, for every other status, OutOfDate.
+	// QVL's EnclaveReportVerifier returns one of three QE statuses:
+	// UpToDate, Revoked and, for every other status, OutOfDate.
 	switch level.TCBStatus {
 	case attest.TCBUpToDate, attest.TCBRevoked:
 		return level.TCBStatus, level, nil

@@ -186,7 +186,7 @@ func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// guidNames names the certificate-table GUIDs that guidCommonNames knows.
+// guidNames names the certificate-table GUIDs that guidCommonNames checks.
 var guidNames = map[[16]byte]string{guidVCEK: "VCEK", guidVLEK: "VLEK", guidASK: "ASK or ASVK", guidARK: "ARK"}
 
 // guidCommonNames checks the subject common name of a certificate-table

@@ -326,7 +326,7 @@ func TestVerifyMaskedChipID(t *testing.T) {
 		t.Errorf("chip-id-match detail %q does not name MASK_CHIP_ID", check.Detail)
 	}
 
-	// Without the VCEK, the error says why KDS cannot serve it.
+	// Without the VCEK, the error explains why KDS cannot serve it.
 	_, err = verify(t, data, attest.Options{TrustAnchors: anchors(e)})
 	if !errors.Is(err, attest.ErrCollateralMissing) {
 		t.Fatalf("Verify without the VCEK: error %v, want collateral missing", err)
@@ -454,9 +454,9 @@ func TestVerifyCertificateTableKinds(t *testing.T) {
 	}
 }
 
-// An entry under the GUID of a VCEK, VLEK, ASK or ARK must hold an X.509
-// certificate; the GUID of go-sev-guest's extra platform information may
-// hold anything.
+// An entry under the GUID of a VCEK, VLEK, ASK or ARK must contain an
+// X.509 certificate. An entry under go-sev-guest's extra platform
+// information GUID may contain any bytes.
 func TestVerifyCertificateTableEntryNotCertificate(t *testing.T) {
 	e := sharedEmulator(t, EmulatorOptions{})
 	data := signedReport(t, e, nil)

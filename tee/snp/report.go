@@ -246,7 +246,7 @@ func (r *Report) checkReserved(data []byte, cpuidEnd, tailFrom int) error {
 			WithFix("pass the report unmodified as the firmware produced it")
 	}
 	if r.Policy>>policyDefinedBits != 0 {
-		return attest.Errorf(attest.ErrMalformed, "POLICY", "reserved bits 63:26 of the guest policy are not zero (policy 0x%x); this verifier knows the policy bits up to 25 (PAGE_SWAP_DISABLE)", r.Policy).
+		return attest.Errorf(attest.ErrMalformed, "POLICY", "reserved bits 63:26 of the guest policy are not zero (policy 0x%x), and this verifier checks only the policy bits up to 25 (PAGE_SWAP_DISABLE)", r.Policy).
 			WithFix("pass the report unmodified; if a newer SEV-SNP firmware defines these bits, update Cloister so that it can judge them")
 	}
 	if r.SignerInfo>>5 != 0 {

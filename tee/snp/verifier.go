@@ -174,7 +174,8 @@ func auxCertificates(aux []byte) ([]*x509.Certificate, error) {
 		cert, err := x509.ParseCertificate(e.Data)
 		switch {
 		case err != nil && known && len(e.Data) > 0:
-			return nil, attest.Malformed("certificate table", fmt.Sprintf("the entry with GUID %s (%s) is %d bytes that are not an X.509 certificate", e.GUID, guidNames[e.GUID], len(e.Data)), err)
+			return nil, attest.Malformed("certificate table", fmt.Sprintf("the entry with GUID %s (%s) is %d bytes that are not an X.509 certificate", e.GUID, guidNames[e.GUID], len(e.Data)), err).
+				WithFix("pass the extended report's certificate table unmodified, as the host returned it with the report")
 		case err != nil:
 			continue
 		}

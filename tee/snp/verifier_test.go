@@ -486,6 +486,9 @@ func TestVerifyCertificateTableEntryNotCertificate(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.guid.String()) {
 				t.Errorf("Verify error %q does not name the GUID %s", err, tc.guid)
 			}
+			if !strings.Contains(err.Error(), "certificate table unmodified") {
+				t.Errorf("Verify error %q does not name the fix", err)
+			}
 		})
 	}
 }

@@ -84,6 +84,12 @@ type Report struct {
 // MEASUREMENTS response. Zero bytes after the signature are tolerated and
 // counted, because real reports carry a padding byte there; any other
 // trailing byte is rejected.
+
+// blockIndexFix is the fix of an error about a measurement block's index.
+// A GPU numbers the blocks of a GET_MEASUREMENTS response for all blocks
+// 1 to NumberOfBlocks, each once.
+const blockIndexFix = "collect the report again with a GET_MEASUREMENTS request for all blocks (Param2 0xff), as NVIDIA's attestation SDK sends it"
+
 func ParseReport(data []byte) (*Report, error) {
 	req, err := parseRequest(data)
 	if err != nil {
@@ -199,10 +205,12 @@ func parseRecord(record []byte, numBlocks int) ([]MeasurementBlock, error) {
 			return nil, attest.Malformed(m.field, fmt.Sprintf("MeasurementSize %d disagrees with the %d-byte DMTF value", size, valueSize), nil)
 		}
 		if index == 0 || int(index) > numBlocks {
-			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d is outside 1..%d, the range that NumberOfBlocks gives", index, numBlocks), nil)
+			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d is outside 1..%d, the range that NumberOfBlocks gives", index, numBlocks), nil).
+				WithFix(blockIndexFix)
 		}
 		if seen[index] {
-			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d appears twice", index), nil)
+			return nil, attest.Malformed(m.field, fmt.Sprintf("measurement index %d appears twice", index), nil).
+				WithFix(blockIndexFix)
 		}
 		seen[index] = true
 		blocks = append(blocks, b)

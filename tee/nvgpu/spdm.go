@@ -80,15 +80,15 @@ type Report struct {
 	Trailing int
 }
 
-// ParseReport decodes the concatenated GET_MEASUREMENTS request and
-// MEASUREMENTS response. Zero bytes after the signature are tolerated and
-// counted, because real reports carry a padding byte there; any other
-// trailing byte is rejected.
-
 // blockIndexFix is the fix of an error about a measurement block's index.
 // A GPU numbers the blocks of a GET_MEASUREMENTS response for all blocks
 // 1 to NumberOfBlocks, each once.
 const blockIndexFix = "collect the report again with a GET_MEASUREMENTS request for all blocks (Param2 0xff), as NVIDIA's attestation SDK sends it"
+
+// ParseReport decodes the concatenated GET_MEASUREMENTS request and
+// MEASUREMENTS response. Zero bytes after the signature are tolerated and
+// counted, because real reports carry a padding byte there; any other
+// trailing byte is rejected.
 
 func ParseReport(data []byte) (*Report, error) {
 	req, err := parseRequest(data)

@@ -156,27 +156,29 @@ func (c *Cache) Get(ctx context.Context, key string, at time.Time, fetch FetchFu
 	return nil, err
 }
 
-// checkCached returns the cached entry e as Get may use it, or nil when its
-// body holds no collateral or its fetch time is after now, so that the item
-// is fetched again. A backend
-// stores FetchedAt and NextUpdate beside the body, and they can be wrong: a
-// clock that was set ahead at fetch time, an entry written by another
-// program, an imported bundle. So the NextUpdate that the body states bounds
-// the stored one, and a fetch time in the future would keep the entry fresh
-// until then.
+// checkCached returns a copy of the cached entry e for Get to use, or nil
+// when its fetch time is after now or its body contains no collateral, so
+// that the item is fetched again. A backend stores FetchedAt and NextUpdate
+// beside the body, and they can be wrong: a clock that was set ahead at
+// fetch time, an entry written by another program, an imported bundle. So
+// the NextUpdate that the body states bounds the stored one.
+//
+// NOTE: the body is parsed on every Get, because no in-memory layer keeps
+// the entries that were already checked. Online parses it once more when it
+// adds the entry to the Set it returns.
 func (c *Cache) checkCached(key string, e *Entry, now time.Time) *Entry {
-	s := &Set{}
-	if n, reason := s.AddBytes(e.URL, e.Body); n == 0 {
-		c.logger().Warn("cached collateral item holds no collateral, fetching it again", "key", key, "reason", reason)
-		return nil
-	}
 	if e.FetchedAt.After(now) {
 		c.logger().Warn("cached collateral item has a fetch time after the current time, fetching it again",
 			"key", key, "fetched_at", e.FetchedAt, "now", now)
 		return nil
 	}
+	s := &Set{}
+	if n, reason := s.AddBytes(e.URL, e.Body); n == 0 {
+		c.logger().Warn("cached collateral item contains no collateral, fetching it again", "key", key, "reason", reason)
+		return nil
+	}
 	out := *e
-	if next := nextUpdateOf(e.Body); !next.IsZero() && (out.NextUpdate.IsZero() || next.Before(out.NextUpdate)) {
+	if next := s.nextUpdate(); !next.IsZero() && (out.NextUpdate.IsZero() || next.Before(out.NextUpdate)) {
 		out.NextUpdate = next
 	}
 	return &out

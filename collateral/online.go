@@ -150,14 +150,20 @@ func addEntry(set *Set, e *Entry) {
 // validity of an OCSP response's SingleResponses (see
 // OCSPSingleResponse.ValidUntil).
 func nextUpdateOf(body []byte) time.Time {
+	s := &Set{}
+	s.AddBytes("", body)
+	return s.nextUpdate()
+}
+
+// nextUpdate returns the earliest end of validity over the items of s, as
+// nextUpdateOf defines it, or the zero time when no item states one.
+func (s *Set) nextUpdate() time.Time {
 	var earliest time.Time
 	consider := func(t time.Time) {
 		if !t.IsZero() && (earliest.IsZero() || t.Before(earliest)) {
 			earliest = t
 		}
 	}
-	s := &Set{}
-	s.AddBytes("", body)
 	for _, it := range s.Items {
 		switch it.Kind {
 		case KindCRL:

@@ -39,6 +39,23 @@ func NewPCS(baseURL, rootCACRLURL string, opts FetcherOptions) *PCS {
 // fmspcSize is the size of an FMSPC in bytes.
 const fmspcSize = 6
 
+// CheckFMSPC returns an ErrInvalidQuery error unless fmspc is 6 bytes in
+// hexadecimal, in either case, as the PCS v4 tcb endpoint accepts it.
+func CheckFMSPC(fmspc string) error {
+	return checkHexField("FMSPC", fmspc, fmspcSize,
+		"pass the FMSPC extension of the PCK certificate in hexadecimal")
+}
+
+// CheckPCKCA returns an ErrInvalidQuery error unless ca names a PCK CA that
+// the PCS v4 pckcrl endpoint serves, processor or platform, in either case.
+func CheckPCKCA(ca string) error {
+	if lower := strings.ToLower(ca); lower != "processor" && lower != "platform" {
+		return invalidQuery("PCKCA", ca, "Intel PCS serves PCK CRLs for the processor and platform CAs",
+			"set PCKCA to processor or platform, after the issuer of the PCK certificate")
+	}
+	return nil
+}
+
 // checkPCSQuery checks the Query fields that PCS request URLs are built
 // from against the values the PCS v4 API defines.
 func checkPCSQuery(q Query) error {
@@ -47,14 +64,14 @@ func checkPCSQuery(q Query) error {
 			"set TEE to sgx or tdx")
 	}
 	if q.FMSPC != "" {
-		if err := checkHexField("FMSPC", q.FMSPC, fmspcSize,
-			"pass the FMSPC extension of the PCK certificate in hexadecimal, or leave FMSPC empty to skip the TCB Info"); err != nil {
-			return err
+		if err := CheckFMSPC(q.FMSPC); err != nil {
+			return fmt.Errorf("%w, or leave FMSPC empty to skip the TCB Info", err)
 		}
 	}
-	if ca := strings.ToLower(q.PCKCA); ca != "" && ca != "processor" && ca != "platform" {
-		return invalidQuery("PCKCA", q.PCKCA, "Intel PCS serves PCK CRLs for the processor and platform CAs",
-			"set PCKCA to processor or platform, after the issuer of the PCK certificate, or leave it empty for processor")
+	if q.PCKCA != "" {
+		if err := CheckPCKCA(q.PCKCA); err != nil {
+			return fmt.Errorf("%w, or leave it empty for processor", err)
+		}
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ package pccs
 
 import (
 	"context"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -58,8 +57,8 @@ func (h *Handler) logger() *slog.Logger {
 func (h *Handler) tcbInfo(platform string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		fmspc := r.URL.Query().Get("fmspc")
-		if b, err := hex.DecodeString(fmspc); err != nil || len(b) != 6 {
-			http.Error(w, "invalid fmspc: want 12 hexadecimal digits", http.StatusBadRequest)
+		if err := collateral.CheckFMSPC(fmspc); err != nil {
+			http.Error(w, "fmspc parameter: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		q := collateral.Query{TEE: platform, FMSPC: strings.ToUpper(fmspc), At: time.Now()}
@@ -77,8 +76,8 @@ func (h *Handler) qeIdentity(platform string) http.HandlerFunc {
 
 func (h *Handler) pckCRL(w http.ResponseWriter, r *http.Request) {
 	ca := strings.ToLower(r.URL.Query().Get("ca"))
-	if ca != "processor" && ca != "platform" {
-		http.Error(w, "invalid ca: want processor or platform", http.StatusBadRequest)
+	if err := collateral.CheckPCKCA(ca); err != nil {
+		http.Error(w, "ca parameter: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	q := collateral.Query{TEE: "sgx", PCKCA: ca, At: time.Now()}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"testing"
 )
@@ -10,45 +9,6 @@ import (
 // testDevices is a Devices value as the key broker writes it for one
 // emulated GPU.
 const testDevices = "gpu0 nvidia-gpu evidence=5e8c0a3b policy=1d2f7e90 status=affirming emulated"
-
-func TestAuditEncodingDevices(t *testing.T) {
-	const requestID, tokenID = "3f2a9c0d1e4b5a67", "9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
-	withDevices := v1Record
-	withDevices.Devices = testDevices
-	withToken := v1Record
-	withToken.TokenID = tokenID
-	withTokenAndDevices := withToken
-	withTokenAndDevices.Devices = testDevices
-	withAll := withTokenAndDevices
-	withAll.RequestID = requestID
-	tests := []struct {
-		name     string
-		rec      AuditRecord
-		encoding string
-	}{
-		{name: "token ID only as before", rec: withToken, encoding: v1Encoding + fieldHex("") + fieldHex(tokenID)},
-		{name: "devices after empty IDs", rec: withDevices, encoding: v1Encoding + fieldHex("") + fieldHex("") + fieldHex(testDevices)},
-		{name: "devices after token ID", rec: withTokenAndDevices,
-			encoding: v1Encoding + fieldHex("") + fieldHex(tokenID) + fieldHex(testDevices)},
-		{name: "devices after both IDs", rec: withAll,
-			encoding: v1Encoding + fieldHex(requestID) + fieldHex(tokenID) + fieldHex(testDevices)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := hex.EncodeToString(tt.rec.CanonicalEncoding()); got != tt.encoding {
-				t.Errorf("CanonicalEncoding =\n%s\nwant\n%s", got, tt.encoding)
-			}
-		})
-	}
-
-	// The same value as a token ID or as the devices, or in a record with
-	// or without IDs, must hash differently.
-	sameAsToken := v1Record
-	sameAsToken.TokenID = testDevices
-	checkHashesDistinct(t, map[string]AuditRecord{"no optional fields": v1Record, "token ID": withToken,
-		"devices": withDevices, "token ID and devices": withTokenAndDevices, "all": withAll,
-		"devices value as token ID": sameAsToken})
-}
 
 // appendDevicesMixed appends attest records through every append path.
 // Record i has a request ID when i is odd, a token ID when i%4 is 2 or 3,

@@ -14,7 +14,7 @@ func fieldHex(s string) string {
 	return hex.EncodeToString(appendField(nil, s))
 }
 
-func TestAuditEncodingTokenID(t *testing.T) {
+func TestAuditEncodingOptionalFields(t *testing.T) {
 	const requestID, tokenID = "3f2a9c0d1e4b5a67", "9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 	withToken := v1Record
 	withToken.TokenID = tokenID
@@ -22,6 +22,12 @@ func TestAuditEncodingTokenID(t *testing.T) {
 	withBoth.RequestID = requestID
 	withRequest := v1Record
 	withRequest.RequestID = requestID
+	withDevices := v1Record
+	withDevices.Devices = testDevices
+	withTokenAndDevices := withToken
+	withTokenAndDevices.Devices = testDevices
+	withAll := withBoth
+	withAll.Devices = testDevices
 	tests := []struct {
 		name     string
 		rec      AuditRecord
@@ -30,6 +36,11 @@ func TestAuditEncodingTokenID(t *testing.T) {
 		{name: "request ID only as before", rec: withRequest, encoding: v1Encoding + fieldHex(requestID)},
 		{name: "token ID after empty request ID", rec: withToken, encoding: v1Encoding + fieldHex("") + fieldHex(tokenID)},
 		{name: "token ID after request ID", rec: withBoth, encoding: v1Encoding + fieldHex(requestID) + fieldHex(tokenID)},
+		{name: "devices after empty IDs", rec: withDevices, encoding: v1Encoding + fieldHex("") + fieldHex("") + fieldHex(testDevices)},
+		{name: "devices after token ID", rec: withTokenAndDevices,
+			encoding: v1Encoding + fieldHex("") + fieldHex(tokenID) + fieldHex(testDevices)},
+		{name: "devices after both IDs", rec: withAll,
+			encoding: v1Encoding + fieldHex(requestID) + fieldHex(tokenID) + fieldHex(testDevices)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,12 +50,16 @@ func TestAuditEncodingTokenID(t *testing.T) {
 		})
 	}
 
-	// The same value as a request ID or as a token ID, or in a record with
-	// or without a request ID, must hash differently.
-	sameAsRequest := v1Record
-	sameAsRequest.TokenID = requestID
-	checkHashesDistinct(t, map[string]AuditRecord{"no IDs": v1Record, "request ID": withRequest,
-		"token ID": withToken, "both": withBoth, "request ID value as token ID": sameAsRequest})
+	// The same value in another optional field, or in a record with other
+	// optional fields set, must hash differently.
+	requestAsToken := v1Record
+	requestAsToken.TokenID = requestID
+	devicesAsToken := v1Record
+	devicesAsToken.TokenID = testDevices
+	checkHashesDistinct(t, map[string]AuditRecord{"no optional fields": v1Record, "request ID": withRequest,
+		"token ID": withToken, "both IDs": withBoth, "request ID value as token ID": requestAsToken,
+		"devices": withDevices, "token ID and devices": withTokenAndDevices, "all": withAll,
+		"devices value as token ID": devicesAsToken})
 }
 
 // checkHashesDistinct reports each pair of records, named by the keys of

@@ -155,17 +155,20 @@ func (o *ops) IssueNonce(ctx context.Context, n Nonce) error {
 }
 
 func (o *ops) ConsumeNonce(ctx context.Context, nonce string, now time.Time) (*Nonce, error) {
-	// One conditional UPDATE decides: of several concurrent consumers, on
-	// any replica, only the one whose UPDATE matches used = 0 gets a row
-	// back. PostgreSQL re-checks the condition after the row lock of a
-	// concurrent winner is released; SQLite has a single writer.
+	// The store records consumption as that time in Unix microseconds, with
+	// 0 for an unused nonce, so a time at or before the epoch is rejected.
 	if micros(now) <= 0 {
-		return nil, fmt.Errorf("%w: nonce consumption time %s is not after 1970-01-01, and the store records consumption as that time in Unix microseconds, with 0 for unused; pass the current time",
+		return nil, fmt.Errorf("%w: nonce consumption time %s is not after 1970-01-01, and the store records it in Unix microseconds with 0 for unused; pass the current time",
 			ErrInvalid, now.Format(time.RFC3339Nano))
 	}
 	if !storable(nonce) {
 		return nil, fmt.Errorf("nonce was never issued: %w", ErrNotFound)
 	}
+
+	// One conditional UPDATE decides: of several concurrent consumers, on
+	// any replica, only the one whose UPDATE matches used = 0 gets a row
+	// back. PostgreSQL re-checks the condition after the row lock of a
+	// concurrent winner is released; SQLite has a single writer.
 	var (
 		n             = Nonce{Value: nonce}
 		expires, used int64

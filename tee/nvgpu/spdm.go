@@ -89,7 +89,6 @@ const blockIndexFix = "collect the report again with a GET_MEASUREMENTS request 
 // MEASUREMENTS response. Zero bytes after the signature are tolerated and
 // counted, because real reports carry a padding byte there; any other
 // trailing byte is rejected.
-
 func ParseReport(data []byte) (*Report, error) {
 	req, err := parseRequest(data)
 	if err != nil {

@@ -237,15 +237,22 @@ func TestMalformedClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			claims := d.claims2()
 			tc.edit(claims)
-			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
-			_, err := verify(t, token, keySet(t, d.key))
-			if !errors.Is(err, attest.ErrMalformed) {
-				t.Fatalf("error %v, want malformed", err)
-			}
-			if !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("error %q does not name %q", err, tc.reason)
-			}
+			expectMalformed(t, d, claims, tc.reason)
 		})
+	}
+}
+
+// expectMalformed signs claims with the device key and checks that
+// verification rejects the token as malformed with reason in the error.
+func expectMalformed(t *testing.T, d testDevice, claims map[int64]any, reason string) {
+	t.Helper()
+	token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
+	_, err := verify(t, token, keySet(t, d.key))
+	if !errors.Is(err, attest.ErrMalformed) {
+		t.Fatalf("error %v, want malformed", err)
+	}
+	if !strings.Contains(err.Error(), reason) {
+		t.Errorf("error %q does not name %q", err, reason)
 	}
 }
 
@@ -264,14 +271,7 @@ func TestMalformedClaimsPSA1(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			claims := d.claims1()
 			tc.edit(claims)
-			token := testcert.Sign1(t, d.key, gocose.AlgorithmES256, testcert.CBOR(t, claims), true)
-			_, err := verify(t, token, keySet(t, d.key))
-			if !errors.Is(err, attest.ErrMalformed) {
-				t.Fatalf("error %v, want malformed", err)
-			}
-			if !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("error %q does not name %q", err, tc.reason)
-			}
+			expectMalformed(t, d, claims, tc.reason)
 		})
 	}
 }

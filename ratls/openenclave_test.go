@@ -70,24 +70,38 @@ func TestOpenEnclaveCertificate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cert := oeCert(t, tt.oid, tt.claims)
 			claims, ce, err := VerifyCertificate(context.Background(), cert, attest.Options{})
-			if tt.kind == nil {
-				if err != nil {
-					t.Fatalf("VerifyCertificate: %v", err)
-				}
-				if ce.Layout != LayoutOpenEnclave {
-					t.Errorf("layout %s, want %s", ce.Layout, LayoutOpenEnclave)
-				}
-				if got := claims.Attributes[AttrBindingRule]; got != string(RuleOpenEnclave) {
-					t.Errorf("rule %v, want %s", got, RuleOpenEnclave)
-				}
+			if tt.kind != nil {
+				expectCertRejected(t, err, tt.kind, tt.want)
 				return
 			}
-			if !errors.Is(err, tt.kind) {
-				t.Errorf("error %v, want kind %v", err, tt.kind)
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %v does not contain %q", err, tt.want)
-			}
+			expectCertVerified(t, claims, ce, err, LayoutOpenEnclave, RuleOpenEnclave)
 		})
+	}
+}
+
+// expectCertVerified checks that VerifyCertificate accepted the certificate
+// and reported the given evidence layout and binding rule.
+func expectCertVerified(t *testing.T, claims *attest.Claims, ce *CertEvidence, err error, layout Layout, rule BindingRule) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("VerifyCertificate: %v", err)
+	}
+	if ce.Layout != layout {
+		t.Errorf("layout %s, want %s", ce.Layout, layout)
+	}
+	if got := claims.Attributes[AttrBindingRule]; got != string(rule) {
+		t.Errorf("rule %v, want %s", got, rule)
+	}
+}
+
+// expectCertRejected checks that VerifyCertificate failed with an error of
+// the given kind whose message contains want.
+func expectCertRejected(t *testing.T, err, kind error, want string) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Errorf("error %v, want kind %v", err, kind)
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v does not contain %q", err, want)
 	}
 }

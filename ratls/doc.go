@@ -23,18 +23,19 @@
 // attesters return from EventLog instead (attest.EventLogger), stays out
 // of it.
 //
-// On read, two older layouts are accepted as well: Gramine's legacy
-// extension holding a raw SGX quote (its OID bytes decode as
-// 0.6.9.42.840.113741.1337.6; 1.2.840.113741.1337.6 is accepted too),
-// and the Open Enclave evidence extension (OID 1.3.6.1.4.1.311.105.2, or
-// 1.2.840.113556.10.1.2 from older releases), an OE attestation header
-// followed by an SGX quote and the custom claims buffer. A certificate
-// with an Open Enclave report extension (1.3.6.1.4.1.311.105.1 or
-// 1.2.840.113556.10.1.1) is rejected as unsupported. Gramine 1.8 and
-// later write the tagged evidence and the legacy quote side by side, each
-// with a quote of its own; such a certificate is verified by its tagged
-// evidence, and its legacy quote must verify too, bind the key and come
-// from the same enclave in the same debug mode.
+// On read, two older layouts are accepted as well. The first is Gramine's
+// legacy extension, which contains a raw SGX quote (its OID bytes decode
+// as 0.6.9.42.840.113741.1337.6, and 1.2.840.113741.1337.6 is accepted
+// too). The second is the Open Enclave evidence extension (OID
+// 1.3.6.1.4.1.311.105.2, or 1.2.840.113556.10.1.2 from older releases),
+// which contains an OE attestation header followed by an SGX quote and
+// the custom claims buffer. A certificate with an Open Enclave report
+// extension (1.3.6.1.4.1.311.105.1 or 1.2.840.113556.10.1.1) is rejected
+// as unsupported. Gramine 1.8 and later write the tagged evidence and the
+// legacy quote side by side, each with a quote of its own. Such a
+// certificate is verified by its tagged evidence, and its legacy quote
+// must also verify, bind the key and come from the same enclave in the
+// same debug mode.
 //
 // # Binding (rule "cloister-v1")
 //
@@ -63,8 +64,8 @@
 // legacy), and report data[0:32] = SHA-256(custom claims) where the
 // custom claims buffer is the public key in PEM (Open Enclave). These
 // carry no issuance time, so a Verifier rejects them unless
-// VerifyOptions.AllowUndated is set. The rule that matched is reported in the claims attribute
-// ratls_binding_rule.
+// VerifyOptions.AllowUndated is set. The rule that matched is reported in
+// the claims attribute ratls_binding_rule.
 //
 // # Freshness and threat model
 //

@@ -61,7 +61,7 @@ func gramineCert(t testing.TB, q gramineQuotes) *x509.Certificate {
 
 // A Gramine certificate carries two quotes. Both must verify, bind the
 // certificate's key by their own rules and come from the same enclave,
-// so that a verifier that reads either extension sees the same TEE.
+// so that a verifier that reads either extension accepts the same TEE.
 func TestGramineCertificateBothExtensions(t *testing.T) {
 	cloister := issue(t, &fakeAttester{}, IssueOptions{})
 	var cloisterExt pkix.Extension

@@ -149,8 +149,8 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 // checkGramineLegacy verifies the legacy quote that Gramine writes next to
 // its tagged evidence: its signature, its binding of the certificate's key
 // and that it comes from the enclave of the tagged evidence, in the same
-// debug mode. A verifier that reads only the legacy extension then sees the
-// TEE that this one accepted.
+// debug mode. A verifier that reads only the legacy extension then accepts
+// the same TEE as this one.
 func checkGramineLegacy(ctx context.Context, cert *x509.Certificate, ce *CertEvidence, claims *attest.Claims, opts attest.Options) error {
 	const check = "ratls-gramine-legacy-quote"
 	if ce.Legacy == nil {
@@ -183,7 +183,7 @@ func verifyGramineLegacy(ctx context.Context, cert *x509.Certificate, ce *CertEv
 	if legacy.Debug != claims.Debug {
 		return attest.Errorf(attest.ErrBinding, "Gramine legacy quote debug", "the legacy quote's debug mode differs from the tagged evidence's").
 			WithValues(fmt.Sprint(legacy.Debug), fmt.Sprint(claims.Debug)).
-			WithFix("both quotes of a Gramine certificate come from one enclave; do not trust this certificate")
+			WithFix("both quotes of a Gramine certificate come from one enclave, so do not trust this certificate")
 	}
 	return nil
 }

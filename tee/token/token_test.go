@@ -160,6 +160,20 @@ func setOf(t testing.TB, docs ...[]byte) *collateral.Set {
 	return set
 }
 
+// expectRejected checks that err wraps kind and that its message contains
+// each of parts, such as the name of the claim and its value.
+func expectRejected(t *testing.T, err, kind error, parts ...string) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Fatalf("error %v, want %v", err, kind)
+	}
+	for _, part := range parts {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not contain %q", err, part)
+		}
+	}
+}
+
 func verifyWith(t *testing.T, v Verifier, token string, set *collateral.Set, nonce []byte) (*attest.Claims, error) {
 	t.Helper()
 	return v.Verify(context.Background(), attest.Evidence{Data: []byte(token)}, attest.Options{At: testNow, Collateral: set, Nonce: nonce})

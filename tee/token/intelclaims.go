@@ -119,6 +119,52 @@ func mapTDXClaims(t teeClaims, debugClaim string, c *attest.Claims) error {
 	return mapReportData(t, "tdx_report_data", c)
 }
 
+// sgxClaimNames are the claim names of the SGX report fields, which Intel
+// Trust Authority and MAA name differently.
+type sgxClaimNames struct {
+	debug, mrenclave, mrsigner, isvProdID, isvSVN, reportData string
+}
+
+// mapSGXClaims maps the SGX report fields of t, read under names. A token
+// without the debug or MRENCLAVE claim is rejected with fix, which names
+// the service that issued it.
+func mapSGXClaims(t teeClaims, names sgxClaimNames, fix string, c *attest.Claims) error {
+	debug, ok, err := t.all.boolean(t.at(names.debug)...)
+	if err != nil || !ok {
+		return attest.Errorf(attest.ErrMalformed, t.field(names.debug), "the debug claim is missing or not a boolean, so the enclave's debug state is unknown").
+			WithFix(fix)
+	}
+	c.Debug = debug
+
+	measurements := []struct{ claim, name string }{{names.mrenclave, "mrenclave"}, {names.mrsigner, "mrsigner"}}
+	for _, m := range measurements {
+		v, ok, err := hexClaim(t, m.claim, sgxMeasurementSize)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.SetMeasurement(m.name, v)
+		}
+	}
+	if len(c.Measurements["mrenclave"]) == 0 {
+		return attest.Errorf(attest.ErrMalformed, t.field(names.mrenclave), "the MRENCLAVE claim is missing").
+			WithFix(fix)
+	}
+	c.Measurement = c.Measurements["mrenclave"]
+
+	attributes := []struct{ claim, name string }{{names.isvProdID, "isvprodid"}, {names.isvSVN, "isvsvn"}}
+	for _, a := range attributes {
+		v, ok, err := t.all.integer(t.at(a.claim)...)
+		if err != nil {
+			return attest.Malformed(t.field(a.claim), "invalid claim", err)
+		}
+		if ok {
+			c.SetAttribute(a.name, v)
+		}
+	}
+	return mapReportData(t, names.reportData, c)
+}
+
 // hexClaim decodes a claim of hexadecimal text from t and, when size is
 // not 0, requires that many bytes.
 func hexClaim(t teeClaims, claim string, size int) ([]byte, bool, error) {

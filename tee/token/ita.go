@@ -76,7 +76,7 @@ func mapITAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 			return nil, err
 		}
 	case "SGX":
-		if err := mapITASGX(attester, c); err != nil {
+		if err := mapSGXClaims(attester, itaSGXClaimNames, "pass the token as Intel Trust Authority issued it", c); err != nil {
 			return nil, err
 		}
 	case "":
@@ -173,37 +173,10 @@ func itaAttesterType(attester teeClaims) (string, error) {
 	return attesterType, nil
 }
 
-func mapITASGX(attester teeClaims, c *attest.Claims) error {
-	debug, ok, err := attester.all.boolean(attester.at("sgx_is_debuggable")...)
-	if err != nil || !ok {
-		return attest.Errorf(attest.ErrMalformed, attester.field("sgx_is_debuggable"), "the debug claim is missing or not a boolean, so the enclave's debug state is unknown").
-			WithFix("pass the token as Intel Trust Authority issued it")
-	}
-	c.Debug = debug
-	for _, name := range []string{"mrenclave", "mrsigner"} {
-		v, ok, err := hexClaim(attester, "sgx_"+name, sgxMeasurementSize)
-		if err != nil {
-			return err
-		}
-		if ok {
-			c.SetMeasurement(name, v)
-		}
-	}
-	if len(c.Measurements["mrenclave"]) == 0 {
-		return attest.Errorf(attest.ErrMalformed, attester.field("sgx_mrenclave"), "the MRENCLAVE claim is missing").
-			WithFix("pass the token as Intel Trust Authority issued it")
-	}
-	c.Measurement = c.Measurements["mrenclave"]
-	for _, name := range []string{"isvprodid", "isvsvn"} {
-		v, ok, err := attester.all.integer(attester.at("sgx_" + name)...)
-		if err != nil {
-			return attest.Malformed(attester.field("sgx_"+name), "invalid claim", err)
-		}
-		if ok {
-			c.SetAttribute(name, v)
-		}
-	}
-	return mapReportData(attester, "sgx_report_data", c)
+// itaSGXClaimNames are the claim names of an Intel Trust Authority SGX token.
+var itaSGXClaimNames = sgxClaimNames{
+	debug: "sgx_is_debuggable", mrenclave: "sgx_mrenclave", mrsigner: "sgx_mrsigner",
+	isvProdID: "sgx_isvprodid", isvSVN: "sgx_isvsvn", reportData: "sgx_report_data",
 }
 
 // mapITAGPU records the nvgpu object of a token that attests NVIDIA GPUs

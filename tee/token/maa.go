@@ -185,46 +185,22 @@ func mapMAATDX(tee teeClaims, c *attest.Claims) error {
 	return mapIntelTCB(tee, c)
 }
 
+// maaSGXClaimNames are the claim names of an MAA SGX token.
+//
+// NOTE: Microsoft's claim sets do not state the encoding of
+// x-ms-sgx-report-data. It is read as hexadecimal, as the other
+// x-ms-sgx-* values are and as third-party verifiers read it.
+var maaSGXClaimNames = sgxClaimNames{
+	debug: "x-ms-sgx-is-debuggable", mrenclave: "x-ms-sgx-mrenclave", mrsigner: "x-ms-sgx-mrsigner",
+	isvProdID: "x-ms-sgx-product-id", isvSVN: "x-ms-sgx-svn", reportData: "x-ms-sgx-report-data",
+}
+
 // mapMAASGX maps an SGX enclave token (x-ms-attestation-type sgx) by the
 // claim names of Microsoft's claim sets
 // (https://learn.microsoft.com/azure/attestation/claim-sets). MAA tokens
 // carry no TCB status for SGX, because the provider's policy decides.
 func mapMAASGX(tee teeClaims, c *attest.Claims) error {
-	debug, ok, err := tee.all.boolean(tee.at("x-ms-sgx-is-debuggable")...)
-	if err != nil || !ok {
-		return attest.Errorf(attest.ErrMalformed, tee.field("x-ms-sgx-is-debuggable"), "the debug claim is missing or not a boolean, so the enclave's debug state is unknown").
-			WithFix("pass the token as Microsoft Azure Attestation issued it")
-	}
-	c.Debug = debug
-
-	for _, name := range []string{"mrenclave", "mrsigner"} {
-		v, ok, err := hexClaim(tee, "x-ms-sgx-"+name, sgxMeasurementSize)
-		if err != nil {
-			return err
-		}
-		if ok {
-			c.SetMeasurement(name, v)
-		}
-	}
-	if len(c.Measurements["mrenclave"]) == 0 {
-		return attest.Errorf(attest.ErrMalformed, tee.field("x-ms-sgx-mrenclave"), "the MRENCLAVE claim is missing").
-			WithFix("pass the token as Microsoft Azure Attestation issued it")
-	}
-	c.Measurement = c.Measurements["mrenclave"]
-
-	for _, a := range []struct{ claim, name string }{{"x-ms-sgx-product-id", "isvprodid"}, {"x-ms-sgx-svn", "isvsvn"}} {
-		v, ok, err := tee.all.integer(tee.at(a.claim)...)
-		if err != nil {
-			return attest.Malformed(tee.field(a.claim), "invalid claim", err)
-		}
-		if ok {
-			c.SetAttribute(a.name, v)
-		}
-	}
-	// NOTE: Microsoft's claim sets do not state the encoding of
-	// x-ms-sgx-report-data. It is read as hexadecimal, as the other
-	// x-ms-sgx-* values are and as third-party verifiers read it.
-	if err := mapReportData(tee, "x-ms-sgx-report-data", c); err != nil {
+	if err := mapSGXClaims(tee, maaSGXClaimNames, "pass the token as Microsoft Azure Attestation issued it", c); err != nil {
 		return err
 	}
 	c.Skip("tcb-status", false, "MAA SGX tokens carry no TCB status: the attestation provider's policy decided on the platform TCB")

@@ -3,8 +3,6 @@ package token
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -121,14 +119,9 @@ func mapMAASNP(tee claimSet, c *attest.Claims) error {
 		{"x-ms-sevsnpvm-hostdata", snpHostDataSize, &c.HostData},
 	}
 	for _, f := range hexFields {
-		v, ok, err := tee.hexBytes(f.claim)
+		v, _, err := hexClaim(teeClaims{all: tee}, f.claim, f.size)
 		if err != nil {
-			return attest.Malformed(f.claim, "invalid claim", err)
-		}
-		if ok && len(v) != f.size {
-			return attest.Errorf(attest.ErrMalformed, f.claim, "the claim has %d bytes, want %d", len(v), f.size).
-				WithValues(hex.EncodeToString(v), fmt.Sprintf("%d bytes", f.size)).
-				WithFix("pass the token as Microsoft Azure Attestation issued it")
+			return err
 		}
 		*f.out = v
 	}
@@ -239,7 +232,7 @@ func checkMAAEnclaveHeldData(tee teeClaims, c *attest.Claims) error {
 		c.Fail("enclave-held-data-binding", "the first 32 bytes of the report data are not SHA-256(x-ms-sgx-ehd)")
 		return attest.Errorf(attest.ErrBinding, tee.field("x-ms-sgx-report-data"), "the first 32 bytes of the report data are not the SHA-256 hash of the enclave held data (x-ms-sgx-ehd)").
 			WithValues(attest.Hex(c.ReportData[:sha256.Size]).String(), attest.Hex(want[:]).String()).
-			WithFix("request a fresh token; the quote was made for other runtime data")
+			WithFix("request a fresh token, because the quote was made for other runtime data")
 	}
 	c.Pass("enclave-held-data-binding")
 	return nil

@@ -202,7 +202,7 @@ func mapITAGPU(claims claimSet, c *attest.Claims) error {
 	if devices, ok, _ := gpu.object("claim_details"); ok {
 		c.SetAttribute("nvgpu_devices", len(devices))
 	}
-	c.Skip("nvgpu-claims", true, "the token's nvgpu claims (NVIDIA GPUs attested together with the TD) are not appraised by Cloister; verify the GPU evidence with --format nvidia-gpu, or request a token without GPU evidence")
+	c.Skip("nvgpu-claims", true, "the token's nvgpu claims (NVIDIA GPUs attested together with the TD) are not appraised by Cloister. Verify the GPU evidence with --format nvidia-gpu, or request a token without GPU evidence")
 	return nil
 }
 

@@ -101,7 +101,7 @@ var rejectedHeaderParameters = []jose.HeaderKey{"b64", "crit"}
 func checkHeaderExtensions(header jose.Header) error {
 	for _, name := range rejectedHeaderParameters {
 		if value, ok := header.ExtraHeaders[name]; ok {
-			return fmt.Errorf("JWS header parameter %q (value %v) is not allowed in an attestation token, because Google, Microsoft and Intel tokens do not use it; pass the token as the service issued it", name, value)
+			return fmt.Errorf("JWS header parameter %q (value %v) is not allowed in an attestation token. Google, Microsoft and Intel tokens do not use it, so pass the token as the service issued it", name, value)
 		}
 	}
 	return nil

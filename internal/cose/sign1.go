@@ -71,7 +71,7 @@ func CheckCritical(h gocose.ProtectedHeader) error {
 		if n, ok := label.(int64); ok && n == gocose.HeaderLabelAlgorithm {
 			continue
 		}
-		return fmt.Errorf("COSE_Sign1: the protected crit header marks label %v as critical, but only alg (1) is processed, so the message is rejected; request a token whose protected header has no other critical parameter", label)
+		return fmt.Errorf("COSE_Sign1: the protected crit header marks label %v as critical, but only alg (1) is processed, so the message is rejected. Request evidence whose protected header marks no other parameter critical", label)
 	}
 	return nil
 }

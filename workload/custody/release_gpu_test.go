@@ -3,7 +3,6 @@ package custody
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,22 +22,6 @@ func gpuAppraisal(status ear.Status, checks ...string) *ear.Appraisal {
 	}
 	claims := map[string]any{"tee": string(attest.TEENVGPU), "emulated": true, "checks": list}
 	return &ear.Appraisal{Status: status, AnnotatedEvidence: map[string]any{"nvidia": claims}}
-}
-
-// gpuReleaseToken returns the claims of an EAR token, as JSON, whose cpu0
-// submodule is an affirming TEE with these key claims and whose gpu0
-// submodule is gpu, or absent when gpu is nil.
-func gpuReleaseToken(t *testing.T, claims *ear.KeyClaims, gpu *ear.Appraisal) []byte {
-	t.Helper()
-	result := ear.Result{Submods: map[string]*ear.Appraisal{"cpu0": {Status: ear.StatusAffirming, KeyClaims: claims}}}
-	if gpu != nil {
-		result.Submods["gpu0"] = gpu
-	}
-	raw, err := json.Marshal(result)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 // A release rule with RequireGPU allows only a token whose gpu0 submodule
@@ -149,7 +132,7 @@ func TestReleasePolicyRequireGPU(t *testing.T) {
 				tokenClaims = claims
 			}
 
-			d := releaseDecision(t, engine, rules, tt.others, gpuReleaseToken(t, tokenClaims, tt.gpu), tt.path)
+			d := releaseDecision(t, engine, rules, tt.others, releaseToken(t, ear.StatusAffirming, tokenClaims, tt.gpu), tt.path)
 			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 			if tt.wantMessage != "" && !strings.HasPrefix(d.Reasons[0].Message, tt.wantMessage) {
 				t.Errorf("message = %q, want it to start with %q", d.Reasons[0].Message, tt.wantMessage)

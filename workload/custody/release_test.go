@@ -17,11 +17,16 @@ import (
 	"github.com/cloister-dev/cloister/workload"
 )
 
-// releaseToken returns the claims of an EAR token for a TEE with these
-// key claims, as JSON. Nil claims give a token without key claims.
-func releaseToken(t *testing.T, status ear.Status, claims *ear.KeyClaims) []byte {
+// releaseToken returns the claims of an EAR token, as JSON, whose cpu0
+// submodule has this status and these key claims and whose gpu0 submodule
+// is gpu. Nil claims give a token without key claims, and a nil gpu gives
+// a token without gpu0.
+func releaseToken(t *testing.T, status ear.Status, claims *ear.KeyClaims, gpu *ear.Appraisal) []byte {
 	t.Helper()
 	result := ear.Result{Submods: map[string]*ear.Appraisal{"cpu0": {Status: status, KeyClaims: claims}}}
+	if gpu != nil {
+		result.Submods["gpu0"] = gpu
+	}
 	raw, err := json.Marshal(result)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +156,7 @@ func TestReleasePolicyDecisions(t *testing.T) {
 				status = ear.StatusAffirming
 			}
 
-			d := releaseDecision(t, engine, rules, tt.others, releaseToken(t, status, tt.claims), tt.path)
+			d := releaseDecision(t, engine, rules, tt.others, releaseToken(t, status, tt.claims, nil), tt.path)
 			checkDecision(t, d, tt.wantAllowed, tt.wantReasons)
 		})
 	}
@@ -165,7 +170,7 @@ func TestReleasePolicyReasonMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := releaseToken(t, ear.StatusAffirming, &ear.KeyClaims{TEE: "snp", Measurement: strings.Repeat("11", 48), HostData: strings.Repeat("cd", 32)})
+	token := releaseToken(t, ear.StatusAffirming, &ear.KeyClaims{TEE: "snp", Measurement: strings.Repeat("11", 48), HostData: strings.Repeat("cd", 32)}, nil)
 	d, err := policy.NewEngine().AuthorizeJSON(context.Background(), policy.Module{Name: "default", Text: text},
 		token, policy.Resource{Path: "custody/sealing/key"}, nil)
 	if err != nil {

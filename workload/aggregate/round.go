@@ -17,20 +17,20 @@ var (
 	ErrRoundNotClosed = errors.New("round has no released aggregate")
 )
 
-// maxKeptResults is how many closed rounds' means Result still returns at
-// most, and maxKeptBytes bounds the memory those means take. At
-// MaxDimension a mean takes 32 MiB, so only the last 8 rounds are kept.
+// maxRetainedRounds is how many closed rounds' means Result still returns
+// at most, and maxRetainedBytes bounds the memory those means take. At
+// MaxDimension a mean takes 32 MiB, so only the last 8 rounds are retained.
 const (
-	maxKeptResults = 64
-	maxKeptBytes   = 256 << 20
+	maxRetainedRounds = 64
+	maxRetainedBytes  = 256 << 20
 )
 
-// keptResults returns how many closed rounds' means an aggregator of
-// updates of length dimension keeps: maxKeptResults, fewer when their
-// means would take more than maxKeptBytes, and at least one.
-func keptResults(dimension int) uint64 {
+// retainedRounds returns how many closed rounds' means an aggregator of
+// updates of length dimension retains. That is maxRetainedRounds, or fewer
+// when their means would take more than maxRetainedBytes, but at least one.
+func retainedRounds(dimension int) uint64 {
 	perMean := 8 * max(dimension, 1)
-	return uint64(min(maxKeptResults, max(1, maxKeptBytes/perMean)))
+	return uint64(min(maxRetainedRounds, max(1, maxRetainedBytes/perMean)))
 }
 
 // Result is the released aggregate of a closed round.
@@ -163,13 +163,13 @@ func (a *Aggregator) Close(round uint64) (*Result, error) {
 	clear(a.seen)
 	res := &Result{Round: round, Contributors: n, Mean: mean}
 	a.results[round] = res
-	delete(a.results, round-keptResults(a.m.Dimension))
+	delete(a.results, round-retainedRounds(a.m.Dimension))
 	a.round++
 	return res, nil
 }
 
 // Result returns the released aggregate of a closed round, one of the
-// last rounds that keptResults allows for the manifest's dimension.
+// last rounds that retainedRounds allows for the manifest's dimension.
 func (a *Aggregator) Result(round uint64) (*Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

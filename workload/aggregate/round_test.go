@@ -156,8 +156,8 @@ func TestSubmitRejectsInvalid(t *testing.T) {
 
 func TestResultRetention(t *testing.T) {
 	agg := newAggregator(t, Manifest{Dimension: 1, MinClients: 2, Parties: testParties("a", "b")})
-	kept := keptResults(1)
-	for round := uint64(1); round <= kept+1; round++ {
+	retained := retainedRounds(1)
+	for round := uint64(1); round <= retained+1; round++ {
 		agg.Submit(round, "a", []float64{1})
 		agg.Submit(round, "b", []float64{1})
 		if _, err := agg.Close(round); err != nil {
@@ -165,34 +165,35 @@ func TestResultRetention(t *testing.T) {
 		}
 	}
 	if _, err := agg.Result(1); !errors.Is(err, ErrRoundNotClosed) {
-		t.Errorf("round 1 after %d more rounds: %v, want ErrRoundNotClosed", kept, err)
+		t.Errorf("round 1 after %d more rounds: %v, want ErrRoundNotClosed", retained, err)
 	}
 	if _, err := agg.Result(2); err != nil {
-		t.Errorf("round 2, the oldest kept: %v", err)
+		t.Errorf("round 2, the oldest retained: %v", err)
 	}
-	if _, err := agg.Result(kept + 1); err != nil {
+	if _, err := agg.Result(retained + 1); err != nil {
 		t.Errorf("latest round: %v", err)
 	}
 }
 
-func TestKeptResultsBoundsMemory(t *testing.T) {
+func TestRetainedRoundsBoundsMemory(t *testing.T) {
 	tests := []struct {
 		dimension int
 		want      uint64
 	}{
-		{1, maxKeptResults},
-		{maxKeptBytes / (8 * maxKeptResults), maxKeptResults},
-		{maxKeptBytes/(8*maxKeptResults) + 1, maxKeptResults - 1},
+		{1, maxRetainedRounds},
+		{maxRetainedBytes / (8 * maxRetainedRounds), maxRetainedRounds},
+		{maxRetainedBytes/(8*maxRetainedRounds) + 1, maxRetainedRounds - 1},
 		{MaxDimension, 8},
-		{maxKeptBytes / 8, 1},
-		{maxKeptBytes, 1},
+		{maxRetainedBytes / 8, 1},
+		{maxRetainedBytes, 1},
 	}
 	for _, tt := range tests {
-		if got := keptResults(tt.dimension); got != tt.want {
-			t.Errorf("keptResults(%d) = %d, want %d", tt.dimension, got, tt.want)
+		got := retainedRounds(tt.dimension)
+		if got != tt.want {
+			t.Errorf("retainedRounds(%d) = %d, want %d", tt.dimension, got, tt.want)
 		}
-		if bytes := keptResults(tt.dimension) * 8 * uint64(tt.dimension); bytes > maxKeptBytes && keptResults(tt.dimension) > 1 {
-			t.Errorf("keptResults(%d) keeps %d bytes of means, more than %d", tt.dimension, bytes, maxKeptBytes)
+		if size := got * 8 * uint64(tt.dimension); size > maxRetainedBytes && got > 1 {
+			t.Errorf("retainedRounds(%d) keeps %d bytes of means, more than %d", tt.dimension, size, maxRetainedBytes)
 		}
 	}
 }

@@ -163,7 +163,7 @@ chain has that hash, which proves that no record up to it has changed.`,
 			if flags.output != "text" && flags.output != "json" {
 				return usageError("invalid --output %q: use text or json", flags.output)
 			}
-			wanted, err := parseCheckpoints(checkpoints)
+			checkpointHashes, err := parseCheckpoints(checkpoints)
 			if err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ chain has that hash, which proves that no record up to it has changed.`,
 			if err := reportVerification(cmd.OutOrStdout(), flags.output, v); err != nil {
 				return err
 			}
-			return checkCheckpoints(cmd.Context(), cmd.OutOrStdout(), flags.output, list, wanted)
+			return checkCheckpoints(cmd.Context(), cmd.OutOrStdout(), flags.output, list, checkpointHashes)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data directory directly")

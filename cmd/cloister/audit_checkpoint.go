@@ -30,15 +30,16 @@ func parseCheckpoints(values []string) ([][]byte, error) {
 	return out, nil
 }
 
-// checkCheckpoints pages through the audit log and returns an exit-1 error
-// unless a record has each wanted hash. It runs after the chain verified,
-// so a record found with a checkpoint's hash shows that the records up to
-// it are those that had this head when the checkpoint was taken.
-func checkCheckpoints(ctx context.Context, w io.Writer, format string, list auditLister, wanted [][]byte) error {
-	if len(wanted) == 0 {
+// checkCheckpoints returns an exit-1 error unless a record of the audit
+// log has each checkpoint hash. It runs after the chain verified, so a
+// found hash shows that the records up to it are unchanged since the
+// checkpoint was taken. It reads the log again because VerifyAudit
+// returns only the head.
+func checkCheckpoints(ctx context.Context, w io.Writer, format string, list auditLister, checkpoints [][]byte) error {
+	if len(checkpoints) == 0 {
 		return nil
 	}
-	found := make([]int64, len(wanted))
+	found := make([]int64, len(checkpoints))
 	var after int64
 	for {
 		page, err := list(ctx, store.AuditQuery{AfterSeq: after})
@@ -46,7 +47,7 @@ func checkCheckpoints(ctx context.Context, w io.Writer, format string, list audi
 			return fmt.Errorf("reading the audit log for --checkpoint: %w", err)
 		}
 		for _, r := range page {
-			for i, h := range wanted {
+			for i, h := range checkpoints {
 				if found[i] == 0 && bytes.Equal(r.Hash, h) {
 					found[i] = r.Seq
 				}
@@ -57,7 +58,7 @@ func checkCheckpoints(ctx context.Context, w io.Writer, format string, list audi
 			break
 		}
 	}
-	for i, h := range wanted {
+	for i, h := range checkpoints {
 		if found[i] == 0 {
 			return &exitError{code: exitRejected, err: fmt.Errorf("checkpoint %x: no record of the audit chain has this hash, "+
 				"so records up to that checkpoint were changed or removed since it was taken, and the hashes after them rewritten; "+

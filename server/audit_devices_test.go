@@ -22,8 +22,7 @@ import (
 // the submodule lacks a digest.
 func devicesOfToken(t *testing.T, token string) string {
 	t.Helper()
-	submods, _ := unverifiedClaims(t, token)["submods"].(map[string]any)
-	gpu0, _ := submods["gpu0"].(map[string]any)
+	gpu0 := unverifiedSubmod(t, token, "gpu0")
 	keyClaims, _ := gpu0["cloister.key-claims"].(map[string]any)
 	digests, _ := gpu0["cloister.digests"].(map[string]any)
 	tee, _ := keyClaims["tee"].(string)
@@ -45,8 +44,7 @@ func devicesOfToken(t *testing.T, token string) string {
 // submodule, read without checking the signature.
 func cpuEvidenceDigest(t *testing.T, token string) string {
 	t.Helper()
-	submods, _ := unverifiedClaims(t, token)["submods"].(map[string]any)
-	cpu0, _ := submods["cpu0"].(map[string]any)
+	cpu0 := unverifiedSubmod(t, token, "cpu0")
 	digests, _ := cpu0["cloister.digests"].(map[string]any)
 	evidence, _ := digests["evidence"].(string)
 	return evidence

@@ -85,8 +85,7 @@ func newGPUEmulator(t *testing.T, gpus int) *nvgpu.Emulator {
 // submodule, read without checking the signature, or nil.
 func gpuSubmod(t *testing.T, token string) map[string]any {
 	t.Helper()
-	submods, _ := unverifiedClaims(t, token)["submods"].(map[string]any)
-	gpu0, _ := submods["gpu0"].(map[string]any)
+	gpu0 := unverifiedSubmod(t, token, "gpu0")
 	annotated, _ := gpu0["ear.veraison.annotated-evidence"].(map[string]any)
 	claims, _ := annotated["nvidia"].(map[string]any)
 	return claims

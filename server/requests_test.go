@@ -209,6 +209,16 @@ func unverifiedClaims(t *testing.T, token string) map[string]any {
 	return claims
 }
 
+// unverifiedSubmod returns the claims of the submodule name of token, read
+// without checking the signature, or nil when the token has no such
+// submodule.
+func unverifiedSubmod(t *testing.T, token, name string) map[string]any {
+	t.Helper()
+	submods, _ := unverifiedClaims(t, token)["submods"].(map[string]any)
+	submod, _ := submods[name].(map[string]any)
+	return submod
+}
+
 // wantSecret checks that resp is a 200 whose JWE opens with key to
 // testSecret.
 func wantSecret(t *testing.T, resp *http.Response, key crypto.PrivateKey) {

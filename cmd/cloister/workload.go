@@ -185,12 +185,13 @@ func newWorkloadEmulateCmd[M any](kind string, parse manifestParser[M]) *cobra.C
 its development keys in --emulator-dir, so that the key broker, the attestation
 service and the parties can trust its development root (DIR/ark.pem) before the
 workload starts. serve --emulated --emulator-dir DIR then runs in this TEE. An
-existing directory is reopened and checked against the manifest. With
---emulated-gpus N, it also creates N emulated NVIDIA GPUs in DIR/nvidia-gpu/,
-whose two development roots the key broker passes as --trust-anchor
-nvidia-gpu=FILE and whose RIMs (DIR/nvidia-gpu/rims/) as --collateral
-nvidia-gpu=DIR; serve --emulated-gpus N then sends their evidence to the key
-broker.`,
+existing directory is reopened and checked against the manifest.
+
+With --emulated-gpus N, it also creates N emulated NVIDIA GPUs in
+DIR/nvidia-gpu/. The key broker takes their two development roots as
+--trust-anchor nvidia-gpu=FILE and their RIMs (DIR/nvidia-gpu/rims/) as
+--collateral nvidia-gpu=DIR. serve --emulated-gpus N then sends their
+evidence to the key broker.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.emulatorDir == "" {

@@ -149,6 +149,15 @@ const (
 	TCBNotDetermined                     = "NotDetermined"
 )
 
+// IntelTCBLevelStatuses are the statuses that a TCB level of Intel's TCB
+// Info or QE Identity may have. The DCAP verifier and the Intel Trust
+// Authority token mapping accept no others.
+var IntelTCBLevelStatuses = []string{
+	TCBUpToDate, TCBSWHardeningNeeded, TCBConfigurationNeeded,
+	TCBConfigurationAndSWHardeningNeeded, TCBOutOfDate,
+	TCBOutOfDateConfigurationNeeded, TCBRevoked,
+}
+
 // AnchorKind is the kind of trust anchor that verified the evidence.
 type AnchorKind string
 

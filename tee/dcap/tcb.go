@@ -57,12 +57,6 @@ type TCBEvaluation struct {
 	RelaunchAdvised bool
 }
 
-var knownStatuses = []string{
-	attest.TCBUpToDate, attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded,
-	attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate,
-	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked,
-}
-
 func (e *TCBEvaluation) addLevel(date time.Time, advisories []string) {
 	for _, a := range advisories {
 		if !slices.Contains(e.AdvisoryIDs, a) {
@@ -159,7 +153,7 @@ func EvaluatePlatform(info *TCBInfo, pck *PCKExtensions, td *TDReport) (*TCBEval
 		ev.PlatformStatus = attest.TCBNoMatchingLevel
 		return ev, nil
 	}
-	if err := checkStatusName("tcbInfo.tcbLevels.tcbStatus", level.TCBStatus, knownStatuses); err != nil {
+	if err := checkStatusName("tcbInfo.tcbLevels.tcbStatus", level.TCBStatus, attest.IntelTCBLevelStatuses); err != nil {
 		return nil, err
 	}
 	ev.PlatformStatus = level.TCBStatus
@@ -318,7 +312,7 @@ func MatchQEIdentity(id *EnclaveIdentity, qe *EnclaveReport) (string, *ISVSVNTCB
 	if level == nil {
 		return attest.TCBNoMatchingLevel, nil, nil
 	}
-	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus, knownStatuses); err != nil {
+	if err := checkStatusName("enclaveIdentity.tcbLevels.tcbStatus", level.TCBStatus, attest.IntelTCBLevelStatuses); err != nil {
 		return "", nil, err
 	}
 	// QVL's EnclaveReportVerifier returns one of three QE statuses:

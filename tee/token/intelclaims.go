@@ -190,13 +190,9 @@ func mapReportData(t teeClaims, claim string, c *attest.Claims) error {
 	return nil
 }
 
-// intelTCBStatuses are the TCB statuses Intel derives from its TCB Info,
-// the only values attester_tcb_status may take.
-var intelTCBStatuses = []string{
-	attest.TCBUpToDate, attest.TCBSWHardeningNeeded, attest.TCBConfigurationNeeded,
-	attest.TCBConfigurationAndSWHardeningNeeded, attest.TCBOutOfDate,
-	attest.TCBOutOfDateConfigurationNeeded, attest.TCBRevoked, attest.TCBNotDetermined,
-}
+// intelTCBStatuses are the values attester_tcb_status may take: the
+// statuses of Intel's TCB levels, and NotDetermined.
+var intelTCBStatuses = append(slices.Clip(attest.IntelTCBLevelStatuses), attest.TCBNotDetermined)
 
 // intelRelaunchStatuses maps the two statuses with which Intel's quote
 // verification library advises a TD relaunch to the launch-time status

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // DefaultKDSURL is AMD's Key Distribution Service.
@@ -30,37 +32,12 @@ func NewKDS(baseURL string, opts FetcherOptions) *KDS {
 	return &KDS{BaseURL: strings.TrimRight(baseURL, "/"), fetcher: newHTTPFetcher(opts)}
 }
 
-// kdsProducts lists the product names that KDS serves certificates for,
-// spelled as its URL paths spell them.
-var kdsProducts = []string{"Milan", "Genoa", "Turin"}
-
-// chipIDSize is the size of the CHIP_ID field of an SEV-SNP attestation
-// report in bytes.
-const chipIDSize = 64
-
-// kdsTCBParameter is one KDS query parameter taken from a byte of the
-// REPORTED_TCB.
-type kdsTCBParameter struct {
-	name string
-	byte int
-}
-
-// kdsTCBParameters returns the KDS query parameters of a product in the
-// order the cache key lists them. Turin moved the fields and added the FMC
-// SPL; earlier products share one layout.
-func kdsTCBParameters(product string) []kdsTCBParameter {
-	if product == "Turin" {
-		return []kdsTCBParameter{{"fmcSPL", 0}, {"blSPL", 1}, {"teeSPL", 2}, {"snpSPL", 3}, {"ucodeSPL", 7}}
-	}
-	return []kdsTCBParameter{{"blSPL", 0}, {"teeSPL", 1}, {"snpSPL", 6}, {"ucodeSPL", 7}}
-}
-
 // kdsTCB returns the KDS query parameters of a REPORTED_TCB as the cache
-// key spells them, in kdsTCBParameters order.
+// key spells them, in snpabi.TCBLayout order.
 func kdsTCB(product string, tcb uint64) string {
 	var parts []string
-	for _, p := range kdsTCBParameters(product) {
-		parts = append(parts, fmt.Sprintf("%s=%d", p.name, (tcb>>(8*p.byte))&0xff))
+	for _, f := range snpabi.TCBLayout(product) {
+		parts = append(parts, fmt.Sprintf("%s=%d", f.KDSParameter, snpabi.TCBByte(tcb, f.Byte)))
 	}
 	return strings.Join(parts, "&")
 }
@@ -68,8 +45,8 @@ func kdsTCB(product string, tcb uint64) string {
 // kdsTCBQuery returns the KDS query parameters of a REPORTED_TCB.
 func kdsTCBQuery(product string, tcb uint64) url.Values {
 	v := url.Values{}
-	for _, p := range kdsTCBParameters(product) {
-		v.Set(p.name, strconv.FormatUint((tcb>>(8*p.byte))&0xff, 10))
+	for _, f := range snpabi.TCBLayout(product) {
+		v.Set(f.KDSParameter, strconv.FormatUint(snpabi.TCBByte(tcb, f.Byte), 10))
 	}
 	return v
 }
@@ -77,7 +54,7 @@ func kdsTCBQuery(product string, tcb uint64) url.Values {
 // checkKDSQuery checks the Query fields that KDS request URLs are built
 // from against the values KDS defines.
 func checkKDSQuery(q Query) error {
-	if q.Product != "" && !slices.Contains(kdsProducts, q.Product) {
+	if q.Product != "" && !slices.Contains(snpabi.Products, q.Product) {
 		return invalidQuery("Product", q.Product, "AMD KDS serves Milan, Genoa and Turin",
 			"set Product to one of them, spelled so, or leave it empty to try Milan and Genoa")
 	}
@@ -88,12 +65,12 @@ func checkKDSQuery(q Query) error {
 	if len(q.ChipID) == 0 {
 		return nil
 	}
-	if len(q.ChipID) != chipIDSize {
+	if len(q.ChipID) != snpabi.ChipIDSize {
 		return invalidQuery("ChipID", hex.EncodeToString(q.ChipID),
-			fmt.Sprintf("a chip ID is %d bytes, this one is %d", chipIDSize, len(q.ChipID)),
+			fmt.Sprintf("a chip ID is %d bytes, this one is %d", snpabi.ChipIDSize, len(q.ChipID)),
 			"pass the CHIP_ID field of the attestation report unchanged")
 	}
-	if bytes.Equal(q.ChipID, make([]byte, chipIDSize)) {
+	if bytes.Equal(q.ChipID, make([]byte, snpabi.ChipIDSize)) {
 		return invalidQuery("ChipID", hex.EncodeToString(q.ChipID),
 			"an all-zero chip ID is a masked one (MASK_CHIP_ID) and names no VCEK",
 			"leave ChipID empty when the report masks it, and pass the VCEK with the evidence instead")
@@ -117,7 +94,7 @@ func (k *KDS) requests(q Query) ([]request, error) {
 		// NOTE: 404 responses are not cached, so each such verification
 		// requests the product that does not match from KDS again.
 		var reqs []request
-		for _, p := range []string{"Milan", "Genoa"} {
+		for _, p := range snpabi.PreTurinProducts {
 			withProduct := q
 			withProduct.Product = p
 			productReqs, err := k.requests(withProduct)
@@ -143,10 +120,7 @@ func (k *KDS) requests(q Query) ([]request, error) {
 			"application/pkix-crl", "application/octet-stream"),
 	}
 	if keyType == "vcek" && len(q.ChipID) > 0 {
-		hwid := q.ChipID
-		if q.Product == "Turin" {
-			hwid = hwid[:8] // Turin VCEKs are indexed by the first 8 bytes of the chip ID
-		}
+		hwid := snpabi.HWID(q.Product, q.ChipID)
 		u := base.JoinPath(hex.EncodeToString(hwid))
 		u.RawQuery = kdsTCBQuery(q.Product, q.ReportedTCB).Encode()
 		key := fmt.Sprintf("kds/vcek/%s/%s/%s", q.Product, hex.EncodeToString(hwid), kdsTCB(q.Product, q.ReportedTCB))

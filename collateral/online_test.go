@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // pcsCase is a corpus folder with a complete set of Intel TDX collateral,
@@ -436,7 +438,7 @@ func TestBundleRoundTrip(t *testing.T) {
 
 func TestKDSRequests(t *testing.T) {
 	k := NewKDS("https://kds.example.test", FetcherOptions{})
-	chipID := bytes.Repeat([]byte{0xaa, 0xbb}, chipIDSize/2)
+	chipID := bytes.Repeat([]byte{0xaa, 0xbb}, snpabi.ChipIDSize/2)
 	reqs, err := k.requests(Query{TEE: "snp", Product: "Milan", SigningKey: "VCEK",
 		ChipID: chipID, ReportedTCB: 0xd918000000000004})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // recordingServer is a loopback HTTP server that records the path and
@@ -44,7 +46,7 @@ func (s *recordingServer) received() []string {
 }
 
 func TestOnlineQueryValidation(t *testing.T) {
-	chipID := bytes.Repeat([]byte{0x01, 0x23}, chipIDSize/2)
+	chipID := bytes.Repeat([]byte{0x01, 0x23}, snpabi.ChipIDSize/2)
 	hwid := hex.EncodeToString(chipID)
 	tests := []struct {
 		name string
@@ -111,12 +113,12 @@ func TestOnlineQueryValidation(t *testing.T) {
 		},
 		{
 			name:    "KDS long chip ID",
-			q:       Query{TEE: "snp", Product: "Genoa", ChipID: make([]byte, chipIDSize+1)},
+			q:       Query{TEE: "snp", Product: "Genoa", ChipID: make([]byte, snpabi.ChipIDSize+1)},
 			wantErr: []string{"ChipID", "64 bytes, this one is 65"},
 		},
 		{
 			name:    "KDS masked chip ID",
-			q:       Query{TEE: "snp", Product: "Genoa", ChipID: make([]byte, chipIDSize)},
+			q:       Query{TEE: "snp", Product: "Genoa", ChipID: make([]byte, snpabi.ChipIDSize)},
 			wantErr: []string{"ChipID", "all-zero", "leave ChipID empty"},
 		},
 		{

@@ -21,6 +21,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/emudir"
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // EmulatorOptions configure an emulated SEV-SNP guest. The zero value is a
@@ -56,7 +57,7 @@ const defaultMeasurementName = "cloister emulated SEV-SNP guest"
 // extensions certify the reports' REPORTED_TCB and CHIP_ID.
 type Emulator struct {
 	opts    EmulatorOptions
-	chipID  [64]byte
+	chipID  [snpabi.ChipIDSize]byte
 	tcb     uint64
 	ark     *x509.Certificate
 	arkKey  *rsa.PrivateKey
@@ -144,11 +145,8 @@ func NewEmulator(opts EmulatorOptions) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{opts: opts, tcb: defaultTCB(opts.Product)}
-	chipIDSize := 64
-	if opts.Product == ProductTurin {
-		chipIDSize = 8 // Turin chip IDs are 8 bytes, zero-padded in CHIP_ID.
-	}
-	if _, err := rand.Read(e.chipID[:chipIDSize]); err != nil {
+	// Turin chip IDs are 8 bytes, zero-padded in CHIP_ID.
+	if _, err := rand.Read(snpabi.HWID(opts.Product, e.chipID[:])); err != nil {
 		return nil, err
 	}
 	if err := e.generateChain(time.Now()); err != nil {
@@ -233,22 +231,19 @@ func (e *Emulator) leafTemplate(notBefore, notAfter time.Time) *x509.Certificate
 		ext([]int{kdsStructVersion}, integer(1)),
 		ext([]int{kdsProductName}, ia5(product)),
 	}
-	for _, f := range tcbLayout(product) {
-		exts = append(exts, ext([]int{kdsSPL, f.oid}, integer(tcbByte(e.tcb, f.byte))))
+	for _, f := range snpabi.TCBLayout(product) {
+		exts = append(exts, ext([]int{kdsSPL, f.SPLArc}, integer(snpabi.TCBByte(e.tcb, f.Byte))))
 	}
-	reservedBytes, reservedOIDs := reservedTCBBytes(product)
-	for i, oid := range reservedOIDs {
-		exts = append(exts, ext([]int{kdsSPL, oid}, integer(tcbByte(e.tcb, reservedBytes[i]))))
+	reservedBytes, reservedArcs := snpabi.ReservedTCBBytes(product)
+	for i, arc := range reservedArcs {
+		exts = append(exts, ext([]int{kdsSPL, arc}, integer(snpabi.TCBByte(e.tcb, reservedBytes[i]))))
 	}
 	cn := "SEV-VCEK"
 	if e.opts.SigningKey == "VLEK" {
 		cn = "SEV-VLEK"
 		exts = append(exts, ext([]int{kdsCSPID}, ia5("cloister-emulated")))
 	} else {
-		hwid := e.chipID[:]
-		if product == ProductTurin {
-			hwid = e.chipID[:8]
-		}
+		hwid := snpabi.HWID(product, e.chipID[:])
 		// AMD's KDS writes the raw chip ID without an ASN.1 tag.
 		exts = append(exts, ext([]int{kdsHWID}, append([]byte(nil), hwid...)))
 	}
@@ -423,8 +418,8 @@ func LoadEmulator(dir string) (*Emulator, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
 	}
-	if len(state.ChipID) != 64 {
-		return nil, fmt.Errorf("snp emulator: %s: chip_id is %d bytes, expected 64", fileEmulator, len(state.ChipID))
+	if len(state.ChipID) != snpabi.ChipIDSize {
+		return nil, fmt.Errorf("snp emulator: %s: chip_id is %d bytes, expected %d", fileEmulator, len(state.ChipID), snpabi.ChipIDSize)
 	}
 	e := &Emulator{opts: opts, tcb: state.ReportedTCB}
 	copy(e.chipID[:], state.ChipID)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // oidKDS is the arc under which AMD's Key Distribution Service places the
@@ -82,9 +83,9 @@ func parseEndorsement(cert *x509.Certificate) (*Endorsement, error) {
 		return nil, certError(cert, "productName extension (1.3.6.1.4.1.3704.1.2) is missing")
 	}
 	e.Product, _, _ = strings.Cut(e.ProductName, "-")
-	for _, f := range tcbLayout(e.Product) {
-		if _, ok := e.SPL[f.oid]; !ok {
-			return nil, certError(cert, "%s security patch level extension (1.3.6.1.4.1.3704.1.3.%d) is missing", f.name, f.oid)
+	for _, f := range snpabi.TCBLayout(e.Product) {
+		if _, ok := e.SPL[f.SPLArc]; !ok {
+			return nil, certError(cert, "%s security patch level extension (1.3.6.1.4.1.3704.1.3.%d) is missing", f.Name, f.SPLArc)
 		}
 	}
 	switch e.Kind {
@@ -164,7 +165,7 @@ func parseIA5(value []byte) (string, error) {
 // parseHWID accepts the hwid extension as AMD's KDS writes it (the raw chip
 // ID bytes, without an ASN.1 tag) or as a DER OCTET STRING.
 func parseHWID(value []byte) ([]byte, error) {
-	if len(value) == 64 || len(value) == 8 {
+	if len(value) == snpabi.ChipIDSize || len(value) == snpabi.TurinHWIDSize {
 		return value, nil
 	}
 	var octets []byte
@@ -172,7 +173,7 @@ func parseHWID(value []byte) ([]byte, error) {
 	if err != nil || len(rest) != 0 {
 		return nil, fmt.Errorf("hwid is %d bytes, expected 64 (8 on Turin) raw bytes or an OCTET STRING", len(value))
 	}
-	if len(octets) != 64 && len(octets) != 8 {
+	if len(octets) != snpabi.ChipIDSize && len(octets) != snpabi.TurinHWIDSize {
 		return nil, fmt.Errorf("hwid is %d bytes, expected 64 (8 on Turin)", len(octets))
 	}
 	return octets, nil
@@ -181,18 +182,18 @@ func parseHWID(value []byte) ([]byte, error) {
 // reportedTCBMismatch compares the certified security patch levels with a
 // report's REPORTED_TCB and describes the first difference, or returns "".
 func (e *Endorsement) reportedTCBMismatch(reportedTCB uint64) string {
-	for _, f := range tcbLayout(e.Product) {
-		if got, want := tcbByte(reportedTCB, f.byte), uint64(e.SPL[f.oid]); got != want {
-			return fmt.Sprintf("%s is %d in REPORTED_TCB but %d in the %s certificate", f.name, got, want, e.Kind)
+	for _, f := range snpabi.TCBLayout(e.Product) {
+		if got, want := snpabi.TCBByte(reportedTCB, f.Byte), uint64(e.SPL[f.SPLArc]); got != want {
+			return fmt.Sprintf("%s is %d in REPORTED_TCB but %d in the %s certificate", f.Name, got, want, e.Kind)
 		}
 	}
-	bytes, oids := reservedTCBBytes(e.Product)
+	bytes, arcs := snpabi.ReservedTCBBytes(e.Product)
 	for i, b := range bytes {
 		want := uint64(0)
-		if i < len(oids) {
-			want = uint64(e.SPL[oids[i]])
+		if i < len(arcs) {
+			want = uint64(e.SPL[arcs[i]])
 		}
-		if got := tcbByte(reportedTCB, b); got != want {
+		if got := snpabi.TCBByte(reportedTCB, b); got != want {
 			return fmt.Sprintf("reserved byte %d is %d in REPORTED_TCB but %d in the %s certificate", b, got, want, e.Kind)
 		}
 	}
@@ -202,12 +203,12 @@ func (e *Endorsement) reportedTCBMismatch(reportedTCB uint64) string {
 // certifiedTCB returns the TCB_VERSION the certificate's extensions encode.
 func (e *Endorsement) certifiedTCB() uint64 {
 	var tcb uint64
-	for _, f := range tcbLayout(e.Product) {
-		tcb |= uint64(e.SPL[f.oid]) << (8 * f.byte)
+	for _, f := range snpabi.TCBLayout(e.Product) {
+		tcb |= uint64(e.SPL[f.SPLArc]) << (8 * f.Byte)
 	}
-	bytes, oids := reservedTCBBytes(e.Product)
-	for i := range oids {
-		tcb |= uint64(e.SPL[oids[i]]) << (8 * bytes[i])
+	bytes, arcs := snpabi.ReservedTCBBytes(e.Product)
+	for i := range arcs {
+		tcb |= uint64(e.SPL[arcs[i]]) << (8 * bytes[i])
 	}
 	return tcb
 }

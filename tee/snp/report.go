@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // ReportSize is the size of an ATTESTATION_REPORT in bytes (0x4A0) for every
@@ -86,7 +87,7 @@ type Report struct {
 	CPUIDFamily   uint8
 	CPUIDModel    uint8
 	CPUIDStepping uint8
-	ChipID        [64]byte
+	ChipID        [snpabi.ChipIDSize]byte
 	CommittedTCB  uint64
 	// CurrentBuild, CurrentMinor and CurrentMajor give the running
 	// firmware version; the Committed ones the committed version.
@@ -117,7 +118,7 @@ func (r *Report) MaskChipKey() bool { return r.SignerInfo&2 != 0 }
 
 // ChipIDMasked reports whether CHIP_ID is all zeros, as a platform
 // configured with MASK_CHIP_ID writes it.
-func (r *Report) ChipIDMasked() bool { return r.ChipID == [64]byte{} }
+func (r *Report) ChipIDMasked() bool { return r.ChipID == [snpabi.ChipIDSize]byte{} }
 
 // AuthorKeyEnabled returns the AUTHOR_KEY_EN bit.
 func (r *Report) AuthorKeyEnabled() bool { return r.SignerInfo&1 != 0 }

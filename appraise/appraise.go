@@ -103,8 +103,7 @@ func CheckEmulated(c *attest.Claims, o Options) []Reason {
 	if !c.Emulated || o.AllowEmulated {
 		return nil
 	}
-	return []Reason{{Rule: "emulated", Claim: "emulated", Value: "true", Expected: "false",
-		Message: "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development"}}
+	return flagReason("emulated", "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development")
 }
 
 // CheckDebug rejects a debug TEE unless allowed.
@@ -112,8 +111,14 @@ func CheckDebug(c *attest.Claims, o Options) []Reason {
 	if !c.Debug || o.AllowDebug {
 		return nil
 	}
-	return []Reason{{Rule: "debug", Claim: "debug", Value: "true", Expected: "false",
-		Message: fmt.Sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", c.TEE)}}
+	return flagReason("debug", fmt.Sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or pass --allow-debug for testing", c.TEE))
+}
+
+// flagReason rejects the boolean claim name, such as debug or emulated,
+// for being true. The default attestation policy builds the same reason
+// with its flag_reason function.
+func flagReason(name, message string) []Reason {
+	return []Reason{{Rule: name, Claim: name, Value: "true", Expected: "false", Message: message}}
 }
 
 // StatusPhrase returns a TCB status in plain words.

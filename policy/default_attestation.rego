@@ -75,13 +75,20 @@ deny contains {
 	claim_tee != tee
 }
 
-deny contains {
-	"rule": "emulated",
-	"claim": "emulated",
-	"value": "true",
+# flag_reason is the reason that rejects the boolean claim name, such as
+# debug or emulated, whose value as JSON text is value.
+flag_reason(name, value, message) := {
+	"rule": name,
+	"claim": name,
+	"value": value,
 	"expected": "false",
-	"message": "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development",
-} if {
+	"message": message,
+}
+
+deny contains flag_reason(
+	"emulated", "true",
+	"evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development",
+) if {
 	input.claims.emulated == true
 	not allow_emulated
 }
@@ -103,23 +110,18 @@ default debug_text := "missing"
 
 debug_text := json.marshal(input.claims.debug)
 
-deny contains {
-	"rule": "emulated",
-	"claim": "emulated",
-	"value": emulated_text,
-	"expected": "false",
-	"message": sprintf("the emulated claim is %s, not a boolean, so it is unknown whether a TEE or an emulator produced the evidence; appraise the claims as the verifier returned them", [emulated_text]),
-} if {
+# non_boolean_reason rejects the claim name, whose JSON text is not a
+# boolean. The argument unknown states what the claim thus leaves undecided.
+non_boolean_reason(name, text, unknown) := flag_reason(
+	name, text,
+	sprintf("the %s claim is %s, not a boolean, so %s; appraise the claims as the verifier returned them", [name, text, unknown]),
+)
+
+deny contains non_boolean_reason("emulated", emulated_text, "it is unknown whether a TEE or an emulator produced the evidence") if {
 	not emulated_boolean
 }
 
-deny contains {
-	"rule": "debug",
-	"claim": "debug",
-	"value": debug_text,
-	"expected": "false",
-	"message": sprintf("the debug claim is %s, not a boolean, so the TEE's debug state is unknown; appraise the claims as the verifier returned them", [debug_text]),
-} if {
+deny contains non_boolean_reason("debug", debug_text, "the TEE's debug state is unknown") if {
 	not debug_boolean
 }
 
@@ -134,13 +136,10 @@ deny contains {
 	input.claims.trust_anchor.test_key != false
 }
 
-deny contains {
-	"rule": "debug",
-	"claim": "debug",
-	"value": "true",
-	"expected": "false",
-	"message": sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or for testing store an attestation policy for %s that accepts debug (edit the output of `cloister policy default %s` and store it with `cloister policy set %s FILE`)", [claim_tee, tee, tee, tee]),
-} if {
+deny contains flag_reason(
+	"debug", "true",
+	sprintf("the %s TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or for testing store an attestation policy for %s that accepts debug (edit the output of `cloister policy default %s` and store it with `cloister policy set %s FILE`)", [claim_tee, tee, tee, tee]),
+) if {
 	input.claims.debug == true
 }
 

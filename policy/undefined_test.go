@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 )
 
@@ -113,5 +114,53 @@ func TestCompositeRIMWithoutResult(t *testing.T) {
 	}
 	if len(d.Reasons) != 1 || d.Reasons[0].Claim != "checks.gpu0/rim" {
 		t.Errorf("reasons %+v, want one on checks.gpu0/rim", d.Reasons)
+	}
+}
+
+// The debug and emulated rules share one reason builder, and each keeps
+// its own message, value and expected value.
+func TestDefaultPolicyFlagReasons(t *testing.T) {
+	head := `{"tee":"snp","measurement":"` + measurement.String() + `","tcb":{"status":"UpToDate"},"trust_anchor":{"kind":"vendor-root","name":"ARK-Genoa"},"checks":[]`
+	tests := []struct {
+		name   string
+		claims string
+		want   appraise.Reason
+	}{
+		{"emulated true", `,"debug":false,"emulated":true}`, appraise.Reason{Rule: "emulated", Claim: "emulated", Value: "true", Expected: "false",
+			Message: "evidence comes from an emulated TEE signed by a development root, which proves no hardware; pass --allow-emulated only for development"}},
+		{"debug true", `,"debug":true,"emulated":false}`, appraise.Reason{Rule: "debug", Claim: "debug", Value: "true", Expected: "false",
+			Message: "the snp TEE runs in debug mode, so its memory is readable by the host; rebuild it without debug, or for testing store an attestation policy for snp that accepts debug (edit the output of `cloister policy default snp` and store it with `cloister policy set snp FILE`)"}},
+		{"emulated a number", `,"debug":false,"emulated":1}`, appraise.Reason{Rule: "emulated", Claim: "emulated", Value: "1", Expected: "false",
+			Message: "the emulated claim is 1, not a boolean, so it is unknown whether a TEE or an emulator produced the evidence; appraise the claims as the verifier returned them"}},
+		{"debug missing", `,"emulated":false}`, appraise.Reason{Rule: "debug", Claim: "debug", Value: "missing", Expected: "false",
+			Message: "the debug claim is missing, not a boolean, so the TEE's debug state is unknown; appraise the claims as the verifier returned them"}},
+	}
+	e := NewEngine()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.AppraiseJSON(context.Background(), DefaultAttestation(attest.TEESNP), []byte(head+tt.claims), Config{}, goodRefs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Reasons) != 1 {
+				t.Fatalf("reasons %+v, expected one", d.Reasons)
+			}
+			got := d.Reasons[0]
+			if got.Rule != tt.want.Rule {
+				t.Errorf("rule = %s, expected %s", got.Rule, tt.want.Rule)
+			}
+			if got.Claim != tt.want.Claim {
+				t.Errorf("claim = %s, expected %s", got.Claim, tt.want.Claim)
+			}
+			if got.Value != tt.want.Value {
+				t.Errorf("value = %s, expected %s", got.Value, tt.want.Value)
+			}
+			if got.Expected != tt.want.Expected {
+				t.Errorf("expected value = %s, expected %s", got.Expected, tt.want.Expected)
+			}
+			if got.Message != tt.want.Message {
+				t.Errorf("message:\n got %s\nwant %s", got.Message, tt.want.Message)
+			}
+		})
 	}
 }

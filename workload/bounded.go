@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/cloister-dev/cloister/internal/printable"
 )
@@ -74,13 +75,61 @@ func DecodeMember(r io.Reader, key string, value func(*json.Decoder) error) erro
 	if err := expectDelim(dec, '}'); err != nil {
 		return err
 	}
-	// A body with more after the object would be read differently by a
-	// parser that takes the last value, so it is rejected. The error does
-	// not quote what follows, which may be a party's data.
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New(`the body continues after the closing "}"; send exactly one JSON object`)
+	return ExpectEnd(dec, r, "body", "send exactly one JSON object")
+}
+
+// ExpectEnd checks that r, which dec reads, ends after the JSON object
+// that dec decoded last. Input with more after the object would be read
+// differently by a parser that takes the last value, so ExpectEnd rejects
+// it with an error that names the input and ends with fix. The error does
+// not quote what follows, which may be a party's data.
+//
+// When more follows, ExpectEnd reads r to its end, so that input over the
+// limit of an http.MaxBytesReader is reported with the reader's
+// *http.MaxBytesError (see IsBodyTooLarge) wherever the excess lies. The
+// caller bounds r, as http.MaxBytesReader or a byte slice does.
+func ExpectEnd(dec *json.Decoder, r io.Reader, input, fix string) error {
+	_, err := dec.Token()
+	if err == io.EOF {
+		return nil
 	}
-	return nil
+	var syntaxErr *json.SyntaxError
+	if err != nil && !errors.As(err, &syntaxErr) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf(`reading the %s after the closing "}": %w`, input, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf(`reading the %s after the closing "}": %w`, input, err)
+	}
+	return fmt.Errorf(`the %s continues after the closing "}"; %s`, input, fix)
+}
+
+// ReadFileMax reads the file at path if it has at most limit bytes. It
+// checks the size before reading, and reads through a limited reader in
+// case the file grows meanwhile. A larger file gets an error that names
+// the file by description and path, its size and the limit, and ends with
+// fix. The other errors wrap the os error, so errors.Is(err, os.ErrNotExist)
+// holds for a missing file.
+func ReadFileMax(path, description string, limit int64, fix string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s: %w", description, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s: %w", description, err)
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("the %s %s is %d bytes, larger than the limit of %d bytes; %s", description, path, info.Size(), limit, fix)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s %s: %w", description, path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the %s %s grew to more than the limit of %d bytes while it was read; %s", description, path, limit, fix)
+	}
+	return data, nil
 }
 
 // decodeNumbers reads an array of at most max numbers.

@@ -1,6 +1,12 @@
 package workload
 
 import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +32,7 @@ func TestDecodeVector(t *testing.T) {
 		{`{"update": [1]} garbage`, nil, `the body continues after the closing "}"`},
 		{`{"update": [1]}{"update": [2]}`, nil, `the body continues after the closing "}"`},
 		{`{"update": [1]}]`, nil, `the body continues after the closing "}"`},
+		{`{"update": [1]} "cut`, nil, `the body continues after the closing "}"`},
 		{"{\"update\": [1]}\n\t ", []float64{1}, ""},
 	}
 	for _, tt := range tests {
@@ -88,5 +95,82 @@ func TestDecodeVectorHidesValues(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("DecodeVector(%s) error = %v, want one without the value", body, err)
 		}
+	}
+}
+
+// A body over the limit of an http.MaxBytesReader is reported as too large
+// also when the excess follows the closing "}", and data after the object
+// within the limit is reported as such.
+func TestDecodeMemberBodyLimit(t *testing.T) {
+	const object = `{"update": [1]}`
+	const limit = 64
+	tests := []struct {
+		name     string
+		body     string
+		tooLarge bool
+	}{
+		{"spaces past limit", object + strings.Repeat(" ", 2*limit), true},
+		{"text past limit", object + " x" + strings.Repeat("y", 2*limit), true},
+		{"second object past limit", object + strings.Repeat(object, 8), true},
+		{"text within limit", object + " x", false},
+		{"spaces within limit", object + "   ", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(tt.body)), limit)
+			_, err := DecodeVector(r, "update", 3)
+			if got := IsBodyTooLarge(err); got != tt.tooLarge {
+				t.Errorf("IsBodyTooLarge(%v) = %v, expected %v", err, got, tt.tooLarge)
+			}
+			trailing := strings.TrimSpace(tt.body) != object
+			if !tt.tooLarge && trailing && (err == nil || !strings.Contains(err.Error(), `the body continues after the closing "}"`)) {
+				t.Errorf("error %v does not name the data after the object", err)
+			}
+			if !tt.tooLarge && !trailing && err != nil {
+				t.Errorf("error %v for a body that ends with white space", err)
+			}
+		})
+	}
+}
+
+// ReadFileMax reads a file of at most the limit and rejects a larger one
+// with its path, size, limit and fix, without reading it.
+func TestReadFileMax(t *testing.T) {
+	dir := t.TempDir()
+	atLimit := filepath.Join(dir, "at-limit")
+	if err := os.WriteFile(atLimit, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadFileMax(atLimit, "test file", 10, "shorten it")
+	if err != nil {
+		t.Fatalf("file at the limit: %v", err)
+	}
+	if string(data) != "0123456789" {
+		t.Errorf("read %q, expected 0123456789", data)
+	}
+
+	large := filepath.Join(dir, "large")
+	f, err := os.Create(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sparse file of 1 TiB: reading it whole would not finish.
+	if err := f.Truncate(1 << 40); err != nil {
+		t.Skipf("the file system has no sparse files: %v", err)
+	}
+	f.Close()
+	_, err = ReadFileMax(large, "test file", 10, "shorten it")
+	if err == nil {
+		t.Fatal("a file over the limit was read")
+	}
+	for _, want := range []string{"test file " + large, "is 1099511627776 bytes", "the limit of 10 bytes", "; shorten it"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+
+	_, err = ReadFileMax(filepath.Join(dir, "missing"), "test file", 10, "shorten it")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("error %v for a missing file does not wrap os.ErrNotExist", err)
 	}
 }

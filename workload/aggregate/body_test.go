@@ -22,6 +22,8 @@ func TestSubmitBodyBounds(t *testing.T) {
 	}{
 		{"too many numbers", `{"update":[` + strings.Repeat("0,", 20) + `0]}`, http.StatusBadRequest, "more than 3 elements"},
 		{"too large", `{"update":[` + strings.Repeat(" ", 4096) + `1,2,3]}`, http.StatusRequestEntityTooLarge, "larger than 1120 bytes"},
+		{"too large after the object", `{"update":[1,2,3]}` + strings.Repeat(" ", 4096), http.StatusRequestEntityTooLarge, "larger than 1120 bytes"},
+		{"text after the object", `{"update":[1,2,3]} x`, http.StatusBadRequest, `the body continues after the closing "}"`},
 	}
 	for _, tt := range tests {
 		m := Manifest{Dimension: 3, MinClients: 2, ClipNorm: 1, Parties: testParties("a", "b")}

@@ -165,7 +165,13 @@ func TestSignRejectsLargeMessage(t *testing.T) {
 		})
 	}
 
-	status, message, _ := postSign(t, alice, "api-p256", `{"message":"`+base64.StdEncoding.EncodeToString(make([]byte, MaxMessageSize))+`"}`)
+	// The excess may also follow the closing "}".
+	status, message, _ := postSign(t, alice, "api-p256", `{"message":"eA=="}`+strings.Repeat(" ", 2*MaxMessageSize))
+	if status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body with white space past the limit after the object: status %d, want 413", status)
+	}
+
+	status, message, _ = postSign(t, alice, "api-p256", `{"message":"`+base64.StdEncoding.EncodeToString(make([]byte, MaxMessageSize))+`"}`)
 	if status != http.StatusOK {
 		t.Errorf("a message of MaxMessageSize bytes: %d %s, want 200", status, message)
 	}

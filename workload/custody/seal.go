@@ -8,7 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
 // SealingKeySize is the length of the AES-256 sealing key.
@@ -71,15 +72,16 @@ func ParseSealedKey(raw []byte) (*SealedKey, error) {
 	if len(raw) > maxSealedFile {
 		return nil, fmt.Errorf("sealed key file of %d bytes is larger than %d", len(raw), maxSealedFile)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	r := bytes.NewReader(raw)
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var s SealedKey
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("invalid sealed key file: %w", err)
 	}
 	// writeSealed ends the object with a newline and nothing else.
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New(`invalid sealed key file: the file continues after the closing "}"`)
+	if err := workload.ExpectEnd(dec, r, "file", "use the file as the custody service wrote it"); err != nil {
+		return nil, fmt.Errorf("invalid sealed key file: %w", err)
 	}
 	if s.Version != sealedVersion {
 		return nil, fmt.Errorf("sealed key file version %d is not supported: this build reads version %d", s.Version, sealedVersion)

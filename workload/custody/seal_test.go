@@ -213,6 +213,7 @@ func TestOpenRejectsDamagedSealedFile(t *testing.T) {
 		{"modified ciphertext", flipped(), []string{"decryption failed", "restore the file from a backup"}},
 		{"other sealing key", read(otherDir, "api-p256"), []string{"decryption failed", "the sealing key that sealed it"}},
 		{"file of another key", read(origin, "btc-hot"), []string{`the file contains key "btc-hot"`, "restore the file from a backup"}},
+		{"larger than the limit", bytes.Repeat([]byte(" "), maxSealedFile+1), []string{"is 65537 bytes, larger than the limit of 65536 bytes", "restore the file from a backup"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

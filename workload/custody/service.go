@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
 // Errors of Service.Sign.
@@ -163,7 +165,7 @@ const restoreFix = "restore the file from a backup of the key directory"
 // that the manifest pins, if any. It returns errNoSealedFile when the
 // file does not exist.
 func openKey(aead cipher.AEAD, path string, kp KeyPolicy) (*signingKey, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := workload.ReadFileMax(path, "sealed key file", maxSealedFile, restoreFix)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, errNoSealedFile
 	}

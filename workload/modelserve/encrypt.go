@@ -9,7 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/cloister-dev/cloister/workload"
 )
 
 // EncryptedFormat is the value of EncryptedModel.Format.
@@ -78,15 +79,16 @@ func ParseEncryptedModel(raw []byte) (*EncryptedModel, error) {
 	if len(raw) > maxEncryptedModel {
 		return nil, fmt.Errorf("encrypted model file of %d bytes is larger than %d", len(raw), maxEncryptedModel)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	r := bytes.NewReader(raw)
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var e EncryptedModel
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("invalid encrypted model file: %w", err)
 	}
 	// Encrypt ends the object with a newline and nothing else.
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New(`invalid encrypted model file: the file continues after the closing "}"`)
+	if err := workload.ExpectEnd(dec, r, "file", "use the file as cloister modelserve encrypt wrote it"); err != nil {
+		return nil, fmt.Errorf("invalid encrypted model file: %w", err)
 	}
 	if e.Format != EncryptedFormat {
 		return nil, fmt.Errorf("invalid encrypted model file: format %q, want %q", e.Format, EncryptedFormat)

@@ -2,10 +2,19 @@ package modelserve
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/workload"
+	"github.com/cloister-dev/cloister/workload/workloadtest"
 )
 
 func TestParseModelRejects(t *testing.T) {
@@ -190,4 +199,54 @@ func FuzzParseEncryptedModel(f *testing.F) {
 		}
 		e.Decrypt(key)
 	})
+}
+
+// refusingBroker fails the test when Open requests the model key from it.
+type refusingBroker struct{ t *testing.T }
+
+func (b refusingBroker) Resource(context.Context, string) ([]byte, error) {
+	b.t.Error("Open fetched the model key for a file it should reject")
+	return nil, errors.New("no key")
+}
+
+// Open checks the size of the encrypted model file before reading it, and
+// its error names the file, its size, the limit and the fix. The file is
+// sparse, so the test writes no data.
+func TestOpenRejectsLargeModelFile(t *testing.T) {
+	_, party := workloadtest.NewParty(t, "analyst")
+	raw, err := json.Marshal(Manifest{Name: "xor", ModelSHA256: workload.Digest{1}, KeyResource: keyResource, Parties: []Party{party}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.enc.json")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(maxEncryptedModel) + 1
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Open(context.Background(), m, path, refusingBroker{t}, workloadtest.QuietLog())
+	if err == nil {
+		t.Fatal("Open accepted a file larger than the limit")
+	}
+	for _, want := range []string{
+		path,
+		fmt.Sprintf("is %d bytes", size),
+		fmt.Sprintf("the limit of %d bytes", maxEncryptedModel),
+		"encrypt a model of at most",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/cloister-dev/cloister/workload"
 )
@@ -41,9 +40,10 @@ func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, lo
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := workload.ReadFileMax(path, "encrypted model file", maxEncryptedModel,
+		fmt.Sprintf("encrypt a model of at most %d parameters with cloister modelserve encrypt", MaxParameters))
 	if err != nil {
-		return nil, fmt.Errorf("modelserve: reading the encrypted model: %w", err)
+		return nil, fmt.Errorf("modelserve: %w", err)
 	}
 	enc, err := ParseEncryptedModel(raw)
 	if err != nil {

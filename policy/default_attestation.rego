@@ -218,7 +218,13 @@ deny contains {
 
 # The launch measurement must be one of the registered reference values.
 # Without any, nothing vouches for the code in the TEE, so the rule fails
-# closed. A GPU has no launch measurement: the rule after this one applies.
+# closed. A name whose values have all expired gets the expiry reason
+# further down instead. A GPU has no launch measurement: the rule after
+# this one applies.
+launch_measurement_required if tee != "nvidia-gpu"
+
+measurement_key := concat(".", [tee, "measurement"])
+
 deny contains {
 	"rule": "reference-value",
 	"claim": "measurement",
@@ -226,8 +232,8 @@ deny contains {
 	"expected": sprintf("a registered %s.measurement", [tee]),
 	"message": sprintf("no reference value %s.measurement is registered, so the measurement %s cannot be appraised; register the expected measurement with `cloister refvalue add %s.measurement <hex>`", [tee, claim_measurement, tee]),
 } if {
-	tee != "nvidia-gpu"
-	count(references("measurement")) == 0
+	launch_measurement_required
+	not measurement_key in object.keys(reference_values)
 }
 
 # For NVIDIA GPUs, NVIDIA's signed RIMs vouch for the driver and VBIOS
@@ -342,18 +348,24 @@ deny contains {
 # A name whose registered values have all expired arrives with an empty
 # list. Its check is not dropped, because that would accept any value of a
 # claim the operator pinned: the evidence is rejected until a current value
-# is registered or the name is removed.
+# is registered or the name is removed. The launch measurement is required,
+# so removing its name is no fix.
 deny contains {
 	"rule": "reference-value",
 	"claim": substring(key, count(tee_prefix), -1),
 	"value": "",
 	"expected": sprintf("an unexpired value of %s", [key]),
-	"message": sprintf("every registered value of reference value %s has expired, so the claim cannot be appraised; register the current value with `cloister refvalue add %s <hex>`, or remove the name with `cloister refvalue rm %s`", [key, key, key]),
+	"message": sprintf("every registered value of reference value %s has expired, so the claim cannot be appraised; %s", [key, expired_fix(key)]),
 } if {
 	some key, values in reference_values
 	startswith(key, tee_prefix)
 	count(values) == 0
 }
+
+expired_fix(key) := sprintf("register the current value with `cloister refvalue add %s <hex>`", [key]) if {
+	key == measurement_key
+	launch_measurement_required
+} else := sprintf("register the current value with `cloister refvalue add %s <hex>`, or remove the name with `cloister refvalue rm %s`", [key, key])
 
 measurement_names_text := concat(", ", sort(measurement_reference_names)) if {
 	count(measurement_reference_names) > 0

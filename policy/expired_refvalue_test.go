@@ -65,3 +65,54 @@ func TestDefaultPolicyExpiredReferenceValues(t *testing.T) {
 		})
 	}
 }
+
+// An expired launch measurement gives one reason, which names the expiry
+// and the fix, and not also the reason for a name never registered.
+func TestDefaultPolicyExpiredMeasurement(t *testing.T) {
+	for _, tee := range []attest.TEE{attest.TEESNP, attest.TEETDX} {
+		t.Run(string(tee), func(t *testing.T) {
+			claims := goodClaims()
+			claims.TEE = tee
+			key := string(tee) + ".measurement"
+			d, err := NewEngine().Appraise(context.Background(), DefaultAttestation(tee), claims, Config{}, map[string][]string{key: {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Reasons) != 1 {
+				t.Fatalf("reasons %+v, expected one", d.Reasons)
+			}
+			r := d.Reasons[0]
+			if r.Rule != "reference-value" {
+				t.Errorf("rule = %s, expected reference-value", r.Rule)
+			}
+			if r.Claim != "measurement" {
+				t.Errorf("claim = %s, expected measurement", r.Claim)
+			}
+			if !strings.Contains(r.Message, "every registered value of reference value "+key+" has expired") {
+				t.Errorf("message %q does not name the expiry", r.Message)
+			}
+			if !strings.Contains(r.Message, "cloister refvalue add "+key+" <hex>") {
+				t.Errorf("message %q does not name the fix", r.Message)
+			}
+			// The launch measurement is required, so removing it is no fix.
+			if strings.Contains(r.Message, "refvalue rm") {
+				t.Errorf("message %q suggests removing the required name", r.Message)
+			}
+		})
+	}
+}
+
+// A launch measurement without any registered value still gets the reason
+// that names the missing registration.
+func TestDefaultPolicyUnregisteredMeasurement(t *testing.T) {
+	d, err := NewEngine().Appraise(context.Background(), DefaultAttestation(attest.TEESNP), goodClaims(), Config{}, map[string][]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Reasons) != 1 {
+		t.Fatalf("reasons %+v, expected one", d.Reasons)
+	}
+	if !strings.Contains(d.Reasons[0].Message, "no reference value snp.measurement is registered") {
+		t.Errorf("message %q does not name the missing registration", d.Reasons[0].Message)
+	}
+}

@@ -31,16 +31,6 @@ func (t teeClaims) field(name string) string {
 	return strings.Join(t.at(name), ".")
 }
 
-// object returns the object's own claims.
-func (t teeClaims) object() claimSet {
-	if len(t.path) == 0 {
-		return t.all
-	}
-	v, _ := t.all.lookup(t.path...)
-	m, _ := v.(map[string]any)
-	return claimSet(m)
-}
-
 // Sizes of the TD and enclave report fields, from the Intel TDX DCAP
 // Quoting Library API (TD quote body) and the SGX report body.
 const (
@@ -170,7 +160,8 @@ func mapSGXClaims(t teeClaims, names sgxClaimNames, fix string, c *attest.Claims
 func hexClaim(t teeClaims, claim string, size int) ([]byte, bool, error) {
 	v, ok, err := t.all.hexBytes(t.at(claim)...)
 	if err != nil {
-		return nil, true, attest.Malformed(t.field(claim), "invalid claim", err)
+		return nil, true, attest.Malformed(t.field(claim), "invalid claim", err).
+			WithFix("pass the token as the attestation service issued it, in which the claim is a string of hexadecimal digits")
 	}
 	if ok && size != 0 && len(v) != size {
 		return nil, true, attest.Errorf(attest.ErrMalformed, t.field(claim), "the claim has %d bytes, want %d", len(v), size).

@@ -80,7 +80,7 @@ func mapMAAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	}
 	switch teeType {
 	case "sevsnpvm":
-		err = mapMAASNP(tee.object(), c)
+		err = mapMAASNP(tee, c)
 	case "tdxvm":
 		err = mapMAATDX(tee, c)
 	case "sgx":
@@ -94,16 +94,20 @@ func mapMAAClaims(claims claimSet, c *attest.Claims) ([][]byte, error) {
 	return maaNonce(claims, c)
 }
 
-func mapMAASNP(tee claimSet, c *attest.Claims) error {
-	debug, ok, err := tee.boolean("x-ms-sevsnpvm-is-debuggable")
+// mapMAASNP maps the claims of an SEV-SNP token, at the top level or
+// nested in x-ms-isolation-tee. Errors name each claim by its full path.
+func mapMAASNP(t teeClaims, c *attest.Claims) error {
+	debug, ok, err := t.all.boolean(t.at("x-ms-sevsnpvm-is-debuggable")...)
 	if err != nil || !ok {
-		return attest.Errorf(attest.ErrMalformed, "x-ms-sevsnpvm-is-debuggable", "the debug claim is missing or not a boolean, so the VM's debug state is unknown")
+		return attest.Errorf(attest.ErrMalformed, t.field("x-ms-sevsnpvm-is-debuggable"), "the debug claim is missing or not a boolean, so the VM's debug state is unknown").
+			WithFix("pass the token as Microsoft Azure Attestation issued it")
 	}
 	c.Debug = debug
 
-	measurement, ok, err := tee.hexBytes("x-ms-sevsnpvm-launchmeasurement")
+	measurement, ok, err := t.all.hexBytes(t.at("x-ms-sevsnpvm-launchmeasurement")...)
 	if err != nil || !ok || len(measurement) != 48 {
-		return attest.Errorf(attest.ErrMalformed, "x-ms-sevsnpvm-launchmeasurement", "the launch measurement claim is missing or not 48 bytes of hexadecimal")
+		return attest.Errorf(attest.ErrMalformed, t.field("x-ms-sevsnpvm-launchmeasurement"), "the launch measurement claim is missing or not 48 bytes of hexadecimal").
+			WithFix("pass the token as Microsoft Azure Attestation issued it")
 	}
 	c.Measurement = measurement
 	c.SetMeasurement("launch_measurement", measurement)
@@ -119,34 +123,35 @@ func mapMAASNP(tee claimSet, c *attest.Claims) error {
 		{"x-ms-sevsnpvm-hostdata", snpHostDataSize, &c.HostData},
 	}
 	for _, f := range hexFields {
-		v, _, err := hexClaim(teeClaims{all: tee}, f.claim, f.size)
+		v, _, err := hexClaim(t, f.claim, f.size)
 		if err != nil {
 			return err
 		}
 		*f.out = v
 	}
 	for _, name := range []string{"idkeydigest", "authorkeydigest", "familyId", "imageId"} {
-		if v, ok, err := tee.hexBytes("x-ms-sevsnpvm-" + name); err == nil && ok {
+		if v, ok, err := t.all.hexBytes(t.at("x-ms-sevsnpvm-" + name)...); err == nil && ok {
 			c.SetMeasurement(strings.ToLower(name), v)
 		}
 	}
 	for _, m := range maaSNPComponents {
-		v, ok, err := tee.integer(m.claim)
+		v, ok, err := t.all.integer(t.at(m.claim)...)
 		if err != nil {
-			return attest.Malformed(m.claim, "invalid claim", err)
+			return attest.Malformed(t.field(m.claim), "invalid claim", err).
+				WithFix("pass the token as Microsoft Azure Attestation issued it, in which each SVN is an integer")
 		}
 		if !ok {
 			continue
 		}
 		// Each SVN is one byte of the report's TCB_VERSION.
 		if v < 0 || v > 255 {
-			return attest.Errorf(attest.ErrMalformed, m.claim, "the SVN %d is outside 0 to 255", v).
+			return attest.Errorf(attest.ErrMalformed, t.field(m.claim), "the SVN %d is outside 0 to 255", v).
 				WithFix("pass the token as Microsoft Azure Attestation issued it")
 		}
 		c.TCB.Components = append(c.TCB.Components, attest.TCBComponent{Name: m.component, Value: uint64(v)})
 	}
 	for _, name := range []string{"guestsvn", "vmpl", "reportid", "migration-allowed", "smt-allowed"} {
-		if v, ok := tee.lookup("x-ms-sevsnpvm-" + name); ok {
+		if v, ok := t.all.lookup(t.at("x-ms-sevsnpvm-" + name)...); ok {
 			c.SetAttribute("x-ms-sevsnpvm-"+name, v)
 		}
 	}

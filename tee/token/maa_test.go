@@ -355,3 +355,36 @@ func TestMAASNPClaimSizes(t *testing.T) {
 		})
 	}
 }
+
+// Errors about the SEV-SNP claims nested in x-ms-isolation-tee name each
+// claim by its full path and give a fix specific to the claim.
+func TestMAASNPErrorsNamePath(t *testing.T) {
+	s := newService(t)
+	set := setOf(t, s.jwks(t, "RS256"))
+	cases := []struct {
+		name, claim string
+		value       any
+		want        []string
+	}{
+		{"debug not a boolean", "x-ms-sevsnpvm-is-debuggable", "false", nil},
+		{"measurement not hex", "x-ms-sevsnpvm-launchmeasurement", "xyz", nil},
+		{"report data not hex", "x-ms-sevsnpvm-reportdata", "xyz", []string{"not hexadecimal", "the claim is a string of hexadecimal digits"}},
+		{"host data too short", "x-ms-sevsnpvm-hostdata", strings.Repeat("00", 31), []string{"31 bytes"}},
+		{"SVN not a number", "x-ms-sevsnpvm-tee-svn", "1", []string{"want a number", "each SVN is an integer"}},
+		{"SVN over 255", "x-ms-sevsnpvm-microcode-svn", 256, []string{"256"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := maaClaims()
+			claims["x-ms-isolation-tee"].(map[string]any)[tc.claim] = tc.value
+			_, err := verifyWith(t, MAA, s.sign(t, jose.RS256, claims, nil), set, nil)
+			expectRejected(t, err, attest.ErrMalformed, append([]string{"x-ms-isolation-tee." + tc.claim}, tc.want...)...)
+			if !strings.Contains(err.Error(), "pass the token as") {
+				t.Errorf("error %q does not name the fix", err)
+			}
+			if strings.Contains(err.Error(), "check that the file is the evidence itself") {
+				t.Errorf("error %q gives the generic fix", err)
+			}
+		})
+	}
+}

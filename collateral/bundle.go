@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,6 +75,11 @@ func ExportBundle(ctx context.Context, b Backend, dir string) (*Manifest, error)
 			return nil, err
 		}
 		for name, chain := range e.Headers {
+			if strings.TrimSpace(chain) == "" {
+				// The chain held only roots, and ImportBundle rejects
+				// an empty one.
+				continue
+			}
 			file := fmt.Sprintf("item-%03d-issuer-chain.pem", i)
 			if err := os.WriteFile(filepath.Join(dir, file), []byte(chain), 0o644); err != nil {
 				return nil, err
@@ -129,21 +135,22 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 			return nil, fmt.Errorf("bundle file %s: SHA-256 %x differs from the manifest's %s; the bundle is corrupt or was modified",
 				me.File, sum, me.SHA256)
 		}
-		if err := checkBundleEntry(me, body, now); err != nil {
-			return nil, err
-		}
-		e := &Entry{Key: me.Key, URL: me.URL, Body: body, FetchedAt: me.FetchedAt, NextUpdate: me.NextUpdate}
+		var chains map[string]string
 		for name, file := range me.Headers {
 			chain, err := readBundleFile(dir, file)
 			if err != nil {
 				return nil, err
 			}
-			if e.Headers == nil {
-				e.Headers = map[string]string{}
+			if chains == nil {
+				chains = map[string]string{}
 			}
-			e.Headers[name] = string(chain)
+			chains[name] = string(chain)
 		}
-		entries = append(entries, e)
+		if err := checkBundleEntry(me, body, chains, now); err != nil {
+			return nil, err
+		}
+		entries = append(entries, &Entry{Key: me.Key, URL: me.URL, Body: body, Headers: chains,
+			FetchedAt: me.FetchedAt, NextUpdate: me.NextUpdate})
 	}
 	for _, e := range entries {
 		if err := b.Put(ctx, e); err != nil {
@@ -155,9 +162,12 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 
 // checkBundleEntry applies the checks of Cache.checkCached to a bundle
 // entry, so that an import fails instead of storing an entry that the cache
-// would drop or correct:
+// would drop or correct, and checks the entry against its key:
 //
 //   - The body must contain collateral that Set.AddBytes identifies.
+//   - The body must be what the key names (checkBundleKey).
+//   - Each issuer chain must be one that accompanies the key's item and
+//     must verify the body (checkBundleChains).
 //   - FetchedAt must not be after now, because a future fetch time keeps
 //     an entry fresh until then.
 //   - A NextUpdate later than the body's own, or none where the body
@@ -166,11 +176,18 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 //     later value: for an OCSP response with several SingleResponses the
 //     fetcher stores the end of the matching one, and the body's bound is
 //     the earliest end.
-func checkBundleEntry(me *ManifestEntry, body []byte, now time.Time) error {
+func checkBundleEntry(me *ManifestEntry, body []byte, chains map[string]string, now time.Time) error {
 	s := &Set{}
 	if n, reason := s.AddBytes(me.URL, body); n == 0 {
 		return fmt.Errorf("bundle file %s (key %q) contains no collateral: %s; "+
 			"export the bundle again with cloister collateral export", me.File, me.Key, reason)
+	}
+	spec, err := checkBundleKey(me, s)
+	if err != nil {
+		return err
+	}
+	if err := checkBundleChains(me, spec, s, chains); err != nil {
+		return err
 	}
 	if me.FetchedAt.After(now) {
 		return fmt.Errorf("bundle file %s (key %q) has fetched_at %s, after the current time %s; "+
@@ -179,6 +196,68 @@ func checkBundleEntry(me *ManifestEntry, body []byte, now time.Time) error {
 	}
 	if next := nextUpdateOf(body); !next.IsZero() && (me.NextUpdate.IsZero() || me.NextUpdate.After(next)) {
 		me.NextUpdate = next
+	}
+	return nil
+}
+
+// bundleFix is the fix for an entry whose key and content disagree. The
+// manifest is not signed, so the entry was edited or written by another
+// program, and only a new export restores a consistent one.
+const bundleFix = "export the bundle again with cloister collateral export from a cache that holds the item"
+
+// checkBundleKey checks that the body parsed into s is the item that the
+// entry's key names, and returns what the key states. The cache serves an
+// entry by its key only, so a body under the wrong key would reach a
+// verifier that asked for another item.
+func checkBundleKey(me *ManifestEntry, s *Set) (*keySpec, error) {
+	spec, err := parseCacheKey(me.Key)
+	if err != nil {
+		return nil, fmt.Errorf("bundle file %s has key %q, which names no item that Cloister fetches: %v; %s",
+			me.File, me.Key, err, bundleFix)
+	}
+	mismatch := func(detail string) error {
+		return fmt.Errorf("bundle file %s: key %q names %s, but the file contains %s%s; %s",
+			me.File, me.Key, spec.description, describeBody(s), detail, bundleFix)
+	}
+	for _, it := range s.Items {
+		if it.Kind != spec.kind {
+			return nil, mismatch("")
+		}
+	}
+	if spec.single && len(s.Items) != 1 {
+		return nil, mismatch(fmt.Sprintf(", %d items where one is expected", len(s.Items)))
+	}
+	if spec.checkBody != nil {
+		if err := spec.checkBody(s); err != nil {
+			return nil, mismatch(" and " + err.Error())
+		}
+	}
+	return spec, nil
+}
+
+// checkBundleChains checks the issuer chains of an entry: each must come in
+// a header that accompanies the key's item, hold certificates only, and its
+// first certificate must have signed the body. A chain is optional, because
+// a PCCS may send none.
+func checkBundleChains(me *ManifestEntry, spec *keySpec, s *Set, chains map[string]string) error {
+	for name, chain := range chains {
+		file := me.Headers[name]
+		if !slices.Contains(spec.chainHeaders, name) {
+			expected := "no issuer chain"
+			if len(spec.chainHeaders) > 0 {
+				expected = "the issuer chain header " + strings.Join(spec.chainHeaders, " or ")
+			}
+			return fmt.Errorf("bundle file %s (key %q) has issuer chain file %s as header %q, but %s comes with %s; %s",
+				me.File, me.Key, file, name, spec.description, expected, bundleFix)
+		}
+		certs, err := parseChainPEM([]byte(chain), "issuer chain file "+file)
+		if err != nil {
+			return fmt.Errorf("bundle file %s (key %q): %w; %s", me.File, me.Key, err, bundleFix)
+		}
+		if err := checkSignedBy(s, certs[0]); err != nil {
+			return fmt.Errorf("bundle file %s (key %q): the first certificate of issuer chain file %s, %q, did not sign %s: %v; %s",
+				me.File, me.Key, file, certs[0].Subject.CommonName, spec.description, err, bundleFix)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,44 @@ func FuzzDecodeChainHeader(f *testing.F) {
 	})
 }
 
+// FuzzCheckBundleKey checks bundle entries whose key and body an edited
+// manifest controls, seeded with keys that the request builders form and
+// real bodies. No input panics, and an accepted key names the kind of every
+// item of the body.
+func FuzzCheckBundleKey(f *testing.F) {
+	tcbInfo := corpusFile(f, pcsCase+"/tcb_info.json")
+	for _, seed := range []struct {
+		key  string
+		body []byte
+	}{
+		{bundleTCBKey, tcbInfo},
+		{"pcs/tdx/qe/identity", corpusFile(f, pcsCase+"/qe_identity.json")},
+		{bundleCRLKey, corpusFile(f, pcsCase+"/pck_crl.der")},
+		{"kds/vcek/Milan/" + strings.Repeat("00", chipIDSize) + "/blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115",
+			corpusFile(f, "snp/milan-vcek-v2-cmc/vcek.der")},
+		{"kds/vcek/Turin/0011223344556677/fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115", tcbInfo},
+		{"ocsp/" + strings.Repeat("ab", 32) + "/2", []byte("{}")},
+	} {
+		f.Add(seed.key, seed.body)
+	}
+	f.Fuzz(func(t *testing.T, key string, body []byte) {
+		s := &Set{}
+		if n, _ := s.AddBytes("", body); n == 0 {
+			return
+		}
+		me := &ManifestEntry{File: "item-000", Key: key}
+		spec, err := checkBundleKey(me, s)
+		if err != nil {
+			return
+		}
+		for _, it := range s.Items {
+			if it.Kind != spec.kind {
+				t.Errorf("key %q accepted a %s item, but names %s", key, it.Kind, spec.kind)
+			}
+		}
+	})
+}
+
 // FuzzParseRetryAfter reads Retry-After values from an upstream. The delay
 // is never negative, and a positive number of seconds is never shortened.
 func FuzzParseRetryAfter(f *testing.F) {

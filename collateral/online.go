@@ -206,44 +206,56 @@ func documentNextUpdate(raw []byte) time.Time {
 }
 
 // decodeChainHeader decodes an issuer chain that Intel PCS sends URL-encoded
-// in a header. The decoded text must be CERTIFICATE PEM blocks and nothing
-// else: text around or between the blocks, other block types and PEM
-// headers are rejected rather than skipped.
+// in a header and checks it with parseChainPEM.
 func decodeChainHeader(v string) (string, error) {
 	pemText, err := url.QueryUnescape(v)
 	if err != nil {
 		return "", fmt.Errorf("invalid issuer chain header: %w", err)
 	}
 	text := []byte(strings.TrimSpace(pemText))
+	if _, err := parseChainPEM(text, "issuer chain header"); err != nil {
+		return "", err
+	}
+	return string(text) + "\n", nil
+}
+
+// parseChainPEM parses an issuer chain, which must be CERTIFICATE PEM
+// blocks and nothing else: text around or between the blocks, other block
+// types and PEM headers are rejected rather than skipped. what names the
+// chain in errors.
+func parseChainPEM(text []byte, what string) ([]*x509.Certificate, error) {
+	text = bytes.TrimSpace(text)
 	rest := text
-	n := 0
+	var certs []*x509.Certificate
 	for len(rest) > 0 {
 		offset := len(text) - len(rest)
 		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
-			return "", fmt.Errorf("issuer chain header has text outside PEM blocks at byte %d of the decoded value: %q",
-				offset, truncate(rest, 32))
+			return nil, fmt.Errorf("%s has text outside PEM blocks at byte %d: %q",
+				what, offset, truncate(rest, 32))
 		}
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return "", fmt.Errorf("issuer chain header has an invalid PEM block at byte %d of the decoded value", offset)
+			return nil, fmt.Errorf("%s has an invalid PEM block at byte %d", what, offset)
 		}
-		n++
+		n := len(certs) + 1
 		if b.Type != "CERTIFICATE" {
-			return "", fmt.Errorf("issuer chain header block %d has PEM type %q, expected CERTIFICATE", n, b.Type)
+			return nil, fmt.Errorf("%s block %d has PEM type %q, expected CERTIFICATE", what, n, b.Type)
 		}
 		if len(b.Headers) > 0 {
-			return "", fmt.Errorf("issuer chain header block %d has PEM headers, expected none", n)
+			return nil, fmt.Errorf("%s block %d has PEM headers, expected none", what, n)
 		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return "", fmt.Errorf("invalid certificate in issuer chain header block %d: %w", n, err)
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("invalid certificate in %s block %d: %w", what, n, err)
 		}
+		certs = append(certs, cert)
 		rest = bytes.TrimSpace(rest)
 	}
-	if n == 0 {
-		return "", errors.New("issuer chain header contains no certificate")
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s contains no certificate", what)
 	}
-	return string(text) + "\n", nil
+	return certs, nil
 }
 
 // truncate returns at most n bytes of b, for quoting input in an error.

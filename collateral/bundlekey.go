@@ -1,0 +1,363 @@
+package collateral
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// keySpec is what a cache key states about the body stored under it, as
+// the request builders of KDS, PCS and OCSP form the key.
+type keySpec struct {
+	// description names the item for messages ("Intel TDX TCB Info for
+	// FMSPC 90C06F000000").
+	description string
+	// kind is the kind of every item of the body.
+	kind Kind
+	// single is set when the body holds exactly one item.
+	single bool
+	// checkBody compares the body's fields with the key, when the key
+	// names any.
+	checkBody func(s *Set) error
+	// chainHeaders lists the response headers whose issuer chain may
+	// accompany the body, as PCS.requests names them.
+	chainHeaders []string
+}
+
+// kindNames are the names of the kinds in messages.
+var kindNames = map[Kind]string{
+	KindCertificate: "an X.509 certificate",
+	KindCRL:         "a CRL",
+	KindPublicKey:   "a public key",
+	KindTCBInfo:     "Intel TCB Info",
+	KindQEIdentity:  "Intel QE Identity",
+	KindJWKS:        "a JSON Web Key Set",
+	KindJSON:        "a JSON document",
+	KindXML:         "an XML document",
+	KindOCSP:        "an OCSP response",
+}
+
+// parseCacheKey returns what key states about its body, or an error when
+// key is not a key that KDS.requests, PCS.requests or OCSPCacheKey forms.
+func parseCacheKey(key string) (*keySpec, error) {
+	parts := strings.Split(key, "/")
+	switch parts[0] {
+	case "kds":
+		return parseKDSKey(parts)
+	case "pcs":
+		return parsePCSKey(parts)
+	case "ocsp":
+		return parseOCSPKey(parts)
+	}
+	return nil, errUnknownKey
+}
+
+// errUnknownKey lists the key forms in the message of a key that has none
+// of them.
+var errUnknownKey = errors.New("the key has none of the forms kds/vcek|vlek/<product>/cert_chain|crl, " +
+	"kds/vcek/<product>/<hwid>/<tcb>, pcs/sgx|tdx/tcb/<FMSPC>, pcs/sgx|tdx/qe/identity, " +
+	"pcs/pckcrl/processor|platform, pcs/rootcacrl and ocsp/<issuer key SHA-256>/<serial>")
+
+func parseKDSKey(parts []string) (*keySpec, error) {
+	if len(parts) < 4 || (parts[1] != "vcek" && parts[1] != "vlek") || !slices.Contains(kdsProducts, parts[2]) {
+		return nil, errUnknownKey
+	}
+	keyType, product := strings.ToUpper(parts[1]), parts[2]
+	switch {
+	case len(parts) == 4 && parts[3] == "cert_chain":
+		return &keySpec{description: fmt.Sprintf("the AMD KDS %s certificate chain for %s", keyType, product),
+			kind: KindCertificate}, nil
+	case len(parts) == 4 && parts[3] == "crl":
+		return &keySpec{description: fmt.Sprintf("the AMD KDS %s CRL for %s", keyType, product),
+			kind: KindCRL, single: true}, nil
+	case len(parts) == 5 && keyType == "VCEK":
+		return parseVCEKKey(product, parts[3], parts[4])
+	}
+	return nil, errUnknownKey
+}
+
+// parseVCEKKey reads the hardware ID and TCB parts of a VCEK key, which
+// KDS.requests forms from the chip ID and kdsTCB.
+func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
+	hwid, err := hex.DecodeString(hwidHex)
+	wantSize := chipIDSize
+	if product == "Turin" {
+		wantSize = 8
+	}
+	if err != nil || len(hwid) != wantSize {
+		return nil, fmt.Errorf("the hardware ID %q of the key is not %d bytes in hexadecimal", hwidHex, wantSize)
+	}
+	params := kdsTCBParameters(product)
+	fields := strings.Split(tcb, "&")
+	spl := make([]uint8, len(params))
+	for i, field := range fields {
+		name, value, _ := strings.Cut(field, "=")
+		n, err := strconv.ParseUint(value, 10, 8)
+		if len(fields) != len(params) || name != params[i].name || err != nil {
+			return nil, fmt.Errorf("the TCB %q of the key is not in the form %s", tcb, kdsTCB(product, 0))
+		}
+		spl[i] = uint8(n)
+	}
+	spec := &keySpec{
+		description: fmt.Sprintf("the AMD KDS VCEK for a %s chip at %s", product, tcb),
+		kind:        KindCertificate,
+		single:      true,
+	}
+	spec.checkBody = func(s *Set) error { return checkVCEK(s.Items[0].Certificate, product, hwid, params, spl) }
+	return spec, nil
+}
+
+// oidKDSExtension is the arc of the AMD KDS certificate extensions (AMD
+// publication 57230, VCEK certificate extensions).
+var oidKDSExtension = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 3704, 1}
+
+// vcekSPLArcs maps a KDS TCB query parameter to the last arc of its
+// security patch level extension, 1.3.6.1.4.1.3704.1.3.x.
+var vcekSPLArcs = map[string]int{"blSPL": 1, "teeSPL": 2, "snpSPL": 3, "ucodeSPL": 8, "fmcSPL": 9}
+
+// checkVCEK compares a VCEK's subject, productName, hwid and security patch
+// level extensions with the values of its cache key. spl holds the value of
+// each of params.
+func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []kdsTCBParameter, spl []uint8) error {
+	if cert.Subject.CommonName != "SEV-VCEK" {
+		return fmt.Errorf("the certificate's subject common name is %q, not SEV-VCEK", cert.Subject.CommonName)
+	}
+	ext := map[string][]byte{}
+	for _, e := range cert.Extensions {
+		ext[e.Id.String()] = e.Value
+	}
+	var productName string
+	if _, err := asn1.UnmarshalWithParams(ext[oidKDSExtension.String()+".2"], &productName, "ia5"); err != nil ||
+		!strings.HasPrefix(productName, product) {
+		return fmt.Errorf("the certificate's productName extension (1.3.6.1.4.1.3704.1.2) is %q, not %s", productName, product)
+	}
+	certHWID := ext[oidKDSExtension.String()+".4"]
+	if len(certHWID) != len(hwid) {
+		var octets []byte
+		if rest, err := asn1.Unmarshal(certHWID, &octets); err == nil && len(rest) == 0 {
+			certHWID = octets
+		}
+	}
+	if !bytes.Equal(certHWID, hwid) {
+		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x", certHWID)
+	}
+	for i, p := range params {
+		oid := fmt.Sprintf("%s.3.%d", oidKDSExtension, vcekSPLArcs[p.name])
+		var got int
+		if rest, err := asn1.Unmarshal(ext[oid], &got); err != nil || len(rest) != 0 || got != int(spl[i]) {
+			return fmt.Errorf("the certificate's %s extension (%s) is not %d", p.name, oid, spl[i])
+		}
+	}
+	return nil
+}
+
+func parsePCSKey(parts []string) (*keySpec, error) {
+	switch {
+	case len(parts) == 4 && (parts[1] == "sgx" || parts[1] == "tdx") && parts[2] == "tcb":
+		return parseTCBInfoKey(parts[1], parts[3])
+	case len(parts) == 4 && (parts[1] == "sgx" || parts[1] == "tdx") && parts[2] == "qe" && parts[3] == "identity":
+		// Intel PCS v4 serves the QE Identity with id QE for SGX and the
+		// TD QE Identity with id TD_QE for TDX. Version 1 documents
+		// (qeIdentity) have no id and exist for SGX only.
+		wantID := map[string]string{"sgx": "QE", "tdx": "TD_QE"}[parts[1]]
+		return &keySpec{
+			description:  fmt.Sprintf("the Intel %s QE Identity", strings.ToUpper(parts[1])),
+			kind:         KindQEIdentity,
+			single:       true,
+			checkBody:    func(s *Set) error { return checkDocumentID(s.Items[0].Raw, wantID, parts[1] == "sgx") },
+			chainHeaders: []string{"SGX-Enclave-Identity-Issuer-Chain"},
+		}, nil
+	case len(parts) == 3 && parts[1] == "pckcrl" && (parts[2] == "processor" || parts[2] == "platform"):
+		// Intel names the issuers "Intel SGX PCK Processor CA" and "Intel
+		// SGX PCK Platform CA".
+		wantCA := "PCK " + strings.ToUpper(parts[2][:1]) + parts[2][1:] + " CA"
+		return &keySpec{
+			description: "the Intel PCK CRL of the " + parts[2] + " CA",
+			kind:        KindCRL,
+			single:      true,
+			checkBody: func(s *Set) error {
+				if cn := s.Items[0].CRL.Issuer.CommonName; !strings.HasSuffix(cn, wantCA) {
+					return fmt.Errorf("the CRL's issuer common name is %q, not one that ends in %q", cn, wantCA)
+				}
+				return nil
+			},
+			chainHeaders: []string{"SGX-PCK-CRL-Issuer-Chain"},
+		}, nil
+	case len(parts) == 2 && parts[1] == "rootcacrl":
+		return &keySpec{description: "the Intel SGX Root CA CRL", kind: KindCRL, single: true}, nil
+	}
+	return nil, errUnknownKey
+}
+
+func parseTCBInfoKey(platform, fmspc string) (*keySpec, error) {
+	if err := CheckFMSPC(fmspc); err != nil || fmspc != strings.ToUpper(fmspc) {
+		return nil, fmt.Errorf("the FMSPC %q of the key is not 12 upper-case hexadecimal digits", fmspc)
+	}
+	wantID := map[string]string{"sgx": "SGX", "tdx": "TDX"}[platform]
+	return &keySpec{
+		description: fmt.Sprintf("the Intel %s TCB Info for FMSPC %s", strings.ToUpper(platform), fmspc),
+		kind:        KindTCBInfo,
+		single:      true,
+		checkBody: func(s *Set) error {
+			// Version 2 TCB Info has no id and exists for SGX only.
+			if err := checkDocumentID(s.Items[0].Raw, wantID, platform == "sgx"); err != nil {
+				return err
+			}
+			var doc struct {
+				TCBInfo struct {
+					FMSPC string `json:"fmspc"`
+				} `json:"tcbInfo"`
+			}
+			if err := json.Unmarshal(s.Items[0].Raw, &doc); err != nil {
+				return fmt.Errorf("invalid TCB Info: %w", err)
+			}
+			if !strings.EqualFold(doc.TCBInfo.FMSPC, fmspc) {
+				return fmt.Errorf("the TCB Info's fmspc is %q", doc.TCBInfo.FMSPC)
+			}
+			return nil
+		},
+		chainHeaders: []string{"TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"},
+	}, nil
+}
+
+// checkDocumentID checks the id of a TCB Info or QE Identity document. A
+// document without id passes only when noIDAllowed is set.
+func checkDocumentID(raw []byte, wantID string, noIDAllowed bool) error {
+	body, err := signedObject(raw)
+	if err != nil {
+		return err
+	}
+	var v struct {
+		ID *string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("invalid signed object: %w", err)
+	}
+	switch {
+	case v.ID == nil && noIDAllowed:
+		return nil
+	case v.ID == nil:
+		return fmt.Errorf("the document has no id, and %s is expected", wantID)
+	case *v.ID != wantID:
+		return fmt.Errorf("the document's id is %q, not %s", *v.ID, wantID)
+	}
+	return nil
+}
+
+func parseOCSPKey(parts []string) (*keySpec, error) {
+	if len(parts) != 3 {
+		return nil, errUnknownKey
+	}
+	if b, err := hex.DecodeString(parts[1]); err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("the issuer key hash %q of the key is not %d bytes in hexadecimal", parts[1], sha256.Size)
+	}
+	serial, ok := new(big.Int).SetString(parts[2], 16)
+	if !ok {
+		return nil, fmt.Errorf("the serial number %q of the key is not hexadecimal", parts[2])
+	}
+	return &keySpec{
+		description: "the OCSP response for serial number " + parts[2],
+		kind:        KindOCSP,
+		single:      true,
+		checkBody: func(s *Set) error {
+			singles, err := ParseOCSPResponse(s.Items[0].Raw)
+			if err != nil {
+				return err
+			}
+			var serials []string
+			for _, single := range singles {
+				if single.CertID.SerialNumber != nil && single.CertID.SerialNumber.Cmp(serial) == 0 {
+					return nil
+				}
+				serials = append(serials, single.CertID.SerialNumber.Text(16))
+			}
+			return fmt.Errorf("the OCSP response is about serial numbers %s only", strings.Join(serials, ", "))
+		},
+	}, nil
+}
+
+// describeBody names the kinds of the items of s for a message, such as
+// "a CRL" or "an X.509 certificate and a CRL".
+func describeBody(s *Set) string {
+	var names []string
+	for _, it := range s.Items {
+		name := kindNames[it.Kind]
+		if it.Kind == KindTCBInfo || it.Kind == KindQEIdentity {
+			if body, err := signedObject(it.Raw); err == nil {
+				var v struct {
+					ID string `json:"id"`
+				}
+				if json.Unmarshal(body, &v) == nil && v.ID != "" {
+					name += " with id " + v.ID
+				}
+			}
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, " and ")
+}
+
+// signedObject returns the signed object of an Intel PCS body: the exact
+// bytes of its tcbInfo, enclaveIdentity or qeIdentity member.
+func signedObject(raw []byte) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	for _, k := range []string{"tcbInfo", "enclaveIdentity", "qeIdentity"} {
+		if v, ok := top[k]; ok {
+			return v, nil
+		}
+	}
+	return nil, errors.New("no tcbInfo, enclaveIdentity or qeIdentity object")
+}
+
+// checkSignedBy checks that cert signed the single item of s: a CRL, or an
+// Intel PCS document whose signature is the hexadecimal r||s of an ECDSA
+// P-256 signature over the SHA-256 of its signed object.
+func checkSignedBy(s *Set, cert *x509.Certificate) error {
+	it := s.Items[0]
+	switch it.Kind {
+	case KindCRL:
+		return it.CRL.CheckSignatureFrom(cert)
+	case KindTCBInfo, KindQEIdentity:
+	default:
+		return fmt.Errorf("%s has no signature that an issuer chain verifies", kindNames[it.Kind])
+	}
+	body, err := signedObject(it.Raw)
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Signature string `json:"signature"`
+	}
+	if err := json.Unmarshal(it.Raw, &doc); err != nil {
+		return fmt.Errorf("invalid signature member: %w", err)
+	}
+	sig, err := hex.DecodeString(doc.Signature)
+	if err != nil || len(sig) != 64 {
+		return errors.New("the signature is not 64 bytes in hexadecimal")
+	}
+	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("the certificate %q has no ECDSA key", cert.Subject.CommonName)
+	}
+	digest := sha256.Sum256(body)
+	r, sigS := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(key, digest[:], r, sigS) {
+		return fmt.Errorf("the signature does not verify under the key of %q", cert.Subject.CommonName)
+	}
+	return nil
+}

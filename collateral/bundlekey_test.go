@@ -388,3 +388,25 @@ func TestImportBundleChecksOCSPKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestExportBundleSkipsRootOnlyChain(t *testing.T) {
+	backend := DiskBackend{Dir: t.TempDir()}
+	crl := corpusFile(t, pcsCase+"/pck_crl.der")
+	e := &Entry{Key: bundleCRLKey, URL: "https://pcs.example.test/pckcrl", Body: crl,
+		FetchedAt: time.Now().Add(-time.Hour).UTC().Truncate(time.Second), NextUpdate: nextUpdateOf(crl),
+		Headers: map[string]string{"SGX-PCK-CRL-Issuer-Chain": string(corpusFile(t, pcsCase+"/trusted_root.pem"))}}
+	if err := backend.Put(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m, err := ExportBundle(context.Background(), backend, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if headers := bundleItem(t, m, bundleCRLKey).Headers; len(headers) != 0 {
+		t.Errorf("exported chain files = %v, want none for a chain of roots only", headers)
+	}
+	if err := importError(t, dir, m); err != nil {
+		t.Errorf("import failed: %v", err)
+	}
+}

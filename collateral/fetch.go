@@ -27,7 +27,9 @@ type FetcherOptions struct {
 	Client *http.Client
 	// Timeout bounds one HTTP request (default 30s).
 	Timeout time.Duration
-	// Retries is the number of retries after a failed attempt (default 3).
+	// Retries is the number of retries after a failed attempt that may
+	// succeed when repeated (default 3): a network error, HTTP 429, 500,
+	// 502, 503 or 504.
 	Retries int
 	// Backoff is the first delay between attempts, doubled after each
 	// (default 1s). A Retry-After header on 429 or 503 overrides it.
@@ -153,8 +155,8 @@ func (f *httpFetcher) budget(host string) *rate.Limiter {
 }
 
 // get fetches rawURL, accepting only the listed content types (by media
-// type, ignoring parameters; none means any). It retries network errors,
-// 429 and 5xx, honoring Retry-After.
+// type, ignoring parameters; none means any). It retries network errors
+// and the statuses that transientStatus lists, honoring Retry-After.
 func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...string) (*response, error) {
 	return f.do(ctx, httpRequest{method: http.MethodGet, url: rawURL, contentTypes: contentTypes})
 }
@@ -301,6 +303,8 @@ type errPermanent struct{ error }
 
 func (e errPermanent) Unwrap() error { return e.error }
 
+// retryable reports whether a repeated attempt may succeed after err: a
+// network error, or a response with a status that transientStatus lists.
 func retryable(err error) bool {
 	var p errPermanent
 	if errors.As(err, &p) || errors.Is(err, ErrNotFound) || errors.Is(err, context.Canceled) {
@@ -308,9 +312,22 @@ func retryable(err error) bool {
 	}
 	var ue *UpstreamError
 	if errors.As(err, &ue) && ue.Status != 0 {
-		return ue.Status == http.StatusTooManyRequests || ue.Status >= 500
+		return transientStatus(ue.Status)
 	}
 	return true
+}
+
+// transientStatus reports whether an HTTP status reports a condition that
+// may pass: throttling (429), an internal error (500), or a gateway or
+// overloaded server (502, 503, 504). Other statuses, such as 501 Not
+// Implemented and 505 HTTP Version Not Supported, repeat on every attempt.
+func transientStatus(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func checkContentType(header string, allowed []string) error {

@@ -8,13 +8,24 @@
 // PCS. It does not serve PCK certificates: Cloister reads them from the
 // quote's certification data. An item that is not cached is fetched through
 // the Online source when one is configured; otherwise the response is 404.
+//
+// It serves the standard TCB Info and QE Identity that Intel PCS returns
+// by default, and the PCK CRL in PEM (the default) or DER, as the encoding
+// parameter requests. A request for early TCB recovery collateral
+// (update=early), for an older TCB evaluation data number, or with a
+// parameter it does not know gets 400 with the parameter and its value.
 package pccs
 
 import (
 	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +67,11 @@ func (h *Handler) logger() *slog.Logger {
 
 func (h *Handler) tcbInfo(platform string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		fmspc := r.URL.Query().Get("fmspc")
+		params, ok := checkParams(w, r, "fmspc", "update", "tcbEvaluationDataNumber")
+		if !ok || !checkStandardUpdate(w, params) {
+			return
+		}
+		fmspc := params.Get("fmspc")
 		if err := collateral.CheckFMSPC(fmspc); err != nil {
 			http.Error(w, "fmspc parameter: "+err.Error(), http.StatusBadRequest)
 			return
@@ -69,28 +84,144 @@ func (h *Handler) tcbInfo(platform string) http.HandlerFunc {
 
 func (h *Handler) qeIdentity(platform string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		params, ok := checkParams(w, r, "update", "tcbEvaluationDataNumber")
+		if !ok || !checkStandardUpdate(w, params) {
+			return
+		}
 		q := collateral.Query{TEE: platform, At: time.Now()}
 		h.serve(w, r, "pcs/"+platform+"/qe/identity", q, "application/json", "SGX-Enclave-Identity-Issuer-Chain")
 	}
 }
 
 func (h *Handler) pckCRL(w http.ResponseWriter, r *http.Request) {
-	ca := strings.ToLower(r.URL.Query().Get("ca"))
+	params, ok := checkParams(w, r, "ca", "encoding")
+	if !ok {
+		return
+	}
+	ca := strings.ToLower(params.Get("ca"))
 	if err := collateral.CheckPCKCA(ca); err != nil {
 		http.Error(w, "ca parameter: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	q := collateral.Query{TEE: "sgx", PCKCA: ca, At: time.Now()}
-	h.serve(w, r, "pcs/pckcrl/"+ca, q, "application/pkix-crl", "SGX-PCK-CRL-Issuer-Chain")
+	// Intel PCS v4 returns the PCK CRL in PEM unless encoding=der.
+	// NOTE: Intel's PCCS (QuoteGeneration/pccs of
+	// SGXDataCenterAttestationPrimitives) responds to a request without
+	// encoding=der with the DER in hexadecimal instead. This server follows
+	// Intel PCS, so a client that expects the hexadecimal form gets PEM.
+	encoding := strings.ToLower(params.Get("encoding"))
+	if encoding != "" && encoding != "pem" && encoding != "der" {
+		http.Error(w, fmt.Sprintf("encoding parameter %q is invalid: Intel PCS serves the PCK CRL in pem and der; "+
+			"set encoding=der or encoding=pem, or omit it for pem", params.Get("encoding")), http.StatusBadRequest)
+		return
+	}
+	key := "pcs/pckcrl/" + ca
+	e, ok := h.lookup(w, r, key, collateral.Query{TEE: "sgx", PCKCA: ca, At: time.Now()})
+	if !ok {
+		return
+	}
+	der, err := crlDER(e.Body)
+	if err != nil {
+		h.logger().Error("PCCS cached PCK CRL is invalid", "key", key, "error", err)
+		http.Error(w, "the cached PCK CRL "+key+" is invalid: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if encoding == "der" {
+		write(w, e, "application/pkix-crl", der, "SGX-PCK-CRL-Issuer-Chain")
+		return
+	}
+	write(w, e, "application/x-pem-file", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), "SGX-PCK-CRL-Issuer-Chain")
 }
 
 func (h *Handler) rootCACRL(w http.ResponseWriter, r *http.Request) {
+	if _, ok := checkParams(w, r); !ok {
+		return
+	}
 	h.serve(w, r, "pcs/rootcacrl", collateral.Query{TEE: "sgx", At: time.Now()}, "application/pkix-crl")
 }
 
-// serve writes the cached entry for key, fetching it first through the
-// online source when it is absent and one is configured.
+// checkParams parses the query of r and writes a 400 response unless every
+// parameter is one of accepted and appears once. A parameter this server
+// does not know could request other collateral than the one it serves, so
+// it is rejected rather than ignored.
+func checkParams(w http.ResponseWriter, r *http.Request, accepted ...string) (url.Values, bool) {
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("invalid query %q: %v", r.URL.RawQuery, err), http.StatusBadRequest)
+		return nil, false
+	}
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		values := params[name]
+		switch {
+		case !slices.Contains(accepted, name):
+			expected := "no parameters"
+			if len(accepted) > 0 {
+				expected = "only " + strings.Join(accepted, ", ")
+			}
+			http.Error(w, fmt.Sprintf("query parameter %s=%q is not supported: %s accepts %s; remove it",
+				name, values[0], r.URL.Path, expected), http.StatusBadRequest)
+			return nil, false
+		case len(values) > 1:
+			http.Error(w, fmt.Sprintf("query parameter %s appears %d times (%q); pass it once", name, len(values), values),
+				http.StatusBadRequest)
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// checkStandardUpdate writes a 400 response and returns false unless the
+// request is for the standard TCB Info or QE Identity: the one that Intel
+// PCS returns without update and tcbEvaluationDataNumber parameters, and
+// that collateral.PCS fetches and caches.
+func checkStandardUpdate(w http.ResponseWriter, params url.Values) bool {
+	if number, ok := params["tcbEvaluationDataNumber"]; ok {
+		http.Error(w, fmt.Sprintf("tcbEvaluationDataNumber parameter %q is not served: this PCCS caches only the "+
+			"TCB evaluation data that Intel PCS serves by default; omit the parameter, or request that number from Intel PCS", number[0]),
+			http.StatusBadRequest)
+		return false
+	}
+	switch update := params.Get("update"); strings.ToLower(update) {
+	case "", "standard":
+		return true
+	case "early":
+		http.Error(w, fmt.Sprintf("update parameter %q is not served: this PCCS caches only the standard collateral "+
+			"that Intel PCS serves by default; omit update or set update=standard, or request early collateral from Intel PCS", update),
+			http.StatusBadRequest)
+	default:
+		http.Error(w, fmt.Sprintf("update parameter %q is invalid: Intel PCS accepts standard and early; "+
+			"omit update or set update=standard", update), http.StatusBadRequest)
+	}
+	return false
+}
+
+// crlDER returns the DER of the single CRL in body, which contains it in
+// DER or PEM as the upstream sent it.
+func crlDER(body []byte) ([]byte, error) {
+	s := &collateral.Set{}
+	if n, reason := s.AddBytes("", body); n == 0 {
+		return nil, errors.New(reason)
+	}
+	crls := s.OfKind(collateral.KindCRL)
+	if len(crls) != 1 || len(s.Items) != 1 {
+		return nil, fmt.Errorf("it contains %d items of which %d are CRLs, expected one CRL", len(s.Items), len(crls))
+	}
+	return crls[0].Raw, nil
+}
+
+// serve writes the cached entry for key as it is stored.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string, q collateral.Query, contentType string, chainHeaders ...string) {
+	e, ok := h.lookup(w, r, key, q)
+	if !ok {
+		return
+	}
+	write(w, e, contentType, e.Body, chainHeaders...)
+}
+
+// lookup returns the cached entry for key, fetching it first through the
+// online source when it is absent or past its NextUpdate and one is
+// configured. It writes the error response and returns false when no entry
+// can be served.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, key string, q collateral.Query) (*collateral.Entry, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	e, err := h.Backend.Get(ctx, key)
@@ -104,11 +235,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string, q co
 	case err != nil:
 		h.logger().Error("PCCS cache lookup failed", "key", key, "error", err)
 		http.Error(w, "collateral cache unavailable", http.StatusServiceUnavailable)
-		return
+		return nil, false
 	case e == nil:
 		http.Error(w, "collateral not cached: "+key, http.StatusNotFound)
-		return
+		return nil, false
 	}
+	return e, true
+}
+
+// write sends body, the content of entry e, with e's issuer chain under
+// each of chainHeaders and a Warning when e is past its NextUpdate.
+func write(w http.ResponseWriter, e *collateral.Entry, contentType string, body []byte, chainHeaders ...string) {
 	if chain := firstHeader(e); chain != "" {
 		for _, name := range chainHeaders {
 			w.Header().Set(name, encodeChainHeader(chain))
@@ -118,7 +255,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string, q co
 	if pastNextUpdate(e, time.Now()) {
 		w.Header().Set("Warning", `110 - "stale collateral: past its nextUpdate"`)
 	}
-	w.Write(e.Body)
+	w.Write(body)
 }
 
 func firstHeader(e *collateral.Entry) string {

@@ -1,7 +1,9 @@
 package nvgpu
 
 import (
+	"bytes"
 	"crypto/x509"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,13 +34,17 @@ type rimCache struct {
 	entries fifocache.Cache[*rimVerification]
 }
 
-// rootsFingerprint returns the cache key part of a list of roots: the
-// SHA-256 of their DER encodings, in order.
+// rootsFingerprint returns the cache key part of a set of roots: the
+// SHA-256 of their distinct DER encodings in byte order. The roots form a
+// trust set, so the order in which the caller lists them and repeats of a
+// root do not change the key.
 func rootsFingerprint(roots []*x509.Certificate) [32]byte {
 	ders := make([][]byte, len(roots))
 	for i, r := range roots {
 		ders[i] = r.Raw
 	}
+	slices.SortFunc(ders, bytes.Compare)
+	ders = slices.CompactFunc(ders, bytes.Equal)
 	return attest.ChainKey(ders...)
 }
 

@@ -226,3 +226,43 @@ func TestRIMCacheConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// The roots are a set, so listing them in another order or twice finds the
+// entry that the first verification stored.
+func TestRIMCacheKeyIgnoresRootOrder(t *testing.T) {
+	driver, _ := matchingRIMs()
+	s := newRIMSigner(t, testTime.Add(time.Hour))
+	other := newRIMSigner(t, testTime.Add(time.Hour))
+	data := s.sign(t, driver.xml(), true)
+	sum := sha256.Sum256(data)
+
+	orders := [][]*x509.Certificate{
+		{s.root, other.root},
+		{other.root, s.root},
+		{other.root, s.root, other.root},
+	}
+	want := rootsFingerprint(orders[0])
+	for _, roots := range orders[1:] {
+		if got := rootsFingerprint(roots); got != want {
+			t.Errorf("fingerprint of %d roots in another order = %x, want %x", len(roots), got, want)
+		}
+	}
+	if got := rootsFingerprint([]*x509.Certificate{s.root}); got == want {
+		t.Error("fingerprint of one root equals that of two")
+	}
+
+	var cache rimCache
+	first := cache.verify(data, sum, orders[0], rootsFingerprint(orders[0]), testTime)
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	for _, roots := range orders[1:] {
+		out := cache.verify(data, sum, roots, rootsFingerprint(roots), testTime.Add(time.Minute))
+		if out.rim != first.rim {
+			t.Errorf("verification under %d reordered roots returned a new RIM, expected the cached one", len(roots))
+		}
+	}
+	if n := cache.entries.Len(); n != 1 {
+		t.Errorf("cache holds %d entries, expected 1", n)
+	}
+}

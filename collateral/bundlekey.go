@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // keySpec is what a cache key states about the body stored under it, as
@@ -69,7 +71,7 @@ var errUnknownKey = errors.New("the key has none of the forms kds/vcek|vlek/<pro
 	"pcs/pckcrl/processor|platform, pcs/rootcacrl and ocsp/<issuer key SHA-256>/<serial>")
 
 func parseKDSKey(parts []string) (*keySpec, error) {
-	if len(parts) < 4 || (parts[1] != "vcek" && parts[1] != "vlek") || !slices.Contains(kdsProducts, parts[2]) {
+	if len(parts) < 4 || (parts[1] != "vcek" && parts[1] != "vlek") || !slices.Contains(snpabi.Products, parts[2]) {
 		return nil, errUnknownKey
 	}
 	keyType, product := strings.ToUpper(parts[1]), parts[2]
@@ -90,20 +92,20 @@ func parseKDSKey(parts []string) (*keySpec, error) {
 // KDS.requests forms from the chip ID and kdsTCB.
 func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 	hwid, err := hex.DecodeString(hwidHex)
-	wantSize := chipIDSize
-	if product == "Turin" {
-		wantSize = 8
+	wantSize := snpabi.ChipIDSize
+	if product == snpabi.ProductTurin {
+		wantSize = snpabi.TurinHWIDSize
 	}
 	if err != nil || len(hwid) != wantSize {
 		return nil, fmt.Errorf("the hardware ID %q of the key is not %d bytes in hexadecimal", hwidHex, wantSize)
 	}
-	params := kdsTCBParameters(product)
+	params := snpabi.TCBLayout(product)
 	fields := strings.Split(tcb, "&")
 	spl := make([]uint8, len(params))
 	for i, field := range fields {
 		name, value, _ := strings.Cut(field, "=")
 		n, err := strconv.ParseUint(value, 10, 8)
-		if len(fields) != len(params) || name != params[i].name || err != nil {
+		if len(fields) != len(params) || name != params[i].KDSParameter || err != nil {
 			return nil, fmt.Errorf("the TCB %q of the key is not in the form %s", tcb, kdsTCB(product, 0))
 		}
 		spl[i] = uint8(n)
@@ -121,14 +123,10 @@ func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 // publication 57230, VCEK certificate extensions).
 var oidKDSExtension = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 3704, 1}
 
-// vcekSPLArcs maps a KDS TCB query parameter to the last arc of its
-// security patch level extension, 1.3.6.1.4.1.3704.1.3.x.
-var vcekSPLArcs = map[string]int{"blSPL": 1, "teeSPL": 2, "snpSPL": 3, "ucodeSPL": 8, "fmcSPL": 9}
-
 // checkVCEK compares a VCEK's subject, productName, hwid and security patch
 // level extensions with the values of its cache key. spl holds the value of
 // each of params.
-func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []kdsTCBParameter, spl []uint8) error {
+func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []snpabi.TCBField, spl []uint8) error {
 	if cert.Subject.CommonName != "SEV-VCEK" {
 		return fmt.Errorf("the certificate's subject common name is %q, not SEV-VCEK", cert.Subject.CommonName)
 	}
@@ -152,10 +150,10 @@ func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []kds
 		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x", certHWID)
 	}
 	for i, p := range params {
-		oid := fmt.Sprintf("%s.3.%d", oidKDSExtension, vcekSPLArcs[p.name])
+		oid := fmt.Sprintf("%s.3.%d", oidKDSExtension, p.SPLArc)
 		var got int
 		if rest, err := asn1.Unmarshal(ext[oid], &got); err != nil || len(rest) != 0 || got != int(spl[i]) {
-			return fmt.Errorf("the certificate's %s extension (%s) is not %d", p.name, oid, spl[i])
+			return fmt.Errorf("the certificate's %s extension (%s) is not %d", p.KDSParameter, oid, spl[i])
 		}
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
 // importError writes m into dir, imports the bundle into a new backend and
@@ -225,7 +227,7 @@ func writeKDSBundle(t *testing.T) (string, *Manifest, string) {
 	report := corpusFile(t, snpCase+"/report.bin")
 	// CHIP_ID is at offset 0x1A0 of an SEV-SNP attestation report and
 	// REPORTED_TCB at 0x180.
-	q := Query{TEE: "snp", Product: "Milan", SigningKey: "VCEK", ChipID: report[0x1a0 : 0x1a0+chipIDSize],
+	q := Query{TEE: "snp", Product: "Milan", SigningKey: "VCEK", ChipID: report[0x1a0 : 0x1a0+snpabi.ChipIDSize],
 		ReportedTCB: binary.LittleEndian.Uint64(report[0x180:])}
 	reqs, err := NewKDS("https://kds.example.test", FetcherOptions{}).requests(q)
 	if err != nil {
@@ -287,7 +289,7 @@ func TestImportBundleChecksKDSKeys(t *testing.T) {
 			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
 				me := bundleItem(t, m, vcekKey)
 				parts := strings.Split(vcekKey, "/")
-				parts[3] = strings.Repeat("ab", chipIDSize)
+				parts[3] = strings.Repeat("ab", snpabi.ChipIDSize)
 				me.Key = strings.Join(parts, "/")
 			},
 			wantErr: []string{"the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is"},

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/cloister-dev/cloister/internal/snpabi"
 	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
@@ -47,7 +48,7 @@ func FuzzCheckBundleKey(f *testing.F) {
 		{bundleTCBKey, tcbInfo},
 		{"pcs/tdx/qe/identity", corpusFile(f, pcsCase+"/qe_identity.json")},
 		{bundleCRLKey, corpusFile(f, pcsCase+"/pck_crl.der")},
-		{"kds/vcek/Milan/" + strings.Repeat("00", chipIDSize) + "/blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115",
+		{"kds/vcek/Milan/" + strings.Repeat("00", snpabi.ChipIDSize) + "/blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115",
 			corpusFile(f, "snp/milan-vcek-v2-cmc/vcek.der")},
 		{"kds/vcek/Turin/0011223344556677/fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115", tcbInfo},
 		{"ocsp/" + strings.Repeat("ab", 32) + "/2", []byte("{}")},

@@ -307,7 +307,12 @@ func newCollateralImportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import DIR",
 		Short: "Check a bundle against its manifest and store its items in the cache",
-		Args:  cobra.ExactArgs(1),
+		Long: `Check each item of a bundle before storing any: its digest in the manifest,
+that its body parses as collateral of the kind its cache key names (with the
+FMSPC, product, chip and TCB of the key), that its dates are not in the future,
+and that the first certificate of its issuer chain signed it. The manifest
+itself is not signed, so import a bundle only from a source you trust.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := os.Stat(args[0]); err != nil {
 				return usageError("%v", err)

@@ -40,6 +40,11 @@ type Options struct {
 	// Audience, when set, must be among the audiences of evidence that
 	// names its intended recipients, such as a token's aud claim.
 	Audience string
+	// MaxAge is the oldest accepted evidence, measured from an attested
+	// issuance time to Time(), for formats that carry one (RA-TLS
+	// certificates of the cloister-v1 binding). Zero means the format's
+	// default; other formats ignore it.
+	MaxAge time.Duration
 }
 
 // Time returns the verification time, defaulting to now.

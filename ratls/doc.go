@@ -56,7 +56,10 @@
 // equals the hash of the certificate's SubjectPublicKeyInfo, that iat
 // equals notBefore and is at most VerifyOptions.MaxAge old, and that the
 // role is the one expected at its end. The TLS handshake then proves that
-// the peer holds the private key.
+// the peer holds the private key. VerifyCertificate and `cloister verify`
+// apply the same maximum age from attest.Options.MaxAge (--max-age),
+// DefaultMaxAge by default, so a certificate whose notAfter lies further
+// out is still rejected once its evidence is too old.
 //
 // Certificates of other software are verified by their own rules: report
 // data[0:32] = SHA-256(claims) with a matching pubkey-hash (Gramine,

@@ -136,7 +136,7 @@ func (v *Verifier) verifyPeer(ctx context.Context, cert *x509.Certificate, role 
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
 	vo := v.opts.Attest
-	vo.At, vo.Nonce = now, nil
+	vo.At, vo.Nonce, vo.MaxAge = now, nil, v.opts.MaxAge
 	claims, ce, err := VerifyCertificate(ctx, cert, vo)
 	if err != nil {
 		return nil, v.rejectWithAppraisal(claims, err)
@@ -196,6 +196,8 @@ func roleError(got, want Role) error {
 
 // checkFreshness requires an attested issuance time no older than MaxAge
 // and not in the future, unless undated certificates are allowed.
+// VerifyCertificate has already rejected older evidence with the same
+// MaxAge, so the age case here is a second line of defense.
 func (v *Verifier) checkFreshness(ce *CertEvidence, res *PeerResult, now time.Time) error {
 	if ce.Claims == nil || ce.Claims.Binding != BindingV1 {
 		if v.opts.AllowUndated {

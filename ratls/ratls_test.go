@@ -526,6 +526,85 @@ func TestCertVerifierStaleAtTime(t *testing.T) {
 	}
 }
 
+func TestVerifyCertificateMaxAge(t *testing.T) {
+	issued := time.Now().Truncate(time.Second)
+	cert := issue(t, &fakeAttester{}, IssueOptions{Lifetime: 24 * time.Hour, Now: func() time.Time { return issued }})
+	tests := []struct {
+		name   string
+		at     time.Time
+		maxAge time.Duration
+		want   string // empty when accepted
+	}{
+		{name: "within default", at: issued.Add(time.Hour)},
+		{name: "older than default", at: issued.Add(3 * time.Hour), want: "value 3h0m0s, expected at most " + DefaultMaxAge.String()},
+		{name: "within raised maximum", at: issued.Add(3 * time.Hour), maxAge: 4 * time.Hour},
+		{name: "older than lowered maximum", at: issued.Add(2 * time.Minute), maxAge: time.Minute, want: "value 2m0s, expected at most 1m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims, _, err := VerifyCertificate(context.Background(), cert.Leaf, attest.Options{At: tt.at, MaxAge: tt.maxAge})
+			if claims == nil {
+				t.Fatalf("no claims: %v", err)
+			}
+			check, ok := claims.FindCheck("ratls-freshness")
+			if !ok {
+				t.Fatalf("no ratls-freshness check in %+v", claims.Checks)
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("error %v, want acceptance", err)
+				}
+				if check.Result != attest.CheckPassed {
+					t.Errorf("ratls-freshness is %s, want passed", check.Result)
+				}
+				return
+			}
+			if !errors.Is(err, attest.ErrBinding) {
+				t.Fatalf("error %v, want ErrBinding", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q lacks %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), "stale") {
+				t.Errorf("error %q does not say stale", err)
+			}
+			if check.Result != attest.CheckFailed {
+				t.Errorf("ratls-freshness is %s, want failed", check.Result)
+			}
+		})
+	}
+}
+
+func TestCertVerifierAppliesDefaultMaxAge(t *testing.T) {
+	issued := time.Now().Truncate(time.Second)
+	cert := issue(t, &fakeAttester{}, IssueOptions{Lifetime: 24 * time.Hour, Now: func() time.Time { return issued }})
+	ev := attest.Evidence{Data: cert.Leaf.Raw}
+	res := appraise.Evaluate(context.Background(), ev, attest.Options{At: issued.Add(3 * time.Hour)}, appraise.Options{AllowEmulated: true})
+	if res.Verdict == appraise.Accept {
+		t.Fatalf("a certificate 3h old within its 24h lifetime was accepted with the default maximum age %s", DefaultMaxAge)
+	}
+	if !strings.Contains(errorString(res.Error), "stale") {
+		t.Errorf("error %v, want stale evidence", res.Error)
+	}
+}
+
+func TestVerifyPeerUsesItsMaxAge(t *testing.T) {
+	now := time.Now()
+	cert := issue(t, &fakeAttester{}, IssueOptions{Lifetime: 24 * time.Hour, Now: func() time.Time { return now.Add(-3 * time.Hour) }})
+	o := acceptEmulated
+	o.MaxAge = 4 * time.Hour
+	if _, err := NewVerifier(o).VerifyPeer(context.Background(), cert.Leaf, RoleServer); err != nil {
+		t.Errorf("evidence 3h old rejected with MaxAge 4h: %v", err)
+	}
+}
+
+func errorString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // Certificates in the layouts of other software.
 
 func selfSign(t testing.TB, key *ecdsa.PrivateKey, exts []pkix.Extension) *x509.Certificate {

@@ -141,6 +141,7 @@ func VerifyCertificate(ctx context.Context, cert *x509.Certificate, opts attest.
 	errs = append(errs, checkSelfSignature(cert, claims))
 	errs = append(errs, recordBinding(cert, ce, claims))
 	errs = append(errs, checkValidity(cert, ce, claims, opts.Time()))
+	errs = append(errs, checkAge(ce, claims, opts.Time(), opts.MaxAge))
 	errs = append(errs, checkCertNonce(ce, claims, opts.Nonce))
 	errs = append(errs, checkGramineLegacy(ctx, cert, ce, claims, innerOpts))
 	return claims, ce, firstError(errs)
@@ -288,6 +289,32 @@ func checkValidity(cert *x509.Certificate, ce *CertEvidence, claims *attest.Clai
 			WithFix("fetch a fresh certificate from the peer, or pass --at with a time inside the window")
 	}
 	claims.Pass("ratls-validity")
+	return nil
+}
+
+// checkAge requires the attested issuance time of a cloister-v1
+// certificate to be at most maxAge (DefaultMaxAge when zero) before at.
+// A certificate with a long lifetime is still within notAfter long after
+// its evidence stops proving anything about the TEE's current state.
+// Undated layouts are recorded as not checked by checkValidity.
+func checkAge(ce *CertEvidence, claims *attest.Claims, at time.Time, maxAge time.Duration) error {
+	c := ce.Claims
+	if c == nil || c.Binding != BindingV1 {
+		return nil
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	issued := time.Unix(c.IssuedAt, 0).UTC()
+	age := at.Sub(issued)
+	if age > maxAge {
+		claims.Fail("ratls-freshness", fmt.Sprintf("the evidence is %s old; the maximum age is %s", age.Round(time.Second), maxAge))
+		return attest.Errorf(attest.ErrBinding, "claims.iat", "the evidence is stale: issued at %s and verified at %s, so its age exceeds the maximum age",
+			issued.Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
+			WithValues(age.Round(time.Second).String(), "at most "+maxAge.String()).
+			WithFix("fetch a fresh certificate from the peer, which renews its own unless it lost its TEE; to accept older evidence, raise the maximum age (--max-age of verify and connect, --client-max-age of the agent)")
+	}
+	claims.Pass("ratls-freshness")
 	return nil
 }
 

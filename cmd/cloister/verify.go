@@ -12,6 +12,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/ratls"
 	"github.com/cloister-dev/cloister/tee/dcap"
 )
 
@@ -141,6 +142,7 @@ const minFreshNonce = 8
 func newVerifyCmd() *cobra.Command {
 	var f verifyFlags
 	var eventLogPath string
+	var maxAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify [flags] FILE",
 		Short: "Verify attestation evidence and appraise it",
@@ -150,6 +152,9 @@ roots and the collateral given with --collateral, then appraise the claims.
 The format is detected from the content. Verification works offline: pass the
 certificates, CRLs and vendor documents it needs with --collateral.
 
+An RA-TLS certificate is rejected after its notAfter, and also when its
+evidence is older than --max-age, as a peer connecting to it would do.
+
 Exit status: 0 when accepted, 1 when rejected (the reason is printed), 2 on a
 usage or I/O error.`,
 		Args: cobra.ExactArgs(1),
@@ -158,6 +163,10 @@ usage or I/O error.`,
 			if err != nil {
 				return err
 			}
+			if maxAge <= 0 {
+				return usageError("--max-age %s is not positive: use a duration such as 1h5m", maxAge)
+			}
+			vo.MaxAge = maxAge
 			if n := len(vo.Nonce); n > 0 && n < minFreshNonce {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --nonce has %d bytes; a nonce shorter than %d bytes proves little freshness, so request evidence with a longer one\n", n, minFreshNonce)
 			}
@@ -184,6 +193,7 @@ usage or I/O error.`,
 		},
 	}
 	f.bind(cmd)
+	cmd.Flags().DurationVar(&maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted evidence in an RA-TLS certificate, from its attested issuance time to --at or now; certificates of other software carry no issuance time and are not limited")
 	cmd.Flags().StringVar(&eventLogPath, "event-log", "", "TDX CC event log to replay against the quote's RTMRs: the guest's /sys/firmware/acpi/tables/data/CCEL, raw bytes")
 	return cmd
 }

@@ -10,7 +10,9 @@
 // GPU, or a JSON array with one entry per GPU and its certificate chain.
 //
 // Verification checks the signature under the device leaf certificate, the
-// chain to the pinned NVIDIA Device Identity CA, the FWID of the leaf's TCG
+// chain to the pinned NVIDIA Device Identity CA, the key usages of the
+// chain (digitalSignature on the leaf, CA:TRUE and keyCertSign on every
+// issuer, as NVIDIA's certificates carry them), the FWID of the leaf's TCG
 // DICE TcbInfo extension against the report's FWID, and the nonce. The
 // SPDM and opaque data parsers are written here because no maintained Go
 // module decodes NVIDIA's reports.

@@ -146,6 +146,9 @@ func (v *Verifier) verifyGPU(g GPUEvidence, report *Report, pool, roots []*x509.
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDeviceKeyUsage(chain); err != nil {
+		return nil, err
+	}
 	if err := checkArch(g.Arch, chain); err != nil {
 		return nil, err
 	}

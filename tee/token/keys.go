@@ -26,35 +26,75 @@ type signingKey struct {
 	Source string
 }
 
+// keySkip is a supplied key that did not verify the token, with the
+// reason. It names the key by kid and source only, never by its material.
+type keySkip struct {
+	kid, source, reason string
+}
+
+func (k keySkip) String() string {
+	kid := "without kid"
+	if k.kid != "" {
+		kid = fmt.Sprintf("kid %q", k.kid)
+	}
+	return fmt.Sprintf("%s from %s: %s", kid, k.source, k.reason)
+}
+
+// maxListedSkips bounds the keys that an error lists, because a JWKS of a
+// large provider holds dozens.
+const maxListedSkips = 8
+
+// describeSkips lists the skipped keys and their reasons for an error.
+func describeSkips(skips []keySkip) string {
+	parts := make([]string, 0, min(len(skips), maxListedSkips)+1)
+	for i, k := range skips {
+		if i == maxListedSkips {
+			parts = append(parts, fmt.Sprintf("and %d more", len(skips)-maxListedSkips))
+			break
+		}
+		parts = append(parts, k.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
 // jwksKeys returns the keys of every JWK and JWK Set document among the
-// trust anchors and the collateral that match the token's kid and alg. A
-// key without alg matches any allowed algorithm; a key whose use is not
-// "sig" never matches. Documents that are not JWK Sets are skipped.
-func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header jose.Header) ([]signingKey, int, error) {
+// trust anchors and the collateral that match the token's kid and alg,
+// and the other keys with the reason each was skipped. A key without alg
+// matches any allowed algorithm; a key whose use is not "sig" never
+// matches. Documents that are not JWK Sets are skipped.
+func jwksKeys(ctx context.Context, opts attest.Options, tee attest.TEE, header jose.Header) ([]signingKey, []keySkip, error) {
 	set, err := opts.CollateralFor(ctx, collateral.Query{TEE: string(tee), At: opts.Time()})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	var out []signingKey
-	total := 0
+	var skips []keySkip
 	for _, s := range []*collateral.Set{opts.Anchors(string(tee)), set} {
 		for _, it := range s.OfKind(collateral.KindJWKS) {
 			for _, k := range cachedJWKS(it) {
-				total++
-				if header.KeyID != "" && k.KeyID != header.KeyID {
-					continue
-				}
-				if k.Algorithm != "" && k.Algorithm != header.Algorithm {
-					continue
-				}
-				if k.Use != "" && k.Use != "sig" {
+				if reason := keyMismatch(k, header); reason != "" {
+					skips = append(skips, keySkip{kid: k.KeyID, source: it.Source, reason: reason})
 					continue
 				}
 				out = append(out, signingKey{JWK: k, Source: it.Source})
 			}
 		}
 	}
-	return out, total, nil
+	return out, skips, nil
+}
+
+// keyMismatch returns why a JWK cannot be the token's signing key by its
+// kid, alg and use members, or "" when it may be.
+func keyMismatch(k jose.JSONWebKey, header jose.Header) string {
+	switch {
+	case header.KeyID != "" && k.KeyID != header.KeyID:
+		return "kid mismatch"
+	case k.Algorithm != "" && k.Algorithm != header.Algorithm:
+		return fmt.Sprintf("algorithm mismatch: the key is for %s, the token uses %s", k.Algorithm, header.Algorithm)
+	case k.Use != "" && k.Use != "sig":
+		return fmt.Sprintf("use %q, not sig", k.Use)
+	}
+	return ""
 }
 
 // maxJWKSCacheEntries bounds the cache of parsed JWKS documents. A caller

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -116,5 +117,81 @@ func TestJWKKeyOps(t *testing.T) {
 				t.Errorf("error %v, want collateral missing (no usable key)", err)
 			}
 		})
+	}
+}
+
+// TestSkippedKeyReasons checks that a rejection names why each supplied
+// key was skipped, by kid and source, without printing key material.
+func TestSkippedKeyReasons(t *testing.T) {
+	s := newService(t)
+	token := s.sign(t, jose.RS256, gcpClaims(), nil)
+	impostor := rsaKey(t, 1)
+	ec := testcert.ECDSAKey(t, elliptic.P256())
+	jwksOf := func(keys ...jose.JSONWebKey) []byte {
+		raw, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	otherKid := jose.JSONWebKey{Key: &impostor.PublicKey, KeyID: "key-2", Use: "sig"}
+	otherAlg := jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: "key-1", Algorithm: "PS256", Use: "sig"}
+	encryption := jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: "key-1", Use: "enc"}
+	wrongType := jose.JSONWebKey{Key: &ec.PublicKey, KeyID: "key-1", Use: "sig"}
+	wrongKey := jose.JSONWebKey{Key: &impostor.PublicKey, KeyID: "key-1", Algorithm: "RS256", Use: "sig"}
+
+	cases := []struct {
+		name string
+		doc  []byte
+		kind error
+		want []string
+	}{
+		{"no key matches", jwksOf(otherKid, otherAlg, encryption), attest.ErrCollateralMissing, []string{
+			"(3 keys supplied)",
+			`kid "key-2" from doc0: kid mismatch`,
+			`kid "key-1" from doc0: algorithm mismatch: the key is for PS256, the token uses RS256`,
+			`kid "key-1" from doc0: use "enc", not sig`,
+		}},
+		{"every matching key fails", jwksOf(otherKid, wrongType, wrongKey), attest.ErrSignature, []string{
+			"none of the 3 supplied keys verifies the token",
+			`kid "key-2" from doc0: kid mismatch`,
+			`kid "key-1" from doc0: key type mismatch: the key is an ECDSA key, but RS256 needs an RSA key`,
+			"the last one failed: invalid signature: signature: the RS256 signature does not verify",
+		}},
+		{"bad signature listed", jwksOf(wrongKey, wrongType), attest.ErrSignature, []string{
+			`kid "key-1" from doc0: signature does not verify`,
+			"cannot verify the token",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verifyWith(t, GCP, token, setOf(t, tc.doc), nil)
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("error %v, want %v", err, tc.kind)
+			}
+			for _, part := range tc.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+			modulus := base64.RawURLEncoding.EncodeToString(impostor.N.Bytes())[:16]
+			if strings.Contains(err.Error(), modulus) {
+				t.Errorf("error %q contains key material", err)
+			}
+		})
+	}
+}
+
+func TestSkippedKeysListBounded(t *testing.T) {
+	skips := make([]keySkip, maxListedSkips+3)
+	for i := range skips {
+		skips[i] = keySkip{kid: "k", source: "jwks.json", reason: "kid mismatch"}
+	}
+	got := describeSkips(skips)
+	if n := strings.Count(got, "kid mismatch"); n != maxListedSkips {
+		t.Errorf("listed %d keys, want %d: %s", n, maxListedSkips, got)
+	}
+	if !strings.HasSuffix(got, "and 3 more") {
+		t.Errorf("list %q does not end with the count of unlisted keys", got)
 	}
 }

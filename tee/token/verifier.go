@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -168,40 +169,71 @@ func (v Verifier) verifySignature(ctx context.Context, tok *Token, opts attest.O
 			return v.verifyHeaderChain(ctx, tok, certs, opts, c)
 		}
 	}
-	keys, total, err := jwksKeys(ctx, opts, v.is.tee, tok.Header)
+	keys, skips, err := jwksKeys(ctx, opts, v.is.tee, tok.Header)
 	if err != nil {
 		return err
 	}
 	if len(keys) == 0 {
-		return attest.Errorf(attest.ErrCollateralMissing, "kid", "no supplied JSON Web Key matches the token's kid %q and alg %s (%d keys supplied)", tok.Header.KeyID, tok.Header.Algorithm, total).
+		reason := fmt.Sprintf("no supplied JSON Web Key matches the token's kid %q and alg %s (%d keys supplied)", tok.Header.KeyID, tok.Header.Algorithm, len(skips))
+		if len(skips) > 0 {
+			reason += ": " + describeSkips(skips)
+		}
+		return attest.Errorf(attest.ErrCollateralMissing, "kid", "%s", reason).
 			WithFix("pass the " + v.is.service + " signing keys (JWKS) that were current when the token was issued with --collateral or --trust-anchor")
 	}
 	var last error
-	for _, k := range keys {
-		anchor, chain, err := v.checkKeyChain(ctx, k, opts)
-		if err != nil {
-			last = err
-			continue
+	for i, k := range keys {
+		reason, err := v.verifyWithKey(ctx, tok, k, opts, c)
+		if err == nil {
+			return nil
 		}
-		if err := checkSigningKey(k.JWK.Key, tok.Header.Algorithm); err != nil {
-			last = &attest.Error{Kind: attest.ErrSignature, Field: "kid", Err: err,
-				Reason: fmt.Sprintf("the key with kid %q from %s cannot verify the token", k.JWK.KeyID, k.Source),
-				Fix:    "pass the " + v.is.service + " signing keys (JWKS) as the service publishes them"}
-			continue
+		if i < len(keys)-1 {
+			skips = append(skips, keySkip{kid: k.JWK.KeyID, source: k.Source, reason: reason})
 		}
-		if _, err := tok.JWS.Verify(k.JWK.Key); err != nil {
-			last = &attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,
-				Reason: fmt.Sprintf("the %s signature does not verify under the key with kid %q from %s", tok.Header.Algorithm, k.JWK.KeyID, k.Source),
-				Fix:    "check that the token is unmodified and that the JWKS is the one that was current when the token was issued"}
-			continue
-		}
-		c.TrustAnchor, c.Chain = anchor, chain
-		if chain != nil {
-			c.Pass("x5c-chain")
-		}
-		return nil
+		last = err
 	}
-	return last
+	if len(skips) == 0 {
+		return last
+	}
+	// Wrap the last key's error, so that its kind, reason and fix stay, and
+	// name why every other key was skipped.
+	return &attest.Error{Kind: errorKind(last), Field: "kid", Err: last,
+		Reason: fmt.Sprintf("none of the %d supplied keys verifies the token; the others were skipped (%s), and the last one failed", len(skips)+1, describeSkips(skips))}
+}
+
+// errorKind returns the kind of a Cloister error, or ErrSignature for any
+// other error.
+func errorKind(err error) error {
+	var ae *attest.Error
+	if errors.As(err, &ae) && ae.Kind != nil {
+		return ae.Kind
+	}
+	return attest.ErrSignature
+}
+
+// verifyWithKey verifies the token under one JWKS key and, on success,
+// records the trust anchor and the chain in c. On failure it returns a
+// short reason for a list of skipped keys together with the full error.
+func (v Verifier) verifyWithKey(ctx context.Context, tok *Token, k signingKey, opts attest.Options, c *attest.Claims) (string, error) {
+	anchor, chain, err := v.checkKeyChain(ctx, k, opts)
+	if err != nil {
+		return "x5c chain not verified", err
+	}
+	if err := checkSigningKey(k.JWK.Key, tok.Header.Algorithm); err != nil {
+		return "key type mismatch: " + err.Error(), &attest.Error{Kind: attest.ErrSignature, Field: "kid", Err: err,
+			Reason: fmt.Sprintf("the key with kid %q from %s cannot verify the token", k.JWK.KeyID, k.Source),
+			Fix:    "pass the " + v.is.service + " signing keys (JWKS) as the service publishes them"}
+	}
+	if _, err := tok.JWS.Verify(k.JWK.Key); err != nil {
+		return "signature does not verify", &attest.Error{Kind: attest.ErrSignature, Field: "signature", Err: err,
+			Reason: fmt.Sprintf("the %s signature does not verify under the key with kid %q from %s", tok.Header.Algorithm, k.JWK.KeyID, k.Source),
+			Fix:    "check that the token is unmodified and that the JWKS is the one that was current when the token was issued"}
+	}
+	c.TrustAnchor, c.Chain = anchor, chain
+	if chain != nil {
+		c.Pass("x5c-chain")
+	}
+	return "", nil
 }
 
 // checkKeyChain returns the trust anchor of a JWKS key: the key itself, or

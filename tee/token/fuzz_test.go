@@ -205,3 +205,46 @@ func TestCheckTimesOutOfRange(t *testing.T) {
 		t.Errorf("checkTimes with exp an hour after at and nbf 0 = %v, want nil", err)
 	}
 }
+
+func TestCheckTimesFutureMessages(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	unix := func(d time.Duration) json.Number { return json.Number(strconv.FormatInt(at.Add(d).Unix(), 10)) }
+	exp := unix(time.Hour)
+	cases := []struct {
+		name   string
+		claims claimSet
+		field  string
+		want   []string
+		reject []string
+	}{
+		{"future iat", claimSet{"exp": exp, "iat": unix(90 * time.Second)}, "iat",
+			[]string{"iat (issued at) 2026-01-01T00:01:30Z is 1m30s after the verification time", "skewed", "NTP", "--at"},
+			[]string{"not valid before"}},
+		{"future iat and nbf", claimSet{"exp": exp, "iat": unix(time.Minute), "nbf": unix(time.Minute)}, "iat",
+			[]string{"iat (issued at)", "skewed"}, nil},
+		{"future nbf", claimSet{"exp": exp, "iat": unix(-time.Minute), "nbf": unix(time.Minute)}, "nbf",
+			[]string{"not valid before 2026-01-01T00:01:00Z"}, []string{"iat"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkTimes(&attest.Claims{}, tc.claims, at)
+			if !errors.Is(err, attest.ErrExpired) {
+				t.Fatalf("checkTimes = %v, want ErrExpired", err)
+			}
+			var ae *attest.Error
+			if !errors.As(err, &ae) || ae.Field != tc.field {
+				t.Errorf("error %v, want field %s", err, tc.field)
+			}
+			for _, part := range tc.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not contain %q", err, part)
+				}
+			}
+			for _, part := range tc.reject {
+				if strings.Contains(err.Error(), part) {
+					t.Errorf("error %q contains %q", err, part)
+				}
+			}
+		})
+	}
+}

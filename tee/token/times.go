@@ -31,7 +31,9 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 			WithValues(at.UTC().Format(time.RFC3339), "before "+expires.Format(time.RFC3339)).
 			WithFix("request a fresh token, or pass --at with a time inside the token's validity window")
 	}
-	for _, name := range []string{"nbf", "iat"} {
+	// iat goes first: when both lie in the future, a skewed clock explains
+	// both, and the iat message names that cause.
+	for _, name := range []string{"iat", "nbf"} {
 		v, ok, err := claims.integer(name)
 		if err != nil {
 			return attest.Malformed(name, "invalid time claim", err)
@@ -46,13 +48,28 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 		c.SetAttribute(map[string]string{"nbf": "not_before", "iat": "issued_at"}[name], t.Format(time.RFC3339))
 		if at.Before(t) {
 			c.Fail("token-validity", name+" is in the future")
-			return attest.Errorf(attest.ErrExpired, name, "the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339)).
-				WithValues(at.UTC().Format(time.RFC3339), fmt.Sprintf("at or after %s", t.Format(time.RFC3339))).
-				WithFix("check the verification time and the clocks of this host and the attestation service")
+			return futureTimeError(name, t, at)
 		}
 	}
 	c.Pass("token-validity")
 	return nil
+}
+
+// futureTimeError rejects a token whose nbf or iat (time t) is after the
+// verification time at. An iat after the verification time means a skewed
+// clock or an early --at, so its message names the issuance time, how far
+// ahead it is, and both fixes.
+func futureTimeError(name string, t, at time.Time) error {
+	values := func(e *attest.Error) *attest.Error {
+		return e.WithValues(at.UTC().Format(time.RFC3339), fmt.Sprintf("at or after %s", t.Format(time.RFC3339)))
+	}
+	if name == "iat" {
+		return values(attest.Errorf(attest.ErrExpired, name, "the token's iat (issued at) %s is %s after the verification time, so the token is dated in the future",
+			t.Format(time.RFC3339), t.Sub(at).Round(time.Second))).
+			WithFix("the clock of this host or of the attestation service is skewed: synchronize this host's clock (NTP), or pass --at with a time at or after the iat")
+	}
+	return values(attest.Errorf(attest.ErrExpired, name, "the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339))).
+		WithFix("check the verification time and the clocks of this host and the attestation service")
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z, the last second RFC 3339 can

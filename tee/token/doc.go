@@ -2,7 +2,9 @@
 // issue after they have appraised TEE evidence: Google Confidential Space
 // tokens (gcp-token), Microsoft Azure Attestation tokens (maa-token) and
 // Intel Trust Authority tokens (ita-token). All three are JSON Web Tokens in
-// JWS compact serialization.
+// JWS compact serialization. The format of a token is detected from its iss
+// claim, read by its exact member name and compared case-sensitively, as
+// RFC 7519 requires.
 //
 // A token proves what the service saw, so trust rests on the service's
 // signing key. The key comes from a JSON Web Key Set the caller supplies,

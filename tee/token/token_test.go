@@ -400,6 +400,33 @@ func TestDetectByIssuer(t *testing.T) {
 	}
 }
 
+func TestDetectReadsIssExactly(t *testing.T) {
+	s := newService(t)
+	maa := "https://sharedeus2.eus2.attest.azure.net"
+	cases := []struct {
+		name    string
+		payload string
+		want    string // empty when no format matches
+	}{
+		{"iss then ISS", `{"iss":"` + gcpIssuer + `","ISS":"` + maa + `"}`, "gcp-token"},
+		{"ISS then iss", `{"ISS":"` + maa + `","iss":"` + gcpIssuer + `"}`, "gcp-token"},
+		{"Iss only", `{"Iss":"` + gcpIssuer + `"}`, ""},
+		{"iss in upper case", `{"iss":"` + strings.ToUpper(gcpIssuer) + `"}`, ""},
+		{"iss null", `{"iss":null}`, ""},
+		{"iss number", `{"iss":1}`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			token := []byte(s.sign(t, jose.RS256, []byte(tc.payload), nil))
+			for _, v := range []Verifier{GCP, MAA, ITA} {
+				if got, want := v.Detect(token), v.Name() == tc.want; got != want {
+					t.Errorf("%s.Detect = %v, want %v", v.Name(), got, want)
+				}
+			}
+		})
+	}
+}
+
 func maaClaims() map[string]any {
 	return map[string]any{
 		"iss": "https://sharedeus2.eus2.attest.azure.net", "iat": testNow.Unix(), "nbf": testNow.Unix(), "exp": testNow.Add(8 * time.Hour).Unix(),

@@ -67,7 +67,11 @@ func (v Verifier) Name() string {
 }
 
 // Detect reports whether data holds one compact JWS whose iss claim names
-// this service. It does not verify anything.
+// this service. It does not verify anything. The iss member is read by its
+// exact name, as Verify reads it: encoding/json would also match "ISS" or
+// "Iss", so a token carrying those next to iss could be routed to one
+// service and verified as another's. The iss value is compared exactly,
+// because RFC 7519 (section 4.1.1) makes it a case-sensitive string.
 func (v Verifier) Detect(data []byte) bool {
 	if v.is == nil {
 		return false
@@ -81,13 +85,16 @@ func (v Verifier) Detect(data []byte) bool {
 	if err != nil {
 		return false
 	}
-	var claims struct {
-		Issuer string `json:"iss"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
+	// Duplicate members are left to Verify, which rejects them by name.
+	var members map[string]json.RawMessage
+	if json.Unmarshal(payload, &members) != nil {
 		return false
 	}
-	return v.is.validIssuer(claims.Issuer)
+	var iss string
+	if json.Unmarshal(members["iss"], &iss) != nil {
+		return false
+	}
+	return v.is.validIssuer(iss)
 }
 
 // Verify checks the token's signature under the service key the caller

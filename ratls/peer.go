@@ -26,9 +26,9 @@ const maxCacheEntries = 4096
 // VerifyOptions configure how a Verifier judges a peer's certificate.
 type VerifyOptions struct {
 	// Attest holds the trust anchors and collateral for the evidence
-	// verifiers. Its At and Nonce fields are ignored: a peer is verified
-	// now, and its freshness comes from the issuance time and the
-	// challenge.
+	// verifiers. Its At, Nonce and MaxAge fields are ignored: a peer is
+	// verified now, and its freshness comes from the issuance time, bounded
+	// by MaxAge below, and the challenge.
 	Attest attest.Options
 	// Appraise is the appraisal of the verified claims; the zero value is
 	// the strict default (no debug, no emulated TEE).

@@ -159,7 +159,7 @@ func TestCollateralBundleCommands(t *testing.T) {
 	}
 
 	entry := &collateral.Entry{Key: "pcs/tdx/tcb/90C06F000000", URL: "https://pcs.example/tdx/certification/v4/tcb",
-		Body: []byte(`{"tcbInfo":{"id":"TDX"}}`), FetchedAt: time.Now()}
+		Body: []byte(`{"tcbInfo":{"id":"TDX","fmspc":"90C06F000000"}}`), FetchedAt: time.Now()}
 	if err := (collateral.DiskBackend{Dir: cache}).Put(context.Background(), entry); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,14 @@
 // Package appraise judges verified Claims against the caller's expectations
 // without a policy file: debug, emulated TEEs, TCB status, required checks
-// that could not run, and expected measurement, report data, chip ID and
-// minimum TCB. The Rego policy engine calls the same checks, so a decision
+// that could not run, and expected measurement, report data, chip ID,
+// minimum TCB and minimum Intel TCB evaluation data number. The Rego policy engine calls the same checks, so a decision
 // reads the same whichever path made it.
 package appraise
 
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ type Options struct {
 	ChipID      attest.Hex
 	// MinTCB maps TCB component names to minimum values.
 	MinTCB map[string]uint64
+	// MinTCBEvaluationDataNumber, when not 0, is the lowest accepted Intel
+	// TCB evaluation data number of the TCB Info and QE Identity that SGX
+	// and TDX evidence was verified with. Zero sets no minimum.
+	MinTCBEvaluationDataNumber uint32
 }
 
 // Reason is one rule that a claim broke.
@@ -90,6 +95,7 @@ func Appraise(c *attest.Claims, o Options) *Decision {
 	rules := []func(*attest.Claims, Options) []Reason{
 		CheckEmulated, CheckDebug, CheckTCBStatus, CheckFailedChecks, CheckRequiredChecks,
 		CheckMeasurement, CheckReportData, CheckHostData, CheckChipID, CheckMinTCB,
+		CheckMinTCBEvaluationDataNumber,
 	}
 	for _, rule := range rules {
 		d.Reasons = append(d.Reasons, rule(c, o)...)
@@ -335,4 +341,57 @@ func parseMinTCBValue(s string) (uint64, error) {
 		return strconv.ParseUint(s[2:], 16, 64)
 	}
 	return strconv.ParseUint(s, 10, 64)
+}
+
+// TCBEvaluationDataNumberAttribute names the claims attribute in which the
+// SGX and TDX verifier reports the lower of the tcbEvaluationDataNumber
+// values of the TCB Info and the QE Identity it used, as Intel's QVL
+// reports tcb_eval_num.
+const TCBEvaluationDataNumberAttribute = "tcb_evaluation_data_number"
+
+// CheckMinTCBEvaluationDataNumber rejects SGX and TDX claims whose TCB
+// evaluation data number is below o.MinTCBEvaluationDataNumber. Intel raises
+// the number with each TCB recovery event, so TCB Info and QE Identity with
+// a lower number predate a recovery and may rate a platform that now needs
+// an update as up to date. Claims without the attribute reject, because no
+// TCB Info or QE Identity was verified. Other TEEs have no such number and
+// pass.
+func CheckMinTCBEvaluationDataNumber(c *attest.Claims, o Options) []Reason {
+	minimum := o.MinTCBEvaluationDataNumber
+	if minimum == 0 || (c.TEE != attest.TEESGX && c.TEE != attest.TEETDX) {
+		return nil
+	}
+	claim := "attributes." + TCBEvaluationDataNumberAttribute
+	expected := ">= " + strconv.FormatUint(uint64(minimum), 10)
+	got, ok := attributeUint(c, TCBEvaluationDataNumberAttribute)
+	if !ok {
+		return []Reason{{Rule: "min-tcb-evaluation-data-number", Claim: claim, Expected: expected,
+			Message: fmt.Sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", c.TEE, minimum)}}
+	}
+	if got >= uint64(minimum) {
+		return nil
+	}
+	return []Reason{{Rule: "min-tcb-evaluation-data-number", Claim: claim, Value: strconv.FormatUint(got, 10), Expected: expected,
+		Message: fmt.Sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d, so the collateral predates a TCB recovery event; fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number", got, minimum)}}
+}
+
+// attributeUint returns the attribute name as a non-negative integer. A
+// verifier stores an int, and claims decoded from JSON hold a float64.
+func attributeUint(c *attest.Claims, name string) (uint64, bool) {
+	switch v := c.Attributes[name].(type) {
+	case int:
+		return uint64(v), v >= 0
+	case int64:
+		return uint64(v), v >= 0
+	case uint32:
+		return uint64(v), true
+	case uint64:
+		return v, true
+	case float64:
+		if v < 0 || v > math.MaxUint32 || v != math.Trunc(v) {
+			return 0, false
+		}
+		return uint64(v), true
+	}
+	return 0, false
 }

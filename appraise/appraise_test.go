@@ -21,6 +21,17 @@ func baseClaims() *attest.Claims {
 	}
 }
 
+// tdxWithEvaluationNumber turns the claims into TDX claims whose
+// tcb_evaluation_data_number attribute is n, or that lack it when n is nil.
+func tdxWithEvaluationNumber(n any) func(*attest.Claims) {
+	return func(c *attest.Claims) {
+		c.TEE = attest.TEETDX
+		if n != nil {
+			c.SetAttribute(TCBEvaluationDataNumberAttribute, n)
+		}
+	}
+}
+
 func TestAppraise(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -75,6 +86,26 @@ func TestAppraise(t *testing.T) {
 			wantRule: "min-tcb", wantText: "snp is 22, below the minimum 23"},
 		{name: "min tcb unknown component", edit: func(*attest.Claims) {}, opts: Options{MinTCB: map[string]uint64{"pce_svn": 1}},
 			wantRule: "min-tcb", wantText: "not in the snp claims"},
+		{name: "evaluation number no minimum", edit: tdxWithEvaluationNumber(17)},
+		{name: "evaluation number equal", edit: tdxWithEvaluationNumber(17), opts: Options{MinTCBEvaluationDataNumber: 17}},
+		{name: "evaluation number above", edit: tdxWithEvaluationNumber(18), opts: Options{MinTCBEvaluationDataNumber: 17}},
+		{name: "evaluation number below", edit: tdxWithEvaluationNumber(16), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number", wantText: "TCB evaluation data number 16 (the lower of the TCB Info's and the QE Identity's) is below the minimum 17"},
+		{name: "evaluation number below names fix", edit: tdxWithEvaluationNumber(16), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number", wantText: "fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number"},
+		{name: "evaluation number from JSON", edit: tdxWithEvaluationNumber(float64(16)), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number", wantText: "number 16 "},
+		{name: "evaluation number missing", edit: tdxWithEvaluationNumber(nil), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number", wantText: "no TCB Info or QE Identity was verified"},
+		{name: "evaluation number not a number", edit: tdxWithEvaluationNumber("17"), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number", wantText: "have no TCB evaluation data number"},
+		{name: "evaluation number fraction", edit: tdxWithEvaluationNumber(17.5), opts: Options{MinTCBEvaluationDataNumber: 17},
+			wantRule: "min-tcb-evaluation-data-number"},
+		{name: "evaluation number sgx below", edit: func(c *attest.Claims) {
+			tdxWithEvaluationNumber(3)(c)
+			c.TEE = attest.TEESGX
+		}, opts: Options{MinTCBEvaluationDataNumber: 17}, wantRule: "min-tcb-evaluation-data-number", wantText: "number 3 "},
+		{name: "evaluation number other TEE", edit: func(*attest.Claims) {}, opts: Options{MinTCBEvaluationDataNumber: 17}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

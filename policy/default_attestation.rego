@@ -2,7 +2,9 @@
 # header that sets the package and `tee`, one module per TEE.
 #
 # input.claims: the verifier's claims (attest.Claims as JSON).
-# input.config: allow_emulated (bool), tcb_statuses (accepted TCB statuses).
+# input.config: allow_emulated (bool), tcb_statuses (accepted TCB statuses),
+#   min_tcb_evaluation_data_number (lowest accepted Intel TCB evaluation
+#   data number of SGX and TDX evidence; absent or 0 sets no minimum).
 # data.reference_values: reference value name -> accepted values, such as
 #   "snp.measurement" -> ["<hex>", ...]. A name whose values have all
 #   expired maps to an empty list.
@@ -180,6 +182,51 @@ deny contains {
 } if {
 	tcb_status != ""
 	not tcb_status in accepted_tcb_statuses
+}
+
+# Intel raises the TCB evaluation data number with each TCB recovery event.
+# SGX and TDX claims whose TCB Info or QE Identity has a number below the
+# configured minimum predate a recovery and reject, and so do claims without
+# the number, because no TCB Info or QE Identity was verified.
+default min_tcb_evaluation_data_number := 0
+
+min_tcb_evaluation_data_number := input.config.min_tcb_evaluation_data_number
+
+default tcb_evaluation_data_number := null
+
+tcb_evaluation_data_number := input.claims.attributes.tcb_evaluation_data_number
+
+min_tcb_evaluation_data_number_text := sprintf(">= %d", [min_tcb_evaluation_data_number])
+
+deny contains {
+	"rule": "min-tcb-evaluation-data-number",
+	"claim": "attributes.tcb_evaluation_data_number",
+	"value": "",
+	"expected": min_tcb_evaluation_data_number_text,
+	"message": sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", [tee, min_tcb_evaluation_data_number]),
+} if {
+	min_tcb_evaluation_data_number > 0
+	tee in {"sgx", "tdx"}
+	not valid_tcb_evaluation_data_number
+}
+
+deny contains {
+	"rule": "min-tcb-evaluation-data-number",
+	"claim": "attributes.tcb_evaluation_data_number",
+	"value": sprintf("%d", [tcb_evaluation_data_number]),
+	"expected": min_tcb_evaluation_data_number_text,
+	"message": sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d, so the collateral predates a TCB recovery event; fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number", [tcb_evaluation_data_number, min_tcb_evaluation_data_number]),
+} if {
+	min_tcb_evaluation_data_number > 0
+	tee in {"sgx", "tdx"}
+	valid_tcb_evaluation_data_number
+	tcb_evaluation_data_number < min_tcb_evaluation_data_number
+}
+
+valid_tcb_evaluation_data_number if {
+	is_number(tcb_evaluation_data_number)
+	tcb_evaluation_data_number >= 0
+	tcb_evaluation_data_number == floor(tcb_evaluation_data_number)
 }
 
 # A required check counts only when it passed. A result other than passed,

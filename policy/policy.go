@@ -4,7 +4,8 @@
 // An attestation policy defines the set data.<package>.deny of reason
 // objects {rule, claim, value, expected, message}; evidence is accepted
 // when the set is empty. Its input is {"claims": attest.Claims as JSON,
-// "config": {"allow_emulated", "tcb_statuses"}}, and data.reference_values
+// "config": {"allow_emulated", "tcb_statuses",
+// "min_tcb_evaluation_data_number"}}, and data.reference_values
 // maps reference value names ("snp.measurement") to accepted values.
 //
 // A resource policy defines data.<package>.allow (a boolean; anything else
@@ -148,6 +149,10 @@ func DefaultResource() Module {
 type Config struct {
 	AllowEmulated bool     `json:"allow_emulated"`
 	TCBStatuses   []string `json:"tcb_statuses,omitempty"`
+	// MinTCBEvaluationDataNumber is the lowest accepted Intel TCB
+	// evaluation data number of SGX and TDX evidence, as in
+	// appraise.Options; 0 sets no minimum.
+	MinTCBEvaluationDataNumber uint32 `json:"min_tcb_evaluation_data_number,omitempty"`
 }
 
 // Engine evaluates policies. It is safe for concurrent use.

@@ -179,6 +179,8 @@ type serviceOptions struct {
 	collateral *collateral.Set
 	// trustRequestID sets Config.TrustRequestID.
 	trustRequestID bool
+	// minEvaluationNumber sets Config.MinTCBEvaluationDataNumber.
+	minEvaluationNumber uint32
 }
 
 const testSecretPath = "default/key/db"
@@ -237,8 +239,8 @@ func startService(t testing.TB, b backend, o serviceOptions) *testService {
 	}
 	config := Config{
 		Store: st, SigningKey: signingKey, AllowEmulated: o.allowEmulated, TrustAnchors: anchors, Collateral: o.collateral,
-		TrustRequestID: o.trustRequestID,
-		Admin:          adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
+		TrustRequestID: o.trustRequestID, MinTCBEvaluationDataNumber: o.minEvaluationNumber,
+		Admin: adminHandler, PCCS: pccsHandler, Logger: quietLogger(), Now: clk.Now,
 	}
 	srv, err := New(config)
 	if err != nil {

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -147,6 +146,13 @@ func TestCompositeVector(t *testing.T) {
 // returns both.
 func startTDXService(t *testing.T) (*testService, *dcap.Emulator) {
 	t.Helper()
+	return startTDXServiceWith(t, serviceOptions{})
+}
+
+// startTDXServiceWith is startTDXService with the options o, to which it
+// adds the emulated guest's root and collateral.
+func startTDXServiceWith(t *testing.T, o serviceOptions) (*testService, *dcap.Emulator) {
+	t.Helper()
 	em, err := dcap.NewEmulator(dcap.EmulatorOptions{TEE: "tdx"})
 	if err != nil {
 		t.Fatal(err)
@@ -154,8 +160,10 @@ func startTDXService(t *testing.T) (*testService, *dcap.Emulator) {
 	coll := em.Collateral()
 	anchors := &collateral.Set{}
 	anchors.Add(&collateral.Item{Kind: collateral.KindCertificate, Source: "test", Raw: em.Root().Raw, Certificate: em.Root()})
-	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true,
-		anchors: []*x509.Certificate{em.Root()}, collateral: coll})
+	o.allowEmulated = true
+	o.anchors = append(o.anchors, em.Root())
+	o.collateral = coll
+	ts := startService(t, backends(t)[0], o)
 	ctx := context.Background()
 
 	probe, err := em.Attest(ctx, make([]byte, 64))

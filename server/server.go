@@ -114,6 +114,10 @@ type Config struct {
 	AllowEmulated bool
 	// TCBStatuses replaces the accepted TCB statuses when not empty.
 	TCBStatuses []string
+	// MinTCBEvaluationDataNumber, when not 0, is the lowest Intel TCB
+	// evaluation data number that the default attestation policies accept
+	// for SGX and TDX evidence.
+	MinTCBEvaluationDataNumber uint32
 	// TrustAnchors are explicitly trusted roots, such as the development
 	// root of an emulated TEE.
 	TrustAnchors *collateral.Set
@@ -209,7 +213,7 @@ func New(cfg Config) (*Server, error) {
 			cache:  cache,
 			engine: engine,
 			verify: attest.Options{Collateral: cfg.Collateral, TrustAnchors: cfg.TrustAnchors},
-			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses},
+			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses, MinTCBEvaluationDataNumber: cfg.MinTCBEvaluationDataNumber},
 			now:    cfg.Now,
 			verifyTimer: func(d time.Duration) {
 				m.verifyLatency.Observe(d.Seconds())

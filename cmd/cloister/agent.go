@@ -204,7 +204,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			return usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
 		}
 		o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge}
-		if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, f.clients.tcbStatuses, ao.AllowEmulated); err != nil {
+		if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, ao); err != nil {
 			return err
 		}
 		clients = ratls.NewVerifier(o)

@@ -70,6 +70,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&v.hostData, "host-data", "", "expected host data (hex)")
 	fl.StringVar(&v.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&v.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,snp=22")
+	fl.Uint32Var(&v.minTCBEvaluationDataNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp)
 	fl.BoolVar(&f.challenge, "challenge", true, "require fresh evidence over a nonce and this connection (turn off only for servers that do not support it)")
 	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence; agents renew theirs from 30m and never serve one older than 1h, so a value below 1h rejects them part of the time")
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
@@ -129,7 +130,7 @@ func (f *peerFlags) verifier() (*ratls.Verifier, error) {
 		return nil, err
 	}
 	o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.maxAge, AllowUndated: f.allowUndated}
-	if o.Policy, err = f.regoPolicy(ao.AllowEmulated); err != nil {
+	if o.Policy, err = f.regoPolicy(ao); err != nil {
 		return nil, err
 	}
 	return ratls.NewVerifier(o), nil
@@ -137,15 +138,16 @@ func (f *peerFlags) verifier() (*ratls.Verifier, error) {
 
 // regoPolicy loads --policy and --reference-value into a policy callback,
 // or returns nil when no policy is given.
-func (f *peerFlags) regoPolicy(allowEmulated bool) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
-	return loadRegoPolicy("--policy", "--reference-value", f.policyFile, f.referenceValues, f.verify.tcbStatuses, allowEmulated)
+func (f *peerFlags) regoPolicy(ao appraise.Options) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
+	return loadRegoPolicy("--policy", "--reference-value", f.policyFile, f.referenceValues, ao)
 }
 
 // loadRegoPolicy reads the Rego attestation policy file (package
 // cloister.appraisal, set deny) with its NAME=VALUE reference values, as
 // given by the flags policyFlag and refFlag, and returns the appraisal it
-// defines, or nil when file is empty.
-func loadRegoPolicy(policyFlag, refFlag, file string, referenceValues, tcbStatuses []string, allowEmulated bool) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
+// defines, or nil when file is empty. The policy's input.config carries the
+// switches of ao that policy.Config has.
+func loadRegoPolicy(policyFlag, refFlag, file string, referenceValues []string, ao appraise.Options) (func(context.Context, *attest.Claims) (*appraise.Decision, error), error) {
 	refs := map[string][]string{}
 	for _, rv := range referenceValues {
 		name, value, ok := strings.Cut(rv, "=")
@@ -169,7 +171,7 @@ func loadRegoPolicy(policyFlag, refFlag, file string, referenceValues, tcbStatus
 	if err := engine.Check(context.Background(), m, "deny"); err != nil {
 		return nil, usageError("%s %s: %v", policyFlag, file, err)
 	}
-	cfg := policy.Config{AllowEmulated: allowEmulated, TCBStatuses: tcbStatuses}
+	cfg := policy.Config{AllowEmulated: ao.AllowEmulated, TCBStatuses: ao.TCBStatuses, MinTCBEvaluationDataNumber: ao.MinTCBEvaluationDataNumber}
 	return func(ctx context.Context, c *attest.Claims) (*appraise.Decision, error) {
 		return engine.Appraise(ctx, m, c, cfg, refs)
 	}, nil

@@ -41,19 +41,21 @@ type serveFlags struct {
 	trustAnchors   []string
 	collateral     []string
 	tcbStatuses    []string
-	online         onlineFlags
-	servePCCS      bool
-	adminClientCA  string
-	adminTokenKeys string
-	adminTokenRole []string
-	adminTokenIss  string
-	adminTokenAud  string
-	adminTokenLife time.Duration
-	tokenLifetime  time.Duration
-	sessionTimeout time.Duration
-	commitDelay    time.Duration
-	requestTimeout time.Duration
-	logLevel       string
+	// minEvaluationNumber is 0 for no minimum.
+	minEvaluationNumber uint32
+	online              onlineFlags
+	servePCCS           bool
+	adminClientCA       string
+	adminTokenKeys      string
+	adminTokenRole      []string
+	adminTokenIss       string
+	adminTokenAud       string
+	adminTokenLife      time.Duration
+	tokenLifetime       time.Duration
+	sessionTimeout      time.Duration
+	commitDelay         time.Duration
+	requestTimeout      time.Duration
+	logLevel            string
 }
 
 func newServeCmd() *cobra.Command {
@@ -108,6 +110,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses) for offline verification; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.Uint32Var(&f.minEvaluationNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp+"; applies to the default attestation policies and is input.config.min_tcb_evaluation_data_number of stored ones")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
@@ -274,7 +277,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
 		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout, TrustRequestID: f.trustRequestID,
-		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, TrustAnchors: anchors, Collateral: collSource,
+		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, MinTCBEvaluationDataNumber: f.minEvaluationNumber, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})
 	if err != nil {

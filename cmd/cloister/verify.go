@@ -44,6 +44,8 @@ type verifyFlags struct {
 	hostData             string
 	chipID               string
 	minTCB               string
+	// minTCBEvaluationDataNumber is 0 for no minimum.
+	minTCBEvaluationDataNumber uint32
 }
 
 func (f *verifyFlags) bind(cmd *cobra.Command) {
@@ -66,7 +68,12 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.hostData, "host-data", "", "expected host data (hex): SEV-SNP HOST_DATA or TDX MRCONFIGID; a shorter value is zero-padded")
 	fl.StringVar(&f.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&f.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,tee=0,snp=22,microcode=213")
+	fl.Uint32Var(&f.minTCBEvaluationDataNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp)
 }
+
+// minTCBEvaluationDataNumberHelp is the help text of
+// --min-tcb-evaluation-data-number.
+const minTCBEvaluationDataNumberHelp = "minimum Intel TCB evaluation data number of the TCB Info and QE Identity for SGX and TDX evidence, which Intel raises with each TCB recovery event and lists at /sgx/certification/v4/tcbevaluationdatanumbers of its PCS; SGX and TDX evidence without a verified TCB Info or QE Identity is then rejected (default: 0, no minimum)"
 
 // flag returns the command-line spelling of the flag name.
 func (f *verifyFlags) flag(name string) string { return "--" + f.prefix + name }
@@ -130,6 +137,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	ao.AllowEmulated = f.allowEmulated
 	ao.AllowUndeterminedTCB = f.allowUndeterminedTCB
 	ao.TCBStatuses = f.tcbStatuses
+	ao.MinTCBEvaluationDataNumber = f.minTCBEvaluationDataNumber
 	return vo, ao, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -207,5 +208,73 @@ func TestCollateralFetchFailsWithoutCollateral(t *testing.T) {
 	}
 	if !strings.Contains(out, "not all collateral could be fetched") {
 		t.Errorf("output does not say the fetch failed:\n%s", out)
+	}
+}
+
+// --min-tcb-evaluation-data-number accepts a real TDX quote whose TCB Info
+// and QE Identity reach the minimum and rejects it, naming both numbers,
+// when they are below it.
+func TestVerifyMinTCBEvaluationDataNumber(t *testing.T) {
+	c, ok := corpus.FirstAccepted(t, "tdx", nil)
+	if !ok {
+		t.Fatal("no accepted tdx case in the corpus")
+	}
+	evidence := filepath.Join(c.Dir, c.Expect.Evidence)
+	out, err := runCloister(t, "verify", "--collateral", c.Dir, "--at", c.Expect.At, "--output", "json", evidence)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	var res struct {
+		Claims struct {
+			Attributes struct {
+				Number *uint32 `json:"tcb_evaluation_data_number"`
+			} `json:"attributes"`
+		} `json:"claims"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if res.Claims.Attributes.Number == nil {
+		t.Fatalf("claims lack tcb_evaluation_data_number:\n%s", out)
+	}
+	n := *res.Claims.Attributes.Number
+	tests := []struct {
+		name    string
+		minimum string
+		code    int
+		want    string
+	}{
+		{"zero sets none", "0", exitOK, ""},
+		{"equal", fmt.Sprint(n), exitOK, ""},
+		{"below", fmt.Sprint(n - 1), exitOK, ""},
+		{"above", fmt.Sprint(n + 1), exitRejected, fmt.Sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d", n, n+1)},
+		{"above names fix", fmt.Sprint(n + 1), exitRejected, "fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number"},
+		{"not a number", "x", exitUsage, "min-tcb-evaluation-data-number"},
+		{"negative", "-1", exitUsage, "min-tcb-evaluation-data-number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCloister(t, "verify", "--collateral", c.Dir, "--at", c.Expect.At, "--min-tcb-evaluation-data-number", tc.minimum, evidence)
+			if code := exitCode(t, err); code != tc.code {
+				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
+			}
+			text := out
+			if err != nil {
+				text += err.Error()
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("output and error lack %q: %s", tc.want, text)
+			}
+		})
+	}
+
+	// Without collateral no TCB Info or QE Identity is verified, so a
+	// minimum cannot be met, even where the undetermined status is allowed.
+	out, err = runCloister(t, "verify", "--at", c.Expect.At, "--allow-undetermined-tcb", "--min-tcb-evaluation-data-number", "1", evidence)
+	if code := exitCode(t, err); code != exitRejected {
+		t.Fatalf("without collateral: exit code %d, want 1: %v\n%s", code, err, out)
+	}
+	if !strings.Contains(out, "no TCB Info or QE Identity was verified") {
+		t.Errorf("rejection without collateral does not say why:\n%s", out)
 	}
 }

@@ -31,6 +31,13 @@
 //     into RTMR0 to RTMR3 and require the quote's values (ccel.go). Its
 //     measured events become the event_log claim.
 //
+// The claims attribute tcb_evaluation_data_number is the lower of the
+// tcbEvaluationDataNumber values of the TCB Info and the QE Identity used,
+// as QVL reports tcb_eval_num. The verifier requires no minimum: the
+// appraise package applies one when the caller sets
+// appraise.Options.MinTCBEvaluationDataNumber, as Intel's Appraisal Engine
+// applies a policy's min_eval_num.
+//
 // Missing collateral is recorded as a required check that did not run,
 // so that the default appraisal rejects the evidence and names what is
 // missing. Verified chains, CRL and collateral signatures and parsed

@@ -17,6 +17,10 @@
 //     and later), the certificate's TCB extensions against REPORTED_TCB,
 //     and a VCEK's hwid against CHIP_ID unless the platform masks CHIP_ID
 //     to zeros (MASK_CHIP_ID);
+//   - the guest policy's ABI_MAJOR.ABI_MINOR, the minimum firmware ABI the
+//     guest may run on, against the running firmware's CURRENT_MAJOR and
+//     CURRENT_MINOR (check policy-abi). COMMITTED_MAJOR and COMMITTED_MINOR
+//     may be older, as they are while the host runs provisional firmware;
 //   - the caller's nonce (attest.Options.Nonce), when given, as the start of
 //     REPORT_DATA, since SEV-SNP has no other field for it;
 //   - the AMD CRLs when the collateral has them. Without the ARK's CRL,

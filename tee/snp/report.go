@@ -123,6 +123,12 @@ func (r *Report) ChipIDMasked() bool { return r.ChipID == [snpabi.ChipIDSize]byt
 // AuthorKeyEnabled returns the AUTHOR_KEY_EN bit.
 func (r *Report) AuthorKeyEnabled() bool { return r.SignerInfo&1 != 0 }
 
+// PolicyABI returns the guest policy's ABI_MAJOR (bits 15:8) and ABI_MINOR
+// (bits 7:0): the lowest firmware ABI version the guest may run on.
+func (r *Report) PolicyABI() (major, minor uint8) {
+	return uint8(r.Policy >> 8), uint8(r.Policy)
+}
+
 // Debug returns the guest policy's DEBUG bit.
 func (r *Report) Debug() bool { return r.Policy&(1<<policyDebugBit) != 0 }
 

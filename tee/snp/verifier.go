@@ -112,6 +112,9 @@ func (v *Verifier) Verify(ctx context.Context, ev attest.Evidence, opts attest.O
 	default:
 		claims.Skip("product-match", false, fmt.Sprintf("a version %d report carries no CPUID, so the product is taken from the %s certificate alone (the signature binds the report to that chip)", report.Version, kind))
 	}
+	if err := checkPolicyABI(report, claims); err != nil {
+		return claims, err
+	}
 	if err := checkNonce(report, opts.Nonce, claims); err != nil {
 		return claims, err
 	}
@@ -305,6 +308,34 @@ func checkChipID(report *Report, e *Endorsement, claims *attest.Claims) error {
 	}
 	claims.Pass("chip-id-match")
 	return nil
+}
+
+// checkPolicyABI requires the running firmware's ABI version (CURRENT_MAJOR
+// and CURRENT_MINOR) to be at least the guest policy's ABI_MAJOR.ABI_MINOR.
+// The SEV-SNP firmware ABI specification (AMD publication 56860) defines
+// those policy fields as the minimum ABI version required for the guest to
+// run. A signed report that breaks the rule therefore comes from firmware
+// that ran the guest against its owner's policy.
+//
+// NOTE: COMMITTED_MAJOR and COMMITTED_MINOR are not compared. A host may run
+// provisional firmware that is newer than the committed one, and a guest
+// launched on it satisfies its policy although the committed version is
+// older. go-sev-guest's validate package compares the policy ABI only with
+// the verifier's required policy, not with either firmware version.
+func checkPolicyABI(report *Report, claims *attest.Claims) error {
+	major, minor := report.PolicyABI()
+	policy := uint16(major)<<8 | uint16(minor)
+	current := uint16(report.CurrentMajor)<<8 | uint16(report.CurrentMinor)
+	if current >= policy {
+		claims.Pass("policy-abi")
+		return nil
+	}
+	detail := fmt.Sprintf("the guest policy requires firmware ABI %d.%d or later, but the firmware that signed the report runs ABI %d.%d (CURRENT_MAJOR.CURRENT_MINOR; committed %d.%d)",
+		major, minor, report.CurrentMajor, report.CurrentMinor, report.CommittedMajor, report.CommittedMinor)
+	claims.Fail("policy-abi", detail)
+	return attest.Errorf(attest.ErrMalformed, "POLICY", "%s, which the guest policy forbids", detail).
+		WithValues(fmt.Sprintf("firmware ABI %d.%d", report.CurrentMajor, report.CurrentMinor), fmt.Sprintf(">= %d.%d", major, minor)).
+		WithFix("do not trust this platform's firmware: attest on a platform whose SEV-SNP firmware enforces the guest policy, and report the firmware version to the platform operator")
 }
 
 // checkNonce requires REPORT_DATA to start with the caller's nonce, when

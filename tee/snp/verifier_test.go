@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -631,6 +632,58 @@ func TestVerifyIssuerMustBeCA(t *testing.T) {
 				return
 			}
 			checkVerifyError(t, err, tc.kind, tc.contains)
+		})
+	}
+}
+
+// The running firmware's ABI version (CURRENT) must reach the guest
+// policy's ABI_MAJOR.ABI_MINOR. COMMITTED may be older, as it is while a
+// host runs provisional firmware.
+func TestVerifyPolicyABI(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	const base = 0x30000 // SMT allowed, bit 17 set
+	tests := []struct {
+		name                           string
+		abiMajor, abiMinor             uint64
+		currentMajor, currentMinor     uint8
+		committedMajor, committedMinor uint8
+		reject                         bool
+	}{
+		{name: "no minimum", currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 55},
+		{name: "equal", abiMajor: 1, abiMinor: 55, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 55},
+		{name: "older minor", abiMajor: 1, abiMinor: 51, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 55},
+		{name: "older major", abiMajor: 0, abiMinor: 255, currentMajor: 1, currentMinor: 0, committedMajor: 1, committedMinor: 0},
+		{name: "committed older", abiMajor: 1, abiMinor: 55, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 51},
+		{name: "newer minor", abiMajor: 1, abiMinor: 56, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 55, reject: true},
+		{name: "newer major", abiMajor: 2, abiMinor: 0, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 55, reject: true},
+		{name: "committed newer", abiMajor: 1, abiMinor: 56, currentMajor: 1, currentMinor: 55, committedMajor: 1, committedMinor: 57, reject: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := signedReport(t, e, func(r *Report) {
+				r.Policy = base | tc.abiMajor<<8 | tc.abiMinor
+				r.CurrentMajor, r.CurrentMinor = tc.currentMajor, tc.currentMinor
+				r.CommittedMajor, r.CommittedMinor = tc.committedMajor, tc.committedMinor
+			})
+			claims, err := verify(t, data, emulatedOptions(e))
+			if !tc.reject {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := checkResult(claims, "policy-abi").Result; got != attest.CheckPassed {
+					t.Errorf("policy-abi check %s, want passed", got)
+				}
+				return
+			}
+			want := fmt.Sprintf("the guest policy requires firmware ABI %d.%d or later, but the firmware that signed the report runs ABI %d.%d",
+				tc.abiMajor, tc.abiMinor, tc.currentMajor, tc.currentMinor)
+			checkVerifyError(t, err, attest.ErrMalformed, want)
+			if claims == nil {
+				t.Fatal("no claims with the rejection")
+			}
+			if got := checkResult(claims, "policy-abi").Result; got != attest.CheckFailed {
+				t.Errorf("policy-abi check %s, want failed", got)
+			}
 		})
 	}
 }

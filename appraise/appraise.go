@@ -1,7 +1,8 @@
 // Package appraise judges verified Claims against the caller's expectations
 // without a policy file: debug, emulated TEEs, TCB status, required checks
 // that could not run, and expected measurement, report data, chip ID,
-// minimum TCB and minimum Intel TCB evaluation data number. The Rego policy engine calls the same checks, so a decision
+// minimum TCB, minimum Intel TCB evaluation data number and maximum SEV-SNP
+// VMPL. The Rego policy engine calls the same checks, so a decision
 // reads the same whichever path made it.
 package appraise
 
@@ -50,6 +51,9 @@ type Options struct {
 	// TCB evaluation data number of the TCB Info and QE Identity that SGX
 	// and TDX evidence was verified with. Zero sets no minimum.
 	MinTCBEvaluationDataNumber uint32
+	// MaxVMPL, when not nil, is the highest accepted VMPL (0 to 3) of an
+	// SEV-SNP report. Nil accepts any VMPL.
+	MaxVMPL *uint32
 }
 
 // Reason is one rule that a claim broke.
@@ -95,7 +99,7 @@ func Appraise(c *attest.Claims, o Options) *Decision {
 	rules := []func(*attest.Claims, Options) []Reason{
 		CheckEmulated, CheckDebug, CheckTCBStatus, CheckFailedChecks, CheckRequiredChecks,
 		CheckMeasurement, CheckReportData, CheckHostData, CheckChipID, CheckMinTCB,
-		CheckMinTCBEvaluationDataNumber,
+		CheckMinTCBEvaluationDataNumber, CheckMaxVMPL,
 	}
 	for _, rule := range rules {
 		d.Reasons = append(d.Reasons, rule(c, o)...)
@@ -375,8 +379,33 @@ func CheckMinTCBEvaluationDataNumber(c *attest.Claims, o Options) []Reason {
 		Message: fmt.Sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d, so the collateral predates a TCB recovery event; fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number", got, minimum)}}
 }
 
+// CheckMaxVMPL rejects SEV-SNP claims whose VMPL attribute is above
+// o.MaxVMPL. Software at VMPL n can request reports for VMPL n and every
+// higher (less privileged) VMPL with report data of its choice. A report
+// for VMPL k therefore proves only that software at VMPL k or lower chose
+// its report data. Claims without the attribute reject. Other TEEs have no
+// VMPL and pass.
+func CheckMaxVMPL(c *attest.Claims, o Options) []Reason {
+	if o.MaxVMPL == nil || c.TEE != attest.TEESNP {
+		return nil
+	}
+	maximum := *o.MaxVMPL
+	expected := "<= " + strconv.FormatUint(uint64(maximum), 10)
+	got, ok := attributeUint(c, "vmpl")
+	if !ok {
+		return []Reason{{Rule: "max-vmpl", Claim: "attributes.vmpl", Expected: expected,
+			Message: fmt.Sprintf("the snp claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", maximum)}}
+	}
+	if got <= uint64(maximum) {
+		return nil
+	}
+	return []Reason{{Rule: "max-vmpl", Claim: "attributes.vmpl", Value: strconv.FormatUint(got, 10), Expected: expected,
+		Message: fmt.Sprintf("the SEV-SNP report is from VMPL %d, above the maximum VMPL %d, so software less privileged than VMPL %d may have chosen its report data; request the report from VMPL %d or lower, or raise --max-vmpl to %d", got, maximum, maximum, maximum, got)}}
+}
+
 // attributeUint returns the attribute name as a non-negative integer. A
-// verifier stores an int, and claims decoded from JSON hold a float64.
+// verifier stores an integer type, and claims decoded from JSON hold a
+// float64.
 func attributeUint(c *attest.Claims, name string) (uint64, bool) {
 	switch v := c.Attributes[name].(type) {
 	case int:

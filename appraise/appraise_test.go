@@ -32,6 +32,18 @@ func tdxWithEvaluationNumber(n any) func(*attest.Claims) {
 	}
 }
 
+// withVMPL sets the claims' vmpl attribute to v, or leaves it out when v is
+// nil.
+func withVMPL(v any) func(*attest.Claims) {
+	return func(c *attest.Claims) {
+		if v != nil {
+			c.SetAttribute("vmpl", v)
+		}
+	}
+}
+
+func vmpl(v uint32) *uint32 { return &v }
+
 func TestAppraise(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -106,6 +118,23 @@ func TestAppraise(t *testing.T) {
 			c.TEE = attest.TEESGX
 		}, opts: Options{MinTCBEvaluationDataNumber: 17}, wantRule: "min-tcb-evaluation-data-number", wantText: "number 3 "},
 		{name: "evaluation number other TEE", edit: func(*attest.Claims) {}, opts: Options{MinTCBEvaluationDataNumber: 17}},
+		{name: "vmpl any", edit: withVMPL(uint32(3))},
+		{name: "vmpl equal maximum", edit: withVMPL(uint32(1)), opts: Options{MaxVMPL: vmpl(1)}},
+		{name: "vmpl below maximum", edit: withVMPL(uint32(0)), opts: Options{MaxVMPL: vmpl(1)}},
+		{name: "vmpl above maximum", edit: withVMPL(uint32(1)), opts: Options{MaxVMPL: vmpl(0)},
+			wantRule: "max-vmpl", wantText: "the SEV-SNP report is from VMPL 1, above the maximum VMPL 0"},
+		{name: "vmpl above names fix", edit: withVMPL(uint32(2)), opts: Options{MaxVMPL: vmpl(0)},
+			wantRule: "max-vmpl", wantText: "request the report from VMPL 0 or lower, or raise --max-vmpl to 2"},
+		{name: "vmpl from JSON", edit: withVMPL(float64(1)), opts: Options{MaxVMPL: vmpl(0)},
+			wantRule: "max-vmpl", wantText: "VMPL 1,"},
+		{name: "vmpl missing", edit: withVMPL(nil), opts: Options{MaxVMPL: vmpl(0)},
+			wantRule: "max-vmpl", wantText: "the snp claims have no VMPL"},
+		{name: "vmpl not a number", edit: withVMPL("0"), opts: Options{MaxVMPL: vmpl(0)},
+			wantRule: "max-vmpl", wantText: "have no VMPL"},
+		{name: "vmpl other TEE", edit: func(c *attest.Claims) {
+			withVMPL(uint32(2))(c)
+			c.TEE = attest.TEETDX
+		}, opts: Options{MaxVMPL: vmpl(0)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,8 @@
 # input.claims: the verifier's claims (attest.Claims as JSON).
 # input.config: allow_emulated (bool), tcb_statuses (accepted TCB statuses),
 #   min_tcb_evaluation_data_number (lowest accepted Intel TCB evaluation
-#   data number of SGX and TDX evidence; absent or 0 sets no minimum).
+#   data number of SGX and TDX evidence; absent or 0 sets no minimum),
+#   max_vmpl (highest accepted VMPL of SEV-SNP evidence; absent accepts any).
 # data.reference_values: reference value name -> accepted values, such as
 #   "snp.measurement" -> ["<hex>", ...]. A name whose values have all
 #   expired maps to an empty list.
@@ -227,6 +228,47 @@ valid_tcb_evaluation_data_number if {
 	is_number(tcb_evaluation_data_number)
 	tcb_evaluation_data_number >= 0
 	tcb_evaluation_data_number == floor(tcb_evaluation_data_number)
+}
+
+# Software at VMPL n can request SEV-SNP reports for VMPL n and every less
+# privileged VMPL, so a report from a VMPL above max_vmpl may carry report
+# data that less privileged software chose. Claims without a numeric VMPL
+# reject when a maximum is set.
+default claim_vmpl := null
+
+claim_vmpl := input.claims.attributes.vmpl
+
+max_vmpl_set if is_number(input.config.max_vmpl)
+
+valid_vmpl if {
+	is_number(claim_vmpl)
+	claim_vmpl >= 0
+	claim_vmpl == floor(claim_vmpl)
+}
+
+deny contains {
+	"rule": "max-vmpl",
+	"claim": "attributes.vmpl",
+	"value": "",
+	"expected": sprintf("<= %d", [input.config.max_vmpl]),
+	"message": sprintf("the snp claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", [input.config.max_vmpl]),
+} if {
+	max_vmpl_set
+	tee == "snp"
+	not valid_vmpl
+}
+
+deny contains {
+	"rule": "max-vmpl",
+	"claim": "attributes.vmpl",
+	"value": sprintf("%d", [claim_vmpl]),
+	"expected": sprintf("<= %d", [input.config.max_vmpl]),
+	"message": sprintf("the SEV-SNP report is from VMPL %d, above the maximum VMPL %d, so software less privileged than VMPL %d may have chosen its report data; request the report from VMPL %d or lower, or raise --max-vmpl to %d", [claim_vmpl, input.config.max_vmpl, input.config.max_vmpl, input.config.max_vmpl, claim_vmpl]),
+} if {
+	max_vmpl_set
+	tee == "snp"
+	valid_vmpl
+	claim_vmpl > input.config.max_vmpl
 }
 
 # A required check counts only when it passed. A result other than passed,

@@ -5,7 +5,7 @@
 // objects {rule, claim, value, expected, message}; evidence is accepted
 // when the set is empty. Its input is {"claims": attest.Claims as JSON,
 // "config": {"allow_emulated", "tcb_statuses",
-// "min_tcb_evaluation_data_number"}}, and data.reference_values
+// "min_tcb_evaluation_data_number", "max_vmpl"}}, and data.reference_values
 // maps reference value names ("snp.measurement") to accepted values.
 //
 // A resource policy defines data.<package>.allow (a boolean; anything else
@@ -153,6 +153,9 @@ type Config struct {
 	// evaluation data number of SGX and TDX evidence, as in
 	// appraise.Options; 0 sets no minimum.
 	MinTCBEvaluationDataNumber uint32 `json:"min_tcb_evaluation_data_number,omitempty"`
+	// MaxVMPL is the highest accepted VMPL of SEV-SNP evidence, as in
+	// appraise.Options; nil accepts any VMPL.
+	MaxVMPL *uint32 `json:"max_vmpl,omitempty"`
 }
 
 // Engine evaluates policies. It is safe for concurrent use.

@@ -118,6 +118,9 @@ type Config struct {
 	// evaluation data number that the default attestation policies accept
 	// for SGX and TDX evidence.
 	MinTCBEvaluationDataNumber uint32
+	// MaxVMPL, when not nil, is the highest VMPL of SEV-SNP evidence that
+	// the default attestation policies accept.
+	MaxVMPL *uint32
 	// TrustAnchors are explicitly trusted roots, such as the development
 	// root of an emulated TEE.
 	TrustAnchors *collateral.Set
@@ -213,7 +216,7 @@ func New(cfg Config) (*Server, error) {
 			cache:  cache,
 			engine: engine,
 			verify: attest.Options{Collateral: cfg.Collateral, TrustAnchors: cfg.TrustAnchors},
-			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses, MinTCBEvaluationDataNumber: cfg.MinTCBEvaluationDataNumber},
+			config: policy.Config{AllowEmulated: cfg.AllowEmulated, TCBStatuses: cfg.TCBStatuses, MinTCBEvaluationDataNumber: cfg.MinTCBEvaluationDataNumber, MaxVMPL: cfg.MaxVMPL},
 			now:    cfg.Now,
 			verifyTimer: func(d time.Duration) {
 				m.verifyLatency.Observe(d.Seconds())

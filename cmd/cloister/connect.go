@@ -71,6 +71,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&v.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&v.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,snp=22")
 	fl.Uint32Var(&v.minTCBEvaluationDataNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp)
+	fl.StringVar(&v.maxVMPL, "max-vmpl", "", maxVMPLHelp)
 	fl.BoolVar(&f.challenge, "challenge", true, "require fresh evidence over a nonce and this connection (turn off only for servers that do not support it)")
 	fl.DurationVar(&f.maxAge, "max-age", ratls.DefaultMaxAge, "oldest accepted certificate evidence; agents renew theirs from 30m and never serve one older than 1h, so a value below 1h rejects them part of the time")
 	fl.BoolVar(&f.allowUndated, "allow-undated", false, "accept certificates without an attested issuance time (Gramine, Open Enclave)")
@@ -171,7 +172,7 @@ func loadRegoPolicy(policyFlag, refFlag, file string, referenceValues []string, 
 	if err := engine.Check(context.Background(), m, "deny"); err != nil {
 		return nil, usageError("%s %s: %v", policyFlag, file, err)
 	}
-	cfg := policy.Config{AllowEmulated: ao.AllowEmulated, TCBStatuses: ao.TCBStatuses, MinTCBEvaluationDataNumber: ao.MinTCBEvaluationDataNumber}
+	cfg := policy.Config{AllowEmulated: ao.AllowEmulated, TCBStatuses: ao.TCBStatuses, MinTCBEvaluationDataNumber: ao.MinTCBEvaluationDataNumber, MaxVMPL: ao.MaxVMPL}
 	return func(ctx context.Context, c *attest.Claims) (*appraise.Decision, error) {
 		return engine.Appraise(ctx, m, c, cfg, refs)
 	}, nil

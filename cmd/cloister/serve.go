@@ -43,19 +43,21 @@ type serveFlags struct {
 	tcbStatuses    []string
 	// minEvaluationNumber is 0 for no minimum.
 	minEvaluationNumber uint32
-	online              onlineFlags
-	servePCCS           bool
-	adminClientCA       string
-	adminTokenKeys      string
-	adminTokenRole      []string
-	adminTokenIss       string
-	adminTokenAud       string
-	adminTokenLife      time.Duration
-	tokenLifetime       time.Duration
-	sessionTimeout      time.Duration
-	commitDelay         time.Duration
-	requestTimeout      time.Duration
-	logLevel            string
+	// maxVMPL is empty for any VMPL.
+	maxVMPL        string
+	online         onlineFlags
+	servePCCS      bool
+	adminClientCA  string
+	adminTokenKeys string
+	adminTokenRole []string
+	adminTokenIss  string
+	adminTokenAud  string
+	adminTokenLife time.Duration
+	tokenLifetime  time.Duration
+	sessionTimeout time.Duration
+	commitDelay    time.Duration
+	requestTimeout time.Duration
+	logLevel       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -110,6 +112,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses) for offline verification; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringVar(&f.maxVMPL, "max-vmpl", "", maxVMPLHelp+"; applies to the default attestation policies and is input.config.max_vmpl of stored ones")
 	fl.Uint32Var(&f.minEvaluationNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp+"; applies to the default attestation policies and is input.config.min_tcb_evaluation_data_number of stored ones")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
@@ -153,6 +156,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.commitDelay < 0 || f.commitDelay > maxCommitDelay {
 		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
+	}
+	maxVMPL, err := parseMaxVMPL("--max-vmpl", f.maxVMPL)
+	if err != nil {
+		return err
 	}
 	tokenKeys, tokenRoles, err := f.adminTokens()
 	if err != nil {
@@ -277,7 +284,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	srv, err := server.New(server.Config{
 		Store: st, SigningKey: signingKey, TokenLifetime: f.tokenLifetime, SessionTimeout: f.sessionTimeout,
 		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout, TrustRequestID: f.trustRequestID,
-		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, MinTCBEvaluationDataNumber: f.minEvaluationNumber, TrustAnchors: anchors, Collateral: collSource,
+		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, MinTCBEvaluationDataNumber: f.minEvaluationNumber, MaxVMPL: maxVMPL, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
 	})
 	if err != nil {

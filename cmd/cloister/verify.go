@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,8 @@ type verifyFlags struct {
 	minTCB               string
 	// minTCBEvaluationDataNumber is 0 for no minimum.
 	minTCBEvaluationDataNumber uint32
+	// maxVMPL is empty for any VMPL.
+	maxVMPL string
 }
 
 func (f *verifyFlags) bind(cmd *cobra.Command) {
@@ -69,6 +72,24 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.chipID, "chip-id", "", "expected chip ID (hex)")
 	fl.StringVar(&f.minTCB, "min-tcb", "", "minimum TCB components, such as bootloader=4,tee=0,snp=22,microcode=213")
 	fl.Uint32Var(&f.minTCBEvaluationDataNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp)
+	fl.StringVar(&f.maxVMPL, "max-vmpl", "", maxVMPLHelp)
+}
+
+// maxVMPLHelp is the help text of --max-vmpl.
+const maxVMPLHelp = "highest accepted VMPL of an SEV-SNP report, 0 to 3, such as 0 for a guest without a paravisor; software at a VMPL can request reports for that and every less privileged VMPL (default: any VMPL)"
+
+// parseMaxVMPL parses the value of the flag --max-vmpl, returning nil for
+// an empty value.
+func parseMaxVMPL(flag, s string) (*uint32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v > 3 {
+		return nil, usageError("invalid %s %q: use 0, 1, 2 or 3, the VMPLs of SEV-SNP", flag, s)
+	}
+	vmpl := uint32(v)
+	return &vmpl, nil
 }
 
 // minTCBEvaluationDataNumberHelp is the help text of
@@ -138,6 +159,9 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	ao.AllowUndeterminedTCB = f.allowUndeterminedTCB
 	ao.TCBStatuses = f.tcbStatuses
 	ao.MinTCBEvaluationDataNumber = f.minTCBEvaluationDataNumber
+	if ao.MaxVMPL, err = parseMaxVMPL(f.flag("max-vmpl"), f.maxVMPL); err != nil {
+		return vo, ao, err
+	}
 	return vo, ao, nil
 }
 

@@ -278,3 +278,43 @@ func TestVerifyMinTCBEvaluationDataNumber(t *testing.T) {
 		t.Errorf("rejection without collateral does not say why:\n%s", out)
 	}
 }
+
+// A real AWS report from VMPL 1 is accepted by default, and --max-vmpl
+// rejects it only below 1, naming the VMPL and the maximum.
+func TestVerifyMaxVMPL(t *testing.T) {
+	c, ok := corpus.FirstAccepted(t, "snp", func(c corpus.Case) bool { return c.Expect.SigningKey == "VLEK" })
+	if !ok {
+		t.Fatal("no accepted snp case with a VLEK in the corpus")
+	}
+	evidence := filepath.Join(c.Dir, c.Expect.Evidence)
+	tests := []struct {
+		name    string
+		maximum []string
+		code    int
+		want    string
+	}{
+		{"default any", nil, exitOK, ""},
+		{"equal", []string{"--max-vmpl", "1"}, exitOK, ""},
+		{"above", []string{"--max-vmpl", "3"}, exitOK, ""},
+		{"below", []string{"--max-vmpl", "0"}, exitRejected, "the SEV-SNP report is from VMPL 1, above the maximum VMPL 0"},
+		{"below names fix", []string{"--max-vmpl", "0"}, exitRejected, "request the report from VMPL 0 or lower, or raise --max-vmpl to 1"},
+		{"out of range", []string{"--max-vmpl", "4"}, exitUsage, `invalid --max-vmpl "4": use 0, 1, 2 or 3`},
+		{"not a number", []string{"--max-vmpl", "one"}, exitUsage, `invalid --max-vmpl "one"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"verify", "--collateral", c.Dir, "--at", c.Expect.At}, tc.maximum...)
+			out, err := runCloister(t, append(args, evidence)...)
+			if code := exitCode(t, err); code != tc.code {
+				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
+			}
+			text := out
+			if err != nil {
+				text += err.Error()
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("output and error lack %q: %s", tc.want, text)
+			}
+		})
+	}
+}

@@ -27,6 +27,9 @@
 //     revocation is recorded as not checked, not required, because AMD's
 //     KDS CRLs are rarely available offline.
 //
+// The report's VMPL is the claims attribute vmpl, which the verifier does
+// not judge: appraise.Options.MaxVMPL sets the highest accepted VMPL.
+//
 // Collateral comes from attest.Options.Collateral and from the certificate
 // table of an extended report (Evidence.Aux, as configfs-tsm's auxblob
 // delivers it). The verifier caches verified chains by certificate

@@ -687,3 +687,41 @@ func TestVerifyPolicyABI(t *testing.T) {
 		})
 	}
 }
+
+// The verifier reports VMPL without judging it, and appraise.Options.MaxVMPL
+// rejects a report from a VMPL above the maximum.
+func TestAppraiseMaxVMPL(t *testing.T) {
+	ctx := context.Background()
+	e := sharedEmulator(t, EmulatorOptions{})
+	maximum := func(v uint32) *uint32 { return &v }
+	tests := []struct {
+		name    string
+		vmpl    uint32
+		maximum *uint32
+		verdict appraise.Verdict
+	}{
+		{"any VMPL by default", 3, nil, appraise.Accept},
+		{"VMPL 0 under maximum 0", 0, maximum(0), appraise.Accept},
+		{"VMPL 2 under maximum 2", 2, maximum(2), appraise.Accept},
+		{"VMPL 2 above maximum 1", 2, maximum(1), appraise.Reject},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := signedReport(t, e, func(r *Report) { r.VMPL = tc.vmpl })
+			ev := attest.Evidence{Format: "snp", Data: data}
+			res := appraise.Evaluate(ctx, ev, emulatedOptions(e), appraise.Options{AllowEmulated: true, MaxVMPL: tc.maximum})
+			if res.Verdict != tc.verdict {
+				t.Fatalf("verdict = %s (%v), want %s", res.Verdict, res.Error, tc.verdict)
+			}
+			if res.Claims == nil {
+				t.Fatal("no claims")
+			}
+			if got := res.Claims.Attributes["vmpl"]; got != tc.vmpl {
+				t.Errorf("vmpl attribute %v, want %d", got, tc.vmpl)
+			}
+			if tc.verdict == appraise.Reject && !strings.Contains(res.Error.Error(), fmt.Sprintf("VMPL %d, above the maximum VMPL %d", tc.vmpl, *tc.maximum)) {
+				t.Errorf("error %q does not name the VMPL and the maximum", res.Error)
+			}
+		})
+	}
+}

@@ -114,6 +114,9 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		s.stmts = newStmtCache(db)
 	}
 	s.group = newGroupCommitter(s, cfg.GroupCommit)
+	if cfg.MasterKey != nil && !cfg.SkipMigrations {
+		s.convertLegacySecretsOnOpen(ctx)
+	}
 	return s, nil
 }
 

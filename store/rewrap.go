@@ -17,8 +17,9 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 		version int64
 		keyID   string
 		wrapped []byte
+		format  int
 	}
-	count := 0
+	count, converted := 0, 0
 	err := s.Tx(ctx, func(tx Tx) error {
 		// The lock makes a PutSecret of a replica that still seals under
 		// an old key either commit before the list below, which then
@@ -26,16 +27,24 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 		if err := tx.(*ops).lockSealing(ctx); err != nil {
 			return err
 		}
+		// A store that an older release wrote is converted first, which
+		// also wraps its data keys under the current key.
+		var err error
+		converted, err = tx.(*ops).convertLegacySecrets(ctx, current)
+		if err != nil {
+			return err
+		}
+
 		q := tx.(*ops).q
 		rows, err := q.QueryContext(ctx,
-			`SELECT path, version, master_key_id, wrapped_key FROM secrets WHERE master_key_id <> $1`, current.ID())
+			`SELECT path, version, master_key_id, wrapped_key, seal_format FROM secrets WHERE master_key_id <> $1`, current.ID())
 		if err != nil {
 			return fmt.Errorf("store: list secrets to rewrap: %w", err)
 		}
 		var list []version
 		for rows.Next() {
 			var v version
-			if err := rows.Scan(&v.path, &v.version, &v.keyID, &v.wrapped); err != nil {
+			if err := rows.Scan(&v.path, &v.version, &v.keyID, &v.wrapped, &v.format); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: list secrets to rewrap: %w", err)
 			}
@@ -52,11 +61,17 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 				return fmt.Errorf("%w: secret %s version %d is wrapped by master key %s, which is not configured; add it as an old master key",
 					ErrDecrypt, v.path, v.version, v.keyID)
 			}
-			dataKey, err := gcmOpen(old.key, v.wrapped, keyAD(old.id, v.path))
+			// A legacy row left beside versioned rows keeps its format,
+			// so GetSecret still rejects it.
+			if v.format != sealFormatLegacy && v.format != sealFormatVersioned {
+				return fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not know; delete it with cloister secret rm %s and store it again",
+					ErrDecrypt, v.path, v.version, v.format, v.path)
+			}
+			dataKey, err := gcmOpen(old.key, v.wrapped, keyAD(v.format, old.id, v.path, v.version))
 			if err != nil {
 				return fmt.Errorf("%w: unwrap data key of %s version %d with %s: %v", ErrDecrypt, v.path, v.version, old, err)
 			}
-			wrapped, err := gcmSeal(current.key, dataKey, keyAD(current.id, v.path))
+			wrapped, err := gcmSeal(current.key, dataKey, keyAD(v.format, current.id, v.path, v.version))
 			clear(dataKey)
 			if err != nil {
 				return err
@@ -79,5 +94,5 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return count, nil
+	return converted + count, nil
 }

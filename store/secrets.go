@@ -39,9 +39,11 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 	if err := o.checkSealingKey(ctx, mk, path); err != nil {
 		return SecretInfo{}, err
 	}
-	ciphertext, wrapped, err := sealSecret(mk, path, value)
-	if err != nil {
-		return SecretInfo{}, fmt.Errorf("store: encrypt secret %s: %w", path, err)
+	// A store that an older release wrote is converted before its first
+	// versioned row, because legacy rows beside versioned ones are never
+	// converted or released.
+	if _, err := o.convertLegacySecrets(ctx, mk); err != nil {
+		return SecretInfo{}, fmt.Errorf("secret %s not stored: %w", path, err)
 	}
 
 	var version int64
@@ -49,11 +51,15 @@ func (o *ops) PutSecret(ctx context.Context, path string, value []byte) (SecretI
 		`SELECT COALESCE(MAX(version), 0) + 1 FROM secrets WHERE path = $1`, path).Scan(&version); err != nil {
 		return SecretInfo{}, fmt.Errorf("store: next version of secret %s: %w", path, err)
 	}
+	ciphertext, wrapped, err := sealSecret(mk, path, version, value)
+	if err != nil {
+		return SecretInfo{}, fmt.Errorf("store: encrypt secret %s: %w", path, err)
+	}
 	info := SecretInfo{Path: path, Version: version, Size: len(value), MasterKeyID: mk.ID(), Created: fromMicros(micros(o.s.cfg.now()))}
 	_, err = o.q.ExecContext(ctx,
-		`INSERT INTO secrets (path, version, ciphertext, wrapped_key, master_key_id, size, created)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		path, version, ciphertext, wrapped, mk.ID(), len(value), micros(info.Created))
+		`INSERT INTO secrets (path, version, ciphertext, wrapped_key, master_key_id, size, created, seal_format)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		path, version, ciphertext, wrapped, mk.ID(), len(value), micros(info.Created), sealFormatVersioned)
 	if isUniqueViolation(err) {
 		return SecretInfo{}, fmt.Errorf("%w: secret %s version %d was written concurrently; retry", ErrConflict, path, version)
 	}

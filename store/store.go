@@ -76,8 +76,11 @@ type Store interface {
 	// RewrapSecrets wraps the data key of every secret version that is not
 	// wrapped by the current master key again under the current key, in
 	// one transaction with an admin audit record, and returns how many it
-	// rewrapped. Values are not re-encrypted. After it, old master keys can
-	// be removed from Config.
+	// rewrapped. Values are not re-encrypted, except in a store whose
+	// secrets are all in the legacy seal format (see envelope.go): those
+	// are first sealed again in the versioned format under the current
+	// key, and counted too. After it, old master keys can be removed from
+	// Config.
 	RewrapSecrets(ctx context.Context) (int, error)
 
 	// ConfigGeneration returns a number that changes with every committed

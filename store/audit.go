@@ -348,6 +348,10 @@ walk:
 		v.Broken = brk
 		return v, err
 	}
+	if brk, err := s.checkSecretVersions(ctx); err != nil || brk != nil {
+		v.Broken = brk
+		return v, err
+	}
 	v.Head = prev
 	return v, nil
 }

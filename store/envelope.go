@@ -31,13 +31,13 @@ import (
 // seal_format column of a row makes the row fail to open rather than open
 // under the other format's rule.
 //
-// NOTE: the database alone cannot show that rows are missing, so deleting
-// the newest versions of a secret still rolls it back to the newest
-// version left, and replacing the whole secrets table with an older copy
-// taken before the conversion to the versioned format rolls back every
-// secret. The audit log records each put with its version, so an operator
-// can compare it with cloister secret ls, but nothing compares them
-// automatically.
+// NOTE: the seals cannot show that rows are missing. When the newest
+// versions of a secret are deleted, GetSecret releases the newest version
+// left, and a secrets table replaced by a copy from before the conversion
+// opens as well. VerifyAudit (cloister audit verify) finds the deletion
+// while the audit log still contains the deleted version's put record (see
+// checkSecretVersions). When that record was removed too, only a chain
+// head kept outside the database shows the change.
 //
 // Both seals use random 96-bit nonces (cipher.NewGCMWithRandomNonce), whose
 // documentation limits one key to 2^32 messages. A master key wraps one

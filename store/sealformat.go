@@ -19,12 +19,12 @@ type legacyVersion struct {
 // many it converted. It runs inside a transaction that holds the sealing
 // lock, and appends an admin audit record when it converts any.
 //
-// It converts only a store whose rows are all in the legacy format, as a
-// database written by an older release is, and then every row at once: a
-// legacy row beside versioned rows was not written before the upgrade, so
-// it is left for GetSecret to reject rather than accepted as the version
-// of its row. When a row's master key is missing or a row does not open,
-// it converts nothing and returns an error naming that row.
+// It converts only a store whose rows are all in the legacy format, as an
+// older release leaves it, and then every row at once. A legacy row beside
+// versioned rows was not written before the upgrade, so it is left for
+// GetSecret to reject rather than accepted as the version of its row. When
+// a row's master key is missing or a row does not open, it converts
+// nothing and returns an error naming that row.
 func (o *ops) convertLegacySecrets(ctx context.Context, mk *MasterKey) (int, error) {
 	var legacy, versioned bool
 	err := o.q.QueryRowContext(ctx,

@@ -20,10 +20,10 @@ type legacyRow struct {
 }
 
 // putLegacySecret stores value as version of path the way releases before
-// migration 0008 did: the additional data names the path (and the master
-// key ID for the data key) but not the version, and the INSERT does not
-// name the seal_format column. The labels are spelled out, so that a
-// change to the current format's constants cannot change this one.
+// migration 0008 did. The additional data names the path, and the master
+// key ID for the data key, but not the version. The INSERT does not name
+// the seal_format column. The labels are spelled out, so that a change to
+// the current format's constants cannot change this one.
 func putLegacySecret(t *testing.T, db *sql.DB, mk *MasterKey, path string, version int64, value []byte) legacyRow {
 	t.Helper()
 	dataKey := make([]byte, dataKeySize)

@@ -15,9 +15,14 @@
 //
 // Secret values are encrypted under a per-version data key, which a master
 // key wraps (see envelope.go). The master key never enters the database, so
-// a copy of the database alone reveals no secret. To rotate it, open the
-// store with the new key as Config.MasterKey and the old one in
-// Config.OldMasterKeys, and call RewrapSecrets (`cloister secret rewrap`).
+// a copy of the database alone reveals no secret. Both seals name the path
+// and the version in their additional data, so a sealed value copied into
+// the row of another secret or version does not open. A database that an
+// older release wrote, whose seals do not name the version, is converted
+// when it is opened with the master key of every stored secret. To rotate
+// the master key, open the store with the new key as Config.MasterKey and
+// the old one in Config.OldMasterKeys, and call RewrapSecrets (`cloister
+// secret rewrap`).
 //
 // The audit log is a hash chain whose head row every append locks, so
 // replicas append in one order. Database triggers reject UPDATE and DELETE
@@ -25,7 +30,10 @@
 // VerifyAudit (`cloister audit verify`), which names the first record whose
 // stored hash differs from the hash of its content, or whose sequence
 // number or link does not follow its predecessor. It also finds records
-// removed from the end or inserted past the chain head.
+// removed from the end or inserted past the chain head. It also finds a
+// secret version that the log records as stored through the admin API but
+// that was deleted from the secrets table without a record. Such a
+// deletion rolls the secret back to an older value.
 //
 // NOTE: the hashes use no key, so someone who can write the database can
 // remove records from the end, or rewrite every record from one on, and
@@ -62,8 +70,11 @@ type Store interface {
 
 	// VerifyAudit walks the audit chain from the first record to the chain
 	// head as read at its start, and reports the first record whose hash
-	// or link does not match. A nil error with Broken set means
-	// the chain is broken; an error means the walk itself failed.
+	// or link does not match. An intact chain is then compared with the
+	// secrets table, and the first put record whose secret version is
+	// newer than the newest stored version of its path is reported as a
+	// break. A nil error with Broken set means the chain is broken or a
+	// secret was rolled back; an error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 
 	// UnopenableSecrets returns the latest versions of the secrets whose

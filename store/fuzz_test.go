@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -95,6 +96,33 @@ func FuzzStorableText(f *testing.F) {
 		}
 		if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && got != s {
 			t.Errorf("storableText(%q) = %q, changed valid text", s, got)
+		}
+	})
+}
+
+// FuzzAuditedPutVersion checks that a parsed version is positive and
+// formats back to the start of the reason it came from.
+func FuzzAuditedPutVersion(f *testing.F) {
+	for _, seed := range []string{
+		"put secret version 1",
+		"put secret version 12 through the Trustee admin API",
+		"deleted secret",
+		"put secret version 0",
+		"put secret version 9223372036854775808",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, reason string) {
+		version, ok := auditedPutVersion(reason)
+		if !ok {
+			return
+		}
+		if version < 1 {
+			t.Fatalf("auditedPutVersion(%q) = %d, want a positive version", reason, version)
+		}
+		prefix := auditSecretPutPrefix + strconv.FormatInt(version, 10)
+		if !strings.HasPrefix(reason, prefix) {
+			t.Fatalf("auditedPutVersion(%q) = %d, but the reason does not start with %q", reason, version, prefix)
 		}
 	})
 }

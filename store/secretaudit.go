@@ -97,6 +97,8 @@ func (s *sqlStore) checkSecretVersions(ctx context.Context) (*AuditBreak, error)
 
 // auditedPutVersion returns the version in the reason of a secret put
 // record, such as "put secret version 3 through the Trustee admin API".
+// The version must be written as the admin API formats it (%d), so a
+// reason whose version has a sign or a leading zero is not a put record.
 func auditedPutVersion(reason string) (int64, bool) {
 	rest, ok := strings.CutPrefix(reason, auditSecretPutPrefix)
 	if !ok {
@@ -104,7 +106,7 @@ func auditedPutVersion(reason string) (int64, bool) {
 	}
 	number, _, _ := strings.Cut(rest, " ")
 	version, err := strconv.ParseInt(number, 10, 64)
-	if err != nil || version < 1 {
+	if err != nil || version < 1 || strconv.FormatInt(version, 10) != number {
 		return 0, false
 	}
 	return version, true

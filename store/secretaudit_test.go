@@ -137,6 +137,8 @@ func TestAuditedPutVersion(t *testing.T) {
 		{"put secret version 0", 0, false},
 		{"put secret version -1", 0, false},
 		{"put secret version x", 0, false},
+		{"put secret version +3", 0, false},
+		{"put secret version 03", 0, false},
 		{"put secret version ", 0, false},
 		{"put policy version 3", 0, false},
 		{"deleted secret", 0, false},

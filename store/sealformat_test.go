@@ -379,3 +379,61 @@ func copySealSchema7(t *testing.T, db *sql.DB, from legacyRow, path string, vers
 		t.Fatal(err)
 	}
 }
+
+// Replicas that open a legacy database at once convert it once: the
+// sealing lock makes the later ones find it converted.
+func TestSecretUpgradeConcurrentOpens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		ctx := context.Background()
+		mk := testMasterKey(t)
+		db := openSchema7(t, b)
+		putLegacySecret(t, db, mk, "default/key/a", 1, []byte("a1"))
+		putLegacySecret(t, db, mk, "default/key/a", 2, []byte("a2"))
+
+		const replicas = 3
+		cfg := b.config()
+		cfg.MasterKey = mk
+		stores := make([]*sqlStore, replicas)
+		done := make(chan struct{})
+		for i := range replicas {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				s, err := Open(ctx, cfg)
+				if err != nil {
+					t.Errorf("replica %d: Open: %v", i, err)
+					return
+				}
+				stores[i] = s.(*sqlStore)
+			}()
+		}
+		for range replicas {
+			<-done
+		}
+		for _, s := range stores {
+			if s != nil {
+				defer s.Close()
+			}
+		}
+		if t.Failed() {
+			return
+		}
+
+		for i, s := range stores {
+			got, err := s.GetSecret(ctx, "default/key/a")
+			if err != nil {
+				t.Errorf("replica %d: GetSecret: %v", i, err)
+				continue
+			}
+			if string(got.Value) != "a2" {
+				t.Errorf("replica %d: GetSecret = %q, want a2", i, got.Value)
+			}
+		}
+		records, err := stores[0].ListAudit(ctx, AuditQuery{Action: AuditAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(records) != 1 {
+			t.Errorf("%d admin audit records after concurrent opens, want one conversion record", len(records))
+		}
+	})
+}

@@ -81,12 +81,12 @@ func (s *sqlStore) checkSecretVersions(ctx context.Context) (*AuditBreak, error)
 		newest, ok := stored[a.path]
 		switch {
 		case !ok:
-			return &AuditBreak{Seq: a.seq, Reason: fmt.Sprintf(
+			return &AuditBreak{Seq: a.seq, SecretRollback: true, Reason: fmt.Sprintf(
 				"record %d stored secret %s version %d, but no version of it is stored and no later record deleted it: "+
 					"its rows were deleted outside the admin API; store the secret again with cloister secret put",
 				a.seq, a.path, a.version)}, nil
 		case newest < a.version:
-			return &AuditBreak{Seq: a.seq, Reason: fmt.Sprintf(
+			return &AuditBreak{Seq: a.seq, SecretRollback: true, Reason: fmt.Sprintf(
 				"record %d stored secret %s version %d, but the newest stored version is %d: "+
 					"newer versions were deleted outside the admin API, which rolls the secret back; store the current value again with cloister secret put",
 				a.seq, a.path, a.version, newest)}, nil

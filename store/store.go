@@ -427,12 +427,14 @@ type AuditVerification struct {
 }
 
 // AuditBreak names the first record whose stored hash or link does not
-// match.
+// match, or, with SecretRollback set, the record of a secret put whose
+// version the stored secrets no longer hold although the chain is intact.
 type AuditBreak struct {
-	Seq      int64    `json:"seq"`
-	Stored   HexBytes `json:"stored,omitempty"`
-	Computed HexBytes `json:"computed,omitempty"`
-	Reason   string   `json:"reason"`
+	Seq            int64    `json:"seq"`
+	Stored         HexBytes `json:"stored,omitempty"`
+	Computed       HexBytes `json:"computed,omitempty"`
+	Reason         string   `json:"reason"`
+	SecretRollback bool     `json:"secret_rollback,omitempty"`
 }
 
 // CollateralItem is one cached collateral document.

@@ -364,6 +364,30 @@ func TestAuditVerifyReportsBreak(t *testing.T) {
 	}
 }
 
+// Stored secrets older than the audit log says are reported as a rollback
+// of an intact chain, not as a broken chain, and exit 1.
+func TestAuditVerifyReportsSecretRollback(t *testing.T) {
+	v := store.AuditVerification{Records: 7, Broken: &store.AuditBreak{Seq: 6, SecretRollback: true,
+		Reason: "record 6 stored secret default/key/1 version 3, but the newest stored version is 2"}}
+	var out bytes.Buffer
+	err := reportVerification(&out, "text", v)
+	if code := exitCode(t, err); code != exitRejected {
+		t.Errorf("exit code %d, want %d", code, exitRejected)
+	}
+	text := out.String()
+	for _, want := range []string{"audit chain intact (7 records)", "ROLLED BACK against record 6", "newest stored version is 2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output does not contain %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "BROKEN") {
+		t.Errorf("output calls a secret rollback a broken chain:\n%s", text)
+	}
+	if err == nil || !strings.Contains(err.Error(), "rolled back against audit record 6") {
+		t.Errorf("error %v does not name the rollback and record 6", err)
+	}
+}
+
 // An empty value argument, such as an unset shell variable, is a usage
 // error, not a request to remove every value of the name.
 func TestRefValueRemoveEmptyValue(t *testing.T) {

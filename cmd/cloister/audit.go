@@ -224,6 +224,13 @@ func reportVerification(w io.Writer, format string, v store.AuditVerification) e
 		}
 	}
 	if b := v.Broken; b != nil {
+		if format == "text" && b.SecretRollback {
+			fmt.Fprintf(w, "audit chain intact (%d records), but the stored secrets are ROLLED BACK against record %d\n", v.Records, b.Seq)
+			fmt.Fprintf(w, "  reason:   %s\n", b.Reason)
+		}
+		if b.SecretRollback {
+			return &exitError{code: exitRejected, err: fmt.Errorf("stored secrets rolled back against audit record %d: %s", b.Seq, b.Reason)}
+		}
 		if format == "text" {
 			fmt.Fprintf(w, "audit chain BROKEN at record %d after %d intact records\n", b.Seq, v.Records)
 			fmt.Fprintf(w, "  reason:   %s\n", b.Reason)

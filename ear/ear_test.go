@@ -330,7 +330,8 @@ func TestVerifyRegisteredClaims(t *testing.T) {
 	now := time.Now()
 	claims := func(extra map[string]any) map[string]any {
 		c := map[string]any{"eat_profile": Profile, "iss": "cloister-test", "jti": "01",
-			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+			"ear.verifier-id": map[string]any{"developer": "https://example.com", "build": "test"}}
 		for k, v := range extra {
 			c[k] = v
 		}
@@ -410,4 +411,76 @@ func TestVerifyRejectsNonObjectEvidence(t *testing.T) {
 	if _, err := (&Verifier{Keys: s.JWKS()}).Verify(tok, now); err == nil {
 		t.Error("Verify accepted annotated evidence that is not an object")
 	}
+}
+
+// An EAR without the verifier's identity, or with an appraisal whose
+// status is missing or not an AR4SI tier, is rejected by the full
+// verification and by the path for remembered tokens.
+func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
+	verifierID := map[string]any{"developer": "https://example.com", "build": "test"}
+	appraisal := func(status any) map[string]any {
+		a := map[string]any{"ear.trustworthiness-vector": map[string]any{"hardware": 2}}
+		if status != nil {
+			a["ear.status"] = status
+		}
+		return a
+	}
+	tests := []struct {
+		name    string
+		claims  map[string]any
+		wantErr string
+	}{
+		{"no verifier-id", map[string]any{"submods": map[string]any{"cpu0": appraisal("affirming")}}, "ear.verifier-id"},
+		{"verifier-id without build", map[string]any{"ear.verifier-id": map[string]any{"developer": "x"},
+			"submods": map[string]any{"cpu0": appraisal("affirming")}}, "ear.verifier-id"},
+		{"status missing", map[string]any{"ear.verifier-id": verifierID,
+			"submods": map[string]any{"cpu0": appraisal(nil)}}, "submods.cpu0 is missing ear.status"},
+		{"status unknown", map[string]any{"ear.verifier-id": verifierID,
+			"submods": map[string]any{"cpu0": appraisal("affirming"), "gpu0": appraisal("trusted")}}, `submods.gpu0 ear.status is "trusted"`},
+		{"status in capitals", map[string]any{"ear.verifier-id": verifierID,
+			"submods": map[string]any{"cpu0": appraisal("AFFIRMING")}}, `ear.status is "AFFIRMING"`},
+	}
+	s := newTestSigner(t)
+	now := time.Now()
+	v := &Verifier{Keys: s.JWKS()}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims := map[string]any{"eat_profile": Profile, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+			for k, val := range tt.claims {
+				claims[k] = val
+			}
+			tok, err := signClaims(t, s, claims).CompactSerialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Verify(tok, now)
+			if err == nil {
+				t.Fatal("Verify accepted the token")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Verify error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if _, _, err := v.VerifyText(tok, now); err == nil {
+				t.Error("VerifyText accepted the token")
+			}
+		})
+	}
+
+	t.Run("remembered token", func(t *testing.T) {
+		s := newTestSigner(t)
+		s.Issued = &Issued{}
+		r := sampleResult()
+		r.Submods["cpu0"].Status = "trusted"
+		tok, err := s.Sign(r, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cached := &Verifier{Keys: s.JWKS(), Issued: s.Issued}
+		if _, err := cached.Verify(tok, now); err == nil {
+			t.Error("Verify accepted a remembered token with status trusted")
+		}
+		if _, _, err := cached.VerifyText(tok, now); err == nil {
+			t.Error("VerifyText accepted a remembered token with status trusted")
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,8 +137,9 @@ type Verified struct {
 }
 
 // Verify checks the ES256 signature with the key named by the token's kid
-// (the embedded jwk is ignored), the eat_profile, and that now lies within
-// iat and exp up to Leeway. A token found in v.Issued, signed by a key
+// (the embedded jwk is ignored), the eat_profile, the verifier ID and each
+// appraisal's status (see checkResult), and that now lies within iat and
+// exp up to Leeway. A token found in v.Issued, signed by a key
 // still in v.Keys, has its claims checked without the signature check.
 func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
 	if t, ok := v.issued(token); ok {
@@ -265,6 +268,9 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error)
 	if res.Profile != Profile {
 		return nil, fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
 	}
+	if err := checkResult(res); err != nil {
+		return nil, err
+	}
 	if std.Expiry == nil || std.IssuedAt == nil {
 		return nil, errors.New("EAR token lacks iat or exp")
 	}
@@ -298,11 +304,43 @@ func (v *Verifier) checkFrame(res *Result, now time.Time) error {
 	if res.Profile != Profile {
 		return fmt.Errorf("EAR token eat_profile is %q, expected %q", res.Profile, Profile)
 	}
+	if err := checkResult(res); err != nil {
+		return err
+	}
 	// A Result always carries iat and exp, and no nbf, sub or aud.
 	std := jwt.Claims{Issuer: res.Issuer, ID: res.ID,
 		IssuedAt: jwt.NewNumericDate(time.Unix(res.IssuedAt, 0)), Expiry: jwt.NewNumericDate(time.Unix(res.Expiry, 0))}
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
 		return fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkResult checks the claims that an EAR needs beside eat_profile and
+// iat, as Veraison's go-ear also requires them: ear.verifier-id with its
+// developer and build, and in each appraisal an ear.status that is one of
+// the four AR4SI tiers. A relying party that compares a status with
+// StatusContraindicated would otherwise accept a missing or misspelt one.
+//
+// NOTE: an empty submods map and a null appraisal still pass, although
+// go-ear requires at least one appraisal with a status. The key broker
+// rejects both before it releases a resource.
+func checkResult(res *Result) error {
+	if res.VerifierID.Developer == "" || res.VerifierID.Build == "" {
+		return fmt.Errorf("EAR token ear.verifier-id is %+v: both developer and build must be set, because they identify the verifier that appraised the evidence", res.VerifierID)
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Submods)) {
+		a := res.Submods[name]
+		if a == nil {
+			continue
+		}
+		switch a.Status {
+		case StatusNone, StatusAffirming, StatusWarning, StatusContraindicated:
+		case "":
+			return fmt.Errorf("EAR token submods.%s is missing ear.status, which must be one of none, affirming, warning or contraindicated", name)
+		default:
+			return fmt.Errorf("EAR token submods.%s ear.status is %q, not one of none, affirming, warning or contraindicated", name, a.Status)
+		}
 	}
 	return nil
 }

@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 )
 
 func FuzzBearerToken(f *testing.F) {
@@ -115,6 +118,48 @@ func FuzzParseTokenKeys(f *testing.F) {
 			if !again[i].Equal(keys[i]) {
 				t.Fatalf("key %d parses back as %x, want %x", i+1, again[i], keys[i])
 			}
+		}
+	})
+}
+
+// An accepted body decodes to the same request with a plain decoder, and
+// re-encoding that request gives a body that is accepted again.
+func FuzzDecodeJSONBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"value":"` + strings.Repeat("a1", 48) + `"}`,
+		`{"value":"1","expires":"2030-01-02T03:04:05Z"}`,
+		`{"value":"1","value":"2"}`,
+		`{"Value":"1"}`,
+		`{"value":"1"}]`,
+		`{"value":"1"} {}`,
+		`{}`,
+		`null`,
+		`[]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req ReferenceValueRequest
+		if err := decodeJSONBody(bytes.NewReader(body), &req); err != nil {
+			return
+		}
+		if err := jsonvalue.WalkMembers(body, nil); err != nil {
+			t.Fatalf("decodeJSONBody accepted %q, whose members are invalid: %v", body, err)
+		}
+		var plain ReferenceValueRequest
+		if err := json.Unmarshal(body, &plain); err != nil {
+			t.Fatalf("decodeJSONBody accepted %q, which json.Unmarshal rejects: %v", body, err)
+		}
+		if plain.Value != req.Value || !plain.Expires.Equal(req.Expires) {
+			t.Fatalf("decodeJSONBody(%q) = %+v, json.Unmarshal gives %+v", body, req, plain)
+		}
+		again, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var round ReferenceValueRequest
+		if err := decodeJSONBody(bytes.NewReader(again), &round); err != nil {
+			t.Fatalf("decodeJSONBody rejected the re-encoded body %s: %v", again, err)
 		}
 	})
 }

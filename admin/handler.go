@@ -4,7 +4,9 @@
 //
 // Every request must authenticate, with a bearer key or with a TLS client
 // certificate issued by a configured CA; anything else gets 401 with an
-// RFC 7807 problem document. Every change appends an admin audit record in
+// RFC 7807 problem document. A JSON request body must be exactly one
+// object whose member names are spelt as documented and appear once, or
+// the request gets 400. Every change appends an admin audit record in
 // the same transaction as the change. Secret values can be written and
 // deleted but never read back: they leave the service only through the key
 // broker, to attested workloads.

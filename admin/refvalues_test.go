@@ -367,3 +367,38 @@ func FuzzCheckReferenceValue(f *testing.F) {
 		}
 	})
 }
+
+// A reference value body that encoding/json alone would accept, but whose
+// meaning depends on the JSON reader, is rejected and stores nothing.
+func TestAddReferenceValueStrictBody(t *testing.T) {
+	srv, st := newTestServer(t, Config{APIKey: testKey})
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"repeated value", `{"value":"` + strings.Repeat("a1", 48) + `","value":"` + strings.Repeat("b2", 48) + `"}`, `duplicate member \"value\"`},
+		{"value in capitals", `{"Value":"` + strings.Repeat("a1", 48) + `"}`, `unknown member \"Value\"`},
+		{"value twice in two cases", `{"value":"` + strings.Repeat("a1", 48) + `","VALUE":"` + strings.Repeat("b2", 48) + `"}`, `unknown member \"VALUE\"`},
+		{"trailing text", `{"value":"` + strings.Repeat("a1", 48) + `"} trailing`, "after the JSON object"},
+		{"second object", `{"value":"` + strings.Repeat("a1", 48) + `"}{"value":"` + strings.Repeat("b2", 48) + `"}`, "after the JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := sendWithToken(t, srv, http.MethodPost, PathPrefix+"refvalues/snp.measurement", testKey, []byte(tt.body))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400; body %s", status, body)
+			}
+			if !strings.Contains(string(body), tt.want) {
+				t.Errorf("body %s does not contain %s", body, tt.want)
+			}
+		})
+	}
+	list, err := st.ListReferenceValues(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("reference values after rejected bodies = %+v, want none", list)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/policy"
 	"github.com/cloister-dev/cloister/store"
@@ -366,6 +367,11 @@ func parseSampleProvenance(req trusteeReferenceValueRequest) (map[string][]strin
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return nil, badRequest("sample reference value payload must be a JSON object {\"<name>\": [\"<value>\", ...]}: %v", err)
 	}
+	// json.Unmarshal keeps only the last of two equal names, so the other
+	// list of values would be dropped without notice.
+	if err := jsonvalue.WalkMembers(payload, nil); err != nil {
+		return nil, badRequest("sample reference value payload: %v. Give each name once, with all its values in one list", err)
+	}
 	if len(raw) == 0 {
 		return nil, badRequest("sample reference value payload names no reference value")
 	}
@@ -431,20 +437,15 @@ func sampleValues(msg json.RawMessage) ([]string, error) {
 	return list, nil
 }
 
-// decodeTrusteeJSON decodes a request body into v and rejects unknown
-// members and trailing data.
+// decodeTrusteeJSON decodes a request body into v and rejects unknown and
+// repeated members and trailing data (see decodeJSONBody).
 func decodeTrusteeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSONBody(r.Body, v); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return err
 		}
 		return badRequest("request body is not the expected JSON object: %v", err)
-	}
-	if dec.More() {
-		return badRequest("request body has data after the JSON object")
 	}
 	return nil
 }

@@ -322,6 +322,10 @@ func TestTrusteeResourcePolicyRejected(t *testing.T) {
 		{"missing policy", `{}`, []string{"missing"}},
 		{"malformed JSON", `{"policy":`, []string{"JSON"}},
 		{"unknown member", `{"policy":"` + base64URL(cloisterResourcePolicy) + `","extra":1}`, []string{"extra"}},
+		{"repeated member", `{"policy":"` + base64URL(cloisterResourcePolicy) + `","policy":"` + base64URL(cloisterResourcePolicy) + `"}`, []string{"duplicate member", `"policy"`}},
+		{"member in capitals", `{"POLICY":"` + base64URL(cloisterResourcePolicy) + `"}`, []string{`"POLICY"`, "case-sensitive"}},
+		{"closing bracket after object", `{"policy":"` + base64URL(cloisterResourcePolicy) + `"}]`, []string{"after the JSON object"}},
+		{"second object", `{"policy":"` + base64URL(cloisterResourcePolicy) + `"}{}`, []string{"after the JSON object"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,6 +469,7 @@ func TestTrusteeReferenceValueRejected(t *testing.T) {
 		{"unknown TEE", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"tcb.svn":["1"]}`)}, []string{`"tcb"`, "not a known TEE"}},
 		{"measurement not hex", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"snp.measurement":["nothex"]}`)}, []string{"snp.measurement", `"nothex"`, "96 hex digits"}},
 		{"one invalid value of several", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"sample.svn":["1"],"snp.measurement":["` + measurementA + `","aa"]}`)}, []string{"snp.measurement", `"aa"`}},
+		{"repeated name", map[string]string{"version": "0.1.0", "type": "sample", "payload": encode(`{"snp.measurement":["` + measurementA + `"],"snp.measurement":["` + measurementB + `"]}`)}, []string{"duplicate member", `"snp.measurement"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

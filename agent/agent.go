@@ -76,6 +76,47 @@ func checkResourcePath(p string) error {
 	return nil
 }
 
+// checkSecrets rejects secrets that cannot all reach the workload as
+// given: an invalid resource path, file or variable name, a secret with
+// neither, two secrets with one file or one variable, and a variable named
+// SecretsDirEnv. The workload would see only the last value of a repeated
+// variable, and a secret in SecretsDirEnv would hide the secret directory.
+func checkSecrets(secrets []Secret) error {
+	files := map[string]string{}
+	envs := map[string]string{}
+	for _, s := range secrets {
+		if err := checkResourcePath(s.Path); err != nil {
+			return err
+		}
+		if s.File == "" && s.Env == "" {
+			return fmt.Errorf("agent: secret %s has neither a file name nor an environment variable; give one of them", s.Path)
+		}
+		if s.File != "" {
+			if err := ValidSecretName(s.File); err != nil {
+				return err
+			}
+			if first, ok := files[s.File]; ok {
+				return fmt.Errorf("agent: secrets %s and %s both use the file name %s; give one of them another name with PATH=FILE", first, s.Path, s.File)
+			}
+			files[s.File] = s.Path
+		}
+		if s.Env == "" {
+			continue
+		}
+		if strings.ContainsAny(s.Env, "=\x00") {
+			return fmt.Errorf("agent: invalid environment variable name %q for secret %s: it must not contain '=' or NUL", s.Env, s.Path)
+		}
+		if s.Env == SecretsDirEnv {
+			return fmt.Errorf("agent: secret %s cannot go into %s, which names the secret directory; choose another variable", s.Path, SecretsDirEnv)
+		}
+		if first, ok := envs[s.Env]; ok {
+			return fmt.Errorf("agent: secrets %s and %s both go into the environment variable %s, and the workload would see only the last; choose another variable for one of them", first, s.Path, s.Env)
+		}
+		envs[s.Env] = s.Path
+	}
+	return nil
+}
+
 // Config is one agent run.
 type Config struct {
 	// Attester produces the evidence for the KBS and for RA-TLS.
@@ -138,6 +179,12 @@ func Run(ctx context.Context, c Config) (err error) {
 	// this configuration only after the workload has started.
 	if c.RequireClientChallenge && c.Clients == nil {
 		return errors.New("agent: requiring the client challenge needs a client verifier (mutual mode); pass --verify-clients with --challenge-clients")
+	}
+
+	// Checked before anything is fetched, because a clash would otherwise
+	// show only after the attestation, or not at all.
+	if err := checkSecrets(c.Secrets); err != nil {
+		return err
 	}
 
 	env := append([]string(nil), c.Workload.Env...)

@@ -362,3 +362,59 @@ func TestAgentMutual(t *testing.T) {
 		t.Errorf("a certificate issued for the server role was accepted as a client's")
 	}
 }
+
+// countingSource records how many resources were requested.
+type countingSource struct {
+	mapSource
+	requests int
+}
+
+func (c *countingSource) Resource(ctx context.Context, path string) ([]byte, error) {
+	c.requests++
+	return c.mapSource.Resource(ctx, path)
+}
+
+// Secrets that cannot all reach the workload as given are rejected before
+// any of them is fetched.
+func TestAgentRejectsClashingSecrets(t *testing.T) {
+	requireTmpfs(t)
+	tests := []struct {
+		name    string
+		secrets []Secret
+		want    string
+	}{
+		{"same variable twice", []Secret{{Path: "default/db/a", Env: "DB_PASSWORD"}, {Path: "default/db/b", Env: "DB_PASSWORD"}},
+			"default/db/a and default/db/b both go into the environment variable DB_PASSWORD"},
+		{"secret directory variable", []Secret{{Path: "default/db/a", Env: SecretsDirEnv}}, SecretsDirEnv + ", which names the secret directory"},
+		{"same file twice", []Secret{{Path: "default/db/a", File: "pw"}, {Path: "default/db/b", File: "pw"}},
+			"default/db/a and default/db/b both use the file name pw"},
+		{"neither file nor variable", []Secret{{Path: "default/db/a"}}, "neither a file name nor an environment variable"},
+		{"variable with equals sign", []Secret{{Path: "default/db/a", Env: "A=B"}}, `"A=B"`},
+		{"file name with slash", []Secret{{Path: "default/db/a", File: "../pw"}}, `"../pw"`},
+		{"resource path with query", []Secret{{Path: "default/db/a?x=1", File: "pw"}}, "invalid secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &countingSource{mapSource: mapSource{"default/db/a": []byte("a"), "default/db/b": []byte("b")}}
+			started := false
+			err := Run(context.Background(), Config{
+				Attester: mustEmulator(t),
+				Source:   src,
+				Secrets:  tt.secrets,
+				Workload: Supervisor{Command: []string{"true"}, Started: func(int) { started = true }},
+			})
+			if err == nil {
+				t.Fatal("Run accepted the secrets")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if src.requests != 0 {
+				t.Errorf("Run fetched %d secrets before rejecting them", src.requests)
+			}
+			if started {
+				t.Error("Run started the workload")
+			}
+		})
+	}
+}

@@ -11,7 +11,9 @@
 //     into a private directory on a tmpfs (SecretDir: the directory has
 //     mode 0700 and each file mode 0600) or into the workload's environment.
 //     While the key broker fails transiently (kbs.IsTransient), Run tries
-//     again for up to Config.RetryFor.
+//     again for up to Config.RetryFor. Before it fetches any secret, Run
+//     rejects two secrets with one file or one environment variable, and
+//     a secret in CLOISTER_SECRETS_DIR.
 //  3. A Supervisor starts the workload command and restarts it by policy
 //     (never, on-failure, always) with exponential backoff and a bound on
 //     restarts.

@@ -93,8 +93,12 @@ func (d *Decision) Err() error {
 }
 
 // Appraise applies o to c. Every rule runs, so the decision lists every
-// reason, not only the first.
+// reason, not only the first. Nil claims are rejected.
 func Appraise(c *attest.Claims, o Options) *Decision {
+	if c == nil {
+		return &Decision{Reasons: []Reason{{Rule: "missing-claims", Claim: "claims",
+			Message: "there are no verified claims to appraise, so verify the evidence first and appraise the claims it proves"}}}
+	}
 	d := &Decision{}
 	rules := []func(*attest.Claims, Options) []Reason{
 		CheckEmulated, CheckDebug, CheckTCBStatus, CheckFailedChecks, CheckRequiredChecks,

@@ -48,6 +48,12 @@ func Evaluate(ctx context.Context, ev attest.Evidence, vo attest.Options, ao Opt
 		ev.Format = v.Name()
 	}
 	claims, err := attest.Verify(ctx, ev, vo)
+	if claims == nil && err == nil {
+		// A verifier bug must reject, not accept evidence that proved
+		// nothing.
+		err = attest.Errorf(attest.ErrMalformed, "evidence", "the %s verifier returned neither claims nor an error", ev.Format).
+			WithFix("report this as a bug in Cloister with the evidence file attached; the evidence is rejected")
+	}
 	res := &Result{Format: ev.Format, Claims: claims, Error: err}
 	if claims != nil {
 		d := Appraise(claims, ao)

@@ -1,6 +1,9 @@
 package appraise
 
 import (
+	"context"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -60,5 +63,43 @@ func TestReviewUnknownCheckResultRejects(t *testing.T) {
 		if r := d.Reasons[0]; r.Rule != "required-check" || r.Claim != "checks.tcb-info" || r.Value != string(result) {
 			t.Errorf("result %q: reason %+v, expected rule required-check on checks.tcb-info", result, r)
 		}
+	}
+}
+
+// noClaimsVerifier is a broken verifier that returns neither claims nor an
+// error.
+type noClaimsVerifier struct{}
+
+func (noClaimsVerifier) Name() string         { return "appraise-test-no-claims" }
+func (noClaimsVerifier) Detect(_ []byte) bool { return false }
+func (noClaimsVerifier) Verify(context.Context, attest.Evidence, attest.Options) (*attest.Claims, error) {
+	return nil, nil
+}
+
+var registerNoClaims sync.Once
+
+// A verifier that proves nothing without reporting an error gets a
+// rejection, and so do nil claims given to Appraise.
+func TestReviewNoClaimsRejects(t *testing.T) {
+	registerNoClaims.Do(func() { attest.Register(noClaimsVerifier{}) })
+
+	res := Evaluate(context.Background(), attest.Evidence{Format: "appraise-test-no-claims", Data: []byte("x")},
+		attest.Options{}, Options{})
+	if res.Verdict != Reject {
+		t.Errorf("verdict = %s, want reject", res.Verdict)
+	}
+	if res.Error == nil || !strings.Contains(res.Error.Error(), "neither claims nor an error") {
+		t.Errorf("error = %v, want one naming the missing claims", res.Error)
+	}
+	if kind := res.ErrorKind(); kind == "" {
+		t.Error("error kind is empty")
+	}
+
+	d := Appraise(nil, Options{AllowDebug: true, AllowEmulated: true, AllowUndeterminedTCB: true})
+	if d.Accepted {
+		t.Error("Appraise accepted nil claims")
+	}
+	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "no verified claims") {
+		t.Errorf("Err() = %v, want one naming the missing claims", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
@@ -110,6 +111,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	limiter := &logLimiter{perMinute: 60}
+	var exhaustedDelay time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -121,8 +123,23 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
+			if resourcesExhausted(err) {
+				// Clients can open connections until the process runs
+				// out of file descriptors, and stopping the workload
+				// for that would let any client stop it. Accepting
+				// resumes once connections close.
+				exhaustedDelay = min(max(2*exhaustedDelay, 5*time.Millisecond), time.Second)
+				limiter.log(log, "agent: accepting a connection failed, trying again", "err", err, "in", exhaustedDelay.String())
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(exhaustedDelay):
+				}
+				continue
+			}
 			return fmt.Errorf("agent: accepting connections: %w", err)
 		}
+		exhaustedDelay = 0
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -135,6 +152,13 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+}
+
+// resourcesExhausted reports whether an Accept error means that the
+// process or the system ran out of file descriptors or memory for now.
+func resourcesExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 func (p *Proxy) log() *slog.Logger {

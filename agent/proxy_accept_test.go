@@ -18,8 +18,8 @@ import (
 )
 
 // exhaustedListener fails the first calls of Accept, as many as failures,
-// with err, as
-// a listener of a process out of file descriptors does, and then accepts.
+// with err, as the listener of a process out of file descriptors does, and
+// then accepts.
 type exhaustedListener struct {
 	net.Listener
 	err      error

@@ -489,3 +489,42 @@ func TestInvalidQueryDetail(t *testing.T) {
 		})
 	}
 }
+
+// A query parameter that an endpoint does not read, one given twice, or a
+// filter value that matches nothing by construction gets 400 that names
+// it, so that a listing never looks complete while it ignored a filter.
+func TestQueryParametersChecked(t *testing.T) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey})
+	tests := []struct {
+		name, method, path, want string
+	}{
+		{"misspelt audit filter", http.MethodGet, "audit?actoin=deny", `unknown query parameter "actoin"`},
+		{"unknown audit action", http.MethodGet, "audit?action=denied", `action="denied" is not an audit action`},
+		{"repeated limit", http.MethodGet, "audit?limit=1&limit=1000", "query parameter limit is given 2 times"},
+		{"unknown policy kind", http.MethodGet, "policies?kind=resources", `kind="resources" is not a policy kind`},
+		{"parameter of another endpoint", http.MethodGet, "secrets?name=x", `unknown query parameter "name"`},
+		{"parameter on a change", http.MethodDelete, "secrets/default/key/a?version=1", "reads no query parameters"},
+		{"malformed query", http.MethodGet, "audit?after=%zz", "invalid query"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := sendWithToken(t, srv, tt.method, PathPrefix+tt.path, testKey, nil)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400; body %s", status, body)
+			}
+			var p Problem
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("decode problem %s: %v", body, err)
+			}
+			if !strings.Contains(p.Detail, tt.want) {
+				t.Errorf("detail = %q, want it to contain %q", p.Detail, tt.want)
+			}
+		})
+	}
+
+	for _, path := range []string{"audit?action=deny&token_id=x&after=0&limit=5", "policies?kind=resource", "policies?kind=", "secrets?prefix=default/", "refvalues?name=snp.measurement"} {
+		if status, body := sendWithToken(t, srv, http.MethodGet, PathPrefix+path, testKey, nil); status != http.StatusOK {
+			t.Errorf("GET %s: status = %d, want 200; body %s", path, status, body)
+		}
+	}
+}

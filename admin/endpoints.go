@@ -138,7 +138,12 @@ func (h *Handler) getPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listPolicies(w http.ResponseWriter, r *http.Request) {
-	list, err := h.cfg.Store.ListPolicies(r.Context(), store.PolicyKind(r.URL.Query().Get("kind")))
+	kind := store.PolicyKind(r.URL.Query().Get("kind"))
+	if kind != "" && kind != store.PolicyAttestation && kind != store.PolicyResource {
+		h.writeError(w, r, badRequest("kind=%q is not a policy kind: use %s or %s, or leave kind out to list both", kind, store.PolicyAttestation, store.PolicyResource))
+		return
+	}
+	list, err := h.cfg.Store.ListPolicies(r.Context(), kind)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -272,6 +277,13 @@ const maxAuditPage = 1000
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := store.AuditQuery{Action: store.AuditAction(r.URL.Query().Get("action")), TokenID: r.URL.Query().Get("token_id"),
 		Limit: maxAuditPage}
+	switch q.Action {
+	case "", store.AuditAttest, store.AuditRelease, store.AuditDeny, store.AuditAdmin:
+	default:
+		h.writeError(w, r, badRequest("action=%q is not an audit action: use %s, %s, %s or %s, or leave action out to list all",
+			q.Action, store.AuditAttest, store.AuditRelease, store.AuditDeny, store.AuditAdmin))
+		return
+	}
 	if v := r.URL.Query().Get("after"); v != "" {
 		after, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || after < 0 {

@@ -5,7 +5,8 @@
 // Every request must authenticate, with a bearer key or with a TLS client
 // certificate issued by a configured CA; anything else gets 401 with an
 // RFC 7807 problem document. A JSON request body must be exactly one
-// object whose member names are spelt as documented and appear once, or
+// object whose member names are spelt as documented and appear once, and
+// a query may name only the parameters its endpoint reads, each once, or
 // the request gets 400. Every change appends an admin audit record in
 // the same transaction as the change. Secret values can be written and
 // deleted but never read back: they leave the service only through the key
@@ -19,7 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -150,21 +154,21 @@ func NewHandler(cfg Config) (*Handler, error) {
 
 func (h *Handler) routes() {
 	p := strings.TrimSuffix(PathPrefix, "/")
-	h.mux.HandleFunc("GET "+p+"/secrets", h.listSecrets)
-	h.mux.HandleFunc("PUT "+p+"/secrets/{path...}", h.putSecret)
-	h.mux.HandleFunc("DELETE "+p+"/secrets/{path...}", h.deleteSecret)
+	h.mux.HandleFunc("GET "+p+"/secrets", h.withQuery(h.listSecrets, "prefix"))
+	h.mux.HandleFunc("PUT "+p+"/secrets/{path...}", h.withQuery(h.putSecret))
+	h.mux.HandleFunc("DELETE "+p+"/secrets/{path...}", h.withQuery(h.deleteSecret))
 
-	h.mux.HandleFunc("GET "+p+"/policies", h.listPolicies)
-	h.mux.HandleFunc("GET "+p+"/policies/{kind}/{name}", h.getPolicy)
-	h.mux.HandleFunc("PUT "+p+"/policies/{kind}/{name}", h.putPolicy)
-	h.mux.HandleFunc("DELETE "+p+"/policies/{kind}/{name}", h.deletePolicy)
+	h.mux.HandleFunc("GET "+p+"/policies", h.withQuery(h.listPolicies, "kind"))
+	h.mux.HandleFunc("GET "+p+"/policies/{kind}/{name}", h.withQuery(h.getPolicy))
+	h.mux.HandleFunc("PUT "+p+"/policies/{kind}/{name}", h.withQuery(h.putPolicy))
+	h.mux.HandleFunc("DELETE "+p+"/policies/{kind}/{name}", h.withQuery(h.deletePolicy))
 
-	h.mux.HandleFunc("GET "+p+"/refvalues", h.listReferenceValues)
-	h.mux.HandleFunc("POST "+p+"/refvalues/{name}", h.addReferenceValue)
-	h.mux.HandleFunc("DELETE "+p+"/refvalues/{name}", h.removeReferenceValue)
+	h.mux.HandleFunc("GET "+p+"/refvalues", h.withQuery(h.listReferenceValues, "name"))
+	h.mux.HandleFunc("POST "+p+"/refvalues/{name}", h.withQuery(h.addReferenceValue))
+	h.mux.HandleFunc("DELETE "+p+"/refvalues/{name}", h.withQuery(h.removeReferenceValue, "value"))
 
-	h.mux.HandleFunc("GET "+p+"/audit", h.listAudit)
-	h.mux.HandleFunc("GET "+p+"/audit/verify", h.verifyAudit)
+	h.mux.HandleFunc("GET "+p+"/audit", h.withQuery(h.listAudit, "action", "token_id", "after", "limit"))
+	h.mux.HandleFunc("GET "+p+"/audit/verify", h.withQuery(h.verifyAudit))
 
 	// Every other method and path gets a problem document, not the plain
 	// text of ServeMux.
@@ -173,6 +177,35 @@ func (h *Handler) routes() {
 		h.auditRejectedChange(r, http.StatusNotFound, detail)
 		writeProblem(w, http.StatusNotFound, "Not found", detail)
 	})
+}
+
+// withQuery returns next behind a check that the query names only the
+// parameters in allowed, each at most once. A misspelt filter would
+// otherwise be ignored, so that a listing, such as one of the audit log,
+// looks complete while it is not what the operator requested.
+func (h *Handler) withQuery(next http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			h.writeError(w, r, badRequest("invalid query %q: %v", r.URL.RawQuery, err))
+			return
+		}
+		for _, name := range slices.Sorted(maps.Keys(query)) {
+			if !slices.Contains(allowed, name) {
+				reads := "no query parameters"
+				if len(allowed) > 0 {
+					reads = "only " + strings.Join(allowed, ", ")
+				}
+				h.writeError(w, r, badRequest("unknown query parameter %q: %s %s reads %s", name, r.Method, r.URL.Path, reads))
+				return
+			}
+			if n := len(query[name]); n > 1 {
+				h.writeError(w, r, badRequest("query parameter %s is given %d times, so give it once", name, n))
+				return
+			}
+		}
+		next(w, r)
+	}
 }
 
 // ServeHTTP authenticates the request, limits its body and routes it.

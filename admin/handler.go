@@ -46,7 +46,8 @@ type Config struct {
 	Store store.Store
 
 	// APIKey is the bearer key: requests carry it as
-	// "Authorization: Bearer <key>". Empty disables key authentication.
+	// "Authorization: Bearer <key>". Empty disables key authentication,
+	// and NewHandler rejects a key shorter than MinKeySize.
 	APIKey string
 
 	// ClientCAs enables mutual TLS: a request whose TLS client certificate
@@ -133,6 +134,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.APIKey == "" && cfg.ClientCAs == nil && len(cfg.TokenKeys) == 0 {
 		return nil, errors.New("admin: no authentication configured; set an API key, client CAs or token keys, because the admin API is never served without authentication")
+	}
+	if cfg.APIKey != "" && len(cfg.APIKey) < MinKeySize {
+		return nil, fmt.Errorf("admin: the API key is %d bytes, want at least %d, because anyone who guesses it manages every secret; generate one with: head -c 32 /dev/urandom | base64", len(cfg.APIKey), MinKeySize)
 	}
 	if err := checkTokenConfig(cfg); err != nil {
 		return nil, err

@@ -13,6 +13,10 @@ const KeyEnv = "CLOISTER_ADMIN_KEY"
 // KeyFile is the name of the admin key file in the data directory.
 const KeyFile = "admin.key"
 
+// MinKeySize is the minimum length of the admin key in bytes, because a
+// bearer key is the whole of the API's protection.
+const MinKeySize = 16
+
 // DefaultKeyPath returns dataDir/admin.key.
 func DefaultKeyPath(dataDir string) string { return filepath.Join(dataDir, KeyFile) }
 
@@ -20,8 +24,7 @@ func DefaultKeyPath(dataDir string) string { return filepath.Join(dataDir, KeyFi
 // it is not empty, or else the key in the file at path. When that file does
 // not exist, it generates a random key into a new 0600 file and returns
 // created true, so that the service can log where the key is. Keys shorter
-// than 16 bytes are rejected, because a bearer key is the whole of the
-// API's protection.
+// than MinKeySize are rejected.
 func LoadOrCreateKey(path, envValue string) (key string, created bool, err error) {
 	source := path
 	if envValue != "" {
@@ -32,8 +35,8 @@ func LoadOrCreateKey(path, envValue string) (key string, created bool, err error
 			return "", false, fmt.Errorf("admin key: %w", err)
 		}
 	}
-	if len(key) < 16 {
-		return "", false, fmt.Errorf("admin key in %s is %d bytes, want at least 16; generate one with: head -c 32 /dev/urandom | base64", source, len(key))
+	if len(key) < MinKeySize {
+		return "", false, fmt.Errorf("admin key in %s is %d bytes, want at least %d; generate one with: head -c 32 /dev/urandom | base64", source, len(key), MinKeySize)
 	}
 	return key, created, nil
 }

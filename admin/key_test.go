@@ -29,3 +29,21 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Error("ReadKeyFile of a missing file succeeded")
 	}
 }
+
+// NewHandler rejects a bearer key that LoadOrCreateKey would reject, so
+// that a caller that sets Config.APIKey itself gets the same minimum.
+func TestNewHandlerRejectsShortKey(t *testing.T) {
+	for _, key := range []string{"k", strings.Repeat("k", MinKeySize-1)} {
+		_, err := NewHandler(Config{Store: newTestStore(t), APIKey: key})
+		if err == nil {
+			t.Errorf("NewHandler accepted a %d-byte API key", len(key))
+			continue
+		}
+		if !strings.Contains(err.Error(), "at least 16") {
+			t.Errorf("error %q does not name the minimum", err)
+		}
+	}
+	if _, err := NewHandler(Config{Store: newTestStore(t), APIKey: strings.Repeat("k", MinKeySize)}); err != nil {
+		t.Errorf("NewHandler rejected a %d-byte API key: %v", MinKeySize, err)
+	}
+}

@@ -484,3 +484,52 @@ func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
 		}
 	})
 }
+
+// A key set entry with the token's kid verifies only when it is a P-256
+// public key whose alg and use, when set, are ES256 and sig.
+func TestVerifyChecksKeyUse(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	now := time.Now()
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &s.key.PublicKey
+	tests := []struct {
+		name string
+		key  jose.JSONWebKey
+		want string // empty: accepted
+	}{
+		{"published key", s.JWKS().Keys[0], ""},
+		{"no alg or use", jose.JSONWebKey{Key: pub, KeyID: s.kid}, ""},
+		{"encryption key", jose.JSONWebKey{Key: pub, KeyID: s.kid, Use: "enc"}, `use "enc"`},
+		{"other algorithm", jose.JSONWebKey{Key: pub, KeyID: s.kid, Algorithm: "ES384"}, `alg "ES384"`},
+		{"private key", jose.JSONWebKey{Key: s.key, KeyID: s.kid}, "not a P-256 public key"},
+		{"P-384 key", jose.JSONWebKey{Key: &other.PublicKey, KeyID: s.kid}, "not a P-256 public key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{tt.key}}
+			for _, v := range []*Verifier{{Keys: keys}, {Keys: keys, Issued: s.Issued}} {
+				_, err := v.Verify(tok, now)
+				if tt.want == "" {
+					if err != nil {
+						t.Errorf("Verify (cache %v) rejected the token: %v", v.Issued != nil, err)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("Verify (cache %v) accepted the token", v.Issued != nil)
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("Verify (cache %v) error %q does not contain %q", v.Issued != nil, err, tt.want)
+				}
+			}
+		})
+	}
+}

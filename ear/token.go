@@ -3,6 +3,7 @@ package ear
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -194,13 +195,19 @@ func (v *Verifier) VerifyText(token string, now time.Time) (*Result, []byte, err
 }
 
 // issued returns the remembered token that is exactly token, when it was
-// signed by a key still in v.Keys.
+// signed by a key still in v.Keys that checkVerificationKey accepts.
 func (v *Verifier) issued(token string) (issuedToken, bool) {
 	if v.Issued == nil {
 		return issuedToken{}, false
 	}
 	t, ok := v.Issued.lookup(token)
-	if !ok || len(v.Keys.Key(t.kid)) == 0 {
+	if !ok {
+		return issuedToken{}, false
+	}
+	// A key that verifySignature would not use sends the token there, to
+	// be rejected with the reason.
+	keys := v.Keys.Key(t.kid)
+	if len(keys) == 0 || checkVerificationKey(keys[0]) != nil {
 		return issuedToken{}, false
 	}
 	return t, true
@@ -239,6 +246,9 @@ func (v *Verifier) verifySignature(token string) ([]byte, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w: kid %q, trusted kids %s", ErrUnknownKey, kid, v.keyIDs())
 	}
+	if err := checkVerificationKey(keys[0]); err != nil {
+		return nil, err
+	}
 	// One signature check, then encoding/json for the payload, which is
 	// faster than go-jose's decoder for the large annotated evidence.
 	payload, err := tok.Verify(keys[0].Key)
@@ -246,6 +256,23 @@ func (v *Verifier) verifySignature(token string) ([]byte, error) {
 		return nil, fmt.Errorf("EAR token signature invalid: %w", err)
 	}
 	return payload, nil
+}
+
+// checkVerificationKey requires key to be a P-256 public key whose JWK
+// alg and use, when set, allow ES256 signatures, because a key set from
+// elsewhere may name a key meant for another purpose.
+func checkVerificationKey(key jose.JSONWebKey) error {
+	if key.Algorithm != "" && key.Algorithm != string(jose.ES256) {
+		return fmt.Errorf("EAR token key %q has alg %q, but EAR tokens are signed with %s; publish the signing key with alg %s", key.KeyID, key.Algorithm, jose.ES256, jose.ES256)
+	}
+	if key.Use != "" && key.Use != "sig" {
+		return fmt.Errorf("EAR token key %q has use %q, not sig, so it must not verify signatures", key.KeyID, key.Use)
+	}
+	pub, ok := key.Key.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return fmt.Errorf("EAR token key %q is a %T, not a P-256 public key", key.KeyID, key.Key)
+	}
+	return nil
 }
 
 // checkClaims decodes the payload of a token whose signature is valid and

@@ -76,11 +76,18 @@ func checkResourcePath(p string) error {
 	return nil
 }
 
+// reservedEnvPrefix begins the environment variables through which the
+// agent passes its process ID and secret directory to the reaper, which
+// removes them before it starts the workload.
+const reservedEnvPrefix = "CLOISTER_AGENT_REAPER_"
+
 // checkSecrets rejects secrets that cannot all reach the workload as
 // given: an invalid resource path, file or variable name, a secret with
 // neither, two secrets with one file or one variable, and a variable named
-// SecretsDirEnv. The workload would see only the last value of a repeated
-// variable, and a secret in SecretsDirEnv would hide the secret directory.
+// SecretsDirEnv or starting with reservedEnvPrefix. The workload would see
+// only the last value of a repeated variable, and a secret in
+// SecretsDirEnv would hide the secret directory and name the directory
+// that the reaper wipes.
 func checkSecrets(secrets []Secret) error {
 	files := map[string]string{}
 	envs := map[string]string{}
@@ -108,6 +115,9 @@ func checkSecrets(secrets []Secret) error {
 		}
 		if s.Env == SecretsDirEnv {
 			return fmt.Errorf("agent: secret %s cannot go into %s, which names the secret directory; choose another variable", s.Path, SecretsDirEnv)
+		}
+		if strings.HasPrefix(s.Env, reservedEnvPrefix) {
+			return fmt.Errorf("agent: secret %s cannot go into %s, because the agent reserves the variables that start with %s for its reaper; choose another variable", s.Path, s.Env, reservedEnvPrefix)
 		}
 		if first, ok := envs[s.Env]; ok {
 			return fmt.Errorf("agent: secrets %s and %s both go into the environment variable %s, and the workload would see only the last; choose another variable for one of them", first, s.Path, s.Env)

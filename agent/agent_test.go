@@ -386,6 +386,7 @@ func TestAgentRejectsClashingSecrets(t *testing.T) {
 		{"same variable twice", []Secret{{Path: "default/db/a", Env: "DB_PASSWORD"}, {Path: "default/db/b", Env: "DB_PASSWORD"}},
 			"default/db/a and default/db/b both go into the environment variable DB_PASSWORD"},
 		{"secret directory variable", []Secret{{Path: "default/db/a", Env: SecretsDirEnv}}, SecretsDirEnv + ", which names the secret directory"},
+		{"reaper variable", []Secret{{Path: "default/db/a", Env: "CLOISTER_AGENT_REAPER_SECRET_DIR"}}, "reserves the variables"},
 		{"same file twice", []Secret{{Path: "default/db/a", File: "pw"}, {Path: "default/db/b", File: "pw"}},
 			"default/db/a and default/db/b both use the file name pw"},
 		{"neither file nor variable", []Secret{{Path: "default/db/a"}}, "neither a file name nor an environment variable"},

@@ -26,8 +26,8 @@ import (
 // process as a reaper (see init). The reaper removes both before it
 // starts the workload.
 const (
-	reaperParentEnv    = "CLOISTER_AGENT_REAPER_PARENT"
-	reaperSecretDirEnv = "CLOISTER_AGENT_REAPER_SECRET_DIR"
+	reaperParentEnv    = reservedEnvPrefix + "PARENT"
+	reaperSecretDirEnv = reservedEnvPrefix + "SECRET_DIR"
 )
 
 const (

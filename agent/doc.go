@@ -11,9 +11,10 @@
 //     into a private directory on a tmpfs (SecretDir: the directory has
 //     mode 0700 and each file mode 0600) or into the workload's environment.
 //     While the key broker fails transiently (kbs.IsTransient), Run tries
-//     again for up to Config.RetryFor. Before it fetches any secret, Run
-//     rejects two secrets with one file or one environment variable, and
-//     a secret in CLOISTER_SECRETS_DIR.
+//     again for up to Config.RetryFor. A fetch without a response within
+//     two minutes counts as such a failure. Before it fetches any secret,
+//     Run rejects two secrets with one file or one environment variable,
+//     and a secret in CLOISTER_SECRETS_DIR or a variable of the reaper.
 //  3. A Supervisor starts the workload command and restarts it by policy
 //     (never, on-failure, always) with exponential backoff and a bound on
 //     restarts.

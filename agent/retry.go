@@ -17,6 +17,18 @@ var (
 	maxRetryDelay   = 15 * time.Second
 )
 
+// fetchTimeout bounds each fetch of a secret, the attestation included,
+// so that a key broker that accepts the connection and never responds
+// counts as a transient failure instead of hanging the agent.
+// kbs.Client without an HTTPClient has no timeout of its own. Tests
+// shorten it.
+//
+// NOTE: two minutes is a chosen bound, not a measured one. It is longer
+// than the one-minute request timeout of the HTTP client that cloister
+// agent gives kbs.Client, so that it cuts only an exchange whose requests
+// each still progress.
+var fetchTimeout = 2 * time.Minute
+
 // fetchSecret returns the secret at path from src. While src fails with an
 // error that kbs.IsTransient accepts, such as a key broker that is still
 // starting, it tries again with growing delays for up to retryFor. It
@@ -26,7 +38,7 @@ func fetchSecret(ctx context.Context, src SecretSource, path string, retryFor ti
 	deadline := time.Now().Add(retryFor)
 	delay := firstRetryDelay
 	for try := 1; ; try++ {
-		value, err := src.Resource(ctx, path)
+		value, err := fetchOnce(ctx, src, path)
 		if err == nil || !kbs.IsTransient(err) || ctx.Err() != nil {
 			return value, err
 		}
@@ -47,4 +59,16 @@ func fetchSecret(ctx context.Context, src SecretSource, path string, retryFor ti
 		}
 		delay = min(2*delay, maxRetryDelay)
 	}
+}
+
+// fetchOnce fetches the secret at path from src within fetchTimeout. A
+// fetch that timed out returns an error that kbs.IsTransient accepts.
+func fetchOnce(ctx context.Context, src SecretSource, path string) ([]byte, error) {
+	attemptCtx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	value, err := src.Resource(attemptCtx, path)
+	if err != nil && ctx.Err() == nil && attemptCtx.Err() != nil {
+		return nil, fmt.Errorf("fetching %s timed out after %s: %w", path, fetchTimeout, attemptCtx.Err())
+	}
+	return value, err
 }

@@ -134,3 +134,57 @@ func (s *cancellingSource) Resource(context.Context, string) ([]byte, error) {
 	s.cancel()
 	return nil, &kbs.StatusError{StatusCode: http.StatusBadGateway, Status: "502 Bad Gateway"}
 }
+
+// stallingSource blocks in its first calls, as many as stalls, until their
+// context ends, as a key broker that accepts connections and never
+// responds does, and then returns the secret.
+type stallingSource struct {
+	stalls int
+	calls  int
+}
+
+func (s *stallingSource) Resource(ctx context.Context, _ string) ([]byte, error) {
+	s.calls++
+	if s.calls <= s.stalls {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return []byte("secret"), nil
+}
+
+// A fetch without a response times out and is tried again, so that a
+// stalled key broker does not hang the agent.
+func TestFetchSecretStalledBroker(t *testing.T) {
+	shortRetryDelays(t)
+	saved := fetchTimeout
+	fetchTimeout = 50 * time.Millisecond
+	t.Cleanup(func() { fetchTimeout = saved })
+
+	src := &stallingSource{stalls: 2}
+	type result struct {
+		value []byte
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		value, err := fetchSecret(context.Background(), src, "default/db/password", time.Minute, slog.New(slog.DiscardHandler))
+		done <- result{value, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || string(r.value) != "secret" {
+			t.Fatalf("fetchSecret = %q, %v; want the secret", r.value, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetchSecret still waits for a key broker that never answers")
+	}
+	if src.calls != 3 {
+		t.Errorf("calls = %d, want 3", src.calls)
+	}
+
+	// Without time to retry, the timeout is the error.
+	_, err := fetchSecret(context.Background(), &stallingSource{stalls: 1}, "default/db/password", 0, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "timed out after 50ms") {
+		t.Errorf("error %v, want a timeout naming the limit", err)
+	}
+}

@@ -359,6 +359,8 @@ func TestVerifyRegisteredClaims(t *testing.T) {
 		"exp not a number":   compact(claims(map[string]any{"exp": "tomorrow"})),
 		"other issuer":       compact(claims(map[string]any{"iss": "someone-else"})),
 		"no exp":             compact(claims(map[string]any{"exp": nil})),
+		"exp before iat":     compact(claims(map[string]any{"iat": now.Add(20 * time.Second).Unix(), "exp": now.Add(10 * time.Second).Unix()})),
+		"exp equal to iat":   compact(claims(map[string]any{"iat": now.Unix(), "exp": now.Unix()})),
 		"JSON serialization": signClaims(t, s, claims(nil)).FullSerialize(),
 		"whitespace inside": func() string {
 			tok := compact(claims(nil))

@@ -301,6 +301,10 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error)
 	if std.Expiry == nil || std.IssuedAt == nil {
 		return nil, errors.New("EAR token lacks iat or exp")
 	}
+	// Leeway alone would let such a token pass for a minute.
+	if !std.Expiry.Time().After(std.IssuedAt.Time()) {
+		return nil, fmt.Errorf("EAR token exp %d is not after its iat %d", *std.Expiry, *std.IssuedAt)
+	}
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
 		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
 	}

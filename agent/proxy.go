@@ -196,6 +196,9 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 		}
 	}
 
+	// NOTE: the dial has no timeout of its own. A workload whose accept
+	// queue is full makes it wait for the kernel's SYN retries, about two
+	// minutes on Linux by default, while the client waits too.
 	var d net.Dialer
 	up, err := d.DialContext(ctx, "tcp", p.Upstream)
 	if err != nil {

@@ -265,6 +265,9 @@ func (d *SecretDir) Write(name string, data []byte) (string, error) {
 	_, werr := f.Write(data)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
+		// NOTE: the part already written is removed without being
+		// overwritten first, as Wipe would, so its bytes stay in freed
+		// tmpfs pages.
 		os.Remove(path)
 		return "", fmt.Errorf("agent: writing secret file %s: %w", name, err)
 	}

@@ -39,6 +39,12 @@ func clientRejectionFix(err error) string {
 // for at most this long. Such a client holds no challenge slot meanwhile.
 const handshakeTimeout = 30 * time.Second
 
+// upstreamDialTimeout bounds the connection to the workload. A loopback
+// connection is made at once unless the workload's accept queue is full.
+// NOTE: ten seconds is a chosen bound, not a measured one. Tests shorten
+// it.
+var upstreamDialTimeout = 10 * time.Second
+
 // Proxy accepts RA-TLS connections and forwards their plaintext to the
 // workload on loopback, so that the workload needs no TLS or attestation
 // code of its own.
@@ -196,10 +202,10 @@ func (p *Proxy) handle(ctx context.Context, raw net.Conn) error {
 		}
 	}
 
-	// NOTE: the dial has no timeout of its own. A workload whose accept
-	// queue is full makes it wait for the kernel's SYN retries, about two
-	// minutes on Linux by default, while the client waits too.
-	var d net.Dialer
+	// Without a timeout, a workload whose accept queue is full would make
+	// the dial wait for the kernel's SYN retries, about two minutes on
+	// Linux by default, while the client waits too.
+	d := net.Dialer{Timeout: upstreamDialTimeout}
 	up, err := d.DialContext(ctx, "tcp", p.Upstream)
 	if err != nil {
 		return fmt.Errorf("connecting to the workload at %s: %w", p.Upstream, err)

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/ratls"
@@ -93,4 +96,75 @@ func TestProxyAcceptExhaustion(t *testing.T) {
 			t.Fatal("Serve kept running after an accept error that is not resource exhaustion")
 		}
 	})
+}
+
+// fullBacklogListener returns the address of a loopback socket that
+// listens with a backlog of zero and never accepts, after filling its
+// accept queue, so that a further connection to it waits without a
+// response. It skips the test when the kernel still accepts connections.
+func fullBacklogListener(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	for range 8 {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
+	t.Skip("the kernel keeps accepting connections to a listener with a full accept queue")
+	return ""
+}
+
+// A workload that does not take the connection makes the proxy close the
+// client's connection after upstreamDialTimeout instead of holding it for
+// the kernel's SYN retries.
+func TestProxyUpstreamDialTimeout(t *testing.T) {
+	saved := upstreamDialTimeout
+	upstreamDialTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { upstreamDialTimeout = saved })
+
+	e := mustEmulator(t)
+	certs, err := ratls.NewCertSource(context.Background(), e, ratls.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{TLS: ratls.ServerConfig(certs, nil, "http/1.1"), Attester: e,
+		Upstream: fullBacklogListener(t), Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Serve(ctx, ln)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := httpGetAs(t, ln.Addr().String(), clientVerifier(t, e, appraise.Options{}), nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the request succeeded although the workload never took the connection")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the proxy still holds the connection while it waits for the workload")
+	}
 }

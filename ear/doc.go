@@ -12,4 +12,9 @@
 // eat_profile differs: Trustee v0.21.0 writes its own profile
 // (tag:github.com,2024:confidential-containers/Trustee), Cloister the EAR
 // profile, which Verify requires.
+//
+// Verify also requires ear.verifier-id with its developer and build, an
+// ear.status in each appraisal that is one of the four AR4SI tiers, an
+// exp after iat, and a verification key that is a P-256 public key whose
+// JWK alg and use, when set, are ES256 and sig.
 package ear

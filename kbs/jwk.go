@@ -6,7 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"math"
 	"math/big"
 )
 
@@ -20,6 +22,11 @@ const (
 // minRSABits is the smallest RSA modulus accepted as a tee-pubkey. Guests
 // generate 2048-bit keys.
 const minRSABits = 2048
+
+// maxRSABits is the largest RSA modulus accepted as a tee-pubkey. It is
+// the largest size that common RSA implementations, OpenSSL's among them,
+// use, and it bounds the cost of the encryption a guest's key requests.
+const maxRSABits = 16384
 
 // b64 is the strict base64url without padding that guests and Trustee use
 // for JWK and JWE members; a padded value is an error.
@@ -74,8 +81,9 @@ func decodeFixed(name, s string, size int) ([]byte, error) {
 	return b, nil
 }
 
-// RSAPublicKey decodes an RSA tee-pubkey strictly and requires a modulus of
-// at least 2048 bits.
+// RSAPublicKey decodes an RSA tee-pubkey strictly. It requires an odd
+// modulus of 2048 to 16384 bits and an exponent that crypto/rsa encrypts
+// with, so that a key it accepts is one Encrypt can use.
 func (k TEEPubKey) RSAPublicKey() (*rsa.PublicKey, error) {
 	if k.Kty != "RSA" {
 		return nil, fmt.Errorf("tee-pubkey kty is %q, not RSA", k.Kty)
@@ -91,14 +99,19 @@ func (k TEEPubKey) RSAPublicKey() (*rsa.PublicKey, error) {
 	if len(e) == 0 || len(e) > 4 {
 		return nil, fmt.Errorf("tee-pubkey exponent is %d bytes, expected 1 to 4", len(e))
 	}
-	exp := int(new(big.Int).SetBytes(e).Int64())
-	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}
-	if pub.N.BitLen() < minRSABits {
-		return nil, fmt.Errorf("tee-pubkey RSA modulus is %d bits, expected at least %d", pub.N.BitLen(), minRSABits)
+	exp := new(big.Int).SetBytes(e).Int64()
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n)}
+	if bits := pub.N.BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("tee-pubkey RSA modulus is %d bits, expected at least %d and at most %d", bits, minRSABits, maxRSABits)
 	}
-	if exp < 3 || exp%2 == 0 {
-		return nil, fmt.Errorf("tee-pubkey RSA exponent %d is invalid", exp)
+	if pub.N.Bit(0) == 0 {
+		return nil, errors.New("tee-pubkey RSA modulus is even, so it is not an RSA modulus")
 	}
+	// crypto/rsa encrypts only with an exponent of at most 2^31-1.
+	if exp < 3 || exp%2 == 0 || exp > math.MaxInt32 {
+		return nil, fmt.Errorf("tee-pubkey RSA exponent %d is invalid; use an odd exponent from 3 to 2^31-1, such as 65537 (AQAB)", exp)
+	}
+	pub.E = int(exp)
 	return pub, nil
 }
 

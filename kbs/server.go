@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -220,16 +221,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rest == "attest" && r.Method == http.MethodPost:
 		s.handleAttest(w, r)
 	case plugin == "resource" && r.Method == http.MethodGet:
-		// A bare /kbs/v0/resource names the empty path, which
-		// handleResource rejects.
-		path, _ := strings.CutPrefix(rest, "resource/")
-		if path == rest {
-			path = ""
-		}
-		s.handleResource(w, r, path)
+		s.handleResource(w, r, resourcePath(r.URL))
 	default:
 		NewProblem(ProblemPluginNotFound, "Plugin "+plugin+" not found").Write(w)
 	}
+}
+
+// resourcePath returns the resource path of a request to
+// /kbs/v0/resource/..., the segments after the fourth slash of the escaped
+// URL path, each decoded. A segment whose decoding contains a slash stays
+// escaped, so that resourcepath.Check rejects its '%' instead of reading
+// one segment as two. A bare /kbs/v0/resource names the empty path, which
+// handleResource rejects.
+func resourcePath(u *url.URL) string {
+	segments := strings.Split(u.EscapedPath(), "/")
+	// segments[0] is empty, and segments 1 to 3 are kbs, v0 and resource.
+	if len(segments) < 5 {
+		return ""
+	}
+	rest := segments[4:]
+	for i, segment := range rest {
+		if decoded, err := url.PathUnescape(segment); err == nil && !strings.Contains(decoded, "/") {
+			rest[i] = decoded
+		}
+	}
+	return strings.Join(rest, "/")
 }
 
 // newID returns a random UUID v4 in simple form (32 lower-case hex digits),

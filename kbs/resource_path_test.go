@@ -1,0 +1,45 @@
+package kbs
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// An encoded slash inside a segment of the resource path stays part of
+// that segment, which the path grammar then rejects. Decoding it first
+// would turn default%2Fkey/db into the resource default/key/db, a path
+// that the request does not spell.
+func TestResourcePathEncodedSlash(t *testing.T) {
+	s := &Server{Store: openTestStore(t), Logger: slog.New(slog.DiscardHandler)}
+	tests := []struct {
+		target, variant string
+	}{
+		{"/kbs/v0/resource/default%2Fkey/db", ProblemPluginInternalError},
+		{"/kbs/v0/resource/default/key%2fdb", ProblemPluginInternalError},
+		{"/kbs/v0/resource/default%2Fkey%2Fdb", ProblemPluginInternalError},
+		{"/kbs/v0/resource/a%2F..%2Fdefault/key/db", ProblemPluginInternalError},
+		// Other escapes decode: the path is default/key/db, which needs a
+		// token.
+		{"/kbs/v0/resource/default/k%65y/db", ProblemTokenNotFound},
+		{"/kbs/v0/resource/default/key/db", ProblemTokenNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.target, nil))
+			var p Problem
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatalf("HTTP %d body %q: %v", w.Code, w.Body, err)
+			}
+			if p.Variant() != tt.variant {
+				t.Errorf("problem = %s, want %s", p.Variant(), tt.variant)
+			}
+			if w.Code != http.StatusUnauthorized {
+				t.Errorf("status = %d, want 401", w.Code)
+			}
+		})
+	}
+}

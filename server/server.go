@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,7 +247,8 @@ func (s *Server) routes() http.Handler {
 	timeout := s.cfg.RequestTimeout
 	probe := min(timeout, probeTimeout)
 	mux := http.NewServeMux()
-	mux.Handle("/kbs/v0/", s.route("kbs", kbs.DefaultMaxBodySize, timeout, withRequestGeneration(s.kbs)))
+	kbsRoute := s.route("kbs", kbs.DefaultMaxBodySize, timeout, withRequestGeneration(s.kbs))
+	mux.Handle("/kbs/v0/", kbsRoute)
 	if s.cfg.Admin != nil {
 		mux.Handle("/admin/v0/", s.route("admin", maxAdminBody, timeout, s.cfg.Admin))
 	}
@@ -268,7 +270,34 @@ func (s *Server) routes() http.Handler {
 	})))
 	mux.Handle("GET /readyz", s.route("readyz", maxOtherBody, probe, http.HandlerFunc(s.handleReady)))
 	mux.Handle("/", s.route("other", maxOtherBody, timeout, http.NotFoundHandler()))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux redirects a path that is not clean to its cleaned form,
+		// which for /kbs/v0/resource/x/../default/key/db names another
+		// resource. Guests follow redirects and parse every 401 and 404
+		// body, so such a path goes to the KBS, which rejects it with a
+		// KBS error body.
+		if uncleanKBSPath(r.URL.Path) {
+			kbsRoute.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// uncleanKBSPath reports whether p is /kbs/v0 or a path under /kbs/v0/
+// that ServeMux would redirect: one with an empty, "." or ".." segment.
+func uncleanKBSPath(p string) bool {
+	if p == "/kbs/v0" {
+		return true
+	}
+	if !strings.HasPrefix(p, "/kbs/v0/") {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") {
+		clean += "/"
+	}
+	return clean != p
 }
 
 // trusteeAdmin is an admin handler that also serves Trustee's admin

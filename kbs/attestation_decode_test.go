@@ -17,8 +17,15 @@ import (
 
 // parseAttestationReference is ParseAttestation as json.Unmarshal into an
 // Attestation followed by the same member checks: the behavior that
-// ParseAttestation must keep.
+// ParseAttestation must keep. Before json.Unmarshal, which matches names
+// without regard to case and decodes a repeated member each time,
+// exactReferenceText keeps only the members with exact names and rejects a
+// repeated one, as Trustee's serde types do.
 func parseAttestationReference(data []byte) (*Attestation, error) {
+	data, err := exactReferenceText(data)
+	if err != nil {
+		return nil, err
+	}
 	var a Attestation
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, err
@@ -30,6 +37,89 @@ func parseAttestationReference(data []byte) (*Attestation, error) {
 		return nil, fmt.Errorf("missing primary evidence")
 	}
 	return &a, nil
+}
+
+// exactReferenceText returns the /attest body data with only the members
+// of exact names in the body and in its runtime-data, tee-pubkey,
+// tee-evidence and init-data objects, and rejects a repeated member of
+// those objects. It reads data with json.Decoder, independently of the
+// index that ParseAttestation uses. Data that is not a valid JSON object
+// is returned as it is, for json.Unmarshal to reject.
+func exactReferenceText(data []byte) ([]byte, error) {
+	if !json.Valid(data) {
+		return data, nil
+	}
+	return exactReferenceObject(data, map[string]func([]byte) ([]byte, error){
+		"init-data": func(v []byte) ([]byte, error) { return exactReferenceObject(v, keepNames("format", "body")) },
+		"runtime-data": func(v []byte) ([]byte, error) {
+			return exactReferenceObject(v, map[string]func([]byte) ([]byte, error){
+				"nonce": keepValue,
+				"tee-pubkey": func(v []byte) ([]byte, error) {
+					return exactReferenceObject(v, keepNames("kty", "crv", "alg", "x", "y", "n", "e"))
+				},
+			})
+		},
+		"tee-evidence": func(v []byte) ([]byte, error) {
+			return exactReferenceObject(v, keepNames("primary_evidence", "additional_evidence"))
+		},
+	})
+}
+
+func keepValue(v []byte) ([]byte, error) { return v, nil }
+
+// keepNames returns the rule of exactReferenceObject that keeps the values
+// of names as they are.
+func keepNames(names ...string) map[string]func([]byte) ([]byte, error) {
+	rules := map[string]func([]byte) ([]byte, error){}
+	for _, name := range names {
+		rules[name] = keepValue
+	}
+	return rules
+}
+
+// exactReferenceObject rewrites the valid JSON value data, when it is an
+// object, to the members whose names are keys of rules, each value
+// rewritten by its rule, and rejects a repeated member.
+func exactReferenceObject(data []byte, rules map[string]func([]byte) ([]byte, error)) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return data, nil
+	}
+	seen := map[string]bool{}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		rule, ok := rules[name]
+		if !ok {
+			continue
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("repeated member %q", name)
+		}
+		seen[name] = true
+		value, err = rule(value)
+		if err != nil {
+			return nil, err
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		quoted, _ := json.Marshal(name)
+		out.Write(quoted)
+		out.WriteByte(':')
+		out.Write(value)
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
 }
 
 // checkMatchesReference fails t when ParseAttestation and
@@ -69,8 +159,8 @@ const (
 	envelopeJSON = `{"format":"snp","data":"AAEC"}`
 )
 
-// attestationCases are bodies that exercise how encoding/json resolves
-// member names, repeats, nulls and types.
+// attestationCases are bodies that exercise how member names, repeats,
+// nulls and types resolve.
 var attestationCases = []struct {
 	name string
 	body string

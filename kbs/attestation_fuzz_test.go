@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzParseAttestationMatchesEncodingJSON checks that ParseAttestation
-// accepts and rejects what json.Unmarshal into an Attestation does, and
-// decodes the same fields.
+// accepts and rejects what parseAttestationReference, json.Unmarshal into
+// an Attestation after exactReferenceText, does, and decodes the same
+// fields.
 func FuzzParseAttestationMatchesEncodingJSON(f *testing.F) {
 	for _, tt := range attestationCases {
 		f.Add([]byte(tt.body))

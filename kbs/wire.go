@@ -34,8 +34,17 @@ type Request struct {
 
 // ParseRequest decodes an /auth body and checks that every member is
 // present and that tee is a name the protocol defines. It does not check
-// the version, which the server reports with its own message.
+// the version, which the server reports with its own message. Member names
+// match exactly, a repeated member is an error and unknown members are
+// ignored, as in Trustee's Request type.
 func ParseRequest(data []byte) (*Request, error) {
+	if json.Valid(data) && jsonKind(data) == "object" {
+		members, err := exactMembers(data, "", "version", "tee", "extra-params")
+		if err != nil {
+			return nil, fmt.Errorf("invalid Request: %w", err)
+		}
+		data = objectText(members)
+	}
 	var r Request
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("invalid Request JSON: %w", err)
@@ -70,13 +79,14 @@ type Attestation struct {
 	TEEEvidence TEEEvidence `json:"tee-evidence"`
 }
 
-// ParseAttestation decodes an /attest body as json.Unmarshal decodes it
-// into an Attestation, and checks that the members the server needs are
-// present. As in encoding/json, unknown members are ignored, which the
-// protocol requires, and member names match without regard to case. A
-// repeated member is decoded each time it occurs. A later object replaces
-// the fields it names. A later null leaves runtime-data and tee-evidence
-// as they were and clears init-data.
+// ParseAttestation decodes an /attest body into an Attestation as
+// Trustee's serde types read it, and checks that the members the server
+// needs are present. Unknown members are ignored, which the protocol
+// requires. Member names match exactly, and a repeated member of the body,
+// of runtime-data, tee-pubkey, tee-evidence or init-data is an error,
+// because JSON readers disagree on which copy counts. Otherwise each
+// member decodes as json.Unmarshal decodes it, so a null runtime-data or
+// tee-evidence decodes to nothing.
 //
 // The body is checked as JSON once, and the primary evidence is not copied:
 // TEEEvidence.PrimaryEvidence is a sub-slice of data, so data must not
@@ -98,12 +108,12 @@ func ParseAttestation(data []byte) (*Attestation, error) {
 	return a, nil
 }
 
-// decodeAttestation decodes data into an Attestation as json.Unmarshal
-// does. It validates data once, with json.Valid, where json.Unmarshal scans
-// the body twice. Then it decodes each copy of the small members init-data
-// and runtime-data with encoding/json, in the order they occur. It indexes
-// the large tee-evidence with jsonvalue, which trusts that its input is
-// valid JSON.
+// decodeAttestation decodes data into an Attestation. It validates data
+// once, with json.Valid, where json.Unmarshal scans the body twice. Then
+// it decodes the small members init-data and runtime-data with
+// encoding/json, after it kept only their members with exact names. It
+// indexes the large tee-evidence with jsonvalue, which trusts that its
+// input is valid JSON.
 func decodeAttestation(data []byte) (*Attestation, error) {
 	if !json.Valid(data) {
 		// This second decoding only produces encoding/json's syntax error,
@@ -122,33 +132,131 @@ func decodeAttestation(data []byte) (*Attestation, error) {
 	default:
 		return nil, fmt.Errorf("invalid Attestation JSON: the body is %s, not an object; send {\"runtime-data\", \"tee-evidence\"} as one JSON object", kind)
 	}
-	obj, err := jsonvalue.ParseEncodedObject(data)
+	members, err := exactMembers(data, "", "init-data", "runtime-data", "tee-evidence")
 	if err != nil {
-		return nil, fmt.Errorf("invalid Attestation JSON: %w", err)
+		return nil, fmt.Errorf("invalid Attestation: %w", err)
 	}
-
-	for text := range obj.AllFold("init-data") {
-		if err := json.Unmarshal(text, &a.InitData); err != nil {
-			return nil, fmt.Errorf("invalid Attestation: init-data: %w; init-data must be an object {\"format\", \"body\"} of strings", err)
-		}
-	}
-	for text := range obj.AllFold("runtime-data") {
-		if err := json.Unmarshal(text, &a.RuntimeData); err != nil {
-			return nil, fmt.Errorf("invalid Attestation: runtime-data: %w; send runtime-data as {\"nonce\": a string, \"tee-pubkey\": an EC or RSA JWK}", err)
-		}
-	}
-	for text := range obj.AllFold("tee-evidence") {
-		if err := a.TEEEvidence.decode(text); err != nil {
-			return nil, err
+	for _, m := range members {
+		switch m.name {
+		case "init-data":
+			text, err := exactObject(m.value, "init-data.", "format", "body")
+			if err != nil {
+				return nil, fmt.Errorf("invalid Attestation: %w", err)
+			}
+			if err := json.Unmarshal(text, &a.InitData); err != nil {
+				return nil, fmt.Errorf("invalid Attestation: init-data: %w; init-data must be an object {\"format\", \"body\"} of strings", err)
+			}
+		case "runtime-data":
+			text, err := exactRuntimeData(m.value)
+			if err != nil {
+				return nil, fmt.Errorf("invalid Attestation: %w", err)
+			}
+			if err := json.Unmarshal(text, &a.RuntimeData); err != nil {
+				return nil, fmt.Errorf("invalid Attestation: runtime-data: %w; send runtime-data as {\"nonce\": a string, \"tee-pubkey\": an EC or RSA JWK}", err)
+			}
+		case "tee-evidence":
+			if err := a.TEEEvidence.decode(m.value); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &a, nil
 }
 
-// decode decodes text, one valid JSON value of a tee-evidence member, into
-// e as json.Unmarshal does: null leaves e as it is, and the members of an
-// object replace the fields they name. PrimaryEvidence becomes a sub-slice
-// of text.
+// jsonMember is one member of a JSON object: its name and its value's
+// JSON text.
+type jsonMember struct {
+	name  string
+	value []byte
+}
+
+// exactMembers returns the members of the valid JSON object text whose
+// names are exactly one of names, in the order of names. Other members are
+// left out, and a name that occurs twice is an error whose message names
+// the member as path+name.
+func exactMembers(text []byte, path string, names ...string) ([]jsonMember, error) {
+	obj, err := jsonvalue.ParseEncodedObject(text)
+	if err != nil {
+		return nil, err
+	}
+	members := make([]jsonMember, 0, len(names))
+	for _, name := range names {
+		count := 0
+		for value := range obj.All(name) {
+			count++
+			if count > 1 {
+				return nil, fmt.Errorf("member %s%s occurs more than once; send each member once", path, name)
+			}
+			members = append(members, jsonMember{name: name, value: value})
+		}
+	}
+	return members, nil
+}
+
+// objectText returns the JSON object text of members. Each name must be
+// a JSON string without escapes.
+func objectText(members []jsonMember) []byte {
+	size := 2
+	for _, m := range members {
+		size += len(m.name) + len(m.value) + 4
+	}
+	text := make([]byte, 0, size)
+	text = append(text, '{')
+	for i, m := range members {
+		if i > 0 {
+			text = append(text, ',')
+		}
+		text = append(text, '"')
+		text = append(text, m.name...)
+		text = append(text, '"', ':')
+		text = append(text, m.value...)
+	}
+	return append(text, '}')
+}
+
+// exactObject returns text, a valid JSON value, with only the members
+// that exactMembers keeps when it is an object, and unchanged otherwise,
+// so that encoding/json reports a value of another type.
+func exactObject(text []byte, path string, names ...string) ([]byte, error) {
+	if jsonKind(text) != "object" {
+		return text, nil
+	}
+	members, err := exactMembers(text, path, names...)
+	if err != nil {
+		return nil, err
+	}
+	return objectText(members), nil
+}
+
+// teePubKeyMembers are the members of an EC or an RSA tee-pubkey.
+var teePubKeyMembers = []string{"kty", "crv", "alg", "x", "y", "n", "e"}
+
+// exactRuntimeData returns text, a runtime-data value, as exactObject
+// does, with the tee-pubkey in it reduced to its members with exact names
+// too.
+func exactRuntimeData(text []byte) ([]byte, error) {
+	if jsonKind(text) != "object" {
+		return text, nil
+	}
+	members, err := exactMembers(text, "runtime-data.", "nonce", "tee-pubkey")
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range members {
+		if m.name != "tee-pubkey" {
+			continue
+		}
+		if members[i].value, err = exactObject(m.value, "runtime-data.tee-pubkey.", teePubKeyMembers...); err != nil {
+			return nil, err
+		}
+	}
+	return objectText(members), nil
+}
+
+// decode decodes text, the valid JSON value of the tee-evidence member,
+// into e: null leaves e as it is, and the members of an object with exact
+// names set the fields they name. PrimaryEvidence becomes a sub-slice of
+// text.
 func (e *TEEEvidence) decode(text []byte) error {
 	switch kind := jsonKind(text); kind {
 	case "null":
@@ -157,18 +265,19 @@ func (e *TEEEvidence) decode(text []byte) error {
 	default:
 		return fmt.Errorf("invalid Attestation: tee-evidence is %s, not an object; send {\"primary_evidence\", \"additional_evidence\"}", kind)
 	}
-	obj, err := jsonvalue.ParseEncodedObject(text)
+	members, err := exactMembers(text, "tee-evidence.", "primary_evidence", "additional_evidence")
 	if err != nil {
-		return fmt.Errorf("invalid Attestation: tee-evidence: %w", err)
+		return fmt.Errorf("invalid Attestation: %w", err)
 	}
-
-	for value := range obj.AllFold("primary_evidence") {
-		// json.RawMessage takes any value, null included.
-		e.PrimaryEvidence = value
-	}
-	for value := range obj.AllFold("additional_evidence") {
-		if err := json.Unmarshal(value, &e.AdditionalEvidence); err != nil {
-			return fmt.Errorf("invalid Attestation: tee-evidence.additional_evidence: %w; additional_evidence must be a string", err)
+	for _, m := range members {
+		switch m.name {
+		case "primary_evidence":
+			// json.RawMessage takes any value, null included.
+			e.PrimaryEvidence = m.value
+		case "additional_evidence":
+			if err := json.Unmarshal(m.value, &e.AdditionalEvidence); err != nil {
+				return fmt.Errorf("invalid Attestation: tee-evidence.additional_evidence: %w; additional_evidence must be a string", err)
+			}
 		}
 	}
 	return nil

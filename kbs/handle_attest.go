@@ -449,20 +449,49 @@ type deviceEvidence struct {
 }
 
 // parseAdditionalEvidence reads the additional_evidence string, a JSON
-// object of TEE name to evidence, in name order.
+// object of TEE name to evidence, in name order. The empty string means no
+// devices. Any other value that is not an object, "null" included, and a
+// TEE name that occurs twice are errors.
 func parseAdditionalEvidence(s string) ([]deviceEvidence, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, attest.Malformed("tee-evidence.additional_evidence", "not a JSON object of TEE name to evidence", err)
+	const field = "tee-evidence.additional_evidence"
+	data := []byte(s)
+	if !json.Valid(data) || jsonKind(data) != "object" {
+		var m map[string]json.RawMessage
+		err := json.Unmarshal(data, &m)
+		if err == nil {
+			err = fmt.Errorf("the value is %s", jsonKind(data))
+		}
+		return nil, attest.Malformed(field, "not a JSON object of TEE name to evidence", err).
+			WithFix(`send "" when there are no devices, or the JSON text of an object of TEE name to evidence`)
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil {
+		return nil, attest.Malformed(field, "not a JSON object of TEE name to evidence", err)
 	}
 	var out []deviceEvidence
-	for name, ev := range m {
-		if !knownTEEs[name] {
-			return nil, attest.Errorf(attest.ErrUnsupported, "tee-evidence.additional_evidence", "unknown device TEE %q", name)
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, attest.Malformed(field, "not a JSON object of TEE name to evidence", err)
 		}
+		name, _ := tok.(string)
+		var ev json.RawMessage
+		if err := dec.Decode(&ev); err != nil {
+			return nil, attest.Malformed(field, "not a JSON object of TEE name to evidence", err)
+		}
+		if !knownTEEs[name] {
+			return nil, attest.Errorf(attest.ErrUnsupported, field, "unknown device TEE %q", name)
+		}
+		if seen[name] {
+			return nil, attest.Errorf(attest.ErrMalformed, field, "device TEE %q occurs more than once", name).
+				WithFix("send the evidence of all devices of one TEE under its name once")
+		}
+		seen[name] = true
 		out = append(out, deviceEvidence{tee: name, evidence: ev})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].tee < out[j].tee })

@@ -156,9 +156,15 @@ func Decrypt(priv crypto.PrivateKey, r *Response) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var alg string
+	var alg, enc string
 	if err := json.Unmarshal(hdr["alg"], &alg); err != nil {
 		return nil, fmt.Errorf("JWE protected header: alg is not a string")
+	}
+	// Guests assume A256GCM without reading enc. This client reads it, so
+	// that a header naming another content encryption is not decrypted as
+	// if it named A256GCM.
+	if err := json.Unmarshal(hdr["enc"], &enc); err != nil || enc != EncA256GCM {
+		return nil, fmt.Errorf("JWE protected header: enc %s is not %q, the only content encryption of the KBS protocol", hdr["enc"], EncA256GCM)
 	}
 
 	encryptedKey, err := b64.DecodeString(r.EncryptedKey)
@@ -187,6 +193,11 @@ func Decrypt(priv crypto.PrivateKey, r *Response) ([]byte, error) {
 	ciphertext, err := b64.DecodeString(r.Ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("JWE ciphertext is not unpadded base64url: %w", err)
+	}
+	// aes.NewCipher also takes 16- and 24-byte keys, which A256GCM does
+	// not allow.
+	if len(cek) != 32 {
+		return nil, fmt.Errorf("JWE content key is %d bytes, want 32 for %s", len(cek), EncA256GCM)
 	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {

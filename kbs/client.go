@@ -138,6 +138,9 @@ func (c *Client) Attest(ctx context.Context) (string, error) {
 	if err := c.postJSON(ctx, "auth", newRequest(c.teeName()), &ch); err != nil {
 		return "", fmt.Errorf("kbs auth: %w", err)
 	}
+	if err := ch.check(); err != nil {
+		return "", fmt.Errorf("kbs auth: %w", err)
+	}
 	h, err := SelectedHash(ch.ExtraParams)
 	if err != nil {
 		return "", fmt.Errorf("kbs auth: %w", err)

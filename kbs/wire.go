@@ -71,6 +71,19 @@ type Challenge struct {
 	ExtraParams json.RawMessage `json:"extra-params"`
 }
 
+// check rejects a Challenge without a nonce or without extra-params, as
+// guests do. The nonce must also not be empty, because it is the one value
+// that ties the evidence to this session.
+func (c *Challenge) check() error {
+	if c.Nonce == "" {
+		return errors.New("invalid Challenge: missing member nonce; the KBS must send the session's nonce as a non-empty string")
+	}
+	if len(c.ExtraParams) == 0 {
+		return errors.New(`invalid Challenge: missing member extra-params; the KBS must send "extra-params", such as "" for the default hash`)
+	}
+	return nil
+}
+
 // Attestation is the body of POST /kbs/v0/attest.
 type Attestation struct {
 	// InitData is nil when the guest sent null or nothing.

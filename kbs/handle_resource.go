@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/cloister-dev/cloister/ear"
@@ -68,6 +69,14 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		deny(NewProblem(ProblemPluginInternalError, "Plugin internal error"), "invalid_query", "",
+			fmt.Errorf("invalid query string %s: %w; percent-encode each name and value, and separate pairs with '&'",
+				printable.Quote(r.URL.RawQuery, resourcepath.MaxQuoted), err))
+		return
+	}
+
 	token, requester, missing := s.tokenFor(r)
 	if token == "" {
 		deny(NewProblem(ProblemTokenNotFound, "Attestation Token not found"), "no_token", requester, missing)
@@ -108,7 +117,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 
-	decision, err := s.Authz.Allow(ctx, claimsJSON, path, r.URL.Query())
+	decision, err := s.Authz.Allow(ctx, claimsJSON, path, query)
 	policyDigest = decision.PolicyDigest
 	if err != nil {
 		deny(NewProblem(ProblemPolicyEngineError, "Policy engine error"), "policy_error", requester, err)

@@ -43,3 +43,35 @@ func TestResourcePathEncodedSlash(t *testing.T) {
 		})
 	}
 }
+
+// A query string that does not parse is rejected before the token is
+// read. url.URL.Query would drop the pairs it cannot decode, so the
+// resource policy would decide on a query that the request does not carry.
+func TestResourceInvalidQuery(t *testing.T) {
+	s := &Server{Store: openTestStore(t), Logger: slog.New(slog.DiscardHandler)}
+	tests := []struct {
+		target, variant string
+	}{
+		{"/kbs/v0/resource/default/key/db?a=%zz", ProblemPluginInternalError},
+		{"/kbs/v0/resource/default/key/db?a=1;b=2", ProblemPluginInternalError},
+		{"/kbs/v0/resource/default/key/db?%=1", ProblemPluginInternalError},
+		{"/kbs/v0/resource/default/key/db?a=1&b=%20", ProblemTokenNotFound},
+		{"/kbs/v0/resource/default/key/db?", ProblemTokenNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.target, nil))
+			var p Problem
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatalf("HTTP %d body %q: %v", w.Code, w.Body, err)
+			}
+			if p.Variant() != tt.variant {
+				t.Errorf("problem = %s, want %s", p.Variant(), tt.variant)
+			}
+			if w.Code != http.StatusUnauthorized {
+				t.Errorf("status = %d, want 401", w.Code)
+			}
+		})
+	}
+}

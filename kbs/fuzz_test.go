@@ -63,12 +63,39 @@ func FuzzParseAttestation(f *testing.F) {
 	})
 }
 
+// FuzzParseRequest checks that an accepted /auth body decodes to what
+// json.Unmarshal gives after exactReferenceObject kept its exactly named
+// members, and that a body with a repeated member is rejected.
 func FuzzParseRequest(f *testing.F) {
 	seedVectors(f, "auth_request_body_bytes")
+	f.Add([]byte(`{"version":"0.4.0","tee":"snp","extra-params":"","Version":"1"}`))
+	f.Add([]byte(`{"version":"0.4.0","tee":"snp","tee":"tdx","extra-params":""}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if r, err := ParseRequest(data); err == nil {
-			versionMatches(r.Version)
+		r, err := ParseRequest(data)
+		if !json.Valid(data) {
+			if err == nil {
+				t.Fatalf("invalid JSON %q accepted", data)
+			}
+			return
 		}
+		exact, refErr := exactReferenceObject(data, keepNames("version", "tee", "extra-params"))
+		if refErr != nil {
+			if err == nil {
+				t.Fatalf("body %q with a repeated member accepted", data)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		var want Request
+		if err := json.Unmarshal(exact, &want); err != nil {
+			t.Fatalf("body %q accepted, but its exact members do not decode: %v", data, err)
+		}
+		if r.Version != want.Version || r.TEE != want.TEE || !bytes.Equal(r.ExtraParams, want.ExtraParams) {
+			t.Fatalf("body %q = %+v, want %+v", data, r, want)
+		}
+		versionMatches(r.Version)
 	})
 }
 

@@ -101,10 +101,10 @@ type Config struct {
 	// SigningKey signs EAR tokens (P-256, ES256).
 	SigningKey *ecdsa.PrivateKey
 	// TokenLifetime is the EAR token lifetime; zero means
-	// ear.DefaultLifetime.
+	// ear.DefaultLifetime, and New rejects a negative value.
 	TokenLifetime time.Duration
 	// SessionTimeout is the KBS session and nonce lifetime; zero means
-	// kbs.DefaultSessionTimeout.
+	// kbs.DefaultSessionTimeout, and New rejects a negative value.
 	SessionTimeout time.Duration
 	// CommitDelay is how long a batch of KBS session writes and audit
 	// records waits for more writes while other requests are in flight.
@@ -195,6 +195,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.SessionTimeout < 0 {
+		return nil, fmt.Errorf("server: SessionTimeout %v is negative; use a positive duration, or zero for the default of %v",
+			cfg.SessionTimeout, kbs.DefaultSessionTimeout)
+	}
+	if cfg.TokenLifetime < 0 {
+		return nil, fmt.Errorf("server: TokenLifetime %v is negative; use a positive duration, or zero for the default of %v",
+			cfg.TokenLifetime, ear.DefaultLifetime)
 	}
 	signer, err := ear.NewSigner(cfg.SigningKey)
 	if err != nil {

@@ -1,0 +1,32 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// New rejects a negative duration instead of reading it as the default,
+// so that a mistyped lifetime does not silently become five minutes.
+func TestNewRejectsNegativeDurations(t *testing.T) {
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string
+	}{
+		{"request timeout", func(c *Config) { c.RequestTimeout = -time.Second }, "RequestTimeout -1s is negative"},
+		{"session timeout", func(c *Config) { c.SessionTimeout = -time.Minute }, "SessionTimeout -1m0s is negative"},
+		{"token lifetime", func(c *Config) { c.TokenLifetime = -time.Minute }, "TokenLifetime -1m0s is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ts.config
+			tt.change(&cfg)
+			_, err := New(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("New error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -38,7 +39,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	if !versionMatches(req.Version) {
 		// Guests recognize an incompatible server by this exact phrase.
-		fail("KBS Client Protocol Version Mismatch: expect =" + ProtocolVersion + " while the request is " + req.Version)
+		fail("KBS Client Protocol Version Mismatch: expect =" + ProtocolVersion + " while the request is " +
+			printable.Text(req.Version, maxEchoedValue))
 		return
 	}
 

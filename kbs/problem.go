@@ -55,6 +55,12 @@ func (p *Problem) Error() string {
 	return fmt.Sprintf("%s (HTTP %d): %s", printable.Text(p.Variant(), maxProblemText), p.Status, printable.Text(p.Detail, maxProblemText))
 }
 
+// maxEchoedValue is the length, in bytes, to which an error detail cuts a
+// value from the request that it names, such as a version, a tee or a
+// path. The response and the log line then stay short for any request
+// within the size limits.
+const maxEchoedValue = 128
+
 // maxProblemText is the length, in bytes, to which Error cuts the type and
 // detail of a problem.
 const maxProblemText = 200

@@ -14,6 +14,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/store"
 )
 
@@ -209,7 +210,7 @@ func (s *Server) maxBody() int64 {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/kbs/v0/")
 	if !ok {
-		NewProblem(ProblemInvalidRequestPath, "Request path "+r.URL.Path+" is invalid").Write(w)
+		NewProblem(ProblemInvalidRequestPath, "Request path "+printable.Text(r.URL.Path, maxEchoedValue)+" is invalid").Write(w)
 		return
 	}
 	plugin, _, _ := strings.Cut(rest, "/")
@@ -223,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case plugin == "resource" && r.Method == http.MethodGet:
 		s.handleResource(w, r, resourcePath(r.URL))
 	default:
-		NewProblem(ProblemPluginNotFound, "Plugin "+plugin+" not found").Write(w)
+		NewProblem(ProblemPluginNotFound, "Plugin "+printable.Text(plugin, maxEchoedValue)+" not found").Write(w)
 	}
 }
 

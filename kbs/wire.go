@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // ProtocolVersion is the only Request version the server accepts and the
@@ -53,7 +54,8 @@ func ParseRequest(data []byte) (*Request, error) {
 		return nil, errors.New(`invalid Request: missing member version; send "version": "` + ProtocolVersion + `"`)
 	}
 	if !knownTEEs[r.TEE] {
-		return nil, fmt.Errorf(`invalid Request: unknown tee %q; send a tee that the KBS protocol defines, such as "snp" or "tdx"`, r.TEE)
+		return nil, fmt.Errorf(`invalid Request: unknown tee %s; send a tee that the KBS protocol defines, such as "snp" or "tdx"`,
+			printable.Quote(r.TEE, maxEchoedValue))
 	}
 	if len(r.ExtraParams) == 0 {
 		return nil, errors.New(`invalid Request: missing member extra-params; send "extra-params": "" or an object with supported-hash-algorithms`)

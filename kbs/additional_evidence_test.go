@@ -53,3 +53,19 @@ func TestParseAdditionalEvidenceAccepts(t *testing.T) {
 		t.Errorf("{} = %d devices, %v; want none", len(none), err)
 	}
 }
+
+// An unknown device TEE name is cut in the error, which goes to the log
+// line and the audit record.
+func TestParseAdditionalEvidenceCutsUnknownName(t *testing.T) {
+	long := strings.Repeat("x", 100<<10)
+	_, err := parseAdditionalEvidence(`{"` + long + `":{}}`)
+	if err == nil {
+		t.Fatal("unknown device TEE accepted")
+	}
+	if !strings.Contains(err.Error(), `unknown device TEE "xxx`) {
+		t.Errorf("error %.200q does not name the TEE", err)
+	}
+	if len(err.Error()) > 1024 {
+		t.Errorf("error is %d bytes, want at most 1024", len(err.Error()))
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/ear"
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
+	"github.com/cloister-dev/cloister/internal/printable"
 	"github.com/cloister-dev/cloister/store"
 	"github.com/cloister-dev/cloister/tee/azurevtpm"
 )
@@ -485,7 +486,7 @@ func parseAdditionalEvidence(s string) ([]deviceEvidence, error) {
 			return nil, attest.Malformed(field, "not a JSON object of TEE name to evidence", err)
 		}
 		if !knownTEEs[name] {
-			return nil, attest.Errorf(attest.ErrUnsupported, field, "unknown device TEE %q", name)
+			return nil, attest.Errorf(attest.ErrUnsupported, field, "unknown device TEE %s", printable.Quote(name, maxEchoedValue))
 		}
 		if seen[name] {
 			return nil, attest.Errorf(attest.ErrMalformed, field, "device TEE %q occurs more than once", name).

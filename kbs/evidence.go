@@ -9,6 +9,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/jsonvalue"
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // SampleFormat is the evidence format of the protocol's sample and
@@ -108,7 +109,7 @@ func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) 
 		ev.Format = formatForTEE(tee)
 	}
 	if ev.Format != formatForTEE(tee) {
-		return attest.Evidence{}, fmt.Errorf("evidence format %q does not match the session's tee %q; send %q evidence, or start a session for the TEE of this evidence", ev.Format, tee, formatForTEE(tee))
+		return attest.Evidence{}, fmt.Errorf("evidence format %s does not match the session's tee %q; send %q evidence, or start a session for the TEE of this evidence", printable.Quote(ev.Format, maxEchoedValue), tee, formatForTEE(tee))
 	}
 	return ev, nil
 }

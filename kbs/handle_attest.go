@@ -196,8 +196,8 @@ func checkTEEKey(k TEEPubKey) error {
 		_, err := k.RSAPublicKey()
 		return err
 	}
-	return fmt.Errorf("unsupported tee-pubkey: kty %q with alg %q; use EC with %s or RSA with %s",
-		k.Kty, k.Alg, AlgECDHESA256KW, AlgRSAOAEP256)
+	return fmt.Errorf("unsupported tee-pubkey: kty %s with alg %s; use EC with %s or RSA with %s",
+		printable.Quote(k.Kty, maxEchoedValue), printable.Quote(k.Alg, maxEchoedValue), AlgECDHESA256KW, AlgRSAOAEP256)
 }
 
 // appraiseAll verifies the primary evidence and every device's evidence,
@@ -506,7 +506,7 @@ var initDataAlgorithm = regexp.MustCompile(`(?m)^\s*algorithm\s*=\s*"([A-Za-z0-9
 
 func initDataDigest(d *InitData) ([]byte, error) {
 	if d.Format != "toml" {
-		return nil, attest.Errorf(attest.ErrUnsupported, "init-data.format", "format %q is not supported", d.Format).WithFix("send init-data as toml")
+		return nil, attest.Errorf(attest.ErrUnsupported, "init-data.format", "format %s is not supported", printable.Quote(d.Format, maxEchoedValue)).WithFix("send init-data as toml")
 	}
 	m := initDataAlgorithm.FindStringSubmatch(d.Body)
 	if m == nil {

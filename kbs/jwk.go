@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // The key-management algorithms of the resource JWE.
@@ -40,7 +42,7 @@ func curveFor(crv string) (ecdh.Curve, int, error) {
 	case "P-521":
 		return ecdh.P521(), 66, nil
 	}
-	return nil, 0, fmt.Errorf("unsupported tee-pubkey curve %q: use P-256 or P-521", crv)
+	return nil, 0, fmt.Errorf("unsupported tee-pubkey curve %s: use P-256 or P-521", printable.Quote(crv, maxEchoedValue))
 }
 
 // ECDHPublicKey decodes an EC tee-pubkey strictly: x and y must be
@@ -48,7 +50,7 @@ func curveFor(crv string) (ecdh.Curve, int, error) {
 // must be on the curve.
 func (k TEEPubKey) ECDHPublicKey() (*ecdh.PublicKey, error) {
 	if k.Kty != "EC" {
-		return nil, fmt.Errorf("tee-pubkey kty is %q, not EC", k.Kty)
+		return nil, fmt.Errorf("tee-pubkey kty is %s, not EC", printable.Quote(k.Kty, maxEchoedValue))
 	}
 	curve, size, err := curveFor(k.Crv)
 	if err != nil {
@@ -86,7 +88,7 @@ func decodeFixed(name, s string, size int) ([]byte, error) {
 // with, so that a key it accepts is one Encrypt can use.
 func (k TEEPubKey) RSAPublicKey() (*rsa.PublicKey, error) {
 	if k.Kty != "RSA" {
-		return nil, fmt.Errorf("tee-pubkey kty is %q, not RSA", k.Kty)
+		return nil, fmt.Errorf("tee-pubkey kty is %s, not RSA", printable.Quote(k.Kty, maxEchoedValue))
 	}
 	n, err := b64.DecodeString(k.N)
 	if err != nil {

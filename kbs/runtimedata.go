@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // HashAlgorithm is a runtime-data hash the protocol names.
@@ -33,7 +35,7 @@ func (h HashAlgorithm) New() (hash.Hash, error) {
 	case SHA512:
 		return sha512.New(), nil
 	}
-	return nil, fmt.Errorf("unsupported runtime-data hash %q: use sha256, sha384 or sha512", string(h))
+	return nil, fmt.Errorf("unsupported runtime-data hash %s: use sha256, sha384 or sha512", printable.Quote(string(h), maxEchoedValue))
 }
 
 // Sum hashes data with the algorithm.
@@ -66,7 +68,7 @@ func SelectedHash(extraParams json.RawMessage) (HashAlgorithm, error) {
 	}
 	h := HashAlgorithm(strings.ToLower(name))
 	if _, err := h.New(); err != nil {
-		return "", fmt.Errorf("invalid selected-hash-algorithm %q: use sha256, sha384 or sha512", name)
+		return "", fmt.Errorf("invalid selected-hash-algorithm %s: use sha256, sha384 or sha512", printable.Quote(name, maxEchoedValue))
 	}
 	return h, nil
 }

@@ -379,7 +379,7 @@ func (k *TEEPubKey) UnmarshalJSON(data []byte) error {
 		}
 		p.Crv, p.X, p.Y = "", "", ""
 	default:
-		return fmt.Errorf("invalid tee-pubkey: kty %q is not EC or RSA", p.Kty)
+		return fmt.Errorf("invalid tee-pubkey: kty %s is not EC or RSA", printable.Quote(p.Kty, maxEchoedValue))
 	}
 	*k = TEEPubKey(p)
 	return nil

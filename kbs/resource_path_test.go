@@ -5,7 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/internal/resourcepath"
 )
 
 // An encoded slash inside a segment of the resource path stays part of
@@ -74,4 +78,38 @@ func TestResourceInvalidQuery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzResourcePath checks that a resource path that passes the grammar
+// check is the decoded URL path after /kbs/v0/resource/, so that no
+// encoding makes a request name another resource than it spells.
+func FuzzResourcePath(f *testing.F) {
+	for _, target := range []string{
+		"/kbs/v0/resource/default/key/db", "/kbs/v0/resource/default%2Fkey/db", "/kbs/v0/resource/default/k%65y/db",
+		"/kbs/v0/resource/a%2F..%2Fdefault/key/db", "/kbs/v0/resource", "/kbs/v0/resource/", "/kbs/v0/re%73ource/a/b/c",
+		"/kbs/v0/resource/a%2Fb/c{", "/kbs/v0/resource/a%2Fb/c/d%7B",
+	} {
+		f.Add(target)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		// ServeHTTP calls resourcePath only for this prefix.
+		if err != nil || !strings.HasPrefix(u.Path, "/kbs/v0/resource/") {
+			return
+		}
+		path := resourcePath(u)
+		if resourcepath.Check(path) != nil {
+			return
+		}
+		if want := "/kbs/v0/resource/" + path; u.Path != want {
+			t.Fatalf("resourcePath(%q) = %q, but the decoded URL path is %q", target, path, u.Path)
+		}
+		escaped := u.RawPath
+		if escaped == "" {
+			escaped = u.EscapedPath()
+		}
+		if n := strings.Count(escaped, "/"); n != 6 {
+			t.Fatalf("resourcePath(%q) = %q from an escaped path of %d slashes", target, path, n)
+		}
+	})
 }

@@ -235,7 +235,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // one segment as two. A bare /kbs/v0/resource names the empty path, which
 // handleResource rejects.
 func resourcePath(u *url.URL) string {
-	segments := strings.Split(u.EscapedPath(), "/")
+	// RawPath, when set, is the path as the request sent it. EscapedPath
+	// would instead encode Path again, and so lose an encoded slash, when
+	// RawPath holds a character that it would have encoded.
+	escaped := u.RawPath
+	if escaped == "" {
+		escaped = u.EscapedPath()
+	}
+	segments := strings.Split(escaped, "/")
 	// segments[0] is empty, and segments 1 to 3 are kbs, v0 and resource.
 	if len(segments) < 5 {
 		return ""

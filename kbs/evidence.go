@@ -80,6 +80,11 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 
 // decodeEnvelope reads Cloister's evidence envelope from obj, whose
 // members are valid JSON.
+//
+// NOTE: a repeated format, data or aux member is decoded as encoding/json
+// decodes it, each copy in turn, while the Attestation around it rejects
+// repeated members. The verifier checks the data that results, so only
+// readers other than this server could see other evidence in such a body.
 func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) {
 	// Each occurrence of a member is decoded in turn, as encoding/json
 	// does: a later null keeps an earlier format and clears an earlier

@@ -26,6 +26,9 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.logger().Info("kbs auth rejected", "request_id", requestID(r), "reason", cause)
 		NewProblem(ProblemAttestationError, "Attestation error: RCAR handshake Auth failed: "+cause).Write(w)
 	}
+	// NOTE: a Request is a few hundred bytes, but /auth takes bodies up to
+	// the /attest limit (DefaultMaxBodySize), bounded in memory by the
+	// body budget. Trustee also applies one limit to every endpoint.
 	body, release, err := s.readBody(w, r)
 	if err != nil {
 		fail(err.Error())

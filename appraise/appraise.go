@@ -2,12 +2,16 @@
 // without a policy file: debug, emulated TEEs, TCB status, required checks
 // that could not run, and expected measurement, report data, chip ID,
 // minimum TCB, minimum Intel TCB evaluation data number and maximum SEV-SNP
-// VMPL. The Rego policy engine calls the same checks, so a decision
-// reads the same whichever path made it.
+// VMPL. The last two apply to the SGX, TDX and SEV-SNP claims of composite
+// evidence and of MAA and Intel Trust Authority tokens too (HardwareTEE).
+// The default attestation policy of the policy package applies the same
+// rules with the same messages, so a decision reads the same whichever
+// path made it.
 package appraise
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -357,24 +361,79 @@ func parseMinTCBValue(s string) (uint64, error) {
 // reports tcb_eval_num.
 const TCBEvaluationDataNumberAttribute = "tcb_evaluation_data_number"
 
+// CompositeTEE is the TEE of composite evidence (tee/composite): a CPU
+// report with NVIDIA GPUs, whose claims are the CPU's, with the CPU's TEE
+// in the attribute cpu_tee.
+const CompositeTEE attest.TEE = "composite"
+
+// maaIsolationTEEs and itaAttesterTypes map the TEE that an MAA token
+// (attribute isolation_tee) and an Intel Trust Authority token (attribute
+// attester_type) describe to the hardware TEE.
+var (
+	maaIsolationTEEs = map[string]attest.TEE{"sevsnpvm": attest.TEESNP, "tdxvm": attest.TEETDX, "sgx": attest.TEESGX}
+	itaAttesterTypes = map[string]attest.TEE{"TDX": attest.TEETDX, "SGX": attest.TEESGX}
+)
+
+// maaVMPLAttribute is the attribute in which an MAA SEV-SNP token states
+// the VMPL of the report.
+const maaVMPLAttribute = "x-ms-sevsnpvm-vmpl"
+
+// HardwareTEE returns the TEE whose hardware claims c carries and the TEE
+// of the evidence that carries them. For SEV-SNP, SGX and TDX claims both
+// are c.TEE. Composite claims carry those of their CPU part (attribute
+// cpu_tee), and MAA and Intel Trust Authority tokens those of the TEE the
+// service appraised (attributes isolation_tee and attester_type). The
+// hardware TEE is empty for other claims. The default attestation policy
+// derives the same two values as hardware_tee and evidence_tee.
+func HardwareTEE(c *attest.Claims) (hardware, evidence attest.TEE) {
+	evidence = c.TEE
+	if evidence == CompositeTEE {
+		cpu, _ := c.Attributes["cpu_tee"].(string)
+		evidence = attest.TEE(cpu)
+	}
+	switch evidence {
+	case attest.TEESNP, attest.TEESGX, attest.TEETDX:
+		return evidence, evidence
+	case attest.TEEMAAToken:
+		s, _ := c.Attributes["isolation_tee"].(string)
+		return maaIsolationTEEs[s], evidence
+	case attest.TEEITAToken:
+		s, _ := c.Attributes["attester_type"].(string)
+		return itaAttesterTypes[s], evidence
+	}
+	return "", evidence
+}
+
+// isToken reports whether tee is that of an attestation token.
+func isToken(tee attest.TEE) bool {
+	return tee == attest.TEEMAAToken || tee == attest.TEEITAToken
+}
+
 // CheckMinTCBEvaluationDataNumber rejects SGX and TDX claims whose TCB
-// evaluation data number is below o.MinTCBEvaluationDataNumber. Intel raises
-// the number with each TCB recovery event, so TCB Info and QE Identity with
-// a lower number predate a recovery and may rate a platform that now needs
-// an update as up to date. Claims without the attribute reject, because no
-// TCB Info or QE Identity was verified. Other TEEs have no such number and
-// pass.
+// evaluation data number is below o.MinTCBEvaluationDataNumber, also when
+// composite evidence or an attestation token carries them (see
+// HardwareTEE). Intel raises the number with each TCB recovery event, so
+// TCB Info and QE Identity with a lower number predate a recovery and may
+// rate a platform that now needs an update as up to date. Claims without
+// the attribute reject, because no TCB Info or QE Identity was verified,
+// or, for a token, because the token does not state the number: neither
+// Intel Trust Authority nor MAA tokens have a claim for it. Other TEEs have
+// no such number and pass.
 func CheckMinTCBEvaluationDataNumber(c *attest.Claims, o Options) []Reason {
 	minimum := o.MinTCBEvaluationDataNumber
-	if minimum == 0 || (c.TEE != attest.TEESGX && c.TEE != attest.TEETDX) {
+	hardware, evidence := HardwareTEE(c)
+	if minimum == 0 || (hardware != attest.TEESGX && hardware != attest.TEETDX) {
 		return nil
 	}
 	claim := "attributes." + TCBEvaluationDataNumberAttribute
 	expected := ">= " + strconv.FormatUint(uint64(minimum), 10)
 	got, ok := attributeUint(c, TCBEvaluationDataNumberAttribute)
 	if !ok {
-		return []Reason{{Rule: "min-tcb-evaluation-data-number", Claim: claim, Expected: expected,
-			Message: fmt.Sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", c.TEE, minimum)}}
+		msg := fmt.Sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", c.TEE, minimum)
+		if isToken(evidence) {
+			msg = fmt.Sprintf("the %s token does not state the TCB evaluation data number of the TCB Info and QE Identity that its service used for the %s evidence, so the minimum %d cannot be checked; verify the %s quote itself with the current TCB Info and QE Identity (--collateral), or remove --min-tcb-evaluation-data-number", evidence, hardware, minimum, hardware)
+		}
+		return []Reason{{Rule: "min-tcb-evaluation-data-number", Claim: claim, Expected: expected, Message: msg}}
 	}
 	if got >= uint64(minimum) {
 		return nil
@@ -383,35 +442,55 @@ func CheckMinTCBEvaluationDataNumber(c *attest.Claims, o Options) []Reason {
 		Message: fmt.Sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d, so the collateral predates a TCB recovery event; fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number", got, minimum)}}
 }
 
-// CheckMaxVMPL rejects SEV-SNP claims whose VMPL attribute is above
-// o.MaxVMPL. Software at VMPL n can request reports for VMPL n and every
-// higher (less privileged) VMPL with report data of its choice. A report
-// for VMPL k therefore proves only that software at VMPL k or lower chose
-// its report data. Claims without the attribute reject. Other TEEs have no
-// VMPL and pass.
+// CheckMaxVMPL rejects SEV-SNP claims whose VMPL is above o.MaxVMPL, also
+// when composite evidence or an MAA token carries them (see HardwareTEE;
+// an MAA token states the VMPL as x-ms-sevsnpvm-vmpl). Software at VMPL n
+// can request reports for VMPL n and every higher (less privileged) VMPL
+// with report data of its choice. A report for VMPL k therefore proves
+// only that software at VMPL k or lower chose its report data. Claims
+// without the VMPL reject. Other TEEs have no VMPL and pass; the Azure
+// vTPM verifier itself requires VMPL 0.
 func CheckMaxVMPL(c *attest.Claims, o Options) []Reason {
-	if o.MaxVMPL == nil || c.TEE != attest.TEESNP {
+	hardware, evidence := HardwareTEE(c)
+	if o.MaxVMPL == nil || hardware != attest.TEESNP {
 		return nil
 	}
 	maximum := *o.MaxVMPL
 	expected := "<= " + strconv.FormatUint(uint64(maximum), 10)
-	got, ok := attributeUint(c, "vmpl")
+	attribute := "vmpl"
+	if evidence == attest.TEEMAAToken {
+		attribute = maaVMPLAttribute
+	}
+	claim := "attributes." + attribute
+	got, ok := attributeUint(c, attribute)
 	if !ok {
-		return []Reason{{Rule: "max-vmpl", Claim: "attributes.vmpl", Expected: expected,
-			Message: fmt.Sprintf("the snp claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", maximum)}}
+		msg := fmt.Sprintf("the %s claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", c.TEE, maximum)
+		if evidence == attest.TEEMAAToken {
+			msg = fmt.Sprintf("the %s token does not state the VMPL of the SEV-SNP report as a number in %s, so the maximum VMPL %d cannot be checked; pass the token as Microsoft Azure Attestation issued it, or remove --max-vmpl", evidence, maaVMPLAttribute, maximum)
+		}
+		return []Reason{{Rule: "max-vmpl", Claim: claim, Expected: expected, Message: msg}}
 	}
 	if got <= uint64(maximum) {
 		return nil
 	}
-	return []Reason{{Rule: "max-vmpl", Claim: "attributes.vmpl", Value: strconv.FormatUint(got, 10), Expected: expected,
+	return []Reason{{Rule: "max-vmpl", Claim: claim, Value: strconv.FormatUint(got, 10), Expected: expected,
 		Message: fmt.Sprintf("the SEV-SNP report is from VMPL %d, above the maximum VMPL %d, so software less privileged than VMPL %d may have chosen its report data; request the report from VMPL %d or lower, or raise --max-vmpl to %d", got, maximum, maximum, maximum, got)}}
 }
 
 // attributeUint returns the attribute name as a non-negative integer. A
-// verifier stores an integer type, and claims decoded from JSON hold a
-// float64.
+// verifier stores an integer type, a token verifier the json.Number of the
+// token's claim, and claims decoded from JSON hold a float64. A
+// json.Number is read as a float64, so that 1.0 is 1, as in Rego.
 func attributeUint(c *attest.Claims, name string) (uint64, bool) {
-	switch v := c.Attributes[name].(type) {
+	v := c.Attributes[name]
+	if n, ok := v.(json.Number); ok {
+		f, err := n.Float64()
+		if err != nil {
+			return 0, false
+		}
+		v = f
+	}
+	switch v := v.(type) {
 	case int:
 		return uint64(v), v >= 0
 	case int64:

@@ -6,6 +6,8 @@
 #   min_tcb_evaluation_data_number (lowest accepted Intel TCB evaluation
 #   data number of SGX and TDX evidence; absent or 0 sets no minimum),
 #   max_vmpl (highest accepted VMPL of SEV-SNP evidence; absent accepts any).
+#   Both also apply to the SGX, TDX and SEV-SNP claims that composite
+#   evidence and MAA and Intel Trust Authority tokens carry.
 # data.reference_values: reference value name -> accepted values, such as
 #   "snp.measurement" -> ["<hex>", ...]. A name whose values have all
 #   expired maps to an empty list.
@@ -185,10 +187,36 @@ deny contains {
 	not tcb_status in accepted_tcb_statuses
 }
 
+# The hardware claims of SEV-SNP, SGX and TDX evidence also reach this
+# policy inside composite evidence, whose claims are those of its CPU part
+# (attribute cpu_tee), and inside MAA and Intel Trust Authority tokens,
+# which name the TEE the service appraised (attributes isolation_tee and
+# attester_type). evidence_tee is the TEE of the evidence that carries the
+# hardware claims, and hardware_tee the TEE of those claims, or "" for
+# other evidence, as appraise.HardwareTEE derives them.
+evidence_tee := input.claims.attributes.cpu_tee if {
+	tee == "composite"
+} else := tee
+
+maa_isolation_tees := {"sevsnpvm": "snp", "tdxvm": "tdx", "sgx": "sgx"}
+
+ita_attester_types := {"TDX": "tdx", "SGX": "sgx"}
+
+default hardware_tee := ""
+
+hardware_tee := evidence_tee if evidence_tee in {"snp", "sgx", "tdx"}
+
+hardware_tee := maa_isolation_tees[input.claims.attributes.isolation_tee] if evidence_tee == "maa-token"
+
+hardware_tee := ita_attester_types[input.claims.attributes.attester_type] if evidence_tee == "ita-token"
+
+evidence_is_token if evidence_tee in {"maa-token", "ita-token"}
+
 # Intel raises the TCB evaluation data number with each TCB recovery event.
 # SGX and TDX claims whose TCB Info or QE Identity has a number below the
 # configured minimum predate a recovery and reject, and so do claims without
-# the number, because no TCB Info or QE Identity was verified.
+# the number, because no TCB Info or QE Identity was verified or, for a
+# token, because the token does not state it.
 default min_tcb_evaluation_data_number := 0
 
 min_tcb_evaluation_data_number := input.config.min_tcb_evaluation_data_number
@@ -199,15 +227,19 @@ tcb_evaluation_data_number := input.claims.attributes.tcb_evaluation_data_number
 
 min_tcb_evaluation_data_number_text := sprintf(">= %d", [min_tcb_evaluation_data_number])
 
+missing_tcb_evaluation_data_number_message := sprintf("the %s token does not state the TCB evaluation data number of the TCB Info and QE Identity that its service used for the %s evidence, so the minimum %d cannot be checked; verify the %s quote itself with the current TCB Info and QE Identity (--collateral), or remove --min-tcb-evaluation-data-number", [evidence_tee, hardware_tee, min_tcb_evaluation_data_number, hardware_tee]) if {
+	evidence_is_token
+} else := sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", [tee, min_tcb_evaluation_data_number])
+
 deny contains {
 	"rule": "min-tcb-evaluation-data-number",
 	"claim": "attributes.tcb_evaluation_data_number",
 	"value": "",
 	"expected": min_tcb_evaluation_data_number_text,
-	"message": sprintf("the %s claims have no TCB evaluation data number, because no TCB Info or QE Identity was verified, so the minimum %d cannot be checked; supply the current TCB Info and QE Identity with --collateral, or remove --min-tcb-evaluation-data-number", [tee, min_tcb_evaluation_data_number]),
+	"message": missing_tcb_evaluation_data_number_message,
 } if {
 	min_tcb_evaluation_data_number > 0
-	tee in {"sgx", "tdx"}
+	hardware_tee in {"sgx", "tdx"}
 	not valid_tcb_evaluation_data_number
 }
 
@@ -219,7 +251,7 @@ deny contains {
 	"message": sprintf("TCB evaluation data number %d (the lower of the TCB Info's and the QE Identity's) is below the minimum %d, so the collateral predates a TCB recovery event; fetch the current TCB Info and QE Identity from Intel PCS, or lower --min-tcb-evaluation-data-number", [tcb_evaluation_data_number, min_tcb_evaluation_data_number]),
 } if {
 	min_tcb_evaluation_data_number > 0
-	tee in {"sgx", "tdx"}
+	hardware_tee in {"sgx", "tdx"}
 	valid_tcb_evaluation_data_number
 	tcb_evaluation_data_number < min_tcb_evaluation_data_number
 }
@@ -233,10 +265,17 @@ valid_tcb_evaluation_data_number if {
 # Software at VMPL n can request SEV-SNP reports for VMPL n and every less
 # privileged VMPL, so a report from a VMPL above max_vmpl may carry report
 # data that less privileged software chose. Claims without a numeric VMPL
-# reject when a maximum is set.
+# reject when a maximum is set. An MAA token states the VMPL as
+# x-ms-sevsnpvm-vmpl.
+vmpl_attribute := "x-ms-sevsnpvm-vmpl" if {
+	evidence_tee == "maa-token"
+} else := "vmpl"
+
 default claim_vmpl := null
 
-claim_vmpl := input.claims.attributes.vmpl
+claim_vmpl := input.claims.attributes.vmpl if evidence_tee != "maa-token"
+
+claim_vmpl := input.claims.attributes["x-ms-sevsnpvm-vmpl"] if evidence_tee == "maa-token"
 
 max_vmpl_set if is_number(input.config.max_vmpl)
 
@@ -246,27 +285,31 @@ valid_vmpl if {
 	claim_vmpl == floor(claim_vmpl)
 }
 
+missing_vmpl_message := sprintf("the %s token does not state the VMPL of the SEV-SNP report as a number in x-ms-sevsnpvm-vmpl, so the maximum VMPL %d cannot be checked; pass the token as Microsoft Azure Attestation issued it, or remove --max-vmpl", [evidence_tee, input.config.max_vmpl]) if {
+	evidence_tee == "maa-token"
+} else := sprintf("the %s claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", [tee, input.config.max_vmpl])
+
 deny contains {
 	"rule": "max-vmpl",
-	"claim": "attributes.vmpl",
+	"claim": concat(".", ["attributes", vmpl_attribute]),
 	"value": "",
 	"expected": sprintf("<= %d", [input.config.max_vmpl]),
-	"message": sprintf("the snp claims have no VMPL, so the maximum VMPL %d cannot be checked; appraise the claims as the verifier returned them, or remove --max-vmpl", [input.config.max_vmpl]),
+	"message": missing_vmpl_message,
 } if {
 	max_vmpl_set
-	tee == "snp"
+	hardware_tee == "snp"
 	not valid_vmpl
 }
 
 deny contains {
 	"rule": "max-vmpl",
-	"claim": "attributes.vmpl",
+	"claim": concat(".", ["attributes", vmpl_attribute]),
 	"value": sprintf("%d", [claim_vmpl]),
 	"expected": sprintf("<= %d", [input.config.max_vmpl]),
 	"message": sprintf("the SEV-SNP report is from VMPL %d, above the maximum VMPL %d, so software less privileged than VMPL %d may have chosen its report data; request the report from VMPL %d or lower, or raise --max-vmpl to %d", [claim_vmpl, input.config.max_vmpl, input.config.max_vmpl, input.config.max_vmpl, claim_vmpl]),
 } if {
 	max_vmpl_set
-	tee == "snp"
+	hardware_tee == "snp"
 	valid_vmpl
 	claim_vmpl > input.config.max_vmpl
 }

@@ -150,11 +150,13 @@ type Config struct {
 	AllowEmulated bool     `json:"allow_emulated"`
 	TCBStatuses   []string `json:"tcb_statuses,omitempty"`
 	// MinTCBEvaluationDataNumber is the lowest accepted Intel TCB
-	// evaluation data number of SGX and TDX evidence, as in
-	// appraise.Options; 0 sets no minimum.
+	// evaluation data number of SGX and TDX claims, also those of
+	// composite evidence and tokens, as in appraise.Options; 0 sets no
+	// minimum.
 	MinTCBEvaluationDataNumber uint32 `json:"min_tcb_evaluation_data_number,omitempty"`
-	// MaxVMPL is the highest accepted VMPL of SEV-SNP evidence, as in
-	// appraise.Options; nil accepts any VMPL.
+	// MaxVMPL is the highest accepted VMPL of SEV-SNP claims, also those
+	// of composite evidence and MAA tokens, as in appraise.Options; nil
+	// accepts any VMPL.
 	MaxVMPL *uint32 `json:"max_vmpl,omitempty"`
 }
 

@@ -76,7 +76,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 }
 
 // maxVMPLHelp is the help text of --max-vmpl.
-const maxVMPLHelp = "highest accepted VMPL of an SEV-SNP report, 0 to 3, such as 0 for a guest without a paravisor; software at a VMPL can request reports for that and every less privileged VMPL (default: any VMPL)"
+const maxVMPLHelp = "highest accepted VMPL of an SEV-SNP report (also in composite evidence and MAA tokens), 0 to 3, such as 0 for a guest without a paravisor; software at a VMPL can request reports for that and every less privileged VMPL (default: any VMPL)"
 
 // parseMaxVMPL parses the value of the flag --max-vmpl, returning nil for
 // an empty value.
@@ -94,7 +94,7 @@ func parseMaxVMPL(flag, s string) (*uint32, error) {
 
 // minTCBEvaluationDataNumberHelp is the help text of
 // --min-tcb-evaluation-data-number.
-const minTCBEvaluationDataNumberHelp = "minimum Intel TCB evaluation data number of the TCB Info and QE Identity for SGX and TDX evidence, which Intel raises with each TCB recovery event and lists at /sgx/certification/v4/tcbevaluationdatanumbers of its PCS; SGX and TDX evidence without a verified TCB Info or QE Identity is then rejected (default: 0, no minimum)"
+const minTCBEvaluationDataNumberHelp = "minimum Intel TCB evaluation data number of the TCB Info and QE Identity for SGX and TDX evidence (also in composite evidence and tokens), which Intel raises with each TCB recovery event and lists at /sgx/certification/v4/tcbevaluationdatanumbers of its PCS; SGX and TDX evidence without a verified TCB Info or QE Identity, and Intel Trust Authority and MAA tokens, which state no number, are then rejected (default: 0, no minimum)"
 
 // flag returns the command-line spelling of the flag name.
 func (f *verifyFlags) flag(name string) string { return "--" + f.prefix + name }

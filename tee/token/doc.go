@@ -18,4 +18,10 @@
 // expiry, not-before, issued-at) and the mapping of each service's TEE
 // claims into attest.Claims are written here because go-jose's jwt package
 // knows neither the services' issuers nor their claims.
+//
+// An MAA SEV-SNP token states the report's VMPL, kept as the attribute
+// x-ms-sevsnpvm-vmpl, which appraise.Options.MaxVMPL reads. Neither MAA
+// nor Intel Trust Authority tokens state the TCB evaluation data number of
+// the collateral the service used, so appraise.Options.MinTCBEvaluationDataNumber
+// rejects their SGX and TDX tokens.
 package token

@@ -54,8 +54,10 @@ type agentFlags struct {
 	clientRefs       []string
 }
 
-func newAgentCmd() *cobra.Command {
-	var f agentFlags
+func newAgentCmd() *cobra.Command { return agentCommand(&agentFlags{}) }
+
+// agentCommand returns the agent command, which binds its flags to f.
+func agentCommand(f *agentFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent [flags] -- COMMAND [ARG...]",
 		Short: "Attest, fetch secrets and run a workload behind an RA-TLS listener",
@@ -81,7 +83,7 @@ GPUs, whose evidence the agent sends to the key broker beside the TEE's; the
 key broker must trust their two development roots and have their RIMs (in
 --emulator-dir's nvidia-gpu/ subdirectory).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAgent(cmd, f, args)
+			return runAgent(cmd, *f, args)
 		},
 	}
 	fl := cmd.Flags()
@@ -110,6 +112,9 @@ key broker must trust their two development roots and have their RIMs (in
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
 	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex), which for TDX clients is MRTD and covers only the firmware; --verify-clients needs it or --client-policy")
+	fl.StringArrayVar(&f.clients.tcbStatuses, "client-tcb-status", nil, "accepted TCB status of the clients' evidence (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.Uint32Var(&f.clients.minTCBEvaluationDataNumber, "client-min-tcb-evaluation-data-number", 0, "for the clients' evidence, the "+minTCBEvaluationDataNumberHelp)
+	fl.StringVar(&f.clients.maxVMPL, "client-max-vmpl", "", "for the clients' evidence, the "+maxVMPLHelp)
 	fl.StringVar(&f.clientPolicy, "client-policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the clients' claims must also pass, such as one that pins a TDX client's RTMRs")
 	fl.StringArrayVar(&f.clientRefs, "client-reference-value", nil, "NAME=VALUE reference value for --client-policy, such as tdx.rtmr1=HEX; repeatable")
 	fl.BoolVar(&f.challengeClients, "challenge-clients", false, "with --verify-clients, close connections whose client does not respond to the agent's challenge with fresh evidence from the TEE of its certificate, so that a stolen client certificate and key are useless without a TEE of the same identity; clients need cloister connect --attest with --challenge (the default)")
@@ -194,17 +199,8 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		if f.clients.measurement == "" && f.clientPolicy == "" {
 			return usageError("--verify-clients without --client-measurement or --client-policy would accept a client in any TEE whose evidence verifies, whatever code it runs; pass --client-measurement HEX, or --client-policy FILE for TDX clients, whose measurement covers only the firmware")
 		}
-		f.clients.output = "text"
-		f.clients.prefix = "client-"
-		vo, ao, err := f.clients.options()
+		o, err := clientVerifyOptions(f)
 		if err != nil {
-			return err
-		}
-		if f.clientMaxAge <= 0 {
-			return usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
-		}
-		o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge}
-		if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, ao); err != nil {
 			return err
 		}
 		clients = ratls.NewVerifier(o)
@@ -257,6 +253,25 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		return &exitError{code: exitRejected, err: err}
 	}
 	return nil
+}
+
+// clientVerifyOptions turns the --client-* flags of mutual mode into the
+// options that verify and appraise each client's evidence.
+func clientVerifyOptions(f agentFlags) (ratls.VerifyOptions, error) {
+	f.clients.output = "text"
+	f.clients.prefix = "client-"
+	vo, ao, err := f.clients.options()
+	if err != nil {
+		return ratls.VerifyOptions{}, err
+	}
+	if f.clientMaxAge <= 0 {
+		return ratls.VerifyOptions{}, usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
+	}
+	o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge}
+	if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, ao); err != nil {
+		return ratls.VerifyOptions{}, err
+	}
+	return o, nil
 }
 
 func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {

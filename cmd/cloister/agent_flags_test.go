@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cloister-dev/cloister/appraise"
+	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/policy"
 )
 
 func TestAgentRejectsCertLifetimeOutOfRange(t *testing.T) {
@@ -78,5 +84,85 @@ func TestAgentChallengeClientsNeedsVerifyClients(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "--challenge-clients needs --verify-clients") {
 		t.Errorf("error %v, want one that names --verify-clients", err)
+	}
+}
+
+// The clients' TCB status, minimum TCB evaluation data number and maximum
+// VMPL reach the appraisal of each client's evidence and the input.config
+// of --client-policy.
+func TestAgentClientAppraisalFlags(t *testing.T) {
+	policyFile := writeFile(t, filepath.Join(t.TempDir(), "snp.rego"), policy.DefaultAttestation(attest.TEESNP).Text)
+	f := &agentFlags{}
+	cmd := agentCommand(f)
+	err := cmd.ParseFlags([]string{
+		"--client-measurement", strings.Repeat("00", 48),
+		"--client-tcb-status", attest.TCBOutOfDate, "--client-tcb-status", attest.TCBUpToDate,
+		"--client-min-tcb-evaluation-data-number", "17",
+		"--client-max-vmpl", "0",
+		"--client-policy", policyFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := clientVerifyOptions(*f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Appraise.TCBStatuses; !slices.Equal(got, []string{attest.TCBOutOfDate, attest.TCBUpToDate}) {
+		t.Errorf("TCB statuses %v, want OutOfDate and UpToDate", got)
+	}
+	if got := o.Appraise.MinTCBEvaluationDataNumber; got != 17 {
+		t.Errorf("minimum TCB evaluation data number %d, want 17", got)
+	}
+	if o.Appraise.MaxVMPL == nil || *o.Appraise.MaxVMPL != 0 {
+		t.Errorf("maximum VMPL %v, want 0", o.Appraise.MaxVMPL)
+	}
+
+	// A client's SEV-SNP report from VMPL 1 is rejected by the appraisal
+	// and by the default policy given as --client-policy.
+	claims := &attest.Claims{TEE: attest.TEESNP, Measurement: make(attest.Hex, 48), Attributes: map[string]any{"vmpl": uint32(1)}}
+	d := appraise.Appraise(claims, o.Appraise)
+	if d.Accepted || d.Reasons[0].Rule != "max-vmpl" {
+		t.Errorf("appraisal %+v, want a max-vmpl rejection", d)
+	}
+	d, err = o.Policy(context.Background(), claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(d.Reasons, func(r appraise.Reason) bool { return r.Rule == "max-vmpl" }) {
+		t.Errorf("policy reasons %+v, want a max-vmpl reason", d.Reasons)
+	}
+}
+
+// Without the flags the clients' appraisal keeps its defaults.
+func TestAgentClientAppraisalDefaults(t *testing.T) {
+	f := &agentFlags{}
+	cmd := agentCommand(f)
+	if err := cmd.ParseFlags([]string{"--client-measurement", strings.Repeat("00", 48)}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := clientVerifyOptions(*f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Appraise.TCBStatuses != nil {
+		t.Errorf("TCB statuses %v, want none (the defaults)", o.Appraise.TCBStatuses)
+	}
+	if o.Appraise.MinTCBEvaluationDataNumber != 0 {
+		t.Errorf("minimum TCB evaluation data number %d, want 0", o.Appraise.MinTCBEvaluationDataNumber)
+	}
+	if o.Appraise.MaxVMPL != nil {
+		t.Errorf("maximum VMPL %d, want none", *o.Appraise.MaxVMPL)
+	}
+}
+
+func TestAgentRejectsInvalidClientMaxVMPL(t *testing.T) {
+	_, err := runCloister(t, "agent", "--emulated", "--upstream", "127.0.0.1:9000", "--verify-clients",
+		"--client-measurement", strings.Repeat("00", 48), "--client-max-vmpl", "4", "--", "true")
+	if code := exitCode(t, err); code != exitUsage {
+		t.Errorf("exit code %d (%v), want %d", code, err, exitUsage)
+	}
+	if err == nil || !strings.Contains(err.Error(), `invalid --client-max-vmpl "4": use 0, 1, 2 or 3`) {
+		t.Errorf("error %v, want one that names --client-max-vmpl", err)
 	}
 }

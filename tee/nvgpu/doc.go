@@ -21,7 +21,9 @@
 // reference integrity manifests (RIMs) when the caller supplies them as
 // collateral. A RIM is a SWID tag (ISO/IEC 19770-2) in XML with an
 // enveloped XML-DSig signature, whose certificate chain ends at the pinned
-// NVIDIA CoRIM signing Root CA. The signature is checked with
+// NVIDIA CoRIM signing Root CA. The chain must carry the same key usages as
+// the device chain: digitalSignature on the signing certificate, CA:TRUE
+// and keyCertSign on every issuer. The signature is checked with
 // github.com/russellhaering/goxmldsig, because the standard library has no
 // XML canonicalisation (C14N 1.1) or XML-DSig.
 //

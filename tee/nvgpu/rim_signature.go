@@ -114,6 +114,9 @@ func newRIMVerification(data []byte, roots []*x509.Certificate, at time.Time) *r
 		return fail(err)
 	}
 	v.chain = chain
+	if err := checkRIMKeyUsage(chain); err != nil {
+		return fail(err)
+	}
 
 	rim, err := verifySignedContent(root, sig, leaf, at)
 	if err != nil {
@@ -129,7 +132,7 @@ func newRIMVerification(data []byte, roots []*x509.Certificate, at time.Time) *r
 // depend on neither the roots nor the time, and the validity check is run
 // again at at. After the chain, the outcome holds while at is inside the
 // validity window of every certificate of the chain, because the chain's
-// signatures do not change and goxmldsig (v1.6.1) reads the clock only to
+// signatures and key usages do not change and goxmldsig (v1.6.1) reads the clock only to
 // check the signing certificate's window. Outside that window, which can
 // only be the root's, and after a failed chain, it returns false.
 func (v *rimVerification) outcomeAt(at time.Time) (rimOutcome, bool) {
@@ -153,13 +156,9 @@ func (v *rimVerification) outcomeAt(at time.Time) (rimOutcome, bool) {
 }
 
 // verifySignedContent checks the XML signature of a RIM under its signing
-// certificate, which must allow digital signatures, and decodes the SWID
-// tag from the signed content only.
+// certificate, whose key usage checkRIMKeyUsage has checked, and decodes
+// the SWID tag from the signed content only.
 func verifySignedContent(root, sig *etree.Element, leaf *x509.Certificate, at time.Time) (*RIM, error) {
-	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return nil, attest.Errorf(attest.ErrChain, "Signature/KeyInfo/X509Data", "the signing certificate %q does not allow digital signatures (key usage)", leaf.Subject.String())
-	}
-
 	if err := normalizeECDSASignature(sig, leaf); err != nil {
 		return nil, err
 	}

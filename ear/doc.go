@@ -13,8 +13,9 @@
 // (tag:github.com,2024:confidential-containers/Trustee), Cloister the EAR
 // profile, which Verify requires.
 //
-// Verify also requires ear.verifier-id with its developer and build, an
-// ear.status in each appraisal that is one of the four AR4SI tiers, an
-// exp after iat, and a verification key that is a P-256 public key whose
-// JWK alg and use, when set, are ES256 and sig.
+// Verify also requires ear.verifier-id with its developer and build, and
+// a submods map with at least one appraisal. Each appraisal must be a JSON
+// object with an ear.status that is one of the four AR4SI tiers. The exp
+// claim must be after iat, and the verification key must be a P-256
+// public key whose JWK alg and use, when set, are ES256 and sig.
 package ear

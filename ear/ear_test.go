@@ -331,7 +331,8 @@ func TestVerifyRegisteredClaims(t *testing.T) {
 	claims := func(extra map[string]any) map[string]any {
 		c := map[string]any{"eat_profile": Profile, "iss": "cloister-test", "jti": "01",
 			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-			"ear.verifier-id": map[string]any{"developer": "https://example.com", "build": "test"}}
+			"ear.verifier-id": map[string]any{"developer": "https://example.com", "build": "test"},
+			"submods":         map[string]any{"cpu0": map[string]any{"ear.status": "affirming"}}}
 		for k, v := range extra {
 			c[k] = v
 		}
@@ -415,9 +416,10 @@ func TestVerifyRejectsNonObjectEvidence(t *testing.T) {
 	}
 }
 
-// An EAR without the verifier's identity, or with an appraisal whose
-// status is missing or not an AR4SI tier, is rejected by the full
-// verification and by the path for remembered tokens.
+// An EAR without the verifier's identity, without an appraisal, with a
+// null appraisal, or with an appraisal whose status is missing or not an
+// AR4SI tier, is rejected by the full verification and by the path for
+// remembered tokens.
 func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
 	verifierID := map[string]any{"developer": "https://example.com", "build": "test"}
 	appraisal := func(status any) map[string]any {
@@ -441,6 +443,11 @@ func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
 			"submods": map[string]any{"cpu0": appraisal("affirming"), "gpu0": appraisal("trusted")}}, `submods.gpu0 ear.status is "trusted"`},
 		{"status in capitals", map[string]any{"ear.verifier-id": verifierID,
 			"submods": map[string]any{"cpu0": appraisal("AFFIRMING")}}, `ear.status is "AFFIRMING"`},
+		{"submods missing", map[string]any{"ear.verifier-id": verifierID}, "submods is missing or empty"},
+		{"submods null", map[string]any{"ear.verifier-id": verifierID, "submods": nil}, "submods is missing or empty"},
+		{"submods empty", map[string]any{"ear.verifier-id": verifierID, "submods": map[string]any{}}, "submods is missing or empty"},
+		{"appraisal null", map[string]any{"ear.verifier-id": verifierID,
+			"submods": map[string]any{"cpu0": appraisal("affirming"), "gpu0": nil}}, "submods.gpu0 is null"},
 	}
 	s := newTestSigner(t)
 	now := time.Now()
@@ -468,23 +475,39 @@ func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
 		})
 	}
 
-	t.Run("remembered token", func(t *testing.T) {
-		s := newTestSigner(t)
-		s.Issued = &Issued{}
-		r := sampleResult()
-		r.Submods["cpu0"].Status = "trusted"
-		tok, err := s.Sign(r, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cached := &Verifier{Keys: s.JWKS(), Issued: s.Issued}
-		if _, err := cached.Verify(tok, now); err == nil {
-			t.Error("Verify accepted a remembered token with status trusted")
-		}
-		if _, _, err := cached.VerifyText(tok, now); err == nil {
-			t.Error("VerifyText accepted a remembered token with status trusted")
-		}
-	})
+	remembered := []struct {
+		name    string
+		change  func(r *Result)
+		wantErr string
+	}{
+		{"status trusted", func(r *Result) { r.Submods["cpu0"].Status = "trusted" }, `ear.status is "trusted"`},
+		{"submods empty", func(r *Result) { r.Submods = map[string]*Appraisal{} }, "submods is missing or empty"},
+		{"submods nil", func(r *Result) { r.Submods = nil }, "submods is missing or empty"},
+		{"appraisal null", func(r *Result) { r.Submods["gpu0"] = nil }, "submods.gpu0 is null"},
+	}
+	for _, tt := range remembered {
+		t.Run("remembered token "+tt.name, func(t *testing.T) {
+			s := newTestSigner(t)
+			s.Issued = &Issued{}
+			r := sampleResult()
+			tt.change(r)
+			tok, err := s.Sign(r, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cached := &Verifier{Keys: s.JWKS(), Issued: s.Issued}
+			_, err = cached.Verify(tok, now)
+			if err == nil {
+				t.Fatalf("Verify accepted a remembered token with %s", tt.name)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Verify error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if _, _, err := cached.VerifyText(tok, now); err == nil {
+				t.Errorf("VerifyText accepted a remembered token with %s", tt.name)
+			}
+		})
+	}
 }
 
 // A key set entry with the token's kid verifies only when it is a P-256

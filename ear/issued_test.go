@@ -27,8 +27,8 @@ func signRemembered(t *testing.T) (*Signer, string, time.Time) {
 }
 
 // fullResult returns a claim set with every optional part of an appraisal
-// filled in, beside an appraisal that is null and one with an empty reason
-// list.
+// filled in, beside an appraisal with only ear.status and one with an
+// empty reason list.
 func fullResult() *Result {
 	r := sampleResult()
 	tv := TrustVectorFor([]appraise.Reason{{Rule: "debug"}})
@@ -36,7 +36,7 @@ func fullResult() *Result {
 	r.Submods["cpu0"].Digests = &Digests{Evidence: "01", Collateral: "02", Policy: "03"}
 	r.Submods["cpu0"].Reasons = []appraise.Reason{{Rule: "debug", Claim: "debug", Value: "true", Expected: "false", Message: "the TEE runs in debug mode <&>"}}
 	r.Submods["gpu0"] = &Appraisal{Status: tv.Status(), TrustVector: &tv, Reasons: []appraise.Reason{}}
-	r.Submods["gpu1"] = nil
+	r.Submods["gpu1"] = &Appraisal{Status: StatusNone}
 	return r
 }
 
@@ -46,8 +46,9 @@ func fullResult() *Result {
 func TestIssuedMatchesFullVerification(t *testing.T) {
 	invalidUTF8 := fullResult()
 	invalidUTF8.Submods["cpu0"].Reasons[0].Message = "bad \xff byte"
-	noSubmods := sampleResult()
-	noSubmods.Submods = map[string]*Appraisal{}
+	statusOnly := sampleResult()
+	statusOnly.Nonce = ""
+	statusOnly.Submods = map[string]*Appraisal{"cpu0": {Status: StatusAffirming}}
 
 	tests := []struct {
 		name       string
@@ -56,7 +57,7 @@ func TestIssuedMatchesFullVerification(t *testing.T) {
 	}{
 		{"sample", sampleResult(), true},
 		{"every optional part", fullResult(), true},
-		{"no appraisals", noSubmods, true},
+		{"no optional parts", statusOnly, true},
 		{"invalid UTF-8", invalidUTF8, false},
 	}
 	for _, tt := range tests {

@@ -138,8 +138,8 @@ type Verified struct {
 }
 
 // Verify checks the ES256 signature with the key named by the token's kid
-// (the embedded jwk is ignored), the eat_profile, the verifier ID and each
-// appraisal's status (see checkResult), and that now lies within iat and
+// (the embedded jwk is ignored), the eat_profile, the verifier ID and the
+// appraisals (see checkResult), and that now lies within iat and
 // exp up to Leeway. A token found in v.Issued, signed by a key
 // still in v.Keys, has its claims checked without the signature check.
 func (v *Verifier) Verify(token string, now time.Time) (*Verified, error) {
@@ -348,22 +348,24 @@ func (v *Verifier) checkFrame(res *Result, now time.Time) error {
 }
 
 // checkResult checks the claims that an EAR needs beside eat_profile and
-// iat, as Veraison's go-ear also requires them: ear.verifier-id with its
-// developer and build, and in each appraisal an ear.status that is one of
-// the four AR4SI tiers. A relying party that compares a status with
-// StatusContraindicated would otherwise accept a missing or misspelt one.
-//
-// NOTE: an empty submods map and a null appraisal still pass, although
-// go-ear requires at least one appraisal with a status. The key broker
-// rejects both before it releases a resource.
+// iat, as Veraison's go-ear also requires them. ear.verifier-id must carry
+// its developer and build. submods must hold at least one appraisal, and
+// each appraisal must be a JSON object whose ear.status is one of the four
+// AR4SI tiers. A relying party that compares a status with
+// StatusContraindicated would otherwise accept a missing or misspelt one,
+// and one that loops over submods would accept a token that appraised
+// nothing.
 func checkResult(res *Result) error {
 	if res.VerifierID.Developer == "" || res.VerifierID.Build == "" {
 		return fmt.Errorf("EAR token ear.verifier-id is %+v: both developer and build must be set, because they identify the verifier that appraised the evidence", res.VerifierID)
 	}
+	if len(res.Submods) == 0 {
+		return errors.New("EAR token submods is missing or empty: it must hold at least one appraisal, keyed by submodule name, because a token without one appraised no evidence; attest again to obtain a token from the verifier")
+	}
 	for _, name := range slices.Sorted(maps.Keys(res.Submods)) {
 		a := res.Submods[name]
 		if a == nil {
-			continue
+			return fmt.Errorf("EAR token submods.%s is null: each appraisal must be a JSON object with ear.status; attest again to obtain a token from the verifier", name)
 		}
 		switch a.Status {
 		case StatusNone, StatusAffirming, StatusWarning, StatusContraindicated:

@@ -332,6 +332,67 @@ func testSecretsThroughClient(t *testing.T, s store.Store) {
 	}
 }
 
+func TestPutSecretEmptyValue(t *testing.T) {
+	forEachStore(t, testPutSecretEmptyValue)
+}
+
+// An empty secret value is rejected with 400, and neither creates a
+// secret nor replaces a stored one.
+func testPutSecretEmptyValue(t *testing.T, s store.Store) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
+	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+	ctx := context.Background()
+
+	if _, err := c.PutSecret(ctx, "default/key/disk", []byte("disk key")); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	for _, path := range []string{"default/key/disk", "default/key/new"} {
+		_, err := c.PutSecret(ctx, path, nil)
+		var p *Problem
+		if !errors.As(err, &p) {
+			t.Fatalf("PutSecret(%s) of an empty value: err = %v, want a problem", path, err)
+		}
+		if p.Status != http.StatusBadRequest {
+			t.Errorf("PutSecret(%s) of an empty value: status %d, want 400", path, p.Status)
+		}
+		if !strings.Contains(p.Detail, "secret "+path+":") {
+			t.Errorf("problem detail %q does not name the path %s", p.Detail, path)
+		}
+		if !strings.Contains(p.Detail, "body is empty") {
+			t.Errorf("problem detail %q does not say that the body is empty", p.Detail)
+		}
+		if !strings.Contains(p.Detail, "--file FILE") {
+			t.Errorf("problem detail %q does not give the fix", p.Detail)
+		}
+	}
+
+	got, err := s.GetSecret(ctx, "default/key/disk")
+	if err != nil {
+		t.Fatalf("GetSecret: %v", err)
+	}
+	if string(got.Value) != "disk key" {
+		t.Errorf("stored value %q, want the value before the empty put", got.Value)
+	}
+	if got.Version != 1 {
+		t.Errorf("stored version %d, want 1", got.Version)
+	}
+	if _, err := s.GetSecret(ctx, "default/key/new"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetSecret of the path first put empty: err = %v, want ErrNotFound", err)
+	}
+
+	records, err := c.ListAudit(ctx, store.AuditQuery{Action: store.AuditAdmin})
+	if err != nil {
+		t.Fatalf("ListAudit: %v", err)
+	}
+	var verdicts []string
+	for _, rec := range records {
+		verdicts = append(verdicts, rec.Verdict)
+	}
+	if want := []string{"applied", "rejected", "rejected"}; !slices.Equal(verdicts, want) {
+		t.Errorf("admin record verdicts = %v, want %v", verdicts, want)
+	}
+}
+
 func TestPoliciesAndReferenceValuesThroughClient(t *testing.T) {
 	forEachStore(t, testPoliciesAndReferenceValuesThroughClient)
 }

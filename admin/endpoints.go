@@ -59,6 +59,13 @@ func (h *Handler) putSecret(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// An empty value is most often a file or pipe that was empty by
+	// mistake, and it would replace the stored secret, which cannot be
+	// read back, with bytes that no workload can use.
+	if len(value) == 0 {
+		h.writeError(w, r, badRequest("secret %s: the request body is empty, so there is no value to store; send the secret's bytes as the body (cloister secret put %s --file FILE), or delete the secret with DELETE %ssecrets/%s", path, path, PathPrefix, path))
+		return
+	}
 
 	var info store.SecretInfo
 	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {

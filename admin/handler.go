@@ -10,7 +10,8 @@
 // the request gets 400. Every change appends an admin audit record in
 // the same transaction as the change. Secret values can be written and
 // deleted but never read back: they leave the service only through the key
-// broker, to attested workloads.
+// broker, to attested workloads. An empty secret value is rejected with
+// 400.
 package admin
 
 import (

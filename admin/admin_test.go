@@ -393,6 +393,37 @@ func testPutSecretEmptyValue(t *testing.T, s store.Store) {
 	}
 }
 
+func TestPutPolicyWithoutValidator(t *testing.T) {
+	forEachStore(t, testPutPolicyWithoutValidator)
+}
+
+// A handler without Config.ValidatePolicy stores no policy: it answers
+// 503 and says that no validator is configured.
+func testPutPolicyWithoutValidator(t *testing.T, s store.Store) {
+	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
+	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+	ctx := context.Background()
+
+	_, err := c.SetPolicy(ctx, store.PolicyResource, "default", "package policy\n\nallow := true\n")
+	var p *Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("SetPolicy without a validator: err = %v, want a problem", err)
+	}
+	if p.Status != http.StatusServiceUnavailable {
+		t.Errorf("SetPolicy without a validator: status %d, want 503", p.Status)
+	}
+	if !strings.Contains(p.Detail, "no policy validator configured") {
+		t.Errorf("problem detail %q does not say that no validator is configured", p.Detail)
+	}
+	list, err := s.ListPolicies(ctx, "")
+	if err != nil {
+		t.Fatalf("ListPolicies: %v", err)
+	}
+	if len(list) != 0 {
+		t.Errorf("store has %d policies after the rejected upload, want 0", len(list))
+	}
+}
+
 func TestPoliciesAndReferenceValuesThroughClient(t *testing.T) {
 	forEachStore(t, testPoliciesAndReferenceValuesThroughClient)
 }

@@ -111,11 +111,16 @@ func (h *Handler) putPolicy(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if h.cfg.ValidatePolicy != nil {
-		if err := h.cfg.ValidatePolicy(kind, name, string(module)); err != nil {
-			h.writeError(w, r, invalidRequest(fmt.Errorf("invalid %s policy %s: %w", kind, name, err)))
-			return
-		}
+	// Without a validator the service would store a module that fails
+	// only when a request evaluates it, so it stores none, as the Trustee
+	// policy endpoints do.
+	if h.cfg.ValidatePolicy == nil {
+		h.writeError(w, r, errNoPolicyValidator)
+		return
+	}
+	if err := h.cfg.ValidatePolicy(kind, name, string(module)); err != nil {
+		h.writeError(w, r, invalidRequest(fmt.Errorf("invalid %s policy %s: %w", kind, name, err)))
+		return
 	}
 
 	var p store.Policy

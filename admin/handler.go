@@ -11,7 +11,8 @@
 // the same transaction as the change. Secret values can be written and
 // deleted but never read back: they leave the service only through the key
 // broker, to attested workloads. An empty secret value is rejected with
-// 400.
+// 400. A policy is stored only after Config.ValidatePolicy accepts it, and
+// without a validator every policy upload is rejected.
 package admin
 
 import (
@@ -85,9 +86,10 @@ type Config struct {
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 
-	// ValidatePolicy, when set, checks a policy module before it is stored,
-	// for example by compiling the Rego. Its error is returned to the
-	// client as 400.
+	// ValidatePolicy checks a policy module before it is stored, for
+	// example by compiling the Rego. Its error is returned to the client
+	// as 400. When it is nil, every policy upload is rejected, with 503 on
+	// /admin/v0 and with a problem document on /kbs/v0.
 	ValidatePolicy func(kind store.PolicyKind, name, module string) error
 
 	// Logger receives one line per change and per failed authentication;

@@ -63,6 +63,10 @@ func (h *Handler) problemFor(r *http.Request, err error) (status int, title, det
 		return http.StatusNotFound, "Not found", err.Error()
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, "Conflict", err.Error()
+	case errors.Is(err, errNoPolicyValidator):
+		// A set-up fault of the service, not of the request.
+		h.cfg.Logger.Error("admin request rejected", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
+		return http.StatusServiceUnavailable, "Service unavailable", err.Error()
 	case errors.Is(err, store.ErrForeignSecrets):
 		// Replicas with different master keys are a set-up fault that an
 		// operator must see in the log, not only the client.
@@ -73,6 +77,10 @@ func (h *Handler) problemFor(r *http.Request, err error) (status int, title, det
 		return http.StatusInternalServerError, "Internal server error", "the request failed; the server log has the cause"
 	}
 }
+
+// errNoPolicyValidator is the error for a policy upload to a handler
+// whose Config.ValidatePolicy is nil.
+var errNoPolicyValidator = errors.New("the service has no policy validator configured (admin.Config.ValidatePolicy is nil), so it stores no policy; run a service that validates policies, such as cloister serve")
 
 // errBadRequest marks a malformed request that the store never saw.
 var errBadRequest = errors.New("bad request")

@@ -507,3 +507,41 @@ func TestTokenMaxLifetime(t *testing.T) {
 		})
 	}
 }
+
+// Without Config.ValidatePolicy both policy endpoints reject an upload
+// with the same reason, and the store keeps no policy.
+func TestPolicyUploadWithoutValidator(t *testing.T) {
+	pub, priv := newEd25519Key(t)
+	srv, st := newTokenServer(t, Config{TokenKeys: []ed25519.PublicKey{pub}})
+	token := signToken(t, priv, kbsClientClaims())
+	const module = "package policy\n\nallow := true\n"
+
+	status, body := sendWithToken(t, srv, http.MethodPut, PathPrefix+"policies/resource/default", token, []byte(module))
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("PUT %spolicies: status = %d, want 503; body %s", PathPrefix, status, body)
+	}
+	if !strings.Contains(string(body), "no policy validator configured") {
+		t.Errorf("PUT %spolicies: body %s does not say that no validator is configured", PathPrefix, body)
+	}
+
+	status, body = sendWithToken(t, srv, http.MethodPost, "/kbs/v0/resource-policy", token,
+		[]byte(`{"policy":"`+base64.RawURLEncoding.EncodeToString([]byte(module))+`"}`))
+	p, err := kbs.ParseProblem(status, body)
+	if err != nil {
+		t.Fatalf("POST /kbs/v0/resource-policy: status %d, body %s: %v", status, body, err)
+	}
+	if p.Variant() != problemParsePolicyError {
+		t.Errorf("POST /kbs/v0/resource-policy: problem type = %q, want %s", p.Type, problemParsePolicyError)
+	}
+	if !strings.Contains(p.Detail, "no policy validator configured") {
+		t.Errorf("POST /kbs/v0/resource-policy: detail %q does not say that no validator is configured", p.Detail)
+	}
+
+	list, err := st.ListPolicies(context.Background(), "")
+	if err != nil {
+		t.Fatalf("ListPolicies: %v", err)
+	}
+	if len(list) != 0 {
+		t.Errorf("store has %d policies after the rejected uploads, want 0", len(list))
+	}
+}

@@ -284,7 +284,7 @@ func (h *Handler) trusteeSetAttestationPolicy(w http.ResponseWriter, r *http.Req
 // /admin/v0/policies/{kind}/{name} does.
 func (h *Handler) trusteePutPolicy(w http.ResponseWriter, r *http.Request, variant string, kind store.PolicyKind, name, module string) {
 	if h.cfg.ValidatePolicy == nil {
-		h.trusteeError(w, r, variant, badRequest("the service has no policy validation configured, so it accepts no policy on /kbs/v0; use PUT /admin/v0/policies"))
+		h.trusteeError(w, r, variant, errNoPolicyValidator)
 		return
 	}
 	if err := h.cfg.ValidatePolicy(kind, name, module); err != nil {

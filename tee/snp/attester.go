@@ -1,6 +1,7 @@
 package snp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,8 +84,12 @@ func newDeviceAttester(open func() (client.Device, error)) (*HardwareAttester, e
 // Name returns "snp".
 func (a *HardwareAttester) Name() string { return string(attest.TEESNP) }
 
-// Attest requests a report binding reportData, zero-padded to 64 bytes,
-// at the driver's default VMPL.
+// Attest requests a report binding reportData, zero-padded to 64 bytes, and
+// checks that the report returned carries it. The ioctl path requests VMPL
+// 0, and the configfs-tsm path leaves privlevel at the kernel's default.
+//
+// NOTE: a guest that runs above VMPL 0 under an SVSM cannot get a VMPL 0
+// report through the ioctl, and no option selects another VMPL yet.
 func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("snp: report data is %d bytes, at most 64 fit in REPORT_DATA", len(reportData))
@@ -111,6 +116,9 @@ func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
 	if p := strings.TrimSpace(resp.Provider); p != tsmProvider {
 		return nil, fmt.Errorf("snp: configfs-tsm report came from provider %q, not %s", p, tsmProvider)
 	}
+	if err := checkReport("configfs-tsm outblob", resp.OutBlob, rd); err != nil {
+		return nil, err
+	}
 	return &attest.Evidence{Format: string(attest.TEESNP), Data: resp.OutBlob, Aux: nonEmpty(resp.AuxBlob)}, nil
 }
 
@@ -121,6 +129,12 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 	}
 	defer d.Close()
 	raw, certs, err := client.GetRawExtendedReport(d, rd)
+	if err == nil && len(raw) == 0 {
+		// go-sev-guest returns no report and no error when the second
+		// request still gets SNP_GUEST_VMM_ERR_INVALID_LEN, which happens
+		// when the host's certificates grew after the length query.
+		err = fmt.Errorf("the host's certificate table grew to %d bytes between the length query and the request", len(certs))
+	}
 	if err != nil {
 		// A host that stores no certificates may reject the extended
 		// request; the plain report still carries everything signed.
@@ -130,7 +144,24 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 		}
 		certs = nil
 	}
+	if err := checkReport("/dev/sev-guest", raw, rd); err != nil {
+		return nil, err
+	}
 	return &attest.Evidence{Format: string(attest.TEESNP), Data: raw, Aux: nonEmpty(certs)}, nil
+}
+
+// checkReport returns an error unless raw, the report that source
+// returned, is a whole ATTESTATION_REPORT whose REPORT_DATA (bytes 0x50 to
+// 0x8F) is rd. A report with other report data comes from a request that
+// raced this one, and a verifier would reject it as stale.
+func checkReport(source string, raw []byte, rd [64]byte) error {
+	if len(raw) != ReportSize {
+		return fmt.Errorf("snp: %s returned %d bytes, not a %d-byte ATTESTATION_REPORT", source, len(raw), ReportSize)
+	}
+	if !bytes.Equal(raw[0x50:0x90], rd[:]) {
+		return fmt.Errorf("snp: %s returned a report whose REPORT_DATA %x is not the requested %x, so another request raced this one: retry the request", source, raw[0x50:0x90], rd[:])
+	}
+	return nil
 }
 
 // nonEmpty returns nil for an empty or all-zero certificate table, which a

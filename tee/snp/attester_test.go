@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -21,6 +22,20 @@ import (
 // fakeTSM returns a configfs-tsm client whose report subsystem returns
 // provider as its provider name and reports from e.
 func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
+	t.Helper()
+	outblob := func(inblob []byte) ([]byte, error) {
+		ev, err := e.Attest(context.Background(), inblob)
+		if err != nil {
+			return nil, err
+		}
+		return ev.Data, nil
+	}
+	return fakeTSMOutblob(t, e, provider, outblob)
+}
+
+// fakeTSMOutblob is fakeTSM with the outblob that outblob returns for the
+// inblob written.
+func fakeTSMOutblob(t *testing.T, e *Emulator, provider string, outblob func(inblob []byte) ([]byte, error)) configfsi.Client {
 	t.Helper()
 	sub := &faketsm.ReportSubsystem{
 		// The fake computes read-only attributes only while the read and
@@ -40,11 +55,7 @@ func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
 			case "auxblob":
 				return e.certTable(), nil
 			case "outblob":
-				ev, err := e.Attest(context.Background(), entry.InAttrs["inblob"].Value)
-				if err != nil {
-					return nil, err
-				}
-				return ev.Data, nil
+				return outblob(entry.InAttrs["inblob"].Value)
 			}
 			return nil, os.ErrNotExist
 		},
@@ -93,10 +104,52 @@ func TestAttesterReportDataTooLong(t *testing.T) {
 	}
 }
 
+func TestAttesterConfigfsTSMRejectsBadOutblob(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	stale, err := e.Attest(context.Background(), []byte("another request"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		outblob []byte
+		want    string
+	}{
+		{"empty outblob", nil, "returned 0 bytes"},
+		{"short outblob", stale.Data[:0x90], "returned 144 bytes"},
+		{"report of another request", stale.Data, "REPORT_DATA"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeTSMOutblob(t, e, "sev_guest", func([]byte) ([]byte, error) { return tc.outblob, nil })
+			a, err := newTSMAttester(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+			if err == nil {
+				t.Fatalf("Attest returned %d bytes of evidence, want an error", len(ev.Data))
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "configfs-tsm outblob") {
+				t.Errorf("error %q does not name the configfs-tsm outblob", err)
+			}
+		})
+	}
+}
+
 // fakeDevice serves /dev/sev-guest ioctls with reports from an emulator.
 type fakeDevice struct {
 	e     *Emulator
 	certs []byte
+	// growCerts makes the certificate table grow by one byte after each
+	// length query, as when the host installs certificates meanwhile.
+	growCerts bool
+	// reportData, when set, replaces the request's report data, as in a
+	// report of another request.
+	reportData []byte
 }
 
 func (d *fakeDevice) Open(string) error        { return nil }
@@ -120,6 +173,9 @@ func (d *fakeDevice) Ioctl(command uintptr, arg any) (uintptr, error) {
 		if int(ext.CertsLength) < len(d.certs) {
 			ext.CertsLength = uint32(len(d.certs))
 			req.FwErr = uint64(abi.GuestRequestInvalidLength)
+			if d.growCerts {
+				d.certs = append(d.certs, 0)
+			}
 			return 0, syscall.EIO
 		}
 		copy(ext.Certs, d.certs)
@@ -127,7 +183,11 @@ func (d *fakeDevice) Ioctl(command uintptr, arg any) (uintptr, error) {
 	default:
 		return 0, syscall.EINVAL
 	}
-	ev, err := d.e.Attest(context.Background(), reqData.ReportData[:])
+	rd := reqData.ReportData[:]
+	if d.reportData != nil {
+		rd = d.reportData
+	}
+	ev, err := d.e.Attest(context.Background(), rd)
 	if err != nil {
 		return 0, err
 	}
@@ -171,5 +231,47 @@ func TestAttesterDeviceMissing(t *testing.T) {
 	_, err := newDeviceAttester(func() (sevclient.Device, error) { return nil, os.ErrNotExist })
 	if !errors.Is(err, attest.ErrNoDevice) {
 		t.Errorf("newDeviceAttester without a device: error %v, want ErrNoDevice", err)
+	}
+}
+
+func TestAttesterDeviceCertificatesGrow(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	dev := &fakeDevice{e: e, certs: e.certTable(), growCerts: true}
+	a, err := newDeviceAttester(func() (sevclient.Device, error) { return dev, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("ioctl"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if len(ev.Data) != ReportSize {
+		t.Fatalf("evidence is %d bytes, want the %d-byte report of the plain request", len(ev.Data), ReportSize)
+	}
+	if ev.Aux != nil {
+		t.Errorf("Evidence.Aux has %d bytes, want none after the extended request failed", len(ev.Aux))
+	}
+	opts := attest.Options{Collateral: e.Collateral(), TrustAnchors: anchors(e)}
+	if _, err := attest.Verify(context.Background(), *ev, opts); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}
+
+func TestAttesterDeviceRejectsOtherReportData(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	dev := &fakeDevice{e: e, certs: e.certTable(), reportData: []byte("another request")}
+	a, err := newDeviceAttester(func() (sevclient.Device, error) { return dev, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Attest(context.Background(), []byte("ioctl"))
+	if err == nil {
+		t.Fatal("Attest accepted a report whose REPORT_DATA is another request's")
+	}
+	if !strings.Contains(err.Error(), "REPORT_DATA") {
+		t.Errorf("error %q does not name REPORT_DATA", err)
+	}
+	if !strings.Contains(err.Error(), "/dev/sev-guest") {
+		t.Errorf("error %q does not name /dev/sev-guest", err)
 	}
 }

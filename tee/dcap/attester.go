@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
 	"github.com/google/go-configfs-tsm/report"
 	"github.com/google/go-tdx-guest/client"
@@ -21,17 +22,19 @@ func init() { attest.RegisterAttester(string(attest.TEETDX), OpenTDXAttester) }
 const tdxTSMProvider = "tdx_guest"
 
 // TDXAttester requests quotes from the TDX module of the trust domain it
-// runs in, through go-tdx-guest's client: configfs-tsm
-// (/sys/kernel/config/tsm/report) when its provider is tdx_guest, else the
-// /dev/tdx_guest ioctl interface. Either way the host's quoting enclave
-// signs the quote.
+// runs in: through configfs-tsm (/sys/kernel/config/tsm/report, Linux 6.7
+// and later) when its provider is tdx_guest, else through go-tdx-guest's
+// client for the TDX_CMD_GET_QUOTE ioctl of /dev/tdx_guest, which only
+// some vendor kernels have. Either way the host's quoting enclave signs the
+// quote.
 //
 // Attest returns the quote alone. EventLog reads the guest's CC event log
 // from CCELPath, for callers that send it beside the quote (the KBS
 // client does), so that RA-TLS certificates do not carry it.
 type TDXAttester struct {
-	// provider is the configfs-tsm quote provider, or nil for the device.
-	provider any
+	// tsm is the configfs-tsm client whose provider is tdx_guest, or nil
+	// for the device.
+	tsm configfsi.Client
 	// eventLogPath is the file that EventLog reads. Empty means CCELPath.
 	eventLogPath string
 	// mu serializes requests: the TDX guest driver handles one quote
@@ -44,22 +47,37 @@ type TDXAttester struct {
 // tdx_guest provider nor /dev/tdx_guest exists.
 func OpenTDXAttester() (attest.Attester, error) {
 	if c, err := linuxtsm.MakeClient(); err == nil {
-		if r, err := report.Create(c, &report.Request{}); err == nil {
-			provider, err := r.ReadOption("provider")
-			_ = r.Destroy()
-			if err == nil && strings.TrimSpace(string(provider)) == tdxTSMProvider {
-				qp, err := client.GetQuoteProvider()
-				if err != nil {
-					return nil, fmt.Errorf("tdx: configfs-tsm quote provider: %w", err)
-				}
-				return &TDXAttester{provider: qp}, nil
-			}
+		if a, err := newTDXTSMAttester(c); err == nil {
+			return a, nil
 		}
 	}
 	if _, err := os.Stat("/dev/tdx_guest"); err == nil {
 		return &TDXAttester{}, nil
 	}
 	return nil, fmt.Errorf("tdx: neither configfs-tsm with the %s provider nor /dev/tdx_guest is present: %w", tdxTSMProvider, attest.ErrNoDevice)
+}
+
+// newTDXTSMAttester returns an attester on a configfs-tsm client whose
+// report provider is tdx_guest. It removes the entry it reads the
+// provider from. go-tdx-guest's configfs quote provider is not used,
+// because at the version in go.mod it leaves one report entry behind on
+// every quote request.
+func newTDXTSMAttester(c configfsi.Client) (*TDXAttester, error) {
+	r, err := report.Create(c, &report.Request{})
+	if err != nil {
+		return nil, fmt.Errorf("tdx: configfs-tsm: %w", err)
+	}
+	provider, err := r.ReadOption("provider")
+	if destroyErr := r.Destroy(); err == nil && destroyErr != nil {
+		err = fmt.Errorf("removing the report entry: %w", destroyErr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tdx: configfs-tsm: reading the provider: %w", err)
+	}
+	if p := strings.TrimSpace(string(provider)); p != tdxTSMProvider {
+		return nil, fmt.Errorf("tdx: configfs-tsm provider is %q, not %s: %w", p, tdxTSMProvider, attest.ErrNoDevice)
+	}
+	return &TDXAttester{tsm: c}, nil
 }
 
 // Name returns "tdx".
@@ -78,24 +96,68 @@ func (a *TDXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Ev
 	copy(rd[:], reportData)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	source := "/dev/tdx_guest"
 	var quote []byte
 	var err error
-	if a.provider != nil {
-		quote, err = client.GetRawQuote(a.provider, rd)
+	if a.tsm != nil {
+		source = "configfs-tsm outblob"
+		quote, err = a.tsmQuote(rd)
 	} else {
-		quote, err = a.deviceQuote(rd)
+		quote, err = deviceQuote(rd)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tdx: requesting a quote: %w", err)
 	}
+	if err := checkQuote(source, quote, attest.TEETDX, rd); err != nil {
+		return nil, fmt.Errorf("tdx: %w", err)
+	}
 	return &attest.Evidence{Format: "dcap", Data: quote}, nil
 }
 
-func (a *TDXAttester) deviceQuote(rd [64]byte) ([]byte, error) {
+// tsmQuote returns the outblob of a configfs-tsm report for rd. report.Get
+// removes the entry and rejects the outblob when the entry's generation
+// shows that another writer changed the inblob meanwhile.
+func (a *TDXAttester) tsmQuote(rd [64]byte) ([]byte, error) {
+	resp, err := report.Get(a.tsm, &report.Request{InBlob: rd[:]})
+	if err != nil {
+		return nil, fmt.Errorf("configfs-tsm report: %w", err)
+	}
+	if p := strings.TrimSpace(resp.Provider); p != tdxTSMProvider {
+		return nil, fmt.Errorf("configfs-tsm report came from provider %q, not %s", p, tdxTSMProvider)
+	}
+	return resp.OutBlob, nil
+}
+
+func deviceQuote(rd [64]byte) ([]byte, error) {
 	d, err := client.OpenDevice()
 	if err != nil {
 		return nil, fmt.Errorf("opening /dev/tdx_guest: %w", err)
 	}
 	defer d.Close()
 	return client.GetRawQuote(d, rd)
+}
+
+// checkQuote returns an error unless quote, as source returned it, is a
+// DCAP quote of tee whose REPORTDATA is rd. A quote with other report data
+// comes from a request that raced this one, and a verifier would reject it
+// as stale.
+func checkQuote(source string, quote []byte, tee attest.TEE, rd [64]byte) error {
+	q, err := ParseQuote(quote)
+	if err != nil {
+		return fmt.Errorf("%s returned %d bytes that are not a valid quote: %w", source, len(quote), err)
+	}
+	if q.TEE() != tee {
+		return fmt.Errorf("%s returned a %s quote, not a %s quote", source, q.TEE(), tee)
+	}
+	var got [64]byte
+	switch {
+	case q.TD != nil:
+		got = q.TD.ReportData
+	case q.Enclave != nil:
+		got = q.Enclave.ReportData
+	}
+	if got != rd {
+		return fmt.Errorf("%s returned a quote whose REPORTDATA %x is not the requested %x, so another request raced this one: retry the request", source, got[:], rd[:])
+	}
+	return nil
 }

@@ -1,0 +1,145 @@
+package dcap
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
+	"github.com/google/go-configfs-tsm/configfs/faketsm"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// fakeTDXTSM returns a configfs-tsm report subsystem whose provider is
+// provider and whose outblob is what outblob returns for the inblob.
+func fakeTDXTSM(provider string, outblob func(inblob []byte) ([]byte, error)) *faketsm.ReportSubsystem {
+	return &faketsm.ReportSubsystem{
+		// The fake computes read-only attributes only while the read and
+		// write generations differ, but a kernel serves "provider" at any
+		// time. Starting at write generation 1 gives the fake that
+		// behavior.
+		MakeEntry: func() *faketsm.ReportEntry {
+			return &faketsm.ReportEntry{WriteGeneration: 1, InAttrs: map[string]*faketsm.ReportAttributeState{
+				"inblob": {}, "privlevel": {Value: []byte("0\n")},
+			}}
+		},
+		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
+		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+			switch attr {
+			case "provider":
+				return []byte(provider + "\n"), nil
+			case "outblob":
+				return outblob(entry.InAttrs["inblob"].Value)
+			}
+			return nil, os.ErrNotExist
+		},
+		Random: rand.Reader,
+	}
+}
+
+func tsmClient(sub *faketsm.ReportSubsystem) configfsi.Client {
+	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+}
+
+func TestTDXAttesterConfigfsTSM(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx"})
+	sub := fakeTDXTSM("tdx_guest", func(inblob []byte) ([]byte, error) {
+		ev, err := e.Attest(context.Background(), inblob)
+		if err != nil {
+			return nil, err
+		}
+		return ev.Data, nil
+	})
+	a, err := newTDXTSMAttester(tsmClient(sub))
+	if err != nil {
+		t.Fatalf("newTDXTSMAttester: %v", err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+	}
+	claims, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !strings.HasPrefix(string(claims.ReportData), "tsm nonce") {
+		t.Errorf("ReportData %q does not start with the requested report data", claims.ReportData)
+	}
+}
+
+func TestTDXAttesterOtherProviderIsNoDevice(t *testing.T) {
+	sub := fakeTDXTSM("sev_guest", nil)
+	_, err := newTDXTSMAttester(tsmClient(sub))
+	if !errors.Is(err, attest.ErrNoDevice) {
+		t.Errorf("error %v, want ErrNoDevice for provider sev_guest", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+	}
+}
+
+func TestTDXAttesterRejectsBadOutblob(t *testing.T) {
+	tdx, _, _ := emulated(t, EmulatorOptions{TEE: "tdx"})
+	sgx, _, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
+	stale, err := tdx.Attest(context.Background(), []byte("another request"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgxQuote, err := sgx.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		outblob []byte
+		want    string
+	}{
+		{"empty outblob", nil, "0 bytes that are not a valid quote"},
+		{"short outblob", stale.Data[:100], "100 bytes that are not a valid quote"},
+		{"quote of another request", stale.Data, "REPORTDATA"},
+		{"SGX quote", sgxQuote.Data, "sgx quote, not a tdx quote"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := fakeTDXTSM("tdx_guest", func([]byte) ([]byte, error) { return tc.outblob, nil })
+			a, err := newTDXTSMAttester(tsmClient(sub))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+			if err == nil {
+				t.Fatalf("Attest returned %d bytes of evidence, want an error", len(ev.Data))
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "configfs-tsm outblob") {
+				t.Errorf("error %q does not name the configfs-tsm outblob", err)
+			}
+			if n := len(sub.Entries); n != 0 {
+				t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+			}
+		})
+	}
+}
+
+func TestTDXAttesterOutblobError(t *testing.T) {
+	sub := fakeTDXTSM("tdx_guest", func([]byte) ([]byte, error) { return nil, errors.New("quote generation failed") })
+	a, err := newTDXTSMAttester(tsmClient(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "outblob") {
+		t.Errorf("error %v, want one that names the outblob", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+	}
+}

@@ -47,7 +47,8 @@ func openSGXAttester(dir string) (*SGXAttester, error) {
 func (*SGXAttester) Name() string { return string(attest.TEESGX) }
 
 // Attest returns an SGX quote whose REPORTDATA is reportData, zero-padded
-// to 64 bytes.
+// to 64 bytes. It rejects a quote with other report data, which another
+// thread of the enclave causes by writing user_report_data meanwhile.
 func (a *SGXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("sgx: report data is %d bytes, at most 64 fit in REPORTDATA", len(reportData))
@@ -55,16 +56,19 @@ func (a *SGXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Ev
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rd := make([]byte, 64)
-	copy(rd, reportData)
+	var rd [64]byte
+	copy(rd[:], reportData)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := os.WriteFile(filepath.Join(a.dir, "user_report_data"), rd, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(a.dir, "user_report_data"), rd[:], 0o600); err != nil {
 		return nil, fmt.Errorf("sgx: writing the report data: %w", err)
 	}
 	quote, err := os.ReadFile(filepath.Join(a.dir, "quote"))
 	if err != nil {
 		return nil, fmt.Errorf("sgx: reading the quote: %w", err)
+	}
+	if err := checkQuote(filepath.Join(a.dir, "quote"), quote, attest.TEESGX, rd); err != nil {
+		return nil, fmt.Errorf("sgx: %w", err)
 	}
 	return &attest.Evidence{Format: "dcap", Data: quote}, nil
 }

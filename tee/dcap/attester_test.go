@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -141,5 +142,54 @@ func TestTDXAttesterOutblobError(t *testing.T) {
 	}
 	if n := len(sub.Entries); n != 0 {
 		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+	}
+}
+
+// TestSGXAttesterRejectsOtherQuote gives the SGX attester a Gramine
+// directory whose quote file does not match the report data written, as
+// when another thread of the enclave wrote user_report_data meanwhile.
+func TestSGXAttesterRejectsOtherQuote(t *testing.T) {
+	sgx, _, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
+	tdx, _, _ := emulated(t, EmulatorOptions{TEE: "tdx"})
+	stale, err := sgx.Attest(context.Background(), []byte("another thread"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tdxQuote, err := tdx.Attest(context.Background(), []byte("report data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		quote []byte
+		want  string
+	}{
+		{"empty quote", nil, "0 bytes that are not a valid quote"},
+		{"quote of another thread", stale.Data, "REPORTDATA"},
+		{"TDX quote", tdxQuote.Data, "tdx quote, not a sgx quote"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, data := range map[string][]byte{"attestation_type": []byte("dcap\n"), "quote": tc.quote} {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := openSGXAttester(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := a.Attest(context.Background(), []byte("report data"))
+			if err == nil {
+				t.Fatalf("Attest returned %d bytes of evidence, want an error", len(ev.Data))
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), filepath.Join(dir, "quote")) {
+				t.Errorf("error %q does not name the quote file", err)
+			}
+		})
 	}
 }

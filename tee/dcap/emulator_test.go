@@ -228,7 +228,7 @@ func TestSGXAttesterGramineFiles(t *testing.T) {
 		t.Fatalf("empty directory: %v, expected ErrNoDevice", err)
 	}
 	e, _, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
-	ev, err := e.Attest(context.Background(), []byte("x"))
+	ev, err := e.Attest(context.Background(), []byte("report data"))
 	if err != nil {
 		t.Fatal(err)
 	}

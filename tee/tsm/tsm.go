@@ -5,12 +5,15 @@
 // the CCA attestation token. The SEV-SNP and TDX providers are handled by
 // tee/snp and tee/dcap, which also know their ioctl fallbacks.
 //
-// The configfs protocol (entry creation, the generation counter that
-// detects concurrent writers) is go-configfs-tsm's; this package only
-// checks the provider and maps the output to attest.Evidence.
+// The configfs protocol (entry creation and removal, the generation
+// counter that detects concurrent writers) is go-configfs-tsm's. This
+// package checks the provider, checks that the outblob binds the inblob
+// when the provider defines how (the CCA realm challenge), and maps the
+// output to attest.Evidence.
 package tsm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"github.com/google/go-configfs-tsm/report"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/tee/cca"
 )
 
 // Provider describes one configfs-tsm provider.
@@ -35,11 +39,31 @@ type Provider struct {
 	ReportDataSize int
 	// AuxBlob requests the auxblob (certificates the host attached).
 	AuxBlob bool
+	// ReportData extracts the report data that an outblob binds, so that
+	// Attest rejects an outblob that does not carry the inblob written.
+	// Nil skips that check.
+	ReportData func(outblob []byte) ([]byte, error)
 }
 
 // CCA is the Arm CCA realm guest provider. Its inblob is the 64-byte
 // realm challenge, and its outblob the CCA attestation token.
-var CCA = Provider{Name: "arm_cca_guest", Attester: string(attest.TEECCA), Format: string(attest.TEECCA), ReportDataSize: 64}
+var CCA = Provider{
+	Name:           "arm_cca_guest",
+	Attester:       string(attest.TEECCA),
+	Format:         string(attest.TEECCA),
+	ReportDataSize: cca.ChallengeSize,
+	ReportData:     realmChallenge,
+}
+
+// realmChallenge returns the challenge claim of the realm token in a CCA
+// token collection, without checking any signature.
+func realmChallenge(outblob []byte) ([]byte, error) {
+	token, err := cca.Parse(outblob)
+	if err != nil {
+		return nil, err
+	}
+	return token.RealmClaims.Challenge, nil
+}
 
 func init() {
 	attest.RegisterAttester(CCA.Attester, func() (attest.Attester, error) { return Open(CCA) })
@@ -92,7 +116,9 @@ func (a *Attester) Name() string { return a.provider.Attester }
 
 // Attest writes reportData, zero-padded to the provider's size, as the
 // inblob and returns the outblob, with the auxblob in Evidence.Aux when
-// the provider has one.
+// the provider has one. report.Get removes the report entry afterwards
+// and rejects the outblob when the entry's generation shows that another
+// writer changed the entry meanwhile.
 func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > a.provider.ReportDataSize {
 		return nil, fmt.Errorf("tsm: report data is %d bytes; the %s provider takes at most %d", len(reportData), a.provider.Name, a.provider.ReportDataSize)
@@ -111,6 +137,15 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	}
 	if len(resp.OutBlob) == 0 {
 		return nil, fmt.Errorf("tsm: the %s provider returned an empty outblob", a.provider.Name)
+	}
+	if a.provider.ReportData != nil {
+		bound, err := a.provider.ReportData(resp.OutBlob)
+		if err != nil {
+			return nil, fmt.Errorf("tsm: the %s provider returned an invalid outblob: %w", a.provider.Name, err)
+		}
+		if !bytes.Equal(bound, inblob) {
+			return nil, fmt.Errorf("tsm: the %s provider returned an outblob that binds %x, not the inblob %x, so another request raced this one: retry the request", a.provider.Name, bound, inblob)
+		}
 	}
 	ev := &attest.Evidence{Format: a.provider.Format, Data: resp.OutBlob}
 	if len(resp.AuxBlob) > 0 {

@@ -1,8 +1,11 @@
 package tsm
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +13,8 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/tee/cca"
 )
 
 // fakeProvider matches faketsm, whose provider attribute is "fake" and
@@ -84,5 +89,137 @@ func TestRegisteredAttester(t *testing.T) {
 		if a.Name() == CCA.Attester {
 			t.Logf("CCA attester present")
 		}
+	}
+}
+
+// fakeSubsystem returns a configfs-tsm report subsystem whose provider is
+// provider and whose outblob is what outblob returns for the entry.
+func fakeSubsystem(provider string, outblob func(entry *faketsm.ReportEntry) ([]byte, error)) *faketsm.ReportSubsystem {
+	return &faketsm.ReportSubsystem{
+		MakeEntry: func() *faketsm.ReportEntry {
+			return &faketsm.ReportEntry{InAttrs: map[string]*faketsm.ReportAttributeState{
+				"inblob": {}, "privlevel": {Value: []byte("0\n")},
+			}}
+		},
+		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
+		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+			switch attr {
+			case "provider":
+				return []byte(provider + "\n"), nil
+			case "outblob":
+				return outblob(entry)
+			}
+			return nil, os.ErrNotExist
+		},
+		Random: rand.Reader,
+	}
+}
+
+func subsystemClient(sub *faketsm.ReportSubsystem) configfsi.Client {
+	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+}
+
+// corpusToken returns the first accepted CCA token of the evidence corpus
+// and its realm challenge.
+func corpusToken(t *testing.T) (token, challenge []byte) {
+	t.Helper()
+	for _, c := range corpus.Cases(t, "cca") {
+		if c.Negative() {
+			continue
+		}
+		token = c.EvidenceBytes(t)
+		parsed, err := cca.Parse(token)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		return token, parsed.RealmClaims.Challenge
+	}
+	t.Skip("the corpus has no accepted CCA token")
+	return nil, nil
+}
+
+func TestCCAOutblobBindsInblob(t *testing.T) {
+	token, challenge := corpusToken(t)
+	sub := fakeSubsystem(CCA.Name, func(*faketsm.ReportEntry) ([]byte, error) { return token, nil })
+	a, err := New(subsystemClient(sub), CCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ev, err := a.Attest(context.Background(), challenge)
+	if err != nil {
+		t.Fatalf("Attest with the token's challenge: %v", err)
+	}
+	if !bytes.Equal(ev.Data, token) {
+		t.Errorf("evidence is not the outblob")
+	}
+
+	other := bytes.Clone(challenge)
+	other[0] ^= 1
+	_, err = a.Attest(context.Background(), other)
+	if err == nil {
+		t.Fatal("Attest accepted a token whose challenge is not the inblob")
+	}
+	if !strings.Contains(err.Error(), "not the inblob") {
+		t.Errorf("error %q does not say that the outblob does not bind the inblob", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d report entries left behind, want 0", n)
+	}
+}
+
+func TestCCAInvalidOutblob(t *testing.T) {
+	sub := fakeSubsystem(CCA.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("not a token"), nil })
+	a, err := New(subsystemClient(sub), CCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Attest(context.Background(), []byte("challenge"))
+	if err == nil {
+		t.Fatal("Attest accepted an outblob that is not a CCA token")
+	}
+	if !strings.Contains(err.Error(), "invalid outblob") {
+		t.Errorf("error %q does not name the invalid outblob", err)
+	}
+}
+
+// plainProvider is fakeProvider without the auxblob, which fakeSubsystem
+// does not serve.
+var plainProvider = Provider{Name: "fake", Attester: "fake", Format: "fake", ReportDataSize: 64}
+
+func TestAttestEmptyOutblob(t *testing.T) {
+	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return nil, nil })
+	a, err := New(subsystemClient(sub), plainProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attest(context.Background(), []byte("nonce")); err == nil || !strings.Contains(err.Error(), "empty outblob") {
+		t.Errorf("error %v, want one about the empty outblob", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d report entries left behind, want 0", n)
+	}
+}
+
+// TestAttestGenerationRace has another writer change the report entry
+// while the outblob is generated, which the generation attribute shows.
+func TestAttestGenerationRace(t *testing.T) {
+	sub := fakeSubsystem(plainProvider.Name, func(entry *faketsm.ReportEntry) ([]byte, error) {
+		entry.WriteGeneration++
+		return []byte("outblob"), nil
+	})
+	a, err := New(subsystemClient(sub), plainProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("nonce"))
+	if err == nil {
+		t.Fatalf("Attest returned %q after another writer changed the entry", ev.Data)
+	}
+	if !strings.Contains(err.Error(), "generation") {
+		t.Errorf("error %q does not name the generation", err)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d report entries left behind, want 0", n)
 	}
 }

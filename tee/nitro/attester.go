@@ -1,6 +1,7 @@
 package nitro
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hf/nsm"
 	"github.com/hf/nsm/request"
+	"github.com/hf/nsm/response"
 
 	"github.com/cloister-dev/cloister/attest"
 )
@@ -19,7 +21,11 @@ const devicePath = "/dev/nsm"
 func init() { attest.RegisterAttester(string(attest.TEENitro), OpenAttester) }
 
 // Attester requests attestation documents from the Nitro Secure Module.
-type Attester struct{}
+type Attester struct {
+	// send sends one request to the NSM and returns its response. Nil
+	// opens a session on /dev/nsm for the request.
+	send func(request.Request) (response.Response, error)
+}
 
 // OpenAttester returns the Nitro attester, or an error wrapping
 // attest.ErrNoDevice when /dev/nsm is absent (outside a Nitro enclave).
@@ -37,25 +43,24 @@ func OpenAttester() (attest.Attester, error) {
 func (*Attester) Name() string { return string(attest.TEENitro) }
 
 // Attest requests a document whose user_data field is reportData, the
-// field that the verifier reports as the claims' report data. A session is
+// field that the verifier reports as the claims' report data, and checks
+// that the document returned parses and carries it. A session is
 // opened per call, because the device is rarely used and a held file
 // descriptor would outlive idle agents.
-func (*Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > maxUserDataSize {
 		return nil, fmt.Errorf("nitro: report data of %d bytes is longer than the %d-byte user_data field; pass a digest of the data instead", len(reportData), maxUserDataSize)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sess, err := nsm.OpenDefaultSession()
-	if err != nil {
-		return nil, fmt.Errorf("nitro: opening %s: %w", devicePath, err)
+	send := a.send
+	if send == nil {
+		send = sendToDevice
 	}
-	defer sess.Close()
-
-	res, err := sess.Send(&request.Attestation{UserData: reportData})
+	res, err := send(&request.Attestation{UserData: reportData})
 	if err != nil {
-		return nil, fmt.Errorf("nitro: attestation request: %w", err)
+		return nil, fmt.Errorf("nitro: attestation request to %s: %w", devicePath, err)
 	}
 	if res.Error != "" {
 		return nil, fmt.Errorf("nitro: the Nitro Secure Module rejected the attestation request: %s", res.Error)
@@ -63,5 +68,22 @@ func (*Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidenc
 	if res.Attestation == nil || len(res.Attestation.Document) == 0 {
 		return nil, fmt.Errorf("nitro: the Nitro Secure Module returned no attestation document")
 	}
+	doc, err := ParseDocument(res.Attestation.Document)
+	if err != nil {
+		return nil, fmt.Errorf("nitro: the Nitro Secure Module returned an invalid attestation document: %w", err)
+	}
+	if !bytes.Equal(doc.UserData, reportData) {
+		return nil, fmt.Errorf("nitro: the Nitro Secure Module returned a document whose user_data %x is not the requested %x", doc.UserData, reportData)
+	}
 	return &attest.Evidence{Format: string(attest.TEENitro), Data: res.Attestation.Document}, nil
+}
+
+// sendToDevice sends req in a session on /dev/nsm and closes the session.
+func sendToDevice(req request.Request) (response.Response, error) {
+	sess, err := nsm.OpenDefaultSession()
+	if err != nil {
+		return response.Response{}, fmt.Errorf("opening %s: %w", devicePath, err)
+	}
+	defer sess.Close()
+	return sess.Send(req)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-tdx-guest/client"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/devcall"
 )
 
 func init() { attest.RegisterAttester(string(attest.TEETDX), OpenTDXAttester) }
@@ -37,9 +37,9 @@ type TDXAttester struct {
 	tsm configfsi.Client
 	// eventLogPath is the file that EventLog reads. Empty means CCELPath.
 	eventLogPath string
-	// mu serializes requests: the TDX guest driver handles one quote
-	// request at a time.
-	mu sync.Mutex
+	// serial runs one request at a time, because the TDX guest driver
+	// handles one quote request at a time.
+	serial devcall.Serial
 }
 
 // OpenTDXAttester returns the TDX attester of this trust domain, or an
@@ -84,7 +84,8 @@ func newTDXTSMAttester(c configfsi.Client) (*TDXAttester, error) {
 func (*TDXAttester) Name() string { return string(attest.TEETDX) }
 
 // Attest returns a TDX quote whose REPORTDATA is reportData, zero-padded
-// to 64 bytes.
+// to 64 bytes. When ctx ends first, Attest returns at once and the request
+// runs to its end in the background.
 func (a *TDXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("tdx: report data is %d bytes, at most 64 fit in REPORTDATA", len(reportData))
@@ -94,8 +95,13 @@ func (a *TDXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Ev
 	}
 	var rd [64]byte
 	copy(rd[:], reportData)
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	return devcall.Do(ctx, &a.serial, "tdx", func() (*attest.Evidence, error) {
+		return a.quote(rd)
+	})
+}
+
+// quote requests a quote for rd and checks it.
+func (a *TDXAttester) quote(rd [64]byte) (*attest.Evidence, error) {
 	source := "/dev/tdx_guest"
 	var quote []byte
 	var err error

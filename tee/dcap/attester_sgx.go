@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/devcall"
 )
 
 func init() { attest.RegisterAttester(string(attest.TEESGX), OpenSGXAttester) }
@@ -21,8 +21,9 @@ const gramineAttestationDir = "/dev/attestation"
 // SGXAttester collects SGX DCAP quotes inside a Gramine enclave.
 type SGXAttester struct {
 	dir string
-	// mu serializes requests, because the report data file is shared.
-	mu sync.Mutex
+	// serial runs one request at a time, because the report data file is
+	// shared.
+	serial devcall.Serial
 }
 
 // OpenSGXAttester returns the SGX attester of this enclave, or an error
@@ -48,7 +49,9 @@ func (*SGXAttester) Name() string { return string(attest.TEESGX) }
 
 // Attest returns an SGX quote whose REPORTDATA is reportData, zero-padded
 // to 64 bytes. It rejects a quote with other report data, which another
-// thread of the enclave causes by writing user_report_data meanwhile.
+// thread of the enclave causes by writing user_report_data meanwhile. When
+// ctx ends first, Attest returns at once and the request runs to its end
+// in the background.
 func (a *SGXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("sgx: report data is %d bytes, at most 64 fit in REPORTDATA", len(reportData))
@@ -58,8 +61,13 @@ func (a *SGXAttester) Attest(ctx context.Context, reportData []byte) (*attest.Ev
 	}
 	var rd [64]byte
 	copy(rd[:], reportData)
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	return devcall.Do(ctx, &a.serial, "sgx", func() (*attest.Evidence, error) {
+		return a.quote(rd)
+	})
+}
+
+// quote writes rd as the report data, reads the quote and checks it.
+func (a *SGXAttester) quote(rd [64]byte) (*attest.Evidence, error) {
 	if err := os.WriteFile(filepath.Join(a.dir, "user_report_data"), rd[:], 0o600); err != nil {
 		return nil, fmt.Errorf("sgx: writing the report data: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
@@ -191,5 +193,76 @@ func TestSGXAttesterRejectsOtherQuote(t *testing.T) {
 				t.Errorf("error %q does not name the quote file", err)
 			}
 		})
+	}
+}
+
+func TestTDXAttesterDeadline(t *testing.T) {
+	block := make(chan struct{})
+	release := time.AfterFunc(2*time.Second, func() { close(block) })
+	// Release the request that Attest abandons when the test ends.
+	t.Cleanup(func() {
+		if release.Stop() {
+			close(block)
+		}
+	})
+	sub := fakeTDXTSM("tdx_guest", func([]byte) ([]byte, error) {
+		<-block
+		return nil, errors.New("no quote")
+	})
+	a, err := newTDXTSMAttester(tsmClient(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.Attest(ctx, []byte("tsm nonce"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
+	}
+}
+
+// TestSGXAttesterDeadline makes the quote file a FIFO, whose open blocks
+// until a writer appears, like a quote that the quoting enclave is slow
+// to return.
+func TestSGXAttesterDeadline(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "attestation_type"), []byte("dcap\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quotePath := filepath.Join(dir, "quote")
+	if err := syscall.Mkfifo(quotePath, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	// Opening the FIFO for writing lets the reader finish: after 2 s, or
+	// when the test ends and before its directory is removed.
+	openWriter := func() {
+		if f, err := os.OpenFile(quotePath, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+	}
+	release := time.AfterFunc(2*time.Second, openWriter)
+	t.Cleanup(func() {
+		if release.Stop() {
+			openWriter()
+		}
+	})
+
+	a, err := openSGXAttester(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.Attest(ctx, []byte("report data"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hf/nsm/response"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/devcall"
 )
 
 // devicePath is the Nitro Secure Module device inside an enclave.
@@ -25,6 +26,8 @@ type Attester struct {
 	// send sends one request to the NSM and returns its response. Nil
 	// opens a session on /dev/nsm for the request.
 	send func(request.Request) (response.Response, error)
+	// serial runs one request at a time.
+	serial devcall.Serial
 }
 
 // OpenAttester returns the Nitro attester, or an error wrapping
@@ -46,7 +49,8 @@ func (*Attester) Name() string { return string(attest.TEENitro) }
 // field that the verifier reports as the claims' report data, and checks
 // that the document returned parses and carries it. A session is
 // opened per call, because the device is rarely used and a held file
-// descriptor would outlive idle agents.
+// descriptor would outlive idle agents. When ctx ends first, Attest
+// returns at once and the request runs to its end in the background.
 func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > maxUserDataSize {
 		return nil, fmt.Errorf("nitro: report data of %d bytes is longer than the %d-byte user_data field; pass a digest of the data instead", len(reportData), maxUserDataSize)
@@ -58,9 +62,15 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	if send == nil {
 		send = sendToDevice
 	}
-	res, err := send(&request.Attestation{UserData: reportData})
+	res, err := devcall.Do(ctx, &a.serial, "nitro", func() (response.Response, error) {
+		res, err := send(&request.Attestation{UserData: reportData})
+		if err != nil {
+			return res, fmt.Errorf("nitro: attestation request to %s: %w", devicePath, err)
+		}
+		return res, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("nitro: attestation request to %s: %w", devicePath, err)
+		return nil, err
 	}
 	if res.Error != "" {
 		return nil, fmt.Errorf("nitro: the Nitro Secure Module rejected the attestation request: %s", res.Error)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hf/nsm/request"
 	"github.com/hf/nsm/response"
@@ -110,5 +111,30 @@ func TestAttesterRejectsLongUserData(t *testing.T) {
 	}
 	if called {
 		t.Error("Attest sent a request with too long user_data to the NSM")
+	}
+}
+
+func TestAttesterDeadline(t *testing.T) {
+	block := make(chan struct{})
+	release := time.AfterFunc(2*time.Second, func() { close(block) })
+	// Release the request that Attest abandons when the test ends.
+	t.Cleanup(func() {
+		if release.Stop() {
+			close(block)
+		}
+	})
+	a := &Attester{send: func(request.Request) (response.Response, error) {
+		<-block
+		return response.Response{}, syscall.EIO
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := a.Attest(ctx, []byte("nonce"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }

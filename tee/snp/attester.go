@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-sev-guest/client"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/devcall"
 )
 
 func init() { attest.RegisterAttester(string(attest.TEESNP), OpenAttester) }
@@ -32,9 +32,10 @@ type HardwareAttester struct {
 	tsm configfsi.Client
 	// openDevice opens /dev/sev-guest; nil when configfs-tsm is used.
 	openDevice func() (client.Device, error)
-	// mu serializes requests, because the firmware handles one guest
-	// request at a time and the ioctl path shares a message sequence.
-	mu sync.Mutex
+	// serial runs one request at a time, because the firmware handles one
+	// guest request at a time and the ioctl path shares a message
+	// sequence.
+	serial devcall.Serial
 }
 
 // OpenAttester returns the hardware attester of this guest, or an error
@@ -87,6 +88,8 @@ func (a *HardwareAttester) Name() string { return string(attest.TEESNP) }
 // Attest requests a report binding reportData, zero-padded to 64 bytes, and
 // checks that the report returned carries it. The ioctl path requests VMPL
 // 0, and the configfs-tsm path leaves privlevel at the kernel's default.
+// When ctx ends first, Attest returns at once and the request runs to its
+// end in the background.
 //
 // NOTE: a guest that runs above VMPL 0 under an SVSM cannot get a VMPL 0
 // report through the ioctl, and no option selects another VMPL yet.
@@ -100,12 +103,12 @@ func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*atte
 	var rd [64]byte
 	copy(rd[:], reportData)
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.tsm != nil {
-		return a.attestTSM(rd)
-	}
-	return a.attestDevice(rd)
+	return devcall.Do(ctx, &a.serial, "snp", func() (*attest.Evidence, error) {
+		if a.tsm != nil {
+			return a.attestTSM(rd)
+		}
+		return a.attestDevice(rd)
+	})
 }
 
 func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
@@ -150,6 +151,8 @@ type fakeDevice struct {
 	// reportData, when set, replaces the request's report data, as in a
 	// report of another request.
 	reportData []byte
+	// block, when set, delays every ioctl until it is closed.
+	block chan struct{}
 }
 
 func (d *fakeDevice) Open(string) error        { return nil }
@@ -157,6 +160,9 @@ func (d *fakeDevice) Close() error             { return nil }
 func (d *fakeDevice) Product() *spb.SevProduct { return abi.DefaultSevProduct() }
 
 func (d *fakeDevice) Ioctl(command uintptr, arg any) (uintptr, error) {
+	if d.block != nil {
+		<-d.block
+	}
 	req, ok := arg.(*labi.SnpUserGuestRequest)
 	if !ok {
 		return 0, syscall.EINVAL
@@ -273,5 +279,33 @@ func TestAttesterDeviceRejectsOtherReportData(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "/dev/sev-guest") {
 		t.Errorf("error %q does not name /dev/sev-guest", err)
+	}
+}
+
+func TestAttesterDeviceDeadline(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	dev := &fakeDevice{e: e, certs: e.certTable(), block: make(chan struct{})}
+	a, err := newDeviceAttester(func() (sevclient.Device, error) { return dev, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The device answers after 2 s, long after the caller's deadline.
+	release := time.AfterFunc(2*time.Second, func() { close(dev.block) })
+	// Release the request that Attest abandons when the test ends.
+	t.Cleanup(func() {
+		if release.Stop() {
+			close(dev.block)
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.Attest(ctx, []byte("ioctl"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }

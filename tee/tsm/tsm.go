@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-configfs-tsm/report"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/devcall"
 	"github.com/cloister-dev/cloister/tee/cca"
 )
 
@@ -73,6 +74,9 @@ func init() {
 type Attester struct {
 	client   configfsi.Client
 	provider Provider
+	// serial runs one request at a time, because the kernel generates one
+	// configfs-tsm report at a time.
+	serial devcall.Serial
 }
 
 // Open returns an attester for p on this machine's configfs-tsm, or an
@@ -118,7 +122,8 @@ func (a *Attester) Name() string { return a.provider.Attester }
 // inblob and returns the outblob, with the auxblob in Evidence.Aux when
 // the provider has one. report.Get removes the report entry afterwards
 // and rejects the outblob when the entry's generation shows that another
-// writer changed the entry meanwhile.
+// writer changed the entry meanwhile. When ctx ends first, Attest returns
+// at once and the request runs to its end in the background.
 func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > a.provider.ReportDataSize {
 		return nil, fmt.Errorf("tsm: report data is %d bytes; the %s provider takes at most %d", len(reportData), a.provider.Name, a.provider.ReportDataSize)
@@ -128,6 +133,13 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	}
 	inblob := make([]byte, a.provider.ReportDataSize)
 	copy(inblob, reportData)
+	return devcall.Do(ctx, &a.serial, "tsm", func() (*attest.Evidence, error) {
+		return a.report(inblob)
+	})
+}
+
+// report gets a report for inblob and checks it.
+func (a *Attester) report(inblob []byte) (*attest.Evidence, error) {
 	resp, err := report.Get(a.client, &report.Request{InBlob: inblob, GetAuxBlob: a.provider.AuxBlob})
 	if err != nil {
 		return nil, fmt.Errorf("tsm: %s report: %w", a.provider.Name, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
@@ -221,5 +222,34 @@ func TestAttestGenerationRace(t *testing.T) {
 	}
 	if n := len(sub.Entries); n != 0 {
 		t.Errorf("%d report entries left behind, want 0", n)
+	}
+}
+
+func TestAttestDeadline(t *testing.T) {
+	block := make(chan struct{})
+	release := time.AfterFunc(2*time.Second, func() { close(block) })
+	// Release the request that Attest abandons when the test ends.
+	t.Cleanup(func() {
+		if release.Stop() {
+			close(block)
+		}
+	})
+	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) {
+		<-block
+		return []byte("outblob"), nil
+	})
+	a, err := New(subsystemClient(sub), plainProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.Attest(ctx, []byte("nonce"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }

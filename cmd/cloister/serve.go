@@ -95,7 +95,7 @@ reference values with cloister policy, secret and refvalue.`,
   cloister serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
   cloister serve --database-url postgres://cloister@db/cloister
   cloister serve --data-dir /var/lib/cloister --master-key-file /etc/cloister/master.key
-  cloister serve --allow-emulated --trust-anchor emulated/ark.pem`,
+  cloister serve --allow-emulated --trust-anchor snp=dev-tee/ark.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) },
 	}

@@ -15,7 +15,7 @@ import (
 type jsonResult struct {
 	Verdict   appraise.Verdict  `json:"verdict"`
 	Format    string            `json:"format,omitempty"`
-	Emulated  bool              `json:"emulated"`
+	Emulated  *bool             `json:"emulated"` // null until a trust anchor verified the evidence
 	ErrorKind string            `json:"error_kind,omitempty"`
 	Error     string            `json:"error,omitempty"`
 	Reasons   []appraise.Reason `json:"reasons,omitempty"`
@@ -26,8 +26,9 @@ func printResult(w io.Writer, format string, res *appraise.Result) error {
 	if format == "json" {
 		out := jsonResult{Verdict: res.Verdict, Format: res.Format, Reasons: res.Reasons, Claims: res.Claims,
 			ErrorKind: res.ErrorKind(), Error: errorText(res.Error)}
-		if res.Claims != nil {
-			out.Emulated = res.Claims.Emulated
+		if c := res.Claims; c != nil && (c.Emulated || c.TrustAnchor.Kind != "") {
+			emulated := c.Emulated
+			out.Emulated = &emulated
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

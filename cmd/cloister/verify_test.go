@@ -76,6 +76,38 @@ func TestVerifyCorpusCaseJSON(t *testing.T) {
 	}
 }
 
+// The emulated member of the JSON output is a boolean once a trust anchor
+// verified the evidence, and null before, so that a rejection without
+// collateral does not read as "not emulated".
+func TestVerifyJSONEmulated(t *testing.T) {
+	c, ok := corpus.FirstAccepted(t, "snp", nil)
+	if !ok {
+		t.Fatal("no accepted snp case in the corpus")
+	}
+	evidence := filepath.Join(c.Dir, c.Expect.Evidence)
+	tests := []struct {
+		name     string
+		args     []string
+		expected string
+	}{
+		{"verified", []string{"--collateral", c.Dir}, "false"},
+		{"no collateral", []string{"--collateral", t.TempDir()}, "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"verify", "--at", c.Expect.At, "--output", "json"}, tt.args...)
+			out, _ := runCloister(t, append(args, evidence)...)
+			var res map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			if got := string(res["emulated"]); got != tt.expected {
+				t.Errorf("emulated is %s, expected %s:\n%s", got, tt.expected, out)
+			}
+		})
+	}
+}
+
 func TestVerifyUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	evidence := filepath.Join(dir, "evidence.bin")

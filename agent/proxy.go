@@ -31,7 +31,7 @@ func clientRejectionFix(err error) string {
 	if errors.As(err, &ae) && ae.Kind == attest.ErrBinding && strings.HasPrefix(ae.Field, "challenge") {
 		return "the client's fresh evidence does not match its certificate or this connection: a certificate and key copied out of their TEE give this, and so does a TDX client whose RTMR0 to RTMR2 changed since it issued the certificate; do not relax the --client- flags for it, and investigate the TEE that holds the certificate's key (--client-policy can deny the certificate by attributes.ratls_certificate_sha256)"
 	}
-	return "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-measurement, --client-tcb-status, --client-min-tcb-evaluation-data-number, --client-max-vmpl, --client-policy and --client-max-age in place of the flags that the reason names"
+	return "the agent reads the client's evidence with --client-trust-anchor, --client-collateral, --client-allow-emulated, --client-allow-debug, --client-allow-undetermined-tcb, --client-measurement, --client-host-data, --client-chip-id, --client-tcb-status, --client-min-tcb, --client-min-tcb-evaluation-data-number, --client-max-vmpl, --client-policy, --client-max-age and --client-allow-undated in place of the flags that the reason names"
 }
 
 // handshakeTimeout bounds the TLS handshake and the challenges of one

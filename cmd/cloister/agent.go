@@ -50,8 +50,11 @@ type agentFlags struct {
 	challengeClients bool
 	clients          verifyFlags
 	clientMaxAge     time.Duration
-	clientPolicy     string
-	clientRefs       []string
+	// clientAllowUndated accepts client certificates without an attested
+	// issuance time.
+	clientAllowUndated bool
+	clientPolicy       string
+	clientRefs         []string
 }
 
 func newAgentCmd() *cobra.Command { return agentCommand(&agentFlags{}) }
@@ -115,10 +118,15 @@ key broker must trust their two development roots and have their RIMs (in
 	fl.StringArrayVar(&f.clients.tcbStatuses, "client-tcb-status", nil, "accepted TCB status of the clients' evidence (default: UpToDate and SWHardeningNeeded); repeatable")
 	fl.Uint32Var(&f.clients.minTCBEvaluationDataNumber, "client-min-tcb-evaluation-data-number", 0, "for the clients' evidence, the "+minTCBEvaluationDataNumberHelp)
 	fl.StringVar(&f.clients.maxVMPL, "client-max-vmpl", "", "for the clients' evidence, the "+maxVMPLHelp)
+	fl.BoolVar(&f.clients.allowUndeterminedTCB, "client-allow-undetermined-tcb", false, "accept clients' evidence whose TCB status cannot be determined for lack of collateral")
+	fl.StringVar(&f.clients.hostData, "client-host-data", "", "expected host data of the clients (hex): SEV-SNP HOST_DATA or TDX MRCONFIGID; a shorter value is zero-padded")
+	fl.StringVar(&f.clients.chipID, "client-chip-id", "", "expected chip ID of the clients (hex)")
+	fl.StringVar(&f.clients.minTCB, "client-min-tcb", "", "minimum TCB components of the clients' evidence, such as bootloader=4,tee=0,snp=22,microcode=213")
 	fl.StringVar(&f.clientPolicy, "client-policy", "", "Rego attestation policy (package cloister.appraisal, set deny) that the clients' claims must also pass, such as one that pins a TDX client's RTMRs")
 	fl.StringArrayVar(&f.clientRefs, "client-reference-value", nil, "NAME=VALUE reference value for --client-policy, such as tdx.rtmr1=HEX; repeatable")
 	fl.BoolVar(&f.challengeClients, "challenge-clients", false, "with --verify-clients, close connections whose client does not respond to the agent's challenge with fresh evidence from the TEE of its certificate, so that a stolen client certificate and key are useless without a TEE of the same identity; clients need cloister connect --attest with --challenge (the default)")
 	fl.DurationVar(&f.clientMaxAge, "client-max-age", ratls.DefaultMaxAge, "oldest accepted evidence in a client's certificate; without --challenge-clients, a client that skips the challenge can use a stolen client certificate this long")
+	fl.BoolVar(&f.clientAllowUndated, "client-allow-undated", false, "accept client certificates without an attested issuance time (Gramine, Open Enclave), whose age --client-max-age cannot limit, so that without --challenge-clients a stolen certificate and key stay usable until the certificate expires")
 	return cmd
 }
 
@@ -267,7 +275,7 @@ func clientVerifyOptions(f agentFlags) (ratls.VerifyOptions, error) {
 	if f.clientMaxAge <= 0 {
 		return ratls.VerifyOptions{}, usageError("--client-max-age %s is not positive: use a duration such as 1h5m", f.clientMaxAge)
 	}
-	o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge}
+	o := ratls.VerifyOptions{Attest: vo, Appraise: ao, MaxAge: f.clientMaxAge, AllowUndated: f.clientAllowUndated}
 	if o.Policy, err = loadRegoPolicy("--client-policy", "--client-reference-value", f.clientPolicy, f.clientRefs, ao); err != nil {
 		return ratls.VerifyOptions{}, err
 	}

@@ -166,3 +166,103 @@ func TestAgentRejectsInvalidClientMaxVMPL(t *testing.T) {
 		t.Errorf("error %v, want one that names --client-max-vmpl", err)
 	}
 }
+
+// Each verification option that cloister connect offers for its peer has
+// a --client- flag in mutual mode, which sets the same option for the
+// clients' evidence.
+func TestAgentClientPeerFlags(t *testing.T) {
+	f := &agentFlags{}
+	cmd := agentCommand(f)
+	err := cmd.ParseFlags([]string{
+		"--client-measurement", strings.Repeat("00", 48),
+		"--client-host-data", "ab",
+		"--client-chip-id", "cd",
+		"--client-min-tcb", "bootloader=4,snp=22",
+		"--client-allow-undetermined-tcb",
+		"--client-allow-undated",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := clientVerifyOptions(*f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Appraise.HostData; !slices.Equal(got, attest.Hex{0xab}) {
+		t.Errorf("host data %x, want ab", got)
+	}
+	if got := o.Appraise.ChipID; !slices.Equal(got, attest.Hex{0xcd}) {
+		t.Errorf("chip ID %x, want cd", got)
+	}
+	if got := o.Appraise.MinTCB["bootloader"]; got != 4 {
+		t.Errorf("minimum bootloader SVN %d, want 4", got)
+	}
+	if got := o.Appraise.MinTCB["snp"]; got != 22 {
+		t.Errorf("minimum SNP firmware SVN %d, want 22", got)
+	}
+	if len(o.Appraise.MinTCB) != 2 {
+		t.Errorf("minimum TCB %v, want bootloader and snp only", o.Appraise.MinTCB)
+	}
+	if !o.Appraise.AllowUndeterminedTCB {
+		t.Error("undetermined TCB status not allowed")
+	}
+	if !o.AllowUndated {
+		t.Error("undated certificates not allowed")
+	}
+
+	// A client whose host data differs is rejected.
+	claims := &attest.Claims{TEE: attest.TEESNP, Measurement: make(attest.Hex, 48), HostData: attest.Hex{0xff}, ChipID: attest.Hex{0xcd}}
+	if d := appraise.Appraise(claims, o.Appraise); d.Accepted {
+		t.Error("appraisal accepted host data ff, want a rejection for host data ab")
+	}
+}
+
+// Without the flags the clients' peer options keep the strict defaults.
+func TestAgentClientPeerDefaults(t *testing.T) {
+	f := &agentFlags{}
+	cmd := agentCommand(f)
+	if err := cmd.ParseFlags([]string{"--client-measurement", strings.Repeat("00", 48)}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := clientVerifyOptions(*f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Appraise.HostData != nil {
+		t.Errorf("host data %x, want none", o.Appraise.HostData)
+	}
+	if o.Appraise.ChipID != nil {
+		t.Errorf("chip ID %x, want none", o.Appraise.ChipID)
+	}
+	if len(o.Appraise.MinTCB) != 0 {
+		t.Errorf("minimum TCB %v, want none", o.Appraise.MinTCB)
+	}
+	if o.Appraise.AllowUndeterminedTCB {
+		t.Error("undetermined TCB status allowed by default")
+	}
+	if o.AllowUndated {
+		t.Error("undated certificates allowed by default")
+	}
+}
+
+// Invalid --client-host-data, --client-chip-id and --client-min-tcb values
+// are usage errors that name the flag.
+func TestAgentRejectsInvalidClientPeerFlags(t *testing.T) {
+	base := []string{"agent", "--emulated", "--upstream", "127.0.0.1:9000", "--verify-clients", "--client-measurement", strings.Repeat("00", 48)}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--client-host-data", "xyz"}, "--client-host-data: "},
+		{[]string{"--client-chip-id", "xyz"}, "--client-chip-id: "},
+		{[]string{"--client-min-tcb", "snp"}, "--client-min-tcb: "},
+	} {
+		_, err := runCloister(t, append(append(append([]string{}, base...), tc.args...), "--", "true")...)
+		if code := exitCode(t, err); code != exitUsage {
+			t.Errorf("%v: exit code %d (%v), want %d", tc.args, code, err, exitUsage)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one that contains %q", tc.args, err, tc.want)
+		}
+	}
+}

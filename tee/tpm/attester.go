@@ -19,6 +19,10 @@ import (
 // flushes the transient AK this attester creates.
 const DevicePath = "/dev/tpmrm0"
 
+// EventLogPath is the securityfs file in which Linux exposes the firmware's
+// TCG event log of the first TPM.
+const EventLogPath = "/sys/kernel/security/tpm0/binary_bios_measurements"
+
 // maxNonceSize is the largest extraData any TPM accepts. TPM2B_DATA is
 // sizeof(TPMT_HA) bytes: a 2-byte algorithm ID and a digest of the largest
 // hash the TPM implements, so 66 with SHA-512. A TPM without SHA-512
@@ -32,6 +36,9 @@ func init() { attest.RegisterAttester(string(attest.TEETPM), Open) }
 // package verifies.
 type Attester struct {
 	open func() (io.ReadWriteCloser, error)
+	// eventLogPath is the event log file, EventLogPath unless a test
+	// changes it.
+	eventLogPath string
 }
 
 // Open returns the attester of the TPM at DevicePath, or an error wrapping
@@ -50,7 +57,7 @@ func Open() (attest.Attester, error) {
 // NewAttester returns an attester that opens the TPM with open for each
 // attestation, such as a simulator in tests.
 func NewAttester(open func() (io.ReadWriteCloser, error)) *Attester {
-	return &Attester{open: open}
+	return &Attester{open: open, eventLogPath: EventLogPath}
 }
 
 // Name returns "tpm".
@@ -85,11 +92,9 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	}
 	defer key.Close()
 
-	// A machine without a measured boot has no event log. The quote is
-	// still valid and the verifier records the replay as not checked.
-	log, err := client.GetEventLog(rw)
+	log, err := a.eventLog(rw)
 	if err != nil {
-		log = []byte{}
+		return nil, err
 	}
 	att, err := key.Attest(client.AttestOpts{Nonce: reportData, TCGEventLog: log, SkipTeeAttestation: true})
 	if err != nil {
@@ -100,4 +105,37 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 		return nil, fmt.Errorf("tpm: encoding the attestation: %w", err)
 	}
 	return &attest.Evidence{Format: string(attest.TEETPM), Data: data}, nil
+}
+
+// eventLog returns the TCG event log: the one that rw provides, such as a
+// simulator's, or else the file at a.eventLogPath. A machine without a
+// measured boot has no such file, so eventLog returns an empty log, and
+// the verifier records the replay as not checked. A file that exists but
+// cannot be read is an error, because quoting without it would make a
+// fixable permission problem look like a machine without a log.
+func (a *Attester) eventLog(rw io.ReadWriter) ([]byte, error) {
+	if getter, ok := rw.(client.EventLogGetter); ok {
+		log, err := getter.EventLog()
+		if err != nil {
+			return nil, fmt.Errorf("tpm: reading the event log: %w", err)
+		}
+		return log, nil
+	}
+	log, err := os.ReadFile(a.eventLogPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []byte{}, nil
+	}
+	if err != nil {
+		return nil, eventLogError(a.eventLogPath, err)
+	}
+	return log, nil
+}
+
+// eventLogError describes the failure to read the event log file at path,
+// with the fix.
+func eventLogError(path string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("tpm: reading the event log %s: %w; run as root or grant this user read access to it (by default only root can read it)", path, err)
+	}
+	return fmt.Errorf("tpm: reading the event log %s: %w; check that securityfs is mounted on /sys/kernel/security and that the file is readable, such as by running as root", path, err)
 }

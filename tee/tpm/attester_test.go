@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-tpm-tools/simulator"
@@ -71,5 +75,95 @@ func TestAttesterSimulator(t *testing.T) {
 	}
 	if _, err := a.Attest(context.Background(), nil); err == nil {
 		t.Error("Attest accepted an empty nonce")
+	}
+}
+
+// simulatorAttester returns an attester on the TPM simulator that reads
+// its event log from eventLogPath.
+func simulatorAttester(t *testing.T, eventLogPath string) *Attester {
+	t.Helper()
+	sim, err := simulator.Get()
+	if err != nil {
+		t.Skipf("TPM simulator unavailable (it needs cgo): %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	a := NewAttester(func() (io.ReadWriteCloser, error) { return keepOpen{sim}, nil })
+	a.eventLogPath = eventLogPath
+	return a
+}
+
+// A machine without a measured boot has no event log file, and the quote
+// goes without one.
+func TestAttesterEventLogMissing(t *testing.T) {
+	a := simulatorAttester(t, filepath.Join(t.TempDir(), "binary_bios_measurements"))
+	ev, err := a.Attest(context.Background(), []byte("event log nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	parsed, err := ParseEvidence(ev.Data)
+	if err != nil {
+		t.Fatalf("ParseEvidence: %v", err)
+	}
+	if n := len(parsed.EventLog); n != 0 {
+		t.Errorf("event log of %d bytes, want none", n)
+	}
+}
+
+// The event log file's bytes travel in the attestation.
+func TestAttesterEventLogRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binary_bios_measurements")
+	if err := os.WriteFile(path, []byte("event log bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := simulatorAttester(t, path)
+	ev, err := a.Attest(context.Background(), []byte("event log nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	parsed, err := ParseEvidence(ev.Data)
+	if err != nil {
+		t.Fatalf("ParseEvidence: %v", err)
+	}
+	if got := string(parsed.EventLog); got != "event log bytes" {
+		t.Errorf("event log %q, want the file's bytes", got)
+	}
+}
+
+// An event log that exists but cannot be read fails the attestation, so
+// that the verifier does not report its replay as not checked.
+func TestAttesterEventLogUnreadable(t *testing.T) {
+	// Reading a directory fails with EISDIR, as a file fails with EACCES
+	// for a user without read access.
+	path := t.TempDir()
+	a := simulatorAttester(t, path)
+	ev, err := a.Attest(context.Background(), []byte("event log nonce"))
+	if err == nil {
+		t.Fatalf("Attest returned %d bytes of evidence without the unreadable event log", len(ev.Data))
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the path %s", err, path)
+	}
+	if !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("error %q does not contain the read error", err)
+	}
+}
+
+func TestEventLogErrorPermission(t *testing.T) {
+	path := "/sys/kernel/security/tpm0/binary_bios_measurements"
+	err := eventLogError(path, &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES})
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the path", err)
+	}
+	if !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("error %q does not contain the read error", err)
+	}
+	if !strings.Contains(err.Error(), "run as root") {
+		t.Errorf("error %q does not say to run as root", err)
+	}
+	if !strings.Contains(err.Error(), "read access") {
+		t.Errorf("error %q does not say to grant read access", err)
+	}
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("error %q does not wrap fs.ErrPermission", err)
 	}
 }

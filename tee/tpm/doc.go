@@ -22,4 +22,9 @@
 // here because go-tpm-tools' server.VerifyAttestation stops at the first
 // failure, tries the quotes until one passes and reports no per-step
 // result, while Cloister records every check and verifies every quote.
+//
+// The Attester quotes /dev/tpmrm0 and adds the event log from
+// EventLogPath. A missing log file means a machine without a measured
+// boot, and the evidence goes without a log. A log file that exists but
+// cannot be read fails the attestation with the path and the fix.
 package tpm

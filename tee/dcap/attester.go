@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/devcall"
+	"github.com/cloister-dev/cloister/tee/tsm"
 )
 
 func init() { attest.RegisterAttester(string(attest.TEETDX), OpenTDXAttester) }
@@ -120,11 +121,12 @@ func (a *TDXAttester) quote(rd [64]byte) (*attest.Evidence, error) {
 	return &attest.Evidence{Format: "dcap", Data: quote}, nil
 }
 
-// tsmQuote returns the outblob of a configfs-tsm report for rd. report.Get
-// removes the entry and rejects the outblob when the entry's generation
-// shows that another writer changed the inblob meanwhile.
+// tsmQuote returns the outblob of a configfs-tsm report for rd. tsm.Get
+// removes the entry, and requests the report again, a bounded number of
+// times, when the entry's generation shows that another writer changed
+// the inblob meanwhile.
 func (a *TDXAttester) tsmQuote(rd [64]byte) ([]byte, error) {
-	resp, err := report.Get(a.tsm, &report.Request{InBlob: rd[:]})
+	resp, err := tsm.Get(a.tsm, &report.Request{InBlob: rd[:]})
 	if err != nil {
 		return nil, fmt.Errorf("configfs-tsm report: %w", err)
 	}

@@ -266,3 +266,44 @@ func TestSGXAttesterDeadline(t *testing.T) {
 		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }
+
+// A report entry that another writer changed once is requested again.
+func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
+	e, set, anchors := emulated(t, EmulatorOptions{TEE: "tdx"})
+	reads := 0
+	sub := fakeTDXTSM("tdx_guest", func(inblob []byte) ([]byte, error) {
+		ev, err := e.Attest(context.Background(), inblob)
+		if err != nil {
+			return nil, err
+		}
+		return ev.Data, nil
+	})
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "outblob" {
+			reads++
+			if reads == 1 {
+				// Another writer changes the entry during the first request.
+				entry.WriteGeneration++
+			}
+		}
+		return readAttr(entry, attr)
+	}
+	a, err := newTDXTSMAttester(tsmClient(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if reads != 2 {
+		t.Errorf("%d outblob reads, want 2", reads)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+	}
+	if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors}); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}

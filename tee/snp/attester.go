@@ -15,6 +15,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/devcall"
+	"github.com/cloister-dev/cloister/tee/tsm"
 )
 
 func init() { attest.RegisterAttester(string(attest.TEESNP), OpenAttester) }
@@ -112,7 +113,7 @@ func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*atte
 }
 
 func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
-	resp, err := report.Get(a.tsm, &report.Request{InBlob: rd[:], GetAuxBlob: true})
+	resp, err := tsm.Get(a.tsm, &report.Request{InBlob: rd[:], GetAuxBlob: true})
 	if err != nil {
 		return nil, fmt.Errorf("snp: configfs-tsm report: %w", err)
 	}

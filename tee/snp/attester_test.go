@@ -309,3 +309,42 @@ func TestAttesterDeviceDeadline(t *testing.T) {
 		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
 	}
 }
+
+// raceOnce makes another writer change the report entry of sub's first
+// outblob read, as a concurrent configfs-tsm writer would, and returns a
+// counter of the outblob reads.
+func raceOnce(sub *faketsm.ReportSubsystem) *int {
+	reads := 0
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "outblob" {
+			reads++
+			if reads == 1 {
+				entry.WriteGeneration++
+			}
+		}
+		return readAttr(entry, attr)
+	}
+	return &reads
+}
+
+// A report entry that another writer changed once is requested again.
+func TestAttesterConfigfsTSMRetriesRace(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	c := fakeTSM(t, e, "sev_guest")
+	reads := raceOnce(c.(*faketsm.Client).Subsystems["report"].(*faketsm.ReportSubsystem))
+	a, err := newTSMAttester(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if *reads != 2 {
+		t.Errorf("%d outblob reads, want 2", *reads)
+	}
+	if _, err := attest.Verify(context.Background(), *ev, attest.Options{TrustAnchors: anchors(e)}); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}

@@ -9,7 +9,8 @@
 // counter that detects concurrent writers) is go-configfs-tsm's. This
 // package checks the provider, checks that the outblob binds the inblob
 // when the provider defines how (the CCA realm challenge), and maps the
-// output to attest.Evidence.
+// output to attest.Evidence. Its Get, which tee/snp and tee/dcap use too,
+// retries a request that raced another writer a bounded number of times.
 package tsm
 
 import (
@@ -120,10 +121,11 @@ func (a *Attester) Name() string { return a.provider.Attester }
 
 // Attest writes reportData, zero-padded to the provider's size, as the
 // inblob and returns the outblob, with the auxblob in Evidence.Aux when
-// the provider has one. report.Get removes the report entry afterwards
-// and rejects the outblob when the entry's generation shows that another
-// writer changed the entry meanwhile. When ctx ends first, Attest returns
-// at once and the request runs to its end in the background.
+// the provider has one. Get removes the report entry afterwards, and
+// retries a bounded number of times when the entry's generation shows
+// that another writer changed the entry meanwhile. When ctx ends first,
+// Attest returns at once and the request runs to its end in the
+// background.
 func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > a.provider.ReportDataSize {
 		return nil, fmt.Errorf("tsm: report data is %d bytes; the %s provider takes at most %d", len(reportData), a.provider.Name, a.provider.ReportDataSize)
@@ -140,7 +142,7 @@ func (a *Attester) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 
 // report gets a report for inblob and checks it.
 func (a *Attester) report(inblob []byte) (*attest.Evidence, error) {
-	resp, err := report.Get(a.client, &report.Request{InBlob: inblob, GetAuxBlob: a.provider.AuxBlob})
+	resp, err := Get(a.client, &report.Request{InBlob: inblob, GetAuxBlob: a.provider.AuxBlob})
 	if err != nil {
 		return nil, fmt.Errorf("tsm: %s report: %w", a.provider.Name, err)
 	}

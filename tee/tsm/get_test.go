@@ -1,0 +1,103 @@
+package tsm
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-configfs-tsm/configfs/faketsm"
+	"github.com/google/go-configfs-tsm/report"
+)
+
+// errInjected is the error that the fake kernel returns for the outblob.
+var errInjected = errors.New("injected outblob error")
+
+// racingSubsystem returns a fake report subsystem in which another writer
+// changes the entry during the first races outblob reads, and a counter
+// of the outblob reads.
+func racingSubsystem(races int) (*faketsm.ReportSubsystem, *int) {
+	reads := 0
+	sub := fakeSubsystem(plainProvider.Name, func(entry *faketsm.ReportEntry) ([]byte, error) {
+		reads++
+		if reads <= races {
+			entry.WriteGeneration++
+		}
+		return []byte("outblob"), nil
+	})
+	return sub, &reads
+}
+
+func TestGetRetriesGenerationRace(t *testing.T) {
+	for races := 1; races < maxAttempts; races++ {
+		sub, reads := racingSubsystem(races)
+		resp, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+		if err != nil {
+			t.Fatalf("%d races: Get: %v", races, err)
+		}
+		if string(resp.OutBlob) != "outblob" {
+			t.Errorf("%d races: outblob %q, want the last request's", races, resp.OutBlob)
+		}
+		if *reads != races+1 {
+			t.Errorf("%d races: %d outblob reads, want %d", races, *reads, races+1)
+		}
+		if n := len(sub.Entries); n != 0 {
+			t.Errorf("%d races: %d report entries left behind, want 0", races, n)
+		}
+	}
+}
+
+func TestGetGivesUpAfterMaxAttempts(t *testing.T) {
+	sub, reads := racingSubsystem(maxAttempts)
+	_, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+	if err == nil {
+		t.Fatal("Get returned a report although every attempt raced another writer")
+	}
+	if report.GetGenerationErr(err) == nil {
+		t.Errorf("error %q does not wrap the generation error", err)
+	}
+	if !strings.Contains(err.Error(), "each of 3 attempts") {
+		t.Errorf("error %q does not give the number of attempts", err)
+	}
+	if *reads != maxAttempts {
+		t.Errorf("%d outblob reads, want %d", *reads, maxAttempts)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d report entries left behind, want 0", n)
+	}
+}
+
+// An error other than a generation change is not retried.
+func TestGetDoesNotRetryOtherErrors(t *testing.T) {
+	reads := 0
+	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) {
+		reads++
+		return nil, errInjected
+	})
+	_, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+	if err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
+		t.Errorf("error %v, want the outblob read error", err)
+	}
+	if reads != 1 {
+		t.Errorf("%d outblob reads, want 1", reads)
+	}
+}
+
+// The attester rides out one race through Get.
+func TestAttestRetriesGenerationRace(t *testing.T) {
+	sub, reads := racingSubsystem(1)
+	a, err := New(subsystemClient(sub), plainProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if string(ev.Data) != "outblob" {
+		t.Errorf("evidence %q, want the outblob", ev.Data)
+	}
+	if *reads != 2 {
+		t.Errorf("%d outblob reads, want 2", *reads)
+	}
+}

@@ -28,7 +28,9 @@ const tsmProvider = "sev_guest"
 // it runs in: through configfs-tsm (/sys/kernel/config/tsm/report, Linux
 // 6.7 and later) when its provider is sev_guest, else through the
 // /dev/sev-guest ioctl interface. Evidence.Aux carries the certificate table
-// that the host attached (an extended report), when there is one.
+// that the host attached (an extended report), when there is one. Without
+// it, such as when the configfs-tsm entry has no auxblob attribute, the
+// verifier needs the VCEK or VLEK from its collateral.
 type HardwareAttester struct {
 	tsm configfsi.Client
 	// openDevice opens /dev/sev-guest; nil when configfs-tsm is used.

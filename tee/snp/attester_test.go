@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -346,5 +347,82 @@ func TestAttesterConfigfsTSMRetriesRace(t *testing.T) {
 	}
 	if _, err := attest.Verify(context.Background(), *ev, attest.Options{TrustAnchors: anchors(e)}); err != nil {
 		t.Errorf("Verify: %v", err)
+	}
+}
+
+// listingClient is a configfs-tsm client whose report entries list the
+// attribute files of dir, a stand-in for the kernel's configfs directory,
+// because faketsm cannot list an entry.
+type listingClient struct {
+	configfsi.Client
+	dir string
+}
+
+func (c listingClient) ReadDir(string) ([]os.DirEntry, error) { return os.ReadDir(c.dir) }
+
+// A report entry without an auxblob gives a report without certificates,
+// which verifies with the VCEK from the collateral.
+func TestAttesterConfigfsTSMWithoutAuxBlob(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	c := fakeTSM(t, e, "sev_guest")
+	sub := c.(*faketsm.Client).Subsystems["report"].(*faketsm.ReportSubsystem)
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "auxblob" {
+			return nil, os.ErrNotExist
+		}
+		return readAttr(entry, attr)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"generation", "inblob", "outblob", "privlevel", "privlevel_floor", "provider"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := newTSMAttester(listingClient{Client: c, dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if ev.Aux != nil {
+		t.Errorf("Evidence.Aux has %d bytes, want none", len(ev.Aux))
+	}
+	claims, err := attest.Verify(context.Background(), *ev, attest.Options{Collateral: e.Collateral(), TrustAnchors: anchors(e)})
+	if err != nil {
+		t.Fatalf("Verify with the VCEK from the collateral: %v", err)
+	}
+	if string(claims.ReportData[:9]) != "tsm nonce" {
+		t.Errorf("ReportData = %s, want it to start with the request's report data", claims.ReportData)
+	}
+}
+
+// An auxblob that the entry lists but that cannot be read still fails the
+// report.
+func TestAttesterConfigfsTSMAuxBlobReadError(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	c := fakeTSM(t, e, "sev_guest")
+	sub := c.(*faketsm.Client).Subsystems["report"].(*faketsm.ReportSubsystem)
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "auxblob" {
+			return nil, errors.New("injected auxblob error")
+		}
+		return readAttr(entry, attr)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"auxblob", "generation", "inblob", "outblob", "provider"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := newTSMAttester(listingClient{Client: c, dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "injected auxblob error") {
+		t.Errorf("error %v, want the auxblob read error", err)
 	}
 }

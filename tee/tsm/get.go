@@ -18,10 +18,21 @@ const maxAttempts = 3
 const reportDir = configfsi.TsmPrefix + "/report"
 
 // Get requests a report through client as go-configfs-tsm's report.Get
-// does, and removes the report entry afterwards. When the entry's
-// generation attribute shows that another writer changed the entry during
-// the request, Get discards the report and requests it again in a fresh
-// entry, up to maxAttempts requests in all.
+// does, and removes the report entry afterwards. It differs in two ways:
+//
+//   - When the entry's generation attribute shows that another writer
+//     changed the entry during the request, Get discards the report and
+//     requests it again in a fresh entry, up to maxAttempts requests in
+//     all.
+//   - When req.GetAuxBlob is set but the entry's directory lists no
+//     auxblob attribute, Get requests the report without it and
+//     Response.AuxBlob is empty. go-configfs-tsm reports a missing
+//     attribute as an error that no longer wraps fs.ErrNotExist, so the
+//     listing is the only way to tell it from a failed read. A client
+//     that cannot list the entry gets the auxblob read as before, and a
+//     failed read fails the request. In Linux's configfs-tsm
+//     (drivers/virt/coco/tsm.c), a listed auxblob of a host that
+//     attached no certificates reads as empty, not as an error.
 func Get(client configfsi.Client, req *report.Request) (*report.Response, error) {
 	var err error
 	for range maxAttempts {
@@ -47,7 +58,7 @@ func getOnce(client configfsi.Client, req *report.Request) (*report.Response, er
 	}
 	r.InBlob = req.InBlob
 	r.Privilege = req.Privilege
-	r.GetAuxBlob = req.GetAuxBlob
+	r.GetAuxBlob = req.GetAuxBlob && mayHaveAttribute(client, entry, "auxblob")
 	r.ServiceProvider = req.ServiceProvider
 	r.ServiceGuid = req.ServiceGuid
 	r.ServiceManifestVersion = req.ServiceManifestVersion
@@ -60,4 +71,19 @@ func getOnce(client configfsi.Client, req *report.Request) (*report.Response, er
 		return nil, err
 	}
 	return resp, nil
+}
+
+// mayHaveAttribute reports whether the report entry's directory lists the
+// attribute name, or true when the directory cannot be listed.
+func mayHaveAttribute(client configfsi.Client, entry, name string) bool {
+	files, err := client.ReadDir(entry)
+	if err != nil {
+		return true
+	}
+	for _, f := range files {
+		if f.Name() == name {
+			return true
+		}
+	}
+	return false
 }

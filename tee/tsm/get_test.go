@@ -3,9 +3,12 @@ package tsm
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
 	"github.com/google/go-configfs-tsm/report"
 )
@@ -99,5 +102,91 @@ func TestAttestRetriesGenerationRace(t *testing.T) {
 	}
 	if *reads != 2 {
 		t.Errorf("%d outblob reads, want 2", *reads)
+	}
+}
+
+// listingClient is a configfs-tsm client whose report entries list the
+// attribute files of dir, a stand-in for the kernel's configfs directory,
+// because faketsm cannot list an entry.
+type listingClient struct {
+	configfsi.Client
+	dir string
+}
+
+func (c listingClient) ReadDir(string) ([]os.DirEntry, error) { return os.ReadDir(c.dir) }
+
+// attributeDir returns a directory with an empty file for each attribute.
+func attributeDir(t *testing.T, attributes ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range attributes {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// entryAttributes are the attributes of a report entry whose provider has
+// no auxblob.
+var entryAttributes = []string{"generation", "inblob", "outblob", "privlevel", "privlevel_floor", "provider"}
+
+// A report entry that lists no auxblob attribute gives a report without
+// one, which fakeSubsystem's kernel would fail to read.
+func TestGetWithoutAuxBlobAttribute(t *testing.T) {
+	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("outblob"), nil })
+	c := listingClient{Client: subsystemClient(sub), dir: attributeDir(t, entryAttributes...)}
+	resp, err := Get(c, &report.Request{InBlob: make([]byte, 64), GetAuxBlob: true})
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if string(resp.OutBlob) != "outblob" {
+		t.Errorf("outblob %q, want the report", resp.OutBlob)
+	}
+	if resp.AuxBlob != nil {
+		t.Errorf("auxblob %q, want none", resp.AuxBlob)
+	}
+	if n := len(sub.Entries); n != 0 {
+		t.Errorf("%d report entries left behind, want 0", n)
+	}
+}
+
+// An auxblob that the entry lists, or that the client cannot tell about,
+// must be read, so a failed read fails the request.
+func TestGetAuxBlobReadError(t *testing.T) {
+	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("outblob"), nil })
+	for _, tc := range []struct {
+		name   string
+		client configfsi.Client
+	}{
+		{"listed", listingClient{Client: subsystemClient(sub), dir: attributeDir(t, append(entryAttributes, "auxblob")...)}},
+		{"not listable", subsystemClient(sub)},
+	} {
+		_, err := Get(tc.client, &report.Request{InBlob: make([]byte, 64), GetAuxBlob: true})
+		if err == nil {
+			t.Errorf("%s: Get returned a report although the auxblob read failed", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "auxblob") {
+			t.Errorf("%s: error %q does not name the auxblob", tc.name, err)
+		}
+	}
+}
+
+// The attester of a provider with an auxblob returns evidence without Aux
+// when the entry has no auxblob attribute.
+func TestAttestWithoutAuxBlobAttribute(t *testing.T) {
+	sub := fakeSubsystem(fakeProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("outblob"), nil })
+	c := listingClient{Client: subsystemClient(sub), dir: attributeDir(t, entryAttributes...)}
+	a, err := New(c, fakeProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.Attest(context.Background(), []byte("nonce"))
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if ev.Aux != nil {
+		t.Errorf("aux %q, want none", ev.Aux)
 	}
 }

@@ -59,6 +59,38 @@ func TestRequireAccepted(t *testing.T) {
 	}
 }
 
+// rejectedAppraisal, called on its own, counts a missing or null appraisal
+// as rejected and names its submodule instead of reading its status.
+func TestRejectedAppraisalEmpty(t *testing.T) {
+	tests := []struct {
+		name    string
+		submods map[string]*ear.Appraisal
+		wantErr string
+	}{
+		{"cpu0 null", map[string]*ear.Appraisal{"cpu0": nil}, "appraisal cpu0 is empty"},
+		{"cpu0 null beside a device", map[string]*ear.Appraisal{"cpu0": nil, "gpu0": appraisal(ear.StatusAffirming)}, "appraisal cpu0 is empty"},
+		{"cpu0 missing", map[string]*ear.Appraisal{"gpu0": appraisal(ear.StatusAffirming)}, "appraisal cpu0 is empty"},
+		{"no submodules", nil, "appraisal cpu0 is empty"},
+		{"devices null", map[string]*ear.Appraisal{"cpu0": appraisal(ear.StatusAffirming), "gpu1": nil, "gpu0": nil}, "appraisal gpu0 is empty"},
+		{"rejected device before a null one", map[string]*ear.Appraisal{"cpu0": appraisal(ear.StatusAffirming), "gpu0": nil, "gpu1": appraisal(ear.StatusContraindicated)},
+			`appraisal gpu1 is "contraindicated"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rejectedAppraisal(&ear.Result{Submods: tt.submods})
+			if err == nil {
+				t.Fatalf("no error, want one containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+	if err := rejectedAppraisal(&ear.Result{Submods: map[string]*ear.Appraisal{"cpu0": appraisal(ear.StatusAffirming)}}); err != nil {
+		t.Errorf("accepted cpu0: error = %v, want none", err)
+	}
+}
+
 // The attestation's status is its worst appraisal's, and its reasons name
 // each device's rules with the device's submodule name.
 func TestWorstStatusAndReasons(t *testing.T) {

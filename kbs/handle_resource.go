@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/cloister-dev/cloister/ear"
@@ -202,24 +203,38 @@ func accepted(status ear.Status) bool {
 }
 
 // rejectedAppraisal returns the error for the first appraisal of result
-// that is not accepted: cpu0, then the devices in name order, then an
-// empty (nil) appraisal.
+// that is not accepted: cpu0, then the devices in name order, then the
+// empty (nil) appraisals in name order. A missing or empty cpu0 appraisal
+// counts as rejected.
 func rejectedAppraisal(result *ear.Result) error {
 	names := append([]string{"cpu0"}, deviceNames(result)...)
 	for _, name := range names {
 		a := result.Submods[name]
+		if a == nil {
+			return emptyAppraisal(name)
+		}
 		if accepted(a.Status) {
 			continue
 		}
 		return fmt.Errorf("appraisal %s is %q, not affirming or warning, because the attestation policy %s rejected its evidence (%s); fix what the reasons name, or accept that evidence in the attestation policy of its TEE",
 			name, a.Status, a.PolicyID, appraisalReasons(a))
 	}
+	var empty []string
 	for name, a := range result.Submods {
 		if a == nil {
-			return fmt.Errorf("appraisal %s is empty; attest again to obtain a token from this service", name)
+			empty = append(empty, name)
 		}
 	}
+	if len(empty) > 0 {
+		return emptyAppraisal(slices.Min(empty))
+	}
 	return nil
+}
+
+// emptyAppraisal returns the error for a missing or null appraisal of the
+// submodule name.
+func emptyAppraisal(name string) error {
+	return fmt.Errorf("appraisal %s is empty; attest again to obtain a token from this service", name)
 }
 
 // appraisalReasons returns a's reasons as "rule: message" texts, or "no

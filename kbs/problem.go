@@ -24,7 +24,10 @@ const (
 	ProblemInvalidRequestPath  = "InvalidRequestPath"
 	ProblemJweError            = "JweError"
 	ProblemAdminAuthAccess     = "AdminAuthAccess"
-	ProblemSerdeError          = "SerdeError"
+	// ProblemAdminAuthInitialization is Trustee's variant for a failed
+	// admin check on a resource write (POST or DELETE on a resource path).
+	ProblemAdminAuthInitialization = "AdminAuthInitialization"
+	ProblemSerdeError              = "SerdeError"
 )
 
 // Problem is a KBS error body, a reduced RFC 7807 problem document. Guests

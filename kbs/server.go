@@ -203,10 +203,13 @@ func (s *Server) maxBody() int64 {
 	return DefaultMaxBodySize
 }
 
-// ServeHTTP routes /kbs/v0/auth, /kbs/v0/attest and
-// /kbs/v0/resource/<repository>/<type>/<tag>. Any other path, and a
-// method the protocol does not define, gets the response Trustee sends: 404
-// PluginNotFound with the error body that guests parse.
+// ServeHTTP routes /kbs/v0/auth, /kbs/v0/attest and GET
+// /kbs/v0/resource/<repository>/<type>/<tag>. In Trustee, a POST or DELETE
+// on a resource path writes the resource. This handler serves no admin API,
+// so it rejects them as a Trustee whose admin mode denies all does: 401
+// AdminAuthInitialization. Any other path, and a method the protocol does
+// not define, gets the response Trustee sends: 404 PluginNotFound with the
+// error body that guests parse.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/kbs/v0/")
 	if !ok {
@@ -223,9 +226,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleAttest(w, r)
 	case plugin == "resource" && r.Method == http.MethodGet:
 		s.handleResource(w, r, resourcePath(r.URL))
+	case plugin == "resource" && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		s.rejectResourceWrite(w, r)
 	default:
 		NewProblem(ProblemPluginNotFound, "Plugin "+printable.Text(plugin, maxEchoedValue)+" not found").Write(w)
 	}
+}
+
+// rejectResourceWrite rejects a POST or DELETE on a resource path, which
+// in Trustee sets or deletes the resource after an admin check.
+func (s *Server) rejectResourceWrite(w http.ResponseWriter, r *http.Request) {
+	path := printable.Text(r.URL.Path, maxEchoedValue)
+	s.logger().Info("kbs resource write rejected: no admin API", "request_id", requestID(r), "method", r.Method, "path", path)
+	detail := "Admin access denied: " + r.Method + " " + path + " would write a resource, but this KBS endpoint serves no admin API. " +
+		"Write resources through the admin API: PUT or DELETE /admin/v0/secrets/<repository>/<type>/<tag> " +
+		"(cloister secret put), or this request on a server that serves Trustee's admin endpoints"
+	NewProblem(ProblemAdminAuthInitialization, detail).Write(w)
 }
 
 // resourcePath returns the resource path of a request to

@@ -190,6 +190,20 @@ func TestRejections(t *testing.T) {
 			resp = get(t, ts, "/kbs/v0/auth", "")
 			wantProblemResponse(t, resp, kbs.ProblemPluginNotFound, http.StatusNotFound)
 		})
+		t.Run("resource write without admin", func(t *testing.T) {
+			resp := post(t, ts, nil, "/kbs/v0/resource/"+testSecretPath, "new value")
+			body := wantProblemResponse(t, resp, kbs.ProblemAdminAuthInitialization, http.StatusUnauthorized)
+			if !strings.Contains(body, "POST /kbs/v0/resource/"+testSecretPath) {
+				t.Errorf("detail = %s, want it to name the request", body)
+			}
+			secret, err := ts.newClient(t, "good").Resource(ctx, testSecretPath)
+			if err != nil {
+				t.Fatalf("Resource after the rejected write: %v", err)
+			}
+			if !bytes.Equal(secret, testSecret) {
+				t.Errorf("secret after the rejected write = %q, want %q", secret, testSecret)
+			}
+		})
 		t.Run("version mismatch", func(t *testing.T) {
 			resp := post(t, ts, nil, "/kbs/v0/auth", `{"version":"0.3.0","tee":"snp","extra-params":""}`)
 			body := wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)

@@ -11,11 +11,11 @@ import (
 )
 
 // An /auth rejection that names the version or tee the client sent cuts
-// that value, so that a body of megabytes is not echoed into the response
-// and the log line. A short value is still named as sent, which keeps
+// that value, so that a value of tens of kilobytes, within MaxAuthBodySize,
+// is not echoed into the response and the log line. A short value is still named as sent, which keeps
 // the version-mismatch phrase that guests look for.
 func TestAuthRejectionCutsEchoedValues(t *testing.T) {
-	long := strings.Repeat("9", 100<<10)
+	long := strings.Repeat("9", MaxAuthBodySize-1024)
 	tests := []struct {
 		name, body, wantDetail string
 	}{

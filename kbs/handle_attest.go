@@ -79,7 +79,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, release, err := s.readBody(w, r)
+	body, release, err := s.readBody(w, r, s.maxBody())
 	if err != nil {
 		fail(sess.ID, err)
 		return

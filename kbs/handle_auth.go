@@ -22,15 +22,22 @@ const nonceSize = 32
 
 // handleAuth responds to a Request with a Challenge and a new session.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	fail := func(cause string) {
+	reject := func(status int, cause string) {
 		s.logger().Info("kbs auth rejected", "request_id", requestID(r), "reason", cause)
-		NewProblem(ProblemAttestationError, "Attestation error: RCAR handshake Auth failed: "+cause).Write(w)
+		p := NewProblem(ProblemAttestationError, "Attestation error: RCAR handshake Auth failed: "+cause)
+		p.Status = status
+		p.Write(w)
 	}
-	// NOTE: a Request is a few hundred bytes, but /auth takes bodies up to
-	// the /attest limit (DefaultMaxBodySize), bounded in memory by the
-	// body budget. Trustee also applies one limit to every endpoint.
-	body, release, err := s.readBody(w, r)
-	if err != nil {
+	fail := func(cause string) { reject(http.StatusUnauthorized, cause) }
+
+	body, release, err := s.readBody(w, r, s.maxAuthBody())
+	var tooLarge *bodyTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		// Trustee (actix-web 4) also rejects a body over its limit with 413.
+		reject(http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case err != nil:
 		fail(err.Error())
 		return
 	}
@@ -116,21 +123,35 @@ func (e *bodyTooLargeError) Error() string {
 	return fmt.Sprintf("request body exceeds the limit of %d bytes; send a smaller body", e.limit)
 }
 
+// MaxAuthBodySize is the largest /auth body the server reads, 64 KiB. A
+// Request holds only the version, the TEE name and the extra parameters, a
+// few hundred bytes, so a larger limit would only let a client without a
+// session make the server buffer more. Server.MaxBodySize lowers it when
+// smaller.
+const MaxAuthBodySize = 64 << 10
+
+// maxAuthBody returns the /auth body limit: MaxAuthBodySize, or the
+// server's body limit when that is smaller.
+func (s *Server) maxAuthBody() int64 {
+	return min(MaxAuthBodySize, s.maxBody())
+}
+
 // presizeLimit bounds the buffer readBody allocates for a declared
 // Content-Length before any of the body arrives.
 const presizeLimit = 64 << 10
 
-// readBody reads the body of r, at most s.maxBody() bytes, taking room in
-// the server's body budget for the bytes as they arrive. The caller calls
+// readBody reads the body of r, at most limit bytes, taking room in the
+// server's body budget for the bytes as they arrive. The caller calls
 // release once it no longer uses the body or anything decoded from it.
 // A body that declares more than the limit is rejected before any of it is
 // read.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
-	limit := s.maxBody()
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error) {
 	if r.ContentLength > limit {
 		return nil, nil, &bodyTooLargeError{limit: limit}
 	}
-	s.bodies.init(s.BodyBudget, limit)
+	// The budget holds at least the largest body of any endpoint,
+	// whichever endpoint the first request came to.
+	s.bodies.init(s.BodyBudget, s.maxBody())
 	br := &budgetReader{ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, limit), budget: &s.bodies}
 
 	// A declared length sizes the buffer once, instead of doubling it as

@@ -26,7 +26,7 @@ const (
 	// DefaultSessionTimeout is the session and nonce lifetime, counted
 	// from /auth and never extended.
 	DefaultSessionTimeout = 5 * time.Minute
-	// DefaultMaxBodySize bounds /auth and /attest bodies: 9,786,729 bytes
+	// DefaultMaxBodySize bounds /attest bodies: 9,786,729 bytes
 	// (about 9.3 MiB), so that the largest CC event log the TDX verifier
 	// accepts fits beside the rest of the evidence. The body nests the
 	// primary evidence as raw JSON, not as a JSON string, so the log costs
@@ -138,6 +138,7 @@ type Server struct {
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
 	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
+	// An /auth body is also bounded by MaxAuthBodySize.
 	MaxBodySize int64
 	// BodyBudget bounds the bytes of the /auth and /attest bodies that
 	// the server keeps in memory at one time, counted as they arrive. A

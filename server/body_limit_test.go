@@ -77,30 +77,33 @@ func tokenTDXClaims(t *testing.T, token string) attest.Claims {
 	return claims
 }
 
-// A KBS body of kbs.DefaultMaxBodySize bytes is read, and one byte more
-// gets AttestationError: from /auth with the limit in the detail, from
-// /attest with the limit in the log line, because Trustee's /attest
-// detail is fixed.
+// An /auth body of kbs.MaxAuthBodySize bytes is read, and one byte more
+// gets AttestationError with status 413 and the limit in the detail. An
+// /attest body of one byte over kbs.DefaultMaxBodySize gets
+// AttestationError with the limit in the log line, because Trustee's
+// /attest detail is fixed.
 func TestKBSBodyLimit(t *testing.T) {
 	ts, logs := startLogged(t, startService(t, backends(t)[0], serviceOptions{allowEmulated: true}), nil)
 	limit := int(kbs.DefaultMaxBodySize)
 	overLimit := fmt.Sprintf("exceeds the limit of %d bytes", limit)
+	authLimit := kbs.MaxAuthBodySize
+	overAuthLimit := fmt.Sprintf("exceeds the limit of %d bytes", authLimit)
 	authBody := `{"version":"0.4.0","tee":"snp","extra-params":""}`
 	padded := func(body string, size int) string { return body + strings.Repeat(" ", size-len(body)) }
 
 	t.Run("auth at the limit", func(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
-		resp := post(t, ts, jar, "/kbs/v0/auth", padded(authBody, limit))
+		resp := post(t, ts, jar, "/kbs/v0/auth", padded(authBody, authLimit))
 		if resp.StatusCode != http.StatusOK {
-			t.Errorf("status %s, expected 200 for a body of exactly %d bytes", resp.Status, limit)
+			t.Errorf("status %s, expected 200 for a body of exactly %d bytes", resp.Status, authLimit)
 		}
 	})
 	t.Run("auth over the limit", func(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
-		resp := post(t, ts, jar, "/kbs/v0/auth", padded(authBody, limit+1))
-		body := wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
-		if !strings.Contains(body, overLimit) {
-			t.Errorf("response %s does not contain %q", body, overLimit)
+		resp := post(t, ts, jar, "/kbs/v0/auth", padded(authBody, authLimit+1))
+		body := wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusRequestEntityTooLarge)
+		if !strings.Contains(body, overAuthLimit) {
+			t.Errorf("response %s does not contain %q", body, overAuthLimit)
 		}
 	})
 	t.Run("attest over the limit", func(t *testing.T) {

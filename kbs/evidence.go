@@ -29,7 +29,8 @@ const SampleFormat = "kbs-sample"
 //
 // The members that select a form are matched exactly, as JSON defines
 // them and Trustee's guests write them, and so are the members of the
-// tdx, sgx and nvidia attesters' JSON. The snp attester's JSON is decoded
+// envelope and of the tdx, sgx and nvidia attesters' JSON. A repeated
+// envelope member is an error. The snp attester's JSON is decoded
 // with encoding/json, which also takes a member whose name differs only in
 // case. The report is rebuilt from it and its signature checked, so such a
 // member cannot change what verifies.
@@ -79,29 +80,34 @@ func decodeValidEvidence(tee string, raw json.RawMessage) (attest.Evidence, erro
 }
 
 // decodeEnvelope reads Cloister's evidence envelope from obj, whose
-// members are valid JSON.
-//
-// NOTE: a repeated format, data or aux member is decoded as encoding/json
-// decodes it, each copy in turn, while the Attestation around it rejects
-// repeated members. The verifier checks the data that results, so only
-// readers other than this server could see other evidence in such a body.
+// members are valid JSON. It matches the member names exactly and rejects
+// a repeated format, data or aux, as ParseAttestation does for the members
+// of the Attestation around it. Only kbs.Client writes the envelope, with
+// encoding/json, which writes each member once, while Trustee's guests
+// send their attesters' JSON instead.
 func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) {
-	// Each occurrence of a member is decoded in turn, as encoding/json
-	// does: a later null keeps an earlier format and clears an earlier
-	// data or aux, and any occurrence of the wrong type is an error.
 	var ev attest.Evidence
-	for text := range obj.All("format") {
+	text, err := envelopeMember(tee, obj, "format")
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	if text != nil {
 		if err := json.Unmarshal(text, &ev.Format); err != nil {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid format: %w; format must be a string such as \"snp\"", tee, err)
 		}
 	}
-	var err error
-	for text := range obj.All("data") {
+	if text, err = envelopeMember(tee, obj, "data"); err != nil {
+		return attest.Evidence{}, err
+	}
+	if text != nil {
 		if ev.Data, err = decodeBase64JSON(text); err != nil {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid data: %w; data must be standard base64 with padding", tee, err)
 		}
 	}
-	for text := range obj.All("aux") {
+	if text, err = envelopeMember(tee, obj, "aux"); err != nil {
+		return attest.Evidence{}, err
+	}
+	if text != nil {
 		if ev.Aux, err = decodeBase64JSON(text); err != nil {
 			return attest.Evidence{}, fmt.Errorf("%s evidence envelope: invalid aux: %w; aux must be standard base64 with padding", tee, err)
 		}
@@ -117,6 +123,22 @@ func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) 
 		return attest.Evidence{}, fmt.Errorf("evidence format %s does not match the session's tee %q; send %q evidence, or start a session for the TEE of this evidence", printable.Quote(ev.Format, maxEchoedValue), tee, formatForTEE(tee))
 	}
 	return ev, nil
+}
+
+// envelopeMember returns the value text of the envelope member name, or
+// nil when obj lacks it, and an error that names the member when it occurs
+// more than once.
+func envelopeMember(tee string, obj *jsonvalue.Object, name string) ([]byte, error) {
+	var text []byte
+	count := 0
+	for value := range obj.All(name) {
+		count++
+		if count > 1 {
+			return nil, fmt.Errorf("%s evidence envelope: member %s occurs more than once; send each member once", tee, name)
+		}
+		text = value
+	}
+	return text, nil
 }
 
 // decodeBase64JSON decodes text, a valid JSON value, as encoding/json

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/jsonvalue"
 	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
@@ -245,6 +246,7 @@ func FuzzDecodeEvidence(f *testing.F) {
 	}
 	f.Add([]byte(`{"format":"dcap","data":"AwACAA==","aux":""}`))
 	f.Add([]byte(`{"format":5,"format":"dcap","data":"AwACAA==","aux":{},"aux":null}`))
+	f.Add([]byte(`{"format":"dcap","data":"AwACAA==","d\u0061ta":"AwACAA=="}`))
 	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":null}`))
 	f.Add([]byte(`{"quote":"AwACAA==","cc_eventlog":"AAAAAAMAAAA="}`))
 	f.Add([]byte(`{"tpm_quote":{}}`))
@@ -253,10 +255,23 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Add([]byte(`{"device_evidence_list":[{"arch":"LS10","evidence":"","certificate":""}],"data":null}`))
 	tees := []string{"snp", "tdx", "sgx", "az-snp-vtpm", "az-tdx-vtpm", "sample", "sampledevice", "nvidia", "cca"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// An envelope whose member names are exact must decode as
-		// encoding/json decodes it into attest.Evidence, repeated members
-		// too. encoding/json also matches other cases of the names, which
-		// DecodeEvidence does not, so such envelopes are not compared.
+		// An accepted envelope whose member names are exact must decode as
+		// encoding/json decodes it into attest.Evidence. encoding/json also
+		// matches other cases of the names, which DecodeEvidence does not,
+		// so such envelopes are not compared. An envelope that repeats
+		// format, data or aux must be rejected.
+		repeated := false
+		if obj, err := jsonvalue.ParseEncodedObject(data); err == nil && json.Valid(data) {
+			if _, isEnvelope := obj.Get("data"); isEnvelope {
+				for _, field := range []string{"format", "data", "aux"} {
+					count := 0
+					for range obj.All(field) {
+						count++
+					}
+					repeated = repeated || count > 1
+				}
+			}
+		}
 		var members map[string]json.RawMessage
 		compare := json.Unmarshal(data, &members) == nil && members["data"] != nil
 		for name := range members {
@@ -272,6 +287,9 @@ func FuzzDecodeEvidence(f *testing.F) {
 			ev, err := DecodeEvidence(tee, data)
 			if err == nil && (len(ev.Data) == 0 || ev.Format == "") {
 				t.Errorf("DecodeEvidence(%q) accepted evidence without data or format: %+v", tee, ev)
+			}
+			if err == nil && repeated && tee != "sample" && tee != "sampledevice" {
+				t.Errorf("DecodeEvidence(%q) accepted an envelope with a repeated member: %+v", tee, ev)
 			}
 			if err != nil || !compare || tee == "sample" || tee == "sampledevice" {
 				continue

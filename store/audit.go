@@ -284,6 +284,16 @@ func auditListQuery(q AuditQuery, columns string) (string, []any) {
 	return query, append(args, limit)
 }
 
+func (s *sqlStore) AuditHead(ctx context.Context) (AuditHead, error) {
+	var head AuditHead
+	var hash []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&head.Seq, &hash); err != nil {
+		return AuditHead{}, fmt.Errorf("store: read audit chain head: %w", err)
+	}
+	head.Hash = hash
+	return head, nil
+}
+
 // verifyPage is how many records VerifyAudit reads per query, so that a
 // long chain is never held in memory or in one long-running read.
 const verifyPage = 5000

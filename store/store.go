@@ -77,6 +77,12 @@ type Store interface {
 	// secret was rolled back; an error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 
+	// AuditHead returns the sequence number and hash of the last audit
+	// record as the chain head row stores them, with one single-row read
+	// and without verifying the chain. An empty chain returns Seq 0 and 32
+	// zero bytes. The read takes no lock, so it waits for no append.
+	AuditHead(ctx context.Context) (AuditHead, error)
+
 	// UnopenableSecrets returns the latest versions of the secrets whose
 	// data key is wrapped by a master key that this Store does not hold,
 	// ordered by path, and the number of secrets stored. Such secrets
@@ -424,6 +430,14 @@ type AuditVerification struct {
 	Records int64       `json:"records"`        // records checked
 	Head    HexBytes    `json:"head,omitempty"` // hash of the last record, when the chain is intact
 	Broken  *AuditBreak `json:"broken,omitempty"`
+}
+
+// AuditHead is the sequence number and hash of the last audit record. Kept
+// outside the database, it is a checkpoint for cloister audit verify
+// --checkpoint, which then requires record Seq to still have Hash.
+type AuditHead struct {
+	Seq  int64    `json:"seq"`
+	Hash HexBytes `json:"hash"`
 }
 
 // AuditBreak names the first record whose stored hash or link does not

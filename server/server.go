@@ -155,6 +155,12 @@ type Config struct {
 	// other requests' writes too. Serve sets the HTTP server's WriteTimeout
 	// at least 45 seconds longer, so that the response still goes out.
 	RequestTimeout time.Duration
+	// AuditCheckpointInterval is how often Serve reads the audit chain
+	// head and logs it as an "audit checkpoint" line when it moved. Serve
+	// also logs the head when it starts and after a graceful shutdown.
+	// Zero means DefaultAuditCheckpointInterval, and a negative value
+	// disables these lines.
+	AuditCheckpointInterval time.Duration
 	// Logger receives JSON logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -195,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.AuditCheckpointInterval == 0 {
+		cfg.AuditCheckpointInterval = DefaultAuditCheckpointInterval
 	}
 	if cfg.SessionTimeout < 0 {
 		return nil, fmt.Errorf("server: SessionTimeout %v is negative; use a positive duration, or zero for the default of %v",
@@ -431,7 +440,8 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // Serve serves on ln until ctx is done, then shuts down gracefully:
 // in-flight requests get 30 seconds to finish. With certFile and keyFile
-// set it serves TLS (1.2 or later).
+// set it serves TLS (1.2 or later). It logs the audit chain head as
+// "audit checkpoint" lines (see Config.AuditCheckpointInterval).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -455,6 +465,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go s.sweepSessions(sweepCtx)
+	var checkpoints *auditCheckpointer
+	checkpointsDone := make(chan struct{})
+	if s.cfg.AuditCheckpointInterval > 0 {
+		checkpoints = &auditCheckpointer{store: s.cfg.Store, log: s.log, interval: s.cfg.AuditCheckpointInterval}
+		go func() {
+			defer close(checkpointsDone)
+			checkpoints.run(sweepCtx)
+		}()
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -480,6 +499,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	if checkpoints != nil {
+		// Every request has returned, so the head read now includes
+		// the records of every request this service handled.
+		<-checkpointsDone
+		checkpoints.check(context.WithoutCancel(ctx), checkpointAtShutdown, true)
 	}
 	s.log.Info("cloister service stopped")
 	return nil

@@ -39,7 +39,8 @@
 // remove records from the end, or rewrite every record from one on, and
 // store hashes and a head that match. VerifyAudit then reports an intact
 // chain. Only a head kept outside the database, such as the
-// AuditVerification.Head of an earlier run with its record count, shows
+// AuditVerification.Head of an earlier run with its record count, or an
+// AuditHead that cloister serve logs as an "audit checkpoint" line, shows
 // such a change: the record at that count must still have that hash.
 package store
 

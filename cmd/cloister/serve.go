@@ -57,7 +57,9 @@ type serveFlags struct {
 	sessionTimeout time.Duration
 	commitDelay    time.Duration
 	requestTimeout time.Duration
-	logLevel       string
+	// checkpointInterval is 0 to log no audit checkpoints.
+	checkpointInterval time.Duration
+	logLevel           string
 }
 
 func newServeCmd() *cobra.Command {
@@ -118,6 +120,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.DurationVar(&f.sessionTimeout, "session-timeout", kbs.DefaultSessionTimeout, "lifetime of KBS sessions and their nonces, from /auth")
 	fl.DurationVar(&f.commitDelay, "commit-delay", kbs.DefaultCommitDelay, "how long a batch of session writes and audit records waits for more writes before its synced commit, while at least four other KBS requests are in flight; 0 commits at once")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of each HTTP request, after which it gets its error response; keep it below the 60 s request timeout of the KBS client in Trustee's guest components")
+	fl.DurationVar(&f.checkpointInterval, "audit-checkpoint-interval", server.DefaultAuditCheckpointInterval, "how often to log the audit chain head (seq and hash) as an \"audit checkpoint\" line when it moved; the head is also logged at start and at shutdown. Keep these lines outside the database and check them with cloister audit verify --checkpoint SEQ:HASH; 0 disables them")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.BoolVar(&f.trustRequestID, "trust-request-id", false, "use a caller's X-Request-Id (1 to 64 letters, digits, '.', '_' or '-') as the request ID in logs and audit records; set it only behind a proxy that replaces any X-Request-Id a client sent, because otherwise a caller chooses the ID of its audit records (default: a new ID per request, with the caller's logged as client_request_id)")
 	fl.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates; admin API clients presenting a TLS client certificate they issued are authenticated without the admin key (needs --tls-cert)")
@@ -153,6 +156,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.requestTimeout <= 0 {
 		return usageError("--request-timeout %s must be positive, such as %s", f.requestTimeout, server.DefaultRequestTimeout)
+	}
+	if f.checkpointInterval < 0 {
+		return usageError("--audit-checkpoint-interval %s is negative: use a positive duration, such as %s, or 0 to log no audit checkpoints",
+			f.checkpointInterval, server.DefaultAuditCheckpointInterval)
 	}
 	if f.commitDelay < 0 || f.commitDelay > maxCommitDelay {
 		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
@@ -286,6 +293,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		CommitDelay: serverCommitDelay(f.commitDelay), RequestTimeout: f.requestTimeout, TrustRequestID: f.trustRequestID,
 		AllowEmulated: f.allowEmulated, TCBStatuses: f.tcbStatuses, MinTCBEvaluationDataNumber: f.minEvaluationNumber, MaxVMPL: maxVMPL, TrustAnchors: anchors, Collateral: collSource,
 		Admin: adminHandler, PCCS: pccsHandler, ClientCAs: adminCfg.ClientCAs, Logger: logger,
+		AuditCheckpointInterval: serverCheckpointInterval(f.checkpointInterval),
 	})
 	if err != nil {
 		return err
@@ -335,6 +343,16 @@ const maxCommitDelay = 100 * time.Millisecond
 // serverCommitDelay maps --commit-delay to server.Config.CommitDelay, in
 // which zero means the default and a negative value none.
 func serverCommitDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// serverCheckpointInterval returns the server.Config.AuditCheckpointInterval
+// of --audit-checkpoint-interval d, in which 0 disables the lines that the
+// Config disables with a negative value.
+func serverCheckpointInterval(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}

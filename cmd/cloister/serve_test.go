@@ -26,6 +26,7 @@ func TestServeRejectsDurationsOutOfRange(t *testing.T) {
 	}{
 		{"--commit-delay", []string{"-1ms", "101ms", "1h"}},
 		{"--request-timeout", []string{"0s", "-1s"}},
+		{"--audit-checkpoint-interval", []string{"-1s", "-5m"}},
 	}
 	for _, tt := range tests {
 		for _, value := range tt.values {
@@ -118,6 +119,15 @@ func TestServerCommitDelay(t *testing.T) {
 	}
 	if got := serverCommitDelay(2 * time.Millisecond); got != 2*time.Millisecond {
 		t.Errorf("serverCommitDelay(2ms) = %v, want 2ms", got)
+	}
+}
+
+func TestServerCheckpointInterval(t *testing.T) {
+	if got := serverCheckpointInterval(0); got >= 0 {
+		t.Errorf("serverCheckpointInterval(0) = %v, want a negative value, which turns the checkpoint lines off", got)
+	}
+	if got := serverCheckpointInterval(time.Minute); got != time.Minute {
+		t.Errorf("serverCheckpointInterval(1m) = %v, want 1m", got)
 	}
 }
 

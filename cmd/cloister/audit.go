@@ -157,7 +157,10 @@ The hashes use no key, so someone who can write the database can rewrite
 records together with every hash after them, and the chain still verifies.
 Keep the head that an earlier run printed outside the database, and pass
 it with --checkpoint: the command then also exits 1 unless a record of the
-chain has that hash, which proves that no record up to it has changed.`,
+chain has that hash, which proves that no record up to it has changed.
+cloister serve logs the head as "audit checkpoint" lines with seq and hash.
+Pass such a head as SEQ:HEX to check the one record SEQ instead of
+searching the whole log for the hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if flags.output != "text" && flags.output != "json" {
@@ -200,7 +203,7 @@ chain has that hash, which proves that no record up to it has changed.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data directory directly")
 	cmd.Flags().StringVar(&databaseURL, "database-url", "", "verify this PostgreSQL database (postgres://...) directly")
-	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "hash of a record, as the head that an earlier run printed, that the chain must still contain (64 hex digits); repeatable")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "hash of a record that the chain must still contain, as HEX (64 hex digits) or SEQ:HEX (record SEQ must have that hash), such as a head that audit verify or an audit checkpoint log line printed; repeatable")
 	return cmd
 }
 

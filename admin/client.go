@@ -138,6 +138,14 @@ func (c *Client) VerifyAudit(ctx context.Context) (store.AuditVerification, erro
 	return v, err
 }
 
+// AuditHead returns the sequence number and hash of the last audit
+// record, which the server reads without verifying the chain.
+func (c *Client) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	var head store.AuditHead
+	err := c.do(ctx, http.MethodGet, "audit/head", nil, "", nil, &head)
+	return head, err
+}
+
 func policyPath(kind store.PolicyKind, name string) string {
 	return "policies/" + url.PathEscape(string(kind)) + "/" + url.PathEscape(name)
 }

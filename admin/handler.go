@@ -176,6 +176,7 @@ func (h *Handler) routes() {
 
 	h.mux.HandleFunc("GET "+p+"/audit", h.withQuery(h.listAudit, "action", "token_id", "after", "limit"))
 	h.mux.HandleFunc("GET "+p+"/audit/verify", h.withQuery(h.verifyAudit))
+	h.mux.HandleFunc("GET "+p+"/audit/head", h.withQuery(h.auditHead))
 
 	// Every other method and path gets a problem document, not the plain
 	// text of ServeMux.

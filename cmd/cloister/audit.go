@@ -18,7 +18,7 @@ func newAuditCmd() *cobra.Command {
 	var flags adminFlags
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "List and verify the hash-chained audit log",
+		Short: "List and verify the hash-chained audit log, and print its head",
 		Long: `List and verify the audit log. Each record stores the SHA-256 hash of its
 content and of the previous record's hash, so a record changed or removed in
 the database breaks the chain at that record. A record caused by an HTTP
@@ -34,7 +34,7 @@ column shows the submodule, verifier and status, and -o json the whole
 text.`,
 	}
 	flags.bind(cmd)
-	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags))
+	cmd.AddCommand(newAuditListCmd(&flags), newAuditVerifyCmd(&flags), newAuditHeadCmd(&flags))
 	return cmd
 }
 
@@ -158,9 +158,9 @@ records together with every hash after them, and the chain still verifies.
 Keep the head that an earlier run printed outside the database, and pass
 it with --checkpoint: the command then also exits 1 unless a record of the
 chain has that hash, which proves that no record up to it has changed.
-cloister serve logs the head as "audit checkpoint" lines with seq and hash.
-Pass such a head as SEQ:HEX to check the one record SEQ instead of
-searching the whole log for the hash.`,
+cloister serve logs the head as "audit checkpoint" lines with seq and hash,
+and audit head prints it. Pass such a head as SEQ:HEX to check the one
+record SEQ instead of searching the whole log for the hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if flags.output != "text" && flags.output != "json" {
@@ -203,8 +203,68 @@ searching the whole log for the hash.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data directory directly")
 	cmd.Flags().StringVar(&databaseURL, "database-url", "", "verify this PostgreSQL database (postgres://...) directly")
-	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "hash of a record that the chain must still contain, as HEX (64 hex digits) or SEQ:HEX (record SEQ must have that hash), such as a head that audit verify or an audit checkpoint log line printed; repeatable")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "hash of a record that the chain must still contain, as HEX (64 hex digits) or SEQ:HEX (record SEQ must have that hash), such as a head that audit verify, audit head or an audit checkpoint log line printed; repeatable")
 	return cmd
+}
+
+func newAuditHeadCmd(flags *adminFlags) *cobra.Command {
+	var dataDir, databaseURL string
+	cmd := &cobra.Command{
+		Use:   "head",
+		Short: "Print the sequence number and hash of the last audit record",
+		Long: `Print the audit chain head: the sequence number and hash of the last record,
+as the database's head row stores them. It reads one row and does not
+verify the chain, so it is cheap enough to run from a monitor; audit verify
+checks the chain. With --data-dir or --database-url the command reads the
+database directly; otherwise it asks the service's admin API.
+
+Keep the head outside the database, and pass it later to audit verify
+--checkpoint SEQ:HEX: record SEQ must then still have that hash. cloister
+serve logs the same head as "audit checkpoint" lines.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if flags.output != "text" && flags.output != "json" {
+				return usageError("invalid --output %q: use text or json", flags.output)
+			}
+			var head store.AuditHead
+			if dataDir != "" || databaseURL != "" {
+				s, err := openAuditStore(cmd, dataDir, databaseURL)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if head, err = s.AuditHead(cmd.Context()); err != nil {
+					return err
+				}
+			} else {
+				client, err := flags.client()
+				if err != nil {
+					return err
+				}
+				if head, err = client.AuditHead(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			return reportHead(cmd.OutOrStdout(), flags.output, head)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "read the head of the SQLite database in this data directory directly")
+	cmd.Flags().StringVar(&databaseURL, "database-url", "", "read the head of this PostgreSQL database (postgres://...) directly")
+	return cmd
+}
+
+// reportHead prints head, and in text the --checkpoint value that checks
+// it later.
+func reportHead(w io.Writer, format string, head store.AuditHead) error {
+	if format == "json" {
+		return printJSON(w, head)
+	}
+	if head.Seq == 0 {
+		_, err := fmt.Fprintln(w, "audit chain empty: no record to keep as a checkpoint")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "audit chain head: record %d, hash %x\ncheckpoint: %d:%x\n", head.Seq, head.Hash, head.Seq, head.Hash)
+	return err
 }
 
 func openAuditStore(cmd *cobra.Command, dataDir, databaseURL string) (store.Store, error) {

@@ -26,8 +26,8 @@ type checkpoint struct {
 
 // parseCheckpoints decodes the --checkpoint values: SHA-256 record hashes
 // in hex, each optionally preceded by the record's sequence number and a
-// colon (SEQ:HEX), as the "audit checkpoint" lines of cloister serve
-// print them.
+// colon (SEQ:HEX), as the "audit checkpoint" lines of cloister serve and
+// cloister audit head print them.
 func parseCheckpoints(values []string) ([]checkpoint, error) {
 	var out []checkpoint
 	for _, v := range values {
@@ -42,7 +42,7 @@ func parseCheckpoints(values []string) ([]checkpoint, error) {
 		}
 		h, err := hex.DecodeString(text)
 		if err != nil || len(h) != sha256.Size {
-			return nil, usageError("invalid --checkpoint %q: pass the %d hex digits of a head that audit verify or an audit checkpoint log line printed, optionally as SEQ:HEX", v, 2*sha256.Size)
+			return nil, usageError("invalid --checkpoint %q: pass the %d hex digits of a head that audit verify, audit head or an audit checkpoint log line printed, optionally as SEQ:HEX", v, 2*sha256.Size)
 		}
 		cp.hash = h
 		out = append(out, cp)

@@ -147,3 +147,59 @@ func FuzzParseCheckpoints(f *testing.F) {
 		}
 	})
 }
+
+// audit head prints the head through the service and from the database,
+// and its checkpoint line passes audit verify --checkpoint.
+func TestAuditHead(t *testing.T) {
+	s := startService(t)
+	runAdminSteps(t, s, []adminStep{
+		{name: "empty chain", args: []string{"audit", "head"}, want: []string{"audit chain empty"}},
+	})
+	if out, code := s.run(t, strings.NewReader("value"), "secret", "put", "default/app/audited"); code != exitOK {
+		t.Fatalf("secret put: exit code %d:\n%s", code, out)
+	}
+
+	out, code := s.run(t, nil, "audit", "head", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("audit head -o json: exit code %d:\n%s", code, out)
+	}
+	var head store.AuditHead
+	if err := json.Unmarshal([]byte(out), &head); err != nil {
+		t.Fatalf("audit head -o json output is not JSON: %v\n%s", err, out)
+	}
+	if head.Seq != 1 {
+		t.Errorf("audit head -o json: seq %d, want 1", head.Seq)
+	}
+	checkpointValue := fmt.Sprintf("%d:%x", head.Seq, head.Hash)
+
+	if out, code := s.run(t, nil, "refvalue", "add", "snp.measurement", strings.Repeat("5d", 48)); code != exitOK {
+		t.Fatalf("refvalue add: exit code %d:\n%s", code, out)
+	}
+	runAdminSteps(t, s, []adminStep{
+		{name: "through the service", args: []string{"audit", "head"},
+			want: []string{"audit chain head: record 2, hash ", "checkpoint: 2:"}},
+		{name: "from the database", args: []string{"audit", "head", "--data-dir", s.dataDir},
+			want: []string{"audit chain head: record 2, hash ", "checkpoint: 2:"}},
+		{name: "earlier head as checkpoint", args: []string{"audit", "verify", "--data-dir", s.dataDir, "--checkpoint", checkpointValue},
+			want: []string{"audit chain intact: 2 records", fmt.Sprintf("checkpoint %x: record 1", head.Hash)}},
+		{name: "both database flags", args: []string{"audit", "head", "--data-dir", s.dataDir, "--database-url", "postgres://127.0.0.1/none"},
+			exit: exitUsage, want: []string{"use either --data-dir or --database-url"}},
+		{name: "invalid output", args: []string{"audit", "head", "-o", "yaml"},
+			exit: exitUsage, want: []string{`invalid --output "yaml"`}},
+	})
+
+	// The checkpoint line of the text output is a valid --checkpoint.
+	out, code = s.run(t, nil, "audit", "head")
+	if code != exitOK {
+		t.Fatalf("audit head: exit code %d:\n%s", code, out)
+	}
+	_, line, ok := strings.Cut(out, "checkpoint: ")
+	if !ok {
+		t.Fatalf("audit head printed no checkpoint line:\n%s", out)
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	runAdminSteps(t, s, []adminStep{
+		{name: "printed checkpoint", args: []string{"audit", "verify", "--checkpoint", line},
+			want: []string{"audit chain intact: 2 records", ": record 2"}},
+	})
+}

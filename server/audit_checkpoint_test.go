@@ -257,3 +257,49 @@ func TestAuditCheckpointHeadMovedBack(t *testing.T) {
 		})
 	}
 }
+
+// lateHeadStore is a store.Store whose AuditHead returns the head only
+// some time after its context ended, as a read that completes while the
+// service stops does.
+type lateHeadStore struct {
+	store.Store
+}
+
+func (s lateHeadStore) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	<-ctx.Done()
+	time.Sleep(testCheckpointInterval)
+	return s.Store.AuditHead(context.WithoutCancel(ctx))
+}
+
+// Serve on a listener that fails returns its error only after the
+// checkpoint goroutine ended, so that no line follows the return.
+func TestServeFailedListenerStopsCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	ts := startService(t, backends(t)[0], serviceOptions{allowEmulated: true})
+	if _, err := ts.store.AppendAudit(ctx, store.AuditRecord{Action: store.AuditDeny, Reason: "before start"}); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	logs := &logBuffer{}
+	cfg := ts.config
+	cfg.Store = lateHeadStore{Store: ts.store}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	cfg.AuditCheckpointInterval = testCheckpointInterval
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+
+	if err := srv.Serve(ctx, ln, "", ""); err == nil {
+		t.Fatal("Serve on a closed listener returned no error")
+	}
+	returned := logs.String()
+	time.Sleep(3 * testCheckpointInterval)
+	if after := logs.String(); after != returned {
+		t.Errorf("log lines after Serve returned:\n%s", strings.TrimPrefix(after, returned))
+	}
+}

@@ -473,7 +473,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 			defer close(checkpointsDone)
 			checkpoints.run(sweepCtx)
 		}()
+	} else {
+		close(checkpointsDone)
 	}
+	// Serve returns only after the checkpoint goroutine, so that it logs
+	// no line after Serve returned, also when the listener failed.
+	defer func() {
+		stopSweep()
+		<-checkpointsDone
+	}()
 
 	errc := make(chan error, 1)
 	go func() {

@@ -1,4 +1,4 @@
-// Package snpabi holds the facts about AMD SEV-SNP hardware that both the
+// Package snpabi defines the facts about AMD SEV-SNP hardware that both the
 // report verifier (tee/snp) and the Key Distribution Service client
 // (collateral) need: the product names, the size of CHIP_ID and the
 // TCB_VERSION layout of each product. It imports nothing from the project,

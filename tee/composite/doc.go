@@ -55,7 +55,7 @@
 // trust anchors. A caller's Options.Nonce goes to the CPU verifier; the
 // GPUs are checked against the binding value instead.
 //
-// Because the claims keep the CPU's attributes, appraise.Options.MaxVMPL
+// Because the claims contain the CPU's attributes, appraise.Options.MaxVMPL
 // and MinTCBEvaluationDataNumber apply to the CPU part as to a plain CPU
 // report (appraise.HardwareTEE reads cpu_tee).
 package composite

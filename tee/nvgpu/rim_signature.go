@@ -132,9 +132,10 @@ func newRIMVerification(data []byte, roots []*x509.Certificate, at time.Time) *r
 // depend on neither the roots nor the time, and the validity check is run
 // again at at. After the chain, the outcome holds while at is inside the
 // validity window of every certificate of the chain, because the chain's
-// signatures and key usages do not change and goxmldsig (v1.6.1) reads the clock only to
-// check the signing certificate's window. Outside that window, which can
-// only be the root's, and after a failed chain, it returns false.
+// signatures and key usages do not change and goxmldsig (v1.6.1) reads
+// the clock only to check the signing certificate's window. Outside that
+// window, which can only be the root's, and after a failed chain, it
+// returns false.
 func (v *rimVerification) outcomeAt(at time.Time) (rimOutcome, bool) {
 	if v.leaf == nil {
 		return v.outcome, true

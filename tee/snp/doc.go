@@ -28,7 +28,7 @@
 //     KDS CRLs are rarely available offline.
 //
 // The report's VMPL is the claims attribute vmpl, which the verifier does
-// not judge: appraise.Options.MaxVMPL sets the highest accepted VMPL.
+// not check. appraise.Options.MaxVMPL sets the highest accepted VMPL.
 //
 // Collateral comes from attest.Options.Collateral and from the certificate
 // table of an extended report (Evidence.Aux, as configfs-tsm's auxblob

@@ -19,9 +19,10 @@
 // claims into attest.Claims are written here because go-jose's jwt package
 // knows neither the services' issuers nor their claims.
 //
-// An MAA SEV-SNP token states the report's VMPL, kept as the attribute
+// An MAA SEV-SNP token contains the report's VMPL, stored as the attribute
 // x-ms-sevsnpvm-vmpl, which appraise.Options.MaxVMPL reads. Neither MAA
-// nor Intel Trust Authority tokens state the TCB evaluation data number of
-// the collateral the service used, so appraise.Options.MinTCBEvaluationDataNumber
-// rejects their SGX and TDX tokens.
+// nor Intel Trust Authority tokens contain the TCB evaluation data number
+// of the collateral the service used, so
+// appraise.Options.MinTCBEvaluationDataNumber rejects their SGX and TDX
+// tokens.
 package token

@@ -320,8 +320,9 @@ func checkChipID(report *Report, e *Endorsement, claims *attest.Claims) error {
 // NOTE: COMMITTED_MAJOR and COMMITTED_MINOR are not compared. A host may run
 // provisional firmware that is newer than the committed one, and a guest
 // launched on it satisfies its policy although the committed version is
-// older. go-sev-guest's validate package compares the policy ABI only with
-// the verifier's required policy, not with either firmware version.
+// older. go-sev-guest's validate package (v0.15.0) compares the policy ABI
+// only with the verifier's required policy, not with either firmware
+// version.
 func checkPolicyABI(report *Report, claims *attest.Claims) error {
 	major, minor := report.PolicyABI()
 	policy := uint16(major)<<8 | uint16(minor)

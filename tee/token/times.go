@@ -60,16 +60,16 @@ func checkTimes(c *attest.Claims, claims claimSet, at time.Time) error {
 // clock or an early --at, so its message names the issuance time, how far
 // ahead it is, and both fixes.
 func futureTimeError(name string, t, at time.Time) error {
-	values := func(e *attest.Error) *attest.Error {
-		return e.WithValues(at.UTC().Format(time.RFC3339), fmt.Sprintf("at or after %s", t.Format(time.RFC3339)))
-	}
+	reason := fmt.Sprintf("the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339))
+	fix := "check the verification time and the clocks of this host and the attestation service"
 	if name == "iat" {
-		return values(attest.Errorf(attest.ErrExpired, name, "the token's iat (issued at) %s is %s after the verification time, so the token is dated in the future",
-			t.Format(time.RFC3339), t.Sub(at).Round(time.Second))).
-			WithFix("the clock of this host or of the attestation service is skewed: synchronize this host's clock (NTP), or pass --at with a time at or after the iat")
+		reason = fmt.Sprintf("the token's iat (issued at) %s is %s after the verification time, so the token is dated in the future",
+			t.Format(time.RFC3339), t.Sub(at).Round(time.Second))
+		fix = "when the clock of this host or of the attestation service is skewed, synchronize this host's clock (NTP). Otherwise pass --at with a time at or after the iat"
 	}
-	return values(attest.Errorf(attest.ErrExpired, name, "the token is not valid before %s: it is not yet valid at the verification time", t.Format(time.RFC3339))).
-		WithFix("check the verification time and the clocks of this host and the attestation service")
+	return attest.Errorf(attest.ErrExpired, name, "%s", reason).
+		WithValues(at.UTC().Format(time.RFC3339), fmt.Sprintf("at or after %s", t.Format(time.RFC3339))).
+		WithFix(fix)
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z, the last second RFC 3339 can

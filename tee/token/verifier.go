@@ -205,7 +205,7 @@ func (v Verifier) verifySignature(ctx context.Context, tok *Token, opts attest.O
 	// Wrap the last key's error, so that its kind, reason and fix stay, and
 	// name why every other key was skipped.
 	return &attest.Error{Kind: errorKind(last), Field: "kid", Err: last,
-		Reason: fmt.Sprintf("none of the %d supplied keys verifies the token; the others were skipped (%s), and the last one failed", len(skips)+1, describeSkips(skips))}
+		Reason: fmt.Sprintf("none of the %d supplied keys verifies the token, because the others were skipped (%s) and the last one failed", len(skips)+1, describeSkips(skips))}
 }
 
 // errorKind returns the kind of a Cloister error, or ErrSignature for any

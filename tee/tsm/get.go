@@ -42,7 +42,7 @@ func Get(client configfsi.Client, req *report.Request) (*report.Response, error)
 			return resp, err
 		}
 	}
-	return nil, fmt.Errorf("another writer changed the report entry in each of %d attempts: %w", maxAttempts, err)
+	return nil, fmt.Errorf("another writer changed the report entry in each of %d attempts, so stop the other program that writes to %s and retry: %w", maxAttempts, reportDir, err)
 }
 
 // getOnce requests one report in a fresh entry.

@@ -68,9 +68,9 @@ func (v Verifier) Name() string {
 
 // Detect reports whether data holds one compact JWS whose iss claim names
 // this service. It does not verify anything. The iss member is read by its
-// exact name, as Verify reads it: encoding/json would also match "ISS" or
-// "Iss", so a token carrying those next to iss could be routed to one
-// service and verified as another's. The iss value is compared exactly,
+// exact name, as Verify reads it. A struct tag would also match "ISS" or
+// "Iss" in encoding/json, so a token carrying those next to iss could be
+// routed to one service and verified as another's. The iss value is compared exactly,
 // because RFC 7519 (section 4.1.1) makes it a case-sensitive string.
 func (v Verifier) Detect(data []byte) bool {
 	if v.is == nil {

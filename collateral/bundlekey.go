@@ -92,10 +92,7 @@ func parseKDSKey(parts []string) (*keySpec, error) {
 // KDS.requests forms from the chip ID and kdsTCB.
 func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 	hwid, err := hex.DecodeString(hwidHex)
-	wantSize := snpabi.ChipIDSize
-	if product == snpabi.ProductTurin {
-		wantSize = snpabi.TurinHWIDSize
-	}
+	wantSize := snpabi.HWIDSize(product)
 	if err != nil || len(hwid) != wantSize {
 		return nil, fmt.Errorf("the hardware ID %q of the key is not %d bytes in hexadecimal", hwidHex, wantSize)
 	}

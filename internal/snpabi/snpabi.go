@@ -29,11 +29,20 @@ const ChipIDSize = 64
 // zero-padded into CHIP_ID, and KDS indexes Turin VCEKs by these bytes alone.
 const TurinHWIDSize = 8
 
+// HWIDSize returns the size in bytes of the hardware ID by which KDS
+// indexes a product's VCEKs: TurinHWIDSize on Turin, ChipIDSize before.
+func HWIDSize(product string) int {
+	if product == ProductTurin {
+		return TurinHWIDSize
+	}
+	return ChipIDSize
+}
+
 // HWID returns the part of a CHIP_ID that names the chip: the first
 // TurinHWIDSize bytes on Turin, all of it on earlier products.
 func HWID(product string, chipID []byte) []byte {
-	if product == ProductTurin && len(chipID) > TurinHWIDSize {
-		return chipID[:TurinHWIDSize]
+	if size := HWIDSize(product); len(chipID) > size {
+		return chipID[:size]
 	}
 	return chipID
 }

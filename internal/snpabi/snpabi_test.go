@@ -55,3 +55,11 @@ func TestHWID(t *testing.T) {
 		t.Errorf("Genoa hwid is %d bytes, expected %d", len(got), ChipIDSize)
 	}
 }
+
+func TestHWIDSize(t *testing.T) {
+	for product, expected := range map[string]int{ProductMilan: ChipIDSize, ProductGenoa: ChipIDSize, ProductTurin: TurinHWIDSize} {
+		if got := HWIDSize(product); got != expected {
+			t.Errorf("HWIDSize(%s) = %d, expected %d", product, got, expected)
+		}
+	}
+}

@@ -183,26 +183,17 @@ func (s *Set) nextUpdate() time.Time {
 }
 
 func documentNextUpdate(raw []byte) time.Time {
-	// The members are decoded one by one, because a signed document also
-	// has a "signature" string beside the body object.
-	var doc map[string]json.RawMessage
-	if json.Unmarshal(raw, &doc) != nil {
+	body, err := signedObject(raw)
+	if err != nil {
 		return time.Time{}
 	}
-	for _, k := range []string{"tcbInfo", "enclaveIdentity", "qeIdentity"} {
-		body, ok := doc[k]
-		if !ok {
-			continue
-		}
-		var v struct {
-			NextUpdate time.Time `json:"nextUpdate"`
-		}
-		if json.Unmarshal(body, &v) != nil {
-			return time.Time{}
-		}
-		return v.NextUpdate
+	var v struct {
+		NextUpdate time.Time `json:"nextUpdate"`
 	}
-	return time.Time{}
+	if json.Unmarshal(body, &v) != nil {
+		return time.Time{}
+	}
+	return v.NextUpdate
 }
 
 // decodeChainHeader decodes an issuer chain that Intel PCS sends URL-encoded

@@ -18,8 +18,8 @@ import (
 	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
-// keySpec is what a cache key states about the body stored under it, as
-// the request builders of KDS, PCS and OCSP form the key.
+// keySpec is the description of the body that a cache key names, read
+// from a key that the request builders of KDS, PCS and OCSP form.
 type keySpec struct {
 	// description names the item for messages ("Intel TDX TCB Info for
 	// FMSPC 90C06F000000").
@@ -92,18 +92,22 @@ func parseKDSKey(parts []string) (*keySpec, error) {
 // KDS.requests forms from the chip ID and kdsTCB.
 func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 	hwid, err := hex.DecodeString(hwidHex)
-	wantSize := snpabi.HWIDSize(product)
-	if err != nil || len(hwid) != wantSize {
-		return nil, fmt.Errorf("the hardware ID %q of the key is not %d bytes in hexadecimal", hwidHex, wantSize)
+	expectedSize := snpabi.HWIDSize(product)
+	if err != nil || len(hwid) != expectedSize {
+		return nil, fmt.Errorf("the hardware ID %q of the key is not %d bytes in hexadecimal", hwidHex, expectedSize)
 	}
 	params := snpabi.TCBLayout(product)
 	fields := strings.Split(tcb, "&")
+	errTCB := fmt.Errorf("the TCB %q of the key is not in the form %s", tcb, kdsTCB(product, 0))
+	if len(fields) != len(params) {
+		return nil, errTCB
+	}
 	spl := make([]uint8, len(params))
 	for i, field := range fields {
 		name, value, _ := strings.Cut(field, "=")
 		n, err := strconv.ParseUint(value, 10, 8)
-		if len(fields) != len(params) || name != params[i].KDSParameter || err != nil {
-			return nil, fmt.Errorf("the TCB %q of the key is not in the form %s", tcb, kdsTCB(product, 0))
+		if name != params[i].KDSParameter || err != nil {
+			return nil, errTCB
 		}
 		spl[i] = uint8(n)
 	}
@@ -164,25 +168,25 @@ func parsePCSKey(parts []string) (*keySpec, error) {
 		// Intel PCS v4 serves the QE Identity with id QE for SGX and the
 		// TD QE Identity with id TD_QE for TDX. Version 1 documents
 		// (qeIdentity) have no id and exist for SGX only.
-		wantID := map[string]string{"sgx": "QE", "tdx": "TD_QE"}[parts[1]]
+		expectedID := map[string]string{"sgx": "QE", "tdx": "TD_QE"}[parts[1]]
 		return &keySpec{
 			description:  fmt.Sprintf("the Intel %s QE Identity", strings.ToUpper(parts[1])),
 			kind:         KindQEIdentity,
 			single:       true,
-			checkBody:    func(s *Set) error { return checkDocumentID(s.Items[0].Raw, wantID, parts[1] == "sgx") },
+			checkBody:    func(s *Set) error { return checkDocumentID(s.Items[0].Raw, expectedID, parts[1] == "sgx") },
 			chainHeaders: []string{"SGX-Enclave-Identity-Issuer-Chain"},
 		}, nil
 	case len(parts) == 3 && parts[1] == "pckcrl" && (parts[2] == "processor" || parts[2] == "platform"):
 		// Intel names the issuers "Intel SGX PCK Processor CA" and "Intel
 		// SGX PCK Platform CA".
-		wantCA := "PCK " + strings.ToUpper(parts[2][:1]) + parts[2][1:] + " CA"
+		caSuffix := "PCK " + strings.ToUpper(parts[2][:1]) + parts[2][1:] + " CA"
 		return &keySpec{
 			description: "the Intel PCK CRL of the " + parts[2] + " CA",
 			kind:        KindCRL,
 			single:      true,
 			checkBody: func(s *Set) error {
-				if cn := s.Items[0].CRL.Issuer.CommonName; !strings.HasSuffix(cn, wantCA) {
-					return fmt.Errorf("the CRL's issuer common name is %q, not one that ends in %q", cn, wantCA)
+				if cn := s.Items[0].CRL.Issuer.CommonName; !strings.HasSuffix(cn, caSuffix) {
+					return fmt.Errorf("the CRL's issuer common name is %q, not one that ends in %q", cn, caSuffix)
 				}
 				return nil
 			},
@@ -198,14 +202,14 @@ func parseTCBInfoKey(platform, fmspc string) (*keySpec, error) {
 	if err := CheckFMSPC(fmspc); err != nil || fmspc != strings.ToUpper(fmspc) {
 		return nil, fmt.Errorf("the FMSPC %q of the key is not 12 upper-case hexadecimal digits", fmspc)
 	}
-	wantID := map[string]string{"sgx": "SGX", "tdx": "TDX"}[platform]
+	expectedID := map[string]string{"sgx": "SGX", "tdx": "TDX"}[platform]
 	return &keySpec{
 		description: fmt.Sprintf("the Intel %s TCB Info for FMSPC %s", strings.ToUpper(platform), fmspc),
 		kind:        KindTCBInfo,
 		single:      true,
 		checkBody: func(s *Set) error {
 			// Version 2 TCB Info has no id and exists for SGX only.
-			if err := checkDocumentID(s.Items[0].Raw, wantID, platform == "sgx"); err != nil {
+			if err := checkDocumentID(s.Items[0].Raw, expectedID, platform == "sgx"); err != nil {
 				return err
 			}
 			var doc struct {
@@ -227,7 +231,7 @@ func parseTCBInfoKey(platform, fmspc string) (*keySpec, error) {
 
 // checkDocumentID checks the id of a TCB Info or QE Identity document. A
 // document without id passes only when noIDAllowed is set.
-func checkDocumentID(raw []byte, wantID string, noIDAllowed bool) error {
+func checkDocumentID(raw []byte, expectedID string, noIDAllowed bool) error {
 	body, err := signedObject(raw)
 	if err != nil {
 		return err
@@ -242,9 +246,9 @@ func checkDocumentID(raw []byte, wantID string, noIDAllowed bool) error {
 	case v.ID == nil && noIDAllowed:
 		return nil
 	case v.ID == nil:
-		return fmt.Errorf("the document has no id, and %s is expected", wantID)
-	case *v.ID != wantID:
-		return fmt.Errorf("the document's id is %q, not %s", *v.ID, wantID)
+		return fmt.Errorf("the document has no id, and %s is expected", expectedID)
+	case *v.ID != expectedID:
+		return fmt.Errorf("the document's id is %q, not %s", *v.ID, expectedID)
 	}
 	return nil
 }

@@ -129,14 +129,9 @@ func decodeEnvelope(tee string, obj *jsonvalue.Object) (attest.Evidence, error) 
 // nil when obj lacks it, and an error that names the member when it occurs
 // more than once.
 func envelopeMember(tee string, obj *jsonvalue.Object, name string) ([]byte, error) {
-	var text []byte
-	count := 0
-	for value := range obj.All(name) {
-		count++
-		if count > 1 {
-			return nil, fmt.Errorf("%s evidence envelope: member %s occurs more than once; send each member once", tee, name)
-		}
-		text = value
+	text, err := onlyMember(obj, "", name)
+	if err != nil {
+		return nil, fmt.Errorf("%s evidence envelope: %w", tee, err)
 	}
 	return text, nil
 }

@@ -196,16 +196,29 @@ func exactMembers(text []byte, path string, names ...string) ([]jsonMember, erro
 	}
 	members := make([]jsonMember, 0, len(names))
 	for _, name := range names {
-		count := 0
-		for value := range obj.All(name) {
-			count++
-			if count > 1 {
-				return nil, fmt.Errorf("member %s%s occurs more than once; send each member once", path, name)
-			}
+		value, err := onlyMember(obj, path, name)
+		if err != nil {
+			return nil, err
+		}
+		if value != nil {
 			members = append(members, jsonMember{name: name, value: value})
 		}
 	}
 	return members, nil
+}
+
+// onlyMember returns the value text of the member name of obj, or nil when
+// obj lacks it. A name that occurs twice is an error whose message names
+// the member as path+name.
+func onlyMember(obj *jsonvalue.Object, path, name string) ([]byte, error) {
+	var text []byte
+	for value := range obj.All(name) {
+		if text != nil {
+			return nil, fmt.Errorf("member %s%s occurs more than once; send each member once", path, name)
+		}
+		text = value
+	}
+	return text, nil
 }
 
 // objectText returns the JSON object text of members. Each name must be

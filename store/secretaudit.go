@@ -38,10 +38,10 @@ func (s *sqlStore) checkSecretVersions(ctx context.Context) (*AuditBreak, error)
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT 0, l.seq, l.resource, l.reason FROM audit_log l, audit_head h
 		 WHERE h.id = 1 AND l.seq <= h.seq AND l.action = $1 AND l.verdict = 'applied'
-		   AND (l.reason LIKE 'put secret version %' OR l.reason LIKE 'deleted secret%')
+		   AND (l.reason LIKE $2 OR l.reason LIKE $3)
 		 UNION ALL
 		 SELECT 1, MAX(version), path, '' FROM secrets GROUP BY path
-		 ORDER BY 1, 2`, AuditAdmin)
+		 ORDER BY 1, 2`, AuditAdmin, auditSecretPutPrefix+"%", auditSecretDeletePrefix+"%")
 	if err != nil {
 		return nil, fmt.Errorf("store: compare audited secret versions with the stored ones: %w", err)
 	}

@@ -429,7 +429,7 @@ const DefaultAuditLimit = 1000
 // AuditVerification is the result of VerifyAudit.
 type AuditVerification struct {
 	Records int64       `json:"records"`        // records checked
-	Head    HexBytes    `json:"head,omitempty"` // hash of the last record, when the chain is intact
+	Head    HexBytes    `json:"head,omitempty"` // hash of the last record, empty when Broken is set
 	Broken  *AuditBreak `json:"broken,omitempty"`
 }
 

@@ -86,7 +86,7 @@ func sealSecret(mk *MasterKey, path string, version int64, value []byte) (cipher
 // legacy format is acceptable; openSecret opens both.
 func openSecret(mk *MasterKey, format int, path string, version int64, ciphertext, wrappedKey []byte) ([]byte, error) {
 	if format != sealFormatLegacy && format != sealFormatVersioned {
-		return nil, fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not know (want %d); "+
+		return nil, fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not support (expected %d); "+
 			"run the Cloister release that wrote it, or store the secret again with cloister secret put",
 			ErrDecrypt, path, version, format, sealFormatVersioned)
 	}

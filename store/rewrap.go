@@ -64,7 +64,7 @@ func (s *sqlStore) RewrapSecrets(ctx context.Context) (int, error) {
 			// A legacy row left beside versioned rows keeps its format,
 			// so GetSecret still rejects it.
 			if v.format != sealFormatLegacy && v.format != sealFormatVersioned {
-				return fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not know; delete it with cloister secret rm %s and store it again",
+				return fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not support; delete it with cloister secret rm %s and store it again",
 					ErrDecrypt, v.path, v.version, v.format, v.path)
 			}
 			dataKey, err := gcmOpen(old.key, v.wrapped, keyAD(v.format, old.id, v.path, v.version))

@@ -70,7 +70,7 @@ func (h *Handler) putSecret(w http.ResponseWriter, r *http.Request) {
 	var info store.SecretInfo
 	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
 		info, err = tx.PutSecret(r.Context(), path, value)
-		return store.AuditRecord{Resource: path, Reason: fmt.Sprintf("put secret version %d", info.Version)}, err
+		return store.AuditRecord{Resource: path, Reason: store.SecretPutReason(info.Version, "")}, err
 	})
 	if err != nil {
 		h.writeError(w, r, err)
@@ -95,7 +95,7 @@ func (h *Handler) listSecrets(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) deleteSecret(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
-		return store.AuditRecord{Resource: path, Reason: "deleted secret"}, tx.DeleteSecret(r.Context(), path)
+		return store.AuditRecord{Resource: path, Reason: store.SecretDeleteReason("")}, tx.DeleteSecret(r.Context(), path)
 	})
 	if err != nil {
 		h.writeError(w, r, err)

@@ -160,7 +160,7 @@ func (h *Handler) trusteeSetResource(w http.ResponseWriter, r *http.Request) {
 	}
 	err = h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
 		info, err := tx.PutSecret(r.Context(), path, value)
-		return store.AuditRecord{Resource: path, Reason: fmt.Sprintf("put secret version %d through the Trustee admin API", info.Version)}, err
+		return store.AuditRecord{Resource: path, Reason: store.SecretPutReason(info.Version, trusteeAuditDetail)}, err
 	})
 	if err != nil {
 		h.trusteeError(w, r, kbs.ProblemPluginInternalError, err)
@@ -169,10 +169,14 @@ func (h *Handler) trusteeSetResource(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// trusteeAuditDetail ends the audit reason of a secret change made
+// through the Trustee admin endpoints.
+const trusteeAuditDetail = " through the Trustee admin API"
+
 func (h *Handler) trusteeDeleteResource(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	err := h.change(r, func(tx store.Tx) (store.AuditRecord, error) {
-		return store.AuditRecord{Resource: path, Reason: "deleted secret through the Trustee admin API"}, tx.DeleteSecret(r.Context(), path)
+		return store.AuditRecord{Resource: path, Reason: store.SecretDeleteReason(trusteeAuditDetail)}, tx.DeleteSecret(r.Context(), path)
 	})
 	if err != nil {
 		h.trusteeError(w, r, kbs.ProblemPluginInternalError, err)

@@ -9,13 +9,25 @@ import (
 )
 
 // The admin API records each secret change in an applied admin audit
-// record whose resource is the secret path. These are the reasons it
-// writes (admin/endpoints.go and admin/trustee.go), which the Trustee
-// variants extend with " through the Trustee admin API".
+// record whose resource is the secret path, with a reason that
+// SecretPutReason or SecretDeleteReason builds from these prefixes.
 const (
 	auditSecretPutPrefix    = "put secret version "
 	auditSecretDeletePrefix = "deleted secret"
 )
+
+// SecretPutReason returns the audit reason of storing version of a secret,
+// followed by detail (empty, or a phrase such as " through the Trustee
+// admin API"). VerifyAudit reads the version back from it.
+func SecretPutReason(version int64, detail string) string {
+	return auditSecretPutPrefix + strconv.FormatInt(version, 10) + detail
+}
+
+// SecretDeleteReason returns the audit reason of deleting a secret,
+// followed by detail as for SecretPutReason.
+func SecretDeleteReason(detail string) string {
+	return auditSecretDeletePrefix + detail
+}
 
 // auditedSecret is the newest version of a secret that the audit log
 // records as stored, and the record that stored it.

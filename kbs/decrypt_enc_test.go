@@ -50,8 +50,8 @@ func TestDecryptRequiresA256GCM(t *testing.T) {
 	}{
 		{"enc A128GCM", `{"alg":"RSA-OAEP-256","enc":"A128GCM"}`, 16, `enc "A128GCM"`},
 		{"enc A256CBC-HS512", `{"alg":"RSA-OAEP-256","enc":"A256CBC-HS512"}`, 32, `enc "A256CBC-HS512"`},
-		{"16-byte key under A256GCM", `{"alg":"RSA-OAEP-256","enc":"A256GCM"}`, 16, "content key is 16 bytes, want 32"},
-		{"24-byte key under A256GCM", `{"alg":"RSA-OAEP-256","enc":"A256GCM"}`, 24, "content key is 24 bytes, want 32"},
+		{"16-byte key under A256GCM", `{"alg":"RSA-OAEP-256","enc":"A256GCM"}`, 16, "content key is 16 bytes, expected 32"},
+		{"24-byte key under A256GCM", `{"alg":"RSA-OAEP-256","enc":"A256GCM"}`, 24, "content key is 24 bytes, expected 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

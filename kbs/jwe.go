@@ -197,7 +197,7 @@ func Decrypt(priv crypto.PrivateKey, r *Response) ([]byte, error) {
 	// aes.NewCipher also takes 16- and 24-byte keys, which A256GCM does
 	// not allow.
 	if len(cek) != 32 {
-		return nil, fmt.Errorf("JWE content key is %d bytes, want 32 for %s", len(cek), EncA256GCM)
+		return nil, fmt.Errorf("JWE content key is %d bytes, expected 32 for %s", len(cek), EncA256GCM)
 	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {

@@ -308,7 +308,7 @@ func checkAge(ce *CertEvidence, claims *attest.Claims, at time.Time, maxAge time
 	issued := time.Unix(c.IssuedAt, 0).UTC()
 	age := at.Sub(issued)
 	if age > maxAge {
-		claims.Fail("ratls-freshness", fmt.Sprintf("the evidence is %s old; the maximum age is %s", age.Round(time.Second), maxAge))
+		claims.Fail("ratls-freshness", fmt.Sprintf("the evidence is %s old, more than the maximum age of %s", age.Round(time.Second), maxAge))
 		return attest.Errorf(attest.ErrBinding, "claims.iat", "the evidence is stale: issued at %s and verified at %s, so its age exceeds the maximum age",
 			issued.Format(time.RFC3339), at.UTC().Format(time.RFC3339)).
 			WithValues(age.Round(time.Second).String(), "at most "+maxAge.String()).

@@ -99,6 +99,10 @@ func TestQueryParameters(t *testing.T) {
 		{"/sgx/certification/v4/rootcacrl?encoding=pem", http.StatusBadRequest,
 			[]string{`query parameter encoding="pem" is not supported`, "accepts no parameters"}},
 		{"/sgx/certification/v4/rootcacrl", http.StatusOK, nil},
+		{"/tdx/certification/v4/tcb?fmspc=90C06F000000&update=" + strings.Repeat("x", 4000), http.StatusBadRequest,
+			[]string{`update parameter "` + strings.Repeat("x", 128) + `"... (4000 bytes) is invalid`}},
+		{"/sgx/certification/v4/rootcacrl?" + strings.Repeat("y", 300) + "=1", http.StatusBadRequest,
+			[]string{`query parameter "` + strings.Repeat("y", 128) + `"... (300 bytes)="1" is not supported`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/printable"
 )
 
 // Handler serves PCCS API requests from a collateral cache.
@@ -110,8 +111,8 @@ func (h *Handler) pckCRL(w http.ResponseWriter, r *http.Request) {
 	// Intel PCS, so a client that expects the hexadecimal form gets PEM.
 	encoding := strings.ToLower(params.Get("encoding"))
 	if encoding != "" && encoding != "pem" && encoding != "der" {
-		http.Error(w, fmt.Sprintf("encoding parameter %q is invalid: Intel PCS serves the PCK CRL in pem and der; "+
-			"set encoding=der or encoding=pem, or omit it for pem", params.Get("encoding")), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("encoding parameter %s is invalid: Intel PCS serves the PCK CRL in pem and der; "+
+			"set encoding=der or encoding=pem, or omit it for pem", quoteValue(params.Get("encoding"))), http.StatusBadRequest)
 		return
 	}
 	key := "pcs/pckcrl/" + ca
@@ -139,6 +140,22 @@ func (h *Handler) rootCACRL(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, "pcs/rootcacrl", collateral.Query{TEE: "sgx", At: time.Now()}, "application/pkix-crl")
 }
 
+// quoteValue quotes a value from the request for an error response, cut
+// to 128 bytes so that a long query does not come back at full length.
+func quoteValue(v string) string { return printable.Quote(v, 128) }
+
+// paramName returns a parameter name for an error response: as it is when
+// it is a short word of letters and digits, such as every name of Intel's
+// API, and quoted and cut otherwise.
+func paramName(name string) string {
+	if len(name) > 0 && len(name) <= 64 && strings.IndexFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
+		return name
+	}
+	return quoteValue(name)
+}
+
 // checkParams parses the query of r and writes a 400 response unless every
 // parameter is one of accepted and appears once. A parameter this server
 // does not know could request other collateral than the one it serves, so
@@ -146,7 +163,7 @@ func (h *Handler) rootCACRL(w http.ResponseWriter, r *http.Request) {
 func checkParams(w http.ResponseWriter, r *http.Request, accepted ...string) (url.Values, bool) {
 	params, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("invalid query %q: %v", r.URL.RawQuery, err), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("invalid query %s: %v", quoteValue(r.URL.RawQuery), err), http.StatusBadRequest)
 		return nil, false
 	}
 	for _, name := range slices.Sorted(maps.Keys(params)) {
@@ -157,11 +174,11 @@ func checkParams(w http.ResponseWriter, r *http.Request, accepted ...string) (ur
 			if len(accepted) > 0 {
 				expected = "only " + strings.Join(accepted, ", ")
 			}
-			http.Error(w, fmt.Sprintf("query parameter %s=%q is not supported: %s accepts %s; remove it",
-				name, values[0], r.URL.Path, expected), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("query parameter %s=%s is not supported: %s accepts %s; remove it",
+				paramName(name), quoteValue(values[0]), r.URL.Path, expected), http.StatusBadRequest)
 			return nil, false
 		case len(values) > 1:
-			http.Error(w, fmt.Sprintf("query parameter %s appears %d times (%q); pass it once", name, len(values), values),
+			http.Error(w, fmt.Sprintf("query parameter %s appears %d times; pass it once", paramName(name), len(values)),
 				http.StatusBadRequest)
 			return nil, false
 		}
@@ -175,8 +192,8 @@ func checkParams(w http.ResponseWriter, r *http.Request, accepted ...string) (ur
 // that collateral.PCS fetches and caches.
 func checkStandardUpdate(w http.ResponseWriter, params url.Values) bool {
 	if number, ok := params["tcbEvaluationDataNumber"]; ok {
-		http.Error(w, fmt.Sprintf("tcbEvaluationDataNumber parameter %q is not served: this PCCS caches only the "+
-			"TCB evaluation data that Intel PCS serves by default; omit the parameter, or request that number from Intel PCS", number[0]),
+		http.Error(w, fmt.Sprintf("tcbEvaluationDataNumber parameter %s is not served: this PCCS caches only the "+
+			"TCB evaluation data that Intel PCS serves by default; omit the parameter, or request that number from Intel PCS", quoteValue(number[0])),
 			http.StatusBadRequest)
 		return false
 	}
@@ -184,12 +201,12 @@ func checkStandardUpdate(w http.ResponseWriter, params url.Values) bool {
 	case "", "standard":
 		return true
 	case "early":
-		http.Error(w, fmt.Sprintf("update parameter %q is not served: this PCCS caches only the standard collateral "+
-			"that Intel PCS serves by default; omit update or set update=standard, or request early collateral from Intel PCS", update),
+		http.Error(w, fmt.Sprintf("update parameter %s is not served: this PCCS caches only the standard collateral "+
+			"that Intel PCS serves by default; omit update or set update=standard, or request early collateral from Intel PCS", quoteValue(update)),
 			http.StatusBadRequest)
 	default:
-		http.Error(w, fmt.Sprintf("update parameter %q is invalid: Intel PCS accepts standard and early; "+
-			"omit update or set update=standard", update), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("update parameter %s is invalid: Intel PCS accepts standard and early; "+
+			"omit update or set update=standard", quoteValue(update)), http.StatusBadRequest)
 	}
 	return false
 }

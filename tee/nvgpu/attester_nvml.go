@@ -1,0 +1,216 @@
+//go:build nvml
+
+package nvgpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/cloister-dev/cloister/attest"
+)
+
+// NVMLSupported is true in a binary built with the nvml build tag.
+const NVMLSupported = true
+
+// NVMLAttester collects the evidence of the machine's NVIDIA GPUs through
+// NVML (libnvidia-ml.so.1 of the NVIDIA driver, loaded at run time), as
+// NVIDIA's local GPU verifier does: the attestation report for the
+// caller's nonce (nvmlDeviceGetConfComputeGpuAttestationReport) and the
+// attestation certificate chain (nvmlDeviceGetConfComputeGpuCertificate)
+// of every GPU. The evidence has the form of Emulator.Attest, so the
+// nvidia-gpu verifier reads both alike. It is safe for concurrent use,
+// because Attest serializes the NVML calls.
+//
+// NOTE: this code has run only against go-nvml's mock, not on a GPU.
+type NVMLAttester struct {
+	lib    nvml.Interface
+	mu     sync.Mutex
+	status nvmlStatus
+}
+
+// OpenNVML loads NVML and checks that confidential computing is on, that
+// developer tools mode is off and that NVML enumerates at least one GPU.
+// It shuts NVML down again: each Attest call initializes it anew.
+func OpenNVML() (*NVMLAttester, error) { return openNVML(nvml.New()) }
+
+func openNVML(lib nvml.Interface) (*NVMLAttester, error) {
+	a := &NVMLAttester{lib: lib}
+	err := a.session(func() error {
+		var err error
+		a.status, err = a.readStatus()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Name returns "nvidia-gpu".
+func (a *NVMLAttester) Name() string { return string(attest.TEENVGPU) }
+
+// GPUCount returns the number of GPUs that NVML enumerated at OpenNVML.
+func (a *NVMLAttester) GPUCount() int { return a.status.GPUs }
+
+// Ready reports whether the GPUs accepted work at OpenNVML. They do not
+// until a verifier that accepted their evidence sets the ready state;
+// Cloister never sets it.
+func (a *NVMLAttester) Ready() bool { return a.status.Ready }
+
+// Attest returns the evidence of every GPU for one nonce, reportData,
+// zero-padded to 32 bytes when shorter. It returns an error when
+// reportData is longer, when confidential computing is off, or when any
+// GPU's report or chain cannot be read or fails the checks of
+// collectedGPU.entry.
+func (a *NVMLAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
+	nonce, err := nvmlNonce(reportData)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	var ev *attest.Evidence
+	err = a.session(func() error {
+		status, err := a.readStatus()
+		if err != nil {
+			return err
+		}
+		gpus, err := a.collect(ctx, status.GPUs, nonce)
+		if err != nil {
+			return err
+		}
+		ev, err = hardwareEvidence(gpus, nonce)
+		return err
+	})
+	return ev, err
+}
+
+// session initializes NVML, runs fn and shuts NVML down. A failed shutdown
+// fails the session too, because it leaves the driver in a state that the
+// next call should not trust.
+func (a *NVMLAttester) session(fn func() error) error {
+	if ret := a.lib.Init(); ret != nvml.SUCCESS {
+		return fmt.Errorf("nvgpu: %s; load the NVIDIA driver inside the confidential VM (libnvidia-ml.so.1 must be on the library path)", nvmlError("nvmlInit", ret))
+	}
+	err := fn()
+	if ret := a.lib.Shutdown(); ret != nvml.SUCCESS {
+		err = errors.Join(err, fmt.Errorf("nvgpu: %s", nvmlError("nvmlShutdown", ret)))
+	}
+	return err
+}
+
+// readStatus checks the machine's confidential-computing state and counts
+// the GPUs.
+func (a *NVMLAttester) readStatus() (nvmlStatus, error) {
+	state, ret := a.lib.SystemGetConfComputeState()
+	if ret != nvml.SUCCESS {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: %s; install an NVIDIA driver with confidential-computing support", nvmlError("nvmlSystemGetConfComputeState", ret))
+	}
+	if state.CcFeature != nvml.CC_SYSTEM_FEATURE_ENABLED {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: confidential computing is off (nvmlSystemGetConfComputeState ccFeature %d); turn CC mode on for the GPUs on the host and start the VM again", state.CcFeature)
+	}
+	// In developer tools mode the GPU allows debugging and profiling of
+	// confidential workloads. The verifier cannot tell that mode from the
+	// report as Cloister decodes it, so the attester rejects it here.
+	if state.DevToolsMode != nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: the GPUs are in confidential-computing developer tools mode (nvmlSystemGetConfComputeState devToolsMode %d), which permits debugging; set CC mode to on, not devtools, on the host", state.DevToolsMode)
+	}
+	ready, ret := a.lib.SystemGetConfComputeGpusReadyState()
+	if ret != nvml.SUCCESS {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: %s", nvmlError("nvmlSystemGetConfComputeGpusReadyState", ret))
+	}
+	count, ret := a.lib.DeviceGetCount()
+	if ret != nvml.SUCCESS {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: %s", nvmlError("nvmlDeviceGetCount", ret))
+	}
+	if count < 1 || count > maxGPUs {
+		return nvmlStatus{}, fmt.Errorf("nvgpu: NVML enumerates %d GPUs; Cloister attests 1 to %d; pass the GPUs through to the VM", count, maxGPUs)
+	}
+	return nvmlStatus{GPUs: count, Ready: ready == nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE}, nil
+}
+
+// collect reads the report, chain, identity and versions of GPUs 0 to
+// count-1.
+func (a *NVMLAttester) collect(ctx context.Context, count int, nonce [NonceSize]byte) ([]collectedGPU, error) {
+	driver, ret := a.lib.SystemGetDriverVersion()
+	if ret != nvml.SUCCESS {
+		return nil, fmt.Errorf("nvgpu: %s", nvmlError("nvmlSystemGetDriverVersion", ret))
+	}
+	gpus := make([]collectedGPU, count)
+	for i := range gpus {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		g := &gpus[i]
+		g.Index, g.DriverVersion = i, driver
+		if err := a.collectGPU(g, nonce); err != nil {
+			return nil, fmt.Errorf("nvgpu: %s: %w", g.name(), err)
+		}
+	}
+	return gpus, nil
+}
+
+// collectGPU fills g, whose Index is set, from NVML.
+func (a *NVMLAttester) collectGPU(g *collectedGPU, nonce [NonceSize]byte) error {
+	device, ret := a.lib.DeviceGetHandleByIndex(g.Index)
+	if ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetHandleByIndex", ret))
+	}
+	if g.UUID, ret = device.GetUUID(); ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetUUID", ret))
+	}
+	arch, ret := device.GetArchitecture()
+	if ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetArchitecture", ret))
+	}
+	var err error
+	if g.Arch, err = architectureName(arch); err != nil {
+		return err
+	}
+	if g.VBIOSVersion, ret = device.GetVbiosVersion(); ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetVbiosVersion", ret))
+	}
+
+	// NVML sends Nonce to the GPU as the SPDM requester nonce.
+	report := nvml.ConfComputeGpuAttestationReport{Nonce: nonce}
+	if ret := device.GetConfComputeGpuAttestationReport(&report); ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetConfComputeGpuAttestationReport", ret))
+	}
+	if report.AttestationReportSize == 0 || int(report.AttestationReportSize) > len(report.AttestationReport) {
+		return fmt.Errorf("nvmlDeviceGetConfComputeGpuAttestationReport returned a report size of %d bytes, outside 1..%d", report.AttestationReportSize, len(report.AttestationReport))
+	}
+	g.Report = append([]byte(nil), report.AttestationReport[:report.AttestationReportSize]...)
+
+	certs, ret := device.GetConfComputeGpuCertificate()
+	if ret != nvml.SUCCESS {
+		return errors.New(nvmlError("nvmlDeviceGetConfComputeGpuCertificate", ret))
+	}
+	if int(certs.AttestationCertChainSize) > len(certs.AttestationCertChain) {
+		return fmt.Errorf("nvmlDeviceGetConfComputeGpuCertificate returned an attestation chain size of %d bytes, more than the %d-byte buffer", certs.AttestationCertChainSize, len(certs.AttestationCertChain))
+	}
+	g.Chain = append([]byte(nil), certs.AttestationCertChain[:certs.AttestationCertChainSize]...)
+	return nil
+}
+
+// architectureName returns the architecture name that Trustee's attester
+// writes into the evidence, for the architectures with confidential
+// computing.
+func architectureName(arch nvml.DeviceArchitecture) (string, error) {
+	switch arch {
+	case nvml.DEVICE_ARCH_HOPPER:
+		return "HOPPER", nil
+	case nvml.DEVICE_ARCH_BLACKWELL:
+		return "BLACKWELL", nil
+	}
+	return "", fmt.Errorf("nvmlDeviceGetArchitecture returned architecture %d, which has no confidential computing that Cloister attests (Hopper is %d, Blackwell %d)", arch, nvml.DEVICE_ARCH_HOPPER, nvml.DEVICE_ARCH_BLACKWELL)
+}
+
+// nvmlError describes a failed NVML call with its return code.
+func nvmlError(call string, ret nvml.Return) string {
+	return fmt.Sprintf("%s failed: %s (NVML return code %d)", call, ret.Error(), int32(ret))
+}

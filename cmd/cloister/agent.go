@@ -43,6 +43,7 @@ type agentFlags struct {
 	emulated         bool
 	emulatorDir      string
 	emulatedGPUs     int
+	nvidiaGPUs       bool
 	logLevel         string
 	// clients are the verification flags of mutual mode, bound with a
 	// "client-" prefix.
@@ -84,7 +85,9 @@ the emulated SEV-SNP TEE; clients must then trust its development root
 (written to --emulator-dir) explicitly. --emulated-gpus adds emulated NVIDIA
 GPUs, whose evidence the agent sends to the key broker beside the TEE's; the
 key broker must trust their two development roots and have their RIMs (in
---emulator-dir's nvidia-gpu/ subdirectory).`,
+--emulator-dir's nvidia-gpu/ subdirectory). --nvidia-gpus sends the evidence
+of the machine's real NVIDIA GPUs instead, read through NVML, in a binary
+built with -tags nvml.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAgent(cmd, *f, args)
 		},
@@ -109,6 +112,7 @@ key broker must trust their two development roots and have their RIMs (in
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level of the JSON log on standard error: debug, info, warn or error")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
 	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, emulatedGPUsHelp)
+	fl.BoolVar(&f.nvidiaGPUs, "nvidia-gpus", false, nvidiaGPUsHelp)
 	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
 	fl.StringArrayVar(&f.clients.collateralPaths, "client-collateral", nil, "collateral for the clients' evidence; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.clients.trustAnchors, "client-trust-anchor", nil, "root to trust explicitly for the clients' evidence, such as an emulated TEE's development root; repeatable"+scopeHelp)
@@ -182,6 +186,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	if err := checkEmulatedGPUs(f.emulatedGPUs, f.emulated, f.kbsURL); err != nil {
 		return err
 	}
+	if err := checkNVIDIAGPUs(f.nvidiaGPUs, f.emulatedGPUs, f.kbsURL); err != nil {
+		return err
+	}
 	// A certificate counts as expired one minute before its notAfter, so a
 	// shorter lifetime would issue a certificate on every handshake.
 	if f.certLifetime < 2*time.Minute || f.certLifetime > 24*time.Hour {
@@ -231,9 +238,21 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			"gpus", sel.GPUs.Emulator.GPUCount(), "dev_roots", sel.GPUs.RootPaths, "rims", sel.GPUs.RIMDir)
 	}
 
+	var devices []attest.Attester
+	if sel.GPUs != nil {
+		devices = append(devices, sel.GPUs.Emulator)
+	}
+	if f.nvidiaGPUs {
+		gpus, err := openNVIDIAGPUs(slog.Default())
+		if err != nil {
+			return err
+		}
+		devices = append(devices, gpus)
+	}
+
 	var source agent.SecretSource
 	if f.kbsURL != "" {
-		client, err := kbsClient(f, sel)
+		client, err := kbsClient(f, sel.Attester, devices)
 		if err != nil {
 			return err
 		}
@@ -282,7 +301,9 @@ func clientVerifyOptions(f agentFlags) (ratls.VerifyOptions, error) {
 	return o, nil
 }
 
-func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
+// kbsClient returns the key broker client that attests with attester and
+// sends the evidence of devices beside it.
+func kbsClient(f agentFlags, attester attest.Attester, devices []attest.Attester) (*kbs.Client, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
@@ -299,11 +320,8 @@ func kbsClient(f agentFlags, sel *agent.Selection) (*kbs.Client, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	c := &kbs.Client{URL: f.kbsURL, Attester: sel.Attester,
+	c := &kbs.Client{URL: f.kbsURL, Attester: attester, Devices: devices,
 		HTTPClient: &http.Client{Jar: jar, Transport: transport, Timeout: time.Minute}}
-	if sel.GPUs != nil {
-		c.Devices = []attest.Attester{sel.GPUs.Emulator}
-	}
 	return c, nil
 }
 

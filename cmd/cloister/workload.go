@@ -233,6 +233,7 @@ type workloadServeFlags struct {
 	tee          teeFlags
 	kbsURL       string
 	kbsAllowHTTP bool
+	nvidiaGPUs   bool
 	logLevel     string
 }
 
@@ -250,6 +251,7 @@ func (f *workloadServeFlags) bind(cmd *cobra.Command, kbsHelp string) {
 		fl.StringVar(&f.kbsURL, "kbs", "", kbsHelp)
 		fl.BoolVar(&f.kbsAllowHTTP, "kbs-allow-http", false, kbsAllowHTTPHelp)
 		fl.IntVar(&f.tee.emulatedGPUs, "emulated-gpus", 0, emulatedGPUsHelp)
+		fl.BoolVar(&f.nvidiaGPUs, "nvidia-gpus", false, nvidiaGPUsHelp)
 	}
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -274,7 +276,8 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 }
 
 // kbsClient returns a key broker client that attests with tee, sends the
-// evidence of tee's GPUs beside it, and logs to log when it attests
+// evidence of tee's emulated GPUs, or with --nvidia-gpus of the machine's
+// GPUs, beside it, and logs to log when it attests
 // without the TEE's event log.
 func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kbs.Client, error) {
 	if f.kbsURL == "" {
@@ -287,7 +290,15 @@ func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kb
 	if err != nil {
 		return nil, err
 	}
-	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, Devices: tee.Devices(),
+	devices := tee.Devices()
+	if f.nvidiaGPUs {
+		gpus, err := openNVIDIAGPUs(log)
+		if err != nil {
+			return nil, err
+		}
+		devices = append(devices, gpus)
+	}
+	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, Devices: devices,
 		HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}, nil
 }
 
@@ -312,6 +323,9 @@ func serveWorkload[M any](cmd *cobra.Command, f *workloadServeFlags, parse manif
 		return err
 	}
 	if err := checkEmulatedGPUs(f.tee.emulatedGPUs, f.tee.emulated, f.kbsURL); err != nil {
+		return err
+	}
+	if err := checkNVIDIAGPUs(f.nvidiaGPUs, f.tee.emulatedGPUs, f.kbsURL); err != nil {
 		return err
 	}
 	_, m, digest, err := readWorkloadManifest(f.manifest, parse)

@@ -45,4 +45,10 @@
 // response proves freshness by its thisUpdate and nextUpdate alone. A
 // response without nextUpdate is current for 12 hours after its thisUpdate
 // (collateral.OCSPValidityWithoutNextUpdate).
+//
+// NVMLAttester collects the evidence of real GPUs through NVML
+// (github.com/NVIDIA/go-nvml, which needs cgo) in a binary built with the
+// nvml build tag, in the form that Emulator writes. Without the tag,
+// OpenNVML and the attester return ErrNVMLNotBuilt, so that the default
+// build stays free of cgo.
 package nvgpu

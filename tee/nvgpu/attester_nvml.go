@@ -143,6 +143,8 @@ func (a *NVMLAttester) collect(ctx context.Context, count int, nonce [NonceSize]
 	}
 	gpus := make([]collectedGPU, count)
 	for i := range gpus {
+		// NOTE: an NVML call cannot be canceled, so a GPU that hangs in
+		// one blocks Attest past ctx's deadline.
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

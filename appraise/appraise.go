@@ -6,7 +6,8 @@
 // evidence and of MAA and Intel Trust Authority tokens too (HardwareTEE).
 // The default attestation policy of the policy package applies the same
 // rules with the same messages, so a decision reads the same whichever
-// path made it.
+// path made it. Both reject the TCB status NoMatchingTcbLevel whatever the
+// accepted statuses list.
 package appraise
 
 import (
@@ -28,6 +29,22 @@ import (
 // vulnerability open on the platform, or cannot be judged, and is rejected.
 var DefaultTCBStatuses = []string{attest.TCBUpToDate, attest.TCBSWHardeningNeeded}
 
+// noMatchingLevelReason is why NoMatchingTcbLevel is never accepted.
+const noMatchingLevelReason = "no TCB level of Intel's TCB Info matches the platform (or no level of the QE Identity matches the quoting enclave), so its TCB is unknown, and Intel's Quote Verification Library fails such a quote with TCB_NOT_SUPPORTED"
+
+// ValidateTCBStatuses returns an error for a status in statuses that no
+// appraisal accepts: NoMatchingTcbLevel. CheckTCBStatus and the default
+// attestation policy reject that status even when Options.TCBStatuses or
+// the policy's tcb_statuses list it.
+func ValidateTCBStatuses(statuses []string) error {
+	for _, s := range statuses {
+		if s == attest.TCBNoMatchingLevel {
+			return fmt.Errorf("TCB status %s can never be accepted: %s", s, noMatchingLevelReason)
+		}
+	}
+	return nil
+}
+
 // Options are the appraisal rules. The zero value is the strict default:
 // no debug, no emulated TEE, only DefaultTCBStatuses, and every required
 // check must have run.
@@ -37,7 +54,8 @@ type Options struct {
 	// AllowEmulated accepts evidence from an emulated TEE signed by a
 	// development root.
 	AllowEmulated bool
-	// TCBStatuses replaces DefaultTCBStatuses when not empty.
+	// TCBStatuses replaces DefaultTCBStatuses when not empty. Listing
+	// NoMatchingTcbLevel has no effect (see ValidateTCBStatuses).
 	TCBStatuses []string
 	// AllowUndeterminedTCB accepts evidence whose TCB status could not be
 	// determined and waives the required checks that could not run for
@@ -164,8 +182,9 @@ func StatusPhrase(status string) string {
 	return status
 }
 
-// CheckTCBStatus rejects a TCB status outside the accepted set. Claims with
-// no status (TEEs that have none) pass.
+// CheckTCBStatus rejects a TCB status outside the accepted set, and
+// NoMatchingTcbLevel always. Claims with no status (TEEs that have none)
+// pass.
 func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 	status := c.TCB.Status
 	if status == "" {
@@ -178,7 +197,7 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 	if len(accepted) == 0 {
 		accepted = DefaultTCBStatuses
 	}
-	if slices.Contains(accepted, status) {
+	if status != attest.TCBNoMatchingLevel && slices.Contains(accepted, status) {
 		return nil
 	}
 	msg := fmt.Sprintf("TCB status %s (%s) is not accepted", status, StatusPhrase(status))
@@ -186,6 +205,8 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 		msg += ", advisories " + strings.Join(c.TCB.AdvisoryIDs, ", ")
 	}
 	switch status {
+	case attest.TCBNoMatchingLevel:
+		msg += "; update the platform firmware to a TCB level that Intel's TCB Info lists, because no option accepts a platform whose TCB is unknown"
 	case attest.TCBNotDetermined:
 		msg += "; supply the TCB Info and QE Identity for this platform with --collateral, or pass --allow-undetermined-tcb"
 	default:
@@ -199,6 +220,7 @@ func CheckTCBStatus(c *attest.Claims, o Options) []Reason {
 		}
 		msg += fmt.Sprintf("; update the platform firmware, or accept the status with --tcb-status %s", status)
 	}
+	accepted = slices.DeleteFunc(slices.Clone(accepted), func(s string) bool { return s == attest.TCBNoMatchingLevel })
 	return []Reason{{Rule: "tcb-status", Claim: "tcb.status", Value: status,
 		Expected: strings.Join(accepted, " or "), Message: msg}}
 }

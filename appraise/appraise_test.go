@@ -69,6 +69,11 @@ func TestAppraise(t *testing.T) {
 			wantRule: "tcb-status", wantText: "configuration"},
 		{name: "no matching level", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel },
 			wantRule: "tcb-status", wantText: "TCB level not supported"},
+		{name: "no matching level listed", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel },
+			opts: Options{TCBStatuses: []string{attest.TCBNoMatchingLevel}}, wantRule: "tcb-status",
+			wantText: "no option accepts a platform whose TCB is unknown"},
+		{name: "no matching level undetermined allowed", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel },
+			opts: Options{AllowUndeterminedTCB: true}, wantRule: "tcb-status", wantText: "TCB level not supported"},
 		{name: "not determined rejected", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNotDetermined },
 			wantRule: "tcb-status", wantText: "not determined"},
 		{name: "not determined allowed", edit: func(c *attest.Claims) { c.TCB.Status = attest.TCBNotDetermined },
@@ -212,5 +217,35 @@ func TestParseMinTCB(t *testing.T) {
 				t.Errorf("ParseMinTCB(%q)[%s] = %d, want %d", tc.in, k, got[k], v)
 			}
 		}
+	}
+}
+
+// NoMatchingTcbLevel cannot be accepted, so listing it is an error that
+// names the status and why, and its rejection offers no flag to accept it.
+func TestNoMatchingTCBLevelNeverAccepted(t *testing.T) {
+	if err := ValidateTCBStatuses([]string{attest.TCBOutOfDate, attest.TCBRevoked, attest.TCBNotDetermined}); err != nil {
+		t.Errorf("ValidateTCBStatuses of accepted statuses: %v", err)
+	}
+	err := ValidateTCBStatuses([]string{attest.TCBUpToDate, attest.TCBNoMatchingLevel})
+	if err == nil {
+		t.Fatal("ValidateTCBStatuses accepted NoMatchingTcbLevel")
+	}
+	for _, want := range []string{"NoMatchingTcbLevel", "no TCB level of Intel's TCB Info matches the platform", "its TCB is unknown"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+
+	c := baseClaims()
+	c.TCB.Status = attest.TCBNoMatchingLevel
+	reasons := CheckTCBStatus(c, Options{TCBStatuses: []string{attest.TCBNoMatchingLevel, attest.TCBUpToDate}})
+	if len(reasons) != 1 {
+		t.Fatalf("reasons %+v, want one", reasons)
+	}
+	if strings.Contains(reasons[0].Message, "--tcb-status") {
+		t.Errorf("message %q offers --tcb-status", reasons[0].Message)
+	}
+	if reasons[0].Expected != attest.TCBUpToDate {
+		t.Errorf("expected %q, want %q", reasons[0].Expected, attest.TCBUpToDate)
 	}
 }

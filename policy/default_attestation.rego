@@ -176,15 +176,31 @@ tcb_fix := "supply the TCB Info and QE Identity for this platform with --collate
 	input.claims.tcb.relaunch_advised == true
 } else := "update the platform firmware"
 
+# NoMatchingTcbLevel is rejected even when tcb_statuses lists it: no TCB
+# level of Intel's TCB Info (or QE Identity) matches the platform, so its
+# TCB is unknown, and Intel's Quote Verification Library fails such a quote
+# with TCB_NOT_SUPPORTED. appraise.CheckTCBStatus does the same.
+no_matching_level := "NoMatchingTcbLevel"
+
+tcb_status_rejected if {
+	tcb_status != ""
+	not tcb_status in accepted_tcb_statuses
+}
+
+tcb_status_rejected if tcb_status == no_matching_level
+
+tcb_remedy := "update the platform firmware to a TCB level that Intel's TCB Info lists, because no option accepts a platform whose TCB is unknown" if {
+	tcb_status == no_matching_level
+} else := sprintf("%s, or accept the status with --tcb-status %s", [tcb_fix, tcb_status])
+
 deny contains {
 	"rule": "tcb-status",
 	"claim": "tcb.status",
 	"value": tcb_status,
-	"expected": concat(" or ", accepted_tcb_statuses),
-	"message": sprintf("TCB status %s (%s) is not accepted%s; %s, or accept the status with --tcb-status %s", [tcb_status, object.get(status_phrases, tcb_status, tcb_status), advisories, tcb_fix, tcb_status]),
+	"expected": concat(" or ", [s | some s in accepted_tcb_statuses; s != no_matching_level]),
+	"message": sprintf("TCB status %s (%s) is not accepted%s; %s", [tcb_status, object.get(status_phrases, tcb_status, tcb_status), advisories, tcb_remedy]),
 } if {
-	tcb_status != ""
-	not tcb_status in accepted_tcb_statuses
+	tcb_status_rejected
 }
 
 # The hardware claims of SEV-SNP, SGX and TDX evidence also reach this

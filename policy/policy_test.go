@@ -59,6 +59,9 @@ func TestDefaultAttestationPolicy(t *testing.T) {
 		{name: "tcb out of date", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBOutOfDate }, want: "tcb-status"},
 		{name: "tcb status accepted by config", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBOutOfDate },
 			cfg: Config{TCBStatuses: []string{attest.TCBOutOfDate}}, want: ""},
+		{name: "no matching tcb level", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel }, want: "tcb-status"},
+		{name: "no matching tcb level in config", modify: func(c *attest.Claims) { c.TCB.Status = attest.TCBNoMatchingLevel },
+			cfg: Config{TCBStatuses: []string{attest.TCBNoMatchingLevel, attest.TCBUpToDate}}, want: "tcb-status"},
 		{name: "required check skipped", modify: func(c *attest.Claims) { c.Skip("crl", true, "no CRL supplied") }, want: "required-check"},
 		{name: "optional check skipped", modify: func(c *attest.Claims) { c.Skip("extra", false, "not needed") }, want: ""},
 		{name: "test key", modify: func(c *attest.Claims) { c.TrustAnchor.TestKey = true }, want: "test-key"},
@@ -117,6 +120,7 @@ func TestMessagesMatchAppraise(t *testing.T) {
 		{attest.TCBOutOfDate, false},
 		{attest.TCBOutOfDate, true},
 		{attest.TCBOutOfDateConfigurationNeeded, true},
+		{attest.TCBNoMatchingLevel, false},
 	} {
 		relaunch := tc.relaunch
 		t.Run(fmt.Sprintf("%s relaunch %v", tc.status, relaunch), func(t *testing.T) {
@@ -157,6 +161,28 @@ func TestMessagesMatchAppraise(t *testing.T) {
 				t.Errorf("tcb-status message %q; %q expected: %v", got["tcb-status"].Message, fix, relaunch)
 			}
 		})
+	}
+}
+
+// NoMatchingTcbLevel is rejected with the appraise package's message and
+// expected value even when the configuration lists it.
+func TestNoMatchingTCBLevelListed(t *testing.T) {
+	claims := goodClaims()
+	claims.TCB.Status = attest.TCBNoMatchingLevel
+	statuses := []string{attest.TCBNoMatchingLevel, attest.TCBOutOfDate}
+	d, err := NewEngine().Appraise(context.Background(), DefaultAttestation(attest.TEESNP), claims, Config{TCBStatuses: statuses}, goodRefs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appraise.CheckTCBStatus(claims, appraise.Options{TCBStatuses: statuses})
+	if len(d.Reasons) != 1 || len(want) != 1 {
+		t.Fatalf("reasons %+v, appraise reasons %+v: want one each", d.Reasons, want)
+	}
+	if d.Reasons[0].Message != want[0].Message {
+		t.Errorf("message:\n got %s\nwant %s", d.Reasons[0].Message, want[0].Message)
+	}
+	if d.Reasons[0].Expected != want[0].Expected {
+		t.Errorf("expected %q, want %q", d.Reasons[0].Expected, want[0].Expected)
 	}
 }
 

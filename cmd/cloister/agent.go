@@ -119,7 +119,7 @@ built with -tags nvml.`,
 	fl.BoolVar(&f.clients.allowEmulated, "client-allow-emulated", false, "accept clients in an emulated TEE (development only)")
 	fl.BoolVar(&f.clients.allowDebug, "client-allow-debug", false, "accept clients in a debug TEE")
 	fl.StringVar(&f.clients.measurement, "client-measurement", "", "expected launch measurement of the clients (hex), which for TDX clients is MRTD and covers only the firmware; --verify-clients needs it or --client-policy")
-	fl.StringArrayVar(&f.clients.tcbStatuses, "client-tcb-status", nil, "accepted TCB status of the clients' evidence (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringArrayVar(&f.clients.tcbStatuses, "client-tcb-status", nil, "accepted TCB status of the clients' evidence (default: UpToDate and SWHardeningNeeded; NoMatchingTcbLevel is never accepted); repeatable")
 	fl.Uint32Var(&f.clients.minTCBEvaluationDataNumber, "client-min-tcb-evaluation-data-number", 0, "for the clients' evidence, the "+minTCBEvaluationDataNumberHelp)
 	fl.StringVar(&f.clients.maxVMPL, "client-max-vmpl", "", "for the clients' evidence, the "+maxVMPLHelp)
 	fl.BoolVar(&f.clients.allowUndeterminedTCB, "client-allow-undetermined-tcb", false, "accept clients' evidence whose TCB status cannot be determined for lack of collateral")

@@ -65,7 +65,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&v.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
 	fl.BoolVar(&v.allowEmulated, "allow-emulated", false, "accept an emulated TEE (development only)")
 	fl.BoolVar(&v.allowUndeterminedTCB, "allow-undetermined-tcb", false, "accept evidence whose TCB status cannot be determined for lack of collateral")
-	fl.StringArrayVar(&v.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringArrayVar(&v.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded; NoMatchingTcbLevel is never accepted); repeatable")
 	fl.StringVar(&v.measurement, "measurement", "", "expected launch measurement (hex)")
 	fl.StringVar(&v.hostData, "host-data", "", "expected host data (hex)")
 	fl.StringVar(&v.chipID, "chip-id", "", "expected chip ID (hex)")

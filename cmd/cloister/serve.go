@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cloister-dev/cloister/admin"
+	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/collateral/pccs"
 	"github.com/cloister-dev/cloister/collateral/storecache"
@@ -113,7 +114,7 @@ reference values with cloister policy, secret and refvalue.`,
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "let the default attestation policy accept emulated TEEs (development only)")
 	fl.StringArrayVar(&f.trustAnchors, "trust-anchor", nil, "root certificate or public key to trust explicitly, such as an emulated TEE's development root; repeatable"+scopeHelp)
 	fl.StringArrayVar(&f.collateral, "collateral", nil, "directory or file of collateral (certificates, CRLs, Intel TCB Info and QE Identity, keys, NVIDIA RIMs, OCSP responses) for offline verification; repeatable"+scopeHelp)
-	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded; NoMatchingTcbLevel is never accepted); repeatable")
 	fl.StringVar(&f.maxVMPL, "max-vmpl", "", maxVMPLHelp+"; applies to the default attestation policies and is input.config.max_vmpl of stored ones")
 	fl.Uint32Var(&f.minEvaluationNumber, "min-tcb-evaluation-data-number", 0, minTCBEvaluationDataNumberHelp+"; applies to the default attestation policies and is input.config.min_tcb_evaluation_data_number of stored ones")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", ear.DefaultLifetime, "lifetime of EAR attestation-result tokens")
@@ -163,6 +164,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if f.commitDelay < 0 || f.commitDelay > maxCommitDelay {
 		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
+	}
+	if err := appraise.ValidateTCBStatuses(f.tcbStatuses); err != nil {
+		return usageError("invalid --tcb-status: %v; remove it", err)
 	}
 	maxVMPL, err := parseMaxVMPL("--max-vmpl", f.maxVMPL)
 	if err != nil {

@@ -65,7 +65,7 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.allowDebug, "allow-debug", false, "accept a TEE in debug mode (its memory is readable by the host)")
 	fl.BoolVar(&f.allowEmulated, "allow-emulated", false, "accept evidence from an emulated TEE (development only)")
 	fl.BoolVar(&f.allowUndeterminedTCB, "allow-undetermined-tcb", false, "accept evidence whose TCB status cannot be determined for lack of collateral")
-	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded); repeatable")
+	fl.StringArrayVar(&f.tcbStatuses, "tcb-status", nil, "accepted TCB status (default: UpToDate and SWHardeningNeeded; NoMatchingTcbLevel is never accepted); repeatable")
 	fl.StringVar(&f.measurement, "measurement", "", "expected launch measurement (hex): SEV-SNP MEASUREMENT, SGX MRENCLAVE, TDX MRTD")
 	fl.StringVar(&f.reportData, "report-data", "", "expected report data (hex); a shorter value is zero-padded")
 	fl.StringVar(&f.hostData, "host-data", "", "expected host data (hex): SEV-SNP HOST_DATA or TDX MRCONFIGID; a shorter value is zero-padded")
@@ -157,6 +157,9 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	ao.AllowDebug = f.allowDebug
 	ao.AllowEmulated = f.allowEmulated
 	ao.AllowUndeterminedTCB = f.allowUndeterminedTCB
+	if err := appraise.ValidateTCBStatuses(f.tcbStatuses); err != nil {
+		return vo, ao, usageError("invalid %s: %v; remove it", f.flag("tcb-status"), err)
+	}
 	ao.TCBStatuses = f.tcbStatuses
 	ao.MinTCBEvaluationDataNumber = f.minTCBEvaluationDataNumber
 	if ao.MaxVMPL, err = parseMaxVMPL(f.flag("max-vmpl"), f.maxVMPL); err != nil {

@@ -43,7 +43,9 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	// rejected, or once every device has been appraised, so that a later
 	// rejection, such as a failed commit, also lists the devices.
 	devices := ""
-	fail := func(sessionID string, err error) {
+	// reject logs err, audits it for a known session and sends status with
+	// detail.
+	reject := func(sessionID string, err error, status int, detail string) {
 		level := slog.LevelInfo
 		if errors.Is(err, ErrPolicyEvaluation) {
 			level = slog.LevelError
@@ -59,7 +61,12 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 				TEE: tee, EvidenceDigest: evidenceDigest, Verdict: "rejected", Reason: err.Error(), RequestID: requestID(r),
 				Devices: devices})
 		}
-		NewProblem(ProblemAttestationError, attestFailedDetail).Write(w)
+		p := NewProblem(ProblemAttestationError, detail)
+		p.Status = status
+		p.Write(w)
+	}
+	fail := func(sessionID string, err error) {
+		reject(sessionID, err, http.StatusUnauthorized, attestFailedDetail)
 	}
 
 	cookie, err := r.Cookie(SessionCookie)
@@ -80,7 +87,14 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	}
 
 	body, release, err := s.readBody(w, r, s.maxBody())
-	if err != nil {
+	var tooLarge *bodyTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		// Trustee (actix-web 4) rejects a body over its limit with 413, and
+		// the detail names the limit, as /auth's does.
+		reject(sess.ID, err, http.StatusRequestEntityTooLarge, attestFailedDetail+": "+err.Error())
+		return
+	case err != nil:
 		fail(sess.ID, err)
 		return
 	}

@@ -80,8 +80,8 @@ func tokenTDXClaims(t *testing.T, token string) attest.Claims {
 // An /auth body of kbs.MaxAuthBodySize bytes is read, and one byte more
 // gets AttestationError with status 413 and the limit in the detail. An
 // /attest body of one byte over kbs.DefaultMaxBodySize gets
-// AttestationError with the limit in the log line, because Trustee's
-// /attest detail is fixed.
+// AttestationError with status 413 and the limit in the detail and in the
+// log line.
 func TestKBSBodyLimit(t *testing.T) {
 	ts, logs := startLogged(t, startService(t, backends(t)[0], serviceOptions{allowEmulated: true}), nil)
 	limit := int(kbs.DefaultMaxBodySize)
@@ -110,7 +110,10 @@ func TestKBSBodyLimit(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
 		auth(t, ts, jar)
 		resp := post(t, ts, jar, "/kbs/v0/attest", padded("{}", limit+1))
-		wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusUnauthorized)
+		body := wantProblemResponse(t, resp, kbs.ProblemAttestationError, http.StatusRequestEntityTooLarge)
+		if !strings.Contains(body, overLimit) {
+			t.Errorf("response %s does not contain %q", body, overLimit)
+		}
 		line := logs.waitForLine(t, "kbs attest rejected", resp.Header.Get("X-Request-Id"))
 		if reason, _ := line["error"].(string); !strings.Contains(reason, overLimit) {
 			t.Errorf("log line error %q does not contain %q", reason, overLimit)

@@ -26,9 +26,8 @@ const TrusteeResourcePolicyName = "default"
 
 // Trustee problem variants that only these endpoints send.
 const (
-	problemAdminAuthInitialization = "AdminAuthInitialization"
-	problemParsePolicyError        = "ParsePolicyError"
-	problemRvpsError               = "RvpsError"
+	problemParsePolicyError = "ParsePolicyError"
+	problemRvpsError        = "RvpsError"
 )
 
 // Trustee returns the handler of Trustee's admin endpoints under /kbs/v0,
@@ -125,7 +124,7 @@ func (h *Handler) Trustee() http.Handler {
 			h.rejected.log(h.cfg.Logger, h.cfg.Now(), r, reason)
 			variant := kbs.ProblemAdminAuthAccess
 			if strings.HasPrefix(r.URL.Path, "/kbs/v0/resource/") {
-				variant = problemAdminAuthInitialization
+				variant = kbs.ProblemAdminAuthInitialization
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cloister-admin"`)
 			kbs.NewProblem(variant, "Admin auth error: "+reason+"; the request needs the Cloister admin key or an admin token signed by a trusted Ed25519 key (Authorization: Bearer <key or token>), or a TLS client certificate from the configured CA").Write(w)

@@ -491,7 +491,9 @@ func TestVerifyRejectsInvalidEARClaims(t *testing.T) {
 			s.Issued = &Issued{}
 			r := sampleResult()
 			tt.change(r)
-			tok, err := s.Sign(r, now)
+			// Sign rejects these results, so sign skips its check to
+			// make a remembered token that only Verify can reject.
+			tok, err := s.sign(r, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -556,5 +558,51 @@ func TestVerifyChecksKeyUse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Sign rejects a result whose token Verify would reject for its submods,
+// names the submodule and the value, and leaves the result unchanged.
+func TestSignChecksSubmods(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(r *Result)
+		wantErr string
+	}{
+		{"submods nil", func(r *Result) { r.Submods = nil }, "submods is missing or empty"},
+		{"submods empty", func(r *Result) { r.Submods = map[string]*Appraisal{} }, "submods is missing or empty"},
+		{"appraisal null", func(r *Result) { r.Submods["gpu0"] = nil }, "submods.gpu0 is null"},
+		{"status missing", func(r *Result) { r.Submods["cpu0"].Status = "" }, "submods.cpu0 is missing ear.status"},
+		{"status unknown", func(r *Result) { r.Submods["cpu0"].Status = "trusted" }, `submods.cpu0 ear.status is "trusted", not one of none, affirming, warning or contraindicated`},
+		{"status in capitals", func(r *Result) { r.Submods["cpu0"].Status = "AFFIRMING" }, `submods.cpu0 ear.status is "AFFIRMING"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestSigner(t)
+			s.Issued = &Issued{}
+			r := sampleResult()
+			tt.change(r)
+			tok, err := s.Sign(r, time.Now())
+			if err == nil {
+				t.Fatalf("Sign returned token %q, want an error", tok)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Sign error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if r.Profile != "" || r.ID != "" || r.IssuedAt != 0 {
+				t.Errorf("Sign changed the rejected result: profile %q, jti %q, iat %d", r.Profile, r.ID, r.IssuedAt)
+			}
+			if n := s.Issued.Len(); n != 0 {
+				t.Errorf("Sign remembered %d tokens for a rejected result", n)
+			}
+		})
+	}
+
+	for _, status := range []Status{StatusNone, StatusAffirming, StatusWarning, StatusContraindicated} {
+		r := sampleResult()
+		r.Submods["cpu0"].Status = status
+		if _, err := newTestSigner(t).Sign(r, time.Now()); err != nil {
+			t.Errorf("Sign of status %s: %v", status, err)
+		}
 	}
 }

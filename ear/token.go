@@ -80,8 +80,19 @@ func (s *Signer) JWKS() jose.JSONWebKeySet {
 }
 
 // Sign fills in profile, iat, exp, iss, jti and the verifier ID, and
-// returns the compact JWS.
+// returns the compact JWS. It rejects a result, and leaves it unchanged,
+// when Verify would reject the token for its submods: none, a null
+// appraisal, or an ear.status other than none, affirming, warning or
+// contraindicated.
 func (s *Signer) Sign(r *Result, now time.Time) (string, error) {
+	if err := checkSubmods(r.Submods, "appraise the evidence again, because only an appraisal sets a valid status"); err != nil {
+		return "", fmt.Errorf("sign EAR token: result %w", err)
+	}
+	return s.sign(r, now)
+}
+
+// sign is Sign without the check of the submods.
+func (s *Signer) sign(r *Result, now time.Time) (string, error) {
 	lifetime := s.Lifetime
 	if lifetime <= 0 {
 		lifetime = DefaultLifetime
@@ -359,20 +370,30 @@ func checkResult(res *Result) error {
 	if res.VerifierID.Developer == "" || res.VerifierID.Build == "" {
 		return fmt.Errorf("EAR token ear.verifier-id is %+v: both developer and build must be set, because they identify the verifier that appraised the evidence", res.VerifierID)
 	}
-	if len(res.Submods) == 0 {
-		return errors.New("EAR token submods is missing or empty: it must hold at least one appraisal, keyed by submodule name, because a token without one appraised no evidence; attest again to obtain a token from the verifier")
+	if err := checkSubmods(res.Submods, "attest again to obtain a token from the verifier"); err != nil {
+		return fmt.Errorf("EAR token %w", err)
 	}
-	for _, name := range slices.Sorted(maps.Keys(res.Submods)) {
-		a := res.Submods[name]
+	return nil
+}
+
+// checkSubmods checks that submods holds at least one appraisal and that
+// each is not nil and has one of the four AR4SI statuses. fix ends the
+// error message with what to do next.
+func checkSubmods(submods map[string]*Appraisal, fix string) error {
+	if len(submods) == 0 {
+		return fmt.Errorf("submods is missing or empty: it must hold at least one appraisal, keyed by submodule name, because a token without one appraised no evidence; %s", fix)
+	}
+	for _, name := range slices.Sorted(maps.Keys(submods)) {
+		a := submods[name]
 		if a == nil {
-			return fmt.Errorf("EAR token submods.%s is null: each appraisal must be a JSON object with ear.status; attest again to obtain a token from the verifier", name)
+			return fmt.Errorf("submods.%s is null: each appraisal must be a JSON object with ear.status; %s", name, fix)
 		}
 		switch a.Status {
 		case StatusNone, StatusAffirming, StatusWarning, StatusContraindicated:
 		case "":
-			return fmt.Errorf("EAR token submods.%s is missing ear.status, which must be one of none, affirming, warning or contraindicated", name)
+			return fmt.Errorf("submods.%s is missing ear.status, which must be one of none, affirming, warning or contraindicated; %s", name, fix)
 		default:
-			return fmt.Errorf("EAR token submods.%s ear.status is %q, not one of none, affirming, warning or contraindicated", name, a.Status)
+			return fmt.Errorf("submods.%s ear.status is %q, not one of none, affirming, warning or contraindicated; %s", name, a.Status, fix)
 		}
 	}
 	return nil

@@ -136,6 +136,16 @@ func (a *TDXAttester) tsmQuote(rd [64]byte) ([]byte, error) {
 	return resp.OutBlob, nil
 }
 
+// deviceQuote requests a quote through the /dev/tdx_guest ioctls.
+//
+// NOTE: unlike the configfs-tsm path, a quote with other REPORTDATA is not
+// requested again here, because the ioctls cannot race that way.
+// TDX_CMD_GET_REPORT0 carries the report data and returns the TDREPORT in
+// the caller's own request structure, and TDX_CMD_GET_QUOTE turns the
+// TDREPORT in the caller's buffer into the quote in that same buffer, while
+// configfs-tsm shares one report entry between the writer of inblob and the
+// reader of outblob. TDX_CMD_GET_QUOTE exists only in vendor kernels, whose
+// drivers were not all read, so a mismatch still fails the request.
 func deviceQuote(rd [64]byte) ([]byte, error) {
 	d, err := client.OpenDevice()
 	if err != nil {
@@ -147,8 +157,8 @@ func deviceQuote(rd [64]byte) ([]byte, error) {
 
 // checkQuote returns an error unless quote, as source returned it, is a
 // DCAP quote of tee whose REPORTDATA is rd. A quote with other report data
-// comes from a request that raced this one, and a verifier would reject it
-// as stale.
+// belongs to another request, one that raced this one on configfs-tsm, and
+// a verifier would reject it as stale.
 func checkQuote(source string, quote []byte, tee attest.TEE, rd [64]byte) error {
 	q, err := ParseQuote(quote)
 	if err != nil {
@@ -165,7 +175,7 @@ func checkQuote(source string, quote []byte, tee attest.TEE, rd [64]byte) error 
 		got = q.Enclave.ReportData
 	}
 	if got != rd {
-		return fmt.Errorf("%s returned a quote whose REPORTDATA %x is not the requested %x, so another request raced this one: retry the request", source, got[:], rd[:])
+		return fmt.Errorf("%s returned a quote whose REPORTDATA %x is not the requested %x, so it belongs to another request: retry the request", source, got[:], rd[:])
 	}
 	return nil
 }

@@ -128,6 +128,16 @@ func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
 	return &attest.Evidence{Format: string(attest.TEESNP), Data: resp.OutBlob, Aux: nonEmpty(resp.AuxBlob)}, nil
 }
 
+// attestDevice requests a report through the /dev/sev-guest ioctl.
+//
+// NOTE: unlike the configfs-tsm path, a report with other REPORT_DATA is
+// not requested again here, because the ioctl cannot race that way. Each
+// SNP_GET_REPORT and SNP_GET_EXT_REPORT call carries its report data and
+// receives its report in the caller's own request structures, and Linux's
+// sev-guest driver runs one guest request at a time, while configfs-tsm
+// shares one report entry between the writer of inblob and the reader of
+// outblob. A mismatch here is a driver or firmware fault, and retrying
+// would hide it.
 func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 	d, err := a.openDevice()
 	if err != nil {
@@ -158,14 +168,15 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 
 // checkReport returns an error unless raw, the report that source
 // returned, is a whole ATTESTATION_REPORT whose REPORT_DATA (bytes 0x50 to
-// 0x8F) is rd. A report with other report data comes from a request that
-// raced this one, and a verifier would reject it as stale.
+// 0x8F) is rd. A report with other report data belongs to another
+// request, one that raced this one on configfs-tsm, and a verifier would
+// reject it as stale.
 func checkReport(source string, raw []byte, rd [64]byte) error {
 	if len(raw) != ReportSize {
 		return fmt.Errorf("snp: %s returned %d bytes, not a %d-byte ATTESTATION_REPORT", source, len(raw), ReportSize)
 	}
 	if !bytes.Equal(raw[0x50:0x90], rd[:]) {
-		return fmt.Errorf("snp: %s returned a report whose REPORT_DATA %x is not the requested %x, so another request raced this one: retry the request", source, raw[0x50:0x90], rd[:])
+		return fmt.Errorf("snp: %s returned a report whose REPORT_DATA %x is not the requested %x, so it belongs to another request: retry the request", source, raw[0x50:0x90], rd[:])
 	}
 	return nil
 }

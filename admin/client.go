@@ -19,7 +19,8 @@ import (
 
 // maxResponseBytes bounds the responses the client reads. The largest are
 // audit pages of maxAuditPage records with fields of at most
-// store.MaxAuditFieldSize bytes.
+// store.MaxAuditFieldSize bytes. A longer response, problem documents
+// included, is an error that names the limit and the endpoint.
 const maxResponseBytes = 64 << 20
 
 // Client calls the admin API. Errors from the server are *Problem values.
@@ -197,9 +198,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("admin client: %s %s: %w", method, base.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return fmt.Errorf("admin client: read response of %s %s: %w", method, base.Redacted(), err)
+	}
+	if len(respBody) > maxResponseBytes {
+		return fmt.Errorf("admin client: response of %s %s (status %d) exceeds the limit of %d bytes (%d MiB); request less per call, such as a smaller page of audit records",
+			method, base.Redacted(), resp.StatusCode, maxResponseBytes, maxResponseBytes>>20)
 	}
 
 	if resp.StatusCode >= 300 {

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -120,10 +119,6 @@ func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 	return spec, nil
 }
 
-// oidKDSExtension is the arc of the AMD KDS certificate extensions (AMD
-// publication 57230, VCEK certificate extensions).
-var oidKDSExtension = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 3704, 1}
-
 // checkVCEK compares a VCEK's subject, productName, hwid and security patch
 // level extensions with the values of its cache key. spl holds the value of
 // each of params.
@@ -131,30 +126,20 @@ func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []snp
 	if cert.Subject.CommonName != "SEV-VCEK" {
 		return fmt.Errorf("the certificate's subject common name is %q, not SEV-VCEK", cert.Subject.CommonName)
 	}
-	ext := map[string][]byte{}
-	for _, e := range cert.Extensions {
-		ext[e.Id.String()] = e.Value
+	ext, err := snpabi.ParseKDSExtensions(cert.Extensions, "VCEK")
+	if err != nil {
+		return fmt.Errorf("invalid VCEK: %w", err)
 	}
-	var productName string
-	if _, err := asn1.UnmarshalWithParams(ext[oidKDSExtension.String()+".2"], &productName, "ia5"); err != nil ||
-		!strings.HasPrefix(productName, product) {
-		return fmt.Errorf("the certificate's productName extension (1.3.6.1.4.1.3704.1.2) is %q, not %s", productName, product)
+	if ext.Product != product {
+		return fmt.Errorf("the certificate's productName extension (1.3.6.1.4.1.3704.1.2) is %q, not %s", ext.ProductName, product)
 	}
-	certHWID := ext[oidKDSExtension.String()+".4"]
-	if len(certHWID) != len(hwid) {
-		var octets []byte
-		if rest, err := asn1.Unmarshal(certHWID, &octets); err == nil && len(rest) == 0 {
-			certHWID = octets
-		}
-	}
-	if !bytes.Equal(certHWID, hwid) {
-		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x", certHWID)
+	if !bytes.Equal(ext.HWID, hwid) {
+		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x", ext.HWID)
 	}
 	for i, p := range params {
-		oid := fmt.Sprintf("%s.3.%d", oidKDSExtension, p.SPLArc)
-		var got int
-		if rest, err := asn1.Unmarshal(ext[oid], &got); err != nil || len(rest) != 0 || got != int(spl[i]) {
-			return fmt.Errorf("the certificate's %s extension (%s) is not %d", p.KDSParameter, oid, spl[i])
+		if ext.SPL[p.SPLArc] != spl[i] {
+			return fmt.Errorf("the certificate's %s extension (%s.%d.%d) is not %d",
+				p.KDSParameter, snpabi.OIDKDS, snpabi.KDSSPL, p.SPLArc, spl[i])
 		}
 	}
 	return nil

@@ -3,9 +3,13 @@ package collateral
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -410,5 +414,73 @@ func TestExportBundleSkipsRootOnlyChain(t *testing.T) {
 	}
 	if err := importError(t, dir, m); err != nil {
 		t.Errorf("import failed: %v", err)
+	}
+}
+
+// checkVCEK reads the KDS extensions with the parser that verifies reports,
+// so a VCEK that verification would reject cannot pass the key check.
+func TestCheckVCEKExtensions(t *testing.T) {
+	cert, err := x509.ParseCertificate(corpusFile(t, snpCase+"/vcek.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certified, err := snpabi.ParseKDSExtensions(cert.Extensions, "VCEK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := snpabi.TCBLayout(snpabi.ProductMilan)
+	spl := make([]uint8, len(params))
+	for i, p := range params {
+		spl[i] = certified.SPL[p.SPLArc]
+	}
+	oid := func(arc int) asn1.ObjectIdentifier { return append(slices.Clone(snpabi.OIDKDS), arc) }
+	withValue := func(arc int, value []byte) []pkix.Extension {
+		exts := slices.Clone(cert.Extensions)
+		for i := range exts {
+			if exts[i].Id.Equal(oid(arc)) {
+				exts[i].Value = value
+			}
+		}
+		return exts
+	}
+	wrappedHWID, _ := asn1.Marshal(certified.HWID)
+	printable, _ := asn1.MarshalWithParams("Milan-B0", "printable")
+	otherProduct, _ := asn1.MarshalWithParams("MilanX-B0", "ia5")
+	var hwidExt pkix.Extension
+	for _, e := range cert.Extensions {
+		if e.Id.Equal(oid(snpabi.KDSHWID)) {
+			hwidExt = e
+		}
+	}
+
+	tests := []struct {
+		name    string
+		exts    []pkix.Extension
+		wantErr string
+	}{
+		{"real VCEK", cert.Extensions, ""},
+		{"hwid in an OCTET STRING", withValue(snpabi.KDSHWID, wrappedHWID), ""},
+		{"repeated hwid", append(slices.Clone(cert.Extensions), hwidExt), "extension 1.3.6.1.4.1.3704.1.4 appears twice"},
+		{"productName not IA5String", withValue(snpabi.KDSProductName, printable), "not an IA5String"},
+		{"productName of another product line", withValue(snpabi.KDSProductName, otherProduct), `productName extension (1.3.6.1.4.1.3704.1.2) is "MilanX-B0", not Milan`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := *cert
+			edited.Extensions = tc.exts
+			err := checkVCEK(&edited, snpabi.ProductMilan, certified.HWID, params, spl)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tc.wantErr)
+			}
+		})
 	}
 }

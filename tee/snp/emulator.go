@@ -222,30 +222,30 @@ func caTemplate(cn string, serial int64, notBefore, notAfter time.Time) *x509.Ce
 func (e *Emulator) leafTemplate(notBefore, notAfter time.Time) *x509.Certificate {
 	product := e.opts.Product
 	ext := func(arcs []int, value []byte) pkix.Extension {
-		return pkix.Extension{Id: append(append(asn1.ObjectIdentifier{}, oidKDS...), arcs...), Value: value}
+		return pkix.Extension{Id: append(append(asn1.ObjectIdentifier{}, snpabi.OIDKDS...), arcs...), Value: value}
 	}
 	integer := func(v uint64) []byte { b, _ := asn1.Marshal(int(v)); return b }
 	ia5 := func(s string) []byte { b, _ := asn1.MarshalWithParams(s, "ia5"); return b }
 
 	exts := []pkix.Extension{
-		ext([]int{kdsStructVersion}, integer(1)),
-		ext([]int{kdsProductName}, ia5(product)),
+		ext([]int{snpabi.KDSStructVersion}, integer(1)),
+		ext([]int{snpabi.KDSProductName}, ia5(product)),
 	}
 	for _, f := range snpabi.TCBLayout(product) {
-		exts = append(exts, ext([]int{kdsSPL, f.SPLArc}, integer(snpabi.TCBByte(e.tcb, f.Byte))))
+		exts = append(exts, ext([]int{snpabi.KDSSPL, f.SPLArc}, integer(snpabi.TCBByte(e.tcb, f.Byte))))
 	}
 	reservedBytes, reservedArcs := snpabi.ReservedTCBBytes(product)
 	for i, arc := range reservedArcs {
-		exts = append(exts, ext([]int{kdsSPL, arc}, integer(snpabi.TCBByte(e.tcb, reservedBytes[i]))))
+		exts = append(exts, ext([]int{snpabi.KDSSPL, arc}, integer(snpabi.TCBByte(e.tcb, reservedBytes[i]))))
 	}
 	cn := "SEV-VCEK"
 	if e.opts.SigningKey == "VLEK" {
 		cn = "SEV-VLEK"
-		exts = append(exts, ext([]int{kdsCSPID}, ia5("cloister-emulated")))
+		exts = append(exts, ext([]int{snpabi.KDSCSPID}, ia5("cloister-emulated")))
 	} else {
 		hwid := snpabi.HWID(product, e.chipID[:])
 		// AMD's KDS writes the raw chip ID without an ASN.1 tag.
-		exts = append(exts, ext([]int{kdsHWID}, append([]byte(nil), hwid...)))
+		exts = append(exts, ext([]int{snpabi.KDSHWID}, append([]byte(nil), hwid...)))
 	}
 	return &x509.Certificate{
 		SerialNumber:       big.NewInt(3),

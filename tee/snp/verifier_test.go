@@ -17,6 +17,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/internal/snpabi"
 	"github.com/cloister-dev/cloister/internal/testcert"
 )
 
@@ -263,7 +264,7 @@ func TestVerifyRejects(t *testing.T) {
 func kdsOnly(exts []pkix.Extension) []pkix.Extension {
 	var out []pkix.Extension
 	for _, e := range exts {
-		if len(e.Id) > len(oidKDS) && e.Id[:len(oidKDS)].Equal(oidKDS) {
+		if len(e.Id) > len(snpabi.OIDKDS) && e.Id[:len(snpabi.OIDKDS)].Equal(snpabi.OIDKDS) {
 			out = append(out, e)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 	"github.com/cloister-dev/cloister/internal/snpabi"
 )
 
@@ -296,16 +297,7 @@ func describeBody(s *Set) string {
 // signedObject returns the signed object of an Intel PCS body: the exact
 // bytes of its tcbInfo, enclaveIdentity or qeIdentity member.
 func signedObject(raw []byte) ([]byte, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	for _, k := range []string{"tcbInfo", "enclaveIdentity", "qeIdentity"} {
-		if v, ok := top[k]; ok {
-			return v, nil
-		}
-	}
-	return nil, errors.New("no tcbInfo, enclaveIdentity or qeIdentity object")
+	return pcsdoc.SignedObject(raw, "tcbInfo", "enclaveIdentity", "qeIdentity")
 }
 
 // checkSignedBy checks that cert signed the single item of s: a CRL, or an
@@ -313,34 +305,27 @@ func signedObject(raw []byte) ([]byte, error) {
 // P-256 signature over the SHA-256 of its signed object.
 func checkSignedBy(s *Set, cert *x509.Certificate) error {
 	it := s.Items[0]
+	var members []string
 	switch it.Kind {
 	case KindCRL:
 		return it.CRL.CheckSignatureFrom(cert)
-	case KindTCBInfo, KindQEIdentity:
+	case KindTCBInfo:
+		members = []string{"tcbInfo"}
+	case KindQEIdentity:
+		members = []string{"enclaveIdentity", "qeIdentity"}
 	default:
 		return fmt.Errorf("%s has no signature that an issuer chain verifies", kindNames[it.Kind])
 	}
-	body, err := signedObject(it.Raw)
+
+	doc, err := pcsdoc.Split(it.Raw, members...)
 	if err != nil {
 		return err
-	}
-	var doc struct {
-		Signature string `json:"signature"`
-	}
-	if err := json.Unmarshal(it.Raw, &doc); err != nil {
-		return fmt.Errorf("invalid signature member: %w", err)
-	}
-	sig, err := hex.DecodeString(doc.Signature)
-	if err != nil || len(sig) != 64 {
-		return errors.New("the signature is not 64 bytes in hexadecimal")
 	}
 	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
 		return fmt.Errorf("the certificate %q has no ECDSA key", cert.Subject.CommonName)
 	}
-	digest := sha256.Sum256(body)
-	r, sigS := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(key, digest[:], r, sigS) {
+	if !pcsdoc.VerifyRawECDSA(key, doc.Body, doc.Signature) {
 		return fmt.Errorf("the signature does not verify under the key of %q", cert.Subject.CommonName)
 	}
 	return nil

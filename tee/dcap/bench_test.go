@@ -9,6 +9,7 @@ import (
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/benchcpu"
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 )
 
 // benchCase returns the first corpus case that verifies without error: a
@@ -71,7 +72,7 @@ func BenchmarkBareECDSA(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !verifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !verifyRawECDSA(ak, q.SignedData, q.Signature) {
+		if !pcsdoc.VerifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !pcsdoc.VerifyRawECDSA(ak, q.SignedData, q.Signature) {
 			b.Fatal("signature did not verify")
 		}
 	}
@@ -96,7 +97,7 @@ func BenchmarkVerifyRatio(b *testing.B) {
 			b.Fatal(err)
 		}
 	}, func() {
-		if !verifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !verifyRawECDSA(ak, q.SignedData, q.Signature) {
+		if !pcsdoc.VerifyRawECDSA(pck, q.QEReport, q.QEReportSignature) || !pcsdoc.VerifyRawECDSA(ak, q.SignedData, q.Signature) {
 			b.Fatal("signature did not verify")
 		}
 	})

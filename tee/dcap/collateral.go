@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 )
 
 // checkTCB verifies the TCB Info and QE Identity and evaluates the TCB
@@ -243,7 +244,7 @@ func (v *Verifier) selectIdentity(c *attest.Claims, set *collateral.Set, wantID 
 
 // checkDocument verifies a TCB Info or QE Identity's signature and signing
 // chain and its issueDate..nextUpdate window at at.
-func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *signedDocument, issued, next time.Time, set *collateral.Set, roots *rootSet, at time.Time, rootSubjects *[]*x509.Certificate) error {
+func (v *Verifier) checkDocument(c *attest.Claims, check, docName string, doc *pcsdoc.Document, issued, next time.Time, set *collateral.Set, roots *rootSet, at time.Time, rootSubjects *[]*x509.Certificate) error {
 	path, err := v.verifyDocument(docName, doc, set, roots, at)
 	if err != nil {
 		c.Fail(check, err.Error())

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 )
 
 // parseRawP256Key parses a 64-byte x||y P-256 public key as carried in
@@ -25,17 +24,6 @@ func parseRawP256Key(raw []byte) (*ecdsa.PublicKey, error) {
 	return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append([]byte{4}, raw...))
 }
 
-// verifyRawECDSA verifies a raw r||s ECDSA-P256-SHA256 signature.
-func verifyRawECDSA(pub *ecdsa.PublicKey, message, sig []byte) bool {
-	if len(sig) != ecdsaSignatureSize {
-		return false
-	}
-	digest := sha256.Sum256(message)
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:])
-	return ecdsa.Verify(pub, digest[:], r, s)
-}
-
 // tcbSignerFix is the fix for a TCB signing chain outside Intel's profile.
 const tcbSignerFix = "pass the issuer chain that Intel PCS serves with the document (the TCB-Info-Issuer-Chain or SGX-Enclave-Identity-Issuer-Chain header), whose leaf is the Intel SGX TCB Signing certificate"
 
@@ -44,7 +32,7 @@ const tcbSignerFix = "pass the issuer chain that Intel PCS serves with the docum
 // certificate's chain to roots at at. It returns the chain, signer first.
 // The signer and its verified path are cached per parsed document. The
 // validity windows are checked every time, because they depend on at.
-func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *collateral.Set, roots *rootSet, at time.Time) ([]*x509.Certificate, error) {
+func (v *Verifier) verifyDocument(docName string, doc *pcsdoc.Document, set *collateral.Set, roots *rootSet, at time.Time) ([]*x509.Certificate, error) {
 	items := set.OfKind(collateral.KindCertificate)
 	certs := set.Certificates()
 	var signer *x509.Certificate
@@ -78,7 +66,7 @@ func (v *Verifier) verifyDocument(docName string, doc *signedDocument, set *coll
 			continue
 		}
 		haveTCBSigner = haveTCBSigner || isTCBSigner
-		if verifyRawECDSA(pub, doc.Body, doc.Signature) {
+		if pcsdoc.VerifyRawECDSA(pub, doc.Body, doc.Signature) {
 			v.signers.set(doc, it.SHA256)
 			signer = c
 		}

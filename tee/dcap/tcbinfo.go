@@ -5,12 +5,14 @@ import (
 	"cmp"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 )
 
 // TCBInfo is the tcbInfo object of an Intel PCS TCB Info document: version
@@ -131,46 +133,27 @@ type EnclaveIdentity struct {
 	TCBLevels               []ISVSVNTCBLevel `json:"tcbLevels"`
 }
 
-// signedDocument is an Intel PCS body: a signed object and the hex
-// signature over the exact bytes of that object as they appear in the
-// body.
-type signedDocument struct {
-	Body      []byte
-	Signature []byte
-}
-
-// splitSigned extracts the signed object named by one of keys and the
-// signature from an Intel PCS body.
-func splitSigned(raw []byte, docName string, keys ...string) (*signedDocument, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, attest.Malformed(docName, "invalid JSON", err)
+// splitSigned reads the signed object named by one of members and the
+// signature of an Intel PCS body, reporting errors at docName.
+func splitSigned(raw []byte, docName string, members ...string) (*pcsdoc.Document, error) {
+	doc, err := pcsdoc.Split(raw, members...)
+	if err == nil {
+		return doc, nil
 	}
-	doc := &signedDocument{}
-	for _, k := range keys {
-		if v, ok := top[k]; ok {
-			doc.Body = v
-			break
-		}
+	field := docName
+	var splitErr *pcsdoc.Error
+	if !errors.As(err, &splitErr) {
+		return nil, attest.Malformed(field, "invalid signed document", err)
 	}
-	if doc.Body == nil {
-		return nil, attest.Malformed(docName, fmt.Sprintf("no %q object", keys[0]), nil)
+	if splitErr.Member != "" {
+		field += "." + splitErr.Member
 	}
-	var sigHex string
-	if err := json.Unmarshal(top["signature"], &sigHex); err != nil {
-		return nil, attest.Malformed(docName+".signature", "missing or not a string", err)
-	}
-	sig, err := hex.DecodeString(sigHex)
-	if err != nil || len(sig) != ecdsaSignatureSize {
-		return nil, attest.Malformed(docName+".signature", fmt.Sprintf("not %d bytes of hexadecimal", ecdsaSignatureSize), err)
-	}
-	doc.Signature = sig
-	return doc, nil
+	return nil, attest.Malformed(field, splitErr.Reason, splitErr.Err)
 }
 
 // ParseTCBInfo parses an Intel PCS TCB Info body and returns the TCB Info
 // with the signed bytes and signature.
-func ParseTCBInfo(raw []byte) (*TCBInfo, *signedDocument, error) {
+func ParseTCBInfo(raw []byte) (*TCBInfo, *pcsdoc.Document, error) {
 	doc, err := splitSigned(raw, "tcbInfo", "tcbInfo")
 	if err != nil {
 		return nil, nil, err
@@ -278,7 +261,7 @@ func checkEvaluationDataNumber(docName, title string, n int) error {
 }
 
 // ParseEnclaveIdentity parses an Intel PCS QE Identity body.
-func ParseEnclaveIdentity(raw []byte) (*EnclaveIdentity, *signedDocument, error) {
+func ParseEnclaveIdentity(raw []byte) (*EnclaveIdentity, *pcsdoc.Document, error) {
 	doc, err := splitSigned(raw, "enclaveIdentity", "enclaveIdentity", "qeIdentity")
 	if err != nil {
 		return nil, nil, err

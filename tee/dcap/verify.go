@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
+	"github.com/cloister-dev/cloister/internal/pcsdoc"
 )
 
 func init() { attest.Register(NewVerifier()) }
@@ -46,7 +47,7 @@ type Verifier struct {
 	identities memo[[32]byte, *parsedIdentity]
 	// signers maps a parsed collateral document to the SHA-256 of the
 	// certificate whose key verified its signature.
-	signers memo[*signedDocument, [32]byte]
+	signers memo[*pcsdoc.Document, [32]byte]
 	// roots maps the digest of the candidate root certificates to the
 	// roots attest.Roots selected from them.
 	roots memo[[32]byte, *rootSet]
@@ -61,7 +62,7 @@ type Verifier struct {
 }
 
 type documentPathKey struct {
-	doc    *signedDocument
+	doc    *pcsdoc.Document
 	signer *x509.Certificate
 	roots  *rootSet
 }
@@ -105,7 +106,7 @@ type pckChain struct {
 // only on the file's bytes, so a failure is cached like a success.
 type parsedTCBInfo struct {
 	info *TCBInfo
-	doc  *signedDocument
+	doc  *pcsdoc.Document
 	err  error
 }
 
@@ -113,7 +114,7 @@ type parsedTCBInfo struct {
 // same way as parsedTCBInfo.
 type parsedIdentity struct {
 	id  *EnclaveIdentity
-	doc *signedDocument
+	doc *pcsdoc.Document
 	err error
 }
 
@@ -328,7 +329,7 @@ func verifyQuoteSignatures(q *Quote, leaf *x509.Certificate) error {
 	if err != nil {
 		return err
 	}
-	if !verifyRawECDSA(pub, q.QEReport, q.QEReportSignature) {
+	if !pcsdoc.VerifyRawECDSA(pub, q.QEReport, q.QEReportSignature) {
 		return attest.Errorf(attest.ErrSignature, "QE report signature", "the QE report signature does not verify under the PCK certificate's key").
 			WithFix("the quote was altered or its certification data belongs to another platform; collect the quote again")
 	}
@@ -347,7 +348,7 @@ func verifyQuoteSignatures(q *Quote, leaf *x509.Certificate) error {
 	if err != nil {
 		return attest.Malformed("attestation key", "not a P-256 point", err)
 	}
-	if !verifyRawECDSA(ak, q.SignedData, q.Signature) {
+	if !pcsdoc.VerifyRawECDSA(ak, q.SignedData, q.Signature) {
 		return attest.Errorf(attest.ErrSignature, "quote signature", "the quote signature does not verify under the attestation key").
 			WithFix("the quote header or report body was altered; collect the quote again")
 	}

@@ -383,11 +383,6 @@ func parseMinTCBValue(s string) (uint64, error) {
 // reports tcb_eval_num.
 const TCBEvaluationDataNumberAttribute = "tcb_evaluation_data_number"
 
-// CompositeTEE is the TEE of composite evidence (tee/composite): a CPU
-// report with NVIDIA GPUs, whose claims are the CPU's, with the CPU's TEE
-// in the attribute cpu_tee.
-const CompositeTEE attest.TEE = "composite"
-
 // maaIsolationTEEs and itaAttesterTypes map the TEE that an MAA token
 // (attribute isolation_tee) and an Intel Trust Authority token (attribute
 // attester_type) describe to the hardware TEE.
@@ -409,7 +404,7 @@ const maaVMPLAttribute = "x-ms-sevsnpvm-vmpl"
 // derives the same two values as hardware_tee and evidence_tee.
 func HardwareTEE(c *attest.Claims) (hardware, evidence attest.TEE) {
 	evidence = c.TEE
-	if evidence == CompositeTEE {
+	if evidence == attest.TEEComposite {
 		cpu, _ := c.Attributes["cpu_tee"].(string)
 		evidence = attest.TEE(cpu)
 	}

@@ -23,9 +23,16 @@ const (
 	TEEGCPToken  TEE = "gcp-token"
 	TEEMAAToken  TEE = "maa-token"
 	TEEITAToken  TEE = "ita-token"
+	// TEEComposite is the TEE of composite evidence (tee/composite): a CPU
+	// report with NVIDIA GPUs, whose claims are the CPU's, with the CPU's
+	// TEE in the attribute cpu_tee.
+	TEEComposite TEE = "composite"
 )
 
-// KnownTEEs returns the TEEs named in this package, in a fixed order.
+// KnownTEEs returns the TEEs named in this package except TEEComposite, in
+// a fixed order. Collateral scopes and directories use these names, and
+// composite evidence has no collateral of its own because its parts use
+// theirs.
 func KnownTEEs() []TEE {
 	return []TEE{TEESNP, TEETDX, TEESGX, TEENitro, TEETPM, TEEAzureVTPM, TEENVGPU, TEEPSA, TEECCA,
 		TEEGCPToken, TEEMAAToken, TEEITAToken}

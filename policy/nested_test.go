@@ -24,16 +24,16 @@ func TestNestedHardwareClaims(t *testing.T) {
 		cfg    Config
 		reject string // the rule that rejects, or empty
 	}{
-		{"composite tdx number below", appraise.CompositeTEE, map[string]any{"cpu_tee": "tdx", "tcb_evaluation_data_number": 16}, min17, "min-tcb-evaluation-data-number"},
-		{"composite tdx number equal", appraise.CompositeTEE, map[string]any{"cpu_tee": "tdx", "tcb_evaluation_data_number": 17}, min17, ""},
-		{"composite sgx number missing", appraise.CompositeTEE, map[string]any{"cpu_tee": "sgx"}, min17, "min-tcb-evaluation-data-number"},
-		{"composite snp has no number", appraise.CompositeTEE, map[string]any{"cpu_tee": "snp"}, min17, ""},
-		{"composite snp vmpl above", appraise.CompositeTEE, map[string]any{"cpu_tee": "snp", "vmpl": 2}, max0, "max-vmpl"},
-		{"composite snp vmpl equal", appraise.CompositeTEE, map[string]any{"cpu_tee": "snp", "vmpl": 0}, max0, ""},
-		{"composite snp vmpl missing", appraise.CompositeTEE, map[string]any{"cpu_tee": "snp"}, max0, "max-vmpl"},
-		{"composite tdx has no vmpl", appraise.CompositeTEE, map[string]any{"cpu_tee": "tdx"}, max0, ""},
-		{"composite without cpu tee", appraise.CompositeTEE, nil, Config{MinTCBEvaluationDataNumber: 17, MaxVMPL: &zero}, ""},
-		{"composite cpu tee not text", appraise.CompositeTEE, map[string]any{"cpu_tee": 7}, Config{MinTCBEvaluationDataNumber: 17, MaxVMPL: &zero}, ""},
+		{"composite tdx number below", attest.TEEComposite, map[string]any{"cpu_tee": "tdx", "tcb_evaluation_data_number": 16}, min17, "min-tcb-evaluation-data-number"},
+		{"composite tdx number equal", attest.TEEComposite, map[string]any{"cpu_tee": "tdx", "tcb_evaluation_data_number": 17}, min17, ""},
+		{"composite sgx number missing", attest.TEEComposite, map[string]any{"cpu_tee": "sgx"}, min17, "min-tcb-evaluation-data-number"},
+		{"composite snp has no number", attest.TEEComposite, map[string]any{"cpu_tee": "snp"}, min17, ""},
+		{"composite snp vmpl above", attest.TEEComposite, map[string]any{"cpu_tee": "snp", "vmpl": 2}, max0, "max-vmpl"},
+		{"composite snp vmpl equal", attest.TEEComposite, map[string]any{"cpu_tee": "snp", "vmpl": 0}, max0, ""},
+		{"composite snp vmpl missing", attest.TEEComposite, map[string]any{"cpu_tee": "snp"}, max0, "max-vmpl"},
+		{"composite tdx has no vmpl", attest.TEEComposite, map[string]any{"cpu_tee": "tdx"}, max0, ""},
+		{"composite without cpu tee", attest.TEEComposite, nil, Config{MinTCBEvaluationDataNumber: 17, MaxVMPL: &zero}, ""},
+		{"composite cpu tee not text", attest.TEEComposite, map[string]any{"cpu_tee": 7}, Config{MinTCBEvaluationDataNumber: 17, MaxVMPL: &zero}, ""},
 		{"maa snp token vmpl above", attest.TEEMAAToken, map[string]any{"isolation_tee": "sevsnpvm", "x-ms-sevsnpvm-vmpl": json.Number("1")}, max0, "max-vmpl"},
 		{"maa snp token vmpl equal", attest.TEEMAAToken, map[string]any{"isolation_tee": "sevsnpvm", "x-ms-sevsnpvm-vmpl": json.Number("0")}, max0, ""},
 		{"maa snp token vmpl missing", attest.TEEMAAToken, map[string]any{"isolation_tee": "sevsnpvm"}, max0, "max-vmpl"},
@@ -46,7 +46,7 @@ func TestNestedHardwareClaims(t *testing.T) {
 		{"ita tdx token number", attest.TEEITAToken, map[string]any{"attester_type": "TDX"}, min17, "min-tcb-evaluation-data-number"},
 		{"ita sgx token number", attest.TEEITAToken, map[string]any{"attester_type": "SGX"}, min17, "min-tcb-evaluation-data-number"},
 		{"ita token without attester", attest.TEEITAToken, nil, min17, ""},
-		{"composite of maa snp token vmpl above", appraise.CompositeTEE, map[string]any{"cpu_tee": "maa-token", "isolation_tee": "sevsnpvm", "x-ms-sevsnpvm-vmpl": json.Number("3")}, max0, "max-vmpl"},
+		{"composite of maa snp token vmpl above", attest.TEEComposite, map[string]any{"cpu_tee": "maa-token", "isolation_tee": "sevsnpvm", "x-ms-sevsnpvm-vmpl": json.Number("3")}, max0, "max-vmpl"},
 		{"gcp token", attest.TEEGCPToken, map[string]any{"vmpl": 3}, Config{MinTCBEvaluationDataNumber: 17, MaxVMPL: &zero}, ""},
 	}
 	e := NewEngine()

@@ -103,12 +103,12 @@ func (m Module) ID() string { return m.Name + "@sha256:" + m.Digest() }
 // attestationTEEs are the TEE names of the claims the service appraises,
 // which name their attestation policies: the verifiers' TEEs, the
 // composite of a CPU and its devices (tee/composite) and the KBS sample
-// TEE. The last two are written out because this package does not import
-// their packages.
+// TEE. The sample TEE is written out because this package does not import
+// the KBS.
 var attestationTEEs = []attest.TEE{
 	attest.TEESNP, attest.TEETDX, attest.TEESGX, attest.TEENitro, attest.TEETPM, attest.TEEAzureVTPM,
 	attest.TEENVGPU, attest.TEEPSA, attest.TEECCA, attest.TEEGCPToken, attest.TEEMAAToken, attest.TEEITAToken,
-	"composite", "sample",
+	attest.TEEComposite, "sample",
 }
 
 // AttestationTEEs returns the TEE names that select an attestation policy.

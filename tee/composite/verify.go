@@ -9,7 +9,7 @@ import (
 )
 
 // TEE is the name of composite evidence in claims and on the command line.
-const TEE attest.TEE = "composite"
+const TEE = attest.TEEComposite
 
 func init() { attest.Register(&Verifier{}) }
 

@@ -17,7 +17,9 @@
 package pccs
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloister-dev/cloister/collateral"
@@ -42,6 +45,19 @@ type Handler struct {
 	Online *collateral.Online
 	// Logger receives lookup failures; nil means slog.Default().
 	Logger *slog.Logger
+
+	// crlMu guards crls, the PCK CRL of each cache key in DER and PEM,
+	// converted once per cached body.
+	crlMu sync.Mutex
+	crls  map[string]*convertedCRL
+}
+
+// convertedCRL is a cached PCK CRL body in both encodings that the PCK CRL
+// endpoint serves.
+type convertedCRL struct {
+	bodyDigest [sha256.Size]byte
+	der        []byte
+	pem        []byte
 }
 
 // Mux returns a ServeMux with the PCCS v4 routes.
@@ -120,17 +136,46 @@ func (h *Handler) pckCRL(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	der, err := crlDER(e.Body)
+	crl, err := h.convertCRL(key, e.Body)
 	if err != nil {
 		h.logger().Error("PCCS cached PCK CRL is invalid", "key", key, "error", err)
 		http.Error(w, "the cached PCK CRL "+key+" is invalid: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	if encoding == "der" {
-		write(w, e, "application/pkix-crl", der, "SGX-PCK-CRL-Issuer-Chain")
+		write(w, e, "application/pkix-crl", crl.der, "SGX-PCK-CRL-Issuer-Chain")
 		return
 	}
-	write(w, e, "application/x-pem-file", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), "SGX-PCK-CRL-Issuer-Chain")
+	write(w, e, "application/x-pem-file", crl.pem, "SGX-PCK-CRL-Issuer-Chain")
+}
+
+// convertCRL returns the PCK CRL that body of the cache entry key holds in
+// DER and PEM. It parses body only when its SHA-256 differs from that of
+// the body last converted for key, so requests between two cache updates
+// share one conversion.
+func (h *Handler) convertCRL(key string, body []byte) (*convertedCRL, error) {
+	digest := sha256.Sum256(body)
+	h.crlMu.Lock()
+	crl := h.crls[key]
+	h.crlMu.Unlock()
+	if crl != nil && crl.bodyDigest == digest {
+		return crl, nil
+	}
+
+	der, err := crlDER(body)
+	if err != nil {
+		return nil, err
+	}
+	// The clone keeps the cache from holding on to the whole entry body.
+	der = bytes.Clone(der)
+	crl = &convertedCRL{bodyDigest: digest, der: der, pem: pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})}
+	h.crlMu.Lock()
+	if h.crls == nil {
+		h.crls = map[string]*convertedCRL{}
+	}
+	h.crls[key] = crl
+	h.crlMu.Unlock()
+	return crl, nil
 }
 
 func (h *Handler) rootCACRL(w http.ResponseWriter, r *http.Request) {

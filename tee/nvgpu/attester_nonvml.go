@@ -29,6 +29,9 @@ func (*NVMLAttester) GPUCount() int { return 0 }
 // Ready returns false.
 func (*NVMLAttester) Ready() bool { return false }
 
+// SetReady returns ErrNVMLNotBuilt.
+func (*NVMLAttester) SetReady() (bool, error) { return false, ErrNVMLNotBuilt }
+
 // Attest returns ErrNVMLNotBuilt.
 func (*NVMLAttester) Attest(context.Context, []byte) (*attest.Evidence, error) {
 	return nil, ErrNVMLNotBuilt

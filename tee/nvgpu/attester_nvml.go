@@ -35,9 +35,11 @@ type NVMLAttester struct {
 // OpenNVML loads NVML and checks that confidential computing is on, that
 // developer tools mode is off and that NVML enumerates at least one GPU.
 // It shuts NVML down again: each Attest call initializes it anew.
-func OpenNVML() (*NVMLAttester, error) { return openNVML(nvml.New()) }
+func OpenNVML() (*NVMLAttester, error) { return OpenNVMLLibrary(nvml.New()) }
 
-func openNVML(lib nvml.Interface) (*NVMLAttester, error) {
+// OpenNVMLLibrary is OpenNVML with the NVML implementation lib, such as
+// go-nvml's mock in tests.
+func OpenNVMLLibrary(lib nvml.Interface) (*NVMLAttester, error) {
 	a := &NVMLAttester{lib: lib}
 	err := a.session(func() error {
 		var err error
@@ -56,10 +58,46 @@ func (a *NVMLAttester) Name() string { return string(attest.TEENVGPU) }
 // GPUCount returns the number of GPUs that NVML enumerated at OpenNVML.
 func (a *NVMLAttester) GPUCount() int { return a.status.GPUs }
 
-// Ready reports whether the GPUs accepted work at OpenNVML. They do not
-// until a verifier that accepted their evidence sets the ready state;
-// Cloister never sets it.
-func (a *NVMLAttester) Ready() bool { return a.status.Ready }
+// Ready reports whether the GPUs accepted work at OpenNVML or after
+// SetReady. They do not until a verifier that accepted their evidence sets
+// the ready state, as SetReady does.
+func (a *NVMLAttester) Ready() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status.Ready
+}
+
+// SetReady lets the GPUs accept work: it sets their confidential-computing
+// ready state (nvmlSystemSetConfComputeGpusReadyState) unless NVML already
+// reports them ready, and returns whether it was already set. The caller
+// calls it only after a verifier accepted the GPUs' evidence, because a
+// GPU in the ready state runs CUDA work without further checks. Before it
+// sets the state, SetReady checks again that confidential computing is on
+// and developer tools mode off. The state holds until the GPUs are reset
+// or the VM restarts.
+func (a *NVMLAttester) SetReady() (alreadyReady bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err = a.session(func() error {
+		status, err := a.readStatus()
+		if err != nil {
+			return err
+		}
+		if status.Ready {
+			alreadyReady = true
+			return nil
+		}
+		if ret := a.lib.SystemSetConfComputeGpusReadyState(nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE); ret != nvml.SUCCESS {
+			return fmt.Errorf("nvgpu: %s; the GPUs do not accept work", nvmlError("nvmlSystemSetConfComputeGpusReadyState", ret))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	a.status.Ready = true
+	return alreadyReady, nil
+}
 
 // Attest returns the evidence of every GPU for one nonce, reportData,
 // zero-padded to 32 bytes when shorter. It returns an error when

@@ -16,15 +16,21 @@ import (
 // mockNVML is an NVML whose GPUs are an emulator's: each
 // nvmlDeviceGetConfComputeGpuAttestationReport call returns a new report
 // of the emulator's GPU for the nonce in the request. It counts Init and
-// Shutdown calls.
+// Shutdown calls and the calls that set the ready state.
 type mockNVML struct {
 	*mock.Interface
 	emulator *Emulator
 	state    nvml.ConfComputeSystemState
 	// devices are the mock devices, whose functions a test may replace.
-	devices             []*mock.Device
-	inits, shutdowns    int
-	initReturn          nvml.Return
+	devices          []*mock.Device
+	inits, shutdowns int
+	initReturn       nvml.Return
+	// ready is the ready state that NVML reports; readyReturn and
+	// setReadyReturn are the results of getting and setting it.
+	ready                       uint32
+	readyReturn, setReadyReturn nvml.Return
+	// setReady holds the values of the calls that set the ready state.
+	setReady            []uint32
 	reportSizeOverride  uint32
 	reportNonceOverride bool
 }
@@ -38,6 +44,7 @@ func newMockNVML(t *testing.T, gpus int) *mockNVML {
 			DevToolsMode: nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF,
 		},
 		initReturn: nvml.SUCCESS,
+		ready:      nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE,
 	}
 	for _, g := range m.emulator.gpus {
 		m.devices = append(m.devices, m.device(t, g))
@@ -51,9 +58,14 @@ func newMockNVML(t *testing.T, gpus int) *mockNVML {
 			m.shutdowns++
 			return nvml.SUCCESS
 		},
-		SystemGetConfComputeStateFunc: func() (nvml.ConfComputeSystemState, nvml.Return) { return m.state, nvml.SUCCESS },
-		SystemGetConfComputeGpusReadyStateFunc: func() (uint32, nvml.Return) {
-			return nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE, nvml.SUCCESS
+		SystemGetConfComputeStateFunc:          func() (nvml.ConfComputeSystemState, nvml.Return) { return m.state, nvml.SUCCESS },
+		SystemGetConfComputeGpusReadyStateFunc: func() (uint32, nvml.Return) { return m.ready, m.readyReturn },
+		SystemSetConfComputeGpusReadyStateFunc: func(v uint32) nvml.Return {
+			m.setReady = append(m.setReady, v)
+			if m.setReadyReturn == nvml.SUCCESS {
+				m.ready = v
+			}
+			return m.setReadyReturn
 		},
 		SystemGetDriverVersionFunc: func() (string, nvml.Return) { return emulatedDriverVersion, nvml.SUCCESS },
 		DeviceGetCountFunc:         func() (int, nvml.Return) { return len(m.devices), nvml.SUCCESS },
@@ -101,9 +113,9 @@ func (m *mockNVML) device(t *testing.T, g *emulatedGPU) *mock.Device {
 
 func TestNVMLAttesterVerifies(t *testing.T) {
 	m := newMockNVML(t, 2)
-	a, err := openNVML(m)
+	a, err := OpenNVMLLibrary(m)
 	if err != nil {
-		t.Fatalf("openNVML: %v", err)
+		t.Fatalf("OpenNVMLLibrary: %v", err)
 	}
 	if a.GPUCount() != 2 {
 		t.Errorf("GPUCount %d, expected 2", a.GPUCount())
@@ -138,7 +150,7 @@ func TestNVMLAttesterVerifies(t *testing.T) {
 func TestNVMLAttesterRejects(t *testing.T) {
 	tests := []struct {
 		name string
-		// change breaks the mock after openNVML, or before it when
+		// change breaks the mock after OpenNVMLLibrary, or before it when
 		// atOpen is set.
 		change   func(m *mockNVML)
 		atOpen   bool
@@ -227,11 +239,11 @@ func TestNVMLAttesterRejects(t *testing.T) {
 			var err error
 			if tc.atOpen {
 				tc.change(m)
-				_, err = openNVML(m)
+				_, err = OpenNVMLLibrary(m)
 			} else {
-				a, openErr := openNVML(m)
+				a, openErr := OpenNVMLLibrary(m)
 				if openErr != nil {
-					t.Fatalf("openNVML: %v", openErr)
+					t.Fatalf("OpenNVMLLibrary: %v", openErr)
 				}
 				tc.change(m)
 				_, err = a.Attest(context.Background(), emulatorNonce(t))
@@ -253,7 +265,7 @@ func TestNVMLAttesterRejects(t *testing.T) {
 
 func TestNVMLAttesterShutdownFailure(t *testing.T) {
 	m := newMockNVML(t, 1)
-	a, err := openNVML(m)
+	a, err := OpenNVMLLibrary(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +277,7 @@ func TestNVMLAttesterShutdownFailure(t *testing.T) {
 
 func TestNVMLAttesterContextCanceled(t *testing.T) {
 	m := newMockNVML(t, 1)
-	a, err := openNVML(m)
+	a, err := OpenNVMLLibrary(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,11 +289,116 @@ func TestNVMLAttesterContextCanceled(t *testing.T) {
 }
 
 func TestNVMLAttesterNonceTooLong(t *testing.T) {
-	a, err := openNVML(newMockNVML(t, 1))
+	a, err := OpenNVMLLibrary(newMockNVML(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Attest(context.Background(), make([]byte, NonceSize+1)); err == nil {
 		t.Error("Attest accepted 33 bytes of report data")
+	}
+}
+
+func TestNVMLAttesterSetReady(t *testing.T) {
+	m := newMockNVML(t, 2)
+	a, err := OpenNVMLLibrary(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.setReady) != 0 {
+		t.Errorf("OpenNVMLLibrary set the ready state %d times", len(m.setReady))
+	}
+	already, err := a.SetReady()
+	if err != nil {
+		t.Fatalf("SetReady: %v", err)
+	}
+	if already {
+		t.Error("SetReady reports the state already set, but NVML reported the GPUs not ready")
+	}
+	if len(m.setReady) != 1 || m.setReady[0] != nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE {
+		t.Errorf("nvmlSystemSetConfComputeGpusReadyState calls %v, expected one with %d", m.setReady, nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE)
+	}
+	if !a.Ready() {
+		t.Error("Ready is false after SetReady")
+	}
+	if m.shutdowns != m.inits {
+		t.Errorf("nvmlShutdown called %d times after %d nvmlInit calls", m.shutdowns, m.inits)
+	}
+
+	// NVML now reports the GPUs ready, so a second call does not set the
+	// state again.
+	already, err = a.SetReady()
+	if err != nil {
+		t.Fatalf("second SetReady: %v", err)
+	}
+	if !already {
+		t.Error("second SetReady reports the state not already set")
+	}
+	if len(m.setReady) != 1 {
+		t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times, expected once", len(m.setReady))
+	}
+}
+
+func TestNVMLAttesterSetReadyRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		change   func(m *mockNVML)
+		contains []string
+		// setCalls is how many times the ready state was to be set.
+		setCalls int
+	}{
+		{
+			name:     "init failure",
+			change:   func(m *mockNVML) { m.initReturn = nvml.ERROR_DRIVER_NOT_LOADED },
+			contains: []string{"nvmlInit failed", "ERROR_DRIVER_NOT_LOADED", "NVML return code 9"},
+		},
+		{
+			name:     "get ready state failure",
+			change:   func(m *mockNVML) { m.readyReturn = nvml.ERROR_NOT_SUPPORTED },
+			contains: []string{"nvmlSystemGetConfComputeGpusReadyState failed", "ERROR_NOT_SUPPORTED", "NVML return code 3"},
+		},
+		{
+			name:     "set ready state failure",
+			change:   func(m *mockNVML) { m.setReadyReturn = nvml.ERROR_NO_PERMISSION },
+			contains: []string{"nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4", "do not accept work"},
+			setCalls: 1,
+		},
+		{
+			name:     "CC turned off",
+			change:   func(m *mockNVML) { m.state.CcFeature = nvml.CC_SYSTEM_FEATURE_DISABLED },
+			contains: []string{"confidential computing is off"},
+		},
+		{
+			name:     "devtools mode",
+			change:   func(m *mockNVML) { m.state.DevToolsMode = nvml.CC_SYSTEM_DEVTOOLS_MODE_ON },
+			contains: []string{"developer tools mode"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMockNVML(t, 1)
+			a, err := OpenNVMLLibrary(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(m)
+			already, err := a.SetReady()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q, expected one containing %q", err, want)
+				}
+			}
+			if already {
+				t.Error("SetReady reports the state already set")
+			}
+			if a.Ready() {
+				t.Error("Ready is true after a failed SetReady")
+			}
+			if len(m.setReady) != tc.setCalls {
+				t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times, expected %d", len(m.setReady), tc.setCalls)
+			}
+		})
 	}
 }

@@ -87,7 +87,9 @@ GPUs, whose evidence the agent sends to the key broker beside the TEE's; the
 key broker must trust their two development roots and have their RIMs (in
 --emulator-dir's nvidia-gpu/ subdirectory). --nvidia-gpus sends the evidence
 of the machine's real NVIDIA GPUs instead, read through NVML, in a binary
-built with -tags nvml.`,
+built with -tags nvml, and needs a --secret: once the key broker released the
+first secret, the agent sets the GPUs' ready state so that they accept CUDA
+work, and a failure to set it stops the start.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAgent(cmd, *f, args)
 		},
@@ -189,6 +191,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	if err := checkNVIDIAGPUs(f.nvidiaGPUs, f.emulatedGPUs, f.kbsURL); err != nil {
 		return err
 	}
+	if f.nvidiaGPUs && len(secrets) == 0 {
+		return usageError("--nvidia-gpus needs --secret or --secret-env: the agent sets the GPUs' ready state only after the key broker released a secret to the attestation with their evidence, and without a secret it never attests")
+	}
 	// A certificate counts as expired one minute before its notAfter, so a
 	// shorter lifetime would issue a certificate on every handshake.
 	if f.certLifetime < 2*time.Minute || f.certLifetime > 24*time.Hour {
@@ -242,9 +247,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 	if sel.GPUs != nil {
 		devices = append(devices, sel.GPUs.Emulator)
 	}
+	var gpus *nvgpu.NVMLAttester
 	if f.nvidiaGPUs {
-		gpus, err := openNVIDIAGPUs(slog.Default())
-		if err != nil {
+		if gpus, err = openNVIDIAGPUs(slog.Default()); err != nil {
 			return err
 		}
 		devices = append(devices, gpus)
@@ -257,6 +262,9 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 			return err
 		}
 		source = client
+		if gpus != nil {
+			source = &gpuReadySource{source: client, gpus: gpus, log: slog.Default()}
+		}
 	}
 
 	var ln net.Listener

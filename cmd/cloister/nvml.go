@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
+	"github.com/cloister-dev/cloister/agent"
 	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 // nvidiaGPUsHelp is the help text of --nvidia-gpus.
-const nvidiaGPUsHelp = "with --kbs, also attest this machine's NVIDIA GPUs (Hopper or later, in confidential-computing mode) to the key broker, reading their reports and certificate chains through NVML; needs a binary built with -tags nvml"
+const nvidiaGPUsHelp = "with --kbs, also attest this machine's NVIDIA GPUs (Hopper or later, in confidential-computing mode) to the key broker, reading their reports and certificate chains through NVML, and set their ready state once the key broker released the first secret; needs a binary built with -tags nvml"
 
 // checkNVIDIAGPUs checks --nvidia-gpus against --emulated-gpus and --kbs
 // and against the build, before anything is opened.
@@ -34,7 +37,57 @@ func openNVIDIAGPUs(log *slog.Logger) (*nvgpu.NVMLAttester, error) {
 		return nil, &exitError{code: exitRejected, err: fmt.Errorf("--nvidia-gpus: %w", err)}
 	}
 	// The GPUs accept work only once their ready state is set, which
-	// Cloister leaves to the operator after the key broker accepted them.
+	// gpuReadySource does after the key broker released a secret.
 	log.Info("attesting NVIDIA GPUs through NVML", "gpus", gpus.GPUCount(), "accepting_work", gpus.Ready())
 	return gpus, nil
+}
+
+// gpuReadySetter sets the GPUs' confidential-computing ready state, as
+// *nvgpu.NVMLAttester does.
+type gpuReadySetter interface {
+	SetReady() (alreadyReady bool, err error)
+}
+
+// gpuReadySource is the secret source of --nvidia-gpus. It sets the GPUs'
+// ready state after the key broker released the first secret, because a
+// released secret is what shows that the broker accepted the attestation
+// with the GPUs' evidence: the broker issues a token also for evidence
+// whose appraisal failed, and its resource policy decides on that token.
+// A failure to set the state fails that Resource call, so the workload
+// does not start believing the GPUs are ready.
+//
+// The state is set once per process, as NVIDIA's local GPU verifier sets
+// it once per boot: it holds until the GPUs are reset, and a later
+// re-attestation with a new token leaves it alone. SetReady does not call
+// NVML's setter when NVML already reports the GPUs ready.
+type gpuReadySource struct {
+	source agent.SecretSource
+	gpus   gpuReadySetter
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	ready bool
+}
+
+// Resource returns the secret at path from the wrapped source and, after
+// the first secret, sets the GPUs' ready state. When setting it fails, the
+// secret is zeroed and the error returned.
+func (s *gpuReadySource) Resource(ctx context.Context, path string) ([]byte, error) {
+	secret, err := s.source.Resource(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready {
+		return secret, nil
+	}
+	alreadyReady, err := s.gpus.SetReady()
+	if err != nil {
+		clear(secret)
+		return nil, fmt.Errorf("--nvidia-gpus: the key broker released %s, but setting the GPUs' ready state failed, so they do not accept work and the workload does not start: %w", path, err)
+	}
+	s.ready = true
+	s.log.Info("NVIDIA GPUs accept work after the key broker accepted their evidence", "resource", path, "already_ready", alreadyReady)
+	return secret, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloister-dev/cloister/agent"
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/kbs"
@@ -278,8 +279,10 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 // kbsClient returns a key broker client that attests with tee, sends the
 // evidence of tee's emulated GPUs, or with --nvidia-gpus of the machine's
 // GPUs, beside it, and logs to log when it attests
-// without the TEE's event log.
-func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kbs.Client, error) {
+// without the TEE's event log. With --nvidia-gpus, the client sets the
+// GPUs' ready state after the key broker released the first secret (see
+// gpuReadySource).
+func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (agent.SecretSource, error) {
 	if f.kbsURL == "" {
 		return nil, usageError("--kbs is required: the key broker that releases this workload's key")
 	}
@@ -291,15 +294,19 @@ func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (*kb
 		return nil, err
 	}
 	devices := tee.Devices()
+	var gpus *nvgpu.NVMLAttester
 	if f.nvidiaGPUs {
-		gpus, err := openNVIDIAGPUs(log)
-		if err != nil {
+		if gpus, err = openNVIDIAGPUs(log); err != nil {
 			return nil, err
 		}
 		devices = append(devices, gpus)
 	}
-	return &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, Devices: devices,
-		HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}, nil
+	client := &kbs.Client{URL: f.kbsURL, Attester: tee.Attester, Devices: devices,
+		HTTPClient: &http.Client{Jar: jar, Timeout: time.Minute}, Logger: log}
+	if gpus != nil {
+		return &gpuReadySource{source: client, gpus: gpus, log: log}, nil
+	}
+	return client, nil
 }
 
 // printWorkload prints what a party and the key broker need to trust the

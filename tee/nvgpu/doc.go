@@ -48,7 +48,8 @@
 //
 // NVMLAttester collects the evidence of real GPUs through NVML
 // (github.com/NVIDIA/go-nvml, which needs cgo) in a binary built with the
-// nvml build tag, in the form that Emulator writes. Without the tag,
-// OpenNVML and the attester return ErrNVMLNotBuilt, so that the default
-// build stays free of cgo.
+// nvml build tag, in the form that Emulator writes. Its SetReady sets the
+// GPUs' ready state, which a caller does only after a verifier accepted
+// their evidence. Without the tag, OpenNVML and the attester return
+// ErrNVMLNotBuilt, so that the default build stays free of cgo.
 package nvgpu

@@ -33,13 +33,19 @@ var DefaultTCBStatuses = []string{attest.TCBUpToDate, attest.TCBSWHardeningNeede
 const noMatchingLevelReason = "no TCB level of Intel's TCB Info matches the platform (or no level of the QE Identity matches the quoting enclave), so its TCB is unknown, and Intel's Quote Verification Library fails such a quote with TCB_NOT_SUPPORTED"
 
 // ValidateTCBStatuses returns an error for a status in statuses that no
-// appraisal accepts: NoMatchingTcbLevel. CheckTCBStatus and the default
-// attestation policy reject that status even when Options.TCBStatuses or
-// the policy's tcb_statuses list it.
+// appraisal accepts: NoMatchingTcbLevel, and any name that no verifier
+// reports, such as a misspelt one, which would silently match nothing.
+// CheckTCBStatus and the default attestation policy reject
+// NoMatchingTcbLevel even when Options.TCBStatuses or the policy's
+// tcb_statuses list it.
 func ValidateTCBStatuses(statuses []string) error {
 	for _, s := range statuses {
-		if s == attest.TCBNoMatchingLevel {
+		switch {
+		case s == attest.TCBNoMatchingLevel:
 			return fmt.Errorf("TCB status %s can never be accepted: %s", s, noMatchingLevelReason)
+		case s != attest.TCBNotDetermined && !slices.Contains(attest.IntelTCBLevelStatuses, s):
+			return fmt.Errorf("TCB status %q is unknown, so it would match no evidence; use one of %s or %s, spelled as Intel spells them",
+				s, strings.Join(attest.IntelTCBLevelStatuses, ", "), attest.TCBNotDetermined)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package appraise
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -217,6 +218,26 @@ func TestParseMinTCB(t *testing.T) {
 				t.Errorf("ParseMinTCB(%q)[%s] = %d, want %d", tc.in, k, got[k], v)
 			}
 		}
+	}
+}
+
+// A status name that no verifier reports, such as a misspelt or lower-case
+// one, is an error, because it would silently match nothing.
+func TestValidateTCBStatusesUnknown(t *testing.T) {
+	for _, status := range []string{"uptodate", "UpToDate ", "SWHardening", ""} {
+		err := ValidateTCBStatuses([]string{attest.TCBUpToDate, status})
+		if err == nil {
+			t.Errorf("ValidateTCBStatuses accepted %q", status)
+			continue
+		}
+		for _, expected := range []string{fmt.Sprintf("%q is unknown", status), "ConfigurationAndSWHardeningNeeded", "NotDetermined"} {
+			if !strings.Contains(err.Error(), expected) {
+				t.Errorf("error %q lacks %q", err, expected)
+			}
+		}
+	}
+	if err := ValidateTCBStatuses(attest.IntelTCBLevelStatuses); err != nil {
+		t.Errorf("ValidateTCBStatuses of Intel's statuses: %v", err)
 	}
 }
 

@@ -34,3 +34,21 @@ func TestTCBStatusFlagRejectsNoMatchingLevel(t *testing.T) {
 		})
 	}
 }
+
+// A misspelt status would match no evidence, so the flags reject it too.
+func TestTCBStatusFlagRejectsUnknownName(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify", "--tcb-status", "uptodate", "evidence.bin"},
+		{"serve", "--data-dir", t.TempDir(), "--tcb-status", "OutOfDte"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			_, err := runCloister(t, args...)
+			if code := exitCode(t, err); code != exitUsage {
+				t.Fatalf("exit code %d (%v), expected %d", code, err, exitUsage)
+			}
+			if !strings.Contains(err.Error(), "is unknown, so it would match no evidence") {
+				t.Errorf("error %q does not name the unknown status", err)
+			}
+		})
+	}
+}

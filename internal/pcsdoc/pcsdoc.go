@@ -50,7 +50,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Split reads the signed object and signature of an Intel PCS body, such as
-// {"tcbInfo":{…},"signature":"…"}. members names the members that may hold
+// {"tcbInfo":{…},"signature":"…"}. members names the members that may contain
 // the signed object, and the first one present is taken.
 func Split(raw []byte, members ...string) (*Document, error) {
 	top, body, err := signedObject(raw, members)
@@ -63,8 +63,11 @@ func Split(raw []byte, members ...string) (*Document, error) {
 		return nil, &Error{Member: "signature", Reason: "missing or not a string", Err: err}
 	}
 	sig, err := hex.DecodeString(sigHex)
-	if err != nil || len(sig) != SignatureSize {
+	if err != nil {
 		return nil, &Error{Member: "signature", Reason: fmt.Sprintf("not %d bytes of hexadecimal", SignatureSize), Err: err}
+	}
+	if len(sig) != SignatureSize {
+		return nil, &Error{Member: "signature", Reason: fmt.Sprintf("is %d bytes, not %d bytes of hexadecimal", len(sig), SignatureSize)}
 	}
 	return &Document{Body: body, Signature: sig}, nil
 }

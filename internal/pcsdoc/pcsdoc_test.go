@@ -108,7 +108,7 @@ func TestSplitRejects(t *testing.T) {
 		{"signature missing", `{"tcbInfo":{}}`, []string{"tcbInfo"}, "signature", "missing or not a string"},
 		{"signature a number", `{"tcbInfo":{},"signature":1}`, []string{"tcbInfo"}, "signature", "missing or not a string"},
 		{"signature not hexadecimal", `{"tcbInfo":{},"signature":"zz"}`, []string{"tcbInfo"}, "signature", "not 64 bytes of hexadecimal"},
-		{"signature of 63 bytes", `{"tcbInfo":{},"signature":"` + strings.Repeat("ab", 63) + `"}`, []string{"tcbInfo"}, "signature", "not 64 bytes of hexadecimal"},
+		{"signature of 63 bytes", `{"tcbInfo":{},"signature":"` + strings.Repeat("ab", 63) + `"}`, []string{"tcbInfo"}, "signature", "is 63 bytes, not 64 bytes of hexadecimal"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -376,12 +376,12 @@ func checkResult(res *Result) error {
 	return nil
 }
 
-// checkSubmods checks that submods holds at least one appraisal and that
+// checkSubmods checks that submods contains at least one appraisal and that
 // each is not nil and has one of the four AR4SI statuses. fix ends the
 // error message with what to do next.
 func checkSubmods(submods map[string]*Appraisal, fix string) error {
 	if len(submods) == 0 {
-		return fmt.Errorf("submods is missing or empty: it must hold at least one appraisal, keyed by submodule name, because a token without one appraised no evidence; %s", fix)
+		return fmt.Errorf("submods is missing or empty: it must contain at least one appraisal, keyed by submodule name, because a token without one appraised no evidence; %s", fix)
 	}
 	for _, name := range slices.Sorted(maps.Keys(submods)) {
 		a := submods[name]

@@ -149,8 +149,8 @@ func (h *Handler) pckCRL(w http.ResponseWriter, r *http.Request) {
 	write(w, e, "application/x-pem-file", crl.pem, "SGX-PCK-CRL-Issuer-Chain")
 }
 
-// convertCRL returns the PCK CRL that body of the cache entry key holds in
-// DER and PEM. It parses body only when its SHA-256 differs from that of
+// convertCRL returns the PCK CRL that body of the cache entry key contains,
+// in DER and PEM. It parses body only when its SHA-256 differs from that of
 // the body last converted for key, so requests between two cache updates
 // share one conversion.
 func (h *Handler) convertCRL(key string, body []byte) (*convertedCRL, error) {

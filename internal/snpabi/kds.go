@@ -28,8 +28,9 @@ type KDSExtensions struct {
 	// "Genoa"), and Product is its product line ("Milan").
 	ProductName string
 	Product     string
-	// SPL holds the security patch level extensions by their last arc:
-	// 1 blSPL, 2 teeSPL, 3 snpSPL, 4 to 7 reserved, 8 ucodeSPL, 9 fmcSPL.
+	// SPL maps the last arc of each security patch level extension to its
+	// value. The arcs are 1 blSPL, 2 teeSPL, 3 snpSPL, 4 to 7 reserved,
+	// 8 ucodeSPL and 9 fmcSPL.
 	SPL map[int]uint8
 	// HWID is the chip ID a VCEK was issued for, nil for a VLEK.
 	HWID []byte

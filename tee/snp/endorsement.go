@@ -15,8 +15,8 @@ type Endorsement struct {
 	Cert *x509.Certificate
 	// Kind is "VCEK" or "VLEK", from the certificate's subject common name.
 	Kind string
-	// KDSExtensions holds the product name, security patch levels and hwid
-	// or CSP_ID that the certificate's KDS extensions state.
+	// KDSExtensions contains the product name, security patch levels and
+	// hwid or CSP_ID read from the certificate's KDS extensions.
 	snpabi.KDSExtensions
 	Key *ecdsa.PublicKey
 }

@@ -109,12 +109,13 @@ func (g *collectedGPU) checkVersions(report *Report) error {
 	return nil
 }
 
-// nvmlNonce returns reportData as an SPDM nonce, zero-padded when shorter,
-// as Emulator.Attest takes it.
-func nvmlNonce(reportData []byte) ([NonceSize]byte, error) {
+// reportDataNonce returns reportData as an SPDM nonce, zero-padded when
+// shorter. Emulator.Attest and NVMLAttester.Attest both take their nonce
+// this way.
+func reportDataNonce(reportData []byte) ([NonceSize]byte, error) {
 	var nonce [NonceSize]byte
 	if len(reportData) > NonceSize {
-		return nonce, fmt.Errorf("nvgpu: report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), NonceSize, NonceSize)
+		return nonce, fmt.Errorf("report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), NonceSize, NonceSize)
 	}
 	copy(nonce[:], reportData)
 	return nonce, nil
@@ -134,6 +135,12 @@ func hardwareEvidence(gpus []collectedGPU, nonce [NonceSize]byte) (*attest.Evide
 		}
 		entries[i] = e
 	}
+	return entriesEvidence(entries)
+}
+
+// entriesEvidence returns the nvidia-gpu evidence whose data is entries as
+// a JSON array.
+func entriesEvidence(entries []gpuEntry) (*attest.Evidence, error) {
 	data, err := json.Marshal(entries)
 	if err != nil {
 		return nil, err

@@ -105,9 +105,9 @@ func (a *NVMLAttester) SetReady() (alreadyReady bool, err error) {
 // GPU's report or chain cannot be read or fails the checks of
 // collectedGPU.entry.
 func (a *NVMLAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
-	nonce, err := nvmlNonce(reportData)
+	nonce, err := reportDataNonce(reportData)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("nvgpu: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

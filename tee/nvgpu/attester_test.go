@@ -153,15 +153,15 @@ func TestHardwareEvidenceGPUCount(t *testing.T) {
 	}
 }
 
-func TestNVMLNonce(t *testing.T) {
-	nonce, err := nvmlNonce([]byte{1, 2})
+func TestReportDataNonce(t *testing.T) {
+	nonce, err := reportDataNonce([]byte{1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if nonce[0] != 1 || nonce[1] != 2 || nonce[NonceSize-1] != 0 {
 		t.Errorf("nonce %x, expected 0102 zero-padded", nonce)
 	}
-	if _, err := nvmlNonce(make([]byte, NonceSize+1)); err == nil {
-		t.Error("nvmlNonce accepted 33 bytes")
+	if _, err := reportDataNonce(make([]byte, NonceSize+1)); err == nil {
+		t.Error("reportDataNonce accepted 33 bytes")
 	}
 }

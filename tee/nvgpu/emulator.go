@@ -11,7 +11,6 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -296,11 +295,10 @@ func (e *Emulator) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(reportData) > NonceSize {
-		return nil, fmt.Errorf("nvgpu emulator: report data is %d bytes, but the SPDM nonce has %d; pass at most %d bytes", len(reportData), NonceSize, NonceSize)
+	nonce, err := reportDataNonce(reportData)
+	if err != nil {
+		return nil, fmt.Errorf("nvgpu emulator: %w", err)
 	}
-	var nonce [NonceSize]byte
-	copy(nonce[:], reportData)
 
 	entries := make([]gpuEntry, len(e.gpus))
 	for i, g := range e.gpus {
@@ -315,11 +313,7 @@ func (e *Emulator) Attest(ctx context.Context, reportData []byte) (*attest.Evide
 			UUID:        g.uuid,
 		}
 	}
-	data, err := json.Marshal(entries)
-	if err != nil {
-		return nil, err
-	}
-	return &attest.Evidence{Format: string(attest.TEENVGPU), Data: data}, nil
+	return entriesEvidence(entries)
 }
 
 // chainPEM returns a GPU's chain in PEM, leaf first, ending with the root

@@ -49,17 +49,21 @@ type gpuReadySetter interface {
 }
 
 // gpuReadySource is the secret source of --nvidia-gpus. It sets the GPUs'
-// ready state after the key broker released the first secret, because a
-// released secret is what shows that the broker accepted the attestation
-// with the GPUs' evidence: the broker issues a token also for evidence
-// whose appraisal failed, and its resource policy decides on that token.
+// ready state after the key broker released the first secret. Only a
+// released secret shows that the broker accepted the attestation with the
+// GPUs' evidence, because the broker issues a token also for evidence
+// whose appraisal failed and its resource policy decides on that token.
 // A failure to set the state fails that Resource call, so the workload
 // does not start believing the GPUs are ready.
 //
-// The state is set once per process, as NVIDIA's local GPU verifier sets
-// it once per boot: it holds until the GPUs are reset, and a later
-// re-attestation with a new token leaves it alone. SetReady does not call
-// NVML's setter when NVML already reports the GPUs ready.
+// The state is set once per process, so a later re-attestation with a new
+// token leaves it alone. SetReady calls NVML's setter only when NVML
+// reports the GPUs not ready, as NVIDIA's local GPU verifier (nvtrust's
+// cc_admin.py) does.
+//
+// NOTE: NVIDIA's local GPU verifier also sets the GPUs not ready when
+// their attestation fails. This source does not, so GPUs that an earlier
+// process set ready stay ready after the key broker rejects them.
 type gpuReadySource struct {
 	source agent.SecretSource
 	gpus   gpuReadySetter

@@ -17,13 +17,13 @@ import (
 const NVMLSupported = true
 
 // NVMLAttester collects the evidence of the machine's NVIDIA GPUs through
-// NVML (libnvidia-ml.so.1 of the NVIDIA driver, loaded at run time), as
-// NVIDIA's local GPU verifier does: the attestation report for the
-// caller's nonce (nvmlDeviceGetConfComputeGpuAttestationReport) and the
-// attestation certificate chain (nvmlDeviceGetConfComputeGpuCertificate)
-// of every GPU. The evidence has the form of Emulator.Attest, so the
-// nvidia-gpu verifier reads both alike. It is safe for concurrent use,
-// because Attest serializes the NVML calls.
+// NVML (libnvidia-ml.so.1 of the NVIDIA driver, loaded at run time). Like
+// NVIDIA's local GPU verifier, it reads every GPU's attestation report for
+// the caller's nonce (nvmlDeviceGetConfComputeGpuAttestationReport) and
+// its attestation certificate chain (nvmlDeviceGetConfComputeGpuCertificate).
+// The evidence has the form of Emulator.Attest, so the nvidia-gpu verifier
+// reads both alike. It is safe for concurrent use, because Attest and
+// SetReady serialize the NVML calls.
 //
 // NOTE: this code has run only against go-nvml's mock, not on a GPU.
 type NVMLAttester struct {
@@ -34,7 +34,7 @@ type NVMLAttester struct {
 
 // OpenNVML loads NVML and checks that confidential computing is on, that
 // developer tools mode is off and that NVML enumerates at least one GPU.
-// It shuts NVML down again: each Attest call initializes it anew.
+// It then shuts NVML down, and each Attest call initializes it anew.
 func OpenNVML() (*NVMLAttester, error) { return OpenNVMLLibrary(nvml.New()) }
 
 // OpenNVMLLibrary is OpenNVML with the NVML implementation lib, such as
@@ -67,14 +67,17 @@ func (a *NVMLAttester) Ready() bool {
 	return a.status.Ready
 }
 
-// SetReady lets the GPUs accept work: it sets their confidential-computing
-// ready state (nvmlSystemSetConfComputeGpusReadyState) unless NVML already
-// reports them ready, and returns whether it was already set. The caller
-// calls it only after a verifier accepted the GPUs' evidence, because a
-// GPU in the ready state runs CUDA work without further checks. Before it
-// sets the state, SetReady checks again that confidential computing is on
-// and developer tools mode off. The state holds until the GPUs are reset
-// or the VM restarts.
+// SetReady sets the GPUs' confidential-computing ready state
+// (nvmlSystemSetConfComputeGpusReadyState) so that they accept work, unless
+// NVML already reports them ready, and returns whether it was already set.
+// Call it only after a verifier accepted the GPUs' evidence, because a GPU
+// in the ready state runs CUDA work without further checks. Before it sets
+// the state, SetReady checks again that confidential computing is on and
+// developer tools mode off.
+//
+// NOTE: NVML's header (go-nvml v0.13.4-1) does not say how long the state
+// holds. This code assumes that it holds until the GPUs are reset or the
+// VM restarts.
 func (a *NVMLAttester) SetReady() (alreadyReady bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -167,7 +170,7 @@ func (a *NVMLAttester) readStatus() (nvmlStatus, error) {
 		return nvmlStatus{}, fmt.Errorf("nvgpu: %s", nvmlError("nvmlDeviceGetCount", ret))
 	}
 	if count < 1 || count > maxGPUs {
-		return nvmlStatus{}, fmt.Errorf("nvgpu: NVML enumerates %d GPUs; Cloister attests 1 to %d; pass the GPUs through to the VM", count, maxGPUs)
+		return nvmlStatus{}, fmt.Errorf("nvgpu: NVML enumerates %d GPUs, but Cloister attests 1 to %d; pass 1 to %d GPUs through to the VM", count, maxGPUs, maxGPUs)
 	}
 	return nvmlStatus{GPUs: count, Ready: ready == nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE}, nil
 }

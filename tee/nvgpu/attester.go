@@ -125,7 +125,7 @@ func reportDataNonce(reportData []byte) ([NonceSize]byte, error) {
 // with one entry per GPU, in the form Emulator.Attest writes.
 func hardwareEvidence(gpus []collectedGPU, nonce [NonceSize]byte) (*attest.Evidence, error) {
 	if len(gpus) == 0 || len(gpus) > maxGPUs {
-		return nil, fmt.Errorf("nvgpu: NVML enumerates %d GPUs; Cloister attests 1 to %d", len(gpus), maxGPUs)
+		return nil, fmt.Errorf("nvgpu: NVML enumerates %d GPUs, but Cloister attests 1 to %d", len(gpus), maxGPUs)
 	}
 	entries := make([]gpuEntry, len(gpus))
 	for i := range gpus {

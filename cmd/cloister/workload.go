@@ -276,10 +276,10 @@ func (f *workloadServeFlags) open(ctx context.Context, digest workload.Digest) (
 	return tee, ln, nil
 }
 
-// kbsClient returns a key broker client that attests with tee, sends the
-// evidence of tee's emulated GPUs, or with --nvidia-gpus of the machine's
-// GPUs, beside it, and logs to log when it attests
-// without the TEE's event log. With --nvidia-gpus, the client sets the
+// kbsClient returns a key broker client that attests with tee and sends
+// the evidence of tee's emulated GPUs beside it, or with --nvidia-gpus the
+// evidence of the machine's GPUs. It logs to log when it attests without
+// the TEE's event log. With --nvidia-gpus, the returned source sets the
 // GPUs' ready state after the key broker released the first secret (see
 // gpuReadySource).
 func (f *workloadServeFlags) kbsClient(tee *workload.TEE, log *slog.Logger) (agent.SecretSource, error) {

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"testing"
 
 	"github.com/cloister-dev/cloister/appraise"
@@ -37,42 +36,10 @@ func TestMaxVMPL(t *testing.T) {
 			if tc.vmpl != nil {
 				claims.SetAttribute("vmpl", tc.vmpl)
 			}
-			refs := map[string][]string{string(tc.tee) + ".measurement": {measurement.String()}}
-			d, err := e.Appraise(context.Background(), DefaultAttestation(tc.tee), claims, Config{MaxVMPL: tc.maximum}, refs)
-			if err != nil {
-				t.Fatal(err)
+			goCheck := func(c *attest.Claims) []appraise.Reason {
+				return appraise.CheckMaxVMPL(c, appraise.Options{MaxVMPL: tc.maximum})
 			}
-			var got *appraise.Reason
-			for i, r := range d.Reasons {
-				if r.Rule == rule {
-					got = &d.Reasons[i]
-				}
-			}
-			if !tc.reject {
-				if got != nil {
-					t.Fatalf("rejected: %s", got.Message)
-				}
-				return
-			}
-			if got == nil {
-				t.Fatalf("reasons %v, expected %s", rulesOf(d), rule)
-			}
-			want := appraise.CheckMaxVMPL(claims, appraise.Options{MaxVMPL: tc.maximum})
-			if len(want) != 1 {
-				t.Fatalf("appraise gave %d reasons, expected 1", len(want))
-			}
-			if got.Message != want[0].Message {
-				t.Errorf("message:\n got %s\nwant %s", got.Message, want[0].Message)
-			}
-			if got.Claim != want[0].Claim {
-				t.Errorf("claim %s, want %s", got.Claim, want[0].Claim)
-			}
-			if got.Value != want[0].Value {
-				t.Errorf("value %q, want %q", got.Value, want[0].Value)
-			}
-			if got.Expected != want[0].Expected {
-				t.Errorf("expected %q, want %q", got.Expected, want[0].Expected)
-			}
+			checkRuleParity(t, e, claims, Config{MaxVMPL: tc.maximum}, rule, tc.reject, goCheck)
 		})
 	}
 }

@@ -32,18 +32,7 @@ func TestResourcePathEncodedSlash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.target, nil))
-			var p Problem
-			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
-				t.Fatalf("HTTP %d body %q: %v", w.Code, w.Body, err)
-			}
-			if p.Variant() != tt.variant {
-				t.Errorf("problem = %s, want %s", p.Variant(), tt.variant)
-			}
-			if w.Code != http.StatusUnauthorized {
-				t.Errorf("status = %d, want 401", w.Code)
-			}
+			checkGetProblem(t, s, tt.target, tt.variant)
 		})
 	}
 }
@@ -64,19 +53,26 @@ func TestResourceInvalidQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.target, nil))
-			var p Problem
-			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
-				t.Fatalf("HTTP %d body %q: %v", w.Code, w.Body, err)
-			}
-			if p.Variant() != tt.variant {
-				t.Errorf("problem = %s, want %s", p.Variant(), tt.variant)
-			}
-			if w.Code != http.StatusUnauthorized {
-				t.Errorf("status = %d, want 401", w.Code)
-			}
+			checkGetProblem(t, s, tt.target, tt.variant)
 		})
+	}
+}
+
+// checkGetProblem sends a GET for target to s and checks that the response
+// is a 401 problem of the given variant.
+func checkGetProblem(t *testing.T, s *Server, target, variant string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+	var p Problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		t.Fatalf("HTTP %d body %q: %v", w.Code, w.Body, err)
+	}
+	if p.Variant() != variant {
+		t.Errorf("problem = %s, want %s", p.Variant(), variant)
+	}
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("status = %d, want 401", w.Code)
 	}
 }
 

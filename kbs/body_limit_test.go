@@ -29,20 +29,12 @@ func TestAuthBodyOverLimit(t *testing.T) {
 			defer srv.Close()
 
 			body := `{"version":"` + ProtocolVersion + `","tee":"snp","extra-params":"` + strings.Repeat("a", tt.wantLimit) + `"}`
-			resp, err := srv.Client().Post(srv.URL+"/kbs/v0/auth", "application/json", bytes.NewReader([]byte(body)))
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/kbs/v0/auth", bytes.NewReader([]byte(body)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			p, err := ParseProblem(resp.StatusCode, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, p := doProblem(t, srv, req)
 			if p.Status != http.StatusRequestEntityTooLarge {
 				t.Errorf("status = %d, want 413", p.Status)
 			}

@@ -22,20 +22,7 @@ func TestResourceWriteWithoutAdmin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			p, err := ParseProblem(resp.StatusCode, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, p := doProblem(t, srv, req)
 			if p.Status != http.StatusUnauthorized {
 				t.Errorf("status = %d, want 401", p.Status)
 			}
@@ -50,4 +37,26 @@ func TestResourceWriteWithoutAdmin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// doProblem sends req to srv, reads the whole response and parses its body
+// as a problem. It returns the response, whose body is closed, for its
+// headers.
+func doProblem(t *testing.T, srv *httptest.Server, req *http.Request) (*http.Response, *Problem) {
+	t.Helper()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := ParseProblem(resp.StatusCode, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, p
 }

@@ -2,7 +2,6 @@ package dcap
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,41 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/tsmtest"
 )
 
 // fakeTDXTSM returns a configfs-tsm report subsystem whose provider is
 // provider and whose outblob is what outblob returns for the inblob.
 func fakeTDXTSM(provider string, outblob func(inblob []byte) ([]byte, error)) *faketsm.ReportSubsystem {
-	return &faketsm.ReportSubsystem{
-		// The fake computes read-only attributes only while the read and
-		// write generations differ, but a kernel serves "provider" at any
-		// time. Starting at write generation 1 gives the fake that
-		// behavior.
-		MakeEntry: func() *faketsm.ReportEntry {
-			return &faketsm.ReportEntry{WriteGeneration: 1, InAttrs: map[string]*faketsm.ReportAttributeState{
-				"inblob": {}, "privlevel": {Value: []byte("0\n")},
-			}}
-		},
-		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
-		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
-			switch attr {
-			case "provider":
-				return []byte(provider + "\n"), nil
-			case "outblob":
-				return outblob(entry.InAttrs["inblob"].Value)
-			}
-			return nil, os.ErrNotExist
-		},
-		Random: rand.Reader,
-	}
-}
-
-func tsmClient(sub *faketsm.ReportSubsystem) configfsi.Client {
-	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+	return tsmtest.NewReportSubsystem(provider, func(entry *faketsm.ReportEntry) ([]byte, error) {
+		return outblob(entry.InAttrs["inblob"].Value)
+	})
 }
 
 func TestTDXAttesterConfigfsTSM(t *testing.T) {
@@ -57,7 +33,7 @@ func TestTDXAttesterConfigfsTSM(t *testing.T) {
 		}
 		return ev.Data, nil
 	})
-	a, err := newTDXTSMAttester(tsmClient(sub))
+	a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if err != nil {
 		t.Fatalf("newTDXTSMAttester: %v", err)
 	}
@@ -79,7 +55,7 @@ func TestTDXAttesterConfigfsTSM(t *testing.T) {
 
 func TestTDXAttesterOtherProviderIsNoDevice(t *testing.T) {
 	sub := fakeTDXTSM("sev_guest", nil)
-	_, err := newTDXTSMAttester(tsmClient(sub))
+	_, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if !errors.Is(err, attest.ErrNoDevice) {
 		t.Errorf("error %v, want ErrNoDevice for provider sev_guest", err)
 	}
@@ -112,7 +88,7 @@ func TestTDXAttesterRejectsBadOutblob(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := fakeTDXTSM("tdx_guest", func([]byte) ([]byte, error) { return tc.outblob, nil })
-			a, err := newTDXTSMAttester(tsmClient(sub))
+			a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +111,7 @@ func TestTDXAttesterRejectsBadOutblob(t *testing.T) {
 
 func TestTDXAttesterOutblobError(t *testing.T) {
 	sub := fakeTDXTSM("tdx_guest", func([]byte) ([]byte, error) { return nil, errors.New("quote generation failed") })
-	a, err := newTDXTSMAttester(tsmClient(sub))
+	a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +185,7 @@ func TestTDXAttesterDeadline(t *testing.T) {
 		<-block
 		return nil, errors.New("no quote")
 	})
-	a, err := newTDXTSMAttester(tsmClient(sub))
+	a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +265,7 @@ func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
 		}
 		return readAttr(entry, attr)
 	}
-	a, err := newTDXTSMAttester(tsmClient(sub))
+	a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if err != nil {
 		t.Fatal(err)
 	}

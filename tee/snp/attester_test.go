@@ -2,7 +2,6 @@ package snp
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 
 	"github.com/cloister-dev/cloister/attest"
+	"github.com/cloister-dev/cloister/internal/tsmtest"
 )
 
 // fakeTSM returns a configfs-tsm client whose report subsystem returns
@@ -39,31 +39,17 @@ func fakeTSM(t *testing.T, e *Emulator, provider string) configfsi.Client {
 // inblob written.
 func fakeTSMOutblob(t *testing.T, e *Emulator, provider string, outblob func(inblob []byte) ([]byte, error)) configfsi.Client {
 	t.Helper()
-	sub := &faketsm.ReportSubsystem{
-		// The fake computes read-only attributes only while the read and
-		// write generations differ; a real kernel serves "provider" at
-		// any time. Starting at write generation 1 gives the fake that
-		// behavior.
-		MakeEntry: func() *faketsm.ReportEntry {
-			return &faketsm.ReportEntry{WriteGeneration: 1, InAttrs: map[string]*faketsm.ReportAttributeState{
-				"inblob": {}, "privlevel": {Value: []byte("0\n")},
-			}}
-		},
-		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
-		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
-			switch attr {
-			case "provider":
-				return []byte(provider + "\n"), nil
-			case "auxblob":
-				return e.certTable(), nil
-			case "outblob":
-				return outblob(entry.InAttrs["inblob"].Value)
-			}
-			return nil, os.ErrNotExist
-		},
-		Random: rand.Reader,
+	sub := tsmtest.NewReportSubsystem(provider, func(entry *faketsm.ReportEntry) ([]byte, error) {
+		return outblob(entry.InAttrs["inblob"].Value)
+	})
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "auxblob" {
+			return e.certTable(), nil
+		}
+		return readAttr(entry, attr)
 	}
-	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+	return tsmtest.NewClient(sub)
 }
 
 func TestAttesterConfigfsTSM(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
 	"github.com/google/go-configfs-tsm/report"
+
+	"github.com/cloister-dev/cloister/internal/tsmtest"
 )
 
 // errInjected is the error that the fake kernel returns for the outblob.
@@ -34,7 +36,7 @@ func racingSubsystem(races int) (*faketsm.ReportSubsystem, *int) {
 func TestGetRetriesGenerationRace(t *testing.T) {
 	for races := 1; races < maxAttempts; races++ {
 		sub, reads := racingSubsystem(races)
-		resp, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+		resp, err := Get(tsmtest.NewClient(sub), &report.Request{InBlob: make([]byte, 64)})
 		if err != nil {
 			t.Fatalf("%d races: Get: %v", races, err)
 		}
@@ -52,7 +54,7 @@ func TestGetRetriesGenerationRace(t *testing.T) {
 
 func TestGetGivesUpAfterMaxAttempts(t *testing.T) {
 	sub, reads := racingSubsystem(maxAttempts)
-	_, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+	_, err := Get(tsmtest.NewClient(sub), &report.Request{InBlob: make([]byte, 64)})
 	if err == nil {
 		t.Fatal("Get returned a report although every attempt raced another writer")
 	}
@@ -77,7 +79,7 @@ func TestGetDoesNotRetryOtherErrors(t *testing.T) {
 		reads++
 		return nil, errInjected
 	})
-	_, err := Get(subsystemClient(sub), &report.Request{InBlob: make([]byte, 64)})
+	_, err := Get(tsmtest.NewClient(sub), &report.Request{InBlob: make([]byte, 64)})
 	if err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 		t.Errorf("error %v, want the outblob read error", err)
 	}
@@ -89,7 +91,7 @@ func TestGetDoesNotRetryOtherErrors(t *testing.T) {
 // The attester rides out one race through Get.
 func TestAttestRetriesGenerationRace(t *testing.T) {
 	sub, reads := racingSubsystem(1)
-	a, err := New(subsystemClient(sub), plainProvider)
+	a, err := New(tsmtest.NewClient(sub), plainProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ var entryAttributes = []string{"generation", "inblob", "outblob", "privlevel", "
 // one, which fakeSubsystem's kernel would fail to read.
 func TestGetWithoutAuxBlobAttribute(t *testing.T) {
 	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("outblob"), nil })
-	c := listingClient{Client: subsystemClient(sub), dir: attributeDir(t, entryAttributes...)}
+	c := listingClient{Client: tsmtest.NewClient(sub), dir: attributeDir(t, entryAttributes...)}
 	resp, err := Get(c, &report.Request{InBlob: make([]byte, 64), GetAuxBlob: true})
 	if err != nil {
 		t.Fatalf("Get: %v", err)
@@ -159,8 +161,8 @@ func TestGetAuxBlobReadError(t *testing.T) {
 		name   string
 		client configfsi.Client
 	}{
-		{"listed", listingClient{Client: subsystemClient(sub), dir: attributeDir(t, append(entryAttributes, "auxblob")...)}},
-		{"not listable", subsystemClient(sub)},
+		{"listed", listingClient{Client: tsmtest.NewClient(sub), dir: attributeDir(t, append(entryAttributes, "auxblob")...)}},
+		{"not listable", tsmtest.NewClient(sub)},
 	} {
 		_, err := Get(tc.client, &report.Request{InBlob: make([]byte, 64), GetAuxBlob: true})
 		if err == nil {
@@ -177,7 +179,7 @@ func TestGetAuxBlobReadError(t *testing.T) {
 // when the entry has no auxblob attribute.
 func TestAttestWithoutAuxBlobAttribute(t *testing.T) {
 	sub := fakeSubsystem(fakeProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("outblob"), nil })
-	c := listingClient{Client: subsystemClient(sub), dir: attributeDir(t, entryAttributes...)}
+	c := listingClient{Client: tsmtest.NewClient(sub), dir: attributeDir(t, entryAttributes...)}
 	a, err := New(c, fakeProvider)
 	if err != nil {
 		t.Fatal(err)

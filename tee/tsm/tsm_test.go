@@ -3,9 +3,7 @@ package tsm
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/internal/corpus"
+	"github.com/cloister-dev/cloister/internal/tsmtest"
 	"github.com/cloister-dev/cloister/tee/cca"
 )
 
@@ -96,28 +95,7 @@ func TestRegisteredAttester(t *testing.T) {
 // fakeSubsystem returns a configfs-tsm report subsystem whose provider is
 // provider and whose outblob is what outblob returns for the entry.
 func fakeSubsystem(provider string, outblob func(entry *faketsm.ReportEntry) ([]byte, error)) *faketsm.ReportSubsystem {
-	return &faketsm.ReportSubsystem{
-		MakeEntry: func() *faketsm.ReportEntry {
-			return &faketsm.ReportEntry{InAttrs: map[string]*faketsm.ReportAttributeState{
-				"inblob": {}, "privlevel": {Value: []byte("0\n")},
-			}}
-		},
-		CheckInAttr: func(*faketsm.ReportEntry, string, []byte) error { return nil },
-		ReadAttr: func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
-			switch attr {
-			case "provider":
-				return []byte(provider + "\n"), nil
-			case "outblob":
-				return outblob(entry)
-			}
-			return nil, os.ErrNotExist
-		},
-		Random: rand.Reader,
-	}
-}
-
-func subsystemClient(sub *faketsm.ReportSubsystem) configfsi.Client {
-	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+	return tsmtest.NewReportSubsystem(provider, outblob)
 }
 
 // corpusToken returns the first accepted CCA token of the evidence corpus
@@ -142,7 +120,7 @@ func corpusToken(t *testing.T) (token, challenge []byte) {
 func TestCCAOutblobBindsInblob(t *testing.T) {
 	token, challenge := corpusToken(t)
 	sub := fakeSubsystem(CCA.Name, func(*faketsm.ReportEntry) ([]byte, error) { return token, nil })
-	a, err := New(subsystemClient(sub), CCA)
+	a, err := New(tsmtest.NewClient(sub), CCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +149,7 @@ func TestCCAOutblobBindsInblob(t *testing.T) {
 
 func TestCCAInvalidOutblob(t *testing.T) {
 	sub := fakeSubsystem(CCA.Name, func(*faketsm.ReportEntry) ([]byte, error) { return []byte("not a token"), nil })
-	a, err := New(subsystemClient(sub), CCA)
+	a, err := New(tsmtest.NewClient(sub), CCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +168,7 @@ var plainProvider = Provider{Name: "fake", Attester: "fake", Format: "fake", Rep
 
 func TestAttestEmptyOutblob(t *testing.T) {
 	sub := fakeSubsystem(plainProvider.Name, func(*faketsm.ReportEntry) ([]byte, error) { return nil, nil })
-	a, err := New(subsystemClient(sub), plainProvider)
+	a, err := New(tsmtest.NewClient(sub), plainProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +187,7 @@ func TestAttestGenerationRace(t *testing.T) {
 		entry.WriteGeneration++
 		return []byte("outblob"), nil
 	})
-	a, err := New(subsystemClient(sub), plainProvider)
+	a, err := New(tsmtest.NewClient(sub), plainProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +216,7 @@ func TestAttestDeadline(t *testing.T) {
 		<-block
 		return []byte("outblob"), nil
 	})
-	a, err := New(subsystemClient(sub), plainProvider)
+	a, err := New(tsmtest.NewClient(sub), plainProvider)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,20 +35,45 @@ func testGPUWithUsages(t *testing.T, rootUsage, interUsage, leafUsage x509.KeyUs
 	return &testGPU{root: root, intermediate: inter, leaf: leaf, leafKey: leafKey, rootKey: rootKey, interKey: interKey, fwid: fwid}
 }
 
+// keyUsageCase is a certificate chain whose root, intermediate and leaf
+// carry the given key usages, and the rejection it should get.
+type keyUsageCase struct {
+	name       string
+	root       x509.KeyUsage
+	inter      x509.KeyUsage
+	leaf       x509.KeyUsage
+	rootNotCA  bool
+	wants      []string // empty when accepted
+	errorField string
+}
+
+// checkRejected checks that err is an ErrChain *attest.Error on the
+// case's field whose message contains each of the case's wants.
+func (tt keyUsageCase) checkRejected(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, attest.ErrChain) {
+		t.Fatalf("error %v, want ErrChain", err)
+	}
+	var ae *attest.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v is not an *attest.Error", err)
+	}
+	if ae.Field != tt.errorField {
+		t.Errorf("field %q, want %q", ae.Field, tt.errorField)
+	}
+	for _, want := range tt.wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
 func TestVerifyDeviceKeyUsage(t *testing.T) {
 	const (
 		sign   = x509.KeyUsageDigitalSignature
 		issuer = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	)
-	tests := []struct {
-		name       string
-		root       x509.KeyUsage
-		inter      x509.KeyUsage
-		leaf       x509.KeyUsage
-		rootNotCA  bool
-		wants      []string // empty when accepted
-		errorField string
-	}{
+	tests := []keyUsageCase{
 		{name: "as NVIDIA issues them", root: issuer, inter: x509.KeyUsageCertSign, leaf: sign},
 		{name: "leaf with more usages", root: issuer, inter: issuer, leaf: sign | x509.KeyUsageKeyAgreement},
 		{name: "leaf without digitalSignature", root: issuer, inter: issuer, leaf: x509.KeyUsageKeyEncipherment,
@@ -77,21 +102,7 @@ func TestVerifyDeviceKeyUsage(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, attest.ErrChain) {
-				t.Fatalf("error %v, want ErrChain", err)
-			}
-			var ae *attest.Error
-			if !errors.As(err, &ae) {
-				t.Fatalf("error %v is not an *attest.Error", err)
-			}
-			if ae.Field != tt.errorField {
-				t.Errorf("field %q, want %q", ae.Field, tt.errorField)
-			}
-			for _, want := range tt.wants {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
-				}
-			}
+			tt.checkRejected(t, err)
 		})
 	}
 }
@@ -119,15 +130,7 @@ func TestVerifyRIMKeyUsage(t *testing.T) {
 		sign   = x509.KeyUsageDigitalSignature
 		issuer = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	)
-	tests := []struct {
-		name       string
-		root       x509.KeyUsage
-		inter      x509.KeyUsage
-		leaf       x509.KeyUsage
-		rootNotCA  bool
-		wants      []string // empty when accepted
-		errorField string
-	}{
+	tests := []keyUsageCase{
 		{name: "as NVIDIA issues them", root: issuer, inter: issuer, leaf: sign},
 		{name: "leaf with more usages", root: issuer, inter: issuer, leaf: sign | x509.KeyUsageContentCommitment},
 		{name: "leaf without digitalSignature", root: issuer, inter: issuer, leaf: x509.KeyUsageKeyEncipherment,
@@ -158,21 +161,7 @@ func TestVerifyRIMKeyUsage(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, attest.ErrChain) {
-				t.Fatalf("error %v, want ErrChain", err)
-			}
-			var ae *attest.Error
-			if !errors.As(err, &ae) {
-				t.Fatalf("error %v is not an *attest.Error", err)
-			}
-			if ae.Field != tt.errorField {
-				t.Errorf("field %q, want %q", ae.Field, tt.errorField)
-			}
-			for _, want := range tt.wants {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
-				}
-			}
+			tt.checkRejected(t, err)
 		})
 	}
 }

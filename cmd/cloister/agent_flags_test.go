@@ -10,6 +10,7 @@ import (
 	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/policy"
+	"github.com/cloister-dev/cloister/ratls"
 )
 
 func TestAgentRejectsCertLifetimeOutOfRange(t *testing.T) {
@@ -87,27 +88,33 @@ func TestAgentChallengeClientsNeedsVerifyClients(t *testing.T) {
 	}
 }
 
-// The clients' TCB status, minimum TCB evaluation data number and maximum
-// VMPL reach the appraisal of each client's evidence and the input.config
-// of --client-policy.
-func TestAgentClientAppraisalFlags(t *testing.T) {
-	policyFile := writeFile(t, filepath.Join(t.TempDir(), "snp.rego"), policy.DefaultAttestation(attest.TEESNP).Text)
+// parseClientVerifyOptions parses args as cloister agent flags and returns
+// the verification options for the clients' evidence.
+func parseClientVerifyOptions(t *testing.T, args ...string) ratls.VerifyOptions {
+	t.Helper()
 	f := &agentFlags{}
-	cmd := agentCommand(f)
-	err := cmd.ParseFlags([]string{
-		"--client-measurement", strings.Repeat("00", 48),
-		"--client-tcb-status", attest.TCBOutOfDate, "--client-tcb-status", attest.TCBUpToDate,
-		"--client-min-tcb-evaluation-data-number", "17",
-		"--client-max-vmpl", "0",
-		"--client-policy", policyFile,
-	})
-	if err != nil {
+	if err := agentCommand(f).ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
 	o, err := clientVerifyOptions(*f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return o
+}
+
+// The clients' TCB status, minimum TCB evaluation data number and maximum
+// VMPL reach the appraisal of each client's evidence and the input.config
+// of --client-policy.
+func TestAgentClientAppraisalFlags(t *testing.T) {
+	policyFile := writeFile(t, filepath.Join(t.TempDir(), "snp.rego"), policy.DefaultAttestation(attest.TEESNP).Text)
+	o := parseClientVerifyOptions(t,
+		"--client-measurement", strings.Repeat("00", 48),
+		"--client-tcb-status", attest.TCBOutOfDate, "--client-tcb-status", attest.TCBUpToDate,
+		"--client-min-tcb-evaluation-data-number", "17",
+		"--client-max-vmpl", "0",
+		"--client-policy", policyFile,
+	)
 	if got := o.Appraise.TCBStatuses; !slices.Equal(got, []string{attest.TCBOutOfDate, attest.TCBUpToDate}) {
 		t.Errorf("TCB statuses %v, want OutOfDate and UpToDate", got)
 	}
@@ -125,7 +132,7 @@ func TestAgentClientAppraisalFlags(t *testing.T) {
 	if d.Accepted || d.Reasons[0].Rule != "max-vmpl" {
 		t.Errorf("appraisal %+v, want a max-vmpl rejection", d)
 	}
-	d, err = o.Policy(context.Background(), claims)
+	d, err := o.Policy(context.Background(), claims)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,15 +143,7 @@ func TestAgentClientAppraisalFlags(t *testing.T) {
 
 // Without the flags the clients' appraisal keeps its defaults.
 func TestAgentClientAppraisalDefaults(t *testing.T) {
-	f := &agentFlags{}
-	cmd := agentCommand(f)
-	if err := cmd.ParseFlags([]string{"--client-measurement", strings.Repeat("00", 48)}); err != nil {
-		t.Fatal(err)
-	}
-	o, err := clientVerifyOptions(*f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := parseClientVerifyOptions(t, "--client-measurement", strings.Repeat("00", 48))
 	if o.Appraise.TCBStatuses != nil {
 		t.Errorf("TCB statuses %v, want none (the defaults)", o.Appraise.TCBStatuses)
 	}
@@ -171,23 +170,14 @@ func TestAgentRejectsInvalidClientMaxVMPL(t *testing.T) {
 // a --client- flag in mutual mode, which sets the same option for the
 // clients' evidence.
 func TestAgentClientPeerFlags(t *testing.T) {
-	f := &agentFlags{}
-	cmd := agentCommand(f)
-	err := cmd.ParseFlags([]string{
+	o := parseClientVerifyOptions(t,
 		"--client-measurement", strings.Repeat("00", 48),
 		"--client-host-data", "ab",
 		"--client-chip-id", "cd",
 		"--client-min-tcb", "bootloader=4,snp=22",
 		"--client-allow-undetermined-tcb",
 		"--client-allow-undated",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := clientVerifyOptions(*f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	)
 	if got := o.Appraise.HostData; !slices.Equal(got, attest.Hex{0xab}) {
 		t.Errorf("host data %x, want ab", got)
 	}
@@ -219,15 +209,7 @@ func TestAgentClientPeerFlags(t *testing.T) {
 
 // Without the flags the clients' peer options keep the strict defaults.
 func TestAgentClientPeerDefaults(t *testing.T) {
-	f := &agentFlags{}
-	cmd := agentCommand(f)
-	if err := cmd.ParseFlags([]string{"--client-measurement", strings.Repeat("00", 48)}); err != nil {
-		t.Fatal(err)
-	}
-	o, err := clientVerifyOptions(*f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := parseClientVerifyOptions(t, "--client-measurement", strings.Repeat("00", 48))
 	if o.Appraise.HostData != nil {
 		t.Errorf("host data %x, want none", o.Appraise.HostData)
 	}

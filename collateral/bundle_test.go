@@ -22,7 +22,6 @@ const (
 func writeTestBundle(t *testing.T) (string, *Manifest) {
 	t.Helper()
 	fetched := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	backend := DiskBackend{Dir: t.TempDir()}
 	tcbInfo := corpusFile(t, pcsCase+"/tcb_info.json")
 	pckCRL := corpusFile(t, pcsCase+"/pck_crl.der")
 	entries := []*Entry{
@@ -35,6 +34,14 @@ func writeTestBundle(t *testing.T) (string, *Manifest) {
 	if entries[1].NextUpdate.IsZero() {
 		t.Fatal("corpus PCK CRL states no nextUpdate")
 	}
+	return exportEntries(t, entries...)
+}
+
+// exportEntries stores entries in a new disk cache and exports it into a
+// new directory, which it returns with the manifest.
+func exportEntries(t *testing.T, entries ...*Entry) (string, *Manifest) {
+	t.Helper()
+	backend := DiskBackend{Dir: t.TempDir()}
 	for _, e := range entries {
 		if err := backend.Put(context.Background(), e); err != nil {
 			t.Fatal(err)

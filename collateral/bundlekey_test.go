@@ -244,23 +244,12 @@ func writeKDSBundle(t *testing.T) (string, *Manifest, string) {
 	}
 
 	fetched := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	backend := DiskBackend{Dir: t.TempDir()}
 	vcek := corpusFile(t, snpCase+"/vcek.der")
 	chain := corpusFile(t, snpCase+"/ask_ark.pem")
-	for _, e := range []*Entry{
-		{Key: vcekKey, URL: "https://kds.example.test/vcek", Body: vcek, FetchedAt: fetched, NextUpdate: nextUpdateOf(vcek)},
-		{Key: "kds/vcek/Milan/cert_chain", URL: "https://kds.example.test/cert_chain", Body: chain, FetchedAt: fetched},
-	} {
-		if err := backend.Put(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	dir := t.TempDir()
-	m, err := ExportBundle(context.Background(), backend, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m := exportEntries(t,
+		&Entry{Key: vcekKey, URL: "https://kds.example.test/vcek", Body: vcek, FetchedAt: fetched, NextUpdate: nextUpdateOf(vcek)},
+		&Entry{Key: "kds/vcek/Milan/cert_chain", URL: "https://kds.example.test/cert_chain", Body: chain, FetchedAt: fetched},
+	)
 	return dir, m, vcekKey
 }
 
@@ -379,36 +368,18 @@ func TestImportBundleChecksOCSPKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			backend := DiskBackend{Dir: t.TempDir()}
-			e := &Entry{Key: tt.key, URL: "https://ocsp.example.test", Body: tt.body,
-				FetchedAt: now.Add(-time.Minute).UTC().Truncate(time.Second)}
-			if err := backend.Put(context.Background(), e); err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			m, err := ExportBundle(context.Background(), backend, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, m := exportEntries(t, &Entry{Key: tt.key, URL: "https://ocsp.example.test", Body: tt.body,
+				FetchedAt: now.Add(-time.Minute).UTC().Truncate(time.Second)})
 			checkImportError(t, importError(t, dir, m), tt.wantErr)
 		})
 	}
 }
 
 func TestExportBundleSkipsRootOnlyChain(t *testing.T) {
-	backend := DiskBackend{Dir: t.TempDir()}
 	crl := corpusFile(t, pcsCase+"/pck_crl.der")
-	e := &Entry{Key: bundleCRLKey, URL: "https://pcs.example.test/pckcrl", Body: crl,
+	dir, m := exportEntries(t, &Entry{Key: bundleCRLKey, URL: "https://pcs.example.test/pckcrl", Body: crl,
 		FetchedAt: time.Now().Add(-time.Hour).UTC().Truncate(time.Second), NextUpdate: nextUpdateOf(crl),
-		Headers: map[string]string{"SGX-PCK-CRL-Issuer-Chain": string(corpusFile(t, pcsCase+"/trusted_root.pem"))}}
-	if err := backend.Put(context.Background(), e); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	m, err := ExportBundle(context.Background(), backend, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+		Headers: map[string]string{"SGX-PCK-CRL-Issuer-Chain": string(corpusFile(t, pcsCase+"/trusted_root.pem"))}})
 	if headers := bundleItem(t, m, bundleCRLKey).Headers; len(headers) != 0 {
 		t.Errorf("exported chain files = %v, want none for a chain of roots only", headers)
 	}

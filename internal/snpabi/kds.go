@@ -66,6 +66,9 @@ func ParseKDSExtensions(extensions []pkix.Extension, kind string) (*KDSExtension
 		return nil, fmt.Errorf("productName extension (1.3.6.1.4.1.3704.1.2) is missing")
 	}
 	e.Product, _, _ = strings.Cut(e.ProductName, "-")
+	if e.Product == "" {
+		return nil, fmt.Errorf("productName extension (1.3.6.1.4.1.3704.1.2) %q names no product line before its stepping", e.ProductName)
+	}
 	for _, f := range TCBLayout(e.Product) {
 		if _, ok := e.SPL[f.SPLArc]; !ok {
 			return nil, fmt.Errorf("%s security patch level extension (1.3.6.1.4.1.3704.1.3.%d) is missing", f.Name, f.SPLArc)

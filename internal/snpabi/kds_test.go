@@ -122,6 +122,7 @@ func TestParseKDSExtensionsRejects(t *testing.T) {
 		return pkix.Extension{}
 	}
 	cspID, _ := asn1.MarshalWithParams("csp", "ia5")
+	noProduct, _ := asn1.MarshalWithParams("-0000000", "ia5")
 	tests := []struct {
 		name    string
 		exts    []pkix.Extension
@@ -131,6 +132,7 @@ func TestParseKDSExtensionsRejects(t *testing.T) {
 		{"repeated hwid", append(slices.Clone(cert.Extensions), hwidExt()), "VCEK", "extension 1.3.6.1.4.1.3704.1.4 appears twice"},
 		{"productName not IA5String", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSProductName), printable), "VCEK", "not an IA5String"},
 		{"productName missing", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSProductName), nil), "VCEK", "productName extension (1.3.6.1.4.1.3704.1.2) is missing"},
+		{"productName without product line", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSProductName), noProduct), "VCEK", `"-0000000" names no product line`},
 		{"SPL above 255", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSSPL, 3), bigSPL), "VCEK", "value 256 is outside 0 to 255"},
 		{"SPL missing", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSSPL, 8), nil), "VCEK", "microcode security patch level extension (1.3.6.1.4.1.3704.1.3.8) is missing"},
 		{"hwid of 10 bytes", replaceExtension(cert.Extensions, kdsOID(snpabi.KDSHWID), make([]byte, 10)), "VCEK", "hwid is 10 bytes"},

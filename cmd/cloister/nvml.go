@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/cloister-dev/cloister/agent"
+	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
 // nvidiaGPUsHelp is the help text of --nvidia-gpus.
-const nvidiaGPUsHelp = "with --kbs, also attest this machine's NVIDIA GPUs (Hopper or later, in confidential-computing mode) to the key broker, reading their reports and certificate chains through NVML, and set their ready state once the key broker released the first secret; needs a binary built with -tags nvml"
+const nvidiaGPUsHelp = "with --kbs, also attest this machine's NVIDIA GPUs (Hopper or later, in confidential-computing mode) to the key broker, reading their reports and certificate chains through NVML, set their ready state once the key broker released the first secret, and set them not ready when it rejects their attestation; needs a binary built with -tags nvml"
 
 // checkNVIDIAGPUs checks --nvidia-gpus against --emulated-gpus and --kbs
 // and against the build, before anything is opened.
@@ -42,10 +45,11 @@ func openNVIDIAGPUs(log *slog.Logger) (*nvgpu.NVMLAttester, error) {
 	return gpus, nil
 }
 
-// gpuReadySetter sets the GPUs' confidential-computing ready state, as
-// *nvgpu.NVMLAttester does.
+// gpuReadySetter sets and clears the GPUs' confidential-computing ready
+// state, as *nvgpu.NVMLAttester does.
 type gpuReadySetter interface {
 	SetReady() (alreadyReady bool, err error)
+	SetNotReady() (wasReady bool, err error)
 }
 
 // gpuReadySource is the secret source of --nvidia-gpus. It sets the GPUs'
@@ -61,9 +65,17 @@ type gpuReadySetter interface {
 // reports the GPUs not ready, as NVIDIA's local GPU verifier (nvtrust's
 // cc_admin.py) does.
 //
-// NOTE: NVIDIA's local GPU verifier also sets the GPUs not ready when
-// their attestation fails. This source does not, so GPUs that an earlier
-// process set ready stay ready after the key broker rejects them.
+// When the key broker rejects the attestation (see brokerRejected), the
+// source sets the GPUs not ready, as NVIDIA's local GPU verifier does when
+// their attestation fails. The source then tries to set them ready again
+// at the next release, but NVIDIA drivers from 550.40.07 on (open-gpu-
+// kernel-modules, conf_compute_api.c) reject that until the GPUs are
+// reset, so that Resource call fails and the workload does not start.
+//
+// NOTE: a Resource call that fails for another reason, such as a network
+// error, a timeout or a 5xx from the broker, leaves the state as it is,
+// because the broker has not judged the evidence. GPUs that an earlier
+// process set ready stay ready while the broker cannot be reached.
 type gpuReadySource struct {
 	source agent.SecretSource
 	gpus   gpuReadySetter
@@ -75,10 +87,15 @@ type gpuReadySource struct {
 
 // Resource returns the secret at path from the wrapped source and, after
 // the first secret, sets the GPUs' ready state. When setting it fails, the
-// secret is zeroed and the error returned.
+// secret is zeroed and the error returned. When the key broker rejects
+// the attestation, Resource sets the GPUs not ready and returns the
+// broker's error, joined with the error of that call if it failed.
 func (s *gpuReadySource) Resource(ctx context.Context, path string) ([]byte, error) {
 	secret, err := s.source.Resource(ctx, path)
 	if err != nil {
+		if brokerRejected(err) {
+			return nil, s.setNotReady(path, err)
+		}
 		return nil, err
 	}
 	s.mu.Lock()
@@ -94,4 +111,50 @@ func (s *gpuReadySource) Resource(ctx context.Context, path string) ([]byte, err
 	s.ready = true
 	s.log.Info("NVIDIA GPUs accept work after the key broker accepted their evidence", "resource", path, "already_ready", alreadyReady)
 	return secret, nil
+}
+
+// setNotReady sets the GPUs not ready after the key broker rejected the
+// attestation for path with rejection, and returns rejection joined with
+// the error of that call, if any.
+func (s *gpuReadySource) setNotReady(path string, rejection error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The next release sets the state again, even when clearing it failed.
+	s.ready = false
+	wasReady, err := s.gpus.SetNotReady()
+	if err != nil {
+		return errors.Join(rejection, fmt.Errorf("--nvidia-gpus: the key broker rejected the attestation for %s, but setting the GPUs not ready failed: %w", path, err))
+	}
+	if wasReady {
+		s.log.Warn("NVIDIA GPUs set not ready after the key broker rejected their attestation", "resource", path, "error", rejection)
+	}
+	return rejection
+}
+
+// brokerRejected reports whether err, from kbs.Client.Resource, is the key
+// broker's rejection of the attestation that carried the GPUs' evidence:
+// a KBS problem of type AttestationError (the broker's verifier or
+// attestation policy rejected the evidence at /attest, or rejected the
+// /auth request that starts the attestation) or PolicyDeny (the token's
+// appraisal was not accepted, or the resource policy denied the token).
+// kbs.Client attests again before it returns a PolicyDeny for an earlier
+// token, so the denial is for the latest evidence.
+//
+// Other errors are not rejections of the evidence: a network error, a
+// timeout, an HTTP status that is not a KBS problem (such as a 503), an
+// invalid response, and the problems that concern the token or the
+// broker itself (TokenNotFound, TokenVerifierError, PolicyEngineError,
+// PluginInternalError, JweError and the rest). The GPUs' own failure to
+// produce evidence is no rejection either, because the broker never saw
+// it.
+func brokerRejected(err error) bool {
+	var p *kbs.Problem
+	if !errors.As(err, &p) || !strings.HasPrefix(p.Type, kbs.ProblemTypePrefix) {
+		return false
+	}
+	switch p.Variant() {
+	case kbs.ProblemAttestationError, kbs.ProblemPolicyDeny:
+		return true
+	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 
+	"github.com/cloister-dev/cloister/kbs"
 	"github.com/cloister-dev/cloister/tee/nvgpu"
 )
 
@@ -102,6 +103,39 @@ func TestGPUReadyNVMLBrokerRejects(t *testing.T) {
 	}
 	if len(m.setReady) != 0 {
 		t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times after the key broker rejected, expected never", len(m.setReady))
+	}
+}
+
+// GPUs that an earlier process set ready are set not ready when the key
+// broker rejects their attestation.
+func TestGPUReadyNVMLRejectionClears(t *testing.T) {
+	reject := kbsProblem(kbs.ProblemPolicyDeny)
+	s, m := newMockReadySource(t, reject)
+	m.ready = nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
+	if _, err := s.Resource(context.Background(), "default/key/model"); !errors.Is(err, reject) {
+		t.Errorf("error %v, expected the broker's", err)
+	}
+	if len(m.setReady) != 1 || m.setReady[0] != nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE {
+		t.Errorf("nvmlSystemSetConfComputeGpusReadyState calls %v, expected one with %d", m.setReady, nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE)
+	}
+	if m.ready != nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE {
+		t.Errorf("NVML ready state %d after the rejection, expected %d", m.ready, nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE)
+	}
+}
+
+func TestGPUReadyNVMLRejectionClearFails(t *testing.T) {
+	reject := kbsProblem(kbs.ProblemAttestationError)
+	s, m := newMockReadySource(t, reject)
+	m.ready = nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
+	m.setReadyReturn = nvml.ERROR_NO_PERMISSION
+	_, err := s.Resource(context.Background(), "default/key/model")
+	if !errors.Is(err, reject) {
+		t.Errorf("error %v, expected the broker's", err)
+	}
+	for _, want := range []string{"setting the GPUs not ready failed", "nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, expected one containing %q", err, want)
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ func (*NVMLAttester) Ready() bool { return false }
 // SetReady returns ErrNVMLNotBuilt.
 func (*NVMLAttester) SetReady() (bool, error) { return false, ErrNVMLNotBuilt }
 
+// SetNotReady returns ErrNVMLNotBuilt.
+func (*NVMLAttester) SetNotReady() (bool, error) { return false, ErrNVMLNotBuilt }
+
 // Attest returns ErrNVMLNotBuilt.
 func (*NVMLAttester) Attest(context.Context, []byte) (*attest.Evidence, error) {
 	return nil, ErrNVMLNotBuilt

@@ -31,6 +31,9 @@ func TestNVMLStubReturnsNotBuilt(t *testing.T) {
 	if _, err := stub.SetReady(); !errors.Is(err, ErrNVMLNotBuilt) {
 		t.Errorf("SetReady error %v, expected ErrNVMLNotBuilt", err)
 	}
+	if _, err := stub.SetNotReady(); !errors.Is(err, ErrNVMLNotBuilt) {
+		t.Errorf("SetNotReady error %v, expected ErrNVMLNotBuilt", err)
+	}
 	if stub.Name() != "nvidia-gpu" {
 		t.Errorf("name %q, expected nvidia-gpu", stub.Name())
 	}

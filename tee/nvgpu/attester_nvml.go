@@ -102,6 +102,39 @@ func (a *NVMLAttester) SetReady() (alreadyReady bool, err error) {
 	return alreadyReady, nil
 }
 
+// SetNotReady clears the GPUs' confidential-computing ready state
+// (nvmlSystemSetConfComputeGpusReadyState) so that they reject work, when
+// NVML reports them ready, and returns whether they were ready. Call it
+// when a verifier rejected the GPUs' evidence, as NVIDIA's local GPU
+// verifier does. Unlike SetReady, it does not check the confidential-
+// computing state first, because clearing the ready state is safe in any
+// state. Clearing it is final on NVIDIA drivers from 550.40.07 on: their
+// nvmlSystemSetConfComputeGpusReadyState rejects setting GPUs ready again
+// after they were set not ready, until the GPUs are reset.
+func (a *NVMLAttester) SetNotReady() (wasReady bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err = a.session(func() error {
+		ready, ret := a.lib.SystemGetConfComputeGpusReadyState()
+		if ret != nvml.SUCCESS {
+			return fmt.Errorf("nvgpu: %s", nvmlError("nvmlSystemGetConfComputeGpusReadyState", ret))
+		}
+		if ready != nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE {
+			return nil
+		}
+		wasReady = true
+		if ret := a.lib.SystemSetConfComputeGpusReadyState(nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE); ret != nvml.SUCCESS {
+			return fmt.Errorf("nvgpu: %s; the GPUs still accept work, so reset them or stop the VM", nvmlError("nvmlSystemSetConfComputeGpusReadyState", ret))
+		}
+		return nil
+	})
+	if err != nil {
+		return wasReady, err
+	}
+	a.status.Ready = false
+	return wasReady, nil
+}
+
 // Attest returns the evidence of every GPU for one nonce, reportData,
 // zero-padded to 32 bytes when shorter. It returns an error when
 // reportData is longer, when confidential computing is off, or when any

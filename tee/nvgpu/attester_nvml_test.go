@@ -402,3 +402,117 @@ func TestNVMLAttesterSetReadyRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestNVMLAttesterSetNotReady(t *testing.T) {
+	m := newMockNVML(t, 2)
+	m.ready = nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
+	a, err := OpenNVMLLibrary(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasReady, err := a.SetNotReady()
+	if err != nil {
+		t.Fatalf("SetNotReady: %v", err)
+	}
+	if !wasReady {
+		t.Error("SetNotReady reports the GPUs not ready before, but NVML reported them ready")
+	}
+	if len(m.setReady) != 1 || m.setReady[0] != nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE {
+		t.Errorf("nvmlSystemSetConfComputeGpusReadyState calls %v, expected one with %d", m.setReady, nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE)
+	}
+	if a.Ready() {
+		t.Error("Ready is true after SetNotReady")
+	}
+	if m.shutdowns != m.inits {
+		t.Errorf("nvmlShutdown called %d times after %d nvmlInit calls", m.shutdowns, m.inits)
+	}
+
+	// NVML now reports the GPUs not ready, so a second call leaves the
+	// state alone.
+	wasReady, err = a.SetNotReady()
+	if err != nil {
+		t.Fatalf("second SetNotReady: %v", err)
+	}
+	if wasReady {
+		t.Error("second SetNotReady reports the GPUs ready before")
+	}
+	if len(m.setReady) != 1 {
+		t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times, expected once", len(m.setReady))
+	}
+}
+
+// SetNotReady clears the state also in developer tools mode or with
+// confidential computing turned off, which SetReady and Attest reject.
+func TestNVMLAttesterSetNotReadyAnyState(t *testing.T) {
+	m := newMockNVML(t, 1)
+	m.ready = nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
+	a, err := OpenNVMLLibrary(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.state.DevToolsMode = nvml.CC_SYSTEM_DEVTOOLS_MODE_ON
+	m.state.CcFeature = nvml.CC_SYSTEM_FEATURE_DISABLED
+	if _, err := a.SetNotReady(); err != nil {
+		t.Fatalf("SetNotReady: %v", err)
+	}
+	if m.ready != nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE {
+		t.Errorf("NVML ready state %d after SetNotReady, expected %d", m.ready, nvml.CC_ACCEPTING_CLIENT_REQUESTS_FALSE)
+	}
+}
+
+func TestNVMLAttesterSetNotReadyRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		change   func(m *mockNVML)
+		contains []string
+		wasReady bool
+		setCalls int
+	}{
+		{
+			name:     "init failure",
+			change:   func(m *mockNVML) { m.initReturn = nvml.ERROR_DRIVER_NOT_LOADED },
+			contains: []string{"nvmlInit failed", "ERROR_DRIVER_NOT_LOADED", "NVML return code 9"},
+		},
+		{
+			name:     "get ready state failure",
+			change:   func(m *mockNVML) { m.readyReturn = nvml.ERROR_NOT_SUPPORTED },
+			contains: []string{"nvmlSystemGetConfComputeGpusReadyState failed", "ERROR_NOT_SUPPORTED", "NVML return code 3"},
+		},
+		{
+			name:     "set ready state failure",
+			change:   func(m *mockNVML) { m.setReadyReturn = nvml.ERROR_NO_PERMISSION },
+			contains: []string{"nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4", "still accept work"},
+			wasReady: true,
+			setCalls: 1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMockNVML(t, 1)
+			m.ready = nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
+			a, err := OpenNVMLLibrary(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(m)
+			wasReady, err := a.SetNotReady()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q, expected one containing %q", err, want)
+				}
+			}
+			if wasReady != tc.wasReady {
+				t.Errorf("SetNotReady reports ready before %v, expected %v", wasReady, tc.wasReady)
+			}
+			if !a.Ready() {
+				t.Error("Ready is false after a failed SetNotReady")
+			}
+			if len(m.setReady) != tc.setCalls {
+				t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times, expected %d", len(m.setReady), tc.setCalls)
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -33,7 +35,8 @@ type NVMLAttester struct {
 }
 
 // OpenNVML loads NVML and checks that confidential computing is on, that
-// developer tools mode is off and that NVML enumerates at least one GPU.
+// developer tools mode is off, that the environment is PROD (see
+// checkEnvironment) and that NVML enumerates at least one GPU.
 // It then shuts NVML down, and each Attest call initializes it anew.
 func OpenNVML() (*NVMLAttester, error) { return OpenNVMLLibrary(nvml.New()) }
 
@@ -72,8 +75,8 @@ func (a *NVMLAttester) Ready() bool {
 // NVML already reports them ready, and returns whether it was already set.
 // Call it only after a verifier accepted the GPUs' evidence, because a GPU
 // in the ready state runs CUDA work without further checks. Before it sets
-// the state, SetReady checks again that confidential computing is on and
-// developer tools mode off.
+// the state, SetReady checks again that confidential computing is on,
+// developer tools mode off and the environment PROD.
 //
 // NOTE: NVML's header (go-nvml v0.13.4-1) does not say how long the state
 // holds. This code assumes that it holds until the GPUs are reset or the
@@ -194,6 +197,9 @@ func (a *NVMLAttester) readStatus() (nvmlStatus, error) {
 	if state.DevToolsMode != nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF {
 		return nvmlStatus{}, fmt.Errorf("nvgpu: the GPUs are in confidential-computing developer tools mode (nvmlSystemGetConfComputeState devToolsMode %d), which permits debugging; set CC mode to on, not devtools, on the host", state.DevToolsMode)
 	}
+	if err := a.checkEnvironment(state.Environment); err != nil {
+		return nvmlStatus{}, err
+	}
 	ready, ret := a.lib.SystemGetConfComputeGpusReadyState()
 	if ret != nvml.SUCCESS {
 		return nvmlStatus{}, fmt.Errorf("nvgpu: %s", nvmlError("nvmlSystemGetConfComputeGpusReadyState", ret))
@@ -206,6 +212,51 @@ func (a *NVMLAttester) readStatus() (nvmlStatus, error) {
 		return nvmlStatus{}, fmt.Errorf("nvgpu: NVML enumerates %d GPUs, but Cloister attests 1 to %d; pass 1 to %d GPUs through to the VM", count, maxGPUs, maxGPUs)
 	}
 	return nvmlStatus{GPUs: count, Ready: ready == nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE}, nil
+}
+
+// firstDriverWithProdEnvironment is the major version of the first NVIDIA
+// driver branch (550.40.07) whose nvmlSystemGetConfComputeState reports
+// the PROD environment for GPUs in CC mode. From that version on, the
+// driver reports SIM only in developer tools mode. Branches 535 and 545
+// report SIM for every GPU in CC mode, production GPUs included
+// (confComputeApiCtrlCmdSystemGetCapabilities in conf_compute_api.c of
+// open-gpu-kernel-modules, tags 535.43.02 to 535.288.01 and 545.23.06 to
+// 545.29.06).
+const firstDriverWithProdEnvironment = 550
+
+// checkEnvironment rejects a confidential-computing environment other than
+// PROD. SIM marks a simulated GPU TEE, which the driver also reports in
+// developer tools mode, so the attester rejects it before the workload
+// starts. The exception is a driver before firstDriverWithProdEnvironment,
+// which reports SIM for every GPU in CC mode. The evidence does not carry
+// the environment, so the key broker cannot check it. Its verifier checks
+// each chain against its roots, which are NVIDIA's production Device
+// Identity CA unless development roots were added.
+func (a *NVMLAttester) checkEnvironment(environment uint32) error {
+	switch environment {
+	case nvml.CC_SYSTEM_ENVIRONMENT_PROD:
+		return nil
+	case nvml.CC_SYSTEM_ENVIRONMENT_SIM:
+	default:
+		return fmt.Errorf("nvgpu: nvmlSystemGetConfComputeState reports environment %d, which is neither PROD (%d) nor SIM (%d); turn CC mode on for the GPUs on the host, start the VM again and check the driver", environment, nvml.CC_SYSTEM_ENVIRONMENT_PROD, nvml.CC_SYSTEM_ENVIRONMENT_SIM)
+	}
+
+	driver, ret := a.lib.SystemGetDriverVersion()
+	if ret != nvml.SUCCESS {
+		return fmt.Errorf("nvgpu: nvmlSystemGetConfComputeState reports the SIM environment (%d), and Cloister needs the driver version to tell whether that is a simulated GPU TEE: %s", environment, nvmlError("nvmlSystemGetDriverVersion", ret))
+	}
+	major, _, _ := strings.Cut(strings.TrimSpace(driver), ".")
+	branch, err := strconv.Atoi(major)
+	if err != nil {
+		return fmt.Errorf("nvgpu: nvmlSystemGetConfComputeState reports the SIM environment (%d), and nvmlSystemGetDriverVersion returned %q, which does not start with a major version; install an NVIDIA driver from branch %d or later", environment, driver, firstDriverWithProdEnvironment)
+	}
+	if branch < firstDriverWithProdEnvironment {
+		// NOTE: these drivers report SIM for production GPUs too, so a
+		// simulated GPU TEE passes here and only the verifier's chain
+		// and RIM checks can reject it.
+		return nil
+	}
+	return fmt.Errorf("nvgpu: nvmlSystemGetConfComputeState reports the SIM environment (%d) with driver %s, so the GPUs are a simulated TEE, not a production one (PROD, %d); set CC mode to on, not devtools, for the GPUs on the host and start the VM again", environment, driver, nvml.CC_SYSTEM_ENVIRONMENT_PROD)
 }
 
 // collect reads the report, chain, identity and versions of GPUs 0 to

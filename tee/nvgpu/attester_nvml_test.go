@@ -180,6 +180,41 @@ func TestNVMLAttesterRejects(t *testing.T) {
 			contains: []string{"developer tools mode"},
 		},
 		{
+			name:     "SIM environment",
+			change:   func(m *mockNVML) { m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM },
+			atOpen:   true,
+			contains: []string{"SIM environment (1)", "driver 550.90.07", "simulated TEE", "set CC mode to on, not devtools"},
+		},
+		{
+			name:     "SIM environment later",
+			change:   func(m *mockNVML) { m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM },
+			contains: []string{"SIM environment (1)", "simulated TEE"},
+		},
+		{
+			name: "SIM environment with unreadable driver version",
+			change: func(m *mockNVML) {
+				m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM
+				m.SystemGetDriverVersionFunc = func() (string, nvml.Return) { return "", nvml.ERROR_UNKNOWN }
+			},
+			atOpen:   true,
+			contains: []string{"SIM environment (1)", "nvmlSystemGetDriverVersion failed"},
+		},
+		{
+			name: "SIM environment with invalid driver version",
+			change: func(m *mockNVML) {
+				m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM
+				m.SystemGetDriverVersionFunc = func() (string, nvml.Return) { return "r535", nvml.SUCCESS }
+			},
+			atOpen:   true,
+			contains: []string{"SIM environment (1)", `returned "r535"`, "branch 550 or later"},
+		},
+		{
+			name:     "unavailable environment",
+			change:   func(m *mockNVML) { m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_UNAVAILABLE },
+			atOpen:   true,
+			contains: []string{"environment 0", "neither PROD (2) nor SIM (1)"},
+		},
+		{
 			name:     "no GPU",
 			change:   func(m *mockNVML) { m.devices = nil },
 			atOpen:   true,
@@ -372,6 +407,11 @@ func TestNVMLAttesterSetReadyRejects(t *testing.T) {
 			change:   func(m *mockNVML) { m.state.DevToolsMode = nvml.CC_SYSTEM_DEVTOOLS_MODE_ON },
 			contains: []string{"developer tools mode"},
 		},
+		{
+			name:     "SIM environment",
+			change:   func(m *mockNVML) { m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM },
+			contains: []string{"SIM environment (1)", "simulated TEE"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -512,6 +552,25 @@ func TestNVMLAttesterSetNotReadyRejects(t *testing.T) {
 			}
 			if len(m.setReady) != tc.setCalls {
 				t.Errorf("nvmlSystemSetConfComputeGpusReadyState called %d times, expected %d", len(m.setReady), tc.setCalls)
+			}
+		})
+	}
+}
+
+// Drivers of branches 535 and 545 report the SIM environment for every GPU
+// in CC mode, so the attester accepts SIM from them.
+func TestNVMLAttesterSIMBeforeDriver550(t *testing.T) {
+	for _, driver := range []string{"535.288.01", "545.29.06"} {
+		t.Run(driver, func(t *testing.T) {
+			m := newMockNVML(t, 1)
+			m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM
+			m.SystemGetDriverVersionFunc = func() (string, nvml.Return) { return driver, nvml.SUCCESS }
+			a, err := OpenNVMLLibrary(m)
+			if err != nil {
+				t.Fatalf("OpenNVMLLibrary: %v", err)
+			}
+			if _, err := a.SetReady(); err != nil {
+				t.Errorf("SetReady: %v", err)
 			}
 		})
 	}

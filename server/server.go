@@ -34,6 +34,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cloister-dev/cloister/appraise"
 	"github.com/cloister-dev/cloister/attest"
 	"github.com/cloister-dev/cloister/collateral"
 	"github.com/cloister-dev/cloister/ear"
@@ -113,7 +114,8 @@ type Config struct {
 	// AllowEmulated lets the default attestation policy accept emulated
 	// TEEs. Emulated evidence verifies only against TrustAnchors.
 	AllowEmulated bool
-	// TCBStatuses replaces the accepted TCB statuses when not empty.
+	// TCBStatuses replaces the accepted TCB statuses when not empty. New
+	// rejects the statuses that appraise.ValidateTCBStatuses rejects.
 	TCBStatuses []string
 	// MinTCBEvaluationDataNumber, when not 0, is the lowest Intel TCB
 	// evaluation data number that the default attestation policies accept
@@ -212,6 +214,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TokenLifetime < 0 {
 		return nil, fmt.Errorf("server: TokenLifetime %v is negative; use a positive duration, or zero for the default of %v",
 			cfg.TokenLifetime, ear.DefaultLifetime)
+	}
+	if err := appraise.ValidateTCBStatuses(cfg.TCBStatuses); err != nil {
+		return nil, fmt.Errorf("server: invalid TCBStatuses: %w; remove it", err)
 	}
 	signer, err := ear.NewSigner(cfg.SigningKey)
 	if err != nil {

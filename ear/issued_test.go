@@ -327,3 +327,31 @@ func checkHeld(t *testing.T, c *Issued, wantLen int, oldest, newest string) {
 		t.Error("the newest token is not held")
 	}
 }
+
+// A Lifetime under a second gives exp equal to iat. Full verification
+// rejects such a token, and so must the path for remembered tokens, in
+// Verify and in VerifyText.
+func TestIssuedRejectsExpNotAfterIat(t *testing.T) {
+	s := newTestSigner(t)
+	s.Issued = &Issued{}
+	s.Lifetime = time.Millisecond
+	now := time.Unix(1_700_000_000, 0)
+	tok, err := s.Sign(sampleResult(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued, ok := s.Issued.lookup(tok); !ok || issued.frame == nil {
+		t.Fatal("the signed token's claim set is not remembered")
+	}
+
+	const want = "is not after its iat"
+	for _, v := range []*Verifier{{Keys: s.JWKS()}, {Keys: s.JWKS(), Issued: s.Issued}} {
+		remembered := v.Issued != nil
+		if _, err := v.Verify(tok, now); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Verify (remembered %v) error = %v, want one containing %q", remembered, err, want)
+		}
+		if _, _, err := v.VerifyText(tok, now); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("VerifyText (remembered %v) error = %v, want one containing %q", remembered, err, want)
+		}
+	}
+}

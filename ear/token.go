@@ -312,14 +312,24 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Verified, error)
 	if std.Expiry == nil || std.IssuedAt == nil {
 		return nil, errors.New("EAR token lacks iat or exp")
 	}
-	// Leeway alone would let such a token pass for a minute.
-	if !std.Expiry.Time().After(std.IssuedAt.Time()) {
-		return nil, fmt.Errorf("EAR token exp %d is not after its iat %d", *std.Expiry, *std.IssuedAt)
-	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
-		return nil, fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+	if err := v.checkRegistered(std, now); err != nil {
+		return nil, err
 	}
 	return &Verified{Result: res, Claims: all}, nil
+}
+
+// checkRegistered checks the registered claims std, which carry iat and
+// exp: exp must be after iat, iss must equal v.Issuer when that is set, and
+// now must lie within iat and exp up to Leeway.
+func (v *Verifier) checkRegistered(std jwt.Claims, now time.Time) error {
+	// Leeway alone would let such a token pass for a minute.
+	if !std.Expiry.Time().After(std.IssuedAt.Time()) {
+		return fmt.Errorf("EAR token exp %d is not after its iat %d", *std.Expiry, *std.IssuedAt)
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
+		return fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // checkIssuedClaims checks the claims of a token this service issued,
@@ -352,10 +362,7 @@ func (v *Verifier) checkFrame(res *Result, now time.Time) error {
 	// A Result always carries iat and exp, and no nbf, sub or aud.
 	std := jwt.Claims{Issuer: res.Issuer, ID: res.ID,
 		IssuedAt: jwt.NewNumericDate(time.Unix(res.IssuedAt, 0)), Expiry: jwt.NewNumericDate(time.Unix(res.Expiry, 0))}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, Time: now}, Leeway); err != nil {
-		return fmt.Errorf("EAR token rejected: %w (exp %s)", err, std.Expiry.Time().UTC().Format(time.RFC3339))
-	}
-	return nil
+	return v.checkRegistered(std, now)
 }
 
 // checkResult checks the claims that an EAR needs beside eat_profile and

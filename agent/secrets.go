@@ -262,12 +262,19 @@ func (d *SecretDir) Write(name string, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("agent: creating secret file: %w", err)
 	}
-	_, werr := f.Write(data)
+	n, werr := writeSecretFile(f, data)
+	if werr != nil {
+		// The part already written is overwritten with zeros before the
+		// file is removed, as Wipe does, so that its bytes do not stay in
+		// freed tmpfs pages. An overwrite error joins the write error.
+		werr = errors.Join(werr, zeroWritten(f, int64(n)))
+	}
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
-		// NOTE: the part already written is removed without being
-		// overwritten first, as Wipe would, so its bytes stay in freed
-		// tmpfs pages.
+		if werr == nil {
+			// Every byte was written but the descriptor is closed.
+			err = errors.Join(err, overwrite(path))
+		}
 		os.Remove(path)
 		return "", fmt.Errorf("agent: writing secret file %s: %w", name, err)
 	}
@@ -318,6 +325,10 @@ func (d *SecretDir) Wipe() error {
 	return wipeErr
 }
 
+// writeSecretFile writes a secret file's content. Tests replace it to make
+// a write fail partway.
+var writeSecretFile = (*os.File).Write
+
 // overwrite replaces the content of path with zeros of the same length
 // and syncs it before the caller removes it.
 func overwrite(path string) error {
@@ -332,13 +343,30 @@ func overwrite(path string) error {
 	if err != nil {
 		return err
 	}
+	return zeroFile(f, info.Size())
+}
+
+// zeroWritten overwrites what a failed write left in f with zeros. It
+// covers the larger of written, the count the write returned, and the
+// file's size.
+func zeroWritten(f *os.File, written int64) error {
+	size := written
+	if info, err := f.Stat(); err == nil {
+		size = max(size, info.Size())
+	}
+	return zeroFile(f, size)
+}
+
+// zeroFile overwrites the first size bytes of f with zeros from offset 0,
+// whatever f's current offset, and syncs f.
+func zeroFile(f *os.File, size int64) error {
 	zeros := make([]byte, 32<<10)
-	for left := info.Size(); left > 0; {
-		n := min(left, int64(len(zeros)))
-		if _, err := f.Write(zeros[:n]); err != nil {
-			return fmt.Errorf("overwriting %s: %w", path, err)
+	for off := int64(0); off < size; {
+		n := min(size-off, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("overwriting %s: %w", f.Name(), err)
 		}
-		left -= n
+		off += n
 	}
 	return f.Sync()
 }

@@ -66,6 +66,54 @@ func TestSecretDir(t *testing.T) {
 	}
 }
 
+// A secret file whose write fails partway is overwritten with zeros before
+// it is removed, as Wipe overwrites the files it removes.
+func TestSecretDirWriteFailureZeroesFile(t *testing.T) {
+	requireTmpfs(t)
+	d, err := NewSecretDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Wipe() })
+
+	// The hook writes half the secret, opens a descriptor that can still
+	// read the file after its removal, and fails.
+	var reader *os.File
+	writeErr := errors.New("no space left on device")
+	saved := writeSecretFile
+	t.Cleanup(func() { writeSecretFile = saved })
+	writeSecretFile = func(f *os.File, data []byte) (int, error) {
+		n, err := f.Write(data[:len(data)/2])
+		if err != nil {
+			return n, err
+		}
+		if reader, err = os.Open(f.Name()); err != nil {
+			return n, err
+		}
+		return n, writeErr
+	}
+
+	_, err = d.Write("key", []byte("secret-value"))
+	if !errors.Is(err, writeErr) {
+		t.Fatalf("Write error = %v, want the write failure", err)
+	}
+	if reader == nil {
+		t.Fatal("the write hook did not run")
+	}
+	defer reader.Close()
+	if _, err := os.Stat(filepath.Join(d.Path, "key")); !os.IsNotExist(err) {
+		t.Errorf("the failed secret file was not removed: %v", err)
+	}
+	buf := make([]byte, 16)
+	n, err := reader.ReadAt(buf, 0)
+	if err != nil && n == 0 {
+		t.Fatalf("reading the removed file: %v", err)
+	}
+	if got := string(buf[:n]); got != "\x00\x00\x00\x00\x00\x00" {
+		t.Errorf("the removed file contains %q, want the 6 written bytes overwritten with zeros", got)
+	}
+}
+
 // SweepSecretDirs wipes a directory whose lock no process holds, as after an
 // agent was killed with SIGKILL, and leaves a running agent's directory
 // and directories without a lock file alone.

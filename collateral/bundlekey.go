@@ -75,17 +75,48 @@ func parseKDSKey(parts []string) (*keySpec, error) {
 		return nil, errUnknownKey
 	}
 	keyType, product := strings.ToUpper(parts[1]), parts[2]
+	// AMD names each product's root key (ARK) "ARK-<product>", and the
+	// intermediate that issues its VCEKs (ASK) "SEV-<product>" and its
+	// VLEKs (ASVK) "SEV-VLEK-<product>". The ARK signs the KDS CRL.
+	rootName := "ARK-" + product
+	intermediateName := "SEV-" + product
+	if keyType == "VLEK" {
+		intermediateName = "SEV-VLEK-" + product
+	}
 	switch {
 	case len(parts) == 4 && parts[3] == "cert_chain":
-		return &keySpec{description: fmt.Sprintf("the AMD KDS %s certificate chain for %s", keyType, product),
-			kind: KindCertificate}, nil
+		return &keySpec{
+			description: fmt.Sprintf("the AMD KDS %s certificate chain for %s", keyType, product),
+			kind:        KindCertificate,
+			checkBody:   func(s *Set) error { return checkKDSChainNames(s, intermediateName, rootName) },
+		}, nil
 	case len(parts) == 4 && parts[3] == "crl":
-		return &keySpec{description: fmt.Sprintf("the AMD KDS %s CRL for %s", keyType, product),
-			kind: KindCRL, single: true}, nil
+		return &keySpec{
+			description: fmt.Sprintf("the AMD KDS %s CRL for %s", keyType, product),
+			kind:        KindCRL,
+			single:      true,
+			checkBody: func(s *Set) error {
+				if cn := s.Items[0].CRL.Issuer.CommonName; cn != rootName {
+					return fmt.Errorf("the CRL's issuer common name is %q, not %s", cn, rootName)
+				}
+				return nil
+			},
+		}, nil
 	case len(parts) == 5 && keyType == "VCEK":
 		return parseVCEKKey(product, parts[3], parts[4])
 	}
 	return nil, errUnknownKey
+}
+
+// checkKDSChainNames checks that every certificate of a KDS certificate
+// chain is the intermediate or the root that its key names.
+func checkKDSChainNames(s *Set, intermediateName, rootName string) error {
+	for _, it := range s.Items {
+		if cn := it.Certificate.Subject.CommonName; cn != intermediateName && cn != rootName {
+			return fmt.Errorf("a certificate's subject common name is %q, not %s or %s", cn, intermediateName, rootName)
+		}
+	}
+	return nil
 }
 
 // parseVCEKKey reads the hardware ID and TCB parts of a VCEK key, which

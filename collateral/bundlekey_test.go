@@ -3,10 +3,14 @@ package collateral
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/binary"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -223,6 +227,9 @@ func TestImportBundleChecksTCBInfoSignature(t *testing.T) {
 // snpCase is a corpus folder with a Milan VCEK and its report.
 const snpCase = "snp/milan-vcek-v2-cmc"
 
+// snpVLEKCase is a corpus folder with a Milan VLEK and its ASVK and ARK.
+const snpVLEKCase = "snp/milan-vlek-v3-aws-trustee"
+
 // writeKDSBundle exports a cache that holds the corpus case's VCEK under
 // the key that KDS.requests builds from its report, and the ASK under the
 // cert_chain key.
@@ -330,6 +337,48 @@ func TestImportBundleChecksKDSKeys(t *testing.T) {
 			wantErr: []string{"names the AMD KDS VCEK CRL for Milan", "contains an X.509 certificate"},
 		},
 		{
+			name: "certificate chain key of another product",
+			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
+				bundleItem(t, m, "kds/vcek/Milan/cert_chain").Key = "kds/vcek/Genoa/cert_chain"
+			},
+			wantErr: []string{"names the AMD KDS VCEK certificate chain for Genoa",
+				`a certificate's subject common name is "SEV-Milan", not SEV-Genoa or ARK-Genoa`, "export the bundle again"},
+		},
+		{
+			name: "VLEK certificate chain key holding the VCEK chain",
+			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
+				bundleItem(t, m, "kds/vcek/Milan/cert_chain").Key = "kds/vlek/Milan/cert_chain"
+			},
+			wantErr: []string{"names the AMD KDS VLEK certificate chain for Milan",
+				`a certificate's subject common name is "SEV-Milan", not SEV-VLEK-Milan or ARK-Milan`},
+		},
+		{
+			name: "VCEK certificate chain key holding the VLEK chain",
+			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
+				rewriteBundleFile(t, dir, bundleItem(t, m, "kds/vcek/Milan/cert_chain"), corpusFile(t, snpVLEKCase+"/ask_ark.pem"))
+			},
+			wantErr: []string{"names the AMD KDS VCEK certificate chain for Milan",
+				`a certificate's subject common name is "SEV-VLEK-Milan", not SEV-Milan or ARK-Milan`},
+		},
+		{
+			name: "VLEK certificate chain",
+			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
+				me := bundleItem(t, m, "kds/vcek/Milan/cert_chain")
+				rewriteBundleFile(t, dir, me, corpusFile(t, snpVLEKCase+"/ask_ark.pem"))
+				me.Key = "kds/vlek/Milan/cert_chain"
+			},
+		},
+		{
+			name: "KDS CRL key holding an Intel CRL",
+			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
+				me := bundleItem(t, m, "kds/vcek/Milan/cert_chain")
+				rewriteBundleFile(t, dir, me, corpusFile(t, pcsCase+"/pck_crl.der"))
+				me.Key = "kds/vcek/Milan/crl"
+			},
+			wantErr: []string{"names the AMD KDS VCEK CRL for Milan",
+				`the CRL's issuer common name is "Intel SGX PCK Platform CA", not ARK-Milan`},
+		},
+		{
 			name: "VLEK key with a chip ID",
 			edit: func(t *testing.T, dir string, m *Manifest, vcekKey string) {
 				me := bundleItem(t, m, vcekKey)
@@ -345,6 +394,61 @@ func TestImportBundleChecksKDSKeys(t *testing.T) {
 			checkImportError(t, importError(t, dir, m), tt.wantErr)
 		})
 	}
+}
+
+// The KDS CRL of a product is issued by that product's ARK. The corpus
+// holds no KDS CRL, so the test signs one with a key of its own under the
+// ARK's name.
+func TestImportBundleChecksKDSCRLIssuer(t *testing.T) {
+	tests := []struct {
+		name    string
+		key     string
+		issuer  string
+		wantErr []string
+	}{
+		{name: "Milan VCEK CRL", key: "kds/vcek/Milan/crl", issuer: "ARK-Milan"},
+		{name: "Genoa VLEK CRL", key: "kds/vlek/Genoa/crl", issuer: "ARK-Genoa"},
+		{name: "Genoa CRL under a Milan key", key: "kds/vcek/Milan/crl", issuer: "ARK-Genoa",
+			wantErr: []string{"names the AMD KDS VCEK CRL for Milan", `the CRL's issuer common name is "ARK-Genoa", not ARK-Milan`, "export the bundle again"}},
+		{name: "CRL of an ASK", key: "kds/vlek/Milan/crl", issuer: "SEV-Milan",
+			wantErr: []string{"names the AMD KDS VLEK CRL for Milan", `the CRL's issuer common name is "SEV-Milan", not ARK-Milan`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			crl, next := signedCRL(t, tt.issuer)
+			dir, m := exportEntries(t, &Entry{Key: tt.key, URL: "https://kds.example.test/crl", Body: crl,
+				FetchedAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Second), NextUpdate: next})
+			checkImportError(t, importError(t, dir, m), tt.wantErr)
+		})
+	}
+}
+
+// signedCRL returns an empty DER CRL issued by a new self-signed CA named
+// issuerName, and its nextUpdate.
+func signedCRL(t *testing.T, issuerName string) ([]byte, time.Time) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: issuerName},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := now.Add(12 * time.Hour)
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Minute), NextUpdate: next}, ca, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crl, next
 }
 
 func TestImportBundleChecksOCSPKeys(t *testing.T) {

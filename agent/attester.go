@@ -30,6 +30,10 @@ type AttesterOptions struct {
 	EmulatorDir string
 	// Emulator configures a newly created emulator.
 	Emulator snp.EmulatorOptions
+	// SNPVMPL, when not nil, is the VMPL at which the SEV-SNP hardware
+	// attester requests reports (snp.HardwareAttester.SetVMPL). OpenAttester
+	// rejects it when the attester is another TEE's or the emulated TEE.
+	SNPVMPL *uint32
 	// EmulatedGPUs, when positive, adds that many emulated NVIDIA GPUs,
 	// whose evidence a KBS client sends beside the emulated TEE's. Their
 	// state is kept in EmulatorDir/nvidia-gpu (see OpenGPUEmulator).
@@ -72,13 +76,32 @@ func OpenAttester(o AttesterOptions) (*Selection, error) {
 	if !o.Emulated {
 		found, errs := attest.OpenAttesters()
 		if len(found) > 0 {
+			if err := applySNPVMPL(found[0], o.SNPVMPL); err != nil {
+				return nil, err
+			}
 			return &Selection{Attester: found[0], Skipped: errs}, nil
 		}
 		if !o.AllowEmulated {
 			return nil, fmt.Errorf("%w (no SEV-SNP, TDX, SGX, Arm CCA, Nitro or TPM device found%s)", ErrNoTEE, describeErrors(errs))
 		}
 	}
+	if o.SNPVMPL != nil {
+		return nil, fmt.Errorf("an SEV-SNP VMPL (%d) is set, but the emulated TEE reports at VMPL 0 only; leave the VMPL out", *o.SNPVMPL)
+	}
 	return openEmulator(o)
+}
+
+// applySNPVMPL sets vmpl, when not nil, on a, which must be the SEV-SNP
+// hardware attester.
+func applySNPVMPL(a attest.Attester, vmpl *uint32) error {
+	if vmpl == nil {
+		return nil
+	}
+	hw, ok := a.(*snp.HardwareAttester)
+	if !ok {
+		return fmt.Errorf("an SEV-SNP VMPL (%d) is set, but this machine's attester is %s, not SEV-SNP; leave the VMPL out", *vmpl, a.Name())
+	}
+	return hw.SetVMPL(*vmpl)
 }
 
 func describeErrors(errs []error) string {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloister-dev/cloister/tee/snp"
 )
 
 func TestSecretDir(t *testing.T) {
@@ -337,6 +339,35 @@ func TestOpenAttesterEmulated(t *testing.T) {
 	}
 	if _, err := OpenAttester(AttesterOptions{}); err != nil && !errors.Is(err, ErrNoTEE) {
 		t.Errorf("error %v, want ErrNoTEE on a machine without TEE hardware", err)
+	}
+}
+
+// A VMPL applies to the SEV-SNP hardware attester only, so OpenAttester
+// rejects it for the emulated TEE and for another TEE's attester.
+func TestOpenAttesterSNPVMPL(t *testing.T) {
+	_, err := OpenAttester(AttesterOptions{Emulated: true, SNPVMPL: new(uint32(1))})
+	if err == nil || !strings.Contains(err.Error(), "the emulated TEE reports at VMPL 0 only") {
+		t.Errorf("emulated TEE with a VMPL: error %v, want one rejecting the VMPL", err)
+	}
+
+	emulator, err := snp.NewEmulator(snp.EmulatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = applySNPVMPL(emulator, new(uint32(1)))
+	if err == nil || !strings.Contains(err.Error(), "this machine's attester is emulated-snp, not SEV-SNP") {
+		t.Errorf("other attester with a VMPL: error %v, want one naming the attester", err)
+	}
+	if err := applySNPVMPL(emulator, nil); err != nil {
+		t.Errorf("other attester without a VMPL: error %v, want none", err)
+	}
+
+	if err := applySNPVMPL(&snp.HardwareAttester{}, new(uint32(2))); err != nil {
+		t.Errorf("SEV-SNP attester with VMPL 2: error %v, want none", err)
+	}
+	err = applySNPVMPL(&snp.HardwareAttester{}, new(uint32(4)))
+	if err == nil || !strings.Contains(err.Error(), "VMPL 4 is out of range") {
+		t.Errorf("SEV-SNP attester with VMPL 4: error %v, want one naming the range", err)
 	}
 }
 

@@ -42,6 +42,7 @@ type agentFlags struct {
 	backoff          time.Duration
 	emulated         bool
 	emulatorDir      string
+	snpVMPL          string
 	emulatedGPUs     int
 	nvidiaGPUs       bool
 	logLevel         string
@@ -113,6 +114,7 @@ work, and a failure to set it stops the start.`,
 	fl.BoolVar(&f.emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level of the JSON log on standard error: debug, info, warn or error")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys and root (ark.pem) across runs")
+	fl.StringVar(&f.snpVMPL, "snp-vmpl", "", snpVMPLHelp)
 	fl.IntVar(&f.emulatedGPUs, "emulated-gpus", 0, emulatedGPUsHelp)
 	fl.BoolVar(&f.nvidiaGPUs, "nvidia-gpus", false, nvidiaGPUsHelp)
 	fl.BoolVar(&f.verifyClients, "verify-clients", false, "require each client to present its own RA-TLS certificate and verify it (mutual mode)")
@@ -226,7 +228,11 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		clients = ratls.NewVerifier(o)
 	}
 
-	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir, EmulatedGPUs: f.emulatedGPUs})
+	vmpl, err := parseMaxVMPL("--snp-vmpl", f.snpVMPL)
+	if err != nil {
+		return err
+	}
+	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir, EmulatedGPUs: f.emulatedGPUs, SNPVMPL: vmpl})
 	if err != nil {
 		return &exitError{code: exitRejected, err: fmt.Errorf("%v; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 	}

@@ -46,6 +46,7 @@ type peerFlags struct {
 	attest      bool
 	emulated    bool
 	emulatorDir string
+	snpVMPL     string
 	// anyWorkload accepts a server without an expected measurement, host
 	// data or policy.
 	anyWorkload bool
@@ -80,6 +81,7 @@ func (f *peerFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.attest, "attest", false, "present an RA-TLS certificate with this machine's own evidence, for servers in mutual mode; with --challenge, also respond to the server's challenge with fresh evidence")
 	fl.BoolVar(&f.emulated, "emulated", false, "with --attest, use the emulated SEV-SNP TEE (development only)")
 	fl.StringVar(&f.emulatorDir, "emulator-dir", "", "with --attest, directory keeping the emulated TEE's development keys across runs")
+	fl.StringVar(&f.snpVMPL, "snp-vmpl", "", "with --attest, the "+snpVMPLHelp)
 	fl.BoolVar(&f.fail, "fail", false, "exit with status 3 when the verified server responds with an HTTP status of 400 or above, after printing the response")
 	fl.BoolVar(&f.anyWorkload, "allow-any-workload", false, "accept the server without --measurement, --host-data or --policy, so that any code in a TEE that the trusted roots sign passes (for exploring only)")
 }
@@ -99,12 +101,16 @@ func (f *peerFlags) checkWorkloadIdentity() error {
 // --attest, or nil.
 func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, error) {
 	if !f.attest {
-		if f.emulated || f.emulatorDir != "" {
-			return nil, usageError("--emulated and --emulator-dir need --attest")
+		if f.emulated || f.emulatorDir != "" || f.snpVMPL != "" {
+			return nil, usageError("--emulated, --emulator-dir and --snp-vmpl need --attest")
 		}
 		return nil, nil
 	}
-	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir})
+	vmpl, err := parseMaxVMPL("--snp-vmpl", f.snpVMPL)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: f.emulated, EmulatorDir: f.emulatorDir, SNPVMPL: vmpl})
 	if err != nil {
 		return nil, usageError("--attest: %v; pass --emulated to use the emulated SEV-SNP TEE for development", err)
 	}

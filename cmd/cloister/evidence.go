@@ -44,6 +44,7 @@ func newEvidenceCmd() *cobra.Command {
 		output      string
 		emulated    bool
 		emulatorDir string
+		snpVMPL     string
 	)
 	cmd := &cobra.Command{
 		Use:   "evidence [--report-data HEX] [--out FILE] [--emulated]",
@@ -80,7 +81,11 @@ names the command that verifies them.`,
 			if emulatorDir != "" && !emulated {
 				return usageError("--emulator-dir needs --emulated")
 			}
-			sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: emulated, EmulatorDir: emulatorDir})
+			vmpl, err := parseMaxVMPL("--snp-vmpl", snpVMPL)
+			if err != nil {
+				return err
+			}
+			sel, err := agent.OpenAttester(agent.AttesterOptions{Emulated: emulated, EmulatorDir: emulatorDir, SNPVMPL: vmpl})
 			if errors.Is(err, agent.ErrNoTEE) {
 				return &exitError{code: exitRejected, err: fmt.Errorf("%w; pass --emulated to use the emulated SEV-SNP TEE for development", err)}
 			}
@@ -96,6 +101,7 @@ names the command that verifies them.`,
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fl.BoolVar(&emulated, "emulated", false, "use the emulated SEV-SNP TEE (development only), also when hardware is present")
 	fl.StringVar(&emulatorDir, "emulator-dir", "", "directory keeping the emulated TEE's development keys across runs (default: new keys in memory)")
+	fl.StringVar(&snpVMPL, "snp-vmpl", "", snpVMPLHelp)
 	return cmd
 }
 

@@ -204,3 +204,26 @@ func TestEvidenceFilesVerifyEventLog(t *testing.T) {
 		t.Errorf("the event-log check did not pass:\n%s", text)
 	}
 }
+
+func TestEvidenceSNPVMPL(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"out of range", []string{"evidence", "--emulated", "--snp-vmpl", "4"}, exitUsage, `invalid --snp-vmpl "4": use 0, 1, 2 or 3`},
+		{"emulated TEE", []string{"evidence", "--emulated", "--snp-vmpl", "1"}, exitRejected, "the emulated TEE reports at VMPL 0 only"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCloister(t, tc.args...)
+			if code := exitCode(t, err); code != tc.code {
+				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v lacks %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -39,6 +39,25 @@ type HardwareAttester struct {
 	// guest request at a time and the ioctl path shares a message
 	// sequence.
 	serial devcall.Serial
+	// vmpl is the VMPL that reports are requested at; nil requests VMPL 0
+	// through the ioctl and the kernel's default privlevel through
+	// configfs-tsm.
+	vmpl *uint32
+}
+
+// MaxVMPL is the highest VMPL of SEV-SNP: a guest has VMPLs 0 to 3.
+const MaxVMPL = 3
+
+// SetVMPL makes Attest request reports at vmpl, as a guest that runs above
+// VMPL 0 under an SVSM needs, because the firmware rejects a request for a
+// VMPL more privileged than the requester's. Call it before the first
+// Attest, and not concurrently with Attest.
+func (a *HardwareAttester) SetVMPL(vmpl uint32) error {
+	if vmpl > MaxVMPL {
+		return fmt.Errorf("snp: VMPL %d is out of range: use 0 to %d", vmpl, MaxVMPL)
+	}
+	a.vmpl = &vmpl
+	return nil
 }
 
 // OpenAttester returns the hardware attester of this guest, or an error
@@ -89,13 +108,11 @@ func newDeviceAttester(open func() (client.Device, error)) (*HardwareAttester, e
 func (a *HardwareAttester) Name() string { return string(attest.TEESNP) }
 
 // Attest requests a report binding reportData, zero-padded to 64 bytes, and
-// checks that the report returned carries it. The ioctl path requests VMPL
-// 0, and the configfs-tsm path leaves privlevel at the kernel's default.
-// When ctx ends first, Attest returns at once and the request runs to its
-// end in the background.
-//
-// NOTE: a guest that runs above VMPL 0 under an SVSM cannot get a VMPL 0
-// report through the ioctl, and no option selects another VMPL yet.
+// checks that the report returned carries it. It requests the VMPL set by
+// SetVMPL. Without one, the ioctl path requests VMPL 0, and the
+// configfs-tsm path leaves privlevel at the kernel's default. When ctx ends
+// first, Attest returns at once and the request runs to its end in the
+// background.
 func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*attest.Evidence, error) {
 	if len(reportData) > 64 {
 		return nil, fmt.Errorf("snp: report data is %d bytes, at most 64 fit in REPORT_DATA", len(reportData))
@@ -115,7 +132,11 @@ func (a *HardwareAttester) Attest(ctx context.Context, reportData []byte) (*atte
 }
 
 func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
-	resp, err := tsm.Get(a.tsm, &report.Request{InBlob: rd[:], GetAuxBlob: true})
+	req := &report.Request{InBlob: rd[:], GetAuxBlob: true}
+	if a.vmpl != nil {
+		req.Privilege = &report.Privilege{Level: uint(*a.vmpl)}
+	}
+	resp, err := tsm.Get(a.tsm, req)
 	if err != nil {
 		return nil, fmt.Errorf("snp: configfs-tsm report: %w", err)
 	}
@@ -144,7 +165,11 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 		return nil, fmt.Errorf("snp: opening /dev/sev-guest: %w", err)
 	}
 	defer d.Close()
-	raw, certs, err := client.GetRawExtendedReport(d, rd)
+	var vmpl int
+	if a.vmpl != nil {
+		vmpl = int(*a.vmpl)
+	}
+	raw, certs, err := client.GetRawExtendedReportAtVmpl(d, rd, vmpl)
 	if err == nil && len(raw) == 0 {
 		// go-sev-guest returns no report and no error when the second
 		// request still gets SNP_GUEST_VMM_ERR_INVALID_LEN, which happens
@@ -155,7 +180,7 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 		// A host that stores no certificates may reject the extended
 		// request; the plain report still carries everything signed.
 		var plainErr error
-		if raw, plainErr = client.GetRawReport(d, rd); plainErr != nil {
+		if raw, plainErr = client.GetRawReportAtVmpl(d, rd, vmpl); plainErr != nil {
 			return nil, fmt.Errorf("snp: /dev/sev-guest report: %w", errors.Join(err, plainErr))
 		}
 		certs = nil

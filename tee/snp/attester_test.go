@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,6 +141,8 @@ type fakeDevice struct {
 	reportData []byte
 	// block, when set, delays every ioctl until it is closed.
 	block chan struct{}
+	// vmpls records the VMPL of each report request.
+	vmpls []uint32
 }
 
 func (d *fakeDevice) Open(string) error        { return nil }
@@ -176,6 +179,7 @@ func (d *fakeDevice) Ioctl(command uintptr, arg any) (uintptr, error) {
 	default:
 		return 0, syscall.EINVAL
 	}
+	d.vmpls = append(d.vmpls, reqData.Vmpl)
 	rd := reqData.ReportData[:]
 	if d.reportData != nil {
 		rd = d.reportData
@@ -217,6 +221,90 @@ func TestAttesterDevice(t *testing.T) {
 				t.Errorf("Verify: %v", err)
 			}
 		})
+	}
+}
+
+// The ioctl path requests VMPL 0 unless SetVMPL chose another, in the
+// extended request and in the plain request that follows its failure.
+func TestAttesterDeviceVMPL(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	tests := []struct {
+		name  string
+		vmpl  *uint32
+		certs []byte
+		want  []uint32
+	}{
+		{"default extended report", nil, e.certTable(), []uint32{0}},
+		{"VMPL 2 extended report", new(uint32(2)), e.certTable(), []uint32{2}},
+		{"VMPL 3 plain report", new(uint32(3)), nil, []uint32{3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := &fakeDevice{e: e, certs: tc.certs}
+			a, err := newDeviceAttester(func() (sevclient.Device, error) { return dev, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.vmpl != nil {
+				if err := a.SetVMPL(*tc.vmpl); err != nil {
+					t.Fatalf("SetVMPL: %v", err)
+				}
+			}
+			if _, err := a.Attest(context.Background(), []byte("ioctl")); err != nil {
+				t.Fatalf("Attest: %v", err)
+			}
+			if !slices.Equal(dev.vmpls, tc.want) {
+				t.Errorf("requested VMPLs = %v, want %v", dev.vmpls, tc.want)
+			}
+		})
+	}
+}
+
+// The configfs-tsm path writes the VMPL that SetVMPL chose to privlevel.
+func TestAttesterConfigfsTSMVMPL(t *testing.T) {
+	e := sharedEmulator(t, EmulatorOptions{})
+	var privlevel string
+	sub := tsmtest.NewReportSubsystem("sev_guest", func(entry *faketsm.ReportEntry) ([]byte, error) {
+		privlevel = strings.TrimSpace(string(entry.InAttrs["privlevel"].Value))
+		ev, err := e.Attest(context.Background(), entry.InAttrs["inblob"].Value)
+		if err != nil {
+			return nil, err
+		}
+		return ev.Data, nil
+	})
+	readAttr := sub.ReadAttr
+	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
+		if attr == "auxblob" {
+			return e.certTable(), nil
+		}
+		return readAttr(entry, attr)
+	}
+	a, err := newTSMAttester(tsmtest.NewClient(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetVMPL(2); err != nil {
+		t.Fatalf("SetVMPL: %v", err)
+	}
+	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	if privlevel != "2" {
+		t.Errorf("privlevel = %q, want 2", privlevel)
+	}
+}
+
+func TestAttesterSetVMPLOutOfRange(t *testing.T) {
+	var a HardwareAttester
+	err := a.SetVMPL(4)
+	if err == nil {
+		t.Fatal("SetVMPL accepted VMPL 4")
+	}
+	if !strings.Contains(err.Error(), "VMPL 4 is out of range: use 0 to 3") {
+		t.Errorf("SetVMPL error = %v, want one naming the range", err)
+	}
+	if a.vmpl != nil {
+		t.Errorf("SetVMPL kept VMPL %d after rejecting it", *a.vmpl)
 	}
 }
 

@@ -20,6 +20,7 @@ func TestNewRejectsNegativeDurations(t *testing.T) {
 		{"request timeout", func(c *Config) { c.RequestTimeout = -time.Second }, "RequestTimeout -1s is negative"},
 		{"session timeout", func(c *Config) { c.SessionTimeout = -time.Minute }, "SessionTimeout -1m0s is negative"},
 		{"token lifetime", func(c *Config) { c.TokenLifetime = -time.Minute }, "TokenLifetime -1m0s is negative"},
+		{"token lifetime under a second", func(c *Config) { c.TokenLifetime = 500 * time.Millisecond }, "TokenLifetime 500ms is under one second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

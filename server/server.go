@@ -215,6 +215,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: TokenLifetime %v is negative; use a positive duration, or zero for the default of %v",
 			cfg.TokenLifetime, ear.DefaultLifetime)
 	}
+	if cfg.TokenLifetime > 0 && cfg.TokenLifetime < time.Second {
+		// EAR's iat and exp are whole seconds, and Verify requires exp after iat.
+		return nil, fmt.Errorf("server: TokenLifetime %v is under one second, so its tokens could expire as they are issued; use at least 1s, or zero for the default of %v",
+			cfg.TokenLifetime, ear.DefaultLifetime)
+	}
 	if err := appraise.ValidateTCBStatuses(cfg.TCBStatuses); err != nil {
 		return nil, fmt.Errorf("server: invalid TCBStatuses: %w; remove it", err)
 	}

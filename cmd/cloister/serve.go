@@ -155,6 +155,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if f.tokenLifetime <= 0 || f.sessionTimeout <= 0 {
 		return usageError("--token-lifetime and --session-timeout must be positive")
 	}
+	if f.tokenLifetime < time.Second {
+		return usageError("--token-lifetime %s is under one second, so tokens could expire as they are issued; use at least 1s", f.tokenLifetime)
+	}
 	if f.requestTimeout <= 0 {
 		return usageError("--request-timeout %s must be positive, such as %s", f.requestTimeout, server.DefaultRequestTimeout)
 	}

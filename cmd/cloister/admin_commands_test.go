@@ -364,8 +364,8 @@ func TestAuditVerifyReportsBreak(t *testing.T) {
 	}
 }
 
-// Stored secrets older than the audit log says are reported as a rollback
-// of an intact chain, not as a broken chain, and exit 1.
+// Stored secrets older than the versions the audit log records are reported
+// as a rollback of an intact chain, not as a broken chain, and exit 1.
 func TestAuditVerifyReportsSecretRollback(t *testing.T) {
 	v := store.AuditVerification{Records: 7, Broken: &store.AuditBreak{Seq: 6, SecretRollback: true,
 		Reason: "record 6 stored secret default/key/1 version 3, but the newest stored version is 2"}}

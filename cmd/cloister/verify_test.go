@@ -30,6 +30,22 @@ func exitCode(t *testing.T, err error) int {
 	return exitUsage
 }
 
+// checkExitAndOutput fails the test unless the command exited with code and
+// its output or error contains want.
+func checkExitAndOutput(t *testing.T, out string, err error, code int, want string) {
+	t.Helper()
+	if got := exitCode(t, err); got != code {
+		t.Fatalf("exit code %d, want %d: %v\n%s", got, code, err, out)
+	}
+	text := out
+	if err != nil {
+		text += err.Error()
+	}
+	if !strings.Contains(text, want) {
+		t.Errorf("output and error lack %q: %s", want, text)
+	}
+}
+
 func TestVerifyCorpusCaseJSON(t *testing.T) {
 	c, ok := corpus.FirstAccepted(t, "snp", nil)
 	if !ok {
@@ -132,16 +148,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runCloister(t, tc.args...)
-			if code := exitCode(t, err); code != tc.code {
-				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
-			}
-			text := out
-			if err != nil {
-				text += err.Error()
-			}
-			if !strings.Contains(text, tc.want) {
-				t.Errorf("output and error lack %q: %s", tc.want, text)
-			}
+			checkExitAndOutput(t, out, err, tc.code, tc.want)
 		})
 	}
 }
@@ -287,16 +294,7 @@ func TestVerifyMinTCBEvaluationDataNumber(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runCloister(t, "verify", "--collateral", c.Dir, "--at", c.Expect.At, "--min-tcb-evaluation-data-number", tc.minimum, evidence)
-			if code := exitCode(t, err); code != tc.code {
-				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
-			}
-			text := out
-			if err != nil {
-				text += err.Error()
-			}
-			if !strings.Contains(text, tc.want) {
-				t.Errorf("output and error lack %q: %s", tc.want, text)
-			}
+			checkExitAndOutput(t, out, err, tc.code, tc.want)
 		})
 	}
 
@@ -337,16 +335,7 @@ func TestVerifyMaxVMPL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"verify", "--collateral", c.Dir, "--at", c.Expect.At}, tc.maximum...)
 			out, err := runCloister(t, append(args, evidence)...)
-			if code := exitCode(t, err); code != tc.code {
-				t.Fatalf("exit code %d, want %d: %v\n%s", code, tc.code, err, out)
-			}
-			text := out
-			if err != nil {
-				text += err.Error()
-			}
-			if !strings.Contains(text, tc.want) {
-				t.Errorf("output and error lack %q: %s", tc.want, text)
-			}
+			checkExitAndOutput(t, out, err, tc.code, tc.want)
 		})
 	}
 }

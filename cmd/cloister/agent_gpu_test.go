@@ -5,17 +5,18 @@ import (
 	"testing"
 )
 
-func TestAgentEmulatedGPUsFlags(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"without emulated", []string{"--emulated-gpus", "1", "--kbs", "http://127.0.0.1:8080"}, "--emulated-gpus needs --emulated"},
-		{"without kbs", []string{"--emulated", "--emulated-gpus", "1"}, "--emulated-gpus needs --kbs"},
-		{"too many", []string{"--emulated", "--emulated-gpus", "9", "--kbs", "http://127.0.0.1:8080"}, "use 1 to 8"},
-		{"negative", []string{"--emulated", "--emulated-gpus", "-1", "--kbs", "http://127.0.0.1:8080"}, "use 1 to 8"},
-	}
+// flagErrorCase is a command line that must exit with a usage error whose
+// message contains want.
+type flagErrorCase struct {
+	name string
+	args []string
+	want string
+}
+
+// checkAgentFlagErrors runs the agent with the flags of each case and checks
+// the usage error that it returns.
+func checkAgentFlagErrors(t *testing.T, tests []flagErrorCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{"agent", "--listen", ""}, tc.args...), "--", "true")
@@ -28,4 +29,14 @@ func TestAgentEmulatedGPUsFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAgentEmulatedGPUsFlags(t *testing.T) {
+	tests := []flagErrorCase{
+		{"without emulated", []string{"--emulated-gpus", "1", "--kbs", "http://127.0.0.1:8080"}, "--emulated-gpus needs --emulated"},
+		{"without kbs", []string{"--emulated", "--emulated-gpus", "1"}, "--emulated-gpus needs --kbs"},
+		{"too many", []string{"--emulated", "--emulated-gpus", "9", "--kbs", "http://127.0.0.1:8080"}, "use 1 to 8"},
+		{"negative", []string{"--emulated", "--emulated-gpus", "-1", "--kbs", "http://127.0.0.1:8080"}, "use 1 to 8"},
+	}
+	checkAgentFlagErrors(t, tests)
 }

@@ -7,22 +7,11 @@ import (
 	"testing"
 )
 
-// The workloads' serve commands check --emulated-gpus as the agent does,
-// before they read the manifest or open a TEE.
-func TestWorkloadEmulatedGPUsFlags(t *testing.T) {
-	const kbs = "http://127.0.0.1:8080"
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"modelserve without emulated", []string{"modelserve", "serve", "--model", "m.json", "--emulated-gpus", "1", "--kbs", kbs}, "--emulated-gpus needs --emulated"},
-		{"modelserve without kbs", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "1"}, "--emulated-gpus needs --kbs"},
-		{"modelserve too many", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "9", "--kbs", kbs}, "use 1 to 8"},
-		{"custody negative", []string{"custody", "serve", "--keys-dir", "DIR/keys", "--emulated", "--emulated-gpus", "-1", "--kbs", kbs}, "use 1 to 8"},
-		{"cleanroom without kbs", []string{"cleanroom", "serve", "--emulated", "--emulated-gpus", "2"}, "--emulated-gpus needs --kbs"},
-		{"emulate too many", []string{"modelserve", "emulate", "--emulator-dir", "DIR/tee", "--emulated-gpus", "9"}, "use 1 to 8"},
-	}
+// checkWorkloadFlagErrors runs each case's workload command, with DIR in its
+// flags replaced by a temporary directory and a manifest that does not exist,
+// and checks the usage error that it returns.
+func checkWorkloadFlagErrors(t *testing.T, tests []flagErrorCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// The manifest does not exist: the flags are checked first.
@@ -40,6 +29,21 @@ func TestWorkloadEmulatedGPUsFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The workloads' serve commands check --emulated-gpus as the agent does,
+// before they read the manifest or open a TEE.
+func TestWorkloadEmulatedGPUsFlags(t *testing.T) {
+	const kbs = "http://127.0.0.1:8080"
+	tests := []flagErrorCase{
+		{"modelserve without emulated", []string{"modelserve", "serve", "--model", "m.json", "--emulated-gpus", "1", "--kbs", kbs}, "--emulated-gpus needs --emulated"},
+		{"modelserve without kbs", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "1"}, "--emulated-gpus needs --kbs"},
+		{"modelserve too many", []string{"modelserve", "serve", "--model", "m.json", "--emulated", "--emulated-gpus", "9", "--kbs", kbs}, "use 1 to 8"},
+		{"custody negative", []string{"custody", "serve", "--keys-dir", "DIR/keys", "--emulated", "--emulated-gpus", "-1", "--kbs", kbs}, "use 1 to 8"},
+		{"cleanroom without kbs", []string{"cleanroom", "serve", "--emulated", "--emulated-gpus", "2"}, "--emulated-gpus needs --kbs"},
+		{"emulate too many", []string{"modelserve", "emulate", "--emulator-dir", "DIR/tee", "--emulated-gpus", "9"}, "use 1 to 8"},
+	}
+	checkWorkloadFlagErrors(t, tests)
 }
 
 // Workloads without a key broker have no --emulated-gpus, because only a

@@ -228,7 +228,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		clients = ratls.NewVerifier(o)
 	}
 
-	vmpl, err := parseMaxVMPL("--snp-vmpl", f.snpVMPL)
+	vmpl, err := parseVMPL("--snp-vmpl", f.snpVMPL)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func (f *peerFlags) ownCertificates(ctx context.Context) (*ratls.CertSource, err
 		}
 		return nil, nil
 	}
-	vmpl, err := parseMaxVMPL("--snp-vmpl", f.snpVMPL)
+	vmpl, err := parseVMPL("--snp-vmpl", f.snpVMPL)
 	if err != nil {
 		return nil, err
 	}

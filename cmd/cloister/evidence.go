@@ -81,7 +81,7 @@ names the command that verifies them.`,
 			if emulatorDir != "" && !emulated {
 				return usageError("--emulator-dir needs --emulated")
 			}
-			vmpl, err := parseMaxVMPL("--snp-vmpl", snpVMPL)
+			vmpl, err := parseVMPL("--snp-vmpl", snpVMPL)
 			if err != nil {
 				return err
 			}

@@ -171,7 +171,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err := appraise.ValidateTCBStatuses(f.tcbStatuses); err != nil {
 		return usageError("invalid --tcb-status: %v; remove it", err)
 	}
-	maxVMPL, err := parseMaxVMPL("--max-vmpl", f.maxVMPL)
+	maxVMPL, err := parseVMPL("--max-vmpl", f.maxVMPL)
 	if err != nil {
 		return err
 	}

@@ -75,15 +75,15 @@ func (f *verifyFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.maxVMPL, "max-vmpl", "", maxVMPLHelp)
 }
 
-// maxVMPLHelp is the help text of --max-vmpl.
 // snpVMPLHelp is the help text of --snp-vmpl.
 const snpVMPLHelp = "VMPL, 0 to 3, at which the SEV-SNP hardware attester requests reports, such as the VMPL of a guest that runs above VMPL 0 under an SVSM; rejected with another TEE or the emulated TEE (default: VMPL 0 through /dev/sev-guest, the kernel's default privlevel through configfs-tsm)"
 
+// maxVMPLHelp is the help text of --max-vmpl.
 const maxVMPLHelp = "highest accepted VMPL of an SEV-SNP report (also in composite evidence and MAA tokens), 0 to 3, such as 0 for a guest without a paravisor; software at a VMPL can request reports for that and every less privileged VMPL (default: any VMPL)"
 
-// parseMaxVMPL parses the value of a VMPL flag, such as --max-vmpl or
+// parseVMPL parses the value of a VMPL flag, such as --max-vmpl or
 // --snp-vmpl, returning nil for an empty value.
-func parseMaxVMPL(flag, s string) (*uint32, error) {
+func parseVMPL(flag, s string) (*uint32, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -165,7 +165,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	}
 	ao.TCBStatuses = f.tcbStatuses
 	ao.MinTCBEvaluationDataNumber = f.minTCBEvaluationDataNumber
-	if ao.MaxVMPL, err = parseMaxVMPL(f.flag("max-vmpl"), f.maxVMPL); err != nil {
+	if ao.MaxVMPL, err = parseVMPL(f.flag("max-vmpl"), f.maxVMPL); err != nil {
 		return vo, ao, err
 	}
 	return vo, ao, nil

@@ -194,7 +194,7 @@ func runAgent(cmd *cobra.Command, f agentFlags, args []string) error {
 		return err
 	}
 	if f.nvidiaGPUs && len(secrets) == 0 {
-		return usageError("--nvidia-gpus needs --secret or --secret-env: the agent sets the GPUs' ready state only after the key broker released a secret to the attestation with their evidence, and without a secret it never attests")
+		return usageError("--nvidia-gpus needs --secret or --secret-env: the agent sets the GPUs' ready state only after the key broker releases a secret to an attestation that includes their evidence. Without a secret, the agent never attests")
 	}
 	// A certificate counts as expired one minute before its notAfter, so a
 	// shorter lifetime would issue a certificate on every handshake.

@@ -156,7 +156,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("--token-lifetime and --session-timeout must be positive")
 	}
 	if f.tokenLifetime < time.Second {
-		return usageError("--token-lifetime %s is under one second, so tokens could expire as they are issued; use at least 1s", f.tokenLifetime)
+		return usageError("--token-lifetime %s is under one second, so tokens could expire as they are issued: use at least 1s", f.tokenLifetime)
 	}
 	if f.requestTimeout <= 0 {
 		return usageError("--request-timeout %s must be positive, such as %s", f.requestTimeout, server.DefaultRequestTimeout)
@@ -169,7 +169,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usageError("--commit-delay %s is out of range: use 0 to %s", f.commitDelay, maxCommitDelay)
 	}
 	if err := appraise.ValidateTCBStatuses(f.tcbStatuses); err != nil {
-		return usageError("invalid --tcb-status: %v; remove it", err)
+		return usageError("invalid --tcb-status: %v (correct or remove that --tcb-status)", err)
 	}
 	maxVMPL, err := parseVMPL("--max-vmpl", f.maxVMPL)
 	if err != nil {

@@ -161,7 +161,7 @@ func (f *verifyFlags) options() (attest.Options, appraise.Options, error) {
 	ao.AllowEmulated = f.allowEmulated
 	ao.AllowUndeterminedTCB = f.allowUndeterminedTCB
 	if err := appraise.ValidateTCBStatuses(f.tcbStatuses); err != nil {
-		return vo, ao, usageError("invalid %s: %v; remove it", f.flag("tcb-status"), err)
+		return vo, ao, usageError("invalid %s: %v (correct or remove that %s)", f.flag("tcb-status"), err, f.flag("tcb-status"))
 	}
 	ao.TCBStatuses = f.tcbStatuses
 	ao.MinTCBEvaluationDataNumber = f.minTCBEvaluationDataNumber

@@ -205,7 +205,7 @@ func TestEvidenceFilesVerifyEventLog(t *testing.T) {
 	}
 }
 
-func TestEvidenceSNPVMPL(t *testing.T) {
+func TestEvidenceSNPVMPLErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string

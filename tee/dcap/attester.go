@@ -139,13 +139,14 @@ func (a *TDXAttester) tsmQuote(rd [64]byte) ([]byte, error) {
 // deviceQuote requests a quote through the /dev/tdx_guest ioctls.
 //
 // NOTE: unlike the configfs-tsm path, a quote with other REPORTDATA is not
-// requested again here, because the ioctls cannot race that way.
-// TDX_CMD_GET_REPORT0 carries the report data and returns the TDREPORT in
-// the caller's own request structure, and TDX_CMD_GET_QUOTE turns the
-// TDREPORT in the caller's buffer into the quote in that same buffer, while
-// configfs-tsm shares one report entry between the writer of inblob and the
-// reader of outblob. TDX_CMD_GET_QUOTE exists only in vendor kernels, whose
-// drivers were not all read, so a mismatch still fails the request.
+// requested again here, because another caller cannot change this call's
+// report data. TDX_CMD_GET_REPORT0 carries the report data and returns the
+// TDREPORT in the caller's own request structure. TDX_CMD_GET_QUOTE turns
+// the TDREPORT in the caller's buffer into the quote in that same buffer.
+// configfs-tsm instead shares one report entry between the writer of inblob
+// and the reader of outblob. TDX_CMD_GET_QUOTE exists only in vendor
+// kernels, whose drivers were not all read, so Attest still compares the
+// quote's REPORTDATA in checkQuote and fails the request on a mismatch.
 func deviceQuote(rd [64]byte) ([]byte, error) {
 	d, err := client.OpenDevice()
 	if err != nil {

@@ -152,13 +152,15 @@ func (a *HardwareAttester) attestTSM(rd [64]byte) (*attest.Evidence, error) {
 // attestDevice requests a report through the /dev/sev-guest ioctl.
 //
 // NOTE: unlike the configfs-tsm path, a report with other REPORT_DATA is
-// not requested again here, because the ioctl cannot race that way. Each
-// SNP_GET_REPORT and SNP_GET_EXT_REPORT call carries its report data and
-// receives its report in the caller's own request structures, and Linux's
-// sev-guest driver runs one guest request at a time, while configfs-tsm
-// shares one report entry between the writer of inblob and the reader of
-// outblob. A mismatch here is a driver or firmware fault, and retrying
-// would hide it.
+// not requested again here, because another caller cannot change this
+// call's report data. Each SNP_GET_REPORT and SNP_GET_EXT_REPORT ioctl
+// carries its report data and receives its report in the caller's own
+// request structures, and Linux's sev-guest driver serializes guest
+// requests under one mutex (snp_cmd_mutex). configfs-tsm instead shares one
+// report entry between the writer of inblob and the reader of outblob.
+// checkReport still compares REPORT_DATA after the call, and a mismatch
+// fails the request without a retry, because it is a driver or firmware
+// fault that a retry would hide.
 func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 	d, err := a.openDevice()
 	if err != nil {

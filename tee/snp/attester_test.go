@@ -364,7 +364,7 @@ func TestAttesterDeviceDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The device answers after 2 s, long after the caller's deadline.
+	// The device returns its report after 2 s, long after the caller's deadline.
 	release := time.AfterFunc(2*time.Second, func() { close(dev.block) })
 	// Release the request that Attest abandons when the test ends.
 	t.Cleanup(func() {

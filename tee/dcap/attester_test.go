@@ -254,6 +254,7 @@ func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
 		}
 		return ev.Data, nil
 	})
+
 	readAttr := sub.ReadAttr
 	sub.ReadAttr = func(entry *faketsm.ReportEntry, attr string) ([]byte, error) {
 		if attr == "outblob" {
@@ -265,6 +266,7 @@ func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
 		}
 		return readAttr(entry, attr)
 	}
+
 	a, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if err != nil {
 		t.Fatal(err)
@@ -273,12 +275,14 @@ func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Attest: %v", err)
 	}
+
 	if reads != 2 {
 		t.Errorf("%d outblob reads, want 2", reads)
 	}
 	if n := len(sub.Entries); n != 0 {
 		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
 	}
+
 	if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors}); err != nil {
 		t.Errorf("Verify: %v", err)
 	}

@@ -132,17 +132,18 @@ func (s *gpuReadySource) setNotReady(path string, rejection error) error {
 }
 
 // brokerRejected reports whether err, from kbs.Client.Resource, is the key
-// broker's rejection of the attestation that carried the GPUs' evidence:
-// a KBS problem of type AttestationError (the broker's verifier or
-// attestation policy rejected the evidence at /attest, or rejected the
-// /auth request that starts the attestation) or PolicyDeny (the token's
-// appraisal was not accepted, or the resource policy denied the token).
-// kbs.Client attests again before it returns a PolicyDeny for an earlier
-// token, so the denial is for the latest evidence.
+// broker's rejection of the attestation that carried the GPUs' evidence.
+// Such a rejection is a KBS problem of type AttestationError or PolicyDeny.
+// AttestationError means the broker's verifier or attestation policy
+// rejected the evidence at /attest, or rejected the /auth request that
+// starts the attestation. PolicyDeny means the token's appraisal was not
+// accepted, or the resource policy denied the token. kbs.Client attests
+// again before it returns a PolicyDeny for an earlier token, so the denial
+// is for the latest evidence.
 //
 // Other errors are not rejections of the evidence: a network error, a
-// timeout, an HTTP status that is not a KBS problem (such as a 503), an
-// invalid response, and the problems that concern the token or the
+// timeout, an HTTP status that is not a KBS problem (such as a 503) and an
+// invalid response. Nor are the problems that concern the token or the
 // broker itself (TokenNotFound, TokenVerifierError, PolicyEngineError,
 // PluginInternalError, JweError and the rest). The GPUs' own failure to
 // produce evidence is no rejection either, because the broker never saw

@@ -5,9 +5,13 @@ package tsmtest
 import (
 	"crypto/rand"
 	"os"
+	"strings"
+	"testing"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/faketsm"
+
+	"github.com/cloister-dev/cloister/attest"
 )
 
 // NewReportSubsystem returns a fake configfs-tsm report subsystem whose
@@ -43,4 +47,20 @@ func NewReportSubsystem(provider string, outblob func(entry *faketsm.ReportEntry
 // NewClient returns a configfs-tsm client whose report subsystem is sub.
 func NewClient(sub *faketsm.ReportSubsystem) configfsi.Client {
 	return &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": sub}}
+}
+
+// CheckOutblobRejected fails t unless ev and err, the results of an
+// attester's Attest call, are an error that contains want and names the
+// configfs-tsm outblob.
+func CheckOutblobRejected(t testing.TB, ev *attest.Evidence, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("Attest returned %d bytes of evidence, expected an error", len(ev.Data))
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if !strings.Contains(err.Error(), "configfs-tsm outblob") {
+		t.Errorf("error %q does not name the configfs-tsm outblob", err)
+	}
 }

@@ -373,14 +373,21 @@ func TestNVMLAttesterSetReady(t *testing.T) {
 	}
 }
 
-func TestNVMLAttesterSetReadyRejects(t *testing.T) {
-	tests := []struct {
-		name     string
-		change   func(m *mockNVML)
-		contains []string
-		// setCalls is how many times the ready state was to be set.
-		setCalls int
-	}{
+// readyStateFailure is an NVML failure that a ready-state setter must
+// reject, with the words its error must contain.
+type readyStateFailure struct {
+	name     string
+	change   func(m *mockNVML)
+	contains []string
+	// setCalls is how many times the ready state was to be set.
+	setCalls int
+}
+
+// readyStateCallFailures returns the failing NVML calls that SetReady and
+// SetNotReady both reject. setConsequence is what the error of a failed
+// nvmlSystemSetConfComputeGpusReadyState says about the GPUs.
+func readyStateCallFailures(setConsequence string) []readyStateFailure {
+	return []readyStateFailure{
 		{
 			name:     "init failure",
 			change:   func(m *mockNVML) { m.initReturn = nvml.ERROR_DRIVER_NOT_LOADED },
@@ -394,9 +401,14 @@ func TestNVMLAttesterSetReadyRejects(t *testing.T) {
 		{
 			name:     "set ready state failure",
 			change:   func(m *mockNVML) { m.setReadyReturn = nvml.ERROR_NO_PERMISSION },
-			contains: []string{"nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4", "do not accept work"},
+			contains: []string{"nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4", setConsequence},
 			setCalls: 1,
 		},
+	}
+}
+
+func TestNVMLAttesterSetReadyRejects(t *testing.T) {
+	tests := append(readyStateCallFailures("do not accept work"), []readyStateFailure{
 		{
 			name:     "CC turned off",
 			change:   func(m *mockNVML) { m.state.CcFeature = nvml.CC_SYSTEM_FEATURE_DISABLED },
@@ -412,7 +424,7 @@ func TestNVMLAttesterSetReadyRejects(t *testing.T) {
 			change:   func(m *mockNVML) { m.state.Environment = nvml.CC_SYSTEM_ENVIRONMENT_SIM },
 			contains: []string{"SIM environment (1)", "simulated TEE"},
 		},
-	}
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMockNVML(t, 1)
@@ -501,31 +513,7 @@ func TestNVMLAttesterSetNotReadyAnyState(t *testing.T) {
 }
 
 func TestNVMLAttesterSetNotReadyRejects(t *testing.T) {
-	tests := []struct {
-		name     string
-		change   func(m *mockNVML)
-		contains []string
-		wasReady bool
-		setCalls int
-	}{
-		{
-			name:     "init failure",
-			change:   func(m *mockNVML) { m.initReturn = nvml.ERROR_DRIVER_NOT_LOADED },
-			contains: []string{"nvmlInit failed", "ERROR_DRIVER_NOT_LOADED", "NVML return code 9"},
-		},
-		{
-			name:     "get ready state failure",
-			change:   func(m *mockNVML) { m.readyReturn = nvml.ERROR_NOT_SUPPORTED },
-			contains: []string{"nvmlSystemGetConfComputeGpusReadyState failed", "ERROR_NOT_SUPPORTED", "NVML return code 3"},
-		},
-		{
-			name:     "set ready state failure",
-			change:   func(m *mockNVML) { m.setReadyReturn = nvml.ERROR_NO_PERMISSION },
-			contains: []string{"nvmlSystemSetConfComputeGpusReadyState failed", "ERROR_NO_PERMISSION", "NVML return code 4", "still accept work"},
-			wasReady: true,
-			setCalls: 1,
-		},
-	}
+	tests := readyStateCallFailures("still accept work")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMockNVML(t, 1)
@@ -544,8 +532,10 @@ func TestNVMLAttesterSetNotReadyRejects(t *testing.T) {
 					t.Errorf("error %q, expected one containing %q", err, want)
 				}
 			}
-			if wasReady != tc.wasReady {
-				t.Errorf("SetNotReady reports ready before %v, expected %v", wasReady, tc.wasReady)
+			// The mock reports the GPUs ready, so SetNotReady saw them
+			// ready exactly when it went on to set the state.
+			if expected := tc.setCalls > 0; wasReady != expected {
+				t.Errorf("SetNotReady reports ready before %v, expected %v", wasReady, expected)
 			}
 			if !a.Ready() {
 				t.Error("Ready is false after a failed SetNotReady")

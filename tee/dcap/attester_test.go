@@ -42,7 +42,7 @@ func TestTDXAttesterConfigfsTSM(t *testing.T) {
 		t.Fatalf("Attest: %v", err)
 	}
 	if n := len(sub.Entries); n != 0 {
-		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+		t.Errorf("%d configfs-tsm report entries left behind, expected 0", n)
 	}
 	claims, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors})
 	if err != nil {
@@ -57,10 +57,10 @@ func TestTDXAttesterOtherProviderIsNoDevice(t *testing.T) {
 	sub := fakeTDXTSM("sev_guest", nil)
 	_, err := newTDXTSMAttester(tsmtest.NewClient(sub))
 	if !errors.Is(err, attest.ErrNoDevice) {
-		t.Errorf("error %v, want ErrNoDevice for provider sev_guest", err)
+		t.Errorf("error %v, expected ErrNoDevice for provider sev_guest", err)
 	}
 	if n := len(sub.Entries); n != 0 {
-		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+		t.Errorf("%d configfs-tsm report entries left behind, expected 0", n)
 	}
 }
 
@@ -95,7 +95,7 @@ func TestTDXAttesterRejectsBadOutblob(t *testing.T) {
 			ev, err := a.Attest(context.Background(), []byte("tsm nonce"))
 			tsmtest.CheckOutblobRejected(t, ev, err, tc.want)
 			if n := len(sub.Entries); n != 0 {
-				t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+				t.Errorf("%d configfs-tsm report entries left behind, expected 0", n)
 			}
 		})
 	}
@@ -108,10 +108,10 @@ func TestTDXAttesterOutblobError(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "outblob") {
-		t.Errorf("error %v, want one that names the outblob", err)
+		t.Errorf("error %v, expected one that names the outblob", err)
 	}
 	if n := len(sub.Entries); n != 0 {
-		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+		t.Errorf("%d configfs-tsm report entries left behind, expected 0", n)
 	}
 }
 
@@ -152,7 +152,7 @@ func TestSGXAttesterRejectsOtherQuote(t *testing.T) {
 			}
 			ev, err := a.Attest(context.Background(), []byte("report data"))
 			if err == nil {
-				t.Fatalf("Attest returned %d bytes of evidence, want an error", len(ev.Data))
+				t.Fatalf("Attest returned %d bytes of evidence, expected an error", len(ev.Data))
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
@@ -186,10 +186,10 @@ func TestTDXAttesterDeadline(t *testing.T) {
 	start := time.Now()
 	_, err = a.Attest(ctx, []byte("tsm nonce"))
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error %v, want context.DeadlineExceeded", err)
+		t.Errorf("error %v, expected context.DeadlineExceeded", err)
 	}
 	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
+		t.Errorf("Attest returned after %v, expected soon after the 50 ms deadline", elapsed)
 	}
 }
 
@@ -228,10 +228,10 @@ func TestSGXAttesterDeadline(t *testing.T) {
 	start := time.Now()
 	_, err = a.Attest(ctx, []byte("report data"))
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error %v, want context.DeadlineExceeded", err)
+		t.Errorf("error %v, expected context.DeadlineExceeded", err)
 	}
 	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
+		t.Errorf("Attest returned after %v, expected soon after the 50 ms deadline", elapsed)
 	}
 }
 
@@ -269,10 +269,10 @@ func TestTDXAttesterConfigfsTSMRetriesRace(t *testing.T) {
 	}
 
 	if reads != 2 {
-		t.Errorf("%d outblob reads, want 2", reads)
+		t.Errorf("%d outblob reads, expected 2", reads)
 	}
 	if n := len(sub.Entries); n != 0 {
-		t.Errorf("%d configfs-tsm report entries left behind, want 0", n)
+		t.Errorf("%d configfs-tsm report entries left behind, expected 0", n)
 	}
 
 	if _, err := NewVerifier().Verify(context.Background(), *ev, attest.Options{Collateral: set, TrustAnchors: anchors}); err != nil {

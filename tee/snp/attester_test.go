@@ -246,7 +246,7 @@ func TestAttesterDeviceVMPL(t *testing.T) {
 				t.Fatalf("Attest: %v", err)
 			}
 			if !slices.Equal(dev.vmpls, tc.want) {
-				t.Errorf("requested VMPLs = %v, want %v", dev.vmpls, tc.want)
+				t.Errorf("requested VMPLs = %v, expected %v", dev.vmpls, tc.want)
 			}
 		})
 	}
@@ -282,7 +282,7 @@ func TestAttesterConfigfsTSMVMPL(t *testing.T) {
 		t.Fatalf("Attest: %v", err)
 	}
 	if privlevel != "2" {
-		t.Errorf("privlevel = %q, want 2", privlevel)
+		t.Errorf("privlevel = %q, expected 2", privlevel)
 	}
 }
 
@@ -293,7 +293,7 @@ func TestAttesterSetVMPLOutOfRange(t *testing.T) {
 		t.Fatal("SetVMPL accepted VMPL 4")
 	}
 	if !strings.Contains(err.Error(), "VMPL 4 is out of range: use 0 to 3") {
-		t.Errorf("SetVMPL error = %v, want one naming the range", err)
+		t.Errorf("SetVMPL error = %v, expected one naming the range", err)
 	}
 	if a.vmpl != nil {
 		t.Errorf("SetVMPL kept VMPL %d after rejecting it", *a.vmpl)
@@ -319,10 +319,10 @@ func TestAttesterDeviceCertificatesGrow(t *testing.T) {
 		t.Fatalf("Attest: %v", err)
 	}
 	if len(ev.Data) != ReportSize {
-		t.Fatalf("evidence is %d bytes, want the %d-byte report of the plain request", len(ev.Data), ReportSize)
+		t.Fatalf("evidence is %d bytes, expected the %d-byte report of the plain request", len(ev.Data), ReportSize)
 	}
 	if ev.Aux != nil {
-		t.Errorf("Evidence.Aux has %d bytes, want none after the extended request failed", len(ev.Aux))
+		t.Errorf("Evidence.Aux has %d bytes, expected none after the extended request failed", len(ev.Aux))
 	}
 	opts := attest.Options{Collateral: e.Collateral(), TrustAnchors: anchors(e)}
 	if _, err := attest.Verify(context.Background(), *ev, opts); err != nil {
@@ -370,10 +370,10 @@ func TestAttesterDeviceDeadline(t *testing.T) {
 	start := time.Now()
 	_, err = a.Attest(ctx, []byte("ioctl"))
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error %v, want context.DeadlineExceeded", err)
+		t.Errorf("error %v, expected context.DeadlineExceeded", err)
 	}
 	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("Attest returned after %v, want soon after the 50 ms deadline", elapsed)
+		t.Errorf("Attest returned after %v, expected soon after the 50 ms deadline", elapsed)
 	}
 }
 
@@ -409,7 +409,7 @@ func TestAttesterConfigfsTSMRetriesRace(t *testing.T) {
 		t.Fatalf("Attest: %v", err)
 	}
 	if *reads != 2 {
-		t.Errorf("%d outblob reads, want 2", *reads)
+		t.Errorf("%d outblob reads, expected 2", *reads)
 	}
 	if _, err := attest.Verify(context.Background(), *ev, attest.Options{TrustAnchors: anchors(e)}); err != nil {
 		t.Errorf("Verify: %v", err)
@@ -454,14 +454,14 @@ func TestAttesterConfigfsTSMWithoutAuxBlob(t *testing.T) {
 		t.Fatalf("Attest: %v", err)
 	}
 	if ev.Aux != nil {
-		t.Errorf("Evidence.Aux has %d bytes, want none", len(ev.Aux))
+		t.Errorf("Evidence.Aux has %d bytes, expected none", len(ev.Aux))
 	}
 	claims, err := attest.Verify(context.Background(), *ev, attest.Options{Collateral: e.Collateral(), TrustAnchors: anchors(e)})
 	if err != nil {
 		t.Fatalf("Verify with the VCEK from the collateral: %v", err)
 	}
 	if string(claims.ReportData[:9]) != "tsm nonce" {
-		t.Errorf("ReportData = %s, want it to start with the request's report data", claims.ReportData)
+		t.Errorf("ReportData = %s, expected it to start with the request's report data", claims.ReportData)
 	}
 }
 
@@ -489,6 +489,6 @@ func TestAttesterConfigfsTSMAuxBlobReadError(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "injected auxblob error") {
-		t.Errorf("error %v, want the auxblob read error", err)
+		t.Errorf("error %v, expected the auxblob read error", err)
 	}
 }

@@ -39,8 +39,9 @@ type fakeGPUs struct {
 	broker *fakeBroker
 	err    error
 	setAt  []int
-	// ready is the state that SetNotReady finds; clearErr is its error.
-	ready     bool
+	// ready is the state that SetNotReady finds.
+	ready bool
+	// clearErr is the error that SetNotReady returns.
 	clearErr  error
 	clearedAt []int
 }

@@ -116,8 +116,9 @@ func TestTDXAttesterOutblobError(t *testing.T) {
 }
 
 // TestSGXAttesterRejectsOtherQuote gives the SGX attester a Gramine
-// directory whose quote file does not match the report data written, as
-// when another thread of the enclave wrote user_report_data meanwhile.
+// directory whose quote file does not match the report data written. That
+// happens when another thread of the enclave wrote user_report_data
+// meanwhile.
 func TestSGXAttesterRejectsOtherQuote(t *testing.T) {
 	sgx, _, _ := emulated(t, EmulatorOptions{TEE: "sgx"})
 	tdx, _, _ := emulated(t, EmulatorOptions{TEE: "tdx"})

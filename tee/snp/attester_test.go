@@ -417,8 +417,8 @@ func TestAttesterConfigfsTSMRetriesRace(t *testing.T) {
 }
 
 // listingClient is a configfs-tsm client whose report entries list the
-// attribute files of dir, a stand-in for the kernel's configfs directory,
-// because faketsm cannot list an entry.
+// attribute files of dir, a stand-in for the kernel's configfs directory.
+// The stand-in is needed because faketsm cannot list an entry.
 type listingClient struct {
 	configfsi.Client
 	dir string

@@ -160,7 +160,10 @@ func TestAgentNVIDIAGPUsNeedSecret(t *testing.T) {
 	if code := exitCode(t, err); code != exitUsage {
 		t.Errorf("exit code %d (%v), expected %d", code, err, exitUsage)
 	}
-	if err == nil || !strings.Contains(err.Error(), "--nvidia-gpus needs --secret or --secret-env") {
+	if err == nil {
+		t.Fatal("agent started with --nvidia-gpus and no secret")
+	}
+	if !strings.Contains(err.Error(), "--nvidia-gpus needs --secret or --secret-env") {
 		t.Errorf("error %v, expected one about --secret", err)
 	}
 }

@@ -107,7 +107,10 @@ func TestTDXAttesterOutblobError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "outblob") {
+	_, err = a.Attest(context.Background(), []byte("tsm nonce"))
+	if err == nil {
+		t.Error("Attest succeeded, expected the outblob error")
+	} else if !strings.Contains(err.Error(), "outblob") {
 		t.Errorf("error %v, expected one that names the outblob", err)
 	}
 	if n := len(sub.Entries); n != 0 {

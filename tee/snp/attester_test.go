@@ -488,7 +488,11 @@ func TestAttesterConfigfsTSMAuxBlobReadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Attest(context.Background(), []byte("tsm nonce")); err == nil || !strings.Contains(err.Error(), "injected auxblob error") {
+	_, err = a.Attest(context.Background(), []byte("tsm nonce"))
+	if err == nil {
+		t.Fatal("Attest succeeded, expected the auxblob read error")
+	}
+	if !strings.Contains(err.Error(), "injected auxblob error") {
 		t.Errorf("error %v, expected the auxblob read error", err)
 	}
 }

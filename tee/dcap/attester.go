@@ -158,8 +158,9 @@ func deviceQuote(rd [64]byte) ([]byte, error) {
 
 // checkQuote returns an error unless quote, as source returned it, is a
 // DCAP quote of tee whose REPORTDATA is rd. A quote with other report data
-// belongs to another request, one that raced this one on configfs-tsm, and
-// a verifier would reject it as stale.
+// belongs to a request that raced this one on configfs-tsm or in Gramine's
+// attestation files, or comes from a faulty driver on the ioctl path. A
+// verifier would reject it as stale either way.
 func checkQuote(source string, quote []byte, tee attest.TEE, rd [64]byte) error {
 	q, err := ParseQuote(quote)
 	if err != nil {
@@ -176,7 +177,7 @@ func checkQuote(source string, quote []byte, tee attest.TEE, rd [64]byte) error 
 		got = q.Enclave.ReportData
 	}
 	if got != rd {
-		return fmt.Errorf("%s returned a quote whose REPORTDATA %x is not the requested %x, so it belongs to another request: retry the request", source, got[:], rd[:])
+		return fmt.Errorf("%s returned a quote whose REPORTDATA %x is not the requested %x (another request raced this one, or the guest driver is faulty): retry the request, and check the driver if the mismatch repeats", source, got[:], rd[:])
 	}
 	return nil
 }

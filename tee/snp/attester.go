@@ -195,15 +195,15 @@ func (a *HardwareAttester) attestDevice(rd [64]byte) (*attest.Evidence, error) {
 
 // checkReport returns an error unless raw, the report that source
 // returned, is a whole ATTESTATION_REPORT whose REPORT_DATA (bytes 0x50 to
-// 0x8F) is rd. A report with other report data belongs to another
-// request, one that raced this one on configfs-tsm, and a verifier would
-// reject it as stale.
+// 0x8F) is rd. On configfs-tsm, a report with other report data belongs
+// to a request that raced this one. On the ioctl path it is a driver or
+// firmware fault. A verifier would reject it as stale either way.
 func checkReport(source string, raw []byte, rd [64]byte) error {
 	if len(raw) != ReportSize {
 		return fmt.Errorf("snp: %s returned %d bytes, not a %d-byte ATTESTATION_REPORT", source, len(raw), ReportSize)
 	}
 	if !bytes.Equal(raw[0x50:0x90], rd[:]) {
-		return fmt.Errorf("snp: %s returned a report whose REPORT_DATA %x is not the requested %x, so it belongs to another request: retry the request", source, raw[0x50:0x90], rd[:])
+		return fmt.Errorf("snp: %s returned a report whose REPORT_DATA %x is not the requested %x (another request raced this one, or the guest driver is faulty): retry the request, and check the driver if the mismatch repeats", source, raw[0x50:0x90], rd[:])
 	}
 	return nil
 }

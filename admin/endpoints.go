@@ -112,8 +112,7 @@ func (h *Handler) putPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Without a validator the service would store a module that fails
-	// only when a request evaluates it, so it stores none, as the Trustee
-	// policy endpoints do.
+	// only when a request evaluates it, so it rejects every upload.
 	if h.cfg.ValidatePolicy == nil {
 		h.writeError(w, r, errNoPolicyValidator)
 		return

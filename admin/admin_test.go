@@ -397,8 +397,8 @@ func TestPutPolicyWithoutValidator(t *testing.T) {
 	forEachStore(t, testPutPolicyWithoutValidator)
 }
 
-// A handler without Config.ValidatePolicy stores no policy: it answers
-// 503 and says that no validator is configured.
+// A handler without Config.ValidatePolicy stores no policy. It responds
+// with 503 and an error stating that no validator is configured.
 func testPutPolicyWithoutValidator(t *testing.T, s store.Store) {
 	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
 	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}

@@ -29,7 +29,7 @@ import (
 // vulnerability open on the platform, or cannot be judged, and is rejected.
 var DefaultTCBStatuses = []string{attest.TCBUpToDate, attest.TCBSWHardeningNeeded}
 
-// noMatchingLevelReason is why NoMatchingTcbLevel is never accepted.
+// noMatchingLevelReason is the reason, given in errors, that NoMatchingTcbLevel is never accepted.
 const noMatchingLevelReason = "no TCB level of Intel's TCB Info matches the platform (or no level of the QE Identity matches the quoting enclave), so its TCB is unknown, and Intel's Quote Verification Library fails such a quote with TCB_NOT_SUPPORTED"
 
 // ValidateTCBStatuses returns an error for a status in statuses that no

@@ -12,7 +12,7 @@ import (
 )
 
 // The client rejects a Challenge that guests reject, one without a nonce
-// string or without extra-params, before it asks its TEE for evidence, and
+// string or without extra-params, before it requests evidence from its TEE, and
 // sends no /attest.
 func TestClientRejectsIncompleteChallenge(t *testing.T) {
 	em, err := snp.NewEmulator(snp.EmulatorOptions{})

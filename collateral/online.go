@@ -212,9 +212,9 @@ func decodeChainHeader(v string) (string, error) {
 
 // parseChainPEM parses an issuer chain, which must be CERTIFICATE PEM
 // blocks and nothing else: text around or between the blocks, other block
-// types and PEM headers are rejected rather than skipped. what names the
+// types and PEM headers are rejected rather than skipped. label names the
 // chain in errors.
-func parseChainPEM(text []byte, what string) ([]*x509.Certificate, error) {
+func parseChainPEM(text []byte, label string) ([]*x509.Certificate, error) {
 	text = bytes.TrimSpace(text)
 	rest := text
 	var certs []*x509.Certificate
@@ -222,29 +222,29 @@ func parseChainPEM(text []byte, what string) ([]*x509.Certificate, error) {
 		offset := len(text) - len(rest)
 		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
 			return nil, fmt.Errorf("%s has text outside PEM blocks at byte %d: %q",
-				what, offset, truncate(rest, 32))
+				label, offset, truncate(rest, 32))
 		}
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return nil, fmt.Errorf("%s has an invalid PEM block at byte %d", what, offset)
+			return nil, fmt.Errorf("%s has an invalid PEM block at byte %d", label, offset)
 		}
 		n := len(certs) + 1
 		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s block %d has PEM type %q, expected CERTIFICATE", what, n, b.Type)
+			return nil, fmt.Errorf("%s block %d has PEM type %q, expected CERTIFICATE", label, n, b.Type)
 		}
 		if len(b.Headers) > 0 {
-			return nil, fmt.Errorf("%s block %d has PEM headers, expected none", what, n)
+			return nil, fmt.Errorf("%s block %d has PEM headers, expected none", label, n)
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("invalid certificate in %s block %d: %w", what, n, err)
+			return nil, fmt.Errorf("invalid certificate in %s block %d: %w", label, n, err)
 		}
 		certs = append(certs, cert)
 		rest = bytes.TrimSpace(rest)
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s contains no certificate", what)
+		return nil, fmt.Errorf("%s contains no certificate", label)
 	}
 	return certs, nil
 }

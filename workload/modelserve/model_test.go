@@ -201,10 +201,10 @@ func FuzzParseEncryptedModel(f *testing.F) {
 	})
 }
 
-// refusingBroker fails the test when Open requests the model key from it.
-type refusingBroker struct{ t *testing.T }
+// rejectingBroker fails the test when Open requests the model key from it.
+type rejectingBroker struct{ t *testing.T }
 
-func (b refusingBroker) Resource(context.Context, string) ([]byte, error) {
+func (b rejectingBroker) Resource(context.Context, string) ([]byte, error) {
 	b.t.Error("Open fetched the model key for a file it should reject")
 	return nil, errors.New("no key")
 }
@@ -235,7 +235,7 @@ func TestOpenRejectsLargeModelFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = Open(context.Background(), m, path, refusingBroker{t}, workloadtest.QuietLog())
+	_, err = Open(context.Background(), m, path, rejectingBroker{t}, workloadtest.QuietLog())
 	if err == nil {
 		t.Fatal("Open accepted a file larger than the limit")
 	}

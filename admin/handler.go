@@ -139,7 +139,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("admin: no authentication configured; set an API key, client CAs or token keys, because the admin API is never served without authentication")
 	}
 	if cfg.APIKey != "" && len(cfg.APIKey) < MinKeySize {
-		return nil, fmt.Errorf("admin: the API key is %d bytes, want at least %d, because anyone who guesses it manages every secret; generate one with: head -c 32 /dev/urandom | base64", len(cfg.APIKey), MinKeySize)
+		return nil, fmt.Errorf("admin: the API key is %d bytes, expected at least %d, because anyone who guesses it manages every secret; generate one with: head -c 32 /dev/urandom | base64", len(cfg.APIKey), MinKeySize)
 	}
 	if err := checkTokenConfig(cfg); err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func LoadOrCreateKey(path, envValue string) (key string, created bool, err error
 		}
 	}
 	if len(key) < MinKeySize {
-		return "", false, fmt.Errorf("admin key in %s is %d bytes, want at least %d; generate one with: head -c 32 /dev/urandom | base64", source, len(key), MinKeySize)
+		return "", false, fmt.Errorf("admin key in %s is %d bytes, expected at least %d; generate one with: head -c 32 /dev/urandom | base64", source, len(key), MinKeySize)
 	}
 	return key, created, nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"net/http/cookiejar"
 	"strings"
 	"testing"
-
-	"github.com/cloister-dev/cloister/kbs"
 )
 
 // The service applies Config.MinTCBEvaluationDataNumber in the default
@@ -31,29 +28,9 @@ func TestMinTCBEvaluationDataNumberService(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("minimum %d", tc.minimum), func(t *testing.T) {
 			ts, em := startTDXServiceWith(t, serviceOptions{minEvaluationNumber: tc.minimum})
-			ctx := context.Background()
-
 			jar, _ := cookiejar.New(nil)
-			resp := post(t, ts, jar, "/kbs/v0/auth", `{"version":"0.4.0","tee":"tdx","extra-params":{"supported-hash-algorithms":["sha384"]}}`)
-			var ch kbs.Challenge
-			if err := json.NewDecoder(resp.Body).Decode(&ch); err != nil {
-				t.Fatal(err)
-			}
-			key, _ := kbs.GenerateKey("P-256")
-			pub, _ := kbs.PublicKeyJWK(key)
-			digest, _ := kbs.PrimaryDigest(kbs.DefaultHash, ch.Nonce, pub, "")
-			ev, err := em.Attest(ctx, digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			primary, _ := json.Marshal(map[string]any{"cc_eventlog": nil, "quote": base64.StdEncoding.EncodeToString(ev.Data)})
-			body, _ := json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: ch.Nonce, TEEPubKey: pub},
-				TEEEvidence: kbs.TEEEvidence{PrimaryEvidence: primary}})
-			resp = post(t, ts, jar, "/kbs/v0/attest", string(body))
-			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(resp.Body)
-				t.Fatalf("attest: %s %s", resp.Status, b)
-			}
+			_, resp := attestTDXJSON(t, ts, em, jar)
+
 			var tok struct {
 				Token string `json:"token"`
 			}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -184,9 +185,18 @@ func startTDXServiceWith(t *testing.T, o serviceOptions) (*testService, *dcap.Em
 // "quote"}) gets the secret, with emulated DCAP evidence and collateral.
 func TestTDXGuestJSON(t *testing.T) {
 	ts, em := startTDXService(t)
-	ctx := context.Background()
-
 	jar, _ := cookiejar.New(nil)
+	key, _ := attestTDXJSON(t, ts, em, jar)
+
+	wantSecret(t, getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath), key)
+}
+
+// attestTDXJSON runs /auth and /attest for em as the Trustee attester does,
+// with the quote in its JSON ({"cc_eventlog", "quote"}), and fails the test
+// unless /attest responds 200. It returns the TEE key and that response,
+// and jar keeps the session cookie.
+func attestTDXJSON(t *testing.T, ts *testService, em *dcap.Emulator, jar http.CookieJar) (crypto.PrivateKey, *http.Response) {
+	t.Helper()
 	resp := post(t, ts, jar, "/kbs/v0/auth", `{"version":"0.4.0","tee":"tdx","extra-params":{"supported-hash-algorithms":["sha384"]}}`)
 	var ch kbs.Challenge
 	if err := json.NewDecoder(resp.Body).Decode(&ch); err != nil {
@@ -195,7 +205,7 @@ func TestTDXGuestJSON(t *testing.T) {
 	key, _ := kbs.GenerateKey("P-256")
 	pub, _ := kbs.PublicKeyJWK(key)
 	digest, _ := kbs.PrimaryDigest(kbs.DefaultHash, ch.Nonce, pub, "")
-	ev, err := em.Attest(ctx, digest)
+	ev, err := em.Attest(context.Background(), digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +217,7 @@ func TestTDXGuestJSON(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("attest: %s %s", resp.Status, b)
 	}
-
-	wantSecret(t, getWithJar(t, ts, jar, "/kbs/v0/resource/"+testSecretPath), key)
+	return key, resp
 }
 
 // An emulated TDX guest that attests through the KBS client sends its CC

@@ -83,6 +83,14 @@ func newTestServer(t *testing.T, cfg Config) (*httptest.Server, store.Store) {
 	return srv, cfg.Store
 }
 
+// newTestClient starts a handler on s with testKey and returns a client
+// that authenticates with that key.
+func newTestClient(t *testing.T, s store.Store) *Client {
+	t.Helper()
+	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
+	return &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+}
+
 func TestUnauthenticatedRejected(t *testing.T) {
 	srv, _ := newTestServer(t, Config{APIKey: testKey})
 	tests := []struct {
@@ -339,8 +347,7 @@ func TestPutSecretEmptyValue(t *testing.T) {
 // An empty secret value is rejected with 400, and neither creates a
 // secret nor replaces a stored one.
 func testPutSecretEmptyValue(t *testing.T, s store.Store) {
-	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
-	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+	c := newTestClient(t, s)
 	ctx := context.Background()
 
 	if _, err := c.PutSecret(ctx, "default/key/disk", []byte("disk key")); err != nil {
@@ -400,8 +407,7 @@ func TestPutPolicyWithoutValidator(t *testing.T) {
 // A handler without Config.ValidatePolicy stores no policy. It responds
 // with 503 and an error stating that no validator is configured.
 func testPutPolicyWithoutValidator(t *testing.T, s store.Store) {
-	srv, _ := newTestServer(t, Config{APIKey: testKey, Store: s})
-	c := &Client{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client()}
+	c := newTestClient(t, s)
 	ctx := context.Background()
 
 	_, err := c.SetPolicy(ctx, store.PolicyResource, "default", "package policy\n\nallow := true\n")

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -41,17 +39,10 @@ func (l *exhaustedListener) Accept() (net.Conn, error) {
 // connections. Another accept error still stops it.
 func TestProxyAcceptExhaustion(t *testing.T) {
 	e := mustEmulator(t)
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("served"))
-	}))
-	defer upstream.Close()
-	certs, err := ratls.NewCertSource(context.Background(), e, ratls.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	upstream, certs := startUpstreamAndCerts(t, e)
 	newProxy := func() *Proxy {
 		return &Proxy{TLS: ratls.ServerConfig(certs, nil, "http/1.1"), Attester: e,
-			Upstream: upstream.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)}
+			Upstream: upstream, Log: slog.New(slog.DiscardHandler)}
 	}
 
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE} {

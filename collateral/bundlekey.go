@@ -26,7 +26,7 @@ type keySpec struct {
 	description string
 	// kind is the kind of every item of the body.
 	kind Kind
-	// single is set when the body holds exactly one item.
+	// single is set when the body contains exactly one item.
 	single bool
 	// checkBody compares the body's fields with the key, when the key
 	// names any.
@@ -49,7 +49,7 @@ var kindNames = map[Kind]string{
 	KindOCSP:        "an OCSP response",
 }
 
-// parseCacheKey returns what key states about its body, or an error when
+// parseCacheKey returns the keySpec of the body that key names, or an error when
 // key is not a key that KDS.requests, PCS.requests or OCSPCacheKey forms.
 func parseCacheKey(key string) (*keySpec, error) {
 	parts := strings.Split(key, "/")
@@ -152,7 +152,7 @@ func parseVCEKKey(product, hwidHex, tcb string) (*keySpec, error) {
 }
 
 // checkVCEK compares a VCEK's subject, productName, hwid and security patch
-// level extensions with the values of its cache key. spl holds the value of
+// level extensions with the values of its cache key. spl contains the value of
 // each of params.
 func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []snpabi.TCBField, spl []uint8) error {
 	if cert.Subject.CommonName != "SEV-VCEK" {
@@ -166,7 +166,7 @@ func checkVCEK(cert *x509.Certificate, product string, hwid []byte, params []snp
 		return fmt.Errorf("the certificate's productName extension (1.3.6.1.4.1.3704.1.2) is %q, not %s", ext.ProductName, product)
 	}
 	if !bytes.Equal(ext.HWID, hwid) {
-		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x", ext.HWID)
+		return fmt.Errorf("the certificate's hwid extension (1.3.6.1.4.1.3704.1.4) is %x, not the key's %x", ext.HWID, hwid)
 	}
 	for i, p := range params {
 		if ext.SPL[p.SPLArc] != spl[i] {
@@ -238,7 +238,7 @@ func parseTCBInfoKey(platform, fmspc string) (*keySpec, error) {
 				return fmt.Errorf("invalid TCB Info: %w", err)
 			}
 			if !strings.EqualFold(doc.TCBInfo.FMSPC, fmspc) {
-				return fmt.Errorf("the TCB Info's fmspc is %q", doc.TCBInfo.FMSPC)
+				return fmt.Errorf("the TCB Info's fmspc is %q, not the key's %s", doc.TCBInfo.FMSPC, fmspc)
 			}
 			return nil
 		},

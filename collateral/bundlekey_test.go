@@ -230,7 +230,7 @@ const snpCase = "snp/milan-vcek-v2-cmc"
 // snpVLEKCase is a corpus folder with a Milan VLEK and its ASVK and ARK.
 const snpVLEKCase = "snp/milan-vlek-v3-aws-trustee"
 
-// writeKDSBundle exports a cache that holds the corpus case's VCEK under
+// writeKDSBundle exports a cache that contains the corpus case's VCEK under
 // the key that KDS.requests builds from its report, and the ASK under the
 // cert_chain key.
 func writeKDSBundle(t *testing.T) (string, *Manifest, string) {
@@ -397,7 +397,7 @@ func TestImportBundleChecksKDSKeys(t *testing.T) {
 }
 
 // The KDS CRL of a product is issued by that product's ARK. The corpus
-// holds no KDS CRL, so the test signs one with a key of its own under the
+// contains no KDS CRL, so the test signs one with a key of its own under the
 // ARK's name.
 func TestImportBundleChecksKDSCRLIssuer(t *testing.T) {
 	tests := []struct {

@@ -366,10 +366,9 @@ func (v *Verifier) checkFrame(res *Result, now time.Time) error {
 }
 
 // checkResult checks the claims that an EAR needs beside eat_profile and
-// iat, as Veraison's go-ear also requires them. ear.verifier-id must carry
-// its developer and build. submods must hold at least one appraisal, and
-// each appraisal must be a JSON object whose ear.status is one of the four
-// AR4SI tiers. A relying party that compares a status with
+// iat. ear.verifier-id must carry its developer and build. submods must
+// contain at least one appraisal, and each appraisal must be a JSON object
+// whose ear.status is one of the four AR4SI tiers. A relying party that compares a status with
 // StatusContraindicated would otherwise accept a missing or misspelt one,
 // and one that loops over submods would accept a token that appraised
 // nothing.

@@ -386,7 +386,8 @@ func parseMinTCBValue(s string) (uint64, error) {
 // TCBEvaluationDataNumberAttribute names the claims attribute in which the
 // SGX and TDX verifier reports the lower of the tcbEvaluationDataNumber
 // values of the TCB Info and the QE Identity it used, as Intel's QVL
-// reports tcb_eval_num.
+// reports tcb_eval_ref_num in its supplemental data
+// (sgx_ql_qv_supplemental_t in sgx_qve_header.h).
 const TCBEvaluationDataNumberAttribute = "tcb_evaluation_data_number"
 
 // maaIsolationTEEs and itaAttesterTypes map the TEE that an MAA token

@@ -103,9 +103,11 @@ func TestSecretDirWriteFailureZeroesFile(t *testing.T) {
 		t.Fatal("the write hook did not run")
 	}
 	defer reader.Close()
+
 	if _, err := os.Stat(filepath.Join(d.Path, "key")); !os.IsNotExist(err) {
 		t.Errorf("the failed secret file was not removed: %v", err)
 	}
+
 	buf := make([]byte, 16)
 	n, err := reader.ReadAt(buf, 0)
 	if err != nil && n == 0 {

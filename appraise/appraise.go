@@ -503,7 +503,7 @@ func CheckMaxVMPL(c *attest.Claims, o Options) []Reason {
 
 // attributeUint returns the attribute name as a non-negative integer. A
 // verifier stores an integer type, a token verifier the json.Number of the
-// token's claim, and claims decoded from JSON hold a float64. A
+// token's claim, and claims decoded from JSON contain a float64. A
 // json.Number is read as a float64, so that 1.0 is 1, as in Rego.
 func attributeUint(c *attest.Claims, name string) (uint64, bool) {
 	v := c.Attributes[name]

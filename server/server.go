@@ -157,8 +157,9 @@ type Config struct {
 	// other requests' writes too. Serve sets the HTTP server's WriteTimeout
 	// at least 45 seconds longer, so that the response still goes out.
 	RequestTimeout time.Duration
-	// AuditCheckpointInterval is how often Serve reads the audit chain
-	// head and logs it as an "audit checkpoint" line when it moved. Serve
+	// AuditCheckpointInterval is the interval at which Serve reads the
+	// audit chain head and logs it as an "audit checkpoint" line when it
+	// moved. Serve
 	// also logs the head when it starts and after a graceful shutdown.
 	// Zero means DefaultAuditCheckpointInterval, and a negative value
 	// disables these lines.

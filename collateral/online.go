@@ -211,7 +211,7 @@ func decodeChainHeader(v string) (string, error) {
 }
 
 // parseChainPEM parses an issuer chain, which must be CERTIFICATE PEM
-// blocks and nothing else: text around or between the blocks, other block
+// blocks and nothing else. Text around or between the blocks, other block
 // types and PEM headers are rejected rather than skipped. label names the
 // chain in errors.
 func parseChainPEM(text []byte, label string) ([]*x509.Certificate, error) {

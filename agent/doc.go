@@ -4,7 +4,7 @@
 //  1. OpenAttester picks the evidence source: the first hardware attester
 //     that a TEE package registered and that is present (configfs-tsm,
 //     /dev/sev-guest, /dev/tdx_guest, /dev/nsm, /dev/tpmrm0), or the
-//     emulated SEV-SNP TEE when the caller asks for it. AttesterOptions.SNPVMPL
+//     emulated SEV-SNP TEE when the caller requests it. AttesterOptions.SNPVMPL
 //     sets the VMPL at which the SEV-SNP hardware attester requests reports.
 //  2. Run fetches the secrets from a key broker (a SecretSource, such as
 //     kbs.Client, which attests with the same attester and adds a TDX

@@ -176,7 +176,7 @@ func TestFetchSecretStalledBroker(t *testing.T) {
 			t.Fatalf("fetchSecret = %q, %v; want the secret", r.value, r.err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("fetchSecret still waits for a key broker that never answers")
+		t.Fatal("fetchSecret still waits for a key broker that never responds")
 	}
 	if src.calls != 3 {
 		t.Errorf("calls = %d, want 3", src.calls)

@@ -172,7 +172,7 @@ func ImportBundle(ctx context.Context, dir string, b Backend) (*Manifest, error)
 //     an entry fresh until then.
 //   - A NextUpdate later than the body's own, or none where the body
 //     states one, is capped in the manifest entry to the body's value.
-//     The cap is not a rejection because an honest bundle can hold a
+//     The cap is not a rejection because an honest bundle can contain a
 //     later value: for an OCSP response with several SingleResponses the
 //     fetcher stores the end of the matching one, and the body's bound is
 //     the earliest end.
@@ -203,7 +203,7 @@ func checkBundleEntry(me *ManifestEntry, body []byte, chains map[string]string, 
 // bundleFix is the fix for an entry whose key and content disagree. The
 // manifest is not signed, so the entry was edited or written by another
 // program, and only a new export restores a consistent one.
-const bundleFix = "export the bundle again with cloister collateral export from a cache that holds the item"
+const bundleFix = "export the bundle again with cloister collateral export from a cache that contains the item"
 
 // checkBundleKey checks that the body parsed into s is the item that the
 // entry's key names, and returns what the key states. The cache serves an
@@ -236,7 +236,7 @@ func checkBundleKey(me *ManifestEntry, s *Set) (*keySpec, error) {
 }
 
 // checkBundleChains checks the issuer chains of an entry: each must come in
-// a header that accompanies the key's item, hold certificates only, and its
+// a header that accompanies the key's item, contain certificates only, and its
 // first certificate must have signed the body. A chain is optional, because
 // a PCCS may send none.
 func checkBundleChains(me *ManifestEntry, spec *keySpec, s *Set, chains map[string]string) error {

@@ -17,7 +17,7 @@ const (
 	bundleCRLKey = "pcs/pckcrl/platform"
 )
 
-// writeTestBundle exports a cache that holds the corpus case's TCB Info and
+// writeTestBundle exports a cache that contains the corpus case's TCB Info and
 // PCK CRL, fetched an hour ago, into a new directory.
 func writeTestBundle(t *testing.T) (string, *Manifest) {
 	t.Helper()

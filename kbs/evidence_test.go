@@ -11,7 +11,7 @@ import (
 )
 
 // A repeated envelope member is rejected with an error that names it,
-// whatever its copies hold. An envelope whose members occur once decodes
+// whatever its copies contain. An envelope whose members occur once decodes
 // as encoding/json decodes it.
 func TestEnvelopeRepeatedMembers(t *testing.T) {
 	tests := []struct {

@@ -124,7 +124,7 @@ func (e *bodyTooLargeError) Error() string {
 }
 
 // MaxAuthBodySize is the largest /auth body the server reads, 64 KiB. A
-// Request holds only the version, the TEE name and the extra parameters, a
+// Request contains only the version, the TEE name and the extra parameters, a
 // few hundred bytes, so a larger limit would only let a client without a
 // session make the server buffer more. Server.MaxBodySize lowers it when
 // smaller.

@@ -254,7 +254,7 @@ func (s *Server) rejectResourceWrite(w http.ResponseWriter, r *http.Request) {
 func resourcePath(u *url.URL) string {
 	// RawPath, when set, is the path as the request sent it. EscapedPath
 	// would instead encode Path again, and so lose an encoded slash, when
-	// RawPath holds a character that it would have encoded.
+	// RawPath contains a character that it would have encoded.
 	escaped := u.RawPath
 	if escaped == "" {
 		escaped = u.EscapedPath()

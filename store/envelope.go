@@ -105,7 +105,7 @@ func openSecret(mk *MasterKey, format int, path string, version int64, ciphertex
 }
 
 // sealMismatchFix ends the error of a seal that does not open.
-const sealMismatchFix = "the row does not hold the value stored as this version of this path " +
+const sealMismatchFix = "the row does not contain the value stored as this version of this path " +
 	"(it was changed, or copied from another version or path), so store the secret again with cloister secret put"
 
 // valueAD returns the additional data of a value sealed in format.

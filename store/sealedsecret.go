@@ -17,7 +17,7 @@ type SealedSecret struct {
 	wrappedKey []byte
 	format     int
 	// versionedStored is read only for a legacy-format row: whether the
-	// store holds any row in the versioned format, which decides the error
+	// store contains any row in the versioned format, which decides the error
 	// that OpenSecret returns.
 	versionedStored bool
 }

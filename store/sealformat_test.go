@@ -286,7 +286,7 @@ func TestRewrapConvertsLegacySecrets(t *testing.T) {
 	})
 }
 
-// PutSecret into a store that holds only legacy rows converts them first,
+// PutSecret into a store that contains only legacy rows converts them first,
 // because legacy rows beside a versioned row are never released.
 func TestPutSecretConvertsLegacyStore(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {

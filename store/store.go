@@ -443,7 +443,7 @@ type AuditHead struct {
 
 // AuditBreak names the first record whose stored hash or link does not
 // match, or, with SecretRollback set, the record of a secret put whose
-// version the stored secrets no longer hold although the chain is intact.
+// version the stored secrets no longer contain although the chain is intact.
 type AuditBreak struct {
 	Seq            int64    `json:"seq"`
 	Stored         HexBytes `json:"stored,omitempty"`

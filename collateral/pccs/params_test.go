@@ -28,7 +28,7 @@ func corpusFile(t *testing.T, name string) []byte {
 	return data
 }
 
-// newCachedPCCS starts a PCCS whose cache holds the corpus case's TCB Info,
+// newCachedPCCS starts a PCCS whose cache contains the corpus case's TCB Info,
 // TD QE Identity and PCK CRL, with the CRL stored as crlBody.
 func newCachedPCCS(t *testing.T, crlBody []byte) *httptest.Server {
 	t.Helper()

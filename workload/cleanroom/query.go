@@ -113,7 +113,7 @@ func groupSize(v any) (int64, error) {
 	return 0, fmt.Errorf("the group size is a %s, expected an integer count; make group_size_column a COUNT", sqlTypeName(v))
 }
 
-// floatGroupSize converts a REAL group size that holds an integer. The
+// floatGroupSize converts a REAL group size whose value is an integer. The
 // range is checked first, because Go leaves the conversion of a float
 // outside the range of int64 to the platform.
 func floatGroupSize(n float64) (int64, error) {

@@ -84,7 +84,7 @@ func TestCleanRoomRealFields(t *testing.T) {
 	}
 }
 
-// A group size must be an integer that int64 holds. A float outside that
+// A group size must be an integer that int64 can represent. A float outside that
 // range is rejected as out of range rather than converted, because Go
 // leaves that conversion to the platform.
 func TestGroupSizeValues(t *testing.T) {

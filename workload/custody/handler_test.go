@@ -48,7 +48,7 @@ func postSign(t *testing.T, hc *http.Client, name, body string) (int, string, *S
 	return resp.StatusCode, "", &sr
 }
 
-// A sign request body must hold exactly the message: a misspelled or
+// A sign request body must contain exactly the message: a misspelled or
 // missing member must not sign the empty message, and a second member or
 // object must not pass unnoticed.
 func TestSignRejectsInvalidBodies(t *testing.T) {

@@ -31,7 +31,7 @@ type Service struct {
 // memory.
 //
 // NOTE: ParseModel reads the plaintext through a json.Decoder, whose
-// internal buffer holds a copy that is not cleared. The parsed weights
+// internal buffer contains a copy that is not cleared. The parsed weights
 // stay in memory anyway while the workload serves them.
 func Open(ctx context.Context, m *Manifest, path string, broker SecretSource, log *slog.Logger) (*Service, error) {
 	if log == nil {

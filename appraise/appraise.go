@@ -467,13 +467,13 @@ func CheckMinTCBEvaluationDataNumber(c *attest.Claims, o Options) []Reason {
 }
 
 // CheckMaxVMPL rejects SEV-SNP claims whose VMPL is above o.MaxVMPL, also
-// when composite evidence or an MAA token carries them (see HardwareTEE;
-// an MAA token states the VMPL as x-ms-sevsnpvm-vmpl). Software at VMPL n
+// when composite evidence or an MAA token carries them (see HardwareTEE).
+// An MAA token states the VMPL as x-ms-sevsnpvm-vmpl. Software at VMPL n
 // can request reports for VMPL n and every higher (less privileged) VMPL
 // with report data of its choice. A report for VMPL k therefore proves
 // only that software at VMPL k or lower chose its report data. Claims
-// without the VMPL reject. Other TEEs have no VMPL and pass; the Azure
-// vTPM verifier itself requires VMPL 0.
+// without the VMPL are rejected. Other TEEs have no VMPL and pass, and the
+// Azure vTPM verifier itself requires VMPL 0.
 func CheckMaxVMPL(c *attest.Claims, o Options) []Reason {
 	hardware, evidence := HardwareTEE(c)
 	if o.MaxVMPL == nil || hardware != attest.TEESNP {

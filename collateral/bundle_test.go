@@ -94,7 +94,7 @@ func TestImportBundleChecksEntries(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(t *testing.T, dir string, m *Manifest)
-		// wantErr lists substrings of the expected error; none means
+		// wantErr lists substrings of the expected error. None means
 		// the import succeeds.
 		wantErr []string
 		// wantNextUpdate is the NextUpdate stored for the PCK CRL when

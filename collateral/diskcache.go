@@ -26,7 +26,7 @@ func (d DiskBackend) path(key string) string {
 	return filepath.Join(d.Dir, hex.EncodeToString(sum[:])+".json")
 }
 
-// Get reads the entry for key; a missing file is not an error. It rejects
+// Get reads the entry for key, and a missing file is not an error. It rejects
 // a cache directory that another user owns or may write.
 func (d DiskBackend) Get(_ context.Context, key string) (*Entry, error) {
 	if err := checkPrivateDir(d.Dir); err != nil {

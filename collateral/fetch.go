@@ -154,9 +154,10 @@ func (f *httpFetcher) budget(host string) *rate.Limiter {
 	return l
 }
 
-// get fetches rawURL, accepting only the listed content types (by media
-// type, ignoring parameters; none means any). It retries network errors
-// and the statuses that transientStatus lists, honoring Retry-After.
+// get fetches rawURL, accepting only the listed content types by media
+// type, ignoring parameters, or any type when none is listed. It retries
+// network errors and the statuses that transientStatus lists, honoring
+// Retry-After.
 func (f *httpFetcher) get(ctx context.Context, rawURL string, contentTypes ...string) (*response, error) {
 	return f.do(ctx, httpRequest{method: http.MethodGet, url: rawURL, contentTypes: contentTypes})
 }

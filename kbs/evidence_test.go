@@ -18,7 +18,7 @@ func TestEnvelopeRepeatedMembers(t *testing.T) {
 		name string
 		tee  string
 		raw  string
-		// wantErr, when set, is the error for a repeated member; otherwise
+		// wantErr, when set, is the error for a repeated member. Otherwise
 		// the result must be encoding/json's.
 		wantErr string
 	}{

@@ -151,11 +151,11 @@ type Config struct {
 	TCBStatuses   []string `json:"tcb_statuses,omitempty"`
 	// MinTCBEvaluationDataNumber is the lowest accepted Intel TCB
 	// evaluation data number of SGX and TDX claims, also those of
-	// composite evidence and tokens, as in appraise.Options; 0 sets no
+	// composite evidence and tokens, as in appraise.Options. 0 sets no
 	// minimum.
 	MinTCBEvaluationDataNumber uint32 `json:"min_tcb_evaluation_data_number,omitempty"`
 	// MaxVMPL is the highest accepted VMPL of SEV-SNP claims, also those
-	// of composite evidence and MAA tokens, as in appraise.Options; nil
+	// of composite evidence and MAA tokens, as in appraise.Options. Nil
 	// accepts any VMPL.
 	MaxVMPL *uint32 `json:"max_vmpl,omitempty"`
 }

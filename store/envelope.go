@@ -83,7 +83,7 @@ func sealSecret(mk *MasterKey, path string, version int64, value []byte) (cipher
 // version of the secret at path in the given seal format. Any mismatch
 // (wrong master key, a ciphertext from another path or version, a modified
 // byte or seal format) fails with ErrDecrypt. Callers decide whether the
-// legacy format is acceptable; openSecret opens both.
+// legacy format is acceptable, and openSecret opens both.
 func openSecret(mk *MasterKey, format int, path string, version int64, ciphertext, wrappedKey []byte) ([]byte, error) {
 	if format != sealFormatLegacy && format != sealFormatVersioned {
 		return nil, fmt.Errorf("%w: secret %s version %d has seal format %d, which this release does not support (expected %d); "+

@@ -75,7 +75,7 @@ type Store interface {
 	// secrets table, and the first put record whose secret version is
 	// newer than the newest stored version of its path is reported as a
 	// break. A nil error with Broken set means the chain is broken or a
-	// secret was rolled back; an error means the walk itself failed.
+	// secret was rolled back. An error means the walk itself failed.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 
 	// AuditHead returns the sequence number and hash of the last audit

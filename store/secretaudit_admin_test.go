@@ -19,7 +19,7 @@ import (
 // VerifyAudit reads the secret versions from the records that the admin
 // API appends, so this test runs the real API: a change to its audit
 // reasons fails here.
-func TestVerifyAuditFindsDeletedVersionsViaAdminAPI(t *testing.T) {
+func TestVerifyAuditAdminDeletedVersions(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	raw := make([]byte, store.MasterKeySize)

@@ -20,6 +20,7 @@ func TestResourcePathNotRewritten(t *testing.T) {
 		Transport:     ts.Client().Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+
 	paths := []string{
 		"/kbs/v0/resource/default//db",
 		"/kbs/v0/resource/default/key//db",
@@ -30,6 +31,7 @@ func TestResourcePathNotRewritten(t *testing.T) {
 		"/kbs/v0/resource/default/key%2fdb",
 		"/kbs/v0/resource/default/key/db%2F",
 	}
+
 	for _, path := range paths {
 		t.Run(path, func(t *testing.T) {
 			req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
@@ -42,6 +44,7 @@ func TestResourcePathNotRewritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
+
 			if loc := resp.Header.Get("Location"); loc != "" {
 				body, _ := io.ReadAll(resp.Body)
 				t.Fatalf("%s redirected to %s: %s", resp.Status, loc, body)

@@ -51,11 +51,13 @@ func TestAuditHeadFollowsAppends(t *testing.T) {
 				return last, err
 			}},
 		}
+
 		for _, a := range appends {
 			rec, err := a.append()
 			if err != nil {
 				t.Fatalf("%s append: %v", a.name, err)
 			}
+
 			head, err := s.AuditHead(ctx)
 			if err != nil {
 				t.Fatalf("AuditHead after %s append: %v", a.name, err)

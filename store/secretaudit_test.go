@@ -88,6 +88,7 @@ func TestVerifyAuditSecretVersions(t *testing.T) {
 			},
 		},
 	}
+
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b testBackend) {
@@ -96,6 +97,7 @@ func TestVerifyAuditSecretVersions(t *testing.T) {
 					putAudited(t, s, "default/key/a", v)
 				}
 				putAudited(t, s, "default/key/b", "b1")
+
 				if tt.change != nil {
 					tt.change(t, s)
 				}
